@@ -1,0 +1,4 @@
+// Command weave-hook is a weave binary (see docs/ARCHITECTURE.md).
+package main
+
+func main() {}

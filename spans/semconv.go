@@ -1,0 +1,108 @@
+package spans
+
+import (
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+)
+
+// The one pinned OTel semantic-conventions version weave emits. Every
+// attribute key weave writes is declared in this file: gen_ai.* keys come
+// from the pinned semconv package, weave's own extensions are weave.*.
+const (
+	SemconvVersion   = "1.41.0"
+	SemconvSchemaURL = semconv.SchemaURL
+)
+
+// GenAI keys (semconv v1.41.0).
+const (
+	KeyOperationName      = string(semconv.GenAIOperationNameKey)
+	KeyProviderName       = string(semconv.GenAIProviderNameKey)
+	KeyAgentName          = string(semconv.GenAIAgentNameKey)
+	KeyAgentID            = string(semconv.GenAIAgentIDKey)
+	KeyAgentVersion       = string(semconv.GenAIAgentVersionKey)
+	KeyAgentDescription   = string(semconv.GenAIAgentDescriptionKey)
+	KeyConversationID     = string(semconv.GenAIConversationIDKey)
+	KeyRequestModel       = string(semconv.GenAIRequestModelKey)
+	KeyRequestMaxTokens   = string(semconv.GenAIRequestMaxTokensKey)
+	KeyResponseModel      = string(semconv.GenAIResponseModelKey)
+	KeyResponseID         = string(semconv.GenAIResponseIDKey)
+	KeyFinishReasons      = string(semconv.GenAIResponseFinishReasonsKey)
+	KeyOutputType         = string(semconv.GenAIOutputTypeKey)
+	KeyInputTokens        = string(semconv.GenAIUsageInputTokensKey)
+	KeyOutputTokens       = string(semconv.GenAIUsageOutputTokensKey)
+	KeyCacheReadTokens    = string(semconv.GenAIUsageCacheReadInputTokensKey)
+	KeyCacheCreateTokens  = string(semconv.GenAIUsageCacheCreationInputTokensKey)
+	KeyReasoningTokens    = string(semconv.GenAIUsageReasoningOutputTokensKey)
+	KeyInputMessages      = string(semconv.GenAIInputMessagesKey)
+	KeyOutputMessages     = string(semconv.GenAIOutputMessagesKey)
+	KeySystemInstructions = string(semconv.GenAISystemInstructionsKey)
+	KeyToolName           = string(semconv.GenAIToolNameKey)
+	KeyToolType           = string(semconv.GenAIToolTypeKey)
+	KeyToolCallID         = string(semconv.GenAIToolCallIDKey)
+	KeyToolCallArguments  = string(semconv.GenAIToolCallArgumentsKey)
+	KeyToolCallResult     = string(semconv.GenAIToolCallResultKey)
+	KeyErrorType          = string(semconv.ErrorTypeKey)
+
+	// KeyCacheWriteTokens is the post-1.41 name of cache_creation
+	// (semantic-conventions-genai #440). Sent next to the pinned name so a
+	// backend on either revision reads it.
+	KeyCacheWriteTokens = "gen_ai.usage.cache_write.input_tokens"
+)
+
+// Operation names.
+const (
+	OpInvokeAgent = "invoke_agent"
+	OpChat        = "chat"
+	OpExecuteTool = "execute_tool"
+)
+
+// weave.* extension keys.
+const (
+	KeySessionID          = "weave.claude_code.session.id"
+	KeyParentSessionID    = "weave.claude_code.parent_session.id"
+	KeyCwd                = "weave.claude_code.cwd"
+	KeySource             = "weave.claude_code.source"
+	KeyPromptID           = "weave.claude_code.prompt.id"
+	KeyTurnNumber         = "weave.claude_code.turn.number"
+	KeyTurnToolCount      = "weave.claude_code.turn.tool_count"
+	KeyTurnLLMCallCount   = "weave.claude_code.turn.llm_call_count"
+	KeyDisplayName        = "weave.claude_code.display_name"
+	KeySpawningToolCallID = "weave.claude_code.subagent.spawning_tool_call_id"
+	KeySubagentMatch      = "weave.claude_code.subagent.match" // meta | prompt_hash | orphan | ambiguous
+	KeyOrphanReason       = "weave.claude_code.orphan_reason"
+	KeyPermissionMode     = "weave.claude_code.permission_mode"
+	KeyClaudeCodeVersion  = "weave.claude_code.version"
+	KeyGitBranch          = "weave.claude_code.git_branch"
+	KeyEntrypoint         = "weave.claude_code.entrypoint"
+	KeyRequestID          = "weave.claude_code.request_id"
+	KeyStopReason         = "weave.claude_code.stop_reason"
+	KeyTurnFailed         = "weave.claude_code.turn.failed"
+	KeyCopiedFromParent   = "weave.claude_code.copied_from_parent"
+	KeyIntegrationName    = "weave.integration.name"
+	KeyIntegrationVersion = "weave.integration.version"
+	KeyContentOmitted     = "weave.content.omitted"
+	KeyRedactions         = "weave.redactions"
+
+	KeyCompactionSummary     = "weave.compaction.summary"
+	KeyCompactionItemsBefore = "weave.compaction.items_before"
+	KeyCompactionItemsAfter  = "weave.compaction.items_after"
+	KeyCompactionTrigger     = "weave.compaction.trigger"
+	KeyCompactionPreTokens   = "weave.compaction.pre_tokens"
+
+	// Span events and their attributes.
+	EventPermissionRequest  = "weave.permission_request"
+	EventPermissionResolved = "weave.permission_resolved"
+	EventPermissionDenied   = "weave.permission_denied"
+	EventCompaction         = "weave.compaction"
+	EventNotification       = "weave.notification"
+	KeyPermissionSuggest    = "weave.permission.suggestions"
+	KeyPermissionApproved   = "weave.permission.approved"
+	KeyPermissionReason     = "weave.permission.reason"
+	KeyNotificationType     = "weave.notification.type"
+	KeyNotificationMessage  = "weave.notification.message"
+)
+
+// Resource attribute keys read by weave-server for project routing.
+const (
+	ResourceWandbEntity  = "wandb.entity"
+	ResourceWandbProject = "wandb.project"
+)
