@@ -118,11 +118,15 @@ func TestDecodeFields(t *testing.T) {
 		{"duration absurd", `{"hook_event_name":"PostToolUse","duration_ms":1e300}`,
 			func(ev Event) (any, any) { return ev.DurationMS, int64(0) }},
 		{"unknown event and fields", `{"hook_event_name":"FutureThing","brand_new":{"a":1}}`,
-			func(ev Event) (any, any) { return ev.HookEventName + string(ev.Field("brand_new")), `FutureThing{"a":1}` }},
+			func(ev Event) (any, any) {
+				return ev.HookEventName + string(ev.Field("brand_new")), `FutureThing{"a":1}`
+			}},
 		{"Field of absent member", `{"hook_event_name":"Stop"}`,
 			func(ev Event) (any, any) { return ev.Field("background_tasks") == nil, true }},
 		{"receipt metadata copied", `{"hook_event_name":"Stop"}`,
-			func(ev Event) (any, any) { return ev.ID == EventID{9} && ev.Proto == Version && ev.TranscriptSize == -1, true }},
+			func(ev Event) (any, any) {
+				return ev.ID == EventID{9} && ev.Proto == Version && ev.TranscriptSize == -1, true
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev, err := Decode(envelopeOf([]byte(tc.body)))

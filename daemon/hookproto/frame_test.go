@@ -58,7 +58,7 @@ func TestReadFrames(t *testing.T) {
 		}(), 100, []string{"one", "three"}, 1},
 		{"two damaged regions", func() []byte {
 			b := frames("a", "b", "c", "d", "e")
-			b[FrameHeaderSize+1+FrameHeaderSize] ^= 1       // "b" payload
+			b[FrameHeaderSize+1+FrameHeaderSize] ^= 1     // "b" payload
 			b[3*(FrameHeaderSize+1)+FrameHeaderSize] ^= 1 // "d" payload
 			return b
 		}(), 100, []string{"a", "c", "e"}, 2},

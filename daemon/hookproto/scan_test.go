@@ -9,7 +9,7 @@ func TestTranscriptPath(t *testing.T) {
 	big := strings.Repeat("x", ScanWindow)
 	for _, tc := range []struct {
 		name, payload, want string
-		ok                 bool
+		ok                  bool
 	}{
 		{"real order", `{"session_id":"s","transcript_path":"/h/.claude/projects/-w/s.jsonl","cwd":"/w"}`, "/h/.claude/projects/-w/s.jsonl", true},
 		{"white space", " {\n \"transcript_path\" : \"/a\" }", "/a", true},
