@@ -63,6 +63,7 @@ const (
 	KeySource             = "weave.claude_code.source"
 	KeyPromptID           = "weave.claude_code.prompt.id"
 	KeyTurnNumber         = "weave.claude_code.turn.number"
+	KeyTurnOrigin         = "weave.claude_code.turn.origin"
 	KeyTurnToolCount      = "weave.claude_code.turn.tool_count"
 	KeyTurnLLMCallCount   = "weave.claude_code.turn.llm_call_count"
 	KeyDisplayName        = "weave.claude_code.display_name"

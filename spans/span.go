@@ -128,8 +128,11 @@ type jsonEvent struct {
 	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
+// TimeFormat is RFC 3339 in UTC with all nine fractional digits.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
 // FormatTime renders t as RFC 3339 UTC with nanoseconds.
-func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
 // MarshalJSON renders the span as one JSON object: ids in lowercase hex,
 // times in RFC 3339 with nanoseconds, end_time null while running,

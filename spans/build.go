@@ -1,0 +1,686 @@
+package spans
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/weavetrace/weave/transcript"
+)
+
+// AgentName is gen_ai.agent.name of a Claude Code turn root.
+const AgentName = "claude-code"
+
+// Options shape the spans built from a session.
+type Options struct {
+	Privacy Privacy
+	// IntegrationVersion is weave's version (weave.integration.version).
+	IntegrationVersion string
+	// Live describes what hooks know that the transcript does not (the live
+	// daemon); nil for a backfill import of finished sessions.
+	Live *Live
+}
+
+// Live is the hook-time overlay the daemon supplies.
+type Live struct {
+	// Source is SessionStart's source (startup, resume, compact, fork...).
+	Source string
+	// Turns by turn key (prompt_id).
+	Turns map[string]*LiveTurn
+	// Tools by tool_use_id.
+	Tools map[string]*LiveTool
+	// Agents by agent_id (SubagentStart / SubagentStop).
+	Agents map[string]*LiveAgent
+}
+
+// LiveTurn is what hooks said about one turn.
+type LiveTurn struct {
+	Prompt   string    // UserPromptSubmit's prompt (before the line lands)
+	Start    time.Time // UserPromptSubmit receipt
+	Stopped  time.Time // Stop / StopFailure receipt; zero while running
+	Failure  *transcript.APIError
+	Closed   string // orphan_reason when closed without Stop (session_ended, idle_timeout, ...)
+	ClosedAt time.Time
+	// Compaction from PreCompact / PostCompact when the transcript has none.
+	CompactTrigger string
+	CompactSummary string
+	CompactAt      time.Time
+}
+
+// LiveTool is what hooks said about one tool call.
+type LiveTool struct {
+	Name, AgentID, PromptID string
+	Input                   json.RawMessage
+	Start, End              time.Time // PreToolUse / PostToolUse(Failure) receipt
+	Failed                  bool
+	Error                   string
+	IsInterrupt             bool
+	Response                json.RawMessage // PostToolUse tool_response
+	Events                  []Event         // permission request / decision events
+	Closed                  string          // orphan_reason
+}
+
+// LiveAgent is what hooks said about one subagent.
+type LiveAgent struct {
+	AgentType      string
+	Start, Stopped time.Time
+	LastMessage    string
+}
+
+// Build returns the spans of every turn of s that s owns (turns a fork
+// copied from its parent belong to the parent and are left out).
+func Build(s *transcript.Session, o Options) []Span {
+	var out []Span
+	for _, t := range s.Turns {
+		if t.Copied {
+			continue
+		}
+		out = append(out, BuildTurn(s, t, o)...)
+	}
+	return out
+}
+
+// BuildTurn returns the span tree of one turn: the invoke_agent root first,
+// then its descendants in start order.
+func BuildTurn(s *transcript.Session, t *transcript.Turn, o Options) []Span {
+	b := &builder{s: s, t: t, o: o, trace: TurnTraceID(t.Key), red: &redactor{p: o.Privacy}}
+	return b.build()
+}
+
+type builder struct {
+	s     *transcript.Session
+	t     *transcript.Turn
+	o     Options
+	trace TraceID
+	red   *redactor
+	out   []Span
+}
+
+func (b *builder) live() *LiveTurn {
+	if b.o.Live == nil {
+		return nil
+	}
+	return b.o.Live.Turns[b.t.Key]
+}
+
+// running reports whether the turn is still in progress (live only).
+func (b *builder) running() bool {
+	lt := b.live()
+	return lt != nil && lt.Stopped.IsZero() && lt.Closed == ""
+}
+
+func (b *builder) build() []Span {
+	rootID := RootSpanID(b.trace)
+	t := b.t
+	root := Span{
+		TraceID: b.trace, SpanID: rootID, Name: OpInvokeAgent + " " + AgentName, Kind: KindInternal,
+		Start: t.Start, End: t.End, StatusCode: StatusUnset,
+	}
+	lt := b.live()
+	prompt := t.Prompt
+	if prompt == "" && lt != nil {
+		prompt = transcript.CleanPrompt(lt.Prompt)
+	}
+	if lt != nil && !lt.Start.IsZero() && (root.Start.IsZero() || lt.Start.Before(root.Start)) {
+		root.Start = lt.Start
+	}
+	b.common(&root, AgentName)
+	root.SetAttr(KeyAgentVersion, b.s.Version)
+	root.SetAttr(KeySessionID, b.s.ID)
+	root.SetAttr(KeyParentSessionID, b.s.ParentSessionID)
+	root.SetAttr(KeyCwd, b.s.Cwd)
+	root.SetAttr(KeyGitBranch, b.s.GitBranch)
+	root.SetAttr(KeyEntrypoint, b.s.Entrypoint)
+	root.SetAttr(KeyClaudeCodeVersion, b.s.Version)
+	root.SetAttr(KeyPromptID, t.PromptID)
+	root.SetAttr(KeyTurnNumber, int64(t.Number))
+	root.SetAttr(KeyPermissionMode, t.PermissionMode)
+	root.SetAttr(KeyTurnOrigin, t.Origin)
+	root.SetAttr(KeyIntegrationName, "weave")
+	root.SetAttr(KeyIntegrationVersion, b.o.IntegrationVersion)
+	if b.o.Live != nil {
+		root.SetAttr(KeySource, b.o.Live.Source)
+	}
+	root.SetAttr(KeyRequestModel, t.Model())
+	root.SetAttr(KeyTurnLLMCallCount, int64(len(t.Calls)))
+	root.SetAttr(KeyTurnToolCount, int64(len(t.Tools)))
+	root.SetAttr(KeyDisplayName, b.displayName(fmt.Sprintf("Turn %d", t.Number), prompt))
+	if !b.o.Privacy.OmitContent && prompt != "" {
+		root.SetAttr(KeyInputMessages, b.messagesJSON([]message{{Role: "user", Parts: []part{{Type: "text", Content: b.red.text(prompt)}}}}))
+	}
+	if last := lastCall(t.Calls); last != nil {
+		if out := b.outputMessage(last, true); out != nil && !b.o.Privacy.OmitContent {
+			root.SetAttr(KeyOutputMessages, b.messagesJSON([]message{*out}))
+		}
+		root.SetAttr(KeyFinishReasons, nonEmptyList(last.StopReason))
+	}
+	b.compactions(&root)
+
+	b.out = append(b.out, root)
+	b.agentChildren(rootID, AgentName, t.Calls, t.Tools, t.Subagents)
+
+	// The root spans its children: back-dated chat spans can start before
+	// the prompt line's timestamp, and the last tool can end after it.
+	r := &b.out[0]
+	for i := 1; i < len(b.out); i++ {
+		c := &b.out[i]
+		if !c.Start.IsZero() && (r.Start.IsZero() || c.Start.Before(r.Start)) {
+			r.Start = c.Start
+		}
+		if c.End.After(r.End) {
+			r.End = c.End
+		}
+	}
+	if failed := t.Failed(); failed != nil {
+		b.fail(r, failed.Type, failed.Message)
+		r.SetAttr(KeyTurnFailed, true)
+	}
+	if lt != nil {
+		if lt.Failure != nil {
+			b.fail(r, lt.Failure.Type, lt.Failure.Message)
+			r.SetAttr(KeyTurnFailed, true)
+		}
+		switch {
+		case lt.Closed != "":
+			r.SetAttr(KeyOrphanReason, lt.Closed)
+			if lt.ClosedAt.After(r.End) {
+				r.End = lt.ClosedAt
+			}
+		case lt.Stopped.IsZero():
+			r.End = time.Time{} // still running
+		case lt.Stopped.After(r.End):
+			r.End = lt.Stopped
+		}
+	}
+	if !r.End.IsZero() && r.End.Before(r.Start) {
+		r.End = r.Start
+	}
+	if b.red.count > 0 {
+		r.SetAttr(KeyRedactions, b.red.count)
+	}
+	if b.o.Privacy.OmitContent {
+		r.SetAttr(KeyContentOmitted, true)
+	}
+	sort.SliceStable(b.out[1:], func(i, j int) bool {
+		a, c := b.out[1+i], b.out[1+j]
+		if !a.Start.Equal(c.Start) {
+			return a.Start.Before(c.Start)
+		}
+		return a.SpanID.String() < c.SpanID.String()
+	})
+	return b.out
+}
+
+// common sets the attributes every span of the turn carries.
+func (b *builder) common(s *Span, agentName string) {
+	op := OpInvokeAgent
+	switch {
+	case strings.HasPrefix(s.Name, OpChat+" "):
+		op = OpChat
+	case strings.HasPrefix(s.Name, OpExecuteTool+" "):
+		op = OpExecuteTool
+	}
+	s.SetAttr(KeyOperationName, op)
+	s.SetAttr(KeyAgentName, agentName)
+	s.SetAttr(KeyConversationID, b.s.ConversationID)
+	s.SetAttr(KeySessionID, b.s.ID)
+}
+
+// agentChildren emits the chat, tool and subagent spans of one agent (the
+// main agent of the turn, or a subagent) under parent.
+func (b *builder) agentChildren(parent SpanID, agentName string, calls []*transcript.LLMCall, tools []*transcript.ToolCall, orphans []*transcript.Subagent) {
+	for _, c := range calls {
+		b.chat(parent, agentName, c)
+	}
+	for _, tc := range tools {
+		if tc.IsAgentCall() {
+			b.subagent(parent, tc, tc.Subagent)
+			continue
+		}
+		b.tool(parent, agentName, tc)
+	}
+	// Subagents of this turn not spawned by a call we emitted above:
+	// orphans, and (for the root) linked ones whose spawning call lives in
+	// another subagent are emitted by that subagent.
+	for _, a := range orphans {
+		if a.Parent == nil {
+			b.subagent(parent, nil, a)
+		}
+	}
+}
+
+func (b *builder) chat(parent SpanID, agentName string, c *transcript.LLMCall) {
+	model := c.Model
+	if model == "" {
+		model = b.sessionModel()
+	}
+	s := Span{
+		TraceID: b.trace, SpanID: ChatSpanID(b.trace, c.MessageID), ParentSpanID: parent,
+		Name: strings.TrimSpace(OpChat + " " + model), Kind: KindClient,
+		Start: c.Start, End: c.End, StatusCode: StatusUnset,
+	}
+	b.common(&s, agentName)
+	s.SetAttr(KeyProviderName, ProviderFromModel(model))
+	s.SetAttr(KeyRequestModel, model)
+	s.SetAttr(KeyRequestID, c.RequestID)
+	if c.APIError != nil {
+		b.fail(&s, c.APIError.Type, c.APIError.Message)
+	} else {
+		s.SetAttr(KeyResponseModel, c.Model)
+		s.SetAttr(KeyResponseID, c.MessageID)
+		s.SetAttr(KeyFinishReasons, nonEmptyList(c.StopReason))
+		s.SetAttr(KeyStopReason, c.StopReason)
+		s.SetAttr(KeyOutputType, "text")
+	}
+	if c.HasUsage {
+		u := c.Usage
+		s.SetAttr(KeyInputTokens, u.TotalInput())
+		s.SetAttr(KeyOutputTokens, u.OutputTokens)
+		s.SetAttr(KeyCacheReadTokens, u.CacheReadInputTokens)
+		s.SetAttr(KeyCacheCreateTokens, u.CacheCreationInputTokens)
+		s.SetAttr(KeyCacheWriteTokens, u.CacheCreationInputTokens)
+		if r := u.ReasoningTokens(); r > 0 {
+			s.SetAttr(KeyReasoningTokens, r)
+		}
+	}
+	if !b.o.Privacy.OmitContent {
+		if in := b.inputMessages(c.Input); len(in) > 0 {
+			s.SetAttr(KeyInputMessages, b.messagesJSON(in))
+		}
+		if out := b.outputMessage(c, false); out != nil {
+			s.SetAttr(KeyOutputMessages, b.messagesJSON([]message{*out}))
+		}
+		if len(c.System) > 0 {
+			parts := make([]part, 0, len(c.System))
+			for _, sys := range c.System {
+				parts = append(parts, part{Type: "text", Content: b.red.text(sys)})
+			}
+			s.SetAttr(KeySystemInstructions, b.partsJSON(parts))
+		}
+	}
+	b.out = append(b.out, s)
+}
+
+// sessionModel is the model of the last real call at or before this turn,
+// for a failed call that has none of its own.
+func (b *builder) sessionModel() string {
+	seen := false
+	for i := len(b.s.Turns) - 1; i >= 0; i-- {
+		t := b.s.Turns[i]
+		if t == b.t {
+			seen = true
+		}
+		if m := t.Model(); seen && m != "" {
+			return m
+		}
+	}
+	return ""
+}
+
+func (b *builder) liveTool(id string) *LiveTool {
+	if b.o.Live == nil {
+		return nil
+	}
+	return b.o.Live.Tools[id]
+}
+
+func (b *builder) tool(parent SpanID, agentName string, tc *transcript.ToolCall) {
+	s := Span{
+		TraceID: b.trace, SpanID: ToolSpanID(b.trace, tc.ID), ParentSpanID: parent,
+		Name: OpExecuteTool + " " + tc.Name, Kind: KindInternal,
+		Start: tc.Start, End: tc.End, StatusCode: StatusUnset,
+	}
+	b.common(&s, agentName)
+	s.SetAttr(KeyToolName, tc.Name)
+	s.SetAttr(KeyToolCallID, tc.ID)
+	s.SetAttr(KeyToolType, toolType(tc.Name))
+	s.SetAttr(KeyDisplayName, b.displayName(tc.Name, toolSubject(tc.Name, tc.Input)))
+	if !b.o.Privacy.OmitContent {
+		s.SetAttr(KeyToolCallArguments, string(b.red.json(compactJSON(tc.Input))))
+		if tc.HasResult {
+			s.SetAttr(KeyToolCallResult, b.red.text(tc.Result))
+		}
+	}
+	lt := b.liveTool(tc.ID)
+	b.toolOutcome(&s, tc, lt)
+	b.out = append(b.out, s)
+}
+
+// toolOutcome sets status, error and end time of a tool or subagent span
+// from the transcript's tool_result and the hooks.
+func (b *builder) toolOutcome(s *Span, tc *transcript.ToolCall, lt *LiveTool) {
+	if lt != nil {
+		if !lt.Start.IsZero() && (s.Start.IsZero() || lt.Start.Before(s.Start)) {
+			s.Start = lt.Start
+		}
+		s.Events = append(s.Events, lt.Events...)
+	}
+	switch {
+	case tc != nil && tc.HasResult:
+		if tc.IsError {
+			b.fail(s, toolErrorType(tc.Result), firstLine(b.red.text(tc.Result)))
+		}
+	case lt != nil && lt.Failed:
+		typ := toolErrorType(lt.Error)
+		if lt.IsInterrupt {
+			typ = "interrupted"
+		}
+		b.fail(s, typ, firstLine(b.red.text(lt.Error)))
+		s.End = lt.End
+	case lt != nil && !lt.End.IsZero():
+		s.End = lt.End
+	case lt != nil && lt.Closed != "":
+		s.SetAttr(KeyOrphanReason, lt.Closed)
+		s.End = b.turnEnd()
+	case b.running():
+		s.End = time.Time{} // the tool is still running
+	default:
+		// A finished turn whose tool never got a result (interrupted).
+		s.SetAttr(KeyOrphanReason, "no_tool_result")
+		s.End = b.turnEnd()
+	}
+	if !s.End.IsZero() && s.End.Before(s.Start) {
+		s.End = s.Start
+	}
+}
+
+func (b *builder) turnEnd() time.Time {
+	end := b.t.End
+	if lt := b.live(); lt != nil {
+		if lt.Stopped.After(end) {
+			end = lt.Stopped
+		}
+		if lt.ClosedAt.After(end) {
+			end = lt.ClosedAt
+		}
+	}
+	return end
+}
+
+// subagent emits the invoke_agent span of a subagent and its subtree. tc is
+// the spawning Agent call (nil for an orphan); a is the subagent (nil when
+// the Agent call's transcript was not found).
+func (b *builder) subagent(parent SpanID, tc *transcript.ToolCall, a *transcript.Subagent) {
+	var id SpanID
+	var prompt, typ, desc string
+	if tc != nil {
+		id = AgentSpanID(b.trace, tc.ID)
+		prompt, typ, desc = tc.AgentPrompt()
+	} else {
+		id = OrphanAgentSpanID(b.trace, a.AgentID)
+	}
+	if a != nil {
+		if typ == "" {
+			typ = a.AgentType
+		}
+		if prompt == "" {
+			prompt = a.Prompt
+		}
+		if desc == "" {
+			desc = a.Description
+		}
+	}
+	if typ == "" {
+		typ = "general-purpose"
+	}
+	s := Span{TraceID: b.trace, SpanID: id, ParentSpanID: parent, Name: OpInvokeAgent + " " + typ, Kind: KindInternal, StatusCode: StatusUnset}
+	b.common(&s, typ)
+	s.SetAttr(KeyAgentVersion, b.s.Version)
+	s.SetAttr(KeyDisplayName, b.displayName(typ, desc))
+	if !b.o.Privacy.OmitContent {
+		s.SetAttr(KeyAgentDescription, b.red.text(desc))
+		if prompt != "" {
+			s.SetAttr(KeyInputMessages, b.messagesJSON([]message{{Role: "user", Parts: []part{{Type: "text", Content: b.red.text(prompt)}}}}))
+		}
+	}
+	if tc != nil {
+		s.Start, s.End = tc.Start, tc.End
+		s.SetAttr(KeySpawningToolCallID, tc.ID)
+		s.SetAttr(KeyToolCallID, tc.ID)
+	}
+	if a != nil {
+		s.SetAttr(KeyAgentID, a.AgentID)
+		s.SetAttr(KeySubagentMatch, a.Match)
+		s.SetAttr(KeyOrphanReason, a.OrphanReason)
+		s.SetAttr(KeyRequestModel, a.Model())
+		if !a.Start.IsZero() && (s.Start.IsZero() || a.Start.Before(s.Start)) {
+			s.Start = a.Start
+		}
+		if a.End.After(s.End) {
+			s.End = a.End
+		}
+		if !b.o.Privacy.OmitContent {
+			if last := lastCall(a.Calls); last != nil && (tc == nil || !tc.HasResult) {
+				if out := b.outputMessage(last, true); out != nil {
+					s.SetAttr(KeyOutputMessages, b.messagesJSON([]message{*out}))
+				}
+			}
+		}
+	} else if tc != nil {
+		s.SetAttr(KeySubagentMatch, "none")
+	}
+	if tc != nil && tc.HasResult && !b.o.Privacy.OmitContent {
+		s.SetAttr(KeyOutputMessages, b.messagesJSON([]message{{Role: "assistant", Parts: []part{{Type: "text", Content: b.red.text(tc.Result)}}}}))
+	}
+	if tc != nil {
+		// The Agent call's outcome (tool_result / PostToolUse) is the
+		// subagent's outcome; it ends no earlier than its own transcript.
+		b.toolOutcome(&s, tc, b.liveTool(tc.ID))
+		if a != nil && !s.End.IsZero() && a.End.After(s.End) {
+			s.End = a.End
+		}
+	} else if b.running() && (a == nil || b.agentRunning(a)) {
+		s.End = time.Time{}
+	}
+	if s.Start.IsZero() {
+		s.Start = b.t.Start
+	}
+	if !s.End.IsZero() && s.End.Before(s.Start) {
+		s.End = s.Start
+	}
+	b.out = append(b.out, s)
+	if a != nil {
+		b.agentChildren(id, typ, a.Calls, a.Tools, nil)
+	}
+}
+
+// agentRunning reports whether hooks say an orphan subagent has not stopped.
+func (b *builder) agentRunning(a *transcript.Subagent) bool {
+	if b.o.Live == nil {
+		return false
+	}
+	la := b.o.Live.Agents[a.AgentID]
+	return la != nil && la.Stopped.IsZero()
+}
+
+// fail marks a span as an error.
+func (b *builder) fail(s *Span, typ, msg string) {
+	if typ == "" {
+		typ = "_OTHER"
+	}
+	s.StatusCode = StatusError
+	s.StatusMessage = msg
+	s.SetAttr(KeyErrorType, typ)
+}
+
+// compactions puts the turn's compactions on the root: the last one as
+// weave.compaction.* attributes (what the chat view renders), each one as a
+// weave.compaction event.
+func (b *builder) compactions(root *Span) {
+	cs := b.t.Compactions
+	if lt := b.live(); lt != nil && len(cs) == 0 && (lt.CompactSummary != "" || lt.CompactTrigger != "") {
+		cs = []*transcript.Compaction{{Time: lt.CompactAt, Trigger: lt.CompactTrigger, Summary: lt.CompactSummary}}
+	}
+	for _, c := range cs {
+		summary := ""
+		if !b.o.Privacy.OmitContent {
+			summary = b.red.text(c.Summary)
+		}
+		ev := Event{Name: EventCompaction, Time: c.Time}
+		ev.Attributes = map[string]any{KeyCompactionTrigger: c.Trigger, KeyCompactionPreTokens: c.PreTokens,
+			KeyCompactionItemsBefore: c.ItemsBefore, KeyCompactionItemsAfter: c.ItemsAfter}
+		if summary != "" {
+			ev.Attributes[KeyCompactionSummary] = summary
+		}
+		root.Events = append(root.Events, ev)
+		root.SetAttr(KeyCompactionSummary, summary)
+		root.SetAttr(KeyCompactionItemsBefore, c.ItemsBefore)
+		root.SetAttr(KeyCompactionItemsAfter, c.ItemsAfter)
+		root.SetAttr(KeyCompactionTrigger, c.Trigger)
+		root.SetAttr(KeyCompactionPreTokens, c.PreTokens)
+	}
+}
+
+func lastCall(calls []*transcript.LLMCall) *transcript.LLMCall {
+	if len(calls) == 0 {
+		return nil
+	}
+	return calls[len(calls)-1]
+}
+
+func nonEmptyList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// displayName renders "<label>: <subject>" with the subject redacted,
+// shortened to one line, or just the label when content is omitted.
+func (b *builder) displayName(label, subject string) string {
+	subject = strings.TrimSpace(subject)
+	if subject == "" || b.o.Privacy.OmitContent {
+		return label
+	}
+	return label + ": " + truncate(firstLine(b.red.text(subject)), 80)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return strings.TrimSpace(s[:i]) + " …"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
+
+// toolSubject picks the argument that says what a tool call was about.
+func toolSubject(name string, input json.RawMessage) string {
+	var in map[string]any
+	if json.Unmarshal(input, &in) != nil {
+		return ""
+	}
+	str := func(k string) string { v, _ := in[k].(string); return v }
+	switch name {
+	case "Bash":
+		return str("command")
+	case "Read", "Write", "Edit", "MultiEdit", "NotebookEdit":
+		if p := str("file_path"); p != "" {
+			return p
+		}
+		return str("notebook_path")
+	case "Grep", "Glob":
+		return str("pattern")
+	case "WebFetch":
+		return str("url")
+	case "WebSearch":
+		return str("query")
+	case "Agent", "Task":
+		return str("description")
+	case "TodoWrite":
+		if todos, ok := in["todos"].([]any); ok {
+			return fmt.Sprintf("%d todos", len(todos))
+		}
+	case "TaskCreate", "TaskUpdate":
+		if s := str("subject"); s != "" {
+			return s
+		}
+		return str("taskId")
+	}
+	for _, k := range []string{"command", "file_path", "path", "url", "query", "pattern", "description", "prompt"} {
+		if s := str(k); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func toolType(name string) string {
+	if strings.HasPrefix(name, "mcp__") {
+		return "extension"
+	}
+	return "function"
+}
+
+var exceptionName = regexp.MustCompile(`^([A-Z][A-Za-z_]*(?:Error|Exception))\b`)
+
+// toolErrorType classifies a failed tool's result into a low-cardinality
+// error.type.
+func toolErrorType(result string) string {
+	r := strings.TrimSpace(result)
+	low := strings.ToLower(r)
+	switch {
+	case strings.HasPrefix(r, "<tool_use_error>"):
+		return "tool_use_error"
+	case strings.HasPrefix(r, "[Request interrupted"):
+		return "interrupted"
+	case strings.Contains(low, "permission") && strings.Contains(low, "denied"),
+		strings.Contains(low, "was blocked"), strings.Contains(low, "needs approval"),
+		strings.Contains(low, "doesn't want to proceed"), strings.Contains(low, "auto mode is unavailable"):
+		return "permission_denied"
+	case strings.HasPrefix(r, "Exit code "):
+		return "nonzero_exit"
+	}
+	if m := exceptionName.FindStringSubmatch(r); m != nil {
+		return m[1]
+	}
+	return "tool_error"
+}
+
+// ProviderFromModel maps a model id to gen_ai.provider.name.
+func ProviderFromModel(model string) string {
+	m := strings.ToLower(model)
+	switch {
+	case m == "" || strings.HasPrefix(m, "<"):
+		return ""
+	case strings.HasPrefix(m, "anthropic.") || regexp.MustCompile(`^[a-z]{2,4}\.anthropic\.`).MatchString(m) || strings.HasPrefix(m, "arn:aws:bedrock"):
+		return "aws.bedrock"
+	case strings.HasPrefix(m, "claude-") && strings.Contains(m, "@"):
+		return "gcp.vertex_ai"
+	case strings.HasPrefix(m, "claude"):
+		return "anthropic"
+	case strings.HasPrefix(m, "gpt-") || strings.HasPrefix(m, "o1") || strings.HasPrefix(m, "o3") || strings.HasPrefix(m, "o4"):
+		return "openai"
+	case strings.HasPrefix(m, "gemini"):
+		return "gcp.gemini"
+	}
+	return ""
+}
+
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	var buf strings.Builder
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(json.RawMessage(raw)); err != nil {
+		return raw
+	}
+	return json.RawMessage(strings.TrimSuffix(buf.String(), "\n"))
+}

@@ -1,0 +1,381 @@
+package transcript
+
+import (
+	"strings"
+	"time"
+)
+
+// Builder folds transcript lines, in file order, into a Session. It is
+// incremental: a tailer feeds it lines as they land and reads Session() at
+// any point. It does no I/O.
+type Builder struct {
+	s         *Session
+	sidechain bool // a subagent file: its lines are all sidechain lines
+
+	cur        *Turn
+	turnsByKey map[string]*Turn
+	calls      map[string]*LLMCall
+	callTurn   map[string]*Turn
+	tools      map[string]*ToolCall
+	lastTS     time.Time
+	pending    []InputMessage // inputs since the last call
+
+	boundary      *Compaction   // compact_boundary awaiting its summary
+	parked        []*Compaction // compactions whose turn is not seen yet
+	sinceBoundary int64         // message lines since the last boundary
+
+	shapes   map[string][]string // api-request-shape hash → system texts
+	requests map[string]string   // api-request id → shape hash
+	seenFork map[string]bool
+}
+
+// NewBuilder starts a Session for the main transcript at path.
+func NewBuilder(path string) *Builder {
+	return newBuilder(path, false)
+}
+
+func newBuilder(path string, sidechain bool) *Builder {
+	return &Builder{
+		s:          &Session{Path: path, ID: sessionIDFromPath(path)},
+		sidechain:  sidechain,
+		turnsByKey: map[string]*Turn{},
+		calls:      map[string]*LLMCall{},
+		callTurn:   map[string]*Turn{},
+		tools:      map[string]*ToolCall{},
+		shapes:     map[string][]string{},
+		requests:   map[string]string{},
+		seenFork:   map[string]bool{},
+	}
+}
+
+// Session returns the session built so far. The Builder keeps ownership:
+// later Add calls update the same values.
+func (b *Builder) Session() *Session { return b.s }
+
+// Finish marks the end of the file: a compaction still waiting for its
+// summary or its turn is kept on the current turn rather than lost. Add may
+// not be called after Finish.
+func (b *Builder) Finish() *Session {
+	if b.cur != nil {
+		// A boundary whose summary never came, or a summary whose turn never
+		// came: keep them on the current turn rather than lose them.
+		if b.boundary != nil {
+			b.cur.Compactions = append(b.cur.Compactions, b.boundary)
+			b.boundary = nil
+		}
+		b.cur.Compactions = append(b.cur.Compactions, b.parked...)
+		b.parked = nil
+	}
+	return b.s
+}
+
+// ToolCall returns the tool call with the given tool_use id, or nil.
+func (b *Builder) ToolCall(id string) *ToolCall { return b.tools[id] }
+
+// Turn returns the turn with the given key (promptId), or nil.
+func (b *Builder) Turn(key string) *Turn { return b.turnsByKey[key] }
+
+// Add folds one line.
+func (b *Builder) Add(l *Line) {
+	prevTS := b.lastTS
+	if !l.Timestamp.IsZero() {
+		defer func() { b.lastTS = l.Timestamp }()
+	}
+	b.noteSession(l)
+	if l.IsSidechain != b.sidechain && (l.Type == TypeUser || l.Type == TypeAssistant) {
+		return // old versions wrote subagent lines into the main file
+	}
+	switch l.Type {
+	case TypeUser:
+		b.addUser(l)
+	case TypeAssistant:
+		b.addAssistant(l, prevTS)
+	case TypeSystem:
+		if l.Subtype == SubtypeCompactBound {
+			b.addBoundary(l)
+		}
+	case TypeAPIRequestShape:
+		if l.Shape != nil && l.ShapeHash != "" {
+			var sys []string
+			for _, bl := range l.Shape.System {
+				if bl.Type == BlockText && bl.Text != "" {
+					sys = append(sys, bl.Text)
+				}
+			}
+			b.shapes[l.ShapeHash] = sys
+		}
+	case TypeAPIRequest:
+		if l.ID != "" && l.ShapeHash != "" {
+			b.requests[l.ID] = l.ShapeHash
+		}
+	}
+}
+
+func (b *Builder) noteSession(l *Line) {
+	s := b.s
+	if l.SessionID != "" && (l.Type == TypeUser || l.Type == TypeAssistant || s.ID == "") {
+		s.ID = l.SessionID
+	}
+	if l.Cwd != "" {
+		s.Cwd = l.Cwd
+	}
+	if l.Version != "" {
+		s.Version = l.Version
+	}
+	if l.GitBranch != "" {
+		s.GitBranch = l.GitBranch
+	}
+	if l.Entrypoint != "" {
+		s.Entrypoint = l.Entrypoint
+	}
+	if l.UUID != "" && !l.IsSidechain && (l.Type == TypeUser || l.Type == TypeAssistant || l.Type == TypeAttachment || l.Type == TypeSystem) {
+		s.lineUUIDs = append(s.lineUUIDs, l.UUID)
+	}
+	if l.ForkedFrom != nil && l.ForkedFrom.SessionID != "" && !b.seenFork[l.ForkedFrom.SessionID] {
+		b.seenFork[l.ForkedFrom.SessionID] = true
+		s.forkedFrom = append(s.forkedFrom, l.ForkedFrom.SessionID)
+	}
+}
+
+func (b *Builder) addUser(l *Line) {
+	if l.Message == nil {
+		return
+	}
+	b.sinceBoundary++
+	if l.IsCompactSummary {
+		text, _ := promptText(l.Message)
+		c := b.boundary
+		if c == nil {
+			c = &Compaction{Time: l.Timestamp}
+		}
+		b.boundary = nil
+		c.Summary = text
+		c.promptID = l.PromptID
+		b.attachCompaction(c, l.PromptID)
+		b.pending = append(b.pending, InputMessage{Role: "user", Blocks: []Block{{Type: BlockText, Text: text}}})
+		return
+	}
+	text, isPrompt := promptText(l.Message)
+	if isPrompt && !l.IsMeta && !isLocalCommandEcho(text) {
+		b.startTurn(l, text)
+		b.pending = append(b.pending, InputMessage{Role: "user", Blocks: userBlocks(l.Message)})
+		b.touch(l)
+		return
+	}
+	if b.cur == nil {
+		b.startTurn(l, "")
+	}
+	// Tool results and injected context stay in the current turn.
+	blocks, _ := l.Message.Blocks()
+	var results, others []Block
+	for _, bl := range blocks {
+		if bl.Type == BlockToolResult {
+			results = append(results, bl)
+			if tc := b.tools[bl.ToolUseID]; tc != nil {
+				tc.HasResult = true
+				tc.IsError = bl.IsError
+				tc.Result = ContentText(bl.Content)
+				tc.End = l.Timestamp
+				tc.ToolUseResult = l.ToolUseResult
+			}
+			continue
+		}
+		others = append(others, bl)
+	}
+	if len(results) > 0 {
+		b.pending = append(b.pending, InputMessage{Role: "tool", Blocks: results})
+	}
+	if len(others) > 0 {
+		b.pending = append(b.pending, InputMessage{Role: "user", Blocks: others})
+	}
+	b.touch(l)
+}
+
+// userBlocks returns the prompt's blocks (text and images) for the input.
+func userBlocks(m *Message) []Block {
+	blocks, _ := m.Blocks()
+	return blocks
+}
+
+func (b *Builder) startTurn(l *Line, text string) {
+	orig := l.UUID
+	if l.ForkedFrom != nil && l.ForkedFrom.MessageUUID != "" {
+		orig = l.ForkedFrom.MessageUUID
+	}
+	key := l.PromptID
+	if key == "" {
+		key = "uuid:" + orig
+	}
+	if prev := b.turnsByKey[key]; prev != nil && l.PromptID != "" {
+		// Several prompt lines carry the same promptId: Claude Code 2.1.330
+		// rewrites the promptId of the lines a --fork-session copies to the
+		// new prompt's. The newest prompt keeps the promptId (the hooks
+		// carry it); earlier ones are keyed by their line uuid.
+		prev.Key = "uuid:" + prev.origUUID
+		b.turnsByKey[prev.Key] = prev
+	}
+	t := &Turn{
+		Key:            key,
+		PromptID:       l.PromptID,
+		Number:         len(b.s.Turns) + 1,
+		Prompt:         CleanPrompt(text),
+		PromptUUID:     l.UUID,
+		PermissionMode: l.PermissionMode,
+		Origin:         turnOrigin(l),
+		Start:          l.Timestamp,
+		End:            l.Timestamp,
+		origUUID:       orig,
+	}
+	b.s.Turns = append(b.s.Turns, t)
+	b.turnsByKey[key] = t
+	b.cur = t
+	b.pending = nil
+	if l.PromptID == "" {
+		return
+	}
+	kept := b.parked[:0]
+	for _, c := range b.parked {
+		if c.promptID == l.PromptID {
+			t.Compactions = append(t.Compactions, c)
+		} else {
+			kept = append(kept, c)
+		}
+	}
+	b.parked = kept
+}
+
+// touch extends the current turn's time span with l.
+func (b *Builder) touch(l *Line) {
+	t := b.cur
+	if t == nil {
+		return
+	}
+	if l.PromptID != "" && t.PromptID != "" && l.PromptID != t.PromptID && l.Type == TypeUser {
+		return // injected context of a turn that has not started yet
+	}
+	t.lines++
+	if l.ForkedFrom != nil {
+		t.copiedLines++
+	}
+	ts := l.Timestamp
+	if ts.IsZero() {
+		return
+	}
+	if t.Start.IsZero() || ts.Before(t.Start) {
+		t.Start = ts
+	}
+	if ts.After(t.End) {
+		t.End = ts
+	}
+}
+
+func (b *Builder) addAssistant(l *Line, prevTS time.Time) {
+	m := l.Message
+	if m == nil {
+		return
+	}
+	b.sinceBoundary++
+	if b.cur == nil {
+		b.startTurn(l, "")
+	}
+	id := m.ID
+	if id == "" {
+		id = l.UUID
+	}
+	call := b.calls[id]
+	if call == nil {
+		start := prevTS
+		if start.IsZero() || start.After(l.Timestamp) {
+			start = l.Timestamp
+		}
+		call = &LLMCall{MessageID: id, Start: start, Input: b.pending}
+		b.pending = nil
+		b.calls[id] = call
+		b.callTurn[id] = b.cur
+		b.cur.Calls = append(b.cur.Calls, call)
+		if sys := b.shapes[b.requests[l.RequestRef]]; len(sys) > 0 {
+			call.System = sys
+		}
+	}
+	t := b.callTurn[id]
+	if l.RequestID != "" {
+		call.RequestID = l.RequestID
+	}
+	if m.Model != "" && m.Model != syntheticModel {
+		call.Model = m.Model
+	}
+	if m.StopReason != "" {
+		call.StopReason = m.StopReason
+	}
+	if !l.Timestamp.IsZero() && l.Timestamp.After(call.End) {
+		call.End = l.Timestamp
+	}
+	if l.IsAPIErrorMessage || m.Model == syntheticModel {
+		call.APIError = &APIError{Type: l.Error, Message: l.ErrorDetails, Status: l.APIErrorStatus}
+		if call.APIError.Type == "" {
+			call.APIError.Type = "api_error"
+		}
+	} else if m.Usage != nil {
+		call.Usage, call.HasUsage = *m.Usage, true
+	}
+	blocks, _ := m.Blocks()
+	for _, bl := range blocks {
+		call.Blocks = append(call.Blocks, bl)
+		if bl.Type == BlockToolUse && bl.ID != "" && b.tools[bl.ID] == nil {
+			tc := &ToolCall{ID: bl.ID, Name: bl.Name, Input: bl.Input, CallMessageID: id, Start: l.Timestamp}
+			b.tools[bl.ID] = tc
+			t.Tools = append(t.Tools, tc)
+		}
+	}
+	saved := b.cur
+	b.cur = t
+	b.touch(l)
+	b.cur = saved
+}
+
+func (b *Builder) addBoundary(l *Line) {
+	c := &Compaction{Time: l.Timestamp, ItemsBefore: b.sinceBoundary}
+	if md := l.CompactMetadata; md != nil {
+		c.Trigger, c.PreTokens, c.PostTokens = md.Trigger, md.PreTokens, md.PostTokens
+		c.ItemsAfter = 1 // the summary
+		if md.PreservedMessages != nil {
+			c.ItemsAfter += int64(len(md.PreservedMessages.UUIDs))
+		}
+	}
+	b.sinceBoundary = 0
+	if b.boundary != nil && b.cur != nil {
+		b.cur.Compactions = append(b.cur.Compactions, b.boundary)
+	}
+	b.boundary = c
+}
+
+func (b *Builder) attachCompaction(c *Compaction, promptID string) {
+	if promptID != "" {
+		if t := b.turnsByKey[promptID]; t != nil {
+			t.Compactions = append(t.Compactions, c)
+			return
+		}
+		b.parked = append(b.parked, c)
+		return
+	}
+	if b.cur != nil {
+		b.cur.Compactions = append(b.cur.Compactions, c)
+	}
+}
+
+// sessionIDFromPath returns the file name without .jsonl.
+func sessionIDFromPath(path string) string {
+	i := strings.LastIndexByte(path, '/')
+	name := path[i+1:]
+	return strings.TrimSuffix(name, ".jsonl")
+}
+
+func turnOrigin(l *Line) string {
+	if l.TurnOrigin != "" {
+		return l.TurnOrigin
+	}
+	if l.PromptSource == "system" {
+		return "system"
+	}
+	return "user"
+}

@@ -1,0 +1,213 @@
+package transcript
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Session is what one main transcript file says, plus its subagent files
+// and its place in a fork chain.
+type Session struct {
+	ID   string // session id (from the lines; else the file name)
+	Path string // the main transcript file
+
+	Cwd, Version, GitBranch, Entrypoint string
+
+	Turns     []*Turn
+	Subagents []*Subagent // every subagent file found, linked or not
+
+	// Fork chain (see fork.go). ParentSessionID is the session this one was
+	// forked from ("" for a root); ConversationID is the root of the chain
+	// (the session's own id for a root).
+	ParentSessionID string
+	ConversationID  string
+	ForkKind        string // "" | ForkSDK | ForkCLI
+
+	Stats Stats // decoder counts over the main and subagent files
+
+	// lineUUIDs are the uuids of the file's message lines in file order,
+	// origUUIDs the uuid each line was copied from (forkedFrom.messageUuid,
+	// else its own), used to find the parent of a CLI fork.
+	lineUUIDs []string
+	// forkedFrom lists the distinct forkedFrom.sessionId values seen.
+	forkedFrom []string
+}
+
+// Fork kinds.
+const (
+	ForkSDK = "sdk" // forkedFrom written on copied lines (Agent SDK forkSession)
+	ForkCLI = "cli" // lines copied with the same uuids (--fork-session)
+)
+
+// Turn is one user prompt and everything that answered it.
+type Turn struct {
+	// Key identifies the turn across copies of it (forks): the promptId,
+	// else the uuid of the prompt line as first written.
+	Key      string
+	PromptID string
+	Number   int // 1-based position in this file
+	Prompt   string
+	// PromptUUID is the uuid of the prompt line in this file.
+	PromptUUID     string
+	PermissionMode string
+	// Origin says who prompted: "user", or what Claude Code names a
+	// system-made prompt ("task_notification" for a background agent's
+	// completion).
+	Origin     string
+	Start, End time.Time
+
+	Calls       []*LLMCall
+	Tools       []*ToolCall
+	Compactions []*Compaction
+	// Subagents spawned in this turn (linked or orphaned), filled by linking.
+	Subagents []*Subagent
+
+	// Copied is set on a fork's turns that were copied from its parent
+	// session; CopiedFrom names that session. Copied turns belong to the
+	// parent: the fork does not emit them again.
+	Copied     bool
+	CopiedFrom string
+
+	origUUID    string // the prompt line's uuid as first written
+	copiedLines int    // lines of this turn that are copies
+	lines       int
+}
+
+// Model is the model of the turn's last real LLM call.
+func (t *Turn) Model() string {
+	for i := len(t.Calls) - 1; i >= 0; i-- {
+		if t.Calls[i].APIError == nil && t.Calls[i].Model != "" {
+			return t.Calls[i].Model
+		}
+	}
+	return ""
+}
+
+// Failed reports the API error that ended the turn, if its last call failed.
+func (t *Turn) Failed() *APIError {
+	if n := len(t.Calls); n > 0 {
+		return t.Calls[n-1].APIError
+	}
+	return nil
+}
+
+// LLMCall is one API response: the assistant lines sharing message.id.
+type LLMCall struct {
+	MessageID  string
+	RequestID  string
+	Model      string
+	Start, End time.Time
+	Blocks     []Block // content blocks in order
+	Usage      Usage
+	HasUsage   bool
+	StopReason string
+	// Input holds the messages added to the context since the previous call
+	// of the same agent: the prompt, tool results, injected user text.
+	Input []InputMessage
+	// System is the system prompt when the transcript records it (2.1.330+).
+	System []string
+	// APIError is set for the synthetic message Claude Code writes when the
+	// API call failed (model "<synthetic>", isApiErrorMessage).
+	APIError *APIError
+}
+
+// APIError describes a failed API call.
+type APIError struct {
+	Type    string // e.g. "invalid_request"
+	Message string // the raw error details
+	Status  int
+}
+
+// InputMessage is a message sent to the model.
+type InputMessage struct {
+	Role   string // "user" | "tool"
+	Blocks []Block
+}
+
+// ToolCall is one tool_use and its tool_result.
+type ToolCall struct {
+	ID            string
+	Name          string
+	Input         json.RawMessage
+	CallMessageID string    // the LLM call that issued it
+	Start         time.Time // the tool_use line
+	End           time.Time // the tool_result line (zero: no result yet)
+	HasResult     bool
+	Result        string          // the result as the model saw it
+	IsError       bool            // tool_result is_error
+	ToolUseResult json.RawMessage // Claude Code's structured result
+	// Subagent is the subagent an Agent/Task call spawned, when linked.
+	Subagent *Subagent
+}
+
+// IsAgentCall reports whether the call spawns a subagent.
+func (c *ToolCall) IsAgentCall() bool { return c.Name == "Agent" || c.Name == "Task" }
+
+// AgentPrompt returns tool_input.prompt and subagent_type of an Agent call.
+func (c *ToolCall) AgentPrompt() (prompt, subagentType, description string) {
+	var in struct {
+		Prompt       string `json:"prompt"`
+		SubagentType string `json:"subagent_type"`
+		Description  string `json:"description"`
+	}
+	_ = json.Unmarshal(c.Input, &in)
+	return in.Prompt, in.SubagentType, in.Description
+}
+
+// Compaction is one context compaction.
+type Compaction struct {
+	Time        time.Time
+	Trigger     string // manual | auto
+	PreTokens   int64
+	PostTokens  int64
+	Summary     string
+	ItemsBefore int64 // messages in context before
+	ItemsAfter  int64 // messages kept after (summary + preserved)
+	promptID    string
+}
+
+// Subagent is one `<session>/subagents/agent-<id>.jsonl` transcript.
+type Subagent struct {
+	AgentID     string
+	AgentType   string
+	Description string
+	// ToolUseID is the spawning Agent call's id from the .meta.json ("" when
+	// the meta file is missing or lacks it).
+	ToolUseID  string
+	SpawnDepth int
+	Path       string
+	Prompt     string // the first plain user prompt
+	PromptID   string // the parent turn's promptId (on the subagent's lines)
+	Start, End time.Time
+	Calls      []*LLMCall
+	Tools      []*ToolCall
+
+	// Linking outcome: Match is MatchMeta, MatchPrompt, MatchAmbiguous or
+	// MatchOrphan. Parent is the spawning Agent call (nil for orphans);
+	// Turn is the main turn it belongs to (nil if none could be found).
+	Match        string
+	OrphanReason string
+	Parent       *ToolCall
+	Turn         *Turn
+	// ParentAgent is the subagent whose transcript holds Parent (nested
+	// subagents); nil when Parent is in the main transcript.
+	ParentAgent *Subagent
+}
+
+// Subagent match outcomes.
+const (
+	MatchMeta      = "meta"
+	MatchPrompt    = "prompt_hash"
+	MatchAmbiguous = "ambiguous"
+	MatchOrphan    = "orphan"
+)
+
+// Model is the model of the subagent's last real call.
+func (a *Subagent) Model() string {
+	for i := len(a.Calls) - 1; i >= 0; i-- {
+		if a.Calls[i].APIError == nil && a.Calls[i].Model != "" {
+			return a.Calls[i].Model
+		}
+	}
+	return ""
+}
