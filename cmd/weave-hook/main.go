@@ -1,4 +1,31 @@
-// Command weave-hook is a weave binary (see docs/ARCHITECTURE.md).
+// Command weave-hook is the command Claude Code runs for every hook event.
+// It hands the event (its stdin) to weave-agentd over the per-user Unix
+// socket and exits 0 at once, printing nothing, whatever happens.
+//
+//	weave-hook                 hook mode (what Claude Code runs)
+//	weave-hook install [--settings PATH] [--command CMD] [--uninstall]
+//
+// Hook mode never writes to stdout (Claude Code would inject it into the
+// model's context), never exits non-zero (2 would block a tool) and returns
+// within hookproto.HookDeadline (300 ms) even when the daemon is down, hung
+// or missing. An event it cannot hand over goes to the inbox file the daemon
+// drains on start; when the daemon is not running the hook starts it,
+// detached. Set WEAVE_HOOK_DEBUG=1 for one line per event in
+// $WEAVE_HOME/logs/hook.log, or WEAVE_HOOK_DEBUG=stderr.
+//
+// It links only the standard library and daemon/hookproto (a test checks).
 package main
 
-func main() {}
+import (
+	"os"
+	"time"
+)
+
+func main() {
+	start := time.Now()
+	if len(os.Args) > 1 && os.Args[1] == "install" {
+		os.Exit(install(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	runHook(start, os.Stdin)
+	os.Exit(0)
+}

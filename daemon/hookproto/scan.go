@@ -129,18 +129,23 @@ func keyIs(raw []byte, want string) bool {
 // TranscriptPath finds the top-level "transcript_path" string among the
 // first ScanWindow bytes of a hook payload without parsing the rest. It is
 // what weave-hook uses to stat the transcript at receipt.
-func TranscriptPath(payload []byte) (string, bool) {
+func TranscriptPath(payload []byte) (string, bool) { return TopLevelString(payload, "transcript_path") }
+
+// TopLevelString finds the top-level string member key among the first
+// ScanWindow bytes of payload, without parsing the rest. It reports false
+// when the member is absent from the window, not a string, or empty.
+func TopLevelString(payload []byte, key string) (string, bool) {
 	if len(payload) > ScanWindow {
 		payload = payload[:ScanWindow]
 	}
-	var path string
+	var v string
 	found := false
-	scanObject(payload, func(key, val []byte) bool {
-		if !keyIs(key, "transcript_path") {
+	scanObject(payload, func(k, val []byte) bool {
+		if !keyIs(k, key) {
 			return true
 		}
-		found = len(val) > 0 && val[0] == '"' && json.Unmarshal(val, &path) == nil
+		found = len(val) > 0 && val[0] == '"' && json.Unmarshal(val, &v) == nil
 		return false
 	})
-	return path, found && path != ""
+	return v, found && v != ""
 }

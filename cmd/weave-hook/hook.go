@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+)
+
+// outcome is what happened to one event, for the debug line.
+type outcome struct {
+	what string // delivered | inbox | dropped
+	why  string
+	err  error
+}
+
+// runHook is hook mode. It returns normally in every case; main exits 0.
+func runHook(start time.Time, stdin io.Reader) {
+	deadline := start.Add(hookproto.HookDeadline)
+	// The one hard deadline: whatever is still running then, exit 0.
+	watchdog := time.AfterFunc(hookproto.HookDeadline, func() {
+		debugf(start, nil, outcome{what: "abandoned", why: "deadline"})
+		os.Exit(0)
+	})
+	defer watchdog.Stop()
+
+	paths, perr := hookproto.PathsFromEnv()
+	env := &hookproto.Envelope{Proto: hookproto.Version, ID: hookproto.NewEventID(), ReceivedAt: start.UTC(), TranscriptSize: -1}
+	body, orig, rerr := readPayload(stdin)
+	env.Body = body
+	if orig > int64(len(body)) {
+		env.OriginalSize = orig
+	}
+	if len(body) == 0 {
+		debugf(start, body, outcome{what: "dropped", why: "empty stdin", err: rerr})
+		return
+	}
+	if perr != nil {
+		debugf(start, body, outcome{what: "dropped", why: "paths", err: perr})
+		return
+	}
+	if tp, ok := hookproto.TranscriptPath(body); ok {
+		if fi, err := os.Stat(tp); err == nil && fi.Mode().IsRegular() {
+			env.TranscriptSize = fi.Size()
+		}
+	}
+
+	out := deliver(paths, env, start.Add(hookproto.NetDeadline))
+	if out.what == "inbox" {
+		if err := hookproto.AppendInbox(paths, env, deadline); err != nil {
+			out = outcome{what: "dropped", why: out.why + "; inbox", err: err}
+		}
+		if out.why == "no daemon" {
+			if err := startDaemon(paths); err != nil {
+				out.why += "; start daemon"
+				out.err = errors.Join(out.err, err)
+			}
+		}
+	}
+	debugf(start, body, out)
+}
+
+// readPayload reads stdin, keeping at most MaxPayload bytes and counting
+// the rest (orig is the full size).
+func readPayload(r io.Reader) (body []byte, orig int64, err error) {
+	body, err = io.ReadAll(io.LimitReader(r, hookproto.MaxPayload))
+	orig = int64(len(body))
+	if err == nil && len(body) == hookproto.MaxPayload {
+		n, cerr := io.Copy(io.Discard, r)
+		orig += n
+		err = cerr
+	}
+	return body, orig, err
+}
+
+// deliver hands env to the daemon. what is "delivered", "dropped" (the
+// daemon refused it as not a hook event) or "inbox" (keep it); why "no
+// daemon" means nobody listens on the socket (start one).
+func deliver(p hookproto.Paths, env *hookproto.Envelope, deadline time.Time) outcome {
+	d := net.Dialer{Deadline: deadline}
+	c, err := d.Dial("unix", p.Socket)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return outcome{what: "inbox", why: "no daemon", err: err}
+		}
+		return outcome{what: "inbox", why: "dial", err: err}
+	}
+	defer c.Close()
+	_ = c.SetDeadline(deadline)
+	if _, err := c.Write(env.AppendRequest(nil)); err != nil {
+		return outcome{what: "inbox", why: "write", err: err}
+	}
+	// Half-close: the daemon sees EOF after the body.
+	if uc, ok := c.(*net.UnixConn); ok {
+		_ = uc.CloseWrite()
+	}
+	code, err := readStatus(c)
+	switch {
+	case err != nil:
+		return outcome{what: "inbox", why: "no answer", err: err}
+	case code >= 200 && code < 300:
+		return outcome{what: "delivered", why: strconv.Itoa(code)}
+	case code == 400:
+		return outcome{what: "dropped", why: "daemon answered 400 (not a hook event)"}
+	default:
+		return outcome{what: "inbox", why: "daemon answered " + strconv.Itoa(code)}
+	}
+}
+
+// readStatus reads the status line of an HTTP/1.x response; the rest of the
+// answer is ignored.
+func readStatus(r io.Reader) (int, error) {
+	line, err := bufio.NewReaderSize(r, 256).ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	// "HTTP/1.1 200 OK\r\n"
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
+		return 0, fmt.Errorf("weave-hook: bad status line %q", line)
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("weave-hook: bad status line %q", line)
+	}
+	return code, nil
+}
+
+// debugf writes one line about this event when WEAVE_HOOK_DEBUG is set:
+// "stderr" writes to stderr, anything else appends to logs/hook.log.
+func debugf(start time.Time, body []byte, o outcome) {
+	mode := os.Getenv("WEAVE_HOOK_DEBUG")
+	if mode == "" || mode == "0" {
+		return
+	}
+	name, _ := hookproto.TopLevelString(body, "hook_event_name")
+	line := fmt.Sprintf("%s weave-hook pid=%d event=%s outcome=%s why=%q elapsed=%s", start.UTC().Format(time.RFC3339Nano),
+		os.Getpid(), name, o.what, o.why, time.Since(start).Round(time.Microsecond))
+	if o.err != nil {
+		line += fmt.Sprintf(" err=%q", o.err.Error())
+	}
+	line += "\n"
+	if mode == "stderr" {
+		_, _ = os.Stderr.WriteString(line)
+		return
+	}
+	p, err := hookproto.PathsFromEnv()
+	if err != nil {
+		return
+	}
+	_ = os.MkdirAll(p.Logs, 0o700)
+	f, err := os.OpenFile(p.HookLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString(line)
+	_ = f.Close()
+}

@@ -1,0 +1,501 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+)
+
+// hangGuard bounds a hook run in tests. It is not a speed check (make
+// bench-hook measures speed): it only turns a hang into a failure.
+const hangGuard = 3 * time.Second
+
+type hookRun struct {
+	stdout, stderr string
+	code           int
+	elapsed        time.Duration
+}
+
+func (r hookRun) checkSilent(t *testing.T) {
+	t.Helper()
+	if r.code != 0 {
+		t.Errorf("exit code: got %d, want 0", r.code)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout: got %q, want nothing, ever", r.stdout)
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr: got %q, want nothing without WEAVE_HOOK_DEBUG", r.stderr)
+	}
+	if r.elapsed > hangGuard {
+		t.Errorf("hook ran %v; its deadline is %v (hang guard %v)", r.elapsed, hookproto.HookDeadline, hangGuard)
+	}
+}
+
+// runHookBin runs the built hook with a clean environment: WEAVE_HOME=home,
+// an empty PATH directory (so no real weave-agentd is found) and extra.
+func runHookBin(t *testing.T, home string, stdin []byte, extra ...string) hookRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hookBin)
+	cmd.Env = append([]string{"PATH=" + t.TempDir(), "HOME=" + t.TempDir(), hookproto.EnvHome + "=" + home}, extra...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := hookRun{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run hook: %v", err)
+	}
+	return r
+}
+
+// realPayload returns a captured Claude Code payload of the given event,
+// with transcript_path pointed at transcript.
+func realPayload(t *testing.T, event, transcript string) []byte {
+	t.Helper()
+	f, err := os.Open("../../daemon/hookproto/testdata/payloads.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var c struct {
+			Payload map[string]any `json:"payload"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Payload["hook_event_name"] == event {
+			if transcript != "" {
+				c.Payload["transcript_path"] = transcript
+			}
+			b, _ := json.Marshal(c.Payload)
+			return b
+		}
+	}
+	t.Fatalf("no captured %s payload", event)
+	return nil
+}
+
+type received struct {
+	hdr  http.Header
+	body []byte // kept only up to 1 MiB
+	size int64
+	err  error
+}
+
+// fakeDaemon serves PathHook on home's socket, answering status, and
+// records what it got.
+type fakeDaemon struct {
+	mu   sync.Mutex
+	got  []received
+	srv  *http.Server
+	done chan struct{}
+}
+
+func startFakeDaemon(t *testing.T, home string, status int) *fakeDaemon {
+	t.Helper()
+	p := hookproto.NewPaths(home)
+	if err := p.EnsureHome(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", p.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &fakeDaemon{done: make(chan struct{})}
+	d.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		n, err := io.Copy(&limitedBuffer{&buf, 1 << 20}, r.Body)
+		d.mu.Lock()
+		d.got = append(d.got, received{r.Header.Clone(), buf.Bytes(), n, err})
+		d.mu.Unlock()
+		w.WriteHeader(status)
+	})}
+	go func() { defer close(d.done); _ = d.srv.Serve(ln) }()
+	t.Cleanup(func() { d.srv.Close(); <-d.done })
+	return d
+}
+
+// limitedBuffer keeps the first max bytes and counts the rest.
+type limitedBuffer struct {
+	b   *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+func (d *fakeDaemon) requests() []received {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]received(nil), d.got...)
+}
+
+func inbox(t *testing.T, home string) []hookproto.Envelope {
+	t.Helper()
+	var got []hookproto.Envelope
+	_, err := hookproto.DrainInbox(hookproto.NewPaths(home), func(e hookproto.Envelope) error {
+		got = append(got, e)
+		return nil
+	}, func() error { return nil })
+	if err != nil {
+		t.Fatalf("DrainInbox: %v", err)
+	}
+	return got
+}
+
+func TestHookDeliversToDaemon(t *testing.T) {
+	home := t.TempDir()
+	transcript := filepath.Join(t.TempDir(), "s.jsonl")
+	if err := os.WriteFile(transcript, bytes.Repeat([]byte("x"), 1234), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startFakeDaemon(t, home, http.StatusOK)
+	payload := realPayload(t, "PreToolUse", transcript)
+	before := time.Now()
+	r := runHookBin(t, home, payload)
+	r.checkSilent(t)
+	reqs := d.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("daemon got %d requests, want 1", len(reqs))
+	}
+	got := reqs[0]
+	if !bytes.Equal(got.body, payload) {
+		t.Errorf("body: got %d bytes, want the %d stdin bytes unchanged", len(got.body), len(payload))
+	}
+	env, err := hookproto.FromHeaders(got.hdr.Get, got.body, time.Time{})
+	if err != nil {
+		t.Fatalf("headers: %v", err)
+	}
+	if env.Proto != hookproto.Version || env.ID.IsZero() || env.TranscriptSize != 1234 || env.Truncated() {
+		t.Errorf("envelope: got proto %d id %v transcript size %d truncated %v, want %d, non-zero, 1234, false",
+			env.Proto, env.ID, env.TranscriptSize, env.Truncated(), hookproto.Version)
+	}
+	if env.ReceivedAt.Before(before.Add(-time.Second)) || env.ReceivedAt.After(time.Now()) {
+		t.Errorf("receipt time %v outside the run [%v, now]", env.ReceivedAt, before)
+	}
+	if n := len(inbox(t, home)); n != 0 {
+		t.Errorf("inbox: got %d events, want 0 (delivered)", n)
+	}
+}
+
+func TestHookTranscriptSizeUnknown(t *testing.T) {
+	home := t.TempDir()
+	d := startFakeDaemon(t, home, http.StatusOK)
+	runHookBin(t, home, realPayload(t, "SessionStart", filepath.Join(home, "not-yet-written.jsonl"))).checkSilent(t)
+	reqs := d.requests()
+	if len(reqs) != 1 || reqs[0].hdr.Get(hookproto.HeaderTranscriptSize) != "-1" {
+		t.Errorf("got %d requests, size header %q, want 1 with -1 (no transcript yet)", len(reqs), reqs[0].hdr.Get(hookproto.HeaderTranscriptSize))
+	}
+}
+
+func TestHookDaemonAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		status    int
+		wantInbox bool
+	}{
+		{http.StatusOK, false},
+		{http.StatusBadRequest, false}, // not a hook event: retrying cannot help
+		{http.StatusUpgradeRequired, true},
+		{http.StatusServiceUnavailable, true},
+		{http.StatusInternalServerError, true},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			home := t.TempDir()
+			d := startFakeDaemon(t, home, tc.status)
+			runHookBin(t, home, realPayload(t, "Stop", "")).checkSilent(t)
+			reqs := d.requests()
+			if len(reqs) != 1 {
+				t.Fatalf("daemon got %d requests, want 1", len(reqs))
+			}
+			kept := inbox(t, home)
+			if got := len(kept) == 1; got != tc.wantInbox {
+				t.Fatalf("inbox holds %d events, want kept=%v", len(kept), tc.wantInbox)
+			}
+			if tc.wantInbox && kept[0].ID.String() != reqs[0].hdr.Get(hookproto.HeaderEventID) {
+				t.Errorf("inbox id %v, want the id sent to the daemon %s (so the daemon can de-duplicate)", kept[0].ID, reqs[0].hdr.Get(hookproto.HeaderEventID))
+			}
+		})
+	}
+}
+
+func TestHookNoDaemonKeepsEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, p hookproto.Paths)
+	}{
+		{"no home yet", func(*testing.T, hookproto.Paths) {}},
+		{"no socket", func(t *testing.T, p hookproto.Paths) { p.EnsureHome() }},
+		{"stale socket (daemon killed)", func(t *testing.T, p hookproto.Paths) {
+			p.EnsureHome()
+			ln, err := net.Listen("unix", p.Socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln.(*net.UnixListener).SetUnlinkOnClose(false)
+			ln.Close()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := filepath.Join(t.TempDir(), "w")
+			p := hookproto.NewPaths(home)
+			tc.setup(t, p)
+			payload := realPayload(t, "UserPromptSubmit", "")
+			runHookBin(t, home, payload, EnvAgentd+"=/nonexistent/weave-agentd").checkSilent(t)
+			kept := inbox(t, home)
+			if len(kept) != 1 || !bytes.Equal(kept[0].Body, payload) || kept[0].ID.IsZero() {
+				t.Fatalf("inbox: got %d events, want the one event unchanged", len(kept))
+			}
+		})
+	}
+}
+
+// The daemon's socket accepts connections (kernel backlog, or accepted and
+// never read) but nothing answers: the hook returns at its deadline, exit 0,
+// and the event is in the inbox.
+func TestHookHungDaemon(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		accept bool
+		size   int
+	}{
+		{"never accepts", false, 0},
+		{"accepts, never reads", true, 0},
+		{"accepts, never reads, 4 MiB payload", true, 4 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			p := hookproto.NewPaths(home)
+			ln, err := net.Listen("unix", p.Socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var held []net.Conn
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for tc.accept {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					held = append(held, c)
+				}
+			}()
+			t.Cleanup(func() {
+				ln.Close()
+				<-done
+				for _, c := range held {
+					c.Close()
+				}
+			})
+			payload := realPayload(t, "PostToolUse", "")
+			if tc.size > 0 {
+				var m map[string]any
+				json.Unmarshal(payload, &m)
+				m["tool_response"] = strings.Repeat("r", tc.size)
+				payload, _ = json.Marshal(m)
+			}
+			r := runHookBin(t, home, payload)
+			r.checkSilent(t)
+			t.Logf("hook returned after %v (deadline %v)", r.elapsed, hookproto.HookDeadline)
+			kept := inbox(t, home)
+			if len(kept) != 1 || !bytes.Equal(kept[0].Body, payload) {
+				t.Fatalf("inbox: got %d events, want the event kept", len(kept))
+			}
+		})
+	}
+}
+
+func TestHookOversizedPayload(t *testing.T) {
+	big := []byte(`{"session_id":"s","transcript_path":"/t","hook_event_name":"PostToolUse","tool_input":{"content":"` +
+		strings.Repeat("A", hookproto.MaxPayload) + `"}}`)
+	t.Run("daemon up", func(t *testing.T) {
+		home := t.TempDir()
+		d := startFakeDaemon(t, home, http.StatusOK)
+		runHookBin(t, home, big).checkSilent(t)
+		reqs := d.requests()
+		if len(reqs) != 1 {
+			t.Fatalf("got %d requests, want 1", len(reqs))
+		}
+		if reqs[0].hdr.Get(hookproto.HeaderOriginalSize) != strconv.Itoa(len(big)) {
+			t.Errorf("original size header %q, want %d", reqs[0].hdr.Get(hookproto.HeaderOriginalSize), len(big))
+		}
+		if reqs[0].err == nil && reqs[0].size == hookproto.MaxPayload {
+			return // delivered, cut at the cap
+		}
+		// 16 MiB did not fit in the deadline on a loaded machine: then it must be in the inbox.
+		t.Logf("daemon got %d of %d bytes before the deadline (%v); checking the inbox", reqs[0].size, hookproto.MaxPayload, reqs[0].err)
+		if kept := inbox(t, home); len(kept) != 1 || len(kept[0].Body) != hookproto.MaxPayload || kept[0].OriginalSize != int64(len(big)) {
+			t.Errorf("inbox: got %d events, want the cut event", len(kept))
+		}
+	})
+	t.Run("daemon down", func(t *testing.T) {
+		home := t.TempDir()
+		runHookBin(t, home, big).checkSilent(t)
+		kept := inbox(t, home)
+		if len(kept) != 1 || len(kept[0].Body) != hookproto.MaxPayload || kept[0].OriginalSize != int64(len(big)) {
+			t.Fatalf("inbox: got %d events, want one cut at MaxPayload marked with the original size", len(kept))
+		}
+		ev, err := hookproto.Decode(kept[0])
+		if err != nil || ev.HookEventName != "PostToolUse" || !ev.Truncated {
+			t.Errorf("Decode of the cut event: got %q truncated=%v err=%v, want PostToolUse, true, nil", ev.HookEventName, ev.Truncated, err)
+		}
+	})
+}
+
+// Whatever it is given, the hook exits 0 and prints nothing.
+func TestHookNeverWritesStdout(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(file, nil, 0o600)
+	for _, tc := range []struct {
+		name  string
+		home  string
+		stdin []byte
+		env   []string
+	}{
+		{"empty stdin", "", nil, nil},
+		{"garbage", "", []byte("\x00\xff not json {{{"), nil},
+		{"json array", "", []byte(`[1,2,3]`), nil},
+		{"WEAVE_HOME is a file", file, []byte(`{"hook_event_name":"Stop"}`), nil},
+		{"WEAVE_HOME unwritable", "/proc/weave-nope", []byte(`{"hook_event_name":"Stop"}`), nil},
+		{"debug log unwritable", "/proc/weave-nope", []byte(`{"hook_event_name":"Stop"}`), []string{"WEAVE_HOOK_DEBUG=1"}},
+		{"args from a confused config", "", []byte(`{"hook_event_name":"Stop"}`), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := tc.home
+			if home == "" {
+				home = t.TempDir()
+			}
+			runHookBin(t, home, tc.stdin, tc.env...).checkSilent(t)
+		})
+	}
+}
+
+func TestHookDebug(t *testing.T) {
+	home := t.TempDir()
+	payload := realPayload(t, "Notification", "")
+	r := runHookBin(t, home, payload, "WEAVE_HOOK_DEBUG=stderr")
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "event=Notification outcome=inbox") {
+		t.Errorf("WEAVE_HOOK_DEBUG=stderr: got code %d stdout %q stderr %q, want 0, nothing, a line about the kept event", r.code, r.stdout, r.stderr)
+	}
+	r = runHookBin(t, home, payload, "WEAVE_HOOK_DEBUG=1")
+	r.checkSilent(t)
+	b, err := os.ReadFile(hookproto.NewPaths(home).HookLog)
+	if err != nil || !strings.Contains(string(b), "event=Notification") || strings.Count(string(b), "\n") != 1 {
+		t.Errorf("hook.log: got %q (%v), want one line about the event", b, err)
+	}
+}
+
+// Several hooks find no daemon at once: exactly one starts it, detached,
+// holding the start lock; every event is kept.
+func TestHookStartsOneDaemon(t *testing.T) {
+	home := t.TempDir()
+	fifo := filepath.Join(t.TempDir(), "started")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := os.OpenFile(fifo, os.O_RDWR, 0) // O_RDWR: never blocks, never EOF
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	t.Cleanup(func() { killByExe(t, fakeAgentd) })
+
+	const hooks = 8
+	var wg sync.WaitGroup
+	runs := make([]hookRun, hooks)
+	for i := range hooks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i] = runHookBin(t, home, realPayload(t, "SessionStart", ""), EnvAgentd+"="+fakeAgentd, "FAKE_AGENTD_LOG="+fifo)
+		}()
+	}
+	wg.Wait()
+	for _, r := range runs {
+		r.checkSilent(t)
+	}
+	// Every hook has exited, so any daemon they started exists by now.
+	if n := len(pidsByExe(t, fakeAgentd)); n != 1 {
+		t.Fatalf("daemons running: got %d, want exactly 1", n)
+	}
+	rd.SetReadDeadline(time.Now().Add(20 * time.Second))
+	line, err := bufio.NewReader(rd).ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("waiting for the daemon's start record: %v", err)
+	}
+	var rec struct {
+		Args            []string `json:"args"`
+		LockFD          string   `json:"lock_fd_env"`
+		OwnSession      bool     `json:"own_session"`
+		HoldsLock       bool     `json:"holds_lock"`
+		OthersLockedOut bool     `json:"others_locked_out"`
+		StdoutDevNull   bool     `json:"stdout_devnull"`
+	}
+	if err := json.Unmarshal(line, &rec); err != nil {
+		t.Fatalf("start record %q: %v", line, err)
+	}
+	if strings.Join(rec.Args, " ") != "run" || rec.LockFD != "3" || !rec.OwnSession || !rec.HoldsLock || !rec.OthersLockedOut || !rec.StdoutDevNull {
+		t.Errorf("daemon start: got %+v, want args [run], lock fd 3 held by it alone, own session, stdout /dev/null", rec)
+	}
+	if n := len(inbox(t, home)); n != hooks {
+		t.Errorf("inbox: got %d events, want %d (every one kept for the daemon)", n, hooks)
+	}
+}
+
+// pidsByExe lists processes running exe (Linux /proc).
+func pidsByExe(t *testing.T, exe string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && l == exe {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func killByExe(t *testing.T, exe string) {
+	for _, pid := range pidsByExe(t, exe) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
