@@ -174,3 +174,32 @@ func otelAttrs(m map[string]any) []attribute.KeyValue {
 	}
 	return out
 }
+
+// Exporter sends weave spans over OTLP/HTTP protobuf to one Target.
+type Exporter struct {
+	exp *otlptrace.Exporter
+	res *resource.Resource
+}
+
+// NewOTLPExporter builds an Exporter for t.
+func NewOTLPExporter(ctx context.Context, t Target) (*Exporter, error) {
+	exp, err := NewExporter(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return &Exporter{exp: exp, res: t.Resource()}, nil
+}
+
+// ExportSpans sends one batch; in-progress spans keep a zero end time.
+func (e *Exporter) ExportSpans(ctx context.Context, s []Span) error {
+	if len(s) == 0 {
+		return nil
+	}
+	return e.exp.ExportSpans(ctx, ReadOnly(e.res, s))
+}
+
+// Shutdown releases the exporter's connections.
+func (e *Exporter) Shutdown(ctx context.Context) error { return e.exp.Shutdown(ctx) }
+
+// DefaultEndpoint is the local weave-server (weave-server's default --addr).
+const DefaultEndpoint = "http://127.0.0.1:7433"

@@ -1,0 +1,217 @@
+// Package backfill imports finished Claude Code transcripts: it builds
+// exactly the spans the live daemon would (transcript + spans packages) and
+// exports them over OTLP/HTTP protobuf, or prints them as JSON lines.
+// `weave-agentd import` is its command-line face.
+package backfill
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/weavetrace/weave/spans"
+	"github.com/weavetrace/weave/transcript"
+)
+
+// Config is what `weave-agentd import` was asked to do.
+type Config struct {
+	// Paths are transcript files, project folders or the whole projects
+	// folder; empty means ~/.claude/projects.
+	Paths  []string
+	DryRun bool // build, do not export
+	JSON   bool // with DryRun: print every span as one JSON object per line
+	Target spans.Target
+	// Privacy applies to the exported (or printed) content.
+	Privacy spans.Privacy
+	// BatchSize is the number of spans per export request (default 512).
+	BatchSize int
+	// Progress is how often progress is written to stderr (default 1s);
+	// progress is only shown for runs of more than 20 files.
+	Progress time.Duration
+}
+
+// Exporter sends spans; the OTLP exporter in production, a fake in tests.
+type Exporter interface {
+	ExportSpans(ctx context.Context, s []spans.Span) error
+}
+
+// Report is what a run did.
+type Report struct {
+	Files      int      `json:"files"`
+	Sessions   int      `json:"sessions"`
+	Turns      int      `json:"turns"`
+	CopiedSkip int      `json:"copied_turns_skipped"`
+	Spans      int      `json:"spans"`
+	Exported   int      `json:"spans_exported"`
+	Malformed  int64    `json:"malformed_lines"`
+	Failed     []string `json:"failed_files"`
+	Warnings   []string `json:"warnings"`
+}
+
+// DefaultProjectsDir is where Claude Code keeps transcripts.
+func DefaultProjectsDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".claude", "projects")
+}
+
+// Discover expands paths into main transcript files, sorted. Folders are
+// walked for <session-uuid>.jsonl files; subagent transcripts are found
+// through their sessions, not listed on their own.
+func Discover(paths []string) ([]string, error) {
+	if len(paths) == 0 {
+		paths = []string{DefaultProjectsDir()}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("backfill: %w", err)
+		}
+		if !fi.IsDir() {
+			if !strings.HasSuffix(p, ".jsonl") {
+				return nil, fmt.Errorf("backfill: %s: not a .jsonl transcript", p)
+			}
+			if filepath.Base(filepath.Dir(p)) == "subagents" {
+				return nil, fmt.Errorf("backfill: %s is a subagent transcript; import its session's file instead", p)
+			}
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil // unreadable corners are skipped, not fatal
+			}
+			if d.IsDir() {
+				if d.Name() == "subagents" || d.Name() == "tool-results" || d.Name() == "memory" {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if isSessionFile(d.Name()) && d.Type().IsRegular() && !seen[path] {
+				seen[path] = true
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("backfill: walk %s: %w", p, err)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// sessionName matches Claude Code's transcript names: <session uuid>.jsonl.
+var sessionName = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\.jsonl$`)
+
+// isSessionFile reports whether a file found while walking a folder is a
+// main transcript (other .jsonl files in a folder are not imported; a file
+// named on the command line is imported whatever its name).
+func isSessionFile(name string) bool { return sessionName.MatchString(name) }
+
+// Run imports cfg.Paths. Spans go to exp (nil with DryRun); JSON lines and
+// dry-run summaries go to stdout, progress and problems to stderr. A bad
+// file is reported and skipped; an export failure stops the run.
+func Run(ctx context.Context, cfg Config, exp Exporter, stdout, stderr io.Writer) (Report, error) {
+	var rep Report
+	files, err := Discover(cfg.Paths)
+	if err != nil {
+		return rep, err
+	}
+	rep.Files = len(files)
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 512
+	}
+	if cfg.Progress <= 0 {
+		cfg.Progress = time.Second
+	}
+	r := transcript.NewResolver()
+	var batch []spans.Span
+	flush := func() error {
+		if len(batch) == 0 || cfg.DryRun {
+			batch = batch[:0]
+			return nil
+		}
+		if err := exp.ExportSpans(ctx, batch); err != nil {
+			return fmt.Errorf("backfill: export to %s: %w", spans.TracesURL(cfg.Target.Endpoint), err)
+		}
+		rep.Exported += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	last := time.Now()
+	for i, f := range files {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		s, warns, err := transcript.Load(f, r)
+		if err != nil {
+			rep.Failed = append(rep.Failed, f)
+			fmt.Fprintf(stderr, "weave-agentd import: skipping %s: %v\n", f, err)
+			continue
+		}
+		for _, w := range warns {
+			rep.Warnings = append(rep.Warnings, w.Error())
+			fmt.Fprintf(stderr, "weave-agentd import: %s: %v\n", f, w)
+		}
+		rep.Sessions++
+		rep.Malformed += s.Stats.Malformed + s.Stats.TooLong
+		out := spans.Build(s, spans.Options{Privacy: cfg.Privacy, IntegrationVersion: cfg.Target.ServiceVersion})
+		for _, t := range s.Turns {
+			if t.Copied {
+				rep.CopiedSkip++
+			} else {
+				rep.Turns++
+			}
+		}
+		rep.Spans += len(out)
+		switch {
+		case cfg.DryRun && cfg.JSON:
+			for _, sp := range out {
+				if err := enc.Encode(sp); err != nil {
+					return rep, fmt.Errorf("backfill: write: %w", err)
+				}
+			}
+		case cfg.DryRun:
+			fmt.Fprintf(stdout, "%s\tsession %s\tconversation %s\t%d turns\t%d spans\n", f, s.ID, s.ConversationID, len(s.Turns), len(out))
+		default:
+			for _, sp := range out {
+				batch = append(batch, sp)
+				if len(batch) >= cfg.BatchSize {
+					if err := flush(); err != nil {
+						return rep, err
+					}
+				}
+			}
+		}
+		if len(files) > 20 && time.Since(last) >= cfg.Progress {
+			last = time.Now()
+			fmt.Fprintf(stderr, "weave-agentd import: %d/%d files, %d spans\n", i+1, len(files), rep.Spans)
+		}
+	}
+	if err := flush(); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// ErrNothingImported is returned when no file could be read at all.
+var ErrNothingImported = errors.New("backfill: no transcript could be read")

@@ -1,0 +1,167 @@
+package backfill_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/weavetrace/weave/daemon/backfill"
+	"github.com/weavetrace/weave/spans"
+)
+
+const captures = "../../../shared/harness/claude-code/captures"
+
+// receiver is an OTLP/HTTP protobuf endpoint that records what it got.
+type receiver struct {
+	mu      sync.Mutex
+	ids     []string
+	res     map[string]string
+	headers http.Header
+	path    string
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	er := ptraceotlp.NewExportRequest()
+	if err := er.UnmarshalProto(body); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.headers, r.path = req.Header.Clone(), req.URL.Path
+	rss := er.Traces().ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		r.res = map[string]string{}
+		rs.Resource().Attributes().Range(func(k string, v pcommon.Value) bool { r.res[k] = v.AsString(); return true })
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j).Spans()
+			for k := 0; k < ss.Len(); k++ {
+				s := ss.At(k)
+				r.ids = append(r.ids, s.TraceID().String()+"/"+s.SpanID().String()+"/"+s.ParentSpanID().String())
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	resp, _ := ptraceotlp.NewExportResponse().MarshalProto()
+	w.Write(resp)
+}
+
+func TestImportExportsWhatDryRunPrints(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	ctx := context.Background()
+	target := spans.Target{Endpoint: srv.URL, Project: "acme/agents", APIKey: "k-123", ServiceVersion: "test"}
+
+	// Dry run: the JSON lines.
+	var out, errOut bytes.Buffer
+	cfg := backfill.Config{Paths: []string{captures}, DryRun: true, JSON: true, Target: target}
+	rep, err := backfill.Run(ctx, cfg, nil, &out, &errOut)
+	if err != nil {
+		t.Fatalf("dry run: %v (%s)", err, errOut.String())
+	}
+	var want []string
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var sp spans.Span
+		if err := json.Unmarshal([]byte(line), &sp); err != nil {
+			t.Fatalf("dry-run line is not a span: %v: %s", err, line)
+		}
+		parent := "" // pdata renders an empty parent as ""
+		if !sp.ParentSpanID.IsZero() {
+			parent = sp.ParentSpanID.String()
+		}
+		want = append(want, sp.TraceID.String()+"/"+sp.SpanID.String()+"/"+parent)
+	}
+	if len(want) != rep.Spans || rep.Spans == 0 {
+		t.Fatalf("dry run printed %d spans, report says %d", len(want), rep.Spans)
+	}
+
+	// Real export, twice: identical ids both times.
+	for run := 0; run < 2; run++ {
+		rcv.mu.Lock()
+		rcv.ids = nil
+		rcv.mu.Unlock()
+		exp, err := spans.NewOTLPExporter(ctx, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := backfill.Config{Paths: []string{captures}, Target: target, BatchSize: 7}
+		rep, err := backfill.Run(ctx, cfg, exp, io.Discard, io.Discard)
+		exp.Shutdown(ctx)
+		if err != nil {
+			t.Fatalf("export run %d: %v", run, err)
+		}
+		if rep.Exported != len(want) {
+			t.Errorf("run %d exported %d, want %d", run, rep.Exported, len(want))
+		}
+		got := append([]string(nil), rcv.ids...)
+		sort.Strings(got)
+		w := append([]string(nil), want...)
+		sort.Strings(w)
+		if strings.Join(got, ",") != strings.Join(w, ",") {
+			t.Errorf("run %d: exported ids differ from the dry run (%d vs %d)", run, len(got), len(w))
+		}
+	}
+	if rcv.path != "/agents/otel/v1/traces" {
+		t.Errorf("path = %q, want /agents/otel/v1/traces", rcv.path)
+	}
+	if rcv.headers.Get("wandb-api-key") != "k-123" || rcv.headers.Get("Content-Type") != "application/x-protobuf" {
+		t.Errorf("headers = %v", rcv.headers)
+	}
+	for k, v := range map[string]string{"service.name": "claude-code", "service.version": "test", "wandb.entity": "acme", "wandb.project": "agents"} {
+		if rcv.res[k] != v {
+			t.Errorf("resource %s = %q, want %q", k, rcv.res[k], v)
+		}
+	}
+}
+
+func TestImportSkipsBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	good, _ := filepath.Glob(filepath.Join(captures, "simple/projects/*/*.jsonl"))
+	if len(good) != 1 {
+		t.Fatalf("simple capture not found")
+	}
+	data, _ := os.ReadFile(good[0])
+	goodPath := filepath.Join(dir, "11111111-1111-1111-1111-111111111111.jsonl")
+	os.WriteFile(goodPath, append([]byte("not json at all\n"), data...), 0o644)
+	link := filepath.Join(dir, "22222222-2222-2222-2222-222222222222.jsonl")
+	os.Symlink(goodPath, link)
+	os.WriteFile(filepath.Join(dir, "notes.jsonl"), []byte("{}\n"), 0o644) // not a session name: not imported
+
+	var stderr bytes.Buffer
+	rep, err := backfill.Run(context.Background(), backfill.Config{Paths: []string{dir, link}, DryRun: true}, nil, io.Discard, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sessions != 1 || len(rep.Failed) != 1 || rep.Malformed != 1 {
+		t.Errorf("report %+v, want 1 session, 1 failed file (the symlink), 1 malformed line", rep)
+	}
+	if !strings.Contains(stderr.String(), "skipping "+link) {
+		t.Errorf("stderr %q does not report the skipped file", stderr.String())
+	}
+}
+
+func TestDiscoverRejectsSubagentFiles(t *testing.T) {
+	subs, _ := filepath.Glob(filepath.Join(captures, "subagent/projects/*/*/subagents/*.jsonl"))
+	if len(subs) == 0 {
+		t.Fatal("no subagent capture")
+	}
+	if _, err := backfill.Discover(subs[:1]); err == nil || !strings.Contains(err.Error(), "subagent transcript") {
+		t.Errorf("Discover(subagent file) = %v, want a clear error", err)
+	}
+}
