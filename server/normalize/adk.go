@@ -1,0 +1,69 @@
+package normalize
+
+import (
+	"strings"
+
+	"github.com/weavetrace/weave/server/model"
+)
+
+// Google ADK (tracer gcp.vertex.agent; also Vertex AI Agent Engine). ADK's
+// gen_ai.system names the framework, not the model provider, so it is not
+// kept as the provider. The model call (call_llm, no operation name) is a
+// generate_content span whose request and response are Gemini-format JSON
+// in gcp.vertex.agent.llm_request / llm_response; tool spans carry
+// tool_call_args / tool_response. As the W&B OTLP mapping does, the ADK
+// session id is the thread id and marks the span as a turn, and it is the
+// conversation id when gen_ai.conversation.id is absent.
+var adkMapping = mapping{
+	name: "adk",
+	detect: func(c *spanCtx) bool {
+		return c.scope.Name() == "gcp.vertex.agent" || c.a.hasPrefix("gcp.vertex.agent.")
+	},
+	renames: []rename{
+		{"gcp.vertex.agent.session_id", fConversationID},
+		{"gcp.vertex.agent.tool_call_args", fToolCallArguments},
+		{"gcp.vertex.agent.tool_response", fToolCallResult},
+	},
+	extract: extractADK,
+}
+
+func extractADK(c *spanCtx) {
+	if strings.EqualFold(c.a.peekStr("gen_ai.system"), "gcp.vertex.agent") && c.out.ProviderName == "gcp.vertex.agent" {
+		c.out.ProviderName = ""
+	}
+	if sid := c.a.peekStr("gcp.vertex.agent.session_id"); sid != "" {
+		c.setStr(fThreadID, sid)
+		if !c.isTurnSet {
+			c.out.IsTurn, c.isTurnSet = true, true
+		}
+	}
+	req, _ := c.a.jsonish("gcp.vertex.agent.llm_request")
+	resp, _ := c.a.jsonish("gcp.vertex.agent.llm_response")
+	if (len(asMap(req)) > 0 || c.out.SpanName == "call_llm") && c.op() == "" {
+		c.setStr(fOperation, model.OpGenerateContent)
+	}
+	if m := asMap(req); len(m) > 0 {
+		c.setStr(fRequestModel, mapStr(m, "model"))
+		c.setMessagesFrom(fInputMessages, m["contents"])
+		c.setSystem(systemTexts(mapGet(m, "config", "systemInstruction")))
+	}
+	if m := asMap(resp); len(m) > 0 {
+		if content := asMap(m["content"]); content != nil {
+			msg, ok := parseMessageObj(content, dirOutput, 0)
+			if ok {
+				msg.FinishReason = mapStr(m, "finishReason")
+				c.setMessages(fOutputMessages, compactMessages([]model.Message{msg}))
+			}
+		}
+		if fr := mapStr(m, "finishReason"); fr != "" {
+			c.setFinishReasons([]string{fr})
+		}
+		c.setStr(fResponseModel, mapStr(m, "modelVersion"))
+		c.setStr(fResponseID, mapStr(m, "responseId"))
+		u := m["usageMetadata"]
+		c.setAnyInt(fInputTokens, mapGet(u, "promptTokenCount"))
+		c.setAnyInt(fOutputTokens, mapGet(u, "candidatesTokenCount"))
+		c.setAnyInt(fCacheRead, mapGet(u, "cachedContentTokenCount"))
+		c.setAnyInt(fReasoning, mapGet(u, "thoughtsTokenCount"))
+	}
+}

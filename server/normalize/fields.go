@@ -1,0 +1,323 @@
+package normalize
+
+import (
+	"github.com/weavetrace/weave/server/model"
+)
+
+// field names one canonical column a mapping can fill.
+type field int
+
+const (
+	fOperation field = iota
+	fProvider
+	fAgentName
+	fAgentID
+	fAgentVersion
+	fConversationID
+	fRequestModel
+	fResponseModel
+	fResponseID
+	fInputTokens
+	fOutputTokens
+	fCacheRead
+	fCacheCreation
+	fReasoning
+	fFinishReasons
+	fInputMessages
+	fOutputMessages
+	fSystemInstructions
+	fToolName
+	fToolType
+	fToolCallID
+	fToolCallArguments
+	fToolCallResult
+	fErrorType
+	fThreadID
+	fIsTurn
+	fCompactionSummary
+	fCompactionBefore
+	fCompactionAfter
+)
+
+// rename maps one attribute key onto a canonical column.
+type rename struct {
+	key string
+	to  field
+}
+
+// mapping is one producer's contribution: a table of attribute renames and
+// a little code. Mappings run in the order of the mappings slice, and a
+// column is filled by the first mapping (and, within it, the first row)
+// that has a value for it: that order is each column's fallback chain.
+type mapping struct {
+	name    string
+	detect  func(c *spanCtx) bool // nil: always applies
+	renames []rename
+	extract func(c *spanCtx) // runs after the renames
+}
+
+// mappings is the global order of the fallback chains.
+var mappings = []mapping{
+	weaveMapping,     // weave-agentd's own weave.* keys
+	wandbMapping,     // wandb.thread_id / wandb.is_turn
+	genAIMapping,     // OTel GenAI, current names then pre-1.37 aliases
+	anthropicMapping, // the Anthropic SDK's own span
+	openInferenceMapping,
+	traceloopMapping,
+	aiSDKMapping, // Vercel AI SDK v6 (ai.*); v7 is plain gen_ai
+	mlflowMapping,
+	adkMapping, // Google ADK / Vertex (gcp.vertex.agent.*)
+	openLitMapping,
+	langfuseMapping,
+	logfireMapping,      // Logfire / pydantic-ai
+	openAIAgentsMapping, // OpenAI Agents SDK bridges
+	mastraMapping,
+	genericMapping, // input / output / inputs / outputs, span-name hints
+}
+
+func applyRenames(c *spanCtx, rows []rename) {
+	for _, r := range rows {
+		c.fill(r.to, r.key)
+	}
+}
+
+// isSet reports whether the column already has a value.
+func (c *spanCtx) isSet(f field) bool {
+	s := c.out
+	switch f {
+	case fOperation:
+		return s.OperationName != ""
+	case fProvider:
+		return s.ProviderName != ""
+	case fAgentName:
+		return s.AgentName != ""
+	case fAgentID:
+		return s.AgentID != ""
+	case fAgentVersion:
+		return s.AgentVersion != ""
+	case fConversationID:
+		return s.ConversationID != ""
+	case fRequestModel:
+		return s.RequestModel != ""
+	case fResponseModel:
+		return s.ResponseModel != ""
+	case fResponseID:
+		return s.ResponseID != ""
+	case fInputTokens:
+		return s.InputTokens != nil
+	case fOutputTokens:
+		return s.OutputTokens != nil
+	case fCacheRead:
+		return s.CacheReadInputTokens != nil
+	case fCacheCreation:
+		return s.CacheCreationInputTokens != nil
+	case fReasoning:
+		return s.ReasoningTokens != nil
+	case fFinishReasons:
+		return len(s.FinishReasons) > 0
+	case fInputMessages:
+		return len(s.InputMessages) > 0
+	case fOutputMessages:
+		return len(s.OutputMessages) > 0
+	case fSystemInstructions:
+		return len(s.SystemInstructions) > 0
+	case fToolName:
+		return s.ToolName != ""
+	case fToolType:
+		return s.ToolType != ""
+	case fToolCallID:
+		return s.ToolCallID != ""
+	case fToolCallArguments:
+		return s.ToolCallArguments != ""
+	case fToolCallResult:
+		return s.ToolCallResult != ""
+	case fErrorType:
+		return s.ErrorType != ""
+	case fThreadID:
+		return s.ThreadID != ""
+	case fIsTurn:
+		return c.isTurnSet
+	case fCompactionSummary:
+		return s.CompactionSummary != ""
+	case fCompactionBefore:
+		return s.CompactionItemsBefore != 0
+	case fCompactionAfter:
+		return s.CompactionItemsAfter != 0
+	}
+	return true
+}
+
+// fill sets column f from attribute key when the column is still empty.
+// The key counts as consumed (it is an alias of a column) whether or not
+// its value was needed.
+func (c *spanCtx) fill(f field, key string) {
+	v, ok := c.a.get(key)
+	if !ok || c.isSet(f) {
+		return
+	}
+	switch f {
+	case fInputTokens, fOutputTokens, fCacheRead, fCacheCreation, fReasoning, fCompactionBefore, fCompactionAfter:
+		n, ok := valueInt(v)
+		if !ok {
+			c.warn(CodeBadValue, "%s: not an integer: %q", key, truncate(valueString(v), 64))
+			return
+		}
+		if n < 0 {
+			c.warn(CodeBadValue, "%s: negative count %d", key, n)
+			return
+		}
+		c.setInt(f, n)
+	case fFinishReasons:
+		c.setFinishReasons(valueStrings(v))
+	case fInputMessages, fOutputMessages:
+		d, ok := valueJSONish(v)
+		if !ok {
+			return
+		}
+		dir := dirInput
+		if f == fOutputMessages {
+			dir = dirOutput
+		}
+		c.setMessages(f, parseMessages(d, dir))
+	case fSystemInstructions:
+		d, ok := valueJSONish(v)
+		if !ok {
+			return
+		}
+		c.out.SystemInstructions = systemTexts(d)
+	case fToolCallArguments, fToolCallResult:
+		c.setStr(f, valueText(v))
+	case fIsTurn:
+		if b, ok := c.a.boolean(key); ok {
+			c.out.IsTurn, c.isTurnSet = b, true
+		}
+	default:
+		c.setStr(f, valueString(v))
+	}
+}
+
+// valueText renders a value as text: strings as they are, structured
+// values as JSON.
+func valueText(v interface{ AsString() string }) string {
+	return v.AsString()
+}
+
+func (c *spanCtx) setStr(f field, v string) {
+	if v == "" || c.isSet(f) {
+		return
+	}
+	s := c.out
+	switch f {
+	case fOperation:
+		s.OperationName = v
+	case fProvider:
+		s.ProviderName = v
+	case fAgentName:
+		s.AgentName = v
+	case fAgentID:
+		s.AgentID = v
+	case fAgentVersion:
+		s.AgentVersion = v
+	case fConversationID:
+		s.ConversationID = v
+	case fRequestModel:
+		s.RequestModel = v
+	case fResponseModel:
+		s.ResponseModel = v
+	case fResponseID:
+		s.ResponseID = v
+	case fToolName:
+		s.ToolName = v
+	case fToolType:
+		s.ToolType = v
+	case fToolCallID:
+		s.ToolCallID = v
+	case fToolCallArguments:
+		s.ToolCallArguments = v
+	case fToolCallResult:
+		s.ToolCallResult = v
+	case fErrorType:
+		s.ErrorType = v
+	case fThreadID:
+		s.ThreadID = v
+	case fCompactionSummary:
+		s.CompactionSummary = v
+	}
+}
+
+func (c *spanCtx) setInt(f field, n int64) {
+	if c.isSet(f) {
+		return
+	}
+	s := c.out
+	switch f {
+	case fInputTokens:
+		s.InputTokens = &n
+	case fOutputTokens:
+		s.OutputTokens = &n
+	case fCacheRead:
+		s.CacheReadInputTokens = &n
+	case fCacheCreation:
+		s.CacheCreationInputTokens = &n
+	case fReasoning:
+		s.ReasoningTokens = &n
+	case fCompactionBefore:
+		s.CompactionItemsBefore = n
+	case fCompactionAfter:
+		s.CompactionItemsAfter = n
+	}
+}
+
+// setAnyInt sets a token column from a decoded JSON number.
+func (c *spanCtx) setAnyInt(f field, v any) {
+	if v == nil || c.isSet(f) {
+		return
+	}
+	if n, ok := anyInt(v); ok && n >= 0 {
+		c.setInt(f, n)
+	}
+}
+
+func (c *spanCtx) setMessages(f field, msgs []model.Message) {
+	if len(msgs) == 0 || c.isSet(f) {
+		return
+	}
+	if f == fInputMessages {
+		c.out.InputMessages = msgs
+	} else {
+		c.out.OutputMessages = msgs
+	}
+}
+
+// setMessagesFrom parses a decoded value into the message column.
+func (c *spanCtx) setMessagesFrom(f field, v any) {
+	if v == nil || c.isSet(f) {
+		return
+	}
+	dir := dirInput
+	if f == fOutputMessages {
+		dir = dirOutput
+	}
+	c.setMessages(f, parseMessages(v, dir))
+}
+
+func (c *spanCtx) setSystem(texts []string) {
+	if len(texts) == 0 || c.isSet(fSystemInstructions) {
+		return
+	}
+	c.out.SystemInstructions = texts
+}
+
+func (c *spanCtx) setFinishReasons(rs []string) {
+	if len(rs) == 0 || c.isSet(fFinishReasons) {
+		return
+	}
+	c.out.FinishReasons = rs
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

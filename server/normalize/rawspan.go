@@ -1,0 +1,211 @@
+package normalize
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// rawSpanJSON encodes one span in OTLP/JSON (an element of
+// scopeSpans[].spans: hex IDs, int64 as strings, enums as numbers), the
+// form model.Span.RawSpan keeps and Renormalize reads back.
+func rawSpanJSON(sp ptrace.Span) json.RawMessage {
+	b := make([]byte, 0, 512)
+	b = append(b, `{"traceId":`...)
+	tid := sp.TraceID()
+	b = appendHexID(b, tid[:])
+	b = append(b, `,"spanId":`...)
+	sid := sp.SpanID()
+	b = appendHexID(b, sid[:])
+	if ts := sp.TraceState().AsRaw(); ts != "" {
+		b = append(b, `,"traceState":`...)
+		b = appendString(b, ts)
+	}
+	if p := sp.ParentSpanID(); !p.IsEmpty() {
+		b = append(b, `,"parentSpanId":`...)
+		b = appendHexID(b, p[:])
+	}
+	if f := sp.Flags(); f != 0 {
+		b = append(b, `,"flags":`...)
+		b = strconv.AppendUint(b, uint64(f), 10)
+	}
+	b = append(b, `,"name":`...)
+	b = appendString(b, sp.Name())
+	b = append(b, `,"kind":`...)
+	b = strconv.AppendInt(b, int64(sp.Kind()), 10)
+	b = append(b, `,"startTimeUnixNano":"`...)
+	b = strconv.AppendUint(b, uint64(sp.StartTimestamp()), 10)
+	b = append(b, `","endTimeUnixNano":"`...)
+	b = strconv.AppendUint(b, uint64(sp.EndTimestamp()), 10)
+	b = append(b, '"')
+	if sp.Attributes().Len() > 0 {
+		b = append(b, `,"attributes":`...)
+		b = appendKVList(b, sp.Attributes())
+	}
+	if n := sp.DroppedAttributesCount(); n != 0 {
+		b = append(b, `,"droppedAttributesCount":`...)
+		b = strconv.AppendUint(b, uint64(n), 10)
+	}
+	if evs := sp.Events(); evs.Len() > 0 {
+		b = append(b, `,"events":[`...)
+		for i, e := range evs.All() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"timeUnixNano":"`...)
+			b = strconv.AppendUint(b, uint64(e.Timestamp()), 10)
+			b = append(b, `","name":`...)
+			b = appendString(b, e.Name())
+			if e.Attributes().Len() > 0 {
+				b = append(b, `,"attributes":`...)
+				b = appendKVList(b, e.Attributes())
+			}
+			if n := e.DroppedAttributesCount(); n != 0 {
+				b = append(b, `,"droppedAttributesCount":`...)
+				b = strconv.AppendUint(b, uint64(n), 10)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if n := sp.DroppedEventsCount(); n != 0 {
+		b = append(b, `,"droppedEventsCount":`...)
+		b = strconv.AppendUint(b, uint64(n), 10)
+	}
+	if links := sp.Links(); links.Len() > 0 {
+		b = append(b, `,"links":[`...)
+		for i, l := range links.All() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			lt, ls := l.TraceID(), l.SpanID()
+			b = append(b, `{"traceId":`...)
+			b = appendHexID(b, lt[:])
+			b = append(b, `,"spanId":`...)
+			b = appendHexID(b, ls[:])
+			if ts := l.TraceState().AsRaw(); ts != "" {
+				b = append(b, `,"traceState":`...)
+				b = appendString(b, ts)
+			}
+			if l.Attributes().Len() > 0 {
+				b = append(b, `,"attributes":`...)
+				b = appendKVList(b, l.Attributes())
+			}
+			if n := l.DroppedAttributesCount(); n != 0 {
+				b = append(b, `,"droppedAttributesCount":`...)
+				b = strconv.AppendUint(b, uint64(n), 10)
+			}
+			if f := l.Flags(); f != 0 {
+				b = append(b, `,"flags":`...)
+				b = strconv.AppendUint(b, uint64(f), 10)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if n := sp.DroppedLinksCount(); n != 0 {
+		b = append(b, `,"droppedLinksCount":`...)
+		b = strconv.AppendUint(b, uint64(n), 10)
+	}
+	st := sp.Status()
+	b = append(b, `,"status":{`...)
+	comma := false
+	if m := st.Message(); m != "" {
+		b = append(b, `"message":`...)
+		b = appendString(b, m)
+		comma = true
+	}
+	if code := st.Code(); code != 0 {
+		if comma {
+			b = append(b, ',')
+		}
+		b = append(b, `"code":`...)
+		b = strconv.AppendInt(b, int64(code), 10)
+	}
+	b = append(b, "}}"...)
+	return b
+}
+
+func appendHexID(b, id []byte) []byte {
+	b = append(b, '"')
+	b = hex.AppendEncode(b, id)
+	return append(b, '"')
+}
+
+func appendString(b []byte, s string) []byte {
+	enc, err := json.Marshal(s) // never fails for a string
+	if err != nil {
+		return append(b, `""`...)
+	}
+	return append(b, enc...)
+}
+
+func appendKVList(b []byte, m pcommon.Map) []byte {
+	b = append(b, '[')
+	i := 0
+	for k, v := range m.All() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		i++
+		b = append(b, `{"key":`...)
+		b = appendString(b, k)
+		b = append(b, `,"value":`...)
+		b = appendAnyValue(b, v)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendAnyValue(b []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		b = append(b, `{"stringValue":`...)
+		b = appendString(b, v.Str())
+	case pcommon.ValueTypeBool:
+		b = append(b, `{"boolValue":`...)
+		b = strconv.AppendBool(b, v.Bool())
+	case pcommon.ValueTypeInt:
+		b = append(b, `{"intValue":"`...)
+		b = strconv.AppendInt(b, v.Int(), 10)
+		b = append(b, '"')
+	case pcommon.ValueTypeDouble:
+		b = append(b, `{"doubleValue":`...)
+		f := v.Double()
+		switch {
+		case math.IsNaN(f):
+			b = append(b, `"NaN"`...)
+		case math.IsInf(f, 1):
+			b = append(b, `"Infinity"`...)
+		case math.IsInf(f, -1):
+			b = append(b, `"-Infinity"`...)
+		default:
+			b = strconv.AppendFloat(b, f, 'g', -1, 64)
+		}
+	case pcommon.ValueTypeBytes:
+		b = append(b, `{"bytesValue":"`...)
+		b = base64.StdEncoding.AppendEncode(b, v.Bytes().AsRaw())
+		b = append(b, '"')
+	case pcommon.ValueTypeSlice:
+		b = append(b, `{"arrayValue":{"values":[`...)
+		for i, e := range v.Slice().All() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendAnyValue(b, e)
+		}
+		b = append(b, "]}"...)
+	case pcommon.ValueTypeMap:
+		b = append(b, `{"kvlistValue":{"values":`...)
+		b = appendKVList(b, v.Map())
+		b = append(b, '}')
+	default:
+		return append(b, "{}"...)
+	}
+	return append(b, '}')
+}
