@@ -49,6 +49,8 @@ type LiveTurn struct {
 	CompactTrigger string
 	CompactSummary string
 	CompactAt      time.Time
+	// Events to put on the turn root (notifications).
+	Events []Event
 }
 
 // LiveTool is what hooks said about one tool call.
@@ -180,6 +182,7 @@ func (b *builder) build() []Span {
 		r.SetAttr(KeyTurnFailed, true)
 	}
 	if lt != nil {
+		r.Events = append(r.Events, lt.Events...)
 		if lt.Failure != nil {
 			b.fail(r, lt.Failure.Type, lt.Failure.Message)
 			r.SetAttr(KeyTurnFailed, true)
@@ -311,7 +314,7 @@ func (b *builder) sessionModel() string {
 	seen := false
 	for i := len(b.s.Turns) - 1; i >= 0; i-- {
 		t := b.s.Turns[i]
-		if t == b.t {
+		if t.Key == b.t.Key {
 			seen = true
 		}
 		if m := t.Model(); seen && m != "" {

@@ -1,0 +1,770 @@
+// Package session holds weave-agentd's per-session state machines: it folds
+// hook events and transcript growth into the live span trees of Claude Code
+// sessions (ARCHITECTURE §3–§4).
+//
+// The transcript is the ground truth (transcript.Builder, fed incrementally
+// as files grow); hooks bring liveness and what the transcript lacks —
+// turns and tools that started but whose lines have not landed yet,
+// permission requests and decisions, failures, stop times, compaction
+// triggers. Hook payloads arrive before the lines they describe, so nothing
+// here waits for the transcript: a hook-only turn or tool is exported at
+// once as an in-progress span (no end time) under the ids the transcript
+// will later confirm (spans/ids.go), and exported again when it ends.
+//
+// A Processor is not safe for concurrent use: the daemon serializes calls.
+// It does file I/O (reading transcripts) but starts no goroutines.
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/spans"
+	"github.com/weavetrace/weave/transcript"
+)
+
+// Settings configure a Processor.
+type Settings struct {
+	Privacy            spans.Privacy
+	IntegrationVersion string
+	// IdleTimeout closes a turn that has seen no hook and no transcript
+	// growth for this long (orphan_reason idle_timeout). Default 1h.
+	IdleTimeout time.Duration
+	// ForgetAfter drops a closed session's state this long after it ended.
+	// Default 10 min.
+	ForgetAfter time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Stats describe the processor for `weave-agentd status`.
+type Stats struct {
+	LiveSessions   int   `json:"live_sessions"`
+	OpenTurns      int   `json:"open_turns"`
+	Events         int64 `json:"events"`
+	IgnoredEvents  int64 `json:"ignored_events"`
+	SpansEmitted   int64 `json:"spans_emitted"`
+	MalformedLines int64 `json:"malformed_lines"`
+	ReadErrors     int64 `json:"read_errors"`
+}
+
+// Processor tracks every session weave-agentd has heard of.
+type Processor struct {
+	set      Settings
+	log      *slog.Logger
+	sessions map[string]*session // by session id
+	byFile   map[string]*session // main and subagent transcript paths
+	resolver *transcript.Resolver
+	stats    Stats
+}
+
+// New returns an empty Processor.
+func New(s Settings) *Processor {
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = time.Hour
+	}
+	if s.ForgetAfter <= 0 {
+		s.ForgetAfter = 10 * time.Minute
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	return &Processor{
+		set: s, log: s.Logger,
+		sessions: map[string]*session{}, byFile: map[string]*session{},
+		resolver: transcript.NewResolver(),
+	}
+}
+
+// session is one Claude Code session (one main transcript file).
+type session struct {
+	id      string
+	path    string
+	main    *fileState
+	subs    map[string]*fileState // subagent transcript path → state
+	live    spans.Live
+	pending map[string]*pendingTool // hook tools not (yet) in the transcript
+	// hookTurns are turns known from UserPromptSubmit, in order.
+	hookTurns []string
+	lastSeen  time.Time
+	ended     time.Time // SessionEnd receipt (zero while open)
+	// exported is the hash of each span's last exported version.
+	exported map[spans.SpanID]uint64
+	// instructions are CLAUDE.md files InstructionsLoaded reported.
+	instructions []string
+}
+
+type fileState struct {
+	path string
+	b    *transcript.Builder
+	off  int64
+	meta transcript.Meta
+	// hasMeta: the subagent's .meta.json was read.
+	hasMeta bool
+}
+
+type pendingTool struct {
+	id, name, agentID, promptID string
+	input                       json.RawMessage
+	start                       time.Time
+}
+
+// Stats reports the processor's counters.
+func (p *Processor) Stats() Stats {
+	st := p.stats
+	st.LiveSessions, st.OpenTurns = 0, 0
+	for _, s := range p.sessions {
+		if s.ended.IsZero() {
+			st.LiveSessions++
+		}
+		for _, lt := range s.live.Turns {
+			if lt.Stopped.IsZero() && lt.Closed == "" {
+				st.OpenTurns++
+			}
+		}
+	}
+	return st
+}
+
+// SessionClosed reports whether the session ended (SessionEnd seen) or is
+// unknown to this processor.
+func (p *Processor) SessionClosed(id string) bool {
+	s := p.sessions[id]
+	return s == nil || !s.ended.IsZero()
+}
+
+// Watches lists the files and folders the daemon should watch: each live
+// session's transcript and folder (the file is created late), and its
+// subagents folder and files.
+func (p *Processor) Watches() []string {
+	set := map[string]bool{}
+	for _, s := range p.sessions {
+		if !s.ended.IsZero() {
+			continue
+		}
+		set[s.path] = true
+		set[filepath.Dir(s.path)] = true
+		dir := transcript.SubagentDir(s.path)
+		set[dir] = true
+		for path := range s.subs {
+			set[path] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Event folds one hook event and returns the spans that changed.
+func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
+	p.stats.Events++
+	if ev.SessionID == "" {
+		p.stats.IgnoredEvents++
+		return nil
+	}
+	s := p.session(ev.SessionID, ev.TranscriptPath)
+	now := ev.ReceivedAt
+	if now.IsZero() {
+		now = p.set.Now()
+	}
+	s.lastSeen = now
+	switch ev.HookEventName {
+	case hookproto.EventSessionStart:
+		if ev.Source != "" {
+			s.live.Source = ev.Source
+		}
+	case hookproto.EventUserPromptSubmit:
+		if ev.PromptID != "" {
+			lt := s.turn(ev.PromptID)
+			lt.Prompt, lt.Start = ev.Prompt, now
+			s.hookTurns = appendOnce(s.hookTurns, ev.PromptID)
+		}
+	case hookproto.EventPreToolUse:
+		if ev.ToolUseID != "" {
+			lt := s.tool(ev.ToolUseID)
+			lt.Name, lt.AgentID, lt.PromptID, lt.Input = ev.ToolName, ev.AgentID, ev.PromptID, ev.ToolInput
+			if lt.Start.IsZero() {
+				lt.Start = now
+			}
+			if s.pending[ev.ToolUseID] == nil {
+				s.pending[ev.ToolUseID] = &pendingTool{id: ev.ToolUseID, name: ev.ToolName, agentID: ev.AgentID,
+					promptID: ev.PromptID, input: ev.ToolInput, start: now}
+			}
+			s.ensureTurn(ev.PromptID, now)
+		}
+	case hookproto.EventPermissionRequest:
+		if lt := s.matchPermission(ev.ToolName, ev.ToolInput); lt != nil {
+			attrs := map[string]any{}
+			if len(ev.PermissionSuggestions) > 0 {
+				attrs[spans.KeyPermissionSuggest] = spans.RedactText(string(ev.PermissionSuggestions))
+			}
+			lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionRequest, Time: now, Attributes: attrs})
+		}
+	case hookproto.EventPermissionDenied:
+		if ev.ToolUseID != "" {
+			lt := s.tool(ev.ToolUseID)
+			attrs := map[string]any{spans.KeyPermissionApproved: false}
+			if ev.Reason != "" {
+				attrs[spans.KeyPermissionReason] = spans.RedactText(ev.Reason)
+			}
+			lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionDenied, Time: now, Attributes: attrs})
+		}
+	case hookproto.EventPostToolUse, hookproto.EventPostToolUseFailure:
+		if ev.ToolUseID != "" {
+			lt := s.tool(ev.ToolUseID)
+			if lt.Name == "" {
+				lt.Name, lt.AgentID, lt.PromptID, lt.Input = ev.ToolName, ev.AgentID, ev.PromptID, ev.ToolInput
+			}
+			lt.End = now
+			if lt.Start.IsZero() && ev.DurationMS > 0 {
+				lt.Start = now.Add(-time.Duration(ev.DurationMS) * time.Millisecond)
+			}
+			failed := ev.HookEventName == hookproto.EventPostToolUseFailure
+			if failed {
+				lt.Failed, lt.Error, lt.IsInterrupt = true, ev.Error, ev.IsInterrupt
+			} else {
+				lt.Response = ev.ToolResponse
+			}
+			if hasEvent(lt.Events, spans.EventPermissionRequest) && !hasEvent(lt.Events, spans.EventPermissionResolved) {
+				lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionResolved, Time: now,
+					Attributes: map[string]any{spans.KeyPermissionApproved: !failed}})
+			}
+			if s.pending[ev.ToolUseID] == nil && ev.ToolName != "" {
+				s.pending[ev.ToolUseID] = &pendingTool{id: ev.ToolUseID, name: ev.ToolName, agentID: ev.AgentID,
+					promptID: ev.PromptID, input: ev.ToolInput, start: lt.Start}
+			}
+		}
+	case hookproto.EventSubagentStart:
+		if ev.AgentID != "" {
+			la := s.agent(ev.AgentID)
+			la.AgentType, la.Start = ev.AgentType, now
+			p.trackSubagent(s, filepath.Join(transcript.SubagentDir(s.path), "agent-"+ev.AgentID+".jsonl"))
+		}
+	case hookproto.EventSubagentStop:
+		if ev.AgentID != "" {
+			la := s.agent(ev.AgentID)
+			la.Stopped, la.LastMessage = now, ev.LastAssistantMessage
+			if la.AgentType == "" {
+				la.AgentType = ev.AgentType
+			}
+			path := ev.AgentTranscriptPath
+			if path == "" {
+				path = filepath.Join(transcript.SubagentDir(s.path), "agent-"+ev.AgentID+".jsonl")
+			}
+			p.trackSubagent(s, path)
+		}
+	case hookproto.EventPreCompact:
+		if lt := s.currentTurn(ev.PromptID); lt != nil {
+			lt.CompactTrigger, lt.CompactAt = ev.Trigger, now
+		}
+	case hookproto.EventPostCompact:
+		if lt := s.currentTurn(ev.PromptID); lt != nil {
+			lt.CompactTrigger, lt.CompactSummary = ev.Trigger, ev.CompactSummary
+			if lt.CompactAt.IsZero() {
+				lt.CompactAt = now
+			}
+		}
+	case hookproto.EventNotification:
+		if lt := s.currentTurn(ev.PromptID); lt != nil {
+			lt.Events = append(lt.Events, spans.Event{Name: spans.EventNotification, Time: now, Attributes: map[string]any{
+				spans.KeyNotificationType: ev.NotificationType, spans.KeyNotificationMessage: spans.RedactText(ev.Message)}})
+		}
+	case hookproto.EventStop:
+		if lt := s.currentTurn(ev.PromptID); lt != nil && now.After(lt.Stopped) {
+			lt.Stopped = now
+		}
+	case hookproto.EventStopFailure:
+		if lt := s.currentTurn(ev.PromptID); lt != nil {
+			lt.Failure = &transcript.APIError{Type: ev.Error, Message: ev.ErrorDetails}
+			if lt.Failure.Type == "" {
+				lt.Failure.Type = "api_error"
+			}
+			if now.After(lt.Stopped) {
+				lt.Stopped = now
+			}
+		}
+	case hookproto.EventInstructionsLoaded:
+		if ev.FilePath != "" {
+			s.instructions = appendOnce(s.instructions, ev.FilePath)
+		}
+	case hookproto.EventSessionEnd:
+		p.read(s)
+		s.closeOpen("session_ended", now)
+		s.ended = now
+		return p.diff(s)
+	default:
+		p.stats.IgnoredEvents++
+	}
+	p.read(s)
+	return p.diff(s)
+}
+
+// FileChanged reads what a watched file gained and returns changed spans.
+// A change to a session folder or subagents folder discovers new files.
+func (p *Processor) FileChanged(path string) []spans.Span {
+	if s := p.byFile[path]; s != nil {
+		p.read(s)
+		return p.diff(s)
+	}
+	var out []spans.Span
+	for _, s := range p.sessions {
+		if !s.ended.IsZero() {
+			continue
+		}
+		if path == filepath.Dir(s.path) || path == transcript.SubagentDir(s.path) || strings.HasPrefix(path, transcript.SubagentDir(s.path)+string(filepath.Separator)) {
+			if strings.HasSuffix(path, ".jsonl") {
+				p.trackSubagent(s, path)
+			}
+			p.read(s)
+			out = append(out, p.diff(s)...)
+		}
+	}
+	return out
+}
+
+// Tick closes turns idle past IdleTimeout and forgets sessions that ended
+// long enough ago.
+func (p *Processor) Tick(now time.Time) []spans.Span {
+	var out []spans.Span
+	for id, s := range p.sessions {
+		if !s.ended.IsZero() {
+			if now.Sub(s.ended) > p.set.ForgetAfter {
+				p.forget(id, s)
+			}
+			continue
+		}
+		if now.Sub(s.lastSeen) > p.set.IdleTimeout && s.hasOpen() {
+			p.read(s)
+			s.closeOpen("idle_timeout", now)
+			out = append(out, p.diff(s)...)
+		}
+	}
+	return out
+}
+
+// Close ends everything still open with orphan_reason = reason.
+func (p *Processor) Close(reason string) []spans.Span {
+	now := p.set.Now()
+	var out []spans.Span
+	ids := make([]string, 0, len(p.sessions))
+	for id := range p.sessions {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		s := p.sessions[id]
+		if s.ended.IsZero() && s.hasOpen() {
+			p.read(s)
+			s.closeOpen(reason, now)
+			out = append(out, p.diff(s)...)
+		}
+	}
+	return out
+}
+
+func (p *Processor) forget(id string, s *session) {
+	delete(p.sessions, id)
+	if p.byFile[s.path] == s {
+		delete(p.byFile, s.path)
+	}
+	for path := range s.subs {
+		delete(p.byFile, path)
+	}
+	p.resolver.Forget(s.path)
+}
+
+// session returns the session with id, creating it (and reading its
+// transcript from the start) the first time any event names it: an unknown
+// id is never dropped (a fork's first hooks, a daemon restart).
+func (p *Processor) session(id, path string) *session {
+	if s := p.sessions[id]; s != nil {
+		if s.path == "" && path != "" {
+			s.path = path
+			s.main = &fileState{path: path, b: transcript.NewBuilder(path)}
+			p.byFile[path] = s
+		}
+		return s
+	}
+	s := &session{id: id, path: path, subs: map[string]*fileState{}, pending: map[string]*pendingTool{},
+		exported: map[spans.SpanID]uint64{},
+		live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
+	if path != "" {
+		s.main = &fileState{path: path, b: transcript.NewBuilder(path)}
+		// A transcript path naming another session (SessionStart of a
+		// --fork-session in 2.1.197 carries the parent's): keep the file
+		// mapped to the session it belongs to.
+		if p.byFile[path] == nil || sessionOf(path) == id {
+			p.byFile[path] = s
+		}
+		for _, sp := range transcript.SubagentPaths(path) {
+			p.trackSubagent(s, sp)
+		}
+	}
+	p.sessions[id] = s
+	return s
+}
+
+func sessionOf(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), ".jsonl")
+}
+
+func (p *Processor) trackSubagent(s *session, path string) {
+	if s.subs[path] != nil || !strings.HasSuffix(path, ".jsonl") {
+		return
+	}
+	s.subs[path] = &fileState{path: path, b: transcript.SubagentBuilder(path)}
+	p.byFile[path] = s
+}
+
+// read feeds every tracked file's new complete lines to its builder.
+func (p *Processor) read(s *session) {
+	if s.main != nil {
+		p.readFile(s.main)
+	}
+	for _, fs := range s.subs {
+		p.readFile(fs)
+		if !fs.hasMeta {
+			if m, err := transcript.ReadMeta(fs.path); err == nil {
+				fs.meta, fs.hasMeta = m, true
+			}
+		}
+	}
+}
+
+func (p *Processor) readFile(fs *fileState) {
+	f, err := transcript.Open(fs.path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			p.stats.ReadErrors++
+			p.log.Warn("transcript unreadable", "path", fs.path, "err", err)
+		}
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() < fs.off {
+		// The file shrank (rewritten): start over.
+		fs.b, fs.off = rebuilder(fs), 0
+	}
+	if _, err := f.Seek(fs.off, io.SeekStart); err != nil {
+		p.stats.ReadErrors++
+		return
+	}
+	d := transcript.NewDecoder(f, fs.off)
+	for {
+		l, err := d.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				p.stats.ReadErrors++
+			}
+			break
+		}
+		fs.b.Add(l)
+	}
+	st := d.Stats()
+	p.stats.MalformedLines += st.Malformed + st.TooLong
+	fs.off = d.Offset()
+}
+
+func rebuilder(fs *fileState) *transcript.Builder {
+	if filepath.Base(filepath.Dir(fs.path)) == "subagents" {
+		return transcript.SubagentBuilder(fs.path)
+	}
+	return transcript.NewBuilder(fs.path)
+}
+
+// snapshot assembles the session model: the builders' transcript state,
+// overlaid with what only hooks know so far (turns and tools whose lines
+// have not landed), then linked and placed in its fork chain. The builders'
+// values are not modified except through Link, which recomputes its
+// outputs from scratch every time.
+func (p *Processor) snapshot(s *session) *transcript.Session {
+	var base *transcript.Session
+	if s.main != nil {
+		base = s.main.b.Session()
+	} else {
+		base = &transcript.Session{ID: s.id}
+	}
+	ts := *base
+	if ts.ID == "" || ts.ID != s.id && len(ts.Turns) == 0 {
+		ts.ID = s.id
+	}
+	paths := make([]string, 0, len(s.subs))
+	for path := range s.subs {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	ts.Subagents = nil
+	for _, path := range paths {
+		fs := s.subs[path]
+		if len(fs.b.Session().Turns) == 0 {
+			continue // not written yet, or never (compaction's SubagentStop)
+		}
+		ts.Subagents = append(ts.Subagents, transcript.SubagentFrom(path, fs.b, fs.meta))
+	}
+	if s.path != "" {
+		p.resolver.Forget(s.path)
+		p.resolver.Resolve(base)
+		ts.ParentSessionID, ts.ConversationID, ts.ForkKind = base.ParentSessionID, base.ConversationID, base.ForkKind
+	}
+	ts.Turns = s.overlay(base, ts.Subagents)
+	transcript.Link(&ts)
+	return &ts
+}
+
+// diff builds the session's spans and returns those that changed since
+// they were last returned.
+func (p *Processor) diff(s *session) []spans.Span {
+	ts := p.snapshot(s)
+	live := s.live
+	opts := spans.Options{Privacy: p.set.Privacy, IntegrationVersion: p.set.IntegrationVersion, Live: &live}
+	var out []spans.Span
+	for _, t := range ts.Turns {
+		if t.Copied {
+			continue
+		}
+		for _, sp := range spans.BuildTurn(ts, t, opts) {
+			h := hashSpan(&sp)
+			if s.exported[sp.SpanID] == h {
+				continue
+			}
+			s.exported[sp.SpanID] = h
+			out = append(out, sp)
+		}
+	}
+	p.stats.SpansEmitted += int64(len(out))
+	return out
+}
+
+// overlay returns copies of the transcript's turns with the tools only
+// hooks know about added, plus the turns only hooks know about yet.
+func (s *session) overlay(ts *transcript.Session, subs []*transcript.Subagent) []*transcript.Turn {
+	byKey := map[string]*transcript.Turn{}
+	var out []*transcript.Turn
+	inTranscript := map[string]bool{}
+	for _, t := range ts.Turns {
+		for _, tc := range t.Tools {
+			inTranscript[tc.ID] = true
+		}
+	}
+	for _, a := range subs {
+		for _, tc := range a.Tools {
+			inTranscript[tc.ID] = true
+		}
+	}
+	for _, t := range ts.Turns {
+		c := *t
+		out = append(out, &c)
+		if !t.Copied {
+			byKey[t.Key] = &c
+		}
+	}
+	n := len(ts.Turns)
+	for _, key := range s.hookTurns {
+		if byKey[key] != nil || copiedKey(ts, key) {
+			continue
+		}
+		lt := s.live.Turns[key]
+		n++
+		t := &transcript.Turn{Key: key, PromptID: key, Number: n, Start: lt.Start, End: lt.Start, Origin: "user"}
+		byKey[key] = t
+		out = append(out, t)
+	}
+	// Tools the hooks started that the transcript does not show yet.
+	ids := make([]string, 0, len(s.pending))
+	for id := range s.pending {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		pt := s.pending[id]
+		if inTranscript[id] {
+			delete(s.pending, id)
+			continue
+		}
+		t := byKey[pt.promptID]
+		if t == nil {
+			t = lastOwn(out)
+		}
+		if t == nil {
+			continue
+		}
+		// Tools run inside a subagent (agent_id) stay with the turn until
+		// the subagent's transcript shows them; Link cannot place them
+		// earlier, and the transcript's version replaces this one.
+		t.Tools = append(append([]*transcript.ToolCall(nil), t.Tools...),
+			&transcript.ToolCall{ID: id, Name: pt.name, Input: pt.input, Start: pt.start})
+	}
+	return out
+}
+
+func lastOwn(turns []*transcript.Turn) *transcript.Turn {
+	for i := len(turns) - 1; i >= 0; i-- {
+		if !turns[i].Copied {
+			return turns[i]
+		}
+	}
+	return nil
+}
+
+func copiedKey(ts *transcript.Session, key string) bool {
+	for _, t := range ts.Turns {
+		if t.Key == key && t.Copied {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) turn(key string) *spans.LiveTurn {
+	lt := s.live.Turns[key]
+	if lt == nil {
+		lt = &spans.LiveTurn{}
+		s.live.Turns[key] = lt
+	}
+	return lt
+}
+
+// ensureTurn makes sure a turn that hooks report (by prompt_id) is known,
+// even when its UserPromptSubmit was missed (daemon started mid-turn).
+func (s *session) ensureTurn(key string, now time.Time) {
+	if key == "" {
+		return
+	}
+	if s.live.Turns[key] == nil {
+		s.turn(key).Start = now
+		s.hookTurns = appendOnce(s.hookTurns, key)
+	}
+}
+
+// currentTurn returns the live turn for prompt_id, else the newest one.
+func (s *session) currentTurn(key string) *spans.LiveTurn {
+	if key != "" {
+		s.ensureTurn(key, time.Time{})
+		return s.live.Turns[key]
+	}
+	if n := len(s.hookTurns); n > 0 {
+		return s.live.Turns[s.hookTurns[n-1]]
+	}
+	return nil
+}
+
+func (s *session) tool(id string) *spans.LiveTool {
+	lt := s.live.Tools[id]
+	if lt == nil {
+		lt = &spans.LiveTool{}
+		s.live.Tools[id] = lt
+	}
+	return lt
+}
+
+func (s *session) agent(id string) *spans.LiveAgent {
+	la := s.live.Agents[id]
+	if la == nil {
+		la = &spans.LiveAgent{}
+		s.live.Agents[id] = la
+	}
+	return la
+}
+
+// matchPermission finds the open tool a PermissionRequest is about: it has
+// no tool_use_id, so match by tool name and input, newest first.
+func (s *session) matchPermission(name string, input json.RawMessage) *spans.LiveTool {
+	var best *spans.LiveTool
+	for _, lt := range s.live.Tools {
+		if lt.Name != name || !lt.End.IsZero() || !jsonEqual(lt.Input, input) {
+			continue
+		}
+		if best == nil || lt.Start.After(best.Start) {
+			best = lt
+		}
+	}
+	return best
+}
+
+func (s *session) hasOpen() bool {
+	for _, lt := range s.live.Turns {
+		if lt.Stopped.IsZero() && lt.Closed == "" {
+			return true
+		}
+	}
+	for _, lt := range s.live.Tools {
+		if lt.End.IsZero() && lt.Closed == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// closeOpen ends every open turn and tool with an orphan reason.
+func (s *session) closeOpen(reason string, now time.Time) {
+	for _, lt := range s.live.Turns {
+		if lt.Stopped.IsZero() && lt.Closed == "" {
+			lt.Closed, lt.ClosedAt = reason, now
+		}
+	}
+	for _, lt := range s.live.Tools {
+		if lt.End.IsZero() && lt.Closed == "" {
+			lt.Closed = reason
+			if hasEvent(lt.Events, spans.EventPermissionRequest) && !hasEvent(lt.Events, spans.EventPermissionResolved) {
+				lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionResolved, Time: now,
+					Attributes: map[string]any{spans.KeyPermissionApproved: false}})
+			}
+		}
+	}
+	for _, la := range s.live.Agents {
+		if la.Stopped.IsZero() {
+			la.Stopped = now
+		}
+	}
+}
+
+func hasEvent(evs []spans.Event, name string) bool {
+	for _, e := range evs {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func appendOnce(list []string, v string) []string {
+	for _, x := range list {
+		if x == v {
+			return list
+		}
+	}
+	return append(list, v)
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return string(a) == string(b)
+	}
+	ax, _ := json.Marshal(x)
+	by, _ := json.Marshal(y)
+	return string(ax) == string(by)
+}
+
+// hashSpan fingerprints everything exported about a span.
+func hashSpan(sp *spans.Span) uint64 {
+	b, _ := json.Marshal(sp)
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
+}
