@@ -402,7 +402,7 @@ func (p *Processor) session(id, path string) *session {
 	}
 	s := &session{id: id, path: path, subs: map[string]*fileState{}, pending: map[string]*pendingTool{},
 		exported: map[spans.SpanID]uint64{},
-		live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
+		live:     spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
 	if path != "" {
 		s.main = &fileState{path: path, b: transcript.NewBuilder(path)}
 		// A transcript path naming another session (SessionStart of a
