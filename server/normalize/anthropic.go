@@ -10,7 +10,7 @@ import "strings"
 var anthropicMapping = mapping{
 	name: "anthropic",
 	extract: func(c *spanCtx) {
-		if strings.HasPrefix(c.scope.Name(), "com.anthropic") {
+		if strings.HasPrefix(c.scope.Name(), "com.anthropic") || strings.HasPrefix(c.out.SpanName, "anthropic.messages.") {
 			c.inputsInclusive = true
 		}
 	},

@@ -411,7 +411,7 @@ func parsePart(m map[string]any, depth int) (model.Part, bool) {
 	case "":
 		return parseUntypedPart(m, depth)
 	case model.PartText, "input_text", "output_text":
-		return model.Part{Type: model.PartText, Content: firstRawStr(m, "content", "text")}, true
+		return model.Part{Type: model.PartText, Content: unwrapTextBlocks(firstRawStr(m, "content", "text"))}, true
 	case "refusal":
 		return model.Part{Type: model.PartText, Content: firstRawStr(m, "refusal", "content", "text")}, true
 	case model.PartToolCall, "tool_use", "tool-call", "function_call", "server_tool_use":
@@ -1022,4 +1022,27 @@ func isLangGraphOutput(list []any) bool {
 		}
 	}
 	return len(list) > 0
+}
+
+// unwrapTextBlocks undoes a producer's JSON-encoding of a content-block
+// list into a text part (Traceloop's LangChain instrumentation sends
+// `[{"type":"text","text":"…"}]` as the text): a text made only of such
+// text blocks becomes their joined text; any other text is returned as is.
+func unwrapTextBlocks(s string) string {
+	if !strings.HasPrefix(s, `[{"type":"text"`) {
+		return s
+	}
+	var blocks []map[string]any
+	if json.Unmarshal([]byte(s), &blocks) != nil || len(blocks) == 0 {
+		return s
+	}
+	texts := make([]string, 0, len(blocks))
+	for _, b := range blocks {
+		t, ok := b["text"].(string)
+		if mapStr(b, "type") != "text" || !ok || len(b) != 2 {
+			return s
+		}
+		texts = append(texts, t)
+	}
+	return strings.Join(texts, "\n\n")
 }
