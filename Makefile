@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet unit run stop uninstall clean
+.PHONY: help build test fmt-check vet unit run stop uninstall clean e2e
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,3 +29,12 @@ test: fmt-check vet build unit ## the full test suite (what CI runs)
 
 clean: ## remove build output
 	rm -rf $(BIN)
+
+run: build ## build, start weave-server (embedded store, background) and register weave-hook
+	@scripts/run.sh
+
+stop: ## stop weave-server and weave-agentd
+	@scripts/stop.sh
+
+uninstall: build ## stop everything and remove weave-hook from Claude Code's settings
+	@scripts/stop.sh --uninstall

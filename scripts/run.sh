@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# make run: start weave-server on the embedded store in the background and
+# register weave-hook with Claude Code. Idempotent: a second run changes
+# nothing that is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+BIN="$ROOT/bin"
+WEAVE_HOME="${WEAVE_HOME:-$HOME/.weave}"
+ADDR="${WEAVE_ADDR:-127.0.0.1:7433}"
+URL="http://$ADDR"
+PIDFILE="$WEAVE_HOME/server.pid"
+LOG="$WEAVE_HOME/logs/server.log"
+mkdir -p "$WEAVE_HOME/logs" "$WEAVE_HOME/server"
+chmod 700 "$WEAVE_HOME"
+
+healthy() { curl -fsS --max-time 1 "$URL/healthz" >/dev/null 2>&1; }
+
+if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && healthy; then
+  echo "weave-server already running (pid $(cat "$PIDFILE")) at $URL"
+else
+  if healthy; then
+    echo "something already answers at $URL but it was not started by make run; stop it or set WEAVE_ADDR" >&2
+    exit 1
+  fi
+  # Detached: own session, no terminal, survives this shell.
+  setsid nohup "$BIN/weave-server" serve --addr "$ADDR" --data-dir "$WEAVE_HOME/server" \
+    >>"$LOG" 2>&1 < /dev/null &
+  echo $! > "$PIDFILE"
+  for _ in $(seq 1 100); do healthy && break; sleep 0.1; done
+  if ! healthy; then
+    echo "weave-server did not come up; last log lines:" >&2
+    tail -n 20 "$LOG" >&2
+    exit 1
+  fi
+  echo "weave-server started (pid $(cat "$PIDFILE")) at $URL, data in $WEAVE_HOME/server"
+fi
+
+# Register the hook (keeps your own hooks; backs settings.json up first).
+"$BIN/weave-hook" install
+
+cat <<MSG
+
+weave is running.
+  Open:       $URL
+  Use Claude Code as usual: every session is traced (weave-agentd starts with the first hook).
+  Backfill:   $BIN/weave-agentd import            (imports ~/.claude/projects)
+  Status:     $BIN/weave-agentd status
+  Stop:       make stop        (server and daemon; the hook stays registered and fails open)
+  Uninstall:  make uninstall   (stop, and remove the hook from ~/.claude/settings.json)
+MSG

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make stop: stop weave-server (started by make run) and weave-agentd.
+# With --uninstall also remove weave-hook from Claude Code's settings.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN="$(pwd)/bin"
+WEAVE_HOME="${WEAVE_HOME:-$HOME/.weave}"
+PIDFILE="$WEAVE_HOME/server.pid"
+
+if [ -x "$BIN/weave-agentd" ]; then
+  "$BIN/weave-agentd" stop >/dev/null 2>&1 && echo "weave-agentd stopped" || echo "weave-agentd was not running"
+fi
+if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+  pid="$(cat "$PIDFILE")"
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then echo "weave-server (pid $pid) did not stop within 10 s" >&2; exit 1; fi
+  echo "weave-server stopped"
+else
+  echo "weave-server was not running"
+fi
+rm -f "$PIDFILE"
+if [ "${1:-}" = "--uninstall" ]; then
+  "$BIN/weave-hook" install --uninstall
+fi
