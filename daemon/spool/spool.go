@@ -1,0 +1,507 @@
+// Package spool is weave-agentd's durable FIFO of span batches the trace
+// server has not accepted yet. It is a directory of segment files of
+// CRC-framed records (hookproto frames, magic "WVSP"), a head cursor, a
+// byte cap with drop-oldest and counters, an flock so one process owns it,
+// and an unclean-shutdown marker. The format is documented in
+// docs/spool-format.md.
+//
+// A Queue is safe for concurrent use; it starts no goroutines (the
+// exporter drives it).
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+)
+
+// Magic marks spool records.
+var Magic = hookproto.Magic{'W', 'V', 'S', 'P'}
+
+// MaxRecord bounds one record's payload.
+const MaxRecord = 64 << 20
+
+// Errors.
+var (
+	ErrEmpty  = errors.New("spool: empty")
+	ErrInUse  = errors.New("spool: in use by another process")
+	ErrTooBig = errors.New("spool: record larger than the spool")
+)
+
+// Settings configure a Queue.
+type Settings struct {
+	Logger *slog.Logger
+	// MaxBytes caps the records on disk; Put drops the oldest to make room.
+	MaxBytes int64
+	// SegmentBytes is the size at which a new segment file is started
+	// (default MaxBytes/16, at least 64 KiB). Dropping is per segment.
+	SegmentBytes int64
+}
+
+// Stats are the queue's counters.
+type Stats struct {
+	Records        int64 `json:"records"`
+	Bytes          int64 `json:"bytes"`
+	Segments       int   `json:"segments"`
+	DroppedRecords int64 `json:"dropped_records"` // removed by the byte cap
+	DroppedBytes   int64 `json:"dropped_bytes"`
+	Corrupt        int64 `json:"corrupt"`       // damaged regions skipped
+	CorruptBytes   int64 `json:"corrupt_bytes"` // their size
+	// Unclean: the previous owner did not Close (crash, SIGKILL).
+	Unclean bool `json:"unclean"`
+}
+
+// Queue is an open spool.
+type Queue struct {
+	mu   sync.Mutex
+	dir  string
+	log  *slog.Logger
+	set  Settings
+	lock *os.File
+
+	segs     []uint64 // segment numbers, oldest first
+	head     cursor   // next unread record
+	tail     *os.File // last segment, open for append
+	tailSize int64
+
+	// pending is the record returned by the last Peek: its frame's end.
+	pending    int64
+	hasPending bool
+	// pendingDropped: the cap dropped the peeked record before its Ack.
+	pendingDropped bool
+
+	st Stats
+}
+
+type cursor struct {
+	seg uint64
+	off int64
+}
+
+func (q *Queue) segPath(n uint64) string {
+	return filepath.Join(q.dir, fmt.Sprintf("seg-%016x.dat", n))
+}
+
+// Open opens (creating, 0700) the spool in dir and takes its lock.
+func Open(dir string, s Settings) (*Queue, error) {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxBytes <= 0 {
+		return nil, fmt.Errorf("spool: MaxBytes %d: want > 0", s.MaxBytes)
+	}
+	if s.SegmentBytes <= 0 {
+		s.SegmentBytes = max(s.MaxBytes/16, 64<<10)
+	}
+	s.SegmentBytes = min(s.SegmentBytes, s.MaxBytes)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrInUse, dir)
+		}
+		return nil, fmt.Errorf("spool: lock: %w", err)
+	}
+	q := &Queue{dir: dir, log: s.Logger, set: s, lock: lock}
+	if err := q.load(); err != nil {
+		q.closeFiles()
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *Queue) load() error {
+	marker := filepath.Join(q.dir, "unclean")
+	if _, err := os.Stat(marker); err == nil {
+		q.st.Unclean = true
+	}
+	if err := os.WriteFile(marker, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	ents, err := os.ReadDir(q.dir)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if n, ok := strings.CutPrefix(name, "seg-"); ok && strings.HasSuffix(n, ".dat") {
+			if v, err := strconv.ParseUint(strings.TrimSuffix(n, ".dat"), 16, 64); err == nil {
+				q.segs = append(q.segs, v)
+			}
+		}
+	}
+	sort.Slice(q.segs, func(a, b int) bool { return q.segs[a] < q.segs[b] })
+	q.head = q.readHead()
+	// Segments before the head are consumed leftovers.
+	for len(q.segs) > 0 && q.segs[0] < q.head.seg {
+		_ = os.Remove(q.segPath(q.segs[0]))
+		q.segs = q.segs[1:]
+	}
+	if len(q.segs) == 0 || q.segs[0] != q.head.seg {
+		q.head = cursor{}
+		if len(q.segs) > 0 {
+			q.head.seg = q.segs[0]
+		}
+	}
+	if len(q.segs) == 0 {
+		q.segs = []uint64{q.head.seg}
+	}
+	// Count what is queued; cut a torn tail off the last segment.
+	for i, n := range q.segs {
+		f, err := os.OpenFile(q.segPath(n), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("spool: %w", err)
+		}
+		from := int64(0)
+		if n == q.head.seg {
+			from = min(q.head.off, fi.Size())
+			q.head.off = from
+		}
+		fst, err := hookproto.ReadFrames(io.NewSectionReader(f, from, fi.Size()-from), fi.Size()-from, Magic, MaxRecord,
+			func(int64, []byte) error { return nil })
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("spool: %w", err)
+		}
+		last := i == len(q.segs)-1
+		end := fi.Size()
+		if last && from+fst.End < fi.Size() {
+			// A torn tail: Put was interrupted. Cut it so appends stay clean.
+			end = from + fst.End
+			if err := f.Truncate(end); err != nil {
+				f.Close()
+				return fmt.Errorf("spool: cut torn tail: %w", err)
+			}
+			q.st.Corrupt++
+			q.st.CorruptBytes += fi.Size() - end
+		}
+		q.st.Records += int64(fst.Records)
+		q.st.Bytes += end - from
+		if !last {
+			f.Close()
+			continue
+		}
+		if _, err := f.Seek(end, 0); err != nil {
+			f.Close()
+			return fmt.Errorf("spool: %w", err)
+		}
+		q.tail, q.tailSize = f, end
+	}
+	q.st.Segments = len(q.segs)
+	if q.st.Unclean {
+		q.log.Warn("spool: previous run did not shut down cleanly", "dir", q.dir, "records", q.st.Records, "bytes", q.st.Bytes)
+	}
+	return nil
+}
+
+// The head file: seg (u64) | off (i64) | crc32c of the 16 bytes.
+func (q *Queue) readHead() cursor {
+	b, err := os.ReadFile(filepath.Join(q.dir, "head"))
+	if err != nil || len(b) != 20 || hookproto.Checksum(b[:16]) != binary.LittleEndian.Uint32(b[16:]) {
+		return cursor{}
+	}
+	return cursor{seg: binary.LittleEndian.Uint64(b), off: int64(binary.LittleEndian.Uint64(b[8:]))}
+}
+
+// writeHead persists the cursor (temp file + rename; not fsynced: after a
+// power loss the cursor may lag, which re-sends batches the server already
+// has, and the store upserts them).
+func (q *Queue) writeHead() error {
+	b := binary.LittleEndian.AppendUint64(nil, q.head.seg)
+	b = binary.LittleEndian.AppendUint64(b, uint64(q.head.off))
+	b = binary.LittleEndian.AppendUint32(b, hookproto.Checksum(b))
+	tmp := filepath.Join(q.dir, "head.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(q.dir, "head")); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+// Put appends one record durably (fsync), dropping the oldest records
+// (whole segments) if the spool would exceed MaxBytes.
+func (q *Queue) Put(rec []byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tail == nil {
+		return fmt.Errorf("spool: %w", os.ErrClosed)
+	}
+	size := int64(hookproto.FrameHeaderSize + len(rec))
+	if len(rec) > MaxRecord || size > q.set.MaxBytes {
+		return fmt.Errorf("%w: %d bytes (cap %d)", ErrTooBig, size, q.set.MaxBytes)
+	}
+	for q.st.Bytes+size > q.set.MaxBytes {
+		if err := q.dropOldest(); err != nil {
+			return err
+		}
+	}
+	if q.tailSize > 0 && q.tailSize+size > q.set.SegmentBytes {
+		if err := q.newSegment(); err != nil {
+			return err
+		}
+	}
+	frame := hookproto.AppendFrame(nil, Magic, rec)
+	n, err := q.tail.Write(frame)
+	if err == nil {
+		err = q.tail.Sync()
+	}
+	if err != nil {
+		if n > 0 { // cut the partial record
+			_ = q.tail.Truncate(q.tailSize)
+			_, _ = q.tail.Seek(q.tailSize, 0)
+		}
+		return fmt.Errorf("spool: put: %w", err)
+	}
+	q.tailSize += size
+	q.st.Records++
+	q.st.Bytes += size
+	return nil
+}
+
+func (q *Queue) newSegment() error {
+	next := q.segs[len(q.segs)-1] + 1
+	f, err := os.OpenFile(q.segPath(next), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: new segment: %w", err)
+	}
+	q.tail.Close()
+	q.tail, q.tailSize = f, 0
+	q.segs = append(q.segs, next)
+	q.st.Segments = len(q.segs)
+	return nil
+}
+
+// dropOldest removes the head segment's unread records (the whole segment
+// if there is a newer one, else the records in it).
+func (q *Queue) dropOldest() error {
+	if q.st.Records == 0 {
+		return fmt.Errorf("%w: nothing left to drop", ErrTooBig)
+	}
+	if len(q.segs) == 1 {
+		// Only the tail: start a new segment so the old one can go.
+		if err := q.newSegment(); err != nil {
+			return err
+		}
+	}
+	seg := q.segs[0]
+	recs, bytes, err := q.countFrom(seg, q.head.off)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(q.segPath(seg)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("spool: drop: %w", err)
+	}
+	q.segs = q.segs[1:]
+	q.head = cursor{seg: q.segs[0]}
+	if q.hasPending {
+		q.hasPending, q.pendingDropped = false, true
+	}
+	q.st.Records -= recs
+	q.st.Bytes -= bytes
+	q.st.DroppedRecords += recs
+	q.st.DroppedBytes += bytes
+	q.st.Segments = len(q.segs)
+	q.log.Warn("spool: full, dropped the oldest batches", "dropped_records", recs, "dropped_bytes", bytes, "max_bytes", q.set.MaxBytes)
+	return q.writeHead()
+}
+
+// countFrom counts intact records and bytes in segment seg from off.
+func (q *Queue) countFrom(seg uint64, off int64) (recs, bytes int64, err error) {
+	f, err := os.Open(q.segPath(seg))
+	if err != nil {
+		return 0, 0, fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("spool: %w", err)
+	}
+	off = min(off, fi.Size())
+	fst, err := hookproto.ReadFrames(io.NewSectionReader(f, off, fi.Size()-off), fi.Size()-off, Magic, MaxRecord,
+		func(int64, []byte) error { return nil })
+	if err != nil {
+		return 0, 0, fmt.Errorf("spool: %w", err)
+	}
+	return int64(fst.Records), fi.Size() - off, nil
+}
+
+// Peek returns the oldest record without removing it (ErrEmpty if none).
+// Call Ack to remove it once it is delivered; Peek again returns the same
+// record until then.
+func (q *Queue) Peek() ([]byte, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tail == nil {
+		return nil, fmt.Errorf("spool: %w", os.ErrClosed)
+	}
+	for {
+		if q.st.Records == 0 {
+			q.hasPending = false
+			return nil, ErrEmpty
+		}
+		f, err := os.Open(q.segPath(q.head.seg))
+		if err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		size := fi.Size() - q.head.off
+		var rec []byte
+		var relEnd int64
+		fst, err := hookproto.ReadFrames(io.NewSectionReader(f, q.head.off, size), size, Magic, MaxRecord, func(off int64, p []byte) error {
+			rec = append([]byte(nil), p...)
+			relEnd = off + int64(hookproto.FrameHeaderSize+len(p))
+			return hookproto.ErrStop
+		})
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		if fst.Corrupt > 0 {
+			// Damage before the record (or to the end of the segment).
+			skipped := fst.SkippedBytes
+			q.st.Corrupt += int64(fst.Corrupt)
+			q.st.CorruptBytes += skipped
+			q.st.Bytes -= skipped
+			q.log.Warn("spool: skipped a damaged region", "segment", q.head.seg, "offset", q.head.off, "bytes", skipped)
+			if rec == nil {
+				q.head.off += skipped
+			} else {
+				q.head.off += relEnd - int64(hookproto.FrameHeaderSize+len(rec))
+				relEnd = int64(hookproto.FrameHeaderSize + len(rec))
+			}
+		}
+		if rec != nil {
+			q.pending, q.hasPending, q.pendingDropped = q.head.off+relEnd, true, false
+			return rec, nil
+		}
+		// Segment exhausted: move to the next one.
+		if err := q.advanceSegment(); err != nil {
+			return nil, err
+		}
+		if q.head.seg == q.segs[len(q.segs)-1] && q.head.off >= q.tailSize {
+			// Counters say records remain but the files hold none: the
+			// counts were off (damage); trust the files.
+			q.st.Records, q.st.Bytes = 0, 0
+		}
+	}
+}
+
+// advanceSegment deletes a fully read head segment (never the tail).
+func (q *Queue) advanceSegment() error {
+	if len(q.segs) < 2 {
+		return nil
+	}
+	if err := os.Remove(q.segPath(q.segs[0])); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("spool: %w", err)
+	}
+	q.segs = q.segs[1:]
+	q.head = cursor{seg: q.segs[0]}
+	q.st.Segments = len(q.segs)
+	return q.writeHead()
+}
+
+// Ack removes the record the last Peek returned.
+func (q *Queue) Ack() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.hasPending {
+		if q.pendingDropped { // already gone
+			q.pendingDropped = false
+			return nil
+		}
+		return errors.New("spool: Ack without a Peek")
+	}
+	q.hasPending = false
+	q.st.Records--
+	q.st.Bytes -= q.pending - q.head.off
+	q.head.off = q.pending
+	if q.head.seg != q.segs[len(q.segs)-1] {
+		if fi, err := os.Stat(q.segPath(q.head.seg)); err == nil && q.head.off >= fi.Size() {
+			return q.advanceSegment()
+		}
+	} else if q.st.Records == 0 && q.head.off == q.tailSize {
+		// Everything delivered: start the tail over.
+		if err := q.tail.Truncate(0); err == nil {
+			_, _ = q.tail.Seek(0, 0)
+			q.tailSize, q.head.off = 0, 0
+			q.st.Bytes = 0
+		}
+	}
+	return q.writeHead()
+}
+
+// Stats returns the counters.
+func (q *Queue) Stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.st
+}
+
+// Len is the number of queued records.
+func (q *Queue) Len() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.st.Records
+}
+
+// Close persists the cursor, removes the unclean marker and releases the
+// lock. It is safe to call twice.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.tail == nil {
+		return nil
+	}
+	err := q.tail.Sync()
+	if werr := q.writeHead(); err == nil {
+		err = werr
+	}
+	if rerr := os.Remove(filepath.Join(q.dir, "unclean")); err == nil && rerr != nil {
+		err = fmt.Errorf("spool: %w", rerr)
+	}
+	q.closeFiles()
+	return err
+}
+
+func (q *Queue) closeFiles() {
+	if q.tail != nil {
+		q.tail.Close()
+		q.tail = nil
+	}
+	if q.lock != nil {
+		q.lock.Close() // releases the flock
+		q.lock = nil
+	}
+}
