@@ -369,3 +369,89 @@ func mapStr(v any, path ...string) string {
 	}
 	return ""
 }
+
+// lazyJSON decodes an attribute on first use. The key counts as consumed
+// from the start.
+type lazyJSON struct {
+	a       *attrSet
+	key     string
+	decoded bool
+	v       any
+}
+
+func (c *spanCtx) lazy(key string) *lazyJSON {
+	c.a.use(key)
+	return &lazyJSON{a: c.a, key: key}
+}
+
+func (l *lazyJSON) get() any {
+	if !l.decoded {
+		l.decoded = true
+		l.v, _ = l.a.peekJSON(l.key)
+	}
+	return l.v
+}
+
+// responseMeta is what a provider response object says about itself.
+type responseMeta struct {
+	ID         string          `json:"id"`
+	Object     string          `json:"object"`
+	Type       string          `json:"type"`
+	Model      string          `json:"model"`
+	StopReason string          `json:"stop_reason"`
+	Status     string          `json:"status"`
+	Choices    json.RawMessage `json:"choices"`
+	Output     json.RawMessage `json:"output"`
+}
+
+func (m responseMeta) isResponse() bool {
+	if m.ID == "" {
+		return false
+	}
+	switch m.Object {
+	case "chat.completion", "response", "text_completion", "chat.completion.chunk":
+		return true
+	}
+	return m.Type == "message" || len(m.Choices) > 0 || len(m.Output) > 0
+}
+
+// meta reads the response-object fields without decoding the whole value
+// (a cheap scan when the value was not needed otherwise).
+func (l *lazyJSON) meta() responseMeta {
+	var m responseMeta
+	if l.decoded {
+		obj := asMap(l.v)
+		if obj == nil {
+			return m
+		}
+		m.ID, m.Object, m.Type, m.Model, m.StopReason = mapStr(obj, "id"), mapStr(obj, "object"), mapStr(obj, "type"), mapStr(obj, "model"), mapStr(obj, "stop_reason")
+		m.Status = mapStr(obj, "status")
+		if obj["choices"] != nil {
+			m.Choices = json.RawMessage("1")
+		}
+		if obj["output"] != nil {
+			m.Output, _ = json.Marshal(obj["output"])
+		}
+		return m
+	}
+	v, ok := l.a.peek(l.key)
+	if !ok || v.Type() != pcommon.ValueTypeStr {
+		return m
+	}
+	s := strings.TrimSpace(v.Str())
+	if !strings.HasPrefix(s, "{") {
+		return m
+	}
+	_ = json.Unmarshal([]byte(s), &m) // a non-object just leaves m empty
+	return m
+}
+
+// finishReason derives a finish reason from a Responses API object.
+func (m responseMeta) finishReason() string {
+	if m.Object != "response" {
+		return ""
+	}
+	var items []any
+	_ = json.Unmarshal(m.Output, &items)
+	return responsesFinishReason(map[string]any{"status": m.Status}, items)
+}

@@ -39,6 +39,10 @@ func finish(c *spanCtx) {
 			s.OutputMessages[i].FinishReason = canonicalFinishReason(fr)
 		}
 	}
+	if len(s.OutputMessages) == 1 && len(s.FinishReasons) == 1 && s.OutputMessages[0].FinishReason == "" && model.IsLLMOperation(s.OperationName) {
+		// One choice, one finish reason: they belong together.
+		s.OutputMessages[0].FinishReason = s.FinishReasons[0]
+	}
 	if len(s.FinishReasons) == 0 && model.IsLLMOperation(s.OperationName) {
 		// Output messages are the call's choices.
 		for _, m := range s.OutputMessages {

@@ -40,18 +40,28 @@ func extractOpenInference(c *spanCtx) {
 	if kind == "" && !hasFlat && !c.a.has("llm.model_name") && !c.a.has("llm.invocation_parameters") {
 		return
 	}
-	inVal, _ := c.a.jsonish("input.value")
-	outVal, _ := c.a.jsonish("output.value")
+	// input.value / output.value can be large (whole requests, LangChain
+	// states): they are decoded only when a column still needs them.
+	in := c.lazy("input.value")
+	out := c.lazy("output.value")
 	params, _ := c.a.jsonish("llm.invocation_parameters")
 
 	// Flattened messages first; some instrumentations leave out a
 	// message's content (LangChain content blocks) or its tool-call ids,
 	// which input.value / output.value still carry.
 	if t := c.a.tree("llm.input_messages"); t != nil && !c.isSet(fInputMessages) {
-		c.setMessages(fInputMessages, compactMessages(fillFrom(parseEach(openInferenceMessages(t), dirInput), inVal, dirInput)))
+		msgs := parseEach(openInferenceMessages(t), dirInput)
+		if hasGaps(msgs) {
+			msgs = fillFrom(msgs, in.get(), dirInput)
+		}
+		c.setMessages(fInputMessages, compactMessages(msgs))
 	}
 	if t := c.a.tree("llm.output_messages"); t != nil && !c.isSet(fOutputMessages) {
-		c.setMessages(fOutputMessages, compactMessages(fillFrom(parseEach(openInferenceMessages(t), dirOutput), outVal, dirOutput)))
+		msgs := parseEach(openInferenceMessages(t), dirOutput)
+		if hasGaps(msgs) {
+			msgs = fillFrom(msgs, out.get(), dirOutput)
+		}
+		c.setMessages(fOutputMessages, compactMessages(msgs))
 	}
 	meta, _ := c.a.peekJSON("metadata") // LangChain run metadata (LangSmith keys)
 	c.setStr(fProvider, mapStr(meta, "ls_provider"))
@@ -62,10 +72,15 @@ func extractOpenInference(c *spanCtx) {
 		c.setStr(fAgentName, mapStr(meta, "lc_agent_name"))
 	}
 
+	if !c.isSet(fSystemInstructions) && len(systemFromMessages(c.out.InputMessages)) == 0 && kind != "TOOL" {
+		// Anthropic's and the Responses API's system prompt is not a message.
+		c.setSystem(systemTexts(firstPresent(asMap(in.get()), "system", "instructions")))
+	}
+
 	switch kind {
 	case "TOOL":
-		c.setStr(fToolCallArguments, textOf(inVal))
-		c.setStr(fToolCallResult, textOf(unwrapToolResult(outVal, 0)))
+		c.setStr(fToolCallArguments, textOf(in.get()))
+		c.setStr(fToolCallResult, textOf(unwrapToolResult(out.get(), 0)))
 		if !c.isSet(fToolName) {
 			c.setStr(fToolName, c.out.SpanName)
 		}
@@ -75,29 +90,53 @@ func extractOpenInference(c *spanCtx) {
 		}
 		fallthrough
 	default:
-		c.setMessagesFrom(fInputMessages, inVal)
-		c.setMessagesFrom(fOutputMessages, outVal)
-		c.setSystem(systemTexts(firstPresent(asMap(inVal), "system", "instructions")))
+		if !c.isSet(fInputMessages) {
+			c.setMessagesFrom(fInputMessages, in.get())
+		}
+		if !c.isSet(fOutputMessages) {
+			c.setMessagesFrom(fOutputMessages, out.get())
+		}
 	}
 
 	// llm.model_name is the request model for most instrumentations, but
 	// openinference-instrumentation-openai overwrites it with the response
 	// model; the request survives in the invocation parameters.
 	c.setStr(fRequestModel, mapStr(params, "model"))
-	c.setStr(fRequestModel, mapStr(inVal, "model"))
-	c.setStr(fResponseModel, mapStr(outVal, "model"))
+	if !c.isSet(fRequestModel) {
+		c.setStr(fRequestModel, mapStr(in.get(), "model"))
+	}
+	meta2 := out.meta()
+	c.setStr(fResponseModel, meta2.Model)
 	if name := c.a.str("llm.model_name"); name != "" {
 		c.setStr(fRequestModel, name)
 		if name != c.out.RequestModel {
 			c.setStr(fResponseModel, name)
 		}
 	}
-	if isResponseObject(outVal) {
-		c.setStr(fResponseID, mapStr(outVal, "id"))
+	if meta2.isResponse() {
+		c.setStr(fResponseID, meta2.ID)
 	}
-	if sr := mapStr(outVal, "stop_reason"); sr != "" {
-		c.setFinishReasons([]string{sr})
+	if meta2.StopReason != "" {
+		c.setFinishReasons([]string{meta2.StopReason})
 	}
+	if fr := meta2.finishReason(); fr != "" {
+		c.setFinishReasons([]string{fr})
+	}
+}
+
+// hasGaps reports messages that lack content or tool-call ids.
+func hasGaps(msgs []model.Message) bool {
+	for _, m := range msgs {
+		if len(m.Parts) == 0 {
+			return true
+		}
+		for _, p := range m.Parts {
+			if (p.Type == model.PartToolCall || p.Type == model.PartToolCallResponse) && p.ID == "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // isResponseObject reports whether v is a provider's response object
