@@ -1,0 +1,419 @@
+// Package export delivers weave-agentd's spans to the trace server over
+// OTLP/HTTP protobuf (<endpoint>/agents/otel/v1/traces, wandb-api-key) and
+// keeps what cannot be delivered in the durable spool, retrying with
+// exponential backoff until it is delivered.
+//
+// Order is kept: while anything is spooled or a retry is pending, new
+// batches go behind it into the spool, so a span's ended copy never
+// overtakes its running copy. A batch the server rejects as malformed
+// (400) is dropped and counted; one too large (413) is split in halves.
+// Every other failure (network, 401/403/404, 429, 5xx) is retried.
+//
+// An Exporter runs in one goroutine (Run); Enqueue and Stats are safe from
+// any goroutine.
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/weavetrace/weave/daemon/spool"
+	"github.com/weavetrace/weave/spans"
+)
+
+// Settings configure an Exporter.
+type Settings struct {
+	Logger *slog.Logger
+	Target spans.Target
+	// Spool holds undeliverable batches (required). The Exporter is its
+	// only writer and reader while it runs.
+	Spool *spool.Queue
+	// Transport carries the HTTP requests (default: a clone of
+	// http.DefaultTransport). Tests pass an in-memory one.
+	Transport http.RoundTripper
+	// MinBackoff and MaxBackoff bound the retry delay (defaults 1 s, 1 min).
+	MinBackoff, MaxBackoff time.Duration
+	// MaxBatchSpans caps the spans in one request (default 512).
+	MaxBatchSpans int
+	// QueueLen bounds the batches waiting in memory (default 256). Enqueue
+	// blocks when it is full.
+	QueueLen int
+	// DrainTimeout bounds the final delivery attempt at shutdown (default
+	// 3 s); what is not delivered by then is spooled.
+	DrainTimeout time.Duration
+}
+
+// Stats are the exporter's counters, for `weave-agentd status`.
+type Stats struct {
+	Endpoint       string    `json:"endpoint"`
+	SpansSent      int64     `json:"spans_sent"`
+	RequestsSent   int64     `json:"requests_sent"`
+	SpansSpooled   int64     `json:"spans_spooled"`  // ever written to the spool
+	SpansRejected  int64     `json:"spans_rejected"` // refused by the server (400, partial success), not retried
+	SpansDropped   int64     `json:"spans_dropped"`  // could not be spooled (too big, spool error)
+	Queued         int       `json:"queued_batches"`
+	LastError      string    `json:"last_error,omitempty"`
+	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
+	LastSuccessAt  time.Time `json:"last_success_at,omitzero"`
+	RetryIn        string    `json:"retry_in,omitempty"`
+	SpoolRecords   int64     `json:"spool_records"`
+	SpoolBytes     int64     `json:"spool_bytes"`
+	SpoolDropped   int64     `json:"spool_dropped_batches"` // oldest batches dropped by the spool's byte cap
+	SpoolCorrupt   int64     `json:"spool_corrupt"`
+	SpoolUnclean   bool      `json:"spool_unclean_start"`
+	UndecodableBad int64     `json:"spool_undecodable"` // spooled records that no longer decode
+}
+
+// Exporter is the delivery loop.
+type Exporter struct {
+	set   Settings
+	log   *slog.Logger
+	exp   *otlptrace.Exporter
+	res   *resource.Resource
+	in    chan []spans.Span
+	sp    *spool.Queue
+	retry time.Time // zero: no retry pending
+
+	mu sync.Mutex
+	st Stats
+}
+
+type statusKey struct{}
+
+// statusTransport records the HTTP status of each export request in the
+// *int its context carries: the OTLP client does not expose it, and the
+// retry decision depends on it.
+type statusTransport struct{ base http.RoundTripper }
+
+func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if p, ok := r.Context().Value(statusKey{}).(*int); ok && resp != nil {
+		*p = resp.StatusCode
+	}
+	return resp, err
+}
+
+// New builds an Exporter; Run starts it.
+func New(ctx context.Context, s Settings) (*Exporter, error) {
+	if s.Spool == nil {
+		return nil, errors.New("export: no spool")
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Transport == nil {
+		s.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if s.MinBackoff <= 0 {
+		s.MinBackoff = time.Second
+	}
+	if s.MaxBackoff < s.MinBackoff {
+		s.MaxBackoff = max(time.Minute, s.MinBackoff)
+	}
+	if s.MaxBatchSpans <= 0 {
+		s.MaxBatchSpans = 512
+	}
+	if s.QueueLen <= 0 {
+		s.QueueLen = 256
+	}
+	if s.DrainTimeout <= 0 {
+		s.DrainTimeout = 3 * time.Second
+	}
+	timeout := s.Target.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	opts := []otlptracehttp.Option{
+		otlptracehttp.WithEndpointURL(spans.TracesURL(s.Target.Endpoint)),
+		otlptracehttp.WithTimeout(timeout),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}), // we retry through the spool
+		otlptracehttp.WithHTTPClient(&http.Client{Timeout: timeout, Transport: statusTransport{s.Transport}}),
+	}
+	if s.Target.APIKey != "" {
+		opts = append(opts, otlptracehttp.WithHeaders(map[string]string{"wandb-api-key": s.Target.APIKey}))
+	}
+	exp, err := otlptracehttp.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	e := &Exporter{
+		set: s,
+		log: s.Logger,
+		exp: exp,
+		res: s.Target.Resource(),
+		in:  make(chan []spans.Span, s.QueueLen),
+		sp:  s.Spool,
+	}
+	e.st.Endpoint = spans.TracesURL(s.Target.Endpoint)
+	return e, nil
+}
+
+// Enqueue hands a batch to the exporter. It blocks while QueueLen batches
+// wait, until ctx ends (then the batch is not taken and ctx's error is
+// returned). An empty batch is ignored.
+func (e *Exporter) Enqueue(ctx context.Context, batch []spans.Span) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	select {
+	case e.in <- batch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("export: enqueue: %w", ctx.Err())
+	}
+}
+
+// Stats returns the counters.
+func (e *Exporter) Stats() Stats {
+	e.mu.Lock()
+	st := e.st
+	retry := e.retry
+	e.mu.Unlock()
+	st.Queued = len(e.in)
+	if !retry.IsZero() {
+		st.RetryIn = time.Until(retry).Round(time.Millisecond).String()
+	}
+	ss := e.sp.Stats()
+	st.SpoolRecords, st.SpoolBytes, st.SpoolDropped, st.SpoolCorrupt, st.SpoolUnclean = ss.Records, ss.Bytes, ss.DroppedRecords, ss.Corrupt, ss.Unclean
+	return st
+}
+
+// Idle reports whether nothing waits: no batch queued, none spooled.
+func (e *Exporter) Idle() bool { return len(e.in) == 0 && e.sp.Len() == 0 }
+
+// Run delivers until ctx ends, then makes a last bounded attempt to
+// deliver what is queued (DrainTimeout) and spools the rest. The caller
+// stops calling Enqueue before cancelling ctx, and closes the spool after
+// Run returns.
+func (e *Exporter) Run(ctx context.Context) error {
+	backoff := time.Duration(0)
+	var timer *time.Timer
+	var retryC <-chan time.Time
+	stopTimer := func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		timer, retryC = nil, nil
+		e.setRetry(time.Time{})
+	}
+	defer stopTimer()
+	fail := func() {
+		if backoff == 0 {
+			backoff = e.set.MinBackoff
+		} else {
+			backoff = min(2*backoff, e.set.MaxBackoff)
+		}
+		d := backoff/2 + rand.N(backoff/2+1) // jitter: [b/2, b]
+		timer = time.NewTimer(d)
+		retryC = timer.C
+		e.setRetry(time.Now().Add(d))
+	}
+	for {
+		// Deliver spooled batches first, one per turn, unless waiting out a
+		// backoff. New batches are appended behind them to keep order.
+		if retryC == nil && e.sp.Len() > 0 {
+			select {
+			case <-ctx.Done():
+				return e.finish()
+			default:
+			}
+			e.spillQueued()
+			switch ok, err := e.deliverSpooled(ctx); {
+			case err != nil:
+				return err
+			case ok:
+				backoff = 0
+			default:
+				fail()
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return e.finish()
+		case <-retryC:
+			timer, retryC = nil, nil
+			e.setRetry(time.Time{})
+		case b := <-e.in:
+			batch := e.collect(b)
+			if retryC != nil || e.sp.Len() > 0 {
+				e.spoolBatch(batch)
+				continue
+			}
+			if !e.send(ctx, batch) {
+				e.spoolBatch(batch)
+				fail()
+			} else {
+				backoff = 0
+			}
+		}
+	}
+}
+
+func (e *Exporter) setRetry(t time.Time) {
+	e.mu.Lock()
+	e.retry = t
+	e.mu.Unlock()
+}
+
+// collect merges batches already waiting into b, up to MaxBatchSpans.
+func (e *Exporter) collect(b []spans.Span) []spans.Span {
+	for len(b) < e.set.MaxBatchSpans {
+		select {
+		case more := <-e.in:
+			b = append(b, more...)
+		default:
+			return b
+		}
+	}
+	return b
+}
+
+// spillQueued moves every waiting batch into the spool (behind what is
+// there).
+func (e *Exporter) spillQueued() {
+	for {
+		select {
+		case b := <-e.in:
+			e.spoolBatch(e.collect(b))
+		default:
+			return
+		}
+	}
+}
+
+// spoolBatch writes batch to the spool in records of at most MaxBatchSpans.
+func (e *Exporter) spoolBatch(batch []spans.Span) {
+	for len(batch) > 0 {
+		n := min(len(batch), e.set.MaxBatchSpans)
+		part := batch[:n]
+		batch = batch[n:]
+		b, err := json.Marshal(part)
+		if err == nil {
+			err = e.sp.Put(b)
+		}
+		e.mu.Lock()
+		if err != nil {
+			e.st.SpansDropped += int64(len(part))
+		} else {
+			e.st.SpansSpooled += int64(len(part))
+		}
+		e.mu.Unlock()
+		if err != nil {
+			e.log.Error("export: could not spool a batch, spans lost", "spans", len(part), "err", err)
+		}
+	}
+}
+
+// deliverSpooled sends the oldest spooled batch. ok=false: not delivered
+// (retry later). err: the spool failed.
+func (e *Exporter) deliverSpooled(ctx context.Context) (ok bool, err error) {
+	rec, err := e.sp.Peek()
+	if errors.Is(err, spool.ErrEmpty) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("export: %w", err)
+	}
+	var batch []spans.Span
+	if err := json.Unmarshal(rec, &batch); err != nil {
+		e.mu.Lock()
+		e.st.UndecodableBad++
+		e.mu.Unlock()
+		e.log.Error("export: dropped a spooled batch that does not decode", "bytes", len(rec), "err", err)
+		return true, e.ack()
+	}
+	if !e.send(ctx, batch) {
+		return false, nil
+	}
+	return true, e.ack()
+}
+
+func (e *Exporter) ack() error {
+	if err := e.sp.Ack(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// send exports batch once. It returns true when the batch is settled
+// (delivered, or permanently rejected and counted) and false when it
+// should be retried.
+func (e *Exporter) send(ctx context.Context, batch []spans.Span) bool {
+	status := 0
+	err := e.exp.ExportSpans(context.WithValue(ctx, statusKey{}, &status), spans.ReadOnly(e.res, batch))
+	now := time.Now()
+	switch {
+	case err == nil || (status >= 200 && status < 300):
+		e.mu.Lock()
+		e.st.SpansSent += int64(len(batch))
+		e.st.RequestsSent++
+		e.st.LastSuccessAt = now
+		e.mu.Unlock()
+		if err != nil { // partial success: the server refused some spans
+			e.recordError(now, err)
+			e.log.Warn("export: server accepted a batch in part", "spans", len(batch), "err", err)
+		}
+		return true
+	case status == http.StatusRequestEntityTooLarge && len(batch) > 1:
+		half := len(batch) / 2
+		a := e.send(ctx, batch[:half])
+		if !a {
+			return false
+		}
+		if !e.send(ctx, batch[half:]) {
+			// The first half is delivered; re-queueing the whole batch
+			// re-sends it, which the store's upsert makes harmless.
+			return false
+		}
+		return true
+	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge:
+		e.recordError(now, err)
+		e.mu.Lock()
+		e.st.SpansRejected += int64(len(batch))
+		e.mu.Unlock()
+		e.log.Error("export: server rejected a batch, dropped", "spans", len(batch), "status", status, "err", err)
+		return true
+	default:
+		e.recordError(now, err)
+		return false
+	}
+}
+
+func (e *Exporter) recordError(now time.Time, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.st.LastError, e.st.LastErrorAt = err.Error(), now
+}
+
+// finish runs at shutdown: a last bounded attempt to deliver what is
+// queued when nothing is spooled, else everything queued is spooled.
+func (e *Exporter) finish() error {
+	ctx, cancel := context.WithTimeout(context.Background(), e.set.DrainTimeout)
+	defer cancel()
+	for {
+		select {
+		case b := <-e.in:
+			batch := e.collect(b)
+			if e.sp.Len() > 0 || ctx.Err() != nil || !e.send(ctx, batch) {
+				e.spoolBatch(batch)
+			}
+		default:
+			if err := e.exp.Shutdown(ctx); err != nil {
+				e.log.Warn("export: exporter shutdown", "err", err)
+			}
+			return nil
+		}
+	}
+}
