@@ -1,26 +1,76 @@
-// Command weave-agentd is weave's per-user daemon (see docs/ARCHITECTURE.md).
+// Command weave-agentd is weave's per-user daemon: it receives Claude Code
+// hook events from weave-hook over a Unix socket, journals them, turns
+// sessions into OpenTelemetry GenAI spans and exports them, spooling what
+// the server cannot take yet.
+//
+//	weave-agentd run      run in the foreground (what weave-hook starts)
+//	weave-agentd status   show what the daemon is doing (--json for all figures)
+//	weave-agentd stop     stop it gracefully
+//	weave-agentd import   backfill finished sessions (import.go)
+//	weave-agentd version  print the version
+//
+// Files live under $WEAVE_HOME (default ~/.weave); settings come from
+// $WEAVE_HOME/config.json overridden by WEAVE_ENDPOINT, WEAVE_PROJECT,
+// WANDB_API_KEY, WEAVE_IDLE_TIMEOUT and WEAVE_LOG_LEVEL.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 )
 
-// commands maps subcommands to their entry points.
-var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"import": runImport,
+// command is one subcommand.
+type command struct {
+	run     func(args []string, stdout, stderr io.Writer) int
+	summary string
+}
+
+// commands is the subcommand table; each entry's function lives in the
+// file named after it (import.go, run.go, status.go).
+var commands = map[string]command{
+	"import":  {runImport, "backfill finished sessions from their transcripts (see import --help)"},
+	"run":     {runDaemon, "run the daemon in the foreground (weave-hook starts it on demand)"},
+	"status":  {runStatus, "show pid, sessions, spans sent, spool depth and the last export error"},
+	"stop":    {runStop, "stop the daemon gracefully"},
+	"version": {runVersion, "print the version"},
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: weave-agentd import ...")
-		os.Exit(2)
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
 	}
-	cmd, ok := commands[os.Args[1]]
+	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "weave-agentd: unknown command %q\n", os.Args[1])
-		os.Exit(2)
+		fmt.Fprintf(stderr, "weave-agentd: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
 	}
-	os.Exit(cmd(os.Args[2:], os.Stdout, os.Stderr))
+	return c.run(args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: weave-agentd <command> [flags]\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+}
+
+func runVersion(_ []string, stdout, _ io.Writer) int {
+	fmt.Fprintf(stdout, "weave-agentd %s\n", version)
+	return 0
 }

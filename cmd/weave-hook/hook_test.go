@@ -271,7 +271,7 @@ func TestHookNoDaemonKeepsEvent(t *testing.T) {
 			p := hookproto.NewPaths(home)
 			tc.setup(t, p)
 			payload := realPayload(t, "UserPromptSubmit", "")
-			runHookBin(t, home, payload, EnvAgentd+"=/nonexistent/weave-agentd").checkSilent(t)
+			runHookBin(t, home, payload, hookproto.EnvAgentd+"=/nonexistent/weave-agentd").checkSilent(t)
 			kept := inbox(t, home)
 			if len(kept) != 1 || !bytes.Equal(kept[0].Body, payload) || kept[0].ID.IsZero() {
 				t.Fatalf("inbox: got %d events, want the one event unchanged", len(kept))
@@ -439,7 +439,7 @@ func TestHookStartsOneDaemon(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[i] = runHookBin(t, home, realPayload(t, "SessionStart", ""), EnvAgentd+"="+fakeAgentd, "FAKE_AGENTD_LOG="+fifo)
+			runs[i] = runHookBin(t, home, realPayload(t, "SessionStart", ""), hookproto.EnvAgentd+"="+fakeAgentd, "FAKE_AGENTD_LOG="+fifo)
 		}()
 	}
 	wg.Wait()

@@ -13,11 +13,13 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/weavetrace/weave/spans"
 )
 
-// DefaultEndpoint is the local weave-server's default address (its default
-// port, 7433): the zero-configuration target.
-const DefaultEndpoint = "http://127.0.0.1:7433"
+// DefaultEndpoint is the local weave-server's default address: the
+// zero-configuration target. The one constant lives in package spans.
+const DefaultEndpoint = spans.DefaultEndpoint
 
 // Environment variables, each overriding its config.json field.
 const (

@@ -323,6 +323,10 @@ func (j *Journal) Close() error {
 	return err
 }
 
+// Snapshot returns the live generation's path and size: ReplayOpenFile
+// over them sees the journal as it is now, while appends continue.
+func (j *Journal) Snapshot() (path string, size int64) { return j.path(j.gen), j.size }
+
 // ReplayOpen calls fn, in append order, for the events the daemon must
 // replay on start: those of sessions not closed, i.e. every event after its
 // session's last closed marker (a session resumed after it closed replays
@@ -330,19 +334,41 @@ func (j *Journal) Close() error {
 // nil, gets the id of every event in the journal, replayed or not, so the
 // caller can recognise an event it already has.
 func (j *Journal) ReplayOpen(fn func(r *Record) error, seen func(id hookproto.EventID)) (Stats, error) {
+	if j.f == nil {
+		return Stats{}, fmt.Errorf("journal: %w", os.ErrClosed)
+	}
+	return replayOpen(j.f, j.size, fn, seen)
+}
+
+// ReplayOpenFile is ReplayOpen over the first size bytes of the journal
+// file at path (from Snapshot), read through its own file handle, so it can
+// run in another goroutine than the one appending. A compaction meanwhile
+// is harmless: the open handle keeps the old generation readable.
+func ReplayOpenFile(path string, size int64, fn func(r *Record) error, seen func(id hookproto.EventID)) (Stats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Stats{}, fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	return replayOpen(f, size, fn, seen)
+}
+
+func replayOpen(f *os.File, size int64, fn func(r *Record) error, seen func(id hookproto.EventID)) (Stats, error) {
 	lastClosed := map[string]int{}
 	i := 0
-	if _, err := j.Replay(func(r *Record) error {
+	var st Stats
+	if err := replayFile(f, size, func(r *Record) error {
 		i++
 		if r.Kind == KindClosed {
 			lastClosed[r.SessionID] = i
 		}
 		return nil
-	}); err != nil {
-		return Stats{}, err
+	}, &st); err != nil {
+		return st, err
 	}
+	st = Stats{}
 	i = 0
-	return j.Replay(func(r *Record) error {
+	err := replayFile(f, size, func(r *Record) error {
 		i++
 		if r.Kind != KindEvent {
 			return nil
@@ -354,5 +380,6 @@ func (j *Journal) ReplayOpen(fn func(r *Record) error, seen func(id hookproto.Ev
 			return nil
 		}
 		return fn(r)
-	})
+	}, &st)
+	return st, err
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/weavetrace/weave/daemon"
+	"github.com/weavetrace/weave/daemon/config"
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/daemon/logfile"
+)
+
+func runDaemon(args []string, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("weave-agentd run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	// Started by weave-hook: fd 3 is agentd.lock, locked for us.
+	var lock *os.File
+	if v := os.Getenv(hookproto.EnvLockFD); v != "" {
+		if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
+			lock = os.NewFile(uintptr(fd), "agentd.lock")
+		}
+		os.Unsetenv(hookproto.EnvLockFD)
+	}
+	p, err := hookproto.PathsFromEnv()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	cfg, err := config.Load(p.Config, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, err) // fail fast, before opening anything
+		return 1
+	}
+	if err := p.EnsureHome(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	lf, err := logfile.Open(p.AgentdLog, cfg.LogMaxBytes)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer lf.Close()
+	var out io.Writer = lf
+	if isTerminal(os.Stderr) {
+		out = io.MultiWriter(lf, os.Stderr)
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+
+	// A closed terminal must not kill us, nor a write to a closed socket.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills at once
+	}()
+
+	d, err := daemon.New(daemon.Settings{
+		Paths:  p,
+		Config: cfg,
+		// The session state machines: replace with
+		//   session.New(session.Settings{Logger: logger, ...})
+		// once daemon/session satisfies daemon.Processor.
+		Processor: daemon.NewLogProcessor(logger),
+		Logger:    logger,
+		Version:   version,
+		LockFile:  lock,
+	})
+	if err != nil {
+		logger.Error("agentd: bad settings", "err", err)
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if err := d.Run(ctx); err != nil {
+		if errors.Is(err, daemon.ErrAlreadyRunning) {
+			logger.Info("agentd: not starting", "err", err)
+			fmt.Fprintln(stderr, err)
+			return 0 // nothing wrong: the other one does the work
+		}
+		logger.Error("agentd: exit", "err", err)
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,240 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/weavetrace/weave/daemon/export"
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/daemon/journal"
+	"github.com/weavetrace/weave/daemon/watch"
+	"github.com/weavetrace/weave/spans"
+)
+
+// core owns the Processor: every call into it happens on core's goroutine.
+type core struct {
+	log     *slog.Logger
+	proc    Processor
+	events  <-chan hookproto.Event
+	markers chan<- closedMarker
+	w       *watch.Watcher
+	exp     *export.Exporter
+	expCtx  context.Context // the exporter's lifetime: spans are handed over even while core shuts down
+	now     func() time.Time
+	tick    time.Duration
+	idle    time.Duration // 0: never idle-exit
+
+	// inboxPending reports whether the inbox has records; drain asks the
+	// journaler to drain it.
+	inboxPending func() bool
+	drain        func()
+	idleExit     func() // asks the daemon to shut down
+
+	replayPath string
+	replaySize int64
+
+	open        map[string]bool // sessions fed to the processor and not closed
+	lastWatches []string
+
+	mu           sync.Mutex
+	pstats       ProcessorStats
+	lastActivity time.Time
+	replayed     int64
+	replayStats  journal.Stats
+	spansOut     int64
+	panics       int64
+	openN        int
+}
+
+// CoreStats are core's figures for `status`.
+type CoreStats struct {
+	Processor    ProcessorStats `json:"processor"`
+	LastActivity time.Time      `json:"last_activity"`
+	Replayed     int64          `json:"events_replayed_at_start"`
+	SpansOut     int64          `json:"spans_produced"`
+	OpenSessions int            `json:"journal_open_sessions"`
+	// ProcessorPanics counts processor calls that panicked (recovered).
+	ProcessorPanics int64 `json:"processor_panics"`
+}
+
+func (c *core) stats() CoreStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CoreStats{Processor: c.pstats, LastActivity: c.lastActivity, Replayed: c.replayed, SpansOut: c.spansOut,
+		OpenSessions: c.openN, ProcessorPanics: c.panics}
+}
+
+// run replays the journal snapshot, then serves events, file changes and
+// ticks until ctx ends; then it processes the events already forwarded to
+// it (they are journaled; handing their spans over now saves a replay).
+func (c *core) run(ctx context.Context) {
+	c.mu.Lock()
+	c.lastActivity = c.now()
+	c.mu.Unlock()
+	c.replay()
+	c.afterChange()
+	t := time.NewTicker(c.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case ev := <-c.events:
+					c.event(ev, false)
+				default:
+					c.afterChange()
+					return
+				}
+			}
+		case ev := <-c.events:
+			c.event(ev, false)
+			c.afterChange()
+		case <-c.w.Changes():
+			for _, p := range c.w.Take() {
+				c.export(c.call(func() []spans.Span { return c.proc.FileChanged(p) }))
+			}
+			c.touch()
+			c.checkClosed(nil)
+			c.afterChange()
+		case <-t.C:
+			c.onTick()
+		}
+	}
+}
+
+func (c *core) replay() {
+	if c.replayPath == "" {
+		return
+	}
+	start := time.Now()
+	var n int64
+	st, err := journal.ReplayOpenFile(c.replayPath, c.replaySize, func(r *journal.Record) error {
+		env := r.Env
+		env.Body = append([]byte(nil), env.Body...)
+		ev, err := hookproto.Decode(env)
+		if err != nil {
+			return nil // journaled before a decoder change; nothing to do with it
+		}
+		n++
+		c.event(ev, true)
+		return nil
+	}, nil)
+	if err != nil {
+		c.log.Error("daemon: replay journal", "err", err)
+	}
+	c.mu.Lock()
+	c.replayed, c.replayStats = n, st
+	c.mu.Unlock()
+	c.log.Info("daemon: replayed the journal", "events", n, "corrupt_regions", st.Corrupt, "duration", time.Since(start))
+}
+
+func (c *core) event(ev hookproto.Event, replay bool) {
+	c.export(c.call(func() []spans.Span { return c.proc.Event(ev, replay) }))
+	if !replay {
+		c.touch()
+	}
+	if ev.SessionID != "" {
+		c.open[ev.SessionID] = true
+		c.checkClosed([]string{ev.SessionID})
+	}
+}
+
+// call runs a Processor method, turning a panic into a logged, counted
+// error: one bad event must not take the daemon (and every session) down.
+func (c *core) call(f func() []spans.Span) (out []spans.Span) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.mu.Lock()
+			c.panics++
+			c.mu.Unlock()
+			c.log.Error("daemon: processor panicked", "panic", r)
+			out = nil
+		}
+	}()
+	return f()
+}
+
+func (c *core) touch() {
+	c.mu.Lock()
+	c.lastActivity = c.now()
+	c.mu.Unlock()
+}
+
+func (c *core) export(ss []spans.Span) {
+	if len(ss) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.spansOut += int64(len(ss))
+	c.mu.Unlock()
+	if err := c.exp.Enqueue(c.expCtx, ss); err != nil {
+		c.log.Error("daemon: spans not handed to the exporter", "spans", len(ss), "err", err)
+	}
+}
+
+// checkClosed writes a closed marker for each session (of ids, or every
+// open one when ids is nil) the processor now reports closed.
+func (c *core) checkClosed(ids []string) {
+	if ids == nil {
+		for id := range c.open {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		if !c.open[id] {
+			continue
+		}
+		closed := false
+		c.call(func() []spans.Span { closed = c.proc.SessionClosed(id); return nil })
+		if closed {
+			delete(c.open, id)
+			select {
+			case c.markers <- closedMarker{sessionID: id, at: c.now()}:
+			default:
+				// The journaler is backed up; the marker only saves replay
+				// work, the session will be seen closed next time.
+			}
+		}
+	}
+}
+
+// afterChange refreshes the watch set and the stats snapshot.
+func (c *core) afterChange() {
+	var w []string
+	c.call(func() []spans.Span { w = c.proc.Watches(); return nil })
+	sort.Strings(w)
+	if !slices.Equal(w, c.lastWatches) {
+		c.lastWatches = w
+		c.w.Set(w)
+	}
+	var ps ProcessorStats
+	c.call(func() []spans.Span { ps = c.proc.Stats(); return nil })
+	c.mu.Lock()
+	c.pstats = ps
+	c.openN = len(c.open)
+	c.mu.Unlock()
+}
+
+func (c *core) onTick() {
+	now := c.now()
+	c.export(c.call(func() []spans.Span { return c.proc.Tick(now) }))
+	c.checkClosed(nil)
+	c.afterChange()
+	if c.inboxPending() {
+		c.drain() // a hook gave up on us (or raced our start): take its events
+		c.touch()
+		return
+	}
+	c.mu.Lock()
+	idleFor := now.Sub(c.lastActivity)
+	c.mu.Unlock()
+	if c.idle > 0 && idleFor >= c.idle && c.exp.Idle() && len(c.events) == 0 {
+		c.log.Info("daemon: idle, exiting", "idle_for", idleFor.Round(time.Second))
+		c.idleExit()
+	}
+}

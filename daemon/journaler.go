@@ -1,0 +1,364 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/daemon/journal"
+)
+
+// maxGroupCommit bounds the events appended under one fsync.
+const maxGroupCommit = 256
+
+// journalMaxAge drops any session silent this long at compaction, closed
+// or not: the backstop that keeps the journal bounded.
+const journalMaxAge = 7 * 24 * time.Hour
+
+// hookReq is one event on its way from the HTTP handler to the journal.
+type hookReq struct {
+	env  hookproto.Envelope
+	ev   hookproto.Event
+	done chan hookResult // buffered: the journaler never blocks on it
+}
+
+type hookResult struct {
+	dup bool
+	err error
+}
+
+type closedMarker struct {
+	sessionID string
+	at        time.Time
+}
+
+// journaler owns the journal: it appends hook events with group commit
+// (one fsync per batch, then every waiting handler is answered), ignores
+// event ids it has already journaled, drains the inbox, writes
+// session-closed markers, compacts, and forwards journaled events to core.
+type journaler struct {
+	log       *slog.Logger
+	j         *journal.Journal
+	p         hookproto.Paths
+	retention time.Duration
+	compactAt int64
+
+	reqs    chan *hookReq
+	markers chan closedMarker
+	drain   chan struct{} // request an inbox drain
+	out     chan hookproto.Event
+
+	seen *idSet
+
+	mu sync.Mutex
+	st JournalStats
+	// lastCompacted is the size right after the last compaction: compact
+	// again only once the journal has grown well past it.
+	lastCompacted int64
+}
+
+// JournalStats are the journal's figures for `status`.
+type JournalStats struct {
+	Bytes            int64     `json:"bytes"`
+	EventsJournaled  int64     `json:"events_journaled"`
+	Duplicates       int64     `json:"duplicates"`
+	FromInbox        int64     `json:"events_from_inbox"`
+	InboxBad         int64     `json:"inbox_bad_records"`
+	InboxCorrupt     int64     `json:"inbox_corrupt_regions"`
+	InboxOverflow    int64     `json:"inbox_overflow_dropped"`
+	ReplayedAtStart  int64     `json:"replayed_at_start"`
+	TornTailAtStart  int64     `json:"torn_tail_bytes_at_start"`
+	CorruptAtStart   int       `json:"corrupt_regions_at_start"`
+	Errors           int64     `json:"errors"`
+	LastError        string    `json:"last_error,omitempty"`
+	Compactions      int64     `json:"compactions"`
+	LastCompactionAt time.Time `json:"last_compaction_at,omitzero"`
+}
+
+func newJournaler(log *slog.Logger, j *journal.Journal, p hookproto.Paths, retention time.Duration, compactAt int64) *journaler {
+	return &journaler{
+		log:       log,
+		j:         j,
+		p:         p,
+		retention: retention,
+		compactAt: compactAt,
+		reqs:      make(chan *hookReq, 1024),
+		markers:   make(chan closedMarker, 1024),
+		drain:     make(chan struct{}, 1),
+		out:       make(chan hookproto.Event, 1024),
+		seen:      newIDSet(1 << 16),
+	}
+}
+
+// startup runs before any goroutine: it learns every journaled event id,
+// drains the inbox into the journal (not forwarded: core's replay will read
+// them from the journal) and compacts.
+func (jr *journaler) startup(now time.Time) error {
+	st, err := jr.j.Replay(func(r *journal.Record) error {
+		if r.Kind == journal.KindEvent && !r.Env.ID.IsZero() {
+			jr.seen.add(r.Env.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	jr.mu.Lock()
+	jr.st.CorruptAtStart = st.Corrupt
+	jr.mu.Unlock()
+	if err := jr.drainInbox(context.Background(), false); err != nil {
+		jr.log.Error("daemon: drain inbox at start", "err", err)
+	}
+	jr.compact(now)
+	return nil
+}
+
+func (jr *journaler) stats() JournalStats {
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	return jr.st
+}
+
+func (jr *journaler) fail(what string, err error) {
+	jr.mu.Lock()
+	jr.st.Errors++
+	jr.st.LastError = fmt.Sprintf("%s: %v", what, err)
+	jr.mu.Unlock()
+	jr.log.Error("daemon: journal", "op", what, "err", err)
+}
+
+// run serves until ctx ends, then syncs what it appended.
+func (jr *journaler) run(ctx context.Context) {
+	defer func() {
+		if err := jr.j.Sync(); err != nil {
+			jr.fail("final sync", err)
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-jr.reqs:
+			jr.commit(ctx, r)
+		case m := <-jr.markers:
+			if err := jr.j.AppendClosed(m.sessionID, m.at); err != nil {
+				jr.fail("closed marker", err)
+			}
+		case <-jr.drain:
+			if err := jr.drainInbox(ctx, true); err != nil {
+				jr.fail("drain inbox", err)
+			}
+		}
+	}
+}
+
+// commit appends r and whatever else is waiting, fsyncs once, answers
+// every handler, then forwards the new events to core.
+func (jr *journaler) commit(ctx context.Context, first *hookReq) {
+	batch := []*hookReq{first}
+collect:
+	for len(batch) < maxGroupCommit {
+		select {
+		case r := <-jr.reqs:
+			batch = append(batch, r)
+		default:
+			break collect
+		}
+	}
+	const (
+		fresh = iota
+		dup
+		failed
+	)
+	outcome := make([]int, len(batch))
+	inBatch := map[hookproto.EventID]bool{}
+	var err error
+	nFresh := 0
+	for i, r := range batch {
+		id := r.env.ID
+		if !id.IsZero() && (jr.seen.has(id) || inBatch[id]) {
+			outcome[i] = dup
+			continue
+		}
+		if err == nil {
+			err = jr.j.AppendEvent(r.ev.SessionID, &r.env)
+		}
+		if err != nil {
+			outcome[i] = failed
+			continue
+		}
+		inBatch[id] = true
+		nFresh++
+	}
+	if nFresh > 0 {
+		if serr := jr.j.Sync(); serr != nil {
+			err = serr
+			for i := range outcome {
+				if outcome[i] == fresh {
+					outcome[i] = failed // not known to be durable: the hook keeps it
+				}
+			}
+		}
+	}
+	if err != nil {
+		jr.fail("append", err)
+	}
+	var journaled, dups int64
+	var toCore []hookproto.Event
+	for i, r := range batch {
+		switch outcome[i] {
+		case dup:
+			dups++
+			r.done <- hookResult{dup: true}
+		case failed:
+			r.done <- hookResult{err: err}
+		default:
+			journaled++
+			if !r.env.ID.IsZero() {
+				jr.seen.add(r.env.ID)
+			}
+			toCore = append(toCore, r.ev)
+			r.done <- hookResult{}
+		}
+	}
+	jr.mu.Lock()
+	jr.st.EventsJournaled += journaled
+	jr.st.Duplicates += dups
+	jr.st.Bytes = jr.j.Size()
+	jr.mu.Unlock()
+	for _, ev := range toCore {
+		if !jr.forward(ctx, ev) {
+			return
+		}
+	}
+	jr.maybeCompact(time.Now())
+}
+
+// forward hands a journaled event to core. false: shutting down (the
+// event is in the journal and will be replayed by the next daemon).
+func (jr *journaler) forward(ctx context.Context, ev hookproto.Event) bool {
+	select {
+	case jr.out <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// drainInbox journals every inbox record not journaled yet; with forward,
+// also hands them to core.
+func (jr *journaler) drainInbox(ctx context.Context, forward bool) error {
+	var fwd []hookproto.Event
+	var bad int64
+	st, err := hookproto.DrainInbox(jr.p, func(env hookproto.Envelope) error {
+		if !env.ID.IsZero() && jr.seen.has(env.ID) {
+			jr.mu.Lock()
+			jr.st.Duplicates++
+			jr.mu.Unlock()
+			return nil
+		}
+		ev, err := hookproto.Decode(env)
+		if err != nil {
+			bad++
+			return nil
+		}
+		if err := jr.j.AppendEvent(ev.SessionID, &env); err != nil {
+			return err
+		}
+		if !env.ID.IsZero() {
+			jr.seen.add(env.ID)
+		}
+		if forward {
+			fwd = append(fwd, ev)
+			if len(fwd) >= maxGroupCommit { // bound memory: flush as we go
+				if err := jr.j.Sync(); err != nil {
+					return err
+				}
+				for _, e := range fwd {
+					if !jr.forward(ctx, e) {
+						return ctx.Err()
+					}
+				}
+				fwd = fwd[:0]
+			}
+		}
+		jr.mu.Lock()
+		jr.st.FromInbox++
+		jr.st.EventsJournaled++
+		jr.mu.Unlock()
+		return nil
+	}, jr.j.Sync)
+	jr.mu.Lock()
+	jr.st.InboxBad += bad + int64(st.BadRecords)
+	jr.st.InboxCorrupt += int64(st.Corrupt)
+	jr.st.InboxOverflow += st.Overflow
+	jr.st.Bytes = jr.j.Size()
+	jr.mu.Unlock()
+	if st.Records > 0 || st.Corrupt > 0 || st.Overflow > 0 {
+		jr.log.Info("daemon: drained the inbox", "records", st.Records, "bad_records", bad+int64(st.BadRecords),
+			"corrupt_regions", st.Corrupt, "overflow_dropped", st.Overflow)
+	}
+	if st.Overflow > 0 {
+		jr.log.Warn("daemon: the inbox was full, hooks dropped events", "dropped", st.Overflow)
+	}
+	for _, e := range fwd {
+		if !jr.forward(ctx, e) {
+			break
+		}
+	}
+	return err
+}
+
+func (jr *journaler) maybeCompact(now time.Time) {
+	if jr.j.Size() < jr.compactAt || jr.j.Size() < 2*jr.lastCompacted {
+		return
+	}
+	jr.compact(now)
+}
+
+func (jr *journaler) compact(now time.Time) {
+	start := time.Now()
+	cs, err := jr.j.Compact(now, jr.retention, journalMaxAge)
+	if err != nil {
+		jr.fail("compact", err)
+		return
+	}
+	jr.lastCompacted = cs.After
+	jr.mu.Lock()
+	jr.st.Compactions++
+	jr.st.LastCompactionAt = now
+	jr.st.Bytes = cs.After
+	jr.mu.Unlock()
+	if cs.Dropped > 0 {
+		jr.log.Info("daemon: compacted the journal", "bytes_before", cs.Before, "bytes_after", cs.After,
+			"sessions_dropped", cs.SessionsDropped, "records_dropped", cs.Dropped, "duration", time.Since(start))
+	}
+}
+
+// idSet remembers the last n event ids.
+type idSet struct {
+	m    map[hookproto.EventID]struct{}
+	ring []hookproto.EventID
+	next int
+}
+
+func newIDSet(n int) *idSet {
+	return &idSet{m: make(map[hookproto.EventID]struct{}, n), ring: make([]hookproto.EventID, n)}
+}
+
+func (s *idSet) has(id hookproto.EventID) bool { _, ok := s.m[id]; return ok }
+
+func (s *idSet) add(id hookproto.EventID) {
+	if s.has(id) {
+		return
+	}
+	if old := s.ring[s.next]; !old.IsZero() {
+		delete(s.m, old)
+	}
+	s.ring[s.next] = id
+	s.next = (s.next + 1) % len(s.ring)
+	s.m[id] = struct{}{}
+}

@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/spans"
+)
+
+// Processor turns hook events and transcript growth into spans. The
+// daemon calls it from one goroutine only, so it needs no locking; it must
+// not block for long (it runs between the hook socket and the exporter).
+// Package daemon/session implements it.
+type Processor interface {
+	// Event handles one journaled hook event. replay is true for events
+	// re-read from the journal at start-up (the daemon died or stopped
+	// before or after handling them; their transcripts may be far ahead).
+	// It returns the spans to export now.
+	Event(ev hookproto.Event, replay bool) []spans.Span
+	// FileChanged: a watched transcript / subagent file or directory
+	// changed (fsnotify or the poll fallback). path is a path Watches
+	// returned, or a file directly inside a directory it returned (which
+	// may belong to no session: ignore it then). Returns spans to export.
+	FileChanged(path string) []spans.Span
+	// Watches lists the files and directories to watch right now. Called
+	// after every Event, FileChanged and Tick; paths that do not exist yet
+	// are fine (their creation is noticed).
+	Watches() []string
+	// Tick runs idle timeouts; returns spans to export. Called about once
+	// a second.
+	Tick(now time.Time) []spans.Span
+	// Close ends everything still open with
+	// weave.claude_code.orphan_reason = reason and returns the final spans.
+	// The daemon does not call it on a normal shutdown (sessions survive a
+	// restart through the journal).
+	Close(reason string) []spans.Span
+	// Stats for `status`.
+	Stats() ProcessorStats
+	// SessionClosed reports whether a session has ended (for journal
+	// compaction). The daemon asks after each event of the session and
+	// after each Tick; once true, the session's events are not replayed
+	// at the next start (unless a later event reopens it).
+	SessionClosed(sessionID string) bool
+}
+
+// ProcessorStats is what `weave-agentd status` shows about the processor.
+type ProcessorStats struct {
+	LiveSessions int `json:"live_sessions"`
+	// Details is any further figures the processor wants shown (rendered
+	// as JSON), e.g. its own stats struct.
+	Details any `json:"details,omitempty"`
+}
+
+// LogProcessor is the stand-in Processor used until the session state
+// machines are wired in: it logs each event at debug level, counts events
+// by name and tracks which sessions are open, and emits no spans.
+type LogProcessor struct {
+	log      *slog.Logger
+	idle     time.Duration
+	sessions map[string]*logSession
+	counts   map[string]int64
+}
+
+type logSession struct {
+	last  time.Time
+	ended bool
+}
+
+// NewLogProcessor returns a LogProcessor; a session with no event for an
+// hour counts as closed.
+func NewLogProcessor(log *slog.Logger) *LogProcessor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &LogProcessor{log: log, idle: time.Hour, sessions: map[string]*logSession{}, counts: map[string]int64{}}
+}
+
+// Event implements Processor.
+func (p *LogProcessor) Event(ev hookproto.Event, replay bool) []spans.Span {
+	p.log.Debug("processor: event", "event", ev.HookEventName, "session_id", ev.SessionID, "replay", replay)
+	p.counts[ev.HookEventName]++
+	if ev.SessionID == "" {
+		return nil
+	}
+	s := p.sessions[ev.SessionID]
+	if s == nil {
+		s = &logSession{}
+		p.sessions[ev.SessionID] = s
+	}
+	s.last = ev.ReceivedAt
+	s.ended = ev.HookEventName == hookproto.EventSessionEnd
+	return nil
+}
+
+// FileChanged implements Processor.
+func (p *LogProcessor) FileChanged(string) []spans.Span { return nil }
+
+// Watches implements Processor.
+func (p *LogProcessor) Watches() []string { return nil }
+
+// Tick implements Processor: sessions idle for an hour end.
+func (p *LogProcessor) Tick(now time.Time) []spans.Span {
+	for id, s := range p.sessions {
+		switch idle := now.Sub(s.last); {
+		case s.ended && idle > 2*p.idle:
+			delete(p.sessions, id) // unknown counts as closed too
+		case idle > p.idle:
+			s.ended = true
+		}
+	}
+	return nil
+}
+
+// Close implements Processor.
+func (p *LogProcessor) Close(string) []spans.Span {
+	for _, s := range p.sessions {
+		s.ended = true
+	}
+	return nil
+}
+
+// Stats implements Processor.
+func (p *LogProcessor) Stats() ProcessorStats {
+	live := 0
+	for _, s := range p.sessions {
+		if !s.ended {
+			live++
+		}
+	}
+	counts := make(map[string]int64, len(p.counts))
+	for k, v := range p.counts {
+		counts[k] = v
+	}
+	return ProcessorStats{LiveSessions: live, Details: map[string]any{"processor": "log (no spans)", "events": counts}}
+}
+
+// SessionClosed implements Processor: unknown sessions count as closed.
+func (p *LogProcessor) SessionClosed(id string) bool {
+	s := p.sessions[id]
+	return s == nil || s.ended
+}
