@@ -1,0 +1,24 @@
+// Package ingest serves OTLP/HTTP for weave-server: traces at
+// /otel/v1/traces, /agents/otel/v1/traces and /v1/traces, logs at
+// /otel/v1/logs and /v1/logs, in application/x-protobuf or
+// application/json, optionally gzip- or deflate-compressed.
+//
+// A trace request is decoded, every span normalized (server/normalize) and
+// the batch written with one store.Writer.WriteSpans call; the answer is
+// an OTLP Export*ServiceResponse in the request's encoding, with a partial
+// success (rejected count and reasons) when some spans could not be
+// stored. One bad span never costs the rest of the batch. Status codes:
+// 200 (all or partly accepted), 400 (undecodable body, with a message
+// naming what is wrong), 401 / 403 (Settings.Authorize), 405, 413 (body
+// over Settings.MaxBodyBytes, compressed or not), 415 (other content type
+// or encoding), 503 (the store failed; retry).
+//
+// Log requests carry GenAI event records (gen_ai.user.message,
+// gen_ai.choice, gen_ai.client.inference.operation.details, …). Each is
+// attached to its span by trace and span id: a stored span is normalized
+// again from its raw span with the events and written back; for a span not
+// stored yet the events are parked (store.Writer.WritePendingEvents) and
+// taken when the span arrives. Both orders give the same row. Each side
+// checks again after writing, so a span and its records arriving at the
+// same moment still meet.
+package ingest

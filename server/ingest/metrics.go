@@ -1,0 +1,43 @@
+package ingest
+
+import "github.com/weavetrace/weave/server/metrics"
+
+// ingestMetrics are the ingest series on the shared registry.
+type ingestMetrics struct {
+	requests      *metrics.CounterVec   // signal, code
+	batchSeconds  *metrics.HistogramVec // signal
+	spansReceived *metrics.Counter
+	spansStored   *metrics.Counter
+	spansRejected *metrics.CounterVec // reason
+	spanWarnings  *metrics.CounterVec // code
+	logsReceived  *metrics.Counter
+	logsAttached  *metrics.Counter
+	logsParked    *metrics.Counter
+	logsRejected  *metrics.CounterVec // reason
+}
+
+func newIngestMetrics(r *metrics.Registry) *ingestMetrics {
+	return &ingestMetrics{
+		requests: r.NewCounterVec("weave_ingest_requests_total",
+			"OTLP export requests by signal and HTTP status code.", "signal", "code"),
+		batchSeconds: r.NewHistogramVec("weave_ingest_batch_duration_seconds",
+			"Time to handle one OTLP export request, from the first byte read to the answer.",
+			metrics.DefaultLatencyBuckets, "signal"),
+		spansReceived: r.NewCounter("weave_ingest_spans_received_total",
+			"Spans received in decodable trace requests."),
+		spansStored: r.NewCounter("weave_ingest_spans_stored_total",
+			"Spans written to the store (including spans written again with late log events)."),
+		spansRejected: r.NewCounterVec("weave_ingest_spans_rejected_total",
+			"Spans not stored, by reason.", "reason"),
+		spanWarnings: r.NewCounterVec("weave_ingest_span_warnings_total",
+			"Stored spans that lost some data in normalization, by warning code.", "code"),
+		logsReceived: r.NewCounter("weave_ingest_log_records_received_total",
+			"Log records received in decodable log requests."),
+		logsAttached: r.NewCounter("weave_ingest_log_records_attached_total",
+			"GenAI event records applied to a stored span."),
+		logsParked: r.NewCounter("weave_ingest_log_records_parked_total",
+			"GenAI event records parked until their span arrives."),
+		logsRejected: r.NewCounterVec("weave_ingest_log_records_rejected_total",
+			"Log records not kept, by reason.", "reason"),
+	}
+}

@@ -1,0 +1,241 @@
+package ingest
+
+import (
+	"context"
+	"encoding/hex"
+	"net/http"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/normalize"
+	"github.com/weavetrace/weave/server/store"
+)
+
+// Rejection reasons of ingest's own (normalize's warning codes are the
+// others).
+const (
+	reasonInvalid = "invalid_span"
+)
+
+func (enc encoding) name() string {
+	if enc == encJSON {
+		return "JSON"
+	}
+	return "protobuf"
+}
+
+func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *httpError) {
+	req := ptraceotlp.NewExportRequest()
+	var err error
+	if enc == encJSON {
+		err = req.UnmarshalJSON(body)
+	} else {
+		err = req.UnmarshalProto(body)
+	}
+	if err != nil {
+		return result{}, fail(http.StatusBadRequest, "ingest: cannot decode OTLP %s trace request (ExportTraceServiceRequest): %v", enc.name(), err)
+	}
+	td := req.Traces()
+	h.m.spansReceived.Add(float64(td.SpanCount()))
+	ctx := r.Context()
+
+	keys, projects := incomingKeys(td, h.s.DefaultProject)
+	if herr := h.authorize(r, projects); herr != nil {
+		return result{}, herr
+	}
+	extra, taken, herr := h.eventsFor(ctx, keys)
+	if herr != nil {
+		return result{}, herr
+	}
+
+	reasons := map[string]int{}
+	var spans []model.Span
+	opts := h.s.Normalize
+	opts.DefaultProject = h.s.DefaultProject
+	for _, rs := range td.ResourceSpans().All() {
+		opts.ExtraEvents = extra[normalize.ProjectID(rs.Resource().Attributes(), h.s.DefaultProject)]
+		out, warns := normalize.Normalize(rs, opts)
+		for _, w := range warns {
+			if w.Rejected {
+				reasons[w.Code]++
+			} else {
+				h.m.spanWarnings.With(w.Code).Inc()
+			}
+		}
+		for i := range out {
+			if err := store.ValidateSpan(&out[i]); err != nil {
+				reasons[reasonInvalid]++
+				continue
+			}
+			spans = append(spans, out[i])
+		}
+	}
+	for reason, n := range reasons {
+		h.m.spansRejected.With(reason).Add(float64(n))
+	}
+	if len(spans) > 0 {
+		if err := h.s.Writer.WriteSpans(ctx, spans); err != nil {
+			h.restorePending(taken)
+			h.m.spansRejected.With("store_error").Add(float64(len(spans)))
+			return result{}, h.storeError(ctx, "WriteSpans", err)
+		}
+		h.m.spansStored.Add(float64(len(spans)))
+		h.noteAttached(spans)
+		// Log records parked while this batch was being written would wait
+		// for the span's next copy: take them now.
+		h.applyLateEvents(ctx, spans)
+	}
+	rejected, msg := summarize("spans", reasons)
+	return result{rejected: rejected, message: msg}, nil
+}
+
+// incomingKeys lists the keys of the spans in td that have usable IDs, and
+// the projects they go to.
+func incomingKeys(td ptrace.Traces, def string) ([]store.SpanKey, map[string]bool) {
+	var keys []store.SpanKey
+	projects := map[string]bool{}
+	for _, rs := range td.ResourceSpans().All() {
+		project := normalize.ProjectID(rs.Resource().Attributes(), def)
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				tid, sid := sp.TraceID(), sp.SpanID()
+				if tid.IsEmpty() || sid.IsEmpty() || project == "" {
+					continue
+				}
+				projects[project] = true
+				keys = append(keys, store.SpanKey{ProjectID: project, TraceID: hex.EncodeToString(tid[:]), SpanID: hex.EncodeToString(sid[:])})
+			}
+		}
+	}
+	return keys, projects
+}
+
+// eventsFor gathers the extra events of incoming spans: parked log records
+// (taken from the store) and the log-derived events of stored copies of
+// spans known to have some. It returns them by project and span, and the
+// taken ones so that they can be put back if the write fails.
+func (h *Handler) eventsFor(ctx context.Context, keys []store.SpanKey) (map[string]map[normalize.SpanRef][]model.Event, []store.KeyedEvents, *httpError) {
+	if len(keys) == 0 {
+		return nil, nil, nil
+	}
+	out := map[string]map[normalize.SpanRef][]model.Event{}
+	add := func(k store.SpanKey, evs []model.Event) {
+		byRef := out[k.ProjectID]
+		if byRef == nil {
+			byRef = map[normalize.SpanRef][]model.Event{}
+			out[k.ProjectID] = byRef
+		}
+		ref := normalize.SpanRef{TraceID: k.TraceID, SpanID: k.SpanID}
+		byRef[ref] = append(byRef[ref], evs...)
+	}
+	var known []store.SpanKey
+	for _, k := range keys {
+		if h.attached.has(k) {
+			known = append(known, k)
+		}
+	}
+	if len(known) > 0 {
+		stored, err := h.s.Writer.GetSpans(ctx, known)
+		if err != nil {
+			return nil, nil, h.storeError(ctx, "GetSpans", err)
+		}
+		for _, s := range stored {
+			if evs := normalize.LogDerived(s.Events); len(evs) > 0 {
+				add(store.SpanKey{ProjectID: s.ProjectID, TraceID: s.TraceID, SpanID: s.SpanID}, evs)
+			}
+		}
+	}
+	pending, err := h.s.Writer.TakePendingEvents(ctx, keys)
+	if err != nil {
+		return nil, nil, h.storeError(ctx, "TakePendingEvents", err)
+	}
+	var taken []store.KeyedEvents
+	for _, k := range keys {
+		if evs := pending[k]; len(evs) > 0 {
+			add(k, evs)
+			taken = append(taken, store.KeyedEvents{Key: k, Events: evs})
+			delete(pending, k) // a key listed twice takes its events once
+		}
+	}
+	return out, taken, nil
+}
+
+// restorePending parks again events taken for a batch that was not
+// written, so that the next copy of the span still gets them.
+func (h *Handler) restorePending(taken []store.KeyedEvents) {
+	if len(taken) == 0 {
+		return
+	}
+	// The request's context may be the reason the write failed.
+	if err := h.s.Writer.WritePendingEvents(context.Background(), taken); err != nil {
+		h.log.Error("ingest lost parked log events", "spans", len(taken), "err", err)
+		return
+	}
+}
+
+// noteAttached remembers the spans that carry log-derived events.
+func (h *Handler) noteAttached(spans []model.Span) {
+	for i := range spans {
+		for _, e := range spans[i].Events {
+			if e.Attributes[normalize.EventSourceKey] == normalize.EventSourceLog {
+				h.attached.add(store.SpanKey{ProjectID: spans[i].ProjectID, TraceID: spans[i].TraceID, SpanID: spans[i].SpanID})
+				break
+			}
+		}
+	}
+}
+
+// applyLateEvents takes events parked for spans that were just written
+// and writes those spans again with them. Failures are logged: the events
+// stay parked (or are put back) for the span's next copy.
+func (h *Handler) applyLateEvents(ctx context.Context, written []model.Span) {
+	keys := make([]store.SpanKey, len(written))
+	byKey := make(map[store.SpanKey]*model.Span, len(written))
+	for i := range written {
+		k := store.SpanKey{ProjectID: written[i].ProjectID, TraceID: written[i].TraceID, SpanID: written[i].SpanID}
+		keys[i] = k
+		byKey[k] = &written[i]
+	}
+	late, err := h.s.Writer.TakePendingEvents(ctx, keys)
+	if err != nil {
+		h.log.Warn("ingest store call failed", "op", "TakePendingEvents", "err", err)
+		return
+	}
+	if len(late) == 0 {
+		return
+	}
+	var again []model.Span
+	var taken []store.KeyedEvents
+	for k, evs := range late {
+		s := byKey[k]
+		if s == nil {
+			continue
+		}
+		taken = append(taken, store.KeyedEvents{Key: k, Events: evs})
+		n, _, err := normalize.Renormalize(*s, evs, h.normalizeOptions())
+		if err != nil {
+			continue
+		}
+		again = append(again, n)
+	}
+	if len(again) == 0 {
+		h.restorePending(taken)
+		return
+	}
+	if err := h.s.Writer.WriteSpans(ctx, again); err != nil {
+		h.log.Warn("ingest store call failed", "op", "WriteSpans", "err", err)
+		h.restorePending(taken)
+		return
+	}
+	h.m.spansStored.Add(float64(len(again)))
+	h.noteAttached(again)
+}
+
+func (h *Handler) normalizeOptions() normalize.Options {
+	o := h.s.Normalize
+	o.DefaultProject = h.s.DefaultProject
+	o.ExtraEvents = nil
+	return o
+}
