@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet unit run stop uninstall clean e2e
+.PHONY: help build test fmt-check vet unit run stop uninstall clean e2e bench-ingest
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ unit: ## go test -race over every package
 	$(GO) test $(GOTESTFLAGS) $(PKGS)
 
 test: fmt-check vet build unit ## the full test suite (what CI runs)
+
+bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and agent-shaped batches
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/normalize ./server/ingest
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -83,17 +83,6 @@ const (
 // log record keeps the record's body.
 const EventBodyKey = "body"
 
-// IsGenAIEvent reports whether an event name is one normalization reads
-// (the log records ingest attaches to spans).
-func IsGenAIEvent(name string) bool {
-	switch name {
-	case evSystemMessage, evUserMessage, evAssistantMessage, evToolMessage, evChoice,
-		evOperationDetails, evContentPrompt, evContentComplete, evToolInput, evToolOutput:
-		return true
-	}
-	return strings.HasPrefix(name, "gen_ai.")
-}
-
 // genAIEvents reads messages and tool data from the span's events (and
 // the log records attached to it), in time order.
 func genAIEvents(c *spanCtx) {

@@ -262,20 +262,6 @@ func TestVendorGolden(t *testing.T) {
 	}
 }
 
-// spanByName finds a normalized span by name for targeted assertions.
-func spanByName(t testing.TB, spans []model.Span, name string) model.Span {
-	t.Helper()
-	for _, s := range spans {
-		if s.SpanName == name {
-			return s
-		}
-	}
-	t.Fatalf("no span named %q", name)
-	return model.Span{}
-}
-
-func i64(n int64) *int64 { return &n }
-
 func ptrStr(p *int64) string {
 	if p == nil {
 		return "nil"
