@@ -37,6 +37,11 @@ func extractADK(c *spanCtx) {
 			c.out.IsTurn, c.isTurnSet = true, true
 		}
 	}
+	// ADK 1.x named the agent span "agent_run [<name>]".
+	if rest, ok := strings.CutPrefix(c.out.SpanName, "agent_run ["); ok && strings.HasSuffix(rest, "]") {
+		c.setStr(fOperation, model.OpInvokeAgent)
+		c.setStr(fAgentName, strings.TrimSuffix(rest, "]"))
+	}
 	req, _ := c.a.jsonish("gcp.vertex.agent.llm_request")
 	resp, _ := c.a.jsonish("gcp.vertex.agent.llm_response")
 	if (len(asMap(req)) > 0 || c.out.SpanName == "call_llm") && c.op() == "" {
@@ -45,25 +50,26 @@ func extractADK(c *spanCtx) {
 	if m := asMap(req); len(m) > 0 {
 		c.setStr(fRequestModel, mapStr(m, "model"))
 		c.setMessagesFrom(fInputMessages, m["contents"])
-		c.setSystem(systemTexts(mapGet(m, "config", "systemInstruction")))
+		cfg := asMap(m["config"])
+		c.setSystem(systemTexts(firstPresent(cfg, "systemInstruction", "system_instruction")))
 	}
 	if m := asMap(resp); len(m) > 0 {
 		if content := asMap(m["content"]); content != nil {
 			msg, ok := parseMessageObj(content, dirOutput, 0)
 			if ok {
-				msg.FinishReason = mapStr(m, "finishReason")
+				msg.FinishReason = firstStr(m, "finishReason", "finish_reason")
 				c.setMessages(fOutputMessages, compactMessages([]model.Message{msg}))
 			}
 		}
-		if fr := mapStr(m, "finishReason"); fr != "" {
+		if fr := firstStr(m, "finishReason", "finish_reason"); fr != "" {
 			c.setFinishReasons([]string{fr})
 		}
-		c.setStr(fResponseModel, mapStr(m, "modelVersion"))
-		c.setStr(fResponseID, mapStr(m, "responseId"))
-		u := m["usageMetadata"]
-		c.setAnyInt(fInputTokens, mapGet(u, "promptTokenCount"))
-		c.setAnyInt(fOutputTokens, mapGet(u, "candidatesTokenCount"))
-		c.setAnyInt(fCacheRead, mapGet(u, "cachedContentTokenCount"))
-		c.setAnyInt(fReasoning, mapGet(u, "thoughtsTokenCount"))
+		c.setStr(fResponseModel, firstStr(m, "modelVersion", "model_version"))
+		c.setStr(fResponseID, firstStr(m, "responseId", "response_id"))
+		u := asMap(firstPresent(m, "usageMetadata", "usage_metadata"))
+		c.setAnyInt(fInputTokens, firstPresent(u, "promptTokenCount", "prompt_token_count"))
+		c.setAnyInt(fOutputTokens, firstPresent(u, "candidatesTokenCount", "candidates_token_count"))
+		c.setAnyInt(fCacheRead, firstPresent(u, "cachedContentTokenCount", "cached_content_token_count"))
+		c.setAnyInt(fReasoning, firstPresent(u, "thoughtsTokenCount", "thoughts_token_count"))
 	}
 }

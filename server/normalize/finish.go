@@ -129,6 +129,8 @@ func canonicalOperation(op string) string {
 var providerAliases = map[string]string{
 	"gcp.vertex.agent":     "",
 	"langchain":            "",
+	"openai_agents":        "",
+	"strands-agents":       "",
 	"google":               "gcp.gen_ai",
 	"vertexai":             "gcp.vertex_ai",
 	"vertex_ai":            "gcp.vertex_ai",

@@ -157,7 +157,7 @@ func parseContainer(m map[string]any, dir direction, depth int) []model.Message 
 			if msg.Role == "" {
 				msg.Role = "assistant"
 			}
-			msg.FinishReason = mapStr(cm, "finishReason")
+			msg.FinishReason = firstStr(cm, "finishReason", "finish_reason")
 			out = append(out, msg)
 		}
 		return out
@@ -494,10 +494,12 @@ func firstRawStr(m map[string]any, keys ...string) string {
 // {functionResponse} / {inlineData} / {fileData}) and Bedrock converse
 // blocks ({text} / {toolUse} / {toolResult} / {reasoningContent}).
 func parseUntypedPart(m map[string]any, depth int) (model.Part, bool) {
-	if fc, ok := m["functionCall"].(map[string]any); ok {
+	// Gemini parts come camelCase from JS / REST and snake_case from
+	// Python's pydantic dumps (ADK's llm_request / llm_response).
+	if fc := asMap(firstPresent(m, "functionCall", "function_call")); fc != nil {
 		return parseToolCall(fc)
 	}
-	if fr, ok := m["functionResponse"].(map[string]any); ok {
+	if fr := asMap(firstPresent(m, "functionResponse", "function_response")); fr != nil {
 		return model.Part{Type: model.PartToolCallResponse, ID: mapStr(fr, "id"), Response: jsonArg(fr["response"])}, true
 	}
 	if tu, ok := m["toolUse"].(map[string]any); ok {
@@ -510,13 +512,13 @@ func parseUntypedPart(m map[string]any, depth int) (model.Part, bool) {
 		c := mapStr(rc, "reasoningText", "text")
 		return model.Part{Type: model.PartReasoning, Content: c}, c != ""
 	}
-	if d, ok := m["inlineData"].(map[string]any); ok {
-		mt := mapStr(d, "mimeType")
+	if d := asMap(firstPresent(m, "inlineData", "inline_data")); d != nil {
+		mt := firstStr(d, "mimeType", "mime_type")
 		return model.Part{Type: model.PartBlob, MimeType: mt, Modality: modalityOf(mt), Content: mapStr(d, "data")}, true
 	}
-	if d, ok := m["fileData"].(map[string]any); ok {
-		mt := mapStr(d, "mimeType")
-		return model.Part{Type: model.PartURI, MimeType: mt, Modality: modalityOf(mt), URI: mapStr(d, "fileUri")}, true
+	if d := asMap(firstPresent(m, "fileData", "file_data")); d != nil {
+		mt := firstStr(d, "mimeType", "mime_type")
+		return model.Part{Type: model.PartURI, MimeType: mt, Modality: modalityOf(mt), URI: firstStr(d, "fileUri", "file_uri")}, true
 	}
 	if t, ok := m["text"].(string); ok {
 		if th, _ := m["thought"].(bool); th {

@@ -50,10 +50,12 @@ func extractTraceloop(c *spanCtx) {
 		c.setStr(fToolCallResult, textOf(unwrapToolResult(out, 0)))
 		if kind == "tool" {
 			c.setStr(fToolName, entity)
+			c.setStr(fToolName, strings.TrimSuffix(c.out.SpanName, ".tool")) // openai-agents: "<tool>.tool"
 		}
 	default:
 		if kind == "agent" {
 			c.setStr(fAgentName, entity)
+			c.setStr(fAgentName, strings.TrimSuffix(c.out.SpanName, ".agent")) // openai-agents: "<agent>.agent"
 		}
 		c.setMessagesFrom(fInputMessages, in)
 		c.setMessagesFrom(fOutputMessages, out)

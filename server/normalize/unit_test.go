@@ -339,6 +339,8 @@ func TestParseMessages(t *testing.T) {
 		{"empty texts dropped", `[{"role":"assistant","parts":[{"type":"text","content":""}]}]`, dirOutput, `null`},
 		{"stringified text blocks", `[{"role":"system","parts":[{"type":"text","content":"[{\"type\":\"text\",\"text\":\"Be kind.\"}]"}]}]`, dirInput,
 			`[{"role":"system","parts":[{"type":"text","content":"Be kind."}]}]`},
+		{"gemini snake_case parts", `[{"role":"model","parts":[{"function_call":{"name":"f","args":{"a":1}}},{"inline_data":{"mime_type":"image/png","data":"QQ=="}}]}]`, dirOutput,
+			`[{"role":"assistant","parts":[{"type":"tool_call","name":"f","arguments":{"a":1}},{"type":"blob","content":"QQ==","mime_type":"image/png","modality":"image"}]}]`},
 		{"bedrock blocks", `[{"role":"assistant","content":[{"toolUse":{"toolUseId":"u","name":"f","input":{}}}]}]`, dirInput,
 			`[{"role":"assistant","parts":[{"type":"tool_call","id":"u","name":"f","arguments":{}}]}]`},
 		{"data url", `[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,QUJD"}}]}]`, dirInput,
