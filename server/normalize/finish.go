@@ -113,6 +113,7 @@ var operationAliases = map[string]string{
 	"workflow":        model.OpInvokeWorkflow,
 	"retriever":       model.OpRetrieval,
 	"retrieve":        model.OpRetrieval,
+	"unknown":         "",
 }
 
 func canonicalOperation(op string) string {
