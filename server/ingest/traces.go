@@ -65,7 +65,7 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 			}
 		}
 		for i := range out {
-			if err := store.ValidateSpan(&out[i]); err != nil {
+			if err := validateSpan(&out[i]); err != nil {
 				reasons[reasonInvalid]++
 				continue
 			}
