@@ -39,5 +39,8 @@ run: build ## build, start weave-server (embedded store, background) and registe
 stop: ## stop weave-server and weave-agentd
 	@scripts/stop.sh
 
+e2e: ## end-to-end test with the real Claude Code CLI (installs it from npm, cached)
+	@scripts/e2e.sh
+
 uninstall: build ## stop everything and remove weave-hook from Claude Code's settings
 	@scripts/stop.sh --uninstall

@@ -71,10 +71,7 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	d, err := daemon.New(daemon.Settings{
 		Paths:  p,
 		Config: cfg,
-		// The session state machines: replace with
-		//   session.New(session.Settings{Logger: logger, ...})
-		// once daemon/session satisfies daemon.Processor.
-		Processor: daemon.NewLogProcessor(logger),
+		Processor: newProcessor(cfg, logger), // processor.go
 		Logger:    logger,
 		Version:   version,
 		LockFile:  lock,

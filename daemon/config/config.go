@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,12 @@ const (
 	EnvAPIKey      = "WANDB_API_KEY"      // api_key
 	EnvIdleTimeout = "WEAVE_IDLE_TIMEOUT" // idle_timeout (Go duration; 0 = never)
 	EnvLogLevel    = "WEAVE_LOG_LEVEL"    // log_level
+	// EnvOmitContent (1/true) leaves message and tool content out of every span.
+	EnvOmitContent = "WEAVE_OMIT_CONTENT" // omit_content
+	// EnvNoRedact (1/true) turns secret redaction off.
+	EnvNoRedact = "WEAVE_NO_REDACT" // no_redact
+	// EnvTurnIdleTimeout closes a turn with no activity for this long.
+	EnvTurnIdleTimeout = "WEAVE_TURN_IDLE_TIMEOUT" // turn_idle_timeout
 )
 
 // Config is weave-agentd's configuration. JSON names are config.json's.
@@ -60,6 +67,14 @@ type Config struct {
 	LogMaxBytes int64 `json:"log_max_bytes"`
 	// LogLevel: debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// OmitContent leaves prompts, messages, tool arguments/results, system
+	// prompts and compaction summaries out of every span.
+	OmitContent bool `json:"omit_content"`
+	// NoRedact turns off secret redaction (on by default).
+	NoRedact bool `json:"no_redact"`
+	// TurnIdleTimeout closes a turn that has seen no hook and no transcript
+	// growth for this long (orphan_reason idle_timeout).
+	TurnIdleTimeout Duration `json:"turn_idle_timeout"`
 }
 
 // NewDefaultConfig returns the defaults.
@@ -74,6 +89,7 @@ func NewDefaultConfig() Config {
 		PollInterval:        Duration(500 * time.Millisecond),
 		LogMaxBytes:         10 << 20,
 		LogLevel:            "info",
+		TurnIdleTimeout:     Duration(time.Hour),
 	}
 }
 
@@ -116,6 +132,25 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := getenv(EnvLogLevel); v != "" {
 		c.LogLevel = v
 	}
+	for _, b := range []struct {
+		env string
+		dst *bool
+	}{{EnvOmitContent, &c.OmitContent}, {EnvNoRedact, &c.NoRedact}} {
+		if v := getenv(b.env); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("config: %s=%q: want 1/0 or true/false", b.env, v)
+			}
+			*b.dst = on
+		}
+	}
+	if v := getenv(EnvTurnIdleTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("config: %s=%q: %w", EnvTurnIdleTimeout, v, err)
+		}
+		c.TurnIdleTimeout = Duration(d)
+	}
 	if v := getenv(EnvIdleTimeout); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -153,6 +188,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: poll_interval %v: want >= 10ms", c.PollInterval)
 	case c.LogMaxBytes < 64<<10:
 		return fmt.Errorf("config: log_max_bytes %d: want >= 64 KiB", c.LogMaxBytes)
+	case c.TurnIdleTimeout < Duration(time.Minute):
+		return fmt.Errorf("config: turn_idle_timeout %v: want >= 1m", c.TurnIdleTimeout)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -27,6 +27,8 @@ func TestLoadFile(t *testing.T) {
 		PollInterval:        Duration(250 * time.Millisecond),
 		LogMaxBytes:         1 << 20,
 		LogLevel:            "debug",
+		OmitContent:         true,
+		TurnIdleTimeout:     Duration(20 * time.Minute),
 	}
 	if got != want {
 		t.Errorf("Load: got %+v, want %+v", got, want)
@@ -54,6 +56,9 @@ func TestEnvOverrides(t *testing.T) {
 		{"api key", map[string]string{EnvAPIKey: "env-key"}, func(c Config) (any, any) { return c.APIKey, "env-key" }},
 		{"idle timeout", map[string]string{EnvIdleTimeout: "0"}, func(c Config) (any, any) { return c.IdleTimeout.D(), time.Duration(0) }},
 		{"log level", map[string]string{EnvLogLevel: "warn"}, func(c Config) (any, any) { return c.LogLevel, "warn" }},
+		{"omit content off", map[string]string{EnvOmitContent: "0"}, func(c Config) (any, any) { return c.OmitContent, false }},
+		{"no redact", map[string]string{EnvNoRedact: "true"}, func(c Config) (any, any) { return c.NoRedact, true }},
+		{"turn idle timeout", map[string]string{EnvTurnIdleTimeout: "5m"}, func(c Config) (any, any) { return c.TurnIdleTimeout.D(), 5 * time.Minute }},
 		{"empty env keeps the file", map[string]string{EnvEndpoint: ""}, func(c Config) (any, any) { return c.Endpoint, "https://weave.example.com" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

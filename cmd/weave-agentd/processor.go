@@ -1,0 +1,28 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/weavetrace/weave/daemon"
+	"github.com/weavetrace/weave/daemon/config"
+	"github.com/weavetrace/weave/daemon/session"
+	"github.com/weavetrace/weave/spans"
+)
+
+// sessionProcessor adapts the session state machines to daemon.Processor.
+type sessionProcessor struct{ *session.Processor }
+
+func newProcessor(cfg config.Config, logger *slog.Logger) daemon.Processor {
+	return sessionProcessor{session.New(session.Settings{
+		Privacy:            spans.Privacy{OmitContent: cfg.OmitContent, NoRedact: cfg.NoRedact},
+		IntegrationVersion: version,
+		IdleTimeout:        cfg.TurnIdleTimeout.D(),
+		Logger:             logger,
+	})}
+}
+
+// Stats implements daemon.Processor.
+func (p sessionProcessor) Stats() daemon.ProcessorStats {
+	st := p.Processor.Stats()
+	return daemon.ProcessorStats{LiveSessions: st.LiveSessions, Details: st}
+}

@@ -1,0 +1,572 @@
+//go:build e2e
+
+// Package e2e runs the real Claude Code CLI (the harness in
+// ../shared/harness/claude-code, against its scripted mock API) with the real
+// weave-hook → weave-agentd → weave-server, and checks what the read API
+// says against the transcripts Claude Code wrote. Run it with `make e2e`,
+// which installs the pinned CLI first.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/transcript"
+)
+
+const harness = "../../shared/harness/claude-code"
+
+var (
+	binDir    string
+	claudeBin string
+	summary   struct {
+		sync.Mutex
+		scenarios, sessions, turns, spans int
+	}
+)
+
+func TestMain(m *testing.M) {
+	claudeBin = os.Getenv("CLAUDE_BIN")
+	if claudeBin == "" {
+		fmt.Fprintln(os.Stderr, "e2e: CLAUDE_BIN is not set; run `make e2e` (it installs the pinned Claude Code CLI)")
+		os.Exit(1)
+	}
+	if _, err := os.Stat(claudeBin); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: CLAUDE_BIN %s: %v\n", claudeBin, err)
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "weave-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", binDir+"/", "../cmd/weave-hook", "../cmd/weave-agentd", "../cmd/weave-server")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build failed:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	summary.Lock()
+	fmt.Printf("e2e: %d scenarios with the real Claude Code CLI, %d sessions, %d turns, %d spans checked through the read API (live == import)\n",
+		summary.scenarios, summary.sessions, summary.turns, summary.spans)
+	summary.Unlock()
+	os.Exit(code)
+}
+
+// server is a weave-server process on a free loopback port.
+type server struct {
+	url  string
+	cmd  *exec.Cmd
+	logs bytes.Buffer
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &server{url: "http://" + addr}
+	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), "serve", "--addr", addr, "--data-dir", t.TempDir())
+	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(os.Interrupt)
+		s.cmd.Wait()
+		if t.Failed() {
+			t.Logf("weave-server log:\n%s", s.logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("weave-server did not become ready:\n%s", s.logs.String())
+	return nil
+}
+
+func (s *server) post(t *testing.T, path string, body, out any) int {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(s.url+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == 200 && out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("POST %s: decode: %v: %s", path, err, data)
+		}
+	}
+	if resp.StatusCode != 200 && resp.StatusCode != 404 {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, data)
+	}
+	return resp.StatusCode
+}
+
+// API response shapes (docs/API.md), only the fields the checks read.
+type usage struct {
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+}
+
+type chatMessage struct {
+	Type          string `json:"type"`
+	Text          string `json:"text"`
+	Depth         int    `json:"depth"`
+	Status        string `json:"status"`
+	Running       bool   `json:"running"`
+	ToolName      string `json:"tool_name"`
+	ToolCallID    string `json:"tool_call_id"`
+	ToolArguments string `json:"tool_arguments"`
+	ToolResult    string `json:"tool_result"`
+	AgentName     string `json:"agent_name"`
+}
+
+type turnView struct {
+	Index           int           `json:"index"`
+	TraceID         string        `json:"trace_id"`
+	SessionID       string        `json:"session_id"`
+	ParentSessionID string        `json:"parent_session_id"`
+	Running         bool          `json:"running"`
+	Usage           usage         `json:"usage"`
+	Messages        []chatMessage `json:"messages"`
+}
+
+type conversationView struct {
+	ConversationID string     `json:"conversation_id"`
+	TurnCount      int        `json:"turn_count"`
+	Running        bool       `json:"running"`
+	Turns          []turnView `json:"turns"`
+	Sessions       []struct {
+		SessionID       string `json:"session_id"`
+		ParentSessionID string `json:"parent_session_id"`
+		TurnCount       int    `json:"turn_count"`
+	} `json:"sessions"`
+}
+
+type conversationList struct {
+	Conversations []struct {
+		ConversationID string `json:"conversation_id"`
+		TurnCount      int    `json:"turn_count"`
+		SpanCount      int    `json:"span_count"`
+		RunningCount   int    `json:"running_count"`
+		InputTokens    int64  `json:"input_tokens"`
+		OutputTokens   int64  `json:"output_tokens"`
+	} `json:"conversations"`
+	Total int `json:"total"`
+}
+
+type spanList struct {
+	Spans []struct {
+		TraceID  string `json:"trace_id"`
+		SpanID   string `json:"span_id"`
+		SpanName string `json:"span_name"`
+	} `json:"spans"`
+	Total int `json:"total"`
+}
+
+// snapshot is what the read API says about one project.
+type snapshot struct {
+	conversations conversationList
+	views         map[string]conversationView
+	spans         int
+	running       int
+}
+
+func (s *server) snapshot(t *testing.T, project string) snapshot {
+	t.Helper()
+	var snap snapshot
+	s.post(t, "/genai/conversations/query", map[string]any{"project_id": project, "limit": 1000}, &snap.conversations)
+	snap.views = map[string]conversationView{}
+	for _, c := range snap.conversations.Conversations {
+		var v conversationView
+		s.post(t, "/genai/conversations/chat", map[string]any{"project_id": project, "conversation_id": c.ConversationID}, &v)
+		snap.views[c.ConversationID] = v
+	}
+	var sl spanList
+	s.post(t, "/genai/spans/query", map[string]any{"project_id": project, "limit": 1}, &sl)
+	snap.spans = sl.Total
+	var active spanList
+	s.post(t, "/genai/spans/active", map[string]any{"project_id": project, "limit": 1000}, &active)
+	snap.running = len(active.Spans)
+	return snap
+}
+
+// settle waits until the project has the expected number of spans and none
+// is running (the daemon exports the last transcript lines after Claude
+// Code exits).
+func (s *server) settle(t *testing.T, project string, wantSpans int) snapshot {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var snap snapshot
+	for {
+		var sl, active spanList
+		s.post(t, "/genai/spans/query", map[string]any{"project_id": project, "limit": 1}, &sl)
+		s.post(t, "/genai/spans/active", map[string]any{"project_id": project, "limit": 1000}, &active)
+		if sl.Total >= wantSpans && len(active.Spans) == 0 {
+			return s.snapshot(t, project)
+		}
+		if time.Now().After(deadline) {
+			snap = s.snapshot(t, project)
+			t.Fatalf("project %s did not settle: %d spans (want %d), %d running", project, sl.Total, wantSpans, len(active.Spans))
+			return snap
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// truth is what the transcripts say.
+type truth struct {
+	sessions      []*transcript.Session
+	conversations map[string][]*transcript.Turn // conversation id → own turns in order
+	turnSession   map[*transcript.Turn]*transcript.Session
+	usage         map[string][2]int64 // message.id → {input incl. cache, output}
+	spans         int                 // what import builds
+}
+
+func readTruth(t *testing.T, projectsDir string) truth {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(projectsDir, "*", "*.jsonl"))
+	if len(files) == 0 {
+		t.Fatalf("no transcripts under %s", projectsDir)
+	}
+	tr := truth{conversations: map[string][]*transcript.Turn{}, turnSession: map[*transcript.Turn]*transcript.Session{}, usage: map[string][2]int64{}}
+	r := transcript.NewResolver()
+	for _, f := range files {
+		s, warns, err := transcript.Load(f, r)
+		if err != nil || len(warns) > 0 {
+			t.Fatalf("load %s: %v %v", f, err, warns)
+		}
+		tr.sessions = append(tr.sessions, s)
+		for _, turn := range s.Turns {
+			if !turn.Copied {
+				tr.conversations[s.ConversationID] = append(tr.conversations[s.ConversationID], turn)
+				tr.turnSession[turn] = s
+			}
+		}
+		paths := append([]string{f}, transcript.SubagentPaths(f)...)
+		for _, p := range paths {
+			rawUsage(t, p, tr.usage)
+		}
+	}
+	return tr
+}
+
+// rawUsage reads each assistant message's usage straight from the JSON,
+// independently of the transcript package.
+func rawUsage(t *testing.T, path string, out map[string][2]int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	for sc.Scan() {
+		var l struct {
+			Message struct {
+				ID    string `json:"id"`
+				Model string `json:"model"`
+			} `json:"message"`
+		}
+		var raw map[string]any
+		if json.Unmarshal(sc.Bytes(), &raw) != nil || raw["type"] != "assistant" {
+			continue
+		}
+		json.Unmarshal(sc.Bytes(), &l)
+		u, _ := raw["message"].(map[string]any)["usage"].(map[string]any)
+		n := func(k string) int64 { v, _ := u[k].(float64); return int64(v) }
+		if l.Message.Model == "<synthetic>" {
+			out[l.Message.ID] = [2]int64{}
+			continue
+		}
+		out[l.Message.ID] = [2]int64{n("input_tokens") + n("cache_read_input_tokens") + n("cache_creation_input_tokens"), n("output_tokens")}
+	}
+}
+
+// hookSettings registers weave-hook for every observe-only hook event.
+func hookSettings(t *testing.T, home, endpoint, project string) string {
+	t.Helper()
+	cmd := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", home, endpoint, project, filepath.Join(binDir, "weave-hook"))
+	hooks := map[string]any{}
+	for _, ev := range hookproto.Events {
+		if !hookproto.IsObserveOnly(ev) {
+			continue
+		}
+		hooks[ev] = []any{map[string]any{"matcher": "*", "hooks": []any{map[string]any{"type": "command", "command": cmd, "timeout": 30}}}}
+	}
+	b, _ := json.Marshal(map[string]any{"hooks": hooks})
+	p := filepath.Join(t.TempDir(), "extra-settings.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runScenario runs one harness scenario with weave-hook registered.
+func runScenario(t *testing.T, scenario, settings, captures string) {
+	t.Helper()
+	cmd := exec.Command("bash", filepath.Join(harness, "run.sh"), scenario)
+	cmd.Env = append(os.Environ(), "CC_HARNESS_NO_NETNS=1", "CAPTURES_DIR="+captures,
+		"EXTRA_SETTINGS="+settings, "CLAUDE_BIN="+claudeBin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("harness %s: %v\n%s", scenario, err, out)
+	}
+	t.Logf("harness %s:\n%s", scenario, lastLines(string(out), 12))
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func stopDaemon(t *testing.T, home string) {
+	cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "stop")
+	cmd.Env = append(os.Environ(), "WEAVE_HOME="+home)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Logf("weave-agentd stop: %v %s", err, out)
+	}
+}
+
+func TestClaudeCodeScenarios(t *testing.T) {
+	live := startServer(t)
+	imported := startServer(t)
+	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact"} {
+		t.Run(sc, func(t *testing.T) {
+			project := "e2e/" + sc
+			home := t.TempDir()
+			captures := t.TempDir()
+			runScenario(t, sc, hookSettings(t, home, live.url, project), captures)
+			t.Cleanup(func() { stopDaemon(t, home) })
+			projects := filepath.Join(captures, sc, "projects")
+			tr := readTruth(t, projects)
+			want := importSpans(t, projects)
+			snap := live.settle(t, project, want)
+			checkAgainstTranscripts(t, "live", snap, tr, want)
+
+			// The same transcripts imported into a fresh server give the same
+			// conversations and counts.
+			cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--endpoint", imported.url, "--project", project, projects)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("import: %v\n%s", err, out)
+			}
+			isnap := imported.settle(t, project, want)
+			checkAgainstTranscripts(t, "import", isnap, tr, want)
+			compareSnapshots(t, snap, isnap)
+
+			summary.Lock()
+			summary.scenarios++
+			summary.sessions += len(tr.sessions)
+			for _, turns := range tr.conversations {
+				summary.turns += len(turns)
+			}
+			summary.spans += snap.spans
+			summary.Unlock()
+		})
+	}
+}
+
+// importSpans counts the spans `weave-agentd import --dry-run --json` builds.
+func importSpans(t *testing.T, projects string) int {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--dry-run", "--json", projects)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("import --dry-run: %v", err)
+	}
+	return bytes.Count(out, []byte("\n"))
+}
+
+func checkAgainstTranscripts(t *testing.T, path string, snap snapshot, tr truth, wantSpans int) {
+	t.Helper()
+	if snap.spans != wantSpans {
+		t.Errorf("%s: %d spans stored, want %d (what import builds): nothing missing, nothing duplicated", path, snap.spans, wantSpans)
+	}
+	if snap.running != 0 {
+		t.Errorf("%s: %d spans still running after the session ended", path, snap.running)
+	}
+	if got, want := len(snap.conversations.Conversations), len(tr.conversations); got != want {
+		t.Errorf("%s: %d conversations, want %d", path, got, want)
+	}
+	for conv, turns := range tr.conversations {
+		v, ok := snap.views[conv]
+		if !ok {
+			t.Errorf("%s: conversation %s missing", path, conv)
+			continue
+		}
+		if v.TurnCount != len(turns) || len(v.Turns) != len(turns) {
+			t.Errorf("%s: conversation %s has %d turns (%d listed), want %d", path, conv, v.TurnCount, len(v.Turns), len(turns))
+			continue
+		}
+		sort.SliceStable(turns, func(i, j int) bool { return turns[i].Start.Before(turns[j].Start) })
+		for i, want := range turns {
+			checkTurn(t, fmt.Sprintf("%s: conversation %s turn %d", path, conv, i+1), v.Turns[i], want, tr)
+		}
+		// Forks are marked with their own session and their parent.
+		for _, s := range tr.sessions {
+			if s.ConversationID != conv || s.ParentSessionID == "" {
+				continue
+			}
+			found := false
+			for _, vs := range v.Sessions {
+				if vs.SessionID == s.ID && vs.ParentSessionID == s.ParentSessionID {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: fork session %s (parent %s) not shown in conversation %s: %+v", path, s.ID, s.ParentSessionID, conv, v.Sessions)
+			}
+		}
+	}
+}
+
+func checkTurn(t *testing.T, where string, got turnView, want *transcript.Turn, tr truth) {
+	t.Helper()
+	s := tr.turnSession[want]
+	if got.SessionID != s.ID {
+		t.Errorf("%s: session %q, want %q", where, got.SessionID, s.ID)
+	}
+	if got.Running {
+		t.Errorf("%s: still running", where)
+	}
+	count := map[string]int{}
+	var userText string
+	for _, m := range got.Messages {
+		count[m.Type]++
+		if m.Type == "user_message" {
+			userText = m.Text
+		}
+		if m.Running {
+			t.Errorf("%s: message %s %q running", where, m.Type, m.ToolName)
+		}
+	}
+	if count["user_message"] != 1 || userText != want.Prompt {
+		t.Errorf("%s: user message %q (count %d), want %q", where, userText, count["user_message"], want.Prompt)
+	}
+	calls := append([]*transcript.LLMCall(nil), want.Calls...)
+	tools := map[string]*transcript.ToolCall{}
+	agentCalls := 0
+	for _, tc := range want.Tools {
+		if tc.IsAgentCall() {
+			agentCalls++
+		} else {
+			tools[tc.ID] = tc
+		}
+	}
+	orphans := 0
+	for _, a := range want.Subagents {
+		calls = append(calls, a.Calls...)
+		if a.Parent == nil {
+			orphans++
+		}
+		for _, tc := range a.Tools {
+			if tc.IsAgentCall() {
+				agentCalls++
+			} else {
+				tools[tc.ID] = tc
+			}
+		}
+	}
+	if count["assistant_message"] != len(calls) {
+		t.Errorf("%s: %d assistant messages, want %d (one per LLM call)", where, count["assistant_message"], len(calls))
+	}
+	if count["tool_call"] != len(tools) {
+		t.Errorf("%s: %d tool calls, want %d", where, count["tool_call"], len(tools))
+	}
+	subagentStarts := 0
+	for _, m := range got.Messages {
+		if m.Type == "agent_start" && m.Depth > 0 {
+			subagentStarts++
+		}
+		if m.Type != "tool_call" {
+			continue
+		}
+		tc := tools[m.ToolCallID]
+		if tc == nil {
+			t.Errorf("%s: tool call %s not in the transcript", where, m.ToolCallID)
+			continue
+		}
+		if m.ToolName != tc.Name || m.ToolArguments == "" {
+			t.Errorf("%s: tool %s: name %q args %q, want %q with arguments", where, tc.ID, m.ToolName, m.ToolArguments, tc.Name)
+		}
+		if tc.HasResult && m.ToolResult != tc.Result {
+			t.Errorf("%s: tool %s result %q, want %q", where, tc.ID, m.ToolResult, tc.Result)
+		}
+		if wantErr := tc.IsError; (m.Status == "ERROR") != wantErr {
+			t.Errorf("%s: tool %s status %s, want error=%v", where, tc.ID, m.Status, wantErr)
+		}
+	}
+	if subagentStarts != agentCalls+orphans {
+		t.Errorf("%s: %d subagent sections, want %d", where, subagentStarts, agentCalls+orphans)
+	}
+	if count["context_compacted"] != len(want.Compactions) {
+		t.Errorf("%s: %d compaction markers, want %d", where, count["context_compacted"], len(want.Compactions))
+	}
+	var in, out int64
+	for _, c := range calls {
+		u := tr.usage[c.MessageID]
+		in += u[0]
+		out += u[1]
+	}
+	if got.Usage.InputTokens != in || got.Usage.OutputTokens != out {
+		t.Errorf("%s: tokens in=%d out=%d, want in=%d out=%d (the transcript's)", where, got.Usage.InputTokens, got.Usage.OutputTokens, in, out)
+	}
+}
+
+func compareSnapshots(t *testing.T, live, imp snapshot) {
+	t.Helper()
+	if live.spans != imp.spans {
+		t.Errorf("live %d spans, import %d", live.spans, imp.spans)
+	}
+	for id, lv := range live.views {
+		iv, ok := imp.views[id]
+		if !ok {
+			t.Errorf("conversation %s live but not imported", id)
+			continue
+		}
+		if lv.TurnCount != iv.TurnCount {
+			t.Errorf("conversation %s: live %d turns, import %d", id, lv.TurnCount, iv.TurnCount)
+		}
+		for i := range lv.Turns {
+			if i >= len(iv.Turns) {
+				break
+			}
+			if lv.Turns[i].TraceID != iv.Turns[i].TraceID || lv.Turns[i].Usage != iv.Turns[i].Usage || len(lv.Turns[i].Messages) != len(iv.Turns[i].Messages) {
+				t.Errorf("conversation %s turn %d: live %s %+v %d messages, import %s %+v %d messages", id, i,
+					lv.Turns[i].TraceID, lv.Turns[i].Usage, len(lv.Turns[i].Messages), iv.Turns[i].TraceID, iv.Turns[i].Usage, len(iv.Turns[i].Messages))
+			}
+		}
+	}
+}
