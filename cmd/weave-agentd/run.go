@@ -69,8 +69,8 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	}()
 
 	d, err := daemon.New(daemon.Settings{
-		Paths:  p,
-		Config: cfg,
+		Paths:     p,
+		Config:    cfg,
 		Processor: newProcessor(cfg, logger), // processor.go
 		Logger:    logger,
 		Version:   version,
