@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	corpusDir   = "../../../shared/fixtures/otlp-corpus/corpus"
+	corpusDir   = "../normalize/testdata/corpus"
 	testProject = "local/default"
 	ctProto     = "application/x-protobuf"
 	ctJSON      = "application/json"
@@ -368,7 +368,7 @@ func corpusCases(t testing.TB) []corpusCase {
 		out = append(out, corpusCase{filepath.Dir(p), strings.TrimSuffix(filepath.Base(p), ".pb")})
 	}
 	if len(out) == 0 {
-		t.Skip("corpus not available")
+		t.Fatalf("no corpus cases under %s", corpusDir)
 	}
 	return out
 }
@@ -468,7 +468,7 @@ func ingestCase(t *testing.T, c corpusCase, ext string, logsFirst bool) (string,
 func TestLogsAttachInEitherOrder(t *testing.T) {
 	paths, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.logs.pb"))
 	if len(paths) == 0 {
-		t.Skip("corpus not available")
+		t.Fatalf("no log fixtures under %s", corpusDir)
 	}
 	for _, p := range paths {
 		c := corpusCase{filepath.Dir(p), strings.TrimSuffix(filepath.Base(p), ".logs.pb")}
@@ -501,7 +501,7 @@ func TestLogsAttachInEitherOrder(t *testing.T) {
 func TestResentSpanKeepsLogEvents(t *testing.T) {
 	c := corpusCase{filepath.Join(corpusDir, "otel-instrumentation-openai"), "chat"}
 	if _, err := os.Stat(filepath.Join(c.dir, "chat.pb")); err != nil {
-		t.Skip("corpus not available")
+		t.Fatalf("corpus missing: %v", err)
 	}
 	want, _ := ingestCase(t, c, ".pb", false)
 	// The exporter sends the span again after its log records were
@@ -578,7 +578,7 @@ func TestLogsRejectNonGenAIRecords(t *testing.T) {
 }
 
 func TestLogStoreFailures(t *testing.T) {
-	body := readFileOrSkip(t, filepath.Join(corpusDir, "otel-instrumentation-openai", "chat.logs.pb"))
+	body := readCorpusFile(t, filepath.Join(corpusDir, "otel-instrumentation-openai", "chat.logs.pb"))
 	for _, op := range []string{"GetSpans", "WritePendingEvents"} {
 		t.Run(op, func(t *testing.T) {
 			w := newMemWriter()
@@ -591,11 +591,11 @@ func TestLogStoreFailures(t *testing.T) {
 	}
 }
 
-func readFileOrSkip(t testing.TB, path string) []byte {
+func readCorpusFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Skip("corpus not available")
+		t.Fatalf("corpus missing: %v", err)
 	}
 	return b
 }

@@ -2,8 +2,8 @@ package normalize
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -32,30 +32,16 @@ func FuzzNormalizeAttributes(f *testing.F) {
 		f.Add(s, "chat x")
 	}
 	// Real attribute maps from the corpus.
-	paths, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.decoded.json"))
+	paths, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.pb"))
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
+		if strings.HasSuffix(p, ".logs.pb") {
 			continue
 		}
-		var d struct {
-			ResourceSpans []struct {
-				ScopeSpans []struct {
-					Spans []struct {
-						Name       string         `json:"name"`
-						Attributes map[string]any `json:"attributes"`
-					} `json:"spans"`
-				} `json:"scopeSpans"`
-			} `json:"resourceSpans"`
-		}
-		if json.Unmarshal(b, &d) != nil {
-			continue
-		}
-		for _, rs := range d.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				for _, sp := range ss.Spans {
-					a, _ := json.Marshal(sp.Attributes)
-					f.Add(string(a), sp.Name)
+		for _, rs := range readTraces(f, p).ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					a, _ := json.Marshal(sp.Attributes().AsRaw())
+					f.Add(string(a), sp.Name())
 				}
 			}
 		}
