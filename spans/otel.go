@@ -87,7 +87,11 @@ func NewExporter(ctx context.Context, t Target) (*otlptrace.Exporter, error) {
 	return exp, nil
 }
 
-var scope = instrumentation.Scope{Name: "github.com/weavetrace/weave/spans", Version: SemconvVersion}
+// ScopeName is the instrumentation scope of every span weave-agentd exports;
+// weave-server recognizes weave-agentd's spans by it.
+const ScopeName = "github.com/weavetrace/weave/spans"
+
+var scope = instrumentation.Scope{Name: ScopeName, Version: SemconvVersion}
 
 // ReadOnly converts spans into SDK snapshots carrying our chosen IDs and
 // times (an in-progress span keeps a zero end time), ready for an

@@ -20,7 +20,7 @@ var weaveMapping = mapping{
 }
 
 // weaveScope is the instrumentation scope of weave-agentd's spans.
-const weaveScope = "github.com/weavetrace/weave/spans"
+const weaveScope = spans.ScopeName
 
 // W&B thread keys (seed 004): wandb.thread_id groups traces into a thread,
 // wandb.is_turn marks the span that is one row of it.
