@@ -175,8 +175,17 @@ func hasOwnText(s *model.Span) bool {
 	if s.OperationName == model.OpExecuteTool {
 		return false
 	}
-	text, reasoning := outputText(s.OutputMessages)
-	return text != "" || reasoning != ""
+	for _, m := range s.OutputMessages {
+		if m.Role == "user" {
+			continue
+		}
+		for _, p := range m.Parts {
+			if (p.Type == model.PartText || p.Type == model.PartReasoning) && p.Content != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func spanUsage(s *model.Span) Usage {
