@@ -1,0 +1,312 @@
+// One conversation: its turns in order, each as its chat view, with live
+// updates while a turn runs.
+
+import {h, replace, onVisible} from '../dom.js';
+import {post, isAbort, refs} from '../api.js';
+import * as route from '../route.js';
+import * as live from '../live.js';
+import * as feedback from '../feedback.js';
+import {fmtTime, fmtDuration, fmtInt, relTime, shortID, truncate, oneLine} from '../format.js';
+import {Estimate} from '../pricing.js';
+import {loading, errorBox, runningBadge, errorBadge, tokens, cost, showError} from '../ui.js';
+import {renderMessages, turnEstimate, highlightTerms, queryTerms} from '../chat.js';
+import {select, onEscape} from '../keys.js';
+
+const PAGE = 20;
+
+export function render(main, {segments, params, signal}) {
+  const convID = segments[1];
+  const focusTurn = (params.get('turn') || '').toLowerCase();
+  const focusSpan = (params.get('span') || '').toLowerCase();
+  const query = params.get('q') || '';
+  document.title = 'Conversation · weave';
+
+  const state = {
+    conv: null, // the first answer (summary fields)
+    turns: [], // loaded turns, in order
+    total: 0,
+    sections: new Map(), // trace id → section element
+    loadingMore: false,
+  };
+
+  const head = h('div', {class: 'conv-head'}, loading());
+  const turnsEl = h('div', {class: 'turns'});
+  const moreEl = h('div', {class: 'more'});
+  main.append(h('nav', {class: 'crumbs', 'aria-label': 'Breadcrumb'}, h('a', {href: route.link.conversations()}, 'Conversations'), ' / ', shortID(convID, 24)),
+    head, turnsEl, moreEl);
+
+  const fetchTurns = (offset, limit, sig = signal) =>
+    post('/genai/conversations/chat', {project_id: route.project(), conversation_id: convID, offset, limit}, sig);
+
+  const renderHead = () => {
+    const c = state.conv;
+    const first = state.turns[0];
+    const firstPrompt = first && (first.messages || []).find((m) => m.type === 'user_message');
+    const title = firstPrompt && firstPrompt.text ? truncate(oneLine(firstPrompt.text), 200) : convID;
+    document.title = truncate(title, 60) + ' · weave';
+    const allLoaded = state.turns.length >= state.total;
+    let est = null;
+    if (allLoaded) {
+      est = new Estimate();
+      for (const t of state.turns) est.merge(turnEstimate(t));
+    }
+    const agents = new Set();
+    for (const t of state.turns) for (const m of t.messages || []) if (m.type === 'agent_start' && m.agent_name) agents.add(m.agent_name);
+    const running = state.turns.some((t) => t.running) || c.running;
+    const errors = state.turns.reduce((n, t) => n + (t.error_count || 0), 0);
+    const sessions = c.sessions || [];
+    replace(head,
+      h('h1', {class: 'conv-title'}, title),
+      h('div', {class: 'conv-stats'},
+        running ? runningBadge() : null,
+        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Turns'), fmtInt(c.turn_count)),
+        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(c.usage)),
+        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), allLoaded ? cost(est) : h('span', {class: 'muted', title: 'Load every turn for the estimate'}, '…')),
+        errors ? h('span', {class: 'stat'}, errorBadge(errors)) : null,
+        h('span', {class: 'stat', title: `${fmtTime(c.first_activity)} → ${fmtTime(c.last_activity)}`},
+          h('span', {class: 'label'}, 'Active'), fmtTime(c.first_activity), ' → ', relTime(c.last_activity)),
+        agents.size ? h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Agents'), [...agents].map((a) => h('a', {class: 'chip agent-chip', href: route.link.agent(a)}, a))) : null),
+      h('div', {class: 'conv-sub'},
+        h('span', {class: 'muted mono', title: 'conversation id'}, convID),
+        sessions.length > 1 || sessions.some((s) => s.parent_session_id)
+          ? h('span', {class: 'sessions'}, `${sessions.length} sessions: `,
+            sessions.map((s, i) => [i ? ', ' : '', h('span', {class: 'session-chip', title: s.session_id}, shortID(s.session_id, 8)),
+              s.parent_session_id ? h('span', {class: 'muted'}, ` (fork of ${shortID(s.parent_session_id, 8)})`) : '',
+              h('span', {class: 'muted'}, ` from turn ${s.first_turn_index + 1}`)]))
+          : null,
+        feedback.widget(refs.conversation(convID), 'this conversation')));
+  };
+
+  // sessionDivider marks where a turn runs in another session than the one
+  // before it (a resume into a new session or a fork).
+  const sessionDivider = (turn, prev) => {
+    if (!turn.session_id || (prev && prev.session_id === turn.session_id)) return null;
+    if (!prev && !turn.parent_session_id && turn.session_id === convID) return null;
+    return h('div', {class: 'session-divider', role: 'separator'},
+      h('span', null, turn.parent_session_id ? 'Forked session ' : 'Session '),
+      h('span', {class: 'mono', title: turn.session_id}, shortID(turn.session_id, 13)),
+      turn.parent_session_id ? [' from ', h('span', {class: 'mono', title: turn.parent_session_id}, shortID(turn.parent_session_id, 13))] : null);
+  };
+
+  const turnSection = (turn) => {
+    const est = turnEstimate(turn);
+    const prompt = (turn.messages || []).find((m) => m.type === 'user_message');
+    const anchor = route.link.conversation(convID, {turn: turn.trace_id});
+    const sec = h('section', {class: ['turn', turn.running && 'is-running', turn.error_count > 0 && 'has-errors'],
+      id: 'turn-' + turn.trace_id, 'data-nav-item': true, tabindex: '-1', dataset: {trace: turn.trace_id, index: turn.index},
+      'aria-label': `Turn ${turn.index + 1}`},
+    h('header', {class: 'turn-head'},
+      h('h2', null, h('a', {href: anchor, class: 'turn-anchor', title: 'Link to this turn'}, `Turn ${turn.index + 1}`)),
+      h('span', {class: 'muted', title: fmtTime(turn.started_at)}, fmtTime(turn.started_at)),
+      turn.running ? runningBadge() : h('span', {class: 'meta-item', title: 'wall-clock duration of the turn'}, fmtDuration(turn.total_duration_ms)),
+      h('span', {class: 'meta-item'}, tokens(turn.usage)),
+      h('span', {class: 'meta-item'}, cost(est)),
+      errorBadge(turn.error_count),
+      turn.session_id && turn.session_id !== convID ? h('span', {class: 'chip session-chip', title: 'session ' + turn.session_id + (turn.parent_session_id ? ', forked from ' + turn.parent_session_id : '')},
+        'session ', shortID(turn.session_id, 8), turn.parent_session_id ? ', fork of ' + shortID(turn.parent_session_id, 8) : '') : null,
+      h('span', {class: 'spacer'}),
+      h('a', {href: route.link.trace(turn.trace_id), class: 'button small', 'data-nav-open': true, title: 'Span tree and waterfall of this turn'}, 'Trace'),
+      feedback.widget(refs.turn(turn.trace_id), `turn ${turn.index + 1}`, {compact: true})),
+    prompt ? null : h('p', {class: 'muted'}, 'No user prompt recorded for this turn.'),
+    renderMessages(turn));
+    return sec;
+  };
+
+  const annotationRefs = (turns) => {
+    const out = [];
+    for (const t of turns) {
+      out.push(refs.turn(t.trace_id));
+      for (const m of t.messages || []) {
+        if (m.type === 'assistant_message' || m.type === 'tool_call' || (m.type === 'agent_start' && m.depth > 0)) out.push(refs.span(m.span_id));
+      }
+    }
+    return out;
+  };
+
+  const appendTurns = (turns) => {
+    const frag = document.createDocumentFragment();
+    for (const t of turns) {
+      const prev = state.turns[state.turns.length - 1];
+      const div = sessionDivider(t, prev);
+      if (div) frag.append(div);
+      const sec = turnSection(t);
+      state.sections.set(t.trace_id, sec);
+      state.turns.push(t);
+      frag.append(sec);
+    }
+    turnsEl.append(frag);
+    feedback.load(annotationRefs(turns), signal);
+  };
+
+  const replaceTurn = (turn) => {
+    const i = state.turns.findIndex((t) => t.trace_id === turn.trace_id);
+    if (i < 0) return;
+    turn.index = state.turns[i].index;
+    const old = state.sections.get(turn.trace_id);
+    // Keep expanded tool calls expanded across the refresh.
+    const open = new Set([...old.querySelectorAll('.tool.open')].map((e) => e.dataset.span));
+    const hadFocus = old.contains(document.activeElement);
+    state.turns[i] = turn;
+    const sec = turnSection(turn);
+    for (const el of sec.querySelectorAll('.tool')) if (open.has(el.dataset.span)) el.setOpen(true);
+    feedback.disposeWithin(old);
+    old.replaceWith(sec);
+    state.sections.set(turn.trace_id, sec);
+    if (old.classList.contains('nav-selected')) select(sec, {focus: hadFocus});
+    feedback.load(annotationRefs([turn]), signal);
+  };
+
+  const renderMore = () => {
+    const left = state.total - state.turns.length;
+    if (left <= 0) {
+      replace(moreEl);
+      return;
+    }
+    const btn = h('button', {type: 'button', class: 'button'}, `Load ${Math.min(left, PAGE)} more turns (${fmtInt(left)} not shown)`);
+    btn.addEventListener('click', () => loadMore());
+    replace(moreEl, btn);
+    onVisible(btn, () => loadMore());
+  };
+
+  const loadMore = async () => {
+    if (state.loadingMore || state.turns.length >= state.total) return;
+    state.loadingMore = true;
+    try {
+      const resp = await fetchTurns(state.turns.length, PAGE);
+      state.total = resp.turn_count;
+      state.conv = {...state.conv, ...summaryOf(resp)};
+      appendTurns(resp.turns || []);
+      renderHead();
+    } catch (err) {
+      if (!isAbort(err)) showError('Could not load more turns', err);
+    } finally {
+      state.loadingMore = false;
+    }
+    renderMore();
+  };
+
+  const summaryOf = (resp) => ({
+    turn_count: resp.turn_count, first_activity: resp.first_activity, last_activity: resp.last_activity,
+    running: resp.running, usage: resp.usage, sessions: resp.sessions,
+  });
+
+  const focus = () => {
+    if (!focusTurn) return;
+    const sec = state.sections.get(focusTurn);
+    if (!sec) return;
+    select(sec, {block: 'start'});
+    sec.classList.add('focused');
+    let target = null;
+    if (focusSpan) {
+      target = sec.querySelector(`[data-span="${CSS.escape(focusSpan)}"]`);
+      if (target) {
+        if (target.setOpen) target.setOpen(true);
+        target.classList.add('focused-item');
+        target.scrollIntoView({block: 'center'});
+      }
+    }
+    if (query) {
+      // Open the tool calls whose arguments or result hold every word.
+      const terms = queryTerms(query).map((t) => t.toLowerCase());
+      for (const tool of sec.querySelectorAll('.tool')) {
+        const text = (tool.searchText || '').toLowerCase();
+        if (terms.length && terms.every((t) => text.includes(t))) tool.setOpen(true);
+      }
+      highlightTerms(sec, query);
+    }
+  };
+
+  const initial = async () => {
+    let resp;
+    try {
+      resp = await fetchTurns(0, PAGE);
+    } catch (err) {
+      if (isAbort(err)) return;
+      replace(head, errorBox(err.status === 404 ? 'Conversation not found' : 'Could not load the conversation', err));
+      return;
+    }
+    state.conv = summaryOf(resp);
+    state.total = resp.turn_count;
+    appendTurns(resp.turns || []);
+    // A deep link to a later turn loads pages until it is there.
+    while (focusTurn && !state.sections.has(focusTurn) && state.turns.length < state.total) {
+      try {
+        const more = await fetchTurns(state.turns.length, PAGE);
+        state.total = more.turn_count;
+        appendTurns(more.turns || []);
+      } catch (err) {
+        if (!isAbort(err)) showError('Could not load the linked turn', err);
+        break;
+      }
+    }
+    renderHead();
+    renderMore();
+    feedback.load([refs.conversation(convID)], signal);
+    if (focusTurn && !state.sections.has(focusTurn)) showError('Turn not found', new Error(`turn ${focusTurn} is not part of this conversation`));
+    focus();
+    startLive();
+  };
+
+  // Live: refresh running turns from their trace's chat view, pick up new
+  // turns, and do a last refresh of a turn that just finished.
+  let unsubscribe = () => {};
+  let watched = new Set(); // trace ids that were running at the last poll
+  let busy = false;
+  const startLive = () => {
+    unsubscribe = live.subscribe(async (st) => {
+      if (st.error || busy || !state.conv) return;
+      const active = new Set();
+      let newTurn = false;
+      for (const s of st.spans) {
+        const loaded = state.sections.has(s.trace_id);
+        if (loaded) active.add(s.trace_id);
+        else if (s.conversation_id === convID) newTurn = true;
+      }
+      const finished = [...watched].filter((t) => !active.has(t));
+      const stillFlagged = state.turns.filter((t) => t.running && !active.has(t.trace_id)).map((t) => t.trace_id);
+      const toRefresh = new Set([...active, ...finished, ...stillFlagged]);
+      watched = active;
+      if (toRefresh.size === 0 && !newTurn) return;
+      busy = true;
+      try {
+        for (const tid of toRefresh) {
+          const t = await post('/genai/traces/chat', {project_id: route.project(), trace_id: tid}, signal);
+          const old = state.turns.find((x) => x.trace_id === tid);
+          if (old && JSON.stringify({...old, index: 0}) !== JSON.stringify({...t, index: 0})) replaceTurn({...t, index: old.index});
+        }
+        if (newTurn || finished.length || stillFlagged.length) {
+          // New turns (and the conversation's totals) from the end of what is loaded.
+          const allLoaded = state.turns.length >= state.total;
+          const resp = await fetchTurns(allLoaded ? state.turns.length : 0, allLoaded ? 0 : 1);
+          state.conv = {...state.conv, ...summaryOf(resp)};
+          state.total = resp.turn_count;
+          if (allLoaded) appendTurns((resp.turns || []).filter((t) => !state.sections.has(t.trace_id)));
+          renderMore();
+        }
+        renderHead();
+      } catch (err) {
+        if (!isAbort(err)) showError('Live update failed', err);
+      } finally {
+        busy = false;
+      }
+    });
+  };
+
+  const unEscape = onEscape(() => {
+    const open = [...main.querySelectorAll('.tool.open')];
+    const a = document.activeElement;
+    const mine = open.find((t) => t.contains(a)) || (open.length === 1 ? open[0] : null);
+    if (mine) {
+      mine.setOpen(false);
+      mine.querySelector('.tool-toggle').focus();
+      return true;
+    }
+    return false;
+  });
+
+  initial();
+  return () => {
+    unsubscribe();
+    unEscape();
+  };
+}

@@ -1,0 +1,197 @@
+// Conversations: newest first, with filters (agent, time, text) and live
+// refresh while turns run.
+
+import {h, replace} from '../dom.js';
+import {post, isAbort} from '../api.js';
+import * as route from '../route.js';
+import * as live from '../live.js';
+import {fmtInt, relTime, fmtTime, truncate, shortID, fmtTokens, usageTitle, totalTokens} from '../format.js';
+import {costOf, rangeForModels} from '../pricing.js';
+import {loading, empty, errorBox, runningBadge, cost, showError} from '../ui.js';
+import {select} from '../keys.js';
+
+const PAGE = 50;
+
+export const RANGES = [
+  {id: '', label: 'Any time', ms: 0},
+  {id: '1h', label: 'Last hour', ms: 3600e3},
+  {id: '24h', label: 'Last 24 hours', ms: 86400e3},
+  {id: '7d', label: 'Last 7 days', ms: 7 * 86400e3},
+  {id: '30d', label: 'Last 30 days', ms: 30 * 86400e3},
+];
+
+const SORTS = {
+  last_activity: 'Last activity',
+  turn_count: 'Turns',
+  input_tokens: 'Tokens',
+  error_count: 'Errors',
+};
+
+// conversationCost estimates a summary's cost: exact for one model, a
+// range over several (the split between them is not in the summary).
+export function conversationCost(c) {
+  const models = (c.models || []).filter(Boolean);
+  if (models.length === 0) return totalTokens(c) === 0 ? 0 : null;
+  if (models.length === 1) {
+    const v = costOf(models[0], c);
+    return v === null ? null : [v, v];
+  }
+  return rangeForModels(models, c);
+}
+
+export function render(main, {params, signal}) {
+  document.title = 'Conversations · weave';
+  main.dataset.navArrows = 'true';
+  const q = params.get('q') || '';
+  const agent = params.get('agent') || '';
+  const range = params.get('range') || '';
+  const page = Math.max(0, parseInt(params.get('page') || '0', 10) || 0);
+  const [sortField, sortDir] = (params.get('sort') || 'last_activity:desc').split(':');
+
+  const nav = (changes) => route.go(route.link.conversations({q, agent, range, sort: params.get('sort') || '', ...changes}));
+
+  const searchInput = h('input', {type: 'search', class: 'input', id: 'conv-filter', value: q, placeholder: 'Filter by words in messages…',
+    'aria-label': 'Filter conversations by words in their messages', 'data-search-primary': true, autocomplete: 'off'});
+  const searchForm = h('form', {class: 'filter-search', role: 'search'}, searchInput);
+  searchForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    nav({q: searchInput.value.trim(), page: ''});
+  });
+  const agentSelect = h('select', {class: 'input', id: 'conv-agent', 'aria-label': 'Agent'},
+    h('option', {value: ''}, 'All agents'),
+    agent ? h('option', {value: agent, selected: true}, agent) : null);
+  agentSelect.addEventListener('change', () => nav({agent: agentSelect.value, page: ''}));
+  const rangeSelect = h('select', {class: 'input', id: 'conv-range', 'aria-label': 'Time range'},
+    RANGES.map((r) => h('option', {value: r.id, selected: r.id === range}, r.label)));
+  rangeSelect.addEventListener('change', () => nav({range: rangeSelect.value, page: ''}));
+
+  const summary = h('p', {class: 'list-summary muted', 'aria-live': 'polite'});
+  const body = h('div', {class: 'list-body'}, loading());
+  main.append(
+    h('div', {class: 'page-head'},
+      h('h1', null, 'Conversations'),
+      h('div', {class: 'filters'}, searchForm, agentSelect, rangeSelect)),
+    summary,
+    body);
+
+  // Agents for the filter.
+  post('/genai/agents/query', {project_id: route.project(), limit: 500, sort: [{field: 'agent_name', direction: 'asc'}]}, signal)
+    .then((resp) => {
+      const names = (resp.agents || []).map((a) => a.agent_name).filter(Boolean);
+      if (agent && !names.includes(agent)) names.unshift(agent);
+      replace(agentSelect, h('option', {value: ''}, 'All agents'),
+        names.map((n) => h('option', {value: n, selected: n === agent}, n)));
+    })
+    .catch((err) => {
+      if (!isAbort(err)) showError('Could not list agents', err);
+    });
+
+  const request = () => {
+    const body = {
+      project_id: route.project(),
+      limit: PAGE,
+      offset: page * PAGE,
+      sort: [{field: SORTS[sortField] ? sortField : 'last_activity', direction: sortDir === 'asc' ? 'asc' : 'desc'}],
+    };
+    if (q) body.search = q;
+    if (agent) body.agent_name = agent;
+    const r = RANGES.find((x) => x.id === range);
+    if (r && r.ms) body.from = new Date(Date.now() - r.ms).toISOString();
+    return body;
+  };
+
+  let lastSig = null;
+  let lastLoad = 0;
+  let loadCtrl = null;
+  const load = async () => {
+    if (loadCtrl) loadCtrl.abort();
+    const ctrl = new AbortController();
+    loadCtrl = ctrl;
+    signal.addEventListener('abort', () => ctrl.abort(), {once: true});
+    lastLoad = Date.now();
+    let resp;
+    try {
+      resp = await post('/genai/conversations/query', request(), ctrl.signal);
+    } catch (err) {
+      if (isAbort(err)) return;
+      replace(body, errorBox('Could not load conversations', err));
+      return;
+    }
+    renderList(resp);
+  };
+
+  const header = (field, label, cls) => {
+    const active = sortField === field;
+    const dir = active && sortDir !== 'asc' ? 'asc' : 'desc';
+    return h('th', {class: cls, 'aria-sort': active ? (sortDir === 'asc' ? 'ascending' : 'descending') : null},
+      h('a', {href: route.link.conversations({q, agent, range, sort: `${field}:${dir}`}), class: 'sort-link'},
+        label, active ? (sortDir === 'asc' ? ' ▲' : ' ▼') : ''));
+  };
+
+  const renderList = (resp) => {
+    const convs = resp.conversations || [];
+    const selectedID = document.activeElement && document.activeElement.closest && document.activeElement.closest('[data-conversation]')?.dataset.conversation;
+    const from = resp.total === 0 ? 0 : resp.offset + 1;
+    replace(summary, resp.total === 0 ? '' :
+      `${fmtInt(from)}–${fmtInt(resp.offset + convs.length)} of ${fmtInt(resp.total)} conversation${resp.total === 1 ? '' : 's'} in ${route.project()}`);
+    if (convs.length === 0) {
+      const filtered = q || agent || range;
+      replace(body, filtered
+        ? empty('No conversation matches these filters.', h('a', {href: route.link.conversations()}, 'Clear the filters'))
+        : empty(`No conversations in project ${route.project()} yet.`,
+          h('p', null, 'Run Claude Code with weave installed (', h('code', null, 'make run'), '), import past sessions with ',
+            h('code', null, 'weave-agentd import'), ', or point any OpenTelemetry GenAI instrumentation at this server (',
+            h('code', null, 'OTEL_EXPORTER_OTLP_ENDPOINT=' + location.origin), ').')));
+      return;
+    }
+    const rows = convs.map((c) => {
+      const running = c.running_count > 0;
+      const href = route.link.conversation(c.conversation_id);
+      return h('tr', {class: ['conv-row', running && 'is-running', c.error_count > 0 && 'has-errors'], 'data-nav-item': true,
+        dataset: {conversation: c.conversation_id}, tabindex: '-1'},
+      h('td', {class: 'col-prompt'},
+        h('a', {href, class: 'conv-link', 'data-nav-open': true}, c.first_prompt ? truncate(c.first_prompt, 160) : h('span', {class: 'muted'}, '(no prompt recorded)')),
+        h('div', {class: 'conv-meta'},
+          running ? runningBadge() : null,
+          (c.agent_names || []).map((a) => h('span', {class: 'chip agent-chip'}, a)),
+          h('span', {class: 'muted mono', title: c.conversation_id}, shortID(c.conversation_id, 13)))),
+      h('td', {class: 'num'}, fmtInt(c.turn_count)),
+      h('td', {class: 'num', title: usageTitle(c)}, fmtTokens(totalTokens(c))),
+      h('td', {class: 'num'}, cost(conversationCost(c))),
+      h('td', {class: ['num', c.error_count > 0 && 'error-text']}, c.error_count > 0 ? fmtInt(c.error_count) : h('span', {class: 'muted'}, '0')),
+      h('td', {class: 'when', title: fmtTime(c.last_activity)}, relTime(c.last_activity)));
+    });
+    const pager = h('div', {class: 'pager'},
+      page > 0 ? h('a', {class: 'button', href: route.link.conversations({q, agent, range, sort: params.get('sort') || '', page: page - 1 || ''})}, '← Newer') : null,
+      resp.offset + convs.length < resp.total ? h('a', {class: 'button', href: route.link.conversations({q, agent, range, sort: params.get('sort') || '', page: page + 1})}, 'Older →') : null);
+    replace(body,
+      h('table', {class: 'table conv-table'},
+        h('thead', null, h('tr', null,
+          h('th', {class: 'col-prompt'}, 'First prompt'),
+          header('turn_count', 'Turns', 'num'),
+          header('input_tokens', 'Tokens', 'num'),
+          h('th', {class: 'num', title: 'Estimate at list price; see ? for the price table'}, 'Cost'),
+          header('error_count', 'Errors', 'num'),
+          header('last_activity', 'Last activity', 'when'))),
+        h('tbody', null, rows)),
+      pager);
+    if (selectedID) {
+      const row = [...body.querySelectorAll('[data-conversation]')].find((r) => r.dataset.conversation === selectedID);
+      if (row) select(row);
+    }
+  };
+
+  load();
+  const unsubscribe = live.subscribe((st) => {
+    if (st.error) return;
+    const sig = live.signature(st.spans);
+    const changed = lastSig !== null && sig !== lastSig;
+    const runningRefresh = st.spans.length > 0 && Date.now() - lastLoad > 10_000;
+    lastSig = sig;
+    if (changed || runningRefresh) load();
+  });
+  return () => {
+    unsubscribe();
+    if (loadCtrl) loadCtrl.abort();
+  };
+}
