@@ -13,6 +13,33 @@
 //   - An empty result is a nil or empty slice and a nil error, never an error.
 //   - ctx cancellation is honoured; a cancelled write may or may not have been
 //     applied, and is safe to retry (writes are idempotent upserts).
+//   - A bad query (unknown field or operator, malformed value, negative
+//     limit or offset, empty project_id) is an error wrapping ErrInvalid.
+//   - Times come back in UTC. Empty slices and maps may come back as nil.
+//     Values of the untyped maps (ResourceAttrs, Event.Attributes,
+//     Annotation.Value) come back as encoding/json decodes them with
+//     UseNumber: string, bool, json.Number, []any, map[string]any or nil.
+//   - Limits: 0 means DefaultLimit; larger than MaxLimit means MaxLimit.
+//
+// Derived figures (rollups) follow three rules every backend implements the
+// same way:
+//
+//   - Effective agent. A span belongs to the agent named by its own
+//     agent_name, else by its nearest ancestor (same trace) that has one,
+//     and to that span's agent_version. Chat and tool spans under an
+//     invoke_agent span therefore count for that agent; spans under no
+//     named agent count for none. The agent_name column itself is returned
+//     as written.
+//   - Effective conversation. A span's conversation is its own
+//     conversation_id; else the conversation_id of its nearest ancestor that
+//     has one; else that of the earliest-started span of its trace that has
+//     one. Without any, the same chain applies to thread_id; without any
+//     thread either, the conversation is "trace:<trace_id>" (one turn). The
+//     conversation_id column itself is returned as written.
+//   - Usage. A span's usage counts in totals only if no descendant in the
+//     same trace reports usage (an agent span that sums its children's
+//     usage is not counted twice), whatever order the spans arrive in.
+//     Durations of spans with no end, or with end before start, count as 0.
 package store
 
 import (
@@ -26,9 +53,15 @@ import (
 // ErrNotFound is returned by methods that look up one item by key.
 var ErrNotFound = errors.New("store: not found")
 
-// ErrInvalid wraps errors caused by a bad query (unknown field, bad operator).
-// The API maps it to 400.
+// ErrInvalid wraps errors caused by a bad query (unknown field, bad operator)
+// or a span that fails ValidateSpan. The API maps it to 400.
 var ErrInvalid = errors.New("store: invalid query")
+
+// Limits applied by every list method.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 10_000
+)
 
 // Store is a complete backend.
 type Store interface {
@@ -57,6 +90,10 @@ type KeyedEvents struct {
 type Writer interface {
 	// WriteSpans upserts spans by (project_id, trace_id, span_id). It returns
 	// nil only after the whole batch is durable (it survives a process crash).
+	// A batch is applied atomically: all of it or none of it. A span that
+	// fails ValidateSpan makes the whole call fail with an error wrapping
+	// ErrInvalid before anything is written; callers that must not lose
+	// the rest of a batch validate first.
 	//
 	// Upsert rule: a later write of the same key replaces the earlier one,
 	// except that a finished span (EndedAt set) is never replaced by an
@@ -73,7 +110,9 @@ type Writer interface {
 	GetSpans(ctx context.Context, keys []SpanKey) ([]model.Span, error)
 
 	// WritePendingEvents durably parks events addressed to spans that are not
-	// stored yet (OTLP log records can arrive before their span).
+	// stored yet (OTLP log records can arrive before their span). A backend
+	// may drop parked events older than a configured age (at least one
+	// hour); it says so in its documentation.
 	WritePendingEvents(ctx context.Context, events []KeyedEvents) error
 
 	// TakePendingEvents returns and removes the parked events for the given
@@ -89,15 +128,28 @@ type TimeRange struct {
 
 // Filter is one condition on a canonical column (model.Span JSON name) or on
 // a custom attribute ("custom_attrs_string.<key>", "custom_attrs_int.<key>",
-// ...). Op is one of: eq, neq, in, contains (substring, case-insensitive),
+// ...) or resource attribute ("resource_attrs.<key>", compared as text).
+// Op is one of: eq, neq, in, contains (substring, case-insensitive),
 // gt, gte, lt, lte, exists, not_exists. An unknown field or op is ErrInvalid.
+//
+// Filterable columns are the scalar ones: strings, token counts and other
+// integers, started_at / ended_at (RFC 3339 text or time.Time), is_turn,
+// finish_reasons (eq/contains/in test one element), plus the derived
+// duration_ms. The heavy columns (messages, system instructions, tool
+// arguments and results, events, raw_span) are not filterable; use
+// SearchMessages. Value types: in takes a list; exists and not_exists take
+// none (for token counts: reported or not; for ended_at: ended or running;
+// for strings: non-empty or empty; for attributes: present or absent).
+// neq and not_exists match spans without the attribute.
 type Filter struct {
 	Field string `json:"field"`
 	Op    string `json:"op"`
 	Value any    `json:"value,omitempty"`
 }
 
-// Sort orders results by a canonical column.
+// Sort orders results by a canonical column (any filterable scalar column
+// except the attribute maps and finish_reasons). Spans that did not report
+// a token count sort after the others in either direction.
 type Sort struct {
 	Field     string `json:"field"`
 	Direction string `json:"direction"` // "asc" | "desc" (default desc)
@@ -118,17 +170,20 @@ type SpanQuery struct {
 }
 
 // ConversationQuery lists conversations. A conversation is the set of spans
-// sharing conversation_id; spans without one are grouped by thread_id, and
-// spans with neither form a one-turn conversation whose id is
+// sharing an effective conversation (see the package doc): conversation_id,
+// else thread_id, else a one-turn conversation whose id is
 // "trace:<trace_id>". A turn is one trace_id.
 type ConversationQuery struct {
 	ProjectID string
-	AgentName string    // only conversations in which this agent ran
+	AgentName string    // only conversations in which this agent ran (effective agent)
 	Range     TimeRange // on last activity
-	Search    string    // full-text filter over the conversation's messages
-	Sort      []Sort    // fields of ConversationSummary; default last_activity desc
-	Limit     int
-	Offset    int
+	Search    string    // full-text filter over the conversation's messages (SearchQuery syntax)
+	// Sort is on the scalar fields of ConversationSummary (not agent_names,
+	// models); default last_activity desc. Ties are broken by
+	// conversation_id ascending.
+	Sort   []Sort
+	Limit  int
+	Offset int
 }
 
 // Usage is a token total. Totals never count usage twice: a span's usage
@@ -142,6 +197,15 @@ type Usage struct {
 }
 
 // ConversationSummary is one row of the conversations list.
+//
+// FirstActivity is the earliest started_at, LastActivity the latest
+// started_at or ended_at. AgentNames are the effective agents, Models the
+// response_model (else request_model) of the spans, both sorted. FirstPrompt
+// is the text of the last user message in the input_messages of the
+// conversation's first span that has one (earliest started_at; invoke_agent
+// spans before others at the same instant; then span_id), whitespace runs
+// collapsed to one space, cut to at most FirstPromptMaxRunes runes (a cut
+// preview ends with "…").
 type ConversationSummary struct {
 	ConversationID string    `json:"conversation_id"`
 	TurnCount      int64     `json:"turn_count"`
@@ -156,13 +220,20 @@ type ConversationSummary struct {
 	Usage
 }
 
+// FirstPromptMaxRunes bounds ConversationSummary.FirstPrompt.
+const FirstPromptMaxRunes = 300
+
 // ConversationPage is a page of conversations with the total match count.
 type ConversationPage struct {
 	Conversations []ConversationSummary `json:"conversations"`
 	Total         int64                 `json:"total"`
 }
 
-// AgentQuery lists agents (spans with agent_name set).
+// AgentQuery lists agents: the effective agents of the project's spans (see
+// the package doc). Range keeps the agents whose activity
+// [first_seen, last_seen] overlaps it; the figures are all-time. Sort is on
+// the scalar fields of AgentSummary; default last_seen desc, ties broken by
+// agent_name ascending.
 type AgentQuery struct {
 	ProjectID string
 	Range     TimeRange
@@ -171,7 +242,12 @@ type AgentQuery struct {
 	Offset    int
 }
 
-// AgentSummary is one row of the agents list.
+// AgentSummary is one row of the agents list. Counts are over the spans
+// whose effective agent it is; InvocationCount counts its invoke_agent
+// spans, TotalDurationMs sums their durations (see the package doc for
+// unfinished spans), FirstSeen/LastSeen are the earliest/latest started_at.
+// VersionCount is the number of rows AgentVersions returns for it (spans
+// without an agent_version form the version "").
 type AgentSummary struct {
 	AgentName       string    `json:"agent_name"`
 	InvocationCount int64     `json:"invocation_count"` // invoke_agent spans
@@ -184,7 +260,8 @@ type AgentSummary struct {
 	Usage
 }
 
-// AgentVersionSummary is one row of an agent's versions.
+// AgentVersionSummary is one row of an agent's versions. AgentVersions
+// returns them sorted by last_seen desc, then agent_version.
 type AgentVersionSummary struct {
 	AgentName       string    `json:"agent_name"`
 	AgentVersion    string    `json:"agent_version"`
@@ -197,7 +274,13 @@ type AgentVersionSummary struct {
 	Usage
 }
 
-// MetricsQuery asks for time-bucketed agent activity.
+// MetricsQuery asks for time-bucketed agent activity, by span started_at.
+// Buckets start at multiples of Bucket since the Unix epoch; Range is
+// widened to whole buckets. Bucket 0 picks a width from a fixed ladder
+// (1m, 5m, 15m, 1h, 3h, 6h, 12h, 1d, 7d) giving at most about 60 buckets
+// over Range (over the data's span for an open Range). A Bucket that is
+// negative or not a whole number of seconds is ErrInvalid, and so is a
+// query that would return more than MaxLimit buckets.
 type MetricsQuery struct {
 	ProjectID string
 	AgentName string // "" = all agents
@@ -205,7 +288,10 @@ type MetricsQuery struct {
 	Bucket    time.Duration // bucket width; 0 → backend picks (≈ 60 buckets)
 }
 
-// MetricBucket is one bucket of agent activity.
+// MetricBucket is one bucket of agent activity: one row per (bucket,
+// effective agent) with activity, sorted by start then agent_name; empty
+// buckets are absent. AvgDurationMs is the mean duration of the
+// invoke_agent spans that have ended.
 type MetricBucket struct {
 	Start           time.Time `json:"start"`
 	AgentName       string    `json:"agent_name,omitempty"`
@@ -218,6 +304,18 @@ type MetricBucket struct {
 
 // SearchQuery is a full-text search over message bodies: input and output
 // messages, system instructions, tool arguments and results.
+//
+// Query syntax: whole words in any order, all of which must occur in one
+// message; "double-quoted phrases" match consecutive words. Matching is
+// case-insensitive and ignores diacritics; punctuation separates words and
+// has no other meaning (operators such as AND, OR, NOT, *, -, : are plain
+// words or separators). A query with no words is ErrInvalid.
+//
+// Roles are the message's role for text and reasoning parts (user,
+// assistant, system, tool, ...), "tool_call" for tool-call arguments
+// (message parts and the tool_call_arguments column), "tool_result" for
+// tool results (message parts and tool_call_result), "system" for system
+// instructions. AgentName and Range apply to the hit (see SearchHit).
 type SearchQuery struct {
 	ProjectID      string
 	Query          string // words, any order; "quoted phrases"
@@ -229,8 +327,13 @@ type SearchQuery struct {
 	Offset         int
 }
 
-// SearchHit is one matching message occurrence. Hits with the same
-// (conversation, role, content) are returned once, newest first.
+// SearchHit is one matching message. Hits with the same (conversation,
+// role, content) are returned once, as their first occurrence: the
+// earliest-started span that carries that content in that role (ties by
+// trace_id, then span_id) — where the message was said, not every later
+// call that repeats it as history. Hits are ordered newest first
+// (started_at desc, then trace_id, span_id, role ascending).
+// ConversationID is the effective conversation.
 type SearchHit struct {
 	TraceID        string    `json:"trace_id"`
 	SpanID         string    `json:"span_id"`
@@ -241,17 +344,20 @@ type SearchHit struct {
 	StartedAt      time.Time `json:"started_at"`
 	// Snippet is a short excerpt around the match with matched terms wrapped
 	// in « and » (the API turns them into markup-safe highlight ranges).
+	// Cut ends are marked with "…".
 	Snippet string `json:"snippet"`
 }
 
 // Reader is the query side.
 type Reader interface {
-	// QuerySpans returns the spans matching q and the total match count.
+	// QuerySpans returns the spans matching q and the total match count
+	// (ignoring Limit and Offset).
 	QuerySpans(ctx context.Context, q SpanQuery) ([]model.Span, int64, error)
 	// TraceSpans returns every span of one trace, with details, ordered by
 	// started_at then span_id.
 	TraceSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error)
-	// ActiveSpans returns spans that have started and not ended, newest first.
+	// ActiveSpans returns spans that have started (within r) and not ended,
+	// newest first (started_at desc, then span_id), without details.
 	ActiveSpans(ctx context.Context, projectID string, r TimeRange, limit int) ([]model.Span, error)
 	// ConversationSpans returns every span of one conversation (see
 	// ConversationQuery for the grouping), with details, ordered by
@@ -264,7 +370,7 @@ type Reader interface {
 	SearchMessages(ctx context.Context, q SearchQuery) ([]SearchHit, error)
 	// Projects lists the projects that have at least one span, sorted.
 	Projects(ctx context.Context) ([]string, error)
-	// Stats reports sizes for /metrics.
+	// Stats reports sizes for /metrics (all projects).
 	Stats(ctx context.Context) (Stats, error)
 }
 
@@ -288,6 +394,13 @@ type Annotation struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// Annotation refs and their kinds.
+const (
+	RefSpanPrefix         = "agent_span/"
+	RefTurnPrefix         = "agent_turn/"
+	RefConversationPrefix = "agent_conversation/"
+)
+
 // AnnotationQuery selects annotations.
 type AnnotationQuery struct {
 	ProjectID string
@@ -300,11 +413,16 @@ type AnnotationQuery struct {
 // Annotations stores feedback.
 type Annotations interface {
 	// UpsertAnnotation stores a; an empty ID gets a new one. With an ID, the
-	// annotation of that ID is replaced (CreatedAt kept). Returns the stored
-	// annotation.
+	// annotation of that ID in a.ProjectID is replaced (CreatedAt kept) or,
+	// if there is none, created with that ID. Returns the stored
+	// annotation. IDs are scoped to a project. A Ref that is not one of the
+	// three forms (non-empty after the prefix), an empty Kind or a Value
+	// that is not JSON-encodable is ErrInvalid. The store sets CreatedAt and
+	// UpdatedAt.
 	UpsertAnnotation(ctx context.Context, a Annotation) (Annotation, error)
 	// DeleteAnnotation removes one; ErrNotFound if absent.
 	DeleteAnnotation(ctx context.Context, projectID, id string) error
-	// QueryAnnotations returns annotations newest first.
+	// QueryAnnotations returns annotations newest first (created_at desc,
+	// then id desc).
 	QueryAnnotations(ctx context.Context, q AnnotationQuery) ([]Annotation, error)
 }

@@ -1,0 +1,338 @@
+package sqlite
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// The blobs this package stores (span details, message shapes, pages) use a
+// small binary encoding: unsigned varints for counts and ids, varint-length
+// prefixed bytes for strings. Decoders never panic on bad input; they
+// return errCorrupt.
+
+var errCorrupt = errors.New("sqlite: corrupt blob")
+
+type encoder struct{ b []byte }
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) id(v int64)       { e.uvarint(uint64(v)) }
+func (e *encoder) byte1(v byte)     { e.b = append(e.b, v) }
+
+func (e *encoder) str(s string) {
+	e.uvarint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *encoder) bytes(s []byte) {
+	e.uvarint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *encoder) ids(v []int64) {
+	e.uvarint(uint64(len(v)))
+	for _, x := range v {
+		e.id(x)
+	}
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) id() int64 {
+	v := d.uvarint()
+	if v > 1<<62 {
+		d.fail()
+		return 0
+	}
+	return int64(v)
+}
+
+func (d *decoder) byte1() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) raw() []byte {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string { return string(d.raw()) }
+
+// count reads a list length, rejecting lengths the remaining bytes cannot
+// hold (each element takes at least one byte).
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) ids() []int64 {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	out := make([]int64, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.id())
+	}
+	return out
+}
+
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	return d.err
+}
+
+// details is the span_details blob: the heavy columns of a span as
+// references, plus the events and raw span verbatim.
+type details struct {
+	inPages []int64 // pages.id, each pageSize message ids
+	inTail  []int64 // messages.id after the full pages
+	out     []int64 // messages.id
+	sys     []int64 // texts.id, one per system instruction
+	args    int64   // texts.id of tool_call_arguments, 0 if empty
+	result  int64   // texts.id of tool_call_result, 0 if empty
+	events  []byte  // JSON array, nil if none
+	raw     []byte  // raw_span, nil if none
+}
+
+const detailsVersion = 1
+
+func (x *details) encode() []byte {
+	e := encoder{b: make([]byte, 0, 32+len(x.events)+len(x.raw)+4*(len(x.inTail)+len(x.out)))}
+	e.byte1(detailsVersion)
+	e.ids(x.inPages)
+	e.ids(x.inTail)
+	e.ids(x.out)
+	e.ids(x.sys)
+	e.id(x.args)
+	e.id(x.result)
+	e.bytes(x.events)
+	e.bytes(x.raw)
+	return e.b
+}
+
+func decodeDetails(b []byte) (details, error) {
+	d := decoder{b: b}
+	var x details
+	if v := d.byte1(); v != detailsVersion && d.err == nil {
+		return details{}, fmt.Errorf("sqlite: span details version %d unknown", v)
+	}
+	x.inPages = d.ids()
+	x.inTail = d.ids()
+	x.out = d.ids()
+	x.sys = d.ids()
+	x.args = d.id()
+	x.result = d.id()
+	x.events = d.raw()
+	x.raw = d.raw()
+	if err := d.done(); err != nil {
+		return details{}, err
+	}
+	if len(x.events) == 0 {
+		x.events = nil
+	}
+	if len(x.raw) == 0 {
+		x.raw = nil
+	}
+	return x, nil
+}
+
+// shape is a stored message: role, name, finish reason and parts, with the
+// searchable strings of the parts (text and reasoning content, tool-call
+// arguments, tool responses) replaced by texts ids.
+type shape struct {
+	role, name, finish string
+	parts              []shapePart
+}
+
+type shapePart struct {
+	typ                         string
+	content                     int64  // texts.id of Content for text/reasoning parts
+	inline                      string // Content of other part types (blobs), verbatim
+	id, name                    string
+	args, resp                  int64 // texts.id of Arguments / Response, 0 if empty
+	mime, modality, fileID, uri string
+}
+
+const shapeVersion = 1
+
+// Part flags.
+const (
+	flagContent = 1 << iota
+	flagInline
+	flagArgs
+	flagResp
+)
+
+func (m *shape) encode() []byte {
+	e := encoder{b: make([]byte, 0, 16+24*len(m.parts))}
+	e.byte1(shapeVersion)
+	e.str(m.role)
+	e.str(m.name)
+	e.str(m.finish)
+	e.uvarint(uint64(len(m.parts)))
+	for _, p := range m.parts {
+		var f byte
+		if p.content != 0 {
+			f |= flagContent
+		}
+		if p.inline != "" {
+			f |= flagInline
+		}
+		if p.args != 0 {
+			f |= flagArgs
+		}
+		if p.resp != 0 {
+			f |= flagResp
+		}
+		e.str(p.typ)
+		e.byte1(f)
+		if f&flagContent != 0 {
+			e.id(p.content)
+		}
+		if f&flagInline != 0 {
+			e.str(p.inline)
+		}
+		if f&flagArgs != 0 {
+			e.id(p.args)
+		}
+		if f&flagResp != 0 {
+			e.id(p.resp)
+		}
+		e.str(p.id)
+		e.str(p.name)
+		e.str(p.mime)
+		e.str(p.modality)
+		e.str(p.fileID)
+		e.str(p.uri)
+	}
+	return e.b
+}
+
+func decodeShape(b []byte) (shape, error) {
+	d := decoder{b: b}
+	var m shape
+	if v := d.byte1(); v != shapeVersion && d.err == nil {
+		return shape{}, fmt.Errorf("sqlite: message shape version %d unknown", v)
+	}
+	m.role = d.str()
+	m.name = d.str()
+	m.finish = d.str()
+	n := d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		var p shapePart
+		p.typ = d.str()
+		f := d.byte1()
+		if f&flagContent != 0 {
+			p.content = d.id()
+		}
+		if f&flagInline != 0 {
+			p.inline = d.str()
+		}
+		if f&flagArgs != 0 {
+			p.args = d.id()
+		}
+		if f&flagResp != 0 {
+			p.resp = d.id()
+		}
+		p.id = d.str()
+		p.name = d.str()
+		p.mime = d.str()
+		p.modality = d.str()
+		p.fileID = d.str()
+		p.uri = d.str()
+		m.parts = append(m.parts, p)
+	}
+	if err := d.done(); err != nil {
+		return shape{}, err
+	}
+	return m, nil
+}
+
+// Search roles of non-message content.
+const (
+	roleSystem     = "system"
+	roleToolCall   = "tool_call"
+	roleToolResult = "tool_result"
+)
+
+// roleText is one searchable occurrence: a text in a role.
+type roleText struct {
+	role string
+	text int64
+}
+
+// keys lists the searchable texts of a message with their roles.
+func (m *shape) keys() []roleText {
+	var out []roleText
+	for _, p := range m.parts {
+		if p.content != 0 {
+			out = append(out, roleText{m.role, p.content})
+		}
+		if p.args != 0 {
+			out = append(out, roleText{roleToolCall, p.args})
+		}
+		if p.resp != 0 {
+			out = append(out, roleText{roleToolResult, p.resp})
+		}
+	}
+	return out
+}
+
+func encodeIDs(ids []int64) []byte {
+	e := encoder{b: make([]byte, 0, 4*len(ids))}
+	for _, id := range ids {
+		e.id(id)
+	}
+	return e.b
+}
+
+func decodeIDs(b []byte) ([]int64, error) {
+	d := decoder{b: b}
+	var out []int64
+	for len(d.b) > 0 && d.err == nil {
+		out = append(out, d.id())
+	}
+	return out, d.done()
+}

@@ -1,0 +1,546 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store/textsearch"
+)
+
+// digest identifies a content-addressed value: the first 16 bytes of the
+// SHA-256 of a kind byte and the value's encoding.
+type digest [16]byte
+
+// Kinds hashed into digests, so equal bytes of different kinds differ.
+const (
+	kindText     = 't'
+	kindMessage  = 'm'
+	kindPage     = 'p'
+	kindResource = 'r'
+)
+
+func sum(kind byte, b []byte) digest {
+	h := sha256.New()
+	h.Write([]byte{kind})
+	h.Write(b)
+	var d digest
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+// stringBytes views s as bytes without copying; only for hashing (the
+// bytes are never written).
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// pageSize is the number of message ids in one input-history page.
+const pageSize = 32
+
+// textRef is a text to store by digest; id is filled by ensureContent.
+type textRef struct {
+	d    digest
+	body string
+	id   int64
+}
+
+func newText(body string) *textRef {
+	if body == "" {
+		return nil
+	}
+	return &textRef{d: sum(kindText, stringBytes(body)), body: body}
+}
+
+// msgRef is a message to store by digest.
+type msgRef struct {
+	d                  digest
+	role, name, finish string
+	parts              []partRef
+	id                 int64
+}
+
+type partRef struct {
+	typ                         string
+	content                     *textRef // text and reasoning parts
+	inline                      string   // Content of other part types
+	id, name                    string
+	args, resp                  *textRef
+	mime, modality, fileID, uri string
+}
+
+func newMsg(m *model.Message) *msgRef {
+	r := &msgRef{role: m.Role, name: m.Name, finish: m.FinishReason, parts: make([]partRef, len(m.Parts))}
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		pr := partRef{typ: p.Type, id: p.ID, name: p.Name, mime: p.MimeType, modality: p.Modality, fileID: p.FileID, uri: p.URI}
+		if p.Type == model.PartText || p.Type == model.PartReasoning {
+			pr.content = newText(p.Content)
+		} else {
+			pr.inline = p.Content
+		}
+		if len(p.Arguments) > 0 {
+			pr.args = newText(string(p.Arguments))
+		}
+		if len(p.Response) > 0 {
+			pr.resp = newText(string(p.Response))
+		}
+		r.parts[i] = pr
+	}
+	// The digest covers the shape with text digests in place of ids.
+	e := encoder{b: make([]byte, 0, 64+48*len(r.parts))}
+	e.str(r.role)
+	e.str(r.name)
+	e.str(r.finish)
+	e.uvarint(uint64(len(r.parts)))
+	ref := func(t *textRef) {
+		if t == nil {
+			e.byte1(0)
+			return
+		}
+		e.byte1(1)
+		e.b = append(e.b, t.d[:]...)
+	}
+	for _, p := range r.parts {
+		e.str(p.typ)
+		ref(p.content)
+		e.str(p.inline)
+		ref(p.args)
+		ref(p.resp)
+		e.str(p.id)
+		e.str(p.name)
+		e.str(p.mime)
+		e.str(p.modality)
+		e.str(p.fileID)
+		e.str(p.uri)
+	}
+	r.d = sum(kindMessage, e.b)
+	return r
+}
+
+func (r *msgRef) texts(yield func(*textRef)) {
+	for _, p := range r.parts {
+		for _, t := range []*textRef{p.content, p.args, p.resp} {
+			if t != nil {
+				yield(t)
+			}
+		}
+	}
+}
+
+// shape is the stored form; text ids must be set.
+func (r *msgRef) shape() shape {
+	m := shape{role: r.role, name: r.name, finish: r.finish, parts: make([]shapePart, len(r.parts))}
+	id := func(t *textRef) int64 {
+		if t == nil {
+			return 0
+		}
+		return t.id
+	}
+	for i, p := range r.parts {
+		m.parts[i] = shapePart{typ: p.typ, content: id(p.content), inline: p.inline, id: p.id, name: p.name,
+			args: id(p.args), resp: id(p.resp), mime: p.mime, modality: p.modality, fileID: p.fileID, uri: p.uri}
+	}
+	return m
+}
+
+// blobRef is a resource or page to store by digest.
+type blobRef struct {
+	d    digest
+	data []byte
+	id   int64
+}
+
+// contentCache remembers digest → id for content known to be committed,
+// and the search keys of messages (immutable once written). It is bounded:
+// a full map is simply cleared.
+type contentCache struct {
+	mu    sync.Mutex
+	ids   [4]map[digest]int64 // by kind index
+	keys  map[int64][]roleText
+	limit int
+}
+
+const cacheLimit = 1 << 18
+
+func newContentCache() *contentCache {
+	c := &contentCache{keys: make(map[int64][]roleText), limit: cacheLimit}
+	for i := range c.ids {
+		c.ids[i] = make(map[digest]int64)
+	}
+	return c
+}
+
+func kindIndex(kind byte) int {
+	switch kind {
+	case kindText:
+		return 0
+	case kindMessage:
+		return 1
+	case kindPage:
+		return 2
+	default:
+		return 3
+	}
+}
+
+func (c *contentCache) lookup(kind byte, d digest) (int64, bool) {
+	c.mu.Lock()
+	id, ok := c.ids[kindIndex(kind)][d]
+	c.mu.Unlock()
+	return id, ok
+}
+
+func (c *contentCache) msgKeys(id int64) ([]roleText, bool) {
+	c.mu.Lock()
+	k, ok := c.keys[id]
+	c.mu.Unlock()
+	return k, ok
+}
+
+func (c *contentCache) addKeys(id int64, k []roleText) {
+	c.mu.Lock()
+	if len(c.keys) >= c.limit {
+		clear(c.keys)
+	}
+	c.keys[id] = k
+	c.mu.Unlock()
+}
+
+// publish records content committed by a transaction.
+func (c *contentCache) publish(staged *staging) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, m := range staged.ids {
+		dst := c.ids[k]
+		if len(dst)+len(m) > c.limit {
+			clear(dst)
+		}
+		for d, id := range m {
+			dst[d] = id
+		}
+	}
+	if len(c.keys)+len(staged.keys) > c.limit {
+		clear(c.keys)
+	}
+	for id, k := range staged.keys {
+		c.keys[id] = k
+	}
+}
+
+// reset forgets everything (after a failed transaction nothing staged is
+// published, so the cache stays valid; reset is for tests and retention).
+func (c *contentCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.ids {
+		clear(c.ids[i])
+	}
+	clear(c.keys)
+}
+
+// staging collects the ids a write transaction resolved; they are
+// published to the cache only once the transaction commits.
+type staging struct {
+	ids  [4]map[digest]int64
+	keys map[int64][]roleText
+}
+
+func newStaging() *staging {
+	s := &staging{keys: make(map[int64][]roleText)}
+	for i := range s.ids {
+		s.ids[i] = make(map[digest]int64)
+	}
+	return s
+}
+
+// contentTables maps a kind to its table and value column.
+var contentTables = map[byte][2]string{
+	kindText:     {"texts", "body"},
+	kindMessage:  {"messages", "shape"},
+	kindPage:     {"pages", "refs"},
+	kindResource: {"resources", "attrs"},
+}
+
+// resolve finds the ids of the digests (from the cache, this transaction's
+// staging, or the table) and returns the digests still missing.
+func (w *writeTx) resolve(kind byte, ds []digest) (map[digest]int64, []digest, error) {
+	found := make(map[digest]int64, len(ds))
+	var ask []digest
+	st := w.staged.ids[kindIndex(kind)]
+	for _, d := range ds {
+		if _, dup := found[d]; dup {
+			continue
+		}
+		if id, ok := st[d]; ok {
+			found[d] = id
+			continue
+		}
+		if id, ok := w.s.cache.lookup(kind, d); ok {
+			found[d] = id
+			continue
+		}
+		found[d] = 0
+		ask = append(ask, d)
+	}
+	table := contentTables[kind][0]
+	for len(ask) > 0 {
+		n := min(len(ask), 256)
+		chunk := ask[:n]
+		ask = ask[n:]
+		args := make([]any, n)
+		for i := range chunk {
+			args[i] = chunk[i][:]
+		}
+		q := "SELECT id, digest FROM " + table + " WHERE digest IN (" + placeholders(n) + ")"
+		rows, err := w.tx.QueryContext(w.ctx, q, args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
+		}
+		for rows.Next() {
+			var id int64
+			var b []byte
+			if err := rows.Scan(&id, &b); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
+			}
+			var d digest
+			copy(d[:], b)
+			found[d] = id
+			st[d] = id
+		}
+		if err := rows.Close(); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
+		}
+	}
+	var missing []digest
+	for _, d := range ds {
+		if found[d] == 0 {
+			missing = append(missing, d)
+			found[d] = -1 // listed once
+		}
+	}
+	return found, missing, nil
+}
+
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}
+
+// insertContent stores one new value and returns its id.
+func (w *writeTx) insertContent(kind byte, d digest, value any) (int64, error) {
+	stmt, err := w.stmt("INSERT INTO " + contentTables[kind][0] + " (digest, " + contentTables[kind][1] + ") VALUES (?, ?)")
+	if err != nil {
+		return 0, err
+	}
+	res, err := stmt.ExecContext(w.ctx, d[:], value)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: insert into %s: %w", contentTables[kind][0], err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: insert into %s: %w", contentTables[kind][0], err)
+	}
+	w.staged.ids[kindIndex(kind)][d] = id
+	return id, nil
+}
+
+// ensureTexts gives every text its id, inserting (and indexing) new ones.
+func (w *writeTx) ensureTexts(refs []*textRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	ds := make([]digest, len(refs))
+	for i, t := range refs {
+		ds[i] = t.d
+	}
+	found, missing, err := w.resolve(kindText, ds)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		byDigest := make(map[digest]*textRef, len(missing))
+		for _, t := range refs {
+			if found[t.d] == -1 {
+				byDigest[t.d] = t
+			}
+		}
+		fts, err := w.stmt("INSERT INTO texts_fts (rowid, body) VALUES (?, ?)")
+		if err != nil {
+			return err
+		}
+		for _, d := range missing {
+			t := byDigest[d]
+			id, err := w.insertContent(kindText, d, t.body)
+			if err != nil {
+				return err
+			}
+			if _, err := fts.ExecContext(w.ctx, id, textsearch.IndexText(t.body)); err != nil {
+				return fmt.Errorf("sqlite: index text: %w", err)
+			}
+			found[d] = id
+		}
+	}
+	for _, t := range refs {
+		t.id = found[t.d]
+	}
+	return nil
+}
+
+// ensureMessages gives every message its id (texts must be resolved).
+func (w *writeTx) ensureMessages(refs []*msgRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	ds := make([]digest, len(refs))
+	for i, m := range refs {
+		ds[i] = m.d
+	}
+	found, _, err := w.resolve(kindMessage, ds)
+	if err != nil {
+		return err
+	}
+	for _, m := range refs {
+		if id := found[m.d]; id > 0 {
+			m.id = id
+			continue
+		}
+		sh := m.shape()
+		id, err := w.insertContent(kindMessage, m.d, sh.encode())
+		if err != nil {
+			return err
+		}
+		w.staged.keys[id] = sh.keys()
+		found[m.d] = id
+		m.id = id
+	}
+	return nil
+}
+
+// ensureBlobs gives pages or resources their ids.
+func (w *writeTx) ensureBlobs(kind byte, refs []*blobRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	ds := make([]digest, len(refs))
+	for i, b := range refs {
+		ds[i] = b.d
+	}
+	found, _, err := w.resolve(kind, ds)
+	if err != nil {
+		return err
+	}
+	for _, b := range refs {
+		if id := found[b.d]; id > 0 {
+			b.id = id
+			continue
+		}
+		var v any = b.data
+		if kind == kindResource {
+			v = string(b.data)
+		}
+		id, err := w.insertContent(kind, b.d, v)
+		if err != nil {
+			return err
+		}
+		found[b.d] = id
+		b.id = id
+	}
+	return nil
+}
+
+// msgKeys returns the search keys of stored messages.
+func (w *writeTx) msgKeys(ids []int64) (map[int64][]roleText, error) {
+	out := make(map[int64][]roleText, len(ids))
+	var ask []int64
+	for _, id := range ids {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		if k, ok := w.staged.keys[id]; ok {
+			out[id] = k
+			continue
+		}
+		if k, ok := w.s.cache.msgKeys(id); ok {
+			out[id] = k
+			continue
+		}
+		out[id] = nil
+		ask = append(ask, id)
+	}
+	shapes, err := loadShapes(w.ctx, w.tx, ask)
+	if err != nil {
+		return nil, err
+	}
+	for id, sh := range shapes {
+		k := sh.keys()
+		out[id] = k
+		w.s.cache.addKeys(id, k) // committed content: safe to cache now
+	}
+	return out, nil
+}
+
+// queryer is what reads need from *sql.DB, *sql.Tx and *sql.Conn.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// loadByIDs runs "SELECT id, <col> FROM <table> WHERE id IN (...)" in
+// chunks and hands each row to fn.
+func loadByIDs(ctx context.Context, q queryer, table, col string, ids []int64, fn func(id int64, v []byte) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		chunk := ids[:n]
+		ids = ids[n:]
+		args := make([]any, n)
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx, "SELECT id, "+col+" FROM "+table+" WHERE id IN ("+placeholders(n)+")", args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: read %s: %w", table, err)
+		}
+		for rows.Next() {
+			var id int64
+			var v []byte
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: read %s: %w", table, err)
+			}
+			if err := fn(id, v); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("sqlite: read %s: %w", table, err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: read %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func loadShapes(ctx context.Context, q queryer, ids []int64) (map[int64]shape, error) {
+	out := make(map[int64]shape, len(ids))
+	err := loadByIDs(ctx, q, "messages", "shape", ids, func(id int64, v []byte) error {
+		sh, err := decodeShape(v)
+		if err != nil {
+			return fmt.Errorf("sqlite: message %d: %w", id, err)
+		}
+		out[id] = sh
+		return nil
+	})
+	return out, err
+}

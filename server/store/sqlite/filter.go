@@ -1,0 +1,429 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+)
+
+type fieldKind int
+
+const (
+	kString   fieldKind = iota
+	kInt                // NOT NULL integer
+	kNullInt            // token counts: NULL = not reported
+	kStarted            // started_at
+	kEnded              // ended_at, 0 = running
+	kBool               // is_turn
+	kList               // finish_reasons (JSON array)
+	kDuration           // derived duration_ms
+)
+
+// spanFields are the filterable canonical columns.
+var spanFields = map[string]fieldKind{
+	"project_id": kString, "trace_id": kString, "span_id": kString, "parent_span_id": kString,
+	"span_name": kString, "span_kind": kString, "status_code": kString, "status_message": kString,
+	"operation_name": kString, "provider_name": kString, "agent_name": kString, "agent_id": kString,
+	"agent_version": kString, "conversation_id": kString, "request_model": kString,
+	"response_model": kString, "response_id": kString, "tool_name": kString, "tool_type": kString,
+	"tool_call_id": kString, "error_type": kString, "compaction_summary": kString, "thread_id": kString,
+	"input_tokens": kNullInt, "output_tokens": kNullInt, "cache_read_input_tokens": kNullInt,
+	"cache_creation_input_tokens": kNullInt, "reasoning_tokens": kNullInt,
+	"compaction_items_before": kInt, "compaction_items_after": kInt,
+	"started_at": kStarted, "ended_at": kEnded, "is_turn": kBool, "finish_reasons": kList,
+	"duration_ms": kDuration,
+}
+
+// heavyFields are canonical columns that exist but are not filterable.
+var heavyFields = map[string]bool{
+	"input_messages": true, "output_messages": true, "system_instructions": true,
+	"tool_call_arguments": true, "tool_call_result": true, "events": true, "raw_span": true,
+	"custom_attrs_string": true, "custom_attrs_int": true, "custom_attrs_float": true,
+	"custom_attrs_bool": true, "resource_attrs": true,
+}
+
+const durationExpr = "(CASE WHEN s.ended_at > s.started_at THEN (s.ended_at - s.started_at) / 1000000 ELSE 0 END)"
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: sqlite: %s", store.ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// cond is one SQL condition with its arguments.
+type cond struct {
+	sql  string
+	args []any
+}
+
+// filterSQL translates one filter into a condition on spans aliased s.
+func filterSQL(f store.Filter) (cond, error) {
+	op := strings.ToLower(f.Op)
+	switch op {
+	case "eq", "neq", "in", "contains", "gt", "gte", "lt", "lte", "exists", "not_exists":
+	default:
+		return cond{}, invalid("filter on %q: unknown op %q", f.Field, f.Op)
+	}
+	if prefix, key, ok := strings.Cut(f.Field, "."); ok && (strings.HasPrefix(prefix, "custom_attrs_") || prefix == "resource_attrs") {
+		if key == "" {
+			return cond{}, invalid("filter field %q needs a key after the dot", f.Field)
+		}
+		return attrSQL(prefix, key, op, f)
+	}
+	kind, ok := spanFields[f.Field]
+	if !ok {
+		if heavyFields[f.Field] {
+			return cond{}, invalid("field %q is not filterable (use message search or a key: %s.<key>)", f.Field, f.Field)
+		}
+		return cond{}, invalid("unknown filter field %q", f.Field)
+	}
+	col := "s." + f.Field
+	switch kind {
+	case kString:
+		return scalarSQL(col, op, f, toString, true, col+" != ''", col+" = ''")
+	case kInt:
+		return scalarSQL(col, op, f, toInt, false, col+" != 0", col+" = 0")
+	case kNullInt:
+		c, err := scalarSQL(col, op, f, toInt, false, col+" IS NOT NULL", col+" IS NULL")
+		if err == nil && op == "neq" {
+			c.sql = "(" + col + " IS NULL OR " + c.sql + ")"
+		}
+		return c, err
+	case kDuration:
+		if op == "exists" || op == "not_exists" {
+			return cond{}, invalid("filter on duration_ms: op %q not supported", op)
+		}
+		return scalarSQL(durationExpr, op, f, toInt, false, "", "")
+	case kStarted:
+		return scalarSQL(col, op, f, toNanos, false, "1", "0")
+	case kEnded:
+		c, err := scalarSQL(col, op, f, toNanos, false, col+" != 0", col+" = 0")
+		if err == nil && op != "exists" && op != "not_exists" && op != "neq" {
+			c.sql = "(" + col + " != 0 AND " + c.sql + ")"
+		}
+		return c, err
+	case kBool:
+		switch op {
+		case "eq", "neq":
+		default:
+			return cond{}, invalid("filter on %s: op %q not supported (eq, neq)", f.Field, op)
+		}
+		return scalarSQL(col, op, f, toBoolInt, false, "", "")
+	case kList:
+		return listSQL(col, op, f)
+	}
+	return cond{}, invalid("unknown filter field %q", f.Field)
+}
+
+// scalarSQL builds a comparison on expr. conv converts a filter value to
+// the column's SQL value.
+func scalarSQL(expr, op string, f store.Filter, conv func(any) (any, error), isText bool, exists, notExists string) (cond, error) {
+	one := func() (any, error) {
+		v, err := conv(f.Value)
+		if err != nil {
+			return nil, invalid("filter on %q: %v", f.Field, err)
+		}
+		return v, nil
+	}
+	switch op {
+	case "exists", "not_exists":
+		if f.Value != nil {
+			return cond{}, invalid("filter on %q: op %s takes no value", f.Field, op)
+		}
+		if op == "exists" {
+			return cond{sql: exists}, nil
+		}
+		return cond{sql: notExists}, nil
+	case "in":
+		list, ok := f.Value.([]any)
+		if !ok {
+			if ss, isSS := f.Value.([]string); isSS {
+				for _, s := range ss {
+					list = append(list, s)
+				}
+				ok = true
+			}
+		}
+		if !ok {
+			return cond{}, invalid("filter on %q: op in takes a list", f.Field)
+		}
+		if len(list) == 0 {
+			return cond{sql: "0"}, nil
+		}
+		args := make([]any, len(list))
+		for i, x := range list {
+			v, err := conv(x)
+			if err != nil {
+				return cond{}, invalid("filter on %q: %v", f.Field, err)
+			}
+			args[i] = v
+		}
+		return cond{sql: expr + " IN (" + placeholders(len(args)) + ")", args: args}, nil
+	case "contains":
+		if !isText {
+			return cond{}, invalid("filter on %q: op contains needs a text field", f.Field)
+		}
+		s, ok := f.Value.(string)
+		if !ok {
+			return cond{}, invalid("filter on %q: contains takes a string", f.Field)
+		}
+		return cond{sql: "instr(weave_lower(" + expr + "), ?) > 0", args: []any{strings.ToLower(s)}}, nil
+	}
+	v, err := one()
+	if err != nil {
+		return cond{}, err
+	}
+	sqlOp := map[string]string{"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+	return cond{sql: expr + " " + sqlOp + " ?", args: []any{v}}, nil
+}
+
+func listSQL(col, op string, f store.Filter) (cond, error) {
+	each := "SELECT 1 FROM json_each(" + col + ") j WHERE "
+	switch op {
+	case "exists":
+		return cond{sql: col + " IS NOT NULL"}, nil
+	case "not_exists":
+		return cond{sql: col + " IS NULL"}, nil
+	case "eq", "neq":
+		s, err := toString(f.Value)
+		if err != nil {
+			return cond{}, invalid("filter on %q: %v", f.Field, err)
+		}
+		c := "EXISTS (" + each + "j.value = ?)"
+		if op == "neq" {
+			c = "NOT " + c
+		}
+		return cond{sql: c, args: []any{s}}, nil
+	case "contains":
+		s, ok := f.Value.(string)
+		if !ok {
+			return cond{}, invalid("filter on %q: contains takes a string", f.Field)
+		}
+		return cond{sql: "EXISTS (" + each + "instr(weave_lower(j.value), ?) > 0)", args: []any{strings.ToLower(s)}}, nil
+	case "in":
+		c, err := scalarSQL("j.value", "in", f, toString, true, "", "")
+		if err != nil {
+			return cond{}, err
+		}
+		return cond{sql: "EXISTS (" + each + c.sql + ")", args: c.args}, nil
+	}
+	return cond{}, invalid("filter on %q: op %q not supported (eq, neq, in, contains, exists, not_exists)", f.Field, op)
+}
+
+func attrSQL(prefix, key, op string, f store.Filter) (cond, error) {
+	var expr string
+	var conv func(any) (any, error)
+	isText := false
+	switch prefix {
+	case "custom_attrs_string":
+		expr, conv, isText = "(SELECT j.value FROM json_each(s.custom_attrs_string) j WHERE j.key = ?)", toString, true
+	case "custom_attrs_int":
+		expr, conv = "(SELECT j.value FROM json_each(s.custom_attrs_int) j WHERE j.key = ?)", toInt
+	case "custom_attrs_float":
+		expr, conv = "(SELECT j.value FROM json_each(s.custom_attrs_float) j WHERE j.key = ?)", toFloat
+	case "custom_attrs_bool":
+		expr, conv = "(SELECT j.value FROM json_each(s.custom_attrs_bool) j WHERE j.key = ?)", toBoolInt
+		if op != "eq" && op != "neq" && op != "exists" && op != "not_exists" {
+			return cond{}, invalid("filter on %q: op %q not supported for booleans", f.Field, op)
+		}
+	case "resource_attrs":
+		expr, conv, isText = "(SELECT CAST(j.value AS TEXT) FROM resources r, json_each(r.attrs) j WHERE r.id = s.resource_id AND j.key = ?)", toString, true
+	default:
+		return cond{}, invalid("unknown filter field %q", f.Field)
+	}
+	c, err := scalarSQL(expr, op, f, conv, isText, expr+" IS NOT NULL", expr+" IS NULL")
+	if err != nil {
+		return cond{}, err
+	}
+	// Every occurrence of expr takes the key as its first argument.
+	n := strings.Count(c.sql, expr)
+	args := make([]any, 0, n+len(c.args))
+	for i := 0; i < n; i++ {
+		args = append(args, key)
+	}
+	c.args = append(args, c.args...)
+	if op == "neq" {
+		c.sql = "COALESCE(" + c.sql + ", 1)"
+	}
+	return c, nil
+}
+
+func toString(v any) (any, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("want a string, got %T", v)
+	}
+	return s, nil
+}
+
+func toInt(v any) (any, error) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case int32:
+		return int64(x), nil
+	case float64:
+		if x != math.Trunc(x) || math.IsInf(x, 0) || math.Abs(x) > 1<<63 {
+			return nil, fmt.Errorf("want an integer, got %v", x)
+		}
+		return int64(x), nil
+	case json.Number:
+		i, err := x.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("want an integer, got %s", x)
+		}
+		return i, nil
+	}
+	return nil, fmt.Errorf("want an integer, got %T", v)
+}
+
+func toFloat(v any) (any, error) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("want a number, got %s", x)
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("want a number, got %T", v)
+}
+
+func toBoolInt(v any) (any, error) {
+	b, ok := v.(bool)
+	if !ok {
+		return nil, fmt.Errorf("want a boolean, got %T", v)
+	}
+	if b {
+		return int64(1), nil
+	}
+	return int64(0), nil
+}
+
+func toNanos(v any) (any, error) {
+	switch x := v.(type) {
+	case time.Time:
+		return clampNanos(x), nil
+	case string:
+		t, err := time.Parse(time.RFC3339Nano, x)
+		if err != nil {
+			return nil, fmt.Errorf("want an RFC 3339 time, got %q", x)
+		}
+		return clampNanos(t), nil
+	}
+	return nil, fmt.Errorf("want an RFC 3339 time, got %T", v)
+}
+
+// sortable are the columns QuerySpans sorts on.
+func sortExpr(field string) (string, bool) {
+	kind, ok := spanFields[field]
+	if !ok || kind == kList {
+		return "", false
+	}
+	if kind == kDuration {
+		return durationExpr, true
+	}
+	return "s." + field, true
+}
+
+func direction(d string) (string, error) {
+	switch strings.ToLower(d) {
+	case "", "desc":
+		return "DESC", nil
+	case "asc":
+		return "ASC", nil
+	}
+	return "", invalid("unknown sort direction %q (asc, desc)", d)
+}
+
+// QuerySpans implements store.Reader.
+func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span, int64, error) {
+	if err := needProject(q.ProjectID); err != nil {
+		return nil, 0, err
+	}
+	limit, err := clampLimit(q.Limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkOffset(q.Offset); err != nil {
+		return nil, 0, err
+	}
+	where := []string{"s.project_id = ?"}
+	args := []any{q.ProjectID}
+	if err := rangeSQL("s.started_at", q.Range, &where, &args); err != nil {
+		return nil, 0, err
+	}
+	for _, f := range q.Filters {
+		c, err := filterSQL(f)
+		if err != nil {
+			return nil, 0, err
+		}
+		where = append(where, c.sql)
+		args = append(args, c.args...)
+	}
+	var order []string
+	for _, so := range q.Sort {
+		expr, ok := sortExpr(so.Field)
+		if !ok {
+			return nil, 0, invalid("cannot sort on %q", so.Field)
+		}
+		dir, err := direction(so.Direction)
+		if err != nil {
+			return nil, 0, err
+		}
+		if spanFields[so.Field] == kNullInt {
+			dir += " NULLS LAST" // unreported usage sorts last either way
+		}
+		order = append(order, expr+" "+dir)
+	}
+	if len(order) == 0 {
+		order = []string{"s.started_at DESC"}
+	}
+	order = append(order, "s.span_id ASC", "s.trace_id ASC")
+
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
+	}
+	defer tx.Rollback()
+	cond := join(where)
+	var total int64
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM spans s WHERE "+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
+	}
+	if int64(q.Offset) >= total {
+		return nil, total, nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT "+rowCols+" FROM spans s WHERE "+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
+		append(args, limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
+	}
+	var list []*spanRow
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			rows.Close()
+			return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
+		}
+		list = append(list, r)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
+	}
+	out, err := s.finish(ctx, tx, list, q.IncludeDetails)
+	return out, total, err
+}

@@ -1,0 +1,246 @@
+-- weave-server embedded store, schema version 1. See ../README.md for the
+-- meaning of every table. Times are int64 nanoseconds since the Unix epoch;
+-- ended_at 0 means the span is still running.
+
+-- Projects that have spans, with their span count (Projects, Stats).
+CREATE TABLE projects (
+    project_id TEXT PRIMARY KEY,
+    span_count INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Content-addressed bodies: each distinct value is stored once, keyed by
+-- the first 16 bytes of its SHA-256, and referenced by id.
+CREATE TABLE resources (
+    id     INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    attrs  TEXT NOT NULL -- resource_attrs as JSON
+);
+
+CREATE TABLE texts (
+    id     INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    body   TEXT NOT NULL
+);
+
+-- Full-text index over texts (rowid = texts.id). Contentless: the indexed
+-- text (textsearch.IndexText of the body) is supplied by the store, and
+-- snippets are built from texts.body.
+CREATE VIRTUAL TABLE texts_fts USING fts5(
+    body,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- One message (role, parts) with its text parts referencing texts.
+CREATE TABLE messages (
+    id     INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    shape  BLOB NOT NULL
+);
+
+-- Fixed-size pages of message ids: the input_messages list of a span is
+-- its full pages plus a short tail, so calls that repeat a growing history
+-- share every full page.
+CREATE TABLE pages (
+    id     INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    refs   BLOB NOT NULL
+);
+
+-- One row per span: the scalar columns of model.Span, the custom maps as
+-- JSON, and the derived columns the rollups were computed with.
+CREATE TABLE spans (
+    pk                          INTEGER PRIMARY KEY,
+    project_id                  TEXT NOT NULL,
+    trace_id                    TEXT NOT NULL,
+    span_id                     TEXT NOT NULL,
+    parent_span_id              TEXT NOT NULL,
+    span_name                   TEXT NOT NULL,
+    span_kind                   TEXT NOT NULL,
+    started_at                  INTEGER NOT NULL,
+    ended_at                    INTEGER NOT NULL,
+    status_code                 TEXT NOT NULL,
+    status_message              TEXT NOT NULL,
+    operation_name              TEXT NOT NULL,
+    provider_name               TEXT NOT NULL,
+    agent_name                  TEXT NOT NULL,
+    agent_id                    TEXT NOT NULL,
+    agent_version               TEXT NOT NULL,
+    conversation_id             TEXT NOT NULL,
+    request_model               TEXT NOT NULL,
+    response_model              TEXT NOT NULL,
+    response_id                 TEXT NOT NULL,
+    input_tokens                INTEGER,
+    output_tokens               INTEGER,
+    cache_read_input_tokens     INTEGER,
+    cache_creation_input_tokens INTEGER,
+    reasoning_tokens            INTEGER,
+    finish_reasons              TEXT, -- JSON array, NULL when empty
+    tool_name                   TEXT NOT NULL,
+    tool_type                   TEXT NOT NULL,
+    tool_call_id                TEXT NOT NULL,
+    error_type                  TEXT NOT NULL,
+    compaction_summary          TEXT NOT NULL,
+    compaction_items_before     INTEGER NOT NULL,
+    compaction_items_after      INTEGER NOT NULL,
+    thread_id                   TEXT NOT NULL,
+    is_turn                     INTEGER NOT NULL,
+    custom_attrs_string         TEXT, -- JSON objects, NULL when empty
+    custom_attrs_int            TEXT,
+    custom_attrs_float          TEXT,
+    custom_attrs_bool           TEXT,
+    resource_id                 INTEGER, -- resources.id
+    -- derived (store package doc): effective agent and version, effective
+    -- conversation, whether the usage counts, whether input_messages holds
+    -- a user message.
+    eff_agent                   TEXT NOT NULL,
+    eff_version                 TEXT NOT NULL,
+    conv_key                    TEXT NOT NULL,
+    counted                     INTEGER NOT NULL,
+    has_prompt                  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX spans_key ON spans (project_id, trace_id, span_id);
+CREATE INDEX spans_started ON spans (project_id, started_at);
+CREATE INDEX spans_conv ON spans (project_id, conv_key, started_at);
+CREATE INDEX spans_running ON spans (project_id, started_at) WHERE ended_at = 0;
+
+-- The heavy columns of a span (references to messages, pages and texts,
+-- events, raw span), read only with include_details.
+CREATE TABLE span_details (
+    pk   INTEGER PRIMARY KEY, -- spans.pk
+    data BLOB NOT NULL
+);
+
+-- Rollups, maintained incrementally by every write.
+CREATE TABLE agent_versions (
+    project_id          TEXT NOT NULL,
+    agent_name          TEXT NOT NULL,
+    agent_version       TEXT NOT NULL,
+    span_count          INTEGER NOT NULL,
+    invocation_count    INTEGER NOT NULL,
+    error_count         INTEGER NOT NULL,
+    duration_ms         INTEGER NOT NULL,
+    ended_invocations   INTEGER NOT NULL,
+    first_seen          INTEGER NOT NULL,
+    last_seen           INTEGER NOT NULL,
+    input_tokens        INTEGER NOT NULL,
+    output_tokens       INTEGER NOT NULL,
+    cache_read_tokens   INTEGER NOT NULL,
+    cache_create_tokens INTEGER NOT NULL,
+    reasoning_tokens    INTEGER NOT NULL,
+    PRIMARY KEY (project_id, agent_name, agent_version)
+) WITHOUT ROWID;
+
+CREATE TABLE agent_minutes (
+    project_id          TEXT NOT NULL,
+    minute              INTEGER NOT NULL, -- started_at / 60 s
+    agent_name          TEXT NOT NULL,
+    agent_version       TEXT NOT NULL,
+    span_count          INTEGER NOT NULL,
+    invocation_count    INTEGER NOT NULL,
+    error_count         INTEGER NOT NULL,
+    duration_ms         INTEGER NOT NULL,
+    ended_invocations   INTEGER NOT NULL,
+    input_tokens        INTEGER NOT NULL,
+    output_tokens       INTEGER NOT NULL,
+    cache_read_tokens   INTEGER NOT NULL,
+    cache_create_tokens INTEGER NOT NULL,
+    reasoning_tokens    INTEGER NOT NULL,
+    PRIMARY KEY (project_id, minute, agent_name, agent_version)
+) WITHOUT ROWID;
+CREATE INDEX agent_minutes_agent ON agent_minutes (project_id, agent_name, agent_version, minute);
+
+CREATE TABLE conversations (
+    project_id          TEXT NOT NULL,
+    conv_key            TEXT NOT NULL,
+    turn_count          INTEGER NOT NULL,
+    span_count          INTEGER NOT NULL,
+    error_count         INTEGER NOT NULL,
+    running_count       INTEGER NOT NULL,
+    first_activity      INTEGER NOT NULL,
+    last_activity       INTEGER NOT NULL,
+    input_tokens        INTEGER NOT NULL,
+    output_tokens       INTEGER NOT NULL,
+    cache_read_tokens   INTEGER NOT NULL,
+    cache_create_tokens INTEGER NOT NULL,
+    reasoning_tokens    INTEGER NOT NULL,
+    -- first prompt preview and the span it came from (0: none)
+    prompt              TEXT NOT NULL,
+    prompt_pk           INTEGER NOT NULL,
+    prompt_at           INTEGER NOT NULL,
+    prompt_rank         INTEGER NOT NULL,
+    prompt_span         TEXT NOT NULL,
+    PRIMARY KEY (project_id, conv_key)
+) WITHOUT ROWID;
+CREATE INDEX conversations_last ON conversations (project_id, last_activity);
+
+CREATE TABLE conv_traces (
+    project_id TEXT NOT NULL,
+    conv_key   TEXT NOT NULL,
+    trace_id   TEXT NOT NULL,
+    span_count INTEGER NOT NULL,
+    PRIMARY KEY (project_id, conv_key, trace_id)
+) WITHOUT ROWID;
+
+CREATE TABLE conv_agents (
+    project_id TEXT NOT NULL,
+    conv_key   TEXT NOT NULL,
+    agent_name TEXT NOT NULL,
+    span_count INTEGER NOT NULL,
+    PRIMARY KEY (project_id, conv_key, agent_name)
+) WITHOUT ROWID;
+CREATE INDEX conv_agents_agent ON conv_agents (project_id, agent_name);
+
+CREATE TABLE conv_models (
+    project_id TEXT NOT NULL,
+    conv_key   TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    span_count INTEGER NOT NULL,
+    PRIMARY KEY (project_id, conv_key, model)
+) WITHOUT ROWID;
+
+-- Message search: one row per (conversation, role, text) with the number
+-- of spans carrying it and its first occurrence.
+CREATE TABLE msg_groups (
+    project_id  TEXT NOT NULL,
+    conv_key    TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    text_id     INTEGER NOT NULL,
+    span_count  INTEGER NOT NULL,
+    first_at    INTEGER NOT NULL,
+    first_trace TEXT NOT NULL,
+    first_span  TEXT NOT NULL,
+    first_pk    INTEGER NOT NULL,
+    first_op    TEXT NOT NULL,
+    agent_name  TEXT NOT NULL,
+    PRIMARY KEY (project_id, conv_key, role, text_id)
+) WITHOUT ROWID;
+CREATE INDEX msg_groups_text ON msg_groups (text_id);
+CREATE INDEX msg_groups_first ON msg_groups (project_id, first_at);
+
+-- Events that arrived before their span (OTLP logs).
+CREATE TABLE pending_events (
+    id          INTEGER PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    trace_id    TEXT NOT NULL,
+    span_id     TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    events      TEXT NOT NULL -- JSON array of model.Event
+);
+CREATE INDEX pending_events_key ON pending_events (project_id, trace_id, span_id);
+CREATE INDEX pending_events_received ON pending_events (received_at);
+
+CREATE TABLE annotations (
+    project_id TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    ref        TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    value      TEXT NOT NULL, -- JSON
+    author     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (project_id, id)
+) WITHOUT ROWID;
+CREATE INDEX annotations_created ON annotations (project_id, created_at);
+CREATE INDEX annotations_ref ON annotations (project_id, ref);

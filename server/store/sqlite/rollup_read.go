@@ -1,0 +1,449 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/weavetrace/weave/server/store"
+)
+
+var convSortCols = map[string]string{
+	"conversation_id": "c.conv_key", "turn_count": "c.turn_count", "span_count": "c.span_count",
+	"error_count": "c.error_count", "running_count": "c.running_count",
+	"first_activity": "c.first_activity", "last_activity": "c.last_activity", "first_prompt": "c.prompt",
+	"input_tokens": "c.input_tokens", "output_tokens": "c.output_tokens",
+	"cache_read_input_tokens": "c.cache_read_tokens", "cache_creation_input_tokens": "c.cache_create_tokens",
+	"reasoning_tokens": "c.reasoning_tokens",
+}
+
+// QueryConversations implements store.Reader.
+func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error) {
+	var page store.ConversationPage
+	if err := needProject(q.ProjectID); err != nil {
+		return page, err
+	}
+	limit, err := clampLimit(q.Limit)
+	if err != nil {
+		return page, err
+	}
+	if err := checkOffset(q.Offset); err != nil {
+		return page, err
+	}
+	where := []string{"c.project_id = ?"}
+	args := []any{q.ProjectID}
+	if err := rangeSQL("c.last_activity", q.Range, &where, &args); err != nil {
+		return page, err
+	}
+	if q.AgentName != "" {
+		where = append(where, "EXISTS (SELECT 1 FROM conv_agents a WHERE a.project_id = c.project_id AND a.conv_key = c.conv_key AND a.agent_name = ?)")
+		args = append(args, q.AgentName)
+	}
+	if strings.TrimSpace(q.Search) != "" {
+		match, err := ftsQuery(q.Search)
+		if err != nil {
+			return page, err
+		}
+		where = append(where, `c.conv_key IN (SELECT g.conv_key FROM msg_groups g
+			WHERE g.project_id = c.project_id AND g.text_id IN (SELECT rowid FROM texts_fts WHERE texts_fts MATCH ?))`)
+		args = append(args, match)
+	}
+	var order []string
+	for _, so := range q.Sort {
+		col, ok := convSortCols[so.Field]
+		if !ok {
+			return page, invalid("cannot sort conversations on %q", so.Field)
+		}
+		dir, err := direction(so.Direction)
+		if err != nil {
+			return page, err
+		}
+		order = append(order, col+" "+dir)
+	}
+	if len(order) == 0 {
+		order = []string{"c.last_activity DESC"}
+	}
+	order = append(order, "c.conv_key ASC")
+
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return page, fmt.Errorf("sqlite: query conversations: %w", err)
+	}
+	defer tx.Rollback()
+	cond := join(where)
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM conversations c WHERE "+cond, args...).Scan(&page.Total); err != nil {
+		return page, fmt.Errorf("sqlite: query conversations: %w", err)
+	}
+	if int64(q.Offset) >= page.Total {
+		return page, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT c.conv_key, c.turn_count, c.span_count, c.error_count, c.running_count,
+		c.first_activity, c.last_activity, c.input_tokens, c.output_tokens, c.cache_read_tokens,
+		c.cache_create_tokens, c.reasoning_tokens, c.prompt
+		FROM conversations c WHERE `+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
+		append(args, limit, q.Offset)...)
+	if err != nil {
+		return page, fmt.Errorf("sqlite: query conversations: %w", err)
+	}
+	idx := make(map[string]int)
+	for rows.Next() {
+		var c store.ConversationSummary
+		var first, last int64
+		if err := rows.Scan(&c.ConversationID, &c.TurnCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
+			&first, &last, &c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens,
+			&c.CacheCreationInputTokens, &c.ReasoningTokens, &c.FirstPrompt); err != nil {
+			rows.Close()
+			return page, fmt.Errorf("sqlite: query conversations: %w", err)
+		}
+		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
+		idx[c.ConversationID] = len(page.Conversations)
+		page.Conversations = append(page.Conversations, c)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return page, fmt.Errorf("sqlite: query conversations: %w", err)
+	}
+	// Agents and models of the page, in one bounded query each.
+	keys := make([]any, 0, len(idx)+1)
+	keys = append(keys, q.ProjectID)
+	for _, c := range page.Conversations {
+		keys = append(keys, c.ConversationID)
+	}
+	for _, t := range []struct {
+		table, col string
+		dst        func(*store.ConversationSummary) *[]string
+	}{
+		{"conv_agents", "agent_name", func(c *store.ConversationSummary) *[]string { return &c.AgentNames }},
+		{"conv_models", "model", func(c *store.ConversationSummary) *[]string { return &c.Models }},
+	} {
+		rows, err := tx.QueryContext(ctx, "SELECT conv_key, "+t.col+" FROM "+t.table+" WHERE project_id = ? AND conv_key IN ("+
+			placeholders(len(keys)-1)+") ORDER BY conv_key, "+t.col, keys...)
+		if err != nil {
+			return page, fmt.Errorf("sqlite: query conversations: %w", err)
+		}
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				rows.Close()
+				return page, fmt.Errorf("sqlite: query conversations: %w", err)
+			}
+			if i, ok := idx[k]; ok {
+				d := t.dst(&page.Conversations[i])
+				*d = append(*d, v)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return page, fmt.Errorf("sqlite: query conversations: %w", err)
+		}
+	}
+	return page, nil
+}
+
+var agentSortCols = map[string]string{
+	"agent_name": "agent_name", "invocation_count": "invocation_count", "span_count": "span_count",
+	"error_count": "error_count", "total_duration_ms": "total_duration_ms", "first_seen": "first_seen",
+	"last_seen": "last_seen", "version_count": "version_count", "input_tokens": "input_tokens",
+	"output_tokens": "output_tokens", "cache_read_input_tokens": "cache_read_tokens",
+	"cache_creation_input_tokens": "cache_create_tokens", "reasoning_tokens": "reasoning_tokens",
+}
+
+const agentAggCols = `SUM(invocation_count) AS invocation_count, SUM(span_count) AS span_count,
+	SUM(error_count) AS error_count, SUM(duration_ms) AS total_duration_ms, MIN(first_seen) AS first_seen,
+	MAX(last_seen) AS last_seen, COUNT(*) AS version_count, SUM(input_tokens) AS input_tokens,
+	SUM(output_tokens) AS output_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
+	SUM(cache_create_tokens) AS cache_create_tokens, SUM(reasoning_tokens) AS reasoning_tokens`
+
+// QueryAgents implements store.Reader.
+func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.AgentSummary, int64, error) {
+	if err := needProject(q.ProjectID); err != nil {
+		return nil, 0, err
+	}
+	limit, err := clampLimit(q.Limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkOffset(q.Offset); err != nil {
+		return nil, 0, err
+	}
+	var having []string
+	args := []any{q.ProjectID}
+	if !q.Range.From.IsZero() && !q.Range.To.IsZero() && !q.Range.From.Before(q.Range.To) {
+		return nil, 0, invalid("time range from is not before to")
+	}
+	if !q.Range.From.IsZero() {
+		having = append(having, "MAX(last_seen) >= ?")
+		args = append(args, clampNanos(q.Range.From))
+	}
+	if !q.Range.To.IsZero() {
+		having = append(having, "MIN(first_seen) < ?")
+		args = append(args, clampNanos(q.Range.To))
+	}
+	var order []string
+	for _, so := range q.Sort {
+		col, ok := agentSortCols[so.Field]
+		if !ok {
+			return nil, 0, invalid("cannot sort agents on %q", so.Field)
+		}
+		dir, err := direction(so.Direction)
+		if err != nil {
+			return nil, 0, err
+		}
+		order = append(order, col+" "+dir)
+	}
+	if len(order) == 0 {
+		order = []string{"last_seen DESC"}
+	}
+	order = append(order, "agent_name ASC")
+	grouped := "SELECT agent_name, " + agentAggCols + " FROM agent_versions WHERE project_id = ? GROUP BY agent_name"
+	if len(having) > 0 {
+		grouped += " HAVING " + join(having)
+	}
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
+	}
+	defer tx.Rollback()
+	var total int64
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+grouped+")", args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
+	}
+	if int64(q.Offset) >= total {
+		return nil, total, nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT * FROM ("+grouped+") ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
+		append(args, limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AgentSummary
+	for rows.Next() {
+		var a store.AgentSummary
+		var first, last int64
+		if err := rows.Scan(&a.AgentName, &a.InvocationCount, &a.SpanCount, &a.ErrorCount, &a.TotalDurationMs,
+			&first, &last, &a.VersionCount, &a.InputTokens, &a.OutputTokens, &a.CacheReadInputTokens,
+			&a.CacheCreationInputTokens, &a.ReasoningTokens); err != nil {
+			return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
+		}
+		a.FirstSeen, a.LastSeen = fromNanos(first), fromNanos(last)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
+	}
+	return out, total, nil
+}
+
+// AgentVersions implements store.Reader.
+func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) ([]store.AgentVersionSummary, error) {
+	if err := needProject(projectID); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT agent_version, invocation_count, span_count, error_count, duration_ms,
+		first_seen, last_seen, input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens
+		FROM agent_versions WHERE project_id = ? AND agent_name = ? ORDER BY last_seen DESC, agent_version`, projectID, agentName)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: agent versions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AgentVersionSummary
+	for rows.Next() {
+		v := store.AgentVersionSummary{AgentName: agentName}
+		var first, last int64
+		if err := rows.Scan(&v.AgentVersion, &v.InvocationCount, &v.SpanCount, &v.ErrorCount, &v.TotalDurationMs,
+			&first, &last, &v.InputTokens, &v.OutputTokens, &v.CacheReadInputTokens, &v.CacheCreationInputTokens,
+			&v.ReasoningTokens); err != nil {
+			return nil, fmt.Errorf("sqlite: agent versions: %w", err)
+		}
+		v.FirstSeen, v.LastSeen = fromNanos(first), fromNanos(last)
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: agent versions: %w", err)
+	}
+	return out, nil
+}
+
+// bucketLadder is the widths AgentMetrics picks from.
+var bucketLadder = []time.Duration{
+	time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour,
+	12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour,
+}
+
+// floorDiv is integer division rounding toward negative infinity.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// AgentMetrics implements store.Reader.
+func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store.MetricBucket, error) {
+	if err := needProject(q.ProjectID); err != nil {
+		return nil, err
+	}
+	if q.Bucket < 0 || q.Bucket%time.Second != 0 {
+		return nil, invalid("bucket %s is not a positive whole number of seconds", q.Bucket)
+	}
+	if !q.Range.From.IsZero() && !q.Range.To.IsZero() && !q.Range.From.Before(q.Range.To) {
+		return nil, invalid("time range from is not before to")
+	}
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
+	}
+	defer tx.Rollback()
+
+	// The extent: the range, with open ends closed by the data.
+	from, to := int64(0), int64(0)
+	if q.Range.From.IsZero() || q.Range.To.IsZero() {
+		var lo, hi sql.NullInt64
+		aq := "SELECT MIN(minute), MAX(minute) FROM agent_minutes WHERE project_id = ?"
+		aargs := []any{q.ProjectID}
+		if q.AgentName != "" {
+			aq += " AND agent_name = ?"
+			aargs = append(aargs, q.AgentName)
+		}
+		if err := tx.QueryRowContext(ctx, aq, aargs...).Scan(&lo, &hi); err != nil {
+			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
+		}
+		if !lo.Valid {
+			return nil, nil
+		}
+		from, to = lo.Int64*minuteNanos, (hi.Int64+1)*minuteNanos
+	}
+	if !q.Range.From.IsZero() {
+		from = clampNanos(q.Range.From)
+	}
+	if !q.Range.To.IsZero() {
+		to = clampNanos(q.Range.To)
+	}
+	if to <= from {
+		return nil, nil
+	}
+	w := int64(q.Bucket)
+	if w == 0 {
+		w = int64(bucketLadder[len(bucketLadder)-1])
+		for _, b := range bucketLadder {
+			if (to-from)/int64(b) <= 60 {
+				w = int64(b)
+				break
+			}
+		}
+	}
+	from = floorDiv(from, w) * w
+	to = -floorDiv(-to, w) * w
+	if (to-from)/w > store.MaxLimit {
+		return nil, invalid("%d buckets of %s exceed the limit of %d", (to-from)/w, time.Duration(w), store.MaxLimit)
+	}
+	if w%minuteNanos == 0 {
+		return s.metricsFromMinutes(ctx, tx, q, from, to, w)
+	}
+	return s.metricsFromSpans(ctx, tx, q, from, to, w)
+}
+
+func (s *Store) metricsFromMinutes(ctx context.Context, tx *sql.Tx, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
+	wm := w / minuteNanos // bucket width in minutes
+	where := "project_id = ? AND minute >= ? AND minute < ?"
+	args := []any{wm, wm, wm, q.ProjectID, from / minuteNanos, to / minuteNanos}
+	if q.AgentName != "" {
+		where += " AND agent_name = ?"
+		args = append(args, q.AgentName)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT minute - (((minute % ?) + ?) % ?) AS b, agent_name,
+		SUM(invocation_count), SUM(error_count), SUM(span_count), SUM(duration_ms), SUM(ended_invocations),
+		SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_create_tokens), SUM(reasoning_tokens)
+		FROM agent_minutes WHERE `+where+` GROUP BY b, agent_name ORDER BY b, agent_name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
+	}
+	defer rows.Close()
+	var out []store.MetricBucket
+	for rows.Next() {
+		var b store.MetricBucket
+		var start, dur, ended int64
+		if err := rows.Scan(&start, &b.AgentName, &b.InvocationCount, &b.ErrorCount, &b.SpanCount, &dur, &ended,
+			&b.InputTokens, &b.OutputTokens, &b.CacheReadInputTokens, &b.CacheCreationInputTokens, &b.ReasoningTokens); err != nil {
+			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
+		}
+		b.Start = fromNanos(start * minuteNanos)
+		if ended > 0 {
+			b.AvgDurationMs = float64(dur) / float64(ended)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
+	}
+	return out, nil
+}
+
+// metricsFromSpans aggregates in Go for widths that are not whole minutes.
+func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
+	where := "project_id = ? AND started_at >= ? AND started_at < ? AND eff_agent != ''"
+	args := []any{q.ProjectID, from, to}
+	if q.AgentName != "" {
+		where += " AND eff_agent = ?"
+		args = append(args, q.AgentName)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+traceStateCols+`, trace_id FROM spans WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
+	}
+	defer rows.Close()
+	type key struct {
+		start int64
+		agent string
+	}
+	acc := make(map[key]*sums)
+	var keys []key
+	for rows.Next() {
+		r := &rowState{}
+		if err := rows.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
+			&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
+			&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4],
+			&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.d.counted, &r.hasPrompt, &r.traceID); err != nil {
+			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
+		}
+		k := key{floorDiv(r.started, w) * w, r.d.effAgent}
+		a := acc[k]
+		if a == nil {
+			a = &sums{}
+			acc[k] = a
+			keys = append(keys, k)
+		}
+		sm := spanSums(r)
+		a.add(&sm, 1)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
+	}
+	out := make([]store.MetricBucket, 0, len(keys))
+	for _, k := range keys {
+		a := acc[k]
+		b := store.MetricBucket{Start: fromNanos(k.start), AgentName: k.agent, InvocationCount: a.invocations,
+			ErrorCount: a.errors, SpanCount: a.spans}
+		b.InputTokens, b.OutputTokens, b.CacheReadInputTokens, b.CacheCreationInputTokens, b.ReasoningTokens =
+			a.tok[0], a.tok[1], a.tok[2], a.tok[3], a.tok[4]
+		if a.endedInv > 0 {
+			b.AvgDurationMs = float64(a.durMs) / float64(a.endedInv)
+		}
+		out = append(out, b)
+	}
+	sortBuckets(out)
+	return out, nil
+}
+
+func sortBuckets(b []store.MetricBucket) {
+	slices.SortFunc(b, func(x, y store.MetricBucket) int {
+		if c := x.Start.Compare(y.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(x.AgentName, y.AgentName)
+	})
+}

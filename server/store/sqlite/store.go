@@ -1,0 +1,379 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"database/sql/driver"
+
+	sqlite "modernc.org/sqlite"
+
+	"github.com/weavetrace/weave/server/store"
+)
+
+// Durability levels (Settings.Durability).
+const (
+	// DurabilityFull fsyncs the WAL on every commit: a WriteSpans that
+	// returned survives a process crash and a power loss.
+	DurabilityFull = "full"
+	// DurabilityNormal fsyncs only at checkpoints: a returned write survives
+	// a process crash but the last commits can be lost on power loss or an
+	// OS crash. Faster when batches are small.
+	DurabilityNormal = "normal"
+)
+
+// Settings configure a Store. The zero value is valid.
+type Settings struct {
+	// Logger receives the store's few log lines (migrations, slow
+	// recomputations). Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for annotation timestamps and pending-event expiry.
+	// Nil means time.Now.
+	Now func() time.Time
+	// Durability is DurabilityFull (default) or DurabilityNormal.
+	Durability string
+	// ReadConns bounds the pool of read connections (default 4).
+	ReadConns int
+	// CacheMB is SQLite's page cache per connection in MiB (default 64 for
+	// the writer, a quarter of it for each reader).
+	CacheMB int
+	// PendingEventsMaxAge is how long events for spans that never arrive
+	// are kept (default 24h; never less than one hour).
+	PendingEventsMaxAge time.Duration
+}
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	path   string
+	log    *slog.Logger
+	now    func() time.Time
+	maxAge time.Duration
+
+	wmu       sync.Mutex           // serializes writes on w; guards prepared
+	w         *sql.DB              // one connection
+	r         *sql.DB              // read-only pool
+	prepared  map[string]*sql.Stmt // on w, guarded by wmu
+	toPrepare map[string]bool      // statements to prepare after the current transaction
+	lock      *os.File
+	cache     *contentCache
+	closeMu   sync.Mutex
+	isClosed  atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Open opens (creating if needed) the database file at path, applies the
+// migrations the file lacks, and returns the store. The directory is
+// created with mode 0700 if missing. A second Open of the same path, from
+// this or another process, fails until the first is closed.
+func Open(ctx context.Context, path string, s Settings) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
+	}
+	st := &Store{
+		path:   abs,
+		log:    s.Logger,
+		now:    s.Now,
+		maxAge: s.PendingEventsMaxAge,
+		cache:  newContentCache(),
+
+		prepared:  make(map[string]*sql.Stmt),
+		toPrepare: make(map[string]bool),
+	}
+	if st.log == nil {
+		st.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if st.now == nil {
+		st.now = time.Now
+	}
+	if st.maxAge == 0 {
+		st.maxAge = 24 * time.Hour
+	}
+	st.maxAge = max(st.maxAge, time.Hour)
+	syncMode := "FULL"
+	switch s.Durability {
+	case "", DurabilityFull:
+	case DurabilityNormal:
+		syncMode = "NORMAL"
+	default:
+		return nil, fmt.Errorf("sqlite: unknown durability %q (want %q or %q)", s.Durability, DurabilityFull, DurabilityNormal)
+	}
+	readConns := s.ReadConns
+	if readConns <= 0 {
+		readConns = 4
+	}
+	cacheMB := s.CacheMB
+	if cacheMB <= 0 {
+		cacheMB = 64
+	}
+
+	if st.lock, err = lockFile(abs + ".lock"); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Store, error) {
+		if st.w != nil {
+			st.w.Close()
+		}
+		if st.r != nil {
+			st.r.Close()
+		}
+		unlockFile(st.lock)
+		return nil, err
+	}
+
+	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
+	common := []string{
+		"_pragma=busy_timeout(10000)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(" + syncMode + ")",
+		"_pragma=foreign_keys(0)",
+		"_pragma=temp_store(MEMORY)",
+	}
+	wdsn := base + "?" + strings.Join(append(common,
+		"_pragma=cache_size("+strconv.Itoa(-cacheMB*1024)+")",
+		"_pragma=wal_autocheckpoint(4000)",
+		"_pragma=journal_size_limit(67108864)",
+		"_txlock=immediate",
+	), "&")
+	st.w = sql.OpenDB(connector{dsn: wdsn})
+	st.w.SetMaxOpenConns(1)
+	st.w.SetMaxIdleConns(1)
+	st.w.SetConnMaxLifetime(0)
+	st.w.SetConnMaxIdleTime(0)
+	if err := st.w.PingContext(ctx); err != nil {
+		return fail(fmt.Errorf("sqlite: open %s: %w", abs, err))
+	}
+	if err := st.migrate(ctx); err != nil {
+		return fail(err)
+	}
+	rdsn := base + "?" + strings.Join(append(common,
+		"_pragma=cache_size("+strconv.Itoa(-max(cacheMB/4, 2)*1024)+")",
+		"_pragma=query_only(1)",
+	), "&")
+	st.r = sql.OpenDB(connector{dsn: rdsn})
+	st.r.SetMaxOpenConns(readConns)
+	st.r.SetMaxIdleConns(readConns)
+	st.r.SetConnMaxIdleTime(0)
+	st.r.SetConnMaxLifetime(0)
+	if err := st.r.PingContext(ctx); err != nil {
+		return fail(fmt.Errorf("sqlite: open %s: %w", abs, err))
+	}
+	return st, nil
+}
+
+// ourDriver is a private modernc driver carrying the SQL functions this
+// package registers, so that they reach only this package's connections.
+var ourDriver = sync.OnceValue(func() *sqlite.Driver {
+	d := &sqlite.Driver{}
+	// weave_lower is Unicode-aware lower-casing (SQLite's lower() folds
+	// ASCII only), for case-insensitive "contains" filters.
+	d.MustRegisterDeterministicScalarFunction("weave_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		case nil:
+			return nil, nil
+		default:
+			return strings.ToLower(fmt.Sprint(v)), nil
+		}
+	})
+	return d
+})
+
+type connector struct{ dsn string }
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return ourDriver().Open(c.dsn)
+}
+
+func (c connector) Driver() driver.Driver { return ourDriver() }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the connections (checkpointing the WAL into the main file)
+// and releases the lock. Calls after the first return nil.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.isClosed.Swap(true) {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for _, st := range s.prepared {
+		st.Close()
+	}
+	errR := s.r.Close()
+	// A TRUNCATE checkpoint leaves a small WAL behind; failure is harmless
+	// (the WAL is replayed on the next open).
+	if _, err := s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		s.log.Warn("wal checkpoint failed", "path", s.path, "err", err)
+	}
+	errW := s.w.Close()
+	errL := unlockFile(s.lock)
+	if err := errors.Join(errR, errW, errL); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// migrate applies the embedded migrations the database lacks, each in its
+// own transaction, recording them in schema_migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	maxApplied := 0
+	rows, err := s.w.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return fmt.Errorf("sqlite: read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: read schema_migrations: %w", err)
+		}
+		applied[v] = true
+		maxApplied = max(maxApplied, v)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("sqlite: read schema_migrations: %w", err)
+	}
+	migs, err := migrations()
+	if err != nil {
+		return err
+	}
+	if n := len(migs); n > 0 && maxApplied > migs[n-1].version {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's (%d); upgrade weave-server", maxApplied, migs[n-1].version)
+	}
+	for _, m := range migs {
+		if applied[m.version] {
+			continue
+		}
+		start := time.Now()
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			m.version, m.name, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+		s.log.Info("schema migration applied", "path", s.path, "migration", m.name, "duration", time.Since(start))
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations lists the embedded files NNNN_name.sql in version order.
+func migrations() ([]migration, error) {
+	entries, err := migrationFS.ReadDir("migrations")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read migrations: %w", err)
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("sqlite: bad migration file name %q", name)
+		}
+		b, err := migrationFS.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read migration %s: %w", name, err)
+		}
+		out = append(out, migration{version: v, name: strings.TrimSuffix(name, ".sql"), sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("sqlite: two migrations with version %d", out[i].version)
+		}
+	}
+	return out, nil
+}
+
+// Stats reports the span count and the on-disk size (database + WAL).
+func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	var st store.Stats
+	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(SUM(span_count), 0) FROM projects").Scan(&st.Spans); err != nil {
+		return store.Stats{}, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(s.path + suffix); err == nil {
+			st.Bytes += fi.Size()
+		}
+	}
+	return st, nil
+}
+
+// Projects lists the projects that have spans.
+func (s *Store) Projects(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT project_id FROM projects WHERE span_count > 0 ORDER BY project_id")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: projects: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("sqlite: projects: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: projects: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,846 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+)
+
+var errClosed = errors.New("sqlite: store is closed")
+
+type spanKey struct{ project, trace, span string }
+
+// prepSpan is one incoming span with everything that can be computed
+// before taking the write lock: encodings and content digests.
+type prepSpan struct {
+	s        *model.Span
+	key      spanKey
+	started  int64
+	ended    int64
+	finish   any // JSON text or nil
+	attrs    [4]any
+	res      *blobRef
+	in, out  []*msgRef
+	sys      []*textRef
+	args     *textRef
+	result   *textRef
+	events   []byte
+	hasUsage bool
+	prompt   string // preview of the last user message of input_messages
+	// set in the transaction
+	pages []*blobRef
+}
+
+func (p *prepSpan) hasPrompt() bool { return p.prompt != "" }
+
+func prepare(s *model.Span) (*prepSpan, error) {
+	p := &prepSpan{s: s, key: spanKey{s.ProjectID, s.TraceID, s.SpanID}, started: s.StartedAt.UnixNano(), hasUsage: s.HasUsage()}
+	if !s.EndedAt.IsZero() {
+		p.ended = s.EndedAt.UnixNano()
+		if p.ended == 0 { // an end exactly at the epoch: keep it "ended"
+			p.ended = 1
+		}
+	}
+	var err error
+	if len(s.FinishReasons) > 0 {
+		if p.finish, err = jsonText(s.FinishReasons); err != nil {
+			return nil, err
+		}
+	}
+	for i, m := range []any{s.CustomAttrsString, s.CustomAttrsInt, s.CustomAttrsFloat, s.CustomAttrsBool} {
+		if reflectLen(m) == 0 {
+			continue
+		}
+		if p.attrs[i], err = jsonText(m); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.ResourceAttrs) > 0 {
+		b, err := json.Marshal(s.ResourceAttrs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: resource_attrs: %v", store.ErrInvalid, err)
+		}
+		p.res = &blobRef{d: sum(kindResource, b), data: b}
+	}
+	if len(s.Events) > 0 {
+		if p.events, err = json.Marshal(s.Events); err != nil {
+			return nil, fmt.Errorf("%w: events: %v", store.ErrInvalid, err)
+		}
+	}
+	for i := range s.InputMessages {
+		p.in = append(p.in, newMsg(&s.InputMessages[i]))
+	}
+	for i := range s.OutputMessages {
+		p.out = append(p.out, newMsg(&s.OutputMessages[i]))
+	}
+	for _, si := range s.SystemInstructions {
+		if t := newText(si); t != nil {
+			p.sys = append(p.sys, t)
+		} else {
+			p.sys = append(p.sys, &textRef{}) // keep the position of an empty instruction
+		}
+	}
+	p.args = newText(s.ToolCallArguments)
+	p.result = newText(s.ToolCallResult)
+	p.prompt = promptPreview(s.InputMessages)
+	return p, nil
+}
+
+func reflectLen(m any) int {
+	switch x := m.(type) {
+	case map[string]string:
+		return len(x)
+	case map[string]int64:
+		return len(x)
+	case map[string]float64:
+		return len(x)
+	case map[string]bool:
+		return len(x)
+	}
+	return 0
+}
+
+func jsonText(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", store.ErrInvalid, err)
+	}
+	return string(b), nil
+}
+
+// promptPreview is the preview of the last user message with text.
+func promptPreview(msgs []model.Message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if !strings.EqualFold(msgs[i].Role, "user") {
+			continue
+		}
+		if t := preview(msgs[i].Text()); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// preview collapses whitespace and cuts to store.FirstPromptMaxRunes.
+func preview(s string) string {
+	var b strings.Builder
+	space := false
+	n := 0
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			n++
+			space = false
+		}
+		b.WriteRune(r)
+		n++
+		if n > store.FirstPromptMaxRunes {
+			break
+		}
+	}
+	out := b.String()
+	if utf8.RuneCountInString(out) > store.FirstPromptMaxRunes {
+		r := []rune(out)[:store.FirstPromptMaxRunes-1]
+		out = strings.TrimRight(string(r), " ") + "…"
+	}
+	return out
+}
+
+// batchWinners applies the upsert rule inside one batch, in slice order:
+// a later copy replaces an earlier one unless it is in progress and the
+// earlier one finished. The result keeps first-appearance order.
+func batchWinners(preps []*prepSpan) []*prepSpan {
+	pos := make(map[spanKey]int, len(preps))
+	var out []*prepSpan
+	for _, p := range preps {
+		i, ok := pos[p.key]
+		if !ok {
+			pos[p.key] = len(out)
+			out = append(out, p)
+			continue
+		}
+		if out[i].ended != 0 && p.ended == 0 {
+			continue
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// WriteSpans implements store.Writer.
+func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	preps := make([]*prepSpan, len(spans))
+	for i := range spans {
+		if err := store.ValidateSpan(&spans[i]); err != nil {
+			return fmt.Errorf("sqlite: write spans: span %d: %w", i, err)
+		}
+		p, err := prepare(&spans[i])
+		if err != nil {
+			return fmt.Errorf("sqlite: write spans: span %d (%s/%s): %w", i, spans[i].TraceID, spans[i].SpanID, err)
+		}
+		preps[i] = p
+	}
+	winners := batchWinners(preps)
+	return s.inWriteTx(ctx, func(w *writeTx) error { return w.writeSpans(winners) })
+}
+
+// writeTx is one write transaction on the writer connection.
+type writeTx struct {
+	s      *Store
+	ctx    context.Context
+	tx     *sql.Tx
+	staged *staging
+	stmts  map[string]*sql.Stmt
+}
+
+// inWriteTx runs fn in a transaction on the writer connection, commits,
+// and publishes the content ids it resolved.
+func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.isClosed.Load() {
+		return errClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	w := &writeTx{s: s, ctx: ctx, tx: tx, staged: newStaging(), stmts: make(map[string]*sql.Stmt)}
+	err = fn(w)
+	if err == nil {
+		err = tx.Commit()
+		if err != nil {
+			err = fmt.Errorf("sqlite: commit: %w", err)
+		}
+	} else {
+		tx.Rollback()
+	}
+	if len(s.toPrepare) > 0 && ctx.Err() == nil {
+		s.prepareLearned(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	s.cache.publish(w.staged)
+	return nil
+}
+
+// stmt returns q bound to this transaction. Statements are prepared once
+// per store on the writer connection; one not prepared yet is prepared for
+// this transaction and, after it ends, for the store (the pool has one
+// connection, so nothing can be prepared on it while a transaction holds it).
+func (w *writeTx) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, nil
+	}
+	var st *sql.Stmt
+	if shared, ok := w.s.prepared[q]; ok {
+		st = w.tx.StmtContext(w.ctx, shared)
+	} else {
+		var err error
+		if st, err = w.tx.PrepareContext(w.ctx, q); err != nil {
+			return nil, fmt.Errorf("sqlite: prepare %q: %w", firstWords(q), err)
+		}
+		w.s.toPrepare[q] = true
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+// prepareLearned prepares, outside any transaction, the statements the
+// last transactions needed.
+func (s *Store) prepareLearned(ctx context.Context) {
+	for q := range s.toPrepare {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			s.log.Warn("prepare statement failed", "err", err)
+			continue
+		}
+		s.prepared[q] = st
+		delete(s.toPrepare, q)
+	}
+}
+
+func (w *writeTx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.ExecContext(w.ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", firstWords(q), err)
+	}
+	return res, nil
+}
+
+func firstWords(q string) string {
+	f := strings.Fields(q)
+	if len(f) > 3 {
+		f = f[:3]
+	}
+	return strings.ToLower(strings.Join(f, " "))
+}
+
+// rowState is the stored state of a span that the rollups depend on.
+type rowState struct {
+	pk                  int64
+	project, traceID    string
+	spanID, parentID    string
+	started, ended      int64
+	status, op          string
+	agent, version      string
+	conv, thread        string
+	reqModel, respModel string
+	tok                 [5]sql.NullInt64
+	d                   derived
+	hasPrompt           bool
+}
+
+func (r *rowState) hasUsage() bool {
+	for _, t := range r.tok {
+		if t.Valid {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *rowState) node() node {
+	return node{spanID: r.spanID, parentID: r.parentID, started: r.started, agent: r.agent, version: r.version,
+		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage()}
+}
+
+func stateOf(p *prepSpan) *rowState {
+	s := p.s
+	r := &rowState{project: s.ProjectID, traceID: s.TraceID, spanID: s.SpanID, parentID: s.ParentSpanID, started: p.started, ended: p.ended,
+		status: s.StatusCode, op: s.OperationName, agent: s.AgentName, version: s.AgentVersion,
+		conv: s.ConversationID, thread: s.ThreadID, reqModel: s.RequestModel, respModel: s.ResponseModel,
+		hasPrompt: p.hasPrompt()}
+	for i, t := range tokens(s) {
+		if t != nil {
+			r.tok[i] = sql.NullInt64{Int64: *t, Valid: true}
+		}
+	}
+	return r
+}
+
+func tokens(s *model.Span) [5]*int64 {
+	return [5]*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens}
+}
+
+const traceStateCols = `pk, span_id, parent_span_id, started_at, ended_at, status_code, operation_name,
+	agent_name, agent_version, conversation_id, thread_id, request_model, response_model,
+	input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, reasoning_tokens,
+	eff_agent, eff_version, conv_key, counted, has_prompt`
+
+func scanState(sc interface{ Scan(...any) error }, project, traceID string) (*rowState, error) {
+	r := &rowState{project: project, traceID: traceID}
+	err := sc.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
+		&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
+		&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4],
+		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.d.counted, &r.hasPrompt)
+	return r, err
+}
+
+func (w *writeTx) loadTrace(project, trace string) ([]*rowState, error) {
+	st, err := w.stmt("SELECT " + traceStateCols + " FROM spans WHERE project_id = ? AND trace_id = ?")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(w.ctx, project, trace)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: load trace: %w", err)
+	}
+	defer rows.Close()
+	var out []*rowState
+	for rows.Next() {
+		r, err := scanState(rows, project, trace)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: load trace: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: load trace: %w", err)
+	}
+	return out, nil
+}
+
+const spanCols = `project_id, trace_id, span_id, parent_span_id, span_name, span_kind, started_at, ended_at,
+	status_code, status_message, operation_name, provider_name, agent_name, agent_id, agent_version,
+	conversation_id, request_model, response_model, response_id,
+	input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, reasoning_tokens,
+	finish_reasons, tool_name, tool_type, tool_call_id, error_type, compaction_summary,
+	compaction_items_before, compaction_items_after, thread_id, is_turn,
+	custom_attrs_string, custom_attrs_int, custom_attrs_float, custom_attrs_bool, resource_id,
+	eff_agent, eff_version, conv_key, counted, has_prompt`
+
+var (
+	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(44) + ")"
+	updateSpanSQL = func() string {
+		var sets []string
+		for _, c := range strings.Split(spanCols, ",") {
+			c = strings.TrimSpace(c)
+			switch c {
+			case "project_id", "trace_id", "span_id":
+				continue
+			}
+			sets = append(sets, c+" = ?")
+		}
+		return "UPDATE spans SET " + strings.Join(sets, ", ") + " WHERE pk = ?"
+	}()
+)
+
+func spanArgs(p *prepSpan, d derived) []any {
+	s := p.s
+	var res any
+	if p.res != nil {
+		res = p.res.id
+	}
+	tok := tokens(s)
+	nullable := func(v *int64) any {
+		if v == nil {
+			return nil
+		}
+		return *v
+	}
+	return []any{s.ProjectID, s.TraceID, s.SpanID, s.ParentSpanID, s.SpanName, s.SpanKind, p.started, p.ended,
+		s.StatusCode, s.StatusMessage, s.OperationName, s.ProviderName, s.AgentName, s.AgentID, s.AgentVersion,
+		s.ConversationID, s.RequestModel, s.ResponseModel, s.ResponseID,
+		nullable(tok[0]), nullable(tok[1]), nullable(tok[2]), nullable(tok[3]), nullable(tok[4]),
+		p.finish, s.ToolName, s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary,
+		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn,
+		p.attrs[0], p.attrs[1], p.attrs[2], p.attrs[3], res,
+		d.effAgent, d.effVersion, d.convKey, d.counted, p.hasPrompt()}
+}
+
+// change is one span whose contribution to the rollups changes.
+type change struct {
+	p        *prepSpan // the incoming version, nil for a stored span whose derived columns changed
+	old, new *rowState // old is nil for an insert
+	oldKeys  []roleText
+	newKeys  []roleText
+}
+
+// moved reports a stored span whose effective conversation or agent
+// changed: its search groups move with it.
+func (c *change) moved() bool {
+	return c.p == nil && (c.old.d.convKey != c.new.d.convKey || c.old.d.effAgent != c.new.d.effAgent)
+}
+
+func (w *writeTx) writeSpans(winners []*prepSpan) error {
+	type traceWork struct {
+		project, trace string
+		incoming       []*prepSpan
+	}
+	var traces []*traceWork
+	byTrace := make(map[[2]string]*traceWork)
+	for _, p := range winners {
+		k := [2]string{p.key.project, p.key.trace}
+		tw := byTrace[k]
+		if tw == nil {
+			tw = &traceWork{project: k[0], trace: k[1]}
+			byTrace[k] = tw
+			traces = append(traces, tw)
+		}
+		tw.incoming = append(tw.incoming, p)
+	}
+
+	// Load the stored traces and drop in-progress copies of finished spans.
+	olds := make([][]*rowState, len(traces))
+	var kept []*prepSpan
+	for i, tw := range traces {
+		old, err := w.loadTrace(tw.project, tw.trace)
+		if err != nil {
+			return err
+		}
+		olds[i] = old
+		ended := make(map[string]bool, len(old))
+		for _, r := range old {
+			ended[r.spanID] = r.ended != 0
+		}
+		k := tw.incoming[:0]
+		for _, p := range tw.incoming {
+			if ended[p.key.span] && p.ended == 0 {
+				continue
+			}
+			k = append(k, p)
+		}
+		tw.incoming = k
+		kept = append(kept, k...)
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	if err := w.storeContent(kept); err != nil {
+		return err
+	}
+
+	// Derive every touched trace as it will be after the write.
+	var changes []*change
+	for i, tw := range traces {
+		if len(tw.incoming) == 0 {
+			continue
+		}
+		oldBy := make(map[string]*rowState, len(olds[i]))
+		for _, r := range olds[i] {
+			oldBy[r.spanID] = r
+		}
+		inBy := make(map[string]*prepSpan, len(tw.incoming))
+		for _, p := range tw.incoming {
+			inBy[p.key.span] = p
+		}
+		var states []*rowState
+		var origin []*prepSpan // nil for stored spans
+		for _, r := range olds[i] {
+			if inBy[r.spanID] == nil {
+				states = append(states, r)
+				origin = append(origin, nil)
+			}
+		}
+		for _, p := range tw.incoming {
+			states = append(states, stateOf(p))
+			origin = append(origin, p)
+		}
+		nodes := make([]node, len(states))
+		for j, r := range states {
+			nodes[j] = r.node()
+		}
+		ders := deriveTrace(tw.trace, nodes)
+		for j, r := range states {
+			if p := origin[j]; p != nil {
+				r.d = ders[j]
+				changes = append(changes, &change{p: p, old: oldBy[r.spanID], new: r})
+				continue
+			}
+			if r.d == ders[j] {
+				continue
+			}
+			nr := *r
+			nr.d = ders[j]
+			changes = append(changes, &change{old: r, new: &nr})
+		}
+	}
+
+	// Search keys of the versions being replaced or moved, read before
+	// anything is overwritten.
+	var need []int64
+	for _, c := range changes {
+		if (c.p != nil && c.old != nil) || c.moved() {
+			need = append(need, c.old.pk)
+		}
+	}
+	oldKeys, err := w.spanKeys(need)
+	if err != nil {
+		return err
+	}
+
+	for _, c := range changes {
+		if c.p == nil {
+			if _, err := w.exec("UPDATE spans SET eff_agent = ?, eff_version = ?, conv_key = ?, counted = ? WHERE pk = ?",
+				c.new.d.effAgent, c.new.d.effVersion, c.new.d.convKey, c.new.d.counted, c.new.pk); err != nil {
+				return err
+			}
+			if c.moved() {
+				c.oldKeys = oldKeys[c.old.pk]
+				c.newKeys = c.oldKeys
+			}
+			continue
+		}
+		if err := w.writeSpan(c.p, c.new, c.old); err != nil {
+			return err
+		}
+		c.newKeys = c.p.keys()
+		if c.old != nil {
+			c.oldKeys = oldKeys[c.old.pk]
+		}
+	}
+
+	d := newDeltas()
+	for _, c := range changes {
+		if c.old != nil {
+			d.add(c.old, c.oldKeys, nil, -1)
+		}
+		var pc *promptCand
+		if c.new.hasPrompt {
+			pc = &promptCand{key: promptKeyOf(c.new)}
+			if c.p != nil {
+				pc.text, pc.known = c.p.prompt, true
+			}
+		}
+		d.add(c.new, c.newKeys, pc, +1)
+	}
+	return w.applyDeltas(d)
+}
+
+// storeContent resolves or inserts every text, message, page and resource
+// the spans reference.
+func (w *writeTx) storeContent(spans []*prepSpan) error {
+	var texts []*textRef
+	var msgs []*msgRef
+	var res []*blobRef
+	for _, p := range spans {
+		for _, list := range [][]*msgRef{p.in, p.out} {
+			for _, m := range list {
+				msgs = append(msgs, m)
+				m.texts(func(t *textRef) { texts = append(texts, t) })
+			}
+		}
+		for _, t := range p.sys {
+			if t.body != "" {
+				texts = append(texts, t)
+			}
+		}
+		for _, t := range []*textRef{p.args, p.result} {
+			if t != nil {
+				texts = append(texts, t)
+			}
+		}
+		if p.res != nil {
+			res = append(res, p.res)
+		}
+	}
+	if err := w.ensureTexts(texts); err != nil {
+		return err
+	}
+	if err := w.ensureMessages(msgs); err != nil {
+		return err
+	}
+	var pages []*blobRef
+	for _, p := range spans {
+		p.pages = nil
+		for i := 0; i+pageSize <= len(p.in); i += pageSize {
+			ids := make([]int64, pageSize)
+			for j := range ids {
+				ids[j] = p.in[i+j].id
+			}
+			b := encodeIDs(ids)
+			pg := &blobRef{d: sum(kindPage, b), data: b}
+			p.pages = append(p.pages, pg)
+			pages = append(pages, pg)
+		}
+	}
+	if err := w.ensureBlobs(kindPage, pages); err != nil {
+		return err
+	}
+	return w.ensureBlobs(kindResource, res)
+}
+
+// details builds the span_details blob of an incoming span.
+func (p *prepSpan) details() details {
+	var x details
+	for _, pg := range p.pages {
+		x.inPages = append(x.inPages, pg.id)
+	}
+	for _, m := range p.in[len(p.pages)*pageSize:] {
+		x.inTail = append(x.inTail, m.id)
+	}
+	for _, m := range p.out {
+		x.out = append(x.out, m.id)
+	}
+	for _, t := range p.sys {
+		x.sys = append(x.sys, t.id)
+	}
+	if p.args != nil {
+		x.args = p.args.id
+	}
+	if p.result != nil {
+		x.result = p.result.id
+	}
+	x.events = p.events
+	x.raw = p.s.RawSpan
+	return x
+}
+
+// keys lists the searchable texts of an incoming span, sorted and unique.
+func (p *prepSpan) keys() []roleText {
+	var out []roleText
+	for _, list := range [][]*msgRef{p.in, p.out} {
+		for _, m := range list {
+			for _, pt := range m.parts {
+				if pt.content != nil {
+					out = append(out, roleText{m.role, pt.content.id})
+				}
+				if pt.args != nil {
+					out = append(out, roleText{roleToolCall, pt.args.id})
+				}
+				if pt.resp != nil {
+					out = append(out, roleText{roleToolResult, pt.resp.id})
+				}
+			}
+		}
+	}
+	for _, t := range p.sys {
+		if t.id != 0 {
+			out = append(out, roleText{roleSystem, t.id})
+		}
+	}
+	if p.args != nil {
+		out = append(out, roleText{roleToolCall, p.args.id})
+	}
+	if p.result != nil {
+		out = append(out, roleText{roleToolResult, p.result.id})
+	}
+	return uniqKeys(out)
+}
+
+func uniqKeys(k []roleText) []roleText {
+	slices.SortFunc(k, func(a, b roleText) int {
+		if c := strings.Compare(a.role, b.role); c != 0 {
+			return c
+		}
+		return int(a.text - b.text)
+	})
+	return slices.Compact(k)
+}
+
+// writeSpan inserts or replaces one span row and its details.
+func (w *writeTx) writeSpan(p *prepSpan, r *rowState, old *rowState) error {
+	args := spanArgs(p, r.d)
+	if old == nil {
+		res, err := w.exec(insertSpanSQL, args...)
+		if err != nil {
+			return err
+		}
+		if r.pk, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("sqlite: insert span: %w", err)
+		}
+	} else {
+		r.pk = old.pk
+		if _, err := w.exec(updateSpanSQL, append(args[3:], r.pk)...); err != nil {
+			return err
+		}
+	}
+	x := p.details()
+	_, err := w.exec("INSERT OR REPLACE INTO span_details (pk, data) VALUES (?, ?)", r.pk, x.encode())
+	return err
+}
+
+// spanKeys reads the searchable texts of stored spans.
+func (w *writeTx) spanKeys(pks []int64) (map[int64][]roleText, error) {
+	out := make(map[int64][]roleText, len(pks))
+	if len(pks) == 0 {
+		return out, nil
+	}
+	dets := make(map[int64]details, len(pks))
+	err := loadDetailsRows(w.ctx, w.tx, pks, func(pk int64, x details) { dets[pk] = x })
+	if err != nil {
+		return nil, err
+	}
+	var pageIDs []int64
+	for _, x := range dets {
+		pageIDs = append(pageIDs, x.inPages...)
+	}
+	pages, err := loadPages(w.ctx, w.tx, pageIDs)
+	if err != nil {
+		return nil, err
+	}
+	var msgIDs []int64
+	for _, x := range dets {
+		for _, pg := range x.inPages {
+			msgIDs = append(msgIDs, pages[pg]...)
+		}
+		msgIDs = append(msgIDs, x.inTail...)
+		msgIDs = append(msgIDs, x.out...)
+	}
+	mk, err := w.msgKeys(msgIDs)
+	if err != nil {
+		return nil, err
+	}
+	for pk, x := range dets {
+		var k []roleText
+		add := func(ids []int64) {
+			for _, id := range ids {
+				k = append(k, mk[id]...)
+			}
+		}
+		for _, pg := range x.inPages {
+			add(pages[pg])
+		}
+		add(x.inTail)
+		add(x.out)
+		for _, t := range x.sys {
+			if t != 0 {
+				k = append(k, roleText{roleSystem, t})
+			}
+		}
+		if x.args != 0 {
+			k = append(k, roleText{roleToolCall, x.args})
+		}
+		if x.result != 0 {
+			k = append(k, roleText{roleToolResult, x.result})
+		}
+		out[pk] = uniqKeys(k)
+	}
+	return out, nil
+}
+
+func loadDetailsRows(ctx context.Context, q queryer, pks []int64, fn func(pk int64, x details)) error {
+	// span_details is keyed by pk, not id.
+	for len(pks) > 0 {
+		n := min(len(pks), 500)
+		chunk := pks[:n]
+		pks = pks[n:]
+		args := make([]any, n)
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx, "SELECT pk, data FROM span_details WHERE pk IN ("+placeholders(n)+")", args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: read span details: %w", err)
+		}
+		for rows.Next() {
+			var pk int64
+			var b []byte
+			if err := rows.Scan(&pk, &b); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: read span details: %w", err)
+			}
+			x, err := decodeDetails(b)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: span %d details: %w", pk, err)
+			}
+			fn(pk, x)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("sqlite: read span details: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: read span details: %w", err)
+		}
+	}
+	return nil
+}
+
+func loadPages(ctx context.Context, q queryer, ids []int64) (map[int64][]int64, error) {
+	out := make(map[int64][]int64, len(ids))
+	err := loadByIDs(ctx, q, "pages", "refs", ids, func(id int64, v []byte) error {
+		refs, err := decodeIDs(v)
+		if err != nil {
+			return fmt.Errorf("sqlite: page %d: %w", id, err)
+		}
+		out[id] = refs
+		return nil
+	})
+	return out, err
+}

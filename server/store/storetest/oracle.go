@@ -1,0 +1,512 @@
+package storetest
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/textsearch"
+)
+
+// oracle is a brute-force model of the store contract: it keeps the
+// surviving version of every span and computes every derived figure from
+// scratch, the slow and obvious way. Backends are compared against it.
+type oracle struct {
+	spans map[store.SpanKey]model.Span
+	order []store.SpanKey // first-write order
+}
+
+func newOracle() *oracle { return &oracle{spans: make(map[store.SpanKey]model.Span)} }
+
+func keyOf(s *model.Span) store.SpanKey {
+	return store.SpanKey{ProjectID: s.ProjectID, TraceID: s.TraceID, SpanID: s.SpanID}
+}
+
+// write applies the upsert rule in slice order.
+func (o *oracle) write(batch []model.Span) {
+	for _, s := range batch {
+		k := keyOf(&s)
+		old, ok := o.spans[k]
+		if !ok {
+			o.order = append(o.order, k)
+		} else if !old.EndedAt.IsZero() && s.EndedAt.IsZero() {
+			continue
+		}
+		o.spans[k] = s
+	}
+}
+
+func (o *oracle) project(p string) []model.Span {
+	var out []model.Span
+	for _, k := range o.order {
+		if k.ProjectID == p {
+			out = append(out, o.spans[k])
+		}
+	}
+	return out
+}
+
+// oDerived is what the store package doc defines for one span.
+type oDerived struct {
+	agent, version, conv string
+	counted              bool
+}
+
+func (o *oracle) derive(project string) map[store.SpanKey]oDerived {
+	byTrace := map[string][]model.Span{}
+	for _, s := range o.project(project) {
+		byTrace[s.TraceID] = append(byTrace[s.TraceID], s)
+	}
+	out := map[store.SpanKey]oDerived{}
+	for traceID, spans := range byTrace {
+		byID := map[string]*model.Span{}
+		for i := range spans {
+			byID[spans[i].SpanID] = &spans[i]
+		}
+		parent := func(s *model.Span) *model.Span {
+			if s.ParentSpanID == "" || s.ParentSpanID == s.SpanID {
+				return nil
+			}
+			return byID[s.ParentSpanID]
+		}
+		// ancestors including self, nearest first, stopping at a cycle.
+		chain := func(s *model.Span) []*model.Span {
+			seen := map[string]bool{}
+			var c []*model.Span
+			for x := s; x != nil && !seen[x.SpanID]; x = parent(x) {
+				seen[x.SpanID] = true
+				c = append(c, x)
+			}
+			return c
+		}
+		earliest := func(get func(*model.Span) string) string {
+			var best *model.Span
+			for i := range spans {
+				s := &spans[i]
+				if get(s) == "" {
+					continue
+				}
+				if best == nil || s.StartedAt.Before(best.StartedAt) || (s.StartedAt.Equal(best.StartedAt) && s.SpanID < best.SpanID) {
+					best = s
+				}
+			}
+			if best == nil {
+				return ""
+			}
+			return get(best)
+		}
+		conv := func(s *model.Span) string { return s.ConversationID }
+		thread := func(s *model.Span) string { return s.ThreadID }
+		traceConv, traceThread := earliest(conv), earliest(thread)
+		for i := range spans {
+			s := &spans[i]
+			var d oDerived
+			c := chain(s)
+			for _, x := range c {
+				if x.AgentName != "" {
+					d.agent, d.version = x.AgentName, x.AgentVersion
+					break
+				}
+			}
+			for _, pick := range []func() string{
+				func() string {
+					for _, x := range c {
+						if x.ConversationID != "" {
+							return x.ConversationID
+						}
+					}
+					return ""
+				},
+				func() string { return traceConv },
+				func() string {
+					for _, x := range c {
+						if x.ThreadID != "" {
+							return x.ThreadID
+						}
+					}
+					return ""
+				},
+				func() string { return traceThread },
+				func() string { return "trace:" + traceID },
+			} {
+				if d.conv = pick(); d.conv != "" {
+					break
+				}
+			}
+			if s.HasUsage() {
+				d.counted = true
+				for j := range spans {
+					x := &spans[j]
+					if x == s || !x.HasUsage() {
+						continue
+					}
+					// is s a strict ancestor of x?
+					for _, a := range chain(x)[1:] {
+						if a == s {
+							d.counted = false
+						}
+					}
+				}
+			}
+			out[keyOf(s)] = d
+		}
+	}
+	return out
+}
+
+func usageOf(s *model.Span) store.Usage {
+	v := func(p *int64) int64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	}
+	return store.Usage{InputTokens: v(s.InputTokens), OutputTokens: v(s.OutputTokens),
+		CacheReadInputTokens: v(s.CacheReadInputTokens), CacheCreationInputTokens: v(s.CacheCreationInputTokens),
+		ReasoningTokens: v(s.ReasoningTokens)}
+}
+
+func addUsage(a *store.Usage, b store.Usage) {
+	a.InputTokens += b.InputTokens
+	a.OutputTokens += b.OutputTokens
+	a.CacheReadInputTokens += b.CacheReadInputTokens
+	a.CacheCreationInputTokens += b.CacheCreationInputTokens
+	a.ReasoningTokens += b.ReasoningTokens
+}
+
+func (o *oracle) versions(project string) map[[2]string]*store.AgentVersionSummary {
+	der := o.derive(project)
+	out := map[[2]string]*store.AgentVersionSummary{}
+	for _, s := range o.project(project) {
+		d := der[keyOf(&s)]
+		if d.agent == "" {
+			continue
+		}
+		k := [2]string{d.agent, d.version}
+		v := out[k]
+		if v == nil {
+			v = &store.AgentVersionSummary{AgentName: d.agent, AgentVersion: d.version, FirstSeen: s.StartedAt.UTC(), LastSeen: s.StartedAt.UTC()}
+			out[k] = v
+		}
+		v.SpanCount++
+		if s.StatusCode == model.StatusError {
+			v.ErrorCount++
+		}
+		if s.OperationName == model.OpInvokeAgent {
+			v.InvocationCount++
+			v.TotalDurationMs += s.DurationMs()
+		}
+		if s.StartedAt.Before(v.FirstSeen) {
+			v.FirstSeen = s.StartedAt.UTC()
+		}
+		if s.StartedAt.After(v.LastSeen) {
+			v.LastSeen = s.StartedAt.UTC()
+		}
+		if d.counted {
+			addUsage(&v.Usage, usageOf(&s))
+		}
+	}
+	return out
+}
+
+func (o *oracle) agents(project string) map[string]*store.AgentSummary {
+	out := map[string]*store.AgentSummary{}
+	for _, v := range o.versions(project) {
+		a := out[v.AgentName]
+		if a == nil {
+			a = &store.AgentSummary{AgentName: v.AgentName, FirstSeen: v.FirstSeen, LastSeen: v.LastSeen}
+			out[v.AgentName] = a
+		}
+		a.InvocationCount += v.InvocationCount
+		a.SpanCount += v.SpanCount
+		a.ErrorCount += v.ErrorCount
+		a.TotalDurationMs += v.TotalDurationMs
+		a.VersionCount++
+		if v.FirstSeen.Before(a.FirstSeen) {
+			a.FirstSeen = v.FirstSeen
+		}
+		if v.LastSeen.After(a.LastSeen) {
+			a.LastSeen = v.LastSeen
+		}
+		addUsage(&a.Usage, v.Usage)
+	}
+	return out
+}
+
+func (o *oracle) conversations(project string) map[string]*store.ConversationSummary {
+	der := o.derive(project)
+	out := map[string]*store.ConversationSummary{}
+	traces := map[string]map[string]bool{}
+	agents := map[string]map[string]bool{}
+	models := map[string]map[string]bool{}
+	type cand struct {
+		started time.Time
+		rank    int
+		spanID  string
+		text    string
+	}
+	prompts := map[string]*cand{}
+	for _, s := range o.project(project) {
+		d := der[keyOf(&s)]
+		c := out[d.conv]
+		if c == nil {
+			c = &store.ConversationSummary{ConversationID: d.conv, FirstActivity: s.StartedAt.UTC(), LastActivity: s.StartedAt.UTC()}
+			out[d.conv] = c
+			traces[d.conv], agents[d.conv], models[d.conv] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		}
+		c.SpanCount++
+		traces[d.conv][s.TraceID] = true
+		if s.StatusCode == model.StatusError {
+			c.ErrorCount++
+		}
+		if s.IsRunning() {
+			c.RunningCount++
+		}
+		if s.StartedAt.Before(c.FirstActivity) {
+			c.FirstActivity = s.StartedAt.UTC()
+		}
+		last := s.StartedAt
+		if s.EndedAt.After(last) {
+			last = s.EndedAt
+		}
+		if last.After(c.LastActivity) {
+			c.LastActivity = last.UTC()
+		}
+		if d.agent != "" {
+			agents[d.conv][d.agent] = true
+		}
+		m := s.ResponseModel
+		if m == "" {
+			m = s.RequestModel
+		}
+		if m != "" {
+			models[d.conv][m] = true
+		}
+		if d.counted {
+			addUsage(&c.Usage, usageOf(&s))
+		}
+		if p := PromptPreview(s.InputMessages); p != "" {
+			rank := 1
+			if s.OperationName == model.OpInvokeAgent {
+				rank = 0
+			}
+			cd := &cand{s.StartedAt, rank, s.SpanID, p}
+			b := prompts[d.conv]
+			if b == nil || cd.started.Before(b.started) || (cd.started.Equal(b.started) && (cd.rank < b.rank || (cd.rank == b.rank && cd.spanID < b.spanID))) {
+				prompts[d.conv] = cd
+			}
+		}
+	}
+	for k, c := range out {
+		c.TurnCount = int64(len(traces[k]))
+		c.AgentNames = sortedKeys(agents[k])
+		c.Models = sortedKeys(models[k])
+		if p := prompts[k]; p != nil {
+			c.FirstPrompt = p.text
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PromptPreview is the contract's first-prompt preview of one span's
+// input messages (store.ConversationSummary).
+func PromptPreview(msgs []model.Message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if !strings.EqualFold(msgs[i].Role, "user") {
+			continue
+		}
+		t := strings.Join(strings.Fields(msgs[i].Text()), " ")
+		if t == "" {
+			continue
+		}
+		if r := []rune(t); len(r) > store.FirstPromptMaxRunes {
+			t = strings.TrimRight(string(r[:store.FirstPromptMaxRunes-1]), " ") + "…"
+		}
+		return t
+	}
+	return ""
+}
+
+// oHit is an expected search hit (before snippets).
+type oHit struct {
+	store.SearchHit
+	text string
+}
+
+// searchKeys lists a span's searchable (role, text) pairs.
+func searchKeys(s *model.Span) map[[2]string]bool {
+	k := map[[2]string]bool{}
+	for _, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
+		for _, m := range list {
+			for _, p := range m.Parts {
+				if (p.Type == model.PartText || p.Type == model.PartReasoning) && p.Content != "" {
+					k[[2]string{m.Role, p.Content}] = true
+				}
+				if len(p.Arguments) > 0 {
+					k[[2]string{"tool_call", string(p.Arguments)}] = true
+				}
+				if len(p.Response) > 0 {
+					k[[2]string{"tool_result", string(p.Response)}] = true
+				}
+			}
+		}
+	}
+	for _, si := range s.SystemInstructions {
+		if si != "" {
+			k[[2]string{"system", si}] = true
+		}
+	}
+	if s.ToolCallArguments != "" {
+		k[[2]string{"tool_call", s.ToolCallArguments}] = true
+	}
+	if s.ToolCallResult != "" {
+		k[[2]string{"tool_result", s.ToolCallResult}] = true
+	}
+	return k
+}
+
+// search returns the expected hits of q (all pages), newest first.
+func (o *oracle) search(q store.SearchQuery) []oHit {
+	parsed, err := textsearch.Parse(q.Query)
+	if err != nil {
+		return nil
+	}
+	der := o.derive(q.ProjectID)
+	type gk struct{ conv, role, text string }
+	first := map[gk]*oHit{}
+	for _, s := range o.project(q.ProjectID) {
+		d := der[keyOf(&s)]
+		for rt := range searchKeys(&s) {
+			k := gk{d.conv, rt[0], rt[1]}
+			h := &oHit{SearchHit: store.SearchHit{TraceID: s.TraceID, SpanID: s.SpanID, ConversationID: d.conv,
+				AgentName: d.agent, OperationName: s.OperationName, Role: rt[0], StartedAt: s.StartedAt.UTC()}, text: rt[1]}
+			b := first[k]
+			if b == nil || h.StartedAt.Before(b.StartedAt) || (h.StartedAt.Equal(b.StartedAt) &&
+				(h.TraceID < b.TraceID || (h.TraceID == b.TraceID && h.SpanID < b.SpanID))) {
+				first[k] = h
+			}
+		}
+	}
+	var out []oHit
+	for _, h := range first {
+		if !matches(h.text, parsed) {
+			continue
+		}
+		if len(q.Roles) > 0 && !slices.Contains(q.Roles, h.Role) {
+			continue
+		}
+		if q.AgentName != "" && h.AgentName != q.AgentName {
+			continue
+		}
+		if q.ConversationID != "" && h.ConversationID != q.ConversationID {
+			continue
+		}
+		if !q.Range.From.IsZero() && h.StartedAt.Before(q.Range.From) {
+			continue
+		}
+		if !q.Range.To.IsZero() && !h.StartedAt.Before(q.Range.To) {
+			continue
+		}
+		out = append(out, *h)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.StartedAt.Equal(b.StartedAt) {
+			return a.StartedAt.After(b.StartedAt)
+		}
+		if a.TraceID != b.TraceID {
+			return a.TraceID < b.TraceID
+		}
+		if a.SpanID != b.SpanID {
+			return a.SpanID < b.SpanID
+		}
+		return a.Role < b.Role
+	})
+	return out
+}
+
+// matches reports whether every term of q occurs in text.
+func matches(text string, q textsearch.Query) bool {
+	var toks []string
+	for _, t := range textsearch.Tokenize(textsearch.IndexText(text)) {
+		toks = append(toks, t.Norm)
+	}
+	for _, term := range q.Terms {
+		found := false
+		for i := 0; i+len(term.Tokens) <= len(toks) && !found; i++ {
+			found = slices.Equal(toks[i:i+len(term.Tokens)], term.Tokens)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// metrics computes the expected buckets of width w over [from, to).
+func (o *oracle) metrics(project, agent string, from, to time.Time, w time.Duration) []store.MetricBucket {
+	der := o.derive(project)
+	type key struct {
+		start int64
+		agent string
+	}
+	acc := map[key]*store.MetricBucket{}
+	dur := map[key][2]int64{}
+	for _, s := range o.project(project) {
+		d := der[keyOf(&s)]
+		if d.agent == "" || (agent != "" && d.agent != agent) {
+			continue
+		}
+		if s.StartedAt.Before(from) || !s.StartedAt.Before(to) {
+			continue
+		}
+		n := s.StartedAt.UnixNano()
+		start := n - ((n%int64(w))+int64(w))%int64(w)
+		k := key{start, d.agent}
+		b := acc[k]
+		if b == nil {
+			b = &store.MetricBucket{Start: time.Unix(0, start).UTC(), AgentName: d.agent}
+			acc[k] = b
+		}
+		b.SpanCount++
+		if s.StatusCode == model.StatusError {
+			b.ErrorCount++
+		}
+		if s.OperationName == model.OpInvokeAgent {
+			b.InvocationCount++
+			if !s.IsRunning() {
+				x := dur[k]
+				dur[k] = [2]int64{x[0] + s.DurationMs(), x[1] + 1}
+			}
+		}
+		if d.counted {
+			addUsage(&b.Usage, usageOf(&s))
+		}
+	}
+	var out []store.MetricBucket
+	for k, b := range acc {
+		if x := dur[k]; x[1] > 0 {
+			b.AvgDurationMs = float64(x[0]) / float64(x[1])
+		}
+		out = append(out, *b)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Start.Equal(out[j].Start) {
+			return out[i].Start.Before(out[j].Start)
+		}
+		return out[i].AgentName < out[j].AgentName
+	})
+	return out
+}

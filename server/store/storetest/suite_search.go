@@ -1,0 +1,469 @@
+package storetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/textsearch"
+)
+
+func convData(h *harness, o *oracle) [][]Turn {
+	var convs [][]Turn
+	for i, spec := range []ConversationSpec{
+		{ConversationID: "conv-long", Turns: 4, CallsPerTurn: 3, Subagent: true, FullHistory: true},
+		{ConversationID: "conv-short", Turns: 1, CallsPerTurn: 1},
+		{ConversationID: "conv-mid", Turns: 2, CallsPerTurn: 2, Subagent: true},
+	} {
+		spec.ProjectID = projA
+		spec.Start = T0.Add(time.Duration(i) * 20 * time.Minute)
+		turns := BuildConversation(spec)
+		h.writeBoth(o, Flatten(turns)...)
+		convs = append(convs, turns)
+	}
+	// A thread without conversation_id, and a turn with neither.
+	for i, thread := range []string{"thread-7", ""} {
+		t := BuildTurn(TurnSpec{ProjectID: projA, Turn: 90 + i, Start: T0.Add(3*time.Hour + time.Duration(i)*time.Minute), Prompt: fmt.Sprint("ungrouped ", i), Calls: 2})
+		for j := range t.Spans {
+			t.Spans[j].ThreadID = thread
+		}
+		h.writeBoth(o, t.Spans...)
+		convs = append(convs, []Turn{t})
+	}
+	return convs
+}
+
+func testConversations(h *harness) {
+	o := newOracle()
+	convs := convData(h, o)
+	h.checkModel(o, projA)
+	page := h.conversations(store.ConversationQuery{ProjectID: projA})
+	byID := map[string]store.ConversationSummary{}
+	for _, c := range page.Conversations {
+		byID[c.ConversationID] = c
+	}
+	long := byID["conv-long"]
+	var in int64
+	for _, t := range convs[0] {
+		in += t.InputTokens
+	}
+	if long.TurnCount != 4 || long.InputTokens != in || long.FirstPrompt != PromptPreview(convs[0][0].Root.InputMessages) ||
+		strings.Join(long.AgentNames, ",") != "Explore,claude-code" || strings.Join(long.Models, ",") != "claude-haiku-4-5,claude-sonnet-4-5" {
+		h.t.Errorf("conv-long: got %s, want 4 turns, %d input tokens, first prompt of turn 1, agents Explore,claude-code and both models", jsonOf(long), in)
+	}
+	if _, ok := byID["thread-7"]; !ok {
+		h.t.Errorf("thread-only turn: no conversation thread-7 in %v", keysOfPage(page))
+	}
+	loose := "trace:" + convs[4][0].TraceID
+	if _, ok := byID[loose]; !ok {
+		h.t.Errorf("ungrouped turn: no conversation %s in %v", loose, keysOfPage(page))
+	}
+	// ConversationSpans: the spans of the conversation, with details, in order, bounded.
+	var want []model.Span
+	for _, t := range convs[0] {
+		want = append(want, t.Spans...)
+	}
+	got, err := h.s.ConversationSpans(h.ctx, projA, "conv-long", store.TimeRange{})
+	if err != nil {
+		h.t.Fatalf("ConversationSpans: %v", err)
+	}
+	h.equalSpans("ConversationSpans(conv-long)", got, sortedByStart(want))
+	from, to := convs[0][1].Root.StartedAt, convs[0][3].Root.StartedAt
+	var bounded []model.Span
+	for _, s := range sortedByStart(want) {
+		if !s.StartedAt.Before(from) && s.StartedAt.Before(to) {
+			bounded = append(bounded, s)
+		}
+	}
+	got, err = h.s.ConversationSpans(h.ctx, projA, "conv-long", store.TimeRange{From: from, To: to})
+	if err != nil {
+		h.t.Fatalf("ConversationSpans: %v", err)
+	}
+	h.equalSpans("ConversationSpans(conv-long, turns 2-3)", got, bounded)
+	got, err = h.s.ConversationSpans(h.ctx, projA, "thread-7", store.TimeRange{})
+	if err != nil || len(got) != len(convs[3][0].Spans) {
+		h.t.Errorf("ConversationSpans(thread-7): got %d spans, %v, want %d", len(got), err, len(convs[3][0].Spans))
+	}
+}
+
+func keysOfPage(p store.ConversationPage) []string {
+	var out []string
+	for _, c := range p.Conversations {
+		out = append(out, c.ConversationID)
+	}
+	return out
+}
+
+func testConversationQuery(h *harness) {
+	o := newOracle()
+	convData(h, o)
+	all := h.conversations(store.ConversationQuery{ProjectID: projA}).Conversations
+	if len(all) != 5 {
+		h.t.Fatalf("conversations: got %d, want 5", len(all))
+	}
+	cases := []struct {
+		name string
+		q    store.ConversationQuery
+		want []string
+	}{
+		{"agent Explore", store.ConversationQuery{AgentName: "Explore"}, []string{"conv-mid", "conv-long"}},
+		{"agent absent", store.ConversationQuery{AgentName: "nobody"}, nil},
+		{"turn_count asc", store.ConversationQuery{Sort: []store.Sort{{Field: "turn_count", Direction: "asc"}, {Field: "conversation_id", Direction: "asc"}}},
+			[]string{"conv-short", "thread-7", "trace:" + BuildTurn(TurnSpec{ProjectID: projA, Turn: 91, Prompt: "ungrouped 1"}).TraceID, "conv-mid", "conv-long"}},
+		{"search prompt words", store.ConversationQuery{Search: `"ungrouped 0"`}, []string{"thread-7"}},
+		{"range on last activity", store.ConversationQuery{Range: store.TimeRange{From: all[1].LastActivity, To: all[0].LastActivity}}, []string{all[1].ConversationID}},
+	}
+	for _, tc := range cases {
+		tc.q.ProjectID = projA
+		page := h.conversations(tc.q)
+		got := keysOfPage(page)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") || page.Total != int64(len(tc.want)) {
+			h.t.Errorf("QueryConversations(%s): got %v (total %d), want %v", tc.name, got, page.Total, tc.want)
+		}
+	}
+	// Paging.
+	var paged []string
+	for off := 0; off < 6; off += 2 {
+		page := h.conversations(store.ConversationQuery{ProjectID: projA, Limit: 2, Offset: off})
+		if page.Total != 5 {
+			h.t.Errorf("QueryConversations page total: got %d, want 5", page.Total)
+		}
+		paged = append(paged, keysOfPage(page)...)
+	}
+	if strings.Join(paged, "|") != strings.Join(keysOfPage(store.ConversationPage{Conversations: all}), "|") {
+		h.t.Errorf("QueryConversations pages: got %v, want %v", paged, keysOfPage(store.ConversationPage{Conversations: all}))
+	}
+	for _, q := range []store.ConversationQuery{
+		{Sort: []store.Sort{{Field: "agent_names"}}},
+		{Sort: []store.Sort{{Field: "turn_count", Direction: "sideways"}}},
+		{Limit: -1},
+		{Offset: -5},
+		{Search: "!!!"},
+	} {
+		q.ProjectID = projA
+		_, err := h.s.QueryConversations(h.ctx, q)
+		h.expectInvalid(fmt.Sprintf("QueryConversations(%+v)", q), err)
+	}
+}
+
+func testFirstPrompt(h *harness) {
+	o := newOracle()
+	long := "  Please   look at\n\nthe failing test in " + strings.Repeat("ünïcode-heavy words and more ", 30) + "  and fix it.  "
+	turns := BuildConversation(ConversationSpec{ProjectID: projA, ConversationID: "fp", Start: T0, Turns: 3, CallsPerTurn: 2, FullHistory: true})
+	// Make turn 1's prompt long and write the turns newest first.
+	t1 := turns[0]
+	for i := range t1.Spans {
+		for j, m := range t1.Spans[i].InputMessages {
+			if m.Role == "user" && m.Text() == turns[0].Added[0].Text() {
+				t1.Spans[i].InputMessages[j] = model.Message{Role: "user", Parts: []model.Part{{Type: model.PartText, Content: long}}}
+			}
+		}
+	}
+	for i := len(turns) - 1; i >= 0; i-- {
+		h.writeBoth(o, turns[i].Spans...)
+	}
+	page := h.conversations(store.ConversationQuery{ProjectID: projA})
+	if len(page.Conversations) != 1 {
+		h.t.Fatalf("conversations: got %d, want 1", len(page.Conversations))
+	}
+	got := page.Conversations[0].FirstPrompt
+	if n := utf8.RuneCountInString(got); n > store.FirstPromptMaxRunes {
+		h.t.Errorf("first prompt: got %d runes, want ≤ %d", n, store.FirstPromptMaxRunes)
+	}
+	if !strings.HasPrefix(got, "Please look at the failing test in ünïcode-heavy") || !strings.HasSuffix(got, "…") || strings.Contains(got, "\n") || strings.Contains(got, "  ") {
+		h.t.Errorf("first prompt: got %q, want turn 1's prompt, whitespace collapsed, cut with …", got)
+	}
+	h.checkModel(o, projA)
+	// Replacing turn 1's root with a copy without input keeps the prompt
+	// (its first chat span carries the same prompt), then removing the
+	// prompt from every turn-1 span moves it to turn 2.
+	root := *t1.Root
+	root.InputMessages = nil
+	h.writeBoth(o, root)
+	h.checkModel(o, projA)
+	for _, s := range t1.Spans[1:] {
+		s.InputMessages = nil
+		h.writeBoth(o, s)
+	}
+	h.checkModel(o, projA)
+	page = h.conversations(store.ConversationQuery{ProjectID: projA})
+	if want := PromptPreview(turns[1].Root.InputMessages); page.Conversations[0].FirstPrompt != want {
+		h.t.Errorf("first prompt after turn 1 lost its prompt: got %q, want %q", page.Conversations[0].FirstPrompt, want)
+	}
+}
+
+func testAgents(h *harness) {
+	o := newOracle()
+	convData(h, o)
+	// Another version of claude-code, and spans without a version.
+	t := BuildTurn(TurnSpec{ProjectID: projA, ConversationID: "v3", Turn: 1, Start: T0.Add(5 * time.Hour), Prompt: "new version", Calls: 2})
+	t.Spans[0].AgentVersion = "3.0.0"
+	u := BuildTurn(TurnSpec{ProjectID: projA, ConversationID: "nov", Turn: 1, Start: T0.Add(6 * time.Hour), Prompt: "no version", Calls: 1})
+	u.Spans[0].AgentVersion = ""
+	h.writeBoth(o, append(t.Spans, u.Spans...)...)
+	h.checkModel(o, projA)
+	agents := o.agents(projA)
+	if agents["claude-code"] == nil || agents["claude-code"].VersionCount != 3 {
+		h.t.Fatalf("model: claude-code should have 3 versions")
+	}
+	cases := []struct {
+		name string
+		q    store.AgentQuery
+		want []string
+	}{
+		{"span_count asc", store.AgentQuery{Sort: []store.Sort{{Field: "span_count", Direction: "asc"}}}, []string{"Explore", "claude-code"}},
+		{"name desc", store.AgentQuery{Sort: []store.Sort{{Field: "agent_name", Direction: "desc"}}}, []string{"claude-code", "Explore"}},
+		{"limit 1", store.AgentQuery{Limit: 1}, []string{"claude-code"}},
+		{"offset 1", store.AgentQuery{Offset: 1}, []string{"Explore"}},
+		{"range after Explore was last seen", store.AgentQuery{Range: store.TimeRange{From: agents["Explore"].LastSeen.Add(time.Nanosecond)}}, []string{"claude-code"}},
+		{"range before anything", store.AgentQuery{Range: store.TimeRange{To: T0}}, nil},
+		{"range covering Explore's first span", store.AgentQuery{Range: store.TimeRange{From: agents["Explore"].FirstSeen, To: agents["Explore"].FirstSeen.Add(time.Nanosecond)}}, []string{"claude-code", "Explore"}},
+	}
+	for _, tc := range cases {
+		tc.q.ProjectID = projA
+		got, total, err := h.s.QueryAgents(h.ctx, tc.q)
+		if err != nil {
+			h.t.Fatalf("QueryAgents(%s): %v", tc.name, err)
+		}
+		var names []string
+		for _, a := range got {
+			names = append(names, a.AgentName)
+		}
+		wantTotal := len(tc.want)
+		if tc.q.Limit > 0 || tc.q.Offset > 0 {
+			wantTotal = 2
+		}
+		if strings.Join(names, ",") != strings.Join(tc.want, ",") || total != int64(wantTotal) {
+			h.t.Errorf("QueryAgents(%s): got %v (total %d), want %v (total %d)", tc.name, names, total, tc.want, wantTotal)
+		}
+	}
+	for _, q := range []store.AgentQuery{{Sort: []store.Sort{{Field: "colour"}}}, {Limit: -1}, {Range: store.TimeRange{From: T0, To: T0}}} {
+		q.ProjectID = projA
+		_, _, err := h.s.QueryAgents(h.ctx, q)
+		h.expectInvalid(fmt.Sprintf("QueryAgents(%+v)", q), err)
+	}
+	if vs, err := h.s.AgentVersions(h.ctx, projA, "nobody"); err != nil || len(vs) != 0 {
+		h.t.Errorf("AgentVersions(unknown agent): got %v, %v, want none", vs, err)
+	}
+}
+
+func testMetrics(h *harness) {
+	o := newOracle()
+	convData(h, o)
+	from, to := T0.Add(-time.Hour), T0.Add(5*time.Hour)
+	cases := []struct {
+		name   string
+		q      store.MetricsQuery
+		bucket time.Duration
+	}{
+		{"1 minute", store.MetricsQuery{Bucket: time.Minute, Range: store.TimeRange{From: from, To: to}}, time.Minute},
+		{"7 minutes", store.MetricsQuery{Bucket: 7 * time.Minute, Range: store.TimeRange{From: from, To: to}}, 7 * time.Minute},
+		{"30 seconds", store.MetricsQuery{Bucket: 30 * time.Second, Range: store.TimeRange{From: from, To: to}}, 30 * time.Second},
+		{"90 seconds, one agent", store.MetricsQuery{Bucket: 90 * time.Second, AgentName: "Explore", Range: store.TimeRange{From: from, To: to}}, 90 * time.Second},
+		{"1 hour, open range", store.MetricsQuery{Bucket: time.Hour}, time.Hour},
+		{"auto over 2h is 5m", store.MetricsQuery{Range: store.TimeRange{From: T0, To: T0.Add(2 * time.Hour)}}, 5 * time.Minute},
+		{"auto over 6h is 15m", store.MetricsQuery{Range: store.TimeRange{From: T0, To: T0.Add(6 * time.Hour)}}, 15 * time.Minute},
+		{"range inside a bucket is widened", store.MetricsQuery{Bucket: time.Hour, Range: store.TimeRange{From: T0.Add(10 * time.Minute), To: T0.Add(11 * time.Minute)}}, time.Hour},
+	}
+	for _, tc := range cases {
+		tc.q.ProjectID = projA
+		got, err := h.s.AgentMetrics(h.ctx, tc.q)
+		if err != nil {
+			h.t.Fatalf("AgentMetrics(%s): %v", tc.name, err)
+		}
+		f, t := store.MinTime, store.MaxTime
+		if !tc.q.Range.From.IsZero() {
+			f = tc.q.Range.From.Truncate(tc.bucket)
+			if n := tc.q.Range.From.UnixNano(); n%int64(tc.bucket) != 0 {
+				f = time.Unix(0, n-n%int64(tc.bucket)).UTC()
+			}
+			n := tc.q.Range.To.UnixNano()
+			if r := n % int64(tc.bucket); r != 0 {
+				n += int64(tc.bucket) - r
+			}
+			t = time.Unix(0, n).UTC()
+		}
+		want := o.metrics(projA, tc.q.AgentName, f, t, tc.bucket)
+		if len(want) == 0 {
+			h.t.Fatalf("AgentMetrics(%s): the model has no buckets; the test data is wrong", tc.name)
+		}
+		if jsonOf(got) != jsonOf(want) {
+			h.t.Errorf("AgentMetrics(%s):\ngot  %s\nwant %s", tc.name, jsonOf(got), jsonOf(want))
+		}
+	}
+	for _, q := range []store.MetricsQuery{
+		{Bucket: -time.Minute},
+		{Bucket: 1500 * time.Millisecond},
+		{Bucket: time.Minute, Range: store.TimeRange{From: T0, To: T0.Add(365 * 24 * time.Hour)}},
+		{Range: store.TimeRange{From: T0, To: T0.Add(-time.Hour)}},
+	} {
+		q.ProjectID = projA
+		_, err := h.s.AgentMetrics(h.ctx, q)
+		h.expectInvalid(fmt.Sprintf("AgentMetrics(%+v)", q), err)
+	}
+}
+
+// searchData is a small conversation with known sentences.
+func searchData(h *harness, o *oracle) model.Span {
+	traceID := TraceID("search")
+	result, _ := json.Marshal(map[string]any{"stdout": "line one\nPAYMENT gateway ok", "exit_code": 0})
+	root := model.Span{ProjectID: projA, TraceID: traceID, SpanID: SpanID("s-root"), SpanName: "invoke_agent billing-bot",
+		StartedAt: T0, EndedAt: T0.Add(10 * time.Second), OperationName: model.OpInvokeAgent, AgentName: "billing-bot",
+		ConversationID: "search-conv",
+		InputMessages:  []model.Message{{Role: "user", Parts: []model.Part{{Type: model.PartText, Content: "Please refactor the payment processor to use retries."}}}},
+		OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: "I refactored the processor; retries now back off exponentially."}}}},
+	}
+	chat := model.Span{ProjectID: projA, TraceID: traceID, SpanID: SpanID("s-chat"), ParentSpanID: root.SpanID, SpanName: "chat m",
+		StartedAt: T0.Add(time.Second), EndedAt: T0.Add(3 * time.Second), OperationName: model.OpChat, ConversationID: "search-conv",
+		SystemInstructions: []string{"You are a senior engineer who writes careful code."},
+		InputMessages:      root.InputMessages,
+		OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{
+			{Type: model.PartReasoning, Content: "I should inspect the gateway module first."},
+			{Type: model.PartToolCall, ID: "c1", Name: "Bash", Arguments: json.RawMessage(`{"command":"grep -rn payment ./gateway"}`)},
+		}}},
+	}
+	tool := model.Span{ProjectID: projA, TraceID: traceID, SpanID: SpanID("s-tool"), ParentSpanID: root.SpanID, SpanName: "execute_tool Bash",
+		StartedAt: T0.Add(4 * time.Second), EndedAt: T0.Add(5 * time.Second), OperationName: model.OpExecuteTool, ConversationID: "search-conv",
+		ToolName: "Bash", ToolCallArguments: `{"command":"grep -rn payment ./gateway"}`, ToolCallResult: string(result)}
+	h.writeBoth(o, root, chat, tool)
+	return root
+}
+
+func testSearch(h *harness) {
+	o := newOracle()
+	searchData(h, o)
+	h.writeBoth(o, Flatten(BuildConversation(ConversationSpec{ProjectID: projA, ConversationID: "noise", Start: T0.Add(time.Hour), Turns: 2, CallsPerTurn: 2}))...)
+	cases := []struct {
+		name  string
+		q     store.SearchQuery
+		roles []string // expected roles of the hits, in order
+	}{
+		{"words in any order", store.SearchQuery{Query: "processor payment"}, []string{"user"}},
+		{"phrase", store.SearchQuery{Query: `"payment processor"`}, []string{"user"}},
+		{"phrase in the wrong order", store.SearchQuery{Query: `"processor payment"`}, nil},
+		{"word and phrase", store.SearchQuery{Query: `retries "back off"`}, []string{"assistant"}},
+		{"roles filter", store.SearchQuery{Query: "processor", Roles: []string{"assistant"}}, []string{"assistant"}},
+		{"two roles", store.SearchQuery{Query: "payment", Roles: []string{"tool_call", "tool_result"}}, []string{"tool_result", "tool_call"}},
+		{"tool result inside JSON escapes", store.SearchQuery{Query: "gateway ok"}, []string{"tool_result"}},
+		{"system instructions", store.SearchQuery{Query: "senior engineer"}, []string{"system"}},
+		{"reasoning", store.SearchQuery{Query: "inspect"}, []string{"assistant"}},
+		{"agent filter", store.SearchQuery{Query: "payment", AgentName: "billing-bot"}, []string{"tool_result", "tool_call", "user"}},
+		{"agent filter, other agent", store.SearchQuery{Query: "payment", AgentName: "claude-code"}, nil},
+		{"conversation filter", store.SearchQuery{Query: "payment", ConversationID: "noise"}, nil},
+		// The arguments' first occurrence is the chat span's tool_call part (T0+1s).
+		{"range", store.SearchQuery{Query: "payment", Range: store.TimeRange{From: T0.Add(2 * time.Second)}}, []string{"tool_result"}},
+		{"limit", store.SearchQuery{Query: "payment", Limit: 2}, []string{"tool_result", "tool_call"}},
+		{"offset", store.SearchQuery{Query: "payment", Limit: 2, Offset: 2}, []string{"user"}},
+		{"no match", store.SearchQuery{Query: "xylophone"}, nil},
+	}
+	for _, tc := range cases {
+		tc.q.ProjectID = projA
+		got := h.search(tc.q)
+		var roles []string
+		for _, hit := range got {
+			roles = append(roles, hit.Role)
+		}
+		if strings.Join(roles, ",") != strings.Join(tc.roles, ",") {
+			h.t.Errorf("SearchMessages(%s, %q): got roles %v, want %v", tc.name, tc.q.Query, roles, tc.roles)
+		}
+		h.checkSearch(o, tc.q)
+	}
+	hits := h.search(store.SearchQuery{ProjectID: projA, Query: "processor payment", Roles: []string{"user"}})
+	if len(hits) == 1 {
+		hit := hits[0]
+		if hit.SpanID != SpanID("s-root") || hit.ConversationID != "search-conv" || hit.AgentName != "billing-bot" || hit.OperationName != model.OpInvokeAgent || !hit.StartedAt.Equal(T0) {
+			h.t.Errorf("hit: got %s, want the root span of search-conv", jsonOf(hit))
+		}
+		if want := "Please refactor the «payment» «processor» to use retries."; hit.Snippet != want {
+			h.t.Errorf("snippet: got %q, want %q", hit.Snippet, want)
+		}
+	}
+	_, err := h.s.SearchMessages(h.ctx, store.SearchQuery{ProjectID: projA, Query: "   "})
+	h.expectInvalid("SearchMessages(blank)", err)
+	_, err = h.s.SearchMessages(h.ctx, store.SearchQuery{ProjectID: projA, Query: "x", Limit: -1})
+	h.expectInvalid("SearchMessages(limit -1)", err)
+}
+
+func testSearchDedup(h *harness) {
+	o := newOracle()
+	turns := BuildConversation(ConversationSpec{ProjectID: projA, ConversationID: "dedup", Start: T0, Turns: 4, CallsPerTurn: 3,
+		FullHistory: true, SystemPrompt: SystemPrompt()})
+	h.writeBoth(o, Flatten(turns)...)
+	// The same conversation's first prompt, asked in another conversation.
+	other := BuildTurn(TurnSpec{ProjectID: projA, ConversationID: "dedup-2", Turn: 1, Start: T0.Add(2 * time.Hour),
+		Prompt: turns[0].Added[0].Text(), Calls: 1})
+	h.writeBoth(o, other.Spans...)
+	prompt := turns[0].Added[0].Text()
+	q := store.SearchQuery{ProjectID: projA, Query: `"` + prompt + `"`, Roles: []string{"user"}}
+	hits := h.search(q)
+	// Every chat span of every later turn repeats turn 1's prompt in its
+	// input; each conversation still yields one hit, at the first occurrence.
+	if len(hits) != 2 {
+		h.t.Fatalf("search for a repeated prompt: got %d hits %s, want 2 (one per conversation)", len(hits), jsonOf(hitKeys(hits)))
+	}
+	if hits[0].ConversationID != "dedup-2" || hits[1].ConversationID != "dedup" || hits[1].SpanID != turns[0].Root.SpanID {
+		h.t.Errorf("repeated prompt hits: got %s, want dedup-2 first, then dedup at turn 1's root", jsonOf(hitKeys(hits)))
+	}
+	h.checkSearch(o, q)
+	h.checkSearch(o, store.SearchQuery{ProjectID: projA, Query: "Claude Code", Limit: store.MaxLimit})
+	// Re-writing everything does not duplicate hits, and a conversation id
+	// that becomes known later moves the hits.
+	h.writeBoth(o, Flatten(turns)...)
+	h.checkSearch(o, q)
+	moved := other.Spans
+	for i := range moved {
+		moved[i].ConversationID = "dedup"
+	}
+	h.writeBoth(o, moved...)
+	h.checkSearch(o, q)
+	if hits := h.search(q); len(hits) != 1 {
+		h.t.Errorf("after the second conversation merged into the first: got %d hits, want 1", len(hits))
+	}
+}
+
+func testSearchSyntax(h *harness) {
+	o := newOracle()
+	searchData(h, o)
+	for _, q := range []string{
+		"NOT processor", "payment AND processor", "payment OR nothing", "hand*", "-payment", "payment:", `"unclosed phrase`,
+		"(payment)", "NEAR(payment processor)", "body:payment", "^payment", "payment'", `payment""`, `"payment" "processor"`,
+		"payment-processor", "payment.processor", "🙂 payment", "payment\x00processor", "ÉLÉPHANT",
+	} {
+		sq := store.SearchQuery{ProjectID: projA, Query: q, Limit: store.MaxLimit}
+		if _, err := h.s.SearchMessages(h.ctx, sq); err != nil {
+			h.t.Errorf("SearchMessages(%q): got error %v, want the words searched literally", q, err)
+			continue
+		}
+		h.checkSearch(o, sq)
+	}
+	for _, q := range []string{"", "   ", "!!!", `""`, "* - :", strings.Repeat("a ", textsearch.MaxTerms+1), strings.Repeat("x", textsearch.MaxQueryBytes+1)} {
+		_, err := h.s.SearchMessages(h.ctx, store.SearchQuery{ProjectID: projA, Query: q})
+		h.expectInvalid(fmt.Sprintf("SearchMessages(%.20q)", q), err)
+	}
+}
+
+func testSearchCase(h *harness) {
+	h.skipIf(h.caps.CaseSensitiveSearch, "CaseSensitiveSearch")
+	o := newOracle()
+	searchData(h, o)
+	h.writeBoth(o, fullSpan(projA))
+	for _, tc := range []struct {
+		q    string
+		want int
+	}{
+		{"PAYMENT PROCESSOR", 1},
+		{"payment gateway", 1},
+		{"unicode", 1}, // "Ünïcödé" in fullSpan
+		{"ÜNÏCÖDÉ", 1},
+	} {
+		hits := h.search(store.SearchQuery{ProjectID: projA, Query: tc.q, Roles: []string{"user", "tool_result"}})
+		if len(hits) != tc.want {
+			h.t.Errorf("SearchMessages(%q): got %d hits, want %d", tc.q, len(hits), tc.want)
+		}
+		h.checkSearch(o, store.SearchQuery{ProjectID: projA, Query: tc.q})
+	}
+}

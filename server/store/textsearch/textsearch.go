@@ -1,0 +1,391 @@
+// Package textsearch holds the backend-neutral parts of message search:
+// the query syntax of store.SearchQuery (words in any order, "quoted
+// phrases"), the word rules (SQLite FTS5 unicode61 with diacritics removed:
+// letters and digits form words, everything else separates them, matching
+// ignores case and diacritics), the text a stored body contributes to the
+// index, and the highlighted excerpt of a hit.
+//
+// Every backend uses it so that the same query means the same thing and
+// yields the same snippet whatever stores the data.
+package textsearch
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/weavetrace/weave/server/store"
+)
+
+// Limits on a query.
+const (
+	MaxQueryBytes = 1024
+	MaxTerms      = 32
+	// MaxIndexedBytes bounds the text one body contributes to the index;
+	// words past it are not found.
+	MaxIndexedBytes = 1 << 20
+)
+
+// Query is a parsed search query: every term must match.
+type Query struct {
+	Terms []Term
+}
+
+// Term is one word, or a phrase of consecutive words. Tokens are normalized
+// (lower case, no diacritics). A plain word that punctuation splits into
+// several tokens ("foo.bar") is a phrase too, as in FTS5.
+type Term struct {
+	Tokens []string
+}
+
+// Parse reads a query. A query with no words, longer than MaxQueryBytes or
+// with more than MaxTerms terms is an error wrapping store.ErrInvalid.
+func Parse(q string) (Query, error) {
+	if len(q) > MaxQueryBytes {
+		return Query{}, fmt.Errorf("%w: textsearch: query longer than %d bytes", store.ErrInvalid, MaxQueryBytes)
+	}
+	var out Query
+	add := func(seg string) {
+		var toks []string
+		for _, t := range Tokenize(seg) {
+			toks = append(toks, t.Norm)
+		}
+		if len(toks) > 0 {
+			out.Terms = append(out.Terms, Term{Tokens: toks})
+		}
+	}
+	rest := q
+	for rest != "" {
+		i := strings.IndexByte(rest, '"')
+		if i < 0 {
+			for _, w := range strings.Fields(rest) {
+				add(w)
+			}
+			break
+		}
+		for _, w := range strings.Fields(rest[:i]) {
+			add(w)
+		}
+		rest = rest[i+1:]
+		j := strings.IndexByte(rest, '"')
+		if j < 0 { // unterminated: the phrase runs to the end
+			add(rest)
+			break
+		}
+		add(rest[:j])
+		rest = rest[j+1:]
+	}
+	if len(out.Terms) == 0 {
+		return Query{}, fmt.Errorf("%w: textsearch: query %q has no words", store.ErrInvalid, q)
+	}
+	if len(out.Terms) > MaxTerms {
+		return Query{}, fmt.Errorf("%w: textsearch: query has more than %d terms", store.ErrInvalid, MaxTerms)
+	}
+	return out, nil
+}
+
+// Token is one word of a text: its byte range and normalized form.
+type Token struct {
+	Start, End int
+	Norm       string
+}
+
+// IsWordRune reports whether r is part of a word (Unicode letters, digits
+// and private-use characters, as FTS5 unicode61 by default).
+func IsWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r)
+}
+
+// Tokenize splits s into words.
+func Tokenize(s string) []Token {
+	var toks []Token
+	start := -1
+	for i, r := range s {
+		if IsWordRune(r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			toks = append(toks, Token{Start: start, End: i, Norm: Normalize(s[start:i])})
+			start = -1
+		}
+	}
+	if start >= 0 {
+		toks = append(toks, Token{Start: start, End: len(s), Norm: Normalize(s[start:])})
+	}
+	return toks
+}
+
+// Normalize lower-cases a word and removes diacritics.
+func Normalize(w string) string {
+	ascii := true
+	for i := 0; i < len(w); i++ {
+		if w[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(w)
+	}
+	var b strings.Builder
+	for _, r := range norm.NFD.String(w) {
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// IndexText is the text a stored body contributes to the search index.
+// Bodies that are JSON documents (tool arguments and results usually are)
+// contribute their keys and scalar values one per line, with escapes
+// decoded, so that "line one\nline two" is found by "two"; any other body
+// contributes itself. The result is cut at MaxIndexedBytes.
+func IndexText(body string) string {
+	if t := strings.TrimLeft(body, " \t\r\n"); t != "" && (t[0] == '{' || t[0] == '[' || t[0] == '"') && json.Valid([]byte(t)) {
+		if s, ok := jsonText(t); ok {
+			body = s
+		}
+	}
+	if len(body) > MaxIndexedBytes {
+		cut := MaxIndexedBytes
+		for cut > 0 && !utf8.RuneStart(body[cut]) {
+			cut--
+		}
+		body = body[:cut]
+	}
+	return body
+}
+
+func jsonText(doc string) (string, bool) {
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber()
+	var b strings.Builder
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", false
+		}
+		var s string
+		switch v := tok.(type) {
+		case string:
+			s = v
+		case json.Number:
+			s = v.String()
+		case bool:
+			if v {
+				s = "true"
+			} else {
+				s = "false"
+			}
+		default: // delimiters and null
+			continue
+		}
+		if s == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s)
+		if b.Len() > MaxIndexedBytes {
+			break
+		}
+	}
+	return b.String(), true
+}
+
+// Snippet marks.
+const (
+	MarkOpen  = "«"
+	MarkClose = "»"
+	Ellipsis  = "…"
+)
+
+// snippet shape.
+const (
+	snippetTokens   = 24  // words in the window
+	snippetMaxRunes = 320 // hard cap on the excerpt
+	longToken       = 48  // runes kept of one very long word
+)
+
+// Snippet returns a one-line excerpt of text around the best cluster of
+// matches of q: the window of about 24 words covering the most distinct
+// terms (earliest on a tie), each match wrapped in « and ». Whitespace runs
+// become one space, literal « and » become ‹ and ›, cut ends are marked
+// with "…". With no match it returns the beginning of the text.
+func Snippet(text string, q Query) string {
+	text = IndexText(text)
+	toks := Tokenize(text)
+	if len(toks) == 0 {
+		return clip(oneLine(text))
+	}
+	// hit[i] is the term index + 1 of the match covering token i; starts
+	// and ends mark each match, so adjacent matches stay separate.
+	hit := make([]int, len(toks))
+	starts := make([]bool, len(toks))
+	ends := make([]bool, len(toks))
+	for ti, term := range q.Terms {
+		n := len(term.Tokens)
+		for i := 0; i+n <= len(toks); i++ {
+			ok := true
+			for k := 0; k < n; k++ {
+				if hit[i+k] != 0 || toks[i+k].Norm != term.Tokens[k] {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+			for k := 0; k < n; k++ {
+				hit[i+k] = ti + 1
+			}
+			starts[i], ends[i+n-1] = true, true
+			i += n - 1
+		}
+	}
+	// Best window: starting at a match, the most distinct terms among the
+	// next snippetTokens-context words (earliest on a tie); shown with up to
+	// context words before it.
+	const context = 4
+	best, bestScore := 0, 0
+	for h := range toks {
+		if !starts[h] {
+			continue
+		}
+		seen := make(map[int]bool)
+		for i := h; i < len(toks) && i < h+snippetTokens-context; i++ {
+			if hit[i] > 0 {
+				seen[hit[i]] = true
+			}
+		}
+		if len(seen) > bestScore {
+			best, bestScore = max(0, h-context), len(seen)
+		}
+	}
+	end := min(len(toks), best+snippetTokens)
+	for end < len(toks) && hit[end-1] > 0 && !ends[end-1] { // finish a phrase cut by the window
+		end++
+	}
+	var b strings.Builder
+	if best > 0 {
+		b.WriteString(Ellipsis)
+	}
+	prev := toks[best].Start
+	if best == 0 {
+		prev = 0
+	}
+	for i := best; i < end; i++ {
+		t := toks[i]
+		b.WriteString(oneLine(text[prev:t.Start]))
+		word := text[t.Start:t.End]
+		if utf8.RuneCountInString(word) > longToken {
+			word = string([]rune(word)[:longToken]) + Ellipsis
+		}
+		if starts[i] || (i == best && hit[i] > 0) {
+			b.WriteString(MarkOpen)
+		}
+		b.WriteString(word)
+		if ends[i] || (i+1 == end && hit[i] > 0) {
+			b.WriteString(MarkClose)
+		}
+		prev = t.End
+	}
+	if end < len(toks) {
+		b.WriteString(oneLine(text[prev:toks[end].Start]))
+		s := strings.TrimRight(b.String(), " ")
+		return clip(s) + Ellipsis
+	}
+	b.WriteString(oneLine(text[prev:]))
+	return clip(strings.TrimSpace(b.String()))
+}
+
+// oneLine collapses whitespace runs to one space and neutralizes the marks.
+func oneLine(s string) string {
+	if s == "" {
+		return s
+	}
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			space = true
+			continue
+		case r == '«':
+			r = '‹'
+		case r == '»':
+			r = '›'
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	if space {
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// clip enforces the rune cap without splitting a mark pair.
+func clip(s string) string {
+	if utf8.RuneCountInString(s) <= snippetMaxRunes {
+		return s
+	}
+	r := []rune(s)[:snippetMaxRunes]
+	out := string(r)
+	if strings.Count(out, MarkOpen) > strings.Count(out, MarkClose) {
+		out += MarkClose
+	}
+	return out + Ellipsis
+}
+
+// Equal reports whether two queries have the same terms (for tests and
+// caches).
+func (q Query) Equal(o Query) bool {
+	if len(q.Terms) != len(o.Terms) {
+		return false
+	}
+	for i := range q.Terms {
+		if len(q.Terms[i].Tokens) != len(o.Terms[i].Tokens) {
+			return false
+		}
+		for j := range q.Terms[i].Tokens {
+			if q.Terms[i].Tokens[j] != o.Terms[i].Tokens[j] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// String renders the query in its own syntax (every term quoted).
+func (q Query) String() string {
+	var b bytes.Buffer
+	for i, t := range q.Terms {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.WriteString(strings.Join(t.Tokens, " "))
+		b.WriteByte('"')
+	}
+	return b.String()
+}

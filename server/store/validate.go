@@ -1,0 +1,98 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/weavetrace/weave/server/model"
+)
+
+// Bounds of what every backend can store.
+const (
+	// MaxIDLen bounds project_id, trace_id and span_id (bytes).
+	MaxIDLen = 256
+)
+
+var (
+	// MinTime and MaxTime bound span and event times: the range of int64
+	// nanoseconds since the Unix epoch (years 1678 to 2262).
+	MinTime = time.Unix(0, math.MinInt64).Add(time.Second).UTC()
+	MaxTime = time.Unix(0, math.MaxInt64).Add(-time.Second).UTC()
+)
+
+// ValidateSpan reports why a span cannot be stored, as an error wrapping
+// ErrInvalid, or nil. WriteSpans applies it to every span of a batch before
+// writing anything; ingest calls it first to drop only the bad spans.
+//
+// A span needs a project_id, trace_id and span_id (each at most MaxIDLen
+// bytes), a started_at within [MinTime, MaxTime] and an ended_at that is
+// zero or within that range. Token counts are not negative, custom float
+// attributes are finite, and the JSON-valued fields (raw_span, message part
+// arguments and responses) hold valid JSON.
+func ValidateSpan(s *model.Span) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: span %q/%q/%q: %s", ErrInvalid, s.ProjectID, s.TraceID, s.SpanID, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case s.ProjectID == "":
+		return bad("empty project_id")
+	case s.TraceID == "":
+		return bad("empty trace_id")
+	case s.SpanID == "":
+		return bad("empty span_id")
+	case len(s.ProjectID) > MaxIDLen, len(s.TraceID) > MaxIDLen, len(s.SpanID) > MaxIDLen, len(s.ParentSpanID) > MaxIDLen:
+		return bad("id longer than %d bytes", MaxIDLen)
+	case s.StartedAt.IsZero():
+		return bad("started_at is not set")
+	case !inTimeRange(s.StartedAt):
+		return bad("started_at %s out of range", s.StartedAt.UTC().Format(time.RFC3339))
+	case !s.EndedAt.IsZero() && !inTimeRange(s.EndedAt):
+		return bad("ended_at %s out of range", s.EndedAt.UTC().Format(time.RFC3339))
+	}
+	for name, v := range map[string]*int64{
+		"input_tokens":                s.InputTokens,
+		"output_tokens":               s.OutputTokens,
+		"cache_read_input_tokens":     s.CacheReadInputTokens,
+		"cache_creation_input_tokens": s.CacheCreationInputTokens,
+		"reasoning_tokens":            s.ReasoningTokens,
+	} {
+		if v != nil && *v < 0 {
+			return bad("%s is negative (%d)", name, *v)
+		}
+	}
+	if s.CompactionItemsBefore < 0 || s.CompactionItemsAfter < 0 {
+		return bad("compaction item counts are negative")
+	}
+	for k, f := range s.CustomAttrsFloat {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return bad("custom_attrs_float.%s is not finite", k)
+		}
+	}
+	if len(s.RawSpan) > 0 && !json.Valid(s.RawSpan) {
+		return bad("raw_span is not valid JSON")
+	}
+	for _, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
+		for i, m := range list {
+			for j, p := range m.Parts {
+				if len(p.Arguments) > 0 && !json.Valid(p.Arguments) {
+					return bad("message %d part %d: arguments are not valid JSON", i, j)
+				}
+				if len(p.Response) > 0 && !json.Valid(p.Response) {
+					return bad("message %d part %d: response is not valid JSON", i, j)
+				}
+			}
+		}
+	}
+	for i, e := range s.Events {
+		if !e.Time.IsZero() && !inTimeRange(e.Time) {
+			return bad("event %d time out of range", i)
+		}
+	}
+	return nil
+}
+
+func inTimeRange(t time.Time) bool {
+	return !t.Before(MinTime) && !t.After(MaxTime)
+}
