@@ -1,4 +1,118 @@
-// Command weave-server is a weave binary (see docs/ARCHITECTURE.md).
+// Command weave-server is weave's trace server: OTLP/HTTP ingest for any
+// OpenTelemetry GenAI instrumentation, an embedded store, the read API and
+// the web UI (see docs/ARCHITECTURE.md and docs/API.md).
+//
+//	weave-server [serve] [flags]   run the server (the default command)
+//	weave-server version           print the version
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/weavetrace/weave/server/auth"
+	"github.com/weavetrace/weave/server/serve"
+)
+
+// version is weave's version, set at build time with
+// -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `usage: weave-server [serve] [flags]
+       weave-server version
+
+weave-server stores OpenTelemetry GenAI traces (from weave-agentd or any OTel
+SDK) and serves them through a JSON read API and a web UI. With no flags it
+listens on http://127.0.0.1:7433 with the embedded store under ~/.weave/server.
+
+serve flags:
+  --addr HOST:PORT        listen address (default 127.0.0.1:7433). Without API
+                          keys only loopback addresses are allowed.
+  --data-dir DIR          where the embedded store keeps weave.db
+                          (default ~/.weave/server)
+  --store KIND            sqlite (embedded, default) or clickhouse
+  --default-project E/P   project for spans without wandb.entity/wandb.project
+                          resource attributes; the UI opens on it
+                          (default local/default)
+  --max-body BYTES        largest OTLP request body accepted (default 33554432)
+  --api-keys-file FILE    JSON file of API keys scoped to projects:
+                          {"keys":[{"name":"ci","key":"...","projects":["local/default"]}]}
+                          Keys can also come from $WEAVE_API_KEYS as
+                          "<key>=<project>[,<project>...];..." ("*" = all projects).
+
+Endpoints: OTLP at /v1/traces, /otel/v1/traces, /agents/otel/v1/traces;
+the read API under /genai/ (docs/API.md); /healthz, /readyz, /metrics.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(args, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "weave-server %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "weave-server: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func runServe(args []string, stderr io.Writer) int {
+	cfg := serve.NewDefaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "")
+	fs.StringVar(&cfg.Store, "store", cfg.Store, "")
+	fs.StringVar(&cfg.DefaultProject, "default-project", cfg.DefaultProject, "")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", cfg.MaxBodyBytes, "")
+	fs.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "weave-server: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg.APIKeys = os.Getenv(auth.EnvVar)
+
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	srv, err := serve.New(cfg, serve.Settings{Logger: logger, Version: version})
+	if err != nil {
+		fmt.Fprintf(stderr, "weave-server: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process
+	}()
+	if err := srv.Run(ctx); err != nil {
+		logger.Error("weave-server failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,248 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/weavetrace/weave/server/store"
+)
+
+// Ref kinds, as store.Annotation.Ref prefixes them.
+const (
+	RefSpan         = "agent_span"
+	RefTurn         = "agent_turn"
+	RefConversation = "agent_conversation"
+)
+
+// SpanRef, TurnRef and ConversationRef build the canonical refs.
+func SpanRef(spanID string) string  { return RefSpan + "/" + strings.ToLower(spanID) }
+func TurnRef(traceID string) string { return RefTurn + "/" + strings.ToLower(traceID) }
+func ConversationRef(conversationID string) string {
+	return RefConversation + "/" + EscapeConversationID(conversationID)
+}
+
+// EscapeConversationID escapes a conversation id for its ref exactly as
+// JavaScript's encodeURIComponent does (UTF-8 percent-encoding of every
+// byte except A–Z a–z 0–9 - _ . ! ~ * ' ( )), so refs built by the web UI
+// and by the server are the same string.
+func EscapeConversationID(id string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// CanonicalRef validates ref and returns its canonical form: hex ids
+// lowercased, a conversation id re-escaped as EscapeConversationID does.
+// Errors are 400s naming field.
+func CanonicalRef(field, ref string) (string, error) {
+	kind, rest, ok := strings.Cut(ref, "/")
+	if !ok {
+		return "", invalid(field, "ref %q must be agent_span/<span_id>, agent_turn/<trace_id> or agent_conversation/<url-encoded conversation_id>", truncate(ref, 80))
+	}
+	switch kind {
+	case RefSpan:
+		id, err := checkHexID(field, rest, 16)
+		if err != nil {
+			return "", invalid(field, "agent_span ref needs a span id of 16 hexadecimal digits, got %q", truncate(rest, 80))
+		}
+		return SpanRef(id), nil
+	case RefTurn:
+		id, err := checkHexID(field, rest, 32)
+		if err != nil {
+			return "", invalid(field, "agent_turn ref needs a trace id of 32 hexadecimal digits, got %q", truncate(rest, 80))
+		}
+		return TurnRef(id), nil
+	case RefConversation:
+		id, err := url.PathUnescape(rest)
+		switch {
+		case err != nil:
+			return "", invalid(field, "agent_conversation ref: the conversation id is not validly url-encoded: %v", err)
+		case id == "":
+			return "", invalid(field, "agent_conversation ref needs a conversation id")
+		case len(id) > maxConversations:
+			return "", invalid(field, "agent_conversation ref: conversation id longer than %d bytes", maxConversations)
+		case !utf8.ValidString(id) || strings.IndexFunc(id, isControl) >= 0:
+			return "", invalid(field, "agent_conversation ref: conversation id must be UTF-8 without control characters")
+		}
+		return ConversationRef(id), nil
+	}
+	return "", invalid(field, "unknown ref kind %q: want agent_span, agent_turn or agent_conversation", truncate(kind, 40))
+}
+
+var (
+	kindRE = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
+	idRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+)
+
+// AnnotationUpsertRequest is the body of /genai/annotations/upsert. Without
+// an id a new annotation is created; with one, that annotation is replaced
+// (or created with that id).
+type AnnotationUpsertRequest struct {
+	projectPart
+	ID     string          `json:"id"`
+	Ref    string          `json:"ref"`
+	Kind   string          `json:"kind"`
+	Value  json.RawMessage `json:"value"`
+	Author string          `json:"author"`
+
+	value any
+}
+
+func (q *AnnotationUpsertRequest) validate() error {
+	if q.ID != "" && !idRE.MatchString(q.ID) {
+		return invalid("id", "id must be 1 to 128 letters, digits, - or _")
+	}
+	var err error
+	if q.Ref == "" {
+		return invalid("ref", "ref is required")
+	}
+	if q.Ref, err = CanonicalRef("ref", q.Ref); err != nil {
+		return err
+	}
+	if !kindRE.MatchString(q.Kind) {
+		return invalid("kind", "kind must be a lowercase name such as \"thumbs\", \"note\" or \"label\" (letters, digits, _ . -; at most 64), got %q", truncate(q.Kind, 80))
+	}
+	raw := bytes.TrimSpace(q.Value)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return invalid("value", "value is required (any JSON value but null)")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&q.value); err != nil {
+		return invalid("value", "value is not valid JSON: %v", err)
+	}
+	switch q.Kind {
+	case "thumbs":
+		if s, _ := q.value.(string); s != "up" && s != "down" {
+			return invalid("value", `a thumbs annotation's value is "up" or "down"`)
+		}
+	case "note", "label":
+		s, ok := q.value.(string)
+		if !ok || strings.TrimSpace(s) == "" {
+			return invalid("value", "a %s annotation's value is a non-empty string", q.Kind)
+		}
+		if len(s) > maxNoteLen {
+			return invalid("value", "a %s is at most %d bytes, got %d", q.Kind, maxNoteLen, len(s))
+		}
+	}
+	return checkText("author", q.Author, false)
+}
+
+// AnnotationResponse is the answer of /genai/annotations/upsert.
+type AnnotationResponse struct {
+	Annotation store.Annotation `json:"annotation"`
+}
+
+func (h *Handler) annotationsUpsert(ctx context.Context, q *AnnotationUpsertRequest) (AnnotationResponse, error) {
+	a, err := h.s.Store.UpsertAnnotation(ctx, store.Annotation{
+		ID:        q.ID,
+		ProjectID: q.ProjectID,
+		Ref:       q.Ref,
+		Kind:      q.Kind,
+		Value:     q.value,
+		Author:    q.Author,
+	})
+	if err != nil {
+		return AnnotationResponse{}, err
+	}
+	return AnnotationResponse{Annotation: a}, nil
+}
+
+// AnnotationDeleteRequest is the body of /genai/annotations/delete.
+type AnnotationDeleteRequest struct {
+	projectPart
+	ID string `json:"id"`
+}
+
+func (q *AnnotationDeleteRequest) validate() error {
+	if q.ID == "" {
+		return invalid("id", "id is required")
+	}
+	if !idRE.MatchString(q.ID) {
+		return invalid("id", "id must be 1 to 128 letters, digits, - or _")
+	}
+	return nil
+}
+
+// AnnotationDeleted is the answer of /genai/annotations/delete.
+type AnnotationDeleted struct {
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+}
+
+func (h *Handler) annotationsDelete(ctx context.Context, q *AnnotationDeleteRequest) (AnnotationDeleted, error) {
+	if err := h.s.Store.DeleteAnnotation(ctx, q.ProjectID, q.ID); err != nil {
+		return AnnotationDeleted{}, withField(err, "id")
+	}
+	return AnnotationDeleted{ID: q.ID, Deleted: true}, nil
+}
+
+// AnnotationsQueryRequest is the body of /genai/annotations/query.
+type AnnotationsQueryRequest struct {
+	projectPart
+	Refs []string `json:"refs"`
+	Kind string   `json:"kind"`
+	pagePart
+}
+
+func (q *AnnotationsQueryRequest) validate() error {
+	if len(q.Refs) > maxRefs {
+		return invalid("refs", "at most %d refs, got %d", maxRefs, len(q.Refs))
+	}
+	for i := range q.Refs {
+		var err error
+		if q.Refs[i], err = CanonicalRef(fmt.Sprintf("refs[%d]", i), q.Refs[i]); err != nil {
+			return err
+		}
+	}
+	if q.Kind != "" && !kindRE.MatchString(q.Kind) {
+		return invalid("kind", "kind must be a lowercase name (letters, digits, _ . -; at most 64), got %q", truncate(q.Kind, 80))
+	}
+	return q.pagePart.check(store.DefaultLimit)
+}
+
+// Annotations is the answer of /genai/annotations/query.
+type Annotations struct {
+	Annotations []store.Annotation `json:"annotations"`
+	Limit       int                `json:"limit"`
+	Offset      int                `json:"offset"`
+}
+
+func (h *Handler) annotationsQuery(ctx context.Context, q *AnnotationsQueryRequest) (Annotations, error) {
+	as, err := h.s.Store.QueryAnnotations(ctx, store.AnnotationQuery{
+		ProjectID: q.ProjectID,
+		Refs:      q.Refs,
+		Kind:      q.Kind,
+		Limit:     q.Limit,
+		Offset:    q.Offset,
+	})
+	if err != nil {
+		return Annotations{}, err
+	}
+	return Annotations{Annotations: nonNil(as), Limit: q.Limit, Offset: q.Offset}, nil
+}
+
+// withField names the request field a store error is about.
+func withField(err error, field string) error {
+	e := errorFrom(err)
+	if e.Field == "" && e.Code != CodeInternal {
+		e.Field = field
+	}
+	return e
+}

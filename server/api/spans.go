@@ -1,0 +1,142 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/weavetrace/weave/server/chatview"
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+)
+
+// SpansQueryRequest is the body of /genai/spans/query.
+type SpansQueryRequest struct {
+	projectPart
+	Filters        []store.Filter `json:"filters"`
+	Sort           []store.Sort   `json:"sort"`
+	IncludeDetails bool           `json:"include_details"`
+	rangePart
+	pagePart
+}
+
+func (q *SpansQueryRequest) validate() error {
+	if err := checkFilters(q.Filters); err != nil {
+		return err
+	}
+	if err := checkSorts(q.Sort, spanSortColumns); err != nil {
+		return err
+	}
+	if err := q.rangePart.check(); err != nil {
+		return err
+	}
+	return q.pagePart.check(store.DefaultLimit)
+}
+
+// SpansPage is a page of spans.
+type SpansPage struct {
+	Spans  []model.Span `json:"spans"`
+	Total  int64        `json:"total"`
+	Limit  int          `json:"limit"`
+	Offset int          `json:"offset"`
+}
+
+func (h *Handler) spansQuery(ctx context.Context, q *SpansQueryRequest) (SpansPage, error) {
+	spans, total, err := h.s.Store.QuerySpans(ctx, store.SpanQuery{
+		ProjectID:      q.ProjectID,
+		Filters:        q.Filters,
+		Range:          q.r,
+		Sort:           q.Sort,
+		Limit:          q.Limit,
+		Offset:         q.Offset,
+		IncludeDetails: q.IncludeDetails,
+	})
+	if err != nil {
+		return SpansPage{}, err
+	}
+	return SpansPage{Spans: nonNil(spans), Total: total, Limit: q.Limit, Offset: q.Offset}, nil
+}
+
+// TraceRequest is the body of /genai/spans/trace and /genai/traces/chat.
+type TraceRequest struct {
+	projectPart
+	TraceID string `json:"trace_id"`
+}
+
+func (q *TraceRequest) validate() error {
+	var err error
+	q.TraceID, err = checkHexID("trace_id", q.TraceID, 32)
+	return err
+}
+
+// TraceSpans is the answer of /genai/spans/trace.
+type TraceSpans struct {
+	TraceID string       `json:"trace_id"`
+	Spans   []model.Span `json:"spans"`
+}
+
+func (h *Handler) traceSpans(ctx context.Context, q *TraceRequest) ([]model.Span, error) {
+	spans, err := h.s.Store.TraceSpans(ctx, q.ProjectID, q.TraceID)
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		return nil, &Error{Code: CodeNotFound, Field: "trace_id",
+			Message: fmt.Sprintf("trace %s not found in project %q", q.TraceID, q.ProjectID)}
+	}
+	return spans, nil
+}
+
+func (h *Handler) spansTrace(ctx context.Context, q *TraceRequest) (TraceSpans, error) {
+	spans, err := h.traceSpans(ctx, q)
+	if err != nil {
+		return TraceSpans{}, err
+	}
+	return TraceSpans{TraceID: q.TraceID, Spans: spans}, nil
+}
+
+func (h *Handler) traceChat(ctx context.Context, q *TraceRequest) (chatview.Trace, error) {
+	spans, err := h.traceSpans(ctx, q)
+	if err != nil {
+		return chatview.Trace{}, err
+	}
+	return chatview.Build(spans), nil
+}
+
+// ActiveRequest is the body of /genai/spans/active.
+type ActiveRequest struct {
+	projectPart
+	rangePart
+	Limit int `json:"limit"`
+}
+
+func (q *ActiveRequest) validate() error {
+	if err := q.rangePart.check(); err != nil {
+		return err
+	}
+	p := pagePart{Limit: q.Limit}
+	if err := p.check(store.DefaultLimit); err != nil {
+		return err
+	}
+	q.Limit = p.Limit
+	return nil
+}
+
+// ActiveSpans is the answer of /genai/spans/active.
+type ActiveSpans struct {
+	Spans []model.Span `json:"spans"`
+}
+
+func (h *Handler) spansActive(ctx context.Context, q *ActiveRequest) (ActiveSpans, error) {
+	spans, err := h.s.Store.ActiveSpans(ctx, q.ProjectID, q.r, q.Limit)
+	if err != nil {
+		return ActiveSpans{}, err
+	}
+	return ActiveSpans{Spans: nonNil(spans)}, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

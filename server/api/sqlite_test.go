@@ -1,0 +1,290 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/server/chatview"
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store/sqlite"
+	"github.com/weavetrace/weave/spans"
+)
+
+const project = "local/default"
+
+var base = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+
+func ms(n int) time.Time { return base.Add(time.Duration(n) * time.Millisecond) }
+func n64(v int64) *int64 { return &v }
+
+func textMsg(role, s string) []model.Message {
+	return []model.Message{{Role: role, Parts: []model.Part{{Type: model.PartText, Content: s}}}}
+}
+
+// fixture is two Claude Code turns of one conversation — the second in a
+// fork and still running — and one turn of another producer without a
+// conversation id.
+func fixture() []model.Span {
+	tr1, tr2, tr3 := fmt.Sprintf("%032x", 0xa1), fmt.Sprintf("%032x", 0xa2), fmt.Sprintf("%032x", 0xa3)
+	sess := func(id, parent string) map[string]string {
+		m := map[string]string{spans.KeySessionID: id}
+		if parent != "" {
+			m[spans.KeyParentSessionID] = parent
+		}
+		return m
+	}
+	root := func(trace, id string, start, end int, prompt, out string, attrs map[string]string) model.Span {
+		s := model.Span{ProjectID: project, TraceID: trace, SpanID: id, SpanName: "invoke_agent claude-code",
+			SpanKind: model.KindInternal, StartedAt: ms(start), StatusCode: model.StatusUnset,
+			OperationName: model.OpInvokeAgent, AgentName: "claude-code", AgentVersion: "2.1.197",
+			ConversationID: "sess-a", RequestModel: "claude-sonnet-4-5", CustomAttrsString: attrs,
+			InputMessages: textMsg("user", prompt)}
+		if end >= 0 {
+			s.EndedAt = ms(end)
+		}
+		if out != "" {
+			s.OutputMessages = textMsg("assistant", out)
+		}
+		return s
+	}
+	chat := func(trace, id, parent string, start, end int, in, out int64, parts ...model.Part) model.Span {
+		return model.Span{ProjectID: project, TraceID: trace, SpanID: id, ParentSpanID: parent,
+			SpanName: "chat claude-sonnet-4-5", SpanKind: model.KindClient, StartedAt: ms(start), EndedAt: ms(end),
+			StatusCode: model.StatusUnset, OperationName: model.OpChat, ProviderName: "anthropic",
+			ConversationID: "sess-a", RequestModel: "claude-sonnet-4-5", ResponseModel: "claude-sonnet-4-5",
+			InputTokens: n64(in), OutputTokens: n64(out),
+			OutputMessages: []model.Message{{Role: "assistant", Parts: parts}}}
+	}
+	tool := func(trace, id, parent string, start, end int, name, args, result string) model.Span {
+		s := model.Span{ProjectID: project, TraceID: trace, SpanID: id, ParentSpanID: parent,
+			SpanName: "execute_tool " + name, SpanKind: model.KindInternal, StartedAt: ms(start),
+			StatusCode: model.StatusUnset, OperationName: model.OpExecuteTool, ConversationID: "sess-a",
+			ToolName: name, ToolCallID: "toolu_" + id, ToolCallArguments: args, ToolCallResult: result}
+		if end >= 0 {
+			s.EndedAt = ms(end)
+		}
+		return s
+	}
+	return []model.Span{
+		root(tr1, "00000000000000b1", 0, 9000, "Run echo hello, then read notes.txt", "notes.txt says hi", sess("sess-a", "")),
+		chat(tr1, "00000000000000b2", "00000000000000b1", 10, 1200, 100, 20,
+			model.Part{Type: model.PartText, Content: "I'll run it."},
+			model.Part{Type: model.PartToolCall, ID: "toolu_1", Name: "Bash", Arguments: json.RawMessage(`{"command":"echo hello"}`)}),
+		tool(tr1, "00000000000000b3", "00000000000000b1", 1300, 1500, "Bash", `{"command":"echo hello"}`, "hello\n"),
+		chat(tr1, "00000000000000b4", "00000000000000b1", 1600, 8900, 120, 30,
+			model.Part{Type: model.PartText, Content: "notes.txt says hi"}),
+
+		root(tr2, "00000000000000c1", 60000, -1, "Now try the other approach", "", sess("sess-b", "sess-a")),
+		chat(tr2, "00000000000000c2", "00000000000000c1", 60010, 61000, 200, 15,
+			model.Part{Type: model.PartToolCall, ID: "toolu_2", Name: "Bash", Arguments: json.RawMessage(`{"command":"make"}`)}),
+		tool(tr2, "00000000000000c3", "00000000000000c1", 61100, -1, "Bash", `{"command":"make"}`, ""),
+
+		{ProjectID: project, TraceID: tr3, SpanID: "00000000000000d1", SpanName: "invoke_agent Assistant",
+			SpanKind: model.KindInternal, StartedAt: ms(120000), EndedAt: ms(121000), StatusCode: model.StatusError,
+			ErrorType: "rate_limit", OperationName: model.OpInvokeAgent, AgentName: "Assistant", AgentVersion: "1.0",
+			InputMessages: textMsg("user", "What is the capital of France?"), OutputMessages: textMsg("assistant", "Paris"),
+			InputTokens: n64(30), OutputTokens: n64(2)},
+	}
+}
+
+func sqliteHandler(t *testing.T) *Handler {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "weave.db"), sqlite.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.WriteSpans(ctx, fixture()); err != nil {
+		t.Fatal(err)
+	}
+	return New(Settings{Store: st})
+}
+
+// call posts body to path and decodes the 200 answer into out.
+func call(t *testing.T, h *Handler, path, body string, out any) {
+	t.Helper()
+	status, m := do(t, h, "POST", path, body)
+	if status != 200 {
+		t.Fatalf("%s %s: got %d %v, want 200", path, body, status, m)
+	}
+	b, _ := json.Marshal(m)
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("%s: decode answer: %v", path, err)
+	}
+}
+
+func TestSQLiteSpans(t *testing.T) {
+	h := sqliteHandler(t)
+
+	var page SpansPage
+	call(t, h, "/genai/spans/query", `{"project_id":"local/default",
+		"filters":[{"field":"operation_name","op":"eq","value":"execute_tool"}],
+		"sort":[{"field":"started_at","direction":"asc"}]}`, &page)
+	if page.Total != 2 || len(page.Spans) != 2 || page.Spans[0].SpanID != "00000000000000b3" {
+		t.Fatalf("tools: got total %d, %d spans, want 2 starting with b3", page.Total, len(page.Spans))
+	}
+	if page.Spans[0].ToolCallResult != "" {
+		t.Errorf("without include_details: got tool result %q, want empty", page.Spans[0].ToolCallResult)
+	}
+	call(t, h, "/genai/spans/query", `{"project_id":"local/default","include_details":true,
+		"filters":[{"field":"custom_attrs_string.weave.claude_code.session.id","op":"eq","value":"sess-a"}]}`, &page)
+	if page.Total != 1 || page.Spans[0].SpanID != "00000000000000b1" || len(page.Spans[0].InputMessages) != 1 {
+		t.Errorf("session filter: got %d spans %v, want the sess-a root with details", page.Total, page.Spans)
+	}
+	call(t, h, "/genai/spans/query", `{"project_id":"local/default","limit":2,"offset":1,
+		"filters":[{"field":"input_tokens","op":"gte","value":100}],"sort":[{"field":"input_tokens","direction":"desc"}]}`, &page)
+	if page.Total != 3 || len(page.Spans) != 2 || *page.Spans[0].InputTokens != 120 || page.Limit != 2 || page.Offset != 1 {
+		t.Errorf("token filter page: got total %d, %d spans, first %v", page.Total, len(page.Spans), page.Spans)
+	}
+	call(t, h, "/genai/spans/query", `{"project_id":"local/default","filters":[{"field":"ended_at","op":"not_exists"}]}`, &page)
+	if page.Total != 2 {
+		t.Errorf("running spans: got %d, want 2", page.Total)
+	}
+	call(t, h, "/genai/spans/query", `{"project_id":"other/project"}`, &page)
+	if page.Total != 0 || page.Spans == nil {
+		t.Errorf("other project: got %d spans (nil=%v), want 0 and an empty list", page.Total, page.Spans == nil)
+	}
+
+	var tr TraceSpans
+	call(t, h, "/genai/spans/trace", `{"project_id":"local/default","trace_id":"`+fmt.Sprintf("%032x", 0xa1)+`"}`, &tr)
+	if len(tr.Spans) != 4 || tr.Spans[2].ToolCallResult != "hello\n" {
+		t.Errorf("trace: got %d spans, want 4 with details", len(tr.Spans))
+	}
+
+	var active ActiveSpans
+	call(t, h, "/genai/spans/active", `{"project_id":"local/default"}`, &active)
+	if len(active.Spans) != 2 || active.Spans[0].SpanID != "00000000000000c3" {
+		t.Errorf("active: got %v, want c3 then c1", active.Spans)
+	}
+}
+
+func TestSQLiteChatViews(t *testing.T) {
+	h := sqliteHandler(t)
+
+	var tv chatview.Trace
+	call(t, h, "/genai/traces/chat", `{"project_id":"local/default","trace_id":"`+fmt.Sprintf("%032x", 0xa1)+`"}`, &tv)
+	var got []string
+	for _, m := range tv.Messages {
+		got = append(got, m.Type)
+	}
+	want := []string{"user_message", "agent_start", "assistant_message", "tool_call", "assistant_message"}
+	if !slices.Equal(got, want) {
+		t.Errorf("turn messages: got %v, want %v", got, want)
+	}
+	if tv.Usage.InputTokens != 220 || tv.Usage.OutputTokens != 50 || tv.Running || tv.SessionID != "sess-a" {
+		t.Errorf("turn: got usage %+v running %v session %q", tv.Usage, tv.Running, tv.SessionID)
+	}
+
+	var cv ConversationChat
+	call(t, h, "/genai/conversations/chat", `{"project_id":"local/default","conversation_id":"sess-a"}`, &cv)
+	if cv.TurnCount != 2 || len(cv.Turns) != 2 || !cv.Running || len(cv.Sessions) != 2 {
+		t.Fatalf("conversation: got %d turns, running %v, %d sessions", cv.TurnCount, cv.Running, len(cv.Sessions))
+	}
+	if s := cv.Sessions[1]; s.SessionID != "sess-b" || s.ParentSessionID != "sess-a" || s.FirstTurnIndex != 1 {
+		t.Errorf("fork session: got %+v", s)
+	}
+	if t2 := cv.Turns[1]; !t2.Running || t2.Messages[0].Text != "Now try the other approach" || t2.Usage.InputTokens != 200 {
+		t.Errorf("running turn: got running %v first %q usage %+v", t2.Running, t2.Messages[0].Text, t2.Usage)
+	}
+
+	var page ConversationsPage
+	call(t, h, "/genai/conversations/query", `{"project_id":"local/default"}`, &page)
+	if page.Total != 2 || len(page.Conversations) != 2 {
+		t.Fatalf("conversations: got %d", page.Total)
+	}
+	var a *struct{}
+	_ = a
+	for _, c := range page.Conversations {
+		if c.ConversationID == "sess-a" && (c.TurnCount != 2 || c.FirstPrompt != "Run echo hello, then read notes.txt" || c.InputTokens != 420) {
+			t.Errorf("sess-a summary: got %+v", c)
+		}
+	}
+	call(t, h, "/genai/conversations/query", `{"project_id":"local/default","agent_name":"Assistant"}`, &page)
+	if page.Total != 1 || !strings.HasPrefix(page.Conversations[0].ConversationID, "trace:") {
+		t.Errorf("conversations of Assistant: got %+v", page.Conversations)
+	}
+	call(t, h, "/genai/conversations/query", `{"project_id":"local/default","search":"capital France"}`, &page)
+	if page.Total != 1 {
+		t.Errorf("conversations matching a search: got %d, want 1", page.Total)
+	}
+}
+
+func TestSQLiteAgentsAndSearch(t *testing.T) {
+	h := sqliteHandler(t)
+
+	var agents AgentsPage
+	call(t, h, "/genai/agents/query", `{"project_id":"local/default","sort":[{"field":"agent_name","direction":"asc"}]}`, &agents)
+	if len(agents.Agents) != 2 || agents.Agents[0].AgentName != "Assistant" || agents.Agents[1].InvocationCount != 2 {
+		t.Errorf("agents: got %+v", agents.Agents)
+	}
+	var vs AgentVersions
+	call(t, h, "/genai/agents/versions", `{"project_id":"local/default","agent_name":"claude-code"}`, &vs)
+	if len(vs.Versions) != 1 || vs.Versions[0].AgentVersion != "2.1.197" {
+		t.Errorf("versions: got %+v", vs.Versions)
+	}
+	var m AgentMetrics
+	call(t, h, "/genai/agents/metrics", `{"project_id":"local/default","from":"2026-05-01T00:00:00Z","to":"2026-05-02T00:00:00Z"}`, &m)
+	if m.BucketSeconds != 3600 || len(m.Buckets) == 0 {
+		t.Errorf("metrics: got width %d, %d buckets", m.BucketSeconds, len(m.Buckets))
+	}
+
+	var res SearchResults
+	call(t, h, "/genai/messages/search", `{"project_id":"local/default","query":"notes"}`, &res)
+	if len(res.Hits) == 0 {
+		t.Fatal("search notes: no hits")
+	}
+	hit := res.Hits[0]
+	var matched bool
+	for _, p := range hit.SnippetParts {
+		matched = matched || (p.Match && strings.EqualFold(p.Text, "notes"))
+	}
+	if !matched || strings.ContainsAny(hit.Snippet, "«»") {
+		t.Errorf("hit: got snippet %q parts %+v, want plain text with a match on notes", hit.Snippet, hit.SnippetParts)
+	}
+	call(t, h, "/genai/messages/search", `{"project_id":"local/default","query":"make","roles":["tool_call"]}`, &res)
+	if len(res.Hits) != 1 || res.Hits[0].Role != "tool_call" {
+		t.Errorf("search tool_call: got %+v", res.Hits)
+	}
+}
+
+func TestSQLiteAnnotationsAndProjects(t *testing.T) {
+	h := sqliteHandler(t)
+	var up AnnotationResponse
+	call(t, h, "/genai/annotations/upsert",
+		`{"project_id":"local/default","ref":"agent_conversation/trace:abc","kind":"note","value":"ok","author":"me"}`, &up)
+	if up.Annotation.ID == "" || up.Annotation.Ref != "agent_conversation/trace%3Aabc" || up.Annotation.CreatedAt.IsZero() {
+		t.Fatalf("upsert: got %+v", up.Annotation)
+	}
+	call(t, h, "/genai/annotations/upsert",
+		`{"project_id":"local/default","id":"`+up.Annotation.ID+`","ref":"agent_conversation/trace%3aabc","kind":"note","value":"better"}`, &up)
+	var q Annotations
+	call(t, h, "/genai/annotations/query", `{"project_id":"local/default","refs":["agent_conversation/trace:abc"]}`, &q)
+	if len(q.Annotations) != 1 || q.Annotations[0].Value != "better" {
+		t.Errorf("query after replace: got %+v", q.Annotations)
+	}
+	var del AnnotationDeleted
+	call(t, h, "/genai/annotations/delete", `{"project_id":"local/default","id":"`+up.Annotation.ID+`"}`, &del)
+	status, body := do(t, h, "POST", "/genai/annotations/delete", `{"project_id":"local/default","id":"`+up.Annotation.ID+`"}`)
+	if code, field, _ := errOf(t, body); status != 404 || code != CodeNotFound || field != "id" {
+		t.Errorf("second delete: got %d %s %s, want 404 not_found id", status, code, field)
+	}
+
+	status, body = do(t, h, "GET", "/genai/projects", "")
+	if status != 200 || fmt.Sprint(body["projects"]) != "[local/default]" {
+		t.Errorf("projects: got %d %v", status, body)
+	}
+
+	// A query the store rejects is a 400 carrying the store's reason.
+	status, body = do(t, h, "POST", "/genai/spans/query",
+		`{"project_id":"local/default","filters":[{"field":"input_tokens","op":"contains","value":"x"}]}`)
+	if code, _, msg := errOf(t, body); status != 400 || code != CodeInvalidArgument {
+		t.Errorf("store-rejected filter: got %d %s %q, want 400", status, code, msg)
+	}
+}

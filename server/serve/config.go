@@ -1,0 +1,100 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/weavetrace/weave/server/api"
+)
+
+// DefaultAddr is where weave-server listens unless told otherwise: loopback
+// only, port 7433 (the port weave-agentd sends to by default).
+const DefaultAddr = "127.0.0.1:7433"
+
+// Store kinds.
+const (
+	StoreSQLite     = "sqlite"
+	StoreClickHouse = "clickhouse"
+)
+
+// DefaultMaxBodyBytes bounds one OTLP request body (after decompression
+// limits are the ingest's own concern).
+const DefaultMaxBodyBytes = 32 << 20
+
+// Config is what the user configures (flags of `weave-server serve`).
+type Config struct {
+	// Addr is the host:port to listen on.
+	Addr string
+	// DataDir holds the embedded store's database file.
+	DataDir string
+	// Store is the backend: "sqlite" (embedded, default) or "clickhouse".
+	Store string
+	// DefaultProject receives spans that carry no wandb.entity /
+	// wandb.project resource attributes, and is the project the UI opens on.
+	DefaultProject string
+	// MaxBodyBytes bounds one ingest request body; larger ones get a 413.
+	MaxBodyBytes int64
+	// APIKeysFile is a JSON file of API keys (see server/auth); "" for none.
+	APIKeysFile string
+	// APIKeys is the value of WEAVE_API_KEYS; "" for none.
+	APIKeys string
+	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// NewDefaultConfig returns the zero-configuration defaults: loopback on port
+// 7433, the embedded store under ~/.weave/server, project local/default.
+func NewDefaultConfig() Config {
+	return Config{
+		Addr:            DefaultAddr,
+		DataDir:         DefaultDataDir(),
+		Store:           StoreSQLite,
+		DefaultProject:  api.DefaultProject,
+		MaxBodyBytes:    DefaultMaxBodyBytes,
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// DefaultDataDir is ~/.weave/server (or ./.weave/server without a home).
+func DefaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return filepath.Join(".weave", "server")
+	}
+	return filepath.Join(home, ".weave", "server")
+}
+
+// Validate reports every problem with the configuration, before anything is
+// opened.
+func (c Config) Validate() error {
+	var errs []error
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("--addr %q: want host:port, e.g. %s", c.Addr, DefaultAddr))
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("--data-dir is empty"))
+	}
+	switch c.Store {
+	case StoreSQLite, StoreClickHouse:
+	default:
+		errs = append(errs, fmt.Errorf("--store %q: want %s or %s", c.Store, StoreSQLite, StoreClickHouse))
+	}
+	if c.DefaultProject == "" || c.DefaultProject != strings.TrimSpace(c.DefaultProject) {
+		errs = append(errs, fmt.Errorf("--default-project %q: want entity/project without surrounding spaces", c.DefaultProject))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("--max-body %d: want at least 1024 bytes", c.MaxBodyBytes))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown timeout %v: want > 0", c.ShutdownTimeout))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("serve: invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}

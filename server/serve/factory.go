@@ -1,0 +1,36 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/weavetrace/weave/server/store"
+)
+
+// DBFileName is the embedded store's database file inside the data dir.
+const DBFileName = "weave.db"
+
+// ErrNotBuilt is returned for a store backend this build does not have yet.
+var ErrNotBuilt = errors.New("serve: store backend not built yet")
+
+// OpenStore opens the configured backend. The embedded store is one file,
+// DataDir/weave.db, created with its directory (mode 0700) if missing.
+// It returns the store and a description of where it lives, for the log.
+func OpenStore(ctx context.Context, c Config, logger *slog.Logger) (store.Store, string, error) {
+	switch c.Store {
+	case StoreSQLite:
+		path := filepath.Join(c.DataDir, DBFileName)
+		st, err := openSQLite(ctx, path, logger)
+		if err != nil {
+			return nil, "", fmt.Errorf("serve: open embedded store: %w", err)
+		}
+		return st, path, nil
+	case StoreClickHouse:
+		return nil, "", fmt.Errorf("%w: --store %s is not available in this build yet; use --store %s (the default)",
+			ErrNotBuilt, StoreClickHouse, StoreSQLite)
+	}
+	return nil, "", fmt.Errorf("serve: unknown store %q", c.Store)
+}

@@ -1,0 +1,239 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/weavetrace/weave/server/api"
+	"github.com/weavetrace/weave/server/auth"
+	"github.com/weavetrace/weave/server/ingest"
+	"github.com/weavetrace/weave/server/metrics"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/ui"
+)
+
+// Settings are the server's injected dependencies.
+type Settings struct {
+	Logger  *slog.Logger
+	Version string
+	// Listener, when set, is served instead of listening on Config.Addr.
+	Listener net.Listener
+	// OpenStore, when set, replaces the store factory (tests).
+	OpenStore func(ctx context.Context, c Config, logger *slog.Logger) (store.Store, string, error)
+	// Ready, when set, is called with the listening address once the
+	// server accepts connections.
+	Ready func(addr net.Addr)
+}
+
+// Server is weave-server: the HTTP server in front of ingest, the read API,
+// health, metrics and the UI, over one store.
+type Server struct {
+	cfg  Config
+	s    Settings
+	log  *slog.Logger
+	keys *auth.Keys
+}
+
+// New checks the configuration and the API keys and returns the server. It
+// opens nothing and starts nothing; Run does.
+func New(cfg Config, s Settings) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	keys, err := auth.Load(cfg.APIKeysFile, cfg.APIKeys)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if s.Listener == nil {
+		if err := keys.CheckListen(cfg.Addr); err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.OpenStore == nil {
+		s.OpenStore = OpenStore
+	}
+	if s.Version == "" {
+		s.Version = "dev"
+	}
+	return &Server{cfg: cfg, s: s, log: s.Logger, keys: keys}, nil
+}
+
+// Keys returns the loaded API keys (nil or empty: open).
+func (srv *Server) Keys() *auth.Keys { return srv.keys }
+
+// Run opens the store, serves until ctx is done, then shuts down in order:
+// stop accepting and let in-flight requests (ingest batches included)
+// finish, within Config.ShutdownTimeout; then close the store. It returns
+// nil after a clean shutdown.
+func (srv *Server) Run(ctx context.Context) (err error) {
+	began := time.Now()
+	cfg := srv.cfg
+	st, where, err := srv.s.OpenStore(ctx, cfg, srv.log.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	storeOpen := true
+	defer func() {
+		if storeOpen {
+			if cerr := st.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("serve: close store: %w", cerr)
+			}
+		}
+	}()
+
+	reg := metrics.NewRegistry()
+	reg.NewGaugeVec("weave_build_info", "weave-server build; the value is 1.", "version").With(srv.s.Version).Set(1)
+	registerStoreMetrics(reg, st)
+	mux, err := srv.routes(st, reg)
+	if err != nil {
+		return err
+	}
+
+	ln := srv.s.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	if err := srv.keys.CheckListener(ln); err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	// Requests run on their own base context, cancelled only after the
+	// graceful shutdown gave up, so a signal does not abort in-flight
+	// batches.
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	hs := &http.Server{
+		Handler:           instrument(mux, newHTTPMetrics(reg), !srv.keys.Enabled()),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:          slog.NewLogLogger(srv.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	authMode := "open (loopback only)"
+	if srv.keys.Enabled() {
+		authMode = "api keys"
+	}
+	srv.log.Info("weave-server started",
+		"addr", ln.Addr().String(),
+		"url", "http://"+ln.Addr().String()+"/",
+		"store", cfg.Store,
+		"store_path", where,
+		"default_project", cfg.DefaultProject,
+		"auth", authMode,
+		"api_keys", srv.keys.Len(),
+		"max_body_bytes", cfg.MaxBodyBytes,
+		"zero_config", cfg == zeroConfig(),
+		"version", srv.s.Version,
+		"startup_ms", time.Since(began).Milliseconds(),
+	)
+	if srv.s.Ready != nil {
+		srv.s.Ready(ln.Addr())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("serve: http server stopped: %w", err)
+	}
+
+	// The shutdown script.
+	t := time.Now()
+	srv.log.Info("shutdown started", "timeout", cfg.ShutdownTimeout.String())
+	shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(shCtx); err != nil {
+		srv.log.Warn("in-flight requests did not finish in time; closing connections",
+			"err", err, "duration_ms", time.Since(t).Milliseconds())
+		cancelBase()
+		hs.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		srv.log.Warn("http server stopped with an error", "err", err)
+	}
+	srv.log.Info("http server stopped", "duration_ms", time.Since(t).Milliseconds())
+
+	t = time.Now()
+	storeOpen = false
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("serve: close store: %w", err)
+	}
+	srv.log.Info("store closed", "duration_ms", time.Since(t).Milliseconds())
+	return nil
+}
+
+// zeroConfig is the configuration with nothing set by the user.
+func zeroConfig() Config { return NewDefaultConfig() }
+
+// routes builds the server's mux: OTLP ingest, the read API (its paths
+// registered one by one so the metrics see each as its own route),
+// operations, and the UI at /.
+func (srv *Server) routes(st store.Store, reg *metrics.Registry) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	var authorize func(*http.Request, string) error
+	if srv.keys.Enabled() {
+		authorize = srv.keys.Authorize
+	}
+	ing, err := ingest.New(ingest.Settings{
+		Writer:         st,
+		DefaultProject: srv.cfg.DefaultProject,
+		MaxBodyBytes:   srv.cfg.MaxBodyBytes,
+		Logger:         srv.log.With("component", "ingest"),
+		Metrics:        reg,
+		Authorize:      authorize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	ing.Register(mux)
+	apiH := api.New(api.Settings{
+		Store:          st,
+		Keys:           srv.keys,
+		DefaultProject: srv.cfg.DefaultProject,
+		Logger:         srv.log.With("component", "api"),
+	})
+	for _, p := range apiH.Paths() {
+		mux.Handle(p, apiH)
+	}
+	mux.Handle("/genai/", apiH) // unknown API paths get the API's 404 envelope
+	mux.HandleFunc("/healthz", healthz)
+	mux.HandleFunc("/readyz", readyz(st))
+	mux.Handle("/metrics", reg.Handler())
+	mux.Handle("/", ui.Handler()) // index.html at /, assets under /assets/
+	return mux, nil
+}
+
+// registerStoreMetrics exposes the store's size, read at scrape time.
+func registerStoreMetrics(reg *metrics.Registry, st store.Reader) {
+	stat := func(pick func(store.Stats) int64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			s, err := st.Stats(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(pick(s))
+		}
+	}
+	reg.NewGaugeFunc("weave_store_spans", "Spans in the store (all projects).",
+		stat(func(s store.Stats) int64 { return s.Spans }))
+	reg.NewGaugeFunc("weave_store_bytes", "On-disk size of the store in bytes, where known.",
+		stat(func(s store.Stats) int64 { return s.Bytes }))
+}
