@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		wantOut    string
+		wantErrOut string
+	}{
+		{"version", []string{"version"}, 0, "weave-server " + version, ""},
+		{"help", []string{"help"}, 0, "127.0.0.1:7433", ""},
+		{"flag_help", []string{"--help"}, 0, "", "default 127.0.0.1:7433"},
+		{"unknown_command", []string{"bogus"}, 2, "", `unknown command "bogus"`},
+		{"unknown_flag", []string{"serve", "--nope"}, 2, "", "flag provided but not defined"},
+		{"extra_argument", []string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"open_non_loopback", []string{"--addr", "0.0.0.0:7433"}, 1, "", "refusing to serve"},
+		{"bad_store", []string{"--store", "mysql"}, 1, "", "--store"},
+		{"bad_max_body", []string{"serve", "--max-body", "12"}, 1, "", "--max-body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("WEAVE_API_KEYS", "")
+			var out, errOut bytes.Buffer
+			code := run(tt.args, &out, &errOut)
+			if code != tt.code || !strings.Contains(out.String(), tt.wantOut) || !strings.Contains(errOut.String(), tt.wantErrOut) {
+				t.Errorf("run(%q) = %d, stdout %q, stderr %q; want %d, stdout containing %q, stderr containing %q",
+					tt.args, code, out.String(), errOut.String(), tt.code, tt.wantOut, tt.wantErrOut)
+			}
+		})
+	}
+}
