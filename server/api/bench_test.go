@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,7 +53,7 @@ func getBenchAPI(b *testing.B) *benchAPI {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := storetest.NewWorkload(3, benchProjectID, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	w := newWorkload(3, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
 	var pending []model.Span
 	var traces []string
 	written := 0
@@ -84,6 +85,39 @@ func getBenchAPI(b *testing.B) *benchAPI {
 	fmt.Fprintf(os.Stderr, "bench: %d spans, %d turns, filled in %s\n", written, len(traces), time.Since(began).Round(time.Millisecond))
 	sharedAPI = a
 	return a
+}
+
+// workload generates realistic conversations under fresh ids, one after
+// another (the same shape as the store benchmarks use): 1–10 turns of 1–6
+// model calls, a subagent in some, a 3 KB system prompt, the full history
+// in every chat input for half of the conversations.
+type workload struct {
+	r      *rand.Rand
+	t      time.Time
+	n      int
+	system string
+}
+
+func newWorkload(seed uint64, start time.Time) *workload {
+	return &workload{r: rand.New(rand.NewPCG(seed, 0x5eed)), t: start, system: storetest.SystemPrompt()}
+}
+
+func (w *workload) Next() []model.Span {
+	w.n++
+	turns := storetest.BuildConversation(storetest.ConversationSpec{
+		ProjectID:      benchProjectID,
+		ConversationID: fmt.Sprintf("%s-%08d", storetest.ID(4, benchProjectID, w.r.Uint64()), w.n),
+		Start:          w.t,
+		Turns:          1 + w.r.IntN(10),
+		CallsPerTurn:   1 + w.r.IntN(6),
+		Subagent:       w.r.IntN(3) == 0,
+		SystemPrompt:   w.system,
+		Rand:           w.r,
+		ContentScale:   1,
+		FullHistory:    w.r.IntN(2) == 0,
+	})
+	w.t = w.t.Add(time.Duration(30+w.r.IntN(300)) * time.Second)
+	return storetest.Flatten(turns)
 }
 
 // BenchmarkAPI measures read endpoints through the HTTP handler (decode,
