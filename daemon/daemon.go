@@ -60,6 +60,7 @@ type Daemon struct {
 	exp  *export.Exporter
 	w    *watch.Watcher
 
+	ready    chan struct{} // closed once Run serves the socket
 	stopOnce sync.Once
 	stopping chan struct{} // closed when shutdown begins
 	stopWhy  chan string   // first reason to stop
@@ -97,12 +98,19 @@ func New(s Settings) (*Daemon, error) {
 	d := &Daemon{
 		set:      s,
 		log:      s.Logger,
+		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
 		stopWhy:  make(chan string, 1),
 	}
 	d.throttled = &throttle{every: time.Minute, log: d.log.Warn}
 	return d, nil
 }
+
+// Ready is closed once Run accepts hook events on the socket.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// Stop asks a running daemon to shut down (as `weave-agentd stop` does).
+func (d *Daemon) Stop() { d.requestStop("stop requested") }
 
 func (d *Daemon) requestStop(why string) {
 	select {
@@ -127,14 +135,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	idleExit := false
 	defer func() {
 		lock.Close() // releases the lock
-		// A hook that found no socket while we were exiting left its
-		// event in the inbox and could not start a daemon (we held the
-		// lock): start the successor it could not.
-		if idleExit && hookproto.InboxPending(p) {
-			if rerr := d.set.Respawn(p); rerr != nil && !errors.Is(rerr, hookproto.ErrLocked) {
-				d.log.Error("daemon: could not start a successor for the inbox", "err", rerr)
-			}
-		}
+		respawnForInbox(p, idleExit, d.set.Respawn, d.log)
 	}()
 	d.log.Info("daemon: starting", "pid", os.Getpid(), "version", d.set.Version, "home", p.Home,
 		"endpoint", spans.TracesURL(cfg.Endpoint), "project", cfg.Project)
@@ -256,6 +257,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 	}()
 	d.log.Info("daemon: ready", "socket", p.Socket, "startup", time.Since(d.started).Round(time.Millisecond))
+	close(d.ready)
 
 	var why string
 	select {
@@ -305,4 +307,18 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	})
 	d.log.Info("daemon: stopped", "reason", why, "uptime", time.Since(d.started).Round(time.Second))
 	return err
+}
+
+// respawnForInbox runs after an exit has released the lock. A hook that
+// found no socket while we were exiting left its event in the inbox and
+// could not start a daemon (we still held the lock): start the successor it
+// could not. Only after an idle exit: `stop` and signals mean stop.
+func respawnForInbox(p hookproto.Paths, idleExit bool, respawn func(hookproto.Paths) error, log *slog.Logger) bool {
+	if !idleExit || !hookproto.InboxPending(p) {
+		return false
+	}
+	if err := respawn(p); err != nil && !errors.Is(err, hookproto.ErrLocked) {
+		log.Error("daemon: could not start a successor for the inbox", "err", err)
+	}
+	return true
 }

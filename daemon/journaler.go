@@ -212,16 +212,12 @@ collect:
 		switch outcome[i] {
 		case dup:
 			dups++
-			r.done <- hookResult{dup: true}
-		case failed:
-			r.done <- hookResult{err: err}
-		default:
+		case fresh:
 			journaled++
 			if !r.env.ID.IsZero() {
 				jr.seen.add(r.env.ID)
 			}
 			toCore = append(toCore, r.ev)
-			r.done <- hookResult{}
 		}
 	}
 	jr.mu.Lock()
@@ -229,6 +225,16 @@ collect:
 	jr.st.Duplicates += dups
 	jr.st.Bytes = jr.j.Size()
 	jr.mu.Unlock()
+	for i, r := range batch {
+		switch outcome[i] {
+		case dup:
+			r.done <- hookResult{dup: true}
+		case failed:
+			r.done <- hookResult{err: err}
+		default:
+			r.done <- hookResult{}
+		}
+	}
 	for _, ev := range toCore {
 		if !jr.forward(ctx, ev) {
 			return

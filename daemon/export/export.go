@@ -197,6 +197,13 @@ func (e *Exporter) Idle() bool { return len(e.in) == 0 && e.sp.Len() == 0 }
 // stops calling Enqueue before cancelling ctx, and closes the spool after
 // Run returns.
 func (e *Exporter) Run(ctx context.Context) error {
+	// Requests run under sendCtx, which outlives ctx by DrainTimeout: a
+	// request in flight at shutdown may finish (and its batch be
+	// acknowledged) instead of being cut off and sent again next time.
+	sendCtx, sendCancel := context.WithCancel(context.Background())
+	defer sendCancel()
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(e.set.DrainTimeout, sendCancel) })
+	defer stopAfter()
 	backoff := time.Duration(0)
 	var timer *time.Timer
 	var retryC <-chan time.Time
@@ -229,7 +236,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 			default:
 			}
 			e.spillQueued()
-			switch ok, err := e.deliverSpooled(ctx); {
+			switch ok, err := e.deliverSpooled(sendCtx); {
 			case err != nil:
 				return err
 			case ok:
@@ -251,7 +258,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 				e.spoolBatch(batch)
 				continue
 			}
-			if !e.send(ctx, batch) {
+			if !e.send(sendCtx, batch) {
 				e.spoolBatch(batch)
 				fail()
 			} else {

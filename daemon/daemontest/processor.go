@@ -1,0 +1,165 @@
+// Package daemontest provides a scriptable daemon.Processor for tests: it
+// records every call and emits one finished span per hook event (ids
+// derived from the event, so a replayed event yields the same span) and
+// one per file change.
+package daemontest
+
+import (
+	"context"
+	"crypto/sha256"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/weavetrace/weave/daemon"
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/spans"
+)
+
+// Call is one Event call.
+type Call struct {
+	Event  hookproto.Event
+	Replay bool
+}
+
+// Processor is safe for the tests to read while the daemon calls it.
+type Processor struct {
+	mu      sync.Mutex
+	calls   []Call
+	files   []string
+	watches []string
+	ended   map[string]bool
+	ticks   int
+	changed chan struct{}
+	// PanicOn makes Event panic for this hook event name (the daemon must
+	// survive it).
+	PanicOn string
+}
+
+// New returns an empty Processor.
+func New() *Processor { return &Processor{ended: map[string]bool{}, changed: make(chan struct{}, 1)} }
+
+func (p *Processor) notify() {
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Wait blocks until cond holds (re-checked after every Event and
+// FileChanged call) or ctx ends.
+func (p *Processor) Wait(ctx context.Context, cond func(p *Processor) bool) error {
+	for {
+		if cond(p) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.changed:
+		}
+	}
+}
+
+var _ daemon.Processor = (*Processor)(nil)
+
+// SpanFor is the span Event emits for ev.
+func SpanFor(ev hookproto.Event) spans.Span {
+	t := sha256.Sum256([]byte(ev.SessionID))
+	s := sha256.Sum256(append([]byte(ev.SessionID+"/"+ev.HookEventName+"/"), ev.ID[:]...))
+	sp := spans.Span{Name: "hook " + ev.HookEventName, Kind: spans.KindInternal, Start: ev.ReceivedAt, End: ev.ReceivedAt.Add(time.Millisecond)}
+	copy(sp.TraceID[:], t[:16])
+	copy(sp.SpanID[:], s[:8])
+	sp.SetAttr(spans.KeySessionID, ev.SessionID)
+	return sp
+}
+
+// Event implements daemon.Processor.
+func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
+	if p.PanicOn != "" && ev.HookEventName == p.PanicOn {
+		panic("daemontest: asked to panic on " + p.PanicOn)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.notify()
+	p.calls = append(p.calls, Call{ev, replay})
+	if ev.HookEventName == hookproto.EventSessionEnd {
+		p.ended[ev.SessionID] = true
+	} else if ev.SessionID != "" {
+		delete(p.ended, ev.SessionID) // a resumed session is open again
+	}
+	return []spans.Span{SpanFor(ev)}
+}
+
+// FileChanged implements daemon.Processor.
+func (p *Processor) FileChanged(path string) []spans.Span {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.notify()
+	p.files = append(p.files, path)
+	sp := spans.Span{Name: "file " + filepath.Base(path), Kind: spans.KindInternal, Start: time.Unix(1, 0), End: time.Unix(2, 0)}
+	h := sha256.Sum256([]byte(path))
+	copy(sp.TraceID[:], h[:16])
+	sp.SpanID[0] = byte(len(p.files))
+	sp.SpanID[1] = 1
+	return []spans.Span{sp}
+}
+
+// SetWatches sets what Watches returns.
+func (p *Processor) SetWatches(paths ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.watches = paths
+}
+
+// Watches implements daemon.Processor.
+func (p *Processor) Watches() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.watches...)
+}
+
+// Tick implements daemon.Processor.
+func (p *Processor) Tick(time.Time) []spans.Span {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ticks++
+	return nil
+}
+
+// Close implements daemon.Processor.
+func (p *Processor) Close(string) []spans.Span { return nil }
+
+// Stats implements daemon.Processor.
+func (p *Processor) Stats() daemon.ProcessorStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := map[string]bool{}
+	for _, c := range p.calls {
+		if c.Event.SessionID != "" && !p.ended[c.Event.SessionID] {
+			live[c.Event.SessionID] = true
+		}
+	}
+	return daemon.ProcessorStats{LiveSessions: len(live), Details: map[string]int{"events": len(p.calls)}}
+}
+
+// SessionClosed implements daemon.Processor: closed after SessionEnd.
+func (p *Processor) SessionClosed(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ended[id]
+}
+
+// Calls returns the Event calls so far.
+func (p *Processor) Calls() []Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Call(nil), p.calls...)
+}
+
+// Files returns the FileChanged paths so far.
+func (p *Processor) Files() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.files...)
+}
