@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -350,5 +351,54 @@ func TestClickHouseNotBuilt(t *testing.T) {
 	_, _, err := OpenStore(context.Background(), c, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, ErrNotBuilt) || !strings.Contains(err.Error(), "--store sqlite") {
 		t.Errorf("OpenStore(clickhouse): got %v, want ErrNotBuilt pointing at sqlite", err)
+	}
+}
+
+func TestKeysGuardIngestAndAPI(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.APIKeys = "key-for-project-a-0001=p/a"
+	r := start(t, cfg, &blockingStore{})
+	batch := otlpBatch(t, 1) // lands in the default project, local/default
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   []byte
+		ct     string
+		hdr    []string
+		status int
+	}{
+		{"ingest_without_key", "POST", "/v1/traces", batch, "application/x-protobuf", nil, 401},
+		{"ingest_other_project", "POST", "/v1/traces", batch, "application/x-protobuf", []string{"wandb-api-key", "key-for-project-a-0001"}, 403},
+		{"api_without_key", "GET", "/genai/projects", nil, "", nil, 401},
+		{"api_with_key_any_host", "GET", "/genai/projects", nil, "", []string{"wandb-api-key", "key-for-project-a-0001", "Host", "weave.example.com"}, 200},
+		{"health_without_key", "GET", "/healthz", nil, "", nil, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, r.url+tt.path, bytes.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.ct != "" {
+				req.Header.Set("Content-Type", tt.ct)
+			}
+			for i := 0; i+1 < len(tt.hdr); i += 2 {
+				if tt.hdr[i] == "Host" {
+					req.Host = tt.hdr[i+1]
+					continue
+				}
+				req.Header.Set(tt.hdr[i], tt.hdr[i+1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("%s %s: got %d, want %d", tt.method, tt.path, resp.StatusCode, tt.status)
+			}
+		})
 	}
 }

@@ -105,8 +105,11 @@ func TestShutdownLosesNoBatch(t *testing.T) {
 			answer <- -1
 			return
 		}
-		io.Copy(io.Discard, resp.Body)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Logf("answer body: %q", body)
+		}
 		answer <- resp.StatusCode
 	}()
 	<-gs.entered // the batch is being written
