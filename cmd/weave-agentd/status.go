@@ -67,7 +67,7 @@ func printStatus(w io.Writer, st daemon.Status, p hookproto.Paths) {
 	fmt.Fprintf(w, "  spans       %d sent, %d spooled, %d rejected by the server, %d lost\n",
 		e.SpansSent, e.SpansSpooled, e.SpansRejected, e.SpansDropped)
 	fmt.Fprintf(w, "  spool       %d batches, %s waiting; %d batches dropped (spool full)\n",
-		e.SpoolRecords, bytes(e.SpoolBytes), e.SpoolDropped)
+		e.SpoolRecords, humanBytes(e.SpoolBytes), e.SpoolDropped)
 	switch {
 	case e.LastError == "":
 		fmt.Fprintf(w, "  last error  none\n")
@@ -86,7 +86,7 @@ func printStatus(w io.Writer, st daemon.Status, p hookproto.Paths) {
 	fmt.Fprintf(w, "  logs        %s\n", p.AgentdLog)
 }
 
-func bytes(n int64) string {
+func humanBytes(n int64) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))

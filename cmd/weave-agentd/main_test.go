@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"go.uber.org/goleak"
+
+	"github.com/weavetrace/weave/daemon"
+	"github.com/weavetrace/weave/daemon/hookproto"
+)
+
+// The real binaries, side by side (the hook finds the daemon beside it).
+var hookBin, agentdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "weave-agentd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hookBin, agentdBin = filepath.Join(dir, "weave-hook"), filepath.Join(dir, "weave-agentd")
+	for out, pkg := range map[string]string{hookBin: "../weave-hook", agentdBin: "."} {
+		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+const hangGuard = 30 * time.Second
+
+type env struct {
+	t    *testing.T
+	home string
+	p    hookproto.Paths
+	vars []string
+}
+
+func newEnv(t *testing.T) *env {
+	home := t.TempDir()
+	e := &env{t: t, home: home, p: hookproto.NewPaths(home), vars: []string{
+		"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), hookproto.EnvHome + "=" + home,
+		"WEAVE_ENDPOINT=http://127.0.0.1:9", // nothing listens: spans (if any) spool
+		"WEAVE_IDLE_TIMEOUT=0",
+	}}
+	t.Cleanup(func() { e.killDaemons() })
+	return e
+}
+
+func (e *env) run(bin string, stdin []byte, args ...string) (string, string, int) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = e.vars
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("run %s: %v", bin, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func payload(session, event string) []byte {
+	return []byte(fmt.Sprintf(`{"session_id":%q,"transcript_path":"/nonexistent/%s.jsonl","cwd":"/w","hook_event_name":%q}`, session, session, event))
+}
+
+// hook runs weave-hook as Claude Code does and checks it stayed silent.
+func (e *env) hook(session, event string) {
+	e.t.Helper()
+	out, errs, code := e.run(hookBin, payload(session, event))
+	if out != "" || errs != "" || code != 0 {
+		e.t.Fatalf("weave-hook: stdout %q stderr %q exit %d, want nothing and 0", out, errs, code)
+	}
+}
+
+// waitSocket returns once a daemon answers on the socket: it waits for the
+// socket file to be created (fsnotify), then for the status answer.
+func (e *env) waitDaemon() daemon.Status {
+	e.t.Helper()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Add(e.home); err != nil {
+		e.t.Fatal(err)
+	}
+	deadline := time.After(hangGuard)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := daemon.FetchStatus(ctx, e.p)
+		cancel()
+		if err == nil {
+			return st
+		}
+		select {
+		case <-w.Events: // something changed under WEAVE_HOME: look again
+		case <-deadline:
+			e.t.Fatalf("no daemon answered within %v: %v\nlog:\n%s", hangGuard, err, e.log())
+		}
+	}
+}
+
+func (e *env) log() string {
+	b, _ := os.ReadFile(e.p.AgentdLog)
+	return string(b)
+}
+
+// waitDead blocks until the daemon holding agentd.lock is gone (the
+// kernel releases the lock when the process dies).
+func (e *env) waitDead() {
+	e.t.Helper()
+	f, err := os.OpenFile(e.p.Lock, os.O_RDWR, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	done := make(chan error, 1)
+	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	case <-time.After(hangGuard):
+		e.t.Fatalf("daemon still holds the lock after %v", hangGuard)
+	}
+}
+
+func (e *env) daemonPIDs() []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink("/proc/" + d.Name() + "/exe")
+		if err != nil || exe != agentdBin {
+			continue
+		}
+		if env, err := os.ReadFile("/proc/" + d.Name() + "/environ"); err == nil && bytes.Contains(env, []byte(hookproto.EnvHome+"="+e.home+"\x00")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func (e *env) killDaemons() {
+	for _, pid := range e.daemonPIDs() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// The first hook finds no daemon, keeps its event and starts one; hooks
+// racing it start no second one; the daemon drains the inbox.
+func TestHookStartsDaemon(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.hook("s1", fmt.Sprintf("Event%d", i)) }()
+	}
+	wg.Wait()
+	st := e.waitDaemon()
+	if pids := e.daemonPIDs(); len(pids) != 1 || pids[0] != st.PID {
+		t.Fatalf("daemons running: %v, want exactly the one answering (pid %d)", pids, st.PID)
+	}
+	if st.Journal.FromInbox+st.EventsReceived != 4 {
+		t.Errorf("events: %d from the inbox + %d received, want 4 in all", st.Journal.FromInbox, st.EventsReceived)
+	}
+	// Its session: no controlling terminal, its own session id.
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.PID))
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	if len(fields) > 4 && (fields[3] != strconv.Itoa(st.PID) || fields[4] != "0") { // session, tty_nr
+		t.Errorf("daemon session %s tty %s, want its own session (%d) and no tty", fields[3], fields[4], st.PID)
+	}
+	out, _, code := e.run(agentdBin, nil, "stop")
+	if code != 0 || !strings.Contains(out, "stopped") {
+		t.Errorf("stop: exit %d output %q", code, out)
+	}
+	if pids := e.daemonPIDs(); len(pids) != 0 {
+		t.Errorf("after stop: daemons %v still running", pids)
+	}
+}
+
+// SIGKILL mid-session: the next hook restarts the daemon, which replays the
+// journal (nothing lost) and drains the event that found the dead socket.
+func TestSIGKILLRecovery(t *testing.T) {
+	e := newEnv(t)
+	e.hook("s1", "SessionStart")
+	e.waitDaemon()
+	for _, ev := range []string{"UserPromptSubmit", "PreToolUse", "PostToolUse"} {
+		e.hook("s1", ev)
+	}
+	st := e.waitDaemon()
+	if st.Journal.EventsJournaled != 4 {
+		t.Fatalf("before the kill: %d journaled, want 4", st.Journal.EventsJournaled)
+	}
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.waitDead()
+	if _, err := os.Stat(e.p.Socket); err != nil {
+		t.Fatalf("a SIGKILLed daemon leaves its socket file; got %v", err)
+	}
+	e.hook("s1", "Stop") // stale socket: inbox + restart
+	st2 := e.waitDaemon()
+	if st2.PID == st.PID {
+		t.Fatalf("same pid %d after SIGKILL", st.PID)
+	}
+	if st2.Core.Replayed != 5 || st2.Journal.FromInbox != 1 || st2.LiveSessions != 1 {
+		t.Errorf("after restart: replayed %d (from inbox %d), live sessions %d, want 5 (4 journaled + 1), 1, 1\nlog:\n%s",
+			st2.Core.Replayed, st2.Journal.FromInbox, st2.LiveSessions, e.log())
+	}
+	if !strings.Contains(e.log(), "replayed the journal") {
+		t.Errorf("log lacks the replay line")
+	}
+}
+
+func TestStatusCommand(t *testing.T) {
+	e := newEnv(t)
+	out, _, code := e.run(agentdBin, nil, "status")
+	if code != 3 || !strings.Contains(out, "not running") {
+		t.Errorf("status with no daemon: exit %d output %q, want 3 and 'not running'", code, out)
+	}
+	e.hook("s1", "SessionStart")
+	e.waitDaemon()
+	out, _, code = e.run(agentdBin, nil, "status")
+	for _, want := range []string{"weave-agentd", "pid", "http://127.0.0.1:9/agents/otel/v1/traces", "sessions    1 live", "last error  none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Errorf("status exit %d, want 0", code)
+	}
+	out, _, code = e.run(agentdBin, nil, "status", "--json")
+	if code != 0 || !strings.Contains(out, `"live_sessions": 1`) {
+		t.Errorf("status --json: exit %d output %s", code, out)
+	}
+	e.run(agentdBin, nil, "stop")
+	out, _, code = e.run(agentdBin, nil, "stop")
+	if code != 0 || !strings.Contains(out, "not running") {
+		t.Errorf("stop when stopped: exit %d output %q", code, out)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{nil, 2, "usage"},
+		{[]string{"bogus"}, 2, "unknown command"},
+		{[]string{"help"}, 0, "import"},
+		{[]string{"version"}, 0, "weave-agentd " + version},
+	} {
+		var out, errb bytes.Buffer
+		code := dispatch(tc.args, &out, &errb)
+		if code != tc.wantCode || !strings.Contains(out.String()+errb.String(), tc.wantOut) {
+			t.Errorf("dispatch(%q): exit %d output %q, want %d and %q", tc.args, code, out.String()+errb.String(), tc.wantCode, tc.wantOut)
+		}
+	}
+}
+
+func TestBadConfigFailsFast(t *testing.T) {
+	e := newEnv(t)
+	e.vars = append(e.vars, "WEAVE_ENDPOINT=ftp://nope")
+	_, errs, code := e.run(agentdBin, nil, "run")
+	if code != 1 || !strings.Contains(errs, "endpoint") {
+		t.Errorf("run with a bad endpoint: exit %d stderr %q, want 1 and a message naming the endpoint", code, errs)
+	}
+	if _, err := os.Stat(e.p.Socket); err == nil {
+		t.Errorf("socket created despite the bad config")
+	}
+}
