@@ -34,6 +34,9 @@ bench-api: ## read API p50/p99 latency (agents, conversations page, turn and con
 	$(GO) test -run '^$$' -bench BenchmarkAPI -benchtime 200x -timeout 60m ./server/api
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/chatview
 
+bench-hook: ## weave-hook wall time per event (p50/p90/p99): daemon up, daemon down, and a do-nothing Go binary (the floor)
+	$(GO) run ./cmd/weave-hook/internal/hookbench
+
 clean: ## remove build output
 	rm -rf $(BIN)
 

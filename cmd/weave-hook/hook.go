@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
@@ -84,25 +81,10 @@ func readPayload(r io.Reader) (body []byte, orig int64, err error) {
 // daemon refused it as not a hook event) or "inbox" (keep it); why "no
 // daemon" means nobody listens on the socket (start one).
 func deliver(p hookproto.Paths, env *hookproto.Envelope, deadline time.Time) outcome {
-	d := net.Dialer{Deadline: deadline}
-	c, err := d.Dial("unix", p.Socket)
-	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return outcome{what: "inbox", why: "no daemon", err: err}
-		}
-		return outcome{what: "inbox", why: "dial", err: err}
-	}
-	defer c.Close()
-	_ = c.SetDeadline(deadline)
-	if _, err := c.Write(env.AppendRequest(nil)); err != nil {
-		return outcome{what: "inbox", why: "write", err: err}
-	}
-	// Half-close: the daemon sees EOF after the body.
-	if uc, ok := c.(*net.UnixConn); ok {
-		_ = uc.CloseWrite()
-	}
-	code, err := readStatus(c)
+	code, err := exchange(p.Socket, env.AppendRequest(nil), deadline)
 	switch {
+	case errors.Is(err, errNoDaemon):
+		return outcome{what: "inbox", why: "no daemon", err: err}
 	case err != nil:
 		return outcome{what: "inbox", why: "no answer", err: err}
 	case code >= 200 && code < 300:
@@ -112,24 +94,6 @@ func deliver(p hookproto.Paths, env *hookproto.Envelope, deadline time.Time) out
 	default:
 		return outcome{what: "inbox", why: "daemon answered " + strconv.Itoa(code)}
 	}
-}
-
-// readStatus reads the status line of an HTTP/1.x response; the rest of the
-// answer is ignored.
-func readStatus(r io.Reader) (int, error) {
-	line, err := bufio.NewReaderSize(r, 256).ReadSlice('\n')
-	if err != nil {
-		return 0, err
-	}
-	// "HTTP/1.1 200 OK\r\n"
-	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
-		return 0, fmt.Errorf("weave-hook: bad status line %q", line)
-	}
-	code, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, fmt.Errorf("weave-hook: bad status line %q", line)
-	}
-	return code, nil
 }
 
 // debugf writes one line about this event when WEAVE_HOOK_DEBUG is set:

@@ -499,3 +499,62 @@ func killByExe(t *testing.T, exe string) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
+
+func TestParseStatus(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		code int
+		ok   bool
+	}{
+		{"HTTP/1.1 200 OK\r\n", 200, true},
+		{"HTTP/1.0 503 Service Unavailable\r\n", 503, true},
+		{"HTTP/1.1 200", 200, true}, // no reason phrase
+		{"HTTP/1.1 2", 0, false},
+		{"HTTP/2 200 OK\r\n", 0, false},
+		{"SSH-2.0-OpenSSH\r\n", 0, false},
+		{"HTTP/1.1 2x0 OK\r\n", 0, false},
+		{"", 0, false},
+	} {
+		code, err := parseStatus([]byte(tc.line))
+		if code != tc.code || (err == nil) != tc.ok {
+			t.Errorf("parseStatus(%q)=%d,%v, want %d ok=%v", tc.line, code, err, tc.code, tc.ok)
+		}
+	}
+}
+
+// A peer that is not the daemon (closes at once, or talks garbage): the
+// event is kept.
+func TestHookOddPeers(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		serve func(c net.Conn)
+	}{
+		{"closes without answering", func(c net.Conn) { c.Close() }},
+		{"answers garbage", func(c net.Conn) { io.Copy(io.Discard, c); c.Write([]byte("hello\n")); c.Close() }},
+		{"answers half a status line", func(c net.Conn) { io.Copy(io.Discard, c); c.Write([]byte("HTTP/1.1 2")); c.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			ln, err := net.Listen("unix", hookproto.NewPaths(home).Socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					tc.serve(c)
+				}
+			}()
+			defer func() { ln.Close(); <-done }()
+			runHookBin(t, home, realPayload(t, "Stop", "")).checkSilent(t)
+			if n := len(inbox(t, home)); n != 1 {
+				t.Errorf("inbox: got %d events, want 1", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,122 @@
+//go:build unix
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// The hook talks to the daemon with plain socket system calls rather than
+// package net: net's initialisation and its poller cost about a
+// millisecond per process, which is as much as the whole hook may add to
+// a tool call. Each blocking call is bounded by SO_SNDTIMEO / SO_RCVTIMEO
+// set to what is left of the deadline.
+
+// errNoDaemon: nobody listens on the socket (absent, or a dead daemon's
+// file). The hook starts a daemon.
+var errNoDaemon = errors.New("weave-hook: no daemon listening")
+
+// exchange sends req on the Unix socket at path, half-closes, and returns
+// the HTTP status code of the answer, all before deadline.
+func exchange(path string, req []byte, deadline time.Time) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return 0, fmt.Errorf("weave-hook: socket: %w", err)
+	}
+	defer syscall.Close(fd)
+	syscall.CloseOnExec(fd)
+	if err := setTimeout(fd, syscall.SO_SNDTIMEO, deadline); err != nil {
+		return 0, err
+	}
+	for {
+		err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
+		if err != syscall.EINTR {
+			break
+		}
+		if err := setTimeout(fd, syscall.SO_SNDTIMEO, deadline); err != nil {
+			return 0, err
+		}
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
+		return 0, fmt.Errorf("%w: %v", errNoDaemon, err)
+	default:
+		return 0, fmt.Errorf("weave-hook: connect: %w", err) // EAGAIN: backlog full past the deadline
+	}
+	for len(req) > 0 {
+		if err := setTimeout(fd, syscall.SO_SNDTIMEO, deadline); err != nil {
+			return 0, err
+		}
+		n, err := syscall.Write(fd, req)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("weave-hook: write: %w", err)
+		}
+		req = req[n:]
+	}
+	_ = syscall.Shutdown(fd, syscall.SHUT_WR) // the daemon sees the end of the request
+	var buf [256]byte
+	got := 0
+	for {
+		if err := setTimeout(fd, syscall.SO_RCVTIMEO, deadline); err != nil {
+			return 0, err
+		}
+		n, err := syscall.Read(fd, buf[got:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("weave-hook: read: %w", err)
+		}
+		if n == 0 {
+			return parseStatus(buf[:got])
+		}
+		got += n
+		for i := 0; i < got; i++ {
+			if buf[i] == '\n' {
+				return parseStatus(buf[:i+1])
+			}
+		}
+		if got == len(buf) {
+			return parseStatus(buf[:got])
+		}
+	}
+}
+
+// setTimeout sets opt to the time left until deadline, or fails when none
+// is left.
+func setTimeout(fd, opt int, deadline time.Time) error {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return fmt.Errorf("weave-hook: %w", errDeadline)
+	}
+	tv := syscall.NsecToTimeval(left.Nanoseconds())
+	if tv.Sec == 0 && tv.Usec == 0 {
+		tv.Usec = 1 // 0 would mean no timeout
+	}
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, opt, &tv); err != nil {
+		return fmt.Errorf("weave-hook: setsockopt: %w", err)
+	}
+	return nil
+}
+
+var errDeadline = errors.New("deadline exceeded")
+
+// parseStatus reads "HTTP/1.x NNN ..." and returns NNN.
+func parseStatus(line []byte) (int, error) {
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
+		return 0, fmt.Errorf("weave-hook: bad status line %q", line)
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("weave-hook: bad status line %q", line)
+	}
+	return code, nil
+}
