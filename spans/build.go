@@ -45,7 +45,10 @@ type LiveTurn struct {
 	Failure  *transcript.APIError
 	Closed   string // orphan_reason when closed without Stop (session_ended, idle_timeout, ...)
 	ClosedAt time.Time
-	// Compaction from PreCompact / PostCompact when the transcript has none.
+	// Compaction from PreCompact / PostCompact when the transcript has none
+	// yet. Only PostCompact (Compacted) confirms one: PreCompact alone may
+	// end in a failed compaction (too_few_groups → StopFailure).
+	Compacted      bool
 	CompactTrigger string
 	CompactSummary string
 	CompactAt      time.Time
@@ -515,7 +518,7 @@ func (b *builder) fail(s *Span, typ, msg string) {
 // weave.compaction event.
 func (b *builder) compactions(root *Span) {
 	cs := b.t.Compactions
-	if lt := b.live(); lt != nil && len(cs) == 0 && (lt.CompactSummary != "" || lt.CompactTrigger != "") {
+	if lt := b.live(); lt != nil && len(cs) == 0 && lt.Compacted {
 		cs = []*transcript.Compaction{{Time: lt.CompactAt, Trigger: lt.CompactTrigger, Summary: lt.CompactSummary}}
 	}
 	for _, c := range cs {

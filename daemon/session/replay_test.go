@@ -218,10 +218,13 @@ func TestReplayMatchesImport(t *testing.T) {
 					if g.StatusCode != w.StatusCode {
 						t.Errorf("span %s %q: live status %s, import %s", id, w.Name, g.StatusCode, w.StatusCode)
 					}
+					if len(g.Events) < len(w.Events) || countEvents(g.Events, spans.EventCompaction) != countEvents(w.Events, spans.EventCompaction) {
+						t.Errorf("span %s %q: live events %v, import %v", id, w.Name, eventNames(g.Events), eventNames(w.Events))
+					}
 					if g.End.IsZero() {
 						t.Errorf("span %s %q still running at the end of the session", id, w.Name)
 					}
-					for _, k := range []string{spans.KeyInputTokens, spans.KeyOutputTokens, spans.KeyToolCallResult, spans.KeyConversationID} {
+					for _, k := range []string{spans.KeyInputTokens, spans.KeyOutputTokens, spans.KeyToolCallResult, spans.KeyConversationID, spans.KeyCompactionTrigger, spans.KeyCompactionItemsBefore} {
 						if g.Attributes[k] != w.Attributes[k] && !(k == spans.KeyToolCallResult && w.Attributes[k] == nil) {
 							t.Errorf("span %s %q: live %s=%v, import %v", id, w.Name, k, g.Attributes[k], w.Attributes[k])
 						}
@@ -412,4 +415,22 @@ func TestSessionEndClosesOpenWork(t *testing.T) {
 			}
 		}
 	}
+}
+
+func countEvents(evs []spans.Event, name string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+func eventNames(evs []spans.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Name)
+	}
+	return out
 }

@@ -274,7 +274,7 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		}
 	case hookproto.EventPostCompact:
 		if lt := s.currentTurn(ev.PromptID); lt != nil {
-			lt.CompactTrigger, lt.CompactSummary = ev.Trigger, ev.CompactSummary
+			lt.Compacted, lt.CompactTrigger, lt.CompactSummary = true, ev.Trigger, ev.CompactSummary
 			if lt.CompactAt.IsZero() {
 				lt.CompactAt = now
 			}
