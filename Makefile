@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet unit run stop uninstall clean e2e bench-ingest bench-api
+.PHONY: help build test fmt-check vet unit run stop uninstall clean test-ui e2e bench-ingest bench-api
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and
 bench-api: ## read API p50/p99 latency (agents, conversations page, turn and conversation chat views, search); WEAVE_BENCH_SPANS=1000000 for 1M spans
 	$(GO) test -run '^$$' -bench BenchmarkAPI -benchtime 200x -timeout 60m ./server/api
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/chatview
+
+test-ui: ## browser tests of the web UI in headless Chromium (apt-get install -y chromium); screenshots in server/ui/testdata/artifacts
+	$(GO) test -race -count=1 -timeout 15m ./server/ui/...
 
 bench-hook: ## weave-hook wall time per event (p50/p90/p99): daemon up, daemon down, and a do-nothing Go binary (the floor)
 	$(GO) run ./cmd/weave-hook/internal/hookbench

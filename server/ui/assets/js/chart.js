@@ -37,7 +37,7 @@ export function bucketLabel(t, widthMs) {
 export function stackedBars(buckets, series, opts = {}) {
   const W = 720;
   const H = opts.height || 180;
-  const padL = 44;
+  const padL = 58;
   const padB = 22;
   const padT = 8;
   const plotW = W - padL - 8;

@@ -105,11 +105,11 @@ function initLiveIndicator() {
 // ---- router ----
 
 const views = [
-  {match: (s) => s.length === 0, view: conversations, nav: 'nav-conversations'},
-  {match: (s) => s[0] === 'c' && s.length === 2, view: conversation, nav: 'nav-conversations'},
-  {match: (s) => s[0] === 't' && s.length === 2, view: trace, nav: 'nav-conversations'},
-  {match: (s) => s[0] === 'agents' && s.length <= 2, view: agents, nav: 'nav-agents'},
-  {match: (s) => s[0] === 'search' && s.length === 1, view: search, nav: 'nav-search'},
+  {id: 'conversations', match: (s) => s.length === 0, view: conversations, nav: 'nav-conversations'},
+  {id: 'conversation', match: (s) => s[0] === 'c' && s.length === 2, view: conversation, nav: 'nav-conversations'},
+  {id: 'trace', match: (s) => s[0] === 't' && s.length === 2, view: trace, nav: 'nav-conversations'},
+  {id: 'agents', match: (s) => s[0] === 'agents' && s.length <= 2, view: agents, nav: 'nav-agents'},
+  {id: 'search', match: (s) => s[0] === 'search' && s.length === 1, view: search, nav: 'nav-search'},
 ];
 
 let current = null; // {cleanup, ctrl}
@@ -142,6 +142,9 @@ function render() {
   main.removeAttribute('data-nav-arrows');
   hideBanner();
   const entry = views.find((v) => v.match(segments));
+  // Which view shows which route (for people debugging, and for tests).
+  main.dataset.view = entry ? entry.id : 'not-found';
+  main.dataset.route = location.hash || '#/';
   for (const v of views) document.getElementById(v.nav).removeAttribute('aria-current');
   if (!entry) {
     document.title = 'Not found · weave';

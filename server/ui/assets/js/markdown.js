@@ -23,7 +23,7 @@ const MAX_DEPTH = 12;
 
 export const ALLOWED_TAGS = new Set([
   'P', 'BR', 'H3', 'H4', 'H5', 'H6', 'PRE', 'CODE', 'BLOCKQUOTE', 'UL', 'OL', 'LI',
-  'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD', 'HR', 'STRONG', 'EM', 'DEL', 'A', 'SPAN',
+  'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD', 'HR', 'STRONG', 'EM', 'DEL', 'A', 'SPAN', 'DIV',
 ]);
 
 const SAFE_SCHEMES = new Set(['http:', 'https:', 'mailto:']);

@@ -2,7 +2,7 @@
 // and cost figures, dialogs.
 
 import {h, replace, icon} from './dom.js';
-import {fmtTokens, fmtCost, usageTitle, totalTokens} from './format.js';
+import {fmtTokens, fmtCost, fmtDuration, usageTitle, totalTokens} from './format.js';
 import {PRICE_TABLE, PRICES_CHECKED} from './pricing.js';
 
 let bannerTimer = null;
@@ -50,9 +50,26 @@ export function errorBox(what, err) {
     h('p', null, err && err.message ? err.message : String(err)));
 }
 
-export function runningBadge(text = 'running') {
-  return h('span', {class: 'badge running', title: 'Still running: updates by itself'}, h('span', {class: 'pulse', 'aria-hidden': 'true'}), text);
+export function runningBadge(text = 'running', since = null) {
+  const label = h('span', {class: 'running-label'}, text);
+  const badge = h('span', {class: 'badge running', title: 'Still running: updates by itself'}, h('span', {class: 'pulse', 'aria-hidden': 'true'}), label);
+  const t = since ? new Date(since).getTime() : NaN;
+  if (!Number.isNaN(t) && t > 0) {
+    badge.dataset.since = String(t);
+    label.textContent = `${text} · ${fmtDuration(Math.max(0, Date.now() - t))}`;
+    label.dataset.text = text;
+  }
+  return badge;
 }
+
+// Running badges with a start time show the time elapsed, refreshed every
+// second while any is on the page.
+setInterval(() => {
+  for (const b of document.querySelectorAll('.badge.running[data-since]')) {
+    const label = b.querySelector('.running-label');
+    label.textContent = `${label.dataset.text} · ${fmtDuration(Math.max(0, Date.now() - Number(b.dataset.since)))}`;
+  }
+}, 1000);
 
 export function errorBadge(n) {
   if (!n) return null;
@@ -66,7 +83,9 @@ export function statusBadge(status) {
 
 // tokens shows input/output with the full breakdown as a tooltip.
 export function tokens(u, opts = {}) {
-  if (!u) return h('span', {class: 'tokens muted', title: 'no usage reported'}, '—');
+  if (!u || totalTokens(u) + (u.cache_read_input_tokens || 0) + (u.cache_creation_input_tokens || 0) === 0) {
+    return h('span', {class: 'tokens muted', title: 'no usage reported (yet)'}, '—');
+  }
   const total = totalTokens(u);
   return h('span', {class: 'tokens', title: usageTitle(u)},
     opts.total ? fmtTokens(total) : [fmtTokens(u.input_tokens || 0), ' in · ', fmtTokens(u.output_tokens || 0), ' out']);
@@ -83,8 +102,9 @@ export function cost(est) {
     return h('span', {class: 'cost', title: 'Several models with different prices: the range spans the cheapest and dearest. Estimate at list price, not a bill.'},
       fmtCost(lo), '–', fmtCost(hi), h('span', {class: 'est'}, ' est.'));
   }
-  if (est.priced === 0 && !est.known) {
-    return h('span', {class: 'cost muted', title: 'No list price known for: ' + [...est.unknown].join(', ')}, '—');
+  if (est.priced === 0) {
+    const why = est.known ? 'No usage reported (yet)' : 'No list price known for: ' + [...est.unknown].join(', ');
+    return h('span', {class: 'cost muted', title: why}, '—');
   }
   const title = est.known
     ? 'Estimate at list price, not a bill'

@@ -98,7 +98,7 @@ export function render(main, {segments, params, signal}) {
     h('header', {class: 'turn-head'},
       h('h2', null, h('a', {href: anchor, class: 'turn-anchor', title: 'Link to this turn'}, `Turn ${turn.index + 1}`)),
       h('span', {class: 'muted', title: fmtTime(turn.started_at)}, fmtTime(turn.started_at)),
-      turn.running ? runningBadge() : h('span', {class: 'meta-item', title: 'wall-clock duration of the turn'}, fmtDuration(turn.total_duration_ms)),
+      turn.running ? runningBadge('running', turn.started_at) : h('span', {class: 'meta-item', title: 'wall-clock duration of the turn'}, fmtDuration(turn.total_duration_ms)),
       h('span', {class: 'meta-item'}, tokens(turn.usage)),
       h('span', {class: 'meta-item'}, cost(est)),
       errorBadge(turn.error_count),
@@ -108,7 +108,8 @@ export function render(main, {segments, params, signal}) {
       h('a', {href: route.link.trace(turn.trace_id), class: 'button small', 'data-nav-open': true, title: 'Span tree and waterfall of this turn'}, 'Trace'),
       feedback.widget(refs.turn(turn.trace_id), `turn ${turn.index + 1}`, {compact: true})),
     prompt ? null : h('p', {class: 'muted'}, 'No user prompt recorded for this turn.'),
-    renderMessages(turn));
+    renderMessages(turn),
+    turn.running ? h('div', {class: 'working', role: 'status'}, h('span', {class: 'spinner small', 'aria-hidden': 'true'}), 'Working… new messages appear here as they arrive.') : null);
     return sec;
   };
 
