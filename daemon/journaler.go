@@ -51,7 +51,8 @@ type journaler struct {
 	drain   chan struct{} // request an inbox drain
 	out     chan hookproto.Event
 
-	seen *idSet
+	seen      *idSet
+	throttled *throttle
 
 	mu sync.Mutex
 	st JournalStats
@@ -90,6 +91,7 @@ func newJournaler(log *slog.Logger, j *journal.Journal, p hookproto.Paths, reten
 		drain:     make(chan struct{}, 1),
 		out:       make(chan hookproto.Event, 1024),
 		seen:      newIDSet(1 << 16),
+		throttled: &throttle{every: time.Minute, log: log.Error},
 	}
 }
 
@@ -127,7 +129,7 @@ func (jr *journaler) fail(what string, err error) {
 	jr.st.Errors++
 	jr.st.LastError = fmt.Sprintf("%s: %v", what, err)
 	jr.mu.Unlock()
-	jr.log.Error("daemon: journal", "op", what, "err", err)
+	jr.throttled.warn("daemon: journal error", "op", what, "err", err)
 }
 
 // run serves until ctx ends, then syncs what it appended.

@@ -87,6 +87,29 @@ type Exporter struct {
 
 	mu sync.Mutex
 	st Stats
+
+	warnEvery time.Duration
+	lastWarn  map[string]time.Time // per message
+	quiet     map[string]int
+}
+
+// warn logs msg at most once per minute, reporting how many were
+// suppressed in between (per-batch problems must not flood the log).
+func (e *Exporter) warn(level slog.Level, msg string, args ...any) {
+	e.mu.Lock()
+	now := time.Now()
+	if last, ok := e.lastWarn[msg]; ok && now.Sub(last) < e.warnEvery {
+		e.quiet[msg]++
+		e.mu.Unlock()
+		return
+	}
+	e.lastWarn[msg] = now
+	if q := e.quiet[msg]; q > 0 {
+		args = append(args, "suppressed", q)
+		e.quiet[msg] = 0
+	}
+	e.mu.Unlock()
+	e.log.Log(context.Background(), level, msg, args...)
 }
 
 type statusKey struct{}
@@ -154,6 +177,10 @@ func New(ctx context.Context, s Settings) (*Exporter, error) {
 		res: s.Target.Resource(),
 		in:  make(chan []spans.Span, s.QueueLen),
 		sp:  s.Spool,
+
+		warnEvery: time.Minute,
+		lastWarn:  map[string]time.Time{},
+		quiet:     map[string]int{},
 	}
 	e.st.Endpoint = spans.TracesURL(s.Target.Endpoint)
 	return e, nil
@@ -318,7 +345,7 @@ func (e *Exporter) spoolBatch(batch []spans.Span) {
 		}
 		e.mu.Unlock()
 		if err != nil {
-			e.log.Error("export: could not spool a batch, spans lost", "spans", len(part), "err", err)
+			e.warn(slog.LevelError, "export: could not spool a batch, spans lost", "spans", len(part), "err", err)
 		}
 	}
 }
@@ -338,7 +365,7 @@ func (e *Exporter) deliverSpooled(ctx context.Context) (ok bool, err error) {
 		e.mu.Lock()
 		e.st.UndecodableBad++
 		e.mu.Unlock()
-		e.log.Error("export: dropped a spooled batch that does not decode", "bytes", len(rec), "err", err)
+		e.warn(slog.LevelError, "export: dropped a spooled batch that does not decode", "bytes", len(rec), "err", err)
 		return true, e.ack()
 	}
 	if !e.send(ctx, batch) {
@@ -370,7 +397,7 @@ func (e *Exporter) send(ctx context.Context, batch []spans.Span) bool {
 		e.mu.Unlock()
 		if err != nil { // partial success: the server refused some spans
 			e.recordError(now, err)
-			e.log.Warn("export: server accepted a batch in part", "spans", len(batch), "err", err)
+			e.warn(slog.LevelWarn, "export: server accepted a batch in part", "spans", len(batch), "err", err)
 		}
 		return true
 	case status == http.StatusRequestEntityTooLarge && len(batch) > 1:
@@ -390,10 +417,11 @@ func (e *Exporter) send(ctx context.Context, batch []spans.Span) bool {
 		e.mu.Lock()
 		e.st.SpansRejected += int64(len(batch))
 		e.mu.Unlock()
-		e.log.Error("export: server rejected a batch, dropped", "spans", len(batch), "status", status, "err", err)
+		e.warn(slog.LevelError, "export: server rejected a batch, dropped", "spans", len(batch), "status", status, "err", err)
 		return true
 	default:
 		e.recordError(now, err)
+		e.warn(slog.LevelWarn, "export: delivery failed, will retry", "spans", len(batch), "status", status, "err", err)
 		return false
 	}
 }

@@ -302,3 +302,45 @@ func TestRealHTTPDownThenUp(t *testing.T) {
 		t.Errorf("distinct spans: got %d, want 20", len(d))
 	}
 }
+
+// The spool fills while the endpoint is down: the oldest batches are
+// dropped and counted; when it is back, the rest is delivered.
+func TestSpoolOverflowWhileDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sp, err := spool.Open(t.TempDir(), spool.Settings{MaxBytes: 8 << 10, SegmentBytes: 1 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcv := exporttest.NewReceiver()
+		rcv.SetStatus(http.StatusServiceUnavailable)
+		e, err := New(context.Background(), Settings{Target: spans.Target{Endpoint: "http://weave.test"}, Spool: sp,
+			Transport: exporttest.Transport{H: rcv}, MinBackoff: time.Second, MaxBackoff: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		const n = 60
+		for i := 1; i <= n; i++ {
+			enqueue(t, e, span(i, false))
+			synctest.Wait()
+		}
+		st := e.Stats()
+		if st.SpoolDropped == 0 || st.SpoolBytes > 8<<10 || st.SpansSpooled != n {
+			t.Fatalf("while down: got %+v, want drops, spool within 8 KiB, all %d spooled", st, n)
+		}
+		rcv.SetStatus(http.StatusOK)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		got := rcv.Spans()
+		st = e.Stats()
+		if int64(len(got))+st.SpoolDropped != n || got[len(got)-1].SpanID != spanID(n) || st.SpoolRecords != 0 {
+			t.Errorf("after recovery: %d delivered + %d dropped, last %s, spool %d, want %d in all, the newest last, spool empty",
+				len(got), st.SpoolDropped, got[len(got)-1].SpanID, st.SpoolRecords, n)
+		}
+		cancel()
+		<-done
+		sp.Close()
+	})
+}
