@@ -63,18 +63,23 @@ type journaler struct {
 
 // JournalStats are the journal's figures for `status`.
 type JournalStats struct {
-	Bytes            int64     `json:"bytes"`
-	EventsJournaled  int64     `json:"events_journaled"`
-	Duplicates       int64     `json:"duplicates"`
-	FromInbox        int64     `json:"events_from_inbox"`
-	InboxBad         int64     `json:"inbox_bad_records"`
-	InboxCorrupt     int64     `json:"inbox_corrupt_regions"`
-	InboxOverflow    int64     `json:"inbox_overflow_dropped"`
-	ReplayedAtStart  int64     `json:"replayed_at_start"`
-	TornTailAtStart  int64     `json:"torn_tail_bytes_at_start"`
-	CorruptAtStart   int       `json:"corrupt_regions_at_start"`
-	Errors           int64     `json:"errors"`
-	LastError        string    `json:"last_error,omitempty"`
+	Bytes           int64  `json:"bytes"`
+	EventsJournaled int64  `json:"events_journaled"`
+	Duplicates      int64  `json:"duplicates"`
+	FromInbox       int64  `json:"events_from_inbox"`
+	InboxBad        int64  `json:"inbox_bad_records"`
+	InboxCorrupt    int64  `json:"inbox_corrupt_regions"`
+	InboxOverflow   int64  `json:"inbox_overflow_dropped"`
+	ReplayedAtStart int64  `json:"replayed_at_start"`
+	TornTailAtStart int64  `json:"torn_tail_bytes_at_start"`
+	CorruptAtStart  int    `json:"corrupt_regions_at_start"`
+	Errors          int64  `json:"errors"`
+	LastError       string `json:"last_error,omitempty"`
+	// Fsyncs and their total and longest duration: the floor of a hook's
+	// round trip (the answer waits for the fsync).
+	Fsyncs           int64     `json:"fsyncs"`
+	FsyncTotalMicros int64     `json:"fsync_total_us"`
+	FsyncMaxMicros   int64     `json:"fsync_max_us"`
 	Compactions      int64     `json:"compactions"`
 	LastCompactionAt time.Time `json:"last_compaction_at,omitzero"`
 }
@@ -196,7 +201,7 @@ collect:
 		nFresh++
 	}
 	if nFresh > 0 {
-		if serr := jr.j.Sync(); serr != nil {
+		if serr := jr.sync(); serr != nil {
 			err = serr
 			for i := range outcome {
 				if outcome[i] == fresh {
@@ -243,6 +248,19 @@ collect:
 		}
 	}
 	jr.maybeCompact(time.Now())
+}
+
+// sync fsyncs the journal, timing it.
+func (jr *journaler) sync() error {
+	start := time.Now()
+	err := jr.j.Sync()
+	us := time.Since(start).Microseconds()
+	jr.mu.Lock()
+	jr.st.Fsyncs++
+	jr.st.FsyncTotalMicros += us
+	jr.st.FsyncMaxMicros = max(jr.st.FsyncMaxMicros, us)
+	jr.mu.Unlock()
+	return err
 }
 
 // forward hands a journaled event to core. false: shutting down (the

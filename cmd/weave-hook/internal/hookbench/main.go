@@ -153,6 +153,11 @@ func run() error {
 		r50, verdict(r50 <= 1.5), r90, verdict(r90 <= 2), delivered, *n)
 	fmt.Printf("daemon down: p50 %s p99 %s (goal <= 25 ms) %s; %d/%d events kept in the inbox\n",
 		ms(down[0]), ms(down[2]), verdict(down[2] <= 25*time.Millisecond), kept, *n)
+	if f := after.Journal.Fsyncs - before.Journal.Fsyncs; f > 0 {
+		mean := time.Duration(after.Journal.FsyncTotalMicros-before.Journal.FsyncTotalMicros) * time.Microsecond / time.Duration(f)
+		fmt.Printf("journal fsync (inside every daemon-up event): mean %s over %d, longest %s since the daemon started\n",
+			ms(mean), f, ms(time.Duration(after.Journal.FsyncMaxMicros)*time.Microsecond))
+	}
 	if delivered != int64(*n) || kept != *n {
 		return errors.New("events were lost")
 	}
