@@ -306,4 +306,9 @@ func TestBadConfigFailsFast(t *testing.T) {
 	if _, err := os.Stat(e.p.Socket); err == nil {
 		t.Errorf("socket created despite the bad config")
 	}
+	// Started by a hook, stderr goes nowhere: status shows the reason.
+	out, _, code := e.run(agentdBin, nil, "status")
+	if code != 3 || !strings.Contains(out, "cannot start") || !strings.Contains(out, "endpoint") {
+		t.Errorf("status after a failed start: exit %d output %q, want the reason from the log", code, out)
+	}
 }

@@ -39,7 +39,10 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(p.Config, os.Getenv)
 	if err != nil {
-		fmt.Fprintln(stderr, err) // fail fast, before opening anything
+		// Fail fast, before opening anything. Started by a hook, stderr is
+		// /dev/null: leave the reason where `status` points the user.
+		fmt.Fprintln(stderr, err)
+		logStartFailure(p, err)
 		return 1
 	}
 	if err := p.EnsureHome(); err != nil {
@@ -92,6 +95,19 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// logStartFailure appends one line to agentd.log (best effort).
+func logStartFailure(p hookproto.Paths, err error) {
+	if p.EnsureHome() != nil {
+		return
+	}
+	lf, lerr := logfile.Open(p.AgentdLog, config.NewDefaultConfig().LogMaxBytes)
+	if lerr != nil {
+		return
+	}
+	defer lf.Close()
+	slog.New(slog.NewTextHandler(lf, nil)).Error("agentd: cannot start", "err", err)
 }
 
 func isTerminal(f *os.File) bool {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "Hook events are waiting in %s; the next hook event starts the daemon.\n", p.Inbox)
 			}
 			fmt.Fprintf(stdout, "Logs: %s\n", p.AgentdLog)
+			for _, l := range lastLines(p.AgentdLog, 3) {
+				fmt.Fprintf(stdout, "  %s\n", l)
+			}
 			return 3
 		}
 		fmt.Fprintln(stderr, err)
@@ -50,6 +54,28 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	printStatus(stdout, st, p)
 	return 0
+}
+
+// lastLines returns up to n last lines of the file at path.
+func lastLines(path string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	const tail = 8 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > tail {
+		_, _ = f.Seek(fi.Size()-tail, 0)
+	}
+	b, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 1 && lines[0] == "" {
+		return nil
+	}
+	return lines
 }
 
 func printStatus(w io.Writer, st daemon.Status, p hookproto.Paths) {
