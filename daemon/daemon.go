@@ -61,6 +61,7 @@ type Daemon struct {
 	w    *watch.Watcher
 
 	ready    chan struct{} // closed once Run serves the socket
+	jrDone   chan struct{} // closed when the journaler has stopped
 	stopOnce sync.Once
 	stopping chan struct{} // closed when shutdown begins
 	stopWhy  chan string   // first reason to stop
@@ -237,6 +238,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}()
 	watchTask := start(context.Background(), func(c context.Context) { _ = d.w.Run(c) })
 	jrTask := start(context.Background(), d.jr.run)
+	d.jrDone = jrTask.done
 	coreTask := start(context.Background(), d.core.run)
 	srvCtx, srvCancel := context.WithCancel(context.Background())
 	srv := &http.Server{

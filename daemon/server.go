@@ -113,7 +113,19 @@ func (d *Daemon) handleHook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "daemon: shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	res := <-req.done
+	var res hookResult
+	select {
+	case res = <-req.done:
+	case <-d.jrDone:
+		select {
+		case res = <-req.done: // answered just before it stopped
+		default:
+			// The journaler stopped (shutdown) before it took the request.
+			d.counters.unavailable.Add(1)
+			http.Error(w, "daemon: shutting down", http.StatusServiceUnavailable)
+			return
+		}
+	}
 	if res.err != nil {
 		d.counters.unavailable.Add(1)
 		http.Error(w, "daemon: journal: "+res.err.Error(), http.StatusInternalServerError)
