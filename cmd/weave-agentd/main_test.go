@@ -20,6 +20,7 @@ import (
 
 	"github.com/weavetrace/weave/daemon"
 	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/daemon/journal"
 )
 
 // The real binaries, side by side (the hook finds the daemon beside it).
@@ -310,5 +311,66 @@ func TestBadConfigFailsFast(t *testing.T) {
 	out, _, code := e.run(agentdBin, nil, "status")
 	if code != 3 || !strings.Contains(out, "cannot start") || !strings.Contains(out, "endpoint") {
 		t.Errorf("status after a failed start: exit %d output %q, want the reason from the log", code, out)
+	}
+}
+
+// A hung daemon (SIGSTOP): the hook returns within its deadline, exit 0,
+// and keeps the event; once the daemon runs again the event ends up in the
+// journal exactly once, whether the late socket copy or the inbox copy
+// gets there first.
+func TestHungDaemon(t *testing.T) {
+	e := newEnv(t)
+	e.hook("s1", "SessionStart")
+	st := e.waitDaemon()
+	if err := syscall.Kill(st.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	e.hook("s1", "UserPromptSubmit")
+	elapsed := time.Since(start)
+	t.Logf("hook against a stopped daemon returned after %v (deadline %v)", elapsed, hookproto.HookDeadline)
+	if elapsed > 3*time.Second {
+		t.Errorf("hook took %v against a hung daemon", elapsed)
+	}
+	var kept []hookproto.EventID
+	f, err := os.Open(e.p.Inbox)
+	if err != nil {
+		t.Fatalf("inbox: %v (the event was not kept)", err)
+	}
+	fi, _ := f.Stat()
+	hookproto.ReadFrames(f, fi.Size(), hookproto.MagicInbox, 32<<20, func(_ int64, p []byte) error {
+		var env hookproto.Envelope
+		if env.UnmarshalBinary(p) == nil {
+			kept = append(kept, env.ID)
+		}
+		return nil
+	})
+	f.Close()
+	if len(kept) != 1 {
+		t.Fatalf("inbox holds %d events, want 1", len(kept))
+	}
+	syscall.Kill(st.PID, syscall.SIGCONT)
+	if out, _, code := e.run(agentdBin, nil, "stop"); code != 0 {
+		t.Fatalf("stop: %d %s", code, out)
+	}
+	e.hook("s1", "Stop") // starts the next daemon, which drains the inbox
+	e.waitDaemon()
+	if out, _, code := e.run(agentdBin, nil, "stop"); code != 0 {
+		t.Fatalf("stop: %d %s", code, out)
+	}
+	j, _, err := journal.Open(e.p.Journal, journal.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	n := 0
+	j.Replay(func(r *journal.Record) error {
+		if r.Kind == journal.KindEvent && r.Env.ID == kept[0] {
+			n++
+		}
+		return nil
+	})
+	if n != 1 {
+		t.Errorf("the event is in the journal %d times, want exactly 1", n)
 	}
 }
