@@ -36,6 +36,7 @@ type core struct {
 
 	replayPath string
 	replaySize int64
+	replayed   chan struct{} // closed once the start-up replay is done
 
 	open        map[string]bool // sessions fed to the processor and not closed
 	lastWatches []string
@@ -43,7 +44,7 @@ type core struct {
 	mu           sync.Mutex
 	pstats       ProcessorStats
 	lastActivity time.Time
-	replayed     int64
+	replayedN    int64
 	replayStats  journal.Stats
 	spansOut     int64
 	panics       int64
@@ -59,13 +60,21 @@ type CoreStats struct {
 	OpenSessions int            `json:"journal_open_sessions"`
 	// ProcessorPanics counts processor calls that panicked (recovered).
 	ProcessorPanics int64 `json:"processor_panics"`
+	// ReplayDone: the start-up replay of the journal has finished.
+	ReplayDone bool `json:"replay_done"`
 }
 
 func (c *core) stats() CoreStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return CoreStats{Processor: c.pstats, LastActivity: c.lastActivity, Replayed: c.replayed, SpansOut: c.spansOut,
-		OpenSessions: c.openN, ProcessorPanics: c.panics}
+	done := false
+	select {
+	case <-c.replayed:
+		done = true
+	default:
+	}
+	return CoreStats{Processor: c.pstats, LastActivity: c.lastActivity, Replayed: c.replayedN, SpansOut: c.spansOut,
+		OpenSessions: c.openN, ProcessorPanics: c.panics, ReplayDone: done}
 }
 
 // run replays the journal snapshot, then serves events, file changes and
@@ -77,6 +86,7 @@ func (c *core) run(ctx context.Context) {
 	c.mu.Unlock()
 	c.replay()
 	c.afterChange()
+	close(c.replayed)
 	t := time.NewTicker(c.tick)
 	defer t.Stop()
 	for {
@@ -128,7 +138,7 @@ func (c *core) replay() {
 		c.log.Error("daemon: replay journal", "err", err)
 	}
 	c.mu.Lock()
-	c.replayed, c.replayStats = n, st
+	c.replayedN, c.replayStats = n, st
 	c.mu.Unlock()
 	c.log.Info("daemon: replayed the journal", "events", n, "corrupt_regions", st.Corrupt, "duration", time.Since(start))
 }

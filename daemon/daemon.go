@@ -213,7 +213,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			}
 		},
 		idleExit:   func() { d.requestStop("idle") },
-		replayPath: replayPath, replaySize: replaySize,
+		replayPath: replayPath, replaySize: replaySize, replayed: make(chan struct{}),
 		open: map[string]bool{},
 	}
 

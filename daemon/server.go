@@ -140,7 +140,17 @@ func (d *Daemon) handleHook(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
+// handleStatus answers the status; with ?wait=replay it first waits (as
+// long as the client does) for the start-up replay to finish, so a script
+// or test sees the figures of a daemon that has caught up.
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("wait") == "replay" {
+		select {
+		case <-d.core.replayed:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -193,13 +203,26 @@ func socketClient(p hookproto.Paths, timeout time.Duration) *http.Client {
 // FetchStatus asks the running daemon for its status. An error wrapping
 // ErrNotRunning means nobody answers on the socket.
 func FetchStatus(ctx context.Context, p hookproto.Paths) (Status, error) {
+	return fetchStatus(ctx, p, "")
+}
+
+// FetchStatusAfterReplay is FetchStatus once the daemon has replayed its
+// journal (it waits, within ctx).
+func FetchStatusAfterReplay(ctx context.Context, p hookproto.Paths) (Status, error) {
+	return fetchStatus(ctx, p, "?wait=replay")
+}
+
+func fetchStatus(ctx context.Context, p hookproto.Paths, query string) (Status, error) {
 	var st Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, hookproto.BaseURL+hookproto.PathStatus, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, hookproto.BaseURL+hookproto.PathStatus+query, nil)
 	if err != nil {
 		return st, err
 	}
-	resp, err := socketClient(p, 5*time.Second).Do(req)
+	resp, err := socketClient(p, 0).Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			return st, fmt.Errorf("daemon: status: %w", err)
+		}
 		return st, fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
 	defer resp.Body.Close()

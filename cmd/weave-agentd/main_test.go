@@ -119,7 +119,7 @@ func (e *env) waitDaemon() daemon.Status {
 	deadline := time.After(hangGuard)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		st, err := daemon.FetchStatus(ctx, e.p)
+		st, err := daemon.FetchStatusAfterReplay(ctx, e.p)
 		cancel()
 		if err == nil {
 			return st
