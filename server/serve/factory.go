@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/sqlite"
 )
 
 // DBFileName is the embedded store's database file inside the data dir.
@@ -23,7 +24,7 @@ func OpenStore(ctx context.Context, c Config, logger *slog.Logger) (store.Store,
 	switch c.Store {
 	case StoreSQLite:
 		path := filepath.Join(c.DataDir, DBFileName)
-		st, err := openSQLite(ctx, path, logger)
+		st, err := sqlite.Open(ctx, path, sqlite.Settings{Logger: logger})
 		if err != nil {
 			return nil, "", fmt.Errorf("serve: open embedded store: %w", err)
 		}
