@@ -1,0 +1,259 @@
+package clickhouse
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weavetrace/weave/server/store"
+)
+
+// rollupSums are the summed columns of agents and agent_versions, in
+// select order.
+const rollupSums = "toInt64(sum(invocation_count)), toInt64(sum(span_count)), toInt64(sum(error_count)), " +
+	"toInt64(sum(duration_ms)), min(first_seen_ns), max(last_seen_ns), toInt64(sum(input_tokens)), " +
+	"toInt64(sum(output_tokens)), toInt64(sum(cache_read_input_tokens)), toInt64(sum(cache_creation_input_tokens)), " +
+	"toInt64(sum(reasoning_tokens)), toInt64(sum(stale))"
+
+// rollupRow is one scanned rollup group.
+type rollupRow struct {
+	key                                    string
+	invocations, spans, errors, durationMs int64
+	first, last                            int64
+	usage                                  store.Usage
+	stale                                  int64
+}
+
+func (r *rollupRow) dest() []any {
+	return []any{&r.key, &r.invocations, &r.spans, &r.errors, &r.durationMs, &r.first, &r.last,
+		&r.usage.InputTokens, &r.usage.OutputTokens, &r.usage.CacheReadInputTokens,
+		&r.usage.CacheCreationInputTokens, &r.usage.ReasoningTokens, &r.stale}
+}
+
+func agentRowsSQL(l layout, project string) built {
+	var p params
+	return built{
+		sql: "SELECT agent_name, " + rollupSums + " FROM " + l.table("agents") + " WHERE project_id = " +
+			p.add("String", project) + " GROUP BY agent_name HAVING sum(span_count) > 0",
+		params: p.list,
+	}
+}
+
+func versionCountsSQL(l layout, project string) built {
+	var p params
+	return built{
+		sql: "SELECT agent_name, toInt64(count()) FROM (SELECT agent_name, agent_version FROM " + l.table("agent_versions") +
+			" WHERE project_id = " + p.add("String", project) +
+			" GROUP BY agent_name, agent_version HAVING sum(span_count) > 0) GROUP BY agent_name",
+		params: p.list,
+	}
+}
+
+func versionRowsSQL(l layout, project, agent string) built {
+	var p params
+	return built{
+		sql: "SELECT agent_version, " + rollupSums + " FROM " + l.table("agent_versions") + " WHERE project_id = " +
+			p.add("String", project) + " AND agent_name = " + p.add("String", agent) +
+			" GROUP BY agent_version HAVING sum(span_count) > 0",
+		params: p.list,
+	}
+}
+
+// extremesSQL recomputes first/last seen of the groups whose rollup rows
+// may be too wide (a span left them): by agent, or by version of agent.
+func extremesSQL(l layout, project, agent string, keys []string) built {
+	var p params
+	conds := []string{"project_id = " + p.add("String", project)}
+	col := "eff_agent"
+	if agent != "" {
+		conds = append(conds, "eff_agent = "+p.add("String", agent))
+		col = "eff_version"
+	}
+	conds = append(conds, col+" IN "+p.add("Array(String)", keys))
+	return built{
+		sql: "SELECT " + col + ", toUnixTimestamp64Nano(min(started_at)), toUnixTimestamp64Nano(max(started_at)) FROM " +
+			l.table("span_state") + " FINAL WHERE " + and(conds) + " GROUP BY " + col,
+		params: p.list,
+	}
+}
+
+// rollup reads a rollup and corrects the first/last seen of stale groups.
+func (s *Store) rollup(ctx context.Context, what string, b built, project, agent string) ([]*rollupRow, error) {
+	var out []*rollupRow
+	var stale []string
+	err := s.scanAll(ctx, what, b.sql, b.params, func(r driver.Rows) error {
+		x := &rollupRow{}
+		if err := r.Scan(x.dest()...); err != nil {
+			return err
+		}
+		if x.stale > 0 {
+			stale = append(stale, x.key)
+		}
+		out = append(out, x)
+		return nil
+	})
+	if err != nil || len(stale) == 0 {
+		return out, err
+	}
+	slices.Sort(stale)
+	fix := map[string][2]int64{}
+	e := extremesSQL(s.l, project, agent, stale)
+	err = s.scanAll(ctx, what, e.sql, e.params, func(r driver.Rows) error {
+		var k string
+		var lo, hi int64
+		if err := r.Scan(&k, &lo, &hi); err != nil {
+			return err
+		}
+		fix[k] = [2]int64{lo, hi}
+		return nil
+	})
+	for _, x := range out {
+		if f, ok := fix[x.key]; ok {
+			x.first, x.last = f[0], f[1]
+		}
+	}
+	return out, err
+}
+
+var agentSort = map[string]func(a, b *store.AgentSummary) int{
+	"agent_name":              func(a, b *store.AgentSummary) int { return strings.Compare(a.AgentName, b.AgentName) },
+	"invocation_count":        func(a, b *store.AgentSummary) int { return cmp.Compare(a.InvocationCount, b.InvocationCount) },
+	"span_count":              func(a, b *store.AgentSummary) int { return cmp.Compare(a.SpanCount, b.SpanCount) },
+	"error_count":             func(a, b *store.AgentSummary) int { return cmp.Compare(a.ErrorCount, b.ErrorCount) },
+	"total_duration_ms":       func(a, b *store.AgentSummary) int { return cmp.Compare(a.TotalDurationMs, b.TotalDurationMs) },
+	"first_seen":              func(a, b *store.AgentSummary) int { return a.FirstSeen.Compare(b.FirstSeen) },
+	"last_seen":               func(a, b *store.AgentSummary) int { return a.LastSeen.Compare(b.LastSeen) },
+	"version_count":           func(a, b *store.AgentSummary) int { return cmp.Compare(a.VersionCount, b.VersionCount) },
+	"input_tokens":            func(a, b *store.AgentSummary) int { return cmp.Compare(a.InputTokens, b.InputTokens) },
+	"output_tokens":           func(a, b *store.AgentSummary) int { return cmp.Compare(a.OutputTokens, b.OutputTokens) },
+	"cache_read_input_tokens": func(a, b *store.AgentSummary) int { return cmp.Compare(a.CacheReadInputTokens, b.CacheReadInputTokens) },
+	"cache_creation_input_tokens": func(a, b *store.AgentSummary) int {
+		return cmp.Compare(a.CacheCreationInputTokens, b.CacheCreationInputTokens)
+	},
+	"reasoning_tokens": func(a, b *store.AgentSummary) int { return cmp.Compare(a.ReasoningTokens, b.ReasoningTokens) },
+}
+
+// QueryAgents implements store.Reader. Agents are few: the rollup rows of
+// the project are read whole, corrected, then filtered, sorted and paged.
+func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.AgentSummary, int64, error) {
+	if err := needProject(q.ProjectID); err != nil {
+		return nil, 0, err
+	}
+	limit, err := clampLimit(q.Limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkOffset(q.Offset); err != nil {
+		return nil, 0, err
+	}
+	if err := checkRange(q.Range); err != nil {
+		return nil, 0, err
+	}
+	type key struct {
+		less func(a, b *store.AgentSummary) int
+		desc bool
+	}
+	var keys []key
+	for _, so := range q.Sort {
+		f, ok := agentSort[so.Field]
+		if !ok {
+			return nil, 0, invalid("cannot sort agents on %q", so.Field)
+		}
+		dir, err := direction(so.Direction)
+		if err != nil {
+			return nil, 0, err
+		}
+		keys = append(keys, key{f, dir == "DESC"})
+	}
+	if len(keys) == 0 {
+		keys = []key{{agentSort["last_seen"], true}}
+	}
+	keys = append(keys, key{agentSort["agent_name"], false})
+
+	rows, err := s.rollup(ctx, "query agents", agentRowsSQL(s.l, q.ProjectID), q.ProjectID, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	counts := map[string]int64{}
+	vc := versionCountsSQL(s.l, q.ProjectID)
+	err = s.scanAll(ctx, "query agents", vc.sql, vc.params, func(r driver.Rows) error {
+		var name string
+		var n int64
+		if err := r.Scan(&name, &n); err != nil {
+			return err
+		}
+		counts[name] = n
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var all []store.AgentSummary
+	for _, x := range rows {
+		a := store.AgentSummary{AgentName: x.key, InvocationCount: x.invocations, SpanCount: x.spans,
+			ErrorCount: x.errors, TotalDurationMs: x.durationMs, FirstSeen: fromNanos(x.first),
+			LastSeen: fromNanos(x.last), VersionCount: counts[x.key], Usage: x.usage}
+		if !q.Range.From.IsZero() && a.LastSeen.Before(q.Range.From) {
+			continue
+		}
+		if !q.Range.To.IsZero() && !a.FirstSeen.Before(q.Range.To) {
+			continue
+		}
+		all = append(all, a)
+	}
+	slices.SortFunc(all, func(a, b store.AgentSummary) int {
+		for _, k := range keys {
+			c := k.less(&a, &b)
+			if k.desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	total := int64(len(all))
+	if q.Offset >= len(all) {
+		return nil, total, nil
+	}
+	all = all[q.Offset:]
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, total, nil
+}
+
+// AgentVersions implements store.Reader.
+func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) ([]store.AgentVersionSummary, error) {
+	if err := needProject(projectID); err != nil {
+		return nil, err
+	}
+	rows, err := s.rollup(ctx, "agent versions", versionRowsSQL(s.l, projectID, agentName), projectID, agentName)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.AgentVersionSummary, 0, len(rows))
+	for _, x := range rows {
+		out = append(out, store.AgentVersionSummary{AgentName: agentName, AgentVersion: x.key,
+			InvocationCount: x.invocations, SpanCount: x.spans, ErrorCount: x.errors, TotalDurationMs: x.durationMs,
+			FirstSeen: fromNanos(x.first), LastSeen: fromNanos(x.last), Usage: x.usage})
+	}
+	slices.SortFunc(out, func(a, b store.AgentVersionSummary) int {
+		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
+			return c
+		}
+		return strings.Compare(a.AgentVersion, b.AgentVersion)
+	})
+	return out, nil
+}
+
+// bucketLadder is the widths AgentMetrics picks from.
+var bucketLadder = []time.Duration{
+	time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour,
+	12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour,
+}

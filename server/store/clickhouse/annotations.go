@@ -1,0 +1,264 @@
+package clickhouse
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+)
+
+func validRef(ref string) bool {
+	for _, p := range []string{store.RefSpanPrefix, store.RefTurnPrefix, store.RefConversationPrefix} {
+		if rest, ok := strings.CutPrefix(ref, p); ok {
+			return rest != ""
+		}
+	}
+	return false
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+var annotationCols = []string{"project_id", "id", "ref", "kind", "value", "author", "created_at", "updated_at", "version", "is_deleted"}
+
+func annotationSQL(l layout, project, id string) built {
+	var p params
+	return built{
+		sql: "SELECT toUnixTimestamp64Nano(created_at), version FROM " + l.table("annotations") + " FINAL WHERE project_id = " +
+			p.add("String", project) + " AND id = " + p.add("String", id),
+		params: p.list,
+	}
+}
+
+// created reads the creation time of an annotation (found false if
+// absent), and moves the version clock past its row's version.
+func (s *Store) created(ctx context.Context, project, id string) (at int64, found bool, err error) {
+	b := annotationSQL(s.l, project, id)
+	err = s.scanAll(ctx, "annotation", b.sql, b.params, func(r driver.Rows) error {
+		var v uint64
+		if err := r.Scan(&at, &v); err != nil {
+			return err
+		}
+		found = true
+		s.clock.observe(v)
+		return nil
+	})
+	return at, found, err
+}
+
+// UpsertAnnotation implements store.Annotations.
+func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store.Annotation, error) {
+	if err := needProject(a.ProjectID); err != nil {
+		return store.Annotation{}, err
+	}
+	if !validRef(a.Ref) {
+		return store.Annotation{}, invalid("annotation ref %q is not agent_span/<id>, agent_turn/<id> or agent_conversation/<id>", a.Ref)
+	}
+	if a.Kind == "" {
+		return store.Annotation{}, invalid("annotation kind is empty")
+	}
+	if len(a.ID) > store.MaxIDLen {
+		return store.Annotation{}, invalid("annotation id longer than %d bytes", store.MaxIDLen)
+	}
+	value, err := json.Marshal(a.Value)
+	if err != nil {
+		return store.Annotation{}, invalid("annotation value: %v", err)
+	}
+	if a.ID == "" {
+		a.ID = newID()
+	}
+	s.annMu.Lock()
+	defer s.annMu.Unlock()
+	now := clampNanos(s.now())
+	created, found, err := s.created(ctx, a.ProjectID, a.ID)
+	if err != nil {
+		return store.Annotation{}, err
+	}
+	if !found {
+		created = now
+	}
+	row := []any{a.ProjectID, a.ID, a.Ref, a.Kind, string(value), a.Author, fromNanos(created), fromNanos(now), s.clock.next(), uint8(0)}
+	if err := s.insert(ctx, "annotations", annotationCols, [][]any{row}); err != nil {
+		return store.Annotation{}, fmt.Errorf("clickhouse: upsert annotation: %w", err)
+	}
+	out := store.Annotation{ID: a.ID, ProjectID: a.ProjectID, Ref: a.Ref, Kind: a.Kind, Author: a.Author,
+		CreatedAt: fromNanos(created), UpdatedAt: fromNanos(now)}
+	if err := decodeJSON(string(value), &out.Value); err != nil {
+		return store.Annotation{}, fmt.Errorf("clickhouse: upsert annotation: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteAnnotation implements store.Annotations.
+func (s *Store) DeleteAnnotation(ctx context.Context, projectID, id string) error {
+	if err := needProject(projectID); err != nil {
+		return err
+	}
+	s.annMu.Lock()
+	defer s.annMu.Unlock()
+	created, found, err := s.created(ctx, projectID, id)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("clickhouse: annotation %q: %w", id, store.ErrNotFound)
+	}
+	row := []any{projectID, id, "", "", "null", "", fromNanos(created), s.now().UTC(), s.clock.next(), uint8(1)}
+	if err := s.insert(ctx, "annotations", annotationCols, [][]any{row}); err != nil {
+		return fmt.Errorf("clickhouse: delete annotation: %w", err)
+	}
+	return nil
+}
+
+func queryAnnotationsSQL(l layout, q store.AnnotationQuery, limit int) built {
+	var p params
+	conds := []string{"project_id = " + p.add("String", q.ProjectID)}
+	if len(q.Refs) > 0 {
+		conds = append(conds, "ref IN "+p.add("Array(String)", q.Refs))
+	}
+	if q.Kind != "" {
+		conds = append(conds, "kind = "+p.add("String", q.Kind))
+	}
+	return built{
+		sql: "SELECT id, ref, kind, value, author, created_at, updated_at FROM " + l.table("annotations") +
+			" FINAL WHERE " + and(conds) + " ORDER BY created_at DESC, id DESC LIMIT " + p.add("UInt64", uint64(limit)) +
+			" OFFSET " + p.add("UInt64", uint64(q.Offset)),
+		params: p.list,
+	}
+}
+
+// QueryAnnotations implements store.Annotations.
+func (s *Store) QueryAnnotations(ctx context.Context, q store.AnnotationQuery) ([]store.Annotation, error) {
+	if err := needProject(q.ProjectID); err != nil {
+		return nil, err
+	}
+	limit, err := clampLimit(q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOffset(q.Offset); err != nil {
+		return nil, err
+	}
+	var out []store.Annotation
+	b := queryAnnotationsSQL(s.l, q, limit)
+	err = s.scanAll(ctx, "query annotations", b.sql, b.params, func(r driver.Rows) error {
+		a := store.Annotation{ProjectID: q.ProjectID}
+		var value string
+		if err := r.Scan(&a.ID, &a.Ref, &a.Kind, &value, &a.Author, &a.CreatedAt, &a.UpdatedAt); err != nil {
+			return err
+		}
+		a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+		if err := decodeJSON(value, &a.Value); err != nil {
+			return fmt.Errorf("annotation %s value: %w", a.ID, err)
+		}
+		out = append(out, a)
+		return nil
+	})
+	return out, err
+}
+
+var pendingCols = []string{"project_id", "trace_id", "span_id", "seq", "events", "created_at", "version", "is_deleted"}
+
+// WritePendingEvents implements store.Writer. Parked events older than
+// Config.PendingEventsMaxAge are no longer returned, and the table's TTL
+// drops them.
+func (s *Store) WritePendingEvents(ctx context.Context, events []store.KeyedEvents) error {
+	var rows [][]any
+	now := s.now().UTC()
+	for i, e := range events {
+		if e.Key.ProjectID == "" || e.Key.TraceID == "" || e.Key.SpanID == "" {
+			return invalid("pending events %d: incomplete span key %+v", i, e.Key)
+		}
+		if len(e.Events) == 0 {
+			continue
+		}
+		b, err := json.Marshal(e.Events)
+		if err != nil {
+			return invalid("pending events %d: %v", i, err)
+		}
+		v := s.clock.next()
+		rows = append(rows, []any{e.Key.ProjectID, e.Key.TraceID, e.Key.SpanID, v, string(b), now, v, uint8(0)})
+	}
+	if err := s.insert(ctx, "pending_events", pendingCols, rows); err != nil {
+		return fmt.Errorf("clickhouse: write pending events: %w", err)
+	}
+	return nil
+}
+
+func pendingSQL(l layout, project string, traces, spans []string, since time.Time) built {
+	var p params
+	return built{
+		sql: "SELECT trace_id, span_id, seq, events FROM " + l.table("pending_events") + " FINAL WHERE project_id = " +
+			p.add("String", project) + " AND trace_id IN " + p.add("Array(String)", traces) + " AND span_id IN " +
+			p.add("Array(String)", spans) + " AND created_at >= fromUnixTimestamp64Milli(" + p.add("Int64", since.UnixMilli()) +
+			", 'UTC') ORDER BY seq",
+		params: p.list,
+	}
+}
+
+// TakePendingEvents implements store.Writer.
+func (s *Store) TakePendingEvents(ctx context.Context, keys []store.SpanKey) (map[store.SpanKey][]model.Event, error) {
+	out := make(map[store.SpanKey][]model.Event)
+	byProject := map[string][]store.SpanKey{}
+	for _, k := range keys {
+		if k.ProjectID != "" && k.TraceID != "" && k.SpanID != "" {
+			byProject[k.ProjectID] = append(byProject[k.ProjectID], k)
+		}
+	}
+	if len(byProject) == 0 {
+		return out, nil
+	}
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	since := s.now().Add(-s.cfg.PendingEventsMaxAge)
+	var tomb [][]any
+	for _, project := range sortedKeys(byProject) {
+		want := map[store.SpanKey]bool{}
+		traces, spans := map[string]bool{}, map[string]bool{}
+		for _, k := range byProject[project] {
+			want[k], traces[k.TraceID], spans[k.SpanID] = true, true, true
+		}
+		b := pendingSQL(s.l, project, sortedKeys(traces), sortedKeys(spans), since)
+		err := s.scanAll(ctx, "take pending events", b.sql, b.params, func(r driver.Rows) error {
+			var k store.SpanKey
+			var seq uint64
+			var events string
+			if err := r.Scan(&k.TraceID, &k.SpanID, &seq, &events); err != nil {
+				return err
+			}
+			k.ProjectID = project
+			if !want[k] {
+				return nil
+			}
+			var evs []model.Event
+			if err := decodeJSON(events, &evs); err != nil {
+				return fmt.Errorf("events of %s/%s: %w", k.TraceID, k.SpanID, err)
+			}
+			for i := range evs {
+				evs[i].Time = evs[i].Time.UTC()
+			}
+			out[k] = append(out[k], evs...)
+			s.clock.observe(seq)
+			tomb = append(tomb, []any{project, k.TraceID, k.SpanID, seq, "", s.now().UTC(), s.clock.next(), uint8(1)})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := s.insert(ctx, "pending_events", pendingCols, tomb); err != nil {
+		return nil, fmt.Errorf("clickhouse: take pending events: %w", err)
+	}
+	return out, nil
+}

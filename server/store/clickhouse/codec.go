@@ -1,0 +1,377 @@
+package clickhouse
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+)
+
+// Search roles of the non-message bodies (store.SearchQuery).
+const (
+	roleToolCall   = "tool_call"
+	roleToolResult = "tool_result"
+	roleSystem     = "system"
+)
+
+// lightCols are the span columns every read returns, in scan order.
+var lightCols = []string{
+	"project_id", "trace_id", "span_id", "parent_span_id", "span_name", "span_kind", "started_at", "ended_at",
+	"status_code", "status_message", "operation_name", "provider_name", "agent_name", "agent_id", "agent_version",
+	"conversation_id", "request_model", "response_model", "response_id", "input_tokens", "output_tokens",
+	"cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "finish_reasons", "tool_name",
+	"tool_type", "tool_call_id", "error_type", "compaction_summary", "compaction_items_before",
+	"compaction_items_after", "thread_id", "is_turn", "custom_attrs_string", "custom_attrs_int",
+	"custom_attrs_float", "custom_attrs_bool", "resource_attrs",
+}
+
+// detailCols are the heavy columns, returned with details only.
+var detailCols = []string{
+	"input_messages", "output_messages", "system_instructions", "tool_call_arguments", "tool_call_result",
+	"events", "raw_span",
+}
+
+// insertCols are the columns of a spans insert, in append order.
+var insertCols = append(append(append([]string(nil), lightCols...), detailCols...), "resource_attrs_text", "version", "is_deleted")
+
+func selectList(details bool) string {
+	if details {
+		return strings.Join(append(append([]string(nil), lightCols...), detailCols...), ", ")
+	}
+	return strings.Join(lightCols, ", ")
+}
+
+// msgPair is one searchable body of a span: its role and text.
+type msgPair struct {
+	role, text string
+	digest     string // hex, 32 digits
+}
+
+// key is the form kept in span_state.msg_keys: the role followed by the
+// digest (always the last 32 characters).
+func (p msgPair) key() string { return p.role + p.digest }
+
+func splitKey(k string) (role, digest string, ok bool) {
+	if len(k) < 32 {
+		return "", "", false
+	}
+	return k[:len(k)-32], k[len(k)-32:], true
+}
+
+func digestOf(text string) string {
+	h := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(h[:16])
+}
+
+// prep is one incoming span with everything computed before the writer
+// sees it: its encodings, searchable bodies and prompt preview.
+type prep struct {
+	s       model.Span
+	key     store.SpanKey
+	started int64
+	ended   int64 // ns, meaningful when hasEnd
+	hasEnd  bool
+	in, out string // JSON of the messages, "" when there are none
+	events  string
+	res     string
+	resText map[string]string
+	pairs   []msgPair // sorted by key, unique
+	prompt  string
+	hash    string // digest of the span's JSON: an unchanged re-send is not rewritten
+}
+
+func prepare(s model.Span) (*prep, error) {
+	// The writer keeps the span after a caller that gave up has returned:
+	// own everything the rows refer to.
+	s.FinishReasons = slices.Clone(s.FinishReasons)
+	s.SystemInstructions = slices.Clone(s.SystemInstructions)
+	s.CustomAttrsString = maps.Clone(s.CustomAttrsString)
+	s.CustomAttrsInt = maps.Clone(s.CustomAttrsInt)
+	s.CustomAttrsFloat = maps.Clone(s.CustomAttrsFloat)
+	s.CustomAttrsBool = maps.Clone(s.CustomAttrsBool)
+	s.RawSpan = bytes.Clone(s.RawSpan)
+	p := &prep{s: s, key: store.SpanKey{ProjectID: s.ProjectID, TraceID: s.TraceID, SpanID: s.SpanID},
+		started: s.StartedAt.UnixNano()}
+	if !s.EndedAt.IsZero() {
+		p.hasEnd, p.ended = true, s.EndedAt.UnixNano()
+	}
+	var err error
+	if p.in, err = jsonOrEmpty(len(s.InputMessages) > 0, s.InputMessages); err != nil {
+		return nil, fmt.Errorf("input_messages: %w", err)
+	}
+	if p.out, err = jsonOrEmpty(len(s.OutputMessages) > 0, s.OutputMessages); err != nil {
+		return nil, fmt.Errorf("output_messages: %w", err)
+	}
+	if p.events, err = jsonOrEmpty(len(s.Events) > 0, s.Events); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	if p.res, err = jsonOrEmpty(len(s.ResourceAttrs) > 0, s.ResourceAttrs); err != nil {
+		return nil, fmt.Errorf("resource_attrs: %w", err)
+	}
+	if p.resText, err = attrText(s.ResourceAttrs); err != nil {
+		return nil, fmt.Errorf("resource_attrs: %w", err)
+	}
+	p.pairs = searchPairs(&s)
+	p.prompt = promptPreview(s.InputMessages)
+	whole, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", store.ErrInvalid, err)
+	}
+	p.hash = digestOf(string(whole))
+	return p, nil
+}
+
+func jsonOrEmpty(present bool, v any) (string, error) {
+	if !present {
+		return "", nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", store.ErrInvalid, err)
+	}
+	return string(b), nil
+}
+
+// attrText renders resource attribute values as text for filters: strings
+// as they are, booleans as 1 / 0, other values as compact JSON; nulls are
+// left out (as the embedded store's JSON functions see them).
+func attrText(m map[string]any) (map[string]string, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		switch x := v.(type) {
+		case nil:
+			continue
+		case string:
+			out[k] = x
+		case bool:
+			if x {
+				out[k] = "1"
+			} else {
+				out[k] = "0"
+			}
+		default:
+			b, err := json.Marshal(x)
+			if err != nil {
+				return nil, fmt.Errorf("%w: attribute %q: %v", store.ErrInvalid, k, err)
+			}
+			if string(b) == "null" {
+				continue
+			}
+			out[k] = string(b)
+		}
+	}
+	return out, nil
+}
+
+// searchPairs lists a span's searchable bodies (store.SearchQuery): text
+// and reasoning parts under their message's role, tool-call arguments and
+// tool results (parts and columns) and system instructions.
+func searchPairs(s *model.Span) []msgPair {
+	set := map[[2]string]bool{}
+	add := func(role, text string) {
+		if text != "" {
+			set[[2]string{role, text}] = true
+		}
+	}
+	for _, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
+		for _, m := range list {
+			for _, pt := range m.Parts {
+				if pt.Type == model.PartText || pt.Type == model.PartReasoning {
+					add(m.Role, pt.Content)
+				}
+				add(roleToolCall, string(pt.Arguments))
+				add(roleToolResult, string(pt.Response))
+			}
+		}
+	}
+	for _, si := range s.SystemInstructions {
+		add(roleSystem, si)
+	}
+	add(roleToolCall, s.ToolCallArguments)
+	add(roleToolResult, s.ToolCallResult)
+	out := make([]msgPair, 0, len(set))
+	for k := range set {
+		out = append(out, msgPair{role: k[0], text: k[1], digest: digestOf(k[1])})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	return out
+}
+
+// promptPreview is store.ConversationSummary's first-prompt preview of one
+// span: the last user message with text, whitespace runs collapsed, cut to
+// store.FirstPromptMaxRunes runes ending with "…" when cut.
+func promptPreview(msgs []model.Message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if !strings.EqualFold(msgs[i].Role, "user") {
+			continue
+		}
+		t := strings.Join(strings.Fields(msgs[i].Text()), " ")
+		if t == "" {
+			continue
+		}
+		if utf8.RuneCountInString(t) > store.FirstPromptMaxRunes {
+			r := []rune(t)
+			t = strings.TrimRight(string(r[:store.FirstPromptMaxRunes-1]), " ") + "…"
+		}
+		return t
+	}
+	return ""
+}
+
+// spanValues are the values of one spans insert row, in insertCols order.
+func spanValues(p *prep, version uint64, deleted bool) []any {
+	s := &p.s
+	var ended *time.Time
+	if p.hasEnd {
+		t := s.EndedAt.UTC()
+		ended = &t
+	}
+	finish := s.FinishReasons
+	if finish == nil {
+		finish = []string{}
+	}
+	sys := s.SystemInstructions
+	if sys == nil {
+		sys = []string{}
+	}
+	del := uint8(0)
+	if deleted {
+		del = 1
+	}
+	return []any{
+		s.ProjectID, s.TraceID, s.SpanID, s.ParentSpanID, s.SpanName, s.SpanKind, s.StartedAt.UTC(), ended,
+		s.StatusCode, s.StatusMessage, s.OperationName, s.ProviderName, s.AgentName, s.AgentID, s.AgentVersion,
+		s.ConversationID, s.RequestModel, s.ResponseModel, s.ResponseID, s.InputTokens, s.OutputTokens,
+		s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens, finish, s.ToolName,
+		s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary, s.CompactionItemsBefore,
+		s.CompactionItemsAfter, s.ThreadID, s.IsTurn, orEmpty(s.CustomAttrsString), orEmpty(s.CustomAttrsInt),
+		orEmpty(s.CustomAttrsFloat), orEmpty(s.CustomAttrsBool), p.res,
+		p.in, p.out, sys, s.ToolCallArguments, s.ToolCallResult, p.events, string(s.RawSpan),
+		orEmpty(p.resText), version, del,
+	}
+}
+
+func orEmpty[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
+}
+
+// tombstoneValues is the is_deleted row that removes a span's copy at its
+// old sort key (project_id, started_at, span_id, trace_id).
+func tombstoneValues(key store.SpanKey, started int64, version uint64) []any {
+	p := &prep{s: model.Span{ProjectID: key.ProjectID, TraceID: key.TraceID, SpanID: key.SpanID, StartedAt: fromNanos(started)}}
+	return spanValues(p, version, true)
+}
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// spanScan receives one row of lightCols (+ detailCols).
+type spanScan struct {
+	s      model.Span
+	ended  *time.Time
+	tok    [5]*int64
+	res    string
+	in     string
+	out    string
+	sys    []string
+	events string
+	raw    string
+}
+
+func (r *spanScan) dest(details bool) []any {
+	s := &r.s
+	d := []any{
+		&s.ProjectID, &s.TraceID, &s.SpanID, &s.ParentSpanID, &s.SpanName, &s.SpanKind, &s.StartedAt, &r.ended,
+		&s.StatusCode, &s.StatusMessage, &s.OperationName, &s.ProviderName, &s.AgentName, &s.AgentID, &s.AgentVersion,
+		&s.ConversationID, &s.RequestModel, &s.ResponseModel, &s.ResponseID, &r.tok[0], &r.tok[1],
+		&r.tok[2], &r.tok[3], &r.tok[4], &s.FinishReasons, &s.ToolName,
+		&s.ToolType, &s.ToolCallID, &s.ErrorType, &s.CompactionSummary, &s.CompactionItemsBefore,
+		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &s.CustomAttrsString, &s.CustomAttrsInt,
+		&s.CustomAttrsFloat, &s.CustomAttrsBool, &r.res,
+	}
+	if details {
+		d = append(d, &r.in, &r.out, &r.sys, &s.ToolCallArguments, &s.ToolCallResult, &r.events, &r.raw)
+	}
+	return d
+}
+
+// span decodes the scanned row.
+func (r *spanScan) span(details bool) (model.Span, error) {
+	s := r.s
+	s.StartedAt = s.StartedAt.UTC()
+	if r.ended != nil {
+		s.EndedAt = r.ended.UTC()
+	}
+	s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens =
+		r.tok[0], r.tok[1], r.tok[2], r.tok[3], r.tok[4]
+	if len(s.FinishReasons) == 0 {
+		s.FinishReasons = nil
+	}
+	s.CustomAttrsString = nilIfEmpty(s.CustomAttrsString)
+	s.CustomAttrsInt = nilIfEmpty(s.CustomAttrsInt)
+	s.CustomAttrsFloat = nilIfEmpty(s.CustomAttrsFloat)
+	s.CustomAttrsBool = nilIfEmpty(s.CustomAttrsBool)
+	if r.res != "" {
+		if err := decodeJSON(r.res, &s.ResourceAttrs); err != nil {
+			return s, fmt.Errorf("resource_attrs of %s/%s: %w", s.TraceID, s.SpanID, err)
+		}
+	}
+	if !details {
+		return s, nil
+	}
+	if r.in != "" {
+		if err := json.Unmarshal([]byte(r.in), &s.InputMessages); err != nil {
+			return s, fmt.Errorf("input_messages of %s/%s: %w", s.TraceID, s.SpanID, err)
+		}
+	}
+	if r.out != "" {
+		if err := json.Unmarshal([]byte(r.out), &s.OutputMessages); err != nil {
+			return s, fmt.Errorf("output_messages of %s/%s: %w", s.TraceID, s.SpanID, err)
+		}
+	}
+	if len(r.sys) > 0 {
+		s.SystemInstructions = r.sys
+	}
+	if r.events != "" {
+		if err := decodeJSON(r.events, &s.Events); err != nil {
+			return s, fmt.Errorf("events of %s/%s: %w", s.TraceID, s.SpanID, err)
+		}
+		for i := range s.Events {
+			s.Events[i].Time = s.Events[i].Time.UTC()
+		}
+	}
+	if r.raw != "" {
+		s.RawSpan = json.RawMessage(r.raw)
+	}
+	return s, nil
+}
+
+func nilIfEmpty[V any](m map[string]V) map[string]V {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// decodeJSON decodes with UseNumber, as the store contract asks of the
+// untyped values.
+func decodeJSON(s string, v any) error {
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.UseNumber()
+	return dec.Decode(v)
+}

@@ -1,0 +1,240 @@
+package clickhouse
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// Defaults of Config.
+const (
+	DefaultDatabase            = "weave"
+	DefaultBatchRows           = 1000
+	DefaultFlushInterval       = time.Second
+	DefaultMaxQueuedRows       = 100_000
+	DefaultPendingEventsMaxAge = 24 * time.Hour
+	// MinPendingEventsMaxAge is the shortest age parked events are kept.
+	MinPendingEventsMaxAge = time.Hour
+)
+
+// EnvDSN is the environment variable weave-server reads the DSN from when
+// --clickhouse-dsn is not given; EnvPassword overrides the DSN's password
+// (so that it need not appear on a command line).
+const (
+	EnvDSN      = "WEAVE_CLICKHOUSE_DSN"
+	EnvPassword = "WEAVE_CLICKHOUSE_PASSWORD"
+)
+
+// Config is what a user configures for the ClickHouse store.
+type Config struct {
+	// DSN is a clickhouse-go DSN, e.g.
+	// clickhouse://user:password@host:9000/weave?secure=true&dial_timeout=5s.
+	// Its path names the database (see Database); query parameters
+	// (secure, skip_verify, compress, dial_timeout, ... and any ClickHouse
+	// setting) are clickhouse-go's.
+	DSN string
+	// Database holds weave's tables; it overrides the DSN's path. Both
+	// empty: DefaultDatabase. It is created if missing.
+	Database string
+	// Username and Password override the DSN's credentials when set.
+	Username string
+	Password string
+	// CAFile is a PEM bundle of the CAs that sign the server certificate;
+	// setting it (or CertFile) turns TLS on, as secure=true in the DSN does.
+	CAFile string
+	// CertFile and KeyFile are a client certificate and key for mutual TLS.
+	CertFile, KeyFile string
+	// Cluster is the name of the ClickHouse cluster (remote_servers) to run
+	// in cluster mode: DDL runs ON CLUSTER, tables are Replicated*MergeTree
+	// with {shard}/{replica} macros behind Distributed tables. Empty: a
+	// single node.
+	Cluster string
+	// RetentionDays expires spans and everything derived from them after
+	// that many days (a TTL on every table, set when the tables are
+	// created; README.md shows how to change it later). 0 keeps data forever.
+	RetentionDays int
+	// PendingEventsMaxAge is how long events parked for spans that never
+	// arrive are kept (default 24h, at least MinPendingEventsMaxAge).
+	PendingEventsMaxAge time.Duration
+	// BatchRows flushes the write batch once it holds this many spans
+	// (default 1000).
+	BatchRows int
+	// FlushInterval is the longest a queued span waits for more to join
+	// its batch, and the shortest time between two inserts into a table
+	// (default 1s). 0 uses the default; a negative value flushes at once.
+	FlushInterval time.Duration
+	// MaxQueuedRows bounds the spans waiting for the writer; WriteSpans
+	// blocks (honouring its context) while the queue is full
+	// (default 100,000).
+	MaxQueuedRows int
+	// SkipMigrate opens the store without applying the schema (for
+	// deployments that run `weave-server migrate` separately).
+	SkipMigrate bool
+}
+
+// Settings are the dependencies a developer injects.
+type Settings struct {
+	// Logger receives the store's few log lines. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for versions and annotation times (nil: time.Now).
+	Now func() time.Time
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
+	if c.BatchRows == 0 {
+		c.BatchRows = DefaultBatchRows
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.FlushInterval < 0 {
+		c.FlushInterval = 0
+	}
+	if c.MaxQueuedRows == 0 {
+		c.MaxQueuedRows = DefaultMaxQueuedRows
+	}
+	if c.PendingEventsMaxAge == 0 {
+		c.PendingEventsMaxAge = DefaultPendingEventsMaxAge
+	}
+	c.PendingEventsMaxAge = max(c.PendingEventsMaxAge, MinPendingEventsMaxAge)
+	return c
+}
+
+// Validate reports every problem with the configuration (without
+// connecting).
+func (c Config) Validate() error {
+	var errs []error
+	if c.DSN == "" {
+		errs = append(errs, fmt.Errorf("no DSN (--clickhouse-dsn or $%s), e.g. clickhouse://default:@127.0.0.1:9000/weave", EnvDSN))
+	} else if _, err := ch.ParseDSN(c.DSN); err != nil {
+		errs = append(errs, fmt.Errorf("DSN: %w", err))
+	}
+	if c.Database != "" && !identRE.MatchString(c.Database) {
+		errs = append(errs, fmt.Errorf("database %q: want letters, digits and _", c.Database))
+	}
+	if c.Cluster != "" && !identRE.MatchString(c.Cluster) {
+		errs = append(errs, fmt.Errorf("cluster %q: want letters, digits and _", c.Cluster))
+	}
+	if c.RetentionDays < 0 {
+		errs = append(errs, fmt.Errorf("retention %d days: want ≥ 0 (0 keeps data forever)", c.RetentionDays))
+	}
+	if c.BatchRows < 0 {
+		errs = append(errs, fmt.Errorf("batch rows %d: want > 0", c.BatchRows))
+	}
+	if c.MaxQueuedRows < 0 {
+		errs = append(errs, fmt.Errorf("max queued rows %d: want > 0", c.MaxQueuedRows))
+	}
+	if c.PendingEventsMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("pending events max age %s: want > 0", c.PendingEventsMaxAge))
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		errs = append(errs, errors.New("client certificate: set both the cert and the key file"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("clickhouse: invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// database is the database name in effect.
+func (c Config) database(dsnDB string) string {
+	switch {
+	case c.Database != "":
+		return c.Database
+	case dsnDB != "":
+		return dsnDB
+	}
+	return DefaultDatabase
+}
+
+// options builds the clickhouse-go options: the DSN's, with the
+// credential and TLS overrides, connected to the server's default database
+// (weave's own is named in every statement and may not exist yet).
+func (c Config) options() (*ch.Options, string, error) {
+	opts, err := ch.ParseDSN(c.DSN)
+	if err != nil {
+		return nil, "", fmt.Errorf("clickhouse: DSN: %w", err)
+	}
+	db := c.database(opts.Auth.Database)
+	if !identRE.MatchString(db) {
+		return nil, "", fmt.Errorf("clickhouse: database %q: want letters, digits and _", db)
+	}
+	opts.Auth.Database = ""
+	if c.Username != "" {
+		opts.Auth.Username = c.Username
+	}
+	if c.Password != "" {
+		opts.Auth.Password = c.Password
+	}
+	if c.CAFile != "" || c.CertFile != "" {
+		if opts.TLS == nil {
+			opts.TLS = &tls.Config{}
+		}
+		if c.CAFile != "" {
+			pem, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return nil, "", fmt.Errorf("clickhouse: CA file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, "", fmt.Errorf("clickhouse: CA file %s: no PEM certificate in it", c.CAFile)
+			}
+			opts.TLS.RootCAs = pool
+		}
+		if c.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+			if err != nil {
+				return nil, "", fmt.Errorf("clickhouse: client certificate: %w", err)
+			}
+			opts.TLS.Certificates = []tls.Certificate{cert}
+		}
+	}
+	if opts.Settings == nil {
+		opts.Settings = ch.Settings{}
+	}
+	for k, v := range sessionSettings(c.Cluster != "") {
+		if _, set := opts.Settings[k]; !set {
+			opts.Settings[k] = v
+		}
+	}
+	return opts, db, nil
+}
+
+// sessionSettings are the ClickHouse settings every connection carries
+// unless the DSN sets them: WHERE conditions of FINAL reads stay after the
+// merge (the default, pinned), and in cluster mode inserts into Distributed
+// tables are synchronous and acknowledged by a majority of replicas (so
+// that the writer's next read of a trace sees them, see writerReadSettings)
+// and IN / JOIN subqueries over Distributed tables run once (GLOBAL).
+func sessionSettings(cluster bool) ch.Settings {
+	s := ch.Settings{
+		"optimize_move_to_prewhere_if_final": 0,
+	}
+	if cluster {
+		s["distributed_foreground_insert"] = 1
+		s["insert_quorum"] = "auto"
+		s["insert_quorum_parallel"] = 0
+		s["distributed_product_mode"] = "global"
+	}
+	return s
+}
+
+// writerReadSettings are the settings of the writer's reads of the state
+// it is about to change: in cluster mode they must see every insert the
+// writer made before (quorum inserts, sequential consistency).
+func writerReadSettings(cluster bool) ch.Settings {
+	if !cluster {
+		return nil
+	}
+	return ch.Settings{"select_sequential_consistency": 1}
+}

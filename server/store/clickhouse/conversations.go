@@ -1,0 +1,186 @@
+package clickhouse
+
+import (
+	"context"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/textsearch"
+)
+
+// convSortCols map the sortable fields of store.ConversationSummary to the
+// grouped query's columns.
+var convSortCols = map[string]string{
+	"conversation_id": "conv_key", "turn_count": "c_turns", "span_count": "c_spans",
+	"error_count": "c_errors", "running_count": "c_running",
+	"first_activity": "c_first", "last_activity": "c_last", "first_prompt": "c_prompt",
+	"input_tokens": "c_input", "output_tokens": "c_output",
+	"cache_read_input_tokens": "c_cache_read", "cache_creation_input_tokens": "c_cache_creation",
+	"reasoning_tokens": "c_reasoning",
+}
+
+// convAggs are the grouped columns of the conversations list, over
+// conv_traces (one row per trace of the conversation). Aliases differ from
+// column names so that no alias is substituted into another aggregate.
+const convAggs = "conv_key, toInt64(count()) AS c_turns, toInt64(sum(span_count)) AS c_spans, " +
+	"toInt64(sum(error_count)) AS c_errors, toInt64(sum(running_count)) AS c_running, " +
+	"min(first_ns) AS c_first, max(last_ns) AS c_last, toInt64(sum(input_tokens)) AS c_input, " +
+	"toInt64(sum(output_tokens)) AS c_output, toInt64(sum(cache_read_input_tokens)) AS c_cache_read, " +
+	"toInt64(sum(cache_creation_input_tokens)) AS c_cache_creation, " +
+	"toInt64(sum(reasoning_tokens)) AS c_reasoning"
+
+// firstPromptAgg picks the prompt of the conversation's first span that
+// has one: earliest start, invoke_agent spans first, then span_id.
+const firstPromptAgg = "argMinIf(prompt, (prompt_ns, prompt_rank, prompt_span_id), prompt != '')"
+
+// conversationsSQL builds the page and count queries of QueryConversations.
+// Only scalar figures are grouped over the whole project; agent names,
+// models and first prompts are read for the page's conversations only
+// (conversationDetailsSQL), unless the page is sorted by first prompt.
+func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Query, limit int) (page, count built, err error) {
+	if err := checkRange(q.Range); err != nil {
+		return page, count, err
+	}
+	var order []string
+	withPrompt := false
+	for _, so := range q.Sort {
+		col, ok := convSortCols[so.Field]
+		if !ok {
+			return page, count, invalid("cannot sort conversations on %q", so.Field)
+		}
+		dir, err := direction(so.Direction)
+		if err != nil {
+			return page, count, err
+		}
+		withPrompt = withPrompt || col == "c_prompt"
+		order = append(order, col+" "+dir)
+	}
+	if len(order) == 0 {
+		order = []string{"c_last DESC"}
+	}
+	order = append(order, "conv_key ASC")
+
+	var p params
+	project := p.add("String", q.ProjectID)
+	conds := []string{"project_id = " + project}
+	if q.AgentName != "" {
+		conds = append(conds, "conv_key IN (SELECT conv_key FROM "+l.table("conv_traces")+" FINAL WHERE project_id = "+
+			project+" AND has(agents, "+p.add("String", q.AgentName)+"))")
+	}
+	if search != nil {
+		conds = append(conds, "conv_key IN (SELECT conv_key FROM "+l.table("message_occurrences")+" FINAL WHERE project_id = "+
+			project+" AND digest IN ("+matchingDigestsSQL(l, project, *search, &p)+"))")
+	}
+	var having []string
+	if !q.Range.From.IsZero() {
+		having = append(having, "c_last >= "+p.add("Int64", clampNanos(q.Range.From)))
+	}
+	if !q.Range.To.IsZero() {
+		having = append(having, "c_last < "+p.add("Int64", clampNanos(q.Range.To)))
+	}
+	aggs := convAggs
+	if withPrompt {
+		aggs += ", " + firstPromptAgg + " AS c_prompt"
+	}
+	grouped := "SELECT " + aggs + " FROM " + l.table("conv_traces") + " FINAL WHERE " + and(conds) + " GROUP BY conv_key"
+	if len(having) > 0 {
+		grouped += " HAVING " + and(having)
+	}
+	count = built{sql: "SELECT toInt64(count()) FROM (" + grouped + ")", params: append([]driver.NamedValue(nil), p.list...)}
+	lim := p.add("UInt64", uint64(limit))
+	off := p.add("UInt64", uint64(q.Offset))
+	page = built{
+		sql:    grouped + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + lim + " OFFSET " + off,
+		params: p.list,
+	}
+	return page, count, nil
+}
+
+// conversationDetailsSQL reads the agent names, models and first prompt
+// of the page's conversations (a bounded second query).
+func conversationDetailsSQL(l layout, project string, convs []string) built {
+	var p params
+	return built{
+		sql: "SELECT conv_key, arraySort(groupUniqArrayArray(agents)), arraySort(groupUniqArrayArray(models)), " +
+			firstPromptAgg + " FROM " + l.table("conv_traces") + " FINAL WHERE project_id = " + p.add("String", project) +
+			" AND conv_key IN " + p.add("Array(String)", convs) + " GROUP BY conv_key",
+		params: p.list,
+	}
+}
+
+// QueryConversations implements store.Reader.
+func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error) {
+	var page store.ConversationPage
+	if err := needProject(q.ProjectID); err != nil {
+		return page, err
+	}
+	limit, err := clampLimit(q.Limit)
+	if err != nil {
+		return page, err
+	}
+	if err := checkOffset(q.Offset); err != nil {
+		return page, err
+	}
+	var search *textsearch.Query
+	if strings.TrimSpace(q.Search) != "" {
+		parsed, err := textsearch.Parse(q.Search)
+		if err != nil {
+			return page, err
+		}
+		search = &parsed
+	}
+	pb, cb, err := conversationsSQL(s.l, q, search, limit)
+	if err != nil {
+		return page, err
+	}
+	if err := s.scanAll(ctx, "query conversations", cb.sql, cb.params, func(r driver.Rows) error { return r.Scan(&page.Total) }); err != nil {
+		return page, err
+	}
+	if int64(q.Offset) >= page.Total {
+		return page, nil
+	}
+	withPrompt := strings.Contains(pb.sql, " AS c_prompt")
+	idx := map[string]int{}
+	err = s.scanAll(ctx, "query conversations", pb.sql, pb.params, func(r driver.Rows) error {
+		var c store.ConversationSummary
+		var first, last int64
+		dest := []any{&c.ConversationID, &c.TurnCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount, &first, &last,
+			&c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens, &c.CacheCreationInputTokens, &c.ReasoningTokens}
+		if withPrompt {
+			dest = append(dest, &c.FirstPrompt)
+		}
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
+		idx[c.ConversationID] = len(page.Conversations)
+		page.Conversations = append(page.Conversations, c)
+		return nil
+	})
+	if err != nil || len(page.Conversations) == 0 {
+		return page, err
+	}
+	d := conversationDetailsSQL(s.l, q.ProjectID, sortedKeys(idx))
+	err = s.scanAll(ctx, "query conversations", d.sql, d.params, func(r driver.Rows) error {
+		var key, prompt string
+		var agents, models []string
+		if err := r.Scan(&key, &agents, &models, &prompt); err != nil {
+			return err
+		}
+		if i, ok := idx[key]; ok {
+			c := &page.Conversations[i]
+			c.AgentNames, c.Models, c.FirstPrompt = nilIfNone(agents), nilIfNone(models), prompt
+		}
+		return nil
+	})
+	return page, err
+}
+
+func nilIfNone(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,414 @@
+package clickhouse
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/weavetrace/weave/server/store"
+)
+
+type fieldKind int
+
+const (
+	kString   fieldKind = iota
+	kInt                // non-null integer
+	kNullInt            // token counts: NULL = not reported
+	kStarted            // started_at
+	kEnded              // ended_at, NULL while running
+	kBool               // is_turn
+	kList               // finish_reasons
+	kDuration           // derived duration_ms
+)
+
+// spanFields are the filterable canonical columns.
+var spanFields = map[string]fieldKind{
+	"project_id": kString, "trace_id": kString, "span_id": kString, "parent_span_id": kString,
+	"span_name": kString, "span_kind": kString, "status_code": kString, "status_message": kString,
+	"operation_name": kString, "provider_name": kString, "agent_name": kString, "agent_id": kString,
+	"agent_version": kString, "conversation_id": kString, "request_model": kString,
+	"response_model": kString, "response_id": kString, "tool_name": kString, "tool_type": kString,
+	"tool_call_id": kString, "error_type": kString, "compaction_summary": kString, "thread_id": kString,
+	"input_tokens": kNullInt, "output_tokens": kNullInt, "cache_read_input_tokens": kNullInt,
+	"cache_creation_input_tokens": kNullInt, "reasoning_tokens": kNullInt,
+	"compaction_items_before": kInt, "compaction_items_after": kInt,
+	"started_at": kStarted, "ended_at": kEnded, "is_turn": kBool, "finish_reasons": kList,
+	"duration_ms": kDuration,
+}
+
+// heavyFields are canonical columns that exist but are not filterable.
+var heavyFields = map[string]bool{
+	"input_messages": true, "output_messages": true, "system_instructions": true,
+	"tool_call_arguments": true, "tool_call_result": true, "events": true, "raw_span": true,
+	"custom_attrs_string": true, "custom_attrs_int": true, "custom_attrs_float": true,
+	"custom_attrs_bool": true, "resource_attrs": true,
+}
+
+// durationExpr is a span's duration in whole milliseconds, 0 while it runs
+// or when its end is before its start.
+const durationExpr = "toInt64(if(ifNull(ended_at > started_at, 0), " +
+	"intDiv(toUnixTimestamp64Nano(assumeNotNull(ended_at)) - toUnixTimestamp64Nano(started_at), 1000000), 0))"
+
+// valueType describes how a filter value is converted and bound.
+type valueType struct {
+	chType string // ClickHouse type of the parameter
+	conv   func(any) (any, error)
+	text   bool // contains is allowed
+}
+
+var (
+	vString = valueType{"String", toString, true}
+	vInt    = valueType{"Int64", toInt, false}
+	vFloat  = valueType{"Float64", toFloat, false}
+	vBool   = valueType{"Bool", toBool, false}
+	vNanos  = valueType{"Int64", toNanos, false}
+)
+
+var ops = map[string]string{"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+// filterSQL translates one filter into a condition on the spans table.
+func filterSQL(f store.Filter, p *params) (string, error) {
+	op := strings.ToLower(f.Op)
+	switch op {
+	case "eq", "neq", "in", "contains", "gt", "gte", "lt", "lte", "exists", "not_exists":
+	default:
+		return "", invalid("filter on %q: unknown op %q", f.Field, f.Op)
+	}
+	if op == "exists" || op == "not_exists" {
+		if f.Value != nil {
+			return "", invalid("filter on %q: op %s takes no value", f.Field, op)
+		}
+	}
+	if prefix, key, ok := strings.Cut(f.Field, "."); ok && (strings.HasPrefix(prefix, "custom_attrs_") || prefix == "resource_attrs") {
+		if key == "" {
+			return "", invalid("filter field %q needs a key after the dot", f.Field)
+		}
+		return attrSQL(prefix, key, op, f, p)
+	}
+	kind, ok := spanFields[f.Field]
+	if !ok {
+		if heavyFields[f.Field] {
+			return "", invalid("field %q is not filterable (use message search, or a key: %s.<key>)", f.Field, f.Field)
+		}
+		return "", invalid("unknown filter field %q", f.Field)
+	}
+	col := f.Field
+	switch kind {
+	case kString:
+		return scalarSQL(col, op, f, vString, p, col+" != ''", col+" = ''")
+	case kInt:
+		return scalarSQL(col, op, f, vInt, p, col+" != 0", col+" = 0")
+	case kNullInt:
+		c, err := scalarSQL(col, op, f, vInt, p, col+" IS NOT NULL", col+" IS NULL")
+		if err == nil && op == "neq" {
+			c = "(" + col + " IS NULL OR " + c + ")"
+		}
+		return c, err
+	case kDuration:
+		if op == "exists" || op == "not_exists" {
+			return "", invalid("filter on duration_ms: op %q not supported", op)
+		}
+		return scalarSQL(durationExpr, op, f, vInt, p, "", "")
+	case kStarted:
+		return timeSQL(col, op, f, p, "1", "0")
+	case kEnded:
+		c, err := timeSQL(col, op, f, p, col+" IS NOT NULL", col+" IS NULL")
+		if err == nil && op == "neq" {
+			c = "(" + col + " IS NULL OR " + c + ")"
+		}
+		return c, err
+	case kBool:
+		if op != "eq" && op != "neq" {
+			return "", invalid("filter on %s: op %q not supported (eq, neq)", f.Field, op)
+		}
+		return scalarSQL(col, op, f, vBool, p, "", "")
+	case kList:
+		return listSQL(col, op, f, p)
+	}
+	return "", invalid("unknown filter field %q", f.Field)
+}
+
+// scalarSQL compares expr with the filter's value(s).
+func scalarSQL(expr, op string, f store.Filter, vt valueType, p *params, exists, notExists string) (string, error) {
+	switch op {
+	case "exists":
+		return exists, nil
+	case "not_exists":
+		return notExists, nil
+	case "in":
+		list, err := listOf(f, vt)
+		if err != nil {
+			return "", err
+		}
+		if len(list) == 0 {
+			return "0", nil
+		}
+		return expr + " IN " + p.add("Array("+vt.chType+")", typedList(vt, list)), nil
+	case "contains":
+		if !vt.text {
+			return "", invalid("filter on %q: op contains needs a text field", f.Field)
+		}
+		s, ok := f.Value.(string)
+		if !ok {
+			return "", invalid("filter on %q: contains takes a string", f.Field)
+		}
+		return "positionCaseInsensitiveUTF8(" + expr + ", " + p.add("String", s) + ") > 0", nil
+	}
+	v, err := vt.conv(f.Value)
+	if err != nil {
+		return "", invalid("filter on %q: %v", f.Field, err)
+	}
+	return expr + " " + ops[op] + " " + p.add(vt.chType, v), nil
+}
+
+// timeSQL compares a DateTime64 column with RFC 3339 times.
+func timeSQL(col, op string, f store.Filter, p *params, exists, notExists string) (string, error) {
+	switch op {
+	case "exists":
+		return exists, nil
+	case "not_exists":
+		return notExists, nil
+	case "contains":
+		return "", invalid("filter on %q: op contains needs a text field", f.Field)
+	case "in":
+		list, err := listOf(f, vNanos)
+		if err != nil {
+			return "", err
+		}
+		if len(list) == 0 {
+			return "0", nil
+		}
+		return "toUnixTimestamp64Nano(" + col + ") IN " + p.add("Array(Int64)", typedList(vNanos, list)), nil
+	}
+	v, err := toNanos(f.Value)
+	if err != nil {
+		return "", invalid("filter on %q: %v", f.Field, err)
+	}
+	return col + " " + ops[op] + " fromUnixTimestamp64Nano(" + p.add("Int64", v) + ", 'UTC')", nil
+}
+
+func listSQL(col, op string, f store.Filter, p *params) (string, error) {
+	switch op {
+	case "exists":
+		return "notEmpty(" + col + ")", nil
+	case "not_exists":
+		return "empty(" + col + ")", nil
+	case "eq", "neq":
+		s, err := toString(f.Value)
+		if err != nil {
+			return "", invalid("filter on %q: %v", f.Field, err)
+		}
+		c := "has(" + col + ", " + p.add("String", s) + ")"
+		if op == "neq" {
+			c = "NOT " + c
+		}
+		return c, nil
+	case "contains":
+		s, ok := f.Value.(string)
+		if !ok {
+			return "", invalid("filter on %q: contains takes a string", f.Field)
+		}
+		return "arrayExists(x -> positionCaseInsensitiveUTF8(x, " + p.add("String", s) + ") > 0, " + col + ")", nil
+	case "in":
+		list, err := listOf(f, vString)
+		if err != nil {
+			return "", err
+		}
+		if len(list) == 0 {
+			return "0", nil
+		}
+		return "hasAny(" + col + ", " + p.add("Array(String)", typedList(vString, list)) + ")", nil
+	}
+	return "", invalid("filter on %q: op %q not supported (eq, neq, in, contains, exists, not_exists)", f.Field, op)
+}
+
+// attrSQL filters on one key of a typed attribute map. A condition on the
+// value requires the key to be present, except neq, which also matches
+// spans without it.
+func attrSQL(prefix, key, op string, f store.Filter, p *params) (string, error) {
+	var vt valueType
+	col := prefix
+	switch prefix {
+	case "custom_attrs_string":
+		vt = vString
+	case "custom_attrs_int":
+		vt = vInt
+	case "custom_attrs_float":
+		vt = vFloat
+	case "custom_attrs_bool":
+		vt = vBool
+		if op != "eq" && op != "neq" && op != "exists" && op != "not_exists" {
+			return "", invalid("filter on %q: op %q not supported for booleans", f.Field, op)
+		}
+	case "resource_attrs":
+		vt, col = vString, "resource_attrs_text"
+	default:
+		return "", invalid("unknown filter field %q", f.Field)
+	}
+	k := p.add("String", key)
+	has := "mapContains(" + col + ", " + k + ")"
+	c, err := scalarSQL(col+"["+k+"]", op, f, vt, p, has, "NOT "+has)
+	if err != nil {
+		return "", err
+	}
+	switch op {
+	case "exists", "not_exists":
+		return c, nil
+	case "neq":
+		return "(NOT " + has + " OR " + c + ")", nil
+	}
+	return "(" + has + " AND " + c + ")", nil
+}
+
+func listOf(f store.Filter, vt valueType) ([]any, error) {
+	var list []any
+	switch x := f.Value.(type) {
+	case []any:
+		list = x
+	case []string:
+		for _, s := range x {
+			list = append(list, s)
+		}
+	default:
+		return nil, invalid("filter on %q: op in takes a list", f.Field)
+	}
+	out := make([]any, len(list))
+	for i, v := range list {
+		c, err := vt.conv(v)
+		if err != nil {
+			return nil, invalid("filter on %q: %v", f.Field, err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// typedList turns converted values into the slice type the driver formats
+// as an Array parameter.
+func typedList(vt valueType, list []any) any {
+	switch vt.chType {
+	case "String":
+		out := make([]string, len(list))
+		for i, v := range list {
+			out[i] = v.(string)
+		}
+		return out
+	case "Int64":
+		out := make([]int64, len(list))
+		for i, v := range list {
+			out[i] = v.(int64)
+		}
+		return out
+	case "Float64":
+		out := make([]float64, len(list))
+		for i, v := range list {
+			out[i] = v.(float64)
+		}
+		return out
+	case "Bool":
+		out := make([]bool, len(list))
+		for i, v := range list {
+			out[i] = v.(bool)
+		}
+		return out
+	}
+	panic("clickhouse: typedList: unknown type " + vt.chType)
+}
+
+func toString(v any) (any, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("want a string, got %T", v)
+	}
+	return s, nil
+}
+
+func toInt(v any) (any, error) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case int32:
+		return int64(x), nil
+	case float64:
+		if x != math.Trunc(x) || math.IsInf(x, 0) || math.IsNaN(x) || math.Abs(x) >= 1<<63 {
+			return nil, fmt.Errorf("want an integer, got %v", x)
+		}
+		return int64(x), nil
+	case json.Number:
+		i, err := x.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("want an integer, got %s", x)
+		}
+		return i, nil
+	}
+	return nil, fmt.Errorf("want an integer, got %T", v)
+}
+
+func toFloat(v any) (any, error) {
+	var f float64
+	switch x := v.(type) {
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case float64:
+		f = x
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return nil, fmt.Errorf("want a number, got %s", x)
+		}
+	default:
+		return nil, fmt.Errorf("want a number, got %T", v)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("want a finite number, got %v", f)
+	}
+	return f, nil
+}
+
+func toBool(v any) (any, error) {
+	b, ok := v.(bool)
+	if !ok {
+		return nil, fmt.Errorf("want a boolean, got %T", v)
+	}
+	return b, nil
+}
+
+func toNanos(v any) (any, error) {
+	switch x := v.(type) {
+	case time.Time:
+		return clampNanos(x), nil
+	case string:
+		t, err := time.Parse(time.RFC3339Nano, x)
+		if err != nil {
+			return nil, fmt.Errorf("want an RFC 3339 time, got %q", x)
+		}
+		return clampNanos(t), nil
+	}
+	return nil, fmt.Errorf("want an RFC 3339 time, got %T", v)
+}
+
+// sortExpr is the ORDER BY expression of a sortable span field.
+func sortExpr(field, dir string) (string, bool) {
+	kind, ok := spanFields[field]
+	if !ok || kind == kList {
+		return "", false
+	}
+	switch kind {
+	case kDuration:
+		return durationExpr + " " + dir, true
+	case kNullInt:
+		return field + " " + dir + " NULLS LAST", true // unreported usage last either way
+	case kEnded:
+		if dir == "ASC" {
+			return field + " ASC NULLS FIRST", true // running spans first, as an end of 0
+		}
+		return field + " DESC NULLS LAST", true
+	}
+	return field + " " + dir, true
+}

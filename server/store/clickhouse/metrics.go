@@ -1,0 +1,150 @@
+package clickhouse
+
+import (
+	"context"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weavetrace/weave/server/store"
+)
+
+// extentSQL finds the first and last minute with activity (of one agent,
+// or of all).
+func extentSQL(l layout, project, agent string) built {
+	var p params
+	conds := []string{"project_id = " + p.add("String", project)}
+	if agent != "" {
+		conds = append(conds, "agent_name = "+p.add("String", agent))
+	}
+	return built{
+		sql: "SELECT toInt64(count()), min(minute), max(minute) FROM (SELECT minute FROM " + l.table("agent_minutes") +
+			" WHERE " + and(conds) + " GROUP BY agent_name, minute HAVING sum(span_count) > 0)",
+		params: p.list,
+	}
+}
+
+// metricsFromMinutesSQL buckets the per-minute rollup; w is a whole number
+// of minutes, [from, to) whole buckets in nanoseconds.
+func metricsFromMinutesSQL(l layout, project, agent string, from, to, w int64) built {
+	var p params
+	wm := p.add("Int64", w/minuteNanos)
+	conds := []string{
+		"project_id = " + p.add("String", project),
+		"minute >= " + p.add("Int64", from/minuteNanos),
+		"minute < " + p.add("Int64", to/minuteNanos),
+	}
+	if agent != "" {
+		conds = append(conds, "agent_name = "+p.add("String", agent))
+	}
+	return built{
+		sql: "SELECT (intDiv(minute, " + wm + ") - (modulo(minute, " + wm + ") < 0)) * " + wm + " AS bucket, agent_name, " +
+			"toInt64(sum(invocation_count)), toInt64(sum(error_count)), toInt64(sum(span_count)), " +
+			"toInt64(sum(duration_ms)), toInt64(sum(ended_invocations)), toInt64(sum(input_tokens)), " +
+			"toInt64(sum(output_tokens)), toInt64(sum(cache_read_input_tokens)), " +
+			"toInt64(sum(cache_creation_input_tokens)), toInt64(sum(reasoning_tokens)) FROM " + l.table("agent_minutes") +
+			" WHERE " + and(conds) + " GROUP BY bucket, agent_name HAVING sum(span_count) > 0 ORDER BY bucket, agent_name",
+		params: p.list,
+	}
+}
+
+// metricsFromStateSQL buckets span_state directly, for widths that are
+// not whole minutes; w and [from, to) in nanoseconds.
+func metricsFromStateSQL(l layout, project, agent string, from, to, w int64) built {
+	var p params
+	wp := p.add("Int64", w)
+	conds := []string{
+		"project_id = " + p.add("String", project),
+		"started_at >= fromUnixTimestamp64Nano(" + p.add("Int64", from) + ", 'UTC')",
+		"started_at < fromUnixTimestamp64Nano(" + p.add("Int64", to) + ", 'UTC')",
+		"eff_agent != ''",
+	}
+	if agent != "" {
+		conds = append(conds, "eff_agent = "+p.add("String", agent))
+	}
+	ns := "toUnixTimestamp64Nano(started_at)"
+	return built{
+		sql: "SELECT (intDiv(" + ns + ", " + wp + ") - (modulo(" + ns + ", " + wp + ") < 0)) * " + wp + " AS bucket, eff_agent, " +
+			"toInt64(countIf(operation_name = 'invoke_agent')), toInt64(countIf(status_code = 'ERROR')), toInt64(count()), " +
+			"toInt64(sumIf(" + durationExpr + ", operation_name = 'invoke_agent')), " +
+			"toInt64(countIf(operation_name = 'invoke_agent' AND ended_at IS NOT NULL)), " +
+			"toInt64(sumIf(ifNull(input_tokens, 0), counted = 1)), toInt64(sumIf(ifNull(output_tokens, 0), counted = 1)), " +
+			"toInt64(sumIf(ifNull(cache_read_input_tokens, 0), counted = 1)), " +
+			"toInt64(sumIf(ifNull(cache_creation_input_tokens, 0), counted = 1)), " +
+			"toInt64(sumIf(ifNull(reasoning_tokens, 0), counted = 1)) FROM " + l.table("span_state") +
+			" FINAL WHERE " + and(conds) + " GROUP BY bucket, eff_agent ORDER BY bucket, eff_agent",
+		params: p.list,
+	}
+}
+
+// AgentMetrics implements store.Reader.
+func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store.MetricBucket, error) {
+	if err := needProject(q.ProjectID); err != nil {
+		return nil, err
+	}
+	if q.Bucket < 0 || q.Bucket%time.Second != 0 {
+		return nil, invalid("bucket %s is not a positive whole number of seconds", q.Bucket)
+	}
+	if err := checkRange(q.Range); err != nil {
+		return nil, err
+	}
+	// The extent: the range, with open ends closed by the data.
+	var from, to int64
+	if q.Range.From.IsZero() || q.Range.To.IsZero() {
+		var n, lo, hi int64
+		e := extentSQL(s.l, q.ProjectID, q.AgentName)
+		if err := s.scanAll(ctx, "agent metrics", e.sql, e.params, func(r driver.Rows) error { return r.Scan(&n, &lo, &hi) }); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, nil
+		}
+		from, to = lo*minuteNanos, (hi+1)*minuteNanos
+	}
+	if !q.Range.From.IsZero() {
+		from = clampNanos(q.Range.From)
+	}
+	if !q.Range.To.IsZero() {
+		to = clampNanos(q.Range.To)
+	}
+	if to <= from {
+		return nil, nil
+	}
+	w := int64(q.Bucket)
+	if w == 0 {
+		w = int64(bucketLadder[len(bucketLadder)-1])
+		for _, b := range bucketLadder {
+			if (to-from)/int64(b) <= 60 {
+				w = int64(b)
+				break
+			}
+		}
+	}
+	from = floorDiv(from, w) * w
+	to = -floorDiv(-to, w) * w
+	if (to-from)/w > store.MaxLimit {
+		return nil, invalid("%d buckets of %s exceed the limit of %d", (to-from)/w, time.Duration(w), store.MaxLimit)
+	}
+	b := metricsFromStateSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
+	unit := int64(1)
+	if w%minuteNanos == 0 {
+		b = metricsFromMinutesSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
+		unit = minuteNanos
+	}
+	var out []store.MetricBucket
+	err := s.scanAll(ctx, "agent metrics", b.sql, b.params, func(r driver.Rows) error {
+		var m store.MetricBucket
+		var start, dur, ended int64
+		if err := r.Scan(&start, &m.AgentName, &m.InvocationCount, &m.ErrorCount, &m.SpanCount, &dur, &ended,
+			&m.InputTokens, &m.OutputTokens, &m.CacheReadInputTokens, &m.CacheCreationInputTokens, &m.ReasoningTokens); err != nil {
+			return err
+		}
+		m.Start = fromNanos(start * unit)
+		if ended > 0 {
+			m.AvgDurationMs = float64(dur) / float64(ended)
+		}
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}

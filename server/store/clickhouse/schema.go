@@ -1,0 +1,168 @@
+package clickhouse
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+//go:embed schema/*.sql
+var schemaFS embed.FS
+
+// layout names the tables of one deployment: the database, and in cluster
+// mode the cluster, whose storage tables are <name>_local behind a
+// Distributed table <name>.
+type layout struct {
+	db      string // unquoted, validated identifier
+	cluster string // "" for a single node
+}
+
+func (l layout) isCluster() bool { return l.cluster != "" }
+
+// table is the name reads and writes use: the Distributed table in cluster
+// mode, the table itself on a single node.
+func (l layout) table(name string) string { return "`" + l.db + "`.`" + name + "`" }
+
+// local is the storage table (and the name materialized views read from
+// and write to).
+func (l layout) local(name string) string {
+	if l.isCluster() {
+		return "`" + l.db + "`.`" + name + "_local`"
+	}
+	return l.table(name)
+}
+
+func (l layout) onCluster() string {
+	if l.isCluster() {
+		return " ON CLUSTER `" + l.cluster + "`"
+	}
+	return ""
+}
+
+// migration is one versioned schema file.
+type migration struct {
+	version    int
+	name       string
+	statements []string
+}
+
+// schemaParams are the values the schema templates see.
+type schemaParams struct {
+	RetentionDays     int
+	PendingTTLSeconds int64
+}
+
+var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+// migrations renders every schema file for l, in version order.
+func migrations(l layout, retentionDays int, pendingMaxAge time.Duration) ([]migration, error) {
+	entries, err := fs.ReadDir(schemaFS, "schema")
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: schema: %w", err)
+	}
+	funcs := template.FuncMap{
+		"local": l.local,
+		"table": l.table,
+		"on":    l.onCluster,
+		"engine": func(table, engine, args string) string {
+			if !l.isCluster() {
+				return engine + "(" + args + ")"
+			}
+			rep := "'/clickhouse/tables/{shard}/" + l.db + "/" + table + "_local', '{replica}'"
+			if args != "" {
+				rep += ", " + args
+			}
+			return "Replicated" + engine + "(" + rep + ")"
+		},
+		"distributed": func(table, shardKey string) string {
+			if !l.isCluster() {
+				return ""
+			}
+			return "CREATE TABLE IF NOT EXISTS " + l.table(table) + l.onCluster() + " AS " + l.local(table) +
+				"\nENGINE = Distributed('" + l.cluster + "', '" + l.db + "', '" + table + "_local', " + shardKey + ")"
+		},
+		"ttl": func(expr string) string {
+			if retentionDays <= 0 {
+				return ""
+			}
+			return "TTL " + expr + " + INTERVAL " + strconv.Itoa(retentionDays) + " DAY"
+		},
+	}
+	params := schemaParams{RetentionDays: retentionDays, PendingTTLSeconds: int64(pendingMaxAge / time.Second)}
+	var out []migration
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("clickhouse: schema file %q: want NNNN_name.sql", e.Name())
+		}
+		v, _ := strconv.Atoi(m[1])
+		src, err := fs.ReadFile(schemaFS, path.Join("schema", e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse: schema: %w", err)
+		}
+		tmpl, err := template.New(e.Name()).Funcs(funcs).Option("missingkey=error").Parse(string(src))
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse: schema %s: %w", e.Name(), err)
+		}
+		var buf bytes.Buffer
+		if err := tmpl.Execute(&buf, params); err != nil {
+			return nil, fmt.Errorf("clickhouse: schema %s: %w", e.Name(), err)
+		}
+		out = append(out, migration{version: v, name: m[2], statements: splitStatements(buf.String())})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("clickhouse: two schema files with version %d", out[i].version)
+		}
+	}
+	return out, nil
+}
+
+var statementEnd = regexp.MustCompile(`;[ \t]*(\n|$)`)
+
+// splitStatements cuts a rendered file at the semicolons that end a line,
+// dropping comment lines and empty statements (a Distributed table
+// rendered away on a single node).
+func splitStatements(sql string) []string {
+	var out []string
+	for _, chunk := range statementEnd.Split(sql, -1) {
+		var lines []string
+		for _, line := range strings.Split(chunk, "\n") {
+			line = strings.TrimRight(line, " \t\r")
+			if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "--") {
+				continue
+			}
+			lines = append(lines, line)
+		}
+		if len(lines) > 0 {
+			out = append(out, strings.Join(lines, "\n"))
+		}
+	}
+	return out
+}
+
+// migrationsTableDDL creates the table that records applied migrations.
+func migrationsTableDDL(l layout) []string {
+	engine := "ReplacingMergeTree(applied_at)"
+	if l.isCluster() {
+		engine = "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/" + l.db + "/weave_migrations_local', '{replica}', applied_at)"
+	}
+	out := []string{
+		"CREATE DATABASE IF NOT EXISTS `" + l.db + "`" + l.onCluster(),
+		"CREATE TABLE IF NOT EXISTS " + l.local("weave_migrations") + l.onCluster() + "\n(\n    version UInt32,\n    name String,\n    applied_at DateTime64(3, 'UTC')\n)\nENGINE = " + engine + "\nORDER BY version",
+	}
+	if l.isCluster() {
+		out = append(out, "CREATE TABLE IF NOT EXISTS "+l.table("weave_migrations")+l.onCluster()+" AS "+l.local("weave_migrations")+
+			"\nENGINE = Distributed('"+l.cluster+"', '"+l.db+"', 'weave_migrations_local', rand())")
+	}
+	return out
+}

@@ -1,0 +1,313 @@
+package clickhouse
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/storetest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("golden %s: %v (run go test -update to create it)", name, err)
+	}
+	if got != string(want) {
+		t.Errorf("golden %s differs (go test -update rewrites it):\n%s", name, diffLines(string(want), got))
+	}
+}
+
+// diffLines shows the first differing lines of two texts.
+func diffLines(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	n := 0
+	for i := 0; i < max(len(w), len(g)) && n < 12; i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			n++
+			fmt.Fprintf(&b, "line %d:\n  want %s\n  got  %s\n", i+1, wl, gl)
+		}
+	}
+	return b.String()
+}
+
+// stepClock is a deterministic clock: every call advances a millisecond.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+func newFakeStore(t *testing.T, cfg Config) (*Store, *fakeConn) {
+	t.Helper()
+	f := &fakeConn{}
+	clock := &stepClock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = -1
+	}
+	s := New(f, cfg, Settings{Now: clock.now})
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s, f
+}
+
+func TestSchemaSnapshot(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cluster string
+		ttl     int
+	}{
+		{"schema_single.sql", "", 0},
+		{"schema_single_ttl.sql", "", 30},
+		{"schema_cluster.sql", "weave_cluster", 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := layout{db: "weave", cluster: tc.cluster}
+			ms, err := migrations(l, tc.ttl, DefaultPendingEventsMaxAge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, q := range migrationsTableDDL(l) {
+				b.WriteString(q + ";\n\n")
+			}
+			for _, m := range ms {
+				b.WriteString("-- migration " + fmt.Sprint(m.version) + " " + m.name + "\n\n")
+				for _, q := range m.statements {
+					b.WriteString(q + ";\n\n")
+				}
+			}
+			golden(t, tc.name, b.String())
+		})
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	s, f := newFakeStore(t, Config{})
+	ctx := context.Background()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	ms, err := migrations(s.l, 0, DefaultPendingEventsMaxAge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := f.take()
+	var execs, inserts int
+	for _, c := range calls {
+		switch c.kind {
+		case "exec":
+			execs++
+		case "insert":
+			inserts++
+		}
+	}
+	wantExecs := len(migrationsTableDDL(s.l))
+	for _, m := range ms {
+		wantExecs += len(m.statements)
+	}
+	if execs != wantExecs || inserts != len(ms) {
+		t.Errorf("first Migrate: got %d DDL statements and %d recorded migrations, want %d and %d", execs, inserts, wantExecs, len(ms))
+	}
+	// Applied versions are skipped.
+	f.respond = func(sql string, _ map[string]any) [][]any {
+		if strings.Contains(sql, "weave_migrations") {
+			return [][]any{{uint32(1)}}
+		}
+		return nil
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	execs, inserts = 0, 0
+	for _, c := range f.take() {
+		switch c.kind {
+		case "exec":
+			execs++
+		case "insert":
+			inserts++
+		}
+	}
+	if execs != len(migrationsTableDDL(s.l)) || inserts != 0 {
+		t.Errorf("second Migrate: got %d DDL statements and %d recorded migrations, want %d and 0", execs, inserts, len(migrationsTableDDL(s.l)))
+	}
+}
+
+// smallTurn is a turn with a subagent and short texts.
+func smallTurn(project string) storetest.Turn {
+	return storetest.BuildTurn(storetest.TurnSpec{ProjectID: project, ConversationID: "conv-1", Turn: 1,
+		Start: storetest.T0, Prompt: "Fix the failing test", Calls: 2, Subagent: true, ContentScale: 0.1})
+}
+
+func TestWriteSnapshot(t *testing.T) {
+	s, f := newFakeStore(t, Config{RetentionDays: 30})
+	ctx := context.Background()
+	turn := smallTurn("acme/agents")
+	emu := newEmulator()
+	f.respond = emu.respond
+
+	write := func(spans ...model.Span) string {
+		t.Helper()
+		if err := s.WriteSpans(ctx, spans); err != nil {
+			t.Fatalf("WriteSpans: %v", err)
+		}
+		calls := f.take()
+		emu.apply(t, calls)
+		return render(calls)
+	}
+	// A running root alone, then its children, then the finished root,
+	// then everything again (nothing to write).
+	root := *turn.Root
+	running := root
+	running.EndedAt = time.Time{}
+	running.OutputMessages = nil
+	var b strings.Builder
+	b.WriteString("### running root alone\n\n" + write(running))
+	b.WriteString("### children\n\n" + write(turn.Spans[1:]...))
+	b.WriteString("### finished root\n\n" + write(root))
+	b.WriteString("### everything again\n\n" + write(turn.Spans...))
+	b.WriteString("### a stale running copy of the finished root\n\n" + write(running))
+	golden(t, "write.txt", b.String())
+}
+
+func TestReadSnapshot(t *testing.T) {
+	s, f := newFakeStore(t, Config{})
+	ctx := context.Background()
+	const p = "acme/agents"
+	trace := storetest.TraceID("t1")
+	// Canned answers so that multi-step reads reach their later queries.
+	f.respond = func(sql string, _ map[string]any) [][]any {
+		switch {
+		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"):
+			return [][]any{{int64(3)}}
+		case strings.HasPrefix(sql, "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at)"):
+			return [][]any{{trace, storetest.SpanID("a"), storetest.T0.UnixNano()}, {trace, storetest.SpanID("b"), storetest.T0.Add(time.Second).UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT trace_id, first_ns, last_ns"):
+			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(invocation_count))"):
+			return [][]any{{"claude-code", int64(2), int64(10), int64(0), int64(5000), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
+				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
+		case strings.HasPrefix(sql, "SELECT agent_version, toInt64(sum(invocation_count))"):
+			return [][]any{{"2.1.0", int64(2), int64(10), int64(0), int64(5000), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
+				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
+		case strings.HasPrefix(sql, "SELECT toInt64(count()), min(minute), max(minute)"):
+			return [][]any{{int64(2), storetest.T0.UnixNano() / minuteNanos, storetest.T0.UnixNano()/minuteNanos + 30}}
+		case strings.HasPrefix(sql, "SELECT conv_key, toInt64(count()) AS c_turns"):
+			row := []any{"conv-1", int64(2), int64(10), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
+				int64(100), int64(10), int64(50), int64(5), int64(0)}
+			if strings.Contains(sql, " AS c_prompt") {
+				row = append(row, "fix the bug")
+			}
+			return [][]any{row}
+		case strings.HasPrefix(sql, "SELECT conv_key, role, digest"):
+			return [][]any{{"conv-1", "user", digestOf("fix the bug"), storetest.T0.UnixNano(), trace, storetest.SpanID("a"), "claude-code", "invoke_agent"}}
+		}
+		return nil
+	}
+	var b strings.Builder
+	step := func(name string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b.WriteString("### " + name + "\n\n" + render(f.take()))
+	}
+	_, _, err := s.QuerySpans(ctx, store.SpanQuery{ProjectID: p})
+	step("QuerySpans default", err)
+	_, _, err = s.QuerySpans(ctx, store.SpanQuery{ProjectID: p, IncludeDetails: true, Limit: 20, Offset: 1,
+		Range: store.TimeRange{From: storetest.T0, To: storetest.T0.Add(time.Hour)},
+		Filters: []store.Filter{
+			{Field: "operation_name", Op: "in", Value: []any{"chat", "execute_tool"}},
+			{Field: "span_name", Op: "contains", Value: "Read"},
+			{Field: "input_tokens", Op: "neq", Value: 0},
+			{Field: "output_tokens", Op: "exists"},
+			{Field: "ended_at", Op: "lt", Value: storetest.T0.Add(time.Hour).Format(time.RFC3339Nano)},
+			{Field: "duration_ms", Op: "gte", Value: 100},
+			{Field: "is_turn", Op: "eq", Value: true},
+			{Field: "finish_reasons", Op: "in", Value: []any{"stop", "tool_use"}},
+			{Field: "custom_attrs_string.weave.claude_code.cwd", Op: "neq", Value: "/tmp"},
+			{Field: "custom_attrs_int.turn", Op: "gt", Value: 1},
+			{Field: "custom_attrs_float.temperature", Op: "lte", Value: 0.5},
+			{Field: "custom_attrs_bool.stream", Op: "eq", Value: false},
+			{Field: "resource_attrs.service.name", Op: "eq", Value: "claude-code"},
+		},
+		Sort: []store.Sort{{Field: "input_tokens", Direction: "desc"}, {Field: "ended_at", Direction: "asc"}, {Field: "duration_ms"}},
+	})
+	step("QuerySpans filters, sorts, range, details", err)
+	_, err = s.GetSpans(ctx, []store.SpanKey{{ProjectID: p, TraceID: trace, SpanID: storetest.SpanID("a")}, {ProjectID: p, TraceID: trace, SpanID: storetest.SpanID("b")}})
+	step("GetSpans", err)
+	_, err = s.TraceSpans(ctx, p, trace)
+	step("TraceSpans", err)
+	_, err = s.ActiveSpans(ctx, p, store.TimeRange{From: storetest.T0}, 50)
+	step("ActiveSpans", err)
+	_, err = s.ConversationSpans(ctx, p, "conv-1", store.TimeRange{To: storetest.T0.Add(30 * time.Second)})
+	step("ConversationSpans", err)
+	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p})
+	step("QueryConversations default", err)
+	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, AgentName: "Explore", Search: `payment "read file"`,
+		Range: store.TimeRange{From: storetest.T0}, Sort: []store.Sort{{Field: "first_prompt", Direction: "asc"}, {Field: "turn_count"}}, Limit: 10, Offset: 0})
+	step("QueryConversations agent, search, range, sort", err)
+	_, _, err = s.QueryAgents(ctx, store.AgentQuery{ProjectID: p})
+	step("QueryAgents (one stale agent)", err)
+	_, err = s.AgentVersions(ctx, p, "claude-code")
+	step("AgentVersions (one stale version)", err)
+	_, err = s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: p})
+	step("AgentMetrics auto bucket, open range (minute rollup)", err)
+	_, err = s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: p, AgentName: "Explore", Bucket: 90 * time.Second,
+		Range: store.TimeRange{From: storetest.T0, To: storetest.T0.Add(time.Hour)}})
+	step("AgentMetrics 90s buckets (span_state)", err)
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `Payment "fix the bug"`, Roles: []string{"user", "assistant"},
+		AgentName: "claude-code", ConversationID: "conv-1", Range: store.TimeRange{From: storetest.T0, To: storetest.T0.Add(time.Hour)}, Limit: 5})
+	step("SearchMessages", err)
+	_, err = s.Projects(ctx)
+	step("Projects", err)
+	_, err = s.Stats(ctx)
+	step("Stats", err)
+	_, err = s.QueryAnnotations(ctx, store.AnnotationQuery{ProjectID: p, Refs: []string{"agent_turn/" + trace}, Kind: "thumbs", Limit: 10})
+	step("QueryAnnotations", err)
+	_, err = s.TakePendingEvents(ctx, []store.SpanKey{{ProjectID: p, TraceID: trace, SpanID: storetest.SpanID("a")}})
+	step("TakePendingEvents", err)
+	golden(t, "read.txt", b.String())
+}

@@ -1,0 +1,274 @@
+package clickhouse
+
+import (
+	"slices"
+	"time"
+
+	"github.com/weavetrace/weave/server/model"
+)
+
+// finishedBit is set in the version of a finished span's rows: any finished
+// copy outranks any in-progress copy, whatever the clock says.
+const finishedBit = uint64(1) << 63
+
+// stateRow is one span's row of span_state: what the derived figures need,
+// and the derived columns.
+type stateRow struct {
+	traceID, spanID, parentID string
+	started                   int64 // ns
+	ended                     int64 // ns, meaningful when hasEnd
+	hasEnd                    bool
+	status, op                string
+	agent, agentVersion       string
+	conv, thread              string
+	model                     string
+	tok                       [5]*int64
+	prompt                    string
+	msgKeys                   []string // sorted msgPair keys
+	hash                      string   // digest of the whole span as written
+	d                         derived
+	version                   uint64
+}
+
+func (r *stateRow) hasUsage() bool {
+	for _, t := range r.tok {
+		if t != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *stateRow) node() node {
+	return node{spanID: r.spanID, parentID: r.parentID, started: r.started, agent: r.agent, version: r.agentVersion,
+		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage()}
+}
+
+// last is the span's latest activity: its end if later than its start.
+func (r *stateRow) last() int64 {
+	if r.hasEnd && r.ended > r.started {
+		return r.ended
+	}
+	return r.started
+}
+
+// stateOf is the state of an incoming span (derived columns not yet set).
+func stateOf(p *prep) *stateRow {
+	s := &p.s
+	m := s.ResponseModel
+	if m == "" {
+		m = s.RequestModel
+	}
+	r := &stateRow{
+		traceID: s.TraceID, spanID: s.SpanID, parentID: s.ParentSpanID, started: p.started, ended: p.ended,
+		hasEnd: p.hasEnd, status: s.StatusCode, op: s.OperationName, agent: s.AgentName, agentVersion: s.AgentVersion,
+		conv: s.ConversationID, thread: s.ThreadID, model: m,
+		tok:    [5]*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens},
+		prompt: p.prompt, hash: p.hash,
+	}
+	r.msgKeys = make([]string, len(p.pairs))
+	for i, pr := range p.pairs {
+		r.msgKeys[i] = pr.key()
+	}
+	return r
+}
+
+// stateCols are the columns of span_state, in append / scan order.
+var stateCols = []string{
+	"trace_id", "span_id", "parent_span_id", "started_at", "ended_at", "status_code", "operation_name",
+	"agent_name", "agent_version", "conversation_id", "thread_id", "model", "input_tokens", "output_tokens",
+	"cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "prompt", "msg_keys",
+	"span_hash", "eff_agent", "eff_version", "conv_key", "counted", "version",
+}
+
+// stateInsertCols adds the columns only inserts carry.
+var stateInsertCols = append([]string{"project_id"}, append(append([]string(nil), stateCols...),
+	"minute", "day", "stale_agent", "stale_version", "sign")...)
+
+const (
+	minuteNanos = int64(time.Minute)
+	dayNanos    = int64(24 * time.Hour)
+)
+
+// floorDiv divides rounding toward negative infinity.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// stateValues is one span_state insert row.
+func stateValues(project string, r *stateRow, sign int8, staleAgent, staleVersion bool) []any {
+	var ended *time.Time
+	if r.hasEnd {
+		t := fromNanos(r.ended)
+		ended = &t
+	}
+	keys := r.msgKeys
+	if keys == nil {
+		keys = []string{}
+	}
+	return []any{
+		project, r.traceID, r.spanID, r.parentID, fromNanos(r.started), ended, r.status, r.op,
+		r.agent, r.agentVersion, r.conv, r.thread, r.model, r.tok[0], r.tok[1],
+		r.tok[2], r.tok[3], r.tok[4], r.prompt, keys, r.hash,
+		r.d.effAgent, r.d.effVersion, r.d.convKey, b2u(r.d.counted), r.version,
+		floorDiv(r.started, minuteNanos), int32(floorDiv(r.started, dayNanos)), b2u(staleAgent), b2u(staleVersion), sign,
+	}
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// stateScan receives one row of stateCols.
+type stateScan struct {
+	r       stateRow
+	started time.Time
+	ended   *time.Time
+	counted uint8
+}
+
+func (x *stateScan) dest() []any {
+	r := &x.r
+	return []any{
+		&r.traceID, &r.spanID, &r.parentID, &x.started, &x.ended, &r.status, &r.op,
+		&r.agent, &r.agentVersion, &r.conv, &r.thread, &r.model, &r.tok[0], &r.tok[1],
+		&r.tok[2], &r.tok[3], &r.tok[4], &r.prompt, &r.msgKeys, &r.hash,
+		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &x.counted, &r.version,
+	}
+}
+
+func (x *stateScan) row() *stateRow {
+	r := x.r
+	r.started = x.started.UnixNano()
+	if x.ended != nil {
+		r.hasEnd, r.ended = true, x.ended.UnixNano()
+	}
+	r.d.counted = x.counted != 0
+	if len(r.msgKeys) == 0 {
+		r.msgKeys = nil
+	}
+	return &r
+}
+
+// group is one (conversation, trace) row of conv_traces.
+type group struct {
+	convKey                string
+	spans, errors, running int64
+	tok                    [5]int64
+	first, last            int64
+	agents, models         []string
+	prompt                 string
+	promptAt               int64
+	promptRank             uint8
+	promptSpan             string
+}
+
+func (g *group) equal(o *group) bool {
+	return g.convKey == o.convKey && g.spans == o.spans && g.errors == o.errors && g.running == o.running &&
+		g.tok == o.tok && g.first == o.first && g.last == o.last && slices.Equal(g.agents, o.agents) &&
+		slices.Equal(g.models, o.models) && g.prompt == o.prompt && g.promptAt == o.promptAt &&
+		g.promptRank == o.promptRank && g.promptSpan == o.promptSpan
+}
+
+// groups folds a trace's states into its conversations' rows.
+func groups(states []*stateRow) map[string]*group {
+	out := map[string]*group{}
+	agents := map[string]map[string]bool{}
+	models := map[string]map[string]bool{}
+	for _, r := range states {
+		g := out[r.d.convKey]
+		if g == nil {
+			g = &group{convKey: r.d.convKey, first: r.started, last: r.last()}
+			out[r.d.convKey] = g
+			agents[g.convKey], models[g.convKey] = map[string]bool{}, map[string]bool{}
+		}
+		g.spans++
+		if r.status == model.StatusError {
+			g.errors++
+		}
+		if !r.hasEnd {
+			g.running++
+		}
+		g.first = min(g.first, r.started)
+		g.last = max(g.last, r.last())
+		if r.d.counted {
+			for i, t := range r.tok {
+				if t != nil {
+					g.tok[i] += *t
+				}
+			}
+		}
+		if r.d.effAgent != "" {
+			agents[g.convKey][r.d.effAgent] = true
+		}
+		if r.model != "" {
+			models[g.convKey][r.model] = true
+		}
+		if r.prompt != "" {
+			rank := uint8(1)
+			if r.op == model.OpInvokeAgent {
+				rank = 0
+			}
+			if g.prompt == "" || r.started < g.promptAt || (r.started == g.promptAt &&
+				(rank < g.promptRank || (rank == g.promptRank && r.spanID < g.promptSpan))) {
+				g.prompt, g.promptAt, g.promptRank, g.promptSpan = r.prompt, r.started, rank, r.spanID
+			}
+		}
+	}
+	for k, g := range out {
+		g.agents = sortedSet(agents[k])
+		g.models = sortedSet(models[k])
+	}
+	return out
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// convTraceCols are the columns of a conv_traces insert.
+var convTraceCols = []string{
+	"project_id", "conv_key", "trace_id", "span_count", "error_count", "running_count", "input_tokens",
+	"output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "first_ns",
+	"last_ns", "last_at", "agents", "models", "prompt", "prompt_ns", "prompt_rank", "prompt_span_id", "version",
+	"is_deleted",
+}
+
+func groupValues(project, traceID string, g *group, version uint64, deleted bool) []any {
+	agents, models := g.agents, g.models
+	if agents == nil {
+		agents = []string{}
+	}
+	if models == nil {
+		models = []string{}
+	}
+	return []any{
+		project, g.convKey, traceID, g.spans, g.errors, g.running, g.tok[0],
+		g.tok[1], g.tok[2], g.tok[3], g.tok[4], g.first,
+		g.last, fromNanos(g.last), agents, models, g.prompt, g.promptAt, g.promptRank, g.promptSpan, version,
+		b2u(deleted),
+	}
+}
+
+// occurrenceCols are the columns of a message_occurrences insert.
+var occurrenceCols = []string{
+	"project_id", "digest", "trace_id", "span_id", "role", "conv_key", "eff_agent", "operation_name", "started_at",
+	"version", "is_deleted",
+}
+
+func occurrenceValues(project string, r *stateRow, role, digest string, version uint64, deleted bool) []any {
+	return []any{project, digest, r.traceID, r.spanID, role, r.d.convKey, r.d.effAgent, r.op, fromNanos(r.started),
+		version, b2u(deleted)}
+}

@@ -1,0 +1,359 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/textsearch"
+)
+
+// Store is the ClickHouse implementation of store.Store. All methods are
+// safe for concurrent use.
+type Store struct {
+	conn driver.Conn
+	l    layout
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
+
+	clock versionClock
+	q     *queue
+	// The writer goroutine starts with the first WriteSpans and stops in
+	// Close, after it has flushed what was queued.
+	startOnce sync.Once
+	wg        sync.WaitGroup
+	ctx       context.Context // the writer's; cancelled by Close
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+
+	annMu   sync.Mutex // serializes annotation upserts and deletes
+	pendMu  sync.Mutex // serializes pending-event takes
+	content *digestCache
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to ClickHouse as cfg says, applies the schema (unless
+// cfg.SkipMigrate) and returns the store.
+func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts, db, err := cfg.options()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := ch.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: open: %w", err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse: connect to %s: %w", strings.Join(opts.Addr, ","), err)
+	}
+	cfg.Database = db
+	s := New(conn, cfg, set)
+	if !cfg.SkipMigrate {
+		if err := s.Migrate(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// New returns a store on an open connection (Open's second half, and the
+// way tests drive the store with a fake driver.Conn). cfg.Database names
+// the database (DefaultDatabase if empty); the schema is not applied.
+// The store owns conn and closes it in Close.
+func New(conn driver.Conn, cfg Config, set Settings) *Store {
+	cfg = cfg.withDefaults()
+	if cfg.Database == "" {
+		cfg.Database = DefaultDatabase
+	}
+	s := &Store{
+		conn:    conn,
+		l:       layout{db: cfg.Database, cluster: cfg.Cluster},
+		cfg:     cfg,
+		log:     set.Logger,
+		now:     set.Now,
+		q:       newQueue(cfg.MaxQueuedRows),
+		content: newDigestCache(500_000),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.clock.now = s.now
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Close flushes what is queued, stops the writer and closes the
+// connection. Writes after Close fail; it is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.q.close()
+		s.wg.Wait()
+		s.cancel()
+		s.closeErr = s.conn.Close()
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("clickhouse: close: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// Migrate applies the schema files the database lacks, in order, and
+// records each in weave_migrations. Every statement is idempotent, so two
+// servers migrating at once, or a migration interrupted half-way and run
+// again, end in the same schema.
+func (s *Store) Migrate(ctx context.Context) error {
+	for _, q := range migrationsTableDDL(s.l) {
+		if err := s.conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("clickhouse: migrate: %s: %w", firstLine(q), err)
+		}
+	}
+	applied := map[uint32]bool{}
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM "+s.l.table("weave_migrations"))
+	if err != nil {
+		return fmt.Errorf("clickhouse: migrate: read applied versions: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("clickhouse: migrate: read applied versions: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("clickhouse: migrate: read applied versions: %w", err)
+	}
+	ms, err := migrations(s.l, s.cfg.RetentionDays, s.cfg.PendingEventsMaxAge)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if applied[uint32(m.version)] {
+			continue
+		}
+		for _, q := range m.statements {
+			if err := s.conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("clickhouse: migrate %04d_%s: %s: %w", m.version, m.name, firstLine(q), err)
+			}
+		}
+		err := s.insert(ctx, "weave_migrations", []string{"version", "name", "applied_at"},
+			[][]any{{uint32(m.version), m.name, s.now().UTC()}})
+		if err != nil {
+			return fmt.Errorf("clickhouse: migrate %04d_%s: record: %w", m.version, m.name, err)
+		}
+		s.log.Info("clickhouse migration applied", "version", m.version, "name", m.name, "database", s.l.db)
+	}
+	return nil
+}
+
+func firstLine(q string) string {
+	if i := strings.IndexByte(q, '\n'); i >= 0 {
+		return q[:i]
+	}
+	return q
+}
+
+// insert writes rows into table with one batch.
+func (s *Store) insert(ctx context.Context, table string, cols []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.l.table(table)+" ("+strings.Join(cols, ", ")+")")
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	defer b.Close()
+	for _, r := range rows {
+		if err := b.Append(r...); err != nil {
+			return fmt.Errorf("insert into %s: %w", table, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// query runs a SELECT with server-side parameters ({name:Type} in q).
+func (s *Store) query(ctx context.Context, q string, params ...driver.NamedValue) (driver.Rows, error) {
+	args := make([]any, len(params))
+	for i, p := range params {
+		args[i] = p
+	}
+	return s.conn.Query(ctx, q, args...)
+}
+
+// scanAll runs q and calls fn for every row.
+func (s *Store) scanAll(ctx context.Context, what, q string, params []driver.NamedValue, fn func(driver.Rows) error) error {
+	rows, err := s.query(ctx, q, params...)
+	if err != nil {
+		return fmt.Errorf("clickhouse: %s: %w", what, err)
+	}
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			rows.Close()
+			return fmt.Errorf("clickhouse: %s: %w", what, err)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("clickhouse: %s: %w", what, err)
+	}
+	return nil
+}
+
+func named(name string, v any) driver.NamedValue { return ch.Named(name, v) }
+
+// loadStates reads the current state of every span of the traces.
+func (s *Store) loadStates(ctx context.Context, project string, traces []string) ([]*stateRow, error) {
+	if st := writerReadSettings(s.l.isCluster()); st != nil {
+		ctx = ch.Context(ctx, ch.WithSettings(st))
+	}
+	q := loadStatesSQL(s.l)
+	var out []*stateRow
+	err := s.scanAll(ctx, "load trace states", q, []driver.NamedValue{named("project", project), named("traces", traces)},
+		func(rows driver.Rows) error {
+			var x stateScan
+			var sign int8
+			if err := rows.Scan(append(x.dest(), &sign)...); err != nil {
+				return err
+			}
+			if sign > 0 {
+				out = append(out, x.row())
+			}
+			return nil
+		})
+	return out, err
+}
+
+func loadStatesSQL(l layout) string {
+	return "SELECT " + strings.Join(stateCols, ", ") + ", sign FROM " + l.table("span_state") +
+		" FINAL WHERE project_id = {project:String} AND trace_id IN {traces:Array(String)}"
+}
+
+// storeContent inserts the message bodies the database lacks (or whose
+// refresh time is half-way to the retention), with their search terms.
+func (s *Store) storeContent(ctx context.Context, content map[string]map[string]string) error {
+	now := s.now().UTC()
+	freshAfter := time.Time{}
+	if s.cfg.RetentionDays > 0 {
+		freshAfter = now.Add(-time.Duration(s.cfg.RetentionDays) * 24 * time.Hour / 2)
+	}
+	var rows [][]any
+	var added []string
+	for _, project := range sortedKeys(content) {
+		bodies := content[project]
+		var unknown []string
+		for _, d := range sortedKeys(bodies) {
+			if at, ok := s.content.get(project, d); !ok || at.Before(freshAfter) {
+				unknown = append(unknown, d)
+			}
+		}
+		if len(unknown) == 0 {
+			continue
+		}
+		fresh := map[string]bool{}
+		q := "SELECT digest, max(refreshed_at) FROM " + s.l.table("message_content") +
+			" WHERE project_id = {project:String} AND digest IN {digests:Array(String)} GROUP BY digest"
+		err := s.scanAll(ctx, "look up message bodies", q, []driver.NamedValue{named("project", project), named("digests", unknown)},
+			func(r driver.Rows) error {
+				var d string
+				var at time.Time
+				if err := r.Scan(&d, &at); err != nil {
+					return err
+				}
+				if !at.Before(freshAfter) {
+					fresh[d] = true
+					s.content.put(project, d, at)
+				}
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+		for _, d := range unknown {
+			if fresh[d] {
+				continue
+			}
+			body := bodies[d]
+			rows = append(rows, []any{project, d, body, terms(body), now})
+			added = append(added, project+"\x00"+d)
+		}
+	}
+	if err := s.insert(ctx, "message_content", []string{"project_id", "digest", "content", "terms", "refreshed_at"}, rows); err != nil {
+		return err
+	}
+	for _, k := range added {
+		project, d, _ := strings.Cut(k, "\x00")
+		s.content.put(project, d, now)
+	}
+	return nil
+}
+
+// terms is the search form of a body: its normalized words, space
+// separated, with a space at each end so that a phrase matches as
+// " w1 w2 ".
+func terms(body string) string {
+	toks := textsearch.Tokenize(textsearch.IndexText(body))
+	var b strings.Builder
+	b.Grow(len(body) + 2)
+	b.WriteByte(' ')
+	for _, t := range toks {
+		b.WriteString(t.Norm)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// digestCache remembers which bodies are stored (and when they were last
+// refreshed), so that a conversation's repeated history is not looked up
+// on every write. It forgets everything when it reaches its size.
+type digestCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]time.Time
+}
+
+func newDigestCache(max int) *digestCache {
+	return &digestCache{max: max, m: make(map[string]time.Time)}
+}
+
+func (c *digestCache) get(project, digest string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[project+"\x00"+digest]
+	return t, ok
+}
+
+func (c *digestCache) put(project, digest string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[project+"\x00"+digest] = at
+}
+
+// invalid is a bad-query error wrapping store.ErrInvalid.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: clickhouse: %s", store.ErrInvalid, fmt.Sprintf(format, args...))
+}

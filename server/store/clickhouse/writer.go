@@ -1,0 +1,479 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+)
+
+var errClosed = errors.New("clickhouse: store is closed")
+
+// flushTimeout bounds one flush (its reads and inserts).
+const flushTimeout = 2 * time.Minute
+
+// request is one WriteSpans call waiting for the writer.
+type request struct {
+	spans []*prep
+	done  chan error // receives the flush result once
+}
+
+// queue is the bounded hand-off between WriteSpans callers and the
+// writer goroutine. Its bound is in spans: a caller whose spans do not fit
+// waits (honouring its context) until a flush frees room; a call larger
+// than the whole bound is let in alone.
+type queue struct {
+	mu     sync.Mutex
+	reqs   []*request
+	rows   int
+	max    int
+	space  chan struct{} // closed (and replaced) when room frees up
+	wake   chan struct{} // one-slot signal to the writer
+	closed bool
+}
+
+func newQueue(max int) *queue {
+	return &queue{max: max, space: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+func (q *queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// put queues r, waiting while the queue is full.
+func (q *queue) put(ctx context.Context, r *request) error {
+	for {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return errClosed
+		}
+		if q.rows == 0 || q.rows+len(r.spans) <= q.max {
+			q.reqs = append(q.reqs, r)
+			q.rows += len(r.spans)
+			q.mu.Unlock()
+			q.signal()
+			return nil
+		}
+		space := q.space
+		q.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return fmt.Errorf("clickhouse: write spans: waiting for queue room: %w", ctx.Err())
+		}
+	}
+}
+
+// take removes every queued request.
+func (q *queue) take() []*request {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	reqs := q.reqs
+	q.reqs = nil
+	if q.rows > 0 {
+		q.rows = 0
+		close(q.space)
+		q.space = make(chan struct{})
+	}
+	return reqs
+}
+
+// state reports the queued spans and whether the queue is closed.
+func (q *queue) state() (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.rows, q.closed
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+// WriteSpans implements store.Writer. It validates every span, queues them
+// for the writer and returns once the insert batch holding them has been
+// written (or failed, or ctx ended). Spans of concurrent calls share
+// batches: a batch is flushed when it holds Config.BatchRows spans or when
+// FlushInterval has passed since the previous flush, so that a table never
+// sees more than about one insert per interval under load, and a lone
+// write waits at most one interval.
+//
+// A batch is all or nothing for its callers: on any error every call in it
+// gets the error, and since every table holds absolute values (replaced,
+// never added to) retrying the call converges to the same state.
+func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("clickhouse: write spans: %w", err)
+	}
+	preps := make([]*prep, len(spans))
+	for i := range spans {
+		if err := store.ValidateSpan(&spans[i]); err != nil {
+			return fmt.Errorf("clickhouse: write spans: span %d: %w", i, err)
+		}
+		p, err := prepare(spans[i])
+		if err != nil {
+			return fmt.Errorf("clickhouse: write spans: span %d (%s/%s): %w", i, spans[i].TraceID, spans[i].SpanID, err)
+		}
+		preps[i] = p
+	}
+	s.startOnce.Do(func() {
+		s.wg.Add(1)
+		go s.run()
+	})
+	r := &request{spans: preps, done: make(chan error, 1)}
+	if err := s.q.put(ctx, r); err != nil {
+		return err
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("clickhouse: write spans: %w (the batch may still be written)", ctx.Err())
+	}
+}
+
+// run is the writer goroutine: it flushes queued requests until the queue
+// is closed and drained.
+func (s *Store) run() {
+	defer s.wg.Done()
+	var lastFlush time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		rows, closed := s.q.state()
+		if rows == 0 {
+			if closed {
+				return
+			}
+			<-s.q.wake
+			continue
+		}
+		if !closed && rows < s.cfg.BatchRows && s.cfg.FlushInterval > 0 && !lastFlush.IsZero() {
+			if wait := time.Until(lastFlush.Add(s.cfg.FlushInterval)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-s.q.wake:
+					if !timer.Stop() {
+						<-timer.C
+					}
+					continue // re-check the size
+				}
+			}
+		}
+		reqs := s.q.take()
+		lastFlush = time.Now()
+		var batch []*prep
+		for _, r := range reqs {
+			batch = append(batch, r.spans...)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, flushTimeout)
+		err := s.flush(ctx, batch)
+		cancel()
+		if err != nil {
+			s.log.Warn("clickhouse write batch failed", "spans", len(batch), "requests", len(reqs), "err", err)
+			err = fmt.Errorf("clickhouse: write spans: %w", err)
+		}
+		for _, r := range reqs {
+			r.done <- err
+		}
+	}
+}
+
+// winners applies the upsert rule inside one batch, in order: a later
+// copy replaces an earlier one unless it is in progress and the earlier
+// one finished. The result keeps first-appearance order.
+func winners(batch []*prep) []*prep {
+	pos := make(map[store.SpanKey]int, len(batch))
+	var out []*prep
+	for _, p := range batch {
+		i, ok := pos[p.key]
+		if !ok {
+			pos[p.key] = len(out)
+			out = append(out, p)
+			continue
+		}
+		if out[i].hasEnd && !p.hasEnd {
+			continue
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// traceKey names a trace of a project.
+type traceKey struct{ project, trace string }
+
+// rows are the inserts of one flush, per table.
+type rows struct {
+	content     [][]any
+	spans       [][]any
+	occurrences [][]any
+	convTraces  [][]any
+	state       [][]any
+}
+
+// flush writes one batch: it loads the stored state of the touched
+// traces, applies the upsert rule against it, recomputes the traces'
+// derived columns and inserts the changes (contents, spans, occurrences,
+// conversation rows, and last the state rows that feed the rollups).
+func (s *Store) flush(ctx context.Context, batch []*prep) error {
+	win := winners(batch)
+	byProject := map[string][]string{}
+	seenTrace := map[traceKey]bool{}
+	for _, p := range win {
+		k := traceKey{p.key.ProjectID, p.key.TraceID}
+		if !seenTrace[k] {
+			seenTrace[k] = true
+			byProject[k.project] = append(byProject[k.project], k.trace)
+		}
+	}
+	old := map[traceKey]map[string]*stateRow{}
+	for _, project := range sortedKeys(byProject) {
+		traces := byProject[project]
+		slices.Sort(traces)
+		states, err := s.loadStates(ctx, project, traces)
+		if err != nil {
+			return err
+		}
+		for _, r := range states {
+			k := traceKey{project, r.traceID}
+			if old[k] == nil {
+				old[k] = map[string]*stateRow{}
+			}
+			if prev := old[k][r.spanID]; prev == nil || r.version > prev.version {
+				old[k][r.spanID] = r
+			}
+			s.clock.observe(r.version)
+		}
+	}
+	plan := s.plan(win, old)
+	if err := s.storeContent(ctx, plan.content); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		table string
+		cols  []string
+		rows  [][]any
+	}{
+		{"spans", insertCols, plan.rows.spans},
+		{"message_occurrences", occurrenceCols, plan.rows.occurrences},
+		{"conv_traces", convTraceCols, plan.rows.convTraces},
+		{"span_state", stateInsertCols, plan.rows.state},
+	} {
+		if err := s.insert(ctx, t.table, t.cols, t.rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePlan is what one flush inserts.
+type writePlan struct {
+	rows    rows
+	content map[string]map[string]string // project → digest → body, for the bodies of written spans
+}
+
+// plan computes the inserts of a batch given the stored states of its
+// traces. It does no I/O.
+func (s *Store) plan(win []*prep, old map[traceKey]map[string]*stateRow) writePlan {
+	wp := writePlan{content: map[string]map[string]string{}}
+	touched := map[traceKey][]*prep{}
+	var order []traceKey
+	for _, p := range win {
+		k := traceKey{p.key.ProjectID, p.key.TraceID}
+		prev := old[k][p.key.SpanID]
+		if prev != nil && prev.hasEnd && !p.hasEnd {
+			continue // a finished span is never replaced by an in-progress copy
+		}
+		if _, ok := touched[k]; !ok {
+			order = append(order, k)
+		}
+		touched[k] = append(touched[k], p)
+	}
+	for _, k := range order {
+		s.planTrace(&wp, k, touched[k], old[k])
+	}
+	return wp
+}
+
+// planTrace plans one trace: written spans replace their stored states,
+// every span's derived columns are recomputed, and what changed is
+// written.
+func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[string]*stateRow) {
+	cur := make(map[string]*stateRow, len(old)+len(written))
+	for id, r := range old {
+		cur[id] = r
+	}
+	newProps := map[string]*prep{}
+	for _, p := range written {
+		cur[p.key.SpanID] = stateOf(p)
+		newProps[p.key.SpanID] = p
+	}
+	ids := sortedKeys(cur)
+	nodes := make([]node, len(ids))
+	for i, id := range ids {
+		nodes[i] = cur[id].node()
+	}
+	der := deriveTrace(k.trace, nodes)
+	states := make([]*stateRow, len(ids))
+	for i, id := range ids {
+		r := *cur[id]
+		r.d = der[i]
+		states[i] = &r
+	}
+
+	for _, r := range states {
+		prev := old[r.spanID]
+		p := newProps[r.spanID]
+		if prev != nil && prev.d == r.d && (p == nil || prev.hash == r.hash) {
+			r.version = prev.version
+			continue // untouched, or re-sent unchanged: nothing to write
+		}
+		v := s.clock.next()
+		if r.hasEnd {
+			v |= finishedBit
+		}
+		r.version = v
+		if p != nil && (prev == nil || prev.hash != r.hash) {
+			wp.rows.spans = append(wp.rows.spans, spanValues(p, v, false))
+			if prev != nil && prev.started != r.started {
+				wp.rows.spans = append(wp.rows.spans, tombstoneValues(p.key, prev.started, v))
+			}
+			for _, pr := range p.pairs {
+				if wp.content[k.project] == nil {
+					wp.content[k.project] = map[string]string{}
+				}
+				wp.content[k.project][pr.digest] = pr.text
+			}
+		}
+		s.planOccurrences(wp, k.project, prev, r, v)
+		if prev != nil {
+			staleAgent := prev.d.effAgent != "" && (prev.d.effAgent != r.d.effAgent || prev.started != r.started)
+			staleVersion := prev.d.effAgent != "" && (prev.d.effAgent != r.d.effAgent ||
+				prev.d.effVersion != r.d.effVersion || prev.started != r.started)
+			wp.rows.state = append(wp.rows.state, stateValues(k.project, prev, -1, staleAgent, staleVersion))
+		}
+		wp.rows.state = append(wp.rows.state, stateValues(k.project, r, 1, false, false))
+	}
+
+	// Conversation rows of the trace.
+	var prevStates []*stateRow
+	for _, r := range old {
+		prevStates = append(prevStates, r)
+	}
+	before, after := groups(prevStates), groups(states)
+	var gv uint64
+	for _, key := range sortedKeys(after) {
+		g := after[key]
+		if b := before[key]; b != nil && b.equal(g) {
+			continue
+		}
+		if gv == 0 {
+			gv = s.clock.next()
+		}
+		wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, g, gv, false))
+	}
+	for _, key := range sortedKeys(before) {
+		if after[key] != nil {
+			continue
+		}
+		if gv == 0 {
+			gv = s.clock.next()
+		}
+		wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, &group{convKey: key}, gv, true))
+	}
+}
+
+// planOccurrences writes the occurrence rows of one span whose content or
+// derived columns may have changed: rows for bodies that are new or whose
+// span-level columns changed, is_deleted rows for bodies it no longer has.
+func (s *Store) planOccurrences(wp *writePlan, project string, prev, r *stateRow, v uint64) {
+	moved := prev == nil || prev.d.convKey != r.d.convKey || prev.d.effAgent != r.d.effAgent ||
+		prev.op != r.op || prev.started != r.started
+	var had map[string]bool
+	if prev != nil {
+		had = make(map[string]bool, len(prev.msgKeys))
+		for _, key := range prev.msgKeys {
+			had[key] = true
+		}
+	}
+	has := make(map[string]bool, len(r.msgKeys))
+	for _, key := range r.msgKeys {
+		has[key] = true
+		if !moved && had[key] {
+			continue
+		}
+		role, digest, ok := splitKey(key)
+		if !ok {
+			continue
+		}
+		wp.rows.occurrences = append(wp.rows.occurrences, occurrenceValues(project, r, role, digest, v, false))
+	}
+	if prev == nil {
+		return
+	}
+	for _, key := range prev.msgKeys {
+		if has[key] {
+			continue
+		}
+		role, digest, ok := splitKey(key)
+		if !ok {
+			continue
+		}
+		wp.rows.occurrences = append(wp.rows.occurrences, occurrenceValues(project, prev, role, digest, v, true))
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// versionClock hands out row versions: nanoseconds of the store's clock,
+// strictly increasing, and always past every version the store has read
+// (so that a restarted server whose clock is behind still outranks what
+// it wrote before). The finished bit is kept out of the clock.
+type versionClock struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	last uint64
+}
+
+func (c *versionClock) next() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := uint64(c.now().UnixNano()) &^ finishedBit
+	if n <= c.last {
+		n = c.last + 1
+	}
+	c.last = n
+	return n
+}
+
+func (c *versionClock) observe(v uint64) {
+	v &^= finishedBit
+	c.mu.Lock()
+	if v > c.last {
+		c.last = v
+	}
+	c.mu.Unlock()
+}
