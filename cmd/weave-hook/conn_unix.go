@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
 // The hook talks to the daemon with plain socket system calls rather than
@@ -23,6 +25,11 @@ var errNoDaemon = errors.New("weave-hook: no daemon listening")
 // exchange sends req on the Unix socket at path, half-closes, and returns
 // the HTTP status code of the answer, all before deadline.
 func exchange(path string, req []byte, deadline time.Time) (int, error) {
+	if len(path) > hookproto.MaxSocketPath {
+		// No daemon can listen there either: start one anyway, so its
+		// log says why (set WEAVE_HOME to a shorter directory).
+		return 0, fmt.Errorf("%w: %w", errNoDaemon, hookproto.ErrSocketPath)
+	}
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		return 0, fmt.Errorf("weave-hook: socket: %w", err)

@@ -256,6 +256,7 @@ func TestHookNoDaemonKeepsEvent(t *testing.T) {
 	}{
 		{"no home yet", func(*testing.T, hookproto.Paths) {}},
 		{"no socket", func(t *testing.T, p hookproto.Paths) { p.EnsureHome() }},
+		{"socket path too long", nil},
 		{"stale socket (daemon killed)", func(t *testing.T, p hookproto.Paths) {
 			p.EnsureHome()
 			ln, err := net.Listen("unix", p.Socket)
@@ -268,8 +269,13 @@ func TestHookNoDaemonKeepsEvent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			home := filepath.Join(t.TempDir(), "w")
+			if tc.setup == nil {
+				home = filepath.Join(t.TempDir(), strings.Repeat("d", 100))
+			}
 			p := hookproto.NewPaths(home)
-			tc.setup(t, p)
+			if tc.setup != nil {
+				tc.setup(t, p)
+			}
 			payload := realPayload(t, "UserPromptSubmit", "")
 			runHookBin(t, home, payload, hookproto.EnvAgentd+"=/nonexistent/weave-agentd").checkSilent(t)
 			kept := inbox(t, home)
