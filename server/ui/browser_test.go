@@ -207,7 +207,7 @@ func TestPages(t *testing.T) {
 		p.key(t, "\x1b")
 		p.key(t, "?")
 		p.waitFor(t, "the shortcuts dialog", `!!document.querySelector('dialog[open]') && document.querySelector('dialog[open]').innerText.includes('Keyboard shortcuts')`)
-		p.screenshot(t, "help")
+		p.viewportShot(t, "help")
 		p.key(t, "\x1b")
 		p.waitFor(t, "the dialog to close", `!document.querySelector('dialog[open]')`)
 		p.checkConsole(t)

@@ -68,6 +68,17 @@ export function keyArgument(toolName, argsText) {
   return compact === '{}' ? '' : oneLine(compact);
 }
 
+// toolDescription returns the description a tool call carries in its
+// arguments (Claude Code's Bash has one), or "".
+export function toolDescription(argsText) {
+  try {
+    const a = JSON.parse(argsText || '');
+    return a && typeof a === 'object' && typeof a.description === 'string' ? oneLine(a.description) : '';
+  } catch {
+    return '';
+  }
+}
+
 // turnEstimate sums the cost of a turn's assistant messages.
 export function turnEstimate(turn) {
   const est = new Estimate();
@@ -167,6 +178,7 @@ function assistantMessage(m, traceID) {
 
 function toolCall(m, traceID) {
   const key = keyArgument(m.tool_name, m.tool_arguments);
+  const desc = toolDescription(m.tool_arguments);
   const isErr = m.status === 'ERROR' || !!m.error_type;
   const state = m.running ? 'running' : isErr ? 'error' : 'ok';
   const stateIcon = m.running
@@ -177,6 +189,7 @@ function toolCall(m, traceID) {
     stateIcon,
     h('span', {class: 'tool-name'}, m.tool_name || 'tool'),
     key ? h('span', {class: 'tool-key', title: key.length > 120 ? truncate(key, 2000) : null}, truncate(key, 160)) : null,
+    desc && desc !== key ? h('span', {class: 'tool-desc'}, truncate(desc, 80)) : null,
     h('span', {class: 'spacer'}),
     m.error_type ? h('span', {class: 'tool-errtype'}, m.error_type) : null,
     h('span', {class: 'tool-dur'}, m.running ? 'running' : fmtDuration(m.duration_ms)));
