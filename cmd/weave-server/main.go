@@ -3,6 +3,7 @@
 // the web UI (see docs/ARCHITECTURE.md and docs/API.md).
 //
 //	weave-server [serve] [flags]   run the server (the default command)
+//	weave-server migrate [flags]   apply the store's schema and exit
 //	weave-server version           print the version
 package main
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/weavetrace/weave/server/auth"
 	"github.com/weavetrace/weave/server/serve"
+	"github.com/weavetrace/weave/server/store/clickhouse"
 )
 
 // version is weave's version, set at build time with
@@ -27,6 +29,7 @@ import (
 var version = "0.1.0-dev"
 
 const usage = `usage: weave-server [serve] [flags]
+       weave-server migrate [--store KIND] [--data-dir DIR] [clickhouse flags]
        weave-server version
 
 weave-server stores OpenTelemetry GenAI traces (from weave-agentd or any OTel
@@ -48,6 +51,23 @@ serve flags:
                           Keys can also come from $WEAVE_API_KEYS as
                           "<key>=<project>[,<project>...];..." ("*" = all projects).
 
+clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
+  --clickhouse-dsn DSN    clickhouse://user:password@host:9000/weave?secure=true
+                          (default $WEAVE_CLICKHOUSE_DSN); the password can
+                          come from $WEAVE_CLICKHOUSE_PASSWORD instead
+  --clickhouse-database DB       database for weave's tables (default: the
+                          DSN's, else weave); created if missing
+  --clickhouse-user USER  user name, overriding the DSN's
+  --clickhouse-cluster NAME      cluster mode: ON CLUSTER DDL, Replicated
+                          tables with {shard}/{replica} macros, Distributed
+                          tables
+  --clickhouse-retention-days N  TTL of spans and what derives from them,
+                          set when the tables are created (default 0: forever)
+  --clickhouse-ca-file FILE      PEM CAs for TLS (turns TLS on)
+  --clickhouse-cert-file FILE, --clickhouse-key-file FILE  client certificate
+  --clickhouse-skip-migrate      do not apply the schema on start (run
+                          weave-server migrate instead)
+
 Endpoints: OTLP at /v1/traces, /otel/v1/traces, /agents/otel/v1/traces;
 the read API under /genai/ (docs/API.md); /healthz, /readyz, /metrics.
 `
@@ -64,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return runServe(args, stderr)
+	case "migrate":
+		return runMigrate(args, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "weave-server %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
@@ -86,6 +108,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.DefaultProject, "default-project", cfg.DefaultProject, "")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", cfg.MaxBodyBytes, "")
 	fs.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "")
+	clickHouseFlags(fs, &cfg.ClickHouse)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -97,6 +120,7 @@ func runServe(args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg.APIKeys = os.Getenv(auth.EnvVar)
+	clickHouseEnv(&cfg.ClickHouse)
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	srv, err := serve.New(cfg, serve.Settings{Logger: logger, Version: version})
@@ -114,5 +138,68 @@ func runServe(args []string, stderr io.Writer) int {
 		logger.Error("weave-server failed", "err", err)
 		return 1
 	}
+	return 0
+}
+
+// clickHouseFlags registers the --clickhouse-* flags on fs.
+func clickHouseFlags(fs *flag.FlagSet, c *clickhouse.Config) {
+	fs.StringVar(&c.DSN, "clickhouse-dsn", os.Getenv(clickhouse.EnvDSN), "")
+	fs.StringVar(&c.Database, "clickhouse-database", "", "")
+	fs.StringVar(&c.Username, "clickhouse-user", "", "")
+	fs.StringVar(&c.Cluster, "clickhouse-cluster", "", "")
+	fs.IntVar(&c.RetentionDays, "clickhouse-retention-days", 0, "")
+	fs.StringVar(&c.CAFile, "clickhouse-ca-file", "", "")
+	fs.StringVar(&c.CertFile, "clickhouse-cert-file", "", "")
+	fs.StringVar(&c.KeyFile, "clickhouse-key-file", "", "")
+	fs.BoolVar(&c.SkipMigrate, "clickhouse-skip-migrate", false, "")
+}
+
+// clickHouseEnv applies the settings that come only from the environment.
+func clickHouseEnv(c *clickhouse.Config) {
+	if pw := os.Getenv(clickhouse.EnvPassword); pw != "" {
+		c.Password = pw
+	}
+}
+
+// runMigrate applies the configured store's schema and exits: the
+// embedded store's migrations, or the ClickHouse DDL (ON CLUSTER in
+// cluster mode).
+func runMigrate(args []string, stderr io.Writer) int {
+	cfg := serve.NewDefaultConfig()
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "")
+	fs.StringVar(&cfg.Store, "store", cfg.Store, "")
+	clickHouseFlags(fs, &cfg.ClickHouse)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "weave-server: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	clickHouseEnv(&cfg.ClickHouse)
+	cfg.ClickHouse.SkipMigrate = false
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "weave-server: %v\n", err)
+		return 1
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	st, where, err := serve.OpenStore(ctx, cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "weave-server: migrate: %v\n", err)
+		return 1
+	}
+	if err := st.Close(); err != nil {
+		fmt.Fprintf(stderr, "weave-server: migrate: %v\n", err)
+		return 1
+	}
+	logger.Info("schema is up to date", "store", cfg.Store, "where", where)
 	return 0
 }

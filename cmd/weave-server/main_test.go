@@ -23,12 +23,24 @@ func TestRun(t *testing.T) {
 		{"open_non_loopback", []string{"--addr", "0.0.0.0:7433"}, 1, "", "refusing to serve"},
 		{"bad_store", []string{"--store", "mysql"}, 1, "", "--store"},
 		{"bad_max_body", []string{"serve", "--max-body", "12"}, 1, "", "--max-body"},
+		{"clickhouse_without_dsn", []string{"--store", "clickhouse"}, 1, "", "--clickhouse-dsn"},
+		{"clickhouse_bad_cluster", []string{"--store", "clickhouse", "--clickhouse-dsn", "clickhouse://127.0.0.1:9000", "--clickhouse-cluster", "a-b"}, 1, "", "cluster"},
+		{"migrate_clickhouse_without_dsn", []string{"migrate", "--store", "clickhouse"}, 1, "", "--clickhouse-dsn"},
+		{"migrate_extra_argument", []string{"migrate", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"migrate_sqlite", []string{"migrate", "--data-dir", "DATADIR"}, 0, "", "schema is up to date"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("WEAVE_API_KEYS", "")
+			t.Setenv("WEAVE_CLICKHOUSE_DSN", "")
+			args := append([]string(nil), tt.args...)
+			for i, a := range args {
+				if a == "DATADIR" {
+					args[i] = t.TempDir()
+				}
+			}
 			var out, errOut bytes.Buffer
-			code := run(tt.args, &out, &errOut)
+			code := run(args, &out, &errOut)
 			if code != tt.code || !strings.Contains(out.String(), tt.wantOut) || !strings.Contains(errOut.String(), tt.wantErrOut) {
 				t.Errorf("run(%q) = %d, stdout %q, stderr %q; want %d, stdout containing %q, stderr containing %q",
 					tt.args, code, out.String(), errOut.String(), tt.code, tt.wantOut, tt.wantErrOut)

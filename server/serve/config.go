@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/server/api"
+	"github.com/weavetrace/weave/server/store/clickhouse"
 )
 
 // DefaultAddr is where weave-server listens unless told otherwise: loopback
@@ -45,6 +46,8 @@ type Config struct {
 	APIKeys string
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
+	// ClickHouse configures the ClickHouse store (--store clickhouse).
+	ClickHouse clickhouse.Config
 }
 
 // NewDefaultConfig returns the zero-configuration defaults: loopback on port
@@ -80,7 +83,11 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--data-dir is empty"))
 	}
 	switch c.Store {
-	case StoreSQLite, StoreClickHouse:
+	case StoreSQLite:
+	case StoreClickHouse:
+		if err := c.ClickHouse.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	default:
 		errs = append(errs, fmt.Errorf("--store %q: want %s or %s", c.Store, StoreSQLite, StoreClickHouse))
 	}

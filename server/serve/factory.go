@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -14,11 +13,10 @@ import (
 // DBFileName is the embedded store's database file inside the data dir.
 const DBFileName = "weave.db"
 
-// ErrNotBuilt is returned for a store backend this build does not have yet.
-var ErrNotBuilt = errors.New("serve: store backend not built yet")
-
 // OpenStore opens the configured backend. The embedded store is one file,
-// DataDir/weave.db, created with its directory (mode 0700) if missing.
+// DataDir/weave.db, created with its directory (mode 0700) if missing; the
+// ClickHouse store connects as Config.ClickHouse says and applies its
+// schema.
 // It returns the store and a description of where it lives, for the log.
 func OpenStore(ctx context.Context, c Config, logger *slog.Logger) (store.Store, string, error) {
 	switch c.Store {
@@ -30,8 +28,7 @@ func OpenStore(ctx context.Context, c Config, logger *slog.Logger) (store.Store,
 		}
 		return st, path, nil
 	case StoreClickHouse:
-		return nil, "", fmt.Errorf("%w: --store %s is not available in this build yet; use --store %s (the default)",
-			ErrNotBuilt, StoreClickHouse, StoreSQLite)
+		return openClickHouse(ctx, c, logger)
 	}
 	return nil, "", fmt.Errorf("serve: unknown store %q", c.Store)
 }

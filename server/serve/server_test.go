@@ -345,12 +345,16 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestClickHouseNotBuilt(t *testing.T) {
+func TestClickHouseNeedsDSN(t *testing.T) {
 	c := NewDefaultConfig()
 	c.Store = StoreClickHouse
-	_, _, err := OpenStore(context.Background(), c, slog.New(slog.DiscardHandler))
-	if !errors.Is(err, ErrNotBuilt) || !strings.Contains(err.Error(), "--store sqlite") {
-		t.Errorf("OpenStore(clickhouse): got %v, want ErrNotBuilt pointing at sqlite", err)
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "--clickhouse-dsn") {
+		t.Errorf("Validate(clickhouse without DSN): got %v, want an error naming --clickhouse-dsn", err)
+	}
+	c.ClickHouse.DSN = "clickhouse://127.0.0.1:9000/weave"
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate(clickhouse with DSN): got %v, want nil", err)
 	}
 }
 

@@ -37,6 +37,8 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	where string // for logs: addresses, database, cluster (no credentials)
+
 	annMu   sync.Mutex // serializes annotation upserts and deletes
 	pendMu  sync.Mutex // serializes pending-event takes
 	content *digestCache
@@ -64,6 +66,10 @@ func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
 	}
 	cfg.Database = db
 	s := New(conn, cfg, set)
+	s.where = "clickhouse://" + strings.Join(opts.Addr, ",") + "/" + db
+	if cfg.Cluster != "" {
+		s.where += " (cluster " + cfg.Cluster + ")"
+	}
 	if !cfg.SkipMigrate {
 		if err := s.Migrate(ctx); err != nil {
 			conn.Close()
@@ -100,6 +106,15 @@ func New(conn driver.Conn, cfg Config, set Settings) *Store {
 	s.clock.now = s.now
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
+}
+
+// Where describes the store for logs: the server addresses, the database
+// and the cluster, without credentials.
+func (s *Store) Where() string {
+	if s.where == "" {
+		return "clickhouse database " + s.l.db
+	}
+	return s.where
 }
 
 // Close flushes what is queued, stops the writer and closes the

@@ -1,0 +1,562 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/storetest"
+)
+
+// brute is a slow, obvious model of the contract (store package doc),
+// written independently of the writer: it keeps the surviving version of
+// every span and derives everything from scratch.
+type brute struct {
+	spans map[store.SpanKey]model.Span
+}
+
+func newBrute() *brute { return &brute{spans: map[store.SpanKey]model.Span{}} }
+
+func (b *brute) write(batch []model.Span) {
+	for _, s := range batch {
+		k := store.SpanKey{ProjectID: s.ProjectID, TraceID: s.TraceID, SpanID: s.SpanID}
+		if old, ok := b.spans[k]; ok && !old.EndedAt.IsZero() && s.EndedAt.IsZero() {
+			continue
+		}
+		b.spans[k] = s
+	}
+}
+
+func (b *brute) derive() map[store.SpanKey]derived {
+	byTrace := map[[2]string][]model.Span{}
+	for _, s := range b.spans {
+		k := [2]string{s.ProjectID, s.TraceID}
+		byTrace[k] = append(byTrace[k], s)
+	}
+	out := map[store.SpanKey]derived{}
+	for tk, spans := range byTrace {
+		byID := map[string]*model.Span{}
+		for i := range spans {
+			byID[spans[i].SpanID] = &spans[i]
+		}
+		chain := func(s *model.Span) []*model.Span {
+			seen := map[string]bool{}
+			var c []*model.Span
+			for x := s; x != nil && !seen[x.SpanID]; {
+				seen[x.SpanID] = true
+				c = append(c, x)
+				if x.ParentSpanID == "" || x.ParentSpanID == x.SpanID {
+					break
+				}
+				x = byID[x.ParentSpanID]
+			}
+			return c
+		}
+		earliest := func(get func(*model.Span) string) string {
+			var best *model.Span
+			for i := range spans {
+				s := &spans[i]
+				if get(s) != "" && (best == nil || s.StartedAt.Before(best.StartedAt) ||
+					(s.StartedAt.Equal(best.StartedAt) && s.SpanID < best.SpanID)) {
+					best = s
+				}
+			}
+			if best == nil {
+				return ""
+			}
+			return get(best)
+		}
+		conv := func(s *model.Span) string { return s.ConversationID }
+		thread := func(s *model.Span) string { return s.ThreadID }
+		for i := range spans {
+			s := &spans[i]
+			var d derived
+			c := chain(s)
+			for _, x := range c {
+				if x.AgentName != "" {
+					d.effAgent, d.effVersion = x.AgentName, x.AgentVersion
+					break
+				}
+			}
+			first := func(get func(*model.Span) string) string {
+				for _, x := range c {
+					if get(x) != "" {
+						return get(x)
+					}
+				}
+				return ""
+			}
+			for _, v := range []string{first(conv), earliest(conv), first(thread), earliest(thread), "trace:" + tk[1]} {
+				if v != "" {
+					d.convKey = v
+					break
+				}
+			}
+			if s.HasUsage() {
+				d.counted = true
+				for j := range spans {
+					x := &spans[j]
+					if x == s || !x.HasUsage() {
+						continue
+					}
+					for _, a := range chain(x)[1:] {
+						if a == s {
+							d.counted = false
+						}
+					}
+				}
+			}
+			out[store.SpanKey{ProjectID: s.ProjectID, TraceID: s.TraceID, SpanID: s.SpanID}] = d
+		}
+	}
+	return out
+}
+
+// randomStream builds several conversations and odd traces (cycles,
+// missing parents, thread-only, ungrouped, parents reporting their
+// children's usage), then a shuffled stream of them with duplicates, stale
+// in-progress copies and re-written versions (new content, usage removed,
+// conversation or agent changed, start moved).
+func randomStream(r *rand.Rand, project string) []model.Span {
+	var all []model.Span
+	for c := 0; c < 3; c++ {
+		turns := storetest.BuildConversation(storetest.ConversationSpec{ProjectID: project, ConversationID: fmt.Sprint("rc-", c),
+			Start: storetest.T0.Add(time.Duration(c) * 7 * time.Minute), Turns: 2 + r.IntN(2), CallsPerTurn: 1 + r.IntN(3),
+			Subagent: c != 1, FullHistory: c == 0, Rand: r, ContentScale: 0.2})
+		all = append(all, storetest.Flatten(turns)...)
+	}
+	for i, thread := range []string{"thread-x", ""} {
+		t := storetest.BuildTurn(storetest.TurnSpec{ProjectID: project, Turn: 50 + i, Start: storetest.T0.Add(time.Duration(i) * time.Hour),
+			Prompt: fmt.Sprint("loose ", i), Calls: 2, Rand: r, ContentScale: 0.2})
+		for j := range t.Spans {
+			t.Spans[j].ThreadID = thread
+			t.Spans[j].ConversationID = ""
+		}
+		all = append(all, t.Spans...)
+	}
+	odd := func(trace, id, parent, agent, conv string, in int64, off time.Duration) model.Span {
+		s := model.Span{ProjectID: project, TraceID: storetest.TraceID(trace), SpanID: storetest.SpanID(trace, id), SpanName: id,
+			StartedAt: storetest.T0.Add(off), EndedAt: storetest.T0.Add(off + time.Second), OperationName: model.OpChat,
+			AgentName: agent, ConversationID: conv, StatusCode: model.StatusOK}
+		if agent != "" {
+			s.OperationName = model.OpInvokeAgent
+		}
+		if parent != "" {
+			s.ParentSpanID = storetest.SpanID(trace, parent)
+		}
+		if in > 0 {
+			s.InputTokens = &in
+		}
+		return s
+	}
+	all = append(all,
+		odd("cyc", "p", "q", "", "", 5, 0), odd("cyc", "q", "p", "looper", "", 0, time.Second),
+		odd("orph", "x", "gone", "", "", 3, 2*time.Second), odd("orph", "y", "x", "", "C-orph", 2, 3*time.Second),
+		odd("usage", "R", "", "orchestrator", "C-usage", 100, 0), odd("usage", "A", "R", "", "", 60, time.Millisecond),
+		odd("usage", "S", "R", "worker", "", 40, 2*time.Millisecond), odd("usage", "B", "S", "", "", 40, 3*time.Millisecond),
+	)
+	var stream []model.Span
+	for _, s := range all {
+		stream = append(stream, s)
+		switch r.IntN(8) {
+		case 0:
+			stream = append(stream, s)
+		case 1:
+			run := s
+			run.EndedAt, run.OutputMessages, run.OutputTokens = time.Time{}, nil, nil
+			stream = append(stream, run)
+		case 2:
+			v := s
+			v.InputTokens, v.OutputTokens = nil, nil
+			stream = append(stream, v)
+		case 3:
+			v := s
+			v.ConversationID = "moved-" + s.ConversationID
+			stream = append(stream, v)
+		case 4:
+			v := s
+			v.StartedAt = v.StartedAt.Add(-250 * time.Millisecond)
+			v.OutputMessages = []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: "rewritten answer"}}}}
+			stream = append(stream, v)
+		case 5:
+			v := s
+			v.AgentName, v.AgentVersion = "renamed", "9"
+			stream = append(stream, v)
+		}
+	}
+	r.Shuffle(len(stream), func(i, j int) { stream[i], stream[j] = stream[j], stream[i] })
+	return stream
+}
+
+// TestWriterMatchesContract writes random streams through the writer into
+// the emulated tables and compares what the read path would see (FINAL
+// views, rollup sums with the stale correction, conversation rows, first
+// occurrences) with the brute-force model.
+func TestWriterMatchesContract(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			s, f := newFakeStore(t, Config{})
+			emu := newEmulator()
+			f.respond = emu.respond
+			b := newBrute()
+			r := rand.New(rand.NewPCG(seed, 42))
+			const project = "acme/random"
+			stream := randomStream(r, project)
+			for len(stream) > 0 {
+				n := min(len(stream), 1+r.IntN(25))
+				if err := s.WriteSpans(context.Background(), stream[:n]); err != nil {
+					t.Fatalf("WriteSpans: %v", err)
+				}
+				b.write(stream[:n])
+				emu.apply(t, f.take())
+				stream = stream[n:]
+			}
+			checkEmulated(t, emu, b, project)
+		})
+	}
+}
+
+func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
+	t.Helper()
+	der := b.derive()
+
+	// spans FINAL holds exactly the surviving version of every span.
+	got := map[store.SpanKey]erow{}
+	for _, r := range live(emu.spans) {
+		k := store.SpanKey{ProjectID: r["project_id"].(string), TraceID: r["trace_id"].(string), SpanID: r["span_id"].(string)}
+		if _, dup := got[k]; dup {
+			t.Errorf("spans FINAL: span %v twice (an old copy at another start was not removed)", k)
+		}
+		got[k] = r
+	}
+	if len(got) != len(b.spans) {
+		t.Errorf("spans FINAL: got %d spans, want %d", len(got), len(b.spans))
+	}
+	for k, want := range b.spans {
+		r, ok := got[k]
+		if !ok {
+			t.Errorf("spans FINAL: span %v missing", k)
+			continue
+		}
+		if !r["started_at"].(time.Time).Equal(want.StartedAt) || (r["ended_at"].(*time.Time) == nil) != want.IsRunning() ||
+			r["conversation_id"] != want.ConversationID || r["agent_name"] != want.AgentName {
+			t.Errorf("spans FINAL: span %v: got started %v ended %v conv %q agent %q, want %v %v %q %q", k, r["started_at"], fmtValue(r["ended_at"]),
+				r["conversation_id"], r["agent_name"], want.StartedAt, want.EndedAt, want.ConversationID, want.AgentName)
+		}
+	}
+
+	// span_state FINAL: one state per span, with the contract's derived columns.
+	states := map[store.SpanKey]erow{}
+	for _, r := range emu.liveStates() {
+		k := store.SpanKey{ProjectID: r["project_id"].(string), TraceID: r["trace_id"].(string), SpanID: r["span_id"].(string)}
+		if _, dup := states[k]; dup {
+			t.Errorf("span_state FINAL: span %v twice", k)
+		}
+		states[k] = r
+	}
+	for k, d := range der {
+		r, ok := states[k]
+		if !ok {
+			t.Errorf("span_state: span %v missing", k)
+			continue
+		}
+		gotD := derived{effAgent: r["eff_agent"].(string), effVersion: r["eff_version"].(string), convKey: r["conv_key"].(string), counted: r["counted"].(uint8) == 1}
+		if gotD != d {
+			t.Errorf("span_state: span %v derived: got %+v, want %+v", k, gotD, d)
+		}
+	}
+
+	// Agents: the rollup sums, first/last corrected where stale, as
+	// QueryAgents reads them.
+	type agg struct {
+		spans, invocations, errors, durationMs int64
+		tok                                    [5]int64
+		first, last                            int64
+	}
+	wantAgents := map[string]*agg{}
+	wantMinutes := map[string]*agg{}
+	for k, s := range b.spans {
+		d := der[k]
+		if d.effAgent == "" {
+			continue
+		}
+		for _, m := range []struct {
+			m   map[string]*agg
+			key string
+		}{{wantAgents, d.effAgent}, {wantAgents, d.effAgent + "|" + d.effVersion}, {wantMinutes, d.effAgent + "|" + fmt.Sprint(floorDiv(s.StartedAt.UnixNano(), minuteNanos))}} {
+			a := m.m[m.key]
+			if a == nil {
+				a = &agg{first: s.StartedAt.UnixNano(), last: s.StartedAt.UnixNano()}
+				m.m[m.key] = a
+			}
+			a.spans++
+			if s.OperationName == model.OpInvokeAgent {
+				a.invocations++
+				a.durationMs += s.DurationMs()
+			}
+			if s.StatusCode == model.StatusError {
+				a.errors++
+			}
+			if d.counted {
+				for i, p := range []*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens} {
+					if p != nil {
+						a.tok[i] += *p
+					}
+				}
+			}
+			a.first, a.last = min(a.first, s.StartedAt.UnixNano()), max(a.last, s.StartedAt.UnixNano())
+		}
+	}
+	gotAgents := map[string]*agg{}
+	collect := func(m map[string]*rollup, prefix string, byKey func(k string) string, dst map[string]*agg, correct bool) {
+		for k, x := range m {
+			if x.spans == 0 {
+				continue
+			}
+			name := byKey(k[len(prefix):])
+			a := &agg{spans: x.spans, invocations: x.invocations, errors: x.errors, durationMs: x.durationMs, tok: x.tok, first: x.first, last: x.last}
+			if correct && x.stale > 0 {
+				a.first, a.last = 1<<62, -1<<62
+				for sk, r := range states {
+					if sk.ProjectID != project {
+						continue
+					}
+					if key := r["eff_agent"].(string); key == name || key+"|"+r["eff_version"].(string) == name {
+						n := r["started_at"].(time.Time).UnixNano()
+						a.first, a.last = min(a.first, n), max(a.last, n)
+					}
+				}
+			}
+			dst[name] = a
+		}
+	}
+	same := func(k string) string { return k }
+	collect(emu.agents, project+"|", same, gotAgents, true)
+	collect(emu.versions, project+"|", same, gotAgents, true)
+	if !reflect.DeepEqual(gotAgents, wantAgents) {
+		for k, w := range wantAgents {
+			if g := gotAgents[k]; g == nil || *g != *w {
+				t.Errorf("agent rollup %q: got %+v, want %+v", k, g, w)
+			}
+		}
+		for k := range gotAgents {
+			if wantAgents[k] == nil {
+				t.Errorf("agent rollup %q: got %+v, want none", k, gotAgents[k])
+			}
+		}
+	}
+	gotMinutes := map[string]*agg{}
+	collect(emu.minutes, project+"|", same, gotMinutes, false)
+	for k, w := range wantMinutes {
+		g := gotMinutes[k]
+		if g == nil || g.spans != w.spans || g.invocations != w.invocations || g.durationMs != w.durationMs || g.tok != w.tok || g.errors != w.errors {
+			t.Errorf("agent_minutes %q: got %+v, want %+v", k, g, w)
+		}
+	}
+	if len(gotMinutes) != len(wantMinutes) {
+		t.Errorf("agent_minutes: got %d groups, want %d", len(gotMinutes), len(wantMinutes))
+	}
+
+	// Conversations: conv_traces FINAL grouped by conversation.
+	type conv struct {
+		turns, spans, errors, running int64
+		tok                           [5]int64
+		first, last                   int64
+		agents, models                []string
+		prompt                        string
+	}
+	wantConv := map[string]*conv{}
+	traces := map[string]map[string]bool{}
+	type cand struct {
+		at     int64
+		rank   int
+		span   string
+		prompt string
+	}
+	prompts := map[string]*cand{}
+	agentSets, modelSets := map[string]map[string]bool{}, map[string]map[string]bool{}
+	for k, s := range b.spans {
+		d := der[k]
+		c := wantConv[d.convKey]
+		if c == nil {
+			c = &conv{first: s.StartedAt.UnixNano(), last: s.StartedAt.UnixNano()}
+			wantConv[d.convKey] = c
+			traces[d.convKey], agentSets[d.convKey], modelSets[d.convKey] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+		}
+		c.spans++
+		traces[d.convKey][s.TraceID] = true
+		if s.StatusCode == model.StatusError {
+			c.errors++
+		}
+		if s.IsRunning() {
+			c.running++
+		}
+		last := s.StartedAt
+		if s.EndedAt.After(last) {
+			last = s.EndedAt
+		}
+		c.first, c.last = min(c.first, s.StartedAt.UnixNano()), max(c.last, last.UnixNano())
+		if d.counted {
+			for i, p := range []*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens} {
+				if p != nil {
+					c.tok[i] += *p
+				}
+			}
+		}
+		if d.effAgent != "" {
+			agentSets[d.convKey][d.effAgent] = true
+		}
+		m := s.ResponseModel
+		if m == "" {
+			m = s.RequestModel
+		}
+		if m != "" {
+			modelSets[d.convKey][m] = true
+		}
+		if p := storetest.PromptPreview(s.InputMessages); p != "" {
+			rank := 1
+			if s.OperationName == model.OpInvokeAgent {
+				rank = 0
+			}
+			x := &cand{s.StartedAt.UnixNano(), rank, s.SpanID, p}
+			best := prompts[d.convKey]
+			if best == nil || x.at < best.at || (x.at == best.at && (x.rank < best.rank || (x.rank == best.rank && x.span < best.span))) {
+				prompts[d.convKey] = x
+			}
+		}
+	}
+	for k, c := range wantConv {
+		c.turns = int64(len(traces[k]))
+		c.agents, c.models = sortedSet(agentSets[k]), sortedSet(modelSets[k])
+		if p := prompts[k]; p != nil {
+			c.prompt = p.prompt
+		}
+	}
+	gotConv := map[string]*conv{}
+	bestPrompt := map[string][3]any{}
+	for _, r := range live(emu.convTraces) {
+		k := r["conv_key"].(string)
+		c := gotConv[k]
+		if c == nil {
+			c = &conv{first: r["first_ns"].(int64), last: r["last_ns"].(int64), agents: []string{}, models: []string{}}
+			gotConv[k] = c
+		}
+		c.turns++
+		c.spans += r["span_count"].(int64)
+		c.errors += r["error_count"].(int64)
+		c.running += r["running_count"].(int64)
+		for i, col := range []string{"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens"} {
+			c.tok[i] += r[col].(int64)
+		}
+		c.first, c.last = min(c.first, r["first_ns"].(int64)), max(c.last, r["last_ns"].(int64))
+		c.agents = mergeSorted(c.agents, r["agents"].([]string))
+		c.models = mergeSorted(c.models, r["models"].([]string))
+		if p := r["prompt"].(string); p != "" {
+			x := [3]any{r["prompt_ns"].(int64), r["prompt_rank"].(uint8), r["prompt_span_id"].(string)}
+			best, ok := bestPrompt[k]
+			if !ok || x[0].(int64) < best[0].(int64) || (x[0] == best[0] && (x[1].(uint8) < best[1].(uint8) ||
+				(x[1] == best[1] && x[2].(string) < best[2].(string)))) {
+				bestPrompt[k] = x
+				c.prompt = p
+			}
+		}
+	}
+	for k, c := range gotConv {
+		c.agents, c.models = nilIfNone(c.agents), nilIfNone(c.models)
+		if w := wantConv[k]; w != nil {
+			w.agents, w.models = nilIfNone(w.agents), nilIfNone(w.models)
+		}
+	}
+	for k, w := range wantConv {
+		if g := gotConv[k]; g == nil || !reflect.DeepEqual(*g, *w) {
+			t.Errorf("conversation %q: got %+v, want %+v", k, g, w)
+		}
+	}
+	for k, g := range gotConv {
+		if wantConv[k] == nil {
+			t.Errorf("conversation %q: got %+v, want none", k, g)
+		}
+	}
+
+	// Search: the first occurrence of every (conversation, role, body).
+	type hit struct {
+		trace, span, agent, op string
+		at                     int64
+	}
+	wantHits := map[string]hit{}
+	for k, s := range b.spans {
+		d := der[k]
+		for _, p := range searchPairs(&s) {
+			hk := d.convKey + "|" + p.role + "|" + p.digest
+			h := hit{s.TraceID, s.SpanID, d.effAgent, s.OperationName, s.StartedAt.UnixNano()}
+			if best, ok := wantHits[hk]; !ok || earlierHit(h.at, h.trace, h.span, best.at, best.trace, best.span) {
+				wantHits[hk] = h
+			}
+		}
+	}
+	gotHits := map[string]hit{}
+	for _, r := range live(emu.occurrences) {
+		hk := r["conv_key"].(string) + "|" + r["role"].(string) + "|" + r["digest"].(string)
+		h := hit{r["trace_id"].(string), r["span_id"].(string), r["eff_agent"].(string), r["operation_name"].(string), r["started_at"].(time.Time).UnixNano()}
+		if best, ok := gotHits[hk]; !ok || earlierHit(h.at, h.trace, h.span, best.at, best.trace, best.span) {
+			gotHits[hk] = h
+		}
+	}
+	if !reflect.DeepEqual(gotHits, wantHits) {
+		keys := map[string]bool{}
+		for k := range gotHits {
+			keys[k] = true
+		}
+		for k := range wantHits {
+			keys[k] = true
+		}
+		n := 0
+		for _, k := range sortedKeys(keys) {
+			if gotHits[k] != wantHits[k] && n < 5 {
+				n++
+				t.Errorf("search group %s: got %+v, want %+v", k, gotHits[k], wantHits[k])
+			}
+		}
+	}
+	// Every occurring body is stored.
+	for _, r := range live(emu.occurrences) {
+		if _, ok := emu.content[key(r["project_id"], r["digest"])]; !ok {
+			t.Errorf("message body %s of %s/%s is not stored", r["digest"], r["trace_id"], r["span_id"])
+		}
+	}
+}
+
+func earlierHit(at int64, trace, span string, bAt int64, bTrace, bSpan string) bool {
+	if at != bAt {
+		return at < bAt
+	}
+	if trace != bTrace {
+		return trace < bTrace
+	}
+	return span < bSpan
+}
+
+func mergeSorted(a, b []string) []string {
+	set := map[string]bool{}
+	for _, x := range a {
+		set[x] = true
+	}
+	for _, x := range b {
+		set[x] = true
+	}
+	out := make([]string, 0, len(set))
+	for x := range set {
+		out = append(out, x)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ = slices.Sort[[]string]
