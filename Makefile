@@ -35,6 +35,7 @@ bench-api: ## read API p50/p99 latency (agents, conversations page, turn and con
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/chatview
 
 test-ui: ## browser tests of the web UI in headless Chromium (apt-get install -y chromium); screenshots in server/ui/testdata/artifacts
+	@if [ "$$WEAVE_SKIP_BROWSER" = 1 ]; then echo "WEAVE_SKIP_BROWSER=1: the browser tests of server/ui are SKIPPED"; fi
 	$(GO) test -race -count=1 -timeout 15m ./server/ui/...
 
 bench-hook: ## weave-hook wall time per event (p50/p90/p99): daemon up, daemon down, and a do-nothing Go binary (the floor)
