@@ -41,6 +41,10 @@ test-ui: ## browser tests of the web UI in headless Chromium (apt-get install -y
 bench-hook: ## weave-hook wall time per event (p50/p90/p99): daemon up, daemon down, and a do-nothing Go binary (the floor)
 	$(GO) run ./cmd/weave-hook/internal/hookbench
 
+test-clickhouse: ## store conformance suite + SQL snapshots against a ClickHouse 24+ server: WEAVE_TEST_CLICKHOUSE_DSN=clickhouse://default:@127.0.0.1:9000 (optional WEAVE_TEST_CLICKHOUSE_CLUSTER=name)
+	@if [ -z "$$WEAVE_TEST_CLICKHOUSE_DSN" ]; then echo "test-clickhouse: set WEAVE_TEST_CLICKHOUSE_DSN (see server/store/clickhouse/README.md)"; exit 2; fi
+	$(GO) test -race -count=1 -p 1 -timeout 30m -v -run 'TestConformance|Snapshot|TestWriter' ./server/store/clickhouse
+
 clean: ## remove build output
 	rm -rf $(BIN)
 

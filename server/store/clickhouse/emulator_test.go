@@ -110,7 +110,7 @@ func (e *emulator) insert(t *testing.T, table string, r erow) {
 	case "conv_traces":
 		replace(e.convTraces, key(r["project_id"], r["conv_key"], r["trace_id"]), r)
 	case "message_occurrences":
-		replace(e.occurrences, key(r["project_id"], r["digest"], r["trace_id"], r["span_id"], r["role"]), r)
+		replace(e.occurrences, key(r["project_id"], r["digest"], r["conv_key"], r["role"], r["trace_id"]), r)
 	case "message_content":
 		k := key(r["project_id"], r["digest"])
 		if old, ok := e.content[k]; !ok || !r["refreshed_at"].(time.Time).Before(old["refreshed_at"].(time.Time)) {

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/weavetrace/weave/server/model"
@@ -262,13 +263,60 @@ func groupValues(project, traceID string, g *group, version uint64, deleted bool
 	}
 }
 
+// occKey is a search group within one trace: a body said in a role in a
+// conversation.
+type occKey struct{ conv, role, digest string }
+
+// occurrence is the first span of a trace that says a body (earliest
+// start, then span_id), with what search filters and shows of it.
+type occurrence struct {
+	spanID, agent, op string
+	started           int64
+}
+
+// firstOccurrences folds a trace's states into the first occurrence of
+// each of its search groups.
+func firstOccurrences(states []*stateRow) map[occKey]occurrence {
+	out := map[occKey]occurrence{}
+	for _, r := range states {
+		for _, mk := range r.msgKeys {
+			role, digest, ok := splitKey(mk)
+			if !ok {
+				continue
+			}
+			k := occKey{r.d.convKey, role, digest}
+			o, seen := out[k]
+			if !seen || r.started < o.started || (r.started == o.started && r.spanID < o.spanID) {
+				out[k] = occurrence{spanID: r.spanID, agent: r.d.effAgent, op: r.op, started: r.started}
+			}
+		}
+	}
+	return out
+}
+
+func sortedOccKeys(m map[occKey]occurrence) []occKey {
+	out := make([]occKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b occKey) int {
+		if c := strings.Compare(a.conv, b.conv); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.role, b.role); c != 0 {
+			return c
+		}
+		return strings.Compare(a.digest, b.digest)
+	})
+	return out
+}
+
 // occurrenceCols are the columns of a message_occurrences insert.
 var occurrenceCols = []string{
-	"project_id", "digest", "trace_id", "span_id", "role", "conv_key", "eff_agent", "operation_name", "started_at",
+	"project_id", "digest", "conv_key", "role", "trace_id", "span_id", "eff_agent", "operation_name", "started_at",
 	"version", "is_deleted",
 }
 
-func occurrenceValues(project string, r *stateRow, role, digest string, version uint64, deleted bool) []any {
-	return []any{project, digest, r.traceID, r.spanID, role, r.d.convKey, r.d.effAgent, r.op, fromNanos(r.started),
-		version, b2u(deleted)}
+func occurrenceValues(project, traceID string, k occKey, o occurrence, version uint64, deleted bool) []any {
+	return []any{project, k.digest, k.conv, k.role, traceID, o.spanID, o.agent, o.op, fromNanos(o.started), version, b2u(deleted)}
 }

@@ -361,7 +361,6 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 				wp.content[k.project][pr.digest] = pr.text
 			}
 		}
-		s.planOccurrences(wp, k.project, prev, r, v)
 		if prev != nil {
 			staleAgent := prev.d.effAgent != "" && (prev.d.effAgent != r.d.effAgent || prev.started != r.started)
 			staleVersion := prev.d.effAgent != "" && (prev.d.effAgent != r.d.effAgent ||
@@ -378,64 +377,38 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 	}
 	before, after := groups(prevStates), groups(states)
 	var gv uint64
+	version := func() uint64 {
+		if gv == 0 {
+			gv = s.clock.next()
+		}
+		return gv
+	}
 	for _, key := range sortedKeys(after) {
 		g := after[key]
 		if b := before[key]; b != nil && b.equal(g) {
 			continue
 		}
-		if gv == 0 {
-			gv = s.clock.next()
-		}
-		wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, g, gv, false))
+		wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, g, version(), false))
 	}
 	for _, key := range sortedKeys(before) {
-		if after[key] != nil {
-			continue
+		if after[key] == nil {
+			wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, &group{convKey: key}, version(), true))
 		}
-		if gv == 0 {
-			gv = s.clock.next()
-		}
-		wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, &group{convKey: key}, gv, true))
 	}
-}
 
-// planOccurrences writes the occurrence rows of one span whose content or
-// derived columns may have changed: rows for bodies that are new or whose
-// span-level columns changed, is_deleted rows for bodies it no longer has.
-func (s *Store) planOccurrences(wp *writePlan, project string, prev, r *stateRow, v uint64) {
-	moved := prev == nil || prev.d.convKey != r.d.convKey || prev.d.effAgent != r.d.effAgent ||
-		prev.op != r.op || prev.started != r.started
-	var had map[string]bool
-	if prev != nil {
-		had = make(map[string]bool, len(prev.msgKeys))
-		for _, key := range prev.msgKeys {
-			had[key] = true
+	// Where each body was first said in this trace, per conversation and
+	// role.
+	oBefore, oAfter := firstOccurrences(prevStates), firstOccurrences(states)
+	for _, key := range sortedOccKeys(oAfter) {
+		if b, ok := oBefore[key]; ok && b == oAfter[key] {
+			continue
 		}
+		wp.rows.occurrences = append(wp.rows.occurrences, occurrenceValues(k.project, k.trace, key, oAfter[key], version(), false))
 	}
-	has := make(map[string]bool, len(r.msgKeys))
-	for _, key := range r.msgKeys {
-		has[key] = true
-		if !moved && had[key] {
-			continue
+	for _, key := range sortedOccKeys(oBefore) {
+		if _, ok := oAfter[key]; !ok {
+			wp.rows.occurrences = append(wp.rows.occurrences, occurrenceValues(k.project, k.trace, key, oBefore[key], version(), true))
 		}
-		role, digest, ok := splitKey(key)
-		if !ok {
-			continue
-		}
-		wp.rows.occurrences = append(wp.rows.occurrences, occurrenceValues(project, r, role, digest, v, false))
-	}
-	if prev == nil {
-		return
-	}
-	for _, key := range prev.msgKeys {
-		if has[key] {
-			continue
-		}
-		role, digest, ok := splitKey(key)
-		if !ok {
-			continue
-		}
-		wp.rows.occurrences = append(wp.rows.occurrences, occurrenceValues(project, prev, role, digest, v, true))
 	}
 }
 

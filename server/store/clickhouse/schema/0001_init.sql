@@ -318,16 +318,20 @@ SETTINGS index_granularity = 1024;
 
 {{distributed "message_content" "cityHash64(project_id, digest)"}};
 
--- message_occurrences: where each body was said: one row per (span, role,
--- body), with the span's effective conversation and agent.
+-- message_occurrences: where each body was first said in each trace: one
+-- row per (body, conversation, role, trace) naming the trace's first span
+-- that says it (earliest start, then span_id), with that span's effective
+-- agent. A search takes the earliest row of each (conversation, role,
+-- body), so a history that every call of a conversation repeats costs one
+-- row per trace, not one per call.
 CREATE TABLE IF NOT EXISTS {{local "message_occurrences"}}{{on}}
 (
     project_id LowCardinality(String),
     digest String,
+    conv_key String,
+    role LowCardinality(String),
     trace_id String,
     span_id String,
-    role LowCardinality(String),
-    conv_key String,
     eff_agent String,
     operation_name LowCardinality(String),
     started_at DateTime64(9, 'UTC'),
@@ -336,7 +340,7 @@ CREATE TABLE IF NOT EXISTS {{local "message_occurrences"}}{{on}}
     INDEX idx_conv_key conv_key TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = {{engine "message_occurrences" "ReplacingMergeTree" "version, is_deleted"}}
-ORDER BY (project_id, digest, trace_id, span_id, role)
+ORDER BY (project_id, digest, conv_key, role, trace_id)
 {{ttl "toDateTime(started_at)"}};
 
 {{distributed "message_occurrences" "cityHash64(project_id, trace_id)"}};

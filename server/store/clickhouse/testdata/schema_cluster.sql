@@ -310,10 +310,10 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_local` ON CLUSTER `weave
 (
     project_id LowCardinality(String),
     digest String,
+    conv_key String,
+    role LowCardinality(String),
     trace_id String,
     span_id String,
-    role LowCardinality(String),
-    conv_key String,
     eff_agent String,
     operation_name LowCardinality(String),
     started_at DateTime64(9, 'UTC'),
@@ -322,7 +322,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_local` ON CLUSTER `weave
     INDEX idx_conv_key conv_key TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/message_occurrences_local', '{replica}', version, is_deleted)
-ORDER BY (project_id, digest, trace_id, span_id, role)
+ORDER BY (project_id, digest, conv_key, role, trace_id)
 TTL toDateTime(started_at) + INTERVAL 90 DAY;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences` ON CLUSTER `weave_cluster` AS `weave`.`message_occurrences_local`
