@@ -311,3 +311,48 @@ func TestReadSnapshot(t *testing.T) {
 	step("TakePendingEvents", err)
 	golden(t, "read.txt", b.String())
 }
+
+func TestMiscWriteSnapshot(t *testing.T) {
+	s, f := newFakeStore(t, Config{})
+	ctx := context.Background()
+	const p = "acme/agents"
+	key := store.SpanKey{ProjectID: p, TraceID: storetest.TraceID("t1"), SpanID: storetest.SpanID("a")}
+	created := storetest.T0.UnixNano()
+	f.respond = func(sql string, params map[string]any) [][]any {
+		switch {
+		case strings.Contains(sql, "`annotations` FINAL WHERE project_id = {p0:String} AND id = {p1:String}"):
+			if params["p1"] == "known" {
+				return [][]any{{created, uint64(5)}}
+			}
+		case strings.Contains(sql, "`pending_events` FINAL"):
+			return [][]any{{key.TraceID, key.SpanID, uint64(7), `[{"name":"gen_ai.user.message","time":"2026-05-04T09:30:00Z","attributes":{"content":"hi"}}]`}}
+		}
+		return nil
+	}
+	var b strings.Builder
+	step := func(name string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b.WriteString("### " + name + "\n\n" + render(f.take()))
+	}
+	step("Migrate", s.Migrate(ctx))
+	_, err := s.UpsertAnnotation(ctx, store.Annotation{ID: "new-id", ProjectID: p, Ref: "agent_turn/" + key.TraceID, Kind: "thumbs", Value: "up", Author: "dana"})
+	step("UpsertAnnotation (new)", err)
+	_, err = s.UpsertAnnotation(ctx, store.Annotation{ID: "known", ProjectID: p, Ref: "agent_conversation/c%2F1", Kind: "note", Value: map[string]any{"text": "nice"}})
+	step("UpsertAnnotation (replace, keeps created_at)", err)
+	step("DeleteAnnotation", s.DeleteAnnotation(ctx, p, "known"))
+	step("WritePendingEvents", s.WritePendingEvents(ctx, []store.KeyedEvents{{Key: key, Events: []model.Event{{Name: "gen_ai.choice", Time: storetest.T0}}}}))
+	_, err = s.TakePendingEvents(ctx, []store.SpanKey{key, {ProjectID: p, TraceID: key.TraceID, SpanID: storetest.SpanID("b")}})
+	step("TakePendingEvents (tombstones what it took)", err)
+	golden(t, "write_misc.txt", b.String())
+
+	cs, cf := newFakeStore(t, Config{Cluster: "weave_cluster"})
+	b.Reset()
+	f = cf
+	_, err = cs.Stats(ctx)
+	step("Stats (cluster)", err)
+	step("Migrate (cluster)", cs.Migrate(ctx))
+	golden(t, "cluster_misc.txt", b.String())
+}
