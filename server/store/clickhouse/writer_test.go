@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -559,4 +558,3 @@ func mergeSorted(a, b []string) []string {
 	return out
 }
 
-var _ = slices.Sort[[]string]
