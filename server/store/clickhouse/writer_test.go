@@ -557,4 +557,3 @@ func mergeSorted(a, b []string) []string {
 	sort.Strings(out)
 	return out
 }
-
