@@ -67,6 +67,9 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-cert-file FILE, --clickhouse-key-file FILE  client certificate
   --clickhouse-skip-migrate      do not apply the schema on start (run
                           weave-server migrate instead)
+  --clickhouse-batch-rows N      spans per insert batch (default 1000)
+  --clickhouse-flush-interval D  longest wait for a batch to fill, and the
+                          shortest time between two inserts (default 1s)
 
 Endpoints: OTLP at /v1/traces, /otel/v1/traces, /agents/otel/v1/traces;
 the read API under /genai/ (docs/API.md); /healthz, /readyz, /metrics.
@@ -152,6 +155,8 @@ func clickHouseFlags(fs *flag.FlagSet, c *clickhouse.Config) {
 	fs.StringVar(&c.CertFile, "clickhouse-cert-file", "", "")
 	fs.StringVar(&c.KeyFile, "clickhouse-key-file", "", "")
 	fs.BoolVar(&c.SkipMigrate, "clickhouse-skip-migrate", false, "")
+	fs.IntVar(&c.BatchRows, "clickhouse-batch-rows", 0, "")
+	fs.DurationVar(&c.FlushInterval, "clickhouse-flush-interval", 0, "")
 }
 
 // clickHouseEnv applies the settings that come only from the environment.
