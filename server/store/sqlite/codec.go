@@ -123,13 +123,13 @@ func (d *decoder) done() error {
 	return d.err
 }
 
-// details is the span_details blob: the heavy columns of a span as
-// references, plus the events and raw span verbatim.
+// details is the details blob of a span: the heavy columns as references,
+// plus the events and raw span verbatim.
 type details struct {
-	inPages []int64 // pages.id, each pageSize message ids
-	inTail  []int64 // messages.id after the full pages
-	out     []int64 // messages.id
-	sys     []int64 // texts.id, one per system instruction
+	inPages []int64 // pages.id, each pageSize messages
+	inTail  []shape // input messages after the full pages
+	out     []shape // output messages
+	sys     []int64 // texts.id, one per system instruction (0: empty)
 	args    int64   // texts.id of tool_call_arguments, 0 if empty
 	result  int64   // texts.id of tool_call_result, 0 if empty
 	events  []byte  // JSON array, nil if none
@@ -139,11 +139,11 @@ type details struct {
 const detailsVersion = 1
 
 func (x *details) encode() []byte {
-	e := encoder{b: make([]byte, 0, 32+len(x.events)+len(x.raw)+4*(len(x.inTail)+len(x.out)))}
+	e := encoder{b: make([]byte, 0, 32+len(x.events)+len(x.raw)+16*(len(x.inTail)+len(x.out)))}
 	e.byte1(detailsVersion)
 	e.ids(x.inPages)
-	e.ids(x.inTail)
-	e.ids(x.out)
+	e.shapes(x.inTail)
+	e.shapes(x.out)
 	e.ids(x.sys)
 	e.id(x.args)
 	e.id(x.result)
@@ -159,8 +159,8 @@ func decodeDetails(b []byte) (details, error) {
 		return details{}, fmt.Errorf("sqlite: span details version %d unknown", v)
 	}
 	x.inPages = d.ids()
-	x.inTail = d.ids()
-	x.out = d.ids()
+	x.inTail = d.shapes()
+	x.out = d.shapes()
 	x.sys = d.ids()
 	x.args = d.id()
 	x.result = d.id()
@@ -195,19 +195,16 @@ type shapePart struct {
 	mime, modality, fileID, uri string
 }
 
-const shapeVersion = 1
-
 // Part flags.
 const (
 	flagContent = 1 << iota
 	flagInline
 	flagArgs
 	flagResp
+	flagMeta // id, name, mime, modality, file id or uri present
 )
 
-func (m *shape) encode() []byte {
-	e := encoder{b: make([]byte, 0, 16+24*len(m.parts))}
-	e.byte1(shapeVersion)
+func (e *encoder) shape(m *shape) {
 	e.str(m.role)
 	e.str(m.name)
 	e.str(m.finish)
@@ -226,6 +223,9 @@ func (m *shape) encode() []byte {
 		if p.resp != 0 {
 			f |= flagResp
 		}
+		if p.id != "" || p.name != "" || p.mime != "" || p.modality != "" || p.fileID != "" || p.uri != "" {
+			f |= flagMeta
+		}
 		e.str(p.typ)
 		e.byte1(f)
 		if f&flagContent != 0 {
@@ -240,22 +240,26 @@ func (m *shape) encode() []byte {
 		if f&flagResp != 0 {
 			e.id(p.resp)
 		}
-		e.str(p.id)
-		e.str(p.name)
-		e.str(p.mime)
-		e.str(p.modality)
-		e.str(p.fileID)
-		e.str(p.uri)
+		if f&flagMeta != 0 {
+			e.str(p.id)
+			e.str(p.name)
+			e.str(p.mime)
+			e.str(p.modality)
+			e.str(p.fileID)
+			e.str(p.uri)
+		}
 	}
-	return e.b
 }
 
-func decodeShape(b []byte) (shape, error) {
-	d := decoder{b: b}
-	var m shape
-	if v := d.byte1(); v != shapeVersion && d.err == nil {
-		return shape{}, fmt.Errorf("sqlite: message shape version %d unknown", v)
+func (e *encoder) shapes(list []shape) {
+	e.uvarint(uint64(len(list)))
+	for i := range list {
+		e.shape(&list[i])
 	}
+}
+
+func (d *decoder) shape() shape {
+	var m shape
 	m.role = d.str()
 	m.name = d.str()
 	m.finish = d.str()
@@ -276,18 +280,42 @@ func decodeShape(b []byte) (shape, error) {
 		if f&flagResp != 0 {
 			p.resp = d.id()
 		}
-		p.id = d.str()
-		p.name = d.str()
-		p.mime = d.str()
-		p.modality = d.str()
-		p.fileID = d.str()
-		p.uri = d.str()
+		if f&flagMeta != 0 {
+			p.id = d.str()
+			p.name = d.str()
+			p.mime = d.str()
+			p.modality = d.str()
+			p.fileID = d.str()
+			p.uri = d.str()
+		}
 		m.parts = append(m.parts, p)
 	}
-	if err := d.done(); err != nil {
-		return shape{}, err
+	return m
+}
+
+func (d *decoder) shapes() []shape {
+	n := d.count()
+	if n == 0 {
+		return nil
 	}
-	return m, nil
+	out := make([]shape, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.shape())
+	}
+	return out
+}
+
+// encodePage and decodePage are the pages.refs blob: a list of shapes.
+func encodePage(list []shape) []byte {
+	e := encoder{b: make([]byte, 0, 16*len(list))}
+	e.shapes(list)
+	return e.b
+}
+
+func decodePage(b []byte) ([]shape, error) {
+	d := decoder{b: b}
+	list := d.shapes()
+	return list, d.done()
 }
 
 // Search roles of non-message content.
@@ -318,21 +346,4 @@ func (m *shape) keys() []roleText {
 		}
 	}
 	return out
-}
-
-func encodeIDs(ids []int64) []byte {
-	e := encoder{b: make([]byte, 0, 4*len(ids))}
-	for _, id := range ids {
-		e.id(id)
-	}
-	return e.b
-}
-
-func decodeIDs(b []byte) ([]int64, error) {
-	d := decoder{b: b}
-	var out []int64
-	for len(d.b) > 0 && d.err == nil {
-		out = append(out, d.id())
-	}
-	return out, d.done()
 }

@@ -10,7 +10,6 @@ import (
 	"unsafe"
 
 	"github.com/weavetrace/weave/server/model"
-	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
 // digest identifies a content-addressed value: the first 16 bytes of the
@@ -20,9 +19,9 @@ type digest [16]byte
 // Kinds hashed into digests, so equal bytes of different kinds differ.
 const (
 	kindText     = 't'
-	kindMessage  = 'm'
 	kindPage     = 'p'
 	kindResource = 'r'
+	kindAttrs    = 'a'
 )
 
 func sum(kind byte, b []byte) digest {
@@ -55,12 +54,11 @@ func newText(body string) *textRef {
 	return &textRef{d: sum(kindText, stringBytes(body)), body: body}
 }
 
-// msgRef is a message to store by digest.
+// msgRef is a message of an incoming span, its searchable strings as
+// texts to store.
 type msgRef struct {
-	d                  digest
 	role, name, finish string
 	parts              []partRef
-	id                 int64
 }
 
 type partRef struct {
@@ -90,34 +88,6 @@ func newMsg(m *model.Message) *msgRef {
 		}
 		r.parts[i] = pr
 	}
-	// The digest covers the shape with text digests in place of ids.
-	e := encoder{b: make([]byte, 0, 64+48*len(r.parts))}
-	e.str(r.role)
-	e.str(r.name)
-	e.str(r.finish)
-	e.uvarint(uint64(len(r.parts)))
-	ref := func(t *textRef) {
-		if t == nil {
-			e.byte1(0)
-			return
-		}
-		e.byte1(1)
-		e.b = append(e.b, t.d[:]...)
-	}
-	for _, p := range r.parts {
-		e.str(p.typ)
-		ref(p.content)
-		e.str(p.inline)
-		ref(p.args)
-		ref(p.resp)
-		e.str(p.id)
-		e.str(p.name)
-		e.str(p.mime)
-		e.str(p.modality)
-		e.str(p.fileID)
-		e.str(p.uri)
-	}
-	r.d = sum(kindMessage, e.b)
 	return r
 }
 
@@ -154,20 +124,18 @@ type blobRef struct {
 	id   int64
 }
 
-// contentCache remembers digest → id for content known to be committed,
-// and the search keys of messages (immutable once written). It is bounded:
-// a full map is simply cleared.
+// contentCache remembers digest → id for content known to be committed.
+// It is bounded: a full map is simply cleared.
 type contentCache struct {
 	mu    sync.Mutex
 	ids   [4]map[digest]int64 // by kind index
-	keys  map[int64][]roleText
 	limit int
 }
 
 const cacheLimit = 1 << 18
 
 func newContentCache() *contentCache {
-	c := &contentCache{keys: make(map[int64][]roleText), limit: cacheLimit}
+	c := &contentCache{limit: cacheLimit}
 	for i := range c.ids {
 		c.ids[i] = make(map[digest]int64)
 	}
@@ -178,9 +146,9 @@ func kindIndex(kind byte) int {
 	switch kind {
 	case kindText:
 		return 0
-	case kindMessage:
-		return 1
 	case kindPage:
+		return 1
+	case kindResource:
 		return 2
 	default:
 		return 3
@@ -192,22 +160,6 @@ func (c *contentCache) lookup(kind byte, d digest) (int64, bool) {
 	id, ok := c.ids[kindIndex(kind)][d]
 	c.mu.Unlock()
 	return id, ok
-}
-
-func (c *contentCache) msgKeys(id int64) ([]roleText, bool) {
-	c.mu.Lock()
-	k, ok := c.keys[id]
-	c.mu.Unlock()
-	return k, ok
-}
-
-func (c *contentCache) addKeys(id int64, k []roleText) {
-	c.mu.Lock()
-	if len(c.keys) >= c.limit {
-		clear(c.keys)
-	}
-	c.keys[id] = k
-	c.mu.Unlock()
 }
 
 // publish records content committed by a transaction.
@@ -223,34 +175,26 @@ func (c *contentCache) publish(staged *staging) {
 			dst[d] = id
 		}
 	}
-	if len(c.keys)+len(staged.keys) > c.limit {
-		clear(c.keys)
-	}
-	for id, k := range staged.keys {
-		c.keys[id] = k
-	}
 }
 
-// reset forgets everything (after a failed transaction nothing staged is
-// published, so the cache stays valid; reset is for tests and retention).
+// reset forgets everything (after content is deleted).
 func (c *contentCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range c.ids {
 		clear(c.ids[i])
 	}
-	clear(c.keys)
 }
 
 // staging collects the ids a write transaction resolved; they are
 // published to the cache only once the transaction commits.
 type staging struct {
-	ids  [4]map[digest]int64
-	keys map[int64][]roleText
+	ids      [4]map[digest]int64
+	projects map[string]int64
 }
 
 func newStaging() *staging {
-	s := &staging{keys: make(map[int64][]roleText)}
+	s := &staging{projects: make(map[string]int64)}
 	for i := range s.ids {
 		s.ids[i] = make(map[digest]int64)
 	}
@@ -260,9 +204,9 @@ func newStaging() *staging {
 // contentTables maps a kind to its table and value column.
 var contentTables = map[byte][2]string{
 	kindText:     {"texts", "body"},
-	kindMessage:  {"messages", "shape"},
 	kindPage:     {"pages", "refs"},
 	kindResource: {"resources", "attrs"},
+	kindAttrs:    {"attrsets", "attrs"},
 }
 
 // resolve finds the ids of the digests (from the cache, this transaction's
@@ -354,7 +298,8 @@ func (w *writeTx) insertContent(kind byte, d digest, value any) (int64, error) {
 	return id, nil
 }
 
-// ensureTexts gives every text its id, inserting (and indexing) new ones.
+// ensureTexts gives every text its id, inserting new ones, and remembers
+// the bodies for the search index.
 func (w *writeTx) ensureTexts(refs []*textRef) error {
 	if len(refs) == 0 {
 		return nil
@@ -374,56 +319,32 @@ func (w *writeTx) ensureTexts(refs []*textRef) error {
 				byDigest[t.d] = t
 			}
 		}
-		fts, err := w.stmt("INSERT INTO texts_fts (rowid, body) VALUES (?, ?)")
-		if err != nil {
-			return err
-		}
 		for _, d := range missing {
-			t := byDigest[d]
-			id, err := w.insertContent(kindText, d, t.body)
+			id, err := w.insertContent(kindText, d, byDigest[d].body)
 			if err != nil {
 				return err
-			}
-			if _, err := fts.ExecContext(w.ctx, id, textsearch.IndexText(t.body)); err != nil {
-				return fmt.Errorf("sqlite: index text: %w", err)
 			}
 			found[d] = id
 		}
 	}
 	for _, t := range refs {
 		t.id = found[t.d]
+		w.bodies[t.id] = t.body
 	}
 	return nil
 }
 
-// ensureMessages gives every message its id (texts must be resolved).
-func (w *writeTx) ensureMessages(refs []*msgRef) error {
-	if len(refs) == 0 {
-		return nil
+// textBody returns a text's body, from this write's content or the table.
+func (w *writeTx) textBody(id int64) (string, error) {
+	if b, ok := w.bodies[id]; ok {
+		return b, nil
 	}
-	ds := make([]digest, len(refs))
-	for i, m := range refs {
-		ds[i] = m.d
+	var b string
+	if err := w.tx.QueryRowContext(w.ctx, "SELECT body FROM texts WHERE id = ?", id).Scan(&b); err != nil {
+		return "", fmt.Errorf("sqlite: text %d: %w", id, err)
 	}
-	found, _, err := w.resolve(kindMessage, ds)
-	if err != nil {
-		return err
-	}
-	for _, m := range refs {
-		if id := found[m.d]; id > 0 {
-			m.id = id
-			continue
-		}
-		sh := m.shape()
-		id, err := w.insertContent(kindMessage, m.d, sh.encode())
-		if err != nil {
-			return err
-		}
-		w.staged.keys[id] = sh.keys()
-		found[m.d] = id
-		m.id = id
-	}
-	return nil
+	w.bodies[id] = b
+	return b, nil
 }
 
 // ensureBlobs gives pages or resources their ids.
@@ -445,7 +366,7 @@ func (w *writeTx) ensureBlobs(kind byte, refs []*blobRef) error {
 			continue
 		}
 		var v any = b.data
-		if kind == kindResource {
+		if kind == kindResource || kind == kindAttrs {
 			v = string(b.data)
 		}
 		id, err := w.insertContent(kind, b.d, v)
@@ -456,37 +377,6 @@ func (w *writeTx) ensureBlobs(kind byte, refs []*blobRef) error {
 		b.id = id
 	}
 	return nil
-}
-
-// msgKeys returns the search keys of stored messages.
-func (w *writeTx) msgKeys(ids []int64) (map[int64][]roleText, error) {
-	out := make(map[int64][]roleText, len(ids))
-	var ask []int64
-	for _, id := range ids {
-		if _, ok := out[id]; ok {
-			continue
-		}
-		if k, ok := w.staged.keys[id]; ok {
-			out[id] = k
-			continue
-		}
-		if k, ok := w.s.cache.msgKeys(id); ok {
-			out[id] = k
-			continue
-		}
-		out[id] = nil
-		ask = append(ask, id)
-	}
-	shapes, err := loadShapes(w.ctx, w.tx, ask)
-	if err != nil {
-		return nil, err
-	}
-	for id, sh := range shapes {
-		k := sh.keys()
-		out[id] = k
-		w.s.cache.addKeys(id, k) // committed content: safe to cache now
-	}
-	return out, nil
 }
 
 // queryer is what reads need from *sql.DB, *sql.Tx and *sql.Conn.
@@ -530,17 +420,4 @@ func loadByIDs(ctx context.Context, q queryer, table, col string, ids []int64, f
 		}
 	}
 	return nil
-}
-
-func loadShapes(ctx context.Context, q queryer, ids []int64) (map[int64]shape, error) {
-	out := make(map[int64]shape, len(ids))
-	err := loadByIDs(ctx, q, "messages", "shape", ids, func(id int64, v []byte) error {
-		sh, err := decodeShape(v)
-		if err != nil {
-			return fmt.Errorf("sqlite: message %d: %w", id, err)
-		}
-		out[id] = sh
-		return nil
-	})
-	return out, err
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -83,6 +82,9 @@ func filterSQL(f store.Filter) (cond, error) {
 		return cond{}, invalid("unknown filter field %q", f.Field)
 	}
 	col := "s." + f.Field
+	if f.Field == "project_id" {
+		col = "(SELECT p.project_id FROM projects p WHERE p.id = s.proj)"
+	}
 	switch kind {
 	case kString:
 		return scalarSQL(col, op, f, toString, true, col+" != ''", col+" = ''")
@@ -219,15 +221,18 @@ func attrSQL(prefix, key, op string, f store.Filter) (cond, error) {
 	var expr string
 	var conv func(any) (any, error)
 	isText := false
+	attr := func(m string) string {
+		return "(SELECT j.value FROM attrsets a, json_each(a.attrs, '$." + m + "') j WHERE a.id = s.attrs_id AND j.key = ?)"
+	}
 	switch prefix {
 	case "custom_attrs_string":
-		expr, conv, isText = "(SELECT j.value FROM json_each(s.custom_attrs_string) j WHERE j.key = ?)", toString, true
+		expr, conv, isText = attr("s"), toString, true
 	case "custom_attrs_int":
-		expr, conv = "(SELECT j.value FROM json_each(s.custom_attrs_int) j WHERE j.key = ?)", toInt
+		expr, conv = attr("i"), toInt
 	case "custom_attrs_float":
-		expr, conv = "(SELECT j.value FROM json_each(s.custom_attrs_float) j WHERE j.key = ?)", toFloat
+		expr, conv = attr("f"), toFloat
 	case "custom_attrs_bool":
-		expr, conv = "(SELECT j.value FROM json_each(s.custom_attrs_bool) j WHERE j.key = ?)", toBoolInt
+		expr, conv = attr("b"), toBoolInt
 		if op != "eq" && op != "neq" && op != "exists" && op != "not_exists" {
 			return cond{}, invalid("filter on %q: op %q not supported for booleans", f.Field, op)
 		}
@@ -361,8 +366,8 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
-	where := []string{"s.project_id = ?"}
-	args := []any{q.ProjectID}
+	where := []string{"s.proj = ?"}
+	args := []any{nil}
 	if err := rangeSQL("s.started_at", q.Range, &where, &args); err != nil {
 		return nil, 0, err
 	}
@@ -394,6 +399,11 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	}
 	order = append(order, "s.span_id ASC", "s.trace_id ASC")
 
+	proj, ok, err := s.projectID(ctx, q.ProjectID)
+	if err != nil || !ok {
+		return nil, 0, err
+	}
+	args[0] = proj
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
@@ -407,23 +417,7 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	if int64(q.Offset) >= total {
 		return nil, total, nil
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT "+rowCols+" FROM spans s WHERE "+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
+	out, err := s.querySpans(ctx, tx, q.IncludeDetails, selectSpans(q.IncludeDetails)+"WHERE "+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
 		append(args, limit, q.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
-	}
-	var list []*spanRow
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
-		}
-		list = append(list, r)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
-	}
-	out, err := s.finish(ctx, tx, list, q.IncludeDetails)
 	return out, total, err
 }

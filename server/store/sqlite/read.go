@@ -13,65 +13,68 @@ import (
 	"github.com/weavetrace/weave/server/store"
 )
 
-// rowCols are the columns scanRow reads, prefixed with the table alias s.
-const rowCols = `s.pk, s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.span_name, s.span_kind,
+// rowCols are the columns scanRow reads, prefixed with the table alias s;
+// rowColsDetails adds the details blob.
+const rowCols = `s.pk, s.proj, s.trace_id, s.span_id, s.parent_span_id, s.span_name, s.span_kind,
 	s.started_at, s.ended_at, s.status_code, s.status_message, s.operation_name, s.provider_name,
 	s.agent_name, s.agent_id, s.agent_version, s.conversation_id, s.request_model, s.response_model,
 	s.response_id, s.input_tokens, s.output_tokens, s.cache_read_input_tokens,
 	s.cache_creation_input_tokens, s.reasoning_tokens, s.finish_reasons, s.tool_name, s.tool_type,
 	s.tool_call_id, s.error_type, s.compaction_summary, s.compaction_items_before,
-	s.compaction_items_after, s.thread_id, s.is_turn, s.custom_attrs_string, s.custom_attrs_int,
-	s.custom_attrs_float, s.custom_attrs_bool, s.resource_id`
+	s.compaction_items_after, s.thread_id, s.is_turn, s.attrs_id, s.resource_id`
 
-// spanRow is a scanned span before its resource and details are attached.
-type spanRow struct {
-	pk    int64
-	res   sql.NullInt64
-	span  model.Span
-	attrs [5]sql.NullString // finish_reasons, custom string/int/float/bool
+const rowColsDetails = rowCols + ", s.details"
+
+func selectSpans(withDetails bool) string {
+	if withDetails {
+		return "SELECT " + rowColsDetails + " FROM spans s "
+	}
+	return "SELECT " + rowCols + " FROM spans s "
 }
 
-func scanRow(sc interface{ Scan(...any) error }) (*spanRow, error) {
+// spanRow is a scanned span before its project name, attributes,
+// resource and details are attached.
+type spanRow struct {
+	pk      int64
+	proj    int64
+	attrs   sql.NullInt64
+	res     sql.NullInt64
+	details []byte
+	span    model.Span
+}
+
+func scanRow(sc interface{ Scan(...any) error }, withDetails bool) (*spanRow, error) {
 	r := &spanRow{}
 	s := &r.span
 	var started, ended int64
 	var tok [5]sql.NullInt64
-	err := sc.Scan(&r.pk, &s.ProjectID, &s.TraceID, &s.SpanID, &s.ParentSpanID, &s.SpanName, &s.SpanKind,
+	var finish sql.NullString
+	dst := []any{&r.pk, &r.proj, &s.TraceID, &s.SpanID, &s.ParentSpanID, &s.SpanName, &s.SpanKind,
 		&started, &ended, &s.StatusCode, &s.StatusMessage, &s.OperationName, &s.ProviderName,
 		&s.AgentName, &s.AgentID, &s.AgentVersion, &s.ConversationID, &s.RequestModel, &s.ResponseModel,
-		&s.ResponseID, &tok[0], &tok[1], &tok[2], &tok[3], &tok[4], &r.attrs[0], &s.ToolName, &s.ToolType,
+		&s.ResponseID, &tok[0], &tok[1], &tok[2], &tok[3], &tok[4], &finish, &s.ToolName, &s.ToolType,
 		&s.ToolCallID, &s.ErrorType, &s.CompactionSummary, &s.CompactionItemsBefore,
-		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &r.attrs[1], &r.attrs[2], &r.attrs[3], &r.attrs[4], &r.res)
-	if err != nil {
+		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &r.attrs, &r.res}
+	if withDetails {
+		dst = append(dst, &r.details)
+	}
+	if err := sc.Scan(dst...); err != nil {
 		return nil, err
 	}
 	s.StartedAt = fromNanos(started)
 	if ended != 0 {
 		s.EndedAt = fromNanos(ended)
 	}
+	ptrs := []**int64{&s.InputTokens, &s.OutputTokens, &s.CacheReadInputTokens, &s.CacheCreationInputTokens, &s.ReasoningTokens}
 	for i, t := range tok {
 		if t.Valid {
 			v := t.Int64
-			switch i {
-			case 0:
-				s.InputTokens = &v
-			case 1:
-				s.OutputTokens = &v
-			case 2:
-				s.CacheReadInputTokens = &v
-			case 3:
-				s.CacheCreationInputTokens = &v
-			case 4:
-				s.ReasoningTokens = &v
-			}
+			*ptrs[i] = &v
 		}
 	}
-	dst := []any{&s.FinishReasons, &s.CustomAttrsString, &s.CustomAttrsInt, &s.CustomAttrsFloat, &s.CustomAttrsBool}
-	for i, a := range r.attrs {
-		if a.Valid && a.String != "" {
-			if err := json.Unmarshal([]byte(a.String), dst[i]); err != nil {
-				return nil, fmt.Errorf("sqlite: span %s/%s: decode column: %w", s.TraceID, s.SpanID, err)
-			}
+	if finish.Valid && finish.String != "" {
+		if err := json.Unmarshal([]byte(finish.String), &s.FinishReasons); err != nil {
+			return nil, fmt.Errorf("sqlite: span %s/%s: finish_reasons: %w", s.TraceID, s.SpanID, err)
 		}
 	}
 	return r, nil
@@ -91,16 +94,15 @@ func decodeJSON(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
-// querySpans runs a SELECT of rowCols (from "spans s ...") and returns the
-// spans with resources attached, and details when asked.
-func (s *Store) querySpans(ctx context.Context, withDetails bool, q string, args ...any) ([]model.Span, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+// querySpans runs a selectSpans query and returns the finished spans.
+func (s *Store) querySpans(ctx context.Context, q queryer, withDetails bool, query string, args ...any) ([]model.Span, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query spans: %w", err)
 	}
 	var list []*spanRow
 	for rows.Next() {
-		r, err := scanRow(rows)
+		r, err := scanRow(rows, withDetails)
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("sqlite: query spans: %w", err)
@@ -110,43 +112,65 @@ func (s *Store) querySpans(ctx context.Context, withDetails bool, q string, args
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("sqlite: query spans: %w", err)
 	}
-	return s.finish(ctx, s.r, list, withDetails)
+	return s.finish(ctx, q, list, withDetails)
 }
 
-// finish attaches resource attributes and, optionally, the heavy columns.
+// finish attaches project names, custom attributes, resource attributes
+// and, optionally, the heavy columns.
 func (s *Store) finish(ctx context.Context, q queryer, list []*spanRow, withDetails bool) ([]model.Span, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
-	var resIDs []int64
-	seen := make(map[int64]bool)
+	var attrIDs, resIDs []int64
 	for _, r := range list {
-		if r.res.Valid && !seen[r.res.Int64] {
-			seen[r.res.Int64] = true
+		if r.attrs.Valid {
+			attrIDs = append(attrIDs, r.attrs.Int64)
+		}
+		if r.res.Valid {
 			resIDs = append(resIDs, r.res.Int64)
 		}
 	}
-	res := make(map[int64][]byte, len(resIDs))
-	if err := loadByIDs(ctx, q, "resources", "attrs", resIDs, func(id int64, v []byte) error {
-		res[id] = v
-		return nil
-	}); err != nil {
+	blobs := func(table string, ids []int64) (map[int64][]byte, error) {
+		out := make(map[int64][]byte, len(ids))
+		err := loadByIDs(ctx, q, table, "attrs", uniq(ids), func(id int64, v []byte) error {
+			out[id] = v
+			return nil
+		})
+		return out, err
+	}
+	attrs, err := blobs("attrsets", attrIDs)
+	if err != nil {
+		return nil, err
+	}
+	res, err := blobs("resources", resIDs)
+	if err != nil {
 		return nil, err
 	}
 	var heavy map[int64]*model.Span
 	if withDetails {
-		pks := make([]int64, len(list))
-		for i, r := range list {
-			pks[i] = r.pk
+		dets := make(map[int64]details, len(list))
+		for _, r := range list {
+			x, err := decodeDetails(r.details)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: span %s/%s details: %w", r.span.TraceID, r.span.SpanID, err)
+			}
+			dets[r.pk] = x
 		}
-		var err error
-		if heavy, err = loadDetails(ctx, q, pks); err != nil {
+		if heavy, err = buildHeavy(ctx, q, dets); err != nil {
 			return nil, err
 		}
 	}
 	out := make([]model.Span, len(list))
 	for i, r := range list {
 		sp := r.span
+		if sp.ProjectID, err = s.projectName(ctx, q, r.proj); err != nil {
+			return nil, err
+		}
+		if r.attrs.Valid {
+			if err := decodeAttrs(attrs[r.attrs.Int64], &sp); err != nil {
+				return nil, fmt.Errorf("sqlite: span %s/%s attributes: %w", sp.TraceID, sp.SpanID, err)
+			}
+		}
 		if r.res.Valid {
 			if b, ok := res[r.res.Int64]; ok {
 				if err := decodeJSON(b, &sp.ResourceAttrs); err != nil {
@@ -168,13 +192,36 @@ func (s *Store) finish(ctx context.Context, q queryer, list []*spanRow, withDeta
 	return out, nil
 }
 
-// loadDetails rebuilds the heavy columns of spans from their details and
-// the content tables, in a fixed number of queries whatever the count.
-func loadDetails(ctx context.Context, q queryer, pks []int64) (map[int64]*model.Span, error) {
+func decodeAttrs(b []byte, sp *model.Span) error {
+	if b == nil {
+		return errCorrupt
+	}
+	var set struct {
+		S map[string]string  `json:"s"`
+		I map[string]int64   `json:"i"`
+		F map[string]float64 `json:"f"`
+		B map[string]bool    `json:"b"`
+	}
+	if err := json.Unmarshal(b, &set); err != nil {
+		return err
+	}
+	sp.CustomAttrsString, sp.CustomAttrsInt, sp.CustomAttrsFloat, sp.CustomAttrsBool = set.S, set.I, set.F, set.B
+	return nil
+}
+
+// loadSpanDetails reads the details of stored spans and rebuilds their
+// heavy columns.
+func loadSpanDetails(ctx context.Context, q queryer, pks []int64) (map[int64]*model.Span, error) {
 	dets := make(map[int64]details, len(pks))
 	if err := loadDetailsRows(ctx, q, pks, func(pk int64, x details) { dets[pk] = x }); err != nil {
 		return nil, err
 	}
+	return buildHeavy(ctx, q, dets)
+}
+
+// buildHeavy rebuilds the heavy columns from details and the content
+// tables, in a fixed number of queries whatever the span count.
+func buildHeavy(ctx context.Context, q queryer, dets map[int64]details) (map[int64]*model.Span, error) {
 	var pageIDs []int64
 	for _, x := range dets {
 		pageIDs = append(pageIDs, x.inPages...)
@@ -183,29 +230,24 @@ func loadDetails(ctx context.Context, q queryer, pks []int64) (map[int64]*model.
 	if err != nil {
 		return nil, err
 	}
-	var msgIDs []int64
-	for _, x := range dets {
-		for _, pg := range x.inPages {
-			msgIDs = append(msgIDs, pages[pg]...)
-		}
-		msgIDs = append(msgIDs, x.inTail...)
-		msgIDs = append(msgIDs, x.out...)
-	}
-	shapes, err := loadShapes(ctx, q, uniq(msgIDs))
-	if err != nil {
-		return nil, err
-	}
 	var textIDs []int64
-	for _, sh := range shapes {
-		for _, p := range sh.parts {
-			for _, id := range []int64{p.content, p.args, p.resp} {
-				if id != 0 {
-					textIDs = append(textIDs, id)
+	addShapes := func(list []shape) {
+		for _, sh := range list {
+			for _, p := range sh.parts {
+				for _, id := range []int64{p.content, p.args, p.resp} {
+					if id != 0 {
+						textIDs = append(textIDs, id)
+					}
 				}
 			}
 		}
 	}
+	for _, list := range pages {
+		addShapes(list)
+	}
 	for _, x := range dets {
+		addShapes(x.inTail)
+		addShapes(x.out)
 		for _, id := range x.sys {
 			if id != 0 {
 				textIDs = append(textIDs, id)
@@ -234,64 +276,67 @@ func loadDetails(ctx context.Context, q queryer, pks []int64) (map[int64]*model.
 		}
 		return t, nil
 	}
-	msg := func(id int64) (model.Message, error) {
-		sh, ok := shapes[id]
-		if !ok {
-			return model.Message{}, fmt.Errorf("sqlite: message %d missing: %w", id, errCorrupt)
-		}
+	msg := func(sh *shape) (model.Message, error) {
 		m := model.Message{Role: sh.role, Name: sh.name, FinishReason: sh.finish}
 		for _, p := range sh.parts {
 			part := model.Part{Type: p.typ, ID: p.id, Name: p.name, MimeType: p.mime, Modality: p.modality, FileID: p.fileID, URI: p.uri, Content: p.inline}
-			c, err := text(p.content)
-			if err != nil {
-				return m, err
-			}
 			if p.content != 0 {
+				c, err := text(p.content)
+				if err != nil {
+					return m, err
+				}
 				part.Content = c
 			}
-			a, err := text(p.args)
-			if err != nil {
-				return m, err
-			}
-			if a != "" {
+			if p.args != 0 {
+				a, err := text(p.args)
+				if err != nil {
+					return m, err
+				}
 				part.Arguments = json.RawMessage(a)
 			}
-			r, err := text(p.resp)
-			if err != nil {
-				return m, err
-			}
-			if r != "" {
+			if p.resp != 0 {
+				r, err := text(p.resp)
+				if err != nil {
+					return m, err
+				}
 				part.Response = json.RawMessage(r)
 			}
 			m.Parts = append(m.Parts, part)
 		}
 		return m, nil
 	}
+	msgs := func(list []shape) ([]model.Message, error) {
+		var out []model.Message
+		for i := range list {
+			m, err := msg(&list[i])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+		}
+		return out, nil
+	}
 	out := make(map[int64]*model.Span, len(dets))
 	for pk, x := range dets {
 		sp := &model.Span{}
-		var in []int64
 		for _, pg := range x.inPages {
-			refs, ok := pages[pg]
+			list, ok := pages[pg]
 			if !ok {
 				return nil, fmt.Errorf("sqlite: page %d missing: %w", pg, errCorrupt)
 			}
-			in = append(in, refs...)
-		}
-		in = append(in, x.inTail...)
-		for _, id := range in {
-			m, err := msg(id)
+			ms, err := msgs(list)
 			if err != nil {
 				return nil, err
 			}
-			sp.InputMessages = append(sp.InputMessages, m)
+			sp.InputMessages = append(sp.InputMessages, ms...)
 		}
-		for _, id := range x.out {
-			m, err := msg(id)
-			if err != nil {
-				return nil, err
-			}
-			sp.OutputMessages = append(sp.OutputMessages, m)
+		tail, err := msgs(x.inTail)
+		if err != nil {
+			return nil, err
+		}
+		sp.InputMessages = append(sp.InputMessages, tail...)
+		if sp.OutputMessages, err = msgs(x.out); err != nil {
+			return nil, err
 		}
 		for _, id := range x.sys {
 			t, err := text(id)
@@ -344,7 +389,7 @@ func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Spa
 		return nil, fmt.Errorf("sqlite: get spans: %w", err)
 	}
 	defer conn.Close()
-	st, err := conn.PrepareContext(ctx, "SELECT "+rowCols+" FROM spans s WHERE s.project_id = ? AND s.trace_id = ? AND s.span_id = ?")
+	st, err := conn.PrepareContext(ctx, selectSpans(true)+"WHERE s.proj = ? AND s.trace_id = ? AND s.span_id = ?")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get spans: %w", err)
 	}
@@ -356,7 +401,14 @@ func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Spa
 			continue
 		}
 		seen[k] = true
-		r, err := scanRow(st.QueryRowContext(ctx, k.ProjectID, k.TraceID, k.SpanID))
+		proj, ok, err := s.projectID(ctx, k.ProjectID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		r, err := scanRow(st.QueryRowContext(ctx, proj, k.TraceID, k.SpanID), true)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -406,8 +458,12 @@ func (s *Store) TraceSpans(ctx context.Context, projectID, traceID string) ([]mo
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
-	return s.querySpans(ctx, true, "SELECT "+rowCols+" FROM spans s WHERE s.project_id = ? AND s.trace_id = ? ORDER BY s.started_at, s.span_id",
-		projectID, traceID)
+	proj, ok, err := s.projectID(ctx, projectID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return s.querySpans(ctx, s.r, true, selectSpans(true)+"INDEXED BY spans_key WHERE s.proj = ? AND s.trace_id = ? ORDER BY s.started_at, s.span_id",
+		proj, traceID)
 }
 
 // ConversationSpans implements store.Reader.
@@ -415,12 +471,30 @@ func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
-	where := []string{"s.project_id = ?", "s.conv_key = ?"}
-	args := []any{projectID, conversationID}
+	where := []string{"s.conv_id = ?"}
+	args := []any{nil}
 	if err := rangeSQL("s.started_at", r, &where, &args); err != nil {
 		return nil, err
 	}
-	return s.querySpans(ctx, true, "SELECT "+rowCols+" FROM spans s WHERE "+join(where)+" ORDER BY s.started_at, s.span_id", args...)
+	proj, ok, err := s.projectID(ctx, projectID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: conversation spans: %w", err)
+	}
+	defer tx.Rollback()
+	var conv int64
+	err = tx.QueryRowContext(ctx, "SELECT id FROM conversations WHERE proj = ? AND conv_key = ?", proj, conversationID).Scan(&conv)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: conversation spans: %w", err)
+	}
+	args[0] = conv
+	return s.querySpans(ctx, tx, true, selectSpans(true)+"INDEXED BY spans_conv WHERE "+join(where)+" ORDER BY s.started_at, s.span_id", args...)
 }
 
 // ActiveSpans implements store.Reader.
@@ -432,13 +506,18 @@ func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeR
 	if err != nil {
 		return nil, err
 	}
-	where := []string{"s.project_id = ?", "s.ended_at = 0"}
-	args := []any{projectID}
+	where := []string{"s.proj = ?", "s.ended_at = 0"}
+	args := []any{nil}
 	if err := rangeSQL("s.started_at", r, &where, &args); err != nil {
 		return nil, err
 	}
+	proj, ok, err := s.projectID(ctx, projectID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	args[0] = proj
 	args = append(args, limit)
-	return s.querySpans(ctx, false, "SELECT "+rowCols+" FROM spans s INDEXED BY spans_running WHERE "+join(where)+
+	return s.querySpans(ctx, s.r, false, selectSpans(false)+"INDEXED BY spans_running WHERE "+join(where)+
 		" ORDER BY s.started_at DESC, s.span_id LIMIT ?", args...)
 }
 

@@ -2,11 +2,17 @@ package sqlite
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
 // sums are the additive figures of agent rollups.
@@ -83,17 +89,23 @@ func (e *extremes) resolve(curMin, curMax int64, ok bool) (lo, hi int64, recompu
 	return lo, hi, recompute
 }
 
-type avKey struct{ project, agent, version string }
+type avKey struct {
+	proj           int64
+	agent, version string
+}
 type minuteKey struct {
-	project        string
+	proj           int64
 	minute         int64
 	agent, version string
 }
-type convKey struct{ project, conv string }
-type convItemKey struct{ project, conv, item string }
+type convItemKey struct {
+	conv int64
+	item string
+}
 type groupKey struct {
-	project, conv, role string
-	text                int64
+	conv int64
+	role string
+	text int64
 }
 
 type avDelta struct {
@@ -148,7 +160,6 @@ type groupCand struct {
 	started       int64
 	trace, spanID string
 	pk            int64
-	op, agent     string
 }
 
 func (a *groupCand) less(b *groupCand) bool {
@@ -162,6 +173,7 @@ func (a *groupCand) less(b *groupCand) bool {
 }
 
 type groupDelta struct {
+	proj    int64
 	count   int64
 	removed map[int64]bool
 	best    *groupCand
@@ -169,10 +181,10 @@ type groupDelta struct {
 
 // deltas accumulate the rollup changes of one batch.
 type deltas struct {
-	projects   map[string]int64
+	projects   map[int64]int64
 	versions   map[avKey]*avDelta
 	minutes    map[minuteKey]*sums
-	convs      map[convKey]*convDelta
+	convs      map[int64]*convDelta
 	convTraces map[convItemKey]int64
 	convAgents map[convItemKey]int64
 	convModels map[convItemKey]int64
@@ -181,10 +193,10 @@ type deltas struct {
 
 func newDeltas() *deltas {
 	return &deltas{
-		projects:   make(map[string]int64),
+		projects:   make(map[int64]int64),
 		versions:   make(map[avKey]*avDelta),
 		minutes:    make(map[minuteKey]*sums),
-		convs:      make(map[convKey]*convDelta),
+		convs:      make(map[int64]*convDelta),
 		convTraces: make(map[convItemKey]int64),
 		convAgents: make(map[convItemKey]int64),
 		convModels: make(map[convItemKey]int64),
@@ -237,7 +249,7 @@ func modelOf(r *rowState) string {
 // add records a span version's contribution with sign +1 (the version
 // being written) or -1 (the version being replaced).
 func (d *deltas) add(r *rowState, keys []roleText, prompt *promptCand, sign int64) {
-	project := r.project
+	project := r.proj
 	d.projects[project] += sign
 	s := spanSums(r)
 	if r.d.effAgent != "" {
@@ -257,11 +269,10 @@ func (d *deltas) add(r *rowState, keys []roleText, prompt *promptCand, sign int6
 		}
 		m.add(&s, sign)
 	}
-	ck := convKey{project, r.d.convKey}
-	c := d.convs[ck]
+	c := d.convs[r.convID]
 	if c == nil {
 		c = &convDelta{}
-		d.convs[ck] = c
+		d.convs[r.convID] = c
 	}
 	c.spans += sign
 	c.errors += sign * s.errors
@@ -286,18 +297,18 @@ func (d *deltas) add(r *rowState, keys []roleText, prompt *promptCand, sign int6
 			c.prompt = prompt
 		}
 	}
-	d.convTraces[convItemKey{project, r.d.convKey, r.traceID}] += sign
+	d.convTraces[convItemKey{r.convID, r.traceID}] += sign
 	if r.d.effAgent != "" {
-		d.convAgents[convItemKey{project, r.d.convKey, r.d.effAgent}] += sign
+		d.convAgents[convItemKey{r.convID, r.d.effAgent}] += sign
 	}
 	if m := modelOf(r); m != "" {
-		d.convModels[convItemKey{project, r.d.convKey, m}] += sign
+		d.convModels[convItemKey{r.convID, m}] += sign
 	}
 	for _, k := range keys {
-		gk := groupKey{project, r.d.convKey, k.role, k.text}
+		gk := groupKey{r.convID, k.role, k.text}
 		g := d.groups[gk]
 		if g == nil {
-			g = &groupDelta{}
+			g = &groupDelta{proj: project}
 			d.groups[gk] = g
 		}
 		g.count += sign
@@ -308,7 +319,7 @@ func (d *deltas) add(r *rowState, keys []roleText, prompt *promptCand, sign int6
 			g.removed[r.pk] = true
 			continue
 		}
-		cand := &groupCand{started: r.started, trace: r.traceID, spanID: r.spanID, pk: r.pk, op: r.op, agent: r.d.effAgent}
+		cand := &groupCand{started: r.started, trace: r.traceID, spanID: r.spanID, pk: r.pk}
 		if g.best == nil || cand.less(g.best) {
 			g.best = cand
 		}
@@ -321,8 +332,7 @@ func (w *writeTx) applyDeltas(d *deltas) error {
 		if n == 0 {
 			continue
 		}
-		if _, err := w.exec(`INSERT INTO projects (project_id, span_count) VALUES (?, ?)
-			ON CONFLICT (project_id) DO UPDATE SET span_count = span_count + excluded.span_count`, p, n); err != nil {
+		if _, err := w.exec("UPDATE projects SET span_count = span_count + ? WHERE id = ?", n, p); err != nil {
 			return err
 		}
 	}
@@ -345,7 +355,10 @@ func (w *writeTx) applyDeltas(d *deltas) error {
 	if err := w.applyConversations(d, turns); err != nil {
 		return err
 	}
-	return w.applyGroups(d)
+	if err := w.applyGroups(d); err != nil {
+		return err
+	}
+	return w.applyFTS()
 }
 
 const sumCols = `span_count, invocation_count, error_count, duration_ms, ended_invocations,
@@ -360,9 +373,9 @@ func (w *writeTx) applyMinutes(d *deltas) error {
 		if *s == (sums{}) {
 			continue
 		}
-		if _, err := w.exec(`INSERT INTO agent_minutes (project_id, minute, agent_name, agent_version, `+sumCols+`)
+		if _, err := w.exec(`INSERT INTO agent_minutes (proj, minute, agent_name, agent_version, `+sumCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (project_id, minute, agent_name, agent_version) DO UPDATE SET
+			ON CONFLICT (proj, minute, agent_name, agent_version) DO UPDATE SET
 			span_count = span_count + excluded.span_count,
 			invocation_count = invocation_count + excluded.invocation_count,
 			error_count = error_count + excluded.error_count,
@@ -373,12 +386,12 @@ func (w *writeTx) applyMinutes(d *deltas) error {
 			cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
 			cache_create_tokens = cache_create_tokens + excluded.cache_create_tokens,
 			reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens`,
-			append([]any{k.project, k.minute, k.agent, k.version}, sumArgs(s)...)...); err != nil {
+			append([]any{k.proj, k.minute, k.agent, k.version}, sumArgs(s)...)...); err != nil {
 			return err
 		}
 		if s.spans < 0 {
-			if _, err := w.exec("DELETE FROM agent_minutes WHERE project_id = ? AND minute = ? AND agent_name = ? AND agent_version = ? AND span_count <= 0",
-				k.project, k.minute, k.agent, k.version); err != nil {
+			if _, err := w.exec("DELETE FROM agent_minutes WHERE proj = ? AND minute = ? AND agent_name = ? AND agent_version = ? AND span_count <= 0",
+				k.proj, k.minute, k.agent, k.version); err != nil {
 				return err
 			}
 		}
@@ -391,11 +404,11 @@ func (w *writeTx) applyVersions(d *deltas) error {
 		var cur sums
 		var first, last int64
 		st, err := w.stmt(`SELECT ` + sumCols + `, first_seen, last_seen FROM agent_versions
-			WHERE project_id = ? AND agent_name = ? AND agent_version = ?`)
+			WHERE proj = ? AND agent_name = ? AND agent_version = ?`)
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(w.ctx, k.project, k.agent, k.version).Scan(&cur.spans, &cur.invocations, &cur.errors,
+		err = st.QueryRowContext(w.ctx, k.proj, k.agent, k.version).Scan(&cur.spans, &cur.invocations, &cur.errors,
 			&cur.durMs, &cur.endedInv, &cur.tok[0], &cur.tok[1], &cur.tok[2], &cur.tok[3], &cur.tok[4], &first, &last)
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -403,8 +416,8 @@ func (w *writeTx) applyVersions(d *deltas) error {
 		}
 		cur.add(&v.sums, 1)
 		if cur.spans <= 0 {
-			if _, err := w.exec("DELETE FROM agent_versions WHERE project_id = ? AND agent_name = ? AND agent_version = ?",
-				k.project, k.agent, k.version); err != nil {
+			if _, err := w.exec("DELETE FROM agent_versions WHERE proj = ? AND agent_name = ? AND agent_version = ?",
+				k.proj, k.agent, k.version); err != nil {
 				return err
 			}
 			continue
@@ -415,9 +428,9 @@ func (w *writeTx) applyVersions(d *deltas) error {
 				return err
 			}
 		}
-		if _, err := w.exec(`INSERT OR REPLACE INTO agent_versions (project_id, agent_name, agent_version, `+sumCols+`, first_seen, last_seen)
+		if _, err := w.exec(`INSERT OR REPLACE INTO agent_versions (proj, agent_name, agent_version, `+sumCols+`, first_seen, last_seen)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			append(append([]any{k.project, k.agent, k.version}, sumArgs(&cur)...), lo, hi)...); err != nil {
+			append(append([]any{k.proj, k.agent, k.version}, sumArgs(&cur)...), lo, hi)...); err != nil {
 			return err
 		}
 	}
@@ -430,19 +443,19 @@ func (w *writeTx) applyVersions(d *deltas) error {
 func (w *writeTx) versionSeen(k avKey) (lo, hi int64, err error) {
 	var mlo, mhi sql.NullInt64
 	if err := w.tx.QueryRowContext(w.ctx, `SELECT MIN(minute), MAX(minute) FROM agent_minutes
-		WHERE project_id = ? AND agent_name = ? AND agent_version = ?`, k.project, k.agent, k.version).Scan(&mlo, &mhi); err != nil {
+		WHERE proj = ? AND agent_name = ? AND agent_version = ?`, k.proj, k.agent, k.version).Scan(&mlo, &mhi); err != nil {
 		return 0, 0, fmt.Errorf("sqlite: recompute agent version: %w", err)
 	}
 	if !mlo.Valid {
 		return 0, 0, fmt.Errorf("sqlite: recompute agent version %q/%q: no activity left", k.agent, k.version)
 	}
-	q := `SELECT %s(started_at) FROM spans WHERE project_id = ? AND started_at >= ? AND started_at < ?
+	q := `SELECT %s(started_at) FROM spans WHERE proj = ? AND started_at >= ? AND started_at < ?
 		AND eff_agent = ? AND eff_version = ?`
 	var a, b sql.NullInt64
-	if err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf(q, "MIN"), k.project, mlo.Int64*minuteNanos, (mlo.Int64+1)*minuteNanos, k.agent, k.version).Scan(&a); err != nil {
+	if err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf(q, "MIN"), k.proj, mlo.Int64*minuteNanos, (mlo.Int64+1)*minuteNanos, k.agent, k.version).Scan(&a); err != nil {
 		return 0, 0, fmt.Errorf("sqlite: recompute agent version: %w", err)
 	}
-	if err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf(q, "MAX"), k.project, mhi.Int64*minuteNanos, (mhi.Int64+1)*minuteNanos, k.agent, k.version).Scan(&b); err != nil {
+	if err := w.tx.QueryRowContext(w.ctx, fmt.Sprintf(q, "MAX"), k.proj, mhi.Int64*minuteNanos, (mhi.Int64+1)*minuteNanos, k.agent, k.version).Scan(&b); err != nil {
 		return 0, 0, fmt.Errorf("sqlite: recompute agent version: %w", err)
 	}
 	if !a.Valid || !b.Valid {
@@ -451,42 +464,34 @@ func (w *writeTx) versionSeen(k avKey) (lo, hi int64, err error) {
 	return a.Int64, b.Int64, nil
 }
 
-// applyItems maintains a (project, conv, item) → span_count table and
+// applyItems maintains a (conversation, item) → span_count table and
 // returns, per conversation, how many items appeared minus disappeared.
-func (w *writeTx) applyItems(table, col string, items map[convItemKey]int64) (map[convKey]int64, error) {
-	diff := make(map[convKey]int64)
+func (w *writeTx) applyItems(table, col string, items map[convItemKey]int64) (map[int64]int64, error) {
+	diff := make(map[int64]int64)
 	for k, n := range items {
 		if n == 0 {
 			continue
 		}
-		var cur int64
-		st, err := w.stmt("SELECT span_count FROM " + table + " WHERE project_id = ? AND conv_key = ? AND " + col + " = ?")
+		st, err := w.stmt("INSERT INTO " + table + " (conv_id, " + col + ", span_count) VALUES (?, ?, ?) " +
+			"ON CONFLICT (conv_id, " + col + ") DO UPDATE SET span_count = span_count + excluded.span_count RETURNING span_count")
 		if err != nil {
 			return nil, err
 		}
-		err = st.QueryRowContext(w.ctx, k.project, k.conv, k.item).Scan(&cur)
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("sqlite: read %s: %w", table, err)
+		var next int64
+		if err := st.QueryRowContext(w.ctx, k.conv, k.item, n).Scan(&next); err != nil {
+			return nil, fmt.Errorf("sqlite: update %s: %w", table, err)
 		}
-		next := cur + n
-		switch {
-		case next <= 0:
-			if exists {
-				if _, err := w.exec("DELETE FROM "+table+" WHERE project_id = ? AND conv_key = ? AND "+col+" = ?", k.project, k.conv, k.item); err != nil {
-					return nil, err
-				}
-				diff[convKey{k.project, k.conv}]--
+		prev := next - n
+		if prev <= 0 && next > 0 {
+			diff[k.conv]++
+		}
+		if next <= 0 {
+			if prev > 0 {
+				diff[k.conv]--
 			}
-		case exists:
-			if _, err := w.exec("UPDATE "+table+" SET span_count = ? WHERE project_id = ? AND conv_key = ? AND "+col+" = ?", next, k.project, k.conv, k.item); err != nil {
+			if _, err := w.exec("DELETE FROM "+table+" WHERE conv_id = ? AND "+col+" = ?", k.conv, k.item); err != nil {
 				return nil, err
 			}
-		default:
-			if _, err := w.exec("INSERT INTO "+table+" (project_id, conv_key, "+col+", span_count) VALUES (?, ?, ?, ?)", k.project, k.conv, k.item, next); err != nil {
-				return nil, err
-			}
-			diff[convKey{k.project, k.conv}]++
 		}
 	}
 	return diff, nil
@@ -504,20 +509,20 @@ type convRow struct {
 	pk                            promptKey
 }
 
-func (w *writeTx) applyConversations(d *deltas, turns map[convKey]int64) error {
+func (w *writeTx) applyConversations(d *deltas, turns map[int64]int64) error {
 	for k, c := range d.convs {
 		var cur convRow
-		st, err := w.stmt("SELECT " + convCols + " FROM conversations WHERE project_id = ? AND conv_key = ?")
+		st, err := w.stmt("SELECT " + convCols + " FROM conversations WHERE id = ?")
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(w.ctx, k.project, k.conv).Scan(&cur.turns, &cur.spans, &cur.errors, &cur.running,
+		err = st.QueryRowContext(w.ctx, k).Scan(&cur.turns, &cur.spans, &cur.errors, &cur.running,
 			&cur.first, &cur.last, &cur.tok[0], &cur.tok[1], &cur.tok[2], &cur.tok[3], &cur.tok[4],
 			&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID)
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: read conversation: %w", err)
+		if err != nil {
+			return fmt.Errorf("sqlite: read conversation %d: %w", k, err)
 		}
+		exists := cur.spans > 0 // rows are created empty by writeTx.conv
 		cur.turns += turns[k]
 		cur.spans += c.spans
 		cur.errors += c.errors
@@ -526,10 +531,8 @@ func (w *writeTx) applyConversations(d *deltas, turns map[convKey]int64) error {
 			cur.tok[i] += c.tok[i]
 		}
 		if cur.spans <= 0 {
-			if exists {
-				if _, err := w.exec("DELETE FROM conversations WHERE project_id = ? AND conv_key = ?", k.project, k.conv); err != nil {
-					return err
-				}
+			if _, err := w.exec("DELETE FROM conversations WHERE id = ?", k); err != nil {
+				return err
 			}
 			continue
 		}
@@ -537,7 +540,7 @@ func (w *writeTx) applyConversations(d *deltas, turns map[convKey]int64) error {
 		if recompute {
 			var a, b sql.NullInt64
 			if err := w.tx.QueryRowContext(w.ctx, `SELECT MIN(started_at), MAX(MAX(started_at, ended_at)) FROM spans
-				WHERE project_id = ? AND conv_key = ?`, k.project, k.conv).Scan(&a, &b); err != nil {
+				WHERE conv_id = ?`, k).Scan(&a, &b); err != nil {
 				return fmt.Errorf("sqlite: recompute conversation: %w", err)
 			}
 			lo, hi = a.Int64, b.Int64
@@ -554,11 +557,13 @@ func (w *writeTx) applyConversations(d *deltas, turns map[convKey]int64) error {
 		case c.prompt != nil && (!hadPrompt || c.promptRemoved[cur.pk.pk] || !cur.pk.less(c.prompt.key)):
 			cur.prompt, cur.pk = c.prompt.text, c.prompt.key
 		}
-		if _, err := w.exec(`INSERT OR REPLACE INTO conversations (project_id, conv_key, `+convCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.project, k.conv, cur.turns, cur.spans, cur.errors, cur.running, cur.first, cur.last,
+		if _, err := w.exec(`UPDATE conversations SET turn_count = ?, span_count = ?, error_count = ?, running_count = ?,
+			first_activity = ?, last_activity = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,
+			cache_create_tokens = ?, reasoning_tokens = ?, prompt = ?, prompt_pk = ?, prompt_at = ?, prompt_rank = ?,
+			prompt_span = ? WHERE id = ?`,
+			cur.turns, cur.spans, cur.errors, cur.running, cur.first, cur.last,
 			cur.tok[0], cur.tok[1], cur.tok[2], cur.tok[3], cur.tok[4],
-			cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID); err != nil {
+			cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID, k); err != nil {
 			return err
 		}
 	}
@@ -566,11 +571,11 @@ func (w *writeTx) applyConversations(d *deltas, turns map[convKey]int64) error {
 }
 
 // recomputePrompt finds the conversation's first prompt from its spans.
-func (w *writeTx) recomputePrompt(k convKey, cur *convRow) error {
+func (w *writeTx) recomputePrompt(k int64, cur *convRow) error {
 	cur.prompt, cur.pk = "", promptKey{}
 	rows, err := w.tx.QueryContext(w.ctx, `SELECT pk, started_at, operation_name, span_id FROM spans
-		WHERE project_id = ? AND conv_key = ? AND has_prompt = 1
-		ORDER BY started_at, operation_name != 'invoke_agent', span_id LIMIT 8`, k.project, k.conv)
+		WHERE conv_id = ? AND has_prompt = 1
+		ORDER BY started_at, operation_name != 'invoke_agent', span_id LIMIT 8`, k)
 	if err != nil {
 		return fmt.Errorf("sqlite: recompute prompt: %w", err)
 	}
@@ -592,7 +597,7 @@ func (w *writeTx) recomputePrompt(k convKey, cur *convRow) error {
 		return fmt.Errorf("sqlite: recompute prompt: %w", err)
 	}
 	for _, c := range cands {
-		spans, err := loadDetails(w.ctx, w.tx, []int64{c.pk})
+		spans, err := loadSpanDetails(w.ctx, w.tx, []int64{c.pk})
 		if err != nil {
 			return err
 		}
@@ -602,23 +607,26 @@ func (w *writeTx) recomputePrompt(k convKey, cur *convRow) error {
 		}
 	}
 	if len(cands) > 0 {
-		w.s.log.Warn("first prompt not found among flagged spans", "project_id", k.project, "conversation_id", k.conv)
+		w.s.log.Warn("first prompt not found among flagged spans", "conversation", k)
 	}
 	return nil
 }
 
 func (w *writeTx) applyGroups(d *deltas) error {
-	recompute := make(map[convKey][]groupKey)
+	recompute := make(map[int64][]groupKey)
 	for k, g := range d.groups {
-		var count int64
-		var first groupCand
-		st, err := w.stmt(`SELECT span_count, first_at, first_trace, first_span, first_pk, first_op, agent_name
-			FROM msg_groups WHERE project_id = ? AND conv_key = ? AND role = ? AND text_id = ?`)
+		if len(g.removed) == 0 && g.best != nil {
+			if err := w.addGroup(k, g); err != nil {
+				return err
+			}
+			continue
+		}
+		var count, firstAt, firstPK, gid int64
+		st, err := w.stmt("SELECT span_count, first_at, first_pk, gid FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?")
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(w.ctx, k.project, k.conv, k.role, k.text).Scan(&count, &first.started, &first.trace,
-			&first.spanID, &first.pk, &first.op, &first.agent)
+		err = st.QueryRowContext(w.ctx, k.conv, k.role, k.text).Scan(&count, &firstAt, &firstPK, &gid)
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: read msg group: %w", err)
@@ -626,45 +634,265 @@ func (w *writeTx) applyGroups(d *deltas) error {
 		count += g.count
 		if count <= 0 {
 			if exists {
-				if _, err := w.exec("DELETE FROM msg_groups WHERE project_id = ? AND conv_key = ? AND role = ? AND text_id = ?",
-					k.project, k.conv, k.role, k.text); err != nil {
+				if _, err := w.exec("DELETE FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?", k.conv, k.role, k.text); err != nil {
+					return err
+				}
+				if err := w.ftsDelete(gid); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		switch {
-		case !exists:
+		if !exists {
 			if g.best == nil {
 				return fmt.Errorf("sqlite: msg group %v has spans but no occurrence", k)
 			}
-			first = *g.best
-		case g.removed[first.pk]:
-			if g.best != nil && !first.less(g.best) {
-				first = *g.best
-			} else {
-				recompute[convKey{k.project, k.conv}] = append(recompute[convKey{k.project, k.conv}], k)
+			if err := w.insertGroup(k, g.proj, count, g.best); err != nil {
+				return err
 			}
-		case g.best != nil && g.best.less(&first):
-			first = *g.best
+			continue
 		}
-		if _, err := w.exec(`INSERT OR REPLACE INTO msg_groups (project_id, conv_key, role, text_id, span_count,
-			first_at, first_trace, first_span, first_pk, first_op, agent_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.project, k.conv, k.role, k.text, count, first.started, first.trace, first.spanID, first.pk, first.op, first.agent); err != nil {
+		switch {
+		case g.removed[firstPK]:
+			// The first span was replaced or moved: a candidate strictly
+			// earlier, or the same span at the same time, is still first.
+			if g.best != nil && (g.best.started < firstAt || (g.best.pk == firstPK && g.best.started == firstAt)) {
+				firstAt, firstPK = g.best.started, g.best.pk
+			} else {
+				recompute[k.conv] = append(recompute[k.conv], k)
+			}
+		case g.best != nil:
+			earlier, err := w.candidateEarlier(g.best, firstAt, firstPK)
+			if err != nil {
+				return err
+			}
+			if earlier {
+				firstAt, firstPK = g.best.started, g.best.pk
+			}
+		}
+		if _, err := w.exec("UPDATE msg_groups SET span_count = ?, first_at = ?, first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?",
+			count, firstAt, firstPK, k.conv, k.role, k.text); err != nil {
+			return err
+		}
+		if err := w.moveGroup(k, g.proj, gid, firstAt); err != nil {
 			return err
 		}
 	}
-	for ck, keys := range recompute {
-		if err := w.recomputeGroups(ck, keys); err != nil {
+	for conv, keys := range recompute {
+		if err := w.recomputeGroups(conv, keys); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// Search group ids: the millisecond of first_at above gidShift bits, a
+// hash of the group key (probed on collision) below.
+const (
+	gidShift = 20
+	gidMask  = 1<<gidShift - 1
+	gidMaxMS = 1 << 42 // ± about 139 years around 1970; beyond, times are clamped
+)
+
+func gidMS(firstAt int64) int64 {
+	ms := floorDiv(firstAt, 1e6)
+	return max(-gidMaxMS, min(gidMaxMS, ms))
+}
+
+func gidFor(firstAt int64, k groupKey, probe int64) int64 {
+	h := uint64(k.conv)*0x9E3779B97F4A7C15 ^ uint64(k.text)*0xC2B2AE3D27D4EB4F
+	for i := 0; i < len(k.role); i++ {
+		h = (h ^ uint64(k.role[i])) * 0x100000001B3
+	}
+	h ^= h >> 29
+	return gidMS(firstAt)<<gidShift + (int64(h&gidMask)+probe)&gidMask
+}
+
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// ftsOp is a pending change to groups_fts. FTS5 flushes its in-memory
+// index at every statement savepoint, and the rollup upserts open one each,
+// so the changes are queued and applied together at the end of the write
+// (applyFTS), where they cost one flush.
+type ftsOp struct {
+	del  bool
+	gid  int64
+	key  groupKey
+	proj int64
+}
+
+// ftsInsert queues indexing a group's text under gid.
+func (w *writeTx) ftsInsert(gid int64, k groupKey, proj int64) error {
+	w.fts = append(w.fts, ftsOp{gid: gid, key: k, proj: proj})
+	return nil
+}
+
+// ftsDelete queues removing a group's document.
+func (w *writeTx) ftsDelete(gid int64) error {
+	w.fts = append(w.fts, ftsOp{del: true, gid: gid})
+	return nil
+}
+
+// applyFTS runs the queued index changes: their net effect per gid,
+// deletions then insertions, each in ascending rowid order (FTS5 also
+// flushes when rowids of pending writes go backwards).
+func (w *writeTx) applyFTS() error {
+	type net struct {
+		del bool   // a document stored before this write goes
+		ins *ftsOp // the document to store
+	}
+	state := make(map[int64]*net, len(w.fts))
+	for i := range w.fts {
+		op := &w.fts[i]
+		st := state[op.gid]
+		if st == nil {
+			st = &net{}
+			state[op.gid] = st
+		}
+		switch {
+		case !op.del:
+			st.ins = op
+		case st.ins != nil: // inserted by this write, removed again
+			st.ins = nil
+		default:
+			st.del = true
+		}
+	}
+	gids := make([]int64, 0, len(state))
+	for gid := range state {
+		gids = append(gids, gid)
+	}
+	slices.Sort(gids)
+	for _, gid := range gids {
+		if state[gid].del {
+			if _, err := w.exec("DELETE FROM groups_fts WHERE rowid = ?", gid); err != nil {
+				return err
+			}
+		}
+	}
+	for _, gid := range gids {
+		op := state[gid].ins
+		if op == nil {
+			continue
+		}
+		body, err := w.textBody(op.key.text)
+		if err != nil {
+			return err
+		}
+		if _, err := w.exec("INSERT INTO groups_fts (rowid, meta, body) VALUES (?, ?, ?)",
+			gid, groupMeta(op.proj, op.key.conv, op.key.role), textsearch.IndexText(body)); err != nil {
+			return err
+		}
+	}
+	w.fts = w.fts[:0]
+	return nil
+}
+
+// groupMeta is the filter tokens of a group's search document.
+func groupMeta(proj, conv int64, role string) string {
+	return fmt.Sprintf("p%d c%d %s", proj, conv, roleToken(role))
+}
+
+func roleToken(role string) string { return "r" + hex.EncodeToString([]byte(role)) }
+
+// insertGroup creates a group row and its search document.
+func (w *writeTx) insertGroup(k groupKey, proj, count int64, first *groupCand) error {
+	for probe := int64(0); ; probe++ {
+		gid := gidFor(first.started, k, probe)
+		_, err := w.exec(`INSERT INTO msg_groups (conv_id, role, text_id, proj, span_count, first_at, first_pk, gid)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.conv, k.role, k.text, proj, count, first.started, first.pk, gid)
+		if isUniqueViolation(err) && probe < gidMask {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return w.ftsInsert(gid, k, proj)
+	}
+}
+
+// moveGroup gives a group whose first_at changed millisecond a new gid.
+func (w *writeTx) moveGroup(k groupKey, proj, oldGid, firstAt int64) error {
+	if oldGid>>gidShift == gidMS(firstAt) {
+		return nil
+	}
+	for probe := int64(0); ; probe++ {
+		gid := gidFor(firstAt, k, probe)
+		_, err := w.exec("UPDATE msg_groups SET gid = ? WHERE conv_id = ? AND role = ? AND text_id = ?", gid, k.conv, k.role, k.text)
+		if isUniqueViolation(err) && probe < gidMask {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := w.ftsDelete(oldGid); err != nil {
+			return err
+		}
+		return w.ftsInsert(gid, k, proj)
+	}
+}
+
+// addGroup applies an add-only delta in one statement (plus the search
+// document of a new group); a tie on first_at with another span is settled
+// by trace and span id.
+func (w *writeTx) addGroup(k groupKey, g *groupDelta) error {
+	for probe := int64(0); ; probe++ {
+		st, err := w.stmt(`INSERT INTO msg_groups (conv_id, role, text_id, proj, span_count, first_at, first_pk, gid)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (conv_id, role, text_id) DO UPDATE SET
+				span_count = span_count + excluded.span_count,
+				first_pk = CASE WHEN excluded.first_at < first_at THEN excluded.first_pk ELSE first_pk END,
+				first_at = MIN(first_at, excluded.first_at)
+			RETURNING span_count, first_at, first_pk, gid`)
+		if err != nil {
+			return err
+		}
+		var count, at, pk, gid int64
+		err = st.QueryRowContext(w.ctx, k.conv, k.role, k.text, g.proj, g.count, g.best.started, g.best.pk,
+			gidFor(g.best.started, k, probe)).Scan(&count, &at, &pk, &gid)
+		if isUniqueViolation(err) && probe < gidMask {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: update msg group: %w", err)
+		}
+		if count == g.count { // new group
+			return w.ftsInsert(gid, k, g.proj)
+		}
+		if at == g.best.started && pk != g.best.pk {
+			earlier, err := w.candidateEarlier(g.best, at, pk)
+			if err != nil {
+				return err
+			}
+			if earlier {
+				if _, err := w.exec("UPDATE msg_groups SET first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?", g.best.pk, k.conv, k.role, k.text); err != nil {
+					return err
+				}
+			}
+		}
+		return w.moveGroup(k, g.proj, gid, at)
+	}
+}
+
+// candidateEarlier reports whether c comes before the stored first
+// occurrence (firstAt, firstPK) in (started_at, trace_id, span_id) order.
+func (w *writeTx) candidateEarlier(c *groupCand, firstAt, firstPK int64) (bool, error) {
+	if c.started != firstAt || c.pk == firstPK {
+		return c.started < firstAt, nil
+	}
+	var trace, span string
+	if err := w.tx.QueryRowContext(w.ctx, "SELECT trace_id, span_id FROM spans WHERE pk = ?", firstPK).Scan(&trace, &span); err != nil {
+		return false, fmt.Errorf("sqlite: msg group first span: %w", err)
+	}
+	return c.less(&groupCand{started: firstAt, trace: trace, spanID: span}), nil
+}
+
 // recomputeGroups finds the first occurrence of groups whose first span
 // was replaced or moved, scanning the conversation in order.
-func (w *writeTx) recomputeGroups(ck convKey, keys []groupKey) error {
+func (w *writeTx) recomputeGroups(conv int64, keys []groupKey) error {
 	want := make(map[roleText]groupKey, len(keys))
 	for _, k := range keys {
 		want[roleText{k.role, k.text}] = k
@@ -676,9 +904,8 @@ func (w *writeTx) recomputeGroups(ck convKey, keys []groupKey) error {
 		set           bool
 	}
 	for len(want) > 0 {
-		q := `SELECT pk, trace_id, span_id, started_at, operation_name, eff_agent FROM spans
-			WHERE project_id = ? AND conv_key = ?`
-		args := []any{ck.project, ck.conv}
+		q := `SELECT pk, trace_id, span_id, started_at FROM spans WHERE conv_id = ?`
+		args := []any{conv}
 		if after.set {
 			q += ` AND (started_at, trace_id, span_id) > (?, ?, ?)`
 			args = append(args, after.started, after.trace, after.spanID)
@@ -691,7 +918,7 @@ func (w *writeTx) recomputeGroups(ck convKey, keys []groupKey) error {
 		var cands []groupCand
 		for rows.Next() {
 			var c groupCand
-			if err := rows.Scan(&c.pk, &c.trace, &c.spanID, &c.started, &c.op, &c.agent); err != nil {
+			if err := rows.Scan(&c.pk, &c.trace, &c.spanID, &c.started); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlite: recompute search groups: %w", err)
 			}
@@ -718,9 +945,16 @@ func (w *writeTx) recomputeGroups(ck convKey, keys []groupKey) error {
 					continue
 				}
 				delete(want, rt)
-				if _, err := w.exec(`UPDATE msg_groups SET first_at = ?, first_trace = ?, first_span = ?, first_pk = ?,
-					first_op = ?, agent_name = ? WHERE project_id = ? AND conv_key = ? AND role = ? AND text_id = ?`,
-					c.started, c.trace, c.spanID, c.pk, c.op, c.agent, gk.project, gk.conv, gk.role, gk.text); err != nil {
+				var gid, proj int64
+				if err := w.tx.QueryRowContext(w.ctx, "SELECT gid, proj FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?",
+					gk.conv, gk.role, gk.text).Scan(&gid, &proj); err != nil {
+					return fmt.Errorf("sqlite: recompute search groups: %w", err)
+				}
+				if _, err := w.exec("UPDATE msg_groups SET first_at = ?, first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?",
+					c.started, c.pk, gk.conv, gk.role, gk.text); err != nil {
+					return err
+				}
+				if err := w.moveGroup(gk, proj, gid, c.started); err != nil {
 					return err
 				}
 			}
@@ -733,7 +967,7 @@ func (w *writeTx) recomputeGroups(ck convKey, keys []groupKey) error {
 		for rt := range want {
 			names = append(names, fmt.Sprintf("%s/%d", rt.role, rt.text))
 		}
-		return fmt.Errorf("sqlite: search groups %s of %q have no span left", strings.Join(names, ","), ck.conv)
+		return fmt.Errorf("sqlite: search groups %s of conversation %d have no span left", strings.Join(names, ","), conv)
 	}
 	return nil
 }

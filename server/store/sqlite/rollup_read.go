@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
 var convSortCols = map[string]string{
@@ -34,23 +35,25 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if err := checkOffset(q.Offset); err != nil {
 		return page, err
 	}
-	where := []string{"c.project_id = ?"}
-	args := []any{q.ProjectID}
+	where := []string{"c.proj = ?", "c.span_count > 0"}
+	args := []any{nil}
 	if err := rangeSQL("c.last_activity", q.Range, &where, &args); err != nil {
 		return page, err
 	}
 	if q.AgentName != "" {
-		where = append(where, "EXISTS (SELECT 1 FROM conv_agents a WHERE a.project_id = c.project_id AND a.conv_key = c.conv_key AND a.agent_name = ?)")
+		where = append(where, "EXISTS (SELECT 1 FROM conv_agents a WHERE a.conv_id = c.id AND a.agent_name = ?)")
 		args = append(args, q.AgentName)
 	}
-	if strings.TrimSpace(q.Search) != "" {
-		match, err := ftsQuery(q.Search)
+	var search *textsearch.Query
+	if q.Search != "" {
+		parsed, err := textsearch.Parse(q.Search)
 		if err != nil {
 			return page, err
 		}
-		where = append(where, `c.conv_key IN (SELECT g.conv_key FROM msg_groups g
-			WHERE g.project_id = c.project_id AND g.text_id IN (SELECT rowid FROM texts_fts WHERE texts_fts MATCH ?))`)
-		args = append(args, match)
+		search = &parsed
+		where = append(where, `c.id IN (SELECT g.conv_id FROM groups_fts f CROSS JOIN msg_groups g ON g.gid = f.rowid
+			WHERE groups_fts MATCH ?)`)
+		args = append(args, nil) // the match, once the project id is known
 	}
 	var order []string
 	for _, so := range q.Sort {
@@ -69,6 +72,18 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	}
 	order = append(order, "c.conv_key ASC")
 
+	proj, ok, err := s.projectID(ctx, q.ProjectID)
+	if err != nil || !ok {
+		return page, err
+	}
+	args[0] = proj
+	if search != nil {
+		for i := range args {
+			if args[i] == nil {
+				args[i] = searchMatch(proj, 0, nil, *search)
+			}
+		}
+	}
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return page, fmt.Errorf("sqlite: query conversations: %w", err)
@@ -81,7 +96,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if int64(q.Offset) >= page.Total {
 		return page, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT c.conv_key, c.turn_count, c.span_count, c.error_count, c.running_count,
+	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.conv_key, c.turn_count, c.span_count, c.error_count, c.running_count,
 		c.first_activity, c.last_activity, c.input_tokens, c.output_tokens, c.cache_read_tokens,
 		c.cache_create_tokens, c.reasoning_tokens, c.prompt
 		FROM conversations c WHERE `+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
@@ -89,28 +104,27 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if err != nil {
 		return page, fmt.Errorf("sqlite: query conversations: %w", err)
 	}
-	idx := make(map[string]int)
+	idx := make(map[int64]int)
 	for rows.Next() {
 		var c store.ConversationSummary
-		var first, last int64
-		if err := rows.Scan(&c.ConversationID, &c.TurnCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
+		var id, first, last int64
+		if err := rows.Scan(&id, &c.ConversationID, &c.TurnCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
 			&first, &last, &c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens,
 			&c.CacheCreationInputTokens, &c.ReasoningTokens, &c.FirstPrompt); err != nil {
 			rows.Close()
 			return page, fmt.Errorf("sqlite: query conversations: %w", err)
 		}
 		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
-		idx[c.ConversationID] = len(page.Conversations)
+		idx[id] = len(page.Conversations)
 		page.Conversations = append(page.Conversations, c)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return page, fmt.Errorf("sqlite: query conversations: %w", err)
 	}
 	// Agents and models of the page, in one bounded query each.
-	keys := make([]any, 0, len(idx)+1)
-	keys = append(keys, q.ProjectID)
-	for _, c := range page.Conversations {
-		keys = append(keys, c.ConversationID)
+	keys := make([]any, 0, len(idx))
+	for id := range idx {
+		keys = append(keys, id)
 	}
 	for _, t := range []struct {
 		table, col string
@@ -119,13 +133,14 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		{"conv_agents", "agent_name", func(c *store.ConversationSummary) *[]string { return &c.AgentNames }},
 		{"conv_models", "model", func(c *store.ConversationSummary) *[]string { return &c.Models }},
 	} {
-		rows, err := tx.QueryContext(ctx, "SELECT conv_key, "+t.col+" FROM "+t.table+" WHERE project_id = ? AND conv_key IN ("+
-			placeholders(len(keys)-1)+") ORDER BY conv_key, "+t.col, keys...)
+		rows, err := tx.QueryContext(ctx, "SELECT conv_id, "+t.col+" FROM "+t.table+" WHERE conv_id IN ("+
+			placeholders(len(keys))+") ORDER BY conv_id, "+t.col, keys...)
 		if err != nil {
 			return page, fmt.Errorf("sqlite: query conversations: %w", err)
 		}
 		for rows.Next() {
-			var k, v string
+			var k int64
+			var v string
 			if err := rows.Scan(&k, &v); err != nil {
 				rows.Close()
 				return page, fmt.Errorf("sqlite: query conversations: %w", err)
@@ -169,7 +184,7 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 		return nil, 0, err
 	}
 	var having []string
-	args := []any{q.ProjectID}
+	args := []any{nil}
 	if !q.Range.From.IsZero() && !q.Range.To.IsZero() && !q.Range.From.Before(q.Range.To) {
 		return nil, 0, invalid("time range from is not before to")
 	}
@@ -197,10 +212,15 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 		order = []string{"last_seen DESC"}
 	}
 	order = append(order, "agent_name ASC")
-	grouped := "SELECT agent_name, " + agentAggCols + " FROM agent_versions WHERE project_id = ? GROUP BY agent_name"
+	grouped := "SELECT agent_name, " + agentAggCols + " FROM agent_versions WHERE proj = ? GROUP BY agent_name"
 	if len(having) > 0 {
 		grouped += " HAVING " + join(having)
 	}
+	proj, ok, err := s.projectID(ctx, q.ProjectID)
+	if err != nil || !ok {
+		return nil, 0, err
+	}
+	args[0] = proj
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
@@ -242,9 +262,13 @@ func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) 
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
+	proj, ok, err := s.projectID(ctx, projectID)
+	if err != nil || !ok {
+		return nil, err
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT agent_version, invocation_count, span_count, error_count, duration_ms,
 		first_seen, last_seen, input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens
-		FROM agent_versions WHERE project_id = ? AND agent_name = ? ORDER BY last_seen DESC, agent_version`, projectID, agentName)
+		FROM agent_versions WHERE proj = ? AND agent_name = ? ORDER BY last_seen DESC, agent_version`, proj, agentName)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: agent versions: %w", err)
 	}
@@ -293,6 +317,10 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 	if !q.Range.From.IsZero() && !q.Range.To.IsZero() && !q.Range.From.Before(q.Range.To) {
 		return nil, invalid("time range from is not before to")
 	}
+	proj, ok, err := s.projectID(ctx, q.ProjectID)
+	if err != nil || !ok {
+		return nil, err
+	}
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
@@ -303,8 +331,8 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 	from, to := int64(0), int64(0)
 	if q.Range.From.IsZero() || q.Range.To.IsZero() {
 		var lo, hi sql.NullInt64
-		aq := "SELECT MIN(minute), MAX(minute) FROM agent_minutes WHERE project_id = ?"
-		aargs := []any{q.ProjectID}
+		aq := "SELECT MIN(minute), MAX(minute) FROM agent_minutes WHERE proj = ?"
+		aargs := []any{proj}
 		if q.AgentName != "" {
 			aq += " AND agent_name = ?"
 			aargs = append(aargs, q.AgentName)
@@ -342,15 +370,15 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 		return nil, invalid("%d buckets of %s exceed the limit of %d", (to-from)/w, time.Duration(w), store.MaxLimit)
 	}
 	if w%minuteNanos == 0 {
-		return s.metricsFromMinutes(ctx, tx, q, from, to, w)
+		return s.metricsFromMinutes(ctx, tx, proj, q, from, to, w)
 	}
-	return s.metricsFromSpans(ctx, tx, q, from, to, w)
+	return s.metricsFromSpans(ctx, tx, proj, q, from, to, w)
 }
 
-func (s *Store) metricsFromMinutes(ctx context.Context, tx *sql.Tx, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
+func (s *Store) metricsFromMinutes(ctx context.Context, tx *sql.Tx, proj int64, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
 	wm := w / minuteNanos // bucket width in minutes
-	where := "project_id = ? AND minute >= ? AND minute < ?"
-	args := []any{wm, wm, wm, q.ProjectID, from / minuteNanos, to / minuteNanos}
+	where := "proj = ? AND minute >= ? AND minute < ?"
+	args := []any{wm, wm, wm, proj, from / minuteNanos, to / minuteNanos}
 	if q.AgentName != "" {
 		where += " AND agent_name = ?"
 		args = append(args, q.AgentName)
@@ -384,14 +412,14 @@ func (s *Store) metricsFromMinutes(ctx context.Context, tx *sql.Tx, q store.Metr
 }
 
 // metricsFromSpans aggregates in Go for widths that are not whole minutes.
-func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
-	where := "project_id = ? AND started_at >= ? AND started_at < ? AND eff_agent != ''"
-	args := []any{q.ProjectID, from, to}
+func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, proj int64, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
+	where := "s.proj = ? AND s.started_at >= ? AND s.started_at < ? AND s.eff_agent != ''"
+	args := []any{proj, from, to}
 	if q.AgentName != "" {
-		where += " AND eff_agent = ?"
+		where += " AND s.eff_agent = ?"
 		args = append(args, q.AgentName)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+traceStateCols+`, trace_id FROM spans WHERE `+where, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT `+traceStateCols+`, s.trace_id FROM spans s JOIN conversations c ON c.id = s.conv_id WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 	}
@@ -407,7 +435,7 @@ func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, q store.Metric
 		if err := rows.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
 			&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
 			&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4],
-			&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.d.counted, &r.hasPrompt, &r.traceID); err != nil {
+			&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt, &r.traceID); err != nil {
 			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 		}
 		k := key{floorDiv(r.started, w) * w, r.d.effAgent}

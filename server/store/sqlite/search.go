@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/weavetrace/weave/server/store"
@@ -26,15 +28,46 @@ func ftsExpr(q textsearch.Query) string {
 	return b.String()
 }
 
-func ftsQuery(q string) (string, error) {
-	parsed, err := textsearch.Parse(q)
-	if err != nil {
-		return "", err
-	}
-	return ftsExpr(parsed), nil
+// hitRow is a candidate hit before sorting and snippets.
+type hitRow struct {
+	conv    int64
+	role    string
+	text    int64
+	firstAt int64
+	firstPK int64
+	gid     int64
+	trace   string
+	span    string
 }
 
-// SearchMessages implements store.Reader.
+// searchMatch is the FTS5 expression of a search in a project: the filter
+// tokens on the meta column, the query's terms on the body column.
+func searchMatch(proj, conv int64, roles []string, q textsearch.Query) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "meta : p%d", proj)
+	if conv != 0 {
+		fmt.Fprintf(&b, " AND meta : c%d", conv)
+	}
+	if len(roles) > 0 {
+		b.WriteString(" AND meta : (")
+		for i, r := range roles {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			b.WriteString(roleToken(r))
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(" AND body : (")
+	b.WriteString(ftsExpr(q))
+	b.WriteString(")")
+	return b.String()
+}
+
+// SearchMessages implements store.Reader. It walks the matching search
+// groups newest first (FTS rowids are ordered by the millisecond of the
+// first occurrence) and stops once the page and every hit tied with its
+// last one are read, so a common word costs no more than a rare one.
 func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.SearchHit, error) {
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, err
@@ -50,23 +83,13 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	if err := checkOffset(q.Offset); err != nil {
 		return nil, err
 	}
-	where := []string{"g.project_id = ?", "g.text_id IN (SELECT rowid FROM texts_fts WHERE texts_fts MATCH ?)"}
-	args := []any{q.ProjectID, ftsExpr(parsed)}
-	if len(q.Roles) > 0 {
-		where = append(where, "g.role IN ("+placeholders(len(q.Roles))+")")
-		for _, r := range q.Roles {
-			args = append(args, r)
-		}
-	}
-	if q.AgentName != "" {
-		where = append(where, "g.agent_name = ?")
-		args = append(args, q.AgentName)
-	}
-	if q.ConversationID != "" {
-		where = append(where, "g.conv_key = ?")
-		args = append(args, q.ConversationID)
-	}
+	var where []string
+	var args []any
 	if err := rangeSQL("g.first_at", q.Range, &where, &args); err != nil {
+		return nil, err
+	}
+	proj, ok, err := s.projectID(ctx, q.ProjectID)
+	if err != nil || !ok {
 		return nil, err
 	}
 	tx, err := s.r.BeginTx(ctx, nil)
@@ -74,37 +97,158 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT g.conv_key, g.role, g.text_id, g.first_at, g.first_trace, g.first_span,
-		g.first_op, g.agent_name FROM msg_groups g WHERE `+join(where)+`
-		ORDER BY g.first_at DESC, g.first_trace, g.first_span, g.role LIMIT ? OFFSET ?`, append(args, limit, q.Offset)...)
+
+	var conv int64
+	if q.ConversationID != "" {
+		err := tx.QueryRowContext(ctx, "SELECT id FROM conversations WHERE proj = ? AND conv_key = ?", proj, q.ConversationID).Scan(&conv)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+	}
+	// The range, coarsely on the rowid (whole milliseconds), exactly on first_at.
+	if !q.Range.From.IsZero() {
+		where = append(where, "f.rowid >= ?")
+		args = append(args, gidMS(clampNanos(q.Range.From))<<gidShift)
+	}
+	if !q.Range.To.IsZero() {
+		where = append(where, "f.rowid < ?")
+		args = append(args, (gidMS(clampNanos(q.Range.To))+1)<<gidShift)
+	}
+	if q.AgentName != "" {
+		where = append(where, "(SELECT x.eff_agent FROM spans x WHERE x.pk = g.first_pk) = ?")
+		args = append(args, q.AgentName)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " AND " + join(where)
+	}
+	need := q.Offset + limit
+	rows, err := tx.QueryContext(ctx, `SELECT g.conv_id, g.role, g.text_id, g.first_at, g.first_pk, g.gid
+		FROM groups_fts f CROSS JOIN msg_groups g ON g.gid = f.rowid
+		WHERE groups_fts MATCH ?`+cond+` ORDER BY f.rowid DESC`,
+		append([]any{searchMatch(proj, conv, q.Roles, parsed)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
-	var hits []store.SearchHit
-	var textIDs []int64
+	var cands []hitRow
 	for rows.Next() {
-		var h store.SearchHit
-		var textID, at int64
-		if err := rows.Scan(&h.ConversationID, &h.Role, &textID, &at, &h.TraceID, &h.SpanID, &h.OperationName, &h.AgentName); err != nil {
+		var h hitRow
+		if err := rows.Scan(&h.conv, &h.role, &h.text, &h.firstAt, &h.firstPK, &h.gid); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("sqlite: search: %w", err)
 		}
-		h.StartedAt = fromNanos(at)
-		hits = append(hits, h)
-		textIDs = append(textIDs, textID)
+		// Rows come by millisecond, newest first; once the page is full,
+		// an older millisecond cannot place anything on it.
+		if len(cands) >= need && h.gid>>gidShift < cands[len(cands)-1].gid>>gidShift {
+			break
+		}
+		cands = append(cands, h)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
+	spans, err := spanInfo(ctx, tx, cands)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cands {
+		si := spans[cands[i].firstPK]
+		cands[i].trace, cands[i].span = si.trace, si.span
+	}
+	slices.SortFunc(cands, func(a, b hitRow) int {
+		if c := cmpInt(b.firstAt, a.firstAt); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.trace, b.trace); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.span, b.span); c != 0 {
+			return c
+		}
+		return strings.Compare(a.role, b.role)
+	})
+	if q.Offset >= len(cands) {
+		return nil, nil
+	}
+	cands = cands[q.Offset:min(len(cands), need)]
+
+	convs := make(map[int64]string)
+	var textIDs []int64
+	for _, c := range cands {
+		convs[c.conv] = ""
+		textIDs = append(textIDs, c.text)
+	}
+	for id := range convs {
+		var key string
+		if err := tx.QueryRowContext(ctx, "SELECT conv_key FROM conversations WHERE id = ?", id).Scan(&key); err != nil {
+			return nil, fmt.Errorf("sqlite: search: conversation %d: %w", id, err)
+		}
+		convs[id] = key
+	}
 	bodies := make(map[int64]string, len(textIDs))
-	if err := loadByIDs(ctx, tx, "texts", "body", uniq(append([]int64(nil), textIDs...)), func(id int64, v []byte) error {
+	if err := loadByIDs(ctx, tx, "texts", "body", uniq(textIDs), func(id int64, v []byte) error {
 		bodies[id] = string(v)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	for i := range hits {
-		hits[i].Snippet = textsearch.Snippet(bodies[textIDs[i]], parsed)
+	hits := make([]store.SearchHit, len(cands))
+	for i, c := range cands {
+		si := spans[c.firstPK]
+		hits[i] = store.SearchHit{TraceID: si.trace, SpanID: si.span, ConversationID: convs[c.conv], AgentName: si.agent,
+			OperationName: si.op, Role: c.role, StartedAt: fromNanos(c.firstAt), Snippet: textsearch.Snippet(bodies[c.text], parsed)}
 	}
 	return hits, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+type spanBrief struct {
+	trace, span, op, agent string
+}
+
+func spanInfo(ctx context.Context, q queryer, cands []hitRow) (map[int64]spanBrief, error) {
+	out := make(map[int64]spanBrief, len(cands))
+	var ids []int64
+	for _, c := range cands {
+		ids = append(ids, c.firstPK)
+	}
+	ids = uniq(ids)
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		chunk := ids[:n]
+		ids = ids[n:]
+		args := make([]any, n)
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx, "SELECT pk, trace_id, span_id, operation_name, eff_agent FROM spans WHERE pk IN ("+placeholders(n)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+		for rows.Next() {
+			var pk int64
+			var b spanBrief
+			if err := rows.Scan(&pk, &b.trace, &b.span, &b.op, &b.agent); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: search: %w", err)
+			}
+			out[pk] = b
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+	}
+	return out, nil
 }

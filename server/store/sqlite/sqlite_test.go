@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,14 +14,27 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if sharedBench != nil {
+		sharedBench.s.Close()
+		os.RemoveAll(filepath.Dir(sharedBench.s.Path()))
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) func() (store.Store, error) {
-		path := filepath.Join(t.TempDir(), "weave.db")
-		return func() (store.Store, error) {
-			return Open(context.Background(), path, Settings{})
-		}
-	}, storetest.Capabilities{})
+	storetest.Run(t, openFactory, storetest.Capabilities{})
+}
+
+func openFactory(t *testing.T) func() (store.Store, error) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	return func() (store.Store, error) {
+		return Open(context.Background(), path, Settings{})
+	}
 }

@@ -72,6 +72,10 @@ type Store struct {
 	cache     *contentCache
 	closeMu   sync.Mutex
 	isClosed  atomic.Bool
+
+	projMu    sync.Mutex
+	projIDs   map[string]int64 // committed projects
+	projNames map[int64]string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -103,6 +107,8 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 
 		prepared:  make(map[string]*sql.Stmt),
 		toPrepare: make(map[string]bool),
+		projIDs:   make(map[string]int64),
+		projNames: make(map[int64]string),
 	}
 	if st.log == nil {
 		st.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -155,7 +161,7 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	}
 	wdsn := base + "?" + strings.Join(append(common,
 		"_pragma=cache_size("+strconv.Itoa(-cacheMB*1024)+")",
-		"_pragma=wal_autocheckpoint(4000)",
+		"_pragma=wal_autocheckpoint(10000)",
 		"_pragma=journal_size_limit(67108864)",
 		"_txlock=immediate",
 	), "&")
@@ -341,6 +347,48 @@ func migrations() ([]migration, error) {
 		}
 	}
 	return out, nil
+}
+
+// projectID returns the id of a committed project; ok is false if the
+// project has no data.
+func (s *Store) projectID(ctx context.Context, name string) (id int64, ok bool, err error) {
+	s.projMu.Lock()
+	id, ok = s.projIDs[name]
+	s.projMu.Unlock()
+	if ok {
+		return id, true, nil
+	}
+	err = s.r.QueryRowContext(ctx, "SELECT id FROM projects WHERE project_id = ?", name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("sqlite: look up project: %w", err)
+	}
+	s.rememberProject(name, id)
+	return id, true, nil
+}
+
+func (s *Store) rememberProject(name string, id int64) {
+	s.projMu.Lock()
+	s.projIDs[name] = id
+	s.projNames[id] = name
+	s.projMu.Unlock()
+}
+
+// projectName maps a project id back to its name.
+func (s *Store) projectName(ctx context.Context, q queryer, id int64) (string, error) {
+	s.projMu.Lock()
+	name, ok := s.projNames[id]
+	s.projMu.Unlock()
+	if ok {
+		return name, nil
+	}
+	if err := q.QueryRowContext(ctx, "SELECT project_id FROM projects WHERE id = ?", id).Scan(&name); err != nil {
+		return "", fmt.Errorf("sqlite: project %d: %w", id, err)
+	}
+	s.rememberProject(name, id)
+	return name, nil
 }
 
 // Stats reports the span count and the on-disk size (database + WAL).

@@ -26,8 +26,8 @@ type prepSpan struct {
 	key      spanKey
 	started  int64
 	ended    int64
-	finish   any // JSON text or nil
-	attrs    [4]any
+	finish   any      // JSON text or nil
+	attrs    *blobRef // custom attribute maps, nil if all empty
 	res      *blobRef
 	in, out  []*msgRef
 	sys      []*textRef
@@ -37,7 +37,8 @@ type prepSpan struct {
 	hasUsage bool
 	prompt   string // preview of the last user message of input_messages
 	// set in the transaction
-	pages []*blobRef
+	pages               []*blobRef // full pages of input messages
+	inShapes, outShapes []shape
 }
 
 func (p *prepSpan) hasPrompt() bool { return p.prompt != "" }
@@ -56,13 +57,18 @@ func prepare(s *model.Span) (*prepSpan, error) {
 			return nil, err
 		}
 	}
+	set := make(map[string]any, 4)
 	for i, m := range []any{s.CustomAttrsString, s.CustomAttrsInt, s.CustomAttrsFloat, s.CustomAttrsBool} {
-		if reflectLen(m) == 0 {
-			continue
+		if reflectLen(m) > 0 {
+			set[attrKeys[i]] = m
 		}
-		if p.attrs[i], err = jsonText(m); err != nil {
-			return nil, err
+	}
+	if len(set) > 0 {
+		b, err := json.Marshal(set) // map keys sorted: the digest is stable
+		if err != nil {
+			return nil, fmt.Errorf("%w: custom attributes: %v", store.ErrInvalid, err)
 		}
+		p.attrs = &blobRef{d: sum(kindAttrs, b), data: b}
 	}
 	if len(s.ResourceAttrs) > 0 {
 		b, err := json.Marshal(s.ResourceAttrs)
@@ -94,6 +100,10 @@ func prepare(s *model.Span) (*prepSpan, error) {
 	p.prompt = promptPreview(s.InputMessages)
 	return p, nil
 }
+
+// attrKeys name the custom maps inside an attrsets row: string, int,
+// float, bool.
+var attrKeys = [4]string{"s", "i", "f", "b"}
 
 func reflectLen(m any) int {
 	switch x := m.(type) {
@@ -202,11 +212,14 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 
 // writeTx is one write transaction on the writer connection.
 type writeTx struct {
-	s      *Store
-	ctx    context.Context
-	tx     *sql.Tx
-	staged *staging
-	stmts  map[string]*sql.Stmt
+	s       *Store
+	ctx     context.Context
+	tx      *sql.Tx
+	staged  *staging
+	stmts   map[string]*sql.Stmt
+	convIDs map[convName]int64
+	bodies  map[int64]string // text bodies this write has at hand
+	fts     []ftsOp          // queued search index changes
 }
 
 // inWriteTx runs fn in a transaction on the writer connection, commits,
@@ -224,7 +237,8 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	w := &writeTx{s: s, ctx: ctx, tx: tx, staged: newStaging(), stmts: make(map[string]*sql.Stmt)}
+	w := &writeTx{s: s, ctx: ctx, tx: tx, staged: newStaging(), stmts: make(map[string]*sql.Stmt),
+		convIDs: make(map[convName]int64), bodies: make(map[int64]string)}
 	err = fn(w)
 	if err == nil {
 		err = tx.Commit()
@@ -241,6 +255,9 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
 		return err
 	}
 	s.cache.publish(w.staged)
+	for name, id := range w.staged.projects {
+		s.rememberProject(name, id)
+	}
 	return nil
 }
 
@@ -303,7 +320,9 @@ func firstWords(q string) string {
 // rowState is the stored state of a span that the rollups depend on.
 type rowState struct {
 	pk                  int64
-	project, traceID    string
+	proj                int64
+	convID              int64 // conversations.id of d.convKey
+	traceID             string
 	spanID, parentID    string
 	started, ended      int64
 	status, op          string
@@ -329,9 +348,9 @@ func (r *rowState) node() node {
 		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage()}
 }
 
-func stateOf(p *prepSpan) *rowState {
+func stateOf(p *prepSpan, proj int64) *rowState {
 	s := p.s
-	r := &rowState{project: s.ProjectID, traceID: s.TraceID, spanID: s.SpanID, parentID: s.ParentSpanID, started: p.started, ended: p.ended,
+	r := &rowState{proj: proj, traceID: s.TraceID, spanID: s.SpanID, parentID: s.ParentSpanID, started: p.started, ended: p.ended,
 		status: s.StatusCode, op: s.OperationName, agent: s.AgentName, version: s.AgentVersion,
 		conv: s.ConversationID, thread: s.ThreadID, reqModel: s.RequestModel, respModel: s.ResponseModel,
 		hasPrompt: p.hasPrompt()}
@@ -347,33 +366,33 @@ func tokens(s *model.Span) [5]*int64 {
 	return [5]*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens}
 }
 
-const traceStateCols = `pk, span_id, parent_span_id, started_at, ended_at, status_code, operation_name,
-	agent_name, agent_version, conversation_id, thread_id, request_model, response_model,
-	input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, reasoning_tokens,
-	eff_agent, eff_version, conv_key, counted, has_prompt`
+const traceStateCols = `s.pk, s.span_id, s.parent_span_id, s.started_at, s.ended_at, s.status_code, s.operation_name,
+	s.agent_name, s.agent_version, s.conversation_id, s.thread_id, s.request_model, s.response_model,
+	s.input_tokens, s.output_tokens, s.cache_read_input_tokens, s.cache_creation_input_tokens, s.reasoning_tokens,
+	s.eff_agent, s.eff_version, c.conv_key, s.conv_id, s.counted, s.has_prompt`
 
-func scanState(sc interface{ Scan(...any) error }, project, traceID string) (*rowState, error) {
-	r := &rowState{project: project, traceID: traceID}
+func scanState(sc interface{ Scan(...any) error }, proj int64, traceID string) (*rowState, error) {
+	r := &rowState{proj: proj, traceID: traceID}
 	err := sc.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
 		&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
 		&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4],
-		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.d.counted, &r.hasPrompt)
+		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt)
 	return r, err
 }
 
-func (w *writeTx) loadTrace(project, trace string) ([]*rowState, error) {
-	st, err := w.stmt("SELECT " + traceStateCols + " FROM spans WHERE project_id = ? AND trace_id = ?")
+func (w *writeTx) loadTrace(proj int64, trace string) ([]*rowState, error) {
+	st, err := w.stmt("SELECT " + traceStateCols + " FROM spans s JOIN conversations c ON c.id = s.conv_id WHERE s.proj = ? AND s.trace_id = ?")
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(w.ctx, project, trace)
+	rows, err := st.QueryContext(w.ctx, proj, trace)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: load trace: %w", err)
 	}
 	defer rows.Close()
 	var out []*rowState
 	for rows.Next() {
-		r, err := scanState(rows, project, trace)
+		r, err := scanState(rows, proj, trace)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: load trace: %w", err)
 		}
@@ -385,23 +404,73 @@ func (w *writeTx) loadTrace(project, trace string) ([]*rowState, error) {
 	return out, nil
 }
 
-const spanCols = `project_id, trace_id, span_id, parent_span_id, span_name, span_kind, started_at, ended_at,
+// project returns the id of a project, creating it.
+func (w *writeTx) project(name string) (int64, error) {
+	if id, ok := w.staged.projects[name]; ok {
+		return id, nil
+	}
+	w.s.projMu.Lock()
+	id, ok := w.s.projIDs[name]
+	w.s.projMu.Unlock()
+	if ok {
+		return id, nil
+	}
+	st, err := w.stmt(`INSERT INTO projects (project_id, span_count) VALUES (?, 0)
+		ON CONFLICT (project_id) DO UPDATE SET project_id = excluded.project_id RETURNING id`)
+	if err != nil {
+		return 0, err
+	}
+	if err := st.QueryRowContext(w.ctx, name).Scan(&id); err != nil {
+		return 0, fmt.Errorf("sqlite: project: %w", err)
+	}
+	w.staged.projects[name] = id
+	return id, nil
+}
+
+// conv returns the id of a conversation row, creating an empty one (the
+// rollups fill it; applyConversations deletes it if it stays empty).
+func (w *writeTx) conv(proj int64, key string) (int64, error) {
+	k := convName{proj, key}
+	if id, ok := w.convIDs[k]; ok {
+		return id, nil
+	}
+	st, err := w.stmt(`INSERT INTO conversations (proj, conv_key, turn_count, span_count, error_count, running_count,
+		first_activity, last_activity, input_tokens, output_tokens, cache_read_tokens, cache_create_tokens,
+		reasoning_tokens, prompt, prompt_pk, prompt_at, prompt_rank, prompt_span)
+		VALUES (?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', 0, 0, 0, '')
+		ON CONFLICT (proj, conv_key) DO UPDATE SET conv_key = excluded.conv_key RETURNING id`)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := st.QueryRowContext(w.ctx, proj, key).Scan(&id); err != nil {
+		return 0, fmt.Errorf("sqlite: conversation: %w", err)
+	}
+	w.convIDs[k] = id
+	return id, nil
+}
+
+type convName struct {
+	proj int64
+	key  string
+}
+
+const spanCols = `proj, trace_id, span_id, parent_span_id, span_name, span_kind, started_at, ended_at,
 	status_code, status_message, operation_name, provider_name, agent_name, agent_id, agent_version,
 	conversation_id, request_model, response_model, response_id,
 	input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, reasoning_tokens,
 	finish_reasons, tool_name, tool_type, tool_call_id, error_type, compaction_summary,
-	compaction_items_before, compaction_items_after, thread_id, is_turn,
-	custom_attrs_string, custom_attrs_int, custom_attrs_float, custom_attrs_bool, resource_id,
-	eff_agent, eff_version, conv_key, counted, has_prompt`
+	compaction_items_before, compaction_items_after, thread_id, is_turn, attrs_id, resource_id,
+	eff_agent, eff_version, conv_id, counted, has_prompt, details`
 
 var (
-	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(44) + ")"
+	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(42) + ")"
 	updateSpanSQL = func() string {
 		var sets []string
 		for _, c := range strings.Split(spanCols, ",") {
 			c = strings.TrimSpace(c)
 			switch c {
-			case "project_id", "trace_id", "span_id":
+			case "proj", "trace_id", "span_id":
 				continue
 			}
 			sets = append(sets, c+" = ?")
@@ -410,11 +479,13 @@ var (
 	}()
 )
 
-func spanArgs(p *prepSpan, d derived) []any {
+func spanArgs(p *prepSpan, r *rowState) []any {
 	s := p.s
-	var res any
-	if p.res != nil {
-		res = p.res.id
+	ref := func(b *blobRef) any {
+		if b == nil {
+			return nil
+		}
+		return b.id
 	}
 	tok := tokens(s)
 	nullable := func(v *int64) any {
@@ -423,14 +494,14 @@ func spanArgs(p *prepSpan, d derived) []any {
 		}
 		return *v
 	}
-	return []any{s.ProjectID, s.TraceID, s.SpanID, s.ParentSpanID, s.SpanName, s.SpanKind, p.started, p.ended,
+	x := p.details()
+	return []any{r.proj, s.TraceID, s.SpanID, s.ParentSpanID, s.SpanName, s.SpanKind, p.started, p.ended,
 		s.StatusCode, s.StatusMessage, s.OperationName, s.ProviderName, s.AgentName, s.AgentID, s.AgentVersion,
 		s.ConversationID, s.RequestModel, s.ResponseModel, s.ResponseID,
 		nullable(tok[0]), nullable(tok[1]), nullable(tok[2]), nullable(tok[3]), nullable(tok[4]),
 		p.finish, s.ToolName, s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary,
-		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn,
-		p.attrs[0], p.attrs[1], p.attrs[2], p.attrs[3], res,
-		d.effAgent, d.effVersion, d.convKey, d.counted, p.hasPrompt()}
+		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn, ref(p.attrs), ref(p.res),
+		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), x.encode()}
 }
 
 // change is one span whose contribution to the rollups changes.
@@ -449,8 +520,9 @@ func (c *change) moved() bool {
 
 func (w *writeTx) writeSpans(winners []*prepSpan) error {
 	type traceWork struct {
-		project, trace string
-		incoming       []*prepSpan
+		proj     int64
+		trace    string
+		incoming []*prepSpan
 	}
 	var traces []*traceWork
 	byTrace := make(map[[2]string]*traceWork)
@@ -458,7 +530,11 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 		k := [2]string{p.key.project, p.key.trace}
 		tw := byTrace[k]
 		if tw == nil {
-			tw = &traceWork{project: k[0], trace: k[1]}
+			proj, err := w.project(p.key.project)
+			if err != nil {
+				return err
+			}
+			tw = &traceWork{proj: proj, trace: k[1]}
 			byTrace[k] = tw
 			traces = append(traces, tw)
 		}
@@ -469,7 +545,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 	olds := make([][]*rowState, len(traces))
 	var kept []*prepSpan
 	for i, tw := range traces {
-		old, err := w.loadTrace(tw.project, tw.trace)
+		old, err := w.loadTrace(tw.proj, tw.trace)
 		if err != nil {
 			return err
 		}
@@ -518,7 +594,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 			}
 		}
 		for _, p := range tw.incoming {
-			states = append(states, stateOf(p))
+			states = append(states, stateOf(p, tw.proj))
 			origin = append(origin, p)
 		}
 		nodes := make([]node, len(states))
@@ -527,8 +603,12 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 		}
 		ders := deriveTrace(tw.trace, nodes)
 		for j, r := range states {
+			convID, err := w.conv(tw.proj, ders[j].convKey)
+			if err != nil {
+				return err
+			}
 			if p := origin[j]; p != nil {
-				r.d = ders[j]
+				r.d, r.convID = ders[j], convID
 				changes = append(changes, &change{p: p, old: oldBy[r.spanID], new: r})
 				continue
 			}
@@ -536,7 +616,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 				continue
 			}
 			nr := *r
-			nr.d = ders[j]
+			nr.d, nr.convID = ders[j], convID
 			changes = append(changes, &change{old: r, new: &nr})
 		}
 	}
@@ -556,8 +636,8 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 
 	for _, c := range changes {
 		if c.p == nil {
-			if _, err := w.exec("UPDATE spans SET eff_agent = ?, eff_version = ?, conv_key = ?, counted = ? WHERE pk = ?",
-				c.new.d.effAgent, c.new.d.effVersion, c.new.d.convKey, c.new.d.counted, c.new.pk); err != nil {
+			if _, err := w.exec("UPDATE spans SET eff_agent = ?, eff_version = ?, conv_id = ?, counted = ? WHERE pk = ?",
+				c.new.d.effAgent, c.new.d.effVersion, c.new.convID, c.new.d.counted, c.new.pk); err != nil {
 				return err
 			}
 			if c.moved() {
@@ -596,12 +676,13 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 // the spans reference.
 func (w *writeTx) storeContent(spans []*prepSpan) error {
 	var texts []*textRef
-	var msgs []*msgRef
-	var res []*blobRef
+	var res, attrs []*blobRef
 	for _, p := range spans {
+		if p.attrs != nil {
+			attrs = append(attrs, p.attrs)
+		}
 		for _, list := range [][]*msgRef{p.in, p.out} {
 			for _, m := range list {
-				msgs = append(msgs, m)
 				m.texts(func(t *textRef) { texts = append(texts, t) })
 			}
 		}
@@ -622,24 +703,26 @@ func (w *writeTx) storeContent(spans []*prepSpan) error {
 	if err := w.ensureTexts(texts); err != nil {
 		return err
 	}
-	if err := w.ensureMessages(msgs); err != nil {
-		return err
-	}
 	var pages []*blobRef
 	for _, p := range spans {
-		p.pages = nil
+		p.inShapes, p.outShapes, p.pages = make([]shape, len(p.in)), make([]shape, len(p.out)), nil
+		for i, m := range p.in {
+			p.inShapes[i] = m.shape()
+		}
+		for i, m := range p.out {
+			p.outShapes[i] = m.shape()
+		}
 		for i := 0; i+pageSize <= len(p.in); i += pageSize {
-			ids := make([]int64, pageSize)
-			for j := range ids {
-				ids[j] = p.in[i+j].id
-			}
-			b := encodeIDs(ids)
+			b := encodePage(p.inShapes[i : i+pageSize])
 			pg := &blobRef{d: sum(kindPage, b), data: b}
 			p.pages = append(p.pages, pg)
 			pages = append(pages, pg)
 		}
 	}
 	if err := w.ensureBlobs(kindPage, pages); err != nil {
+		return err
+	}
+	if err := w.ensureBlobs(kindAttrs, attrs); err != nil {
 		return err
 	}
 	return w.ensureBlobs(kindResource, res)
@@ -651,12 +734,8 @@ func (p *prepSpan) details() details {
 	for _, pg := range p.pages {
 		x.inPages = append(x.inPages, pg.id)
 	}
-	for _, m := range p.in[len(p.pages)*pageSize:] {
-		x.inTail = append(x.inTail, m.id)
-	}
-	for _, m := range p.out {
-		x.out = append(x.out, m.id)
-	}
+	x.inTail = p.inShapes[len(p.pages)*pageSize:]
+	x.out = p.outShapes
 	for _, t := range p.sys {
 		x.sys = append(x.sys, t.id)
 	}
@@ -674,19 +753,9 @@ func (p *prepSpan) details() details {
 // keys lists the searchable texts of an incoming span, sorted and unique.
 func (p *prepSpan) keys() []roleText {
 	var out []roleText
-	for _, list := range [][]*msgRef{p.in, p.out} {
-		for _, m := range list {
-			for _, pt := range m.parts {
-				if pt.content != nil {
-					out = append(out, roleText{m.role, pt.content.id})
-				}
-				if pt.args != nil {
-					out = append(out, roleText{roleToolCall, pt.args.id})
-				}
-				if pt.resp != nil {
-					out = append(out, roleText{roleToolResult, pt.resp.id})
-				}
-			}
+	for _, list := range [][]shape{p.inShapes, p.outShapes} {
+		for i := range list {
+			out = append(out, list[i].keys()...)
 		}
 	}
 	for _, t := range p.sys {
@@ -713,9 +782,9 @@ func uniqKeys(k []roleText) []roleText {
 	return slices.Compact(k)
 }
 
-// writeSpan inserts or replaces one span row and its details.
+// writeSpan inserts or replaces one span row.
 func (w *writeTx) writeSpan(p *prepSpan, r *rowState, old *rowState) error {
-	args := spanArgs(p, r.d)
+	args := spanArgs(p, r)
 	if old == nil {
 		res, err := w.exec(insertSpanSQL, args...)
 		if err != nil {
@@ -724,14 +793,10 @@ func (w *writeTx) writeSpan(p *prepSpan, r *rowState, old *rowState) error {
 		if r.pk, err = res.LastInsertId(); err != nil {
 			return fmt.Errorf("sqlite: insert span: %w", err)
 		}
-	} else {
-		r.pk = old.pk
-		if _, err := w.exec(updateSpanSQL, append(args[3:], r.pk)...); err != nil {
-			return err
-		}
+		return nil
 	}
-	x := p.details()
-	_, err := w.exec("INSERT OR REPLACE INTO span_details (pk, data) VALUES (?, ?)", r.pk, x.encode())
+	r.pk = old.pk
+	_, err := w.exec(updateSpanSQL, append(args[3:], r.pk)...)
 	return err
 }
 
@@ -742,35 +807,22 @@ func (w *writeTx) spanKeys(pks []int64) (map[int64][]roleText, error) {
 		return out, nil
 	}
 	dets := make(map[int64]details, len(pks))
-	err := loadDetailsRows(w.ctx, w.tx, pks, func(pk int64, x details) { dets[pk] = x })
-	if err != nil {
+	if err := loadDetailsRows(w.ctx, w.tx, pks, func(pk int64, x details) { dets[pk] = x }); err != nil {
 		return nil, err
 	}
 	var pageIDs []int64
 	for _, x := range dets {
 		pageIDs = append(pageIDs, x.inPages...)
 	}
-	pages, err := loadPages(w.ctx, w.tx, pageIDs)
-	if err != nil {
-		return nil, err
-	}
-	var msgIDs []int64
-	for _, x := range dets {
-		for _, pg := range x.inPages {
-			msgIDs = append(msgIDs, pages[pg]...)
-		}
-		msgIDs = append(msgIDs, x.inTail...)
-		msgIDs = append(msgIDs, x.out...)
-	}
-	mk, err := w.msgKeys(msgIDs)
+	pages, err := loadPages(w.ctx, w.tx, uniq(pageIDs))
 	if err != nil {
 		return nil, err
 	}
 	for pk, x := range dets {
 		var k []roleText
-		add := func(ids []int64) {
-			for _, id := range ids {
-				k = append(k, mk[id]...)
+		add := func(list []shape) {
+			for i := range list {
+				k = append(k, list[i].keys()...)
 			}
 		}
 		for _, pg := range x.inPages {
@@ -795,7 +847,6 @@ func (w *writeTx) spanKeys(pks []int64) (map[int64][]roleText, error) {
 }
 
 func loadDetailsRows(ctx context.Context, q queryer, pks []int64, fn func(pk int64, x details)) error {
-	// span_details is keyed by pk, not id.
 	for len(pks) > 0 {
 		n := min(len(pks), 500)
 		chunk := pks[:n]
@@ -804,7 +855,7 @@ func loadDetailsRows(ctx context.Context, q queryer, pks []int64, fn func(pk int
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := q.QueryContext(ctx, "SELECT pk, data FROM span_details WHERE pk IN ("+placeholders(n)+")", args...)
+		rows, err := q.QueryContext(ctx, "SELECT pk, details FROM spans WHERE pk IN ("+placeholders(n)+")", args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: read span details: %w", err)
 		}
@@ -832,14 +883,14 @@ func loadDetailsRows(ctx context.Context, q queryer, pks []int64, fn func(pk int
 	return nil
 }
 
-func loadPages(ctx context.Context, q queryer, ids []int64) (map[int64][]int64, error) {
-	out := make(map[int64][]int64, len(ids))
+func loadPages(ctx context.Context, q queryer, ids []int64) (map[int64][]shape, error) {
+	out := make(map[int64][]shape, len(ids))
 	err := loadByIDs(ctx, q, "pages", "refs", ids, func(id int64, v []byte) error {
-		refs, err := decodeIDs(v)
+		list, err := decodePage(v)
 		if err != nil {
 			return fmt.Errorf("sqlite: page %d: %w", id, err)
 		}
-		out[id] = refs
+		out[id] = list
 		return nil
 	})
 	return out, err

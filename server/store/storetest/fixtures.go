@@ -290,3 +290,43 @@ func SystemPrompt() string {
 	r := rand.New(rand.NewPCG(7, 7))
 	return "You are Claude Code, an interactive CLI tool that helps users with software engineering tasks.\n" + words(r, 480)
 }
+
+// Workload generates realistic conversations one after another, under
+// fresh ids, for benchmarks: 1–10 turns of 1–6 model calls, a subagent in
+// some turns, a shared 3 KB system prompt, and the full history in every
+// chat span's input for half of the conversations. Each call returns the
+// spans of the next conversation, starting where the previous one ended.
+type Workload struct {
+	ProjectID string
+	r         *rand.Rand
+	next      int
+	t         time.Time
+	system    string
+	scale     float64
+}
+
+// NewWorkload starts a workload at start.
+func NewWorkload(seed uint64, projectID string, start time.Time) *Workload {
+	return &Workload{ProjectID: projectID, r: rand.New(rand.NewPCG(seed, 0x5eed)), t: start, system: SystemPrompt(), scale: 1}
+}
+
+// Next returns the spans of the next conversation.
+func (w *Workload) Next() []model.Span {
+	w.next++
+	turns := BuildConversation(ConversationSpec{
+		ProjectID:      w.ProjectID,
+		ConversationID: fmt.Sprintf("%s-%08d", ID(4, w.ProjectID, w.r.Uint64()), w.next),
+		Start:          w.t,
+		Turns:          1 + w.r.IntN(10),
+		CallsPerTurn:   1 + w.r.IntN(6),
+		Subagent:       w.r.IntN(3) == 0,
+		SystemPrompt:   w.system,
+		Rand:           w.r,
+		ContentScale:   w.scale,
+		FullHistory:    w.r.IntN(2) == 0,
+	})
+	spans := Flatten(turns)
+	// Conversations overlap in time, as concurrent sessions do.
+	w.t = w.t.Add(time.Duration(30+w.r.IntN(300)) * time.Second)
+	return spans
+}

@@ -2,11 +2,13 @@
 -- meaning of every table. Times are int64 nanoseconds since the Unix epoch;
 -- ended_at 0 means the span is still running.
 
--- Projects that have spans, with their span count (Projects, Stats).
+-- Projects, with their span count (Projects, Stats). Other tables refer to
+-- a project by its integer id.
 CREATE TABLE projects (
-    project_id TEXT PRIMARY KEY,
+    id         INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL UNIQUE,
     span_count INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 
 -- Content-addressed bodies: each distinct value is stored once, keyed by
 -- the first 16 bytes of its SHA-256, and referenced by id.
@@ -16,43 +18,37 @@ CREATE TABLE resources (
     attrs  TEXT NOT NULL -- resource_attrs as JSON
 );
 
+-- The custom attribute maps of a span, as one JSON object
+-- {"s": {...}, "i": {...}, "f": {...}, "b": {...}}: spans of one session
+-- mostly share them.
+CREATE TABLE attrsets (
+    id     INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    attrs  TEXT NOT NULL
+);
+
 CREATE TABLE texts (
     id     INTEGER PRIMARY KEY,
     digest BLOB NOT NULL UNIQUE,
     body   TEXT NOT NULL
 );
 
--- Full-text index over texts (rowid = texts.id). Contentless: the indexed
--- text (textsearch.IndexText of the body) is supplied by the store, and
--- snippets are built from texts.body.
-CREATE VIRTUAL TABLE texts_fts USING fts5(
-    body,
-    content = '',
-    contentless_delete = 1,
-    tokenize = 'unicode61 remove_diacritics 2'
-);
-
--- One message (role, parts) with its text parts referencing texts.
-CREATE TABLE messages (
-    id     INTEGER PRIMARY KEY,
-    digest BLOB NOT NULL UNIQUE,
-    shape  BLOB NOT NULL
-);
-
--- Fixed-size pages of message ids: the input_messages list of a span is
--- its full pages plus a short tail, so calls that repeat a growing history
--- share every full page.
+-- Fixed-size pages of input messages (their shapes: role, parts, texts
+-- ids): the input_messages list of a span is its full pages plus a short
+-- tail, so calls that repeat a growing history share every full page.
 CREATE TABLE pages (
     id     INTEGER PRIMARY KEY,
     digest BLOB NOT NULL UNIQUE,
     refs   BLOB NOT NULL
 );
 
--- One row per span: the scalar columns of model.Span, the custom maps as
--- JSON, and the derived columns the rollups were computed with.
+-- One row per span: the scalar columns of model.Span, references to the
+-- content-addressed values, the derived columns the rollups were computed
+-- with, and the heavy columns as a details blob (references to messages,
+-- pages and texts, events, raw span) read only with include_details.
 CREATE TABLE spans (
     pk                          INTEGER PRIMARY KEY,
-    project_id                  TEXT NOT NULL,
+    proj                        INTEGER NOT NULL, -- projects.id
     trace_id                    TEXT NOT NULL,
     span_id                     TEXT NOT NULL,
     parent_span_id              TEXT NOT NULL,
@@ -86,35 +82,26 @@ CREATE TABLE spans (
     compaction_items_after      INTEGER NOT NULL,
     thread_id                   TEXT NOT NULL,
     is_turn                     INTEGER NOT NULL,
-    custom_attrs_string         TEXT, -- JSON objects, NULL when empty
-    custom_attrs_int            TEXT,
-    custom_attrs_float          TEXT,
-    custom_attrs_bool           TEXT,
+    attrs_id                    INTEGER, -- attrsets.id
     resource_id                 INTEGER, -- resources.id
     -- derived (store package doc): effective agent and version, effective
     -- conversation, whether the usage counts, whether input_messages holds
     -- a user message.
     eff_agent                   TEXT NOT NULL,
     eff_version                 TEXT NOT NULL,
-    conv_key                    TEXT NOT NULL,
+    conv_id                     INTEGER NOT NULL, -- conversations.id
     counted                     INTEGER NOT NULL,
-    has_prompt                  INTEGER NOT NULL
+    has_prompt                  INTEGER NOT NULL,
+    details                     BLOB NOT NULL
 );
-CREATE UNIQUE INDEX spans_key ON spans (project_id, trace_id, span_id);
-CREATE INDEX spans_started ON spans (project_id, started_at);
-CREATE INDEX spans_conv ON spans (project_id, conv_key, started_at);
-CREATE INDEX spans_running ON spans (project_id, started_at) WHERE ended_at = 0;
-
--- The heavy columns of a span (references to messages, pages and texts,
--- events, raw span), read only with include_details.
-CREATE TABLE span_details (
-    pk   INTEGER PRIMARY KEY, -- spans.pk
-    data BLOB NOT NULL
-);
+CREATE UNIQUE INDEX spans_key ON spans (proj, trace_id, span_id);
+CREATE INDEX spans_started ON spans (proj, started_at);
+CREATE INDEX spans_conv ON spans (conv_id, started_at);
+CREATE INDEX spans_running ON spans (proj, started_at) WHERE ended_at = 0;
 
 -- Rollups, maintained incrementally by every write.
 CREATE TABLE agent_versions (
-    project_id          TEXT NOT NULL,
+    proj                INTEGER NOT NULL,
     agent_name          TEXT NOT NULL,
     agent_version       TEXT NOT NULL,
     span_count          INTEGER NOT NULL,
@@ -129,11 +116,11 @@ CREATE TABLE agent_versions (
     cache_read_tokens   INTEGER NOT NULL,
     cache_create_tokens INTEGER NOT NULL,
     reasoning_tokens    INTEGER NOT NULL,
-    PRIMARY KEY (project_id, agent_name, agent_version)
+    PRIMARY KEY (proj, agent_name, agent_version)
 ) WITHOUT ROWID;
 
 CREATE TABLE agent_minutes (
-    project_id          TEXT NOT NULL,
+    proj                INTEGER NOT NULL,
     minute              INTEGER NOT NULL, -- started_at / 60 s
     agent_name          TEXT NOT NULL,
     agent_version       TEXT NOT NULL,
@@ -147,13 +134,14 @@ CREATE TABLE agent_minutes (
     cache_read_tokens   INTEGER NOT NULL,
     cache_create_tokens INTEGER NOT NULL,
     reasoning_tokens    INTEGER NOT NULL,
-    PRIMARY KEY (project_id, minute, agent_name, agent_version)
+    PRIMARY KEY (proj, minute, agent_name, agent_version)
 ) WITHOUT ROWID;
-CREATE INDEX agent_minutes_agent ON agent_minutes (project_id, agent_name, agent_version, minute);
+CREATE INDEX agent_minutes_agent ON agent_minutes (proj, agent_name, agent_version, minute);
 
 CREATE TABLE conversations (
-    project_id          TEXT NOT NULL,
-    conv_key            TEXT NOT NULL,
+    id                  INTEGER PRIMARY KEY,
+    proj                INTEGER NOT NULL,
+    conv_key            TEXT NOT NULL, -- the effective conversation id
     turn_count          INTEGER NOT NULL,
     span_count          INTEGER NOT NULL,
     error_count         INTEGER NOT NULL,
@@ -165,59 +153,66 @@ CREATE TABLE conversations (
     cache_read_tokens   INTEGER NOT NULL,
     cache_create_tokens INTEGER NOT NULL,
     reasoning_tokens    INTEGER NOT NULL,
-    -- first prompt preview and the span it came from (0: none)
+    -- first prompt preview and the span it came from (prompt_pk 0: none)
     prompt              TEXT NOT NULL,
     prompt_pk           INTEGER NOT NULL,
     prompt_at           INTEGER NOT NULL,
     prompt_rank         INTEGER NOT NULL,
     prompt_span         TEXT NOT NULL,
-    PRIMARY KEY (project_id, conv_key)
-) WITHOUT ROWID;
-CREATE INDEX conversations_last ON conversations (project_id, last_activity);
+    UNIQUE (proj, conv_key)
+);
+CREATE INDEX conversations_last ON conversations (proj, last_activity);
 
 CREATE TABLE conv_traces (
-    project_id TEXT NOT NULL,
-    conv_key   TEXT NOT NULL,
+    conv_id    INTEGER NOT NULL,
     trace_id   TEXT NOT NULL,
     span_count INTEGER NOT NULL,
-    PRIMARY KEY (project_id, conv_key, trace_id)
+    PRIMARY KEY (conv_id, trace_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE conv_agents (
-    project_id TEXT NOT NULL,
-    conv_key   TEXT NOT NULL,
+    conv_id    INTEGER NOT NULL,
     agent_name TEXT NOT NULL,
     span_count INTEGER NOT NULL,
-    PRIMARY KEY (project_id, conv_key, agent_name)
+    PRIMARY KEY (conv_id, agent_name)
 ) WITHOUT ROWID;
-CREATE INDEX conv_agents_agent ON conv_agents (project_id, agent_name);
 
 CREATE TABLE conv_models (
-    project_id TEXT NOT NULL,
-    conv_key   TEXT NOT NULL,
+    conv_id    INTEGER NOT NULL,
     model      TEXT NOT NULL,
     span_count INTEGER NOT NULL,
-    PRIMARY KEY (project_id, conv_key, model)
+    PRIMARY KEY (conv_id, model)
 ) WITHOUT ROWID;
 
 -- Message search: one row per (conversation, role, text) with the number
--- of spans carrying it and its first occurrence.
+-- of spans carrying it and its first occurrence. gid orders groups by the
+-- millisecond of first_at (gid >> 20), the low 20 bits tell groups of one
+-- millisecond apart; it is the rowid of the group's document in
+-- groups_fts, so a search walks matches newest first.
 CREATE TABLE msg_groups (
-    project_id  TEXT NOT NULL,
-    conv_key    TEXT NOT NULL,
-    role        TEXT NOT NULL,
-    text_id     INTEGER NOT NULL,
-    span_count  INTEGER NOT NULL,
-    first_at    INTEGER NOT NULL,
-    first_trace TEXT NOT NULL,
-    first_span  TEXT NOT NULL,
-    first_pk    INTEGER NOT NULL,
-    first_op    TEXT NOT NULL,
-    agent_name  TEXT NOT NULL,
-    PRIMARY KEY (project_id, conv_key, role, text_id)
+    conv_id    INTEGER NOT NULL,
+    role       TEXT NOT NULL,
+    text_id    INTEGER NOT NULL,
+    proj       INTEGER NOT NULL,
+    span_count INTEGER NOT NULL,
+    first_at   INTEGER NOT NULL,
+    first_pk   INTEGER NOT NULL, -- spans.pk
+    gid        INTEGER NOT NULL,
+    PRIMARY KEY (conv_id, role, text_id)
 ) WITHOUT ROWID;
-CREATE INDEX msg_groups_text ON msg_groups (text_id);
-CREATE INDEX msg_groups_first ON msg_groups (project_id, first_at);
+CREATE UNIQUE INDEX msg_groups_gid ON msg_groups (gid);
+
+-- Full-text index, one document per search group (rowid = gid): meta
+-- holds filter tokens (p<project id> c<conversation id> r<hex role>), body
+-- the indexed text (textsearch.IndexText of the text). Contentless:
+-- snippets are built from texts.body.
+CREATE VIRTUAL TABLE groups_fts USING fts5(
+    meta,
+    body,
+    content = '',
+    contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
 
 -- Events that arrived before their span (OTLP logs).
 CREATE TABLE pending_events (
