@@ -138,7 +138,7 @@ type details struct {
 
 const detailsVersion = 1
 
-func (x *details) encode() []byte {
+func (x details) encode() []byte {
 	e := encoder{b: make([]byte, 0, 32+len(x.events)+len(x.raw)+16*(len(x.inTail)+len(x.out)))}
 	e.byte1(detailsVersion)
 	e.ids(x.inPages)

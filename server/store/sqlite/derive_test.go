@@ -1,0 +1,182 @@
+package sqlite
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+)
+
+func TestDeriveTrace(t *testing.T) {
+	cases := []struct {
+		name  string
+		nodes []node
+		want  []string // effAgent/effVersion/convKey/counted per node
+	}{
+		{"agent and conversation inherited from the root", []node{
+			{spanID: "r", agent: "claude-code", version: "1", conv: "C"},
+			{spanID: "c", parentID: "r", hasUsage: true},
+		}, []string{"claude-code/1/C/false", "claude-code/1/C/true"}},
+		{"nested agent wins below it", []node{
+			{spanID: "r", agent: "outer", conv: "C"},
+			{spanID: "s", parentID: "r", agent: "inner", version: "2"},
+			{spanID: "g", parentID: "s"},
+		}, []string{"outer//C/false", "inner/2/C/false", "inner/2/C/false"}},
+		{"parent with usage not counted when a descendant reports usage", []node{
+			{spanID: "r", hasUsage: true},
+			{spanID: "s", parentID: "r"},
+			{spanID: "g", parentID: "s", hasUsage: true},
+		}, []string{"//trace:T/false", "//trace:T/false", "//trace:T/true"}},
+		{"orphan: parent missing", []node{
+			{spanID: "o", parentID: "gone", hasUsage: true},
+		}, []string{"//trace:T/true"}},
+		{"conversation from the trace's earliest span that has one", []node{
+			{spanID: "r", started: 1},
+			{spanID: "a", parentID: "r", started: 3, conv: "late"},
+			{spanID: "b", parentID: "r", started: 2, conv: "early"},
+		}, []string{"//early/false", "//late/false", "//early/false"}},
+		{"thread when no conversation", []node{
+			{spanID: "r", thread: "th"},
+			{spanID: "k", parentID: "r"},
+		}, []string{"//th/false", "//th/false"}},
+		{"conversation beats an ancestor's thread", []node{
+			{spanID: "r", thread: "th"},
+			{spanID: "k", parentID: "r", conv: "C"},
+		}, []string{"//C/false", "//C/false"}},
+		{"self parent ignored", []node{
+			{spanID: "s", parentID: "s", agent: "a", hasUsage: true},
+		}, []string{"a//trace:T/true"}},
+		{"cycle broken, no hang", []node{
+			{spanID: "p", parentID: "q", hasUsage: true},
+			{spanID: "q", parentID: "p", agent: "looper", hasUsage: true},
+		}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := deriveTrace("T", tc.nodes)
+			if len(got) != len(tc.nodes) {
+				t.Fatalf("deriveTrace: got %d results, want %d", len(got), len(tc.nodes))
+			}
+			if tc.want == nil {
+				return
+			}
+			for i, d := range got {
+				s := fmt.Sprintf("%s/%s/%s/%v", d.effAgent, d.effVersion, d.convKey, d.counted)
+				if s != tc.want[i] {
+					t.Errorf("node %s: got %s, want %s", tc.nodes[i].spanID, s, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestDeriveDeepChain checks that a very deep parent chain is handled
+// without recursion limits and in linear time.
+func TestDeriveDeepChain(t *testing.T) {
+	const depth = 200_000
+	nodes := make([]node, depth)
+	for i := range nodes {
+		nodes[i] = node{spanID: fmt.Sprint(i)}
+		if i > 0 {
+			nodes[i].parentID = fmt.Sprint(i - 1)
+		}
+	}
+	nodes[0].agent, nodes[0].conv = "root-agent", "C"
+	nodes[depth-1].hasUsage = true
+	got := deriveTrace("T", nodes)
+	if got[depth-1].effAgent != "root-agent" || got[depth-1].convKey != "C" || !got[depth-1].counted {
+		t.Errorf("deepest node: got %+v, want root-agent, C, counted", got[depth-1])
+	}
+}
+
+func TestPreview(t *testing.T) {
+	cases := []struct {
+		name, in, want string
+	}{
+		{"trimmed and collapsed", "  a \n\n b\tc  ", "a b c"},
+		{"empty", " \n ", ""},
+		{"exactly the limit", strings.Repeat("x", store.FirstPromptMaxRunes), strings.Repeat("x", store.FirstPromptMaxRunes)},
+		{"cut with an ellipsis", strings.Repeat("é", store.FirstPromptMaxRunes+1), strings.Repeat("é", store.FirstPromptMaxRunes-1) + "…"},
+		{"no space before the ellipsis", strings.Repeat("ab ", 200), strings.TrimRight(strings.Repeat("ab ", 200)[:store.FirstPromptMaxRunes-1], " ") + "…"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := preview(tc.in)
+			if got != tc.want {
+				t.Errorf("preview(%.30q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if utf8.RuneCountInString(got) > store.FirstPromptMaxRunes {
+				t.Errorf("preview: %d runes, want ≤ %d", utf8.RuneCountInString(got), store.FirstPromptMaxRunes)
+			}
+		})
+	}
+	msgs := []model.Message{
+		{Role: "user", Parts: []model.Part{{Type: model.PartText, Content: "first"}}},
+		{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: "answer"}}},
+		{Role: "USER", Parts: []model.Part{{Type: model.PartToolCallResponse, ID: "x"}}},
+		{Role: "user", Parts: []model.Part{{Type: model.PartText, Content: "second"}}},
+		{Role: "tool", Parts: []model.Part{{Type: model.PartText, Content: "tool text"}}},
+	}
+	if got := promptPreview(msgs); got != "second" {
+		t.Errorf("promptPreview: got %q, want the last user message with text, second", got)
+	}
+}
+
+func TestBatchWinners(t *testing.T) {
+	mk := func(id string, ended int64, tag string) *prepSpan {
+		return &prepSpan{key: spanKey{"p", "t", id}, ended: ended, prompt: tag}
+	}
+	cases := []struct {
+		name string
+		in   []*prepSpan
+		want string
+	}{
+		{"newest wins", []*prepSpan{mk("a", 1, "v1"), mk("a", 2, "v2")}, "a:v2"},
+		{"finished not replaced by running", []*prepSpan{mk("a", 1, "fin"), mk("a", 0, "run")}, "a:fin"},
+		{"running replaced by finished", []*prepSpan{mk("a", 0, "run"), mk("a", 1, "fin")}, "a:fin"},
+		{"running replaced by running", []*prepSpan{mk("a", 0, "r1"), mk("a", 0, "r2")}, "a:r2"},
+		{"first-appearance order kept", []*prepSpan{mk("b", 1, "b1"), mk("a", 1, "a1"), mk("b", 1, "b2")}, "b:b2 a:a1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, p := range batchWinners(tc.in) {
+				got = append(got, p.key.span+":"+p.prompt)
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("batchWinners: got %s, want %s", g, tc.want)
+			}
+		})
+	}
+}
+
+func TestGid(t *testing.T) {
+	k := groupKey{conv: 7, role: "user", text: 42}
+	cases := []struct {
+		name string
+		at   int64
+	}{
+		{"epoch", 0},
+		{"now-ish", 1_780_000_000_123_456_789},
+		{"before 1970", -1_500},
+		{"far future clamped", store.MaxTime.UnixNano()},
+		{"far past clamped", store.MinTime.UnixNano()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for probe := int64(0); probe < 3; probe++ {
+				g := gidFor(tc.at, k, probe)
+				if g>>gidShift != gidMS(tc.at) {
+					t.Errorf("gidFor(%d, probe %d) = %d: millisecond %d, want %d", tc.at, probe, g, g>>gidShift, gidMS(tc.at))
+				}
+			}
+		})
+	}
+	// Later milliseconds sort after earlier ones whatever the hash bits.
+	if a, b := gidFor(1_000_000, k, gidMask), gidFor(2_000_000, groupKey{conv: 1}, 0); a >= b {
+		t.Errorf("gid order: %d (1 ms) ≥ %d (2 ms)", a, b)
+	}
+}

@@ -1,0 +1,302 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/storetest"
+)
+
+func mustOpen(t *testing.T, path string, s Settings) *Store {
+	t.Helper()
+	st, err := Open(context.Background(), path, s)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		path string
+		s    Settings
+		want string
+	}{
+		{"empty path", "", Settings{}, "empty database path"},
+		{"unknown durability", filepath.Join(dir, "a.db"), Settings{Durability: "sometimes"}, `unknown durability "sometimes"`},
+		{"not a database", writeFile(t, filepath.Join(dir, "junk.db"), "this is not sqlite, just text padding the header out"), Settings{}, "open"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := Open(context.Background(), tc.path, tc.s)
+			if err == nil {
+				st.Close()
+				t.Fatalf("Open: got nil error, want one containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "sqlite: ") {
+				t.Errorf("Open: got %q, want a sqlite: error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestOpenCreatesDirAndLocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested", "data", "weave.db")
+	st := mustOpen(t, path, Settings{})
+	fi, err := os.Stat(filepath.Dir(path))
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data dir: got %v, %v, want mode 0700", fi, err)
+	}
+	if _, err := Open(context.Background(), path, Settings{}); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("second Open: got %v, want an in-use error", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Errorf("second Close: got %v, want nil", err)
+	}
+	if err := st.WriteSpans(context.Background(), []model.Span{{ProjectID: "p", TraceID: "t", SpanID: "s", StartedAt: time.Now()}}); !errors.Is(err, errClosed) {
+		t.Errorf("WriteSpans after Close: got %v, want errClosed", err)
+	}
+	st2 := mustOpen(t, path, Settings{}) // the lock was released
+	st2.Close()
+}
+
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	st := mustOpen(t, path, Settings{})
+	st.Close()
+	st = mustOpen(t, path, Settings{}) // reopening applies nothing twice
+	var n, v int
+	if err := st.r.QueryRow("SELECT COUNT(*), MAX(version) FROM schema_migrations").Scan(&n, &v); err != nil {
+		t.Fatal(err)
+	}
+	migs, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(migs) || v != migs[len(migs)-1].version {
+		t.Errorf("schema_migrations: got %d rows up to %d, want %d up to %d", n, v, len(migs), migs[len(migs)-1].version)
+	}
+	st.Close()
+
+	// A database from a newer binary is refused, not modified.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(context.Background(), path, Settings{}); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("Open(newer schema): got %v, want a newer-schema error", err)
+	}
+}
+
+func TestPendingEventsExpire(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	st := mustOpen(t, filepath.Join(t.TempDir(), "weave.db"), Settings{Now: func() time.Time { return now }, PendingEventsMaxAge: 2 * time.Hour})
+	ctx := context.Background()
+	old := store.SpanKey{ProjectID: "p", TraceID: "t", SpanID: "old"}
+	fresh := store.SpanKey{ProjectID: "p", TraceID: "t", SpanID: "fresh"}
+	ev := []model.Event{{Name: "gen_ai.choice", Time: now}}
+	if err := st.WritePendingEvents(ctx, []store.KeyedEvents{{Key: old, Events: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(3 * time.Hour)
+	if err := st.WritePendingEvents(ctx, []store.KeyedEvents{{Key: fresh, Events: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.TakePendingEvents(ctx, []store.SpanKey{old, fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got[old]; ok || len(got[fresh]) != 1 {
+		t.Errorf("TakePendingEvents after 3h with a 2h max age: got %v, want only the fresh key", got)
+	}
+}
+
+// TestRepeatedHistoryGrowsLinearly writes a conversation of 200 model
+// calls whose every call repeats the whole history in its input, and
+// checks that the database grows linearly with the calls: message bodies
+// are stored once, and successive calls share their history pages.
+func TestRepeatedHistoryGrowsLinearly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	st := mustOpen(t, path, Settings{})
+	ctx := context.Background()
+	turns := storetest.BuildConversation(storetest.ConversationSpec{ProjectID: "p/history", ConversationID: "long",
+		Start: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), Turns: 50, CallsPerTurn: 4, FullHistory: true,
+		SystemPrompt: storetest.SystemPrompt()})
+	size := func() int64 {
+		t.Helper()
+		if _, err := st.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		var pages, free, pageSize int64
+		for q, dst := range map[string]*int64{"PRAGMA page_count": &pages, "PRAGMA freelist_count": &free, "PRAGMA page_size": &pageSize} {
+			if err := st.w.QueryRow(q).Scan(dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return (pages - free) * pageSize
+	}
+	base := size()
+	var sizes []int64
+	var naive, calls int64 // bytes of input history a store without dedup would keep
+	for i, turn := range turns {
+		if err := st.WriteSpans(ctx, turn.Spans); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range turn.Spans {
+			if s.OperationName == model.OpChat {
+				calls++
+				for _, m := range s.InputMessages {
+					for _, p := range m.Parts {
+						naive += int64(len(p.Content) + len(p.Arguments) + len(p.Response))
+					}
+				}
+			}
+		}
+		if (i+1)%(len(turns)/4) == 0 {
+			sizes = append(sizes, size()-base)
+		}
+	}
+	if calls != 200 {
+		t.Fatalf("conversation has %d chat calls, want 200", calls)
+	}
+	growth := []int64{sizes[0], sizes[1] - sizes[0], sizes[2] - sizes[1], sizes[3] - sizes[2]}
+	t.Logf("200 calls: DB grew %d KiB (quarters: %d %d %d %d KiB); input history without dedup: %d KiB",
+		sizes[3]>>10, growth[0]>>10, growth[1]>>10, growth[2]>>10, growth[3]>>10, naive>>10)
+	// Quadratic growth would make the last quarter about 7× the first
+	// (the history it repeats is 7/4 of the first quarter's, times 4 for
+	// its calls); linear growth keeps the quarters alike.
+	if growth[3] > 2*growth[0] {
+		t.Errorf("growth is not linear: last quarter %d KiB, first %d KiB", growth[3]>>10, growth[0]>>10)
+	}
+	// Everything the conversation stores (outputs, tool calls and results,
+	// span rows, the search index) still weighs less than half of the input
+	// history alone, were it kept per call.
+	if sizes[3]*2 > naive {
+		t.Errorf("DB grew %d KiB for %d KiB of repeated input history, want under half", sizes[3]>>10, naive>>10)
+	}
+	// And it all reads back.
+	got, err := st.ConversationSpans(ctx, "p/history", "long", store.TimeRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int
+	for _, turn := range turns {
+		want += len(turn.Spans)
+	}
+	last := turns[len(turns)-1].Spans
+	if len(got) != want || len(got[len(got)-1].InputMessages) == 0 {
+		t.Fatalf("ConversationSpans: got %d spans, want %d", len(got), want)
+	}
+	back, err := st.GetSpans(ctx, []store.SpanKey{{ProjectID: "p/history", TraceID: last[len(last)-1].TraceID, SpanID: last[len(last)-1].SpanID}})
+	if err != nil || len(back) != 1 || len(back[0].InputMessages) != len(last[len(last)-1].InputMessages) {
+		t.Fatalf("GetSpans(last call): got %d spans, %v", len(back), err)
+	}
+}
+
+// FuzzSearch runs arbitrary queries against a small store: every query is
+// answered or rejected as ErrInvalid, never a database error.
+func FuzzSearch(f *testing.F) {
+	for _, q := range []string{"payment processor", `"read file"`, "NOT x", "hand*", "col:x", `"unterminated`, "(a OR b)", "^x", "NEAR(a b, 3)", "\x00", "💥"} {
+		f.Add(q)
+	}
+	st, err := Open(context.Background(), filepath.Join(f.TempDir(), "weave.db"), Settings{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	turns := storetest.BuildConversation(storetest.ConversationSpec{ProjectID: "p", ConversationID: "c",
+		Start: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), Turns: 3, CallsPerTurn: 3, FullHistory: true})
+	if err := st.WriteSpans(context.Background(), storetest.Flatten(turns)); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		for _, req := range []store.SearchQuery{
+			{ProjectID: "p", Query: q, Limit: 5},
+			{ProjectID: "p", Query: q, Roles: []string{q, "user"}, ConversationID: "c"},
+		} {
+			if _, err := st.SearchMessages(context.Background(), req); err != nil && !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("SearchMessages(%q): %v", q, err)
+			}
+		}
+		if _, err := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "p", Search: q}); err != nil && !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("QueryConversations(search %q): %v", q, err)
+		}
+	})
+}
+
+// FuzzFilters runs arbitrary filter fields, ops and values: every query is
+// answered or rejected as ErrInvalid.
+func FuzzFilters(f *testing.F) {
+	f.Add("custom_attrs_string.weave.claude_code.cwd", "eq", "/home/dev/project", int64(3))
+	f.Add("input_tokens", "gt", "x", int64(10))
+	f.Add(`custom_attrs_int.a"b`, "in", "", int64(-1))
+	f.Add("resource_attrs.service.name", "contains", "claude", int64(0))
+	f.Add("started_at", "gte", "2026-05-01T09:00:00Z", int64(0))
+	st, err := Open(context.Background(), filepath.Join(f.TempDir(), "weave.db"), Settings{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	turn := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "c", Turn: 1,
+		Start: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), Prompt: "hi", Calls: 2})
+	if err := st.WriteSpans(context.Background(), turn.Spans); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, field, op, s string, n int64) {
+		for _, v := range []any{s, n, float64(n) / 3, []any{s, n}, nil, true} {
+			q := store.SpanQuery{ProjectID: "p", Filters: []store.Filter{{Field: field, Op: op, Value: v}},
+				Sort: []store.Sort{{Field: field, Direction: op}}}
+			if _, _, err := st.QuerySpans(context.Background(), q); err != nil && !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("QuerySpans(%s %s %v): %v", field, op, v, err)
+			}
+		}
+	})
+}
+
+func ExampleOpen() {
+	dir, _ := os.MkdirTemp("", "weave-example-")
+	defer os.RemoveAll(dir)
+	st, err := Open(context.Background(), filepath.Join(dir, "weave.db"), Settings{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+	turn := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "acme/agents", ConversationID: "session-1", Turn: 1,
+		Start: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), Prompt: "Fix the failing test", Calls: 2})
+	if err := st.WriteSpans(context.Background(), turn.Spans); err != nil {
+		fmt.Println(err)
+		return
+	}
+	page, _ := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "acme/agents"})
+	c := page.Conversations[0]
+	fmt.Println(c.ConversationID, c.TurnCount, c.FirstPrompt, c.AgentNames)
+	// Output: session-1 1 Fix the failing test [claude-code]
+}
