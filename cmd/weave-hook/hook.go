@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
@@ -20,11 +21,20 @@ type outcome struct {
 
 // runHook is hook mode. It returns normally in every case; main exits 0.
 func runHook(start time.Time, stdin io.Reader) {
-	deadline := start.Add(hookproto.HookDeadline)
-	// The one hard deadline: whatever is still running then, exit 0.
-	watchdog := time.AfterFunc(hookproto.HookDeadline, func() {
+	// The one hard deadline: whatever is still running then, exit 0 — except
+	// an inbox append under way, which may finish (up to InboxCeiling):
+	// keeping the event beats returning 50 ms sooner.
+	var keeping atomic.Bool
+	abandon := func() {
 		debugf(start, nil, outcome{what: "abandoned", why: "deadline"})
 		os.Exit(0)
+	}
+	watchdog := time.AfterFunc(hookproto.HookDeadline, func() {
+		if keeping.Load() {
+			time.AfterFunc(hookproto.InboxCeiling-hookproto.HookDeadline, abandon)
+			return
+		}
+		abandon()
 	})
 	defer watchdog.Stop()
 
@@ -51,7 +61,10 @@ func runHook(start time.Time, stdin io.Reader) {
 
 	out := deliver(paths, env, start.Add(hookproto.NetDeadline))
 	if out.what == "inbox" {
-		if err := hookproto.AppendInbox(paths, env, deadline); err != nil {
+		keeping.Store(true)
+		err := hookproto.AppendInbox(paths, env, start.Add(hookproto.InboxCeiling))
+		keeping.Store(false)
+		if err != nil {
 			out = outcome{what: "dropped", why: out.why + "; inbox", err: err}
 		}
 		if out.why == "no daemon" {
