@@ -134,7 +134,6 @@ func (b *builder) build() []Span {
 		root.Start = lt.Start
 	}
 	b.common(&root, AgentName)
-	root.SetAttr(KeyAgentVersion, b.s.Version)
 	root.SetAttr(KeySessionID, b.s.ID)
 	root.SetAttr(KeyParentSessionID, b.s.ParentSessionID)
 	root.SetAttr(KeyCwd, b.s.Cwd)
@@ -232,6 +231,9 @@ func (b *builder) common(s *Span, agentName string) {
 	}
 	s.SetAttr(KeyOperationName, op)
 	s.SetAttr(KeyAgentName, agentName)
+	// Every span carries the agent version (Claude Code's), so per-version
+	// rollups see the chat and tool spans' usage, not only the roots'.
+	s.SetAttr(KeyAgentVersion, b.s.Version)
 	s.SetAttr(KeyConversationID, b.s.ConversationID)
 	s.SetAttr(KeySessionID, b.s.ID)
 }
@@ -435,7 +437,6 @@ func (b *builder) subagent(parent SpanID, tc *transcript.ToolCall, a *transcript
 	}
 	s := Span{TraceID: b.trace, SpanID: id, ParentSpanID: parent, Name: OpInvokeAgent + " " + typ, Kind: KindInternal, StatusCode: StatusUnset}
 	b.common(&s, typ)
-	s.SetAttr(KeyAgentVersion, b.s.Version)
 	s.SetAttr(KeyDisplayName, b.displayName(typ, desc))
 	if !b.o.Privacy.OmitContent {
 		s.SetAttr(KeyAgentDescription, b.red.text(desc))
