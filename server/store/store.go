@@ -380,6 +380,20 @@ type Stats struct {
 	Bytes int64 `json:"bytes"` // on-disk size where known
 }
 
+// Pruner is implemented by backends that delete old data on request (the
+// embedded store; a backend with native TTLs may not implement it). The
+// server type-asserts it to apply a retention setting.
+type Pruner interface {
+	// DeleteBefore deletes, in every project, the spans that started
+	// before t, with their contribution to every derived figure (rollups,
+	// search), as if they had never been written; spans that remain are
+	// re-derived (a child whose parent was deleted becomes a root). Content
+	// no remaining span references is freed. It returns the number of spans
+	// deleted. It may run a while on a large store; writes and reads keep
+	// working meanwhile.
+	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
 // Annotation is user feedback on a span, a turn or a conversation. Ref is
 // "agent_span/<span_id>", "agent_turn/<trace_id>" or
 // "agent_conversation/<url-encoded conversation_id>".

@@ -411,7 +411,11 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	defer tx.Rollback()
 	cond := join(where)
 	var total int64
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM spans s WHERE "+cond, args...).Scan(&total); err != nil {
+	countQ := "SELECT COUNT(*) FROM spans s WHERE " + cond
+	if len(where) == 1 { // the whole project: its maintained count
+		countQ = "SELECT span_count FROM projects WHERE id = ?"
+	}
+	if err := tx.QueryRowContext(ctx, countQ, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("sqlite: query spans: %w", err)
 	}
 	if int64(q.Offset) >= total {

@@ -184,6 +184,7 @@ type deltas struct {
 	projects   map[int64]int64
 	versions   map[avKey]*avDelta
 	minutes    map[minuteKey]*sums
+	hours      map[minuteKey]*sums // minute field holds the hour
 	convs      map[int64]*convDelta
 	convTraces map[convItemKey]int64
 	convAgents map[convItemKey]int64
@@ -196,6 +197,7 @@ func newDeltas() *deltas {
 		projects:   make(map[int64]int64),
 		versions:   make(map[avKey]*avDelta),
 		minutes:    make(map[minuteKey]*sums),
+		hours:      make(map[minuteKey]*sums),
 		convs:      make(map[int64]*convDelta),
 		convTraces: make(map[convItemKey]int64),
 		convAgents: make(map[convItemKey]int64),
@@ -204,7 +206,10 @@ func newDeltas() *deltas {
 	}
 }
 
-const minuteNanos = int64(60e9)
+const (
+	minuteNanos = int64(60e9)
+	hourNanos   = 60 * minuteNanos
+)
 
 func minuteOf(t int64) int64 {
 	m := t / minuteNanos
@@ -261,13 +266,18 @@ func (d *deltas) add(r *rowState, keys []roleText, prompt *promptCand, sign int6
 		}
 		v.add(&s, sign)
 		v.ext.note(r.started, r.started, sign)
-		mk := minuteKey{project, minuteOf(r.started), r.d.effAgent, r.d.effVersion}
-		m := d.minutes[mk]
-		if m == nil {
-			m = &sums{}
-			d.minutes[mk] = m
+		for _, b := range []struct {
+			m   map[minuteKey]*sums
+			key int64
+		}{{d.minutes, minuteOf(r.started)}, {d.hours, floorDiv(r.started, hourNanos)}} {
+			mk := minuteKey{project, b.key, r.d.effAgent, r.d.effVersion}
+			m := b.m[mk]
+			if m == nil {
+				m = &sums{}
+				b.m[mk] = m
+			}
+			m.add(&s, sign)
 		}
-		m.add(&s, sign)
 	}
 	c := d.convs[r.convID]
 	if c == nil {
@@ -336,7 +346,10 @@ func (w *writeTx) applyDeltas(d *deltas) error {
 			return err
 		}
 	}
-	if err := w.applyMinutes(d); err != nil {
+	if err := w.applyBuckets("agent_minutes", "minute", d.minutes); err != nil {
+		return err
+	}
+	if err := w.applyBuckets("agent_hours", "hour", d.hours); err != nil {
 		return err
 	}
 	if err := w.applyVersions(d); err != nil {
@@ -368,14 +381,16 @@ func sumArgs(s *sums) []any {
 	return []any{s.spans, s.invocations, s.errors, s.durMs, s.endedInv, s.tok[0], s.tok[1], s.tok[2], s.tok[3], s.tok[4]}
 }
 
-func (w *writeTx) applyMinutes(d *deltas) error {
-	for k, s := range d.minutes {
+// applyBuckets adds per-minute or per-hour sums (table agent_minutes or
+// agent_hours, time column minute or hour) and drops emptied rows.
+func (w *writeTx) applyBuckets(table, col string, buckets map[minuteKey]*sums) error {
+	for k, s := range buckets {
 		if *s == (sums{}) {
 			continue
 		}
-		if _, err := w.exec(`INSERT INTO agent_minutes (proj, minute, agent_name, agent_version, `+sumCols+`)
+		if _, err := w.exec(`INSERT INTO `+table+` (proj, `+col+`, agent_name, agent_version, `+sumCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (proj, minute, agent_name, agent_version) DO UPDATE SET
+			ON CONFLICT (proj, `+col+`, agent_name, agent_version) DO UPDATE SET
 			span_count = span_count + excluded.span_count,
 			invocation_count = invocation_count + excluded.invocation_count,
 			error_count = error_count + excluded.error_count,
@@ -390,7 +405,7 @@ func (w *writeTx) applyMinutes(d *deltas) error {
 			return err
 		}
 		if s.spans < 0 {
-			if _, err := w.exec("DELETE FROM agent_minutes WHERE proj = ? AND minute = ? AND agent_name = ? AND agent_version = ? AND span_count <= 0",
+			if _, err := w.exec("DELETE FROM "+table+" WHERE proj = ? AND "+col+" = ? AND agent_name = ? AND agent_version = ? AND span_count <= 0",
 				k.proj, k.minute, k.agent, k.version); err != nil {
 				return err
 			}

@@ -369,24 +369,29 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 	if (to-from)/w > store.MaxLimit {
 		return nil, invalid("%d buckets of %s exceed the limit of %d", (to-from)/w, time.Duration(w), store.MaxLimit)
 	}
-	if w%minuteNanos == 0 {
-		return s.metricsFromMinutes(ctx, tx, proj, q, from, to, w)
+	switch {
+	case w%hourNanos == 0:
+		return s.metricsFromBuckets(ctx, tx, "agent_hours", "hour", hourNanos, proj, q, from, to, w)
+	case w%minuteNanos == 0:
+		return s.metricsFromBuckets(ctx, tx, "agent_minutes", "minute", minuteNanos, proj, q, from, to, w)
 	}
 	return s.metricsFromSpans(ctx, tx, proj, q, from, to, w)
 }
 
-func (s *Store) metricsFromMinutes(ctx context.Context, tx *sql.Tx, proj int64, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
-	wm := w / minuteNanos // bucket width in minutes
-	where := "proj = ? AND minute >= ? AND minute < ?"
-	args := []any{wm, wm, wm, proj, from / minuteNanos, to / minuteNanos}
+// metricsFromBuckets sums a per-minute or per-hour rollup (unit: the
+// nanoseconds of one row) into buckets of w, a multiple of unit.
+func (s *Store) metricsFromBuckets(ctx context.Context, tx *sql.Tx, table, col string, unit, proj int64, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
+	wm := w / unit // bucket width in rows
+	where := "proj = ? AND " + col + " >= ? AND " + col + " < ?"
+	args := []any{wm, wm, wm, proj, floorDiv(from, unit), floorDiv(to, unit)}
 	if q.AgentName != "" {
 		where += " AND agent_name = ?"
 		args = append(args, q.AgentName)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT minute - (((minute % ?) + ?) % ?) AS b, agent_name,
+	rows, err := tx.QueryContext(ctx, `SELECT `+col+` - (((`+col+` % ?) + ?) % ?) AS b, agent_name,
 		SUM(invocation_count), SUM(error_count), SUM(span_count), SUM(duration_ms), SUM(ended_invocations),
 		SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_create_tokens), SUM(reasoning_tokens)
-		FROM agent_minutes WHERE `+where+` GROUP BY b, agent_name ORDER BY b, agent_name`, args...)
+		FROM `+table+` WHERE `+where+` GROUP BY b, agent_name ORDER BY b, agent_name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 	}
@@ -399,7 +404,7 @@ func (s *Store) metricsFromMinutes(ctx context.Context, tx *sql.Tx, proj int64, 
 			&b.InputTokens, &b.OutputTokens, &b.CacheReadInputTokens, &b.CacheCreationInputTokens, &b.ReasoningTokens); err != nil {
 			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 		}
-		b.Start = fromNanos(start * minuteNanos)
+		b.Start = fromNanos(start * unit)
 		if ended > 0 {
 			b.AvgDurationMs = float64(dur) / float64(ended)
 		}

@@ -300,3 +300,51 @@ func ExampleOpen() {
 	fmt.Println(c.ConversationID, c.TurnCount, c.FirstPrompt, c.AgentNames)
 	// Output: session-1 1 Fix the failing test [claude-code]
 }
+
+// TestDeleteBeforeFreesEverything checks that deleting every span leaves
+// no rollup, search group, index document or content behind.
+func TestDeleteBeforeFreesEverything(t *testing.T) {
+	st := mustOpen(t, filepath.Join(t.TempDir(), "weave.db"), Settings{})
+	ctx := context.Background()
+	turns := storetest.BuildConversation(storetest.ConversationSpec{ProjectID: "p", ConversationID: "c",
+		Start: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), Turns: 24, CallsPerTurn: 4, Subagent: true, FullHistory: true,
+		SystemPrompt: storetest.SystemPrompt()})
+	if err := st.WriteSpans(ctx, storetest.Flatten(turns)); err != nil {
+		t.Fatal(err)
+	}
+	count := func(table string) int64 {
+		var n int64
+		if err := st.w.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", table, err)
+		}
+		return n
+	}
+	if count("pages") == 0 || count("groups_fts_docsize") == 0 {
+		t.Fatal("test data: no history pages or search documents")
+	}
+	n, err := st.DeleteBefore(ctx, store.MaxTime)
+	if err != nil || n != int64(len(storetest.Flatten(turns))) {
+		t.Fatalf("DeleteBefore: got %d, %v, want %d", n, err, len(storetest.Flatten(turns)))
+	}
+	for _, table := range []string{"spans", "texts", "pages", "attrsets", "resources", "msg_groups", "groups_fts_docsize",
+		"conversations", "conv_traces", "conv_agents", "conv_models", "agent_versions", "agent_minutes", "agent_hours"} {
+		if n := count(table); n != 0 {
+			t.Errorf("%s after deleting everything: got %d rows, want 0", table, n)
+		}
+	}
+	// Writing the same spans again works (no stale cached content ids).
+	if err := st.WriteSpans(ctx, storetest.Flatten(turns)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ConversationSpans(ctx, "p", "c", store.TimeRange{})
+	if err != nil || len(got) != len(storetest.Flatten(turns)) {
+		t.Fatalf("after re-writing: got %d spans, %v, want %d", len(got), err, len(storetest.Flatten(turns)))
+	}
+	longest := 0
+	for _, s := range got {
+		longest = max(longest, len(s.InputMessages))
+	}
+	if longest <= pageSize || count("pages") == 0 {
+		t.Errorf("after re-writing: longest input %d messages, %d pages; want history pages back", longest, count("pages"))
+	}
+}

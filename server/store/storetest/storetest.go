@@ -81,6 +81,7 @@ var tests = []suiteTest{
 	{"Stats", testStats},
 	{"Concurrency", testConcurrency},
 	{"Cancellation", testCancellation},
+	{"DeleteBefore", testDeleteBefore},
 }
 
 // Run runs the suite, one subtest per contract area.

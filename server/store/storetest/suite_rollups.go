@@ -583,3 +583,78 @@ func testQueryInvalid(h *harness) {
 		h.expectInvalid("QuerySpans("+tc.name+")", err)
 	}
 }
+
+// testDeleteBefore checks store.Pruner, for backends that implement it.
+func testDeleteBefore(h *harness) {
+	if _, ok := h.s.(store.Pruner); !ok {
+		h.t.Skip("backend does not implement store.Pruner")
+	}
+	prune := func(t time.Time) int64 {
+		h.t.Helper()
+		n, err := h.s.(store.Pruner).DeleteBefore(h.ctx, t)
+		if err != nil {
+			h.t.Fatalf("DeleteBefore: %v", err)
+		}
+		return n
+	}
+	o := newOracle()
+	var convs [][]Turn
+	for i := 0; i < 3; i++ {
+		turns := BuildConversation(ConversationSpec{ProjectID: []string{projA, projB}[i%2], ConversationID: fmt.Sprint("old-", i),
+			Start: T0.Add(time.Duration(i) * time.Minute), Turns: 5, CallsPerTurn: 3, Subagent: true, FullHistory: true, SystemPrompt: SystemPrompt()})
+		h.writeBoth(o, Flatten(turns)...)
+		convs = append(convs, turns)
+	}
+	// The usage trace exercises re-derivation: the cut deletes R, A and S
+	// and keeps B (whose parent S goes: it becomes a root and its usage
+	// still counts) and T. The cut also falls inside the conversations.
+	ut := usageTrace(projA, "usage-cut", T0.Add(5*time.Minute))
+	for _, id := range []string{"R", "A", "S", "B", "T"} {
+		h.writeBoth(o, ut[id])
+	}
+	cut := ut["B"].StartedAt
+	before := o.conversations(projA)
+	want := o.deleteBefore(cut)
+	partial := 0
+	for id, c := range o.conversations(projA) {
+		if b := before[id]; b != nil && b.TurnCount > c.TurnCount {
+			partial++
+		}
+	}
+	if partial == 0 {
+		h.t.Fatal("test data: the cut falls inside no conversation")
+	}
+	if want == 0 {
+		h.t.Fatal("test data: nothing before the cut")
+	}
+	if got := prune(cut); got != want {
+		h.t.Errorf("DeleteBefore: got %d spans deleted, want %d", got, want)
+	}
+	h.checkModel(o, projA, projB)
+	for _, c := range convs {
+		for _, s := range h.get(keysOf(Flatten(c))...) {
+			if s.StartedAt.Before(cut) {
+				h.t.Errorf("span %s started %s before the cut is still stored", s.SpanID, s.StartedAt)
+			}
+		}
+	}
+	if got := prune(cut); got != 0 {
+		h.t.Errorf("DeleteBefore again: got %d, want 0", got)
+	}
+	// The store keeps working: re-sending deleted spans stores them again,
+	// and everything still matches after a reopen.
+	h.writeBoth(o, Flatten(convs[0])...)
+	h.checkModel(o, projA, projB)
+	if !h.caps.NoReopen {
+		h.reopen()
+		h.checkModel(o, projA, projB)
+	}
+	if got := prune(store.MaxTime); got != int64(len(o.spans)) {
+		h.t.Errorf("DeleteBefore(everything): got %d, want %d", got, len(o.spans))
+	}
+	o.deleteBefore(store.MaxTime)
+	h.checkModel(o, projA, projB)
+	if hits := h.search(store.SearchQuery{ProjectID: projA, Query: "file"}); len(hits) != 0 {
+		h.t.Errorf("search after deleting everything: got %d hits, want 0", len(hits))
+	}
+}

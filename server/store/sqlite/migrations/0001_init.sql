@@ -138,6 +138,25 @@ CREATE TABLE agent_minutes (
 ) WITHOUT ROWID;
 CREATE INDEX agent_minutes_agent ON agent_minutes (proj, agent_name, agent_version, minute);
 
+-- The same per hour, for metrics buckets of whole hours.
+CREATE TABLE agent_hours (
+    proj                INTEGER NOT NULL,
+    hour                INTEGER NOT NULL, -- started_at / 3600 s
+    agent_name          TEXT NOT NULL,
+    agent_version       TEXT NOT NULL,
+    span_count          INTEGER NOT NULL,
+    invocation_count    INTEGER NOT NULL,
+    error_count         INTEGER NOT NULL,
+    duration_ms         INTEGER NOT NULL,
+    ended_invocations   INTEGER NOT NULL,
+    input_tokens        INTEGER NOT NULL,
+    output_tokens       INTEGER NOT NULL,
+    cache_read_tokens   INTEGER NOT NULL,
+    cache_create_tokens INTEGER NOT NULL,
+    reasoning_tokens    INTEGER NOT NULL,
+    PRIMARY KEY (proj, hour, agent_name, agent_version)
+) WITHOUT ROWID;
+
 CREATE TABLE conversations (
     id                  INTEGER PRIMARY KEY,
     proj                INTEGER NOT NULL,
