@@ -8,7 +8,7 @@ WEAVE_HOME="${WEAVE_HOME:-$HOME/.weave}"
 PIDFILE="$WEAVE_HOME/server.pid"
 
 if [ -x "$BIN/weave-agentd" ]; then
-  "$BIN/weave-agentd" stop >/dev/null 2>&1 && echo "weave-agentd stopped" || echo "weave-agentd was not running"
+  "$BIN/weave-agentd" stop 2>&1 | sed 's/^/  /' || true
 fi
 if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   pid="$(cat "$PIDFILE")"
