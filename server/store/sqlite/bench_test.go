@@ -296,4 +296,17 @@ func TestBenchStore(t *testing.T) {
 		_, err := s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: benchProject})
 		return err
 	})
+	// WEAVE_BENCH_PRUNE=1 also times retention: delete the oldest tenth.
+	if os.Getenv("WEAVE_BENCH_PRUNE") == "1" {
+		var lo, hi int64
+		if err := s.r.QueryRow("SELECT MIN(started_at), MAX(started_at) FROM spans").Scan(&lo, &hi); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		n, err := s.DeleteBefore(ctx, time.Unix(0, lo+(hi-lo)/10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("retention: DeleteBefore removed %d spans in %s\n", n, time.Since(t0).Round(time.Millisecond))
+	}
 }
