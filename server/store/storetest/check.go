@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 
@@ -231,12 +230,5 @@ func oHitKeys(hs []oHit) []hitKey {
 	for i, h := range hs {
 		out[i] = hitKey{h.ConversationID, h.Role, h.TraceID, h.SpanID, h.StartedAt.Format(time.RFC3339Nano)}
 	}
-	return out
-}
-
-// stripRunning returns spans with the given ids changed to running copies.
-func sortedStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
 	return out
 }
