@@ -176,6 +176,9 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	if err := st.migrate(ctx); err != nil {
 		return fail(err)
 	}
+	if err := st.checkSchema(ctx); err != nil {
+		return fail(err)
+	}
 	rdsn := base + "?" + strings.Join(append(common,
 		"_pragma=cache_size("+strconv.Itoa(-max(cacheMB/4, 2)*1024)+")",
 		"_pragma=query_only(1)",
@@ -310,6 +313,24 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
 		}
 		s.log.Info("schema migration applied", "path", s.path, "migration", m.name, "duration", time.Since(start))
+	}
+	return nil
+}
+
+// schemaTables are tables the current schema has; a file missing one was
+// made by a pre-release build whose first migration differed.
+var schemaTables = []string{"spans", "texts", "pages", "attrsets", "resources", "msg_groups", "groups_fts",
+	"conversations", "conv_traces", "agent_versions", "agent_minutes", "agent_hours", "pending_events", "annotations"}
+
+func (s *Store) checkSchema(ctx context.Context) error {
+	for _, name := range schemaTables {
+		var n int
+		if err := s.w.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?", name).Scan(&n); err != nil {
+			return fmt.Errorf("sqlite: check schema: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlite: %s has no table %q: it was created by a pre-release weave-server with another schema; move it away (or delete it) and start again", s.path, name)
+		}
 	}
 	return nil
 }

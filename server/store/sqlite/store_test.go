@@ -115,6 +115,23 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
+func TestOpenRefusesForeignSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	st := mustOpen(t, path, Settings{})
+	st.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DROP TABLE agent_hours"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(context.Background(), path, Settings{}); err == nil || !strings.Contains(err.Error(), `no table "agent_hours"`) {
+		t.Errorf("Open(older pre-release schema): got %v, want a missing-table error", err)
+	}
+}
+
 func TestPendingEventsExpire(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	st := mustOpen(t, filepath.Join(t.TempDir(), "weave.db"), Settings{Now: func() time.Time { return now }, PendingEventsMaxAge: 2 * time.Hour})
