@@ -10,7 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
@@ -155,19 +154,27 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// Column sets, derived from the types so they cannot drift from them.
+// Column sets: the spans' come from the store contract (which a test there
+// keeps equal to model.Span's scalar columns), the summaries' from their
+// types, so they cannot drift.
 var (
-	// spanFilterColumns are the model.Span columns a filter may name: the
-	// scalar ones and finish_reasons, without the heavy text columns, plus
-	// the derived duration_ms.
-	spanFilterColumns = scalarColumns(reflect.TypeFor[model.Span](),
-		[]string{"tool_call_arguments", "tool_call_result"}, []string{"finish_reasons", "duration_ms"})
+	// spanFilterColumns are the columns a filter may name.
+	spanFilterColumns = spanColumns(true)
 	// spanSortColumns are the same without finish_reasons.
-	spanSortColumns = scalarColumns(reflect.TypeFor[model.Span](),
-		[]string{"tool_call_arguments", "tool_call_result"}, []string{"duration_ms"})
+	spanSortColumns         = spanColumns(false)
 	conversationSortColumns = scalarColumns(reflect.TypeFor[store.ConversationSummary](), nil, nil)
 	agentSortColumns        = scalarColumns(reflect.TypeFor[store.AgentSummary](), nil, nil)
 )
+
+func spanColumns(withList bool) map[string]bool {
+	out := make(map[string]bool, len(store.SpanFilterFields))
+	for f, k := range store.SpanFilterFields {
+		if k != store.FieldList || withList {
+			out[f] = true
+		}
+	}
+	return out
+}
 
 // attrPrefixes are the map columns a filter can reach into by key.
 var attrPrefixes = []string{

@@ -12,41 +12,24 @@ import (
 	"github.com/weavetrace/weave/server/store"
 )
 
-type fieldKind int
+// The filterable columns are the contract's (store.SpanFilterFields).
+type fieldKind = store.FieldKind
 
 const (
-	kString   fieldKind = iota
-	kInt                // NOT NULL integer
-	kNullInt            // token counts: NULL = not reported
-	kStarted            // started_at
-	kEnded              // ended_at, 0 = running
-	kBool               // is_turn
-	kList               // finish_reasons (JSON array)
-	kDuration           // derived duration_ms
+	kString   = store.FieldString
+	kInt      = store.FieldInt
+	kNullInt  = store.FieldNullInt
+	kStarted  = store.FieldStarted
+	kEnded    = store.FieldEnded
+	kBool     = store.FieldBool
+	kList     = store.FieldList
+	kDuration = store.FieldDuration
 )
 
-// spanFields are the filterable canonical columns.
-var spanFields = map[string]fieldKind{
-	"project_id": kString, "trace_id": kString, "span_id": kString, "parent_span_id": kString,
-	"span_name": kString, "span_kind": kString, "status_code": kString, "status_message": kString,
-	"operation_name": kString, "provider_name": kString, "agent_name": kString, "agent_id": kString,
-	"agent_version": kString, "conversation_id": kString, "request_model": kString,
-	"response_model": kString, "response_id": kString, "tool_name": kString, "tool_type": kString,
-	"tool_call_id": kString, "error_type": kString, "compaction_summary": kString, "thread_id": kString,
-	"input_tokens": kNullInt, "output_tokens": kNullInt, "cache_read_input_tokens": kNullInt,
-	"cache_creation_input_tokens": kNullInt, "reasoning_tokens": kNullInt,
-	"compaction_items_before": kInt, "compaction_items_after": kInt,
-	"started_at": kStarted, "ended_at": kEnded, "is_turn": kBool, "finish_reasons": kList,
-	"duration_ms": kDuration,
-}
-
-// heavyFields are canonical columns that exist but are not filterable.
-var heavyFields = map[string]bool{
-	"input_messages": true, "output_messages": true, "system_instructions": true,
-	"tool_call_arguments": true, "tool_call_result": true, "events": true, "raw_span": true,
-	"custom_attrs_string": true, "custom_attrs_int": true, "custom_attrs_float": true,
-	"custom_attrs_bool": true, "resource_attrs": true,
-}
+var (
+	spanFields  = store.SpanFilterFields
+	heavyFields = store.HeavyFields
+)
 
 const durationExpr = "(CASE WHEN s.ended_at > s.started_at THEN (s.ended_at - s.started_at) / 1000000 ELSE 0 END)"
 
