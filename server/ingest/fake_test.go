@@ -49,7 +49,7 @@ func (m *memWriter) WriteSpans(ctx context.Context, spans []model.Span) error {
 		return err
 	}
 	for i := range spans {
-		if err := validateSpan(&spans[i]); err != nil {
+		if err := store.ValidateSpan(&spans[i]); err != nil {
 			m.mu.Unlock()
 			return err
 		}

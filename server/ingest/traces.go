@@ -51,6 +51,7 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 	}
 
 	reasons := map[string]int{}
+	var firstInvalid error // the first span store.ValidateSpan refused, named in the answer
 	var spans []model.Span
 	opts := h.s.Normalize
 	opts.DefaultProject = h.s.DefaultProject
@@ -65,8 +66,13 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 			}
 		}
 		for i := range out {
-			if err := validateSpan(&out[i]); err != nil {
+			// The store refuses a whole batch for one span outside its
+			// bounds: drop such spans here, alone.
+			if err := store.ValidateSpan(&out[i]); err != nil {
 				reasons[reasonInvalid]++
+				if firstInvalid == nil {
+					firstInvalid = err
+				}
 				continue
 			}
 			spans = append(spans, out[i])
@@ -88,6 +94,9 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 		h.applyLateEvents(ctx, spans)
 	}
 	rejected, msg := summarize("spans", reasons)
+	if firstInvalid != nil {
+		msg += "; first invalid span: " + firstInvalid.Error()
+	}
 	return result{rejected: rejected, message: msg}, nil
 }
 
