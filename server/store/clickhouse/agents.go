@@ -5,7 +5,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -250,10 +249,4 @@ func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) 
 		return strings.Compare(a.AgentVersion, b.AgentVersion)
 	})
 	return out, nil
-}
-
-// bucketLadder is the widths AgentMetrics picks from.
-var bucketLadder = []time.Duration{
-	time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour,
-	12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour,
 }

@@ -2,11 +2,8 @@ package clickhouse
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -14,21 +11,6 @@ import (
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
-
-func validRef(ref string) bool {
-	for _, p := range []string{store.RefSpanPrefix, store.RefTurnPrefix, store.RefConversationPrefix} {
-		if rest, ok := strings.CutPrefix(ref, p); ok {
-			return rest != ""
-		}
-	}
-	return false
-}
-
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 var annotationCols = []string{"project_id", "id", "ref", "kind", "value", "author", "created_at", "updated_at", "version", "is_deleted"}
 
@@ -62,7 +44,7 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if err := needProject(a.ProjectID); err != nil {
 		return store.Annotation{}, err
 	}
-	if !validRef(a.Ref) {
+	if !store.ValidRef(a.Ref) {
 		return store.Annotation{}, invalid("annotation ref %q is not agent_span/<id>, agent_turn/<id> or agent_conversation/<id>", a.Ref)
 	}
 	if a.Kind == "" {
@@ -76,11 +58,11 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 		return store.Annotation{}, invalid("annotation value: %v", err)
 	}
 	if a.ID == "" {
-		a.ID = newID()
+		a.ID = store.NewAnnotationID()
 	}
 	s.annMu.Lock()
 	defer s.annMu.Unlock()
-	now := clampNanos(s.now())
+	now := store.ClampNanos(s.now())
 	created, found, err := s.created(ctx, a.ProjectID, a.ID)
 	if err != nil {
 		return store.Annotation{}, err

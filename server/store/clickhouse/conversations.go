@@ -75,10 +75,10 @@ func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Qu
 	}
 	var having []string
 	if !q.Range.From.IsZero() {
-		having = append(having, "c_last >= "+p.add("Int64", clampNanos(q.Range.From)))
+		having = append(having, "c_last >= "+p.add("Int64", store.ClampNanos(q.Range.From)))
 	}
 	if !q.Range.To.IsZero() {
-		having = append(having, "c_last < "+p.add("Int64", clampNanos(q.Range.To)))
+		having = append(having, "c_last < "+p.add("Int64", store.ClampNanos(q.Range.To)))
 	}
 	aggs := convAggs
 	if withPrompt {

@@ -101,29 +101,9 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 		}
 		from, to = lo*minuteNanos, (hi+1)*minuteNanos
 	}
-	if !q.Range.From.IsZero() {
-		from = clampNanos(q.Range.From)
-	}
-	if !q.Range.To.IsZero() {
-		to = clampNanos(q.Range.To)
-	}
-	if to <= from {
-		return nil, nil
-	}
-	w := int64(q.Bucket)
-	if w == 0 {
-		w = int64(bucketLadder[len(bucketLadder)-1])
-		for _, b := range bucketLadder {
-			if (to-from)/int64(b) <= 60 {
-				w = int64(b)
-				break
-			}
-		}
-	}
-	from = floorDiv(from, w) * w
-	to = -floorDiv(-to, w) * w
-	if (to-from)/w > store.MaxLimit {
-		return nil, invalid("%d buckets of %s exceed the limit of %d", (to-from)/w, time.Duration(w), store.MaxLimit)
+	from, to, w, ok, err := store.MetricsWindow(q, from, to)
+	if err != nil || !ok {
+		return nil, err
 	}
 	b := metricsFromStateSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
 	unit := int64(1)
@@ -132,7 +112,7 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 		unit = minuteNanos
 	}
 	var out []store.MetricBucket
-	err := s.scanAll(ctx, "agent metrics", b.sql, b.params, func(r driver.Rows) error {
+	err = s.scanAll(ctx, "agent metrics", b.sql, b.params, func(r driver.Rows) error {
 		var m store.MetricBucket
 		var start, dur, ended int64
 		if err := r.Scan(&start, &m.AgentName, &m.InvocationCount, &m.ErrorCount, &m.SpanCount, &dur, &ended,

@@ -32,17 +32,7 @@ func (p *params) add(typ string, v any) string {
 // addTime binds t (clamped to the storable range) as nanoseconds and
 // returns a DateTime64(9) expression of it.
 func (p *params) addTime(t time.Time) string {
-	return "fromUnixTimestamp64Nano(" + p.add("Int64", clampNanos(t)) + ", 'UTC')"
-}
-
-func clampNanos(t time.Time) int64 {
-	switch {
-	case t.Before(store.MinTime):
-		return store.MinTime.UnixNano()
-	case t.After(store.MaxTime):
-		return store.MaxTime.UnixNano()
-	}
-	return t.UnixNano()
+	return "fromUnixTimestamp64Nano(" + p.add("Int64", store.ClampNanos(t)) + ", 'UTC')"
 }
 
 func needProject(p string) error {

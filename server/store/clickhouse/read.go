@@ -344,11 +344,11 @@ func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID
 		return nil, err
 	}
 	if !r.From.IsZero() {
-		lo = max(lo, clampNanos(r.From))
+		lo = max(lo, store.ClampNanos(r.From))
 	}
 	if !r.To.IsZero() {
 		// started_at < To: the last nanosecond before it.
-		hi = min(hi, clampNanos(r.To)-1)
+		hi = min(hi, store.ClampNanos(r.To)-1)
 	}
 	if lo > hi {
 		return nil, nil

@@ -45,10 +45,10 @@ func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, limit int
 		having = append(having, "h_agent = "+p.add("String", q.AgentName))
 	}
 	if !q.Range.From.IsZero() {
-		having = append(having, "h_at >= "+p.add("Int64", clampNanos(q.Range.From)))
+		having = append(having, "h_at >= "+p.add("Int64", store.ClampNanos(q.Range.From)))
 	}
 	if !q.Range.To.IsZero() {
-		having = append(having, "h_at < "+p.add("Int64", clampNanos(q.Range.To)))
+		having = append(having, "h_at < "+p.add("Int64", store.ClampNanos(q.Range.To)))
 	}
 	first := "(started_at, trace_id, span_id)"
 	sql := "SELECT conv_key, role, digest, toUnixTimestamp64Nano(min(started_at)) AS h_at, " +

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
 )
 
 // finishedBit is set in the version of a finished span's rows: any finished
@@ -91,15 +92,6 @@ const (
 	dayNanos    = int64(24 * time.Hour)
 )
 
-// floorDiv divides rounding toward negative infinity.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
 // stateValues is one span_state insert row.
 func stateValues(project string, r *stateRow, sign int8, staleAgent, staleVersion bool) []any {
 	var ended *time.Time
@@ -116,7 +108,7 @@ func stateValues(project string, r *stateRow, sign int8, staleAgent, staleVersio
 		r.agent, r.agentVersion, r.conv, r.thread, r.model, r.tok[0], r.tok[1],
 		r.tok[2], r.tok[3], r.tok[4], r.prompt, keys, r.hash,
 		r.d.effAgent, r.d.effVersion, r.d.convKey, b2u(r.d.counted), r.version,
-		floorDiv(r.started, minuteNanos), int32(floorDiv(r.started, dayNanos)), b2u(staleAgent), b2u(staleVersion), sign,
+		store.FloorDiv(r.started, minuteNanos), int32(store.FloorDiv(r.started, dayNanos)), b2u(staleAgent), b2u(staleVersion), sign,
 	}
 }
 

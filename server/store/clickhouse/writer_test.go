@@ -289,7 +289,7 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 		for _, m := range []struct {
 			m   map[string]*agg
 			key string
-		}{{wantAgents, d.effAgent}, {wantAgents, d.effAgent + "|" + d.effVersion}, {wantMinutes, d.effAgent + "|" + fmt.Sprint(floorDiv(s.StartedAt.UnixNano(), minuteNanos))}} {
+		}{{wantAgents, d.effAgent}, {wantAgents, d.effAgent + "|" + d.effVersion}, {wantMinutes, d.effAgent + "|" + fmt.Sprint(store.FloorDiv(s.StartedAt.UnixNano(), minuteNanos))}} {
 			a := m.m[m.key]
 			if a == nil {
 				a = &agg{first: s.StartedAt.UnixNano(), last: s.StartedAt.UnixNano()}

@@ -2,38 +2,20 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/weavetrace/weave/server/store"
 )
-
-func validRef(ref string) bool {
-	for _, p := range []string{store.RefSpanPrefix, store.RefTurnPrefix, store.RefConversationPrefix} {
-		if rest, ok := strings.CutPrefix(ref, p); ok {
-			return rest != ""
-		}
-	}
-	return false
-}
-
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 // UpsertAnnotation implements store.Annotations.
 func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store.Annotation, error) {
 	if err := needProject(a.ProjectID); err != nil {
 		return store.Annotation{}, err
 	}
-	if !validRef(a.Ref) {
+	if !store.ValidRef(a.Ref) {
 		return store.Annotation{}, invalid("annotation ref %q is not agent_span/<id>, agent_turn/<id> or agent_conversation/<id>", a.Ref)
 	}
 	if a.Kind == "" {
@@ -47,9 +29,9 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 		return store.Annotation{}, invalid("annotation value: %v", err)
 	}
 	if a.ID == "" {
-		a.ID = newID()
+		a.ID = store.NewAnnotationID()
 	}
-	now := clampNanos(s.now())
+	now := store.ClampNanos(s.now())
 	var out store.Annotation
 	err = s.inWriteTx(ctx, func(w *writeTx) error {
 		created := now

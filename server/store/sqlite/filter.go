@@ -304,13 +304,13 @@ func toBoolInt(v any) (any, error) {
 func toNanos(v any) (any, error) {
 	switch x := v.(type) {
 	case time.Time:
-		return clampNanos(x), nil
+		return store.ClampNanos(x), nil
 	case string:
 		t, err := time.Parse(time.RFC3339Nano, x)
 		if err != nil {
 			return nil, fmt.Errorf("want an RFC 3339 time, got %q", x)
 		}
-		return clampNanos(t), nil
+		return store.ClampNanos(t), nil
 	}
 	return nil, fmt.Errorf("want an RFC 3339 time, got %T", v)
 }

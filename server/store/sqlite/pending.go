@@ -27,7 +27,7 @@ func (s *Store) WritePendingEvents(ctx context.Context, events []store.KeyedEven
 		}
 		encoded[i] = string(b)
 	}
-	now := clampNanos(s.now())
+	now := store.ClampNanos(s.now())
 	return s.inWriteTx(ctx, func(w *writeTx) error {
 		if _, err := w.exec("DELETE FROM pending_events WHERE received_at < ?", now-int64(s.maxAge)); err != nil {
 			return err

@@ -25,7 +25,7 @@ const pruneTraces = 200
 // does not shrink: SQLite reuses the freed pages (VACUUM returns them to
 // the file system; see README.md).
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
-	cutoff := clampNanos(t)
+	cutoff := store.ClampNanos(t)
 	var projs []int64
 	rows, err := s.r.QueryContext(ctx, "SELECT id FROM projects")
 	if err != nil {

@@ -434,23 +434,13 @@ func rangeSQL(col string, r store.TimeRange, where *[]string, args *[]any) error
 	}
 	if !r.From.IsZero() {
 		*where = append(*where, col+" >= ?")
-		*args = append(*args, clampNanos(r.From))
+		*args = append(*args, store.ClampNanos(r.From))
 	}
 	if !r.To.IsZero() {
 		*where = append(*where, col+" < ?")
-		*args = append(*args, clampNanos(r.To))
+		*args = append(*args, store.ClampNanos(r.To))
 	}
 	return nil
-}
-
-func clampNanos(t time.Time) int64 {
-	switch {
-	case t.Before(store.MinTime):
-		return store.MinTime.UnixNano()
-	case t.After(store.MaxTime):
-		return store.MaxTime.UnixNano()
-	}
-	return t.UnixNano()
 }
 
 // TraceSpans implements store.Reader.

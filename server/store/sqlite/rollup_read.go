@@ -190,11 +190,11 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 	}
 	if !q.Range.From.IsZero() {
 		having = append(having, "MAX(last_seen) >= ?")
-		args = append(args, clampNanos(q.Range.From))
+		args = append(args, store.ClampNanos(q.Range.From))
 	}
 	if !q.Range.To.IsZero() {
 		having = append(having, "MIN(first_seen) < ?")
-		args = append(args, clampNanos(q.Range.To))
+		args = append(args, store.ClampNanos(q.Range.To))
 	}
 	var order []string
 	for _, so := range q.Sort {
@@ -291,21 +291,6 @@ func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) 
 	return out, nil
 }
 
-// bucketLadder is the widths AgentMetrics picks from.
-var bucketLadder = []time.Duration{
-	time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour,
-	12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour,
-}
-
-// floorDiv is integer division rounding toward negative infinity.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
 // AgentMetrics implements store.Reader.
 func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store.MetricBucket, error) {
 	if err := needProject(q.ProjectID); err != nil {
@@ -345,29 +330,9 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 		}
 		from, to = lo.Int64*minuteNanos, (hi.Int64+1)*minuteNanos
 	}
-	if !q.Range.From.IsZero() {
-		from = clampNanos(q.Range.From)
-	}
-	if !q.Range.To.IsZero() {
-		to = clampNanos(q.Range.To)
-	}
-	if to <= from {
-		return nil, nil
-	}
-	w := int64(q.Bucket)
-	if w == 0 {
-		w = int64(bucketLadder[len(bucketLadder)-1])
-		for _, b := range bucketLadder {
-			if (to-from)/int64(b) <= 60 {
-				w = int64(b)
-				break
-			}
-		}
-	}
-	from = floorDiv(from, w) * w
-	to = -floorDiv(-to, w) * w
-	if (to-from)/w > store.MaxLimit {
-		return nil, invalid("%d buckets of %s exceed the limit of %d", (to-from)/w, time.Duration(w), store.MaxLimit)
+	from, to, w, ok, err := store.MetricsWindow(q, from, to)
+	if err != nil || !ok {
+		return nil, err
 	}
 	switch {
 	case w%hourNanos == 0:
@@ -383,7 +348,7 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 func (s *Store) metricsFromBuckets(ctx context.Context, tx *sql.Tx, table, col string, unit, proj int64, q store.MetricsQuery, from, to, w int64) ([]store.MetricBucket, error) {
 	wm := w / unit // bucket width in rows
 	where := "proj = ? AND " + col + " >= ? AND " + col + " < ?"
-	args := []any{wm, wm, wm, proj, floorDiv(from, unit), floorDiv(to, unit)}
+	args := []any{wm, wm, wm, proj, store.FloorDiv(from, unit), store.FloorDiv(to, unit)}
 	if q.AgentName != "" {
 		where += " AND agent_name = ?"
 		args = append(args, q.AgentName)
@@ -443,7 +408,7 @@ func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, proj int64, q 
 			&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt, &r.traceID); err != nil {
 			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 		}
-		k := key{floorDiv(r.started, w) * w, r.d.effAgent}
+		k := key{store.FloorDiv(r.started, w) * w, r.d.effAgent}
 		a := acc[k]
 		if a == nil {
 			a = &sums{}

@@ -111,11 +111,11 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	// The range, coarsely on the rowid (whole milliseconds), exactly on first_at.
 	if !q.Range.From.IsZero() {
 		where = append(where, "f.rowid >= ?")
-		args = append(args, gidMS(clampNanos(q.Range.From))<<gidShift)
+		args = append(args, gidMS(store.ClampNanos(q.Range.From))<<gidShift)
 	}
 	if !q.Range.To.IsZero() {
 		where = append(where, "f.rowid < ?")
-		args = append(args, (gidMS(clampNanos(q.Range.To))+1)<<gidShift)
+		args = append(args, (gidMS(store.ClampNanos(q.Range.To))+1)<<gidShift)
 	}
 	if q.AgentName != "" {
 		where = append(where, "(SELECT x.eff_agent FROM spans x WHERE x.pk = g.first_pk) = ?")

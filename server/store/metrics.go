@@ -1,0 +1,89 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// BucketLadder are the widths AgentMetrics picks from when a query leaves
+// Bucket at 0: the smallest giving at most 60 buckets.
+var BucketLadder = []time.Duration{
+	time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour,
+	12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour,
+}
+
+// ClampNanos is t in Unix nanoseconds, clamped to [MinTime, MaxTime].
+func ClampNanos(t time.Time) int64 {
+	switch {
+	case t.Before(MinTime):
+		return MinTime.UnixNano()
+	case t.After(MaxTime):
+		return MaxTime.UnixNano()
+	}
+	return t.UnixNano()
+}
+
+// FloorDiv is integer division rounding toward negative infinity.
+func FloorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// MetricsWindow resolves an AgentMetrics query's window in Unix
+// nanoseconds: the query's range, with an open end closed by the data's
+// extent [dataFrom, dataTo); the bucket width (q.Bucket, else from
+// BucketLadder); both ends aligned outward to the width. ok=false means an
+// empty window (no buckets). More than MaxLimit buckets is ErrInvalid.
+// Every backend calls it, so bucket boundaries agree.
+func MetricsWindow(q MetricsQuery, dataFrom, dataTo int64) (from, to, width int64, ok bool, err error) {
+	from, to = dataFrom, dataTo
+	if !q.Range.From.IsZero() {
+		from = ClampNanos(q.Range.From)
+	}
+	if !q.Range.To.IsZero() {
+		to = ClampNanos(q.Range.To)
+	}
+	if to <= from {
+		return 0, 0, 0, false, nil
+	}
+	width = int64(q.Bucket)
+	if width == 0 {
+		width = int64(BucketLadder[len(BucketLadder)-1])
+		for _, b := range BucketLadder {
+			if (to-from)/int64(b) <= 60 {
+				width = int64(b)
+				break
+			}
+		}
+	}
+	from = FloorDiv(from, width) * width
+	to = -FloorDiv(-to, width) * width
+	if n := (to - from) / width; n > MaxLimit {
+		return 0, 0, 0, false, fmt.Errorf("%w: %d buckets of %s exceed the limit of %d", ErrInvalid, n, time.Duration(width), MaxLimit)
+	}
+	return from, to, width, true, nil
+}
+
+// ValidRef reports whether ref names a span, a turn or a conversation
+// (RefSpanPrefix, RefTurnPrefix, RefConversationPrefix, then a non-empty id).
+func ValidRef(ref string) bool {
+	for _, p := range []string{RefSpanPrefix, RefTurnPrefix, RefConversationPrefix} {
+		if rest, ok := strings.CutPrefix(ref, p); ok {
+			return rest != ""
+		}
+	}
+	return false
+}
+
+// NewAnnotationID returns a random annotation id (32 hex digits).
+func NewAnnotationID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
