@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
 	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
 
@@ -35,7 +39,7 @@ var (
 	claudeBin string
 	summary   struct {
 		sync.Mutex
-		scenarios, sessions, turns, spans int
+		scenarios, sessions, turns, spans, liveTurns int
 	}
 )
 
@@ -63,8 +67,8 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(binDir)
 	summary.Lock()
-	fmt.Printf("e2e: %d scenarios with the real Claude Code CLI, %d sessions, %d turns, %d spans checked through the read API (live == import)\n",
-		summary.scenarios, summary.sessions, summary.turns, summary.spans)
+	fmt.Printf("e2e: %d scenarios with the real Claude Code CLI, %d sessions, %d turns (%d seen running before their Stop), %d spans checked through the read API (live == import)\n",
+		summary.scenarios, summary.sessions, summary.turns, summary.liveTurns, summary.spans)
 	summary.Unlock()
 	os.Exit(code)
 }
@@ -312,8 +316,93 @@ func rawUsage(t *testing.T, path string, out map[string][2]int64) {
 	}
 }
 
-// hookSettings registers weave-hook for every observe-only hook event.
-func hookSettings(t *testing.T, home, endpoint, project string) string {
+// recorder is an OTLP proxy between weave-agentd and the live server: it
+// notes when each turn's root first arrived while still running, then
+// forwards the request unchanged.
+type recorder struct {
+	*httptest.Server
+	mu          sync.Mutex
+	runningRoot map[string]time.Time // trace id → first in-progress root arrival
+}
+
+func newRecorder(t *testing.T, upstream string) *recorder {
+	r := &recorder{runningRoot: map[string]time.Time{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		at := time.Now()
+		body, _ := io.ReadAll(req.Body)
+		er := ptraceotlp.NewExportRequest()
+		if err := er.UnmarshalProto(body); err == nil {
+			rss := er.Traces().ResourceSpans()
+			for i := 0; i < rss.Len(); i++ {
+				sss := rss.At(i).ScopeSpans()
+				for j := 0; j < sss.Len(); j++ {
+					ss := sss.At(j).Spans()
+					for k := 0; k < ss.Len(); k++ {
+						sp := ss.At(k)
+						if sp.ParentSpanID().IsEmpty() && sp.EndTimestamp() == 0 {
+							r.mu.Lock()
+							if _, ok := r.runningRoot[sp.TraceID().String()]; !ok {
+								r.runningRoot[sp.TraceID().String()] = at
+							}
+							r.mu.Unlock()
+						}
+					}
+				}
+			}
+		}
+		up, err := http.NewRequest(req.Method, upstream+req.URL.Path, bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		up.Header = req.Header.Clone()
+		resp, err := http.DefaultClient.Do(up)
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// stopTimes reads the Stop hooks' receipt times (ns) by prompt_id.
+func stopTimes(t *testing.T, path string) map[string]time.Time {
+	t.Helper()
+	out := map[string]time.Time{}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("stop log: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		ns, payload, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		var p struct {
+			PromptID string `json:"prompt_id"`
+		}
+		var n int64
+		fmt.Sscan(ns, &n)
+		if json.Unmarshal([]byte(payload), &p) != nil || p.PromptID == "" {
+			continue
+		}
+		if at := time.Unix(0, n); out[p.PromptID].IsZero() || at.Before(out[p.PromptID]) {
+			out[p.PromptID] = at
+		}
+	}
+	return out
+}
+
+// hookSettings registers weave-hook for every observe-only hook event, and
+// a one-line logger of Stop hooks (with their receipt time) to stopLog.
+func hookSettings(t *testing.T, home, endpoint, project, stopLog string) string {
 	t.Helper()
 	cmd := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", home, endpoint, project, filepath.Join(binDir, "weave-hook"))
 	hooks := map[string]any{}
@@ -323,6 +412,8 @@ func hookSettings(t *testing.T, home, endpoint, project string) string {
 		}
 		hooks[ev] = []any{map[string]any{"matcher": "*", "hooks": []any{map[string]any{"type": "command", "command": cmd, "timeout": 30}}}}
 	}
+	stop := fmt.Sprintf(`{ printf '%%s ' "$(date +%%s%%N)"; tr -d '\n'; echo; } >> %s`, stopLog)
+	hooks["Stop"] = append(hooks["Stop"].([]any), map[string]any{"matcher": "*", "hooks": []any{map[string]any{"type": "command", "command": stop, "timeout": 30}}})
 	b, _ := json.Marshal(map[string]any{"hooks": hooks})
 	p := filepath.Join(t.TempDir(), "extra-settings.json")
 	if err := os.WriteFile(p, b, 0o644); err != nil {
@@ -362,19 +453,39 @@ func stopDaemon(t *testing.T, home string) {
 
 func TestClaudeCodeScenarios(t *testing.T) {
 	live := startServer(t)
+	rec := newRecorder(t, live.url)
 	imported := startServer(t)
 	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact"} {
 		t.Run(sc, func(t *testing.T) {
 			project := "e2e/" + sc
 			home := t.TempDir()
 			captures := t.TempDir()
-			runScenario(t, sc, hookSettings(t, home, live.url, project), captures)
+			stopLog := filepath.Join(t.TempDir(), "stops.log")
+			runScenario(t, sc, hookSettings(t, home, rec.URL, project, stopLog), captures)
 			t.Cleanup(func() { stopDaemon(t, home) })
 			projects := filepath.Join(captures, sc, "projects")
 			tr := readTruth(t, projects)
 			want := importSpans(t, projects)
 			snap := live.settle(t, project, want)
 			checkAgainstTranscripts(t, "live", snap, tr, want)
+			// Live: each turn's root reached the server while the turn was
+			// still running, before its Stop hook fired.
+			rec.mu.Lock()
+			for prompt, stop := range stopTimes(t, stopLog) {
+				trace := spans.TurnTraceID(prompt).String()
+				at, ok := rec.runningRoot[trace]
+				switch {
+				case !ok:
+					t.Errorf("turn %s (trace %s): no in-progress root was exported", prompt, trace)
+				case !at.Before(stop):
+					t.Errorf("turn %s: in-progress root arrived %v after its Stop hook", prompt, at.Sub(stop))
+				default:
+					summary.Lock()
+					summary.liveTurns++
+					summary.Unlock()
+				}
+			}
+			rec.mu.Unlock()
 
 			// The same transcripts imported into a fresh server give the same
 			// conversations and counts.
