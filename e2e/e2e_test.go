@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -321,6 +322,8 @@ func rawUsage(t *testing.T, path string, out map[string][2]int64) {
 // forwards the request unchanged.
 type recorder struct {
 	*httptest.Server
+	down        atomic.Bool // answer 503 to everything (the server is "down")
+	refused     atomic.Int64
 	mu          sync.Mutex
 	runningRoot map[string]time.Time // trace id → first in-progress root arrival
 }
@@ -330,6 +333,11 @@ func newRecorder(t *testing.T, upstream string) *recorder {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		at := time.Now()
 		body, _ := io.ReadAll(req.Body)
+		if r.down.Load() {
+			r.refused.Add(1)
+			http.Error(w, "down for the test", http.StatusServiceUnavailable)
+			return
+		}
 		er := ptraceotlp.NewExportRequest()
 		if err := er.UnmarshalProto(body); err == nil {
 			rss := er.Traces().ResourceSpans()
@@ -679,5 +687,70 @@ func compareSnapshots(t *testing.T, live, imp snapshot) {
 					lv.Turns[i].TraceID, lv.Turns[i].Usage, len(lv.Turns[i].Messages), iv.Turns[i].TraceID, iv.Turns[i].Usage, len(iv.Turns[i].Messages))
 			}
 		}
+	}
+}
+
+// TestFaults runs real Claude Code sessions while things break:
+//   - weave-agentd is SIGKILLed in the middle of a turn (after the first
+//     tool ran): the next hook restarts it, it replays its journal and
+//     re-reads the transcripts, and the final trees are complete with
+//     nothing duplicated;
+//   - the trace server is down for the whole session and comes back after
+//     Claude Code exited: every span waits in the spool and is delivered.
+func TestFaults(t *testing.T) {
+	live := startServer(t)
+	t.Run("daemon SIGKILLed mid-turn", func(t *testing.T) {
+		rec := newRecorder(t, live.url)
+		project, home, captures := "faults/kill", t.TempDir(), t.TempDir()
+		settings := hookSettings(t, home, rec.URL, project, filepath.Join(t.TempDir(), "stops.log"))
+		flag := filepath.Join(t.TempDir(), "killed")
+		// After the first PostToolUse: kill -9 the daemon (its pid is in its lock file).
+		kill := fmt.Sprintf(`[ -e %[1]s ] || { touch %[1]s; kill -9 "$(cat %[2]s/agentd.lock)"; }`, flag, home)
+		addHook(t, settings, "PostToolUse", kill)
+		runScenario(t, "tools", settings, captures)
+		t.Cleanup(func() { stopDaemon(t, home) })
+		if _, err := os.Stat(flag); err != nil {
+			t.Fatalf("the kill hook did not run: %v", err)
+		}
+		if log, _ := os.ReadFile(filepath.Join(home, "logs", "agentd.log")); bytes.Count(log, []byte("daemon: starting")) < 2 {
+			t.Errorf("the daemon was not restarted after the kill:\n%s", log)
+		}
+		projects := filepath.Join(captures, "tools", "projects")
+		want := importSpans(t, projects)
+		checkAgainstTranscripts(t, "after SIGKILL", live.settle(t, project, want), readTruth(t, projects), want)
+	})
+	t.Run("server down during the session", func(t *testing.T) {
+		rec := newRecorder(t, live.url)
+		rec.down.Store(true)
+		project, home, captures := "faults/down", t.TempDir(), t.TempDir()
+		runScenario(t, "subagent", hookSettings(t, home, rec.URL, project, filepath.Join(t.TempDir(), "stops.log")), captures)
+		t.Cleanup(func() { stopDaemon(t, home) })
+		if rec.refused.Load() == 0 {
+			t.Fatal("no export was attempted while the server was down")
+		}
+		rec.down.Store(false)
+		projects := filepath.Join(captures, "subagent", "projects")
+		want := importSpans(t, projects)
+		checkAgainstTranscripts(t, "after the outage", live.settle(t, project, want), readTruth(t, projects), want)
+		t.Logf("%d export requests refused during the outage, all spans delivered after", rec.refused.Load())
+	})
+}
+
+// addHook appends one more command hook for event to a settings file.
+func addHook(t *testing.T, path, event, command string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]map[string][]any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	s["hooks"][event] = append(s["hooks"][event], map[string]any{"matcher": "*",
+		"hooks": []any{map[string]any{"type": "command", "command": command, "timeout": 30}}})
+	b, _ = json.Marshal(s)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
