@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"os"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -370,12 +369,9 @@ func (w *writeTx) applyDeltas(d *deltas) error {
 	if err := w.applyConversations(d, turns); err != nil {
 		return err
 	}
-	if os.Getenv("X_NOGROUPS") == "" {
 	if err := w.applyGroups(d); err != nil {
 		return err
 	}
-	}
-	if os.Getenv("X_NOFTS") != "" { w.fts = w.fts[:0]; return nil }
 	return w.applyFTS()
 }
 
