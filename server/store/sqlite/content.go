@@ -298,8 +298,7 @@ func (w *writeTx) insertContent(kind byte, d digest, value any) (int64, error) {
 	return id, nil
 }
 
-// ensureTexts gives every text its id, inserting new ones, and remembers
-// the bodies for the search index.
+// ensureTexts gives every text its id, inserting new ones.
 func (w *writeTx) ensureTexts(refs []*textRef) error {
 	if len(refs) == 0 {
 		return nil
@@ -329,22 +328,8 @@ func (w *writeTx) ensureTexts(refs []*textRef) error {
 	}
 	for _, t := range refs {
 		t.id = found[t.d]
-		w.bodies[t.id] = t.body
 	}
 	return nil
-}
-
-// textBody returns a text's body, from this write's content or the table.
-func (w *writeTx) textBody(id int64) (string, error) {
-	if b, ok := w.bodies[id]; ok {
-		return b, nil
-	}
-	var b string
-	if err := w.tx.QueryRowContext(w.ctx, "SELECT body FROM texts WHERE id = ?", id).Scan(&b); err != nil {
-		return "", fmt.Errorf("sqlite: text %d: %w", id, err)
-	}
-	w.bodies[id] = b
-	return b, nil
 }
 
 // ensureBlobs gives pages or resources their ids.

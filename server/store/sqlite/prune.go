@@ -130,7 +130,7 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 		need = append(need, r.pk)
 	}
 	for _, c := range changes {
-		if c.moved() {
+		if c.movedConv() {
 			need = append(need, c.old.pk)
 		}
 	}
@@ -143,27 +143,27 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 			c.new.d.effAgent, c.new.d.effVersion, c.new.convID, c.new.d.counted, c.new.pk); err != nil {
 			return 0, false, err
 		}
-		if c.moved() {
-			c.oldKeys = keys[c.old.pk]
-			c.newKeys = c.oldKeys
+		if c.movedConv() {
+			w.noteSearch(c.old, c.new, keys[c.old.pk], keys[c.old.pk])
 		}
 	}
 	for _, r := range gone {
 		if _, err := w.exec("DELETE FROM spans WHERE pk = ?", r.pk); err != nil {
 			return 0, false, err
 		}
+		w.noteSearchGone(r, keys[r.pk])
 	}
 	d := newDeltas()
 	for _, r := range gone {
-		d.add(r, keys[r.pk], nil, -1)
+		d.add(r, nil, -1)
 	}
 	for _, c := range changes {
-		d.add(c.old, c.oldKeys, nil, -1)
+		d.add(c.old, nil, -1)
 		var pc *promptCand
 		if c.new.hasPrompt {
 			pc = &promptCand{key: promptKeyOf(c.new)} // text unknown: recomputed
 		}
-		d.add(c.new, c.newKeys, pc, +1)
+		d.add(c.new, pc, +1)
 	}
 	if err := w.applyDeltas(d); err != nil {
 		return 0, false, err
@@ -172,9 +172,15 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 }
 
 // collectGarbage frees the content no span references: it marks the texts
-// and pages reachable from every span's details (and the search groups),
-// then deletes the rest, and the unreferenced attribute sets and resources.
+// and pages reachable from every span's details, then deletes the rest,
+// and the unreferenced attribute sets and resources.
 func (w *writeTx) collectGarbage() error {
+	// The search index refers to texts too. Bring it up to date first: no
+	// write can commit meanwhile (this transaction holds the writer), so
+	// afterwards its groups refer only to texts of the spans read below.
+	if err := w.s.syncSearch(w.ctx); err != nil {
+		return err
+	}
 	pages := make(map[int64]bool)
 	texts := make(map[int64]bool)
 	markShapes := func(list []shape) {
@@ -216,23 +222,6 @@ func (w *writeTx) collectGarbage() error {
 		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("sqlite: collect garbage: %w", err)
-	}
-	// Search groups refer to their text too (they always have a span that
-	// does; this keeps a text a group needs even if that were broken).
-	grows, err := w.tx.QueryContext(w.ctx, "SELECT DISTINCT text_id FROM msg_groups")
-	if err != nil {
-		return fmt.Errorf("sqlite: collect garbage: %w", err)
-	}
-	for grows.Next() {
-		var id int64
-		if err := grows.Scan(&id); err != nil {
-			grows.Close()
-			return fmt.Errorf("sqlite: collect garbage: %w", err)
-		}
-		texts[id] = true
-	}
-	if err := errors.Join(grows.Err(), grows.Close()); err != nil {
 		return fmt.Errorf("sqlite: collect garbage: %w", err)
 	}
 	var pageIDs []int64

@@ -2,18 +2,11 @@ package sqlite
 
 import (
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
-
-	sqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
-	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
 // sums are the additive figures of agent rollups.
@@ -103,12 +96,6 @@ type convItemKey struct {
 	conv int64
 	item string
 }
-type groupKey struct {
-	conv int64
-	role string
-	text int64
-}
-
 type avDelta struct {
 	sums
 	ext extremes // started_at
@@ -156,30 +143,6 @@ type promptCand struct {
 	known bool
 }
 
-// groupCand is a first-occurrence candidate of a search group.
-type groupCand struct {
-	started       int64
-	trace, spanID string
-	pk            int64
-}
-
-func (a *groupCand) less(b *groupCand) bool {
-	if a.started != b.started {
-		return a.started < b.started
-	}
-	if a.trace != b.trace {
-		return a.trace < b.trace
-	}
-	return a.spanID < b.spanID
-}
-
-type groupDelta struct {
-	proj    int64
-	count   int64
-	removed map[int64]bool
-	best    *groupCand
-}
-
 // deltas accumulate the rollup changes of one batch.
 type deltas struct {
 	projects   map[int64]int64
@@ -190,7 +153,6 @@ type deltas struct {
 	convTraces map[convItemKey]int64
 	convAgents map[convItemKey]int64
 	convModels map[convItemKey]int64
-	groups     map[groupKey]*groupDelta
 }
 
 func newDeltas() *deltas {
@@ -203,7 +165,6 @@ func newDeltas() *deltas {
 		convTraces: make(map[convItemKey]int64),
 		convAgents: make(map[convItemKey]int64),
 		convModels: make(map[convItemKey]int64),
-		groups:     make(map[groupKey]*groupDelta),
 	}
 }
 
@@ -254,7 +215,7 @@ func modelOf(r *rowState) string {
 
 // add records a span version's contribution with sign +1 (the version
 // being written) or -1 (the version being replaced).
-func (d *deltas) add(r *rowState, keys []roleText, prompt *promptCand, sign int64) {
+func (d *deltas) add(r *rowState, prompt *promptCand, sign int64) {
 	project := r.proj
 	d.projects[project] += sign
 	s := spanSums(r)
@@ -315,26 +276,6 @@ func (d *deltas) add(r *rowState, keys []roleText, prompt *promptCand, sign int6
 	if m := modelOf(r); m != "" {
 		d.convModels[convItemKey{r.convID, m}] += sign
 	}
-	for _, k := range keys {
-		gk := groupKey{r.convID, k.role, k.text}
-		g := d.groups[gk]
-		if g == nil {
-			g = &groupDelta{proj: project}
-			d.groups[gk] = g
-		}
-		g.count += sign
-		if sign < 0 {
-			if g.removed == nil {
-				g.removed = make(map[int64]bool)
-			}
-			g.removed[r.pk] = true
-			continue
-		}
-		cand := &groupCand{started: r.started, trace: r.traceID, spanID: r.spanID, pk: r.pk}
-		if g.best == nil || cand.less(g.best) {
-			g.best = cand
-		}
-	}
 }
 
 // applyDeltas writes the batch's rollup changes.
@@ -366,13 +307,7 @@ func (w *writeTx) applyDeltas(d *deltas) error {
 	if _, err := w.applyItems("conv_models", "model", d.convModels); err != nil {
 		return err
 	}
-	if err := w.applyConversations(d, turns); err != nil {
-		return err
-	}
-	if err := w.applyGroups(d); err != nil {
-		return err
-	}
-	return w.applyFTS()
+	return w.applyConversations(d, turns)
 }
 
 const sumCols = `span_count, invocation_count, error_count, duration_ms, ended_invocations,
@@ -624,366 +559,6 @@ func (w *writeTx) recomputePrompt(k int64, cur *convRow) error {
 	}
 	if len(cands) > 0 {
 		w.s.log.Warn("first prompt not found among flagged spans", "conversation", k)
-	}
-	return nil
-}
-
-func (w *writeTx) applyGroups(d *deltas) error {
-	recompute := make(map[int64][]groupKey)
-	for k, g := range d.groups {
-		if len(g.removed) == 0 && g.best != nil {
-			if err := w.addGroup(k, g); err != nil {
-				return err
-			}
-			continue
-		}
-		var count, firstAt, firstPK, gid int64
-		st, err := w.stmt("SELECT span_count, first_at, first_pk, gid FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?")
-		if err != nil {
-			return err
-		}
-		err = st.QueryRowContext(w.ctx, k.conv, k.role, k.text).Scan(&count, &firstAt, &firstPK, &gid)
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: read msg group: %w", err)
-		}
-		count += g.count
-		if count <= 0 {
-			if exists {
-				if _, err := w.exec("DELETE FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?", k.conv, k.role, k.text); err != nil {
-					return err
-				}
-				if err := w.ftsDelete(gid); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if !exists {
-			if g.best == nil {
-				return fmt.Errorf("sqlite: msg group %v has spans but no occurrence", k)
-			}
-			if err := w.insertGroup(k, g.proj, count, g.best); err != nil {
-				return err
-			}
-			continue
-		}
-		switch {
-		case g.removed[firstPK]:
-			// The first span was replaced or moved: a candidate strictly
-			// earlier, or the same span at the same time, is still first.
-			if g.best != nil && (g.best.started < firstAt || (g.best.pk == firstPK && g.best.started == firstAt)) {
-				firstAt, firstPK = g.best.started, g.best.pk
-			} else {
-				recompute[k.conv] = append(recompute[k.conv], k)
-			}
-		case g.best != nil:
-			earlier, err := w.candidateEarlier(g.best, firstAt, firstPK)
-			if err != nil {
-				return err
-			}
-			if earlier {
-				firstAt, firstPK = g.best.started, g.best.pk
-			}
-		}
-		if _, err := w.exec("UPDATE msg_groups SET span_count = ?, first_at = ?, first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?",
-			count, firstAt, firstPK, k.conv, k.role, k.text); err != nil {
-			return err
-		}
-		if err := w.moveGroup(k, g.proj, gid, firstAt); err != nil {
-			return err
-		}
-	}
-	for conv, keys := range recompute {
-		if err := w.recomputeGroups(conv, keys); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Search group ids: the millisecond of first_at above gidShift bits, a
-// hash of the group key (probed on collision) below.
-const (
-	gidShift = 20
-	gidMask  = 1<<gidShift - 1
-	gidMaxMS = 1 << 42 // ± about 139 years around 1970; beyond, times are clamped
-)
-
-func gidMS(firstAt int64) int64 {
-	ms := store.FloorDiv(firstAt, 1e6)
-	return max(-gidMaxMS, min(gidMaxMS, ms))
-}
-
-func gidFor(firstAt int64, k groupKey, probe int64) int64 {
-	h := uint64(k.conv)*0x9E3779B97F4A7C15 ^ uint64(k.text)*0xC2B2AE3D27D4EB4F
-	for i := 0; i < len(k.role); i++ {
-		h = (h ^ uint64(k.role[i])) * 0x100000001B3
-	}
-	h ^= h >> 29
-	return gidMS(firstAt)<<gidShift + (int64(h&gidMask)+probe)&gidMask
-}
-
-func isUniqueViolation(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-}
-
-// ftsOp is a pending change to groups_fts. FTS5 flushes its in-memory
-// index at every statement savepoint, and the rollup upserts open one each,
-// so the changes are queued and applied together at the end of the write
-// (applyFTS), where they cost one flush.
-type ftsOp struct {
-	del  bool
-	gid  int64
-	key  groupKey
-	proj int64
-}
-
-// ftsInsert queues indexing a group's text under gid.
-func (w *writeTx) ftsInsert(gid int64, k groupKey, proj int64) error {
-	w.fts = append(w.fts, ftsOp{gid: gid, key: k, proj: proj})
-	return nil
-}
-
-// ftsDelete queues removing a group's document.
-func (w *writeTx) ftsDelete(gid int64) error {
-	w.fts = append(w.fts, ftsOp{del: true, gid: gid})
-	return nil
-}
-
-// applyFTS runs the queued index changes: their net effect per gid,
-// deletions then insertions, each in ascending rowid order (FTS5 also
-// flushes when rowids of pending writes go backwards).
-func (w *writeTx) applyFTS() error {
-	type net struct {
-		del bool   // a document stored before this write goes
-		ins *ftsOp // the document to store
-	}
-	state := make(map[int64]*net, len(w.fts))
-	for i := range w.fts {
-		op := &w.fts[i]
-		st := state[op.gid]
-		if st == nil {
-			st = &net{}
-			state[op.gid] = st
-		}
-		switch {
-		case !op.del:
-			st.ins = op
-		case st.ins != nil: // inserted by this write, removed again
-			st.ins = nil
-		default:
-			st.del = true
-		}
-	}
-	gids := make([]int64, 0, len(state))
-	for gid := range state {
-		gids = append(gids, gid)
-	}
-	slices.Sort(gids)
-	for _, gid := range gids {
-		if state[gid].del {
-			if _, err := w.exec("DELETE FROM groups_fts WHERE rowid = ?", gid); err != nil {
-				return err
-			}
-		}
-	}
-	for _, gid := range gids {
-		op := state[gid].ins
-		if op == nil {
-			continue
-		}
-		body, err := w.textBody(op.key.text)
-		if err != nil {
-			return err
-		}
-		if _, err := w.exec("INSERT INTO groups_fts (rowid, meta, body) VALUES (?, ?, ?)",
-			gid, groupMeta(op.proj, op.key.conv, op.key.role), textsearch.IndexText(body)); err != nil {
-			return err
-		}
-	}
-	w.fts = w.fts[:0]
-	return nil
-}
-
-// groupMeta is the filter tokens of a group's search document.
-func groupMeta(proj, conv int64, role string) string {
-	return fmt.Sprintf("p%d c%d %s", proj, conv, roleToken(role))
-}
-
-func roleToken(role string) string { return "r" + hex.EncodeToString([]byte(role)) }
-
-// insertGroup creates a group row and its search document.
-func (w *writeTx) insertGroup(k groupKey, proj, count int64, first *groupCand) error {
-	for probe := int64(0); ; probe++ {
-		gid := gidFor(first.started, k, probe)
-		_, err := w.exec(`INSERT INTO msg_groups (conv_id, role, text_id, proj, span_count, first_at, first_pk, gid)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.conv, k.role, k.text, proj, count, first.started, first.pk, gid)
-		if isUniqueViolation(err) && probe < gidMask {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		return w.ftsInsert(gid, k, proj)
-	}
-}
-
-// moveGroup gives a group whose first_at changed millisecond a new gid.
-func (w *writeTx) moveGroup(k groupKey, proj, oldGid, firstAt int64) error {
-	if oldGid>>gidShift == gidMS(firstAt) {
-		return nil
-	}
-	for probe := int64(0); ; probe++ {
-		gid := gidFor(firstAt, k, probe)
-		_, err := w.exec("UPDATE msg_groups SET gid = ? WHERE conv_id = ? AND role = ? AND text_id = ?", gid, k.conv, k.role, k.text)
-		if isUniqueViolation(err) && probe < gidMask {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := w.ftsDelete(oldGid); err != nil {
-			return err
-		}
-		return w.ftsInsert(gid, k, proj)
-	}
-}
-
-// addGroup applies an add-only delta in one statement (plus the search
-// document of a new group); a tie on first_at with another span is settled
-// by trace and span id.
-func (w *writeTx) addGroup(k groupKey, g *groupDelta) error {
-	for probe := int64(0); ; probe++ {
-		st, err := w.stmt(`INSERT INTO msg_groups (conv_id, role, text_id, proj, span_count, first_at, first_pk, gid)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (conv_id, role, text_id) DO UPDATE SET
-				span_count = span_count + excluded.span_count,
-				first_pk = CASE WHEN excluded.first_at < first_at THEN excluded.first_pk ELSE first_pk END,
-				first_at = MIN(first_at, excluded.first_at)
-			RETURNING span_count, first_at, first_pk, gid`)
-		if err != nil {
-			return err
-		}
-		var count, at, pk, gid int64
-		err = st.QueryRowContext(w.ctx, k.conv, k.role, k.text, g.proj, g.count, g.best.started, g.best.pk,
-			gidFor(g.best.started, k, probe)).Scan(&count, &at, &pk, &gid)
-		if isUniqueViolation(err) && probe < gidMask {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: update msg group: %w", err)
-		}
-		if count == g.count { // new group
-			return w.ftsInsert(gid, k, g.proj)
-		}
-		if at == g.best.started && pk != g.best.pk {
-			earlier, err := w.candidateEarlier(g.best, at, pk)
-			if err != nil {
-				return err
-			}
-			if earlier {
-				if _, err := w.exec("UPDATE msg_groups SET first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?", g.best.pk, k.conv, k.role, k.text); err != nil {
-					return err
-				}
-			}
-		}
-		return w.moveGroup(k, g.proj, gid, at)
-	}
-}
-
-// candidateEarlier reports whether c comes before the stored first
-// occurrence (firstAt, firstPK) in (started_at, trace_id, span_id) order.
-func (w *writeTx) candidateEarlier(c *groupCand, firstAt, firstPK int64) (bool, error) {
-	if c.started != firstAt || c.pk == firstPK {
-		return c.started < firstAt, nil
-	}
-	var trace, span string
-	if err := w.tx.QueryRowContext(w.ctx, "SELECT trace_id, span_id FROM spans WHERE pk = ?", firstPK).Scan(&trace, &span); err != nil {
-		return false, fmt.Errorf("sqlite: msg group first span: %w", err)
-	}
-	return c.less(&groupCand{started: firstAt, trace: trace, spanID: span}), nil
-}
-
-// recomputeGroups finds the first occurrence of groups whose first span
-// was replaced or moved, scanning the conversation in order.
-func (w *writeTx) recomputeGroups(conv int64, keys []groupKey) error {
-	want := make(map[roleText]groupKey, len(keys))
-	for _, k := range keys {
-		want[roleText{k.role, k.text}] = k
-	}
-	const chunk = 256
-	var after struct {
-		started       int64
-		trace, spanID string
-		set           bool
-	}
-	for len(want) > 0 {
-		q := `SELECT pk, trace_id, span_id, started_at FROM spans WHERE conv_id = ?`
-		args := []any{conv}
-		if after.set {
-			q += ` AND (started_at, trace_id, span_id) > (?, ?, ?)`
-			args = append(args, after.started, after.trace, after.spanID)
-		}
-		q += ` ORDER BY started_at, trace_id, span_id LIMIT ` + fmt.Sprint(chunk)
-		rows, err := w.tx.QueryContext(w.ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("sqlite: recompute search groups: %w", err)
-		}
-		var cands []groupCand
-		for rows.Next() {
-			var c groupCand
-			if err := rows.Scan(&c.pk, &c.trace, &c.spanID, &c.started); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: recompute search groups: %w", err)
-			}
-			cands = append(cands, c)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return fmt.Errorf("sqlite: recompute search groups: %w", err)
-		}
-		if len(cands) == 0 {
-			break
-		}
-		pks := make([]int64, len(cands))
-		for i, c := range cands {
-			pks[i] = c.pk
-		}
-		keysBy, err := w.spanKeys(pks)
-		if err != nil {
-			return err
-		}
-		for _, c := range cands {
-			for _, rt := range keysBy[c.pk] {
-				gk, ok := want[rt]
-				if !ok {
-					continue
-				}
-				delete(want, rt)
-				var gid, proj int64
-				if err := w.tx.QueryRowContext(w.ctx, "SELECT gid, proj FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?",
-					gk.conv, gk.role, gk.text).Scan(&gid, &proj); err != nil {
-					return fmt.Errorf("sqlite: recompute search groups: %w", err)
-				}
-				if _, err := w.exec("UPDATE msg_groups SET first_at = ?, first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?",
-					c.started, c.pk, gk.conv, gk.role, gk.text); err != nil {
-					return err
-				}
-				if err := w.moveGroup(gk, proj, gid, c.started); err != nil {
-					return err
-				}
-			}
-		}
-		last := cands[len(cands)-1]
-		after.started, after.trace, after.spanID, after.set = last.started, last.trace, last.spanID, true
-	}
-	if len(want) > 0 {
-		var names []string
-		for rt := range want {
-			names = append(names, fmt.Sprintf("%s/%d", rt.role, rt.text))
-		}
-		return fmt.Errorf("sqlite: search groups %s of conversation %d have no span left", strings.Join(names, ","), conv)
 	}
 	return nil
 }

@@ -51,8 +51,8 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 			return page, err
 		}
 		search = &parsed
-		where = append(where, `c.id IN (SELECT g.conv_id FROM groups_fts f CROSS JOIN msg_groups g ON g.gid = f.rowid
-			WHERE groups_fts MATCH ?)`)
+		where = append(where, `c.id IN (SELECT g.conv_id FROM search.groups_fts f CROSS JOIN search.msg_groups g ON g.gid = f.rowid
+			WHERE f.groups_fts MATCH ?)`)
 		args = append(args, nil) // the match, once the project id is known
 	}
 	var order []string
@@ -78,6 +78,9 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	}
 	args[0] = proj
 	if search != nil {
+		if err := s.syncSearch(ctx); err != nil {
+			return page, err
+		}
 		for i := range args {
 			if args[i] == nil {
 				args[i] = searchMatch(proj, 0, nil, *search)

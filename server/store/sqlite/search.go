@@ -92,6 +92,9 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	if err != nil || !ok {
 		return nil, err
 	}
+	if err := s.syncSearch(ctx); err != nil {
+		return nil, err
+	}
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
@@ -127,8 +130,8 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	}
 	need := q.Offset + limit
 	rows, err := tx.QueryContext(ctx, `SELECT g.conv_id, g.role, g.text_id, g.first_at, g.first_pk, g.gid
-		FROM groups_fts f CROSS JOIN msg_groups g ON g.gid = f.rowid
-		WHERE groups_fts MATCH ?`+cond+` ORDER BY f.rowid DESC`,
+		FROM search.groups_fts f CROSS JOIN search.msg_groups g ON g.gid = f.rowid
+		WHERE f.groups_fts MATCH ?`+cond+` ORDER BY f.rowid DESC`,
 		append([]any{searchMatch(proj, conv, q.Roles, parsed)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)

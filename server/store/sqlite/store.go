@@ -63,15 +63,18 @@ type Store struct {
 	now    func() time.Time
 	maxAge time.Duration
 
-	wmu       sync.Mutex           // serializes writes on w; guards prepared
-	w         *sql.DB              // one connection
-	r         *sql.DB              // read-only pool
-	prepared  map[string]*sql.Stmt // on w, guarded by wmu
-	toPrepare map[string]bool      // statements to prepare after the current transaction
+	wmu       sync.Mutex // serializes writes on w; guards wc and logPruned
+	w         *sql.DB    // one connection
+	wc        *stmtCache // statements prepared on w
+	r         *sql.DB    // read-only pool, with the search file attached as "search"
 	lock      *os.File
 	cache     *contentCache
 	closeMu   sync.Mutex
 	isClosed  atomic.Bool
+	mainID    string       // store_meta id: ties the search file to this file
+	logSeq    atomic.Int64 // the last search_log seq committed
+	logPruned int64        // search_log rows up to this seq are deleted
+	ix        *indexer     // the search index (index.go)
 
 	projMu    sync.Mutex
 	projIDs   map[string]int64 // committed projects
@@ -105,8 +108,6 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 		maxAge: s.PendingEventsMaxAge,
 		cache:  newContentCache(),
 
-		prepared:  make(map[string]*sql.Stmt),
-		toPrepare: make(map[string]bool),
 		projIDs:   make(map[string]int64),
 		projNames: make(map[int64]string),
 	}
@@ -141,6 +142,10 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 		return nil, err
 	}
 	fail := func(err error) (*Store, error) {
+		if st.ix != nil && st.ix.db != nil {
+			st.ix.cancel()
+			st.ix.db.Close()
+		}
 		if st.w != nil {
 			st.w.Close()
 		}
@@ -151,7 +156,7 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 		return nil, err
 	}
 
-	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
+	base := "file:" + escapePath(abs)
 	common := []string{
 		"_pragma=busy_timeout(10000)",
 		"_pragma=journal_mode(WAL)",
@@ -179,11 +184,18 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	if err := st.checkSchema(ctx); err != nil {
 		return fail(err)
 	}
+	st.wc = newStmtCache(st.w, st.log)
+	if err := st.readMeta(ctx); err != nil {
+		return fail(err)
+	}
+	if err := st.openIndex(ctx, syncMode); err != nil {
+		return fail(err)
+	}
 	rdsn := base + "?" + strings.Join(append(common,
 		"_pragma=cache_size("+strconv.Itoa(-max(cacheMB/4, 2)*1024)+")",
 		"_pragma=query_only(1)",
 	), "&")
-	st.r = sql.OpenDB(connector{dsn: rdsn})
+	st.r = sql.OpenDB(connector{dsn: rdsn, attach: "file:" + escapePath(st.ix.path)})
 	st.r.SetMaxOpenConns(readConns)
 	st.r.SetMaxIdleConns(readConns)
 	st.r.SetConnMaxIdleTime(0)
@@ -215,14 +227,28 @@ var ourDriver = sync.OnceValue(func() *sqlite.Driver {
 	return d
 })
 
-type connector struct{ dsn string }
+// connector opens connections to one database file, attaching a second
+// one (the search file, as schema "search") if attach is set.
+type connector struct{ dsn, attach string }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return ourDriver().Open(c.dsn)
+	conn, err := ourDriver().Open(c.dsn)
+	if err != nil || c.attach == "" {
+		return conn, err
+	}
+	if _, err := conn.(driver.ExecerContext).ExecContext(ctx, "ATTACH DATABASE ? AS search",
+		[]driver.NamedValue{{Ordinal: 1, Value: c.attach}}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("attach search index: %w", err)
+	}
+	return conn, nil
 }
+
+// escapePath renders a file path for a file: URI.
+func escapePath(p string) string { return (&url.URL{Path: p}).EscapedPath() }
 
 func (c connector) Driver() driver.Driver { return ourDriver() }
 
@@ -237,11 +263,10 @@ func (s *Store) Close() error {
 	if s.isClosed.Swap(true) {
 		return nil
 	}
+	errI := s.closeIndex()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	for _, st := range s.prepared {
-		st.Close()
-	}
+	s.wc.close()
 	errR := s.r.Close()
 	// A TRUNCATE checkpoint leaves a small WAL behind; failure is harmless
 	// (the WAL is replayed on the next open).
@@ -250,7 +275,7 @@ func (s *Store) Close() error {
 	}
 	errW := s.w.Close()
 	errL := unlockFile(s.lock)
-	if err := errors.Join(errR, errW, errL); err != nil {
+	if err := errors.Join(errI, errR, errW, errL); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
@@ -319,7 +344,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // schemaTables are tables the current schema has; a file missing one was
 // made by a pre-release build whose first migration differed.
-var schemaTables = []string{"spans", "texts", "pages", "attrsets", "resources", "msg_groups", "groups_fts",
+var schemaTables = []string{"spans", "texts", "pages", "attrsets", "resources", "search_log", "store_meta",
 	"conversations", "conv_traces", "agent_versions", "agent_minutes", "agent_hours", "pending_events", "annotations"}
 
 func (s *Store) checkSchema(ctx context.Context) error {
@@ -332,6 +357,22 @@ func (s *Store) checkSchema(ctx context.Context) error {
 			return fmt.Errorf("sqlite: %s has no table %q: it was created by a pre-release weave-server with another schema; move it away (or delete it) and start again", s.path, name)
 		}
 	}
+	return nil
+}
+
+// readMeta reads the store's id and the search log's position.
+func (s *Store) readMeta(ctx context.Context) error {
+	if err := s.w.QueryRowContext(ctx, "SELECT v FROM store_meta WHERE k = 'id'").Scan(&s.mainID); err != nil {
+		return fmt.Errorf("sqlite: read store_meta: %w", err)
+	}
+	if err := s.w.QueryRowContext(ctx, "SELECT v FROM store_meta WHERE k = 'log_pruned'").Scan(&s.logPruned); err != nil {
+		return fmt.Errorf("sqlite: read store_meta: %w", err)
+	}
+	var seq int64
+	if err := s.w.QueryRowContext(ctx, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'search_log'), 0)").Scan(&seq); err != nil {
+		return fmt.Errorf("sqlite: read search log: %w", err)
+	}
+	s.logSeq.Store(seq)
 	return nil
 }
 
@@ -418,7 +459,7 @@ func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(SUM(span_count), 0) FROM projects").Scan(&st.Spans); err != nil {
 		return store.Stats{}, fmt.Errorf("sqlite: stats: %w", err)
 	}
-	for _, suffix := range []string{"", "-wal"} {
+	for _, suffix := range []string{"", "-wal", "-search", "-search-wal"} {
 		if fi, err := os.Stat(s.path + suffix); err == nil {
 			st.Bytes += fi.Size()
 		}

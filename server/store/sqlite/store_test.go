@@ -330,21 +330,28 @@ func TestDeleteBeforeFreesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := func(table string) int64 {
+		db := st.w
+		if strings.HasPrefix(table, "search.") { // the search file
+			if err := st.syncSearch(ctx); err != nil {
+				t.Fatal(err)
+			}
+			db, table = st.ix.db, strings.TrimPrefix(table, "search.")
+		}
 		var n int64
-		if err := st.w.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
+		if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatalf("count %s: %v", table, err)
 		}
 		return n
 	}
-	if count("pages") == 0 || count("groups_fts_docsize") == 0 {
+	if count("pages") == 0 || count("search.groups_fts_docsize") == 0 {
 		t.Fatal("test data: no history pages or search documents")
 	}
 	n, err := st.DeleteBefore(ctx, store.MaxTime)
 	if err != nil || n != int64(len(storetest.Flatten(turns))) {
 		t.Fatalf("DeleteBefore: got %d, %v, want %d", n, err, len(storetest.Flatten(turns)))
 	}
-	for _, table := range []string{"spans", "texts", "pages", "attrsets", "resources", "msg_groups", "groups_fts_docsize",
-		"conversations", "conv_traces", "conv_agents", "conv_models", "agent_versions", "agent_minutes", "agent_hours"} {
+	for _, table := range []string{"spans", "texts", "pages", "attrsets", "resources", "search.msg_groups", "search.groups_fts_docsize",
+		"conversations", "conv_traces", "conv_agents", "conv_models", "agent_versions", "agent_minutes", "agent_hours", "search_log"} {
 		if n := count(table); n != 0 {
 			t.Errorf("%s after deleting everything: got %d rows, want 0", table, n)
 		}

@@ -207,23 +207,26 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 		preps[i] = p
 	}
 	winners := batchWinners(preps)
-	return s.inWriteTx(ctx, func(w *writeTx) error { return w.writeSpans(winners) })
+	if err := s.inWriteTx(ctx, func(w *writeTx) error { return w.writeSpans(winners) }); err != nil {
+		return err
+	}
+	s.relieveBacklog(ctx)
+	return nil
 }
 
 // writeTx is one write transaction on the writer connection.
 type writeTx struct {
+	*txn
 	s       *Store
-	ctx     context.Context
-	tx      *sql.Tx
 	staged  *staging
-	stmts   map[string]*sql.Stmt
 	convIDs map[convName]int64
-	bodies  map[int64]string // text bodies this write has at hand
-	fts     []ftsOp          // queued search index changes
+	search  []searchChange // search index changes, logged at the end of the write
+	logged  int64          // the search_log seq this write appended, 0 if none
 }
 
-// inWriteTx runs fn in a transaction on the writer connection, commits,
-// and publishes the content ids it resolved.
+// inWriteTx runs fn in a transaction on the writer connection, appends the
+// search index changes it made to search_log, commits, and publishes the
+// content ids it resolved.
 func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -233,23 +236,21 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	t, err := s.wc.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
-	w := &writeTx{s: s, ctx: ctx, tx: tx, staged: newStaging(), stmts: make(map[string]*sql.Stmt),
-		convIDs: make(map[convName]int64), bodies: make(map[int64]string)}
+	w := &writeTx{txn: t, s: s, staged: newStaging(), convIDs: make(map[convName]int64)}
 	err = fn(w)
 	if err == nil {
-		err = tx.Commit()
-		if err != nil {
+		err = w.logSearch()
+	}
+	if err == nil {
+		if err = t.end(true); err != nil {
 			err = fmt.Errorf("sqlite: commit: %w", err)
 		}
 	} else {
-		tx.Rollback()
-	}
-	if len(s.toPrepare) > 0 && ctx.Err() == nil {
-		s.prepareLearned(ctx)
+		t.end(false)
 	}
 	if err != nil {
 		return err
@@ -258,63 +259,12 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
 	for name, id := range w.staged.projects {
 		s.rememberProject(name, id)
 	}
+	if w.logged != 0 {
+		s.logSeq.Store(w.logged)
+		s.ix.pending.Add(int64(len(w.search)))
+		s.kickIndexer()
+	}
 	return nil
-}
-
-// stmt returns q bound to this transaction. Statements are prepared once
-// per store on the writer connection; one not prepared yet is prepared for
-// this transaction and, after it ends, for the store (the pool has one
-// connection, so nothing can be prepared on it while a transaction holds it).
-func (w *writeTx) stmt(q string) (*sql.Stmt, error) {
-	if st, ok := w.stmts[q]; ok {
-		return st, nil
-	}
-	var st *sql.Stmt
-	if shared, ok := w.s.prepared[q]; ok {
-		st = w.tx.StmtContext(w.ctx, shared)
-	} else {
-		var err error
-		if st, err = w.tx.PrepareContext(w.ctx, q); err != nil {
-			return nil, fmt.Errorf("sqlite: prepare %q: %w", firstWords(q), err)
-		}
-		w.s.toPrepare[q] = true
-	}
-	w.stmts[q] = st
-	return st, nil
-}
-
-// prepareLearned prepares, outside any transaction, the statements the
-// last transactions needed.
-func (s *Store) prepareLearned(ctx context.Context) {
-	for q := range s.toPrepare {
-		st, err := s.w.PrepareContext(ctx, q)
-		if err != nil {
-			s.log.Warn("prepare statement failed", "err", err)
-			continue
-		}
-		s.prepared[q] = st
-		delete(s.toPrepare, q)
-	}
-}
-
-func (w *writeTx) exec(q string, args ...any) (sql.Result, error) {
-	st, err := w.stmt(q)
-	if err != nil {
-		return nil, err
-	}
-	res, err := st.ExecContext(w.ctx, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", firstWords(q), err)
-	}
-	return res, nil
-}
-
-func firstWords(q string) string {
-	f := strings.Fields(q)
-	if len(f) > 3 {
-		f = f[:3]
-	}
-	return strings.ToLower(strings.Join(f, " "))
 }
 
 // rowState is the stored state of a span that the rollups depend on.
@@ -508,14 +458,12 @@ func spanArgs(p *prepSpan, r *rowState) []any {
 type change struct {
 	p        *prepSpan // the incoming version, nil for a stored span whose derived columns changed
 	old, new *rowState // old is nil for an insert
-	oldKeys  []roleText
-	newKeys  []roleText
 }
 
-// moved reports a stored span whose effective conversation or agent
-// changed: its search groups move with it.
-func (c *change) moved() bool {
-	return c.p == nil && (c.old.d.convKey != c.new.d.convKey || c.old.d.effAgent != c.new.d.effAgent)
+// movedConv reports a stored span whose effective conversation changed:
+// its search groups move with it.
+func (c *change) movedConv() bool {
+	return c.p == nil && c.old.convID != c.new.convID
 }
 
 func (w *writeTx) writeSpans(winners []*prepSpan) error {
@@ -625,7 +573,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 	// anything is overwritten.
 	var need []int64
 	for _, c := range changes {
-		if (c.p != nil && c.old != nil) || c.moved() {
+		if (c.p != nil && c.old != nil) || c.movedConv() {
 			need = append(need, c.old.pk)
 		}
 	}
@@ -640,25 +588,26 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 				c.new.d.effAgent, c.new.d.effVersion, c.new.convID, c.new.d.counted, c.new.pk); err != nil {
 				return err
 			}
-			if c.moved() {
-				c.oldKeys = oldKeys[c.old.pk]
-				c.newKeys = c.oldKeys
+			if c.movedConv() {
+				keys := oldKeys[c.old.pk]
+				w.noteSearch(c.old, c.new, keys, keys)
 			}
 			continue
 		}
 		if err := w.writeSpan(c.p, c.new, c.old); err != nil {
 			return err
 		}
-		c.newKeys = c.p.keys()
 		if c.old != nil {
-			c.oldKeys = oldKeys[c.old.pk]
+			w.noteSearch(c.old, c.new, oldKeys[c.old.pk], c.p.keys())
+		} else {
+			w.noteSearch(nil, c.new, nil, c.p.keys())
 		}
 	}
 
 	d := newDeltas()
 	for _, c := range changes {
 		if c.old != nil {
-			d.add(c.old, c.oldKeys, nil, -1)
+			d.add(c.old, nil, -1)
 		}
 		var pc *promptCand
 		if c.new.hasPrompt {
@@ -667,7 +616,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 				pc.text, pc.known = c.p.prompt, true
 			}
 		}
-		d.add(c.new, c.newKeys, pc, +1)
+		d.add(c.new, pc, +1)
 	}
 	return w.applyDeltas(d)
 }
@@ -802,19 +751,24 @@ func (w *writeTx) writeSpan(p *prepSpan, r *rowState, old *rowState) error {
 
 // spanKeys reads the searchable texts of stored spans.
 func (w *writeTx) spanKeys(pks []int64) (map[int64][]roleText, error) {
+	return spanKeysFrom(w.ctx, w.tx, pks)
+}
+
+// spanKeysFrom reads the searchable texts of stored spans through q.
+func spanKeysFrom(ctx context.Context, q queryer, pks []int64) (map[int64][]roleText, error) {
 	out := make(map[int64][]roleText, len(pks))
 	if len(pks) == 0 {
 		return out, nil
 	}
 	dets := make(map[int64]details, len(pks))
-	if err := loadDetailsRows(w.ctx, w.tx, pks, func(pk int64, x details) { dets[pk] = x }); err != nil {
+	if err := loadDetailsRows(ctx, q, pks, func(pk int64, x details) { dets[pk] = x }); err != nil {
 		return nil, err
 	}
 	var pageIDs []int64
 	for _, x := range dets {
 		pageIDs = append(pageIDs, x.inPages...)
 	}
-	pages, err := loadPages(w.ctx, w.tx, uniq(pageIDs))
+	pages, err := loadPages(ctx, q, uniq(pageIDs))
 	if err != nil {
 		return nil, err
 	}
