@@ -607,3 +607,21 @@ func TestStatusOverSocket(t *testing.T) {
 		t.Errorf("status after stop: got %v, want ErrNotRunning", err)
 	}
 }
+
+// TestJournalSyncedInBackground: the hook's answer does not wait for an
+// fsync, but every acknowledged event is fsynced within SyncInterval.
+func TestJournalSyncedInBackground(t *testing.T) {
+	h := startDaemon(t, opts{})
+	before := h.d.Status().Journal.Fsyncs
+	if code, _ := sendHook(t, h.p, envelope("s1", "UserPromptSubmit", `,"prompt":"hi"`)); code != http.StatusOK {
+		t.Fatalf("hook answer %d", code)
+	}
+	ctx := waitCtx(t)
+	for h.d.Status().Journal.Fsyncs == before {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no fsync followed the acknowledged event (fsyncs %d)", before)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

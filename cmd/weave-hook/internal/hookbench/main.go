@@ -3,7 +3,7 @@
 // exit. In one run, interleaved so machine load hits all alike:
 //
 //   - floor: a do-nothing Go binary that only reads stdin;
-//   - up:    weave-hook with weave-agentd running (event journaled, fsynced, answered);
+//   - up:    weave-hook with weave-agentd running (event written to the journal, answered; fsynced in the background);
 //   - down:  weave-hook with no daemon (event kept in the inbox, daemon start attempted).
 //
 // It prints p50/p90/p99/max per scenario, the ratios to the floor against
@@ -155,7 +155,7 @@ func run() error {
 		ms(down[0]), ms(down[2]), verdict(down[2] <= 25*time.Millisecond), kept, *n)
 	if f := after.Journal.Fsyncs - before.Journal.Fsyncs; f > 0 {
 		mean := time.Duration(after.Journal.FsyncTotalMicros-before.Journal.FsyncTotalMicros) * time.Microsecond / time.Duration(f)
-		fmt.Printf("journal fsync (inside every daemon-up event): mean %s over %d, longest %s since the daemon started\n",
+		fmt.Printf("journal fsync (background, off the hook path): mean %s over %d, longest %s since the daemon started\n",
 			ms(mean), f, ms(time.Duration(after.Journal.FsyncMaxMicros)*time.Microsecond))
 	}
 	if delivered != int64(*n) || kept != *n {
