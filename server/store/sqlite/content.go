@@ -209,68 +209,62 @@ var contentTables = map[byte][2]string{
 	kindAttrs:    {"attrsets", "attrs"},
 }
 
-// resolve finds the ids of the digests (from the cache, this transaction's
-// staging, or the table) and returns the digests still missing.
-func (w *writeTx) resolve(kind byte, ds []digest) (map[digest]int64, []digest, error) {
-	found := make(map[digest]int64, len(ds))
-	var ask []digest
+// ensure gives every value its id: from this transaction's staging, the
+// cache, or the table, inserting the new ones. A value the cache does not
+// know is usually new, so it is inserted at once (one statement, which the
+// unique digest index checks); only the values that turn out to exist are
+// looked up. isNew is called for each value this call inserted.
+func (w *writeTx) ensure(kind byte, ds []digest, value func(i int) any, isNew func(i int, id int64)) ([]int64, error) {
+	ids := make([]int64, len(ds))
 	st := w.staged.ids[kindIndex(kind)]
-	for _, d := range ds {
-		if _, dup := found[d]; dup {
-			continue
-		}
+	table := contentTables[kind][0]
+	var exist []int // indexes of values found in the table, looked up below
+	for i, d := range ds {
 		if id, ok := st[d]; ok {
-			found[d] = id
+			ids[i] = id
 			continue
 		}
 		if id, ok := w.s.cache.lookup(kind, d); ok {
-			found[d] = id
+			ids[i] = id
 			continue
 		}
-		found[d] = 0
-		ask = append(ask, d)
-	}
-	table := contentTables[kind][0]
-	for len(ask) > 0 {
-		n := min(len(ask), 256)
-		chunk := ask[:n]
-		ask = ask[n:]
-		args := make([]any, n)
-		for i := range chunk {
-			args[i] = chunk[i][:]
-		}
-		q := "SELECT id, digest FROM " + table + " WHERE digest IN (" + placeholders(n) + ")"
-		rows, err := w.tx.QueryContext(w.ctx, q, args...)
+		stmt, err := w.stmt("INSERT INTO " + table + " (digest, " + contentTables[kind][1] + ") VALUES (?, ?) ON CONFLICT (digest) DO NOTHING")
 		if err != nil {
-			return nil, nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
+			return nil, err
 		}
-		for rows.Next() {
-			var id int64
-			var b []byte
-			if err := rows.Scan(&id, &b); err != nil {
-				rows.Close()
-				return nil, nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
-			}
-			var d digest
-			copy(d[:], b)
-			found[d] = id
-			st[d] = id
+		res, err := stmt.ExecContext(w.ctx, d[:], value(i))
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: insert into %s: %w", table, err)
 		}
-		if err := rows.Close(); err != nil {
-			return nil, nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: insert into %s: %w", table, err)
 		}
-		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
+		if n == 0 {
+			exist = append(exist, i)
+			continue
 		}
-	}
-	var missing []digest
-	for _, d := range ds {
-		if found[d] == 0 {
-			missing = append(missing, d)
-			found[d] = -1 // listed once
+		id, err := res.LastInsertId()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: insert into %s: %w", table, err)
+		}
+		ids[i] = id
+		st[d] = id
+		if isNew != nil {
+			isNew(i, id)
 		}
 	}
-	return found, missing, nil
+	for _, i := range exist {
+		stmt, err := w.stmt("SELECT id FROM " + table + " WHERE digest = ?")
+		if err != nil {
+			return nil, err
+		}
+		if err := stmt.QueryRowContext(w.ctx, ds[i][:]).Scan(&ids[i]); err != nil {
+			return nil, fmt.Errorf("sqlite: look up %s: %w", table, err)
+		}
+		st[ds[i]] = ids[i]
+	}
+	return ids, nil
 }
 
 func placeholders(n int) string {
@@ -278,24 +272,6 @@ func placeholders(n int) string {
 		return ""
 	}
 	return strings.Repeat("?,", n-1) + "?"
-}
-
-// insertContent stores one new value and returns its id.
-func (w *writeTx) insertContent(kind byte, d digest, value any) (int64, error) {
-	stmt, err := w.stmt("INSERT INTO " + contentTables[kind][0] + " (digest, " + contentTables[kind][1] + ") VALUES (?, ?)")
-	if err != nil {
-		return 0, err
-	}
-	res, err := stmt.ExecContext(w.ctx, d[:], value)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: insert into %s: %w", contentTables[kind][0], err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: insert into %s: %w", contentTables[kind][0], err)
-	}
-	w.staged.ids[kindIndex(kind)][d] = id
-	return id, nil
 }
 
 // ensureTexts gives every text its id, inserting new ones.
@@ -307,32 +283,19 @@ func (w *writeTx) ensureTexts(refs []*textRef) error {
 	for i, t := range refs {
 		ds[i] = t.d
 	}
-	found, missing, err := w.resolve(kindText, ds)
+	ids, err := w.ensure(kindText, ds, func(i int) any { return refs[i].body }, func(i int, id int64) {
+		w.newTexts = append(w.newTexts, textBody{id, refs[i].body})
+	})
 	if err != nil {
 		return err
 	}
-	if len(missing) > 0 {
-		byDigest := make(map[digest]*textRef, len(missing))
-		for _, t := range refs {
-			if found[t.d] == -1 {
-				byDigest[t.d] = t
-			}
-		}
-		for _, d := range missing {
-			id, err := w.insertContent(kindText, d, byDigest[d].body)
-			if err != nil {
-				return err
-			}
-			found[d] = id
-		}
-	}
-	for _, t := range refs {
-		t.id = found[t.d]
+	for i, t := range refs {
+		t.id = ids[i]
 	}
 	return nil
 }
 
-// ensureBlobs gives pages or resources their ids.
+// ensureBlobs gives pages, attribute sets or resources their ids.
 func (w *writeTx) ensureBlobs(kind byte, refs []*blobRef) error {
 	if len(refs) == 0 {
 		return nil
@@ -341,25 +304,17 @@ func (w *writeTx) ensureBlobs(kind byte, refs []*blobRef) error {
 	for i, b := range refs {
 		ds[i] = b.d
 	}
-	found, _, err := w.resolve(kind, ds)
+	ids, err := w.ensure(kind, ds, func(i int) any {
+		if kind == kindResource || kind == kindAttrs {
+			return string(refs[i].data)
+		}
+		return refs[i].data
+	}, nil)
 	if err != nil {
 		return err
 	}
-	for _, b := range refs {
-		if id := found[b.d]; id > 0 {
-			b.id = id
-			continue
-		}
-		var v any = b.data
-		if kind == kindResource || kind == kindAttrs {
-			v = string(b.data)
-		}
-		id, err := w.insertContent(kind, b.d, v)
-		if err != nil {
-			return err
-		}
-		found[b.d] = id
-		b.id = id
+	for i, b := range refs {
+		b.id = ids[i]
 	}
 	return nil
 }

@@ -107,11 +107,16 @@ func (x *idxTx) applyGroups(d groupDeltas) error {
 	recompute := make(map[int64][]groupKey)
 	for _, k := range keys {
 		g := d[k]
-		if len(g.removed) == 0 && g.best != nil {
-			if err := x.addGroup(k, g); err != nil {
+		if len(g.removed) == 0 && g.best != nil && k.text > x.newAbove {
+			inserted, err := x.insertGroup(k, g.proj, g.count, g.best)
+			if err != nil {
 				return err
 			}
-			continue
+			if inserted {
+				continue
+			}
+			// A group of a text id that retention freed and a write
+			// reused, left by a rebuild: update it below.
 		}
 		var count, firstAt, firstPK, gid int64
 		st, err := x.stmt("SELECT span_count, first_at, first_pk, gid FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?")
@@ -137,7 +142,7 @@ func (x *idxTx) applyGroups(d groupDeltas) error {
 			if g.best == nil {
 				return fmt.Errorf("sqlite: msg group %v has spans but no occurrence", k)
 			}
-			if err := x.insertGroup(k, g.proj, count, g.best); err != nil {
+			if _, err := x.insertGroup(k, g.proj, count, g.best); err != nil {
 				return err
 			}
 			continue
@@ -295,20 +300,25 @@ func groupMeta(proj, conv int64, role string) string {
 
 func roleToken(role string) string { return "r" + hex.EncodeToString([]byte(role)) }
 
-// insertGroup creates a group row and queues its search document.
-func (x *idxTx) insertGroup(k groupKey, proj, count int64, first *groupCand) error {
+// insertGroup creates a group row and queues its search document. It
+// reports false, changing nothing, if the group exists.
+func (x *idxTx) insertGroup(k groupKey, proj, count int64, first *groupCand) (bool, error) {
 	for probe := int64(0); ; probe++ {
 		gid := gidFor(first.started, k, probe)
-		_, err := x.exec(`INSERT INTO msg_groups (conv_id, role, text_id, proj, span_count, first_at, first_pk, gid)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.conv, k.role, k.text, proj, count, first.started, first.pk, gid)
+		res, err := x.exec(`INSERT INTO msg_groups (conv_id, role, text_id, proj, span_count, first_at, first_pk, gid)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv_id, role, text_id) DO NOTHING`,
+			k.conv, k.role, k.text, proj, count, first.started, first.pk, gid)
 		if isUniqueViolation(err) && probe < gidMask {
-			continue
+			continue // another group has this gid
 		}
 		if err != nil {
-			return err
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return false, err
 		}
 		x.ftsInsert(gid, k, proj)
-		return nil
+		return true, nil
 	}
 }
 
@@ -329,49 +339,6 @@ func (x *idxTx) moveGroup(k groupKey, proj, oldGid, firstAt int64) error {
 		x.ftsDelete(oldGid)
 		x.ftsInsert(gid, k, proj)
 		return nil
-	}
-}
-
-// addGroup applies an add-only delta in one statement (plus the search
-// document of a new group); a tie on first_at with another span is settled
-// by trace and span id.
-func (x *idxTx) addGroup(k groupKey, g *groupDelta) error {
-	for probe := int64(0); ; probe++ {
-		st, err := x.stmt(`INSERT INTO msg_groups (conv_id, role, text_id, proj, span_count, first_at, first_pk, gid)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (conv_id, role, text_id) DO UPDATE SET
-				span_count = span_count + excluded.span_count,
-				first_pk = CASE WHEN excluded.first_at < first_at THEN excluded.first_pk ELSE first_pk END,
-				first_at = MIN(first_at, excluded.first_at)
-			RETURNING span_count, first_at, first_pk, gid`)
-		if err != nil {
-			return err
-		}
-		var count, at, pk, gid int64
-		err = st.QueryRowContext(x.ctx, k.conv, k.role, k.text, g.proj, g.count, g.best.started, g.best.pk,
-			gidFor(g.best.started, k, probe)).Scan(&count, &at, &pk, &gid)
-		if isUniqueViolation(err) && probe < gidMask {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: update msg group: %w", err)
-		}
-		if count == g.count { // new group
-			x.ftsInsert(gid, k, g.proj)
-			return nil
-		}
-		if at == g.best.started && pk != g.best.pk {
-			earlier, err := x.candidateEarlier(g.best, at, pk)
-			if err != nil {
-				return err
-			}
-			if earlier {
-				if _, err := x.exec("UPDATE msg_groups SET first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?", g.best.pk, k.conv, k.role, k.text); err != nil {
-					return err
-				}
-			}
-		}
-		return x.moveGroup(k, g.proj, gid, at)
 	}
 }
 

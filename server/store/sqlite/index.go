@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -79,6 +80,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS groups_fts USING fts5(
     contentless_delete = 1,
     tokenize = 'unicode61 remove_diacritics 2'
 );
+-- Merge segments 8 at a time instead of 4: about a fifth less indexing
+-- work for a few more segments per search.
+INSERT INTO groups_fts (groups_fts, rank) VALUES ('automerge', 8);
 `
 
 // indexer is the state of the search index.
@@ -102,6 +106,55 @@ type indexer struct {
 
 	failMu   sync.Mutex
 	lastFail time.Time // last failure logged (failures are logged at most once a minute)
+
+	// Texts the writer just inserted, so that the indexer need not read
+	// them back from the main file: id → body and the log seq that
+	// brought it. Bounded; entries go once their seq is applied.
+	recentMu    sync.Mutex
+	recent      map[int64]recentText
+	recentBytes int
+}
+
+type recentText struct {
+	body string
+	seq  int64
+}
+
+// textBody is a text and its id.
+type textBody struct {
+	id   int64
+	body string
+}
+
+// maxRecentBytes bounds the texts handed from the writer to the indexer.
+const maxRecentBytes = 64 << 20
+
+// handOff keeps the texts a write inserted (log seq seq) for the indexer.
+func (ix *indexer) handOff(seq int64, texts []textBody) {
+	ix.recentMu.Lock()
+	defer ix.recentMu.Unlock()
+	if ix.recent == nil {
+		ix.recent = make(map[int64]recentText)
+	}
+	for _, t := range texts {
+		if ix.recentBytes+len(t.body) > maxRecentBytes {
+			return // the indexer reads the rest from the main file
+		}
+		ix.recent[t.id] = recentText{t.body, seq}
+		ix.recentBytes += len(t.body)
+	}
+}
+
+// forget drops the handed-off texts of log rows up to seq.
+func (ix *indexer) forget(seq int64) {
+	ix.recentMu.Lock()
+	defer ix.recentMu.Unlock()
+	for id, t := range ix.recent {
+		if t.seq <= seq {
+			delete(ix.recent, id)
+			ix.recentBytes -= len(t.body)
+		}
+	}
 }
 
 // openIndex opens (creating it if needed) the search file and decides
@@ -244,9 +297,10 @@ func (s *Store) resetIndex(ctx context.Context, seq int64, rebuilding bool) erro
 // span keys and text bodies), so that what it reads there is consistent.
 type idxTx struct {
 	*txn
-	s    *Store
-	main *sql.Tx
-	fts  []ftsOp
+	s        *Store
+	main     *sql.Tx
+	fts      []ftsOp
+	newAbove int64 // texts above this id have no search group yet
 }
 
 func (x *idxTx) mainTx() (queryer, error) {
@@ -260,17 +314,32 @@ func (x *idxTx) mainTx() (queryer, error) {
 	return x.main, nil
 }
 
-// bodies reads texts from the main file; ids it does not hold are absent.
+// bodies returns texts, handed off by the writer or read from the main
+// file; ids the main file does not hold are absent.
 func (x *idxTx) bodies(ids []int64) (map[int64]string, error) {
 	out := make(map[int64]string, len(ids))
 	if len(ids) == 0 {
+		return out, nil
+	}
+	var read []int64
+	ix := x.s.ix
+	ix.recentMu.Lock()
+	for _, id := range ids {
+		if t, ok := ix.recent[id]; ok {
+			out[id] = t.body
+		} else {
+			read = append(read, id)
+		}
+	}
+	ix.recentMu.Unlock()
+	if len(read) == 0 {
 		return out, nil
 	}
 	q, err := x.mainTx()
 	if err != nil {
 		return nil, err
 	}
-	err = loadByIDs(x.ctx, q, "texts", "body", uniq(ids), func(id int64, v []byte) error {
+	err = loadByIDs(x.ctx, q, "texts", "body", uniq(read), func(id int64, v []byte) error {
 		out[id] = string(v)
 		return nil
 	})
@@ -305,6 +374,7 @@ func (s *Store) indexPass(ctx context.Context) (bool, error) {
 	}
 	d := make(groupDeltas)
 	last, n := applied, int64(0)
+	newAbove := int64(-1)
 	for rows.Next() {
 		var seq, k int64
 		var b []byte
@@ -312,10 +382,15 @@ func (s *Store) indexPass(ctx context.Context) (bool, error) {
 			rows.Close()
 			return false, fmt.Errorf("sqlite: index: read search log: %w", err)
 		}
-		changes, err := decodeChanges(b)
+		changes, textsBefore, err := decodeChanges(b)
 		if err != nil {
 			rows.Close()
 			return false, fmt.Errorf("sqlite: index: search log row %d: %w", seq, err)
+		}
+		if newAbove < 0 {
+			// Groups indexed so far come from earlier writes, which could
+			// only refer to texts that existed before this one.
+			newAbove = textsBefore
 		}
 		for i := range changes {
 			d.add(&changes[i])
@@ -331,22 +406,24 @@ func (s *Store) indexPass(ctx context.Context) (bool, error) {
 	if last == applied {
 		return false, nil
 	}
-	if err := s.applyIndex(ctx, d, last, false); err != nil {
+	if err := s.applyIndex(ctx, d, newAbove, last, false); err != nil {
 		return false, err
 	}
 	ix.applied.Store(last)
 	ix.pending.Add(-n)
+	ix.forget(last)
 	return true, nil
 }
 
 // applyIndex applies deltas in one transaction of the search file and
-// records seq as applied (done: the rebuild is complete).
-func (s *Store) applyIndex(ctx context.Context, d groupDeltas, seq int64, done bool) error {
+// records seq as applied (done: the rebuild is complete). Groups of texts
+// above newAbove are known not to exist yet (-1: none is).
+func (s *Store) applyIndex(ctx context.Context, d groupDeltas, newAbove, seq int64, done bool) error {
 	t, err := s.ix.c.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: index: begin: %w", err)
 	}
-	x := &idxTx{txn: t, s: s}
+	x := &idxTx{txn: t, s: s, newAbove: newAbove}
 	err = x.applyGroups(d)
 	if err == nil {
 		err = x.applyFTS()
@@ -420,7 +497,7 @@ func (s *Store) rebuildIndex(ctx context.Context) error {
 			chunk[i].new.keys = keys[chunk[i].pk]
 			d.add(&chunk[i])
 		}
-		if err := s.applyIndex(ctx, d, -1, false); err != nil {
+		if err := s.applyIndex(ctx, d, math.MaxInt64, -1, false); err != nil {
 			return err
 		}
 		after = chunk[len(chunk)-1].pk
@@ -433,7 +510,7 @@ func (s *Store) rebuildIndex(ctx context.Context) error {
 	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(SUM(n), 0) FROM search_log WHERE seq > ?", seq).Scan(&pending); err != nil {
 		return fmt.Errorf("sqlite: rebuild search index: %w", err)
 	}
-	if err := s.applyIndex(ctx, nil, seq, true); err != nil {
+	if err := s.applyIndex(ctx, nil, math.MaxInt64, seq, true); err != nil {
 		return err
 	}
 	ix.applied.Store(seq)

@@ -67,6 +67,12 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	if err := s.inWriteTx(ctx, func(w *writeTx) error { return w.collectGarbage() }); err != nil {
 		return deleted, err
 	}
+	s.wmu.Lock()
+	err = s.w.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM texts").Scan(&s.textMax)
+	s.wmu.Unlock()
+	if err != nil {
+		return deleted, fmt.Errorf("sqlite: prune: %w", err)
+	}
 	s.cache.reset()
 	s.log.Info("pruned spans", "before", t.UTC().Format(time.RFC3339), "spans", deleted)
 	return deleted, nil

@@ -74,7 +74,7 @@ func (w *writeTx) logSearch() error {
 	if err != nil {
 		return err
 	}
-	if err := st.QueryRowContext(w.ctx, len(w.search), encodeChanges(w.search)).Scan(&w.logged); err != nil {
+	if err := st.QueryRowContext(w.ctx, len(w.search), encodeChanges(w.search, w.s.textMax)).Scan(&w.logged); err != nil {
 		return fmt.Errorf("sqlite: append search log: %w", err)
 	}
 	return nil
@@ -82,10 +82,13 @@ func (w *writeTx) logSearch() error {
 
 const changesVersion = 1
 
-// encodeChanges is the search_log.changes blob.
-func encodeChanges(list []searchChange) []byte {
+// encodeChanges is the search_log.changes blob: the changes, and the
+// highest text id that existed before the write (a text above it has no
+// search group yet).
+func encodeChanges(list []searchChange, textsBefore int64) []byte {
 	e := encoder{b: make([]byte, 0, 64*len(list))}
 	e.byte1(changesVersion)
+	e.id(textsBefore)
 	e.uvarint(uint64(len(list)))
 	for i := range list {
 		c := &list[i]
@@ -111,11 +114,12 @@ func encodeChanges(list []searchChange) []byte {
 	return e.b
 }
 
-func decodeChanges(b []byte) ([]searchChange, error) {
+func decodeChanges(b []byte) (list []searchChange, textsBefore int64, err error) {
 	d := decoder{b: b}
 	if v := d.byte1(); v != changesVersion && d.err == nil {
-		return nil, fmt.Errorf("sqlite: search log version %d unknown", v)
+		return nil, 0, fmt.Errorf("sqlite: search log version %d unknown", v)
 	}
+	textsBefore = d.id()
 	n := d.count()
 	out := make([]searchChange, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -139,7 +143,7 @@ func decodeChanges(b []byte) ([]searchChange, error) {
 		out = append(out, c)
 	}
 	if err := d.done(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return out, nil
+	return out, textsBefore, nil
 }

@@ -74,7 +74,10 @@ type Store struct {
 	mainID    string       // store_meta id: ties the search file to this file
 	logSeq    atomic.Int64 // the last search_log seq committed
 	logPruned int64        // search_log rows up to this seq are deleted
-	ix        *indexer     // the search index (index.go)
+	textMax   int64        // the highest committed texts.id, guarded by wmu
+	// insertShapes caches span INSERTs by which columns are empty (guarded by wmu).
+	insertShapes map[uint64]string
+	ix           *indexer // the search index (index.go)
 
 	projMu    sync.Mutex
 	projIDs   map[string]int64 // committed projects
@@ -108,8 +111,10 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 		maxAge: s.PendingEventsMaxAge,
 		cache:  newContentCache(),
 
-		projIDs:   make(map[string]int64),
-		projNames: make(map[int64]string),
+		projIDs: make(map[string]int64),
+
+		insertShapes: make(map[uint64]string),
+		projNames:    make(map[int64]string),
 	}
 	if st.log == nil {
 		st.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -373,6 +378,9 @@ func (s *Store) readMeta(ctx context.Context) error {
 		return fmt.Errorf("sqlite: read search log: %w", err)
 	}
 	s.logSeq.Store(seq)
+	if err := s.w.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM texts").Scan(&s.textMax); err != nil {
+		return fmt.Errorf("sqlite: read texts: %w", err)
+	}
 	return nil
 }
 

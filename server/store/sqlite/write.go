@@ -217,11 +217,12 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 // writeTx is one write transaction on the writer connection.
 type writeTx struct {
 	*txn
-	s       *Store
-	staged  *staging
-	convIDs map[convName]int64
-	search  []searchChange // search index changes, logged at the end of the write
-	logged  int64          // the search_log seq this write appended, 0 if none
+	s        *Store
+	staged   *staging
+	convIDs  map[convName]int64
+	search   []searchChange // search index changes, logged at the end of the write
+	logged   int64          // the search_log seq this write appended, 0 if none
+	newTexts []textBody     // texts this write inserted, handed to the indexer
 }
 
 // inWriteTx runs fn in a transaction on the writer connection, appends the
@@ -259,7 +260,11 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
 	for name, id := range w.staged.projects {
 		s.rememberProject(name, id)
 	}
+	for _, t := range w.newTexts {
+		s.textMax = max(s.textMax, t.id)
+	}
 	if w.logged != 0 {
+		s.ix.handOff(w.logged, w.newTexts)
 		s.logSeq.Store(w.logged)
 		s.ix.pending.Add(int64(len(w.search)))
 		s.kickIndexer()
@@ -452,6 +457,71 @@ func spanArgs(p *prepSpan, r *rowState) []any {
 		p.finish, s.ToolName, s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary,
 		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn, ref(p.attrs), ref(p.res),
 		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), x.encode()}
+}
+
+// insertSQL returns the INSERT of a span row with these values and the
+// values to bind. Empty strings, zeros and NULLs (most columns of a span
+// are empty: a chat span has no tool fields, a tool span no model) are
+// written as literals, which spares a bind each; the statement of each
+// combination of empty columns is prepared once (at most maxInsertShapes
+// of them; further combinations bind every value). Guarded by wmu.
+func (s *Store) insertSQL(args []any) (string, []any) {
+	var mask uint64
+	for i, a := range args {
+		if literal(a) != "" {
+			mask |= 1 << i
+		}
+	}
+	q, ok := s.insertShapes[mask]
+	if !ok {
+		if len(s.insertShapes) >= maxInsertShapes {
+			return insertSpanSQL, args
+		}
+		vals := make([]string, len(args))
+		for i, a := range args {
+			if lit := literal(a); lit != "" {
+				vals[i] = lit
+			} else {
+				vals[i] = "?"
+			}
+		}
+		q = "INSERT INTO spans (" + spanCols + ") VALUES (" + strings.Join(vals, ",") + ")"
+		s.insertShapes[mask] = q
+	}
+	bound := args[:0:0]
+	for i, a := range args {
+		if mask&(1<<i) == 0 {
+			bound = append(bound, a)
+		}
+	}
+	return q, bound
+}
+
+const maxInsertShapes = 64
+
+// literal is the SQL literal of an empty value, "" for any other.
+func literal(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		if x == "" {
+			return "''"
+		}
+	case int64:
+		if x == 0 {
+			return "0"
+		}
+	case int:
+		if x == 0 {
+			return "0"
+		}
+	case bool:
+		if !x {
+			return "0"
+		}
+	}
+	return ""
 }
 
 // change is one span whose contribution to the rollups changes.
@@ -735,7 +805,8 @@ func uniqKeys(k []roleText) []roleText {
 func (w *writeTx) writeSpan(p *prepSpan, r *rowState, old *rowState) error {
 	args := spanArgs(p, r)
 	if old == nil {
-		res, err := w.exec(insertSpanSQL, args...)
+		q, bound := w.s.insertSQL(args)
+		res, err := w.exec(q, bound...)
 		if err != nil {
 			return err
 		}
