@@ -430,10 +430,17 @@ func hookSettings(t *testing.T, home, endpoint, project, stopLog string) string 
 	return p
 }
 
+// extraScenarios are weave's own scenarios (e2e/scenarios), run with the
+// harness's helpers.
+var extraScenarios = map[string]bool{"parallel": true, "nested": true}
+
 // runScenario runs one harness scenario with weave-hook registered.
 func runScenario(t *testing.T, scenario, settings, captures string) {
 	t.Helper()
 	cmd := exec.Command("bash", filepath.Join(harness, "run.sh"), scenario)
+	if extraScenarios[scenario] {
+		cmd = exec.Command("bash", filepath.Join("scenarios", "run.sh"), scenario)
+	}
 	cmd.Env = append(os.Environ(), "CC_HARNESS_NO_NETNS=1", "CAPTURES_DIR="+captures,
 		"EXTRA_SETTINGS="+settings, "CLAUDE_BIN="+claudeBin)
 	out, err := cmd.CombinedOutput()
@@ -463,7 +470,7 @@ func TestClaudeCodeScenarios(t *testing.T) {
 	live := startServer(t)
 	rec := newRecorder(t, live.url)
 	imported := startServer(t)
-	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact"} {
+	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact", "parallel", "nested"} {
 		t.Run(sc, func(t *testing.T) {
 			project := "e2e/" + sc
 			home := t.TempDir()

@@ -34,6 +34,10 @@ func captures(t *testing.T) []capture {
 		"cc-2.1.197":  filepath.Join(sharedDir, "harness/claude-code/captures"),
 		"cc-2.1.330":  filepath.Join(sharedDir, "harness/claude-code/captures-2.1.330"),
 		"sdk-0.3.197": filepath.Join(sharedDir, "harness/sdk/captures"),
+		// Real Claude Code 2.1.197 runs of e2e/scenarios (parallel identical
+		// subagents, a subagent spawning its own), captured by
+		// e2e/scenarios/run.sh and kept in the repository.
+		"cc-2.1.197-weave": filepath.Join("testdata", "captures"),
 	}
 	var out []capture
 	for corpus, root := range roots {

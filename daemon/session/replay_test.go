@@ -182,82 +182,88 @@ func replayCapture(t *testing.T, dir string) (*replayer, []recordedHook) {
 // finished transcripts — same ids, names, parents and statuses, everything
 // ended — and each turn's root was exported while the turn was running.
 func TestReplayMatchesImport(t *testing.T) {
+	var dirs []string
 	for _, corpus := range []string{"captures", "captures-2.1.330"} {
 		for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact", "extras", "interactive"} {
-			dir := filepath.Join("../../../shared/harness/claude-code", corpus, sc)
-			t.Run(corpus+"/"+sc, func(t *testing.T) {
-				r, _ := replayCapture(t, dir)
-				got := r.final()
-
-				want := map[spans.SpanID]spans.Span{}
-				files, _ := filepath.Glob(filepath.Join(r.dst, "projects", "*", "*.jsonl"))
-				res := transcript.NewResolver()
-				var traces []spans.TraceID
-				for _, f := range files {
-					s, _, err := transcript.Load(f, res)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, sp := range spans.Build(s, spans.Options{}) {
-						want[sp.SpanID] = sp
-						if sp.ParentSpanID.IsZero() {
-							traces = append(traces, sp.TraceID)
-						}
-					}
-				}
-				var missing, extra []string
-				for id, w := range want {
-					g, ok := got[id]
-					if !ok {
-						missing = append(missing, w.Name+" "+id.String())
-						continue
-					}
-					if g.TraceID != w.TraceID || g.ParentSpanID != w.ParentSpanID || g.Name != w.Name {
-						t.Errorf("span %s: live %s/%s parent %s, import %s/%s parent %s", id, g.TraceID, g.Name, g.ParentSpanID, w.TraceID, w.Name, w.ParentSpanID)
-					}
-					if g.StatusCode != w.StatusCode {
-						t.Errorf("span %s %q: live status %s, import %s", id, w.Name, g.StatusCode, w.StatusCode)
-					}
-					if len(g.Events) < len(w.Events) || countEvents(g.Events, spans.EventCompaction) != countEvents(w.Events, spans.EventCompaction) {
-						t.Errorf("span %s %q: live events %v, import %v", id, w.Name, eventNames(g.Events), eventNames(w.Events))
-					}
-					if g.End.IsZero() {
-						t.Errorf("span %s %q still running at the end of the session", id, w.Name)
-					}
-					for _, k := range []string{spans.KeyInputTokens, spans.KeyOutputTokens, spans.KeyToolCallResult, spans.KeyConversationID, spans.KeyCompactionTrigger, spans.KeyCompactionItemsBefore} {
-						if g.Attributes[k] != w.Attributes[k] && !(k == spans.KeyToolCallResult && w.Attributes[k] == nil) {
-							t.Errorf("span %s %q: live %s=%v, import %v", id, w.Name, k, g.Attributes[k], w.Attributes[k])
-						}
-					}
-				}
-				for id, g := range got {
-					if _, ok := want[id]; !ok {
-						extra = append(extra, g.Name+" "+id.String())
-					}
-				}
-				sort.Strings(missing)
-				sort.Strings(extra)
-				if len(missing) > 0 || len(extra) > 0 {
-					t.Errorf("live vs import: missing %v, extra %v", missing, extra)
-				}
-				for _, tr := range traces {
-					if !r.liveRoots[tr] {
-						t.Errorf("trace %s: no in-progress root exported before its Stop", tr)
-					}
-				}
-				// A repeated Stop (and any replayed event) emits nothing new.
-				hooks := loadHooks(t, filepath.Join(dir, "hooks.jsonl"))
-				before := len(r.emitted)
-				for _, h := range hooks {
-					if h.Event == "Stop" {
-						r.deliver(h)
-					}
-				}
-				if n := len(r.emitted) - before; n != 0 {
-					t.Errorf("repeated Stop hooks emitted %d spans again, want 0", n)
-				}
-			})
+			dirs = append(dirs, filepath.Join("../../../shared/harness/claude-code", corpus, sc))
 		}
+	}
+	// Parallel identical subagents and a nested subagent (real 2.1.197 runs
+	// of e2e/scenarios, kept beside the span goldens).
+	dirs = append(dirs, "../../spans/testdata/captures/parallel", "../../spans/testdata/captures/nested")
+	for _, dir := range dirs {
+		t.Run(strings.TrimPrefix(dir, "../../"), func(t *testing.T) {
+			r, _ := replayCapture(t, dir)
+			got := r.final()
+
+			want := map[spans.SpanID]spans.Span{}
+			files, _ := filepath.Glob(filepath.Join(r.dst, "projects", "*", "*.jsonl"))
+			res := transcript.NewResolver()
+			var traces []spans.TraceID
+			for _, f := range files {
+				s, _, err := transcript.Load(f, res)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, sp := range spans.Build(s, spans.Options{}) {
+					want[sp.SpanID] = sp
+					if sp.ParentSpanID.IsZero() {
+						traces = append(traces, sp.TraceID)
+					}
+				}
+			}
+			var missing, extra []string
+			for id, w := range want {
+				g, ok := got[id]
+				if !ok {
+					missing = append(missing, w.Name+" "+id.String())
+					continue
+				}
+				if g.TraceID != w.TraceID || g.ParentSpanID != w.ParentSpanID || g.Name != w.Name {
+					t.Errorf("span %s: live %s/%s parent %s, import %s/%s parent %s", id, g.TraceID, g.Name, g.ParentSpanID, w.TraceID, w.Name, w.ParentSpanID)
+				}
+				if g.StatusCode != w.StatusCode {
+					t.Errorf("span %s %q: live status %s, import %s", id, w.Name, g.StatusCode, w.StatusCode)
+				}
+				if len(g.Events) < len(w.Events) || countEvents(g.Events, spans.EventCompaction) != countEvents(w.Events, spans.EventCompaction) {
+					t.Errorf("span %s %q: live events %v, import %v", id, w.Name, eventNames(g.Events), eventNames(w.Events))
+				}
+				if g.End.IsZero() {
+					t.Errorf("span %s %q still running at the end of the session", id, w.Name)
+				}
+				for _, k := range []string{spans.KeyInputTokens, spans.KeyOutputTokens, spans.KeyToolCallResult, spans.KeyConversationID, spans.KeyCompactionTrigger, spans.KeyCompactionItemsBefore} {
+					if g.Attributes[k] != w.Attributes[k] && !(k == spans.KeyToolCallResult && w.Attributes[k] == nil) {
+						t.Errorf("span %s %q: live %s=%v, import %v", id, w.Name, k, g.Attributes[k], w.Attributes[k])
+					}
+				}
+			}
+			for id, g := range got {
+				if _, ok := want[id]; !ok {
+					extra = append(extra, g.Name+" "+id.String())
+				}
+			}
+			sort.Strings(missing)
+			sort.Strings(extra)
+			if len(missing) > 0 || len(extra) > 0 {
+				t.Errorf("live vs import: missing %v, extra %v", missing, extra)
+			}
+			for _, tr := range traces {
+				if !r.liveRoots[tr] {
+					t.Errorf("trace %s: no in-progress root exported before its Stop", tr)
+				}
+			}
+			// A repeated Stop (and any replayed event) emits nothing new.
+			hooks := loadHooks(t, filepath.Join(dir, "hooks.jsonl"))
+			before := len(r.emitted)
+			for _, h := range hooks {
+				if h.Event == "Stop" {
+					r.deliver(h)
+				}
+			}
+			if n := len(r.emitted) - before; n != 0 {
+				t.Errorf("repeated Stop hooks emitted %d spans again, want 0", n)
+			}
+		})
 	}
 }
 

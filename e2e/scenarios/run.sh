@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# run.sh <parallel|nested>: extra scenarios for the real Claude Code CLI,
+# run with the harness's own helpers (../../../shared/harness/claude-code/lib)
+# exactly as its run.sh runs its scenarios (no network namespace:
+# CC_HARNESS_NO_NETNS semantics). Captures land in $CAPTURES_DIR/<scenario>.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+HARNESS_DIR="${HARNESS_DIR:-$HERE/../../../shared/harness/claude-code}"
+export REAL_HOME="${HOME}"
+source "$HARNESS_DIR/lib/common.sh"
+scenario="${1:?usage: run.sh parallel|nested}"
+setup "weave-$scenario"
+SCEN="$scenario"
+printf 'line one of notes\nline two of notes\n' > "$WORK/notes.txt"
+start_mock "$(render "$HERE/$scenario.json")"
+cc -p "Use subagents on notes.txt" --output-format stream-json --verbose --permission-mode bypassPermissions
+collect
