@@ -124,19 +124,22 @@ func (d *decoder) done() error {
 }
 
 // details is the details blob of a span: the heavy columns as references,
-// plus the events and raw span verbatim.
+// plus the events verbatim and the raw span, verbatim or, when it has long
+// strings, as a rawForm (raw.go).
 type details struct {
-	inPages []int64 // pages.id, each pageSize messages
-	inTail  []shape // input messages after the full pages
-	out     []shape // output messages
-	sys     []int64 // texts.id, one per system instruction (0: empty)
-	args    int64   // texts.id of tool_call_arguments, 0 if empty
-	result  int64   // texts.id of tool_call_result, 0 if empty
-	events  []byte  // JSON array, nil if none
-	raw     []byte  // raw_span, nil if none
+	inPages []int64  // pages.id, each pageSize messages
+	inTail  []shape  // input messages after the full pages
+	out     []shape  // output messages
+	sys     []int64  // texts.id, one per system instruction (0: empty)
+	args    int64    // texts.id of tool_call_arguments, 0 if empty
+	result  int64    // texts.id of tool_call_result, 0 if empty
+	events  []byte   // JSON array, nil if none
+	raw     []byte   // raw_span verbatim, nil if none or in rawForm
+	rawForm *rawForm // raw_span with its long strings as chunks
 }
 
-const detailsVersion = 1
+// Details versions: 1 kept raw_span verbatim; 2 adds the rawForm.
+const detailsVersion = 2
 
 func (x details) encode() []byte {
 	e := encoder{b: make([]byte, 0, 32+len(x.events)+len(x.raw)+16*(len(x.inTail)+len(x.out)))}
@@ -148,14 +151,21 @@ func (x details) encode() []byte {
 	e.id(x.args)
 	e.id(x.result)
 	e.bytes(x.events)
-	e.bytes(x.raw)
+	if x.rawForm != nil {
+		e.byte1(1)
+		e.rawForm(x.rawForm)
+	} else {
+		e.byte1(0)
+		e.bytes(x.raw)
+	}
 	return e.b
 }
 
 func decodeDetails(b []byte) (details, error) {
 	d := decoder{b: b}
 	var x details
-	if v := d.byte1(); v != detailsVersion && d.err == nil {
+	v := d.byte1()
+	if v != 1 && v != 2 && d.err == nil {
 		return details{}, fmt.Errorf("sqlite: span details version %d unknown", v)
 	}
 	x.inPages = d.ids()
@@ -165,7 +175,11 @@ func decodeDetails(b []byte) (details, error) {
 	x.args = d.id()
 	x.result = d.id()
 	x.events = d.raw()
-	x.raw = d.raw()
+	if v == 2 && d.byte1() == 1 {
+		x.rawForm = d.rawForm()
+	} else {
+		x.raw = d.raw()
+	}
 	if err := d.done(); err != nil {
 		return details{}, err
 	}

@@ -18,10 +18,13 @@ type digest [16]byte
 
 // Kinds hashed into digests, so equal bytes of different kinds differ.
 const (
-	kindText     = 't'
-	kindPage     = 'p'
-	kindResource = 'r'
-	kindAttrs    = 'a'
+	kindText      = 't'
+	kindPage      = 'p'
+	kindResource  = 'r'
+	kindAttrs     = 'a'
+	kindChunk     = 'c' // a piece of a long raw_span string (raw.go)
+	kindChunkPage = 'q' // a page of chunk ids
+	numKinds      = 6
 )
 
 func sum(kind byte, b []byte) digest {
@@ -128,7 +131,7 @@ type blobRef struct {
 // It is bounded: a full map is simply cleared.
 type contentCache struct {
 	mu    sync.Mutex
-	ids   [4]map[digest]int64 // by kind index
+	ids   [numKinds]map[digest]int64 // by kind index
 	limit int
 }
 
@@ -150,8 +153,12 @@ func kindIndex(kind byte) int {
 		return 1
 	case kindResource:
 		return 2
-	default:
+	case kindAttrs:
 		return 3
+	case kindChunk:
+		return 4
+	default:
+		return 5
 	}
 }
 
@@ -189,7 +196,7 @@ func (c *contentCache) reset() {
 // staging collects the ids a write transaction resolved; they are
 // published to the cache only once the transaction commits.
 type staging struct {
-	ids      [4]map[digest]int64
+	ids      [numKinds]map[digest]int64
 	projects map[string]int64
 }
 
@@ -203,10 +210,12 @@ func newStaging() *staging {
 
 // contentTables maps a kind to its table and value column.
 var contentTables = map[byte][2]string{
-	kindText:     {"texts", "body"},
-	kindPage:     {"pages", "refs"},
-	kindResource: {"resources", "attrs"},
-	kindAttrs:    {"attrsets", "attrs"},
+	kindText:      {"texts", "body"},
+	kindPage:      {"pages", "refs"},
+	kindResource:  {"resources", "attrs"},
+	kindAttrs:     {"attrsets", "attrs"},
+	kindChunk:     {"chunks", "data"},
+	kindChunkPage: {"pages", "refs"},
 }
 
 // ensure gives every value its id: from this transaction's staging, the

@@ -177,9 +177,10 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 	return int64(len(gone)), len(traces) == pruneTraces, nil
 }
 
-// collectGarbage frees the content no span references: it marks the texts
-// and pages reachable from every span's details, then deletes the rest,
-// and the unreferenced attribute sets and resources.
+// collectGarbage frees the content no span references: it marks the
+// texts, pages and raw_span chunks reachable from every span's details,
+// then deletes the rest, and the unreferenced attribute sets and
+// resources.
 func (w *writeTx) collectGarbage() error {
 	// The search index refers to texts too. Bring it up to date first: no
 	// write can commit meanwhile (this transaction holds the writer), so
@@ -187,7 +188,9 @@ func (w *writeTx) collectGarbage() error {
 	if err := w.s.syncSearch(w.ctx); err != nil {
 		return err
 	}
-	pages := make(map[int64]bool)
+	pages := make(map[int64]bool)      // message pages
+	chunkPages := make(map[int64]bool) // raw_span chunk-id pages
+	chunks := make(map[int64]bool)
 	texts := make(map[int64]bool)
 	markShapes := func(list []shape) {
 		for _, sh := range list {
@@ -226,6 +229,15 @@ func (w *writeTx) collectGarbage() error {
 				texts[id] = true
 			}
 		}
+		if x.rawForm != nil {
+			pg, ch := x.rawForm.refs()
+			for _, id := range pg {
+				chunkPages[id] = true
+			}
+			for _, id := range ch {
+				chunks[id] = true
+			}
+		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fmt.Errorf("sqlite: collect garbage: %w", err)
@@ -240,6 +252,23 @@ func (w *writeTx) collectGarbage() error {
 	}
 	for _, list := range lists {
 		markShapes(list)
+	}
+	var chunkPageIDs []int64
+	for id := range chunkPages {
+		chunkPageIDs = append(chunkPageIDs, id)
+		pages[id] = true
+	}
+	if err := loadByIDs(w.ctx, w.tx, "pages", "refs", chunkPageIDs, func(id int64, v []byte) error {
+		ids, err := decodeIDs(v)
+		if err != nil {
+			return fmt.Errorf("sqlite: collect garbage: chunk page %d: %w", id, err)
+		}
+		for _, c := range ids {
+			chunks[c] = true
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	sweep := func(table string, live map[int64]bool) error {
 		rows, err := w.tx.QueryContext(w.ctx, "SELECT id FROM "+table)
@@ -271,6 +300,9 @@ func (w *writeTx) collectGarbage() error {
 		return err
 	}
 	if err := sweep("texts", texts); err != nil {
+		return err
+	}
+	if err := sweep("chunks", chunks); err != nil {
 		return err
 	}
 	for _, q := range []string{

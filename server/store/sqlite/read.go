@@ -266,6 +266,10 @@ func buildHeavy(ctx context.Context, q queryer, dets map[int64]details) (map[int
 	}); err != nil {
 		return nil, err
 	}
+	chunkPages, chunks, err := loadRawRefs(ctx, q, dets)
+	if err != nil {
+		return nil, err
+	}
 	text := func(id int64) (string, error) {
 		if id == 0 {
 			return "", nil
@@ -362,9 +366,50 @@ func buildHeavy(ctx context.Context, q queryer, dets map[int64]details) (map[int
 		if x.raw != nil {
 			sp.RawSpan = json.RawMessage(x.raw)
 		}
+		if x.rawForm != nil {
+			raw, err := x.rawForm.assemble(chunkPages, chunks)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: span %d raw_span: %w", pk, err)
+			}
+			sp.RawSpan = raw
+		}
 		out[pk] = sp
 	}
 	return out, nil
+}
+
+// loadRawRefs reads the chunk-id pages and the chunks the raw forms of
+// dets refer to.
+func loadRawRefs(ctx context.Context, q queryer, dets map[int64]details) (map[int64][]int64, map[int64][]byte, error) {
+	var pageIDs, chunkIDs []int64
+	for _, x := range dets {
+		if x.rawForm != nil {
+			pg, ch := x.rawForm.refs()
+			pageIDs = append(pageIDs, pg...)
+			chunkIDs = append(chunkIDs, ch...)
+		}
+	}
+	if len(pageIDs) == 0 && len(chunkIDs) == 0 {
+		return nil, nil, nil
+	}
+	pages := make(map[int64][]int64)
+	if err := loadByIDs(ctx, q, "pages", "refs", uniq(pageIDs), func(id int64, v []byte) error {
+		ids, err := decodeIDs(v)
+		if err != nil {
+			return fmt.Errorf("sqlite: chunk page %d: %w", id, err)
+		}
+		pages[id] = ids
+		chunkIDs = append(chunkIDs, ids...)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	chunks := make(map[int64][]byte)
+	err := loadByIDs(ctx, q, "chunks", "data", uniq(chunkIDs), func(id int64, v []byte) error {
+		chunks[id] = v
+		return nil
+	})
+	return pages, chunks, err
 }
 
 func uniq(ids []int64) []int64 {

@@ -349,7 +349,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // schemaTables are tables the current schema has; a file missing one was
 // made by a pre-release build whose first migration differed.
-var schemaTables = []string{"spans", "texts", "pages", "attrsets", "resources", "search_log", "store_meta",
+var schemaTables = []string{"spans", "texts", "pages", "chunks", "attrsets", "resources", "search_log", "store_meta",
 	"conversations", "conv_traces", "agent_versions", "agent_minutes", "agent_hours", "pending_events", "annotations"}
 
 func (s *Store) checkSchema(ctx context.Context) error {

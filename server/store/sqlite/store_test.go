@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/normalize"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/storetest"
 )
@@ -155,6 +161,29 @@ func TestPendingEventsExpire(t *testing.T) {
 	}
 }
 
+// usedBytes is the space the store's data takes in its two files (the
+// main file and the search index), free pages excluded.
+func usedBytes(t *testing.T, st *Store) int64 {
+	t.Helper()
+	if err := st.syncSearch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, db := range []*sql.DB{st.w, st.ix.db} {
+		if _, err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		var pages, free, pageSize int64
+		for q, dst := range map[string]*int64{"PRAGMA page_count": &pages, "PRAGMA freelist_count": &free, "PRAGMA page_size": &pageSize} {
+			if err := db.QueryRow(q).Scan(dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		total += (pages - free) * pageSize
+	}
+	return total
+}
+
 // TestRepeatedHistoryGrowsLinearly writes a conversation of 200 model
 // calls whose every call repeats the whole history in its input, and
 // checks that the database grows linearly with the calls: message bodies
@@ -166,19 +195,7 @@ func TestRepeatedHistoryGrowsLinearly(t *testing.T) {
 	turns := storetest.BuildConversation(storetest.ConversationSpec{ProjectID: "p/history", ConversationID: "long",
 		Start: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), Turns: 50, CallsPerTurn: 4, FullHistory: true,
 		SystemPrompt: storetest.SystemPrompt()})
-	size := func() int64 {
-		t.Helper()
-		if _, err := st.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-			t.Fatal(err)
-		}
-		var pages, free, pageSize int64
-		for q, dst := range map[string]*int64{"PRAGMA page_count": &pages, "PRAGMA freelist_count": &free, "PRAGMA page_size": &pageSize} {
-			if err := st.w.QueryRow(q).Scan(dst); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return (pages - free) * pageSize
-	}
+	size := func() int64 { return usedBytes(t, st) }
 	base := size()
 	var sizes []int64
 	var naive, calls int64 // bytes of input history a store without dedup would keep
@@ -235,6 +252,149 @@ func TestRepeatedHistoryGrowsLinearly(t *testing.T) {
 	if err != nil || len(back) != 1 || len(back[0].InputMessages) != len(last[len(last)-1].InputMessages) {
 		t.Fatalf("GetSpans(last call): got %d spans, %v", len(back), err)
 	}
+}
+
+// TestRawSpanHistoryGrowsLinearly is TestRepeatedHistoryGrowsLinearly for
+// raw_span: spans made by normalize.Normalize from OTLP chat spans whose
+// gen_ai.input.messages holds the whole conversation so far (as the OTel
+// openai instrumentation and others send it), so that every raw span
+// repeats the history. The database must still grow linearly, and every
+// raw span must come back byte for byte (Renormalize reads it).
+func TestRawSpanHistoryGrowsLinearly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	st := mustOpen(t, path, Settings{})
+	ctx := context.Background()
+	const calls = 160
+	spans, rawBytes := otelChatConversation(t, "p/raw", calls)
+	size := func() int64 { return usedBytes(t, st) }
+	base := size()
+	var sizes []int64
+	for i := 0; i < calls; i += 8 {
+		if err := st.WriteSpans(ctx, spans[i:i+8]); err != nil {
+			t.Fatal(err)
+		}
+		if (i+8)%(calls/4) == 0 {
+			sizes = append(sizes, size()-base)
+		}
+	}
+	growth := []int64{sizes[0], sizes[1] - sizes[0], sizes[2] - sizes[1], sizes[3] - sizes[2]}
+	t.Logf("%d calls: DB grew %d KiB (quarters: %d %d %d %d KiB); raw spans as sent: %d KiB",
+		calls, sizes[3]>>10, growth[0]>>10, growth[1]>>10, growth[2]>>10, growth[3]>>10, rawBytes>>10)
+	// Quadratic growth would make the last quarter about 7× the first.
+	if growth[3] > 2*growth[0] {
+		t.Errorf("growth is not linear: last quarter %d KiB, first %d KiB", growth[3]>>10, growth[0]>>10)
+	}
+	if sizes[3]*4 > rawBytes {
+		t.Errorf("DB grew %d KiB for %d KiB of raw spans, want under a quarter", sizes[3]>>10, rawBytes>>10)
+	}
+	keys := make([]store.SpanKey, len(spans))
+	for i, s := range spans {
+		keys[i] = store.SpanKey{ProjectID: s.ProjectID, TraceID: s.TraceID, SpanID: s.SpanID}
+	}
+	got, err := st.GetSpans(ctx, keys)
+	if err != nil || len(got) != len(spans) {
+		t.Fatalf("GetSpans: got %d spans, %v, want %d", len(got), err, len(spans))
+	}
+	want := make(map[string][]byte, len(spans))
+	for _, s := range spans {
+		want[s.SpanID] = s.RawSpan
+	}
+	for _, s := range got {
+		if !bytes.Equal(s.RawSpan, want[s.SpanID]) {
+			t.Fatalf("span %s: raw_span differs from the one written (%d bytes, want %d)", s.SpanID, len(s.RawSpan), len(want[s.SpanID]))
+		}
+	}
+	// The stored raw span normalizes again into the same messages.
+	last := got[0]
+	for _, s := range got {
+		if len(s.InputMessages) > len(last.InputMessages) {
+			last = s
+		}
+	}
+	again, _, err := normalize.Renormalize(last, nil, normalize.Options{})
+	if err != nil {
+		t.Fatalf("Renormalize: %v", err)
+	}
+	if len(again.InputMessages) != len(last.InputMessages) || again.InputMessages[len(again.InputMessages)-1].Text() != last.InputMessages[len(last.InputMessages)-1].Text() {
+		t.Errorf("Renormalize: got %d input messages, want the stored %d", len(again.InputMessages), len(last.InputMessages))
+	}
+}
+
+// otelChatConversation builds calls chat spans of one conversation the way
+// the OTel GenAI instrumentations export them (every call's
+// gen_ai.input.messages holds the whole history), normalizes them, and
+// returns them with the bytes of their raw spans.
+func otelChatConversation(t *testing.T, project string, calls int) ([]model.Span, int64) {
+	t.Helper()
+	type part struct {
+		Type    string `json:"type"`
+		Content string `json:"content"`
+	}
+	type msg struct {
+		Role  string `json:"role"`
+		Parts []part `json:"parts"`
+	}
+	w := storetest.NewWorkload(5, project, time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	var texts []string // message texts from realistic conversations
+	for len(texts) < 2*calls {
+		for _, s := range w.Next() {
+			for _, m := range append(s.InputMessages, s.OutputMessages...) {
+				if tx := m.Text(); tx != "" {
+					texts = append(texts, tx)
+				}
+			}
+		}
+	}
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "support-bot")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("opentelemetry.instrumentation.openai_v2")
+	start := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	var hist []msg
+	for i := range calls {
+		hist = append(hist, msg{Role: "user", Parts: []part{{Type: "text", Content: texts[2*i]}}})
+		in, err := json.Marshal(hist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer := msg{Role: "assistant", Parts: []part{{Type: "text", Content: texts[2*i+1]}}}
+		out, _ := json.Marshal([]msg{answer})
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{0x7a, byte(i >> 8), byte(i)})
+		sp.SetSpanID(pcommon.SpanID{0x5b, byte(i >> 8), byte(i)})
+		sp.SetName("chat gpt-4o")
+		sp.SetKind(ptrace.SpanKindClient)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(i) * time.Minute)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(i)*time.Minute + 2*time.Second)))
+		a := sp.Attributes()
+		a.PutStr("gen_ai.operation.name", "chat")
+		a.PutStr("gen_ai.provider.name", "openai")
+		a.PutStr("gen_ai.request.model", "gpt-4o")
+		a.PutStr("gen_ai.conversation.id", "support-42")
+		a.PutStr("gen_ai.input.messages", string(in))
+		a.PutStr("gen_ai.output.messages", string(out))
+		a.PutInt("gen_ai.usage.input_tokens", int64(100*(i+1)))
+		a.PutInt("gen_ai.usage.output_tokens", 50)
+		hist = append(hist, answer)
+	}
+	spans, warns := normalize.Normalize(rs, normalize.Options{DefaultProject: project})
+	for _, w := range warns {
+		if w.Rejected {
+			t.Fatalf("normalize rejected a span: %+v", w)
+		}
+	}
+	if len(spans) != calls {
+		t.Fatalf("normalize: got %d spans, want %d", len(spans), calls)
+	}
+	var raw int64
+	for _, s := range spans {
+		if len(s.InputMessages) == 0 || len(s.RawSpan) == 0 {
+			t.Fatalf("normalized span %s has no input messages or raw span", s.SpanID)
+		}
+		raw += int64(len(s.RawSpan))
+	}
+	return spans, raw
 }
 
 // FuzzSearch runs arbitrary queries against a small store: every query is

@@ -34,6 +34,7 @@ type prepSpan struct {
 	args     *textRef
 	result   *textRef
 	events   []byte
+	raw      []rawPart // raw_span with its long strings chunked, nil if it has none
 	hasUsage bool
 	prompt   string // preview of the last user message of input_messages
 	// set in the transaction
@@ -97,6 +98,7 @@ func prepare(s *model.Span) (*prepSpan, error) {
 	}
 	p.args = newText(s.ToolCallArguments)
 	p.result = newText(s.ToolCallResult)
+	p.raw = splitRaw(s.RawSpan)
 	p.prompt = promptPreview(s.InputMessages)
 	return p, nil
 }
@@ -744,6 +746,9 @@ func (w *writeTx) storeContent(spans []*prepSpan) error {
 	if err := w.ensureBlobs(kindAttrs, attrs); err != nil {
 		return err
 	}
+	if err := w.storeRaw(spans); err != nil {
+		return err
+	}
 	return w.ensureBlobs(kindResource, res)
 }
 
@@ -765,7 +770,9 @@ func (p *prepSpan) details() details {
 		x.result = p.result.id
 	}
 	x.events = p.events
-	x.raw = p.s.RawSpan
+	if x.rawForm = p.rawForm(); x.rawForm == nil {
+		x.raw = p.s.RawSpan
+	}
 	return x
 }
 

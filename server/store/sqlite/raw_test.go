@@ -1,0 +1,188 @@
+package sqlite
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// history is the JSON of n chat messages, as instrumentations put into
+// gen_ai.input.messages.
+func history(n int) string {
+	r := rand.New(rand.NewPCG(1, 2))
+	var msgs []map[string]any
+	for i := range n {
+		var words []string
+		for range 20 + r.IntN(60) {
+			words = append(words, fmt.Sprintf("w%d", r.IntN(500)))
+		}
+		msgs = append(msgs, map[string]any{"role": []string{"user", "assistant"}[i%2],
+			"parts": []map[string]any{{"type": "text", "content": strings.Join(words, " ") + "\n\"quoted\" \\ é"}}})
+	}
+	b, _ := json.Marshal(msgs)
+	return string(b)
+}
+
+// rawSpan is an OTLP/JSON span carrying value as gen_ai.input.messages.
+func rawSpan(id int, value string) []byte {
+	v, _ := json.Marshal(value)
+	return []byte(fmt.Sprintf(`{"traceId":"%032x","spanId":"%016x","name":"chat m","attributes":[{"key":"gen_ai.input.messages","value":{"stringValue":%s}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"%d"}}]}`, id, id, v, id))
+}
+
+func TestChunkEnds(t *testing.T) {
+	cases := []struct {
+		name string
+		n    int
+	}{
+		{"empty", 0},
+		{"shorter than the minimum", chunkMin - 1},
+		{"one maximum", chunkMax},
+		{"long", 200_000},
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := make([]byte, tc.n)
+			for i := range b {
+				b[i] = byte(r.IntN(256))
+			}
+			ends := chunkEnds(b)
+			start := 0
+			for i, end := range ends {
+				size := end - start
+				if size > chunkMax || size <= 0 || (size < chunkMin && i < len(ends)-1) {
+					t.Errorf("chunk %d: got %d bytes, want %d to %d (or a shorter last one)", i, size, chunkMin, chunkMax)
+				}
+				start = end
+			}
+			if start != tc.n {
+				t.Errorf("chunks cover %d bytes, want %d", start, tc.n)
+			}
+		})
+	}
+}
+
+// TestChunksShared checks what raw_span storage relies on: a string that
+// extends another is cut the same way over their common prefix, so it
+// shares every chunk but the last ones.
+func TestChunksShared(t *testing.T) {
+	short := []byte(history(40))
+	long := []byte(history(60)) // the same 40 messages and 20 more
+	if !bytes.HasPrefix(long, short[:len(short)-1]) {
+		t.Fatal("test data: the longer history does not extend the shorter")
+	}
+	a, b := chunkEnds(short), chunkEnds(long)
+	shared := 0
+	for shared < len(a) && shared < len(b) && a[shared] == b[shared] {
+		shared++
+	}
+	if shared < len(a)-1 {
+		t.Errorf("shared chunks: got %d of %d, want all but the last", shared, len(a))
+	}
+	if avg := len(long) / len(b); avg < chunkMin || avg > 4*(chunkMask+1) {
+		t.Errorf("average chunk: got %d bytes, want about %d", avg, chunkMin+chunkMask+1)
+	}
+}
+
+// assembleWithIDs stores parts' chunks under made-up ids (as the store
+// would) and assembles them again.
+func assembleWithIDs(t *testing.T, parts []rawPart) []byte {
+	t.Helper()
+	f := &rawForm{}
+	chunks := map[int64][]byte{}
+	pages := map[int64][]int64{}
+	next := int64(1)
+	for _, p := range parts {
+		if p.chunks == nil {
+			f.parts = append(f.parts, storedPart{lit: p.lit})
+			continue
+		}
+		sp := storedPart{chunk: true}
+		var ids []int64
+		for _, c := range p.chunks {
+			chunks[next] = c.data
+			ids = append(ids, next)
+			next++
+		}
+		for len(ids) >= chunkPageSize {
+			pages[next] = ids[:chunkPageSize]
+			sp.pages = append(sp.pages, next)
+			next++
+			ids = ids[chunkPageSize:]
+		}
+		sp.tail = ids
+		f.parts = append(f.parts, sp)
+	}
+	// Through the details encoding, as stored.
+	x, err := decodeDetails(details{rawForm: f}.encode())
+	if err != nil {
+		t.Fatalf("decodeDetails: %v", err)
+	}
+	got, err := x.rawForm.assemble(pages, chunks)
+	if err != nil {
+		t.Fatalf("assemble: %v", err)
+	}
+	return got
+}
+
+func TestSplitRaw(t *testing.T) {
+	long := history(30)
+	cases := []struct {
+		name    string
+		raw     []byte
+		chunked int // long strings chunked; 0: stored verbatim
+	}{
+		{"short span", []byte(`{"traceId":"ab","name":"chat"}`), 0},
+		{"long span, short strings", []byte(`{"a":[` + strings.Repeat(`"0123456789",`, 200) + `"x"]}`), 0},
+		{"one long attribute", rawSpan(1, long), 1},
+		{"a long key and a long value", []byte(`{"` + strings.Repeat("k", heavyMin) + `":"` + strings.Repeat("v", 3*heavyMin) + `"}`), 2},
+		{"escapes at the limit", []byte(`{"a":"` + strings.Repeat(`\"`, heavyMin/2) + `"}`), 1},
+		{"a string one short of the limit", []byte(`{"a":"` + strings.Repeat("x", heavyMin-1) + `"}`), 0},
+		{"many pages of chunks", rawSpan(2, history(3000)), 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !json.Valid(tc.raw) {
+				t.Fatal("test data: not JSON")
+			}
+			parts := splitRaw(tc.raw)
+			chunked := 0
+			for _, p := range parts {
+				if p.chunks != nil {
+					chunked++
+				}
+			}
+			if chunked != tc.chunked || (chunked == 0) != (parts == nil) {
+				t.Fatalf("splitRaw: got %d chunked strings in %d parts, want %d", chunked, len(parts), tc.chunked)
+			}
+			if parts == nil {
+				return
+			}
+			if got := assembleWithIDs(t, parts); !bytes.Equal(got, tc.raw) {
+				t.Errorf("round trip: got %d bytes, want the %d written", len(got), len(tc.raw))
+			}
+		})
+	}
+}
+
+// FuzzSplitRaw checks that any JSON raw span comes back byte for byte.
+func FuzzSplitRaw(f *testing.F) {
+	f.Add(rawSpan(1, history(8)))
+	f.Add([]byte(`{"a":"` + strings.Repeat(`\\\"x`, heavyMin) + `"}`))
+	f.Add([]byte(`["` + strings.Repeat("é", heavyMin) + `",1,{"b":"` + strings.Repeat("\\u2028", heavyMin/3) + `"}]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return // ValidateSpan refuses it before it gets here
+		}
+		parts := splitRaw(raw)
+		if parts == nil {
+			return
+		}
+		if got := assembleWithIDs(t, parts); !bytes.Equal(got, raw) {
+			t.Fatalf("round trip: got %q, want %q", got, raw)
+		}
+	})
+}
