@@ -316,6 +316,11 @@ type MetricBucket struct {
 // (message parts and the tool_call_arguments column), "tool_result" for
 // tool results (message parts and tool_call_result), "system" for system
 // instructions. AgentName and Range apply to the hit (see SearchHit).
+//
+// Freshness: a search sees every WriteSpans that returned before it was
+// called. A backend that indexes asynchronously (off the write path)
+// brings its index up to date first, or also searches what it has not
+// indexed yet; the same holds for ConversationQuery.Search.
 type SearchQuery struct {
 	ProjectID      string
 	Query          string // words, any order; "quoted phrases"

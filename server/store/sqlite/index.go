@@ -97,12 +97,15 @@ type indexer struct {
 	pending atomic.Int64 // span changes logged and not applied
 	rebuild atomic.Bool  // the index must be (is being) rebuilt
 
-	runMu   sync.Mutex // guards running and closed
+	runMu   sync.Mutex // guards running, closed and manual
 	running bool       // a background pass loop is running
 	closed  bool
-	wg      sync.WaitGroup
-	ctx     context.Context // canceled by Close
-	cancel  context.CancelFunc
+	manual  bool // tests: no background passes (searches and writers still index)
+
+	maxBacklog int64 // maxBacklog, lowered by tests
+	wg         sync.WaitGroup
+	ctx        context.Context // canceled by Close
+	cancel     context.CancelFunc
 
 	failMu   sync.Mutex
 	lastFail time.Time // last failure logged (failures are logged at most once a minute)
@@ -161,7 +164,7 @@ func (ix *indexer) forget(seq int64) {
 // whether it must be rebuilt.
 func (s *Store) openIndex(ctx context.Context, syncMode string) error {
 	path := s.path + "-search"
-	ix := &indexer{path: path}
+	ix := &indexer{path: path, maxBacklog: maxBacklog}
 	ix.ctx, ix.cancel = context.WithCancel(context.Background())
 	s.ix = ix
 	open := func() error {
@@ -526,7 +529,7 @@ func (s *Store) kickIndexer() {
 	ix := s.ix
 	ix.runMu.Lock()
 	defer ix.runMu.Unlock()
-	if ix.running || ix.closed || !s.indexBehind() {
+	if ix.running || ix.closed || ix.manual || !s.indexBehind() {
 		return
 	}
 	ix.running = true
@@ -592,7 +595,7 @@ func (s *Store) syncSearch(ctx context.Context) error {
 // span changes are pending. A failing pass does not fail the write (it is
 // committed); it is logged and left to the next pass.
 func (s *Store) relieveBacklog(ctx context.Context) {
-	for s.ix.pending.Load() > maxBacklog && !s.ix.rebuild.Load() && ctx.Err() == nil {
+	for s.ix.pending.Load() > s.ix.maxBacklog && !s.ix.rebuild.Load() && ctx.Err() == nil {
 		progressed, err := s.indexPass(ctx)
 		if err != nil {
 			s.indexFailed(err)

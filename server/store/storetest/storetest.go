@@ -76,6 +76,7 @@ var tests = []suiteTest{
 	{"SearchDedupAndFirstOccurrence", testSearchDedup},
 	{"SearchSyntaxIsLiteral", testSearchSyntax},
 	{"SearchCaseAndDiacritics", testSearchCase},
+	{"SearchSeesReturnedWrites", testSearchFresh},
 	{"ActiveSpans", testActive},
 	{"Annotations", testAnnotations},
 	{"Stats", testStats},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -465,5 +466,45 @@ func testSearchCase(h *harness) {
 			h.t.Errorf("SearchMessages(%q): got %d hits, want %d", tc.q, len(hits), tc.want)
 		}
 		h.checkSearch(o, store.SearchQuery{ProjectID: projA, Query: tc.q})
+	}
+}
+
+// testSearchFresh checks the freshness clause of SearchMessages and of
+// QueryConversations with Search: they see every write that returned
+// before they were called, also while other writes are under way (a
+// backend that indexes in the background catches up first).
+func testSearchFresh(h *harness) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 12 {
+				word := fmt.Sprintf("fresh%dx%dq", w, i) // one token
+				conv := fmt.Sprintf("fresh-%d-%d", w, i)
+				t := BuildTurn(TurnSpec{ProjectID: projA, ConversationID: conv, Turn: 1,
+					Start: T0.Add(time.Duration(w*100+i) * time.Minute), Prompt: "please look at " + word, Calls: 2})
+				if err := h.s.WriteSpans(h.ctx, t.Spans); err != nil {
+					errs <- fmt.Errorf("WriteSpans: %w", err)
+					return
+				}
+				hits, err := h.s.SearchMessages(h.ctx, store.SearchQuery{ProjectID: projA, Query: word})
+				if err != nil || len(hits) != 1 || hits[0].ConversationID != conv {
+					errs <- fmt.Errorf("SearchMessages(%q) right after its write: got %v, %v, want one hit in %s", word, jsonOf(hitKeys(hits)), err, conv)
+					return
+				}
+				page, err := h.s.QueryConversations(h.ctx, store.ConversationQuery{ProjectID: projA, Search: word})
+				if err != nil || page.Total != 1 || page.Conversations[0].ConversationID != conv {
+					errs <- fmt.Errorf("QueryConversations(Search %q) right after its write: got %v (total %d), %v, want %s", word, keysOfPage(page), page.Total, err, conv)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		h.t.Error(err)
 	}
 }
