@@ -150,7 +150,10 @@ func BuildTurn(spec TurnSpec) Turn {
 			final = text
 		}
 		in, outTok := int64(1000+r.IntN(30000)), int64(50+r.IntN(1500))
-		cacheRead, cacheCreate := in*6/10, int64(r.IntN(2000))
+		// input_tokens includes the cached input (the conventions' rule),
+		// so the cache figures never exceed it.
+		cacheRead := in * 6 / 10
+		cacheCreate := int64(r.IntN(int(min(2000, in-cacheRead))))
 		assistant := model.Message{Role: "assistant", Parts: parts, FinishReason: finish}
 		chat := model.Span{
 			ProjectID: spec.ProjectID, TraceID: traceID, SpanID: SpanID(traceID, "chat", c), ParentSpanID: rootID,
@@ -298,11 +301,15 @@ func SystemPrompt() string {
 // spans of the next conversation, starting where the previous one ended.
 type Workload struct {
 	ProjectID string
-	r         *rand.Rand
-	next      int
-	t         time.Time
-	system    string
-	scale     float64
+	// RawSpans gives every span a raw_span: the OTLP/JSON span an
+	// instrumentation would have sent (RawSpan), gen_ai.input.messages with
+	// the whole input included, as weave-server's normalizer keeps it.
+	RawSpans bool
+	r        *rand.Rand
+	next     int
+	t        time.Time
+	system   string
+	scale    float64
 }
 
 // NewWorkload starts a workload at start.
@@ -326,6 +333,11 @@ func (w *Workload) Next() []model.Span {
 		FullHistory:    w.r.IntN(2) == 0,
 	})
 	spans := Flatten(turns)
+	if w.RawSpans {
+		for i := range spans {
+			spans[i].RawSpan = RawSpan(&spans[i])
+		}
+	}
 	// Conversations overlap in time, as concurrent sessions do.
 	w.t = w.t.Add(time.Duration(30+w.r.IntN(300)) * time.Second)
 	return spans
