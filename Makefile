@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet unit run stop uninstall clean test-ui e2e bench-ingest bench-api bench-store
+.PHONY: help build test fmt-check vet unit run stop uninstall clean test-ui e2e bench-ingest bench-api bench-store bench-server
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and
 
 bench-store: ## embedded store: ingest spans/s and p50/p95 of agents, conversations page, one turn, search on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchStore$$' -count=1 -v -timeout 0 ./server/store/sqlite
+
+bench-server: ## issue 4's figures on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest spans/s into the embedded store (search indexed), p50 of agents list, conversations page, one turn's chat view, search through the read API
+	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchServer$$' -count=1 -v -timeout 0 ./server/store/sqlite
 
 bench-api: ## read API p50/p99 latency (agents, conversations page, turn and conversation chat views, search); WEAVE_BENCH_SPANS=1000000 for 1M spans
 	$(GO) test -run '^$$' -bench BenchmarkAPI -benchtime 200x -timeout 60m ./server/api

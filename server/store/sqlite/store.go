@@ -63,18 +63,19 @@ type Store struct {
 	now    func() time.Time
 	maxAge time.Duration
 
-	wmu       sync.Mutex // serializes writes on w; guards wc and logPruned
-	w         *sql.DB    // one connection
-	wc        *stmtCache // statements prepared on w
-	r         *sql.DB    // read-only pool, with the search file attached as "search"
-	lock      *os.File
-	cache     *contentCache
-	closeMu   sync.Mutex
-	isClosed  atomic.Bool
-	mainID    string       // store_meta id: ties the search file to this file
-	logSeq    atomic.Int64 // the last search_log seq committed
-	logPruned int64        // search_log rows up to this seq are deleted
-	textMax   int64        // the highest committed texts.id, guarded by wmu
+	wmu        sync.Mutex // serializes writes on w; guards wc and logPruned
+	w          *sql.DB    // one connection
+	wc         *stmtCache // statements prepared on w
+	r          *sql.DB    // read-only pool, with the search file attached as "search"
+	lock       *os.File
+	cache      *contentCache
+	closeMu    sync.Mutex
+	isClosed   atomic.Bool
+	mainID     string       // store_meta id: ties the search file to this file
+	logSeq     atomic.Int64 // the last search_log seq committed
+	logPruned  int64        // search_log rows up to this seq are deleted
+	textMax    int64        // the highest committed texts.id, guarded by wmu
+	durability string       // Settings.Durability as applied
 	// insertShapes caches span INSERTs by which columns are empty (guarded by wmu).
 	insertShapes map[uint64]string
 	ix           *indexer // the search index (index.go)
@@ -127,10 +128,12 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	}
 	st.maxAge = max(st.maxAge, time.Hour)
 	syncMode := "FULL"
+	st.durability = DurabilityFull
 	switch s.Durability {
 	case "", DurabilityFull:
 	case DurabilityNormal:
 		syncMode = "NORMAL"
+		st.durability = DurabilityNormal
 	default:
 		return nil, fmt.Errorf("sqlite: unknown durability %q (want %q or %q)", s.Durability, DurabilityFull, DurabilityNormal)
 	}
