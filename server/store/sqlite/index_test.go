@@ -205,8 +205,9 @@ func TestIndexBacklogBounded(t *testing.T) {
 }
 
 // TestMigrateSchemaV1 opens a database written with schema version 1
-// (search tables in the main file, no search_log): the migrations move the
-// search index to its own file, rebuilt from the spans.
+// (search tables in the main file, no search_log, no conversation counts):
+// the migrations move the search index to its own file, rebuilt from the
+// spans, and count the conversations.
 func TestMigrateSchemaV1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "weave.db")
 	st := mustOpen(t, path, Settings{})
@@ -237,7 +238,7 @@ func TestMigrateSchemaV1(t *testing.T) {
 		}
 	}
 	execOn(t, path, append([]string{"DROP TABLE search_log", "DROP TABLE store_meta", "DROP TABLE chunks",
-		"DELETE FROM schema_migrations WHERE version > 1"}, groupsDDL...)...)
+		"ALTER TABLE projects DROP COLUMN conv_count", "DELETE FROM schema_migrations WHERE version > 1"}, groupsDDL...)...)
 	st = mustOpen(t, path, Settings{})
 	if !finishRebuild(t, st) {
 		t.Fatal("open of a version 1 database: got no rebuild of the search index, want one")
@@ -248,6 +249,10 @@ func TestMigrateSchemaV1(t *testing.T) {
 	again, err := st.ConversationSpans(context.Background(), "p/ix", searchAllConv(t, st), store.TimeRange{})
 	if err != nil || !reflect.DeepEqual(again, spans) {
 		t.Errorf("after the migration: spans differ (%v)", err)
+	}
+	page, err := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "p/ix"})
+	if err != nil || page.Total != 6 || len(page.Conversations) != 6 {
+		t.Errorf("after the migration: got %d conversations (total %d), %v, want 6", len(page.Conversations), page.Total, err)
 	}
 }
 

@@ -461,13 +461,15 @@ type convRow struct {
 }
 
 func (w *writeTx) applyConversations(d *deltas, turns map[int64]int64) error {
+	counts := make(map[int64]int64) // per project: conversations that appeared minus those that went
 	for k, c := range d.convs {
 		var cur convRow
-		st, err := w.stmt("SELECT " + convCols + " FROM conversations WHERE id = ?")
+		var proj int64
+		st, err := w.stmt("SELECT proj, " + convCols + " FROM conversations WHERE id = ?")
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(w.ctx, k).Scan(&cur.turns, &cur.spans, &cur.errors, &cur.running,
+		err = st.QueryRowContext(w.ctx, k).Scan(&proj, &cur.turns, &cur.spans, &cur.errors, &cur.running,
 			&cur.first, &cur.last, &cur.tok[0], &cur.tok[1], &cur.tok[2], &cur.tok[3], &cur.tok[4],
 			&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID)
 		if err != nil {
@@ -482,10 +484,16 @@ func (w *writeTx) applyConversations(d *deltas, turns map[int64]int64) error {
 			cur.tok[i] += c.tok[i]
 		}
 		if cur.spans <= 0 {
+			if exists {
+				counts[proj]--
+			}
 			if _, err := w.exec("DELETE FROM conversations WHERE id = ?", k); err != nil {
 				return err
 			}
 			continue
+		}
+		if !exists {
+			counts[proj]++
 		}
 		lo, hi, recompute := c.ext.resolve(cur.first, cur.last, exists)
 		if recompute {
@@ -515,6 +523,14 @@ func (w *writeTx) applyConversations(d *deltas, turns map[int64]int64) error {
 			cur.turns, cur.spans, cur.errors, cur.running, cur.first, cur.last,
 			cur.tok[0], cur.tok[1], cur.tok[2], cur.tok[3], cur.tok[4],
 			cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID, k); err != nil {
+			return err
+		}
+	}
+	for proj, n := range counts {
+		if n == 0 {
+			continue
+		}
+		if _, err := w.exec("UPDATE projects SET conv_count = conv_count + ? WHERE id = ?", n, proj); err != nil {
 			return err
 		}
 	}

@@ -93,7 +93,11 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	}
 	defer tx.Rollback()
 	cond := join(where)
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM conversations c WHERE "+cond, args...).Scan(&page.Total); err != nil {
+	countQ, countArgs := "SELECT COUNT(*) FROM conversations c WHERE "+cond, args
+	if len(where) == 2 { // no filter: the count kept per project
+		countQ, countArgs = "SELECT conv_count FROM projects WHERE id = ?", []any{proj}
+	}
+	if err := tx.QueryRowContext(ctx, countQ, countArgs...).Scan(&page.Total); err != nil {
 		return page, fmt.Errorf("sqlite: query conversations: %w", err)
 	}
 	if int64(q.Offset) >= page.Total {
