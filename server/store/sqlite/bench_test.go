@@ -62,8 +62,10 @@ func fill(tb testing.TB, s *Store, w *storetest.Workload, n, batchSize int) (tim
 
 func openBench(tb testing.TB, dir string) *Store {
 	tb.Helper()
-	// WEAVE_BENCH_DURABILITY=normal measures without the per-commit fsync.
-	s, err := Open(context.Background(), filepath.Join(dir, "bench.db"), Settings{Durability: os.Getenv("WEAVE_BENCH_DURABILITY")})
+	// WEAVE_BENCH_DURABILITY=normal measures without the per-commit fsync;
+	// WEAVE_BENCH_CACHE_MB sets Settings.CacheMB.
+	cache, _ := strconv.Atoi(os.Getenv("WEAVE_BENCH_CACHE_MB"))
+	s, err := Open(context.Background(), filepath.Join(dir, "bench.db"), Settings{Durability: os.Getenv("WEAVE_BENCH_DURABILITY"), CacheMB: cache})
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -315,7 +317,7 @@ func benchStoreSetup(t *testing.T) (*Store, []string) {
 	} else {
 		w := storetest.NewWorkload(3, benchProject, benchStart)
 		w.RawSpans = os.Getenv("WEAVE_BENCH_RAW") != "0"
-		fmt.Printf("ingest: %d spans, batches of 500 from %d writers, raw spans %v, durability %q\n", n, writers, w.RawSpans, s.durability)
+		fmt.Printf("ingest: %d spans, batches of 500 from %d writers, raw spans %v, durability %q, writer cache %d MiB\n", n, writers, w.RawSpans, s.durability, s.cacheMB)
 		var res ingestResult
 		res, traces = benchIngest(t, s, w, n, writers)
 		fmt.Printf("ingest: %d spans, %d traces: %.0f spans/s with the search index caught up (%s); %.0f spans/s until written (%s); CPU %.0f µs/span\n",

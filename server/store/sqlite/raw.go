@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 )
 
 // raw_span keeps the span as received (OTLP/JSON), and instrumentations
@@ -46,23 +47,26 @@ var gear = func() [256]uint64 {
 // chunkEnds returns the end offsets of the chunks of b.
 func chunkEnds(b []byte) []int {
 	var ends []int
-	start := 0
-	for start < len(b) {
-		end := min(start+chunkMax, len(b))
-		if len(b)-start > chunkMin {
-			var h uint64
-			for i := start + chunkMin; i < end; i++ {
-				h = h<<1 + gear[b[i]]
-				if h&chunkMask == 0 {
-					end = i + 1
-					break
-				}
-			}
-		}
-		ends = append(ends, end)
-		start = end
+	for start := 0; start < len(b); {
+		start = nextCut(b, start)
+		ends = append(ends, start)
 	}
 	return ends
+}
+
+// nextCut returns the end of the chunk of b that starts at start.
+func nextCut(b []byte, start int) int {
+	end := min(start+chunkMax, len(b))
+	if len(b)-start > chunkMin {
+		var h uint64
+		for i := start + chunkMin; i < end; i++ {
+			h = h<<1 + gear[b[i]]
+			if h&chunkMask == 0 {
+				return i + 1
+			}
+		}
+	}
+	return end
 }
 
 // rawPart is a piece of a raw span: verbatim bytes, or a long string's
@@ -76,8 +80,10 @@ type rawPart struct {
 }
 
 // splitRaw cuts a raw span (valid JSON) into verbatim parts and chunked
-// long strings. It returns nil if nothing is long enough to chunk.
-func splitRaw(raw []byte) []rawPart {
+// long strings, using memo (which may be nil) to skip the prefix a string
+// shares with a recent one. It returns nil if nothing is long enough to
+// chunk.
+func splitRaw(raw []byte, memo *chunkMemo) []rawPart {
 	if len(raw) < heavyMin {
 		return nil
 	}
@@ -98,14 +104,7 @@ func splitRaw(raw []byte) []rawPart {
 		if j-(i+1) >= heavyMin {
 			body := raw[i+1 : j]
 			parts = append(parts, rawPart{lit: raw[lit : i+1]})
-			p := rawPart{}
-			start := 0
-			for _, end := range chunkEnds(body) {
-				c := body[start:end]
-				p.chunks = append(p.chunks, &blobRef{d: sum(kindChunk, c), data: c})
-				start = end
-			}
-			parts = append(parts, p)
+			parts = append(parts, rawPart{chunks: memo.chunk(body)})
 			lit = j
 		}
 		i = j
@@ -276,4 +275,78 @@ func (p *prepSpan) rawForm() *rawForm {
 		f.parts[i] = sp
 	}
 	return f
+}
+
+// chunkMemo remembers how recent long strings were cut and the digests of
+// their chunks, by the digest of their first chunk. A string that extends
+// one of them (the history plus the newest messages, in the next call of a
+// conversation) reuses every chunk of their common prefix but the last one
+// (whose end was the end of the string, not its content), and is cut and
+// hashed only after it: chunking a growing history costs what it adds, not
+// its whole length again. The result is what chunkEnds and sum would give.
+// Safe for concurrent use; bounded to maxMemoBytes (a full memo starts
+// again).
+type chunkMemo struct {
+	mu      sync.Mutex
+	byFirst map[digest]*memoEntry
+	bytes   int
+}
+
+type memoEntry struct {
+	data []byte // a copy of the string
+	ends []int
+	ds   []digest
+}
+
+const maxMemoBytes = 64 << 20
+
+// chunk cuts body into chunks with their digests.
+func (m *chunkMemo) chunk(body []byte) []*blobRef {
+	first := nextCut(body, 0)
+	d0 := sum(kindChunk, body[:first])
+	var ends []int
+	var ds []digest
+	if m != nil {
+		m.mu.Lock()
+		e := m.byFirst[d0]
+		m.mu.Unlock()
+		if e != nil {
+			// The longest run of e's chunks, its last one excepted, that
+			// body starts with (usually all of them: body extends e).
+			k := len(e.ends) - 1
+			for k > 0 && (e.ends[k-1] > len(body) || !bytes.Equal(body[:e.ends[k-1]], e.data[:e.ends[k-1]])) {
+				k--
+			}
+			ends, ds = append(ends, e.ends[:k]...), append(ds, e.ds[:k]...)
+		}
+	}
+	if len(ends) == 0 {
+		ends, ds = []int{first}, []digest{d0}
+	}
+	for start := ends[len(ends)-1]; start < len(body); {
+		end := nextCut(body, start)
+		ends = append(ends, end)
+		ds = append(ds, sum(kindChunk, body[start:end]))
+		start = end
+	}
+	out := make([]*blobRef, len(ends))
+	prev := 0
+	for i, end := range ends {
+		out[i] = &blobRef{d: ds[i], data: body[prev:end]}
+		prev = end
+	}
+	if m != nil {
+		e := &memoEntry{data: bytes.Clone(body), ends: ends, ds: ds}
+		m.mu.Lock()
+		if m.byFirst == nil || m.bytes+len(body) > maxMemoBytes {
+			m.byFirst, m.bytes = make(map[digest]*memoEntry), 0
+		}
+		if old := m.byFirst[d0]; old != nil {
+			m.bytes -= len(old.data)
+		}
+		m.byFirst[d0] = e
+		m.bytes += len(body)
+		m.mu.Unlock()
+	}
+	return out
 }

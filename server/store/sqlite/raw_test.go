@@ -87,6 +87,41 @@ func TestChunksShared(t *testing.T) {
 	}
 }
 
+// TestChunkMemo checks that chunking with the memo of earlier strings cuts
+// and hashes exactly as chunking from scratch, whatever the earlier
+// strings were.
+func TestChunkMemo(t *testing.T) {
+	h := func(n int) []byte { return []byte(history(n)) }
+	edited := h(50)
+	edited[3000] ^= 1 // same first chunk, differs later
+	cases := []struct {
+		name string
+		seq  [][]byte // chunked in order with one memo; each checked
+	}{
+		{"growing history", [][]byte{h(10), h(11), h(12), h(30), h(31)}},
+		{"shrinking history", [][]byte{h(40), h(20), h(5)}},
+		{"same first chunk, different later", [][]byte{h(50), edited, h(60)}},
+		{"the same string twice", [][]byte{h(25), h(25)}},
+		{"one chunk only", [][]byte{[]byte(strings.Repeat("x", heavyMin)), []byte(strings.Repeat("x", heavyMin+3))}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var m chunkMemo
+			for i, body := range tc.seq {
+				got, want := m.chunk(body), (*chunkMemo)(nil).chunk(body)
+				if len(got) != len(want) {
+					t.Fatalf("string %d: got %d chunks, want %d", i, len(got), len(want))
+				}
+				for j := range got {
+					if got[j].d != want[j].d || !bytes.Equal(got[j].data, want[j].data) {
+						t.Fatalf("string %d chunk %d: got %d bytes %x, want %d bytes %x", i, j, len(got[j].data), got[j].d[:4], len(want[j].data), want[j].d[:4])
+					}
+				}
+			}
+		})
+	}
+}
+
 // assembleWithIDs stores parts' chunks under made-up ids (as the store
 // would) and assembles them again.
 func assembleWithIDs(t *testing.T, parts []rawPart) []byte {
@@ -148,7 +183,7 @@ func TestSplitRaw(t *testing.T) {
 			if !json.Valid(tc.raw) {
 				t.Fatal("test data: not JSON")
 			}
-			parts := splitRaw(tc.raw)
+			parts := splitRaw(tc.raw, nil)
 			chunked := 0
 			for _, p := range parts {
 				if p.chunks != nil {
@@ -173,16 +208,28 @@ func FuzzSplitRaw(f *testing.F) {
 	f.Add(rawSpan(1, history(8)))
 	f.Add([]byte(`{"a":"` + strings.Repeat(`\\\"x`, heavyMin) + `"}`))
 	f.Add([]byte(`["` + strings.Repeat("é", heavyMin) + `",1,{"b":"` + strings.Repeat("\\u2028", heavyMin/3) + `"}]`))
+	var memo chunkMemo // shared by the inputs, as by a store's writes
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if !json.Valid(raw) {
 			return // ValidateSpan refuses it before it gets here
 		}
-		parts := splitRaw(raw)
+		parts := splitRaw(raw, &memo)
 		if parts == nil {
 			return
 		}
 		if got := assembleWithIDs(t, parts); !bytes.Equal(got, raw) {
 			t.Fatalf("round trip: got %q, want %q", got, raw)
+		}
+		fresh := splitRaw(raw, nil)
+		for i := range parts {
+			if len(parts[i].chunks) != len(fresh[i].chunks) {
+				t.Fatalf("part %d: got %d chunks with the memo, %d without", i, len(parts[i].chunks), len(fresh[i].chunks))
+			}
+			for j, c := range parts[i].chunks {
+				if c.d != fresh[i].chunks[j].d {
+					t.Fatalf("part %d chunk %d: digests differ with and without the memo", i, j)
+				}
+			}
 		}
 	})
 }

@@ -76,9 +76,11 @@ type Store struct {
 	logPruned  int64        // search_log rows up to this seq are deleted
 	textMax    int64        // the highest committed texts.id, guarded by wmu
 	durability string       // Settings.Durability as applied
+	cacheMB    int          // the writer's page cache as applied
 	// insertShapes caches span INSERTs by which columns are empty (guarded by wmu).
 	insertShapes map[uint64]string
-	ix           *indexer // the search index (index.go)
+	ix           *indexer  // the search index (index.go)
+	memo         chunkMemo // recent raw-span chunkings (raw.go)
 
 	projMu    sync.Mutex
 	projIDs   map[string]int64 // committed projects
@@ -145,6 +147,7 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	if cacheMB <= 0 {
 		cacheMB = 64
 	}
+	st.cacheMB = cacheMB
 
 	if st.lock, err = lockFile(abs + ".lock"); err != nil {
 		return nil, err

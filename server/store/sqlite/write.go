@@ -44,7 +44,7 @@ type prepSpan struct {
 
 func (p *prepSpan) hasPrompt() bool { return p.prompt != "" }
 
-func prepare(s *model.Span) (*prepSpan, error) {
+func prepare(s *model.Span, memo *chunkMemo) (*prepSpan, error) {
 	p := &prepSpan{s: s, key: spanKey{s.ProjectID, s.TraceID, s.SpanID}, started: s.StartedAt.UnixNano(), hasUsage: s.HasUsage()}
 	if !s.EndedAt.IsZero() {
 		p.ended = s.EndedAt.UnixNano()
@@ -98,7 +98,7 @@ func prepare(s *model.Span) (*prepSpan, error) {
 	}
 	p.args = newText(s.ToolCallArguments)
 	p.result = newText(s.ToolCallResult)
-	p.raw = splitRaw(s.RawSpan)
+	p.raw = splitRaw(s.RawSpan, memo)
 	p.prompt = promptPreview(s.InputMessages)
 	return p, nil
 }
@@ -202,7 +202,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 		if err := store.ValidateSpan(&spans[i]); err != nil {
 			return fmt.Errorf("sqlite: write spans: span %d: %w", i, err)
 		}
-		p, err := prepare(&spans[i])
+		p, err := prepare(&spans[i], &s.memo)
 		if err != nil {
 			return fmt.Errorf("sqlite: write spans: span %d (%s/%s): %w", i, spans[i].TraceID, spans[i].SpanID, err)
 		}
