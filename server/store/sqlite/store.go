@@ -253,7 +253,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if _, err := conn.(driver.ExecerContext).ExecContext(ctx, "ATTACH DATABASE ? AS search",
 		[]driver.NamedValue{{Ordinal: 1, Value: c.attach}}); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("attach search index: %w", err)
+		return nil, fmt.Errorf("sqlite: attach search index: %w", err)
 	}
 	return conn, nil
 }
