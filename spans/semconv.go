@@ -22,7 +22,6 @@ const (
 	KeyAgentDescription   = string(semconv.GenAIAgentDescriptionKey)
 	KeyConversationID     = string(semconv.GenAIConversationIDKey)
 	KeyRequestModel       = string(semconv.GenAIRequestModelKey)
-	KeyRequestMaxTokens   = string(semconv.GenAIRequestMaxTokensKey)
 	KeyResponseModel      = string(semconv.GenAIResponseModelKey)
 	KeyResponseID         = string(semconv.GenAIResponseIDKey)
 	KeyFinishReasons      = string(semconv.GenAIResponseFinishReasonsKey)
@@ -77,7 +76,6 @@ const (
 	KeyRequestID          = "weave.claude_code.request_id"
 	KeyStopReason         = "weave.claude_code.stop_reason"
 	KeyTurnFailed         = "weave.claude_code.turn.failed"
-	KeyCopiedFromParent   = "weave.claude_code.copied_from_parent"
 	KeyIntegrationName    = "weave.integration.name"
 	KeyIntegrationVersion = "weave.integration.version"
 	KeyContentOmitted     = "weave.content.omitted"
