@@ -22,9 +22,12 @@ type outcome struct {
 // runHook is hook mode. It returns normally in every case; main exits 0.
 func runHook(start time.Time, stdin io.Reader) {
 	// The one hard deadline: whatever is still running then, exit 0 — except
-	// an inbox append under way, which may finish (up to InboxCeiling):
-	// keeping the event beats returning 50 ms sooner.
+	// while the event is not yet in the daemon's hands or the inbox (being
+	// read from stdin, sent — bounded by NetDeadline — or appended): that
+	// may finish, up to InboxCeiling, because keeping the event beats
+	// returning sooner. Starting the daemon afterwards gets no grace.
 	var keeping atomic.Bool
+	keeping.Store(true)
 	abandon := func() {
 		debugf(start, nil, outcome{what: "abandoned", why: "deadline"})
 		os.Exit(0)
@@ -60,8 +63,9 @@ func runHook(start time.Time, stdin io.Reader) {
 	}
 
 	out := deliver(paths, env, start.Add(hookproto.NetDeadline))
-	if out.what == "inbox" {
-		keeping.Store(true)
+	if out.what != "inbox" {
+		keeping.Store(false)
+	} else {
 		err := hookproto.AppendInbox(paths, env, start.Add(hookproto.InboxCeiling))
 		keeping.Store(false)
 		if err != nil {

@@ -605,3 +605,49 @@ func TestHookKeepsEventPastDeadline(t *testing.T) {
 		t.Fatalf("inbox: got %d events, want the event kept", len(kept))
 	}
 }
+
+// slowReader hands out the first half of its data, then waits before the
+// rest: a loaded machine, or Claude Code still writing a large payload.
+type slowReader struct {
+	data  []byte
+	pause time.Duration
+	off   int
+	slept bool
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.data) {
+		return 0, io.EOF
+	}
+	if r.off >= len(r.data)/2 && !r.slept {
+		r.slept = true
+		time.Sleep(r.pause)
+	}
+	end := len(r.data)
+	if !r.slept {
+		end = len(r.data) / 2
+	}
+	n := copy(p, r.data[r.off:end])
+	r.off += n
+	return n, nil
+}
+
+// TestHookKeepsSlowlyReadEvent: when reading the event from stdin outlasts
+// the 300 ms deadline, the event is still kept (here in the inbox: no
+// daemon), instead of the watchdog exiting mid-read. CI on a loaded machine
+// lost a 16 MiB event this way.
+func TestHookKeepsSlowlyReadEvent(t *testing.T) {
+	home := t.TempDir()
+	payload := realPayload(t, "PreToolUse", "")
+	cmd := exec.Command(hookBin)
+	cmd.Env = []string{"PATH=" + t.TempDir(), "HOME=" + t.TempDir(), hookproto.EnvHome + "=" + home}
+	cmd.Stdin = &slowReader{data: payload, pause: 500 * time.Millisecond}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil || out.Len() > 0 {
+		t.Fatalf("hook: err %v, stdout %q; want exit 0 and nothing on stdout", err, out.String())
+	}
+	if kept := inbox(t, home); len(kept) != 1 || !bytes.Equal(kept[0].Body, payload) {
+		t.Fatalf("inbox: got %d events, want the event kept", len(kept))
+	}
+}

@@ -60,10 +60,11 @@ const (
 	HookDeadline = 300 * time.Millisecond
 	// NetDeadline is when the hook stops waiting for the daemon.
 	NetDeadline = 250 * time.Millisecond
-	// InboxCeiling bounds the one case allowed past HookDeadline: an inbox
-	// append already under way when the deadline passes (a multi-MiB
-	// payload on a loaded machine) may finish, so the event is kept rather
-	// than lost; the hook exits at InboxCeiling whatever happens.
+	// InboxCeiling bounds the one case allowed past HookDeadline: reading
+	// the event from stdin or appending it to the inbox, when under way as
+	// the deadline passes (a multi-MiB payload on a loaded machine), may
+	// finish, so the event is kept rather than lost; the hook exits at
+	// InboxCeiling whatever happens.
 	InboxCeiling = 2 * time.Second
 )
 
