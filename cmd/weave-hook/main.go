@@ -8,7 +8,8 @@
 // Hook mode never writes to stdout (Claude Code would inject it into the
 // model's context), never exits non-zero (2 would block a tool) and returns
 // within hookproto.HookDeadline (300 ms) even when the daemon is down, hung
-// or missing. An event it cannot hand over goes to the inbox file the daemon
+// or missing — up to hookproto.InboxCeiling (2 s) only while it is still
+// reading or saving the event itself. An event it cannot hand over goes to the inbox file the daemon
 // drains on start; when the daemon is not running the hook starts it,
 // detached. Set WEAVE_HOOK_DEBUG=1 for one line per event in
 // $WEAVE_HOME/logs/hook.log, or WEAVE_HOOK_DEBUG=stderr.
