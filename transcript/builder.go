@@ -310,15 +310,18 @@ func (b *Builder) addAssistant(l *Line, prevTS time.Time) {
 	if !l.Timestamp.IsZero() && l.Timestamp.After(call.End) {
 		call.End = l.Timestamp
 	}
+	blocks, _ := m.Blocks()
 	if l.IsAPIErrorMessage || m.Model == syntheticModel {
-		call.APIError = &APIError{Type: l.Error, Message: l.ErrorDetails, Status: l.APIErrorStatus}
-		if call.APIError.Type == "" {
-			call.APIError.Type = "api_error"
+		var text []string
+		for _, bl := range blocks {
+			if bl.Type == BlockText {
+				text = append(text, bl.Text)
+			}
 		}
+		call.APIError = NewAPIError(l.Error, l.ErrorDetails, l.APIErrorStatus, strings.Join(text, "\n"))
 	} else if m.Usage != nil {
 		call.Usage, call.HasUsage = *m.Usage, true
 	}
-	blocks, _ := m.Blocks()
 	for _, bl := range blocks {
 		call.Blocks = append(call.Blocks, bl)
 		if bl.Type == BlockToolUse && bl.ID != "" && b.tools[bl.ID] == nil {
@@ -370,11 +373,21 @@ func sessionIDFromPath(path string) string {
 	return strings.TrimSuffix(name, ".jsonl")
 }
 
+// turnOrigin names who prompted a turn: turnOrigin (2.1.330+), else the
+// origin object's kind (2.1.197 writes only that), else promptSource.
+// Claude Code's "human" is "user" here, and kinds are spelled with
+// underscores in both versions ("task-notification" → "task_notification").
 func turnOrigin(l *Line) string {
-	if l.TurnOrigin != "" {
-		return l.TurnOrigin
+	o := l.TurnOrigin
+	if o == "" && l.Origin != nil {
+		o = strings.ReplaceAll(l.Origin.Kind, "-", "_")
 	}
-	if l.PromptSource == "system" {
+	switch {
+	case o == "human":
+		return "user"
+	case o != "":
+		return o
+	case l.PromptSource == "system":
 		return "system"
 	}
 	return "user"

@@ -156,6 +156,30 @@ func TestSlashCommandAndTaskNotificationPrompts(t *testing.T) {
 	}
 }
 
+// TestTurnOrigin: who prompted a turn, from each version's field.
+// Claude Code 2.1.197 writes only the origin object (a background task's
+// completion came out as a "user" turn before this was read).
+func TestTurnOrigin(t *testing.T) {
+	b := newLB("s")
+	b.user("typed", "p1")
+	b.user("<task-notification>x</task-notification>", "p2", "origin", map[string]any{"kind": "task-notification"})
+	b.user("typed in 2.1.330", "p3", "turnOrigin", "human", "origin", map[string]any{"kind": "human"})
+	b.user("<task-notification>y</task-notification>", "p4", "turnOrigin", "task_notification",
+		"origin", map[string]any{"kind": "task-notification", "producer": "session-task"})
+	b.user("from the SDK", "p5", "turnOrigin", "sdk")
+	b.user("made by Claude Code", "p6", "promptSource", "system")
+	s := build(b)
+	want := []string{"user", "task_notification", "user", "task_notification", "sdk", "system"}
+	if len(s.Turns) != len(want) {
+		t.Fatalf("got %d turns, want %d", len(s.Turns), len(want))
+	}
+	for i, w := range want {
+		if got := s.Turns[i].Origin; got != w {
+			t.Errorf("turn %d (%q): origin %q, want %q", i+1, s.Turns[i].Prompt, got, w)
+		}
+	}
+}
+
 // writeSubagent writes a subagent transcript (and meta when meta != nil).
 func writeSubagent(t *testing.T, mainPath, agentID, prompt, promptID string, meta map[string]any) {
 	t.Helper()
@@ -331,5 +355,29 @@ func TestForkResolution(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNewAPIError: a failure Claude Code could not classify is typed by its
+// HTTP status, from the transcript's apiErrorStatus or from the text the
+// StopFailure hook carries, so both paths describe it alike.
+func TestNewAPIError(t *testing.T) {
+	tests := []struct {
+		typ, details string
+		status       int
+		text         string
+		want         APIError
+	}{
+		{"unknown", "", 400, "API Error: 400 mock: refused", APIError{"400", "API Error: 400 mock: refused", 400}},
+		{"unknown", "", 0, "API Error: 400 mock: refused", APIError{"400", "API Error: 400 mock: refused", 400}},
+		{"rate_limit", "", 429, "API Error: 429 slow down", APIError{"rate_limit", "API Error: 429 slow down", 429}},
+		{"", "details", 0, "text", APIError{"api_error", "details", 0}},
+		{"unknown", "", 0, "API Error: Connection error.", APIError{"unknown", "API Error: Connection error.", 0}},
+		{"", "", 0, "API Error: 5xx", APIError{"api_error", "API Error: 5xx", 0}},
+	}
+	for _, tc := range tests {
+		if got := NewAPIError(tc.typ, tc.details, tc.status, tc.text); *got != tc.want {
+			t.Errorf("NewAPIError(%q, %q, %d, %q) = %+v, want %+v", tc.typ, tc.details, tc.status, tc.text, *got, tc.want)
+		}
 	}
 }

@@ -55,6 +55,7 @@ type Line struct {
 	PermissionMode    string      `json:"permissionMode"`
 	PromptSource      string      `json:"promptSource"` // "sdk", "system", ...
 	TurnOrigin        string      `json:"turnOrigin"`   // 2.1.330+: "task_notification", ...
+	Origin            *LineOrigin `json:"origin"`       // 2.1.x: {"kind":"task-notification"}, {"kind":"human"}
 	ForkedFrom        *ForkedFrom `json:"forkedFrom"`
 	Message           *Message    `json:"message"`
 	RequestID         string      `json:"requestId"`
@@ -76,6 +77,11 @@ type Line struct {
 	ID        string        `json:"id"`
 	ShapeHash string        `json:"shapeHash"`
 	Shape     *RequestShape `json:"shape"`
+}
+
+// LineOrigin is the origin object of a prompt line: who made it.
+type LineOrigin struct {
+	Kind string `json:"kind"`
 }
 
 // ForkedFrom is written by the Agent SDK's forkSession() on each copied line.

@@ -2,6 +2,8 @@ package transcript
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -113,9 +115,39 @@ type LLMCall struct {
 
 // APIError describes a failed API call.
 type APIError struct {
-	Type    string // e.g. "invalid_request"
-	Message string // the raw error details
+	Type    string // e.g. "invalid_request", or the HTTP status ("400") when Claude Code says "unknown"
+	Message string // the error details, else the text Claude Code showed ("API Error: 400 ...")
 	Status  int
+}
+
+// NewAPIError builds the APIError of a failed call from what Claude Code
+// wrote: its error classification (the transcript line's "error", the
+// StopFailure hook's "error"), error details, HTTP status (transcript only)
+// and the text it showed. Where Claude Code could not classify the error
+// ("unknown"), the HTTP status is the type, read from the text ("API
+// Error: 400 …") when the status is not given, so that the transcript and
+// the hook describe one failure alike.
+func NewAPIError(typ, details string, status int, text string) *APIError {
+	e := &APIError{Type: typ, Message: details, Status: status}
+	if e.Message == "" {
+		e.Message = strings.TrimSpace(text)
+	}
+	if e.Status == 0 {
+		if rest, ok := strings.CutPrefix(e.Message, "API Error: "); ok {
+			if code, _, _ := strings.Cut(rest, " "); len(code) == 3 {
+				if n, err := strconv.Atoi(code); err == nil && n >= 100 {
+					e.Status = n
+				}
+			}
+		}
+	}
+	if (e.Type == "" || e.Type == "unknown") && e.Status != 0 {
+		e.Type = strconv.Itoa(e.Status)
+	}
+	if e.Type == "" {
+		e.Type = "api_error"
+	}
+	return e
 }
 
 // InputMessage is a message sent to the model.
