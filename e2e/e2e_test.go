@@ -409,7 +409,8 @@ func stopTimes(t *testing.T, path string) map[string]time.Time {
 }
 
 // hookSettings registers weave-hook for every observe-only hook event, and
-// a one-line logger of Stop hooks (with their receipt time) to stopLog.
+// a one-line logger of Stop and StopFailure hooks (with their receipt
+// time) to stopLog.
 func hookSettings(t *testing.T, home, endpoint, project, stopLog string) string {
 	t.Helper()
 	cmd := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", home, endpoint, project, filepath.Join(binDir, "weave-hook"))
@@ -421,7 +422,9 @@ func hookSettings(t *testing.T, home, endpoint, project, stopLog string) string 
 		hooks[ev] = []any{map[string]any{"matcher": "*", "hooks": []any{map[string]any{"type": "command", "command": cmd, "timeout": 30}}}}
 	}
 	stop := fmt.Sprintf(`{ printf '%%s ' "$(date +%%s%%N)"; tr -d '\n'; echo; } >> %s`, stopLog)
-	hooks["Stop"] = append(hooks["Stop"].([]any), map[string]any{"matcher": "*", "hooks": []any{map[string]any{"type": "command", "command": stop, "timeout": 30}}})
+	for _, ev := range []string{"Stop", "StopFailure"} { // a turn ends with one of them
+		hooks[ev] = append(hooks[ev].([]any), map[string]any{"matcher": "*", "hooks": []any{map[string]any{"type": "command", "command": stop, "timeout": 30}}})
+	}
 	b, _ := json.Marshal(map[string]any{"hooks": hooks})
 	p := filepath.Join(t.TempDir(), "extra-settings.json")
 	if err := os.WriteFile(p, b, 0o644); err != nil {
@@ -432,7 +435,7 @@ func hookSettings(t *testing.T, home, endpoint, project, stopLog string) string 
 
 // extraScenarios are weave's own scenarios (e2e/scenarios), run with the
 // harness's helpers.
-var extraScenarios = map[string]bool{"parallel": true, "nested": true}
+var extraScenarios = map[string]bool{"parallel": true, "nested": true, "background": true, "apierror": true}
 
 // runScenario runs one harness scenario with weave-hook registered.
 func runScenario(t *testing.T, scenario, settings, captures string) {
@@ -470,7 +473,7 @@ func TestClaudeCodeScenarios(t *testing.T) {
 	live := startServer(t)
 	rec := newRecorder(t, live.url)
 	imported := startServer(t)
-	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact", "parallel", "nested"} {
+	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact", "parallel", "nested", "background", "apierror"} {
 		t.Run(sc, func(t *testing.T) {
 			project := "e2e/" + sc
 			home := t.TempDir()

@@ -188,9 +188,11 @@ func TestReplayMatchesImport(t *testing.T) {
 			dirs = append(dirs, filepath.Join("../../../shared/harness/claude-code", corpus, sc))
 		}
 	}
-	// Parallel identical subagents and a nested subagent (real 2.1.197 runs
+	// Parallel identical subagents, a nested subagent, a background subagent
+	// and command finishing after their turn, and an API error (real 2.1.197 runs
 	// of e2e/scenarios, kept beside the span goldens).
-	dirs = append(dirs, "../../spans/testdata/captures/parallel", "../../spans/testdata/captures/nested")
+	dirs = append(dirs, "../../spans/testdata/captures/parallel", "../../spans/testdata/captures/nested",
+		"../../spans/testdata/captures/background", "../../spans/testdata/captures/apierror")
 	for _, dir := range dirs {
 		t.Run(strings.TrimPrefix(dir, "../../"), func(t *testing.T) {
 			r, _ := replayCapture(t, dir)

@@ -98,6 +98,10 @@ type session struct {
 	pending map[string]*pendingTool // hook tools not (yet) in the transcript
 	// hookTurns are turns known from UserPromptSubmit, in order.
 	hookTurns []string
+	// agentTurn is the turn (prompt_id of SubagentStart) that spawned each
+	// subagent: a background subagent's tool hooks carry the prompt_id of
+	// whatever turn is current when they fire, not of its own.
+	agentTurn map[string]string
 	lastSeen  time.Time
 	ended     time.Time // SessionEnd receipt (zero while open)
 	// exported is the hash of each span's last exported version.
@@ -253,6 +257,9 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		if ev.AgentID != "" {
 			la := s.agent(ev.AgentID)
 			la.AgentType, la.Start = ev.AgentType, now
+			if s.agentTurn[ev.AgentID] == "" {
+				s.agentTurn[ev.AgentID] = ev.PromptID
+			}
 			p.trackSubagent(s, filepath.Join(transcript.SubagentDir(s.path), "agent-"+ev.AgentID+".jsonl"))
 		}
 	case hookproto.EventSubagentStop:
@@ -290,10 +297,7 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		}
 	case hookproto.EventStopFailure:
 		if lt := s.currentTurn(ev.PromptID); lt != nil {
-			lt.Failure = &transcript.APIError{Type: ev.Error, Message: ev.ErrorDetails}
-			if lt.Failure.Type == "" {
-				lt.Failure.Type = "api_error"
-			}
+			lt.Failure = transcript.NewAPIError(ev.Error, ev.ErrorDetails, 0, ev.LastAssistantMessage)
 			if now.After(lt.Stopped) {
 				lt.Stopped = now
 			}
@@ -401,8 +405,8 @@ func (p *Processor) session(id, path string) *session {
 		return s
 	}
 	s := &session{id: id, path: path, subs: map[string]*fileState{}, pending: map[string]*pendingTool{},
-		exported: map[spans.SpanID]uint64{},
-		live:     spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
+		exported: map[spans.SpanID]uint64{}, agentTurn: map[string]string{},
+		live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
 	if path != "" {
 		s.main = &fileState{path: path, b: transcript.NewBuilder(path)}
 		// A transcript path naming another session (SessionStart of a
@@ -596,7 +600,7 @@ func (s *session) overlay(ts *transcript.Session, subs []*transcript.Subagent) [
 			delete(s.pending, id)
 			continue
 		}
-		t := byKey[pt.promptID]
+		t := byKey[s.toolTurn(pt, subs)]
 		if t == nil {
 			t = lastOwn(out)
 		}
@@ -610,6 +614,25 @@ func (s *session) overlay(ts *transcript.Session, subs []*transcript.Subagent) [
 			&transcript.ToolCall{ID: id, Name: pt.name, Input: pt.input, Start: pt.start})
 	}
 	return out
+}
+
+// toolTurn is the key of the turn a hook-only tool belongs to: its
+// subagent's turn for a tool run inside one (SubagentStart's prompt_id,
+// else the prompt id on the subagent's transcript lines), else its own
+// prompt_id.
+func (s *session) toolTurn(pt *pendingTool, subs []*transcript.Subagent) string {
+	if pt.agentID == "" {
+		return pt.promptID
+	}
+	if k := s.agentTurn[pt.agentID]; k != "" {
+		return k
+	}
+	for _, a := range subs {
+		if a.AgentID == pt.agentID && a.PromptID != "" {
+			return a.PromptID
+		}
+	}
+	return pt.promptID
 }
 
 func lastOwn(turns []*transcript.Turn) *transcript.Turn {
