@@ -74,6 +74,9 @@ type LiveAgent struct {
 	AgentType      string
 	Start, Stopped time.Time
 	LastMessage    string
+	// Failure: the subagent ended with a failed API call (StopFailure
+	// carrying its agent_id).
+	Failure *transcript.APIError
 }
 
 // Build returns the spans of every turn of s that s owns (turns a fork
@@ -483,6 +486,11 @@ func (b *builder) subagent(parent SpanID, tc *transcript.ToolCall, a *transcript
 	} else if b.running() && (a == nil || b.agentRunning(a)) {
 		s.End = time.Time{}
 	}
+	// A subagent whose last model call failed failed, even when the Agent
+	// call reports it completed (its result is then the error text).
+	if f := b.agentFailure(a); f != nil && s.StatusCode != StatusError {
+		b.fail(&s, f.Type, f.Message)
+	}
 	if s.Start.IsZero() {
 		s.Start = b.t.Start
 	}
@@ -493,6 +501,23 @@ func (b *builder) subagent(parent SpanID, tc *transcript.ToolCall, a *transcript
 	if a != nil {
 		b.agentChildren(id, typ, a.Calls, a.Tools, nil)
 	}
+}
+
+// agentFailure is the failed API call a subagent ended with: its
+// transcript's last call, else what a StopFailure hook said.
+func (b *builder) agentFailure(a *transcript.Subagent) *transcript.APIError {
+	if a == nil {
+		return nil
+	}
+	if last := lastCall(a.Calls); last != nil {
+		return last.APIError
+	}
+	if b.o.Live != nil {
+		if la := b.o.Live.Agents[a.AgentID]; la != nil {
+			return la.Failure
+		}
+	}
+	return nil
 }
 
 // agentRunning reports whether hooks say an orphan subagent has not stopped.

@@ -192,7 +192,8 @@ func TestReplayMatchesImport(t *testing.T) {
 	// and command finishing after their turn, and an API error (real 2.1.197 runs
 	// of e2e/scenarios, kept beside the span goldens).
 	dirs = append(dirs, "../../spans/testdata/captures/parallel", "../../spans/testdata/captures/nested",
-		"../../spans/testdata/captures/background", "../../spans/testdata/captures/apierror")
+		"../../spans/testdata/captures/background", "../../spans/testdata/captures/apierror",
+		"../../spans/testdata/captures/subfail")
 	for _, dir := range dirs {
 		t.Run(strings.TrimPrefix(dir, "../../"), func(t *testing.T) {
 			r, _ := replayCapture(t, dir)

@@ -296,6 +296,16 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 			lt.Stopped = now
 		}
 	case hookproto.EventStopFailure:
+		if ev.AgentID != "" {
+			// A subagent's failed API call ends the subagent, not the turn:
+			// the main agent gets its Agent result and goes on.
+			la := s.agent(ev.AgentID)
+			la.Failure = transcript.NewAPIError(ev.Error, ev.ErrorDetails, 0, ev.LastAssistantMessage)
+			if now.After(la.Stopped) {
+				la.Stopped = now
+			}
+			break
+		}
 		if lt := s.currentTurn(ev.PromptID); lt != nil {
 			lt.Failure = transcript.NewAPIError(ev.Error, ev.ErrorDetails, 0, ev.LastAssistantMessage)
 			if now.After(lt.Stopped) {
