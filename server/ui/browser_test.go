@@ -68,7 +68,22 @@ func (p *page) key(t *testing.T, keys string) {
 	p.run(t, "press "+keys, chromedp.KeyEvent(keys))
 }
 
-func conversationRoute(id string) string { return "#/c/" + url.PathEscape(id) }
+func conversationRoute(id string) string { return "#/c/" + encodeURIComponent(id) }
+
+// encodeURIComponent escapes s as the JavaScript function does (route.js
+// builds links with it): everything but A-Z a-z 0-9 - _ . ! ~ * ' ( ).
+func encodeURIComponent(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
 
 // seeded is what TestPages works on.
 type seeded struct {

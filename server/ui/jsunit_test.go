@@ -371,6 +371,47 @@ func TestPricing(t *testing.T) {
 	}
 }
 
+// TestCostCell renders the cost cell of every kind of estimate the views
+// pass: a conversation with no model and no usage (a workflow-only trace)
+// once threw in the conversations list and left it "Loading…".
+func TestCostCell(t *testing.T) {
+	tests := []struct{ name, expr, want string }{
+		{"no_models_no_usage", `ui.cost(conv.conversationCost({models: [], input_tokens: 0, output_tokens: 0}))`, "—"},
+		{"no_models_with_usage", `ui.cost(conv.conversationCost({models: [], input_tokens: 5, output_tokens: 1}))`, "—"},
+		{"one_model", `ui.cost(conv.conversationCost({models: ['claude-opus-4-8'], input_tokens: 2000000, output_tokens: 1000000}))`, "$35.00 est."},
+		{"range", `ui.cost([0.01, 0.02])`, "$0.01–$0.02 est."},
+		{"zero_dollars", `ui.cost(0)`, "—"},
+		{"number", `ui.cost(1.605)`, "$1.60 est."},
+		{"estimate_unknown_model", `ui.cost(new pricing.Estimate().add('does-not-exist', {input_tokens: 10}))`, "—"},
+		{"estimate_partial", `ui.cost(new pricing.Estimate().add('does-not-exist', {input_tokens: 10}).add('claude-opus-4-8', {input_tokens: 2000000, output_tokens: 1000000}))`, "≥ $35.00 est."},
+		{"null", `ui.cost(null)`, "—"},
+	}
+	var cases []string
+	for _, tt := range tests {
+		cases = append(cases, fmt.Sprintf("%s: () => %s", js(tt.name), tt.expr))
+	}
+	tb := moduleTab(t)
+	got := eval[map[string]string](t, tb, `(async () => {
+		const ui = await import('/assets/js/ui.js');
+		const conv = await import('/assets/js/views/conversations.js');
+		const pricing = await import('/assets/js/pricing.js');
+		const cases = {`+strings.Join(cases, ",\n")+`};
+		const out = {};
+		for (const [name, f] of Object.entries(cases)) {
+			try { out[name] = f().textContent; } catch (e) { out[name] = 'threw: ' + e; }
+		}
+		return out;
+	})()`)
+	tb.checkConsole(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got[tt.name] != tt.want {
+				t.Errorf("%s renders %q, want %q", tt.expr, got[tt.name], tt.want)
+			}
+		})
+	}
+}
+
 func TestFormat(t *testing.T) {
 	tests := []struct {
 		name, fn string

@@ -91,10 +91,15 @@ export function tokens(u, opts = {}) {
     opts.total ? fmtTokens(total) : [fmtTokens(u.input_tokens || 0), ' in · ', fmtTokens(u.output_tokens || 0), ' out']);
 }
 
-// cost shows an Estimate (pricing.js) or a [low, high] range.
+// cost shows an Estimate (pricing.js), a [low, high] range, or a plain
+// number of dollars (0: nothing to price).
 export function cost(est) {
   if (est === null || est === undefined) {
     return h('span', {class: 'cost muted', title: 'No list price known for the model(s); see "?" for the price table'}, '—');
+  }
+  if (typeof est === 'number') {
+    if (est === 0) return h('span', {class: 'cost muted', title: 'No usage reported'}, '—');
+    est = [est, est];
   }
   if (Array.isArray(est)) {
     const [lo, hi] = est;
