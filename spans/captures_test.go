@@ -34,10 +34,13 @@ func captures(t *testing.T) []capture {
 		"cc-2.1.197":  filepath.Join(sharedDir, "harness/claude-code/captures"),
 		"cc-2.1.330":  filepath.Join(sharedDir, "harness/claude-code/captures-2.1.330"),
 		"sdk-0.3.197": filepath.Join(sharedDir, "harness/sdk/captures"),
-		// Real Claude Code 2.1.197 runs of e2e/scenarios (parallel identical
-		// subagents, a subagent spawning its own), captured by
-		// e2e/scenarios/run.sh and kept in the repository.
+		// Real Claude Code runs of e2e/scenarios (parallel identical
+		// subagents, a subagent spawning its own, a background subagent
+		// and command, an API error, a failing subagent), captured by
+		// e2e/scenarios/run.sh with each CLI version and kept in the
+		// repository.
 		"cc-2.1.197-weave": filepath.Join("testdata", "captures"),
+		"cc-2.1.330-weave": filepath.Join("testdata", "captures-2.1.330"),
 	}
 	var out []capture
 	for corpus, root := range roots {

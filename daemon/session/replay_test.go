@@ -189,11 +189,14 @@ func TestReplayMatchesImport(t *testing.T) {
 		}
 	}
 	// Parallel identical subagents, a nested subagent, a background subagent
-	// and command finishing after their turn, and an API error (real 2.1.197 runs
-	// of e2e/scenarios, kept beside the span goldens).
-	dirs = append(dirs, "../../spans/testdata/captures/parallel", "../../spans/testdata/captures/nested",
-		"../../spans/testdata/captures/background", "../../spans/testdata/captures/apierror",
-		"../../spans/testdata/captures/subfail")
+	// and command finishing after their turn, an API error, a failing
+	// subagent (real 2.1.197 and 2.1.330 runs of e2e/scenarios, kept beside
+	// the span goldens).
+	for _, corpus := range []string{"captures", "captures-2.1.330"} {
+		for _, sc := range []string{"parallel", "nested", "background", "apierror", "subfail"} {
+			dirs = append(dirs, filepath.Join("../../spans/testdata", corpus, sc))
+		}
+	}
 	for _, dir := range dirs {
 		t.Run(strings.TrimPrefix(dir, "../../"), func(t *testing.T) {
 			r, _ := replayCapture(t, dir)
