@@ -680,13 +680,17 @@ func toolErrorType(result string) string {
 	return "tool_error"
 }
 
+// bedrockRegionRe matches Bedrock's cross-region inference profile ids
+// ("us.anthropic.claude-…").
+var bedrockRegionRe = regexp.MustCompile(`^[a-z]{2,4}\.anthropic\.`)
+
 // ProviderFromModel maps a model id to gen_ai.provider.name.
 func ProviderFromModel(model string) string {
 	m := strings.ToLower(model)
 	switch {
 	case m == "" || strings.HasPrefix(m, "<"):
 		return ""
-	case strings.HasPrefix(m, "anthropic.") || regexp.MustCompile(`^[a-z]{2,4}\.anthropic\.`).MatchString(m) || strings.HasPrefix(m, "arn:aws:bedrock"):
+	case strings.HasPrefix(m, "anthropic.") || bedrockRegionRe.MatchString(m) || strings.HasPrefix(m, "arn:aws:bedrock"):
 		return "aws.bedrock"
 	case strings.HasPrefix(m, "claude-") && strings.Contains(m, "@"):
 		return "gcp.vertex_ai"

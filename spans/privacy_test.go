@@ -104,3 +104,38 @@ func TestRedactJSONKeepsStructure(t *testing.T) {
 		t.Errorf("NoRedact still redacted: %q", got)
 	}
 }
+
+// FuzzRedactPrefilter: skipping the rules whose literals a text lacks
+// changes nothing: the output and the count equal running every rule.
+func FuzzRedactPrefilter(f *testing.F) {
+	for _, s := range []string{
+		"password=hunter2horse", "paſſword=hunter2horse", "TOKEN: abcdef123", "Authorization: BEARER abcdefghijklmnop1234",
+		"AWS_SECRET_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "ghp_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R9s",
+		"-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----", "postgres://admin:s3cr3tPass@db:5432/app",
+		"sk-ant-api03-Xq3vN8kLm2pQ7rT9wY4zB6cD1eF5gH0jK8lM3nP6qR9sT2uV5wX8yZ1aB4cD7eF0gH3jK6lM9nP2qR5sT8uV1wX4yZ7-AbCdEfAA",
+		"private_key: [REDACTED:private_key] secret = tops3cret", "nothing to see here",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var fast, ref redactor
+		got, want := fast.scan(s, false), ref.scan(s, true)
+		if got != want || fast.count != ref.count {
+			t.Errorf("scan(%q): prefiltered %q (%d), every rule %q (%d)", s, got, fast.count, want, ref.count)
+		}
+	})
+}
+
+// TestRedactMemo: a long text redacted from memory gives the same text and
+// counts its redactions again, for every span that carries it.
+func TestRedactMemo(t *testing.T) {
+	long := strings.Repeat("a system prompt line\n", 40) + "password=hunter2horse\n"
+	var first, second redactor
+	a, b := first.text(long), second.text(long)
+	if a != b || first.count != 1 || second.count != 1 || !strings.Contains(a, redactedMark+"credential_assignment]") {
+		t.Fatalf("first %q (%d), second %q (%d)", a[len(a)-60:], first.count, b[len(b)-60:], second.count)
+	}
+	if _, ok := redactMemo.get(long); !ok {
+		t.Error("a text of more than memoMin bytes was not remembered")
+	}
+}
