@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet unit run stop uninstall clean test-ui e2e bench-ingest bench-api bench-store bench-server
+.PHONY: help build test fmt-check vet unit run stop uninstall clean test-ui e2e bench-ingest bench-api bench-store bench-server bench-agentd
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ bench-store: ## embedded store: ingest spans/s and p50/p95 of agents, conversati
 
 bench-server: ## issue 4's figures on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest spans/s into the embedded store (search indexed), p50 of agents list, conversations page, one turn's chat view, search through the read API
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchServer$$' -count=1 -v -timeout 0 ./server/store/sqlite
+
+bench-agentd: ## weave-agentd: what one hook event costs the daemon late in a long session (300 turns, 2,400 spans)
+	$(GO) test -run '^$$' -bench BenchmarkEventLongSession -benchtime 50x ./daemon/session
 
 bench-api: ## read API p50/p99 latency (agents, conversations page, turn and conversation chat views, search); WEAVE_BENCH_SPANS=1000000 for 1M spans
 	$(GO) test -run '^$$' -bench BenchmarkAPI -benchtime 200x -timeout 60m ./server/api

@@ -102,7 +102,7 @@ func (c *core) run(ctx context.Context) {
 				}
 			}
 		case ev := <-c.events:
-			c.event(ev, false)
+			c.burst(ev)
 			c.afterChange()
 		case <-c.w.Changes():
 			for _, p := range c.w.Take() {
@@ -123,17 +123,27 @@ func (c *core) replay() {
 	}
 	start := time.Now()
 	var n int64
-	st, err := journal.ReplayOpenFile(c.replayPath, c.replaySize, func(r *journal.Record) error {
-		env := r.Env
-		env.Body = append([]byte(nil), env.Body...)
-		ev, err := hookproto.Decode(env)
-		if err != nil {
-			return nil // journaled before a decoder change; nothing to do with it
-		}
-		n++
-		c.event(ev, true)
-		return nil
-	}, nil)
+	var st journal.Stats
+	var err error
+	var ids []string
+	// One rebuild per session at the end, not one per journaled event.
+	out := c.call(func() []spans.Span {
+		return c.proc.Deferred(func() {
+			st, err = journal.ReplayOpenFile(c.replayPath, c.replaySize, func(r *journal.Record) error {
+				env := r.Env
+				env.Body = append([]byte(nil), env.Body...)
+				ev, err := hookproto.Decode(env)
+				if err != nil {
+					return nil // journaled before a decoder change; nothing to do with it
+				}
+				n++
+				ids = append(ids, c.apply(ev, true)...)
+				return nil
+			}, nil)
+		})
+	})
+	c.export(out)
+	c.checkClosed(uniq(ids))
 	if err != nil {
 		c.log.Error("daemon: replay journal", "err", err)
 	}
@@ -144,14 +154,53 @@ func (c *core) replay() {
 }
 
 func (c *core) event(ev hookproto.Event, replay bool) {
+	c.checkClosed(c.apply(ev, replay))
+}
+
+// maxBurst bounds how many queued events one burst takes.
+const maxBurst = 256
+
+// burst handles ev and the events already queued behind it with one
+// rebuild per session (Processor.Deferred): when events come faster than
+// a session rebuilds, the daemon catches up instead of falling further
+// behind. A lone event is handled at once, as before.
+func (c *core) burst(ev hookproto.Event) {
+	var ids []string
+	out := c.call(func() []spans.Span {
+		return c.proc.Deferred(func() {
+			ids = append(ids, c.apply(ev, false)...)
+			for range maxBurst - 1 {
+				select {
+				case next := <-c.events:
+					ids = append(ids, c.apply(next, false)...)
+				default:
+					return
+				}
+			}
+		})
+	})
+	c.export(out)
+	c.checkClosed(uniq(ids))
+}
+
+// apply feeds one event to the processor, exports the spans it returns
+// (none inside Deferred) and records its session as open. It returns the
+// session id, to check for closing once the spans are out.
+func (c *core) apply(ev hookproto.Event, replay bool) []string {
 	c.export(c.call(func() []spans.Span { return c.proc.Event(ev, replay) }))
 	if !replay {
 		c.touch()
 	}
-	if ev.SessionID != "" {
-		c.open[ev.SessionID] = true
-		c.checkClosed([]string{ev.SessionID})
+	if ev.SessionID == "" {
+		return nil
 	}
+	c.open[ev.SessionID] = true
+	return []string{ev.SessionID}
+}
+
+func uniq(ids []string) []string {
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // call runs a Processor method, turning a panic into a logged, counted

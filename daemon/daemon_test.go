@@ -351,6 +351,32 @@ func TestInboxDrain(t *testing.T) {
 
 // A restart replays the events of sessions that are not closed, and only
 // those; the new daemon's spans have the same ids (harmless duplicates).
+// Events that queue up while the processor is busy are taken together
+// (Processor.Deferred: one rebuild per session), and every one still
+// reaches the processor and the receiver.
+func TestEventsQueuedWhileBusyAreBatched(t *testing.T) {
+	h := newHarness(t, t.TempDir(), opts{})
+	h.proc.Delay = 20 * time.Millisecond
+	h.start()
+	const n = 30
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, _ := sendHook(t, h.p, envelope(fmt.Sprintf("s%d", i%3), "PreToolUse", "")); code != 200 {
+				t.Errorf("hook %d: got %d", i, code)
+			}
+		}()
+	}
+	wg.Wait()
+	h.waitCalls(n)
+	h.waitSpans(n)
+	if b := h.proc.Bursts(); b == 0 || b >= n {
+		t.Errorf("%d events took %d processor bursts: queued events were not batched", n, b)
+	}
+}
+
 func TestReplayOpenSessions(t *testing.T) {
 	home := t.TempDir()
 	h := newHarness(t, home, opts{}).start()

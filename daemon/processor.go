@@ -37,6 +37,11 @@ type Processor interface {
 	Close(reason string) []spans.Span
 	// Stats for `status`.
 	Stats() ProcessorStats
+	// Deferred runs f, during which Event, FileChanged, Tick and Close only
+	// update state and return no spans, and then returns the spans that
+	// changed: each session touched is rebuilt once, however many events
+	// f fed it.
+	Deferred(f func()) []spans.Span
 	// SessionClosed reports whether a session has ended (for journal
 	// compaction). The daemon asks after each event of the session and
 	// after each Tick; once true, the session's events are not replayed
@@ -136,6 +141,12 @@ func (p *LogProcessor) Stats() ProcessorStats {
 }
 
 // SessionClosed implements Processor: unknown sessions count as closed.
+// Deferred implements Processor: the LogProcessor emits no spans.
+func (p *LogProcessor) Deferred(f func()) []spans.Span {
+	f()
+	return nil
+}
+
 func (p *LogProcessor) SessionClosed(id string) bool {
 	s := p.sessions[id]
 	return s == nil || s.ended

@@ -31,9 +31,15 @@ type Processor struct {
 	ended   map[string]bool
 	ticks   int
 	changed chan struct{}
+	// deferring: inside Deferred; held are the spans it will return.
+	deferring bool
+	held      []spans.Span
+	bursts    int
 	// PanicOn makes Event panic for this hook event name (the daemon must
 	// survive it).
 	PanicOn string
+	// Delay makes each Event take this long (a slow rebuild).
+	Delay time.Duration
 }
 
 // New returns an empty Processor.
@@ -79,6 +85,7 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 	if p.PanicOn != "" && ev.HookEventName == p.PanicOn {
 		panic("daemontest: asked to panic on " + p.PanicOn)
 	}
+	time.Sleep(p.Delay)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.notify()
@@ -88,7 +95,38 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 	} else if ev.SessionID != "" {
 		delete(p.ended, ev.SessionID) // a resumed session is open again
 	}
+	if p.deferring {
+		p.held = append(p.held, SpanFor(ev))
+		return nil
+	}
 	return []spans.Span{SpanFor(ev)}
+}
+
+// Deferred implements daemon.Processor: the spans of the events f feeds
+// come out at the end, together.
+func (p *Processor) Deferred(f func()) []spans.Span {
+	p.mu.Lock()
+	p.deferring = true
+	p.bursts++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.deferring = false
+		p.mu.Unlock()
+	}()
+	f()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.held
+	p.held = nil
+	return out
+}
+
+// Bursts counts Deferred calls.
+func (p *Processor) Bursts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bursts
 }
 
 // FileChanged implements daemon.Processor.

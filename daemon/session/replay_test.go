@@ -148,6 +148,14 @@ func loadHooks(t *testing.T, path string) []recordedHook {
 
 func replayCapture(t *testing.T, dir string) (*replayer, []recordedHook) {
 	t.Helper()
+	return replayBursts(t, dir, 0)
+}
+
+// replayBursts replays a capture feeding the hooks burst at a time
+// through Processor.Deferred (as the daemon does with queued events); 0:
+// one Event call per hook, no Deferred.
+func replayBursts(t *testing.T, dir string, burst int) (*replayer, []recordedHook) {
+	t.Helper()
 	hooks := loadHooks(t, filepath.Join(dir, "hooks.jsonl"))
 	r := &replayer{t: t, src: dir, dst: t.TempDir(), p: New(Settings{IntegrationVersion: "test"}),
 		liveRoots: map[spans.TraceID]bool{}, stops: map[spans.TraceID]bool{}}
@@ -158,10 +166,21 @@ func replayCapture(t *testing.T, dir string) (*replayer, []recordedHook) {
 			}
 		}
 	}
-	for _, h := range hooks {
-		r.cut(h.State)
-		r.cut(h.Agent)
-		r.deliver(h)
+	if burst == 0 {
+		for _, h := range hooks {
+			r.cut(h.State)
+			r.cut(h.Agent)
+			r.deliver(h)
+		}
+	}
+	for i := 0; burst > 0 && i < len(hooks); i += burst {
+		r.record(r.p.Deferred(func() {
+			for _, h := range hooks[i:min(i+burst, len(hooks))] {
+				r.cut(h.State)
+				r.cut(h.Agent)
+				r.deliver(h)
+			}
+		}))
 	}
 	// Everything lands eventually: write the final files and notify.
 	files, _ := filepath.Glob(filepath.Join(dir, "projects", "*", "*.jsonl"))
@@ -175,6 +194,40 @@ func replayCapture(t *testing.T, dir string) (*replayer, []recordedHook) {
 		r.record(r.p.FileChanged(dst))
 	}
 	return r, hooks
+}
+
+// TestDeferredMatchesEventByEvent: feeding hooks in bursts through
+// Deferred (the daemon's catch-up path and its start-up replay) ends with
+// exactly the spans of feeding them one by one.
+func TestDeferredMatchesEventByEvent(t *testing.T) {
+	var dirs []string
+	for _, sc := range []string{"subagent", "resume", "failure", "compact", "interactive"} {
+		dirs = append(dirs, filepath.Join("../../../shared/harness/claude-code/captures-2.1.330", sc))
+	}
+	for _, sc := range []string{"parallel", "background", "subfail"} {
+		dirs = append(dirs, filepath.Join("../../spans/testdata/captures", sc))
+	}
+	for _, dir := range dirs {
+		t.Run(strings.TrimPrefix(dir, "../../"), func(t *testing.T) {
+			one, _ := replayCapture(t, dir)
+			want := one.final()
+			for _, burst := range []int{3, 1 << 20} {
+				r, _ := replayBursts(t, dir, burst)
+				got := r.final()
+				if len(got) != len(want) {
+					t.Errorf("bursts of %d: %d spans, one by one %d", burst, len(got), len(want))
+				}
+				for id, w := range want {
+					g, ok := got[id]
+					if !ok {
+						t.Errorf("bursts of %d: span %s %q missing", burst, id, w.Name)
+					} else if g.Hash() != w.Hash() {
+						t.Errorf("bursts of %d: span %s %q differs", burst, id, w.Name)
+					}
+				}
+			}
+		})
+	}
 }
 
 // TestReplayMatchesImport: replaying a capture's hooks with the transcript

@@ -18,7 +18,6 @@ package session
 import (
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -65,6 +64,8 @@ type Processor struct {
 	byFile   map[string]*session // main and subagent transcript paths
 	resolver *transcript.Resolver
 	stats    Stats
+	// deferring: inside Deferred, sessions are marked dirty, not rebuilt.
+	deferring bool
 }
 
 // New returns an empty Processor.
@@ -98,6 +99,8 @@ type session struct {
 	pending map[string]*pendingTool // hook tools not (yet) in the transcript
 	// hookTurns are turns known from UserPromptSubmit, in order.
 	hookTurns []string
+	// dirty: changed while the processor was deferring (see Deferred).
+	dirty bool
 	// agentTurn is the turn (prompt_id of SubagentStart) that spawned each
 	// subagent: a background subagent's tool hooks carry the prompt_id of
 	// whatever turn is current when they fire, not of its own.
@@ -540,9 +543,40 @@ func (p *Processor) snapshot(s *session) *transcript.Session {
 	return &ts
 }
 
+// Deferred runs f, during which Event, FileChanged, Tick and Close only
+// update state and return no spans, then rebuilds each session they
+// touched once and returns the spans that changed. Rebuilding a session
+// costs in proportion to its size (tens of milliseconds for a few thousand
+// spans), so the daemon feeds a burst of queued events, or the journal at
+// start-up, through one call instead of rebuilding after each.
+func (p *Processor) Deferred(f func()) []spans.Span {
+	p.deferring = true
+	defer func() { p.deferring = false }()
+	f()
+	p.deferring = false
+	ids := make([]string, 0, len(p.sessions))
+	for id, s := range p.sessions {
+		if s.dirty {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var out []spans.Span
+	for _, id := range ids {
+		out = append(out, p.diff(p.sessions[id])...)
+	}
+	return out
+}
+
 // diff builds the session's spans and returns those that changed since
-// they were last returned.
+// they were last returned (while deferring: marks the session for
+// Deferred to rebuild).
 func (p *Processor) diff(s *session) []spans.Span {
+	if p.deferring {
+		s.dirty = true
+		return nil
+	}
+	s.dirty = false
 	ts := p.snapshot(s)
 	live := s.live
 	opts := spans.Options{Privacy: p.set.Privacy, IntegrationVersion: p.set.IntegrationVersion, Live: &live}
@@ -795,9 +829,4 @@ func jsonEqual(a, b json.RawMessage) bool {
 }
 
 // hashSpan fingerprints everything exported about a span.
-func hashSpan(sp *spans.Span) uint64 {
-	b, _ := json.Marshal(sp)
-	h := fnv.New64a()
-	h.Write(b)
-	return h.Sum64()
-}
+func hashSpan(sp *spans.Span) uint64 { return sp.Hash() }
