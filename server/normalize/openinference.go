@@ -85,6 +85,10 @@ func extractOpenInference(c *spanCtx) {
 			c.setStr(fToolName, c.out.SpanName)
 		}
 	case "AGENT":
+		// OpenInference's Vercel AI SDK processor keeps the SDK's own
+		// attributes and renames the span "<operation> <functionId>": the
+		// function id is the agent, as without the processor.
+		c.setStr(fAgentName, c.a.peekStr("ai.telemetry.functionId"))
 		if !c.isSet(fAgentName) {
 			c.setStr(fAgentName, c.out.SpanName)
 		}

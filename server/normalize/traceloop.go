@@ -62,22 +62,32 @@ func extractTraceloop(c *spanCtx) {
 	}
 }
 
-// traceloopArgs unwraps {"args":["<json>"],"kwargs":{}} to the one
-// argument when there is exactly one.
+// traceloopArgs unwraps the SDK's {"args":[…],"kwargs":{…}} record of a
+// call: to the one positional argument when there is exactly one and no
+// keyword, to the keywords when there is no positional one (the JS SDK
+// writes "args":[] beside them).
 func traceloopArgs(v any) any {
 	m := asMap(v)
 	if m == nil {
 		return v
 	}
-	args, ok := m["args"].([]any)
+	args, hasArgs := m["args"].([]any)
 	kw := asMap(m["kwargs"])
-	if ok && len(args) == 1 && len(kw) == 0 {
+	_, hasKw := m["kwargs"]
+	if hasArgs && len(args) == 1 && len(kw) == 0 && len(m) == 1+b2i(hasKw) {
 		return args[0]
 	}
-	if !ok && len(kw) > 0 && len(m) == 1 {
+	if len(args) == 0 && len(kw) > 0 && len(m) == 1+b2i(hasArgs) {
 		return kw
 	}
 	return v
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // isAnthropic reports whether the span's provider is Anthropic.

@@ -490,3 +490,28 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceloopArgs: the SDK's {"args","kwargs"} record of a tool call is
+// unwrapped to what the tool was called with, and only then.
+func TestTraceloopArgs(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"args":[],"kwargs":{"location":"Paris"}}`, `{"location":"Paris"}`}, // JS SDK
+		{`{"kwargs":{"location":"Paris"}}`, `{"location":"Paris"}`},
+		{`{"args":["{\"q\":1}"],"kwargs":{}}`, `"{\"q\":1}"`}, // Python SDK, one positional
+		{`{"args":["{\"q\":1}"]}`, `"{\"q\":1}"`},
+		{`{"args":[1,2],"kwargs":{}}`, `{"args":[1,2],"kwargs":{}}`},
+		{`{"args":[1],"kwargs":{"k":2}}`, `{"args":[1],"kwargs":{"k":2}}`},
+		{`{"args":[],"kwargs":{"k":2},"extra":true}`, `{"args":[],"extra":true,"kwargs":{"k":2}}`},
+		{`{"location":"Paris"}`, `{"location":"Paris"}`},
+	}
+	for _, tc := range tests {
+		var v any
+		if err := json.Unmarshal([]byte(tc.in), &v); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := json.Marshal(traceloopArgs(v))
+		if string(got) != tc.want {
+			t.Errorf("traceloopArgs(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}

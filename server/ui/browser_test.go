@@ -156,12 +156,17 @@ func TestPages(t *testing.T) {
 				t.Errorf("no row shows the first prompt %q", prompt)
 			}
 		}
+		p.screenshot(t, "conversations")
+		p.checkConsole(t)
+		// The Claude Code conversations (the OTLP corpus pushes some past the
+		// first page of all of them).
+		p.goTo(t, "#/?agent=claude-code")
 		row := fmt.Sprintf(`.conv-row[data-conversation=%s]`, js(data.failure))
+		p.waitFor(t, "the failure conversation's row", fmt.Sprintf(`!!document.querySelector(%s)`, js(row)))
 		cells := eval[[]string](t, p.tab, fmt.Sprintf(`[...document.querySelector(%s).cells].map((c) => c.innerText.trim())`, js(row)))
 		if len(cells) != 6 || cells[1] != "1" || cells[4] != "2" || !strings.Contains(cells[3], "est.") || !strings.Contains(cells[0], "claude-code") {
 			t.Errorf("failure conversation row: got cells %q, want 1 turn, 2 errors, a cost estimate and the agent", cells)
 		}
-		p.screenshot(t, "conversations")
 		p.checkConsole(t)
 	})
 
