@@ -616,14 +616,20 @@ func TestStatusOverSocket(t *testing.T) {
 	h := startDaemon(t, opts{})
 	sendHook(t, h.p, envelope("s1", "UserPromptSubmit", ""))
 	sendHook(t, h.p, envelope("s1", "Stop", ""))
-	// Sends are sequential: once the second span is in, the first send's
-	// figures are recorded.
 	h.waitSpans(2)
-	st, err := daemon.FetchStatus(context.Background(), h.p)
-	if err != nil {
-		t.Fatal(err)
+	// The receiver has the spans before the exporter has read its answer
+	// (and both spans may have gone in one request): wait for the count.
+	var st daemon.Status
+	for deadline := time.Now().Add(hangGuard); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if st, err = daemon.FetchStatus(context.Background(), h.p); err != nil {
+			t.Fatal(err)
+		}
+		if st.Export.SpansSent >= 2 || time.Now().After(deadline) {
+			break
+		}
 	}
-	if st.PID != os.Getpid() || st.EventsReceived != 2 || st.LiveSessions != 1 || st.Export.SpansSent < 1 ||
+	if st.PID != os.Getpid() || st.EventsReceived != 2 || st.LiveSessions != 1 || st.Export.SpansSent != 2 ||
 		st.Export.Endpoint != h.rcv.URL()+"/agents/otel/v1/traces" || st.Version != "test" {
 		b, _ := json.MarshalIndent(st, "", "  ")
 		t.Errorf("status: got\n%s", b)
