@@ -570,12 +570,13 @@ func TestPages(t *testing.T) {
 	// Last: every conversation, trace and agent page loads without a console
 	// error, whatever instrumentation produced it.
 	t.Run("every_page_loads", func(t *testing.T) {
+		p.open(t, "#/")
 		for _, project := range []string{defaultProject, otherProject} {
 			q := ""
 			if project != defaultProject {
 				q = "?p=" + url.QueryEscape(project)
 			}
-			for _, c := range ws.conversations(t, project, nil).Conversations {
+			for _, c := range ws.conversations(t, project, map[string]any{"limit": 500}).Conversations {
 				p.goTo(t, conversationRoute(c.ConversationID)+q)
 				p.waitFor(t, "conversation "+c.ConversationID, `document.querySelectorAll('.turn').length > 0 || !!document.querySelector('.error-box')`)
 				if p.count(t, ".error-box") > 0 {
