@@ -435,7 +435,7 @@ func hookSettings(t *testing.T, home, endpoint, project, stopLog string) string 
 
 // extraScenarios are weave's own scenarios (e2e/scenarios), run with the
 // harness's helpers.
-var extraScenarios = map[string]bool{"parallel": true, "nested": true, "background": true, "apierror": true, "subfail": true}
+var extraScenarios = map[string]bool{"parallel": true, "nested": true, "background": true, "apierror": true, "subfail": true, "bgfork": true}
 
 // runScenario runs one harness scenario with weave-hook registered.
 func runScenario(t *testing.T, scenario, settings, captures string) {
@@ -473,7 +473,7 @@ func TestClaudeCodeScenarios(t *testing.T) {
 	live := startServer(t)
 	rec := newRecorder(t, live.url)
 	imported := startServer(t)
-	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact", "parallel", "nested", "background", "apierror", "subfail"} {
+	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact", "parallel", "nested", "background", "apierror", "subfail", "bgfork"} {
 		t.Run(sc, func(t *testing.T) {
 			project := "e2e/" + sc
 			home := t.TempDir()

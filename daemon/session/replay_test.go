@@ -246,7 +246,7 @@ func TestReplayMatchesImport(t *testing.T) {
 	// subagent (real 2.1.197 and 2.1.330 runs of e2e/scenarios, kept beside
 	// the span goldens).
 	for _, corpus := range []string{"captures", "captures-2.1.330"} {
-		for _, sc := range []string{"parallel", "nested", "background", "apierror", "subfail"} {
+		for _, sc := range []string{"parallel", "nested", "background", "apierror", "subfail", "bgfork"} {
 			dirs = append(dirs, filepath.Join("../../spans/testdata", corpus, sc))
 		}
 	}
