@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -70,16 +69,16 @@ func ValidateSpan(s *model.Span) error {
 			return bad("custom_attrs_float.%s is not finite", k)
 		}
 	}
-	if len(s.RawSpan) > 0 && !json.Valid(s.RawSpan) {
+	if len(s.RawSpan) > 0 && !validJSON(s.RawSpan) {
 		return bad("raw_span is not valid JSON")
 	}
 	for _, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
 		for i, m := range list {
 			for j, p := range m.Parts {
-				if len(p.Arguments) > 0 && !json.Valid(p.Arguments) {
+				if len(p.Arguments) > 0 && !validJSON(p.Arguments) {
 					return bad("message %d part %d: arguments are not valid JSON", i, j)
 				}
-				if len(p.Response) > 0 && !json.Valid(p.Response) {
+				if len(p.Response) > 0 && !validJSON(p.Response) {
 					return bad("message %d part %d: response is not valid JSON", i, j)
 				}
 			}
