@@ -140,13 +140,13 @@ func (p *LogProcessor) Stats() ProcessorStats {
 	return ProcessorStats{LiveSessions: live, Details: map[string]any{"processor": "log (no spans)", "events": counts}}
 }
 
-// SessionClosed implements Processor: unknown sessions count as closed.
 // Deferred implements Processor: the LogProcessor emits no spans.
 func (p *LogProcessor) Deferred(f func()) []spans.Span {
 	f()
 	return nil
 }
 
+// SessionClosed implements Processor: unknown sessions count as closed.
 func (p *LogProcessor) SessionClosed(id string) bool {
 	s := p.sessions[id]
 	return s == nil || s.ended
