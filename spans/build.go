@@ -45,6 +45,11 @@ type LiveTurn struct {
 	Failure  *transcript.APIError
 	Closed   string // orphan_reason when closed without Stop (session_ended, idle_timeout, ...)
 	ClosedAt time.Time
+	// Superseded: a later turn of the session started at this time while
+	// this one had no Stop. Claude Code fires none for a turn the user
+	// interrupts (Escape); the turn is over, and ends where its transcript
+	// does.
+	Superseded time.Time
 	// Compaction from PreCompact / PostCompact when the transcript has none
 	// yet. Only PostCompact (Compacted) confirms one: PreCompact alone may
 	// end in a failed compaction (too_few_groups → StopFailure).
@@ -54,6 +59,12 @@ type LiveTurn struct {
 	CompactAt      time.Time
 	// Events to put on the turn root (notifications).
 	Events []Event
+}
+
+// Open reports whether hooks say the turn is still running: no Stop, not
+// closed, not superseded by a later turn.
+func (lt *LiveTurn) Open() bool {
+	return lt.Stopped.IsZero() && lt.Closed == "" && lt.Superseded.IsZero()
 }
 
 // LiveTool is what hooks said about one tool call.
@@ -118,7 +129,7 @@ func (b *builder) live() *LiveTurn {
 // running reports whether the turn is still in progress (live only).
 func (b *builder) running() bool {
 	lt := b.live()
-	return lt != nil && lt.Stopped.IsZero() && lt.Closed == ""
+	return lt != nil && lt.Open()
 }
 
 func (b *builder) build() []Span {
@@ -193,15 +204,27 @@ func (b *builder) build() []Span {
 			r.SetAttr(KeyTurnFailed, true)
 		}
 		switch {
+		case !lt.Stopped.IsZero():
+			// Stop / StopFailure: the turn ended, even when SessionEnd's
+			// hook got in first (it does after an API error) and closed it.
+			if lt.Stopped.After(r.End) {
+				r.End = lt.Stopped
+			}
+		case lt.Closed != "" && t.Failed() != nil:
+			// Closed without a Stop after its last call failed: Claude Code
+			// 2.1.330 fires no StopFailure in print mode. It failed (above),
+			// it was not left behind; it ends where its transcript does.
 		case lt.Closed != "":
 			r.SetAttr(KeyOrphanReason, lt.Closed)
 			if lt.ClosedAt.After(r.End) {
 				r.End = lt.ClosedAt
 			}
-		case lt.Stopped.IsZero():
+		case !lt.Superseded.IsZero():
+			if r.End.IsZero() {
+				r.End = lt.Superseded
+			}
+		default:
 			r.End = time.Time{} // still running
-		case lt.Stopped.After(r.End):
-			r.End = lt.Stopped
 		}
 	}
 	if !r.End.IsZero() && r.End.Before(r.Start) {

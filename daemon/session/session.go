@@ -137,7 +137,7 @@ func (p *Processor) Stats() Stats {
 			st.LiveSessions++
 		}
 		for _, lt := range s.live.Turns {
-			if lt.Stopped.IsZero() && lt.Closed == "" {
+			if lt.Open() {
 				st.OpenTurns++
 			}
 		}
@@ -197,6 +197,13 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		}
 	case hookproto.EventUserPromptSubmit:
 		if ev.PromptID != "" {
+			// Claude Code runs one turn at a time: one still open without a
+			// Stop was interrupted.
+			for _, key := range s.hookTurns {
+				if lt := s.live.Turns[key]; key != ev.PromptID && lt != nil && lt.Open() {
+					lt.Superseded = now
+				}
+			}
 			lt := s.turn(ev.PromptID)
 			lt.Prompt, lt.Start = ev.Prompt, now
 			s.hookTurns = appendOnce(s.hookTurns, ev.PromptID)
@@ -765,7 +772,7 @@ func (s *session) matchPermission(name string, input json.RawMessage) *spans.Liv
 
 func (s *session) hasOpen() bool {
 	for _, lt := range s.live.Turns {
-		if lt.Stopped.IsZero() && lt.Closed == "" {
+		if lt.Open() {
 			return true
 		}
 	}
@@ -780,7 +787,7 @@ func (s *session) hasOpen() bool {
 // closeOpen ends every open turn and tool with an orphan reason.
 func (s *session) closeOpen(reason string, now time.Time) {
 	for _, lt := range s.live.Turns {
-		if lt.Stopped.IsZero() && lt.Closed == "" {
+		if lt.Open() {
 			lt.Closed, lt.ClosedAt = reason, now
 		}
 	}
