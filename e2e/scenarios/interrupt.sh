@@ -1,4 +1,6 @@
 # interrupt: the interactive CLI under tmux. The user presses Escape while
+# (interrupt drives the interactive CLI under tmux; it is captured for the
+# replay tests, not part of make e2e.)
 # a Bash command runs, sends a second prompt, then /exit.
 # Sourced by run.sh after setup and start_mock.
 cc_tmux

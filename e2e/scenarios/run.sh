@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh <parallel|nested|background|apierror|subfail|bgfork>: extra scenarios for the real Claude Code CLI,
+# run.sh <parallel|nested|background|apierror|subfail|bgfork|interrupt>: extra scenarios for the real Claude Code CLI,
 # run with the harness's own helpers (../../../shared/harness/claude-code/lib)
 # exactly as its run.sh runs its scenarios (no network namespace:
 # CC_HARNESS_NO_NETNS semantics). Captures land in $CAPTURES_DIR/<scenario>.
@@ -8,7 +8,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 HARNESS_DIR="${HARNESS_DIR:-$HERE/../../../shared/harness/claude-code}"
 export REAL_HOME="${HOME}"
 source "$HARNESS_DIR/lib/common.sh"
-scenario="${1:?usage: run.sh parallel|nested|background|apierror|subfail|bgfork}"
+scenario="${1:?usage: run.sh parallel|nested|background|apierror|subfail|bgfork|interrupt}"
 setup "weave-$scenario"
 SCEN="$scenario"
 printf 'line one of notes\nline two of notes\n' > "$WORK/notes.txt"
