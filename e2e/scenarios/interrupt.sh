@@ -1,8 +1,7 @@
 # interrupt: the interactive CLI under tmux. The user presses Escape while
-# (interrupt drives the interactive CLI under tmux; it is captured for the
-# replay tests, not part of make e2e.)
-# a Bash command runs, sends a second prompt, then /exit.
-# Sourced by run.sh after setup and start_mock.
+# a Bash command runs, sends a second prompt, then /exit. Sourced by run.sh
+# after setup and start_mock. Captured for the replay tests
+# (spans/testdata/captures*/interrupt), not part of make e2e.
 cc_tmux
 tmux_wait 'for shortcuts' 40 || true
 tmux_send -l "Run the long command"
