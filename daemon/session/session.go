@@ -593,7 +593,7 @@ func (p *Processor) diff(s *session) []spans.Span {
 			continue
 		}
 		for _, sp := range spans.BuildTurn(ts, t, opts) {
-			h := hashSpan(&sp)
+			h := sp.Hash()
 			if s.exported[sp.SpanID] == h {
 				continue
 			}
@@ -834,6 +834,3 @@ func jsonEqual(a, b json.RawMessage) bool {
 	by, _ := json.Marshal(y)
 	return string(ax) == string(by)
 }
-
-// hashSpan fingerprints everything exported about a span.
-func hashSpan(sp *spans.Span) uint64 { return sp.Hash() }
