@@ -13,6 +13,9 @@ import (
 // token rule.
 func finish(c *spanCtx) {
 	s := c.out
+	if s.AgentName == "" {
+		s.AgentName = c.agentNameFallback
+	}
 	if s.OperationName == "" {
 		s.OperationName = operationFromSpanName(s.SpanName)
 	}

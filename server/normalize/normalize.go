@@ -123,6 +123,9 @@ type spanCtx struct {
 	warns  []Warning
 
 	isTurnSet bool
+	// agentNameFallback is the agent name to use when no mapping set one
+	// (finish applies it).
+	agentNameFallback string
 	// inputsDisjoint records that the producer reported input tokens
 	// without the cached ones (see tokens.go).
 	inputsDisjoint bool

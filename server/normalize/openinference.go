@@ -85,13 +85,11 @@ func extractOpenInference(c *spanCtx) {
 			c.setStr(fToolName, c.out.SpanName)
 		}
 	case "AGENT":
-		// OpenInference's Vercel AI SDK processor keeps the SDK's own
-		// attributes and renames the span "<operation> <functionId>": the
-		// function id is the agent, as without the processor.
-		c.setStr(fAgentName, c.a.peekStr("ai.telemetry.functionId"))
-		if !c.isSet(fAgentName) {
-			c.setStr(fAgentName, c.out.SpanName)
-		}
+		// The span name is the agent's name only if no mapping knows
+		// better: OpenInference's Vercel AI SDK processor keeps the SDK's
+		// attributes (read by a later mapping) and renames the span
+		// "<operation> <functionId>".
+		c.agentNameFallback = c.out.SpanName
 		fallthrough
 	default:
 		if !c.isSet(fInputMessages) {
