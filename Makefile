@@ -9,7 +9,7 @@ GOTESTFLAGS ?= -race -p 2 -timeout 20m
 .PHONY: help build test fmt-check vet unit run stop uninstall clean test-ui e2e bench-ingest bench-api bench-store bench-server bench-agentd
 
 help: ## list targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 build: ## build the three binaries into ./bin
 	@mkdir -p $(BIN)
