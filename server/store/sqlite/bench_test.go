@@ -201,12 +201,12 @@ type ingestResult struct {
 const benchRound = 50_000
 
 // benchIngest writes n realistic spans (storetest.Workload with raw spans,
-// batches of 500) from writers goroutines, as concurrent OTLP requests
+// batches of batch spans) from writers goroutines, as concurrent OTLP requests
 // would. The spans are generated ahead in rounds of benchRound, untimed;
 // each round is timed from its first write until its last write returned
 // (writes) and until the search index had caught up with it (total), so
 // that indexing is paid for inside the figure. It returns the trace ids.
-func benchIngest(t *testing.T, s *Store, w *storetest.Workload, n, writers int) (ingestResult, []string) {
+func benchIngest(t *testing.T, s *Store, w *storetest.Workload, n, writers, batch int) (ingestResult, []string) {
 	t.Helper()
 	ctx := context.Background()
 	var res ingestResult
@@ -223,9 +223,9 @@ func benchIngest(t *testing.T, s *Store, w *storetest.Workload, n, writers int) 
 				traces = append(traces, sp.TraceID)
 			}
 		}
-		batches := make(chan []model.Span, len(round)/500+1)
-		for i := 0; i < len(round); i += 500 {
-			batches <- round[i:min(i+500, len(round))]
+		batches := make(chan []model.Span, len(round)/batch+1)
+		for i := 0; i < len(round); i += batch {
+			batches <- round[i:min(i+batch, len(round))]
 		}
 		close(batches)
 		errs := make(chan error, writers)
@@ -290,6 +290,13 @@ func benchStoreSetup(t *testing.T) (*Store, []string) {
 	if v, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_WRITERS")); err == nil && v > 0 {
 		writers = v
 	}
+	// WEAVE_BENCH_BATCH sets the spans per WriteSpans call (an OTLP
+	// request): e.g. 20 from WEAVE_BENCH_WRITERS=8 is many agents flushing
+	// small batches at once.
+	batch := 500
+	if v, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
 	// WEAVE_BENCH_REUSE=1 with WEAVE_BENCH_DIR holding a bench.db from an
 	// earlier run measures the reads only.
 	reuse := false
@@ -317,9 +324,9 @@ func benchStoreSetup(t *testing.T) (*Store, []string) {
 	} else {
 		w := storetest.NewWorkload(3, benchProject, benchStart)
 		w.RawSpans = os.Getenv("WEAVE_BENCH_RAW") != "0"
-		fmt.Printf("ingest: %d spans, batches of 500 from %d writers, raw spans %v, durability %q, writer cache %d MiB\n", n, writers, w.RawSpans, s.durability, s.cacheMB)
+		fmt.Printf("ingest: %d spans, batches of %d from %d writers, raw spans %v, durability %q, writer cache %d MiB\n", n, batch, writers, w.RawSpans, s.durability, s.cacheMB)
 		var res ingestResult
-		res, traces = benchIngest(t, s, w, n, writers)
+		res, traces = benchIngest(t, s, w, n, writers, batch)
 		fmt.Printf("ingest: %d spans, %d traces: %.0f spans/s with the search index caught up (%s); %.0f spans/s until written (%s); CPU %.0f µs/span\n",
 			res.spans, res.traceCount, float64(res.spans)/res.total.Seconds(), res.total.Round(time.Millisecond),
 			float64(res.spans)/res.writes.Seconds(), res.writes.Round(time.Millisecond), float64(res.cpu.Microseconds())/float64(res.spans))

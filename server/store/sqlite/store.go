@@ -79,8 +79,10 @@ type Store struct {
 	cacheMB    int          // the writer's page cache as applied
 	// insertShapes caches span INSERTs by which columns are empty (guarded by wmu).
 	insertShapes map[uint64]string
-	ix           *indexer  // the search index (index.go)
-	memo         chunkMemo // recent raw-span chunkings (raw.go)
+	ix           *indexer     // the search index (index.go)
+	group        *writeGroup  // WriteSpans calls waiting for the writer (group.go)
+	commits      atomic.Int64 // write transactions committed (tests)
+	memo         chunkMemo    // recent raw-span chunkings (raw.go)
 
 	projMu    sync.Mutex
 	projIDs   map[string]int64 // committed projects
@@ -113,6 +115,7 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 		now:    s.Now,
 		maxAge: s.PendingEventsMaxAge,
 		cache:  newContentCache(),
+		group:  newWriteGroup(),
 
 		projIDs: make(map[string]int64),
 

@@ -208,8 +208,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 		}
 		preps[i] = p
 	}
-	winners := batchWinners(preps)
-	if err := s.inWriteTx(ctx, func(w *writeTx) error { return w.writeSpans(winners) }); err != nil {
+	if err := s.writeGrouped(ctx, batchWinners(preps)); err != nil {
 		return err
 	}
 	s.relieveBacklog(ctx)
@@ -258,6 +257,7 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
 	if err != nil {
 		return err
 	}
+	s.commits.Add(1)
 	s.cache.publish(w.staged)
 	for name, id := range w.staged.projects {
 		s.rememberProject(name, id)
