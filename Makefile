@@ -27,7 +27,7 @@ unit: ## go test -race over every package
 
 test: fmt-check vet build unit ## the full test suite (what CI runs)
 
-bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and agent-shaped batches
+bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and agent-shaped batches, and the whole path (OTLP/HTTP from concurrent clients into the embedded store, search indexed)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/normalize ./server/ingest
 
 bench-store: ## embedded store: ingest spans/s and p50/p95 of agents, conversations page, one turn, search on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans

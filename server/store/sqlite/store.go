@@ -82,7 +82,12 @@ type Store struct {
 	ix           *indexer     // the search index (index.go)
 	group        *writeGroup  // WriteSpans calls waiting for the writer (group.go)
 	commits      atomic.Int64 // write transactions committed (tests)
-	memo         chunkMemo    // recent raw-span chunkings (raw.go)
+	// pendingRows counts the rows of pending_events, which only this
+	// process writes: never less than the table holds (rows are counted
+	// before they are inserted and uncounted once their removal
+	// committed), so 0 means none.
+	pendingRows atomic.Int64
+	memo        chunkMemo // recent raw-span chunkings (raw.go)
 
 	projMu    sync.Mutex
 	projIDs   map[string]int64 // committed projects
@@ -390,6 +395,11 @@ func (s *Store) readMeta(ctx context.Context) error {
 	if err := s.w.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM texts").Scan(&s.textMax); err != nil {
 		return fmt.Errorf("sqlite: read texts: %w", err)
 	}
+	var pending int64
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM pending_events").Scan(&pending); err != nil {
+		return fmt.Errorf("sqlite: read pending events: %w", err)
+	}
+	s.pendingRows.Store(pending)
 	return nil
 }
 

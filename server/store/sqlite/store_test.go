@@ -161,6 +161,70 @@ func TestPendingEventsExpire(t *testing.T) {
 	}
 }
 
+// TestPendingEventsFastPath: TakePendingEvents answers from a count of the
+// parked rows when there are none, without the writer; the count follows
+// parking, taking and expiry, and is read back when the file is opened
+// again, so parked events are never skipped.
+func TestPendingEventsFastPath(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "weave.db")
+	set := Settings{Now: func() time.Time { return now }, PendingEventsMaxAge: 2 * time.Hour}
+	st, err := Open(context.Background(), path, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k1 := store.SpanKey{ProjectID: "p", TraceID: "t", SpanID: "one"}
+	k2 := store.SpanKey{ProjectID: "p", TraceID: "t", SpanID: "two"}
+	ev := []model.Event{{Name: "gen_ai.choice", Time: now}}
+	take := func(st *Store, k store.SpanKey) int {
+		t.Helper()
+		got, err := st.TakePendingEvents(ctx, []store.SpanKey{k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got[k])
+	}
+	c0 := st.commits.Load()
+	if n := take(st, k1); n != 0 {
+		t.Fatalf("took %d events from an empty table", n)
+	}
+	if st.commits.Load() != c0 {
+		t.Errorf("TakePendingEvents with nothing parked ran a write transaction")
+	}
+	if err := st.WritePendingEvents(ctx, []store.KeyedEvents{{Key: k1, Events: ev}, {Key: k2, Events: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.pendingRows.Load(); got != 2 {
+		t.Errorf("pendingRows after parking 2: %d", got)
+	}
+	st.Close()
+
+	st = mustOpen(t, path, set)
+	if got := st.pendingRows.Load(); got != 2 {
+		t.Fatalf("pendingRows after reopening: %d, want 2", got)
+	}
+	if n := take(st, k1); n != 1 {
+		t.Fatalf("after reopening, took %d events for a parked span, want 1", n)
+	}
+	if got := st.pendingRows.Load(); got != 1 {
+		t.Errorf("pendingRows after taking one: %d", got)
+	}
+	now = now.Add(3 * time.Hour) // k2's row expires at the next parking
+	if err := st.WritePendingEvents(ctx, []store.KeyedEvents{{Key: k1, Events: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.pendingRows.Load(); got != 1 {
+		t.Errorf("pendingRows after one expired and one parked: %d, want 1", got)
+	}
+	if n := take(st, k1); n != 1 {
+		t.Errorf("took %d events, want 1", n)
+	}
+	if got := st.pendingRows.Load(); got != 0 {
+		t.Errorf("pendingRows at the end: %d, want 0", got)
+	}
+}
+
 // usedBytes is the space the store's data takes in its two files (the
 // main file and the search index), free pages excluded.
 func usedBytes(t *testing.T, st *Store) int64 {
