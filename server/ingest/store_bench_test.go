@@ -17,24 +17,57 @@ import (
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/sqlite"
 	"github.com/weavetrace/weave/server/store/storetest"
+	"github.com/weavetrace/weave/server/store/storetest/ccload"
 )
 
 // BenchmarkTracesServerSQLite measures the whole ingest path: OTLP/HTTP
 // protobuf requests from concurrent clients over loopback TCP, decoded,
 // normalized and written into the embedded SQLite store, until the search
-// index has caught up. Each iteration posts 5,000 fresh realistic spans
-// (storetest.Workload: what OTel GenAI instrumentations send, whole input
-// history included); the sub-benchmarks are a few large batches (SDK batch
-// exporters) and many small ones (agents flushing a few spans each).
+// index has caught up. Each iteration posts about 5,000 fresh spans: of
+// storetest.Workload (what OTel GenAI instrumentations send, whole input
+// history included) in a few large batches (SDK batch exporters) or many
+// small ones, and weave-agentd's own requests for the real Claude Code
+// sessions of the harness captures (ccload).
 func BenchmarkTracesServerSQLite(b *testing.B) {
 	for _, c := range []struct{ clients, batch int }{{2, 500}, {8, 20}} {
-		b.Run(fmt.Sprintf("clients=%d/batch=%d", c.clients, c.batch), func(b *testing.B) {
-			benchServerSQLite(b, c.clients, c.batch)
+		b.Run(fmt.Sprintf("synthetic/clients=%d/batch=%d", c.clients, c.batch), func(b *testing.B) {
+			w := storetest.NewWorkload(11, testProject, time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
+			w.RawSpans = true
+			benchServerSQLite(b, clients(c.clients), func() ([][]byte, int) {
+				return otlpBodies(b, w, perIteration, c.batch), perIteration
+			})
 		})
 	}
+	// weave-agentd's own requests: one per session of the real captures
+	// (7 spans on average), replayed under fresh ids, from 8 clients.
+	b.Run("claude-code/clients=8/batch=session", func(b *testing.B) {
+		dir, err := ccload.GoldenDir()
+		if err != nil {
+			b.Fatal(err)
+		}
+		l, err := ccload.New(dir, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchServerSQLite(b, 8, func() ([][]byte, int) {
+			var bodies [][]byte
+			n := 0
+			for n < perIteration {
+				body, k := l.Next()
+				bodies = append(bodies, body)
+				n += k
+			}
+			return bodies, n
+		})
+	})
 }
 
-func benchServerSQLite(b *testing.B, clients, batch int) {
+type clients int
+
+// perIteration is about how many spans one iteration posts.
+const perIteration = 5000
+
+func benchServerSQLite(b *testing.B, clients clients, next func() ([][]byte, int)) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "weave.db"), sqlite.Settings{})
 	if err != nil {
@@ -44,16 +77,12 @@ func benchServerSQLite(b *testing.B, clients, batch int) {
 	h, _ := newTestHandler(b, st, nil)
 	srv := httptest.NewServer(h.Traces())
 	defer srv.Close()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-
-	w := storetest.NewWorkload(11, testProject, time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
-	w.RawSpans = true
-	const perIteration = 5000
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: int(clients)}}
 	spans := 0
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		bodies := otlpBodies(b, w, perIteration, batch)
+		bodies, n := next()
 		b.StartTimer()
 		work := make(chan []byte, len(bodies))
 		for _, body := range bodies {
@@ -62,7 +91,7 @@ func benchServerSQLite(b *testing.B, clients, batch int) {
 		close(work)
 		var wg sync.WaitGroup
 		errs := make(chan error, clients)
-		for range clients {
+		for range int(clients) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -85,7 +114,7 @@ func benchServerSQLite(b *testing.B, clients, batch int) {
 		for err := range errs {
 			b.Fatal(err)
 		}
-		spans += perIteration
+		spans += n
 	}
 	// A search applies every logged change first: the index catches up
 	// inside the measured time.

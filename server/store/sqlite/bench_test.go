@@ -16,6 +16,7 @@ import (
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/storetest"
+	"github.com/weavetrace/weave/server/store/storetest/ccload"
 )
 
 const benchProject = "bench/claude-code"
@@ -206,7 +207,7 @@ const benchRound = 50_000
 // each round is timed from its first write until its last write returned
 // (writes) and until the search index had caught up with it (total), so
 // that indexing is paid for inside the figure. It returns the trace ids.
-func benchIngest(t *testing.T, s *Store, w *storetest.Workload, n, writers, batch int) (ingestResult, []string) {
+func benchIngest(t *testing.T, s *Store, w spanSource, n, writers, batch int) (ingestResult, []string) {
 	t.Helper()
 	ctx := context.Background()
 	var res ingestResult
@@ -322,9 +323,8 @@ func benchStoreSetup(t *testing.T) (*Store, []string) {
 		rows.Close()
 		fmt.Printf("reusing %s\n", filepath.Join(dir, "bench.db"))
 	} else {
-		w := storetest.NewWorkload(3, benchProject, benchStart)
-		w.RawSpans = os.Getenv("WEAVE_BENCH_RAW") != "0"
-		fmt.Printf("ingest: %d spans, batches of %d from %d writers, raw spans %v, durability %q, writer cache %d MiB\n", n, batch, writers, w.RawSpans, s.durability, s.cacheMB)
+		w, desc := benchSource(t)
+		fmt.Printf("ingest: %d spans of %s, batches of %d from %d writers, durability %q, writer cache %d MiB\n", n, desc, batch, writers, s.durability, s.cacheMB)
 		var res ingestResult
 		res, traces = benchIngest(t, s, w, n, writers, batch)
 		fmt.Printf("ingest: %d spans, %d traces: %.0f spans/s with the search index caught up (%s); %.0f spans/s until written (%s); CPU %.0f µs/span\n",
@@ -337,6 +337,42 @@ func benchStoreSetup(t *testing.T) (*Store, []string) {
 	}
 	fmt.Printf("size: %.1f MiB (%.0f bytes/span, search index included)\n", float64(st.Bytes)/(1<<20), float64(st.Bytes)/float64(st.Spans))
 	return s, traces
+}
+
+// spanSource gives the spans a benchmark writes, a conversation at a time.
+type spanSource interface{ Next() []model.Span }
+
+// ccSource replays weave-agentd's spans of the real Claude Code sessions.
+type ccSource struct{ l *ccload.Load }
+
+func (c ccSource) Next() []model.Span { return c.l.NextSpans() }
+
+// benchSource is the ingest benchmarks' workload: storetest.Workload
+// (synthetic Claude Code-like conversations, heavy: the whole history in
+// half of the calls' input, raw spans; WEAVE_BENCH_RAW=0 leaves raw spans
+// out), or with WEAVE_BENCH_WORKLOAD=claude-code the golden spans of the
+// real harness captures replayed under fresh ids (ccload), normalized from
+// the OTLP requests weave-agentd sends.
+func benchSource(t *testing.T) (spanSource, string) {
+	switch os.Getenv("WEAVE_BENCH_WORKLOAD") {
+	case "", "synthetic":
+		w := storetest.NewWorkload(3, benchProject, benchStart)
+		w.RawSpans = os.Getenv("WEAVE_BENCH_RAW") != "0"
+		return w, fmt.Sprintf("the synthetic workload (raw spans %v)", w.RawSpans)
+	case "claude-code":
+		dir, err := ccload.GoldenDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := ccload.New(dir, benchProject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ccSource{l}, fmt.Sprintf("real Claude Code sessions replayed (%d sessions, %d spans a round)", l.Sessions(), l.SpansPerRound())
+	default:
+		t.Fatalf("WEAVE_BENCH_WORKLOAD=%q: want synthetic or claude-code", os.Getenv("WEAVE_BENCH_WORKLOAD"))
+		return nil, ""
+	}
 }
 
 // measure runs fn runs times and prints its p50 and p95 latency against a
