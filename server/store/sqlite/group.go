@@ -69,7 +69,13 @@ func (s *Store) writeGrouped(ctx context.Context, winners []*prepSpan) error {
 			return err
 		default:
 		}
-		s.writeGroupOf(g.take())
+		group := g.take()
+		if len(group) == 0 {
+			// Cannot happen: this caller's batch stays queued until a
+			// leader has sent its result. Wait for it rather than spin.
+			return <-m.done
+		}
+		s.writeGroupOf(group)
 	}
 }
 
