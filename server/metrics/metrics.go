@@ -180,6 +180,16 @@ func (r *Registry) NewGaugeFunc(name, help string, fn func() float64) {
 	r.register(name, help, kindGauge, nil, nil, fn)
 }
 
+// NewCounterFunc registers a counter whose value is fn's result at each
+// write (a total kept elsewhere, which must only grow), with the rules of
+// NewGaugeFunc.
+func (r *Registry) NewCounterFunc(name, help string, fn func() float64) {
+	if fn == nil {
+		panic(fmt.Sprintf("metrics: %s: nil counter func", name))
+	}
+	r.register(name, help, kindCounter, nil, nil, fn)
+}
+
 // NewHistogram registers (or returns) a histogram without labels. buckets are
 // the upper bounds, strictly increasing and finite; +Inf is implied.
 func (r *Registry) NewHistogram(name, help string, buckets []float64) *Histogram {

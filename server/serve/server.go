@@ -236,4 +236,8 @@ func registerStoreMetrics(reg *metrics.Registry, st store.Reader) {
 		stat(func(s store.Stats) int64 { return s.Spans }))
 	reg.NewGaugeFunc("weave_store_bytes", "On-disk size of the store in bytes, where known.",
 		stat(func(s store.Stats) int64 { return s.Bytes }))
+	reg.NewCounterFunc("weave_store_write_transactions_total", "Write transactions the store committed since it was opened (concurrent batches may share one), where counted.",
+		stat(func(s store.Stats) int64 { return s.WriteTransactions }))
+	reg.NewGaugeFunc("weave_store_search_backlog", "Span changes written but not yet searchable (a search applies them first), for a store that indexes off the write path.",
+		stat(func(s store.Stats) int64 { return s.SearchBacklog }))
 }

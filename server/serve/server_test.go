@@ -61,7 +61,7 @@ func (b *blockingStore) Projects(context.Context) ([]string, error) { return []s
 func (b *blockingStore) Stats(context.Context) (store.Stats, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return store.Stats{Spans: 42, Bytes: 4096}, b.statsErr
+	return store.Stats{Spans: 42, Bytes: 4096, WriteTransactions: 7, SearchBacklog: 3}, b.statsErr
 }
 
 func (b *blockingStore) Close() error {
@@ -197,6 +197,8 @@ func TestRoutes(t *testing.T) {
 		`weave_http_requests_total{route="host_check",code="403"}`,
 		`weave_http_request_duration_seconds_count{route="/readyz"}`,
 		`weave_store_bytes 4096`,
+		"# TYPE weave_store_write_transactions_total counter\nweave_store_write_transactions_total 7",
+		`weave_store_search_backlog 3`,
 		`weave_build_info{version="test"} 1`,
 	} {
 		if !strings.Contains(body, want) {

@@ -379,10 +379,19 @@ type Reader interface {
 	Stats(ctx context.Context) (Stats, error)
 }
 
-// Stats describes the store's size.
+// Stats describes the store's size, and how its writes are going where
+// the backend knows.
 type Stats struct {
 	Spans int64 `json:"spans"`
 	Bytes int64 `json:"bytes"` // on-disk size where known
+	// WriteTransactions counts the write transactions committed since the
+	// store was opened (a backend that merges concurrent batches commits
+	// fewer than it gets WriteSpans calls); 0 where not counted.
+	WriteTransactions int64 `json:"write_transactions"`
+	// SearchBacklog is the number of span changes written but not yet
+	// searchable, for a backend that indexes off the write path (a search
+	// applies them first, so it is how long a search may wait); 0 otherwise.
+	SearchBacklog int64 `json:"search_backlog"`
 }
 
 // Pruner is implemented by backends that delete old data on request (the

@@ -150,6 +150,9 @@ func TestGroupCommitSameAsOneByOne(t *testing.T) {
 	if got := grp.commits.Load() - before; got != 1 {
 		t.Errorf("%d batches took %d write transactions, want 1", len(batches), got)
 	}
+	if st, err := grp.Stats(context.Background()); err != nil || st.WriteTransactions != grp.commits.Load() {
+		t.Errorf("Stats: %+v, %v; want %d write transactions", st, err, grp.commits.Load())
+	}
 	if a, b := stateOfStore(t, seq, "acme/group"), stateOfStore(t, grp, "acme/group"); a != b {
 		t.Errorf("grouped writes differ from one-by-one writes:\none by one: %.2000s\ngrouped:    %.2000s", a, b)
 	}

@@ -81,7 +81,7 @@ type Store struct {
 	insertShapes map[uint64]string
 	ix           *indexer     // the search index (index.go)
 	group        *writeGroup  // WriteSpans calls waiting for the writer (group.go)
-	commits      atomic.Int64 // write transactions committed (tests)
+	commits      atomic.Int64 // write transactions committed (Stats)
 	// pendingRows counts the rows of pending_events, which only this
 	// process writes: never less than the table holds (rows are counted
 	// before they are inserted and uncounted once their removal
@@ -482,7 +482,7 @@ func (s *Store) projectName(ctx context.Context, q queryer, id int64) (string, e
 
 // Stats reports the span count and the on-disk size (database + WAL).
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
-	var st store.Stats
+	st := store.Stats{WriteTransactions: s.commits.Load(), SearchBacklog: max(s.ix.pending.Load(), 0)}
 	if err := s.r.QueryRowContext(ctx, "SELECT COALESCE(SUM(span_count), 0) FROM projects").Scan(&st.Spans); err != nil {
 		return store.Stats{}, fmt.Errorf("sqlite: stats: %w", err)
 	}
