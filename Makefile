@@ -33,7 +33,7 @@ bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and
 bench-store: ## embedded store: ingest spans/s and p50/p95 of agents, conversations page, one turn, search on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchStore$$' -count=1 -v -timeout 0 ./server/store/sqlite
 
-bench-server: ## issue 4's figures on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest spans/s into the embedded store (search indexed), p50 of agents list, conversations page, one turn's chat view, search through the read API
+bench-server: ## issue 4's figures on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest spans/s into the embedded store (search indexed), p50 of agents list, conversations page, one turn's chat view, search through the read API; then ingest of the real Claude Code sessions replayed (WEAVE_BENCH_CC_SPANS, default 100,000)
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchServer$$' -count=1 -v -timeout 0 ./server/store/sqlite
 
 bench-agentd: ## weave-agentd: what one hook event costs the daemon late in a long session (300 turns, 2,400 spans)

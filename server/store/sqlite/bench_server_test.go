@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,4 +56,20 @@ func TestBenchServer(t *testing.T) {
 	measure(t, "API search (20 hits, 6 queries)", 200*time.Millisecond, func(i int) error {
 		return call("/genai/messages/search", project+`,"query":"`+strings.ReplaceAll(queries[i%len(queries)], `"`, `\"`)+`","limit":20}`)
 	})
+
+	// Then the workload issue 4 names, the harness captures imported many
+	// times under fresh ids (heavier per span than the synthetic one), into
+	// a store of its own: WEAVE_BENCH_CC_SPANS (default 100,000; 0 skips).
+	if os.Getenv("WEAVE_BENCH_WORKLOAD") == "claude-code" || os.Getenv("WEAVE_BENCH_REUSE") == "1" {
+		return
+	}
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_CC_SPANS")); err == nil && v >= 0 {
+		n = v
+	}
+	if n > 0 {
+		cs := openBench(t, t.TempDir())
+		defer cs.Close()
+		runIngest(t, cs, "claude-code", n)
+	}
 }

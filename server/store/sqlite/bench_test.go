@@ -287,17 +287,6 @@ func benchStoreSetup(t *testing.T) (*Store, []string) {
 	if d := os.Getenv("WEAVE_BENCH_DIR"); d != "" {
 		dir = d
 	}
-	writers := 2
-	if v, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_WRITERS")); err == nil && v > 0 {
-		writers = v
-	}
-	// WEAVE_BENCH_BATCH sets the spans per WriteSpans call (an OTLP
-	// request): e.g. 20 from WEAVE_BENCH_WRITERS=8 is many agents flushing
-	// small batches at once.
-	batch := 500
-	if v, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_BATCH")); err == nil && v > 0 {
-		batch = v
-	}
 	// WEAVE_BENCH_REUSE=1 with WEAVE_BENCH_DIR holding a bench.db from an
 	// earlier run measures the reads only.
 	reuse := false
@@ -323,13 +312,7 @@ func benchStoreSetup(t *testing.T) (*Store, []string) {
 		rows.Close()
 		fmt.Printf("reusing %s\n", filepath.Join(dir, "bench.db"))
 	} else {
-		w, desc := benchSource(t)
-		fmt.Printf("ingest: %d spans of %s, batches of %d from %d writers, durability %q, writer cache %d MiB\n", n, desc, batch, writers, s.durability, s.cacheMB)
-		var res ingestResult
-		res, traces = benchIngest(t, s, w, n, writers, batch)
-		fmt.Printf("ingest: %d spans, %d traces: %.0f spans/s with the search index caught up (%s); %.0f spans/s until written (%s); CPU %.0f µs/span\n",
-			res.spans, res.traceCount, float64(res.spans)/res.total.Seconds(), res.total.Round(time.Millisecond),
-			float64(res.spans)/res.writes.Seconds(), res.writes.Round(time.Millisecond), float64(res.cpu.Microseconds())/float64(res.spans))
+		traces = runIngest(t, s, os.Getenv("WEAVE_BENCH_WORKLOAD"), n)
 	}
 	st, err := s.Stats(ctx)
 	if err != nil {
@@ -337,6 +320,29 @@ func benchStoreSetup(t *testing.T) (*Store, []string) {
 	}
 	fmt.Printf("size: %.1f MiB (%.0f bytes/span, search index included)\n", float64(st.Bytes)/(1<<20), float64(st.Bytes)/float64(st.Spans))
 	return s, traces
+}
+
+// runIngest fills s with n spans of the workload (see benchSource) and
+// prints the ingest figures; it returns the trace ids.
+func runIngest(t *testing.T, s *Store, workload string, n int) []string {
+	writers := 2
+	if v, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_WRITERS")); err == nil && v > 0 {
+		writers = v
+	}
+	// WEAVE_BENCH_BATCH sets the spans per WriteSpans call (an OTLP
+	// request): e.g. 20 from WEAVE_BENCH_WRITERS=8 is many agents flushing
+	// small batches at once.
+	batch := 500
+	if v, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
+	w, desc := benchSource(t, workload)
+	fmt.Printf("ingest: %d spans of %s, batches of %d from %d writers, durability %q, writer cache %d MiB\n", n, desc, batch, writers, s.durability, s.cacheMB)
+	res, traces := benchIngest(t, s, w, n, writers, batch)
+	fmt.Printf("ingest: %d spans, %d traces: %.0f spans/s with the search index caught up (%s); %.0f spans/s until written (%s); CPU %.0f µs/span\n",
+		res.spans, res.traceCount, float64(res.spans)/res.total.Seconds(), res.total.Round(time.Millisecond),
+		float64(res.spans)/res.writes.Seconds(), res.writes.Round(time.Millisecond), float64(res.cpu.Microseconds())/float64(res.spans))
+	return traces
 }
 
 // spanSource gives the spans a benchmark writes, a conversation at a time.
@@ -353,8 +359,8 @@ func (c ccSource) Next() []model.Span { return c.l.NextSpans() }
 // out), or with WEAVE_BENCH_WORKLOAD=claude-code the golden spans of the
 // real harness captures replayed under fresh ids (ccload), normalized from
 // the OTLP requests weave-agentd sends.
-func benchSource(t *testing.T) (spanSource, string) {
-	switch os.Getenv("WEAVE_BENCH_WORKLOAD") {
+func benchSource(t *testing.T, workload string) (spanSource, string) {
+	switch workload {
 	case "", "synthetic":
 		w := storetest.NewWorkload(3, benchProject, benchStart)
 		w.RawSpans = os.Getenv("WEAVE_BENCH_RAW") != "0"
@@ -370,7 +376,7 @@ func benchSource(t *testing.T) (spanSource, string) {
 		}
 		return ccSource{l}, fmt.Sprintf("real Claude Code sessions replayed (%d sessions, %d spans a round)", l.Sessions(), l.SpansPerRound())
 	default:
-		t.Fatalf("WEAVE_BENCH_WORKLOAD=%q: want synthetic or claude-code", os.Getenv("WEAVE_BENCH_WORKLOAD"))
+		t.Fatalf("WEAVE_BENCH_WORKLOAD=%q: want synthetic or claude-code", workload)
 		return nil, ""
 	}
 }
