@@ -1,6 +1,9 @@
 package normalize
 
 import (
+	"encoding/json"
+	"strings"
+
 	"github.com/weavetrace/weave/server/model"
 )
 
@@ -186,7 +189,11 @@ func (c *spanCtx) fill(f field, key string) {
 		}
 		c.out.SystemInstructions = systemTexts(d)
 	case fToolCallArguments, fToolCallResult:
-		c.setStr(f, valueText(v))
+		t := valueText(v)
+		if strings.HasPrefix(c.scope.Name(), "mlflow") {
+			t = unquoteJSONText(t)
+		}
+		c.setStr(f, t)
 	case fIsTurn:
 		if b, ok := c.a.boolean(key); ok {
 			c.out.IsTurn, c.isTurnSet = b, true
@@ -200,6 +207,22 @@ func (c *spanCtx) fill(f field, key string) {
 // values as JSON.
 func valueText(v interface{ AsString() string }) string {
 	return v.AsString()
+}
+
+// unquoteJSONText returns the string a value holds when the producer
+// JSON-encoded a plain string into it (MLflow's GenAI export sets
+// gen_ai.tool.call.result to json.dumps(outputs), so a string result
+// arrives quoted, with \u escapes); any other text is returned as is. Only
+// for MLflow's spans: elsewhere a tool may really return a quoted string.
+func unquoteJSONText(s string) string {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return s
+	}
+	var u string
+	if json.Unmarshal([]byte(s), &u) != nil {
+		return s
+	}
+	return u
 }
 
 func (c *spanCtx) setStr(f field, v string) {

@@ -26,6 +26,8 @@ func FuzzNormalizeAttributes(f *testing.F) {
 		`{"gcp.vertex.agent.llm_request":"{\"contents\":{}}","gcp.vertex.agent.llm_response":"[]","gcp.vertex.agent.session_id":1}`,
 		`{"mlflow.spanType":"\"TOOL\"","mlflow.spanInputs":"{","mlflow.chat.tokenUsage":"{\"input_tokens\":1e30}"}`,
 		`{"openinference.span.kind":"LLM","input.value":"{\"messages\":[{\"lc\":1,\"kwargs\":{\"content\":[{}]}}]}","metadata":"{}"}`,
+		`{"events":"[{\"event.name\":\"gen_ai.choice\",\"message\":{\"content\":[{\"kind\":\"thinking\"},{\"kind\":\"text\",\"text\":7}]}},{\"event.name\":\"gen_ai.tool.message\",\"id\":{}}]","all_messages_events":"[{\"event.name\":1},{}]"}`,
+		`{"request_data":"{}","gen_ai.system":"anthropic","response_data":"{\"message\":{\"tool_calls\":[{\"function\":{\"arguments\":\"{\\\"input\\\":null}\"}},{\"function\":[]}]},\"usage\":{\"cache_read_input_tokens\":\"x\",\"prompt_tokens_details\":[]}}"}`,
 		`{"gen_ai.usage.input_tokens":-3,"gen_ai.usage.cache_read.input_tokens":9007199254740993,"a":{"b":{"c":[{"d":null}]}}}`,
 	}
 	for _, s := range seeds {

@@ -407,6 +407,9 @@ func parseParts(list []any, depth int) []model.Part {
 
 func parsePart(m map[string]any, depth int) (model.Part, bool) {
 	t := mapStr(m, "type")
+	if k := mapStr(m, "kind"); t == "" && (k == "text" || k == "thinking") {
+		t = k // pydantic-ai version 1 event content {"kind": …, "text": …}
+	}
 	switch t {
 	case "":
 		return parseUntypedPart(m, depth)

@@ -11,7 +11,9 @@ import (
 // first. mlflow.spanType names the operation, mlflow.spanInputs /
 // mlflow.spanOutputs hold the inputs and outputs (messages on LLM and
 // CHAT_MODEL spans, arguments and result on TOOL spans) and
-// mlflow.chat.tokenUsage the usage.
+// mlflow.chat.tokenUsage the usage. Autologged client calls keep the
+// model in their inputs (the call's kwargs) when mlflow.llm.model is
+// absent.
 var mlflowMapping = mapping{
 	name:    "mlflow",
 	detect:  func(c *spanCtx) bool { return c.a.hasPrefix("mlflow.") },
@@ -42,7 +44,14 @@ func extractMLflow(c *spanCtx) {
 	default:
 		c.setStr(fOperation, strings.ToLower(spanType))
 	}
+	in, _ := c.a.jsonish("mlflow.spanInputs")
+	out, _ := c.a.jsonish("mlflow.spanOutputs")
 	c.setStr(fRequestModel, str("mlflow.llm.model"))
+	if spanType == "LLM" || spanType == "CHAT_MODEL" {
+		// Autologged client calls (mlflow.openai / mlflow.anthropic) keep
+		// the model only in the call's kwargs, their inputs.
+		c.setStr(fRequestModel, mapStr(in, "model"))
+	}
 	c.setStr(fProvider, str("mlflow.llm.provider"))
 
 	if u, ok := c.a.jsonish("mlflow.chat.tokenUsage"); ok {
@@ -51,8 +60,6 @@ func extractMLflow(c *spanCtx) {
 		c.setAnyInt(fCacheRead, mapGet(u, "cache_read_input_tokens"))
 		c.setAnyInt(fCacheCreation, mapGet(u, "cache_creation_input_tokens"))
 	}
-	in, _ := c.a.jsonish("mlflow.spanInputs")
-	out, _ := c.a.jsonish("mlflow.spanOutputs")
 	switch spanType {
 	case "TOOL":
 		c.setStr(fToolName, c.out.SpanName)
