@@ -125,25 +125,20 @@ func (c *core) replay() {
 	var n int64
 	var st journal.Stats
 	var err error
-	var ids []string
 	// One rebuild per session at the end, not one per journaled event.
-	out := c.call(func() []spans.Span {
-		return c.proc.Deferred(func() {
-			st, err = journal.ReplayOpenFile(c.replayPath, c.replaySize, func(r *journal.Record) error {
-				env := r.Env
-				env.Body = append([]byte(nil), env.Body...)
-				ev, err := hookproto.Decode(env)
-				if err != nil {
-					return nil // journaled before a decoder change; nothing to do with it
-				}
-				n++
-				ids = append(ids, c.apply(ev, true)...)
-				return nil
-			}, nil)
-		})
+	c.deferred(func(apply func(hookproto.Event, bool)) {
+		st, err = journal.ReplayOpenFile(c.replayPath, c.replaySize, func(r *journal.Record) error {
+			env := r.Env
+			env.Body = append([]byte(nil), env.Body...)
+			ev, err := hookproto.Decode(env)
+			if err != nil {
+				return nil // journaled before a decoder change; nothing to do with it
+			}
+			n++
+			apply(ev, true)
+			return nil
+		}, nil)
 	})
-	c.export(out)
-	c.checkClosed(uniq(ids))
 	if err != nil {
 		c.log.Error("daemon: replay journal", "err", err)
 	}
@@ -165,18 +160,27 @@ const maxBurst = 256
 // a session rebuilds, the daemon catches up instead of falling further
 // behind. A lone event is handled at once, as before.
 func (c *core) burst(ev hookproto.Event) {
+	c.deferred(func(apply func(hookproto.Event, bool)) {
+		apply(ev, false)
+		for range maxBurst - 1 {
+			select {
+			case next := <-c.events:
+				apply(next, false)
+			default:
+				return
+			}
+		}
+	})
+}
+
+// deferred runs feed inside one Processor.Deferred call: the events feed
+// hands to apply update state, then each session they touched is rebuilt
+// once, the spans exported and the sessions checked for closing.
+func (c *core) deferred(feed func(apply func(ev hookproto.Event, replay bool))) {
 	var ids []string
 	out := c.call(func() []spans.Span {
 		return c.proc.Deferred(func() {
-			ids = append(ids, c.apply(ev, false)...)
-			for range maxBurst - 1 {
-				select {
-				case next := <-c.events:
-					ids = append(ids, c.apply(next, false)...)
-				default:
-					return
-				}
-			}
+			feed(func(ev hookproto.Event, replay bool) { ids = append(ids, c.apply(ev, replay)...) })
 		})
 	})
 	c.export(out)
