@@ -33,7 +33,7 @@ func BenchmarkTracesServerSQLite(b *testing.B) {
 		b.Run(fmt.Sprintf("synthetic/clients=%d/batch=%d", c.clients, c.batch), func(b *testing.B) {
 			w := storetest.NewWorkload(11, testProject, time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
 			w.RawSpans = true
-			benchServerSQLite(b, clients(c.clients), func() ([][]byte, int) {
+			benchServerSQLite(b, c.clients, func() ([][]byte, int) {
 				return otlpBodies(b, w, perIteration, c.batch), perIteration
 			})
 		})
@@ -41,11 +41,7 @@ func BenchmarkTracesServerSQLite(b *testing.B) {
 	// weave-agentd's own requests: one per session of the real captures
 	// (7 spans on average), replayed under fresh ids, from 8 clients.
 	b.Run("claude-code/clients=8/batch=session", func(b *testing.B) {
-		dir, err := ccload.GoldenDir()
-		if err != nil {
-			b.Fatal(err)
-		}
-		l, err := ccload.New(dir, "")
+		l, err := ccload.FromRepo("")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -62,12 +58,10 @@ func BenchmarkTracesServerSQLite(b *testing.B) {
 	})
 }
 
-type clients int
-
 // perIteration is about how many spans one iteration posts.
 const perIteration = 5000
 
-func benchServerSQLite(b *testing.B, clients clients, next func() ([][]byte, int)) {
+func benchServerSQLite(b *testing.B, clients int, next func() ([][]byte, int)) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "weave.db"), sqlite.Settings{})
 	if err != nil {
@@ -77,7 +71,7 @@ func benchServerSQLite(b *testing.B, clients clients, next func() ([][]byte, int
 	h, _ := newTestHandler(b, st, nil)
 	srv := httptest.NewServer(h.Traces())
 	defer srv.Close()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: int(clients)}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	spans := 0
 	b.ResetTimer()
 	for range b.N {
@@ -91,7 +85,7 @@ func benchServerSQLite(b *testing.B, clients clients, next func() ([][]byte, int
 		close(work)
 		var wg sync.WaitGroup
 		errs := make(chan error, clients)
-		for range int(clients) {
+		for range clients {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

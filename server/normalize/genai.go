@@ -90,15 +90,10 @@ func genAIEvents(c *spanCtx) {
 	var system []string
 	var detailsIn, detailsOut []model.Message
 	for _, e := range c.events {
+		if appendEventMessage(e, &in, &out) {
+			continue
+		}
 		switch e.Name {
-		case evSystemMessage, evUserMessage, evAssistantMessage, evToolMessage:
-			if m, ok := eventMessage(e); ok {
-				in = append(in, m)
-			}
-		case evChoice:
-			if m, ok := choiceMessage(e); ok {
-				out = append(out, m)
-			}
 		case evOperationDetails:
 			if v, ok := e.Attributes[spans.KeyInputMessages]; ok {
 				detailsIn = append(detailsIn, parseMessages(v, dirInput)...)
@@ -124,6 +119,25 @@ func genAIEvents(c *spanCtx) {
 	c.setMessages(fInputMessages, compactMessages(in))
 	c.setMessages(fOutputMessages, compactMessages(out))
 	c.setSystem(system)
+}
+
+// appendEventMessage appends the message of a GenAI message event: to in
+// for gen_ai.{system,user,assistant,tool}.message, to out for
+// gen_ai.choice. It reports whether e is one of those events.
+func appendEventMessage(e model.Event, in, out *[]model.Message) bool {
+	switch e.Name {
+	case evSystemMessage, evUserMessage, evAssistantMessage, evToolMessage:
+		if m, ok := eventMessage(e); ok {
+			*in = append(*in, m)
+		}
+	case evChoice:
+		if m, ok := choiceMessage(e); ok {
+			*out = append(*out, m)
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // eventFields returns the event's payload: the log body when it is an

@@ -140,16 +140,7 @@ func eventListMessages(c *spanCtx, key string) (in, out []model.Message, ok bool
 	}
 	c.a.use(key)
 	for _, e := range evs {
-		switch e.Name {
-		case evSystemMessage, evUserMessage, evAssistantMessage, evToolMessage:
-			if m, ok := eventMessage(e); ok {
-				in = append(in, m)
-			}
-		case evChoice:
-			if m, ok := choiceMessage(e); ok {
-				out = append(out, m)
-			}
-		}
+		appendEventMessage(e, &in, &out)
 	}
 	return in, out, true
 }

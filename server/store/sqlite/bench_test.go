@@ -366,11 +366,7 @@ func benchSource(t *testing.T, workload string) (spanSource, string) {
 		w.RawSpans = os.Getenv("WEAVE_BENCH_RAW") != "0"
 		return w, fmt.Sprintf("the synthetic workload (raw spans %v)", w.RawSpans)
 	case "claude-code":
-		dir, err := ccload.GoldenDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := ccload.New(dir, benchProject)
+		l, err := ccload.FromRepo(benchProject)
 		if err != nil {
 			t.Fatal(err)
 		}

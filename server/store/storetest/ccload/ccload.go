@@ -68,6 +68,15 @@ func GoldenDir() (string, error) {
 	}
 }
 
+// FromRepo is New on the repository's spans/testdata/golden (GoldenDir).
+func FromRepo(project string) (*Load, error) {
+	dir, err := GoldenDir()
+	if err != nil {
+		return nil, err
+	}
+	return New(dir, project)
+}
+
 // New reads every session's golden spans under dir and renders each as the
 // OTLP request weave-agentd's exporter sends, for project (routed through
 // the resource attributes as weave-agentd does; "" leaves it to the

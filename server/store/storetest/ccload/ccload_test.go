@@ -6,11 +6,7 @@ import (
 )
 
 func TestReplicasAreNewConversationsOfTheSameShape(t *testing.T) {
-	dir, err := GoldenDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := New(dir, "acme/bench")
+	l, err := FromRepo("acme/bench")
 	if err != nil {
 		t.Fatal(err)
 	}
