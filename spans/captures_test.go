@@ -12,41 +12,41 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// sharedDir is ../shared beside the checkout (CI clones main with it there).
-const sharedDir = "../../shared"
-
-// capture is one main transcript file of a harness capture.
+// capture is one main transcript file of a recorded session (the
+// repository's testdata/, package fixtures).
 type capture struct {
-	corpus   string // captures, captures-2.1.330, sdk
+	corpus   string // cc-2.1.197, cc-2.1.330-weave, sdk-0.3.197, …
 	scenario string
 	path     string
 }
 
 func captures(t *testing.T) []capture {
 	t.Helper()
-	roots := map[string]string{
-		"cc-2.1.197":  filepath.Join(sharedDir, "harness/claude-code/captures"),
-		"cc-2.1.330":  filepath.Join(sharedDir, "harness/claude-code/captures-2.1.330"),
-		"sdk-0.3.197": filepath.Join(sharedDir, "harness/sdk/captures"),
+	// The golden files are named after the corpus (testdata/golden/<corpus>).
+	sets := map[string]string{
+		"cc-2.1.197":  fixtures.ClaudeCode2197,
+		"cc-2.1.330":  fixtures.ClaudeCode2330,
+		"sdk-0.3.197": fixtures.AgentSDK03197,
 		// Real Claude Code runs of e2e/scenarios (parallel identical
 		// subagents, a subagent spawning its own, a background subagent
-		// and command, an API error, a failing subagent), captured by
-		// e2e/scenarios/run.sh with each CLI version and kept in the
-		// repository.
-		"cc-2.1.197-weave": filepath.Join("testdata", "captures"),
-		"cc-2.1.330-weave": filepath.Join("testdata", "captures-2.1.330"),
+		// and command, an API error, a failing subagent, a fork, an
+		// interrupt), with each CLI version.
+		"cc-2.1.197-weave": fixtures.E2E2197,
+		"cc-2.1.330-weave": fixtures.E2E2330,
 	}
 	var out []capture
-	for corpus, root := range roots {
+	for corpus, set := range sets {
+		root := fixtures.Path(t, set)
 		files, err := filepath.Glob(filepath.Join(root, "*", "projects", "*", "*.jsonl"))
 		if err != nil || len(files) == 0 {
-			t.Fatalf("no captures under %s (is ../shared beside the checkout?)", root)
+			t.Fatalf("no captures under %s (%v)", root, err)
 		}
 		for _, f := range files {
 			rel, _ := filepath.Rel(root, f)

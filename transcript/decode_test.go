@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weavetrace/weave/internal/fixtures"
 )
 
 const (
@@ -170,12 +172,16 @@ func FuzzDecoder(f *testing.F) {
 	f.Add([]byte("{\"type\":\"user\",\"message\":{\"content\":[{\"type\":\"tool_result\",\"content\":[1]}]}}\n{"))
 	f.Add([]byte("\n\n\r\n{}\n[]\nnull\n"))
 	f.Add([]byte(`{"type":"assistant","message":{"id":"m","content":"str","usage":{"input_tokens":"x"}}}` + "\n"))
-	if files, _ := filepath.Glob("../../shared/harness/claude-code/captures/*/projects/*/*.jsonl"); len(files) > 0 {
-		for _, p := range files[:3] {
-			if b, err := os.ReadFile(p); err == nil {
-				f.Add(b)
-			}
+	files, _ := filepath.Glob(filepath.Join(fixtures.Path(f, fixtures.ClaudeCode2197), "*", "projects", "*", "*.jsonl"))
+	if len(files) < 3 {
+		f.Fatalf("got %d recorded transcripts for the seed corpus, want at least 3", len(files))
+	}
+	for _, p := range files[:3] {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
 		}
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, final := range []bool{false, true} {

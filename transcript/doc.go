@@ -1,7 +1,7 @@
 // Package transcript reads Claude Code's transcript files and builds the
 // session model weave's spans come from.
 //
-// Layout (see ../shared/harness/claude-code/README.md, FINDINGS):
+// Layout (see testdata/claude-code/FINDINGS.md at the repository root):
 // ~/.claude/projects/<cwd with "/"→"-">/<session>.jsonl is the main
 // transcript; <session>/subagents/agent-<id>.jsonl (+ .meta.json) are its
 // subagents. Every line is one JSON object.

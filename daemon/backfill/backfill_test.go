@@ -18,10 +18,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/daemon/backfill"
+	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/spans"
 )
 
-const captures = "../../../shared/harness/claude-code/captures"
+// captures is the folder of the reference recordings of Claude Code
+// 2.1.197, one scenario per subfolder.
+func captures(t *testing.T) string { return fixtures.Path(t, fixtures.ClaudeCode2197) }
 
 // receiver is an OTLP/HTTP protobuf endpoint that records what it got.
 type receiver struct {
@@ -70,7 +73,7 @@ func TestImportExportsWhatDryRunPrints(t *testing.T) {
 
 	// Dry run: the JSON lines.
 	var out, errOut bytes.Buffer
-	cfg := backfill.Config{Paths: []string{captures}, DryRun: true, JSON: true, Target: target}
+	cfg := backfill.Config{Paths: []string{captures(t)}, DryRun: true, JSON: true, Target: target}
 	rep, err := backfill.Run(ctx, cfg, nil, &out, &errOut)
 	if err != nil {
 		t.Fatalf("dry run: %v (%s)", err, errOut.String())
@@ -100,7 +103,7 @@ func TestImportExportsWhatDryRunPrints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := backfill.Config{Paths: []string{captures}, Target: target, BatchSize: 7}
+		cfg := backfill.Config{Paths: []string{captures(t)}, Target: target, BatchSize: 7}
 		rep, err := backfill.Run(ctx, cfg, exp, io.Discard, io.Discard)
 		exp.Shutdown(ctx)
 		if err != nil {
@@ -132,7 +135,7 @@ func TestImportExportsWhatDryRunPrints(t *testing.T) {
 
 func TestImportSkipsBadFiles(t *testing.T) {
 	dir := t.TempDir()
-	good, _ := filepath.Glob(filepath.Join(captures, "simple/projects/*/*.jsonl"))
+	good, _ := filepath.Glob(filepath.Join(captures(t), "simple/projects/*/*.jsonl"))
 	if len(good) != 1 {
 		t.Fatalf("simple capture not found")
 	}
@@ -157,7 +160,7 @@ func TestImportSkipsBadFiles(t *testing.T) {
 }
 
 func TestDiscoverRejectsSubagentFiles(t *testing.T) {
-	subs, _ := filepath.Glob(filepath.Join(captures, "subagent/projects/*/*/subagents/*.jsonl"))
+	subs, _ := filepath.Glob(filepath.Join(captures(t), "subagent/projects/*/*/subagents/*.jsonl"))
 	if len(subs) == 0 {
 		t.Fatal("no subagent capture")
 	}

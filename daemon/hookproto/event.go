@@ -11,7 +11,7 @@ import (
 )
 
 // Hook event names (hook_event_name). Events lists all 30 that Claude Code
-// 2.1.197 knows (its HOOK_EVENTS array, see the harness README).
+// 2.1.197 knows (its HOOK_EVENTS array, see testdata/claude-code/FINDINGS.md).
 const (
 	EventPreToolUse          = "PreToolUse"
 	EventPostToolUse         = "PostToolUse"

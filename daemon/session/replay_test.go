@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
 
-// A recorded hook call from the harness (hooks.jsonl), with what the
+// A recorded hook call (a capture's hooks.jsonl), with what the
 // transcript files held at that moment.
 type recordedHook struct {
 	TS      string          `json:"ts"`
@@ -202,13 +203,13 @@ func replayBursts(t *testing.T, dir string, burst int) (*replayer, []recordedHoo
 func TestDeferredMatchesEventByEvent(t *testing.T) {
 	var dirs []string
 	for _, sc := range []string{"subagent", "resume", "failure", "compact", "interactive"} {
-		dirs = append(dirs, filepath.Join("../../../shared/harness/claude-code/captures-2.1.330", sc))
+		dirs = append(dirs, fixtures.Path(t, fixtures.ClaudeCode2330, sc))
 	}
 	for _, sc := range []string{"parallel", "background", "subfail"} {
-		dirs = append(dirs, filepath.Join("../../spans/testdata/captures", sc))
+		dirs = append(dirs, fixtures.Path(t, fixtures.E2E2197, sc))
 	}
 	for _, dir := range dirs {
-		t.Run(strings.TrimPrefix(dir, "../../"), func(t *testing.T) {
+		t.Run(fixtures.Rel(t, dir), func(t *testing.T) {
 			one, _ := replayCapture(t, dir)
 			want := one.final()
 			for _, burst := range []int{3, 1 << 20} {
@@ -236,22 +237,21 @@ func TestDeferredMatchesEventByEvent(t *testing.T) {
 // ended — and each turn's root was exported while the turn was running.
 func TestReplayMatchesImport(t *testing.T) {
 	var dirs []string
-	for _, corpus := range []string{"captures", "captures-2.1.330"} {
+	for _, set := range []string{fixtures.ClaudeCode2197, fixtures.ClaudeCode2330} {
 		for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact", "extras", "interactive"} {
-			dirs = append(dirs, filepath.Join("../../../shared/harness/claude-code", corpus, sc))
+			dirs = append(dirs, fixtures.Path(t, set, sc))
 		}
 	}
 	// Parallel identical subagents, a nested subagent, a background subagent
 	// and command finishing after their turn, an API error, a failing
-	// subagent (real 2.1.197 and 2.1.330 runs of e2e/scenarios, kept beside
-	// the span goldens).
-	for _, corpus := range []string{"captures", "captures-2.1.330"} {
+	// subagent (real 2.1.197 and 2.1.330 runs of e2e/scenarios).
+	for _, set := range []string{fixtures.E2E2197, fixtures.E2E2330} {
 		for _, sc := range []string{"parallel", "nested", "background", "apierror", "subfail", "bgfork", "interrupt"} {
-			dirs = append(dirs, filepath.Join("../../spans/testdata", corpus, sc))
+			dirs = append(dirs, fixtures.Path(t, set, sc))
 		}
 	}
 	for _, dir := range dirs {
-		t.Run(strings.TrimPrefix(dir, "../../"), func(t *testing.T) {
+		t.Run(fixtures.Rel(t, dir), func(t *testing.T) {
 			r, _ := replayCapture(t, dir)
 			got := r.final()
 
@@ -338,7 +338,7 @@ func TestReplayMatchesImport(t *testing.T) {
 }
 
 func TestPermissionEventsOnToolSpan(t *testing.T) {
-	r, _ := replayCapture(t, "../../../shared/harness/claude-code/captures/interactive")
+	r, _ := replayCapture(t, fixtures.Path(t, fixtures.ClaudeCode2197, "interactive"))
 	var found bool
 	for _, sp := range r.final() {
 		if sp.Name != "execute_tool Bash" {
@@ -365,7 +365,7 @@ func TestPermissionEventsOnToolSpan(t *testing.T) {
 // Processor; replaying the journal (every event so far) and reading the
 // transcripts again yields the same final trees — nothing lost, same ids.
 func TestRestartMidTurn(t *testing.T) {
-	dir := "../../../shared/harness/claude-code/captures/subagent"
+	dir := fixtures.Path(t, fixtures.ClaudeCode2197, "subagent")
 	full, hooks := replayCapture(t, dir)
 	want := full.final()
 

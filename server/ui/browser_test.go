@@ -96,12 +96,12 @@ func seed(t *testing.T, ws *weaveServer) seeded {
 	t.Logf("imported %d sessions, %d turns, %d spans", rep.Sessions, rep.Turns, rep.Spans)
 	n := ws.postCorpus(t)
 	t.Logf("posted %d OTLP corpus bodies", n)
-	simple := filepath.Join(harnessDir(t), "claude-code", "captures", "simple", "projects")
+	simple := filepath.Join(captures(t), "simple", "projects")
 	ws.importCaptures(t, otherProject, simple)
 	return seeded{
-		subagent:    sessionOf(t, "captures", "subagent"),
-		tools:       sessionOf(t, "captures", "tools"),
-		simple:      sessionOf(t, "captures", "simple"),
+		subagent:    sessionOf(t, "subagent"),
+		tools:       sessionOf(t, "tools"),
+		simple:      sessionOf(t, "simple"),
 		failure:     conversationWithPrompt(t, ws, "failure", "Run a failing command and read a missing file"),
 		compactAuto: conversationWithPrompt(t, ws, "compact", "Auto-compaction test, turn one"),
 		resume:      conversationWithPrompt(t, ws, "resume", "Store the number 7 in number.txt"),
@@ -112,7 +112,7 @@ func seed(t *testing.T, ws *weaveServer) seeded {
 // whose first prompt is prompt.
 func conversationWithPrompt(t *testing.T, ws *weaveServer, scenario, prompt string) string {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(harnessDir(t), "claude-code", "captures", scenario, "projects", "*", "*.jsonl"))
+	files, _ := filepath.Glob(filepath.Join(captures(t), scenario, "projects", "*", "*.jsonl"))
 	var sessions []string
 	for _, f := range files {
 		sessions = append(sessions, strings.TrimSuffix(filepath.Base(f), ".jsonl"))
@@ -609,7 +609,7 @@ func TestPages(t *testing.T) {
 // one slice per turn, in order.
 func capturedTurns(t *testing.T, scenario string) [][]spans.Span {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(harnessDir(t), "claude-code", "captures", scenario, "projects", "*", "*.jsonl"))
+	files, _ := filepath.Glob(filepath.Join(captures(t), scenario, "projects", "*", "*.jsonl"))
 	if len(files) != 1 {
 		t.Fatalf("%s capture: got %d transcripts, want 1", scenario, len(files))
 	}
@@ -758,7 +758,7 @@ func TestAPIKeyPrompt(t *testing.T) {
 	b := needBrowser(t)
 	const key = "weave-ui-test-key-0123456789"
 	ws := startServer(t, key)
-	ws.importCaptures(t, "", filepath.Join(harnessDir(t), "claude-code", "captures", "simple", "projects"))
+	ws.importCaptures(t, "", filepath.Join(captures(t), "simple", "projects"))
 	p := &page{tab: b.newTab(t), ws: ws}
 	// No view renders before the key: wait for the dialog, not the route.
 	p.run(t, "open the UI", chromedp.Navigate(ws.URL+"/#/"))

@@ -28,7 +28,7 @@
 // configuration). See docs/ARCHITECTURE.md, "Front end".
 //
 // The browser tests (browser_test.go) drive the real Chromium through
-// chromedp against an in-process weave-server seeded from the harness
-// captures; they need /usr/bin/chromium (or $CHROME_BIN) and fail with an
+// chromedp against an in-process weave-server seeded from the recorded
+// sessions of testdata/; they need /usr/bin/chromium (or $CHROME_BIN) and fail with an
 // install hint when it is missing, unless WEAVE_SKIP_BROWSER=1.
 package ui

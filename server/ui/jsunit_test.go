@@ -243,7 +243,7 @@ func TestMarkdownSafety(t *testing.T) {
 	tb.checkConsole(t)
 }
 
-// markdownSeeds are real model output from the harness transcripts (the
+// markdownSeeds are real model output from the recorded transcripts (the
 // assistant text blocks and compaction summaries), plus hostile inputs.
 func markdownSeeds(t testing.TB) []string {
 	t.Helper()
@@ -251,7 +251,7 @@ func markdownSeeds(t testing.TB) []string {
 		"# Plan\n\n1. Read `main.go`\n2. Run **tests**\n\n```bash\ngo test ./...\n```\n\n| file | lines |\n|---|---:|\n| a.go | 10 |",
 		"<script>alert(1)</script>", "[x](javascript:alert(1))", "![i](https://e.com/i.png)", "- [ ] a\n  - [x] b\n\n> q\n> > qq",
 	}
-	files, _ := filepath.Glob(filepath.Join(harnessDir(t), "claude-code", "captures", "*", "projects", "*", "*.jsonl"))
+	files, _ := filepath.Glob(filepath.Join(captures(t), "*", "projects", "*", "*.jsonl"))
 	seen := map[string]bool{}
 	for _, f := range files {
 		fh, err := os.Open(f)

@@ -17,54 +17,50 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/backfill"
+	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/server/serve"
 	"github.com/weavetrace/weave/spans"
 )
 
-// Test data: the harness captures of the real Claude Code CLI and Agent
-// SDK (outside the repository, beside it as ../shared, or at
-// $WEAVE_HARNESS_DIR), imported through the real import path, and the OTLP
-// corpus of other instrumentations kept in server/normalize/testdata.
-func harnessDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("WEAVE_HARNESS_DIR")
-	if dir == "" {
-		dir = "../../../shared/harness"
-	}
-	if _, err := os.Stat(filepath.Join(dir, "claude-code", "captures")); err != nil {
-		t.Fatalf("the browser tests are seeded from the harness captures, not found under %s (%v); set WEAVE_HARNESS_DIR to the folder that holds claude-code/captures", dir, err)
-	}
-	return dir
-}
-
+// Test data: the recorded sessions of the real Claude Code CLI and Agent
+// SDK (the repository's testdata/, package fixtures), imported through the
+// real import path, and the OTLP corpus of other instrumentations kept in
+// server/normalize/testdata.
 const corpusDir = "../normalize/testdata/corpus"
 
-// captureProjects lists the projects/ folders of every capture scenario.
+// captures is the folder of the Claude Code 2.1.197 recordings, one
+// scenario per subfolder: the conversations the pages are checked on.
+func captures(t testing.TB) string {
+	t.Helper()
+	return fixtures.Path(t, fixtures.ClaudeCode2197)
+}
+
+// captureProjects lists the projects/ folders of every scenario of Claude
+// Code 2.1.197 and 2.1.330 and of the Agent SDK.
 func captureProjects(t testing.TB) []string {
 	t.Helper()
-	h := harnessDir(t)
 	var out []string
-	for _, pat := range []string{"claude-code/captures*/*/projects", "sdk/captures/*/projects"} {
-		m, err := filepath.Glob(filepath.Join(h, pat))
+	for _, set := range []string{fixtures.ClaudeCode2197, fixtures.ClaudeCode2330, fixtures.AgentSDK03197} {
+		m, err := filepath.Glob(filepath.Join(fixtures.Path(t, set), "*", "projects"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, m...)
 	}
 	if len(out) < 10 {
-		t.Fatalf("found %d capture folders under %s, want the whole harness", len(out), h)
+		t.Fatalf("found %d capture folders, want every recorded scenario", len(out))
 	}
 	sort.Strings(out)
 	return out
 }
 
 // sessionOf returns the session id (the transcript's file name) of a
-// scenario's only or first main transcript.
-func sessionOf(t testing.TB, captures, scenario string) string {
+// 2.1.197 scenario's only or first main transcript.
+func sessionOf(t testing.TB, scenario string) string {
 	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(harnessDir(t), "claude-code", captures, scenario, "projects", "*", "*.jsonl"))
+	m, _ := filepath.Glob(filepath.Join(captures(t), scenario, "projects", "*", "*.jsonl"))
 	if len(m) == 0 {
-		t.Fatalf("no transcript for scenario %s/%s", captures, scenario)
+		t.Fatalf("no transcript for scenario %s", scenario)
 	}
 	sort.Strings(m)
 	return strings.TrimSuffix(filepath.Base(m[0]), ".jsonl")

@@ -39,7 +39,7 @@ func main() {
 
 func run() error {
 	n := flag.Int("n", 300, "events per scenario")
-	payloads := flag.String("payloads", "daemon/hookproto/testdata/payloads.jsonl", "JSONL of captured hook calls ({\"payload\":{...}} per line, as in the harness's hooks.jsonl)")
+	payloads := flag.String("payloads", "daemon/hookproto/testdata/payloads.jsonl", "JSONL of captured hook calls ({\"payload\":{...}} per line, as in a recording's hooks.jsonl under testdata/)")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	flag.Parse()
 

@@ -1,6 +1,6 @@
 // Package ccload is the benchmarks' workload of weave's main producer:
 // the spans weave-agentd builds from real Claude Code CLI and Agent SDK
-// sessions (the hand-reviewed golden spans of the harness captures, under
+// sessions (the hand-reviewed golden spans of the recorded sessions, under
 // spans/testdata/golden), replayed under fresh ids as many times as
 // needed — the "harness captures imported many times under fresh IDs" of
 // issue 4's benchmark. Each session is rendered once as the OTLP/HTTP
@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/normalize"
 	"github.com/weavetrace/weave/spans"
@@ -52,20 +53,11 @@ type Load struct {
 // GoldenDir finds spans/testdata/golden from the working directory of a
 // test anywhere in the repository.
 func GoldenDir() (string, error) {
-	dir, err := os.Getwd()
+	root, err := fixtures.Root()
 	if err != nil {
 		return "", err
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "spans", "testdata", "golden"), nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", fmt.Errorf("ccload: no go.mod above the working directory")
-		}
-		dir = up
-	}
+	return filepath.Join(root, "spans", "testdata", "golden"), nil
 }
 
 // FromRepo is New on the repository's spans/testdata/golden (GoldenDir).
