@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet unit run stop uninstall clean test-ui e2e bench-ingest bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui e2e bench-ingest bench-api bench-store bench-server bench-agentd
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,10 +22,13 @@ fmt-check: ## fail if gofmt would change a file
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
+tidy-check: ## fail if go.mod/go.sum differ from what `go mod tidy` makes
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy (diff above): run go mod tidy"; exit 1; }
+
 unit: ## go test -race over every package
 	$(GO) test $(GOTESTFLAGS) $(PKGS)
 
-test: fmt-check vet build unit ## the full test suite (what CI runs)
+test: fmt-check vet tidy-check build unit ## the full test suite (what CI runs)
 
 bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and agent-shaped batches, and the whole path (OTLP/HTTP from concurrent clients into the embedded store, search indexed)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/normalize ./server/ingest
