@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui e2e bench-ingest bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui e2e fuzz bench-ingest bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -37,6 +37,10 @@ unit: ## go test -race over every package
 	$(GO) test $(GOTESTFLAGS) $(PKGS)
 
 test: fmt-check vet tidy-check build unit ## the full test suite (what CI runs)
+
+FUZZTIME ?= 30s
+fuzz: ## run every fuzz target FUZZTIME each (default 30s, ~15 min in all): FUZZTIME=10s make fuzz, FUZZ=regexp to pick targets, FUZZPKGS=./daemon/... to narrow
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and agent-shaped batches, and the whole path (OTLP/HTTP from concurrent clients into the embedded store, search indexed)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/normalize ./server/ingest
