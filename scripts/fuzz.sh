@@ -49,6 +49,7 @@ log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 failed=()
 skipped=()
+short=()
 printf '%-26s %-44s %14s %18s  %s\n' target package execs "new (corpus)" result
 for t in "${targets[@]}"; do
   read -r pkg name <<<"$t"
@@ -60,6 +61,14 @@ for t in "${targets[@]}"; do
   execs="$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")"
   newi="$(sed -nE 's/.*new interesting: ([0-9]+) \(total: ([0-9]+)\).*/\1 (\2)/p' <<<"$last")"
   result=ok
+  if [ -z "$last" ] && [ "$rc" = 0 ]; then
+    # FUZZTIME ran out while go was still replaying the corpus.
+    base="$(sed -nE 's/.*gathering baseline coverage: ([0-9]+\/[0-9]+).*/\1/p' "$out" | tail -n 1)"
+    if [ -n "$base" ]; then
+      result="ok, but only the corpus ran (baseline $base): raise FUZZTIME"
+      short+=("$name")
+    fi
+  fi
   if [ "$rc" != 0 ]; then
     result=FAILED
     input="$(sed -nE 's/^ *Failing input written to (.*)$/\1/p' "$out" | tail -n 1)"
@@ -96,3 +105,4 @@ if [ "${#failed[@]}" != 0 ]; then
 fi
 echo "fuzz: $((${#targets[@]} - ${#skipped[@]})) of ${#targets[@]} targets ran $FUZZTIME each without a failure"
 for s in "${skipped[@]}"; do echo "fuzz: NOT RUN: $s"; done
+if [ "${#short[@]}" != 0 ]; then echo "fuzz: replayed their corpus but did not fuzz in $FUZZTIME: ${short[*]}"; fi
