@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui e2e fuzz bench-ingest bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e fuzz bench-ingest bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -65,9 +65,18 @@ test-ui: ## browser tests of the web UI in headless Chromium (apt-get install -y
 bench-hook: ## weave-hook wall time per event (p50/p90/p99): daemon up, daemon down, and a do-nothing Go binary (the floor)
 	$(GO) run ./cmd/weave-hook/internal/hookbench
 
-test-clickhouse: ## store conformance suite + SQL snapshots against a ClickHouse 24+ server: WEAVE_TEST_CLICKHOUSE_DSN=clickhouse://default:@127.0.0.1:9000 (optional WEAVE_TEST_CLICKHOUSE_CLUSTER=name)
-	@if [ -z "$$WEAVE_TEST_CLICKHOUSE_DSN" ]; then echo "test-clickhouse: set WEAVE_TEST_CLICKHOUSE_DSN (see server/store/clickhouse/README.md)"; exit 2; fi
-	$(GO) test -race -count=1 -p 1 -timeout 30m -v -run 'TestConformance|Snapshot|TestWriter' ./server/store/clickhouse
+# The live ClickHouse tests: chlocal's own, the store's conformance suite on
+# one node and on a 2-shard cluster, the sharding checks, SQL snapshots and
+# writer tests, and weave-server end to end on ClickHouse.
+CH_PKGS  := ./tools/chlocal/... ./server/store/clickhouse/... ./server/serve
+CH_TESTS := 'TestConformance|TestCluster|TestNodes|Snapshot|TestMigrate|TestWriter|TestClickHouseEndToEnd'
+
+test-clickhouse: ## ClickHouse store against a real server: conformance suite on one node and on a 2-shard cluster, SQL snapshots, writer tests, weave-server end to end. Starts local ClickHouse nodes itself (tools/chlocal: ClickHouse 26 from npm, cached in ~/.cache/weave), or uses WEAVE_TEST_CLICKHOUSE_DSN=clickhouse://default:@127.0.0.1:9000 (optional WEAVE_TEST_CLICKHOUSE_CLUSTER=name, replicated)
+	@if [ -z "$$WEAVE_TEST_CLICKHOUSE_DSN" ]; then export WEAVE_TEST_CLICKHOUSE=local; $(GO) run ./tools/chlocal install >/dev/null; fi; \
+	$(GO) test -race -count=1 -p 1 -timeout 30m -v -run $(CH_TESTS) $(CH_PKGS)
+
+test-clickhouse-cluster: ## only the 2-shard cluster tests on local ClickHouse nodes (conformance suite on Distributed tables, sharding checks)
+	WEAVE_TEST_CLICKHOUSE=local $(GO) test -race -count=1 -p 1 -timeout 30m -v -run 'TestConformanceCluster|TestCluster' ./server/store/clickhouse
 
 clean: ## remove build output
 	rm -rf $(BIN)

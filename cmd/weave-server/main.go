@@ -58,9 +58,13 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-database DB       database for weave's tables (default: the
                           DSN's, else weave); created if missing
   --clickhouse-user USER  user name, overriding the DSN's
-  --clickhouse-cluster NAME      cluster mode: ON CLUSTER DDL, Replicated
-                          tables with {shard}/{replica} macros, Distributed
-                          tables
+  --clickhouse-cluster NAME      cluster mode: <table>_local on every node
+                          behind Distributed tables
+  --clickhouse-cluster-mode MODE replicated (default: ON CLUSTER DDL,
+                          Replicated tables with {shard}/{replica} macros,
+                          needs Keeper) or sharded (plain tables, one
+                          replica per shard, the schema applied node by node
+                          to every host the cluster lists; no Keeper)
   --clickhouse-retention-days N  TTL of spans and what derives from them,
                           set when the tables are created (default 0: forever)
   --clickhouse-ca-file FILE      PEM CAs for TLS (turns TLS on)
@@ -150,6 +154,7 @@ func clickHouseFlags(fs *flag.FlagSet, c *clickhouse.Config) {
 	fs.StringVar(&c.Database, "clickhouse-database", "", "")
 	fs.StringVar(&c.Username, "clickhouse-user", "", "")
 	fs.StringVar(&c.Cluster, "clickhouse-cluster", "", "")
+	fs.StringVar(&c.ClusterMode, "clickhouse-cluster-mode", "", "")
 	fs.IntVar(&c.RetentionDays, "clickhouse-retention-days", 0, "")
 	fs.StringVar(&c.CAFile, "clickhouse-ca-file", "", "")
 	fs.StringVar(&c.CertFile, "clickhouse-cert-file", "", "")

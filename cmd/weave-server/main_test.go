@@ -25,6 +25,7 @@ func TestRun(t *testing.T) {
 		{"bad_max_body", []string{"serve", "--max-body", "12"}, 1, "", "--max-body"},
 		{"clickhouse_without_dsn", []string{"--store", "clickhouse"}, 1, "", "--clickhouse-dsn"},
 		{"clickhouse_bad_cluster", []string{"--store", "clickhouse", "--clickhouse-dsn", "clickhouse://127.0.0.1:9000", "--clickhouse-cluster", "a-b"}, 1, "", "cluster"},
+		{"clickhouse_bad_cluster_mode", []string{"--store", "clickhouse", "--clickhouse-dsn", "clickhouse://127.0.0.1:9000", "--clickhouse-cluster", "c1", "--clickhouse-cluster-mode", "mesh"}, 1, "", `cluster mode "mesh"`},
 		{"migrate_clickhouse_without_dsn", []string{"migrate", "--store", "clickhouse"}, 1, "", "--clickhouse-dsn"},
 		{"migrate_extra_argument", []string{"migrate", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"migrate_sqlite", []string{"migrate", "--data-dir", "DATADIR"}, 0, "", "schema is up to date"},

@@ -337,7 +337,10 @@ type SearchQuery struct {
 // earliest-started span that carries that content in that role (ties by
 // trace_id, then span_id) — where the message was said, not every later
 // call that repeats it as history. Hits are ordered newest first
-// (started_at desc, then trace_id, span_id, role ascending).
+// (started_at desc, then trace_id, span_id, role ascending); hits equal
+// on all four (two messages first said in the same span and role) come in
+// an order of the backend's that is the same on every call, so paging
+// with Offset neither repeats nor skips one.
 // ConversationID is the effective conversation.
 type SearchHit struct {
 	TraceID        string    `json:"trace_id"`

@@ -52,10 +52,16 @@ type Config struct {
 	// CertFile and KeyFile are a client certificate and key for mutual TLS.
 	CertFile, KeyFile string
 	// Cluster is the name of the ClickHouse cluster (remote_servers) to run
-	// in cluster mode: DDL runs ON CLUSTER, tables are Replicated*MergeTree
-	// with {shard}/{replica} macros behind Distributed tables. Empty: a
-	// single node.
+	// in cluster mode: each table is <name>_local on every node behind a
+	// Distributed table <name>. Empty: a single node.
 	Cluster string
+	// ClusterMode is how the cluster is built (with Cluster only):
+	// ClusterReplicated (the default) runs DDL ON CLUSTER and makes the
+	// local tables Replicated*MergeTree with {shard}/{replica} macros
+	// (needs Keeper); ClusterSharded makes them plain *MergeTree, one
+	// replica per shard, and applies the schema node by node to every
+	// host the cluster lists (no Keeper, no distributed DDL).
+	ClusterMode string
 	// RetentionDays expires spans and everything derived from them after
 	// that many days (a TTL on every table, set when the tables are
 	// created; README.md shows how to change it later). 0 keeps data forever.
@@ -87,10 +93,19 @@ type Settings struct {
 	Now func() time.Time
 }
 
+// Cluster modes (Config.ClusterMode).
+const (
+	ClusterReplicated = "replicated"
+	ClusterSharded    = "sharded"
+)
+
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // withDefaults fills the zero fields.
 func (c Config) withDefaults() Config {
+	if c.Cluster != "" && c.ClusterMode == "" {
+		c.ClusterMode = ClusterReplicated
+	}
 	if c.BatchRows == 0 {
 		c.BatchRows = DefaultBatchRows
 	}
@@ -124,6 +139,12 @@ func (c Config) Validate() error {
 	}
 	if c.Cluster != "" && !identRE.MatchString(c.Cluster) {
 		errs = append(errs, fmt.Errorf("cluster %q: want letters, digits and _", c.Cluster))
+	}
+	switch {
+	case c.ClusterMode != "" && c.Cluster == "":
+		errs = append(errs, fmt.Errorf("cluster mode %q without a cluster name", c.ClusterMode))
+	case c.ClusterMode != "" && c.ClusterMode != ClusterReplicated && c.ClusterMode != ClusterSharded:
+		errs = append(errs, fmt.Errorf("cluster mode %q: want %s or %s", c.ClusterMode, ClusterReplicated, ClusterSharded))
 	}
 	if c.RetentionDays < 0 {
 		errs = append(errs, fmt.Errorf("retention %d days: want ≥ 0 (0 keeps data forever)", c.RetentionDays))
@@ -202,7 +223,7 @@ func (c Config) options() (*ch.Options, string, error) {
 	if opts.Settings == nil {
 		opts.Settings = ch.Settings{}
 	}
-	for k, v := range sessionSettings(c.Cluster != "") {
+	for k, v := range sessionSettings(c.layout("")) {
 		if _, set := opts.Settings[k]; !set {
 			opts.Settings[k] = v
 		}
@@ -210,30 +231,43 @@ func (c Config) options() (*ch.Options, string, error) {
 	return opts, db, nil
 }
 
+// layout is the table layout the configuration asks for, in database db.
+func (c Config) layout(db string) layout {
+	l := layout{db: db, cluster: c.Cluster}
+	if c.Cluster != "" && c.ClusterMode == ClusterSharded {
+		l.sharded = true
+	}
+	return l
+}
+
 // sessionSettings are the ClickHouse settings every connection carries
 // unless the DSN sets them: WHERE conditions of FINAL reads stay after the
 // merge (the default, pinned), and in cluster mode inserts into Distributed
-// tables are synchronous and acknowledged by a majority of replicas (so
-// that the writer's next read of a trace sees them, see writerReadSettings)
-// and IN / JOIN subqueries over Distributed tables run once (GLOBAL).
-func sessionSettings(cluster bool) ch.Settings {
+// tables are synchronous (so that the writer's next read of a trace sees
+// them; a sharded cluster without a background pool for Distributed sends
+// would otherwise queue them) and IN / JOIN subqueries over Distributed
+// tables run once (GLOBAL). Replicated tables also wait for a majority of
+// replicas (see writerReadSettings).
+func sessionSettings(l layout) ch.Settings {
 	s := ch.Settings{
 		"optimize_move_to_prewhere_if_final": 0,
 	}
-	if cluster {
+	if l.isCluster() {
 		s["distributed_foreground_insert"] = 1
+		s["distributed_product_mode"] = "global"
+	}
+	if l.replicated() {
 		s["insert_quorum"] = "auto"
 		s["insert_quorum_parallel"] = 0
-		s["distributed_product_mode"] = "global"
 	}
 	return s
 }
 
 // writerReadSettings are the settings of the writer's reads of the state
-// it is about to change: in cluster mode they must see every insert the
+// it is about to change: with replicas they must see every insert the
 // writer made before (quorum inserts, sequential consistency).
-func writerReadSettings(cluster bool) ch.Settings {
-	if !cluster {
+func writerReadSettings(l layout) ch.Settings {
+	if !l.replicated() {
 		return nil
 	}
 	return ch.Settings{"select_sequential_consistency": 1}

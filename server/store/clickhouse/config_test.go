@@ -33,6 +33,9 @@ func TestValidate(t *testing.T) {
 		{"negative pending age", func(c *Config) { c.PendingEventsMaxAge = -time.Hour }, "pending events"},
 		{"cert without key", func(c *Config) { c.CertFile = "c.pem" }, "client certificate"},
 		{"cluster and retention", func(c *Config) { c.Cluster = "prod_1"; c.RetentionDays = 90 }, ""},
+		{"sharded cluster", func(c *Config) { c.Cluster = "prod_1"; c.ClusterMode = ClusterSharded }, ""},
+		{"cluster mode without cluster", func(c *Config) { c.ClusterMode = ClusterSharded }, "without a cluster name"},
+		{"unknown cluster mode", func(c *Config) { c.Cluster = "prod_1"; c.ClusterMode = "mesh" }, `cluster mode "mesh": want replicated or sharded`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +130,16 @@ func TestOptions(t *testing.T) {
 		}
 		if opts.Settings["distributed_foreground_insert"] != 1 || opts.Settings["insert_quorum"] != 2 || opts.Settings["distributed_product_mode"] != "global" {
 			t.Errorf("cluster settings: got %v, want foreground inserts, the DSN's quorum, global IN", opts.Settings)
+		}
+	})
+	t.Run("sharded cluster settings", func(t *testing.T) {
+		opts, _, err := Config{DSN: "clickhouse://h1:9000", Cluster: "c1", ClusterMode: ClusterSharded}.options()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, quorum := opts.Settings["insert_quorum"]
+		if opts.Settings["distributed_foreground_insert"] != 1 || opts.Settings["distributed_product_mode"] != "global" || quorum {
+			t.Errorf("sharded cluster settings: got %v, want foreground inserts, global IN, no quorum (no replicas)", opts.Settings)
 		}
 	})
 	t.Run("TLS from files", func(t *testing.T) {

@@ -8,40 +8,53 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
 	"github.com/weavetrace/weave/server/store/storetest"
 )
 
-// EnvTestDSN names the ClickHouse server the conformance suite runs
-// against (make test-clickhouse). Each test gets a fresh database, dropped
-// afterwards.
-const EnvTestDSN = "WEAVE_TEST_CLICKHOUSE_DSN"
-
-// EnvTestCluster optionally names a cluster to run the suite in cluster
-// mode (ON CLUSTER DDL, Replicated and Distributed tables).
-const EnvTestCluster = "WEAVE_TEST_CLICKHOUSE_CLUSTER"
-
-func testConfig(t *testing.T) (Config, bool) {
-	dsn := os.Getenv(EnvTestDSN)
-	if dsn == "" {
-		return Config{}, false
-	}
+// testConfig is a fresh database on the server at dsn.
+func testConfig(dsn, cluster string) Config {
 	var b [6]byte
 	rand.Read(b[:])
 	return Config{
 		DSN:           dsn,
 		Database:      "weave_test_" + hex.EncodeToString(b[:]),
-		Cluster:       os.Getenv(EnvTestCluster),
+		Cluster:       cluster,
 		FlushInterval: -1, // flush every write at once: the suite writes span by span
-	}, true
+	}
 }
 
+// TestConformance runs the store contract's suite against a real
+// ClickHouse: the user's (WEAVE_TEST_CLICKHOUSE_DSN, optionally in cluster
+// mode with WEAVE_TEST_CLICKHOUSE_CLUSTER) or a local node (make
+// test-clickhouse).
 func TestConformance(t *testing.T) {
-	if _, ok := testConfig(t); !ok {
-		t.Skipf("ClickHouse conformance suite skipped: set %s (e.g. clickhouse://default:@127.0.0.1:9000) to run it against a ClickHouse 24+ server; see README.md (make test-clickhouse)", EnvTestDSN)
+	dsn := clickhousetest.DSN(t)
+	cluster := ""
+	if os.Getenv(clickhousetest.EnvDSN) != "" {
+		cluster = os.Getenv(clickhousetest.EnvCluster)
 	}
+	runConformance(t, func() Config { return testConfig(dsn, cluster) })
+}
+
+// TestConformanceCluster runs the suite on a sharded cluster of two local
+// nodes: every table is Distributed over two shards (writes routed by
+// trace, reads merged), the schema applied node by node.
+func TestConformanceCluster(t *testing.T) {
+	c := clickhousetest.Start(t, 2)
+	runConformance(t, func() Config {
+		cfg := testConfig(c.DSNs()[0], c.Name)
+		cfg.ClusterMode = ClusterSharded
+		return cfg
+	})
+}
+
+func runConformance(t *testing.T, newConfig func() Config) {
 	storetest.Run(t, func(t *testing.T) func() (store.Store, error) {
-		cfg, _ := testConfig(t)
+		cfg := newConfig()
 		t.Cleanup(func() { dropDatabase(t, cfg) })
 		return func() (store.Store, error) {
 			return Open(context.Background(), cfg, Settings{})
@@ -56,7 +69,7 @@ func dropDatabase(t *testing.T, cfg Config) {
 		t.Errorf("drop test database: %v", err)
 		return
 	}
-	s, err := Open(context.Background(), Config{DSN: cfg.DSN, Database: db, Cluster: cfg.Cluster, SkipMigrate: true}, Settings{})
+	s, err := Open(context.Background(), Config{DSN: cfg.DSN, Database: db, Cluster: cfg.Cluster, ClusterMode: cfg.ClusterMode, SkipMigrate: true}, Settings{})
 	if err != nil {
 		t.Errorf("drop test database %s (%v): %v", db, opts.Addr, err)
 		return
@@ -65,7 +78,12 @@ func dropDatabase(t *testing.T, cfg Config) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	q := "DROP DATABASE IF EXISTS `" + db + "`" + s.l.onCluster() + " SYNC"
-	if err := s.conn.Exec(ctx, q); err != nil {
+	if s.l.sharded {
+		err = s.eachNode(ctx, func(_ string, conn driver.Conn) error { return conn.Exec(ctx, q) })
+	} else {
+		err = s.conn.Exec(ctx, q)
+	}
+	if err != nil {
 		t.Errorf("drop test database: %v", err)
 	}
 }

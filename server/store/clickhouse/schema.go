@@ -19,13 +19,28 @@ var schemaFS embed.FS
 
 // layout names the tables of one deployment: the database, and in cluster
 // mode the cluster, whose storage tables are <name>_local behind a
-// Distributed table <name>.
+// Distributed table <name>: Replicated tables created ON CLUSTER, or, in a
+// sharded cluster, plain tables created node by node.
 type layout struct {
 	db      string // unquoted, validated identifier
 	cluster string // "" for a single node
+	sharded bool   // cluster without replication or distributed DDL
 }
 
 func (l layout) isCluster() bool { return l.cluster != "" }
+
+// replicated reports whether the local tables are Replicated*MergeTree.
+func (l layout) replicated() bool { return l.isCluster() && !l.sharded }
+
+// migrationsTable is where applied migrations are read and recorded: the
+// node's own table in a sharded cluster (each node is migrated on its
+// own), else the table reads use.
+func (l layout) migrationsTable() string {
+	if l.sharded {
+		return l.local("weave_migrations")
+	}
+	return l.table("weave_migrations")
+}
 
 // table is the name reads and writes use: the Distributed table in cluster
 // mode, the table itself on a single node.
@@ -41,7 +56,7 @@ func (l layout) local(name string) string {
 }
 
 func (l layout) onCluster() string {
-	if l.isCluster() {
+	if l.replicated() {
 		return " ON CLUSTER `" + l.cluster + "`"
 	}
 	return ""
@@ -73,7 +88,7 @@ func migrations(l layout, retentionDays int, pendingMaxAge time.Duration) ([]mig
 		"table": l.table,
 		"on":    l.onCluster,
 		"engine": func(table, engine, args string) string {
-			if !l.isCluster() {
+			if !l.replicated() {
 				return engine + "(" + args + ")"
 			}
 			rep := "'/clickhouse/tables/{shard}/" + l.db + "/" + table + "_local', '{replica}'"
@@ -153,14 +168,14 @@ func splitStatements(sql string) []string {
 // migrationsTableDDL creates the table that records applied migrations.
 func migrationsTableDDL(l layout) []string {
 	engine := "ReplacingMergeTree(applied_at)"
-	if l.isCluster() {
+	if l.replicated() {
 		engine = "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/" + l.db + "/weave_migrations_local', '{replica}', applied_at)"
 	}
 	out := []string{
 		"CREATE DATABASE IF NOT EXISTS `" + l.db + "`" + l.onCluster(),
 		"CREATE TABLE IF NOT EXISTS " + l.local("weave_migrations") + l.onCluster() + "\n(\n    version UInt32,\n    name String,\n    applied_at DateTime64(3, 'UTC')\n)\nENGINE = " + engine + "\nORDER BY version",
 	}
-	if l.isCluster() {
+	if l.replicated() {
 		out = append(out, "CREATE TABLE IF NOT EXISTS "+l.table("weave_migrations")+l.onCluster()+" AS "+l.local("weave_migrations")+
 			"\nENGINE = Distributed('"+l.cluster+"', '"+l.db+"', 'weave_migrations_local', rand())")
 	}

@@ -58,7 +58,7 @@ func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, limit int
 	if len(having) > 0 {
 		sql += " HAVING " + and(having)
 	}
-	sql += " ORDER BY h_at DESC, h_trace ASC, h_span ASC, role ASC LIMIT " + p.add("UInt64", uint64(limit)) +
+	sql += " ORDER BY h_at DESC, h_trace ASC, h_span ASC, role ASC, digest ASC LIMIT " + p.add("UInt64", uint64(limit)) +
 		" OFFSET " + p.add("UInt64", uint64(q.Offset))
 	return built{sql: sql, params: p.list}
 }

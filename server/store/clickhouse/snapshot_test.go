@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/goleak"
 
 	"github.com/weavetrace/weave/server/model"
@@ -97,14 +99,16 @@ func TestSchemaSnapshot(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		cluster string
+		sharded bool
 		ttl     int
 	}{
-		{"schema_single.sql", "", 0},
-		{"schema_single_ttl.sql", "", 30},
-		{"schema_cluster.sql", "weave_cluster", 90},
+		{"schema_single.sql", "", false, 0},
+		{"schema_single_ttl.sql", "", false, 30},
+		{"schema_cluster.sql", "weave_cluster", false, 90},
+		{"schema_sharded.sql", "weave_cluster", true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := layout{db: "weave", cluster: tc.cluster}
+			l := layout{db: "weave", cluster: tc.cluster, sharded: tc.sharded}
 			ms, err := migrations(l, tc.ttl, DefaultPendingEventsMaxAge)
 			if err != nil {
 				t.Fatal(err)
@@ -172,6 +176,83 @@ func TestMigrate(t *testing.T) {
 	}
 	if execs != len(migrationsTableDDL(s.l)) || inserts != 0 {
 		t.Errorf("second Migrate: got %d DDL statements and %d recorded migrations, want %d and 0", execs, inserts, len(migrationsTableDDL(s.l)))
+	}
+}
+
+// TestMigrateSharded checks the node-by-node DDL of a sharded cluster:
+// the nodes come from system.clusters, each gets the whole schema without
+// ON CLUSTER or Replicated engines and records it in its own table, and a
+// node that has the schema already gets only the idempotent bookkeeping.
+func TestMigrateSharded(t *testing.T) {
+	s, f := newFakeStore(t, Config{Cluster: "weave", ClusterMode: ClusterSharded})
+	f.respond = func(sql string, p map[string]any) [][]any {
+		if strings.Contains(sql, "system.clusters") && p["cluster"] == "weave" {
+			return [][]any{{"ch-1", uint16(9000)}, {"ch-2", uint16(9000)}, {"ch-2", uint16(9000)}}
+		}
+		return nil
+	}
+	nodes := map[string]*fakeConn{"ch-1:9000": {}, "ch-2:9000": {
+		respond: func(sql string, _ map[string]any) [][]any {
+			if strings.Contains(sql, "weave_migrations_local") {
+				return [][]any{{uint32(1)}}
+			}
+			return nil
+		},
+	}}
+	var dialed []string
+	s.dial = func(_ context.Context, addr string) (driver.Conn, error) {
+		dialed = append(dialed, addr)
+		if c := nodes[addr]; c != nil {
+			return c, nil
+		}
+		return nil, fmt.Errorf("no node %s", addr)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if want := []string{"ch-1:9000", "ch-2:9000"}; !slices.Equal(dialed, want) {
+		t.Errorf("nodes migrated: got %v, want %v", dialed, want)
+	}
+	for _, c := range f.take() {
+		if !strings.Contains(c.sql, "system.clusters") {
+			t.Errorf("the connected server got %s %q, want only the cluster listing", c.kind, c.sql)
+		}
+	}
+	ms, err := migrations(s.l, 0, DefaultPendingEventsMaxAge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDDL := len(migrationsTableDDL(s.l))
+	for _, m := range ms {
+		wantDDL += len(m.statements)
+	}
+	for addr, want := range map[string]struct{ ddl, inserts int }{
+		"ch-1:9000": {wantDDL, len(ms)},
+		"ch-2:9000": {len(migrationsTableDDL(s.l)), 0},
+	} {
+		var ddl, inserts int
+		for _, c := range nodes[addr].take() {
+			switch c.kind {
+			case "exec":
+				ddl++
+				if strings.Contains(c.sql, "ON CLUSTER") || strings.Contains(c.sql, "Replicated") {
+					t.Errorf("%s: distributed DDL or a replicated engine in a sharded cluster: %s", addr, firstLine(c.sql))
+				}
+			case "insert":
+				inserts++
+				if !strings.Contains(c.sql, "`weave`.`weave_migrations_local`") {
+					t.Errorf("%s: migration recorded by %q, want the node's own weave_migrations_local", addr, c.sql)
+				}
+			}
+		}
+		if ddl != want.ddl || inserts != want.inserts {
+			t.Errorf("%s: got %d DDL statements and %d recorded migrations, want %d and %d", addr, ddl, inserts, want.ddl, want.inserts)
+		}
+	}
+
+	s2, _ := newFakeStore(t, Config{Cluster: "nowhere", ClusterMode: ClusterSharded})
+	if err := s2.Migrate(context.Background()); err == nil || !strings.Contains(err.Error(), `cluster "nowhere" is not in the server's remote_servers`) {
+		t.Errorf("Migrate on an unknown cluster: got %v, want a clear error", err)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,9 @@ type Store struct {
 	closeErr  error
 
 	where string // for logs: addresses, database, cluster (no credentials)
+	// dial connects to one node of the cluster (host:port) with the
+	// store's options, for node-by-node DDL; set by Open.
+	dial func(ctx context.Context, addr string) (driver.Conn, error)
 
 	annMu   sync.Mutex // serializes annotation upserts and deletes
 	pendMu  sync.Mutex // serializes pending-event takes
@@ -68,7 +73,20 @@ func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
 	s := New(conn, cfg, set)
 	s.where = "clickhouse://" + strings.Join(opts.Addr, ",") + "/" + db
 	if cfg.Cluster != "" {
-		s.where += " (cluster " + cfg.Cluster + ")"
+		s.where += " (cluster " + cfg.Cluster + ", " + s.cfg.ClusterMode + ")"
+	}
+	s.dial = func(ctx context.Context, addr string) (driver.Conn, error) {
+		o := *opts
+		o.Addr = []string{addr}
+		c, err := ch.Open(&o)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Ping(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
 	}
 	if !cfg.SkipMigrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -90,7 +108,7 @@ func New(conn driver.Conn, cfg Config, set Settings) *Store {
 	}
 	s := &Store{
 		conn:    conn,
-		l:       layout{db: cfg.Database, cluster: cfg.Cluster},
+		l:       cfg.layout(cfg.Database),
 		cfg:     cfg,
 		log:     set.Logger,
 		now:     set.Now,
@@ -135,15 +153,29 @@ func (s *Store) Close() error {
 // Migrate applies the schema files the database lacks, in order, and
 // records each in weave_migrations. Every statement is idempotent, so two
 // servers migrating at once, or a migration interrupted half-way and run
-// again, end in the same schema.
+// again, end in the same schema. In a sharded cluster it connects to every
+// node the cluster lists and migrates each on its own (no distributed
+// DDL): a node added later is migrated by the next run.
 func (s *Store) Migrate(ctx context.Context) error {
+	if !s.l.sharded {
+		return s.migrateNode(ctx, s.conn)
+	}
+	return s.eachNode(ctx, func(addr string, conn driver.Conn) error {
+		if err := s.migrateNode(ctx, conn); err != nil {
+			return fmt.Errorf("%w (node %s)", err, addr)
+		}
+		return nil
+	})
+}
+
+func (s *Store) migrateNode(ctx context.Context, conn driver.Conn) error {
 	for _, q := range migrationsTableDDL(s.l) {
-		if err := s.conn.Exec(ctx, q); err != nil {
+		if err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("clickhouse: migrate: %s: %w", firstLine(q), err)
 		}
 	}
 	applied := map[uint32]bool{}
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM "+s.l.table("weave_migrations"))
+	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+s.l.migrationsTable())
 	if err != nil {
 		return fmt.Errorf("clickhouse: migrate: read applied versions: %w", err)
 	}
@@ -167,16 +199,58 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		for _, q := range m.statements {
-			if err := s.conn.Exec(ctx, q); err != nil {
+			if err := conn.Exec(ctx, q); err != nil {
 				return fmt.Errorf("clickhouse: migrate %04d_%s: %s: %w", m.version, m.name, firstLine(q), err)
 			}
 		}
-		err := s.insert(ctx, "weave_migrations", []string{"version", "name", "applied_at"},
+		err := insertInto(ctx, conn, s.l.migrationsTable(), []string{"version", "name", "applied_at"},
 			[][]any{{uint32(m.version), m.name, s.now().UTC()}})
 		if err != nil {
 			return fmt.Errorf("clickhouse: migrate %04d_%s: record: %w", m.version, m.name, err)
 		}
 		s.log.Info("clickhouse migration applied", "version", m.version, "name", m.name, "database", s.l.db)
+	}
+	return nil
+}
+
+// eachNode calls fn with a connection to every node of the cluster, as the
+// connected server's system.clusters lists them (host and native port),
+// one after the other.
+func (s *Store) eachNode(ctx context.Context, fn func(addr string, conn driver.Conn) error) error {
+	var addrs []string
+	seen := map[string]bool{}
+	q := "SELECT host_name, toUInt16(port) FROM system.clusters WHERE cluster = {cluster:String} ORDER BY shard_num, replica_num"
+	err := s.scanAll(ctx, "list cluster nodes", q, []driver.NamedValue{named("cluster", s.l.cluster)}, func(r driver.Rows) error {
+		var host string
+		var port uint16
+		if err := r.Scan(&host, &port); err != nil {
+			return err
+		}
+		if a := net.JoinHostPort(host, strconv.Itoa(int(port))); !seen[a] {
+			seen[a] = true
+			addrs = append(addrs, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(addrs) == 0 {
+		return fmt.Errorf("clickhouse: cluster %q is not in the server's remote_servers (system.clusters)", s.l.cluster)
+	}
+	if s.dial == nil {
+		return errors.New("clickhouse: no way to connect to the cluster's nodes (store not opened with Open)")
+	}
+	for _, addr := range addrs {
+		conn, err := s.dial(ctx, addr)
+		if err != nil {
+			return fmt.Errorf("clickhouse: connect to cluster node %s: %w", addr, err)
+		}
+		err = fn(addr, conn)
+		conn.Close()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -190,10 +264,15 @@ func firstLine(q string) string {
 
 // insert writes rows into table with one batch.
 func (s *Store) insert(ctx context.Context, table string, cols []string, rows [][]any) error {
+	return insertInto(ctx, s.conn, s.l.table(table), cols, rows)
+}
+
+// insertInto writes rows into the table named (quoted) with one batch.
+func insertInto(ctx context.Context, conn driver.Conn, table string, cols []string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.l.table(table)+" ("+strings.Join(cols, ", ")+")")
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+strings.Join(cols, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", table, err)
 	}
@@ -240,7 +319,7 @@ func named(name string, v any) driver.NamedValue { return ch.Named(name, v) }
 
 // loadStates reads the current state of every span of the traces.
 func (s *Store) loadStates(ctx context.Context, project string, traces []string) ([]*stateRow, error) {
-	if st := writerReadSettings(s.l.isCluster()); st != nil {
+	if st := writerReadSettings(s.l); st != nil {
 		ctx = ch.Context(ctx, ch.WithSettings(st))
 	}
 	q := loadStatesSQL(s.l)

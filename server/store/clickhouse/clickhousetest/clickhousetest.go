@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/weavetrace/weave/tools/chlocal/chlocal"
 )
 
@@ -83,4 +85,19 @@ type testLog struct{ t testing.TB }
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(string(p))
 	return len(p), nil
+}
+
+// Exec runs one statement on the server at dsn (e.g. to drop a test
+// database).
+func Exec(ctx context.Context, dsn, query string) error {
+	opts, err := ch.ParseDSN(dsn)
+	if err != nil {
+		return err
+	}
+	conn, err := ch.Open(opts)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Exec(ctx, query)
 }

@@ -1,0 +1,356 @@
+CREATE DATABASE IF NOT EXISTS `weave`;
+
+CREATE TABLE IF NOT EXISTS `weave`.`weave_migrations_local`
+(
+    version UInt32,
+    name String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version;
+
+-- migration 1 init
+
+CREATE TABLE IF NOT EXISTS `weave`.`spans_local`
+(
+    project_id LowCardinality(String),
+    trace_id String,
+    span_id String,
+    parent_span_id String,
+    span_name String,
+    span_kind LowCardinality(String),
+    started_at DateTime64(9, 'UTC'),
+    ended_at Nullable(DateTime64(9, 'UTC')),
+    status_code LowCardinality(String),
+    status_message String,
+    operation_name LowCardinality(String),
+    provider_name LowCardinality(String),
+    agent_name String,
+    agent_id String,
+    agent_version String,
+    conversation_id String,
+    request_model LowCardinality(String),
+    response_model LowCardinality(String),
+    response_id String,
+    input_tokens Nullable(Int64),
+    output_tokens Nullable(Int64),
+    cache_read_input_tokens Nullable(Int64),
+    cache_creation_input_tokens Nullable(Int64),
+    reasoning_tokens Nullable(Int64),
+    finish_reasons Array(String),
+    input_messages String CODEC(ZSTD(3)),
+    output_messages String CODEC(ZSTD(3)),
+    system_instructions Array(String) CODEC(ZSTD(3)),
+    tool_name String,
+    tool_type LowCardinality(String),
+    tool_call_id String,
+    tool_call_arguments String CODEC(ZSTD(3)),
+    tool_call_result String CODEC(ZSTD(3)),
+    error_type String,
+    compaction_summary String CODEC(ZSTD(3)),
+    compaction_items_before Int64,
+    compaction_items_after Int64,
+    thread_id String,
+    is_turn Bool,
+    custom_attrs_string Map(String, String),
+    custom_attrs_int Map(String, Int64),
+    custom_attrs_float Map(String, Float64),
+    custom_attrs_bool Map(String, Bool),
+    resource_attrs String CODEC(ZSTD(3)),
+    resource_attrs_text Map(String, String),
+    events String CODEC(ZSTD(3)),
+    raw_span String CODEC(ZSTD(3)),
+    version UInt64,
+    is_deleted UInt8,
+    INDEX idx_trace_id trace_id TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_conversation_id conversation_id TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (project_id, started_at, span_id, trace_id);
+
+CREATE TABLE IF NOT EXISTS `weave`.`spans` AS `weave`.`spans_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'spans_local', cityHash64(project_id, trace_id));
+
+CREATE TABLE IF NOT EXISTS `weave`.`span_state_local`
+(
+    project_id LowCardinality(String),
+    trace_id String,
+    span_id String,
+    parent_span_id String,
+    started_at DateTime64(9, 'UTC'),
+    ended_at Nullable(DateTime64(9, 'UTC')),
+    status_code LowCardinality(String),
+    operation_name LowCardinality(String),
+    agent_name String,
+    agent_version String,
+    conversation_id String,
+    thread_id String,
+    model LowCardinality(String),
+    input_tokens Nullable(Int64),
+    output_tokens Nullable(Int64),
+    cache_read_input_tokens Nullable(Int64),
+    cache_creation_input_tokens Nullable(Int64),
+    reasoning_tokens Nullable(Int64),
+    prompt String,
+    msg_keys Array(String),
+    span_hash String,
+    eff_agent String,
+    eff_version String,
+    conv_key String,
+    counted UInt8,
+    minute Int64,
+    day Int32,
+    stale_agent UInt8,
+    stale_version UInt8,
+    sign Int8,
+    version UInt64,
+    INDEX idx_conv_key conv_key TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_eff_agent eff_agent TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = VersionedCollapsingMergeTree(sign, version)
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (project_id, trace_id, span_id);
+
+CREATE TABLE IF NOT EXISTS `weave`.`span_state` AS `weave`.`span_state_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'span_state_local', cityHash64(project_id, trace_id));
+
+CREATE TABLE IF NOT EXISTS `weave`.`agents_local`
+(
+    project_id LowCardinality(String),
+    agent_name String,
+    day Int32,
+    span_count SimpleAggregateFunction(sum, Int64),
+    invocation_count SimpleAggregateFunction(sum, Int64),
+    error_count SimpleAggregateFunction(sum, Int64),
+    duration_ms SimpleAggregateFunction(sum, Int64),
+    ended_invocations SimpleAggregateFunction(sum, Int64),
+    input_tokens SimpleAggregateFunction(sum, Int64),
+    output_tokens SimpleAggregateFunction(sum, Int64),
+    cache_read_input_tokens SimpleAggregateFunction(sum, Int64),
+    cache_creation_input_tokens SimpleAggregateFunction(sum, Int64),
+    reasoning_tokens SimpleAggregateFunction(sum, Int64),
+    first_seen_ns SimpleAggregateFunction(min, Int64),
+    last_seen_ns SimpleAggregateFunction(max, Int64),
+    stale SimpleAggregateFunction(sum, Int64)
+)
+ENGINE = AggregatingMergeTree()
+ORDER BY (project_id, agent_name, day);
+
+CREATE TABLE IF NOT EXISTS `weave`.`agents` AS `weave`.`agents_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'agents_local', rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agents_mv_local` TO `weave`.`agents_local` AS
+SELECT
+    project_id,
+    eff_agent AS agent_name,
+    day,
+    toInt64(sign) AS span_count,
+    toInt64(sign * (operation_name = 'invoke_agent')) AS invocation_count,
+    toInt64(sign * (status_code = 'ERROR')) AS error_count,
+    toInt64(sign * (operation_name = 'invoke_agent') * if(ifNull(ended_at > started_at, 0), intDiv(toUnixTimestamp64Nano(assumeNotNull(ended_at)) - toUnixTimestamp64Nano(started_at), 1000000), 0)) AS duration_ms,
+    toInt64(sign * (operation_name = 'invoke_agent') * isNotNull(ended_at)) AS ended_invocations,
+    toInt64(sign * counted * ifNull(input_tokens, 0)) AS input_tokens,
+    toInt64(sign * counted * ifNull(output_tokens, 0)) AS output_tokens,
+    toInt64(sign * counted * ifNull(cache_read_input_tokens, 0)) AS cache_read_input_tokens,
+    toInt64(sign * counted * ifNull(cache_creation_input_tokens, 0)) AS cache_creation_input_tokens,
+    toInt64(sign * counted * ifNull(reasoning_tokens, 0)) AS reasoning_tokens,
+    if(sign > 0, toUnixTimestamp64Nano(started_at), toInt64(9223372036854775807)) AS first_seen_ns,
+    if(sign > 0, toUnixTimestamp64Nano(started_at), toInt64(-9223372036854775807)) AS last_seen_ns,
+    toInt64(sign < 0 AND stale_agent = 1) AS stale
+FROM `weave`.`span_state_local`
+WHERE eff_agent != '';
+
+CREATE TABLE IF NOT EXISTS `weave`.`agent_versions_local`
+(
+    project_id LowCardinality(String),
+    agent_name String,
+    agent_version String,
+    day Int32,
+    span_count SimpleAggregateFunction(sum, Int64),
+    invocation_count SimpleAggregateFunction(sum, Int64),
+    error_count SimpleAggregateFunction(sum, Int64),
+    duration_ms SimpleAggregateFunction(sum, Int64),
+    ended_invocations SimpleAggregateFunction(sum, Int64),
+    input_tokens SimpleAggregateFunction(sum, Int64),
+    output_tokens SimpleAggregateFunction(sum, Int64),
+    cache_read_input_tokens SimpleAggregateFunction(sum, Int64),
+    cache_creation_input_tokens SimpleAggregateFunction(sum, Int64),
+    reasoning_tokens SimpleAggregateFunction(sum, Int64),
+    first_seen_ns SimpleAggregateFunction(min, Int64),
+    last_seen_ns SimpleAggregateFunction(max, Int64),
+    stale SimpleAggregateFunction(sum, Int64)
+)
+ENGINE = AggregatingMergeTree()
+ORDER BY (project_id, agent_name, agent_version, day);
+
+CREATE TABLE IF NOT EXISTS `weave`.`agent_versions` AS `weave`.`agent_versions_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'agent_versions_local', rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_versions_mv_local` TO `weave`.`agent_versions_local` AS
+SELECT
+    project_id,
+    eff_agent AS agent_name,
+    eff_version AS agent_version,
+    day,
+    toInt64(sign) AS span_count,
+    toInt64(sign * (operation_name = 'invoke_agent')) AS invocation_count,
+    toInt64(sign * (status_code = 'ERROR')) AS error_count,
+    toInt64(sign * (operation_name = 'invoke_agent') * if(ifNull(ended_at > started_at, 0), intDiv(toUnixTimestamp64Nano(assumeNotNull(ended_at)) - toUnixTimestamp64Nano(started_at), 1000000), 0)) AS duration_ms,
+    toInt64(sign * (operation_name = 'invoke_agent') * isNotNull(ended_at)) AS ended_invocations,
+    toInt64(sign * counted * ifNull(input_tokens, 0)) AS input_tokens,
+    toInt64(sign * counted * ifNull(output_tokens, 0)) AS output_tokens,
+    toInt64(sign * counted * ifNull(cache_read_input_tokens, 0)) AS cache_read_input_tokens,
+    toInt64(sign * counted * ifNull(cache_creation_input_tokens, 0)) AS cache_creation_input_tokens,
+    toInt64(sign * counted * ifNull(reasoning_tokens, 0)) AS reasoning_tokens,
+    if(sign > 0, toUnixTimestamp64Nano(started_at), toInt64(9223372036854775807)) AS first_seen_ns,
+    if(sign > 0, toUnixTimestamp64Nano(started_at), toInt64(-9223372036854775807)) AS last_seen_ns,
+    toInt64(sign < 0 AND stale_version = 1) AS stale
+FROM `weave`.`span_state_local`
+WHERE eff_agent != '';
+
+CREATE TABLE IF NOT EXISTS `weave`.`agent_minutes_local`
+(
+    project_id LowCardinality(String),
+    agent_name String,
+    minute Int64,
+    span_count SimpleAggregateFunction(sum, Int64),
+    invocation_count SimpleAggregateFunction(sum, Int64),
+    error_count SimpleAggregateFunction(sum, Int64),
+    duration_ms SimpleAggregateFunction(sum, Int64),
+    ended_invocations SimpleAggregateFunction(sum, Int64),
+    input_tokens SimpleAggregateFunction(sum, Int64),
+    output_tokens SimpleAggregateFunction(sum, Int64),
+    cache_read_input_tokens SimpleAggregateFunction(sum, Int64),
+    cache_creation_input_tokens SimpleAggregateFunction(sum, Int64),
+    reasoning_tokens SimpleAggregateFunction(sum, Int64)
+)
+ENGINE = AggregatingMergeTree()
+ORDER BY (project_id, agent_name, minute);
+
+CREATE TABLE IF NOT EXISTS `weave`.`agent_minutes` AS `weave`.`agent_minutes_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'agent_minutes_local', rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_minutes_mv_local` TO `weave`.`agent_minutes_local` AS
+SELECT
+    project_id,
+    eff_agent AS agent_name,
+    minute,
+    toInt64(sign) AS span_count,
+    toInt64(sign * (operation_name = 'invoke_agent')) AS invocation_count,
+    toInt64(sign * (status_code = 'ERROR')) AS error_count,
+    toInt64(sign * (operation_name = 'invoke_agent') * if(ifNull(ended_at > started_at, 0), intDiv(toUnixTimestamp64Nano(assumeNotNull(ended_at)) - toUnixTimestamp64Nano(started_at), 1000000), 0)) AS duration_ms,
+    toInt64(sign * (operation_name = 'invoke_agent') * isNotNull(ended_at)) AS ended_invocations,
+    toInt64(sign * counted * ifNull(input_tokens, 0)) AS input_tokens,
+    toInt64(sign * counted * ifNull(output_tokens, 0)) AS output_tokens,
+    toInt64(sign * counted * ifNull(cache_read_input_tokens, 0)) AS cache_read_input_tokens,
+    toInt64(sign * counted * ifNull(cache_creation_input_tokens, 0)) AS cache_creation_input_tokens,
+    toInt64(sign * counted * ifNull(reasoning_tokens, 0)) AS reasoning_tokens
+FROM `weave`.`span_state_local`
+WHERE eff_agent != '';
+
+CREATE TABLE IF NOT EXISTS `weave`.`conv_traces_local`
+(
+    project_id LowCardinality(String),
+    conv_key String,
+    trace_id String,
+    span_count Int64,
+    error_count Int64,
+    running_count Int64,
+    input_tokens Int64,
+    output_tokens Int64,
+    cache_read_input_tokens Int64,
+    cache_creation_input_tokens Int64,
+    reasoning_tokens Int64,
+    first_ns Int64,
+    last_ns Int64,
+    last_at DateTime64(9, 'UTC'),
+    agents Array(String),
+    models Array(String),
+    prompt String,
+    prompt_ns Int64,
+    prompt_rank UInt8,
+    prompt_span_id String,
+    version UInt64,
+    is_deleted UInt8
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (project_id, conv_key, trace_id);
+
+CREATE TABLE IF NOT EXISTS `weave`.`conv_traces` AS `weave`.`conv_traces_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'conv_traces_local', cityHash64(project_id, trace_id));
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_content_local`
+(
+    project_id LowCardinality(String),
+    digest String,
+    content String CODEC(ZSTD(3)),
+    terms String CODEC(ZSTD(3)),
+    refreshed_at DateTime64(3, 'UTC'),
+    INDEX idx_terms terms TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree(refreshed_at)
+ORDER BY (project_id, digest)
+SETTINGS index_granularity = 1024;
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_content` AS `weave`.`message_content_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'message_content_local', cityHash64(project_id, digest));
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_local`
+(
+    project_id LowCardinality(String),
+    digest String,
+    conv_key String,
+    role LowCardinality(String),
+    trace_id String,
+    span_id String,
+    eff_agent String,
+    operation_name LowCardinality(String),
+    started_at DateTime64(9, 'UTC'),
+    version UInt64,
+    is_deleted UInt8,
+    INDEX idx_conv_key conv_key TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (project_id, digest, conv_key, role, trace_id);
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences` AS `weave`.`message_occurrences_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'message_occurrences_local', cityHash64(project_id, trace_id));
+
+CREATE TABLE IF NOT EXISTS `weave`.`pending_events_local`
+(
+    project_id LowCardinality(String),
+    trace_id String,
+    span_id String,
+    seq UInt64,
+    events String,
+    created_at DateTime64(3, 'UTC'),
+    version UInt64,
+    is_deleted UInt8
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (project_id, trace_id, span_id, seq)
+TTL toDateTime(created_at) + INTERVAL 86400 SECOND;
+
+CREATE TABLE IF NOT EXISTS `weave`.`pending_events` AS `weave`.`pending_events_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'pending_events_local', cityHash64(project_id, trace_id));
+
+CREATE TABLE IF NOT EXISTS `weave`.`annotations_local`
+(
+    project_id LowCardinality(String),
+    id String,
+    ref String,
+    kind String,
+    value String,
+    author String,
+    created_at DateTime64(9, 'UTC'),
+    updated_at DateTime64(9, 'UTC'),
+    version UInt64,
+    is_deleted UInt8
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (project_id, id);
+
+CREATE TABLE IF NOT EXISTS `weave`.`annotations` AS `weave`.`annotations_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'annotations_local', cityHash64(project_id, id));
+
