@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -253,6 +254,50 @@ func TestMigrateSharded(t *testing.T) {
 	s2, _ := newFakeStore(t, Config{Cluster: "nowhere", ClusterMode: ClusterSharded})
 	if err := s2.Migrate(context.Background()); err == nil || !strings.Contains(err.Error(), `cluster "nowhere" is not in the server's remote_servers`) {
 		t.Errorf("Migrate on an unknown cluster: got %v, want a clear error", err)
+	}
+}
+
+// TestDeleteRowsLayouts checks where DeleteBefore's lightweight deletes
+// go: the table on a single node, the local tables ON CLUSTER in a
+// replicated cluster, each node's local table in a sharded one.
+func TestDeleteRowsLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want map[string]string // connection → statement
+	}{
+		{"single", Config{}, map[string]string{"main": "DELETE FROM `weave`.`spans` WHERE project_id = {project:String}"}},
+		{"replicated", Config{Cluster: "c1"}, map[string]string{"main": "DELETE FROM `weave`.`spans_local` ON CLUSTER `c1` WHERE project_id = {project:String}"}},
+		{"sharded", Config{Cluster: "c1", ClusterMode: ClusterSharded}, map[string]string{
+			"h1:9000": "DELETE FROM `weave`.`spans_local` WHERE project_id = {project:String}",
+			"h2:9000": "DELETE FROM `weave`.`spans_local` WHERE project_id = {project:String}",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, f := newFakeStore(t, tc.cfg)
+			f.respond = func(sql string, _ map[string]any) [][]any {
+				return [][]any{{"h1", uint16(9000)}, {"h2", uint16(9000)}}
+			}
+			conns := map[string]*fakeConn{"main": f}
+			s.dial = func(_ context.Context, addr string) (driver.Conn, error) {
+				conns[addr] = &fakeConn{}
+				return conns[addr], nil
+			}
+			if err := s.deleteRows(context.Background(), "spans", "project_id = {project:String}", named("project", "p")); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for name, c := range conns {
+				for _, call := range c.take() {
+					if call.kind == "exec" {
+						got[name] = call.sql
+					}
+				}
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("deletes: got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

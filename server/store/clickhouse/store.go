@@ -30,6 +30,9 @@ type Store struct {
 
 	clock versionClock
 	q     *queue
+	// writeMu serializes the writer's flushes and DeleteBefore's batches:
+	// each reads trace states and writes what follows from them.
+	writeMu sync.Mutex
 	// The writer goroutine starts with the first WriteSpans and stops in
 	// Close, after it has flushed what was queued.
 	startOnce sync.Once
@@ -450,4 +453,13 @@ func (c *digestCache) put(project, digest string, at time.Time) {
 // invalid is a bad-query error wrapping store.ErrInvalid.
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: clickhouse: %s", store.ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// forget drops the digests of a project, whose bodies were deleted.
+func (c *digestCache) forget(project string, digests []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range digests {
+		delete(c.m, project+"\x00"+d)
+	}
 }

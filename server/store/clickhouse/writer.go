@@ -232,6 +232,8 @@ type rows struct {
 // derived columns and inserts the changes (contents, spans, occurrences,
 // conversation rows, and last the state rows that feed the rollups).
 func (s *Store) flush(ctx context.Context, batch []*prep) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	win := winners(batch)
 	byProject := map[string][]string{}
 	seenTrace := map[traceKey]bool{}
@@ -242,13 +244,27 @@ func (s *Store) flush(ctx context.Context, batch []*prep) error {
 			byProject[k.project] = append(byProject[k.project], k.trace)
 		}
 	}
+	old, err := s.traceStates(ctx, byProject)
+	if err != nil {
+		return err
+	}
+	plan := s.plan(win, old)
+	if err := s.storeContent(ctx, plan.content); err != nil {
+		return err
+	}
+	return s.insertPlan(ctx, plan.rows)
+}
+
+// traceStates reads the stored state of every span of the traces (by
+// project), and keeps the version clock ahead of what it read.
+func (s *Store) traceStates(ctx context.Context, byProject map[string][]string) (map[traceKey]map[string]*stateRow, error) {
 	old := map[traceKey]map[string]*stateRow{}
 	for _, project := range sortedKeys(byProject) {
 		traces := byProject[project]
 		slices.Sort(traces)
 		states, err := s.loadStates(ctx, project, traces)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, r := range states {
 			k := traceKey{project, r.traceID}
@@ -261,19 +277,21 @@ func (s *Store) flush(ctx context.Context, batch []*prep) error {
 			s.clock.observe(r.version)
 		}
 	}
-	plan := s.plan(win, old)
-	if err := s.storeContent(ctx, plan.content); err != nil {
-		return err
-	}
+	return old, nil
+}
+
+// insertPlan inserts a plan's rows table by table, span_state (which
+// feeds the rollups) last.
+func (s *Store) insertPlan(ctx context.Context, rows rows) error {
 	for _, t := range []struct {
 		table string
 		cols  []string
 		rows  [][]any
 	}{
-		{"spans", insertCols, plan.rows.spans},
-		{"message_occurrences", occurrenceCols, plan.rows.occurrences},
-		{"conv_traces", convTraceCols, plan.rows.convTraces},
-		{"span_state", stateInsertCols, plan.rows.state},
+		{"spans", insertCols, rows.spans},
+		{"message_occurrences", occurrenceCols, rows.occurrences},
+		{"conv_traces", convTraceCols, rows.convTraces},
+		{"span_state", stateInsertCols, rows.state},
 	} {
 		if err := s.insert(ctx, t.table, t.cols, t.rows); err != nil {
 			return err
@@ -306,18 +324,21 @@ func (s *Store) plan(win []*prep, old map[traceKey]map[string]*stateRow) writePl
 		touched[k] = append(touched[k], p)
 	}
 	for _, k := range order {
-		s.planTrace(&wp, k, touched[k], old[k])
+		s.planTrace(&wp, k, touched[k], old[k], nil)
 	}
 	return wp
 }
 
 // planTrace plans one trace: written spans replace their stored states,
-// every span's derived columns are recomputed, and what changed is
-// written.
-func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[string]*stateRow) {
+// the spans of drop leave it (DeleteBefore: their states are cancelled),
+// every remaining span's derived columns are recomputed, and what changed
+// is written.
+func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[string]*stateRow, drop map[string]bool) {
 	cur := make(map[string]*stateRow, len(old)+len(written))
 	for id, r := range old {
-		cur[id] = r
+		if !drop[id] {
+			cur[id] = r
+		}
 	}
 	newProps := map[string]*prep{}
 	for _, p := range written {
@@ -368,6 +389,12 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 			wp.rows.state = append(wp.rows.state, stateValues(k.project, prev, -1, staleAgent, staleVersion))
 		}
 		wp.rows.state = append(wp.rows.state, stateValues(k.project, r, 1, false, false))
+	}
+	for _, id := range sortedKeys(drop) {
+		if prev := old[id]; prev != nil {
+			out := prev.d.effAgent != "" // the span leaves its agent and version groups
+			wp.rows.state = append(wp.rows.state, stateValues(k.project, prev, -1, out, out))
+		}
 	}
 
 	// Conversation rows of the trace.
