@@ -83,7 +83,7 @@ func (s *Store) pruneRound(ctx context.Context, traces map[string][]string, cut 
 	}
 	wp := writePlan{}
 	var n int64
-	gone := map[string][]string{}           // project → span ids
+	gone := map[string][]string{}          // project → span ids
 	bodies := map[string]map[string]bool{} // project → digests the deleted spans said
 	for _, project := range sortedKeys(traces) {
 		for _, trace := range traces[project] {
