@@ -69,7 +69,7 @@ bench-hook: ## weave-hook wall time per event (p50/p90/p99): daemon up, daemon d
 # one node and on a 2-shard cluster, the sharding checks, SQL snapshots and
 # writer tests, and weave-server end to end on ClickHouse.
 CH_PKGS  := ./tools/chlocal/... ./server/store/clickhouse/... ./server/serve
-CH_TESTS := 'TestConformance|TestCluster|TestNodes|Snapshot|TestMigrate|TestWriter|TestClickHouseEndToEnd'
+CH_TESTS := 'TestConformance|TestCluster|TestNodes|TestStart|Snapshot|TestMigrate|TestWriter|TestClickHouseEndToEnd'
 
 test-clickhouse: ## ClickHouse store against a real server: conformance suite on one node and on a 2-shard cluster, SQL snapshots, writer tests, weave-server end to end. Starts local ClickHouse nodes itself (tools/chlocal: ClickHouse 26 from npm, cached in ~/.cache/weave), or uses WEAVE_TEST_CLICKHOUSE_DSN=clickhouse://default:@127.0.0.1:9000 (optional WEAVE_TEST_CLICKHOUSE_CLUSTER=name, replicated)
 	@if [ -z "$$WEAVE_TEST_CLICKHOUSE_DSN" ]; then export WEAVE_TEST_CLICKHOUSE=local; $(GO) run ./tools/chlocal install >/dev/null; fi; \

@@ -9,6 +9,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,6 +187,37 @@ func open(t *testing.T, port int) driver.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// TestStartRetriesTakenPort hands the first start a TCP port another
+// process listens on: the node cannot bind it, and Start tries again with
+// other ports.
+func TestStartRetriesTakenPort(t *testing.T) {
+	live(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPorts = func(n int) ([]int, error) {
+		calls++
+		ports, err := freePorts(n)
+		if calls == 1 {
+			ports[0] = taken
+		}
+		return ports, err
+	}
+	defer func() { pickPorts = freePorts }()
+	c, err := Start(context.Background(), Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if calls != 2 || c.Nodes[0].TCPPort == taken {
+		t.Errorf("got %d port picks and TCP port %d (taken: %d), want a second pick with another port", calls, c.Nodes[0].TCPPort, taken)
+	}
 }
 
 // TestNodesDieWithParent kills (SIGKILL) a process that started a node

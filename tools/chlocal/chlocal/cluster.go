@@ -161,7 +161,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 var errPortTaken = errors.New("port taken")
 
 func (c *Cluster) start(ctx context.Context, opts Options) error {
-	ports, err := freePorts(2 * opts.Nodes)
+	ports, err := pickPorts(2 * opts.Nodes)
 	if err != nil {
 		return err
 	}
@@ -247,6 +247,9 @@ func nodeConfig(cluster string, i int, nodes []Node) string {
 	fmt.Fprintf(&b, "    </%s>\n  </remote_servers>\n</clickhouse>\n", x(cluster))
 	return b.String()
 }
+
+// pickPorts is freePorts, replaced by a test.
+var pickPorts = freePorts
 
 // freePorts returns n distinct free TCP ports on 127.0.0.1 (free when
 // asked: another process may take one before the node binds it, which
