@@ -172,8 +172,8 @@ func clickHouseEnv(c *clickhouse.Config) {
 }
 
 // runMigrate applies the configured store's schema and exits: the
-// embedded store's migrations, or the ClickHouse DDL (ON CLUSTER in
-// cluster mode).
+// embedded store's migrations, or the ClickHouse DDL (ON CLUSTER in a
+// replicated cluster, node by node in a sharded one).
 func runMigrate(args []string, stderr io.Writer) int {
 	cfg := serve.NewDefaultConfig()
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
