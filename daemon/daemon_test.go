@@ -409,6 +409,29 @@ func TestReplayOpenSessions(t *testing.T) {
 }
 
 // Socket and lock hygiene.
+// listenAndHangUp serves path (a live socket of some other process) by
+// closing every connection, until the test ends.
+func listenAndHangUp(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+}
+
 func TestSocketAndLock(t *testing.T) {
 	t.Run("modes", func(t *testing.T) {
 		h := startDaemon(t, opts{})
@@ -453,27 +476,45 @@ func TestSocketAndLock(t *testing.T) {
 		home := t.TempDir()
 		p := hookproto.NewPaths(home)
 		p.EnsureHome()
-		ln, err := net.Listen("unix", p.Socket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		err = newHarness(t, home, opts{}).d.Run(context.Background())
+		listenAndHangUp(t, p.Socket)
+		err := newHarness(t, home, opts{}).d.Run(context.Background())
 		if !errors.Is(err, daemon.ErrAlreadyRunning) {
 			t.Errorf("Run with a live socket: got %v, want ErrAlreadyRunning", err)
 		}
 		if _, err := os.Stat(p.Socket); err != nil {
 			t.Errorf("the other process's socket was removed: %v", err)
 		}
+	})
+	// Our home, but a live socket and the lock file belong to another user
+	// (planted while the home was open to others): hooks will not talk to
+	// that socket, so the daemon replaces both instead of deferring to it.
+	t.Run("another user's socket and lock replaced", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("needs root: it chowns the planted socket and lock to uid 65534")
+		}
+		home := t.TempDir()
+		p := hookproto.NewPaths(home)
+		p.EnsureHome()
+		listenAndHangUp(t, p.Socket)
+		if err := os.WriteFile(p.Lock, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{p.Socket, p.Lock} {
+			if err := os.Lchown(f, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := newHarness(t, home, opts{}).start()
+		if code, _ := sendHook(t, p, envelope("s", "Stop", "")); code != 200 {
+			t.Errorf("after replacing another user's socket: got %d, want 200", code)
+		}
+		for _, f := range []string{p.Socket, p.Lock} {
+			var st syscall.Stat_t
+			if err := syscall.Lstat(f, &st); err != nil || int(st.Uid) != os.Getuid() {
+				t.Errorf("%s: owner %d (%v), want this user", f, st.Uid, err)
+			}
+		}
+		h.stop()
 	})
 	t.Run("shutdown removes only its own socket", func(t *testing.T) {
 		h := startDaemon(t, opts{})

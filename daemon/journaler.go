@@ -72,6 +72,7 @@ type JournalStats struct {
 	InboxBad        int64  `json:"inbox_bad_records"`
 	InboxCorrupt    int64  `json:"inbox_corrupt_regions"`
 	InboxOverflow   int64  `json:"inbox_overflow_dropped"`
+	InboxRefused    int64  `json:"inbox_refused_files"` // a symlink or another user's file in place of the inbox, removed unread
 	ReplayedAtStart int64  `json:"replayed_at_start"`
 	TornTailAtStart int64  `json:"torn_tail_bytes_at_start"`
 	CorruptAtStart  int    `json:"corrupt_regions_at_start"`
@@ -338,6 +339,7 @@ func (jr *journaler) drainInbox(ctx context.Context, forward bool) error {
 	jr.st.InboxBad += bad + int64(st.BadRecords)
 	jr.st.InboxCorrupt += int64(st.Corrupt)
 	jr.st.InboxOverflow += st.Overflow
+	jr.st.InboxRefused += int64(st.Refused)
 	jr.st.Bytes = jr.j.Size()
 	jr.mu.Unlock()
 	if st.Records > 0 || st.Corrupt > 0 || st.Overflow > 0 {
@@ -346,6 +348,9 @@ func (jr *journaler) drainInbox(ctx context.Context, forward bool) error {
 	}
 	if st.Overflow > 0 {
 		jr.log.Warn("daemon: the inbox was full, hooks dropped events", "dropped", st.Overflow)
+	}
+	if st.Refused > 0 {
+		jr.log.Warn("daemon: removed an inbox that was a symlink or not this user's file, unread", "files", st.Refused, "path", jr.p.Inbox)
 	}
 	for _, e := range fwd {
 		if !jr.forward(ctx, e) {

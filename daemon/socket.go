@@ -24,14 +24,22 @@ func takeLock(p hookproto.Paths, inherited *os.File) (*os.File, error) {
 	f := inherited
 	if f != nil {
 		var fst, pst syscall.Stat_t
-		if err := syscall.Fstat(int(f.Fd()), &fst); err != nil || syscall.Stat(p.Lock, &pst) != nil || fst.Ino != pst.Ino || fst.Dev != pst.Dev {
+		if err := syscall.Fstat(int(f.Fd()), &fst); err != nil || syscall.Lstat(p.Lock, &pst) != nil || fst.Ino != pst.Ino || fst.Dev != pst.Dev {
 			f.Close()
 			f = nil // not our lock file after all: take it ourselves
 		}
 	}
 	if f == nil {
 		var err error
-		f, err = os.OpenFile(p.Lock, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err = hookproto.OpenOwn(p.Lock, os.O_RDWR|os.O_CREATE)
+		if errors.Is(err, hookproto.ErrUntrusted) {
+			// A symlink or another user's file in our own Home (planted
+			// while it was open to others): replace it with ours.
+			if rerr := os.Remove(p.Lock); rerr != nil {
+				return nil, fmt.Errorf("daemon: lock: %w (and removing it: %v)", err, rerr)
+			}
+			f, err = hookproto.OpenOwn(p.Lock, os.O_RDWR|os.O_CREATE|os.O_EXCL)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("daemon: lock: %w", err)
 		}
@@ -80,10 +88,14 @@ func listen(p hookproto.Paths) (*net.UnixListener, uint64, error) {
 		if fi.Mode()&fs.ModeSocket == 0 {
 			return nil, 0, fmt.Errorf("daemon: %s exists and is not a socket; remove it", p.Socket)
 		}
-		c, err := net.DialTimeout("unix", p.Socket, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil, 0, fmt.Errorf("%w (it answers on %s)", ErrAlreadyRunning, p.Socket)
+		// Another user's socket in our Home is no daemon of ours (hooks
+		// refuse to talk to it): replace it without asking it anything.
+		if hookproto.CheckSocketOwner(p.Socket) == nil {
+			c, err := net.DialTimeout("unix", p.Socket, 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+				return nil, 0, fmt.Errorf("%w (it answers on %s)", ErrAlreadyRunning, p.Socket)
+			}
 		}
 		if err := os.Remove(p.Socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, 0, fmt.Errorf("daemon: remove stale socket: %w", err)

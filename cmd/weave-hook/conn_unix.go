@@ -5,6 +5,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -22,13 +24,32 @@ import (
 // file). The hook starts a daemon.
 var errNoDaemon = errors.New("weave-hook: no daemon listening")
 
+// errForeignPeer: the socket, or the process listening on it, is not this
+// user's. Nothing is sent; the event is dropped (the inbox beside such a
+// socket is not ours to write either).
+var errForeignPeer = errors.New("weave-hook: the socket is not this user's")
+
 // exchange sends req on the Unix socket at path, half-closes, and returns
-// the HTTP status code of the answer, all before deadline.
+// the HTTP status code of the answer, all before deadline. It sends
+// nothing unless the socket file is a socket this user owns and, where the
+// kernel says who listens (SO_PEERCRED on Linux), the listener runs as
+// this user: another local user's listener would receive every prompt.
 func exchange(path string, req []byte, deadline time.Time) (int, error) {
+	return exchangeAs(path, req, deadline, os.Getuid())
+}
+
+// exchangeAs is exchange with the listener's expected uid (tests).
+func exchangeAs(path string, req []byte, deadline time.Time, uid int) (int, error) {
 	if len(path) > hookproto.MaxSocketPath {
 		// No daemon can listen there either: start one anyway, so its
 		// log says why (set WEAVE_HOME to a shorter directory).
 		return 0, fmt.Errorf("%w: %w", errNoDaemon, hookproto.ErrSocketPath)
+	}
+	if err := hookproto.CheckSocketOwner(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("%w: %v", errNoDaemon, err)
+		}
+		return 0, fmt.Errorf("%w: %w", errForeignPeer, err)
 	}
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
@@ -54,6 +75,11 @@ func exchange(path string, req []byte, deadline time.Time) (int, error) {
 		return 0, fmt.Errorf("%w: %v", errNoDaemon, err)
 	default:
 		return 0, fmt.Errorf("weave-hook: connect: %w", err) // EAGAIN: backlog full past the deadline
+	}
+	// The file could have been swapped since the check: ask the kernel who
+	// listens, before sending a byte.
+	if err := checkPeer(fd, uid); err != nil {
+		return 0, fmt.Errorf("%w: %w", errForeignPeer, err)
 	}
 	for len(req) > 0 {
 		if err := setTimeout(fd, syscall.SO_SNDTIMEO, deadline); err != nil {

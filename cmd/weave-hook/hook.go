@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -56,6 +57,13 @@ func runHook(start time.Time, stdin io.Reader) {
 		debugf(start, body, outcome{what: "dropped", why: "paths", err: perr})
 		return
 	}
+	// A WEAVE_HOME another user could control (made by them first, or
+	// writable by others) gets nothing: its socket and inbox may be theirs.
+	// A missing one is made by the inbox append or the daemon start.
+	if err := paths.CheckHome(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		debugf(start, body, outcome{what: "dropped", why: "untrusted WEAVE_HOME", err: err})
+		return
+	}
 	if tp, ok := hookproto.TranscriptPath(body); ok {
 		if fi, err := os.Stat(tp); err == nil && fi.Mode().IsRegular() {
 			env.TranscriptSize = fi.Size()
@@ -71,7 +79,7 @@ func runHook(start time.Time, stdin io.Reader) {
 		if err != nil {
 			out = outcome{what: "dropped", why: out.why + "; inbox", err: err}
 		}
-		if out.why == "no daemon" {
+		if out.why == "no daemon" || out.why == "foreign socket" {
 			if err := startDaemon(paths); err != nil {
 				out.why += "; start daemon"
 				out.err = errors.Join(out.err, err)
@@ -102,6 +110,10 @@ func deliver(p hookproto.Paths, env *hookproto.Envelope, deadline time.Time) out
 	switch {
 	case errors.Is(err, errNoDaemon):
 		return outcome{what: "inbox", why: "no daemon", err: err}
+	case errors.Is(err, errForeignPeer):
+		// Nothing was sent. The inbox, in a Home that passed CheckHome, is
+		// ours; the daemon replaces a socket it does not own.
+		return outcome{what: "inbox", why: "foreign socket", err: err}
 	case err != nil:
 		return outcome{what: "inbox", why: "no answer", err: err}
 	case code >= 200 && code < 300:
@@ -132,11 +144,14 @@ func debugf(start time.Time, body []byte, o outcome) {
 		return
 	}
 	p, err := hookproto.PathsFromEnv()
-	if err != nil {
+	if err != nil || p.MakeHome() != nil {
+		return // never write into a Home another user could control
+	}
+	_ = os.Mkdir(p.Logs, 0o700)
+	if fi, err := os.Lstat(p.Logs); err != nil || !fi.IsDir() {
 		return
 	}
-	_ = os.MkdirAll(p.Logs, 0o700)
-	f, err := os.OpenFile(p.HookLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := hookproto.OpenOwn(p.HookLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
 	if err != nil {
 		return
 	}

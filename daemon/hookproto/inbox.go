@@ -17,7 +17,8 @@ import (
 //
 // Writers (hooks, any number at once):
 //
-//	open(inbox, O_WRONLY|O_APPEND|O_CREATE, 0600)
+//	open(inbox, O_WRONLY|O_APPEND|O_CREATE|O_NOFOLLOW, 0600)
+//	                            a regular file of this user's, or refused
 //	flock(LOCK_SH|LOCK_NB)      fails only on a file being drained: reopen
 //	fstat(fd) == stat(path)?    no: the file was renamed for draining: reopen
 //	write(whole record)         one write(2) with O_APPEND: records from
@@ -54,22 +55,24 @@ var ErrInboxFull = errors.New("hookproto: inbox full")
 // maxInboxRecord bounds one record's payload.
 const maxInboxRecord = MaxPayload + envelopeHeaderSize
 
-// AppendInbox appends env to the inbox. It gives up at deadline.
+// AppendInbox appends env to the inbox. It gives up at deadline. It
+// creates Home if missing and refuses one another user could control
+// (CheckHome), and an inbox that is a symlink or not this user's file.
 func AppendInbox(p Paths, env *Envelope, deadline time.Time) error {
+	if err := p.CheckHome(); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("hookproto: inbox: %w", err)
+		}
+		if err := p.MakeHome(); err != nil {
+			return fmt.Errorf("hookproto: inbox: %w", err)
+		}
+	}
 	rec := AppendFrame(nil, MagicInbox, env.AppendBinary(nil))
-	mkdir := true
 	for {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("hookproto: inbox append: %w", os.ErrDeadlineExceeded)
 		}
-		f, err := os.OpenFile(p.Inbox, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if errors.Is(err, fs.ErrNotExist) && mkdir {
-			mkdir = false
-			if err := os.MkdirAll(p.Home, 0o700); err != nil {
-				return fmt.Errorf("hookproto: inbox: %w", err)
-			}
-			continue
-		}
+		f, err := OpenOwn(p.Inbox, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
 		if err != nil {
 			return fmt.Errorf("hookproto: inbox: %w", err)
 		}
@@ -95,11 +98,11 @@ func appendLocked(f *os.File, p Paths, rec []byte) (done bool, err error) {
 	if err := syscall.Fstat(fd, &fst); err != nil {
 		return false, fmt.Errorf("hookproto: inbox: %w", err)
 	}
-	if err := syscall.Stat(p.Inbox, &pst); err != nil || fst.Ino != pst.Ino || fst.Dev != pst.Dev {
+	if err := syscall.Lstat(p.Inbox, &pst); err != nil || fst.Ino != pst.Ino || fst.Dev != pst.Dev {
 		return false, nil // renamed away (or removed) since we opened it
 	}
 	if fst.Size+int64(len(rec)) > maxInbox {
-		if o, err := os.OpenFile(p.InboxOverflow, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+		if o, err := OpenOwn(p.InboxOverflow, os.O_WRONLY|os.O_APPEND|os.O_CREATE); err == nil {
 			_, _ = o.Write([]byte{1})
 			o.Close()
 		}
@@ -119,6 +122,7 @@ type InboxStats struct {
 	SkippedBytes int64 // their size
 	BadRecords   int   // intact frames whose payload is not an envelope
 	Overflow     int64 // events hooks dropped because the inbox was full
+	Refused      int   // inbox files removed unread: a symlink or another user's file
 }
 
 // DrainInbox hands every inbox record to fn, in file order: first a
@@ -147,8 +151,17 @@ func DrainInbox(p Paths, fn func(env Envelope) error, commit func() error) (Inbo
 }
 
 func drainFile(path string, fn func(Envelope) error, commit func() error, st *InboxStats) error {
-	f, err := os.Open(path)
+	f, err := OpenOwn(path, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if errors.Is(err, ErrUntrusted) {
+		// A symlink or someone else's file in place of the inbox: never
+		// read it, and remove the name so draining goes on.
+		st.Refused++
+		if rerr := os.Remove(path); rerr != nil {
+			return fmt.Errorf("hookproto: drain inbox: %w (and removing it: %v)", err, rerr)
+		}
 		return nil
 	}
 	if err != nil {

@@ -77,9 +77,12 @@ func PathsFromEnv() (Paths, error) {
 	return NewPaths(filepath.Join(u, ".weave")), nil
 }
 
-// EnsureHome creates Home (0700) if needed and refuses a Home that is not a
-// directory owned by this user or that others can read or write: the socket
-// and the journal in it carry prompts and tool output.
+// EnsureHome creates Home (0700) if needed and refuses a Home that is not
+// a directory owned by this user, or that sits under a directory another
+// user could rename it out of (the rules in trust_unix.go): the socket and
+// the journal in it carry prompts and tool output. A Home of its own that
+// others may read or write is tightened to 0700 (weave-hook, which cannot
+// know what was planted meanwhile, refuses it until then).
 func (p Paths) EnsureHome() error {
 	if err := os.MkdirAll(p.Home, 0o700); err != nil {
 		return fmt.Errorf("hookproto: create %s: %w", p.Home, err)
@@ -88,18 +91,15 @@ func (p Paths) EnsureHome() error {
 	if err != nil {
 		return fmt.Errorf("hookproto: %w", err)
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("hookproto: %s is not a directory", p.Home)
-	}
-	if err := checkOwner(fi); err != nil {
-		return fmt.Errorf("hookproto: %s: %w", p.Home, err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
+	if fi.Mode().Perm()&0o077 != 0 && fi.IsDir() {
+		if err := checkOwner(fi); err != nil {
+			return fmt.Errorf("hookproto: %s: %w", p.Home, err)
+		}
 		if err := os.Chmod(p.Home, 0o700); err != nil {
 			return fmt.Errorf("hookproto: %s is mode %v and chmod 0700 failed: %w", p.Home, fi.Mode().Perm(), err)
 		}
 	}
-	return nil
+	return p.CheckHome()
 }
 
 // ErrSocketPath is returned by CheckSocket for a socket path too long for

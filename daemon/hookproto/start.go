@@ -29,10 +29,10 @@ var ErrLocked = errors.New("hookproto: a daemon holds the lock")
 // one), /dev/null for stdin, stdout and stderr (it logs to its log file),
 // Home as its working directory and the caller's environment.
 func StartDaemon(p Paths, bin string) error {
-	if err := os.MkdirAll(p.Home, 0o700); err != nil {
+	if err := p.MakeHome(); err != nil {
 		return fmt.Errorf("hookproto: start daemon: %w", err)
 	}
-	lf, err := os.OpenFile(p.Lock, os.O_RDWR|os.O_CREATE, 0o600)
+	lf, err := OpenOwn(p.Lock, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return fmt.Errorf("hookproto: start daemon: %w", err)
 	}
