@@ -20,6 +20,17 @@
 //	    ticks; keeps the watcher's path set current; exits when idle.
 //	  - exporter (package export): delivers spans, spooling what fails.
 //
+// Transcripts read. A hook payload names its transcript (transcript_path,
+// agent_transcript_path), and whatever file it names would be read and
+// exported. The processor (daemon/session) reads a path only when it is
+// absolute, has no ".." element, names a .jsonl file and, with every
+// symlink evaluated (the file's, or its nearest existing parent's), lies
+// inside Claude Code's projects directories — ~/.claude/projects,
+// $CLAUDE_CONFIG_DIR/projects — or a transcript_dirs entry of config.json
+// (config.Config.TranscriptRoots). Anything else is refused: logged once
+// per path, counted in `status`, and the session is traced from its hooks
+// alone. The check is repeated before every read.
+//
 // Shutdown (SIGTERM, `weave-agentd stop`, idle): stop accepting and unlink
 // the socket, let the journaler finish its batch, let core process what is
 // queued, stop the watcher, give the exporter a bounded drain, close the

@@ -52,6 +52,11 @@ type Processor interface {
 // ProcessorStats is what `weave-agentd status` shows about the processor.
 type ProcessorStats struct {
 	LiveSessions int `json:"live_sessions"`
+	// TranscriptsRefused counts transcript paths the processor would not
+	// read (outside the Claude Code projects directories); LastRefused is
+	// the latest.
+	TranscriptsRefused int64  `json:"transcripts_refused"`
+	LastRefused        string `json:"last_refused_transcript,omitempty"`
 	// Details is any further figures the processor wants shown (rendered
 	// as JSON), e.g. its own stats struct.
 	Details any `json:"details,omitempty"`

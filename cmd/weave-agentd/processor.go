@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 
 	"github.com/weavetrace/weave/daemon"
 	"github.com/weavetrace/weave/daemon/config"
@@ -18,11 +19,13 @@ func newProcessor(cfg config.Config, logger *slog.Logger) daemon.Processor {
 		IntegrationVersion: version,
 		IdleTimeout:        cfg.TurnIdleTimeout.D(),
 		Logger:             logger,
+		TranscriptRoots:    cfg.TranscriptRoots(os.Getenv),
 	})}
 }
 
 // Stats implements daemon.Processor.
 func (p sessionProcessor) Stats() daemon.ProcessorStats {
 	st := p.Processor.Stats()
-	return daemon.ProcessorStats{LiveSessions: st.LiveSessions, Details: st}
+	return daemon.ProcessorStats{LiveSessions: st.LiveSessions, TranscriptsRefused: st.TranscriptsRefused,
+		LastRefused: st.LastRefused, Details: st}
 }

@@ -106,6 +106,10 @@ func printStatus(w io.Writer, st daemon.Status, p hookproto.Paths) {
 	if e.RetryIn != "" {
 		fmt.Fprintf(w, "  next retry  in %s\n", e.RetryIn)
 	}
+	if pr := st.Core.Processor; pr.TranscriptsRefused > 0 {
+		fmt.Fprintf(w, "  WARNING     %d transcript paths refused, outside the Claude Code projects directories (last: %s);\n"+
+			"              if it is yours, add its projects directory to transcript_dirs in %s\n", pr.TranscriptsRefused, pr.LastRefused, p.Config)
+	}
 	if st.Journal.InboxOverflow > 0 {
 		fmt.Fprintf(w, "  WARNING     %d hook events were dropped because the inbox was full\n", st.Journal.InboxOverflow)
 	}

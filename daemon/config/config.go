@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +76,12 @@ type Config struct {
 	// TurnIdleTimeout closes a turn that has seen no hook and no transcript
 	// growth for this long (orphan_reason idle_timeout).
 	TurnIdleTimeout Duration `json:"turn_idle_timeout"`
+	// TranscriptDirs are directories transcripts may also be read from,
+	// besides ~/.claude/projects and $CLAUDE_CONFIG_DIR/projects (say,
+	// the projects directory of another CLAUDE_CONFIG_DIR than the one the
+	// daemon started with). A hook naming a transcript anywhere else is
+	// refused (daemon/session CheckTranscript). Absolute paths.
+	TranscriptDirs []string `json:"transcript_dirs,omitempty"`
 }
 
 // NewDefaultConfig returns the defaults.
@@ -191,12 +198,31 @@ func (c *Config) Validate() error {
 	case c.TurnIdleTimeout < Duration(time.Minute):
 		return fmt.Errorf("config: turn_idle_timeout %v: want >= 1m", c.TurnIdleTimeout)
 	}
+	for i, d := range c.TranscriptDirs {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("config: transcript_dirs[%d] %q: want an absolute path", i, d)
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("config: log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// TranscriptRoots are the directories transcripts may be read from:
+// Claude Code's projects directories (~/.claude/projects, and
+// $CLAUDE_CONFIG_DIR/projects when getenv has it) and TranscriptDirs.
+func (c Config) TranscriptRoots(getenv func(string) string) []string {
+	var roots []string
+	if home, err := os.UserHomeDir(); err == nil {
+		roots = append(roots, filepath.Join(home, ".claude", "projects"))
+	}
+	if d := getenv("CLAUDE_CONFIG_DIR"); d != "" && filepath.IsAbs(d) {
+		roots = append(roots, filepath.Join(d, "projects"))
+	}
+	return append(roots, c.TranscriptDirs...)
 }
 
 // Redacted returns c with the API key masked, for logs and status.

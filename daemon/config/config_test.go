@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +30,9 @@ func TestLoadFile(t *testing.T) {
 		LogLevel:            "debug",
 		OmitContent:         true,
 		TurnIdleTimeout:     Duration(20 * time.Minute),
+		TranscriptDirs:      []string{"/home/u/.claude-work/projects"},
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load: got %+v, want %+v", got, want)
 	}
 }
@@ -40,7 +42,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != NewDefaultConfig() || got.Endpoint != DefaultEndpoint || got.IdleTimeout.D() != 30*time.Minute {
+	if !reflect.DeepEqual(got, NewDefaultConfig()) || got.Endpoint != DefaultEndpoint || got.IdleTimeout.D() != 30*time.Minute {
 		t.Errorf("Load without a file: got %+v, want the defaults", got)
 	}
 }
@@ -76,7 +78,7 @@ func TestEnvOverrides(t *testing.T) {
 // One bad_*.json per Validate error (and per decode error).
 func TestLoadBad(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "bad_*.json"))
-	if len(files) < 13 {
+	if len(files) < 14 {
 		t.Fatalf("got %d bad_*.json files, want one per error", len(files))
 	}
 	for _, f := range files {
@@ -115,6 +117,29 @@ func TestUnreadableFile(t *testing.T) {
 		t.Errorf("Load(directory): got nil, want an error")
 	}
 	_ = os.Remove(dir)
+}
+
+func TestTranscriptRoots(t *testing.T) {
+	t.Setenv("HOME", "/home/u")
+	c := NewDefaultConfig()
+	c.TranscriptDirs = []string{"/data/claude/projects"}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"default", nil, []string{"/home/u/.claude/projects", "/data/claude/projects"}},
+		{"CLAUDE_CONFIG_DIR", map[string]string{"CLAUDE_CONFIG_DIR": "/home/u/.claude-work"},
+			[]string{"/home/u/.claude/projects", "/home/u/.claude-work/projects", "/data/claude/projects"}},
+		{"relative CLAUDE_CONFIG_DIR ignored", map[string]string{"CLAUDE_CONFIG_DIR": "rel"},
+			[]string{"/home/u/.claude/projects", "/data/claude/projects"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := c.TranscriptRoots(env(tc.env)); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("TranscriptRoots: got %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
 
 func TestRedacted(t *testing.T) {

@@ -43,6 +43,12 @@ type Settings struct {
 	ForgetAfter time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// TranscriptRoots are the directories transcripts may be read from
+	// (CheckTranscript; weave-agentd passes config.Config.TranscriptRoots:
+	// Claude Code's projects directories and config.json's
+	// transcript_dirs). Nil reads any transcript path:
+	// tests, and callers that chose the files themselves.
+	TranscriptRoots []string
 }
 
 // Stats describe the processor for `weave-agentd status`.
@@ -54,6 +60,11 @@ type Stats struct {
 	SpansEmitted   int64 `json:"spans_emitted"`
 	MalformedLines int64 `json:"malformed_lines"`
 	ReadErrors     int64 `json:"read_errors"`
+	// TranscriptsRefused counts the distinct transcript paths not read
+	// because they lie outside TranscriptRoots (CheckTranscript);
+	// LastRefused is the latest.
+	TranscriptsRefused int64  `json:"transcripts_refused"`
+	LastRefused        string `json:"last_refused_transcript,omitempty"`
 }
 
 // Processor tracks every session weave-agentd has heard of.
@@ -66,6 +77,9 @@ type Processor struct {
 	stats    Stats
 	// deferring: inside Deferred, sessions are marked dirty, not rebuilt.
 	deferring bool
+	// refused remembers refused transcript paths (bounded), so each is
+	// logged once.
+	refused map[string]bool
 }
 
 // New returns an empty Processor.
@@ -85,8 +99,34 @@ func New(s Settings) *Processor {
 	return &Processor{
 		set: s, log: s.Logger,
 		sessions: map[string]*session{}, byFile: map[string]*session{},
-		resolver: transcript.NewResolver(),
+		resolver: transcript.NewResolver(), refused: map[string]bool{},
 	}
+}
+
+// maxRefusedPaths bounds the refused paths remembered for logging.
+const maxRefusedPaths = 1024
+
+// allowed applies CheckTranscript; a refused path is counted and logged
+// the first time it is refused.
+func (p *Processor) allowed(path string) bool {
+	if p.set.TranscriptRoots == nil {
+		return true
+	}
+	err := CheckTranscript(path, p.set.TranscriptRoots)
+	if err == nil {
+		return true
+	}
+	if !p.refused[path] {
+		if len(p.refused) >= maxRefusedPaths {
+			clear(p.refused)
+		}
+		p.refused[path] = true
+		p.stats.TranscriptsRefused++
+		p.stats.LastRefused = path
+		p.log.Warn("session: transcript refused, outside the Claude Code projects directories (add its projects directory to transcript_dirs in config.json if it is yours)",
+			"path", path, "err", err)
+	}
+	return false
 }
 
 // session is one Claude Code session (one main transcript file).
@@ -416,6 +456,9 @@ func (p *Processor) forget(id string, s *session) {
 // transcript from the start) the first time any event names it: an unknown
 // id is never dropped (a fork's first hooks, a daemon restart).
 func (p *Processor) session(id, path string) *session {
+	if path != "" && !p.allowed(path) {
+		path = "" // the session goes on from its hooks alone
+	}
 	if s := p.sessions[id]; s != nil {
 		if s.path == "" && path != "" {
 			s.path = path
@@ -448,7 +491,7 @@ func sessionOf(path string) string {
 }
 
 func (p *Processor) trackSubagent(s *session, path string) {
-	if s.subs[path] != nil || !strings.HasSuffix(path, ".jsonl") {
+	if s.subs[path] != nil || !strings.HasSuffix(path, ".jsonl") || !p.allowed(path) {
 		return
 	}
 	s.subs[path] = &fileState{path: path, b: transcript.SubagentBuilder(path)}
@@ -471,6 +514,9 @@ func (p *Processor) read(s *session) {
 }
 
 func (p *Processor) readFile(fs *fileState) {
+	if !p.allowed(fs.path) { // again: it may have been swapped for a symlink
+		return
+	}
 	f, err := transcript.Open(fs.path)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
