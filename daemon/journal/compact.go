@@ -97,7 +97,7 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 	})
 	cs.ReadStats = st
 	if err == nil {
-		err = tmp.Sync()
+		err = syncFile(tmp)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -135,5 +135,5 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	return syncFile(d)
 }
