@@ -38,6 +38,12 @@ type core struct {
 	replaySize int64
 	replayed   chan struct{} // closed once the start-up replay is done
 
+	// Rebuilding the spans of damaged spool records (rebuild.go).
+	lookups     chan<- lookupReq
+	lookupReply chan lookupResult
+	lookupBusy  bool
+	rebuilds    []export.Damaged
+
 	open        map[string]bool // sessions fed to the processor and not closed
 	lastWatches []string
 
@@ -87,6 +93,7 @@ func (c *core) run(ctx context.Context) {
 	c.replay()
 	c.afterChange()
 	close(c.replayed)
+	c.requestRebuild() // what a previous run left to rebuild
 	t := time.NewTicker(c.tick)
 	defer t.Stop()
 	for {
@@ -110,6 +117,9 @@ func (c *core) run(ctx context.Context) {
 			}
 			c.touch()
 			c.checkClosed(nil)
+			c.afterChange()
+		case res := <-c.lookupReply:
+			c.rebuild(res)
 			c.afterChange()
 		case <-t.C:
 			c.onTick()
@@ -288,6 +298,7 @@ func (c *core) onTick() {
 	c.export(c.call(func() []spans.Span { return c.proc.Tick(now) }))
 	c.checkClosed(nil)
 	c.afterChange()
+	c.requestRebuild()
 	if c.inboxPending() {
 		c.drain() // a hook gave up on us (or raced our start): take its events
 		c.touch()

@@ -40,6 +40,9 @@ type Settings struct {
 	TickInterval time.Duration
 	// PollOnly disables fsnotify (tests).
 	PollOnly bool
+	// ExportBackoff and ExportMaxBackoff bound the delay between delivery
+	// attempts (tests; default 1 s and export.DefaultMaxBackoff).
+	ExportBackoff, ExportMaxBackoff time.Duration
 	// Respawn, after an idle exit that left events in the inbox, starts a
 	// successor (default: hookproto.StartDaemon with this executable).
 	Respawn func(hookproto.Paths) error
@@ -170,8 +173,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			Endpoint: cfg.Endpoint, Project: cfg.Project, APIKey: cfg.APIKey,
 			ServiceVersion: d.set.Version, Timeout: cfg.ExportTimeout.D(),
 		},
-		Spool:     sp,
-		Transport: d.set.Transport,
+		Spool:      sp,
+		Transport:  d.set.Transport,
+		LossesPath: p.Losses,
+		MinBackoff: d.set.ExportBackoff, MaxBackoff: d.set.ExportMaxBackoff,
 	})
 	if err != nil {
 		return err
@@ -214,7 +219,8 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		},
 		idleExit:   func() { d.requestStop("idle") },
 		replayPath: replayPath, replaySize: replaySize, replayed: make(chan struct{}),
-		open: map[string]bool{},
+		open:    map[string]bool{},
+		lookups: d.jr.lookups, lookupReply: make(chan lookupResult, 1),
 	}
 
 	// Start the goroutines: exporter, watcher, journaler, core, server.

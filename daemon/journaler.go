@@ -50,6 +50,7 @@ type journaler struct {
 	reqs    chan *hookReq
 	markers chan closedMarker
 	drain   chan struct{} // request an inbox drain
+	lookups chan lookupReq
 	out     chan hookproto.Event
 
 	seen      *idSet
@@ -97,6 +98,7 @@ func newJournaler(log *slog.Logger, j *journal.Journal, p hookproto.Paths, reten
 		reqs:      make(chan *hookReq, 1024),
 		markers:   make(chan closedMarker, 1024),
 		drain:     make(chan struct{}, 1),
+		lookups:   make(chan lookupReq, 1),
 		out:       make(chan hookproto.Event, 1024),
 		seen:      newIDSet(1 << 16),
 		throttled: &throttle{every: time.Minute, log: log.Error},
@@ -174,6 +176,8 @@ func (jr *journaler) run(ctx context.Context) {
 			if err := jr.drainInbox(ctx, true); err != nil {
 				jr.fail("drain inbox", err)
 			}
+		case r := <-jr.lookups:
+			jr.lookup(r)
 		}
 	}
 }

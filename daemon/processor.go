@@ -42,6 +42,13 @@ type Processor interface {
 	// changed: each session touched is rebuilt once, however many events
 	// f fed it.
 	Deferred(f func()) []spans.Span
+	// Rebuild builds one session's spans from scratch, apart from the live
+	// state: from events (its journaled hook events, in order) and its
+	// transcript, or with no events from its transcript alone if it can be
+	// found. It returns every span the session has (nil: nothing is left
+	// to build from). The daemon calls it for the spans of a damaged spool
+	// record and re-sends those of them that were lost.
+	Rebuild(sessionID string, events []hookproto.Event) []spans.Span
 	// SessionClosed reports whether a session has ended (for journal
 	// compaction). The daemon asks after each event of the session and
 	// after each Tick; once true, the session's events are not replayed
@@ -150,6 +157,9 @@ func (p *LogProcessor) Deferred(f func()) []spans.Span {
 	f()
 	return nil
 }
+
+// Rebuild implements Processor: the LogProcessor emits no spans.
+func (p *LogProcessor) Rebuild(string, []hookproto.Event) []spans.Span { return nil }
 
 // SessionClosed implements Processor: unknown sessions count as closed.
 func (p *LogProcessor) SessionClosed(id string) bool {

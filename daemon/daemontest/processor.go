@@ -35,6 +35,7 @@ type Processor struct {
 	deferring bool
 	held      []spans.Span
 	bursts    int
+	rebuilds  []string
 	// PanicOn makes Event panic for this hook event name (the daemon must
 	// survive it).
 	PanicOn string
@@ -179,6 +180,29 @@ func (p *Processor) Stats() daemon.ProcessorStats {
 		}
 	}
 	return daemon.ProcessorStats{LiveSessions: len(live), Details: map[string]int{"events": len(p.calls)}}
+}
+
+// Rebuild implements daemon.Processor: the span Event emits for each of
+// the session's events (the same ids, as a real rebuild gives).
+func (p *Processor) Rebuild(id string, events []hookproto.Event) []spans.Span {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.notify()
+	p.rebuilds = append(p.rebuilds, id)
+	var out []spans.Span
+	for _, ev := range events {
+		if ev.SessionID == id {
+			out = append(out, SpanFor(ev))
+		}
+	}
+	return out
+}
+
+// Rebuilds returns the session ids Rebuild was called for.
+func (p *Processor) Rebuilds() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.rebuilds...)
 }
 
 // SessionClosed implements daemon.Processor: closed after SessionEnd.

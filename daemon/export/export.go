@@ -1,7 +1,8 @@
 // Package export delivers weave-agentd's spans to the trace server over
 // OTLP/HTTP protobuf (<endpoint>/agents/otel/v1/traces, wandb-api-key) and
 // keeps what cannot be delivered in the durable spool, retrying with
-// exponential backoff until it is delivered.
+// exponential backoff (1 s doubling to 30 s, jittered) until it is
+// delivered.
 //
 // Order is kept: while anything is spooled or a retry is pending, new
 // batches go behind it into the spool, so a span's ended copy never
@@ -19,9 +20,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
@@ -42,7 +46,9 @@ type Settings struct {
 	// Transport carries the HTTP requests (default: a clone of
 	// http.DefaultTransport). Tests pass an in-memory one.
 	Transport http.RoundTripper
-	// MinBackoff and MaxBackoff bound the retry delay (defaults 1 s, 1 min).
+	// MinBackoff and MaxBackoff bound the retry delay (defaults 1 s, 30 s:
+	// spans spooled during an outage go out at most 30 s after the server
+	// is back, whoever is waiting for them).
 	MinBackoff, MaxBackoff time.Duration
 	// MaxBatchSpans caps the spans in one request (default 512).
 	MaxBatchSpans int
@@ -52,27 +58,47 @@ type Settings struct {
 	// DrainTimeout bounds the final delivery attempt at shutdown (default
 	// 3 s); what is not delivered by then is spooled.
 	DrainTimeout time.Duration
+	// LossesPath is the file that keeps the Losses across restarts
+	// (hookproto.Paths.Losses); empty: kept in memory only.
+	LossesPath string
 }
+
+// DefaultMaxBackoff is the longest wait between delivery attempts.
+const DefaultMaxBackoff = 30 * time.Second
 
 // Stats are the exporter's counters, for `weave-agentd status`.
 type Stats struct {
-	Endpoint       string    `json:"endpoint"`
-	SpansSent      int64     `json:"spans_sent"`
-	RequestsSent   int64     `json:"requests_sent"`
-	SpansSpooled   int64     `json:"spans_spooled"`  // ever written to the spool
-	SpansRejected  int64     `json:"spans_rejected"` // refused by the server (400, partial success), not retried
-	SpansDropped   int64     `json:"spans_dropped"`  // could not be spooled (too big, spool error)
-	Queued         int       `json:"queued_batches"`
-	LastError      string    `json:"last_error,omitempty"`
-	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
-	LastSuccessAt  time.Time `json:"last_success_at,omitzero"`
-	RetryIn        string    `json:"retry_in,omitempty"`
-	SpoolRecords   int64     `json:"spool_records"`
-	SpoolBytes     int64     `json:"spool_bytes"`
-	SpoolDropped   int64     `json:"spool_dropped_batches"` // oldest batches dropped by the spool's byte cap
-	SpoolCorrupt   int64     `json:"spool_corrupt"`
-	SpoolUnclean   bool      `json:"spool_unclean_start"`
-	UndecodableBad int64     `json:"spool_undecodable"` // spooled records that no longer decode
+	Endpoint      string    `json:"endpoint"`
+	SpansSent     int64     `json:"spans_sent"`
+	RequestsSent  int64     `json:"requests_sent"`
+	SpansSpooled  int64     `json:"spans_spooled"`  // ever written to the spool
+	SpansRejected int64     `json:"spans_rejected"` // refused by the server (400, partial success), not retried
+	SpansDropped  int64     `json:"spans_dropped"`  // could not be spooled (too big, spool error)
+	Queued        int       `json:"queued_batches"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorAt   time.Time `json:"last_error_at,omitzero"`
+	LastSuccessAt time.Time `json:"last_success_at,omitzero"`
+	// OutageSince is the first failed delivery (network error, 5xx, 429,
+	// 401/403/404: anything retried) of an outage still going on; zero
+	// while the server takes batches.
+	OutageSince time.Time `json:"outage_since,omitzero"`
+	// ResolvedAt ends the last outage, which began at LastOutageStart:
+	// the first batch the server settled (took, or refused for good)
+	// after it.
+	ResolvedAt      time.Time `json:"resolved_at,omitzero"`
+	LastOutageStart time.Time `json:"last_outage_start,omitzero"`
+	RetryIn         string    `json:"retry_in,omitempty"`
+	SpoolRecords    int64     `json:"spool_records"`
+	SpoolBytes      int64     `json:"spool_bytes"`
+	SpoolDropped    int64     `json:"spool_dropped_batches"` // oldest batches dropped by the spool's byte cap
+	SpoolCorrupt    int64     `json:"spool_corrupt"`
+	SpoolUnclean    bool      `json:"spool_unclean_start"`
+	UndecodableBad  int64     `json:"spool_undecodable"` // spooled records that no longer decode
+	// Losses is what was lost for good, since the losses file was made
+	// (its Pending list left out: see PendingRebuild).
+	Losses Losses `json:"losses"`
+	// PendingRebuild counts spans of damaged records waiting to be rebuilt.
+	PendingRebuild int `json:"pending_rebuild"`
 }
 
 // Exporter is the delivery loop.
@@ -87,6 +113,14 @@ type Exporter struct {
 
 	mu sync.Mutex
 	st Stats
+	// losses is kept in LossesPath; toRebuild are the refs of
+	// losses.Pending not yet handed to TakeRebuild in this process.
+	losses      Losses
+	toRebuild   []Damaged
+	lastDropped int64 // the spool's DroppedRecords already counted
+	// inflight counts spans Enqueue took that are neither delivered nor
+	// spooled yet (Idle is false meanwhile).
+	inflight atomic.Int64
 
 	warnEvery time.Duration
 	lastWarn  map[string]time.Time // per message
@@ -142,7 +176,7 @@ func New(ctx context.Context, s Settings) (*Exporter, error) {
 		s.MinBackoff = time.Second
 	}
 	if s.MaxBackoff < s.MinBackoff {
-		s.MaxBackoff = max(time.Minute, s.MinBackoff)
+		s.MaxBackoff = max(DefaultMaxBackoff, s.MinBackoff)
 	}
 	if s.MaxBatchSpans <= 0 {
 		s.MaxBatchSpans = 512
@@ -183,6 +217,17 @@ func New(ctx context.Context, s Settings) (*Exporter, error) {
 		quiet:     map[string]int{},
 	}
 	e.st.Endpoint = spans.TracesURL(s.Target.Endpoint)
+	if s.LossesPath != "" {
+		l, err := ReadLosses(s.LossesPath)
+		if err != nil {
+			// A damaged ledger must not stop delivery: start a new one.
+			e.log.Error("export: unreadable losses file, starting a new one", "path", s.LossesPath, "err", err)
+		}
+		e.losses = l
+		e.toRebuild = append([]Damaged(nil), l.Pending...) // a previous run's, not rebuilt yet
+	}
+	e.lastDropped = s.Spool.Stats().DroppedRecords
+	e.noteDamage() // a torn tail cut when the spool was opened
 	return e, nil
 }
 
@@ -193,13 +238,18 @@ func (e *Exporter) Enqueue(ctx context.Context, batch []spans.Span) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	e.inflight.Add(int64(len(batch)))
 	select {
 	case e.in <- batch:
 		return nil
 	case <-ctx.Done():
+		e.inflight.Add(-int64(len(batch)))
 		return fmt.Errorf("export: enqueue: %w", ctx.Err())
 	}
 }
+
+// settled: batch, taken from the queue, is delivered, spooled or dropped.
+func (e *Exporter) settled(batch []spans.Span) { e.inflight.Add(-int64(len(batch))) }
 
 // Stats returns the counters.
 func (e *Exporter) Stats() Stats {
@@ -213,11 +263,111 @@ func (e *Exporter) Stats() Stats {
 	}
 	ss := e.sp.Stats()
 	st.SpoolRecords, st.SpoolBytes, st.SpoolDropped, st.SpoolCorrupt, st.SpoolUnclean = ss.Records, ss.Bytes, ss.DroppedRecords, ss.Corrupt, ss.Unclean
+	e.mu.Lock()
+	st.Losses = e.losses
+	st.Losses.ByReason = maps.Clone(e.losses.ByReason)
+	for _, d := range e.losses.Pending {
+		st.PendingRebuild += d.Spans()
+	}
+	st.Losses.Pending = nil
+	e.mu.Unlock()
 	return st
 }
 
-// Idle reports whether nothing waits: no batch queued, none spooled.
-func (e *Exporter) Idle() bool { return len(e.in) == 0 && e.sp.Len() == 0 }
+// Idle reports whether nothing waits: no span queued or in flight, none
+// spooled, none of a damaged record waiting to be rebuilt.
+func (e *Exporter) Idle() bool {
+	e.mu.Lock()
+	rebuilding := len(e.losses.Pending) > 0
+	e.mu.Unlock()
+	return len(e.in) == 0 && e.inflight.Load() == 0 && e.sp.Len() == 0 && !rebuilding
+}
+
+// noteDamage takes the spool's damaged regions and records what they
+// held for TakeRebuild (Losses.Pending); a region in which no span can be
+// recognised counts as one lost batch.
+func (e *Exporter) noteDamage() {
+	dmg := e.sp.TakeDamage()
+	if len(dmg) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, d := range dmg {
+		e.losses.DamagedRegions++
+		e.losses.DamagedBytes += d.Size
+		n := e.damaged(d.Bytes)
+		e.log.Warn("export: a damaged spool region was skipped; rebuilding its spans", "segment", d.Segment, "offset", d.Offset,
+			"bytes", d.Size, "torn_tail", d.TornTail, "spans", n)
+	}
+	e.saveLosses()
+}
+
+// damaged queues the spans recognised in b for rebuilding and returns
+// how many there were (e.mu held; the caller saves the losses).
+func (e *Exporter) damaged(b []byte) int {
+	refs := ScanDamaged(b)
+	d := Damaged{Refs: refs, Unnamed: max(0, CountSpans(b)-len(refs))}
+	now := time.Now()
+	switch {
+	case d.Spans() == 0:
+		e.losses.add(now, LossDamaged, Count{Batches: 1})
+	case len(refs) == 0 || len(e.losses.Pending) >= maxPending:
+		e.losses.add(now, LossDamaged, Count{Spans: int64(d.Spans())}) // nothing to rebuild from
+	default:
+		e.losses.NextID++
+		d.ID = e.losses.NextID
+		e.losses.Pending = append(e.losses.Pending, d)
+		e.toRebuild = append(e.toRebuild, d)
+	}
+	return d.Spans()
+}
+
+// TakeRebuild returns the damaged regions whose spans to rebuild, each
+// once per process: the daemon rebuilds their sessions and reports back
+// with Rebuilt.
+func (e *Exporter) TakeRebuild() []Damaged {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.toRebuild
+	e.toRebuild = nil
+	return r
+}
+
+// Rebuilt settles a damaged region TakeRebuild returned: of its spans,
+// rebuilt were sent again (Enqueue'd by the caller), the others are lost
+// for good (their session's journal and transcript are gone, or no
+// longer produce them).
+func (e *Exporter) Rebuilt(d Damaged, rebuilt int) {
+	rebuilt = min(rebuilt, d.Spans())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.losses.Pending = slices.DeleteFunc(e.losses.Pending, func(p Damaged) bool { return p.ID == d.ID })
+	e.losses.Rebuilt += int64(rebuilt)
+	if lost := d.Spans() - rebuilt; lost > 0 {
+		e.losses.add(time.Now(), LossDamaged, Count{Spans: int64(lost)})
+		e.log.Error("export: spans of a damaged spool record could not be rebuilt, lost", "spans", lost, "rebuilt", rebuilt)
+	}
+	e.saveLosses()
+}
+
+// lose counts a loss (e.mu not held).
+func (e *Exporter) lose(reason string, c Count) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.losses.add(time.Now(), reason, c)
+	e.saveLosses()
+}
+
+// saveLosses writes the losses file (e.mu held).
+func (e *Exporter) saveLosses() {
+	if e.set.LossesPath == "" {
+		return
+	}
+	if err := e.losses.write(e.set.LossesPath); err != nil {
+		e.log.Error("export: could not keep the losses file", "err", err)
+	}
+}
 
 // Run delivers until ctx ends, then makes a last bounded attempt to
 // deliver what is queued (DrainTimeout) and spools the rest. The caller
@@ -283,6 +433,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 			batch := e.collect(b)
 			if retryC != nil || e.sp.Len() > 0 {
 				e.spoolBatch(batch)
+				e.settled(batch)
 				continue
 			}
 			if !e.send(sendCtx, batch) {
@@ -291,6 +442,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 			} else {
 				backoff = 0
 			}
+			e.settled(batch)
 		}
 	}
 }
@@ -320,7 +472,9 @@ func (e *Exporter) spillQueued() {
 	for {
 		select {
 		case b := <-e.in:
-			e.spoolBatch(e.collect(b))
+			batch := e.collect(b)
+			e.spoolBatch(batch)
+			e.settled(batch)
 		default:
 			return
 		}
@@ -345,8 +499,13 @@ func (e *Exporter) spoolBatch(batch []spans.Span) {
 		}
 		e.mu.Unlock()
 		if err != nil {
+			e.lose(LossNotSpooled, Count{Spans: int64(len(part))})
 			e.warn(slog.LevelError, "export: could not spool a batch, spans lost", "spans", len(part), "err", err)
 		}
+	}
+	if d := e.sp.Stats().DroppedRecords; d > e.lastDropped {
+		e.lose(LossSpoolFull, Count{Batches: d - e.lastDropped})
+		e.lastDropped = d
 	}
 }
 
@@ -354,6 +513,7 @@ func (e *Exporter) spoolBatch(batch []spans.Span) {
 // (retry later). err: the spool failed.
 func (e *Exporter) deliverSpooled(ctx context.Context) (ok bool, err error) {
 	rec, err := e.sp.Peek()
+	e.noteDamage()
 	if errors.Is(err, spool.ErrEmpty) {
 		return true, nil
 	}
@@ -364,8 +524,10 @@ func (e *Exporter) deliverSpooled(ctx context.Context) (ok bool, err error) {
 	if err := json.Unmarshal(rec, &batch); err != nil {
 		e.mu.Lock()
 		e.st.UndecodableBad++
+		n := e.damaged(rec) // an intact frame with bad content: rebuild what it held
+		e.saveLosses()
 		e.mu.Unlock()
-		e.warn(slog.LevelError, "export: dropped a spooled batch that does not decode", "bytes", len(rec), "err", err)
+		e.warn(slog.LevelError, "export: dropped a spooled batch that does not decode; rebuilding its spans", "bytes", len(rec), "spans", n, "err", err)
 		return true, e.ack()
 	}
 	if !e.send(ctx, batch) {
@@ -394,6 +556,7 @@ func (e *Exporter) send(ctx context.Context, batch []spans.Span) bool {
 		e.st.SpansSent += int64(len(batch))
 		e.st.RequestsSent++
 		e.st.LastSuccessAt = now
+		e.resolveOutage(now)
 		e.mu.Unlock()
 		if err != nil { // partial success: the server refused some spans
 			e.recordError(now, err)
@@ -416,14 +579,30 @@ func (e *Exporter) send(ctx context.Context, batch []spans.Span) bool {
 		e.recordError(now, err)
 		e.mu.Lock()
 		e.st.SpansRejected += int64(len(batch))
+		e.resolveOutage(now) // the server answers again
 		e.mu.Unlock()
 		e.warn(slog.LevelError, "export: server rejected a batch, dropped", "spans", len(batch), "status", status, "err", err)
 		return true
 	default:
 		e.recordError(now, err)
+		e.mu.Lock()
+		if e.st.OutageSince.IsZero() {
+			e.st.OutageSince = now
+		}
+		e.mu.Unlock()
 		e.warn(slog.LevelWarn, "export: delivery failed, will retry", "spans", len(batch), "status", status, "err", err)
 		return false
 	}
+}
+
+// resolveOutage ends an outage going on (e.mu held).
+func (e *Exporter) resolveOutage(now time.Time) {
+	if e.st.OutageSince.IsZero() {
+		return
+	}
+	e.st.LastOutageStart, e.st.ResolvedAt = e.st.OutageSince, now
+	e.st.OutageSince = time.Time{}
+	e.log.Info("export: delivering again", "outage", now.Sub(e.st.LastOutageStart).Round(time.Second))
 }
 
 func (e *Exporter) recordError(now time.Time, err error) {
@@ -444,6 +623,7 @@ func (e *Exporter) finish() error {
 			if e.sp.Len() > 0 || ctx.Err() != nil || !e.send(ctx, batch) {
 				e.spoolBatch(batch)
 			}
+			e.settled(batch)
 		default:
 			if err := e.exp.Shutdown(ctx); err != nil {
 				e.log.Warn("export: exporter shutdown", "err", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,6 +53,12 @@ type rig struct {
 // the receiver itself).
 func newRig(t *testing.T, dir string, h func(*exporttest.Receiver) http.Handler) *rig {
 	t.Helper()
+	return newRigWith(t, dir, h, nil)
+}
+
+// newRigWith is newRig with settings changed by set (nil: none).
+func newRigWith(t *testing.T, dir string, h func(*exporttest.Receiver) http.Handler, set func(*Settings)) *rig {
+	t.Helper()
 	sp, err := spool.Open(dir, spool.Settings{MaxBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -61,13 +68,17 @@ func newRig(t *testing.T, dir string, h func(*exporttest.Receiver) http.Handler)
 	if h != nil {
 		handler = h(rcv)
 	}
-	e, err := New(context.Background(), Settings{
+	s := Settings{
 		Target:     spans.Target{Endpoint: "http://weave.test", Project: "acme/agents", APIKey: "k-1", ServiceVersion: "0.1.0"},
 		Spool:      sp,
 		Transport:  exporttest.Transport{H: handler},
 		MinBackoff: time.Second, MaxBackoff: 8 * time.Second,
 		MaxBatchSpans: 4,
-	})
+	}
+	if set != nil {
+		set(&s)
+	}
+	e, err := New(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +172,75 @@ func TestEndpointDownThenUp(t *testing.T) {
 		synctest.Wait()
 		if n := len(r.rcv.Spans()); n != 13 {
 			t.Errorf("after recovery, a new batch: got %d spans in total, want 13", n)
+		}
+		r.stop()
+	})
+}
+
+// After an outage the status says it is over, when and how long it was;
+// an error the server answers (400) is no outage.
+func TestOutageResolved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, t.TempDir(), nil)
+		start := time.Now()
+		r.rcv.SetStatus(http.StatusServiceUnavailable)
+		enqueue(t, r.e, span(1, false))
+		synctest.Wait()
+		st := r.e.Stats()
+		if !st.OutageSince.Equal(start) || st.LastError == "" || !st.ResolvedAt.IsZero() {
+			t.Fatalf("while down: got outage since %v, error %q, resolved %v; want since %v, an error, not resolved", st.OutageSince, st.LastError, st.ResolvedAt, start)
+		}
+		time.Sleep(2*time.Minute + 3*time.Second)
+		r.rcv.SetStatus(http.StatusOK)
+		time.Sleep(9 * time.Second) // past the longest backoff (8 s)
+		synctest.Wait()
+		st = r.e.Stats()
+		if st.SpansSent != 1 || !st.OutageSince.IsZero() || !st.LastOutageStart.Equal(start) ||
+			st.ResolvedAt.Before(start.Add(2*time.Minute+3*time.Second)) || st.ResolvedAt.After(time.Now()) {
+			t.Errorf("after recovery: got %+v; want the span sent, the outage from %v resolved after 2m3s", st, start)
+		}
+		if st.LastError == "" || st.ResolvedAt.Before(st.LastErrorAt) {
+			t.Errorf("after recovery: last error %q at %v, resolved at %v; want the error kept, resolved after it", st.LastError, st.LastErrorAt, st.ResolvedAt)
+		}
+		r.stop()
+	})
+}
+
+// The daemon died with spans spooled while the server was down (issue 12:
+// "0 of 26 spans delivered 30 s after the server came back"). The next
+// exporter, with the default backoff, retries on its own and delivers all
+// of them within 30 s of the server's return, however long it was down.
+func TestSpooledSpansDeliveredSoonAfterOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		sp, err := spool.Open(dir, spool.Settings{MaxBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 1; n <= 26; n++ { // left by the daemon that died
+			b, _ := json.Marshal([]spans.Span{span(n, false)})
+			if err := sp.Put(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sp.Close()
+		r := newRigWith(t, dir, nil, func(s *Settings) { s.MinBackoff, s.MaxBackoff = 0, 0 }) // the defaults
+		r.rcv.SetStatus(http.StatusServiceUnavailable)
+		time.Sleep(139 * time.Second) // down as long as in the issue
+		synctest.Wait()
+		if n := len(r.rcv.Spans()); n != 0 {
+			t.Fatalf("delivered %d spans while down", n)
+		}
+		// Back just after a failed attempt: the worst moment.
+		for tries := r.rcv.Requests(); r.rcv.Requests() == tries; {
+			time.Sleep(100 * time.Millisecond)
+			synctest.Wait()
+		}
+		r.rcv.SetStatus(http.StatusOK)
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if n := len(r.rcv.Distinct()); n != 26 {
+			t.Errorf("30 s after the server came back: %d of 26 spans delivered", n)
 		}
 		r.stop()
 	})

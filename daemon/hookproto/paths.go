@@ -24,6 +24,7 @@ const MaxSocketPath = 103
 //	inbox.overflow     one byte per event dropped because the inbox was full
 //	journal/           the daemon's event journal
 //	spool/             spans waiting for the trace server
+//	spool/losses.json  what was lost for good, and why (kept across restarts)
 //	logs/agentd.log    the daemon's log (size-bounded)
 //	logs/hook.log      weave-hook's debug log (only with WEAVE_HOOK_DEBUG)
 //	config.json        optional settings (env vars override them)
@@ -36,6 +37,7 @@ type Paths struct {
 	InboxOverflow string
 	Journal       string
 	Spool         string
+	Losses        string
 	Logs          string
 	AgentdLog     string
 	HookLog       string
@@ -58,6 +60,7 @@ func NewPaths(home string) Paths {
 		InboxOverflow: j("inbox.overflow"),
 		Journal:       j("journal"),
 		Spool:         j("spool"),
+		Losses:        j("spool", "losses.json"),
 		Logs:          j("logs"),
 		AgentdLog:     j("logs", "agentd.log"),
 		HookLog:       j("logs", "hook.log"),

@@ -42,6 +42,7 @@ type replayer struct {
 	prefix  string // the capture's original projects dir prefix
 	p       *Processor
 	emitted []spans.Span
+	events  []hookproto.Event // delivered, in order
 	// rootBeforeStop records, per trace, whether an in-progress root was
 	// emitted before the turn's Stop hook.
 	liveRoots map[spans.TraceID]bool
@@ -102,6 +103,7 @@ func (r *replayer) deliver(h recordedHook) {
 	if err != nil {
 		r.t.Fatalf("decode %s: %v", h.Event, err)
 	}
+	r.events = append(r.events, ev)
 	out := r.p.Event(ev, false)
 	r.record(out)
 	if ev.HookEventName == hookproto.EventStop && ev.PromptID != "" {

@@ -90,3 +90,20 @@ func resolveExisting(path string) (string, error) {
 		p = up
 	}
 }
+
+// findTranscript looks for <root>/<project>/<sessionID>.jsonl under the
+// TranscriptRoots ("" when none has it, or there are no roots).
+func (p *Processor) findTranscript(sessionID string) string {
+	if sessionID == "" || strings.ContainsAny(sessionID, `/\`) || strings.Contains(sessionID, "..") {
+		return ""
+	}
+	for _, root := range p.set.TranscriptRoots {
+		matches, _ := filepath.Glob(filepath.Join(root, "*", sessionID+".jsonl"))
+		for _, m := range matches {
+			if CheckTranscript(m, p.set.TranscriptRoots) == nil {
+				return m
+			}
+		}
+	}
+	return ""
+}

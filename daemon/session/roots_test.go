@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/spans"
 )
 
 func TestCheckTranscript(t *testing.T) {
@@ -133,5 +136,51 @@ func TestProcessorRefusesTranscriptOutsideRoots(t *testing.T) {
 	}
 	if got := p.Stats().TranscriptsRefused; got != 3 {
 		t.Errorf("refused after the swap: got %d, want 3", got)
+	}
+}
+
+// Rebuild, for spans a damaged spool lost: from a session's journaled
+// events it gives exactly the spans the live processor ended with; from
+// its transcript alone (events gone), the same spans, ended.
+func TestRebuild(t *testing.T) {
+	for _, sc := range []string{"parallel", "background", "apierror", "subfail"} {
+		t.Run(sc, func(t *testing.T) {
+			r, _ := replayCapture(t, filepath.Join("../../spans/testdata/captures", sc))
+			live := r.final()
+			bySession := map[string][]hookproto.Event{}
+			for _, ev := range r.events {
+				bySession[ev.SessionID] = append(bySession[ev.SessionID], ev)
+			}
+			p := New(Settings{IntegrationVersion: "test", TranscriptRoots: []string{filepath.Join(r.dst, "projects")}})
+			fromEvents, fromTranscript := map[spans.SpanID]spans.Span{}, map[spans.SpanID]spans.Span{}
+			for sid, evs := range bySession {
+				for _, sp := range p.Rebuild(sid, evs) {
+					fromEvents[sp.SpanID] = sp
+				}
+				for _, sp := range p.Rebuild(sid, nil) {
+					fromTranscript[sp.SpanID] = sp
+				}
+			}
+			if len(fromEvents) != len(live) || len(fromTranscript) != len(live) {
+				t.Errorf("spans: live %d, rebuilt from the events %d, from the transcript %d; want all equal", len(live), len(fromEvents), len(fromTranscript))
+			}
+			for id, w := range live {
+				if g, ok := fromEvents[id]; !ok || g.Hash() != w.Hash() {
+					t.Errorf("from the events: span %s %q missing or different", id, w.Name)
+				}
+				if g, ok := fromTranscript[id]; !ok || g.End.IsZero() || g.Name != w.Name || g.ParentSpanID != w.ParentSpanID {
+					t.Errorf("from the transcript: span %s %q missing, running or misplaced", id, w.Name)
+				}
+			}
+			if st := p.Stats(); st.LiveSessions != 0 || st.Events != 0 {
+				t.Errorf("Rebuild changed the processor's own state: %+v", st)
+			}
+		})
+	}
+	p := New(Settings{TranscriptRoots: []string{t.TempDir()}})
+	for _, sid := range []string{"gone", "../../etc/passwd", ""} {
+		if got := p.Rebuild(sid, nil); got != nil {
+			t.Errorf("Rebuild(%q) with nothing to build from: got %d spans, want nil", sid, len(got))
+		}
 	}
 }

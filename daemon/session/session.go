@@ -596,6 +596,35 @@ func (p *Processor) snapshot(s *session) *transcript.Session {
 	return &ts
 }
 
+// Rebuild builds one session's spans from scratch in a processor of its
+// own (the live state is not touched): its journaled events replayed in
+// order, or, with none, its transcript alone, found under TranscriptRoots
+// as <project>/<sessionID>.jsonl. It returns every span of the session,
+// nil when there is nothing to build from. The daemon re-sends from them
+// the spans a damaged spool record lost; ids are deterministic, so they
+// are the ones lost.
+func (p *Processor) Rebuild(sessionID string, events []hookproto.Event) []spans.Span {
+	if len(events) == 0 {
+		path := p.findTranscript(sessionID)
+		if path == "" {
+			return nil
+		}
+		at := p.set.Now()
+		if fi, err := os.Stat(path); err == nil {
+			at = fi.ModTime()
+		}
+		events = []hookproto.Event{{SessionID: sessionID, TranscriptPath: path, HookEventName: hookproto.EventSessionStart, ReceivedAt: at}}
+	}
+	q := New(p.set)
+	return q.Deferred(func() {
+		for _, ev := range events {
+			if ev.SessionID == sessionID {
+				q.Event(ev, true)
+			}
+		}
+	})
+}
+
 // Deferred runs f, during which Event, FileChanged, Tick and Close only
 // update state and return no spans, then rebuilds each session they
 // touched once and returns the spans that changed. Rebuilding a session

@@ -67,6 +67,26 @@ type Stats struct {
 	Unclean bool `json:"unclean"`
 }
 
+// Damage is a damaged region the queue skipped (Peek) or cut off (a torn
+// tail at Open): the records in it are lost to the spool. Bytes is a copy
+// of the region (at most MaxDamageCopy of it), for the owner to tell which
+// spans it held and rebuild them elsewhere.
+type Damage struct {
+	Segment uint64
+	Offset  int64
+	Size    int64
+	Bytes   []byte
+	// TornTail: the end of the newest segment, cut at Open (a Put that a
+	// crash interrupted), rather than damage found while reading.
+	TornTail bool
+}
+
+// MaxDamageCopy bounds the bytes of one damaged region a Damage carries.
+const MaxDamageCopy = 16 << 20
+
+// maxDamageQueued bounds the Damage values kept until TakeDamage.
+const maxDamageQueued = 64
+
 // Queue is an open spool.
 type Queue struct {
 	mu   sync.Mutex
@@ -86,7 +106,29 @@ type Queue struct {
 	// pendingDropped: the cap dropped the peeked record before its Ack.
 	pendingDropped bool
 
+	damage []Damage // since the last TakeDamage
+
 	st Stats
+}
+
+// noteDamage keeps a copy of the region [off, off+size) of f (q.mu held).
+func (q *Queue) noteDamage(f *os.File, seg uint64, off, size int64, torn bool) {
+	if len(q.damage) >= maxDamageQueued {
+		return // the counters still have it
+	}
+	b := make([]byte, min(size, MaxDamageCopy))
+	n, _ := f.ReadAt(b, off)
+	q.damage = append(q.damage, Damage{Segment: seg, Offset: off, Size: size, Bytes: b[:n], TornTail: torn})
+}
+
+// TakeDamage returns the damaged regions met since the last call (at most
+// 64 are kept in between; Stats counts them all) and forgets them.
+func (q *Queue) TakeDamage() []Damage {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.damage
+	q.damage = nil
+	return d
 }
 
 type cursor struct {
@@ -94,8 +136,10 @@ type cursor struct {
 	off int64
 }
 
-func (q *Queue) segPath(n uint64) string {
-	return filepath.Join(q.dir, fmt.Sprintf("seg-%016x.dat", n))
+func (q *Queue) segPath(n uint64) string { return segPath(q.dir, n) }
+
+func segPath(dir string, n uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("seg-%016x.dat", n))
 }
 
 // Open opens (creating, 0700) the spool in dir and takes its lock.
@@ -198,6 +242,7 @@ func (q *Queue) load() error {
 		if last && from+fst.End < fi.Size() {
 			// A torn tail: Put was interrupted. Cut it so appends stay clean.
 			end = from + fst.End
+			q.noteDamage(f, n, end, fi.Size()-end, true)
 			if err := f.Truncate(end); err != nil {
 				f.Close()
 				return fmt.Errorf("spool: cut torn tail: %w", err)
@@ -225,8 +270,10 @@ func (q *Queue) load() error {
 }
 
 // The head file: seg (u64) | off (i64) | crc32c of the 16 bytes.
-func (q *Queue) readHead() cursor {
-	b, err := os.ReadFile(filepath.Join(q.dir, "head"))
+func (q *Queue) readHead() cursor { return readHead(q.dir) }
+
+func readHead(dir string) cursor {
+	b, err := os.ReadFile(filepath.Join(dir, "head"))
 	if err != nil || len(b) != 20 || hookproto.Checksum(b[:16]) != binary.LittleEndian.Uint32(b[16:]) {
 		return cursor{}
 	}
@@ -388,6 +435,9 @@ func (q *Queue) Peek() ([]byte, error) {
 			relEnd = off + int64(hookproto.FrameHeaderSize+len(p))
 			return hookproto.ErrStop
 		})
+		if err == nil && fst.Corrupt > 0 {
+			q.noteDamage(f, q.head.seg, q.head.off, fst.SkippedBytes, false)
+		}
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
@@ -508,4 +558,72 @@ func (q *Queue) closeFiles() {
 		q.lock.Close() // releases the flock
 		q.lock = nil
 	}
+}
+
+// Inspect reads the spool in dir without opening it: no lock, no write,
+// so it works beside a running owner (whose figures may move meanwhile)
+// and when there is none (`weave-agentd status` with no daemon). It calls
+// fn, if not nil, with each queued record's payload (valid during the
+// call) and returns the queue's Records, Bytes and Segments. A missing
+// directory is an empty spool.
+func Inspect(dir string, fn func(rec []byte)) (Stats, error) {
+	var st Stats
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("spool: %w", err)
+	}
+	var segs []uint64
+	for _, e := range ents {
+		if n, ok := strings.CutPrefix(e.Name(), "seg-"); ok && strings.HasSuffix(n, ".dat") {
+			if v, err := strconv.ParseUint(strings.TrimSuffix(n, ".dat"), 16, 64); err == nil {
+				segs = append(segs, v)
+			}
+		}
+	}
+	sort.Slice(segs, func(a, b int) bool { return segs[a] < segs[b] })
+	head := readHead(dir)
+	for _, n := range segs {
+		if n < head.seg {
+			continue // consumed
+		}
+		f, err := os.Open(segPath(dir, n))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // consumed meanwhile
+		}
+		if err != nil {
+			return st, fmt.Errorf("spool: %w", err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return st, fmt.Errorf("spool: %w", err)
+		}
+		from := int64(0)
+		if n == head.seg {
+			from = min(head.off, fi.Size())
+		}
+		fst, err := hookproto.ReadFrames(io.NewSectionReader(f, from, fi.Size()-from), fi.Size()-from, Magic, MaxRecord,
+			func(_ int64, p []byte) error {
+				if fn != nil {
+					fn(p)
+				}
+				return nil
+			})
+		f.Close()
+		if err != nil {
+			return st, fmt.Errorf("spool: %w", err)
+		}
+		st.Segments++
+		st.Records += int64(fst.Records)
+		st.Bytes += fi.Size() - from
+		st.Corrupt += int64(fst.Corrupt)
+		st.CorruptBytes += fst.SkippedBytes
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unclean")); err == nil {
+		st.Unclean = true
+	}
+	return st, nil
 }

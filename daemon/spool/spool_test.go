@@ -302,3 +302,70 @@ func emptyDir(t *testing.T, dir string) {
 		}
 	}
 }
+
+// A damaged region Peek skips, and a torn tail cut at Open, are handed to
+// the owner with their bytes (to tell which spans they held).
+func TestTakeDamage(t *testing.T) {
+	dir := t.TempDir()
+	q := open(t, dir, 1<<20, 1<<20)
+	for i := range 4 {
+		if err := q.Put(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.Close()
+	seg := filepath.Join(dir, "seg-0000000000000000.dat")
+	b, _ := os.ReadFile(seg)
+	size := hookproto.FrameHeaderSize + len(rec(0))
+	b[size+hookproto.FrameHeaderSize+5] ^= 0xff                      // record 1's payload
+	b = append(b, hookproto.AppendFrame(nil, Magic, rec(9))[:20]...) // a torn Put
+	os.WriteFile(seg, b, 0o600)
+
+	q2 := open(t, dir, 1<<20, 1<<20)
+	d := q2.TakeDamage()
+	if len(d) != 1 || !d[0].TornTail || d[0].Size != 20 || len(d[0].Bytes) != 20 {
+		t.Fatalf("after Open: got %+v, want the 20-byte torn tail", d)
+	}
+	if got := drain(t, q2); fmt.Sprint(got) != "[0 2 3]" {
+		t.Errorf("drained %v, want [0 2 3]", got)
+	}
+	d = q2.TakeDamage()
+	if len(d) != 1 || d[0].TornTail || d[0].Offset != int64(size) || d[0].Size != int64(size) ||
+		!strings.Contains(string(d[0].Bytes), "-0001-") {
+		t.Errorf("after the drain: got %+v, want record 1's frame at %d", d, size)
+	}
+	if d := q2.TakeDamage(); len(d) != 0 {
+		t.Errorf("TakeDamage again: got %d, want none", len(d))
+	}
+}
+
+// Inspect reads a spool with or without its owner, changing nothing.
+func TestInspect(t *testing.T) {
+	dir := t.TempDir()
+	if st, err := Inspect(filepath.Join(dir, "none"), nil); err != nil || st.Records != 0 {
+		t.Errorf("Inspect(missing): %+v, %v, want empty", st, err)
+	}
+	q := open(t, dir, 1<<20, 300)
+	for i := range 10 {
+		q.Put(rec(i))
+	}
+	for range 3 { // delivered
+		q.Peek()
+		q.Ack()
+	}
+	var got []string
+	st, err := Inspect(dir, func(b []byte) { got = append(got, string(b[:11])) })
+	if err != nil || st.Records != 7 || len(got) != 7 || got[0] != "record-0003" {
+		t.Errorf("Inspect with its owner: %+v, %v, records %v; want records 3..9", st, err, got)
+	}
+	want := q.Stats()
+	q.Close()
+	st, err = Inspect(dir, nil)
+	if err != nil || st.Records != want.Records || st.Bytes != want.Bytes {
+		t.Errorf("Inspect without an owner: %+v, %v; want %d records, %d bytes", st, err, want.Records, want.Bytes)
+	}
+	q2 := open(t, dir, 1<<20, 300) // and Inspect took no lock, changed nothing
+	if got := drain(t, q2); fmt.Sprint(got) != fmt.Sprint(seq(3, 10)) {
+		t.Errorf("drained after Inspect %v, want 3..9", got)
+	}
+}
