@@ -81,7 +81,7 @@ test-clickhouse-cluster: ## only the 2-shard cluster tests on local ClickHouse n
 clean: ## remove build output
 	rm -rf $(BIN)
 
-run: build ## build, start weave-server (embedded store, background) and register weave-hook
+run: build ## build, start weave-server (embedded store, background) and register weave-hook (WEAVE_SERVICE=1: also keep weave-agentd running as a user service)
 	@scripts/run.sh
 
 stop: ## stop weave-server and weave-agentd
@@ -90,5 +90,5 @@ stop: ## stop weave-server and weave-agentd
 e2e: ## end-to-end test with the real Claude Code CLI (installs it from npm, cached)
 	@scripts/e2e.sh
 
-uninstall: build ## stop everything and remove weave-hook from Claude Code's settings
+uninstall: build ## stop everything, remove weave-hook from Claude Code's settings and the weave-agentd user service
 	@scripts/stop.sh --uninstall

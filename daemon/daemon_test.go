@@ -65,6 +65,8 @@ type opts struct {
 	proc  *daemontest.Processor
 	idle  time.Duration
 	noRun bool
+	// backoff is the exporter's retry delay, min and max (0: defaults).
+	backoff time.Duration
 }
 
 func waitCtx(t *testing.T) context.Context {
@@ -91,8 +93,9 @@ func newHarness(t *testing.T, home string, o opts) *harness {
 	cfg.PollInterval = config.Duration(20 * time.Millisecond)
 	d, err := daemon.New(daemon.Settings{
 		Paths: h.p, Config: cfg, Processor: h.proc, Version: "test",
-		Logger:       slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		TickInterval: 20 * time.Millisecond,
+		Logger:        slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		TickInterval:  20 * time.Millisecond,
+		ExportBackoff: o.backoff, ExportMaxBackoff: o.backoff,
 		Respawn: func(hookproto.Paths) error {
 			h.mu.Lock()
 			h.respawned++

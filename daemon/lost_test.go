@@ -173,3 +173,43 @@ func distinctIDs(ss []exporttest.Span) map[string]bool {
 	}
 	return m
 }
+
+// Issue 12: a daemon died with spans spooled while the server was down;
+// the next one (started by the user service, or `weave-agentd run`) gets
+// no hook at all. It retries on its own, does not idle-exit while spans
+// are pending, delivers them once the server is back, and only then idles
+// out.
+func TestSpooledSpansWaitForNoHook(t *testing.T) {
+	home := t.TempDir()
+	rcv := exporttest.NewReceiver().Start()
+	defer rcv.Close()
+	want := spoolSession(t, home, rcv, 25) // 26 spans
+	const idle = 50 * time.Millisecond
+	h := newHarness(t, home, opts{rcv: rcv, idle: idle, backoff: 20 * time.Millisecond}).start()
+	// Jittered 10-20 ms apart: 10 more refused attempts outlast the idle timeout.
+	refused := rcv.Rejected()
+	if err := rcv.Wait(waitCtx(t), func([]exporttest.Span) bool { return rcv.Rejected() >= refused+10 }); err != nil {
+		t.Fatalf("the daemon does not retry on its own: %d attempts", rcv.Rejected()-refused)
+	}
+	select {
+	case err := <-h.done:
+		t.Fatalf("the daemon exited (%v) with %d spans pending", err, len(want))
+	default:
+	}
+	if st := h.d.Status(); st.Export.SpoolRecords == 0 || st.Export.OutageSince.IsZero() {
+		t.Errorf("while down: %+v, want spooled batches and an outage", st.Export)
+	}
+	rcv.SetStatus(http.StatusOK)
+	if err := rcv.Wait(waitCtx(t), func(got []exporttest.Span) bool { return len(distinctIDs(got)) == len(want) }); err != nil {
+		t.Fatalf("delivered %d of %d spans once the server was back", len(distinctIDs(rcv.Spans())), len(want))
+	}
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Errorf("idle exit: %v", err)
+		}
+		h.cancel = nil
+	case <-time.After(hangGuard):
+		t.Errorf("no idle exit once the spool was delivered")
+	}
+}

@@ -37,7 +37,13 @@ else
 fi
 
 # Register the hook (keeps your own hooks; backs settings.json up first).
-"$BIN/weave-hook" install
+# WEAVE_SERVICE=1 also installs the user service that keeps weave-agentd
+# running (systemd --user / launchd), so spooled spans never wait for a hook.
+if [ "${WEAVE_SERVICE:-0}" = 1 ]; then
+  "$BIN/weave-hook" install --service
+else
+  "$BIN/weave-hook" install
+fi
 
 cat <<MSG
 
@@ -46,6 +52,9 @@ weave is running.
   Use Claude Code as usual: every session is traced (weave-agentd starts with the first hook).
   Backfill:   $BIN/weave-agentd import            (imports ~/.claude/projects)
   Status:     $BIN/weave-agentd status
+  Service:    WEAVE_SERVICE=1 make run   (keep weave-agentd running as a user service: spans
+              spooled while the server was down go out when it is back, without a hook;
+              remove it with $BIN/weave-agentd service uninstall)
   Stop:       make stop        (server and daemon; the hook stays registered and fails open)
   Uninstall:  make uninstall   (stop, and remove the hook from ~/.claude/settings.json)
 MSG

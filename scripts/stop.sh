@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make stop: stop weave-server (started by make run) and weave-agentd.
-# With --uninstall also remove weave-hook from Claude Code's settings.
+# With --uninstall also remove weave-hook from Claude Code's settings, and
+# the weave-agentd user service if one was installed (WEAVE_SERVICE=1 make
+# run). Without it, an installed service stays stopped until the next login.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(pwd)/bin"

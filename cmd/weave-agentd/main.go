@@ -7,6 +7,7 @@
 //	weave-agentd status   show what the daemon is doing (--json for all figures)
 //	weave-agentd stop     stop it gracefully
 //	weave-agentd import   backfill finished sessions (import.go)
+//	weave-agentd service  install|uninstall|print the user service that keeps it running (service.go)
 //	weave-agentd version  print the version
 //
 // Files live under $WEAVE_HOME (default ~/.weave); settings come from
@@ -31,7 +32,8 @@ type command struct {
 // file named after it (import.go, run.go, status.go).
 var commands = map[string]command{
 	"import":  {runImport, "backfill finished sessions from their transcripts (see import --help)"},
-	"run":     {runDaemon, "run the daemon in the foreground (weave-hook starts it on demand)"},
+	"run":     {runDaemon, "run the daemon in the foreground (weave-hook starts it on demand; --keep-alive: never idle-exit)"},
+	"service": {runService, "install|uninstall|print the user service (systemd --user, launchd) that keeps it running"},
 	"status":  {runStatus, "show pid, sessions, spans sent, spool depth and the last export error"},
 	"stop":    {runStop, "stop the daemon gracefully"},
 	"version": {runVersion, "print the version"},

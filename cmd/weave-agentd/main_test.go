@@ -374,3 +374,97 @@ func TestHungDaemon(t *testing.T) {
 		t.Errorf("the event is in the journal %d times, want exactly 1", n)
 	}
 }
+
+// `run --keep-alive` (what the user service runs) takes over from a
+// daemon a hook started, never idle-exits, and stops cleanly on SIGTERM.
+func TestKeepAliveTakesOver(t *testing.T) {
+	e := newEnv(t)
+	e.vars = append(e.vars, "WEAVE_IDLE_TIMEOUT=1s") // later wins: a hook's daemon would idle out
+	e.hook("s1", "SessionStart")
+	first := e.waitDaemon()
+	cmd := exec.Command(agentdBin, "run", "--keep-alive")
+	cmd.Env = e.vars
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+	}()
+	// The first daemon is asked to stop; the kept-alive one gets the lock.
+	deadline := time.Now().Add(hangGuard)
+	var st daemon.Status
+	for {
+		st = e.waitDaemon()
+		if st.PID == cmd.Process.Pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kept-alive daemon did not take over from pid %d\nlog:\n%s", first.PID, e.log())
+		}
+		time.Sleep(50 * time.Millisecond) // the handover takes a second; no event marks it
+	}
+	if st.IdleExitAfter != "0s" {
+		t.Errorf("kept-alive daemon: idle exit after %s, want never (0s)", st.IdleExitAfter)
+	}
+	if pids := e.daemonPIDs(); len(pids) != 1 {
+		t.Errorf("daemons running: %v, want only the kept-alive one", pids)
+	}
+	e.hook("s1", "Stop") // hooks reach it
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("SIGTERM: exit %v, want 0 (a clean stop is not restarted by the service)", err)
+		}
+		exited <- nil
+	case <-time.After(hangGuard):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// `service install --no-enable` writes the unit for this binary and home
+// (and no secret), `print` shows it, `uninstall` removes it.
+func TestServiceCommand(t *testing.T) {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		t.Skip("the systemd unit is written on Linux; the launchd agent is covered by daemon/service's tests")
+	}
+	e := newEnv(t)
+	cfg := t.TempDir()
+	e.vars = append(e.vars, "XDG_CONFIG_HOME="+cfg, "WANDB_API_KEY=secret-key", "CLAUDE_CONFIG_DIR=/home/u/.claude-work")
+	unit := filepath.Join(cfg, "systemd", "user", "weave-agentd.service")
+	out, errs, code := e.run(agentdBin, nil, "service", "print")
+	if code != 0 || !strings.HasPrefix(out, "# "+unit+"\n") {
+		t.Fatalf("service print: exit %d, %q %q", code, out, errs)
+	}
+	out, errs, code = e.run(agentdBin, nil, "service", "install", "--no-enable")
+	if code != 0 || !strings.Contains(out, "systemctl --user enable weave-agentd.service") {
+		t.Fatalf("service install --no-enable: exit %d, %q %q", code, out, errs)
+	}
+	b, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ExecStart=" + agentdBin + " run --keep-alive", "Environment=WEAVE_HOME=" + e.home,
+		"Environment=CLAUDE_CONFIG_DIR=/home/u/.claude-work", "Restart=on-failure"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("unit lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Contains(string(b), "secret-key") {
+		t.Errorf("the unit carries the API key:\n%s", b)
+	}
+	// No user manager here: uninstall fails to disable but removes the file.
+	e.run(agentdBin, nil, "service", "uninstall")
+	if _, err := os.Stat(unit); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("unit after uninstall: %v", err)
+	}
+	out, _, code = e.run(agentdBin, nil, "service", "uninstall", "--if-installed")
+	if code != 0 || out != "" {
+		t.Errorf("uninstall --if-installed with none: exit %d %q, want 0 and nothing", code, out)
+	}
+}

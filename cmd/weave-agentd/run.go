@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/weavetrace/weave/daemon"
 	"github.com/weavetrace/weave/daemon/config"
@@ -21,6 +22,8 @@ import (
 func runDaemon(args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("weave-agentd run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	keepAlive := fs.Bool("keep-alive", false, "never exit when idle, and take over from a daemon a hook started "+
+		"(what the user service runs: weave-agentd service install)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -44,6 +47,9 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		logStartFailure(p, err)
 		return 1
+	}
+	if *keepAlive {
+		cfg.IdleTimeout = 0
 	}
 	if err := p.EnsureHome(); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -71,30 +77,53 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		stop() // a second signal kills at once
 	}()
 
-	d, err := daemon.New(daemon.Settings{
-		Paths:     p,
-		Config:    cfg,
-		Processor: newProcessor(cfg, logger), // processor.go
-		Logger:    logger,
-		Version:   version,
-		LockFile:  lock,
-	})
-	if err != nil {
-		logger.Error("agentd: bad settings", "err", err)
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	if err := d.Run(ctx); err != nil {
-		if errors.Is(err, daemon.ErrAlreadyRunning) {
+	asked := false
+	for {
+		d, err := daemon.New(daemon.Settings{
+			Paths:     p,
+			Config:    cfg,
+			Processor: newProcessor(cfg, logger), // processor.go
+			Logger:    logger,
+			Version:   version,
+			LockFile:  lock,
+		})
+		if err != nil {
+			logger.Error("agentd: bad settings", "err", err)
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		lock = nil // handed over once
+		err = d.Run(ctx)
+		switch {
+		case err == nil:
+			return 0
+		case !errors.Is(err, daemon.ErrAlreadyRunning):
+			logger.Error("agentd: exit", "err", err)
+			fmt.Fprintln(stderr, err)
+			return 1
+		case !*keepAlive:
 			logger.Info("agentd: not starting", "err", err)
 			fmt.Fprintln(stderr, err)
 			return 0 // nothing wrong: the other one does the work
 		}
-		logger.Error("agentd: exit", "err", err)
-		fmt.Fprintln(stderr, err)
-		return 1
+		// The service takes over from a daemon a hook started: ask it to
+		// stop (it journals, spools and exits in order), then take the
+		// lock once it is free.
+		if !asked {
+			asked = true
+			logger.Info("agentd: another daemon runs; asking it to hand over", "pid", daemon.LockHolder(p))
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := daemon.RequestStop(rctx, p); err != nil && !errors.Is(err, daemon.ErrNotRunning) {
+				logger.Warn("agentd: could not ask the running daemon to stop; waiting for it", "err", err)
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(time.Second):
+		}
 	}
-	return 0
 }
 
 // logStartFailure appends one line to agentd.log (best effort).

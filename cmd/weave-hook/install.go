@@ -26,12 +26,17 @@ func install(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	settings := fs.String("settings", "", "Claude Code settings file (default $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json)")
 	command := fs.String("command", "", "hook command to register (default: this binary's absolute path)")
-	uninstall := fs.Bool("uninstall", false, "remove weave-hook's entries (and only those)")
+	uninstall := fs.Bool("uninstall", false, "remove weave-hook's entries (and only those), and the user service if installed")
+	withService := fs.Bool("service", false, "also install and start the user service that keeps weave-agentd running "+
+		"(systemd --user, launchd: weave-agentd service install)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: weave-hook install [--settings PATH] [--command CMD] [--uninstall]\n\n"+
+		fmt.Fprintf(stderr, "usage: weave-hook install [--settings PATH] [--command CMD] [--service] [--uninstall]\n\n"+
 			"Registers weave-hook in Claude Code's settings.json for every hook event that a\n"+
 			"silent hook cannot disturb (all but WorktreeCreate/WorktreeRemove), keeping your\n"+
-			"own hooks and a backup of the file. Running it again changes nothing.\n\n")
+			"own hooks and a backup of the file. Running it again changes nothing.\n\n"+
+			"weave-agentd is started by the first hook and exits after 30 idle minutes; with\n"+
+			"--service it runs as a user service instead, so spans spooled while the trace\n"+
+			"server was down go out as soon as it is back, without waiting for a hook.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -79,7 +84,65 @@ func install(args []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stdout, "%s: registered %s for %d events (backup: %s)\n", path, cmd, res.events, orNone(res.backup))
 	}
+	switch {
+	case *uninstall:
+		if bin, err := hookproto.FindAgentd(); err != nil {
+			return 0 // no weave-agentd, so no service of its to remove
+		} else if _, err := os.Stat(bin); err != nil {
+			return 0
+		}
+		return runAgentd([]string{"service", "uninstall", "--if-installed"}, stdout, stderr)
+	case *withService:
+		return runAgentd([]string{"service", "install"}, stdout, stderr)
+	case res.changed:
+		fmt.Fprintf(stdout, "To keep weave-agentd running (spooled spans then never wait for a hook): weave-hook install --service\n")
+	}
 	return 0
+}
+
+// runAgentd runs weave-agentd (beside this binary, else on PATH) with
+// args, its output going to stdout and stderr, and returns its exit code.
+// (os.StartProcess: weave-hook links no os/exec.)
+func runAgentd(args []string, stdout, stderr io.Writer) int {
+	bin, err := hookproto.FindAgentd()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	proc, err := os.StartProcess(bin, append([]string{bin}, args...), &os.ProcAttr{Files: []*os.File{nil, outW, errW}})
+	outW.Close()
+	errW.Close()
+	copied := make(chan struct{}, 2)
+	for _, c := range []struct {
+		w io.Writer
+		r *os.File
+	}{{stdout, outR}, {stderr, errR}} {
+		go func() { _, _ = io.Copy(c.w, c.r); c.r.Close(); copied <- struct{}{} }()
+	}
+	<-copied
+	<-copied
+	if err != nil {
+		fmt.Fprintf(stderr, "weave-hook: run %s: %v\n", bin, err)
+		return 1
+	}
+	st, err := proc.Wait()
+	if err != nil {
+		fmt.Fprintf(stderr, "weave-hook: %s: %v\n", bin, err)
+		return 1
+	}
+	return st.ExitCode()
 }
 
 func orNone(s string) string {

@@ -227,6 +227,37 @@ func TestInstallCommand(t *testing.T) {
 	}
 }
 
+// --service hands over to `weave-agentd service install` (its output
+// shown); --uninstall also removes the service; a plain install says how
+// to get one.
+func TestInstallService(t *testing.T) {
+	t.Setenv(hookproto.EnvAgentd, fakeAgentd)
+	path := filepath.Join(t.TempDir(), "settings.json")
+	var out, errb bytes.Buffer
+	if code := install([]string{"--settings", path, "--command", ourCmd}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "weave-hook install --service") {
+		t.Errorf("install: exit %d, output %q, want 0 and the hint about --service", code, out.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--service"}, "fake service: install\n"},
+		{[]string{"--uninstall"}, "fake service: uninstall --if-installed\n"},
+	} {
+		out.Reset()
+		errb.Reset()
+		code := install(append([]string{"--settings", path, "--command", ourCmd}, tc.args...), &out, &errb)
+		if code != 0 || !strings.HasSuffix(out.String(), tc.want) || errb.String() != "fake service stderr\n" {
+			t.Errorf("install %v: exit %d, stdout %q, stderr %q; want 0, ending %q", tc.args, code, out.String(), errb.String(), tc.want)
+		}
+	}
+	t.Setenv(hookproto.EnvAgentd, filepath.Join(t.TempDir(), "missing"))
+	if code := install([]string{"--settings", path, "--command", ourCmd, "--service"}, &out, &errb); code == 0 {
+		t.Errorf("install --service without weave-agentd: exit 0, want a failure")
+	}
+}
+
 func TestIsOurCommand(t *testing.T) {
 	for _, tc := range []struct {
 		cmd  string

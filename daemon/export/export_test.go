@@ -224,8 +224,9 @@ func TestSpooledSpansDeliveredSoonAfterOutage(t *testing.T) {
 			}
 		}
 		sp.Close()
-		r := newRigWith(t, dir, nil, func(s *Settings) { s.MinBackoff, s.MaxBackoff = 0, 0 }) // the defaults
-		r.rcv.SetStatus(http.StatusServiceUnavailable)
+		down := func(rcv *exporttest.Receiver) http.Handler { rcv.SetStatus(http.StatusServiceUnavailable); return rcv } // before Run starts
+		r := newRigWith(t, dir, down, func(s *Settings) { s.MinBackoff, s.MaxBackoff = 0, 0 })                           // the default backoff
+		defer r.stop()
 		time.Sleep(139 * time.Second) // down as long as in the issue
 		synctest.Wait()
 		if n := len(r.rcv.Spans()); n != 0 {
@@ -242,7 +243,6 @@ func TestSpooledSpansDeliveredSoonAfterOutage(t *testing.T) {
 		if n := len(r.rcv.Distinct()); n != 26 {
 			t.Errorf("30 s after the server came back: %d of 26 spans delivered", n)
 		}
-		r.stop()
 	})
 }
 

@@ -1,16 +1,25 @@
 // Command fakeagentd stands in for weave-agentd in weave-hook's tests: it
 // records how it was started (one JSON line appended to $FAKE_AGENTD_LOG)
-// and then holds the inherited lock until it is killed.
+// and then holds the inherited lock until it is killed; `fakeagentd
+// service ...` prints its arguments and exits.
 package main
 
 import (
 	"encoding/json"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "service" {
+		// `weave-hook install --service` runs `weave-agentd service ...`:
+		// say what was asked, on stdout and stderr, and exit.
+		os.Stdout.WriteString("fake service: " + strings.Join(os.Args[2:], " ") + "\n")
+		os.Stderr.WriteString("fake service stderr\n")
+		os.Exit(0)
+	}
 	rec := map[string]any{"pid": os.Getpid(), "args": os.Args[1:], "lock_fd_env": os.Getenv("WEAVE_AGENTD_LOCK_FD")}
 	sid, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
 	rec["own_session"] = int(sid) == os.Getpid()
