@@ -77,7 +77,7 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		stop() // a second signal kills at once
 	}()
 
-	asked := false
+	asked := "" // the pid last asked to hand over
 	for {
 		d, err := daemon.New(daemon.Settings{
 			Paths:     p,
@@ -108,10 +108,11 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		}
 		// The service takes over from a daemon a hook started: ask it to
 		// stop (it journals, spools and exits in order), then take the
-		// lock once it is free.
-		if !asked {
-			asked = true
-			logger.Info("agentd: another daemon runs; asking it to hand over", "pid", daemon.LockHolder(p))
+		// lock once it is free. A hook may start another meanwhile: ask
+		// that one too.
+		if holder := daemon.LockHolder(p); holder != asked {
+			asked = holder
+			logger.Info("agentd: another daemon runs; asking it to hand over", "pid", holder)
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := daemon.RequestStop(rctx, p); err != nil && !errors.Is(err, daemon.ErrNotRunning) {
 				logger.Warn("agentd: could not ask the running daemon to stop; waiting for it", "err", err)

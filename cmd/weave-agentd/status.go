@@ -51,16 +51,23 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	printStatus(stdout, st, p, time.Now())
+	homeWarning(stdout, p, "  WARNING     ")
 	return 0
+}
+
+// homeWarning says so when weave-hook would refuse WEAVE_HOME (another
+// user's, or writable by others): every hook event is then dropped.
+func homeWarning(w io.Writer, p hookproto.Paths, prefix string) {
+	if err := p.CheckHome(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(w, "%sweave-hook refuses this home and drops every event: %v\n", prefix, err)
+	}
 }
 
 // printNotRunning is `status` with no daemon: what waits for one (spans
 // in the spool, events in the inbox), what was lost, and the log's end.
 func printNotRunning(w io.Writer, p hookproto.Paths, now time.Time) {
 	fmt.Fprintf(w, "weave-agentd is not running (home %s).\n", p.Home)
-	if err := p.CheckHome(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(w, "WARNING: weave-hook refuses this home and drops every event: %v\n", err)
-	}
+	homeWarning(w, p, "WARNING: ")
 	spans := 0
 	sst, err := spool.Inspect(p.Spool, func(rec []byte) { spans += export.CountSpans(rec) })
 	switch {
