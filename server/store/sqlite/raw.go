@@ -25,13 +25,18 @@ import (
 // Reading a span splices the bytes back: raw_span is returned exactly as
 // written.
 
-const (
-	heavyMin      = 1024      // a JSON string this long or longer is chunked
-	chunkMin      = 256       // no cut before this many bytes of a chunk
-	chunkMax      = 8192      // a cut here at the latest
-	chunkMask     = 1<<10 - 1 // average chunk ≈ chunkMin + 1 KiB
-	chunkPageSize = 64        // chunk ids per page of a chunk list
+// The chunking parameters. They are variables only so that FuzzSplitRaw
+// can scale them down (inputs of a few hundred bytes then reach every
+// path, and a new input is minimized in a moment); nothing else changes
+// them, and chunks already stored depend on them.
+var (
+	heavyMin         = 1024      // a JSON string this long or longer is chunked
+	chunkMin         = 256       // no cut before this many bytes of a chunk
+	chunkMax         = 8192      // a cut here at the latest
+	chunkMask uint64 = 1<<10 - 1 // average chunk ≈ chunkMin + 1 KiB
 )
+
+const chunkPageSize = 64 // chunk ids per page of a chunk list
 
 // gear is the rolling hash's table. It must never change: chunk
 // boundaries, and so sharing with chunks already stored, depend on it.
