@@ -15,7 +15,10 @@
 //     journal and spool (frame.go), and the inbox file itself: how the hook
 //     appends to it without ever exposing a torn record and how the daemon
 //     drains it (inbox.go);
-//   - the per-user paths under WEAVE_HOME (paths.go).
+//   - the per-user paths under WEAVE_HOME (paths.go), and when both sides
+//     trust them: a Home no other local user can control, files opened
+//     without following symlinks, a socket owned by the user
+//     (trust_unix.go).
 //
 // Versioning: Version is sent in the Weave-Proto header and stored in every
 // inbox record. The daemon accepts Version and Version-1 (Supported), so a
