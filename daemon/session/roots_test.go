@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -145,7 +146,7 @@ func TestProcessorRefusesTranscriptOutsideRoots(t *testing.T) {
 func TestRebuild(t *testing.T) {
 	for _, sc := range []string{"parallel", "background", "apierror", "subfail"} {
 		t.Run(sc, func(t *testing.T) {
-			r, _ := replayCapture(t, filepath.Join("../../spans/testdata/captures", sc))
+			r, _ := replayCapture(t, fixtures.Path(t, fixtures.E2E2197, sc))
 			live := r.final()
 			bySession := map[string][]hookproto.Event{}
 			for _, ev := range r.events {
