@@ -142,6 +142,12 @@ type Turn struct {
 	// Index is the turn's 0-based position in the whole conversation, in
 	// started_at order.
 	Index int `json:"index"`
+	// TurnSpanID is the turn span (is_turn) the turn is, in a conversation
+	// that marks its turns; "" where a turn is a trace.
+	TurnSpanID string `json:"turn_span_id,omitempty"`
+	// SharedTrace: the turn is one of several turn spans of its trace, and
+	// its chat view covers the turn span's subtree only.
+	SharedTrace bool `json:"shared_trace,omitempty"`
 	Trace
 }
 
@@ -157,15 +163,22 @@ type Session struct {
 }
 
 // Conversation is the conversation view: every turn, in started_at order
-// (ties by trace_id).
+// (ties by trace_id), and the background activity (BuildConversation).
 type Conversation struct {
-	ConversationID string    `json:"conversation_id"`
-	TurnCount      int       `json:"turn_count"`
-	FirstActivity  time.Time `json:"first_activity"`
+	ConversationID string `json:"conversation_id"`
+	TurnCount      int    `json:"turn_count"`
+	// BackgroundCount is the number of entries of Background.
+	BackgroundCount int       `json:"background_count"`
+	FirstActivity   time.Time `json:"first_activity"`
 	// LastActivity is the latest start or end of any span.
 	LastActivity time.Time `json:"last_activity"`
 	Running      bool      `json:"running"`
 	Usage        Usage     `json:"usage"`
 	Sessions     []Session `json:"sessions"`
 	Turns        []Turn    `json:"turns"`
+	// Background is what runs in the conversation outside its turns, in
+	// a conversation that marks turns with is_turn: the chat view of each
+	// trace without a turn span, and of the spans of a trace with several
+	// turn spans that are under none of them; in started_at order.
+	Background []Trace `json:"background"`
 }

@@ -21,7 +21,7 @@
 //     UseNumber: string, bool, json.Number, []any, map[string]any or nil.
 //   - Limits: 0 means DefaultLimit; larger than MaxLimit means MaxLimit.
 //
-// Derived figures (rollups) follow three rules every backend implements the
+// Derived figures (rollups) follow four rules every backend implements the
 // same way:
 //
 //   - Effective agent. A span belongs to the agent named by its own
@@ -40,6 +40,13 @@
 //     same trace reports usage (an agent span that sums its children's
 //     usage is not counted twice), whatever order the spans arrive in.
 //     Durations of spans with no end, or with end before start, count as 0.
+//   - Turns. A turn span is a span with is_turn set none of whose ancestors
+//     (the chain of the agent rule) has it: W&B's wandb.is_turn marks "a
+//     row of the thread view", nested spans leave it unset. A conversation
+//     with at least one turn span counts those as its turns; a trace of it
+//     without any is background activity (an indexing job that shares the
+//     thread), not a turn. A conversation without turn spans — weave-agentd
+//     and most SDKs never set is_turn — has one turn per trace.
 package store
 
 import (
@@ -172,7 +179,8 @@ type SpanQuery struct {
 // ConversationQuery lists conversations. A conversation is the set of spans
 // sharing an effective conversation (see the package doc): conversation_id,
 // else thread_id, else a one-turn conversation whose id is
-// "trace:<trace_id>". A turn is one trace_id.
+// "trace:<trace_id>". A turn is one trace_id, or one turn span where the
+// conversation has them (the package doc's turn rule).
 type ConversationQuery struct {
 	ProjectID string
 	AgentName string    // only conversations in which this agent ran (effective agent)
@@ -198,7 +206,9 @@ type Usage struct {
 
 // ConversationSummary is one row of the conversations list.
 //
-// FirstActivity is the earliest started_at, LastActivity the latest
+// TurnCount follows the package doc's turn rule; BackgroundCount is the
+// number of the conversation's traces that hold no turn span when it has
+// turn spans (0 otherwise). FirstActivity is the earliest started_at, LastActivity the latest
 // started_at or ended_at. AgentNames are the effective agents, Models the
 // response_model (else request_model) of the spans, both sorted. FirstPrompt
 // is the text of the last user message in the input_messages of the
@@ -207,16 +217,17 @@ type Usage struct {
 // collapsed to one space, cut to at most FirstPromptMaxRunes runes (a cut
 // preview ends with "…").
 type ConversationSummary struct {
-	ConversationID string    `json:"conversation_id"`
-	TurnCount      int64     `json:"turn_count"`
-	SpanCount      int64     `json:"span_count"`
-	ErrorCount     int64     `json:"error_count"`
-	RunningCount   int64     `json:"running_count"` // spans not ended yet
-	FirstActivity  time.Time `json:"first_activity"`
-	LastActivity   time.Time `json:"last_activity"`
-	AgentNames     []string  `json:"agent_names"`
-	Models         []string  `json:"models"`
-	FirstPrompt    string    `json:"first_prompt"` // preview, ≤ 300 chars
+	ConversationID  string    `json:"conversation_id"`
+	TurnCount       int64     `json:"turn_count"`
+	BackgroundCount int64     `json:"background_count"`
+	SpanCount       int64     `json:"span_count"`
+	ErrorCount      int64     `json:"error_count"`
+	RunningCount    int64     `json:"running_count"` // spans not ended yet
+	FirstActivity   time.Time `json:"first_activity"`
+	LastActivity    time.Time `json:"last_activity"`
+	AgentNames      []string  `json:"agent_names"`
+	Models          []string  `json:"models"`
+	FirstPrompt     string    `json:"first_prompt"` // preview, ≤ 300 chars
 	Usage
 }
 

@@ -13,7 +13,7 @@ import (
 // convSortCols map the sortable fields of store.ConversationSummary to the
 // grouped query's columns.
 var convSortCols = map[string]string{
-	"conversation_id": "conv_key", "turn_count": "c_turns", "span_count": "c_spans",
+	"conversation_id": "conv_key", "turn_count": "c_turns", "background_count": "c_background", "span_count": "c_spans",
 	"error_count": "c_errors", "running_count": "c_running",
 	"first_activity": "c_first", "last_activity": "c_last", "first_prompt": "c_prompt",
 	"input_tokens": "c_input", "output_tokens": "c_output",
@@ -24,7 +24,11 @@ var convSortCols = map[string]string{
 // convAggs are the grouped columns of the conversations list, over
 // conv_traces (one row per trace of the conversation). Aliases differ from
 // column names so that no alias is substituted into another aggregate.
-const convAggs = "conv_key, toInt64(count()) AS c_turns, toInt64(sum(span_count)) AS c_spans, " +
+// Turns follow the store package doc's turn rule: the turn spans when the
+// conversation has any (its traces without one are background), else one
+// per trace.
+const convAggs = "conv_key, if(sum(turn_spans) > 0, toInt64(sum(turn_spans)), toInt64(count())) AS c_turns, " +
+	"if(sum(turn_spans) > 0, toInt64(countIf(turn_spans = 0)), toInt64(0)) AS c_background, toInt64(sum(span_count)) AS c_spans, " +
 	"toInt64(sum(error_count)) AS c_errors, toInt64(sum(running_count)) AS c_running, " +
 	"min(first_ns) AS c_first, max(last_ns) AS c_last, toInt64(sum(input_tokens)) AS c_input, " +
 	"toInt64(sum(output_tokens)) AS c_output, toInt64(sum(cache_read_input_tokens)) AS c_cache_read, " +
@@ -146,7 +150,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	err = s.scanAll(ctx, "query conversations", pb.sql, pb.params, func(r driver.Rows) error {
 		var c store.ConversationSummary
 		var first, last int64
-		dest := []any{&c.ConversationID, &c.TurnCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount, &first, &last,
+		dest := []any{&c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount, &first, &last,
 			&c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens, &c.CacheCreationInputTokens, &c.ReasoningTokens}
 		if withPrompt {
 			dest = append(dest, &c.FirstPrompt)

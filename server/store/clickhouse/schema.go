@@ -104,6 +104,22 @@ func migrations(l layout, retentionDays int, pendingMaxAge time.Duration) ([]mig
 			return "CREATE TABLE IF NOT EXISTS " + l.table(table) + l.onCluster() + " AS " + l.local(table) +
 				"\nENGINE = Distributed('" + l.cluster + "', '" + l.db + "', '" + table + "_local', " + shardKey + ")"
 		},
+		// addColumns adds columns to a table (and, in cluster mode, to its
+		// Distributed table too, which inserts and reads go through).
+		"addColumns": func(table string, cols ...string) string {
+			alter := func(name string) string {
+				parts := make([]string, len(cols))
+				for i, c := range cols {
+					parts[i] = "ADD COLUMN IF NOT EXISTS " + c
+				}
+				return "ALTER TABLE " + name + l.onCluster() + "\n    " + strings.Join(parts, ",\n    ")
+			}
+			out := alter(l.local(table))
+			if l.isCluster() {
+				out += ";\n" + alter(l.table(table))
+			}
+			return out
+		},
 		"ttl": func(expr string) string {
 			if retentionDays <= 0 {
 				return ""

@@ -159,7 +159,11 @@ func TestMigrate(t *testing.T) {
 	// Applied versions are skipped.
 	f.respond = func(sql string, _ map[string]any) [][]any {
 		if strings.Contains(sql, "weave_migrations") {
-			return [][]any{{uint32(1)}}
+			out := make([][]any, len(ms))
+			for i, m := range ms {
+				out[i] = []any{uint32(m.version)}
+			}
+			return out
 		}
 		return nil
 	}
@@ -360,8 +364,8 @@ func TestReadSnapshot(t *testing.T) {
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
 		case strings.HasPrefix(sql, "SELECT toInt64(count()), min(minute), max(minute)"):
 			return [][]any{{int64(2), storetest.T0.UnixNano() / minuteNanos, storetest.T0.UnixNano()/minuteNanos + 30}}
-		case strings.HasPrefix(sql, "SELECT conv_key, toInt64(count()) AS c_turns"):
-			row := []any{"conv-1", int64(2), int64(10), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
+		case strings.HasPrefix(sql, "SELECT conv_key, if(sum(turn_spans) > 0"):
+			row := []any{"conv-1", int64(2), int64(0), int64(10), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
 				int64(100), int64(10), int64(50), int64(5), int64(0)}
 			if strings.Contains(sql, " AS c_prompt") {
 				row = append(row, "fix the bug")

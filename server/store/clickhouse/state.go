@@ -23,6 +23,7 @@ type stateRow struct {
 	status, op                string
 	agent, agentVersion       string
 	conv, thread              string
+	isTurn                    bool
 	model                     string
 	tok                       [5]*int64
 	prompt                    string
@@ -43,7 +44,7 @@ func (r *stateRow) hasUsage() bool {
 
 func (r *stateRow) node() node {
 	return node{spanID: r.spanID, parentID: r.parentID, started: r.started, agent: r.agent, version: r.agentVersion,
-		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage()}
+		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage(), isTurn: r.isTurn}
 }
 
 // last is the span's latest activity: its end if later than its start.
@@ -64,7 +65,7 @@ func stateOf(p *prep) *stateRow {
 	r := &stateRow{
 		traceID: s.TraceID, spanID: s.SpanID, parentID: s.ParentSpanID, started: p.started, ended: p.ended,
 		hasEnd: p.hasEnd, status: s.StatusCode, op: s.OperationName, agent: s.AgentName, agentVersion: s.AgentVersion,
-		conv: s.ConversationID, thread: s.ThreadID, model: m,
+		conv: s.ConversationID, thread: s.ThreadID, isTurn: s.IsTurn, model: m,
 		tok:    [5]*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens},
 		prompt: p.prompt, hash: p.hash,
 	}
@@ -80,7 +81,7 @@ var stateCols = []string{
 	"trace_id", "span_id", "parent_span_id", "started_at", "ended_at", "status_code", "operation_name",
 	"agent_name", "agent_version", "conversation_id", "thread_id", "model", "input_tokens", "output_tokens",
 	"cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "prompt", "msg_keys",
-	"span_hash", "eff_agent", "eff_version", "conv_key", "counted", "version",
+	"span_hash", "eff_agent", "eff_version", "conv_key", "counted", "version", "is_turn", "turn_root",
 }
 
 // stateInsertCols adds the columns only inserts carry.
@@ -107,7 +108,7 @@ func stateValues(project string, r *stateRow, sign int8, staleAgent, staleVersio
 		project, r.traceID, r.spanID, r.parentID, fromNanos(r.started), ended, r.status, r.op,
 		r.agent, r.agentVersion, r.conv, r.thread, r.model, r.tok[0], r.tok[1],
 		r.tok[2], r.tok[3], r.tok[4], r.prompt, keys, r.hash,
-		r.d.effAgent, r.d.effVersion, r.d.convKey, b2u(r.d.counted), r.version,
+		r.d.effAgent, r.d.effVersion, r.d.convKey, b2u(r.d.counted), r.version, b2u(r.isTurn), b2u(r.d.turnRoot),
 		store.FloorDiv(r.started, minuteNanos), int32(store.FloorDiv(r.started, dayNanos)), b2u(staleAgent), b2u(staleVersion), sign,
 	}
 }
@@ -121,10 +122,10 @@ func b2u(b bool) uint8 {
 
 // stateScan receives one row of stateCols.
 type stateScan struct {
-	r       stateRow
-	started time.Time
-	ended   *time.Time
-	counted uint8
+	r                         stateRow
+	started                   time.Time
+	ended                     *time.Time
+	counted, isTurn, turnRoot uint8
 }
 
 func (x *stateScan) dest() []any {
@@ -133,7 +134,7 @@ func (x *stateScan) dest() []any {
 		&r.traceID, &r.spanID, &r.parentID, &x.started, &x.ended, &r.status, &r.op,
 		&r.agent, &r.agentVersion, &r.conv, &r.thread, &r.model, &r.tok[0], &r.tok[1],
 		&r.tok[2], &r.tok[3], &r.tok[4], &r.prompt, &r.msgKeys, &r.hash,
-		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &x.counted, &r.version,
+		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &x.counted, &r.version, &x.isTurn, &x.turnRoot,
 	}
 }
 
@@ -144,6 +145,7 @@ func (x *stateScan) row() *stateRow {
 		r.hasEnd, r.ended = true, x.ended.UnixNano()
 	}
 	r.d.counted = x.counted != 0
+	r.isTurn, r.d.turnRoot = x.isTurn != 0, x.turnRoot != 0
 	if len(r.msgKeys) == 0 {
 		r.msgKeys = nil
 	}
@@ -154,6 +156,7 @@ func (x *stateScan) row() *stateRow {
 type group struct {
 	convKey                string
 	spans, errors, running int64
+	turns                  int64 // turn spans (store package doc)
 	tok                    [5]int64
 	first, last            int64
 	agents, models         []string
@@ -164,7 +167,7 @@ type group struct {
 }
 
 func (g *group) equal(o *group) bool {
-	return g.convKey == o.convKey && g.spans == o.spans && g.errors == o.errors && g.running == o.running &&
+	return g.convKey == o.convKey && g.spans == o.spans && g.turns == o.turns && g.errors == o.errors && g.running == o.running &&
 		g.tok == o.tok && g.first == o.first && g.last == o.last && slices.Equal(g.agents, o.agents) &&
 		slices.Equal(g.models, o.models) && g.prompt == o.prompt && g.promptAt == o.promptAt &&
 		g.promptRank == o.promptRank && g.promptSpan == o.promptSpan
@@ -183,6 +186,9 @@ func groups(states []*stateRow) map[string]*group {
 			agents[g.convKey], models[g.convKey] = map[string]bool{}, map[string]bool{}
 		}
 		g.spans++
+		if r.d.turnRoot {
+			g.turns++
+		}
 		if r.status == model.StatusError {
 			g.errors++
 		}
@@ -236,7 +242,7 @@ var convTraceCols = []string{
 	"project_id", "conv_key", "trace_id", "span_count", "error_count", "running_count", "input_tokens",
 	"output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "first_ns",
 	"last_ns", "last_at", "agents", "models", "prompt", "prompt_ns", "prompt_rank", "prompt_span_id", "version",
-	"is_deleted",
+	"is_deleted", "turn_spans",
 }
 
 func groupValues(project, traceID string, g *group, version uint64, deleted bool) []any {
@@ -251,7 +257,7 @@ func groupValues(project, traceID string, g *group, version uint64, deleted bool
 		project, g.convKey, traceID, g.spans, g.errors, g.running, g.tok[0],
 		g.tok[1], g.tok[2], g.tok[3], g.tok[4], g.first,
 		g.last, fromNanos(g.last), agents, models, g.prompt, g.promptAt, g.promptRank, g.promptSpan, version,
-		b2u(deleted),
+		b2u(deleted), g.turns,
 	}
 }
 

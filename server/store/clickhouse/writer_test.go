@@ -112,6 +112,14 @@ func (b *brute) derive() map[store.SpanKey]derived {
 					}
 				}
 			}
+			if s.IsTurn {
+				d.turnRoot = true
+				for _, a := range c[1:] {
+					if a.IsTurn {
+						d.turnRoot = false
+					}
+				}
+			}
 			out[store.SpanKey{ProjectID: s.ProjectID, TraceID: s.TraceID, SpanID: s.SpanID}] = d
 		}
 	}
@@ -137,6 +145,7 @@ func randomStream(r *rand.Rand, project string) []model.Span {
 		for j := range t.Spans {
 			t.Spans[j].ThreadID = thread
 			t.Spans[j].ConversationID = ""
+			t.Spans[j].IsTurn = r.IntN(3) == 0 // turn spans, nested ones, background traces
 		}
 		all = append(all, t.Spans...)
 	}
@@ -187,6 +196,10 @@ func randomStream(r *rand.Rand, project string) []model.Span {
 		case 5:
 			v := s
 			v.AgentName, v.AgentVersion = "renamed", "9"
+			stream = append(stream, v)
+		case 6:
+			v := s
+			v.IsTurn = !v.IsTurn
 			stream = append(stream, v)
 		}
 	}
@@ -266,7 +279,8 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 			t.Errorf("span_state: span %v missing", k)
 			continue
 		}
-		gotD := derived{effAgent: r["eff_agent"].(string), effVersion: r["eff_version"].(string), convKey: r["conv_key"].(string), counted: r["counted"].(uint8) == 1}
+		gotD := derived{effAgent: r["eff_agent"].(string), effVersion: r["eff_version"].(string), convKey: r["conv_key"].(string),
+			counted: r["counted"].(uint8) == 1, turnRoot: r["turn_root"].(uint8) == 1}
 		if gotD != d {
 			t.Errorf("span_state: span %v derived: got %+v, want %+v", k, gotD, d)
 		}
@@ -365,14 +379,16 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 
 	// Conversations: conv_traces FINAL grouped by conversation.
 	type conv struct {
-		turns, spans, errors, running int64
-		tok                           [5]int64
-		first, last                   int64
-		agents, models                []string
-		prompt                        string
+		turns, background      int64
+		spans, errors, running int64
+		tok                    [5]int64
+		first, last            int64
+		agents, models         []string
+		prompt                 string
 	}
 	wantConv := map[string]*conv{}
 	traces := map[string]map[string]bool{}
+	turnSpans, turnTraces := map[string]int64{}, map[string]map[string]bool{}
 	type cand struct {
 		at     int64
 		rank   int
@@ -388,9 +404,14 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 			c = &conv{first: s.StartedAt.UnixNano(), last: s.StartedAt.UnixNano()}
 			wantConv[d.convKey] = c
 			traces[d.convKey], agentSets[d.convKey], modelSets[d.convKey] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+			turnTraces[d.convKey] = map[string]bool{}
 		}
 		c.spans++
 		traces[d.convKey][s.TraceID] = true
+		if d.turnRoot {
+			turnSpans[d.convKey]++
+			turnTraces[d.convKey][s.TraceID] = true
+		}
 		if s.StatusCode == model.StatusError {
 			c.errors++
 		}
@@ -433,12 +454,16 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 	}
 	for k, c := range wantConv {
 		c.turns = int64(len(traces[k]))
+		if n := turnSpans[k]; n > 0 {
+			c.turns, c.background = n, int64(len(traces[k])-len(turnTraces[k]))
+		}
 		c.agents, c.models = sortedSet(agentSets[k]), sortedSet(modelSets[k])
 		if p := prompts[k]; p != nil {
 			c.prompt = p.prompt
 		}
 	}
 	gotConv := map[string]*conv{}
+	gotTraces, gotTurnSpans, gotBackground := map[string]int64{}, map[string]int64{}, map[string]int64{}
 	bestPrompt := map[string][3]any{}
 	for _, r := range live(emu.convTraces) {
 		k := r["conv_key"].(string)
@@ -447,7 +472,11 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 			c = &conv{first: r["first_ns"].(int64), last: r["last_ns"].(int64), agents: []string{}, models: []string{}}
 			gotConv[k] = c
 		}
-		c.turns++
+		gotTraces[k]++
+		gotTurnSpans[k] += r["turn_spans"].(int64)
+		if r["turn_spans"].(int64) == 0 {
+			gotBackground[k]++
+		}
 		c.spans += r["span_count"].(int64)
 		c.errors += r["error_count"].(int64)
 		c.running += r["running_count"].(int64)
@@ -468,6 +497,11 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 		}
 	}
 	for k, c := range gotConv {
+		// As convAggs computes them.
+		c.turns = gotTraces[k]
+		if gotTurnSpans[k] > 0 {
+			c.turns, c.background = gotTurnSpans[k], gotBackground[k]
+		}
 		c.agents, c.models = nilIfNone(c.agents), nilIfNone(c.models)
 		if w := wantConv[k]; w != nil {
 			w.agents, w.models = nilIfNone(w.agents), nilIfNone(w.models)

@@ -1,7 +1,7 @@
 // Package derive computes the derived columns of the store contract (see
 // the server/store package doc) for one trace: each span's effective agent
-// and agent version, its effective conversation, and whether its usage
-// counts in totals. Both backends use it, so they cannot disagree; the
+// and agent version, its effective conversation, whether its usage counts
+// in totals, and whether it is a turn span (an is_turn span under no other). Both backends use it, so they cannot disagree; the
 // conformance suite checks them against its own independent model.
 package derive
 
@@ -12,6 +12,7 @@ type Node struct {
 	Agent, Version   string
 	Conv, Thread     string
 	HasUsage         bool
+	IsTurn           bool
 }
 
 // Derived are the derived columns of one span.
@@ -19,6 +20,9 @@ type Derived struct {
 	EffAgent, EffVersion string
 	ConvKey              string
 	Counted              bool
+	// TurnRoot: the span is_turn and none of its ancestors is (a turn span,
+	// one row of its conversation's thread view).
+	TurnRoot bool
 }
 
 // Trace computes the derived columns of every span of one trace, in the
@@ -57,6 +61,7 @@ func Trace(traceID string, nodes []Node) []Derived {
 	traceConv := earliest(func(x *Node) string { return x.Conv })
 	traceThread := earliest(func(x *Node) string { return x.Thread })
 	below := g.usageBelow(func(i int) bool { return nodes[i].HasUsage })
+	turnSrc := g.nearest(func(i int) bool { return nodes[i].IsTurn })
 
 	for i := range nodes {
 		d := &out[i]
@@ -76,6 +81,12 @@ func Trace(traceID string, nodes []Node) []Derived {
 			d.ConvKey = "trace:" + traceID
 		}
 		d.Counted = nodes[i].HasUsage && !below[i]
+		// An is_turn ancestor is the nearest is_turn span along the parent's
+		// chain, unless that walk came round a cycle back to the span itself.
+		if nodes[i].IsTurn {
+			p := g.parent[i]
+			d.TurnRoot = p < 0 || turnSrc[p] < 0 || turnSrc[p] == i
+		}
 	}
 	return out
 }

@@ -85,6 +85,14 @@ func naive(traceID string, nodes []Node) []Derived {
 			}
 		}
 		out[i].Counted = nodes[i].HasUsage && !below
+		if nodes[i].IsTurn {
+			out[i].TurnRoot = true
+			for _, j := range chain(i)[1:] {
+				if nodes[j].IsTurn {
+					out[i].TurnRoot = false
+				}
+			}
+		}
 	}
 	return out
 }
@@ -100,7 +108,7 @@ func TestTraceMatchesContract(t *testing.T) {
 		for i := range nodes {
 			nodes[i] = Node{SpanID: fmt.Sprint("s", i), Started: int64(r.IntN(5)),
 				Agent: pick("", "", "a", "b"), Conv: pick("", "", "", "C1", "C2"), Thread: pick("", "", "T1"),
-				HasUsage: r.IntN(2) == 0}
+				HasUsage: r.IntN(2) == 0, IsTurn: r.IntN(3) == 0}
 			if nodes[i].Agent != "" {
 				nodes[i].Version = pick("", "1", "2")
 			}

@@ -9,14 +9,16 @@ type node struct {
 	agent, version   string
 	conv, thread     string
 	hasUsage         bool
+	isTurn           bool
 }
 
 // derived are the columns the rollups are computed with (store package doc:
-// effective agent, effective conversation, usage rule).
+// effective agent, effective conversation, usage rule, turn rule).
 type derived struct {
 	effAgent, effVersion string
 	convKey              string
 	counted              bool
+	turnRoot             bool
 }
 
 // deriveTrace computes the derived columns of every span of one trace with
@@ -25,12 +27,12 @@ func deriveTrace(traceID string, nodes []node) []derived {
 	in := make([]derive.Node, len(nodes))
 	for i, x := range nodes {
 		in[i] = derive.Node{SpanID: x.spanID, ParentID: x.parentID, Started: x.started, Agent: x.agent,
-			Version: x.version, Conv: x.conv, Thread: x.thread, HasUsage: x.hasUsage}
+			Version: x.version, Conv: x.conv, Thread: x.thread, HasUsage: x.hasUsage, IsTurn: x.isTurn}
 	}
 	res := derive.Trace(traceID, in)
 	out := make([]derived, len(res))
 	for i, d := range res {
-		out[i] = derived{effAgent: d.EffAgent, effVersion: d.EffVersion, convKey: d.ConvKey, counted: d.Counted}
+		out[i] = derived{effAgent: d.EffAgent, effVersion: d.EffVersion, convKey: d.ConvKey, counted: d.Counted, turnRoot: d.TurnRoot}
 	}
 	return out
 }

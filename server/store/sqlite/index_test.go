@@ -238,7 +238,7 @@ func TestMigrateSchemaV1(t *testing.T) {
 		}
 	}
 	execOn(t, path, append([]string{"DROP TABLE search_log", "DROP TABLE store_meta", "DROP TABLE chunks",
-		"ALTER TABLE projects DROP COLUMN conv_count", "DELETE FROM schema_migrations WHERE version > 1"}, groupsDDL...)...)
+		"ALTER TABLE projects DROP COLUMN conv_count", "DELETE FROM schema_migrations WHERE version > 1"}, append(undoTurns, groupsDDL...)...)...)
 	st = mustOpen(t, path, Settings{})
 	if !finishRebuild(t, st) {
 		t.Fatal("open of a version 1 database: got no rebuild of the search index, want one")
@@ -255,6 +255,11 @@ func TestMigrateSchemaV1(t *testing.T) {
 		t.Errorf("after the migration: got %d conversations (total %d), %v, want 6", len(page.Conversations), page.Total, err)
 	}
 }
+
+// undoTurns takes a database back to before migration 0005.
+var undoTurns = []string{"ALTER TABLE spans DROP COLUMN turn_root", "ALTER TABLE conv_traces DROP COLUMN turn_spans",
+	"ALTER TABLE conversations DROP COLUMN trace_count", "ALTER TABLE conversations DROP COLUMN turn_spans",
+	"ALTER TABLE conversations DROP COLUMN turn_traces", "ALTER TABLE conversations DROP COLUMN background_count"}
 
 // searchAllConv is the conversation of the first hit of indexQueries.
 func searchAllConv(t *testing.T, st *Store) string {

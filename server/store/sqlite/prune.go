@@ -145,8 +145,7 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 		return 0, false, err
 	}
 	for _, c := range changes {
-		if _, err := w.exec("UPDATE spans SET eff_agent = ?, eff_version = ?, conv_id = ?, counted = ? WHERE pk = ?",
-			c.new.d.effAgent, c.new.d.effVersion, c.new.convID, c.new.d.counted, c.new.pk); err != nil {
+		if err := w.updateDerived(c.new); err != nil {
 			return 0, false, err
 		}
 		if c.movedConv() {

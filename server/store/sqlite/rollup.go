@@ -151,6 +151,7 @@ type deltas struct {
 	hours      map[minuteKey]*sums // minute field holds the hour
 	convs      map[int64]*convDelta
 	convTraces map[convItemKey]int64
+	convTurns  map[convItemKey]int64 // turn spans per (conversation, trace)
 	convAgents map[convItemKey]int64
 	convModels map[convItemKey]int64
 }
@@ -163,6 +164,7 @@ func newDeltas() *deltas {
 		hours:      make(map[minuteKey]*sums),
 		convs:      make(map[int64]*convDelta),
 		convTraces: make(map[convItemKey]int64),
+		convTurns:  make(map[convItemKey]int64),
 		convAgents: make(map[convItemKey]int64),
 		convModels: make(map[convItemKey]int64),
 	}
@@ -270,6 +272,9 @@ func (d *deltas) add(r *rowState, prompt *promptCand, sign int64) {
 		}
 	}
 	d.convTraces[convItemKey{r.convID, r.traceID}] += sign
+	if r.d.turnRoot {
+		d.convTurns[convItemKey{r.convID, r.traceID}] += sign
+	}
 	if r.d.effAgent != "" {
 		d.convAgents[convItemKey{r.convID, r.d.effAgent}] += sign
 	}
@@ -297,7 +302,13 @@ func (w *writeTx) applyDeltas(d *deltas) error {
 	if err := w.applyVersions(d); err != nil {
 		return err
 	}
-	turns, err := w.applyItems("conv_traces", "trace_id", d.convTraces)
+	// Turn spans first: their upsert may create the conv_traces row that
+	// applyItems then counts as a trace of the conversation.
+	turns, err := w.applyTurns(d.convTurns)
+	if err != nil {
+		return err
+	}
+	traces, err := w.applyItems("conv_traces", "trace_id", d.convTraces)
 	if err != nil {
 		return err
 	}
@@ -307,7 +318,7 @@ func (w *writeTx) applyDeltas(d *deltas) error {
 	if _, err := w.applyItems("conv_models", "model", d.convModels); err != nil {
 		return err
 	}
-	return w.applyConversations(d, turns)
+	return w.applyConversations(d, traces, turns)
 }
 
 const sumCols = `span_count, invocation_count, error_count, duration_ms, ended_invocations,
@@ -448,19 +459,71 @@ func (w *writeTx) applyItems(table, col string, items map[convItemKey]int64) (ma
 	return diff, nil
 }
 
-const convCols = `turn_count, span_count, error_count, running_count, first_activity, last_activity,
+// turnDiff is how a batch changes a conversation's turn spans and the
+// number of its traces that hold one.
+type turnDiff struct{ spans, traces int64 }
+
+// applyTurns adds the turn-span deltas to conv_traces.turn_spans (creating
+// the row with no spans where needed; applyItems adds them next) and
+// returns them per conversation.
+func (w *writeTx) applyTurns(items map[convItemKey]int64) (map[int64]turnDiff, error) {
+	diff := make(map[int64]turnDiff)
+	for k, n := range items {
+		if n == 0 {
+			continue
+		}
+		st, err := w.stmt("INSERT INTO conv_traces (conv_id, trace_id, span_count, turn_spans) VALUES (?, ?, 0, ?) " +
+			"ON CONFLICT (conv_id, trace_id) DO UPDATE SET turn_spans = turn_spans + excluded.turn_spans RETURNING turn_spans")
+		if err != nil {
+			return nil, err
+		}
+		var next int64
+		if err := st.QueryRowContext(w.ctx, k.conv, k.item, n).Scan(&next); err != nil {
+			return nil, fmt.Errorf("sqlite: update conv_traces: %w", err)
+		}
+		prev := next - n
+		td := diff[k.conv]
+		td.spans += n
+		switch {
+		case prev <= 0 && next > 0:
+			td.traces++
+		case prev > 0 && next <= 0:
+			td.traces--
+		}
+		diff[k.conv] = td
+	}
+	return diff, nil
+}
+
+const convCols = `trace_count, turn_spans, turn_traces, span_count, error_count, running_count, first_activity, last_activity,
 	input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens,
 	prompt, prompt_pk, prompt_at, prompt_rank, prompt_span`
 
 type convRow struct {
-	turns, spans, errors, running int64
+	traces, turnSpans, turnTraces int64
+	spans, errors, running        int64
 	first, last                   int64
 	tok                           [5]int64
 	prompt                        string
 	pk                            promptKey
 }
 
-func (w *writeTx) applyConversations(d *deltas, turns map[int64]int64) error {
+// turnCount and backgroundCount apply the turn rule (store package doc).
+func (c *convRow) turnCount() int64 {
+	if c.turnSpans > 0 {
+		return c.turnSpans
+	}
+	return c.traces
+}
+
+func (c *convRow) backgroundCount() int64 {
+	if c.turnSpans > 0 {
+		return c.traces - c.turnTraces
+	}
+	return 0
+}
+
+func (w *writeTx) applyConversations(d *deltas, traces map[int64]int64, turns map[int64]turnDiff) error {
 	counts := make(map[int64]int64) // per project: conversations that appeared minus those that went
 	for k, c := range d.convs {
 		var cur convRow
@@ -469,14 +532,16 @@ func (w *writeTx) applyConversations(d *deltas, turns map[int64]int64) error {
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(w.ctx, k).Scan(&proj, &cur.turns, &cur.spans, &cur.errors, &cur.running,
+		err = st.QueryRowContext(w.ctx, k).Scan(&proj, &cur.traces, &cur.turnSpans, &cur.turnTraces, &cur.spans, &cur.errors, &cur.running,
 			&cur.first, &cur.last, &cur.tok[0], &cur.tok[1], &cur.tok[2], &cur.tok[3], &cur.tok[4],
 			&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID)
 		if err != nil {
 			return fmt.Errorf("sqlite: read conversation %d: %w", k, err)
 		}
 		exists := cur.spans > 0 // rows are created empty by writeTx.conv
-		cur.turns += turns[k]
+		cur.traces += traces[k]
+		cur.turnSpans += turns[k].spans
+		cur.turnTraces += turns[k].traces
 		cur.spans += c.spans
 		cur.errors += c.errors
 		cur.running += c.running
@@ -516,11 +581,12 @@ func (w *writeTx) applyConversations(d *deltas, turns map[int64]int64) error {
 		case c.prompt != nil && (!hadPrompt || c.promptRemoved[cur.pk.pk] || !cur.pk.less(c.prompt.key)):
 			cur.prompt, cur.pk = c.prompt.text, c.prompt.key
 		}
-		if _, err := w.exec(`UPDATE conversations SET turn_count = ?, span_count = ?, error_count = ?, running_count = ?,
+		if _, err := w.exec(`UPDATE conversations SET turn_count = ?, background_count = ?, trace_count = ?,
+			turn_spans = ?, turn_traces = ?, span_count = ?, error_count = ?, running_count = ?,
 			first_activity = ?, last_activity = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,
 			cache_create_tokens = ?, reasoning_tokens = ?, prompt = ?, prompt_pk = ?, prompt_at = ?, prompt_rank = ?,
 			prompt_span = ? WHERE id = ?`,
-			cur.turns, cur.spans, cur.errors, cur.running, cur.first, cur.last,
+			cur.turnCount(), cur.backgroundCount(), cur.traces, cur.turnSpans, cur.turnTraces, cur.spans, cur.errors, cur.running, cur.first, cur.last,
 			cur.tok[0], cur.tok[1], cur.tok[2], cur.tok[3], cur.tok[4],
 			cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID, k); err != nil {
 			return err

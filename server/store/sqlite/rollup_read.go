@@ -14,7 +14,8 @@ import (
 )
 
 var convSortCols = map[string]string{
-	"conversation_id": "c.conv_key", "turn_count": "c.turn_count", "span_count": "c.span_count",
+	"conversation_id": "c.conv_key", "turn_count": "c.turn_count", "background_count": "c.background_count",
+	"span_count":  "c.span_count",
 	"error_count": "c.error_count", "running_count": "c.running_count",
 	"first_activity": "c.first_activity", "last_activity": "c.last_activity", "first_prompt": "c.prompt",
 	"input_tokens": "c.input_tokens", "output_tokens": "c.output_tokens",
@@ -103,7 +104,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if int64(q.Offset) >= page.Total {
 		return page, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.conv_key, c.turn_count, c.span_count, c.error_count, c.running_count,
+	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.conv_key, c.turn_count, c.background_count, c.span_count, c.error_count, c.running_count,
 		c.first_activity, c.last_activity, c.input_tokens, c.output_tokens, c.cache_read_tokens,
 		c.cache_create_tokens, c.reasoning_tokens, c.prompt
 		FROM conversations c WHERE `+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
@@ -115,7 +116,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	for rows.Next() {
 		var c store.ConversationSummary
 		var id, first, last int64
-		if err := rows.Scan(&id, &c.ConversationID, &c.TurnCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
+		if err := rows.Scan(&id, &c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
 			&first, &last, &c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens,
 			&c.CacheCreationInputTokens, &c.ReasoningTokens, &c.FirstPrompt); err != nil {
 			rows.Close()
@@ -396,7 +397,7 @@ func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, proj int64, q 
 		where += " AND s.eff_agent = ?"
 		args = append(args, q.AgentName)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+traceStateCols+`, s.trace_id FROM spans s JOIN conversations c ON c.id = s.conv_id WHERE `+where, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT `+traceStateCols+` FROM spans s JOIN conversations c ON c.id = s.conv_id WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 	}
@@ -408,11 +409,8 @@ func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, proj int64, q 
 	acc := make(map[key]*sums)
 	var keys []key
 	for rows.Next() {
-		r := &rowState{}
-		if err := rows.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
-			&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
-			&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4],
-			&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt, &r.traceID); err != nil {
+		r, err := scanState(rows, proj, "")
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 		}
 		k := key{store.FloorDiv(r.started, w) * w, r.d.effAgent}

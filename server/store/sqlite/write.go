@@ -289,6 +289,7 @@ type rowState struct {
 	tok                 [5]sql.NullInt64
 	d                   derived
 	hasPrompt           bool
+	isTurn              bool
 }
 
 func (r *rowState) hasUsage() bool {
@@ -302,7 +303,7 @@ func (r *rowState) hasUsage() bool {
 
 func (r *rowState) node() node {
 	return node{spanID: r.spanID, parentID: r.parentID, started: r.started, agent: r.agent, version: r.version,
-		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage()}
+		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage(), isTurn: r.isTurn}
 }
 
 func stateOf(p *prepSpan, proj int64) *rowState {
@@ -310,7 +311,7 @@ func stateOf(p *prepSpan, proj int64) *rowState {
 	r := &rowState{proj: proj, traceID: s.TraceID, spanID: s.SpanID, parentID: s.ParentSpanID, started: p.started, ended: p.ended,
 		status: s.StatusCode, op: s.OperationName, agent: s.AgentName, version: s.AgentVersion,
 		conv: s.ConversationID, thread: s.ThreadID, reqModel: s.RequestModel, respModel: s.ResponseModel,
-		hasPrompt: p.hasPrompt()}
+		hasPrompt: p.hasPrompt(), isTurn: s.IsTurn}
 	for i, t := range tokens(s) {
 		if t != nil {
 			r.tok[i] = sql.NullInt64{Int64: *t, Valid: true}
@@ -326,14 +327,14 @@ func tokens(s *model.Span) [5]*int64 {
 const traceStateCols = `s.pk, s.span_id, s.parent_span_id, s.started_at, s.ended_at, s.status_code, s.operation_name,
 	s.agent_name, s.agent_version, s.conversation_id, s.thread_id, s.request_model, s.response_model,
 	s.input_tokens, s.output_tokens, s.cache_read_input_tokens, s.cache_creation_input_tokens, s.reasoning_tokens,
-	s.eff_agent, s.eff_version, c.conv_key, s.conv_id, s.counted, s.has_prompt`
+	s.eff_agent, s.eff_version, c.conv_key, s.conv_id, s.counted, s.has_prompt, s.is_turn, s.turn_root`
 
 func scanState(sc interface{ Scan(...any) error }, proj int64, traceID string) (*rowState, error) {
 	r := &rowState{proj: proj, traceID: traceID}
 	err := sc.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
 		&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
 		&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4],
-		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt)
+		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt, &r.isTurn, &r.d.turnRoot)
 	return r, err
 }
 
@@ -418,10 +419,10 @@ const spanCols = `proj, trace_id, span_id, parent_span_id, span_name, span_kind,
 	input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, reasoning_tokens,
 	finish_reasons, tool_name, tool_type, tool_call_id, error_type, compaction_summary,
 	compaction_items_before, compaction_items_after, thread_id, is_turn, attrs_id, resource_id,
-	eff_agent, eff_version, conv_id, counted, has_prompt, details`
+	eff_agent, eff_version, conv_id, counted, has_prompt, turn_root, details`
 
 var (
-	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(42) + ")"
+	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(43) + ")"
 	updateSpanSQL = func() string {
 		var sets []string
 		for _, c := range strings.Split(spanCols, ",") {
@@ -458,7 +459,7 @@ func spanArgs(p *prepSpan, r *rowState) []any {
 		nullable(tok[0]), nullable(tok[1]), nullable(tok[2]), nullable(tok[3]), nullable(tok[4]),
 		p.finish, s.ToolName, s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary,
 		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn, ref(p.attrs), ref(p.res),
-		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), x.encode()}
+		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), r.d.turnRoot, x.encode()}
 }
 
 // insertSQL returns the INSERT of a span row with these values and the
@@ -656,8 +657,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 
 	for _, c := range changes {
 		if c.p == nil {
-			if _, err := w.exec("UPDATE spans SET eff_agent = ?, eff_version = ?, conv_id = ?, counted = ? WHERE pk = ?",
-				c.new.d.effAgent, c.new.d.effVersion, c.new.convID, c.new.d.counted, c.new.pk); err != nil {
+			if err := w.updateDerived(c.new); err != nil {
 				return err
 			}
 			if c.movedConv() {
@@ -691,6 +691,13 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 		d.add(c.new, pc, +1)
 	}
 	return w.applyDeltas(d)
+}
+
+// updateDerived rewrites a stored span's derived columns.
+func (w *writeTx) updateDerived(r *rowState) error {
+	_, err := w.exec("UPDATE spans SET eff_agent = ?, eff_version = ?, conv_id = ?, counted = ?, turn_root = ? WHERE pk = ?",
+		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, r.d.turnRoot, r.pk)
+	return err
 }
 
 // storeContent resolves or inserts every text, message, page and resource

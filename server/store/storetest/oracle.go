@@ -69,6 +69,7 @@ func (o *oracle) project(p string) []model.Span {
 type oDerived struct {
 	agent, version, conv string
 	counted              bool
+	turnRoot             bool
 }
 
 func (o *oracle) derive(project string) map[store.SpanKey]oDerived {
@@ -167,6 +168,14 @@ func (o *oracle) derive(project string) map[store.SpanKey]oDerived {
 					}
 				}
 			}
+			if s.IsTurn {
+				d.turnRoot = true
+				for _, a := range c[1:] {
+					if a.IsTurn {
+						d.turnRoot = false
+					}
+				}
+			}
 			out[keyOf(s)] = d
 		}
 	}
@@ -256,6 +265,8 @@ func (o *oracle) conversations(project string) map[string]*store.ConversationSum
 	der := o.derive(project)
 	out := map[string]*store.ConversationSummary{}
 	traces := map[string]map[string]bool{}
+	turnTraces := map[string]map[string]bool{} // traces holding a turn span
+	turnSpans := map[string]int64{}
 	agents := map[string]map[string]bool{}
 	models := map[string]map[string]bool{}
 	type cand struct {
@@ -272,9 +283,14 @@ func (o *oracle) conversations(project string) map[string]*store.ConversationSum
 			c = &store.ConversationSummary{ConversationID: d.conv, FirstActivity: s.StartedAt.UTC(), LastActivity: s.StartedAt.UTC()}
 			out[d.conv] = c
 			traces[d.conv], agents[d.conv], models[d.conv] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+			turnTraces[d.conv] = map[string]bool{}
 		}
 		c.SpanCount++
 		traces[d.conv][s.TraceID] = true
+		if d.turnRoot {
+			turnSpans[d.conv]++
+			turnTraces[d.conv][s.TraceID] = true
+		}
 		if s.StatusCode == model.StatusError {
 			c.ErrorCount++
 		}
@@ -318,6 +334,10 @@ func (o *oracle) conversations(project string) map[string]*store.ConversationSum
 	}
 	for k, c := range out {
 		c.TurnCount = int64(len(traces[k]))
+		if n := turnSpans[k]; n > 0 {
+			c.TurnCount = n
+			c.BackgroundCount = int64(len(traces[k]) - len(turnTraces[k]))
+		}
 		c.AgentNames = sortedKeys(agents[k])
 		c.Models = sortedKeys(models[k])
 		if p := prompts[k]; p != nil {

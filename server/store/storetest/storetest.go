@@ -15,7 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -70,6 +72,7 @@ var tests = []suiteTest{
 	{"Conversations", testConversations},
 	{"ConversationQueryOptions", testConversationQuery},
 	{"FirstPrompt", testFirstPrompt},
+	{"Turns", testTurns},
 	{"Agents", testAgents},
 	{"Metrics", testMetrics},
 	{"Search", testSearch},
@@ -148,6 +151,19 @@ func (h *harness) writeBoth(o *oracle, spans ...model.Span) {
 	h.t.Helper()
 	h.write(spans...)
 	o.write(spans)
+}
+
+// writeShuffled writes spans to the store and the model in random order,
+// in batches of 1 to maxBatch.
+func (h *harness) writeShuffled(o *oracle, r *rand.Rand, spans []model.Span, maxBatch int) {
+	h.t.Helper()
+	spans = slices.Clone(spans)
+	r.Shuffle(len(spans), func(i, j int) { spans[i], spans[j] = spans[j], spans[i] })
+	for len(spans) > 0 {
+		n := min(len(spans), 1+r.IntN(maxBatch))
+		h.writeBoth(o, spans[:n]...)
+		spans = spans[n:]
+	}
 }
 
 func (h *harness) get(keys ...store.SpanKey) []model.Span {

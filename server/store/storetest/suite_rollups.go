@@ -294,6 +294,7 @@ func testRandomOrder(h *harness) {
 			t := BuildTurn(TurnSpec{ProjectID: project, Turn: 50 + i, Start: T0.Add(time.Duration(i) * time.Hour), Prompt: fmt.Sprint("loose ", i), Calls: 2, Rand: r})
 			for j := range t.Spans {
 				t.Spans[j].ThreadID = thread
+				t.Spans[j].IsTurn = r.IntN(3) == 0 // turn spans, nested ones, or none (turn rule)
 			}
 			all = append(all, t.Spans...)
 		}
@@ -307,12 +308,7 @@ func testRandomOrder(h *harness) {
 				stream = append(stream, running(s)) // stale in-progress copy
 			}
 		}
-		r.Shuffle(len(stream), func(i, j int) { stream[i], stream[j] = stream[j], stream[i] })
-		for len(stream) > 0 {
-			n := min(len(stream), 1+r.IntN(40))
-			h.writeBoth(o, stream[:n]...)
-			stream = stream[n:]
-		}
+		h.writeShuffled(o, r, stream, 40)
 		h.checkModel(o, project)
 		// Every finished span is stored finished.
 		got := h.get(keysOf(all)...)

@@ -365,3 +365,19 @@ ORDER BY (project_id, id);
 CREATE TABLE IF NOT EXISTS `weave`.`annotations` ON CLUSTER `weave_cluster` AS `weave`.`annotations_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'annotations_local', cityHash64(project_id, id));
 
+-- migration 2 turns
+
+ALTER TABLE `weave`.`span_state_local` ON CLUSTER `weave_cluster`
+    ADD COLUMN IF NOT EXISTS is_turn UInt8 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS turn_root UInt8 DEFAULT 0;
+
+ALTER TABLE `weave`.`span_state` ON CLUSTER `weave_cluster`
+    ADD COLUMN IF NOT EXISTS is_turn UInt8 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS turn_root UInt8 DEFAULT 0;
+
+ALTER TABLE `weave`.`conv_traces_local` ON CLUSTER `weave_cluster`
+    ADD COLUMN IF NOT EXISTS turn_spans Int64 DEFAULT 0;
+
+ALTER TABLE `weave`.`conv_traces` ON CLUSTER `weave_cluster`
+    ADD COLUMN IF NOT EXISTS turn_spans Int64 DEFAULT 0;
+

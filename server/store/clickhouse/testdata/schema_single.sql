@@ -324,3 +324,12 @@ CREATE TABLE IF NOT EXISTS `weave`.`annotations`
 ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (project_id, id);
 
+-- migration 2 turns
+
+ALTER TABLE `weave`.`span_state`
+    ADD COLUMN IF NOT EXISTS is_turn UInt8 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS turn_root UInt8 DEFAULT 0;
+
+ALTER TABLE `weave`.`conv_traces`
+    ADD COLUMN IF NOT EXISTS turn_spans Int64 DEFAULT 0;
+

@@ -14,6 +14,14 @@ import {select, onEscape} from '../keys.js';
 
 const PAGE = 20;
 
+// turnKey identifies a turn in the page: its trace, or, where several turn
+// spans (wandb.is_turn) share a trace, its turn span.
+export const turnKey = (t) => (t.shared_trace ? t.trace_id + '/' + t.turn_span_id : t.trace_id);
+
+// turnRef is the annotation ref of a turn: the trace's, or the turn span's
+// where the trace holds several turns.
+const turnRef = (t) => (t.shared_trace ? refs.span(t.turn_span_id) : refs.turn(t.trace_id));
+
 export function render(main, {segments, params, signal}) {
   const convID = segments[1];
   const focusTurn = (params.get('turn') || '').toLowerCase();
@@ -25,15 +33,16 @@ export function render(main, {segments, params, signal}) {
     conv: null, // the first answer (summary fields)
     turns: [], // loaded turns, in order
     total: 0,
-    sections: new Map(), // trace id → section element
+    sections: new Map(), // turn key → section element
     loadingMore: false,
   };
 
   const head = h('div', {class: 'conv-head'}, loading());
   const turnsEl = h('div', {class: 'turns'});
   const moreEl = h('div', {class: 'more'});
+  const backgroundEl = h('div', {class: 'background'});
   main.append(h('nav', {class: 'crumbs', 'aria-label': 'Breadcrumb'}, h('a', {href: route.link.conversations()}, 'Conversations'), ' / ', shortID(convID, 24)),
-    head, turnsEl, moreEl);
+    head, turnsEl, moreEl, backgroundEl);
 
   const fetchTurns = (offset, limit, sig = signal) =>
     post('/genai/conversations/chat', {project_id: route.project(), conversation_id: convID, offset, limit}, sig);
@@ -60,6 +69,8 @@ export function render(main, {segments, params, signal}) {
       h('div', {class: 'conv-stats'},
         running ? runningBadge() : null,
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Turns'), fmtInt(c.turn_count)),
+        c.background_count ? h('span', {class: 'stat', title: 'traces of this thread that are not turns (no wandb.is_turn span)'},
+          h('span', {class: 'label'}, 'Background'), fmtInt(c.background_count)) : null,
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(c.usage)),
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), allLoaded ? cost(est) : h('span', {class: 'muted', title: 'Load every turn for the estimate'}, '…')),
         errors ? h('span', {class: 'stat'}, errorBadge(errors)) : null,
@@ -91,12 +102,14 @@ export function render(main, {segments, params, signal}) {
   const turnSection = (turn) => {
     const est = turnEstimate(turn);
     const prompt = (turn.messages || []).find((m) => m.type === 'user_message');
-    const anchor = route.link.conversation(convID, {turn: turn.trace_id});
+    const key = turnKey(turn);
+    const anchor = route.link.conversation(convID, {turn: key});
     const sec = h('section', {class: ['turn', turn.running && 'is-running', turn.error_count > 0 && 'has-errors'],
-      id: 'turn-' + turn.trace_id, 'data-nav-item': true, tabindex: '-1', dataset: {trace: turn.trace_id, index: turn.index},
+      id: 'turn-' + key, 'data-nav-item': true, tabindex: '-1', dataset: {trace: turn.trace_id, turnSpan: turn.turn_span_id || '', index: turn.index},
       'aria-label': `Turn ${turn.index + 1}`},
     h('header', {class: 'turn-head'},
       h('h2', null, h('a', {href: anchor, class: 'turn-anchor', title: 'Link to this turn'}, `Turn ${turn.index + 1}`)),
+      turn.turn_span_id ? h('span', {class: 'chip turn-span', title: 'the span marked wandb.is_turn'}, turn.root_span_name) : null,
       h('span', {class: 'muted', title: fmtTime(turn.started_at)}, fmtTime(turn.started_at)),
       turn.running ? runningBadge('running', turn.started_at) : h('span', {class: 'meta-item', title: 'wall-clock duration of the turn'}, fmtDuration(turn.total_duration_ms)),
       h('span', {class: 'meta-item'}, tokens(turn.usage)),
@@ -106,7 +119,7 @@ export function render(main, {segments, params, signal}) {
         'session ', shortID(turn.session_id, 8), turn.parent_session_id ? ', fork of ' + shortID(turn.parent_session_id, 8) : '') : null,
       h('span', {class: 'spacer'}),
       h('a', {href: route.link.trace(turn.trace_id), class: 'button small', 'data-nav-open': true, title: 'Span tree and waterfall of this turn'}, 'Trace'),
-      feedback.widget(refs.turn(turn.trace_id), `turn ${turn.index + 1}`, {compact: true})),
+      feedback.widget(turnRef(turn), `turn ${turn.index + 1}`, {compact: true})),
     prompt ? null : h('p', {class: 'muted'}, 'No user prompt recorded for this turn.'),
     renderMessages(turn),
     turn.running ? h('div', {class: 'working', role: 'status'}, h('span', {class: 'spinner small', 'aria-hidden': 'true'}), 'Working… new messages appear here as they arrive.') : null);
@@ -116,7 +129,7 @@ export function render(main, {segments, params, signal}) {
   const annotationRefs = (turns) => {
     const out = [];
     for (const t of turns) {
-      out.push(refs.turn(t.trace_id));
+      out.push(turnRef(t));
       for (const m of t.messages || []) {
         if (m.type === 'assistant_message' || m.type === 'tool_call' || (m.type === 'agent_start' && m.depth > 0)) out.push(refs.span(m.span_id));
       }
@@ -131,7 +144,7 @@ export function render(main, {segments, params, signal}) {
       const div = sessionDivider(t, prev);
       if (div) frag.append(div);
       const sec = turnSection(t);
-      state.sections.set(t.trace_id, sec);
+      state.sections.set(turnKey(t), sec);
       state.turns.push(t);
       frag.append(sec);
     }
@@ -140,10 +153,10 @@ export function render(main, {segments, params, signal}) {
   };
 
   const replaceTurn = (turn) => {
-    const i = state.turns.findIndex((t) => t.trace_id === turn.trace_id);
+    const i = state.turns.findIndex((t) => turnKey(t) === turnKey(turn));
     if (i < 0) return;
     turn.index = state.turns[i].index;
-    const old = state.sections.get(turn.trace_id);
+    const old = state.sections.get(turnKey(turn));
     // Keep expanded tool calls expanded across the refresh.
     const open = new Set([...old.querySelectorAll('.tool.open')].map((e) => e.dataset.span));
     const hadFocus = old.contains(document.activeElement);
@@ -152,7 +165,7 @@ export function render(main, {segments, params, signal}) {
     for (const el of sec.querySelectorAll('.tool')) if (open.has(el.dataset.span)) el.setOpen(true);
     feedback.disposeWithin(old);
     old.replaceWith(sec);
-    state.sections.set(turn.trace_id, sec);
+    state.sections.set(turnKey(turn), sec);
     if (old.classList.contains('nav-selected')) select(sec, {focus: hadFocus});
     feedback.load(annotationRefs([turn]), signal);
   };
@@ -187,13 +200,39 @@ export function render(main, {segments, params, signal}) {
   };
 
   const summaryOf = (resp) => ({
-    turn_count: resp.turn_count, first_activity: resp.first_activity, last_activity: resp.last_activity,
-    running: resp.running, usage: resp.usage, sessions: resp.sessions,
+    turn_count: resp.turn_count, background_count: resp.background_count, first_activity: resp.first_activity,
+    last_activity: resp.last_activity, running: resp.running, usage: resp.usage, sessions: resp.sessions,
   });
+
+  // Background activity: the traces of a thread that are not turns, one
+  // line each, linking to their trace.
+  const renderBackground = (list) => {
+    if (!list || !list.length) {
+      replace(backgroundEl);
+      return;
+    }
+    replace(backgroundEl, h('section', {class: 'background-activity', 'aria-label': 'Background activity'},
+      h('h2', null, 'Background activity'),
+      h('p', {class: 'muted'}, 'Traces of this thread outside its turns (no span marked wandb.is_turn); not counted as turns.'),
+      h('ul', {class: 'background-list'}, list.map((b) => h('li', {class: 'background-item', dataset: {trace: b.trace_id}},
+        h('a', {href: route.link.trace(b.trace_id), class: 'mono'}, b.root_span_name || shortID(b.trace_id, 12)),
+        h('span', {class: 'muted', title: fmtTime(b.started_at)}, fmtTime(b.started_at)),
+        b.running ? runningBadge('running', b.started_at) : h('span', {class: 'meta-item'}, fmtDuration(b.total_duration_ms)),
+        h('span', {class: 'meta-item'}, `${fmtInt(b.span_count)} ${b.span_count === 1 ? 'span' : 'spans'}`),
+        errorBadge(b.error_count))))));
+  };
+
+  // findSection finds a turn by its key, or by its trace (a search hit
+  // links to the trace; where the trace holds several turns, the first).
+  const findSection = (key) => {
+    if (state.sections.has(key)) return state.sections.get(key);
+    const t = state.turns.find((x) => x.trace_id === key);
+    return t ? state.sections.get(turnKey(t)) : null;
+  };
 
   const focus = () => {
     if (!focusTurn) return;
-    const sec = state.sections.get(focusTurn);
+    const sec = findSection(focusTurn);
     if (!sec) return;
     select(sec, {block: 'start'});
     sec.classList.add('focused');
@@ -229,8 +268,9 @@ export function render(main, {segments, params, signal}) {
     state.conv = summaryOf(resp);
     state.total = resp.turn_count;
     appendTurns(resp.turns || []);
+    renderBackground(resp.background);
     // A deep link to a later turn loads pages until it is there.
-    while (focusTurn && !state.sections.has(focusTurn) && state.turns.length < state.total) {
+    while (focusTurn && !findSection(focusTurn) && state.turns.length < state.total) {
       try {
         const more = await fetchTurns(state.turns.length, PAGE);
         state.total = more.turn_count;
@@ -243,7 +283,7 @@ export function render(main, {segments, params, signal}) {
     renderHead();
     renderMore();
     feedback.load([refs.conversation(convID)], signal);
-    if (focusTurn && !state.sections.has(focusTurn)) showError('Turn not found', new Error(`turn ${focusTurn} is not part of this conversation`));
+    if (focusTurn && !findSection(focusTurn)) showError('Turn not found', new Error(`turn ${focusTurn} is not part of this conversation`));
     focus();
     startLive();
   };
@@ -259,7 +299,7 @@ export function render(main, {segments, params, signal}) {
       const active = new Set();
       let newTurn = false;
       for (const s of st.spans) {
-        const loaded = state.sections.has(s.trace_id);
+        const loaded = state.turns.some((t) => t.trace_id === s.trace_id);
         if (loaded) active.add(s.trace_id);
         else if (s.conversation_id === convID) newTurn = true;
       }
@@ -271,9 +311,14 @@ export function render(main, {segments, params, signal}) {
       busy = true;
       try {
         for (const tid of toRefresh) {
-          const t = await post('/genai/traces/chat', {project_id: route.project(), trace_id: tid}, signal);
           const old = state.turns.find((x) => x.trace_id === tid);
-          if (old && JSON.stringify({...old, index: 0}) !== JSON.stringify({...t, index: 0})) replaceTurn({...t, index: old.index});
+          // A turn that is part of its trace is refreshed with the
+          // conversation below, not from the whole trace's chat view.
+          if (!old || old.shared_trace) continue;
+          const t = await post('/genai/traces/chat', {project_id: route.project(), trace_id: tid}, signal);
+          const fresh = {...t, index: old.index, turn_span_id: old.turn_span_id};
+          if (!fresh.turn_span_id) delete fresh.turn_span_id;
+          if (JSON.stringify(old) !== JSON.stringify(fresh)) replaceTurn(fresh);
         }
         if (newTurn || finished.length || stillFlagged.length) {
           // New turns (and the conversation's totals) from the end of what is loaded.
@@ -281,7 +326,8 @@ export function render(main, {segments, params, signal}) {
           const resp = await fetchTurns(allLoaded ? state.turns.length : 0, allLoaded ? 0 : 1);
           state.conv = {...state.conv, ...summaryOf(resp)};
           state.total = resp.turn_count;
-          if (allLoaded) appendTurns((resp.turns || []).filter((t) => !state.sections.has(t.trace_id)));
+          if (allLoaded) appendTurns((resp.turns || []).filter((t) => !state.sections.has(turnKey(t))));
+          if (allLoaded) renderBackground(resp.background);
           renderMore();
         }
         renderHead();

@@ -1,0 +1,75 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/storetest"
+)
+
+// TestMigrateTurns opens a database written before schema version 5 (no
+// turn columns; a conversation's turn_count was its trace count) holding
+// W&B threads with is_turn spans: the migration derives the turn spans,
+// including one under a non-turn root and a nested one, and the
+// conversations come out as a fresh write makes them.
+func TestMigrateTurns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	st := mustOpen(t, path, Settings{})
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	mk := func(thread, trace, id, parent string, turn bool, at time.Duration) model.Span {
+		tid := storetest.TraceID(thread, trace)
+		s := model.Span{ProjectID: "p/turns", TraceID: tid, SpanID: storetest.SpanID(tid, id), SpanName: id,
+			SpanKind: model.KindInternal, StartedAt: t0.Add(at), EndedAt: t0.Add(at + time.Second),
+			StatusCode: model.StatusOK, ThreadID: thread, IsTurn: turn}
+		if parent != "" {
+			s.ParentSpanID = storetest.SpanID(tid, parent)
+		}
+		return s
+	}
+	spans := []model.Span{
+		mk("bg", "indexing", "background_indexing", "", false, 0),
+		mk("bg", "query", "user_query", "", true, time.Minute),
+		mk("nested", "t", "session", "", false, 0),
+		mk("nested", "t", "turn-a", "session", true, time.Second),
+		mk("nested", "t", "inner", "turn-a", true, 2*time.Second),
+		mk("nested", "t", "turn-b", "session", true, 3*time.Second),
+		mk("plain", "a", "a", "", false, 0),
+		mk("plain", "b", "b", "", false, time.Minute),
+	}
+	if err := st.WriteSpans(context.Background(), spans); err != nil {
+		t.Fatal(err)
+	}
+	want, err := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "p/turns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]int64{}
+	for _, c := range want.Conversations {
+		byID[c.ConversationID] = c.TurnCount*10 + c.BackgroundCount
+	}
+	if w := map[string]int64{"bg": 11, "nested": 20, "plain": 20}; !reflect.DeepEqual(byID, w) {
+		t.Fatalf("before the migration test: got turns*10+background %v, want %v", byID, w)
+	}
+	st.Close()
+	execOn(t, path, append([]string{"UPDATE conversations SET turn_count = trace_count"}, append(undoTurns,
+		"DELETE FROM schema_migrations WHERE version >= 5")...)...)
+	st = mustOpen(t, path, Settings{})
+	got, err := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "p/turns"})
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("after the migration: got %+v (%v)\nwant %+v", got, err, want)
+	}
+	// Later writes keep the migrated figures exact.
+	more := mk("bg", "query2", "user_query_2", "", true, 2*time.Minute)
+	if err := st.WriteSpans(context.Background(), []model.Span{more}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "p/turns", Sort: []store.Sort{{Field: "conversation_id", Direction: "asc"}}})
+	if err != nil || len(page.Conversations) == 0 || page.Conversations[0].TurnCount != 2 || page.Conversations[0].BackgroundCount != 1 {
+		t.Errorf("after a later write: got %+v (%v), want bg with 2 turns and 1 background trace", page.Conversations, err)
+	}
+}
