@@ -80,12 +80,19 @@ type Span struct {
 	RequestModel   string `json:"request_model"`
 	ResponseModel  string `json:"response_model"`
 	ResponseID     string `json:"response_id"`
+	// ModelParameters are the request's generation parameters
+	// (temperature, max_tokens, top_p, …), nil when none were sent.
+	// Values are as encoding/json decodes them with UseNumber.
+	ModelParameters map[string]any `json:"model_parameters"`
 
 	InputTokens              *int64 `json:"input_tokens"`
 	OutputTokens             *int64 `json:"output_tokens"`
 	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
 	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
 	ReasoningTokens          *int64 `json:"reasoning_tokens"`
+	// TotalTokens is the total the producer reported, else input + output
+	// when either was reported.
+	TotalTokens *int64 `json:"total_tokens"`
 
 	FinishReasons      []string  `json:"finish_reasons"`
 	InputMessages      []Message `json:"input_messages"`
@@ -106,6 +113,13 @@ type Span struct {
 
 	ThreadID string `json:"thread_id"`
 	IsTurn   bool   `json:"is_turn"`
+
+	// DisplayName is the name the producer wants shown for the span
+	// (wandb.display_name), "" when it sent none.
+	DisplayName string `json:"display_name"`
+	// WBRunID and WBRunStep tie the span to a W&B run and its step.
+	WBRunID   string `json:"wb_run_id"`
+	WBRunStep *int64 `json:"wb_run_step"`
 
 	CustomAttrsString map[string]string  `json:"custom_attrs_string"`
 	CustomAttrsInt    map[string]int64   `json:"custom_attrs_int"`

@@ -54,16 +54,34 @@ func extractADK(c *spanCtx) {
 		c.setSystem(systemTexts(firstPresent(cfg, "systemInstruction", "system_instruction")))
 	}
 	if m := asMap(resp); len(m) > 0 {
-		if content := asMap(m["content"]); content != nil {
-			msg, ok := parseMessageObj(content, dirOutput, 0)
-			if ok {
-				msg.FinishReason = firstStr(m, "finishReason", "finish_reason")
-				c.setMessages(fOutputMessages, compactMessages([]model.Message{msg}))
+		// ADK's LlmResponse ({"content": …, "finishReason": …}), or the
+		// Gemini API's GenerateContentResponse it wraps ({"candidates":
+		// [{"content": …, "finishReason": …}, …]}).
+		cands := []map[string]any{m}
+		if l, ok := m["candidates"].([]any); ok && m["content"] == nil {
+			cands = cands[:0]
+			for _, e := range l {
+				if cm := asMap(e); cm != nil {
+					cands = append(cands, cm)
+				}
 			}
 		}
-		if fr := firstStr(m, "finishReason", "finish_reason"); fr != "" {
-			c.setFinishReasons([]string{fr})
+		var msgs []model.Message
+		var reasons []string
+		for _, cm := range cands {
+			fr := firstStr(cm, "finishReason", "finish_reason")
+			if fr != "" {
+				reasons = append(reasons, fr)
+			}
+			if content := asMap(cm["content"]); content != nil {
+				if msg, ok := parseMessageObj(content, dirOutput, 0); ok {
+					msg.FinishReason = fr
+					msgs = append(msgs, msg)
+				}
+			}
 		}
+		c.setMessages(fOutputMessages, compactMessages(msgs))
+		c.setFinishReasons(reasons)
 		c.setStr(fResponseModel, firstStr(m, "modelVersion", "model_version"))
 		c.setStr(fResponseID, firstStr(m, "responseId", "response_id"))
 		u := asMap(firstPresent(m, "usageMetadata", "usage_metadata"))

@@ -30,6 +30,7 @@ var aiSDKMapping = mapping{
 		{"ai.usage.cachedInputTokens", fCacheRead},
 		{"ai.usage.inputTokenDetails.cacheWriteTokens", fCacheCreation},
 		{"ai.usage.outputTokenDetails.reasoningTokens", fReasoning},
+		{"ai.usage.totalTokens", fTotalTokens},
 		{"ai.usage.reasoningTokens", fReasoning},
 		{"ai.response.finishReason", fFinishReasons},
 		{"ai.toolCall.name", fToolName},
@@ -47,6 +48,7 @@ var aiSDKMapping = mapping{
 }
 
 func extractAISDK(c *spanCtx) {
+	c.setParams(c.a.prefixed("ai.settings", aiSDKSettings...))
 	opID := c.a.str("ai.operationId")
 	c.a.use("operation.name") // "<operationId> <functionId>", a restatement
 	switch {
@@ -95,5 +97,10 @@ func extractAISDK(c *spanCtx) {
 		}
 	} else {
 		c.a.use("ai.response.text", "ai.response.toolCalls", "ai.response.object", "ai.response.reasoning")
+	}
+	// ai.response itself (the W&B mapping's "model response text or
+	// data": a string, list or dict), after its more specific keys.
+	if v, ok := c.a.jsonish("ai.response"); ok {
+		c.setMessagesFrom(fOutputMessages, v)
 	}
 }

@@ -14,7 +14,10 @@
 // openinference.go, traceloop.go, aisdk.go, mlflow.go, adk.go, openlit.go,
 // langfuse.go, logfire.go, openaiagents.go, mastra.go, generic.go). The
 // mappings run in the order of the mappings slice (fields.go) and a column
-// takes the first value found: weave-agentd's own keys, then the OTel GenAI
+// takes the first value found: Weave's weave.* names (canonical in Weave's
+// conventions, so they win over their gen_ai.* aliases) and weave-agentd's
+// own keys, the W&B keys (wandb.thread_id, wandb.is_turn,
+// wandb.display_name, wb_run_id / wb_run_step), then the OTel GenAI
 // conventions (current names, then the pre-1.37 ones, the flattened
 // gen_ai.prompt.{i}.* form and the event forms), then OpenInference,
 // Traceloop, the AI SDK, MLflow, ADK, OpenLIT, Langfuse, Logfire /
@@ -47,7 +50,10 @@
 // added; so they are whenever input_tokens is smaller than them, which an
 // inclusive count cannot be. cache_creation and the newer cache_write name
 // feed the same column. Usage a producer did not report stays nil: it is
-// never estimated (a streamed call without usage keeps none).
+// never estimated (a streamed call without usage keeps none). total_tokens
+// is the reported total, else input + output when either was reported.
+// model_parameters collects the request's generation parameters.
+// docs/normalization.md lists every row of the W&B mapping with its column.
 //
 // # Everything else
 //

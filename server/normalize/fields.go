@@ -40,6 +40,11 @@ const (
 	fCompactionSummary
 	fCompactionBefore
 	fCompactionAfter
+	fTotalTokens
+	fDisplayName
+	fWBRunID
+	fWBRunStep
+	fModelParameters
 )
 
 // rename maps one attribute key onto a canonical column.
@@ -146,6 +151,16 @@ func (c *spanCtx) isSet(f field) bool {
 		return s.CompactionItemsBefore != 0
 	case fCompactionAfter:
 		return s.CompactionItemsAfter != 0
+	case fTotalTokens:
+		return s.TotalTokens != nil
+	case fDisplayName:
+		return s.DisplayName != ""
+	case fWBRunID:
+		return s.WBRunID != ""
+	case fWBRunStep:
+		return s.WBRunStep != nil
+	case fModelParameters:
+		return len(s.ModelParameters) > 0
 	}
 	return true
 }
@@ -159,7 +174,8 @@ func (c *spanCtx) fill(f field, key string) {
 		return
 	}
 	switch f {
-	case fInputTokens, fOutputTokens, fCacheRead, fCacheCreation, fReasoning, fCompactionBefore, fCompactionAfter:
+	case fInputTokens, fOutputTokens, fCacheRead, fCacheCreation, fReasoning, fCompactionBefore, fCompactionAfter,
+		fTotalTokens, fWBRunStep:
 		n, ok := valueInt(v)
 		if !ok {
 			c.warn(CodeBadValue, "%s: not an integer: %q", key, truncate(valueString(v), 64))
@@ -198,6 +214,12 @@ func (c *spanCtx) fill(f field, key string) {
 		if b, ok := c.a.boolean(key); ok {
 			c.out.IsTurn, c.isTurnSet = b, true
 		}
+	case fModelParameters:
+		d, ok := valueJSONish(v)
+		if !ok {
+			return
+		}
+		c.setParams(asMap(d))
 	default:
 		c.setStr(f, valueString(v))
 	}
@@ -265,6 +287,10 @@ func (c *spanCtx) setStr(f field, v string) {
 		s.ThreadID = v
 	case fCompactionSummary:
 		s.CompactionSummary = v
+	case fDisplayName:
+		s.DisplayName = v
+	case fWBRunID:
+		s.WBRunID = v
 	}
 }
 
@@ -288,6 +314,32 @@ func (c *spanCtx) setInt(f field, n int64) {
 		s.CompactionItemsBefore = n
 	case fCompactionAfter:
 		s.CompactionItemsAfter = n
+	case fTotalTokens:
+		s.TotalTokens = &n
+	case fWBRunStep:
+		s.WBRunStep = &n
+	}
+}
+
+// setParams sets the model parameters from a decoded object; the request
+// model, which has its own column, is left out.
+func (c *spanCtx) setParams(m map[string]any) {
+	if len(m) == 0 || c.isSet(fModelParameters) {
+		return
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if k == "model" || v == nil {
+			continue
+		}
+		if _, err := json.Marshal(v); err != nil {
+			c.warn(CodeBadValue, "model parameter %s: %v", truncate(k, 64), err) // NaN or ±Inf
+			continue
+		}
+		out[k] = v
+	}
+	if len(out) > 0 {
+		c.out.ModelParameters = out
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 // finish runs the rules that apply after every mapping had its turn:
 // last-resort fallbacks from the span name, canonical spellings of
 // operation, provider and finish reasons, system instructions taken from
-// system messages, error type from the exception event, and the input
-// token rule.
+// system messages, error type from the exception event, the input token
+// rule and the computed total (input + output when no total was reported).
 func finish(c *spanCtx) {
 	s := c.out
 	if s.AgentName == "" {
@@ -68,6 +68,16 @@ func finish(c *spanCtx) {
 		}
 	}
 	applyInputTokenRule(c)
+	if s.TotalTokens == nil && (s.InputTokens != nil || s.OutputTokens != nil) {
+		// The computed total of the W&B mapping: input + output.
+		var n int64
+		for _, t := range []*int64{s.InputTokens, s.OutputTokens} {
+			if t != nil {
+				n += *t
+			}
+		}
+		s.TotalTokens = &n
+	}
 }
 
 // knownOperations are matched as span-name prefixes, longest first where
@@ -228,6 +238,8 @@ func canonicalFinishReason(r string) string {
 // input_tokens is smaller than the cached figures, which an inclusive
 // count can never be. Producers that already follow the rule (the
 // Anthropic SDK's own span, OpenInference, weave-agentd) are kept as sent.
+// A reported total gets the same cached figures added, so that it stays
+// input + output.
 func applyInputTokenRule(c *spanCtx) {
 	s := c.out
 	if s.InputTokens == nil {
@@ -246,5 +258,10 @@ func applyInputTokenRule(c *spanCtx) {
 	if c.inputsDisjoint || *s.InputTokens < cached {
 		n := *s.InputTokens + cached
 		s.InputTokens = &n
+		if s.TotalTokens != nil {
+			// A reported total counted the same disjoint input.
+			t := *s.TotalTokens + cached
+			s.TotalTokens = &t
+		}
 	}
 }

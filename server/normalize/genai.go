@@ -37,6 +37,7 @@ var genAIMapping = mapping{
 		{spans.KeyCacheWriteTokens, fCacheCreation},
 		{"gen_ai.usage.cache_creation_input_tokens", fCacheCreation},
 		{spans.KeyReasoningTokens, fReasoning},
+		{"gen_ai.usage.total_tokens", fTotalTokens},
 		{"gen_ai.usage.reasoning_tokens", fReasoning},
 		{"gen_ai.usage.output_tokens_details.reasoning_tokens", fReasoning},
 		{spans.KeyFinishReasons, fFinishReasons},
@@ -44,6 +45,10 @@ var genAIMapping = mapping{
 		{"gen_ai.prompt", fInputMessages}, // ≤ 1.36 JSON form
 		{spans.KeyOutputMessages, fOutputMessages},
 		{"gen_ai.completion", fOutputMessages},
+		// OpenLIT's (and OpenLLMetry's) content attributes, whoever sends
+		// them: the W&B mapping reads them as the span's input and output.
+		{"gen_ai.content.prompt", fInputMessages},
+		{"gen_ai.content.completion", fOutputMessages},
 		{spans.KeySystemInstructions, fSystemInstructions},
 		{spans.KeyToolName, fToolName},
 		{spans.KeyToolType, fToolType},
@@ -56,6 +61,7 @@ var genAIMapping = mapping{
 }
 
 func extractGenAI(c *spanCtx) {
+	c.setParams(requestParams(c, "gen_ai.request"))
 	if t := c.a.tree("gen_ai.prompt"); t != nil {
 		c.setMessagesFrom(fInputMessages, flatMessages(t))
 	}

@@ -25,6 +25,8 @@ var openInferenceMapping = mapping{
 		{"llm.token_count.prompt_details.cache_read", fCacheRead},
 		{"llm.token_count.prompt_details.cache_write", fCacheCreation},
 		{"llm.token_count.completion_details.reasoning", fReasoning},
+		{"llm.token_count.total", fTotalTokens},
+		{"llm.invocation_parameters", fModelParameters},
 		{"llm.finish_reason", fFinishReasons},
 		{"tool.name", fToolName},
 		{"tool_call.id", fToolCallID},

@@ -5,7 +5,7 @@ import "strings"
 // OpenLIT: gen_ai.* (read by the gen_ai mapping) plus a few keys of its
 // own. Older OpenLIT versions put the prompt and completion in
 // gen_ai.content.prompt / gen_ai.content.completion attributes (newer ones
-// in events of those names, also read by the gen_ai mapping). OpenLIT
+// in events of those names); the gen_ai mapping reads both forms. OpenLIT
 // reports Anthropic's input_tokens as the API returns them, without the
 // cached tokens.
 var openLitMapping = mapping{
@@ -20,8 +20,6 @@ var openLitMapping = mapping{
 	},
 	renames: []rename{
 		{"gen_ai.tool.args", fToolCallArguments},
-		{"gen_ai.content.prompt", fInputMessages},
-		{"gen_ai.content.completion", fOutputMessages},
 	},
 	extract: func(c *spanCtx) {
 		if isAnthropic(c) {

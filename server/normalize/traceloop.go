@@ -19,6 +19,7 @@ var traceloopMapping = mapping{
 		{"llm.usage.completion_tokens", fOutputTokens},
 		{"llm.usage.cache_read_input_tokens", fCacheRead},
 		{"llm.usage.cache_creation_input_tokens", fCacheCreation},
+		{"llm.usage.total_tokens", fTotalTokens},
 		{"traceloop.association.properties.session_id", fConversationID},
 		{"traceloop.association.properties.conversation_id", fConversationID},
 		{"traceloop.association.properties.thread_id", fConversationID},

@@ -27,7 +27,8 @@ var SpanFilterFields = map[string]FieldKind{
 	"response_model": FieldString, "response_id": FieldString, "tool_name": FieldString, "tool_type": FieldString,
 	"tool_call_id": FieldString, "error_type": FieldString, "compaction_summary": FieldString, "thread_id": FieldString,
 	"input_tokens": FieldNullInt, "output_tokens": FieldNullInt, "cache_read_input_tokens": FieldNullInt,
-	"cache_creation_input_tokens": FieldNullInt, "reasoning_tokens": FieldNullInt,
+	"cache_creation_input_tokens": FieldNullInt, "reasoning_tokens": FieldNullInt, "total_tokens": FieldNullInt,
+	"display_name": FieldString, "wb_run_id": FieldString, "wb_run_step": FieldNullInt,
 	"compaction_items_before": FieldInt, "compaction_items_after": FieldInt,
 	"started_at": FieldStarted, "ended_at": FieldEnded, "is_turn": FieldBool, "finish_reasons": FieldList,
 	"duration_ms": FieldDuration,
@@ -39,5 +40,5 @@ var HeavyFields = map[string]bool{
 	"input_messages": true, "output_messages": true, "system_instructions": true,
 	"tool_call_arguments": true, "tool_call_result": true, "events": true, "raw_span": true,
 	"custom_attrs_string": true, "custom_attrs_int": true, "custom_attrs_float": true,
-	"custom_attrs_bool": true, "resource_attrs": true,
+	"custom_attrs_bool": true, "resource_attrs": true, "model_parameters": true,
 }

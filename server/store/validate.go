@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -28,8 +29,9 @@ var (
 // A span needs a project_id, trace_id and span_id (each at most MaxIDLen
 // bytes), a started_at within [MinTime, MaxTime] and an ended_at that is
 // zero or within that range. Token counts are not negative, custom float
-// attributes are finite, and the JSON-valued fields (raw_span, message part
-// arguments and responses) hold valid JSON.
+// attributes are finite, model_parameters are JSON-encodable (no NaN or
+// ±Inf), and the JSON-valued fields (raw_span, message part arguments and
+// responses) hold valid JSON.
 func ValidateSpan(s *model.Span) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: span %q/%q/%q: %s", ErrInvalid, s.ProjectID, s.TraceID, s.SpanID, fmt.Sprintf(format, args...))
@@ -50,12 +52,14 @@ func ValidateSpan(s *model.Span) error {
 	case !s.EndedAt.IsZero() && !inTimeRange(s.EndedAt):
 		return bad("ended_at %s out of range", s.EndedAt.UTC().Format(time.RFC3339))
 	}
-	for name, v := range map[string]*int64{
+	for name, v := range map[string]*int64{ // counts and steps are never negative
 		"input_tokens":                s.InputTokens,
 		"output_tokens":               s.OutputTokens,
 		"cache_read_input_tokens":     s.CacheReadInputTokens,
 		"cache_creation_input_tokens": s.CacheCreationInputTokens,
 		"reasoning_tokens":            s.ReasoningTokens,
+		"total_tokens":                s.TotalTokens,
+		"wb_run_step":                 s.WBRunStep,
 	} {
 		if v != nil && *v < 0 {
 			return bad("%s is negative (%d)", name, *v)
@@ -67,6 +71,11 @@ func ValidateSpan(s *model.Span) error {
 	for k, f := range s.CustomAttrsFloat {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return bad("custom_attrs_float.%s is not finite", k)
+		}
+	}
+	if len(s.ModelParameters) > 0 {
+		if _, err := json.Marshal(s.ModelParameters); err != nil {
+			return bad("model_parameters cannot be encoded as JSON: %v", err)
 		}
 	}
 	if len(s.RawSpan) > 0 && !validJSON(s.RawSpan) {

@@ -34,7 +34,8 @@ var lightCols = []string{
 	"cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "finish_reasons", "tool_name",
 	"tool_type", "tool_call_id", "error_type", "compaction_summary", "compaction_items_before",
 	"compaction_items_after", "thread_id", "is_turn", "custom_attrs_string", "custom_attrs_int",
-	"custom_attrs_float", "custom_attrs_bool", "resource_attrs",
+	"custom_attrs_float", "custom_attrs_bool", "resource_attrs", "total_tokens", "display_name", "wb_run_id",
+	"wb_run_step", "model_parameters",
 }
 
 // detailCols are the heavy columns, returned with details only.
@@ -87,6 +88,7 @@ type prep struct {
 	events  string
 	res     string
 	resText map[string]string
+	params  string    // model_parameters as JSON, "" when none
 	pairs   []msgPair // sorted by key, unique
 	prompt  string
 	hash    string // digest of the span's JSON: an unchanged re-send is not rewritten
@@ -122,6 +124,9 @@ func prepare(s model.Span) (*prep, error) {
 	}
 	if p.resText, err = attrText(s.ResourceAttrs); err != nil {
 		return nil, fmt.Errorf("resource_attrs: %w", err)
+	}
+	if p.params, err = jsonOrEmpty(len(s.ModelParameters) > 0, s.ModelParameters); err != nil {
+		return nil, fmt.Errorf("model_parameters: %w", err)
 	}
 	p.pairs = searchPairs(&s)
 	p.prompt = promptPreview(s.InputMessages)
@@ -256,7 +261,8 @@ func spanValues(p *prep, version uint64, deleted bool) []any {
 		s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens, finish, s.ToolName,
 		s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary, s.CompactionItemsBefore,
 		s.CompactionItemsAfter, s.ThreadID, s.IsTurn, orEmpty(s.CustomAttrsString), orEmpty(s.CustomAttrsInt),
-		orEmpty(s.CustomAttrsFloat), orEmpty(s.CustomAttrsBool), p.res,
+		orEmpty(s.CustomAttrsFloat), orEmpty(s.CustomAttrsBool), p.res, s.TotalTokens, s.DisplayName, s.WBRunID,
+		s.WBRunStep, p.params,
 		p.in, p.out, sys, s.ToolCallArguments, s.ToolCallResult, p.events, string(s.RawSpan),
 		orEmpty(p.resText), version, del,
 	}
@@ -289,6 +295,7 @@ type spanScan struct {
 	sys    []string
 	events string
 	raw    string
+	params string
 }
 
 func (r *spanScan) dest(details bool) []any {
@@ -300,7 +307,8 @@ func (r *spanScan) dest(details bool) []any {
 		&r.tok[2], &r.tok[3], &r.tok[4], &s.FinishReasons, &s.ToolName,
 		&s.ToolType, &s.ToolCallID, &s.ErrorType, &s.CompactionSummary, &s.CompactionItemsBefore,
 		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &s.CustomAttrsString, &s.CustomAttrsInt,
-		&s.CustomAttrsFloat, &s.CustomAttrsBool, &r.res,
+		&s.CustomAttrsFloat, &s.CustomAttrsBool, &r.res, &s.TotalTokens, &s.DisplayName, &s.WBRunID,
+		&s.WBRunStep, &r.params,
 	}
 	if details {
 		d = append(d, &r.in, &r.out, &r.sys, &s.ToolCallArguments, &s.ToolCallResult, &r.events, &r.raw)
@@ -324,6 +332,11 @@ func (r *spanScan) span(details bool) (model.Span, error) {
 	s.CustomAttrsInt = nilIfEmpty(s.CustomAttrsInt)
 	s.CustomAttrsFloat = nilIfEmpty(s.CustomAttrsFloat)
 	s.CustomAttrsBool = nilIfEmpty(s.CustomAttrsBool)
+	if r.params != "" {
+		if err := decodeJSON(r.params, &s.ModelParameters); err != nil {
+			return s, fmt.Errorf("model_parameters of %s/%s: %w", s.TraceID, s.SpanID, err)
+		}
+	}
 	if r.res != "" {
 		if err := decodeJSON(r.res, &s.ResourceAttrs); err != nil {
 			return s, fmt.Errorf("resource_attrs of %s/%s: %w", s.TraceID, s.SpanID, err)

@@ -238,7 +238,7 @@ func TestMigrateSchemaV1(t *testing.T) {
 		}
 	}
 	execOn(t, path, append([]string{"DROP TABLE search_log", "DROP TABLE store_meta", "DROP TABLE chunks",
-		"ALTER TABLE projects DROP COLUMN conv_count", "DELETE FROM schema_migrations WHERE version > 1"}, append(undoTurns, groupsDDL...)...)...)
+		"ALTER TABLE projects DROP COLUMN conv_count", "DELETE FROM schema_migrations WHERE version > 1"}, append(append(undoMappingColumns, undoTurns...), groupsDDL...)...)...)
 	st = mustOpen(t, path, Settings{})
 	if !finishRebuild(t, st) {
 		t.Fatal("open of a version 1 database: got no rebuild of the search index, want one")
@@ -256,7 +256,12 @@ func TestMigrateSchemaV1(t *testing.T) {
 	}
 }
 
-// undoTurns takes a database back to before migration 0005.
+// undoMappingColumns takes a database back to before migration 0006.
+var undoMappingColumns = []string{"ALTER TABLE spans DROP COLUMN total_tokens", "ALTER TABLE spans DROP COLUMN display_name",
+	"ALTER TABLE spans DROP COLUMN wb_run_id", "ALTER TABLE spans DROP COLUMN wb_run_step", "ALTER TABLE spans DROP COLUMN model_parameters"}
+
+// undoTurns takes a database back to before migration 0005 (after
+// undoMappingColumns).
 var undoTurns = []string{"ALTER TABLE spans DROP COLUMN turn_root", "ALTER TABLE conv_traces DROP COLUMN turn_spans",
 	"ALTER TABLE conversations DROP COLUMN trace_count", "ALTER TABLE conversations DROP COLUMN turn_spans",
 	"ALTER TABLE conversations DROP COLUMN turn_traces", "ALTER TABLE conversations DROP COLUMN background_count"}

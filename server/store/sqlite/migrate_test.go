@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -56,8 +57,8 @@ func TestMigrateTurns(t *testing.T) {
 		t.Fatalf("before the migration test: got turns*10+background %v, want %v", byID, w)
 	}
 	st.Close()
-	execOn(t, path, append([]string{"UPDATE conversations SET turn_count = trace_count"}, append(undoTurns,
-		"DELETE FROM schema_migrations WHERE version >= 5")...)...)
+	execOn(t, path, append(append([]string{"UPDATE conversations SET turn_count = trace_count"}, undoMappingColumns...),
+		append(undoTurns, "DELETE FROM schema_migrations WHERE version >= 5")...)...)
 	st = mustOpen(t, path, Settings{})
 	got, err := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "p/turns"})
 	if err != nil || !reflect.DeepEqual(got, want) {
@@ -71,5 +72,44 @@ func TestMigrateTurns(t *testing.T) {
 	page, err := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "p/turns", Sort: []store.Sort{{Field: "conversation_id", Direction: "asc"}}})
 	if err != nil || len(page.Conversations) == 0 || page.Conversations[0].TurnCount != 2 || page.Conversations[0].BackgroundCount != 1 {
 		t.Errorf("after a later write: got %+v (%v), want bg with 2 turns and 1 background trace", page.Conversations, err)
+	}
+}
+
+// TestMigrateMappingColumns opens a database written before schema
+// version 6: its spans get the computed total (input + output where either
+// was reported) and empty new columns; new writes keep every column.
+func TestMigrateMappingColumns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	st := mustOpen(t, path, Settings{})
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	in, out := int64(120), int64(30)
+	mk := func(id string, in, out *int64) model.Span {
+		return model.Span{ProjectID: "p/cols", TraceID: storetest.TraceID("cols"), SpanID: storetest.SpanID(id), SpanName: id,
+			StartedAt: t0, EndedAt: t0.Add(time.Second), StatusCode: model.StatusOK, InputTokens: in, OutputTokens: out}
+	}
+	spans := []model.Span{mk("both", &in, &out), mk("input-only", &in, nil), mk("none", nil, nil)}
+	if err := st.WriteSpans(context.Background(), spans); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	execOn(t, path, append(undoMappingColumns, "DELETE FROM schema_migrations WHERE version >= 6")...)
+	st = mustOpen(t, path, Settings{})
+	got, _, err := st.QuerySpans(context.Background(), store.SpanQuery{ProjectID: "p/cols", Sort: []store.Sort{{Field: "span_name", Direction: "asc"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"both": "150", "input-only": "120", "none": "<nil>"}
+	for _, s := range got {
+		total := "<nil>"
+		if s.TotalTokens != nil {
+			total = fmt.Sprint(*s.TotalTokens)
+		}
+		if total != want[s.SpanName] || s.DisplayName != "" || s.WBRunID != "" || s.WBRunStep != nil || s.ModelParameters != nil {
+			t.Errorf("span %s after the migration: got total %s, display %q, run %q/%v, params %v; want total %s and empty new columns",
+				s.SpanName, total, s.DisplayName, s.WBRunID, s.WBRunStep, s.ModelParameters, want[s.SpanName])
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("got %d spans, want 3", len(got))
 	}
 }

@@ -21,7 +21,8 @@ const rowCols = `s.pk, s.proj, s.trace_id, s.span_id, s.parent_span_id, s.span_n
 	s.response_id, s.input_tokens, s.output_tokens, s.cache_read_input_tokens,
 	s.cache_creation_input_tokens, s.reasoning_tokens, s.finish_reasons, s.tool_name, s.tool_type,
 	s.tool_call_id, s.error_type, s.compaction_summary, s.compaction_items_before,
-	s.compaction_items_after, s.thread_id, s.is_turn, s.attrs_id, s.resource_id`
+	s.compaction_items_after, s.thread_id, s.is_turn, s.total_tokens, s.display_name, s.wb_run_id,
+	s.wb_run_step, s.model_parameters, s.attrs_id, s.resource_id`
 
 const rowColsDetails = rowCols + ", s.details"
 
@@ -48,13 +49,15 @@ func scanRow(sc interface{ Scan(...any) error }, withDetails bool) (*spanRow, er
 	s := &r.span
 	var started, ended int64
 	var tok [5]sql.NullInt64
-	var finish sql.NullString
+	var total, step sql.NullInt64
+	var finish, params sql.NullString
 	dst := []any{&r.pk, &r.proj, &s.TraceID, &s.SpanID, &s.ParentSpanID, &s.SpanName, &s.SpanKind,
 		&started, &ended, &s.StatusCode, &s.StatusMessage, &s.OperationName, &s.ProviderName,
 		&s.AgentName, &s.AgentID, &s.AgentVersion, &s.ConversationID, &s.RequestModel, &s.ResponseModel,
 		&s.ResponseID, &tok[0], &tok[1], &tok[2], &tok[3], &tok[4], &finish, &s.ToolName, &s.ToolType,
 		&s.ToolCallID, &s.ErrorType, &s.CompactionSummary, &s.CompactionItemsBefore,
-		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &r.attrs, &r.res}
+		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &total, &s.DisplayName, &s.WBRunID,
+		&step, &params, &r.attrs, &r.res}
 	if withDetails {
 		dst = append(dst, &r.details)
 	}
@@ -70,6 +73,17 @@ func scanRow(sc interface{ Scan(...any) error }, withDetails bool) (*spanRow, er
 		if t.Valid {
 			v := t.Int64
 			*ptrs[i] = &v
+		}
+	}
+	if total.Valid {
+		s.TotalTokens = &total.Int64
+	}
+	if step.Valid {
+		s.WBRunStep = &step.Int64
+	}
+	if params.Valid && params.String != "" {
+		if err := decodeJSON([]byte(params.String), &s.ModelParameters); err != nil {
+			return nil, fmt.Errorf("sqlite: span %s/%s: model_parameters: %w", s.TraceID, s.SpanID, err)
 		}
 	}
 	if finish.Valid && finish.String != "" {

@@ -27,6 +27,7 @@ type prepSpan struct {
 	started  int64
 	ended    int64
 	finish   any      // JSON text or nil
+	params   any      // model_parameters as JSON text, or nil
 	attrs    *blobRef // custom attribute maps, nil if all empty
 	res      *blobRef
 	in, out  []*msgRef
@@ -55,6 +56,11 @@ func prepare(s *model.Span, memo *chunkMemo) (*prepSpan, error) {
 	var err error
 	if len(s.FinishReasons) > 0 {
 		if p.finish, err = jsonText(s.FinishReasons); err != nil {
+			return nil, err
+		}
+	}
+	if len(s.ModelParameters) > 0 {
+		if p.params, err = jsonText(s.ModelParameters); err != nil {
 			return nil, err
 		}
 	}
@@ -418,11 +424,12 @@ const spanCols = `proj, trace_id, span_id, parent_span_id, span_name, span_kind,
 	conversation_id, request_model, response_model, response_id,
 	input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, reasoning_tokens,
 	finish_reasons, tool_name, tool_type, tool_call_id, error_type, compaction_summary,
-	compaction_items_before, compaction_items_after, thread_id, is_turn, attrs_id, resource_id,
+	compaction_items_before, compaction_items_after, thread_id, is_turn,
+	total_tokens, display_name, wb_run_id, wb_run_step, model_parameters, attrs_id, resource_id,
 	eff_agent, eff_version, conv_id, counted, has_prompt, turn_root, details`
 
 var (
-	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(43) + ")"
+	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(48) + ")"
 	updateSpanSQL = func() string {
 		var sets []string
 		for _, c := range strings.Split(spanCols, ",") {
@@ -458,7 +465,8 @@ func spanArgs(p *prepSpan, r *rowState) []any {
 		s.ConversationID, s.RequestModel, s.ResponseModel, s.ResponseID,
 		nullable(tok[0]), nullable(tok[1]), nullable(tok[2]), nullable(tok[3]), nullable(tok[4]),
 		p.finish, s.ToolName, s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary,
-		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn, ref(p.attrs), ref(p.res),
+		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn,
+		nullable(s.TotalTokens), s.DisplayName, s.WBRunID, nullable(s.WBRunStep), p.params, ref(p.attrs), ref(p.res),
 		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), r.d.turnRoot, x.encode()}
 }
 

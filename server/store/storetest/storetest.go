@@ -256,6 +256,7 @@ func Normalize(s model.Span) model.Span {
 		s.CustomAttrsBool = nil
 	}
 	s.ResourceAttrs = normAnyMap(s.ResourceAttrs)
+	s.ModelParameters = normAnyMap(s.ModelParameters)
 	if len(s.Events) == 0 {
 		s.Events = nil
 	} else {

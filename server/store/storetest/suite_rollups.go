@@ -331,6 +331,10 @@ func filterData(h *harness) []model.Span {
 	all[2].StatusCode = model.StatusError
 	all[2].CustomAttrsBool = map[string]bool{"retry": true}
 	all[3].CustomAttrsFloat = map[string]float64{"temperature": 0.25}
+	for i := range all[:6] { // spans of a W&B run, at steps 0..5
+		all[i].WBRunID, all[i].WBRunStep = "run-7", i64(int64(i))
+	}
+	all[7].DisplayName = "User Message"
 	all[4] = running(all[4])
 	// Two spans starting at the same instant, to exercise tie-breaks.
 	all[5].StartedAt = all[6].StartedAt
@@ -478,6 +482,11 @@ func testQueryFilters(h *harness) {
 		{"running (not_exists)", []store.Filter{{Field: "ended_at", Op: "not_exists"}}, store.TimeRange{}, func(s model.Span) bool { return s.IsRunning() }},
 		{"ended_at lt excludes running", []store.Filter{{Field: "ended_at", Op: "lt", Value: T0.Add(24 * time.Hour)}}, store.TimeRange{}, func(s model.Span) bool { return !s.IsRunning() }},
 		{"is_turn", []store.Filter{{Field: "is_turn", Op: "eq", Value: true}}, store.TimeRange{}, func(s model.Span) bool { return s.IsTurn }},
+		{"wb_run_id", []store.Filter{{Field: "wb_run_id", Op: "eq", Value: "run-7"}}, store.TimeRange{}, func(s model.Span) bool { return s.WBRunID == "run-7" }},
+		{"wb_run_step range", []store.Filter{{Field: "wb_run_step", Op: "gte", Value: 2}, {Field: "wb_run_step", Op: "lt", Value: 5}}, store.TimeRange{},
+			func(s model.Span) bool { return s.WBRunStep != nil && *s.WBRunStep >= 2 && *s.WBRunStep < 5 }},
+		{"display_name", []store.Filter{{Field: "display_name", Op: "contains", Value: "user"}}, store.TimeRange{}, func(s model.Span) bool { return s.DisplayName == "User Message" }},
+		{"total_tokens gt", []store.Filter{{Field: "total_tokens", Op: "gt", Value: 15000}}, store.TimeRange{}, func(s model.Span) bool { return s.TotalTokens != nil && *s.TotalTokens > 15000 }},
 		{"status error", []store.Filter{{Field: "status_code", Op: "eq", Value: "ERROR"}}, store.TimeRange{}, func(s model.Span) bool { return s.StatusCode == "ERROR" }},
 		{"finish_reasons eq", []store.Filter{{Field: "finish_reasons", Op: "eq", Value: "tool_use"}}, store.TimeRange{}, func(s model.Span) bool { return slices.Contains(s.FinishReasons, "tool_use") }},
 		{"finish_reasons in", []store.Filter{{Field: "finish_reasons", Op: "in", Value: []any{"stop", "tool_use"}}}, store.TimeRange{}, func(s model.Span) bool {

@@ -33,8 +33,9 @@ func fullSpan(project string) model.Span {
 		OperationName: model.OpChat, ProviderName: "openai", AgentName: "planner", AgentID: "agent-7",
 		AgentVersion: "3.1", ConversationID: "conv-full", RequestModel: "gpt-5", ResponseModel: "gpt-5-2026-01",
 		ResponseID: "chatcmpl-1", InputTokens: i64(1200), OutputTokens: i64(0), CacheReadInputTokens: i64(800),
-		CacheCreationInputTokens: i64(0), ReasoningTokens: i64(64),
-		FinishReasons: []string{"tool_calls", "stop"},
+		CacheCreationInputTokens: i64(0), ReasoningTokens: i64(64), TotalTokens: i64(1200),
+		ModelParameters: map[string]any{"temperature": 0.7, "max_tokens": int64(256), "stop": []any{"\n\n"}, "response_format": map[string]any{"type": "json_object"}},
+		FinishReasons:   []string{"tool_calls", "stop"},
 		InputMessages: []model.Message{
 			{Role: "system", Parts: []model.Part{{Type: model.PartText, Content: "Be brief."}}},
 			{Role: "user", Name: "dana", Parts: []model.Part{
@@ -60,7 +61,7 @@ func fullSpan(project string) model.Span {
 		ToolCallArguments: `{"q":"cat"}`, ToolCallResult: "plain text result",
 		ErrorType:         "RateLimitError",
 		CompactionSummary: "Earlier: the user uploaded two images.", CompactionItemsBefore: 42, CompactionItemsAfter: 3,
-		ThreadID: "thread-9", IsTurn: true,
+		ThreadID: "thread-9", IsTurn: true, DisplayName: "Describe the picture", WBRunID: "abc123", WBRunStep: i64(0),
 		CustomAttrsString: map[string]string{"weave.claude_code.cwd": "/work", "with space": "x y", `quote"key`: "q"},
 		CustomAttrsInt:    map[string]int64{"retries": 2, "big": 1 << 60},
 		CustomAttrsFloat:  map[string]float64{"temperature": 0.7, "tiny": 1e-9},

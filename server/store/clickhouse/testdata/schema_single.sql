@@ -333,3 +333,12 @@ ALTER TABLE `weave`.`span_state`
 ALTER TABLE `weave`.`conv_traces`
     ADD COLUMN IF NOT EXISTS turn_spans Int64 DEFAULT 0;
 
+-- migration 3 mapping_columns
+
+ALTER TABLE `weave`.`spans`
+    ADD COLUMN IF NOT EXISTS total_tokens Nullable(Int64) DEFAULT if(isNull(input_tokens) AND isNull(output_tokens), NULL, ifNull(input_tokens, 0) + ifNull(output_tokens, 0)),
+    ADD COLUMN IF NOT EXISTS display_name String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS wb_run_id String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
+    ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
+
