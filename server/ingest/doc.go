@@ -1,6 +1,7 @@
 // Package ingest serves OTLP/HTTP for weave-server: traces at
-// /otel/v1/traces, /agents/otel/v1/traces and /v1/traces, logs at
-// /otel/v1/logs and /v1/logs, in application/x-protobuf or
+// /otel/v1/traces, /traces/otel/v1/traces, /otel/v1/genai/traces,
+// /agents/otel/v1/traces and /v1/traces, logs at /otel/v1/logs,
+// /traces/otel/v1/logs and /v1/logs, in application/x-protobuf or
 // application/json, optionally gzip- or deflate-compressed.
 //
 // A trace request is decoded, every span normalized (server/normalize) and

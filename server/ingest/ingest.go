@@ -27,10 +27,14 @@ import (
 	"github.com/weavetrace/weave/server/store"
 )
 
-// Paths the handlers are mounted on.
+// Paths the handlers are mounted on: W&B's OTLP endpoint
+// (/otel/v1/traces; /traces/otel/v1/… on dedicated and self-managed
+// deployments), the GenAI endpoint of the Weave spike
+// (/otel/v1/genai/traces), the Claude Code tracer's (/agents/otel/v1/traces)
+// and the OTLP default (/v1/traces).
 var (
-	TracePaths = []string{"/otel/v1/traces", "/agents/otel/v1/traces", "/v1/traces"}
-	LogPaths   = []string{"/otel/v1/logs", "/v1/logs"}
+	TracePaths = []string{"/otel/v1/traces", "/traces/otel/v1/traces", "/otel/v1/genai/traces", "/agents/otel/v1/traces", "/v1/traces"}
+	LogPaths   = []string{"/otel/v1/logs", "/traces/otel/v1/logs", "/v1/logs"}
 )
 
 // DefaultMaxBodyBytes bounds a request body, before and after

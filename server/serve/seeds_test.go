@@ -152,3 +152,32 @@ func messageText(ms []chatview.Message, typ string) string {
 	}
 	return text
 }
+
+// TestSeedPaths posts seed 004's uninstrumented example to every path a
+// seed names for OTLP traces — W&B's /otel/v1/traces and, on dedicated
+// deployments, /traces/otel/v1/traces (seed 004), the spike's
+// /otel/v1/genai/traces (seed 000), the Claude Code tracer's
+// /agents/otel/v1/traces (seed 002) — and the OTLP default /v1/traces,
+// and reads the span back as the seed describes it: the messages of
+// input.value as its input, output.value's content as its answer, openai
+// as its provider (gen_ai.system).
+func TestSeedPaths(t *testing.T) {
+	r := startEmbedded(t)
+	const project = "seed-team/seed-otel"
+	for _, path := range []string{"/otel/v1/traces", "/traces/otel/v1/traces", "/otel/v1/genai/traces", "/agents/otel/v1/traces", "/v1/traces"} {
+		t.Run(path, func(t *testing.T) {
+			postFile(t, r, path, "without_instrumentation.json")
+			var page api.SpansPage
+			apiPost(t, r, "/genai/spans/query", map[string]any{"project_id": project, "include_details": true}, &page)
+			if page.Total != 1 || len(page.Spans) != 1 {
+				t.Fatalf("spans/query: got %d spans, want the one outer_span", page.Total)
+			}
+			s := page.Spans[0]
+			if s.SpanName != "outer_span" || s.ProviderName != "openai" || len(s.InputMessages) != 1 || s.InputMessages[0].Role != "user" ||
+				s.InputMessages[0].Text() != "Describe OTel in a single sentence." || len(s.OutputMessages) != 1 ||
+				s.OutputMessages[0].Text() != "OpenTelemetry is an open standard for collecting traces, metrics and logs." {
+				t.Errorf("outer_span: got %s, provider %q, input %+v, output %+v", s.SpanName, s.ProviderName, s.InputMessages, s.OutputMessages)
+			}
+		})
+	}
+}
