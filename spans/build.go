@@ -160,9 +160,11 @@ func (b *builder) build() []Span {
 	root.SetAttr(KeyTurnOrigin, t.Origin)
 	root.SetAttr(KeyIntegrationName, "weave")
 	root.SetAttr(KeyIntegrationVersion, b.o.IntegrationVersion)
+	source := SourceImport
 	if b.o.Live != nil {
-		root.SetAttr(KeySource, b.o.Live.Source)
+		source = b.o.Live.Source
 	}
+	root.SetAttr(KeySource, source)
 	root.SetAttr(KeyRequestModel, t.Model())
 	root.SetAttr(KeyTurnLLMCallCount, int64(len(t.Calls)))
 	root.SetAttr(KeyTurnToolCount, int64(len(t.Tools)))

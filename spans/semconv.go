@@ -59,7 +59,7 @@ const (
 	KeySessionID          = "weave.claude_code.session.id"
 	KeyParentSessionID    = "weave.claude_code.parent_session.id"
 	KeyCwd                = "weave.claude_code.cwd"
-	KeySource             = "weave.claude_code.source"
+	KeySource             = "weave.claude_code.source" // SessionStart's source live; SourceImport for an import
 	KeyPromptID           = "weave.claude_code.prompt.id"
 	KeyTurnNumber         = "weave.claude_code.turn.number"
 	KeyTurnOrigin         = "weave.claude_code.turn.origin"
@@ -99,6 +99,12 @@ const (
 	KeyNotificationType     = "weave.notification.type"
 	KeyNotificationMessage  = "weave.notification.message"
 )
+
+// SourceImport is weave.claude_code.source on turns built by an import
+// (weave-agentd import): no SessionStart hook told how the session began,
+// so the value says where the turn came from instead. Live turns carry
+// SessionStart's source (startup, resume, clear, compact, fork).
+const SourceImport = "import"
 
 // Resource attribute keys read by weave-server for project routing.
 const (

@@ -292,6 +292,21 @@ func TestReplayMatchesImport(t *testing.T) {
 				if g.End.IsZero() {
 					t.Errorf("span %s %q still running at the end of the session", id, w.Name)
 				}
+				// weave.claude_code.source differs by design: the live turn
+				// says how its session started (SessionStart's source; none
+				// when the daemon saw no SessionStart for the session, as
+				// for a --fork-session copy whose SessionStart came under
+				// the parent's id), the imported one that it was imported.
+				if w.ParentSpanID.IsZero() {
+					switch src, _ := g.Attributes[spans.KeySource].(string); src {
+					case "", "startup", "resume", "clear", "compact", "fork":
+					default:
+						t.Errorf("span %s %q: live %s=%q, want SessionStart's source", id, w.Name, spans.KeySource, src)
+					}
+					if src := w.Attributes[spans.KeySource]; src != spans.SourceImport {
+						t.Errorf("span %s %q: import %s=%v, want %q", id, w.Name, spans.KeySource, src, spans.SourceImport)
+					}
+				}
 				for _, k := range []string{spans.KeyInputTokens, spans.KeyOutputTokens, spans.KeyToolCallResult, spans.KeyConversationID, spans.KeyCompactionTrigger, spans.KeyCompactionItemsBefore, spans.KeyOrphanReason} {
 					if g.Attributes[k] != w.Attributes[k] && !(k == spans.KeyToolCallResult && w.Attributes[k] == nil) {
 						t.Errorf("span %s %q: live %s=%v, import %v", id, w.Name, k, g.Attributes[k], w.Attributes[k])

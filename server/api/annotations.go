@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -18,19 +19,47 @@ const (
 	RefSpan         = "agent_span"
 	RefTurn         = "agent_turn"
 	RefConversation = "agent_conversation"
+	RefAgent        = "agent"
 )
 
-// SpanRef, TurnRef and ConversationRef build the canonical refs.
+// The URI forms of a ref (seed 001: the agent ref kinds come in Weave's
+// external and internal forms): weave:///<entity>/<project>/<kind>/<id>
+// names the project as users do; weave-trace-internal:///<internal project
+// id>/<kind>/<id> by its internal id (InternalProjectID).
+const (
+	WeaveScheme    = "weave:///"
+	InternalScheme = "weave-trace-internal:///"
+)
+
+// SpanRef, TurnRef, ConversationRef and AgentRef build the canonical
+// (short) refs.
 func SpanRef(spanID string) string  { return RefSpan + "/" + strings.ToLower(spanID) }
 func TurnRef(traceID string) string { return RefTurn + "/" + strings.ToLower(traceID) }
 func ConversationRef(conversationID string) string {
 	return RefConversation + "/" + EscapeConversationID(conversationID)
 }
+func AgentRef(agentName string) string { return RefAgent + "/" + EscapeConversationID(agentName) }
+
+// InternalProjectID is the project's id in internal refs. Weave keys data
+// at rest by an internal project id that its internal refs carry in place
+// of entity/project; weave-server keys by the project_id itself, so its
+// internal id is the project_id in unpadded base64url, which never holds a
+// slash (an internal ref's project part cannot).
+func InternalProjectID(projectID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(projectID))
+}
+
+// RefURI and InternalRefURI turn a canonical ref of a project into its
+// external and internal URI forms.
+func RefURI(projectID, ref string) string { return WeaveScheme + projectID + "/" + ref }
+func InternalRefURI(projectID, ref string) string {
+	return InternalScheme + InternalProjectID(projectID) + "/" + ref
+}
 
 // EscapeConversationID escapes a conversation id for its ref exactly as
 // JavaScript's encodeURIComponent does (UTF-8 percent-encoding of every
 // byte except A–Z a–z 0–9 - _ . ! ~ * ' ( )), so refs built by the web UI
-// and by the server are the same string.
+// and by the server are the same string. Agent names are escaped alike.
 func EscapeConversationID(id string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
@@ -47,13 +76,31 @@ func EscapeConversationID(id string) string {
 	return b.String()
 }
 
-// CanonicalRef validates ref and returns its canonical form: hex ids
-// lowercased, a conversation id re-escaped as EscapeConversationID does.
-// Errors are 400s naming field.
-func CanonicalRef(field, ref string) (string, error) {
+const refForms = "agent_span/<span_id>, agent_turn/<trace_id>, agent_conversation/<url-encoded conversation_id> or " +
+	"agent/<url-encoded agent_name>, alone or as weave:///<entity>/<project>/<ref> or weave-trace-internal:///<internal project id>/<ref>"
+
+// CanonicalRef validates ref, given in the short form or either URI form
+// of project, and returns its canonical short form: hex ids lowercased, a
+// conversation id or agent name re-escaped as EscapeConversationID does. A
+// URI naming another project is refused. Errors are 400s naming field.
+func CanonicalRef(field, project, ref string) (string, error) {
+	switch {
+	case strings.HasPrefix(ref, WeaveScheme):
+		rest, ok := strings.CutPrefix(ref[len(WeaveScheme):], project+"/")
+		if !ok {
+			return "", invalid(field, "ref %q names another project than %q (want weave:///%s/<ref>)", truncate(ref, 120), project, project)
+		}
+		ref = rest
+	case strings.HasPrefix(ref, InternalScheme):
+		id, rest, _ := strings.Cut(ref[len(InternalScheme):], "/")
+		if id != InternalProjectID(project) {
+			return "", invalid(field, "ref %q names another project than %q (its internal id is %s)", truncate(ref, 120), project, InternalProjectID(project))
+		}
+		ref = rest
+	}
 	kind, rest, ok := strings.Cut(ref, "/")
 	if !ok {
-		return "", invalid(field, "ref %q must be agent_span/<span_id>, agent_turn/<trace_id> or agent_conversation/<url-encoded conversation_id>", truncate(ref, 80))
+		return "", invalid(field, "ref %q must be %s", truncate(ref, 80), refForms)
 	}
 	switch kind {
 	case RefSpan:
@@ -68,21 +115,25 @@ func CanonicalRef(field, ref string) (string, error) {
 			return "", invalid(field, "agent_turn ref needs a trace id of 32 hexadecimal digits, got %q", truncate(rest, 80))
 		}
 		return TurnRef(id), nil
-	case RefConversation:
+	case RefConversation, RefAgent:
+		what := map[string]string{RefConversation: "conversation id", RefAgent: "agent name"}[kind]
 		id, err := url.PathUnescape(rest)
 		switch {
 		case err != nil:
-			return "", invalid(field, "agent_conversation ref: the conversation id is not validly url-encoded: %v", err)
+			return "", invalid(field, "%s ref: the %s is not validly url-encoded: %v", kind, what, err)
 		case id == "":
-			return "", invalid(field, "agent_conversation ref needs a conversation id")
+			return "", invalid(field, "%s ref needs a %s", kind, what)
 		case len(id) > maxConversations:
-			return "", invalid(field, "agent_conversation ref: conversation id longer than %d bytes", maxConversations)
+			return "", invalid(field, "%s ref: %s longer than %d bytes", kind, what, maxConversations)
 		case !utf8.ValidString(id) || strings.IndexFunc(id, isControl) >= 0:
-			return "", invalid(field, "agent_conversation ref: conversation id must be UTF-8 without control characters")
+			return "", invalid(field, "%s ref: %s must be UTF-8 without control characters", kind, what)
+		}
+		if kind == RefAgent {
+			return AgentRef(id), nil
 		}
 		return ConversationRef(id), nil
 	}
-	return "", invalid(field, "unknown ref kind %q: want agent_span, agent_turn or agent_conversation", truncate(kind, 40))
+	return "", invalid(field, "unknown ref kind %q: want %s", truncate(kind, 40), refForms)
 }
 
 var (
@@ -112,7 +163,7 @@ func (q *AnnotationUpsertRequest) validate() error {
 	if q.Ref == "" {
 		return invalid("ref", "ref is required")
 	}
-	if q.Ref, err = CanonicalRef("ref", q.Ref); err != nil {
+	if q.Ref, err = CanonicalRef("ref", q.ProjectID, q.Ref); err != nil {
 		return err
 	}
 	if !kindRE.MatchString(q.Kind) {
@@ -144,9 +195,21 @@ func (q *AnnotationUpsertRequest) validate() error {
 	return checkText("author", q.Author, false)
 }
 
+// Annotation is an annotation as the API answers it: the stored one, its
+// ref in the canonical short form, and the same ref in both URI forms.
+type Annotation struct {
+	store.Annotation
+	RefURI      string `json:"ref_uri"`
+	InternalRef string `json:"internal_ref"`
+}
+
+func withURIs(a store.Annotation) Annotation {
+	return Annotation{Annotation: a, RefURI: RefURI(a.ProjectID, a.Ref), InternalRef: InternalRefURI(a.ProjectID, a.Ref)}
+}
+
 // AnnotationResponse is the answer of /genai/annotations/upsert.
 type AnnotationResponse struct {
-	Annotation store.Annotation `json:"annotation"`
+	Annotation Annotation `json:"annotation"`
 }
 
 func (h *Handler) annotationsUpsert(ctx context.Context, q *AnnotationUpsertRequest) (AnnotationResponse, error) {
@@ -161,7 +224,7 @@ func (h *Handler) annotationsUpsert(ctx context.Context, q *AnnotationUpsertRequ
 	if err != nil {
 		return AnnotationResponse{}, err
 	}
-	return AnnotationResponse{Annotation: a}, nil
+	return AnnotationResponse{Annotation: withURIs(a)}, nil
 }
 
 // AnnotationDeleteRequest is the body of /genai/annotations/delete.
@@ -207,7 +270,7 @@ func (q *AnnotationsQueryRequest) validate() error {
 	}
 	for i := range q.Refs {
 		var err error
-		if q.Refs[i], err = CanonicalRef(fmt.Sprintf("refs[%d]", i), q.Refs[i]); err != nil {
+		if q.Refs[i], err = CanonicalRef(fmt.Sprintf("refs[%d]", i), q.ProjectID, q.Refs[i]); err != nil {
 			return err
 		}
 	}
@@ -219,9 +282,9 @@ func (q *AnnotationsQueryRequest) validate() error {
 
 // Annotations is the answer of /genai/annotations/query.
 type Annotations struct {
-	Annotations []store.Annotation `json:"annotations"`
-	Limit       int                `json:"limit"`
-	Offset      int                `json:"offset"`
+	Annotations []Annotation `json:"annotations"`
+	Limit       int          `json:"limit"`
+	Offset      int          `json:"offset"`
 }
 
 func (h *Handler) annotationsQuery(ctx context.Context, q *AnnotationsQueryRequest) (Annotations, error) {
@@ -235,7 +298,11 @@ func (h *Handler) annotationsQuery(ctx context.Context, q *AnnotationsQueryReque
 	if err != nil {
 		return Annotations{}, err
 	}
-	return Annotations{Annotations: nonNil(as), Limit: q.Limit, Offset: q.Offset}, nil
+	out := make([]Annotation, len(as))
+	for i, a := range as {
+		out[i] = withURIs(a)
+	}
+	return Annotations{Annotations: out, Limit: q.Limit, Offset: q.Offset}, nil
 }
 
 // withField names the request field a store error is about.

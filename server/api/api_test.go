@@ -325,14 +325,38 @@ func TestAnnotationRefsCanonical(t *testing.T) {
 		{"agent_conversation/a%20b%2Fc", "agent_conversation/a%20b%2Fc"},
 		{"agent_conversation/caf%C3%A9", "agent_conversation/caf%C3%A9"},
 		{"agent_conversation/it's(ok)!", "agent_conversation/it's(ok)!"},
+		{"agent/claude-code", "agent/claude-code"},
+		{"agent/my agent", "agent/my%20agent"},
+		// Weave's URI forms (seed 001): external by entity/project,
+		// internal by the internal project id.
+		{"weave:///p/x/agent_turn/" + strings.ToUpper(traceHex), "agent_turn/" + traceHex},
+		{"weave:///p/x/agent_span/ABCDEF0123456789", "agent_span/abcdef0123456789"},
+		{"weave:///p/x/agent_conversation/trace%3Aabc", "agent_conversation/trace%3Aabc"},
+		{"weave:///p/x/agent/claude-code", "agent/claude-code"},
+		{"weave-trace-internal:///cC94/agent_turn/" + traceHex, "agent_turn/" + traceHex},
+		{"weave-trace-internal:///cC94/agent_conversation/a%2Fb", "agent_conversation/a%2Fb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := CanonicalRef("ref", tt.in)
+			got, err := CanonicalRef("ref", "p/x", tt.in)
 			if err != nil || got != tt.want {
 				t.Errorf("CanonicalRef(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 			}
 		})
+	}
+	for _, bad := range []string{
+		"weave:///other/project/agent_turn/" + traceHex,          // another project
+		"weave:///p/xy/agent_turn/" + traceHex,                   // a project that only starts the same
+		"weave-trace-internal:///p/x/agent_turn/" + traceHex,     // the internal form needs the internal id
+		"weave-trace-internal:///b3RoZXI/agent_turn/" + traceHex, // another project's internal id
+		"weave:///p/x/agent_turn/xyz", "weave:///p/x/", "weave:///p/x/object/name:v1", "agent/", "agent/%zz",
+	} {
+		if got, err := CanonicalRef("ref", "p/x", bad); err == nil {
+			t.Errorf("CanonicalRef(%q) = %q, want an error", bad, got)
+		}
+	}
+	if got := InternalProjectID("p/x"); got != "cC94" {
+		t.Errorf("InternalProjectID(p/x) = %q, want cC94 (base64url, no padding)", got)
 	}
 	if got := ConversationRef("a/b c?é"); got != "agent_conversation/a%2Fb%20c%3F%C3%A9" {
 		t.Errorf("ConversationRef: got %q, want the encodeURIComponent form", got)
@@ -348,8 +372,19 @@ func TestAnnotationsRoundTrip(t *testing.T) {
 		t.Fatalf("upsert: got %d %v", status, body)
 	}
 	a := body["annotation"].(map[string]any)
-	if a["ref"] != "agent_conversation/trace%3Aabc" || a["value"] != "looks right" || a["id"] == "" {
-		t.Errorf("upsert answer: got %v", a)
+	if a["ref"] != "agent_conversation/trace%3Aabc" || a["value"] != "looks right" || a["id"] == "" ||
+		a["ref_uri"] != "weave:///p/x/agent_conversation/trace%3Aabc" || a["internal_ref"] != "weave-trace-internal:///cC94/agent_conversation/trace%3Aabc" {
+		t.Errorf("upsert answer: got %v, want the short ref and both URI forms", a)
+	}
+	// A URI finds what the short form stored.
+	status, body = do(t, h, "POST", "/genai/annotations/query", `{"project_id":"p/x","refs":["weave:///p/x/agent_conversation/trace%3Aabc"]}`)
+	if status != 200 || len(body["annotations"].([]any)) != 1 || f.annQuery.Refs[0] != "agent_conversation/trace%3Aabc" {
+		t.Errorf("query by URI: got %d %v (refs sent %v)", status, body, f.annQuery.Refs)
+	}
+	status, body = do(t, h, "POST", "/genai/annotations/upsert",
+		`{"project_id":"p/x","ref":"weave:///other/p/agent_conversation/trace:abc","kind":"note","value":"x"}`)
+	if status != 400 {
+		t.Errorf("upsert with another project's URI: got %d %v, want 400", status, body)
 	}
 	status, body = do(t, h, "POST", "/genai/annotations/query", `{"project_id":"p/x","refs":["agent_conversation/trace%3aabc"]}`)
 	if status != 200 || len(body["annotations"].([]any)) != 1 || f.annQuery.Refs[0] != "agent_conversation/trace%3Aabc" {
@@ -358,6 +393,12 @@ func TestAnnotationsRoundTrip(t *testing.T) {
 	status, body = do(t, h, "POST", "/genai/annotations/delete", `{"project_id":"p/x","id":"`+a["id"].(string)+`"}`)
 	if status != 200 || body["deleted"] != true {
 		t.Errorf("delete: got %d %v", status, body)
+	}
+	// Feedback on an agent.
+	status, body = do(t, h, "POST", "/genai/annotations/upsert",
+		`{"project_id":"p/x","ref":"weave-trace-internal:///cC94/agent/claude-code","kind":"thumbs","value":"up"}`)
+	if ag, _ := body["annotation"].(map[string]any); status != 200 || ag["ref"] != "agent/claude-code" || ag["ref_uri"] != "weave:///p/x/agent/claude-code" {
+		t.Errorf("upsert on an agent: got %d %v", status, body)
 	}
 	status, _ = do(t, h, "POST", "/genai/annotations/delete", `{"project_id":"p/x","id":"`+a["id"].(string)+`"}`)
 	if status != 404 {

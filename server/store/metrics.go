@@ -70,10 +70,11 @@ func MetricsWindow(q MetricsQuery, dataFrom, dataTo int64) (from, to, width int6
 	return from, to, width, true, nil
 }
 
-// ValidRef reports whether ref names a span, a turn or a conversation
-// (RefSpanPrefix, RefTurnPrefix, RefConversationPrefix, then a non-empty id).
+// ValidRef reports whether ref names a span, a turn, a conversation or an
+// agent (RefSpanPrefix, RefTurnPrefix, RefConversationPrefix,
+// RefAgentPrefix, then a non-empty id).
 func ValidRef(ref string) bool {
-	for _, p := range []string{RefSpanPrefix, RefTurnPrefix, RefConversationPrefix} {
+	for _, p := range []string{RefSpanPrefix, RefTurnPrefix, RefConversationPrefix, RefAgentPrefix} {
 		if rest, ok := strings.CutPrefix(ref, p); ok {
 			return rest != ""
 		}

@@ -422,9 +422,10 @@ type Pruner interface {
 	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
 }
 
-// Annotation is user feedback on a span, a turn or a conversation. Ref is
-// "agent_span/<span_id>", "agent_turn/<trace_id>" or
-// "agent_conversation/<url-encoded conversation_id>".
+// Annotation is user feedback on a span, a turn, a conversation or an
+// agent. Ref is "agent_span/<span_id>", "agent_turn/<trace_id>",
+// "agent_conversation/<url-encoded conversation_id>" or
+// "agent/<url-encoded agent_name>".
 type Annotation struct {
 	ID        string    `json:"id"`
 	ProjectID string    `json:"project_id"`
@@ -441,6 +442,7 @@ const (
 	RefSpanPrefix         = "agent_span/"
 	RefTurnPrefix         = "agent_turn/"
 	RefConversationPrefix = "agent_conversation/"
+	RefAgentPrefix        = "agent/"
 )
 
 // AnnotationQuery selects annotations.
@@ -458,7 +460,7 @@ type Annotations interface {
 	// annotation of that ID in a.ProjectID is replaced (CreatedAt kept) or,
 	// if there is none, created with that ID. Returns the stored
 	// annotation. IDs are scoped to a project. A Ref that is not one of the
-	// three forms (non-empty after the prefix), an empty Kind or a Value
+	// four forms (non-empty after the prefix), an empty Kind or a Value
 	// that is not JSON-encodable is ErrInvalid. The store sets CreatedAt and
 	// UpdatedAt.
 	UpsertAnnotation(ctx context.Context, a Annotation) (Annotation, error)

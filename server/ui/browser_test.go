@@ -389,6 +389,12 @@ func TestPages(t *testing.T) {
 		if !p.has(t, "table", "2.1.197") {
 			t.Error("the claude-code page does not list version 2.1.197")
 		}
+		// Feedback on the agent itself (ref agent/claude-code), kept across a reload.
+		agentUp := `.page-head .fb-up`
+		p.click(t, agentUp)
+		p.waitFor(t, "thumbs up on the agent", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-pressed') === 'true'`, js(agentUp)))
+		p.open(t, "#/agents/claude-code")
+		p.waitFor(t, "the agent's feedback after reload", fmt.Sprintf(`document.querySelector(%s)?.getAttribute('aria-pressed') === 'true'`, js(agentUp)))
 		p.screenshot(t, "agent")
 		p.checkConsole(t)
 	})

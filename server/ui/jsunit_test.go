@@ -475,8 +475,8 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// TestAnnotationRefs checks that the UI builds the conversation refs the
-// server expects (api.EscapeConversationID).
+// TestAnnotationRefs checks that the UI builds the conversation and agent
+// refs the server expects (api.EscapeConversationID).
 func TestAnnotationRefs(t *testing.T) {
 	ids := []string{"plain", "with space", "slash/and?query=1&x", "ünïcödé", "trace:abc", "*'()!~-_.", "100%"}
 	got := moduleCases[string, string](t, "/assets/js/api.js", `(m, id) => m.refs.conversation(id)`, ids)
@@ -486,6 +486,12 @@ func TestAnnotationRefs(t *testing.T) {
 				t.Errorf("refs.conversation(%q) = %q, want the server's %q", id, got[i], want)
 			}
 		})
+	}
+	agents := moduleCases[string, string](t, "/assets/js/api.js", `(m, id) => m.refs.agent(id)`, ids)
+	for i, id := range ids {
+		if want := api.AgentRef(id); agents[i] != want {
+			t.Errorf("refs.agent(%q) = %q, want the server's %q", id, agents[i], want)
+		}
 	}
 	thumbs := moduleCases[string, string](t, "/assets/js/feedback.js", `(m, r) => m.thumbsID(r)`, []string{"agent_turn/0123", "agent_turn/0124", "agent_turn/0123"})
 	if thumbs[0] != thumbs[2] || thumbs[0] == thumbs[1] || !strings.HasPrefix(thumbs[0], "thumbs-") || len(thumbs[0]) > 128 {

@@ -601,6 +601,18 @@ func testAnnotations(h *harness) {
 	if err1 != nil || err2 != nil || len(p1) != 2 || len(p2) != 1 || p2[0].ID != all[2].ID {
 		h.t.Errorf("QueryAnnotations paging: got %d+%d (%v %v), want 2+1", len(p1), len(p2), err1, err2)
 	}
+	// Feedback on an agent.
+	agentAnn, err := h.s.UpsertAnnotation(ctx, store.Annotation{ProjectID: projA, Ref: "agent/claude-code", Kind: "thumbs", Value: "up"})
+	if err != nil {
+		h.t.Fatalf("UpsertAnnotation(agent ref): %v", err)
+	}
+	byAgent, err := h.s.QueryAnnotations(ctx, store.AnnotationQuery{ProjectID: projA, Refs: []string{"agent/claude-code"}})
+	if err != nil || len(byAgent) != 1 || byAgent[0].ID != agentAnn.ID {
+		h.t.Errorf("QueryAnnotations(agent ref): got %v, %v, want [%s]", byAgent, err, agentAnn.ID)
+	}
+	if err := h.s.DeleteAnnotation(ctx, projA, agentAnn.ID); err != nil {
+		h.t.Errorf("DeleteAnnotation(agent ref): %v", err)
+	}
 	if err := h.s.DeleteAnnotation(ctx, projA, a2.ID); err != nil {
 		h.t.Errorf("DeleteAnnotation: %v", err)
 	}
@@ -613,6 +625,7 @@ func testAnnotations(h *harness) {
 	}{
 		{"bad ref", store.Annotation{ProjectID: projA, Ref: "span/1", Kind: "note"}},
 		{"empty ref id", store.Annotation{ProjectID: projA, Ref: "agent_turn/", Kind: "note"}},
+		{"empty agent name", store.Annotation{ProjectID: projA, Ref: "agent/", Kind: "note"}},
 		{"empty kind", store.Annotation{ProjectID: projA, Ref: "agent_turn/1"}},
 		{"value not JSON", store.Annotation{ProjectID: projA, Ref: "agent_turn/1", Kind: "note", Value: func() {}}},
 	} {

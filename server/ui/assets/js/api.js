@@ -106,4 +106,5 @@ export const refs = {
   span: (spanID) => 'agent_span/' + String(spanID).toLowerCase(),
   turn: (traceID) => 'agent_turn/' + String(traceID).toLowerCase(),
   conversation: (id) => 'agent_conversation/' + encodeURIComponent(id),
+  agent: (name) => 'agent/' + encodeURIComponent(name),
 };

@@ -3,7 +3,8 @@
 // versions and its own charts.
 
 import {h, replace} from '../dom.js';
-import {post, isAbort} from '../api.js';
+import {post, isAbort, refs} from '../api.js';
+import * as feedback from '../feedback.js';
 import * as route from '../route.js';
 import {fmtInt, fmtTokens, fmtDuration, relTime, fmtTime, usageTitle, parseTime} from '../format.js';
 import {loading, empty, errorBox} from '../ui.js';
@@ -139,12 +140,14 @@ function renderAgent(main, {segments, params, signal}) {
   main.append(
     h('nav', {class: 'crumbs', 'aria-label': 'Breadcrumb'}, h('a', {href: route.link.agents()}, 'Agents'), ' / ', name),
     h('div', {class: 'page-head'}, h('h1', null, name),
+      feedback.widget(refs.agent(name), `agent ${name}`),
       h('div', {class: 'filters'},
         h('a', {class: 'button', href: route.link.conversations({agent: name})}, 'Conversations with this agent'),
         rangeSelect(range, (v) => route.go(route.link.agent(name, {range: v}))))),
     statsEl, chartsEl,
     h('h2', {class: 'section-title'}, 'Versions'), versionsEl);
 
+  feedback.load([refs.agent(name)], signal);
   (async () => {
     let agent;
     let versions;
