@@ -93,6 +93,7 @@ func New(s Settings) *Handler {
 	h.register("/genai/spans/query", post(h, h.spansQuery))
 	h.register("/genai/spans/trace", post(h, h.spansTrace))
 	h.register("/genai/spans/active", post(h, h.spansActive))
+	h.register("/genai/traces/query", post(h, h.tracesQuery))
 	h.register("/genai/traces/chat", post(h, h.traceChat))
 	h.register("/genai/conversations/query", post(h, h.conversationsQuery))
 	h.register("/genai/conversations/chat", post(h, h.conversationChat))

@@ -69,6 +69,7 @@ var goodBodies = map[string]string{
 	"/genai/spans/trace":         `{"project_id":"p/x","trace_id":"` + traceHex + `"}`,
 	"/genai/spans/active":        `{"project_id":"p/x"}`,
 	"/genai/traces/chat":         `{"project_id":"p/x","trace_id":"` + traceHex + `"}`,
+	"/genai/traces/query":        `{"project_id":"p/x"}`,
 	"/genai/conversations/query": `{"project_id":"p/x"}`,
 	"/genai/conversations/chat":  `{"project_id":"p/x","conversation_id":"c1"}`,
 	"/genai/agents/query":        `{"project_id":"p/x"}`,
@@ -184,6 +185,11 @@ func TestBadRequests(t *testing.T) {
 		{"chat_not_found", "/genai/traces/chat", "POST", `{"project_id":"p/x","trace_id":"ffffffffffffffffffffffffffffffff"}`, nil, 404, CodeNotFound, "trace_id"},
 		{"chat_other_project", "/genai/traces/chat", "POST", `{"project_id":"p/y","trace_id":"ffffffffffffffffffffffffffffffff"}`, nil, 404, CodeNotFound, "trace_id"},
 		{"active_bad_limit", "/genai/spans/active", "POST", `{"project_id":"p/x","limit":-2}`, nil, 400, CodeInvalidArgument, "limit"},
+		{"traces_bad_status", "/genai/traces/query", "POST", `{"project_id":"p/x","status":"failed"}`, nil, 400, CodeInvalidArgument, "status"},
+		{"traces_bad_sort", "/genai/traces/query", "POST", `{"project_id":"p/x","sort":[{"field":"root_span_name"}]}`, nil, 400, CodeInvalidArgument, "sort[0].field"},
+		{"traces_bad_filter", "/genai/traces/query", "POST", `{"project_id":"p/x","filters":[{"field":"raw_span","op":"exists"}]}`, nil, 400, CodeInvalidArgument, "filters[0].field"},
+		{"traces_limit_too_big", "/genai/traces/query", "POST", `{"project_id":"p/x","limit":10001}`, nil, 400, CodeInvalidArgument, "limit"},
+		{"traces_bad_range", "/genai/traces/query", "POST", `{"project_id":"p/x","from":"2026-05-02T00:00:00Z","to":"2026-05-01T00:00:00Z"}`, nil, 400, CodeInvalidArgument, "to"},
 
 		{"conversations_bad_sort", "/genai/conversations/query", "POST", `{"project_id":"p/x","sort":[{"field":"agent_names"}]}`, nil, 400, CodeInvalidArgument, "sort[0].field"},
 		{"conversations_agent_not_string", "/genai/conversations/query", "POST", `{"project_id":"p/x","agent_name":["a"]}`, nil, 400, CodeInvalidArgument, "agent_name"},
@@ -306,6 +312,12 @@ func TestRequestTranslation(t *testing.T) {
 	do(t, h, "POST", "/genai/conversations/query", `{"project_id":"p/x","agent_name":"claude-code","search":"fix bug"}`)
 	if f.convQuery.Limit != 50 || f.convQuery.AgentName != "claude-code" || f.convQuery.Search != "fix bug" {
 		t.Errorf("conversations query: got %+v", f.convQuery)
+	}
+	do(t, h, "POST", "/genai/traces/query", `{"project_id":"p/x","agent_name":"a","conversation_id":"c","status":"error",`+
+		`"filters":[{"field":"tool_name","op":"eq","value":"Bash"}],"sort":[{"field":"duration_ms"}],"from":"2026-05-01T00:00:00Z"}`)
+	if tq := f.traceQuery; tq.Limit != 100 || tq.AgentName != "a" || tq.ConversationID != "c" || tq.Status != "error" || len(tq.Filters) != 1 ||
+		tq.Sort[0].Direction != "desc" || tq.Range.From.IsZero() {
+		t.Errorf("traces query: got %+v", tq)
 	}
 	do(t, h, "POST", "/genai/spans/active", `{"project_id":"p/x","limit":7}`)
 	if f.activeLimit != 7 {

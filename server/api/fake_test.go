@@ -22,6 +22,8 @@ type fakeBackend struct {
 	convSpans   map[string][]model.Span // by conversation id
 	convRange   store.TimeRange
 	activeLimit int
+	traceQuery  store.TraceQuery
+	traces      []store.TraceSummary
 	convQuery   store.ConversationQuery
 	convPage    store.ConversationPage
 	agentQuery  store.AgentQuery
@@ -52,6 +54,13 @@ func (f *fakeBackend) QuerySpans(_ context.Context, q store.SpanQuery) ([]model.
 	defer f.mu.Unlock()
 	f.spanQuery = q
 	return f.spans, f.total, f.err
+}
+
+func (f *fakeBackend) QueryTraces(_ context.Context, q store.TraceQuery) ([]store.TraceSummary, int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.traceQuery = q
+	return f.traces, int64(len(f.traces)), f.err
 }
 
 func (f *fakeBackend) TraceSpans(_ context.Context, _, traceID string) ([]model.Span, error) {

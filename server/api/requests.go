@@ -164,7 +164,16 @@ var (
 	spanSortColumns         = spanColumns(false)
 	conversationSortColumns = scalarColumns(reflect.TypeFor[store.ConversationSummary](), nil, nil)
 	agentSortColumns        = scalarColumns(reflect.TypeFor[store.AgentSummary](), nil, nil)
+	traceSortColumns        = keysOf(store.TraceSortFields)
 )
+
+func keysOf[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
 
 func spanColumns(withList bool) map[string]bool {
 	out := make(map[string]bool, len(store.SpanFilterFields))

@@ -56,6 +56,68 @@ func (h *Handler) spansQuery(ctx context.Context, q *SpansQueryRequest) (SpansPa
 	return SpansPage{Spans: nonNil(spans), Total: total, Limit: q.Limit, Offset: q.Offset}, nil
 }
 
+// TracesQueryRequest is the body of /genai/traces/query.
+type TracesQueryRequest struct {
+	projectPart
+	AgentName      string         `json:"agent_name"`
+	ConversationID string         `json:"conversation_id"`
+	Status         string         `json:"status"`
+	Filters        []store.Filter `json:"filters"`
+	Sort           []store.Sort   `json:"sort"`
+	rangePart
+	pagePart
+}
+
+func (q *TracesQueryRequest) validate() error {
+	if err := checkText("agent_name", q.AgentName, false); err != nil {
+		return err
+	}
+	if len(q.ConversationID) > maxConversations {
+		return invalid("conversation_id", "conversation_id is longer than %d bytes", maxConversations)
+	}
+	switch q.Status {
+	case "", store.TraceOK, store.TraceError, store.TraceRunning:
+	default:
+		return invalid("status", "status must be ok, error or running, got %q", truncate(q.Status, 40))
+	}
+	if err := checkFilters(q.Filters); err != nil {
+		return err
+	}
+	if err := checkSorts(q.Sort, traceSortColumns); err != nil {
+		return err
+	}
+	if err := q.rangePart.check(); err != nil {
+		return err
+	}
+	return q.pagePart.check(store.DefaultLimit)
+}
+
+// TracesPage is a page of traces.
+type TracesPage struct {
+	Traces []store.TraceSummary `json:"traces"`
+	Total  int64                `json:"total"`
+	Limit  int                  `json:"limit"`
+	Offset int                  `json:"offset"`
+}
+
+func (h *Handler) tracesQuery(ctx context.Context, q *TracesQueryRequest) (TracesPage, error) {
+	traces, total, err := h.s.Store.QueryTraces(ctx, store.TraceQuery{
+		ProjectID:      q.ProjectID,
+		Range:          q.r,
+		AgentName:      q.AgentName,
+		ConversationID: q.ConversationID,
+		Status:         q.Status,
+		Filters:        q.Filters,
+		Sort:           q.Sort,
+		Limit:          q.Limit,
+		Offset:         q.Offset,
+	})
+	if err != nil {
+		return TracesPage{}, err
+	}
+	return TracesPage{Traces: nonNil(traces), Total: total, Limit: q.Limit, Offset: q.Offset}, nil
+}
+
 // TraceRequest is the body of /genai/spans/trace and /genai/traces/chat.
 type TraceRequest struct {
 	projectPart

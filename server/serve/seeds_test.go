@@ -140,6 +140,27 @@ func TestSeedThreads(t *testing.T) {
 			}
 		}
 	}
+
+	// traces/query: example 4's thread holds two traces, the background
+	// operation first; the traces with a turn span are the five turns.
+	var traces api.TracesPage
+	apiPost(t, r, "/genai/traces/query", map[string]any{"project_id": project, "conversation_id": "thread_background_789",
+		"sort": []store.Sort{{Field: "started_at", Direction: "asc"}}}, &traces)
+	var names []string
+	for _, tr := range traces.Traces {
+		names = append(names, tr.RootSpanName)
+		if tr.ConversationID != "thread_background_789" || tr.Status != store.TraceOK || tr.SpanCount != 1 {
+			t.Errorf("traces/query %s: got conversation %q, status %q, %d spans", tr.RootSpanName, tr.ConversationID, tr.Status, tr.SpanCount)
+		}
+	}
+	if strings.Join(names, ",") != "background_indexing,user_query" {
+		t.Errorf("traces/query thread_background_789: got %v, want background_indexing then user_query", names)
+	}
+	apiPost(t, r, "/genai/traces/query", map[string]any{"project_id": project,
+		"filters": []store.Filter{{Field: "is_turn", Op: "eq", Value: true}}}, &traces)
+	if traces.Total != 5 {
+		t.Errorf("traces/query with an is_turn span: got %d traces, want the 5 turns of the examples", traces.Total)
+	}
 }
 
 // messageText is the text of the last chat-view message of a type.

@@ -194,6 +194,74 @@ type ConversationQuery struct {
 	Offset int
 }
 
+// TraceQuery lists traces: one row per trace_id with spans in the project.
+// A trace's start is its earliest started_at; Range applies to it.
+// AgentName keeps the traces in which the agent ran (the effective agent
+// of any of their spans), ConversationID those with a span in that
+// (effective) conversation, Status those of that status ("ok", "error",
+// "running": see TraceSummary). Filters are span filters (as in
+// SpanQuery): a trace is kept when one of its spans matches all of them.
+// Sort is on started_at, last_activity, duration_ms, span_count,
+// error_count, running_count, the token counts or trace_id; default
+// started_at desc. Ties are broken by trace_id ascending.
+type TraceQuery struct {
+	ProjectID      string
+	Range          TimeRange
+	AgentName      string
+	ConversationID string
+	Status         string
+	Filters        []Filter
+	Sort           []Sort
+	Limit          int
+	Offset         int
+}
+
+// Trace statuses (TraceSummary.Status, TraceQuery.Status).
+const (
+	TraceOK      = "ok"
+	TraceError   = "error"
+	TraceRunning = "running"
+)
+
+// TraceSummary is one row of the traces list (a turn, where a trace is
+// one).
+//
+// The trace's root is its span whose parent is not a span of the trace
+// (no parent, itself, or a span not stored); where there are several, the
+// one that ended last (a running one counts as ending last), then the
+// earliest started, then span_id. RootSpanID, RootSpanName, AgentName (the
+// root's effective agent) and ConversationID (the root's effective
+// conversation) describe it; they are empty for a trace whose spans all
+// sit on a parent cycle. StartedAt is the earliest started_at,
+// LastActivity the latest started_at or ended_at, DurationMs the time
+// between them once no span runs (0 while one does). Status is "error"
+// when a span has status ERROR, else "running" when a span has not ended,
+// else "ok". Usage follows the usage rule.
+type TraceSummary struct {
+	TraceID        string    `json:"trace_id"`
+	RootSpanID     string    `json:"root_span_id"`
+	RootSpanName   string    `json:"root_span_name"`
+	AgentName      string    `json:"agent_name"`
+	ConversationID string    `json:"conversation_id"`
+	StartedAt      time.Time `json:"started_at"`
+	LastActivity   time.Time `json:"last_activity"`
+	DurationMs     int64     `json:"duration_ms"`
+	Status         string    `json:"status"`
+	SpanCount      int64     `json:"span_count"`
+	ErrorCount     int64     `json:"error_count"`
+	RunningCount   int64     `json:"running_count"`
+	Usage
+}
+
+// TraceSortFields are the fields a TraceQuery may sort on, each with the
+// name both backends give its column in their grouped query.
+var TraceSortFields = map[string]string{
+	"trace_id": "trace_id", "started_at": "t_start", "last_activity": "t_last", "duration_ms": "t_duration",
+	"span_count": "t_spans", "error_count": "t_errors", "running_count": "t_running",
+	"input_tokens": "t_in", "output_tokens": "t_out", "cache_read_input_tokens": "t_cache_read",
+	"cache_creation_input_tokens": "t_cache_creation", "reasoning_tokens": "t_reasoning",
+}
+
 // Usage is a token total. Totals never count usage twice: a span's usage
 // counts only if no descendant span in the same trace reports usage.
 type Usage struct {
@@ -383,6 +451,9 @@ type Reader interface {
 	// started_at then span_id, bounded by r.
 	ConversationSpans(ctx context.Context, projectID, conversationID string, r TimeRange) ([]model.Span, error)
 	QueryConversations(ctx context.Context, q ConversationQuery) (ConversationPage, error)
+	// QueryTraces returns the traces matching q and the total match count
+	// (ignoring Limit and Offset).
+	QueryTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, int64, error)
 	QueryAgents(ctx context.Context, q AgentQuery) ([]AgentSummary, int64, error)
 	AgentVersions(ctx context.Context, projectID, agentName string) ([]AgentVersionSummary, error)
 	AgentMetrics(ctx context.Context, q MetricsQuery) ([]MetricBucket, error)

@@ -354,6 +354,15 @@ func TestReadSnapshot(t *testing.T) {
 			return [][]any{{int64(3)}}
 		case strings.HasPrefix(sql, "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at)"):
 			return [][]any{{trace, storetest.SpanID("a"), storetest.T0.UnixNano()}, {trace, storetest.SpanID("b"), storetest.T0.Add(time.Second).UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT trace_id, min(first_ns)"):
+			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano(), int64(6), int64(1), int64(0),
+				int64(100), int64(10), int64(50), int64(5), int64(0), int64(60000)}}
+		case strings.HasPrefix(sql, "SELECT trace_id, span_id, parent_span_id, started_at, ended_at, eff_agent, conv_key"):
+			end := storetest.T0.Add(time.Minute)
+			return [][]any{{trace, storetest.SpanID("a"), "", storetest.T0, &end, "claude-code", "conv-1"},
+				{trace, storetest.SpanID("b"), storetest.SpanID("a"), storetest.T0.Add(time.Second), &end, "claude-code", "conv-1"}}
+		case strings.HasPrefix(sql, "SELECT trace_id, span_id, span_name"):
+			return [][]any{{trace, storetest.SpanID("a"), "invoke_agent claude-code"}}
 		case strings.HasPrefix(sql, "SELECT trace_id, first_ns, last_ns"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(invocation_count))"):
@@ -419,6 +428,16 @@ func TestReadSnapshot(t *testing.T) {
 	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, AgentName: "Explore", Search: `payment "read file"`,
 		Range: store.TimeRange{From: storetest.T0}, Sort: []store.Sort{{Field: "first_prompt", Direction: "asc"}, {Field: "turn_count"}}, Limit: 10, Offset: 0})
 	step("QueryConversations agent, search, range, sort", err)
+	traces, _, err := s.QueryTraces(ctx, store.TraceQuery{ProjectID: p})
+	step("QueryTraces default", err)
+	if len(traces) != 1 || traces[0].RootSpanName != "invoke_agent claude-code" || traces[0].AgentName != "claude-code" || traces[0].Status != store.TraceError {
+		t.Errorf("QueryTraces: got %+v, want the root read back (invoke_agent claude-code, claude-code, error)", traces)
+	}
+	_, _, err = s.QueryTraces(ctx, store.TraceQuery{ProjectID: p, AgentName: "Explore", ConversationID: "conv-1", Status: store.TraceOK,
+		Range:   store.TimeRange{From: storetest.T0, To: storetest.T0.Add(time.Hour)},
+		Filters: []store.Filter{{Field: "tool_name", Op: "eq", Value: "Bash"}, {Field: "custom_attrs_int.turn", Op: "gte", Value: 2}},
+		Sort:    []store.Sort{{Field: "duration_ms", Direction: "desc"}, {Field: "input_tokens", Direction: "asc"}}, Limit: 10, Offset: 0})
+	step("QueryTraces agent, conversation, status, range, span filters, sort", err)
 	_, _, err = s.QueryAgents(ctx, store.AgentQuery{ProjectID: p})
 	step("QueryAgents (one stale agent)", err)
 	_, err = s.AgentVersions(ctx, p, "claude-code")

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/textsearch"
 )
@@ -15,6 +16,7 @@ func (h *harness) checkModel(o *oracle, projects ...string) {
 	for _, p := range projects {
 		h.checkAgents(o, p)
 		h.checkConversations(o, p)
+		h.checkTraces(o, store.TraceQuery{ProjectID: p}, nil)
 		h.checkMetrics(o, p, time.Hour)
 		for _, q := range []string{"file", "token cache", `"read file"`} {
 			h.checkSearch(o, store.SearchQuery{ProjectID: p, Query: q, Limit: store.MaxLimit})
@@ -231,4 +233,25 @@ func oHitKeys(hs []oHit) []hitKey {
 		out[i] = hitKey{h.ConversationID, h.Role, h.TraceID, h.SpanID, h.StartedAt.Format(time.RFC3339Nano)}
 	}
 	return out
+}
+
+// checkTraces compares QueryTraces (every page of it) with the model; match
+// is the meaning of q.Filters on one span.
+func (h *harness) checkTraces(o *oracle, q store.TraceQuery, match func(model.Span) bool) {
+	h.t.Helper()
+	want := o.queryTraces(q, match)
+	q.Limit = store.MaxLimit
+	got, total, err := h.s.QueryTraces(h.ctx, q)
+	if err != nil {
+		h.t.Fatalf("QueryTraces(%+v): %v", q, err)
+	}
+	if total != int64(len(want)) || len(got) != len(want) {
+		h.t.Errorf("QueryTraces(%+v): got %d (total %d), want %d:\ngot  %s\nwant %s", q, len(got), total, len(want), jsonOf(got), jsonOf(want))
+		return
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			h.t.Errorf("QueryTraces(%+v) row %d:\ngot  %s\nwant %s", q, i, jsonOf(got[i]), jsonOf(want[i]))
+		}
+	}
 }

@@ -73,6 +73,7 @@ var tests = []suiteTest{
 	{"ConversationQueryOptions", testConversationQuery},
 	{"FirstPrompt", testFirstPrompt},
 	{"Turns", testTurns},
+	{"Traces", testTraces},
 	{"Agents", testAgents},
 	{"Metrics", testMetrics},
 	{"Search", testSearch},
