@@ -91,6 +91,7 @@ func New(s Settings) *Handler {
 	}
 	h := &Handler{s: s, routes: make(map[string]route)}
 	h.register("/genai/spans/query", post(h, h.spansQuery))
+	h.register("/genai/spans/aggregate", post(h, h.spansAggregate))
 	h.register("/genai/spans/trace", post(h, h.spansTrace))
 	h.register("/genai/spans/active", post(h, h.spansActive))
 	h.register("/genai/traces/query", post(h, h.tracesQuery))

@@ -67,6 +67,7 @@ func errOf(t *testing.T, body map[string]any) (code, field, msg string) {
 var goodBodies = map[string]string{
 	"/genai/spans/query":         `{"project_id":"p/x"}`,
 	"/genai/spans/trace":         `{"project_id":"p/x","trace_id":"` + traceHex + `"}`,
+	"/genai/spans/aggregate":     `{"project_id":"p/x","group_by":["agent_name"]}`,
 	"/genai/spans/active":        `{"project_id":"p/x"}`,
 	"/genai/traces/chat":         `{"project_id":"p/x","trace_id":"` + traceHex + `"}`,
 	"/genai/traces/query":        `{"project_id":"p/x"}`,
@@ -185,6 +186,12 @@ func TestBadRequests(t *testing.T) {
 		{"chat_not_found", "/genai/traces/chat", "POST", `{"project_id":"p/x","trace_id":"ffffffffffffffffffffffffffffffff"}`, nil, 404, CodeNotFound, "trace_id"},
 		{"chat_other_project", "/genai/traces/chat", "POST", `{"project_id":"p/y","trace_id":"ffffffffffffffffffffffffffffffff"}`, nil, 404, CodeNotFound, "trace_id"},
 		{"active_bad_limit", "/genai/spans/active", "POST", `{"project_id":"p/x","limit":-2}`, nil, 400, CodeInvalidArgument, "limit"},
+		{"aggregate_bad_group", "/genai/spans/aggregate", "POST", `{"project_id":"p/x","group_by":["nope"]}`, nil, 400, CodeInvalidArgument, "group_by[0]"},
+		{"aggregate_list_group", "/genai/spans/aggregate", "POST", `{"project_id":"p/x","group_by":["agent_name","finish_reasons"]}`, nil, 400, CodeInvalidArgument, "group_by[1]"},
+		{"aggregate_twice", "/genai/spans/aggregate", "POST", `{"project_id":"p/x","group_by":["agent_name","agent_name"]}`, nil, 400, CodeInvalidArgument, "group_by[1]"},
+		{"aggregate_too_many", "/genai/spans/aggregate", "POST", `{"project_id":"p/x","group_by":["a","b","c","d","e","f"]}`, nil, 400, CodeInvalidArgument, "group_by"},
+		{"aggregate_sort_not_grouped", "/genai/spans/aggregate", "POST", `{"project_id":"p/x","group_by":["agent_name"],"sort":[{"field":"span_name"}]}`, nil, 400, CodeInvalidArgument, "sort[0].field"},
+		{"aggregate_bad_filter", "/genai/spans/aggregate", "POST", `{"project_id":"p/x","filters":[{"field":"events","op":"exists"}]}`, nil, 400, CodeInvalidArgument, "filters[0].field"},
 		{"traces_bad_status", "/genai/traces/query", "POST", `{"project_id":"p/x","status":"failed"}`, nil, 400, CodeInvalidArgument, "status"},
 		{"traces_bad_sort", "/genai/traces/query", "POST", `{"project_id":"p/x","sort":[{"field":"root_span_name"}]}`, nil, 400, CodeInvalidArgument, "sort[0].field"},
 		{"traces_bad_filter", "/genai/traces/query", "POST", `{"project_id":"p/x","filters":[{"field":"raw_span","op":"exists"}]}`, nil, 400, CodeInvalidArgument, "filters[0].field"},
@@ -318,6 +325,15 @@ func TestRequestTranslation(t *testing.T) {
 	if tq := f.traceQuery; tq.Limit != 100 || tq.AgentName != "a" || tq.ConversationID != "c" || tq.Status != "error" || len(tq.Filters) != 1 ||
 		tq.Sort[0].Direction != "desc" || tq.Range.From.IsZero() {
 		t.Errorf("traces query: got %+v", tq)
+	}
+	f.groups = []store.SpanGroup{{Key: []any{"claude-code", nil}, Count: 3}}
+	status, body = do(t, h, "POST", "/genai/spans/aggregate", `{"project_id":"p/x","group_by":["agent_name","custom_attrs_int.turn"],`+
+		`"sort":[{"field":"custom_attrs_int.turn","direction":"asc"},{"field":"duration_p95_ms"}],"filters":[{"field":"tool_name","op":"eq","value":"Bash"}]}`)
+	if aq := f.aggQuery; status != 200 || aq.Limit != 100 || len(aq.GroupBy) != 2 || aq.Sort[1].Direction != "desc" || len(aq.Filters) != 1 {
+		t.Errorf("aggregate query: got %d, %+v", status, aq)
+	}
+	if g := body["groups"].([]any)[0].(map[string]any); fmt.Sprint(g["key"]) != "map[agent_name:claude-code custom_attrs_int.turn:<nil>]" || g["count"] != float64(3) {
+		t.Errorf("aggregate answer: got %v, want the key by field and the figures", g)
 	}
 	do(t, h, "POST", "/genai/spans/active", `{"project_id":"p/x","limit":7}`)
 	if f.activeLimit != 7 {

@@ -22,6 +22,8 @@ type fakeBackend struct {
 	convSpans   map[string][]model.Span // by conversation id
 	convRange   store.TimeRange
 	activeLimit int
+	aggQuery    store.AggregateQuery
+	groups      []store.SpanGroup
 	traceQuery  store.TraceQuery
 	traces      []store.TraceSummary
 	convQuery   store.ConversationQuery
@@ -54,6 +56,13 @@ func (f *fakeBackend) QuerySpans(_ context.Context, q store.SpanQuery) ([]model.
 	defer f.mu.Unlock()
 	f.spanQuery = q
 	return f.spans, f.total, f.err
+}
+
+func (f *fakeBackend) AggregateSpans(_ context.Context, q store.AggregateQuery) ([]store.SpanGroup, int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.aggQuery = q
+	return f.groups, int64(len(f.groups)), f.err
 }
 
 func (f *fakeBackend) QueryTraces(_ context.Context, q store.TraceQuery) ([]store.TraceSummary, int64, error) {

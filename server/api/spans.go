@@ -56,6 +56,93 @@ func (h *Handler) spansQuery(ctx context.Context, q *SpansQueryRequest) (SpansPa
 	return SpansPage{Spans: nonNil(spans), Total: total, Limit: q.Limit, Offset: q.Offset}, nil
 }
 
+// SpansAggregateRequest is the body of /genai/spans/aggregate.
+type SpansAggregateRequest struct {
+	projectPart
+	GroupBy []string       `json:"group_by"`
+	Filters []store.Filter `json:"filters"`
+	Sort    []store.Sort   `json:"sort"`
+	rangePart
+	pagePart
+}
+
+func (q *SpansAggregateRequest) validate() error {
+	if len(q.GroupBy) > store.MaxGroupBy {
+		return invalid("group_by", "at most %d group-by fields, got %d", store.MaxGroupBy, len(q.GroupBy))
+	}
+	seen := map[string]bool{}
+	for i, f := range q.GroupBy {
+		at := fmt.Sprintf("group_by[%d]", i)
+		if !validFilterField(f) {
+			return invalid(at, "cannot group by %q: use a span column (e.g. agent_name, operation_name, request_model) "+
+				"or custom_attrs_string.<key> (also _int, _float, _bool) or resource_attrs.<key>", truncate(f, 80))
+		}
+		if _, _, _, err := store.GroupField(f); err != nil {
+			return invalid(at, "cannot group by %q (a list)", truncate(f, 80))
+		}
+		if seen[f] {
+			return invalid(at, "%q is grouped by twice", truncate(f, 80))
+		}
+		seen[f] = true
+	}
+	if err := checkFilters(q.Filters); err != nil {
+		return err
+	}
+	columns := keysOf(store.AggregateSortFields)
+	for f := range seen {
+		columns[f] = true
+	}
+	if err := checkSorts(q.Sort, columns); err != nil {
+		return err
+	}
+	if err := q.rangePart.check(); err != nil {
+		return err
+	}
+	return q.pagePart.check(store.DefaultLimit)
+}
+
+// SpanGroup is one group of /genai/spans/aggregate: its key as an object
+// by field (it hides the embedded key list in JSON), and its figures.
+type SpanGroup struct {
+	Key map[string]any `json:"key"`
+	store.SpanGroup
+}
+
+// SpanGroups is the answer of /genai/spans/aggregate.
+type SpanGroups struct {
+	GroupBy []string    `json:"group_by"`
+	Groups  []SpanGroup `json:"groups"`
+	Total   int64       `json:"total"`
+	Limit   int         `json:"limit"`
+	Offset  int         `json:"offset"`
+}
+
+func (h *Handler) spansAggregate(ctx context.Context, q *SpansAggregateRequest) (SpanGroups, error) {
+	groups, total, err := h.s.Store.AggregateSpans(ctx, store.AggregateQuery{
+		ProjectID: q.ProjectID,
+		GroupBy:   q.GroupBy,
+		Filters:   q.Filters,
+		Range:     q.r,
+		Sort:      q.Sort,
+		Limit:     q.Limit,
+		Offset:    q.Offset,
+	})
+	if err != nil {
+		return SpanGroups{}, err
+	}
+	out := SpanGroups{GroupBy: nonNil(q.GroupBy), Groups: make([]SpanGroup, len(groups)), Total: total, Limit: q.Limit, Offset: q.Offset}
+	for i, g := range groups {
+		key := make(map[string]any, len(q.GroupBy))
+		for j, f := range q.GroupBy {
+			if j < len(g.Key) {
+				key[f] = g.Key[j]
+			}
+		}
+		out.Groups[i] = SpanGroup{Key: key, SpanGroup: g}
+	}
+	return out, nil
+}
+
 // TracesQueryRequest is the body of /genai/traces/query.
 type TracesQueryRequest struct {
 	projectPart

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -160,6 +161,27 @@ func TestSeedThreads(t *testing.T) {
 		"filters": []store.Filter{{Field: "is_turn", Op: "eq", Value: true}}}, &traces)
 	if traces.Total != 5 {
 		t.Errorf("traces/query with an is_turn span: got %d traces, want the 5 turns of the examples", traces.Total)
+	}
+
+	// spans/aggregate: the turn spans per thread, and the spans per thread
+	// and is_turn (the nested spans leave it unset or false).
+	var groups api.SpanGroups
+	apiPost(t, r, "/genai/spans/aggregate", map[string]any{"project_id": project, "group_by": []string{"thread_id"},
+		"filters": []store.Filter{{Field: "is_turn", Op: "eq", Value: true}}, "sort": []store.Sort{{Field: "thread_id", Direction: "asc"}}}, &groups)
+	var got []string
+	for _, g := range groups.Groups {
+		got = append(got, fmt.Sprint(g.Key["thread_id"], "=", g.Count))
+	}
+	if want := "thread_background_789=1 thread_complex_456=1 thread_conversation_123=2 thread_example_1=1"; strings.Join(got, " ") != want {
+		t.Errorf("spans/aggregate turns per thread: got %v, want %s", got, want)
+	}
+	apiPost(t, r, "/genai/spans/aggregate", map[string]any{"project_id": project, "group_by": []string{"thread_id", "is_turn"}}, &groups)
+	counts := map[string]int64{}
+	for _, g := range groups.Groups {
+		counts[fmt.Sprint(g.Key["thread_id"], "/", g.Key["is_turn"])] = g.Count
+	}
+	if counts["thread_complex_456/false"] != 4 || counts["thread_complex_456/true"] != 1 || counts["thread_background_789/false"] != 1 || len(counts) != 8 {
+		t.Errorf("spans/aggregate by thread and is_turn: got %v", counts)
 	}
 }
 

@@ -454,6 +454,9 @@ type Reader interface {
 	// QueryTraces returns the traces matching q and the total match count
 	// (ignoring Limit and Offset).
 	QueryTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, int64, error)
+	// AggregateSpans returns the groups of q and the total number of groups
+	// (ignoring Limit and Offset).
+	AggregateSpans(ctx context.Context, q AggregateQuery) ([]SpanGroup, int64, error)
 	QueryAgents(ctx context.Context, q AgentQuery) ([]AgentSummary, int64, error)
 	AgentVersions(ctx context.Context, projectID, agentName string) ([]AgentVersionSummary, error)
 	AgentMetrics(ctx context.Context, q MetricsQuery) ([]MetricBucket, error)

@@ -363,6 +363,10 @@ func TestReadSnapshot(t *testing.T) {
 				{trace, storetest.SpanID("b"), storetest.SpanID("a"), storetest.T0.Add(time.Second), &end, "claude-code", "conv-1"}}
 		case strings.HasPrefix(sql, "SELECT trace_id, span_id, span_name"):
 			return [][]any{{trace, storetest.SpanID("a"), "invoke_agent claude-code"}}
+		case strings.HasPrefix(sql, "SELECT g0, g1, a_count"):
+			op, agent, p50 := "chat", "claude-code", int64(1200)
+			return [][]any{{&op, &agent, int64(4), int64(0), int64(1), int64(100), int64(10), int64(50), int64(5), int64(0), int64(110), &p50, &p50, &p50, &p50},
+				{&op, (*string)(nil), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), (*int64)(nil), (*int64)(nil), (*int64)(nil), (*int64)(nil)}}
 		case strings.HasPrefix(sql, "SELECT trace_id, first_ns, last_ns"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(invocation_count))"):
@@ -438,6 +442,20 @@ func TestReadSnapshot(t *testing.T) {
 		Filters: []store.Filter{{Field: "tool_name", Op: "eq", Value: "Bash"}, {Field: "custom_attrs_int.turn", Op: "gte", Value: 2}},
 		Sort:    []store.Sort{{Field: "duration_ms", Direction: "desc"}, {Field: "input_tokens", Direction: "asc"}}, Limit: 10, Offset: 0})
 	step("QueryTraces agent, conversation, status, range, span filters, sort", err)
+	groups, _, err := s.AggregateSpans(ctx, store.AggregateQuery{ProjectID: p, GroupBy: []string{"operation_name", "agent_name"}})
+	step("AggregateSpans by two columns", err)
+	if len(groups) != 2 || groups[0].Key[1] != "claude-code" || *groups[0].DurationP50Ms != 1200 || groups[1].Key[1] != nil || groups[1].DurationP50Ms != nil {
+		t.Errorf("AggregateSpans: got %+v, want the keys and percentiles read back (NULL as nil)", groups)
+	}
+	_, _, err = s.AggregateSpans(ctx, store.AggregateQuery{ProjectID: p,
+		GroupBy: []string{"custom_attrs_string.env", "custom_attrs_int.turn", "custom_attrs_float.temperature", "custom_attrs_bool.stream", "resource_attrs.service.name"},
+		Filters: []store.Filter{{Field: "operation_name", Op: "eq", Value: "chat"}}, Range: store.TimeRange{From: storetest.T0},
+		Sort: []store.Sort{{Field: "duration_p95_ms", Direction: "desc"}, {Field: "custom_attrs_int.turn", Direction: "desc"}}, Limit: 10, Offset: 5})
+	step("AggregateSpans by attributes, filtered, sorted", err)
+	_, _, err = s.AggregateSpans(ctx, store.AggregateQuery{ProjectID: p, GroupBy: []string{"input_tokens", "ended_at", "is_turn", "duration_ms", "project_id"}})
+	step("AggregateSpans by nullable, time, bool and derived columns", err)
+	_, _, err = s.AggregateSpans(ctx, store.AggregateQuery{ProjectID: p})
+	step("AggregateSpans without group-by", err)
 	_, _, err = s.QueryAgents(ctx, store.AgentQuery{ProjectID: p})
 	step("QueryAgents (one stale agent)", err)
 	_, err = s.AgentVersions(ctx, p, "claude-code")

@@ -74,6 +74,7 @@ var tests = []suiteTest{
 	{"FirstPrompt", testFirstPrompt},
 	{"Turns", testTurns},
 	{"Traces", testTraces},
+	{"Aggregates", testAggregates},
 	{"Agents", testAgents},
 	{"Metrics", testMetrics},
 	{"Search", testSearch},
