@@ -420,11 +420,15 @@ type SearchQuery struct {
 // on all four (two messages first said in the same span and role) come in
 // an order of the backend's that is the same on every call, so paging
 // with Offset neither repeats nor skips one.
-// ConversationID is the effective conversation.
+// ConversationID is the effective conversation, LastActivity that
+// conversation's last activity (ConversationSummary.LastActivity: the
+// latest start or end of any of its spans), so that hits can be ranked or
+// grouped by how recent their conversation is.
 type SearchHit struct {
 	TraceID        string    `json:"trace_id"`
 	SpanID         string    `json:"span_id"`
 	ConversationID string    `json:"conversation_id"`
+	LastActivity   time.Time `json:"last_activity"`
 	AgentName      string    `json:"agent_name"`
 	OperationName  string    `json:"operation_name"`
 	Role           string    `json:"role"` // user|assistant|system|tool|tool_call|tool_result

@@ -130,5 +130,37 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	for i := range hits {
 		hits[i].Snippet = textsearch.Snippet(bodies[digests[i]], parsed)
 	}
+	// The last activity of the hits' conversations.
+	convs := map[string]bool{}
+	for _, h := range hits {
+		convs[h.ConversationID] = true
+	}
+	last := map[string]int64{}
+	lb := conversationLastSQL(s.l, q.ProjectID, sortedKeys(convs))
+	err = s.scanAll(ctx, "search messages", lb.sql, lb.params, func(r driver.Rows) error {
+		var key string
+		var ns int64
+		if err := r.Scan(&key, &ns); err != nil {
+			return err
+		}
+		last[key] = ns
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range hits {
+		hits[i].LastActivity = fromNanos(last[hits[i].ConversationID])
+	}
 	return hits, nil
+}
+
+// conversationLastSQL reads the last activity of conversations.
+func conversationLastSQL(l layout, project string, convs []string) built {
+	var p params
+	return built{
+		sql: "SELECT conv_key, max(last_ns) FROM " + l.table("conv_traces") + " FINAL WHERE project_id = " + p.add("String", project) +
+			" AND conv_key IN " + p.add("Array(String)", convs) + " GROUP BY conv_key",
+		params: p.list,
+	}
 }

@@ -367,6 +367,8 @@ func TestReadSnapshot(t *testing.T) {
 			op, agent, p50 := "chat", "claude-code", int64(1200)
 			return [][]any{{&op, &agent, int64(4), int64(0), int64(1), int64(100), int64(10), int64(50), int64(5), int64(0), int64(110), &p50, &p50, &p50, &p50},
 				{&op, (*string)(nil), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), (*int64)(nil), (*int64)(nil), (*int64)(nil), (*int64)(nil)}}
+		case strings.HasPrefix(sql, "SELECT conv_key, max(last_ns)"):
+			return [][]any{{"conv-1", storetest.T0.Add(time.Hour).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT trace_id, first_ns, last_ns"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(invocation_count))"):
@@ -465,9 +467,12 @@ func TestReadSnapshot(t *testing.T) {
 	_, err = s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: p, AgentName: "Explore", Bucket: 90 * time.Second,
 		Range: store.TimeRange{From: storetest.T0, To: storetest.T0.Add(time.Hour)}})
 	step("AgentMetrics 90s buckets (span_state)", err)
-	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `Payment "fix the bug"`, Roles: []string{"user", "assistant"},
+	hits, err := s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `Payment "fix the bug"`, Roles: []string{"user", "assistant"},
 		AgentName: "claude-code", ConversationID: "conv-1", Range: store.TimeRange{From: storetest.T0, To: storetest.T0.Add(time.Hour)}, Limit: 5})
 	step("SearchMessages", err)
+	if len(hits) != 1 || !hits[0].LastActivity.Equal(storetest.T0.Add(time.Hour)) {
+		t.Errorf("SearchMessages: got %+v, want the conversation's last activity on the hit", hits)
+	}
 	_, err = s.Projects(ctx)
 	step("Projects", err)
 	_, err = s.Stats(ctx)

@@ -178,18 +178,22 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	}
 	cands = cands[q.Offset:min(len(cands), need)]
 
-	convs := make(map[int64]string)
+	type convInfo struct {
+		key  string
+		last int64
+	}
+	convs := make(map[int64]convInfo)
 	var textIDs []int64
 	for _, c := range cands {
-		convs[c.conv] = ""
+		convs[c.conv] = convInfo{}
 		textIDs = append(textIDs, c.text)
 	}
 	for id := range convs {
-		var key string
-		if err := tx.QueryRowContext(ctx, "SELECT conv_key FROM conversations WHERE id = ?", id).Scan(&key); err != nil {
+		var ci convInfo
+		if err := tx.QueryRowContext(ctx, "SELECT conv_key, last_activity FROM conversations WHERE id = ?", id).Scan(&ci.key, &ci.last); err != nil {
 			return nil, fmt.Errorf("sqlite: search: conversation %d: %w", id, err)
 		}
-		convs[id] = key
+		convs[id] = ci
 	}
 	bodies := make(map[int64]string, len(textIDs))
 	if err := loadByIDs(ctx, tx, "texts", "body", uniq(textIDs), func(id int64, v []byte) error {
@@ -201,7 +205,8 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	hits := make([]store.SearchHit, len(cands))
 	for i, c := range cands {
 		si := spans[c.firstPK]
-		hits[i] = store.SearchHit{TraceID: si.trace, SpanID: si.span, ConversationID: convs[c.conv], AgentName: si.agent,
+		hits[i] = store.SearchHit{TraceID: si.trace, SpanID: si.span, ConversationID: convs[c.conv].key,
+			LastActivity: fromNanos(convs[c.conv].last), AgentName: si.agent,
 			OperationName: si.op, Role: c.role, StartedAt: fromNanos(c.firstAt), Snippet: textsearch.Snippet(bodies[c.text], parsed)}
 	}
 	return hits, nil

@@ -420,13 +420,14 @@ func (o *oracle) search(q store.SearchQuery) []oHit {
 		return nil
 	}
 	der := o.derive(q.ProjectID)
+	convs := o.conversations(q.ProjectID)
 	type gk struct{ conv, role, text string }
 	first := map[gk]*oHit{}
 	for _, s := range o.project(q.ProjectID) {
 		d := der[keyOf(&s)]
 		for rt := range searchKeys(&s) {
 			k := gk{d.conv, rt[0], rt[1]}
-			h := &oHit{SearchHit: store.SearchHit{TraceID: s.TraceID, SpanID: s.SpanID, ConversationID: d.conv,
+			h := &oHit{SearchHit: store.SearchHit{TraceID: s.TraceID, SpanID: s.SpanID, ConversationID: d.conv, LastActivity: convs[d.conv].LastActivity,
 				AgentName: d.agent, OperationName: s.OperationName, Role: rt[0], StartedAt: s.StartedAt.UTC()}, text: rt[1]}
 			b := first[k]
 			if b == nil || h.StartedAt.Before(b.StartedAt) || (h.StartedAt.Equal(b.StartedAt) &&
