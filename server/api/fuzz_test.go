@@ -65,3 +65,31 @@ func FuzzAPIBodies(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCanonicalRef parses arbitrary refs in any of the three forms: a
+// ref it accepts has a canonical form that is its own canonical form, and
+// both URI forms of it come back to it.
+func FuzzCanonicalRef(f *testing.F) {
+	for _, seed := range []string{
+		"agent_span/ABCDEF0123456789", "agent_turn/" + traceHex, "agent_conversation/trace:abc", "agent_conversation/a%2Fb%20c",
+		"agent/claude-code", "agent/my%20agent", "weave:///p/x/agent_turn/" + traceHex, "weave:///p/x/agent/x",
+		"weave-trace-internal:///cC94/agent_conversation/%E2%82%AC", "weave-trace-internal:///cC94/", "weave:///p/x", "agent/%", "",
+	} {
+		f.Add("p/x", seed)
+	}
+	f.Fuzz(func(t *testing.T, project, ref string) {
+		if validProjectID(project) != nil {
+			return
+		}
+		c, err := CanonicalRef("ref", project, ref)
+		if err != nil {
+			return
+		}
+		for _, form := range []string{c, RefURI(project, c), InternalRefURI(project, c)} {
+			again, err := CanonicalRef("ref", project, form)
+			if err != nil || again != c {
+				t.Fatalf("CanonicalRef(%q) = %q, but %q gives %q, %v", ref, c, form, again, err)
+			}
+		}
+	})
+}

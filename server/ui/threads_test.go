@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -92,5 +93,24 @@ func TestThreads(t *testing.T) {
 	// The background trace opens as a trace.
 	p.click(t, ".background-item a")
 	p.waitFor(t, "the background trace", `location.hash.startsWith('#/t/') && document.body.innerText.includes('background_indexing')`)
+
+	// wandb.display_name ("Custom display name for UI") names the span in
+	// the trace view; its span name stays in the tooltip.
+	const traceID = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+	body := `{"resourceSpans":[{"resource":{"attributes":[{"key":"wandb.entity","value":{"stringValue":"seed-team"}},
+		{"key":"wandb.project","value":{"stringValue":"display"}}]},"scopeSpans":[{"scope":{"name":"__main__"},"spans":[
+		{"traceId":"` + traceID + `","spanId":"5b5b5b5b5b5b5b5b","name":"process_user_message","kind":1,
+		 "startTimeUnixNano":"1768471200000000000","endTimeUnixNano":"1768471201000000000",
+		 "attributes":[{"key":"wandb.display_name","value":{"stringValue":"User Message"}}]}]}]}]}`
+	resp, err := http.Post(ws.URL+"/otel/v1/traces", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	p.open(t, "#/t/"+traceID+"?p="+encodeURIComponent("seed-team/display"))
+	p.waitFor(t, "the trace named by its display name", `document.querySelector('h1')?.innerText === 'User Message' && document.querySelector('.wf-name')?.innerText === 'User Message'`)
+	if got := eval[string](t, p.tab, `document.querySelector('.wf-name').title`); got != "process_user_message" {
+		t.Errorf("span name tooltip: got %q, want process_user_message", got)
+	}
 	p.checkConsole(t)
 }

@@ -10,6 +10,10 @@ import {fmtTime, fmtDuration, fmtInt, fmtTokens, usageTitle, prettyJSON, shortID
 import {loading, errorBox, runningBadge, errorBadge} from '../ui.js';
 import {select, onEscape} from '../keys.js';
 
+// spanLabel is the name a span is shown by: the producer's display name
+// (wandb.display_name) when it sent one, else its span name.
+const spanLabel = (s) => s.display_name || s.span_name;
+
 function ms(t) {
   const d = parseTime(t);
   return d ? d.getTime() : null;
@@ -137,11 +141,11 @@ function details(s) {
   const conv = s.conversation_id;
   return h('div', {class: 'span-details', dataset: {span: s.span_id}},
     h('div', {class: 'details-head'},
-      h('h2', null, s.span_name || '(unnamed span)'),
+      h('h2', {title: s.display_name ? 'span name: ' + s.span_name : null}, spanLabel(s) || '(unnamed span)'),
       running ? runningBadge() : null,
       s.status_code === 'ERROR' ? h('span', {class: 'badge error'}, 'error') : null,
       h('span', {class: 'spacer'}),
-      feedback.widget(refs.span(s.span_id), `span ${s.span_name}`, {compact: true})),
+      feedback.widget(refs.span(s.span_id), `span ${spanLabel(s)}`, {compact: true})),
     s.status_code === 'ERROR' || s.error_type ? h('div', {class: 'msg-error'}, h('strong', null, 'Error'), ' ', [s.error_type, s.status_message].filter(Boolean).join(': ')) : null,
     kv([
       ['span id', h('span', {class: 'mono'}, s.span_id)],
@@ -268,7 +272,7 @@ export function render(main, {segments, params, signal}) {
       h('div', {class: 'wf-label', style: {'padding-left': (depth * 14) + 'px'}},
         twist,
         h('span', {class: 'wf-op'}, (s.operation_name || 'span').replace('execute_tool', 'tool').replace('invoke_agent', 'agent')),
-        h('span', {class: 'wf-name', title: s.span_name}, s.span_name || '(unnamed)'),
+        h('span', {class: 'wf-name', title: s.span_name}, spanLabel(s) || '(unnamed)'),
         s.status_code === 'ERROR' ? h('span', {class: 'wf-err', title: s.status_message || 'error'}, '✗') : null),
       h('div', {class: 'wf-track'},
         h('div', {class: 'wf-bar', style: {left: left + '%', width: width + '%'}, title: `${fmtDuration(end - start)} · starts at +${fmtDuration(start - t0)}`}),
@@ -307,7 +311,7 @@ export function render(main, {segments, params, signal}) {
     }
     const conv = spans.find((s) => s.conversation_id)?.conversation_id;
     replace(head,
-      h('h1', null, root ? root.span_name : 'Trace'),
+      h('h1', null, root ? spanLabel(root) : 'Trace'),
       h('div', {class: 'conv-stats'},
         running ? runningBadge() : null,
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Spans'), fmtInt(spans.length)),
