@@ -11,13 +11,14 @@ import "strings"
 // the request model has its own column and is left out.
 
 // prefixed returns the values of the keys "prefix.<rest>" by rest, marking
-// them consumed, except the keys in skip (left for their own mapping).
+// them consumed, except those whose rest is, or is under, one of skip
+// (left for their own mapping or the custom maps).
 func (a *attrSet) prefixed(prefix string, skip ...string) map[string]any {
 	p := prefix + "."
 	var out map[string]any
 	for _, k := range a.keys {
 		rest, ok := strings.CutPrefix(k, p)
-		if !ok || rest == "" || containsStr(skip, rest) {
+		if !ok || rest == "" || skipped(skip, rest) {
 			continue
 		}
 		v := rawValue(a.vals[k])
@@ -33,9 +34,9 @@ func (a *attrSet) prefixed(prefix string, skip ...string) map[string]any {
 	return out
 }
 
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
+func skipped(skip []string, rest string) bool {
+	for _, x := range skip {
+		if rest == x || strings.HasPrefix(rest, x+".") {
 			return true
 		}
 	}

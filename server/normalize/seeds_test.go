@@ -3,6 +3,7 @@ package normalize
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -143,6 +144,45 @@ func TestSeedMappingTable(t *testing.T) {
 			for k := range s.CustomAttrsString {
 				if k == r.Attribute {
 					t.Errorf("%s mapped, but also kept in custom_attrs_string", r.Attribute)
+				}
+			}
+		})
+	}
+}
+
+// TestModelParameters: the model_parameters column's sources and their
+// order, the request model left out, call settings that are not generation
+// parameters left in the custom maps, and a NaN parameter dropped.
+func TestModelParameters(t *testing.T) {
+	cases := []struct {
+		name   string
+		attrs  map[string]any
+		want   string // JSON of model_parameters
+		custom string // a key that stays in the custom maps, if any
+	}{
+		{"gen_ai.request keys", map[string]any{"gen_ai.request.temperature": 0.7, "gen_ai.request.max_tokens": int64(256),
+			"gen_ai.request.model": "gpt-4o", "gen_ai.request.choice.count": int64(2)}, `{"choice.count":2,"max_tokens":256,"temperature":0.7}`, ""},
+		{"gen_ai.request object, its keys win", map[string]any{"gen_ai.request": `{"temperature":0.2,"top_p":0.5,"model":"x"}`,
+			"gen_ai.request.temperature": 0.9}, `{"temperature":0.9,"top_p":0.5}`, ""},
+		{"weave.request wins over gen_ai.request", map[string]any{"weave.request.temperature": 0.1, "gen_ai.request.temperature": 0.9},
+			`{"temperature":0.1}`, ""},
+		{"llm.invocation_parameters", map[string]any{"openinference.span.kind": "LLM", "llm.invocation_parameters": `{"temperature":0.3,"model":"m"}`},
+			`{"temperature":0.3}`, ""},
+		{"ai.settings, less the client settings", map[string]any{"ai.operationId": "ai.generateText", "ai.settings.temperature": 0.4,
+			"ai.settings.maxRetries": int64(2), "ai.settings.headers.x-api": "k"}, `{"temperature":0.4}`, "ai.settings.headers.x-api"},
+		{"NaN dropped", map[string]any{"gen_ai.request": map[string]any{"temperature": math.NaN(), "top_k": int64(5)}}, `{"top_k":5}`, ""},
+		{"none", map[string]any{"gen_ai.operation.name": "chat"}, `null`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := normalizeOne(t, oneSpan(t, "span", nil, tc.attrs), Options{})
+			got, _ := json.Marshal(s.ModelParameters)
+			if string(got) != tc.want {
+				t.Errorf("model_parameters: got %s, want %s", got, tc.want)
+			}
+			if tc.custom != "" {
+				if _, ok := s.CustomAttrsString[tc.custom]; !ok {
+					t.Errorf("%s: not in the custom maps (%v)", tc.custom, s.CustomAttrsString)
 				}
 			}
 		})

@@ -301,7 +301,7 @@ export function render(main, {segments, params, signal}) {
       for (const s of st.spans) {
         const loaded = state.turns.some((t) => t.trace_id === s.trace_id);
         if (loaded) active.add(s.trace_id);
-        else if (s.conversation_id === convID) newTurn = true;
+        else if (s.conversation_id === convID || (!s.conversation_id && s.thread_id === convID)) newTurn = true;
       }
       const finished = [...watched].filter((t) => !active.has(t));
       const stillFlagged = state.turns.filter((t) => t.running && !active.has(t.trace_id)).map((t) => t.trace_id);
