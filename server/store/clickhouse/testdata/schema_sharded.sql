@@ -354,3 +354,35 @@ ORDER BY (project_id, id);
 CREATE TABLE IF NOT EXISTS `weave`.`annotations` AS `weave`.`annotations_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'annotations_local', cityHash64(project_id, id));
 
+-- migration 2 turns
+
+ALTER TABLE `weave`.`span_state_local`
+    ADD COLUMN IF NOT EXISTS is_turn UInt8 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS turn_root UInt8 DEFAULT 0;
+
+ALTER TABLE `weave`.`span_state`
+    ADD COLUMN IF NOT EXISTS is_turn UInt8 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS turn_root UInt8 DEFAULT 0;
+
+ALTER TABLE `weave`.`conv_traces_local`
+    ADD COLUMN IF NOT EXISTS turn_spans Int64 DEFAULT 0;
+
+ALTER TABLE `weave`.`conv_traces`
+    ADD COLUMN IF NOT EXISTS turn_spans Int64 DEFAULT 0;
+
+-- migration 3 mapping_columns
+
+ALTER TABLE `weave`.`spans_local`
+    ADD COLUMN IF NOT EXISTS total_tokens Nullable(Int64) DEFAULT if(isNull(input_tokens) AND isNull(output_tokens), NULL, ifNull(input_tokens, 0) + ifNull(output_tokens, 0)),
+    ADD COLUMN IF NOT EXISTS display_name String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS wb_run_id String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
+    ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
+
+ALTER TABLE `weave`.`spans`
+    ADD COLUMN IF NOT EXISTS total_tokens Nullable(Int64) DEFAULT if(isNull(input_tokens) AND isNull(output_tokens), NULL, ifNull(input_tokens, 0) + ifNull(output_tokens, 0)),
+    ADD COLUMN IF NOT EXISTS display_name String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS wb_run_id String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
+    ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
+
