@@ -10,7 +10,9 @@ package clickhousetest
 
 import (
 	"context"
+	"io"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -73,11 +75,31 @@ func Start(t testing.TB, n int) *chlocal.Cluster {
 		t.Fatalf("start %d ClickHouse node(s): %v", n, err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			// A failure may be the server's: show what it logged.
+			for _, n := range c.Nodes {
+				t.Logf("ClickHouse node %s, end of clickhouse.err.log:\n%s", n.Dir, tailFile(filepath.Join(n.Dir, "clickhouse.err.log"), 8000))
+			}
+		}
 		if err := c.Stop(); err != nil {
 			t.Errorf("stop ClickHouse nodes: %v", err)
 		}
 	})
 	return c
+}
+
+// tailFile returns the last n bytes of the file at path, or why it cannot.
+func tailFile(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		f.Seek(fi.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
 }
 
 type testLog struct{ t testing.TB }
