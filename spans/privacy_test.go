@@ -135,7 +135,7 @@ func TestRedactMemo(t *testing.T) {
 	if a != b || first.count != 1 || second.count != 1 || !strings.Contains(a, redactedMark+"credential_assignment]") {
 		t.Fatalf("first %q (%d), second %q (%d)", a[len(a)-60:], first.count, b[len(b)-60:], second.count)
 	}
-	if _, ok := redactMemo.get(long); !ok {
+	if _, ok := DefaultRedactor().memo.get(long); !ok {
 		t.Error("a text of more than memoMin bytes was not remembered")
 	}
 }

@@ -1,0 +1,607 @@
+package spans
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Credential assignments: a key that names a credential (DB_PASSWORD,
+// client_secret, X-Api-Key, --token, <password>) and the value given to it.
+// The key stays, the value goes. The scanner reads every identifier that
+// holds one of assignmentNeed, then what follows it: a separator (=, :, :=,
+// =>), a flag's space, an XML element; then the value, quoted or not.
+
+const kindAssignment = "credential_assignment"
+
+var assignmentNeed = []string{"pass", "pwd", "secret", "token", "key", "auth"}
+
+// keyClass is what a key says its value is.
+type keyClass uint8
+
+const (
+	notKey      keyClass = iota
+	passwordKey          // password, passwd, passphrase, pwd, pass
+	secretKey            // secret, token, api key, private key...
+	weakKey              // auth (docker config, .npmrc): only random-looking values
+)
+
+func isIdentByte(c byte) bool { return isWordByte(c) || c == '-' || c == '.' }
+
+func isQuote(c byte) bool { return c == '"' || c == '\'' || c == '`' }
+
+func hasAnchor(lowID string) bool {
+	for _, a := range assignmentNeed {
+		if strings.Contains(lowID, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanAssignments is the credential_assignment rule's finder.
+func scanAssignments(s, low string, emit func(start, end int)) {
+	ls := 0 // start of the current line
+	for i := 0; i < len(s); {
+		if !isIdentByte(s[i]) {
+			if s[i] == '\n' {
+				ls = i + 1
+			}
+			i++
+			continue
+		}
+		start := i
+		for i < len(s) && isIdentByte(s[i]) {
+			i++
+		}
+		if !mayAssign(s, start, i) || !hasAnchor(low[start:i]) {
+			continue
+		}
+		if vs, ve, ok := assignment(s, ls, start, i); ok {
+			emit(vs, ve)
+			if ve > i {
+				i = ve
+				if nl := strings.LastIndexByte(s[start:ve], '\n'); nl >= 0 {
+					ls = start + nl + 1
+				}
+			}
+		}
+	}
+}
+
+// mayAssign is a quick look at what follows the identifier s[start:end]:
+// a separator, a closing quote or tag, or a space after a flag or an ENV.
+func mayAssign(s string, start, end int) bool {
+	p := end
+	for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
+		p++
+	}
+	if p == len(s) {
+		return false
+	}
+	switch s[p] {
+	case '=', ':', '>', '"', '\'', '`', '\\', ']':
+		return true
+	case '\n', '\r':
+		return false
+	}
+	return p > end && (s[start] == '-' || start >= 4 && (s[start-4:start] == "ENV " || s[start-4:start] == "ARG "))
+}
+
+// maxValue bounds the scan for a value's end (a closing quote, the end of
+// a line): what is longer is no credential, and a text full of keys must
+// not cost quadratic time.
+const maxValue = 4096
+
+// assignment reads the identifier s[start:end] (on the line starting at
+// ls) as a key and returns the range of the secret value assigned to it.
+func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
+	dashes := 0
+	for start+dashes < end && s[start+dashes] == '-' {
+		dashes++
+	}
+	k0, k1 := start+dashes, end
+	for k1 > k0 && (s[k1-1] == '.' || s[k1-1] == '-') {
+		k1--
+	}
+	if k1 <= k0 {
+		return 0, 0, false
+	}
+	key := s[k0:k1]
+	// A flag: one or two dashes, after a space or at the start.
+	flag := dashes > 0 && dashes <= 2 && (start == 0 || s[start-1] == ' ' || s[start-1] == '\t')
+
+	// The key's opening quote ("key", 'key', \"key\"), or an XML tag.
+	var q byte
+	escQ := false
+	kstart := start
+	if start > 0 && isQuote(s[start-1]) {
+		q, kstart = s[start-1], start-1
+		if start > 1 && s[start-2] == '\\' && q == '"' {
+			escQ, kstart = true, start-2
+		}
+	}
+	xml := start > 0 && s[start-1] == '<'
+
+	p := k1
+	closed := false
+	switch {
+	case q != 0 && escQ && strings.HasPrefix(s[p:], `\"`):
+		p, closed = p+2, true
+	case q != 0 && !escQ && p < len(s) && s[p] == q:
+		p, closed = p+1, true
+	}
+	if closed && p < len(s) && s[p] == ']' { // os.environ["KEY"] = ...
+		p++
+	}
+	sp := p
+	for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
+		p++
+	}
+	spaced := p > sp
+	prefix := linePrefix(s, ls, kstart)
+	lineStart := prefix == "" || prefix == "-" || prefix == "export" || prefix == "set" || prefix == "#"
+	sep := byte(0)
+	switch {
+	case xml:
+		if p != k1 || p >= len(s) || s[p] != '>' {
+			return 0, 0, false
+		}
+		p++
+		sep = '>'
+	case strings.HasPrefix(s[p:], ":="), strings.HasPrefix(s[p:], "=>"):
+		p += 2
+		sep = '='
+	case p < len(s) && s[p] == '=':
+		if p+1 < len(s) && (s[p+1] == '=' || s[p+1] == '~') {
+			return 0, 0, false // a comparison
+		}
+		p++
+		sep = '='
+	case p < len(s) && s[p] == ':':
+		if p+1 < len(s) && s[p+1] == ':' {
+			return 0, 0, false // a path (env::var)
+		}
+		p++
+		sep = ':'
+	case spaced && (flag || prefix == "ENV" || prefix == "ARG") && p < len(s) && s[p] != '\n' && s[p] != '\r':
+		sep = ' ' // --password X, Dockerfile ENV KEY value
+	default:
+		return 0, 0, false
+	}
+	cls := classifyKey(key)
+	if cls == notKey {
+		return 0, 0, false
+	}
+	for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
+		p++
+	}
+	if p >= len(s) || s[p] == '\n' || s[p] == '\r' {
+		return 0, 0, false
+	}
+
+	quoted := false
+	switch {
+	case sep == '>':
+		vs = p
+		ve = valueEnd(s, p, "<\n")
+		if !strings.HasPrefix(s[ve:], "</") { // <password>value</password>
+			return 0, 0, false
+		}
+	case q != 0 && !closed && s[p] == q:
+		return 0, 0, false // "token:" closes a string: no value
+	case isQuote(s[p]) || (s[p] == '\\' && strings.HasPrefix(s[p:], `\"`)):
+		quoted = true
+		vs, ve = quotedValue(s, p)
+	case sep == ':' && lineStart && !flag:
+		// YAML and header lines: the rest of the line (a trailing
+		// comment, comma or semicolon aside).
+		vs, ve = p, valueEnd(s, p, "\r\n")
+		if c := strings.Index(s[vs:ve], " #"); c >= 0 {
+			ve = vs + c
+		}
+		for ve > vs && strings.IndexByte(" \t,;", s[ve-1]) >= 0 {
+			ve--
+		}
+	case sep == '=' && lineStart && !spaced && !flag, sep == ' ' && !flag:
+		// KEY=value at the start of a line (.env, shell), ENV KEY value:
+		// up to the next space.
+		vs, ve = p, valueEnd(s, p, " \t\r\n")
+	default:
+		vs, ve = p, valueEnd(s, p, " \t\r\n\"'`,;)}]&<\\")
+		if q != 0 && !closed { // "Password: x" inside a string
+			if i := strings.IndexByte(s[vs:ve], q); i >= 0 {
+				ve = vs + i
+			}
+		}
+	}
+	v := s[vs:ve]
+	if valueIsNotSecret(key, v, cls, quoted, flag) {
+		return 0, 0, false
+	}
+	return vs, ve, true
+}
+
+// linePrefix is what precedes position i on its line (starting at ls),
+// trimmed; "…" when long (it is only compared with short words).
+func linePrefix(s string, ls, i int) string {
+	if i-ls > 64 {
+		return "…"
+	}
+	return strings.TrimSpace(s[ls:i])
+}
+
+// quotedValue returns the inside of the quoted string at s[p]: up to the
+// closing quote (backslash escapes honored in "..."), or the end of the
+// line.
+func quotedValue(s string, p int) (vs, ve int) {
+	lim := min(len(s), p+maxValue)
+	if s[p] == '\\' { // \"value\" inside an encoded string
+		vs = p + 2
+		for ve = vs; ve < lim && s[ve] != '\n' && !strings.HasPrefix(s[ve:], `\"`); ve++ {
+		}
+		return vs, min(ve, lim)
+	}
+	q := s[p]
+	vs = p + 1
+	for ve = vs; ve < lim && s[ve] != q && s[ve] != '\n'; ve++ {
+		if s[ve] == '\\' && q == '"' {
+			ve++
+		}
+	}
+	return vs, min(ve, lim)
+}
+
+// valueEnd returns the index of the first byte from s[p] on that is in
+// stop, at most maxValue bytes on, or the end of s.
+func valueEnd(s string, p int, stop string) int {
+	lim := min(len(s), p+maxValue)
+	for i := p; i < lim; i++ {
+		if strings.IndexByte(stop, s[i]) >= 0 {
+			return i
+		}
+	}
+	return lim
+}
+
+// splitWords splits an identifier into lower-case words at _, -, ., space
+// and camelCase humps: keyStorePassword → key store password, XApiKey →
+// x api key, PGPASSWORD → pgpassword.
+func splitWords(id string) []string {
+	var words []string
+	w := make([]byte, 0, len(id))
+	flush := func() {
+		if len(w) > 0 {
+			words = append(words, string(w))
+			w = w[:0]
+		}
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c == '_' || c == '-' || c == '.' || c == ' ':
+			flush()
+			continue
+		case c >= 'A' && c <= 'Z':
+			if i > 0 {
+				prev := id[i-1]
+				lowerPrev := prev >= 'a' && prev <= 'z' || prev >= '0' && prev <= '9'
+				upperRun := prev >= 'A' && prev <= 'Z' && i+1 < len(id) && id[i+1] >= 'a' && id[i+1] <= 'z'
+				if lowerPrev || upperRun {
+					flush()
+				}
+			}
+			c += 'a' - 'A'
+		}
+		w = append(w, c)
+	}
+	flush()
+	return words
+}
+
+var (
+	passwordWords = set("password", "passwd", "passphrase", "passcode", "pwd", "pass",
+		"storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass")
+	// Words before "password" that make the key a setting, not a password.
+	passwordDeny = set("is", "has", "use", "show", "hide", "no", "forgot", "require", "requires",
+		"allow", "enable", "disable", "min", "max", "check", "validate", "hash", "hashed")
+	// Words before "token" that make it a tokenizer, a count or a cursor.
+	tokenDeny = set("bos", "eos", "pad", "unk", "sep", "cls", "mask", "start", "end", "stop",
+		"special", "next", "page", "continuation", "cancellation", "sync", "cursor", "max", "min",
+		"num", "total", "input", "output", "prompt", "completion", "reasoning", "cached", "cache",
+		"lexer", "parser", "current", "peek", "first", "last", "eot", "image", "audio", "per",
+		"expected", "unexpected", "thinking", "csrf_field", "sentence")
+	secretDeny = set("existing", "is", "has", "use", "show", "hide", "no", "top", "k8s", "kube")
+	// Words before "key" that make it a credential.
+	keyQualifiers = set("api", "secret", "private", "access", "signing", "sign", "encryption",
+		"encrypt", "decryption", "master", "account", "auth", "client", "app", "consumer",
+		"license", "licence", "subscription", "service", "admin", "session", "shared", "webhook",
+		"storage", "sas", "hmac", "jwt", "cookie", "crypto", "secure", "deploy", "write", "ingest",
+		"ingestion", "management", "personal", "root", "live",
+		"openai", "anthropic", "stripe", "sendgrid", "mailgun", "twilio", "github", "gitlab",
+		"slack", "google", "maps", "aws", "azure", "gcp", "firebase", "supabase", "algolia",
+		"mapbox", "datadog", "dd", "sentry", "pusher", "segment", "mixpanel", "amplitude", "wandb",
+		"hf", "huggingface", "cohere", "mistral", "groq", "replicate", "pinecone", "openrouter",
+		"deepseek", "gemini", "xai", "perplexity", "together", "fireworks", "elevenlabs",
+		"deepgram", "resend", "postmark", "cloudflare", "vercel", "netlify", "heroku", "linear",
+		"notion", "airtable", "shopify", "paypal", "plaid", "tavily", "serpapi", "brave", "exa")
+	// Words that make an UPPER_SNAKE *_KEY name something else than a secret.
+	envKeyDeny = set("public", "pub", "publishable", "primary", "sort", "partition", "cache",
+		"foreign", "hash", "routing", "idempotency", "s3", "object", "site", "ssh", "gpg", "pgp",
+		"kms", "lookup", "redis", "queue", "bucket", "group", "shard", "row", "index", "unique",
+		"file", "path", "name", "id", "prefix")
+)
+
+func set(words ...string) map[string]bool {
+	m := make(map[string]bool, len(words))
+	for _, w := range words {
+		m[w] = true
+	}
+	return m
+}
+
+// classifyKey says whether a key names a credential, by its last word.
+func classifyKey(key string) keyClass {
+	words := splitWords(key)
+	n := len(words)
+	if n == 0 {
+		return notKey
+	}
+	last, prev := words[n-1], ""
+	if n > 1 {
+		prev = words[n-2]
+	}
+	switch {
+	case n >= 3 && prev == "key" && last == "base" && words[n-3] == "secret": // SECRET_KEY_BASE
+		return secretKey
+	case last == "pass":
+		// DB_PASS, --pass, pass: but not PASS: (test runners) or Pass:.
+		if n == 1 && key != "pass" && key != "--pass" {
+			return notKey
+		}
+		return passwordKey
+	case last == "oldpwd":
+		return notKey
+	case passwordWords[last] || strings.HasSuffix(last, "password") || strings.HasSuffix(last, "passwd"):
+		if passwordDeny[prev] {
+			return notKey
+		}
+		return passwordKey
+	case strings.HasSuffix(last, "secret"):
+		if secretDeny[prev] {
+			return notKey
+		}
+		return secretKey
+	case strings.HasSuffix(last, "token"):
+		if tokenDeny[prev] {
+			return notKey
+		}
+		return secretKey
+	case last == "key":
+		if keyQualifiers[prev] {
+			return secretKey
+		}
+		if n >= 2 && isEnvName(key) {
+			for _, w := range words {
+				if envKeyDeny[w] {
+					return notKey
+				}
+			}
+			return secretKey
+		}
+		return notKey
+	case strings.HasSuffix(last, "apikey") || strings.HasSuffix(last, "secretkey") ||
+		strings.HasSuffix(last, "privatekey") || strings.HasSuffix(last, "accesskey"):
+		return secretKey
+	case last == "auth" && n == 1:
+		return weakKey
+	}
+	return notKey
+}
+
+// isEnvName reports an UPPER_SNAKE_CASE name.
+func isEnvName(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return strings.IndexByte(key, '_') > 0
+}
+
+// typeWords are values that say what a field is, not what it holds:
+// types, literals of other types, keywords that start an expression.
+var typeWords = set("string", "str", "int", "bool", "boolean", "number", "null", "none", "nil",
+	"true", "false", "undefined", "any", "optional", "bytes", "secretstr", "required", "yes", "no",
+	"on", "off", "default", "await", "new", "function", "lambda", "async", "yield", "typeof",
+	"return", "self", "this", "unknown", "object", "void", "char", "text", "varchar", "uuid",
+	"enabled", "disabled", "empty", "bearer", "basic", "digest", "string?", "str?", "n/a",
+	"sensitive", "secret()", "password()", "redacted", "hidden", "masked")
+
+// placeholderWords are values that stand for a secret in docs and examples.
+var placeholderWords = set("password", "passwd", "pass", "secret", "token", "apikey", "api_key",
+	"api-key", "key", "changeme", "change_me", "change-me", "changeit", "example", "placeholder",
+	"dummy", "sample", "todo", "tbd", "removed", "omitted", "xxx", "foobar", "mypassword",
+	"secret_key", "your_key")
+
+// stopWords: a value that is an ordinary word is prose ("Password: the
+// one you chose").
+var stopWords = set("the", "a", "an", "and", "or", "is", "are", "was", "were", "be", "to", "of",
+	"in", "on", "at", "by", "for", "from", "with", "as", "it", "its", "this", "that", "these",
+	"those", "not", "if", "then", "else", "when", "which", "who", "what", "your", "our", "their",
+	"my", "see", "use", "set", "get", "enter", "flag", "option", "argument", "parameter", "param",
+	"field", "value", "below", "above", "here", "there", "same", "must", "should", "can", "will",
+	"may", "do", "does", "has", "have", "missing", "invalid", "expired", "incorrect", "wrong",
+	"changed", "updated", "reset", "sent", "saved", "used", "stored", "generated", "provided")
+
+// referenceRe matches values that name where a secret comes from rather
+// than the secret: calls, indexing, env lookups, config paths.
+var referenceRe = regexp.MustCompile(`^(?:[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|::|->|\?\.)[A-Za-z_$][A-Za-z0-9_$]*)*[(\[]|(?:process\.env|os\.environ|os\.getenv|env|config|settings|self|this|args|params|opts|options|req|request|ctx|context|props|vars|secrets|inputs|var|local|data)\b[.\[(:])`)
+
+// dottedRe matches a.b.c paths (every segment an identifier).
+var dottedRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|::|->|\?\.)[A-Za-z_$][A-Za-z0-9_$]*)+(?:\(\))?[,;]?$`)
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z_]*$`)
+
+// valueIsNotSecret reports values that name, describe or stand for a
+// secret rather than hold one.
+func valueIsNotSecret(key, v string, cls keyClass, quoted, flag bool) bool {
+	t := strings.TrimSpace(v)
+	if len(t) < 3 || strings.HasPrefix(t, redactedMark) || isReference(t, quoted) || isPlaceholder(t) {
+		return true
+	}
+	lw := strings.ToLower(strings.TrimRight(t, ".,;:?!"))
+	switch {
+	case typeWords[lw]:
+		return true
+	case cls == weakKey && !randomLooking(t):
+		return true
+	case (cls != passwordKey || strings.EqualFold(key, "pass")) && allDigits(t) && len(t) <= 6:
+		return true // max_token: 4096, pass: 12
+	case (strings.EqualFold(key, "pwd") || strings.EqualFold(key, "oldpwd")) && (t[0] == '/' || t[0] == '~'):
+		return true // PWD=/home/me
+	case flag && (t[0] == '-' || isMetavar(t)):
+		return true // --password PASSWORD, --password --verbose
+	}
+	if quoted {
+		return false
+	}
+	if first, _, multi := strings.Cut(t, " "); multi {
+		// Several words (the rest of a YAML line): prose, or an expression
+		// when the first word is code; else the whole line is the secret.
+		return isProse(t) || isCode(first)
+	}
+	return isCode(t)
+}
+
+// isCode reports an unquoted word that is code or prose, not a literal: a
+// keyword, a call, a path, a variable named after a credential.
+func isCode(w string) bool {
+	lw := strings.ToLower(strings.TrimRight(w, ".,;:?!"))
+	return typeWords[lw] || stopWords[lw] || isReference(w, false) || referenceRe.MatchString(w) ||
+		dottedRe.MatchString(w) || credentialIdent(w)
+}
+
+// isReference: $VAR, ${VAR}, $(cmd), {{ tmpl }}, #{ruby}, %s, <placeholder>,
+// and unquoted [ { ( (a list, a map, an expression) or !Tag.
+func isReference(v string, quoted bool) bool {
+	switch c := v[0]; {
+	case c == '$':
+		return len(v) > 1 && (isWordByte(v[1]) || v[1] == '{' || v[1] == '(')
+	case c == '<':
+		return true
+	case c == '%':
+		return len(v) > 1 && strings.IndexByte("sdvqwxfT(", v[1]) >= 0
+	case strings.HasPrefix(v, "{{") || strings.HasPrefix(v, "#{"):
+		return true
+	case !quoted && (c == '[' || c == '{' || c == '(' || c == '!' || c == '&' || c == '*'):
+		return true
+	}
+	return false
+}
+
+// isPlaceholder: xxxx, ***, sk-..., your-api-key-here, changeme, and a
+// provider prefix followed by a row of x (sk_live_xxxxxxxx).
+func isPlaceholder(v string) bool {
+	lw := strings.ToLower(v)
+	if placeholderWords[lw] || strings.HasSuffix(v, "...") || strings.HasSuffix(v, "…") {
+		return true
+	}
+	if strings.Contains(lw, "xxxxxx") || strings.Contains(v, "******") || strings.Contains(v, "••••") {
+		return true
+	}
+	if strings.Trim(lw, "x*•….-_# ") == "" {
+		return true
+	}
+	if strings.HasPrefix(lw, "your") || strings.HasPrefix(lw, "put your") || strings.HasPrefix(lw, "insert") ||
+		strings.HasPrefix(lw, "replace") || strings.HasPrefix(lw, "enter your") || strings.HasPrefix(lw, "<your") {
+		return true
+	}
+	for _, here := range []string{"_here", "-here", " here"} {
+		if strings.HasSuffix(lw, here) {
+			return true
+		}
+	}
+	return false
+}
+
+// isProse: three or more words of lower-case letters.
+func isProse(v string) bool {
+	words := strings.Fields(v)
+	if len(words) < 3 {
+		return false
+	}
+	for _, w := range words {
+		w = strings.TrimRight(w, ".,;:!?()")
+		for i := 0; i < len(w); i++ {
+			if c := w[i]; !(c >= 'a' && c <= 'z' || c == '\'' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// credentialIdent: an identifier without digits that itself names a
+// credential (hashedPassword, access_token, API_KEY): a variable, a
+// metavariable.
+func credentialIdent(v string) bool {
+	if !identRe.MatchString(v) {
+		return false
+	}
+	lw := strings.ToLower(v)
+	for _, w := range []string{"pass", "pwd", "secret", "token", "key", "auth", "cred"} {
+		if strings.Contains(lw, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func isMetavar(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= 'A' && c <= 'Z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func allDigits(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return v != ""
+}
+
+// randomLooking: 12 or more base64 characters with a digit or both cases.
+func randomLooking(v string) bool {
+	if len(v) < 12 {
+		return false
+	}
+	var digit, upper, lower bool
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case strings.IndexByte("+/=_-", c) < 0:
+			return false
+		}
+	}
+	return digit || upper && lower
+}
+
+// secretField reports a JSON object member whose key names a credential
+// and whose string value holds one (tool arguments: {"api_key": "..."}).
+func (r *redactor) secretField(k, v string) bool {
+	cls := classifyKey(k)
+	if cls == notKey || valueIsNotSecret(k, v, cls, true, false) {
+		return false
+	}
+	return !r.rules().allowed(v)
+}
