@@ -150,8 +150,8 @@ func (b *builder) build() []Span {
 	b.common(&root, AgentName)
 	root.SetAttr(KeySessionID, b.s.ID)
 	root.SetAttr(KeyParentSessionID, b.s.ParentSessionID)
-	root.SetAttr(KeyCwd, b.s.Cwd)
-	root.SetAttr(KeyGitBranch, b.s.GitBranch)
+	root.SetAttr(KeyCwd, b.red.text(b.s.Cwd))
+	root.SetAttr(KeyGitBranch, b.red.text(b.s.GitBranch))
 	root.SetAttr(KeyEntrypoint, b.s.Entrypoint)
 	root.SetAttr(KeyClaudeCodeVersion, b.s.Version)
 	root.SetAttr(KeyPromptID, t.PromptID)
@@ -200,7 +200,7 @@ func (b *builder) build() []Span {
 		r.SetAttr(KeyTurnFailed, true)
 	}
 	if lt != nil {
-		r.Events = append(r.Events, lt.Events...)
+		r.Events = append(r.Events, b.liveEvents(lt.Events)...)
 		if lt.Failure != nil {
 			b.fail(r, lt.Failure.Type, lt.Failure.Message)
 			r.SetAttr(KeyTurnFailed, true)
@@ -393,7 +393,7 @@ func (b *builder) toolOutcome(s *Span, tc *transcript.ToolCall, lt *LiveTool) {
 		if !lt.Start.IsZero() && (s.Start.IsZero() || lt.Start.Before(s.Start)) {
 			s.Start = lt.Start
 		}
-		s.Events = append(s.Events, lt.Events...)
+		s.Events = append(s.Events, b.liveEvents(lt.Events)...)
 	}
 	switch {
 	case tc != nil && tc.HasResult:
@@ -554,14 +554,37 @@ func (b *builder) agentRunning(a *transcript.Subagent) bool {
 	return la != nil && la.Stopped.IsZero()
 }
 
-// fail marks a span as an error.
+// fail marks a span as an error. The message is redacted: API errors and
+// hook error texts can quote what was sent.
 func (b *builder) fail(s *Span, typ, msg string) {
 	if typ == "" {
 		typ = "_OTHER"
 	}
 	s.StatusCode = StatusError
-	s.StatusMessage = msg
+	s.StatusMessage = b.red.text(msg)
 	s.SetAttr(KeyErrorType, typ)
+}
+
+// liveEvents copies hook-time events with their string attributes
+// redacted (permission suggestions and reasons, notification messages):
+// the hooks' payloads get the same rules as the transcript.
+func (b *builder) liveEvents(evs []Event) []Event {
+	out := make([]Event, len(evs))
+	for i, e := range evs {
+		out[i] = e
+		if len(e.Attributes) == 0 {
+			continue
+		}
+		attrs := make(map[string]any, len(e.Attributes))
+		for k, v := range e.Attributes {
+			if str, ok := v.(string); ok {
+				v = b.red.text(str)
+			}
+			attrs[k] = v
+		}
+		out[i].Attributes = attrs
+	}
+	return out
 }
 
 // compactions puts the turn's compactions on the root: the last one as

@@ -103,3 +103,64 @@ func TestSpanJSONRoundTrip(t *testing.T) {
 	}
 	_ = transcript.ForkCLI
 }
+
+// TestRedactionEverywhere: every text of a span that can carry a secret is
+// redacted, not only the message and tool content: error messages (an API
+// error in the transcript, a StopFailure from the hooks), hook events
+// (permission reasons, notifications), the working directory.
+func TestRedactionEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	key := "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0Fe9Dc8Ba7Zx6Yw5Vu4Ts3Rq2Po1Nm0Lk9Ji8-AbCdEfAA"
+	gh := "ghp_ErQHQwjyaxErPZDS3MoJaQNjCxkv5ndK0meG"
+	lines := []string{
+		`{"type":"user","uuid":"u1","sessionId":"s","promptId":"p","cwd":"/work/clone-` + gh + `","timestamp":"2026-01-01T00:00:00Z","message":{"role":"user","content":"deploy"}}`,
+		`{"type":"assistant","uuid":"a1","sessionId":"s","timestamp":"2026-01-01T00:00:01Z","message":{"id":"m1","role":"assistant","model":"claude-x","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}}],"stop_reason":"tool_use"}}`,
+		`{"type":"user","uuid":"u2","sessionId":"s","promptId":"p","timestamp":"2026-01-01T00:00:02Z","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok"}]}}`,
+		`{"type":"assistant","uuid":"a2","sessionId":"s","timestamp":"2026-01-01T00:00:03Z","isApiErrorMessage":true,"apiErrorStatus":401,"error":"authentication_failed","message":{"id":"m2","role":"assistant","model":"<synthetic>","content":[{"type":"text","text":"API Error: 401 invalid x-api-key ` + key + `"}],"stop_reason":"stop_sequence"}}`,
+	}
+	path := filepath.Join(dir, "s.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := load(t, path)
+	live := &spans.Live{
+		Turns: map[string]*spans.LiveTurn{"p": {
+			Failure: &transcript.APIError{Type: "authentication_failed", Message: "API Error: 401 key " + key},
+			Events: []spans.Event{{Name: spans.EventNotification, Attributes: map[string]any{
+				spans.KeyNotificationType: "permission_prompt", spans.KeyNotificationMessage: "Claude wants to run GH_TOKEN=" + gh + " gh pr list"}}},
+		}},
+		Tools: map[string]*spans.LiveTool{"t1": {Name: "Bash", Events: []spans.Event{{Name: spans.EventPermissionDenied, Attributes: map[string]any{
+			spans.KeyPermissionApproved: false, spans.KeyPermissionReason: "denied: it would print DB_PASSWORD=hunter2horse"}}}}},
+	}
+	out := spans.Build(s, spans.Options{Live: live})
+	all, _ := json.Marshal(out)
+	for _, secret := range []string{"Zx9Yw8Vu7", "ErQHQwjyax", "hunter2horse"} {
+		if strings.Contains(string(all), secret) {
+			t.Errorf("%s exported: %s", secret, all)
+		}
+	}
+	var failed int
+	for _, sp := range out {
+		if sp.StatusMessage != "" {
+			failed++
+			if !strings.Contains(sp.StatusMessage, "[REDACTED:anthropic_key]") {
+				t.Errorf("span %q: status message %q, want the key masked", sp.Name, sp.StatusMessage)
+			}
+		}
+	}
+	if failed < 2 {
+		t.Errorf("%d spans with a status message, want the root and the failed chat", failed)
+	}
+	if cwd := out[0].StringAttr(spans.KeyCwd); cwd != "/work/clone-[REDACTED:github_token]" {
+		t.Errorf("cwd = %q, want the token masked", cwd)
+	}
+	// The hook's events are redacted in the spans, not in the Live state
+	// (which the next rebuild reads again).
+	if msg := live.Turns["p"].Events[0].Attributes[spans.KeyNotificationMessage]; !strings.Contains(msg.(string), gh) {
+		t.Errorf("Build changed the Live state: %q", msg)
+	}
+	open := spans.Build(s, spans.Options{Live: live, Privacy: spans.Privacy{NoRedact: true}})
+	if all, _ := json.Marshal(open); !strings.Contains(string(all), "hunter2horse") || !strings.Contains(string(all), "Zx9Yw8Vu7") {
+		t.Errorf("NoRedact: the hook texts were still redacted")
+	}
+}

@@ -3,6 +3,7 @@ package spans
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 )
 
 // Privacy controls what content leaves the machine.
@@ -88,6 +89,25 @@ func (r *redactor) json(raw json.RawMessage) json.RawMessage {
 	return out
 }
 
+// field redacts the string value of a JSON object member: the whole value
+// when the key names a credential ({"api_key": "..."}); a header's value
+// as the header line it stands for ({"Authorization": "..."}); else as
+// text.
+func (r *redactor) field(k, v string) string {
+	if r.secretField(k, v) {
+		r.count++
+		return redactedMark + kindAssignment + "]"
+	}
+	switch strings.ToLower(k) {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		line := k + ": "
+		if out := r.text(line + v); strings.HasPrefix(out, line) {
+			return out[len(line):]
+		}
+	}
+	return r.text(v)
+}
+
 func (r *redactor) walk(v any) any {
 	switch x := v.(type) {
 	case string:
@@ -99,9 +119,8 @@ func (r *redactor) walk(v any) any {
 		return x
 	case map[string]any:
 		for k, e := range x {
-			if str, ok := e.(string); ok && r.secretField(k, str) {
-				r.count++
-				x[k] = redactedMark + kindAssignment + "]"
+			if str, ok := e.(string); ok {
+				x[k] = r.field(k, str)
 				continue
 			}
 			x[k] = r.walk(e)

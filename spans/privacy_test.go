@@ -139,3 +139,84 @@ func TestRedactMemo(t *testing.T) {
 		t.Error("a text of more than memoMin bytes was not remembered")
 	}
 }
+
+// TestRedactorUserRules: the user's patterns are masked under their name
+// (the first group that matched, or the whole match), allow-listed values
+// are never masked, built-in rules included; the built-in Redactor is
+// unaffected.
+func TestRedactorUserRules(t *testing.T) {
+	x, err := NewRedactor(RedactConfig{
+		Patterns: []Pattern{
+			{Name: "acme_token", Regex: `\bacme_[A-Za-z0-9]{24}\b`},
+			{Name: "employee_id", Regex: `employee=(E\d{6})`},
+		},
+		Allow: []string{"sk_test_51DemoKeyFromTheDocsAAAAAAAAAAAA", "/dev-[a-z]+-password/"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, in, want string }{
+		{"pattern, whole match", "token acme_0123456789abcdefABCDEFGH here", "token [REDACTED:acme_token] here"},
+		{"pattern, group", "GET /people?employee=E123456&x=1", "GET /people?employee=[REDACTED:employee_id]&x=1"},
+		{"allowed literal beats a built-in", "STRIPE_KEY=sk_test_51DemoKeyFromTheDocsAAAAAAAAAAAA", "STRIPE_KEY=sk_test_51DemoKeyFromTheDocsAAAAAAAAAAAA"},
+		{"allowed regex, whole value", "DB_PASSWORD=dev-local-password", "DB_PASSWORD=dev-local-password"},
+		{"regex must match the whole value", "DB_PASSWORD=dev-local-password-2", "DB_PASSWORD=[REDACTED:credential_assignment]"},
+		{"built-ins still apply", "DB_PASSWORD=prod-pass-1", "DB_PASSWORD=[REDACTED:credential_assignment]"},
+		{"nothing to see", "employee=Bob", "employee=Bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := x.Redact(tc.in); got != tc.want {
+				t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+	r := redactor{p: Privacy{Redactor: x}}
+	if got := string(r.json(json.RawMessage(`{"api_key":"dev-test-password","id":"acme_0123456789abcdefABCDEFGH"}`))); got != `{"api_key":"dev-test-password","id":"[REDACTED:acme_token]"}` {
+		t.Errorf("json: got %s", got)
+	}
+	if got := RedactText("STRIPE_KEY=sk_test_51DemoKeyFromTheDocsAAAAAAAAAAAA acme_0123456789abcdefABCDEFGH"); got != "STRIPE_KEY=[REDACTED:stripe_key] acme_0123456789abcdefABCDEFGH" {
+		t.Errorf("the built-in rules changed: %q", got)
+	}
+	if got := (Privacy{Redactor: x, NoRedact: true}).Redact("acme_0123456789abcdefABCDEFGH"); got != "acme_0123456789abcdefABCDEFGH" {
+		t.Errorf("NoRedact: got %q", got)
+	}
+}
+
+// TestNewRedactorErrors: each bad entry is an error that names it.
+func TestNewRedactorErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    RedactConfig
+		want string
+	}{
+		{"bad regex", RedactConfig{Patterns: []Pattern{{Name: "a", Regex: "x+"}, {Name: "b", Regex: "acme_[A-Z"}}}, `redact.patterns[1] (b): regex "acme_[A-Z": error parsing regexp`},
+		{"empty regex", RedactConfig{Patterns: []Pattern{{Name: "a"}}}, "redact.patterns[0] (a): regex is empty"},
+		{"matches nothing but the empty string", RedactConfig{Patterns: []Pattern{{Name: "a", Regex: "x*"}}}, `redact.patterns[0] (a): regex "x*" matches the empty string`},
+		{"bad name", RedactConfig{Patterns: []Pattern{{Name: "a]b", Regex: "x+"}}}, `redact.patterns[0]: name "a]b"`},
+		{"no name", RedactConfig{Patterns: []Pattern{{Regex: "x+"}}}, `redact.patterns[0]: name ""`},
+		{"bad allow regex", RedactConfig{Allow: []string{"ok", "/(x/"}}, "redact.allow[1]: regex /(x/"},
+		{"empty allow entry", RedactConfig{Allow: []string{""}}, "redact.allow[0]: empty entry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewRedactor(tc.c)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewRedactor: got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRedactJSONFields: in tool arguments, a member whose key names a
+// credential loses its whole string value, and a header member is redacted
+// as the header line; references and other members stay.
+func TestRedactJSONFields(t *testing.T) {
+	in := `{"password":"hunter2horse","headers":{"X-Api-Key":"abc123def456","Authorization":"5f0c7a9e2b8d4c1f6e3a7b9d2c8e4f1a","Cookie":"sid=q8w7e6r5t4"},"token":"$TOKEN","max_tokens":100,"note":"password: see vault"}`
+	want := `{"headers":{"Authorization":"[REDACTED:authorization]","Cookie":"sid=[REDACTED:cookie]","X-Api-Key":"[REDACTED:credential_assignment]"},"max_tokens":100,"note":"password: see vault","password":"[REDACTED:credential_assignment]","token":"$TOKEN"}`
+	r := redactor{}
+	if got := string(r.json(json.RawMessage(in))); got != want {
+		t.Errorf("json:\n got %s\nwant %s", got, want)
+	}
+	if r.count != 4 {
+		t.Errorf("count = %d, want 4", r.count)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/weavetrace/weave/daemon/backfill"
+	"github.com/weavetrace/weave/daemon/config"
+	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -30,6 +32,10 @@ upserts keeps one copy.
   --json           with --dry-run: print each span as one JSON object per line
   --omit-content   leave message and tool content out entirely
   --no-redact      do not redact secrets (redaction is on by default)
+
+Content is redacted as the live daemon does it: $WEAVE_HOME/config.json's
+omit_content, no_redact and redact (extra patterns, allow-list) apply, and
+the two flags above can only add to them.
 `
 
 // runImport is the `import` subcommand.
@@ -50,11 +56,18 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "weave-agentd import: --json needs --dry-run")
 		return 2
 	}
+	privacy, err := configPrivacy()
+	if err != nil {
+		fmt.Fprintf(stderr, "weave-agentd import: %v\n", err)
+		return 1
+	}
+	privacy.OmitContent = privacy.OmitContent || *omit
+	privacy.NoRedact = privacy.NoRedact || *noRedact
 	cfg := backfill.Config{
 		Paths:   fs.Args(),
 		DryRun:  *dry,
 		JSON:    *asJSON,
-		Privacy: spans.Privacy{OmitContent: *omit, NoRedact: *noRedact},
+		Privacy: privacy,
 		Target: spans.Target{Endpoint: *endpoint, Project: *project, APIKey: os.Getenv("WANDB_API_KEY"),
 			ServiceVersion: version},
 	}
@@ -87,6 +100,20 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// configPrivacy is the privacy of the user's config.json (and
+// environment), as the daemon applies it.
+func configPrivacy() (spans.Privacy, error) {
+	p, err := hookproto.PathsFromEnv()
+	if err != nil {
+		return spans.Privacy{}, err
+	}
+	cfg, err := config.Load(p.Config, os.Getenv)
+	if err != nil {
+		return spans.Privacy{}, err
+	}
+	return cfg.Privacy()
 }
 
 func envOr(k, def string) string {

@@ -298,19 +298,68 @@ func TestDispatch(t *testing.T) {
 }
 
 func TestBadConfigFailsFast(t *testing.T) {
+	for _, tc := range []struct {
+		name, env, file, want string
+	}{
+		{"bad endpoint", "WEAVE_ENDPOINT=ftp://nope", "", "endpoint"},
+		{"bad redact pattern", "", `{"redact": {"patterns": [{"name": "acme", "regex": "acme_[A-Z"}]}}`, "redact.patterns[0] (acme)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.env != "" {
+				e.vars = append(e.vars, tc.env)
+			}
+			if tc.file != "" {
+				if err := os.WriteFile(e.p.Config, []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, errs, code := e.run(agentdBin, nil, "run")
+			if code != 1 || !strings.Contains(errs, tc.want) {
+				t.Errorf("run: exit %d stderr %q, want 1 and a message naming %s", code, errs, tc.want)
+			}
+			if _, err := os.Stat(e.p.Socket); err == nil {
+				t.Errorf("socket created despite the bad config")
+			}
+			// Started by a hook, stderr goes nowhere: status shows the reason.
+			out, _, code := e.run(agentdBin, nil, "status")
+			if code != 3 || !strings.Contains(out, "cannot start") || !strings.Contains(out, tc.want) {
+				t.Errorf("status after a failed start: exit %d output %q, want the reason from the log", code, out)
+			}
+			// import reads the same file and refuses it the same way.
+			_, errs, code = e.run(agentdBin, nil, "import", "--dry-run", t.TempDir())
+			if code != 1 || !strings.Contains(errs, tc.want) {
+				t.Errorf("import: exit %d stderr %q, want 1 and a message naming %s", code, errs, tc.want)
+			}
+		})
+	}
+}
+
+// TestImportAppliesRedactConfig: import redacts with config.json's rules,
+// as the daemon does; --no-redact turns redaction off.
+func TestImportAppliesRedactConfig(t *testing.T) {
 	e := newEnv(t)
-	e.vars = append(e.vars, "WEAVE_ENDPOINT=ftp://nope")
-	_, errs, code := e.run(agentdBin, nil, "run")
-	if code != 1 || !strings.Contains(errs, "endpoint") {
-		t.Errorf("run with a bad endpoint: exit %d stderr %q, want 1 and a message naming the endpoint", code, errs)
+	cfg := `{"redact": {"patterns": [{"name": "acme_token", "regex": "acme_[A-Za-z0-9]{24}"}]}}`
+	if err := os.WriteFile(e.p.Config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(e.p.Socket); err == nil {
-		t.Errorf("socket created despite the bad config")
+	const acme = "acme_0123456789abcdefABCDEFGH"
+	dir := t.TempDir()
+	line := `{"type":"user","uuid":"u1","sessionId":"s","promptId":"p","timestamp":"2026-01-01T00:00:00Z","message":{"role":"user","content":"token ` + acme + ` and DB_PASSWORD=Xk9mP2vLq7wR"}}` + "\n"
+	transcript := filepath.Join(dir, "s.jsonl")
+	if err := os.WriteFile(transcript, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	// Started by a hook, stderr goes nowhere: status shows the reason.
-	out, _, code := e.run(agentdBin, nil, "status")
-	if code != 3 || !strings.Contains(out, "cannot start") || !strings.Contains(out, "endpoint") {
-		t.Errorf("status after a failed start: exit %d output %q, want the reason from the log", code, out)
+	out, errs, code := e.run(agentdBin, nil, "import", "--dry-run", "--json", transcript)
+	if code != 0 {
+		t.Fatalf("import: exit %d: %s", code, errs)
+	}
+	if strings.Contains(out, acme) || strings.Contains(out, "Xk9mP2vLq7wR") || !strings.Contains(out, "[REDACTED:acme_token]") {
+		t.Errorf("import output %s: want the acme token and the password masked", out)
+	}
+	out, _, _ = e.run(agentdBin, nil, "import", "--dry-run", "--json", "--no-redact", transcript)
+	if !strings.Contains(out, acme) {
+		t.Errorf("import --no-redact: the token was masked")
 	}
 }
 

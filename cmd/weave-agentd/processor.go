@@ -13,9 +13,11 @@ import (
 // sessionProcessor adapts the session state machines to daemon.Processor.
 type sessionProcessor struct{ *session.Processor }
 
-func newProcessor(cfg config.Config, logger *slog.Logger) daemon.Processor {
+// The privacy settings come from cfg.Privacy (omit_content, no_redact, the
+// user's redact rules).
+func newProcessor(cfg config.Config, privacy spans.Privacy, logger *slog.Logger) daemon.Processor {
 	return sessionProcessor{session.New(session.Settings{
-		Privacy:            spans.Privacy{OmitContent: cfg.OmitContent, NoRedact: cfg.NoRedact},
+		Privacy:            privacy,
 		IntegrationVersion: version,
 		IdleTimeout:        cfg.TurnIdleTimeout.D(),
 		Logger:             logger,

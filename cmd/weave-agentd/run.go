@@ -17,6 +17,7 @@ import (
 	"github.com/weavetrace/weave/daemon/config"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/daemon/logfile"
+	"github.com/weavetrace/weave/spans"
 )
 
 func runDaemon(args []string, _, stderr io.Writer) int {
@@ -41,6 +42,10 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	cfg, err := config.Load(p.Config, os.Getenv)
+	var privacy spans.Privacy
+	if err == nil {
+		privacy, err = cfg.Privacy() // validated by Load: the redact rules compile
+	}
 	if err != nil {
 		// Fail fast, before opening anything. Started by a hook, stderr is
 		// /dev/null: leave the reason where `status` points the user.
@@ -82,7 +87,7 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		d, err := daemon.New(daemon.Settings{
 			Paths:     p,
 			Config:    cfg,
-			Processor: newProcessor(cfg, logger), // processor.go
+			Processor: newProcessor(cfg, privacy, logger), // processor.go
 			Logger:    logger,
 			Version:   version,
 			LockFile:  lock,

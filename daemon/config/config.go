@@ -73,6 +73,9 @@ type Config struct {
 	OmitContent bool `json:"omit_content"`
 	// NoRedact turns off secret redaction (on by default).
 	NoRedact bool `json:"no_redact"`
+	// Redact extends redaction: extra secret patterns, and values never
+	// to mask (spans.RedactConfig).
+	Redact spans.RedactConfig `json:"redact"`
 	// TurnIdleTimeout closes a turn that has seen no hook and no transcript
 	// growth for this long (orphan_reason idle_timeout).
 	TurnIdleTimeout Duration `json:"turn_idle_timeout"`
@@ -208,6 +211,9 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	if _, err := c.Privacy(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -223,6 +229,17 @@ func (c Config) TranscriptRoots(getenv func(string) string) []string {
 		roots = append(roots, filepath.Join(d, "projects"))
 	}
 	return append(roots, c.TranscriptDirs...)
+}
+
+// Privacy is what the daemon and `weave-agentd import` apply to content:
+// omit_content, no_redact, and the built-in redaction rules extended by
+// redact. The error names the bad redact entry.
+func (c Config) Privacy() (spans.Privacy, error) {
+	x, err := spans.NewRedactor(c.Redact)
+	if err != nil {
+		return spans.Privacy{}, fmt.Errorf("config: %w", err)
+	}
+	return spans.Privacy{OmitContent: c.OmitContent, NoRedact: c.NoRedact, Redactor: x}, nil
 }
 
 // Redacted returns c with the API key masked, for logs and status.

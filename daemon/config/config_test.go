@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weavetrace/weave/spans"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -31,6 +33,13 @@ func TestLoadFile(t *testing.T) {
 		OmitContent:         true,
 		TurnIdleTimeout:     Duration(20 * time.Minute),
 		TranscriptDirs:      []string{"/home/u/.claude-work/projects"},
+		Redact: spans.RedactConfig{
+			Patterns: []spans.Pattern{
+				{Name: "acme_token", Regex: `\bacme_[A-Za-z0-9]{24}\b`},
+				{Name: "employee_id", Regex: `employee=(E\d{6})`},
+			},
+			Allow: []string{"sk_test_51DemoKeyFromTheDocsAAAAAAAAAAAA", "/dev-[a-z]+-password/"},
+		},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load: got %+v, want %+v", got, want)
@@ -78,7 +87,7 @@ func TestEnvOverrides(t *testing.T) {
 // One bad_*.json per Validate error (and per decode error).
 func TestLoadBad(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "bad_*.json"))
-	if len(files) < 14 {
+	if len(files) < 18 {
 		t.Fatalf("got %d bad_*.json files, want one per error", len(files))
 	}
 	for _, f := range files {
@@ -100,6 +109,14 @@ func TestLoadBad(t *testing.T) {
 				field = `"soon"` // the bad value
 			case "json":
 				field = "bad_json.json" // the file
+			case "redact_regex":
+				field = `redact.patterns[1] (broken): regex "acme_[A-Z"`
+			case "redact_name":
+				field = `redact.patterns[0]: name "has space]"`
+			case "redact_empty_match":
+				field = `redact.patterns[0] (everything): regex "x*" matches the empty string`
+			case "redact_allow":
+				field = "redact.allow[1]: regex /(unclosed/"
 			}
 			if !strings.Contains(err.Error(), field) {
 				t.Errorf("error %q: want it to name %q", err, field)

@@ -265,7 +265,7 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		if lt := s.matchPermission(ev.ToolName, ev.ToolInput); lt != nil {
 			attrs := map[string]any{}
 			if len(ev.PermissionSuggestions) > 0 {
-				attrs[spans.KeyPermissionSuggest] = spans.RedactText(string(ev.PermissionSuggestions))
+				attrs[spans.KeyPermissionSuggest] = string(ev.PermissionSuggestions)
 			}
 			lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionRequest, Time: now, Attributes: attrs})
 		}
@@ -274,7 +274,7 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 			lt := s.tool(ev.ToolUseID)
 			attrs := map[string]any{spans.KeyPermissionApproved: false}
 			if ev.Reason != "" {
-				attrs[spans.KeyPermissionReason] = spans.RedactText(ev.Reason)
+				attrs[spans.KeyPermissionReason] = ev.Reason
 			}
 			lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionDenied, Time: now, Attributes: attrs})
 		}
@@ -339,7 +339,7 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 	case hookproto.EventNotification:
 		if lt := s.currentTurn(ev.PromptID); lt != nil {
 			lt.Events = append(lt.Events, spans.Event{Name: spans.EventNotification, Time: now, Attributes: map[string]any{
-				spans.KeyNotificationType: ev.NotificationType, spans.KeyNotificationMessage: spans.RedactText(ev.Message)}})
+				spans.KeyNotificationType: ev.NotificationType, spans.KeyNotificationMessage: ev.Message}})
 		}
 	case hookproto.EventStop:
 		if lt := s.currentTurn(ev.PromptID); lt != nil && now.After(lt.Stopped) {
