@@ -148,7 +148,10 @@ func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
 		}
 		p++
 		sep = '>'
-	case strings.HasPrefix(s[p:], ":="), strings.HasPrefix(s[p:], "=>"):
+	case strings.HasPrefix(s[p:], ":="):
+		p += 2
+		sep = 'd' // a Go declaration: an unquoted value is code
+	case strings.HasPrefix(s[p:], "=>"):
 		p += 2
 		sep = '='
 	case p < len(s) && s[p] == '=':
@@ -179,7 +182,7 @@ func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
 		return 0, 0, false
 	}
 
-	quoted := false
+	quoted, rest := false, false
 	switch {
 	case sep == '>':
 		vs = p
@@ -192,10 +195,13 @@ func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
 	case isQuote(s[p]) || (s[p] == '\\' && strings.HasPrefix(s[p:], `\"`)):
 		quoted = true
 		vs, ve = quotedValue(s, p)
+		if ve >= len(s) || s[ve] == '\n' || ve-vs >= maxValue {
+			return 0, 0, false // no closing quote: the quote closed an enclosing string
+		}
 	case sep == ':' && lineStart && !flag:
 		// YAML and header lines: the rest of the line (a trailing
 		// comment, comma or semicolon aside).
-		vs, ve = p, valueEnd(s, p, "\r\n")
+		vs, ve, rest = p, valueEnd(s, p, "\r\n"), true
 		if c := strings.Index(s[vs:ve], " #"); c >= 0 {
 			ve = vs + c
 		}
@@ -207,7 +213,7 @@ func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
 		// up to the next space.
 		vs, ve = p, valueEnd(s, p, " \t\r\n")
 	default:
-		vs, ve = p, valueEnd(s, p, " \t\r\n\"'`,;)}]&<\\")
+		vs, ve = p, valueEnd(s, p, " \t\r\n\"'`,;){}]&<\\")
 		if q != 0 && !closed { // "Password: x" inside a string
 			if i := strings.IndexByte(s[vs:ve], q); i >= 0 {
 				ve = vs + i
@@ -215,10 +221,133 @@ func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
 		}
 	}
 	v := s[vs:ve]
-	if valueIsNotSecret(key, v, cls, quoted, flag) {
+	if valueIsNotSecret(key, v, cls, quoted, flag) ||
+		inCode(site{s: s, key: key, kstart: kstart, p: p, vs: vs, ve: ve, sep: sep, quoted: quoted, lineStart: lineStart, spaced: spaced, rest: rest}) {
 		return 0, 0, false
 	}
 	return vs, ve, true
+}
+
+// site is where an assignment was found: the text, the key, where the key
+// (with its opening quote) starts, where the value was looked for and
+// found, and how they are separated.
+type site struct {
+	s, key            string
+	kstart, p, vs, ve int
+	sep               byte
+	quoted, lineStart bool
+	spaced            bool // a space before the separator (x.y = z)
+	rest              bool // the value is the rest of the line (key: value)
+}
+
+// inCode reports assignments the surrounding text shows are code or prose:
+// "First pass: assign…", "bad token: got %v", "groupname:password:GID",
+// Token = "//go:" + text, pwd: cwd, PrivateKey: testRSAPrivateKey,
+// Secret: Bug4Secret{1}, state.secret = psk.
+func inCode(a site) bool {
+	s, v := a.s, a.s[a.vs:a.ve]
+	after := ""
+	if qe := a.ve + 1; a.quoted && qe < len(s) {
+		after = strings.TrimLeft(s[qe:], " \t")
+	} else if !a.quoted {
+		after = s[a.ve:]
+	}
+	lowerKey := strings.ToLower(a.key)
+	switch {
+	case a.quoted && strings.HasPrefix(after, "+"):
+		return true // a fragment of a longer string
+	case !a.quoted && identDigitsRe.MatchString(v) && (a.sep == 'd' || codeValue(a, v, after)):
+		return true
+	case a.rest && identDigitsRe.MatchString(v) && strings.HasPrefix(after, ","):
+		return true // Token: next, (a struct literal line)
+	case a.rest && codeValue(a, leadingIdent(v), s[a.vs+len(leadingIdent(v)):]):
+		return true // Secret: Bug4Secret{1}, (a struct literal, not YAML)
+	case a.sep == ':' && !a.quoted && !a.lineStart && isWord(v) &&
+		(strings.HasPrefix(after, " ") || strings.HasPrefix(after, ", ") || strings.HasPrefix(after, ". ")):
+		return true // "error: got …", "EncodeToken: Unable to …", "ends a token: whitespace, or …"
+	case a.quoted && len(v) > 3 && isEnvName(v) && namesCredential(v):
+		return true // EnvAPIKey: "ANTHROPIC_API_KEY" names a variable
+	case a.sep == ':' && a.kstart > 0 && s[a.kstart-1] == ':' && a.vs == a.p:
+		return true // colon-separated fields (user:password:uid)
+	case a.key == "pass" && a.sep == ':' && !a.quoted && !a.lineStart && !isQuote(s[a.kstart]):
+		return true // "Second pass: …"
+	case a.key == "pass" && v[0] >= '0' && v[0] <= '9' && allDigits(strings.TrimRight(strings.Fields(v)[0], ",;")):
+		return true // a test count (pass: 12, fail: 0)
+	case lowerKey == "pwd" || strings.HasSuffix(lowerKey, ".pwd"):
+		// PWD is the working directory; Pwd= is a password in connection
+		// strings (Uid=me;Pwd=…;) and query strings.
+		prev := byte(0)
+		if a.kstart > 0 {
+			prev = s[a.kstart-1]
+		}
+		return !(strings.IndexByte(";&?", prev) >= 0 || strings.HasPrefix(s[a.ve:], ";"))
+	}
+	return false
+}
+
+// codeValue reports an unquoted identifier that the code around it shows
+// is a variable or a type: a call or a composite literal (x(, T{), a
+// field or an argument that names a credential or is camelCase
+// (PrivateKey: testRSAPrivateKey,), a member assignment (x.secret = psk), a
+// declaration (var key = k1).
+func codeValue(a site, v, after string) bool {
+	if v == "" {
+		return false
+	}
+	if after != "" && (after[0] == '(' || after[0] == '{') {
+		return true
+	}
+	if len(after) > 1 && after[0] == '.' && (after[1] == '_' || after[1] >= 'A' && after[1] <= 'Z' || after[1] >= 'a' && after[1] <= 'z') {
+		return true // pkg.Type{, x.y.Method(
+	}
+	variable := namesCredential(v) || hasHump(v)
+	if after != "" && strings.IndexByte(",);}", after[0]) >= 0 && variable {
+		return true
+	}
+	if after != "" && (after[0] == ')' || after[0] == '}') && !strings.ContainsAny(v, "0123456789") {
+		return true // f(token=tok), T{Token: alice}
+	}
+	member := a.key[0] == '.' || a.kstart > 0 && a.s[a.kstart-1] == '.' || strings.Contains(a.key, ".") && a.spaced
+	if member && (variable || !strings.ContainsAny(v, "0123456789")) {
+		return true
+	}
+	ls := max(0, a.kstart-64)
+	ls += strings.LastIndexByte(a.s[ls:a.kstart], '\n') + 1
+	first, _, _ := strings.Cut(strings.TrimSpace(a.s[ls:a.kstart]), " ")
+	switch first {
+	case "var", "let", "const", "val", "auto", "final", "private", "public", "static":
+		return true
+	}
+	return false
+}
+
+// leadingIdent is the identifier v starts with.
+func leadingIdent(v string) string {
+	i := 0
+	for i < len(v) && (isWordByte(v[i]) && (i > 0 || v[i] < '0' || v[i] > '9')) {
+		i++
+	}
+	return v[:i]
+}
+
+// hasHump: a lower-case letter followed by an upper-case one (camelCase).
+func hasHump(v string) bool {
+	for i := 1; i < len(v); i++ {
+		if v[i-1] >= 'a' && v[i-1] <= 'z' && v[i] >= 'A' && v[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// isWord: letters only.
+func isWord(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return v != ""
 }
 
 // linePrefix is what precedes position i on its line (starting at ls),
@@ -415,13 +544,15 @@ var typeWords = set("string", "str", "int", "bool", "boolean", "number", "null",
 	"on", "off", "default", "await", "new", "function", "lambda", "async", "yield", "typeof",
 	"return", "self", "this", "unknown", "object", "void", "char", "text", "varchar", "uuid",
 	"enabled", "disabled", "empty", "bearer", "basic", "digest", "string?", "str?", "n/a",
-	"sensitive", "secret()", "password()", "redacted", "hidden", "masked")
+	"sensitive", "secret()", "password()", "redacted", "hidden", "masked", "range", "iota", "make",
+	"len", "func", "struct", "map", "chan", "select", "case", "files", "compat", "systemd", "sss",
+	"ldap", "nis", "winbind", "read", "write")
 
 // placeholderWords are values that stand for a secret in docs and examples.
 var placeholderWords = set("password", "passwd", "pass", "secret", "token", "apikey", "api_key",
 	"api-key", "key", "changeme", "change_me", "change-me", "changeit", "example", "placeholder",
 	"dummy", "sample", "todo", "tbd", "removed", "omitted", "xxx", "foobar", "mypassword",
-	"secret_key", "your_key")
+	"secret_key", "your_key", "value", "values")
 
 // stopWords: a value that is an ordinary word is prose ("Password: the
 // one you chose").
@@ -442,6 +573,8 @@ var dottedRe = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(?:(?:\.|::|->|\?\.)
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z_]*$`)
 
+var identDigitsRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // valueIsNotSecret reports values that name, describe or stand for a
 // secret rather than hold one.
 func valueIsNotSecret(key, v string, cls keyClass, quoted, flag bool) bool {
@@ -455,10 +588,12 @@ func valueIsNotSecret(key, v string, cls keyClass, quoted, flag bool) bool {
 		return true
 	case cls == weakKey && !randomLooking(t):
 		return true
-	case (cls != passwordKey || strings.EqualFold(key, "pass")) && allDigits(t) && len(t) <= 6:
+	case allDigits(t) && (len(t) <= 3 || cls != passwordKey && len(t) <= 6):
 		return true // max_token: 4096, pass: 12
-	case (strings.EqualFold(key, "pwd") || strings.EqualFold(key, "oldpwd")) && (t[0] == '/' || t[0] == '~'):
-		return true // PWD=/home/me
+	case !quoted && t[0] == '-' && allDigits(t[1:]):
+		return true // ScanToken = -1000
+	case !quoted && isHexLiteral(strings.TrimPrefix(t, "-")):
+		return true // AF_KEY = 0xf
 	case flag && (t[0] == '-' || isMetavar(t)):
 		return true // --password PASSWORD, --password --verbose
 	}
@@ -490,7 +625,7 @@ func isReference(v string, quoted bool) bool {
 	case c == '<':
 		return true
 	case c == '%':
-		return len(v) > 1 && strings.IndexByte("sdvqwxfT(", v[1]) >= 0
+		return len(v) > 1 && strings.IndexByte("sdvqwxXfFgGeEtTcbou(#+- 0123456789.*", v[1]) >= 0 // a printf verb
 	case strings.HasPrefix(v, "{{") || strings.HasPrefix(v, "#{"):
 		return true
 	case !quoted && (c == '[' || c == '{' || c == '(' || c == '!' || c == '&' || c == '*'):
@@ -541,13 +676,14 @@ func isProse(v string) bool {
 	return true
 }
 
-// credentialIdent: an identifier without digits that itself names a
-// credential (hashedPassword, access_token, API_KEY): a variable, a
+// credentialIdent: an unquoted identifier without digits that itself
+// names a credential (hashedPassword, access_token, API_KEY): a variable, a
 // metavariable.
 func credentialIdent(v string) bool {
-	if !identRe.MatchString(v) {
-		return false
-	}
+	return identRe.MatchString(v) && namesCredential(v)
+}
+
+func namesCredential(v string) bool {
 	lw := strings.ToLower(v)
 	for _, w := range []string{"pass", "pwd", "secret", "token", "key", "auth", "cred"} {
 		if strings.Contains(lw, w) {
@@ -564,6 +700,19 @@ func isMetavar(v string) bool {
 		}
 	}
 	return true
+}
+
+func isHexLiteral(v string) bool {
+	return len(v) > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') && isHex(v[2:])
+}
+
+func isHex(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '_') {
+			return false
+		}
+	}
+	return v != ""
 }
 
 func allDigits(v string) bool {

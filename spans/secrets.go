@@ -102,10 +102,9 @@ var builtinRules = []rule{
 	{kind: "cli_password", line: true, left: notWord, skip: notLiteral, need: []string{"htpasswd"}, val: []int{2, 3, 4},
 		re: regexp.MustCompile(`htpasswd((?:[ \t]+-[A-Za-z]+)*[ \t]+-[A-Za-z]*b[A-Za-z]*(?:[ \t]+-[A-Za-z]+)*)[ \t]+\S+[ \t]+\S+[ \t]+` + cliValue)},
 	cli(`smbclient\b[^\n|;&]*?\s(?:-U|--user)(?:[ \t]+|=)?["']?[^\s%"']+%([^\s"']+)`, "smbclient"),
-	{kind: "sql_password", line: true, lower: true, left: notWord, skip: notLiteral, val: []int{1, 2},
-		re: regexp.MustCompile(`with\s+(?:encrypted\s+)?password\s+(?:'([^'\n]*)'|"([^"\n]*)")`), need: []string{"password"}},
-	{kind: "sql_password", line: true, lower: true, left: notWord, skip: notLiteral, val: []int{1, 2},
-		re: regexp.MustCompile(`identified\s+(?:with\s+\S+\s+)?by\s+(?:'([^'\n]*)'|"([^"\n]*)")`), need: []string{"identified"}},
+	// SQL: CREATE/ALTER USER or ROLE ... [WITH] PASSWORD '...', IDENTIFIED BY '...'.
+	sqlPassword("user"),
+	sqlPassword("role"),
 	{kind: "netrc_password", lower: true, left: notWord, skip: notLiteral, val: []int{1},
 		re:   regexp.MustCompile(`machine\s+\S+(?:\s+(?:login|account)\s+\S+)*\s+password\s+(\S+)`),
 		need: []string{"machine"}},
@@ -150,6 +149,12 @@ func cli(re string, need ...string) rule {
 // or a placeholder.
 func notLiteral(v string) bool {
 	return v == "" || isReference(v, true) || isPlaceholder(v) || strings.HasPrefix(v, redactedMark)
+}
+
+// sqlPassword is the password of a CREATE/ALTER USER or ROLE statement.
+func sqlPassword(who string) rule {
+	return rule{kind: "sql_password", line: true, lower: true, left: notWord, skip: notLiteral, val: []int{1, 2}, need: []string{who},
+		re: regexp.MustCompile(who + `\b[^\n;]*?\b(?:password|identified\s+(?:with\s+\S+\s+)?by)\s+(?:'([^'\n]*)'|"([^"\n]*)")`)}
 }
 
 // loginSkip: docker/helm/az login -p takes a password, but "login -p 22"
