@@ -102,9 +102,11 @@ var builtinRules = []rule{
 	{kind: "cli_password", line: true, left: notWord, skip: notLiteral, need: []string{"htpasswd"}, val: []int{2, 3, 4},
 		re: regexp.MustCompile(`htpasswd((?:[ \t]+-[A-Za-z]+)*[ \t]+-[A-Za-z]*b[A-Za-z]*(?:[ \t]+-[A-Za-z]+)*)[ \t]+\S+[ \t]+\S+[ \t]+` + cliValue)},
 	cli(`smbclient\b[^\n|;&]*?\s(?:-U|--user)(?:[ \t]+|=)?["']?[^\s%"']+%([^\s"']+)`, "smbclient"),
-	// SQL: CREATE/ALTER USER or ROLE ... [WITH] PASSWORD '...', IDENTIFIED BY '...'.
-	sqlPassword("user"),
-	sqlPassword("role"),
+	// SQL: CREATE/ALTER USER or ROLE ... [WITH] PASSWORD '...', IDENTIFIED BY '...'
+	// (on the lines that say password or identified: user and role are
+	// everywhere).
+	{kind: "sql_password", line: true, lower: true, left: notWord, skip: notLiteral, val: []int{1, 2}, need: []string{"password", "identified"},
+		re: regexp.MustCompile(`(?:user|role)\b[^\n;]*?\b(?:password|identified\s+(?:with\s+\S+\s+)?by)\s+(?:'([^'\n]*)'|"([^"\n]*)")`)},
 	{kind: "netrc_password", lower: true, left: notWord, skip: notLiteral, val: []int{1},
 		re:   regexp.MustCompile(`machine\s+\S+(?:\s+(?:login|account)\s+\S+)*\s+password\s+(\S+)`),
 		need: []string{"machine"}},
@@ -149,12 +151,6 @@ func cli(re string, need ...string) rule {
 // or a placeholder.
 func notLiteral(v string) bool {
 	return v == "" || isReference(v, true) || isPlaceholder(v) || strings.HasPrefix(v, redactedMark)
-}
-
-// sqlPassword is the password of a CREATE/ALTER USER or ROLE statement.
-func sqlPassword(who string) rule {
-	return rule{kind: "sql_password", line: true, lower: true, left: notWord, skip: notLiteral, val: []int{1, 2}, need: []string{who},
-		re: regexp.MustCompile(who + `\b[^\n;]*?\b(?:password|identified\s+(?:with\s+\S+\s+)?by)\s+(?:'([^'\n]*)'|"([^"\n]*)")`)}
 }
 
 // loginSkip: docker/helm/az login -p takes a password, but "login -p 22"
