@@ -198,7 +198,7 @@ func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
 		if ve >= len(s) || s[ve] == '\n' || ve-vs >= maxValue {
 			return 0, 0, false // no closing quote: the quote closed an enclosing string
 		}
-	case sep == ':' && lineStart && !flag:
+	case sep == ':' && lineStart && !flag && q == 0:
 		// YAML and header lines: the rest of the line (a trailing
 		// comment, comma or semicolon aside).
 		vs, ve, rest = p, valueEnd(s, p, "\r\n"), true

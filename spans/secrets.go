@@ -196,7 +196,9 @@ func scanURLCredentials(s, _ string, emit func(start, end int)) {
 		} else if userToken(s[a:at]) {
 			emit(a, at)
 		}
-		off = e
+		// The next "://" may end this authority (a://u:p@b://...): the
+		// search goes on from here. Each authority ends at a '/', so the
+		// scans do not overlap.
 	}
 }
 
