@@ -279,3 +279,20 @@ func TestRulesSkipAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestUserPatternSparesMarks: a user pattern that matches the marks'
+// own text (REDACTED, a kind name) leaves the marks alone.
+func TestUserPatternSparesMarks(t *testing.T) {
+	x, err := NewRedactor(RedactConfig{Patterns: []Pattern{
+		{Name: "acme", Regex: `acme_[0-9]{6}`},
+		{Name: "caps", Regex: `\b[A-Z]{8}\b`},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := "id acme_123456 and DB_PASSWORD=Xk9mP2vLq7wR and ABCDEFGH"
+	want := "id [REDACTED:acme] and DB_PASSWORD=[REDACTED:credential_assignment] and [REDACTED:caps]"
+	if got := x.Redact(in); got != want {
+		t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+	}
+}

@@ -284,6 +284,7 @@ func (x *Redactor) scan(r *redactor, s string, all bool) string {
 func (x *Redactor) apply(r *redactor, rule *rule, s, low string) string {
 	var b strings.Builder
 	last := 0
+	marks := strings.Contains(s, redactedMark)
 	emit := func(start, end int) {
 		if start < last || start >= end {
 			return
@@ -291,6 +292,9 @@ func (x *Redactor) apply(r *redactor, rule *rule, s, low string) string {
 		v := s[start:end]
 		if strings.HasPrefix(v, redactedMark) || (rule.skip != nil && rule.skip(v)) || x.allowed(v) {
 			return
+		}
+		if marks && inMark(s, start, end) {
+			return // a user pattern matching the marks themselves
 		}
 		if b.Len() == 0 {
 			b.Grow(len(s))
@@ -321,6 +325,28 @@ func (x *Redactor) apply(r *redactor, rule *rule, s, low string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// inMark reports whether s[start:end] overlaps a [REDACTED:kind] mark
+// (kind names are at most 64 bytes).
+func inMark(s string, start, end int) bool {
+	from := max(0, start-len(redactedMark)-65)
+	to := min(len(s), end+len(redactedMark))
+	for off := from; ; {
+		i := strings.Index(s[off:to], redactedMark)
+		if i < 0 {
+			return false
+		}
+		p := off + i
+		q := strings.IndexByte(s[p:], ']')
+		if q < 0 {
+			q = len(s) - p
+		}
+		if p < end && p+q >= start {
+			return true
+		}
+		off = p + len(redactedMark)
+	}
 }
 
 // find emits the secrets re finds in in (which starts at offset off of
