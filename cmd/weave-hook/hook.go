@@ -21,7 +21,7 @@ type outcome struct {
 }
 
 // runHook is hook mode. It returns normally in every case; main exits 0.
-func runHook(start time.Time, stdin io.Reader) {
+func runHook(start time.Time, stdin io.Reader, agent string) {
 	// The one hard deadline: whatever is still running then, exit 0 — except
 	// while the event is not yet in the daemon's hands or the inbox (being
 	// read from stdin, sent — bounded by NetDeadline — or appended): that
@@ -43,7 +43,7 @@ func runHook(start time.Time, stdin io.Reader) {
 	defer watchdog.Stop()
 
 	paths, perr := hookproto.PathsFromEnv()
-	env := &hookproto.Envelope{Proto: hookproto.Version, ID: hookproto.NewEventID(), ReceivedAt: start.UTC(), TranscriptSize: -1}
+	env := &hookproto.Envelope{Proto: hookproto.Version, ID: hookproto.NewEventID(), ReceivedAt: start.UTC(), TranscriptSize: -1, Agent: agent}
 	body, orig, rerr := readPayload(stdin)
 	env.Body = body
 	if orig > int64(len(body)) {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,16 +25,24 @@ const hookTimeout = 10
 func install(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("weave-hook install", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var agents agentList
+	fs.Var(&agents, "agent", "agent to register with: claude, codex or gemini (repeat or comma-separate; default every agent found: "+
+		"its config directory exists or its command is on PATH; Claude Code when none is)")
 	settings := fs.String("settings", "", "Claude Code settings file (default $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json)")
 	command := fs.String("command", "", "hook command to register (default: this binary's absolute path)")
 	uninstall := fs.Bool("uninstall", false, "remove weave-hook's entries (and only those), and the user service if installed")
 	withService := fs.Bool("service", false, "also install and start the user service that keeps weave-agentd running "+
 		"(systemd --user, launchd: weave-agentd service install)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: weave-hook install [--settings PATH] [--command CMD] [--service] [--uninstall]\n\n"+
-			"Registers weave-hook in Claude Code's settings.json for every hook event that a\n"+
-			"silent hook cannot disturb (all but WorktreeCreate/WorktreeRemove), keeping your\n"+
-			"own hooks and a backup of the file. Running it again changes nothing.\n\n"+
+		fmt.Fprintf(stderr, "usage: weave-hook install [--agent claude|codex|gemini] [--settings PATH] [--command CMD] [--service] [--uninstall]\n\n"+
+			"Registers weave-hook as a hook of each agent, keeping your own hooks and a\n"+
+			"backup of every file it changes. Running it again changes nothing.\n"+
+			"  claude  ~/.claude/settings.json, every event a silent hook cannot disturb\n"+
+			"          (all but WorktreeCreate/WorktreeRemove)\n"+
+			"  codex   $CODEX_HOME/hooks.json (~/.codex), every event, and the hooks'\n"+
+			"          trust in config.toml (Codex runs no untrusted hook; review them\n"+
+			"          with /hooks in Codex)\n"+
+			"  gemini  ~/.gemini/settings.json, every event but the per-chunk model ones\n\n"+
 			"weave-agentd is started by the first hook and exits after 30 idle minutes; with\n"+
 			"--service it runs as a user service instead, so spans spooled while the trace\n"+
 			"server was down go out as soon as it is back, without waiting for a hook.\n\n")
@@ -46,18 +55,13 @@ func install(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	path := *settings
-	if path == "" {
-		dir := os.Getenv("CLAUDE_CONFIG_DIR")
-		if dir == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				fmt.Fprintf(stderr, "weave-hook: no home directory: %v (use --settings)\n", err)
-				return 1
-			}
-			dir = filepath.Join(home, ".claude")
-		}
-		path = filepath.Join(dir, "settings.json")
+	home, herr := os.UserHomeDir()
+	if len(agents) == 0 {
+		agents = foundAgents(home)
+	}
+	if herr != nil && (len(agents) > 1 || agents[0] != hookproto.AgentClaudeCode || *settings == "") {
+		fmt.Fprintf(stderr, "weave-hook: no home directory: %v (use --settings with --agent claude)\n", herr)
+		return 1
 	}
 	cmd := *command
 	if cmd == "" {
@@ -71,18 +75,14 @@ func install(args []string, stdout, stderr io.Writer) int {
 		}
 		cmd = shellQuote(exe)
 	}
-	res, err := editSettings(path, cmd, *uninstall, time.Now())
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return 1
-	}
-	switch {
-	case !res.changed:
-		fmt.Fprintf(stdout, "%s: already up to date (%d events)\n", path, res.events)
-	case *uninstall:
-		fmt.Fprintf(stdout, "%s: removed weave-hook from %d events (backup: %s)\n", path, res.events, res.backup)
-	default:
-		fmt.Fprintf(stdout, "%s: registered %s for %d events (backup: %s)\n", path, cmd, res.events, orNone(res.backup))
+	anyChanged := false
+	for _, agent := range agents {
+		changed, err := installAgent(agent, home, *settings, cmd, *uninstall, stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			return 1
+		}
+		anyChanged = anyChanged || changed
 	}
 	switch {
 	case *uninstall:
@@ -94,10 +94,128 @@ func install(args []string, stdout, stderr io.Writer) int {
 		return runAgentd([]string{"service", "uninstall", "--if-installed"}, stdout, stderr)
 	case *withService:
 		return runAgentd([]string{"service", "install"}, stdout, stderr)
-	case res.changed:
+	case anyChanged:
 		fmt.Fprintf(stdout, "To keep weave-agentd running (spooled spans then never wait for a hook): weave-hook install --service\n")
 	}
 	return 0
+}
+
+// agentList is the --agent flag: agents named once or comma-separated.
+type agentList []string
+
+func (l *agentList) String() string { return strings.Join(*l, ",") }
+
+func (l *agentList) Set(v string) error {
+	for _, name := range strings.Split(v, ",") {
+		a, ok := hookproto.ParseAgent(strings.TrimSpace(name))
+		if !ok {
+			return fmt.Errorf("unknown agent %q (want claude, codex or gemini)", name)
+		}
+		if !slices.Contains(*l, a) {
+			*l = append(*l, a)
+		}
+	}
+	return nil
+}
+
+// foundAgents lists the agents installed for this user: whose config
+// directory exists or whose command is on PATH. Claude Code when none is
+// (what install did before it knew other agents).
+func foundAgents(home string) []string {
+	claudeDir := os.Getenv("CLAUDE_CONFIG_DIR")
+	if claudeDir == "" {
+		claudeDir = filepath.Join(home, ".claude")
+	}
+	var out []string
+	for _, c := range []struct {
+		agent, dir, bin string
+	}{
+		{hookproto.AgentClaudeCode, claudeDir, "claude"},
+		{hookproto.AgentCodex, codexHome(home), "codex"},
+		{hookproto.AgentGemini, geminiDir(home), "gemini"},
+	} {
+		if fi, err := os.Stat(c.dir); (err == nil && fi.IsDir()) || onPath(c.bin) {
+			out = append(out, c.agent)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{hookproto.AgentClaudeCode}
+	}
+	return out
+}
+
+// onPath reports whether an executable file named name is in a $PATH
+// directory (weave-hook links no os/exec).
+func onPath(name string) bool {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// installAgent registers (or removes) weave-hook in one agent's files and
+// says what it did.
+func installAgent(agent, home, settings, cmd string, uninstall bool, stdout io.Writer) (bool, error) {
+	now := time.Now()
+	var path string
+	var f hookFile
+	acmd := agentCommand(cmd, agent)
+	switch agent {
+	case hookproto.AgentCodex:
+		path = filepath.Join(codexHome(home), "hooks.json")
+		f = hookFile{events: codexEvents, all: codexEvents, group: func(ev string) json.RawMessage { return codexGroup(acmd, ev) }}
+	case hookproto.AgentGemini:
+		path = filepath.Join(geminiDir(home), "settings.json")
+		f = hookFile{events: geminiEvents, all: geminiAll, group: func(string) json.RawMessage { return geminiGroup(acmd) }}
+	default:
+		path = settings
+		if path == "" {
+			dir := os.Getenv("CLAUDE_CONFIG_DIR")
+			if dir == "" {
+				dir = filepath.Join(home, ".claude")
+			}
+			path = filepath.Join(dir, "settings.json")
+		}
+		res, err := editSettings(path, acmd, uninstall, now)
+		report(stdout, path, acmd, uninstall, res)
+		return res.changed, err
+	}
+	res, err := editHookFile(path, f, uninstall, now)
+	if err != nil {
+		return false, err
+	}
+	report(stdout, path, acmd, uninstall, res)
+	if agent != hookproto.AgentCodex {
+		return res.changed, nil
+	}
+	config := filepath.Join(codexHome(home), "config.toml")
+	changed, backup, err := editCodexTrust(config, path, now)
+	if err != nil {
+		return res.changed, err
+	}
+	switch {
+	case changed && uninstall:
+		fmt.Fprintf(stdout, "%s: removed the trust of weave-hook's hooks (backup: %s)\n", config, orNone(backup))
+	case changed:
+		fmt.Fprintf(stdout, "%s: trusted weave-hook's hooks (review them with /hooks in Codex; backup: %s)\n", config, orNone(backup))
+	}
+	return res.changed || changed, nil
+}
+
+func report(stdout io.Writer, path, cmd string, uninstall bool, res editResult) {
+	switch {
+	case !res.changed:
+		fmt.Fprintf(stdout, "%s: already up to date (%d events)\n", path, res.events)
+	case uninstall:
+		fmt.Fprintf(stdout, "%s: removed weave-hook from %d events (backup: %s)\n", path, res.events, res.backup)
+	default:
+		fmt.Fprintf(stdout, "%s: registered %s for %d events (backup: %s)\n", path, cmd, res.events, orNone(res.backup))
+	}
 }
 
 // runAgentd runs weave-agentd (beside this binary, else on PATH) with
@@ -158,11 +276,36 @@ type editResult struct {
 	backup  string
 }
 
-// editSettings registers cmd (or, with uninstall, removes every weave-hook
-// entry) in the settings file at path, keeping everything else, in order.
-// A changed file is first copied to path.weave-<time>.bak, then replaced
-// atomically (temp file, fsync, rename) with its mode kept.
+// editSettings registers cmd in Claude Code's settings file at path for
+// every observe-only event (or, with uninstall, removes every weave-hook
+// entry), keeping everything else, in order. See editHookFile.
 func editSettings(path, cmd string, uninstall bool, now time.Time) (editResult, error) {
+	var events []string
+	for _, ev := range hookproto.Events {
+		if hookproto.IsObserveOnly(ev) {
+			events = append(events, ev)
+		}
+	}
+	return editHookFile(path, hookFile{events: events, all: hookproto.Events, group: func(string) json.RawMessage { return ourGroup(cmd) }}, uninstall, now)
+}
+
+// hookFile describes one agent's JSON hook configuration: events gets our
+// group, all is every event whose groups are cleaned of weave-hook (so an
+// event we no longer register loses its old entry).
+type hookFile struct {
+	events []string
+	all    []string
+	group  func(event string) json.RawMessage
+}
+
+// editHookFile registers our group for each of f.events in the JSON file at
+// path ({"hooks": {event: [matcher groups]}}, the layout Claude Code's and
+// Gemini CLI's settings.json and Codex's hooks.json share) after removing
+// every earlier weave-hook entry, or with uninstall only removes them,
+// keeping everything else, in order. A changed file is first copied to
+// path.weave-<time>.bak, then replaced atomically (temp file, fsync,
+// rename) with its mode kept.
+func editHookFile(path string, f hookFile, uninstall bool, now time.Time) (editResult, error) {
 	var res editResult
 	orig, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -181,7 +324,11 @@ func editSettings(path, cmd string, uninstall bool, now time.Time) (editResult, 
 			return res, fmt.Errorf("weave-hook: %s: \"hooks\" is not an object: %v", path, err)
 		}
 	}
-	for _, ev := range hookproto.Events {
+	register := map[string]bool{}
+	for _, ev := range f.events {
+		register[ev] = true
+	}
+	for _, ev := range f.all {
 		groups, err := eventGroups(hooks, ev)
 		if err != nil {
 			return res, fmt.Errorf("weave-hook: %s: hooks.%s: %w", path, ev, err)
@@ -191,8 +338,8 @@ func editSettings(path, cmd string, uninstall bool, now time.Time) (editResult, 
 			if removed > 0 {
 				res.events++
 			}
-		} else if hookproto.IsObserveOnly(ev) {
-			kept = append(kept, ourGroup(cmd))
+		} else if register[ev] {
+			kept = append(kept, f.group(ev))
 			res.events++
 		}
 		if len(kept) == 0 {
@@ -226,19 +373,27 @@ func editSettings(path, cmd string, uninstall bool, now time.Time) (editResult, 
 		return res, nil
 	}
 	res.changed = true
+	res.backup, err = replaceFile(path, orig, exists, out, now)
+	return res, err
+}
+
+// replaceFile writes out to path atomically, first copying the old content
+// (when the file exists) to a timestamped backup it returns; a new file is
+// made 0600 in a directory made 0700 if needed.
+func replaceFile(path string, orig []byte, exists bool, out []byte, now time.Time) (backup string, err error) {
 	mode := os.FileMode(0o600)
 	if exists {
 		if fi, err := os.Stat(path); err == nil {
 			mode = fi.Mode().Perm()
 		}
-		res.backup = fmt.Sprintf("%s.weave-%s.bak", path, now.UTC().Format("20060102T150405.000000000"))
-		if err := writeAtomic(res.backup, orig, mode); err != nil {
-			return res, err
+		backup = fmt.Sprintf("%s.weave-%s.bak", path, now.UTC().Format("20060102T150405.000000000"))
+		if err := writeAtomic(backup, orig, mode); err != nil {
+			return "", err
 		}
 	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return res, fmt.Errorf("weave-hook: %w", err)
+		return "", fmt.Errorf("weave-hook: %w", err)
 	}
-	return res, writeAtomic(path, out, mode)
+	return backup, writeAtomic(path, out, mode)
 }
 
 func sameJSON(a, b []byte) bool {

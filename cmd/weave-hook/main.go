@@ -3,7 +3,8 @@
 // socket and exits 0 at once, printing nothing, whatever happens.
 //
 //	weave-hook                 hook mode (what Claude Code runs)
-//	weave-hook install [--settings PATH] [--command CMD] [--uninstall]
+//	weave-hook --agent codex   hook mode for another agent (codex, gemini)
+//	weave-hook install [--agent claude|codex|gemini] [--command CMD] [--uninstall]
 //
 // Hook mode never writes to stdout (Claude Code would inject it into the
 // model's context), never exits non-zero (2 would block a tool) and returns
@@ -19,7 +20,10 @@ package main
 
 import (
 	"os"
+	"strings"
 	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
 func main() {
@@ -27,6 +31,25 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "install" {
 		os.Exit(install(os.Args[2:], os.Stdout, os.Stderr))
 	}
-	runHook(start, os.Stdin)
+	runHook(start, os.Stdin, hookAgent(os.Args[1:]))
 	os.Exit(0)
+}
+
+// hookAgent is the agent named by `--agent NAME` or `--agent=NAME` among
+// the hook's arguments; "" (Claude Code, or whatever the daemon recognises
+// from the payload) when there is none or it is unknown. Hook mode never
+// fails on its arguments.
+func hookAgent(args []string) string {
+	for i, a := range args {
+		v, ok := strings.CutPrefix(a, "--agent=")
+		if !ok && a == "--agent" && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if ok {
+			if agent, known := hookproto.ParseAgent(v); known {
+				return agent
+			}
+		}
+	}
+	return ""
 }

@@ -67,6 +67,16 @@ type Envelope struct {
 	OriginalSize int64
 	// Body is the raw hook JSON (possibly cut, see OriginalSize).
 	Body []byte
+	// Agent is the agent that ran the hook (one of Agents; "" is Claude Code).
+	Agent string
+}
+
+// AgentName is e.Agent, with Claude Code for "".
+func (e *Envelope) AgentName() string {
+	if e.Agent == "" {
+		return AgentClaudeCode
+	}
+	return e.Agent
 }
 
 // Truncated reports whether Body was cut at MaxPayload.
@@ -85,6 +95,9 @@ func (e *Envelope) AppendRequest(b []byte) []byte {
 	b = appendHeader(b, HeaderTranscriptSize, strconv.FormatInt(e.TranscriptSize, 10))
 	if e.Truncated() {
 		b = appendHeader(b, HeaderOriginalSize, strconv.FormatInt(e.OriginalSize, 10))
+	}
+	if e.Agent != "" && e.Agent != AgentClaudeCode {
+		b = appendHeader(b, HeaderAgent, e.Agent)
 	}
 	b = append(b, "\r\n"...)
 	return append(b, e.Body...)
@@ -146,6 +159,13 @@ func FromHeaders(get func(string) string, body []byte, now time.Time) (Envelope,
 		}
 		e.OriginalSize = n
 	}
+	if v := get(HeaderAgent); v != "" {
+		a, ok := ParseAgent(v)
+		if !ok {
+			return e, fmt.Errorf("hookproto: %s %q: want one of %v", HeaderAgent, v, Agents)
+		}
+		e.Agent = a
+	}
 	return e, nil
 }
 
@@ -154,7 +174,8 @@ func FromHeaders(get func(string) string, body []byte, now time.Time) (Envelope,
 //
 //	offset size
 //	0      2    proto (uint16)
-//	2      2    flags (uint16, reserved, 0)
+//	2      2    flags (uint16): low byte the agent's code (index in Agents,
+//	            0 Claude Code; since Version 2), high byte reserved (0)
 //	4      16   event id
 //	20     8    received at, Unix nanoseconds (int64)
 //	28     8    transcript size (int64, -1 unknown)
@@ -165,7 +186,7 @@ const envelopeHeaderSize = 44
 // AppendBinary appends the binary form of e to b.
 func (e *Envelope) AppendBinary(b []byte) []byte {
 	b = binary.LittleEndian.AppendUint16(b, uint16(e.Proto))
-	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint16(b, agentCode(e.Agent))
 	b = append(b, e.ID[:]...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.ReceivedAt.UnixNano()))
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.TranscriptSize))
@@ -184,6 +205,9 @@ func (e *Envelope) UnmarshalBinary(b []byte) error {
 		TranscriptSize: int64(binary.LittleEndian.Uint64(b[28:])),
 		OriginalSize:   int64(binary.LittleEndian.Uint64(b[36:])),
 		Body:           b[envelopeHeaderSize:],
+	}
+	if code := binary.LittleEndian.Uint16(b[2:]) & 0xff; code != 0 {
+		out.Agent = agentName(code)
 	}
 	copy(out.ID[:], b[4:20])
 	if out.TranscriptSize < -1 {

@@ -84,6 +84,8 @@ type Event struct {
 	OriginalSize int64
 	// Raw is the payload as received (the hook's stdin).
 	Raw []byte
+	// Agent is the agent that ran the hook (one of Agents, never "").
+	Agent string
 
 	// Common fields.
 	SessionID      string
@@ -152,6 +154,7 @@ func Decode(env Envelope) (Event, error) {
 		Truncated:      env.Truncated(),
 		OriginalSize:   env.OriginalSize,
 		Raw:            env.Body,
+		Agent:          env.AgentName(),
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(env.Body, &m); err != nil || m == nil {

@@ -2,8 +2,10 @@ package hookproto
 
 import "time"
 
-// Version is the hook wire-protocol version this package speaks.
-const Version = 1
+// Version is the hook wire-protocol version this package speaks. Version 2
+// added the agent (HeaderAgent, and the low byte of an envelope record's
+// flags); a version-1 event is Claude Code's.
+const Version = 2
 
 // Supported reports whether a daemon built from this package accepts
 // protocol version v: the current one and the previous one.
@@ -39,6 +41,9 @@ const (
 	// HeaderOriginalSize is present only when the body was cut at
 	// MaxPayload: the size of the payload Claude Code wrote.
 	HeaderOriginalSize = "Weave-Original-Size"
+	// HeaderAgent names the agent that ran the hook (AgentCodex,
+	// AgentGemini); absent means AgentClaudeCode. Since Version 2.
+	HeaderAgent = "Weave-Agent"
 )
 
 // Limits and timing.
