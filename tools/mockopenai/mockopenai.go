@@ -43,6 +43,8 @@ type Call struct {
 	// with Input instead of a function call.
 	Custom bool   `json:"custom,omitempty"`
 	Input  string `json:"input,omitempty"`
+	// Namespace is the tool's namespace (Codex's multi_agent_v1 tools).
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Duration is a time.Duration that reads "1.5s" from JSON.
@@ -242,7 +244,10 @@ func (s *Server) stream(w http.ResponseWriter, seq int, req request, reqBytes in
 			if args == "" {
 				args = "{}"
 			}
-			item = map[string]any{"type": "function_call", "id": fmt.Sprintf("fc_mock%04d_%d", seq, i), "call_id": callID, "name": c.Name, "arguments": args, "status": "completed"}
+			item = map[string]any{"type": "function_call", "id": fmt.Sprintf("fc_mock%04d_%d", seq, i), "call_id": callID, "name": c.Name, "arguments": substitute(args, req.Input), "status": "completed"}
+			if c.Namespace != "" {
+				item["namespace"] = c.Namespace
+			}
 			outBytes += len(args)
 		}
 		emit(map[string]any{"type": "response.output_item.added", "output_index": idx, "item": item})
@@ -270,4 +275,34 @@ func splitWords(s string) []string {
 		s = s[i+1:]
 	}
 	return out
+}
+
+// substitute replaces "$OUTPUT.<key>" in a call's arguments with the string
+// value of <key> in the newest function_call_output of the request whose
+// output is a JSON object holding it (an id a tool returned, e.g. the
+// agent id spawn_agent answers with, which a script cannot know).
+func substitute(args string, input []json.RawMessage) string {
+	for strings.Contains(args, "$OUTPUT.") {
+		i := strings.Index(args, "$OUTPUT.")
+		j := i + len("$OUTPUT.")
+		for j < len(args) && (args[j] == '_' || args[j] >= 'a' && args[j] <= 'z' || args[j] >= 'A' && args[j] <= 'Z' || args[j] >= '0' && args[j] <= '9') {
+			j++
+		}
+		key, val := args[i+len("$OUTPUT."):j], ""
+		for k := len(input) - 1; k >= 0 && val == ""; k-- {
+			var item struct {
+				Type   string `json:"type"`
+				Output string `json:"output"`
+			}
+			if json.Unmarshal(input[k], &item) != nil || item.Type != "function_call_output" {
+				continue
+			}
+			var m map[string]any
+			if json.Unmarshal([]byte(item.Output), &m) == nil {
+				val, _ = m[key].(string)
+			}
+		}
+		args = args[:i] + val + args[j:]
+	}
+	return args
 }
