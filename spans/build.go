@@ -15,6 +15,14 @@ import (
 // AgentName is gen_ai.agent.name of a Claude Code turn root.
 const AgentName = "claude-code"
 
+// agentName is gen_ai.agent.name of s's turn roots.
+func agentName(s *transcript.Session) string {
+	if s.Agent != "" {
+		return s.Agent
+	}
+	return AgentName
+}
+
 // Options shape the spans built from a session.
 type Options struct {
 	Privacy Privacy
@@ -135,8 +143,9 @@ func (b *builder) running() bool {
 func (b *builder) build() []Span {
 	rootID := RootSpanID(b.trace)
 	t := b.t
+	name := agentName(b.s)
 	root := Span{
-		TraceID: b.trace, SpanID: rootID, Name: OpInvokeAgent + " " + AgentName, Kind: KindInternal,
+		TraceID: b.trace, SpanID: rootID, Name: OpInvokeAgent + " " + name, Kind: KindInternal,
 		Start: t.Start, End: t.End, StatusCode: StatusUnset,
 	}
 	lt := b.live()
@@ -147,13 +156,15 @@ func (b *builder) build() []Span {
 	if lt != nil && !lt.Start.IsZero() && (root.Start.IsZero() || lt.Start.Before(root.Start)) {
 		root.Start = lt.Start
 	}
-	b.common(&root, AgentName)
+	b.common(&root, name)
 	root.SetAttr(KeySessionID, b.s.ID)
 	root.SetAttr(KeyParentSessionID, b.s.ParentSessionID)
 	root.SetAttr(KeyCwd, b.red.text(b.s.Cwd))
 	root.SetAttr(KeyGitBranch, b.red.text(b.s.GitBranch))
-	root.SetAttr(KeyEntrypoint, b.s.Entrypoint)
-	root.SetAttr(KeyClaudeCodeVersion, b.s.Version)
+	if b.s.Agent == "" {
+		root.SetAttr(KeyEntrypoint, b.s.Entrypoint)
+		root.SetAttr(KeyClaudeCodeVersion, b.s.Version)
+	}
 	root.SetAttr(KeyPromptID, t.PromptID)
 	root.SetAttr(KeyTurnNumber, int64(t.Number))
 	root.SetAttr(KeyPermissionMode, t.PermissionMode)
@@ -181,7 +192,7 @@ func (b *builder) build() []Span {
 	b.compactions(&root)
 
 	b.out = append(b.out, root)
-	b.agentChildren(rootID, AgentName, t.Calls, t.Tools, t.Subagents)
+	b.agentChildren(rootID, name, t.Calls, t.Tools, t.Subagents)
 
 	// The root spans its children: back-dated chat spans can start before
 	// the prompt line's timestamp, and the last tool can end after it.
@@ -300,7 +311,11 @@ func (b *builder) chat(parent SpanID, agentName string, c *transcript.LLMCall) {
 		Start: c.Start, End: c.End, StatusCode: StatusUnset,
 	}
 	b.common(&s, agentName)
-	s.SetAttr(KeyProviderName, ProviderFromModel(model))
+	provider := b.s.Provider
+	if provider == "" {
+		provider = ProviderFromModel(model)
+	}
+	s.SetAttr(KeyProviderName, provider)
 	s.SetAttr(KeyRequestModel, model)
 	s.SetAttr(KeyRequestID, c.RequestID)
 	if c.APIError != nil {
@@ -688,7 +703,7 @@ func toolSubject(name string, input json.RawMessage) string {
 		}
 		return str("taskId")
 	}
-	for _, k := range []string{"command", "file_path", "path", "url", "query", "pattern", "description", "prompt"} {
+	for _, k := range []string{"command", "cmd", "file_path", "path", "url", "query", "pattern", "description", "prompt", "message"} {
 		if s := str(k); s != "" {
 			return s
 		}
@@ -717,7 +732,8 @@ func toolErrorType(result string) string {
 		return "interrupted"
 	case strings.Contains(low, "permission") && strings.Contains(low, "denied"),
 		strings.Contains(low, "was blocked"), strings.Contains(low, "needs approval"),
-		strings.Contains(low, "doesn't want to proceed"), strings.Contains(low, "auto mode is unavailable"):
+		strings.Contains(low, "doesn't want to proceed"), strings.Contains(low, "auto mode is unavailable"),
+		strings.Contains(low, "reject command"):
 		return "permission_denied"
 	case strings.HasPrefix(r, "Exit code "):
 		return "nonzero_exit"

@@ -15,6 +15,12 @@ type Session struct {
 
 	Cwd, Version, GitBranch, Entrypoint string
 
+	// Agent is the coding agent that wrote the session (gen_ai.agent.name
+	// of its turn roots): "" for Claude Code, "codex" for a Codex CLI
+	// rollout (package rollout). Provider, when set, is gen_ai.provider.name
+	// of every chat span (else it follows from the model).
+	Agent, Provider string
+
 	Turns     []*Turn
 	Subagents []*Subagent // every subagent file found, linked or not
 
@@ -170,10 +176,13 @@ type ToolCall struct {
 	ToolUseResult json.RawMessage // Claude Code's structured result
 	// Subagent is the subagent an Agent/Task call spawned, when linked.
 	Subagent *Subagent
+	// Spawns marks a call of another agent's spawning tool (Codex's
+	// spawn_agent), which IsAgentCall does not know by name.
+	Spawns bool
 }
 
 // IsAgentCall reports whether the call spawns a subagent.
-func (c *ToolCall) IsAgentCall() bool { return c.Name == "Agent" || c.Name == "Task" }
+func (c *ToolCall) IsAgentCall() bool { return c.Spawns || c.Name == "Agent" || c.Name == "Task" }
 
 // AgentPrompt returns tool_input.prompt and subagent_type of an Agent call.
 func (c *ToolCall) AgentPrompt() (prompt, subagentType, description string) {

@@ -1,7 +1,7 @@
 // Command hooklog records hook payloads for the agent harnesses: it is
 // built as a program named weave-hook (so `weave-hook install` registers
 // and, for Codex, trusts it like the real one) and appends one JSON line
-// per event to $WEAVE_HOOKLOG: the time, the agent (--agent), the size of
+// per event to $WEAVE_HOOKLOG: the time, the event, the agent (--agent), the size of
 // transcript_path when the hook ran (what the replay tests cut the session
 // files back to) and the payload. One write(2) per line, so parallel hooks
 // never interleave. It prints nothing and exits 0, as weave-hook does.
@@ -26,8 +26,11 @@ func main() {
 	line := map[string]any{"time": now.Format(time.RFC3339Nano), "agent": agent, "transcript_size": -1}
 	var p struct {
 		TranscriptPath string `json:"transcript_path"`
+		HookEventName  string `json:"hook_event_name"`
 	}
-	if json.Unmarshal(body, &p) == nil && p.TranscriptPath != "" {
+	_ = json.Unmarshal(body, &p)
+	line["event"] = p.HookEventName
+	if p.TranscriptPath != "" {
 		if fi, err := os.Stat(p.TranscriptPath); err == nil {
 			line["transcript_size"] = fi.Size()
 		}
