@@ -91,8 +91,8 @@ type event struct {
 		StartedAtMS   int64  `json:"started_at_ms"`
 		CompletedAtMS int64  `json:"completed_at_ms"`
 	} `json:"item"`
-	StartedAtMS   int64 `json:"started_at_ms"`
-	CompletedAtMS int64 `json:"completed_at_ms"`
+	StartedAtMS   int64  `json:"started_at_ms"`
+	CompletedAtMS int64  `json:"completed_at_ms"`
 	Reason        string `json:"reason"`
 }
 
