@@ -1,7 +1,8 @@
-// Package backfill imports finished Claude Code transcripts: it builds
-// exactly the spans the live daemon would (transcript + spans packages) and
-// exports them over OTLP/HTTP protobuf, or prints them as JSON lines.
-// `weave-agentd import` is its command-line face.
+// Package backfill imports finished Claude Code transcripts and Codex CLI
+// rollout files: it builds exactly the spans the live daemon would
+// (transcript, rollout and spans packages) and exports them over OTLP/HTTP
+// protobuf, or prints them as JSON lines. `weave-agentd import` is its
+// command-line face.
 package backfill
 
 import (
@@ -18,14 +19,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weavetrace/weave/rollout"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
 
 // Config is what `weave-agentd import` was asked to do.
 type Config struct {
-	// Paths are transcript files, project folders or the whole projects
-	// folder; empty means ~/.claude/projects.
+	// Paths are transcript or rollout files, or folders holding them (a
+	// project folder, the whole projects folder, ~/.codex/sessions); empty
+	// means ~/.claude/projects and ~/.codex/sessions (those that exist).
 	Paths  []string
 	DryRun bool // build, do not export
 	JSON   bool // with DryRun: print every span as one JSON object per line
@@ -66,12 +69,31 @@ func DefaultProjectsDir() string {
 	return filepath.Join(home, ".claude", "projects")
 }
 
-// Discover expands paths into main transcript files, sorted. Folders are
-// walked for <session-uuid>.jsonl files; subagent transcripts are found
-// through their sessions, not listed on their own.
+// DefaultCodexSessionsDir is where Codex CLI keeps rollout files:
+// $CODEX_HOME/sessions, else ~/.codex/sessions.
+func DefaultCodexSessionsDir() string {
+	if d := os.Getenv("CODEX_HOME"); d != "" {
+		return filepath.Join(d, "sessions")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".codex", "sessions")
+}
+
+// Discover expands paths into main session files, sorted. Folders are
+// walked for Claude Code's <session-uuid>.jsonl and Codex's
+// rollout-<time>-<uuid>.jsonl files; subagent transcripts and subagent
+// threads are found through their sessions, not listed on their own.
 func Discover(paths []string) ([]string, error) {
 	if len(paths) == 0 {
 		paths = []string{DefaultProjectsDir()}
+		if d := DefaultCodexSessionsDir(); d != "" {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				paths = append(paths, d)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	var out []string
@@ -84,7 +106,7 @@ func Discover(paths []string) ([]string, error) {
 			if !strings.HasSuffix(p, ".jsonl") {
 				return nil, fmt.Errorf("backfill: %s: not a .jsonl transcript", p)
 			}
-			if filepath.Base(filepath.Dir(p)) == "subagents" {
+			if filepath.Base(filepath.Dir(p)) == "subagents" || (isRollout(filepath.Base(p)) && rollout.IsSubagentFile(p)) {
 				return nil, fmt.Errorf("backfill: %s is a subagent transcript; import its session's file instead", p)
 			}
 			if !seen[p] {
@@ -103,7 +125,10 @@ func Discover(paths []string) ([]string, error) {
 				}
 				return nil
 			}
-			if isSessionFile(d.Name()) && d.Type().IsRegular() && !seen[path] {
+			if isRollout(d.Name()) && d.Type().IsRegular() && rollout.IsSubagentFile(path) {
+				return nil // a Codex subagent thread: loaded with its parent
+			}
+			if (isSessionFile(d.Name()) || isRollout(d.Name())) && d.Type().IsRegular() && !seen[path] {
 				seen[path] = true
 				out = append(out, path)
 			}
@@ -124,6 +149,21 @@ var sessionName = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 // main transcript (other .jsonl files in a folder are not imported; a file
 // named on the command line is imported whatever its name).
 func isSessionFile(name string) bool { return sessionName.MatchString(name) }
+
+// rolloutName matches Codex's rollout files: rollout-<time>-<thread uuid>.jsonl.
+var rolloutName = regexp.MustCompile(`^rollout-.*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\.jsonl$`)
+
+func isRollout(name string) bool { return rolloutName.MatchString(name) }
+
+// load reads one session file: a Codex rollout (with its subagent threads)
+// or a Claude Code transcript (with its subagents and fork chain).
+func load(f string, r *transcript.Resolver) (*transcript.Session, []error, error) {
+	if isRollout(filepath.Base(f)) {
+		s, err := rollout.Load(f)
+		return s, nil, err
+	}
+	return transcript.Load(f, r)
+}
 
 // Run imports cfg.Paths. Spans go to exp (nil with DryRun); JSON lines and
 // dry-run summaries go to stdout, progress and problems to stderr. A bad
@@ -162,7 +202,7 @@ func Run(ctx context.Context, cfg Config, exp Exporter, stdout, stderr io.Writer
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		s, warns, err := transcript.Load(f, r)
+		s, warns, err := load(f, r)
 		if err != nil {
 			rep.Failed = append(rep.Failed, f)
 			fmt.Fprintf(stderr, "weave-agentd import: skipping %s: %v\n", f, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/weavetrace/weave/daemon/backfill"
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/rollout"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -166,5 +167,47 @@ func TestDiscoverRejectsSubagentFiles(t *testing.T) {
 	}
 	if _, err := backfill.Discover(subs[:1]); err == nil || !strings.Contains(err.Error(), "subagent transcript") {
 		t.Errorf("Discover(subagent file) = %v, want a clear error", err)
+	}
+}
+
+// TestImportCodex: a folder of Codex sessions imports every main rollout
+// (subagent threads through their parents, not on their own) and gives the
+// spans of rollout.Load + spans.Build; a subagent thread named on the
+// command line is refused.
+func TestImportCodex(t *testing.T) {
+	root := fixtures.Path(t, fixtures.Codex0169)
+	var out, errOut bytes.Buffer
+	rep, err := backfill.Run(context.Background(), backfill.Config{Paths: []string{root}, DryRun: true, JSON: true}, nil, &out, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mains, _ := filepath.Glob(filepath.Join(root, "*", fixtures.MainGlob(fixtures.Codex0169)))
+	var subs []string
+	for _, f := range mains {
+		if rollout.IsSubagentFile(f) {
+			subs = append(subs, f)
+		}
+	}
+	if rep.Files != len(mains)-len(subs) || len(subs) == 0 {
+		t.Errorf("imported %d files of %d rollouts (%d subagent threads)", rep.Files, len(mains), len(subs))
+	}
+	agents := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var sp struct {
+			ParentSpanID string         `json:"parent_span_id"`
+			Attributes   map[string]any `json:"attributes"`
+		}
+		if err := json.Unmarshal([]byte(line), &sp); err != nil {
+			t.Fatal(err)
+		}
+		if sp.ParentSpanID == "" {
+			agents[sp.Attributes[spans.KeyAgentName].(string)]++
+		}
+	}
+	if agents["codex"] != rep.Turns || len(agents) != 1 {
+		t.Errorf("turn roots by agent %v, want %d codex", agents, rep.Turns)
+	}
+	if _, err := backfill.Discover(subs[:1]); err == nil || !strings.Contains(err.Error(), "subagent transcript") {
+		t.Errorf("Discover(Codex subagent thread) = %v, want a clear error", err)
 	}
 }
