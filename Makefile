@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e fuzz bench-ingest bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex fuzz bench-ingest bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -92,3 +92,9 @@ e2e: ## end-to-end test with the real Claude Code CLI (installs it from npm, cac
 
 uninstall: build ## stop everything, remove weave-hook from Claude Code's settings and the weave-agentd user service
 	@scripts/stop.sh --uninstall
+
+e2e-codex: ## end-to-end test with the real Codex CLI (npm @openai/codex, pinned in e2e/codex; installed into ~/.cache/weave): every e2e/codex scenario through weave-hook → weave-agentd → weave-server, checked against the rollout files
+	@LOG="$${E2E_LOG:-$$(mktemp -t weave-e2e-codex.XXXXXX.log)}"; echo "== e2e-codex: log $$LOG"; \
+	$(GO) test -tags e2e -count=1 -v -timeout 20m ./e2e/codex >"$$LOG" 2>&1; rc=$$?; \
+	grep -E '^(--- (PASS|FAIL)|\s+--- (PASS|FAIL)|\s+e2e_test.go|FAIL|ok |e2e-codex:)' "$$LOG" | head -100; \
+	if [ $$rc -ne 0 ]; then echo "== e2e-codex FAILED (full log: $$LOG)"; tail -40 "$$LOG"; fi; exit $$rc

@@ -1,0 +1,359 @@
+//go:build e2e
+
+// The Codex CLI end to end: each scenario of scenarios/ through the real
+// `codex exec` with the real weave-hook (registered and trusted by
+// `weave-hook install --agent codex`) → weave-agentd → weave-server, then
+// checked through the read API against the rollout files Codex wrote:
+// one chat span per model call, one execute_tool span per tool call (a
+// subagent span per spawn_agent call), token sums equal, nothing left open;
+// and `weave-agentd import` of the same files into a fresh server gives the
+// same spans. Run it with `make e2e-codex` (it installs the pinned CLI).
+package codex_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/e2e/agentharness"
+	"github.com/weavetrace/weave/e2e/codex"
+	"github.com/weavetrace/weave/rollout"
+	"github.com/weavetrace/weave/spans"
+)
+
+var (
+	binDir   string
+	codexBin string
+	isolated bool
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	isolated, err = agentharness.InPrivateNetwork()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e-codex:", err)
+		os.Exit(1)
+	}
+	if codexBin, err = codex.Install(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e-codex: install Codex:", err)
+		os.Exit(1)
+	}
+	binDir, err = os.MkdirTemp("", "weave-e2e-codex-bin-")
+	if err != nil {
+		panic(err)
+	}
+	build := exec.Command("go", "build", "-o", binDir+"/", "../../cmd/weave-hook", "../../cmd/weave-agentd", "../../cmd/weave-server")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e-codex: build failed:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+type server struct {
+	url  string
+	cmd  *exec.Cmd
+	logs bytes.Buffer
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &server{url: "http://" + addr}
+	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), "serve", "--addr", addr, "--data-dir", t.TempDir())
+	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(os.Interrupt)
+		s.cmd.Wait()
+		if t.Failed() {
+			t.Logf("weave-server log:\n%s", s.logs.String())
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(s.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+	}
+	t.Fatalf("weave-server did not become ready:\n%s", s.logs.String())
+	return nil
+}
+
+func (s *server) post(t *testing.T, path string, body, out any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(s.url+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, data)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		t.Fatalf("POST %s: %v: %s", path, err, data)
+	}
+}
+
+type apiSpan struct {
+	TraceID       string  `json:"trace_id"`
+	SpanID        string  `json:"span_id"`
+	ParentSpanID  string  `json:"parent_span_id"`
+	SpanName      string  `json:"span_name"`
+	OperationName string  `json:"operation_name"`
+	AgentName     string  `json:"agent_name"`
+	ProviderName  string  `json:"provider_name"`
+	ToolCallID    string  `json:"tool_call_id"`
+	ResponseID    string  `json:"response_id"`
+	StatusCode    string  `json:"status_code"`
+	InputTokens   *int64  `json:"input_tokens"`
+	OutputTokens  *int64  `json:"output_tokens"`
+	CacheRead     *int64  `json:"cache_read_input_tokens"`
+	EndedAt       *string `json:"ended_at"`
+	Conversation  string  `json:"conversation_id"`
+}
+
+type spanList struct {
+	Spans []apiSpan `json:"spans"`
+	Total int       `json:"total"`
+}
+
+// settle waits for want spans with none running, then returns them all.
+func (s *server) settle(t *testing.T, project string, want int) []apiSpan {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var all, active spanList
+		s.post(t, "/genai/spans/query", map[string]any{"project_id": project, "limit": 1000}, &all)
+		s.post(t, "/genai/spans/active", map[string]any{"project_id": project, "limit": 1000}, &active)
+		if all.Total >= want && len(active.Spans) == 0 {
+			return all.Spans
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("project %s did not settle: %d spans (want %d), %d running", project, all.Total, want, len(active.Spans))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// truth is what the rollout files say, read as plain JSON.
+type truth struct {
+	responses            map[string][3]int64 // response id → input, output, cached
+	calls                map[string]string   // call id → tool name
+	turns, failed, total int
+	importSpans          int
+}
+
+func readTruth(t *testing.T, sessions string) truth {
+	t.Helper()
+	tr := truth{responses: map[string][3]int64{}, calls: map[string]string{}}
+	files, _ := filepath.Glob(filepath.Join(sessions, "*", "*", "*", "rollout-*.jsonl"))
+	if len(files) == 0 {
+		t.Fatalf("no rollout under %s", sessions)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := rollout.IsSubagentFile(f)
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			var l struct {
+				Type    string         `json:"type"`
+				Payload map[string]any `json:"payload"`
+			}
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue
+			}
+			p := l.Payload
+			switch l.Type {
+			case "token_usage_record":
+				u := p["usage"].(map[string]any)
+				n := func(k string) int64 { v, _ := u[k].(float64); return int64(v) }
+				tr.responses[p["response_id"].(string)] = [3]int64{n("input_tokens"), n("output_tokens"), n("cached_input_tokens")}
+			case "response_item":
+				if p["type"] == "function_call" || p["type"] == "custom_tool_call" {
+					tr.calls[p["call_id"].(string)] = p["name"].(string)
+				}
+			case "event_msg":
+				if p["type"] == "task_started" && !sub {
+					tr.turns++
+				}
+				if p["type"] == "task_complete" && p["error"] != nil {
+					tr.failed++
+				}
+			}
+		}
+		if !sub {
+			s, err := rollout.Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.importSpans += len(spans.Build(s, spans.Options{}))
+		}
+	}
+	return tr
+}
+
+// check compares what the read API holds with the rollouts.
+func check(t *testing.T, what string, got []apiSpan, tr truth) {
+	t.Helper()
+	if len(got) != tr.importSpans {
+		t.Errorf("%s: %d spans, import builds %d", what, len(got), tr.importSpans)
+	}
+	chats, tools, agents, roots, failedChats := map[string]int{}, map[string]int{}, map[string]int{}, 0, 0
+	var in, out, cached int64
+	for _, sp := range got {
+		if sp.EndedAt == nil {
+			t.Errorf("%s: %s left open", what, sp.SpanName)
+		}
+		switch sp.OperationName {
+		case "chat":
+			if sp.ProviderName != "openai" {
+				t.Errorf("%s: %s provider %q", what, sp.SpanName, sp.ProviderName)
+			}
+			if sp.ResponseID == "" {
+				failedChats++
+			} else {
+				chats[sp.ResponseID]++
+			}
+			for p, v := range map[*int64]*int64{&in: sp.InputTokens, &out: sp.OutputTokens, &cached: sp.CacheRead} {
+				if v != nil {
+					*p += *v
+				}
+			}
+		case "execute_tool":
+			tools[sp.ToolCallID]++
+		case "invoke_agent":
+			if sp.ParentSpanID == "" {
+				roots++
+				if sp.AgentName != "codex" || sp.SpanName != "invoke_agent codex" {
+					t.Errorf("%s: root %q agent %q", what, sp.SpanName, sp.AgentName)
+				}
+			} else {
+				agents[sp.ToolCallID]++
+			}
+		}
+	}
+	var wantIn, wantOut, wantCached int64
+	for id, u := range tr.responses {
+		if chats[id] != 1 {
+			t.Errorf("%s: response %s has %d chat spans, want 1", what, id, chats[id])
+		}
+		wantIn, wantOut, wantCached = wantIn+u[0], wantOut+u[1], wantCached+u[2]
+	}
+	if len(chats) != len(tr.responses) || failedChats != tr.failed {
+		t.Errorf("%s: %d chat spans with a response for %d model calls, %d failed for %d", what, len(chats), len(tr.responses), failedChats, tr.failed)
+	}
+	for id, name := range tr.calls {
+		n := tools[id]
+		if name == "spawn_agent" {
+			n = agents[id]
+		}
+		if n != 1 {
+			t.Errorf("%s: tool call %s (%s) has %d spans, want 1", what, id, name, n)
+		}
+	}
+	if roots != tr.turns {
+		t.Errorf("%s: %d turn roots, rollouts have %d turns", what, roots, tr.turns)
+	}
+	if in != wantIn || out != wantOut || cached != wantCached {
+		t.Errorf("%s: tokens in/out/cached %d/%d/%d, rollouts %d/%d/%d", what, in, out, cached, wantIn, wantOut, wantCached)
+	}
+}
+
+func key(sp apiSpan) string { return sp.TraceID + "/" + sp.SpanID + " " + sp.SpanName + " " + sp.StatusCode }
+
+func TestCodexScenarios(t *testing.T) {
+	if !isolated {
+		t.Log("not root: Codex runs on the host network, pointed at the loopback mock")
+	}
+	scs, err := codex.Scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, imported := startServer(t), startServer(t)
+	total := 0
+	for _, sc := range scs {
+		t.Run(sc.Name, func(t *testing.T) {
+			project := "e2e-codex/" + sc.Name
+			home := t.TempDir()
+			weaveHome := filepath.Join(t.TempDir(), "weave")
+			hook := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", weaveHome, live.url, project, filepath.Join(binDir, "weave-hook"))
+			env := codex.Env{Codex: codexBin, Home: home, Work: filepath.Join(home, "work"),
+				Install: func(home string) error {
+					cmd := exec.Command(filepath.Join(binDir, "weave-hook"), "install", "--agent", "codex", "--command", hook)
+					cmd.Env = append(os.Environ(), "HOME="+home, "CODEX_HOME="+filepath.Join(home, ".codex"))
+					if b, err := cmd.CombinedOutput(); err != nil {
+						return fmt.Errorf("weave-hook install: %v\n%s", err, b)
+					}
+					return nil
+				}}
+			t.Cleanup(func() {
+				cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "stop")
+				cmd.Env = append(os.Environ(), "WEAVE_HOME="+weaveHome)
+				cmd.Run()
+			})
+			res, err := codex.Execute(context.Background(), env, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Unused) > 0 {
+				t.Fatalf("script steps %v never asked for", res.Unused)
+			}
+			sessions := filepath.Join(home, ".codex", "sessions")
+			tr := readTruth(t, sessions)
+			got := live.settle(t, project, tr.importSpans)
+			check(t, "live", got, tr)
+
+			cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--endpoint", imported.url, "--project", project, sessions)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("import: %v\n%s", err, out)
+			}
+			igot := imported.settle(t, project, tr.importSpans)
+			check(t, "import", igot, tr)
+			var a, b []string
+			for _, sp := range got {
+				a = append(a, key(sp))
+			}
+			for _, sp := range igot {
+				b = append(b, key(sp))
+			}
+			sort.Strings(a)
+			sort.Strings(b)
+			if strings.Join(a, "\n") != strings.Join(b, "\n") {
+				t.Errorf("live and import differ:\nlive:\n%s\nimport:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+			}
+			total += len(got)
+		})
+	}
+	fmt.Printf("e2e-codex: %d scenarios with the real Codex CLI %s, %d spans checked through the read API (live == import)\n", len(scs), codex.Version, total)
+}
