@@ -290,7 +290,9 @@ func check(t *testing.T, what string, got []apiSpan, tr truth) {
 	}
 }
 
-func key(sp apiSpan) string { return sp.TraceID + "/" + sp.SpanID + " " + sp.SpanName + " " + sp.StatusCode }
+func key(sp apiSpan) string {
+	return sp.TraceID + "/" + sp.SpanID + " " + sp.SpanName + " " + sp.StatusCode
+}
 
 func TestCodexScenarios(t *testing.T) {
 	if !isolated {
