@@ -290,6 +290,61 @@ func check(t *testing.T, what string, got []apiSpan, tr truth) {
 	}
 }
 
+// checkViews: the conversations list filtered by agent holds the session
+// with its turns, and the chat view renders each turn: the prompt, a tool
+// call message per tool span, the answer.
+func checkViews(t *testing.T, s *server, project string, tr truth, got []apiSpan) {
+	t.Helper()
+	var list struct {
+		Conversations []struct {
+			ConversationID string   `json:"conversation_id"`
+			TurnCount      int      `json:"turn_count"`
+			AgentNames     []string `json:"agent_names"`
+		} `json:"conversations"`
+	}
+	s.post(t, "/genai/conversations/query", map[string]any{"project_id": project, "agent_name": "codex", "limit": 100}, &list)
+	if len(list.Conversations) != 1 || list.Conversations[0].TurnCount != tr.turns {
+		t.Fatalf("conversations of agent codex: %+v, want one with %d turns", list.Conversations, tr.turns)
+	}
+	var other struct {
+		Conversations []any `json:"conversations"`
+	}
+	s.post(t, "/genai/conversations/query", map[string]any{"project_id": project, "agent_name": "claude-code", "limit": 100}, &other)
+	if len(other.Conversations) != 0 {
+		t.Errorf("conversations of agent claude-code: %d, want none", len(other.Conversations))
+	}
+	var view struct {
+		Turns []struct {
+			Messages []struct {
+				Type string `json:"type"`
+			} `json:"messages"`
+		} `json:"turns"`
+	}
+	s.post(t, "/genai/conversations/chat", map[string]any{"project_id": project, "conversation_id": list.Conversations[0].ConversationID}, &view)
+	if len(view.Turns) != tr.turns {
+		t.Fatalf("chat view: %d turns, want %d", len(view.Turns), tr.turns)
+	}
+	toolMsgs, toolSpans := 0, 0
+	for _, turn := range view.Turns {
+		types := map[string]int{}
+		for _, m := range turn.Messages {
+			types[m.Type]++
+		}
+		toolMsgs += types["tool_call"]
+		if types["user_message"] == 0 {
+			t.Errorf("chat view: a turn without its prompt: %v", types)
+		}
+	}
+	for _, sp := range got {
+		if sp.OperationName == "execute_tool" {
+			toolSpans++
+		}
+	}
+	if toolMsgs != toolSpans {
+		t.Errorf("chat view: %d tool call messages for %d tool spans", toolMsgs, toolSpans)
+	}
+}
+
 func key(sp apiSpan) string {
 	return sp.TraceID + "/" + sp.SpanID + " " + sp.SpanName + " " + sp.StatusCode
 }
@@ -335,6 +390,7 @@ func TestCodexScenarios(t *testing.T) {
 			tr := readTruth(t, sessions)
 			got := live.settle(t, project, tr.importSpans)
 			check(t, "live", got, tr)
+			checkViews(t, live, project, tr, got)
 
 			cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--endpoint", imported.url, "--project", project, sessions)
 			if out, err := cmd.CombinedOutput(); err != nil {
