@@ -342,3 +342,126 @@ func TestShellWords(t *testing.T) {
 		}
 	}
 }
+
+// TestCodexTrustHash pins the trusted_hash of a Codex hook to the value the
+// real Codex 0.169.0 accepted (make e2e-codex runs hooks trusted this way,
+// without --dangerously-bypass-hook-trust; a wrong hash makes Codex skip
+// the hook silently).
+func TestCodexTrustHash(t *testing.T) {
+	// Recorded with `weave-hook install --agent codex --command
+	// /tmp/rec/bin/weave-hook` and verified firing in codex exec.
+	for _, tc := range []struct{ ev, want string }{
+		{"SessionStart", "sha256:b7175b1dea47d0a88d9c6bf545c5f6f2c6b0edf7975c6914aba02a237831c880"},
+		{"UserPromptSubmit", "sha256:1c9fa6b414e4c00acd192b43cb523155a99467cc0df3fd8a479b6b9f325ce7ea"},
+		{"Stop", "sha256:3cabdc426739b4af113564837e18b5e20002ac2a3657ac6ba1cf56ececb641cc"},
+	} {
+		if got := codexTrustHash(tc.ev, "/tmp/rec/bin/weave-hook --agent codex", codexTimeout(tc.ev)); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.ev, got, tc.want)
+		}
+	}
+	if got := codexLabel("PermissionRequest"); got != "permission_request" {
+		t.Errorf("codexLabel = %q", got)
+	}
+}
+
+// TestInstallCodex: hooks.json gets our group for every Codex event after
+// the user's own, config.toml a trust block keyed by the group's index that
+// keeps the user's settings; again changes nothing; --uninstall removes
+// both and leaves the user's hooks and settings as they were.
+func TestInstallCodex(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("CODEX_HOME", filepath.Join(home, ".codex"))
+	dir := filepath.Join(home, ".codex")
+	os.MkdirAll(dir, 0o700)
+	userHooks := `{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]}}`
+	userConfig := "model = \"gpt-5.4\"\n\n[features]\nhooks = true\n"
+	os.WriteFile(filepath.Join(dir, "hooks.json"), []byte(userHooks), 0o600)
+	os.WriteFile(filepath.Join(dir, "config.toml"), []byte(userConfig), 0o600)
+	var out bytes.Buffer
+	if _, err := installAgent(hookproto.AgentCodex, home, "", ourCmd, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "hooks.json"))
+	cmds := hookCommands(t, b)
+	for _, ev := range codexEvents {
+		want := []string{ourCmd + " --agent codex"}
+		if ev == "Stop" {
+			want = []string{"notify-send done", ourCmd + " --agent codex"}
+		}
+		if strings.Join(cmds[ev], "|") != strings.Join(want, "|") {
+			t.Errorf("%s: %q, want %q", ev, cmds[ev], want)
+		}
+	}
+	cfg, _ := os.ReadFile(filepath.Join(dir, "config.toml"))
+	if !strings.HasPrefix(string(cfg), userConfig) {
+		t.Errorf("config.toml lost the user's settings:\n%s", cfg)
+	}
+	hooksPath := filepath.Join(dir, "hooks.json")
+	for _, key := range []string{hooksPath + ":stop:1:0", hooksPath + ":session_start:0:0", hooksPath + ":session_end:0:0"} {
+		if !strings.Contains(string(cfg), `[hooks.state."`+key+`"]`) {
+			t.Errorf("config.toml has no trust for %s:\n%s", key, cfg)
+		}
+	}
+	if strings.Contains(string(cfg), ":stop:0:0") {
+		t.Error("the user's own Stop hook was trusted")
+	}
+	if !strings.Contains(string(cfg), codexTrustHash("SessionEnd", ourCmd+" --agent codex", 3)) {
+		t.Error("SessionEnd is not trusted with its clamped 3 s timeout")
+	}
+	out.Reset()
+	if changed, err := installAgent(hookproto.AgentCodex, home, "", ourCmd, false, &out); err != nil || changed {
+		t.Errorf("second install: changed=%v err=%v\n%s", changed, err, out.String())
+	}
+	if _, err := installAgent(hookproto.AgentCodex, home, "", ourCmd, true, &out); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "hooks.json"))
+	if got := hookCommands(t, b); len(got) != 1 || strings.Join(got["Stop"], "|") != "notify-send done" {
+		t.Errorf("after uninstall hooks.json holds %q", got)
+	}
+	cfg, _ = os.ReadFile(filepath.Join(dir, "config.toml"))
+	if string(cfg) != userConfig {
+		t.Errorf("after uninstall config.toml is\n%q\nwant\n%q", cfg, userConfig)
+	}
+}
+
+// TestInstallGemini registers the hook in Gemini CLI's settings.json for
+// its observe-only events (not the per-chunk model events), keeping the
+// user's settings.
+func TestInstallGemini(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("GEMINI_CLI_HOME", "")
+	os.MkdirAll(filepath.Join(home, ".gemini"), 0o700)
+	os.WriteFile(filepath.Join(home, ".gemini", "settings.json"), []byte(`{"theme": "Dracula"}`), 0o600)
+	var out bytes.Buffer
+	if _, err := installAgent(hookproto.AgentGemini, home, "", ourCmd, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(home, ".gemini", "settings.json"))
+	cmds := hookCommands(t, b)
+	if len(cmds) != len(geminiEvents) || cmds["BeforeTool"][0] != ourCmd+" --agent gemini-cli" || cmds["AfterModel"] != nil {
+		t.Errorf("gemini hooks: %q", cmds)
+	}
+	if !strings.Contains(string(b), `"theme": "Dracula"`) {
+		t.Errorf("user setting lost: %s", b)
+	}
+}
+
+// TestFoundAgents: an agent counts as installed when its config directory
+// exists or its command is on PATH; with none, Claude Code.
+func TestFoundAgents(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("CLAUDE_CONFIG_DIR", "")
+	t.Setenv("CODEX_HOME", "")
+	t.Setenv("GEMINI_CLI_HOME", "")
+	bin := t.TempDir()
+	t.Setenv("PATH", bin)
+	if got := foundAgents(home); strings.Join(got, ",") != "claude-code" {
+		t.Errorf("nothing installed: %v", got)
+	}
+	os.MkdirAll(filepath.Join(home, ".codex"), 0o700)
+	os.WriteFile(filepath.Join(bin, "gemini"), []byte("#!/bin/sh\n"), 0o755)
+	if got := foundAgents(home); strings.Join(got, ",") != "codex,gemini-cli" {
+		t.Errorf("codex dir and gemini on PATH: %v", got)
+	}
+}
