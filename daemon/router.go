@@ -30,6 +30,9 @@ type Router struct {
 	Claude Processor
 	// Agents by hookproto agent name (hookproto.AgentCodex, …).
 	Agents map[string]AgentProcessor
+	// unrouted counts events of agents this daemon has no processor for
+	// (Gemini CLI, for now): dropped, never taken for Claude Code's.
+	unrouted int64
 }
 
 func (r *Router) each(f func(Processor) []spans.Span) []spans.Span {
@@ -54,7 +57,15 @@ func (r *Router) For(agent string) Processor {
 }
 
 func (r *Router) Event(ev hookproto.Event, replay bool) []spans.Span {
-	return r.For(AgentOf(ev)).Event(ev, replay)
+	agent := AgentOf(ev)
+	if agent == hookproto.AgentClaudeCode {
+		return r.Claude.Event(ev, replay)
+	}
+	if p := r.Agents[agent]; p != nil {
+		return p.Event(ev, replay)
+	}
+	r.unrouted++
+	return nil
 }
 
 // AgentOf is the agent that sent ev: what its hook said, else — a hook
@@ -109,6 +120,9 @@ func (r *Router) Stats() ProcessorStats {
 			st.LastRefused = ps.LastRefused
 		}
 		details[n] = ps.Details
+	}
+	if r.unrouted > 0 {
+		details["unrouted_events"] = r.unrouted
 	}
 	st.Details = details
 	return st

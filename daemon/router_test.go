@@ -47,8 +47,8 @@ func TestRouterEvent(t *testing.T) {
 	r := &Router{Claude: claude, Agents: map[string]AgentProcessor{hookproto.AgentCodex: codex}}
 	r.Event(hookproto.Event{SessionID: "a", HookEventName: "Stop"}, false)
 	r.Event(hookproto.Event{SessionID: "b", HookEventName: "Stop", Agent: hookproto.AgentCodex}, false)
-	r.Event(hookproto.Event{SessionID: "c", HookEventName: "Stop", Agent: hookproto.AgentGemini}, false) // no processor: Claude's
-	if len(claude.got) != 2 || claude.got[0] != "a" || claude.got[1] != "c" || len(codex.got) != 1 || codex.got[0] != "b" {
+	r.Event(hookproto.Event{SessionID: "c", HookEventName: "Stop", Agent: hookproto.AgentGemini}, false) // no processor: dropped
+	if len(claude.got) != 1 || claude.got[0] != "a" || len(codex.got) != 1 || codex.got[0] != "b" || r.unrouted != 1 {
 		t.Errorf("claude got %v, codex got %v", claude.got, codex.got)
 	}
 	if r.SessionClosed("b") {
