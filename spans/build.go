@@ -171,11 +171,13 @@ func (b *builder) build() []Span {
 	root.SetAttr(KeyTurnOrigin, t.Origin)
 	root.SetAttr(KeyIntegrationName, "weave")
 	root.SetAttr(KeyIntegrationVersion, b.o.IntegrationVersion)
-	source := SourceImport
-	if b.o.Live != nil {
-		source = b.o.Live.Source
+	if b.s.Agent == "" { // weave.claude_code.source is Claude Code's
+		source := SourceImport
+		if b.o.Live != nil {
+			source = b.o.Live.Source
+		}
+		root.SetAttr(KeySource, source)
 	}
-	root.SetAttr(KeySource, source)
 	root.SetAttr(KeyRequestModel, t.Model())
 	root.SetAttr(KeyTurnLLMCallCount, int64(len(t.Calls)))
 	root.SetAttr(KeyTurnToolCount, int64(len(t.Tools)))
