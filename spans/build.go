@@ -153,7 +153,10 @@ func (b *builder) build() []Span {
 	if prompt == "" && lt != nil {
 		prompt = transcript.CleanPrompt(lt.Prompt)
 	}
-	if lt != nil && !lt.Start.IsZero() && (root.Start.IsZero() || lt.Start.Before(root.Start)) {
+	// The transcript decides when a turn starts and ends once it shows the
+	// turn, so that the live daemon and an import agree (a re-import
+	// changes nothing): hook times stand in only until then.
+	if lt != nil && !lt.Start.IsZero() && (root.Start.IsZero() || !t.InTranscript() && lt.Start.Before(root.Start)) {
 		root.Start = lt.Start
 	}
 	b.common(&root, name)
@@ -222,7 +225,10 @@ func (b *builder) build() []Span {
 		case !lt.Stopped.IsZero():
 			// Stop / StopFailure: the turn ended, even when SessionEnd's
 			// hook got in first (it does after an API error) and closed it.
-			if lt.Stopped.After(r.End) {
+			// It ends where its transcript says (its stop_hook_summary, else
+			// its last line, which an import sees too); the hook's time only
+			// while the transcript shows nothing of it.
+			if !t.InTranscript() && lt.Stopped.After(r.End) || r.End.IsZero() {
 				r.End = lt.Stopped
 			}
 		case lt.Closed != "" && t.Failed() != nil:
@@ -441,10 +447,13 @@ func (b *builder) toolOutcome(s *Span, tc *transcript.ToolCall, lt *LiveTool) {
 	}
 }
 
+// turnEnd is when the turn ended, for a tool left without a result: where
+// its transcript ends (see build), else when hooks said it stopped, and no
+// earlier than it was closed as orphaned.
 func (b *builder) turnEnd() time.Time {
 	end := b.t.End
 	if lt := b.live(); lt != nil {
-		if lt.Stopped.After(end) {
+		if !b.t.InTranscript() && lt.Stopped.After(end) || end.IsZero() {
 			end = lt.Stopped
 		}
 		if lt.ClosedAt.After(end) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
@@ -162,5 +163,48 @@ func TestRedactionEverywhere(t *testing.T) {
 	open := spans.Build(s, spans.Options{Live: live, Privacy: spans.Privacy{NoRedact: true}})
 	if all, _ := json.Marshal(open); !strings.Contains(string(all), "hunter2horse") || !strings.Contains(string(all), "Zx9Yw8Vu7") {
 		t.Errorf("NoRedact: the hook texts were still redacted")
+	}
+}
+
+// TestLiveRootTimesFollowTheTranscript: once the transcript shows a turn,
+// its lines decide when the root starts and ends, whatever the hooks'
+// receipt times (UserPromptSubmit before the prompt line, Stop after the
+// answer), so the live daemon and an import build the same root. A turn
+// the transcript does not show yet starts and ends with its hooks.
+func TestLiveRootTimesFollowTheTranscript(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.jsonl")
+	lines := []string{
+		`{"type":"user","uuid":"u1","sessionId":"s","promptId":"p","timestamp":"2026-01-01T00:00:01Z","message":{"role":"user","content":"hi"}}`,
+		`{"type":"assistant","uuid":"u2","sessionId":"s","timestamp":"2026-01-01T00:00:02Z","message":{"id":"m","role":"assistant","model":"claude-test","content":[{"type":"text","text":"hello"}],"stop_reason":"end_turn"}}`,
+		`{"type":"system","subtype":"stop_hook_summary","uuid":"u3","sessionId":"s","timestamp":"2026-01-01T00:00:03Z"}`,
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := transcript.Load(path, transcript.NewResolver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(sec int) time.Time { return time.Date(2026, 1, 1, 0, 0, sec, 0, time.UTC) }
+	hookOnly := &transcript.Turn{Key: "q", PromptID: "q", Number: 2, Start: at(10), End: at(10)}
+	live := &spans.Live{Turns: map[string]*spans.LiveTurn{
+		"p": {Start: at(0), Stopped: at(5)},
+		"q": {Start: at(10), Stopped: at(12)},
+	}}
+	for _, tc := range []struct {
+		name       string
+		turn       *transcript.Turn
+		live       *spans.Live
+		start, end time.Time
+	}{
+		{"import", s.Turns[0], nil, at(1), at(3)},
+		{"live, in the transcript", s.Turns[0], live, at(1), at(3)},
+		{"live, hooks only", hookOnly, live, at(10), at(12)},
+	} {
+		root := spans.BuildTurn(s, tc.turn, spans.Options{Live: tc.live})[0]
+		if !root.Start.Equal(tc.start) || !root.End.Equal(tc.end) {
+			t.Errorf("%s: root %v..%v, want %v..%v", tc.name, root.Start, root.End, tc.start, tc.end)
+		}
 	}
 }

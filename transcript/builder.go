@@ -91,8 +91,11 @@ func (b *Builder) Add(l *Line) {
 	case TypeAssistant:
 		b.addAssistant(l, prevTS)
 	case TypeSystem:
-		if l.Subtype == SubtypeCompactBound {
+		switch l.Subtype {
+		case SubtypeCompactBound:
 			b.addBoundary(l)
+		case SubtypeStopHookSumm, SubtypeTurnDuration:
+			b.finishTurn(l)
 		}
 	case TypeAPIRequestShape:
 		if l.Shape != nil && l.ShapeHash != "" {
@@ -334,6 +337,21 @@ func (b *Builder) addAssistant(l *Line, prevTS time.Time) {
 	b.cur = t
 	b.touch(l)
 	b.cur = saved
+}
+
+// finishTurn extends the current turn to a line Claude Code writes as it
+// finishes the turn: stop_hook_summary once its Stop hooks have run,
+// turn_duration (interactive). The turn ends there, not at its final answer:
+// a Stop hook may still make Claude Code go on. These lines are not counted
+// as the turn's lines (a fork's copied turns are told apart by those).
+func (b *Builder) finishTurn(l *Line) {
+	t := b.cur
+	if t == nil || l.IsSidechain != b.sidechain || l.Timestamp.IsZero() {
+		return
+	}
+	if l.Timestamp.After(t.End) {
+		t.End = l.Timestamp
+	}
 }
 
 func (b *Builder) addBoundary(l *Line) {

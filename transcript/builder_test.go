@@ -125,6 +125,39 @@ func TestTurnBoundaries(t *testing.T) {
 	}
 }
 
+// TestTurnEndsAfterStopHooks: a turn ends at the line Claude Code writes
+// once its Stop hooks ran (stop_hook_summary, then turn_duration in the
+// TUI), not at its final answer; a line of a subagent (sidechain) or one
+// without a time changes nothing, and these lines do not count as the
+// turn's own (a fork's copied turns are told apart by those).
+func TestTurnEndsAfterStopHooks(t *testing.T) {
+	b := newLB("s")
+	b.user("first prompt", "p1")
+	b.assistant("m1", text("done"))
+	answer := b.clock
+	b.add(map[string]any{"type": "system", "subtype": "stop_hook_summary", "hookCount": 1})
+	b.add(map[string]any{"type": "system", "subtype": "turn_duration", "durationMs": 250})
+	finished := b.clock
+	b.add(map[string]any{"type": "system", "subtype": "stop_hook_summary", "isSidechain": true})
+	b.add(map[string]any{"type": "system", "subtype": "informational"})
+	b.user("second prompt", "p2")
+	b.assistant("m2", text("ok"))
+	s := build(b)
+	if len(s.Turns) != 2 {
+		t.Fatalf("got %d turns, want 2", len(s.Turns))
+	}
+	t1 := s.Turns[0]
+	if !t1.End.Equal(finished) {
+		t.Errorf("turn 1 ends %v, want %v (turn_duration), not %v (its answer)", t1.End, finished, answer)
+	}
+	if t1.lines != 2 || !t1.InTranscript() {
+		t.Errorf("turn 1 counts %d lines (in transcript %v), want 2: the prompt and the answer", t1.lines, t1.InTranscript())
+	}
+	if (&Turn{Key: "hook-only"}).InTranscript() {
+		t.Error("a Turn no Builder made reports InTranscript")
+	}
+}
+
 func TestTurnKeysWhenForkRewritesPromptIDs(t *testing.T) {
 	// Claude Code 2.1.330's --fork-session gives every copied prompt the new
 	// prompt's promptId: only the newest keeps it.

@@ -18,6 +18,7 @@ const (
 	TypeAPIRequestShape  = "api-request-shape"
 	SubtypeCompactBound  = "compact_boundary"
 	SubtypeStopHookSumm  = "stop_hook_summary"
+	SubtypeTurnDuration  = "turn_duration"
 	syntheticModel       = "<synthetic>"
 	interruptedPrefix    = "[Request interrupted by user"
 	localCommandStdout   = "<local-command-stdout>"

@@ -81,6 +81,11 @@ type Turn struct {
 	lines       int
 }
 
+// InTranscript reports whether the turn was read from a transcript (a
+// Builder made it), rather than made up by a caller from what hooks said
+// before the turn's lines landed.
+func (t *Turn) InTranscript() bool { return t.lines > 0 }
+
 // Model is the model of the turn's last real LLM call.
 func (t *Turn) Model() string {
 	for i := len(t.Calls) - 1; i >= 0; i-- {

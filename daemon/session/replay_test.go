@@ -3,6 +3,7 @@ package session
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -266,7 +267,7 @@ func TestReplayMatchesImport(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, sp := range spans.Build(s, spans.Options{}) {
+				for _, sp := range spans.Build(s, spans.Options{IntegrationVersion: "test"}) {
 					want[sp.SpanID] = sp
 					if sp.ParentSpanID.IsZero() {
 						traces = append(traces, sp.TraceID)
@@ -279,15 +280,6 @@ func TestReplayMatchesImport(t *testing.T) {
 				if !ok {
 					missing = append(missing, w.Name+" "+id.String())
 					continue
-				}
-				if g.TraceID != w.TraceID || g.ParentSpanID != w.ParentSpanID || g.Name != w.Name {
-					t.Errorf("span %s: live %s/%s parent %s, import %s/%s parent %s", id, g.TraceID, g.Name, g.ParentSpanID, w.TraceID, w.Name, w.ParentSpanID)
-				}
-				if g.StatusCode != w.StatusCode {
-					t.Errorf("span %s %q: live status %s, import %s", id, w.Name, g.StatusCode, w.StatusCode)
-				}
-				if len(g.Events) < len(w.Events) || countEvents(g.Events, spans.EventCompaction) != countEvents(w.Events, spans.EventCompaction) {
-					t.Errorf("span %s %q: live events %v, import %v", id, w.Name, eventNames(g.Events), eventNames(w.Events))
 				}
 				if g.End.IsZero() {
 					t.Errorf("span %s %q still running at the end of the session", id, w.Name)
@@ -307,10 +299,8 @@ func TestReplayMatchesImport(t *testing.T) {
 						t.Errorf("span %s %q: import %s=%v, want %q", id, w.Name, spans.KeySource, src, spans.SourceImport)
 					}
 				}
-				for _, k := range []string{spans.KeyInputTokens, spans.KeyOutputTokens, spans.KeyToolCallResult, spans.KeyConversationID, spans.KeyCompactionTrigger, spans.KeyCompactionItemsBefore, spans.KeyOrphanReason} {
-					if g.Attributes[k] != w.Attributes[k] && !(k == spans.KeyToolCallResult && w.Attributes[k] == nil) {
-						t.Errorf("span %s %q: live %s=%v, import %v", id, w.Name, k, g.Attributes[k], w.Attributes[k])
-					}
+				if d := liveVsImport(g, w); d != "" {
+					t.Errorf("span %s %q: live differs from import: %s", id, w.Name, d)
 				}
 			}
 			for id, g := range got {
@@ -508,6 +498,57 @@ func TestSessionEndClosesOpenWork(t *testing.T) {
 			}
 		}
 	}
+}
+
+// liveVsImport says how the live span g differs from the imported span w
+// ("" for none), leaving out only what hooks alone can know: the session's
+// SessionStart source, and the span events hooks add (permission requests
+// and decisions, notifications), which the import's events must be in
+// order among.
+func liveVsImport(g, w spans.Span) string {
+	var d []string
+	if g.TraceID != w.TraceID || g.ParentSpanID != w.ParentSpanID || g.Name != w.Name || g.Kind != w.Kind {
+		d = append(d, fmt.Sprintf("%s/%s %s parent %s, import %s/%s %s parent %s", g.TraceID, g.Name, g.Kind, g.ParentSpanID, w.TraceID, w.Name, w.Kind, w.ParentSpanID))
+	}
+	if !g.Start.Equal(w.Start) || !g.End.Equal(w.End) {
+		d = append(d, fmt.Sprintf("times %s..%s, import %s..%s", spans.FormatTime(g.Start), spans.FormatTime(g.End), spans.FormatTime(w.Start), spans.FormatTime(w.End)))
+	}
+	if g.StatusCode != w.StatusCode || g.StatusMessage != w.StatusMessage {
+		d = append(d, fmt.Sprintf("status %s %q, import %s %q", g.StatusCode, g.StatusMessage, w.StatusCode, w.StatusMessage))
+	}
+	keys := map[string]bool{}
+	for k := range g.Attributes {
+		keys[k] = true
+	}
+	for k := range w.Attributes {
+		keys[k] = true
+	}
+	for _, k := range spans.SortedKeys(anyKeys(keys)) {
+		if k == spans.KeySource {
+			continue
+		}
+		if gv, wv := fmt.Sprint(g.Attributes[k]), fmt.Sprint(w.Attributes[k]); gv != wv {
+			d = append(d, fmt.Sprintf("%s=%.80q, import %.80q", k, gv, wv))
+		}
+	}
+	i := 0
+	for _, e := range g.Events {
+		if i < len(w.Events) && e.Name == w.Events[i].Name && e.Time.Equal(w.Events[i].Time) && fmt.Sprint(e.Attributes) == fmt.Sprint(w.Events[i].Attributes) {
+			i++
+		}
+	}
+	if i < len(w.Events) {
+		d = append(d, fmt.Sprintf("events %v, import %v", eventNames(g.Events), eventNames(w.Events)))
+	}
+	return strings.Join(d, "; ")
+}
+
+func anyKeys(set map[string]bool) map[string]any {
+	m := make(map[string]any, len(set))
+	for k := range set {
+		m[k] = nil
+	}
+	return m
 }
 
 func countEvents(evs []spans.Event, name string) int {
