@@ -2,6 +2,7 @@ package transcript
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,8 @@ type Builder struct {
 	calls      map[string]*LLMCall
 	callTurn   map[string]*Turn
 	tools      map[string]*ToolCall
+	toolTurn   map[string]*Turn // the turn holding each tool call
+	rev        uint64           // the latest revision given to a turn
 	lastTS     time.Time
 	pending    []InputMessage // inputs since the last call
 
@@ -42,11 +45,34 @@ func newBuilder(path string, sidechain bool) *Builder {
 		calls:      map[string]*LLMCall{},
 		callTurn:   map[string]*Turn{},
 		tools:      map[string]*ToolCall{},
+		toolTurn:   map[string]*Turn{},
 		shapes:     map[string][]string{},
 		requests:   map[string]string{},
 		seenFork:   map[string]bool{},
 	}
 }
+
+// revs numbers the changes every Builder of the process makes, so that a
+// revision is never given twice (see Turn.Rev).
+var revs atomic.Uint64
+
+// changed gives t a new revision: the Builder changed t or something t
+// holds. Every change a Builder makes to a turn, its calls, tools or
+// compactions goes with a call of changed (tests check it, rev_test.go).
+func (b *Builder) changed(t *Turn) {
+	r := revs.Add(1)
+	t.rev, b.rev = r, r
+}
+
+// changedTool gives tc, held by t, a new revision, and t with it.
+func (b *Builder) changedTool(t *Turn, tc *ToolCall) {
+	b.changed(t)
+	tc.rev = t.rev
+}
+
+// Rev is the revision of the Builder's latest change to any of its turns
+// (0 before the first).
+func (b *Builder) Rev() uint64 { return b.rev }
 
 // Session returns the session built so far. The Builder keeps ownership:
 // later Add calls update the same values.
@@ -65,6 +91,7 @@ func (b *Builder) Finish() *Session {
 		}
 		b.cur.Compactions = append(b.cur.Compactions, b.parked...)
 		b.parked = nil
+		b.changed(b.cur)
 	}
 	return b.s
 }
@@ -175,11 +202,14 @@ func (b *Builder) addUser(l *Line) {
 		if bl.Type == BlockToolResult {
 			results = append(results, bl)
 			if tc := b.tools[bl.ToolUseID]; tc != nil {
+				// The result may land long after its turn (a background
+				// tool): the turn holding the call changes, not the current.
 				tc.HasResult = true
 				tc.IsError = bl.IsError
 				tc.Result = ContentText(bl.Content)
 				tc.End = l.Timestamp
 				tc.ToolUseResult = l.ToolUseResult
+				b.changedTool(b.toolTurn[bl.ToolUseID], tc)
 			}
 			continue
 		}
@@ -216,6 +246,7 @@ func (b *Builder) startTurn(l *Line, text string) {
 		// carry it); earlier ones are keyed by their line uuid.
 		prev.Key = "uuid:" + prev.origUUID
 		b.turnsByKey[prev.Key] = prev
+		b.changed(prev)
 	}
 	t := &Turn{
 		Key:            key,
@@ -233,6 +264,7 @@ func (b *Builder) startTurn(l *Line, text string) {
 	b.turnsByKey[key] = t
 	b.cur = t
 	b.pending = nil
+	b.changed(t)
 	if l.PromptID == "" {
 		return
 	}
@@ -260,6 +292,7 @@ func (b *Builder) touch(l *Line) {
 	if l.ForkedFrom != nil {
 		t.copiedLines++
 	}
+	b.changed(t)
 	ts := l.Timestamp
 	if ts.IsZero() {
 		return
@@ -296,6 +329,7 @@ func (b *Builder) addAssistant(l *Line, prevTS time.Time) {
 		b.calls[id] = call
 		b.callTurn[id] = b.cur
 		b.cur.Calls = append(b.cur.Calls, call)
+		b.changed(b.cur)
 		if sys := b.shapes[b.requests[l.RequestRef]]; len(sys) > 0 {
 			call.System = sys
 		}
@@ -325,12 +359,15 @@ func (b *Builder) addAssistant(l *Line, prevTS time.Time) {
 	} else if m.Usage != nil {
 		call.Usage, call.HasUsage = *m.Usage, true
 	}
+	b.changed(t) // the call, whichever turn holds it
 	for _, bl := range blocks {
 		call.Blocks = append(call.Blocks, bl)
 		if bl.Type == BlockToolUse && bl.ID != "" && b.tools[bl.ID] == nil {
 			tc := &ToolCall{ID: bl.ID, Name: bl.Name, Input: bl.Input, CallMessageID: id, Start: l.Timestamp}
 			b.tools[bl.ID] = tc
+			b.toolTurn[bl.ID] = t
 			t.Tools = append(t.Tools, tc)
+			b.changedTool(t, tc)
 		}
 	}
 	saved := b.cur
@@ -351,6 +388,7 @@ func (b *Builder) finishTurn(l *Line) {
 	}
 	if l.Timestamp.After(t.End) {
 		t.End = l.Timestamp
+		b.changed(t)
 	}
 }
 
@@ -366,6 +404,7 @@ func (b *Builder) addBoundary(l *Line) {
 	b.sinceBoundary = 0
 	if b.boundary != nil && b.cur != nil {
 		b.cur.Compactions = append(b.cur.Compactions, b.boundary)
+		b.changed(b.cur)
 	}
 	b.boundary = c
 }
@@ -374,6 +413,7 @@ func (b *Builder) attachCompaction(c *Compaction, promptID string) {
 	if promptID != "" {
 		if t := b.turnsByKey[promptID]; t != nil {
 			t.Compactions = append(t.Compactions, c)
+			b.changed(t)
 			return
 		}
 		b.parked = append(b.parked, c)
@@ -381,6 +421,7 @@ func (b *Builder) attachCompaction(c *Compaction, promptID string) {
 	}
 	if b.cur != nil {
 		b.cur.Compactions = append(b.cur.Compactions, c)
+		b.changed(b.cur)
 	}
 }
 

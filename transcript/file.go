@@ -126,6 +126,7 @@ func SubagentFrom(path string, b *Builder, meta Meta) *Subagent {
 		ToolUseID:   meta.ToolUseID,
 		SpawnDepth:  meta.SpawnDepth,
 		Path:        path,
+		rev:         b.Rev(),
 	}
 	for _, t := range s.Turns {
 		if a.Prompt == "" && t.Prompt != "" {

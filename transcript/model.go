@@ -79,7 +79,17 @@ type Turn struct {
 	origUUID    string // the prompt line's uuid as first written
 	copiedLines int    // lines of this turn that are copies
 	lines       int
+	rev         uint64
 }
+
+// Rev is the turn's revision. A Builder gives a turn a new revision, never
+// given before in the process, whenever it changes the turn or anything
+// the turn holds (its calls, tools and compactions, and what they hold):
+// while Rev stays the same, so does all of that. A Turn no Builder made
+// has revision 0. What is recomputed on a Builder's values from outside —
+// Copied and CopiedFrom (Resolver), Subagents and ToolCall.Subagent (Link)
+// — is not covered, nor are values a caller put into a copy of the turn.
+func (t *Turn) Rev() uint64 { return t.rev }
 
 // InTranscript reports whether the turn was read from a transcript (a
 // Builder made it), rather than made up by a caller from what hooks said
@@ -184,7 +194,13 @@ type ToolCall struct {
 	// Spawns marks a call of another agent's spawning tool (Codex's
 	// spawn_agent), which IsAgentCall does not know by name.
 	Spawns bool
+
+	rev uint64
 }
+
+// Rev is the call's revision: like Turn.Rev, changed by the Builder with
+// the call (its result landing), 0 for a call no Builder made.
+func (c *ToolCall) Rev() uint64 { return c.rev }
 
 // IsAgentCall reports whether the call spawns a subagent.
 func (c *ToolCall) IsAgentCall() bool { return c.Spawns || c.Name == "Agent" || c.Name == "Task" }
@@ -238,7 +254,14 @@ type Subagent struct {
 	// ParentAgent is the subagent whose transcript holds Parent (nested
 	// subagents); nil when Parent is in the main transcript.
 	ParentAgent *Subagent
+
+	rev uint64
 }
+
+// Rev is the revision of the subagent's transcript when SubagentFrom made
+// the value (its Builder's Rev): while it stays the same, so do Prompt,
+// PromptID, Start, End, Calls and Tools. 0 for a Subagent made otherwise.
+func (a *Subagent) Rev() uint64 { return a.rev }
 
 // Subagent match outcomes.
 const (
