@@ -52,7 +52,7 @@ bench-server: ## issue 4's figures on WEAVE_BENCH_SPANS (default 1,000,000) real
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchServer$$' -count=1 -v -timeout 0 ./server/store/sqlite
 
 bench-agentd: ## weave-agentd: what one hook event costs the daemon late in a long session (300 turns, 2,400 spans)
-	$(GO) test -run '^$$' -bench BenchmarkEventLongSession -benchtime 50x ./daemon/session
+	$(GO) test -run '^$$' -bench BenchmarkEventLongSession -benchtime 50x -benchmem ./daemon/session
 
 bench-api: ## read API p50/p99 latency (agents, conversations page, turn and conversation chat views, search); WEAVE_BENCH_SPANS=1000000 for 1M spans
 	$(GO) test -run '^$$' -bench BenchmarkAPI -benchtime 200x -timeout 60m ./server/api

@@ -366,11 +366,15 @@ func (b *builder) chat(parent SpanID, agentName string, c *transcript.LLMCall) {
 
 // sessionModel is the model of the last real call at or before this turn,
 // for a failed call that has none of its own.
-func (b *builder) sessionModel() string {
+func (b *builder) sessionModel() string { return sessionModel(b.s, b.t.Key) }
+
+// sessionModel is the model of the last real call of s at or before the
+// (last) turn keyed key.
+func sessionModel(s *transcript.Session, key string) string {
 	seen := false
-	for i := len(b.s.Turns) - 1; i >= 0; i-- {
-		t := b.s.Turns[i]
-		if t.Key == b.t.Key {
+	for i := len(s.Turns) - 1; i >= 0; i-- {
+		t := s.Turns[i]
+		if t.Key == key {
 			seen = true
 		}
 		if m := t.Model(); seen && m != "" {

@@ -25,8 +25,26 @@ func Link(s *Session) {
 		turn  *Turn
 		agent *Subagent
 	}
-	calls := map[string]*ToolCall{}
-	owners := map[*ToolCall]owner{}
+	if len(s.Subagents) == 0 {
+		// Nothing to link (most sessions): only clear what an earlier
+		// Link may have set.
+		for _, t := range s.Turns {
+			t.Subagents = nil
+			for _, tc := range t.Tools {
+				tc.Subagent = nil
+			}
+		}
+		return
+	}
+	n := 0
+	for _, t := range s.Turns {
+		n += len(t.Tools)
+	}
+	for _, a := range s.Subagents {
+		n += len(a.Tools)
+	}
+	calls := make(map[string]*ToolCall, n)
+	owners := make(map[*ToolCall]owner, n)
 	var agentCalls []*ToolCall
 	addTools := func(tools []*ToolCall, o owner) {
 		for _, tc := range tools {

@@ -95,7 +95,8 @@ func (r *replayer) cut(st *fileStateRec) {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func (r *replayer) deliver(h recordedHook) {
+// event decodes a recorded hook as the daemon would receive it here.
+func (r *replayer) event(h recordedHook) hookproto.Event {
 	payload := string(h.Payload)
 	payload = strings.ReplaceAll(payload, r.prefix, filepath.Join(r.dst, "projects"))
 	ts, _ := time.Parse(time.RFC3339Nano, h.TS)
@@ -104,6 +105,11 @@ func (r *replayer) deliver(h recordedHook) {
 	if err != nil {
 		r.t.Fatalf("decode %s: %v", h.Event, err)
 	}
+	return ev
+}
+
+func (r *replayer) deliver(h recordedHook) {
+	ev := r.event(h)
 	r.events = append(r.events, ev)
 	out := r.p.Event(ev, false)
 	r.record(out)
@@ -160,16 +166,7 @@ func replayCapture(t *testing.T, dir string) (*replayer, []recordedHook) {
 // one Event call per hook, no Deferred.
 func replayBursts(t *testing.T, dir string, burst int) (*replayer, []recordedHook) {
 	t.Helper()
-	hooks := loadHooks(t, filepath.Join(dir, "hooks.jsonl"))
-	r := &replayer{t: t, src: dir, dst: t.TempDir(), p: New(Settings{IntegrationVersion: "test"}),
-		liveRoots: map[spans.TraceID]bool{}, stops: map[spans.TraceID]bool{}}
-	for _, h := range hooks {
-		if h.State != nil && r.prefix == "" {
-			if i := strings.Index(h.State.Path, "/projects/"); i >= 0 {
-				r.prefix = h.State.Path[:i+len("/projects")]
-			}
-		}
-	}
+	r, hooks := newReplayer(t, dir)
 	if burst == 0 {
 		for _, h := range hooks {
 			r.cut(h.State)
@@ -186,18 +183,40 @@ func replayBursts(t *testing.T, dir string, burst int) (*replayer, []recordedHoo
 			}
 		}))
 	}
-	// Everything lands eventually: write the final files and notify.
-	files, _ := filepath.Glob(filepath.Join(dir, "projects", "*", "*.jsonl"))
-	subs, _ := filepath.Glob(filepath.Join(dir, "projects", "*", "*", "subagents", "*"))
+	r.landAll(func(dst string) { r.record(r.p.FileChanged(dst)) })
+	return r, hooks
+}
+
+// newReplayer prepares the replay of the capture in dir (nothing
+// delivered yet) and returns it with the capture's hooks.
+func newReplayer(t *testing.T, dir string) (*replayer, []recordedHook) {
+	t.Helper()
+	hooks := loadHooks(t, filepath.Join(dir, "hooks.jsonl"))
+	r := &replayer{t: t, src: dir, dst: t.TempDir(), p: New(Settings{IntegrationVersion: "test"}),
+		liveRoots: map[spans.TraceID]bool{}, stops: map[spans.TraceID]bool{}}
+	for _, h := range hooks {
+		if h.State != nil && r.prefix == "" {
+			if i := strings.Index(h.State.Path, "/projects/"); i >= 0 {
+				r.prefix = h.State.Path[:i+len("/projects")]
+			}
+		}
+	}
+	return r, hooks
+}
+
+// landAll writes every transcript file of the capture in full (everything
+// lands eventually) and calls changed with each one's path.
+func (r *replayer) landAll(changed func(dst string)) {
+	files, _ := filepath.Glob(filepath.Join(r.src, "projects", "*", "*.jsonl"))
+	subs, _ := filepath.Glob(filepath.Join(r.src, "projects", "*", "*", "subagents", "*"))
 	for _, f := range append(files, subs...) {
-		rel, _ := filepath.Rel(dir, f)
+		rel, _ := filepath.Rel(r.src, f)
 		dst := filepath.Join(r.dst, rel)
 		os.MkdirAll(filepath.Dir(dst), 0o755)
 		b, _ := os.ReadFile(f)
 		os.WriteFile(dst, b, 0o644)
-		r.record(r.p.FileChanged(dst))
+		changed(dst)
 	}
-	return r, hooks
 }
 
 // TestDeferredMatchesEventByEvent: feeding hooks in bursts through
@@ -393,14 +412,7 @@ func TestRestartMidTurn(t *testing.T) {
 		}
 		r.deliver(h)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "projects", "*", "*.jsonl"))
-	subs, _ := filepath.Glob(filepath.Join(dir, "projects", "*", "*", "subagents", "*"))
-	for _, f := range append(files, subs...) {
-		rel, _ := filepath.Rel(dir, f)
-		b, _ := os.ReadFile(f)
-		os.WriteFile(filepath.Join(r.dst, rel), b, 0o644)
-		r.record(r.p.FileChanged(filepath.Join(r.dst, rel)))
-	}
+	r.landAll(func(dst string) { r.record(r.p.FileChanged(dst)) })
 	got := r.final()
 	for id, w := range want {
 		g, ok := got[id]

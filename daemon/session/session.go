@@ -80,6 +80,11 @@ type Processor struct {
 	// refused remembers refused transcript paths (bounded), so each is
 	// logged once.
 	refused map[string]bool
+	// rebuildAll builds every turn at every diff, fingerprints unused (the
+	// reference the tests hold the incremental path to).
+	rebuildAll bool
+	// turnsBuilt counts spans.BuildTurn calls (tests and the benchmark).
+	turnsBuilt int64
 }
 
 // New returns an empty Processor.
@@ -149,6 +154,11 @@ type session struct {
 	ended     time.Time // SessionEnd receipt (zero while open)
 	// exported is the hash of each span's last exported version.
 	exported map[spans.SpanID]uint64
+	// built is the fingerprint (spans.Fingerprinter) of each turn, by key,
+	// when its spans were last built and compared with exported: a turn
+	// whose fingerprint is the same builds to the same spans, so diff
+	// skips it.
+	built map[string]uint64
 	// instructions are CLAUDE.md files InstructionsLoaded reported.
 	instructions []string
 }
@@ -468,7 +478,7 @@ func (p *Processor) session(id, path string) *session {
 		return s
 	}
 	s := &session{id: id, path: path, subs: map[string]*fileState{}, pending: map[string]*pendingTool{},
-		exported: map[spans.SpanID]uint64{}, agentTurn: map[string]string{},
+		exported: map[spans.SpanID]uint64{}, built: map[string]uint64{}, agentTurn: map[string]string{},
 		live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
 	if path != "" {
 		s.main = &fileState{path: path, b: transcript.NewBuilder(path)}
@@ -626,11 +636,13 @@ func (p *Processor) Rebuild(sessionID string, events []hookproto.Event) []spans.
 }
 
 // Deferred runs f, during which Event, FileChanged, Tick and Close only
-// update state and return no spans, then rebuilds each session they
-// touched once and returns the spans that changed. Rebuilding a session
-// costs in proportion to its size (tens of milliseconds for a few thousand
-// spans), so the daemon feeds a burst of queued events, or the journal at
-// start-up, through one call instead of rebuilding after each.
+// update state and return no spans, then diffs each session they touched
+// once and returns the spans that changed. A diff builds only the turns
+// that changed, but assembling the session model and fingerprinting its
+// turns still passes over the whole session (well under a millisecond for
+// 300 turns), and a turn that changes at every event of a burst is built
+// once, so the daemon feeds a burst of queued events, or the journal at
+// start-up, through one call instead of diffing after each.
 func (p *Processor) Deferred(f func()) []spans.Span {
 	p.deferring = true
 	defer func() { p.deferring = false }()
@@ -650,9 +662,15 @@ func (p *Processor) Deferred(f func()) []spans.Span {
 	return out
 }
 
-// diff builds the session's spans and returns those that changed since
-// they were last returned (while deferring: marks the session for
-// Deferred to rebuild).
+// diff returns the session's spans that changed since they were last
+// returned (while deferring: marks the session for Deferred to rebuild).
+//
+// It builds only the turns whose fingerprint changed since they were last
+// built: everything BuildTurn reads for a turn is in its fingerprint
+// (spans.Fingerprinter), and the spans of an unchanged turn are those
+// exported holds, since only building that turn writes its span ids
+// (derived from its key). Turns sharing a key, and turns the fingerprint
+// cannot vouch for, are built every time.
 func (p *Processor) diff(s *session) []spans.Span {
 	if p.deferring {
 		s.dirty = true
@@ -662,11 +680,24 @@ func (p *Processor) diff(s *session) []spans.Span {
 	ts := p.snapshot(s)
 	live := s.live
 	opts := spans.Options{Privacy: p.set.Privacy, IntegrationVersion: p.set.IntegrationVersion, Live: &live}
+	fp := spans.NewFingerprinter(ts, &live)
+	keys := make(map[string]int, len(ts.Turns))
+	for _, t := range ts.Turns {
+		if !t.Copied {
+			keys[t.Key]++
+		}
+	}
 	var out []spans.Span
 	for _, t := range ts.Turns {
 		if t.Copied {
 			continue
 		}
+		sum, ok := fp.Turn(t)
+		ok = ok && keys[t.Key] == 1 && !p.rebuildAll
+		if was, seen := s.built[t.Key]; ok && seen && was == sum {
+			continue
+		}
+		p.turnsBuilt++
 		for _, sp := range spans.BuildTurn(ts, t, opts) {
 			h := sp.Hash()
 			if s.exported[sp.SpanID] == h {
@@ -674,6 +705,11 @@ func (p *Processor) diff(s *session) []spans.Span {
 			}
 			s.exported[sp.SpanID] = h
 			out = append(out, sp)
+		}
+		if ok {
+			s.built[t.Key] = sum
+		} else {
+			delete(s.built, t.Key)
 		}
 	}
 	p.stats.SpansEmitted += int64(len(out))
@@ -683,24 +719,15 @@ func (p *Processor) diff(s *session) []spans.Span {
 // overlay returns copies of the transcript's turns with the tools only
 // hooks know about added, plus the turns only hooks know about yet.
 func (s *session) overlay(ts *transcript.Session, subs []*transcript.Subagent) []*transcript.Turn {
-	byKey := map[string]*transcript.Turn{}
-	var out []*transcript.Turn
-	inTranscript := map[string]bool{}
-	for _, t := range ts.Turns {
-		for _, tc := range t.Tools {
-			inTranscript[tc.ID] = true
-		}
-	}
-	for _, a := range subs {
-		for _, tc := range a.Tools {
-			inTranscript[tc.ID] = true
-		}
-	}
-	for _, t := range ts.Turns {
-		c := *t
-		out = append(out, &c)
+	byKey := make(map[string]*transcript.Turn, len(ts.Turns)+len(s.hookTurns))
+	out := make([]*transcript.Turn, 0, len(ts.Turns)+len(s.hookTurns))
+	copies := make([]transcript.Turn, len(ts.Turns))
+	for i, t := range ts.Turns {
+		c := &copies[i]
+		*c = *t
+		out = append(out, c)
 		if !t.Copied {
-			byKey[t.Key] = &c
+			byKey[t.Key] = c
 		}
 	}
 	n := len(ts.Turns)
@@ -722,7 +749,7 @@ func (s *session) overlay(ts *transcript.Session, subs []*transcript.Subagent) [
 	sort.Strings(ids)
 	for _, id := range ids {
 		pt := s.pending[id]
-		if inTranscript[id] {
+		if s.inTranscript(id) {
 			delete(s.pending, id)
 			continue
 		}
@@ -740,6 +767,20 @@ func (s *session) overlay(ts *transcript.Session, subs []*transcript.Subagent) [
 			&transcript.ToolCall{ID: id, Name: pt.name, Input: pt.input, Start: pt.start})
 	}
 	return out
+}
+
+// inTranscript reports whether the session's transcripts (main or a
+// subagent's) hold the tool call.
+func (s *session) inTranscript(id string) bool {
+	if s.main != nil && s.main.b.ToolCall(id) != nil {
+		return true
+	}
+	for _, fs := range s.subs {
+		if fs.b.ToolCall(id) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // toolTurn is the key of the turn a hook-only tool belongs to: its
