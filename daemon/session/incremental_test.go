@@ -34,9 +34,11 @@ type twin struct {
 }
 
 func newTwin(t *testing.T) *twin {
-	ref := New(Settings{IntegrationVersion: "test"})
+	// One clock for both (Close reads it).
+	set := Settings{IntegrationVersion: "test", Now: func() time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) }}
+	ref := New(set)
 	ref.rebuildAll = true
-	return &twin{t: t, inc: New(Settings{IntegrationVersion: "test"}), ref: ref, latest: map[spans.SpanID]spans.Span{}}
+	return &twin{t: t, inc: New(set), ref: ref, latest: map[spans.SpanID]spans.Span{}}
 }
 
 func spanJSON(t *testing.T, sp spans.Span) string {
@@ -159,7 +161,7 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 			for _, s := range w.inc.sessions {
 				skipped += len(s.built)
 			}
-			w.do("tick", func(p *Processor) []spans.Span { return p.Tick(p.set.Now().Add(100 * 365 * 24 * 3600e9)) })
+			w.do("tick", func(p *Processor) []spans.Span { return p.Tick(p.set.Now().Add(24 * time.Hour)) })
 			w.do("close", func(p *Processor) []spans.Span { return p.Close("shutdown") })
 			if skipped == 0 {
 				t.Error("the incremental processor never recorded a fingerprint: nothing was skipped, nothing tested")
@@ -528,7 +530,14 @@ func TestIncrementalRandomSessions(t *testing.T) {
 			for range steps {
 				s.step()
 			}
-			s.hook(hookproto.Event{HookEventName: hookproto.EventSessionEnd, Reason: "exit"})
+			switch seed % 3 {
+			case 0:
+				s.hook(hookproto.Event{HookEventName: hookproto.EventSessionEnd, Reason: "exit"})
+			case 1:
+				s.w.do("idle", func(p *Processor) []spans.Span { return p.Tick(s.clock.Add(2 * time.Hour)) })
+			default:
+				s.w.do("shutdown", func(p *Processor) []spans.Span { return p.Close("shutdown") })
+			}
 			s.w.do("tick", func(p *Processor) []spans.Span { return p.Tick(s.clock.Add(24 * time.Hour)) })
 		})
 	}
