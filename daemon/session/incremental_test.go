@@ -520,7 +520,7 @@ func (s *sim) step() {
 // its newest spans are what a from-scratch build gives, and a late tool
 // result re-emits its own turn's tool span.
 func TestIncrementalRandomSessions(t *testing.T) {
-	seeds, steps := 24, 100
+	seeds, steps := 16, 100
 	if testing.Short() {
 		seeds = 6
 	}
