@@ -49,7 +49,7 @@ type Fingerprinter struct {
 func NewFingerprinter(s *transcript.Session, live *Live) *Fingerprinter {
 	var h maphash.Hash
 	h.SetSeed(hashSeed)
-	for _, v := range []string{s.ID, s.ParentSessionID, s.ConversationID, s.Cwd, s.GitBranch, s.Entrypoint, s.Version} {
+	for _, v := range []string{s.ID, s.ParentSessionID, s.ConversationID, s.Cwd, s.GitBranch, s.Entrypoint, s.Version, s.Agent, s.Provider} {
 		str(&h, v)
 	}
 	if live != nil {

@@ -124,7 +124,7 @@ func (w *twin) scratch(what string) {
 func allCaptures(t *testing.T) []string {
 	t.Helper()
 	var dirs []string
-	for _, set := range fixtures.Sets {
+	for _, set := range fixtures.ClaudeCodeSets {
 		found, _ := filepath.Glob(filepath.Join(fixtures.Path(t, set), "*", "hooks.jsonl"))
 		for _, f := range found {
 			dirs = append(dirs, filepath.Dir(f))
