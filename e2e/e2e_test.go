@@ -1,15 +1,18 @@
 //go:build e2e
 
-// Package e2e runs the real Claude Code CLI (the harness in
-// ../shared/harness/claude-code, against its scripted mock API) with the real
-// weave-hook → weave-agentd → weave-server, and checks what the read API
-// says against the transcripts Claude Code wrote. Run it with `make e2e`,
-// which installs the pinned CLI first.
+// Package e2e runs the real Claude Code CLI through weave's scenarios
+// (e2e/scenarios, run by e2e/harness against the scripted mock API of
+// e2e/mockapi) with the real weave-hook → weave-agentd → weave-server,
+// and checks what the read API says against the transcripts Claude Code
+// wrote. As root the whole test (mock, CLI, daemon, servers) runs in a
+// private network namespace with only loopback. Run it with `make e2e`;
+// `go test -tags e2e ./e2e` works too (it installs the CLI itself).
 package e2e
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,43 +31,38 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/e2e/harness"
+	"github.com/weavetrace/weave/e2e/scenarios"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
 
-const harness = "../../shared/harness/claude-code"
-
 var (
-	binDir    string
+	binDir    string // weave-hook, weave-agentd, weave-server
 	claudeBin string
+	agentSDK  string // the Agent SDK's entry module
 	summary   struct {
 		sync.Mutex
 		scenarios, sessions, turns, spans, liveTurns int
 	}
 )
 
+// TestMain does what needs the network first (installing the CLI and the
+// Agent SDK from npm unless CLAUDE_BIN / WEAVE_AGENT_SDK name them,
+// building the binaries), then goes on in a private network namespace
+// when root (harness.IsolateNetwork re-executes the test binary there).
 func TestMain(m *testing.M) {
-	claudeBin = os.Getenv("CLAUDE_BIN")
-	if claudeBin == "" {
-		fmt.Fprintln(os.Stderr, "e2e: CLAUDE_BIN is not set; run `make e2e` (it installs the pinned Claude Code CLI)")
-		os.Exit(1)
+	if os.Getenv("WEAVE_E2E_BIN") == "" {
+		prepare()
 	}
-	if _, err := os.Stat(claudeBin); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: CLAUDE_BIN %s: %v\n", claudeBin, err)
-		os.Exit(1)
-	}
-	dir, err := os.MkdirTemp("", "weave-e2e-bin-")
+	network, err := harness.IsolateNetwork()
 	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	build := exec.Command("go", "build", "-o", binDir+"/", "../cmd/weave-hook", "../cmd/weave-agentd", "../cmd/weave-server")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build failed:", err)
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		os.Exit(1)
 	}
+	binDir, claudeBin, agentSDK = os.Getenv("WEAVE_E2E_BIN"), os.Getenv("CLAUDE_BIN"), os.Getenv("WEAVE_AGENT_SDK")
+	version, _ := harness.CLIVersion(context.Background(), claudeBin)
+	fmt.Printf("e2e: Claude Code %s, %s\n", version, network)
 	code := m.Run()
 	os.RemoveAll(binDir)
 	summary.Lock()
@@ -72,6 +70,52 @@ func TestMain(m *testing.M) {
 		summary.scenarios, summary.sessions, summary.turns, summary.liveTurns, summary.spans)
 	summary.Unlock()
 	os.Exit(code)
+}
+
+// prepare installs what is missing and builds the binaries, passing the
+// paths on in the environment (to the re-executed test binary too).
+func prepare() {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	version := os.Getenv("CC_VERSION")
+	if version == "" {
+		version = harness.DefaultCLIVersion
+	}
+	cache, err := harness.CacheDir()
+	if err != nil {
+		fail(err)
+	}
+	if os.Getenv("CLAUDE_BIN") == "" {
+		bin, err := harness.InstallCLI(ctx, version, cache, os.Stderr)
+		if err != nil {
+			fail(err)
+		}
+		os.Setenv("CLAUDE_BIN", bin)
+	} else if v, err := harness.CLIVersion(ctx, os.Getenv("CLAUDE_BIN")); err != nil {
+		fail(err)
+	} else {
+		version = v
+	}
+	if os.Getenv("WEAVE_AGENT_SDK") == "" {
+		entry, err := harness.InstallAgentSDK(ctx, version, cache, os.Stderr)
+		if err != nil {
+			fail(err)
+		}
+		os.Setenv("WEAVE_AGENT_SDK", entry)
+	}
+	dir, err := os.MkdirTemp("", "weave-e2e-bin-")
+	if err != nil {
+		fail(err)
+	}
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/weave-hook", "../cmd/weave-agentd", "../cmd/weave-server")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fail(fmt.Errorf("build: %w", err))
+	}
+	os.Setenv("WEAVE_E2E_BIN", dir)
 }
 
 // server is a weave-server process on a free loopback port.
@@ -380,13 +424,14 @@ func newRecorder(t *testing.T, upstream string) *recorder {
 	return r
 }
 
-// stopTimes reads the Stop hooks' receipt times (ns) by prompt_id.
-func stopTimes(t *testing.T, path string) map[string]time.Time {
+// stopTimes reads when each turn's Stop or StopFailure hook ran (the
+// harness's hook log), by prompt_id.
+func stopTimes(t *testing.T, hookLog string) map[string]time.Time {
 	t.Helper()
 	out := map[string]time.Time{}
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(hookLog)
 	if err != nil {
-		t.Fatalf("stop log: %v", err)
+		t.Fatalf("hook log: %v", err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		ns, payload, ok := strings.Cut(line, " ")
@@ -394,11 +439,12 @@ func stopTimes(t *testing.T, path string) map[string]time.Time {
 			continue
 		}
 		var p struct {
+			Event    string `json:"hook_event_name"`
 			PromptID string `json:"prompt_id"`
 		}
 		var n int64
 		fmt.Sscan(ns, &n)
-		if json.Unmarshal([]byte(payload), &p) != nil || p.PromptID == "" {
+		if json.Unmarshal([]byte(payload), &p) != nil || p.PromptID == "" || (p.Event != "Stop" && p.Event != "StopFailure") {
 			continue
 		}
 		if at := time.Unix(0, n); out[p.PromptID].IsZero() || at.Before(out[p.PromptID]) {
@@ -408,57 +454,42 @@ func stopTimes(t *testing.T, path string) map[string]time.Time {
 	return out
 }
 
-// hookSettings registers weave-hook for every observe-only hook event, and
-// a one-line logger of Stop and StopFailure hooks (with their receipt
-// time) to stopLog.
-func hookSettings(t *testing.T, home, endpoint, project, stopLog string) string {
+// run is one scenario's run with weave-hook registered.
+type run struct {
+	session *harness.Session
+	home    string // WEAVE_HOME
+	log     bytes.Buffer
+}
+
+// runScenario runs a scenario with weave-hook registered (weave-hook
+// install, as a user does) to export to endpoint under project; before
+// runs first, with the session set up (e.g. to add a hook).
+func runScenario(t *testing.T, name, endpoint, project string, before func(*run)) *run {
 	t.Helper()
-	cmd := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", home, endpoint, project, filepath.Join(binDir, "weave-hook"))
-	hooks := map[string]any{}
-	for _, ev := range hookproto.Events {
-		if !hookproto.IsObserveOnly(ev) {
-			continue
-		}
-		hooks[ev] = []any{map[string]any{"matcher": "*", "hooks": []any{map[string]any{"type": "command", "command": cmd, "timeout": 30}}}}
+	sc, ok := scenarios.Get(name)
+	if !ok {
+		t.Fatalf("no scenario %s", name)
 	}
-	stop := fmt.Sprintf(`{ printf '%%s ' "$(date +%%s%%N)"; tr -d '\n'; echo; } >> %s`, stopLog)
-	for _, ev := range []string{"Stop", "StopFailure"} { // a turn ends with one of them
-		hooks[ev] = append(hooks[ev].([]any), map[string]any{"matcher": "*", "hooks": []any{map[string]any{"type": "command", "command": stop, "timeout": 30}}})
-	}
-	b, _ := json.Marshal(map[string]any{"hooks": hooks})
-	p := filepath.Join(t.TempDir(), "extra-settings.json")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
+	r := &run{home: t.TempDir()}
+	hook := filepath.Join(binDir, "weave-hook")
+	s, err := harness.New(harness.Config{Claude: claudeBin, Dir: t.TempDir(), AgentSDK: agentSDK, Log: &r.log,
+		WeaveHook:   hook,
+		HookCommand: fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", r.home, endpoint, project, hook)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
-}
-
-// extraScenarios are weave's own scenarios (e2e/scenarios), run with the
-// harness's helpers.
-var extraScenarios = map[string]bool{"parallel": true, "nested": true, "background": true, "apierror": true, "subfail": true, "bgfork": true}
-
-// runScenario runs one harness scenario with weave-hook registered.
-func runScenario(t *testing.T, scenario, settings, captures string) {
-	t.Helper()
-	cmd := exec.Command("bash", filepath.Join(harness, "run.sh"), scenario)
-	if extraScenarios[scenario] {
-		cmd = exec.Command("bash", filepath.Join("scenarios", "run.sh"), scenario)
+	r.session = s
+	t.Cleanup(func() { stopDaemon(t, r.home) })
+	if before != nil {
+		before(r)
 	}
-	cmd.Env = append(os.Environ(), "CC_HARNESS_NO_NETNS=1", "CAPTURES_DIR="+captures,
-		"EXTRA_SETTINGS="+settings, "CLAUDE_BIN="+claudeBin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("harness %s: %v\n%s", scenario, err, out)
+	start := time.Now()
+	sc.Run(s)
+	if err := s.Close(); err != nil {
+		t.Fatalf("scenario %s: %v\n%s", name, err, r.log.String())
 	}
-	t.Logf("harness %s:\n%s", scenario, lastLines(string(out), 12))
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
+	t.Logf("scenario %s (%s): %v", name, sc.About, time.Since(start).Round(100*time.Millisecond))
+	return r
 }
 
 func stopDaemon(t *testing.T, home string) {
@@ -473,15 +504,11 @@ func TestClaudeCodeScenarios(t *testing.T) {
 	live := startServer(t)
 	rec := newRecorder(t, live.url)
 	imported := startServer(t)
-	for _, sc := range []string{"simple", "tools", "subagent", "resume", "failure", "multiturn", "compact", "parallel", "nested", "background", "apierror", "subfail", "bgfork"} {
+	for _, sc := range scenarios.Names() {
 		t.Run(sc, func(t *testing.T) {
 			project := "e2e/" + sc
-			home := t.TempDir()
-			captures := t.TempDir()
-			stopLog := filepath.Join(t.TempDir(), "stops.log")
-			runScenario(t, sc, hookSettings(t, home, rec.URL, project, stopLog), captures)
-			t.Cleanup(func() { stopDaemon(t, home) })
-			projects := filepath.Join(captures, sc, "projects")
+			r := runScenario(t, sc, rec.URL, project, nil)
+			projects := r.session.ProjectsDir()
 			tr := readTruth(t, projects)
 			want := importSpans(t, projects)
 			snap := live.settle(t, project, want)
@@ -489,7 +516,7 @@ func TestClaudeCodeScenarios(t *testing.T) {
 			// Live: each turn's root reached the server while the turn was
 			// still running, before its Stop hook fired.
 			rec.mu.Lock()
-			for prompt, stop := range stopTimes(t, stopLog) {
+			for prompt, stop := range stopTimes(t, r.session.HookLog()) {
 				trace := spans.TurnTraceID(prompt).String()
 				at, ok := rec.runningRoot[trace]
 				switch {
@@ -711,56 +738,34 @@ func TestFaults(t *testing.T) {
 	live := startServer(t)
 	t.Run("daemon SIGKILLed mid-turn", func(t *testing.T) {
 		rec := newRecorder(t, live.url)
-		project, home, captures := "faults/kill", t.TempDir(), t.TempDir()
-		settings := hookSettings(t, home, rec.URL, project, filepath.Join(t.TempDir(), "stops.log"))
-		flag := filepath.Join(t.TempDir(), "killed")
-		// After the first PostToolUse: kill -9 the daemon (its pid is in its lock file).
-		kill := fmt.Sprintf(`[ -e %[1]s ] || { touch %[1]s; kill -9 "$(cat %[2]s/agentd.lock)"; }`, flag, home)
-		addHook(t, settings, "PostToolUse", kill)
-		runScenario(t, "tools", settings, captures)
-		t.Cleanup(func() { stopDaemon(t, home) })
+		project, flag := "faults/kill", filepath.Join(t.TempDir(), "killed")
+		r := runScenario(t, "tools", rec.URL, project, func(r *run) {
+			// After the first PostToolUse: kill -9 the daemon (its pid is in
+			// its lock file).
+			r.session.AddHook("PostToolUse", fmt.Sprintf(`[ -e %[1]s ] || { touch %[1]s; kill -9 "$(cat %[2]s/agentd.lock)"; }`, flag, r.home))
+		})
 		if _, err := os.Stat(flag); err != nil {
 			t.Fatalf("the kill hook did not run: %v", err)
 		}
-		if log, _ := os.ReadFile(filepath.Join(home, "logs", "agentd.log")); bytes.Count(log, []byte("daemon: starting")) < 2 {
+		if log, _ := os.ReadFile(filepath.Join(r.home, "logs", "agentd.log")); bytes.Count(log, []byte("daemon: starting")) < 2 {
 			t.Errorf("the daemon was not restarted after the kill:\n%s", log)
 		}
-		projects := filepath.Join(captures, "tools", "projects")
+		projects := r.session.ProjectsDir()
 		want := importSpans(t, projects)
 		checkAgainstTranscripts(t, "after SIGKILL", live.settle(t, project, want), readTruth(t, projects), want)
 	})
 	t.Run("server down during the session", func(t *testing.T) {
 		rec := newRecorder(t, live.url)
 		rec.down.Store(true)
-		project, home, captures := "faults/down", t.TempDir(), t.TempDir()
-		runScenario(t, "subagent", hookSettings(t, home, rec.URL, project, filepath.Join(t.TempDir(), "stops.log")), captures)
-		t.Cleanup(func() { stopDaemon(t, home) })
+		project := "faults/down"
+		r := runScenario(t, "subagent", rec.URL, project, nil)
 		if rec.refused.Load() == 0 {
 			t.Fatal("no export was attempted while the server was down")
 		}
 		rec.down.Store(false)
-		projects := filepath.Join(captures, "subagent", "projects")
+		projects := r.session.ProjectsDir()
 		want := importSpans(t, projects)
 		checkAgainstTranscripts(t, "after the outage", live.settle(t, project, want), readTruth(t, projects), want)
 		t.Logf("%d export requests refused during the outage, all spans delivered after", rec.refused.Load())
 	})
-}
-
-// addHook appends one more command hook for event to a settings file.
-func addHook(t *testing.T, path, event, command string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s map[string]map[string][]any
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatal(err)
-	}
-	s["hooks"][event] = append(s["hooks"][event], map[string]any{"matcher": "*",
-		"hooks": []any{map[string]any{"type": "command", "command": command, "timeout": 30}}})
-	b, _ = json.Marshal(s)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
