@@ -63,6 +63,7 @@ type Session struct {
 	mockName             string
 	requests             map[mockapi.Kind]int
 	runs                 int
+	version              string
 }
 
 // New prepares the session's directories and settings.
@@ -329,6 +330,24 @@ func (s *Session) sdk(step map[string]any) *Run {
 	spec, _ := json.Marshal(step)
 	return s.run(s.cfg.Node, []string{driver, string(spec)}, nil,
 		[]string{"CLAUDE_BIN=" + s.cfg.Claude, "WEAVE_AGENT_SDK=" + s.cfg.AgentSDK})
+}
+
+// Version is the CLI's version (asked once).
+func (s *Session) Version() string {
+	if s.version == "" {
+		v, err := CLIVersion(context.Background(), s.cfg.Claude)
+		if s.Fail(err) != nil {
+			return ""
+		}
+		s.version = v
+	}
+	return s.version
+}
+
+// VersionBefore reports whether the CLI is older than v (N.N.N).
+func (s *Session) VersionBefore(v string) bool {
+	have := s.Version()
+	return validVersion(have) && validVersion(v) && compareVersions(have, v) < 0
 }
 
 // Dir is the session's directory.

@@ -60,8 +60,19 @@ type Step struct {
 	DelayMS int `json:"delay_ms,omitempty"`
 	// Expect is checked against the request and reported by Server.Check.
 	Expect *Expect `json:"expect,omitempty"`
+	// When makes the step conditional: a request that does not match it
+	// skips the step (for good) and takes the next one. It covers what
+	// differs between CLI versions, e.g. 2.1.330 runs every Agent call in
+	// the background ("Async agent launched") and 2.1.197 waits for it.
+	// A conditional step is never required.
+	When *Expect `json:"when,omitempty"`
 	// Error answers with an HTTP error instead of a message.
 	Error *APIError `json:"error,omitempty"`
+	// Repeat answers up to that many requests with this step (0 or 1:
+	// once); used once, it counts as used. For an error a client retries
+	// an unknown number of times (2.1.330 retries a 400 with fewer beta
+	// features, 2.1.197 does not).
+	Repeat int `json:"repeat,omitempty"`
 	// Optional steps may be left unconsumed (a CLI version that retries
 	// less); they must come after every required step of their track.
 	Optional bool `json:"optional,omitempty"`
@@ -95,7 +106,7 @@ type CacheCreation struct {
 	Ephemeral1hInputTokens *int64 `json:"ephemeral_1h_input_tokens,omitempty"`
 }
 
-// Expect is what a step's request should contain.
+// Expect is what a step's request should (or, in When, must) contain.
 type Expect struct {
 	LastUserContains string `json:"last_user_contains"`
 }
@@ -176,10 +187,10 @@ func validateSteps(where string, steps []Step) error {
 	for i := range steps {
 		st := &steps[i]
 		at := fmt.Sprintf("%s[%d]", where, i)
-		if optional && !st.Optional {
+		if optional && !st.Optional && st.When == nil {
 			return fmt.Errorf("%s: a required step after an optional one", at)
 		}
-		optional = st.Optional
+		optional = optional || st.Optional
 		if err := st.validate(); err != nil {
 			return fmt.Errorf("%s: %w", at, err)
 		}
@@ -190,6 +201,9 @@ func validateSteps(where string, steps []Step) error {
 func (st *Step) validate() error {
 	if st.DelayMS < 0 || st.DelayMS > 600_000 {
 		return fmt.Errorf("delay_ms %d: want 0..600000", st.DelayMS)
+	}
+	if st.Repeat < 0 || st.Repeat > 1000 {
+		return fmt.Errorf("repeat %d: want 0..1000", st.Repeat)
 	}
 	if st.Error != nil {
 		if len(st.Content) > 0 || st.Usage != nil || st.StopReason != "" || st.StopSequence != "" {
@@ -257,9 +271,12 @@ func (b *Block) validate() error {
 		if err := json.Unmarshal(b.Input, &in); err != nil || in == nil {
 			return fmt.Errorf("tool_use %s: input is not a JSON object", b.Name)
 		}
-		var buf bytes.Buffer
-		json.Compact(&buf, b.Input)
-		b.Input = buf.Bytes()
+		// The canonical form is what json.Marshal writes: compact, HTML
+		// characters escaped (the same JSON value).
+		var compact, escaped bytes.Buffer
+		json.Compact(&compact, b.Input)
+		json.HTMLEscape(&escaped, compact.Bytes())
+		b.Input = escaped.Bytes()
 	default:
 		return fmt.Errorf("block type %q: want text, thinking or tool_use", b.Type)
 	}

@@ -31,6 +31,7 @@ func TestParseScriptErrors(t *testing.T) {
 		{"error status", `{"main": [{"error": {"status": 200}}]}`, "error status 200"},
 		{"retry after", `{"main": [{"error": {"status": 429, "retry_after": -1}}]}`, "retry_after -1"},
 		{"required after optional", `{"main": [{"optional": true, "error": {"status": 529}}, {"content": [{"type": "text", "text": "x"}]}]}`, "main[1]: a required step after an optional one"},
+		{"repeat", `{"main": [{"repeat": -1, "error": {"status": 500}}]}`, "repeat -1"},
 		{"agent without steps", `{"subagents": [{"prompt_contains": "x"}]}`, "subagents[0]: no steps"},
 		{"agent step", `{"subagents": [{"steps": [{}]}]}`, "subagents[0].steps[0]: neither content nor error"},
 		{"classifier", `{"classifier": "maybe"}`, `classifier "maybe"`},
@@ -76,6 +77,7 @@ func FuzzParseScript(f *testing.F) {
 		`{"subagents": [{"prompt_contains": "Count", "steps": [{"delay_ms": 10, "content": [{"type": "tool_use", "name": "Bash", "input": {"command": "wc -l @WORK@/x"}}]}]}], "classifier": "allow"}`,
 		`{"main": [{"usage": {"input_tokens": 6, "cache_creation": {"ephemeral_5m_input_tokens": 1}}, "expect": {"last_user_contains": "x"}, "stop_reason": "stop_sequence", "stop_sequence": "</block>", "content": [{"type": "text", "text": "<block>no"}]}], "compact_summary": "s", "title": "t", "side_text": "ok"}`,
 		`{"main": [{"content": [{"type": "tool_use", "name": "Bash", "id": "toolu_01x", "input": {"a": [1, {"b": null}]}}]}]}`,
+		`{"main": [{"optional": true, "error": {"status": 400}}, {"when": {"last_user_contains": "Async agent launched"}, "repeat": 3, "content": [{"type": "text", "text": "w"}]}]}`,
 		`{}`, `[]`, `null`, `{"main": null}`,
 	} {
 		f.Add([]byte(seed))

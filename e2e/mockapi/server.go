@@ -36,7 +36,7 @@ type Server struct {
 	logFile  *os.File
 	seq      int
 	entries  []Entry
-	mainNext int
+	main     cursor
 	agents   []agentState
 	owner    map[string]int   // thread mark → index in agents
 	cached   map[string]int64 // conversation → tokens cached
@@ -48,7 +48,40 @@ type Server struct {
 
 type agentState struct {
 	assigned bool
-	next     int
+	cursor
+}
+
+// cursor is where a track is in its steps: the next step, and how often
+// it was used already (a repeated step stays next until used up).
+type cursor struct {
+	next, uses int
+}
+
+// take returns the index of the step that answers req (-1: the track is
+// exhausted) and moves on.
+func (c *cursor) take(req *Request, steps []Step) int {
+	if c.uses == 0 {
+		c.next = skipUnmet(req, steps, c.next)
+	}
+	if c.next >= len(steps) {
+		return -1
+	}
+	i := c.next
+	c.uses++
+	if c.uses >= max(1, steps[i].Repeat) {
+		c.next, c.uses = c.next+1, 0
+	}
+	return i
+}
+
+// unused is how many required steps the track has left: a repeated step
+// used at least once counts as used.
+func (c *cursor) unused(steps []Step) int {
+	from := c.next
+	if c.uses > 0 {
+		from++
+	}
+	return required(steps[min(from, len(steps)):])
 }
 
 // Entry is one line of the request log.
@@ -143,12 +176,12 @@ func (s *Server) Check() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	problems := append([]string(nil), s.problems...)
-	if left := required(s.script.Main[min(s.mainNext, len(s.script.Main)):]); left > 0 {
-		problems = append(problems, fmt.Sprintf("main: %d required step(s) not used (%d of %d used)", left, s.mainNext, len(s.script.Main)))
+	if left := s.main.unused(s.script.Main); left > 0 {
+		problems = append(problems, fmt.Sprintf("main: %d required step(s) not used (%d of %d used)", left, s.main.next, len(s.script.Main)))
 	}
 	for i, a := range s.script.Subagents {
 		st := s.agents[i]
-		if left := required(a.Steps[min(st.next, len(a.Steps)):]); left > 0 {
+		if left := st.unused(a.Steps); left > 0 {
 			problems = append(problems, fmt.Sprintf("subagents[%d] (%q): %d required step(s) not used (%d of %d used)",
 				i, a.PromptContains, left, st.next, len(a.Steps)))
 		}
@@ -162,7 +195,7 @@ func (s *Server) Check() error {
 func required(steps []Step) int {
 	n := 0
 	for _, st := range steps {
-		if !st.Optional {
+		if !st.Optional && st.When == nil {
 			n++
 		}
 	}
@@ -316,11 +349,9 @@ func (s *Server) take(req *Request, kind Kind, e *Entry) Step {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		e.Track = "main"
-		if s.mainNext >= len(s.script.Main) {
+		if e.Step = s.main.take(req, s.script.Main); e.Step < 0 {
 			return s.exhausted(e, "main: script exhausted")
 		}
-		e.Step = s.mainNext
-		s.mainNext++
 		return s.checked(req, s.script.Main[e.Step], e)
 	case KindSubagent:
 		s.mu.Lock()
@@ -330,16 +361,23 @@ func (s *Server) take(req *Request, kind Kind, e *Entry) Step {
 			return s.exhausted(e, err.Error())
 		}
 		e.Track = fmt.Sprintf("subagents[%d]", i)
-		a, st := s.script.Subagents[i], &s.agents[i]
-		if st.next >= len(a.Steps) {
+		a := s.script.Subagents[i]
+		if e.Step = s.agents[i].take(req, a.Steps); e.Step < 0 {
 			return s.exhausted(e, e.Track+": script exhausted")
 		}
-		e.Step = st.next
-		st.next++
 		return s.checked(req, a.Steps[e.Step], e)
 	}
 	e.Track = "side"
 	return s.sideStep(req, kind)
+}
+
+// skipUnmet returns the first step from next on that req may take: the
+// conditional steps it does not match are passed over.
+func skipUnmet(req *Request, steps []Step, next int) int {
+	for next < len(steps) && steps[next].When != nil && !strings.Contains(req.LastUserText(), steps[next].When.LastUserContains) {
+		next++
+	}
+	return next
 }
 
 func (s *Server) checked(req *Request, st Step, e *Entry) Step {

@@ -623,3 +623,64 @@ func TestRequestLog(t *testing.T) {
 		t.Errorf("HEAD entry %+v", entries[1])
 	}
 }
+
+func TestConditionalSteps(t *testing.T) {
+	script := `{"main": [
+	  {"content": [{"type": "tool_use", "name": "Agent", "input": {"prompt": "look"}}]},
+	  {"when": {"last_user_contains": "Async agent launched"}, "content": [{"type": "text", "text": "waiting for it"}]},
+	  {"expect": {"last_user_contains": "found it"}, "content": [{"type": "text", "text": "final"}]},
+	  {"when": {"last_user_contains": "task-notification"}, "content": [{"type": "text", "text": "second notification"}]}
+	]}`
+	answer := func(t *testing.T, ts *httptest.Server, last string) string {
+		t.Helper()
+		var msg struct{ Content []struct{ Text string } }
+		json.NewDecoder(post(t, ts.URL, body(t, false, false, user(last))).Body).Decode(&msg)
+		return msg.Content[0].Text
+	}
+	t.Run("the agent waited for", func(t *testing.T) {
+		m, ts := startMock(t, script)
+		answer(t, ts, "go")
+		if got := answer(t, ts, "the agent found it"); got != "final" {
+			t.Errorf("got %q, want the conditional step skipped", got)
+		}
+		if err := m.Check(); err != nil {
+			t.Errorf("Check: %v (conditional steps are not required)", err)
+		}
+	})
+	t.Run("the agent in the background", func(t *testing.T) {
+		m, ts := startMock(t, script)
+		answer(t, ts, "go")
+		for _, tc := range []struct{ last, want string }{
+			{"Async agent launched successfully", "waiting for it"},
+			{"<task-notification> found it", "final"},
+			{"<task-notification> the other one", "second notification"},
+		} {
+			if got := answer(t, ts, tc.last); got != tc.want {
+				t.Errorf("after %q: got %q, want %q", tc.last, got, tc.want)
+			}
+		}
+		if err := m.Check(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestRepeatedStep(t *testing.T) {
+	m, ts := startMock(t, `{"main": [
+	  {"repeat": 3, "error": {"status": 400, "message": "refused"}},
+	  {"content": [{"type": "text", "text": "after"}]}
+	]}`)
+	status := func() int { return post(t, ts.URL, body(t, false, false, user("x"))).StatusCode }
+	if got := status(); got != 400 {
+		t.Fatalf("first: %d", got)
+	}
+	if err := m.Check(); err == nil || !strings.Contains(err.Error(), "main: 1 required step(s) not used") {
+		t.Errorf("Check after one use: %v, want only the step after the repeated one missing", err)
+	}
+	if a, b, c := status(), status(), status(); a != 400 || b != 400 || c != 200 {
+		t.Errorf("got %d %d %d, want the error twice more, then the next step", a, b, c)
+	}
+	if err := m.Check(); err != nil {
+		t.Error(err)
+	}
+}
