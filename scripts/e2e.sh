@@ -13,7 +13,7 @@ LOG="${E2E_LOG:-$(mktemp -t weave-e2e.XXXXXX.log)}"
 for tool in node npm tmux; do
   command -v "$tool" >/dev/null || { echo "e2e: $tool is missing (apt-get install nodejs npm tmux)" >&2; exit 1; }
 done
-echo "== e2e: Claude Code $CC_VERSION (installing into ~/.cache/weave if missing)"
+echo "== e2e: Claude Code $CC_VERSION (installed into ${WEAVE_CACHE_DIR:-~/.cache/weave} if missing)"
 eval "$(go run ./e2e/cmd/ccharness install -version "$CC_VERSION" -sdk)"
 export CLAUDE_BIN WEAVE_AGENT_SDK
 echo "== e2e: $CLAUDE_BIN, log $LOG"

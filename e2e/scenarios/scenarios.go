@@ -164,7 +164,7 @@ var All = []Scenario{
 		serve(s, "background")
 		s.Claude(harness.Headless("Check notes.txt in the background")...).ExpectExit(0)
 	}},
-	{Name: "apierror", About: "the API refuses the turn's second request (HTTP 400)", Run: func(s *harness.Session) {
+	{Name: "apierror", About: "the API refuses the turn's second request (HTTP 400, however often the CLI retries it)", Run: func(s *harness.Session) {
 		s.WriteFile("notes.txt", notes)
 		serve(s, "apierror")
 		s.Claude(harness.Headless("Count the lines of notes.txt")...)
