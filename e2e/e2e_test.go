@@ -285,7 +285,16 @@ func (s *server) settle(t *testing.T, project string, wantSpans int) snapshot {
 		}
 		if time.Now().After(deadline) {
 			snap = s.snapshot(t, project)
-			t.Fatalf("project %s did not settle: %d spans (want %d), %d running", project, sl.Total, wantSpans, len(active.Spans))
+			var all spanList
+			s.post(t, "/genai/spans/query", map[string]any{"project_id": project, "limit": 1000}, &all)
+			var list strings.Builder
+			for _, sp := range all.Spans {
+				fmt.Fprintf(&list, "\n  %s %s %s", sp.TraceID, sp.SpanID, sp.SpanName)
+			}
+			for _, sp := range active.Spans {
+				fmt.Fprintf(&list, "\n  running: %s %s %s", sp.TraceID, sp.SpanID, sp.SpanName)
+			}
+			t.Fatalf("project %s did not settle: %d spans (want %d), %d running:%s", project, sl.Total, wantSpans, len(active.Spans), list.String())
 			return snap
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -470,9 +479,22 @@ func runScenario(t *testing.T, name, endpoint, project string, before func(*run)
 	if !ok {
 		t.Fatalf("no scenario %s", name)
 	}
-	r := &run{home: t.TempDir()}
 	hook := filepath.Join(binDir, "weave-hook")
-	s, err := harness.New(harness.Config{Claude: claudeBin, Dir: t.TempDir(), AgentSDK: agentSDK, Log: &r.log,
+	// Kept when the test fails: transcripts, hook and request logs, and
+	// weave-agentd's home (its log, journal, spool) in weave/.
+	dir, err := os.MkdirTemp("", "weave-e2e-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{home: filepath.Join(dir, "weave")}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("scenario %s: its files are kept in %s", name, dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	})
+	s, err := harness.New(harness.Config{Claude: claudeBin, Dir: dir, AgentSDK: agentSDK, Log: &r.log,
 		WeaveHook:   hook,
 		HookCommand: fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", r.home, endpoint, project, hook)})
 	if err != nil {

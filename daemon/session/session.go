@@ -204,20 +204,21 @@ func (p *Processor) SessionClosed(id string) bool {
 
 // Watches lists the files and folders the daemon should watch: each live
 // session's transcript and folder (the file is created late), and its
-// subagents folder and files.
+// subagents folder and files. An ended session's files stay watched until
+// it is forgotten: Claude Code writes its transcript asynchronously, and
+// the last lines (the /exit command's turn) may land after SessionEnd.
 func (p *Processor) Watches() []string {
 	set := map[string]bool{}
 	for _, s := range p.sessions {
-		if !s.ended.IsZero() {
-			continue
-		}
 		set[s.path] = true
-		set[filepath.Dir(s.path)] = true
-		dir := transcript.SubagentDir(s.path)
-		set[dir] = true
 		for path := range s.subs {
 			set[path] = true
 		}
+		if !s.ended.IsZero() {
+			continue
+		}
+		set[filepath.Dir(s.path)] = true
+		set[transcript.SubagentDir(s.path)] = true
 	}
 	out := make([]string, 0, len(set))
 	for k := range set {
