@@ -167,8 +167,10 @@ var All = []Scenario{
 	{Name: "apierror", About: "the API refuses the turn's second request (HTTP 400, however often the CLI retries it)", Run: func(s *harness.Session) {
 		s.WriteFile("notes.txt", notes)
 		serve(s, "apierror")
-		s.Claude(harness.Headless("Count the lines of notes.txt")...)
-		s.ExpectHooks("StopFailure")
+		s.Claude(harness.Headless("Count the lines of notes.txt")...).ExpectExit(1)
+		if s.VersionBefore("2.1.330") { // 2.1.330 in print mode often exits before its StopFailure hook runs
+			s.ExpectHooks("StopFailure")
+		}
 	}},
 	{Name: "subfail", About: "a subagent whose model call fails", Run: func(s *harness.Session) {
 		serve(s, "subfail")
