@@ -34,6 +34,7 @@ import (
 	"github.com/weavetrace/weave/e2e/harness"
 	"github.com/weavetrace/weave/e2e/scenarios"
 	"github.com/weavetrace/weave/spans"
+	"github.com/weavetrace/weave/tools/chlocal/chlocal"
 	"github.com/weavetrace/weave/transcript"
 )
 
@@ -63,13 +64,24 @@ func TestMain(m *testing.M) {
 	binDir, claudeBin, agentSDK = os.Getenv("WEAVE_E2E_BIN"), os.Getenv("CLAUDE_BIN"), os.Getenv("WEAVE_AGENT_SDK")
 	version, _ := harness.CLIVersion(context.Background(), claudeBin)
 	fmt.Printf("e2e: Claude Code %s, %s\n", version, network)
+	if os.Getenv(envStore) == "clickhouse" {
+		stop, err := startClickHouse()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.Exit(1)
+		}
+		defer stop()
+		fmt.Printf("e2e: weave-server on ClickHouse (%s)\n", clickhouseDSN)
+	}
 	code := m.Run()
 	os.RemoveAll(binDir)
 	summary.Lock()
 	fmt.Printf("e2e: %d scenarios with the real Claude Code CLI, %d sessions, %d turns (%d seen running before their Stop), %d spans checked through the read API (live == import)\n",
 		summary.scenarios, summary.sessions, summary.turns, summary.liveTurns, summary.spans)
 	summary.Unlock()
-	os.Exit(code)
+	if code != 0 {
+		os.Exit(code)
+	}
 }
 
 // prepare installs what is missing and builds the binaries, passing the
@@ -106,6 +118,13 @@ func prepare() {
 		}
 		os.Setenv("WEAVE_AGENT_SDK", entry)
 	}
+	if os.Getenv(envStore) == "clickhouse" && os.Getenv(chlocal.EnvLib) == "" {
+		lib, err := chlocal.Install(ctx, os.Stderr) // npm: before the private network namespace
+		if err != nil {
+			fail(err)
+		}
+		os.Setenv(chlocal.EnvLib, lib)
+	}
 	dir, err := os.MkdirTemp("", "weave-e2e-bin-")
 	if err != nil {
 		fail(err)
@@ -116,6 +135,39 @@ func prepare() {
 		fail(fmt.Errorf("build: %w", err))
 	}
 	os.Setenv("WEAVE_E2E_BIN", dir)
+}
+
+// envStore = "clickhouse" runs every weave-server of the test on
+// ClickHouse (one local node from tools/chlocal, a database per server)
+// instead of the embedded store.
+const envStore = "WEAVE_E2E_STORE"
+
+var (
+	clickhouseDSN string       // the node's DSN, set when envStore is "clickhouse"
+	clickhouseDBs atomic.Int64 // databases handed out
+)
+
+// startClickHouse starts the local node every server of the run uses; it
+// dies with the test binary should the test crash.
+func startClickHouse() (stop func(), err error) {
+	dir, err := os.MkdirTemp("", "weave-e2e-clickhouse-")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := chlocal.Start(ctx, chlocal.Options{Dir: dir, Log: os.Stderr})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start ClickHouse: %w", err)
+	}
+	clickhouseDSN = c.DSNs()[0]
+	return func() { c.Stop(); os.RemoveAll(dir) }, nil
+}
+
+// clickhouseDB is the DSN of a database no other server of the run uses.
+func clickhouseDB() string {
+	return fmt.Sprintf("%s/weave_e2e_%d", clickhouseDSN, clickhouseDBs.Add(1))
 }
 
 // server is a weave-server process on a free loopback port.
@@ -134,7 +186,11 @@ func startServer(t *testing.T) *server {
 	addr := l.Addr().String()
 	l.Close()
 	s := &server{url: "http://" + addr}
-	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), "serve", "--addr", addr, "--data-dir", t.TempDir())
+	args := []string{"serve", "--addr", addr, "--data-dir", t.TempDir()}
+	if clickhouseDSN != "" {
+		args = append(args, "--store", "clickhouse", "--clickhouse-dsn", clickhouseDB(), "--clickhouse-flush-interval", "50ms")
+	}
+	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), args...)
 	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
