@@ -75,6 +75,10 @@ type Handler struct {
 	now     func() time.Time
 	maxBody int64
 
+	// chunkItems and chunkBytes bound a chunk (DefaultChunkItems,
+	// DefaultChunkBytes; tests lower them).
+	chunkItems, chunkBytes int
+
 	// attached remembers spans that took events from log records, so that a
 	// later copy of such a span (which carries only its own events) keeps
 	// them. Bounded: the oldest keys are forgotten first.
@@ -98,6 +102,9 @@ func New(s Settings) (*Handler, error) {
 		now:      s.Now,
 		maxBody:  s.MaxBodyBytes,
 		attached: newKeySet(1 << 16),
+
+		chunkItems: DefaultChunkItems,
+		chunkBytes: DefaultChunkBytes,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

@@ -27,31 +27,50 @@ func (enc encoding) name() string {
 }
 
 func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *httpError) {
-	req := ptraceotlp.NewExportRequest()
-	var err error
-	if enc == encJSON {
-		err = req.UnmarshalJSON(body)
-	} else {
-		err = req.UnmarshalProto(body)
-	}
-	if err != nil {
-		return result{}, fail(http.StatusBadRequest, "ingest: cannot decode OTLP %s trace request (ExportTraceServiceRequest): %v", enc.name(), err)
-	}
-	td := req.Traces()
-	h.m.spansReceived.Add(float64(td.SpanCount()))
-	ctx := r.Context()
-
-	keys, projects := incomingKeys(td, h.s.DefaultProject)
-	if herr := h.authorize(r, projects); herr != nil {
-		return result{}, herr
-	}
-	extra, taken, herr := h.eventsFor(ctx, keys)
+	l, herr := h.prepare(r, signalTraces, enc, body)
 	if herr != nil {
 		return result{}, herr
 	}
+	h.m.spansReceived.Add(float64(l.itemCount()))
+	ctx := r.Context()
+	b := &traceBatch{reasons: map[string]int{}}
+	for _, pieces := range l.chunks(h.chunkItems, h.chunkBytes) {
+		td := decodeChunk(l, pieces, func(data []byte) (ptrace.Traces, error) {
+			req := ptraceotlp.NewExportRequest()
+			return req.Traces(), unmarshal(req, enc, data)
+		})
+		if herr := h.tracesChunk(ctx, td, b); herr != nil {
+			return result{}, herr
+		}
+	}
+	for reason, n := range l.problems {
+		b.reasons[reason] += n
+		h.m.spansRejected.With(reason).Add(float64(n))
+	}
+	rejected, msg := summarize("spans", b.reasons)
+	if l.firstProblem != "" {
+		msg += "; " + l.firstProblem
+	}
+	if b.firstInvalid != nil {
+		msg += "; first invalid span: " + b.firstInvalid.Error()
+	}
+	return result{rejected: rejected, message: msg}, nil
+}
 
+// traceBatch accumulates what the chunks of one trace request rejected.
+type traceBatch struct {
+	reasons      map[string]int
+	firstInvalid error // the first span store.ValidateSpan refused, named in the answer
+}
+
+// tracesChunk normalizes and writes the spans of one chunk of a request.
+func (h *Handler) tracesChunk(ctx context.Context, td ptrace.Traces, b *traceBatch) *httpError {
+	keys := incomingKeys(td, h.s.DefaultProject)
+	extra, taken, herr := h.eventsFor(ctx, keys)
+	if herr != nil {
+		return herr
+	}
 	reasons := map[string]int{}
-	var firstInvalid error // the first span store.ValidateSpan refused, named in the answer
 	var spans []model.Span
 	opts := h.s.Normalize
 	opts.DefaultProject = h.s.DefaultProject
@@ -70,8 +89,8 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 			// bounds: drop such spans here, alone.
 			if err := store.ValidateSpan(&out[i]); err != nil {
 				reasons[reasonInvalid]++
-				if firstInvalid == nil {
-					firstInvalid = err
+				if b.firstInvalid == nil {
+					b.firstInvalid = err
 				}
 				continue
 			}
@@ -79,32 +98,28 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 		}
 	}
 	for reason, n := range reasons {
+		b.reasons[reason] += n
 		h.m.spansRejected.With(reason).Add(float64(n))
 	}
-	if len(spans) > 0 {
-		if err := h.s.Writer.WriteSpans(ctx, spans); err != nil {
-			h.restorePending(taken)
-			h.m.spansRejected.With("store_error").Add(float64(len(spans)))
-			return result{}, h.storeError(ctx, "WriteSpans", err)
-		}
-		h.m.spansStored.Add(float64(len(spans)))
-		h.noteAttached(spans)
-		// Log records parked while this batch was being written would wait
-		// for the span's next copy: take them now.
-		h.applyLateEvents(ctx, spans)
+	if len(spans) == 0 {
+		return nil
 	}
-	rejected, msg := summarize("spans", reasons)
-	if firstInvalid != nil {
-		msg += "; first invalid span: " + firstInvalid.Error()
+	if err := h.s.Writer.WriteSpans(ctx, spans); err != nil {
+		h.restorePending(taken)
+		h.m.spansRejected.With("store_error").Add(float64(len(spans)))
+		return h.storeError(ctx, "WriteSpans", err)
 	}
-	return result{rejected: rejected, message: msg}, nil
+	h.m.spansStored.Add(float64(len(spans)))
+	h.noteAttached(spans)
+	// Log records parked while this batch was being written would wait
+	// for the span's next copy: take them now.
+	h.applyLateEvents(ctx, spans)
+	return nil
 }
 
-// incomingKeys lists the keys of the spans in td that have usable IDs, and
-// the projects they go to.
-func incomingKeys(td ptrace.Traces, def string) ([]store.SpanKey, map[string]bool) {
+// incomingKeys lists the keys of the spans in td that have usable IDs.
+func incomingKeys(td ptrace.Traces, def string) []store.SpanKey {
 	var keys []store.SpanKey
-	projects := map[string]bool{}
 	for _, rs := range td.ResourceSpans().All() {
 		project := normalize.ProjectID(rs.Resource().Attributes(), def)
 		for _, ss := range rs.ScopeSpans().All() {
@@ -113,12 +128,11 @@ func incomingKeys(td ptrace.Traces, def string) ([]store.SpanKey, map[string]boo
 				if tid.IsEmpty() || sid.IsEmpty() || project == "" {
 					continue
 				}
-				projects[project] = true
 				keys = append(keys, store.SpanKey{ProjectID: project, TraceID: hex.EncodeToString(tid[:]), SpanID: hex.EncodeToString(sid[:])})
 			}
 		}
 	}
-	return keys, projects
+	return keys
 }
 
 // eventsFor gathers the extra events of incoming spans: parked log records

@@ -1,0 +1,324 @@
+// Command ingestmem measures weave-server's peak memory under concurrent
+// maximum-size OTLP requests: it builds weave-server, starts it on a free
+// loopback port with the embedded store in a temporary directory, and has
+// several clients each post OTLP/protobuf trace requests of realistic spans
+// (storetest.Workload, whole input histories included) just under the
+// server's body limit, for a few rounds. A client answered 429 or 503
+// waits for Retry-After and sends the same request again, so nothing is
+// lost. It samples the server's RSS while it runs and prints the peak
+// (VmHWM from /proc/PID/status), then checks that the store holds every
+// span sent. Linux only. Run it with `make bench-ingest-memory`.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/weavetrace/weave/server/store/storetest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ingestmem:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	clients int
+	rounds  int
+	size    int
+	keep    bool
+	extra   string
+}
+
+func run() error {
+	var o options
+	flag.IntVar(&o.clients, "clients", 4, "concurrent clients")
+	flag.IntVar(&o.rounds, "rounds", 3, "requests per client")
+	flag.IntVar(&o.size, "size", 32<<20, "request body size in bytes (the server's --max-body is set to this)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
+	flag.StringVar(&o.extra, "server-flags", "", "extra weave-server flags, space separated")
+	flag.Parse()
+
+	dir, err := os.MkdirTemp("", "ingestmem-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(dir)
+	}
+	bin := filepath.Join(dir, "weave-server")
+	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/weave-server").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/weave-server: %v\n%s", err, out)
+	}
+
+	fmt.Printf("building %d requests of %.1f MiB (%d clients x %d rounds)...\n", o.clients*o.rounds, float64(o.size)/(1<<20), o.clients, o.rounds)
+	bodies, spans, err := buildBodies(o.clients*o.rounds, o.size)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range spans {
+		total += n
+	}
+
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	args := []string{"serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--max-body", strconv.Itoa(o.size)}
+	args = append(args, strings.Fields(o.extra)...)
+	srv := exec.Command(bin, args...)
+	srv.Env = append(os.Environ(), "WEAVE_API_KEYS=")
+	var logs bytes.Buffer
+	srv.Stdout, srv.Stderr = &logs, &logs
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = srv.Process.Signal(os.Interrupt)
+		_ = srv.Wait()
+	}()
+	base := "http://" + addr
+	if err := waitReady(base, 30*time.Second); err != nil {
+		return fmt.Errorf("%w\nserver log:\n%s", err, logs.String())
+	}
+	idle, _ := procStatus(srv.Process.Pid, "VmRSS")
+
+	// Sample RSS while the clients run, for the curve; VmHWM is the peak.
+	stop := make(chan struct{})
+	var samples []int64
+	var sampled sync.WaitGroup
+	sampled.Go(func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if v, err := procStatus(srv.Process.Pid, "VmRSS"); err == nil {
+					samples = append(samples, v)
+				}
+			}
+		}
+	})
+
+	start := time.Now()
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, o.clients)
+	client := &http.Client{Timeout: 10 * time.Minute}
+	for c := range o.clients {
+		wg.Go(func() {
+			for r := range o.rounds {
+				if err := send(client, base+"/v1/traces", bodies[c*o.rounds+r], &refused); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stop)
+	sampled.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	peak, err := procStatus(srv.Process.Pid, "VmHWM")
+	if err != nil {
+		return err
+	}
+	stored, err := storedSpans(base)
+	if err != nil {
+		return err
+	}
+	var maxSample int64
+	for _, s := range samples {
+		maxSample = max(maxSample, s)
+	}
+	fmt.Printf("server RSS idle:          %6.1f MiB\n", float64(idle)/1024)
+	fmt.Printf("server peak RSS (VmHWM):  %6.1f MiB   (%d clients x %d requests of %.1f MiB, OTLP/protobuf)\n",
+		float64(peak)/1024, o.clients, o.rounds, float64(o.size)/(1<<20))
+	fmt.Printf("highest RSS sampled:      %6.1f MiB\n", float64(maxSample)/1024)
+	fmt.Printf("spans sent:               %d in %s (%.0f spans/s)\n", total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
+	fmt.Printf("answers 429/503 (retried): %d\n", refused.Load())
+	fmt.Printf("spans stored:             %d\n", stored)
+	if stored != int64(total) {
+		return fmt.Errorf("stored %d spans, sent %d", stored, total)
+	}
+	return nil
+}
+
+// send posts body until it is accepted, honouring Retry-After on 429 and
+// 503 as an OTLP exporter does.
+func send(client *http.Client, url string, body []byte, refused *atomic.Int64) error {
+	for attempt := 0; ; attempt++ {
+		resp, err := client.Post(url, "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			r := ptraceotlp.NewExportResponse()
+			if err := r.UnmarshalProto(msg); err != nil {
+				return fmt.Errorf("response: %w", err)
+			}
+			if n := r.PartialSuccess().RejectedSpans(); n > 0 {
+				return fmt.Errorf("%d spans rejected: %s", n, r.PartialSuccess().ErrorMessage())
+			}
+			return nil
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			refused.Add(1)
+			wait, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+			if err != nil || wait <= 0 {
+				wait = 1
+			}
+			if attempt > 600 {
+				return fmt.Errorf("still refused after %d attempts", attempt)
+			}
+			time.Sleep(time.Duration(wait) * time.Second)
+		default:
+			return fmt.Errorf("status %d: %s", resp.StatusCode, msg)
+		}
+	}
+}
+
+// buildBodies renders n OTLP/protobuf trace requests of at most size bytes
+// each from a realistic workload, every span under a fresh id.
+func buildBodies(n, size int) ([][]byte, []int, error) {
+	w := storetest.NewWorkload(42, "local/default", time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
+	w.RawSpans = true
+	var pending []string
+	var bodies [][]byte
+	var counts []int
+	for len(bodies) < n {
+		// Fill a request a little past the limit, then trim it back.
+		var raws []string
+		est := 0
+		raws = append(raws, pending...)
+		for _, r := range pending {
+			est += len(r)
+		}
+		pending = nil
+		for est < size*11/10 {
+			for _, s := range w.Next() {
+				raws = append(raws, string(s.RawSpan))
+				est += len(s.RawSpan)
+			}
+		}
+		lo, hi := 1, len(raws)
+		var best []byte
+		bestN := 0
+		for lo <= hi { // largest prefix that fits
+			mid := (lo + hi) / 2
+			b, err := protoBody(raws[:mid])
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(b) <= size {
+				best, bestN = b, mid
+				lo = mid + 1
+			} else {
+				hi = mid - 1
+			}
+		}
+		if best == nil {
+			return nil, nil, errors.New("one span is larger than the request size")
+		}
+		bodies = append(bodies, best)
+		counts = append(counts, bestN)
+		pending = raws[bestN:]
+	}
+	return bodies, counts, nil
+}
+
+func protoBody(raws []string) ([]byte, error) {
+	js := `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"ingestmem"}}]},` +
+		`"scopeSpans":[{"scope":{"name":"ingestmem"},"spans":[` + strings.Join(raws, ",") + `]}]}]}`
+	req := ptraceotlp.NewExportRequest()
+	if err := req.UnmarshalJSON([]byte(js)); err != nil {
+		return nil, fmt.Errorf("workload as OTLP/JSON: %w", err)
+	}
+	return req.MarshalProto()
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitReady(base string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("weave-server did not become ready")
+}
+
+// storedSpans reads the weave_store_spans gauge.
+func storedSpans(base string) (int64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "weave_store_spans "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f), err
+		}
+	}
+	return 0, errors.New("no weave_store_spans in /metrics")
+}
+
+// procStatus reads a kB figure (VmRSS, VmHWM) of /proc/PID/status.
+func procStatus(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
