@@ -46,6 +46,10 @@ serve flags:
                           resource attributes; the UI opens on it
                           (default local/default)
   --max-body BYTES        largest OTLP request body accepted (default 33554432)
+  --ingest-memory BYTES   memory OTLP requests being handled may take together
+                          (bodies plus decoding, estimated; default 67108864):
+                          a request finding no room waits up to 2 s, then gets
+                          503 with Retry-After
   --api-keys-file FILE    JSON file of API keys scoped to projects:
                           {"keys":[{"name":"ci","key":"...","projects":["local/default"]}]}
                           Keys can also come from $WEAVE_API_KEYS as
@@ -114,6 +118,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "")
 	fs.StringVar(&cfg.DefaultProject, "default-project", cfg.DefaultProject, "")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", cfg.MaxBodyBytes, "")
+	fs.Int64Var(&cfg.IngestMemoryBytes, "ingest-memory", cfg.IngestMemoryBytes, "")
 	fs.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
 	if err := fs.Parse(args); err != nil {

@@ -18,7 +18,7 @@ import (
 // grow with its size.
 const (
 	DefaultChunkItems = 1000
-	DefaultChunkBytes = 1 << 20
+	DefaultChunkBytes = 512 << 10
 )
 
 // unmarshaler is a pdata export request.

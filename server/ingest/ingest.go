@@ -41,6 +41,19 @@ var (
 // decompression, when Settings.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 32 << 20
 
+// DefaultMaxInFlightBytes bounds the memory the requests being handled
+// take together (Settings.MaxInFlightBytes): room for one request of the
+// default maximum size (about 42 MiB with its chunk) and smaller ones
+// beside it.
+const DefaultMaxInFlightBytes = 64 << 20
+
+// DefaultAdmissionWait is how long a request waits for room in the memory
+// budget before it is answered 503 (Settings.AdmissionWait).
+const DefaultAdmissionWait = 2 * time.Second
+
+// retryAfterSeconds is the Retry-After of every 503.
+const retryAfterSeconds = "5"
+
 // Settings are the handler's dependencies.
 type Settings struct {
 	// Writer stores the spans. Required.
@@ -56,10 +69,23 @@ type Settings struct {
 	Logger *slog.Logger
 	// Metrics receives the ingest counters; nil keeps them private.
 	Metrics *metrics.Registry
+	// Authenticate, when set, is called before the body is read: an error
+	// answers 401 and the body is never looked at. Authorize still checks
+	// each project the request writes to.
+	Authenticate func(r *http.Request) error
 	// Authorize is called once per project a request writes to; nil means
 	// open. An error wrapping auth.ErrForbidden answers 403, any other
 	// error 401.
 	Authorize func(r *http.Request, projectID string) error
+	// MaxInFlightBytes bounds the memory the requests being handled may
+	// take together, each estimated as its body buffer plus the working
+	// set of one chunk; 0 means DefaultMaxInFlightBytes. A request that
+	// finds no room waits up to AdmissionWait, then is answered 503 with
+	// Retry-After (its body unread). A request costing more than the whole
+	// budget runs alone.
+	MaxInFlightBytes int64
+	// AdmissionWait bounds the wait for room; 0 means DefaultAdmissionWait.
+	AdmissionWait time.Duration
 	// Normalize tunes normalization (caps); its DefaultProject and
 	// ExtraEvents are set by the handler.
 	Normalize normalize.Options
@@ -74,6 +100,9 @@ type Handler struct {
 	m       *ingestMetrics
 	now     func() time.Time
 	maxBody int64
+
+	budget    *budget
+	admitWait time.Duration
 
 	// chunkItems and chunkBytes bound a chunk (DefaultChunkItems,
 	// DefaultChunkBytes; tests lower them).
@@ -96,6 +125,9 @@ func New(s Settings) (*Handler, error) {
 	if s.MaxBodyBytes < 0 {
 		return nil, fmt.Errorf("ingest: Settings.MaxBodyBytes is negative (%d)", s.MaxBodyBytes)
 	}
+	if s.MaxInFlightBytes < 0 || s.AdmissionWait < 0 {
+		return nil, fmt.Errorf("ingest: Settings.MaxInFlightBytes (%d) or AdmissionWait (%v) is negative", s.MaxInFlightBytes, s.AdmissionWait)
+	}
 	h := &Handler{
 		s:        s,
 		log:      s.Logger,
@@ -105,7 +137,16 @@ func New(s Settings) (*Handler, error) {
 
 		chunkItems: DefaultChunkItems,
 		chunkBytes: DefaultChunkBytes,
+		admitWait:  s.AdmissionWait,
 	}
+	if h.admitWait == 0 {
+		h.admitWait = DefaultAdmissionWait
+	}
+	inFlight := s.MaxInFlightBytes
+	if inFlight == 0 {
+		inFlight = DefaultMaxInFlightBytes
+	}
+	h.budget = newBudget(inFlight)
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -186,40 +227,74 @@ type result struct {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sig signal) {
 	start := h.now()
-	enc, body, herr := h.readRequest(w, r)
-	var res result
+	res := &reservation{b: h.budget}
+	enc, body, herr := h.readRequest(w, r, res)
+	var out result
 	if herr == nil {
 		switch sig {
 		case signalTraces:
-			res, herr = h.traces(r, enc, body)
+			out, herr = h.traces(r, enc, body)
 		case signalLogs:
-			res, herr = h.logs(r, enc, body)
+			out, herr = h.logs(r, enc, body)
 		}
 	}
+	body = nil
 	h.m.batchSeconds.With(string(sig)).Observe(h.now().Sub(start).Seconds())
 	if herr != nil {
 		h.m.requests.With(string(sig), strconv.Itoa(herr.status)).Inc()
 		writeError(w, enc, herr)
-		return
+	} else {
+		h.m.requests.With(string(sig), "200").Inc()
+		writeSuccess(w, enc, sig, out)
 	}
-	h.m.requests.With(string(sig), "200").Inc()
-	writeSuccess(w, enc, sig, res)
+	h.m.inFlightBytes.Add(-float64(res.held))
+	res.release()
 }
 
-// readRequest checks method, content type and encoding and reads the body
-// within the size limit.
-func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request) (encoding, []byte, *httpError) {
+// readRequest checks method, key, content type and encoding, takes room
+// in the memory budget and reads the body within the size limit, growing
+// the reservation with the body.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request, res *reservation) (encoding, []byte, *httpError) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return encProto, nil, fail(http.StatusMethodNotAllowed, "ingest: method %s not allowed, use POST", r.Method)
 	}
 	enc, herr := requestEncoding(r.Header.Get("Content-Type"))
+	if h.s.Authenticate != nil {
+		// Before anything of the body is read.
+		if err := h.s.Authenticate(r); err != nil {
+			return enc, nil, fail(http.StatusUnauthorized, "ingest: %v", err)
+		}
+	}
 	if herr != nil {
-		return encProto, nil, herr
+		return enc, nil, herr
+	}
+	ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	compressed := false
+	switch ce {
+	case "", "identity":
+	case "gzip", "x-gzip", "deflate":
+		compressed = true
+	default:
+		return enc, nil, fail(http.StatusUnsupportedMediaType, "ingest: unsupported Content-Encoding %q (use gzip, deflate or none)", ce)
+	}
+	if r.ContentLength > h.maxBody {
+		return enc, nil, fail(http.StatusRequestEntityTooLarge, "ingest: body exceeds the limit of %d bytes", h.maxBody)
+	}
+	// The first estimate of the body: its length when it is sent as is,
+	// else a guess that grows as it is read.
+	size := int64(64 << 10)
+	switch {
+	case !compressed && r.ContentLength >= 0:
+		size = r.ContentLength + 1 // room to see the end
+	case r.ContentLength > 0:
+		size = min(h.maxBody+1, max(size, 4*r.ContentLength))
+	}
+	if herr := h.admit(r, res, size); herr != nil {
+		return enc, nil, herr
 	}
 	var reader io.Reader = http.MaxBytesReader(w, r.Body, h.maxBody)
-	switch ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); ce {
-	case "", "identity":
+	switch ce {
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(reader)
 		if err != nil {
@@ -234,19 +309,55 @@ func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request) (encoding,
 		}
 		defer zr.Close()
 		reader = zr
-	default:
-		return enc, nil, fail(http.StatusUnsupportedMediaType, "ingest: unsupported Content-Encoding %q (use gzip, deflate or none)", ce)
 	}
 	// The decompressed size is bounded too (a small gzip body can expand a
 	// thousandfold).
-	body, err := io.ReadAll(io.LimitReader(reader, h.maxBody+1))
-	if err != nil {
-		return enc, nil, readError(err, "body")
+	body := make([]byte, 0, size)
+	for {
+		if len(body) == cap(body) {
+			if int64(len(body)) > h.maxBody {
+				return enc, nil, fail(http.StatusRequestEntityTooLarge, "ingest: decompressed body exceeds the limit of %d bytes", h.maxBody)
+			}
+			next := min(h.maxBody+1, 2*int64(cap(body))+4096)
+			if herr := h.admit(r, res, next); herr != nil {
+				return enc, nil, herr
+			}
+			grown := make([]byte, len(body), next)
+			copy(grown, body)
+			body = grown
+		}
+		n, err := reader.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return enc, nil, readError(err, "body")
+		}
 	}
 	if int64(len(body)) > h.maxBody {
 		return enc, nil, fail(http.StatusRequestEntityTooLarge, "ingest: decompressed body exceeds the limit of %d bytes", h.maxBody)
 	}
 	return enc, body, nil
+}
+
+// admit grows res to cover a body buffer of size bytes, waiting up to
+// AdmissionWait for room; when there is none the answer is 503.
+func (h *Handler) admit(r *http.Request, res *reservation, size int64) *httpError {
+	before := res.held
+	ctx, cancel := context.WithTimeout(r.Context(), h.admitWait)
+	defer cancel()
+	if err := res.growTo(ctx, requestCost(size)); err != nil {
+		h.m.throttled.Inc()
+		// Read the rest of the body away (a fixed buffer, no memory kept),
+		// so that the client gets this answer and its Retry-After rather
+		// than a connection reset while it is still sending.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, h.maxBody))
+		return fail(http.StatusServiceUnavailable, "ingest: the server is busy with other requests (%d MiB of its %d MiB ingest memory in use); retry later",
+			h.budget.inUse()>>20, h.budget.size>>20)
+	}
+	h.m.inFlightBytes.Add(float64(res.held - before))
+	return nil
 }
 
 func readError(err error, what string) *httpError {
@@ -372,7 +483,7 @@ func writeError(w http.ResponseWriter, enc encoding, e *httpError) {
 	code := rpcCode(e.status)
 	w.Header().Set("Content-Type", enc.contentType())
 	if e.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	var body []byte
 	if enc == encJSON {
@@ -436,7 +547,7 @@ type keySet struct {
 }
 
 func newKeySet(capacity int) *keySet {
-	return &keySet{cap: capacity, set: make(map[store.SpanKey]struct{}, capacity)}
+	return &keySet{cap: capacity, set: map[store.SpanKey]struct{}{}}
 }
 
 func (k *keySet) add(key store.SpanKey) {

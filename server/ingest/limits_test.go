@@ -1,7 +1,11 @@
 package ingest
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/weavetrace/weave/server/auth"
 	"github.com/weavetrace/weave/server/model"
 )
 
@@ -130,5 +135,176 @@ func TestLargeRequestWrittenInChunks(t *testing.T) {
 				t.Errorf("WriteSpans called %d times, want 4 then 10 (chunks of 10)", w.writes)
 			}
 		})
+	}
+}
+
+// countingBody counts the bytes the handler reads of a request body.
+type countingBody struct {
+	r    io.Reader
+	read int
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.read += n
+	return n, err
+}
+
+func postCounted(h http.Handler, ct string, body []byte, mod func(*http.Request)) (*httptest.ResponseRecorder, *countingBody) {
+	cb := &countingBody{r: bytes.NewReader(body)}
+	r := httptest.NewRequest(http.MethodPost, "/v1/traces", cb)
+	r.ContentLength = int64(len(body))
+	r.Header.Set("Content-Type", ct)
+	if mod != nil {
+		mod(r)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec, cb
+}
+
+// TestBusyAnswers503WithRetryAfter: with the memory budget taken, a request
+// waits AdmissionWait, then gets 503 with Retry-After; its body is read
+// away (so the client sees the answer, not a reset) but never kept. Once
+// room frees, the same request is stored.
+func TestBusyAnswers503WithRetryAfter(t *testing.T) {
+	w := newMemWriter()
+	h, reg := newTestHandler(t, w, func(s *Settings) {
+		s.MaxInFlightBytes = 4 << 20
+		s.AdmissionWait = 20 * time.Millisecond
+	})
+	body := traceBody(t, sampleTraces(3), ctProto)
+	if err := h.budget.acquire(context.Background(), 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	rec, cb := postCounted(h.Traces(), ctProto, body, nil)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "busy") {
+		t.Fatalf("got %d (Retry-After %q) %q, want 503 busy with Retry-After", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+	}
+	if cb.read != len(body) {
+		t.Errorf("read %d of %d body bytes, want all (drained)", cb.read, len(body))
+	}
+	if n := len(w.all()); n != 0 {
+		t.Errorf("stored %d spans, want none", n)
+	}
+	h.budget.release(4 << 20)
+	rec, _ = postCounted(h.Traces(), ctProto, body, nil)
+	if rec.Code != http.StatusOK || len(w.all()) != 3 {
+		t.Fatalf("after release: status %d, %d spans stored, want 200 and 3", rec.Code, len(w.all()))
+	}
+	if got := h.budget.inUse(); got != 0 {
+		t.Errorf("budget in use after the requests: %d, want 0", got)
+	}
+	var out bytes.Buffer
+	_ = reg.WritePrometheus(&out)
+	for _, line := range []string{"weave_ingest_requests_throttled_total 1\n", "weave_ingest_in_flight_bytes 0\n"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("metrics lack %q", line)
+		}
+	}
+}
+
+// TestWaitingRequestAdmittedWhenRoomFrees: a request that finds no room
+// waits for it rather than failing at once.
+func TestWaitingRequestAdmittedWhenRoomFrees(t *testing.T) {
+	w := newMemWriter()
+	h, _ := newTestHandler(t, w, func(s *Settings) {
+		s.MaxInFlightBytes = 4 << 20
+		s.AdmissionWait = time.Minute
+	})
+	if err := h.budget.acquire(context.Background(), 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int)
+	go func() {
+		rec, _ := postCounted(h.Traces(), ctProto, traceBody(t, sampleTraces(1), ctProto), nil)
+		done <- rec.Code
+	}()
+	for h.budget.waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	h.budget.release(4 << 20)
+	if code := <-done; code != http.StatusOK {
+		t.Fatalf("status %d, want 200 once room freed", code)
+	}
+}
+
+// TestRefusedBeforeReadingTheBody: a declared length over the limit and,
+// with Authenticate set, a missing key are answered without reading a byte
+// of the body.
+func TestRefusedBeforeReadingTheBody(t *testing.T) {
+	body := traceBody(t, sampleTraces(2), ctProto)
+	w := newMemWriter()
+	h, _ := newTestHandler(t, w, func(s *Settings) {
+		s.MaxBodyBytes = int64(len(body)) - 1
+	})
+	rec, cb := postCounted(h.Traces(), ctProto, body, nil)
+	if rec.Code != http.StatusRequestEntityTooLarge || cb.read != 0 {
+		t.Errorf("over the limit: status %d after reading %d bytes, want 413 unread", rec.Code, cb.read)
+	}
+
+	keyed, _ := newTestHandler(t, w, func(s *Settings) {
+		s.Authenticate = func(r *http.Request) error {
+			if r.Header.Get("wandb-api-key") != "right" {
+				return auth.ErrUnauthenticated
+			}
+			return nil
+		}
+	})
+	// A hostile body: without a key it must not even be scanned.
+	deep := deepTraceRequest(t, encProto, 1_000_000, true)
+	rec, cb = postCounted(keyed.Traces(), ctProto, deep, nil)
+	if rec.Code != http.StatusUnauthorized || cb.read != 0 {
+		t.Errorf("no key: status %d after reading %d bytes, want 401 unread", rec.Code, cb.read)
+	}
+	rec, cb = postCounted(keyed.Traces(), "text/plain", deep, nil)
+	if rec.Code != http.StatusUnauthorized || cb.read != 0 {
+		t.Errorf("no key, bad content type: status %d, want 401 first", rec.Code)
+	}
+	rec, _ = postCounted(keyed.Traces(), ctProto, body, func(r *http.Request) { r.Header.Set("wandb-api-key", "right") })
+	if rec.Code != http.StatusOK {
+		t.Errorf("with the key: status %d (%s), want 200", rec.Code, rec.Body.String())
+	}
+}
+
+func TestBudgetServesInOrder(t *testing.T) {
+	b := newBudget(10)
+	ctx := context.Background()
+	if err := b.acquire(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan int, 3)
+	// A big waiter first, then a small one that would fit now: the small
+	// one waits its turn (no starvation of the big one).
+	go func() { _ = b.acquire(ctx, 9); order <- 9 }()
+	for b.waiting() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() { _ = b.acquire(ctx, 2); order <- 2 }()
+	for b.waiting() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	// A waiter whose context ends leaves the queue.
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error)
+	go func() { errc <- b.acquire(cctx, 5) }()
+	for b.waiting() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("cancelled acquire succeeded")
+	}
+	b.release(8)
+	if first := <-order; first != 9 {
+		t.Fatalf("first served %d, want the big waiter (9)", first)
+	}
+	b.release(9)
+	if second := <-order; second != 2 {
+		t.Fatalf("second served %d, want 2", second)
+	}
+	b.release(2)
+	if b.inUse() != 0 || b.waiting() != 0 {
+		t.Errorf("in use %d, waiting %d, want 0 and 0", b.inUse(), b.waiting())
 	}
 }

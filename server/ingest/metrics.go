@@ -14,6 +14,8 @@ type ingestMetrics struct {
 	logsAttached  *metrics.Counter
 	logsParked    *metrics.Counter
 	logsRejected  *metrics.CounterVec // reason
+	inFlightBytes *metrics.Gauge
+	throttled     *metrics.Counter
 }
 
 func newIngestMetrics(r *metrics.Registry) *ingestMetrics {
@@ -39,5 +41,9 @@ func newIngestMetrics(r *metrics.Registry) *ingestMetrics {
 			"GenAI event records parked until their span arrives."),
 		logsRejected: r.NewCounterVec("weave_ingest_log_records_rejected_total",
 			"Log records not kept, by reason.", "reason"),
+		inFlightBytes: r.NewGauge("weave_ingest_in_flight_bytes",
+			"Memory the requests being handled hold in the ingest budget (body buffers plus a chunk's working set each, estimated)."),
+		throttled: r.NewCounter("weave_ingest_requests_throttled_total",
+			"Requests answered 503 because the ingest memory budget stayed full for the admission wait."),
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/server/api"
+	"github.com/weavetrace/weave/server/ingest"
 	"github.com/weavetrace/weave/server/store/clickhouse"
 )
 
@@ -40,6 +41,10 @@ type Config struct {
 	DefaultProject string
 	// MaxBodyBytes bounds one ingest request body; larger ones get a 413.
 	MaxBodyBytes int64
+	// IngestMemoryBytes bounds the memory OTLP requests being handled take
+	// together (bodies and decoding, estimated); a request that finds no
+	// room waits, then gets 503 with Retry-After.
+	IngestMemoryBytes int64
 	// APIKeysFile is a JSON file of API keys (see server/auth); "" for none.
 	APIKeysFile string
 	// APIKeys is the value of WEAVE_API_KEYS; "" for none.
@@ -54,12 +59,13 @@ type Config struct {
 // 7433, the embedded store under ~/.weave/server, project local/default.
 func NewDefaultConfig() Config {
 	return Config{
-		Addr:            DefaultAddr,
-		DataDir:         DefaultDataDir(),
-		Store:           StoreSQLite,
-		DefaultProject:  api.DefaultProject,
-		MaxBodyBytes:    DefaultMaxBodyBytes,
-		ShutdownTimeout: 30 * time.Second,
+		Addr:              DefaultAddr,
+		DataDir:           DefaultDataDir(),
+		Store:             StoreSQLite,
+		DefaultProject:    api.DefaultProject,
+		MaxBodyBytes:      DefaultMaxBodyBytes,
+		IngestMemoryBytes: ingest.DefaultMaxInFlightBytes,
+		ShutdownTimeout:   30 * time.Second,
 	}
 }
 
@@ -96,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("--max-body %d: want at least 1024 bytes", c.MaxBodyBytes))
+	}
+	if c.IngestMemoryBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("--ingest-memory %d: want at least 1 MiB (1048576)", c.IngestMemoryBytes))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %v: want > 0", c.ShutdownTimeout))

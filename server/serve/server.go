@@ -139,6 +139,7 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		"auth", authMode,
 		"api_keys", srv.keys.Len(),
 		"max_body_bytes", cfg.MaxBodyBytes,
+		"ingest_memory_bytes", cfg.IngestMemoryBytes,
 		"zero_config", cfg == zeroConfig(),
 		"version", srv.s.Version,
 		"startup_ms", time.Since(began).Milliseconds(),
@@ -186,17 +187,25 @@ func zeroConfig() Config { return NewDefaultConfig() }
 // operations, and the UI at /.
 func (srv *Server) routes(st store.Store, reg *metrics.Registry) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
+	var authenticate func(*http.Request) error
 	var authorize func(*http.Request, string) error
 	if srv.keys.Enabled() {
+		// The key is in the headers: check it before the body is read.
+		authenticate = func(r *http.Request) error {
+			_, err := srv.keys.Authenticate(r)
+			return err
+		}
 		authorize = srv.keys.Authorize
 	}
 	ing, err := ingest.New(ingest.Settings{
-		Writer:         st,
-		DefaultProject: srv.cfg.DefaultProject,
-		MaxBodyBytes:   srv.cfg.MaxBodyBytes,
-		Logger:         srv.log.With("component", "ingest"),
-		Metrics:        reg,
-		Authorize:      authorize,
+		Writer:           st,
+		DefaultProject:   srv.cfg.DefaultProject,
+		MaxBodyBytes:     srv.cfg.MaxBodyBytes,
+		MaxInFlightBytes: srv.cfg.IngestMemoryBytes,
+		Logger:           srv.log.With("component", "ingest"),
+		Metrics:          reg,
+		Authenticate:     authenticate,
+		Authorize:        authorize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)

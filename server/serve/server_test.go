@@ -334,6 +334,7 @@ func TestConfigValidate(t *testing.T) {
 		{"empty_project", func(c *Config) { c.DefaultProject = "" }, "--default-project"},
 		{"tiny_body", func(c *Config) { c.MaxBodyBytes = 10 }, "--max-body"},
 		{"two_errors", func(c *Config) { c.Store = "x"; c.MaxBodyBytes = 0 }, "--max-body"},
+		{"tiny_ingest_memory", func(c *Config) { c.IngestMemoryBytes = 1000 }, "--ingest-memory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,6 +376,10 @@ func TestKeysGuardIngestAndAPI(t *testing.T) {
 		status int
 	}{
 		{"ingest_without_key", "POST", "/v1/traces", batch, "application/x-protobuf", nil, 401},
+		// The key is checked before the body is parsed: an undecodable
+		// body from someone without a key is a 401, not a 400.
+		{"ingest_without_key_garbage_body", "POST", "/v1/traces", []byte{0xff, 0xff, 0xff}, "application/x-protobuf", nil, 401},
+		{"ingest_unknown_key_garbage_json", "POST", "/v1/logs", []byte(`{"resourceLogs":[[[[`), "application/json", []string{"Authorization", "Bearer not-a-configured-key-0001"}, 401},
 		{"ingest_other_project", "POST", "/v1/traces", batch, "application/x-protobuf", []string{"wandb-api-key", "key-for-project-a-0001"}, 403},
 		{"api_without_key", "GET", "/genai/projects", nil, "", nil, 401},
 		{"api_with_key_any_host", "GET", "/genai/projects", nil, "", []string{"wandb-api-key", "key-for-project-a-0001", "Host", "weave.example.com"}, 200},

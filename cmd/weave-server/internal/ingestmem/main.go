@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +30,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/server/store/storetest"
@@ -45,8 +48,11 @@ type options struct {
 	clients int
 	rounds  int
 	size    int
+	shape   string
 	keep    bool
+	log     bool
 	extra   string
+	env     string
 }
 
 func run() error {
@@ -54,8 +60,11 @@ func run() error {
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients")
 	flag.IntVar(&o.rounds, "rounds", 3, "requests per client")
 	flag.IntVar(&o.size, "size", 32<<20, "request body size in bytes (the server's --max-body is set to this)")
+	flag.StringVar(&o.shape, "spans", "genai", "genai: realistic GenAI spans with whole input histories (about 4 KB each); small: about 250-byte spans (100k in 27 MB, as the issue's request)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&o.extra, "server-flags", "", "extra weave-server flags, space separated")
+	flag.BoolVar(&o.log, "log", false, "print the server's log at the end")
+	flag.StringVar(&o.env, "server-env", "", "extra environment of weave-server, KEY=VALUE space separated (e.g. GODEBUG=gctrace=1 with -log)")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "ingestmem-")
@@ -71,7 +80,15 @@ func run() error {
 	}
 
 	fmt.Printf("building %d requests of %.1f MiB (%d clients x %d rounds)...\n", o.clients*o.rounds, float64(o.size)/(1<<20), o.clients, o.rounds)
-	bodies, spans, err := buildBodies(o.clients*o.rounds, o.size)
+	build := buildBodies
+	switch o.shape {
+	case "genai":
+	case "small":
+		build = smallBodies
+	default:
+		return fmt.Errorf("-spans %q: want genai or small", o.shape)
+	}
+	bodies, spans, err := build(o.clients*o.rounds, o.size)
 	if err != nil {
 		return err
 	}
@@ -87,7 +104,7 @@ func run() error {
 	args := []string{"serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--max-body", strconv.Itoa(o.size)}
 	args = append(args, strings.Fields(o.extra)...)
 	srv := exec.Command(bin, args...)
-	srv.Env = append(os.Environ(), "WEAVE_API_KEYS=")
+	srv.Env = append(append(os.Environ(), "WEAVE_API_KEYS="), strings.Fields(o.env)...)
 	var logs bytes.Buffer
 	srv.Stdout, srv.Stderr = &logs, &logs
 	if err := srv.Start(); err != nil {
@@ -96,6 +113,9 @@ func run() error {
 	defer func() {
 		_ = srv.Process.Signal(os.Interrupt)
 		_ = srv.Wait()
+		if o.log {
+			fmt.Print(logs.String())
+		}
 	}()
 	base := "http://" + addr
 	if err := waitReady(base, 30*time.Second); err != nil {
@@ -158,8 +178,8 @@ func run() error {
 		maxSample = max(maxSample, s)
 	}
 	fmt.Printf("server RSS idle:          %6.1f MiB\n", float64(idle)/1024)
-	fmt.Printf("server peak RSS (VmHWM):  %6.1f MiB   (%d clients x %d requests of %.1f MiB, OTLP/protobuf)\n",
-		float64(peak)/1024, o.clients, o.rounds, float64(o.size)/(1<<20))
+	fmt.Printf("server peak RSS (VmHWM):  %6.1f MiB   (%d clients x %d requests of %.1f MiB, OTLP/protobuf, %s spans)\n",
+		float64(peak)/1024, o.clients, o.rounds, float64(o.size)/(1<<20), o.shape)
 	fmt.Printf("highest RSS sampled:      %6.1f MiB\n", float64(maxSample)/1024)
 	fmt.Printf("spans sent:               %d in %s (%.0f spans/s)\n", total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
 	fmt.Printf("answers 429/503 (retried): %d\n", refused.Load())
@@ -207,50 +227,109 @@ func send(client *http.Client, url string, body []byte, refused *atomic.Int64) e
 }
 
 // buildBodies renders n OTLP/protobuf trace requests of at most size bytes
-// each from a realistic workload, every span under a fresh id.
+// (and at least 98% of it) each from a realistic workload, every span
+// under a fresh id.
 func buildBodies(n, size int) ([][]byte, []int, error) {
 	w := storetest.NewWorkload(42, "local/default", time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
 	w.RawSpans = true
-	var pending []string
+	var raws []string
+	jsonBytes := 0
+	more := func(until int) {
+		for jsonBytes < until {
+			for _, s := range w.Next() {
+				raws = append(raws, string(s.RawSpan))
+				jsonBytes += len(s.RawSpan)
+			}
+		}
+	}
 	var bodies [][]byte
 	var counts []int
 	for len(bodies) < n {
-		// Fill a request a little past the limit, then trim it back.
-		var raws []string
-		est := 0
-		raws = append(raws, pending...)
-		for _, r := range pending {
-			est += len(r)
-		}
-		pending = nil
-		for est < size*11/10 {
-			for _, s := range w.Next() {
-				raws = append(raws, string(s.RawSpan))
-				est += len(s.RawSpan)
+		more(size * 3 / 2)
+		k := len(raws)
+		var body []byte
+		for range 20 { // scale the span count until the body fits snugly
+			b, err := protoBody(raws[:k])
+			if err != nil {
+				return nil, nil, err
 			}
+			if len(b) <= size && (len(b) >= size*98/100 || k == len(raws)) {
+				body = b
+				break
+			}
+			k = max(1, min(len(raws), int(float64(k)*float64(size)*0.99/float64(len(b)))))
 		}
-		lo, hi := 1, len(raws)
-		var best []byte
-		bestN := 0
-		for lo <= hi { // largest prefix that fits
-			mid := (lo + hi) / 2
-			b, err := protoBody(raws[:mid])
+		if body == nil {
+			return nil, nil, errors.New("cannot fill a request to the size asked")
+		}
+		bodies = append(bodies, body)
+		counts = append(counts, k)
+		for _, r := range raws[:k] {
+			jsonBytes -= len(r)
+		}
+		raws = raws[k:]
+	}
+	return bodies, counts, nil
+}
+
+// smallBodies renders n requests of at most size bytes of small spans:
+// a chat span with provider, model, token counts and a short prompt.
+func smallBodies(n, size int) ([][]byte, []int, error) {
+	var bodies [][]byte
+	var counts []int
+	next := 0
+	base := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	render := func(k int) ([]byte, error) {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "ingestmem")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("ingestmem")
+		spans := ss.Spans()
+		spans.EnsureCapacity(k)
+		for i := range k {
+			id := uint64(next + i + 1)
+			sp := spans.AppendEmpty()
+			var tid [16]byte
+			var sid [8]byte
+			binary.BigEndian.PutUint64(tid[8:], id/4+1)
+			binary.BigEndian.PutUint64(sid[:], id)
+			sp.SetTraceID(tid)
+			sp.SetSpanID(sid)
+			sp.SetName("chat claude-sonnet-4-5")
+			sp.SetKind(ptrace.SpanKindClient)
+			start := base.Add(time.Duration(id) * time.Millisecond)
+			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(800 * time.Millisecond)))
+			a := sp.Attributes()
+			a.PutStr("gen_ai.operation.name", "chat")
+			a.PutStr("gen_ai.provider.name", "anthropic")
+			a.PutStr("gen_ai.request.model", "claude-sonnet-4-5")
+			a.PutInt("gen_ai.usage.input_tokens", int64(100+id%900))
+			a.PutInt("gen_ai.usage.output_tokens", int64(10+id%90))
+			a.PutStr("gen_ai.prompt", fmt.Sprintf("summarize item %d", id))
+		}
+		return ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	}
+	for len(bodies) < n {
+		sample, err := render(1000)
+		if err != nil {
+			return nil, nil, err
+		}
+		k := int(float64(size) * 0.99 * 1000 / float64(len(sample)))
+		for {
+			b, err := render(k)
 			if err != nil {
 				return nil, nil, err
 			}
 			if len(b) <= size {
-				best, bestN = b, mid
-				lo = mid + 1
-			} else {
-				hi = mid - 1
+				bodies = append(bodies, b)
+				counts = append(counts, k)
+				next += k
+				break
 			}
+			k = k * 99 / 100
 		}
-		if best == nil {
-			return nil, nil, errors.New("one span is larger than the request size")
-		}
-		bodies = append(bodies, best)
-		counts = append(counts, bestN)
-		pending = raws[bestN:]
 	}
 	return bodies, counts, nil
 }
