@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -30,7 +31,6 @@ func TestMillionDeepValueRefused(t *testing.T) {
 		ce     string
 	}{
 		{"protobuf kvlist", encProto, true, ""},
-		{"protobuf kvlist gzip", encProto, true, "gzip"},
 		{"protobuf array", encProto, false, ""},
 		{"JSON arrayValue", encJSON, false, ""},
 		{"JSON kvlistValue gzip", encJSON, true, "gzip"},
@@ -44,7 +44,12 @@ func TestMillionDeepValueRefused(t *testing.T) {
 			body := deepTraceRequest(t, tt.enc, levels, tt.kvlist)
 			size := len(body)
 			if tt.ce == "gzip" {
-				body = gz(t, body)
+				var buf bytes.Buffer
+				zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+				if _, err := zw.Write(body); err != nil || zw.Close() != nil {
+					t.Fatal(err)
+				}
+				body = buf.Bytes()
 			}
 			ct := ctProto
 			if tt.enc == encJSON {
