@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/weavetrace/weave/server/auth"
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/sqlite"
 )
 
 // TestMillionDeepValueRefused: a span whose attribute nests a million
@@ -311,5 +315,40 @@ func TestBudgetServesInOrder(t *testing.T) {
 	b.release(2)
 	if b.inUse() != 0 || b.waiting() != 0 {
 		t.Errorf("in use %d, waiting %d, want 0 and 0", b.inUse(), b.waiting())
+	}
+}
+
+// TestDeepJSONStringsRoundTripTheStore: string attributes holding JSON
+// nested just under and over encoding/json's limit reach the embedded
+// store and are read back (the read API's path), as text or as parsed
+// messages.
+func TestDeepJSONStringsRoundTripTheStore(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "weave.db"), sqlite.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, _ := newTestHandler(t, st, nil)
+	for i, depth := range []int{9_990, 10_001, 1_000_000} {
+		td := sampleTraces(1)
+		sp := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		sp.SetSpanID(pcommon.SpanID{0xdd, byte(i + 1)})
+		arrays := strings.Repeat("[", depth) + `"x"` + strings.Repeat("]", depth)
+		sp.Attributes().PutStr("gen_ai.input.messages", arrays)
+		sp.Attributes().PutStr("gen_ai.tool.call.arguments", arrays)
+		sp.Attributes().PutStr("input.value", strings.Repeat(`{"a":`, min(depth, 100_000))+"1"+strings.Repeat("}", min(depth, 100_000)))
+		rec := post(t, h.Traces(), "/v1/traces", ctProto, "", traceBody(t, td, ctProto))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("depth %d: status %d (%s)", depth, rec.Code, rec.Body.String())
+		}
+		if got := decodeTraceResponse(t, rec, ctProto); got.rejected != 0 {
+			t.Errorf("depth %d: rejected %d (%s)", depth, got.rejected, got.message)
+		}
+		key := store.SpanKey{ProjectID: testProject, TraceID: "aa000000000000000000000000000000", SpanID: fmt.Sprintf("dd%02x000000000000", i+1)}
+		spans, err := st.GetSpans(ctx, []store.SpanKey{key})
+		if err != nil || len(spans) != 1 {
+			t.Fatalf("depth %d: read back %d spans: %v", depth, len(spans), err)
+		}
 	}
 }
