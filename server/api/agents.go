@@ -73,8 +73,8 @@ func (h *Handler) agentVersions(ctx context.Context, q *AgentVersionsRequest) (A
 
 // AgentMetricsRequest is the body of /genai/agents/metrics. BucketSeconds
 // 0 lets the server pick a width giving at most about 60 buckets (1m, 5m,
-// 15m, 1h, 3h, 6h, 12h, 1d or 7d); with both from and to set, the answer
-// says which.
+// 15m, 1h, 3h, 6h, 12h, 1d, 7d, then whole weeks: any range fits); with
+// both from and to set, the answer says which.
 type AgentMetricsRequest struct {
 	projectPart
 	AgentName     string `json:"agent_name"`
@@ -97,7 +97,9 @@ func (q *AgentMetricsRequest) validate() error {
 		return err
 	}
 	if q.BucketSeconds > 0 && !q.r.From.IsZero() && !q.r.To.IsZero() {
-		n := q.r.To.Sub(q.r.From) / (time.Duration(q.BucketSeconds) * time.Second)
+		// In uint64 nanoseconds: a window may be longer than a
+		// time.Duration holds.
+		n := (uint64(store.ClampNanos(q.r.To)) - uint64(store.ClampNanos(q.r.From))) / uint64(time.Duration(q.BucketSeconds)*time.Second)
 		if n > store.MaxLimit {
 			return invalid("bucket_seconds", "%d-second buckets over that range make %d buckets, more than %d; use wider buckets",
 				q.BucketSeconds, n, store.MaxLimit)
@@ -117,7 +119,8 @@ type AgentMetrics struct {
 func (h *Handler) agentMetrics(ctx context.Context, q *AgentMetricsRequest) (AgentMetrics, error) {
 	width := q.BucketSeconds
 	if width == 0 && !q.r.From.IsZero() && !q.r.To.IsZero() {
-		width = pickBucket(q.r.To.Sub(q.r.From))
+		// The width the store will pick, so that the answer can say it.
+		width = int64(store.AutoBucket(store.ClampNanos(q.r.From), store.ClampNanos(q.r.To)) / time.Second)
 	}
 	bs, err := h.s.Store.AgentMetrics(ctx, store.MetricsQuery{
 		ProjectID: q.ProjectID,
@@ -129,21 +132,4 @@ func (h *Handler) agentMetrics(ctx context.Context, q *AgentMetricsRequest) (Age
 		return AgentMetrics{}, err
 	}
 	return AgentMetrics{AgentName: q.AgentName, BucketSeconds: width, Buckets: nonNil(bs)}, nil
-}
-
-// bucketLadder are the widths the server picks from (the store's ladder).
-var bucketLadder = []time.Duration{
-	time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 3 * time.Hour,
-	6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour,
-}
-
-// pickBucket returns the narrowest ladder width giving at most 60 buckets
-// over span, in seconds.
-func pickBucket(span time.Duration) int64 {
-	for _, w := range bucketLadder {
-		if span/w <= 60 {
-			return int64(w / time.Second)
-		}
-	}
-	return int64(bucketLadder[len(bucketLadder)-1] / time.Second)
 }

@@ -288,3 +288,68 @@ func TestSQLiteAnnotationsAndProjects(t *testing.T) {
 		t.Errorf("store-rejected filter: got %d %s %q, want 400", status, code, msg)
 	}
 }
+
+// TestSQLiteAgentMetricsAllTime: a project whose spans lie centuries apart
+// (the extremes weave stores) still gets its "All time" chart, as the
+// Agents page asks for it (from the first to the last span, no bucket
+// width): the server picks whole weeks giving at most 60 buckets instead
+// of refusing 7-day buckets past 10,000 of them.
+func TestSQLiteAgentMetricsAllTime(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "weave.db"), sqlite.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	first := time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC) // 250 years: past 10,000 weeks
+	last := time.Date(2050, 6, 1, 0, 0, 0, 0, time.UTC)
+	var spans []model.Span
+	for i, at := range []time.Time{first, base, last} {
+		spans = append(spans, model.Span{ProjectID: project, TraceID: fmt.Sprintf("%032x", 0xe0+i), SpanID: fmt.Sprintf("%016x", 0xe0+i),
+			SpanName: "invoke_agent far", OperationName: model.OpInvokeAgent, AgentName: "far", StartedAt: at, EndedAt: at.Add(time.Second)})
+	}
+	if err := st.WriteSpans(ctx, spans); err != nil {
+		t.Fatal(err)
+	}
+	h := New(Settings{Store: st})
+	var agents struct {
+		Agents []struct {
+			FirstSeen time.Time `json:"first_seen"`
+			LastSeen  time.Time `json:"last_seen"`
+		} `json:"agents"`
+	}
+	call(t, h, "/genai/agents/query", `{"project_id":"`+project+`"}`, &agents)
+	if len(agents.Agents) != 1 {
+		t.Fatalf("%d agents, want 1", len(agents.Agents))
+	}
+	a := agents.Agents[0]
+	for _, body := range []string{
+		// What the page sends for "All time": the agent's first and last activity.
+		fmt.Sprintf(`{"project_id":%q,"from":%q,"to":%q}`, project, a.FirstSeen.Format(time.RFC3339Nano), a.LastSeen.Add(time.Second).Format(time.RFC3339Nano)),
+		fmt.Sprintf(`{"project_id":%q,"agent_name":"far","from":%q,"to":%q}`, project, a.FirstSeen.Format(time.RFC3339Nano), a.LastSeen.Format(time.RFC3339Nano)),
+		// The widest window there is.
+		fmt.Sprintf(`{"project_id":%q,"from":"1690-01-01T00:00:00Z","to":"2260-01-01T00:00:00Z"}`, project),
+		// No window at all: the data's extent.
+		fmt.Sprintf(`{"project_id":%q}`, project),
+	} {
+		var m AgentMetrics
+		call(t, h, "/genai/agents/metrics", body, &m)
+		const week = 7 * 24 * 3600
+		if body != fmt.Sprintf(`{"project_id":%q}`, project) && (m.BucketSeconds <= 0 || m.BucketSeconds%week != 0) {
+			t.Errorf("%s: bucket_seconds %d, want whole weeks", body, m.BucketSeconds)
+		}
+		var invocations int64
+		for _, b := range m.Buckets {
+			invocations += b.InvocationCount
+		}
+		if len(m.Buckets) == 0 || len(m.Buckets) > 61 || invocations != 3 {
+			t.Errorf("%s: %d buckets holding %d invocations, want 1..61 holding 3", body, len(m.Buckets), invocations)
+		}
+	}
+	// An explicit width that would make more than 10,000 buckets is still
+	// refused, with a message saying what to do.
+	status, out := do(t, h, "POST", "/genai/agents/metrics", fmt.Sprintf(`{"project_id":%q,"bucket_seconds":604800,"from":"1700-01-01T00:00:00Z","to":"2250-01-01T00:00:00Z"}`, project))
+	if code, field, msg := errOf(t, out); status != 400 || field != "bucket_seconds" || !strings.Contains(msg, "use wider buckets") {
+		t.Errorf("explicit 7-day buckets over 550 years: got %d %s %s %q, want 400 on bucket_seconds", status, code, field, msg)
+	}
+}

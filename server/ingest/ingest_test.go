@@ -252,7 +252,7 @@ func TestPartialSuccessKeepsTheRest(t *testing.T) {
 			td := sampleTraces(3,
 				func(sp ptrace.Span) { sp.SetTraceID(pcommon.TraceID{}) },
 				func(sp ptrace.Span) { sp.SetStartTimestamp(0) },
-				func(sp ptrace.Span) { sp.SetEndTimestamp(pcommon.Timestamp(1 << 63)) }, // outside the store's time range
+				func(sp ptrace.Span) { sp.SetEndTimestamp(pcommon.Timestamp(1 << 63)) }, // past 2262: must not wrap to 1677
 			)
 			rec := post(t, h.Traces(), "/v1/traces", ct, "", traceBody(t, td, ct))
 			if rec.Code != 200 {
@@ -262,8 +262,10 @@ func TestPartialSuccessKeepsTheRest(t *testing.T) {
 			if got.rejected != 3 {
 				t.Errorf("rejected_spans = %d, want 3", got.rejected)
 			}
-			// The span store.ValidateSpan refuses is named with the store's reason.
-			for _, reason := range []string{"invalid_trace_id (1)", "missing_start_time (1)", "invalid_span (1)", "ended_at", "out of range"} {
+			// Each reason is named with its first span and why.
+			for _, reason := range []string{"invalid_trace_id (1)", "missing_start_time (1)", "time_out_of_range (1)",
+				"; missing_start_time: span aa650000000000000000000000000000/bb65010000000000: span has no start time",
+				"; time_out_of_range: span aa660000000000000000000000000000/bb66010000000000: endTimeUnixNano 9223372036854775808 is after 2262-04-11T23:47:15Z"} {
 				if !strings.Contains(got.message, reason) {
 					t.Errorf("error_message %q does not name %q", got.message, reason)
 				}

@@ -324,11 +324,7 @@ func TestBudgetServesInOrder(t *testing.T) {
 // messages.
 func TestDeepJSONStringsRoundTripTheStore(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "weave.db"), sqlite.Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openSQLite(t)
 	h, _ := newTestHandler(t, st, nil)
 	for i, depth := range []int{9_990, 10_001, 1_000_000} {
 		td := sampleTraces(1)
@@ -351,4 +347,79 @@ func TestDeepJSONStringsRoundTripTheStore(t *testing.T) {
 			t.Fatalf("depth %d: read back %d spans: %v", depth, len(spans), err)
 		}
 	}
+}
+
+// TestTimestampsNeverWrap: start times past 2262 (2^63 ns and the largest
+// uint64, which used to be stored as 1677–1970 and 1969-12-31) are
+// rejected with a message naming the time; a span ending before it starts
+// is kept as ending when it started; the extremes weave does store come
+// back exactly from the embedded store.
+func TestTimestampsNeverWrap(t *testing.T) {
+	ctx := context.Background()
+	st := openSQLite(t)
+	h, reg := newTestHandler(t, st, nil)
+	maxNanos := pcommon.Timestamp(store.MaxTime.UnixNano())
+	minStart := pcommon.Timestamp(1000) // 1970-01-01T00:00:00.000001Z
+	td := sampleTraces(0,
+		func(sp ptrace.Span) { sp.SetStartTimestamp(1 << 63); sp.SetEndTimestamp(0) },
+		func(sp ptrace.Span) { sp.SetStartTimestamp(pcommon.Timestamp(^uint64(0))); sp.SetEndTimestamp(0) },
+		func(sp ptrace.Span) { sp.SetEndTimestamp(sp.StartTimestamp() - 5e9) },
+		func(sp ptrace.Span) { sp.SetStartTimestamp(maxNanos); sp.SetEndTimestamp(maxNanos) },
+		func(sp ptrace.Span) { sp.SetStartTimestamp(minStart); sp.SetEndTimestamp(0) },
+	)
+	for _, ct := range []string{ctProto, ctJSON} {
+		rec := post(t, h.Traces(), "/v1/traces", ct, "", traceBody(t, td, ct))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: status %d (%s)", ct, rec.Code, rec.Body.String())
+		}
+		got := decodeTraceResponse(t, rec, ct)
+		if got.rejected != 2 || !strings.Contains(got.message, "time_out_of_range (2)") || !strings.Contains(got.message, "startTimeUnixNano 9223372036854775808 is after 2262-04-11T23:47:15Z") {
+			t.Errorf("%s: partial success %d %q, want the two spans past 2262 rejected, named", ct, got.rejected, got.message)
+		}
+	}
+	key := func(i int) store.SpanKey {
+		return store.SpanKey{ProjectID: testProject, TraceID: fmt.Sprintf("aa%02x0000000000000000000000000000", 100+i), SpanID: fmt.Sprintf("bb%02x010000000000", 100+i)}
+	}
+	spans, err := st.GetSpans(ctx, []store.SpanKey{key(0), key(1), key(2), key(3), key(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]model.Span{}
+	for _, s := range spans {
+		byID[s.SpanID] = s
+	}
+	if len(byID) != 3 {
+		t.Fatalf("stored %d of the spans, want 3 (none past 2262)", len(byID))
+	}
+	for _, s := range spans {
+		if s.StartedAt.Year() < 1970 {
+			t.Errorf("span %s stored starting %v: wrapped", s.SpanID, s.StartedAt)
+		}
+	}
+	if s := byID[key(2).SpanID]; !s.EndedAt.Equal(s.StartedAt) || s.DurationMs() != 0 {
+		t.Errorf("span ending before its start: stored %v–%v, want ended when it started", s.StartedAt, s.EndedAt)
+	}
+	if s := byID[key(3).SpanID]; !s.StartedAt.Equal(store.MaxTime) {
+		t.Errorf("span at the latest storable time: stored %v, want %v", s.StartedAt, store.MaxTime)
+	}
+	if s := byID[key(4).SpanID]; !s.StartedAt.Equal(time.Unix(0, 1000).UTC()) {
+		t.Errorf("span 1 µs after the epoch: stored %v", s.StartedAt)
+	}
+	var out bytes.Buffer
+	_ = reg.WritePrometheus(&out)
+	if !strings.Contains(out.String(), `weave_ingest_span_warnings_total{code="end_before_start"} 2`) {
+		t.Errorf("metrics lack the end_before_start warnings")
+	}
+}
+
+// openSQLite opens an embedded store in a temporary directory, closed when
+// the test ends.
+func openSQLite(tb testing.TB) *sqlite.Store {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "weave.db"), sqlite.Settings{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/server/store"
-	"github.com/weavetrace/weave/server/store/sqlite"
 	"github.com/weavetrace/weave/server/store/storetest"
 	"github.com/weavetrace/weave/server/store/storetest/ccload"
 )
@@ -63,11 +61,7 @@ const perIteration = 5000
 
 func benchServerSQLite(b *testing.B, clients int, next func() ([][]byte, int)) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "weave.db"), sqlite.Settings{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := openSQLite(b)
 	h, _ := newTestHandler(b, st, nil)
 	srv := httptest.NewServer(h.Traces())
 	defer srv.Close()

@@ -3,7 +3,10 @@ package ingest
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -33,7 +36,7 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 	}
 	h.m.spansReceived.Add(float64(l.itemCount()))
 	ctx := r.Context()
-	b := &traceBatch{reasons: map[string]int{}}
+	b := &traceBatch{reasons: map[string]int{}, firstRejected: map[string]normalize.Warning{}}
 	for _, pieces := range l.chunks(h.chunkItems, h.chunkBytes) {
 		td := decodeChunk(l, pieces, func(data []byte) (ptrace.Traces, error) {
 			req := ptraceotlp.NewExportRequest()
@@ -51,6 +54,10 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 	if l.firstProblem != "" {
 		msg += "; " + l.firstProblem
 	}
+	for _, code := range slices.Sorted(maps.Keys(b.firstRejected)) {
+		w := b.firstRejected[code]
+		msg += fmt.Sprintf("; %s: span %s/%s: %s", code, w.TraceID, w.SpanID, w.Message)
+	}
 	if b.firstInvalid != nil {
 		msg += "; first invalid span: " + b.firstInvalid.Error()
 	}
@@ -59,8 +66,9 @@ func (h *Handler) traces(r *http.Request, enc encoding, body []byte) (result, *h
 
 // traceBatch accumulates what the chunks of one trace request rejected.
 type traceBatch struct {
-	reasons      map[string]int
-	firstInvalid error // the first span store.ValidateSpan refused, named in the answer
+	reasons       map[string]int
+	firstRejected map[string]normalize.Warning // by code, the first span normalization refused, named in the answer
+	firstInvalid  error                        // the first span store.ValidateSpan refused, named in the answer
 }
 
 // tracesChunk normalizes and writes the spans of one chunk of a request.
@@ -80,6 +88,9 @@ func (h *Handler) tracesChunk(ctx context.Context, td ptrace.Traces, b *traceBat
 		for _, w := range warns {
 			if w.Rejected {
 				reasons[w.Code]++
+				if _, ok := b.firstRejected[w.Code]; !ok {
+					b.firstRejected[w.Code] = w
+				}
 			} else {
 				h.m.spanWarnings.With(w.Code).Inc()
 			}

@@ -105,11 +105,12 @@ func langfuseTime(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
-		return time.Unix(0, n).UTC(), true
+		t := time.Unix(0, n).UTC()
+		return t, storable(t)
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00"} {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), true
+			return t.UTC(), storable(t)
 		}
 	}
 	return time.Time{}, false

@@ -3,6 +3,7 @@ package normalize
 import (
 	"encoding/hex"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -63,9 +64,16 @@ func EventsFromLogs(rl plog.ResourceLogs, defaultProject string) ([]LogEvent, ma
 				skipped[SkipNoProject]++
 				continue
 			}
+			// The record's time, else when it was observed; neither (or
+			// one past what weave stores) leaves it unset, and the span's
+			// start stands in when it is attached.
 			ts := lr.Timestamp()
 			if ts == 0 {
 				ts = lr.ObservedTimestamp()
+			}
+			at, ok := otlpTime(ts)
+			if !ok || ts == 0 {
+				at = time.Time{}
 			}
 			attrs := make(map[string]any, lr.Attributes().Len()+2)
 			for k, v := range lr.Attributes().All() {
@@ -83,7 +91,7 @@ func EventsFromLogs(rl plog.ResourceLogs, defaultProject string) ([]LogEvent, ma
 			out = append(out, LogEvent{
 				ProjectID: project,
 				Ref:       SpanRef{TraceID: hex.EncodeToString(tid[:]), SpanID: hex.EncodeToString(sid[:])},
-				Event:     model.Event{Name: name, Time: ts.AsTime().UTC(), Attributes: attrs},
+				Event:     model.Event{Name: name, Time: at, Attributes: attrs},
 			})
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -69,7 +70,33 @@ const (
 	CodeNoProject        = "no_project"
 	CodeBadValue         = "bad_value"
 	CodeCustomTruncated  = "custom_attrs_truncated"
+	// CodeTimeOutOfRange rejects a span whose start or end time is past
+	// the latest time weave stores (store.MaxTime, 2262-04-11): OTLP's
+	// uint64 nanoseconds go beyond int64, and such a time must not wrap
+	// round to 1677–1970.
+	CodeTimeOutOfRange = "time_out_of_range"
+	// CodeEndBeforeStart: the span ends before it starts; it is kept as
+	// ending when it started (duration 0), its raw span as sent.
+	CodeEndBeforeStart = "end_before_start"
+	// CodeEventTime: an event with no time (0) or one out of range is
+	// placed at the span's start.
+	CodeEventTime = "event_time"
 )
+
+// otlpTime converts an OTLP timestamp (uint64 nanoseconds since the Unix
+// epoch). ok is false past store.MaxTime, which pcommon.Timestamp.AsTime
+// would wrap into 1677–1970.
+func otlpTime(ts pcommon.Timestamp) (time.Time, bool) {
+	if uint64(ts) > uint64(store.MaxTime.UnixNano()) {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(ts)).UTC(), true
+}
+
+// storable reports whether t lies within the times weave stores.
+func storable(t time.Time) bool {
+	return !t.Before(store.MinTime) && !t.After(store.MaxTime)
+}
 
 // Normalize turns one ResourceSpans into canonical rows, one per span, in
 // wire order. It is pure: it reads rs and opts and returns new values.
@@ -155,6 +182,8 @@ func normalizeSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, res pcomm
 	reject := func(code, msg string) (model.Span, []Warning, bool) {
 		return model.Span{}, []Warning{{TraceID: s.TraceID, SpanID: s.SpanID, Code: code, Message: msg, Rejected: true}}, false
 	}
+	start, startOK := otlpTime(sp.StartTimestamp())
+	end, endOK := otlpTime(sp.EndTimestamp())
 	switch {
 	case tid.IsEmpty():
 		return reject(CodeInvalidTraceID, "trace id is missing or all zero")
@@ -162,23 +191,31 @@ func normalizeSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, res pcomm
 		return reject(CodeInvalidSpanID, "span id is missing or all zero")
 	case sp.StartTimestamp() == 0:
 		return reject(CodeMissingStartTime, "span has no start time")
+	case !startOK:
+		return reject(CodeTimeOutOfRange, fmt.Sprintf("startTimeUnixNano %d is after %s, the latest time weave stores", uint64(sp.StartTimestamp()), store.MaxTime.Format(time.RFC3339)))
+	case !endOK:
+		return reject(CodeTimeOutOfRange, fmt.Sprintf("endTimeUnixNano %d is after %s, the latest time weave stores", uint64(sp.EndTimestamp()), store.MaxTime.Format(time.RFC3339)))
 	case project == "":
 		return reject(CodeNoProject, "no wandb.entity/wandb.project resource attributes and no default project")
 	}
 	if p := sp.ParentSpanID(); !p.IsEmpty() {
 		s.ParentSpanID = hex.EncodeToString(p[:])
 	}
-	s.StartedAt = sp.StartTimestamp().AsTime().UTC()
+	s.StartedAt = start
 	if sp.EndTimestamp() != 0 {
-		s.EndedAt = sp.EndTimestamp().AsTime().UTC()
+		s.EndedAt = end
 	}
 	s.SpanKind = spanKind(sp.Kind())
 	s.StatusCode, s.StatusMessage = statusOf(sp.Status())
 	s.ResourceAttrs = maps.Clone(resRaw)
 
 	c := &spanCtx{sp: sp, scope: scope, res: res, a: newAttrSet(sp.Attributes()), out: &s}
-	c.events = spanEvents(sp, opts.ExtraEvents[SpanRef{TraceID: s.TraceID, SpanID: s.SpanID}])
+	var untimed int
+	c.events, untimed = spanEvents(sp, s.StartedAt, opts.ExtraEvents[SpanRef{TraceID: s.TraceID, SpanID: s.SpanID}])
 	s.Events = c.events
+	if untimed > 0 {
+		c.warn(CodeEventTime, "%d events without a usable time (0 or after %s) placed at the span's start", untimed, store.MaxTime.Format(time.RFC3339))
+	}
 
 	for _, m := range mappings {
 		if m.detect != nil && !m.detect(c) {
@@ -190,6 +227,10 @@ func normalizeSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, res pcomm
 		}
 	}
 	finish(c)
+	if !s.EndedAt.IsZero() && s.EndedAt.Before(s.StartedAt) {
+		c.warn(CodeEndBeforeStart, "ends at %s, before its start %s: kept as ending when it started", s.EndedAt.Format(time.RFC3339Nano), s.StartedAt.Format(time.RFC3339Nano))
+		s.EndedAt = s.StartedAt
+	}
 	c.customAttrs(opts)
 	s.RawSpan = rawSpanJSON(sp)
 	return s, c.warns, true
@@ -223,22 +264,29 @@ func statusOf(st ptrace.Status) (string, string) {
 
 // spanEvents converts the span's events and appends the extra ones,
 // dropping exact duplicates (a retried log export) and keeping the extra
-// events in time order after the span's own.
-func spanEvents(sp ptrace.Span, extra []model.Event) []model.Event {
+// events in time order after the span's own. An event without a usable
+// time (0, out of range, or a log record that had none) takes the span's
+// start; untimed counts those.
+func spanEvents(sp ptrace.Span, start time.Time, extra []model.Event) (out []model.Event, untimed int) {
 	evs := sp.Events()
 	if evs.Len() == 0 && len(extra) == 0 {
-		return nil
+		return nil, 0
 	}
-	out := make([]model.Event, 0, evs.Len()+len(extra))
+	out = make([]model.Event, 0, evs.Len()+len(extra))
 	for _, e := range evs.All() {
-		ev := model.Event{Name: e.Name(), Time: e.Timestamp().AsTime().UTC()}
+		t, ok := otlpTime(e.Timestamp())
+		if !ok || e.Timestamp() == 0 {
+			t = start
+			untimed++
+		}
+		ev := model.Event{Name: e.Name(), Time: t}
 		if e.Attributes().Len() > 0 {
 			ev.Attributes = rawMap(e.Attributes())
 		}
 		out = append(out, ev)
 	}
 	if len(extra) == 0 {
-		return out
+		return out, untimed
 	}
 	seen := make(map[string]bool, len(out)+len(extra))
 	for _, e := range out {
@@ -252,10 +300,14 @@ func spanEvents(sp ptrace.Span, extra []model.Event) []model.Event {
 		}
 		seen[k] = true
 		e.Time = e.Time.UTC()
+		if !storable(e.Time) || e.Time.Equal(time.Unix(0, 0)) {
+			e.Time = start
+			untimed++
+		}
 		more = append(more, e)
 	}
 	sort.SliceStable(more, func(i, j int) bool { return more[i].Time.Before(more[j].Time) })
-	return append(out, more...)
+	return append(out, more...), untimed
 }
 
 func eventKey(e model.Event) string {

@@ -356,8 +356,9 @@ type AgentVersionSummary struct {
 // MetricsQuery asks for time-bucketed agent activity, by span started_at.
 // Buckets start at multiples of Bucket since the Unix epoch; Range is
 // widened to whole buckets. Bucket 0 picks a width from a fixed ladder
-// (1m, 5m, 15m, 1h, 3h, 6h, 12h, 1d, 7d) giving at most about 60 buckets
-// over Range (over the data's span for an open Range). A Bucket that is
+// (1m, 5m, 15m, 1h, 3h, 6h, 12h, 1d, 7d, then whole weeks: AutoBucket)
+// giving at most about 60 buckets over Range (over the data's span for an
+// open Range), whatever its length. A Bucket that is
 // negative or not a whole number of seconds is ErrInvalid, and so is a
 // query that would return more than MaxLimit buckets.
 type MetricsQuery struct {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -526,6 +528,54 @@ func TestKeyArgument(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got[i] != tt.want {
 				t.Errorf("keyArgument(%s, %s) = %q, want %q", tt.tool, tt.args, got[i], tt.want)
+			}
+		})
+	}
+}
+
+// TestChartLongWindows: the Agents page's "All time" over a project whose
+// spans lie centuries apart. The server answers with whole-week buckets
+// (about 60 of them, see store.AutoBucket); the chart fills that window
+// with them, names the width, and labels long buckets with their year.
+func TestChartLongWindows(t *testing.T) {
+	const week = 7 * 86400e3
+	type in struct {
+		From  float64 `json:"from"`
+		To    float64 `json:"to"`
+		Width float64 `json:"width"`
+	}
+	type out struct {
+		Buckets    int    `json:"buckets"`
+		First      string `json:"first"`
+		WidthLabel string `json:"widthLabel"`
+	}
+	tests := []struct {
+		name      string
+		in        in
+		wantLabel string // pattern of a bucket label
+		wantWidth string
+	}{
+		// 1800-01-01 to 2050-06-01 in 219-week buckets (what the API picks).
+		{"250 years", in{-5364662400000, 2537654400000, 219 * week}, `^1[78]\d\d$`, "219-week"},
+		// 1690 to 2260, the widest window the store serves.
+		{"570 years", in{-8836128000000, 9151488000000, 496 * week}, `^1[67]\d\d$`, "496-week"},
+		{"5 years", in{1577836800000, 1735689600000, 6 * week}, `^20(19|20)-\d\d$`, "6-week"},
+		{"one day", in{1767225600000, 1767312000000, 1800e3}, `^\d\d:\d\d$`, "30-minute"},
+	}
+	var ins []in
+	for _, tt := range tests {
+		ins = append(ins, tt.in)
+	}
+	got := moduleCases[in, out](t, "/assets/js/chart.js", `(m, c) => {
+		const b = m.fillBuckets([], c.from, c.to, c.width, () => 'a', () => 1);
+		return {buckets: b.length, first: m.bucketLabel(b[0].start, c.width), widthLabel: m.bucketWidthLabel(c.width)};
+	}`, ins)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := math.Floor(tt.in.From/tt.in.Width) * tt.in.Width
+			wantBuckets := int(math.Ceil((tt.in.To - start) / tt.in.Width))
+			if got[i].Buckets != wantBuckets || got[i].WidthLabel != tt.wantWidth || !regexp.MustCompile(tt.wantLabel).MatchString(got[i].First) {
+				t.Errorf("got %+v, want %d buckets, width %q, first label like %s", got[i], wantBuckets, tt.wantWidth, tt.wantLabel)
 			}
 		})
 	}

@@ -23,9 +23,13 @@ export function bucketWidthLabel(widthMs) {
   return `${Math.round(widthMs / 1000)}-second`;
 }
 
-// bucketLabel formats a bucket start for its width.
+// bucketLabel formats a bucket start for its width. Buckets of four weeks
+// and more come from windows of years (the server picks whole weeks for
+// about 60 buckets, however long "All time" is): they show the year.
 export function bucketLabel(t, widthMs) {
   const d = new Date(t);
+  if (widthMs >= 52 * 7 * 86400e3) return `${d.getFullYear()}`;
+  if (widthMs >= 4 * 7 * 86400e3) return `${d.getFullYear()}-${pad(d.getMonth() + 1)}`;
   if (widthMs >= 86400e3) return `${d.getMonth() + 1}/${d.getDate()}`;
   if (widthMs >= 3600e3) return `${d.getMonth() + 1}/${d.getDate()} ${pad(d.getHours())}h`;
   return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
