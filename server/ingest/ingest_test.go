@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.uber.org/goleak"
 
+	"github.com/weavetrace/weave/fuzztest"
 	"github.com/weavetrace/weave/server/auth"
 	"github.com/weavetrace/weave/server/metrics"
 	"github.com/weavetrace/weave/server/model"
@@ -31,6 +32,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	fuzztest.ShortMinimization()
 	goleak.VerifyTestMain(m)
 }
 
