@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex fuzz bench-ingest bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex fuzz bench-ingest bench-ingest-memory bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -44,6 +44,9 @@ fuzz: ## run every fuzz target FUZZTIME each (default 30s, ~15 min in all): FUZZ
 
 bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and agent-shaped batches, and the whole path (OTLP/HTTP from concurrent clients into the embedded store, search indexed)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./server/normalize ./server/ingest
+
+bench-ingest-memory: ## weave-server's peak RSS (VmHWM) while 4 clients each send 3 OTLP/protobuf requests of 32 MiB of realistic GenAI spans (503s retried; every span counted in the store); ARGS='-spans small' for 100k-span requests
+	$(GO) run ./cmd/weave-server/internal/ingestmem $(ARGS)
 
 bench-store: ## embedded store: ingest spans/s and p50/p95 of agents, conversations page, one turn, search on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchStore$$' -count=1 -v -timeout 0 ./server/store/sqlite

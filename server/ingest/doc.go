@@ -4,15 +4,25 @@
 // /traces/otel/v1/logs and /v1/logs, in application/x-protobuf or
 // application/json, optionally gzip- or deflate-compressed.
 //
-// A trace request is decoded, every span normalized (server/normalize) and
-// the batch written with one store.Writer.WriteSpans call; the answer is
-// an OTLP Export*ServiceResponse in the request's encoding, with a partial
-// success (rejected count and reasons) when some spans could not be
-// stored. One bad span never costs the rest of the batch. Status codes:
-// 200 (all or partly accepted), 400 (undecodable body, with a message
-// naming what is wrong), 401 / 403 (Settings.Authorize), 405, 413 (body
-// over Settings.MaxBodyBytes, compressed or not), 415 (other content type
-// or encoding), 503 (the store failed; retry).
+// Before a body is kept, the API key in the headers is checked
+// (Settings.Authenticate) and the request takes room in a memory budget
+// (Settings.MaxInFlightBytes; 503 with Retry-After when it stays full).
+// The body is then scanned on the wire (scanProto, scanJSON), without
+// decoding or recursion: the scan finds the request's resources, scopes and
+// items and checks that no value nests deeper than MaxValueDepth. Items are
+// decoded, normalized (server/normalize) and written with
+// store.Writer.WriteSpans a chunk at a time (DefaultChunkItems,
+// DefaultChunkBytes), re-encoded from byte ranges of the body, so memory
+// beyond the body does not grow with the request. The answer is an OTLP
+// Export*ServiceResponse in the request's encoding, with a partial success
+// (rejected count and reasons) when some spans could not be stored: one
+// bad span — too deep, undecodable, out of the storable time range —
+// never costs the rest of the request. Status codes: 200 (all or partly
+// accepted), 400 (not an OTLP request, with a message naming what is
+// wrong), 401 / 403 (Settings.Authenticate, Settings.Authorize), 405, 413
+// (body over Settings.MaxBodyBytes, compressed or not), 415 (other content
+// type or encoding), 503 with Retry-After (the memory budget stayed full,
+// or the store failed; retry).
 //
 // Log requests carry GenAI event records (gen_ai.user.message,
 // gen_ai.choice, gen_ai.client.inference.operation.details, …). Each is
