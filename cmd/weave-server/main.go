@@ -50,6 +50,11 @@ serve flags:
                           (bodies plus decoding, estimated; default 67108864):
                           a request finding no room waits up to 2 s, then gets
                           503 with Retry-After
+  --sqlite-cache-mb N     embedded store memory: the writer's page cache in
+                          MiB (the search index half of it, each reader a
+                          quarter, the raw-span chunk memo the same; default
+                          16, about 100 MiB of RSS in all). Raise it for
+                          stores of millions of spans on a roomy host.
   --api-keys-file FILE    JSON file of API keys scoped to projects:
                           {"keys":[{"name":"ci","key":"...","projects":["local/default"]}]}
                           Keys can also come from $WEAVE_API_KEYS as
@@ -119,6 +124,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.DefaultProject, "default-project", cfg.DefaultProject, "")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", cfg.MaxBodyBytes, "")
 	fs.Int64Var(&cfg.IngestMemoryBytes, "ingest-memory", cfg.IngestMemoryBytes, "")
+	fs.IntVar(&cfg.SQLiteCacheMB, "sqlite-cache-mb", cfg.SQLiteCacheMB, "")
 	fs.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
 	if err := fs.Parse(args); err != nil {

@@ -28,6 +28,12 @@ const (
 // limits are the ingest's own concern).
 const DefaultMaxBodyBytes = 32 << 20
 
+// DefaultSQLiteCacheMB keeps weave-server under 300 MiB of RSS while four
+// clients send maximum-size OTLP requests (make bench-ingest-memory): the
+// store package's own defaults (64 MiB of page cache, 32 MiB for the search
+// index, a 64 MiB memo) cost about 250 MiB of RSS on their own.
+const DefaultSQLiteCacheMB = 16
+
 // Config is what the user configures (flags of `weave-server serve`).
 type Config struct {
 	// Addr is the host:port to listen on.
@@ -45,6 +51,11 @@ type Config struct {
 	// together (bodies and decoding, estimated); a request that finds no
 	// room waits, then gets 503 with Retry-After.
 	IngestMemoryBytes int64
+	// SQLiteCacheMB sizes the embedded store's memory: the writer's page
+	// cache in MiB, the search index's half of it, each reader's a
+	// quarter, and the raw-span chunk memo the same (see
+	// sqlite.Settings). Each MiB of page cache costs about 2 MiB of RSS.
+	SQLiteCacheMB int
 	// APIKeysFile is a JSON file of API keys (see server/auth); "" for none.
 	APIKeysFile string
 	// APIKeys is the value of WEAVE_API_KEYS; "" for none.
@@ -65,6 +76,7 @@ func NewDefaultConfig() Config {
 		DefaultProject:    api.DefaultProject,
 		MaxBodyBytes:      DefaultMaxBodyBytes,
 		IngestMemoryBytes: ingest.DefaultMaxInFlightBytes,
+		SQLiteCacheMB:     DefaultSQLiteCacheMB,
 		ShutdownTimeout:   30 * time.Second,
 	}
 }
@@ -105,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if c.IngestMemoryBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("--ingest-memory %d: want at least 1 MiB (1048576)", c.IngestMemoryBytes))
+	}
+	if c.SQLiteCacheMB < 1 {
+		errs = append(errs, fmt.Errorf("--sqlite-cache-mb %d: want at least 1", c.SQLiteCacheMB))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %v: want > 0", c.ShutdownTimeout))

@@ -22,7 +22,12 @@ func OpenStore(ctx context.Context, c Config, logger *slog.Logger) (store.Store,
 	switch c.Store {
 	case StoreSQLite:
 		path := filepath.Join(c.DataDir, DBFileName)
-		st, err := sqlite.Open(ctx, path, sqlite.Settings{Logger: logger})
+		st, err := sqlite.Open(ctx, path, sqlite.Settings{
+			Logger:       logger,
+			CacheMB:      c.SQLiteCacheMB,
+			IndexCacheMB: max(c.SQLiteCacheMB/2, 2),
+			MemoMB:       c.SQLiteCacheMB,
+		})
 		if err != nil {
 			return nil, "", fmt.Errorf("serve: open embedded store: %w", err)
 		}

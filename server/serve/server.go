@@ -140,6 +140,7 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		"api_keys", srv.keys.Len(),
 		"max_body_bytes", cfg.MaxBodyBytes,
 		"ingest_memory_bytes", cfg.IngestMemoryBytes,
+		"sqlite_cache_mb", cfg.SQLiteCacheMB,
 		"zero_config", cfg == zeroConfig(),
 		"version", srv.s.Version,
 		"startup_ms", time.Since(began).Milliseconds(),

@@ -335,6 +335,7 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny_body", func(c *Config) { c.MaxBodyBytes = 10 }, "--max-body"},
 		{"two_errors", func(c *Config) { c.Store = "x"; c.MaxBodyBytes = 0 }, "--max-body"},
 		{"tiny_ingest_memory", func(c *Config) { c.IngestMemoryBytes = 1000 }, "--ingest-memory"},
+		{"no_sqlite_cache", func(c *Config) { c.SQLiteCacheMB = 0 }, "--sqlite-cache-mb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,7 +174,7 @@ func (s *Store) openIndex(ctx context.Context, syncMode string) error {
 			"_pragma=journal_mode(WAL)",
 			"_pragma=synchronous(" + syncMode + ")",
 			"_pragma=temp_store(MEMORY)",
-			"_pragma=cache_size(-32768)",
+			"_pragma=cache_size(" + strconv.Itoa(-s.ixCacheMB*1024) + ")",
 			"_pragma=wal_autocheckpoint(10000)",
 			"_pragma=journal_size_limit(67108864)",
 			"_txlock=immediate",

@@ -289,12 +289,13 @@ func (p *prepSpan) rawForm() *rawForm {
 // (whose end was the end of the string, not its content), and is cut and
 // hashed only after it: chunking a growing history costs what it adds, not
 // its whole length again. The result is what chunkEnds and sum would give.
-// Safe for concurrent use; bounded to maxMemoBytes (a full memo starts
-// again).
+// Safe for concurrent use; bounded to limit bytes (maxMemoBytes when 0; a
+// full memo starts again).
 type chunkMemo struct {
 	mu      sync.Mutex
 	byFirst map[digest]*memoEntry
 	bytes   int
+	limit   int
 }
 
 type memoEntry struct {
@@ -343,7 +344,11 @@ func (m *chunkMemo) chunk(body []byte) []*blobRef {
 	if m != nil {
 		e := &memoEntry{data: bytes.Clone(body), ends: ends, ds: ds}
 		m.mu.Lock()
-		if m.byFirst == nil || m.bytes+len(body) > maxMemoBytes {
+		limit := m.limit
+		if limit == 0 {
+			limit = maxMemoBytes
+		}
+		if m.byFirst == nil || m.bytes+len(body) > limit {
 			m.byFirst, m.bytes = make(map[digest]*memoEntry), 0
 		}
 		if old := m.byFirst[d0]; old != nil {

@@ -49,8 +49,16 @@ type Settings struct {
 	// ReadConns bounds the pool of read connections (default 4).
 	ReadConns int
 	// CacheMB is SQLite's page cache per connection in MiB (default 64 for
-	// the writer, a quarter of it for each reader).
+	// the writer, a quarter of it for each reader). Under the pure-Go
+	// SQLite each MiB of page cache takes about 2 MiB of memory: a 4 KiB
+	// page with its header lands in an 8 KiB slot of its allocator.
 	CacheMB int
+	// IndexCacheMB is the search index's page cache in MiB (default 32).
+	IndexCacheMB int
+	// MemoMB bounds the memo of recent raw-span chunkings in MiB (default
+	// 64): what lets a growing conversation history be chunked for what it
+	// adds, not its whole length again.
+	MemoMB int
 	// PendingEventsMaxAge is how long events for spans that never arrive
 	// are kept (default 24h; never less than one hour).
 	PendingEventsMaxAge time.Duration
@@ -77,6 +85,7 @@ type Store struct {
 	textMax    int64        // the highest committed texts.id, guarded by wmu
 	durability string       // Settings.Durability as applied
 	cacheMB    int          // the writer's page cache as applied
+	ixCacheMB  int          // the search index's page cache
 	// insertShapes caches span INSERTs by which columns are empty (guarded by wmu).
 	insertShapes map[uint64]string
 	ix           *indexer     // the search index (index.go)
@@ -156,6 +165,13 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 		cacheMB = 64
 	}
 	st.cacheMB = cacheMB
+	st.ixCacheMB = s.IndexCacheMB
+	if st.ixCacheMB <= 0 {
+		st.ixCacheMB = 32
+	}
+	if s.MemoMB > 0 {
+		st.memo.limit = s.MemoMB << 20
+	}
 
 	if st.lock, err = lockFile(abs + ".lock"); err != nil {
 		return nil, err
