@@ -421,8 +421,9 @@ func TestCorpusBodiesAllPaths(t *testing.T) {
 }
 
 // ingestCase posts a corpus case's traces and logs in the given order and
-// returns the stored spans as JSON, sorted.
-func ingestCase(t *testing.T, c corpusCase, ext string, logsFirst bool) (string, *memWriter) {
+// returns the stored spans as JSON, sorted. chunkItems, when given, is the
+// handler's chunk size.
+func ingestCase(t *testing.T, c corpusCase, ext string, logsFirst bool, chunkItems ...int) (string, *memWriter) {
 	t.Helper()
 	ct := ctProto
 	if ext == ".json" {
@@ -430,6 +431,9 @@ func ingestCase(t *testing.T, c corpusCase, ext string, logsFirst bool) (string,
 	}
 	w := newMemWriter()
 	h, _ := newTestHandler(t, w, nil)
+	for _, n := range chunkItems {
+		h.chunkItems = n
+	}
 	m := mux(h)
 	traces := func() {
 		if rec := post(t, m, "/v1/traces", ct, "", readFile(t, filepath.Join(c.dir, c.name+ext))); rec.Code != 200 {
@@ -484,6 +488,11 @@ func TestLogsAttachInEitherOrder(t *testing.T) {
 				logsFirst, w2 := ingestCase(t, c, ext, true)
 				if spansFirst != logsFirst {
 					t.Errorf("stored rows differ by arrival order:\nspans first: %s\nlogs first:  %s", spansFirst, logsFirst)
+				}
+				// Requests handled one span and one record at a time store
+				// the same rows.
+				if oneByOne, _ := ingestCase(t, c, ext, true, 1); oneByOne != logsFirst {
+					t.Errorf("stored rows differ in chunks of one:\nchunks of one: %s\nwhole:         %s", oneByOne, logsFirst)
 				}
 				if n := w1.pendingCount() + w2.pendingCount(); n != 0 {
 					t.Errorf("%d events left parked, want 0", n)
