@@ -5,6 +5,9 @@
 #   FUZZ=Segment make fuzz          only the targets whose name matches (grep -E)
 #   FUZZPKGS=./daemon/... make fuzz only these packages
 #   FUZZFLAGS='-parallel 1' make fuzz  extra go test flags
+#   FUZZMINIMIZE=60s make fuzz      time to minimize each new input (default
+#                                   5s: Go's 60 s default lets a few slow
+#                                   inputs eat a 30 s run)
 # Targets are found with `go test -list '^Fuzz'`, so a new one is picked up
 # without touching this script. Prints per target the executions and the new
 # interesting inputs; a crash fails the run (after the other targets ran) and
@@ -16,6 +19,7 @@ FUZZTIME="${FUZZTIME:-30s}"
 FUZZ="${FUZZ:-}"
 read -r -a PKGS <<<"${FUZZPKGS:-./...}"
 read -r -a EXTRA <<<"${FUZZFLAGS:-}"
+EXTRA=(-fuzzminimizetime "${FUZZMINIMIZE:-5s}" "${EXTRA[@]}")
 
 echo "fuzz: finding the fuzz targets (compiles every test binary)…"
 targets=() # "package target"
