@@ -374,6 +374,10 @@ func TestHungDaemon(t *testing.T) {
 	if err := syscall.Kill(st.PID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) only queues the stop: the daemon's threads keep running (and
+	// may answer a hook) until each has taken it.
+	waitStopped(t, st.PID)
+	e.vars = append(e.vars, "WEAVE_HOOK_DEBUG=1") // hook.log says what the hook did
 	start := time.Now()
 	e.hook("s1", "UserPromptSubmit")
 	elapsed := time.Since(start)
@@ -384,7 +388,8 @@ func TestHungDaemon(t *testing.T) {
 	var kept []hookproto.EventID
 	f, err := os.Open(e.p.Inbox)
 	if err != nil {
-		t.Fatalf("inbox: %v (the event was not kept)", err)
+		hl, _ := os.ReadFile(e.p.HookLog)
+		t.Fatalf("inbox: %v (the event was not kept)\nhook.log:\n%s", err, hl)
 	}
 	fi, _ := f.Stat()
 	hookproto.ReadFrames(f, fi.Size(), hookproto.MagicInbox, 32<<20, func(_ int64, p []byte) error {
@@ -422,6 +427,59 @@ func TestHungDaemon(t *testing.T) {
 	if n != 1 {
 		t.Errorf("the event is in the journal %d times, want exactly 1", n)
 	}
+}
+
+// waitStopped returns once every thread of pid is stopped (state T in
+// /proc/pid/task/*/stat). SIGSTOP is asynchronous: kill(2) returns once the
+// signal is queued, one thread takes it and then stops the others, and
+// until they have, they run on; on a loaded machine that is milliseconds
+// in which a "stopped" daemon still accepts, journals and answers.
+// Nothing notifies a process that is not the parent, so this polls.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for {
+		running, err := runningThreads(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(running) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d: threads %v still not stopped %v after SIGSTOP", pid, running, hangGuard)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// runningThreads lists the threads of pid not in the stopped state, as
+// "tid:state".
+func runningThreads(pid int) ([]string, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var running []string
+	for _, d := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, d.Name(), "stat"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread exited
+		}
+		if err != nil {
+			return nil, err
+		}
+		// "tid (comm) S ...": comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return nil, fmt.Errorf("%s/%s/stat: unexpected %q", dir, d.Name(), b)
+		}
+		if state := b[i+2]; state != 'T' {
+			running = append(running, d.Name()+":"+string(state))
+		}
+	}
+	return running, nil
 }
 
 // `run --keep-alive` (what the user service runs) takes over from a
