@@ -10,9 +10,9 @@ package clickhousetest
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,8 +61,10 @@ func DSN(t testing.TB) string {
 }
 
 // Start starts n chlocal nodes, each a shard of cluster chlocal.DefaultCluster,
-// and stops them when t ends (they also die with the test binary). It
-// skips t unless WEAVE_TEST_CLICKHOUSE=local.
+// and stops them when t ends (they also die with the test binary). A node
+// that died meanwhile fails t, with what it logged of its end (see
+// package chlocal for a known cause); a test that failed otherwise shows
+// each node's last errors. It skips t unless WEAVE_TEST_CLICKHOUSE=local.
 func Start(t testing.TB, n int) *chlocal.Cluster {
 	t.Helper()
 	if !LocalEnabled() {
@@ -75,10 +77,14 @@ func Start(t testing.TB, n int) *chlocal.Cluster {
 		t.Fatalf("start %d ClickHouse node(s): %v", n, err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		dead := c.Dead()
+		for _, err := range dead {
+			t.Error(err)
+		}
+		if t.Failed() && len(dead) == 0 {
 			// A failure may be the server's: show what it logged.
 			for _, n := range c.Nodes {
-				t.Logf("ClickHouse node %s, end of clickhouse.err.log:\n%s", n.Dir, tailFile(filepath.Join(n.Dir, "clickhouse.err.log"), 8000))
+				t.Logf("ClickHouse node %s, last errors of clickhouse.err.log:\n%s", n.Dir, lastErrors(filepath.Join(n.Dir, "clickhouse.err.log"), 20))
 			}
 		}
 		if err := c.Stop(); err != nil {
@@ -88,18 +94,28 @@ func Start(t testing.TB, n int) *chlocal.Cluster {
 	return c
 }
 
-// tailFile returns the last n bytes of the file at path, or why it cannot.
-func tailFile(path string, n int64) string {
-	f, err := os.Open(path)
+// lastErrors returns the last max error and fatal messages of a
+// ClickHouse log, one line each (no stack frames), or why it cannot. The
+// warnings that fill the log under load say nothing of a failure.
+func lastErrors(path string, max int) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > n {
-		f.Seek(fi.Size()-n, io.SeekStart)
+	var lines []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "} <Error> ") || strings.Contains(line, "} <Fatal> ") {
+			line, _, _ = strings.Cut(line, ", Stack trace (")
+			lines = append(lines, line)
+		}
 	}
-	b, _ := io.ReadAll(f)
-	return string(b)
+	if len(lines) > max {
+		lines = lines[len(lines)-max:]
+	}
+	if len(lines) == 0 {
+		return "(none)"
+	}
+	return strings.Join(lines, "\n")
 }
 
 type testLog struct{ t testing.TB }
