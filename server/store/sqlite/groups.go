@@ -46,8 +46,11 @@ func (a *groupCand) less(b *groupCand) bool {
 type groupDelta struct {
 	proj    int64
 	count   int64
-	removed map[int64]bool
-	best    *groupCand
+	removed map[int64]bool // spans whose stored occurrence (from before the pass) may have gone
+	// cands are the occurrences this pass added and still holds: a later
+	// change of the same span (its old version is the one an earlier change
+	// of the pass added) takes its candidate out again.
+	cands []groupCand
 }
 
 // groupDeltas accumulate the search changes of one indexer pass.
@@ -64,18 +67,28 @@ func (d groupDeltas) add(c *searchChange) {
 				g.removed = make(map[int64]bool)
 			}
 			g.removed[c.pk] = true
+			g.cands = slices.DeleteFunc(g.cands, func(x groupCand) bool { return x.pk == c.pk })
 		}
 	}
 	if c.new != nil {
 		for _, k := range c.new.keys {
 			g := d.get(groupKey{c.new.conv, k.role, k.text}, c.proj)
 			g.count++
-			cand := &groupCand{started: c.new.started, trace: c.trace, spanID: c.span, pk: c.pk}
-			if g.best == nil || cand.less(g.best) {
-				g.best = cand
-			}
+			g.cands = append(g.cands, groupCand{started: c.new.started, trace: c.trace, spanID: c.span, pk: c.pk})
 		}
 	}
+}
+
+// best is the earliest occurrence the pass added and still holds, nil if
+// none.
+func (g *groupDelta) best() *groupCand {
+	var b *groupCand
+	for i := range g.cands {
+		if b == nil || g.cands[i].less(b) {
+			b = &g.cands[i]
+		}
+	}
+	return b
 }
 
 func (d groupDeltas) get(k groupKey, proj int64) *groupDelta {
@@ -107,8 +120,9 @@ func (x *idxTx) applyGroups(d groupDeltas) error {
 	recompute := make(map[int64][]groupKey)
 	for _, k := range keys {
 		g := d[k]
-		if len(g.removed) == 0 && g.best != nil && k.text > x.newAbove {
-			inserted, err := x.insertGroup(k, g.proj, g.count, g.best)
+		best := g.best()
+		if len(g.removed) == 0 && best != nil && k.text > x.newAbove {
+			inserted, err := x.insertGroup(k, g.proj, g.count, best)
 			if err != nil {
 				return err
 			}
@@ -139,10 +153,10 @@ func (x *idxTx) applyGroups(d groupDeltas) error {
 			continue
 		}
 		if !exists {
-			if g.best == nil {
+			if best == nil {
 				return fmt.Errorf("sqlite: msg group %v has spans but no occurrence", k)
 			}
-			if _, err := x.insertGroup(k, g.proj, count, g.best); err != nil {
+			if _, err := x.insertGroup(k, g.proj, count, best); err != nil {
 				return err
 			}
 			continue
@@ -151,18 +165,18 @@ func (x *idxTx) applyGroups(d groupDeltas) error {
 		case g.removed[firstPK]:
 			// The first span was replaced or moved: a candidate strictly
 			// earlier, or the same span at the same time, is still first.
-			if g.best != nil && (g.best.started < firstAt || (g.best.pk == firstPK && g.best.started == firstAt)) {
-				firstAt, firstPK = g.best.started, g.best.pk
+			if best != nil && (best.started < firstAt || (best.pk == firstPK && best.started == firstAt)) {
+				firstAt, firstPK = best.started, best.pk
 			} else {
 				recompute[k.conv] = append(recompute[k.conv], k)
 			}
-		case g.best != nil:
-			earlier, err := x.candidateEarlier(g.best, firstAt, firstPK)
+		case best != nil:
+			earlier, err := x.candidateEarlier(best, firstAt, firstPK)
 			if err != nil {
 				return err
 			}
 			if earlier {
-				firstAt, firstPK = g.best.started, g.best.pk
+				firstAt, firstPK = best.started, best.pk
 			}
 		}
 		if _, err := x.exec("UPDATE msg_groups SET span_count = ?, first_at = ?, first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?",
