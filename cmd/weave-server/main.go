@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/weavetrace/weave/server/auth"
@@ -59,6 +60,8 @@ serve flags:
                           {"keys":[{"name":"ci","key":"...","projects":["local/default"]}]}
                           Keys can also come from $WEAVE_API_KEYS as
                           "<key>=<project>[,<project>...];..." ("*" = all projects).
+  --cpuprofile FILE       write a CPU profile of the whole run to FILE (for
+                          go tool pprof), from start to shutdown
 
 clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-dsn DSN    clickhouse://user:password@host:9000/weave?secure=true
@@ -126,6 +129,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.Int64Var(&cfg.IngestMemoryBytes, "ingest-memory", cfg.IngestMemoryBytes, "")
 	fs.IntVar(&cfg.SQLiteCacheMB, "sqlite-cache-mb", cfg.SQLiteCacheMB, "")
 	fs.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "")
+	cpuProfile := fs.String("cpuprofile", "", "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -138,6 +142,18 @@ func runServe(args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg.APIKeys = os.Getenv(auth.EnvVar)
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "weave-server: --cpuprofile: %v\n", err)
+			return 1
+		}
+		defer func() {
+			if err := stopProfile(); err != nil {
+				fmt.Fprintf(stderr, "weave-server: --cpuprofile: %v\n", err)
+			}
+		}()
+	}
 	clickHouseEnv(&cfg.ClickHouse)
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
@@ -157,6 +173,23 @@ func runServe(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process's CPU into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // clickHouseFlags registers the --clickhouse-* flags on fs.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -28,6 +30,7 @@ func TestRun(t *testing.T) {
 		{"clickhouse_bad_cluster_mode", []string{"--store", "clickhouse", "--clickhouse-dsn", "clickhouse://127.0.0.1:9000", "--clickhouse-cluster", "c1", "--clickhouse-cluster-mode", "mesh"}, 1, "", `cluster mode "mesh"`},
 		{"migrate_clickhouse_without_dsn", []string{"migrate", "--store", "clickhouse"}, 1, "", "--clickhouse-dsn"},
 		{"migrate_extra_argument", []string{"migrate", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"cpuprofile_unwritable", []string{"serve", "--cpuprofile", "/nonexistent/dir/cpu.prof"}, 1, "", "--cpuprofile"},
 		{"migrate_sqlite", []string{"migrate", "--data-dir", "DATADIR"}, 0, "", "schema is up to date"},
 	}
 	for _, tt := range tests {
@@ -47,5 +50,24 @@ func TestRun(t *testing.T) {
 					tt.args, code, out.String(), errOut.String(), tt.code, tt.wantOut, tt.wantErrOut)
 			}
 		})
+	}
+}
+
+func TestStartCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	stop, err := startCPUProfile(path)
+	if err != nil {
+		t.Fatalf("startCPUProfile: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pprof profile is a gzipped protocol buffer.
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("profile: got %d bytes starting %x, want a gzip stream", len(b), b[:min(len(b), 2)])
 	}
 }
