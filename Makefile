@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex fuzz bench-ingest bench-ingest-memory bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -47,6 +47,9 @@ bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and
 
 bench-ingest-memory: ## weave-server's peak RSS (VmHWM) while 4 clients each send 3 OTLP/protobuf requests of 32 MiB of realistic GenAI spans (503s retried; every span counted in the store); ARGS='-spans small' for 100k-span requests
 	$(GO) run ./cmd/weave-server/internal/ingestmem $(ARGS)
+
+bench-ingest-sqlite: ## weave-server as a process, embedded store, 100k Claude Code-shaped spans over OTLP/HTTP protobuf (4 workers, 512-span requests): spans/s, server CPU µs/span, p50/p99 latency, peak RSS, lost spans, read and search lag after the answer; ARGS='-spans 30000 -cpuprofile cpu.prof'
+	$(GO) run ./server/ingest/internal/sqlitebench $(ARGS)
 
 bench-store: ## embedded store: ingest spans/s and p50/p95 of agents, conversations page, one turn, search on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchStore$$' -count=1 -v -timeout 0 ./server/store/sqlite

@@ -11,18 +11,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,6 +28,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/weavetrace/weave/internal/serverproc"
 	"github.com/weavetrace/weave/server/store/storetest"
 )
 
@@ -74,9 +69,9 @@ func run() error {
 	if !o.keep {
 		defer os.RemoveAll(dir)
 	}
-	bin := filepath.Join(dir, "weave-server")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/weave-server").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/weave-server: %v\n%s", err, out)
+	bin, err := serverproc.Build(dir)
+	if err != nil {
+		return err
 	}
 
 	fmt.Printf("building %d requests of %.1f MiB (%d clients x %d rounds)...\n", o.clients*o.rounds, float64(o.size)/(1<<20), o.clients, o.rounds)
@@ -97,31 +92,17 @@ func run() error {
 		total += n
 	}
 
-	addr, err := freeAddr()
+	srv, err := serverproc.Start(bin, filepath.Join(dir, "data"), append([]string{"--max-body", strconv.Itoa(o.size)}, strings.Fields(o.extra)...), strings.Fields(o.env))
 	if err != nil {
 		return err
 	}
-	args := []string{"serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--max-body", strconv.Itoa(o.size)}
-	args = append(args, strings.Fields(o.extra)...)
-	srv := exec.Command(bin, args...)
-	srv.Env = append(append(os.Environ(), "WEAVE_API_KEYS="), strings.Fields(o.env)...)
-	var logs bytes.Buffer
-	srv.Stdout, srv.Stderr = &logs, &logs
-	if err := srv.Start(); err != nil {
-		return err
-	}
 	defer func() {
-		_ = srv.Process.Signal(os.Interrupt)
-		_ = srv.Wait()
+		_ = srv.Stop()
 		if o.log {
-			fmt.Print(logs.String())
+			fmt.Print(srv.Logs.String())
 		}
 	}()
-	base := "http://" + addr
-	if err := waitReady(base, 30*time.Second); err != nil {
-		return fmt.Errorf("%w\nserver log:\n%s", err, logs.String())
-	}
-	idle, _ := procStatus(srv.Process.Pid, "VmRSS")
+	idle, _ := srv.Status("VmRSS")
 
 	// Sample RSS while the clients run, for the curve; VmHWM is the peak.
 	stop := make(chan struct{})
@@ -135,7 +116,7 @@ func run() error {
 			case <-stop:
 				return
 			case <-t.C:
-				if v, err := procStatus(srv.Process.Pid, "VmRSS"); err == nil {
+				if v, err := srv.Status("VmRSS"); err == nil {
 					samples = append(samples, v)
 				}
 			}
@@ -150,7 +131,11 @@ func run() error {
 	for c := range o.clients {
 		wg.Go(func() {
 			for r := range o.rounds {
-				if err := send(client, base+"/v1/traces", bodies[c*o.rounds+r], &refused); err != nil {
+				rejected, err := serverproc.Send(client, srv.Base+"/v1/traces", bodies[c*o.rounds+r], &refused)
+				if err == nil && rejected > 0 {
+					err = fmt.Errorf("%d spans rejected", rejected)
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
@@ -165,11 +150,11 @@ func run() error {
 	for err := range errs {
 		return err
 	}
-	peak, err := procStatus(srv.Process.Pid, "VmHWM")
+	peak, err := srv.Status("VmHWM")
 	if err != nil {
 		return err
 	}
-	stored, err := storedSpans(base)
+	stored, err := srv.StoredSpans(client)
 	if err != nil {
 		return err
 	}
@@ -188,42 +173,6 @@ func run() error {
 		return fmt.Errorf("stored %d spans, sent %d", stored, total)
 	}
 	return nil
-}
-
-// send posts body until it is accepted, honouring Retry-After on 429 and
-// 503 as an OTLP exporter does.
-func send(client *http.Client, url string, body []byte, refused *atomic.Int64) error {
-	for attempt := 0; ; attempt++ {
-		resp, err := client.Post(url, "application/x-protobuf", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusOK:
-			r := ptraceotlp.NewExportResponse()
-			if err := r.UnmarshalProto(msg); err != nil {
-				return fmt.Errorf("response: %w", err)
-			}
-			if n := r.PartialSuccess().RejectedSpans(); n > 0 {
-				return fmt.Errorf("%d spans rejected: %s", n, r.PartialSuccess().ErrorMessage())
-			}
-			return nil
-		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-			refused.Add(1)
-			wait, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-			if err != nil || wait <= 0 {
-				wait = 1
-			}
-			if attempt > 600 {
-				return fmt.Errorf("still refused after %d attempts", attempt)
-			}
-			time.Sleep(time.Duration(wait) * time.Second)
-		default:
-			return fmt.Errorf("status %d: %s", resp.StatusCode, msg)
-		}
-	}
 }
 
 // buildBodies renders n OTLP/protobuf trace requests of at most size bytes
@@ -342,62 +291,4 @@ func protoBody(raws []string) ([]byte, error) {
 		return nil, fmt.Errorf("workload as OTLP/JSON: %w", err)
 	}
 	return req.MarshalProto()
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitReady(base string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for ctx.Err() == nil {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("weave-server did not become ready")
-}
-
-// storedSpans reads the weave_store_spans gauge.
-func storedSpans(base string) (int64, error) {
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "weave_store_spans "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f), err
-		}
-	}
-	return 0, errors.New("no weave_store_spans in /metrics")
-}
-
-// procStatus reads a kB figure (VmRSS, VmHWM) of /proc/PID/status.
-func procStatus(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
