@@ -43,7 +43,7 @@ func main() {
 
 type options struct {
 	spans, workers, batch, probeEvery int
-	bin, flags, profile               string
+	bin, flags, env, profile          string
 	keep, asJSON, log                 bool
 }
 
@@ -55,6 +55,7 @@ func run() error {
 	flag.IntVar(&o.probeEvery, "probe-every", 4, "probe the read and search lag of every n-th request")
 	flag.StringVar(&o.bin, "bin", "", "weave-server binary to run (default: build ./cmd/weave-server)")
 	flag.StringVar(&o.flags, "server-flags", "", "extra weave-server flags, space separated")
+	flag.StringVar(&o.env, "server-env", "", "extra environment of weave-server, KEY=VALUE space separated")
 	flag.StringVar(&o.profile, "cpuprofile", "", "have weave-server write a CPU profile of the run to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data directory")
 	flag.BoolVar(&o.asJSON, "json", false, "print the figures as one JSON line")
@@ -91,7 +92,7 @@ func run() error {
 		}
 		flags = append(flags, "--cpuprofile", abs)
 	}
-	srv, err := serverproc.Start(o.bin, filepath.Join(dir, "data"), append(flags, strings.Fields(o.flags)...), nil)
+	srv, err := serverproc.Start(o.bin, filepath.Join(dir, "data"), append(flags, strings.Fields(o.flags)...), strings.Fields(o.env))
 	if err != nil {
 		return err
 	}
