@@ -348,3 +348,37 @@ func execOn(t *testing.T, path string, stmts ...string) {
 		}
 	}
 }
+
+// TestIndexFTSSettings checks that the search file's FTS5 settings
+// (automerge, crisismerge, hashsize) are those of searchSchema, also for a
+// file written with other settings: they are applied again at every open.
+func TestIndexFTSSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	mustOpen(t, path, Settings{}).Close()
+	execOn(t, path+"-search",
+		"INSERT INTO groups_fts (groups_fts, rank) VALUES ('automerge', 8)",
+		"DELETE FROM groups_fts_config WHERE k IN ('crisismerge', 'hashsize')")
+	st := mustOpen(t, path, Settings{})
+	defer st.Close()
+	got := map[string]int64{}
+	rows, err := st.ix.db.Query("SELECT k, v FROM groups_fts_config WHERE k IN ('automerge', 'crisismerge', 'hashsize')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var v int64
+		if err := rows.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"automerge": 16, "crisismerge": 32, "hashsize": 16 << 20}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got settings %v, want %v", got, want)
+	}
+}
