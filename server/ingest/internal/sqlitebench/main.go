@@ -115,7 +115,6 @@ func run() error {
 		work <- i
 	}
 	close(work)
-	probes := make(chan probe, len(reqs))
 	var latencies []time.Duration
 	var mu sync.Mutex
 	var accepted, rejected int
@@ -123,6 +122,24 @@ func run() error {
 	var wg sync.WaitGroup
 	errs := make(chan error, o.workers)
 	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.workers + 4}}
+	// Probes: how long after its answer a span is read and found. Each
+	// starts polling as soon as its request is answered (a probe queued
+	// behind others would count the queueing as lag).
+	var readLags, searchLags []time.Duration
+	var missing int
+	var pwg sync.WaitGroup
+	startProbe := func(p probe) {
+		pwg.Go(func() {
+			read, found, ok := p.wait(client, base)
+			mu.Lock()
+			if ok {
+				readLags, searchLags = append(readLags, read), append(searchLags, found)
+			} else {
+				missing++
+			}
+			mu.Unlock()
+		})
+	}
 	for range o.workers {
 		wg.Go(func() {
 			for i := range work {
@@ -135,30 +152,12 @@ func run() error {
 				}
 				done := time.Now()
 				if r.token != "" {
-					probes <- probe{r: r, answered: done}
+					startProbe(probe{r: r, answered: done})
 				}
 				mu.Lock()
 				latencies = append(latencies, done.Sub(t0))
 				accepted += r.spans - n
 				rejected += n
-				mu.Unlock()
-			}
-		})
-	}
-	// Probes: how long after its answer a span is read and found.
-	var readLags, searchLags []time.Duration
-	var missing int
-	var pwg sync.WaitGroup
-	for range 2 {
-		pwg.Go(func() {
-			for p := range probes {
-				read, found, ok := p.wait(client, base)
-				mu.Lock()
-				if ok {
-					readLags, searchLags = append(readLags, read), append(searchLags, found)
-				} else {
-					missing++
-				}
 				mu.Unlock()
 			}
 		})
@@ -169,7 +168,6 @@ func run() error {
 	for err := range errs {
 		return err
 	}
-	close(probes)
 	pwg.Wait()
 	// Everything stored and searchable: a search applies the backlog.
 	stored, err := waitStored(client, srv, accepted)
