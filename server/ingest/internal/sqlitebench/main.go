@@ -283,7 +283,10 @@ func (p probe) wait(client *http.Client, base string) (read, found time.Duration
 		if time.Now().After(deadline) {
 			return 0, 0, false
 		}
-		time.Sleep(10 * time.Millisecond)
+		// A search applies the index backlog first, so the first one
+		// finds the span unless the index is being rebuilt; polling
+		// faster would only force extra small index passes.
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
