@@ -271,7 +271,8 @@ func (b *builder) build() []Span {
 func (b *builder) common(s *Span, agentName string) {
 	op := OpInvokeAgent
 	switch {
-	case strings.HasPrefix(s.Name, OpChat+" "):
+	case s.Name == OpChat || strings.HasPrefix(s.Name, OpChat+" "):
+		// "chat" alone: a failed call whose model no record names.
 		op = OpChat
 	case strings.HasPrefix(s.Name, OpExecuteTool+" "):
 		op = OpExecuteTool

@@ -1,0 +1,204 @@
+// Package gemini runs the real Gemini CLI (npm @google/gemini-cli, pinned)
+// against tools/mockgemini on loopback, in an isolated HOME, through
+// scripted scenarios (scenarios/*.json). `go run ./e2e/gemini/record`
+// records the runs into testdata/gemini/<version>; the e2e test (build tag
+// e2e, `make e2e-gemini`) runs them through weave-hook → weave-agentd →
+// weave-server.
+package gemini
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/weavetrace/weave/e2e/agentharness"
+	"github.com/weavetrace/weave/tools/mockgemini"
+)
+
+// Version is the pinned Gemini CLI.
+const Version = "0.61.0"
+
+// Model is the model the scenarios ask for.
+const Model = "gemini-2.5-pro"
+
+//go:embed scenarios/*.json
+var scenarioFS embed.FS
+
+// Scenario is one scripted session: files for the work directory, the
+// gemini runs in order (each a turn; resume continues the latest session),
+// and the mock model's answers.
+type Scenario struct {
+	Name        string            `json:"-"`
+	Description string            `json:"description"`
+	Files       map[string]string `json:"files,omitempty"`
+	Runs        []Run             `json:"runs"`
+	Script      []mockgemini.Step `json:"script"`
+}
+
+// Run is one `gemini -p` invocation.
+type Run struct {
+	Prompt string `json:"prompt"`
+	// Resume continues the scenario's session (`--resume latest`).
+	Resume bool `json:"resume,omitempty"`
+	// Args are extra gemini arguments (--yolo, --approval-mode).
+	Args []string `json:"args,omitempty"`
+	// Fail: gemini is expected to exit non-zero (a failed model call).
+	Fail bool `json:"fail,omitempty"`
+}
+
+// Scenarios returns the scenarios, sorted by name.
+func Scenarios() ([]Scenario, error) {
+	entries, err := scenarioFS.ReadDir("scenarios")
+	if err != nil {
+		return nil, err
+	}
+	var out []Scenario
+	for _, e := range entries {
+		b, err := scenarioFS.ReadFile("scenarios/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		var s Scenario
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", e.Name(), err)
+		}
+		s.Name = strings.TrimSuffix(e.Name(), ".json")
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Install installs the pinned CLI (cached) and returns its entry script
+// (run by node, which must be 20 or newer).
+func Install() (string, error) {
+	dir, err := agentharness.CacheDir("gemini", Version)
+	if err != nil {
+		return "", err
+	}
+	return agentharness.NPMInstall(dir, "@google/gemini-cli", Version, "node_modules/@google/gemini-cli/bundle/gemini.js")
+}
+
+// Env is where a scenario runs.
+type Env struct {
+	Gemini string // the CLI's entry script
+	Home   string // isolated HOME (settings in Home/.gemini)
+	Work   string // the work directory
+	// Install registers the hook: it runs `weave-hook install --agent
+	// gemini` (and whatever else) with HOME set to Home.
+	Install func(home string) error
+	// ExtraEnv is added to gemini's environment (WEAVE_HOME, …).
+	ExtraEnv []string
+}
+
+// Result is what a scenario run produced.
+type Result struct {
+	SessionID string
+	ChatsDir  string   // Home/.gemini/tmp/<project>/chats
+	Requests  string   // the mock's request log (JSONL)
+	Outputs   []string // each run's combined output
+	Unused    []int    // script steps no request took
+}
+
+// Settings is the settings.json a scenario starts from: API key auth
+// (GEMINI_API_KEY, no login), folder trust, usage statistics and update
+// checks off.
+const Settings = `{
+  "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+  "privacy": {"usageStatisticsEnabled": false},
+  "general": {"enableAutoUpdate": false, "enableAutoUpdateNotification": false}
+}
+`
+
+// Execute runs sc in env: mock on a loopback port, settings.json with the
+// hook installed, then each run with GOOGLE_GEMINI_BASE_URL at the mock.
+func Execute(ctx context.Context, env Env, sc Scenario) (*Result, error) {
+	dir := filepath.Join(env.Home, ".gemini")
+	for _, d := range []string{dir, env.Work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := agentharness.WriteFiles(env.Work, sc.Files); err != nil {
+		return nil, err
+	}
+	reqLog := filepath.Join(env.Home, "requests.jsonl")
+	logf, err := os.Create(reqLog)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	mock := mockgemini.New(sc.Script, logf)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mock}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if err := os.WriteFile(filepath.Join(dir, "settings.json"), []byte(Settings), 0o600); err != nil {
+		return nil, err
+	}
+	if env.Install != nil {
+		if err := env.Install(env.Home); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{Requests: reqLog}
+	for i, r := range sc.Runs {
+		args := []string{env.Gemini, "-m", Model}
+		args = append(args, r.Args...)
+		if r.Resume {
+			args = append(args, "--resume", "latest")
+		}
+		args = append(args, "-p", r.Prompt)
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		cmd := exec.CommandContext(cctx, "node", args...)
+		cmd.Dir = env.Work
+		cmd.Env = append([]string{
+			"HOME=" + env.Home, "GEMINI_API_KEY=weave-mock-key", "GOOGLE_GEMINI_BASE_URL=http://" + ln.Addr().String(),
+			"PATH=" + os.Getenv("PATH"), "TERM=dumb", "NO_COLOR=1", "LANG=C.UTF-8",
+		}, env.ExtraEnv...)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		res.Outputs = append(res.Outputs, string(out))
+		if (err != nil) != r.Fail {
+			return res, fmt.Errorf("run %d (gemini %s): exit %v, want failure %v\n%s", i, strings.Join(args[1:], " "), err, r.Fail, out)
+		}
+	}
+	res.Unused = mock.Unused()
+	res.ChatsDir, res.SessionID = mainSession(dir)
+	return res, nil
+}
+
+// mainSession finds the chats directory and the session id of its main
+// session file (a scenario has one).
+func mainSession(geminiDir string) (chats, id string) {
+	files, _ := filepath.Glob(filepath.Join(geminiDir, "tmp", "*", "chats", "session-*.jsonl"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		first, _, _ := bytes.Cut(b, []byte("\n"))
+		var meta struct {
+			SessionID string `json:"sessionId"`
+		}
+		if json.Unmarshal(first, &meta) == nil && meta.SessionID != "" {
+			return filepath.Dir(f), meta.SessionID
+		}
+	}
+	return "", ""
+}
