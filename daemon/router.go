@@ -30,8 +30,8 @@ type Router struct {
 	Claude Processor
 	// Agents by hookproto agent name (hookproto.AgentCodex, …).
 	Agents map[string]AgentProcessor
-	// unrouted counts events of agents this daemon has no processor for
-	// (Gemini CLI, for now): dropped, never taken for Claude Code's.
+	// unrouted counts events of agents this daemon has no processor for:
+	// dropped, never taken for Claude Code's.
 	unrouted int64
 }
 
@@ -70,14 +70,19 @@ func (r *Router) Event(ev hookproto.Event, replay bool) []spans.Span {
 
 // AgentOf is the agent that sent ev: what its hook said, else — a hook
 // registered by hand without --agent — Codex when transcript_path is a
-// Codex rollout (…/sessions/…/rollout-*.jsonl).
+// Codex rollout (…/sessions/…/rollout-*.jsonl), Gemini CLI when it is a
+// Gemini CLI chat file (…/.gemini/tmp/<project>/chats/session-*.jsonl).
 func AgentOf(ev hookproto.Event) string {
 	if ev.Agent != "" && ev.Agent != hookproto.AgentClaudeCode {
 		return ev.Agent
 	}
 	p := filepath.ToSlash(ev.TranscriptPath)
-	if strings.HasPrefix(path.Base(p), "rollout-") && strings.HasSuffix(p, ".jsonl") && strings.Contains(p, "/sessions/") {
+	base := path.Base(p)
+	switch {
+	case strings.HasPrefix(base, "rollout-") && strings.HasSuffix(p, ".jsonl") && strings.Contains(p, "/sessions/"):
 		return hookproto.AgentCodex
+	case strings.HasPrefix(base, "session-") && strings.HasSuffix(p, ".jsonl") && path.Base(path.Dir(p)) == "chats" && strings.Contains(p, "/.gemini/tmp/"):
+		return hookproto.AgentGemini
 	}
 	return hookproto.AgentClaudeCode
 }

@@ -18,6 +18,9 @@ func TestAgentOf(t *testing.T) {
 		{"", "/home/u/.codex/sessions/2026/12/06/rollout-2026-12-06T19-03-20-01a24cbd-3d73-7b40-a458-fd7c33b7ddb1.jsonl", hookproto.AgentCodex},
 		{hookproto.AgentClaudeCode, "/home/u/.codex/sessions/2026/12/06/rollout-x.jsonl", hookproto.AgentCodex},
 		{"", "/home/u/.claude/projects/-w/rollout-notes.jsonl", hookproto.AgentClaudeCode},
+		// The same in Gemini CLI.
+		{"", "/home/u/.gemini/tmp/work/chats/session-2026-12-06T21-22-a8122c6c.jsonl", hookproto.AgentGemini},
+		{"", "/home/u/.claude/projects/-w/session-notes.jsonl", hookproto.AgentClaudeCode},
 	} {
 		if got := AgentOf(hookproto.Event{Agent: tc.agent, TranscriptPath: tc.path}); got != tc.want {
 			t.Errorf("AgentOf(%q, %q) = %q, want %q", tc.agent, tc.path, got, tc.want)
@@ -47,7 +50,7 @@ func TestRouterEvent(t *testing.T) {
 	r := &Router{Claude: claude, Agents: map[string]AgentProcessor{hookproto.AgentCodex: codex}}
 	r.Event(hookproto.Event{SessionID: "a", HookEventName: "Stop"}, false)
 	r.Event(hookproto.Event{SessionID: "b", HookEventName: "Stop", Agent: hookproto.AgentCodex}, false)
-	r.Event(hookproto.Event{SessionID: "c", HookEventName: "Stop", Agent: hookproto.AgentGemini}, false) // no processor: dropped
+	r.Event(hookproto.Event{SessionID: "c", HookEventName: "AfterAgent", Agent: hookproto.AgentGemini}, false) // no processor: dropped
 	if len(claude.got) != 1 || claude.got[0] != "a" || len(codex.got) != 1 || codex.got[0] != "b" || r.unrouted != 1 {
 		t.Errorf("claude got %v, codex got %v", claude.got, codex.got)
 	}

@@ -30,6 +30,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -551,4 +552,34 @@ func idFromPath(path string) string {
 		return base[i+1:]
 	}
 	return base
+}
+
+// Files lists the main chat files under root (a ~/.gemini/tmp directory):
+// <project>/chats/session-*.jsonl and the older session-*.json, sorted.
+// Subagent chats (chats/<parent id>/) are left out.
+func Files(root string) []string {
+	var out []string
+	for _, pat := range []string{"session-*.jsonl", "session-*.json"} {
+		m, _ := filepath.Glob(filepath.Join(root, "*", "chats", pat))
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// FindSession is the main chat file of session id under root ("" when
+// none): a file named for the id's first eight characters whose records
+// name the id.
+func FindSession(root, id string) string {
+	if len(id) < 8 {
+		return ""
+	}
+	for _, f := range Files(root) {
+		if strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(f, ".jsonl"), ".json"), "-"+id[:8]) {
+			if b, err := ReadFile(f); err == nil && b.SessionID() == id {
+				return f
+			}
+		}
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/weavetrace/weave/daemon"
 	"github.com/weavetrace/weave/daemon/codexsession"
 	"github.com/weavetrace/weave/daemon/config"
+	"github.com/weavetrace/weave/daemon/geminisession"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/daemon/session"
 	"github.com/weavetrace/weave/spans"
@@ -33,7 +34,15 @@ func newProcessor(cfg config.Config, privacy spans.Privacy, logger *slog.Logger)
 		Logger:             logger,
 		Roots:              codexRoots(os.Getenv),
 	})}
-	return &daemon.Router{Claude: claude, Agents: map[string]daemon.AgentProcessor{hookproto.AgentCodex: codex}}
+	home, _ := os.UserHomeDir()
+	gemini := geminiProcessor{geminisession.New(geminisession.Settings{
+		Privacy:            privacy,
+		IntegrationVersion: version,
+		IdleTimeout:        cfg.TurnIdleTimeout.D(),
+		Logger:             logger,
+		Roots:              geminisession.Roots(home, os.Getenv),
+	})}
+	return &daemon.Router{Claude: claude, Agents: map[string]daemon.AgentProcessor{hookproto.AgentCodex: codex, hookproto.AgentGemini: gemini}}
 }
 
 // codexRoots are the directories Codex rollout files may be read from:

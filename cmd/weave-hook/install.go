@@ -26,7 +26,7 @@ func install(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("weave-hook install", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var agents agentList
-	fs.Var(&agents, "agent", "agent to register with: claude, codex or gemini (repeat or comma-separate; default Claude Code and Codex "+
+	fs.Var(&agents, "agent", "agent to register with: claude, codex or gemini (repeat or comma-separate; default every one "+
 		"where found: the config directory exists or the command is on PATH; Claude Code when neither is)")
 	settings := fs.String("settings", "", "Claude Code settings file (default $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json)")
 	command := fs.String("command", "", "hook command to register (default: this binary's absolute path)")
@@ -42,9 +42,8 @@ func install(args []string, stdout, stderr io.Writer) int {
 			"  codex   $CODEX_HOME/hooks.json (~/.codex), every event, and the hooks'\n"+
 			"          trust in config.toml (Codex runs no untrusted hook; review them\n"+
 			"          with /hooks in Codex)\n"+
-			"  gemini  ~/.gemini/settings.json, every event but the per-chunk model ones\n"+
-			"          (only with --agent gemini: weave-agentd does not trace Gemini\n"+
-			"          sessions yet and drops their events)\n\n"+
+			"  gemini  ~/.gemini/settings.json ($GEMINI_CLI_HOME/.gemini), every event\n"+
+			"          but the per-chunk model ones\n\n"+
 			"weave-agentd is started by the first hook and exits after 30 idle minutes; with\n"+
 			"--service it runs as a user service instead, so spans spooled while the trace\n"+
 			"server was down go out as soon as it is back, without waiting for a hook.\n\n")
@@ -134,8 +133,7 @@ func foundAgents(home string) []string {
 	}{
 		{hookproto.AgentClaudeCode, claudeDir, "claude"},
 		{hookproto.AgentCodex, codexHome(home), "codex"},
-		// Gemini CLI is registered only when asked (--agent gemini): the
-		// daemon does not trace its sessions yet.
+		{hookproto.AgentGemini, geminiDir(home), "gemini"},
 	} {
 		if fi, err := os.Stat(c.dir); (err == nil && fi.IsDir()) || onPath(c.bin) {
 			out = append(out, c.agent)

@@ -448,8 +448,7 @@ func TestInstallGemini(t *testing.T) {
 }
 
 // TestFoundAgents: an agent counts as installed when its config directory
-// exists or its command is on PATH; with none, Claude Code. Gemini CLI is
-// never registered by default (not traced yet).
+// exists or its command is on PATH; with none, Claude Code.
 func TestFoundAgents(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("CLAUDE_CONFIG_DIR", "")
@@ -462,11 +461,11 @@ func TestFoundAgents(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(home, ".codex"), 0o700)
 	os.WriteFile(filepath.Join(bin, "gemini"), []byte("#!/bin/sh\n"), 0o755)
-	if got := foundAgents(home); strings.Join(got, ",") != "codex" {
-		t.Errorf("codex dir and gemini on PATH: %v, want codex (gemini only when asked)", got)
+	if got := foundAgents(home); strings.Join(got, ",") != "codex,gemini-cli" {
+		t.Errorf("codex dir and gemini on PATH: %v, want codex,gemini-cli", got)
 	}
 	os.WriteFile(filepath.Join(bin, "claude"), []byte("#!/bin/sh\n"), 0o755)
-	if got := foundAgents(home); strings.Join(got, ",") != "claude-code,codex" {
+	if got := foundAgents(home); strings.Join(got, ",") != "claude-code,codex,gemini-cli" {
 		t.Errorf("claude on PATH too: %v", got)
 	}
 }

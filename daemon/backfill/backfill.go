@@ -1,6 +1,7 @@
-// Package backfill imports finished Claude Code transcripts and Codex CLI
-// rollout files: it builds exactly the spans the live daemon would
-// (transcript, rollout and spans packages) and exports them over OTLP/HTTP
+// Package backfill imports finished Claude Code transcripts, Codex CLI
+// rollout files and Gemini CLI chat files: it builds exactly the spans the
+// live daemon would (transcript, rollout, geminichat and spans packages)
+// and exports them over OTLP/HTTP
 // protobuf, or prints them as JSON lines. `weave-agentd import` is its
 // command-line face.
 package backfill
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weavetrace/weave/geminichat"
 	"github.com/weavetrace/weave/rollout"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
@@ -27,8 +29,9 @@ import (
 // Config is what `weave-agentd import` was asked to do.
 type Config struct {
 	// Paths are transcript or rollout files, or folders holding them (a
-	// project folder, the whole projects folder, ~/.codex/sessions); empty
-	// means ~/.claude/projects and ~/.codex/sessions (those that exist).
+	// project folder, the whole projects folder, ~/.codex/sessions,
+	// ~/.gemini/tmp); empty means ~/.claude/projects, ~/.codex/sessions and
+	// ~/.gemini/tmp (those that exist).
 	Paths  []string
 	DryRun bool // build, do not export
 	JSON   bool // with DryRun: print every span as one JSON object per line
@@ -82,15 +85,30 @@ func DefaultCodexSessionsDir() string {
 	return filepath.Join(home, ".codex", "sessions")
 }
 
+// DefaultGeminiTmpDir is where Gemini CLI keeps its projects' chat files
+// (<project>/chats/): $GEMINI_CLI_HOME/.gemini/tmp, else ~/.gemini/tmp.
+func DefaultGeminiTmpDir() string {
+	if d := os.Getenv("GEMINI_CLI_HOME"); d != "" {
+		return filepath.Join(d, ".gemini", "tmp")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".gemini", "tmp")
+}
+
 // Discover expands paths into main session files, sorted. Folders are
-// walked for Claude Code's <session-uuid>.jsonl and Codex's
-// rollout-<time>-<uuid>.jsonl files; subagent transcripts and subagent
-// threads are found through their sessions, not listed on their own.
+// walked for Claude Code's <session-uuid>.jsonl, Codex's
+// rollout-<time>-<uuid>.jsonl and Gemini CLI's chats/session-*.jsonl
+// (and the older .json) files; subagent transcripts and subagent threads
+// are found through their sessions, not listed on their own (Gemini CLI's
+// subagent chats, chats/<parent id>/, are not imported).
 func Discover(paths []string) ([]string, error) {
 	if len(paths) == 0 {
 		paths = []string{DefaultProjectsDir()}
-		if d := DefaultCodexSessionsDir(); d != "" {
-			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+		for _, d := range []string{DefaultCodexSessionsDir(), DefaultGeminiTmpDir()} {
+			if fi, err := os.Stat(d); d != "" && err == nil && fi.IsDir() {
 				paths = append(paths, d)
 			}
 		}
@@ -103,7 +121,7 @@ func Discover(paths []string) ([]string, error) {
 			return nil, fmt.Errorf("backfill: %w", err)
 		}
 		if !fi.IsDir() {
-			if !strings.HasSuffix(p, ".jsonl") {
+			if !strings.HasSuffix(p, ".jsonl") && !isGeminiChat(p) {
 				return nil, fmt.Errorf("backfill: %s: not a .jsonl transcript", p)
 			}
 			if filepath.Base(filepath.Dir(p)) == "subagents" || (isRollout(filepath.Base(p)) && rollout.IsSubagentFile(p)) {
@@ -128,7 +146,7 @@ func Discover(paths []string) ([]string, error) {
 			if isRollout(d.Name()) && d.Type().IsRegular() && rollout.IsSubagentFile(path) {
 				return nil // a Codex subagent thread: loaded with its parent
 			}
-			if (isSessionFile(d.Name()) || isRollout(d.Name())) && d.Type().IsRegular() && !seen[path] {
+			if (isSessionFile(d.Name()) || isRollout(d.Name()) || isGeminiChat(path)) && d.Type().IsRegular() && !seen[path] {
 				seen[path] = true
 				out = append(out, path)
 			}
@@ -155,11 +173,24 @@ var rolloutName = regexp.MustCompile(`^rollout-.*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[
 
 func isRollout(name string) bool { return rolloutName.MatchString(name) }
 
-// load reads one session file: a Codex rollout (with its subagent threads)
-// or a Claude Code transcript (with its subagents and fork chain).
+// isGeminiChat reports whether path is a Gemini CLI main chat file:
+// chats/session-*.jsonl (or .json).
+func isGeminiChat(path string) bool {
+	name := filepath.Base(path)
+	return strings.HasPrefix(name, "session-") && (strings.HasSuffix(name, ".jsonl") || strings.HasSuffix(name, ".json")) &&
+		filepath.Base(filepath.Dir(path)) == "chats"
+}
+
+// load reads one session file: a Codex rollout (with its subagent
+// threads), a Gemini CLI chat file, or a Claude Code transcript (with its
+// subagents and fork chain).
 func load(f string, r *transcript.Resolver) (*transcript.Session, []error, error) {
 	if isRollout(filepath.Base(f)) {
 		s, err := rollout.Load(f)
+		return s, nil, err
+	}
+	if isGeminiChat(f) {
+		s, err := geminichat.Load(f)
 		return s, nil, err
 	}
 	return transcript.Load(f, r)

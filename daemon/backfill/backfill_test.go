@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/daemon/backfill"
+	"github.com/weavetrace/weave/geminichat"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/rollout"
 	"github.com/weavetrace/weave/spans"
@@ -209,5 +210,60 @@ func TestImportCodex(t *testing.T) {
 	}
 	if _, err := backfill.Discover(subs[:1]); err == nil || !strings.Contains(err.Error(), "subagent transcript") {
 		t.Errorf("Discover(Codex subagent thread) = %v, want a clear error", err)
+	}
+}
+
+// TestImportGemini: a ~/.gemini/tmp-like folder imports every main chat
+// file, leaves subagent chats (chats/<parent id>/) and other files out, and
+// gives the spans of geminichat.Load + spans.Build (gemini-cli turn roots).
+func TestImportGemini(t *testing.T) {
+	root := fixtures.Path(t, fixtures.Gemini061)
+	mains, _ := filepath.Glob(filepath.Join(root, "*", fixtures.MainGlob(fixtures.Gemini061)))
+	if len(mains) == 0 {
+		t.Fatal("no Gemini CLI chat files")
+	}
+	// A subagent chat and a stray file beside the recordings: not imported.
+	tmp := t.TempDir()
+	if err := os.CopyFS(tmp, os.DirFS(root)); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(tmp, "text", "tmp", "work", "chats", "parent-id", "child.jsonl")
+	os.MkdirAll(filepath.Dir(sub), 0o755)
+	os.WriteFile(sub, []byte(`{"sessionId":"child","projectHash":"h","kind":"subagent"}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(tmp, "text", "tmp", "work", "chats", "notes.jsonl"), []byte("{}\n"), 0o644)
+	var out, errOut bytes.Buffer
+	rep, err := backfill.Run(context.Background(), backfill.Config{Paths: []string{tmp}, DryRun: true, JSON: true}, nil, &out, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Files != len(mains) || len(rep.Failed) != 0 {
+		t.Errorf("imported %d files (%d failed), want the %d main chats; stderr: %s", rep.Files, len(rep.Failed), len(mains), errOut.String())
+	}
+	var want int
+	for _, f := range mains {
+		s, err := geminichat.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += len(spans.Build(s, spans.Options{}))
+	}
+	roots := 0
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var sp struct {
+			ParentSpanID string         `json:"parent_span_id"`
+			Attributes   map[string]any `json:"attributes"`
+		}
+		if err := json.Unmarshal([]byte(line), &sp); err != nil {
+			t.Fatal(err)
+		}
+		if sp.ParentSpanID == "" {
+			roots++
+			if sp.Attributes[spans.KeyAgentName] != geminichat.AgentName {
+				t.Errorf("turn root of agent %v", sp.Attributes[spans.KeyAgentName])
+			}
+		}
+	}
+	if rep.Spans != want || roots != rep.Turns || rep.Turns == 0 {
+		t.Errorf("%d spans (%d roots, %d turns), the chat files give %d", rep.Spans, roots, rep.Turns, want)
 	}
 }

@@ -1,0 +1,149 @@
+package geminisession
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/geminichat"
+	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/spans"
+)
+
+type hookLine struct {
+	Time           time.Time       `json:"time"`
+	Event          string          `json:"event"`
+	TranscriptSize int64           `json:"transcript_size"`
+	Payload        json.RawMessage `json:"payload"`
+}
+
+// TestReplay re-enacts every recorded Gemini CLI session: its chat file is
+// copied to a scratch ~/.gemini/tmp tree, cut back to the size it had when
+// each recorded hook ran, the hook is fed to a Processor (Roots set to the
+// scratch tree), and at the end the file is whole again. The final spans
+// (the last copy of each id) must be the import's — same ids, names,
+// parents, times, status, error types, token figures, every span ended —
+// and a turn with a tool must have been seen running before it ended.
+func TestReplay(t *testing.T) {
+	root := fixtures.Path(t, fixtures.Gemini061)
+	scs, _ := os.ReadDir(root)
+	n := 0
+	for _, sc := range scs {
+		if sc.IsDir() {
+			n++
+			t.Run(sc.Name(), func(t *testing.T) { replay(t, filepath.Join(root, sc.Name())) })
+		}
+	}
+	if n == 0 {
+		t.Fatal("no recordings")
+	}
+}
+
+func replay(t *testing.T, dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, fixtures.MainGlob(fixtures.Gemini061)))
+	if len(files) != 1 {
+		t.Fatalf("%d chat files, want 1", len(files))
+	}
+	full, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(t.TempDir(), ".gemini", "tmp")
+	chats := filepath.Join(tmp, "work", "chats")
+	if err := os.MkdirAll(chats, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(chats, filepath.Base(files[0]))
+	p := New(Settings{Roots: []string{tmp}, Now: func() time.Time { return time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC) }})
+	latest := map[spans.SpanID]spans.Span{}
+	running := false
+	keep := func(out []spans.Span) {
+		for _, sp := range out {
+			latest[sp.SpanID] = sp
+			if sp.ParentSpanID.IsZero() && sp.End.IsZero() {
+				running = true
+			}
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, "hooks.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	tools := false
+	for sc.Scan() {
+		var h hookLine
+		if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
+			t.Fatal(err)
+		}
+		tools = tools || h.Event == EventBeforeTool
+		ev, err := hookproto.Decode(hookproto.Envelope{Proto: hookproto.Version, ReceivedAt: h.Time, TranscriptSize: h.TranscriptSize, Body: h.Payload, Agent: hookproto.AgentGemini})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.TranscriptPath = path // the recording's temporary home, moved
+		if h.TranscriptSize >= 0 {
+			if err := os.WriteFile(path, full[:h.TranscriptSize], 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keep(p.Event(ev, false))
+	}
+	if err := os.WriteFile(path, full, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keep(p.FileChanged(path))
+	s, err := geminichat.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[spans.SpanID]spans.Span{}
+	for _, sp := range spans.Build(s, spans.Options{}) {
+		want[sp.SpanID] = sp
+	}
+	if got, w := render(latest), render(want); got != w {
+		t.Errorf("live spans differ from the import\n--- live:\n%s\n--- import:\n%s", got, w)
+	}
+	if !p.SessionClosed(s.ID) {
+		t.Error("session not closed after SessionEnd")
+	}
+	if tools && !running {
+		t.Error("no turn root was emitted running (without an end) before it ended")
+	}
+	// A rebuild from the chat file alone (no journaled events) is the import.
+	if got := render(byID(p.Rebuild(s.ID, nil))); got != render(want) {
+		t.Errorf("Rebuild from the file differs from the import:\n%s", got)
+	}
+}
+
+func byID(out []spans.Span) map[spans.SpanID]spans.Span {
+	m := map[spans.SpanID]spans.Span{}
+	for _, sp := range out {
+		m[sp.SpanID] = sp
+	}
+	return m
+}
+
+func render(m map[spans.SpanID]spans.Span) string {
+	var lines []string
+	for _, sp := range m {
+		end := sp.End.Format(time.RFC3339Nano)
+		if sp.End.IsZero() {
+			end = "OPEN"
+		}
+		lines = append(lines, fmt.Sprintf("%s %s parent=%s %s %s..%s err=%v orphan=%v in=%v out=%v cached=%v", sp.SpanID, sp.Name, sp.ParentSpanID, sp.StatusCode,
+			sp.Start.Format(time.RFC3339Nano), end, sp.Attributes[spans.KeyErrorType], sp.Attributes[spans.KeyOrphanReason],
+			sp.Attributes[spans.KeyInputTokens], sp.Attributes[spans.KeyOutputTokens], sp.Attributes[spans.KeyCacheReadTokens]))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
