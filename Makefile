@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -104,3 +104,9 @@ e2e-codex: ## end-to-end test with the real Codex CLI (npm @openai/codex, pinned
 	$(GO) test -tags e2e -count=1 -v -timeout 20m ./e2e/codex >"$$LOG" 2>&1; rc=$$?; \
 	grep -E '^(--- (PASS|FAIL)|\s+--- (PASS|FAIL)|\s+e2e_test.go|FAIL|ok |e2e-codex:)' "$$LOG" | head -100; \
 	if [ $$rc -ne 0 ]; then echo "== e2e-codex FAILED (full log: $$LOG)"; tail -40 "$$LOG"; fi; exit $$rc
+
+e2e-gemini: ## end-to-end test with the real Gemini CLI (npm @google/gemini-cli, pinned in e2e/gemini; needs node >= 20; installed into ~/.cache/weave): every e2e/gemini scenario through weave-hook → weave-agentd → weave-server, checked against the chat files
+	@LOG="$${E2E_LOG:-$$(mktemp -t weave-e2e-gemini.XXXXXX.log)}"; echo "== e2e-gemini: log $$LOG"; \
+	$(GO) test -tags e2e -count=1 -v -timeout 20m ./e2e/gemini >"$$LOG" 2>&1; rc=$$?; \
+	grep -E '^(--- (PASS|FAIL)|\s+--- (PASS|FAIL)|\s+e2e_test.go|FAIL|ok |e2e-gemini:)' "$$LOG" | head -100; \
+	if [ $$rc -ne 0 ]; then echo "== e2e-gemini FAILED (full log: $$LOG)"; tail -40 "$$LOG"; fi; exit $$rc

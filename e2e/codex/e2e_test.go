@@ -16,16 +16,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weavetrace/weave/e2e/agentharness"
 	"github.com/weavetrace/weave/e2e/codex"
@@ -54,112 +50,13 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	build := exec.Command("go", "build", "-o", binDir+"/", "../../cmd/weave-hook", "../../cmd/weave-agentd", "../../cmd/weave-server")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := agentharness.BuildWeave(binDir); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e-codex: build failed:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(binDir)
 	os.Exit(code)
-}
-
-type server struct {
-	url  string
-	cmd  *exec.Cmd
-	logs bytes.Buffer
-}
-
-func startServer(t *testing.T) *server {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &server{url: "http://" + addr}
-	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), "serve", "--addr", addr, "--data-dir", t.TempDir())
-	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Signal(os.Interrupt)
-		s.cmd.Wait()
-		if t.Failed() {
-			t.Logf("weave-server log:\n%s", s.logs.String())
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(s.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-	}
-	t.Fatalf("weave-server did not become ready:\n%s", s.logs.String())
-	return nil
-}
-
-func (s *server) post(t *testing.T, path string, body, out any) {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	resp, err := http.Post(s.url+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, data)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		t.Fatalf("POST %s: %v: %s", path, err, data)
-	}
-}
-
-type apiSpan struct {
-	TraceID       string  `json:"trace_id"`
-	SpanID        string  `json:"span_id"`
-	ParentSpanID  string  `json:"parent_span_id"`
-	SpanName      string  `json:"span_name"`
-	OperationName string  `json:"operation_name"`
-	AgentName     string  `json:"agent_name"`
-	ProviderName  string  `json:"provider_name"`
-	ToolCallID    string  `json:"tool_call_id"`
-	ResponseID    string  `json:"response_id"`
-	StatusCode    string  `json:"status_code"`
-	InputTokens   *int64  `json:"input_tokens"`
-	OutputTokens  *int64  `json:"output_tokens"`
-	CacheRead     *int64  `json:"cache_read_input_tokens"`
-	EndedAt       *string `json:"ended_at"`
-	Conversation  string  `json:"conversation_id"`
-}
-
-type spanList struct {
-	Spans []apiSpan `json:"spans"`
-	Total int       `json:"total"`
-}
-
-// settle waits for want spans with none running, then returns them all.
-func (s *server) settle(t *testing.T, project string, want int) []apiSpan {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var all, active spanList
-		s.post(t, "/genai/spans/query", map[string]any{"project_id": project, "limit": 1000}, &all)
-		s.post(t, "/genai/spans/active", map[string]any{"project_id": project, "limit": 1000}, &active)
-		if all.Total >= want && len(active.Spans) == 0 {
-			return all.Spans
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("project %s did not settle: %d spans (want %d), %d running", project, all.Total, want, len(active.Spans))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // truth is what the rollout files say, read as plain JSON.
@@ -224,7 +121,7 @@ func readTruth(t *testing.T, sessions string) truth {
 }
 
 // check compares what the read API holds with the rollouts.
-func check(t *testing.T, what string, got []apiSpan, tr truth) {
+func check(t *testing.T, what string, got []agentharness.APISpan, tr truth) {
 	t.Helper()
 	if len(got) != tr.importSpans {
 		t.Errorf("%s: %d spans, import builds %d", what, len(got), tr.importSpans)
@@ -290,65 +187,6 @@ func check(t *testing.T, what string, got []apiSpan, tr truth) {
 	}
 }
 
-// checkViews: the conversations list filtered by agent holds the session
-// with its turns, and the chat view renders each turn: the prompt, a tool
-// call message per tool span, the answer.
-func checkViews(t *testing.T, s *server, project string, tr truth, got []apiSpan) {
-	t.Helper()
-	var list struct {
-		Conversations []struct {
-			ConversationID string   `json:"conversation_id"`
-			TurnCount      int      `json:"turn_count"`
-			AgentNames     []string `json:"agent_names"`
-		} `json:"conversations"`
-	}
-	s.post(t, "/genai/conversations/query", map[string]any{"project_id": project, "agent_name": "codex", "limit": 100}, &list)
-	if len(list.Conversations) != 1 || list.Conversations[0].TurnCount != tr.turns {
-		t.Fatalf("conversations of agent codex: %+v, want one with %d turns", list.Conversations, tr.turns)
-	}
-	var other struct {
-		Conversations []any `json:"conversations"`
-	}
-	s.post(t, "/genai/conversations/query", map[string]any{"project_id": project, "agent_name": "claude-code", "limit": 100}, &other)
-	if len(other.Conversations) != 0 {
-		t.Errorf("conversations of agent claude-code: %d, want none", len(other.Conversations))
-	}
-	var view struct {
-		Turns []struct {
-			Messages []struct {
-				Type string `json:"type"`
-			} `json:"messages"`
-		} `json:"turns"`
-	}
-	s.post(t, "/genai/conversations/chat", map[string]any{"project_id": project, "conversation_id": list.Conversations[0].ConversationID}, &view)
-	if len(view.Turns) != tr.turns {
-		t.Fatalf("chat view: %d turns, want %d", len(view.Turns), tr.turns)
-	}
-	toolMsgs, toolSpans := 0, 0
-	for _, turn := range view.Turns {
-		types := map[string]int{}
-		for _, m := range turn.Messages {
-			types[m.Type]++
-		}
-		toolMsgs += types["tool_call"]
-		if types["user_message"] == 0 {
-			t.Errorf("chat view: a turn without its prompt: %v", types)
-		}
-	}
-	for _, sp := range got {
-		if sp.OperationName == "execute_tool" {
-			toolSpans++
-		}
-	}
-	if toolMsgs != toolSpans {
-		t.Errorf("chat view: %d tool call messages for %d tool spans", toolMsgs, toolSpans)
-	}
-}
-
-func key(sp apiSpan) string {
-	return sp.TraceID + "/" + sp.SpanID + " " + sp.SpanName + " " + sp.StatusCode
-}
-
 func TestCodexScenarios(t *testing.T) {
 	if !isolated {
 		t.Log("not root: Codex runs on the host network, pointed at the loopback mock")
@@ -357,14 +195,14 @@ func TestCodexScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, imported := startServer(t), startServer(t)
+	live, imported := agentharness.StartServer(t, binDir), agentharness.StartServer(t, binDir)
 	total := 0
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
 			project := "e2e-codex/" + sc.Name
 			home := t.TempDir()
 			weaveHome := filepath.Join(t.TempDir(), "weave")
-			hook := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", weaveHome, live.url, project, filepath.Join(binDir, "weave-hook"))
+			hook := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", weaveHome, live.URL, project, filepath.Join(binDir, "weave-hook"))
 			env := codex.Env{Codex: codexBin, Home: home, Work: filepath.Join(home, "work"),
 				Install: func(home string) error {
 					cmd := exec.Command(filepath.Join(binDir, "weave-hook"), "install", "--agent", "codex", "--command", hook)
@@ -388,22 +226,22 @@ func TestCodexScenarios(t *testing.T) {
 			}
 			sessions := filepath.Join(home, ".codex", "sessions")
 			tr := readTruth(t, sessions)
-			got := live.settle(t, project, tr.importSpans)
+			got := live.Settle(t, project, tr.importSpans)
 			check(t, "live", got, tr)
-			checkViews(t, live, project, tr, got)
+			live.CheckViews(t, project, "codex", tr.turns, got)
 
-			cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--endpoint", imported.url, "--project", project, sessions)
+			cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--endpoint", imported.URL, "--project", project, sessions)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("import: %v\n%s", err, out)
 			}
-			igot := imported.settle(t, project, tr.importSpans)
+			igot := imported.Settle(t, project, tr.importSpans)
 			check(t, "import", igot, tr)
 			var a, b []string
 			for _, sp := range got {
-				a = append(a, key(sp))
+				a = append(a, sp.Key())
 			}
 			for _, sp := range igot {
-				b = append(b, key(sp))
+				b = append(b, sp.Key())
 			}
 			sort.Strings(a)
 			sort.Strings(b)

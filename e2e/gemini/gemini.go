@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,8 +83,16 @@ func Scenarios() ([]Scenario, error) {
 }
 
 // Install installs the pinned CLI (cached) and returns its entry script
-// (run by node, which must be 20 or newer).
+// (run by node, which must be 20 or newer: checked first).
 func Install() (string, error) {
+	out, err := exec.Command("node", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("node: %v (Gemini CLI %s needs node 20 or newer)", err, Version)
+	}
+	v := strings.TrimSpace(string(out))
+	if major, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), "."); atoi(major) < 20 {
+		return "", fmt.Errorf("node %s: Gemini CLI %s needs node 20 or newer", v, Version)
+	}
 	dir, err := agentharness.CacheDir("gemini", Version)
 	if err != nil {
 		return "", err
@@ -201,4 +210,12 @@ func mainSession(geminiDir string) (chats, id string) {
 		}
 	}
 	return "", ""
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
+	}
+	return n
 }

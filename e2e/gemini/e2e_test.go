@@ -1,0 +1,250 @@
+//go:build e2e
+
+// The Gemini CLI end to end: each scenario of scenarios/ through the real
+// `gemini -p` with the real weave-hook (registered by `weave-hook install
+// --agent gemini`) → weave-agentd → weave-server, then checked through the
+// read API against the chat file Gemini CLI wrote: one chat span per model
+// call (gemini message), a failed one per failed run, one execute_tool span
+// per tool call, token sums equal, nothing left open, a turn root per run;
+// and `weave-agentd import` of the same files into a fresh server gives the
+// same spans with the same times. Run it with `make e2e-gemini` (it
+// installs the pinned CLI).
+package gemini_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/weavetrace/weave/e2e/agentharness"
+	"github.com/weavetrace/weave/e2e/gemini"
+	"github.com/weavetrace/weave/geminichat"
+	"github.com/weavetrace/weave/spans"
+)
+
+var (
+	binDir    string
+	geminiBin string
+	isolated  bool
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	isolated, err = agentharness.InPrivateNetwork()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e-gemini:", err)
+		os.Exit(1)
+	}
+	if geminiBin, err = gemini.Install(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e-gemini: install Gemini CLI:", err)
+		os.Exit(1)
+	}
+	binDir, err = os.MkdirTemp("", "weave-e2e-gemini-bin-")
+	if err != nil {
+		panic(err)
+	}
+	if err := agentharness.BuildWeave(binDir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e-gemini: build failed:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+// truth is what the chat file says, read as plain JSON: each gemini
+// message's last token counts, the tool call ids.
+type truth struct {
+	messages    map[string][3]int64 // id → input (+tool), output (+thoughts), cached
+	calls       map[string]string   // tool call id → name
+	importSpans int
+}
+
+func readTruth(t *testing.T, chat string) truth {
+	t.Helper()
+	tr := truth{messages: map[string][3]int64{}, calls: map[string]string{}}
+	b, err := os.ReadFile(chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var m struct {
+			ID        string           `json:"id"`
+			Type      string           `json:"type"`
+			Tokens    map[string]int64 `json:"tokens"`
+			ToolCalls []struct {
+				ID   string `json:"id"`
+				Name string `json:"name"`
+			} `json:"toolCalls"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m.Type != "gemini" {
+			continue
+		}
+		k := m.Tokens
+		tr.messages[m.ID] = [3]int64{k["input"] + k["tool"], k["output"] + k["thoughts"], k["cached"]}
+		for _, tc := range m.ToolCalls {
+			tr.calls[tc.ID] = tc.Name
+		}
+	}
+	s, err := geminichat.Load(chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.importSpans = len(spans.Build(s, spans.Options{}))
+	return tr
+}
+
+// check compares what the read API holds with the chat file and the runs.
+func check(t *testing.T, what string, got []agentharness.APISpan, tr truth, sc gemini.Scenario) {
+	t.Helper()
+	if len(got) != tr.importSpans {
+		t.Errorf("%s: %d spans, import builds %d", what, len(got), tr.importSpans)
+	}
+	failed := 0
+	for _, r := range sc.Runs {
+		if r.Fail {
+			failed++
+		}
+	}
+	chats, tools, roots, failedChats := map[string]int{}, map[string]int{}, 0, 0
+	var in, out, cached int64
+	for _, sp := range got {
+		if sp.EndedAt == nil {
+			t.Errorf("%s: %s left open", what, sp.SpanName)
+		}
+		switch sp.OperationName {
+		case "chat":
+			if sp.ProviderName != "gcp.gemini" {
+				t.Errorf("%s: %s provider %q", what, sp.SpanName, sp.ProviderName)
+			}
+			if sp.StatusCode == "ERROR" {
+				failedChats++
+			} else {
+				chats[sp.ResponseID]++
+			}
+			for p, v := range map[*int64]*int64{&in: sp.InputTokens, &out: sp.OutputTokens, &cached: sp.CacheRead} {
+				if v != nil {
+					*p += *v
+				}
+			}
+		case "execute_tool":
+			tools[sp.ToolCallID]++
+		case "invoke_agent":
+			if sp.ParentSpanID == "" {
+				roots++
+				if sp.AgentName != geminichat.AgentName || sp.SpanName != "invoke_agent "+geminichat.AgentName {
+					t.Errorf("%s: root %q agent %q", what, sp.SpanName, sp.AgentName)
+				}
+			}
+		}
+	}
+	var wantIn, wantOut, wantCached int64
+	for id, u := range tr.messages {
+		if chats[id] != 1 {
+			t.Errorf("%s: gemini message %s has %d chat spans, want 1", what, id, chats[id])
+		}
+		wantIn, wantOut, wantCached = wantIn+u[0], wantOut+u[1], wantCached+u[2]
+	}
+	if len(chats) != len(tr.messages) || failedChats != failed {
+		t.Errorf("%s: %d chat spans for %d model calls, %d failed for %d failed runs", what, len(chats), len(tr.messages), failedChats, failed)
+	}
+	for id, name := range tr.calls {
+		if tools[id] != 1 {
+			t.Errorf("%s: tool call %s (%s) has %d spans, want 1", what, id, name, tools[id])
+		}
+	}
+	if len(tools) != len(tr.calls) {
+		t.Errorf("%s: %d tool spans for %d tool calls", what, len(tools), len(tr.calls))
+	}
+	if roots != len(sc.Runs) {
+		t.Errorf("%s: %d turn roots for %d runs", what, roots, len(sc.Runs))
+	}
+	if in != wantIn || out != wantOut || cached != wantCached {
+		t.Errorf("%s: tokens in/out/cached %d/%d/%d, the chat file %d/%d/%d", what, in, out, cached, wantIn, wantOut, wantCached)
+	}
+}
+
+// keys names each span with its times, sorted.
+func keys(got []agentharness.APISpan) string {
+	var out []string
+	for _, sp := range got {
+		end := "open"
+		if sp.EndedAt != nil {
+			end = *sp.EndedAt
+		}
+		out = append(out, sp.Key()+" "+sp.StartedAt+".."+end)
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func TestGeminiScenarios(t *testing.T) {
+	if !isolated {
+		t.Log("not root: Gemini CLI runs on the host network, pointed at the loopback mock")
+	}
+	scs, err := gemini.Scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, imported := agentharness.StartServer(t, binDir), agentharness.StartServer(t, binDir)
+	total := 0
+	for _, sc := range scs {
+		t.Run(sc.Name, func(t *testing.T) {
+			project := "e2e-gemini/" + sc.Name
+			home := t.TempDir()
+			weaveHome := filepath.Join(t.TempDir(), "weave")
+			hook := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", weaveHome, live.URL, project, filepath.Join(binDir, "weave-hook"))
+			env := gemini.Env{Gemini: geminiBin, Home: home, Work: filepath.Join(home, "work"),
+				Install: func(home string) error {
+					cmd := exec.Command(filepath.Join(binDir, "weave-hook"), "install", "--agent", "gemini", "--command", hook)
+					cmd.Env = append(os.Environ(), "HOME="+home)
+					if b, err := cmd.CombinedOutput(); err != nil {
+						return fmt.Errorf("weave-hook install: %v\n%s", err, b)
+					}
+					return nil
+				}}
+			t.Cleanup(func() {
+				cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "stop")
+				cmd.Env = append(os.Environ(), "WEAVE_HOME="+weaveHome)
+				cmd.Run()
+			})
+			res, err := gemini.Execute(context.Background(), env, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Unused) > 0 {
+				t.Fatalf("script steps %v never asked for", res.Unused)
+			}
+			chats, _ := filepath.Glob(filepath.Join(res.ChatsDir, "session-*.jsonl"))
+			if len(chats) != 1 {
+				t.Fatalf("%d chat files in %s, want 1", len(chats), res.ChatsDir)
+			}
+			tr := readTruth(t, chats[0])
+			got := live.Settle(t, project, tr.importSpans)
+			check(t, "live", got, tr, sc)
+			live.CheckViews(t, project, geminichat.AgentName, len(sc.Runs), got)
+
+			cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--endpoint", imported.URL, "--project", project, filepath.Join(home, ".gemini", "tmp"))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("import: %v\n%s", err, out)
+			}
+			igot := imported.Settle(t, project, tr.importSpans)
+			check(t, "import", igot, tr, sc)
+			if a, b := keys(got), keys(igot); a != b {
+				t.Errorf("live and import differ:\nlive:\n%s\nimport:\n%s", a, b)
+			}
+			total += len(got)
+		})
+	}
+	fmt.Printf("e2e-gemini: %d scenarios with the real Gemini CLI %s, %d spans checked through the read API (live == import)\n", len(scs), gemini.Version, total)
+}
