@@ -23,7 +23,6 @@
 package geminichat
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -231,26 +230,13 @@ func (b *Builder) AddDocument(data []byte) {
 // and returns the offset after the last complete line: a line still being
 // written (no newline yet) is left for the next read.
 func (b *Builder) Tail(r io.Reader, offset int64) (int64, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		chunk, err := br.ReadBytes('\n')
-		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
-			b.Add(chunk)
-			offset += int64(len(chunk))
-		}
-		if err == io.EOF {
-			return offset, nil
-		}
-		if err != nil {
-			return offset, err
-		}
-	}
+	return transcript.TailLines(r, offset, b.Add)
 }
 
 // ReadFile builds the session of one chat file: JSONL, or the single JSON
 // document (session-*.json) Gemini CLI wrote before it logged records.
 func ReadFile(path string) (*Builder, error) {
-	f, err := os.Open(path)
+	f, err := transcript.Open(path) // regular files only, no symlink
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,6 @@
 package rollout
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -519,20 +518,7 @@ func (b *Builder) failCall(t *transcript.Turn, typ, msg string, ts time.Time) {
 // b and returns the offset after the last complete line: a line still
 // being written (no newline yet) is left for the next read.
 func (b *Builder) Tail(r io.Reader, offset int64) (int64, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		chunk, err := br.ReadBytes('\n')
-		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
-			b.Add(chunk)
-			offset += int64(len(chunk))
-		}
-		if err == io.EOF {
-			return offset, nil
-		}
-		if err != nil {
-			return offset, err
-		}
-	}
+	return transcript.TailLines(r, offset, b.Add)
 }
 
 // ReadFile builds the session of one rollout file (no subagent linking).

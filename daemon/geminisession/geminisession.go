@@ -16,7 +16,9 @@
 package geminisession
 
 import (
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -360,7 +362,7 @@ func (p *Processor) snapshot(s *state) *transcript.Session {
 	}
 	b, err := geminichat.ReadFile(s.path)
 	if err != nil {
-		if !os.IsNotExist(err) {
+		if !errors.Is(err, fs.ErrNotExist) {
 			p.stats.ReadErrors++
 			p.log.Warn("geminisession: read chat file", "path", s.path, "err", err)
 		}

@@ -14,8 +14,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/weavetrace/weave/tools/mockscript"
 )
 
 // Step is one scripted model response.
@@ -34,7 +35,7 @@ type Step struct {
 	// body in the API's envelope.
 	Status int `json:"status,omitempty"`
 	// Delay holds the answer back (a slow model, to see a turn running).
-	Delay Duration `json:"delay,omitempty"`
+	Delay mockscript.Duration `json:"delay,omitempty"`
 }
 
 // Call is one function call the model makes.
@@ -43,28 +44,10 @@ type Call struct {
 	Args json.RawMessage `json:"args"`
 }
 
-// Duration is a time.Duration that reads "1.5s" from JSON.
-type Duration time.Duration
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	*d = Duration(v)
-	return err
-}
-
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
 // Server answers Gemini API requests from a script.
 type Server struct {
-	mu    sync.Mutex
-	steps []Step
-	used  []bool
-	seq   int
-	log   io.Writer
+	steps  []Step
+	script *mockscript.Script
 	// Fallback answers a request no step fits (default: a short text).
 	Fallback string
 }
@@ -72,21 +55,15 @@ type Server struct {
 // New returns a server for the script; log (may be nil) gets one JSON line
 // per request.
 func New(steps []Step, log io.Writer) *Server {
-	return &Server{steps: steps, used: make([]bool, len(steps)), log: log, Fallback: "OK."}
+	matches := make([]string, len(steps))
+	for i, st := range steps {
+		matches[i] = st.Match
+	}
+	return &Server{steps: steps, script: mockscript.New(matches, log), Fallback: "OK."}
 }
 
 // Unused returns the indexes of the steps no request has taken.
-func (s *Server) Unused() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []int
-	for i, u := range s.used {
-		if !u {
-			out = append(out, i)
-		}
-	}
-	return out
-}
+func (s *Server) Unused() []int { return s.script.Unused() }
 
 type request struct {
 	Contents []json.RawMessage `json:"contents"`
@@ -104,11 +81,7 @@ func method(path string) (model, m string) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	s.seq++
-	seq := s.seq
-	s.mu.Unlock()
-	s.record(seq, r, body)
+	seq := s.script.Record(r, body, "Content-Type", "Accept", "User-Agent", "X-Goog-Api-Client")
 	model, m := method(r.URL.Path)
 	if r.Method != http.MethodPost || model == "" {
 		apiError(w, http.StatusNotFound, "not mocked: "+r.Method+" "+r.URL.Path)
@@ -172,43 +145,10 @@ func apiError(w http.ResponseWriter, code int, msg string) {
 }
 
 func (s *Server) take(last string) Step {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, st := range s.steps {
-		if !s.used[i] && st.Match != "" && strings.Contains(last, st.Match) {
-			s.used[i] = true
-			return st
-		}
-	}
-	for i, st := range s.steps {
-		if !s.used[i] && st.Match == "" {
-			s.used[i] = true
-			return st
-		}
+	if i := s.script.Take(last); i >= 0 {
+		return s.steps[i]
 	}
 	return Step{Text: s.Fallback}
-}
-
-func (s *Server) record(seq int, r *http.Request, body []byte) {
-	if s.log == nil {
-		return
-	}
-	hdr := map[string]string{}
-	for _, k := range []string{"Content-Type", "Accept", "User-Agent", "X-Goog-Api-Client"} {
-		if v := r.Header.Get(k); v != "" {
-			hdr[k] = v
-		}
-	}
-	line := map[string]any{"seq": seq, "time": time.Now().UTC().Format(time.RFC3339Nano), "method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery, "headers": hdr}
-	if json.Valid(body) {
-		line["body"] = json.RawMessage(body)
-	} else if len(body) > 0 {
-		line["body_text"] = string(body)
-	}
-	b, _ := json.Marshal(line)
-	s.mu.Lock()
-	s.log.Write(append(b, '\n'))
-	s.mu.Unlock()
 }
 
 // usage figures are derived from sizes, so a replay of the same script
@@ -245,7 +185,7 @@ func response(seq int, model string, reqBytes int, hasHistory bool, st Step) []m
 	if st.Thought != "" {
 		out = append(out, chunk([]any{map[string]any{"text": st.Thought, "thought": true}}))
 	}
-	for _, w := range splitWords(st.Text) {
+	for _, w := range mockscript.SplitWords(st.Text) {
 		out = append(out, chunk([]any{map[string]any{"text": w}}))
 		outBytes += len(w)
 	}
@@ -281,18 +221,4 @@ func merge(chunks []map[string]any) map[string]any {
 		"candidates":    []any{map[string]any{"content": map[string]any{"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}},
 		"usageMetadata": last["usageMetadata"], "modelVersion": last["modelVersion"], "responseId": last["responseId"],
 	}
-}
-
-func splitWords(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := strings.IndexByte(s[1:], ' ')
-		if i < 0 {
-			out = append(out, s)
-			break
-		}
-		out = append(out, s[:i+1])
-		s = s[i+1:]
-	}
-	return out
 }

@@ -14,8 +14,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/weavetrace/weave/tools/mockscript"
 )
 
 // Step is one scripted model response.
@@ -48,27 +49,12 @@ type Call struct {
 }
 
 // Duration is a time.Duration that reads "1.5s" from JSON.
-type Duration time.Duration
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	*d = Duration(v)
-	return err
-}
-
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+type Duration = mockscript.Duration
 
 // Server answers Responses API requests from a script.
 type Server struct {
-	mu    sync.Mutex
-	steps []Step
-	used  []bool
-	seq   int
-	log   io.Writer
+	steps  []Step
+	script *mockscript.Script
 	// Fallback answers a request no step fits (default: a short text).
 	Fallback string
 }
@@ -76,21 +62,15 @@ type Server struct {
 // New returns a server for the script; log (may be nil) gets one JSON line
 // per request.
 func New(steps []Step, log io.Writer) *Server {
-	return &Server{steps: steps, used: make([]bool, len(steps)), log: log, Fallback: "OK."}
+	matches := make([]string, len(steps))
+	for i, st := range steps {
+		matches[i] = st.Match
+	}
+	return &Server{steps: steps, script: mockscript.New(matches, log), Fallback: "OK."}
 }
 
 // Unused returns the indexes of the steps no request has taken.
-func (s *Server) Unused() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []int
-	for i, u := range s.used {
-		if !u {
-			out = append(out, i)
-		}
-	}
-	return out
-}
+func (s *Server) Unused() []int { return s.script.Unused() }
 
 type request struct {
 	Model  string            `json:"model"`
@@ -100,11 +80,7 @@ type request struct {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	s.seq++
-	seq := s.seq
-	s.mu.Unlock()
-	s.record(seq, r, body)
+	seq := s.script.Record(r, body, "Content-Type", "Accept", "Openai-Beta", "Session_id", "Originator", "User-Agent", "Version", "X-Codex-Turn-Metadata")
 	switch {
 	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models"):
 		w.Header().Set("Content-Type", "application/json")
@@ -138,43 +114,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) take(last string) Step {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, st := range s.steps {
-		if !s.used[i] && st.Match != "" && strings.Contains(last, st.Match) {
-			s.used[i] = true
-			return st
-		}
-	}
-	for i, st := range s.steps {
-		if !s.used[i] && st.Match == "" {
-			s.used[i] = true
-			return st
-		}
+	if i := s.script.Take(last); i >= 0 {
+		return s.steps[i]
 	}
 	return Step{Text: s.Fallback}
-}
-
-func (s *Server) record(seq int, r *http.Request, body []byte) {
-	if s.log == nil {
-		return
-	}
-	hdr := map[string]string{}
-	for _, k := range []string{"Content-Type", "Accept", "Openai-Beta", "Session_id", "Originator", "User-Agent", "Version", "X-Codex-Turn-Metadata"} {
-		if v := r.Header.Get(k); v != "" {
-			hdr[k] = v
-		}
-	}
-	line := map[string]any{"seq": seq, "time": time.Now().UTC().Format(time.RFC3339Nano), "method": r.Method, "path": r.URL.Path, "headers": hdr}
-	if json.Valid(body) {
-		line["body"] = json.RawMessage(body)
-	} else if len(body) > 0 {
-		line["body_text"] = string(body)
-	}
-	b, _ := json.Marshal(line)
-	s.mu.Lock()
-	s.log.Write(append(b, '\n'))
-	s.mu.Unlock()
 }
 
 // Usage figures are derived from sizes, so a replay of the same script
@@ -225,7 +168,7 @@ func (s *Server) stream(w http.ResponseWriter, seq int, req request, reqBytes in
 	if st.Text != "" {
 		id := fmt.Sprintf("msg_mock%04d_%d", seq, idx)
 		emit(map[string]any{"type": "response.output_item.added", "output_index": idx, "item": map[string]any{"type": "message", "id": id, "role": "assistant", "status": "in_progress", "content": []any{}}})
-		for _, chunk := range splitWords(st.Text) {
+		for _, chunk := range mockscript.SplitWords(st.Text) {
 			emit(map[string]any{"type": "response.output_text.delta", "item_id": id, "output_index": idx, "content_index": 0, "delta": chunk})
 		}
 		item := map[string]any{"type": "message", "id": id, "role": "assistant", "status": "completed", "content": []any{map[string]any{"type": "output_text", "text": st.Text, "annotations": []any{}}}}
@@ -261,20 +204,6 @@ func (s *Server) stream(w http.ResponseWriter, seq int, req request, reqBytes in
 	done["status"] = "completed"
 	done["usage"] = usage(reqBytes, outBytes, len(st.Reasoning), len(req.Input) > 1)
 	emit(map[string]any{"type": "response.completed", "response": done})
-}
-
-func splitWords(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := strings.IndexByte(s[1:], ' ')
-		if i < 0 {
-			out = append(out, s)
-			break
-		}
-		out = append(out, s[:i+1])
-		s = s[i+1:]
-	}
-	return out
 }
 
 // substitute replaces "$OUTPUT.<key>" in a call's arguments with the string
