@@ -74,6 +74,9 @@ type toolCall struct {
 	Status        string            `json:"status"`
 	Timestamp     string            `json:"timestamp"`
 	ResultDisplay json.RawMessage   `json:"resultDisplay"`
+	// AgentID is the session id of the subagent an invoke_agent call ran
+	// (its chat file is chats/<parent session id>/<agent id>.jsonl).
+	AgentID string `json:"agentId"`
 }
 
 // part is a Gemini API content part as the records hold it.
@@ -113,6 +116,9 @@ type Builder struct {
 	order   []string
 	msgs    map[string]*message
 	dropped map[string]bool
+	// spawned maps an invoke_agent call's id to its subagent's session id
+	// (filled by Session).
+	spawned map[string]string
 	Skipped int // lines that were not JSON
 }
 
@@ -260,12 +266,85 @@ func ReadFile(path string) (*Builder, error) {
 }
 
 // Load reads a chat file and returns its session.
+// Load reads a chat file and returns its session, with the subagents its
+// invoke_agent calls ran read from their own chat files and linked.
 func Load(path string) (*transcript.Session, error) {
 	b, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return b.Session(), nil
+	s := b.Session()
+	Link(b, s)
+	return s, nil
+}
+
+// Link reads the chat files of the subagents s's invoke_agent calls ran
+// (recursively, chats/<parent session id>/<agent id>.jsonl beside b's
+// file) and attaches each to its call and to its turn of s. A subagent
+// whose file cannot be read leaves its call a plain tool call.
+func Link(b *Builder, s *transcript.Session) {
+	chats := filepath.Dir(b.path)
+	if filepath.Base(chats) != "chats" {
+		chats = filepath.Dir(chats)
+	}
+	seen := map[string]bool{s.ID: true}
+	var link func(b *Builder, parentID string, turns []*transcript.Turn, main *transcript.Turn, parent *transcript.Subagent, depth int)
+	link = func(b *Builder, parentID string, turns []*transcript.Turn, main *transcript.Turn, parent *transcript.Subagent, depth int) {
+		for _, t := range turns {
+			mt := main
+			if mt == nil {
+				mt = t
+			}
+			for _, tc := range t.Tools {
+				id := b.spawned[tc.ID]
+				if id == "" || seen[id] || !safeName(id) || !safeName(parentID) || len(seen) > 1000 || depth > 32 {
+					continue
+				}
+				cb, err := ReadFile(filepath.Join(chats, parentID, id+".jsonl"))
+				if err != nil {
+					continue
+				}
+				seen[id] = true
+				cs := cb.Session()
+				a := subagent(cs, tc)
+				a.Turn, a.ParentAgent, a.Parent, a.Match = mt, parent, tc, transcript.MatchMeta
+				tc.Subagent = a
+				mt.Subagents = append(mt.Subagents, a)
+				s.Subagents = append(s.Subagents, a)
+				link(cb, id, cs.Turns, mt, a, depth+1)
+			}
+		}
+	}
+	link(b, s.ID, s.Turns, nil, nil, 0)
+}
+
+// subagent is a subagent's session as a transcript.Subagent: every turn's
+// calls and tools, its first prompt, the agent named in the call.
+func subagent(cs *transcript.Session, tc *transcript.ToolCall) *transcript.Subagent {
+	var in struct {
+		AgentName string `json:"agent_name"`
+	}
+	_ = json.Unmarshal(tc.Input, &in)
+	a := &transcript.Subagent{AgentID: cs.ID, AgentType: in.AgentName, ToolUseID: tc.ID, Path: cs.Path}
+	for _, t := range cs.Turns {
+		if a.Prompt == "" {
+			a.Prompt = t.Prompt
+		}
+		if a.Start.IsZero() || t.Start.Before(a.Start) {
+			a.Start = t.Start
+		}
+		if t.End.After(a.End) {
+			a.End = t.End
+		}
+		a.Calls = append(a.Calls, t.Calls...)
+		a.Tools = append(a.Tools, t.Tools...)
+	}
+	return a
+}
+
+// safeName: an id usable as one path element.
+func safeName(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, `/\`)
 }
 
 // SessionID is the session id the records name ("" before the metadata).
@@ -341,6 +420,7 @@ func ProjectRoot(path string) string {
 // Session builds the session model of what was read so far.
 func (b *Builder) Session() *transcript.Session {
 	s := &transcript.Session{Path: b.path, ID: b.sessionID, Agent: AgentName, Provider: Provider, Cwd: ProjectRoot(b.path)}
+	b.spawned = map[string]string{}
 	if s.ID == "" {
 		s.ID = idFromPath(b.path)
 	}
@@ -442,6 +522,10 @@ func (b *Builder) call(m *message, start, end time.Time, input []transcript.Inpu
 			t.Tools = append(t.Tools, tc)
 		}
 		tc.Name, tc.Input, tc.CallMessageID, tc.Start = raw.Name, in, m.ID, end
+		if raw.AgentID != "" {
+			tc.Spawns = true
+			b.spawned[id] = raw.AgentID
+		}
 		switch raw.Status {
 		case "success", "error", "cancelled":
 			tc.HasResult = true
@@ -555,17 +639,19 @@ func Files(root string) []string {
 
 // FindSession is the main chat file of session id under root ("" when
 // none): a file named for the id's first eight characters whose records
-// name the id.
+// name the id, the one with the most messages (a session resumed in
+// another minute leaves a second file holding only its metadata).
 func FindSession(root, id string) string {
 	if len(id) < 8 {
 		return ""
 	}
+	best, most := "", -1
 	for _, f := range Files(root) {
 		if strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(f, ".jsonl"), ".json"), "-"+id[:8]) {
-			if b, err := ReadFile(f); err == nil && b.SessionID() == id {
-				return f
+			if b, err := ReadFile(f); err == nil && b.SessionID() == id && len(b.order) > most {
+				best, most = f, len(b.order)
 			}
 		}
 	}
-	return ""
+	return best
 }

@@ -58,9 +58,10 @@ func TestGoldenGemini(t *testing.T) {
 }
 
 // TestInvariantsGemini checks each Gemini CLI capture's spans against its
-// chat file and hook log read independently: a chat span per gemini
-// message id, plus a failed one per turn that got no AfterAgent hook; an
-// execute_tool span per tool call id; token sums equal to the messages'
+// chat files (main and subagents) and hook log read independently: a chat
+// span per gemini message id, plus a failed one per turn that got no
+// AfterAgent hook; an execute_tool span per tool call id, a subagent
+// invoke_agent span per call that ran one (agentId); token sums equal to the messages'
 // last token counts (input with tool-use prompt tokens, output with
 // thoughts, cached); the gcp.gemini provider; gemini-cli turn roots; every
 // parent present, every span ended.
@@ -75,7 +76,13 @@ func TestInvariantsGemini(t *testing.T) {
 			type tokens struct{ Input, Output, Cached, Thoughts, Tool int64 }
 			msgs := map[string]tokens{}
 			calls := map[string]bool{}
-			for _, l := range rolloutLines(t, c.path) {
+			spawns := map[string]bool{} // invoke_agent calls that ran a subagent
+			subs, _ := filepath.Glob(filepath.Join(filepath.Dir(c.path), "*", "*.jsonl"))
+			var lines []map[string]any
+			for _, f := range append([]string{c.path}, subs...) {
+				lines = append(lines, rolloutLines(t, f)...)
+			}
+			for _, l := range lines {
 				if l["type"] != "gemini" {
 					continue
 				}
@@ -89,7 +96,12 @@ func TestInvariantsGemini(t *testing.T) {
 				msgs[l["id"].(string)] = tk
 				tcs, _ := l["toolCalls"].([]any)
 				for _, tc := range tcs {
-					calls[tc.(map[string]any)["id"].(string)] = true
+					tc := tc.(map[string]any)
+					if tc["agentId"] != nil {
+						spawns[tc["id"].(string)] = true
+					} else {
+						calls[tc["id"].(string)] = true
+					}
 				}
 			}
 			var wantIn, wantOut, wantCached int64
@@ -112,7 +124,7 @@ func TestInvariantsGemini(t *testing.T) {
 				byID[sp.SpanID] = sp
 			}
 			var gotIn, gotOut, gotCached int64
-			chats, failedChats, tools := map[string]int{}, 0, map[string]int{}
+			chats, failedChats, tools, agents := map[string]int{}, 0, map[string]int{}, map[string]int{}
 			for _, sp := range out {
 				if !sp.ParentSpanID.IsZero() {
 					if _, ok := byID[sp.ParentSpanID]; !ok {
@@ -139,7 +151,19 @@ func TestInvariantsGemini(t *testing.T) {
 					gotCached += sp.IntAttr(spans.KeyCacheReadTokens)
 				case spans.OpExecuteTool:
 					tools[sp.StringAttr(spans.KeyToolCallID)]++
+				case spans.OpInvokeAgent:
+					if id := sp.StringAttr(spans.KeySpawningToolCallID); id != "" {
+						agents[id]++
+					}
 				}
+			}
+			for id := range spawns {
+				if agents[id] != 1 {
+					t.Errorf("invoke_agent call %s: %d subagent spans, want 1", id, agents[id])
+				}
+			}
+			if len(agents) != len(spawns) {
+				t.Errorf("%d subagent spans for %d invoke_agent calls", len(agents), len(spawns))
 			}
 			for id := range msgs {
 				if chats[id] != 1 {

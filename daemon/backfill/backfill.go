@@ -141,6 +141,11 @@ func Discover(paths []string) ([]string, error) {
 				if d.Name() == "subagents" || d.Name() == "tool-results" || d.Name() == "memory" {
 					return filepath.SkipDir
 				}
+				if filepath.Base(filepath.Dir(path)) == "chats" {
+					// Gemini CLI's subagent chats (chats/<parent id>/<uuid>.jsonl,
+					// named like Claude Code transcripts): read with their session.
+					return filepath.SkipDir
+				}
 				return nil
 			}
 			if isRollout(d.Name()) && d.Type().IsRegular() && rollout.IsSubagentFile(path) {

@@ -214,8 +214,9 @@ func TestImportCodex(t *testing.T) {
 }
 
 // TestImportGemini: a ~/.gemini/tmp-like folder imports every main chat
-// file, leaves subagent chats (chats/<parent id>/) and other files out, and
-// gives the spans of geminichat.Load + spans.Build (gemini-cli turn roots).
+// file, leaves subagent chats (chats/<parent id>/<uuid>.jsonl, named like a
+// Claude Code transcript) and other files out, and gives the spans of
+// geminichat.Load + spans.Build (gemini-cli turn roots, subagents linked).
 func TestImportGemini(t *testing.T) {
 	root := fixtures.Path(t, fixtures.Gemini061)
 	mains, _ := filepath.Glob(filepath.Join(root, "*", fixtures.MainGlob(fixtures.Gemini061)))
@@ -227,7 +228,7 @@ func TestImportGemini(t *testing.T) {
 	if err := os.CopyFS(tmp, os.DirFS(root)); err != nil {
 		t.Fatal(err)
 	}
-	sub := filepath.Join(tmp, "text", "tmp", "work", "chats", "parent-id", "child.jsonl")
+	sub := filepath.Join(tmp, "text", "tmp", "work", "chats", "parent-id", "0b7c4d2e-1d05-4dfa-93cf-59af66e19d58.jsonl")
 	os.MkdirAll(filepath.Dir(sub), 0o755)
 	os.WriteFile(sub, []byte(`{"sessionId":"child","projectHash":"h","kind":"subagent"}`+"\n"), 0o644)
 	os.WriteFile(filepath.Join(tmp, "text", "tmp", "work", "chats", "notes.jsonl"), []byte("{}\n"), 0o644)

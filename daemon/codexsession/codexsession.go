@@ -13,47 +13,25 @@
 package codexsession
 
 import (
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/agentsession"
 	"github.com/weavetrace/weave/daemon/hookproto"
-	"github.com/weavetrace/weave/daemon/session"
 	"github.com/weavetrace/weave/rollout"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
 
-// Settings configure a Processor.
-type Settings struct {
-	Privacy            spans.Privacy
-	IntegrationVersion string
-	// IdleTimeout closes a turn with no hook and no file growth for this
-	// long (orphan_reason idle_timeout). Default 1h.
-	IdleTimeout time.Duration
-	// ForgetAfter drops an ended session's state this long after its end.
-	ForgetAfter time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
-	// Roots are the directories rollout files may be read from
-	// (session.CheckTranscript): ~/.codex/sessions and
-	// $CODEX_HOME/sessions. Nil reads any path (tests, imports).
-	Roots []string
-}
+// Settings configure a Processor; Roots are the directories session
+// files may be read from.
+type Settings = agentsession.Settings
 
 // Stats describe the processor for `weave-agentd status`.
-type Stats struct {
-	LiveSessions       int    `json:"live_sessions"`
-	Events             int64  `json:"events"`
-	IgnoredEvents      int64  `json:"ignored_events"`
-	SpansEmitted       int64  `json:"spans_emitted"`
-	ReadErrors         int64  `json:"read_errors"`
-	TranscriptsRefused int64  `json:"transcripts_refused"`
-	LastRefused        string `json:"last_refused_transcript,omitempty"`
-}
+type Stats = agentsession.Stats
 
 // Processor tracks every Codex session weave-agentd has heard of.
 type Processor struct {
@@ -63,7 +41,7 @@ type Processor struct {
 	byFile    map[string]*state
 	stats     Stats
 	deferring bool
-	refused   map[string]bool
+	guard     agentsession.Guard
 }
 
 // state is one Codex session: its main thread and subagent threads.
@@ -90,19 +68,10 @@ type pendingTool struct {
 
 // New returns an empty Processor.
 func New(s Settings) *Processor {
-	if s.IdleTimeout <= 0 {
-		s.IdleTimeout = time.Hour
-	}
-	if s.ForgetAfter <= 0 {
-		s.ForgetAfter = 10 * time.Minute
-	}
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if s.Now == nil {
-		s.Now = time.Now
-	}
-	return &Processor{set: s, log: s.Logger, sessions: map[string]*state{}, byFile: map[string]*state{}, refused: map[string]bool{}}
+	s = s.WithDefaults()
+	p := &Processor{set: s, log: s.Logger, sessions: map[string]*state{}, byFile: map[string]*state{}}
+	p.guard = agentsession.Guard{Roots: s.Roots, What: "rollout", Log: s.Logger, Stats: &p.stats}
+	return p
 }
 
 // Stats returns the processor's figures.
@@ -141,25 +110,7 @@ func (p *Processor) Watches() []string {
 	return out
 }
 
-func (p *Processor) allowed(path string) bool {
-	if p.set.Roots == nil {
-		return true
-	}
-	err := session.CheckTranscript(path, p.set.Roots)
-	if err == nil {
-		return true
-	}
-	if !p.refused[path] {
-		if len(p.refused) >= 1024 {
-			clear(p.refused)
-		}
-		p.refused[path] = true
-		p.stats.TranscriptsRefused++
-		p.stats.LastRefused = path
-		p.log.Warn("codexsession: rollout refused, outside the Codex sessions directories", "path", path, "err", err)
-	}
-	return false
-}
+func (p *Processor) allowed(path string) bool { return p.guard.Allowed(path) }
 
 func (p *Processor) session(id string) *state {
 	s := p.sessions[id]
@@ -554,18 +505,7 @@ func (p *Processor) diff(s *state) []spans.Span {
 	s.dirty = false
 	ts := p.snapshot(s)
 	live := s.live
-	opts := spans.Options{Privacy: p.set.Privacy, IntegrationVersion: p.set.IntegrationVersion, Live: &live}
-	var out []spans.Span
-	for _, t := range ts.Turns {
-		for _, sp := range spans.BuildTurn(ts, t, opts) {
-			h := sp.Hash()
-			if s.exported[sp.SpanID] == h {
-				continue
-			}
-			s.exported[sp.SpanID] = h
-			out = append(out, sp)
-		}
-	}
+	out := agentsession.Changed(ts, &live, p.set, s.exported)
 	p.stats.SpansEmitted += int64(len(out))
 	return out
 }

@@ -26,7 +26,8 @@ type hookLine struct {
 
 // TestReplay re-enacts every recorded Gemini CLI session: its chat file is
 // copied to a scratch ~/.gemini/tmp tree, cut back to the size it had when
-// each recorded hook ran, the hook is fed to a Processor (Roots set to the
+// each recorded hook ran (a resume's SessionStart names a second file with
+// only the metadata, as when Gemini CLI resumes in another minute), the hook is fed to a Processor (Roots set to the
 // scratch tree), and at the end the file is whole again. The final spans
 // (the last copy of each id) must be the import's — same ids, names,
 // parents, times, status, error types, token figures, every span ended —
@@ -61,6 +62,20 @@ func replay(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(chats, filepath.Base(files[0]))
+	// Subagent chats (chats/<session id>/) are whole from the start: the
+	// live path reads one only once the main file records its call.
+	subs, _ := filepath.Glob(filepath.Join(filepath.Dir(files[0]), "*", "*.jsonl"))
+	for _, f := range subs {
+		rel, _ := filepath.Rel(filepath.Dir(files[0]), f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(chats, rel)), 0o755)
+		if err := os.WriteFile(filepath.Join(chats, rel), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := New(Settings{Roots: []string{tmp}, Now: func() time.Time { return time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC) }})
 	latest := map[spans.SpanID]spans.Span{}
 	running := false
@@ -91,6 +106,17 @@ func replay(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		ev.TranscriptPath = path // the recording's temporary home, moved
+		if ev.HookEventName == EventSessionStart && ev.Source == "resume" {
+			// Resumed in another minute, Gemini CLI names a new file
+			// holding only the metadata at SessionStart (FINDINGS.md).
+			ev.TranscriptPath = filepath.Join(chats, "session-2099-01-01T00-00-"+filepath.Base(path)[len(filepath.Base(path))-14:])
+			first, _, _ := strings.Cut(string(full), "\n")
+			if err := os.WriteFile(ev.TranscriptPath, []byte(first+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			keep(p.Event(ev, false))
+			continue
+		}
 		if h.TranscriptSize >= 0 {
 			if err := os.WriteFile(path, full[:h.TranscriptSize], 0o644); err != nil {
 				t.Fatal(err)

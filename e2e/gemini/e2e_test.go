@@ -3,9 +3,9 @@
 // The Gemini CLI end to end: each scenario of scenarios/ through the real
 // `gemini -p` with the real weave-hook (registered by `weave-hook install
 // --agent gemini`) → weave-agentd → weave-server, then checked through the
-// read API against the chat file Gemini CLI wrote: one chat span per model
-// call (gemini message), a failed one per failed run, one execute_tool span
-// per tool call, token sums equal, nothing left open, a turn root per run;
+// read API against the chat files Gemini CLI wrote: one chat span per model
+// call (gemini message, subagents' included), a failed one per failed run,
+// one execute_tool span per tool call, a subagent span per invoke_agent call, token sums equal, nothing left open, a turn root per run;
 // and `weave-agentd import` of the same files into a fresh server gives the
 // same spans with the same times. Run it with `make e2e-gemini` (it
 // installs the pinned CLI).
@@ -65,17 +65,30 @@ func TestMain(m *testing.M) {
 type truth struct {
 	messages    map[string][3]int64 // id → input (+tool), output (+thoughts), cached
 	calls       map[string]string   // tool call id → name
+	spawns      map[string]bool     // invoke_agent calls that ran a subagent (agentId)
 	importSpans int
 }
 
-func readTruth(t *testing.T, chat string) truth {
+// readTruth reads every chat file under chats: the main ones (a resumed
+// session started in another minute leaves a second file with only its
+// metadata: see FINDINGS.md) and the subagents'.
+func readTruth(t *testing.T, chats string) truth {
 	t.Helper()
-	tr := truth{messages: map[string][3]int64{}, calls: map[string]string{}}
-	b, err := os.ReadFile(chat)
-	if err != nil {
-		t.Fatal(err)
+	tr := truth{messages: map[string][3]int64{}, calls: map[string]string{}, spawns: map[string]bool{}}
+	mains, _ := filepath.Glob(filepath.Join(chats, "session-*.jsonl"))
+	subs, _ := filepath.Glob(filepath.Join(chats, "*", "*.jsonl"))
+	if len(mains) == 0 {
+		t.Fatalf("no chat file in %s", chats)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	var data []byte
+	for _, f := range append(append([]string{}, mains...), subs...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b...)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
 		var m struct {
@@ -83,8 +96,9 @@ func readTruth(t *testing.T, chat string) truth {
 			Type      string           `json:"type"`
 			Tokens    map[string]int64 `json:"tokens"`
 			ToolCalls []struct {
-				ID   string `json:"id"`
-				Name string `json:"name"`
+				ID      string `json:"id"`
+				Name    string `json:"name"`
+				AgentID string `json:"agentId"`
 			} `json:"toolCalls"`
 		}
 		if json.Unmarshal(sc.Bytes(), &m) != nil || m.Type != "gemini" {
@@ -93,14 +107,20 @@ func readTruth(t *testing.T, chat string) truth {
 		k := m.Tokens
 		tr.messages[m.ID] = [3]int64{k["input"] + k["tool"], k["output"] + k["thoughts"], k["cached"]}
 		for _, tc := range m.ToolCalls {
-			tr.calls[tc.ID] = tc.Name
+			if tc.AgentID != "" {
+				tr.spawns[tc.ID] = true
+			} else {
+				tr.calls[tc.ID] = tc.Name
+			}
 		}
 	}
-	s, err := geminichat.Load(chat)
-	if err != nil {
-		t.Fatal(err)
+	for _, f := range mains {
+		s, err := geminichat.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.importSpans += len(spans.Build(s, spans.Options{}))
 	}
-	tr.importSpans = len(spans.Build(s, spans.Options{}))
 	return tr
 }
 
@@ -116,7 +136,7 @@ func check(t *testing.T, what string, got []agentharness.APISpan, tr truth, sc g
 			failed++
 		}
 	}
-	chats, tools, roots, failedChats := map[string]int{}, map[string]int{}, 0, 0
+	chats, tools, agents, roots, failedChats := map[string]int{}, map[string]int{}, map[string]int{}, 0, 0
 	var in, out, cached int64
 	for _, sp := range got {
 		if sp.EndedAt == nil {
@@ -145,6 +165,8 @@ func check(t *testing.T, what string, got []agentharness.APISpan, tr truth, sc g
 				if sp.AgentName != geminichat.AgentName || sp.SpanName != "invoke_agent "+geminichat.AgentName {
 					t.Errorf("%s: root %q agent %q", what, sp.SpanName, sp.AgentName)
 				}
+			} else {
+				agents[sp.ToolCallID]++
 			}
 		}
 	}
@@ -165,6 +187,14 @@ func check(t *testing.T, what string, got []agentharness.APISpan, tr truth, sc g
 	}
 	if len(tools) != len(tr.calls) {
 		t.Errorf("%s: %d tool spans for %d tool calls", what, len(tools), len(tr.calls))
+	}
+	for id := range tr.spawns {
+		if agents[id] != 1 {
+			t.Errorf("%s: invoke_agent call %s has %d subagent spans, want 1", what, id, agents[id])
+		}
+	}
+	if len(agents) != len(tr.spawns) {
+		t.Errorf("%s: %d subagent spans for %d invoke_agent calls", what, len(agents), len(tr.spawns))
 	}
 	if roots != len(sc.Runs) {
 		t.Errorf("%s: %d turn roots for %d runs", what, roots, len(sc.Runs))
@@ -225,11 +255,7 @@ func TestGeminiScenarios(t *testing.T) {
 			if len(res.Unused) > 0 {
 				t.Fatalf("script steps %v never asked for", res.Unused)
 			}
-			chats, _ := filepath.Glob(filepath.Join(res.ChatsDir, "session-*.jsonl"))
-			if len(chats) != 1 {
-				t.Fatalf("%d chat files in %s, want 1", len(chats), res.ChatsDir)
-			}
-			tr := readTruth(t, chats[0])
+			tr := readTruth(t, res.ChatsDir)
 			got := live.Settle(t, project, tr.importSpans)
 			check(t, "live", got, tr, sc)
 			live.CheckViews(t, project, geminichat.AgentName, len(sc.Runs), got)
