@@ -35,30 +35,21 @@ type Stats = agentsession.Stats
 
 // Processor tracks every Codex session weave-agentd has heard of.
 type Processor struct {
-	set       Settings
-	log       *slog.Logger
-	sessions  map[string]*state
-	byFile    map[string]*state
-	stats     Stats
-	deferring bool
-	guard     agentsession.Guard
+	agentsession.Table[*state]
+	log *slog.Logger
 }
 
 // state is one Codex session: its main thread and subagent threads.
 type state struct {
-	id       string
+	agentsession.Session
 	path     string            // the main rollout ("" until a main-thread hook names it)
 	children map[string]string // subagent thread id → rollout path
-	live     spans.Live
-	order    []string // turn ids from UserPromptSubmit, in order
+	order    []string          // turn ids from UserPromptSubmit, in order
 	// pendingTools: PreToolUse of the main thread not (yet) in the rollout.
 	pendingTools map[string]*pendingTool
-	exported     map[spans.SpanID]uint64
-	lastSeen     time.Time
-	ended        time.Time
-	dirty        bool
-	sizes        map[string]int64
 }
+
+func (s *state) Core() *agentsession.Session { return &s.Session }
 
 type pendingTool struct {
 	id, name, turn string
@@ -68,121 +59,74 @@ type pendingTool struct {
 
 // New returns an empty Processor.
 func New(s Settings) *Processor {
-	s = s.WithDefaults()
-	p := &Processor{set: s, log: s.Logger, sessions: map[string]*state{}, byFile: map[string]*state{}}
-	p.guard = agentsession.Guard{Roots: s.Roots, What: "rollout", Log: s.Logger, Stats: &p.stats}
+	p := &Processor{}
+	p.Init(s, "rollout", p.diff)
+	p.log = p.Set.Logger
 	return p
 }
 
-// Stats returns the processor's figures.
-func (p *Processor) Stats() Stats {
-	st := p.stats
-	st.LiveSessions = 0
-	for _, s := range p.sessions {
-		if s.ended.IsZero() {
-			st.LiveSessions++
-		}
-	}
-	return st
-}
-
-// Has reports whether the processor tracks a session (the router asks).
-func (p *Processor) Has(sessionID string) bool { return p.sessions[sessionID] != nil }
-
-// Owns reports whether path is a rollout file of a tracked session.
-func (p *Processor) Owns(path string) bool { return p.byFile[path] != nil }
-
-// SessionClosed reports whether a session has ended (SessionEnd).
-func (p *Processor) SessionClosed(id string) bool {
-	s := p.sessions[id]
-	return s == nil || !s.ended.IsZero()
-}
-
-// Watches lists the rollout files of live sessions.
-func (p *Processor) Watches() []string {
-	var out []string
-	for path, s := range p.byFile {
-		if s.ended.IsZero() {
-			out = append(out, path)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (p *Processor) allowed(path string) bool { return p.guard.Allowed(path) }
+func (p *Processor) allowed(path string) bool { return p.Guard.Allowed(path) }
 
 func (p *Processor) session(id string) *state {
-	s := p.sessions[id]
+	s := p.Sessions[id]
 	if s == nil {
-		s = &state{id: id, children: map[string]string{}, pendingTools: map[string]*pendingTool{}, exported: map[spans.SpanID]uint64{},
-			live:  spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}},
-			sizes: map[string]int64{}}
-		p.sessions[id] = s
+		s = &state{Session: agentsession.NewSession(id), children: map[string]string{}, pendingTools: map[string]*pendingTool{}}
+		p.Sessions[id] = s
 	}
 	return s
 }
 
-func (s *state) turn(key string) *spans.LiveTurn {
-	lt := s.live.Turns[key]
-	if lt == nil {
-		lt = &spans.LiveTurn{}
-		s.live.Turns[key] = lt
-	}
-	return lt
-}
-
 func (s *state) tool(id string) *spans.LiveTool {
-	lt := s.live.Tools[id]
+	lt := s.Live.Tools[id]
 	if lt == nil {
 		lt = &spans.LiveTool{}
-		s.live.Tools[id] = lt
+		s.Live.Tools[id] = lt
 	}
 	return lt
 }
 
 // Event folds one hook event of a Codex session.
 func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
-	p.stats.Events++
+	p.Figures.Events++
 	if ev.SessionID == "" {
-		p.stats.IgnoredEvents++
+		p.Figures.IgnoredEvents++
 		return nil
 	}
 	s := p.session(ev.SessionID)
 	now := ev.ReceivedAt
 	if now.IsZero() {
-		now = p.set.Now()
+		now = p.Set.Now()
 	}
-	s.lastSeen = now
-	if !s.ended.IsZero() && ev.HookEventName != hookproto.EventSessionEnd {
-		s.ended = time.Time{} // resumed (codex exec resume)
+	s.LastSeen = now
+	if !s.Ended.IsZero() && ev.HookEventName != hookproto.EventSessionEnd {
+		s.Ended = time.Time{} // resumed (codex exec resume)
 	}
 	if ev.TranscriptPath != "" && p.allowed(ev.TranscriptPath) {
 		if ev.AgentID == "" && ev.HookEventName != hookproto.EventSubagentStop {
 			if s.path == "" {
 				s.path = ev.TranscriptPath
-				p.byFile[s.path] = s
+				p.ByFile[s.path] = s
 			}
 		} else if ev.AgentID != "" {
 			if s.children[ev.AgentID] == "" {
 				s.children[ev.AgentID] = ev.TranscriptPath
-				p.byFile[ev.TranscriptPath] = s
+				p.ByFile[ev.TranscriptPath] = s
 			}
 		}
 	}
 	switch ev.HookEventName {
 	case hookproto.EventSessionStart:
 		if ev.Source != "" {
-			s.live.Source = ev.Source
+			s.Live.Source = ev.Source
 		}
 	case hookproto.EventUserPromptSubmit:
 		if ev.AgentID == "" && ev.PromptID != "" {
 			for _, key := range s.order {
-				if lt := s.live.Turns[key]; key != ev.PromptID && lt != nil && lt.Open() {
+				if lt := s.Live.Turns[key]; key != ev.PromptID && lt != nil && lt.Open() {
 					lt.Superseded = now
 				}
 			}
-			lt := s.turn(ev.PromptID)
+			lt := s.Turn(ev.PromptID)
 			lt.Prompt, lt.Start = ev.Prompt, now
 			s.order = appendOnce(s.order, ev.PromptID)
 		}
@@ -225,137 +169,37 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		}
 	case hookproto.EventStop:
 		if ev.AgentID == "" && ev.PromptID != "" {
-			if lt := s.turn(ev.PromptID); now.After(lt.Stopped) {
+			if lt := s.Turn(ev.PromptID); now.After(lt.Stopped) {
 				lt.Stopped = now
 			}
 		}
 	case hookproto.EventPreCompact:
-		if lt := s.live.Turns[ev.PromptID]; lt != nil {
+		if lt := s.Live.Turns[ev.PromptID]; lt != nil {
 			lt.CompactTrigger, lt.CompactAt = ev.Trigger, now
 		}
 	case hookproto.EventPostCompact:
-		if lt := s.live.Turns[ev.PromptID]; lt != nil {
+		if lt := s.Live.Turns[ev.PromptID]; lt != nil {
 			lt.Compacted, lt.CompactTrigger = true, ev.Trigger
 			if lt.CompactAt.IsZero() {
 				lt.CompactAt = now
 			}
 		}
 	case hookproto.EventSessionEnd:
-		s.closeOpen("session_ended", now)
-		s.ended = now
+		s.CloseOpen("session_ended", now)
+		s.Ended = now
 	default:
-		p.stats.IgnoredEvents++
+		p.Figures.IgnoredEvents++
 	}
-	return p.diff(s)
+	return p.Update(s)
 }
 
 func (s *state) agent(id string) *spans.LiveAgent {
-	la := s.live.Agents[id]
+	la := s.Live.Agents[id]
 	if la == nil {
 		la = &spans.LiveAgent{}
-		s.live.Agents[id] = la
+		s.Live.Agents[id] = la
 	}
 	return la
-}
-
-// closeOpen ends every open turn and tool with reason.
-func (s *state) closeOpen(reason string, now time.Time) {
-	for _, lt := range s.live.Turns {
-		if lt.Open() {
-			lt.Closed, lt.ClosedAt = reason, now
-		}
-	}
-	for _, lt := range s.live.Tools {
-		if lt.End.IsZero() && lt.Closed == "" {
-			lt.Closed = reason
-		}
-	}
-}
-
-func (s *state) hasOpen() bool {
-	for _, lt := range s.live.Turns {
-		if lt.Open() {
-			return true
-		}
-	}
-	return false
-}
-
-// FileChanged handles growth of a watched rollout file.
-func (p *Processor) FileChanged(path string) []spans.Span {
-	s := p.byFile[path]
-	if s == nil {
-		return nil
-	}
-	s.lastSeen = p.set.Now()
-	return p.diff(s)
-}
-
-// Tick closes turns idle past IdleTimeout and forgets ended sessions.
-func (p *Processor) Tick(now time.Time) []spans.Span {
-	var out []spans.Span
-	for id, s := range p.sessions {
-		if !s.ended.IsZero() {
-			if now.Sub(s.ended) > p.set.ForgetAfter {
-				p.forget(id, s)
-			}
-			continue
-		}
-		if now.Sub(s.lastSeen) > p.set.IdleTimeout && s.hasOpen() {
-			s.closeOpen("idle_timeout", now)
-			out = append(out, p.diff(s)...)
-		}
-	}
-	return out
-}
-
-func (p *Processor) forget(id string, s *state) {
-	delete(p.sessions, id)
-	for path, o := range p.byFile {
-		if o == s {
-			delete(p.byFile, path)
-		}
-	}
-}
-
-// Close ends everything still open with reason.
-func (p *Processor) Close(reason string) []spans.Span {
-	now := p.set.Now()
-	var out []spans.Span
-	ids := make([]string, 0, len(p.sessions))
-	for id := range p.sessions {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		s := p.sessions[id]
-		if s.ended.IsZero() && s.hasOpen() {
-			s.closeOpen(reason, now)
-			out = append(out, p.diff(s)...)
-		}
-	}
-	return out
-}
-
-// Deferred runs f with rebuilds postponed, then rebuilds each touched
-// session once.
-func (p *Processor) Deferred(f func()) []spans.Span {
-	p.deferring = true
-	defer func() { p.deferring = false }()
-	f()
-	p.deferring = false
-	ids := make([]string, 0, len(p.sessions))
-	for id, s := range p.sessions {
-		if s.dirty {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	var out []spans.Span
-	for _, id := range ids {
-		out = append(out, p.diff(p.sessions[id])...)
-	}
-	return out
 }
 
 // Rebuild builds one session's spans from scratch: from its journaled
@@ -363,7 +207,7 @@ func (p *Processor) Deferred(f func()) []spans.Span {
 func (p *Processor) Rebuild(sessionID string, events []hookproto.Event) []spans.Span {
 	if len(events) == 0 {
 		path := ""
-		for _, root := range p.set.Roots {
+		for _, root := range p.Set.Roots {
 			if path = rollout.FindThread(root, root, sessionID); path != "" {
 				break
 			}
@@ -371,13 +215,13 @@ func (p *Processor) Rebuild(sessionID string, events []hookproto.Event) []spans.
 		if path == "" {
 			return nil
 		}
-		at := p.set.Now()
+		at := p.Set.Now()
 		if fi, err := os.Stat(path); err == nil {
 			at = fi.ModTime()
 		}
 		events = []hookproto.Event{{SessionID: sessionID, TranscriptPath: path, HookEventName: hookproto.EventSessionStart, ReceivedAt: at, Agent: hookproto.AgentCodex}}
 	}
-	q := New(p.set)
+	q := New(p.Set)
 	return q.Deferred(func() {
 		for _, ev := range events {
 			if ev.SessionID == sessionID {
@@ -394,17 +238,17 @@ func (p *Processor) snapshot(s *state) *transcript.Session {
 	if s.path != "" {
 		b, err := rollout.ReadFile(s.path)
 		if err != nil && !os.IsNotExist(err) {
-			p.stats.ReadErrors++
+			p.Figures.ReadErrors++
 			p.log.Warn("codexsession: read rollout", "path", s.path, "err", err)
 		}
 		main = b
 	}
 	if main == nil {
-		main = rollout.NewBuilder(filepath.Join(os.TempDir(), "rollout-"+s.id+".jsonl"))
+		main = rollout.NewBuilder(filepath.Join(os.TempDir(), "rollout-"+s.ID+".jsonl"))
 	}
 	children := map[string]*rollout.Builder{}
 	queue := main.SpawnedIDs()
-	if !s.ended.IsZero() {
+	if !s.Ended.IsZero() {
 		// A subagent thread hooks named whose spawn_agent output never
 		// landed in the parent: an orphan, shown once the session is over.
 		// While it runs, the output follows the SubagentStart hook within
@@ -417,7 +261,7 @@ func (p *Processor) snapshot(s *state) *transcript.Session {
 	for len(queue) > 0 && len(children) < 1000 {
 		id := queue[0]
 		queue = queue[1:]
-		if children[id] != nil || id == s.id {
+		if children[id] != nil || id == s.ID {
 			continue
 		}
 		path := s.children[id]
@@ -428,7 +272,7 @@ func (p *Processor) snapshot(s *state) *transcript.Session {
 			}
 			if path != "" {
 				s.children[id] = path
-				p.byFile[path] = s
+				p.ByFile[path] = s
 			}
 		}
 		if path == "" {
@@ -444,7 +288,7 @@ func (p *Processor) snapshot(s *state) *transcript.Session {
 	rollout.Link(main, children)
 	ts := main.Session()
 	if ts.ID == "" || s.path == "" {
-		ts.ID, ts.ConversationID = s.id, s.id
+		ts.ID, ts.ConversationID = s.ID, s.ID
 	}
 	s.overlay(ts)
 	return ts
@@ -457,7 +301,7 @@ func (s *state) overlay(ts *transcript.Session) {
 	byKey := map[string]*transcript.Turn{}
 	for _, t := range ts.Turns {
 		byKey[t.Key] = t
-		if lt := s.live.Turns[t.Key]; lt != nil && !t.End.IsZero() && lt.Stopped.IsZero() {
+		if lt := s.Live.Turns[t.Key]; lt != nil && !t.End.IsZero() && lt.Stopped.IsZero() {
 			// task_complete: the rollout says the turn is over.
 			lt.Stopped = t.End
 		}
@@ -466,7 +310,7 @@ func (s *state) overlay(ts *transcript.Session) {
 		if byKey[key] != nil {
 			continue
 		}
-		lt := s.live.Turns[key]
+		lt := s.Live.Turns[key]
 		t := &transcript.Turn{Key: key, PromptID: key, Number: len(ts.Turns) + 1, Prompt: lt.Prompt, Start: lt.Start, Origin: "user"}
 		ts.Turns = append(ts.Turns, t)
 		byKey[key] = t
@@ -498,16 +342,9 @@ func (s *state) overlay(ts *transcript.Session) {
 
 // diff rebuilds s and returns the spans that changed since last returned.
 func (p *Processor) diff(s *state) []spans.Span {
-	if p.deferring {
-		s.dirty = true
-		return nil
-	}
-	s.dirty = false
 	ts := p.snapshot(s)
-	live := s.live
-	out := agentsession.Changed(ts, &live, p.set, s.exported)
-	p.stats.SpansEmitted += int64(len(out))
-	return out
+	live := s.Live
+	return agentsession.Changed(ts, &live, p.Set, s.Exported)
 }
 
 func appendOnce(list []string, v string) []string {

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/weavetrace/weave/daemon/agentsession"
@@ -50,29 +49,21 @@ type Stats = agentsession.Stats
 
 // Processor tracks every Gemini CLI session weave-agentd has heard of.
 type Processor struct {
-	set       Settings
-	log       *slog.Logger
-	sessions  map[string]*state
-	byFile    map[string]*state
-	stats     Stats
-	deferring bool
-	guard     agentsession.Guard
+	agentsession.Table[*state]
+	log *slog.Logger
 }
 
 // state is one Gemini CLI session.
 type state struct {
-	id   string
+	agentsession.Session
 	path string // the chat file ("" until a hook names it)
-	live spans.Live
 	// prompts: BeforeAgent seen, the turn not yet in the chat file.
 	prompts int
 	// stops: AfterAgent prompts whose turn is not marked stopped yet.
-	stops    []stop
-	exported map[spans.SpanID]uint64
-	lastSeen time.Time
-	ended    time.Time
-	dirty    bool
+	stops []stop
 }
+
+func (s *state) Core() *agentsession.Session { return &s.Session }
 
 type stop struct {
 	prompt string
@@ -81,86 +72,47 @@ type stop struct {
 
 // New returns an empty Processor.
 func New(s Settings) *Processor {
-	s = s.WithDefaults()
-	p := &Processor{set: s, log: s.Logger, sessions: map[string]*state{}, byFile: map[string]*state{}}
-	p.guard = agentsession.Guard{Roots: s.Roots, What: "chat file", Log: s.Logger, Stats: &p.stats}
+	p := &Processor{}
+	p.Init(s, "chat file", p.diff)
+	p.log = p.Set.Logger
 	return p
 }
 
-// Stats returns the processor's figures.
-func (p *Processor) Stats() Stats {
-	st := p.stats
-	st.LiveSessions = 0
-	for _, s := range p.sessions {
-		if s.ended.IsZero() {
-			st.LiveSessions++
-		}
-	}
-	return st
-}
-
-// Has reports whether the processor tracks a session (the router asks).
-func (p *Processor) Has(sessionID string) bool { return p.sessions[sessionID] != nil }
-
-// Owns reports whether path is the chat file of a tracked session.
-func (p *Processor) Owns(path string) bool { return p.byFile[path] != nil }
-
-// SessionClosed reports whether a session has ended (SessionEnd).
-func (p *Processor) SessionClosed(id string) bool {
-	s := p.sessions[id]
-	return s == nil || !s.ended.IsZero()
-}
-
-// Watches lists the chat files of live sessions.
-func (p *Processor) Watches() []string {
-	var out []string
-	for path, s := range p.byFile {
-		if s.ended.IsZero() {
-			out = append(out, path)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (p *Processor) allowed(path string) bool { return p.guard.Allowed(path) }
-
 func (p *Processor) session(id string) *state {
-	s := p.sessions[id]
+	s := p.Sessions[id]
 	if s == nil {
-		s = &state{id: id, exported: map[spans.SpanID]uint64{},
-			live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
-		p.sessions[id] = s
+		s = &state{Session: agentsession.NewSession(id)}
+		p.Sessions[id] = s
 	}
 	return s
 }
 
 // Event folds one hook event of a Gemini CLI session.
 func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
-	p.stats.Events++
+	p.Figures.Events++
 	if ev.SessionID == "" {
-		p.stats.IgnoredEvents++
+		p.Figures.IgnoredEvents++
 		return nil
 	}
 	s := p.session(ev.SessionID)
 	now := ev.ReceivedAt
 	if now.IsZero() {
-		now = p.set.Now()
+		now = p.Set.Now()
 	}
-	s.lastSeen = now
-	if !s.ended.IsZero() && ev.HookEventName != EventSessionEnd {
-		s.ended = time.Time{} // resumed (gemini --resume)
+	s.LastSeen = now
+	if !s.Ended.IsZero() && ev.HookEventName != EventSessionEnd {
+		s.Ended = time.Time{} // resumed (gemini --resume)
 	}
-	if ev.TranscriptPath != "" && ev.TranscriptPath != s.path && p.allowed(ev.TranscriptPath) {
+	if ev.TranscriptPath != "" && ev.TranscriptPath != s.path && p.Guard.Allowed(ev.TranscriptPath) {
 		if s.path != "" {
-			delete(p.byFile, s.path)
+			delete(p.ByFile, s.path)
 		}
 		s.path = ev.TranscriptPath
-		p.byFile[s.path] = s
+		p.ByFile[s.path] = s
 	}
 	switch ev.HookEventName {
 	case EventSessionStart:
-		s.live.Source = ev.Source
+		s.Live.Source = ev.Source
 	case EventBeforeAgent:
 		s.supersede(now)
 		s.prompts++
@@ -168,109 +120,24 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		s.stops = append(s.stops, stop{prompt: ev.Prompt, at: now})
 	case EventSessionEnd:
 		s.prompts = 0
-		s.closeOpen("session_ended", now)
-		s.ended = now
+		s.CloseOpen("session_ended", now)
+		s.Ended = now
 	case EventBeforeTool, EventAfterTool:
 		// No call id to name the tool by: its span comes with its entry in
 		// the chat file.
 	default:
-		p.stats.IgnoredEvents++
+		p.Figures.IgnoredEvents++
 	}
-	return p.diff(s)
+	return p.Update(s)
 }
 
 // supersede ends the open turns: a new prompt started.
 func (s *state) supersede(now time.Time) {
-	for _, lt := range s.live.Turns {
+	for _, lt := range s.Live.Turns {
 		if lt.Open() {
 			lt.Superseded = now
 		}
 	}
-}
-
-// closeOpen ends every open turn with reason.
-func (s *state) closeOpen(reason string, now time.Time) {
-	for _, lt := range s.live.Turns {
-		if lt.Open() {
-			lt.Closed, lt.ClosedAt = reason, now
-		}
-	}
-}
-
-func (s *state) hasOpen() bool {
-	for _, lt := range s.live.Turns {
-		if lt.Open() {
-			return true
-		}
-	}
-	return false
-}
-
-// FileChanged handles growth of a watched chat file.
-func (p *Processor) FileChanged(path string) []spans.Span {
-	s := p.byFile[path]
-	if s == nil {
-		return nil
-	}
-	s.lastSeen = p.set.Now()
-	return p.diff(s)
-}
-
-// Tick closes turns idle past IdleTimeout and forgets ended sessions.
-func (p *Processor) Tick(now time.Time) []spans.Span {
-	var out []spans.Span
-	for id, s := range p.sessions {
-		if !s.ended.IsZero() {
-			if now.Sub(s.ended) > p.set.ForgetAfter {
-				delete(p.sessions, id)
-				delete(p.byFile, s.path)
-			}
-			continue
-		}
-		if now.Sub(s.lastSeen) > p.set.IdleTimeout && s.hasOpen() {
-			s.closeOpen("idle_timeout", now)
-			out = append(out, p.diff(s)...)
-		}
-	}
-	return out
-}
-
-// Close ends everything still open with reason.
-func (p *Processor) Close(reason string) []spans.Span {
-	now := p.set.Now()
-	var out []spans.Span
-	for _, id := range p.ids(func(s *state) bool { return s.ended.IsZero() && s.hasOpen() }) {
-		s := p.sessions[id]
-		s.closeOpen(reason, now)
-		out = append(out, p.diff(s)...)
-	}
-	return out
-}
-
-// ids lists the sessions keep selects, sorted.
-func (p *Processor) ids(keep func(*state) bool) []string {
-	var ids []string
-	for id, s := range p.sessions {
-		if keep(s) {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	return ids
-}
-
-// Deferred runs f with rebuilds postponed, then rebuilds each touched
-// session once.
-func (p *Processor) Deferred(f func()) []spans.Span {
-	p.deferring = true
-	defer func() { p.deferring = false }()
-	f()
-	p.deferring = false
-	var out []spans.Span
-	for _, id := range p.ids(func(s *state) bool { return s.dirty }) {
-		out = append(out, p.diff(p.sessions[id])...)
-	}
-	return out
 }
 
 // Rebuild builds one session's spans from scratch: from its journaled
@@ -278,7 +145,7 @@ func (p *Processor) Deferred(f func()) []spans.Span {
 func (p *Processor) Rebuild(sessionID string, events []hookproto.Event) []spans.Span {
 	if len(events) == 0 {
 		path := ""
-		for _, root := range p.set.Roots {
+		for _, root := range p.Set.Roots {
 			if path = geminichat.FindSession(root, sessionID); path != "" {
 				break
 			}
@@ -286,13 +153,13 @@ func (p *Processor) Rebuild(sessionID string, events []hookproto.Event) []spans.
 		if path == "" {
 			return nil
 		}
-		at := p.set.Now()
+		at := p.Set.Now()
 		if fi, err := os.Stat(path); err == nil {
 			at = fi.ModTime()
 		}
 		events = []hookproto.Event{{SessionID: sessionID, TranscriptPath: path, HookEventName: EventSessionStart, ReceivedAt: at, Agent: hookproto.AgentGemini}}
 	}
-	q := New(p.set)
+	q := New(p.Set)
 	return q.Deferred(func() {
 		for _, ev := range events {
 			if ev.SessionID == sessionID {
@@ -314,18 +181,18 @@ func (p *Processor) snapshot(s *state) *transcript.Session {
 	b, err := geminichat.ReadFile(s.path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			p.stats.ReadErrors++
+			p.Figures.ReadErrors++
 			p.log.Warn("geminisession: read chat file", "path", s.path, "err", err)
 		}
 		b = geminichat.NewBuilder(s.path)
 	}
 	ts := b.Session()
 	geminichat.Link(b, ts) // subagents: their files are complete once the call is written
-	if ts.ID == "" || ts.ID != s.id {
-		ts.ID, ts.ConversationID = s.id, s.id
+	if ts.ID == "" || ts.ID != s.ID {
+		ts.ID, ts.ConversationID = s.ID, s.ID
 	}
 	for _, t := range ts.Turns {
-		lt := s.live.Turns[t.Key]
+		lt := s.Live.Turns[t.Key]
 		if lt == nil {
 			lt = &spans.LiveTurn{}
 			if s.prompts > 0 {
@@ -334,21 +201,21 @@ func (p *Processor) snapshot(s *state) *transcript.Session {
 			} else {
 				lt.Stopped = t.End
 			}
-			s.live.Turns[t.Key] = lt
+			s.Live.Turns[t.Key] = lt
 		}
 	}
 	kept := s.stops[:0]
 	for _, st := range s.stops {
-		if t := openTurn(ts, s.live, st.prompt); t != nil {
-			s.live.Turns[t.Key].Stopped = st.at
-		} else if st.at.After(p.set.Now().Add(-time.Minute)) {
+		if t := openTurn(ts, s.Live, st.prompt); t != nil {
+			s.Live.Turns[t.Key].Stopped = st.at
+		} else if st.at.After(p.Set.Now().Add(-time.Minute)) {
 			kept = append(kept, st) // its turn may not be read yet
 		}
 	}
 	s.stops = kept
 	for _, t := range ts.Turns {
 		// A stopped turn ends where its chat file says, as an import has it.
-		if lt := s.live.Turns[t.Key]; !lt.Stopped.IsZero() && !t.End.IsZero() {
+		if lt := s.Live.Turns[t.Key]; !lt.Stopped.IsZero() && !t.End.IsZero() {
 			lt.Stopped = t.End
 		}
 	}
@@ -376,19 +243,12 @@ func openTurn(ts *transcript.Session, live spans.Live, prompt string) *transcrip
 
 // diff rebuilds s and returns the spans that changed since last returned.
 func (p *Processor) diff(s *state) []spans.Span {
-	if p.deferring {
-		s.dirty = true
-		return nil
-	}
-	s.dirty = false
 	ts := p.snapshot(s)
 	if ts == nil {
 		return nil
 	}
-	live := s.live
-	out := agentsession.Changed(ts, &live, p.set, s.exported)
-	p.stats.SpansEmitted += int64(len(out))
-	return out
+	live := s.Live
+	return agentsession.Changed(ts, &live, p.Set, s.Exported)
 }
 
 // Roots are the directories Gemini CLI's chat files may be read from:
