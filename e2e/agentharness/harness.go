@@ -7,6 +7,7 @@ package agentharness
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -156,4 +157,47 @@ func WriteFiles(dir string, files map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// LoadScenarios reads every JSON file of dir in fsys as a T (unknown
+// fields refused), names each with setName (the file name without .json)
+// and returns them sorted by name.
+func LoadScenarios[T any](fsys fs.ReadDirFS, dir string, setName func(*T, string)) ([]T, error) {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, e := range entries { // ReadDir sorts by file name
+		b, err := fs.ReadFile(fsys, dir+"/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		var s T
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", e.Name(), err)
+		}
+		setName(&s, strings.TrimSuffix(e.Name(), ".json"))
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// RecordTools prepares a recording run: a scratch directory, the hook
+// logger built as tmp/bin/weave-hook and the real weave-hook (for its
+// install command) as tmp/bin/weave-hook-install.
+func RecordTools(prefix string) (tmp, logger, hookBin string, err error) {
+	if tmp, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", "", err
+	}
+	if logger, err = BuildHookLogger(filepath.Join(tmp, "bin")); err != nil {
+		return tmp, "", "", err
+	}
+	hookBin = filepath.Join(tmp, "bin", "weave-hook-install")
+	if b, err := exec.Command("go", "build", "-o", hookBin, "github.com/weavetrace/weave/cmd/weave-hook").CombinedOutput(); err != nil {
+		return tmp, "", "", fmt.Errorf("build weave-hook: %v\n%s", err, b)
+	}
+	return tmp, logger, hookBin, nil
 }

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -59,27 +58,7 @@ type Run struct {
 
 // Scenarios returns the scenarios, sorted by name.
 func Scenarios() ([]Scenario, error) {
-	entries, err := scenarioFS.ReadDir("scenarios")
-	if err != nil {
-		return nil, err
-	}
-	var out []Scenario
-	for _, e := range entries {
-		b, err := scenarioFS.ReadFile("scenarios/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		var s Scenario
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&s); err != nil {
-			return nil, fmt.Errorf("scenario %s: %w", e.Name(), err)
-		}
-		s.Name = strings.TrimSuffix(e.Name(), ".json")
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return agentharness.LoadScenarios(scenarioFS, "scenarios", func(s *Scenario, name string) { s.Name = name })
 }
 
 // Install installs the pinned CLI (cached) and returns its entry script

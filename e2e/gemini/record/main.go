@@ -39,18 +39,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tmp, err := os.MkdirTemp("", "weave-gemini-record-")
-	if err != nil {
-		log.Fatal(err)
-	}
+	tmp, logger, hookBin, err := agentharness.RecordTools("weave-gemini-record-")
 	defer os.RemoveAll(tmp)
-	logger, err := agentharness.BuildHookLogger(filepath.Join(tmp, "bin"))
 	if err != nil {
 		log.Fatal(err)
-	}
-	hookBin := filepath.Join(tmp, "bin", "weave-hook-install")
-	if b, err := exec.Command("go", "build", "-o", hookBin, "./cmd/weave-hook").CombinedOutput(); err != nil {
-		log.Fatalf("build weave-hook: %v\n%s", err, b)
 	}
 	for _, sc := range scs {
 		if flag.NArg() > 0 && !slices.Contains(flag.Args(), sc.Name) {
