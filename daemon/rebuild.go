@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/daemon/journal"
 	"github.com/weavetrace/weave/spans"
@@ -127,45 +128,83 @@ func (c *core) rebuild(res lookupResult) {
 	}
 	built := map[string][]spans.Span{} // by session
 	for _, d := range regions {
-		sessions, traces := map[string]bool{}, map[string]bool{}
-		for _, r := range d.Refs {
-			sid := r.SessionID
-			if sid == "" {
-				sid = res.traceSession[r.TraceID]
-			}
-			if sid != "" {
-				sessions[sid] = true
-			}
-			if r.TraceID != "" {
-				traces[r.TraceID] = true
-			}
-		}
-		ids, found := map[string]bool{}, map[string]bool{}
-		var out []spans.Span
-		for _, sid := range slices.Sorted(maps.Keys(sessions)) {
+		out, rebuilt, sessions := rebuiltOf(d, res.traceSession, func(sid string) []spans.Span {
 			if _, ok := built[sid]; !ok {
 				built[sid] = c.call(func() []spans.Span { return c.proc.Rebuild(sid, res.events[sid]) })
 			}
-			for _, sp := range built[sid] {
-				if t := sp.TraceID.String(); traces[t] {
-					out = append(out, sp)
-					ids[sp.SpanID.String()] = true
+			return built[sid]
+		})
+		c.export(out)
+		c.log.Info("daemon: rebuilt the spans of a damaged spool region", "sessions", sessions,
+			"spans", d.Spans(), "rebuilt", rebuilt, "sent", len(out))
+		c.exp.Rebuilt(d, rebuilt)
+	}
+}
+
+// rebuiltOf picks what to send again for the damaged region d from the
+// rebuilt spans of its sessions (build, by session id; traceSession maps
+// the traces of refs whose session id the damage took): every span of a
+// trace d named, every span d named by id (its trace id may be the part
+// the damage took), and the whole session for a ref that kept only its
+// session id or whose ids match no rebuilt span (the damage changed them).
+// It returns the spans, how many of d's spans they cover, and the number
+// of sessions rebuilt.
+func rebuiltOf(d export.Damaged, traceSession map[string]string, build func(sid string) []spans.Span) (out []spans.Span, rebuilt, sessions int) {
+	bySession := map[string][]export.SpanRef{}
+	traces, named := map[string]bool{}, map[string]bool{}
+	for _, r := range d.Refs {
+		sid := r.SessionID
+		if sid == "" {
+			sid = traceSession[r.TraceID]
+		}
+		if sid != "" {
+			bySession[sid] = append(bySession[sid], r)
+		}
+		if r.TraceID != "" {
+			traces[r.TraceID] = true
+		}
+		if r.SpanID != "" {
+			named[r.SpanID] = true
+		}
+	}
+	sent, found := map[string]bool{}, map[string]bool{}
+	whole := map[string]bool{} // sessions sent whole
+	for _, sid := range slices.Sorted(maps.Keys(bySession)) {
+		all := build(sid)
+		ids := map[string]bool{}
+		for _, sp := range all {
+			ids[sp.SpanID.String()] = true
+		}
+		for _, r := range bySession[sid] {
+			if len(all) > 0 && !ids[r.SpanID] && !traceIn(all, r.TraceID) {
+				whole[sid] = true
+			}
+		}
+		for _, sp := range all {
+			t, id := sp.TraceID.String(), sp.SpanID.String()
+			if whole[sid] || traces[t] || named[id] {
+				out = append(out, sp)
+				sent[id] = true
+				if traces[t] {
 					found[t] = true
 				}
 			}
 		}
-		rebuilt := 0
-		for _, r := range d.Refs {
-			if r.SpanID != "" && ids[r.SpanID] || r.SpanID == "" && found[r.TraceID] {
+	}
+	for sid, refs := range bySession {
+		for _, r := range refs {
+			if whole[sid] || sent[r.SpanID] || r.SpanID == "" && found[r.TraceID] {
 				rebuilt++
 			}
 		}
-		if len(traces) > 0 && len(found) == len(traces) {
-			rebuilt += d.Unnamed // their traces were sent again whole
-		}
-		c.export(out)
-		c.log.Info("daemon: rebuilt the spans of a damaged spool region", "sessions", len(sessions),
-			"spans", d.Spans(), "rebuilt", rebuilt, "sent", len(out))
-		c.exp.Rebuilt(d, rebuilt)
 	}
+	if len(traces) > 0 && len(found) == len(traces) {
+		rebuilt += d.Unnamed // their traces were sent again whole
+	}
+	return out, rebuilt, len(bySession)
+}
+
+// traceIn reports whether a span of ss has trace id t.
+func traceIn(ss []spans.Span, t string) bool {
+	return t != "" && slices.ContainsFunc(ss, func(sp spans.Span) bool { return sp.TraceID.String() == t })
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,18 @@ type Processor struct {
 	PanicOn string
 	// Delay makes each Event take this long (a slow rebuild).
 	Delay time.Duration
+	// Pad adds an attribute of that many '0' characters to every span
+	// (spool records large enough to damage away from their ids).
+	Pad int
+}
+
+// span is SpanFor(ev), padded as p says.
+func (p *Processor) span(ev hookproto.Event) spans.Span {
+	sp := SpanFor(ev)
+	if p.Pad > 0 {
+		sp.SetAttr("test.pad", strings.Repeat("0", p.Pad))
+	}
+	return sp
 }
 
 // New returns an empty Processor.
@@ -97,10 +110,10 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		delete(p.ended, ev.SessionID) // a resumed session is open again
 	}
 	if p.deferring {
-		p.held = append(p.held, SpanFor(ev))
+		p.held = append(p.held, p.span(ev))
 		return nil
 	}
-	return []spans.Span{SpanFor(ev)}
+	return []spans.Span{p.span(ev)}
 }
 
 // Deferred implements daemon.Processor: the spans of the events f feeds
@@ -192,7 +205,7 @@ func (p *Processor) Rebuild(id string, events []hookproto.Event) []spans.Span {
 	var out []spans.Span
 	for _, ev := range events {
 		if ev.SessionID == id {
-			out = append(out, SpanFor(ev))
+			out = append(out, p.span(ev))
 		}
 	}
 	return out
