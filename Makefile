@@ -96,8 +96,8 @@ stop: ## stop weave-server and weave-agentd
 e2e: ## end-to-end test with the real Claude Code CLI (installs it from npm, cached)
 	@scripts/e2e.sh
 
-uninstall: build ## stop everything, remove weave-hook from Claude Code's settings and the weave-agentd user service
-	@scripts/stop.sh --uninstall
+uninstall: ## stop everything, remove weave-hook from Claude Code's settings and the weave-agentd user service (uses the binaries in ./bin; builds weave-hook only if it is missing); says how to delete ~/.weave
+	@GO=$(GO) scripts/stop.sh --uninstall
 
 e2e-codex: ## end-to-end test with the real Codex CLI (npm @openai/codex, pinned in e2e/codex; installed into ~/.cache/weave): every e2e/codex scenario through weave-hook → weave-agentd → weave-server, checked against the rollout files
 	@LOG="$${E2E_LOG:-$$(mktemp -t weave-e2e-codex.XXXXXX.log)}"; echo "== e2e-codex: log $$LOG"; \

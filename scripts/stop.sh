@@ -23,5 +23,20 @@ else
 fi
 rm -f "$PIDFILE"
 if [ "${1:-}" = "--uninstall" ]; then
-  "$BIN/weave-hook" install --uninstall
+  # Uninstalling needs no fresh build: the binaries make run built, else
+  # weave-hook alone (stdlib only, seconds to build).
+  if [ ! -x "$BIN/weave-hook" ]; then
+    echo "building weave-hook (bin/weave-hook is missing)…"
+    mkdir -p "$BIN"
+    "${GO:-go}" build -trimpath -o "$BIN/" ./cmd/weave-hook || exit 1
+  fi
+  "$BIN/weave-hook" install --uninstall || exit 1
+  cat <<MSG
+
+weave-hook is no longer registered. Each settings file it changed keeps one
+backup beside it, <file>.weave.bak: the file as it was before weave first
+changed it (delete it once you no longer need it).
+Your traces, the spool and the logs stay in $WEAVE_HOME. To delete them:
+  rm -rf $(printf '%q' "$WEAVE_HOME")
+MSG
 fi

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
 )
@@ -162,7 +161,6 @@ func onPath(name string) bool {
 // installAgent registers (or removes) weave-hook in one agent's files and
 // says what it did.
 func installAgent(agent, home, settings, cmd string, uninstall bool, stdout io.Writer) (bool, error) {
-	now := time.Now()
 	var path string
 	var f hookFile
 	acmd := agentCommand(cmd, agent)
@@ -182,11 +180,11 @@ func installAgent(agent, home, settings, cmd string, uninstall bool, stdout io.W
 			}
 			path = filepath.Join(dir, "settings.json")
 		}
-		res, err := editSettings(path, acmd, uninstall, now)
+		res, err := editSettings(path, acmd, uninstall)
 		report(stdout, path, acmd, uninstall, res)
 		return res.changed, err
 	}
-	res, err := editHookFile(path, f, uninstall, now)
+	res, err := editHookFile(path, f, uninstall)
 	if err != nil {
 		return false, err
 	}
@@ -195,7 +193,7 @@ func installAgent(agent, home, settings, cmd string, uninstall bool, stdout io.W
 		return res.changed, nil
 	}
 	config := filepath.Join(codexHome(home), "config.toml")
-	changed, backup, err := editCodexTrust(config, path, now)
+	changed, backup, err := editCodexTrust(config, path)
 	if err != nil {
 		return res.changed, err
 	}
@@ -280,14 +278,14 @@ type editResult struct {
 // editSettings registers cmd in Claude Code's settings file at path for
 // every observe-only event (or, with uninstall, removes every weave-hook
 // entry), keeping everything else, in order. See editHookFile.
-func editSettings(path, cmd string, uninstall bool, now time.Time) (editResult, error) {
+func editSettings(path, cmd string, uninstall bool) (editResult, error) {
 	var events []string
 	for _, ev := range hookproto.Events {
 		if hookproto.IsObserveOnly(ev) {
 			events = append(events, ev)
 		}
 	}
-	return editHookFile(path, hookFile{events: events, all: hookproto.Events, group: func(string) json.RawMessage { return ourGroup(cmd) }}, uninstall, now)
+	return editHookFile(path, hookFile{events: events, all: hookproto.Events, group: func(string) json.RawMessage { return ourGroup(cmd) }}, uninstall)
 }
 
 // hookFile describes one agent's JSON hook configuration: events gets our
@@ -303,10 +301,10 @@ type hookFile struct {
 // path ({"hooks": {event: [matcher groups]}}, the layout Claude Code's and
 // Gemini CLI's settings.json and Codex's hooks.json share) after removing
 // every earlier weave-hook entry, or with uninstall only removes them,
-// keeping everything else, in order. A changed file is first copied to
-// path.weave-<time>.bak, then replaced atomically (temp file, fsync,
-// rename) with its mode kept.
-func editHookFile(path string, f hookFile, uninstall bool, now time.Time) (editResult, error) {
+// keeping everything else, in order. A changed file is replaced atomically
+// (temp file, fsync, rename) with its mode kept, after a backup of it as it
+// was before weave-hook first changed it (replaceFile).
+func editHookFile(path string, f hookFile, uninstall bool) (editResult, error) {
 	var res editResult
 	orig, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -374,27 +372,69 @@ func editHookFile(path string, f hookFile, uninstall bool, now time.Time) (editR
 		return res, nil
 	}
 	res.changed = true
-	res.backup, err = replaceFile(path, orig, exists, out, now)
+	res.backup, err = replaceFile(path, orig, exists, out)
 	return res, err
 }
 
-// replaceFile writes out to path atomically, first copying the old content
-// (when the file exists) to a timestamped backup it returns; a new file is
-// made 0600 in a directory made 0700 if needed.
-func replaceFile(path string, orig []byte, exists bool, out []byte, now time.Time) (backup string, err error) {
+// replaceFile writes out to path atomically; a new file is made 0600 in a
+// directory made 0700 if needed. Before it changes an existing file it
+// makes sure the one backup weave-hook keeps of it exists (backupOf), and
+// returns its path.
+func replaceFile(path string, orig []byte, exists bool, out []byte) (backup string, err error) {
 	mode := os.FileMode(0o600)
 	if exists {
 		if fi, err := os.Stat(path); err == nil {
 			mode = fi.Mode().Perm()
 		}
-		backup = fmt.Sprintf("%s.weave-%s.bak", path, now.UTC().Format("20060102T150405.000000000"))
-		if err := writeAtomic(backup, orig, mode); err != nil {
+		if backup, err = backupOf(path, orig, mode); err != nil {
 			return "", err
 		}
 	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("weave-hook: %w", err)
 	}
 	return backup, writeAtomic(path, out, mode)
+}
+
+// backupOf keeps one backup of a file weave-hook edits, path.weave.bak:
+// the file as it was before weave-hook first changed it (what a user wants
+// back), written once and never overwritten, so installing and
+// uninstalling again and again leaves one backup. Earlier versions left a
+// path.weave-<time>.bak per change: the oldest of those is the original and
+// becomes the backup, the others are removed.
+func backupOf(path string, orig []byte, mode os.FileMode) (string, error) {
+	backup := path + ".weave.bak"
+	old, _ := filepath.Glob(globEscape(path) + ".weave-*.bak")
+	slices.Sort(old) // the names carry a sortable UTC time
+	if _, err := os.Lstat(backup); errors.Is(err, fs.ErrNotExist) {
+		if len(old) > 0 {
+			if err := os.Rename(old[0], backup); err != nil {
+				return "", fmt.Errorf("weave-hook: %w", err)
+			}
+			old = old[1:]
+		} else if err := writeAtomic(backup, orig, mode); err != nil {
+			return "", err
+		}
+	} else if err != nil {
+		return "", fmt.Errorf("weave-hook: %w", err)
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("weave-hook: %w", err)
+		}
+	}
+	return backup, nil
+}
+
+// globEscape quotes the pattern characters of a path for filepath.Glob.
+func globEscape(path string) string {
+	var b strings.Builder
+	for _, r := range path {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func sameJSON(a, b []byte) bool {

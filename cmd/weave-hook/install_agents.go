@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
 )
@@ -194,7 +193,7 @@ func withoutTrustBlock(s string) string {
 
 // editCodexTrust rewrites our trust block in config.toml to match the
 // hooks.json beside it (removing it when hooks.json holds none of ours).
-func editCodexTrust(configPath, hooksPath string, now time.Time) (changed bool, backup string, err error) {
+func editCodexTrust(configPath, hooksPath string) (changed bool, backup string, err error) {
 	block, err := codexTrustBlock(hooksPath)
 	if err != nil {
 		return false, "", fmt.Errorf("weave-hook: %w", err)
@@ -223,6 +222,6 @@ func editCodexTrust(configPath, hooksPath string, now time.Time) (changed bool, 
 	if out == string(orig) || (!exists && out == "") {
 		return false, "", nil
 	}
-	backup, err = replaceFile(configPath, orig, exists, []byte(out), now)
+	backup, err = replaceFile(configPath, orig, exists, []byte(out))
 	return true, backup, err
 }

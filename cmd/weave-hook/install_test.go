@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
 const ourCmd = "/opt/weave/bin/weave-hook"
-
-var testNow = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 // hookCommands returns event → the commands registered for it.
 func hookCommands(t *testing.T, b []byte) map[string][]string {
@@ -45,7 +43,7 @@ func hookCommands(t *testing.T, b []byte) map[string][]string {
 
 func TestInstallFresh(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "claude", "settings.json")
-	res, err := editSettings(path, ourCmd, false, testNow)
+	res, err := editSettings(path, ourCmd, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +87,7 @@ func TestInstallKeepsUserSettings(t *testing.T) {
 	if err := os.WriteFile(path, []byte(orig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := editSettings(path, ourCmd, false, testNow)
+	res, err := editSettings(path, ourCmd, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +126,7 @@ func TestInstallKeepsUserSettings(t *testing.T) {
 	}
 
 	// Idempotent: a second install changes nothing and makes no backup.
-	res2, err := editSettings(path, ourCmd, false, testNow.Add(time.Hour))
+	res2, err := editSettings(path, ourCmd, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +139,7 @@ func TestInstallKeepsUserSettings(t *testing.T) {
 	}
 
 	// Uninstall removes ours only; the user's hooks stay, empty groups go.
-	res3, err := editSettings(path, "", true, testNow.Add(2*time.Hour))
+	res3, err := editSettings(path, "", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,10 +163,10 @@ func TestInstallUninstallRoundTrip(t *testing.T) {
 	for _, orig := range []string{`{}`, `{"hooks":{}}`, `{"theme":"dark"}`} {
 		path := filepath.Join(t.TempDir(), "settings.json")
 		os.WriteFile(path, []byte(orig), 0o600)
-		if _, err := editSettings(path, ourCmd, false, testNow); err != nil {
+		if _, err := editSettings(path, ourCmd, false); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := editSettings(path, "", true, testNow.Add(time.Second)); err != nil {
+		if _, err := editSettings(path, "", true); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := os.ReadFile(path)
@@ -182,6 +180,67 @@ func TestInstallUninstallRoundTrip(t *testing.T) {
 	}
 }
 
+// TestInstallKeepsOneBackup: installing and uninstalling again and again
+// leaves one backup, the settings as they were before weave-hook first
+// changed them; the timestamped backups of earlier versions are folded
+// into it (the oldest is the original).
+func TestInstallKeepsOneBackup(t *testing.T) {
+	const orig = `{"theme":"dark"}`
+	files := func(dir string) []string {
+		ents, _ := os.ReadDir(dir)
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	t.Run("cycles", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "settings.json")
+		os.WriteFile(path, []byte(orig), 0o600)
+		for i := range 3 {
+			if _, err := editSettings(path, ourCmd, false); err != nil {
+				t.Fatal(err)
+			}
+			res, err := editSettings(path, "", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.backup != path+".weave.bak" {
+				t.Errorf("cycle %d: backup %q, want %s", i, res.backup, path+".weave.bak")
+			}
+		}
+		if got := files(dir); !slices.Equal(got, []string{"settings.json", "settings.json.weave.bak"}) {
+			t.Errorf("files after 3 install/uninstall cycles: got %q, want the settings and one backup", got)
+		}
+		if b, _ := os.ReadFile(path + ".weave.bak"); string(b) != orig {
+			t.Errorf("backup: got %s, want the original %s", b, orig)
+		}
+	})
+	t.Run("earlier versions' backups", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "settings.json")
+		os.WriteFile(path, []byte(`{"theme":"dark","hooks":{}}`), 0o600)
+		for i, name := range []string{"20261122T100000.000000000", "20261121T090000.000000000", "20261123T080000.000000000"} {
+			content := orig
+			if i != 1 {
+				content = `{"later":true}`
+			}
+			os.WriteFile(path+".weave-"+name+".bak", []byte(content), 0o600)
+		}
+		res, err := editSettings(path, ourCmd, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := files(dir); !slices.Equal(got, []string{"settings.json", "settings.json.weave.bak"}) || res.backup != path+".weave.bak" {
+			t.Errorf("files: got %q (backup %q), want the settings and one backup", got, res.backup)
+		}
+		if b, _ := os.ReadFile(path + ".weave.bak"); string(b) != orig {
+			t.Errorf("backup: got %s, want the oldest earlier backup %s", b, orig)
+		}
+	})
+}
+
 func TestInstallRejectsBadSettings(t *testing.T) {
 	for _, tc := range []struct{ name, content, wantErr string }{
 		{"not json", `{"hooks": `, "not a JSON object"},
@@ -192,7 +251,7 @@ func TestInstallRejectsBadSettings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "settings.json")
 			os.WriteFile(path, []byte(tc.content), 0o600)
-			_, err := editSettings(path, ourCmd, false, testNow)
+			_, err := editSettings(path, ourCmd, false)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("got %v, want an error containing %q", err, tc.wantErr)
 			}
