@@ -394,8 +394,10 @@ type MetricBucket struct {
 // Roles are the message's role for text and reasoning parts (user,
 // assistant, system, tool, ...), "tool_call" for tool-call arguments
 // (message parts and the tool_call_arguments column), "tool_result" for
-// tool results (message parts and tool_call_result), "system" for system
-// instructions. AgentName and Range apply to the hit (see SearchHit).
+// tool results (message parts and tool_call_result, and the output text of
+// an invoke_agent span that answers a tool call: see SearchHit), "system"
+// for system instructions. AgentName and Range apply to the hit (see
+// SearchHit).
 //
 // Freshness: a search sees every WriteSpans that returned before it was
 // called. A backend that indexes asynchronously (off the write path)
@@ -416,7 +418,18 @@ type SearchQuery struct {
 // role, content) are returned once, as their first occurrence: the
 // earliest-started span that carries that content in that role (ties by
 // trace_id, then span_id) — where the message was said, not every later
-// call that repeats it as history. Hits are ordered newest first
+// call that repeats it as history. So that one text said once is one hit:
+//   - a message part's tool response that is a JSON string (the form a
+//     tool's text output takes in the next model call's input) is the
+//     string it encodes, the same content as the tool_call_result of the
+//     execute_tool span that produced it, which started first: the tool
+//     span is where a tool result is said;
+//   - the output text of an invoke_agent span that answers a tool call
+//     (tool_call_id set: a subagent run by a tool, as Claude Code's Agent
+//     tool does) has the role tool_result: it is that call's result, said
+//     by the invoke_agent span, and repeated in the next call's input.
+//
+// Hits are ordered newest first
 // (started_at desc, then trace_id, span_id, role ascending); hits equal
 // on all four (two messages first said in the same span and role) come in
 // an order of the backend's that is the same on every call, so paging

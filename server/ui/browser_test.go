@@ -419,6 +419,46 @@ func TestPages(t *testing.T) {
 		p.checkConsole(t)
 	})
 
+	// Issue 16 item 5: one text said once is one hit. A tool's output is
+	// said by its execute_tool span (the next call's input repeats it), a
+	// subagent's result by its invoke_agent span.
+	t.Run("search_one_hit_per_occurrence", func(t *testing.T) {
+		for _, c := range []struct{ q, op string }{
+			{`"line two of notes"`, "execute_tool"},
+			{"agentId SendMessage", "invoke_agent"},
+		} {
+			route := "#/search?q=" + encodeURIComponent(c.q)
+			p.open(t, route)
+			p.waitFor(t, "hits for "+c.q, `document.querySelectorAll('.hit').length > 0`)
+			type hit struct {
+				Conversation string `json:"conversation"`
+				Operation    string `json:"operation"`
+				Role         string `json:"role"`
+			}
+			hits := eval[[]hit](t, p.tab, `[...document.querySelectorAll('.hit')].map((e) => ({conversation: e.dataset.conversation, operation: e.dataset.operation, role: e.dataset.role}))`)
+			per := map[string]int{}
+			for _, h := range hits {
+				per[h.Conversation]++
+				if h.Operation != c.op || h.Role != "tool_result" {
+					t.Errorf("search %s: got a hit on %s as %s, want only the %s span's tool_result", c.q, h.Operation, h.Role, c.op)
+				}
+			}
+			for conv, n := range per {
+				if n != 1 {
+					t.Errorf("search %s: got %d hits in conversation %s, want 1 (one text said once)", c.q, n, conv)
+				}
+			}
+			if len(per) < 3 {
+				t.Errorf("search %s: got hits in %d conversations, want one in each of the ≥3 subagent or tools sessions", c.q, len(per))
+			}
+			if !p.has(t, ".list-summary", "where the text was first said") {
+				t.Error("the search page does not say hits are where the text was first said")
+			}
+		}
+		p.screenshot(t, "search-one-hit")
+		p.checkConsole(t)
+	})
+
 	t.Run("feedback_persists", func(t *testing.T) {
 		route := conversationRoute(data.simple)
 		p.open(t, route)

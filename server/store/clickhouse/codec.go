@@ -17,6 +17,7 @@ import (
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
 // Search roles of the non-message bodies (store.SearchQuery).
@@ -181,7 +182,10 @@ func attrText(m map[string]any) (map[string]string, error) {
 
 // searchPairs lists a span's searchable bodies (store.SearchQuery): text
 // and reasoning parts under their message's role, tool-call arguments and
-// tool results (parts and columns) and system instructions.
+// tool results (parts and columns) and system instructions. A part's
+// response that is a JSON string counts as the string it encodes, and the
+// output text of an invoke_agent span that answers a tool call as that
+// call's result (store.SearchHit).
 func searchPairs(s *model.Span) []msgPair {
 	set := map[[2]string]bool{}
 	add := func(role, text string) {
@@ -189,14 +193,19 @@ func searchPairs(s *model.Span) []msgPair {
 			set[[2]string{role, text}] = true
 		}
 	}
-	for _, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
+	answers := s.OperationName == model.OpInvokeAgent && s.ToolCallID != ""
+	for i, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
 		for _, m := range list {
 			for _, pt := range m.Parts {
-				if pt.Type == model.PartText || pt.Type == model.PartReasoning {
+				switch {
+				case pt.Type == model.PartText && answers && i == 1:
+					add(roleToolResult, pt.Content)
+				case pt.Type == model.PartText || pt.Type == model.PartReasoning:
 					add(m.Role, pt.Content)
 				}
 				add(roleToolCall, string(pt.Arguments))
-				add(roleToolResult, string(pt.Response))
+				resp, _ := textsearch.ResponseText(pt.Response)
+				add(roleToolResult, resp)
 			}
 		}
 	}

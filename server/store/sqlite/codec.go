@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/weavetrace/weave/server/model"
 )
 
 // The blobs this package stores (span details, message shapes, pages) use a
@@ -207,7 +209,16 @@ type shapePart struct {
 	id, name                    string
 	args, resp                  int64 // texts.id of Arguments / Response, 0 if empty
 	mime, modality, fileID, uri string
+
+	// respString: resp is the string a JSON-string Response encodes;
+	// respRaw, when not 0, the Response as written (else it is resp
+	// encoded by encodeJSONString).
+	respString bool
+	respRaw    int64
 }
+
+// ids lists the texts a part refers to (0 for none).
+func (p *shapePart) ids() [4]int64 { return [4]int64{p.content, p.args, p.resp, p.respRaw} }
 
 // Part flags.
 const (
@@ -215,7 +226,9 @@ const (
 	flagInline
 	flagArgs
 	flagResp
-	flagMeta // id, name, mime, modality, file id or uri present
+	flagMeta       // id, name, mime, modality, file id or uri present
+	flagRespString // resp is the string a JSON-string response encodes
+	flagRespRaw    // the response as written follows resp
 )
 
 func (e *encoder) shape(m *shape) {
@@ -237,6 +250,12 @@ func (e *encoder) shape(m *shape) {
 		if p.resp != 0 {
 			f |= flagResp
 		}
+		if p.respString {
+			f |= flagRespString
+		}
+		if p.respRaw != 0 {
+			f |= flagRespRaw
+		}
 		if p.id != "" || p.name != "" || p.mime != "" || p.modality != "" || p.fileID != "" || p.uri != "" {
 			f |= flagMeta
 		}
@@ -253,6 +272,9 @@ func (e *encoder) shape(m *shape) {
 		}
 		if f&flagResp != 0 {
 			e.id(p.resp)
+		}
+		if f&flagRespRaw != 0 {
+			e.id(p.respRaw)
 		}
 		if f&flagMeta != 0 {
 			e.str(p.id)
@@ -293,6 +315,10 @@ func (d *decoder) shape() shape {
 		}
 		if f&flagResp != 0 {
 			p.resp = d.id()
+		}
+		p.respString = f&flagRespString != 0
+		if f&flagRespRaw != 0 {
+			p.respRaw = d.id()
 		}
 		if f&flagMeta != 0 {
 			p.id = d.str()
@@ -339,6 +365,14 @@ const (
 	roleToolResult = "tool_result"
 )
 
+// answersToolCall reports whether a span's output is the result of a tool
+// call: an invoke_agent span with a tool call id (a subagent a tool ran,
+// as Claude Code's Agent tool does) says its output as that call's result
+// (store.SearchHit).
+func answersToolCall(op, toolCallID string) bool {
+	return op == model.OpInvokeAgent && toolCallID != ""
+}
+
 // roleText is one searchable occurrence: a text in a role.
 type roleText struct {
 	role string
@@ -346,11 +380,17 @@ type roleText struct {
 }
 
 // keys lists the searchable texts of a message with their roles.
-func (m *shape) keys() []roleText {
+// asResult gives its text parts the role tool_result: the output of a span
+// that answers a tool call (answersToolCall).
+func (m *shape) keys(asResult bool) []roleText {
 	var out []roleText
 	for _, p := range m.parts {
 		if p.content != 0 {
-			out = append(out, roleText{m.role, p.content})
+			role := m.role
+			if asResult && p.typ == model.PartText {
+				role = roleToolResult
+			}
+			out = append(out, roleText{role, p.content})
 		}
 		if p.args != 0 {
 			out = append(out, roleText{roleToolCall, p.args})

@@ -17,7 +17,11 @@ func sampleDetails() details {
 				{typ: "uri", uri: "https://x/y"},
 			}},
 		},
-		out:    []shape{{role: "tool", parts: []shapePart{{typ: "tool_call_response", id: "c1", resp: 14}}}},
+		out: []shape{{role: "tool", parts: []shapePart{
+			{typ: "tool_call_response", id: "c1", resp: 14},
+			{typ: "tool_call_response", id: "c2", resp: 19, respString: true},
+			{typ: "tool_call_response", id: "c3", resp: 20, respString: true, respRaw: 21},
+		}}},
 		sys:    []int64{15, 0, 16},
 		args:   17,
 		result: 18,
@@ -106,4 +110,37 @@ func FuzzDecodePage(f *testing.F) {
 			t.Fatalf("re-decode: got %+v, %v, want %+v", again, err, list)
 		}
 	})
+}
+
+func TestNewResp(t *testing.T) {
+	cases := []struct {
+		name, resp, text string
+		isString, raw    bool
+	}{
+		{"plain-text output, as the normalizer encodes it", `"line one\nline <two> & \"three\""`, "line one\nline <two> & \"three\"", true, false},
+		{"other escapes keep the bytes as written", `"caf\u00e9"`, "café", true, true},
+		{"surrounding space keeps the bytes", ` "x" `, "x", true, true},
+		{"a JSON object is stored as written", `{"stdout":"ok"}`, `{"stdout":"ok"}`, false, false},
+		{"an empty string is stored as written", `""`, `""`, false, false},
+		{"not JSON", `"unterminated`, `"unterminated`, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			text, raw, isString := newResp([]byte(tc.resp))
+			if text == nil || text.body != tc.text || isString != tc.isString || (raw != nil) != tc.raw {
+				t.Fatalf("newResp(%s): got text %+v, raw %+v, string %v, want text %q, string %v, raw kept %v", tc.resp, text, raw, isString, tc.text, tc.isString, tc.raw)
+			}
+			// What the read path gives back is the response as written.
+			back := text.body
+			switch {
+			case raw != nil:
+				back = raw.body
+			case isString:
+				back = encodeJSONString(text.body)
+			}
+			if back != tc.resp {
+				t.Errorf("read back: got %s, want %s", back, tc.resp)
+			}
+		})
+	}
 }

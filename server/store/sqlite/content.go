@@ -1,15 +1,18 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"unsafe"
 
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
 // digest identifies a content-addressed value: the first 16 bytes of the
@@ -71,6 +74,13 @@ type partRef struct {
 	id, name                    string
 	args, resp                  *textRef
 	mime, modality, fileID, uri string
+
+	// respString: resp holds the string a JSON-string response encodes
+	// (the text search knows it by, shared with the tool span's result);
+	// respRaw the response as written when encoding resp again would not
+	// give it back byte for byte.
+	respString bool
+	respRaw    *textRef
 }
 
 func newMsg(m *model.Message) *msgRef {
@@ -87,16 +97,40 @@ func newMsg(m *model.Message) *msgRef {
 			pr.args = newText(string(p.Arguments))
 		}
 		if len(p.Response) > 0 {
-			pr.resp = newText(string(p.Response))
+			pr.resp, pr.respRaw, pr.respString = newResp(p.Response)
 		}
 		r.parts[i] = pr
 	}
 	return r
 }
 
+// newResp stores a part's response: a JSON string as the string it
+// encodes (textsearch.ResponseText), plus the bytes as written when they
+// are not what encodeJSONString gives back; anything else as written.
+func newResp(resp json.RawMessage) (text, raw *textRef, isString bool) {
+	s, ok := textsearch.ResponseText(resp)
+	if !ok || s == "" {
+		return newText(string(resp)), nil, false
+	}
+	if encodeJSONString(s) != string(resp) {
+		raw = newText(string(resp))
+	}
+	return newText(s), raw, true
+}
+
+// encodeJSONString encodes s as JSON the way weave-server's normalizer
+// writes a string response (no HTML escaping).
+func encodeJSONString(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 func (r *msgRef) texts(yield func(*textRef)) {
 	for _, p := range r.parts {
-		for _, t := range []*textRef{p.content, p.args, p.resp} {
+		for _, t := range []*textRef{p.content, p.args, p.resp, p.respRaw} {
 			if t != nil {
 				yield(t)
 			}
@@ -115,7 +149,8 @@ func (r *msgRef) shape() shape {
 	}
 	for i, p := range r.parts {
 		m.parts[i] = shapePart{typ: p.typ, content: id(p.content), inline: p.inline, id: p.id, name: p.name,
-			args: id(p.args), resp: id(p.resp), mime: p.mime, modality: p.modality, fileID: p.fileID, uri: p.uri}
+			args: id(p.args), resp: id(p.resp), respString: p.respString, respRaw: id(p.respRaw),
+			mime: p.mime, modality: p.modality, fileID: p.fileID, uri: p.uri}
 	}
 	return m
 }

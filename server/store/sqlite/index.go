@@ -35,9 +35,10 @@ import (
 // and searches return what is indexed so far until that is done.
 
 const (
-	// searchSchemaVersion is bumped when the search file's layout changes;
-	// an older file is rebuilt.
-	searchSchemaVersion = 1
+	// searchSchemaVersion is bumped when the search file's layout or the
+	// grouping rule changes; an older file is rebuilt. 2: the output of an
+	// invoke_agent span that answers a tool call is a tool_result.
+	searchSchemaVersion = 2
 	// maxBacklog bounds the span changes logged and not yet indexed.
 	maxBacklog = 20_000
 	// passChanges bounds the span changes one pass applies.

@@ -194,7 +194,7 @@ func (w *writeTx) collectGarbage() error {
 	markShapes := func(list []shape) {
 		for _, sh := range list {
 			for _, p := range sh.parts {
-				for _, id := range []int64{p.content, p.args, p.resp} {
+				for _, id := range p.ids() {
 					if id != 0 {
 						texts[id] = true
 					}

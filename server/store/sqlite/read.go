@@ -227,7 +227,7 @@ func decodeAttrs(b []byte, sp *model.Span) error {
 // heavy columns.
 func loadSpanDetails(ctx context.Context, q queryer, pks []int64) (map[int64]*model.Span, error) {
 	dets := make(map[int64]details, len(pks))
-	if err := loadDetailsRows(ctx, q, pks, func(pk int64, x details) { dets[pk] = x }); err != nil {
+	if err := loadDetailsRows(ctx, q, pks, func(pk int64, x details, _ bool) { dets[pk] = x }); err != nil {
 		return nil, err
 	}
 	return buildHeavy(ctx, q, dets)
@@ -248,7 +248,7 @@ func buildHeavy(ctx context.Context, q queryer, dets map[int64]details) (map[int
 	addShapes := func(list []shape) {
 		for _, sh := range list {
 			for _, p := range sh.parts {
-				for _, id := range []int64{p.content, p.args, p.resp} {
+				for _, id := range p.ids() {
 					if id != 0 {
 						textIDs = append(textIDs, id)
 					}
@@ -316,6 +316,14 @@ func buildHeavy(ctx context.Context, q queryer, dets map[int64]details) (map[int
 				r, err := text(p.resp)
 				if err != nil {
 					return m, err
+				}
+				switch {
+				case p.respRaw != 0:
+					if r, err = text(p.respRaw); err != nil {
+						return m, err
+					}
+				case p.respString:
+					r = encodeJSONString(r)
 				}
 				part.Response = json.RawMessage(r)
 			}

@@ -794,10 +794,12 @@ func (p *prepSpan) details() details {
 // keys lists the searchable texts of an incoming span, sorted and unique.
 func (p *prepSpan) keys() []roleText {
 	var out []roleText
-	for _, list := range [][]shape{p.inShapes, p.outShapes} {
-		for i := range list {
-			out = append(out, list[i].keys()...)
-		}
+	for i := range p.inShapes {
+		out = append(out, p.inShapes[i].keys(false)...)
+	}
+	answers := answersToolCall(p.s.OperationName, p.s.ToolCallID)
+	for i := range p.outShapes {
+		out = append(out, p.outShapes[i].keys(answers)...)
 	}
 	for _, t := range p.sys {
 		if t.id != 0 {
@@ -854,7 +856,11 @@ func spanKeysFrom(ctx context.Context, q queryer, pks []int64) (map[int64][]role
 		return out, nil
 	}
 	dets := make(map[int64]details, len(pks))
-	if err := loadDetailsRows(ctx, q, pks, func(pk int64, x details) { dets[pk] = x }); err != nil {
+	answering := make(map[int64]bool)
+	if err := loadDetailsRows(ctx, q, pks, func(pk int64, x details, answers bool) {
+		dets[pk] = x
+		answering[pk] = answers
+	}); err != nil {
 		return nil, err
 	}
 	var pageIDs []int64
@@ -867,16 +873,16 @@ func spanKeysFrom(ctx context.Context, q queryer, pks []int64) (map[int64][]role
 	}
 	for pk, x := range dets {
 		var k []roleText
-		add := func(list []shape) {
+		add := func(list []shape, answers bool) {
 			for i := range list {
-				k = append(k, list[i].keys()...)
+				k = append(k, list[i].keys(answers)...)
 			}
 		}
 		for _, pg := range x.inPages {
-			add(pages[pg])
+			add(pages[pg], false)
 		}
-		add(x.inTail)
-		add(x.out)
+		add(x.inTail, false)
+		add(x.out, answering[pk])
 		for _, t := range x.sys {
 			if t != 0 {
 				k = append(k, roleText{roleSystem, t})
@@ -893,7 +899,9 @@ func spanKeysFrom(ctx context.Context, q queryer, pks []int64) (map[int64][]role
 	return out, nil
 }
 
-func loadDetailsRows(ctx context.Context, q queryer, pks []int64, fn func(pk int64, x details)) error {
+// loadDetailsRows reads the details of stored spans, and whether each
+// answers a tool call (answersToolCall).
+func loadDetailsRows(ctx context.Context, q queryer, pks []int64, fn func(pk int64, x details, answers bool)) error {
 	for len(pks) > 0 {
 		n := min(len(pks), 500)
 		chunk := pks[:n]
@@ -902,14 +910,15 @@ func loadDetailsRows(ctx context.Context, q queryer, pks []int64, fn func(pk int
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := q.QueryContext(ctx, "SELECT pk, details FROM spans WHERE pk IN ("+placeholders(n)+")", args...)
+		rows, err := q.QueryContext(ctx, "SELECT pk, details, operation_name = 'invoke_agent' AND tool_call_id <> '' FROM spans WHERE pk IN ("+placeholders(n)+")", args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: read span details: %w", err)
 		}
 		for rows.Next() {
 			var pk int64
 			var b []byte
-			if err := rows.Scan(&pk, &b); err != nil {
+			var answers bool
+			if err := rows.Scan(&pk, &b, &answers); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlite: read span details: %w", err)
 			}
@@ -918,7 +927,7 @@ func loadDetailsRows(ctx context.Context, q queryer, pks []int64, fn func(pk int
 				rows.Close()
 				return fmt.Errorf("sqlite: span %d details: %w", pk, err)
 			}
-			fn(pk, x)
+			fn(pk, x, answers)
 		}
 		if err := rows.Close(); err != nil {
 			return fmt.Errorf("sqlite: read span details: %w", err)

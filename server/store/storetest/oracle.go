@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
@@ -381,20 +382,34 @@ type oHit struct {
 	text string
 }
 
-// searchKeys lists a span's searchable (role, text) pairs.
+// searchKeys lists a span's searchable (role, text) pairs (the contract
+// of store.SearchHit): a response that is a JSON string counts as the
+// string, and the output text of an invoke_agent span that answers a tool
+// call is that call's result.
 func searchKeys(s *model.Span) map[[2]string]bool {
 	k := map[[2]string]bool{}
-	for _, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
+	answers := s.OperationName == model.OpInvokeAgent && s.ToolCallID != ""
+	for i, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
 		for _, m := range list {
 			for _, p := range m.Parts {
 				if (p.Type == model.PartText || p.Type == model.PartReasoning) && p.Content != "" {
-					k[[2]string{m.Role, p.Content}] = true
+					role := m.Role
+					if answers && i == 1 && p.Type == model.PartText {
+						role = "tool_result"
+					}
+					k[[2]string{role, p.Content}] = true
 				}
 				if len(p.Arguments) > 0 {
 					k[[2]string{"tool_call", string(p.Arguments)}] = true
 				}
 				if len(p.Response) > 0 {
-					k[[2]string{"tool_result", string(p.Response)}] = true
+					var text string
+					if err := json.Unmarshal(p.Response, &text); err != nil {
+						text = string(p.Response)
+					}
+					if text != "" {
+						k[[2]string{"tool_result", text}] = true
+					}
 				}
 			}
 		}

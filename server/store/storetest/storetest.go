@@ -79,6 +79,7 @@ var tests = []suiteTest{
 	{"Metrics", testMetrics},
 	{"Search", testSearch},
 	{"SearchDedupAndFirstOccurrence", testSearchDedup},
+	{"SearchOneHitPerOccurrence", testSearchOnePerOccurrence},
 	{"SearchSyntaxIsLiteral", testSearchSyntax},
 	{"SearchCaseAndDiacritics", testSearchCase},
 	{"SearchSeesReturnedWrites", testSearchFresh},

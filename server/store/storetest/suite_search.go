@@ -508,3 +508,77 @@ func testSearchFresh(h *harness) {
 		h.t.Error(err)
 	}
 }
+
+// testSearchOnePerOccurrence: a text said once is one hit, however many
+// spans carry it. A tool's output is said by its execute_tool span and
+// repeated, as a JSON string, in the next call's input; a subagent's result
+// is said by its invoke_agent span (which answers the Agent tool call) and
+// repeated in the next call's input — the shape of a Claude Code turn.
+func testSearchOnePerOccurrence(h *harness) {
+	o := newOracle()
+	traceID := TraceID("occurrence")
+	at := func(ms int) time.Time { return T0.Add(time.Duration(ms) * time.Millisecond) }
+	span := func(id, parent, op string, start, end int) model.Span {
+		s := model.Span{ProjectID: projA, TraceID: traceID, SpanID: SpanID(id), SpanName: op, OperationName: op,
+			StartedAt: at(start), EndedAt: at(end), ConversationID: "occ"}
+		if parent != "" {
+			s.ParentSpanID = SpanID(parent)
+		}
+		return s
+	}
+	text := func(role, s string) []model.Message {
+		return []model.Message{{Role: role, Parts: []model.Part{{Type: model.PartText, Content: s}}}}
+	}
+	call := func(id, name, args string) []model.Message {
+		return []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartToolCall, ID: id, Name: name, Arguments: json.RawMessage(args)}}}}
+	}
+	response := func(id, raw string) []model.Message {
+		return []model.Message{{Role: "tool", Parts: []model.Part{{Type: model.PartToolCallResponse, ID: id, Response: json.RawMessage(raw)}}}}
+	}
+	const bashOut = "line one of notes\nline two of notes"
+	const agentOut = "line one of notes\nagentId: a6f7 (use SendMessage to continue this agent)"
+	root := span("o-root", "", model.OpInvokeAgent, 0, 1000)
+	root.AgentName = "claude-code"
+	root.InputMessages = text("user", "Use a subagent to find the first line of notes.txt")
+	root.OutputMessages = text("assistant", "The subagent says: line one of notes")
+	ask := span("o-chat1", "o-root", model.OpChat, 0, 100)
+	ask.InputMessages = root.InputMessages
+	ask.OutputMessages = call("toolu_agent", "Agent", `{"prompt":"Run cat notes.txt"}`)
+	sub := span("o-sub", "o-root", model.OpInvokeAgent, 100, 800)
+	sub.AgentName, sub.ToolCallID = "general-purpose", "toolu_agent"
+	sub.InputMessages = text("user", "Run cat notes.txt")
+	sub.OutputMessages = text("assistant", agentOut)
+	subAsk := span("o-sub-chat1", "o-sub", model.OpChat, 150, 300)
+	subAsk.InputMessages = sub.InputMessages
+	subAsk.OutputMessages = call("toolu_bash", "Bash", `{"command":"cat notes.txt"}`)
+	tool := span("o-bash", "o-sub", model.OpExecuteTool, 300, 400)
+	tool.ToolName, tool.ToolCallID = "Bash", "toolu_bash"
+	tool.ToolCallArguments, tool.ToolCallResult = `{"command":"cat notes.txt"}`, bashOut
+	subAnswer := span("o-sub-chat2", "o-sub", model.OpChat, 400, 500)
+	enc, _ := json.Marshal(bashOut)
+	subAnswer.InputMessages = response("toolu_bash", string(enc))
+	subAnswer.OutputMessages = text("assistant", "line one of notes")
+	answer := span("o-chat2", "o-root", model.OpChat, 800, 1000)
+	// Written with escapes the store's own encoding would not use: the
+	// response comes back as written and still counts as its string.
+	answer.InputMessages = response("toolu_agent", `"line one of n\u006ftes\nagentId: a6f7 (use SendMessage to continue this agent)"`)
+	answer.OutputMessages = root.OutputMessages
+	h.writeBoth(o, root, ask, sub, subAsk, tool, subAnswer, answer)
+	q := store.SearchQuery{ProjectID: projA, Query: "line two of notes"}
+	hits := h.search(q)
+	if len(hits) != 1 || hits[0].SpanID != tool.SpanID || hits[0].Role != "tool_result" {
+		h.t.Errorf("a tool's output (tool span, then the next call's input): got hits %s, want one, the execute_tool span's tool_result", jsonOf(hitKeys(hits)))
+	}
+	h.checkSearch(o, q)
+	q = store.SearchQuery{ProjectID: projA, Query: "agentId SendMessage"}
+	hits = h.search(q)
+	if len(hits) != 1 || hits[0].SpanID != sub.SpanID || hits[0].Role != "tool_result" || hits[0].OperationName != model.OpInvokeAgent {
+		h.t.Errorf("a subagent's result (its invoke_agent span, then the next call's input): got hits %s, want one, the invoke_agent span's tool_result", jsonOf(hitKeys(hits)))
+	}
+	h.checkSearch(o, q)
+	h.checkSearch(o, store.SearchQuery{ProjectID: projA, Query: "notes", Limit: store.MaxLimit})
+	h.checkSearch(o, store.SearchQuery{ProjectID: projA, Query: "notes", Roles: []string{"assistant"}})
+	// The responses come back exactly as written.
+	got := h.get(store.SpanKey{ProjectID: projA, TraceID: traceID, SpanID: answer.SpanID}, store.SpanKey{ProjectID: projA, TraceID: traceID, SpanID: subAnswer.SpanID})
+	h.equalSpans("responses as written", sortedByStart(got), sortedByStart([]model.Span{subAnswer, answer}))
+}

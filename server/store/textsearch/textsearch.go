@@ -168,6 +168,23 @@ func IndexText(body string) string {
 	return body
 }
 
+// ResponseText is the text a tool result part's response (JSON, as
+// model.Part.Response holds it) stands for in search (store.SearchHit):
+// the string it encodes when it is a JSON string — the form the next
+// model call's input carries a tool's plain-text output in — else the
+// JSON as written. ok is false when the response is not a JSON string.
+func ResponseText(resp []byte) (text string, ok bool) {
+	t := bytes.Trim(resp, " \t\r\n")
+	if len(t) < 2 || t[0] != '"' {
+		return string(resp), false
+	}
+	var s string
+	if err := json.Unmarshal(t, &s); err != nil {
+		return string(resp), false
+	}
+	return s, true
+}
+
 func jsonText(doc string) (string, bool) {
 	dec := json.NewDecoder(strings.NewReader(doc))
 	dec.UseNumber()

@@ -57,7 +57,8 @@ export function render(main, {params, signal}) {
   const hitItem = (hit) => {
     const href = route.link.conversation(hit.conversation_id, {turn: hit.trace_id, span: hit.span_id, q});
     const snippet = h('p', {class: 'snippet'}, (hit.snippet_parts || [{text: hit.snippet}]).map((p) => (p.match ? h('mark', null, p.text) : p.text)));
-    return h('li', {class: 'hit', 'data-nav-item': true, tabindex: '-1'},
+    return h('li', {class: 'hit', 'data-nav-item': true, tabindex: '-1',
+      dataset: {conversation: hit.conversation_id, span: hit.span_id, role: hit.role, operation: hit.operation_name}},
       h('div', {class: 'hit-head'},
         h('span', {class: 'badge role role-' + hit.role}, hit.role.replace('_', ' ')),
         hit.agent_name ? h('span', {class: 'chip agent-chip'}, hit.agent_name) : null,
