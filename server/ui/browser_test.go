@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +89,7 @@ func encodeURIComponent(s string) string {
 
 // seeded is what TestPages works on.
 type seeded struct {
-	subagent, tools, failure, compactAuto, resume, simple string // conversation ids (captures/, CLI 2.1.197)
+	subagent, tools, failure, compactAuto, compactManual, resume, simple string // conversation ids (captures/, CLI 2.1.197)
 }
 
 func seed(t *testing.T, ws *weaveServer) seeded {
@@ -99,12 +101,13 @@ func seed(t *testing.T, ws *weaveServer) seeded {
 	simple := filepath.Join(captures(t), "simple", "projects")
 	ws.importCaptures(t, otherProject, simple)
 	return seeded{
-		subagent:    sessionOf(t, "subagent"),
-		tools:       sessionOf(t, "tools"),
-		simple:      sessionOf(t, "simple"),
-		failure:     conversationWithPrompt(t, ws, "failure", "Run a failing command and read a missing file"),
-		compactAuto: conversationWithPrompt(t, ws, "compact", "Auto-compaction test, turn one"),
-		resume:      conversationWithPrompt(t, ws, "resume", "Store the number 7 in number.txt"),
+		subagent:      sessionOf(t, "subagent"),
+		tools:         sessionOf(t, "tools"),
+		simple:        sessionOf(t, "simple"),
+		failure:       conversationWithPrompt(t, ws, "failure", "Run a failing command and read a missing file"),
+		compactAuto:   conversationWithPrompt(t, ws, "compact", "Auto-compaction test, turn one"),
+		compactManual: conversationWithPrompt(t, ws, "compact", "First prompt: echo before-compact"),
+		resume:        conversationWithPrompt(t, ws, "resume", "Store the number 7 in number.txt"),
 	}
 }
 
@@ -242,7 +245,7 @@ func TestPages(t *testing.T) {
 			{".subagent .subagent-prompt", "cat notes.txt"},
 			{".subagent .msg.assistant", "line one of notes"},
 			{".msg.assistant", "The subagent says the first line is: line one of notes"},
-			{".turn-head", "in ·"},
+			{".turn-head", " out"},
 			{".conv-head", "general-purpose"},
 		} {
 			if !p.has(t, c.sel, c.text) {
@@ -259,6 +262,17 @@ func TestPages(t *testing.T) {
 		}
 		if !p.has(t, ".subagent-head", "calls") {
 			t.Error("the subagent header shows no call count")
+		}
+		// Ranges formatted one way: same day → the end as a time of day
+		// (issue 16 item 7); tokens with their cache split (item 10).
+		active := eval[string](t, p.tab, `document.querySelector('.conv-stats .active-range').innerText`)
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d → \d\d:\d\d:\d\d( · .*)?$`).MatchString(active) {
+			t.Errorf("active range: got %q, want the start in full and the end as a time of day", active)
+		}
+		for _, sel := range []string{".conv-stats .tokens", ".turn-head .tokens", ".msg.assistant .tokens", ".subagent-head .tokens"} {
+			if got := p.text(t, sel); !regexp.MustCompile(`in \([\d.]+k? (cached|cache write)`).MatchString(got) {
+				t.Errorf("%s: got %q, want the input's cache split, e.g. 101k in (100k cached)", sel, got)
+			}
 		}
 		p.screenshot(t, "conversation-subagent")
 		p.checkConsole(t)
@@ -314,6 +328,24 @@ func TestPages(t *testing.T) {
 			t.Error("the turn header does not count 2 errors")
 		}
 		p.screenshot(t, "conversation-errors")
+		// Expanded, a failed call shows its error once, as its result
+		// (issue 16 item 7: it was the error line, the result and the foot).
+		eval[chromedp.Void](t, p.tab, `document.querySelectorAll('.tool.error .tool-toggle').forEach((b) => b.click())`)
+		p.waitFor(t, "both failures expanded", `[...document.querySelectorAll('.tool.error .tool-detail')].every((d) => !d.hidden)`)
+		for _, c := range []struct{ tool, text string }{{"Bash", "Exit code 3"}, {"Read", "File does not exist"}} {
+			row := fmt.Sprintf(`document.querySelector('.tool.error[data-tool=%q]')`, c.tool)
+			n := eval[int](t, p.tab, fmt.Sprintf(`%s.innerText.split(%s).length - 1`, row, js(c.text)))
+			if n != 1 {
+				t.Errorf("expanded failed %s call: %q shown %d times, want once\n%s", c.tool, c.text, n, eval[string](t, p.tab, row+`.innerText`))
+			}
+			if !eval[bool](t, p.tab, row+`.querySelector('.tool-result').innerText.includes(`+js(c.text)+`)`) {
+				t.Errorf("expanded failed %s call: the result does not show %q", c.tool, c.text)
+			}
+		}
+		p.screenshot(t, "conversation-errors-expanded")
+		// Collapsed again, the error line is back.
+		eval[chromedp.Void](t, p.tab, `document.querySelectorAll('.tool.error .tool-toggle').forEach((b) => b.click())`)
+		p.waitFor(t, "the error lines after collapsing", `[...document.querySelectorAll('.tool.error .tool-error-line')].every((e) => !e.hidden && e.innerText.length > 0)`)
 		p.checkConsole(t)
 	})
 
@@ -327,6 +359,15 @@ func TestPages(t *testing.T) {
 			t.Errorf("turns: got %d, want 3", n)
 		}
 		p.screenshot(t, "conversation-compaction")
+		// A /compact turn reports no usage: its header says what is known
+		// (the size compacted), not "— —" (issue 16 item 7).
+		p.open(t, conversationRoute(data.compactManual))
+		p.waitFor(t, "the manual compaction", `document.querySelectorAll('.turn').length === 3 && !!document.querySelector('.turn[data-index="1"] .compaction')`)
+		head := p.text(t, `.turn[data-index="1"] .turn-head`)
+		if !strings.Contains(head, "tokens compacted") || strings.Contains(head, "—") {
+			t.Errorf("/compact turn header: got %q, want the tokens compacted and no blank figures", head)
+		}
+		p.screenshot(t, "conversation-compaction-manual")
 		p.checkConsole(t)
 	})
 
@@ -370,6 +411,17 @@ func TestPages(t *testing.T) {
 		p.key(t, "k")
 		p.key(t, "\r")
 		p.waitFor(t, "k + Enter to select the span above", fmt.Sprintf(`document.querySelector('.span-details').dataset.span !== %s`, js(before)))
+		// The trace page uses the window's width, and names are not cut
+		// (issue 16 item 7).
+		if w := eval[float64](t, p.tab, `document.getElementById('main').getBoundingClientRect().width`); w < 1300 {
+			t.Errorf("trace page width: got %.0f px of the 1400 px window, want ≥ 1300", w)
+		}
+		if cut := eval[[]string](t, p.tab, `[...document.querySelectorAll('.wf-name')].filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.innerText)`); len(cut) > 0 {
+			t.Errorf("span names cut: %q", cut)
+		}
+		if got := p.text(t, ".trace-head .tokens"); !strings.Contains(got, "cached") {
+			t.Errorf("trace tokens: got %q, want the cache split", got)
+		}
 		p.screenshot(t, "trace")
 		p.checkConsole(t)
 	})
@@ -385,9 +437,41 @@ func TestPages(t *testing.T) {
 		}
 		p.screenshot(t, "agents")
 		p.click(t, `.agents-table tr[data-agent="claude-code"] a`)
-		p.waitFor(t, "the agent page", `document.getElementById('main').dataset.route.startsWith('#/agents/claude-code') && document.querySelectorAll('.chart-grid svg.chart').length === 4`)
+		p.waitFor(t, "the agent page", `document.getElementById('main').dataset.route.startsWith('#/agents/claude-code') && document.querySelectorAll('.chart-grid svg.chart').length === 5`)
 		if !p.has(t, "table", "2.1.197") {
 			t.Error("the claude-code page does not list version 2.1.197")
+		}
+		// Round ticks (1, 2 or 5 × 10^n, whole numbers for counts), and
+		// output tokens on their own scale (issue 16 item 7); input tokens
+		// split by cache use (item 10).
+		type chart struct {
+			Title  string   `json:"title"`
+			Ticks  []string `json:"ticks"`
+			Bars   int      `json:"bars"`
+			Series []string `json:"series"`
+		}
+		charts := eval[[]chart](t, p.tab, `[...document.querySelectorAll('.chart-grid > div')].map((d) => ({
+			title: d.querySelector('.section-title').innerText,
+			ticks: [...d.querySelectorAll('text.axis-label[text-anchor=end]')].map((e) => e.textContent),
+			bars: d.querySelectorAll('rect.bar').length,
+			series: [...d.querySelectorAll('.legend li')].map((e) => e.innerText)}))`)
+		byTitle := map[string]chart{}
+		for _, c := range charts {
+			byTitle[c.Title] = c
+		}
+		for _, title := range []string{"Invocations", "Errors"} {
+			if ticks := byTitle[title].Ticks; !roundTicks(ticks) {
+				t.Errorf("%s chart ticks: got %q, want whole numbers in steps of 1, 2 or 5 × 10^n", title, ticks)
+			}
+		}
+		if c := byTitle["Output tokens"]; c.Bars == 0 {
+			t.Errorf("output tokens chart: got %+v, want bars on a scale of their own", c)
+		}
+		if c := byTitle["Input tokens"]; strings.Join(c.Series, ",") != "uncached,cache read,cache write" {
+			t.Errorf("input tokens chart: got series %q, want uncached, cache read, cache write", c.Series)
+		}
+		if got := p.text(t, ".conv-stats .tokens"); !strings.Contains(got, "cached") {
+			t.Errorf("agent tokens: got %q, want the cache split", got)
 		}
 		// Feedback on the agent itself (ref agent/claude-code), kept across a reload.
 		agentUp := `.page-head .fb-up`
@@ -644,11 +728,42 @@ func TestPages(t *testing.T) {
 			ws.api(t, "/genai/agents/query", map[string]any{"project_id": project}, &agents)
 			for _, a := range agents.Agents {
 				p.goTo(t, "#/agents/"+url.PathEscape(a.AgentName)+q)
-				p.waitFor(t, "agent "+a.AgentName, `document.querySelectorAll('.chart-grid svg').length === 4 || !!document.querySelector('.error-box')`)
+				p.waitFor(t, "agent "+a.AgentName, `document.querySelectorAll('.chart-grid svg').length === 5 || !!document.querySelector('.error-box')`)
 			}
 		}
 		p.checkConsole(t)
 	})
+}
+
+// roundTicks reports whether axis labels are whole numbers from 0 in equal
+// steps of 1, 2 or 5 × 10^n.
+func roundTicks(labels []string) bool {
+	if len(labels) < 2 {
+		return false
+	}
+	var v []int
+	for _, l := range labels {
+		n, err := strconv.Atoi(strings.ReplaceAll(l, ",", ""))
+		if err != nil {
+			return false
+		}
+		v = append(v, n)
+	}
+	step := v[1] - v[0]
+	for m := step; m > 0; m /= 10 {
+		if m%10 != 0 {
+			if m != 1 && m != 2 && m != 5 {
+				return false
+			}
+			break
+		}
+	}
+	for i := range v {
+		if v[i] != i*step {
+			return false
+		}
+	}
+	return v[0] == 0 && step > 0
 }
 
 // capturedTurns returns the spans of a captures/ scenario's only session,

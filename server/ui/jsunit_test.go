@@ -580,3 +580,74 @@ func TestChartLongWindows(t *testing.T) {
 		})
 	}
 }
+
+// jsCase is one input of a module function and the answer wanted.
+type jsCase[In any, Out comparable] struct {
+	name string
+	in   In
+	want Out
+}
+
+// checkJS runs fn (as moduleCases does) on every case's input and
+// compares the answers.
+func checkJS[In any, Out comparable](t *testing.T, module, fn string, cases []jsCase[In, Out]) {
+	t.Helper()
+	ins := make([]In, len(cases))
+	for i, c := range cases {
+		ins[i] = c.in
+	}
+	got := moduleCases[In, Out](t, module, fn, ins)
+	for i, c := range cases {
+		if got[i] != c.want {
+			t.Errorf("%s: %s on %+v gives %v, want %v", c.name, fn, c.in, got[i], c.want)
+		}
+	}
+}
+
+// TestRangesTokensTicks: time ranges formatted one way (the end as a time
+// of day on the same day), input tokens with their cache split, chart
+// ticks that are round numbers, and a status message not repeated where
+// the result says it (issue 16 items 7 and 10).
+func TestRangesTokensTicks(t *testing.T) {
+	type span struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	}
+	checkJS(t, "/assets/js/format.js", `(m, c) => m.fmtRange(c.from, c.to)`, []jsCase[span, string]{
+		{"same_day", span{"2026-11-22T01:41:54", "2026-11-22T01:42:06"}, "2026-11-22 01:41:54 → 01:42:06"},
+		{"next_day", span{"2026-11-22T23:50:00", "2026-11-23T00:10:00"}, "2026-11-22 23:50:00 → 2026-11-23 00:10:00"},
+		{"no_end", span{"2026-11-22T23:50:00", ""}, "2026-11-22 23:50:00 → —"},
+	})
+	type usage = map[string]int
+	checkJS(t, "/assets/js/format.js", `(m, u) => m.fmtInput(u)`, []jsCase[usage, string]{
+		{"cached", usage{"input_tokens": 101_000, "cache_read_input_tokens": 100_000}, "101k in (100k cached)"},
+		{"cache_write", usage{"input_tokens": 18_358, "cache_creation_input_tokens": 18_354}, "18.4k in (18.4k cache write)"},
+		{"both", usage{"input_tokens": 20_100, "cache_read_input_tokens": 19_800, "cache_creation_input_tokens": 295}, "20.1k in (19.8k cached, 295 cache write)"},
+		{"uncached_only", usage{"input_tokens": 950}, "950 in"},
+		// input smaller than the cache figures: it is the uncached part.
+		{"input_excludes_cache", usage{"input_tokens": 8, "cache_read_input_tokens": 18_358}, "18.4k in (18.4k cached)"},
+	})
+	type axis struct {
+		Max     float64 `json:"max"`
+		Integer bool    `json:"integer"`
+	}
+	checkJS(t, "/assets/js/chart.js", `(m, c) => m.niceTicks(c.max, 4, c.integer).join(',')`, []jsCase[axis, string]{
+		{"errors_max_6", axis{6, true}, "0,2,4,6"},
+		{"errors_max_10", axis{10, true}, "0,5,10"},
+		{"invocations_max_14", axis{14, true}, "0,5,10,15"},
+		{"counts_max_2", axis{2, true}, "0,1,2"},
+		{"counts_max_1", axis{1, true}, "0,1"},
+		{"tokens_760k", axis{760_000, false}, "0,200000,400000,600000,800000"},
+		{"fractions", axis{0.7, false}, "0,0.2,0.4,0.6,0.8"},
+		{"empty", axis{0, true}, "0,1"},
+	})
+	type said struct {
+		Shown   string `json:"shown"`
+		Message string `json:"message"`
+	}
+	checkJS(t, "/assets/js/chat.js", `(m, c) => m.saysAlready(c.shown, c.message)`, []jsCase[said, bool]{
+		{"first_line_cut", said{"Exit code 3\nto-stderr", "Exit code 3 …"}, true},
+		{"same", said{"File does not exist.", "File does not exist."}, true},
+		{"other", said{"Exit code 3", "Permission denied"}, false},
+	})
+}

@@ -10,6 +10,20 @@ export function niceMax(v) {
   return 10 * p;
 }
 
+// niceTicks picks the y axis of a chart whose values reach max: about
+// `count` equal steps of 1, 2 or 5 × 10^n (whole numbers when integer),
+// from 0 to the first step at or above max. Returns the tick values.
+export function niceTicks(max, count = 4, integer = false) {
+  if (!(max > 0)) return [0, 1];
+  let step = niceMax(max / count);
+  if (integer) step = Math.max(1, Math.ceil(step));
+  const n = Math.max(1, Math.ceil(max / step - 1e-9));
+  const out = [];
+  // Multiply, never add, so that 0.1 steps stay exact enough to print.
+  for (let i = 0; i <= n; i++) out.push(Number((i * step).toPrecision(12)));
+  return out;
+}
+
 function pad(n) {
   return String(n).padStart(2, '0');
 }
@@ -37,7 +51,7 @@ export function bucketLabel(t, widthMs) {
 
 // stackedBars draws buckets [{start (ms), values: {seriesKey: n}}] for
 // series [{key, label}] (colour by position). opts: {height, format(n),
-// title, width (bucket width in ms)}.
+// title, width (bucket width in ms), integer (counts: whole-number ticks)}.
 export function stackedBars(buckets, series, opts = {}) {
   const W = 720;
   const H = opts.height || 180;
@@ -47,17 +61,18 @@ export function stackedBars(buckets, series, opts = {}) {
   const plotW = W - padL - 8;
   const plotH = H - padB - padT;
   const fmt = opts.format || ((n) => String(n));
-  const max = niceMax(Math.max(0, ...buckets.map((b) => series.reduce((a, sr) => a + (b.values[sr.key] || 0), 0))));
+  const ticks = niceTicks(Math.max(0, ...buckets.map((b) => series.reduce((a, sr) => a + (b.values[sr.key] || 0), 0))), 4, !!opts.integer);
+  const max = ticks[ticks.length - 1];
   const n = Math.max(1, buckets.length);
   const slot = plotW / n;
   const barW = Math.max(1, slot * 0.72);
   const svg = s('svg', {class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': opts.title || 'chart'});
   svg.append(s('title', null, opts.title || 'chart'));
   // Grid and y labels.
-  for (let k = 0; k <= 4; k++) {
-    const y = padT + plotH - (plotH * k) / 4;
+  for (const v of ticks) {
+    const y = padT + plotH - (plotH * v) / max;
     svg.append(s('line', {class: 'grid', x1: padL, x2: W - 8, y1: y, y2: y}));
-    svg.append(s('text', {class: 'axis-label', x: padL - 6, y: y + 4, 'text-anchor': 'end'}, fmt((max * k) / 4)));
+    svg.append(s('text', {class: 'axis-label', x: padL - 6, y: y + 4, 'text-anchor': 'end'}, fmt(v)));
   }
   // Bars.
   buckets.forEach((b, i) => {

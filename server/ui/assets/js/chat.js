@@ -7,9 +7,9 @@
 
 import {h, icon} from './dom.js';
 import {renderMarkdown} from './markdown.js';
-import {fmtDuration, fmtTokens, usageTitle, prettyJSON, truncate, oneLine, fmtTime, fmtInt} from './format.js';
+import {fmtDuration, fmtTokens, prettyJSON, truncate, oneLine, fmtTime, fmtInt} from './format.js';
 import {costOf, Estimate} from './pricing.js';
-import {cost, runningBadge} from './ui.js';
+import {cost, runningBadge, tokens, hasUsage} from './ui.js';
 import {widget} from './feedback.js';
 import {refs} from './api.js';
 import * as route from './route.js';
@@ -88,10 +88,6 @@ export function turnEstimate(turn) {
   return est;
 }
 
-function hasUsage(u) {
-  return !!u && (u.input_tokens || u.output_tokens || u.cache_read_input_tokens || u.cache_creation_input_tokens || u.reasoning_tokens);
-}
-
 // collapsible shows long text cut, with a button revealing the rest.
 function longText(textValue, limit, cls) {
   const pre = h('pre', {class: cls});
@@ -106,6 +102,14 @@ function longText(textValue, limit, cls) {
     more.remove();
   });
   return h('div', {class: 'long-text'}, pre, more);
+}
+
+// saysAlready reports whether a status message only repeats the text
+// shown (a tool's status message is often the first line of its result,
+// cut with "…").
+export function saysAlready(shown, message) {
+  const core = oneLine(message).replace(/\s*(…|\.\.\.)$/, '');
+  return core === '' || oneLine(shown).includes(core);
 }
 
 function errorLine(m) {
@@ -132,7 +136,7 @@ function userMessage(m) {
 function assistantMessage(m, traceID) {
   const c = m.usage ? costOf(m.model, m.usage) : null;
   const metaEl = meta(
-    hasUsage(m.usage) ? h('span', {title: usageTitle(m.usage)}, fmtTokens(m.usage.input_tokens || 0), ' in · ', fmtTokens(m.usage.output_tokens || 0), ' out') : null,
+    hasUsage(m.usage) ? tokens(m.usage) : null,
     m.usage && c !== null ? cost({usd: c, priced: 1, unknown: new Set(), known: true}) : null,
     m.running ? null : fmtDuration(m.duration_ms),
     spanLink(traceID, m.span_id));
@@ -205,9 +209,10 @@ function toolCall(m, traceID) {
         args ? longText(args, RESULT_PREVIEW, 'code-block tool-args') : h('p', {class: 'muted'}, 'none recorded')),
       h('div', {class: 'tool-section'}, h('div', {class: 'label'}, isErr ? 'Result (error)' : 'Result'),
         result ? longText(result, RESULT_PREVIEW, ['code-block tool-result', isErr && 'is-error'].filter(Boolean).join(' '))
-          : h('p', {class: 'muted'}, m.running ? 'not finished yet' : 'none recorded')),
+          : m.status_message ? longText(m.status_message, RESULT_PREVIEW, 'code-block tool-result is-error')
+            : h('p', {class: 'muted'}, m.running ? 'not finished yet' : 'none recorded')),
       h('div', {class: 'tool-foot'},
-        m.status_message ? h('span', {class: 'error-text'}, m.status_message) : null,
+        result && m.status_message && !saysAlready(result, m.status_message) ? h('span', {class: 'error-text'}, m.status_message) : null,
         m.tool_call_id ? h('span', {class: 'muted mono', title: 'tool call id'}, m.tool_call_id) : null,
         m.tool_type ? h('span', {class: 'muted'}, m.tool_type) : null,
         h('span', {class: 'muted', title: fmtTime(m.started_at)}, 'started ' + fmtTime(m.started_at).slice(11)),
@@ -217,6 +222,9 @@ function toolCall(m, traceID) {
   const set = (open) => {
     if (open) build();
     detail.hidden = !open;
+    // The error line stands in for the result while collapsed; expanded,
+    // the result shows it (once).
+    if (errPreview) errPreview.hidden = open;
     toggle.setAttribute('aria-expanded', String(open));
     row.classList.toggle('open', open);
   };
@@ -286,7 +294,7 @@ function subagentSection(m, traceID, sums) {
     toggle.setAttribute('aria-expanded', String(open));
     section.classList.toggle('collapsed', !open);
   });
-  sums.set(m.agent_span_id, {stats, usage: {input_tokens: 0, output_tokens: 0}, est: new Estimate(), calls: 0, tools: 0});
+  sums.set(m.agent_span_id, {stats, usage: {input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0}, est: new Estimate(), calls: 0, tools: 0});
   return {section, body};
 }
 
@@ -342,8 +350,7 @@ export function renderMessages(turn) {
       const sum = sums.get(s.id);
       if (!sum || s.depth > m.depth) continue;
       if (m.type === 'assistant_message' && m.usage) {
-        sum.usage.input_tokens += m.usage.input_tokens || 0;
-        sum.usage.output_tokens += m.usage.output_tokens || 0;
+        for (const k of Object.keys(sum.usage)) sum.usage[k] += m.usage[k] || 0;
         sum.est.add(m.model, m.usage);
         sum.calls++;
       }
@@ -353,7 +360,7 @@ export function renderMessages(turn) {
   for (const sum of sums.values()) {
     sum.stats.append(
       h('span', {class: 'meta-item'}, `${sum.calls} call${sum.calls === 1 ? '' : 's'} · ${sum.tools} tool${sum.tools === 1 ? '' : 's'}`),
-      sum.calls ? h('span', {class: 'meta-item', title: 'tokens of this subagent\'s calls'}, fmtTokens(sum.usage.input_tokens), ' in · ', fmtTokens(sum.usage.output_tokens), ' out') : null,
+      sum.calls ? h('span', {class: 'meta-item'}, tokens(sum.usage)) : null,
       sum.calls ? h('span', {class: 'meta-item'}, cost(sum.est)) : null);
   }
   if ((turn.messages || []).length === 0) {

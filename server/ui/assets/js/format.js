@@ -50,6 +50,18 @@ export function fmtTime(t) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+// fmtRange renders a time range one way everywhere: the start in full,
+// the end as a time of day when it falls on the same local day, else in
+// full: "2026-05-01 10:00:03 → 10:42:17", "2026-05-01 23:50:00 → 2026-05-02 00:10:00".
+export function fmtRange(from, to) {
+  const a = parseTime(from);
+  const b = parseTime(to);
+  if (!a || !b) return `${fmtTime(a)} → ${fmtTime(b)}`;
+  const start = fmtTime(a);
+  const end = fmtTime(b);
+  return `${start} → ${start.slice(0, 10) === end.slice(0, 10) ? end.slice(11) : end}`;
+}
+
 // fmtClock renders the time of day with milliseconds.
 export function fmtClock(t) {
   const d = parseTime(t);
@@ -109,15 +121,35 @@ export function totalTokens(u) {
   return (u.input_tokens || 0) + (u.output_tokens || 0);
 }
 
+// cacheSplit splits a usage record's input tokens by cache use. Input
+// includes cached input (the OTel conventions); when it is smaller than
+// the cache figures it is taken as the uncached part (as pricing does).
+export function cacheSplit(u) {
+  const input = (u && u.input_tokens) || 0;
+  const read = (u && u.cache_read_input_tokens) || 0;
+  const write = (u && u.cache_creation_input_tokens) || 0;
+  const includes = input >= read + write;
+  return {input: includes ? input : input + read + write, uncached: includes ? input - read - write : input, read, write};
+}
+
+// fmtInput renders a usage record's input tokens with their cache split:
+// "101k in (100k cached)", "18.4k in (18.4k cache write)",
+// "20.1k in (19.8k cached, 310 cache write)", "950 in".
+export function fmtInput(u) {
+  const c = cacheSplit(u);
+  const cache = [c.read ? `${fmtTokens(c.read)} cached` : '', c.write ? `${fmtTokens(c.write)} cache write` : ''].filter(Boolean);
+  return `${fmtTokens(c.input)} in` + (cache.length ? ` (${cache.join(', ')})` : '');
+}
+
 // usageTitle describes a usage record in full, for a tooltip.
 export function usageTitle(u) {
   if (!u) return 'no usage reported';
+  const c = cacheSplit(u);
   const parts = [
-    `input ${fmtInt(u.input_tokens || 0)}`,
+    `input ${fmtInt(c.input)}`,
     `output ${fmtInt(u.output_tokens || 0)}`,
   ];
-  if (u.cache_read_input_tokens) parts.push(`cache read ${fmtInt(u.cache_read_input_tokens)}`);
-  if (u.cache_creation_input_tokens) parts.push(`cache write ${fmtInt(u.cache_creation_input_tokens)}`);
+  if (c.read || c.write) parts.push(`of the input: uncached ${fmtInt(c.uncached)}, cache read ${fmtInt(c.read)}, cache write ${fmtInt(c.write)}`);
   if (u.reasoning_tokens) parts.push(`reasoning ${fmtInt(u.reasoning_tokens)}`);
   return parts.join(' · ') + ' tokens';
 }

@@ -2,7 +2,7 @@
 // and cost figures, dialogs.
 
 import {h, replace, icon} from './dom.js';
-import {fmtTokens, fmtCost, fmtDuration, usageTitle, totalTokens} from './format.js';
+import {fmtTokens, fmtCost, fmtDuration, usageTitle, totalTokens, fmtRange, relTime, parseTime, fmtInput} from './format.js';
 import {PRICE_TABLE, PRICES_CHECKED} from './pricing.js';
 
 let bannerTimer = null;
@@ -71,6 +71,14 @@ setInterval(() => {
   }
 }, 1000);
 
+// activeRange shows a period of activity (fmtRange), followed by how long
+// ago it ended while that is recent (two weeks).
+export function activeRange(from, to) {
+  const end = parseTime(to);
+  const recent = end && Date.now() - end.getTime() < 14 * 86400e3;
+  return h('span', {class: 'active-range'}, fmtRange(from, to), recent ? h('span', {class: 'muted'}, ' · ', relTime(to)) : null);
+}
+
 export function errorBadge(n) {
   if (!n) return null;
   return h('span', {class: 'badge error', title: `${n} span${n === 1 ? '' : 's'} with an error status`}, n === 1 ? '1 error' : `${n} errors`);
@@ -81,14 +89,20 @@ export function statusBadge(status) {
   return null;
 }
 
-// tokens shows input/output with the full breakdown as a tooltip.
+// hasUsage reports whether a usage record holds any token count.
+export function hasUsage(u) {
+  return !!u && totalTokens(u) + (u.cache_read_input_tokens || 0) + (u.cache_creation_input_tokens || 0) + (u.reasoning_tokens || 0) > 0;
+}
+
+// tokens shows input (with its cache split) and output, the full
+// breakdown as a tooltip.
 export function tokens(u, opts = {}) {
-  if (!u || totalTokens(u) + (u.cache_read_input_tokens || 0) + (u.cache_creation_input_tokens || 0) === 0) {
+  if (!hasUsage(u)) {
     return h('span', {class: 'tokens muted', title: 'no usage reported (yet)'}, '—');
   }
   const total = totalTokens(u);
   return h('span', {class: 'tokens', title: usageTitle(u)},
-    opts.total ? fmtTokens(total) : [fmtTokens(u.input_tokens || 0), ' in · ', fmtTokens(u.output_tokens || 0), ' out']);
+    opts.total ? fmtTokens(total) : [fmtInput(u), ' · ', fmtTokens(u.output_tokens || 0), ' out']);
 }
 
 // cost shows an Estimate (pricing.js), a [low, high] range, or a plain

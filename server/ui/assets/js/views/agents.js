@@ -6,8 +6,8 @@ import {h, replace} from '../dom.js';
 import {post, isAbort, refs} from '../api.js';
 import * as feedback from '../feedback.js';
 import * as route from '../route.js';
-import {fmtInt, fmtTokens, fmtDuration, relTime, fmtTime, usageTitle, parseTime} from '../format.js';
-import {loading, empty, errorBox} from '../ui.js';
+import {fmtInt, fmtTokens, fmtDuration, relTime, fmtTime, parseTime, cacheSplit} from '../format.js';
+import {loading, empty, errorBox, activeRange, tokens} from '../ui.js';
 import {stackedBars, fillBuckets, bucketWidthLabel} from '../chart.js';
 
 const RANGES = [
@@ -21,10 +21,6 @@ const TOP_SERIES = 7;
 
 function avgDuration(a) {
   return a.invocation_count > 0 ? a.total_duration_ms / a.invocation_count : null;
-}
-
-function tokensCell(u) {
-  return h('span', {title: usageTitle(u)}, fmtTokens(u.input_tokens || 0), ' in · ', fmtTokens(u.output_tokens || 0), ' out');
 }
 
 // window returns [from, to] in ms for a range id, given the data's extent.
@@ -96,7 +92,7 @@ function renderList(main, {params, signal}) {
         h('td', {class: 'num'}, fmtInt(a.span_count)),
         h('td', {class: ['num', a.error_count > 0 && 'error-text']}, fmtInt(a.error_count),
           a.span_count ? h('span', {class: 'muted'}, ` (${((100 * a.error_count) / a.span_count).toFixed(a.error_count ? 1 : 0)}%)`) : null),
-        h('td', {class: 'num'}, tokensCell(a)),
+        h('td', {class: 'num'}, tokens(a)),
         h('td', {class: 'num'}, avgDuration(a) === null ? '—' : fmtDuration(avgDuration(a))),
         h('td', {class: 'num'}, fmtInt(a.version_count)),
         h('td', {class: 'when', title: fmtTime(a.last_seen)}, relTime(a.last_seen)))))));
@@ -123,7 +119,7 @@ function renderList(main, {params, signal}) {
       (r) => (top.has(r.agent_name) ? r.agent_name : '\u0000other'), (r) => r.invocation_count);
     const anyActivity = buckets.some((b) => Object.values(b.values).some((v) => v > 0));
     replace(chartEl, anyActivity
-      ? stackedBars(buckets, series, {title: 'Agent invocations over time', width, format: (n) => fmtInt(Math.round(n)), legend: true,
+      ? stackedBars(buckets, series, {title: 'Agent invocations over time', width, format: (n) => fmtInt(Math.round(n)), legend: true, integer: true,
         caption: `Invocations per ${bucketWidthLabel(width)} bucket`})
       : empty('No agent invocations in this time range.'));
   })();
@@ -171,9 +167,9 @@ function renderAgent(main, {segments, params, signal}) {
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Invocations'), fmtInt(agent.invocation_count)),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Spans'), fmtInt(agent.span_count)),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Errors'), h('span', {class: agent.error_count ? 'error-text' : ''}, fmtInt(agent.error_count))),
-      h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokensCell(agent)),
+      h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(agent)),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Avg duration'), avgDuration(agent) === null ? '—' : fmtDuration(avgDuration(agent))),
-      h('span', {class: 'stat', title: `${fmtTime(agent.first_seen)} → ${fmtTime(agent.last_seen)}`}, h('span', {class: 'label'}, 'Seen'), fmtTime(agent.first_seen), ' → ', relTime(agent.last_seen)));
+      h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Seen'), activeRange(agent.first_seen, agent.last_seen)));
     replace(versionsEl, versions.length === 0 ? empty('No versions recorded.') : h('table', {class: 'table'},
       h('thead', null, h('tr', null, h('th', null, 'Version'), h('th', {class: 'num'}, 'Invocations'), h('th', {class: 'num'}, 'Spans'),
         h('th', {class: 'num'}, 'Errors'), h('th', {class: 'num'}, 'Tokens'), h('th', {class: 'num'}, 'Avg duration'),
@@ -183,7 +179,7 @@ function renderAgent(main, {segments, params, signal}) {
         h('td', {class: 'num'}, fmtInt(v.invocation_count)),
         h('td', {class: 'num'}, fmtInt(v.span_count)),
         h('td', {class: ['num', v.error_count > 0 && 'error-text']}, fmtInt(v.error_count)),
-        h('td', {class: 'num'}, tokensCell(v)),
+        h('td', {class: 'num'}, tokens(v)),
         h('td', {class: 'num'}, avgDuration(v) === null ? '—' : fmtDuration(avgDuration(v))),
         h('td', {class: 'when', title: fmtTime(v.first_seen)}, relTime(v.first_seen)),
         h('td', {class: 'when', title: fmtTime(v.last_seen)}, relTime(v.last_seen)))))));
@@ -200,21 +196,26 @@ function renderAgent(main, {segments, params, signal}) {
     const width = (m.bucket_seconds || 3600) * 1000;
     const rows = m.buckets || [];
     const one = (key, valueOf) => fillBuckets(rows, from, to, width, () => key, valueOf);
-    const outBy = new Map();
+    // Input tokens stacked by cache use (input includes cached input);
+    // output tokens on a chart of their own, where their scale shows them.
+    const input = fillBuckets(rows, from, to, width, () => '', () => 0).map((b) => ({start: b.start, values: {uncached: 0, read: 0, write: 0}}));
+    const at = new Map(input.map((b, i) => [b.start, i]));
     for (const r of rows) {
-      const t = new Date(r.start).getTime();
-      outBy.set(t, (outBy.get(t) || 0) + (r.output_tokens || 0));
+      const b = input[at.get(new Date(r.start).getTime())];
+      if (!b) continue;
+      const c = cacheSplit(r);
+      b.values.uncached += c.uncached;
+      b.values.read += c.read;
+      b.values.write += c.write;
     }
-    const toks = one('in', (r) => r.input_tokens || 0).map((b) => ({start: b.start, values: {in: b.values.in || 0, out: outBy.get(b.start) || 0}}));
     const fmtN = (n) => fmtInt(Math.round(n));
+    const chart = (title, el) => h('div', null, h('h2', {class: 'section-title'}, title), el);
     replace(chartsEl,
-      h('div', null, h('h2', {class: 'section-title'}, 'Invocations'),
-        stackedBars(one('n', (r) => r.invocation_count), [{key: 'n', label: 'invocations'}], {title: `${name} invocations over time`, width, format: fmtN})),
-      h('div', null, h('h2', {class: 'section-title'}, 'Errors'),
-        stackedBars(one('n', (r) => r.error_count), [{key: 'n', label: 'spans with an error'}], {title: `${name} error spans over time`, width, format: fmtN, errors: true})),
-      h('div', null, h('h2', {class: 'section-title'}, 'Tokens'),
-        stackedBars(toks, [{key: 'in', label: 'input'}, {key: 'out', label: 'output'}], {title: `${name} tokens over time`, width, format: fmtTokens})),
-      h('div', null, h('h2', {class: 'section-title'}, 'Average duration'),
-        stackedBars(one('n', (r) => r.avg_duration_ms || 0), [{key: 'n', label: 'average invocation duration'}], {title: `${name} average duration over time`, width, format: (n) => fmtDuration(n)})));
+      chart('Invocations', stackedBars(one('n', (r) => r.invocation_count), [{key: 'n', label: 'invocations'}], {title: `${name} invocations over time`, width, format: fmtN, integer: true})),
+      chart('Errors', stackedBars(one('n', (r) => r.error_count), [{key: 'n', label: 'spans with an error'}], {title: `${name} error spans over time`, width, format: fmtN, errors: true, integer: true})),
+      chart('Input tokens', stackedBars(input, [{key: 'uncached', label: 'uncached'}, {key: 'read', label: 'cache read'}, {key: 'write', label: 'cache write'}],
+        {title: `${name} input tokens over time, by cache use`, width, format: fmtTokens})),
+      chart('Output tokens', stackedBars(one('n', (r) => r.output_tokens || 0), [{key: 'n', label: 'output tokens'}], {title: `${name} output tokens over time`, width, format: fmtTokens})),
+      chart('Average duration', stackedBars(one('n', (r) => r.avg_duration_ms || 0), [{key: 'n', label: 'average invocation duration'}], {title: `${name} average duration over time`, width, format: (n) => fmtDuration(n)})));
   })();
 }

@@ -6,9 +6,9 @@ import {post, isAbort, refs} from '../api.js';
 import * as route from '../route.js';
 import * as live from '../live.js';
 import * as feedback from '../feedback.js';
-import {fmtTime, fmtDuration, fmtInt, relTime, shortID, truncate, oneLine} from '../format.js';
+import {fmtTime, fmtDuration, fmtInt, fmtTokens, shortID, truncate, oneLine} from '../format.js';
 import {Estimate} from '../pricing.js';
-import {loading, errorBox, runningBadge, errorBadge, tokens, cost, showError} from '../ui.js';
+import {loading, errorBox, runningBadge, errorBadge, tokens, cost, showError, activeRange, hasUsage} from '../ui.js';
 import {renderMessages, turnEstimate, highlightTerms, queryTerms} from '../chat.js';
 import {select, onEscape} from '../keys.js';
 
@@ -74,8 +74,7 @@ export function render(main, {segments, params, signal}) {
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(c.usage)),
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), allLoaded ? cost(est) : h('span', {class: 'muted', title: 'Load every turn for the estimate'}, '…')),
         errors ? h('span', {class: 'stat'}, errorBadge(errors)) : null,
-        h('span', {class: 'stat', title: `${fmtTime(c.first_activity)} → ${fmtTime(c.last_activity)}`},
-          h('span', {class: 'label'}, 'Active'), fmtTime(c.first_activity), ' → ', relTime(c.last_activity)),
+        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Active'), activeRange(c.first_activity, c.last_activity)),
         agents.size ? h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Agents'), [...agents].map((a) => h('a', {class: 'chip agent-chip', href: route.link.agent(a)}, a))) : null),
       h('div', {class: 'conv-sub'},
         h('span', {class: 'muted mono', title: 'conversation id'}, convID),
@@ -99,6 +98,20 @@ export function render(main, {segments, params, signal}) {
       turn.parent_session_id ? [' from ', h('span', {class: 'mono', title: turn.parent_session_id}, shortID(turn.parent_session_id, 13))] : null);
   };
 
+  // usageItems shows a turn's tokens and cost, or, for a turn without a
+  // model call that reports usage, what is known instead: a compaction's
+  // size (Claude Code records no usage for the call that summarizes), or
+  // that there is none — never a pair of blanks.
+  const usageItems = (turn, est) => {
+    if (hasUsage(turn.usage) || turn.running) return [h('span', {class: 'meta-item'}, tokens(turn.usage)), h('span', {class: 'meta-item'}, cost(est))];
+    const c = (turn.messages || []).find((m) => m.type === 'context_compacted' && m.compaction_pre_tokens);
+    if (c) {
+      return h('span', {class: 'meta-item compaction-tokens', title: 'The compaction call\'s own usage is not recorded (Claude Code writes none to the transcript); this is the size of the context it summarized, so its cost is not estimated.'},
+        `${fmtTokens(c.compaction_pre_tokens)} tokens compacted`);
+    }
+    return h('span', {class: 'meta-item muted', title: 'no span of this turn reported token usage'}, 'no usage reported');
+  };
+
   const turnSection = (turn) => {
     const est = turnEstimate(turn);
     const prompt = (turn.messages || []).find((m) => m.type === 'user_message');
@@ -112,8 +125,7 @@ export function render(main, {segments, params, signal}) {
       turn.turn_span_id ? h('span', {class: 'chip turn-span', title: 'the span marked wandb.is_turn'}, turn.root_span_name) : null,
       h('span', {class: 'muted', title: fmtTime(turn.started_at)}, fmtTime(turn.started_at)),
       turn.running ? runningBadge('running', turn.started_at) : h('span', {class: 'meta-item', title: 'wall-clock duration of the turn'}, fmtDuration(turn.total_duration_ms)),
-      h('span', {class: 'meta-item'}, tokens(turn.usage)),
-      h('span', {class: 'meta-item'}, cost(est)),
+      usageItems(turn, est),
       errorBadge(turn.error_count),
       turn.session_id && turn.session_id !== convID ? h('span', {class: 'chip session-chip', title: 'session ' + turn.session_id + (turn.parent_session_id ? ', forked from ' + turn.parent_session_id : '')},
         'session ', shortID(turn.session_id, 8), turn.parent_session_id ? ', fork of ' + shortID(turn.parent_session_id, 8) : '') : null,

@@ -7,7 +7,7 @@ import * as route from '../route.js';
 import * as live from '../live.js';
 import * as feedback from '../feedback.js';
 import {fmtTime, fmtDuration, fmtInt, fmtTokens, usageTitle, prettyJSON, shortID, parseTime, fmtClock} from '../format.js';
-import {loading, errorBox, runningBadge, errorBadge} from '../ui.js';
+import {loading, errorBox, runningBadge, errorBadge, tokens} from '../ui.js';
 import {select, onEscape} from '../keys.js';
 
 // spanLabel is the name a span is shown by: the producer's display name
@@ -287,8 +287,7 @@ export function render(main, {segments, params, signal}) {
     const root = tree(spans)[0]?.span;
     const running = spans.some((s) => !s.ended_at);
     const errors = spans.filter((s) => s.status_code === 'ERROR').length;
-    let inTok = 0;
-    let outTok = 0;
+    const total = {input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, reasoning_tokens: 0};
     // Totals count a span's usage only if no descendant reports usage.
     const hasUsageBelow = new Set();
     const byID = new Map(spans.map((s) => [s.span_id, s]));
@@ -304,10 +303,7 @@ export function render(main, {segments, params, signal}) {
     }
     for (const s of spans) {
       const u = usageOf(s);
-      if (u && !hasUsageBelow.has(s.span_id)) {
-        inTok += u.input_tokens;
-        outTok += u.output_tokens;
-      }
+      if (u && !hasUsageBelow.has(s.span_id)) for (const k of Object.keys(total)) total[k] += u[k];
     }
     const conv = spans.find((s) => s.conversation_id)?.conversation_id;
     replace(head,
@@ -316,7 +312,7 @@ export function render(main, {segments, params, signal}) {
         running ? runningBadge() : null,
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Spans'), fmtInt(spans.length)),
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Duration'), root && root.ended_at ? fmtDuration(ms(root.ended_at) - ms(root.started_at)) : '—'),
-        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), `${fmtTokens(inTok)} in · ${fmtTokens(outTok)} out`),
+        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(total)),
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Started'), root ? fmtTime(root.started_at) : '—'),
         errorBadge(errors),
         conv ? h('a', {class: 'button small', href: route.link.conversation(conv, {turn: traceID})}, 'Chat view of this turn') : null,
