@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -179,7 +180,7 @@ func (q *AnnotationUpsertRequest) validate() error {
 		return invalid("value", "value is not valid JSON: %v", err)
 	}
 	switch q.Kind {
-	case "thumbs":
+	case KindThumbs:
 		if s, _ := q.value.(string); s != "up" && s != "down" {
 			return invalid("value", `a thumbs annotation's value is "up" or "down"`)
 		}
@@ -208,23 +209,98 @@ func withURIs(a store.Annotation) Annotation {
 }
 
 // AnnotationResponse is the answer of /genai/annotations/upsert.
+// TargetFound says whether what the ref names is stored now: an annotation
+// on a span, turn, conversation or agent that has not arrived yet is kept
+// (spans reach the server asynchronously) and shows once it does; false
+// also flags a ref that names nothing, such as a mistyped id.
 type AnnotationResponse struct {
-	Annotation Annotation `json:"annotation"`
+	Annotation  Annotation `json:"annotation"`
+	TargetFound bool       `json:"target_found"`
 }
 
 func (h *Handler) annotationsUpsert(ctx context.Context, q *AnnotationUpsertRequest) (AnnotationResponse, error) {
-	a, err := h.s.Store.UpsertAnnotation(ctx, store.Annotation{
-		ID:        q.ID,
-		ProjectID: q.ProjectID,
-		Ref:       q.Ref,
-		Kind:      q.Kind,
-		Value:     q.value,
-		Author:    q.Author,
-	})
+	found, err := h.targetFound(ctx, q.ProjectID, q.Ref)
 	if err != nil {
 		return AnnotationResponse{}, err
 	}
-	return AnnotationResponse{Annotation: withURIs(a)}, nil
+	a := store.Annotation{ID: q.ID, ProjectID: q.ProjectID, Ref: q.Ref, Kind: q.Kind, Value: q.value, Author: q.Author}
+	if q.Kind == KindThumbs {
+		a, err = h.upsertThumbs(ctx, a)
+	} else {
+		a, err = h.s.Store.UpsertAnnotation(ctx, a)
+	}
+	if err != nil {
+		return AnnotationResponse{}, err
+	}
+	return AnnotationResponse{Annotation: withURIs(a), TargetFound: found}, nil
+}
+
+// KindThumbs is the annotation kind of a thumbs up or down.
+const KindThumbs = "thumbs"
+
+// upsertThumbs stores a thumbs annotation as the one current thumbs of its
+// author on its ref: a second thumbs (whatever its id) replaces the
+// author's earlier one, keeping that one's id when the request names none,
+// and any other thumbs of the author on the ref is deleted. Thumbs upserts
+// are serialized so two at once cannot both add one.
+func (h *Handler) upsertThumbs(ctx context.Context, a store.Annotation) (store.Annotation, error) {
+	h.thumbsMu.Lock()
+	defer h.thumbsMu.Unlock()
+	prev, err := h.s.Store.QueryAnnotations(ctx, store.AnnotationQuery{ProjectID: a.ProjectID, Refs: []string{a.Ref}, Kind: KindThumbs, Limit: store.MaxLimit})
+	if err != nil {
+		return store.Annotation{}, err
+	}
+	var mine []store.Annotation // newest first
+	for _, p := range prev {
+		if p.Ref == a.Ref && p.Kind == KindThumbs && p.Author == a.Author {
+			mine = append(mine, p)
+		}
+	}
+	if a.ID == "" && len(mine) > 0 {
+		a.ID = mine[0].ID
+	}
+	stored, err := h.s.Store.UpsertAnnotation(ctx, a)
+	if err != nil {
+		return store.Annotation{}, err
+	}
+	for _, p := range mine {
+		if p.ID == stored.ID {
+			continue
+		}
+		if err := h.s.Store.DeleteAnnotation(ctx, p.ProjectID, p.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Annotation{}, err
+		}
+	}
+	return stored, nil
+}
+
+// targetFound reports whether the target of a canonical ref is stored in
+// the project: a span with that id, a trace with that id, a conversation
+// with a turn, an agent with a version.
+func (h *Handler) targetFound(ctx context.Context, project, ref string) (bool, error) {
+	kind, id, _ := strings.Cut(ref, "/")
+	switch kind {
+	case RefSpan, RefTurn:
+		field := map[string]string{RefSpan: "span_id", RefTurn: "trace_id"}[kind]
+		spans, total, err := h.s.Store.QuerySpans(ctx, store.SpanQuery{ProjectID: project, Limit: 1,
+			Filters: []store.Filter{{Field: field, Op: "eq", Value: id}}})
+		return len(spans) > 0 || total > 0, err
+	case RefConversation:
+		conv, err := url.PathUnescape(id)
+		if err != nil {
+			return false, err
+		}
+		traces, total, err := h.s.Store.QueryTraces(ctx, store.TraceQuery{ProjectID: project, ConversationID: conv, Limit: 1})
+		return len(traces) > 0 || total > 0, err
+	case RefAgent:
+		name, err := url.PathUnescape(id)
+		if err != nil {
+			return false, err
+		}
+		vs, err := h.s.Store.AgentVersions(ctx, project, name)
+		return len(vs) > 0, err
+	}
+	return false, nil
 }
 
 // AnnotationDeleteRequest is the body of /genai/annotations/delete.

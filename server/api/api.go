@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weavetrace/weave/server/auth"
@@ -61,8 +62,9 @@ type Settings struct {
 
 // Handler serves the read API. Create it with New.
 type Handler struct {
-	s      Settings
-	routes map[string]route
+	s        Settings
+	routes   map[string]route
+	thumbsMu sync.Mutex // serializes thumbs upserts (upsertThumbs)
 }
 
 // route is one entry of the route table.

@@ -353,3 +353,62 @@ func TestSQLiteAgentMetricsAllTime(t *testing.T) {
 		t.Errorf("explicit 7-day buckets over 550 years: got %d %s %s %q, want 400 on bucket_seconds", status, code, field, msg)
 	}
 }
+
+// TestSQLiteThumbsReplace: one current thumbs per (ref, author). A second
+// thumbs on a target replaces the author's first, whatever id it comes
+// with; another author's thumbs stays (issue 16 item 6).
+func TestSQLiteThumbsReplace(t *testing.T) {
+	h := sqliteHandler(t)
+	ref := "agent_span/00000000000000b2"
+	up := func(body string) AnnotationResponse {
+		t.Helper()
+		var r AnnotationResponse
+		call(t, h, "/genai/annotations/upsert", body, &r)
+		return r
+	}
+	first := up(`{"project_id":"local/default","ref":"` + ref + `","kind":"thumbs","value":"up","author":"ann"}`)
+	second := up(`{"project_id":"local/default","ref":"` + ref + `","kind":"thumbs","value":"down","author":"ann"}`)
+	if second.Annotation.ID != first.Annotation.ID {
+		t.Errorf("second thumbs without an id: got id %s, want the first's %s (replaced)", second.Annotation.ID, first.Annotation.ID)
+	}
+	up(`{"project_id":"local/default","id":"my-own-id","ref":"` + ref + `","kind":"thumbs","value":"up","author":"ann"}`)
+	up(`{"project_id":"local/default","ref":"` + ref + `","kind":"thumbs","value":"down","author":"bob"}`)
+	up(`{"project_id":"local/default","ref":"` + ref + `","kind":"note","value":"a note is not a thumbs","author":"ann"}`)
+	var q Annotations
+	call(t, h, "/genai/annotations/query", `{"project_id":"local/default","refs":["`+ref+`"],"kind":"thumbs"}`, &q)
+	got := map[string]string{}
+	for _, a := range q.Annotations {
+		if _, dup := got[a.Author]; dup {
+			t.Errorf("author %s has more than one thumbs: %+v", a.Author, q.Annotations)
+		}
+		got[a.Author] = fmt.Sprintf("%s=%v", a.ID, a.Value)
+	}
+	if want := map[string]string{"ann": "my-own-id=up", "bob": got["bob"]}; len(got) != 2 || got["ann"] != want["ann"] || !strings.HasSuffix(got["bob"], "=down") {
+		t.Errorf("thumbs after ann's three and bob's one: got %v, want ann's latest (my-own-id=up) and bob's down", got)
+	}
+}
+
+// TestSQLiteAnnotationTarget: an annotation on a target not stored (yet) is
+// kept, and the answer says so (target_found), for every ref kind.
+func TestSQLiteAnnotationTarget(t *testing.T) {
+	h := sqliteHandler(t)
+	for _, tc := range []struct {
+		ref   string
+		found bool
+	}{
+		{"agent_span/00000000000000b3", true},
+		{"agent_span/00000000000000ff", false},
+		{"agent_turn/" + fmt.Sprintf("%032x", 0xa2), true},
+		{"agent_turn/" + fmt.Sprintf("%032x", 0xff), false},
+		{"agent_conversation/sess-a", true},
+		{"agent_conversation/sess-zz", false},
+		{"agent/claude-code", true},
+		{"agent/nobody", false},
+	} {
+		var r AnnotationResponse
+		call(t, h, "/genai/annotations/upsert", `{"project_id":"local/default","ref":"`+tc.ref+`","kind":"note","value":"x"}`, &r)
+		if r.TargetFound != tc.found || r.Annotation.ID == "" {
+			t.Errorf("note on %s: got target_found %v (id %q), want %v and the note kept", tc.ref, r.TargetFound, r.Annotation.ID, tc.found)
+		}
+	}
+}

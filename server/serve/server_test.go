@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
@@ -34,6 +35,16 @@ type blockingStore struct {
 	hold    chan struct{} // when non-nil, UpsertAnnotation waits on it
 	entered chan struct{} // receives when an upsert starts waiting
 	ctxErr  chan error    // receives the request context's error when hold gives up
+}
+
+// QuerySpans and QueryAnnotations find nothing: an annotation upsert looks
+// for its target and, for a thumbs, the author's earlier one.
+func (b *blockingStore) QuerySpans(context.Context, store.SpanQuery) ([]model.Span, int64, error) {
+	return nil, 0, nil
+}
+
+func (b *blockingStore) QueryAnnotations(context.Context, store.AnnotationQuery) ([]store.Annotation, error) {
+	return nil, nil
 }
 
 func (b *blockingStore) UpsertAnnotation(ctx context.Context, a store.Annotation) (store.Annotation, error) {

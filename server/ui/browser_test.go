@@ -594,6 +594,77 @@ func TestPages(t *testing.T) {
 		p.checkConsole(t)
 	})
 
+	// Issue 16 item 6: feedback is visible where its target is, one
+	// thumbs per target and author, and a note on a target not stored yet
+	// is kept and said to be so.
+	t.Run("feedback_visible_and_one_thumbs", func(t *testing.T) {
+		route := conversationRoute(data.tools)
+		turn := ws.turnOf(t, defaultProject, data.tools, 0)
+		var tr struct {
+			Spans []struct {
+				SpanID   string `json:"span_id"`
+				ToolName string `json:"tool_name"`
+			} `json:"spans"`
+		}
+		ws.api(t, "/genai/spans/trace", map[string]any{"project_id": defaultProject, "trace_id": turn}, &tr)
+		bash := ""
+		for _, s := range tr.Spans {
+			if s.ToolName == "Bash" {
+				bash = s.SpanID
+			}
+		}
+		if bash == "" {
+			t.Fatal("no Bash span in the tools turn")
+		}
+		ref := "agent_span/" + bash
+		type upsert struct {
+			Annotation struct {
+				ID string `json:"id"`
+			} `json:"annotation"`
+			TargetFound bool `json:"target_found"`
+		}
+		var first, second, pending upsert
+		ws.api(t, "/genai/annotations/upsert", map[string]any{"project_id": defaultProject, "ref": ref, "kind": "thumbs", "value": "up"}, &first)
+		ws.api(t, "/genai/annotations/upsert", map[string]any{"project_id": defaultProject, "ref": ref, "kind": "thumbs", "value": "down"}, &second)
+		ws.api(t, "/genai/annotations/upsert", map[string]any{"project_id": defaultProject, "ref": ref, "kind": "note", "value": "echo was enough here"}, &upsert{})
+		if !first.TargetFound || second.Annotation.ID != first.Annotation.ID {
+			t.Errorf("two thumbs on one span: got ids %s then %s (target found %v), want the second to replace the first", first.Annotation.ID, second.Annotation.ID, first.TargetFound)
+		}
+		ws.api(t, "/genai/annotations/upsert", map[string]any{"project_id": defaultProject, "ref": "agent_span/0123456789abcdef", "kind": "note", "value": "for a span to come"}, &pending)
+		if pending.TargetFound || pending.Annotation.ID == "" {
+			t.Errorf("note on a span not stored: got %+v, want it kept with target_found false", pending)
+		}
+		p.open(t, route)
+		row := fmt.Sprintf(`.tool[data-span="%s"]`, bash)
+		p.waitFor(t, "the feedback mark on the collapsed Bash call", fmt.Sprintf(`!!document.querySelector(%s) && !document.querySelector(%s + ' .fb-summary').hidden`, js(row), js(row)))
+		if got := eval[string](t, p.tab, fmt.Sprintf(`document.querySelector(%s + ' .fb-summary').getAttribute('aria-label')`, js(row))); got != "Feedback: thumbs down, 1 note" {
+			t.Errorf("collapsed tool call's feedback mark: got %q, want thumbs down and 1 note", got)
+		}
+		if eval[bool](t, p.tab, fmt.Sprintf(`!document.querySelector(%s + ' .tool-detail').hidden`, js(row))) {
+			t.Error("the call is expanded: the mark must show while it is collapsed")
+		}
+		// The per-message feedback buttons are fully visible, not faded.
+		opacity := eval[float64](t, p.tab, `(() => { let o = 1; for (let e = document.querySelector('.msg.assistant .fb-up'); e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity); return o; })()`)
+		if opacity < 0.99 {
+			t.Errorf("message feedback buttons: effective opacity %.2f, want 1", opacity)
+		}
+		p.viewportShot(t, "feedback-collapsed-tool")
+		// Thumbs up in the page on the same call replaces the API's thumbs.
+		p.click(t, row+" .tool-toggle")
+		p.click(t, row+" .tool-foot .fb-up")
+		p.waitFor(t, "thumbs up on the call", fmt.Sprintf(`document.querySelector(%s + ' .tool-foot .fb-up').getAttribute('aria-pressed') === 'true'`, js(row)))
+		var anns struct {
+			Annotations []struct {
+				Value any `json:"value"`
+			} `json:"annotations"`
+		}
+		ws.api(t, "/genai/annotations/query", map[string]any{"project_id": defaultProject, "refs": []string{ref}, "kind": "thumbs"}, &anns)
+		if len(anns.Annotations) != 1 || anns.Annotations[0].Value != "up" {
+			t.Errorf("thumbs on the call after the page's thumbs up: got %+v, want one, up", anns.Annotations)
+		}
+		p.checkConsole(t)
+	})
+
 	t.Run("projects", func(t *testing.T) {
 		p.open(t, "#/")
 		p.waitFor(t, "the project list", fmt.Sprintf(`[...document.querySelectorAll('#project-select option')].some((o) => o.value === %s)`, js(otherProject)))

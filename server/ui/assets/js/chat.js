@@ -10,7 +10,7 @@ import {renderMarkdown} from './markdown.js';
 import {fmtDuration, fmtTokens, prettyJSON, truncate, oneLine, fmtTime, fmtInt} from './format.js';
 import {costOf, Estimate} from './pricing.js';
 import {cost, runningBadge, tokens, hasUsage} from './ui.js';
-import {widget} from './feedback.js';
+import {widget, summary} from './feedback.js';
 import {refs} from './api.js';
 import * as route from './route.js';
 
@@ -195,6 +195,8 @@ function toolCall(m, traceID) {
     key ? h('span', {class: 'tool-key', title: key.length > 120 ? truncate(key, 2000) : null}, truncate(key, 160)) : null,
     desc && desc !== key ? h('span', {class: 'tool-desc'}, truncate(desc, 80)) : null,
     h('span', {class: 'spacer'}),
+    // Feedback given on the call shows on the collapsed line too.
+    summary(refs.span(m.span_id)),
     m.error_type ? h('span', {class: 'tool-errtype'}, m.error_type) : null,
     h('span', {class: 'tool-dur'}, m.running ? 'running' : fmtDuration(m.duration_ms)));
   const detail = h('div', {class: 'tool-detail', hidden: true});

@@ -3,8 +3,10 @@
 //
 // One thumbs annotation per target: its id is derived from the ref, so a
 // second click replaces the first (up → down) and clicking the active
-// thumb again deletes it. Notes are separate annotations, listed under the
-// target with a delete button.
+// thumb again deletes it (the server also keeps one thumbs per ref and
+// author, whatever the id). Notes are separate annotations, listed under
+// the target with a delete button. Where the widget is out of sight (a
+// collapsed tool call), summary() marks the feedback given.
 
 import {h, icon, replace} from './dom.js';
 import {post, isAbort} from './api.js';
@@ -173,6 +175,31 @@ export function widget(ref, label, opts = {}) {
     });
   });
 
+  if (!widgets.has(ref)) widgets.set(ref, new Set());
+  widgets.get(ref).add(render);
+  root.dispose = () => widgets.get(ref)?.delete(render);
+  render();
+  return root;
+}
+
+// summary returns a small read-only mark of the feedback on ref, for a
+// place where the widget itself is out of sight (a collapsed tool call):
+// the thumbs given and the number of notes, hidden while there is none.
+export function summary(ref) {
+  const root = h('span', {class: 'feedback fb-summary', dataset: {ref}, role: 'img', hidden: true});
+  const render = () => {
+    const t = annotationsOf(ref).find((a) => a.kind === 'thumbs');
+    const notes = annotationsOf(ref).filter((a) => a.kind === 'note');
+    const parts = [];
+    if (t) parts.push(t.value === 'up' ? 'thumbs up' : 'thumbs down');
+    if (notes.length) parts.push(notes.length === 1 ? '1 note' : `${notes.length} notes`);
+    root.hidden = parts.length === 0;
+    root.setAttribute('aria-label', 'Feedback: ' + parts.join(', '));
+    root.title = parts.length ? 'Feedback: ' + parts.join(', ') + (notes.length ? '\n' + notes.map((a) => '• ' + String(a.value)).join('\n') : '') : '';
+    replace(root,
+      t ? h('span', {class: 'fb-mark ' + (t.value === 'up' ? 'up' : 'down')}, icon(t.value === 'up' ? 'thumb-up' : 'thumb-down')) : null,
+      notes.length ? h('span', {class: 'fb-mark note'}, icon('note'), notes.length > 1 ? String(notes.length) : null) : null);
+  };
   if (!widgets.has(ref)) widgets.set(ref, new Set());
   widgets.get(ref).add(render);
   root.dispose = () => widgets.get(ref)?.delete(render);
