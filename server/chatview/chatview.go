@@ -63,11 +63,69 @@ func Build(trace []model.Span) Trace {
 		out.Usage.Add(r.usage)
 	}
 
-	w := walker{out: out.Messages}
+	w := walker{out: out.Messages, callerOf: map[string]string{}}
 	w.userMessage(t.preorder)
 	w.walk(t.roots)
 	out.Messages = w.out
+	markParallel(out.Messages, w.callerOf)
 	return out
+}
+
+// markParallel sets ParallelGroup on the calls that ran at the same time.
+// A call is a tool_call, or the agent_start of a subagent (an agent started
+// inside another named agent: a call of that agent's Agent tool). Calls of
+// one agent are swept in start order (the walk's order); a call that starts
+// before every earlier call of its group has ended (a running one never
+// has) joins the group, else it starts a new one. Groups of two or more
+// calls get the span id of their first call. callerOf maps a subagent's
+// span to the agent it runs in.
+func markParallel(ms []Message, callerOf map[string]string) {
+	type group struct {
+		members []int
+		end     time.Time // latest end; zero: one still runs
+		running bool
+	}
+	open := map[string]*group{} // by calling agent
+	flush := func(g *group) {
+		if g == nil || len(g.members) < 2 {
+			return
+		}
+		id := ms[g.members[0]].SpanID
+		for _, i := range g.members {
+			ms[i].ParallelGroup = id
+		}
+	}
+	for i := range ms {
+		m := &ms[i]
+		var caller string
+		switch {
+		case m.Type == TypeToolCall:
+			caller = m.AgentSpanID
+		case m.Type == TypeAgentStart && m.Depth > 0:
+			caller = callerOf[m.SpanID]
+		default:
+			continue
+		}
+		if m.StartedAt.IsZero() {
+			continue
+		}
+		g := open[caller]
+		if g == nil || (!g.running && !m.StartedAt.Before(g.end)) {
+			flush(g)
+			g = &group{}
+			open[caller] = g
+		}
+		g.members = append(g.members, i)
+		switch {
+		case m.Running || m.EndedAt == nil:
+			g.running = true
+		case m.EndedAt.After(g.end):
+			g.end = *m.EndedAt
+		}
+	}
+	for _, g := range open {
+		flush(g)
+	}
 }
 
 // primaryRoot picks the root that describes the trace: the only span
@@ -132,7 +190,8 @@ type step struct {
 
 type walker struct {
 	out        []Message
-	userSource *node // the span the user_message came from
+	userSource *node             // the span the user_message came from
+	callerOf   map[string]string // a subagent's span id → the agent it runs in
 }
 
 // userMessage emits the trace's one user_message: the last user text of the
@@ -218,6 +277,9 @@ func (w *walker) enter(n *node, scope agentScope, stack []step) []step {
 				depth = scope.depth + 1
 			}
 			childScope = agentScope{name: s.AgentName, spanID: s.SpanID, depth: depth, named: true}
+			if scope.named {
+				w.callerOf[s.SpanID] = scope.spanID
+			}
 			m := w.base(TypeAgentStart, s, childScope)
 			m.Model = s.RequestModel
 			m.AgentID = s.AgentID

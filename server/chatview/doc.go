@@ -31,6 +31,9 @@
 //     event's time; without such events, one from the compaction columns,
 //     after an invoke_agent's children (at the span's own position for any
 //     other span).
+//  5. Calls of one agent (tool calls, subagents) whose time ranges overlap
+//     share a ParallelGroup, so the chat view shows what ran at the same
+//     time as the waterfall does.
 //
 // Token totals never count usage twice: a span's usage counts only if no
 // descendant reports usage.

@@ -291,3 +291,59 @@ func FuzzBuild(f *testing.F) {
 		}
 	})
 }
+
+// TestParallelCalls: calls of one agent whose time ranges overlap share a
+// parallel group (the waterfall's overlap, shown in the chat view; issue
+// 16 item 8); calls in sequence, or of different agents, do not.
+func TestParallelCalls(t *testing.T) {
+	root := func() *sb {
+		return span(1, 1, 0, "invoke_agent a").op(model.OpInvokeAgent).agent("a").times(0, 100)
+	}
+	tool := func(id, parent, start, end int) *sb {
+		return span(1, id, parent, "execute_tool t").tool("t", fmt.Sprint("c", id), "{}", "").times(start, end)
+	}
+	sub := func(id, start, end int) *sb {
+		return span(1, id, 1, "invoke_agent sub").op(model.OpInvokeAgent).agent("sub").times(start, end)
+	}
+	tests := []struct {
+		name  string
+		spans []model.Span
+		want  map[int]int // span → its group's first span (0: none)
+	}{
+		{"two_overlapping", build(root(), tool(2, 1, 10, 20), tool(3, 1, 12, 18)), map[int]int{2: 2, 3: 2}},
+		{"sequence", build(root(), tool(2, 1, 10, 20), tool(3, 1, 20, 30), tool(4, 1, 31, 40)), map[int]int{2: 0, 3: 0, 4: 0}},
+		{"chained_overlaps_are_one_group", build(root(), tool(2, 1, 10, 20), tool(3, 1, 15, 30), tool(4, 1, 25, 40), tool(5, 1, 50, 60)),
+			map[int]int{2: 2, 3: 2, 4: 2, 5: 0}},
+		{"running_call_overlaps_every_later_one", build(root(), tool(2, 1, 10, -1), tool(3, 1, 40, 50)), map[int]int{2: 2, 3: 2}},
+		{"two_groups", build(root(), tool(2, 1, 10, 20), tool(3, 1, 11, 19), tool(4, 1, 30, 40), tool(5, 1, 35, 45)),
+			map[int]int{2: 2, 3: 2, 4: 4, 5: 4}},
+		{"subagents_in_parallel", build(root(), sub(2, 10, 50), sub(3, 11, 40), tool(4, 2, 12, 20), tool(5, 3, 13, 22)),
+			// The subagents ran together; each one's single tool call overlaps
+			// the other's, but they are calls of different agents.
+			map[int]int{2: 2, 3: 2, 4: 0, 5: 0}},
+		{"subagent_beside_a_tool", build(root(), sub(2, 10, 50), tool(3, 1, 20, 30)), map[int]int{2: 2, 3: 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Build(tc.spans)
+			got := map[int]int{}
+			for _, m := range v.Messages {
+				if m.Type != TypeToolCall && !(m.Type == TypeAgentStart && m.Depth > 0) {
+					if m.ParallelGroup != "" {
+						t.Errorf("%s %s: got parallel group %q, want none (not a call)", m.Type, m.SpanID, m.ParallelGroup)
+					}
+					continue
+				}
+				var id, g int
+				fmt.Sscanf(m.SpanID, "%x", &id)
+				if m.ParallelGroup != "" {
+					fmt.Sscanf(m.ParallelGroup, "%x", &g)
+				}
+				got[id] = g
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("groups (call → first call of its group): got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -45,7 +45,8 @@ type ToolRequest struct {
 //   - agent_start: AgentName, AgentID, AgentVersion, Model (request model),
 //     SystemInstructions, Text (the agent's input when it differs from the
 //     turn's user_message, e.g. the prompt a subagent was given).
-//   - tool_call: ToolName, ToolType, ToolCallID, ToolArguments, ToolResult.
+//   - tool_call: ToolName, ToolType, ToolCallID, ToolArguments, ToolResult,
+//     ParallelGroup (also on a subagent's agent_start).
 //   - assistant_message: Text, Reasoning, Model, Provider, FinishReasons,
 //     ToolCalls, Usage.
 //   - context_compacted: CompactionSummary, CompactionItemsBefore/After,
@@ -93,6 +94,13 @@ type Message struct {
 	ToolCallID    string `json:"tool_call_id,omitempty"`
 	ToolArguments string `json:"tool_arguments,omitempty"`
 	ToolResult    string `json:"tool_result,omitempty"`
+
+	// ParallelGroup marks calls that ran at the same time: tool calls and
+	// subagents (their agent_start) of one agent whose time ranges overlap
+	// (one starts before another ended, a running one has not ended) share
+	// the span id of the group's first call; "" for a call that overlapped
+	// none (see Build).
+	ParallelGroup string `json:"parallel_group,omitempty"`
 
 	CompactionSummary     string `json:"compaction_summary,omitempty"`
 	CompactionItemsBefore int64  `json:"compaction_items_before,omitempty"`

@@ -314,6 +314,43 @@ func TestPages(t *testing.T) {
 		if !p.has(t, ".reasoning summary", "Thinking") {
 			t.Error("no Thinking block for the message with reasoning")
 		}
+		// The last two calls (cat out.txt, Read notes.txt) ran at the same
+		// time: one bracket says so; the three before ran one by one
+		// (issue 16 item 8).
+		type par struct {
+			Label string   `json:"label"`
+			Tools []string `json:"tools"`
+		}
+		groups := eval[[]par](t, p.tab, `[...document.querySelectorAll('.turn .parallel')].map((g) => ({
+			label: g.querySelector('.parallel-label').innerText,
+			tools: [...g.querySelectorAll(':scope > .tool')].map((e) => e.dataset.tool)}))`)
+		if len(groups) != 1 || groups[0].Label != "2 calls in parallel" || strings.Join(groups[0].Tools, ",") != "Bash,Read" {
+			t.Errorf("parallel calls: got %+v, want one group of the last Bash and Read", groups)
+		}
+		if n := eval[int](t, p.tab, `[...document.querySelectorAll('.turn .tool')].filter((e) => !e.closest('.parallel')).length`); n != 3 {
+			t.Errorf("calls outside a parallel group: got %d, want the 3 that ran in sequence", n)
+		}
+		// The group is what the spans say: overlapping time ranges.
+		var chat struct {
+			Turns []struct {
+				Messages []struct {
+					Type          string     `json:"type"`
+					StartedAt     time.Time  `json:"started_at"`
+					EndedAt       *time.Time `json:"ended_at"`
+					ParallelGroup string     `json:"parallel_group"`
+				} `json:"messages"`
+			} `json:"turns"`
+		}
+		ws.api(t, "/genai/conversations/chat", map[string]any{"project_id": defaultProject, "conversation_id": data.tools}, &chat)
+		var in [][2]time.Time
+		for _, m := range chat.Turns[0].Messages {
+			if m.ParallelGroup != "" {
+				in = append(in, [2]time.Time{m.StartedAt, *m.EndedAt})
+			}
+		}
+		if len(in) != 2 || !in[1][0].Before(in[0][1]) {
+			t.Errorf("parallel_group in the chat view: got ranges %v, want the two overlapping calls", in)
+		}
 		p.checkConsole(t)
 	})
 

@@ -300,6 +300,28 @@ function subagentSection(m, traceID, sums) {
   return {section, body};
 }
 
+// place appends a message's node to container; the calls of a parallel
+// group (chat view parallel_group: tool calls and subagents of one agent
+// whose time ranges overlapped) go together into one bracketed box that
+// says how many ran at the same time.
+function place(container, m, node) {
+  if (!m.parallel_group) {
+    container.append(node);
+    return;
+  }
+  let box = container.lastElementChild;
+  if (!box || !box.classList.contains('parallel') || box.dataset.group !== m.parallel_group) {
+    box = h('div', {class: 'parallel', role: 'group', dataset: {group: m.parallel_group}},
+      h('div', {class: 'parallel-head'}, h('span', {class: 'parallel-mark', 'aria-hidden': 'true'}, '⇉'), h('span', {class: 'parallel-label'})));
+    container.append(box);
+  }
+  box.append(node);
+  const n = box.children.length - 1;
+  const label = `${n} calls in parallel`;
+  box.querySelector('.parallel-label').textContent = label;
+  box.setAttribute('aria-label', label);
+}
+
 // renderMessages renders a turn's messages into a container, nesting
 // subagents under the agent that started them.
 export function renderMessages(turn) {
@@ -319,7 +341,7 @@ export function renderMessages(turn) {
         continue;
       }
       const {section, body} = subagentSection(m, tid, sums);
-      stack[stack.length - 1].el.append(section);
+      place(stack[stack.length - 1].el, m, section);
       containers.set(m.agent_span_id, body);
       stack.push({depth: m.depth, el: body, id: m.agent_span_id});
       continue;
@@ -346,7 +368,7 @@ export function renderMessages(turn) {
       default:
         node = h('div', {class: 'msg unknown', dataset: {span: m.span_id, type: m.type}}, h('span', {class: 'muted'}, m.type), ' ', m.text || '');
     }
-    target.append(node);
+    place(target, m, node);
     // Subagent header totals: this agent's calls (and nested agents').
     for (const s of stack) {
       const sum = sums.get(s.id);
