@@ -3,24 +3,34 @@ package api
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/weavetrace/weave/server/chatview"
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/spans"
 )
 
 // ConversationsQueryRequest is the body of /genai/conversations/query.
+// WorkingDir and GitBranch keep the conversations one of whose spans
+// carries that working directory or git branch (weave.claude_code.cwd,
+// weave.claude_code.git_branch: the turn roots weave-agentd sends).
 type ConversationsQueryRequest struct {
 	projectPart
-	AgentName string       `json:"agent_name"`
-	Search    string       `json:"search"`
-	Sort      []store.Sort `json:"sort"`
+	AgentName  string       `json:"agent_name"`
+	Search     string       `json:"search"`
+	WorkingDir string       `json:"working_dir"`
+	GitBranch  string       `json:"git_branch"`
+	Sort       []store.Sort `json:"sort"`
 	rangePart
 	pagePart
 }
 
 func (q *ConversationsQueryRequest) validate() error {
-	if err := checkText("agent_name", q.AgentName, false); err != nil {
-		return err
+	for _, f := range []struct{ name, v string }{{"agent_name", q.AgentName}, {"working_dir", q.WorkingDir}, {"git_branch", q.GitBranch}} {
+		if err := checkText(f.name, f.v, false); err != nil {
+			return err
+		}
 	}
 	if err := checkText("search", q.Search, false); err != nil {
 		return err
@@ -36,18 +46,36 @@ func (q *ConversationsQueryRequest) validate() error {
 
 // ConversationsPage is the answer of /genai/conversations/query.
 type ConversationsPage struct {
-	Conversations []store.ConversationSummary `json:"conversations"`
-	Total         int64                       `json:"total"`
-	Limit         int                         `json:"limit"`
-	Offset        int                         `json:"offset"`
+	Conversations []ConversationRow `json:"conversations"`
+	Total         int64             `json:"total"`
+	Limit         int               `json:"limit"`
+	Offset        int               `json:"offset"`
+}
+
+// ConversationRow is one conversation of the list: its summary, and the
+// working directory and git branch of its latest turn, where its root
+// records them (weave-agentd's turns do), so that sessions that look alike
+// can be told apart.
+type ConversationRow struct {
+	store.ConversationSummary
+	WorkingDir string `json:"working_dir,omitempty"`
+	GitBranch  string `json:"git_branch,omitempty"`
 }
 
 func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryRequest) (ConversationsPage, error) {
+	var filters []store.Filter
+	if q.WorkingDir != "" {
+		filters = append(filters, store.Filter{Field: "custom_attrs_string." + spans.KeyCwd, Op: "eq", Value: q.WorkingDir})
+	}
+	if q.GitBranch != "" {
+		filters = append(filters, store.Filter{Field: "custom_attrs_string." + spans.KeyGitBranch, Op: "eq", Value: q.GitBranch})
+	}
 	page, err := h.s.Store.QueryConversations(ctx, store.ConversationQuery{
 		ProjectID: q.ProjectID,
 		AgentName: q.AgentName,
 		Range:     q.r,
 		Search:    q.Search,
+		Filters:   filters,
 		Sort:      q.Sort,
 		Limit:     q.Limit,
 		Offset:    q.Offset,
@@ -55,17 +83,76 @@ func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryR
 	if err != nil {
 		return ConversationsPage{}, err
 	}
-	for i := range page.Conversations {
-		c := &page.Conversations[i]
+	rows := make([]ConversationRow, len(page.Conversations))
+	for i, c := range page.Conversations {
 		c.AgentNames = nonNil(c.AgentNames)
 		c.Models = nonNil(c.Models)
+		rows[i].ConversationSummary = c
+	}
+	if err := h.workplaces(ctx, q.ProjectID, rows); err != nil {
+		return ConversationsPage{}, err
 	}
 	return ConversationsPage{
-		Conversations: nonNil(page.Conversations),
+		Conversations: rows,
 		Total:         page.Total,
 		Limit:         q.Limit,
 		Offset:        q.Offset,
 	}, nil
+}
+
+// workplaces fills in each row's working directory and git branch: those
+// of the root of its latest turn (one trace lookup per conversation, a few
+// at a time, then one read of the roots).
+func (h *Handler) workplaces(ctx context.Context, project string, rows []ConversationRow) error {
+	roots := make([]store.TraceSummary, len(rows))
+	errs := make([]error, len(rows))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := range rows {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ts, _, err := h.s.Store.QueryTraces(ctx, store.TraceQuery{ProjectID: project, ConversationID: rows[i].ConversationID,
+				Sort: []store.Sort{{Field: "started_at", Direction: "desc"}}, Limit: 1})
+			if err == nil && len(ts) > 0 {
+				roots[i] = ts[0]
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	var traceIDs, spanIDs []any
+	for _, r := range roots {
+		if r.RootSpanID != "" {
+			traceIDs, spanIDs = append(traceIDs, r.TraceID), append(spanIDs, r.RootSpanID)
+		}
+	}
+	if len(traceIDs) == 0 {
+		return nil
+	}
+	found, _, err := h.s.Store.QuerySpans(ctx, store.SpanQuery{ProjectID: project, Limit: store.MaxLimit,
+		Filters: []store.Filter{{Field: "trace_id", Op: "in", Value: traceIDs}, {Field: "span_id", Op: "in", Value: spanIDs}}})
+	if err != nil {
+		return err
+	}
+	type key struct{ trace, span string }
+	byRoot := make(map[key]model.Span, len(found))
+	for _, s := range found {
+		byRoot[key{s.TraceID, s.SpanID}] = s
+	}
+	for i, r := range roots {
+		if s, ok := byRoot[key{r.TraceID, r.RootSpanID}]; ok {
+			rows[i].WorkingDir = s.CustomAttrsString[spans.KeyCwd]
+			rows[i].GitBranch = s.CustomAttrsString[spans.KeyGitBranch]
+		}
+	}
+	return nil
 }
 
 // ConversationChatRequest is the body of /genai/conversations/chat. The

@@ -412,3 +412,54 @@ func TestSQLiteAnnotationTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteConversationWorkplace: the list says where each conversation
+// ran (working directory and git branch of its latest turn) and filters on
+// both (issue 16 item 9).
+func TestSQLiteConversationWorkplace(t *testing.T) {
+	h := sqliteHandler(t)
+	st := h.s.Store.(interface {
+		WriteSpans(context.Context, []model.Span) error
+	})
+	turn := func(conv, trace, cwd, branch string, start int) model.Span {
+		return model.Span{ProjectID: project, TraceID: trace, SpanID: trace[16:], SpanName: "invoke_agent claude-code",
+			SpanKind: model.KindInternal, StartedAt: ms(start), EndedAt: ms(start + 1000), StatusCode: model.StatusUnset,
+			OperationName: model.OpInvokeAgent, AgentName: "claude-code", ConversationID: conv,
+			InputMessages:     textMsg("user", "Same prompt everywhere"),
+			CustomAttrsString: map[string]string{spans.KeyCwd: cwd, spans.KeyGitBranch: branch}}
+	}
+	if err := st.WriteSpans(context.Background(), []model.Span{
+		turn("w-1", fmt.Sprintf("%032x", 0xe1), "/src/weave", "main", 200000),
+		turn("w-1", fmt.Sprintf("%032x", 0xe2), "/src/weave", "fix-search", 210000), // the latest turn
+		turn("w-2", fmt.Sprintf("%032x", 0xe3), "/src/other", "main", 220000),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var page ConversationsPage
+	call(t, h, "/genai/conversations/query", `{"project_id":"local/default"}`, &page)
+	got := map[string]string{}
+	for _, c := range page.Conversations {
+		got[c.ConversationID] = c.WorkingDir + "@" + c.GitBranch
+	}
+	if got["w-1"] != "/src/weave@fix-search" || got["w-2"] != "/src/other@main" || got["sess-a"] != "@" {
+		t.Errorf("workplaces: got %v, want w-1 at its latest turn's /src/weave@fix-search, w-2 at /src/other@main, sess-a none", got)
+	}
+	for _, tc := range []struct {
+		body string
+		want string
+	}{
+		{`"working_dir":"/src/weave"`, "w-1"},
+		{`"git_branch":"main"`, "w-2,w-1"},
+		{`"working_dir":"/src/other","git_branch":"main"`, "w-2"},
+		{`"working_dir":"/src/weave","git_branch":"nope"`, ""},
+	} {
+		call(t, h, "/genai/conversations/query", `{"project_id":"local/default",`+tc.body+`}`, &page)
+		var ids []string
+		for _, c := range page.Conversations {
+			ids = append(ids, c.ConversationID)
+		}
+		if strings.Join(ids, ",") != tc.want || page.Total != int64(len(ids)) {
+			t.Errorf("filter %s: got %v (total %d), want %s", tc.body, ids, page.Total, tc.want)
+		}
+	}
+}

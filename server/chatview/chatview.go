@@ -33,6 +33,8 @@ func Build(trace []model.Span) Trace {
 	out.ConversationID = rs.ConversationID
 	out.SessionID = rs.CustomAttrsString[spans.KeySessionID]
 	out.ParentSessionID = rs.CustomAttrsString[spans.KeyParentSessionID]
+	out.WorkingDir = rs.CustomAttrsString[spans.KeyCwd]
+	out.GitBranch = rs.CustomAttrsString[spans.KeyGitBranch]
 	out.EndedAt = endPtr(rs)
 	out.TotalDurationMs = rs.DurationMs()
 
@@ -52,6 +54,10 @@ func Build(trace []model.Span) Trace {
 		}
 		if out.ConversationID == "" {
 			out.ConversationID = s.ConversationID
+		}
+		if out.WorkingDir == "" && out.GitBranch == "" {
+			out.WorkingDir = s.CustomAttrsString[spans.KeyCwd]
+			out.GitBranch = s.CustomAttrsString[spans.KeyGitBranch]
 		}
 		if out.SessionID == "" && s.CustomAttrsString[spans.KeySessionID] != "" {
 			out.SessionID = s.CustomAttrsString[spans.KeySessionID]

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/spans"
 )
 
 func TestUsageNotCountedTwice(t *testing.T) {
@@ -345,5 +346,24 @@ func TestParallelCalls(t *testing.T) {
 				t.Errorf("groups (call → first call of its group): got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWorkplace: a turn says where it ran, from its root, else from the
+// first span that records it (issue 16 item 9).
+func TestWorkplace(t *testing.T) {
+	where := func(cwd, branch string) func(*model.Span) {
+		return func(s *model.Span) {
+			s.CustomAttrsString = map[string]string{spans.KeyCwd: cwd, spans.KeyGitBranch: branch}
+		}
+	}
+	root := span(1, 1, 0, "invoke_agent a").op(model.OpInvokeAgent).agent("a").times(0, 10)
+	v := Build(build(root.set(where("/src/weave", "main")), span(1, 2, 1, "chat m").op(model.OpChat).times(1, 2).set(where("/elsewhere", "x"))))
+	if v.WorkingDir != "/src/weave" || v.GitBranch != "main" {
+		t.Errorf("from the root: got %q %q, want /src/weave main", v.WorkingDir, v.GitBranch)
+	}
+	v = Build(build(span(2, 1, 0, "invoke_agent a").op(model.OpInvokeAgent).agent("a").times(0, 10), span(2, 2, 1, "chat m").op(model.OpChat).times(1, 2).set(where("/src/other", "dev"))))
+	if v.WorkingDir != "/src/other" || v.GitBranch != "dev" {
+		t.Errorf("from a span: got %q %q, want /src/other dev", v.WorkingDir, v.GitBranch)
 	}
 }

@@ -118,6 +118,11 @@ type Trace struct {
 	// (weave.claude_code.session.id / parent_session.id).
 	SessionID       string `json:"session_id,omitempty"`
 	ParentSessionID string `json:"parent_session_id,omitempty"`
+	// WorkingDir and GitBranch are where the turn ran, as its root records
+	// them (weave.claude_code.cwd / git_branch), else the first span that
+	// does.
+	WorkingDir string `json:"working_dir,omitempty"`
+	GitBranch  string `json:"git_branch,omitempty"`
 
 	// RootSpanID, RootSpanName and AgentName describe the root span: the one
 	// span without a parent or, when there is not exactly one, the root that

@@ -186,6 +186,10 @@ type ConversationQuery struct {
 	AgentName string    // only conversations in which this agent ran (effective agent)
 	Range     TimeRange // on last activity
 	Search    string    // full-text filter over the conversation's messages (SearchQuery syntax)
+	// Filters are span filters (as in SpanQuery): a conversation is kept
+	// when one of its spans (effective conversation) matches all of them,
+	// e.g. custom_attrs_string.weave.claude_code.cwd eq a working directory.
+	Filters []Filter
 	// Sort is on the scalar fields of ConversationSummary (not agent_names,
 	// models); default last_activity desc. Ties are broken by
 	// conversation_id ascending.

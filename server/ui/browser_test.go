@@ -170,6 +170,9 @@ func TestPages(t *testing.T) {
 		if len(cells) != 6 || cells[1] != "1" || cells[4] != "2" || !strings.Contains(cells[3], "est.") || !strings.Contains(cells[0], "claude-code") {
 			t.Errorf("failure conversation row: got cells %q, want 1 turn, 2 errors, a cost estimate and the agent", cells)
 		}
+		if len(cells) == 6 && !regexp.MustCompile(`^[\d.]+k\s+[\d.]+k cached$`).MatchString(cells[2]) {
+			t.Errorf("failure conversation tokens: got %q, want the total and the cached part (issue 16 item 10)", cells[2])
+		}
 		p.checkConsole(t)
 	})
 
@@ -196,6 +199,42 @@ func TestPages(t *testing.T) {
 		want = ws.conversations(t, defaultProject, map[string]any{"from": from})
 		if got := p.count(t, ".conv-row"); got != min(want.Total, 50) {
 			t.Errorf("last hour: got %d rows, want %d", got, min(want.Total, 50))
+		}
+		p.checkConsole(t)
+	})
+
+	// Issue 16 item 9: conversations say where they ran (working directory
+	// and git branch) and filter on it.
+	t.Run("conversations_where", func(t *testing.T) {
+		p.open(t, "#/?agent=claude-code")
+		row := fmt.Sprintf(`.conv-row[data-conversation=%s]`, js(data.failure))
+		p.waitFor(t, "the failure conversation's row", fmt.Sprintf(`!!document.querySelector(%s)`, js(row)))
+		cwd := eval[string](t, p.tab, fmt.Sprintf(`document.querySelector(%s + ' .cwd-chip')?.title || ''`, js(row)))
+		branch := eval[string](t, p.tab, fmt.Sprintf(`document.querySelector(%s + ' .branch-chip')?.innerText || ''`, js(row)))
+		const dir = "/tmp/cc-harness-run-failure/work"
+		if !strings.Contains(cwd, dir) || !strings.Contains(branch, "HEAD") {
+			t.Errorf("failure row: got working directory %q and branch %q, want %s on HEAD", cwd, branch, dir)
+		}
+		p.click(t, row+" .cwd-chip")
+		p.waitFor(t, "the working directory filter", fmt.Sprintf(`location.hash.includes('cwd=') && !!document.querySelector('.place-filters .chip-toggle') &&
+			document.querySelectorAll('.conv-row').length > 0 && [...document.querySelectorAll('.conv-row .cwd-chip')].every((e) => e.title.includes(%s))`, js(dir)))
+		want := ws.conversations(t, defaultProject, map[string]any{"working_dir": dir, "agent_name": "claude-code"})
+		dirs := eval[[]string](t, p.tab, `[...document.querySelectorAll('.conv-row .cwd-chip')].map((e) => e.title)`)
+		if len(dirs) != want.Total || want.Total < 2 {
+			t.Errorf("rows in %s: got %d, want the API's %d (≥ 2: the failure scenario has several sessions)", dir, len(dirs), want.Total)
+		}
+		for _, d := range dirs {
+			if !strings.Contains(d, dir) {
+				t.Errorf("a row in another working directory: %q", d)
+			}
+		}
+		p.screenshot(t, "conversations-where")
+		p.click(t, ".place-filters .chip-toggle")
+		p.waitFor(t, "the filter removed", `!location.hash.includes('cwd=') && !document.querySelector('.place-filters')`)
+		p.open(t, conversationRoute(data.failure))
+		p.waitFor(t, "where the conversation ran", `!!document.querySelector('.conv-stats .where')`)
+		if got := p.text(t, ".conv-stats .where"); !strings.Contains(got, dir) || !strings.Contains(got, "HEAD") {
+			t.Errorf("conversation header: got %q, want %s and HEAD", got, dir)
 		}
 		p.checkConsole(t)
 	})

@@ -73,6 +73,16 @@ func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Qu
 		conds = append(conds, "conv_key IN (SELECT conv_key FROM "+l.table("conv_traces")+" FINAL WHERE project_id = "+
 			project+" AND has(agents, "+p.add("String", q.AgentName)+"))")
 	}
+	if len(q.Filters) > 0 {
+		// The conversations of the matching spans: their state rows hold
+		// each span's effective conversation.
+		matching, err := matchingSpansSQL(l, "trace_id, span_id", project, q.Filters, &p)
+		if err != nil {
+			return page, count, err
+		}
+		conds = append(conds, "conv_key IN (SELECT conv_key FROM "+l.table("span_state")+" FINAL WHERE project_id = "+project+
+			" AND (trace_id, span_id) IN ("+matching+"))")
+	}
 	if search != nil {
 		conds = append(conds, "conv_key IN (SELECT conv_key FROM "+l.table("message_occurrences")+" FINAL WHERE project_id = "+
 			project+" AND digest IN ("+matchingDigestsSQL(l, project, *search, &p)+"))")

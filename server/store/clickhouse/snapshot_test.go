@@ -439,6 +439,9 @@ func TestReadSnapshot(t *testing.T) {
 	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, AgentName: "Explore", Search: `payment "read file"`,
 		Range: store.TimeRange{From: storetest.T0}, Sort: []store.Sort{{Field: "first_prompt", Direction: "asc"}, {Field: "turn_count"}}, Limit: 10, Offset: 0})
 	step("QueryConversations agent, search, range, sort", err)
+	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p,
+		Filters: []store.Filter{{Field: "custom_attrs_string.weave.claude_code.cwd", Op: "eq", Value: "/home/dev/project"}}})
+	step("QueryConversations span filters", err)
 	traces, _, err := s.QueryTraces(ctx, store.TraceQuery{ProjectID: p})
 	step("QueryTraces default", err)
 	if len(traces) != 1 || traces[0].RootSpanName != "invoke_agent claude-code" || traces[0].AgentName != "claude-code" || traces[0].Status != store.TraceError {

@@ -18,6 +18,20 @@ const traceAggs = "trace_id, min(first_ns) AS t_start, max(last_ns) AS t_last, t
 	"toInt64(sum(cache_read_input_tokens)) AS t_cache_read, toInt64(sum(cache_creation_input_tokens)) AS t_cache_creation, " +
 	"toInt64(sum(reasoning_tokens)) AS t_reasoning, if(t_running = 0, intDiv(t_last - t_start, 1000000), toInt64(0)) AS t_duration"
 
+// matchingSpansSQL selects cols of the project's spans that match every
+// filter (a subquery for IN).
+func matchingSpansSQL(l layout, cols, project string, filters []store.Filter, p *params) (string, error) {
+	conds := []string{"project_id = " + project}
+	for _, f := range filters {
+		c, err := filterSQL(f, p)
+		if err != nil {
+			return "", err
+		}
+		conds = append(conds, c)
+	}
+	return "SELECT " + cols + " FROM " + l.table("spans") + " FINAL WHERE " + and(conds), nil
+}
+
 // tracesSQL builds the page and count queries of QueryTraces: one GROUP BY
 // trace_id over conv_traces, restricted by the sets of traces the agent,
 // conversation and span filters select.
@@ -32,15 +46,11 @@ func tracesSQL(l layout, q store.TraceQuery, limit int) (page, count built, err 
 	project := p.add("String", q.ProjectID)
 	conds := []string{"project_id = " + project}
 	if len(q.Filters) > 0 {
-		inner := []string{"project_id = " + project}
-		for _, f := range q.Filters {
-			c, err := filterSQL(f, &p)
-			if err != nil {
-				return page, count, err
-			}
-			inner = append(inner, c)
+		matching, err := matchingSpansSQL(l, "trace_id", project, q.Filters, &p)
+		if err != nil {
+			return page, count, err
 		}
-		conds = append(conds, "trace_id IN (SELECT trace_id FROM "+l.table("spans")+" FINAL WHERE "+and(inner)+")")
+		conds = append(conds, "trace_id IN ("+matching+")")
 	}
 	if q.AgentName != "" {
 		conds = append(conds, "trace_id IN (SELECT trace_id FROM "+l.table("conv_traces")+" FINAL WHERE project_id = "+

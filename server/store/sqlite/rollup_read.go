@@ -23,6 +23,10 @@ var convSortCols = map[string]string{
 	"reasoning_tokens": "c.reasoning_tokens",
 }
 
+// projPlaceholder stands for the project's internal id in a query's
+// arguments until it is looked up.
+type projPlaceholder struct{}
+
 // QueryConversations implements store.Reader.
 func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error) {
 	var page store.ConversationPage
@@ -44,6 +48,20 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if q.AgentName != "" {
 		where = append(where, "EXISTS (SELECT 1 FROM conv_agents a WHERE a.conv_id = c.id AND a.agent_name = ?)")
 		args = append(args, q.AgentName)
+	}
+	if len(q.Filters) > 0 {
+		var inner []string
+		var innerArgs []any
+		for _, f := range q.Filters {
+			c, err := filterSQL(f)
+			if err != nil {
+				return page, err
+			}
+			inner = append(inner, c.sql)
+			innerArgs = append(innerArgs, c.args...)
+		}
+		where = append(where, "c.id IN (SELECT s.conv_id FROM spans s WHERE s.proj = ? AND "+join(inner)+")")
+		args = append(append(args, projPlaceholder{}), innerArgs...)
 	}
 	var search *textsearch.Query
 	if q.Search != "" {
@@ -78,6 +96,11 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		return page, err
 	}
 	args[0] = proj
+	for i := range args {
+		if _, ok := args[i].(projPlaceholder); ok {
+			args[i] = proj
+		}
+	}
 	if search != nil {
 		if err := s.syncSearch(ctx); err != nil {
 			return page, err

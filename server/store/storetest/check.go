@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -131,6 +132,53 @@ func (h *harness) checkConversations(o *oracle, project string) {
 		if a.LastActivity.Before(b.LastActivity) || (a.LastActivity.Equal(b.LastActivity) && a.ConversationID > b.ConversationID) {
 			h.t.Errorf("QueryConversations order: %q (last %s) before %q (last %s)", a.ConversationID, a.LastActivity, b.ConversationID, b.LastActivity)
 		}
+	}
+}
+
+// checkConversationFilter compares QueryConversations with span filters
+// (match is their meaning on one span) with the model: the conversations
+// one of whose spans matches, in the default order, paged; want is the
+// expected total, a check of the test data itself.
+func (h *harness) checkConversationFilter(o *oracle, name string, q store.ConversationQuery, match func(model.Span) bool, want int) {
+	h.t.Helper()
+	der := o.derive(q.ProjectID)
+	convs := o.conversations(q.ProjectID)
+	keep := map[string]bool{}
+	agentIn := map[string]bool{}
+	for _, s := range o.project(q.ProjectID) {
+		d := der[keyOf(&s)]
+		if match(s) {
+			keep[d.conv] = true
+		}
+		if d.agent == q.AgentName {
+			agentIn[d.conv] = true
+		}
+	}
+	var all []*store.ConversationSummary
+	for id := range keep {
+		if q.AgentName == "" || agentIn[id] {
+			all = append(all, convs[id])
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if !a.LastActivity.Equal(b.LastActivity) {
+			return a.LastActivity.After(b.LastActivity)
+		}
+		return a.ConversationID < b.ConversationID
+	})
+	if len(all) != want {
+		h.t.Fatalf("%s: the model keeps %d conversations, the test wants %d: fix the test data", name, len(all), want)
+	}
+	var wantIDs []string
+	for i, c := range all {
+		if i >= q.Offset && (q.Limit == 0 || i < q.Offset+q.Limit) {
+			wantIDs = append(wantIDs, c.ConversationID)
+		}
+	}
+	page := h.conversations(q)
+	if got := keysOfPage(page); strings.Join(got, "|") != strings.Join(wantIDs, "|") || page.Total != int64(len(all)) {
+		h.t.Errorf("QueryConversations(%s): got %v (total %d), want %v (total %d)", name, got, page.Total, wantIDs, len(all))
 	}
 }
 

@@ -64,6 +64,9 @@ export function render(main, {segments, params, signal}) {
     const running = state.turns.some((t) => t.running) || c.running;
     const errors = state.turns.reduce((n, t) => n + (t.error_count || 0), 0);
     const sessions = c.sessions || [];
+    // Where the turns ran (working directories and branches, in order).
+    const dirs = [...new Set(state.turns.map((t) => t.working_dir).filter(Boolean))];
+    const branches = [...new Set(state.turns.map((t) => t.git_branch).filter(Boolean))];
     replace(head,
       h('h1', {class: 'conv-title'}, title),
       h('div', {class: 'conv-stats'},
@@ -75,7 +78,10 @@ export function render(main, {segments, params, signal}) {
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), allLoaded ? cost(est) : h('span', {class: 'muted', title: 'Load every turn for the estimate'}, '…')),
         errors ? h('span', {class: 'stat'}, errorBadge(errors)) : null,
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Active'), activeRange(c.first_activity, c.last_activity)),
-        agents.size ? h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Agents'), [...agents].map((a) => h('a', {class: 'chip agent-chip', href: route.link.agent(a)}, a))) : null),
+        agents.size ? h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Agents'), [...agents].map((a) => h('a', {class: 'chip agent-chip', href: route.link.agent(a)}, a))) : null,
+        dirs.length || branches.length ? h('span', {class: 'stat where'}, h('span', {class: 'label'}, 'Where'),
+          dirs.map((d) => h('a', {class: 'chip place-chip cwd-chip', title: `Working directory ${d}: the conversations there`, href: route.link.conversations({cwd: d})}, d)),
+          branches.map((b) => h('a', {class: 'chip place-chip branch-chip', title: `Git branch ${b}: the conversations on it`, href: route.link.conversations({branch: b})}, '⎇ ', b))) : null),
       h('div', {class: 'conv-sub'},
         h('span', {class: 'muted mono', title: 'conversation id'}, convID),
         sessions.length > 1 || sessions.some((s) => s.parent_session_id)

@@ -27,6 +27,13 @@ const SORTS = {
   error_count: 'Errors',
 };
 
+// shortPath shows the last two parts of a path ("…/src/weave"): the
+// repository or project a session ran in; the whole path is in the title.
+export function shortPath(p) {
+  const parts = String(p || '').split('/').filter(Boolean);
+  return parts.length <= 2 ? p : '…/' + parts.slice(-2).join('/');
+}
+
 // conversationCost estimates a summary's cost: exact for one model, a
 // range over several (the split between them is not in the summary).
 export function conversationCost(c) {
@@ -45,10 +52,13 @@ export function render(main, {params, signal}) {
   const q = params.get('q') || '';
   const agent = params.get('agent') || '';
   const range = params.get('range') || '';
+  const cwd = params.get('cwd') || '';
+  const branch = params.get('branch') || '';
   const page = Math.max(0, parseInt(params.get('page') || '0', 10) || 0);
   const [sortField, sortDir] = (params.get('sort') || 'last_activity:desc').split(':');
 
-  const nav = (changes) => route.go(route.link.conversations({q, agent, range, sort: params.get('sort') || '', ...changes}));
+  const keep = {q, agent, range, cwd, branch};
+  const nav = (changes) => route.go(route.link.conversations({...keep, sort: params.get('sort') || '', ...changes}));
 
   const searchInput = h('input', {type: 'search', class: 'input', id: 'conv-filter', value: q, placeholder: 'Filter by words in messages…',
     'aria-label': 'Filter conversations by words in their messages', 'data-search-primary': true, autocomplete: 'off'});
@@ -65,12 +75,20 @@ export function render(main, {params, signal}) {
     RANGES.map((r) => h('option', {value: r.id, selected: r.id === range}, r.label)));
   rangeSelect.addEventListener('change', () => nav({range: rangeSelect.value, page: ''}));
 
+  // Where the sessions ran: the working directory and git branch filters,
+  // set by clicking a row's chip, shown as removable chips.
+  const placeFilters = h('div', {class: 'place-filters', role: 'group', 'aria-label': 'Working directory and branch filters'},
+    cwd ? h('button', {type: 'button', class: 'chip-toggle on', 'aria-pressed': 'true', title: 'Remove the working directory filter (' + cwd + ')',
+      on: {click: () => nav({cwd: '', page: ''})}}, 'dir: ' + shortPath(cwd), ' ×') : null,
+    branch ? h('button', {type: 'button', class: 'chip-toggle on', 'aria-pressed': 'true', title: 'Remove the branch filter',
+      on: {click: () => nav({branch: '', page: ''})}}, 'branch: ' + branch, ' ×') : null);
   const summary = h('p', {class: 'list-summary muted', 'aria-live': 'polite'});
   const body = h('div', {class: 'list-body'}, loading());
   main.append(
     h('div', {class: 'page-head'},
       h('h1', null, 'Conversations'),
       h('div', {class: 'filters'}, searchForm, agentSelect, rangeSelect)),
+    ...(cwd || branch ? [placeFilters] : []),
     summary,
     body);
 
@@ -95,6 +113,8 @@ export function render(main, {params, signal}) {
     };
     if (q) body.search = q;
     if (agent) body.agent_name = agent;
+    if (cwd) body.working_dir = cwd;
+    if (branch) body.git_branch = branch;
     const r = RANGES.find((x) => x.id === range);
     if (r && r.ms) body.from = new Date(Date.now() - r.ms).toISOString();
     return body;
@@ -124,7 +144,7 @@ export function render(main, {params, signal}) {
     const active = sortField === field;
     const dir = active && sortDir !== 'asc' ? 'asc' : 'desc';
     return h('th', {class: cls, 'aria-sort': active ? (sortDir === 'asc' ? 'ascending' : 'descending') : null},
-      h('a', {href: route.link.conversations({q, agent, range, sort: `${field}:${dir}`}), class: 'sort-link'},
+      h('a', {href: route.link.conversations({...keep, sort: `${field}:${dir}`}), class: 'sort-link'},
         label, active ? (sortDir === 'asc' ? ' ▲' : ' ▼') : ''));
   };
 
@@ -135,7 +155,7 @@ export function render(main, {params, signal}) {
     replace(summary, resp.total === 0 ? '' :
       `${fmtInt(from)}–${fmtInt(resp.offset + convs.length)} of ${fmtInt(resp.total)} conversation${resp.total === 1 ? '' : 's'} in ${route.project()}`);
     if (convs.length === 0) {
-      const filtered = q || agent || range;
+      const filtered = q || agent || range || cwd || branch;
       replace(body, filtered
         ? empty('No conversation matches these filters.', h('a', {href: route.link.conversations()}, 'Clear the filters'))
         : empty(`No conversations in project ${route.project()} yet.`,
@@ -154,17 +174,22 @@ export function render(main, {params, signal}) {
         h('div', {class: 'conv-meta'},
           running ? runningBadge() : null,
           (c.agent_names || []).map((a) => h('span', {class: 'chip agent-chip'}, a)),
+          c.working_dir ? h('a', {class: 'chip place-chip cwd-chip', href: route.link.conversations({...keep, cwd: c.working_dir, page: ''}),
+            title: `Working directory ${c.working_dir} (its latest turn). Click: only conversations there.`}, shortPath(c.working_dir)) : null,
+          c.git_branch ? h('a', {class: 'chip place-chip branch-chip', href: route.link.conversations({...keep, branch: c.git_branch, page: ''}),
+            title: `Git branch ${c.git_branch} (its latest turn). Click: only conversations on it.`}, '⎇ ', c.git_branch) : null,
           h('span', {class: 'muted mono', title: c.conversation_id}, shortID(c.conversation_id, 13)))),
       h('td', {class: 'num', title: c.background_count ? `${fmtInt(c.background_count)} background traces (not turns)` : null},
         fmtInt(c.turn_count), c.background_count ? h('span', {class: 'muted'}, ` +${fmtInt(c.background_count)} bg`) : null),
-      h('td', {class: 'num', title: usageTitle(c)}, fmtTokens(totalTokens(c))),
+      h('td', {class: 'num tokens-cell', title: usageTitle(c)}, fmtTokens(totalTokens(c)),
+        c.cache_read_input_tokens ? h('div', {class: 'muted cache-note'}, `${fmtTokens(c.cache_read_input_tokens)} cached`) : null),
       h('td', {class: 'num'}, cost(conversationCost(c))),
       h('td', {class: ['num', c.error_count > 0 && 'error-text']}, c.error_count > 0 ? fmtInt(c.error_count) : h('span', {class: 'muted'}, '0')),
       h('td', {class: 'when', title: fmtTime(c.last_activity)}, relTime(c.last_activity)));
     });
     const pager = h('div', {class: 'pager'},
-      page > 0 ? h('a', {class: 'button', href: route.link.conversations({q, agent, range, sort: params.get('sort') || '', page: page - 1 || ''})}, '← Newer') : null,
-      resp.offset + convs.length < resp.total ? h('a', {class: 'button', href: route.link.conversations({q, agent, range, sort: params.get('sort') || '', page: page + 1})}, 'Older →') : null);
+      page > 0 ? h('a', {class: 'button', href: route.link.conversations({...keep, sort: params.get('sort') || '', page: page - 1 || ''})}, '← Newer') : null,
+      resp.offset + convs.length < resp.total ? h('a', {class: 'button', href: route.link.conversations({...keep, sort: params.get('sort') || '', page: page + 1})}, 'Older →') : null);
     replace(body,
       h('table', {class: 'table conv-table'},
         h('thead', null, h('tr', null,
