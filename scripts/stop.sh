@@ -5,7 +5,7 @@
 # run). Without it, an installed service stays stopped until the next login.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BIN="$(pwd)/bin"
+BIN="${WEAVE_BIN:-$(pwd)/bin}" # where make build puts the binaries
 WEAVE_HOME="${WEAVE_HOME:-$HOME/.weave}"
 PIDFILE="$WEAVE_HOME/server.pid"
 
