@@ -215,9 +215,15 @@ func TestPages(t *testing.T) {
 		if !strings.Contains(cwd, dir) || !strings.Contains(branch, "HEAD") {
 			t.Errorf("failure row: got working directory %q and branch %q, want %s on HEAD", cwd, branch, dir)
 		}
+		// The filters list the project's working directories and branches.
+		p.waitFor(t, "the working directory and branch filters", fmt.Sprintf(`!document.getElementById('conv-cwd').hidden && !document.getElementById('conv-branch').hidden &&
+			[...document.querySelectorAll('#conv-cwd option')].some((o) => o.value === %s) && [...document.querySelectorAll('#conv-branch option')].some((o) => o.value === 'HEAD')`, js(dir)))
+		if n := p.count(t, "#conv-cwd option"); n < 3 {
+			t.Errorf("working directory filter: %d options, want All and the ≥ 2 directories of the captures", n)
+		}
 		p.click(t, row+" .cwd-chip")
-		p.waitFor(t, "the working directory filter", fmt.Sprintf(`location.hash.includes('cwd=') && !!document.querySelector('.place-filters .chip-toggle') &&
-			document.querySelectorAll('.conv-row').length > 0 && [...document.querySelectorAll('.conv-row .cwd-chip')].every((e) => e.title.includes(%s))`, js(dir)))
+		p.waitFor(t, "the working directory filter", fmt.Sprintf(`location.hash.includes('cwd=') && document.getElementById('conv-cwd').value === %s &&
+			document.querySelectorAll('.conv-row').length > 0 && [...document.querySelectorAll('.conv-row .cwd-chip')].every((e) => e.title.includes(%s))`, js(dir), js(dir)))
 		want := ws.conversations(t, defaultProject, map[string]any{"working_dir": dir, "agent_name": "claude-code"})
 		dirs := eval[[]string](t, p.tab, `[...document.querySelectorAll('.conv-row .cwd-chip')].map((e) => e.title)`)
 		if len(dirs) != want.Total || want.Total < 2 {
@@ -229,8 +235,20 @@ func TestPages(t *testing.T) {
 			}
 		}
 		p.screenshot(t, "conversations-where")
-		p.click(t, ".place-filters .chip-toggle")
-		p.waitFor(t, "the filter removed", `!location.hash.includes('cwd=') && !document.querySelector('.place-filters')`)
+		// The branch too, from its select; then the directory filter off.
+		choose := func(id, value string) {
+			eval[chromedp.Void](t, p.tab, fmt.Sprintf(`(() => { const s = document.getElementById(%s); s.value = %s; s.dispatchEvent(new Event('change')); })()`, js(id), js(value)))
+		}
+		choose("conv-branch", "HEAD")
+		p.waitFor(t, "the branch filter", `location.hash.includes('branch=HEAD') && location.hash.includes('cwd=') && document.querySelectorAll('.conv-row').length > 0 &&
+			[...document.querySelectorAll('.conv-row .branch-chip')].every((e) => e.innerText.includes('HEAD'))`)
+		onHead := ws.conversations(t, defaultProject, map[string]any{"git_branch": "HEAD", "agent_name": "claude-code"})
+		if onHead.Total <= len(dirs) {
+			t.Errorf("conversations on HEAD: %d, want more than the %d in %s", onHead.Total, len(dirs), dir)
+		}
+		choose("conv-cwd", "")
+		p.waitFor(t, "the directory filter removed", fmt.Sprintf(`!location.hash.includes('cwd=') && location.hash.includes('branch=HEAD') && document.getElementById('conv-cwd').value === '' &&
+			document.querySelectorAll('.conv-row').length === %d`, min(onHead.Total, 50)))
 		p.open(t, conversationRoute(data.failure))
 		p.waitFor(t, "where the conversation ran", `!!document.querySelector('.conv-stats .where')`)
 		if got := p.text(t, ".conv-stats .where"); !strings.Contains(got, dir) || !strings.Contains(got, "HEAD") {

@@ -12,6 +12,10 @@ import {select} from '../keys.js';
 
 const PAGE = 50;
 
+// PLACE_KEYS are the turn-root attributes that say where a session ran
+// (weave.claude_code.cwd, weave.claude_code.git_branch).
+const PLACE_KEYS = {cwd: 'weave.claude_code.cwd', branch: 'weave.claude_code.git_branch'};
+
 export const RANGES = [
   {id: '', label: 'Any time', ms: 0},
   {id: '1h', label: 'Last hour', ms: 3600e3},
@@ -75,20 +79,26 @@ export function render(main, {params, signal}) {
     RANGES.map((r) => h('option', {value: r.id, selected: r.id === range}, r.label)));
   rangeSelect.addEventListener('change', () => nav({range: rangeSelect.value, page: ''}));
 
-  // Where the sessions ran: the working directory and git branch filters,
-  // set by clicking a row's chip, shown as removable chips.
-  const placeFilters = h('div', {class: 'place-filters', role: 'group', 'aria-label': 'Working directory and branch filters'},
-    cwd ? h('button', {type: 'button', class: 'chip-toggle on', 'aria-pressed': 'true', title: 'Remove the working directory filter (' + cwd + ')',
-      on: {click: () => nav({cwd: '', page: ''})}}, 'dir: ' + shortPath(cwd), ' ×') : null,
-    branch ? h('button', {type: 'button', class: 'chip-toggle on', 'aria-pressed': 'true', title: 'Remove the branch filter',
-      on: {click: () => nav({branch: '', page: ''})}}, 'branch: ' + branch, ' ×') : null);
+  // Where the sessions ran: the working directory and git branch filters
+  // (also set by clicking a row's chip). Their options are the values the
+  // project's turns carry, most used first; a select stays hidden while the
+  // project has none. A directory is shown by its last two parts
+  // (shortPath), in full in the title.
+  const placeSelect = (id, param, value, all, label, show) => {
+    const sel = h('select', {class: 'input place-select', id, 'aria-label': label, hidden: !value, title: value || label},
+      h('option', {value: ''}, all),
+      value ? h('option', {value, selected: true, title: value}, show(value)) : null);
+    sel.addEventListener('change', () => nav({[param]: sel.value, page: ''}));
+    return sel;
+  };
+  const cwdSelect = placeSelect('conv-cwd', 'cwd', cwd, 'All directories', 'Working directory', shortPath);
+  const branchSelect = placeSelect('conv-branch', 'branch', branch, 'All branches', 'Git branch', String);
   const summary = h('p', {class: 'list-summary muted', 'aria-live': 'polite'});
   const body = h('div', {class: 'list-body'}, loading());
   main.append(
     h('div', {class: 'page-head'},
       h('h1', null, 'Conversations'),
-      h('div', {class: 'filters'}, searchForm, agentSelect, rangeSelect)),
-    ...(cwd || branch ? [placeFilters] : []),
+      h('div', {class: 'filters'}, searchForm, agentSelect, cwdSelect, branchSelect, rangeSelect)),
     summary,
     body);
 
@@ -103,6 +113,23 @@ export function render(main, {params, signal}) {
     .catch((err) => {
       if (!isAbort(err)) showError('Could not list agents', err);
     });
+
+  // Working directories and branches for the filters: those of the turn
+  // roots (weave-agentd records them there), grouped, most turns first.
+  for (const [sel, key, value, show] of [[cwdSelect, PLACE_KEYS.cwd, cwd, shortPath], [branchSelect, PLACE_KEYS.branch, branch, String]]) {
+    const field = 'custom_attrs_string.' + key;
+    post('/genai/spans/aggregate', {project_id: route.project(), group_by: [field], filters: [{field, op: 'exists'}],
+      sort: [{field: 'count', direction: 'desc'}], limit: 200}, signal)
+      .then((resp) => {
+        const values = (resp.groups || []).map((g) => g.key[field]).filter(Boolean);
+        if (value && !values.includes(value)) values.unshift(value);
+        replace(sel, sel.firstChild, values.map((v) => h('option', {value: v, selected: v === value, title: v}, show(v))));
+        sel.hidden = values.length === 0;
+      })
+      .catch((err) => {
+        if (!isAbort(err)) showError('Could not list where conversations ran', err);
+      });
+  }
 
   const request = () => {
     const body = {
