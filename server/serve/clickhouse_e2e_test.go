@@ -105,7 +105,7 @@ func TestClickHouseEndToEnd(t *testing.T) {
 		t.Fatalf("projects after %d requests: got %v, want the Claude Code one and the default", requests, projects.Projects)
 	}
 	sameJSON(t, "GET /genai/projects", lite.get(t, "/genai/projects"), ch.get(t, "/genai/projects"))
-	checked := 0
+	checked, places := 0, 0
 	compare := func(path string, body any) []byte {
 		t.Helper()
 		want, got := lite.read(t, path, body), ch.read(t, path, body)
@@ -155,6 +155,26 @@ func TestClickHouseEndToEnd(t *testing.T) {
 		for _, q := range []string{"file", "weather", "hello", `"read file"`} {
 			compare("/genai/messages/search", map[string]any{"project_id": p, "query": q, "limit": 1000})
 		}
+		// Where the sessions ran: the values the web UI's working directory
+		// and branch filters list, and the conversations each one keeps.
+		for param, key := range map[string]string{"working_dir": "weave.claude_code.cwd", "git_branch": "weave.claude_code.git_branch"} {
+			field := "custom_attrs_string." + key
+			var agg struct {
+				Groups []struct {
+					Key map[string]any `json:"key"`
+				} `json:"groups"`
+			}
+			json.Unmarshal(compare("/genai/spans/aggregate", map[string]any{"project_id": p, "group_by": []string{field},
+				"filters": []map[string]any{{"field": field, "op": "exists"}}, "sort": []map[string]string{{"field": "count", "direction": "desc"}}, "limit": 200}), &agg)
+			for _, g := range agg.Groups {
+				v, _ := g.Key[field].(string)
+				compare("/genai/conversations/query", map[string]any{"project_id": p, param: v, "limit": 1000})
+				places++
+			}
+		}
+	}
+	if places == 0 {
+		t.Error("no span records a working directory or git branch: the conversations' where filters were not compared")
 	}
 	t.Logf("%d OTLP requests, %d read answers identical on ClickHouse and the embedded store", requests, checked)
 	for _, s := range []*server{ch, lite} {
