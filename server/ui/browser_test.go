@@ -516,6 +516,23 @@ func TestPages(t *testing.T) {
 		if got := p.text(t, ".trace-head .tokens"); !strings.Contains(got, "cached") {
 			t.Errorf("trace tokens: got %q, want the cache split", got)
 		}
+		// The waterfall's rows too (issue 16 item 10): a call that read the
+		// cache says how much.
+		labels := eval[[]string](t, p.tab, `[...document.querySelectorAll('.wf-dur')].map((e) => e.innerText).filter((s) => s.includes('tok'))`)
+		cachedRows := 0
+		for _, l := range labels {
+			if regexp.MustCompile(`[\d.]+k? tok, [\d.]+k? cached$`).MatchString(l) {
+				cachedRows++
+			}
+		}
+		if cachedRows == 0 {
+			t.Errorf("waterfall token labels: got %q, want the cached part where a call read the cache", labels)
+		}
+		if out := eval[[]string](t, p.tab, `[...document.querySelectorAll('.wf-dur')].filter((e) => {
+			const r = e.getBoundingClientRect(), tr = e.parentElement.getBoundingClientRect();
+			return r.left < tr.left - 1 || r.right > tr.right + 1; }).map((e) => e.innerText)`); len(out) > 0 {
+			t.Errorf("waterfall labels running out of their track (cut): %q", out)
+		}
 		p.screenshot(t, "trace")
 		p.checkConsole(t)
 	})

@@ -6,7 +6,7 @@ import {post, isAbort, refs} from '../api.js';
 import * as route from '../route.js';
 import * as live from '../live.js';
 import * as feedback from '../feedback.js';
-import {fmtTime, fmtDuration, fmtInt, fmtTokens, usageTitle, prettyJSON, shortID, parseTime, fmtClock} from '../format.js';
+import {fmtTime, fmtDuration, fmtInt, fmtTokens, usageTitle, prettyJSON, shortID, parseTime, fmtClock, cacheSplit} from '../format.js';
 import {loading, errorBox, runningBadge, errorBadge, tokens} from '../ui.js';
 import {select, onEscape} from '../keys.js';
 
@@ -57,6 +57,30 @@ function durPlacement(left, width) {
   return {left: left + '%', color: '#fff', 'font-weight': '600'};
 }
 
+// fitLabels moves a row's label that durPlacement's guess let run out of
+// its track (a long one: duration, tokens and the cached part): beside
+// the bar on the side with room, else over the bar's start on a backing
+// that keeps it legible.
+function fitLabels(rowsEl) {
+  for (const label of rowsEl.querySelectorAll('.wf-dur')) {
+    const track = label.parentElement.getBoundingClientRect();
+    const r = label.getBoundingClientRect();
+    if (track.width === 0 || (r.left >= track.left - 1 && r.right <= track.right + 1)) continue;
+    const bar = label.previousElementSibling.getBoundingClientRect();
+    const gap = 6;
+    label.removeAttribute('style');
+    if (track.right - bar.right >= r.width + gap) {
+      label.style.left = (bar.right - track.left) + 'px';
+    } else if (bar.left - track.left >= r.width + gap) {
+      label.style.right = (track.right - bar.left) + 'px';
+      label.style.marginRight = '0.35rem';
+    } else {
+      label.style.left = Math.max(0, Math.min(bar.left - track.left, track.width - r.width - gap)) + 'px';
+      label.classList.add('wf-dur-over');
+    }
+  }
+}
+
 function opClass(s) {
   const op = s.operation_name || '';
   if (op === 'invoke_agent' || op === 'create_agent') return 'op-agent';
@@ -74,6 +98,13 @@ function usageOf(s) {
     cache_read_input_tokens: s.cache_read_input_tokens || 0, cache_creation_input_tokens: s.cache_creation_input_tokens || 0,
     reasoning_tokens: s.reasoning_tokens || 0,
   };
+}
+
+// wfTokens is a waterfall row's token figure: input (cache included) and
+// output, and how much of the input was a cache read.
+function wfTokens(u) {
+  const c = cacheSplit(u);
+  return fmtTokens(c.input + u.output_tokens) + ' tok' + (c.read ? `, ${fmtTokens(c.read)} cached` : '');
 }
 
 function kv(rows) {
@@ -276,11 +307,12 @@ export function render(main, {segments, params, signal}) {
         s.status_code === 'ERROR' ? h('span', {class: 'wf-err', title: s.status_message || 'error'}, '✗') : null),
       h('div', {class: 'wf-track'},
         h('div', {class: 'wf-bar', style: {left: left + '%', width: width + '%'}, title: `${fmtDuration(end - start)} · starts at +${fmtDuration(start - t0)}`}),
-        h('span', {class: 'wf-dur', style: durPlacement(left, width)},
-          s.ended_at ? fmtDuration(end - start) : 'running', u ? ' · ' + fmtTokens(u.input_tokens + u.output_tokens) + ' tok' : '')));
+        h('span', {class: 'wf-dur', style: durPlacement(left, width), title: u ? usageTitle(u) : null},
+          s.ended_at ? fmtDuration(end - start) : 'running', u ? ' · ' + wfTokens(u) : '')));
       rowsEl.append(row);
       if (isCollapsed) hiddenUnder.push(depth);
     }
+    fitLabels(rowsEl);
   };
 
   const renderHead = () => {
