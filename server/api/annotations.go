@@ -202,6 +202,9 @@ type Annotation struct {
 	store.Annotation
 	RefURI      string `json:"ref_uri"`
 	InternalRef string `json:"internal_ref"`
+	// TargetFound, in a query with with_target, says whether the ref's
+	// target is stored now (see AnnotationResponse).
+	TargetFound *bool `json:"target_found,omitempty"`
 }
 
 func withURIs(a store.Annotation) Annotation {
@@ -333,10 +336,13 @@ func (h *Handler) annotationsDelete(ctx context.Context, q *AnnotationDeleteRequ
 }
 
 // AnnotationsQueryRequest is the body of /genai/annotations/query.
+// WithTarget adds each annotation's target_found: which annotations wait
+// for a target still to come (or name none).
 type AnnotationsQueryRequest struct {
 	projectPart
-	Refs []string `json:"refs"`
-	Kind string   `json:"kind"`
+	Refs       []string `json:"refs"`
+	Kind       string   `json:"kind"`
+	WithTarget bool     `json:"with_target"`
 	pagePart
 }
 
@@ -378,7 +384,40 @@ func (h *Handler) annotationsQuery(ctx context.Context, q *AnnotationsQueryReque
 	for i, a := range as {
 		out[i] = withURIs(a)
 	}
+	if q.WithTarget {
+		if err := h.targetsFound(ctx, q.ProjectID, out); err != nil {
+			return Annotations{}, err
+		}
+	}
 	return Annotations{Annotations: out, Limit: q.Limit, Offset: q.Offset}, nil
+}
+
+// targetsFound sets target_found on each annotation: one lookup per
+// distinct ref (targetFound), a few at a time.
+func (h *Handler) targetsFound(ctx context.Context, project string, as []Annotation) error {
+	var refs []string
+	found := map[string]bool{}
+	for _, a := range as {
+		if _, ok := found[a.Ref]; !ok {
+			found[a.Ref] = false
+			refs = append(refs, a.Ref)
+		}
+	}
+	got := make([]bool, len(refs))
+	if err := inParallel(len(refs), func(i int) (err error) {
+		got[i], err = h.targetFound(ctx, project, refs[i])
+		return err
+	}); err != nil {
+		return err
+	}
+	for i, r := range refs {
+		found[r] = got[i]
+	}
+	for i := range as {
+		f := found[as[i].Ref]
+		as[i].TargetFound = &f
+	}
+	return nil
 }
 
 // withField names the request field a store error is about.

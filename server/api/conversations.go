@@ -100,25 +100,18 @@ func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryR
 	}, nil
 }
 
-// workplaces fills in each row's working directory and git branch: those
-// of the root of its latest turn (one trace lookup per conversation, a few
-// at a time, then one read of the roots).
-func (h *Handler) workplaces(ctx context.Context, project string, rows []ConversationRow) error {
-	roots := make([]store.TraceSummary, len(rows))
-	errs := make([]error, len(rows))
+// inParallel runs fn(0) … fn(n-1), four at a time (lookups that each cost
+// a store query), and returns the first error.
+func inParallel(n int, fn func(i int) error) error {
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
-	for i := range rows {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ts, _, err := h.s.Store.QueryTraces(ctx, store.TraceQuery{ProjectID: project, ConversationID: rows[i].ConversationID,
-				Sort: []store.Sort{{Field: "started_at", Direction: "desc"}}, Limit: 1})
-			if err == nil && len(ts) > 0 {
-				roots[i] = ts[0]
-			}
-			errs[i] = err
+			errs[i] = fn(i)
 		}()
 	}
 	wg.Wait()
@@ -126,6 +119,24 @@ func (h *Handler) workplaces(ctx context.Context, project string, rows []Convers
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// workplaces fills in each row's working directory and git branch: those
+// of the root of its latest turn (one trace lookup per conversation, a few
+// at a time, then one read of the roots).
+func (h *Handler) workplaces(ctx context.Context, project string, rows []ConversationRow) error {
+	roots := make([]store.TraceSummary, len(rows))
+	if err := inParallel(len(rows), func(i int) error {
+		ts, _, err := h.s.Store.QueryTraces(ctx, store.TraceQuery{ProjectID: project, ConversationID: rows[i].ConversationID,
+			Sort: []store.Sort{{Field: "started_at", Direction: "desc"}}, Limit: 1})
+		if err == nil && len(ts) > 0 {
+			roots[i] = ts[0]
+		}
+		return err
+	}); err != nil {
+		return err
 	}
 	var traceIDs, spanIDs []any
 	for _, r := range roots {

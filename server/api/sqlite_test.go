@@ -389,9 +389,11 @@ func TestSQLiteThumbsReplace(t *testing.T) {
 }
 
 // TestSQLiteAnnotationTarget: an annotation on a target not stored (yet) is
-// kept, and the answer says so (target_found), for every ref kind.
+// kept, and the answer says so (target_found), for every ref kind; so does
+// a query that asks (with_target).
 func TestSQLiteAnnotationTarget(t *testing.T) {
 	h := sqliteHandler(t)
+	want := map[string]bool{} // ref → target found
 	for _, tc := range []struct {
 		ref   string
 		found bool
@@ -410,6 +412,28 @@ func TestSQLiteAnnotationTarget(t *testing.T) {
 		if r.TargetFound != tc.found || r.Annotation.ID == "" {
 			t.Errorf("note on %s: got target_found %v (id %q), want %v and the note kept", tc.ref, r.TargetFound, r.Annotation.ID, tc.found)
 		}
+		want[tc.ref] = tc.found
+	}
+	// Later, a query says which annotations wait for their target
+	// (with_target), and only when asked.
+	var q struct {
+		Annotations []map[string]any `json:"annotations"`
+	}
+	call(t, h, "/genai/annotations/query", `{"project_id":"local/default","with_target":true}`, &q)
+	if len(q.Annotations) != len(want) {
+		t.Fatalf("query with_target: %d annotations, want %d", len(q.Annotations), len(want))
+	}
+	for _, a := range q.Annotations {
+		if got, ok := a["target_found"].(bool); !ok || got != want[a["ref"].(string)] {
+			t.Errorf("query with_target: %s has target_found %v, want %v", a["ref"], a["target_found"], want[a["ref"].(string)])
+		}
+	}
+	var plain struct {
+		Annotations []map[string]any `json:"annotations"`
+	}
+	call(t, h, "/genai/annotations/query", `{"project_id":"local/default"}`, &plain)
+	if _, ok := plain.Annotations[0]["target_found"]; ok {
+		t.Errorf("query without with_target: got target_found in %v", plain.Annotations[0])
 	}
 }
 
