@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -650,4 +651,30 @@ func TestRangesTokensTicks(t *testing.T) {
 		{"same", said{"File does not exist.", "File does not exist."}, true},
 		{"other", said{"Exit code 3", "Permission denied"}, false},
 	})
+}
+
+// TestParallelLabels: a parallel group says how many calls ran at the same
+// time even when another message splits it in the chat (issue 16 item 8).
+func TestParallelLabels(t *testing.T) {
+	type msg = map[string]any
+	at := func(ms int) string {
+		return time.Date(2026, 11, 22, 1, 0, 0, ms*1e6, time.UTC).Format(time.RFC3339Nano)
+	}
+	call := func(id, tool, group string, start int) msg {
+		return msg{"type": "tool_call", "span_id": id, "agent_span_id": "a0", "agent_name": "claude-code", "depth": 0, "tool_name": tool,
+			"tool_arguments": "{}", "parallel_group": group, "started_at": at(start), "ended_at": at(start + 50)}
+	}
+	turn := msg{"trace_id": "t1", "messages": []msg{
+		{"type": "agent_start", "span_id": "a0", "agent_span_id": "a0", "agent_name": "claude-code", "depth": 0, "started_at": at(0)},
+		call("c1", "Bash", "c1", 10),
+		{"type": "assistant_message", "span_id": "m1", "agent_span_id": "a0", "agent_name": "claude-code", "depth": 0, "text": "meanwhile", "started_at": at(11)},
+		call("c2", "Read", "c1", 12),
+		call("c3", "Grep", "c1", 13),
+		call("c4", "Write", "", 100),
+	}}
+	got := moduleCases[msg, string](t, "/assets/js/chat.js", `(m, turn) => [...m.renderMessages(turn).querySelectorAll('.parallel')]
+		.map((g) => g.querySelector('.parallel-label').textContent + ': ' + [...g.querySelectorAll(':scope > .tool')].map((e) => e.dataset.tool).join(',')).join(' | ')`, []msg{turn})
+	if want := "3 calls in parallel: Bash | 3 calls in parallel: Read,Grep"; got[0] != want {
+		t.Errorf("parallel groups: got %q, want %q", got[0], want)
+	}
 }

@@ -303,8 +303,9 @@ function subagentSection(m, traceID, sums) {
 // place appends a message's node to container; the calls of a parallel
 // group (chat view parallel_group: tool calls and subagents of one agent
 // whose time ranges overlapped) go together into one bracketed box that
-// says how many ran at the same time.
-function place(container, m, node) {
+// says how many ran at the same time (sizes: group → its calls in the
+// turn, so a group another message splits still says how many ran).
+function place(container, m, node, sizes) {
   if (!m.parallel_group) {
     container.append(node);
     return;
@@ -316,7 +317,7 @@ function place(container, m, node) {
     container.append(box);
   }
   box.append(node);
-  const n = box.children.length - 1;
+  const n = sizes.get(m.parallel_group) || box.children.length - 1;
   const label = `${n} calls in parallel`;
   box.querySelector('.parallel-label').textContent = label;
   box.setAttribute('aria-label', label);
@@ -330,6 +331,10 @@ export function renderMessages(turn) {
   const stack = [{depth: -1, el: root, id: ''}];
   const sums = new Map(); // subagent span id → running totals for its header
   const tid = turn.trace_id;
+  const sizes = new Map(); // parallel group → its calls
+  for (const m of turn.messages || []) {
+    if (m.parallel_group) sizes.set(m.parallel_group, (sizes.get(m.parallel_group) || 0) + 1);
+  }
   for (const m of turn.messages || []) {
     if (m.type === 'agent_start') {
       while (stack.length > 1 && stack[stack.length - 1].depth >= m.depth) stack.pop();
@@ -341,7 +346,7 @@ export function renderMessages(turn) {
         continue;
       }
       const {section, body} = subagentSection(m, tid, sums);
-      place(stack[stack.length - 1].el, m, section);
+      place(stack[stack.length - 1].el, m, section, sizes);
       containers.set(m.agent_span_id, body);
       stack.push({depth: m.depth, el: body, id: m.agent_span_id});
       continue;
@@ -368,7 +373,7 @@ export function renderMessages(turn) {
       default:
         node = h('div', {class: 'msg unknown', dataset: {span: m.span_id, type: m.type}}, h('span', {class: 'muted'}, m.type), ' ', m.text || '');
     }
-    place(target, m, node);
+    place(target, m, node, sizes);
     // Subagent header totals: this agent's calls (and nested agents').
     for (const s of stack) {
       const sum = sums.get(s.id);
