@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/weavetrace/weave/server/chatview"
 	"github.com/weavetrace/weave/server/model"
@@ -123,10 +124,58 @@ func inParallel(n int, fn func(i int) error) error {
 	return nil
 }
 
+// placeCache remembers where conversations ran (workplaces), each as of
+// its summary's figures: a conversation that changed (a span added or
+// ended) is looked up again. The list page reloads every few seconds while
+// turns run; only the conversations that moved cost a lookup then.
+type placeCache struct {
+	mu sync.Mutex
+	m  map[placeKey]place
+}
+
+type placeKey struct{ project, conversation string }
+
+// place is where a conversation ran, as of its summary's figures.
+type place struct {
+	last                  time.Time
+	spans, running        int64
+	workingDir, gitBranch string
+}
+
+// maxPlaces bounds placeCache; past it the cache starts afresh.
+const maxPlaces = 10_000
+
+func (c *placeCache) get(project string, r *ConversationRow) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[placeKey{project, r.ConversationID}]
+	if !ok || !p.last.Equal(r.LastActivity) || p.spans != r.SpanCount || p.running != r.RunningCount {
+		return false
+	}
+	r.WorkingDir, r.GitBranch = p.workingDir, p.gitBranch
+	return true
+}
+
+func (c *placeCache) put(project string, r *ConversationRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxPlaces {
+		c.m = make(map[placeKey]place)
+	}
+	c.m[placeKey{project, r.ConversationID}] = place{last: r.LastActivity, spans: r.SpanCount, running: r.RunningCount,
+		workingDir: r.WorkingDir, gitBranch: r.GitBranch}
+}
+
 // workplaces fills in each row's working directory and git branch: those
-// of the root of its latest turn (one trace lookup per conversation, a few
-// at a time, then one read of the roots).
-func (h *Handler) workplaces(ctx context.Context, project string, rows []ConversationRow) error {
+// of the root of its latest turn (placeCache, else one trace lookup per
+// conversation, a few at a time, then one read of the roots).
+func (h *Handler) workplaces(ctx context.Context, project string, all []ConversationRow) error {
+	var rows []*ConversationRow
+	for i := range all {
+		if !h.places.get(project, &all[i]) {
+			rows = append(rows, &all[i])
+		}
+	}
 	roots := make([]store.TraceSummary, len(rows))
 	if err := inParallel(len(rows), func(i int) error {
 		ts, _, err := h.s.Store.QueryTraces(ctx, store.TraceQuery{ProjectID: project, ConversationID: rows[i].ConversationID,
@@ -138,6 +187,11 @@ func (h *Handler) workplaces(ctx context.Context, project string, rows []Convers
 	}); err != nil {
 		return err
 	}
+	remember := func() {
+		for _, r := range rows {
+			h.places.put(project, r)
+		}
+	}
 	var traceIDs, spanIDs []any
 	for _, r := range roots {
 		if r.RootSpanID != "" {
@@ -145,6 +199,7 @@ func (h *Handler) workplaces(ctx context.Context, project string, rows []Convers
 		}
 	}
 	if len(traceIDs) == 0 {
+		remember()
 		return nil
 	}
 	found, _, err := h.s.Store.QuerySpans(ctx, store.SpanQuery{ProjectID: project, Limit: store.MaxLimit,
@@ -163,6 +218,7 @@ func (h *Handler) workplaces(ctx context.Context, project string, rows []Convers
 			rows[i].GitBranch = s.CustomAttrsString[spans.KeyGitBranch]
 		}
 	}
+	remember()
 	return nil
 }
 

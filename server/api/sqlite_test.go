@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/weavetrace/weave/server/chatview"
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/sqlite"
 	"github.com/weavetrace/weave/spans"
 )
@@ -485,5 +487,58 @@ func TestSQLiteConversationWorkplace(t *testing.T) {
 		if strings.Join(ids, ",") != tc.want || page.Total != int64(len(ids)) {
 			t.Errorf("filter %s: got %v (total %d), want %s", tc.body, ids, page.Total, tc.want)
 		}
+	}
+}
+
+// tracesCounted counts QueryTraces calls.
+type tracesCounted struct {
+	Backend
+	n atomic.Int64
+}
+
+func (c *tracesCounted) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, int64, error) {
+	c.n.Add(1)
+	return c.Backend.QueryTraces(ctx, q)
+}
+
+// TestConversationPlacesCached: the list looks up where a conversation ran
+// once, until the conversation changes (a new turn in another place).
+func TestConversationPlacesCached(t *testing.T) {
+	counted := &tracesCounted{Backend: sqliteHandler(t).s.Store}
+	h := New(Settings{Store: counted})
+	st := counted.Backend.(interface {
+		WriteSpans(context.Context, []model.Span) error
+	})
+	turn := func(trace int, branch string, start int) model.Span {
+		id := fmt.Sprintf("%032x", trace)
+		return model.Span{ProjectID: project, TraceID: id, SpanID: id[16:], SpanName: "invoke_agent claude-code",
+			StartedAt: ms(start), EndedAt: ms(start + 1000), OperationName: model.OpInvokeAgent, AgentName: "claude-code", ConversationID: "c-1",
+			CustomAttrsString: map[string]string{spans.KeyCwd: "/src/weave", spans.KeyGitBranch: branch}}
+	}
+	list := func() (branch string, lookups int64) {
+		t.Helper()
+		before := counted.n.Load()
+		var page ConversationsPage
+		call(t, h, "/genai/conversations/query", `{"project_id":"local/default"}`, &page)
+		for _, c := range page.Conversations {
+			if c.ConversationID == "c-1" {
+				branch = c.GitBranch
+			}
+		}
+		return branch, counted.n.Load() - before
+	}
+	if err := st.WriteSpans(context.Background(), []model.Span{turn(0xf1, "main", 300000)}); err != nil {
+		t.Fatal(err)
+	}
+	first, n1 := list()
+	again, n2 := list()
+	if first != "main" || again != "main" || n1 == 0 || n2 != 0 {
+		t.Errorf("two loads: got %q with %d lookups, then %q with %d, want main both times and no lookup the second time", first, n1, again, n2)
+	}
+	if err := st.WriteSpans(context.Background(), []model.Span{turn(0xf2, "later", 400000)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, n := list(); got != "later" || n != 1 {
+		t.Errorf("after a new turn: got %q with %d lookups, want later with 1 (only the conversation that changed)", got, n)
 	}
 }
