@@ -528,10 +528,18 @@ func TestPages(t *testing.T) {
 		if cachedRows == 0 {
 			t.Errorf("waterfall token labels: got %q, want the cached part where a call read the cache", labels)
 		}
-		if out := eval[[]string](t, p.tab, `[...document.querySelectorAll('.wf-dur')].filter((e) => {
+		cutLabels := `[...document.querySelectorAll('.wf-dur')].filter((e) => {
 			const r = e.getBoundingClientRect(), tr = e.parentElement.getBoundingClientRect();
-			return r.left < tr.left - 1 || r.right > tr.right + 1; }).map((e) => e.innerText)`); len(out) > 0 {
+			return r.left < tr.left - 1 || r.right > tr.right + 1; }).map((e) => e.innerText)`
+		if out := eval[[]string](t, p.tab, cutLabels); len(out) > 0 {
 			t.Errorf("waterfall labels running out of their track (cut): %q", out)
+		}
+		// Narrower, then as wide as before: the labels are refitted.
+		for _, w := range []int64{1100, 1400} {
+			if _, err := chromedp.Run(p.tab.ctx, chromedp.EmulateViewport(w, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			p.waitFor(t, fmt.Sprintf("the labels refitted at %d px", w), fmt.Sprintf(`window.innerWidth === %d && (%s).length === 0`, w, cutLabels))
 		}
 		p.screenshot(t, "trace")
 		p.checkConsole(t)

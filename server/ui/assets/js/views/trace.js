@@ -60,8 +60,14 @@ function durPlacement(left, width) {
 // fitLabels moves a row's label that durPlacement's guess let run out of
 // its track (a long one: duration, tokens and the cached part): beside
 // the bar on the side with room, else over the bar's start on a backing
-// that keeps it legible.
+// that keeps it legible. Each label starts again from durPlacement's
+// guess, so a resized window refits them all.
 function fitLabels(rowsEl) {
+  for (const label of rowsEl.querySelectorAll('.wf-dur')) {
+    label.removeAttribute('style');
+    label.classList.remove('wf-dur-over');
+    Object.assign(label.style, JSON.parse(label.dataset.place || '{}'));
+  }
   for (const label of rowsEl.querySelectorAll('.wf-dur')) {
     const track = label.parentElement.getBoundingClientRect();
     const r = label.getBoundingClientRect();
@@ -307,7 +313,7 @@ export function render(main, {segments, params, signal}) {
         s.status_code === 'ERROR' ? h('span', {class: 'wf-err', title: s.status_message || 'error'}, '✗') : null),
       h('div', {class: 'wf-track'},
         h('div', {class: 'wf-bar', style: {left: left + '%', width: width + '%'}, title: `${fmtDuration(end - start)} · starts at +${fmtDuration(start - t0)}`}),
-        h('span', {class: 'wf-dur', style: durPlacement(left, width), title: u ? usageTitle(u) : null},
+        h('span', {class: 'wf-dur', style: durPlacement(left, width), dataset: {place: JSON.stringify(durPlacement(left, width))}, title: u ? usageTitle(u) : null},
           s.ended_at ? fmtDuration(end - start) : 'running', u ? ' · ' + wfTokens(u) : '')));
       rowsEl.append(row);
       if (isCollapsed) hiddenUnder.push(depth);
@@ -387,8 +393,17 @@ export function render(main, {segments, params, signal}) {
     }
     return false;
   });
+  // A resized window changes the tracks' widths: refit the labels.
+  let fitting = 0;
+  const resized = new ResizeObserver(() => {
+    cancelAnimationFrame(fitting);
+    fitting = requestAnimationFrame(() => fitLabels(rowsEl));
+  });
+  resized.observe(rowsEl);
   return () => {
     unsubscribe();
     unEscape();
+    resized.disconnect();
+    cancelAnimationFrame(fitting);
   };
 }
