@@ -343,6 +343,13 @@ func (b *builder) chat(parent SpanID, agentName string, c *transcript.LLMCall) {
 		s.SetAttr(KeyCacheReadTokens, u.CacheReadInputTokens)
 		s.SetAttr(KeyCacheCreateTokens, u.CacheCreationInputTokens)
 		s.SetAttr(KeyCacheWriteTokens, u.CacheCreationInputTokens)
+		if cc := u.CacheCreation; cc != nil {
+			s.SetAttr(KeyCacheCreate5mTokens, cc.Ephemeral5mInputTokens)
+			s.SetAttr(KeyCacheCreate1hTokens, cc.Ephemeral1hInputTokens)
+		}
+		if n := u.WebSearchRequests(); n > 0 {
+			s.SetAttr(KeyWebSearchRequests, n)
+		}
 		if r := u.ReasoningTokens(); r > 0 {
 			s.SetAttr(KeyReasoningTokens, r)
 		}

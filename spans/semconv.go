@@ -81,6 +81,14 @@ const (
 	KeyContentOmitted     = "weave.content.omitted"
 	KeyRedactions         = "weave.redactions"
 
+	// The cache writes split by cache lifetime (Anthropic's usage
+	// cache_creation.ephemeral_5m/1h_input_tokens: a 1-hour write costs
+	// more), and the server-side web searches of a call, which are billed
+	// per search.
+	KeyCacheCreate5mTokens = "weave.usage.cache_creation.ephemeral_5m.input_tokens"
+	KeyCacheCreate1hTokens = "weave.usage.cache_creation.ephemeral_1h.input_tokens"
+	KeyWebSearchRequests   = "weave.usage.web_search.requests"
+
 	KeyCompactionSummary     = "weave.compaction.summary"
 	KeyCompactionItemsBefore = "weave.compaction.items_before"
 	KeyCompactionItemsAfter  = "weave.compaction.items_after"

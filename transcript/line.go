@@ -110,6 +110,26 @@ type Usage struct {
 	OutputTokensDetails      *struct {
 		ThinkingTokens int64 `json:"thinking_tokens"`
 	} `json:"output_tokens_details"`
+	// CacheCreation splits the cache writes by the cache entry's lifetime
+	// (absent before the 1-hour cache existed: all writes are 5-minute).
+	CacheCreation *CacheCreation `json:"cache_creation"`
+	ServerToolUse *struct {
+		WebSearchRequests int64 `json:"web_search_requests"`
+	} `json:"server_tool_use"`
+}
+
+// CacheCreation is Anthropic's cache_creation usage breakdown.
+type CacheCreation struct {
+	Ephemeral5mInputTokens int64 `json:"ephemeral_5m_input_tokens"`
+	Ephemeral1hInputTokens int64 `json:"ephemeral_1h_input_tokens"`
+}
+
+// WebSearchRequests is the number of server-side web searches the call made.
+func (u Usage) WebSearchRequests() int64 {
+	if u.ServerToolUse == nil {
+		return 0
+	}
+	return u.ServerToolUse.WebSearchRequests
 }
 
 // TotalInput is the OTel input_tokens figure: input + cache read + cache

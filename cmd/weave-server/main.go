@@ -62,6 +62,11 @@ serve flags:
                           "<key>=<project>[,<project>...];..." ("*" = all projects).
   --cpuprofile FILE       write a CPU profile of the whole run to FILE (for
                           go tool pprof), from start to shutdown
+  --prices FILE           JSON price table consulted before the built-in one
+                          (model pattern -> USD per million tokens by kind:
+                          {"acme-*": {"input": 1, "output": 4, "cache_read": 0.1}};
+                          see server/pricing). Prices calls whose producer
+                          sent no cost, at ingest.
 
 clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-dsn DSN    clickhouse://user:password@host:9000/weave?secure=true
@@ -130,6 +135,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.IntVar(&cfg.SQLiteCacheMB, "sqlite-cache-mb", cfg.SQLiteCacheMB, "")
 	fs.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "")
 	cpuProfile := fs.String("cpuprofile", "", "")
+	fs.StringVar(&cfg.PricesFile, "prices", "", "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

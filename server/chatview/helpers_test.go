@@ -59,6 +59,11 @@ func (b *sb) model(m string) *sb {
 	b.s.ProviderName = "anthropic"
 	return b
 }
+func (b *sb) cost(usd float64) *sb {
+	b.s.CostUSD = model.CostPtr(model.CostNanos(usd))
+	return b
+}
+
 func (b *sb) usage(in, out, cacheRead, cacheCreate int64) *sb {
 	b.s.InputTokens = i64(in)
 	b.s.OutputTokens = i64(out)

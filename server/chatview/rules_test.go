@@ -23,7 +23,7 @@ func TestUsageNotCountedTwice(t *testing.T) {
 				span(1, 2, 1, "chat m").op(model.OpChat).times(1, 2).usage(10, 1, 0, 0),
 				span(1, 3, 1, "chat m").op(model.OpChat).times(3, 4).usage(20, 2, 0, 0),
 			),
-			want: Usage{InputTokens: 30, OutputTokens: 3},
+			want: Usage{InputTokens: 30, OutputTokens: 3, UnpricedCount: 2},
 		},
 		{
 			name: "root_counted_when_alone",
@@ -31,7 +31,7 @@ func TestUsageNotCountedTwice(t *testing.T) {
 				span(1, 1, 0, "invoke_agent a").op(model.OpInvokeAgent).agent("a").times(0, 10).usage(7, 3, 1, 2),
 				span(1, 2, 1, "execute_tool t").tool("t", "c", "{}", "").times(1, 2),
 			),
-			want: Usage{InputTokens: 7, OutputTokens: 3, CacheReadInputTokens: 1, CacheCreationInputTokens: 2},
+			want: Usage{InputTokens: 7, OutputTokens: 3, CacheReadInputTokens: 1, CacheCreationInputTokens: 2, UnpricedCount: 1},
 		},
 		{
 			name: "nested_agent_totals_ignored",
@@ -42,7 +42,7 @@ func TestUsageNotCountedTwice(t *testing.T) {
 				span(1, 4, 3, "chat m").op(model.OpChat).times(4, 5).usage(40, 4, 0, 0),
 				span(1, 5, 3, "execute_tool x").tool("x", "c", "{}", "").times(6, 7),
 			),
-			want: Usage{InputTokens: 50, OutputTokens: 5},
+			want: Usage{InputTokens: 50, OutputTokens: 5, UnpricedCount: 2},
 		},
 		{
 			name: "sibling_with_own_usage_and_sibling_without",
@@ -52,7 +52,7 @@ func TestUsageNotCountedTwice(t *testing.T) {
 				span(1, 3, 2, "execute_tool x").tool("x", "c", "{}", "").times(2, 3),
 				span(1, 4, 1, "chat m").op(model.OpChat).times(6, 7).usage(5, 1, 0, 0),
 			),
-			want: Usage{InputTokens: 105, OutputTokens: 11},
+			want: Usage{InputTokens: 105, OutputTokens: 11, UnpricedCount: 2},
 		},
 		{
 			name: "reported_zero_is_usage",
@@ -60,7 +60,17 @@ func TestUsageNotCountedTwice(t *testing.T) {
 				span(1, 1, 0, "invoke_agent a").op(model.OpInvokeAgent).agent("a").times(0, 10).usage(9, 9, 0, 0),
 				span(1, 2, 1, "chat m").op(model.OpChat).times(1, 2).usage(0, 0, 0, 0),
 			),
-			want: Usage{},
+			want: Usage{UnpricedCount: 1},
+		},
+		{
+			name: "costs_summed_unpriced_counted",
+			spans: build(
+				span(1, 1, 0, "invoke_agent a").op(model.OpInvokeAgent).agent("a").times(0, 10).usage(500, 50, 0, 0).cost(0.5),
+				span(1, 2, 1, "chat m").op(model.OpChat).times(1, 2).usage(10, 1, 0, 0).cost(0.1),
+				span(1, 3, 1, "chat m").op(model.OpChat).times(3, 4).usage(20, 2, 0, 0).cost(0.2),
+				span(1, 4, 1, "chat x").op(model.OpChat).times(5, 6).usage(5, 5, 0, 0),
+			),
+			want: Usage{InputTokens: 35, OutputTokens: 8, CostUSD: 0.3, UnpricedCount: 1},
 		},
 	}
 	for _, tt := range tests {

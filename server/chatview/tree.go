@@ -205,5 +205,10 @@ func spanUsage(s *model.Span) Usage {
 	if s.ReasoningTokens != nil {
 		u.ReasoningTokens = *s.ReasoningTokens
 	}
+	if s.CostUSD != nil {
+		u.CostUSD = *s.CostUSD
+	} else if s.HasTokens() {
+		u.UnpricedCount = 1
+	}
 	return u
 }

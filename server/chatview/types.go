@@ -2,6 +2,8 @@ package chatview
 
 import (
 	"time"
+
+	"github.com/weavetrace/weave/server/model"
 )
 
 // Message types.
@@ -13,13 +15,18 @@ const (
 	TypeContextCompacted = "context_compacted"
 )
 
-// Usage is a token count. Its JSON names are those of the span columns.
+// Usage is a token count and its cost. Its JSON names are those of the
+// span columns; CostUSD sums the spans' cost_usd (whole nano-dollars) and
+// UnpricedCount counts the spans that reported tokens but have no cost
+// (a model without a price): CostUSD is then a lower bound.
 type Usage struct {
-	InputTokens              int64 `json:"input_tokens"`
-	OutputTokens             int64 `json:"output_tokens"`
-	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
-	ReasoningTokens          int64 `json:"reasoning_tokens"`
+	InputTokens              int64   `json:"input_tokens"`
+	OutputTokens             int64   `json:"output_tokens"`
+	CacheReadInputTokens     int64   `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens int64   `json:"cache_creation_input_tokens"`
+	ReasoningTokens          int64   `json:"reasoning_tokens"`
+	CostUSD                  float64 `json:"cost_usd"`
+	UnpricedCount            int64   `json:"unpriced_count"`
 }
 
 // Add adds o to u.
@@ -29,6 +36,8 @@ func (u *Usage) Add(o Usage) {
 	u.CacheReadInputTokens += o.CacheReadInputTokens
 	u.CacheCreationInputTokens += o.CacheCreationInputTokens
 	u.ReasoningTokens += o.ReasoningTokens
+	u.CostUSD = model.USD(model.CostNanos(u.CostUSD) + model.CostNanos(o.CostUSD))
+	u.UnpricedCount += o.UnpricedCount
 }
 
 // ToolRequest is a tool call an assistant message asked for (a tool_call

@@ -9,6 +9,7 @@ package model
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"time"
 )
@@ -90,9 +91,23 @@ type Span struct {
 	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
 	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
 	ReasoningTokens          *int64 `json:"reasoning_tokens"`
+	// CacheCreation5mInputTokens and CacheCreation1hInputTokens split
+	// cache_creation_input_tokens by the cache entry's lifetime (Anthropic
+	// prices a 1-hour write at twice the input price, a 5-minute one at
+	// 1.25 times): when reported, the two add up to
+	// cache_creation_input_tokens.
+	CacheCreation5mInputTokens *int64 `json:"cache_creation_5m_input_tokens"`
+	CacheCreation1hInputTokens *int64 `json:"cache_creation_1h_input_tokens"`
 	// TotalTokens is the total the producer reported, else input + output
 	// when either was reported.
 	TotalTokens *int64 `json:"total_tokens"`
+
+	// CostUSD is what the call cost in US dollars, nil when unknown:
+	// the producer's own figure (CostSource "reported") or the server's
+	// price table applied to the usage (CostSource "price_table"). Values
+	// are whole nano-dollars (see CostNanos).
+	CostUSD    *float64 `json:"cost_usd"`
+	CostSource string   `json:"cost_source"`
 
 	FinishReasons      []string  `json:"finish_reasons"`
 	InputMessages      []Message `json:"input_messages"`
@@ -144,11 +159,36 @@ func (s *Span) DurationMs() int64 {
 	return s.EndedAt.Sub(s.StartedAt).Milliseconds()
 }
 
-// HasUsage reports whether the producer reported any token usage.
+// HasUsage reports whether the span reports usage: any token count, or a
+// cost (a producer may report the cost of a call without its tokens).
 func (s *Span) HasUsage() bool {
+	return s.HasTokens() || s.CostUSD != nil
+}
+
+// HasTokens reports whether the producer reported any token count.
+func (s *Span) HasTokens() bool {
 	return s.InputTokens != nil || s.OutputTokens != nil ||
 		s.CacheReadInputTokens != nil || s.CacheCreationInputTokens != nil ||
 		s.ReasoningTokens != nil
+}
+
+// Cost sources (Span.CostSource).
+const (
+	CostReported   = "reported"    // the producer's own figure
+	CostPriceTable = "price_table" // the server's price table applied to the usage
+)
+
+// CostNanos converts a cost in US dollars to whole nano-dollars, the unit
+// every total is summed in (so that sums are exact whatever the order).
+func CostNanos(usd float64) int64 { return int64(math.Round(usd * 1e9)) }
+
+// USD converts nano-dollars back to dollars.
+func USD(nanos int64) float64 { return float64(nanos) / 1e9 }
+
+// CostPtr returns a cost of nanos nano-dollars as a CostUSD value.
+func CostPtr(nanos int64) *float64 {
+	v := USD(nanos)
+	return &v
 }
 
 // MarshalJSON writes ended_at as null for a running span and times as

@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 
 	"github.com/weavetrace/weave/server/model"
@@ -45,6 +46,9 @@ const (
 	fWBRunID
 	fWBRunStep
 	fModelParameters
+	fCacheCreation5m
+	fCacheCreation1h
+	fCost // a reported cost in USD
 )
 
 // rename maps one attribute key onto a canonical column.
@@ -161,6 +165,12 @@ func (c *spanCtx) isSet(f field) bool {
 		return s.WBRunStep != nil
 	case fModelParameters:
 		return len(s.ModelParameters) > 0
+	case fCacheCreation5m:
+		return s.CacheCreation5mInputTokens != nil
+	case fCacheCreation1h:
+		return s.CacheCreation1hInputTokens != nil
+	case fCost:
+		return s.CostUSD != nil
 	}
 	return true
 }
@@ -175,7 +185,7 @@ func (c *spanCtx) fill(f field, key string) {
 	}
 	switch f {
 	case fInputTokens, fOutputTokens, fCacheRead, fCacheCreation, fReasoning, fCompactionBefore, fCompactionAfter,
-		fTotalTokens, fWBRunStep:
+		fTotalTokens, fWBRunStep, fCacheCreation5m, fCacheCreation1h:
 		n, ok := valueInt(v)
 		if !ok {
 			c.warn(CodeBadValue, "%s: not an integer: %q", key, truncate(valueString(v), 64))
@@ -210,6 +220,13 @@ func (c *spanCtx) fill(f field, key string) {
 			t = unquoteJSONText(t)
 		}
 		c.setStr(f, t)
+	case fCost:
+		f, ok := valueFloat(v)
+		if !ok || f < 0 {
+			c.warn(CodeBadValue, "%s: not a cost: %q", key, truncate(valueString(v), 64))
+			return
+		}
+		c.setCost(f)
 	case fIsTurn:
 		if b, ok := c.a.boolean(key); ok {
 			c.out.IsTurn, c.isTurnSet = b, true
@@ -318,7 +335,20 @@ func (c *spanCtx) setInt(f field, n int64) {
 		s.TotalTokens = &n
 	case fWBRunStep:
 		s.WBRunStep = &n
+	case fCacheCreation5m:
+		s.CacheCreation5mInputTokens = &n
+	case fCacheCreation1h:
+		s.CacheCreation1hInputTokens = &n
 	}
+}
+
+// setCost sets a reported cost (USD), whole nano-dollars.
+func (c *spanCtx) setCost(usd float64) {
+	if c.isSet(fCost) || math.IsNaN(usd) || math.IsInf(usd, 0) || usd < 0 || usd > 1e9 {
+		return
+	}
+	c.out.CostUSD = model.CostPtr(model.CostNanos(usd))
+	c.out.CostSource = model.CostReported
 }
 
 // setParams sets the model parameters from a decoded object; the request

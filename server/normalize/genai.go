@@ -40,6 +40,9 @@ var genAIMapping = mapping{
 		{"gen_ai.usage.total_tokens", fTotalTokens},
 		{"gen_ai.usage.reasoning_tokens", fReasoning},
 		{"gen_ai.usage.output_tokens_details.reasoning_tokens", fReasoning},
+		// The call's cost as OpenLIT and OpenLLMetry report it (USD; OpenLIT
+		// writes 0 when it has no price: see finishCost).
+		{"gen_ai.usage.cost", fCost},
 		{spans.KeyFinishReasons, fFinishReasons},
 		{spans.KeyInputMessages, fInputMessages},
 		{"gen_ai.prompt", fInputMessages}, // ≤ 1.36 JSON form

@@ -5,9 +5,13 @@ import "github.com/weavetrace/weave/server/model"
 // The last resort, for hand-instrumented spans (the W&B OTLP docs' own
 // examples set input.value / output.value on plain spans): generic input /
 // output keys, as messages or, on a tool span, as the tool's arguments and
-// result.
+// result; a bare cost_usd as the call's cost.
 var genericMapping = mapping{
-	name:    "generic",
+	name: "generic",
+	renames: []rename{
+		// Claude Code's own telemetry names a request's cost cost_usd.
+		{"cost_usd", fCost},
+	},
 	extract: extractGeneric,
 }
 

@@ -84,6 +84,25 @@ func extractLangfuse(c *spanCtx) {
 		c.inputsDisjoint = true
 	}
 
+	if d, ok := c.a.jsonish("langfuse.observation.cost_details"); ok {
+		// {"input": …, "output": …, "total": …}: the total, else the sum.
+		m := asMap(d)
+		if f, ok := anyFloat(m["total"]); ok {
+			c.setCost(f)
+		} else if len(m) > 0 {
+			var sum float64
+			all := true
+			for _, v := range m {
+				f, ok := anyFloat(v)
+				all = all && ok
+				sum += f
+			}
+			if all {
+				c.setCost(sum)
+			}
+		}
+	}
+
 	if strings.EqualFold(c.a.str("langfuse.observation.level"), "ERROR") {
 		c.out.StatusCode = model.StatusError
 		if msg := c.a.str("langfuse.observation.status_message"); msg != "" && c.out.StatusMessage == "" {

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/pricing"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/spans"
 )
@@ -31,6 +32,9 @@ type Options struct {
 	// MaxCustomValueBytes caps one custom string value (0: 8192); longer
 	// values are cut and end with TruncationMarker.
 	MaxCustomValueBytes int
+	// Prices prices the calls whose producer reported no cost (nil: they
+	// get none).
+	Prices *pricing.Table
 }
 
 // SpanRef addresses one span of a trace (lowercase hex IDs).
@@ -231,6 +235,7 @@ func normalizeSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, res pcomm
 		c.warn(CodeEndBeforeStart, "ends at %s, before its start %s: kept as ending when it started", s.EndedAt.Format(time.RFC3339Nano), s.StartedAt.Format(time.RFC3339Nano))
 		s.EndedAt = s.StartedAt
 	}
+	finishCost(c, opts.Prices)
 	c.customAttrs(opts)
 	s.RawSpan = rawSpanJSON(sp)
 	return s, c.warns, true

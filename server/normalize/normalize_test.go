@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/pricing"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -102,12 +103,15 @@ func logEvents(t testing.TB, c corpusCase, ext string) map[SpanRef][]model.Event
 	return out
 }
 
+// testPrices is the built-in price table: goldens show what it gives.
+var testPrices = pricing.Default()
+
 func normalizeAll(t testing.TB, td ptrace.Traces, extra map[SpanRef][]model.Event) ([]model.Span, []Warning) {
 	t.Helper()
 	var spans []model.Span
 	var warns []Warning
 	for _, rs := range td.ResourceSpans().All() {
-		s, w := Normalize(rs, Options{DefaultProject: testProject, ExtraEvents: extra})
+		s, w := Normalize(rs, Options{DefaultProject: testProject, ExtraEvents: extra, Prices: testPrices})
 		spans = append(spans, s...)
 		warns = append(warns, w...)
 	}
@@ -189,7 +193,7 @@ func TestRawSpanRoundTrip(t *testing.T) {
 		t.Run(c.lib+"/"+c.name, func(t *testing.T) {
 			spans, _ := normalizeAll(t, readTraces(t, filepath.Join(c.dir, c.name+".pb")), logEvents(t, c, ".pb"))
 			for _, s := range spans {
-				again, _, err := Renormalize(s, nil, Options{})
+				again, _, err := Renormalize(s, nil, Options{Prices: testPrices})
 				if err != nil {
 					t.Fatalf("Renormalize(%s): %v", s.SpanID, err)
 				}

@@ -24,6 +24,7 @@ var openInferenceMapping = mapping{
 		{"llm.token_count.completion", fOutputTokens},
 		{"llm.token_count.prompt_details.cache_read", fCacheRead},
 		{"llm.token_count.prompt_details.cache_write", fCacheCreation},
+		{"llm.cost.total", fCost},
 		{"llm.token_count.completion_details.reasoning", fReasoning},
 		{"llm.token_count.total", fTotalTokens},
 		{"llm.invocation_parameters", fModelParameters},

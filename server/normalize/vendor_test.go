@@ -216,7 +216,7 @@ func TestVendorGolden(t *testing.T) {
 		name := strings.TrimSuffix(strings.TrimPrefix(in, filepath.Join("testdata", "vendors")+string(filepath.Separator)), ".in.json")
 		t.Run(name, func(t *testing.T) {
 			rs, extra := loadSpec(t, in)
-			spans, warns := Normalize(rs, Options{DefaultProject: testProject, ExtraEvents: extra})
+			spans, warns := Normalize(rs, Options{DefaultProject: testProject, ExtraEvents: extra, Prices: testPrices})
 			for _, w := range warns {
 				if w.Rejected {
 					t.Errorf("rejected span: %v", w)
@@ -250,7 +250,7 @@ func TestVendorGolden(t *testing.T) {
 			}
 			// Every vendor case also survives the store round trip.
 			for _, s := range spans {
-				again, _, err := Renormalize(s, nil, Options{})
+				again, _, err := Renormalize(s, nil, Options{Prices: testPrices})
 				if err != nil {
 					t.Fatalf("Renormalize: %v", err)
 				}

@@ -64,6 +64,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// ClickHouse configures the ClickHouse store (--store clickhouse).
 	ClickHouse clickhouse.Config
+	// PricesFile is a price table (server/pricing) whose entries come
+	// before the built-in ones; "" for the built-in table alone.
+	PricesFile string
 }
 
 // NewDefaultConfig returns the zero-configuration defaults: loopback on port

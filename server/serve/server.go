@@ -14,6 +14,8 @@ import (
 	"github.com/weavetrace/weave/server/auth"
 	"github.com/weavetrace/weave/server/ingest"
 	"github.com/weavetrace/weave/server/metrics"
+	"github.com/weavetrace/weave/server/normalize"
+	"github.com/weavetrace/weave/server/pricing"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/ui"
 )
@@ -34,10 +36,11 @@ type Settings struct {
 // Server is weave-server: the HTTP server in front of ingest, the read API,
 // health, metrics and the UI, over one store.
 type Server struct {
-	cfg  Config
-	s    Settings
-	log  *slog.Logger
-	keys *auth.Keys
+	cfg    Config
+	s      Settings
+	log    *slog.Logger
+	keys   *auth.Keys
+	prices *pricing.Table
 }
 
 // New checks the configuration and the API keys and returns the server. It
@@ -64,7 +67,13 @@ func New(cfg Config, s Settings) (*Server, error) {
 	if s.Version == "" {
 		s.Version = "dev"
 	}
-	return &Server{cfg: cfg, s: s, log: s.Logger, keys: keys}, nil
+	prices := pricing.Default()
+	if cfg.PricesFile != "" {
+		if prices, err = pricing.Load(cfg.PricesFile, prices); err != nil {
+			return nil, fmt.Errorf("serve: --prices: %w", err)
+		}
+	}
+	return &Server{cfg: cfg, s: s, log: s.Logger, keys: keys, prices: prices}, nil
 }
 
 // Keys returns the loaded API keys (nil or empty: open).
@@ -141,6 +150,7 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		"max_body_bytes", cfg.MaxBodyBytes,
 		"ingest_memory_bytes", cfg.IngestMemoryBytes,
 		"sqlite_cache_mb", cfg.SQLiteCacheMB,
+		"prices", pricesSource(cfg.PricesFile),
 		"zero_config", cfg == zeroConfig(),
 		"version", srv.s.Version,
 		"startup_ms", time.Since(began).Milliseconds(),
@@ -180,6 +190,13 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	return nil
 }
 
+func pricesSource(file string) string {
+	if file == "" {
+		return "built-in"
+	}
+	return file + " + built-in"
+}
+
 // zeroConfig is the configuration with nothing set by the user.
 func zeroConfig() Config { return NewDefaultConfig() }
 
@@ -207,6 +224,7 @@ func (srv *Server) routes(st store.Store, reg *metrics.Registry) (*http.ServeMux
 		Metrics:          reg,
 		Authenticate:     authenticate,
 		Authorize:        authorize,
+		Normalize:        normalize.Options{Prices: srv.prices},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)

@@ -52,20 +52,23 @@ var (
 // index ⌊level × n⌋ (at most n − 1) of the n durations sorted — ClickHouse's
 // quantileExact — and nil when no span of the group has ended.
 type SpanGroup struct {
-	Key                      []any  `json:"key"`
-	Count                    int64  `json:"count"`
-	InvocationCount          int64  `json:"invocation_count"`
-	ErrorCount               int64  `json:"error_count"`
-	InputTokens              int64  `json:"input_tokens"`
-	OutputTokens             int64  `json:"output_tokens"`
-	CacheReadInputTokens     int64  `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens int64  `json:"cache_creation_input_tokens"`
-	ReasoningTokens          int64  `json:"reasoning_tokens"`
-	TotalTokens              int64  `json:"total_tokens"`
-	DurationP50Ms            *int64 `json:"duration_p50_ms"`
-	DurationP90Ms            *int64 `json:"duration_p90_ms"`
-	DurationP95Ms            *int64 `json:"duration_p95_ms"`
-	DurationP99Ms            *int64 `json:"duration_p99_ms"`
+	Key                      []any `json:"key"`
+	Count                    int64 `json:"count"`
+	InvocationCount          int64 `json:"invocation_count"`
+	ErrorCount               int64 `json:"error_count"`
+	InputTokens              int64 `json:"input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+	ReasoningTokens          int64 `json:"reasoning_tokens"`
+	TotalTokens              int64 `json:"total_tokens"`
+	// CostUSD sums the spans' own cost_usd (whole nano-dollars), without
+	// the usage rule, as the token figures.
+	CostUSD       float64 `json:"cost_usd"`
+	DurationP50Ms *int64  `json:"duration_p50_ms"`
+	DurationP90Ms *int64  `json:"duration_p90_ms"`
+	DurationP95Ms *int64  `json:"duration_p95_ms"`
+	DurationP99Ms *int64  `json:"duration_p99_ms"`
 }
 
 // AggregateSortFields are the figures an AggregateQuery may sort on, each
@@ -74,6 +77,7 @@ var AggregateSortFields = map[string]string{
 	"count": "a_count", "invocation_count": "a_inv", "error_count": "a_err",
 	"input_tokens": "a_in", "output_tokens": "a_out", "cache_read_input_tokens": "a_cache_read",
 	"cache_creation_input_tokens": "a_cache_creation", "reasoning_tokens": "a_reasoning", "total_tokens": "a_total",
+	"cost_usd":        "a_cost",
 	"duration_p50_ms": "a_p50", "duration_p90_ms": "a_p90", "duration_p95_ms": "a_p95", "duration_p99_ms": "a_p99",
 }
 
@@ -121,6 +125,8 @@ func GroupField(f string) (kind GroupKind, prefix, key string, err error) {
 		return GroupBool, "", "", nil
 	case FieldStarted, FieldEnded:
 		return GroupTime, "", "", nil
+	case FieldNullCost:
+		return 0, "", "", fmt.Errorf("%w: cannot group by %q (a figure: each group sums it)", ErrInvalid, f)
 	}
 	return 0, "", "", fmt.Errorf("%w: cannot group by %q (a list)", ErrInvalid, f)
 }

@@ -1,5 +1,15 @@
 package store
 
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/weavetrace/weave/server/model"
+)
+
 // FieldKind says how a filterable canonical column compares.
 type FieldKind int
 
@@ -13,6 +23,7 @@ const (
 	FieldBool               // is_turn
 	FieldList               // finish_reasons
 	FieldDuration           // derived duration_ms
+	FieldNullCost           // cost_usd: USD, null = no cost
 )
 
 // SpanFilterFields are the canonical columns a Filter or Sort may name
@@ -31,7 +42,9 @@ var SpanFilterFields = map[string]FieldKind{
 	"display_name": FieldString, "wb_run_id": FieldString, "wb_run_step": FieldNullInt,
 	"compaction_items_before": FieldInt, "compaction_items_after": FieldInt,
 	"started_at": FieldStarted, "ended_at": FieldEnded, "is_turn": FieldBool, "finish_reasons": FieldList,
-	"duration_ms": FieldDuration,
+	"duration_ms":                    FieldDuration,
+	"cache_creation_5m_input_tokens": FieldNullInt, "cache_creation_1h_input_tokens": FieldNullInt,
+	"cost_usd": FieldNullCost, "cost_source": FieldString,
 }
 
 // HeavyFields are canonical columns that exist but cannot be filtered on
@@ -41,4 +54,35 @@ var HeavyFields = map[string]bool{
 	"tool_call_arguments": true, "tool_call_result": true, "events": true, "raw_span": true,
 	"custom_attrs_string": true, "custom_attrs_int": true, "custom_attrs_float": true,
 	"custom_attrs_bool": true, "resource_attrs": true, "model_parameters": true,
+}
+
+// CostFilterValue converts the value of a filter on cost_usd (US dollars:
+// a JSON number or a decimal string) to the whole nano-dollars backends
+// compare.
+func CostFilterValue(v any) (any, error) {
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return nil, fmt.Errorf("want a number of dollars, got %s", x)
+		}
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
+			return nil, fmt.Errorf("want a number of dollars, got %q", x)
+		}
+	default:
+		return nil, fmt.Errorf("want a number of dollars, got %T", v)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 9e9 {
+		return nil, fmt.Errorf("want a finite number of dollars, got %v", f)
+	}
+	return model.CostNanos(f), nil
 }

@@ -206,7 +206,8 @@ type ConversationQuery struct {
 // "running": see TraceSummary). Filters are span filters (as in
 // SpanQuery): a trace is kept when one of its spans matches all of them.
 // Sort is on started_at, last_activity, duration_ms, span_count,
-// error_count, running_count, the token counts or trace_id; default
+// error_count, running_count, the token counts, cost_usd,
+// unpriced_count or trace_id; default
 // started_at desc. Ties are broken by trace_id ascending.
 type TraceQuery struct {
 	ProjectID      string
@@ -264,16 +265,34 @@ var TraceSortFields = map[string]string{
 	"span_count": "t_spans", "error_count": "t_errors", "running_count": "t_running",
 	"input_tokens": "t_in", "output_tokens": "t_out", "cache_read_input_tokens": "t_cache_read",
 	"cache_creation_input_tokens": "t_cache_creation", "reasoning_tokens": "t_reasoning",
+	"cost_usd": "t_cost", "unpriced_count": "t_unpriced",
 }
 
-// Usage is a token total. Totals never count usage twice: a span's usage
-// counts only if no descendant span in the same trace reports usage.
+// Usage is a token and cost total. Totals never count usage twice: a
+// span's usage counts only if no descendant span in the same trace reports
+// usage (tokens or a cost). CostUSD sums the cost_usd of the spans whose
+// usage counts, in whole nano-dollars (exact whatever the order); an
+// UnpricedCount above zero says it is a lower bound: that many of those
+// spans reported tokens but have no cost (a model the price table does not
+// know, and no cost from the producer).
 type Usage struct {
-	InputTokens              int64 `json:"input_tokens"`
-	OutputTokens             int64 `json:"output_tokens"`
-	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
-	ReasoningTokens          int64 `json:"reasoning_tokens"`
+	InputTokens              int64   `json:"input_tokens"`
+	OutputTokens             int64   `json:"output_tokens"`
+	CacheReadInputTokens     int64   `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens int64   `json:"cache_creation_input_tokens"`
+	ReasoningTokens          int64   `json:"reasoning_tokens"`
+	CostUSD                  float64 `json:"cost_usd"`
+	UnpricedCount            int64   `json:"unpriced_count"`
+}
+
+// SpanCost is a span's contribution to the cost figures of Usage when its
+// usage counts: its cost in nano-dollars, and whether it is unpriced
+// (tokens reported, no cost).
+func SpanCost(s *model.Span) (nanos int64, unpriced bool) {
+	if s.CostUSD != nil {
+		return model.CostNanos(*s.CostUSD), false
+	}
+	return 0, s.HasTokens()
 }
 
 // ConversationSummary is one row of the conversations list.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
@@ -62,6 +63,21 @@ func versionRowsSQL(l layout, project, agent string) built {
 	}
 }
 
+// agentCostsSQL sums the cost figures of agent_costs by agent, or by
+// version of one agent.
+func agentCostsSQL(l layout, project, agent string) built {
+	var p params
+	col, where := "agent_name", "project_id = "+p.add("String", project)
+	if agent != "" {
+		col, where = "agent_version", where+" AND agent_name = "+p.add("String", agent)
+	}
+	return built{
+		sql: "SELECT " + col + ", toInt64(sum(cost_nanos)), toInt64(sum(unpriced)) FROM " + l.table("agent_costs") +
+			" WHERE " + where + " GROUP BY " + col,
+		params: p.list,
+	}
+}
+
 // extremesSQL recomputes first/last seen of the groups whose rollup rows
 // may be too wide (a span left them): by agent, or by version of agent.
 func extremesSQL(l layout, project, agent string, keys []string) built {
@@ -93,6 +109,25 @@ func (s *Store) rollup(ctx context.Context, what string, b built, project, agent
 			stale = append(stale, x.key)
 		}
 		out = append(out, x)
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	byKey := make(map[string]*rollupRow, len(out))
+	for _, x := range out {
+		byKey[x.key] = x
+	}
+	c := agentCostsSQL(s.l, project, agent)
+	err = s.scanAll(ctx, what, c.sql, c.params, func(r driver.Rows) error {
+		var k string
+		var cost, unpriced int64
+		if err := r.Scan(&k, &cost, &unpriced); err != nil {
+			return err
+		}
+		if x := byKey[k]; x != nil {
+			x.usage.CostUSD, x.usage.UnpricedCount = model.USD(cost), unpriced
+		}
 		return nil
 	})
 	if err != nil || len(stale) == 0 {
@@ -134,6 +169,8 @@ var agentSort = map[string]func(a, b *store.AgentSummary) int{
 		return cmp.Compare(a.CacheCreationInputTokens, b.CacheCreationInputTokens)
 	},
 	"reasoning_tokens": func(a, b *store.AgentSummary) int { return cmp.Compare(a.ReasoningTokens, b.ReasoningTokens) },
+	"cost_usd":         func(a, b *store.AgentSummary) int { return cmp.Compare(a.CostUSD, b.CostUSD) },
+	"unpriced_count":   func(a, b *store.AgentSummary) int { return cmp.Compare(a.UnpricedCount, b.UnpricedCount) },
 }
 
 // QueryAgents implements store.Reader. Agents are few: the rollup rows of

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
@@ -83,6 +84,7 @@ func aggregateSQL(l layout, q store.AggregateQuery, limit int) (page, count buil
 		"toInt64(sum(ifNull(output_tokens, 0))) AS a_out", "toInt64(sum(ifNull(cache_read_input_tokens, 0))) AS a_cache_read",
 		"toInt64(sum(ifNull(cache_creation_input_tokens, 0))) AS a_cache_creation",
 		"toInt64(sum(ifNull(reasoning_tokens, 0))) AS a_reasoning", "toInt64(sum(ifNull(total_tokens, 0))) AS a_total",
+		"toInt64(sum(ifNull(cost_nanos, 0))) AS a_cost",
 		"countIf(isNotNull(ended_at)) AS a_ended",
 		"quantilesExactIf("+strings.Join(levels, ", ")+")("+durationExpr+", isNotNull(ended_at)) AS a_q"), ", ") +
 		" FROM " + l.table("spans") + " FINAL WHERE " + and(conds) + " GROUP BY " + strings.Join(groupBy, ", ")
@@ -121,7 +123,7 @@ func aggregateSQL(l layout, q store.AggregateQuery, limit int) (page, count buil
 	off := p.add("UInt64", uint64(q.Offset))
 	page = built{
 		sql: "SELECT " + strings.Join(append(gcols, "a_count", "a_inv", "a_err", "a_in", "a_out", "a_cache_read", "a_cache_creation",
-			"a_reasoning", "a_total", strings.Join(pcts, ", ")), ", ") + " FROM (" + inner + ") ORDER BY " + strings.Join(order, ", ") +
+			"a_reasoning", "a_total", "a_cost", strings.Join(pcts, ", ")), ", ") + " FROM (" + inner + ") ORDER BY " + strings.Join(order, ", ") +
 			" LIMIT " + lim + " OFFSET " + off,
 		params: p.list,
 	}
@@ -161,8 +163,9 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 			dest = append(dest, keys[i])
 		}
 		var p [4]*int64
+		var cost int64
 		dest = append(dest, &g.Count, &g.InvocationCount, &g.ErrorCount, &g.InputTokens, &g.OutputTokens,
-			&g.CacheReadInputTokens, &g.CacheCreationInputTokens, &g.ReasoningTokens, &g.TotalTokens, &p[0], &p[1], &p[2], &p[3])
+			&g.CacheReadInputTokens, &g.CacheCreationInputTokens, &g.ReasoningTokens, &g.TotalTokens, &cost, &p[0], &p[1], &p[2], &p[3])
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
@@ -170,6 +173,7 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 		for i := range kinds {
 			g.Key[i] = keyValue(keys[i])
 		}
+		g.CostUSD = model.USD(cost)
 		g.DurationP50Ms, g.DurationP90Ms, g.DurationP95Ms, g.DurationP99Ms = p[0], p[1], p[2], p[3]
 		out = append(out, g)
 		return nil

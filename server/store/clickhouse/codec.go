@@ -36,7 +36,8 @@ var lightCols = []string{
 	"tool_type", "tool_call_id", "error_type", "compaction_summary", "compaction_items_before",
 	"compaction_items_after", "thread_id", "is_turn", "custom_attrs_string", "custom_attrs_int",
 	"custom_attrs_float", "custom_attrs_bool", "resource_attrs", "total_tokens", "display_name", "wb_run_id",
-	"wb_run_step", "model_parameters",
+	"wb_run_step", "model_parameters", "cache_creation_5m_input_tokens", "cache_creation_1h_input_tokens",
+	"cost_nanos", "cost_source",
 }
 
 // detailCols are the heavy columns, returned with details only.
@@ -271,10 +272,19 @@ func spanValues(p *prep, version uint64, deleted bool) []any {
 		s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary, s.CompactionItemsBefore,
 		s.CompactionItemsAfter, s.ThreadID, s.IsTurn, orEmpty(s.CustomAttrsString), orEmpty(s.CustomAttrsInt),
 		orEmpty(s.CustomAttrsFloat), orEmpty(s.CustomAttrsBool), p.res, s.TotalTokens, s.DisplayName, s.WBRunID,
-		s.WBRunStep, p.params,
+		s.WBRunStep, p.params, s.CacheCreation5mInputTokens, s.CacheCreation1hInputTokens, costNanos(s.CostUSD), s.CostSource,
 		p.in, p.out, sys, s.ToolCallArguments, s.ToolCallResult, p.events, string(s.RawSpan),
 		orEmpty(p.resText), version, del,
 	}
+}
+
+// costNanos is a span's cost in nano-dollars, nil for none.
+func costNanos(usd *float64) *int64 {
+	if usd == nil {
+		return nil
+	}
+	n := model.CostNanos(*usd)
+	return &n
 }
 
 func orEmpty[V any](m map[string]V) map[string]V {
@@ -305,6 +315,7 @@ type spanScan struct {
 	events string
 	raw    string
 	params string
+	cost   *int64
 }
 
 func (r *spanScan) dest(details bool) []any {
@@ -317,7 +328,7 @@ func (r *spanScan) dest(details bool) []any {
 		&s.ToolType, &s.ToolCallID, &s.ErrorType, &s.CompactionSummary, &s.CompactionItemsBefore,
 		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &s.CustomAttrsString, &s.CustomAttrsInt,
 		&s.CustomAttrsFloat, &s.CustomAttrsBool, &r.res, &s.TotalTokens, &s.DisplayName, &s.WBRunID,
-		&s.WBRunStep, &r.params,
+		&s.WBRunStep, &r.params, &s.CacheCreation5mInputTokens, &s.CacheCreation1hInputTokens, &r.cost, &s.CostSource,
 	}
 	if details {
 		d = append(d, &r.in, &r.out, &r.sys, &s.ToolCallArguments, &s.ToolCallResult, &r.events, &r.raw)
@@ -334,6 +345,9 @@ func (r *spanScan) span(details bool) (model.Span, error) {
 	}
 	s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens =
 		r.tok[0], r.tok[1], r.tok[2], r.tok[3], r.tok[4]
+	if r.cost != nil {
+		s.CostUSD = model.CostPtr(*r.cost)
+	}
 	if len(s.FinishReasons) == 0 {
 		s.FinishReasons = nil
 	}

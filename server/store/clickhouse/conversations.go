@@ -6,6 +6,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/textsearch"
 )
@@ -18,7 +19,7 @@ var convSortCols = map[string]string{
 	"first_activity": "c_first", "last_activity": "c_last", "first_prompt": "c_prompt",
 	"input_tokens": "c_input", "output_tokens": "c_output",
 	"cache_read_input_tokens": "c_cache_read", "cache_creation_input_tokens": "c_cache_creation",
-	"reasoning_tokens": "c_reasoning",
+	"reasoning_tokens": "c_reasoning", "cost_usd": "c_cost", "unpriced_count": "c_unpriced",
 }
 
 // convAggs are the grouped columns of the conversations list, over
@@ -33,7 +34,7 @@ const convAggs = "conv_key, if(sum(turn_spans) > 0, toInt64(sum(turn_spans)), to
 	"min(first_ns) AS c_first, max(last_ns) AS c_last, toInt64(sum(input_tokens)) AS c_input, " +
 	"toInt64(sum(output_tokens)) AS c_output, toInt64(sum(cache_read_input_tokens)) AS c_cache_read, " +
 	"toInt64(sum(cache_creation_input_tokens)) AS c_cache_creation, " +
-	"toInt64(sum(reasoning_tokens)) AS c_reasoning"
+	"toInt64(sum(reasoning_tokens)) AS c_reasoning, toInt64(sum(cost_nanos)) AS c_cost, toInt64(sum(unpriced)) AS c_unpriced"
 
 // firstPromptAgg picks the prompt of the conversation's first span that
 // has one: earliest start, invoke_agent spans first, then span_id.
@@ -159,9 +160,9 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	idx := map[string]int{}
 	err = s.scanAll(ctx, "query conversations", pb.sql, pb.params, func(r driver.Rows) error {
 		var c store.ConversationSummary
-		var first, last int64
+		var first, last, cost int64
 		dest := []any{&c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount, &first, &last,
-			&c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens, &c.CacheCreationInputTokens, &c.ReasoningTokens}
+			&c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens, &c.CacheCreationInputTokens, &c.ReasoningTokens, &cost, &c.UnpricedCount}
 		if withPrompt {
 			dest = append(dest, &c.FirstPrompt)
 		}
@@ -169,6 +170,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 			return err
 		}
 		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
+		c.CostUSD = model.USD(cost)
 		idx[c.ConversationID] = len(page.Conversations)
 		page.Conversations = append(page.Conversations, c)
 		return nil

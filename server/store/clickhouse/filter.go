@@ -22,6 +22,7 @@ const (
 	kBool     = store.FieldBool
 	kList     = store.FieldList
 	kDuration = store.FieldDuration
+	kNullCost = store.FieldNullCost
 )
 
 var (
@@ -47,6 +48,7 @@ var (
 	vFloat  = valueType{"Float64", toFloat, false}
 	vBool   = valueType{"Bool", toBool, false}
 	vNanos  = valueType{"Int64", toNanos, false}
+	vCost   = valueType{"Int64", store.CostFilterValue, false} // dollars, compared in nano-dollars
 )
 
 var ops = map[string]string{"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -85,6 +87,13 @@ func filterSQL(f store.Filter, p *params) (string, error) {
 		return scalarSQL(col, op, f, vInt, p, col+" != 0", col+" = 0")
 	case kNullInt:
 		c, err := scalarSQL(col, op, f, vInt, p, col+" IS NOT NULL", col+" IS NULL")
+		if err == nil && op == "neq" {
+			c = "(" + col + " IS NULL OR " + c + ")"
+		}
+		return c, err
+	case kNullCost:
+		col = "cost_nanos"
+		c, err := scalarSQL(col, op, f, vCost, p, col+" IS NOT NULL", col+" IS NULL")
 		if err == nil && op == "neq" {
 			c = "(" + col + " IS NULL OR " + c + ")"
 		}
@@ -387,6 +396,8 @@ func sortExpr(field, dir string) (string, bool) {
 		return durationExpr + " " + dir, true
 	case kNullInt:
 		return field + " " + dir + " NULLS LAST", true // unreported usage last either way
+	case kNullCost:
+		return "cost_nanos " + dir + " NULLS LAST", true
 	case kEnded:
 		if dir == "ASC" {
 			return field + " ASC NULLS FIRST", true // running spans first, as an end of 0

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
@@ -24,12 +25,12 @@ func extentSQL(l layout, project, agent string) built {
 	}
 }
 
-// metricsFromMinutesSQL buckets the per-minute rollup; w is a whole number
-// of minutes, [from, to) whole buckets in nanoseconds.
-func metricsFromMinutesSQL(l layout, project, agent string, from, to, w int64) built {
-	var p params
+// minuteBuckets is what the per-minute rollups are bucketed by: the
+// bucket expression (w a whole number of minutes, [from, to) whole
+// buckets in nanoseconds) and the conditions on project, window and agent.
+func minuteBuckets(p *params, project, agent string, from, to, w int64) (bucket string, conds []string) {
 	wm := p.add("Int64", w/minuteNanos)
-	conds := []string{
+	conds = []string{
 		"project_id = " + p.add("String", project),
 		"minute >= " + p.add("Int64", from/minuteNanos),
 		"minute < " + p.add("Int64", to/minuteNanos),
@@ -37,13 +38,32 @@ func metricsFromMinutesSQL(l layout, project, agent string, from, to, w int64) b
 	if agent != "" {
 		conds = append(conds, "agent_name = "+p.add("String", agent))
 	}
+	return "(intDiv(minute, " + wm + ") - (modulo(minute, " + wm + ") < 0)) * " + wm + " AS bucket", conds
+}
+
+// metricsFromMinutesSQL buckets the per-minute rollup.
+func metricsFromMinutesSQL(l layout, project, agent string, from, to, w int64) built {
+	var p params
+	bucket, conds := minuteBuckets(&p, project, agent, from, to, w)
 	return built{
-		sql: "SELECT (intDiv(minute, " + wm + ") - (modulo(minute, " + wm + ") < 0)) * " + wm + " AS bucket, agent_name, " +
+		sql: "SELECT " + bucket + ", agent_name, " +
 			"toInt64(sum(invocation_count)), toInt64(sum(error_count)), toInt64(sum(span_count)), " +
 			"toInt64(sum(duration_ms)), toInt64(sum(ended_invocations)), toInt64(sum(input_tokens)), " +
 			"toInt64(sum(output_tokens)), toInt64(sum(cache_read_input_tokens)), " +
 			"toInt64(sum(cache_creation_input_tokens)), toInt64(sum(reasoning_tokens)) FROM " + l.table("agent_minutes") +
 			" WHERE " + and(conds) + " GROUP BY bucket, agent_name HAVING sum(span_count) > 0 ORDER BY bucket, agent_name",
+		params: p.list,
+	}
+}
+
+// metricCostsSQL buckets the per-minute cost rollup as
+// metricsFromMinutesSQL buckets the activity.
+func metricCostsSQL(l layout, project, agent string, from, to, w int64) built {
+	var p params
+	bucket, conds := minuteBuckets(&p, project, agent, from, to, w)
+	return built{
+		sql: "SELECT " + bucket + ", agent_name, toInt64(sum(cost_nanos)), toInt64(sum(unpriced)) FROM " +
+			l.table("agent_minute_costs") + " WHERE " + and(conds) + " GROUP BY bucket, agent_name",
 		params: p.list,
 	}
 }
@@ -71,7 +91,8 @@ func metricsFromStateSQL(l layout, project, agent string, from, to, w int64) bui
 			"toInt64(sumIf(ifNull(input_tokens, 0), counted = 1)), toInt64(sumIf(ifNull(output_tokens, 0), counted = 1)), " +
 			"toInt64(sumIf(ifNull(cache_read_input_tokens, 0), counted = 1)), " +
 			"toInt64(sumIf(ifNull(cache_creation_input_tokens, 0), counted = 1)), " +
-			"toInt64(sumIf(ifNull(reasoning_tokens, 0), counted = 1)) FROM " + l.table("span_state") +
+			"toInt64(sumIf(ifNull(reasoning_tokens, 0), counted = 1)), toInt64(sumIf(ifNull(cost_nanos, 0), counted = 1)), " +
+			"toInt64(countIf(counted = 1 AND isNull(cost_nanos) AND " + hasTokensSQL + ")) FROM " + l.table("span_state") +
 			" FINAL WHERE " + and(conds) + " GROUP BY bucket, eff_agent ORDER BY bucket, eff_agent",
 		params: p.list,
 	}
@@ -107,24 +128,57 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 	}
 	b := metricsFromStateSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
 	unit := int64(1)
-	if w%minuteNanos == 0 {
+	minutes := w%minuteNanos == 0
+	if minutes {
 		b = metricsFromMinutesSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
 		unit = minuteNanos
 	}
 	var out []store.MetricBucket
 	err = s.scanAll(ctx, "agent metrics", b.sql, b.params, func(r driver.Rows) error {
 		var m store.MetricBucket
-		var start, dur, ended int64
-		if err := r.Scan(&start, &m.AgentName, &m.InvocationCount, &m.ErrorCount, &m.SpanCount, &dur, &ended,
-			&m.InputTokens, &m.OutputTokens, &m.CacheReadInputTokens, &m.CacheCreationInputTokens, &m.ReasoningTokens); err != nil {
+		var start, dur, ended, cost int64
+		dest := []any{&start, &m.AgentName, &m.InvocationCount, &m.ErrorCount, &m.SpanCount, &dur, &ended,
+			&m.InputTokens, &m.OutputTokens, &m.CacheReadInputTokens, &m.CacheCreationInputTokens, &m.ReasoningTokens}
+		if !minutes {
+			dest = append(dest, &cost, &m.UnpricedCount)
+		}
+		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		m.Start = fromNanos(start * unit)
+		m.CostUSD = model.USD(cost)
 		if ended > 0 {
 			m.AvgDurationMs = float64(dur) / float64(ended)
 		}
 		out = append(out, m)
 		return nil
 	})
+	if err != nil || !minutes || len(out) == 0 {
+		return out, err
+	}
+	type key struct {
+		start int64
+		agent string
+	}
+	idx := make(map[key]int, len(out))
+	for i, m := range out {
+		idx[key{m.Start.UnixNano(), m.AgentName}] = i
+	}
+	c := metricCostsSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
+	err = s.scanAll(ctx, "agent metrics", c.sql, c.params, func(r driver.Rows) error {
+		var start, cost, unpriced int64
+		var agent string
+		if err := r.Scan(&start, &agent, &cost, &unpriced); err != nil {
+			return err
+		}
+		if i, ok := idx[key{start * unit, agent}]; ok {
+			out[i].CostUSD, out[i].UnpricedCount = model.USD(cost), unpriced
+		}
+		return nil
+	})
 	return out, err
 }
+
+// hasTokensSQL is true for a row that reported a token count.
+const hasTokensSQL = "(isNotNull(input_tokens) OR isNotNull(output_tokens) OR isNotNull(cache_read_input_tokens) OR " +
+	"isNotNull(cache_creation_input_tokens) OR isNotNull(reasoning_tokens))"

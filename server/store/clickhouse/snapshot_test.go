@@ -361,7 +361,7 @@ func TestReadSnapshot(t *testing.T) {
 			return [][]any{{trace, storetest.SpanID("a"), storetest.T0.UnixNano()}, {trace, storetest.SpanID("b"), storetest.T0.Add(time.Second).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT trace_id, min(first_ns)"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano(), int64(6), int64(1), int64(0),
-				int64(100), int64(10), int64(50), int64(5), int64(0), int64(60000)}}
+				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1_500_000), int64(1), int64(60000)}}
 		case strings.HasPrefix(sql, "SELECT trace_id, span_id, parent_span_id, started_at, ended_at, eff_agent, conv_key"):
 			end := storetest.T0.Add(time.Minute)
 			return [][]any{{trace, storetest.SpanID("a"), "", storetest.T0, &end, "claude-code", "conv-1"},
@@ -370,8 +370,8 @@ func TestReadSnapshot(t *testing.T) {
 			return [][]any{{trace, storetest.SpanID("a"), "invoke_agent claude-code"}}
 		case strings.HasPrefix(sql, "SELECT g0, g1, a_count"):
 			op, agent, p50 := "chat", "claude-code", int64(1200)
-			return [][]any{{&op, &agent, int64(4), int64(0), int64(1), int64(100), int64(10), int64(50), int64(5), int64(0), int64(110), &p50, &p50, &p50, &p50},
-				{&op, (*string)(nil), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), (*int64)(nil), (*int64)(nil), (*int64)(nil), (*int64)(nil)}}
+			return [][]any{{&op, &agent, int64(4), int64(0), int64(1), int64(100), int64(10), int64(50), int64(5), int64(0), int64(110), int64(2_000), &p50, &p50, &p50, &p50},
+				{&op, (*string)(nil), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), (*int64)(nil), (*int64)(nil), (*int64)(nil), (*int64)(nil)}}
 		case strings.HasPrefix(sql, "SELECT conv_key, max(last_ns)"):
 			return [][]any{{"conv-1", storetest.T0.Add(time.Hour).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT trace_id, first_ns, last_ns"):
@@ -386,7 +386,7 @@ func TestReadSnapshot(t *testing.T) {
 			return [][]any{{int64(2), storetest.T0.UnixNano() / minuteNanos, storetest.T0.UnixNano()/minuteNanos + 30}}
 		case strings.HasPrefix(sql, "SELECT conv_key, if(sum(turn_spans) > 0"):
 			row := []any{"conv-1", int64(2), int64(0), int64(10), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
-				int64(100), int64(10), int64(50), int64(5), int64(0)}
+				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1_500_000), int64(1)}
 			if strings.Contains(sql, " AS c_prompt") {
 				row = append(row, "fix the bug")
 			}
@@ -422,8 +422,9 @@ func TestReadSnapshot(t *testing.T) {
 			{Field: "custom_attrs_float.temperature", Op: "lte", Value: 0.5},
 			{Field: "custom_attrs_bool.stream", Op: "eq", Value: false},
 			{Field: "resource_attrs.service.name", Op: "eq", Value: "claude-code"},
+			{Field: "cost_usd", Op: "gte", Value: 0.5},
 		},
-		Sort: []store.Sort{{Field: "input_tokens", Direction: "desc"}, {Field: "ended_at", Direction: "asc"}, {Field: "duration_ms"}},
+		Sort: []store.Sort{{Field: "input_tokens", Direction: "desc"}, {Field: "ended_at", Direction: "asc"}, {Field: "duration_ms"}, {Field: "cost_usd"}},
 	})
 	step("QuerySpans filters, sorts, range, details", err)
 	_, err = s.GetSpans(ctx, []store.SpanKey{{ProjectID: p, TraceID: trace, SpanID: storetest.SpanID("a")}, {ProjectID: p, TraceID: trace, SpanID: storetest.SpanID("b")}})

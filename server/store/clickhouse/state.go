@@ -26,6 +26,7 @@ type stateRow struct {
 	isTurn                    bool
 	model                     string
 	tok                       [5]*int64
+	cost                      *int64 // nano-dollars
 	prompt                    string
 	msgKeys                   []string // sorted msgPair keys
 	hash                      string   // digest of the whole span as written
@@ -33,7 +34,9 @@ type stateRow struct {
 	version                   uint64
 }
 
-func (r *stateRow) hasUsage() bool {
+func (r *stateRow) hasUsage() bool { return r.hasTokens() || r.cost != nil }
+
+func (r *stateRow) hasTokens() bool {
 	for _, t := range r.tok {
 		if t != nil {
 			return true
@@ -67,6 +70,7 @@ func stateOf(p *prep) *stateRow {
 		hasEnd: p.hasEnd, status: s.StatusCode, op: s.OperationName, agent: s.AgentName, agentVersion: s.AgentVersion,
 		conv: s.ConversationID, thread: s.ThreadID, isTurn: s.IsTurn, model: m,
 		tok:    [5]*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens},
+		cost:   costNanos(s.CostUSD),
 		prompt: p.prompt, hash: p.hash,
 	}
 	r.msgKeys = make([]string, len(p.pairs))
@@ -81,7 +85,7 @@ var stateCols = []string{
 	"trace_id", "span_id", "parent_span_id", "started_at", "ended_at", "status_code", "operation_name",
 	"agent_name", "agent_version", "conversation_id", "thread_id", "model", "input_tokens", "output_tokens",
 	"cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "prompt", "msg_keys",
-	"span_hash", "eff_agent", "eff_version", "conv_key", "counted", "version", "is_turn", "turn_root",
+	"span_hash", "eff_agent", "eff_version", "conv_key", "counted", "version", "is_turn", "turn_root", "cost_nanos",
 }
 
 // stateInsertCols adds the columns only inserts carry.
@@ -108,7 +112,7 @@ func stateValues(project string, r *stateRow, sign int8, staleAgent, staleVersio
 		project, r.traceID, r.spanID, r.parentID, fromNanos(r.started), ended, r.status, r.op,
 		r.agent, r.agentVersion, r.conv, r.thread, r.model, r.tok[0], r.tok[1],
 		r.tok[2], r.tok[3], r.tok[4], r.prompt, keys, r.hash,
-		r.d.effAgent, r.d.effVersion, r.d.convKey, b2u(r.d.counted), r.version, b2u(r.isTurn), b2u(r.d.turnRoot),
+		r.d.effAgent, r.d.effVersion, r.d.convKey, b2u(r.d.counted), r.version, b2u(r.isTurn), b2u(r.d.turnRoot), r.cost,
 		store.FloorDiv(r.started, minuteNanos), int32(store.FloorDiv(r.started, dayNanos)), b2u(staleAgent), b2u(staleVersion), sign,
 	}
 }
@@ -134,7 +138,7 @@ func (x *stateScan) dest() []any {
 		&r.traceID, &r.spanID, &r.parentID, &x.started, &x.ended, &r.status, &r.op,
 		&r.agent, &r.agentVersion, &r.conv, &r.thread, &r.model, &r.tok[0], &r.tok[1],
 		&r.tok[2], &r.tok[3], &r.tok[4], &r.prompt, &r.msgKeys, &r.hash,
-		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &x.counted, &r.version, &x.isTurn, &x.turnRoot,
+		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &x.counted, &r.version, &x.isTurn, &x.turnRoot, &r.cost,
 	}
 }
 
@@ -158,6 +162,7 @@ type group struct {
 	spans, errors, running int64
 	turns                  int64 // turn spans (store package doc)
 	tok                    [5]int64
+	cost, unpriced         int64 // nano-dollars; counted spans with tokens and no cost
 	first, last            int64
 	agents, models         []string
 	prompt                 string
@@ -168,7 +173,7 @@ type group struct {
 
 func (g *group) equal(o *group) bool {
 	return g.convKey == o.convKey && g.spans == o.spans && g.turns == o.turns && g.errors == o.errors && g.running == o.running &&
-		g.tok == o.tok && g.first == o.first && g.last == o.last && slices.Equal(g.agents, o.agents) &&
+		g.tok == o.tok && g.cost == o.cost && g.unpriced == o.unpriced && g.first == o.first && g.last == o.last && slices.Equal(g.agents, o.agents) &&
 		slices.Equal(g.models, o.models) && g.prompt == o.prompt && g.promptAt == o.promptAt &&
 		g.promptRank == o.promptRank && g.promptSpan == o.promptSpan
 }
@@ -202,6 +207,12 @@ func groups(states []*stateRow) map[string]*group {
 				if t != nil {
 					g.tok[i] += *t
 				}
+			}
+			switch {
+			case r.cost != nil:
+				g.cost += *r.cost
+			case r.hasTokens():
+				g.unpriced++
 			}
 		}
 		if r.d.effAgent != "" {
@@ -242,7 +253,7 @@ var convTraceCols = []string{
 	"project_id", "conv_key", "trace_id", "span_count", "error_count", "running_count", "input_tokens",
 	"output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "first_ns",
 	"last_ns", "last_at", "agents", "models", "prompt", "prompt_ns", "prompt_rank", "prompt_span_id", "version",
-	"is_deleted", "turn_spans",
+	"is_deleted", "turn_spans", "cost_nanos", "unpriced",
 }
 
 func groupValues(project, traceID string, g *group, version uint64, deleted bool) []any {
@@ -257,7 +268,7 @@ func groupValues(project, traceID string, g *group, version uint64, deleted bool
 		project, g.convKey, traceID, g.spans, g.errors, g.running, g.tok[0],
 		g.tok[1], g.tok[2], g.tok[3], g.tok[4], g.first,
 		g.last, fromNanos(g.last), agents, models, g.prompt, g.promptAt, g.promptRank, g.promptSpan, version,
-		b2u(deleted), g.turns,
+		b2u(deleted), g.turns, g.cost, g.unpriced,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
@@ -16,7 +17,8 @@ const traceAggs = "trace_id, min(first_ns) AS t_start, max(last_ns) AS t_last, t
 	"toInt64(sum(error_count)) AS t_errors, toInt64(sum(running_count)) AS t_running, " +
 	"toInt64(sum(input_tokens)) AS t_in, toInt64(sum(output_tokens)) AS t_out, " +
 	"toInt64(sum(cache_read_input_tokens)) AS t_cache_read, toInt64(sum(cache_creation_input_tokens)) AS t_cache_creation, " +
-	"toInt64(sum(reasoning_tokens)) AS t_reasoning, if(t_running = 0, intDiv(t_last - t_start, 1000000), toInt64(0)) AS t_duration"
+	"toInt64(sum(reasoning_tokens)) AS t_reasoning, toInt64(sum(cost_nanos)) AS t_cost, toInt64(sum(unpriced)) AS t_unpriced, " +
+	"if(t_running = 0, intDiv(t_last - t_start, 1000000), toInt64(0)) AS t_duration"
 
 // matchingSpansSQL selects cols of the project's spans that match every
 // filter (a subquery for IN).
@@ -155,12 +157,14 @@ func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.Tr
 	idx := map[string]int{}
 	err = s.scanAll(ctx, "query traces", page.sql, page.params, func(r driver.Rows) error {
 		var t store.TraceSummary
-		var start, last int64
+		var start, last, cost int64
 		if err := r.Scan(&t.TraceID, &start, &last, &t.SpanCount, &t.ErrorCount, &t.RunningCount, &t.InputTokens,
-			&t.OutputTokens, &t.CacheReadInputTokens, &t.CacheCreationInputTokens, &t.ReasoningTokens, &t.DurationMs); err != nil {
+			&t.OutputTokens, &t.CacheReadInputTokens, &t.CacheCreationInputTokens, &t.ReasoningTokens, &cost, &t.UnpricedCount,
+			&t.DurationMs); err != nil {
 			return err
 		}
 		t.StartedAt, t.LastActivity = fromNanos(start), fromNanos(last)
+		t.CostUSD = model.USD(cost)
 		t.Status = store.TraceStatus(t.ErrorCount, t.RunningCount)
 		idx[t.TraceID] = len(out)
 		out = append(out, t)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
@@ -134,11 +135,12 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 	}
 	with := "WITH base AS (SELECT " + strings.Join(sel, ", ") + `, s.operation_name AS op, s.status_code AS st,
 		s.input_tokens AS tin, s.output_tokens AS tout, s.cache_read_input_tokens AS tcr, s.cache_creation_input_tokens AS tcc,
-		s.reasoning_tokens AS treas, s.total_tokens AS ttot, CASE WHEN s.ended_at != 0 THEN ` + durationExpr + ` END AS dur
+		s.reasoning_tokens AS treas, s.total_tokens AS ttot, s.cost_nanos AS tcost, CASE WHEN s.ended_at != 0 THEN ` + durationExpr + ` END AS dur
 		FROM spans s WHERE ` + join(where) + `),
 	agg AS (SELECT ` + gl + `, COUNT(*) AS a_count, SUM(op = 'invoke_agent') AS a_inv, SUM(st = 'ERROR') AS a_err,
 		COALESCE(SUM(tin), 0) AS a_in, COALESCE(SUM(tout), 0) AS a_out, COALESCE(SUM(tcr), 0) AS a_cache_read,
-		COALESCE(SUM(tcc), 0) AS a_cache_creation, COALESCE(SUM(treas), 0) AS a_reasoning, COALESCE(SUM(ttot), 0) AS a_total
+		COALESCE(SUM(tcc), 0) AS a_cache_creation, COALESCE(SUM(treas), 0) AS a_reasoning, COALESCE(SUM(ttot), 0) AS a_total,
+		COALESCE(SUM(tcost), 0) AS a_cost
 		FROM base GROUP BY ` + gl + `),
 	ranked AS (SELECT ` + gl + `, dur, ROW_NUMBER() OVER (PARTITION BY ` + gl + ` ORDER BY dur) AS rn,
 		COUNT(*) OVER (PARTITION BY ` + gl + `) AS n FROM base WHERE dur IS NOT NULL),
@@ -161,7 +163,7 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 		keyCols = append(keyCols, "agg."+g)
 	}
 	rows, err := tx.QueryContext(ctx, with+"SELECT "+strings.Join(keyCols, ", ")+`, a_count, a_inv, a_err, a_in, a_out,
-		a_cache_read, a_cache_creation, a_reasoning, a_total, a_p50, a_p90, a_p95, a_p99
+		a_cache_read, a_cache_creation, a_reasoning, a_total, a_cost, a_p50, a_p90, a_p95, a_p99
 		FROM agg LEFT JOIN pct ON `+strings.Join(on, " AND ")+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
 		append(args, limit, q.Offset)...)
 	if err != nil {
@@ -173,12 +175,13 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 		var g store.SpanGroup
 		raw := make([]any, len(gcols))
 		var p [4]*int64
-		dest := make([]any, 0, len(raw)+13)
+		var cost int64
+		dest := make([]any, 0, len(raw)+14)
 		for i := range raw {
 			dest = append(dest, &raw[i])
 		}
 		dest = append(dest, &g.Count, &g.InvocationCount, &g.ErrorCount, &g.InputTokens, &g.OutputTokens,
-			&g.CacheReadInputTokens, &g.CacheCreationInputTokens, &g.ReasoningTokens, &g.TotalTokens, &p[0], &p[1], &p[2], &p[3])
+			&g.CacheReadInputTokens, &g.CacheCreationInputTokens, &g.ReasoningTokens, &g.TotalTokens, &cost, &p[0], &p[1], &p[2], &p[3])
 		if err := rows.Scan(dest...); err != nil {
 			return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
 		}
@@ -188,6 +191,7 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 				return nil, 0, fmt.Errorf("sqlite: aggregate spans: group by %s: %w", q.GroupBy[i], err)
 			}
 		}
+		g.CostUSD = model.USD(cost)
 		g.DurationP50Ms, g.DurationP90Ms, g.DurationP95Ms, g.DurationP99Ms = p[0], p[1], p[2], p[3]
 		out = append(out, g)
 	}

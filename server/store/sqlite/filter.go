@@ -24,6 +24,7 @@ const (
 	kBool     = store.FieldBool
 	kList     = store.FieldList
 	kDuration = store.FieldDuration
+	kNullCost = store.FieldNullCost
 )
 
 var (
@@ -75,6 +76,13 @@ func filterSQL(f store.Filter) (cond, error) {
 		return scalarSQL(col, op, f, toInt, false, col+" != 0", col+" = 0")
 	case kNullInt:
 		c, err := scalarSQL(col, op, f, toInt, false, col+" IS NOT NULL", col+" IS NULL")
+		if err == nil && op == "neq" {
+			c.sql = "(" + col + " IS NULL OR " + c.sql + ")"
+		}
+		return c, err
+	case kNullCost:
+		col = "s.cost_nanos"
+		c, err := scalarSQL(col, op, f, store.CostFilterValue, false, col+" IS NOT NULL", col+" IS NULL")
 		if err == nil && op == "neq" {
 			c.sql = "(" + col + " IS NULL OR " + c.sql + ")"
 		}
@@ -321,8 +329,11 @@ func sortExpr(field string) (string, bool) {
 	if !ok || kind == kList {
 		return "", false
 	}
-	if kind == kDuration {
+	switch kind {
+	case kDuration:
 		return durationExpr, true
+	case kNullCost:
+		return "s.cost_nanos", true
 	}
 	return "s." + field, true
 }
@@ -372,7 +383,7 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 		if err != nil {
 			return nil, 0, err
 		}
-		if spanFields[so.Field] == kNullInt {
+		if k := spanFields[so.Field]; k == kNullInt || k == kNullCost {
 			dir += " NULLS LAST" // unreported usage sorts last either way
 		}
 		order = append(order, expr+" "+dir)

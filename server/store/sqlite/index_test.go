@@ -216,6 +216,10 @@ func TestMigrateSchemaV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i := range spans { // what a version 1 database could hold
+		s := &spans[i]
+		s.CacheCreation5mInputTokens, s.CacheCreation1hInputTokens, s.CostUSD, s.CostSource = nil, nil, nil, ""
+	}
 	st.Close()
 	// Turn the file back into a version 1 database.
 	if err := removeDB(path + "-search"); err != nil {
@@ -256,9 +260,19 @@ func TestMigrateSchemaV1(t *testing.T) {
 	}
 }
 
-// undoMappingColumns takes a database back to before migration 0006.
-var undoMappingColumns = []string{"ALTER TABLE spans DROP COLUMN total_tokens", "ALTER TABLE spans DROP COLUMN display_name",
-	"ALTER TABLE spans DROP COLUMN wb_run_id", "ALTER TABLE spans DROP COLUMN wb_run_step", "ALTER TABLE spans DROP COLUMN model_parameters"}
+// undoCost takes a database back to before migration 0007.
+var undoCost = []string{"ALTER TABLE spans DROP COLUMN cache_creation_5m_input_tokens",
+	"ALTER TABLE spans DROP COLUMN cache_creation_1h_input_tokens", "ALTER TABLE spans DROP COLUMN cost_nanos",
+	"ALTER TABLE spans DROP COLUMN cost_source", "ALTER TABLE agent_versions DROP COLUMN cost_nanos",
+	"ALTER TABLE agent_versions DROP COLUMN unpriced", "ALTER TABLE agent_minutes DROP COLUMN cost_nanos",
+	"ALTER TABLE agent_minutes DROP COLUMN unpriced", "ALTER TABLE agent_hours DROP COLUMN cost_nanos",
+	"ALTER TABLE agent_hours DROP COLUMN unpriced", "ALTER TABLE conversations DROP COLUMN cost_nanos",
+	"ALTER TABLE conversations DROP COLUMN unpriced"}
+
+// undoMappingColumns takes a database back to before migration 0006
+// (0007 first).
+var undoMappingColumns = append(append([]string(nil), undoCost...), "ALTER TABLE spans DROP COLUMN total_tokens", "ALTER TABLE spans DROP COLUMN display_name",
+	"ALTER TABLE spans DROP COLUMN wb_run_id", "ALTER TABLE spans DROP COLUMN wb_run_step", "ALTER TABLE spans DROP COLUMN model_parameters")
 
 // undoTurns takes a database back to before migration 0005 (after
 // undoMappingColumns).

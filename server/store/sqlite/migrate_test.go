@@ -113,3 +113,63 @@ func TestMigrateMappingColumns(t *testing.T) {
 		t.Errorf("got %d spans, want 3", len(got))
 	}
 }
+
+// TestMigrateCost opens a database written before schema version 7: its
+// spans have no cost, so the rollups count those that reported tokens (and
+// whose usage counts) as unpriced; later writes keep the figures exact.
+func TestMigrateCost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	st := mustOpen(t, path, Settings{})
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	in := int64(100)
+	tid := storetest.TraceID("cost")
+	mk := func(id, parent string, tokens *int64) model.Span {
+		s := model.Span{ProjectID: "p/cost", TraceID: tid, SpanID: storetest.SpanID(id), SpanName: id, AgentName: "a",
+			StartedAt: t0, EndedAt: t0.Add(time.Second), StatusCode: model.StatusOK, InputTokens: tokens, ConversationID: "c"}
+		if parent != "" {
+			s.ParentSpanID = storetest.SpanID(parent)
+		}
+		return s
+	}
+	// The root reports the sum of its calls: only the calls count.
+	spans := []model.Span{mk("root", "", &in), mk("call1", "root", &in), mk("call2", "root", &in), mk("tool", "root", nil)}
+	if err := st.WriteSpans(context.Background(), spans); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	execOn(t, path, append(undoCost, "DELETE FROM schema_migrations WHERE version >= 7")...)
+	st = mustOpen(t, path, Settings{})
+	check := func(when string, want int64, wantUSD float64) {
+		t.Helper()
+		page, err := st.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: "p/cost"})
+		if err != nil || len(page.Conversations) != 1 {
+			t.Fatalf("%s: conversations %+v (%v)", when, page, err)
+		}
+		agents, _, err := st.QueryAgents(context.Background(), store.AgentQuery{ProjectID: "p/cost"})
+		if err != nil || len(agents) != 1 {
+			t.Fatalf("%s: agents %+v (%v)", when, agents, err)
+		}
+		buckets, err := st.AgentMetrics(context.Background(), store.MetricsQuery{ProjectID: "p/cost", Bucket: time.Hour})
+		if err != nil || len(buckets) != 1 {
+			t.Fatalf("%s: metrics %+v (%v)", when, buckets, err)
+		}
+		minutes, err := st.AgentMetrics(context.Background(), store.MetricsQuery{ProjectID: "p/cost", Bucket: time.Minute})
+		if err != nil || len(minutes) != 1 {
+			t.Fatalf("%s: metrics %+v (%v)", when, minutes, err)
+		}
+		for name, u := range map[string]store.Usage{"conversation": page.Conversations[0].Usage, "agent": agents[0].Usage,
+			"hour": buckets[0].Usage, "minute": minutes[0].Usage} {
+			if u.UnpricedCount != want || u.CostUSD != wantUSD {
+				t.Errorf("%s: %s unpriced %d cost %v, want %d and %v", when, name, u.UnpricedCount, u.CostUSD, want, wantUSD)
+			}
+		}
+	}
+	check("after the migration", 2, 0)
+	// call1 comes again with a cost: one unpriced call is left.
+	priced := mk("call1", "root", &in)
+	priced.CostUSD, priced.CostSource = model.CostPtr(1500), model.CostReported
+	if err := st.WriteSpans(context.Background(), []model.Span{priced}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a priced copy", 1, model.USD(1500))
+}

@@ -22,7 +22,8 @@ const rowCols = `s.pk, s.proj, s.trace_id, s.span_id, s.parent_span_id, s.span_n
 	s.cache_creation_input_tokens, s.reasoning_tokens, s.finish_reasons, s.tool_name, s.tool_type,
 	s.tool_call_id, s.error_type, s.compaction_summary, s.compaction_items_before,
 	s.compaction_items_after, s.thread_id, s.is_turn, s.total_tokens, s.display_name, s.wb_run_id,
-	s.wb_run_step, s.model_parameters, s.attrs_id, s.resource_id`
+	s.wb_run_step, s.model_parameters, s.cache_creation_5m_input_tokens, s.cache_creation_1h_input_tokens,
+	s.cost_nanos, s.cost_source, s.attrs_id, s.resource_id`
 
 const rowColsDetails = rowCols + ", s.details"
 
@@ -49,7 +50,7 @@ func scanRow(sc interface{ Scan(...any) error }, withDetails bool) (*spanRow, er
 	s := &r.span
 	var started, ended int64
 	var tok [5]sql.NullInt64
-	var total, step sql.NullInt64
+	var total, step, w5m, w1h, cost sql.NullInt64
 	var finish, params sql.NullString
 	dst := []any{&r.pk, &r.proj, &s.TraceID, &s.SpanID, &s.ParentSpanID, &s.SpanName, &s.SpanKind,
 		&started, &ended, &s.StatusCode, &s.StatusMessage, &s.OperationName, &s.ProviderName,
@@ -57,7 +58,7 @@ func scanRow(sc interface{ Scan(...any) error }, withDetails bool) (*spanRow, er
 		&s.ResponseID, &tok[0], &tok[1], &tok[2], &tok[3], &tok[4], &finish, &s.ToolName, &s.ToolType,
 		&s.ToolCallID, &s.ErrorType, &s.CompactionSummary, &s.CompactionItemsBefore,
 		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &total, &s.DisplayName, &s.WBRunID,
-		&step, &params, &r.attrs, &r.res}
+		&step, &params, &w5m, &w1h, &cost, &s.CostSource, &r.attrs, &r.res}
 	if withDetails {
 		dst = append(dst, &r.details)
 	}
@@ -77,6 +78,15 @@ func scanRow(sc interface{ Scan(...any) error }, withDetails bool) (*spanRow, er
 	}
 	if total.Valid {
 		s.TotalTokens = &total.Int64
+	}
+	if w5m.Valid {
+		s.CacheCreation5mInputTokens = &w5m.Int64
+	}
+	if w1h.Valid {
+		s.CacheCreation1hInputTokens = &w1h.Int64
+	}
+	if cost.Valid {
+		s.CostUSD = model.CostPtr(cost.Int64)
 	}
 	if step.Valid {
 		s.WBRunStep = &step.Int64

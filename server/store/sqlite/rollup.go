@@ -9,10 +9,18 @@ import (
 	"github.com/weavetrace/weave/server/store"
 )
 
+// The usage figures of a rollup row (tok): the five token counts, then
+// the cost in nano-dollars and the number of unpriced spans.
+const (
+	iCost     = 5
+	iUnpriced = 6
+	nUsage    = 7
+)
+
 // sums are the additive figures of agent rollups.
 type sums struct {
 	spans, invocations, errors, durMs, endedInv int64
-	tok                                         [5]int64
+	tok                                         [nUsage]int64
 }
 
 func (s *sums) add(o *sums, sign int64) {
@@ -103,7 +111,7 @@ type avDelta struct {
 
 type convDelta struct {
 	spans, errors, running int64
-	tok                    [5]int64
+	tok                    [nUsage]int64
 	ext                    extremes // min started_at, max activity
 	promptRemoved          map[int64]bool
 	prompt                 *promptCand // best known candidate added
@@ -203,6 +211,12 @@ func spanSums(r *rowState) sums {
 			if t.Valid {
 				s.tok[i] = t.Int64
 			}
+		}
+		switch {
+		case r.cost.Valid:
+			s.tok[iCost] = r.cost.Int64
+		case r.hasTokens():
+			s.tok[iUnpriced] = 1
 		}
 	}
 	return s
@@ -322,10 +336,17 @@ func (w *writeTx) applyDeltas(d *deltas) error {
 }
 
 const sumCols = `span_count, invocation_count, error_count, duration_ms, ended_invocations,
-	input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens`
+	input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens, cost_nanos, unpriced`
 
 func sumArgs(s *sums) []any {
-	return []any{s.spans, s.invocations, s.errors, s.durMs, s.endedInv, s.tok[0], s.tok[1], s.tok[2], s.tok[3], s.tok[4]}
+	return []any{s.spans, s.invocations, s.errors, s.durMs, s.endedInv, s.tok[0], s.tok[1], s.tok[2], s.tok[3], s.tok[4],
+		s.tok[iCost], s.tok[iUnpriced]}
+}
+
+// usageDest are the scan destinations of the usage columns, in sumCols
+// order.
+func usageDest(tok *[nUsage]int64) []any {
+	return []any{&tok[0], &tok[1], &tok[2], &tok[3], &tok[4], &tok[iCost], &tok[iUnpriced]}
 }
 
 // applyBuckets adds per-minute or per-hour sums (table agent_minutes or
@@ -336,7 +357,7 @@ func (w *writeTx) applyBuckets(table, col string, buckets map[minuteKey]*sums) e
 			continue
 		}
 		if _, err := w.exec(`INSERT INTO `+table+` (proj, `+col+`, agent_name, agent_version, `+sumCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (proj, `+col+`, agent_name, agent_version) DO UPDATE SET
 			span_count = span_count + excluded.span_count,
 			invocation_count = invocation_count + excluded.invocation_count,
@@ -347,7 +368,9 @@ func (w *writeTx) applyBuckets(table, col string, buckets map[minuteKey]*sums) e
 			output_tokens = output_tokens + excluded.output_tokens,
 			cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
 			cache_create_tokens = cache_create_tokens + excluded.cache_create_tokens,
-			reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens`,
+			reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+			cost_nanos = cost_nanos + excluded.cost_nanos,
+			unpriced = unpriced + excluded.unpriced`,
 			append([]any{k.proj, k.minute, k.agent, k.version}, sumArgs(s)...)...); err != nil {
 			return err
 		}
@@ -370,8 +393,8 @@ func (w *writeTx) applyVersions(d *deltas) error {
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(w.ctx, k.proj, k.agent, k.version).Scan(&cur.spans, &cur.invocations, &cur.errors,
-			&cur.durMs, &cur.endedInv, &cur.tok[0], &cur.tok[1], &cur.tok[2], &cur.tok[3], &cur.tok[4], &first, &last)
+		err = st.QueryRowContext(w.ctx, k.proj, k.agent, k.version).Scan(append(append([]any{&cur.spans, &cur.invocations, &cur.errors,
+			&cur.durMs, &cur.endedInv}, usageDest(&cur.tok)...), &first, &last)...)
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: read agent version: %w", err)
@@ -391,7 +414,7 @@ func (w *writeTx) applyVersions(d *deltas) error {
 			}
 		}
 		if _, err := w.exec(`INSERT OR REPLACE INTO agent_versions (proj, agent_name, agent_version, `+sumCols+`, first_seen, last_seen)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			append(append([]any{k.proj, k.agent, k.version}, sumArgs(&cur)...), lo, hi)...); err != nil {
 			return err
 		}
@@ -496,14 +519,14 @@ func (w *writeTx) applyTurns(items map[convItemKey]int64) (map[int64]turnDiff, e
 }
 
 const convCols = `trace_count, turn_spans, turn_traces, span_count, error_count, running_count, first_activity, last_activity,
-	input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens,
+	input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens, cost_nanos, unpriced,
 	prompt, prompt_pk, prompt_at, prompt_rank, prompt_span`
 
 type convRow struct {
 	traces, turnSpans, turnTraces int64
 	spans, errors, running        int64
 	first, last                   int64
-	tok                           [5]int64
+	tok                           [nUsage]int64
 	prompt                        string
 	pk                            promptKey
 }
@@ -532,9 +555,9 @@ func (w *writeTx) applyConversations(d *deltas, traces map[int64]int64, turns ma
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(w.ctx, k).Scan(&proj, &cur.traces, &cur.turnSpans, &cur.turnTraces, &cur.spans, &cur.errors, &cur.running,
-			&cur.first, &cur.last, &cur.tok[0], &cur.tok[1], &cur.tok[2], &cur.tok[3], &cur.tok[4],
-			&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID)
+		err = st.QueryRowContext(w.ctx, k).Scan(append(append([]any{&proj, &cur.traces, &cur.turnSpans, &cur.turnTraces, &cur.spans, &cur.errors, &cur.running,
+			&cur.first, &cur.last}, usageDest(&cur.tok)...),
+			&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID)...)
 		if err != nil {
 			return fmt.Errorf("sqlite: read conversation %d: %w", k, err)
 		}
@@ -584,10 +607,10 @@ func (w *writeTx) applyConversations(d *deltas, traces map[int64]int64, turns ma
 		if _, err := w.exec(`UPDATE conversations SET turn_count = ?, background_count = ?, trace_count = ?,
 			turn_spans = ?, turn_traces = ?, span_count = ?, error_count = ?, running_count = ?,
 			first_activity = ?, last_activity = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,
-			cache_create_tokens = ?, reasoning_tokens = ?, prompt = ?, prompt_pk = ?, prompt_at = ?, prompt_rank = ?,
+			cache_create_tokens = ?, reasoning_tokens = ?, cost_nanos = ?, unpriced = ?, prompt = ?, prompt_pk = ?, prompt_at = ?, prompt_rank = ?,
 			prompt_span = ? WHERE id = ?`,
 			cur.turnCount(), cur.backgroundCount(), cur.traces, cur.turnSpans, cur.turnTraces, cur.spans, cur.errors, cur.running, cur.first, cur.last,
-			cur.tok[0], cur.tok[1], cur.tok[2], cur.tok[3], cur.tok[4],
+			cur.tok[0], cur.tok[1], cur.tok[2], cur.tok[3], cur.tok[4], cur.tok[iCost], cur.tok[iUnpriced],
 			cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID, k); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/textsearch"
 )
@@ -20,7 +21,7 @@ var convSortCols = map[string]string{
 	"first_activity": "c.first_activity", "last_activity": "c.last_activity", "first_prompt": "c.prompt",
 	"input_tokens": "c.input_tokens", "output_tokens": "c.output_tokens",
 	"cache_read_input_tokens": "c.cache_read_tokens", "cache_creation_input_tokens": "c.cache_create_tokens",
-	"reasoning_tokens": "c.reasoning_tokens",
+	"reasoning_tokens": "c.reasoning_tokens", "cost_usd": "c.cost_nanos", "unpriced_count": "c.unpriced",
 }
 
 // projPlaceholder stands for the project's internal id in a query's
@@ -129,7 +130,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.conv_key, c.turn_count, c.background_count, c.span_count, c.error_count, c.running_count,
 		c.first_activity, c.last_activity, c.input_tokens, c.output_tokens, c.cache_read_tokens,
-		c.cache_create_tokens, c.reasoning_tokens, c.prompt
+		c.cache_create_tokens, c.reasoning_tokens, c.cost_nanos, c.unpriced, c.prompt
 		FROM conversations c WHERE `+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
 		append(args, limit, q.Offset)...)
 	if err != nil {
@@ -139,12 +140,13 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	for rows.Next() {
 		var c store.ConversationSummary
 		var id, first, last int64
-		if err := rows.Scan(&id, &c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
-			&first, &last, &c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens,
-			&c.CacheCreationInputTokens, &c.ReasoningTokens, &c.FirstPrompt); err != nil {
+		var u usageScan
+		if err := rows.Scan(append(append([]any{&id, &c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
+			&first, &last}, u.dest()...), &c.FirstPrompt)...); err != nil {
 			rows.Close()
 			return page, fmt.Errorf("sqlite: query conversations: %w", err)
 		}
+		c.Usage = u.usage()
 		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
 		idx[id] = len(page.Conversations)
 		page.Conversations = append(page.Conversations, c)
@@ -194,13 +196,15 @@ var agentSortCols = map[string]string{
 	"last_seen": "last_seen", "version_count": "version_count", "input_tokens": "input_tokens",
 	"output_tokens": "output_tokens", "cache_read_input_tokens": "cache_read_tokens",
 	"cache_creation_input_tokens": "cache_create_tokens", "reasoning_tokens": "reasoning_tokens",
+	"cost_usd": "cost_nanos", "unpriced_count": "unpriced",
 }
 
 const agentAggCols = `SUM(invocation_count) AS invocation_count, SUM(span_count) AS span_count,
 	SUM(error_count) AS error_count, SUM(duration_ms) AS total_duration_ms, MIN(first_seen) AS first_seen,
 	MAX(last_seen) AS last_seen, COUNT(*) AS version_count, SUM(input_tokens) AS input_tokens,
 	SUM(output_tokens) AS output_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
-	SUM(cache_create_tokens) AS cache_create_tokens, SUM(reasoning_tokens) AS reasoning_tokens`
+	SUM(cache_create_tokens) AS cache_create_tokens, SUM(reasoning_tokens) AS reasoning_tokens,
+	SUM(cost_nanos) AS cost_nanos, SUM(unpriced) AS unpriced`
 
 // QueryAgents implements store.Reader.
 func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.AgentSummary, int64, error) {
@@ -274,11 +278,12 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 	for rows.Next() {
 		var a store.AgentSummary
 		var first, last int64
-		if err := rows.Scan(&a.AgentName, &a.InvocationCount, &a.SpanCount, &a.ErrorCount, &a.TotalDurationMs,
-			&first, &last, &a.VersionCount, &a.InputTokens, &a.OutputTokens, &a.CacheReadInputTokens,
-			&a.CacheCreationInputTokens, &a.ReasoningTokens); err != nil {
+		var u usageScan
+		if err := rows.Scan(append([]any{&a.AgentName, &a.InvocationCount, &a.SpanCount, &a.ErrorCount, &a.TotalDurationMs,
+			&first, &last, &a.VersionCount}, u.dest()...)...); err != nil {
 			return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
 		}
+		a.Usage = u.usage()
 		a.FirstSeen, a.LastSeen = fromNanos(first), fromNanos(last)
 		out = append(out, a)
 	}
@@ -298,8 +303,8 @@ func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) 
 		return nil, err
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT agent_version, invocation_count, span_count, error_count, duration_ms,
-		first_seen, last_seen, input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens
-		FROM agent_versions WHERE proj = ? AND agent_name = ? ORDER BY last_seen DESC, agent_version`, proj, agentName)
+		first_seen, last_seen, input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens,
+		cost_nanos, unpriced FROM agent_versions WHERE proj = ? AND agent_name = ? ORDER BY last_seen DESC, agent_version`, proj, agentName)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: agent versions: %w", err)
 	}
@@ -308,11 +313,12 @@ func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) 
 	for rows.Next() {
 		v := store.AgentVersionSummary{AgentName: agentName}
 		var first, last int64
-		if err := rows.Scan(&v.AgentVersion, &v.InvocationCount, &v.SpanCount, &v.ErrorCount, &v.TotalDurationMs,
-			&first, &last, &v.InputTokens, &v.OutputTokens, &v.CacheReadInputTokens, &v.CacheCreationInputTokens,
-			&v.ReasoningTokens); err != nil {
+		var u usageScan
+		if err := rows.Scan(append([]any{&v.AgentVersion, &v.InvocationCount, &v.SpanCount, &v.ErrorCount, &v.TotalDurationMs,
+			&first, &last}, u.dest()...)...); err != nil {
 			return nil, fmt.Errorf("sqlite: agent versions: %w", err)
 		}
+		v.Usage = u.usage()
 		v.FirstSeen, v.LastSeen = fromNanos(first), fromNanos(last)
 		out = append(out, v)
 	}
@@ -386,8 +392,8 @@ func (s *Store) metricsFromBuckets(ctx context.Context, tx *sql.Tx, table, col s
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+col+` - (((`+col+` % ?) + ?) % ?) AS b, agent_name,
 		SUM(invocation_count), SUM(error_count), SUM(span_count), SUM(duration_ms), SUM(ended_invocations),
-		SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_create_tokens), SUM(reasoning_tokens)
-		FROM `+table+` WHERE `+where+` GROUP BY b, agent_name ORDER BY b, agent_name`, args...)
+		SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_create_tokens), SUM(reasoning_tokens),
+		SUM(cost_nanos), SUM(unpriced) FROM `+table+` WHERE `+where+` GROUP BY b, agent_name ORDER BY b, agent_name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 	}
@@ -396,10 +402,12 @@ func (s *Store) metricsFromBuckets(ctx context.Context, tx *sql.Tx, table, col s
 	for rows.Next() {
 		var b store.MetricBucket
 		var start, dur, ended int64
-		if err := rows.Scan(&start, &b.AgentName, &b.InvocationCount, &b.ErrorCount, &b.SpanCount, &dur, &ended,
-			&b.InputTokens, &b.OutputTokens, &b.CacheReadInputTokens, &b.CacheCreationInputTokens, &b.ReasoningTokens); err != nil {
+		var u usageScan
+		if err := rows.Scan(append([]any{&start, &b.AgentName, &b.InvocationCount, &b.ErrorCount, &b.SpanCount, &dur, &ended},
+			u.dest()...)...); err != nil {
 			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 		}
+		b.Usage = u.usage()
 		b.Start = fromNanos(start * unit)
 		if ended > 0 {
 			b.AvgDurationMs = float64(dur) / float64(ended)
@@ -454,8 +462,7 @@ func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, proj int64, q 
 		a := acc[k]
 		b := store.MetricBucket{Start: fromNanos(k.start), AgentName: k.agent, InvocationCount: a.invocations,
 			ErrorCount: a.errors, SpanCount: a.spans}
-		b.InputTokens, b.OutputTokens, b.CacheReadInputTokens, b.CacheCreationInputTokens, b.ReasoningTokens =
-			a.tok[0], a.tok[1], a.tok[2], a.tok[3], a.tok[4]
+		b.Usage = usageScan{a.tok}.usage()
 		if a.endedInv > 0 {
 			b.AvgDurationMs = float64(a.durMs) / float64(a.endedInv)
 		}
@@ -463,6 +470,18 @@ func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, proj int64, q 
 	}
 	sortBuckets(out)
 	return out, nil
+}
+
+// usageScan receives the usage columns of a rollup (sumCols order from
+// input_tokens on).
+type usageScan struct{ tok [nUsage]int64 }
+
+func (u *usageScan) dest() []any { return usageDest(&u.tok) }
+
+func (u usageScan) usage() store.Usage {
+	return store.Usage{InputTokens: u.tok[0], OutputTokens: u.tok[1], CacheReadInputTokens: u.tok[2],
+		CacheCreationInputTokens: u.tok[3], ReasoningTokens: u.tok[4], CostUSD: model.USD(u.tok[iCost]),
+		UnpricedCount: u.tok[iUnpriced]}
 }
 
 func sortBuckets(b []store.MetricBucket) {

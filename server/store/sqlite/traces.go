@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
@@ -16,7 +17,13 @@ const traceAggs = `s.trace_id AS trace_id, MIN(s.started_at) AS t_start, MAX(MAX
 	SUM(CASE WHEN s.counted THEN COALESCE(s.output_tokens, 0) ELSE 0 END) AS t_out,
 	SUM(CASE WHEN s.counted THEN COALESCE(s.cache_read_input_tokens, 0) ELSE 0 END) AS t_cache_read,
 	SUM(CASE WHEN s.counted THEN COALESCE(s.cache_creation_input_tokens, 0) ELSE 0 END) AS t_cache_creation,
-	SUM(CASE WHEN s.counted THEN COALESCE(s.reasoning_tokens, 0) ELSE 0 END) AS t_reasoning`
+	SUM(CASE WHEN s.counted THEN COALESCE(s.reasoning_tokens, 0) ELSE 0 END) AS t_reasoning,
+	SUM(CASE WHEN s.counted THEN COALESCE(s.cost_nanos, 0) ELSE 0 END) AS t_cost,
+	SUM(s.counted AND s.cost_nanos IS NULL AND ` + hasTokensSQL + `) AS t_unpriced`
+
+// hasTokensSQL is true for a span s that reported a token count.
+const hasTokensSQL = `(s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL OR s.cache_read_input_tokens IS NOT NULL
+	OR s.cache_creation_input_tokens IS NOT NULL OR s.reasoning_tokens IS NOT NULL)`
 
 // QueryTraces implements store.Reader: one GROUP BY trace over the
 // project's spans (restricted by the filters' trace sets), then the roots
@@ -118,13 +125,15 @@ func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.Tr
 	idx := map[string]int{}
 	for rows.Next() {
 		var t store.TraceSummary
-		var start, last int64
+		var start, last, cost int64
 		if err := rows.Scan(&t.TraceID, &start, &last, &t.SpanCount, &t.ErrorCount, &t.RunningCount, &t.InputTokens,
-			&t.OutputTokens, &t.CacheReadInputTokens, &t.CacheCreationInputTokens, &t.ReasoningTokens, &t.DurationMs); err != nil {
+			&t.OutputTokens, &t.CacheReadInputTokens, &t.CacheCreationInputTokens, &t.ReasoningTokens, &cost, &t.UnpricedCount,
+			&t.DurationMs); err != nil {
 			rows.Close()
 			return nil, 0, fmt.Errorf("sqlite: query traces: %w", err)
 		}
 		t.StartedAt, t.LastActivity = fromNanos(start), fromNanos(last)
+		t.CostUSD = model.USD(cost)
 		t.Status = store.TraceStatus(t.ErrorCount, t.RunningCount)
 		idx[t.TraceID] = len(out)
 		out = append(out, t)

@@ -293,12 +293,15 @@ type rowState struct {
 	conv, thread        string
 	reqModel, respModel string
 	tok                 [5]sql.NullInt64
+	cost                sql.NullInt64 // nano-dollars
 	d                   derived
 	hasPrompt           bool
 	isTurn              bool
 }
 
-func (r *rowState) hasUsage() bool {
+func (r *rowState) hasUsage() bool { return r.hasTokens() || r.cost.Valid }
+
+func (r *rowState) hasTokens() bool {
 	for _, t := range r.tok {
 		if t.Valid {
 			return true
@@ -323,6 +326,9 @@ func stateOf(p *prepSpan, proj int64) *rowState {
 			r.tok[i] = sql.NullInt64{Int64: *t, Valid: true}
 		}
 	}
+	if s.CostUSD != nil {
+		r.cost = sql.NullInt64{Int64: model.CostNanos(*s.CostUSD), Valid: true}
+	}
 	return r
 }
 
@@ -332,14 +338,14 @@ func tokens(s *model.Span) [5]*int64 {
 
 const traceStateCols = `s.pk, s.span_id, s.parent_span_id, s.started_at, s.ended_at, s.status_code, s.operation_name,
 	s.agent_name, s.agent_version, s.conversation_id, s.thread_id, s.request_model, s.response_model,
-	s.input_tokens, s.output_tokens, s.cache_read_input_tokens, s.cache_creation_input_tokens, s.reasoning_tokens,
+	s.input_tokens, s.output_tokens, s.cache_read_input_tokens, s.cache_creation_input_tokens, s.reasoning_tokens, s.cost_nanos,
 	s.eff_agent, s.eff_version, c.conv_key, s.conv_id, s.counted, s.has_prompt, s.is_turn, s.turn_root`
 
 func scanState(sc interface{ Scan(...any) error }, proj int64, traceID string) (*rowState, error) {
 	r := &rowState{proj: proj, traceID: traceID}
 	err := sc.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
 		&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
-		&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4],
+		&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4], &r.cost,
 		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt, &r.isTurn, &r.d.turnRoot)
 	return r, err
 }
@@ -426,10 +432,11 @@ const spanCols = `proj, trace_id, span_id, parent_span_id, span_name, span_kind,
 	finish_reasons, tool_name, tool_type, tool_call_id, error_type, compaction_summary,
 	compaction_items_before, compaction_items_after, thread_id, is_turn,
 	total_tokens, display_name, wb_run_id, wb_run_step, model_parameters, attrs_id, resource_id,
+	cache_creation_5m_input_tokens, cache_creation_1h_input_tokens, cost_nanos, cost_source,
 	eff_agent, eff_version, conv_id, counted, has_prompt, turn_root, details`
 
 var (
-	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(48) + ")"
+	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(52) + ")"
 	updateSpanSQL = func() string {
 		var sets []string
 		for _, c := range strings.Split(spanCols, ",") {
@@ -467,6 +474,7 @@ func spanArgs(p *prepSpan, r *rowState) []any {
 		p.finish, s.ToolName, s.ToolType, s.ToolCallID, s.ErrorType, s.CompactionSummary,
 		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn,
 		nullable(s.TotalTokens), s.DisplayName, s.WBRunID, nullable(s.WBRunStep), p.params, ref(p.attrs), ref(p.res),
+		nullable(s.CacheCreation5mInputTokens), nullable(s.CacheCreation1hInputTokens), nullInt(r.cost), s.CostSource,
 		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), r.d.turnRoot, x.encode()}
 }
 
@@ -509,6 +517,13 @@ func (s *Store) insertSQL(args []any) (string, []any) {
 }
 
 const maxInsertShapes = 64
+
+func nullInt(v sql.NullInt64) any {
+	if !v.Valid {
+		return nil
+	}
+	return v.Int64
+}
 
 // literal is the SQL literal of an empty value, "" for any other.
 func literal(v any) string {

@@ -163,6 +163,9 @@ func BuildTurn(spec TurnSpec) Turn {
 			RequestModel: modelName, ResponseModel: modelName, ResponseID: "msg_" + ID(12, traceID, "msg", c),
 			InputTokens: i64(in), OutputTokens: i64(outTok), TotalTokens: i64(in + outTok), CacheReadInputTokens: i64(cacheRead),
 			CacheCreationInputTokens: i64(cacheCreate), FinishReasons: []string{finish},
+			// Claude Code writes its cache for an hour; the call is priced.
+			CacheCreation5mInputTokens: i64(0), CacheCreation1hInputTokens: i64(cacheCreate),
+			CostUSD: model.CostPtr(in*5000 + outTok*25000 + cacheCreate*5000 - cacheRead*4500), CostSource: model.CostPriceTable,
 			InputMessages:  append([]model.Message(nil), history...),
 			OutputMessages: []model.Message{assistant},
 			ResourceAttrs:  root.ResourceAttrs,
@@ -211,6 +214,11 @@ func BuildTurn(spec TurnSpec) Turn {
 				InputMessages:  []model.Message{subUser},
 				OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: subText}}, FinishReason: "end_turn"}},
 				ResourceAttrs:  root.ResourceAttrs,
+			}
+			if spec.Turn%4 != 3 {
+				// Priced, but for turns 3, 7, …, where the model had no
+				// price (the call is unpriced).
+				subChat.CostUSD, subChat.CostSource = model.CostPtr(in2*1000+out2*5000), model.CostPriceTable
 			}
 			sub := model.Span{
 				ProjectID: spec.ProjectID, TraceID: traceID, SpanID: subID, ParentSpanID: rootID,

@@ -190,9 +190,15 @@ func usageOf(s *model.Span) store.Usage {
 		}
 		return *p
 	}
-	return store.Usage{InputTokens: v(s.InputTokens), OutputTokens: v(s.OutputTokens),
+	u := store.Usage{InputTokens: v(s.InputTokens), OutputTokens: v(s.OutputTokens),
 		CacheReadInputTokens: v(s.CacheReadInputTokens), CacheCreationInputTokens: v(s.CacheCreationInputTokens),
 		ReasoningTokens: v(s.ReasoningTokens)}
+	if s.CostUSD != nil {
+		u.CostUSD = *s.CostUSD
+	} else if s.HasTokens() {
+		u.UnpricedCount = 1
+	}
+	return u
 }
 
 func addUsage(a *store.Usage, b store.Usage) {
@@ -201,7 +207,12 @@ func addUsage(a *store.Usage, b store.Usage) {
 	a.CacheReadInputTokens += b.CacheReadInputTokens
 	a.CacheCreationInputTokens += b.CacheCreationInputTokens
 	a.ReasoningTokens += b.ReasoningTokens
+	a.CostUSD = addCost(a.CostUSD, b.CostUSD)
+	a.UnpricedCount += b.UnpricedCount
 }
+
+// addCost adds two costs in whole nano-dollars, as the contract sums them.
+func addCost(a, b float64) float64 { return model.USD(model.CostNanos(a) + model.CostNanos(b)) }
 
 func (o *oracle) versions(project string) map[[2]string]*store.AgentVersionSummary {
 	der := o.derive(project)

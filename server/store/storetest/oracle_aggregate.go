@@ -169,6 +169,9 @@ func (o *oracle) aggregate(q store.AggregateQuery, match func(model.Span) bool) 
 		g.CacheCreationInputTokens += v(s.CacheCreationInputTokens)
 		g.ReasoningTokens += v(s.ReasoningTokens)
 		g.TotalTokens += v(s.TotalTokens)
+		if s.CostUSD != nil {
+			g.CostUSD = addCost(g.CostUSD, *s.CostUSD)
+		}
 		if !s.IsRunning() {
 			a.durs = append(a.durs, s.DurationMs())
 		}
@@ -194,13 +197,19 @@ func (o *oracle) aggregate(q store.AggregateQuery, match func(model.Span) bool) 
 	for i, f := range q.GroupBy {
 		idx[f] = i
 	}
-	figure := func(g *store.SpanGroup, f string) *int64 {
+	figure := func(g *store.SpanGroup, f string) any {
+		if f == "cost_usd" {
+			return g.CostUSD
+		}
 		x := map[string]*int64{"count": &g.Count, "invocation_count": &g.InvocationCount, "error_count": &g.ErrorCount,
 			"input_tokens": &g.InputTokens, "output_tokens": &g.OutputTokens, "cache_read_input_tokens": &g.CacheReadInputTokens,
 			"cache_creation_input_tokens": &g.CacheCreationInputTokens, "reasoning_tokens": &g.ReasoningTokens,
 			"total_tokens": &g.TotalTokens, "duration_p50_ms": g.DurationP50Ms, "duration_p90_ms": g.DurationP90Ms,
 			"duration_p95_ms": g.DurationP95Ms, "duration_p99_ms": g.DurationP99Ms}
-		return x[f]
+		if p := x[f]; p != nil {
+			return *p
+		}
+		return nil
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := &out[i], &out[j]
@@ -221,7 +230,7 @@ func (o *oracle) aggregate(q store.AggregateQuery, match func(model.Span) bool) 
 				case y == nil:
 					c = -1
 				default:
-					c = compareAny(*x, *y)
+					c = compareAny(x, y)
 					if desc {
 						c = -c
 					}

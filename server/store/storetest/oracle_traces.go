@@ -119,6 +119,10 @@ func (o *oracle) queryTraces(q store.TraceQuery, match func(model.Span) bool) []
 			return t.CacheCreationInputTokens
 		case "reasoning_tokens":
 			return t.ReasoningTokens
+		case "cost_usd":
+			return t.CostUSD
+		case "unpriced_count":
+			return t.UnpricedCount
 		}
 		return nil
 	}
@@ -149,6 +153,14 @@ func compareAny(a, b any) int {
 		}
 	case int64:
 		y := b.(int64)
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+	case float64:
+		y := b.(float64)
 		switch {
 		case x < y:
 			return -1

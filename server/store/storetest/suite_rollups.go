@@ -529,6 +529,16 @@ func testQueryFilters(h *harness) {
 			return s.ResourceAttrs["host.cores"] != nil
 		}},
 		{"duration_ms gt", []store.Filter{{Field: "duration_ms", Op: "gt", Value: 2000}}, store.TimeRange{}, func(s model.Span) bool { return s.DurationMs() > 2000 }},
+		{"cost_usd gte (dollars)", []store.Filter{{Field: "cost_usd", Op: "gte", Value: 0.05}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil && *s.CostUSD >= 0.05 }},
+		{"cost_usd lt (json number)", []store.Filter{{Field: "cost_usd", Op: "lt", Value: json.Number("0.05")}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil && *s.CostUSD < 0.05 }},
+		{"cost_usd exists", []store.Filter{{Field: "cost_usd", Op: "exists"}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil }},
+		{"unpriced calls", []store.Filter{{Field: "cost_usd", Op: "not_exists"}, {Field: "input_tokens", Op: "exists"}}, store.TimeRange{}, func(s model.Span) bool {
+			return s.CostUSD == nil && s.InputTokens != nil
+		}},
+		{"cost_source", []store.Filter{{Field: "cost_source", Op: "eq", Value: "price_table"}}, store.TimeRange{}, func(s model.Span) bool { return s.CostSource == "price_table" }},
+		{"1-hour cache writes", []store.Filter{{Field: "cache_creation_1h_input_tokens", Op: "gt", Value: 500}}, store.TimeRange{}, func(s model.Span) bool {
+			return s.CacheCreation1hInputTokens != nil && *s.CacheCreation1hInputTokens > 500
+		}},
 		{"two filters", []store.Filter{{Field: "operation_name", Op: "eq", Value: "chat"}, {Field: "request_model", Op: "eq", Value: "claude-haiku-4-5"}}, store.TimeRange{}, func(s model.Span) bool {
 			return s.OperationName == "chat" && s.RequestModel == "claude-haiku-4-5"
 		}},
@@ -569,6 +579,8 @@ func testQueryInvalid(h *harness) {
 		{"contains on a number", store.SpanQuery{Filters: []store.Filter{{Field: "input_tokens", Op: "contains", Value: "1"}}}},
 		{"string for a number", store.SpanQuery{Filters: []store.Filter{{Field: "input_tokens", Op: "gt", Value: "ten"}}}},
 		{"fraction for an integer", store.SpanQuery{Filters: []store.Filter{{Field: "input_tokens", Op: "gt", Value: 1.5}}}},
+		{"text for a cost", store.SpanQuery{Filters: []store.Filter{{Field: "cost_usd", Op: "gt", Value: "cheap"}}}},
+		{"contains on a cost", store.SpanQuery{Filters: []store.Filter{{Field: "cost_usd", Op: "contains", Value: "1"}}}},
 		{"number for a string", store.SpanQuery{Filters: []store.Filter{{Field: "span_name", Op: "eq", Value: 3}}}},
 		{"bad time", store.SpanQuery{Filters: []store.Filter{{Field: "started_at", Op: "gt", Value: "yesterday"}}}},
 		{"in without a list", store.SpanQuery{Filters: []store.Filter{{Field: "span_name", Op: "in", Value: "x"}}}},

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -118,6 +120,20 @@ func testConversationQuery(h *harness) {
 		{"search prompt words", store.ConversationQuery{Search: `"ungrouped 0"`}, []string{"thread-7"}},
 		{"range on last activity", store.ConversationQuery{Range: store.TimeRange{From: all[1].LastActivity, To: all[0].LastActivity}}, []string{all[1].ConversationID}},
 	}
+	// By cost (the figures themselves are checked against the model
+	// elsewhere): dearest first, ties by conversation_id.
+	byCost := slices.Clone(all)
+	slices.SortStableFunc(byCost, func(a, b store.ConversationSummary) int {
+		if a.CostUSD != b.CostUSD {
+			return cmp.Compare(b.CostUSD, a.CostUSD)
+		}
+		return strings.Compare(a.ConversationID, b.ConversationID)
+	})
+	cases = append(cases, struct {
+		name string
+		q    store.ConversationQuery
+		want []string
+	}{"cost_usd desc", store.ConversationQuery{Sort: []store.Sort{{Field: "cost_usd", Direction: "desc"}}}, keysOfPage(store.ConversationPage{Conversations: byCost})})
 	for _, tc := range cases {
 		tc.q.ProjectID = projA
 		page := h.conversations(tc.q)
@@ -249,6 +265,9 @@ func testAgents(h *harness) {
 	if agents["claude-code"] == nil || agents["claude-code"].VersionCount != 3 {
 		h.t.Fatalf("model: claude-code should have 3 versions")
 	}
+	if agents["Explore"].UnpricedCount == 0 || agents["claude-code"].UnpricedCount != 0 || agents["Explore"].CostUSD == 0 {
+		h.t.Fatalf("model: Explore should have priced and unpriced calls, claude-code only priced ones")
+	}
 	cases := []struct {
 		name string
 		q    store.AgentQuery
@@ -256,6 +275,8 @@ func testAgents(h *harness) {
 	}{
 		{"span_count asc", store.AgentQuery{Sort: []store.Sort{{Field: "span_count", Direction: "asc"}}}, []string{"Explore", "claude-code"}},
 		{"name desc", store.AgentQuery{Sort: []store.Sort{{Field: "agent_name", Direction: "desc"}}}, []string{"claude-code", "Explore"}},
+		{"cost desc", store.AgentQuery{Sort: []store.Sort{{Field: "cost_usd", Direction: "desc"}}}, []string{"claude-code", "Explore"}},
+		{"unpriced desc", store.AgentQuery{Sort: []store.Sort{{Field: "unpriced_count", Direction: "desc"}}}, []string{"Explore", "claude-code"}},
 		{"limit 1", store.AgentQuery{Limit: 1}, []string{"claude-code"}},
 		{"offset 1", store.AgentQuery{Offset: 1}, []string{"Explore"}},
 		{"range after Explore was last seen", store.AgentQuery{Range: store.TimeRange{From: agents["Explore"].LastSeen.Add(time.Nanosecond)}}, []string{"claude-code"}},

@@ -34,6 +34,8 @@ func fullSpan(project string) model.Span {
 		AgentVersion: "3.1", ConversationID: "conv-full", RequestModel: "gpt-5", ResponseModel: "gpt-5-2026-01",
 		ResponseID: "chatcmpl-1", InputTokens: i64(1200), OutputTokens: i64(0), CacheReadInputTokens: i64(800),
 		CacheCreationInputTokens: i64(0), ReasoningTokens: i64(64), TotalTokens: i64(1200),
+		CacheCreation5mInputTokens: i64(0), CacheCreation1hInputTokens: i64(0),
+		CostUSD: model.CostPtr(1_234_567), CostSource: model.CostReported,
 		ModelParameters: map[string]any{"temperature": 0.7, "max_tokens": int64(256), "stop": []any{"\n\n"}, "response_format": map[string]any{"type": "json_object"}},
 		FinishReasons:   []string{"tool_calls", "stop"},
 		InputMessages: []model.Message{

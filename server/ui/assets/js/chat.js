@@ -8,7 +8,6 @@
 import {h, icon} from './dom.js';
 import {renderMarkdown} from './markdown.js';
 import {fmtDuration, fmtTokens, prettyJSON, truncate, oneLine, fmtTime, fmtInt} from './format.js';
-import {costOf, Estimate} from './pricing.js';
 import {cost, runningBadge, tokens, hasUsage} from './ui.js';
 import {widget, summary} from './feedback.js';
 import {refs} from './api.js';
@@ -79,13 +78,6 @@ export function toolDescription(argsText) {
   }
 }
 
-// turnEstimate sums the cost of a turn's assistant messages.
-export function turnEstimate(turn) {
-  const est = new Estimate();
-  for (const m of turn.messages || []) {
-    if (m.type === 'assistant_message' && m.usage) est.add(m.model, m.usage);
-  }
-  return est;
 }
 
 // collapsible shows long text cut, with a button revealing the rest.
@@ -134,10 +126,9 @@ function userMessage(m) {
 }
 
 function assistantMessage(m, traceID) {
-  const c = m.usage ? costOf(m.model, m.usage) : null;
   const metaEl = meta(
     hasUsage(m.usage) ? tokens(m.usage) : null,
-    m.usage && c !== null ? cost({usd: c, priced: 1, unknown: new Set(), known: true}) : null,
+    m.usage ? cost(m.usage) : null,
     m.running ? null : fmtDuration(m.duration_ms),
     spanLink(traceID, m.span_id));
   const onlyTools = !m.text && !m.reasoning && !m.running && m.status !== 'ERROR' && m.tool_calls && m.tool_calls.length;
@@ -296,7 +287,7 @@ function subagentSection(m, traceID, sums) {
     toggle.setAttribute('aria-expanded', String(open));
     section.classList.toggle('collapsed', !open);
   });
-  sums.set(m.agent_span_id, {stats, usage: {input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0}, est: new Estimate(), calls: 0, tools: 0});
+  sums.set(m.agent_span_id, {stats, usage: {input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, cost_usd: 0, unpriced_count: 0}, calls: 0, tools: 0});
   return {section, body};
 }
 
@@ -380,7 +371,6 @@ export function renderMessages(turn) {
       if (!sum || s.depth > m.depth) continue;
       if (m.type === 'assistant_message' && m.usage) {
         for (const k of Object.keys(sum.usage)) sum.usage[k] += m.usage[k] || 0;
-        sum.est.add(m.model, m.usage);
         sum.calls++;
       }
       if (m.type === 'tool_call') sum.tools++;
@@ -390,7 +380,7 @@ export function renderMessages(turn) {
     sum.stats.append(
       h('span', {class: 'meta-item'}, `${sum.calls} call${sum.calls === 1 ? '' : 's'} · ${sum.tools} tool${sum.tools === 1 ? '' : 's'}`),
       sum.calls ? h('span', {class: 'meta-item'}, tokens(sum.usage)) : null,
-      sum.calls ? h('span', {class: 'meta-item'}, cost(sum.est)) : null);
+      sum.calls ? h('span', {class: 'meta-item'}, cost(sum.usage)) : null);
   }
   if ((turn.messages || []).length === 0) {
     root.append(h('p', {class: 'muted'}, turn.running ? 'Waiting for the first message…' : 'This turn has no messages to show (its spans carry no content).'));

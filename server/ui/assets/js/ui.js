@@ -3,7 +3,6 @@
 
 import {h, replace, icon} from './dom.js';
 import {fmtTokens, fmtCost, fmtDuration, usageTitle, totalTokens, fmtRange, relTime, parseTime, fmtInput} from './format.js';
-import {PRICE_TABLE, PRICES_CHECKED} from './pricing.js';
 
 let bannerTimer = null;
 
@@ -105,30 +104,24 @@ export function tokens(u, opts = {}) {
     opts.total ? fmtTokens(total) : [fmtInput(u), ' · ', fmtTokens(u.output_tokens || 0), ' out']);
 }
 
-// cost shows an Estimate (pricing.js), a [low, high] range, or a plain
-// number of dollars (0: nothing to price).
-export function cost(est) {
-  if (est === null || est === undefined) {
-    return h('span', {class: 'cost muted', title: 'No list price known for the model(s); see "?" for the price table'}, '—');
+// cost shows the cost weave-server computed for a usage figure (a call, a
+// turn, a conversation, an agent): its cost_usd, with "≥" when some of its
+// calls have no price (unpriced_count) and "—" when none has one or there
+// is no usage. The server prices each call from its price table, unless
+// the instrumentation reported the cost itself.
+export function cost(u) {
+  if (!u) return h('span', {class: 'cost muted', title: 'No usage reported (yet)'}, '—');
+  const usd = u.cost_usd || 0;
+  const unpriced = u.unpriced_count || 0;
+  const calls = (n) => `${n} call${n === 1 ? '' : 's'}`;
+  if (usd === 0 && unpriced > 0) {
+    return h('span', {class: 'cost muted unpriced', title: `No price known for the model of ${calls(unpriced)} (see "?")`}, 'no price');
   }
-  if (typeof est === 'number') {
-    if (est === 0) return h('span', {class: 'cost muted', title: 'No usage reported'}, '—');
-    est = [est, est];
-  }
-  if (Array.isArray(est)) {
-    const [lo, hi] = est;
-    if (Math.abs(hi - lo) < 0.005 || hi === 0) return h('span', {class: 'cost', title: 'Estimate at list price, not a bill'}, fmtCost(hi), h('span', {class: 'est'}, ' est.'));
-    return h('span', {class: 'cost', title: 'Several models with different prices: the range spans the cheapest and dearest. Estimate at list price, not a bill.'},
-      fmtCost(lo), '–', fmtCost(hi), h('span', {class: 'est'}, ' est.'));
-  }
-  if (est.priced === 0) {
-    const why = est.known ? 'No usage reported (yet)' : 'No list price known for: ' + [...est.unknown].join(', ');
-    return h('span', {class: 'cost muted', title: why}, '—');
-  }
-  const title = est.known
-    ? 'Estimate at list price, not a bill'
-    : 'Partial estimate: no list price for ' + [...est.unknown].join(', ');
-  return h('span', {class: 'cost', title}, (est.known ? '' : '≥ ') + fmtCost(est.usd), h('span', {class: 'est'}, ' est.'));
+  if (usd === 0) return h('span', {class: 'cost muted', title: 'No usage reported (yet)'}, '—');
+  const title = unpriced > 0
+    ? `At least this much: ${calls(unpriced)} of a model without a price are left out (see "?")`
+    : 'Computed by weave-server at list price (or reported by the instrumentation); not a bill';
+  return h('span', {class: 'cost', title}, (unpriced > 0 ? '≥ ' : '') + fmtCost(usd));
 }
 
 // dialog opens a modal <dialog> with content; Escape or the close button
@@ -162,11 +155,6 @@ export function helpDialog() {
       row(['g', 'a'], 'Go to agents'),
       row(['t'], 'Switch light / dark theme'),
       row(['?'], 'This help'))),
-    h('h3', null, 'Cost estimates'),
-    h('p', null, `Costs are estimates at list price (checked ${PRICES_CHECKED}), in US dollars per million tokens, not a bill: subscriptions, batch discounts and long-context surcharges are not modelled. Models without a price show “—”.`),
-    h('table', {class: 'prices'},
-      h('thead', null, h('tr', null, h('th', null, 'model'), h('th', null, 'input'), h('th', null, 'cache read'), h('th', null, 'cache write'), h('th', null, 'output'))),
-      h('tbody', null, PRICE_TABLE.map((p) => h('tr', null,
-        h('td', null, h('code', null, p.model)), h('td', null, '$' + p.input), h('td', null, '$' + p.cacheRead),
-        h('td', null, '$' + p.cacheWrite), h('td', null, '$' + p.output))))));
+    h('h3', null, 'Cost'),
+    h('p', null, 'weave-server prices every model call when it arrives, from its price table: list prices per million tokens of input, output, cache reads and 5-minute and 1-hour cache writes (Anthropic, OpenAI, Google), with the dates each applied; the server\'s --prices file adds or overrides models. A cost the instrumentation reported itself wins. Costs are in US dollars at list price, not a bill (subscriptions and negotiated rates are not known). “no price” marks a call of a model the table does not know, “≥” a total that leaves such calls out.'));
 }

@@ -7,7 +7,7 @@ import {post, isAbort, refs} from '../api.js';
 import * as feedback from '../feedback.js';
 import * as route from '../route.js';
 import {fmtInt, fmtTokens, fmtDuration, relTime, fmtTime, parseTime, cacheSplit} from '../format.js';
-import {loading, empty, errorBox, activeRange, tokens} from '../ui.js';
+import {loading, empty, errorBox, activeRange, tokens, cost} from '../ui.js';
 import {stackedBars, fillBuckets, bucketWidthLabel} from '../chart.js';
 
 const RANGES = [
@@ -84,7 +84,7 @@ function renderList(main, {params, signal}) {
     replace(tableEl, h('table', {class: 'table agents-table'},
       h('thead', null, h('tr', null,
         h('th', null, 'Agent'), h('th', {class: 'num'}, 'Invocations'), h('th', {class: 'num'}, 'Spans'),
-        h('th', {class: 'num'}, 'Errors'), h('th', {class: 'num'}, 'Tokens'), h('th', {class: 'num'}, 'Avg duration'),
+        h('th', {class: 'num'}, 'Errors'), h('th', {class: 'num'}, 'Tokens'), h('th', {class: 'num'}, 'Cost'), h('th', {class: 'num'}, 'Avg duration'),
         h('th', {class: 'num'}, 'Versions'), h('th', {class: 'when'}, 'Last seen'))),
       h('tbody', null, agents.map((a) => h('tr', {'data-nav-item': true, tabindex: '-1', dataset: {agent: a.agent_name}},
         h('td', null, h('a', {href: route.link.agent(a.agent_name), 'data-nav-open': true, class: 'agent-link'}, a.agent_name || '(unnamed)')),
@@ -93,6 +93,7 @@ function renderList(main, {params, signal}) {
         h('td', {class: ['num', a.error_count > 0 && 'error-text']}, fmtInt(a.error_count),
           a.span_count ? h('span', {class: 'muted'}, ` (${((100 * a.error_count) / a.span_count).toFixed(a.error_count ? 1 : 0)}%)`) : null),
         h('td', {class: 'num'}, tokens(a)),
+        h('td', {class: 'num'}, cost(a)),
         h('td', {class: 'num'}, avgDuration(a) === null ? '—' : fmtDuration(avgDuration(a))),
         h('td', {class: 'num'}, fmtInt(a.version_count)),
         h('td', {class: 'when', title: fmtTime(a.last_seen)}, relTime(a.last_seen)))))));
@@ -168,11 +169,12 @@ function renderAgent(main, {segments, params, signal}) {
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Spans'), fmtInt(agent.span_count)),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Errors'), h('span', {class: agent.error_count ? 'error-text' : ''}, fmtInt(agent.error_count))),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(agent)),
+      h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), cost(agent)),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Avg duration'), avgDuration(agent) === null ? '—' : fmtDuration(avgDuration(agent))),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Seen'), activeRange(agent.first_seen, agent.last_seen)));
     replace(versionsEl, versions.length === 0 ? empty('No versions recorded.') : h('table', {class: 'table'},
       h('thead', null, h('tr', null, h('th', null, 'Version'), h('th', {class: 'num'}, 'Invocations'), h('th', {class: 'num'}, 'Spans'),
-        h('th', {class: 'num'}, 'Errors'), h('th', {class: 'num'}, 'Tokens'), h('th', {class: 'num'}, 'Avg duration'),
+        h('th', {class: 'num'}, 'Errors'), h('th', {class: 'num'}, 'Tokens'), h('th', {class: 'num'}, 'Cost'), h('th', {class: 'num'}, 'Avg duration'),
         h('th', {class: 'when'}, 'First seen'), h('th', {class: 'when'}, 'Last seen'))),
       h('tbody', null, versions.map((v) => h('tr', {'data-nav-item': true, tabindex: '-1'},
         h('td', null, v.agent_version ? h('code', null, v.agent_version) : h('span', {class: 'muted'}, '(no version)')),
@@ -180,6 +182,7 @@ function renderAgent(main, {segments, params, signal}) {
         h('td', {class: 'num'}, fmtInt(v.span_count)),
         h('td', {class: ['num', v.error_count > 0 && 'error-text']}, fmtInt(v.error_count)),
         h('td', {class: 'num'}, tokens(v)),
+        h('td', {class: 'num'}, cost(v)),
         h('td', {class: 'num'}, avgDuration(v) === null ? '—' : fmtDuration(avgDuration(v))),
         h('td', {class: 'when', title: fmtTime(v.first_seen)}, relTime(v.first_seen)),
         h('td', {class: 'when', title: fmtTime(v.last_seen)}, relTime(v.last_seen)))))));

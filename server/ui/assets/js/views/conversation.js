@@ -7,9 +7,8 @@ import * as route from '../route.js';
 import * as live from '../live.js';
 import * as feedback from '../feedback.js';
 import {fmtTime, fmtDuration, fmtInt, fmtTokens, shortID, truncate, oneLine} from '../format.js';
-import {Estimate} from '../pricing.js';
 import {loading, errorBox, runningBadge, errorBadge, tokens, cost, showError, activeRange, hasUsage} from '../ui.js';
-import {renderMessages, turnEstimate, highlightTerms, queryTerms} from '../chat.js';
+import {renderMessages, highlightTerms, queryTerms} from '../chat.js';
 import {select, onEscape} from '../keys.js';
 
 const PAGE = 20;
@@ -53,12 +52,6 @@ export function render(main, {segments, params, signal}) {
     const firstPrompt = first && (first.messages || []).find((m) => m.type === 'user_message');
     const title = firstPrompt && firstPrompt.text ? truncate(oneLine(firstPrompt.text), 200) : convID;
     document.title = truncate(title, 60) + ' · weave';
-    const allLoaded = state.turns.length >= state.total;
-    let est = null;
-    if (allLoaded) {
-      est = new Estimate();
-      for (const t of state.turns) est.merge(turnEstimate(t));
-    }
     const agents = new Set();
     for (const t of state.turns) for (const m of t.messages || []) if (m.type === 'agent_start' && m.agent_name) agents.add(m.agent_name);
     const running = state.turns.some((t) => t.running) || c.running;
@@ -75,7 +68,7 @@ export function render(main, {segments, params, signal}) {
         c.background_count ? h('span', {class: 'stat', title: 'traces of this thread that are not turns (no wandb.is_turn span)'},
           h('span', {class: 'label'}, 'Background'), fmtInt(c.background_count)) : null,
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(c.usage)),
-        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), allLoaded ? cost(est) : h('span', {class: 'muted', title: 'Load every turn for the estimate'}, '…')),
+        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), cost(c.usage)),
         errors ? h('span', {class: 'stat'}, errorBadge(errors)) : null,
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Active'), activeRange(c.first_activity, c.last_activity)),
         agents.size ? h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Agents'), [...agents].map((a) => h('a', {class: 'chip agent-chip', href: route.link.agent(a)}, a))) : null,
@@ -108,8 +101,8 @@ export function render(main, {segments, params, signal}) {
   // model call that reports usage, what is known instead: a compaction's
   // size (Claude Code records no usage for the call that summarizes), or
   // that there is none — never a pair of blanks.
-  const usageItems = (turn, est) => {
-    if (hasUsage(turn.usage) || turn.running) return [h('span', {class: 'meta-item'}, tokens(turn.usage)), h('span', {class: 'meta-item'}, cost(est))];
+  const usageItems = (turn) => {
+    if (hasUsage(turn.usage) || turn.running) return [h('span', {class: 'meta-item'}, tokens(turn.usage)), h('span', {class: 'meta-item'}, cost(turn.usage))];
     const c = (turn.messages || []).find((m) => m.type === 'context_compacted' && m.compaction_pre_tokens);
     if (c) {
       return h('span', {class: 'meta-item compaction-tokens', title: 'The compaction call\'s own usage is not recorded (Claude Code writes none to the transcript); this is the size of the context it summarized, so its cost is not estimated.'},
@@ -119,7 +112,6 @@ export function render(main, {segments, params, signal}) {
   };
 
   const turnSection = (turn) => {
-    const est = turnEstimate(turn);
     const prompt = (turn.messages || []).find((m) => m.type === 'user_message');
     const key = turnKey(turn);
     const anchor = route.link.conversation(convID, {turn: key});
@@ -131,7 +123,7 @@ export function render(main, {segments, params, signal}) {
       turn.turn_span_id ? h('span', {class: 'chip turn-span', title: 'the span marked wandb.is_turn'}, turn.root_span_name) : null,
       h('span', {class: 'muted', title: fmtTime(turn.started_at)}, fmtTime(turn.started_at)),
       turn.running ? runningBadge('running', turn.started_at) : h('span', {class: 'meta-item', title: 'wall-clock duration of the turn'}, fmtDuration(turn.total_duration_ms)),
-      usageItems(turn, est),
+      usageItems(turn),
       errorBadge(turn.error_count),
       turn.session_id && turn.session_id !== convID ? h('span', {class: 'chip session-chip', title: 'session ' + turn.session_id + (turn.parent_session_id ? ', forked from ' + turn.parent_session_id : '')},
         'session ', shortID(turn.session_id, 8), turn.parent_session_id ? ', fork of ' + shortID(turn.parent_session_id, 8) : '') : null,

@@ -6,7 +6,6 @@ import {post, isAbort} from '../api.js';
 import * as route from '../route.js';
 import * as live from '../live.js';
 import {fmtInt, relTime, fmtTime, truncate, shortID, fmtTokens, usageTitle, totalTokens} from '../format.js';
-import {costOf, rangeForModels} from '../pricing.js';
 import {loading, empty, errorBox, runningBadge, cost, showError} from '../ui.js';
 import {select} from '../keys.js';
 
@@ -28,6 +27,7 @@ const SORTS = {
   last_activity: 'Last activity',
   turn_count: 'Turns',
   input_tokens: 'Tokens',
+  cost_usd: 'Cost',
   error_count: 'Errors',
 };
 
@@ -36,18 +36,6 @@ const SORTS = {
 export function shortPath(p) {
   const parts = String(p || '').split('/').filter(Boolean);
   return parts.length <= 2 ? p : '…/' + parts.slice(-2).join('/');
-}
-
-// conversationCost estimates a summary's cost: exact for one model, a
-// range over several (the split between them is not in the summary).
-export function conversationCost(c) {
-  const models = (c.models || []).filter(Boolean);
-  if (models.length === 0) return totalTokens(c) === 0 ? 0 : null;
-  if (models.length === 1) {
-    const v = costOf(models[0], c);
-    return v === null ? null : [v, v];
-  }
-  return rangeForModels(models, c);
 }
 
 export function render(main, {params, signal}) {
@@ -210,7 +198,7 @@ export function render(main, {params, signal}) {
         fmtInt(c.turn_count), c.background_count ? h('span', {class: 'muted'}, ` +${fmtInt(c.background_count)} bg`) : null),
       h('td', {class: 'num tokens-cell', title: usageTitle(c)}, fmtTokens(totalTokens(c)),
         c.cache_read_input_tokens ? h('div', {class: 'muted cache-note'}, `${fmtTokens(c.cache_read_input_tokens)} cached`) : null),
-      h('td', {class: 'num'}, cost(conversationCost(c))),
+      h('td', {class: 'num'}, cost(c)),
       h('td', {class: ['num', c.error_count > 0 && 'error-text']}, c.error_count > 0 ? fmtInt(c.error_count) : h('span', {class: 'muted'}, '0')),
       h('td', {class: 'when', title: fmtTime(c.last_activity)}, relTime(c.last_activity)));
     });
@@ -223,7 +211,7 @@ export function render(main, {params, signal}) {
           h('th', {class: 'col-prompt'}, 'First prompt'),
           header('turn_count', 'Turns', 'num'),
           header('input_tokens', 'Tokens', 'num'),
-          h('th', {class: 'num', title: 'Estimate at list price; see ? for the price table'}, 'Cost'),
+          header('cost_usd', 'Cost', 'num'),
           header('error_count', 'Errors', 'num'),
           header('last_activity', 'Last activity', 'when'))),
         h('tbody', null, rows)),
