@@ -10,12 +10,16 @@ import (
 // AgentsQueryRequest is the body of /genai/agents/query.
 type AgentsQueryRequest struct {
 	projectPart
-	Sort []store.Sort `json:"sort"`
+	Filters []store.Filter `json:"filters"` // on score summaries: score.<name>
+	Sort    []store.Sort   `json:"sort"`
 	rangePart
 	pagePart
 }
 
 func (q *AgentsQueryRequest) validate() error {
+	if err := checkScoreFilters(q.Filters); err != nil {
+		return err
+	}
 	if err := checkSorts(q.Sort, agentSortColumns); err != nil {
 		return err
 	}
@@ -35,11 +39,12 @@ type AgentsPage struct {
 
 func (h *Handler) agentsQuery(ctx context.Context, q *AgentsQueryRequest) (AgentsPage, error) {
 	agents, total, err := h.s.Store.QueryAgents(ctx, store.AgentQuery{
-		ProjectID: q.ProjectID,
-		Range:     q.r,
-		Sort:      q.Sort,
-		Limit:     q.Limit,
-		Offset:    q.Offset,
+		ProjectID:    q.ProjectID,
+		Range:        q.r,
+		ScoreFilters: q.Filters,
+		Sort:         q.Sort,
+		Limit:        q.Limit,
+		Offset:       q.Offset,
 	})
 	if err != nil {
 		return AgentsPage{}, err

@@ -152,6 +152,12 @@ type AnnotationUpsertRequest struct {
 	Kind   string          `json:"kind"`
 	Value  json.RawMessage `json:"value"`
 	Author string          `json:"author"`
+	// A score's fields (kind "score", see store.Annotation).
+	Name     string   `json:"name"`
+	DataType string   `json:"data_type"`
+	Min      *float64 `json:"min"`
+	Max      *float64 `json:"max"`
+	TraceID  string   `json:"trace_id"`
 
 	value any
 }
@@ -193,7 +199,31 @@ func (q *AnnotationUpsertRequest) validate() error {
 			return invalid("value", "a %s is at most %d bytes, got %d", q.Kind, maxNoteLen, len(s))
 		}
 	}
-	return checkText("author", q.Author, false)
+	if err := checkText("author", q.Author, false); err != nil {
+		return err
+	}
+	if q.TraceID != "" {
+		id, err := checkHexID("trace_id", q.TraceID, 32)
+		if err != nil {
+			return err
+		}
+		q.TraceID = id
+	}
+	// The score rules are the store's (store.CheckAnnotation); checked here
+	// to answer with the field at fault.
+	if _, err := store.CheckAnnotation(q.annotation()); err != nil {
+		var ae *store.AnnotationError
+		if errors.As(err, &ae) {
+			return invalid(ae.Field, "%s", ae.Msg)
+		}
+		return err
+	}
+	return nil
+}
+
+func (q *AnnotationUpsertRequest) annotation() store.Annotation {
+	return store.Annotation{ID: q.ID, ProjectID: q.ProjectID, Ref: q.Ref, Kind: q.Kind, Value: q.value, Author: q.Author,
+		Name: q.Name, DataType: q.DataType, Min: q.Min, Max: q.Max, TraceID: q.TraceID}
 }
 
 // Annotation is an annotation as the API answers it: the stored one, its
@@ -226,7 +256,7 @@ func (h *Handler) annotationsUpsert(ctx context.Context, q *AnnotationUpsertRequ
 	if err != nil {
 		return AnnotationResponse{}, err
 	}
-	a := store.Annotation{ID: q.ID, ProjectID: q.ProjectID, Ref: q.Ref, Kind: q.Kind, Value: q.value, Author: q.Author}
+	a := q.annotation()
 	if q.Kind == KindThumbs {
 		a, err = h.upsertThumbs(ctx, a)
 	} else {

@@ -434,14 +434,44 @@ func TestAnnotationsRoundTrip(t *testing.T) {
 	}
 	// A structured value keeps its numbers exact.
 	status, body = do(t, h, "POST", "/genai/annotations/upsert",
-		`{"project_id":"p/x","ref":"agent_span/`+spanHex+`","kind":"score","value":{"n":12345678901234567890}}`)
+		`{"project_id":"p/x","ref":"agent_span/`+spanHex+`","kind":"rating","value":{"n":12345678901234567890}}`)
 	if status != 200 {
-		t.Fatalf("upsert score: got %d %v", status, body)
+		t.Fatalf("upsert rating: got %d %v", status, body)
 	}
 	for _, a := range f.annotations {
 		if m, ok := a.Value.(map[string]any); ok && fmt.Sprint(m["n"]) != "12345678901234567890" {
-			t.Errorf("score value: got %v, want the exact number", m["n"])
+			t.Errorf("rating value: got %v, want the exact number", m["n"])
 		}
+	}
+}
+
+func TestScoreRequests(t *testing.T) {
+	h := New(Settings{Store: newFake()})
+	trace := strings.Repeat("ab", 16)
+	span := strings.Repeat("cd", 8)
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		field            string
+	}{
+		{"numeric score", "/genai/annotations/upsert", `{"project_id":"p/x","ref":"agent_turn/` + trace + `","kind":"score","name":"helpfulness","data_type":"numeric","value":4,"min":1,"max":5,"author":"alice"}`, 200, ""},
+		{"span score with its trace", "/genai/annotations/upsert", `{"project_id":"p/x","ref":"agent_span/` + span + `","trace_id":"` + strings.ToUpper(trace) + `","kind":"score","name":"correct","data_type":"boolean","value":true}`, 200, ""},
+		{"no name", "/genai/annotations/upsert", `{"project_id":"p/x","ref":"agent_turn/` + trace + `","kind":"score","data_type":"numeric","value":4}`, 400, "name"},
+		{"unknown type", "/genai/annotations/upsert", `{"project_id":"p/x","ref":"agent_turn/` + trace + `","kind":"score","name":"x","data_type":"stars","value":4}`, 400, "data_type"},
+		{"out of bounds", "/genai/annotations/upsert", `{"project_id":"p/x","ref":"agent_turn/` + trace + `","kind":"score","name":"x","data_type":"numeric","value":9,"max":5}`, 400, "value"},
+		{"span without trace", "/genai/annotations/upsert", `{"project_id":"p/x","ref":"agent_span/` + span + `","kind":"score","name":"x","data_type":"boolean","value":true}`, 400, "trace_id"},
+		{"bad trace", "/genai/annotations/upsert", `{"project_id":"p/x","ref":"agent_span/` + span + `","trace_id":"xyz","kind":"note","value":"n"}`, 400, "trace_id"},
+		{"filter", "/genai/conversations/query", `{"project_id":"p/x","filters":[{"field":"score.helpfulness","op":"gte","value":4}]}`, 200, ""},
+		{"filter on a column", "/genai/conversations/query", `{"project_id":"p/x","filters":[{"field":"span_count","op":"gte","value":4}]}`, 400, "filters[0]"},
+		{"agents filter op", "/genai/agents/query", `{"project_id":"p/x","filters":[{"field":"score.tone","op":"contains","value":"a"}]}`, 400, "filters[0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := do(t, h, "POST", tc.path, tc.body)
+			e, _ := body["error"].(map[string]any)
+			if status != tc.status || (tc.field != "" && e["field"] != tc.field) {
+				t.Errorf("%s: got %d %v, want %d naming %q", tc.path, status, body, tc.status, tc.field)
+			}
+		})
 	}
 }
 

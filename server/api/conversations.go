@@ -18,11 +18,12 @@ import (
 // weave.claude_code.git_branch: the turn roots weave-agentd sends).
 type ConversationsQueryRequest struct {
 	projectPart
-	AgentName  string       `json:"agent_name"`
-	Search     string       `json:"search"`
-	WorkingDir string       `json:"working_dir"`
-	GitBranch  string       `json:"git_branch"`
-	Sort       []store.Sort `json:"sort"`
+	AgentName  string         `json:"agent_name"`
+	Search     string         `json:"search"`
+	WorkingDir string         `json:"working_dir"`
+	GitBranch  string         `json:"git_branch"`
+	Filters    []store.Filter `json:"filters"` // on score summaries: score.<name>
+	Sort       []store.Sort   `json:"sort"`
 	rangePart
 	pagePart
 }
@@ -34,6 +35,9 @@ func (q *ConversationsQueryRequest) validate() error {
 		}
 	}
 	if err := checkText("search", q.Search, false); err != nil {
+		return err
+	}
+	if err := checkScoreFilters(q.Filters); err != nil {
 		return err
 	}
 	if err := checkSorts(q.Sort, conversationSortColumns); err != nil {
@@ -72,14 +76,15 @@ func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryR
 		filters = append(filters, store.Filter{Field: "custom_attrs_string." + spans.KeyGitBranch, Op: "eq", Value: q.GitBranch})
 	}
 	page, err := h.s.Store.QueryConversations(ctx, store.ConversationQuery{
-		ProjectID: q.ProjectID,
-		AgentName: q.AgentName,
-		Range:     q.r,
-		Search:    q.Search,
-		Filters:   filters,
-		Sort:      q.Sort,
-		Limit:     q.Limit,
-		Offset:    q.Offset,
+		ProjectID:    q.ProjectID,
+		AgentName:    q.AgentName,
+		Range:        q.r,
+		Search:       q.Search,
+		Filters:      filters,
+		ScoreFilters: q.Filters,
+		Sort:         q.Sort,
+		Limit:        q.Limit,
+		Offset:       q.Offset,
 	})
 	if err != nil {
 		return ConversationsPage{}, err

@@ -28,6 +28,8 @@ func FuzzAPIBodies(f *testing.F) {
 		`{"project_id":"p/x","filters":[{"field":"input_tokens","op":"in","value":[1,"a",true]}],"sort":[{"field":"started_at","direction":"asc"}],"limit":5}`,
 		`{"project_id":"p/x","from":"2026-05-01T00:00:00Z","to":"2026-05-01T00:00:00.000000001Z"}`,
 		`{"project_id":"p/x","ref":"agent_conversation/%E2%82%AC","kind":"label","value":"x"}`,
+		`{"project_id":"p/x","ref":"agent_span/0123456789abcdef","trace_id":"0123456789abcdef0123456789abcdef","kind":"score","name":"n","data_type":"numeric","value":1e308,"min":-1e308,"max":1e308}`,
+		`{"project_id":"p/x","filters":[{"field":"score.helpfulness","op":"gte","value":4},{"field":"score.tone","op":"eq","value":"x"}]}`,
 		`{"project_id":"p/x","query":"\"quoted phrase\" word","roles":["tool_call"]}`,
 		`{"project_id":"p/x","bucket_seconds":9223372036854775807}`,
 		`{"project_id":"p/x","limit":1e400}`,

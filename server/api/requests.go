@@ -335,6 +335,20 @@ func plainNumbers(v any) any {
 }
 
 // checkSorts validates sort keys against a column set.
+// checkScoreFilters checks filters on score summaries (score.<name>, see
+// store.ParseScoreFilters).
+func checkScoreFilters(fs []store.Filter) error {
+	if len(fs) > maxFilters {
+		return invalid("filters", "at most %d filters, got %d", maxFilters, len(fs))
+	}
+	for i := range fs {
+		if _, err := store.ParseScoreFilters(fs[i : i+1]); err != nil {
+			return invalid(fmt.Sprintf("filters[%d]", i), "%s", strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "))
+		}
+	}
+	return nil
+}
+
 func checkSorts(ss []store.Sort, columns map[string]bool) error {
 	if len(ss) > maxSorts {
 		return invalid("sort", "at most %d sort keys, got %d", maxSorts, len(ss))

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -60,29 +59,14 @@ var HeavyFields = map[string]bool{
 // a JSON number or a decimal string) to the whole nano-dollars backends
 // compare.
 func CostFilterValue(v any) (any, error) {
-	var f float64
-	switch x := v.(type) {
-	case float64:
-		f = x
-	case int:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case json.Number:
+	f, ok := finiteNumber(v)
+	if s, isText := v.(string); isText {
 		var err error
-		if f, err = x.Float64(); err != nil {
-			return nil, fmt.Errorf("want a number of dollars, got %s", x)
-		}
-	case string:
-		var err error
-		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
-			return nil, fmt.Errorf("want a number of dollars, got %q", x)
-		}
-	default:
-		return nil, fmt.Errorf("want a number of dollars, got %T", v)
+		f, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
+		ok = err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 9e9 {
-		return nil, fmt.Errorf("want a finite number of dollars, got %v", f)
+	if !ok || math.Abs(f) > 9e9 {
+		return nil, fmt.Errorf("want a finite number of dollars, got %v", v)
 	}
 	return model.CostNanos(f), nil
 }

@@ -190,6 +190,9 @@ type ConversationQuery struct {
 	// when one of its spans (effective conversation) matches all of them,
 	// e.g. custom_attrs_string.weave.claude_code.cwd eq a working directory.
 	Filters []Filter
+	// ScoreFilters keep the conversations whose score summaries pass them
+	// all (fields "score.<name>", see ParseScoreFilters).
+	ScoreFilters []Filter
 	// Sort is on the scalar fields of ConversationSummary (not agent_names,
 	// models); default last_activity desc. Ties are broken by
 	// conversation_id ascending.
@@ -320,6 +323,9 @@ type ConversationSummary struct {
 	Models          []string  `json:"models"`
 	FirstPrompt     string    `json:"first_prompt"` // preview, ≤ 300 chars
 	Usage
+	// Scores summarizes the scores on the conversation, its turns and its
+	// spans, by name; nil without any.
+	Scores map[string]ScoreSummary `json:"scores,omitempty"`
 }
 
 // FirstPromptMaxRunes bounds ConversationSummary.FirstPrompt.
@@ -339,9 +345,11 @@ type ConversationPage struct {
 type AgentQuery struct {
 	ProjectID string
 	Range     TimeRange
-	Sort      []Sort
-	Limit     int
-	Offset    int
+	// ScoreFilters keep the agents whose score summaries pass them all.
+	ScoreFilters []Filter
+	Sort         []Sort
+	Limit        int
+	Offset       int
 }
 
 // AgentSummary is one row of the agents list. Counts are over the spans
@@ -360,6 +368,9 @@ type AgentSummary struct {
 	LastSeen        time.Time `json:"last_seen"`
 	VersionCount    int64     `json:"version_count"`
 	Usage
+	// Scores summarizes the scores on the agent and on the spans it ran
+	// (their effective agent), by name; nil without any.
+	Scores map[string]ScoreSummary `json:"scores,omitempty"`
 }
 
 // AgentVersionSummary is one row of an agent's versions. AgentVersions
@@ -541,13 +552,28 @@ type Pruner interface {
 // agent. Ref is "agent_span/<span_id>", "agent_turn/<trace_id>",
 // "agent_conversation/<url-encoded conversation_id>" or
 // "agent/<url-encoded agent_name>".
+//
+// A score is an annotation of Kind "score" (KindScore): a named value of a
+// DataType — "numeric" (a number, within Min and Max when they are set),
+// "boolean" (true or false) or "categorical" (a category name). There is one
+// current value per (ref, name, author): its ID is derived from them
+// (ScoreID), so writing it again replaces it. A score counts in the
+// ScoreSummaries of the conversations of its target (the conversation
+// itself, a turn's trace, a span's trace) and of an agent (the agent
+// itself, or a span's effective agent); a score on a span names the span's
+// trace in TraceID. Other kinds (thumbs, notes, labels) are free-form.
 type Annotation struct {
 	ID        string    `json:"id"`
 	ProjectID string    `json:"project_id"`
 	Ref       string    `json:"ref"`
-	Kind      string    `json:"kind"`  // e.g. "thumbs", "note", "label"
-	Value     any       `json:"value"` // JSON value: "up"/"down", text, ...
+	Kind      string    `json:"kind"`  // e.g. "thumbs", "note", "label", "score"
+	Value     any       `json:"value"` // JSON value: "up"/"down", text, a score's value, ...
 	Author    string    `json:"author,omitempty"`
+	Name      string    `json:"name,omitempty"`      // a score's name
+	DataType  string    `json:"data_type,omitempty"` // a score's type: numeric, boolean, categorical
+	Min       *float64  `json:"min,omitempty"`       // a numeric score's bounds, when set
+	Max       *float64  `json:"max,omitempty"`
+	TraceID   string    `json:"trace_id,omitempty"` // the trace of a span ref's span, when given
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -571,13 +597,15 @@ type AnnotationQuery struct {
 
 // Annotations stores feedback.
 type Annotations interface {
-	// UpsertAnnotation stores a; an empty ID gets a new one. With an ID, the
-	// annotation of that ID in a.ProjectID is replaced (CreatedAt kept) or,
-	// if there is none, created with that ID. Returns the stored
-	// annotation. IDs are scoped to a project. A Ref that is not one of the
-	// four forms (non-empty after the prefix), an empty Kind or a Value
-	// that is not JSON-encodable is ErrInvalid. The store sets CreatedAt and
-	// UpdatedAt.
+	// UpsertAnnotation stores a; an empty ID gets a new one (a score's is
+	// derived, ScoreID). With an ID, the annotation of that ID in
+	// a.ProjectID is replaced (CreatedAt kept) or, if there is none,
+	// created with that ID. Returns the stored annotation. IDs are scoped
+	// to a project. What CheckAnnotation refuses (a Ref that is not one of
+	// the four forms, an empty Kind, a Value that is not JSON-encodable, a
+	// score without a name, of an unknown type, with a value of another
+	// type or out of its bounds, on a span without its trace) is
+	// ErrInvalid. The store sets CreatedAt and UpdatedAt.
 	UpsertAnnotation(ctx context.Context, a Annotation) (Annotation, error)
 	// DeleteAnnotation removes one; ErrNotFound if absent.
 	DeleteAnnotation(ctx context.Context, projectID, id string) error

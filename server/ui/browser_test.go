@@ -784,6 +784,42 @@ func TestPages(t *testing.T) {
 		p.checkConsole(t)
 	})
 
+	t.Run("scores", func(t *testing.T) {
+		// A numeric score on the tools conversation and a yes/no score on
+		// one of its messages; the list shows them and filters by them.
+		route := conversationRoute(data.tools)
+		p.open(t, route)
+		p.waitFor(t, "the conversation's feedback", `!!document.querySelector('.conv-sub .fb-score')`)
+		p.click(t, ".conv-sub .fb-score")
+		p.run(t, "name the score", chromedp.SendKeys(chromedp.CSS(".conv-sub .fb-score-form .fb-score-name-input"), "helpfulness"))
+		p.run(t, "give it 4", chromedp.SendKeys(chromedp.CSS(`.conv-sub .fb-score-form input[type=number][aria-label="Score value"]`), "4"))
+		p.run(t, "out of 5", chromedp.SendKeys(chromedp.CSS(`.conv-sub .fb-score-form input[placeholder=max]`), "5"))
+		p.click(t, ".conv-sub .fb-score-form button[type=submit]")
+		p.waitFor(t, "the score shown", `document.querySelector('.conv-sub .fb-score-item')?.innerText.includes('4 / 5')`)
+		msgScore := `.msg.assistant .fb-score`
+		p.click(t, msgScore)
+		p.run(t, "name the message's score", chromedp.SendKeys(chromedp.CSS(".msg.assistant .fb-score-form .fb-score-name-input"), "correct"))
+		p.run(t, "a yes/no score", chromedp.SetValue(chromedp.CSS(".msg.assistant .fb-score-form select"), "boolean"))
+		eval[chromedp.Void](t, p.tab, `document.querySelector('.msg.assistant .fb-score-form select').dispatchEvent(new Event('change'))`)
+		p.click(t, ".msg.assistant .fb-score-form button[type=submit]")
+		p.waitFor(t, "the message's score", `document.querySelector('.msg.assistant .fb-score-item')?.innerText.includes('yes')`)
+		// The list: the conversation's summaries, and the filter.
+		p.open(t, "#/?score="+url.QueryEscape("helpfulness >= 4"))
+		row := fmt.Sprintf(`.conv-row[data-conversation=%s]`, js(data.tools))
+		p.waitFor(t, "the scored conversation, filtered", fmt.Sprintf(`document.querySelectorAll('.conv-row').length === 1 && !!document.querySelector(%s)`, js(row)))
+		chips := p.text(t, row+" .score-chips")
+		if !strings.Contains(chips, "helpfulness 4 (1)") || !strings.Contains(chips, "correct 100% yes (1)") {
+			t.Errorf("score chips: got %q, want helpfulness 4 (1) and correct 100%% yes (1)", chips)
+		}
+		p.open(t, "#/?score="+url.QueryEscape("helpfulness < 4"))
+		p.waitFor(t, "no conversation below 4", `!!document.querySelector('.list-body .empty')`)
+		// The message's score counts for its agent.
+		p.open(t, "#/agents")
+		p.waitFor(t, "the agent's scores", `[...document.querySelectorAll('.agents-table .score-chip')].some((c) => c.innerText.includes('correct'))`)
+		p.screenshot(t, "scores")
+		p.checkConsole(t)
+	})
+
 	t.Run("projects", func(t *testing.T) {
 		p.open(t, "#/")
 		p.waitFor(t, "the project list", fmt.Sprintf(`[...document.querySelectorAll('#project-select option')].some((o) => o.value === %s)`, js(otherProject)))

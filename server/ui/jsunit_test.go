@@ -351,6 +351,32 @@ func TestCostCell(t *testing.T) {
 	}
 }
 
+// TestScoreFilter parses the score filters the conversations list accepts
+// into the API's filters.
+func TestScoreFilter(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"helpfulness >= 4", `{"field":"score.helpfulness","op":"gte","value":4}`},
+		{"score.helpfulness<3.5", `{"field":"score.helpfulness","op":"lt","value":3.5}`},
+		{"correct = yes", `{"field":"score.correct","op":"eq","value":true}`},
+		{"correct != false", `{"field":"score.correct","op":"neq","value":false}`},
+		{"tone = \"friendly\"", `{"field":"score.tone","op":"eq","value":"friendly"}`},
+		{"has helpfulness", `{"field":"score.helpfulness","op":"exists"}`},
+		{"no score.tone", `{"field":"score.tone","op":"not_exists"}`},
+		{"helpfulness", `null`},
+		{"", `null`},
+	}
+	var ins []string
+	for _, tt := range tests {
+		ins = append(ins, tt.in)
+	}
+	got := moduleCases[string, string](t, "/assets/js/ui.js", `(m, s) => JSON.stringify(m.parseScoreFilter(s))`, ins)
+	for i, tt := range tests {
+		if got[i] != tt.want {
+			t.Errorf("parseScoreFilter(%q) = %s, want %s", tt.in, got[i], tt.want)
+		}
+	}
+}
+
 func TestFormat(t *testing.T) {
 	tests := []struct {
 		name, fn string

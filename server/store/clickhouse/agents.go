@@ -210,10 +210,20 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 	}
 	keys = append(keys, key{agentSort["agent_name"], false})
 
+	fs, err := store.ParseScoreFilters(q.ScoreFilters)
+	if err != nil {
+		return nil, 0, err
+	}
 	rows, err := s.rollup(ctx, "query agents", agentRowsSQL(s.l, q.ProjectID), q.ProjectID, "")
 	if err != nil {
 		return nil, 0, err
 	}
+	items, err := s.scoredItems(ctx, q.ProjectID)
+	if err != nil {
+		return nil, 0, err
+	}
+	_, byAgent := store.GroupScores(items)
+	keep := scoreSet(fs, byAgent)
 	counts := map[string]int64{}
 	vc := versionCountsSQL(s.l, q.ProjectID)
 	err = s.scanAll(ctx, "query agents", vc.sql, vc.params, func(r driver.Rows) error {
@@ -232,7 +242,10 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 	for _, x := range rows {
 		a := store.AgentSummary{AgentName: x.key, InvocationCount: x.invocations, SpanCount: x.spans,
 			ErrorCount: x.errors, TotalDurationMs: x.durationMs, FirstSeen: fromNanos(x.first),
-			LastSeen: fromNanos(x.last), VersionCount: counts[x.key], Usage: x.usage}
+			LastSeen: fromNanos(x.last), VersionCount: counts[x.key], Usage: x.usage, Scores: byAgent[x.key]}
+		if keep != nil && !keep.keeps(a.AgentName) {
+			continue
+		}
 		if !q.Range.From.IsZero() && a.LastSeen.Before(q.Range.From) {
 			continue
 		}

@@ -12,7 +12,8 @@ import (
 	"github.com/weavetrace/weave/server/store"
 )
 
-var annotationCols = []string{"project_id", "id", "ref", "kind", "value", "author", "created_at", "updated_at", "version", "is_deleted"}
+var annotationCols = []string{"project_id", "id", "ref", "kind", "value", "author", "created_at", "updated_at", "version", "is_deleted",
+	"name", "data_type", "min", "max", "trace_id", "score", "label"}
 
 func annotationSQL(l layout, project, id string) built {
 	var p params
@@ -44,14 +45,9 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if err := needProject(a.ProjectID); err != nil {
 		return store.Annotation{}, err
 	}
-	if !store.ValidRef(a.Ref) {
-		return store.Annotation{}, invalid("annotation ref %q is not agent_span/<id>, agent_turn/<id> or agent_conversation/<id>", a.Ref)
-	}
-	if a.Kind == "" {
-		return store.Annotation{}, invalid("annotation kind is empty")
-	}
-	if len(a.ID) > store.MaxIDLen {
-		return store.Annotation{}, invalid("annotation id longer than %d bytes", store.MaxIDLen)
+	a, err := store.CheckAnnotation(a)
+	if err != nil {
+		return store.Annotation{}, fmt.Errorf("clickhouse: %w", err)
 	}
 	value, err := json.Marshal(a.Value)
 	if err != nil {
@@ -70,12 +66,14 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if !found {
 		created = now
 	}
-	row := []any{a.ProjectID, a.ID, a.Ref, a.Kind, string(value), a.Author, fromNanos(created), fromNanos(now), s.clock.next(), uint8(0)}
+	num, label := store.ScoreColumns(a)
+	row := []any{a.ProjectID, a.ID, a.Ref, a.Kind, string(value), a.Author, fromNanos(created), fromNanos(now), s.clock.next(), uint8(0),
+		a.Name, a.DataType, a.Min, a.Max, a.TraceID, num, label}
 	if err := s.insert(ctx, "annotations", annotationCols, [][]any{row}); err != nil {
 		return store.Annotation{}, fmt.Errorf("clickhouse: upsert annotation: %w", err)
 	}
-	out := store.Annotation{ID: a.ID, ProjectID: a.ProjectID, Ref: a.Ref, Kind: a.Kind, Author: a.Author,
-		CreatedAt: fromNanos(created), UpdatedAt: fromNanos(now)}
+	out := a
+	out.Value, out.CreatedAt, out.UpdatedAt = nil, fromNanos(created), fromNanos(now)
 	if err := decodeJSON(string(value), &out.Value); err != nil {
 		return store.Annotation{}, fmt.Errorf("clickhouse: upsert annotation: %w", err)
 	}
@@ -96,7 +94,8 @@ func (s *Store) DeleteAnnotation(ctx context.Context, projectID, id string) erro
 	if !found {
 		return fmt.Errorf("clickhouse: annotation %q: %w", id, store.ErrNotFound)
 	}
-	row := []any{projectID, id, "", "", "null", "", fromNanos(created), s.now().UTC(), s.clock.next(), uint8(1)}
+	row := []any{projectID, id, "", "", "null", "", fromNanos(created), s.now().UTC(), s.clock.next(), uint8(1),
+		"", "", (*float64)(nil), (*float64)(nil), "", (*float64)(nil), ""}
 	if err := s.insert(ctx, "annotations", annotationCols, [][]any{row}); err != nil {
 		return fmt.Errorf("clickhouse: delete annotation: %w", err)
 	}
@@ -113,7 +112,7 @@ func queryAnnotationsSQL(l layout, q store.AnnotationQuery, limit int) built {
 		conds = append(conds, "kind = "+p.add("String", q.Kind))
 	}
 	return built{
-		sql: "SELECT id, ref, kind, value, author, created_at, updated_at FROM " + l.table("annotations") +
+		sql: "SELECT id, ref, kind, value, author, created_at, updated_at, name, data_type, min, max, trace_id FROM " + l.table("annotations") +
 			" FINAL WHERE " + and(conds) + " ORDER BY created_at DESC, id DESC LIMIT " + p.add("UInt64", uint64(limit)) +
 			" OFFSET " + p.add("UInt64", uint64(q.Offset)),
 		params: p.list,
@@ -137,7 +136,8 @@ func (s *Store) QueryAnnotations(ctx context.Context, q store.AnnotationQuery) (
 	err = s.scanAll(ctx, "query annotations", b.sql, b.params, func(r driver.Rows) error {
 		a := store.Annotation{ProjectID: q.ProjectID}
 		var value string
-		if err := r.Scan(&a.ID, &a.Ref, &a.Kind, &value, &a.Author, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		if err := r.Scan(&a.ID, &a.Ref, &a.Kind, &value, &a.Author, &a.CreatedAt, &a.UpdatedAt,
+			&a.Name, &a.DataType, &a.Min, &a.Max, &a.TraceID); err != nil {
 			return err
 		}
 		a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
@@ -148,6 +148,62 @@ func (s *Store) QueryAnnotations(ctx context.Context, q store.AnnotationQuery) (
 		return nil
 	})
 	return out, err
+}
+
+func scoresSQL(l layout, project string) built {
+	var p params
+	return built{
+		sql: "SELECT ref, name, data_type, score, label, trace_id FROM " + l.table("annotations") +
+			" FINAL WHERE project_id = " + p.add("String", project) + " AND kind = 'score'",
+		params: p.list,
+	}
+}
+
+func scoredSpansSQL(l layout, project string, traces []string) built {
+	var p params
+	return built{
+		sql: "SELECT trace_id, span_id, conv_key, eff_agent FROM " + l.table("span_state") + " FINAL WHERE project_id = " +
+			p.add("String", project) + " AND trace_id IN " + p.add("Array(String)", traces),
+		params: p.list,
+	}
+}
+
+// scoredItems reads the project's scores and what each counts for (see
+// store.ScoredItem). nil without scores.
+func (s *Store) scoredItems(ctx context.Context, project string) ([]store.ScoredItem, error) {
+	var rows []store.ScoreRow
+	b := scoresSQL(s.l, project)
+	err := s.scanAll(ctx, "scores", b.sql, b.params, func(r driver.Rows) error {
+		var x store.ScoreRow
+		if err := r.Scan(&x.Ref, &x.Name, &x.DataType, &x.Num, &x.Label, &x.TraceID); err != nil {
+			return err
+		}
+		rows = append(rows, x)
+		return nil
+	})
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	spans := map[string]map[string]store.SpanPlace{}
+	if traces := store.ScoredTraces(rows); len(traces) > 0 {
+		b = scoredSpansSQL(s.l, project, traces)
+		err = s.scanAll(ctx, "scores", b.sql, b.params, func(r driver.Rows) error {
+			var trace, span string
+			var p store.SpanPlace
+			if err := r.Scan(&trace, &span, &p.Conversation, &p.Agent); err != nil {
+				return err
+			}
+			if spans[trace] == nil {
+				spans[trace] = map[string]store.SpanPlace{}
+			}
+			spans[trace][span] = p
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return store.ResolveScores(rows, spans), nil
 }
 
 var pendingCols = []string{"project_id", "trace_id", "span_id", "seq", "events", "created_at", "version", "is_deleted"}

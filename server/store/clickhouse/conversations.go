@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -44,7 +45,7 @@ const firstPromptAgg = "argMinIf(prompt, (prompt_ns, prompt_rank, prompt_span_id
 // Only scalar figures are grouped over the whole project; agent names,
 // models and first prompts are read for the page's conversations only
 // (conversationDetailsSQL), unless the page is sorted by first prompt.
-func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Query, limit int) (page, count built, err error) {
+func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Query, scored *scoredSet, limit int) (page, count built, err error) {
 	if err := checkRange(q.Range); err != nil {
 		return page, count, err
 	}
@@ -83,6 +84,9 @@ func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Qu
 		}
 		conds = append(conds, "conv_key IN (SELECT conv_key FROM "+l.table("span_state")+" FINAL WHERE project_id = "+project+
 			" AND (trace_id, span_id) IN ("+matching+"))")
+	}
+	if scored != nil {
+		conds = append(conds, scored.cond("conv_key", &p))
 	}
 	if search != nil {
 		conds = append(conds, "conv_key IN (SELECT conv_key FROM "+l.table("message_occurrences")+" FINAL WHERE project_id = "+
@@ -146,7 +150,16 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		}
 		search = &parsed
 	}
-	pb, cb, err := conversationsSQL(s.l, q, search, limit)
+	fs, err := store.ParseScoreFilters(q.ScoreFilters)
+	if err != nil {
+		return page, err
+	}
+	items, err := s.scoredItems(ctx, q.ProjectID)
+	if err != nil {
+		return page, err
+	}
+	byConv, _ := store.GroupScores(items)
+	pb, cb, err := conversationsSQL(s.l, q, search, scoreSet(fs, byConv), limit)
 	if err != nil {
 		return page, err
 	}
@@ -171,6 +184,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		}
 		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
 		c.CostUSD = model.USD(cost)
+		c.Scores = byConv[c.ConversationID]
 		idx[c.ConversationID] = len(page.Conversations)
 		page.Conversations = append(page.Conversations, c)
 		return nil
@@ -192,6 +206,34 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		return nil
 	})
 	return page, err
+}
+
+// scoredSet is the keys score filters keep (store.ScoreKeys).
+type scoredSet struct {
+	keys []string
+	in   bool
+}
+
+// scoreSet is nil without filters.
+func scoreSet(fs []store.ScoreFilter, scored map[string]map[string]store.ScoreSummary) *scoredSet {
+	if len(fs) == 0 {
+		return nil
+	}
+	keys, in := store.ScoreKeys(fs, scored)
+	return &scoredSet{keys: keys, in: in}
+}
+
+func (x *scoredSet) cond(col string, p *params) string {
+	if x.in {
+		return col + " IN " + p.add("Array(String)", x.keys)
+	}
+	return col + " NOT IN " + p.add("Array(String)", x.keys)
+}
+
+// keeps reports whether the set keeps key.
+func (x *scoredSet) keeps(key string) bool {
+	_, found := slices.BinarySearch(x.keys, key)
+	return found == x.in
 }
 
 func nilIfNone(s []string) []string {

@@ -15,14 +15,9 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if err := needProject(a.ProjectID); err != nil {
 		return store.Annotation{}, err
 	}
-	if !store.ValidRef(a.Ref) {
-		return store.Annotation{}, invalid("annotation ref %q is not agent_span/<id>, agent_turn/<id> or agent_conversation/<id>", a.Ref)
-	}
-	if a.Kind == "" {
-		return store.Annotation{}, invalid("annotation kind is empty")
-	}
-	if len(a.ID) > store.MaxIDLen {
-		return store.Annotation{}, invalid("annotation id longer than %d bytes", store.MaxIDLen)
+	a, err := store.CheckAnnotation(a)
+	if err != nil {
+		return store.Annotation{}, fmt.Errorf("sqlite: %w", err)
 	}
 	value, err := json.Marshal(a.Value)
 	if err != nil {
@@ -31,6 +26,7 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if a.ID == "" {
 		a.ID = store.NewAnnotationID()
 	}
+	num, label := store.ScoreColumns(a)
 	now := store.ClampNanos(s.now())
 	var out store.Annotation
 	err = s.inWriteTx(ctx, func(w *writeTx) error {
@@ -39,12 +35,14 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: upsert annotation: %w", err)
 		}
-		if _, err := w.exec(`INSERT OR REPLACE INTO annotations (project_id, id, ref, kind, value, author, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ProjectID, a.ID, a.Ref, a.Kind, string(value), a.Author, created, now); err != nil {
+		if _, err := w.exec(`INSERT OR REPLACE INTO annotations (project_id, id, ref, kind, value, author, created_at, updated_at,
+			name, data_type, min, max, trace_id, score, label)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ProjectID, a.ID, a.Ref, a.Kind, string(value), a.Author, created, now,
+			a.Name, a.DataType, a.Min, a.Max, a.TraceID, num, label); err != nil {
 			return err
 		}
-		out = store.Annotation{ID: a.ID, ProjectID: a.ProjectID, Ref: a.Ref, Kind: a.Kind, Author: a.Author,
-			CreatedAt: fromNanos(created), UpdatedAt: fromNanos(now)}
+		out = a
+		out.Value, out.CreatedAt, out.UpdatedAt = nil, fromNanos(created), fromNanos(now)
 		return decodeJSON(value, &out.Value)
 	})
 	if err != nil {
@@ -96,7 +94,8 @@ func (s *Store) QueryAnnotations(ctx context.Context, q store.AnnotationQuery) (
 		where = append(where, "kind = ?")
 		args = append(args, q.Kind)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, ref, kind, value, author, created_at, updated_at FROM annotations
+	rows, err := s.r.QueryContext(ctx, `SELECT id, ref, kind, value, author, created_at, updated_at,
+		name, data_type, min, max, trace_id FROM annotations
 		WHERE `+join(where)+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, limit, q.Offset)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query annotations: %w", err)
@@ -107,17 +106,84 @@ func (s *Store) QueryAnnotations(ctx context.Context, q store.AnnotationQuery) (
 		a := store.Annotation{ProjectID: q.ProjectID}
 		var value string
 		var created, updated int64
-		if err := rows.Scan(&a.ID, &a.Ref, &a.Kind, &value, &a.Author, &created, &updated); err != nil {
+		var lo, hi sql.NullFloat64
+		if err := rows.Scan(&a.ID, &a.Ref, &a.Kind, &value, &a.Author, &created, &updated,
+			&a.Name, &a.DataType, &lo, &hi, &a.TraceID); err != nil {
 			return nil, fmt.Errorf("sqlite: query annotations: %w", err)
 		}
 		if err := decodeJSON([]byte(value), &a.Value); err != nil {
 			return nil, fmt.Errorf("sqlite: annotation %q value: %w", a.ID, err)
 		}
 		a.CreatedAt, a.UpdatedAt = fromNanos(created), fromNanos(updated)
+		if lo.Valid {
+			a.Min = &lo.Float64
+		}
+		if hi.Valid {
+			a.Max = &hi.Float64
+		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: query annotations: %w", err)
 	}
 	return out, nil
+}
+
+// scoredItems reads the project's scores and what each counts for (see
+// store.ScoredItem). nil without scores.
+func (s *Store) scoredItems(ctx context.Context, tx queryer, proj int64, projectID string) ([]store.ScoredItem, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT ref, name, data_type, score, label, trace_id FROM annotations
+		WHERE project_id = ? AND kind = 'score'`, projectID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: scores: %w", err)
+	}
+	var list []store.ScoreRow
+	for rows.Next() {
+		var x store.ScoreRow
+		var num sql.NullFloat64
+		if err := rows.Scan(&x.Ref, &x.Name, &x.DataType, &num, &x.Label, &x.TraceID); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: scores: %w", err)
+		}
+		if num.Valid {
+			x.Num = &num.Float64
+		}
+		list = append(list, x)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("sqlite: scores: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	spans := map[string]map[string]store.SpanPlace{}
+	for ids := store.ScoredTraces(list); len(ids) > 0; {
+		n := min(len(ids), 500)
+		args := []any{proj}
+		for _, t := range ids[:n] {
+			args = append(args, t)
+		}
+		ids = ids[n:]
+		rows, err := tx.QueryContext(ctx, `SELECT s.trace_id, s.span_id, c.conv_key, s.eff_agent FROM spans s
+			JOIN conversations c ON c.id = s.conv_id WHERE s.proj = ? AND s.trace_id IN (`+placeholders(len(args)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: scores: %w", err)
+		}
+		for rows.Next() {
+			var trace, span string
+			var p store.SpanPlace
+			if err := rows.Scan(&trace, &span, &p.Conversation, &p.Agent); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: scores: %w", err)
+			}
+			if spans[trace] == nil {
+				spans[trace] = map[string]store.SpanPlace{}
+			}
+			spans[trace][span] = p
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("sqlite: scores: %w", err)
+		}
+	}
+	return store.ResolveScores(list, spans), nil
 }

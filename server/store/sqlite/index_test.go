@@ -260,14 +260,20 @@ func TestMigrateSchemaV1(t *testing.T) {
 	}
 }
 
-// undoCost takes a database back to before migration 0007.
-var undoCost = []string{"ALTER TABLE spans DROP COLUMN cache_creation_5m_input_tokens",
+// undoScores takes a database back to before migration 0008.
+var undoScores = []string{"DROP INDEX annotations_kind", "ALTER TABLE annotations DROP COLUMN name",
+	"ALTER TABLE annotations DROP COLUMN data_type", "ALTER TABLE annotations DROP COLUMN min",
+	"ALTER TABLE annotations DROP COLUMN max", "ALTER TABLE annotations DROP COLUMN trace_id",
+	"ALTER TABLE annotations DROP COLUMN score", "ALTER TABLE annotations DROP COLUMN label"}
+
+// undoCost takes a database back to before migration 0007 (0008 first).
+var undoCost = append(append([]string(nil), undoScores...), "ALTER TABLE spans DROP COLUMN cache_creation_5m_input_tokens",
 	"ALTER TABLE spans DROP COLUMN cache_creation_1h_input_tokens", "ALTER TABLE spans DROP COLUMN cost_nanos",
 	"ALTER TABLE spans DROP COLUMN cost_source", "ALTER TABLE agent_versions DROP COLUMN cost_nanos",
 	"ALTER TABLE agent_versions DROP COLUMN unpriced", "ALTER TABLE agent_minutes DROP COLUMN cost_nanos",
 	"ALTER TABLE agent_minutes DROP COLUMN unpriced", "ALTER TABLE agent_hours DROP COLUMN cost_nanos",
 	"ALTER TABLE agent_hours DROP COLUMN unpriced", "ALTER TABLE conversations DROP COLUMN cost_nanos",
-	"ALTER TABLE conversations DROP COLUMN unpriced"}
+	"ALTER TABLE conversations DROP COLUMN unpriced")
 
 // undoMappingColumns takes a database back to before migration 0006
 // (0007 first).

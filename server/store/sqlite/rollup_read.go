@@ -64,6 +64,10 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		where = append(where, "c.id IN (SELECT s.conv_id FROM spans s WHERE s.proj = ? AND "+join(inner)+")")
 		args = append(append(args, projPlaceholder{}), innerArgs...)
 	}
+	scoreFilters, err := store.ParseScoreFilters(q.ScoreFilters)
+	if err != nil {
+		return page, err
+	}
 	var search *textsearch.Query
 	if q.Search != "" {
 		parsed, err := textsearch.Parse(q.Search)
@@ -117,6 +121,15 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		return page, fmt.Errorf("sqlite: query conversations: %w", err)
 	}
 	defer tx.Rollback()
+	items, err := s.scoredItems(ctx, tx, proj, q.ProjectID)
+	if err != nil {
+		return page, err
+	}
+	byConv, _ := store.GroupScores(items)
+	if len(scoreFilters) > 0 {
+		c, cargs := scoredCond("c.conv_key", scoreFilters, byConv)
+		where, args = append(where, c), append(args, cargs...)
+	}
 	cond := join(where)
 	countQ, countArgs := "SELECT COUNT(*) FROM conversations c WHERE "+cond, args
 	if len(where) == 2 { // no filter: the count kept per project
@@ -148,6 +161,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		}
 		c.Usage = u.usage()
 		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
+		c.Scores = byConv[c.ConversationID]
 		idx[id] = len(page.Conversations)
 		page.Conversations = append(page.Conversations, c)
 	}
@@ -247,9 +261,9 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 		order = []string{"last_seen DESC"}
 	}
 	order = append(order, "agent_name ASC")
-	grouped := "SELECT agent_name, " + agentAggCols + " FROM agent_versions WHERE proj = ? GROUP BY agent_name"
-	if len(having) > 0 {
-		grouped += " HAVING " + join(having)
+	scoreFilters, err := store.ParseScoreFilters(q.ScoreFilters)
+	if err != nil {
+		return nil, 0, err
 	}
 	proj, ok, err := s.projectID(ctx, q.ProjectID)
 	if err != nil || !ok {
@@ -261,6 +275,21 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
 	}
 	defer tx.Rollback()
+	items, err := s.scoredItems(ctx, tx, proj, q.ProjectID)
+	if err != nil {
+		return nil, 0, err
+	}
+	_, byAgent := store.GroupScores(items)
+	where := "proj = ?"
+	if len(scoreFilters) > 0 {
+		c, cargs := scoredCond("agent_name", scoreFilters, byAgent)
+		where += " AND " + c
+		args = append(append([]any{proj}, cargs...), args[1:]...)
+	}
+	grouped := "SELECT agent_name, " + agentAggCols + " FROM agent_versions WHERE " + where + " GROUP BY agent_name"
+	if len(having) > 0 {
+		grouped += " HAVING " + join(having)
+	}
 	var total int64
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+grouped+")", args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
@@ -284,6 +313,7 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 			return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
 		}
 		a.Usage = u.usage()
+		a.Scores = byAgent[a.AgentName]
 		a.FirstSeen, a.LastSeen = fromNanos(first), fromNanos(last)
 		out = append(out, a)
 	}
@@ -470,6 +500,25 @@ func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, proj int64, q 
 	}
 	sortBuckets(out)
 	return out, nil
+}
+
+// scoredCond is the condition keeping the items (by key column col) whose
+// scores pass fs (store.ScoreKeys).
+func scoredCond(col string, fs []store.ScoreFilter, scored map[string]map[string]store.ScoreSummary) (string, []any) {
+	keys, in := store.ScoreKeys(fs, scored)
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	switch {
+	case len(keys) == 0 && in:
+		return "0", nil
+	case len(keys) == 0:
+		return "1", nil
+	case in:
+		return col + " IN (" + placeholders(len(keys)) + ")", args
+	}
+	return col + " NOT IN (" + placeholders(len(keys)) + ")", args
 }
 
 // usageScan receives the usage columns of a rollup (sumCols order from

@@ -85,6 +85,7 @@ var tests = []suiteTest{
 	{"SearchSeesReturnedWrites", testSearchFresh},
 	{"ActiveSpans", testActive},
 	{"Annotations", testAnnotations},
+	{"Scores", testScores},
 	{"Stats", testStats},
 	{"Concurrency", testConcurrency},
 	{"Cancellation", testCancellation},

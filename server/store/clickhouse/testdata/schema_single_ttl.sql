@@ -413,3 +413,14 @@ SELECT
 FROM `weave`.`span_state` AS st
 WHERE eff_agent != '';
 
+-- migration 5 scores
+
+ALTER TABLE `weave`.`annotations`
+    ADD COLUMN IF NOT EXISTS name String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS data_type LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS min Nullable(Float64),
+    ADD COLUMN IF NOT EXISTS max Nullable(Float64),
+    ADD COLUMN IF NOT EXISTS trace_id String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS score Nullable(Float64),
+    ADD COLUMN IF NOT EXISTS label String DEFAULT '';
+

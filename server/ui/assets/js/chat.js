@@ -142,7 +142,7 @@ function assistantMessage(m, traceID) {
         m.model ? h('span', {class: 'model'}, m.model) : null,
         h('span', {class: 'spacer'}),
         metaEl,
-        widget(refs.span(m.span_id), `message from ${m.agent_name || 'assistant'}`, {compact: true})));
+        widget(refs.span(m.span_id), `message from ${m.agent_name || 'assistant'}`, {compact: true, traceID})));
   }
   const body = h('div', {class: 'msg-body'});
   if (m.reasoning) {
@@ -166,7 +166,7 @@ function assistantMessage(m, traceID) {
       finish.length ? h('span', {class: 'finish badge', title: 'finish reason'}, finish.join(', ')) : null,
       h('span', {class: 'spacer'}),
       metaEl,
-      widget(refs.span(m.span_id), `message from ${m.agent_name || 'assistant'}`, {compact: true})),
+      widget(refs.span(m.span_id), `message from ${m.agent_name || 'assistant'}`, {compact: true, traceID})),
     errorLine(m),
     body);
 }
@@ -210,7 +210,7 @@ function toolCall(m, traceID) {
         m.tool_type ? h('span', {class: 'muted'}, m.tool_type) : null,
         h('span', {class: 'muted', title: fmtTime(m.started_at)}, 'started ' + fmtTime(m.started_at).slice(11)),
         spanLink(traceID, m.span_id, 'open span'),
-        widget(refs.span(m.span_id), `tool call ${m.tool_name}`, {compact: true})));
+        widget(refs.span(m.span_id), `tool call ${m.tool_name}`, {compact: true, traceID})));
   };
   const set = (open) => {
     if (open) build();
@@ -277,7 +277,7 @@ function subagentSection(m, traceID, sums) {
       stats,
       h('span', {class: 'meta-item'}, m.running ? '' : fmtDuration(m.duration_ms)),
       spanLink(traceID, m.span_id),
-      widget(refs.span(m.span_id), `subagent ${m.agent_name}`, {compact: true})),
+      widget(refs.span(m.span_id), `subagent ${m.agent_name}`, {compact: true, traceID})),
     errorLine(m),
     m.text ? h('div', {class: 'subagent-prompt'}, h('div', {class: 'label'}, 'Task'), longText(m.text, PROMPT_PREVIEW, 'user-text')) : null,
     m.system_instructions ? h('details', {class: 'sysinstr'}, h('summary', null, 'System instructions'), longText(m.system_instructions, PROMPT_PREVIEW, 'code-block')) : null,

@@ -1,12 +1,16 @@
-// Feedback: thumbs up / down and notes on a span, a turn or a
-// conversation, stored through the annotations API and shown afterwards.
+// Feedback: thumbs up / down, notes and named scores on a span, a turn, a
+// conversation or an agent, stored through the annotations API and shown
+// afterwards.
 //
 // One thumbs annotation per target: its id is derived from the ref, so a
 // second click replaces the first (up → down) and clicking the active
 // thumb again deletes it (the server also keeps one thumbs per ref and
 // author, whatever the id). Notes are separate annotations, listed under
-// the target with a delete button. Where the widget is out of sight (a
-// collapsed tool call), summary() marks the feedback given.
+// the target with a delete button. A score (numeric, boolean or
+// categorical) has one current value per target, name and author (the
+// server derives its id), shown as a chip with its value. Where the widget
+// is out of sight (a collapsed tool call), summary() marks the feedback
+// given.
 
 import {h, icon, replace} from './dom.js';
 import {post, isAbort} from './api.js';
@@ -91,6 +95,8 @@ async function remove(ref, id) {
 
 // widget returns the feedback control for ref. label names the target for
 // screen readers ("turn 3", "conversation", "span Bash").
+// opts.traceID is the trace of a span ref's span (a score on a span needs
+// it to count in its conversation and agent).
 export function widget(ref, label, opts = {}) {
   const root = h('div', {class: ['feedback', opts.compact && 'compact'], dataset: {ref}});
   const up = h('button', {type: 'button', class: 'fb-btn fb-up', title: 'Good', 'aria-label': `Thumbs up for ${label}`, 'aria-pressed': 'false'}, icon('thumb-up'));
@@ -102,8 +108,24 @@ export function widget(ref, label, opts = {}) {
   const save = h('button', {type: 'submit', class: 'button primary'}, 'Save note');
   const cancel = h('button', {type: 'button', class: 'button'}, 'Cancel');
   form.append(area, h('div', {class: 'fb-form-actions'}, save, cancel));
-  const bar = h('div', {class: 'fb-bar'}, up, down, noteBtn);
-  root.append(bar, form, notes);
+  const scoreBtn = h('button', {type: 'button', class: 'fb-btn fb-score', title: 'Add a score', 'aria-label': `Score ${label}`, 'aria-expanded': 'false'}, icon('score'));
+  const scores = h('ul', {class: 'fb-scores'});
+  const scoreForm = scoreEditor(label, (body) => act(async () => {
+    await upsert({ref, kind: 'score', trace_id: opts.traceID || undefined, ...body});
+    scoreForm.hidden = true;
+    scoreBtn.setAttribute('aria-expanded', 'false');
+  }), () => {
+    scoreForm.hidden = true;
+    scoreBtn.setAttribute('aria-expanded', 'false');
+    scoreBtn.focus();
+  });
+  scoreBtn.addEventListener('click', () => {
+    scoreForm.hidden = !scoreForm.hidden;
+    scoreBtn.setAttribute('aria-expanded', String(!scoreForm.hidden));
+    if (!scoreForm.hidden) scoreForm.querySelector('input').focus();
+  });
+  const bar = h('div', {class: 'fb-bar'}, up, down, noteBtn, scoreBtn);
+  root.append(bar, form, scoreForm, scores, notes);
 
   const thumbs = () => annotationsOf(ref).find((a) => a.kind === 'thumbs');
   const render = () => {
@@ -111,7 +133,13 @@ export function widget(ref, label, opts = {}) {
     const v = t ? t.value : '';
     up.setAttribute('aria-pressed', String(v === 'up'));
     down.setAttribute('aria-pressed', String(v === 'down'));
-    root.classList.toggle('has-feedback', !!t || annotationsOf(ref).some((a) => a.kind === 'note'));
+    root.classList.toggle('has-feedback', !!t || annotationsOf(ref).some((a) => a.kind === 'note' || a.kind === 'score'));
+    replace(scores, annotationsOf(ref).filter((a) => a.kind === 'score').map((a) => h('li', {class: 'fb-score-item', dataset: {id: a.id, name: a.name}},
+      h('span', {class: 'fb-score-name'}, a.name), ' ', h('strong', {class: 'fb-score-value'}, scoreText(a)),
+      a.author ? h('span', {class: 'fb-note-meta'}, ' · ' + a.author) : null,
+      h('span', {class: 'fb-note-meta', title: fmtTime(a.updated_at)}, ' ' + relTime(a.updated_at)),
+      h('button', {type: 'button', class: 'fb-del', title: 'Delete score', 'aria-label': `Delete score ${a.name}`,
+        on: {click: () => act(() => remove(ref, a.id))}}, icon('close')))));
     const ns = annotationsOf(ref).filter((a) => a.kind === 'note');
     replace(notes, ns.map((a) => h('li', {class: 'fb-note-item', dataset: {id: a.id}},
       h('span', {class: 'fb-note-text'}, String(a.value)),
@@ -211,4 +239,59 @@ export function summary(ref) {
 // re-rendered).
 export function disposeWithin(el) {
   for (const w of el.querySelectorAll('.feedback')) if (w.dispose) w.dispose();
+}
+
+// scoreText renders one score's value: 4 / 5, yes / no, the category.
+export function scoreText(a) {
+  if (a.data_type === 'boolean') return a.value ? 'yes' : 'no';
+  if (a.data_type === 'numeric') return String(a.value) + (a.max !== undefined && a.max !== null ? ' / ' + a.max : '');
+  return String(a.value);
+}
+
+// scoreEditor is the form that adds a score: name, type, value (and bounds
+// for a number). onSave gets the annotation fields.
+function scoreEditor(label, onSave, onCancel) {
+  const name = h('input', {class: 'input fb-score-name-input', placeholder: 'Score name (e.g. helpfulness)', maxlength: '128', 'aria-label': `Score name for ${label}`, required: true});
+  const type = h('select', {class: 'input', 'aria-label': 'Score type'},
+    h('option', {value: 'numeric'}, 'number'), h('option', {value: 'boolean'}, 'yes / no'), h('option', {value: 'categorical'}, 'category'));
+  const num = h('input', {class: 'input', type: 'number', step: 'any', placeholder: 'value', 'aria-label': 'Score value'});
+  const lo = h('input', {class: 'input fb-bound', type: 'number', step: 'any', placeholder: 'min', 'aria-label': 'Lowest possible value'});
+  const hi = h('input', {class: 'input fb-bound', type: 'number', step: 'any', placeholder: 'max', 'aria-label': 'Highest possible value'});
+  const yes = h('select', {class: 'input', 'aria-label': 'Score value', hidden: true}, h('option', {value: 'true'}, 'yes'), h('option', {value: 'false'}, 'no'));
+  const cat = h('input', {class: 'input', placeholder: 'category', maxlength: '256', 'aria-label': 'Score category', hidden: true});
+  const sync = () => {
+    const t = type.value;
+    for (const el of [num, lo, hi]) el.hidden = t !== 'numeric';
+    yes.hidden = t !== 'boolean';
+    cat.hidden = t !== 'categorical';
+  };
+  type.addEventListener('change', sync);
+  const cancel = h('button', {type: 'button', class: 'button', on: {click: onCancel}}, 'Cancel');
+  const form = h('form', {class: 'fb-form fb-score-form', hidden: true},
+    h('div', {class: 'fb-score-fields'}, name, type, num, lo, hi, yes, cat),
+    h('div', {class: 'fb-form-actions'}, h('button', {type: 'submit', class: 'button primary'}, 'Save score'), cancel));
+  form.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.stopPropagation();
+      onCancel();
+    }
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const body = {name: name.value.trim(), data_type: type.value};
+    if (!body.name) return;
+    if (body.data_type === 'numeric') {
+      if (num.value === '') return;
+      body.value = Number(num.value);
+      if (lo.value !== '') body.min = Number(lo.value);
+      if (hi.value !== '') body.max = Number(hi.value);
+    } else if (body.data_type === 'boolean') {
+      body.value = yes.value === 'true';
+    } else {
+      body.value = cat.value.trim();
+      if (!body.value) return;
+    }
+    onSave(body);
+  });
+  return form;
 }

@@ -124,6 +124,40 @@ export function cost(u) {
   return h('span', {class: 'cost', title}, (unpriced > 0 ? '≥ ' : '') + fmtCost(usd));
 }
 
+// scoreChips shows score summaries (a conversation's or an agent's): the
+// mean of a number, the share of yes, the categories, with the count.
+export function scoreChips(scores) {
+  const names = Object.keys(scores || {}).sort();
+  if (names.length === 0) return null;
+  const fmt = (v) => (Math.round(v * 100) / 100).toString();
+  return h('span', {class: 'score-chips'}, names.map((n) => {
+    const s = scores[n];
+    let v;
+    if (s.data_type === 'boolean') v = s.share === undefined ? '' : Math.round(100 * s.share) + '% yes';
+    else if (s.data_type === 'numeric') v = s.mean === undefined ? '' : fmt(s.mean);
+    else v = Object.entries(s.categories || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([c, k]) => `${c} ${k}`).join(', ');
+    return h('span', {class: 'score-chip', dataset: {score: n}, title: `${n}: ${s.count} score${s.count === 1 ? '' : 's'}` +
+      (s.data_type === 'numeric' && s.min !== undefined ? ` from ${fmt(s.min)} to ${fmt(s.max)}` : '')}, `${n} ${v} (${s.count})`);
+  }));
+}
+
+// parseScoreFilter reads a score filter as typed ("helpfulness >= 4",
+// "score.correct = true", "tone = friendly", "has helpfulness", "no
+// helpfulness") into the API's filter, or null.
+export function parseScoreFilter(text) {
+  const t = String(text || '').trim();
+  let m = /^(has|no)\s+(?:score\.)?(\S+)$/i.exec(t);
+  if (m) return {field: 'score.' + m[2], op: m[1].toLowerCase() === 'has' ? 'exists' : 'not_exists'};
+  m = /^(?:score\.)?([^\s<>=!]+)\s*(>=|<=|!=|==|=|>|<)\s*(.+)$/.exec(t);
+  if (!m) return null;
+  const ops = {'>=': 'gte', '<=': 'lte', '!=': 'neq', '==': 'eq', '=': 'eq', '>': 'gt', '<': 'lt'};
+  let v = m[3].trim().replace(/^"(.*)"$/, '$1');
+  if (v === 'true' || v === 'yes') v = true;
+  else if (v === 'false' || v === 'no') v = false;
+  else if (v !== '' && Number.isFinite(Number(v))) v = Number(v);
+  return {field: 'score.' + m[1], op: ops[m[2]], value: v};
+}
+
 // dialog opens a modal <dialog> with content; Escape or the close button
 // closes it and focus returns where it was.
 export function dialog(title, ...content) {

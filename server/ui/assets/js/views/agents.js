@@ -7,7 +7,7 @@ import {post, isAbort, refs} from '../api.js';
 import * as feedback from '../feedback.js';
 import * as route from '../route.js';
 import {fmtInt, fmtTokens, fmtDuration, relTime, fmtTime, parseTime, cacheSplit} from '../format.js';
-import {loading, empty, errorBox, activeRange, tokens, cost} from '../ui.js';
+import {loading, empty, errorBox, activeRange, tokens, cost, scoreChips} from '../ui.js';
 import {stackedBars, fillBuckets, bucketWidthLabel} from '../chart.js';
 
 const RANGES = [
@@ -85,7 +85,7 @@ function renderList(main, {params, signal}) {
       h('thead', null, h('tr', null,
         h('th', null, 'Agent'), h('th', {class: 'num'}, 'Invocations'), h('th', {class: 'num'}, 'Spans'),
         h('th', {class: 'num'}, 'Errors'), h('th', {class: 'num'}, 'Tokens'), h('th', {class: 'num'}, 'Cost'), h('th', {class: 'num'}, 'Avg duration'),
-        h('th', {class: 'num'}, 'Versions'), h('th', {class: 'when'}, 'Last seen'))),
+        h('th', {class: 'num'}, 'Versions'), h('th', null, 'Scores'), h('th', {class: 'when'}, 'Last seen'))),
       h('tbody', null, agents.map((a) => h('tr', {'data-nav-item': true, tabindex: '-1', dataset: {agent: a.agent_name}},
         h('td', null, h('a', {href: route.link.agent(a.agent_name), 'data-nav-open': true, class: 'agent-link'}, a.agent_name || '(unnamed)')),
         h('td', {class: 'num'}, fmtInt(a.invocation_count)),
@@ -96,6 +96,7 @@ function renderList(main, {params, signal}) {
         h('td', {class: 'num'}, cost(a)),
         h('td', {class: 'num'}, avgDuration(a) === null ? '—' : fmtDuration(avgDuration(a))),
         h('td', {class: 'num'}, fmtInt(a.version_count)),
+        h('td', {class: 'col-scores'}, scoreChips(a.scores)),
         h('td', {class: 'when', title: fmtTime(a.last_seen)}, relTime(a.last_seen)))))));
 
     const first = Math.min(...agents.map((a) => parseTime(a.first_seen)?.getTime() ?? Infinity));
@@ -170,6 +171,7 @@ function renderAgent(main, {segments, params, signal}) {
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Errors'), h('span', {class: agent.error_count ? 'error-text' : ''}, fmtInt(agent.error_count))),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(agent)),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), cost(agent)),
+      agent.scores ? h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Scores'), scoreChips(agent.scores)) : null,
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Avg duration'), avgDuration(agent) === null ? '—' : fmtDuration(avgDuration(agent))),
       h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Seen'), activeRange(agent.first_seen, agent.last_seen)));
     replace(versionsEl, versions.length === 0 ? empty('No versions recorded.') : h('table', {class: 'table'},

@@ -6,7 +6,7 @@ import {post, isAbort} from '../api.js';
 import * as route from '../route.js';
 import * as live from '../live.js';
 import {fmtInt, relTime, fmtTime, truncate, shortID, fmtTokens, usageTitle, totalTokens} from '../format.js';
-import {loading, empty, errorBox, runningBadge, cost, showError} from '../ui.js';
+import {loading, empty, errorBox, runningBadge, cost, showError, scoreChips, parseScoreFilter} from '../ui.js';
 import {select} from '../keys.js';
 
 const PAGE = 50;
@@ -48,8 +48,9 @@ export function render(main, {params, signal}) {
   const branch = params.get('branch') || '';
   const page = Math.max(0, parseInt(params.get('page') || '0', 10) || 0);
   const [sortField, sortDir] = (params.get('sort') || 'last_activity:desc').split(':');
+  const score = params.get('score') || '';
 
-  const keep = {q, agent, range, cwd, branch};
+  const keep = {q, agent, range, cwd, branch, score};
   const nav = (changes) => route.go(route.link.conversations({...keep, sort: params.get('sort') || '', ...changes}));
 
   const searchInput = h('input', {type: 'search', class: 'input', id: 'conv-filter', value: q, placeholder: 'Filter by words in messages…',
@@ -63,6 +64,21 @@ export function render(main, {params, signal}) {
     h('option', {value: ''}, 'All agents'),
     agent ? h('option', {value: agent, selected: true}, agent) : null);
   agentSelect.addEventListener('change', () => nav({agent: agentSelect.value, page: ''}));
+  const scoreInput = h('input', {type: 'text', class: 'input', id: 'conv-score', value: score, placeholder: 'Score: helpfulness >= 4',
+    'aria-label': 'Filter conversations by a score (name, comparison, value; or has / no name)', autocomplete: 'off',
+    title: 'A score filter: helpfulness >= 4, correct = yes (all yes), correct >= 0.5 (share of yes), tone = friendly, has helpfulness, no helpfulness'});
+  const scoreForm = h('form', {class: 'filter-score'}, scoreInput);
+  scoreForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = scoreInput.value.trim();
+    if (v && !parseScoreFilter(v)) {
+      scoreInput.setCustomValidity('Write a score filter such as: helpfulness >= 4, correct = yes, has helpfulness');
+      scoreInput.reportValidity();
+      return;
+    }
+    scoreInput.setCustomValidity('');
+    nav({score: v, page: ''});
+  });
   const rangeSelect = h('select', {class: 'input', id: 'conv-range', 'aria-label': 'Time range'},
     RANGES.map((r) => h('option', {value: r.id, selected: r.id === range}, r.label)));
   rangeSelect.addEventListener('change', () => nav({range: rangeSelect.value, page: ''}));
@@ -86,7 +102,7 @@ export function render(main, {params, signal}) {
   main.append(
     h('div', {class: 'page-head'},
       h('h1', null, 'Conversations'),
-      h('div', {class: 'filters'}, searchForm, agentSelect, cwdSelect, branchSelect, rangeSelect)),
+      h('div', {class: 'filters'}, searchForm, agentSelect, cwdSelect, branchSelect, rangeSelect, scoreForm)),
     summary,
     body);
 
@@ -130,6 +146,8 @@ export function render(main, {params, signal}) {
     if (agent) body.agent_name = agent;
     if (cwd) body.working_dir = cwd;
     if (branch) body.git_branch = branch;
+    const sf = parseScoreFilter(score);
+    if (sf) body.filters = [sf];
     const r = RANGES.find((x) => x.id === range);
     if (r && r.ms) body.from = new Date(Date.now() - r.ms).toISOString();
     return body;
@@ -193,6 +211,7 @@ export function render(main, {params, signal}) {
             title: `Working directory ${c.working_dir} (its latest turn). Click: only conversations there.`}, shortPath(c.working_dir)) : null,
           c.git_branch ? h('a', {class: 'chip place-chip branch-chip', href: route.link.conversations({...keep, branch: c.git_branch, page: ''}),
             title: `Git branch ${c.git_branch} (its latest turn). Click: only conversations on it.`}, '⎇ ', c.git_branch) : null,
+          scoreChips(c.scores),
           h('span', {class: 'muted mono', title: c.conversation_id}, shortID(c.conversation_id, 13)))),
       h('td', {class: 'num', title: c.background_count ? `${fmtInt(c.background_count)} background traces (not turns)` : null},
         fmtInt(c.turn_count), c.background_count ? h('span', {class: 'muted'}, ` +${fmtInt(c.background_count)} bg`) : null),

@@ -182,7 +182,7 @@ function details(s) {
       running ? runningBadge() : null,
       s.status_code === 'ERROR' ? h('span', {class: 'badge error'}, 'error') : null,
       h('span', {class: 'spacer'}),
-      feedback.widget(refs.span(s.span_id), `span ${spanLabel(s)}`, {compact: true})),
+      feedback.widget(refs.span(s.span_id), `span ${spanLabel(s)}`, {compact: true, traceID: s.trace_id})),
     s.status_code === 'ERROR' || s.error_type ? h('div', {class: 'msg-error'}, h('strong', null, 'Error'), ' ', [s.error_type, s.status_message].filter(Boolean).join(': ')) : null,
     kv([
       ['span id', h('span', {class: 'mono'}, s.span_id)],
