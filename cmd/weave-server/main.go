@@ -67,6 +67,13 @@ serve flags:
                           {"acme-*": {"input": 1, "output": 4, "cache_read": 0.1}};
                           see server/pricing). Prices calls whose producer
                           sent no cost, at ingest.
+  --retention-days N      delete the spans older than N days (and what derives
+                          from them: figures, search entries, annotations on
+                          them, bodies nothing else uses), every
+                          --retention-interval (default 1h); 0 (default)
+                          keeps everything
+  --retention-project P=N a project's own retention in days (0: forever);
+                          repeat for several projects
 
 clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-dsn DSN    clickhouse://user:password@host:9000/weave?secure=true
@@ -83,7 +90,9 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
                           replica per shard, the schema applied node by node
                           to every host the cluster lists; no Keeper)
   --clickhouse-retention-days N  TTL of spans and what derives from them,
-                          set when the tables are created (default 0: forever)
+                          set when the tables are created (default 0: forever);
+                          given to migrate, it changes the TTL of existing
+                          tables (0 removes it)
   --clickhouse-ca-file FILE      PEM CAs for TLS (turns TLS on)
   --clickhouse-cert-file FILE, --clickhouse-key-file FILE  client certificate
   --clickhouse-skip-migrate      do not apply the schema on start (run
@@ -136,6 +145,10 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "")
 	cpuProfile := fs.String("cpuprofile", "", "")
 	fs.StringVar(&cfg.PricesFile, "prices", "", "")
+	fs.IntVar(&cfg.RetentionDays, "retention-days", 0, "")
+	cfg.RetentionProjects = serve.RetentionFlag{}
+	fs.Var(serve.RetentionFlag(cfg.RetentionProjects), "retention-project", "")
+	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -255,6 +268,26 @@ func runMigrate(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "weave-server: migrate: %v\n", err)
 		return 1
+	}
+	retention := false
+	fs.Visit(func(f *flag.Flag) { retention = retention || f.Name == "clickhouse-retention-days" })
+	if retention {
+		// The TTL is set when tables are created; given to migrate, it
+		// changes the TTL of the tables that exist.
+		r, ok := st.(interface {
+			SetRetention(ctx context.Context, days int) error
+		})
+		if !ok {
+			st.Close()
+			fmt.Fprintf(stderr, "weave-server: migrate: --clickhouse-retention-days applies to the ClickHouse store; the embedded store's retention is serve --retention-days\n")
+			return 2
+		}
+		if err := r.SetRetention(ctx, cfg.ClickHouse.RetentionDays); err != nil {
+			st.Close()
+			fmt.Fprintf(stderr, "weave-server: migrate: %v\n", err)
+			return 1
+		}
+		logger.Info("retention set", "days", cfg.ClickHouse.RetentionDays)
 	}
 	if err := st.Close(); err != nil {
 		fmt.Fprintf(stderr, "weave-server: migrate: %v\n", err)

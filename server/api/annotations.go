@@ -61,21 +61,7 @@ func InternalRefURI(projectID, ref string) string {
 // JavaScript's encodeURIComponent does (UTF-8 percent-encoding of every
 // byte except A–Z a–z 0–9 - _ . ! ~ * ' ( )), so refs built by the web UI
 // and by the server are the same string. Agent names are escaped alike.
-func EscapeConversationID(id string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
-	}
-	return b.String()
-}
+func EscapeConversationID(id string) string { return store.EscapeRefID(id) }
 
 const refForms = "agent_span/<span_id>, agent_turn/<trace_id>, agent_conversation/<url-encoded conversation_id> or " +
 	"agent/<url-encoded agent_name>, alone or as weave:///<entity>/<project>/<ref> or weave-trace-internal:///<internal project id>/<ref>"

@@ -58,6 +58,9 @@ type Settings struct {
 	// QueryTimeout bounds each store call (default 30 s).
 	QueryTimeout time.Duration
 	Logger       *slog.Logger
+	// OnDelete, when set, is told what each delete request deleted
+	// (metrics).
+	OnDelete func(store.Deleted)
 }
 
 // Handler serves the read API. Create it with New.
@@ -99,8 +102,10 @@ func New(s Settings) *Handler {
 	h.register("/genai/spans/active", post(h, h.spansActive))
 	h.register("/genai/traces/query", post(h, h.tracesQuery))
 	h.register("/genai/traces/chat", post(h, h.traceChat))
+	h.register("/genai/traces/delete", post(h, h.tracesDelete))
 	h.register("/genai/conversations/query", post(h, h.conversationsQuery))
 	h.register("/genai/conversations/chat", post(h, h.conversationChat))
+	h.register("/genai/conversations/delete", post(h, h.conversationsDelete))
 	h.register("/genai/agents/query", post(h, h.agentsQuery))
 	h.register("/genai/agents/versions", post(h, h.agentVersions))
 	h.register("/genai/agents/metrics", post(h, h.agentMetrics))

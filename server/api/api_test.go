@@ -65,21 +65,23 @@ func errOf(t *testing.T, body map[string]any) (code, field, msg string) {
 
 // goodBodies is a valid body for every POST endpoint.
 var goodBodies = map[string]string{
-	"/genai/spans/query":         `{"project_id":"p/x"}`,
-	"/genai/spans/trace":         `{"project_id":"p/x","trace_id":"` + traceHex + `"}`,
-	"/genai/spans/aggregate":     `{"project_id":"p/x","group_by":["agent_name"]}`,
-	"/genai/spans/active":        `{"project_id":"p/x"}`,
-	"/genai/traces/chat":         `{"project_id":"p/x","trace_id":"` + traceHex + `"}`,
-	"/genai/traces/query":        `{"project_id":"p/x"}`,
-	"/genai/conversations/query": `{"project_id":"p/x"}`,
-	"/genai/conversations/chat":  `{"project_id":"p/x","conversation_id":"c1"}`,
-	"/genai/agents/query":        `{"project_id":"p/x"}`,
-	"/genai/agents/versions":     `{"project_id":"p/x","agent_name":"claude-code"}`,
-	"/genai/agents/metrics":      `{"project_id":"p/x"}`,
-	"/genai/messages/search":     `{"project_id":"p/x","query":"hello"}`,
-	"/genai/annotations/upsert":  `{"project_id":"p/x","ref":"agent_span/` + spanHex + `","kind":"thumbs","value":"up"}`,
-	"/genai/annotations/delete":  `{"project_id":"p/x","id":"ann1"}`,
-	"/genai/annotations/query":   `{"project_id":"p/x"}`,
+	"/genai/spans/query":          `{"project_id":"p/x"}`,
+	"/genai/spans/trace":          `{"project_id":"p/x","trace_id":"` + traceHex + `"}`,
+	"/genai/spans/aggregate":      `{"project_id":"p/x","group_by":["agent_name"]}`,
+	"/genai/spans/active":         `{"project_id":"p/x"}`,
+	"/genai/traces/chat":          `{"project_id":"p/x","trace_id":"` + traceHex + `"}`,
+	"/genai/traces/query":         `{"project_id":"p/x"}`,
+	"/genai/conversations/query":  `{"project_id":"p/x"}`,
+	"/genai/conversations/chat":   `{"project_id":"p/x","conversation_id":"c1"}`,
+	"/genai/agents/query":         `{"project_id":"p/x"}`,
+	"/genai/agents/versions":      `{"project_id":"p/x","agent_name":"claude-code"}`,
+	"/genai/agents/metrics":       `{"project_id":"p/x"}`,
+	"/genai/messages/search":      `{"project_id":"p/x","query":"hello"}`,
+	"/genai/annotations/upsert":   `{"project_id":"p/x","ref":"agent_span/` + spanHex + `","kind":"thumbs","value":"up"}`,
+	"/genai/annotations/delete":   `{"project_id":"p/x","id":"ann1"}`,
+	"/genai/annotations/query":    `{"project_id":"p/x"}`,
+	"/genai/traces/delete":        `{"project_id":"p/x","trace_ids":["` + traceHex + `"]}`,
+	"/genai/conversations/delete": `{"project_id":"p/x","conversation_ids":["c1"]}`,
 }
 
 func seededFake() *fakeBackend {
@@ -444,6 +446,40 @@ func TestAnnotationsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteRequests(t *testing.T) {
+	f := newFake()
+	h := New(Settings{Store: f})
+	status, body := do(t, h, "POST", "/genai/traces/delete", `{"project_id":"p/x","trace_ids":["`+strings.ToUpper(traceHex)+`"]}`)
+	if d, _ := body["deleted"].(map[string]any); status != 200 || d["spans"] != 1.0 || f.deletion.ProjectID != "p/x" ||
+		len(f.deletion.TraceIDs) != 1 || f.deletion.TraceIDs[0] != traceHex {
+		t.Errorf("traces/delete: got %d %v, store got %+v", status, body, f.deletion)
+	}
+	status, _ = do(t, h, "POST", "/genai/conversations/delete", `{"project_id":"p/x","conversation_ids":["trace:abc","c/2"]}`)
+	if status != 200 || len(f.deletion.ConversationIDs) != 2 || f.deletion.ConversationIDs[1] != "c/2" {
+		t.Errorf("conversations/delete: got %d, store got %+v", status, f.deletion)
+	}
+	for _, tc := range []struct{ path, body, field string }{
+		{"/genai/traces/delete", `{"project_id":"p/x","trace_ids":[]}`, "trace_ids"},
+		{"/genai/traces/delete", `{"project_id":"p/x","trace_ids":["xyz"]}`, "trace_ids[0]"},
+		{"/genai/conversations/delete", `{"project_id":"p/x"}`, "conversation_ids"},
+		{"/genai/conversations/delete", `{"project_id":"p/x","conversation_ids":["a",""]}`, "conversation_ids[1]"},
+	} {
+		status, body := do(t, h, "POST", tc.path, tc.body)
+		if e, _ := body["error"].(map[string]any); status != 400 || e["field"] != tc.field {
+			t.Errorf("%s %s: got %d %v, want 400 naming %s", tc.path, tc.body, status, body, tc.field)
+		}
+	}
+	// A store that cannot delete says so.
+	ro := New(Settings{Store: readOnly{f}})
+	status, body = do(t, ro, "POST", "/genai/traces/delete", `{"project_id":"p/x","trace_ids":["`+traceHex+`"]}`)
+	if e, _ := body["error"].(map[string]any); status != 501 || e["code"] != "unimplemented" {
+		t.Errorf("delete on a store without Delete: got %d %v, want 501 unimplemented", status, body)
+	}
+}
+
+// readOnly hides the fake's Delete.
+type readOnly struct{ Backend }
 
 func TestScoreRequests(t *testing.T) {
 	h := New(Settings{Store: newFake()})

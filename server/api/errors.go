@@ -22,6 +22,7 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeCanceled             = "canceled"
 	CodeTimeout              = "timeout"
+	CodeUnimplemented        = "unimplemented"
 	CodeInternal             = "internal"
 )
 
@@ -39,6 +40,7 @@ var statusByCode = map[string]int{
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	CodeCanceled:             StatusClientClosedRequest,
 	CodeTimeout:              http.StatusServiceUnavailable,
+	CodeUnimplemented:        http.StatusNotImplemented,
 	CodeInternal:             http.StatusInternalServerError,
 }
 
@@ -100,6 +102,8 @@ func errorFrom(err error) *Error {
 		return &Error{Code: CodeInvalidArgument, Message: err.Error(), err: err}
 	case errors.Is(err, store.ErrNotFound):
 		return &Error{Code: CodeNotFound, Message: err.Error(), err: err}
+	case errors.Is(err, errors.ErrUnsupported):
+		return &Error{Code: CodeUnimplemented, Message: err.Error(), err: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Code: CodeTimeout, Message: "the query took longer than the server allows; narrow it (time range, filters, limit)", err: err}
 	case errors.Is(err, context.Canceled):

@@ -39,6 +39,7 @@ type fakeBackend struct {
 	annotations map[string]store.Annotation
 	annQuery    store.AnnotationQuery
 	nextID      int
+	deletion    store.Deletion
 
 	err error // returned by every read when set
 }
@@ -161,4 +162,11 @@ func (f *fakeBackend) QueryAnnotations(_ context.Context, q store.AnnotationQuer
 		}
 	}
 	return out, nil
+}
+
+func (f *fakeBackend) Delete(_ context.Context, d store.Deletion) (store.Deleted, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletion = d
+	return store.Deleted{Spans: int64(len(d.TraceIDs) + len(d.ConversationIDs))}, f.err
 }

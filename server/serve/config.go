@@ -67,6 +67,13 @@ type Config struct {
 	// PricesFile is a price table (server/pricing) whose entries come
 	// before the built-in ones; "" for the built-in table alone.
 	PricesFile string
+	// RetentionDays deletes, every RetentionInterval, the spans older than
+	// this many days (0: keep everything), in every project but those of
+	// RetentionProjects, which have their own (0: forever).
+	RetentionDays     int
+	RetentionProjects map[string]int
+	// RetentionInterval is how often retention runs (default 1 h).
+	RetentionInterval time.Duration
 }
 
 // NewDefaultConfig returns the zero-configuration defaults: loopback on port
@@ -81,6 +88,7 @@ func NewDefaultConfig() Config {
 		IngestMemoryBytes: ingest.DefaultMaxInFlightBytes,
 		SQLiteCacheMB:     DefaultSQLiteCacheMB,
 		ShutdownTimeout:   30 * time.Second,
+		RetentionInterval: DefaultRetentionInterval,
 	}
 }
 
@@ -123,6 +131,17 @@ func (c Config) Validate() error {
 	}
 	if c.SQLiteCacheMB < 1 {
 		errs = append(errs, fmt.Errorf("--sqlite-cache-mb %d: want at least 1", c.SQLiteCacheMB))
+	}
+	if c.RetentionDays < 0 {
+		errs = append(errs, fmt.Errorf("--retention-days %d: want ≥ 0 (0 keeps everything)", c.RetentionDays))
+	}
+	for p, d := range c.RetentionProjects {
+		if p == "" || d < 0 {
+			errs = append(errs, fmt.Errorf("--retention-project %s=%d: want a project and days ≥ 0", p, d))
+		}
+	}
+	if c.RetentionInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("--retention-interval %v: want at least 1m", c.RetentionInterval))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %v: want > 0", c.ShutdownTimeout))

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/weavetrace/weave/server/api"
@@ -102,9 +103,32 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	reg := metrics.NewRegistry()
 	reg.NewGaugeVec("weave_build_info", "weave-server build; the value is 1.", "version").With(srv.s.Version).Set(1)
 	registerStoreMetrics(reg, st)
-	mux, err := srv.routes(st, reg)
+	dm := newDeleteMetrics(reg)
+	mux, err := srv.routes(st, reg, dm)
 	if err != nil {
 		return err
+	}
+	ret := &retention{projects: st.Projects, days: cfg.RetentionDays, per: cfg.RetentionProjects, now: time.Now,
+		log: srv.log.With("component", "retention"), m: dm}
+	retentionState := "off"
+	if ret.enabled() {
+		d, ok := st.(store.Deleter)
+		if !ok {
+			return fmt.Errorf("serve: --retention-days: the %s store cannot delete", cfg.Store)
+		}
+		ret.st = d
+		retCtx, stopRetention := context.WithCancel(ctx)
+		retDone := make(chan struct{})
+		go func() {
+			defer close(retDone)
+			ret.run(retCtx, cfg.RetentionInterval)
+		}()
+		// Stopped (and waited for) before the store closes.
+		defer func() {
+			stopRetention()
+			<-retDone
+		}()
+		retentionState = fmt.Sprintf("%d days (%d project overrides), every %s", cfg.RetentionDays, len(cfg.RetentionProjects), cfg.RetentionInterval)
 	}
 
 	ln := srv.s.Listener
@@ -151,7 +175,8 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		"ingest_memory_bytes", cfg.IngestMemoryBytes,
 		"sqlite_cache_mb", cfg.SQLiteCacheMB,
 		"prices", pricesSource(cfg.PricesFile),
-		"zero_config", cfg == zeroConfig(),
+		"retention", retentionState,
+		"zero_config", isZeroConfig(cfg),
 		"version", srv.s.Version,
 		"startup_ms", time.Since(began).Milliseconds(),
 	)
@@ -197,13 +222,19 @@ func pricesSource(file string) string {
 	return file + " + built-in"
 }
 
-// zeroConfig is the configuration with nothing set by the user.
-func zeroConfig() Config { return NewDefaultConfig() }
+// isZeroConfig reports a configuration with nothing set by the user.
+func isZeroConfig(c Config) bool {
+	if len(c.RetentionProjects) > 0 {
+		return false
+	}
+	c.RetentionProjects = nil
+	return reflect.DeepEqual(c, NewDefaultConfig())
+}
 
 // routes builds the server's mux: OTLP ingest, the read API (its paths
 // registered one by one so the metrics see each as its own route),
 // operations, and the UI at /.
-func (srv *Server) routes(st store.Store, reg *metrics.Registry) (*http.ServeMux, error) {
+func (srv *Server) routes(st store.Store, reg *metrics.Registry, dm *deleteMetrics) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	var authenticate func(*http.Request) error
 	var authorize func(*http.Request, string) error
@@ -235,6 +266,7 @@ func (srv *Server) routes(st store.Store, reg *metrics.Registry) (*http.ServeMux
 		Keys:           srv.keys,
 		DefaultProject: srv.cfg.DefaultProject,
 		Logger:         srv.log.With("component", "api"),
+		OnDelete:       func(d store.Deleted) { dm.add("request", d) },
 	})
 	for _, p := range apiH.Paths() {
 		mux.Handle(p, apiH)

@@ -347,6 +347,10 @@ func TestConfigValidate(t *testing.T) {
 		{"two_errors", func(c *Config) { c.Store = "x"; c.MaxBodyBytes = 0 }, "--max-body"},
 		{"tiny_ingest_memory", func(c *Config) { c.IngestMemoryBytes = 1000 }, "--ingest-memory"},
 		{"no_sqlite_cache", func(c *Config) { c.SQLiteCacheMB = 0 }, "--sqlite-cache-mb"},
+		{"negative_retention", func(c *Config) { c.RetentionDays = -1 }, "--retention-days"},
+		{"project_retention", func(c *Config) { c.RetentionProjects = map[string]int{"a/b": -2} }, "--retention-project"},
+		{"fast_retention", func(c *Config) { c.RetentionInterval = time.Second }, "--retention-interval"},
+		{"retention", func(c *Config) { c.RetentionDays, c.RetentionProjects = 30, map[string]int{"a/b": 0} }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

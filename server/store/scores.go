@@ -510,3 +510,31 @@ func ResolveScores(rows []ScoreRow, spans map[string]map[string]SpanPlace) []Sco
 	}
 	return out
 }
+
+// SpanRef, TurnRef and ConversationRef build the canonical annotation refs
+// of a span, a trace and a conversation (the read API's forms).
+func SpanRef(spanID string) string  { return RefSpanPrefix + strings.ToLower(spanID) }
+func TurnRef(traceID string) string { return RefTurnPrefix + strings.ToLower(traceID) }
+func ConversationRef(id string) string {
+	return RefConversationPrefix + EscapeRefID(id)
+}
+
+// EscapeRefID escapes a conversation id or an agent name for its ref
+// exactly as JavaScript's encodeURIComponent does (UTF-8 percent-encoding
+// of every byte except A–Z a–z 0–9 - _ . ! ~ * ' ( )), so refs built by the
+// web UI and by the server are the same string.
+func EscapeRefID(id string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}

@@ -52,6 +52,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/weavetrace/weave/server/model"
@@ -542,10 +543,70 @@ type Pruner interface {
 	// before t, with their contribution to every derived figure (rollups,
 	// search), as if they had never been written; spans that remain are
 	// re-derived (a child whose parent was deleted becomes a root). Content
-	// no remaining span references is freed. It returns the number of spans
-	// deleted. It may run a while on a large store; writes and reads keep
+	// no remaining span references is freed, and the annotations on what no
+	// longer exists are deleted (as Deleter.Delete). It returns the number
+	// of spans deleted. It may run a while on a large store; writes and reads keep
 	// working meanwhile.
 	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
+// Deleter is implemented by backends that delete on request: retention per
+// project, and the deletion of traces and conversations a user asks for.
+type Deleter interface {
+	// Delete removes the spans d selects in one project, as DeleteBefore
+	// does (contributions to every derived figure and search entry gone,
+	// the remaining spans of a touched trace re-derived), and the
+	// annotations on what no longer exists: on a deleted span (its
+	// span ref, naming its trace or no trace), on a trace left without
+	// spans (its turn ref), on a conversation left without spans (its
+	// conversation ref). Content (message bodies) no remaining span
+	// references is freed, by the time Delete returns or, where the
+	// backend says so, by a collection it starts. Deleting what does not
+	// exist deletes nothing and is no error. Spans written again after a
+	// delete are new data: they are stored (and counted) again.
+	Delete(ctx context.Context, d Deletion) (Deleted, error)
+}
+
+// Deletion selects what Delete removes in ProjectID: exactly one of
+// TraceIDs (every span of those traces), ConversationIDs (every span whose
+// effective conversation is one of them) or Before (every span that
+// started before it: retention). Anything else is ErrInvalid.
+type Deletion struct {
+	ProjectID       string
+	TraceIDs        []string
+	ConversationIDs []string
+	Before          time.Time
+}
+
+// Check reports a Deletion Delete refuses.
+func (d Deletion) Check() error {
+	n := 0
+	for _, set := range []bool{len(d.TraceIDs) > 0, len(d.ConversationIDs) > 0, !d.Before.IsZero()} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case d.ProjectID == "":
+		return fmt.Errorf("%w: delete: project_id is empty", ErrInvalid)
+	case n != 1:
+		return fmt.Errorf("%w: delete: select exactly one of trace ids, conversation ids or a time", ErrInvalid)
+	}
+	return nil
+}
+
+// Deleted is what a Delete removed.
+type Deleted struct {
+	Spans       int64 `json:"spans"`
+	Traces      int64 `json:"traces"`      // traces left without spans
+	Annotations int64 `json:"annotations"` // annotations on what no longer exists
+}
+
+// Add adds o to d.
+func (d *Deleted) Add(o Deleted) {
+	d.Spans += o.Spans
+	d.Traces += o.Traces
+	d.Annotations += o.Annotations
 }
 
 // Annotation is user feedback on a span, a turn, a conversation or an

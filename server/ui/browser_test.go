@@ -874,6 +874,42 @@ func TestPages(t *testing.T) {
 		p.checkConsole(t)
 	})
 
+	t.Run("delete", func(t *testing.T) {
+		// A conversation of two turns of its own: one turn deleted from the
+		// trace page, then the conversation from its page, each after a
+		// confirmation.
+		conv := fmt.Sprintf("doomed-%d", time.Now().UnixNano())
+		src := capturedTurns(t, "simple")
+		var all []spans.Span
+		var traces []string
+		for i := range 2 {
+			turn := retarget(t, src[0], conv, fmt.Sprint(i), time.Now().Add(time.Duration(i-120)*time.Minute))
+			all = append(all, turn...)
+			traces = append(traces, rootOf(t, turn).TraceID.String())
+		}
+		ws.export(t, "", all)
+		p.open(t, "#/t/"+traces[0])
+		p.waitFor(t, "the trace's delete button", `!!document.getElementById('trace-delete')`)
+		p.click(t, "#trace-delete")
+		p.waitFor(t, "the confirmation", `!!document.querySelector('dialog .button.danger')`)
+		p.screenshot(t, "delete-confirm")
+		p.click(t, "dialog .button.danger")
+		p.waitFor(t, "back on the conversation with one turn", fmt.Sprintf(`location.hash.startsWith(%s) && document.querySelectorAll('.turn').length === 1`,
+			js(conversationRoute(conv))))
+		p.click(t, "#conv-delete")
+		p.waitFor(t, "the confirmation", `!!document.querySelector('dialog .button.danger')`)
+		p.click(t, "dialog .button.danger")
+		p.waitFor(t, "back on the list", `document.getElementById('main').dataset.route === '' || location.hash === '#/' || location.hash.startsWith('#/?')`)
+		var left struct {
+			Spans []any `json:"spans"`
+		}
+		ws.api(t, "/genai/spans/query", map[string]any{"project_id": defaultProject, "filters": []map[string]any{{"field": "conversation_id", "op": "eq", "value": conv}}}, &left)
+		if len(left.Spans) != 0 {
+			t.Errorf("after deleting the conversation: %d of its spans left, want none", len(left.Spans))
+		}
+		p.checkConsole(t)
+	})
+
 	t.Run("long_conversation", func(t *testing.T) {
 		conv := fmt.Sprintf("long-%d", time.Now().UnixNano())
 		src := capturedTurns(t, "simple")

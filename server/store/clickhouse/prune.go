@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -31,37 +32,99 @@ var _ store.Pruner = (*Store)(nil)
 // stored and that was deleted as unreferenced is not written again by it
 // until it restarts, so run DeleteBefore with one writer.
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
-	cut := store.ClampNanos(t)
+	d, err := s.deleteBefore(ctx, "", store.ClampNanos(t))
+	return d.Spans, err
+}
+
+var _ store.Deleter = (*Store)(nil)
+
+// Delete implements store.Deleter, in rounds of pruneTraces traces under
+// the writer's lock as DeleteBefore, and frees the bodies no remaining
+// span says before it returns.
+func (s *Store) Delete(ctx context.Context, d store.Deletion) (store.Deleted, error) {
+	if err := d.Check(); err != nil {
+		return store.Deleted{}, fmt.Errorf("clickhouse: %w", err)
+	}
+	if !d.Before.IsZero() {
+		return s.deleteBefore(ctx, d.ProjectID, store.ClampNanos(d.Before))
+	}
 	start := s.now().UTC()
-	var total int64
+	var out store.Deleted
+	if len(d.TraceIDs) > 0 {
+		ids := slices.Clone(d.TraceIDs)
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		for len(ids) > 0 {
+			n := min(len(ids), pruneTraces)
+			res, err := s.deleteRound(ctx, map[string][]string{d.ProjectID: ids[:n]}, func(*stateRow) bool { return true }, nil, start)
+			out.Add(res)
+			if err != nil {
+				return out, err
+			}
+			ids = ids[n:]
+		}
+		return out, nil
+	}
+	convs := map[string]bool{}
+	for _, c := range d.ConversationIDs {
+		convs[c] = true
+	}
 	for {
-		traces, err := s.tracesBefore(ctx, cut)
+		traces, err := s.convTraces(ctx, d.ProjectID, sortedKeys(convs))
+		if err != nil || len(traces) == 0 {
+			return out, err
+		}
+		res, err := s.deleteRound(ctx, map[string][]string{d.ProjectID: traces}, func(r *stateRow) bool { return convs[r.d.convKey] }, nil, start)
+		out.Add(res)
+		if err != nil {
+			return out, err
+		}
+		if res.Spans == 0 {
+			return out, fmt.Errorf("clickhouse: delete: %d traces of the conversations still hold their spans after a round", len(traces))
+		}
+	}
+}
+
+// deleteBefore deletes the spans started before cut, in one project or
+// ("") in every project.
+func (s *Store) deleteBefore(ctx context.Context, project string, cut int64) (store.Deleted, error) {
+	start := s.now().UTC()
+	var total store.Deleted
+	for {
+		traces, err := s.tracesBefore(ctx, project, cut)
 		if err != nil {
 			return total, err
 		}
 		if len(traces) == 0 {
 			return total, nil
 		}
-		n, err := s.pruneRound(ctx, traces, cut, start)
-		total += n
+		d, err := s.deleteRound(ctx, traces, func(r *stateRow) bool { return r.started < cut }, &cut, start)
+		total.Add(d)
 		if err != nil {
 			return total, err
 		}
-		if n == 0 {
+		if d.Spans == 0 {
 			return total, fmt.Errorf("clickhouse: delete before %s: %d traces still hold spans before the cut after a round", fromNanos(cut), len(traces))
 		}
 	}
 }
 
-// tracesBefore lists up to pruneTraces traces (by project) with stored
-// spans started before cut: the sum of state signs of the rows before the
-// cut, per span, is 1 for a stored span and 0 for one that moved or went.
-func (s *Store) tracesBefore(ctx context.Context, cut int64) (map[string][]string, error) {
+// tracesBefore lists up to pruneTraces traces (by project; of one project
+// unless it is "") with stored spans started before cut: the sum of state
+// signs of the rows before the cut, per span, is 1 for a stored span and 0
+// for one that moved or went.
+func (s *Store) tracesBefore(ctx context.Context, project string, cut int64) (map[string][]string, error) {
+	where := "started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC')"
+	params := []driver.NamedValue{named("cut", cut)}
+	if project != "" {
+		where += " AND project_id = {project:String}"
+		params = append(params, named("project", project))
+	}
 	q := "SELECT project_id, trace_id FROM (SELECT project_id, trace_id, span_id FROM " + s.l.table("span_state") +
-		" WHERE started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC') GROUP BY project_id, trace_id, span_id HAVING sum(sign) > 0)" +
+		" WHERE " + where + " GROUP BY project_id, trace_id, span_id HAVING sum(sign) > 0)" +
 		" GROUP BY project_id, trace_id ORDER BY project_id, trace_id LIMIT " + fmt.Sprint(pruneTraces)
 	out := map[string][]string{}
-	err := s.scanAll(ctx, "delete before: find traces", q, []driver.NamedValue{named("cut", cut)}, func(r driver.Rows) error {
+	err := s.scanAll(ctx, "delete before: find traces", q, params, func(r driver.Rows) error {
 		var project, trace string
 		if err := r.Scan(&project, &trace); err != nil {
 			return err
@@ -72,61 +135,176 @@ func (s *Store) tracesBefore(ctx context.Context, cut int64) (map[string][]strin
 	return out, err
 }
 
-// pruneRound deletes the spans before cut of the traces, and returns how
-// many it deleted.
-func (s *Store) pruneRound(ctx context.Context, traces map[string][]string, cut int64, start time.Time) (int64, error) {
+// convTraces lists up to pruneTraces traces with spans in the
+// conversations.
+func (s *Store) convTraces(ctx context.Context, project string, convs []string) ([]string, error) {
+	q := "SELECT DISTINCT trace_id FROM " + s.l.table("conv_traces") + " FINAL WHERE project_id = {project:String} AND conv_key IN {convs:Array(String)}" +
+		" ORDER BY trace_id LIMIT " + fmt.Sprint(pruneTraces)
+	var out []string
+	err := s.scanAll(ctx, "delete: find traces", q, []driver.NamedValue{named("project", project), named("convs", convs)}, func(r driver.Rows) error {
+		var t string
+		if err := r.Scan(&t); err != nil {
+			return err
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// deleteRound deletes the spans gone selects in the traces (by project):
+// their states cancelled, the rest of each trace re-derived, their span
+// rows removed (those started before *cut only, when cut is set: a span
+// re-sent with a later start keeps its new row), the bodies nothing says
+// any more freed, and the annotations on what no longer exists deleted.
+func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gone func(*stateRow) bool, cut *int64, start time.Time) (store.Deleted, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	var res store.Deleted
 	old, err := s.traceStates(ctx, traces)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	wp := writePlan{}
-	var n int64
-	gone := map[string][]string{}          // project → span ids
+	goneSpans := map[string][]string{}     // project → span ids
 	bodies := map[string]map[string]bool{} // project → digests the deleted spans said
+	orphans := map[string]*orphanRefs{}    // project → what annotations may name
 	for _, project := range sortedKeys(traces) {
+		o := &orphanRefs{convs: map[string]bool{}}
+		orphans[project] = o
 		for _, trace := range traces[project] {
 			k := traceKey{project, trace}
 			drop := map[string]bool{}
 			for id, r := range old[k] {
-				if r.started < cut {
-					drop[id] = true
-					gone[project] = append(gone[project], id)
-					for _, mk := range r.msgKeys {
-						if _, d, ok := splitKey(mk); ok {
-							if bodies[project] == nil {
-								bodies[project] = map[string]bool{}
-							}
-							bodies[project][d] = true
+				if !gone(r) {
+					continue
+				}
+				drop[id] = true
+				goneSpans[project] = append(goneSpans[project], id)
+				o.spans = append(o.spans, [2]string{trace, id})
+				o.convs[r.d.convKey] = true
+				for _, mk := range r.msgKeys {
+					if _, d, ok := splitKey(mk); ok {
+						if bodies[project] == nil {
+							bodies[project] = map[string]bool{}
 						}
+						bodies[project][d] = true
 					}
 				}
 			}
 			if len(drop) == 0 {
 				continue
 			}
-			n += int64(len(drop))
+			res.Spans += int64(len(drop))
+			if len(drop) == len(old[k]) {
+				res.Traces++
+				o.traces = append(o.traces, trace)
+			}
 			s.planTrace(&wp, k, nil, old[k], drop)
 		}
 	}
-	if n == 0 {
-		return 0, nil
+	if res.Spans == 0 {
+		return res, nil
 	}
-	// Span rows first: a prune that fails after this point leaves the
-	// states, which the next DeleteBefore finds and finishes.
-	for _, project := range sortedKeys(gone) {
-		err := s.deleteRows(ctx, "spans", "project_id = {project:String} AND trace_id IN {traces:Array(String)} AND span_id IN {spans:Array(String)}"+
-			" AND started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC')",
-			named("project", project), named("traces", traces[project]), named("spans", gone[project]), named("cut", cut))
+	// Span rows first: a deletion that fails after this point leaves the
+	// states, which the next one finds and finishes.
+	for _, project := range sortedKeys(goneSpans) {
+		where := "project_id = {project:String} AND trace_id IN {traces:Array(String)} AND span_id IN {spans:Array(String)}"
+		params := []driver.NamedValue{named("project", project), named("traces", traces[project]), named("spans", goneSpans[project])}
+		if cut != nil {
+			where += " AND started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC')"
+			params = append(params, named("cut", *cut))
+		}
+		if err := s.deleteRows(ctx, "spans", where, params...); err != nil {
+			return res, err
+		}
+	}
+	if err := s.insertPlan(ctx, wp.rows); err != nil {
+		return res, err
+	}
+	if err := s.freeBodies(ctx, bodies, start); err != nil {
+		return res, err
+	}
+	for _, project := range sortedKeys(orphans) {
+		n, err := s.deleteOrphanAnnotations(ctx, project, orphans[project])
+		res.Annotations += n
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// orphanRefs are what a deletion may have left annotations on: deleted
+// spans (trace, span), traces left without spans, and the conversations
+// of deleted spans (those left without spans are orphans).
+type orphanRefs struct {
+	spans  [][2]string
+	traces []string
+	convs  map[string]bool
+}
+
+// deleteOrphanAnnotations deletes the annotations on what a deletion
+// removed (store.Deleter).
+func (s *Store) deleteOrphanAnnotations(ctx context.Context, project string, o *orphanRefs) (int64, error) {
+	left := map[string]bool{}
+	if len(o.convs) > 0 {
+		q := "SELECT DISTINCT conv_key FROM " + s.l.table("conv_traces") + " FINAL WHERE project_id = {project:String} AND conv_key IN {convs:Array(String)}"
+		err := s.scanAll(ctx, "delete: conversations left", q, []driver.NamedValue{named("project", project), named("convs", sortedKeys(o.convs))},
+			func(r driver.Rows) error {
+				var c string
+				if err := r.Scan(&c); err != nil {
+					return err
+				}
+				left[c] = true
+				return nil
+			})
 		if err != nil {
 			return 0, err
 		}
 	}
-	if err := s.insertPlan(ctx, wp.rows); err != nil {
+	refs := map[string]bool{}
+	spanTraces := map[string]map[string]bool{} // span ref → traces whose span of that id went
+	for _, st := range o.spans {
+		ref := store.SpanRef(st[1])
+		refs[ref] = true
+		if spanTraces[ref] == nil {
+			spanTraces[ref] = map[string]bool{"": true}
+		}
+		spanTraces[ref][st[0]] = true
+	}
+	for _, t := range o.traces {
+		refs[store.TurnRef(t)] = true
+	}
+	for c := range o.convs {
+		if !left[c] {
+			refs[store.ConversationRef(c)] = true
+		}
+	}
+	s.annMu.Lock()
+	defer s.annMu.Unlock()
+	var tomb [][]any
+	q := "SELECT id, ref, trace_id, created_at FROM " + s.l.table("annotations") + " FINAL WHERE project_id = {project:String} AND ref IN {refs:Array(String)}"
+	err := s.scanAll(ctx, "delete: annotations", q, []driver.NamedValue{named("project", project), named("refs", sortedKeys(refs))}, func(r driver.Rows) error {
+		var id, ref, trace string
+		var created time.Time
+		if err := r.Scan(&id, &ref, &trace, &created); err != nil {
+			return err
+		}
+		if ts, isSpan := spanTraces[ref]; isSpan && !ts[trace] {
+			return nil // a span of that id in another trace
+		}
+		tomb = append(tomb, []any{project, id, "", "", "null", "", created.UTC(), s.now().UTC(), s.clock.next(), uint8(1),
+			"", "", (*float64)(nil), (*float64)(nil), "", (*float64)(nil), ""})
+		return nil
+	})
+	if err != nil {
 		return 0, err
 	}
-	return n, s.freeBodies(ctx, bodies, start)
+	if err := s.insert(ctx, "annotations", annotationCols, tomb); err != nil {
+		return 0, fmt.Errorf("clickhouse: delete annotations: %w", err)
+	}
+	return int64(len(tomb)), nil
 }
 
 // freeBodies deletes the bodies (by project) that no occurrence names any

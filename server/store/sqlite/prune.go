@@ -25,7 +25,6 @@ const pruneTraces = 200
 // does not shrink: SQLite reuses the freed pages (VACUUM returns them to
 // the file system; see README.md).
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
-	cutoff := store.ClampNanos(t)
 	var projs []int64
 	rows, err := s.r.QueryContext(ctx, "SELECT id FROM projects")
 	if err != nil {
@@ -44,74 +43,183 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	}
 	var deleted int64
 	for _, proj := range projs {
-		for {
-			var n int64
-			var more bool
-			err := s.inWriteTx(ctx, func(w *writeTx) error {
-				var err error
-				n, more, err = w.pruneBatch(proj, cutoff)
-				return err
-			})
-			if err != nil {
-				return deleted, err
-			}
-			deleted += n
-			if !more {
-				break
-			}
+		name, err := s.projectName(ctx, s.r, proj)
+		if err != nil {
+			return deleted, err
+		}
+		d, err := s.deleteIn(ctx, proj, name, deleteSel{cutoff: store.ClampNanos(t), before: true})
+		deleted += d.Spans
+		if err != nil {
+			return deleted, err
 		}
 	}
 	if deleted == 0 {
 		return 0, nil
 	}
-	if err := s.inWriteTx(ctx, func(w *writeTx) error { return w.collectGarbage() }); err != nil {
+	if err := s.freeContent(ctx); err != nil {
 		return deleted, err
 	}
-	s.wmu.Lock()
-	err = s.w.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM texts").Scan(&s.textMax)
-	s.wmu.Unlock()
-	if err != nil {
-		return deleted, fmt.Errorf("sqlite: prune: %w", err)
-	}
-	s.cache.reset()
 	s.log.Info("pruned spans", "before", t.UTC().Format(time.RFC3339), "spans", deleted)
 	return deleted, nil
 }
 
-// pruneBatch deletes the old spans of up to pruneTraces traces of a
-// project; more reports that there may be others.
-func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err error) {
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT DISTINCT trace_id FROM spans INDEXED BY spans_started
-		WHERE proj = ? AND started_at < ? LIMIT ?`, proj, cutoff, pruneTraces)
+var _ store.Deleter = (*Store)(nil)
+
+// Delete implements store.Deleter, trace by trace in transactions of
+// pruneTraces traces as DeleteBefore. The content nothing references any
+// more is freed by a collection Delete starts and that runs after it
+// returns (it reads every span's details: seconds on a million spans);
+// the deleted spans' texts are out of every read and search at once.
+func (s *Store) Delete(ctx context.Context, d store.Deletion) (store.Deleted, error) {
+	if err := d.Check(); err != nil {
+		return store.Deleted{}, fmt.Errorf("sqlite: %w", err)
+	}
+	proj, ok, err := s.projectID(ctx, d.ProjectID)
+	if err != nil || !ok {
+		return store.Deleted{}, err
+	}
+	sel := deleteSel{traces: d.TraceIDs}
+	switch {
+	case !d.Before.IsZero():
+		sel = deleteSel{cutoff: store.ClampNanos(d.Before), before: true}
+	case len(d.ConversationIDs) > 0:
+		sel = deleteSel{convs: map[int64]bool{}}
+		keys := make([]any, 0, len(d.ConversationIDs)+1)
+		keys = append(keys, proj)
+		for _, c := range d.ConversationIDs {
+			keys = append(keys, c)
+		}
+		rows, err := s.r.QueryContext(ctx, "SELECT id FROM conversations WHERE proj = ? AND conv_key IN ("+placeholders(len(keys)-1)+")", keys...)
+		if err != nil {
+			return store.Deleted{}, fmt.Errorf("sqlite: delete: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return store.Deleted{}, fmt.Errorf("sqlite: delete: %w", err)
+			}
+			sel.convs[id] = true
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return store.Deleted{}, fmt.Errorf("sqlite: delete: %w", err)
+		}
+		if len(sel.convs) == 0 {
+			return store.Deleted{}, nil
+		}
+	}
+	out, err := s.deleteIn(ctx, proj, d.ProjectID, sel)
+	if out.Spans > 0 {
+		s.freeContentSoon()
+	}
+	return out, err
+}
+
+// deleteSel selects the spans a deletion removes: those started before
+// cutoff, those of the listed traces, or those of the conversations (by
+// conversations.id).
+type deleteSel struct {
+	before bool
+	cutoff int64
+	traces []string
+	convs  map[int64]bool
+}
+
+func (d deleteSel) gone(r *rowState) bool {
+	switch {
+	case d.before:
+		return r.started < d.cutoff
+	case d.convs != nil:
+		return d.convs[r.convID]
+	}
+	return true
+}
+
+// nextTraces is the next batch of traces to work on; next is the
+// position in a listed selection.
+func (w *writeTx) nextTraces(proj int64, d deleteSel, next *int) ([]string, error) {
+	if !d.before && d.convs == nil {
+		lo := *next
+		hi := min(len(d.traces), lo+pruneTraces)
+		*next = hi
+		return d.traces[lo:hi], nil
+	}
+	q, args := `SELECT DISTINCT trace_id FROM spans INDEXED BY spans_started WHERE proj = ? AND started_at < ? LIMIT ?`, []any{proj, d.cutoff, pruneTraces}
+	if d.convs != nil {
+		ids := make([]any, 0, len(d.convs)+1)
+		for id := range d.convs {
+			ids = append(ids, id)
+		}
+		q, args = `SELECT DISTINCT trace_id FROM spans WHERE conv_id IN (`+placeholders(len(ids))+`) LIMIT ?`, append(ids, pruneTraces)
+	}
+	rows, err := w.tx.QueryContext(w.ctx, q, args...)
 	if err != nil {
-		return 0, false, fmt.Errorf("sqlite: prune: %w", err)
+		return nil, fmt.Errorf("sqlite: delete: %w", err)
 	}
 	var traces []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return 0, false, fmt.Errorf("sqlite: prune: %w", err)
+			return nil, fmt.Errorf("sqlite: delete: %w", err)
 		}
 		traces = append(traces, id)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return 0, false, fmt.Errorf("sqlite: prune: %w", err)
+		return nil, fmt.Errorf("sqlite: delete: %w", err)
 	}
+	return traces, nil
+}
+
+// deleteIn deletes what d selects in one project, pruneTraces traces per
+// transaction.
+func (s *Store) deleteIn(ctx context.Context, proj int64, project string, d deleteSel) (store.Deleted, error) {
+	var out store.Deleted
+	next := 0
+	for {
+		var res store.Deleted
+		var done bool
+		err := s.inWriteTx(ctx, func(w *writeTx) error {
+			traces, err := w.nextTraces(proj, d, &next)
+			if err != nil || len(traces) == 0 {
+				done = true
+				return err
+			}
+			res, err = w.deleteBatch(proj, project, traces, d)
+			return err
+		})
+		out.Add(res)
+		if err != nil || done {
+			return out, err
+		}
+		if res.Spans == 0 && (d.before || d.convs != nil) {
+			return out, fmt.Errorf("sqlite: delete: a round over %s found nothing to delete", project)
+		}
+	}
+}
+
+// deleteBatch deletes the selected spans of a batch of traces of a
+// project, re-derives what remains of them, and deletes the annotations
+// on what no longer exists.
+func (w *writeTx) deleteBatch(proj int64, project string, traces []string, sel deleteSel) (store.Deleted, error) {
+	var res store.Deleted
 	var changes []*change
 	var gone []*rowState
 	for _, trace := range traces {
 		old, err := w.loadTrace(proj, trace)
 		if err != nil {
-			return 0, false, err
+			return res, err
 		}
 		var kept []*rowState
 		for _, r := range old {
-			if r.started < cutoff {
+			if sel.gone(r) {
 				gone = append(gone, r)
 			} else {
 				kept = append(kept, r)
 			}
+		}
+		if len(kept) == 0 && len(old) > 0 {
+			res.Traces++
 		}
 		nodes := make([]node, len(kept))
 		for i, r := range kept {
@@ -124,7 +232,7 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 			}
 			convID, err := w.conv(proj, ders[i].convKey)
 			if err != nil {
-				return 0, false, err
+				return res, err
 			}
 			nr := *r
 			nr.d, nr.convID = ders[i], convID
@@ -142,11 +250,11 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 	}
 	keys, err := w.spanKeys(need)
 	if err != nil {
-		return 0, false, err
+		return res, err
 	}
 	for _, c := range changes {
 		if err := w.updateDerived(c.new); err != nil {
-			return 0, false, err
+			return res, err
 		}
 		if c.movedConv() {
 			w.noteSearch(c.old, c.new, keys[c.old.pk], keys[c.old.pk])
@@ -154,7 +262,7 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 	}
 	for _, r := range gone {
 		if _, err := w.exec("DELETE FROM spans WHERE pk = ?", r.pk); err != nil {
-			return 0, false, err
+			return res, err
 		}
 		w.noteSearchGone(r, keys[r.pk])
 	}
@@ -171,9 +279,105 @@ func (w *writeTx) pruneBatch(proj, cutoff int64) (deleted int64, more bool, err 
 		d.add(c.new, pc, +1)
 	}
 	if err := w.applyDeltas(d); err != nil {
-		return 0, false, err
+		return res, err
 	}
-	return int64(len(gone)), len(traces) == pruneTraces, nil
+	res.Spans = int64(len(gone))
+	res.Annotations, err = w.deleteOrphanAnnotations(proj, project, traces, gone)
+	return res, err
+}
+
+// deleteOrphanAnnotations deletes the annotations on the deleted spans,
+// on the traces left without spans and on the conversations left without
+// spans.
+func (w *writeTx) deleteOrphanAnnotations(proj int64, project string, traces []string, gone []*rowState) (int64, error) {
+	var n int64
+	del := func(q string, args ...any) error {
+		r, err := w.exec(q, args...)
+		if err != nil {
+			return err
+		}
+		k, err := r.RowsAffected()
+		n += k
+		return err
+	}
+	convs := map[string]bool{}
+	for _, r := range gone {
+		convs[r.d.convKey] = true
+		if err := del("DELETE FROM annotations WHERE project_id = ? AND ref = ? AND trace_id IN (?, '')",
+			project, store.SpanRef(r.spanID), r.traceID); err != nil {
+			return n, err
+		}
+	}
+	for _, t := range traces {
+		var left int
+		if err := w.tx.QueryRowContext(w.ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM spans WHERE proj = ? AND trace_id = ? LIMIT 1)", proj, t).Scan(&left); err != nil {
+			return n, fmt.Errorf("sqlite: delete: %w", err)
+		}
+		if left == 0 {
+			if err := del("DELETE FROM annotations WHERE project_id = ? AND ref = ?", project, store.TurnRef(t)); err != nil {
+				return n, err
+			}
+		}
+	}
+	for c := range convs {
+		var left int
+		if err := w.tx.QueryRowContext(w.ctx, "SELECT COUNT(*) FROM conversations WHERE proj = ? AND conv_key = ? AND span_count > 0", proj, c).Scan(&left); err != nil {
+			return n, fmt.Errorf("sqlite: delete: %w", err)
+		}
+		if left == 0 {
+			if err := del("DELETE FROM annotations WHERE project_id = ? AND ref = ?", project, store.ConversationRef(c)); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// freeContent collects the content nothing references (collectGarbage)
+// and forgets what the write path remembered of it.
+func (s *Store) freeContent(ctx context.Context) error {
+	if err := s.inWriteTx(ctx, func(w *writeTx) error { return w.collectGarbage() }); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	err := s.w.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM texts").Scan(&s.textMax)
+	s.wmu.Unlock()
+	if err != nil {
+		return fmt.Errorf("sqlite: free content: %w", err)
+	}
+	s.cache.reset()
+	return nil
+}
+
+// freeContentSoon runs freeContent in the background, once at a time;
+// asked again while it runs, it runs once more after. Close waits for it.
+func (s *Store) freeContentSoon() {
+	s.gcAgain.Store(true)
+	if !s.gcRunning.CompareAndSwap(false, true) {
+		return
+	}
+	s.gcDone.Add(1)
+	go func() {
+		defer s.gcDone.Done()
+		for {
+			for s.gcAgain.Swap(false) && !s.isClosed.Load() {
+				t := time.Now()
+				if err := s.freeContent(context.Background()); err != nil {
+					if !s.isClosed.Load() {
+						s.log.Warn("freeing deleted content failed", "err", err)
+					}
+				} else {
+					s.log.Info("freed deleted content", "duration_ms", time.Since(t).Milliseconds())
+				}
+				s.gcRuns.Add(1)
+			}
+			s.gcRunning.Store(false)
+			// Asked again between the last check and now: go on.
+			if !s.gcAgain.Load() || s.isClosed.Load() || !s.gcRunning.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}()
 }
 
 // collectGarbage frees the content no span references: it marks the

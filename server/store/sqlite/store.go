@@ -101,6 +101,11 @@ type Store struct {
 	projMu    sync.Mutex
 	projIDs   map[string]int64 // committed projects
 	projNames map[int64]string
+
+	// The content collection a Delete starts (prune.go).
+	gcRunning, gcAgain atomic.Bool
+	gcDone             sync.WaitGroup
+	gcRuns             atomic.Int64 // collections finished (tests)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -298,6 +303,7 @@ func (s *Store) Close() error {
 	if s.isClosed.Swap(true) {
 		return nil
 	}
+	s.gcDone.Wait() // a collection in progress finishes (its writes stop at isClosed)
 	errI := s.closeIndex()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()

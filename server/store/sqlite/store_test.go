@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -594,5 +595,66 @@ func TestDeleteBeforeFreesEverything(t *testing.T) {
 	}
 	if longest <= pageSize || count("pages") == 0 {
 		t.Errorf("after re-writing: longest input %d messages, %d pages; want history pages back", longest, count("pages"))
+	}
+}
+
+// TestDeleteFreesContent checks that deleting conversations frees the
+// content only they used, by the collection Delete starts, keeps what the
+// rest still uses, and leaves the store writable.
+func TestDeleteFreesContent(t *testing.T) {
+	st := mustOpen(t, filepath.Join(t.TempDir(), "weave.db"), Settings{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	var gone, kept []model.Span
+	for i, id := range []string{"gone", "kept"} {
+		turns := storetest.BuildConversation(storetest.ConversationSpec{ProjectID: "p", ConversationID: id, Start: t0.Add(time.Duration(i) * time.Hour),
+			Turns: 6, CallsPerTurn: 3, Subagent: true, FullHistory: true, SystemPrompt: storetest.SystemPrompt()})
+		spans := storetest.Flatten(turns)
+		spans[1].OutputMessages = []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: "only in " + id + " zyxwv"}}}}
+		if err := st.WriteSpans(ctx, spans); err != nil {
+			t.Fatal(err)
+		}
+		if id == "gone" {
+			gone = spans
+		} else {
+			kept = spans
+		}
+	}
+	texts := func(like string) int64 {
+		var n int64
+		if err := st.w.QueryRow("SELECT COUNT(*) FROM texts WHERE body LIKE ?", like).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := st.gcRuns.Load()
+	d, err := st.Delete(ctx, store.Deletion{ProjectID: "p", ConversationIDs: []string{"gone"}})
+	if err != nil || d.Spans != int64(len(gone)) {
+		t.Fatalf("Delete: got %+v, %v; want %d spans", d, err, len(gone))
+	}
+	for st.gcRuns.Load() == before {
+		runtime.Gosched()
+	}
+	st.gcDone.Wait()
+	if n := texts("only in gone%"); n != 0 {
+		t.Errorf("the deleted conversation's own text: %d left, want 0", n)
+	}
+	if n := texts("only in kept%"); n != 1 {
+		t.Errorf("the other conversation's text: %d left, want 1", n)
+	}
+	if n := texts(storetest.SystemPrompt()); n != 1 {
+		t.Errorf("the system prompt both used: %d left, want 1", n)
+	}
+	got, err := st.ConversationSpans(ctx, "p", "kept", store.TimeRange{})
+	if err != nil || len(got) != len(kept) {
+		t.Fatalf("the kept conversation: got %d spans, %v; want %d", len(got), err, len(kept))
+	}
+	// Writing the deleted spans again works (no stale cached content ids).
+	if err := st.WriteSpans(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	again, err := st.ConversationSpans(ctx, "p", "gone", store.TimeRange{})
+	if err != nil || len(again) != len(gone) || texts("only in gone%") != 1 {
+		t.Errorf("written again: got %d spans, %v; want %d and the text back", len(again), err, len(gone))
 	}
 }

@@ -42,18 +42,7 @@ func (o *oracle) write(batch []model.Span) {
 
 // deleteBefore removes the spans that started before t.
 func (o *oracle) deleteBefore(t time.Time) int64 {
-	var n int64
-	order := o.order[:0]
-	for _, k := range o.order {
-		if o.spans[k].StartedAt.Before(t) {
-			delete(o.spans, k)
-			n++
-			continue
-		}
-		order = append(order, k)
-	}
-	o.order = order
-	return n
+	return o.deleteWhere("", func(s model.Span, _ oDerived) bool { return s.StartedAt.Before(t) })
 }
 
 func (o *oracle) project(p string) []model.Span {

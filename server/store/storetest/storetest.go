@@ -90,6 +90,7 @@ var tests = []suiteTest{
 	{"Concurrency", testConcurrency},
 	{"Cancellation", testCancellation},
 	{"DeleteBefore", testDeleteBefore},
+	{"Delete", testDelete},
 }
 
 // Run runs the suite, one subtest per contract area.

@@ -176,6 +176,35 @@ export function dialog(title, ...content) {
   return d;
 }
 
+// confirmDelete asks before deleting for good: what, why it cannot be
+// undone, and a button that runs del (a promise); done runs after it
+// succeeded. Errors are shown in the dialog.
+export function confirmDelete(title, text, del, done) {
+  const status = h('p', {class: 'muted', role: 'status'});
+  const go = h('button', {type: 'button', class: 'button danger'}, 'Delete');
+  const cancel = h('button', {type: 'button', class: 'button'}, 'Cancel');
+  const d = dialog(title, h('p', null, text),
+    h('p', {class: 'muted'}, 'This cannot be undone. If an agent sends the same data again later, it is stored again (it is new data).'),
+    status, h('div', {class: 'dialog-actions'}, cancel, go));
+  cancel.addEventListener('click', () => d.close());
+  go.addEventListener('click', async () => {
+    go.disabled = cancel.disabled = true;
+    status.textContent = 'Deleting…';
+    try {
+      const resp = await del();
+      const x = (resp && resp.deleted) || {};
+      status.textContent = `Deleted ${x.spans || 0} spans.`;
+      d.close();
+      if (done) done(x);
+    } catch (err) {
+      go.disabled = cancel.disabled = false;
+      status.textContent = 'Could not delete: ' + (err && err.message ? err.message : String(err));
+    }
+  });
+  go.focus();
+  return d;
+}
+
 export function helpDialog() {
   const row = (keys, what) => h('tr', null, h('td', null, keys.map((k) => h('kbd', null, k))), h('td', null, what));
   dialog('Keyboard shortcuts',

@@ -7,7 +7,7 @@ import * as route from '../route.js';
 import * as live from '../live.js';
 import * as feedback from '../feedback.js';
 import {fmtTime, fmtDuration, fmtInt, fmtTokens, shortID, truncate, oneLine} from '../format.js';
-import {loading, errorBox, runningBadge, errorBadge, tokens, cost, showError, activeRange, hasUsage} from '../ui.js';
+import {loading, errorBox, runningBadge, errorBadge, tokens, cost, showError, activeRange, hasUsage, confirmDelete} from '../ui.js';
 import {renderMessages, highlightTerms, queryTerms} from '../chat.js';
 import {select, onEscape} from '../keys.js';
 
@@ -83,7 +83,12 @@ export function render(main, {segments, params, signal}) {
               s.parent_session_id ? h('span', {class: 'muted'}, ` (fork of ${shortID(s.parent_session_id, 8)})`) : '',
               h('span', {class: 'muted'}, ` from turn ${s.first_turn_index + 1}`)]))
           : null,
-        feedback.widget(refs.conversation(convID), 'this conversation')));
+        feedback.widget(refs.conversation(convID), 'this conversation'),
+        h('span', {class: 'conv-actions'},
+          h('button', {type: 'button', class: 'button small quiet-danger', id: 'conv-delete', on: {click: () => confirmDelete('Delete this conversation?',
+            `All ${fmtInt(c.turn_count)} turn${c.turn_count === 1 ? '' : 's'} of this conversation, their spans, search entries and feedback will be deleted.`,
+            () => post('/genai/conversations/delete', {project_id: route.project(), conversation_ids: [convID]}),
+            () => route.go(route.link.conversations()))}}, 'Delete'))));
   };
 
   // sessionDivider marks where a turn runs in another session than the one

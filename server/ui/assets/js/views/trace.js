@@ -7,7 +7,7 @@ import * as route from '../route.js';
 import * as live from '../live.js';
 import * as feedback from '../feedback.js';
 import {fmtTime, fmtDuration, fmtInt, fmtTokens, usageTitle, prettyJSON, shortID, parseTime, fmtClock, cacheSplit} from '../format.js';
-import {loading, errorBox, runningBadge, errorBadge, tokens} from '../ui.js';
+import {loading, errorBox, runningBadge, errorBadge, tokens, cost, confirmDelete} from '../ui.js';
 import {select, onEscape} from '../keys.js';
 
 // spanLabel is the name a span is shown by: the producer's display name
@@ -206,6 +206,11 @@ function details(s) {
       ['response id', s.response_id],
       ['finish reasons', (s.finish_reasons || []).join(', ')],
       ['tokens', u ? h('span', {title: usageTitle(u)}, usageTitle(u)) : null],
+      ['cache writes', s.cache_creation_1h_input_tokens || s.cache_creation_5m_input_tokens
+        ? `${fmtTokens(s.cache_creation_5m_input_tokens || 0)} for 5 min · ${fmtTokens(s.cache_creation_1h_input_tokens || 0)} for 1 h` : null],
+      ['cost', s.cost_usd !== null && s.cost_usd !== undefined
+        ? h('span', null, cost({cost_usd: s.cost_usd}), ' ', h('span', {class: 'muted'}, s.cost_source === 'reported' ? '(reported by the instrumentation)' : '(list price)'))
+        : (u ? cost({unpriced_count: 1}) : null)],
     ])),
     section('Tool', kv([
       ['name', s.tool_name],
@@ -339,9 +344,14 @@ export function render(main, {segments, params, signal}) {
         p = byID.get(p.parent_span_id);
       }
     }
+    const usd = {cost_usd: 0, unpriced_count: 0};
     for (const s of spans) {
       const u = usageOf(s);
-      if (u && !hasUsageBelow.has(s.span_id)) for (const k of Object.keys(total)) total[k] += u[k];
+      if (u && !hasUsageBelow.has(s.span_id)) {
+        for (const k of Object.keys(total)) total[k] += u[k];
+        if (s.cost_usd !== null && s.cost_usd !== undefined) usd.cost_usd += s.cost_usd;
+        else usd.unpriced_count++;
+      }
     }
     const conv = spans.find((s) => s.conversation_id)?.conversation_id;
     replace(head,
@@ -351,10 +361,16 @@ export function render(main, {segments, params, signal}) {
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Spans'), fmtInt(spans.length)),
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Duration'), root && root.ended_at ? fmtDuration(ms(root.ended_at) - ms(root.started_at)) : '—'),
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Tokens'), tokens(total)),
+        h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Cost'), cost(usd)),
         h('span', {class: 'stat'}, h('span', {class: 'label'}, 'Started'), root ? fmtTime(root.started_at) : '—'),
         errorBadge(errors),
         conv ? h('a', {class: 'button small', href: route.link.conversation(conv, {turn: traceID})}, 'Chat view of this turn') : null,
-        feedback.widget(refs.turn(traceID), 'this turn', {compact: true})));
+        feedback.widget(refs.turn(traceID), 'this turn', {compact: true}),
+        h('span', {class: 'conv-actions'},
+          h('button', {type: 'button', class: 'button small quiet-danger', id: 'trace-delete', on: {click: () => confirmDelete('Delete this turn?',
+            `The ${fmtInt(spans.length)} spans of this turn, their search entries and feedback will be deleted.`,
+            () => post('/genai/traces/delete', {project_id: route.project(), trace_ids: [traceID]}),
+            () => route.go(conv ? route.link.conversation(conv) : route.link.conversations()))}}, 'Delete turn'))));
     feedback.load([refs.turn(traceID)], signal);
   };
 

@@ -1,0 +1,122 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
+)
+
+// TestTTLTablesMatchSchema checks that SetRetention changes the TTL of
+// exactly the tables the schema gives one, with the same expression.
+func TestTTLTablesMatchSchema(t *testing.T) {
+	entries, err := fs.ReadDir(schemaFS, "schema")
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := regexp.MustCompile(`CREATE TABLE IF NOT EXISTS \{\{local "(\w+)"\}\}`)
+	ttl := regexp.MustCompile(`\{\{ttl "([^"]+)"\}\}`)
+	want := map[string]string{}
+	for _, e := range entries {
+		b, err := fs.ReadFile(schemaFS, path.Join("schema", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, stmt := range strings.Split(string(b), ";\n") {
+			c, x := create.FindStringSubmatch(stmt), ttl.FindStringSubmatch(stmt)
+			if c != nil && x != nil {
+				want[c[1]] = x[1]
+			}
+		}
+	}
+	got := map[string]string{}
+	for _, x := range ttlTables {
+		got[x.table] = x.expr
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ttlTables: got %v, want the schema's %v", got, want)
+	}
+}
+
+// TestSetRetentionSnapshot records the statements of a retention change on
+// one node (the TTL set, then removed) and in a replicated cluster.
+func TestSetRetentionSnapshot(t *testing.T) {
+	var b strings.Builder
+	for _, cfg := range []Config{{}, {Cluster: "weave_cluster"}} {
+		s, f := newFakeStore(t, cfg)
+		f.respond = func(sql string, params map[string]any) [][]any {
+			if strings.HasPrefix(sql, "SELECT create_table_query FROM system.tables") {
+				return [][]any{{"CREATE TABLE x (a Int64) ENGINE = MergeTree ORDER BY a TTL toDateTime(a) + toIntervalDay(30)"}}
+			}
+			return nil
+		}
+		for _, days := range []int{90, 0} {
+			if err := s.SetRetention(context.Background(), days); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(fmt.Sprintf("### SetRetention(%d), cluster %q\n\n", days, cfg.Cluster) + render(f.take()))
+		}
+	}
+	golden(t, "retention.txt", b.String())
+}
+
+// TestMigrateRetentionLive changes the TTL of a live database's tables and
+// removes it again.
+func TestMigrateRetentionLive(t *testing.T) {
+	dsn := clickhousetest.DSN(t)
+	cfg := testConfig(dsn, "")
+	t.Cleanup(func() { dropDatabase(t, cfg) })
+	ctx := context.Background()
+	s, err := Open(ctx, cfg, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	retained := map[string]bool{}
+	for _, x := range ttlTables {
+		retained[x.table] = true
+	}
+	ttlOf := func() map[string]string { // of the retained tables (pending_events has its own)
+		out := map[string]string{}
+		err := s.scanAll(ctx, "ttl", "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
+			[]driver.NamedValue{named("db", cfg.Database)}, func(r driver.Rows) error {
+				var name, ddl string
+				if err := r.Scan(&name, &ddl); err != nil {
+					return err
+				}
+				if i := strings.Index(ddl, " TTL "); i >= 0 && retained[name] {
+					out[name] = ddl[i:]
+				}
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := ttlOf(); len(got) != 0 {
+		t.Fatalf("before: got TTLs %v, want none", got)
+	}
+	if err := s.SetRetention(ctx, 30); err != nil {
+		t.Fatal(err)
+	}
+	got := ttlOf()
+	for _, x := range ttlTables {
+		if !strings.Contains(got[x.table], "toIntervalDay(30)") {
+			t.Errorf("%s after SetRetention(30): TTL %q, want 30 days", x.table, got[x.table])
+		}
+	}
+	if err := s.SetRetention(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := ttlOf(); len(got) != 0 {
+		t.Errorf("after SetRetention(0): got TTLs %v, want none", got)
+	}
+}
