@@ -397,7 +397,7 @@ ALTER TABLE `weave`.`spans` ON CLUSTER `weave_cluster`
     ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
     ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
 
--- migration 4 cost
+-- migration 6 cost
 
 ALTER TABLE `weave`.`spans_local` ON CLUSTER `weave_cluster`
     ADD COLUMN IF NOT EXISTS cache_creation_5m_input_tokens Nullable(Int64),
@@ -479,7 +479,7 @@ SELECT
 FROM `weave`.`span_state_local` AS st
 WHERE eff_agent != '';
 
--- migration 5 scores
+-- migration 7 scores
 
 ALTER TABLE `weave`.`annotations_local` ON CLUSTER `weave_cluster`
     ADD COLUMN IF NOT EXISTS name String DEFAULT '',

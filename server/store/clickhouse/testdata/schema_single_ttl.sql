@@ -350,7 +350,7 @@ ALTER TABLE `weave`.`spans`
     ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
     ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
 
--- migration 4 cost
+-- migration 6 cost
 
 ALTER TABLE `weave`.`spans`
     ADD COLUMN IF NOT EXISTS cache_creation_5m_input_tokens Nullable(Int64),
@@ -413,7 +413,7 @@ SELECT
 FROM `weave`.`span_state` AS st
 WHERE eff_agent != '';
 
--- migration 5 scores
+-- migration 7 scores
 
 ALTER TABLE `weave`.`annotations`
     ADD COLUMN IF NOT EXISTS name String DEFAULT '',
