@@ -113,6 +113,7 @@ func New(s Settings) *Handler {
 	h.register("/genai/annotations/upsert", post(h, h.annotationsUpsert))
 	h.register("/genai/annotations/delete", post(h, h.annotationsDelete))
 	h.register("/genai/annotations/query", post(h, h.annotationsQuery))
+	h.register("/genai/export", route{method: http.MethodPost, serve: h.export})
 	h.register("/genai/projects", route{method: http.MethodGet, serve: h.projects})
 	return h
 }
@@ -160,22 +161,9 @@ func post[Req any, PReq interface {
 	request
 }, Resp any](h *Handler, fn func(ctx context.Context, req PReq) (Resp, error)) route {
 	return route{method: http.MethodPost, serve: func(w http.ResponseWriter, r *http.Request) error {
-		principal, err := h.s.Keys.Authenticate(r)
+		req, err := accept[Req, PReq](h, w, r)
 		if err != nil {
 			return err
-		}
-		req := PReq(new(Req))
-		if err := decodeBody(w, r, h.s.MaxBodyBytes, req); err != nil {
-			return err
-		}
-		if err := validProjectID(req.project()); err != nil {
-			return err
-		}
-		if err := req.validate(); err != nil {
-			return err
-		}
-		if !principal.Allows(req.project()) {
-			return fmt.Errorf("%w: key %q may not access project %q", auth.ErrForbidden, principal.Name, req.project())
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), h.s.QueryTimeout)
 		defer cancel()
@@ -186,6 +174,32 @@ func post[Req any, PReq interface {
 		writeJSON(w, http.StatusOK, resp)
 		return nil
 	}}
+}
+
+// accept authenticates a POST, decodes and validates its body and checks
+// the key's project scope.
+func accept[Req any, PReq interface {
+	*Req
+	request
+}](h *Handler, w http.ResponseWriter, r *http.Request) (PReq, error) {
+	principal, err := h.s.Keys.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	req := PReq(new(Req))
+	if err := decodeBody(w, r, h.s.MaxBodyBytes, req); err != nil {
+		return nil, err
+	}
+	if err := validProjectID(req.project()); err != nil {
+		return nil, err
+	}
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	if !principal.Allows(req.project()) {
+		return nil, fmt.Errorf("%w: key %q may not access project %q", auth.ErrForbidden, principal.Name, req.project())
+	}
+	return req, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

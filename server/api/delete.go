@@ -19,12 +19,21 @@ type TracesDeleteRequest struct {
 }
 
 func (q *TracesDeleteRequest) validate() error {
-	if len(q.TraceIDs) == 0 || len(q.TraceIDs) > maxDeleteIDs {
-		return invalid("trace_ids", "trace_ids lists 1 to %d traces, got %d", maxDeleteIDs, len(q.TraceIDs))
+	if len(q.TraceIDs) == 0 {
+		return invalid("trace_ids", "trace_ids lists 1 to %d traces, got none", maxDeleteIDs)
 	}
-	for i, id := range q.TraceIDs {
+	return checkTraceIDs(q.TraceIDs)
+}
+
+// checkTraceIDs checks a list of at most maxDeleteIDs trace ids and
+// lower-cases them.
+func checkTraceIDs(ids []string) error {
+	if len(ids) > maxDeleteIDs {
+		return invalid("trace_ids", "trace_ids lists at most %d traces, got %d", maxDeleteIDs, len(ids))
+	}
+	for i, id := range ids {
 		var err error
-		if q.TraceIDs[i], err = checkHexID(fmt.Sprintf("trace_ids[%d]", i), id, 32); err != nil {
+		if ids[i], err = checkHexID(fmt.Sprintf("trace_ids[%d]", i), id, 32); err != nil {
 			return err
 		}
 	}
@@ -38,10 +47,19 @@ type ConversationsDeleteRequest struct {
 }
 
 func (q *ConversationsDeleteRequest) validate() error {
-	if len(q.ConversationIDs) == 0 || len(q.ConversationIDs) > maxDeleteIDs {
-		return invalid("conversation_ids", "conversation_ids lists 1 to %d conversations, got %d", maxDeleteIDs, len(q.ConversationIDs))
+	if len(q.ConversationIDs) == 0 {
+		return invalid("conversation_ids", "conversation_ids lists 1 to %d conversations, got none", maxDeleteIDs)
 	}
-	for i, id := range q.ConversationIDs {
+	return checkConversationIDs(q.ConversationIDs)
+}
+
+// checkConversationIDs checks a list of at most maxDeleteIDs conversation
+// ids.
+func checkConversationIDs(ids []string) error {
+	if len(ids) > maxDeleteIDs {
+		return invalid("conversation_ids", "conversation_ids lists at most %d conversations, got %d", maxDeleteIDs, len(ids))
+	}
+	for i, id := range ids {
 		field := fmt.Sprintf("conversation_ids[%d]", i)
 		switch {
 		case id == "":

@@ -40,6 +40,8 @@ type fakeBackend struct {
 	annQuery    store.AnnotationQuery
 	nextID      int
 	deletion    store.Deletion
+	scanQuery   store.ScanQuery
+	scanned     []model.Span // the project's spans, for ScanSpans
 
 	err error // returned by every read when set
 }
@@ -169,4 +171,31 @@ func (f *fakeBackend) Delete(_ context.Context, d store.Deletion) (store.Deleted
 	defer f.mu.Unlock()
 	f.deletion = d
 	return store.Deleted{Spans: int64(len(d.TraceIDs) + len(d.ConversationIDs))}, f.err
+}
+
+// ScanSpans hands the spans of f.scanned in q's project, one batch per
+// store.ScanBatch; f.err fails the scan after its first batch (at once
+// when there is none).
+func (f *fakeBackend) ScanSpans(_ context.Context, q store.ScanQuery, fn func([]model.Span) error) error {
+	f.mu.Lock()
+	f.scanQuery = q
+	var spans []model.Span
+	for _, s := range f.scanned {
+		if s.ProjectID == q.ProjectID {
+			spans = append(spans, s)
+		}
+	}
+	err := f.err
+	f.mu.Unlock()
+	for first := true; len(spans) > 0; first = false {
+		if err != nil && !first {
+			return err
+		}
+		n := min(len(spans), store.ScanBatch)
+		if err := fn(spans[:n]); err != nil {
+			return err
+		}
+		spans = spans[n:]
+	}
+	return err
 }

@@ -52,12 +52,20 @@ func rawSpanJSON(sp ptrace.Span) json.RawMessage {
 		b = append(b, `,"droppedAttributesCount":`...)
 		b = strconv.AppendUint(b, uint64(n), 10)
 	}
-	if evs := sp.Events(); evs.Len() > 0 {
+	// Events marked as log-derived (weave's export carries the events that
+	// arrived as OTLP log records inside their span) are kept out: they
+	// are the span's log events again, not part of the span as sent.
+	if evs := sp.Events(); evs.Len() > countLogEvents(evs) {
 		b = append(b, `,"events":[`...)
-		for i, e := range evs.All() {
-			if i > 0 {
+		first := true
+		for _, e := range evs.All() {
+			if isLogEvent(e) {
+				continue
+			}
+			if !first {
 				b = append(b, ',')
 			}
+			first = false
 			b = append(b, `{"timeUnixNano":"`...)
 			b = strconv.AppendUint(b, uint64(e.Timestamp()), 10)
 			b = append(b, `","name":`...)
@@ -253,4 +261,21 @@ func appendAnyValue(b []byte, v pcommon.Value) []byte {
 		return append(b, "{}"...)
 	}
 	return append(b, '}')
+}
+
+// isLogEvent reports a span event marked as built from an OTLP log record
+// (EventSourceKey).
+func isLogEvent(e ptrace.SpanEvent) bool {
+	v, ok := e.Attributes().Get(EventSourceKey)
+	return ok && v.AsString() == EventSourceLog
+}
+
+func countLogEvents(evs ptrace.SpanEventSlice) int {
+	n := 0
+	for _, e := range evs.All() {
+		if isLogEvent(e) {
+			n++
+		}
+	}
+	return n
 }

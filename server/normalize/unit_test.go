@@ -515,3 +515,29 @@ func TestTraceloopArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestLogEventsInSpanStayOutOfRawSpan: a span event marked as built from a
+// log record (weave's export puts such events in their span) is a log
+// event again: among the span's events, out of its raw span.
+func TestLogEventsInSpanStayOutOfRawSpan(t *testing.T) {
+	rs := oneSpan(t, "chat m", nil, map[string]any{"gen_ai.operation.name": "chat"})
+	sp := rs.ScopeSpans().At(0).Spans().At(0)
+	own := sp.Events().AppendEmpty()
+	own.SetName("own")
+	own.SetTimestamp(pcommon.NewTimestampFromTime(specBase))
+	logged := sp.Events().AppendEmpty()
+	logged.SetName("gen_ai.choice")
+	logged.SetTimestamp(pcommon.NewTimestampFromTime(specBase.Add(time.Millisecond)))
+	logged.Attributes().PutStr(EventSourceKey, EventSourceLog)
+	s, _ := normalizeOne(t, rs, Options{})
+	if len(s.Events) != 2 || len(LogDerived(s.Events)) != 1 || LogDerived(s.Events)[0].Name != "gen_ai.choice" {
+		t.Errorf("events: got %+v, want own and the log event", s.Events)
+	}
+	if raw := string(s.RawSpan); !strings.Contains(raw, `"own"`) || strings.Contains(raw, "gen_ai.choice") {
+		t.Errorf("raw span: got %s, want the own event only", raw)
+	}
+	again, _, err := Renormalize(s, nil, Options{})
+	if err != nil || jsonOf(t, again) != jsonOf(t, s) {
+		t.Errorf("renormalized: got %s (%v), want the same row", jsonOf(t, again), err)
+	}
+}

@@ -550,6 +550,27 @@ type Pruner interface {
 	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
 }
 
+// SpanScanner is implemented by backends that stream a project's spans
+// (export).
+type SpanScanner interface {
+	// ScanSpans calls fn with every span of q.ProjectID that started in
+	// q.Range, with details, ordered by (started_at, span_id, trace_id), in
+	// batches of at most ScanBatch spans; an error from fn stops the scan
+	// and is returned. Each batch is read on its own, so a span written or
+	// deleted during the scan may or may not be seen; none is seen twice.
+	// fn owns the batch.
+	ScanSpans(ctx context.Context, q ScanQuery, fn func([]model.Span) error) error
+}
+
+// ScanQuery selects the spans ScanSpans streams.
+type ScanQuery struct {
+	ProjectID string
+	Range     TimeRange
+}
+
+// ScanBatch bounds the batches of ScanSpans.
+const ScanBatch = 500
+
 // Deleter is implemented by backends that delete on request: retention per
 // project, and the deletion of traces and conversations a user asks for.
 type Deleter interface {

@@ -91,6 +91,7 @@ var tests = []suiteTest{
 	{"Cancellation", testCancellation},
 	{"DeleteBefore", testDeleteBefore},
 	{"Delete", testDelete},
+	{"Scan", testScan},
 }
 
 // Run runs the suite, one subtest per contract area.

@@ -1,0 +1,317 @@
+package export
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/normalize"
+	"github.com/weavetrace/weave/spans"
+)
+
+// OTLPRequest encodes spans as one OTLP/JSON ExportTraceServiceRequest:
+// spans grouped by resource (their resource attributes) and
+// instrumentation scope (otel.scope.name / .version, which normalization
+// keeps in the custom attributes). A span is its raw span, the OTLP/JSON
+// weave-server received, byte for byte, with the events that arrived as
+// log records added back marked weave.event.source=otlp_log (weave-server
+// takes them as log events again); a span stored without a raw span (never
+// one that arrived over OTLP) is rebuilt from its columns under the GenAI
+// conventions and weave's keys.
+func OTLPRequest(spans []model.Span) ([]byte, error) {
+	type group struct {
+		resource      []byte
+		name, version string
+		spans         [][]byte
+	}
+	var groups []*group
+	index := map[string]*group{}
+	for i := range spans {
+		s := &spans[i]
+		res, err := json.Marshal(keyValues(s.ResourceAttrs))
+		if err != nil {
+			return nil, fmt.Errorf("export: resource of span %s: %w", s.SpanID, err)
+		}
+		name, version := s.CustomAttrsString[normalize.KeyScopeName], s.CustomAttrsString[normalize.KeyScopeVersion]
+		k := string(res) + "\x00" + name + "\x00" + version
+		g := index[k]
+		if g == nil {
+			g = &group{resource: res, name: name, version: version}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		b, err := spanJSON(s)
+		if err != nil {
+			return nil, fmt.Errorf("export: span %s/%s: %w", s.TraceID, s.SpanID, err)
+		}
+		g.spans = append(g.spans, b)
+	}
+	var out bytes.Buffer
+	out.WriteString(`{"resourceSpans":[`)
+	for i, g := range groups {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.WriteString(`{"resource":{"attributes":`)
+		out.Write(g.resource)
+		out.WriteString(`},"scopeSpans":[{"scope":`)
+		scope, _ := json.Marshal(map[string]string{"name": g.name, "version": g.version})
+		out.Write(scope)
+		out.WriteString(`,"spans":[`)
+		out.Write(bytes.Join(g.spans, []byte(",")))
+		out.WriteString(`]}]}`)
+	}
+	out.WriteString(`]}`)
+	return out.Bytes(), nil
+}
+
+// spanJSON is one span in OTLP/JSON.
+func spanJSON(s *model.Span) ([]byte, error) {
+	logged := normalize.LogDerived(s.Events)
+	if len(s.RawSpan) == 0 {
+		return synthesize(s)
+	}
+	if len(logged) == 0 {
+		return bytes.Clone(s.RawSpan), nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(s.RawSpan, &m); err != nil {
+		return nil, fmt.Errorf("raw span: %w", err)
+	}
+	var evs []json.RawMessage
+	if raw, ok := m["events"]; ok {
+		if err := json.Unmarshal(raw, &evs); err != nil {
+			return nil, fmt.Errorf("raw span events: %w", err)
+		}
+	}
+	for _, e := range logged {
+		b, err := json.Marshal(eventJSON(e))
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, b)
+	}
+	evb, err := json.Marshal(evs)
+	if err != nil {
+		return nil, err
+	}
+	m["events"] = evb
+	return json.Marshal(m)
+}
+
+func eventJSON(e model.Event) map[string]any {
+	ev := map[string]any{"timeUnixNano": strconv.FormatInt(e.Time.UnixNano(), 10), "name": e.Name}
+	if len(e.Attributes) > 0 {
+		ev["attributes"] = keyValues(e.Attributes)
+	}
+	return ev
+}
+
+// keyValue is an OTLP/JSON KeyValue.
+type keyValue struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}
+
+// keyValues encodes a map of decoded values as OTLP/JSON attributes,
+// sorted by key.
+func keyValues(m map[string]any) []keyValue {
+	out := make([]keyValue, 0, len(m))
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		out = append(out, keyValue{Key: k, Value: anyValue(m[k])})
+	}
+	return out
+}
+
+// anyValue encodes a decoded JSON value (encoding/json with UseNumber) as
+// an OTLP/JSON AnyValue: whole numbers as ints, others as doubles.
+func anyValue(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return map[string]any{}
+	case string:
+		return map[string]any{"stringValue": x}
+	case bool:
+		return map[string]any{"boolValue": x}
+	case json.Number:
+		if !strings.ContainsAny(string(x), ".eE") {
+			if i, err := x.Int64(); err == nil {
+				return map[string]any{"intValue": strconv.FormatInt(i, 10)}
+			}
+		}
+		f, _ := x.Float64()
+		return map[string]any{"doubleValue": f}
+	case int:
+		return map[string]any{"intValue": strconv.Itoa(x)}
+	case int64:
+		return map[string]any{"intValue": strconv.FormatInt(x, 10)}
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return map[string]any{"intValue": strconv.FormatInt(int64(x), 10)}
+		}
+		return map[string]any{"doubleValue": x}
+	case []any:
+		vals := make([]any, len(x))
+		for i, e := range x {
+			vals[i] = anyValue(e)
+		}
+		return map[string]any{"arrayValue": map[string]any{"values": vals}}
+	case map[string]any:
+		return map[string]any{"kvlistValue": map[string]any{"values": keyValues(x)}}
+	}
+	b, _ := json.Marshal(v)
+	return map[string]any{"stringValue": string(b)}
+}
+
+var spanKinds = map[string]int{
+	model.KindInternal: 1, model.KindServer: 2, model.KindClient: 3, model.KindProducer: 4, model.KindConsumer: 5,
+}
+
+// synthesize rebuilds a span's OTLP/JSON from its columns: the GenAI
+// conventions' keys (weave's where they have none), the custom
+// attributes, the events. What normalization reads back from it is the
+// same row, but for a cost from the price table (priced again on ingest).
+func synthesize(s *model.Span) ([]byte, error) {
+	attrs := map[string]any{}
+	str := func(k, v string) {
+		if v != "" {
+			attrs[k] = v
+		}
+	}
+	num := func(k string, v *int64) {
+		if v != nil {
+			attrs[k] = *v
+		}
+	}
+	js := func(k string, v any, present bool) error {
+		if !present {
+			return nil
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		attrs[k] = string(b)
+		return nil
+	}
+	str(spans.KeyOperationName, s.OperationName)
+	str(spans.KeyProviderName, s.ProviderName)
+	str(spans.KeyAgentName, s.AgentName)
+	str(spans.KeyAgentID, s.AgentID)
+	str(spans.KeyAgentVersion, s.AgentVersion)
+	str(spans.KeyConversationID, s.ConversationID)
+	str(spans.KeyRequestModel, s.RequestModel)
+	str(spans.KeyResponseModel, s.ResponseModel)
+	str(spans.KeyResponseID, s.ResponseID)
+	num(spans.KeyInputTokens, s.InputTokens)
+	num(spans.KeyOutputTokens, s.OutputTokens)
+	num(spans.KeyCacheReadTokens, s.CacheReadInputTokens)
+	num(spans.KeyCacheCreateTokens, s.CacheCreationInputTokens)
+	num(spans.KeyCacheCreate5mTokens, s.CacheCreation5mInputTokens)
+	num(spans.KeyCacheCreate1hTokens, s.CacheCreation1hInputTokens)
+	num(spans.KeyReasoningTokens, s.ReasoningTokens)
+	num("gen_ai.usage.total_tokens", s.TotalTokens)
+	if s.CostUSD != nil && s.CostSource == model.CostReported {
+		attrs["weave.usage.cost_usd"] = *s.CostUSD
+	}
+	if len(s.FinishReasons) > 0 {
+		fr := make([]any, len(s.FinishReasons))
+		for i, r := range s.FinishReasons {
+			fr[i] = r
+		}
+		attrs[spans.KeyFinishReasons] = fr
+	}
+	if err := js(spans.KeyInputMessages, s.InputMessages, len(s.InputMessages) > 0); err != nil {
+		return nil, err
+	}
+	if err := js(spans.KeyOutputMessages, s.OutputMessages, len(s.OutputMessages) > 0); err != nil {
+		return nil, err
+	}
+	if len(s.SystemInstructions) > 0 {
+		parts := make([]model.Part, len(s.SystemInstructions))
+		for i, t := range s.SystemInstructions {
+			parts[i] = model.Part{Type: model.PartText, Content: t}
+		}
+		if err := js(spans.KeySystemInstructions, parts, true); err != nil {
+			return nil, err
+		}
+	}
+	str(spans.KeyToolName, s.ToolName)
+	str(spans.KeyToolType, s.ToolType)
+	str(spans.KeyToolCallID, s.ToolCallID)
+	str(spans.KeyToolCallArguments, s.ToolCallArguments)
+	str(spans.KeyToolCallResult, s.ToolCallResult)
+	str(spans.KeyErrorType, s.ErrorType)
+	str(spans.KeyCompactionSummary, s.CompactionSummary)
+	if s.CompactionItemsBefore != 0 {
+		attrs[spans.KeyCompactionItemsBefore] = s.CompactionItemsBefore
+	}
+	if s.CompactionItemsAfter != 0 {
+		attrs[spans.KeyCompactionItemsAfter] = s.CompactionItemsAfter
+	}
+	str("wandb.thread_id", s.ThreadID)
+	if s.IsTurn {
+		attrs["wandb.is_turn"] = true
+	}
+	str("wandb.display_name", s.DisplayName)
+	str("wandb.wb_run_id", s.WBRunID)
+	num("wandb.wb_run_step", s.WBRunStep)
+	for k, v := range s.ModelParameters {
+		attrs["weave.request."+k] = v
+	}
+	for k, v := range s.CustomAttrsString {
+		if k != normalize.KeyScopeName && k != normalize.KeyScopeVersion {
+			attrs[k] = v
+		}
+	}
+	for k, v := range s.CustomAttrsInt {
+		attrs[k] = v
+	}
+	for k, v := range s.CustomAttrsFloat {
+		attrs[k] = v
+	}
+	for k, v := range s.CustomAttrsBool {
+		attrs[k] = v
+	}
+	sp := map[string]any{
+		"traceId": s.TraceID, "spanId": s.SpanID, "name": s.SpanName, "kind": spanKinds[s.SpanKind],
+		"startTimeUnixNano": strconv.FormatInt(s.StartedAt.UnixNano(), 10), "endTimeUnixNano": "0",
+		"attributes": keyValues(attrs),
+	}
+	if s.ParentSpanID != "" {
+		sp["parentSpanId"] = s.ParentSpanID
+	}
+	if !s.EndedAt.IsZero() {
+		sp["endTimeUnixNano"] = strconv.FormatInt(s.EndedAt.UnixNano(), 10)
+	}
+	status := map[string]any{}
+	switch s.StatusCode {
+	case model.StatusOK:
+		status["code"] = 1
+	case model.StatusError:
+		status["code"] = 2
+	}
+	if s.StatusMessage != "" {
+		status["message"] = s.StatusMessage
+	}
+	sp["status"] = status
+	if len(s.Events) > 0 {
+		evs := make([]any, len(s.Events))
+		for i, e := range s.Events {
+			evs[i] = eventJSON(e)
+		}
+		sp["events"] = evs
+	}
+	return json.Marshal(sp)
+}

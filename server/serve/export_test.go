@@ -1,0 +1,263 @@
+package serve
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/weavetrace/weave/internal/fixtures"
+)
+
+// corpusDir is normalization's corpus of OTLP captures from other
+// instrumentations (traces and log events).
+const corpusDir = "../normalize/testdata/corpus"
+
+// TestExportRoundTrip fills a weave-server with everything weave reads
+// (every corpus capture of another instrumentation, traces and log
+// events; recorded Claude Code and Codex sessions through weave-agentd's
+// import; the seed's thread examples), exports each project as OTLP/JSON
+// through /genai/export, sends every line to a second weave-server's
+// /v1/traces and requires the second server to answer as the first: the
+// same span rows (its JSONL export), conversations, agents, traces and
+// search hits.
+func TestExportRoundTrip(t *testing.T) {
+	a, b := startEmbedded(t), startEmbedded(t)
+	paths, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.pb"))
+	if len(paths) < 50 {
+		t.Fatalf("%d corpus captures under %s, want the corpus", len(paths), corpusDir)
+	}
+	for _, p := range paths {
+		path := "/v1/traces"
+		if strings.HasSuffix(p, ".logs.pb") {
+			path = "/v1/logs"
+		}
+		body, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendOTLP(t, a, path, "application/x-protobuf", body)
+	}
+	for _, set := range fixtures.Sets {
+		importInto(t, a, "export/"+strings.ReplaceAll(set, "/", "-"), fixtures.Path(t, set))
+	}
+	for i := 1; i <= 4; i++ {
+		postFile(t, a, "/otel/v1/traces", fmt.Sprintf("threads_example_%d.json", i))
+	}
+	sendOTLP(t, a, "/v1/traces", "application/x-protobuf", manySpans(t, "export", "many", 1300))
+
+	projects := projectsOf(t, a)
+	if len(projects) < 3 {
+		t.Fatalf("projects %v, want the corpus' and the imports'", projects)
+	}
+	lines := 0
+	for _, p := range projects {
+		body := exportBody(t, a, map[string]any{"project_id": p, "format": "otlp"})
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc.Buffer(nil, 256<<20)
+		for sc.Scan() {
+			sendOTLP(t, b, "/v1/traces", "application/json", sc.Bytes())
+			lines++
+		}
+	}
+	if got := projectsOf(t, b); strings.Join(got, ",") != strings.Join(projects, ",") {
+		t.Fatalf("projects after the round trip: %v, want %v", got, projects)
+	}
+	rows, hits := 0, 0
+	for _, p := range projects {
+		want := exportBody(t, a, map[string]any{"project_id": p})
+		got := exportBody(t, b, map[string]any{"project_id": p})
+		if len(want) == 0 {
+			t.Errorf("%s: empty export", p)
+		}
+		sameLines(t, p+": span rows", want, got)
+		rows += bytes.Count(want, []byte("\n"))
+		for _, q := range []struct {
+			path string
+			req  map[string]any
+		}{
+			{"/genai/conversations/query", map[string]any{"limit": 1000}},
+			{"/genai/agents/query", map[string]any{"limit": 1000}},
+			{"/genai/traces/query", map[string]any{"limit": 1000}},
+			{"/genai/spans/aggregate", map[string]any{"group_by": []string{"request_model"}}},
+			{"/genai/messages/search", map[string]any{"query": "the", "limit": 1000}},
+		} {
+			q.req["project_id"] = p
+			want, got := readAnswer(t, a, q.path, q.req), readAnswer(t, b, q.path, q.req)
+			if q.path == "/genai/messages/search" {
+				// Hits that tie on the contract's order come in either order.
+				want, got = sortedHits(t, want), sortedHits(t, got)
+				hits += bytes.Count(want, []byte(`"snippet":`))
+			}
+			sameAnswer(t, p+" "+q.path, want, got)
+		}
+	}
+	if hits == 0 || rows < 1500 {
+		t.Errorf("compared %d span rows and %d search hits, want the whole corpus and some hits", rows, hits)
+	}
+	t.Logf("%d projects, %d spans, %d OTLP lines, %d search hits", len(projects), rows, lines, hits)
+}
+
+// sendOTLP posts an OTLP body and requires every item accepted.
+func sendOTLP(t *testing.T, r *running, path, ctype string, body []byte) {
+	t.Helper()
+	resp, err := http.Post(r.url+path, ctype, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte("rejected")) {
+		t.Fatalf("POST %s: got %d %q, want 200 with everything accepted", path, resp.StatusCode, out)
+	}
+}
+
+func projectsOf(t *testing.T, r *running) []string {
+	t.Helper()
+	var out struct {
+		Projects []string `json:"projects"`
+	}
+	resp, err := http.Get(r.url + "/genai/projects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Projects
+}
+
+// exportBody runs /genai/export.
+func exportBody(t *testing.T, r *running, req map[string]any) []byte {
+	t.Helper()
+	b, _ := json.Marshal(req)
+	resp, err := http.Post(r.url+"/genai/export", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /genai/export %s: %d %v %.500s", b, resp.StatusCode, err, body)
+	}
+	return body
+}
+
+func readAnswer(t *testing.T, r *running, path string, req any) []byte {
+	t.Helper()
+	var raw json.RawMessage
+	apiPost(t, r, path, req, &raw)
+	return raw
+}
+
+// sameAnswer compares two JSON answers as values.
+func sameAnswer(t *testing.T, what string, want, got []byte) {
+	t.Helper()
+	var w, g any
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	wj, _ := json.Marshal(w)
+	gj, _ := json.Marshal(g)
+	if !bytes.Equal(wj, gj) {
+		t.Errorf("%s: answers differ after the round trip:\n%s", what, partAt(string(wj), string(gj)))
+	}
+}
+
+// sameLines compares two exports line by line.
+func sameLines(t *testing.T, what string, want, got []byte) {
+	t.Helper()
+	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	for i := range min(len(w), len(g)) {
+		if w[i] != g[i] {
+			t.Errorf("%s: line %d differs after the round trip:\n%s", what, i+1, partAt(w[i], g[i]))
+			return
+		}
+	}
+	if len(w) != len(g) {
+		t.Errorf("%s: %d lines after the round trip, want %d", what, len(g), len(w))
+	}
+}
+
+// sortedHits orders a search answer's hits by their JSON.
+func sortedHits(t *testing.T, answer []byte) []byte {
+	t.Helper()
+	var a map[string]json.RawMessage
+	var hits []json.RawMessage
+	if err := json.Unmarshal(answer, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(a["hits"], &hits); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(hits, func(x, y json.RawMessage) int { return bytes.Compare(x, y) })
+	a["hits"], _ = json.Marshal(hits)
+	out, _ := json.Marshal(a)
+	return out
+}
+
+// partAt shows where two texts part.
+func partAt(want, got string) string {
+	i := 0
+	for i < len(want) && i < len(got) && want[i] == got[i] {
+		i++
+	}
+	from := max(0, i-200)
+	return fmt.Sprintf("at byte %d:\n  want …%.400s\n  got  …%.400s", i, want[from:], got[from:])
+}
+
+// manySpans is an OTLP/protobuf request of n chat spans in one project,
+// in traces of 100 under one conversation, every tenth pair sharing a
+// start time.
+func manySpans(t *testing.T, entity, project string, n int) []byte {
+	t.Helper()
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("wandb.entity", entity)
+	rs.Resource().Attributes().PutStr("wandb.project", project)
+	rs.Resource().Attributes().PutStr("service.name", "export-test")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("export-test")
+	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for i := range n {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{0xe, byte(i / 100), 1})
+		sp.SetSpanID(pcommon.SpanID{0xf, byte(i >> 8), byte(i)})
+		sp.SetName("chat claude-sonnet-4-5")
+		sp.SetKind(ptrace.SpanKindClient)
+		start := base.Add(time.Duration(i-i%2*(i%10/9)) * time.Second)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(800 * time.Millisecond)))
+		at := sp.Attributes()
+		at.PutStr("gen_ai.operation.name", "chat")
+		at.PutStr("gen_ai.provider.name", "anthropic")
+		at.PutStr("gen_ai.request.model", "claude-sonnet-4-5")
+		at.PutStr("gen_ai.conversation.id", fmt.Sprintf("many-%d", i/400))
+		at.PutInt("gen_ai.usage.input_tokens", int64(100+i))
+		at.PutInt("gen_ai.usage.output_tokens", int64(10+i%7))
+		at.PutStr("gen_ai.input.messages", fmt.Sprintf(`[{"role":"user","parts":[{"type":"text","content":"question %d"}]}]`, i))
+		at.PutStr("gen_ai.output.messages", fmt.Sprintf(`[{"role":"assistant","parts":[{"type":"text","content":"answer %d"}],"finish_reason":"stop"}]`, i))
+		at.PutDouble("custom.ratio", float64(i)/3)
+	}
+	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
