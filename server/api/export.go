@@ -24,8 +24,12 @@ func (q *ExportRequest) validate() error {
 	case "":
 		q.Format = export.FormatJSONL
 	case export.FormatJSONL, export.FormatOTLP:
+	case export.FormatATIF:
+		if len(q.TraceIDs) > 0 {
+			return invalid("trace_ids", "format atif exports conversations: name conversation_ids, or none for the whole project")
+		}
 	default:
-		return invalid("format", "format must be jsonl or otlp, got %q", truncate(q.Format, 80))
+		return invalid("format", "format must be jsonl, otlp or atif, got %q", truncate(q.Format, 80))
 	}
 	if err := q.rangePart.check(); err != nil {
 		return err
@@ -55,10 +59,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = export.Spans(r.Context(), h.s.Store, sel, x.Write)
-	if err == nil {
-		err = x.Flush()
-	}
+	err = x.Run(r.Context(), h.s.Store, sel)
 	if err == nil {
 		err = out.close()
 	}
@@ -68,7 +69,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) error {
 	if !out.started {
 		return err
 	}
-	h.s.Logger.Error("export failed mid-stream", "project", q.ProjectID, "spans", x.Spans, "err", err)
+	h.s.Logger.Error("export failed mid-stream", "project", q.ProjectID, "format", q.Format, "items", x.Items, "err", err)
 	panic(http.ErrAbortHandler)
 }
 

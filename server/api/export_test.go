@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/server/auth"
+	"github.com/weavetrace/weave/server/export"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
@@ -119,6 +120,14 @@ func TestExportSelection(t *testing.T) {
 			t.Errorf("%s: got %d %v, want the seeded span alone", body, w.Code, rows)
 		}
 	}
+	// A conversation as an ATIF trajectory.
+	w := exportReq(t, h, `{"project_id":"p/x","format":"atif","conversation_ids":["c1"]}`)
+	doc := strings.TrimSpace(w.Body.String())
+	if rows := lines(t, w); w.Code != http.StatusOK || len(rows) != 1 || rows[0]["schema_version"] != "ATIF-v1.4" || rows[0]["session_id"] != "c1" {
+		t.Errorf("atif: got %d %v, want one trajectory of c1", w.Code, rows)
+	} else if err := export.ValidateATIF([]byte(doc)); err != nil {
+		t.Errorf("atif: %v", err)
+	}
 	// Nothing selected: 200, empty.
 	if w := exportReq(t, h, `{"project_id":"p/x","conversation_ids":["nope"]}`); w.Code != http.StatusOK || w.Body.Len() != 0 {
 		t.Errorf("export of nothing: got %d %q, want 200 and no line", w.Code, w.Body)
@@ -129,6 +138,7 @@ func TestExportBadRequests(t *testing.T) {
 	h := New(Settings{Store: exportFake(1)})
 	for _, tt := range []struct{ body, field string }{
 		{`{"project_id":"p/x","format":"csv"}`, "format"},
+		{`{"project_id":"p/x","format":"atif","trace_ids":["` + traceHex + `"]}`, "trace_ids"},
 		{`{"project_id":"p/x","trace_ids":["` + traceHex + `"],"conversation_ids":["c1"]}`, "trace_ids"},
 		{`{"project_id":"p/x","trace_ids":["xyz"]}`, "trace_ids[0]"},
 		{`{"project_id":"p/x","conversation_ids":[""]}`, "conversation_ids[0]"},

@@ -290,6 +290,7 @@ func (w *walker) enter(n *node, scope agentScope, stack []step) []step {
 			m.Model = s.RequestModel
 			m.AgentID = s.AgentID
 			m.AgentVersion = s.AgentVersion
+			m.ToolCallID = s.ToolCallID
 			m.SystemInstructions = strings.Join(s.SystemInstructions, "\n")
 			if n != w.userSource {
 				m.Text = userText(s.InputMessages)

@@ -53,7 +53,8 @@ type ToolRequest struct {
 //   - user_message: Text (the user's prompt).
 //   - agent_start: AgentName, AgentID, AgentVersion, Model (request model),
 //     SystemInstructions, Text (the agent's input when it differs from the
-//     turn's user_message, e.g. the prompt a subagent was given).
+//     turn's user_message, e.g. the prompt a subagent was given),
+//     ToolCallID (the tool call that started a subagent, when recorded).
 //   - tool_call: ToolName, ToolType, ToolCallID, ToolArguments, ToolResult,
 //     ParallelGroup (also on a subagent's agent_start).
 //   - assistant_message: Text, Reasoning, Model, Provider, FinishReasons,

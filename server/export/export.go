@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/weavetrace/weave/server/chatview"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
@@ -40,6 +41,7 @@ type Selection struct {
 type Source interface {
 	TraceSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error)
 	ConversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange) ([]model.Span, error)
+	QueryConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error)
 }
 
 // ErrNoScan is returned for a project export from a store that cannot
@@ -92,21 +94,72 @@ func Spans(ctx context.Context, src Source, sel Selection, fn func([]model.Span)
 	return sc.ScanSpans(ctx, store.ScanQuery{ProjectID: sel.ProjectID, Range: sel.Range}, fn)
 }
 
-// Writer writes spans in one of the line formats (jsonl, otlp): JSON lines
-// of span rows, or one ExportTraceServiceRequest line per batch.
+// conversationPage is how many conversations a project's ATIF export lists
+// at a time.
+const conversationPage = 100
+
+// Trajectories calls fn with the ATIF trajectory of each selected
+// conversation (its spans in sel.Range): the listed ones (a conversation
+// that does not exist is skipped), else every conversation of the project
+// active in sel.Range, oldest first. A conversation is read whole, so
+// memory grows with the largest conversation, not with the project.
+func Trajectories(ctx context.Context, src Source, sel Selection, fn func(Trajectory) error) error {
+	if len(sel.TraceIDs) > 0 {
+		return errors.New("export: ATIF exports conversations, not traces")
+	}
+	one := func(id string) error {
+		spans, err := src.ConversationSpans(ctx, sel.ProjectID, id, sel.Range)
+		if err != nil || len(spans) == 0 {
+			return err
+		}
+		return fn(ATIF(chatview.BuildConversation(id, spans), sel.ProjectID))
+	}
+	for _, id := range sel.ConversationIDs {
+		if err := one(id); err != nil {
+			return err
+		}
+	}
+	if len(sel.ConversationIDs) > 0 {
+		return nil
+	}
+	for offset := 0; ; offset += conversationPage {
+		page, err := src.QueryConversations(ctx, store.ConversationQuery{
+			ProjectID: sel.ProjectID, Range: sel.Range, Limit: conversationPage, Offset: offset,
+			Sort: []store.Sort{{Field: "first_activity", Direction: "asc"}},
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range page.Conversations {
+			if err := one(c.ConversationID); err != nil {
+				return err
+			}
+		}
+		if len(page.Conversations) < conversationPage {
+			return nil
+		}
+	}
+}
+
+// Writer writes an export as lines: span rows (jsonl), one
+// ExportTraceServiceRequest per batch (otlp), or one ATIF trajectory per
+// conversation (atif).
 type Writer struct {
 	w      *bufio.Writer
 	format string
-	Spans  int64 // spans written
+	Items  int64 // spans written (trajectories for ATIF)
 	Lines  int64 // lines written
+	// Progress, when set, is called after each batch or trajectory.
+	Progress func(items, lines int64)
 }
 
-// NewWriter returns a Writer of format (FormatJSONL or FormatOTLP).
+// NewWriter returns a Writer of format (FormatJSONL, FormatOTLP or
+// FormatATIF).
 func NewWriter(w io.Writer, format string) (*Writer, error) {
 	switch format {
-	case FormatJSONL, FormatOTLP:
+	case FormatJSONL, FormatOTLP, FormatATIF:
 	default:
-		return nil, fmt.Errorf("export: format %q is not a line format (jsonl, otlp)", format)
+		return nil, fmt.Errorf("export: unknown format %q (jsonl, otlp, atif)", format)
 	}
 	return &Writer{w: bufio.NewWriterSize(w, 64<<10), format: format}, nil
 }
@@ -125,8 +178,9 @@ func (x *Writer) Write(spans []model.Span) error {
 		if err := x.w.WriteByte('\n'); err != nil {
 			return err
 		}
-		x.Spans += int64(len(spans))
+		x.Items += int64(len(spans))
 		x.Lines++
+		x.progress()
 		return nil
 	}
 	for i := range spans {
@@ -138,11 +192,48 @@ func (x *Writer) Write(spans []model.Span) error {
 		if err := x.w.WriteByte('\n'); err != nil {
 			return err
 		}
-		x.Spans++
+		x.Items++
 		x.Lines++
 	}
+	x.progress()
+	return nil
+}
+
+func (x *Writer) progress() {
+	if x.Progress != nil {
+		x.Progress(x.Items, x.Lines)
+	}
+}
+
+// WriteTrajectory writes one trajectory as a line.
+func (x *Writer) WriteTrajectory(t Trajectory) error {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("export: trajectory %s: %w", t.SessionID, err)
+	}
+	x.w.Write(b)
+	if err := x.w.WriteByte('\n'); err != nil {
+		return err
+	}
+	x.Lines++
+	x.Items++
+	x.progress()
 	return nil
 }
 
 // Flush writes out what is buffered.
 func (x *Writer) Flush() error { return x.w.Flush() }
+
+// Run writes the selection to x in its format.
+func (x *Writer) Run(ctx context.Context, src Source, sel Selection) error {
+	var err error
+	if x.format == FormatATIF {
+		err = Trajectories(ctx, src, sel, x.WriteTrajectory)
+	} else {
+		err = Spans(ctx, src, sel, x.Write)
+	}
+	if err != nil {
+		return err
+	}
+	return x.Flush()
+}

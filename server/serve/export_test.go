@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/server/api"
+	"github.com/weavetrace/weave/server/export"
 )
 
 // corpusDir is normalization's corpus of OTLP captures from other
@@ -35,21 +38,7 @@ const corpusDir = "../normalize/testdata/corpus"
 // search hits.
 func TestExportRoundTrip(t *testing.T) {
 	a, b := startEmbedded(t), startEmbedded(t)
-	paths, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.pb"))
-	if len(paths) < 50 {
-		t.Fatalf("%d corpus captures under %s, want the corpus", len(paths), corpusDir)
-	}
-	for _, p := range paths {
-		path := "/v1/traces"
-		if strings.HasSuffix(p, ".logs.pb") {
-			path = "/v1/logs"
-		}
-		body, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sendOTLP(t, a, path, "application/x-protobuf", body)
-	}
+	postCorpus(t, a)
 	for _, set := range fixtures.Sets {
 		importInto(t, a, "export/"+strings.ReplaceAll(set, "/", "-"), fixtures.Path(t, set))
 	}
@@ -108,6 +97,26 @@ func TestExportRoundTrip(t *testing.T) {
 		t.Errorf("compared %d span rows and %d search hits, want the whole corpus and some hits", rows, hits)
 	}
 	t.Logf("%d projects, %d spans, %d OTLP lines, %d search hits", len(projects), rows, lines, hits)
+}
+
+// postCorpus sends every capture of the corpus (traces and logs) to r.
+func postCorpus(t *testing.T, r *running) {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.pb"))
+	if len(paths) < 50 {
+		t.Fatalf("%d corpus captures under %s, want the corpus", len(paths), corpusDir)
+	}
+	for _, p := range paths {
+		path := "/v1/traces"
+		if strings.HasSuffix(p, ".logs.pb") {
+			path = "/v1/logs"
+		}
+		body, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendOTLP(t, r, path, "application/x-protobuf", body)
+	}
 }
 
 // sendOTLP posts an OTLP body and requires every item accepted.
@@ -260,4 +269,116 @@ func manySpans(t *testing.T, entity, project string, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestExportATIF exports every conversation of the recorded Claude Code,
+// Agent SDK and Codex sessions and of the corpus as ATIF trajectories
+// (/genai/export format atif, a whole project at a time) and validates each
+// against the RFC (export.ValidateATIF); it requires what the recordings
+// hold to be there (tool calls with their results, subagent trajectories,
+// compactions, system prompts, metrics) and each trajectory's
+// total_cost_usd to be its conversation's cost_usd.
+func TestExportATIF(t *testing.T) {
+	r := startEmbedded(t)
+	for _, set := range fixtures.Sets {
+		importInto(t, r, "atif/"+strings.ReplaceAll(set, "/", "-"), fixtures.Path(t, set))
+	}
+	postCorpus(t, r)
+	var seen struct{ trajectories, subagents, toolResults, compactions, system, metrics, reasoning int }
+	for _, p := range projectsOf(t, r) {
+		var convs api.ConversationsPage
+		apiPost(t, r, "/genai/conversations/query", map[string]any{"project_id": p, "limit": 1000}, &convs)
+		costs := map[string]float64{}
+		for _, c := range convs.Conversations {
+			costs[c.ConversationID] = c.CostUSD
+		}
+		body := exportBody(t, r, map[string]any{"project_id": p, "format": "atif"})
+		n := 0
+		for line := range strings.Lines(string(body)) {
+			n++
+			if err := export.ValidateATIF([]byte(line)); err != nil {
+				t.Errorf("%s: trajectory %d is not valid ATIF:\n%v", p, n, err)
+				continue
+			}
+			var tr export.Trajectory
+			if err := json.Unmarshal([]byte(line), &tr); err != nil {
+				t.Fatal(err)
+			}
+			seen.trajectories++
+			if tr.FinalMetrics == nil || tr.FinalMetrics.TotalCostUSD == nil && costs[tr.SessionID] != 0 ||
+				tr.FinalMetrics.TotalCostUSD != nil && *tr.FinalMetrics.TotalCostUSD != costs[tr.SessionID] {
+				t.Errorf("%s %s: final_metrics %+v, want total_cost_usd %v (the conversation's)", p, tr.SessionID, tr.FinalMetrics, costs[tr.SessionID])
+			}
+			all := []export.Trajectory{tr}
+			if subs, ok := tr.Extra[export.SubagentsKey].([]any); ok {
+				seen.subagents += len(subs)
+				b, _ := json.Marshal(subs)
+				var list []export.Trajectory
+				json.Unmarshal(b, &list)
+				all = append(all, list...)
+			}
+			for _, x := range all {
+				for _, st := range x.Steps {
+					if st.Observation != nil && len(st.ToolCalls) > 0 {
+						seen.toolResults++
+					}
+					if st.Source == export.SourceSystem && st.Extra["event"] == "context_compacted" {
+						seen.compactions++
+					} else if st.Source == export.SourceSystem && st.Message != "" {
+						seen.system++
+					}
+					if st.Metrics != nil && st.Metrics.PromptTokens > 0 {
+						seen.metrics++
+					}
+					if st.ReasoningContent != "" {
+						seen.reasoning++
+					}
+				}
+			}
+		}
+		if n != len(convs.Conversations) {
+			t.Errorf("%s: %d trajectories, want one per conversation (%d)", p, n, len(convs.Conversations))
+		}
+	}
+	t.Logf("ATIF: %+v", seen)
+	if seen.trajectories < 40 || seen.subagents == 0 || seen.toolResults < 50 || seen.compactions == 0 || seen.system == 0 || seen.metrics < 100 {
+		t.Errorf("ATIF export covered %+v, want trajectories with subagents, tool results, compactions, system prompts and metrics", seen)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// TestExportATIFGolden keeps the ATIF trajectories of recorded Claude Code
+// sessions (a subagent, a compaction, tools, a failure) in testdata/, to
+// read and to diff.
+func TestExportATIFGolden(t *testing.T) {
+	for _, scenario := range []string{"subagent", "compact", "tools", "failure"} {
+		t.Run(scenario, func(t *testing.T) {
+			r := startEmbedded(t)
+			importInto(t, r, "atif/golden", fixtures.Path(t, fixtures.ClaudeCode2330, scenario))
+			var out bytes.Buffer
+			for line := range strings.Lines(string(exportBody(t, r, map[string]any{"project_id": "atif/golden", "format": "atif"}))) {
+				if err := export.ValidateATIF([]byte(line)); err != nil {
+					t.Errorf("not valid ATIF: %v", err)
+				}
+				json.Indent(&out, []byte(line), "", "  ")
+				out.WriteByte('\n')
+			}
+			path := filepath.Join("testdata", "atif_"+scenario+".golden.json")
+			if *update {
+				os.MkdirAll("testdata", 0o755)
+				if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -update writes it)", err)
+			}
+			if !bytes.Equal(want, out.Bytes()) {
+				t.Errorf("%s differs (go test -update rewrites it):\n%s", path, partAt(string(want), out.String()))
+			}
+		})
+	}
 }
