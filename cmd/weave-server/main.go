@@ -4,6 +4,7 @@
 //
 //	weave-server [serve] [flags]   run the server (the default command)
 //	weave-server migrate [flags]   apply the store's schema and exit
+//	weave-server export [flags]    write a project's data out (JSONL, OTLP, ATIF)
 //	weave-server version           print the version
 package main
 
@@ -31,6 +32,7 @@ var version = "0.1.0-dev"
 
 const usage = `usage: weave-server [serve] [flags]
        weave-server migrate [--store KIND] [--data-dir DIR] [clickhouse flags]
+       weave-server export --project E/P [export flags]
        weave-server version
 
 weave-server stores OpenTelemetry GenAI traces (from weave-agentd or any OTel
@@ -101,6 +103,22 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-flush-interval D  longest wait for a batch to fill, and the
                           shortest time between two inserts (default 1s)
 
+export flags (writes to stdout or -o FILE; a progress line on stderr):
+  --project E/P           the project (required)
+  --format F              jsonl (span rows, the read API's form; default),
+                          otlp (OTLP/JSON ExportTraceServiceRequest lines, for
+                          any OTLP/HTTP receiver, weave-server included) or
+                          atif (one ATIF trajectory per conversation)
+  --conversation ID       export this conversation (repeat for several)
+  --trace ID              export this trace (repeat; not with --conversation)
+  --from T, --to T        RFC 3339 bounds on span start (from inclusive)
+  -o FILE                 write FILE (whole or not at all) instead of stdout
+  --server URL            read from a running weave-server's /genai/export
+                          (key from $WEAVE_API_KEY) instead of the store
+                          (--store, --data-dir, clickhouse flags); the
+                          embedded store can be read directly only while no
+                          weave-server holds it
+
 Endpoints: OTLP at /v1/traces, /otel/v1/traces, /agents/otel/v1/traces;
 the read API under /genai/ (docs/API.md); /healthz, /readyz, /metrics.
 `
@@ -119,6 +137,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServe(args, stderr)
 	case "migrate":
 		return runMigrate(args, stderr)
+	case "export":
+		return runExport(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "weave-server %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

@@ -35,6 +35,14 @@ func TestRun(t *testing.T) {
 		{"migrate_sqlite_retention", []string{"migrate", "--data-dir", "DATADIR", "--clickhouse-retention-days", "30"}, 2, "", "serve --retention-days"},
 		{"bad_retention", []string{"serve", "--retention-days", "-3"}, 1, "", "--retention-days"},
 		{"bad_retention_project", []string{"serve", "--retention-project", "acme"}, 2, "", "PROJECT=DAYS"},
+		{"export_no_project", []string{"export"}, 2, "", "--project is required"},
+		{"export_bad_format", []string{"export", "--project", "p/x", "--format", "csv"}, 2, "", "want jsonl, otlp or atif"},
+		{"export_both", []string{"export", "--project", "p/x", "--trace", "0123456789abcdef0123456789abcdef", "--conversation", "c"}, 2, "", "not both"},
+		{"export_bad_trace", []string{"export", "--project", "p/x", "--trace", "xyz"}, 2, "", "32 hex digits"},
+		{"export_atif_trace", []string{"export", "--project", "p/x", "--format", "atif", "--trace", "0123456789abcdef0123456789abcdef"}, 2, "", "exports conversations"},
+		{"export_bad_time", []string{"export", "--project", "p/x", "--from", "yesterday"}, 2, "", "RFC 3339"},
+		{"export_range", []string{"export", "--project", "p/x", "--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"}, 2, "", "before --to"},
+		{"export_empty", []string{"export", "--data-dir", "DATADIR", "--project", "p/x"}, 0, "", "exported 0 lines"},
 		{"bad_prices", []string{"serve", "--prices", "DATADIR/missing.json"}, 1, "", "--prices"},
 	}
 	for _, tt := range tests {
