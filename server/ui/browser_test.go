@@ -896,6 +896,21 @@ func TestPages(t *testing.T) {
 		p.click(t, "dialog .button.danger")
 		p.waitFor(t, "back on the conversation with one turn", fmt.Sprintf(`location.hash.startsWith(%s) && document.querySelectorAll('.turn').length === 1`,
 			js(conversationRoute(conv))))
+		// Export before the delete: the conversation as an ATIF trajectory,
+		// downloaded (the blob the page saves is caught).
+		eval[chromedp.Void](t, p.tab, `(() => { const make = URL.createObjectURL; URL.createObjectURL = (b) => { b.text().then((s) => { window.__exported = s; }); return make(b); }; })()`)
+		p.click(t, "#conv-export summary")
+		p.screenshot(t, "export-menu")
+		p.click(t, `#conv-export .menu-item[data-format="atif"]`)
+		p.waitFor(t, "the ATIF download", `typeof window.__exported === 'string'`)
+		var doc struct {
+			SchemaVersion string `json:"schema_version"`
+			SessionID     string `json:"session_id"`
+			Steps         []any  `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(eval[string](t, p.tab, `window.__exported`)), &doc); err != nil || doc.SchemaVersion != "ATIF-v1.4" || doc.SessionID != conv || len(doc.Steps) < 2 {
+			t.Errorf("exported trajectory: %v %s %s %d steps; want the conversation's ATIF", err, doc.SchemaVersion, doc.SessionID, len(doc.Steps))
+		}
 		p.click(t, "#conv-delete")
 		p.waitFor(t, "the confirmation", `!!document.querySelector('dialog .button.danger')`)
 		p.click(t, "dialog .button.danger")

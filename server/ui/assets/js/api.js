@@ -95,6 +95,30 @@ export async function get(path, signal) {
   return decode(resp);
 }
 
+// download posts body to an endpoint that streams a file (/genai/export)
+// and saves the answer as filename. Errors come back as APIError, as for
+// post.
+export async function download(path, body, filename) {
+  let resp;
+  try {
+    resp = await fetch(path, {method: 'POST', headers: headers(true), body: JSON.stringify(body), credentials: 'same-origin', cache: 'no-store'});
+  } catch (err) {
+    throw new APIError(0, 'unreachable', 'weave-server is not reachable (' + (err && err.message ? err.message : err) + ')');
+  }
+  if (!resp.ok) return decode(resp);
+  const blob = await resp.blob();
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.style.display = 'none';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return blob.size;
+}
+
 // isAbort reports whether err is the cancellation of a request the UI no
 // longer needs (the user navigated away).
 export function isAbort(err) {

@@ -2,7 +2,7 @@
 // updates while a turn runs.
 
 import {h, replace, onVisible} from '../dom.js';
-import {post, isAbort, refs} from '../api.js';
+import {post, download, isAbort, refs} from '../api.js';
 import * as route from '../route.js';
 import * as live from '../live.js';
 import * as feedback from '../feedback.js';
@@ -85,10 +85,31 @@ export function render(main, {segments, params, signal}) {
           : null,
         feedback.widget(refs.conversation(convID), 'this conversation'),
         h('span', {class: 'conv-actions'},
+          exportMenu(),
           h('button', {type: 'button', class: 'button small quiet-danger', id: 'conv-delete', on: {click: () => confirmDelete('Delete this conversation?',
             `All ${fmtInt(c.turn_count)} turn${c.turn_count === 1 ? '' : 's'} of this conversation, their spans, search entries and feedback will be deleted.`,
             () => post('/genai/conversations/delete', {project_id: route.project(), conversation_ids: [convID]}),
             () => route.go(route.link.conversations()))}}, 'Delete'))));
+  };
+
+  // exportMenu downloads the conversation: as an ATIF trajectory (steps,
+  // tool calls, subagents), as span rows, or as OTLP to send elsewhere.
+  const exportMenu = () => {
+    const file = convID.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80) || 'conversation';
+    const item = (format, label, name, title) => h('button', {type: 'button', class: 'menu-item', dataset: {format}, title, on: {click: async (ev) => {
+      ev.currentTarget.closest('details').open = false;
+      try {
+        await download('/genai/export', {project_id: route.project(), format, conversation_ids: [convID]}, name);
+      } catch (err) {
+        showError('Export', err);
+      }
+    }}}, label);
+    return h('details', {class: 'menu', id: 'conv-export'},
+      h('summary', {class: 'button small', title: 'Download this conversation'}, 'Export'),
+      h('div', {class: 'menu-items', role: 'menu'},
+        item('atif', 'ATIF trajectory', file + '.atif.json', 'Agent Trajectory Interchange Format: steps, tool calls and results, subagents, tokens and cost'),
+        item('jsonl', 'Span rows (JSONL)', file + '.spans.jsonl', 'one span row per line, as the read API gives them'),
+        item('otlp', 'OTLP/JSON', file + '.otlp.jsonl', 'OTLP ExportTraceServiceRequest lines, for any OTLP/HTTP receiver')));
   };
 
   // sessionDivider marks where a turn runs in another session than the one
