@@ -141,9 +141,9 @@ func Trajectories(ctx context.Context, src Source, sel Selection, fn func(Trajec
 	}
 }
 
-// Writer writes an export as lines: span rows (jsonl), one
-// ExportTraceServiceRequest per batch (otlp), or one ATIF trajectory per
-// conversation (atif).
+// Writer writes an export as lines: span rows (jsonl),
+// ExportTraceServiceRequests of a batch each, split past MaxOTLPLine
+// (otlp), or one ATIF trajectory per conversation (atif).
 type Writer struct {
 	w      *bufio.Writer
 	format string
@@ -170,16 +170,18 @@ func (x *Writer) Write(spans []model.Span) error {
 		return nil
 	}
 	if x.format == FormatOTLP {
-		line, err := OTLPRequest(spans)
+		lines, err := OTLPRequests(spans, MaxOTLPLine)
 		if err != nil {
 			return err
 		}
-		x.w.Write(line)
-		if err := x.w.WriteByte('\n'); err != nil {
-			return err
+		for _, line := range lines {
+			x.w.Write(line)
+			if err := x.w.WriteByte('\n'); err != nil {
+				return err
+			}
+			x.Lines++
 		}
 		x.Items += int64(len(spans))
-		x.Lines++
 		x.progress()
 		return nil
 	}

@@ -279,3 +279,39 @@ func TestWriterFormats(t *testing.T) {
 		t.Error("ATIF of traces: got nil error")
 	}
 }
+
+// TestOTLPRequestsSplit: requests stay under the size asked (a span larger
+// than it alone in its request) and carry every span once, in order.
+func TestOTLPRequestsSplit(t *testing.T) {
+	spans := built(t)
+	line, err := OTLPRequest(spans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := len(line) / 5
+	spans[3].ToolCallResult = strings.Repeat("x", limit+10) // larger than a request
+	lines, err := OTLPRequests(spans, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < 5 {
+		t.Fatalf("%d requests, want at least 5 under %d bytes", len(lines), limit)
+	}
+	var got []string
+	for _, l := range lines {
+		back := reingest(t, l)
+		if len(l) > limit && len(back) != 1 {
+			t.Errorf("a request of %d bytes (limit %d) holds %d spans, want one span alone", len(l), limit, len(back))
+		}
+		for _, s := range back {
+			got = append(got, s.SpanID)
+		}
+	}
+	var want []string
+	for _, s := range spans {
+		want = append(want, s.SpanID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("spans across the requests: %d, want the %d given, in order", len(got), len(want))
+	}
+}

@@ -14,60 +14,104 @@ import (
 	"github.com/weavetrace/weave/spans"
 )
 
-// OTLPRequest encodes spans as one OTLP/JSON ExportTraceServiceRequest:
-// spans grouped by resource (their resource attributes) and
-// instrumentation scope (otel.scope.name / .version, which normalization
-// keeps in the custom attributes). A span is its raw span, the OTLP/JSON
-// weave-server received, byte for byte, with the events that arrived as
-// log records added back marked weave.event.source=otlp_log (weave-server
-// takes them as log events again); a span stored without a raw span (never
-// one that arrived over OTLP) is rebuilt from its columns under the GenAI
-// conventions and weave's keys.
+// MaxOTLPLine is the size past which an OTLP line is split: well under the
+// request limits of OTLP receivers (weave-server's 32 MiB, the
+// Collector's 20 MiB). A single span larger than it makes a line alone.
+const MaxOTLPLine = 4 << 20
+
+// OTLPRequest encodes spans as one OTLP/JSON ExportTraceServiceRequest (see
+// OTLPRequests), however large.
 func OTLPRequest(spans []model.Span) ([]byte, error) {
+	lines, err := OTLPRequests(spans, 0)
+	if err != nil || len(lines) == 0 {
+		return nil, err
+	}
+	return lines[0], nil
+}
+
+// OTLPRequests encodes spans as OTLP/JSON ExportTraceServiceRequests of
+// about maxBytes at most (0: one request): spans grouped by resource
+// (their resource attributes) and instrumentation scope (otel.scope.name /
+// .version, which normalization keeps in the custom attributes), in their
+// order. A span is its raw span, the OTLP/JSON weave-server received, byte
+// for byte, with the events that arrived as log records added back marked
+// weave.event.source=otlp_log (weave-server takes them as log events
+// again); a span stored without a raw span (never one that arrived over
+// OTLP) is rebuilt from its columns under the GenAI conventions and
+// weave's keys.
+func OTLPRequests(spans []model.Span, maxBytes int) ([][]byte, error) {
 	type group struct {
 		resource      []byte
 		name, version string
 		spans         [][]byte
 	}
-	var groups []*group
-	index := map[string]*group{}
+	var (
+		out    [][]byte
+		groups []*group
+		index  = map[string]*group{}
+		size   int
+	)
+	flush := func() {
+		if len(groups) == 0 {
+			return
+		}
+		var b bytes.Buffer
+		b.Grow(size + 64*len(groups))
+		b.WriteString(`{"resourceSpans":[`)
+		for i, g := range groups {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"resource":{"attributes":`)
+			b.Write(g.resource)
+			b.WriteString(`},"scopeSpans":[{"scope":`)
+			scope, _ := json.Marshal(map[string]string{"name": g.name, "version": g.version})
+			b.Write(scope)
+			b.WriteString(`,"spans":[`)
+			b.Write(bytes.Join(g.spans, []byte(",")))
+			b.WriteString(`]}]}`)
+		}
+		b.WriteString(`]}`)
+		out = append(out, b.Bytes())
+		groups, index, size = nil, map[string]*group{}, 0
+	}
 	for i := range spans {
 		s := &spans[i]
+		sp, err := spanJSON(s)
+		if err != nil {
+			return nil, fmt.Errorf("export: span %s/%s: %w", s.TraceID, s.SpanID, err)
+		}
 		res, err := json.Marshal(keyValues(s.ResourceAttrs))
 		if err != nil {
 			return nil, fmt.Errorf("export: resource of span %s: %w", s.SpanID, err)
 		}
 		name, version := s.CustomAttrsString[normalize.KeyScopeName], s.CustomAttrsString[normalize.KeyScopeVersion]
 		k := string(res) + "\x00" + name + "\x00" + version
+		// What the span adds: itself and a comma, and its group's
+		// envelope (resource, scope: at most 2× the strings once escaped,
+		// and 100 bytes of keys) when the group is new.
+		add := len(sp) + 1
+		if index[k] == nil {
+			add += len(res) + 2*(len(name)+len(version)) + 100
+		}
+		if maxBytes > 0 && size > 0 && size+add > maxBytes {
+			flush()
+			add = len(sp) + 1 + len(res) + 2*(len(name)+len(version)) + 100
+		}
+		if size == 0 {
+			size = len(`{"resourceSpans":[]}`)
+		}
 		g := index[k]
 		if g == nil {
 			g = &group{resource: res, name: name, version: version}
 			index[k] = g
 			groups = append(groups, g)
 		}
-		b, err := spanJSON(s)
-		if err != nil {
-			return nil, fmt.Errorf("export: span %s/%s: %w", s.TraceID, s.SpanID, err)
-		}
-		g.spans = append(g.spans, b)
+		g.spans = append(g.spans, sp)
+		size += add
 	}
-	var out bytes.Buffer
-	out.WriteString(`{"resourceSpans":[`)
-	for i, g := range groups {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		out.WriteString(`{"resource":{"attributes":`)
-		out.Write(g.resource)
-		out.WriteString(`},"scopeSpans":[{"scope":`)
-		scope, _ := json.Marshal(map[string]string{"name": g.name, "version": g.version})
-		out.Write(scope)
-		out.WriteString(`,"spans":[`)
-		out.Write(bytes.Join(g.spans, []byte(",")))
-		out.WriteString(`]}]}`)
-	}
-	out.WriteString(`]}`)
-	return out.Bytes(), nil
+	flush()
+	return out, nil
 }
 
 // spanJSON is one span in OTLP/JSON.

@@ -172,6 +172,19 @@ func TestClickHouseEndToEnd(t *testing.T) {
 				places++
 			}
 		}
+		// Exports: the same lines in every format.
+		for _, format := range []string{"jsonl", "otlp", "atif"} {
+			body := map[string]any{"project_id": p, "format": format}
+			want, got := strings.Split(string(lite.read(t, "/genai/export", body)), "\n"), strings.Split(string(ch.read(t, "/genai/export", body)), "\n")
+			if len(want) != len(got) || len(want) < 2 {
+				t.Errorf("export %s of %s: %d lines on ClickHouse, %d on the embedded store", format, p, len(got), len(want))
+				continue
+			}
+			for i := range want[:len(want)-1] {
+				sameJSON(t, fmt.Sprintf("export %s of %s, line %d", format, p, i+1), []byte(want[i]), []byte(got[i]))
+			}
+			checked++
+		}
 	}
 	if places == 0 {
 		t.Error("no span records a working directory or git branch: the conversations' where filters were not compared")

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/server/export"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/storetest"
@@ -446,13 +449,27 @@ func TestBenchStore(t *testing.T) {
 		_, err := s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: benchProject})
 		return err
 	})
-	// WEAVE_BENCH_PRUNE=1 also times retention: delete the oldest tenth.
+	benchExport(t, s, page.Conversations[0].ConversationID)
+	// WEAVE_BENCH_PRUNE=1 also times deletes and retention: a conversation,
+	// 100 traces, then the oldest tenth.
 	if os.Getenv("WEAVE_BENCH_PRUNE") == "1" {
+		t0 := time.Now()
+		d, err := s.Delete(ctx, store.Deletion{ProjectID: benchProject, ConversationIDs: []string{page.Conversations[1].ConversationID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("delete: one conversation (%d spans, %d traces) in %s\n", d.Spans, d.Traces, time.Since(t0).Round(time.Millisecond))
+		t0 = time.Now()
+		d, err = s.Delete(ctx, store.Deletion{ProjectID: benchProject, TraceIDs: traces[len(traces)-100:]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("delete: 100 traces (%d spans) in %s\n", d.Spans, time.Since(t0).Round(time.Millisecond))
 		var lo, hi int64
 		if err := s.r.QueryRow("SELECT MIN(started_at), MAX(started_at) FROM spans").Scan(&lo, &hi); err != nil {
 			t.Fatal(err)
 		}
-		t0 := time.Now()
+		t0 = time.Now()
 		n, err := s.DeleteBefore(ctx, time.Unix(0, lo+(hi-lo)/10))
 		if err != nil {
 			t.Fatal(err)
@@ -460,3 +477,69 @@ func TestBenchStore(t *testing.T) {
 		fmt.Printf("retention: DeleteBefore removed %d spans in %s\n", n, time.Since(t0).Round(time.Millisecond))
 	}
 }
+
+// benchExport times exports of the whole project (span rows, OTLP) and of
+// one conversation as ATIF, and samples the heap to show it stays flat.
+func benchExport(t *testing.T, s *Store, conversation string) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		format string
+		sel    export.Selection
+	}{
+		{export.FormatJSONL, export.Selection{ProjectID: benchProject}},
+		{export.FormatOTLP, export.Selection{ProjectID: benchProject}},
+		{export.FormatATIF, export.Selection{ProjectID: benchProject, ConversationIDs: []string{conversation}}},
+	} {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		stop := make(chan struct{})
+		peak := make(chan uint64)
+		go func() {
+			var m runtime.MemStats
+			var max uint64
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					peak <- max
+					return
+				case <-tick.C:
+					runtime.ReadMemStats(&m)
+					max = maxOf(max, m.HeapInuse)
+				}
+			}
+		}()
+		var out countingWriter
+		x, err := export.NewWriter(&out, tt.format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		err = x.Run(ctx, s, tt.sel)
+		el := time.Since(t0)
+		close(stop)
+		p := <-peak
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("export %s: %d items, %d lines, %.1f MiB in %s (%.0f items/s); heap in use %.0f MiB before, peak %.0f MiB\n",
+			tt.format, x.Items, x.Lines, float64(out.n)/(1<<20), el.Round(time.Millisecond), float64(x.Items)/el.Seconds(),
+			float64(before.HeapInuse)/(1<<20), float64(p)/(1<<20))
+	}
+}
+
+func maxOf(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// countingWriter counts and drops what is written.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+var _ io.Writer = (*countingWriter)(nil)
