@@ -315,3 +315,41 @@ func TestOTLPRequestsSplit(t *testing.T) {
 		t.Errorf("spans across the requests: %d, want the %d given, in order", len(got), len(want))
 	}
 }
+
+// TestJSONLRowsAreTheReadAPIs: a JSONL line is the span row exactly as
+// json.Marshal (the read API) writes it.
+func TestJSONLRowsAreTheReadAPIs(t *testing.T) {
+	spans := built(t)
+	spans[0].ToolCallResult = "<b>&</b> \u2028"
+	var out bytes.Buffer
+	x, _ := NewWriter(&out, FormatJSONL)
+	if err := x.Write(spans); err != nil {
+		t.Fatal(err)
+	}
+	x.Flush()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	for i := range spans {
+		want, _ := json.Marshal(spans[i])
+		if lines[i] != string(want) {
+			t.Fatalf("line %d differs from json.Marshal:\n%s", i, diffAt(string(want), lines[i]))
+		}
+	}
+}
+
+func BenchmarkJSONL(b *testing.B) {
+	spans := storetest.Flatten(storetest.BuildConversation(storetest.ConversationSpec{ProjectID: "p/x", ConversationID: "c1", Start: storetest.T0, Turns: 20, CallsPerTurn: 3, FullHistory: true}))
+	var n int64
+	for b.Loop() {
+		var out countingWriter
+		x, _ := NewWriter(&out, FormatJSONL)
+		x.Write(spans)
+		x.Flush()
+		n = out.n
+	}
+	b.ReportMetric(float64(len(spans)), "spans/op")
+	b.SetBytes(n)
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
