@@ -78,8 +78,6 @@ export function toolDescription(argsText) {
   }
 }
 
-}
-
 // collapsible shows long text cut, with a button revealing the rest.
 function longText(textValue, limit, cls) {
   const pre = h('pre', {class: cls});
