@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-ingest-stores bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -47,6 +47,9 @@ bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and
 
 bench-ingest-memory: ## weave-server's peak RSS (VmHWM) while 4 clients each send 3 OTLP/protobuf requests of 32 MiB of realistic GenAI spans (503s retried; every span counted in the store); ARGS='-spans small' for 100k-span requests
 	$(GO) run ./cmd/weave-server/internal/ingestmem $(ARGS)
+
+bench-ingest-stores: ## the whole ingest path on both stores side by side (weave-server as a process; ClickHouse 26 node from tools/chlocal): 100k Claude Code-shaped spans over OTLP/HTTP protobuf from 4 clients in 512-span requests; spans/s, CPU µs/span per process, p50/p99, peak RSS, disk, lost spans, sampled traces complete. INGEST_FLAGS='-spans 30000 -profile /tmp/prof' for profiles
+	$(GO) run ./tools/ingestbench $(INGEST_FLAGS)
 
 bench-ingest-sqlite: ## weave-server as a process, embedded store, 100k Claude Code-shaped spans over OTLP/HTTP protobuf (4 workers, 512-span requests): spans/s, server CPU µs/span, p50/p99 latency, peak RSS, lost spans, read and search lag after the answer; ARGS='-spans 30000 -cpuprofile cpu.prof'
 	$(GO) run ./server/ingest/internal/sqlitebench $(ARGS)

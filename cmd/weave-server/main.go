@@ -62,6 +62,8 @@ serve flags:
                           "<key>=<project>[,<project>...];..." ("*" = all projects).
   --cpuprofile FILE       write a CPU profile of the whole run to FILE (for
                           go tool pprof), from start to shutdown
+  --pprof-addr HOST:PORT  serve Go's profiles (/debug/pprof/) on this loopback
+                          address, e.g. 127.0.0.1:6060 (default: off)
 
 clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-dsn DSN    clickhouse://user:password@host:9000/weave?secure=true
@@ -130,6 +132,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.IntVar(&cfg.SQLiteCacheMB, "sqlite-cache-mb", cfg.SQLiteCacheMB, "")
 	fs.StringVar(&cfg.APIKeysFile, "api-keys-file", "", "")
 	cpuProfile := fs.String("cpuprofile", "", "")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

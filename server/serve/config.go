@@ -60,6 +60,9 @@ type Config struct {
 	APIKeysFile string
 	// APIKeys is the value of WEAVE_API_KEYS; "" for none.
 	APIKeys string
+	// PprofAddr, when set, is a loopback host:port serving Go's profiles
+	// (net/http/pprof under /debug/pprof/) on a listener of its own.
+	PprofAddr string
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
 	// ClickHouse configures the ClickHouse store (--store clickhouse).
@@ -96,6 +99,13 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port, e.g. %s", c.Addr, DefaultAddr))
+	}
+	if c.PprofAddr != "" {
+		if host, port, err := net.SplitHostPort(c.PprofAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("--pprof-addr %q: want host:port, e.g. 127.0.0.1:6060", c.PprofAddr))
+		} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			errs = append(errs, fmt.Errorf("--pprof-addr %q: profiles are served on a loopback address only", c.PprofAddr))
+		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, errors.New("--data-dir is empty"))

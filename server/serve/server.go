@@ -125,6 +125,14 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, srv.log)
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		defer stopPprof()
+	}
 
 	authMode := "open (loopback only)"
 	if srv.keys.Enabled() {
