@@ -59,6 +59,9 @@ func selectList(details bool) string {
 type msgPair struct {
 	role, text string
 	digest     string // hex, 32 digits
+	// terms is the body's search form (terms), computed by WriteSpans's
+	// caller for bodies the digest cache does not know; "" otherwise.
+	terms string
 }
 
 // key is the form kept in span_state.msg_keys: the role followed by the

@@ -80,6 +80,11 @@ type Config struct {
 	// blocks (honouring its context) while the queue is full
 	// (default 100,000).
 	MaxQueuedRows int
+	// StateCacheBytes bounds the writer's cache of the states of the
+	// traces it wrote last (default DefaultStateCacheBytes): a batch that
+	// continues a cached trace is planned without reading span_state. A
+	// negative value turns the cache off.
+	StateCacheBytes int64
 	// SkipMigrate opens the store without applying the schema (for
 	// deployments that run `weave-server migrate` separately).
 	SkipMigrate bool
@@ -117,6 +122,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueuedRows == 0 {
 		c.MaxQueuedRows = DefaultMaxQueuedRows
+	}
+	if c.StateCacheBytes == 0 {
+		c.StateCacheBytes = DefaultStateCacheBytes
 	}
 	if c.PendingEventsMaxAge == 0 {
 		c.PendingEventsMaxAge = DefaultPendingEventsMaxAge

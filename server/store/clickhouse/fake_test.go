@@ -40,12 +40,34 @@ func (f *fakeConn) record(c call) {
 	f.calls = append(f.calls, c)
 }
 
+// take returns the recorded calls and forgets them. The writer inserts
+// into several tables at once (insertPlan): within each run of
+// consecutive inserts, calls are put in one fixed table order (span_state
+// last, as the writer guarantees) so that snapshots do not depend on
+// which goroutine sent first.
 func (f *fakeConn) take() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := f.calls
 	f.calls = nil
+	for i := 0; i < len(out); {
+		j := i
+		for j < len(out) && out[j].kind == "insert" {
+			j++
+		}
+		sort.SliceStable(out[i:j], func(a, b int) bool { return insertRank(out[i+a].sql) < insertRank(out[i+b].sql) })
+		i = max(j, i+1)
+	}
 	return out
+}
+
+func insertRank(sql string) int {
+	for i, t := range []string{"spans", "message_content", "message_occurrences", "conv_traces", "span_state"} {
+		if strings.Contains(sql, "`"+t+"`") || strings.Contains(sql, "`"+t+"_local`") {
+			return i
+		}
+	}
+	return 2
 }
 
 func namedArgs(args []any) ([]driver.NamedValue, error) {

@@ -77,7 +77,16 @@ func (s *Store) tracesBefore(ctx context.Context, cut int64) (map[string][]strin
 func (s *Store) pruneRound(ctx context.Context, traces map[string][]string, cut int64, start time.Time) (int64, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	old, err := s.traceStates(ctx, traces)
+	var keys []traceKey
+	for _, project := range sortedKeys(traces) {
+		for _, trace := range traces[project] {
+			keys = append(keys, traceKey{project, trace})
+		}
+	}
+	// The states are read (not taken from the writer's cache), and the
+	// traces leave the cache whatever happens.
+	defer s.states.drop(keys)
+	old, err := s.traceStates(ctx, keys, false)
 	if err != nil {
 		return 0, err
 	}

@@ -83,17 +83,24 @@ func (c *stepClock) now() time.Time {
 func newFakeStore(t *testing.T, cfg Config) (*Store, *fakeConn) {
 	t.Helper()
 	f := &fakeConn{}
+	return newStoreOn(t, f, cfg), f
+}
+
+// newStoreOn is a store on conn with a stepping clock, flushing at once,
+// closed when t ends.
+func newStoreOn(t *testing.T, conn driver.Conn, cfg Config) *Store {
+	t.Helper()
 	clock := &stepClock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = -1
 	}
-	s := New(f, cfg, Settings{Now: clock.now})
+	s := New(conn, cfg, Settings{Now: clock.now})
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return s, f
+	return s
 }
 
 func TestSchemaSnapshot(t *testing.T) {

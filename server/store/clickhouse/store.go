@@ -1,12 +1,14 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +52,7 @@ type Store struct {
 	annMu   sync.Mutex // serializes annotation upserts and deletes
 	pendMu  sync.Mutex // serializes pending-event takes
 	content *digestCache
+	states  *stateCache // recently written traces' states, under writeMu's protocol
 }
 
 var _ store.Store = (*Store)(nil)
@@ -118,6 +121,7 @@ func New(conn driver.Conn, cfg Config, set Settings) *Store {
 		q:       newQueue(cfg.MaxQueuedRows),
 		content: newDigestCache(500_000),
 	}
+	s.states = newStateCache(cfg.StateCacheBytes, func() time.Time { return s.now() })
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -320,90 +324,102 @@ func (s *Store) scanAll(ctx context.Context, what, q string, params []driver.Nam
 
 func named(name string, v any) driver.NamedValue { return ch.Named(name, v) }
 
-// loadStates reads the current state of every span of the traces.
+// loadStates reads the current state of every span of the traces. It
+// reads the rows as they are (no FINAL) and collapses them itself as
+// VersionedCollapsingMergeTree would: a state row (sign 1) cancelled by a
+// row of sign -1 with its version is gone, and of what remains of a span
+// the highest version is its state.
 func (s *Store) loadStates(ctx context.Context, project string, traces []string) ([]*stateRow, error) {
 	if st := writerReadSettings(s.l); st != nil {
 		ctx = ch.Context(ctx, ch.WithSettings(st))
 	}
-	q := loadStatesSQL(s.l)
-	var out []*stateRow
-	err := s.scanAll(ctx, "load trace states", q, []driver.NamedValue{named("project", project), named("traces", traces)},
+	type versioned struct {
+		net int
+		row *stateRow
+	}
+	bySpan := map[[2]string]map[uint64]*versioned{}
+	err := s.scanAll(ctx, "load trace states", loadStatesSQL(s.l), []driver.NamedValue{named("project", project), named("traces", traces)},
 		func(rows driver.Rows) error {
 			var x stateScan
 			var sign int8
 			if err := rows.Scan(append(x.dest(), &sign)...); err != nil {
 				return err
 			}
+			k := [2]string{x.r.traceID, x.r.spanID}
+			vs := bySpan[k]
+			if vs == nil {
+				vs = map[uint64]*versioned{}
+				bySpan[k] = vs
+			}
+			v := vs[x.r.version]
+			if v == nil {
+				v = &versioned{}
+				vs[x.r.version] = v
+			}
+			v.net += int(sign)
 			if sign > 0 {
-				out = append(out, x.row())
+				v.row = x.row()
 			}
 			return nil
 		})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	var out []*stateRow
+	for _, vs := range bySpan {
+		var cur *stateRow
+		for _, v := range vs {
+			if v.net > 0 && v.row != nil && (cur == nil || v.row.version > cur.version) {
+				cur = v.row
+			}
+		}
+		if cur != nil {
+			out = append(out, cur)
+		}
+	}
+	slices.SortFunc(out, func(a, b *stateRow) int {
+		return cmp.Or(strings.Compare(a.traceID, b.traceID), strings.Compare(a.spanID, b.spanID))
+	})
+	return out, nil
 }
 
 func loadStatesSQL(l layout) string {
 	return "SELECT " + strings.Join(stateCols, ", ") + ", sign FROM " + l.table("span_state") +
-		" FINAL WHERE project_id = {project:String} AND trace_id IN {traces:Array(String)}"
+		" WHERE project_id = {project:String} AND trace_id IN {traces:Array(String)}"
 }
 
-// storeContent inserts the message bodies the database lacks (or whose
-// refresh time is half-way to the retention), with their search terms.
-func (s *Store) storeContent(ctx context.Context, content map[string]map[string]string) error {
-	now := s.now().UTC()
+// contentCols are the columns of a message_content insert.
+var contentCols = []string{"project_id", "digest", "content", "terms", "refreshed_at"}
+
+// contentRows are the message_content rows of the bodies the digest cache
+// does not know as stored (or knows as refreshed more than half the
+// retention ago), with their search terms, and the cache keys to record
+// once they are written. Nothing is read: a body stored before (by
+// another server, or before a restart) is inserted again and merges away
+// (ReplacingMergeTree on project and digest), which costs less than
+// looking every new body up.
+func (s *Store) contentRows(content map[string]map[string]msgPair) (rows [][]any, added []string, now time.Time) {
+	now = s.now().UTC()
 	freshAfter := time.Time{}
 	if s.cfg.RetentionDays > 0 {
 		freshAfter = now.Add(-time.Duration(s.cfg.RetentionDays) * 24 * time.Hour / 2)
 	}
-	var rows [][]any
-	var added []string
 	for _, project := range sortedKeys(content) {
 		bodies := content[project]
-		var unknown []string
 		for _, d := range sortedKeys(bodies) {
-			if at, ok := s.content.get(project, d); !ok || at.Before(freshAfter) {
-				unknown = append(unknown, d)
-			}
-		}
-		if len(unknown) == 0 {
-			continue
-		}
-		fresh := map[string]bool{}
-		q := "SELECT digest, max(refreshed_at) FROM " + s.l.table("message_content") +
-			" WHERE project_id = {project:String} AND digest IN {digests:Array(String)} GROUP BY digest"
-		err := s.scanAll(ctx, "look up message bodies", q, []driver.NamedValue{named("project", project), named("digests", unknown)},
-			func(r driver.Rows) error {
-				var d string
-				var at time.Time
-				if err := r.Scan(&d, &at); err != nil {
-					return err
-				}
-				if !at.Before(freshAfter) {
-					fresh[d] = true
-					s.content.put(project, d, at)
-				}
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-		for _, d := range unknown {
-			if fresh[d] {
+			if at, ok := s.content.get(project, d); ok && !at.Before(freshAfter) {
 				continue
 			}
-			body := bodies[d]
-			rows = append(rows, []any{project, d, body, terms(body), now})
+			pr := bodies[d]
+			t := pr.terms
+			if t == "" {
+				t = terms(pr.text)
+			}
+			rows = append(rows, []any{project, d, pr.text, t, now})
 			added = append(added, project+"\x00"+d)
 		}
 	}
-	if err := s.insert(ctx, "message_content", []string{"project_id", "digest", "content", "terms", "refreshed_at"}, rows); err != nil {
-		return err
-	}
-	for _, k := range added {
-		project, d, _ := strings.Cut(k, "\x00")
-		s.content.put(project, d, now)
-	}
-	return nil
+	return rows, added, now
 }
 
 // terms is the search form of a body: its normalized words, space
@@ -441,13 +457,17 @@ func (c *digestCache) get(project, digest string) (time.Time, bool) {
 	return t, ok
 }
 
-func (c *digestCache) put(project, digest string, at time.Time) {
+// putAll records bodies stored at at, by their cache keys (project, NUL,
+// digest).
+func (c *digestCache) putAll(keys []string, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		clear(c.m)
+	for _, k := range keys {
+		if len(c.m) >= c.max {
+			clear(c.m)
+		}
+		c.m[k] = at
 	}
-	c.m[project+"\x00"+digest] = at
 }
 
 // invalid is a bad-query error wrapping store.ErrInvalid.

@@ -130,6 +130,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 		}
 		preps[i] = p
 	}
+	s.bodyTerms(preps)
 	s.startOnce.Do(func() {
 		s.wg.Add(1)
 		go s.run()
@@ -143,6 +144,27 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("clickhouse: write spans: %w (the batch may still be written)", ctx.Err())
+	}
+}
+
+// bodyTerms computes, on the caller's goroutine rather than the writer's,
+// the search terms of the bodies the digest cache does not know as stored
+// (those the flush will insert), once per body.
+func (s *Store) bodyTerms(preps []*prep) {
+	done := map[string]string{}
+	for _, p := range preps {
+		for i := range p.pairs {
+			pr := &p.pairs[i]
+			if t, ok := done[pr.digest]; ok {
+				pr.terms = t
+				continue
+			}
+			if _, ok := s.content.get(p.key.ProjectID, pr.digest); ok {
+				continue
+			}
+			pr.terms = terms(pr.text)
+			done[pr.digest] = pr.terms
+		}
 	}
 }
 
@@ -220,47 +242,73 @@ type traceKey struct{ project, trace string }
 
 // rows are the inserts of one flush, per table.
 type rows struct {
-	content     [][]any
+	content     [][]any // message_content
 	spans       [][]any
 	occurrences [][]any
 	convTraces  [][]any
 	state       [][]any
 }
 
-// flush writes one batch: it loads the stored state of the touched
-// traces, applies the upsert rule against it, recomputes the traces'
-// derived columns and inserts the changes (contents, spans, occurrences,
-// conversation rows, and last the state rows that feed the rollups).
+// flush writes one batch: it takes the stored state of the touched
+// traces (from the cache of recently written traces, else from
+// span_state), applies the upsert rule against it, recomputes the traces'
+// derived columns and inserts the changes (bodies, spans, occurrences and
+// conversation rows at once, then the state rows that feed the rollups).
 func (s *Store) flush(ctx context.Context, batch []*prep) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	win := winners(batch)
-	byProject := map[string][]string{}
+	var touched []traceKey
 	seenTrace := map[traceKey]bool{}
 	for _, p := range win {
 		k := traceKey{p.key.ProjectID, p.key.TraceID}
 		if !seenTrace[k] {
 			seenTrace[k] = true
-			byProject[k.project] = append(byProject[k.project], k.trace)
+			touched = append(touched, k)
 		}
 	}
-	old, err := s.traceStates(ctx, byProject)
+	old, err := s.traceStates(ctx, touched, true)
 	if err != nil {
 		return err
 	}
 	plan := s.plan(win, old)
-	if err := s.storeContent(ctx, plan.content); err != nil {
+	content, added, at := s.contentRows(plan.content)
+	plan.rows.content = content
+	if err := s.insertPlan(ctx, plan.rows); err != nil {
+		// What the failed inserts left in the tables is unknown: read
+		// these traces back next time.
+		s.states.drop(touched)
 		return err
 	}
-	return s.insertPlan(ctx, plan.rows)
+	s.content.putAll(added, at)
+	for _, k := range touched {
+		if st, ok := plan.after[k]; ok {
+			s.states.put(k, st)
+		} else {
+			s.states.put(k, old[k])
+		}
+	}
+	return nil
 }
 
-// traceStates reads the stored state of every span of the traces (by
-// project), and keeps the version clock ahead of what it read.
-func (s *Store) traceStates(ctx context.Context, byProject map[string][]string) (map[traceKey]map[string]*stateRow, error) {
-	old := map[traceKey]map[string]*stateRow{}
-	for _, project := range sortedKeys(byProject) {
-		traces := byProject[project]
+// traceStates returns the stored state of every span of the traces: from
+// the cache of recently written traces when useCache, else (and for the
+// traces it lacks) read from span_state, one query per project. It keeps
+// the version clock ahead of what it read.
+func (s *Store) traceStates(ctx context.Context, keys []traceKey, useCache bool) (map[traceKey]map[string]*stateRow, error) {
+	old := make(map[traceKey]map[string]*stateRow, len(keys))
+	cold := map[string][]string{}
+	for _, k := range keys {
+		if useCache {
+			if st, ok := s.states.get(k); ok {
+				old[k] = st
+				continue
+			}
+		}
+		cold[k.project] = append(cold[k.project], k.trace)
+	}
+	for _, project := range sortedKeys(cold) {
+		traces := cold[project]
 		slices.Sort(traces)
 		states, err := s.loadStates(ctx, project, traces)
 		if err != nil {
@@ -271,45 +319,65 @@ func (s *Store) traceStates(ctx context.Context, byProject map[string][]string) 
 			if old[k] == nil {
 				old[k] = map[string]*stateRow{}
 			}
-			if prev := old[k][r.spanID]; prev == nil || r.version > prev.version {
-				old[k][r.spanID] = r
-			}
+			old[k][r.spanID] = r
 			s.clock.observe(r.version)
+		}
+		for _, t := range traces {
+			if k := (traceKey{project, t}); old[k] == nil {
+				old[k] = map[string]*stateRow{} // a new trace
+			}
 		}
 	}
 	return old, nil
 }
 
-// insertPlan inserts a plan's rows table by table, span_state (which
-// feeds the rollups) last.
+// insertPlan inserts a plan's rows: bodies, spans, occurrences and
+// conversation rows concurrently, then span_state (which feeds the
+// rollups, and whose span digests tell a retry which span rows are
+// written), only once all of those succeeded.
 func (s *Store) insertPlan(ctx context.Context, rows rows) error {
-	for _, t := range []struct {
+	first := []struct {
 		table string
 		cols  []string
 		rows  [][]any
 	}{
 		{"spans", insertCols, rows.spans},
+		{"message_content", contentCols, rows.content},
 		{"message_occurrences", occurrenceCols, rows.occurrences},
 		{"conv_traces", convTraceCols, rows.convTraces},
-		{"span_state", stateInsertCols, rows.state},
-	} {
-		if err := s.insert(ctx, t.table, t.cols, t.rows); err != nil {
-			return err
-		}
 	}
-	return nil
+	errs := make([]error, len(first))
+	var wg sync.WaitGroup
+	for i, t := range first {
+		if len(t.rows) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.insert(ctx, t.table, t.cols, t.rows)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return s.insert(ctx, "span_state", stateInsertCols, rows.state)
 }
 
 // writePlan is what one flush inserts.
 type writePlan struct {
 	rows    rows
-	content map[string]map[string]string // project → digest → body, for the bodies of written spans
+	content map[string]map[string]msgPair // project → digest → body, for the bodies of written spans
+	// after is the state of every planned trace once the rows are in:
+	// what the cache keeps.
+	after map[traceKey]map[string]*stateRow
 }
 
 // plan computes the inserts of a batch given the stored states of its
 // traces. It does no I/O.
 func (s *Store) plan(win []*prep, old map[traceKey]map[string]*stateRow) writePlan {
-	wp := writePlan{content: map[string]map[string]string{}}
+	wp := writePlan{content: map[string]map[string]msgPair{}, after: map[traceKey]map[string]*stateRow{}}
 	touched := map[traceKey][]*prep{}
 	var order []traceKey
 	for _, p := range win {
@@ -352,10 +420,15 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 	}
 	der := deriveTrace(k.trace, nodes)
 	states := make([]*stateRow, len(ids))
+	next := make(map[string]*stateRow, len(ids))
 	for i, id := range ids {
 		r := *cur[id]
 		r.d = der[i]
 		states[i] = &r
+		next[id] = &r
+	}
+	if wp.after != nil {
+		wp.after[k] = next
 	}
 
 	for _, r := range states {
@@ -377,9 +450,9 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 			}
 			for _, pr := range p.pairs {
 				if wp.content[k.project] == nil {
-					wp.content[k.project] = map[string]string{}
+					wp.content[k.project] = map[string]msgPair{}
 				}
-				wp.content[k.project][pr.digest] = pr.text
+				wp.content[k.project][pr.digest] = pr
 			}
 		}
 		if prev != nil {

@@ -2,12 +2,16 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"sort"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
@@ -210,29 +214,88 @@ func randomStream(r *rand.Rand, project string) []model.Span {
 // TestWriterMatchesContract writes random streams through the writer into
 // the emulated tables and compares what the read path would see (FINAL
 // views, rollup sums with the stale correction, conversation rows, first
-// occurrences) with the brute-force model.
+// occurrences) with the brute-force model: with the writer's cache of
+// trace states, without it (every batch reads span_state back), with a
+// cache so small that traces keep leaving it, and with inserts that fail
+// (before or after they land: a lost acknowledgement) and are retried.
 func TestWriterMatchesContract(t *testing.T) {
-	for seed := uint64(1); seed <= 6; seed++ {
-		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
-			s, f := newFakeStore(t, Config{})
-			emu := newEmulator()
-			f.respond = emu.respond
-			b := newBrute()
-			r := rand.New(rand.NewPCG(seed, 42))
-			const project = "acme/random"
-			stream := randomStream(r, project)
-			for len(stream) > 0 {
-				n := min(len(stream), 1+r.IntN(25))
-				if err := s.WriteSpans(context.Background(), stream[:n]); err != nil {
-					t.Fatalf("WriteSpans: %v", err)
+	for _, mode := range []struct {
+		name  string
+		cache int64
+		flaky bool
+	}{{"cache", 0, false}, {"no cache", -1, false}, {"tiny cache", 3000, false}, {"failing inserts", 0, true}} {
+		for seed := uint64(1); seed <= 6; seed++ {
+			t.Run(fmt.Sprint(mode.name, " seed ", seed), func(t *testing.T) {
+				f := &fakeConn{}
+				var conn driver.Conn = f
+				r := rand.New(rand.NewPCG(seed, 42))
+				var flaky *flakyConn
+				if mode.flaky {
+					flaky = &flakyConn{fakeConn: f, r: rand.New(rand.NewPCG(seed, 7))}
+					conn = flaky
 				}
-				b.write(stream[:n])
-				emu.apply(t, f.take())
-				stream = stream[n:]
-			}
-			checkEmulated(t, emu, b, project)
-		})
+				s := newStoreOn(t, conn, Config{StateCacheBytes: mode.cache})
+				emu := newEmulator()
+				f.respond = emu.respond
+				b := newBrute()
+				const project = "acme/random"
+				stream := randomStream(r, project)
+				failures := 0
+				for len(stream) > 0 {
+					n := min(len(stream), 1+r.IntN(25))
+					for {
+						err := s.WriteSpans(context.Background(), stream[:n])
+						emu.apply(t, f.take())
+						if err == nil {
+							break
+						}
+						if flaky == nil || failures > 1000 {
+							t.Fatalf("WriteSpans: %v", err)
+						}
+						failures++ // a client retries a failed request
+					}
+					b.write(stream[:n])
+					stream = stream[n:]
+				}
+				if flaky != nil && failures == 0 {
+					t.Fatal("no insert failed")
+				}
+				checkEmulated(t, emu, b, project)
+			})
+		}
 	}
+}
+
+// flakyConn fails one insert in five: half of them before the rows land,
+// half after (the server wrote them, the answer was lost).
+type flakyConn struct {
+	*fakeConn
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+func (c *flakyConn) PrepareBatch(ctx context.Context, sql string, opts ...driver.PrepareBatchOption) (driver.Batch, error) {
+	b, err := c.fakeConn.PrepareBatch(ctx, sql, opts...)
+	return &flakyBatch{Batch: b, c: c}, err
+}
+
+type flakyBatch struct {
+	driver.Batch
+	c *flakyConn
+}
+
+func (b *flakyBatch) Send() error {
+	b.c.mu.Lock()
+	k := b.c.r.IntN(10)
+	b.c.mu.Unlock()
+	switch k {
+	case 0:
+		return errors.New("code: 210, connection reset before the insert")
+	case 1:
+		b.Batch.Send()
+		return errors.New("code: 210, connection reset after the insert")
+	}
+	return b.Batch.Send()
 }
 
 func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
@@ -590,4 +653,45 @@ func mergeSorted(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestLoadStatesCollapses reads span_state rows without FINAL and
+// collapses them as VersionedCollapsingMergeTree does: a state cancelled
+// by a row of its version is gone (a span DeleteBefore removed leaves
+// nothing), and of the rest the highest version wins.
+func TestLoadStatesCollapses(t *testing.T) {
+	s, f := newFakeStore(t, Config{})
+	row := func(span string, version uint64, sign int8) []any {
+		x := stateValues("p", &stateRow{traceID: "t1", spanID: span, version: version}, sign, false, false)
+		// stateValues is in insert order (project first, then stateCols,
+		// then five insert-only columns); a read returns stateCols, sign.
+		out := append([]any(nil), x[1:1+len(stateCols)]...)
+		for i, c := range stateCols {
+			switch c {
+			case "started_at":
+				out[i] = fromNanos(0)
+			case "ended_at":
+				out[i] = (*time.Time)(nil)
+			}
+		}
+		return append(out, sign)
+	}
+	f.respond = func(string, map[string]any) [][]any {
+		return [][]any{
+			row("a", 1, 1), row("a", 2, 1), row("a", 1, -1), // a: v1 replaced by v2
+			row("b", 5, -1), row("b", 5, 1), // b: removed
+			row("c", 9, 1), row("c", 3, 1), row("c", 3, -1), // c: v9
+		}
+	}
+	got, err := s.loadStates(context.Background(), "p", []string{"t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range got {
+		ids = append(ids, fmt.Sprint(r.spanID, "@", r.version))
+	}
+	if want := []string{"a@2", "c@9"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("states %v, want %v", ids, want)
+	}
 }
