@@ -426,15 +426,9 @@ func (s *Store) contentRows(content map[string]map[string]msgPair) (rows [][]any
 // separated, with a space at each end so that a phrase matches as
 // " w1 w2 ".
 func terms(body string) string {
-	toks := textsearch.Tokenize(textsearch.IndexText(body))
-	var b strings.Builder
-	b.Grow(len(body) + 2)
-	b.WriteByte(' ')
-	for _, t := range toks {
-		b.WriteString(t.Norm)
-		b.WriteByte(' ')
-	}
-	return b.String()
+	b := make([]byte, 1, len(body)+2)
+	b[0] = ' '
+	return string(textsearch.AppendWords(b, textsearch.IndexText(body), ' '))
 }
 
 // digestCache remembers which bodies are stored (and when they were last
