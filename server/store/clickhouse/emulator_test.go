@@ -22,7 +22,6 @@ type emulator struct {
 	convTraces  map[string]erow
 	occurrences map[string]erow
 	content     map[string]erow
-	agents      map[string]*rollup // project|agent
 	versions    map[string]*rollup // project|agent|version
 	minutes     map[string]*rollup // project|agent|minute
 	shuffle     *rand.Rand         // the order reads return rows in
@@ -42,7 +41,7 @@ func newEmulator() *emulator {
 	return &emulator{
 		spans: map[string]erow{}, state: map[string]int{}, stateRows: map[string]erow{},
 		convTraces: map[string]erow{}, occurrences: map[string]erow{}, content: map[string]erow{},
-		agents: map[string]*rollup{}, versions: map[string]*rollup{}, minutes: map[string]*rollup{},
+		versions: map[string]*rollup{}, minutes: map[string]*rollup{},
 		shuffle: rand.New(rand.NewPCG(1, 2)),
 	}
 }
@@ -126,7 +125,7 @@ func (e *emulator) insert(t *testing.T, table string, r erow) {
 	}
 }
 
-// mv applies the three materialized views of span_state.
+// mv applies the two materialized views of span_state.
 func (e *emulator) mv(r erow) {
 	agent := r["eff_agent"].(string)
 	if agent == "" {
@@ -179,9 +178,36 @@ func (e *emulator) mv(r erow) {
 		}
 	}
 	project := r["project_id"].(string)
-	add(e.agents, project+"|"+agent, r["stale_agent"].(uint8) == 1)
 	add(e.versions, project+"|"+agent+"|"+r["eff_version"].(string), r["stale_version"].(uint8) == 1)
 	add(e.minutes, project+"|"+agent+"|"+fmtValue(r["minute"]), false)
+}
+
+// agents is what QueryAgents reads (agentRowsSQL): the live version
+// groups of agent_versions (spans left in them) summed by agent.
+func (e *emulator) agents() map[string]*rollup {
+	out := map[string]*rollup{}
+	for k, v := range e.versions {
+		if v.spans <= 0 {
+			continue
+		}
+		agent := k[:strings.LastIndexByte(k, '|')]
+		a := out[agent]
+		if a == nil {
+			a = &rollup{first: v.first, last: v.last}
+			out[agent] = a
+		}
+		a.spans += v.spans
+		a.invocations += v.invocations
+		a.errors += v.errors
+		a.durationMs += v.durationMs
+		a.ended += v.ended
+		for i := range a.tok {
+			a.tok[i] += v.tok[i]
+		}
+		a.first, a.last = min(a.first, v.first), max(a.last, v.last)
+		a.stale += v.stale
+	}
+	return out
 }
 
 // liveStates are the span_state rows FINAL returns.

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -139,6 +140,46 @@ func (f *fakeConn) Query(ctx context.Context, sql string, args ...any) (driver.R
 		rows = f.respond(sql, m)
 	}
 	return &fakeRows{rows: rows, i: -1}, nil
+}
+
+// QueryRow is Query's first row. Unless the responder answers them, the
+// server's version is 24.8 and it has none of the features tune looks
+// for (so that tests of other things see no tuning).
+func (f *fakeConn) QueryRow(ctx context.Context, sql string, args ...any) driver.Row {
+	rows, err := f.Query(ctx, sql, args...)
+	if err != nil {
+		return &fakeRow{err: err}
+	}
+	r := rows.(*fakeRows)
+	if len(r.rows) == 0 {
+		switch {
+		case sql == "SELECT version()":
+			r.rows = [][]any{{"24.8.1.1"}}
+		case strings.Contains(sql, "system.functions"):
+			r.rows = [][]any{{uint64(0), uint64(0)}}
+		case strings.HasPrefix(sql, "SELECT count() FROM system."):
+			r.rows = [][]any{{uint64(0)}}
+		}
+	}
+	if !r.Next() {
+		return &fakeRow{err: errors.New("fake: no rows")}
+	}
+	return &fakeRow{rows: r}
+}
+
+type fakeRow struct {
+	driver.Row
+	rows *fakeRows
+	err  error
+}
+
+func (r *fakeRow) Err() error { return r.err }
+
+func (r *fakeRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.rows.Scan(dest...)
 }
 
 func (f *fakeConn) PrepareBatch(ctx context.Context, sql string, _ ...driver.PrepareBatchOption) (driver.Batch, error) {

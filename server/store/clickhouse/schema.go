@@ -25,6 +25,10 @@ type layout struct {
 	db      string // unquoted, validated identifier
 	cluster string // "" for a single node
 	sharded bool   // cluster without replication or distributed DDL
+	// textIndex: message_content has its text index (tune), which searches
+	// use through hasAllTokens; else they use hasToken and the token bloom
+	// filter.
+	textIndex bool
 }
 
 func (l layout) isCluster() bool { return l.cluster != "" }
@@ -73,6 +77,7 @@ type migration struct {
 type schemaParams struct {
 	RetentionDays     int
 	PendingTTLSeconds int64
+	Cluster           bool
 }
 
 var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
@@ -127,7 +132,7 @@ func migrations(l layout, retentionDays int, pendingMaxAge time.Duration) ([]mig
 			return "TTL " + expr + " + INTERVAL " + strconv.Itoa(retentionDays) + " DAY"
 		},
 	}
-	params := schemaParams{RetentionDays: retentionDays, PendingTTLSeconds: int64(pendingMaxAge / time.Second)}
+	params := schemaParams{RetentionDays: retentionDays, PendingTTLSeconds: int64(pendingMaxAge / time.Second), Cluster: l.isCluster()}
 	var out []migration
 	for _, e := range entries {
 		m := migrationName.FindStringSubmatch(e.Name())

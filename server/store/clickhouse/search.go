@@ -11,17 +11,29 @@ import (
 )
 
 // matchingDigestsSQL selects the digests of the project's bodies that
-// contain every term of q: each word as a token (hasToken, which the token
-// bloom filter index answers) and each term as a run of consecutive words
-// of the space-padded terms column. project is the placeholder of the
-// project parameter.
+// contain every term of q: every word as a token of the space-separated
+// terms column (hasAllTokens, which the text index answers without
+// reading the column, or else hasToken per word, which the token bloom
+// filter narrows), and each term of several words as a run of
+// consecutive words. project is the placeholder of the project parameter.
 func matchingDigestsSQL(l layout, project string, q textsearch.Query, p *params) string {
 	conds := []string{"project_id = " + project}
-	for _, t := range q.Terms {
-		for _, tok := range t.Tokens {
-			conds = append(conds, "hasToken(terms, "+p.add("String", tok)+")")
+	if l.textIndex {
+		var all []string
+		for _, t := range q.Terms {
+			all = append(all, t.Tokens...)
 		}
-		conds = append(conds, "position(terms, "+p.add("String", " "+strings.Join(t.Tokens, " ")+" ")+") > 0")
+		conds = append(conds, "hasAllTokens(terms, "+p.add("Array(String)", all)+")")
+	}
+	for _, t := range q.Terms {
+		if !l.textIndex {
+			for _, tok := range t.Tokens {
+				conds = append(conds, "hasToken(terms, "+p.add("String", tok)+")")
+			}
+		}
+		if !l.textIndex || len(t.Tokens) > 1 {
+			conds = append(conds, "position(terms, "+p.add("String", " "+strings.Join(t.Tokens, " ")+" ")+") > 0")
+		}
 	}
 	return "SELECT digest FROM " + l.table("message_content") + " WHERE " + and(conds)
 }

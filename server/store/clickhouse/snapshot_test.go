@@ -139,56 +139,52 @@ func TestSchemaSnapshot(t *testing.T) {
 func TestMigrate(t *testing.T) {
 	s, f := newFakeStore(t, Config{})
 	ctx := context.Background()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
 	ms, err := migrations(s.l, 0, DefaultPendingEventsMaxAge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := f.take()
-	var execs, inserts int
-	for _, c := range calls {
-		switch c.kind {
-		case "exec":
-			execs++
-		case "insert":
-			inserts++
-		}
-	}
-	wantExecs := len(migrationsTableDDL(s.l))
-	for _, m := range ms {
-		wantExecs += len(m.statements)
-	}
-	if execs != wantExecs || inserts != len(ms) {
-		t.Errorf("first Migrate: got %d DDL statements and %d recorded migrations, want %d and %d", execs, inserts, wantExecs, len(ms))
-	}
-	// Applied versions are skipped.
-	f.respond = func(sql string, _ map[string]any) [][]any {
-		if strings.Contains(sql, "weave_migrations") {
-			out := make([][]any, len(ms))
-			for i, m := range ms {
-				out[i] = []any{uint32(m.version)}
+	// A new database gets every migration; with every version applied,
+	// only the bookkeeping runs; a database at version 3 (created before
+	// 0004) gets exactly the later migrations.
+	for _, tc := range []struct {
+		name    string
+		applied int
+	}{{"new database", 0}, {"every version applied", len(ms)}, {"version 3 applied", 3}} {
+		f.respond = func(sql string, _ map[string]any) [][]any {
+			if strings.Contains(sql, "weave_migrations") {
+				return appliedVersions(ms[:tc.applied])
 			}
-			return out
+			return nil
 		}
-		return nil
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate again: %v", err)
-	}
-	execs, inserts = 0, 0
-	for _, c := range f.take() {
-		switch c.kind {
-		case "exec":
-			execs++
-		case "insert":
-			inserts++
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("%s: Migrate: %v", tc.name, err)
+		}
+		execs, inserts := 0, 0
+		for _, c := range f.take() {
+			switch c.kind {
+			case "exec":
+				execs++
+			case "insert":
+				inserts++
+			}
+		}
+		wantExecs := len(migrationsTableDDL(s.l))
+		for _, m := range ms[tc.applied:] {
+			wantExecs += len(m.statements)
+		}
+		if execs != wantExecs || inserts != len(ms)-tc.applied {
+			t.Errorf("%s: got %d DDL statements and %d recorded migrations, want %d and %d", tc.name, execs, inserts, wantExecs, len(ms)-tc.applied)
 		}
 	}
-	if execs != len(migrationsTableDDL(s.l)) || inserts != 0 {
-		t.Errorf("second Migrate: got %d DDL statements and %d recorded migrations, want %d and 0", execs, inserts, len(migrationsTableDDL(s.l)))
+}
+
+// appliedVersions answers the read of weave_migrations.
+func appliedVersions(ms []migration) [][]any {
+	var out [][]any
+	for _, m := range ms {
+		out = append(out, []any{uint32(m.version)})
 	}
+	return out
 }
 
 // TestMigrateSharded checks the node-by-node DDL of a sharded cluster:
@@ -211,11 +207,7 @@ func TestMigrateSharded(t *testing.T) {
 	nodes := map[string]*fakeConn{"ch-1:9000": {}, "ch-2:9000": {
 		respond: func(sql string, _ map[string]any) [][]any {
 			if strings.Contains(sql, "weave_migrations_local") {
-				var rows [][]any
-				for _, m := range ms {
-					rows = append(rows, []any{uint32(m.version)})
-				}
-				return rows
+				return appliedVersions(ms)
 			}
 			return nil
 		},
@@ -383,9 +375,9 @@ func TestReadSnapshot(t *testing.T) {
 			return [][]any{{"conv-1", storetest.T0.Add(time.Hour).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT trace_id, first_ns, last_ns"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano()}}
-		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(invocation_count))"):
+		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(v_inv))"):
 			return [][]any{{"claude-code", int64(2), int64(10), int64(0), int64(5000), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
-				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
+				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1), int64(2)}}
 		case strings.HasPrefix(sql, "SELECT agent_version, toInt64(sum(invocation_count))"):
 			return [][]any{{"2.1.0", int64(2), int64(10), int64(0), int64(5000), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
@@ -488,6 +480,12 @@ func TestReadSnapshot(t *testing.T) {
 	if len(hits) != 1 || !hits[0].LastActivity.Equal(storetest.T0.Add(time.Hour)) {
 		t.Errorf("SearchMessages: got %+v, want the conversation's last activity on the hit", hits)
 	}
+	s.l.textIndex = true
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `Payment "fix the bug"`, Limit: 5})
+	step("SearchMessages (text index)", err)
+	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, Search: `payment "read file"`, Limit: 10})
+	step("QueryConversations search (text index)", err)
+	s.l.textIndex = false
 	_, err = s.Projects(ctx)
 	step("Projects", err)
 	_, err = s.Stats(ctx)
@@ -542,4 +540,58 @@ func TestMiscWriteSnapshot(t *testing.T) {
 	step("Stats (cluster)", err)
 	step("Migrate (cluster)", cs.Migrate(ctx))
 	golden(t, "cluster_misc.txt", b.String())
+}
+
+// TestTune checks the server-dependent table options: on a 26.x server
+// without them, the merge selector base of the large tables and the text
+// index of message_content (built for existing parts, the bloom filter
+// dropped), ON CLUSTER in a replicated cluster; nothing on a server that
+// has them already, or on one that offers neither (24.8).
+func TestTune(t *testing.T) {
+	server := func(version string, tuned bool) func(string, map[string]any) [][]any {
+		return func(sql string, _ map[string]any) [][]any {
+			switch {
+			case sql == "SELECT version()":
+				return [][]any{{version}}
+			case strings.Contains(sql, "system.functions"):
+				return [][]any{{uint64(1), uint64(1)}}
+			case strings.HasPrefix(sql, "SELECT count() FROM system."):
+				if tuned {
+					return [][]any{{uint64(1)}}
+				}
+				return [][]any{{uint64(0)}}
+			}
+			return nil
+		}
+	}
+	var b strings.Builder
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		version string
+		tuned   bool
+	}{
+		{"26.7, single node", Config{}, "26.7.2.1", false},
+		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated}, "26.7.2.1", false},
+		{"26.7, tuned already", Config{}, "26.7.2.1", true},
+		{"25.8 (no text index)", Config{}, "25.8.3.1", false},
+	} {
+		s, f := newFakeStore(t, tc.cfg)
+		f.respond = server(tc.version, tc.tuned)
+		if err := s.tune(context.Background(), s.conn); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var execs []call
+		for _, c := range f.take() {
+			if c.kind == "exec" {
+				execs = append(execs, c)
+			}
+		}
+		b.WriteString("### " + tc.name + "\n\n" + render(execs))
+		if err := s.detectSearch(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "searches with the text index: %v\n\n", s.l.textIndex)
+	}
+	golden(t, "tune.txt", b.String())
 }

@@ -100,6 +100,10 @@ func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
 			return nil, err
 		}
 	}
+	if err := s.detectSearch(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -163,12 +167,21 @@ func (s *Store) Close() error {
 // again, end in the same schema. In a sharded cluster it connects to every
 // node the cluster lists and migrates each on its own (no distributed
 // DDL): a node added later is migrated by the next run.
+//
+// Then it tunes the tables to what the server offers (tune): a server
+// upgraded since gets the text index of message search at the next start.
 func (s *Store) Migrate(ctx context.Context) error {
 	if !s.l.sharded {
-		return s.migrateNode(ctx, s.conn)
+		if err := s.migrateNode(ctx, s.conn); err != nil {
+			return err
+		}
+		return s.tune(ctx, s.conn)
 	}
 	return s.eachNode(ctx, func(addr string, conn driver.Conn) error {
 		if err := s.migrateNode(ctx, conn); err != nil {
+			return fmt.Errorf("%w (node %s)", err, addr)
+		}
+		if err := s.tune(ctx, conn); err != nil {
 			return fmt.Errorf("%w (node %s)", err, addr)
 		}
 		return nil

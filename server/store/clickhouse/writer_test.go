@@ -414,7 +414,7 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 		}
 	}
 	same := func(k string) string { return k }
-	collect(emu.agents, project+"|", same, gotAgents, true)
+	collect(emu.agents(), project+"|", same, gotAgents, true)
 	collect(emu.versions, project+"|", same, gotAgents, true)
 	if !reflect.DeepEqual(gotAgents, wantAgents) {
 		for k, w := range wantAgents {

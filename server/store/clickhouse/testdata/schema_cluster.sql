@@ -397,3 +397,26 @@ ALTER TABLE `weave`.`spans` ON CLUSTER `weave_cluster`
     ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
     ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
 
+-- migration 4 cheaper_writes
+
+ALTER TABLE `weave`.`spans_local` ON CLUSTER `weave_cluster`
+    MODIFY COLUMN input_messages CODEC(ZSTD(1)),
+    MODIFY COLUMN output_messages CODEC(ZSTD(1)),
+    MODIFY COLUMN system_instructions CODEC(ZSTD(1)),
+    MODIFY COLUMN tool_call_arguments CODEC(ZSTD(1)),
+    MODIFY COLUMN tool_call_result CODEC(ZSTD(1)),
+    MODIFY COLUMN compaction_summary CODEC(ZSTD(1)),
+    MODIFY COLUMN resource_attrs CODEC(ZSTD(1)),
+    MODIFY COLUMN events CODEC(ZSTD(1)),
+    MODIFY COLUMN raw_span CODEC(ZSTD(1));
+
+ALTER TABLE `weave`.`message_content_local` ON CLUSTER `weave_cluster`
+    MODIFY COLUMN content CODEC(ZSTD(1)),
+    MODIFY COLUMN terms CODEC(ZSTD(1));
+
+DROP VIEW IF EXISTS `weave`.`agents_mv_local` ON CLUSTER `weave_cluster`;
+
+DROP TABLE IF EXISTS `weave`.`agents` ON CLUSTER `weave_cluster`;
+
+DROP TABLE IF EXISTS `weave`.`agents_local` ON CLUSTER `weave_cluster`;
+

@@ -342,3 +342,24 @@ ALTER TABLE `weave`.`spans`
     ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
     ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
 
+-- migration 4 cheaper_writes
+
+ALTER TABLE `weave`.`spans`
+    MODIFY COLUMN input_messages CODEC(ZSTD(1)),
+    MODIFY COLUMN output_messages CODEC(ZSTD(1)),
+    MODIFY COLUMN system_instructions CODEC(ZSTD(1)),
+    MODIFY COLUMN tool_call_arguments CODEC(ZSTD(1)),
+    MODIFY COLUMN tool_call_result CODEC(ZSTD(1)),
+    MODIFY COLUMN compaction_summary CODEC(ZSTD(1)),
+    MODIFY COLUMN resource_attrs CODEC(ZSTD(1)),
+    MODIFY COLUMN events CODEC(ZSTD(1)),
+    MODIFY COLUMN raw_span CODEC(ZSTD(1));
+
+ALTER TABLE `weave`.`message_content`
+    MODIFY COLUMN content CODEC(ZSTD(1)),
+    MODIFY COLUMN terms CODEC(ZSTD(1));
+
+DROP VIEW IF EXISTS `weave`.`agents_mv`;
+
+DROP TABLE IF EXISTS `weave`.`agents`;
+
