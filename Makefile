@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-ingest-stores bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-ingest-stores bench-clickhouse bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -59,6 +59,9 @@ bench-store: ## embedded store: ingest spans/s and p50/p95 of agents, conversati
 
 bench-server: ## issue 4's figures on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest spans/s into the embedded store (search indexed), p50 of agents list, conversations page, one turn's chat view, search through the read API; then ingest of the real Claude Code sessions replayed (WEAVE_BENCH_CC_SPANS, default 100,000)
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchServer$$' -count=1 -v -timeout 0 ./server/store/sqlite
+
+bench-clickhouse: ## the ClickHouse store on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest through WriteSpans (spans/s, CPU µs/span of weave and of ClickHouse), then p50/p95 of every read endpoint through the API handler against the issue's goals. Local node (or WEAVE_TEST_CLICKHOUSE_DSN); WEAVE_BENCH_DIR keeps its data, WEAVE_BENCH_REUSE=1 measures it again without filling
+	WEAVE_TEST_CLICKHOUSE=$${WEAVE_TEST_CLICKHOUSE:-local} WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchClickHouse$$' -count=1 -v -timeout 0 ./server/store/clickhouse
 
 bench-agentd: ## weave-agentd: what one hook event costs the daemon late in a long session (300 turns, 2,400 spans)
 	$(GO) test -run '^$$' -bench BenchmarkEventLongSession -benchtime 50x -benchmem ./daemon/session
