@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -60,11 +61,13 @@ func TestBenchClickHouse(t *testing.T) {
 		t.Cleanup(func() { c.Stop() })
 		dsn, nodePID = c.DSNs()[0], c.Nodes[0].PID
 	}
-	s, err := Open(ctx, Config{DSN: dsn, Database: "weave_bench"}, Settings{})
+	t0 := time.Now()
+	s, err := Open(ctx, Config{DSN: dsn, Database: "weave_bench"}, Settings{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	fmt.Printf("opened (schema migrated and tuned) in %s\n", time.Since(t0).Round(time.Second))
 	st, err := s.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,8 @@ type prep struct {
 	params  string    // model_parameters as JSON, "" when none
 	pairs   []msgPair // sorted by key, unique
 	prompt  string
-	hash    string // digest of the span's JSON: an unchanged re-send is not rewritten
+	hash    string // digest of the span's row: an unchanged re-send is not rewritten
+	row     []any  // the spans insert row with version 0 (spanValues), built once
 }
 
 func prepare(s model.Span) (*prep, error) {
@@ -134,7 +135,8 @@ func prepare(s model.Span) (*prep, error) {
 	}
 	p.pairs = searchPairs(&s)
 	p.prompt = promptPreview(s.InputMessages)
-	p.hash = rowDigest(spanValues(p, 0, false))
+	p.row = spanValues(p, 0, false)
+	p.hash = rowDigest(p.row)
 	return p, nil
 }
 
@@ -246,7 +248,8 @@ func promptPreview(msgs []model.Message) string {
 	return ""
 }
 
-// spanValues are the values of one spans insert row, in insertCols order.
+// spanValues are the values of one spans insert row, in insertCols order
+// (version and is_deleted last).
 func spanValues(p *prep, version uint64, deleted bool) []any {
 	s := &p.s
 	var ended *time.Time
@@ -285,6 +288,13 @@ func orEmpty[V any](m map[string]V) map[string]V {
 		return map[string]V{}
 	}
 	return m
+}
+
+// versioned is a prepared span's insert row with its version.
+func (p *prep) versioned(version uint64) []any {
+	row := slices.Clone(p.row)
+	row[len(row)-2] = version
+	return row
 }
 
 // tombstoneValues is the is_deleted row that removes a span's copy at its

@@ -85,6 +85,9 @@ type Config struct {
 	// continues a cached trace is planned without reading span_state. A
 	// negative value turns the cache off.
 	StateCacheBytes int64
+	// searchPlan replaces the search plan's thresholds (tests force the
+	// plan of common words on small data with it).
+	searchPlan *searchPlan
 	// SkipMigrate opens the store without applying the schema (for
 	// deployments that run `weave-server migrate` separately).
 	SkipMigrate bool

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,14 +53,41 @@ func TestConformanceCluster(t *testing.T) {
 	})
 }
 
+// TestConformanceSearchRecent runs the search areas of the suite with
+// every search on the plans of common words (newest occurrences first,
+// searchRecent), two rows at a time so that pages take several rounds:
+// reading the rows of matching bodies, and reading every row and keeping
+// the matches.
+func TestConformanceSearchRecent(t *testing.T) {
+	dsn := clickhousetest.DSN(t)
+	for _, tc := range []struct {
+		name          string
+		commonPercent int
+	}{{"matching rows", 101}, {"every row", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			runConformanceMatching(t, func() Config {
+				cfg := testConfig(dsn, "")
+				cfg.searchPlan = &searchPlan{directMax: 0, commonPercent: tc.commonPercent, recentRows: 2, perHit: 0, recentMax: 1 << 20}
+				return cfg
+			}, func(name string) bool {
+				return strings.Contains(name, "Search") || strings.Contains(name, "Conversation")
+			})
+		})
+	}
+}
+
 func runConformance(t *testing.T, newConfig func() Config) {
-	storetest.Run(t, func(t *testing.T) func() (store.Store, error) {
+	runConformanceMatching(t, newConfig, func(string) bool { return true })
+}
+
+func runConformanceMatching(t *testing.T, newConfig func() Config, match func(string) bool) {
+	storetest.RunMatching(t, func(t *testing.T) func() (store.Store, error) {
 		cfg := newConfig()
 		t.Cleanup(func() { dropDatabase(t, cfg) })
 		return func() (store.Store, error) {
 			return Open(context.Background(), cfg, Settings{})
 		}
-	}, storetest.Capabilities{})
+	}, storetest.Capabilities{}, match)
 }
 
 func dropDatabase(t *testing.T, cfg Config) {

@@ -159,12 +159,40 @@ func (f *fakeConn) QueryRow(ctx context.Context, sql string, args ...any) driver
 			r.rows = [][]any{{uint64(0), uint64(0)}}
 		case strings.HasPrefix(sql, "SELECT count() FROM system."):
 			r.rows = [][]any{{uint64(0)}}
+		case strings.HasPrefix(sql, "SHOW CREATE TABLE "):
+			r.rows = [][]any{{fakeTableDDL(strings.TrimPrefix(sql, "SHOW CREATE TABLE "), true)}}
+		case strings.HasPrefix(sql, "EXISTS TABLE "):
+			r.rows = [][]any{{uint8(0)}}
 		}
 	}
 	if !r.Next() {
 		return &fakeRow{err: errors.New("fake: no rows")}
 	}
 	return &fakeRow{rows: r}
+}
+
+// fakeTableDDL is what SHOW CREATE TABLE says of a table (`db`.`name`):
+// with the granule sizes tune wants when rebuilt, with ClickHouse's
+// defaults otherwise.
+func fakeTableDDL(quoted string, rebuilt bool) string {
+	name := strings.Trim(quoted[strings.LastIndexByte(quoted, '.')+1:], "`")
+	db := strings.Trim(quoted[:strings.LastIndexByte(quoted, '.')], "`")
+	settings := "index_granularity = 8192"
+	if rebuilt {
+		for _, g := range granules {
+			if name == g.table || name == g.table+"_local" {
+				settings, _ = strings.CutPrefix(mustSettings(withSettings("SETTINGS index_granularity = 8192", g.settings)), "SETTINGS ")
+			}
+		}
+	}
+	return "CREATE TABLE " + db + "." + name + "\n(\n    `x` UInt8\n)\nENGINE = MergeTree\nORDER BY x\nSETTINGS " + settings
+}
+
+func mustSettings(ddl string, ok bool) string {
+	if !ok {
+		panic("fake: no SETTINGS in " + ddl)
+	}
+	return ddl
 }
 
 type fakeRow struct {

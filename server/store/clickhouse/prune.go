@@ -23,7 +23,8 @@ var _ store.Pruner = (*Store)(nil)
 // them exactly), the rest of each trace is re-derived (a child whose
 // parent went becomes a root) and its conversation and search rows
 // replaced; their span rows are removed with a lightweight DELETE, and
-// the bodies that no remaining occurrence names are deleted.
+// the bodies that no remaining occurrence names are deleted, and at the
+// end the rows of message_occurrences_by_time before the cut.
 //
 // TTLs (Config.RetentionDays) are the way to expire data continuously;
 // DeleteBefore is for a one-off cut. Another weave-server writing to the
@@ -40,7 +41,10 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 			return total, err
 		}
 		if len(traces) == 0 {
-			return total, nil
+			// No span before the cut is left, so no occurrence either:
+			// the search's time-sorted copies of them go too.
+			err := s.deleteRows(ctx, "message_occurrences_by_time", "started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC')", named("cut", cut))
+			return total, err
 		}
 		n, err := s.pruneRound(ctx, traces, cut, start)
 		total += n

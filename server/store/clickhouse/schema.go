@@ -78,6 +78,7 @@ type schemaParams struct {
 	RetentionDays     int
 	PendingTTLSeconds int64
 	Cluster           bool
+	Replicated        bool
 }
 
 var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
@@ -132,7 +133,7 @@ func migrations(l layout, retentionDays int, pendingMaxAge time.Duration) ([]mig
 			return "TTL " + expr + " + INTERVAL " + strconv.Itoa(retentionDays) + " DAY"
 		},
 	}
-	params := schemaParams{RetentionDays: retentionDays, PendingTTLSeconds: int64(pendingMaxAge / time.Second), Cluster: l.isCluster()}
+	params := schemaParams{RetentionDays: retentionDays, PendingTTLSeconds: int64(pendingMaxAge / time.Second), Cluster: l.isCluster(), Replicated: l.replicated()}
 	var out []migration
 	for _, e := range entries {
 		m := migrationName.FindStringSubmatch(e.Name())

@@ -352,12 +352,17 @@ func TestReadSnapshot(t *testing.T) {
 	const p = "acme/agents"
 	trace := storetest.TraceID("t1")
 	// Canned answers so that multi-step reads reach their later queries.
+	matching := int64(3) // bodies a search matches
 	f.respond = func(sql string, _ map[string]any) [][]any {
 		switch {
-		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"):
+		case strings.HasPrefix(sql, "SELECT toInt64(countIf("):
+			return [][]any{{matching, int64(1_000_000)}}
+		case strings.HasPrefix(sql, "SELECT DISTINCT digest FROM"):
+			return [][]any{{digestOf("fix the bug")}}
+		case strings.HasPrefix(sql, "SELECT conv_key, role, digest, toUnixTimestamp64Nano(started_at) FROM"):
+			return [][]any{{"conv-1", "user", digestOf("fix the bug"), storetest.T0.UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"), strings.HasPrefix(sql, "SELECT toInt64(sum(sign)) FROM"):
 			return [][]any{{int64(3)}}
-		case strings.HasPrefix(sql, "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at)"):
-			return [][]any{{trace, storetest.SpanID("a"), storetest.T0.UnixNano()}, {trace, storetest.SpanID("b"), storetest.T0.Add(time.Second).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT trace_id, min(first_ns)"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano(), int64(6), int64(1), int64(0),
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(60000)}}
@@ -373,6 +378,17 @@ func TestReadSnapshot(t *testing.T) {
 				{&op, (*string)(nil), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), (*int64)(nil), (*int64)(nil), (*int64)(nil), (*int64)(nil)}}
 		case strings.HasPrefix(sql, "SELECT conv_key, max(last_ns)"):
 			return [][]any{{"conv-1", storetest.T0.Add(time.Hour).UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT DISTINCT trace_id FROM"):
+			return [][]any{{trace}}
+		case strings.HasPrefix(sql, "SELECT trace_id, span_id, parent_span_id, started_at"):
+			running := stateValues(p, &stateRow{traceID: trace, spanID: storetest.SpanID("a"), started: storetest.T0.UnixNano(), version: 7}, 1, false, false)
+			return [][]any{append(append([]any(nil), running[1:1+len(stateCols)]...), int8(1))}
+		case strings.HasPrefix(sql, "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at), version, sign"):
+			// b's first state was replaced (its cancel row read too).
+			return [][]any{{trace, storetest.SpanID("a"), storetest.T0.UnixNano(), uint64(5), int8(1)},
+				{trace, storetest.SpanID("b"), storetest.T0.UnixNano(), uint64(3), int8(1)},
+				{trace, storetest.SpanID("b"), storetest.T0.UnixNano(), uint64(3), int8(-1)},
+				{trace, storetest.SpanID("b"), storetest.T0.Add(time.Second).UnixNano(), uint64(6), int8(1)}}
 		case strings.HasPrefix(sql, "SELECT trace_id, first_ns, last_ns"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(v_inv))"):
@@ -383,13 +399,13 @@ func TestReadSnapshot(t *testing.T) {
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
 		case strings.HasPrefix(sql, "SELECT toInt64(count()), min(minute), max(minute)"):
 			return [][]any{{int64(2), storetest.T0.UnixNano() / minuteNanos, storetest.T0.UnixNano()/minuteNanos + 30}}
-		case strings.HasPrefix(sql, "SELECT conv_key, if(sum(turn_spans) > 0"):
+		case strings.HasPrefix(sql, "SELECT *, toInt64(count() OVER ()) AS c_total"):
 			row := []any{"conv-1", int64(2), int64(0), int64(10), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
 				int64(100), int64(10), int64(50), int64(5), int64(0)}
 			if strings.Contains(sql, " AS c_prompt") {
 				row = append(row, "fix the bug")
 			}
-			return [][]any{row}
+			return [][]any{append(row, int64(3))}
 		case strings.HasPrefix(sql, "SELECT conv_key, role, digest"):
 			return [][]any{{"conv-1", "user", digestOf("fix the bug"), storetest.T0.UnixNano(), trace, storetest.SpanID("a"), "claude-code", "invoke_agent"}}
 		}
@@ -485,6 +501,13 @@ func TestReadSnapshot(t *testing.T) {
 	step("SearchMessages (text index)", err)
 	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, Search: `payment "read file"`, Limit: 10})
 	step("QueryConversations search (text index)", err)
+	matching = searchDirectMax + 1
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: "payment", Roles: []string{"user"},
+		Range: store.TimeRange{From: storetest.T0}, Limit: 5})
+	step("SearchMessages matching many bodies (newest occurrences of matching bodies first)", err)
+	matching = 100_000
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `payment "fix the bug"`, Limit: 5})
+	step("SearchMessages matching a tenth of the bodies (newest occurrences first, matches kept)", err)
 	s.l.textIndex = false
 	_, err = s.Projects(ctx)
 	step("Projects", err)
@@ -543,16 +566,24 @@ func TestMiscWriteSnapshot(t *testing.T) {
 }
 
 // TestTune checks the server-dependent table options: on a 26.x server
-// without them, the merge selector base of the large tables and the text
-// index of message_content (built for existing parts, the bloom filter
-// dropped), ON CLUSTER in a replicated cluster; nothing on a server that
-// has them already, or on one that offers neither (24.8).
+// without them, the tables rebuilt with smaller granules (copied, then
+// exchanged; not in a replicated cluster), the merge selector base of the
+// large tables and the text index of message_content (built for existing
+// parts, the bloom filter dropped), ON CLUSTER in a replicated cluster;
+// nothing on a server that has them already, only the rebuilds on one
+// that offers neither (25.8).
 func TestTune(t *testing.T) {
-	server := func(version string, tuned bool) func(string, map[string]any) [][]any {
+	server := func(version string, tuned, leftover bool) func(string, map[string]any) [][]any {
 		return func(sql string, _ map[string]any) [][]any {
 			switch {
 			case sql == "SELECT version()":
 				return [][]any{{version}}
+			case strings.HasPrefix(sql, "EXISTS TABLE ") && leftover && strings.Contains(sql, "`spans__rebuild`"):
+				return [][]any{{uint8(1)}}
+			case strings.HasPrefix(sql, "SHOW CREATE TABLE "):
+				return [][]any{{fakeTableDDL(strings.TrimPrefix(sql, "SHOW CREATE TABLE "), tuned)}}
+			case strings.HasPrefix(sql, "SELECT count() FROM `"):
+				return [][]any{{uint64(1000)}}
 			case strings.Contains(sql, "system.functions"):
 				return [][]any{{uint64(1), uint64(1)}}
 			case strings.HasPrefix(sql, "SELECT count() FROM system."):
@@ -566,19 +597,20 @@ func TestTune(t *testing.T) {
 	}
 	var b strings.Builder
 	for _, tc := range []struct {
-		name    string
-		cfg     Config
-		version string
-		tuned   bool
+		name            string
+		cfg             Config
+		version         string
+		tuned, leftover bool
 	}{
-		{"26.7, single node", Config{}, "26.7.2.1", false},
-		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated}, "26.7.2.1", false},
-		{"26.7, tuned already", Config{}, "26.7.2.1", true},
-		{"25.8 (no text index)", Config{}, "25.8.3.1", false},
+		{"26.7, single node", Config{}, "26.7.2.1", false, false},
+		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated}, "26.7.2.1", false, false},
+		{"26.7, tuned already", Config{}, "26.7.2.1", true, false},
+		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{}, "26.7.2.1", true, true},
+		{"25.8 (no text index)", Config{}, "25.8.3.1", false, false},
 	} {
 		s, f := newFakeStore(t, tc.cfg)
-		f.respond = server(tc.version, tc.tuned)
-		if err := s.tune(context.Background(), s.conn); err != nil {
+		f.respond = server(tc.version, tc.tuned, tc.leftover)
+		if err := s.tune(context.Background(), s.conn, ""); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		var execs []call

@@ -46,13 +46,16 @@ type Store struct {
 
 	where string // for logs: addresses, database, cluster (no credentials)
 	// dial connects to one node of the cluster (host:port) with the
-	// store's options, for node-by-node DDL; set by Open.
-	dial func(ctx context.Context, addr string) (driver.Conn, error)
+	// store's options, for node-by-node DDL; set by Open. dialCopy does
+	// too, without the read timeout, for a table copy ("" is the DSN's
+	// servers).
+	dial, dialCopy func(ctx context.Context, addr string) (driver.Conn, error)
 
 	annMu   sync.Mutex // serializes annotation upserts and deletes
 	pendMu  sync.Mutex // serializes pending-event takes
 	content *digestCache
 	states  *stateCache // recently written traces' states, under writeMu's protocol
+	search  searchPlan
 }
 
 var _ store.Store = (*Store)(nil)
@@ -81,18 +84,12 @@ func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
 	if cfg.Cluster != "" {
 		s.where += " (cluster " + cfg.Cluster + ", " + s.cfg.ClusterMode + ")"
 	}
-	s.dial = func(ctx context.Context, addr string) (driver.Conn, error) {
+	s.dial = func(ctx context.Context, addr string) (driver.Conn, error) { return dialWith(ctx, *opts, addr) }
+	s.dialCopy = func(ctx context.Context, addr string) (driver.Conn, error) {
+		// A table copy (tune's rebuild) answers only when it is done.
 		o := *opts
-		o.Addr = []string{addr}
-		c, err := ch.Open(&o)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.Ping(ctx); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
+		o.ReadTimeout = copyReadTimeout
+		return dialWith(ctx, o, addr)
 	}
 	if !cfg.SkipMigrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -105,6 +102,25 @@ func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// copyReadTimeout bounds the wait for a table copy's answer.
+const copyReadTimeout = 24 * time.Hour
+
+// dialWith connects with opts, to addr alone when it is not empty.
+func dialWith(ctx context.Context, opts ch.Options, addr string) (driver.Conn, error) {
+	if addr != "" {
+		opts.Addr = []string{addr}
+	}
+	c, err := ch.Open(&opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ping(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // New returns a store on an open connection (Open's second half, and the
@@ -124,6 +140,10 @@ func New(conn driver.Conn, cfg Config, set Settings) *Store {
 		now:     set.Now,
 		q:       newQueue(cfg.MaxQueuedRows),
 		content: newDigestCache(500_000),
+		search:  defaultSearchPlan,
+	}
+	if cfg.searchPlan != nil {
+		s.search = *cfg.searchPlan
 	}
 	s.states = newStateCache(cfg.StateCacheBytes, func() time.Time { return s.now() })
 	if s.log == nil {
@@ -175,13 +195,13 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err := s.migrateNode(ctx, s.conn); err != nil {
 			return err
 		}
-		return s.tune(ctx, s.conn)
+		return s.tune(ctx, s.conn, "")
 	}
 	return s.eachNode(ctx, func(addr string, conn driver.Conn) error {
 		if err := s.migrateNode(ctx, conn); err != nil {
 			return fmt.Errorf("%w (node %s)", err, addr)
 		}
-		if err := s.tune(ctx, conn); err != nil {
+		if err := s.tune(ctx, conn, addr); err != nil {
 			return fmt.Errorf("%w (node %s)", err, addr)
 		}
 		return nil
@@ -346,11 +366,7 @@ func (s *Store) loadStates(ctx context.Context, project string, traces []string)
 	if st := writerReadSettings(s.l); st != nil {
 		ctx = ch.Context(ctx, ch.WithSettings(st))
 	}
-	type versioned struct {
-		net int
-		row *stateRow
-	}
-	bySpan := map[[2]string]map[uint64]*versioned{}
+	var states collapsed[*stateRow]
 	err := s.scanAll(ctx, "load trace states", loadStatesSQL(s.l), []driver.NamedValue{named("project", project), named("traces", traces)},
 		func(rows driver.Rows) error {
 			var x stateScan
@@ -358,38 +374,13 @@ func (s *Store) loadStates(ctx context.Context, project string, traces []string)
 			if err := rows.Scan(append(x.dest(), &sign)...); err != nil {
 				return err
 			}
-			k := [2]string{x.r.traceID, x.r.spanID}
-			vs := bySpan[k]
-			if vs == nil {
-				vs = map[uint64]*versioned{}
-				bySpan[k] = vs
-			}
-			v := vs[x.r.version]
-			if v == nil {
-				v = &versioned{}
-				vs[x.r.version] = v
-			}
-			v.net += int(sign)
-			if sign > 0 {
-				v.row = x.row()
-			}
+			states.add(x.r.traceID, x.r.spanID, x.r.version, sign, x.row)
 			return nil
 		})
 	if err != nil {
 		return nil, err
 	}
-	var out []*stateRow
-	for _, vs := range bySpan {
-		var cur *stateRow
-		for _, v := range vs {
-			if v.net > 0 && v.row != nil && (cur == nil || v.row.version > cur.version) {
-				cur = v.row
-			}
-		}
-		if cur != nil {
-			out = append(out, cur)
-		}
-	}
+	out := states.live()
 	slices.SortFunc(out, func(a, b *stateRow) int {
 		return cmp.Or(strings.Compare(a.traceID, b.traceID), strings.Compare(a.spanID, b.spanID))
 	})

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,32 @@ const mergeSelectorBase = 20
 // an inverted index over the terms column, whose words are separated by
 // single spaces.
 const textIndexName = "idx_terms_text"
+
+// granules are the granule sizes reads by key need, fixed when a table
+// is created (index_granularity and index_granularity_bytes cannot be
+// altered): tune rebuilds a table created with other ones. A span read by
+// key decompresses its whole granule: with ClickHouse's default (up to
+// 8,192 rows or 10 MiB) one turn of 12 spans read 1,200 span rows and
+// 10 MiB, 20-30 ms of CPU; with granules of 1 MiB it reads about a
+// tenth. span_state is read by trace (the writer's probe of a new trace,
+// every chat view): 256 rows a granule instead of 8,192. message_content
+// is read by digest for the snippets of a search page, conv_traces by
+// conversation for a page's details and a conversation's chat view,
+// message_occurrences by digest for the groups of a search.
+var granules = []struct {
+	table    string
+	settings [][2]string // name, value
+}{
+	{"spans", [][2]string{{"index_granularity", "8192"}, {"index_granularity_bytes", "1048576"}}},
+	{"span_state", [][2]string{{"index_granularity", "256"}}},
+	{"message_content", [][2]string{{"index_granularity", "256"}}},
+	{"conv_traces", [][2]string{{"index_granularity", "256"}}},
+	{"message_occurrences", [][2]string{{"index_granularity", "256"}}},
+}
+
+// rebuildSuffix names the copy a rebuild fills before it takes the
+// table's place.
+const rebuildSuffix = "__rebuild"
 
 // serverFeatures are what the connected ClickHouse offers beyond version
 // 24, read from its system tables.
@@ -64,9 +91,12 @@ func parseVersion(v string) (major, minor int) {
 // already there by an asynchronous mutation; searches stay correct, only
 // slower, until it is done), which replaces the token bloom filter, and
 // the merge selector base of the large tables. Every step is idempotent.
-func (s *Store) tune(ctx context.Context, conn driver.Conn) error {
+func (s *Store) tune(ctx context.Context, conn driver.Conn, addr string) error {
 	f, err := s.features(ctx, conn)
 	if err != nil {
+		return err
+	}
+	if err := s.ensureGranules(ctx, conn, addr); err != nil {
 		return err
 	}
 	var stmts []string
@@ -101,6 +131,116 @@ func (s *Store) tune(ctx context.Context, conn driver.Conn) error {
 		s.log.Info("clickhouse table tuned", "statement", q)
 	}
 	return nil
+}
+
+// ensureGranules rebuilds, on one node, each table whose granule sizes are
+// not those of granules: the rows are copied into a new table with the
+// same definition and those settings, which then takes the table's place
+// (EXCHANGE TABLES, atomic; materialized views follow the name, so the
+// rollups neither miss nor double an insert). A rebuild interrupted
+// before the exchange starts again from scratch; after it, the table
+// has its settings and only the leftover copy is dropped. Rows written
+// to the table while it is copied are lost: it runs when weave-server
+// starts, before it accepts spans, or in `weave-server migrate` with the
+// servers stopped (README, Migrations). Replicated tables are left as
+// they are (their replicas would each need the copy): a notice says so.
+func (s *Store) ensureGranules(ctx context.Context, conn driver.Conn, addr string) error {
+	for _, g := range granules {
+		name := "`" + s.l.db + "`.`" + s.localName(g.table) + "`"
+		tmp := "`" + s.l.db + "`.`" + s.localName(g.table) + rebuildSuffix + "`"
+		var ddl string
+		if err := conn.QueryRow(ctx, "SHOW CREATE TABLE "+name).Scan(&ddl); err != nil {
+			return fmt.Errorf("clickhouse: rebuild %s: %w", g.table, err)
+		}
+		want, ok := withSettings(ddl, g.settings)
+		if !ok {
+			return fmt.Errorf("clickhouse: rebuild %s: no SETTINGS clause in its definition", g.table)
+		}
+		if want == ddl {
+			// Done, maybe by a run interrupted before it dropped the copy.
+			var left uint8
+			if err := conn.QueryRow(ctx, "EXISTS TABLE "+tmp).Scan(&left); err != nil {
+				return fmt.Errorf("clickhouse: rebuild %s: %w", g.table, err)
+			}
+			if left == 1 {
+				if err := conn.Exec(ctx, "DROP TABLE "+tmp); err != nil {
+					return fmt.Errorf("clickhouse: rebuild %s: %w", g.table, err)
+				}
+			}
+			continue
+		}
+		if s.l.replicated() {
+			s.log.Warn("clickhouse table keeps its granule size (replicated tables are not rebuilt)", "table", g.table,
+				"settings", fmt.Sprint(g.settings))
+			continue
+		}
+		var rows uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM "+name).Scan(&rows); err != nil {
+			return fmt.Errorf("clickhouse: rebuild %s: %w", g.table, err)
+		}
+		s.log.Info("clickhouse table rebuild: copying it once with smaller granules", "table", g.table, "rows", rows)
+		create, ok := renameCreate(want, s.l.db, s.localName(g.table), s.localName(g.table)+rebuildSuffix)
+		if !ok {
+			return fmt.Errorf("clickhouse: rebuild %s: unexpected definition %q", g.table, firstLine(want))
+		}
+		copyConn := conn
+		if s.dialCopy != nil {
+			c, err := s.dialCopy(ctx, addr)
+			if err != nil {
+				return fmt.Errorf("clickhouse: rebuild %s: connect: %w", g.table, err)
+			}
+			defer c.Close()
+			copyConn = c
+		}
+		for _, q := range []string{
+			"DROP TABLE IF EXISTS " + tmp,
+			create,
+			"INSERT INTO " + tmp + " SELECT * FROM " + name,
+			"EXCHANGE TABLES " + name + " AND " + tmp,
+			"DROP TABLE " + tmp,
+		} {
+			if err := copyConn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("clickhouse: rebuild %s: %s: %w", g.table, firstLine(q), err)
+			}
+		}
+		s.log.Info("clickhouse table rebuilt", "table", g.table, "rows", rows)
+	}
+	return nil
+}
+
+var settingRE = regexp.MustCompile(`(?m)^SETTINGS (.*)$`)
+
+// withSettings returns a table definition (SHOW CREATE TABLE) with the
+// settings set: a setting it has is given the value, one it lacks is
+// appended. ok is false without a SETTINGS line.
+func withSettings(ddl string, settings [][2]string) (string, bool) {
+	m := settingRE.FindStringSubmatchIndex(ddl)
+	if m == nil {
+		return ddl, false
+	}
+	list := strings.Split(ddl[m[2]:m[3]], ", ")
+	for _, st := range settings {
+		found := false
+		for i, kv := range list {
+			if k, _, _ := strings.Cut(kv, " = "); k == st[0] {
+				list[i], found = st[0]+" = "+st[1], true
+			}
+		}
+		if !found {
+			list = append(list, st[0]+" = "+st[1])
+		}
+	}
+	return ddl[:m[2]] + strings.Join(list, ", ") + ddl[m[3]:], true
+}
+
+// renameCreate turns the CREATE TABLE of db.from into that of db.to.
+func renameCreate(ddl, db, from, to string) (string, bool) {
+	for _, prefix := range []string{"CREATE TABLE " + db + "." + from + "\n", "CREATE TABLE `" + db + "`.`" + from + "`\n"} {
+		if rest, ok := strings.CutPrefix(ddl, prefix); ok {
+			return "CREATE TABLE `" + db + "`.`" + to + "`\n" + rest, true
+		}
+	}
+	return "", false
 }
 
 // tableHas reports whether a column of system.tables (engine_full,

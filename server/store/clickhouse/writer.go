@@ -444,7 +444,7 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 		}
 		r.version = v
 		if p != nil && (prev == nil || prev.hash != r.hash) {
-			wp.rows.spans = append(wp.rows.spans, spanValues(p, v, false))
+			wp.rows.spans = append(wp.rows.spans, p.versioned(v))
 			if prev != nil && prev.started != r.started {
 				wp.rows.spans = append(wp.rows.spans, tombstoneValues(p.key, prev.started, v))
 			}

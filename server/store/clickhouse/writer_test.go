@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/storetest"
+	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
 // brute is a slow, obvious model of the contract (store package doc),
@@ -693,5 +696,149 @@ func TestLoadStatesCollapses(t *testing.T) {
 	}
 	if want := []string{"a@2", "c@9"}; !reflect.DeepEqual(ids, want) {
 		t.Errorf("states %v, want %v", ids, want)
+	}
+}
+
+// TestSearchRecentThreshold checks the plans of common words on a case
+// where reading only the newest rows would be wrong: body A was first said
+// long ago and repeated lately, so its newest row comes first while its
+// group belongs at the end; C's only row is older than the first round
+// read. The page of two must be B then C, whether the plan reads the rows
+// of matching bodies or every row (D's, which does not match, among them).
+func TestSearchRecentThreshold(t *testing.T) {
+	for _, common := range []bool{false, true} {
+		plan := &searchPlan{directMax: 0, commonPercent: 200, recentRows: 2, perHit: 0, recentMax: 1 << 20}
+		if common {
+			plan.commonPercent = 0
+		}
+		s, f := newFakeStore(t, Config{searchPlan: plan})
+		s.l.textIndex = true
+		type row struct {
+			digest string
+			at     int64
+		}
+		rows := []row{{"A", 100}, {"B", 90}, {"D", 70}, {"C", 50}, {"A", 10}} // newest first
+		first := map[string]int64{"A": 10, "B": 90, "C": 50}                  // the matching bodies
+		f.respond = func(sql string, p map[string]any) [][]any {
+			var n uint64
+			var digests []string
+			for _, v := range p {
+				switch x := v.(type) {
+				case uint64:
+					n = x
+				case []string:
+					if !slices.Equal(x, []string{"word"}) { // not the query's words
+						digests = x
+					}
+				}
+			}
+			switch {
+			case strings.HasPrefix(sql, "SELECT toInt64(countIf("):
+				return [][]any{{int64(len(first)), int64(4)}}
+			case strings.Contains(sql, "message_occurrences_by_time"):
+				var out [][]any
+				for _, r := range rows {
+					if _, match := first[r.digest]; (match || common) && len(out) < int(n) {
+						out = append(out, []any{"c", "user", r.digest, r.at})
+					}
+				}
+				return out
+			case strings.HasPrefix(sql, "SELECT DISTINCT digest"):
+				var out [][]any
+				for _, d := range digests {
+					if _, ok := first[d]; ok {
+						out = append(out, []any{d})
+					}
+				}
+				return out
+			case strings.Contains(sql, "GROUP BY conv_key, role, digest"):
+				// Groups of whatever bodies are asked: D too, were it asked.
+				var out [][]any
+				for _, d := range digests {
+					at, ok := first[d]
+					if d == "D" {
+						at, ok = 70, true
+					}
+					if ok {
+						out = append(out, []any{"c", "user", d, at, "t" + d, "s" + d, "", "chat"})
+					}
+				}
+				return out
+			}
+			return nil
+		}
+		hits, err := s.searchHits(context.Background(), store.SearchQuery{ProjectID: "p", Query: "word", Limit: 2}, textsearch.Query{Terms: []textsearch.Term{{Tokens: []string{"word"}}}}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range hits {
+			got = append(got, h.digest)
+		}
+		if want := []string{"B", "C"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("common %v: page %v, want %v", common, got, want)
+		}
+	}
+}
+
+// TestLatestSpansCollapses reads the newest rows of spans without FINAL a
+// few at a time: per span the newest version wins, a tombstone (the old
+// start of a span whose start moved) hides its copy, and a span whose
+// rows may not all have been read (at the oldest start read) waits for
+// the next, longer read.
+func TestLatestSpansCollapses(t *testing.T) {
+	defer func(v int) { latestSlack = v }(latestSlack)
+	latestSlack = 0
+	s, f := newFakeStore(t, Config{})
+	at := func(sec int) time.Time { return storetest.T0.Add(time.Duration(sec) * time.Second) }
+	row := func(id string, sec int, version uint64, deleted bool) []any {
+		sp := model.Span{ProjectID: "p", TraceID: storetest.TraceID("t"), SpanID: storetest.SpanID(id), SpanName: id + fmt.Sprint("@", version), StartedAt: at(sec)}
+		p, err := prepare(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := spanValues(p, version, deleted)
+		return append(append([]any(nil), v[:len(lightCols)]...), version, b2u(deleted))
+	}
+	// Newest first, as ClickHouse returns them; B's two versions and C's
+	// tombstone sit at the same starts as their copies.
+	rows := [][]any{
+		row("a", 100, 1, false),
+		row("b", 90, 1, false), row("b", 90, 3, false),
+		row("c", 80, 2, true), row("c", 80, 1, false), // c moved to 50
+		row("d", 70, 1, false),
+		row("c", 50, 2, false),
+	}
+	f.respond = func(sql string, p map[string]any) [][]any {
+		if strings.HasPrefix(sql, "SELECT toInt64(sum(sign))") {
+			return [][]any{{int64(4)}}
+		}
+		var n uint64
+		for _, v := range p {
+			if x, ok := v.(uint64); ok {
+				n = x
+			}
+		}
+		return rows[:min(int(n), len(rows))]
+	}
+	for _, tc := range []struct {
+		offset, limit int
+		want          []string
+	}{
+		{0, 2, []string{"a@1", "b@3"}},
+		{1, 2, []string{"b@3", "d@1"}},
+		{3, 2, []string{"c@2"}},
+	} {
+		spans, total, err := s.QuerySpans(context.Background(), store.SpanQuery{ProjectID: "p", Offset: tc.offset, Limit: tc.limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, sp := range spans {
+			got = append(got, sp.SpanName)
+		}
+		if total != 4 || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("offset %d limit %d: got %v (total %d), want %v (total 4)", tc.offset, tc.limit, got, total, tc.want)
+		}
 	}
 }

@@ -420,3 +420,28 @@ DROP TABLE IF EXISTS `weave`.`agents` ON CLUSTER `weave_cluster`;
 
 DROP TABLE IF EXISTS `weave`.`agents_local` ON CLUSTER `weave_cluster`;
 
+-- migration 5 search_by_time
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_by_time_local` ON CLUSTER `weave_cluster`
+(
+    project_id LowCardinality(String),
+    started_at DateTime64(9, 'UTC'),
+    digest String,
+    conv_key String,
+    role LowCardinality(String)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weave/message_occurrences_by_time_local', '{replica}')
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (project_id, started_at)
+TTL toDateTime(started_at) + INTERVAL 90 DAY;
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_by_time` ON CLUSTER `weave_cluster` AS `weave`.`message_occurrences_by_time_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'message_occurrences_by_time_local', rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`message_occurrences_by_time_mv_local` ON CLUSTER `weave_cluster` TO `weave`.`message_occurrences_by_time_local` AS
+SELECT project_id, started_at, digest, conv_key, role
+FROM `weave`.`message_occurrences_local`
+WHERE is_deleted = 0;
+
+INSERT INTO `weave`.`message_occurrences_by_time` SELECT project_id, started_at, digest, conv_key, role FROM `weave`.`message_occurrences` FINAL WHERE is_deleted = 0;
+

@@ -409,3 +409,27 @@ DROP TABLE IF EXISTS `weave`.`agents`;
 
 DROP TABLE IF EXISTS `weave`.`agents_local`;
 
+-- migration 5 search_by_time
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_by_time_local`
+(
+    project_id LowCardinality(String),
+    started_at DateTime64(9, 'UTC'),
+    digest String,
+    conv_key String,
+    role LowCardinality(String)
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (project_id, started_at);
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_by_time` AS `weave`.`message_occurrences_by_time_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'message_occurrences_by_time_local', rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`message_occurrences_by_time_mv_local` TO `weave`.`message_occurrences_by_time_local` AS
+SELECT project_id, started_at, digest, conv_key, role
+FROM `weave`.`message_occurrences_local`
+WHERE is_deleted = 0;
+
+INSERT INTO `weave`.`message_occurrences_by_time_local` SELECT project_id, started_at, digest, conv_key, role FROM `weave`.`message_occurrences_local` FINAL WHERE is_deleted = 0;
+

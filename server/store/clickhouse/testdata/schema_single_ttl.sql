@@ -371,3 +371,25 @@ DROP VIEW IF EXISTS `weave`.`agents_mv`;
 
 DROP TABLE IF EXISTS `weave`.`agents`;
 
+-- migration 5 search_by_time
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_by_time`
+(
+    project_id LowCardinality(String),
+    started_at DateTime64(9, 'UTC'),
+    digest String,
+    conv_key String,
+    role LowCardinality(String)
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (project_id, started_at)
+TTL toDateTime(started_at) + INTERVAL 30 DAY;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`message_occurrences_by_time_mv` TO `weave`.`message_occurrences_by_time` AS
+SELECT project_id, started_at, digest, conv_key, role
+FROM `weave`.`message_occurrences`
+WHERE is_deleted = 0;
+
+INSERT INTO `weave`.`message_occurrences_by_time` SELECT project_id, started_at, digest, conv_key, role FROM `weave`.`message_occurrences` FINAL WHERE is_deleted = 0;
+
