@@ -31,6 +31,7 @@ var version = "0.1.0-dev"
 
 const usage = `usage: weave-server [serve] [flags]
        weave-server migrate [--store KIND] [--data-dir DIR] [clickhouse flags]
+                            [--clickhouse-rebuild-tables]
        weave-server version
 
 weave-server stores OpenTelemetry GenAI traces (from weave-agentd or any OTel
@@ -85,6 +86,10 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-cert-file FILE, --clickhouse-key-file FILE  client certificate
   --clickhouse-skip-migrate      do not apply the schema on start (run
                           weave-server migrate instead)
+  --clickhouse-rebuild-tables    (migrate only) copy the tables made before
+                          their granule sizes were set into new ones (reads
+                          by key get faster); rows written meanwhile are
+                          lost: run it with no weave-server writing
   --clickhouse-batch-rows N      spans per insert batch (default 1000)
   --clickhouse-flush-interval D  longest wait for a batch to fill, and the
                           shortest time between two inserts (default 1s)
@@ -229,6 +234,7 @@ func runMigrate(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "")
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
+	fs.BoolVar(&cfg.ClickHouse.RebuildTables, "clickhouse-rebuild-tables", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

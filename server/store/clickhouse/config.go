@@ -91,6 +91,12 @@ type Config struct {
 	// SkipMigrate opens the store without applying the schema (for
 	// deployments that run `weave-server migrate` separately).
 	SkipMigrate bool
+	// RebuildTables lets Migrate copy a table that has rows into one with
+	// the granule sizes reads by key need (tune.go). Rows written to the
+	// table during the copy are lost: set it only while no weave-server
+	// writes (`weave-server migrate --clickhouse-rebuild-tables`). Empty
+	// tables are rebuilt without it.
+	RebuildTables bool
 }
 
 // Settings are the dependencies a developer injects.

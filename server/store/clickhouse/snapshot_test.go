@@ -573,7 +573,7 @@ func TestMiscWriteSnapshot(t *testing.T) {
 // nothing on a server that has them already, only the rebuilds on one
 // that offers neither (25.8).
 func TestTune(t *testing.T) {
-	server := func(version string, tuned, leftover bool) func(string, map[string]any) [][]any {
+	server := func(version string, tuned, leftover bool, rows uint64) func(string, map[string]any) [][]any {
 		return func(sql string, _ map[string]any) [][]any {
 			switch {
 			case sql == "SELECT version()":
@@ -583,7 +583,7 @@ func TestTune(t *testing.T) {
 			case strings.HasPrefix(sql, "SHOW CREATE TABLE "):
 				return [][]any{{fakeTableDDL(strings.TrimPrefix(sql, "SHOW CREATE TABLE "), tuned)}}
 			case strings.HasPrefix(sql, "SELECT count() FROM `"):
-				return [][]any{{uint64(1000)}}
+				return [][]any{{rows}}
 			case strings.Contains(sql, "system.functions"):
 				return [][]any{{uint64(1), uint64(1)}}
 			case strings.HasPrefix(sql, "SELECT count() FROM system."):
@@ -601,15 +601,18 @@ func TestTune(t *testing.T) {
 		cfg             Config
 		version         string
 		tuned, leftover bool
+		rows            uint64 // in each table
 	}{
-		{"26.7, single node", Config{}, "26.7.2.1", false, false},
-		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated}, "26.7.2.1", false, false},
-		{"26.7, tuned already", Config{}, "26.7.2.1", true, false},
-		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{}, "26.7.2.1", true, true},
-		{"25.8 (no text index)", Config{}, "25.8.3.1", false, false},
+		{"26.7, single node, new database (empty tables rebuilt)", Config{}, "26.7.2.1", false, false, 0},
+		{"26.7, single node, tables with rows (kept without RebuildTables)", Config{}, "26.7.2.1", false, false, 1000},
+		{"26.7, single node, tables with rows, RebuildTables", Config{RebuildTables: true}, "26.7.2.1", false, false, 1000},
+		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated, RebuildTables: true}, "26.7.2.1", false, false, 1000},
+		{"26.7, tuned already", Config{}, "26.7.2.1", true, false, 1000},
+		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{}, "26.7.2.1", true, true, 1000},
+		{"25.8 (no text index)", Config{}, "25.8.3.1", false, false, 0},
 	} {
 		s, f := newFakeStore(t, tc.cfg)
-		f.respond = server(tc.version, tc.tuned, tc.leftover)
+		f.respond = server(tc.version, tc.tuned, tc.leftover, tc.rows)
 		if err := s.tune(context.Background(), s.conn, ""); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

@@ -140,10 +140,12 @@ func (s *Store) tune(ctx context.Context, conn driver.Conn, addr string) error {
 // rollups neither miss nor double an insert). A rebuild interrupted
 // before the exchange starts again from scratch; after it, the table
 // has its settings and only the leftover copy is dropped. Rows written
-// to the table while it is copied are lost: it runs when weave-server
-// starts, before it accepts spans, or in `weave-server migrate` with the
-// servers stopped (README, Migrations). Replicated tables are left as
-// they are (their replicas would each need the copy): a notice says so.
+// to the table while it is copied would be lost, so a table that has rows
+// is copied only when Config.RebuildTables asks (`weave-server migrate
+// --clickhouse-rebuild-tables`, with the servers stopped); otherwise a
+// notice says it keeps its granules. An empty table (a new database) is
+// rebuilt at once. Replicated tables are left as they are (their
+// replicas would each need the copy): a notice says so.
 func (s *Store) ensureGranules(ctx context.Context, conn driver.Conn, addr string) error {
 	for _, g := range granules {
 		name := "`" + s.l.db + "`.`" + s.localName(g.table) + "`"
@@ -177,6 +179,15 @@ func (s *Store) ensureGranules(ctx context.Context, conn driver.Conn, addr strin
 		var rows uint64
 		if err := conn.QueryRow(ctx, "SELECT count() FROM "+name).Scan(&rows); err != nil {
 			return fmt.Errorf("clickhouse: rebuild %s: %w", g.table, err)
+		}
+		if rows > 0 && !s.cfg.RebuildTables {
+			// Rows another weave-server writes while the copy runs would
+			// be lost, and a large copy would hold up this start: only
+			// `weave-server migrate --clickhouse-rebuild-tables` (with the
+			// servers stopped) copies a table that has rows.
+			s.log.Warn("clickhouse table keeps its granule size until weave-server migrate --clickhouse-rebuild-tables runs (with no weave-server writing)",
+				"table", g.table, "rows", rows, "settings", fmt.Sprint(g.settings))
+			continue
 		}
 		s.log.Info("clickhouse table rebuild: copying it once with smaller granules", "table", g.table, "rows", rows)
 		create, ok := renameCreate(want, s.l.db, s.localName(g.table), s.localName(g.table)+rebuildSuffix)
