@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -412,22 +413,25 @@ func decodeJSON(s string, v any) error {
 // rowDigest is a digest of a spans row's values (everything the row
 // stores), so that an unchanged re-send can be recognized without reading
 // the row back.
+// The values are serialized into one pooled buffer and hashed at once (a
+// span's row is several KiB: hashing it piece by piece copied each string
+// twice).
 func rowDigest(values []any) string {
-	h := sha256.New()
-	var buf []byte
+	bp := digestBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
 	str := func(s string) {
-		buf = binary.AppendUvarint(buf[:0], uint64(len(s)))
-		h.Write(buf)
-		h.Write([]byte(s))
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
 	}
 	num := func(n uint64) {
-		buf = binary.AppendUvarint(buf[:0], n)
-		h.Write(buf)
+		buf = binary.AppendUvarint(buf, n)
 	}
 	for _, v := range values {
 		switch x := v.(type) {
 		case string:
-			str("s" + x)
+			// As str("s" + x), without building that string.
+			buf = binary.AppendUvarint(buf, uint64(len(x)+1))
+			buf = append(append(buf, 's'), x...)
 		case time.Time:
 			str("t")
 			num(uint64(x.UnixNano()))
@@ -491,5 +495,12 @@ func rowDigest(values []any) string {
 			panic(fmt.Sprintf("clickhouse: rowDigest: unexpected %T", v))
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(buf)
+	if cap(buf) <= 1<<20 { // a huge row's buffer is not kept
+		*bp = buf
+		digestBufs.Put(bp)
+	}
+	return hex.EncodeToString(sum[:16])
 }
+
+var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
