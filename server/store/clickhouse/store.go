@@ -51,8 +51,10 @@ type Store struct {
 	// servers).
 	dial, dialCopy func(ctx context.Context, addr string) (driver.Conn, error)
 
-	annMu   sync.Mutex // serializes annotation upserts and deletes
-	pendMu  sync.Mutex // serializes pending-event takes
+	annMu   sync.Mutex     // serializes annotation upserts and deletes
+	pendMu  sync.Mutex     // serializes pending-event lookups
+	pendQMu sync.Mutex     // guards pendQ
+	pendQ   []*pendingTake // calls waiting for the next lookup
 	content *digestCache
 	states  *stateCache // recently written traces' states, under writeMu's protocol
 	search  searchPlan

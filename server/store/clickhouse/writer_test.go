@@ -842,3 +842,108 @@ func TestLatestSpansCollapses(t *testing.T) {
 		}
 	}
 }
+
+// TestTakePendingEventsShared checks that concurrent TakePendingEvents
+// calls share lookups: while one call's lookup runs, three more queue and
+// are then served by a single second lookup, each with the events of its
+// own keys; a key two of them ask for goes to one of them only.
+func TestTakePendingEventsShared(t *testing.T) {
+	s, f := newFakeStore(t, Config{})
+	key := func(i int) store.SpanKey {
+		return store.SpanKey{ProjectID: "p", TraceID: storetest.TraceID("t", i), SpanID: storetest.SpanID("s", i)}
+	}
+	events := func(i int) string { return fmt.Sprintf(`[{"name":"e%d","time":"2026-05-04T09:30:00Z"}]`, i) }
+	started, release := make(chan struct{}), make(chan struct{})
+	var lookups int
+	var mu sync.Mutex
+	f.respond = func(sql string, p map[string]any) [][]any {
+		if !strings.Contains(sql, "`pending_events` FINAL") {
+			return nil
+		}
+		mu.Lock()
+		lookups++
+		first := lookups == 1
+		mu.Unlock()
+		if first {
+			close(started)
+			<-release
+		}
+		var traces, spans []string
+		for _, v := range p {
+			if ids, ok := v.([]string); ok && len(ids) > 0 && len(ids[0]) == 32 {
+				traces = ids
+			} else if ok {
+				spans = ids
+			}
+		}
+		var rows [][]any
+		for i := range 5 {
+			k := key(i)
+			if slices.Contains(traces, k.TraceID) && slices.Contains(spans, k.SpanID) {
+				rows = append(rows, []any{k.TraceID, k.SpanID, uint64(100 + i), events(i)})
+			}
+		}
+		return rows
+	}
+	ctx := context.Background()
+	type result struct {
+		got map[store.SpanKey][]model.Event
+		err error
+	}
+	asks := [][]int{{0}, {1, 4}, {2, 4}, {3}}
+	results := make([]chan result, len(asks))
+	take := func(i int) {
+		var keys []store.SpanKey
+		for _, k := range asks[i] {
+			keys = append(keys, key(k))
+		}
+		got, err := s.TakePendingEvents(ctx, keys)
+		results[i] <- result{got, err}
+	}
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	go take(0)
+	<-started
+	for i := 1; i < len(asks); i++ {
+		go take(i)
+	}
+	for { // the three others wait behind the first lookup
+		s.pendQMu.Lock()
+		n := len(s.pendQ)
+		s.pendQMu.Unlock()
+		if n == len(asks)-1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	owners := 0
+	for i, ask := range asks {
+		r := <-results[i]
+		if r.err != nil {
+			t.Fatalf("call %d: %v", i, r.err)
+		}
+		for _, k := range ask {
+			evs := r.got[key(k)]
+			if k == 4 {
+				if len(evs) > 0 {
+					owners++
+				}
+				continue
+			}
+			if len(evs) != 1 || evs[0].Name != fmt.Sprint("e", k) {
+				t.Errorf("call %d, key %d: got %+v, want its one event", i, k, evs)
+			}
+		}
+		if len(r.got) > len(ask) {
+			t.Errorf("call %d got events of keys it did not ask for: %v", i, r.got)
+		}
+	}
+	if owners != 1 {
+		t.Errorf("the key two calls asked for went to %d of them, want 1", owners)
+	}
+	if lookups != 2 {
+		t.Errorf("%d lookups for 4 calls, 3 of them concurrent: want 2", lookups)
+	}
+}
