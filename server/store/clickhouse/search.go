@@ -103,13 +103,18 @@ func groupConds(q store.SearchQuery, p *params) []string {
 }
 
 // estimateSQL bounds the bodies that match the query (every word in
-// them, runs of words not checked) and counts the project's bodies.
+// them, runs of words not checked) and counts the project's bodies. The
+// words are a WHERE condition, not a countIf: there the text index (or the
+// token bloom filter) skips the granules without them, so a rare word
+// reads almost nothing (as a countIf, every search read the terms of
+// every body: 0.7 s at 100,000 spans).
 func estimateSQL(l layout, project string, parsed textsearch.Query) built {
 	var p params
 	pr := p.add("String", project)
+	from := " FROM " + l.table("message_content") + " WHERE "
 	return built{
-		sql: "SELECT toInt64(countIf(" + and(matchConds(l, pr, parsed, &p, true)[1:]) + ")), toInt64(count()) FROM " +
-			l.table("message_content") + " WHERE project_id = " + pr,
+		sql: "SELECT (SELECT toInt64(count())" + from + and(matchConds(l, pr, parsed, &p, true)) + "), " +
+			"(SELECT toInt64(count())" + from + "project_id = " + pr + ")",
 		params: p.list,
 	}
 }

@@ -355,7 +355,7 @@ func TestReadSnapshot(t *testing.T) {
 	matching := int64(3) // bodies a search matches
 	f.respond = func(sql string, _ map[string]any) [][]any {
 		switch {
-		case strings.HasPrefix(sql, "SELECT toInt64(countIf("):
+		case strings.HasPrefix(sql, "SELECT (SELECT toInt64(count())"):
 			return [][]any{{matching, int64(1_000_000)}}
 		case strings.HasPrefix(sql, "SELECT DISTINCT digest FROM"):
 			return [][]any{{digestOf("fix the bug")}}

@@ -733,7 +733,7 @@ func TestSearchRecentThreshold(t *testing.T) {
 				}
 			}
 			switch {
-			case strings.HasPrefix(sql, "SELECT toInt64(countIf("):
+			case strings.HasPrefix(sql, "SELECT (SELECT toInt64(count())"):
 				return [][]any{{int64(len(first)), int64(4)}}
 			case strings.Contains(sql, "message_occurrences_by_time"):
 				var out [][]any
