@@ -103,6 +103,21 @@ func migrations(l layout, retentionDays int, pendingMaxAge time.Duration) ([]mig
 			}
 			return "Replicated" + engine + "(" + rep + ")"
 		},
+		// settings are a table's SETTINGS clause: the granule sizes its
+		// reads by key need (tune.go's granules), so that a new table
+		// needs no rebuild.
+		"settings": func(table string) (string, error) {
+			for _, g := range granules {
+				if g.table == table {
+					list := make([]string, len(g.settings))
+					for i, st := range g.settings {
+						list[i] = st[0] + " = " + st[1]
+					}
+					return "SETTINGS " + strings.Join(list, ", "), nil
+				}
+			}
+			return "", fmt.Errorf("no granule settings for table %s", table)
+		},
 		"distributed": func(table, shardKey string) string {
 			if !l.isCluster() {
 				return ""

@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`spans_local` ON CLUSTER `weave_cluster`
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/spans_local', '{replica}', version, is_deleted)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, started_at, span_id, trace_id)
-TTL toDateTime(started_at) + INTERVAL 90 DAY;
+TTL toDateTime(started_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, index_granularity_bytes = 1048576;
 
 CREATE TABLE IF NOT EXISTS `weave`.`spans` ON CLUSTER `weave_cluster` AS `weave`.`spans_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'spans_local', cityHash64(project_id, trace_id));
@@ -115,7 +116,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`span_state_local` ON CLUSTER `weave_cluster`
 ENGINE = ReplicatedVersionedCollapsingMergeTree('/clickhouse/tables/{shard}/weave/span_state_local', '{replica}', sign, version)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, trace_id, span_id)
-TTL toDateTime(started_at) + INTERVAL 90 DAY;
+TTL toDateTime(started_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`span_state` ON CLUSTER `weave_cluster` AS `weave`.`span_state_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'span_state_local', cityHash64(project_id, trace_id));
@@ -284,7 +286,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`conv_traces_local` ON CLUSTER `weave_cluster
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/conv_traces_local', '{replica}', version, is_deleted)
 ORDER BY (project_id, conv_key, trace_id)
-TTL toDateTime(last_at) + INTERVAL 90 DAY;
+TTL toDateTime(last_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`conv_traces` ON CLUSTER `weave_cluster` AS `weave`.`conv_traces_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'conv_traces_local', cityHash64(project_id, trace_id));
@@ -301,7 +304,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_content_local` ON CLUSTER `weave_clu
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/message_content_local', '{replica}', refreshed_at)
 ORDER BY (project_id, digest)
 TTL toDateTime(refreshed_at) + INTERVAL 90 DAY
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_content` ON CLUSTER `weave_cluster` AS `weave`.`message_content_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'message_content_local', cityHash64(project_id, digest));
@@ -323,7 +326,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_local` ON CLUSTER `weave
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/message_occurrences_local', '{replica}', version, is_deleted)
 ORDER BY (project_id, digest, conv_key, role, trace_id)
-TTL toDateTime(started_at) + INTERVAL 90 DAY;
+TTL toDateTime(started_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences` ON CLUSTER `weave_cluster` AS `weave`.`message_occurrences_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'message_occurrences_local', cityHash64(project_id, trace_id));

@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`spans_local`
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (project_id, started_at, span_id, trace_id);
+ORDER BY (project_id, started_at, span_id, trace_id)
+SETTINGS index_granularity = 8192, index_granularity_bytes = 1048576;
 
 CREATE TABLE IF NOT EXISTS `weave`.`spans` AS `weave`.`spans_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'spans_local', cityHash64(project_id, trace_id));
@@ -110,7 +111,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`span_state_local`
 )
 ENGINE = VersionedCollapsingMergeTree(sign, version)
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (project_id, trace_id, span_id);
+ORDER BY (project_id, trace_id, span_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`span_state` AS `weave`.`span_state_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'span_state_local', cityHash64(project_id, trace_id));
@@ -275,7 +277,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`conv_traces_local`
     is_deleted UInt8
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
-ORDER BY (project_id, conv_key, trace_id);
+ORDER BY (project_id, conv_key, trace_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`conv_traces` AS `weave`.`conv_traces_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'conv_traces_local', cityHash64(project_id, trace_id));
@@ -291,7 +294,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_content_local`
 )
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY (project_id, digest)
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_content` AS `weave`.`message_content_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'message_content_local', cityHash64(project_id, digest));
@@ -312,7 +315,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_local`
     INDEX idx_conv_key conv_key TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
-ORDER BY (project_id, digest, conv_key, role, trace_id);
+ORDER BY (project_id, digest, conv_key, role, trace_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences` AS `weave`.`message_occurrences_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'message_occurrences_local', cityHash64(project_id, trace_id));

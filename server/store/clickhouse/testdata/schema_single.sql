@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`spans`
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (project_id, started_at, span_id, trace_id);
+ORDER BY (project_id, started_at, span_id, trace_id)
+SETTINGS index_granularity = 8192, index_granularity_bytes = 1048576;
 
 CREATE TABLE IF NOT EXISTS `weave`.`span_state`
 (
@@ -107,7 +108,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`span_state`
 )
 ENGINE = VersionedCollapsingMergeTree(sign, version)
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (project_id, trace_id, span_id);
+ORDER BY (project_id, trace_id, span_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`agents`
 (
@@ -260,7 +262,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`conv_traces`
     is_deleted UInt8
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
-ORDER BY (project_id, conv_key, trace_id);
+ORDER BY (project_id, conv_key, trace_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_content`
 (
@@ -273,7 +276,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_content`
 )
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY (project_id, digest)
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences`
 (
@@ -291,7 +294,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences`
     INDEX idx_conv_key conv_key TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
-ORDER BY (project_id, digest, conv_key, role, trace_id);
+ORDER BY (project_id, digest, conv_key, role, trace_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`pending_events`
 (

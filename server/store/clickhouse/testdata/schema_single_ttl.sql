@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`spans`
 ENGINE = ReplacingMergeTree(version, is_deleted)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, started_at, span_id, trace_id)
-TTL toDateTime(started_at) + INTERVAL 30 DAY;
+TTL toDateTime(started_at) + INTERVAL 30 DAY
+SETTINGS index_granularity = 8192, index_granularity_bytes = 1048576;
 
 CREATE TABLE IF NOT EXISTS `weave`.`span_state`
 (
@@ -109,7 +110,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`span_state`
 ENGINE = VersionedCollapsingMergeTree(sign, version)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, trace_id, span_id)
-TTL toDateTime(started_at) + INTERVAL 30 DAY;
+TTL toDateTime(started_at) + INTERVAL 30 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`agents`
 (
@@ -266,7 +268,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`conv_traces`
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (project_id, conv_key, trace_id)
-TTL toDateTime(last_at) + INTERVAL 30 DAY;
+TTL toDateTime(last_at) + INTERVAL 30 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_content`
 (
@@ -280,7 +283,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_content`
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY (project_id, digest)
 TTL toDateTime(refreshed_at) + INTERVAL 30 DAY
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences`
 (
@@ -299,7 +302,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences`
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (project_id, digest, conv_key, role, trace_id)
-TTL toDateTime(started_at) + INTERVAL 30 DAY;
+TTL toDateTime(started_at) + INTERVAL 30 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`pending_events`
 (
