@@ -186,7 +186,7 @@ func startServer(t *testing.T) *server {
 	addr := l.Addr().String()
 	l.Close()
 	s := &server{url: "http://" + addr}
-	args := []string{"serve", "--addr", addr, "--data-dir", t.TempDir()}
+	args := []string{"serve", "--addr", addr, "--grpc-addr", "off", "--data-dir", t.TempDir()}
 	if clickhouseDSN != "" {
 		args = append(args, "--store", "clickhouse", "--clickhouse-dsn", clickhouseDB(), "--clickhouse-flush-interval", "50ms")
 	}

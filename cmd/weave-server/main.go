@@ -41,6 +41,9 @@ listens on http://127.0.0.1:7433 with the embedded store under ~/.weave/server.
 serve flags:
   --addr HOST:PORT        listen address (default 127.0.0.1:7433). Without API
                           keys only loopback addresses are allowed.
+  --grpc-addr HOST:PORT   OTLP/gRPC listen address (traces, logs, metrics;
+                          default 127.0.0.1:4317), "off" for none. Without
+                          API keys only loopback addresses are allowed.
   --data-dir DIR          where the embedded store keeps weave.db
                           (default ~/.weave/server)
   --store KIND            sqlite (embedded, default) or clickhouse
@@ -94,7 +97,8 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-flush-interval D  longest wait for a batch to fill, and the
                           shortest time between two inserts (default 1s)
 
-Endpoints: OTLP at /v1/traces, /otel/v1/traces, /agents/otel/v1/traces;
+Endpoints: OTLP/HTTP at /v1/traces, /v1/logs, /otel/v1/traces, /agents/otel/v1/traces;
+OTLP/gRPC on --grpc-addr;
 the read API under /genai/ (docs/API.md); /healthz, /readyz, /metrics.
 `
 
@@ -129,6 +133,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "")
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "")
 	fs.StringVar(&cfg.DefaultProject, "default-project", cfg.DefaultProject, "")

@@ -18,9 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-
 	"github.com/weavetrace/weave/server/auth"
 	"github.com/weavetrace/weave/server/metrics"
 	"github.com/weavetrace/weave/server/normalize"
@@ -51,7 +48,7 @@ const DefaultMaxInFlightBytes = 64 << 20
 // budget before it is answered 503 (Settings.AdmissionWait).
 const DefaultAdmissionWait = 2 * time.Second
 
-// retryAfterSeconds is the Retry-After of every 503.
+// retryAfterSeconds is the Retry-After of every 503 (retryAfter).
 const retryAfterSeconds = "5"
 
 // Settings are the handler's dependencies.
@@ -231,12 +228,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sig signal) {
 	enc, body, herr := h.readRequest(w, r, res)
 	var out result
 	if herr == nil {
-		switch sig {
-		case signalTraces:
-			out, herr = h.traces(r, enc, body)
-		case signalLogs:
-			out, herr = h.logs(r, enc, body)
-		}
+		out, herr = h.handle(r, sig, enc, body)
 	}
 	body = nil
 	h.m.batchSeconds.With(string(sig)).Observe(h.now().Sub(start).Seconds())
@@ -249,6 +241,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sig signal) {
 	}
 	h.m.inFlightBytes.Add(-float64(res.held))
 	res.release()
+}
+
+// handle stores what a request body holds (OTLP/HTTP and OTLP/gRPC alike).
+func (h *Handler) handle(r *http.Request, sig signal, enc encoding, body []byte) (result, *httpError) {
+	switch sig {
+	case signalTraces:
+		return h.traces(r, enc, body)
+	case signalLogs:
+		return h.logs(r, enc, body)
+	}
+	return result{}, fail(http.StatusNotFound, "ingest: no signal %q", sig)
 }
 
 // readRequest checks method, key, content type and encoding, takes room
@@ -444,30 +447,19 @@ func summarize(noun string, reasons map[string]int) (int64, string) {
 func writeSuccess(w http.ResponseWriter, enc encoding, sig signal, res result) {
 	var body []byte
 	var err error
-	switch {
-	case res.rejected == 0 && res.message == "":
+	if res.rejected != 0 || res.message != "" {
+		m := exportResponse(sig, res).(interface {
+			MarshalProto() ([]byte, error)
+			MarshalJSON() ([]byte, error)
+		})
+		if enc == encJSON {
+			body, err = m.MarshalJSON()
+		} else {
+			body, err = m.MarshalProto()
+		}
+	} else if enc == encJSON {
 		// Everything accepted: an empty response message.
-		if enc == encJSON {
-			body = []byte("{}")
-		}
-	case sig == signalTraces:
-		resp := ptraceotlp.NewExportResponse()
-		resp.PartialSuccess().SetRejectedSpans(res.rejected)
-		resp.PartialSuccess().SetErrorMessage(res.message)
-		if enc == encJSON {
-			body, err = resp.MarshalJSON()
-		} else {
-			body, err = resp.MarshalProto()
-		}
-	case sig == signalLogs:
-		resp := plogotlp.NewExportResponse()
-		resp.PartialSuccess().SetRejectedLogRecords(res.rejected)
-		resp.PartialSuccess().SetErrorMessage(res.message)
-		if enc == encJSON {
-			body, err = resp.MarshalJSON()
-		} else {
-			body, err = resp.MarshalProto()
-		}
+		body = []byte("{}")
 	}
 	if err != nil { // cannot happen for these messages; answer plainly
 		body = nil

@@ -5,6 +5,7 @@ import "github.com/weavetrace/weave/server/metrics"
 // ingestMetrics are the ingest series on the shared registry.
 type ingestMetrics struct {
 	requests      *metrics.CounterVec   // signal, code
+	grpcRequests  *metrics.CounterVec   // signal, gRPC code
 	batchSeconds  *metrics.HistogramVec // signal
 	spansReceived *metrics.Counter
 	spansStored   *metrics.Counter
@@ -22,6 +23,8 @@ func newIngestMetrics(r *metrics.Registry) *ingestMetrics {
 	return &ingestMetrics{
 		requests: r.NewCounterVec("weave_ingest_requests_total",
 			"OTLP export requests by signal and HTTP status code.", "signal", "code"),
+		grpcRequests: r.NewCounterVec("weave_ingest_grpc_requests_total",
+			"OTLP/gRPC export requests by signal and gRPC status code.", "signal", "code"),
 		batchSeconds: r.NewHistogramVec("weave_ingest_batch_duration_seconds",
 			"Time to handle one OTLP export request, from the first byte read to the answer.",
 			metrics.DefaultLatencyBuckets, "signal"),

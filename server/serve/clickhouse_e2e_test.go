@@ -201,7 +201,7 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 	l.Close()
 	s := &server{base: "http://" + addr, out: &bytes.Buffer{}, done: make(chan error, 1),
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--grpc-addr", "off"}, args...)...)
 	s.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "WEAVE_API_KEYS=", "WEAVE_CLICKHOUSE_DSN=")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
