@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -43,8 +44,9 @@ import (
 
 // grpcServices maps the full method name of each export RPC to its signal.
 var grpcServices = map[string]signal{
-	"/opentelemetry.proto.collector.trace.v1.TraceService/Export": signalTraces,
-	"/opentelemetry.proto.collector.logs.v1.LogsService/Export":   signalLogs,
+	"/opentelemetry.proto.collector.trace.v1.TraceService/Export":     signalTraces,
+	"/opentelemetry.proto.collector.logs.v1.LogsService/Export":       signalLogs,
+	"/opentelemetry.proto.collector.metrics.v1.MetricsService/Export": signalMetrics,
 }
 
 // grpcInitialBytes is the body size a gRPC request reserves room for
@@ -64,7 +66,7 @@ func (h *Handler) GRPCServerOptions() []grpc.ServerOption {
 	}
 }
 
-// RegisterGRPC registers the OTLP export services (traces, logs) on s,
+// RegisterGRPC registers the OTLP export services (traces, logs, metrics) on s,
 // which must have been built with GRPCServerOptions.
 func (h *Handler) RegisterGRPC(s *grpc.Server) {
 	for method, sig := range grpcServices {
@@ -253,6 +255,13 @@ func exportResponse(sig signal, res result) any {
 		resp := plogotlp.NewExportResponse()
 		if res.rejected > 0 || res.message != "" {
 			resp.PartialSuccess().SetRejectedLogRecords(res.rejected)
+			resp.PartialSuccess().SetErrorMessage(res.message)
+		}
+		return resp
+	case signalMetrics:
+		resp := pmetricotlp.NewExportResponse()
+		if res.rejected > 0 || res.message != "" {
+			resp.PartialSuccess().SetRejectedDataPoints(res.rejected)
 			resp.PartialSuccess().SetErrorMessage(res.message)
 		}
 		return resp

@@ -30,8 +30,9 @@ import (
 // (/otel/v1/genai/traces), the Claude Code tracer's (/agents/otel/v1/traces)
 // and the OTLP default (/v1/traces).
 var (
-	TracePaths = []string{"/otel/v1/traces", "/traces/otel/v1/traces", "/otel/v1/genai/traces", "/agents/otel/v1/traces", "/v1/traces"}
-	LogPaths   = []string{"/otel/v1/logs", "/traces/otel/v1/logs", "/v1/logs"}
+	TracePaths  = []string{"/otel/v1/traces", "/traces/otel/v1/traces", "/otel/v1/genai/traces", "/agents/otel/v1/traces", "/v1/traces"}
+	LogPaths    = []string{"/otel/v1/logs", "/traces/otel/v1/logs", "/v1/logs"}
+	MetricPaths = []string{"/otel/v1/metrics", "/traces/otel/v1/metrics", "/v1/metrics"}
 )
 
 // DefaultMaxBodyBytes bounds a request body, before and after
@@ -161,14 +162,17 @@ func New(s Settings) (*Handler, error) {
 	return h, nil
 }
 
-// Register mounts the trace and log handlers on mux at TracePaths and
-// LogPaths.
+// Register mounts the trace, log and metric handlers on mux at
+// TracePaths, LogPaths and MetricPaths.
 func (h *Handler) Register(mux *http.ServeMux) {
 	for _, p := range TracePaths {
 		mux.Handle(p, h.Traces())
 	}
 	for _, p := range LogPaths {
 		mux.Handle(p, h.Logs())
+	}
+	for _, p := range MetricPaths {
+		mux.Handle(p, h.Metrics())
 	}
 }
 
@@ -182,11 +186,17 @@ func (h *Handler) Logs() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, signalLogs) })
 }
 
+// Metrics returns the handler for OTLP metric export requests.
+func (h *Handler) Metrics() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, signalMetrics) })
+}
+
 type signal string
 
 const (
-	signalTraces signal = "traces"
-	signalLogs   signal = "logs"
+	signalTraces  signal = "traces"
+	signalLogs    signal = "logs"
+	signalMetrics signal = "metrics"
 )
 
 // encoding is the wire format of a request, and so of its answer.
@@ -250,6 +260,8 @@ func (h *Handler) handle(r *http.Request, sig signal, enc encoding, body []byte)
 		return h.traces(r, enc, body)
 	case signalLogs:
 		return h.logs(r, enc, body)
+	case signalMetrics:
+		return h.metrics(r, enc, body)
 	}
 	return result{}, fail(http.StatusNotFound, "ingest: no signal %q", sig)
 }
