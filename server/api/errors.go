@@ -23,6 +23,7 @@ const (
 	CodeCanceled             = "canceled"
 	CodeTimeout              = "timeout"
 	CodeInternal             = "internal"
+	CodeUnimplemented        = "unimplemented"
 )
 
 // StatusClientClosedRequest is the status logged (never seen by the client)
@@ -40,6 +41,7 @@ var statusByCode = map[string]int{
 	CodeCanceled:             StatusClientClosedRequest,
 	CodeTimeout:              http.StatusServiceUnavailable,
 	CodeInternal:             http.StatusInternalServerError,
+	CodeUnimplemented:        http.StatusNotImplemented,
 }
 
 // StatusOf returns the HTTP status of an error code (500 for an unknown one).
