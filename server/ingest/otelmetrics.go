@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -153,6 +154,9 @@ func applyDelta(p, prev *model.MetricPoint) {
 	switch p.Kind {
 	case model.MetricSum:
 		d := p.Value - prev.Value
+		if math.IsInf(d, 0) {
+			return // finite values too far apart: not one series' step
+		}
 		if p.Monotonic {
 			if d < 0 {
 				return // a reset
@@ -162,7 +166,7 @@ func applyDelta(p, prev *model.MetricPoint) {
 		}
 		p.V = d
 	default: // histograms and summaries
-		if p.Count < prev.Count {
+		if p.Count < prev.Count || math.IsInf(p.Sum-prev.Sum, 0) {
 			return
 		}
 		p.V, p.N = p.Sum-prev.Sum, p.Count-prev.Count

@@ -291,3 +291,23 @@ func TestGRPCMetricsSDKExporter(t *testing.T) {
 		t.Errorf("gRPC metric requests counted %v, want 3", got)
 	}
 }
+
+// TestMetricsCumulativeHugeStep: two finite cumulative values whose
+// difference is not finite (±1e308) are stored, the second as a reset,
+// rather than failing the store's validation (a 503 forever retried).
+func TestMetricsCumulativeHugeStep(t *testing.T) {
+	st := openSQLite(t)
+	h, _ := newTestHandler(t, st, nil)
+	md := counterMetrics("", true, metricT0, 0, 0)
+	s := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Sum()
+	s.SetIsMonotonic(false)
+	s.DataPoints().At(0).SetDoubleValue(1e308)
+	s.DataPoints().At(1).SetDoubleValue(-1e308)
+	rec := post(t, mux(h), "/v1/metrics", ctProto, "", metricBody(t, md, ctProto))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if n, msg := decodeMetricResponse(t, rec.Body.Bytes(), ctProto); n != 0 {
+		t.Errorf("partial success %d %q, want both points stored", n, msg)
+	}
+}

@@ -259,7 +259,17 @@ func (a *acc) add(r PointRow) {
 	a.vmax = math.Max(a.vmax, r.VMax)
 }
 
+// value is the aggregation of what a accumulated, within ±MaxFloat64 (a
+// sum of finite values can overflow; JSON has no infinities).
 func (a *acc) value(kind, agg string) float64 {
+	v := a.raw(kind, agg)
+	if math.IsNaN(v) {
+		return 0
+	}
+	return max(-math.MaxFloat64, min(math.MaxFloat64, v))
+}
+
+func (a *acc) raw(kind, agg string) float64 {
 	obs := observations(kind)
 	switch agg {
 	case AggAvg:

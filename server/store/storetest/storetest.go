@@ -89,6 +89,7 @@ var tests = []suiteTest{
 	{"Concurrency", testConcurrency},
 	{"Cancellation", testCancellation},
 	{"DeleteBefore", testDeleteBefore},
+	{"MetricPoints", testMetricPoints},
 }
 
 // Run runs the suite, one subtest per contract area.

@@ -3,7 +3,7 @@
 -- resource are JSON objects of strings; bounds and bucket_counts JSON
 -- arrays ('' when not a histogram). v, n, v_min and v_max are what a
 -- point adds to a bucket (model.MetricPoint); queries read only them.
-CREATE TABLE metric_points (
+CREATE TABLE IF NOT EXISTS metric_points (
     project_id    TEXT NOT NULL,
     series_id     TEXT NOT NULL,
     time_ns       INTEGER NOT NULL,
@@ -28,4 +28,4 @@ CREATE TABLE metric_points (
     PRIMARY KEY (project_id, series_id, time_ns)
 ) WITHOUT ROWID;
 
-CREATE INDEX metric_points_by_name ON metric_points (project_id, name, time_ns);
+CREATE INDEX IF NOT EXISTS metric_points_by_name ON metric_points (project_id, name, time_ns);
