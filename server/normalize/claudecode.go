@@ -106,7 +106,9 @@ func (e nativeEvent) float(k string) (float64, bool) {
 // when the call ends).
 func (e nativeEvent) start() time.Time {
 	if d, ok := e.int("duration_ms"); ok && d > 0 && d < int64(24*time.Hour/time.Millisecond) {
-		return e.t.Add(-time.Duration(d) * time.Millisecond)
+		if s := e.t.Add(-time.Duration(d) * time.Millisecond); s.After(time.Unix(0, 0)) {
+			return s
+		}
 	}
 	return e.t
 }
