@@ -28,7 +28,7 @@ type MetricsList struct {
 func (h *Handler) metricStore() (store.MetricStore, error) {
 	ms, ok := h.s.Store.(store.MetricStore)
 	if !ok {
-		return nil, &Error{Code: CodeUnimplemented, Message: "this server's store does not keep OTLP metrics (the SQLite store does)"}
+		return nil, &Error{Code: CodeUnimplemented, Message: "this server's store does not keep OTLP metrics (the SQLite and ClickHouse stores do)"}
 	}
 	return ms, nil
 }

@@ -38,7 +38,7 @@ func (h *Handler) metrics(r *http.Request, enc encoding, body []byte) (result, *
 		skipped[reasonNoMetricStore] = n
 		h.m.pointsRejected.With(reasonNoMetricStore).Add(float64(n))
 		_, msg := summarize("metrics", skipped)
-		return result{rejected: int64(n), message: msg + " (this server's store does not keep OTLP metrics; use the SQLite store)"}, nil
+		return result{rejected: int64(n), message: msg + " (this server's store does not keep OTLP metrics)"}, nil
 	}
 	for _, pieces := range l.chunks(h.chunkItems, h.chunkBytes) {
 		md := decodeChunk(l, pieces, func(data []byte) (pmetric.Metrics, error) {

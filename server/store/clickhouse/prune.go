@@ -34,6 +34,9 @@ var _ store.Pruner = (*Store)(nil)
 func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 	cut := store.ClampNanos(t)
 	start := s.now().UTC()
+	if err := s.pruneMetricPoints(ctx, cut); err != nil {
+		return 0, err
+	}
 	var total int64
 	for {
 		traces, err := s.tracesBefore(ctx, cut)
