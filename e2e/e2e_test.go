@@ -170,23 +170,29 @@ func clickhouseDB() string {
 	return fmt.Sprintf("%s/weave_e2e_%d", clickhouseDSN, clickhouseDBs.Add(1))
 }
 
-// server is a weave-server process on a free loopback port.
+// server is a weave-server process on free loopback ports (HTTP, and
+// OTLP/gRPC at grpcURL).
 type server struct {
-	url  string
-	cmd  *exec.Cmd
-	logs bytes.Buffer
+	url, grpcURL string
+	cmd          *exec.Cmd
+	logs         bytes.Buffer
 }
 
-func startServer(t *testing.T) *server {
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &server{url: "http://" + addr}
-	args := []string{"serve", "--addr", addr, "--grpc-addr", "off", "--data-dir", t.TempDir()}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &server{url: "http://" + addr, grpcURL: "http://" + freeAddr(t)}
+	args := []string{"serve", "--addr", addr, "--grpc-addr", strings.TrimPrefix(s.grpcURL, "http://"), "--data-dir", t.TempDir()}
 	if clickhouseDSN != "" {
 		args = append(args, "--store", "clickhouse", "--clickhouse-dsn", clickhouseDB(), "--clickhouse-flush-interval", "50ms")
 	}

@@ -15,18 +15,19 @@ import (
 )
 
 // TestSourceMix runs scenarios with each mix of trace sources into one
-// weave-server — Claude Code's native telemetry only (no weave-hook), the
-// hooks only, both — and checks through the read API that each session is
+// weave-server — Claude Code's native telemetry only (no weave-hook; over
+// OTLP/HTTP, and over OTLP/gRPC as Claude Code's quickstart sets it up),
+// the hooks only, both — and checks through the read API that each session is
 // one conversation with its turns, tool calls and tokens as the transcript
 // has them, and, with both sources, the span count of the hooks path alone
 // with no native span left.
 func TestSourceMix(t *testing.T) {
 	srv := startServer(t)
 	for _, name := range []string{"subagent", "tools"} {
-		for _, mix := range []string{"native", "hooks", "both"} {
+		for _, mix := range []string{"native", "native-grpc", "hooks", "both"} {
 			t.Run(name+"/"+mix, func(t *testing.T) {
 				project := fmt.Sprintf("e2e-mix/%s-%s", mix, name)
-				projects := runMix(t, name, mix, srv.url, project)
+				projects := runMix(t, name, mix, srv, project)
 				tr := readTruth(t, projects)
 				want := importSpans(t, projects)
 				snap := srv.settleStable(t, project)
@@ -78,7 +79,7 @@ func TestSourceMix(t *testing.T) {
 					if snap.spans != want || native.Total != 0 {
 						t.Errorf("%d spans (%d native), want the hooks path's %d and no native one", snap.spans, native.Total, want)
 					}
-				case "native":
+				case "native", "native-grpc":
 					if native.Total == 0 || native.Total != snap.spans {
 						t.Errorf("%d spans, %d native: want every span native", snap.spans, native.Total)
 					}
@@ -94,7 +95,7 @@ type spanFilterList struct {
 
 // runMix runs one scenario with the given sources and returns its
 // projects directory (the transcripts).
-func runMix(t *testing.T, name, mix, endpoint, project string) string {
+func runMix(t *testing.T, name, mix string, srv *server, project string) string {
 	t.Helper()
 	sc, ok := scenarios.Get(name)
 	if !ok {
@@ -113,14 +114,17 @@ func runMix(t *testing.T, name, mix, endpoint, project string) string {
 	})
 	home := filepath.Join(dir, "weave")
 	cfg := harness.Config{Claude: claudeBin, Dir: dir, AgentSDK: agentSDK, Log: os.Stderr}
-	if mix != "native" {
+	if mix == "hooks" || mix == "both" {
 		hook := filepath.Join(binDir, "weave-hook")
 		cfg.WeaveHook = hook
-		cfg.HookCommand = fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", home, endpoint, project, hook)
+		cfg.HookCommand = fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", home, srv.url, project, hook)
 		t.Cleanup(func() { stopDaemon(t, home) })
 	}
-	if mix != "hooks" {
-		cfg.Env = append(harness.NativeTelemetryEnv("http/protobuf", endpoint), "OTEL_RESOURCE_ATTRIBUTES=wandb.project="+project)
+	switch mix {
+	case "native", "both":
+		cfg.Env = append(harness.NativeTelemetryEnv("http/protobuf", srv.url), "OTEL_RESOURCE_ATTRIBUTES=wandb.project="+project)
+	case "native-grpc":
+		cfg.Env = append(harness.NativeTelemetryEnv("grpc", srv.grpcURL), "OTEL_RESOURCE_ATTRIBUTES=wandb.project="+project)
 	}
 	s, err := harness.New(cfg)
 	if err != nil {

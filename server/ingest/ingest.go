@@ -110,6 +110,10 @@ type Handler struct {
 	// later copy of such a span (which carries only its own events) keeps
 	// them. Bounded: the oldest keys are forgotten first.
 	attached *keySet
+
+	// native serializes the dedup of Claude Code's native spans against
+	// the transcript's (native.go).
+	native nativeLocks
 }
 
 // New checks s and returns a Handler.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"hash/fnv"
+	"slices"
+	"sync"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -29,8 +32,49 @@ import (
 //     request id when there is one (its raw_span says so too), replacing
 //     it.
 //
-// Two copies can still be stored when both sources write the same call at
-// the same moment (each looks before it writes).
+// Within one server the look and the write are one step per turn
+// (nativeLocks); two servers behind a load balancer receiving the two
+// sources of one call at the same moment can still both store it.
+
+// nativeLocks serializes, per trace (striped), the look-then-write of
+// native spans and of transcript chat spans.
+type nativeLocks struct {
+	stripes [64]sync.Mutex
+}
+
+// lock takes the stripes of traces (in order, each once) and returns the
+// function that releases them.
+func (n *nativeLocks) lock(traces []string) func() {
+	var idx []int
+	for _, t := range traces {
+		h := fnv.New32a()
+		h.Write([]byte(t))
+		idx = append(idx, int(h.Sum32()%uint32(len(n.stripes))))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		n.stripes[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			n.stripes[i].Unlock()
+		}
+	}
+}
+
+// transcriptChatTraces lists the traces of the transcript chat spans of
+// batch that carry a request id (the ones adoptNativeChatIDs looks at).
+func transcriptChatTraces(batch []model.Span) []string {
+	var out []string
+	for i := range batch {
+		s := &batch[i]
+		if s.OperationName == model.OpChat && s.CustomAttrsString[spans.KeyRequestID] != "" && !isNative(s) {
+			out = append(out, s.TraceID)
+		}
+	}
+	return out
+}
 
 // nativeRecords turns the native events of rl into spans and stores them;
 // it returns how many records it used.
@@ -50,9 +94,13 @@ func (h *Handler) nativeRecords(ctx context.Context, rl plog.ResourceLogs) (int,
 		return used, nil
 	}
 	keys := make([]store.SpanKey, len(native))
+	traces := make([]string, len(native))
 	for i := range native {
 		keys[i] = keyOfSpan(&native[i])
+		traces[i] = native[i].TraceID
 	}
+	unlock := h.native.lock(traces)
+	defer unlock()
 	stored, err := h.s.Writer.GetSpans(ctx, keys)
 	if err != nil {
 		return 0, h.storeError(ctx, "GetSpans", err)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/server/model"
@@ -232,5 +233,56 @@ func TestClaudeCodeNativeAndTranscript(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// hookStore runs before once, the first time GetSpans returns while it is
+// armed.
+type hookStore struct {
+	*sqlite.Store
+	armed  chan struct{}
+	before func()
+}
+
+func (s *hookStore) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Span, error) {
+	out, err := s.Store.GetSpans(ctx, keys)
+	select {
+	case <-s.armed:
+		s.before()
+	default:
+	}
+	return out, err
+}
+
+// TestClaudeCodeNativeDuringTranscriptWrite: native events that arrive
+// while the transcript's chat spans are being written (after the look for
+// native copies, before the write) are not stored beside them. Without
+// the per-turn lock the native chat spans land in between and stay.
+func TestClaudeCodeNativeDuringTranscriptWrite(t *testing.T) {
+	dir := filepath.Join("testdata", "claudecode", "tools")
+	hs := &hookStore{Store: openSQLite(t), armed: make(chan struct{}, 1)}
+	h, _ := newTestHandler(t, hs, nil)
+	m := mux(h)
+	sess, ts := transcriptSpans(t, dir)
+	done := make(chan struct{})
+	hs.before = func() {
+		go func() {
+			defer close(done)
+			replayNative(t, m, dir, "logs")
+		}()
+		// Give the native requests the time to go through, if nothing
+		// holds them.
+		select {
+		case <-done:
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	hs.armed <- struct{}{}
+	exportTranscript(t, m, ts)
+	<-done
+	got := summarizeConversation(t, hs.Store, sess.ID)
+	want := summarizeSpans(ts)
+	if got.native != 0 || got.chats != want.chats || got.input != want.input {
+		t.Errorf("stored %+v\nwant the transcript's %+v and no native span", got, want)
 	}
 }

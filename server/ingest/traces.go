@@ -120,6 +120,11 @@ func (h *Handler) tracesChunk(ctx context.Context, td ptrace.Traces, b *traceBat
 	if len(spans) == 0 {
 		return nil
 	}
+	// The look for native chat spans and the write are one step for the
+	// turns they touch (nativeLocks), or a native copy written in between
+	// would stay beside the transcript's.
+	unlock := h.native.lock(transcriptChatTraces(spans))
+	defer unlock()
 	if err := h.adoptNativeChatIDs(ctx, spans); err != nil {
 		h.restorePending(taken)
 		return h.storeError(ctx, "GetSpans", err)
