@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/server/model"
@@ -170,9 +173,10 @@ func TestClaudeCodeNativeOnly(t *testing.T) {
 			if n := int(stats.Spans); n != got.native {
 				t.Errorf("%d spans stored, want %d (the beta spans left out)", n, got.native)
 			}
-			infos, err := st.MetricNames(context.Background(), testProject, store.TimeRange{})
-			if err != nil || !slices.ContainsFunc(infos, func(i store.MetricInfo) bool { return i.Name == "claude_code.cost.usage" }) {
-				t.Errorf("metrics %+v (%v), want claude_code.cost.usage among them", infos, err)
+			// The cost metric adds up to the api_request events' cost_usd.
+			cost := total(t, st, testProject, "claude_code.cost.usage")[""]
+			if want := eventCost(t, dir); cost == 0 || math.Abs(cost-want) > 1e-9 {
+				t.Errorf("claude_code.cost.usage total %v, want the api_request events' %v", cost, want)
 			}
 		})
 	}
@@ -285,4 +289,34 @@ func TestClaudeCodeNativeDuringTranscriptWrite(t *testing.T) {
 	if got.native != 0 || got.chats != want.chats || got.input != want.input {
 		t.Errorf("stored %+v\nwant the transcript's %+v and no native span", got, want)
 	}
+}
+
+// eventCost sums cost_usd over the recorded api_request events.
+func eventCost(t *testing.T, dir string) float64 {
+	t.Helper()
+	reqs, err := fixtures.ReadOTLP(filepath.Join(dir, "otlp.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, r := range reqs {
+		if r.Signal != "logs" {
+			continue
+		}
+		req := plogotlp.NewExportRequest()
+		if err := req.UnmarshalProto(r.Body); err != nil {
+			t.Fatal(err)
+		}
+		for _, rl := range req.Logs().ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if name, _ := lr.Attributes().Get("event.name"); name.AsString() == "api_request" {
+						c, _ := lr.Attributes().Get("cost_usd")
+						sum += c.Double()
+					}
+				}
+			}
+		}
+	}
+	return sum
 }
