@@ -437,3 +437,36 @@ WHERE is_deleted = 0;
 
 INSERT INTO `weave`.`message_occurrences_by_time_local` SELECT project_id, started_at, digest, conv_key, role FROM `weave`.`message_occurrences_local` FINAL WHERE is_deleted = 0;
 
+-- migration 8 metric_points
+
+CREATE TABLE IF NOT EXISTS `weave`.`metric_points_local`
+(
+    project_id LowCardinality(String),
+    name LowCardinality(String),
+    series_id String,
+    time_ns Int64,
+    kind LowCardinality(String),
+    unit String,
+    description String,
+    monotonic UInt8,
+    cumulative UInt8,
+    start_ns Int64,
+    attrs Map(String, String),
+    resource Map(String, String),
+    value Float64,
+    count UInt64,
+    sum Float64,
+    bounds Array(Float64),
+    bucket_counts Array(UInt64),
+    v Float64,
+    n Float64,
+    v_min Float64,
+    v_max Float64,
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (project_id, name, series_id, time_ns);
+
+CREATE TABLE IF NOT EXISTS `weave`.`metric_points` AS `weave`.`metric_points_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'metric_points_local', cityHash64(project_id, series_id));
+
