@@ -434,13 +434,24 @@ func rawUsage(t *testing.T, path string, out map[string][2]int64) {
 
 // recorder is an OTLP proxy between weave-agentd and the live server: it
 // notes when each turn's root first arrived while still running, then
-// forwards the request unchanged.
+// forwards the request unchanged, keeping every request it forwarded (its
+// body, when it arrived and how long the server took to answer).
 type recorder struct {
 	*httptest.Server
 	down        atomic.Bool // answer 503 to everything (the server is "down")
 	refused     atomic.Int64
 	mu          sync.Mutex
 	runningRoot map[string]time.Time // trace id → first in-progress root arrival
+	requests    []forwarded
+}
+
+// forwarded is one request the recorder passed on.
+type forwarded struct {
+	at     time.Time
+	took   time.Duration
+	status int
+	path   string
+	body   []byte
 }
 
 func newRecorder(t *testing.T, upstream string) *recorder {
@@ -485,14 +496,52 @@ func newRecorder(t *testing.T, upstream string) *recorder {
 			return
 		}
 		defer resp.Body.Close()
+		reply, _ := io.ReadAll(resp.Body)
+		r.mu.Lock()
+		r.requests = append(r.requests, forwarded{at: at, took: time.Since(at), status: resp.StatusCode, path: req.URL.Path, body: body})
+		r.mu.Unlock()
 		for k, v := range resp.Header {
 			w.Header()[k] = v
 		}
 		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		w.Write(reply)
 	}))
 	t.Cleanup(r.Close)
 	return r
+}
+
+// take returns the requests forwarded since the last take.
+func (r *recorder) take() []forwarded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.requests
+	r.requests = nil
+	return out
+}
+
+// keepRequests writes requests into dir/otlp: each body as NNNN.pb and an
+// index (index.tsv: number, arrival in ns, milliseconds the server took,
+// status, path), so a failed scenario's live arrival order can be
+// replayed.
+func keepRequests(t *testing.T, dir string, requests []forwarded) {
+	t.Helper()
+	dir = filepath.Join(dir, "otlp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Log(err)
+		return
+	}
+	var index strings.Builder
+	for i, f := range requests {
+		name := fmt.Sprintf("%04d.pb", i+1)
+		if err := os.WriteFile(filepath.Join(dir, name), f.body, 0o644); err != nil {
+			t.Log(err)
+			return
+		}
+		fmt.Fprintf(&index, "%s\t%d\t%.1f\t%d\t%s\n", name, f.at.UnixNano(), float64(f.took.Microseconds())/1000, f.status, f.path)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.tsv"), []byte(index.String()), 0o644); err != nil {
+		t.Log(err)
+	}
 }
 
 // stopTimes reads when each turn's Stop or StopFailure hook ran (the
@@ -591,7 +640,13 @@ func TestClaudeCodeScenarios(t *testing.T) {
 	for _, sc := range scenarios.Names() {
 		t.Run(sc, func(t *testing.T) {
 			project := "e2e/" + sc
+			rec.take()
 			r := runScenario(t, sc, rec.URL, project, nil)
+			t.Cleanup(func() {
+				if t.Failed() {
+					keepRequests(t, filepath.Dir(r.home), rec.take())
+				}
+			})
 			projects := r.session.ProjectsDir()
 			tr := readTruth(t, projects)
 			want := importSpans(t, projects)
