@@ -144,6 +144,7 @@ var agentSort = map[string]func(a, b *store.AgentSummary) int{
 // QueryAgents implements store.Reader. Agents are few: the rollup rows of
 // the project are read whole, corrected, then filtered, sorted and paged.
 func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.AgentSummary, int64, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, 0, err
 	}
@@ -220,6 +221,7 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 
 // AgentVersions implements store.Reader.
 func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) ([]store.AgentVersionSummary, error) {
+	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}

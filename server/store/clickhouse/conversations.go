@@ -129,6 +129,7 @@ func conversationDetailsSQL(l layout, project string, convs []string) built {
 
 // QueryConversations implements store.Reader.
 func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error) {
+	defer s.reading(ctx)()
 	var page store.ConversationPage
 	if err := needProject(q.ProjectID); err != nil {
 		return page, err

@@ -131,18 +131,29 @@ func (s *Store) pruneRound(ctx context.Context, traces map[string][]string, cut 
 	}
 	// Span rows first: a prune that fails after this point leaves the
 	// states, which the next DeleteBefore finds and finishes.
+	if err := s.applyPrune(ctx, traces, gone, cut, wp.rows); err != nil {
+		return 0, err
+	}
+	return n, s.freeBodies(ctx, bodies, start)
+}
+
+// applyPrune removes the span rows of a round and inserts its plan, seen
+// by readers all at once.
+func (s *Store) applyPrune(ctx context.Context, traces, gone map[string][]string, cut int64, rows rows) error {
+	done, err := s.writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	for _, project := range sortedKeys(gone) {
 		err := s.deleteRows(ctx, "spans", "project_id = {project:String} AND trace_id IN {traces:Array(String)} AND span_id IN {spans:Array(String)}"+
 			" AND started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC')",
 			named("project", project), named("traces", traces[project]), named("spans", gone[project]), named("cut", cut))
 		if err != nil {
-			return 0, err
+			return err
 		}
 	}
-	if err := s.insertPlan(ctx, wp.rows); err != nil {
-		return 0, err
-	}
-	return n, s.freeBodies(ctx, bodies, start)
+	return s.insertPlan(ctx, rows)
 }
 
 // freeBodies deletes the bodies (by project) that no occurrence names any

@@ -62,6 +62,7 @@ func querySpansSQL(l layout, q store.SpanQuery, limit int) (page, count built, e
 
 // QuerySpans implements store.Reader.
 func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span, int64, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, 0, err
 	}
@@ -321,6 +322,7 @@ func (s *Store) spansOf(ctx context.Context, what, project string, refs []spanRe
 
 // GetSpans implements store.Writer.
 func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Span, error) {
+	defer s.reading(ctx)()
 	byProject := map[string][]store.SpanKey{}
 	for _, k := range keys {
 		if k.ProjectID == "" || k.TraceID == "" || k.SpanID == "" {
@@ -358,6 +360,7 @@ func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Spa
 
 // TraceSpans implements store.Reader.
 func (s *Store) TraceSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error) {
+	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
@@ -383,6 +386,7 @@ func runningCandidatesSQL(l layout, project string, r store.TimeRange) built {
 // ActiveSpans implements store.Reader: the running spans among the
 // current states of the traces that have a running state row.
 func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeRange, limit int) ([]model.Span, error) {
+	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
@@ -494,6 +498,7 @@ func conversationRefsSQL(l layout, project, conv string, traces []string, lo, hi
 // conversation's first and last activity (intersected with r), as kept in
 // conv_traces.
 func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange) ([]model.Span, error) {
+	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
@@ -539,6 +544,7 @@ func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID
 
 // Projects implements store.Reader.
 func (s *Store) Projects(ctx context.Context) ([]string, error) {
+	defer s.reading(ctx)()
 	var out []string
 	q := "SELECT project_id FROM " + s.l.table("span_state") + " GROUP BY project_id HAVING sum(sign) > 0 ORDER BY project_id"
 	err := s.scanAll(ctx, "projects", q, nil, func(r driver.Rows) error {
@@ -556,6 +562,7 @@ func (s *Store) Projects(ctx context.Context) ([]string, error) {
 // span_state's signs, exact without a FINAL scan) and the bytes on disk of
 // weave's tables.
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	defer s.reading(ctx)()
 	var st store.Stats
 	q := "SELECT toInt64(sum(sign)) FROM " + s.l.table("span_state")
 	if err := s.scanAll(ctx, "stats", q, nil, func(r driver.Rows) error { return r.Scan(&st.Spans) }); err != nil {

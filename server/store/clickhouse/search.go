@@ -313,6 +313,7 @@ func bodiesSQL(l layout, project string, digests []string) built {
 
 // SearchMessages implements store.Reader.
 func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.SearchHit, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, err
 	}

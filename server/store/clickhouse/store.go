@@ -35,6 +35,9 @@ type Store struct {
 	// writeMu serializes the writer's flushes and DeleteBefore's batches:
 	// each reads trace states and writes what follows from them.
 	writeMu sync.Mutex
+	// visible makes each flush's inserts visible to this store's reads
+	// all at once (visibility.go).
+	visible *gate
 	// The writer goroutine starts with the first WriteSpans and stops in
 	// Close, after it has flushed what was queued.
 	startOnce sync.Once
@@ -141,6 +144,7 @@ func New(conn driver.Conn, cfg Config, set Settings) *Store {
 		log:     set.Logger,
 		now:     set.Now,
 		q:       newQueue(cfg.MaxQueuedRows),
+		visible: newGate(),
 		content: newDigestCache(500_000),
 		search:  defaultSearchPlan,
 	}

@@ -274,7 +274,14 @@ func (s *Store) flush(ctx context.Context, batch []*prep) error {
 	plan := s.plan(win, old)
 	content, added, at := s.contentRows(plan.content)
 	plan.rows.content = content
-	if err := s.insertPlan(ctx, plan.rows); err != nil {
+	// The tables show the batch to this store's readers all at once.
+	done, err := s.writing(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.insertPlan(ctx, plan.rows)
+	done()
+	if err != nil {
 		// What the failed inserts left in the tables is unknown: read
 		// these traces back next time.
 		s.states.drop(touched)
