@@ -94,8 +94,10 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
                           by key get faster); rows written meanwhile are
                           lost: run it with no weave-server writing
   --clickhouse-batch-rows N      spans per insert batch (default 1000)
-  --clickhouse-flush-interval D  longest wait for a batch to fill, and the
-                          shortest time between two inserts (default 1s)
+  --clickhouse-flush-interval D  under concurrent load, longest wait for a
+                          batch to fill and shortest time between two
+                          inserts (default 1s); a write to an idle writer
+                          goes at once
 
 Endpoints: OTLP/HTTP at /v1/traces, /v1/logs, /otel/v1/traces, /agents/otel/v1/traces;
 OTLP/gRPC on --grpc-addr;

@@ -72,9 +72,11 @@ type Config struct {
 	// BatchRows flushes the write batch once it holds this many spans
 	// (default 1000).
 	BatchRows int
-	// FlushInterval is the longest a queued span waits for more to join
-	// its batch, and the shortest time between two inserts into a table
-	// (default 1s). 0 uses the default; a negative value flushes at once.
+	// FlushInterval is, under concurrent load (writes arrived while the
+	// last flush ran), the longest a queued span waits for more to join
+	// its batch and the shortest time between two flushes (default 1s). A
+	// write that finds the writer idle is flushed at once. 0 uses the
+	// default; a negative value always flushes at once.
 	FlushInterval time.Duration
 	// MaxQueuedRows bounds the spans waiting for the writer; WriteSpans
 	// blocks (honouring its context) while the queue is full

@@ -103,11 +103,14 @@ func (q *queue) close() {
 
 // WriteSpans implements store.Writer. It validates every span, queues them
 // for the writer and returns once the insert batch holding them has been
-// written (or failed, or ctx ended). Spans of concurrent calls share
-// batches: a batch is flushed when it holds Config.BatchRows spans or when
-// FlushInterval has passed since the previous flush, so that a table never
-// sees more than about one insert per interval under load, and a lone
-// write waits at most one interval.
+// written (or failed, or ctx ended). A write that finds the writer idle is
+// flushed at once, so a client that sends its next request once the last
+// one is answered (weave-agentd's ordered exporter) waits only for its own
+// inserts. Writes that arrive while a flush runs share the next batch: it
+// is flushed when it holds Config.BatchRows spans or when FlushInterval
+// has passed since the previous flush began, so that under concurrent load
+// a table sees about one insert per interval, and a write waits at most
+// one interval for its batch.
 //
 // A batch is all or nothing for its callers: on any error every call in it
 // gets the error, and since every table holds absolute values (replaced,
@@ -173,6 +176,10 @@ func (s *Store) bodyTerms(preps []*prep) {
 func (s *Store) run() {
 	defer s.wg.Done()
 	var lastFlush time.Time
+	// grouping: requests came in while the last flush ran (concurrent
+	// load), so the next batch waits for the flush interval to fill up;
+	// otherwise the writer was idle and a request is flushed at once.
+	grouping := false
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -184,7 +191,7 @@ func (s *Store) run() {
 			<-s.q.wake
 			continue
 		}
-		if !closed && rows < s.cfg.BatchRows && s.cfg.FlushInterval > 0 && !lastFlush.IsZero() {
+		if !closed && rows < s.cfg.BatchRows && s.cfg.FlushInterval > 0 && grouping {
 			if wait := time.Until(lastFlush.Add(s.cfg.FlushInterval)); wait > 0 {
 				timer.Reset(wait)
 				select {
@@ -206,6 +213,10 @@ func (s *Store) run() {
 		ctx, cancel := context.WithTimeout(s.ctx, flushTimeout)
 		err := s.flush(ctx, batch)
 		cancel()
+		// Before the callers are answered: what a caller sends once
+		// answered is not concurrent load.
+		queued, _ := s.q.state()
+		grouping = queued > 0
 		if err != nil {
 			s.log.Warn("clickhouse write batch failed", "spans", len(batch), "requests", len(reqs), "err", err)
 			err = fmt.Errorf("clickhouse: write spans: %w", err)

@@ -2,28 +2,34 @@ package storetest
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
 
-// liveBatches is the sequence of requests weave-agentd sends for a
+// LiveSession is the sequence of requests weave-agentd sends for a
 // conversation of two turns as they happen (captured from the daemon
 // behind Claude Code, `--input-format stream-json`, two prompts in one
-// process): each turn's root goes out running as soon as its prompt hook
-// fires, at the hook's clock, then again back-dated to the transcript's
-// time (its start moves earlier, twice); a tool span goes out running at
-// its hook's time, then moved to the transcript's; finished copies follow
-// with an end that moves later as the transcript grows (a root is finished
-// at its first Stop, and again when the last line lands); turn 2's running
-// root arrives before turn 1's last copy, and turn 2 then comes whole in
-// one request with its root four times (running, back-dated, finished at
-// its start, finished).
-func liveBatches(t1, t2 Turn) [][]model.Span {
+// process), 1 to 5 spans each: each turn's root goes out running as soon
+// as its prompt hook fires, at the hook's clock, then again back-dated to
+// the transcript's time (its start moves earlier, twice); a tool span goes
+// out running at its hook's time, then moved to the transcript's; finished
+// copies follow with an end that moves later as the transcript grows (a
+// root is finished at its first Stop, and again when the last line
+// lands); turn 2's running root arrives before turn 1's last copy, and
+// turn 2 then comes whole in one request with its root four times
+// (running, back-dated, finished at its start, finished). It returns the
+// requests and the two turns as they end up.
+func LiveSession(project, conv string, start time.Time) (requests [][]model.Span, turns [2]Turn) {
+	t1 := BuildTurn(TurnSpec{ProjectID: project, ConversationID: conv, Turn: 1, Start: start, Prompt: "First prompt: echo turn-one", Calls: 2})
+	t2 := BuildTurn(TurnSpec{ProjectID: project, ConversationID: conv, Turn: 2, Start: t1.Root.EndedAt.Add(30 * time.Millisecond),
+		Prompt: "This is the second prompt", Calls: 1, History: t1.Added})
 	at := func(s model.Span, start, end time.Time) model.Span {
 		if end.IsZero() {
 			s = running(s)
@@ -45,27 +51,18 @@ func liveBatches(t1, t2 Turn) [][]model.Span {
 		{at(r1, r1.StartedAt, chat1.EndedAt), chat1},
 		{at(r2, r2.StartedAt.Add(60*ms), none)},
 		{r1, at(r2, r2.StartedAt, none), at(r2, r2.StartedAt, r2.StartedAt), r2, chat2},
-	}
-}
-
-// liveConversation builds the two turns liveBatches sends, for
-// conversation conv starting at start.
-func liveConversation(conv string, start time.Time) (Turn, Turn) {
-	t1 := BuildTurn(TurnSpec{ProjectID: projA, ConversationID: conv, Turn: 1, Start: start, Prompt: "First prompt: echo turn-one", Calls: 2})
-	t2 := BuildTurn(TurnSpec{ProjectID: projA, ConversationID: conv, Turn: 2, Start: t1.Root.EndedAt.Add(30 * time.Millisecond),
-		Prompt: "This is the second prompt", Calls: 1, History: t1.Added})
-	return t1, t2
+	}, [2]Turn{t1, t2}
 }
 
 // testLiveArrival writes conversations the way weave-agentd delivers a
-// live session (liveBatches): request by request, checking every read
+// live session (LiveSession): request by request, checking every read
 // against the model after each; the same requests from two sessions at
 // once (a backend that merges concurrent calls into one write sees them
 // interleaved); and every request of a session in one call.
 func testLiveArrival(h *harness) {
 	o := newOracle()
-	t1, t2 := liveConversation("live-1", T0)
-	for i, b := range liveBatches(t1, t2) {
+	requests, turns := LiveSession(projA, "live-1", T0)
+	for i, b := range requests {
 		h.writeBoth(o, b...)
 		// What a live view reads after each request; every figure at the
 		// end.
@@ -73,15 +70,15 @@ func testLiveArrival(h *harness) {
 		h.checkSpanReads(o, projA, fmt.Sprintf("after request %d", i+1))
 	}
 	h.checkLive(o, "after the session")
-	h.checkTurns(projA, "live-1", t1, t2)
+	h.checkTurns(projA, "live-1", turns[:]...)
 
 	// Two sessions at once, request by request.
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	var sessions [][][]model.Span
 	for i := 0; i < 2; i++ {
-		a, b := liveConversation(fmt.Sprint("live-concurrent-", i), T0.Add(time.Duration(i+1)*time.Minute))
-		sessions = append(sessions, liveBatches(a, b))
+		requests, _ := LiveSession(projA, fmt.Sprint("live-concurrent-", i), T0.Add(time.Duration(i+1)*time.Minute))
+		sessions = append(sessions, requests)
 		wg.Add(1)
 		go func(batches [][]model.Span) {
 			defer wg.Done()
@@ -106,14 +103,14 @@ func testLiveArrival(h *harness) {
 	h.checkLive(o, "after two concurrent sessions")
 
 	// A whole session in one call.
-	a, b := liveConversation("live-one-call", T0.Add(5*time.Minute))
+	requests, turns = LiveSession(projA, "live-one-call", T0.Add(5*time.Minute))
 	var all []model.Span
-	for _, batch := range liveBatches(a, b) {
+	for _, batch := range requests {
 		all = append(all, batch...)
 	}
 	h.writeBoth(o, all...)
 	h.checkLive(o, "after a session in one call")
-	h.checkTurns(projA, "live-one-call", a, b)
+	h.checkTurns(projA, "live-one-call", turns[:]...)
 }
 
 // checkLive compares the reads a live view makes with the model: every
@@ -309,4 +306,38 @@ func testReadsSeeWholeBatches(h *harness) {
 	h.t.Logf("%d rounds of reads during %d writes", reads, turns)
 	h.checkModel(o, projA)
 	h.checkSpanReads(o, projA, "after the writes")
+}
+
+// BenchLiveRequests measures how long w takes to acknowledge weave-agentd's
+// small requests: b.N conversations of LiveSession (1–5 spans a request,
+// 8 requests a conversation) written request by request, each only after
+// the previous one returned, as the daemon's ordered exporter sends them;
+// one conversation first, unmeasured. It reports the median, 95th
+// percentile and maximum in milliseconds per request.
+func BenchLiveRequests(b *testing.B, w store.Writer) {
+	b.Helper()
+	ctx := context.Background()
+	write := func(tag string, n int) []time.Duration {
+		var out []time.Duration
+		for i := 0; i < n; i++ {
+			requests, _ := LiveSession("bench/live", fmt.Sprint("latency-", tag, "-", i), T0.Add(time.Duration(i)*time.Minute))
+			for _, r := range requests {
+				t0 := time.Now()
+				if err := w.WriteSpans(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				out = append(out, time.Since(t0))
+			}
+		}
+		return out
+	}
+	write("warm", 1)
+	b.ResetTimer()
+	d := write("run", b.N)
+	b.StopTimer()
+	slices.Sort(d)
+	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
+	b.ReportMetric(ms(d[len(d)/2]), "p50-ms/req")
+	b.ReportMetric(ms(d[min(len(d)-1, len(d)*95/100)]), "p95-ms/req")
+	b.ReportMetric(ms(d[len(d)-1]), "max-ms/req")
 }
