@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -76,6 +77,10 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(binDir)
+	if died := clickhouseDied(); died != "" {
+		fmt.Printf("e2e: the ClickHouse node died during the run: %s\n", died)
+		code = 1
+	}
 	summary.Lock()
 	fmt.Printf("e2e: %d scenarios with the real Claude Code CLI, %d sessions, %d turns (%d seen running before their Stop, %d in the daemon's first request after the server answered the one in flight at Stop), %d spans checked through the read API (live == import)\n",
 		summary.scenarios, summary.sessions, summary.turns, summary.liveTurns, summary.waitedTurns, summary.spans)
@@ -144,8 +149,9 @@ func prepare() {
 const envStore = "WEAVE_E2E_STORE"
 
 var (
-	clickhouseDSN string       // the node's DSN, set when envStore is "clickhouse"
-	clickhouseDBs atomic.Int64 // databases handed out
+	clickhouseDSN  string           // the node's DSN, set when envStore is "clickhouse"
+	clickhouseNode *chlocal.Cluster // the node, to tell whether it died
+	clickhouseDBs  atomic.Int64     // databases handed out
 )
 
 // startClickHouse starts the local node every server of the run uses; it
@@ -162,8 +168,22 @@ func startClickHouse() (stop func(), err error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start ClickHouse: %w", err)
 	}
-	clickhouseDSN = c.DSNs()[0]
+	clickhouseDSN, clickhouseNode = c.DSNs()[0], c
 	return func() { c.Stop(); os.RemoveAll(dir) }, nil
+}
+
+// clickhouseDied says, when the run's ClickHouse node is gone, how it
+// ended and what it logged of its end (chlocal's known abort on a client's
+// connection reset, the package comment): a failure that follows is the
+// engine's, not the store's. Empty while the node runs.
+func clickhouseDied() string {
+	if clickhouseNode == nil {
+		return ""
+	}
+	if err := errors.Join(clickhouseNode.Dead()...); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // clickhouseDB is the DSN of a database no other server of the run uses.
@@ -207,6 +227,9 @@ func startServer(t *testing.T) *server {
 		s.cmd.Wait()
 		if t.Failed() {
 			t.Logf("weave-server log:\n%s", s.logs.String())
+			if died := clickhouseDied(); died != "" {
+				t.Logf("the ClickHouse node died: %s", died)
+			}
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
