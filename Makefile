@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-ingest-stores bench-clickhouse bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -48,6 +48,9 @@ bench-ingest: ## normalize + OTLP handler throughput (spans/s) on the corpus and
 bench-ingest-memory: ## weave-server's peak RSS (VmHWM) while 4 clients each send 3 OTLP/protobuf requests of 32 MiB of realistic GenAI spans (503s retried; every span counted in the store); ARGS='-spans small' for 100k-span requests
 	$(GO) run ./cmd/weave-server/internal/ingestmem $(ARGS)
 
+bench-ingest-stores: ## the whole ingest path on both stores side by side (weave-server as a process; ClickHouse 26 node from tools/chlocal): 100k Claude Code-shaped spans over OTLP/HTTP protobuf from 4 clients in 512-span requests; spans/s, CPU µs/span per process, p50/p99, peak RSS, disk, lost spans, sampled traces complete. INGEST_FLAGS='-spans 30000 -profile /tmp/prof' for profiles
+	$(GO) run ./tools/ingestbench $(INGEST_FLAGS)
+
 bench-ingest-sqlite: ## weave-server as a process, embedded store, 100k Claude Code-shaped spans over OTLP/HTTP protobuf (4 workers, 512-span requests): spans/s, server CPU µs/span, p50/p99 latency, peak RSS, lost spans, read and search lag after the answer; ARGS='-spans 30000 -cpuprofile cpu.prof'
 	$(GO) run ./server/ingest/internal/sqlitebench $(ARGS)
 
@@ -56,6 +59,9 @@ bench-store: ## embedded store: ingest spans/s and p50/p95 of agents, conversati
 
 bench-server: ## issue 4's figures on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest spans/s into the embedded store (search indexed), p50 of agents list, conversations page, one turn's chat view, search through the read API; then ingest of the real Claude Code sessions replayed (WEAVE_BENCH_CC_SPANS, default 100,000)
 	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchServer$$' -count=1 -v -timeout 0 ./server/store/sqlite
+
+bench-clickhouse: ## the ClickHouse store on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest through WriteSpans (spans/s, CPU µs/span of weave and of ClickHouse), then p50/p95 of every read endpoint through the API handler against the issue's goals. Local node (or WEAVE_TEST_CLICKHOUSE_DSN); WEAVE_BENCH_DIR keeps its data, WEAVE_BENCH_REUSE=1 measures it again without filling
+	WEAVE_TEST_CLICKHOUSE=$${WEAVE_TEST_CLICKHOUSE:-local} WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchClickHouse$$' -count=1 -v -timeout 0 ./server/store/clickhouse
 
 bench-agentd: ## weave-agentd: what one hook event costs the daemon late in a long session (300 turns, 2,400 spans)
 	$(GO) test -run '^$$' -bench BenchmarkEventLongSession -benchtime 50x -benchmem ./daemon/session

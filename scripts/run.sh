@@ -58,3 +58,13 @@ weave is running.
   Stop:       make stop        (server and daemon; the hook stays registered and fails open)
   Uninstall:  make uninstall   (stop, and remove the hook from ~/.claude/settings.json)
 MSG
+
+# Claude Code without hooks (managed settings): its own telemetry, to paste
+# into the environment (or settings.json "env") of the sessions to trace.
+cat <<ENV
+
+Claude Code's native telemetry (no hook needed; see README "Claude Code without hooks"):
+  export CLAUDE_CODE_ENABLE_TELEMETRY=1 OTEL_LOGS_EXPORTER=otlp OTEL_METRICS_EXPORTER=otlp
+  export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=$URL
+  export OTEL_LOG_USER_PROMPTS=1 OTEL_LOG_TOOL_DETAILS=1
+ENV

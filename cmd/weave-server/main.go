@@ -32,6 +32,7 @@ var version = "0.1.0-dev"
 
 const usage = `usage: weave-server [serve] [flags]
        weave-server migrate [--store KIND] [--data-dir DIR] [clickhouse flags]
+                            [--clickhouse-rebuild-tables]
        weave-server export --project E/P [export flags]
        weave-server version
 
@@ -42,6 +43,9 @@ listens on http://127.0.0.1:7433 with the embedded store under ~/.weave/server.
 serve flags:
   --addr HOST:PORT        listen address (default 127.0.0.1:7433). Without API
                           keys only loopback addresses are allowed.
+  --grpc-addr HOST:PORT   OTLP/gRPC listen address (traces, logs, metrics;
+                          default 127.0.0.1:4317), "off" for none. Without
+                          API keys only loopback addresses are allowed.
   --data-dir DIR          where the embedded store keeps weave.db
                           (default ~/.weave/server)
   --store KIND            sqlite (embedded, default) or clickhouse
@@ -76,6 +80,8 @@ serve flags:
                           keeps everything
   --retention-project P=N a project's own retention in days (0: forever);
                           repeat for several projects
+  --pprof-addr HOST:PORT  serve Go's profiles (/debug/pprof/) on this loopback
+                          address, e.g. 127.0.0.1:6060 (default: off)
 
 clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-dsn DSN    clickhouse://user:password@host:9000/weave?secure=true
@@ -99,9 +105,15 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-cert-file FILE, --clickhouse-key-file FILE  client certificate
   --clickhouse-skip-migrate      do not apply the schema on start (run
                           weave-server migrate instead)
+  --clickhouse-rebuild-tables    (migrate only) copy the tables made before
+                          their granule sizes were set into new ones (reads
+                          by key get faster); rows written meanwhile are
+                          lost: run it with no weave-server writing
   --clickhouse-batch-rows N      spans per insert batch (default 1000)
-  --clickhouse-flush-interval D  longest wait for a batch to fill, and the
-                          shortest time between two inserts (default 1s)
+  --clickhouse-flush-interval D  under concurrent load, longest wait for a
+                          batch to fill and shortest time between two
+                          inserts (default 1s); a write to an idle writer
+                          goes at once
 
 export flags (writes to stdout or -o FILE; a progress line on stderr):
   --project E/P           the project (required)
@@ -119,7 +131,8 @@ export flags (writes to stdout or -o FILE; a progress line on stderr):
                           embedded store can be read directly only while no
                           weave-server holds it
 
-Endpoints: OTLP at /v1/traces, /otel/v1/traces, /agents/otel/v1/traces;
+Endpoints: OTLP/HTTP at /v1/traces, /v1/logs, /otel/v1/traces, /agents/otel/v1/traces;
+OTLP/gRPC on --grpc-addr;
 the read API under /genai/ (docs/API.md); /healthz, /readyz, /metrics.
 `
 
@@ -156,6 +169,7 @@ func runServe(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "")
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "")
 	fs.StringVar(&cfg.DefaultProject, "default-project", cfg.DefaultProject, "")
@@ -169,6 +183,7 @@ func runServe(args []string, stderr io.Writer) int {
 	cfg.RetentionProjects = serve.RetentionFlag{}
 	fs.Var(serve.RetentionFlag(cfg.RetentionProjects), "retention-project", "")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -265,6 +280,7 @@ func runMigrate(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "")
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
+	fs.BoolVar(&cfg.ClickHouse.RebuildTables, "clickhouse-rebuild-tables", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

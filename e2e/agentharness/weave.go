@@ -40,7 +40,7 @@ func StartServer(t *testing.T, binDir string) *Server {
 	addr := l.Addr().String()
 	l.Close()
 	s := &Server{URL: "http://" + addr}
-	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), "serve", "--addr", addr, "--data-dir", t.TempDir())
+	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), "serve", "--addr", addr, "--grpc-addr", "off", "--data-dir", t.TempDir())
 	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

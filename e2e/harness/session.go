@@ -48,6 +48,9 @@ type Config struct {
 	// Session.SDK; Node runs it (default: node on PATH).
 	AgentSDK string
 	Node     string
+	// Env is added to the clean environment of every run (e.g. Claude
+	// Code's native telemetry settings, NativeTelemetryEnv).
+	Env []string
 	// RunTimeout bounds each CLI run (default 2 minutes).
 	RunTimeout time.Duration
 	// Log receives one line per step (default: discarded).
@@ -248,7 +251,7 @@ func (s *Session) env(term string) []string {
 	if s.mock != nil {
 		base = s.mock.URL()
 	}
-	return []string{
+	return append([]string{
 		"PATH=" + path, "HOME=" + s.Home, "USER=tester", "LOGNAME=tester", "SHELL=/bin/bash",
 		"TERM=" + term, "LANG=C.UTF-8", "TMPDIR=" + s.Tmp,
 		"ANTHROPIC_BASE_URL=" + base, "ANTHROPIC_API_KEY=test",
@@ -256,6 +259,21 @@ func (s *Session) env(term string) []string {
 		"DISABLE_ERROR_REPORTING=1", "DISABLE_GROWTHBOOK=1",
 		// bypassPermissions as root needs it.
 		"IS_SANDBOX=1",
+	}, s.cfg.Env...)
+}
+
+// NativeTelemetryEnv is the environment that turns on Claude Code's own
+// OpenTelemetry export to endpoint (OTEL_EXPORTER_OTLP_ENDPOINT) in
+// protocol ("grpc", "http/protobuf" or "http/json"): log events with
+// prompts and tool details, metrics, and the beta spans, exported every
+// second so a short run's data is out before it exits.
+func NativeTelemetryEnv(protocol, endpoint string) []string {
+	return []string{
+		"CLAUDE_CODE_ENABLE_TELEMETRY=1", "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA=1",
+		"OTEL_LOGS_EXPORTER=otlp", "OTEL_METRICS_EXPORTER=otlp", "OTEL_TRACES_EXPORTER=otlp",
+		"OTEL_EXPORTER_OTLP_PROTOCOL=" + protocol, "OTEL_EXPORTER_OTLP_ENDPOINT=" + endpoint,
+		"OTEL_LOG_USER_PROMPTS=1", "OTEL_LOG_TOOL_DETAILS=1",
+		"OTEL_METRIC_EXPORT_INTERVAL=1000", "OTEL_LOGS_EXPORT_INTERVAL=500", "OTEL_TRACES_EXPORT_INTERVAL=500",
 	}
 }
 

@@ -52,7 +52,7 @@ func Start(bin, dataDir string, flags, env []string) (*Server, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	s := &Server{Base: "http://" + addr}
-	s.Cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--data-dir", dataDir}, flags...)...)
+	s.Cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--grpc-addr", "off", "--data-dir", dataDir}, flags...)...)
 	s.Cmd.Env = append(append(os.Environ(), "WEAVE_API_KEYS="), env...)
 	s.Cmd.Stdout, s.Cmd.Stderr = &s.Logs, &s.Logs
 	if err := s.Cmd.Start(); err != nil {

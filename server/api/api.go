@@ -109,6 +109,8 @@ func New(s Settings) *Handler {
 	h.register("/genai/agents/query", post(h, h.agentsQuery))
 	h.register("/genai/agents/versions", post(h, h.agentVersions))
 	h.register("/genai/agents/metrics", post(h, h.agentMetrics))
+	h.register("/genai/metrics/list", post(h, h.metricsList))
+	h.register("/genai/metrics/query", post(h, h.metricsQuery))
 	h.register("/genai/messages/search", post(h, h.messagesSearch))
 	h.register("/genai/annotations/upsert", post(h, h.annotationsUpsert))
 	h.register("/genai/annotations/delete", post(h, h.annotationsDelete))

@@ -77,6 +77,8 @@ var goodBodies = map[string]string{
 	"/genai/agents/versions":      `{"project_id":"p/x","agent_name":"claude-code"}`,
 	"/genai/agents/metrics":       `{"project_id":"p/x"}`,
 	"/genai/messages/search":      `{"project_id":"p/x","query":"hello"}`,
+	"/genai/metrics/list":         `{"project_id":"p/x"}`,
+	"/genai/metrics/query":        `{"project_id":"p/x","name":"cost"}`,
 	"/genai/annotations/upsert":   `{"project_id":"p/x","ref":"agent_span/` + spanHex + `","kind":"thumbs","value":"up"}`,
 	"/genai/annotations/delete":   `{"project_id":"p/x","id":"ann1"}`,
 	"/genai/annotations/query":    `{"project_id":"p/x"}`,

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
@@ -198,4 +199,21 @@ func (f *fakeBackend) ScanSpans(_ context.Context, q store.ScanQuery, fn func([]
 		spans = spans[n:]
 	}
 	return err
+}
+
+// The fake keeps one metric, "cost", with no points.
+
+func (f *fakeBackend) WriteMetricPoints(context.Context, []model.MetricPoint) error { return f.err }
+
+func (f *fakeBackend) PreviousMetricPoints(context.Context, string, []store.SeriesAt) (map[store.SeriesAt]model.MetricPoint, error) {
+	return nil, f.err
+}
+
+func (f *fakeBackend) MetricBuckets(context.Context, store.PointQuery, int64, int64, int64) ([]store.PointRow, error) {
+	return nil, f.err
+}
+
+func (f *fakeBackend) MetricNames(context.Context, string, store.TimeRange) ([]store.MetricInfo, error) {
+	t := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	return []store.MetricInfo{{Name: "cost", Kind: model.MetricSum, Unit: "USD", Points: 1, Series: 1, First: t, Last: t}}, f.err
 }

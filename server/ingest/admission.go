@@ -65,6 +65,18 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 	return ctx.Err()
 }
 
+// tryAcquire takes n bytes (at most the whole budget) if they are free
+// now and nobody waits.
+func (b *budget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiters.Len() == 0 && b.used+n <= b.size {
+		b.used += n
+		return true
+	}
+	return false
+}
+
 func (b *budget) release(n int64) {
 	b.mu.Lock()
 	b.used -= n
@@ -116,6 +128,20 @@ func (r *reservation) growTo(ctx context.Context, cost int64) error {
 	}
 	r.held = cost
 	return nil
+}
+
+// tryGrowTo is growTo without waiting: false when the room is not free
+// now.
+func (r *reservation) tryGrowTo(cost int64) bool {
+	cost = min(cost, r.b.size)
+	if cost <= r.held {
+		return true
+	}
+	if !r.b.tryAcquire(cost - r.held) {
+		return false
+	}
+	r.held = cost
+	return true
 }
 
 func (r *reservation) release() {

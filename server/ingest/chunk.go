@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/server/normalize"
@@ -35,8 +36,11 @@ func unmarshal(m unmarshaler, enc encoding, b []byte) error {
 }
 
 func requestName(sig signal) string {
-	if sig == signalLogs {
+	switch sig {
+	case signalLogs:
 		return "log request (ExportLogsServiceRequest)"
+	case signalMetrics:
+		return "metric request (ExportMetricsServiceRequest)"
 	}
 	return "trace request (ExportTraceServiceRequest)"
 }
@@ -89,33 +93,58 @@ func (h *Handler) prepare(r *http.Request, sig signal, enc encoding, body []byte
 // resourceAttributes decodes resource ri alone and returns its attributes.
 func (l *layout) resourceAttributes(ri int) (pcommon.Map, error) {
 	b := l.encode([]piece{{ri, -1, 0, 0}})
-	if l.sig == signalLogs {
-		req := plogotlp.NewExportRequest()
-		if err := unmarshal(req, l.enc, b); err != nil {
-			return pcommon.Map{}, err
+	var first func() (pcommon.Resource, bool)
+	var req unmarshaler
+	switch l.sig {
+	case signalLogs:
+		r := plogotlp.NewExportRequest()
+		req, first = r, func() (pcommon.Resource, bool) {
+			rl := r.Logs().ResourceLogs()
+			return firstResource(rl.Len(), func() pcommon.Resource { return rl.At(0).Resource() })
 		}
-		if rl := req.Logs().ResourceLogs(); rl.Len() > 0 {
-			return rl.At(0).Resource().Attributes(), nil
+	case signalMetrics:
+		r := pmetricotlp.NewExportRequest()
+		req, first = r, func() (pcommon.Resource, bool) {
+			rm := r.Metrics().ResourceMetrics()
+			return firstResource(rm.Len(), func() pcommon.Resource { return rm.At(0).Resource() })
 		}
-		return pcommon.NewMap(), nil
+	default:
+		r := ptraceotlp.NewExportRequest()
+		req, first = r, func() (pcommon.Resource, bool) {
+			rs := r.Traces().ResourceSpans()
+			return firstResource(rs.Len(), func() pcommon.Resource { return rs.At(0).Resource() })
+		}
 	}
-	req := ptraceotlp.NewExportRequest()
 	if err := unmarshal(req, l.enc, b); err != nil {
 		return pcommon.Map{}, err
 	}
-	if rs := req.Traces().ResourceSpans(); rs.Len() > 0 {
-		return rs.At(0).Resource().Attributes(), nil
+	if res, ok := first(); ok {
+		return res.Attributes(), nil
 	}
 	return pcommon.NewMap(), nil
 }
 
+func firstResource(n int, at func() pcommon.Resource) (pcommon.Resource, bool) {
+	if n == 0 {
+		return pcommon.Resource{}, false
+	}
+	return at(), true
+}
+
+// newRequest is an empty export request of the signal.
+func newRequest(sig signal) unmarshaler {
+	switch sig {
+	case signalLogs:
+		return plogotlp.NewExportRequest()
+	case signalMetrics:
+		return pmetricotlp.NewExportRequest()
+	}
+	return ptraceotlp.NewExportRequest()
+}
+
 // decodes reports whether the request pieces make up decodes.
 func (l *layout) decodes(pieces []piece) error {
-	b := l.encode(pieces)
-	if l.sig == signalLogs {
-		return unmarshal(plogotlp.NewExportRequest(), l.enc, b)
-	}
-	return unmarshal(ptraceotlp.NewExportRequest(), l.enc, b)
+	return unmarshal(newRequest(l.sig), l.enc, l.encode(pieces))
 }
 
 // decodeChunk decodes the request pieces make up with dec. When that
@@ -162,7 +191,7 @@ func (l *layout) eachItem(pieces []piece, f func(p piece, it *itemLayout, i int)
 // itemID names an item by its trace and span ids, for messages.
 func (l *layout) itemID(it *itemLayout) string {
 	if l.enc == encJSON {
-		return jsonItemID(l.body[it.start:it.end])
+		return jsonItemID(l.sig, l.body[it.start:it.end])
 	}
 	return protoItemID(l.sig, l.body[it.start:it.end])
 }

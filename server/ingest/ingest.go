@@ -18,9 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-
 	"github.com/weavetrace/weave/server/auth"
 	"github.com/weavetrace/weave/server/metrics"
 	"github.com/weavetrace/weave/server/normalize"
@@ -33,8 +30,9 @@ import (
 // (/otel/v1/genai/traces), the Claude Code tracer's (/agents/otel/v1/traces)
 // and the OTLP default (/v1/traces).
 var (
-	TracePaths = []string{"/otel/v1/traces", "/traces/otel/v1/traces", "/otel/v1/genai/traces", "/agents/otel/v1/traces", "/v1/traces"}
-	LogPaths   = []string{"/otel/v1/logs", "/traces/otel/v1/logs", "/v1/logs"}
+	TracePaths  = []string{"/otel/v1/traces", "/traces/otel/v1/traces", "/otel/v1/genai/traces", "/agents/otel/v1/traces", "/v1/traces"}
+	LogPaths    = []string{"/otel/v1/logs", "/traces/otel/v1/logs", "/v1/logs"}
+	MetricPaths = []string{"/otel/v1/metrics", "/traces/otel/v1/metrics", "/v1/metrics"}
 )
 
 // DefaultMaxBodyBytes bounds a request body, before and after
@@ -51,7 +49,7 @@ const DefaultMaxInFlightBytes = 64 << 20
 // budget before it is answered 503 (Settings.AdmissionWait).
 const DefaultAdmissionWait = 2 * time.Second
 
-// retryAfterSeconds is the Retry-After of every 503.
+// retryAfterSeconds is the Retry-After of every 503 (retryAfter).
 const retryAfterSeconds = "5"
 
 // Settings are the handler's dependencies.
@@ -112,6 +110,10 @@ type Handler struct {
 	// later copy of such a span (which carries only its own events) keeps
 	// them. Bounded: the oldest keys are forgotten first.
 	attached *keySet
+
+	// native serializes the dedup of Claude Code's native spans against
+	// the transcript's (native.go).
+	native nativeLocks
 }
 
 // New checks s and returns a Handler.
@@ -164,14 +166,17 @@ func New(s Settings) (*Handler, error) {
 	return h, nil
 }
 
-// Register mounts the trace and log handlers on mux at TracePaths and
-// LogPaths.
+// Register mounts the trace, log and metric handlers on mux at
+// TracePaths, LogPaths and MetricPaths.
 func (h *Handler) Register(mux *http.ServeMux) {
 	for _, p := range TracePaths {
 		mux.Handle(p, h.Traces())
 	}
 	for _, p := range LogPaths {
 		mux.Handle(p, h.Logs())
+	}
+	for _, p := range MetricPaths {
+		mux.Handle(p, h.Metrics())
 	}
 }
 
@@ -185,11 +190,17 @@ func (h *Handler) Logs() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, signalLogs) })
 }
 
+// Metrics returns the handler for OTLP metric export requests.
+func (h *Handler) Metrics() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, signalMetrics) })
+}
+
 type signal string
 
 const (
-	signalTraces signal = "traces"
-	signalLogs   signal = "logs"
+	signalTraces  signal = "traces"
+	signalLogs    signal = "logs"
+	signalMetrics signal = "metrics"
 )
 
 // encoding is the wire format of a request, and so of its answer.
@@ -231,12 +242,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sig signal) {
 	enc, body, herr := h.readRequest(w, r, res)
 	var out result
 	if herr == nil {
-		switch sig {
-		case signalTraces:
-			out, herr = h.traces(r, enc, body)
-		case signalLogs:
-			out, herr = h.logs(r, enc, body)
-		}
+		out, herr = h.handle(r, sig, enc, body)
 	}
 	body = nil
 	h.m.batchSeconds.With(string(sig)).Observe(h.now().Sub(start).Seconds())
@@ -249,6 +255,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, sig signal) {
 	}
 	h.m.inFlightBytes.Add(-float64(res.held))
 	res.release()
+}
+
+// handle stores what a request body holds (OTLP/HTTP and OTLP/gRPC alike).
+func (h *Handler) handle(r *http.Request, sig signal, enc encoding, body []byte) (result, *httpError) {
+	switch sig {
+	case signalTraces:
+		return h.traces(r, enc, body)
+	case signalLogs:
+		return h.logs(r, enc, body)
+	case signalMetrics:
+		return h.metrics(r, enc, body)
+	}
+	return result{}, fail(http.StatusNotFound, "ingest: no signal %q", sig)
 }
 
 // readRequest checks method, key, content type and encoding, takes room
@@ -444,30 +463,19 @@ func summarize(noun string, reasons map[string]int) (int64, string) {
 func writeSuccess(w http.ResponseWriter, enc encoding, sig signal, res result) {
 	var body []byte
 	var err error
-	switch {
-	case res.rejected == 0 && res.message == "":
+	if res.rejected != 0 || res.message != "" {
+		m := exportResponse(sig, res).(interface {
+			MarshalProto() ([]byte, error)
+			MarshalJSON() ([]byte, error)
+		})
+		if enc == encJSON {
+			body, err = m.MarshalJSON()
+		} else {
+			body, err = m.MarshalProto()
+		}
+	} else if enc == encJSON {
 		// Everything accepted: an empty response message.
-		if enc == encJSON {
-			body = []byte("{}")
-		}
-	case sig == signalTraces:
-		resp := ptraceotlp.NewExportResponse()
-		resp.PartialSuccess().SetRejectedSpans(res.rejected)
-		resp.PartialSuccess().SetErrorMessage(res.message)
-		if enc == encJSON {
-			body, err = resp.MarshalJSON()
-		} else {
-			body, err = resp.MarshalProto()
-		}
-	case sig == signalLogs:
-		resp := plogotlp.NewExportResponse()
-		resp.PartialSuccess().SetRejectedLogRecords(res.rejected)
-		resp.PartialSuccess().SetErrorMessage(res.message)
-		if enc == encJSON {
-			body, err = resp.MarshalJSON()
-		} else {
-			body, err = resp.MarshalProto()
-		}
+		body = []byte("{}")
 	}
 	if err != nil { // cannot happen for these messages; answer plainly
 		body = nil

@@ -168,8 +168,11 @@ func (l *layout) chunks(maxItems, maxBytes int) [][]piece {
 
 // Field names of the request levels, per signal.
 func (l *layout) names() (resources, scopes, items string) {
-	if l.sig == signalLogs {
+	switch l.sig {
+	case signalLogs:
 		return "resourceLogs", "scopeLogs", "logRecords"
+	case signalMetrics:
+		return "resourceMetrics", "scopeMetrics", "metrics"
 	}
 	return "resourceSpans", "scopeSpans", "spans"
 }
@@ -371,6 +374,18 @@ const (
 	nodeAnyValue
 	nodeArray  // ArrayValue
 	nodeKVList // KeyValueList
+
+	// Metrics: a Metric's data and their points, in the same order (a
+	// point's node is its data's plus nodeNumberPoint - nodeNumberData).
+	nodeNumberData        // Gauge, Sum
+	nodeHistogramData     // Histogram
+	nodeExpHistogramData  // ExponentialHistogram
+	nodeSummaryData       // Summary
+	nodeNumberPoint       // NumberDataPoint
+	nodeHistogramPoint    // HistogramDataPoint
+	nodeExpHistogramPoint // ExponentialHistogramDataPoint
+	nodeSummaryPoint      // SummaryDataPoint
+	nodeExemplar          // Exemplar
 )
 
 func (n node) nests() bool { return n == nodeArray || n == nodeKVList }

@@ -48,6 +48,9 @@ func (h *Handler) logsChunk(r *http.Request, ld plog.Logs, skipped map[string]in
 	var keys []store.SpanKey
 	byKey := map[store.SpanKey][]model.Event{}
 	for _, rl := range ld.ResourceLogs().All() {
+		if _, herr := h.nativeRecords(r.Context(), rl); herr != nil {
+			return herr
+		}
 		evs, sk := normalize.EventsFromLogs(rl, h.s.DefaultProject)
 		for reason, n := range sk {
 			skipped[reason] += n

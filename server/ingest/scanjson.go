@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // jsonMember is what a member of an OTLP/JSON object holds: a node, or a
@@ -15,43 +16,77 @@ type jsonMember struct {
 	deprecated bool // deprecatedScopeSpans, deprecatedScopeLogs
 }
 
+// jsonKeys are the member names of a signal's request levels, camelCase
+// then snake_case.
+type jsonKeys struct {
+	resources, scopes, deprecatedScopes, items [2]string
+}
+
+func jsonKeysOf(sig signal) jsonKeys {
+	switch sig {
+	case signalLogs:
+		return jsonKeys{[2]string{"resourceLogs", "resource_logs"}, [2]string{"scopeLogs", "scope_logs"},
+			[2]string{"deprecatedScopeLogs", "deprecated_scope_logs"}, [2]string{"logRecords", "log_records"}}
+	case signalMetrics:
+		return jsonKeys{[2]string{"resourceMetrics", "resource_metrics"}, [2]string{"scopeMetrics", "scope_metrics"},
+			[2]string{"deprecatedScopeMetrics", "deprecated_scope_metrics"}, [2]string{"metrics", "metrics"}}
+	}
+	return jsonKeys{[2]string{"resourceSpans", "resource_spans"}, [2]string{"scopeSpans", "scope_spans"},
+		[2]string{"deprecatedScopeSpans", "deprecated_scope_spans"}, [2]string{"spans", "spans"}}
+}
+
+func is(key string, names [2]string) bool { return key == names[0] || key == names[1] }
+
 func jsonChild(sig signal, parent node, key string) jsonMember {
-	logs := sig == signalLogs
+	names := jsonKeysOf(sig)
 	switch parent {
 	case nodeRequest:
-		if !logs && (key == "resourceSpans" || key == "resource_spans") || logs && (key == "resourceLogs" || key == "resource_logs") {
+		if is(key, names.resources) {
 			return jsonMember{n: nodeResource, list: true}
 		}
 	case nodeResource:
 		switch {
 		case key == "resource":
 			return jsonMember{n: nodeResourceMsg}
-		case !logs && (key == "scopeSpans" || key == "scope_spans"), logs && (key == "scopeLogs" || key == "scope_logs"):
+		case is(key, names.scopes):
 			return jsonMember{n: nodeScope, list: true}
-		case !logs && (key == "deprecatedScopeSpans" || key == "deprecated_scope_spans"), logs && (key == "deprecatedScopeLogs" || key == "deprecated_scope_logs"):
+		case is(key, names.deprecatedScopes):
 			return jsonMember{n: nodeScope, list: true, deprecated: true}
 		}
 	case nodeScope:
 		switch {
 		case key == "scope":
 			return jsonMember{n: nodeScopeMsg}
-		case !logs && key == "spans", logs && (key == "logRecords" || key == "log_records"):
+		case is(key, names.items):
 			return jsonMember{n: nodeItem, list: true}
 		}
 	case nodeItem:
 		switch {
+		case sig == signalMetrics:
+			return jsonMetricChild(key)
 		case key == "attributes":
 			return jsonMember{n: nodeKeyValue, list: true}
-		case logs && key == "body":
+		case sig == signalLogs && key == "body":
 			return jsonMember{n: nodeAnyValue}
-		case !logs && key == "events":
+		case sig == signalTraces && key == "events":
 			return jsonMember{n: nodeEvent, list: true}
-		case !logs && key == "links":
+		case sig == signalTraces && key == "links":
 			return jsonMember{n: nodeLink, list: true}
 		}
-	case nodeEvent, nodeLink, nodeResourceMsg, nodeScopeMsg:
-		if key == "attributes" {
+	case nodeEvent, nodeLink, nodeResourceMsg, nodeScopeMsg, nodeNumberPoint, nodeHistogramPoint, nodeExpHistogramPoint, nodeSummaryPoint:
+		switch {
+		case key == "attributes":
 			return jsonMember{n: nodeKeyValue, list: true}
+		case key == "exemplars" && parent >= nodeNumberPoint:
+			return jsonMember{n: nodeExemplar, list: true}
+		}
+	case nodeExemplar:
+		if key == "filteredAttributes" || key == "filtered_attributes" {
+			return jsonMember{n: nodeKeyValue, list: true}
+		}
+	case nodeNumberData, nodeHistogramData, nodeExpHistogramData, nodeSummaryData:
+		if key == "dataPoints" || key == "data_points" {
+			return jsonMember{n: parent + (nodeNumberPoint - nodeNumberData), list: true}
 		}
 	case nodeKeyValue:
 		if key == "value" {
@@ -72,6 +107,23 @@ func jsonChild(sig signal, parent node, key string) jsonMember {
 		if key == "values" {
 			return jsonMember{n: nodeKeyValue, list: true}
 		}
+	}
+	return jsonMember{}
+}
+
+// jsonMetricChild is what a member of a Metric object holds.
+func jsonMetricChild(key string) jsonMember {
+	switch key {
+	case "gauge", "sum":
+		return jsonMember{n: nodeNumberData}
+	case "histogram":
+		return jsonMember{n: nodeHistogramData}
+	case "exponentialHistogram", "exponential_histogram":
+		return jsonMember{n: nodeExpHistogramData}
+	case "summary":
+		return jsonMember{n: nodeSummaryData}
+	case "metadata":
+		return jsonMember{n: nodeKeyValue, list: true}
 	}
 	return jsonMember{}
 }
@@ -289,7 +341,7 @@ func (s *jsonScan) tooDeep(value bool) error {
 	if !value {
 		msg = fmt.Sprintf("it nests JSON deeper than %d levels", MaxJSONDepth)
 	}
-	s.l.reject(it, reasonTooDeep, itemName(s.sig)+" "+jsonItemID(s.b[it.start:it.end])+": "+msg)
+	s.l.reject(it, reasonTooDeep, itemName(s.sig)+" "+jsonItemID(s.sig, s.b[it.start:it.end])+": "+msg)
 	s.pos = end
 	s.stack = s.stack[:s.item]
 	s.item = -1
@@ -393,8 +445,8 @@ func skipNested(b []byte, pos, depth int) (int, error) {
 }
 
 // jsonItemID names a span or log record by the traceId and spanId members
-// of its object, for messages.
-func jsonItemID(obj []byte) string {
+// of its object, a metric by its name, for messages.
+func jsonItemID(sig signal, obj []byte) string {
 	var tid, sid string
 	pos := skipSpace(obj, 0)
 	if pos >= len(obj) || obj[pos] != '{' {
@@ -440,6 +492,10 @@ func jsonItemID(obj []byte) string {
 				tid = v
 			case "spanId", "span_id":
 				sid = v
+			case "name":
+				if sig == signalMetrics {
+					return strconv.Quote(clip(v))
+				}
 			}
 		}
 		pos = skipSpace(obj, pos)

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // protoChild is the node a protobuf field of a parent node holds (the
@@ -30,14 +32,17 @@ func protoChild(sig signal, parent node, field uint64) node {
 			return nodeItem
 		}
 	case nodeItem:
-		if sig == signalLogs {
+		switch sig {
+		case signalLogs:
 			switch field {
 			case 5: // body
 				return nodeAnyValue
 			case 6:
 				return nodeKeyValue
 			}
-			break
+			return nodeOther
+		case signalMetrics:
+			return metricChild(field)
 		}
 		switch field {
 		case 9:
@@ -82,6 +87,49 @@ func protoChild(sig signal, parent node, field uint64) node {
 		if field == 1 {
 			return nodeKeyValue
 		}
+	case nodeNumberData, nodeHistogramData, nodeExpHistogramData, nodeSummaryData:
+		if field == 1 { // data_points
+			return parent + (nodeNumberPoint - nodeNumberData)
+		}
+	case nodeNumberPoint, nodeSummaryPoint, nodeExemplar:
+		switch {
+		case field == 7: // attributes, filtered_attributes
+			return nodeKeyValue
+		case field == 5 && parent == nodeNumberPoint:
+			return nodeExemplar
+		}
+	case nodeHistogramPoint:
+		switch field {
+		case 9:
+			return nodeKeyValue
+		case 8:
+			return nodeExemplar
+		}
+	case nodeExpHistogramPoint:
+		switch field {
+		case 1:
+			return nodeKeyValue
+		case 11:
+			return nodeExemplar
+		}
+	}
+	return nodeOther
+}
+
+// metricChild is the node a field of a Metric holds: its data (gauge and
+// sum hold number points) and its metadata attributes.
+func metricChild(field uint64) node {
+	switch field {
+	case 5, 7: // gauge, sum
+		return nodeNumberData
+	case 9:
+		return nodeHistogramData
+	case 10:
+		return nodeExpHistogramData
+	case 11:
+		return nodeSummaryData
+	case 12: // metadata
+		return nodeKeyValue
 	}
 	return nodeOther
 }
@@ -240,8 +288,11 @@ func (l *layout) lastItem() *itemLayout {
 }
 
 func itemName(sig signal) string {
-	if sig == signalLogs {
+	switch sig {
+	case signalLogs:
 		return "log record"
+	case signalMetrics:
+		return "metric"
 	}
 	return "span"
 }
@@ -317,15 +368,19 @@ func skipProtoField(b []byte, pos, end int, wire uint64) (int, error) {
 }
 
 // protoItemID names a span or log record by its trace and span ids
-// (fields 1 and 2 of a Span, 9 and 10 of a LogRecord), for messages.
+// (fields 1 and 2 of a Span, 9 and 10 of a LogRecord), a metric by its
+// name (field 1), for messages.
 func protoItemID(sig signal, b []byte) string {
 	tidField, sidField := uint64(1), uint64(2)
-	if sig == signalLogs {
+	switch sig {
+	case signalLogs:
 		tidField, sidField = 9, 10
+	case signalMetrics:
+		tidField, sidField = 1, 0
 	}
 	var tid, sid []byte
 	pos := 0
-	for pos < len(b) && (tid == nil || sid == nil) {
+	for pos < len(b) && (tid == nil || sid == nil && sidField != 0) {
 		tag, p, err := consumeVarint(b, pos, len(b))
 		if err != nil {
 			break
@@ -348,6 +403,9 @@ func protoItemID(sig signal, b []byte) string {
 			sid = v
 		}
 		pos = p + int(n)
+	}
+	if sig == signalMetrics {
+		return strconv.Quote(clip(strings.ToValidUTF8(string(tid), "?")))
 	}
 	return clip(hex.EncodeToString(tid)) + "/" + clip(hex.EncodeToString(sid))
 }

@@ -83,6 +83,11 @@ func (h *Handler) tracesChunk(ctx context.Context, td ptrace.Traces, b *traceBat
 	opts := h.s.Normalize
 	opts.DefaultProject = h.s.DefaultProject
 	for _, rs := range td.ResourceSpans().All() {
+		// Claude Code's beta spans (claude_code.interaction, llm_request,
+		// tool…) describe the calls its log events describe, under ids
+		// no other source shares: the turns are built from the events
+		// (nativeRecords), these are not stored.
+		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Scope().Name() == normalize.ClaudeCodeTracingScope })
 		opts.ExtraEvents = extra[normalize.ProjectID(rs.Resource().Attributes(), h.s.DefaultProject)]
 		out, warns := normalize.Normalize(rs, opts)
 		for _, w := range warns {
@@ -114,6 +119,15 @@ func (h *Handler) tracesChunk(ctx context.Context, td ptrace.Traces, b *traceBat
 	}
 	if len(spans) == 0 {
 		return nil
+	}
+	// The look for native chat spans and the write are one step for the
+	// turns they touch (nativeLocks), or a native copy written in between
+	// would stay beside the transcript's.
+	unlock := h.native.lock(transcriptChatTraces(spans))
+	defer unlock()
+	if err := h.adoptNativeChatIDs(ctx, spans); err != nil {
+		h.restorePending(taken)
+		return h.storeError(ctx, "GetSpans", err)
 	}
 	if err := h.s.Writer.WriteSpans(ctx, spans); err != nil {
 		h.restorePending(taken)

@@ -44,6 +44,9 @@ func EventsFromLogs(rl plog.ResourceLogs, defaultProject string) ([]LogEvent, ma
 	var out []LogEvent
 	skipped := map[string]int{}
 	for _, sl := range rl.ScopeLogs().All() {
+		if IsClaudeCodeNative(sl.Scope()) {
+			continue // ClaudeCodeNativeSpans' records
+		}
 		for _, lr := range sl.LogRecords().All() {
 			name := lr.EventName()
 			if name == "" {

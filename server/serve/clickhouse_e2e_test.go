@@ -22,6 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
 	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
 	"github.com/weavetrace/weave/server/store/storetest/ccload"
 )
@@ -30,9 +34,10 @@ import (
 // ClickHouse (`--store clickhouse --clickhouse-dsn …`, a local node or
 // WEAVE_TEST_CLICKHOUSE_DSN) and on the embedded store, sends both the
 // same OTLP requests — the Claude Code sessions weave-agentd exports (every
-// CLI version the harness captured) and the instrumentation corpus's
-// trace and log requests — and checks that every read endpoint answers
-// the same on both: the embedded store is the reference.
+// CLI version the harness captured), in the order the daemon sends them
+// live (liveRequests), and the instrumentation corpus's trace and log
+// requests — and checks that every read endpoint answers the same on
+// both: the embedded store is the reference.
 func TestClickHouseEndToEnd(t *testing.T) {
 	dsn := clickhousetest.DSN(t)
 	root := repoRoot(t)
@@ -59,13 +64,17 @@ func TestClickHouseEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each session as weave-agentd sends it live: running copies first,
+	// the finished spans last.
 	requests := 0
 	for range load.Sessions() {
 		body, _ := load.Next()
-		for _, s := range []*server{ch, lite} {
-			s.post(t, "/v1/traces", "application/x-protobuf", body)
+		for _, b := range append(liveRequests(t, body), body) {
+			for _, s := range []*server{ch, lite} {
+				s.post(t, "/v1/traces", "application/x-protobuf", b)
+			}
+			requests++
 		}
-		requests++
 	}
 	corpus, err := filepath.Glob(filepath.Join(root, "server", "normalize", "testdata", "corpus", "*", "*"))
 	if err != nil {
@@ -214,7 +223,7 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 	l.Close()
 	s := &server{base: "http://" + addr, out: &bytes.Buffer{}, done: make(chan error, 1),
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--grpc-addr", "off"}, args...)...)
 	s.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "WEAVE_API_KEYS=", "WEAVE_CLICKHOUSE_DSN=")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
@@ -387,4 +396,91 @@ func dropDB(t *testing.T, dsn, db string) {
 	if err := clickhousetest.Exec(ctx, dsn, "DROP DATABASE IF EXISTS `"+db+"` SYNC"); err != nil {
 		t.Errorf("drop %s: %v", db, err)
 	}
+}
+
+// liveRequests are the requests weave-agentd sends for a session (body,
+// its final spans) while it runs, before the final ones: per turn (trace,
+// in order of start), its root running at a start 12 ms late, with the
+// previous turn's root finished early (the turns interleave, and a
+// finished span is replaced by a finished one later); then the root
+// running at its own start (the start moves back, as the daemon back-dates
+// a root once the transcript lands) with every other span of the turn
+// running.
+func liveRequests(t *testing.T, body []byte) [][]byte {
+	t.Helper()
+	req := ptraceotlp.NewExportRequest()
+	if err := req.UnmarshalProto(body); err != nil {
+		t.Fatalf("session request: %v", err)
+	}
+	td := req.Traces()
+	type where struct{ rs, ss, sp int }
+	var roots []where
+	byTrace := map[pcommon.TraceID][]where{}
+	span := func(w where) ptrace.Span {
+		return td.ResourceSpans().At(w.rs).ScopeSpans().At(w.ss).Spans().At(w.sp)
+	}
+	for i, rs := range td.ResourceSpans().All() {
+		for j, ss := range rs.ScopeSpans().All() {
+			for k, sp := range ss.Spans().All() {
+				w := where{i, j, k}
+				if sp.ParentSpanID().IsEmpty() {
+					roots = append(roots, w)
+				} else {
+					byTrace[sp.TraceID()] = append(byTrace[sp.TraceID()], w)
+				}
+			}
+		}
+	}
+	sort.SliceStable(roots, func(a, b int) bool { return span(roots[a]).StartTimestamp() < span(roots[b]).StartTimestamp() })
+
+	// copy is one span of the session with its own start and end (0: running).
+	type copyOf struct {
+		w          where
+		start, end pcommon.Timestamp
+	}
+	request := func(copies []copyOf) []byte {
+		out := ptrace.NewTraces()
+		scopes := map[[2]int]ptrace.ScopeSpans{}
+		for _, c := range copies {
+			ss, ok := scopes[[2]int{c.w.rs, c.w.ss}]
+			if !ok {
+				from := td.ResourceSpans().At(c.w.rs)
+				rs := out.ResourceSpans().AppendEmpty()
+				from.Resource().CopyTo(rs.Resource())
+				ss = rs.ScopeSpans().AppendEmpty()
+				from.ScopeSpans().At(c.w.ss).Scope().CopyTo(ss.Scope())
+				scopes[[2]int{c.w.rs, c.w.ss}] = ss
+			}
+			sp := ss.Spans().AppendEmpty()
+			span(c.w).CopyTo(sp)
+			sp.SetStartTimestamp(c.start)
+			sp.SetEndTimestamp(c.end)
+			if c.end == 0 {
+				sp.Status().SetCode(ptrace.StatusCodeUnset)
+				sp.Status().SetMessage("")
+			}
+		}
+		b, err := ptraceotlp.NewExportRequestFromTraces(out).MarshalProto()
+		if err != nil {
+			t.Fatalf("live request: %v", err)
+		}
+		return b
+	}
+	const late = pcommon.Timestamp(12 * time.Millisecond)
+	var out [][]byte
+	for i, r := range roots {
+		root := span(r)
+		first := []copyOf{{r, root.StartTimestamp() + late, 0}}
+		if i > 0 {
+			prev := span(roots[i-1])
+			first = append(first, copyOf{roots[i-1], prev.StartTimestamp(), prev.StartTimestamp() + 1})
+		}
+		out = append(out, request(first))
+		turn := []copyOf{{r, root.StartTimestamp(), 0}}
+		for _, w := range byTrace[root.TraceID()] {
+			turn = append(turn, copyOf{w, span(w).StartTimestamp(), 0})
+		}
+		out = append(out, request(turn))
+	}
+	return out
 }

@@ -18,6 +18,13 @@ import (
 // only, port 7433 (the port weave-agentd sends to by default).
 const DefaultAddr = "127.0.0.1:7433"
 
+// DefaultGRPCAddr is where weave-server serves OTLP/gRPC unless told
+// otherwise: loopback only, the OTLP default port.
+const DefaultGRPCAddr = "127.0.0.1:4317"
+
+// GRPCOff as Config.GRPCAddr serves no OTLP/gRPC.
+const GRPCOff = "off"
+
 // Store kinds.
 const (
 	StoreSQLite     = "sqlite"
@@ -38,6 +45,9 @@ const DefaultSQLiteCacheMB = 16
 type Config struct {
 	// Addr is the host:port to listen on.
 	Addr string
+	// GRPCAddr is the host:port OTLP/gRPC is served on (traces, logs,
+	// metrics), or GRPCOff (or "") for none.
+	GRPCAddr string
 	// DataDir holds the embedded store's database file.
 	DataDir string
 	// Store is the backend: "sqlite" (embedded, default) or "clickhouse".
@@ -60,6 +70,9 @@ type Config struct {
 	APIKeysFile string
 	// APIKeys is the value of WEAVE_API_KEYS; "" for none.
 	APIKeys string
+	// PprofAddr, when set, is a loopback host:port serving Go's profiles
+	// (net/http/pprof under /debug/pprof/) on a listener of its own.
+	PprofAddr string
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
 	// ClickHouse configures the ClickHouse store (--store clickhouse).
@@ -81,6 +94,7 @@ type Config struct {
 func NewDefaultConfig() Config {
 	return Config{
 		Addr:              DefaultAddr,
+		GRPCAddr:          DefaultGRPCAddr,
 		DataDir:           DefaultDataDir(),
 		Store:             StoreSQLite,
 		DefaultProject:    api.DefaultProject,
@@ -91,6 +105,9 @@ func NewDefaultConfig() Config {
 		RetentionInterval: DefaultRetentionInterval,
 	}
 }
+
+// GRPCEnabled reports whether OTLP/gRPC is served.
+func (c Config) GRPCEnabled() bool { return c.GRPCAddr != "" && c.GRPCAddr != GRPCOff }
 
 // DefaultDataDir is ~/.weave/server (or ./.weave/server without a home).
 func DefaultDataDir() string {
@@ -107,6 +124,18 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port, e.g. %s", c.Addr, DefaultAddr))
+	}
+	if c.PprofAddr != "" {
+		if host, port, err := net.SplitHostPort(c.PprofAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("--pprof-addr %q: want host:port, e.g. 127.0.0.1:6060", c.PprofAddr))
+		} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			errs = append(errs, fmt.Errorf("--pprof-addr %q: profiles are served on a loopback address only", c.PprofAddr))
+		}
+	}
+	if c.GRPCEnabled() {
+		if _, port, err := net.SplitHostPort(c.GRPCAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("--grpc-addr %q: want host:port, e.g. %s, or %s", c.GRPCAddr, DefaultGRPCAddr, GRPCOff))
+		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, errors.New("--data-dir is empty"))

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/weavetrace/weave/server/api"
 	"github.com/weavetrace/weave/server/auth"
 	"github.com/weavetrace/weave/server/ingest"
@@ -25,8 +27,12 @@ import (
 type Settings struct {
 	Logger  *slog.Logger
 	Version string
-	// Listener, when set, is served instead of listening on Config.Addr.
+	// Listener, when set, is served instead of listening on Config.Addr;
+	// OTLP/gRPC is then served only on GRPCListener (tests).
 	Listener net.Listener
+	// GRPCListener, when set, serves OTLP/gRPC instead of listening on
+	// Config.GRPCAddr.
+	GRPCListener net.Listener
 	// OpenStore, when set, replaces the store factory (tests).
 	OpenStore func(ctx context.Context, c Config, logger *slog.Logger) (store.Store, string, error)
 	// Ready, when set, is called with the listening address once the
@@ -57,6 +63,11 @@ func New(cfg Config, s Settings) (*Server, error) {
 	if s.Listener == nil {
 		if err := keys.CheckListen(cfg.Addr); err != nil {
 			return nil, fmt.Errorf("serve: %w", err)
+		}
+		if cfg.GRPCEnabled() && s.GRPCListener == nil {
+			if err := keys.CheckListen(cfg.GRPCAddr); err != nil {
+				return nil, fmt.Errorf("serve: --grpc-addr: %w", err)
+			}
 		}
 	}
 	if s.Logger == nil {
@@ -104,7 +115,7 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	reg.NewGaugeVec("weave_build_info", "weave-server build; the value is 1.", "version").With(srv.s.Version).Set(1)
 	registerStoreMetrics(reg, st)
 	dm := newDeleteMetrics(reg)
-	mux, err := srv.routes(st, reg, dm)
+	mux, ing, err := srv.routes(st, reg, dm)
 	if err != nil {
 		return err
 	}
@@ -141,6 +152,11 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		ln.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	gln, err := srv.grpcListener()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 
 	// Requests run on their own base context, cancelled only after the
 	// graceful shutdown gave up, so a signal does not abort in-flight
@@ -158,6 +174,23 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, srv.log)
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		defer stopPprof()
+	}
+	var gs *grpc.Server
+	grpcServed := make(chan error, 1)
+	grpcAddr := GRPCOff
+	if gln != nil {
+		gs = grpc.NewServer(append(ing.GRPCServerOptions(), grpc.ConnectionTimeout(10*time.Second))...)
+		ing.RegisterGRPC(gs)
+		grpcAddr = gln.Addr().String()
+		go func() { grpcServed <- gs.Serve(gln) }()
+	}
 
 	authMode := "open (loopback only)"
 	if srv.keys.Enabled() {
@@ -166,6 +199,7 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	srv.log.Info("weave-server started",
 		"addr", ln.Addr().String(),
 		"url", "http://"+ln.Addr().String()+"/",
+		"grpc_addr", grpcAddr,
 		"store", cfg.Store,
 		"store_path", where,
 		"default_project", cfg.DefaultProject,
@@ -187,7 +221,13 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	select {
 	case <-ctx.Done():
 	case err := <-served:
+		if gs != nil {
+			gs.Stop()
+		}
 		return fmt.Errorf("serve: http server stopped: %w", err)
+	case err := <-grpcServed:
+		hs.Close()
+		return fmt.Errorf("serve: grpc server stopped: %w", err)
 	}
 
 	// The shutdown script.
@@ -195,6 +235,25 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	srv.log.Info("shutdown started", "timeout", cfg.ShutdownTimeout.String())
 	shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	grpcStopped := make(chan struct{})
+	if gs != nil {
+		// Both servers drain at once: stop accepting, let in-flight
+		// exports finish (their writes are durable when answered), and
+		// cut what is left when the timeout passes.
+		go func() {
+			defer close(grpcStopped)
+			done := make(chan struct{})
+			go func() { gs.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-shCtx.Done():
+				gs.Stop()
+				<-done
+			}
+		}()
+	} else {
+		close(grpcStopped)
+	}
 	if err := hs.Shutdown(shCtx); err != nil {
 		srv.log.Warn("in-flight requests did not finish in time; closing connections",
 			"err", err, "duration_ms", time.Since(t).Milliseconds())
@@ -205,6 +264,13 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		srv.log.Warn("http server stopped with an error", "err", err)
 	}
 	srv.log.Info("http server stopped", "duration_ms", time.Since(t).Milliseconds())
+	<-grpcStopped
+	if gs != nil {
+		if err := <-grpcServed; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			srv.log.Warn("grpc server stopped with an error", "err", err)
+		}
+		srv.log.Info("grpc server stopped", "duration_ms", time.Since(t).Milliseconds())
+	}
 
 	t = time.Now()
 	storeOpen = false
@@ -234,7 +300,7 @@ func isZeroConfig(c Config) bool {
 // routes builds the server's mux: OTLP ingest, the read API (its paths
 // registered one by one so the metrics see each as its own route),
 // operations, and the UI at /.
-func (srv *Server) routes(st store.Store, reg *metrics.Registry, dm *deleteMetrics) (*http.ServeMux, error) {
+func (srv *Server) routes(st store.Store, reg *metrics.Registry, dm *deleteMetrics) (*http.ServeMux, *ingest.Handler, error) {
 	mux := http.NewServeMux()
 	var authenticate func(*http.Request) error
 	var authorize func(*http.Request, string) error
@@ -258,7 +324,7 @@ func (srv *Server) routes(st store.Store, reg *metrics.Registry, dm *deleteMetri
 		Normalize:        normalize.Options{Prices: srv.prices},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, fmt.Errorf("serve: %w", err)
 	}
 	ing.Register(mux)
 	apiH := api.New(api.Settings{
@@ -276,7 +342,28 @@ func (srv *Server) routes(st store.Store, reg *metrics.Registry, dm *deleteMetri
 	mux.HandleFunc("/readyz", readyz(st))
 	mux.Handle("/metrics", reg.Handler())
 	mux.Handle("/", ui.Handler()) // index.html at /, assets under /assets/
-	return mux, nil
+	return mux, ing, nil
+}
+
+// grpcListener is the OTLP/gRPC listener: Settings.GRPCListener, else one
+// on Config.GRPCAddr (nil when gRPC is off, or when Settings.Listener
+// stands in for the HTTP address and no gRPC listener was given).
+func (srv *Server) grpcListener() (net.Listener, error) {
+	ln := srv.s.GRPCListener
+	if ln == nil {
+		if srv.s.Listener != nil || !srv.cfg.GRPCEnabled() {
+			return nil, nil
+		}
+		var err error
+		if ln, err = net.Listen("tcp", srv.cfg.GRPCAddr); err != nil {
+			return nil, fmt.Errorf("serve: listen on %s (--grpc-addr; %s turns OTLP/gRPC off): %w", srv.cfg.GRPCAddr, GRPCOff, err)
+		}
+	}
+	if err := srv.keys.CheckListener(ln); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("serve: --grpc-addr: %w", err)
+	}
+	return ln, nil
 }
 
 // registerStoreMetrics exposes the store's size, read at scrape time.

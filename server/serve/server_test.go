@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -351,6 +352,10 @@ func TestConfigValidate(t *testing.T) {
 		{"project_retention", func(c *Config) { c.RetentionProjects = map[string]int{"a/b": -2} }, "--retention-project"},
 		{"fast_retention", func(c *Config) { c.RetentionInterval = time.Second }, "--retention-interval"},
 		{"retention", func(c *Config) { c.RetentionDays, c.RetentionProjects = 30, map[string]int{"a/b": 0} }, ""},
+		{"pprof_loopback", func(c *Config) { c.PprofAddr = "127.0.0.1:6060" }, ""},
+		{"pprof_localhost", func(c *Config) { c.PprofAddr = "localhost:0" }, ""},
+		{"pprof_public", func(c *Config) { c.PprofAddr = "0.0.0.0:6060" }, "--pprof-addr"},
+		{"pprof_no_port", func(c *Config) { c.PprofAddr = "127.0.0.1" }, "--pprof-addr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,5 +432,33 @@ func TestKeysGuardIngestAndAPI(t *testing.T) {
 				t.Errorf("%s %s: got %d, want %d", tt.method, tt.path, resp.StatusCode, tt.status)
 			}
 		})
+	}
+}
+
+// TestPprofListener serves Go's profiles on a listener of its own, which
+// stops with the server.
+func TestPprofListener(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := testConfig(t)
+	cfg.PprofAddr = addr
+	r := start(t, cfg, &blockingStore{})
+	if code, body := get(t, "http://"+addr+"/debug/pprof/cmdline"); code != http.StatusOK || body == "" {
+		t.Fatalf("pprof cmdline: %d %q", code, body)
+	}
+	if code, body := get(t, r.url+"/debug/pprof/cmdline"); strings.Contains(body, os.Args[0]) {
+		t.Errorf("the main listener serves profiles too: %d %q", code, body)
+	}
+	r.stop()
+	if err := <-r.done; err != nil {
+		t.Fatal(err)
+	}
+	r.done <- nil // for the cleanup's receive
+	if _, err := http.Get("http://" + addr + "/debug/pprof/cmdline"); err == nil {
+		t.Error("pprof still answers after the server stopped")
 	}
 }

@@ -98,7 +98,11 @@ type KeyedEvents struct {
 type Writer interface {
 	// WriteSpans upserts spans by (project_id, trace_id, span_id). It returns
 	// nil only after the whole batch is durable (it survives a process crash).
-	// A batch is applied atomically: all of it or none of it. A span that
+	// A batch is applied atomically: all of it or none of it, for readers
+	// too — a read sees none of a batch or all of it (every derived figure
+	// included), and never less than a read that returned before it began,
+	// so a client that saw a span counted finds it in its conversation and
+	// trace. A span that
 	// fails ValidateSpan makes the whole call fail with an error wrapping
 	// ErrInvalid before anything is written; callers that must not lose
 	// the rest of a batch validate first.

@@ -26,7 +26,7 @@ import (
 )
 
 const usage = `usage: chlocal install
-       chlocal start [--nodes N] [--dir DIR] [--cluster NAME]
+       chlocal start [--nodes N] [--dir DIR] [--cluster NAME] [--system-logs]
        chlocal stop [--dir DIR]
        chlocal status [--dir DIR]
 
@@ -55,6 +55,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 	nodes := fs.Int("nodes", 1, "number of nodes")
 	dir := fs.String("dir", ".chlocal", "directory of the nodes' data, configs and logs")
 	cluster := fs.String("cluster", chlocal.DefaultCluster, "cluster name in remote_servers")
+	sysLogs := fs.Bool("system-logs", false, "turn on query_log, part_log and processors_profile_log, for profiling")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		}
 		fmt.Println(lib)
 	case "start":
-		c, err := chlocal.Start(ctx, chlocal.Options{Nodes: *nodes, Dir: *dir, Cluster: *cluster, Detach: true, Log: os.Stderr})
+		c, err := chlocal.Start(ctx, chlocal.Options{Nodes: *nodes, Dir: *dir, Cluster: *cluster, Detach: true, Log: os.Stderr, SystemLogs: *sysLogs})
 		if err != nil {
 			return err
 		}

@@ -4,10 +4,12 @@
 //
 //	ccharness install [-version V] [-sdk]   install (cached) and print the paths
 //	ccharness list                          the scenarios
-//	ccharness run [-version V] [-out DIR] [-weave-hook PATH] SCENARIO...
+//	ccharness run [-version V] [-out DIR] [-weave-hook PATH] [-telemetry PROTOCOL] [-env K=V]... SCENARIO...
 //
 // `make e2e` uses install; run is for looking at what Claude Code does
-// (and for recording fixtures). As root, run works in a private network
+// (and for recording fixtures). With -telemetry (grpc, http/protobuf or
+// http/json) Claude Code's own OpenTelemetry export is on and every
+// request it sends is recorded in out/otlp.jsonl (e2e/otlprec). As root, run works in a private network
 // namespace with only loopback.
 package main
 
@@ -17,8 +19,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/weavetrace/weave/e2e/harness"
+	"github.com/weavetrace/weave/e2e/otlprec"
 	"github.com/weavetrace/weave/e2e/scenarios"
 )
 
@@ -88,7 +92,15 @@ func run(args []string) {
 	version := fs.String("version", envOr("CC_VERSION", harness.DefaultCLIVersion), "Claude Code version")
 	out := fs.String("out", "", "directory for the scenarios' files (default: a new temp dir)")
 	weaveHook := fs.String("weave-hook", "", "weave-hook binary to register (default: none, only the hook log)")
+	telemetry := fs.String("telemetry", "", "turn on Claude Code's native OpenTelemetry export in this protocol (grpc, http/protobuf, http/json) and record it in out/otlp.jsonl")
+	var extraEnv envList
+	fs.Var(&extraEnv, "env", "K=V added to the CLI's environment (after -telemetry's; repeatable)")
 	fs.Parse(args)
+	switch *telemetry {
+	case "", "grpc", "http/protobuf", "http/json":
+	default:
+		fail(fmt.Errorf("-telemetry %q: want grpc, http/protobuf or http/json", *telemetry))
+	}
 	var todo []scenarios.Scenario
 	sdk := false
 	for _, name := range fs.Args() {
@@ -124,7 +136,23 @@ func run(args []string) {
 		if err := os.RemoveAll(dir); err != nil {
 			fail(err)
 		}
-		s, err := harness.New(harness.Config{Claude: claude, Dir: dir, WeaveHook: *weaveHook, AgentSDK: agentSDK, Log: os.Stderr})
+		cfg := harness.Config{Claude: claude, Dir: dir, WeaveHook: *weaveHook, AgentSDK: agentSDK, Log: os.Stderr}
+		var rec *otlprec.Recorder
+		if *telemetry != "" {
+			if err := os.MkdirAll(filepath.Join(dir, "out"), 0o755); err != nil {
+				fail(err)
+			}
+			if rec, err = otlprec.Start(filepath.Join(dir, "out", "otlp.jsonl")); err != nil {
+				fail(err)
+			}
+			endpoint := rec.HTTPEndpoint()
+			if *telemetry == "grpc" {
+				endpoint = rec.GRPCEndpoint()
+			}
+			cfg.Env = harness.NativeTelemetryEnv(*telemetry, endpoint)
+		}
+		cfg.Env = append(cfg.Env, extraEnv...)
+		s, err := harness.New(cfg)
 		if err != nil {
 			fail(err)
 		}
@@ -132,6 +160,12 @@ func run(args []string) {
 		if err := s.Close(); err != nil {
 			failed = true
 			fmt.Fprintf(os.Stderr, "ccharness: %s: %v\n", sc.Name, err)
+		}
+		if rec != nil {
+			if err := rec.Close(); err != nil {
+				fail(err)
+			}
+			fmt.Fprintf(os.Stderr, "ccharness: %s: OTLP requests recorded: %v\n", sc.Name, rec.Counts())
 		}
 		fmt.Printf("%s\t%s\n", sc.Name, dir)
 	}
@@ -145,4 +179,17 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// envList is a repeatable -env flag.
+type envList []string
+
+func (e *envList) String() string { return fmt.Sprint(*e) }
+
+func (e *envList) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("want K=V, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
 }

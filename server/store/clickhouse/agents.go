@@ -12,8 +12,7 @@ import (
 	"github.com/weavetrace/weave/server/store"
 )
 
-// rollupSums are the summed columns of agents and agent_versions, in
-// select order.
+// rollupSums are the summed columns of agent_versions, in select order.
 const rollupSums = "toInt64(sum(invocation_count)), toInt64(sum(span_count)), toInt64(sum(error_count)), " +
 	"toInt64(sum(duration_ms)), min(first_seen_ns), max(last_seen_ns), toInt64(sum(input_tokens)), " +
 	"toInt64(sum(output_tokens)), toInt64(sum(cache_read_input_tokens)), toInt64(sum(cache_creation_input_tokens)), " +
@@ -26,29 +25,35 @@ type rollupRow struct {
 	first, last                            int64
 	usage                                  store.Usage
 	stale                                  int64
+	versions                               int64 // agents only
 }
 
-func (r *rollupRow) dest() []any {
-	return []any{&r.key, &r.invocations, &r.spans, &r.errors, &r.durationMs, &r.first, &r.last,
+func (r *rollupRow) dest(withVersions bool) []any {
+	d := []any{&r.key, &r.invocations, &r.spans, &r.errors, &r.durationMs, &r.first, &r.last,
 		&r.usage.InputTokens, &r.usage.OutputTokens, &r.usage.CacheReadInputTokens,
 		&r.usage.CacheCreationInputTokens, &r.usage.ReasoningTokens, &r.stale}
+	if withVersions {
+		d = append(d, &r.versions)
+	}
+	return d
 }
 
+// agentRowsSQL reads the agents of a project from the agent_versions
+// rollup: its live version groups (some span left in them), summed by
+// agent, with the number of versions. An agent whose first or last seen
+// may be too wide has a stale version group among them (a span that left
+// the agent, or moved its start, left its version group too).
 func agentRowsSQL(l layout, project string) built {
 	var p params
 	return built{
-		sql: "SELECT agent_name, " + rollupSums + " FROM " + l.table("agents") + " WHERE project_id = " +
-			p.add("String", project) + " GROUP BY agent_name HAVING sum(span_count) > 0",
-		params: p.list,
-	}
-}
-
-func versionCountsSQL(l layout, project string) built {
-	var p params
-	return built{
-		sql: "SELECT agent_name, toInt64(count()) FROM (SELECT agent_name, agent_version FROM " + l.table("agent_versions") +
-			" WHERE project_id = " + p.add("String", project) +
-			" GROUP BY agent_name, agent_version HAVING sum(span_count) > 0) GROUP BY agent_name",
+		sql: "SELECT agent_name, toInt64(sum(v_inv)), toInt64(sum(v_spans)), toInt64(sum(v_err)), toInt64(sum(v_dur)), " +
+			"min(v_first), max(v_last), toInt64(sum(v_in)), toInt64(sum(v_out)), toInt64(sum(v_cr)), toInt64(sum(v_cc)), " +
+			"toInt64(sum(v_rs)), toInt64(sum(v_stale)), toInt64(count()) FROM (SELECT agent_name, agent_version, " +
+			"sum(invocation_count) AS v_inv, sum(span_count) AS v_spans, sum(error_count) AS v_err, sum(duration_ms) AS v_dur, " +
+			"min(first_seen_ns) AS v_first, max(last_seen_ns) AS v_last, sum(input_tokens) AS v_in, sum(output_tokens) AS v_out, " +
+			"sum(cache_read_input_tokens) AS v_cr, sum(cache_creation_input_tokens) AS v_cc, sum(reasoning_tokens) AS v_rs, " +
+			"sum(stale) AS v_stale FROM " + l.table("agent_versions") + " WHERE project_id = " + p.add("String", project) +
+			" GROUP BY agent_name, agent_version HAVING v_spans > 0) GROUP BY agent_name",
 		params: p.list,
 	}
 }
@@ -102,7 +107,7 @@ func (s *Store) rollup(ctx context.Context, what string, b built, project, agent
 	var stale []string
 	err := s.scanAll(ctx, what, b.sql, b.params, func(r driver.Rows) error {
 		x := &rollupRow{}
-		if err := r.Scan(x.dest()...); err != nil {
+		if err := r.Scan(x.dest(agent == "")...); err != nil {
 			return err
 		}
 		if x.stale > 0 {
@@ -176,6 +181,7 @@ var agentSort = map[string]func(a, b *store.AgentSummary) int{
 // QueryAgents implements store.Reader. Agents are few: the rollup rows of
 // the project are read whole, corrected, then filtered, sorted and paged.
 func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.AgentSummary, int64, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, 0, err
 	}
@@ -224,25 +230,11 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 	}
 	_, byAgent := store.GroupScores(items)
 	keep := scoreSet(fs, byAgent)
-	counts := map[string]int64{}
-	vc := versionCountsSQL(s.l, q.ProjectID)
-	err = s.scanAll(ctx, "query agents", vc.sql, vc.params, func(r driver.Rows) error {
-		var name string
-		var n int64
-		if err := r.Scan(&name, &n); err != nil {
-			return err
-		}
-		counts[name] = n
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
 	var all []store.AgentSummary
 	for _, x := range rows {
 		a := store.AgentSummary{AgentName: x.key, InvocationCount: x.invocations, SpanCount: x.spans,
 			ErrorCount: x.errors, TotalDurationMs: x.durationMs, FirstSeen: fromNanos(x.first),
-			LastSeen: fromNanos(x.last), VersionCount: counts[x.key], Usage: x.usage, Scores: byAgent[x.key]}
+			LastSeen: fromNanos(x.last), VersionCount: x.versions, Usage: x.usage, Scores: byAgent[x.key]}
 		if keep != nil && !keep.keeps(a.AgentName) {
 			continue
 		}
@@ -279,6 +271,7 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 
 // AgentVersions implements store.Reader.
 func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) ([]store.AgentVersionSummary, error) {
+	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}

@@ -132,6 +132,7 @@ func aggregateSQL(l layout, q store.AggregateQuery, limit int) (page, count buil
 
 // AggregateSpans implements store.Reader.
 func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]store.SpanGroup, int64, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, 0, err
 	}

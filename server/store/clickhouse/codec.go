@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -60,6 +61,9 @@ func selectList(details bool) string {
 type msgPair struct {
 	role, text string
 	digest     string // hex, 32 digits
+	// terms is the body's search form (terms), computed by WriteSpans's
+	// caller for bodies the digest cache does not know; "" otherwise.
+	terms string
 }
 
 // key is the form kept in span_state.msg_keys: the role followed by the
@@ -93,7 +97,8 @@ type prep struct {
 	params  string    // model_parameters as JSON, "" when none
 	pairs   []msgPair // sorted by key, unique
 	prompt  string
-	hash    string // digest of the span's JSON: an unchanged re-send is not rewritten
+	hash    string // digest of the span's row: an unchanged re-send is not rewritten
+	row     []any  // the spans insert row with version 0 (spanValues), built once
 }
 
 func prepare(s model.Span) (*prep, error) {
@@ -132,7 +137,8 @@ func prepare(s model.Span) (*prep, error) {
 	}
 	p.pairs = searchPairs(&s)
 	p.prompt = promptPreview(s.InputMessages)
-	p.hash = rowDigest(spanValues(p, 0, false))
+	p.row = spanValues(p, 0, false)
+	p.hash = rowDigest(p.row)
 	return p, nil
 }
 
@@ -244,7 +250,8 @@ func promptPreview(msgs []model.Message) string {
 	return ""
 }
 
-// spanValues are the values of one spans insert row, in insertCols order.
+// spanValues are the values of one spans insert row, in insertCols order
+// (version and is_deleted last).
 func spanValues(p *prep, version uint64, deleted bool) []any {
 	s := &p.s
 	var ended *time.Time
@@ -292,6 +299,13 @@ func orEmpty[V any](m map[string]V) map[string]V {
 		return map[string]V{}
 	}
 	return m
+}
+
+// versioned is a prepared span's insert row with its version.
+func (p *prep) versioned(version uint64) []any {
+	row := slices.Clone(p.row)
+	row[len(row)-2] = version
+	return row
 }
 
 // tombstoneValues is the is_deleted row that removes a span's copy at its
@@ -413,22 +427,25 @@ func decodeJSON(s string, v any) error {
 // rowDigest is a digest of a spans row's values (everything the row
 // stores), so that an unchanged re-send can be recognized without reading
 // the row back.
+// The values are serialized into one pooled buffer and hashed at once (a
+// span's row is several KiB: hashing it piece by piece copied each string
+// twice).
 func rowDigest(values []any) string {
-	h := sha256.New()
-	var buf []byte
+	bp := digestBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
 	str := func(s string) {
-		buf = binary.AppendUvarint(buf[:0], uint64(len(s)))
-		h.Write(buf)
-		h.Write([]byte(s))
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
 	}
 	num := func(n uint64) {
-		buf = binary.AppendUvarint(buf[:0], n)
-		h.Write(buf)
+		buf = binary.AppendUvarint(buf, n)
 	}
 	for _, v := range values {
 		switch x := v.(type) {
 		case string:
-			str("s" + x)
+			// As str("s" + x), without building that string.
+			buf = binary.AppendUvarint(buf, uint64(len(x)+1))
+			buf = append(append(buf, 's'), x...)
 		case time.Time:
 			str("t")
 			num(uint64(x.UnixNano()))
@@ -492,5 +509,12 @@ func rowDigest(values []any) string {
 			panic(fmt.Sprintf("clickhouse: rowDigest: unexpected %T", v))
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(buf)
+	if cap(buf) <= 1<<20 { // a huge row's buffer is not kept
+		*bp = buf
+		digestBufs.Put(bp)
+	}
+	return hex.EncodeToString(sum[:16])
 }
+
+var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}

@@ -72,17 +72,33 @@ type Config struct {
 	// BatchRows flushes the write batch once it holds this many spans
 	// (default 1000).
 	BatchRows int
-	// FlushInterval is the longest a queued span waits for more to join
-	// its batch, and the shortest time between two inserts into a table
-	// (default 1s). 0 uses the default; a negative value flushes at once.
+	// FlushInterval is, under concurrent load (writes arrived while the
+	// last flush ran), the longest a queued span waits for more to join
+	// its batch and the shortest time between two flushes (default 1s). A
+	// write that finds the writer idle is flushed at once. 0 uses the
+	// default; a negative value always flushes at once.
 	FlushInterval time.Duration
 	// MaxQueuedRows bounds the spans waiting for the writer; WriteSpans
 	// blocks (honouring its context) while the queue is full
 	// (default 100,000).
 	MaxQueuedRows int
+	// StateCacheBytes bounds the writer's cache of the states of the
+	// traces it wrote last (default DefaultStateCacheBytes): a batch that
+	// continues a cached trace is planned without reading span_state. A
+	// negative value turns the cache off.
+	StateCacheBytes int64
+	// searchPlan replaces the search plan's thresholds (tests force the
+	// plan of common words on small data with it).
+	searchPlan *searchPlan
 	// SkipMigrate opens the store without applying the schema (for
 	// deployments that run `weave-server migrate` separately).
 	SkipMigrate bool
+	// RebuildTables lets Migrate copy a table that has rows into one with
+	// the granule sizes reads by key need (tune.go). Rows written to the
+	// table during the copy are lost: set it only while no weave-server
+	// writes (`weave-server migrate --clickhouse-rebuild-tables`). Empty
+	// tables are rebuilt without it.
+	RebuildTables bool
 }
 
 // Settings are the dependencies a developer injects.
@@ -117,6 +133,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueuedRows == 0 {
 		c.MaxQueuedRows = DefaultMaxQueuedRows
+	}
+	if c.StateCacheBytes == 0 {
+		c.StateCacheBytes = DefaultStateCacheBytes
 	}
 	if c.PendingEventsMaxAge == 0 {
 		c.PendingEventsMaxAge = DefaultPendingEventsMaxAge

@@ -1,10 +1,14 @@
 package clickhouse
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"os"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,14 +56,41 @@ func TestConformanceCluster(t *testing.T) {
 	})
 }
 
+// TestConformanceSearchRecent runs the search areas of the suite with
+// every search on the plans of common words (newest occurrences first,
+// searchRecent), two rows at a time so that pages take several rounds:
+// reading the rows of matching bodies, and reading every row and keeping
+// the matches.
+func TestConformanceSearchRecent(t *testing.T) {
+	dsn := clickhousetest.DSN(t)
+	for _, tc := range []struct {
+		name          string
+		commonPercent int
+	}{{"matching rows", 101}, {"every row", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			runConformanceMatching(t, func() Config {
+				cfg := testConfig(dsn, "")
+				cfg.searchPlan = &searchPlan{directMax: 0, commonPercent: tc.commonPercent, recentRows: 2, perHit: 0, recentMax: 1 << 20}
+				return cfg
+			}, func(name string) bool {
+				return strings.Contains(name, "Search") || strings.Contains(name, "Conversation")
+			})
+		})
+	}
+}
+
 func runConformance(t *testing.T, newConfig func() Config) {
-	storetest.Run(t, func(t *testing.T) func() (store.Store, error) {
+	runConformanceMatching(t, newConfig, func(string) bool { return true })
+}
+
+func runConformanceMatching(t *testing.T, newConfig func() Config, match func(string) bool) {
+	storetest.RunMatching(t, func(t *testing.T) func() (store.Store, error) {
 		cfg := newConfig()
 		t.Cleanup(func() { dropDatabase(t, cfg) })
 		return func() (store.Store, error) {
 			return Open(context.Background(), cfg, Settings{})
 		}
-	}, storetest.Capabilities{})
+	}, storetest.Capabilities{}, match)
 }
 
 func dropDatabase(t *testing.T, cfg Config) {
@@ -85,5 +116,59 @@ func dropDatabase(t *testing.T, cfg Config) {
 	}
 	if err != nil {
 		t.Errorf("drop test database: %v", err)
+	}
+}
+
+// TestMigrateGranulesLive checks on a real server that a new database's
+// tables are created with the granule sizes reads by key need, so that
+// opening it rebuilds nothing (no rebuild logged, no copy left behind,
+// the same definitions after a second open).
+func TestMigrateGranulesLive(t *testing.T) {
+	dsn := clickhousetest.DSN(t)
+	cfg := testConfig(dsn, "")
+	t.Cleanup(func() { dropDatabase(t, cfg) })
+	ctx := context.Background()
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	defs := func() map[string]string {
+		s, err := Open(ctx, cfg, Settings{Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		out := map[string]string{}
+		err = s.scanAll(ctx, "tables", "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
+			[]driver.NamedValue{named("db", cfg.Database)}, func(r driver.Rows) error {
+				var name, ddl string
+				if err := r.Scan(&name, &ddl); err != nil {
+					return err
+				}
+				out[name] = ddl
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first := defs()
+	for _, g := range granules {
+		ddl := first[g.table]
+		for _, st := range g.settings {
+			if !strings.Contains(ddl, st[0]+" = "+st[1]) {
+				t.Errorf("%s created without %s = %s: %s", g.table, st[0], st[1], ddl)
+			}
+		}
+	}
+	for name := range first {
+		if strings.HasSuffix(name, rebuildSuffix) {
+			t.Errorf("a rebuild copy is left: %s", name)
+		}
+	}
+	if second := defs(); !reflect.DeepEqual(first, second) {
+		t.Errorf("a second open changed the tables:\nfirst  %v\nsecond %v", first, second)
+	}
+	if strings.Contains(logged.String(), "rebuil") {
+		t.Errorf("opening a new database rebuilt tables:\n%s", logged.String())
 	}
 }

@@ -41,7 +41,8 @@ const convAggs = "conv_key, if(sum(turn_spans) > 0, toInt64(sum(turn_spans)), to
 // has one: earliest start, invoke_agent spans first, then span_id.
 const firstPromptAgg = "argMinIf(prompt, (prompt_ns, prompt_rank, prompt_span_id), prompt != '')"
 
-// conversationsSQL builds the page and count queries of QueryConversations.
+// conversationsSQL builds the page and count queries of QueryConversations:
+// the page also gives the total (c_total).
 // Only scalar figures are grouped over the whole project; agent names,
 // models and first prompts are read for the page's conversations only
 // (conversationDetailsSQL), unless the page is sorted by first prompt.
@@ -110,8 +111,10 @@ func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Qu
 	count = built{sql: "SELECT toInt64(count()) FROM (" + grouped + ")", params: append([]driver.NamedValue(nil), p.list...)}
 	lim := p.add("UInt64", uint64(limit))
 	off := p.add("UInt64", uint64(q.Offset))
+	// The page carries the number of groups (a window over them, computed
+	// in the same pass); only a page past the end needs the count query.
 	page = built{
-		sql:    grouped + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + lim + " OFFSET " + off,
+		sql:    "SELECT *, toInt64(count() OVER ()) AS c_total FROM (" + grouped + ") ORDER BY " + strings.Join(order, ", ") + " LIMIT " + lim + " OFFSET " + off,
 		params: p.list,
 	}
 	return page, count, nil
@@ -131,6 +134,7 @@ func conversationDetailsSQL(l layout, project string, convs []string) built {
 
 // QueryConversations implements store.Reader.
 func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error) {
+	defer s.reading(ctx)()
 	var page store.ConversationPage
 	if err := needProject(q.ProjectID); err != nil {
 		return page, err
@@ -163,12 +167,6 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if err != nil {
 		return page, err
 	}
-	if err := s.scanAll(ctx, "query conversations", cb.sql, cb.params, func(r driver.Rows) error { return r.Scan(&page.Total) }); err != nil {
-		return page, err
-	}
-	if int64(q.Offset) >= page.Total {
-		return page, nil
-	}
 	withPrompt := strings.Contains(pb.sql, " AS c_prompt")
 	idx := map[string]int{}
 	err = s.scanAll(ctx, "query conversations", pb.sql, pb.params, func(r driver.Rows) error {
@@ -179,7 +177,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		if withPrompt {
 			dest = append(dest, &c.FirstPrompt)
 		}
-		if err := r.Scan(dest...); err != nil {
+		if err := r.Scan(append(dest, &page.Total)...); err != nil {
 			return err
 		}
 		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
@@ -189,7 +187,12 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		page.Conversations = append(page.Conversations, c)
 		return nil
 	})
-	if err != nil || len(page.Conversations) == 0 {
+	if err != nil {
+		return page, err
+	}
+	if len(page.Conversations) == 0 {
+		// Past the last page (or none): the count alone.
+		err := s.scanAll(ctx, "query conversations", cb.sql, cb.params, func(r driver.Rows) error { return r.Scan(&page.Total) })
 		return page, err
 	}
 	d := conversationDetailsSQL(s.l, q.ProjectID, sortedKeys(idx))

@@ -1,8 +1,8 @@
 package clickhouse
 
 import (
+	"math/rand/v2"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -12,18 +12,19 @@ import (
 // semantics as FINAL reads see them (ReplacingMergeTree by version and
 // is_deleted, VersionedCollapsingMergeTree by sign and version) and the
 // materialized views' sums, so that tests can check what the writer
-// stores without a server. It answers the writer's own reads (trace
-// states, known bodies).
+// stores without a server. It answers the writer's own read (trace
+// states).
 type emulator struct {
 	spans       map[string]erow // sort key → newest row
 	state       map[string]int  // (project, trace, span, version) → net sign
 	stateRows   map[string]erow // (project, trace, span, version) → the +1 row
+	stateAll    []erow          // every span_state row inserted, as a read without FINAL sees them
 	convTraces  map[string]erow
 	occurrences map[string]erow
 	content     map[string]erow
-	agents      map[string]*rollup // project|agent
 	versions    map[string]*rollup // project|agent|version
 	minutes     map[string]*rollup // project|agent|minute
+	shuffle     *rand.Rand         // the order reads return rows in
 }
 
 type erow map[string]any
@@ -40,7 +41,8 @@ func newEmulator() *emulator {
 	return &emulator{
 		spans: map[string]erow{}, state: map[string]int{}, stateRows: map[string]erow{},
 		convTraces: map[string]erow{}, occurrences: map[string]erow{}, content: map[string]erow{},
-		agents: map[string]*rollup{}, versions: map[string]*rollup{}, minutes: map[string]*rollup{},
+		versions: map[string]*rollup{}, minutes: map[string]*rollup{},
+		shuffle: rand.New(rand.NewPCG(1, 2)),
 	}
 }
 
@@ -100,6 +102,7 @@ func (e *emulator) insert(t *testing.T, table string, r erow) {
 		k := key(r["project_id"], r["trace_id"], r["span_id"], r["version"])
 		sign := int(r["sign"].(int8))
 		e.state[k] += sign
+		e.stateAll = append(e.stateAll, r)
 		if sign > 0 {
 			e.stateRows[k] = r
 		}
@@ -122,7 +125,7 @@ func (e *emulator) insert(t *testing.T, table string, r erow) {
 	}
 }
 
-// mv applies the three materialized views of span_state.
+// mv applies the two materialized views of span_state.
 func (e *emulator) mv(r erow) {
 	agent := r["eff_agent"].(string)
 	if agent == "" {
@@ -175,9 +178,36 @@ func (e *emulator) mv(r erow) {
 		}
 	}
 	project := r["project_id"].(string)
-	add(e.agents, project+"|"+agent, r["stale_agent"].(uint8) == 1)
 	add(e.versions, project+"|"+agent+"|"+r["eff_version"].(string), r["stale_version"].(uint8) == 1)
 	add(e.minutes, project+"|"+agent+"|"+fmtValue(r["minute"]), false)
+}
+
+// agents is what QueryAgents reads (agentRowsSQL): the live version
+// groups of agent_versions (spans left in them) summed by agent.
+func (e *emulator) agents() map[string]*rollup {
+	out := map[string]*rollup{}
+	for k, v := range e.versions {
+		if v.spans <= 0 {
+			continue
+		}
+		agent := k[:strings.LastIndexByte(k, '|')]
+		a := out[agent]
+		if a == nil {
+			a = &rollup{first: v.first, last: v.last}
+			out[agent] = a
+		}
+		a.spans += v.spans
+		a.invocations += v.invocations
+		a.errors += v.errors
+		a.durationMs += v.durationMs
+		a.ended += v.ended
+		for i := range a.tok {
+			a.tok[i] += v.tok[i]
+		}
+		a.first, a.last = min(a.first, v.first), max(a.last, v.last)
+		a.stale += v.stale
+	}
+	return out
 }
 
 // liveStates are the span_state rows FINAL returns.
@@ -205,13 +235,15 @@ func live(m map[string]erow) []erow {
 // respond answers the writer's reads.
 func (e *emulator) respond(sql string, params map[string]any) [][]any {
 	switch {
-	case strings.Contains(sql, "`span_state` FINAL WHERE project_id = {project:String} AND trace_id IN {traces:Array(String)}"):
+	case strings.Contains(sql, "`span_state` WHERE project_id = {project:String} AND trace_id IN {traces:Array(String)}"):
+		// Without FINAL: every row inserted, cancel rows included, in an
+		// order of their own (parts are read in any order).
 		traces := map[string]bool{}
 		for _, t := range params["traces"].([]string) {
 			traces[t] = true
 		}
 		var out [][]any
-		for _, r := range e.liveStates() {
+		for _, r := range e.stateAll {
 			if r["project_id"] != params["project"] || !traces[r["trace_id"].(string)] {
 				continue
 			}
@@ -219,16 +251,11 @@ func (e *emulator) respond(sql string, params map[string]any) [][]any {
 			for _, c := range stateCols {
 				row = append(row, r[c])
 			}
-			out = append(out, append(row, int8(1)))
+			out = append(out, append(row, r["sign"]))
 		}
-		sort.Slice(out, func(i, j int) bool { return key(out[i][:2]...) < key(out[j][:2]...) })
-		return out
-	case strings.Contains(sql, "FROM `weave`.`message_content` WHERE project_id = {project:String} AND digest IN {digests:Array(String)}"):
-		var out [][]any
-		for _, d := range params["digests"].([]string) {
-			if r, ok := e.content[key(params["project"], d)]; ok {
-				out = append(out, []any{d, r["refreshed_at"]})
-			}
+		for i := range out {
+			j := int(e.shuffle.Uint64N(uint64(i + 1)))
+			out[i], out[j] = out[j], out[i]
 		}
 		return out
 	}

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -40,12 +41,34 @@ func (f *fakeConn) record(c call) {
 	f.calls = append(f.calls, c)
 }
 
+// take returns the recorded calls and forgets them. The writer inserts
+// into several tables at once (insertPlan): within each run of
+// consecutive inserts, calls are put in one fixed table order (span_state
+// last, as the writer guarantees) so that snapshots do not depend on
+// which goroutine sent first.
 func (f *fakeConn) take() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := f.calls
 	f.calls = nil
+	for i := 0; i < len(out); {
+		j := i
+		for j < len(out) && out[j].kind == "insert" {
+			j++
+		}
+		sort.SliceStable(out[i:j], func(a, b int) bool { return insertRank(out[i+a].sql) < insertRank(out[i+b].sql) })
+		i = max(j, i+1)
+	}
 	return out
+}
+
+func insertRank(sql string) int {
+	for i, t := range []string{"spans", "message_content", "message_occurrences", "conv_traces", "span_state"} {
+		if strings.Contains(sql, "`"+t+"`") || strings.Contains(sql, "`"+t+"_local`") {
+			return i
+		}
+	}
+	return 2
 }
 
 func namedArgs(args []any) ([]driver.NamedValue, error) {
@@ -117,6 +140,74 @@ func (f *fakeConn) Query(ctx context.Context, sql string, args ...any) (driver.R
 		rows = f.respond(sql, m)
 	}
 	return &fakeRows{rows: rows, i: -1}, nil
+}
+
+// QueryRow is Query's first row. Unless the responder answers them, the
+// server's version is 24.8 and it has none of the features tune looks
+// for (so that tests of other things see no tuning).
+func (f *fakeConn) QueryRow(ctx context.Context, sql string, args ...any) driver.Row {
+	rows, err := f.Query(ctx, sql, args...)
+	if err != nil {
+		return &fakeRow{err: err}
+	}
+	r := rows.(*fakeRows)
+	if len(r.rows) == 0 {
+		switch {
+		case sql == "SELECT version()":
+			r.rows = [][]any{{"24.8.1.1"}}
+		case strings.Contains(sql, "system.functions"):
+			r.rows = [][]any{{uint64(0), uint64(0)}}
+		case strings.HasPrefix(sql, "SELECT count() FROM system."):
+			r.rows = [][]any{{uint64(0)}}
+		case strings.HasPrefix(sql, "SHOW CREATE TABLE "):
+			r.rows = [][]any{{fakeTableDDL(strings.TrimPrefix(sql, "SHOW CREATE TABLE "), true)}}
+		case strings.HasPrefix(sql, "EXISTS TABLE "):
+			r.rows = [][]any{{uint8(0)}}
+		}
+	}
+	if !r.Next() {
+		return &fakeRow{err: errors.New("fake: no rows")}
+	}
+	return &fakeRow{rows: r}
+}
+
+// fakeTableDDL is what SHOW CREATE TABLE says of a table (`db`.`name`):
+// with the granule sizes tune wants when rebuilt, with ClickHouse's
+// defaults otherwise.
+func fakeTableDDL(quoted string, rebuilt bool) string {
+	name := strings.Trim(quoted[strings.LastIndexByte(quoted, '.')+1:], "`")
+	db := strings.Trim(quoted[:strings.LastIndexByte(quoted, '.')], "`")
+	settings := "index_granularity = 8192"
+	if rebuilt {
+		for _, g := range granules {
+			if name == g.table || name == g.table+"_local" {
+				settings, _ = strings.CutPrefix(mustSettings(withSettings("SETTINGS index_granularity = 8192", g.settings)), "SETTINGS ")
+			}
+		}
+	}
+	return "CREATE TABLE " + db + "." + name + "\n(\n    `x` UInt8\n)\nENGINE = MergeTree\nORDER BY x\nSETTINGS " + settings
+}
+
+func mustSettings(ddl string, ok bool) string {
+	if !ok {
+		panic("fake: no SETTINGS in " + ddl)
+	}
+	return ddl
+}
+
+type fakeRow struct {
+	driver.Row
+	rows *fakeRows
+	err  error
+}
+
+func (r *fakeRow) Err() error { return r.err }
+
+func (r *fakeRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.rows.Scan(dest...)
 }
 
 func (f *fakeConn) PrepareBatch(ctx context.Context, sql string, _ ...driver.PrepareBatchOption) (driver.Batch, error) {

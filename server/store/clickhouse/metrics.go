@@ -100,6 +100,7 @@ func metricsFromStateSQL(l layout, project, agent string, from, to, w int64) bui
 
 // AgentMetrics implements store.Reader.
 func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store.MetricBucket, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, err
 	}

@@ -24,7 +24,9 @@ var _ store.Pruner = (*Store)(nil)
 // them exactly), the rest of each trace is re-derived (a child whose
 // parent went becomes a root) and its conversation and search rows
 // replaced; their span rows are removed with a lightweight DELETE, and
-// the bodies that no remaining occurrence names are deleted.
+// the bodies that no remaining occurrence names are deleted, and at the
+// end the rows of message_occurrences_by_time before the cut (and the
+// metric points before it).
 //
 // TTLs (Config.RetentionDays) are the way to expire data continuously;
 // DeleteBefore is for a one-off cut. Another weave-server writing to the
@@ -90,13 +92,26 @@ func (s *Store) Delete(ctx context.Context, d store.Deletion) (store.Deleted, er
 func (s *Store) deleteBefore(ctx context.Context, project string, cut int64) (store.Deleted, error) {
 	start := s.now().UTC()
 	var total store.Deleted
+	if project == "" {
+		if err := s.pruneMetricPoints(ctx, cut); err != nil {
+			return total, err
+		}
+	}
 	for {
 		traces, err := s.tracesBefore(ctx, project, cut)
 		if err != nil {
 			return total, err
 		}
 		if len(traces) == 0 {
-			return total, nil
+			// No span before the cut is left, so no occurrence either:
+			// the search's time-sorted copies of them go too.
+			where := "started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC')"
+			params := []driver.NamedValue{named("cut", cut)}
+			if project != "" {
+				where += " AND project_id = {project:String}"
+				params = append(params, named("project", project))
+			}
+			return total, s.deleteRows(ctx, "message_occurrences_by_time", where, params...)
 		}
 		d, err := s.deleteRound(ctx, traces, func(r *stateRow) bool { return r.started < cut }, &cut, start)
 		total.Add(d)
@@ -161,7 +176,16 @@ func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gon
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var res store.Deleted
-	old, err := s.traceStates(ctx, traces)
+	var keys []traceKey
+	for _, project := range sortedKeys(traces) {
+		for _, trace := range traces[project] {
+			keys = append(keys, traceKey{project, trace})
+		}
+	}
+	// The states are read (not taken from the writer's cache), and the
+	// traces leave the cache whatever happens.
+	defer s.states.drop(keys)
+	old, err := s.traceStates(ctx, keys, false)
 	if err != nil {
 		return res, err
 	}
@@ -208,18 +232,7 @@ func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gon
 	}
 	// Span rows first: a deletion that fails after this point leaves the
 	// states, which the next one finds and finishes.
-	for _, project := range sortedKeys(goneSpans) {
-		where := "project_id = {project:String} AND trace_id IN {traces:Array(String)} AND span_id IN {spans:Array(String)}"
-		params := []driver.NamedValue{named("project", project), named("traces", traces[project]), named("spans", goneSpans[project])}
-		if cut != nil {
-			where += " AND started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC')"
-			params = append(params, named("cut", *cut))
-		}
-		if err := s.deleteRows(ctx, "spans", where, params...); err != nil {
-			return res, err
-		}
-	}
-	if err := s.insertPlan(ctx, wp.rows); err != nil {
+	if err := s.applyDelete(ctx, traces, goneSpans, cut, wp.rows); err != nil {
 		return res, err
 	}
 	if err := s.freeBodies(ctx, bodies, start); err != nil {
@@ -233,6 +246,29 @@ func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gon
 		}
 	}
 	return res, nil
+}
+
+// applyDelete removes the span rows of a round (those started before
+// *cut only, when cut is set) and inserts its plan, seen by readers all
+// at once.
+func (s *Store) applyDelete(ctx context.Context, traces, gone map[string][]string, cut *int64, rows rows) error {
+	done, err := s.writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, project := range sortedKeys(gone) {
+		where := "project_id = {project:String} AND trace_id IN {traces:Array(String)} AND span_id IN {spans:Array(String)}"
+		params := []driver.NamedValue{named("project", project), named("traces", traces[project]), named("spans", gone[project])}
+		if cut != nil {
+			where += " AND started_at < fromUnixTimestamp64Nano({cut:Int64}, 'UTC')"
+			params = append(params, named("cut", *cut))
+		}
+		if err := s.deleteRows(ctx, "spans", where, params...); err != nil {
+			return err
+		}
+	}
+	return s.insertPlan(ctx, rows)
 }
 
 // orphanRefs are what a deletion may have left annotations on: deleted

@@ -66,37 +66,72 @@ func spansOf(n int, tag string) []model.Span {
 }
 
 func TestBatching(t *testing.T) {
-	t.Run("a lone write is flushed at once, the next one a flush interval later", func(t *testing.T) {
+	t.Run("a write that finds the writer idle is flushed at once, the next one of a caller that waited for its answer too", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			g := &gatedConn{fakeConn: &fakeConn{}}
 			s := New(g, Config{FlushInterval: time.Second, BatchRows: 1000}, Settings{})
 			defer s.Close()
 			start := time.Now()
-			if err := s.WriteSpans(context.Background(), spansOf(1, "a")); err != nil {
+			for _, tag := range []string{"a", "b", "c"} {
+				if err := s.WriteSpans(context.Background(), spansOf(1, tag)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(g.flushes) != 3 {
+				t.Fatalf("flushes: got %d, want 3", len(g.flushes))
+			}
+			for i, at := range g.flushes {
+				if d := at.Sub(start); d != 0 {
+					t.Errorf("flush %d after %s, want at once (weave-agentd sends its requests one after the other)", i+1, d)
+				}
+			}
+		})
+	})
+	t.Run("writes that arrive while a flush runs share the next batch, a flush interval after that flush began", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			gate := make(chan struct{})
+			g := &gatedConn{fakeConn: &fakeConn{}, gate: gate}
+			s := New(g, Config{FlushInterval: time.Second, BatchRows: 1000}, Settings{})
+			defer s.Close()
+			start := time.Now()
+			done := make(chan error, 4)
+			go func() { done <- s.WriteSpans(context.Background(), spansOf(1, "first")) }()
+			synctest.Wait() // its flush holds at the gate
+			for _, tag := range []string{"x", "y", "z"} {
+				go func() { done <- s.WriteSpans(context.Background(), spansOf(2, tag)) }()
+			}
+			synctest.Wait() // queued behind it
+			close(gate)
+			for i := 0; i < 4; i++ {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(g.flushes) != 2 || g.sizes[1] != 6 {
+				t.Fatalf("flushes: got %d with state rows %v, want 2, the second with the 6 spans of 3 writes", len(g.flushes), g.sizes)
+			}
+			if d := g.flushes[1].Sub(start); d != time.Second {
+				t.Errorf("second flush %s after the first began, want the flush interval (1s)", d)
+			}
+			// The writer is idle again: the next write goes at once.
+			before := time.Now()
+			if err := s.WriteSpans(context.Background(), spansOf(1, "alone")); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.WriteSpans(context.Background(), spansOf(1, "b")); err != nil {
-				t.Fatal(err)
-			}
-			if len(g.flushes) != 2 {
-				t.Fatalf("flushes: got %d, want 2", len(g.flushes))
-			}
-			if d := g.flushes[0].Sub(start); d != 0 {
-				t.Errorf("first flush after %s, want at once", d)
-			}
-			if d := g.flushes[1].Sub(g.flushes[0]); d != time.Second {
-				t.Errorf("second flush %s after the first, want the flush interval (1s)", d)
+			if d := g.flushes[2].Sub(before); d != 0 {
+				t.Errorf("write to an idle writer flushed after %s, want at once", d)
 			}
 		})
 	})
 	t.Run("concurrent writes share a batch; a full batch is flushed without waiting", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			g := &gatedConn{fakeConn: &fakeConn{}}
+			gate := make(chan struct{})
+			g := &gatedConn{fakeConn: &fakeConn{}, gate: gate}
 			s := New(g, Config{FlushInterval: time.Second, BatchRows: 10}, Settings{})
 			defer s.Close()
-			if err := s.WriteSpans(context.Background(), spansOf(1, "first")); err != nil {
-				t.Fatal(err)
-			}
+			first := make(chan error, 1)
+			go func() { first <- s.WriteSpans(context.Background(), spansOf(1, "first")) }()
+			synctest.Wait() // its flush holds at the gate
 			start := time.Now()
 			var wg sync.WaitGroup
 			for i := 0; i < 5; i++ {
@@ -108,7 +143,12 @@ func TestBatching(t *testing.T) {
 					}
 				}()
 			}
+			synctest.Wait()
+			close(gate)
 			wg.Wait()
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
 			if len(g.flushes) != 2 || g.sizes[1] != 10 {
 				t.Fatalf("flushes: got %d with state rows %v, want 2, the second with the 10 spans of 5 writes", len(g.flushes), g.sizes)
 			}
@@ -161,14 +201,20 @@ func TestBatching(t *testing.T) {
 	})
 	t.Run("Close flushes what is queued, then writes fail", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			g := &gatedConn{fakeConn: &fakeConn{}}
+			gate := make(chan struct{})
+			g := &gatedConn{fakeConn: &fakeConn{}, gate: gate}
 			s := New(g, Config{FlushInterval: time.Hour}, Settings{})
-			if err := s.WriteSpans(context.Background(), spansOf(1, "a")); err != nil {
-				t.Fatal(err)
-			}
+			first := make(chan error, 1)
+			go func() { first <- s.WriteSpans(context.Background(), spansOf(1, "a")) }()
+			synctest.Wait() // a's flush holds at the gate
 			done := make(chan error, 1)
 			go func() { done <- s.WriteSpans(context.Background(), spansOf(1, "b")) }()
-			synctest.Wait() // b waits for the interval
+			synctest.Wait()
+			close(gate)
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait() // b, which came during a's flush, waits for the interval
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -1,10 +1,14 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
+	"math"
+	"slices"
 	"sort"
 	"strings"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/model"
@@ -58,6 +62,7 @@ func querySpansSQL(l layout, q store.SpanQuery, limit int) (page, count built, e
 
 // QuerySpans implements store.Reader.
 func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span, int64, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, 0, err
 	}
@@ -72,6 +77,9 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	if err != nil {
 		return nil, 0, err
 	}
+	if latestOrder(q) {
+		return s.latestSpans(ctx, q, limit)
+	}
 	var total int64
 	if err := s.scanAll(ctx, "query spans", count.sql, count.params, func(r driver.Rows) error { return r.Scan(&total) }); err != nil {
 		return nil, 0, err
@@ -81,6 +89,121 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	}
 	spans, err := s.readSpans(ctx, "query spans", page, q.IncludeDetails)
 	return spans, total, err
+}
+
+// latestOrder reports whether q is the spans page as it opens: no
+// filters, newest first.
+func latestOrder(q store.SpanQuery) bool {
+	if len(q.Filters) > 0 {
+		return false
+	}
+	switch len(q.Sort) {
+	case 0:
+		return true
+	case 1:
+		dir, err := direction(q.Sort[0].Direction)
+		return err == nil && q.Sort[0].Field == "started_at" && dir == "DESC"
+	}
+	return false
+}
+
+// stateCountSQL counts a project's spans (in a range of starts) as the
+// sum of span_state's signs: every state row is a span's state or the
+// cancel of one, with that state's start, so the sum over a range is the
+// number of stored spans that start in it. No FINAL.
+func stateCountSQL(l layout, project string, r store.TimeRange) built {
+	var p params
+	conds := append([]string{"project_id = " + p.add("String", project)}, rangeConds("started_at", r, &p)...)
+	return built{sql: "SELECT toInt64(sum(sign)) FROM " + l.table("span_state") + " WHERE " + and(conds), params: p.list}
+}
+
+// latestSQL reads the newest n rows of spans (every version, tombstones
+// included). The table is sorted by start: ClickHouse reads it backwards
+// from the newest part and stops there.
+func latestSQL(l layout, project string, r store.TimeRange, details bool, n int) built {
+	var p params
+	conds := append([]string{"project_id = " + p.add("String", project)}, rangeConds("started_at", r, &p)...)
+	return built{
+		sql: "SELECT " + selectList(details) + ", version, is_deleted FROM " + l.table("spans") + " WHERE " + and(conds) +
+			" ORDER BY started_at DESC LIMIT " + p.add("UInt64", uint64(n)),
+		params: p.list,
+	}
+}
+
+// latestSlack is how many rows past the page latestSpans reads at first
+// (old versions and tombstones take room).
+var latestSlack = 16
+
+// latestSpans answers the default spans page without FINAL: the count
+// from span_state, the page from the newest rows of spans, collapsed here
+// as ReplacingMergeTree would (per sort key the highest version, dropped
+// if it is a tombstone), reading further back until the page is full.
+// Every row of a span has the span's start (the sort key's), so the spans
+// read are read whole, except maybe those at the start of the oldest row
+// read, which are left out unless every row was read. (WITH TIES would
+// read them whole, but stops ClickHouse from reading in order.)
+func (s *Store) latestSpans(ctx context.Context, q store.SpanQuery, limit int) ([]model.Span, int64, error) {
+	var total int64
+	c := stateCountSQL(s.l, q.ProjectID, q.Range)
+	if err := s.scanAll(ctx, "query spans", c.sql, c.params, func(r driver.Rows) error { return r.Scan(&total) }); err != nil {
+		return nil, 0, err
+	}
+	if int64(q.Offset) >= total {
+		return nil, total, nil
+	}
+	need := q.Offset + limit
+	for n := need + need/4 + latestSlack; ; n *= 4 {
+		type versioned struct {
+			span    model.Span
+			version uint64
+			deleted uint8
+		}
+		type key struct {
+			started     int64
+			span, trace string
+		}
+		byKey := map[key]*versioned{}
+		rows, oldest := 0, int64(0)
+		b := latestSQL(s.l, q.ProjectID, q.Range, q.IncludeDetails, n)
+		err := s.scanAll(ctx, "query spans", b.sql, b.params, func(r driver.Rows) error {
+			var x spanScan
+			var v versioned
+			if err := r.Scan(append(x.dest(q.IncludeDetails), &v.version, &v.deleted)...); err != nil {
+				return err
+			}
+			rows++
+			oldest = x.s.StartedAt.UnixNano()
+			k := key{oldest, x.s.SpanID, x.s.TraceID}
+			if old := byKey[k]; old != nil && old.version >= v.version {
+				return nil
+			}
+			sp, err := x.span(q.IncludeDetails)
+			if err != nil {
+				return err
+			}
+			v.span = sp
+			byKey[k] = &v
+			return nil
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		exhausted := rows < n
+		var live []model.Span
+		for k, v := range byKey {
+			if v.deleted == 0 && (exhausted || k.started != oldest) {
+				live = append(live, v.span)
+			}
+		}
+		if len(live) < need && !exhausted {
+			continue // rows were all old versions or tombstones: read further back
+		}
+		sortLatest(live)
+		if q.Offset >= len(live) {
+			return nil, total, nil
+		}
+		return live[q.Offset:min(need, len(live))], total, nil
+	}
 }
 
 // readSpans runs a query selecting selectList(details).
@@ -107,6 +230,9 @@ type spanRef struct {
 	started     int64
 }
 
+// refsSelect reads state rows for refs: what refs collapses.
+const refsSelect = "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at), version, sign FROM "
+
 // refsSQL finds the current state rows (and so the started_at) of the
 // given spans, or of whole traces when spans is nil.
 func refsSQL(l layout, project string, traces, spans []string) built {
@@ -115,11 +241,7 @@ func refsSQL(l layout, project string, traces, spans []string) built {
 	if spans != nil {
 		conds = append(conds, "span_id IN "+p.add("Array(String)", spans))
 	}
-	return built{
-		sql: "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at) FROM " + l.table("span_state") +
-			" FINAL WHERE " + and(conds),
-		params: p.list,
-	}
+	return built{sql: refsSelect + l.table("span_state") + " WHERE " + and(conds), params: p.list}
 }
 
 // spansByRefSQL reads the spans of refs (all in one project) from the
@@ -128,17 +250,18 @@ func refsSQL(l layout, project string, traces, spans []string) built {
 func spansByRefSQL(l layout, project string, refs []spanRef, details bool, order string) built {
 	var p params
 	lo, hi := refs[0].started, refs[0].started
-	traceSet, spanSet := map[string]bool{}, map[string]bool{}
-	for _, r := range refs {
+	keys := make(ch.ArraySet, len(refs))
+	for i, r := range refs {
 		lo, hi = min(lo, r.started), max(hi, r.started)
-		traceSet[r.trace], spanSet[r.span] = true, true
+		keys[i] = ch.GroupSet{Value: []any{r.started, r.span, r.trace}}
 	}
 	conds := []string{
 		"project_id = " + p.add("String", project),
 		"started_at >= fromUnixTimestamp64Nano(" + p.add("Int64", lo) + ", 'UTC')",
 		"started_at <= fromUnixTimestamp64Nano(" + p.add("Int64", hi) + ", 'UTC')",
-		"trace_id IN " + p.add("Array(String)", sortedKeys(traceSet)),
-		"span_id IN " + p.add("Array(String)", sortedKeys(spanSet)),
+		// The exact sort keys: the primary index picks the granules that
+		// hold them, not every granule between the first and the last.
+		"(toUnixTimestamp64Nano(started_at), span_id, trace_id) IN " + p.add("Array(Tuple(Int64, String, String))", keys),
 	}
 	sql := "SELECT " + selectList(details) + " FROM " + l.table("spans") + " FINAL WHERE " + and(conds)
 	if order != "" {
@@ -147,18 +270,31 @@ func spansByRefSQL(l layout, project string, refs []spanRef, details bool, order
 	return built{sql: sql, params: p.list}
 }
 
-// refs runs a refsSQL query.
+// refs runs a query of refsSelect and collapses its state rows as
+// VersionedCollapsingMergeTree would (no FINAL): a state with its cancel
+// row is gone; of what remains of a span, the newest version. A condition
+// on the state (its conversation, its start) holds for a state and its
+// cancel row alike, so a state that no longer meets it nets to nothing.
 func (s *Store) refs(ctx context.Context, what string, b built) ([]spanRef, error) {
-	var out []spanRef
+	var refs collapsed[spanRef]
 	err := s.scanAll(ctx, what, b.sql, b.params, func(r driver.Rows) error {
 		var x spanRef
-		if err := r.Scan(&x.trace, &x.span, &x.started); err != nil {
+		var v uint64
+		var sign int8
+		if err := r.Scan(&x.trace, &x.span, &x.started, &v, &sign); err != nil {
 			return err
 		}
-		out = append(out, x)
+		refs.add(x.trace, x.span, v, sign, func() spanRef { return x })
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := refs.live()
+	slices.SortFunc(out, func(a, b spanRef) int {
+		return cmp.Or(cmp.Compare(a.started, b.started), strings.Compare(a.span, b.span), strings.Compare(a.trace, b.trace))
+	})
+	return out, nil
 }
 
 // spansOf reads the spans of refs, keeping only the exact (trace, span)
@@ -186,6 +322,7 @@ func (s *Store) spansOf(ctx context.Context, what, project string, refs []spanRe
 
 // GetSpans implements store.Writer.
 func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Span, error) {
+	defer s.reading(ctx)()
 	byProject := map[string][]store.SpanKey{}
 	for _, k := range keys {
 		if k.ProjectID == "" || k.TraceID == "" || k.SpanID == "" {
@@ -223,6 +360,7 @@ func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Spa
 
 // TraceSpans implements store.Reader.
 func (s *Store) TraceSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error) {
+	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
@@ -233,20 +371,22 @@ func (s *Store) TraceSpans(ctx context.Context, projectID, traceID string) ([]mo
 	return s.spansOf(ctx, "trace spans", projectID, refs, true, "started_at ASC, span_id ASC")
 }
 
-// activeSQL lists the running spans of a project, newest first, from the
-// narrow state table.
-func activeSQL(l layout, project string, r store.TimeRange, limit int) built {
+// runningCandidatesSQL lists the traces with a state row of a running span
+// (in the range), current or not: the running spans are among their
+// spans. No FINAL: a state that was replaced is only a candidate too many.
+func runningCandidatesSQL(l layout, project string, r store.TimeRange) built {
 	var p params
-	conds := append([]string{"project_id = " + p.add("String", project), "ended_at IS NULL"}, rangeConds("started_at", r, &p)...)
+	conds := append([]string{"project_id = " + p.add("String", project), "ended_at IS NULL", "sign = 1"}, rangeConds("started_at", r, &p)...)
 	return built{
-		sql: "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at) FROM " + l.table("span_state") +
-			" FINAL WHERE " + and(conds) + " ORDER BY started_at DESC, span_id ASC, trace_id ASC LIMIT " + p.add("UInt64", uint64(limit)),
+		sql:    "SELECT DISTINCT trace_id FROM " + l.table("span_state") + " WHERE " + and(conds),
 		params: p.list,
 	}
 }
 
-// ActiveSpans implements store.Reader.
+// ActiveSpans implements store.Reader: the running spans among the
+// current states of the traces that have a running state row.
 func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeRange, limit int) ([]model.Span, error) {
+	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
@@ -257,10 +397,48 @@ func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeR
 	if err != nil {
 		return nil, err
 	}
-	refs, err := s.refs(ctx, "active spans", activeSQL(s.l, projectID, r, n))
+	var traces []string
+	c := runningCandidatesSQL(s.l, projectID, r)
+	err = s.scanAll(ctx, "active spans", c.sql, c.params, func(rows driver.Rows) error {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return err
+		}
+		traces = append(traces, t)
+		return nil
+	})
+	if err != nil || len(traces) == 0 {
+		return nil, err
+	}
+	sort.Strings(traces)
+	states, err := s.loadStates(ctx, projectID, traces)
 	if err != nil {
 		return nil, err
 	}
+	from, to := int64(math.MinInt64), int64(math.MaxInt64)
+	if !r.From.IsZero() {
+		from = store.ClampNanos(r.From)
+	}
+	if !r.To.IsZero() {
+		to = store.ClampNanos(r.To)
+	}
+	var refs []spanRef
+	for _, st := range states {
+		if !st.hasEnd && st.started >= from && st.started < to {
+			refs = append(refs, spanRef{trace: st.traceID, span: st.spanID, started: st.started})
+		}
+	}
+	sort.Slice(refs, func(i, j int) bool {
+		a, b := refs[i], refs[j]
+		if a.started != b.started {
+			return a.started > b.started
+		}
+		if a.span != b.span {
+			return a.span < b.span
+		}
+		return a.trace < b.trace
+	})
+	refs = refs[:min(n, len(refs))]
 	spans, err := s.spansOf(ctx, "active spans", projectID, refs, false, "")
 	if err != nil {
 		return nil, err
@@ -272,8 +450,15 @@ func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeR
 			out = append(out, sp)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	sortLatest(out)
+	return out, nil
+}
+
+// sortLatest puts spans in the spans page's order: newest first, then by
+// span and trace id.
+func sortLatest(spans []model.Span) {
+	sort.Slice(spans, func(i, j int) bool {
+		a, b := spans[i], spans[j]
 		if !a.StartedAt.Equal(b.StartedAt) {
 			return a.StartedAt.After(b.StartedAt)
 		}
@@ -282,7 +467,6 @@ func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeR
 		}
 		return a.TraceID < b.TraceID
 	})
-	return out, nil
 }
 
 // conversationBoundsSQL finds a conversation's traces and time bounds
@@ -307,17 +491,14 @@ func conversationRefsSQL(l layout, project, conv string, traces []string, lo, hi
 		"started_at >= fromUnixTimestamp64Nano(" + p.add("Int64", lo) + ", 'UTC')",
 		"started_at <= fromUnixTimestamp64Nano(" + p.add("Int64", hi) + ", 'UTC')",
 	}
-	return built{
-		sql: "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at) FROM " + l.table("span_state") +
-			" FINAL WHERE " + and(conds),
-		params: p.list,
-	}
+	return built{sql: refsSelect + l.table("span_state") + " WHERE " + and(conds), params: p.list}
 }
 
 // ConversationSpans implements store.Reader. Every query is bounded by the
 // conversation's first and last activity (intersected with r), as kept in
 // conv_traces.
 func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange) ([]model.Span, error) {
+	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
@@ -363,6 +544,7 @@ func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID
 
 // Projects implements store.Reader.
 func (s *Store) Projects(ctx context.Context) ([]string, error) {
+	defer s.reading(ctx)()
 	var out []string
 	q := "SELECT project_id FROM " + s.l.table("span_state") + " GROUP BY project_id HAVING sum(sign) > 0 ORDER BY project_id"
 	err := s.scanAll(ctx, "projects", q, nil, func(r driver.Rows) error {
@@ -380,6 +562,7 @@ func (s *Store) Projects(ctx context.Context) ([]string, error) {
 // span_state's signs, exact without a FINAL scan) and the bytes on disk of
 // weave's tables.
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
+	defer s.reading(ctx)()
 	var st store.Stats
 	q := "SELECT toInt64(sum(sign)) FROM " + s.l.table("span_state")
 	if err := s.scanAll(ctx, "stats", q, nil, func(r driver.Rows) error { return r.Scan(&st.Spans) }); err != nil {

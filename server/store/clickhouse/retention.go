@@ -14,12 +14,13 @@ import (
 var ttlTables = []struct{ table, expr string }{
 	{"spans", "toDateTime(started_at)"},
 	{"span_state", "toDateTime(started_at)"},
-	{"agents", "toDateTime(toInt64(day) * 86400)"},
 	{"agent_versions", "toDateTime(toInt64(day) * 86400)"},
 	{"agent_minutes", "toDateTime(minute * 60)"},
 	{"conv_traces", "toDateTime(last_at)"},
 	{"message_content", "toDateTime(refreshed_at)"},
 	{"message_occurrences", "toDateTime(started_at)"},
+	{"message_occurrences_by_time", "toDateTime(started_at)"},
+	{"metric_points", "toDateTime(intDiv(time_ns, 1000000000))"},
 	{"agent_costs", "toDateTime(toInt64(day) * 86400)"},
 	{"agent_minute_costs", "toDateTime(minute * 60)"},
 }

@@ -25,6 +25,10 @@ type layout struct {
 	db      string // unquoted, validated identifier
 	cluster string // "" for a single node
 	sharded bool   // cluster without replication or distributed DDL
+	// textIndex: message_content has its text index (tune), which searches
+	// use through hasAllTokens; else they use hasToken and the token bloom
+	// filter.
+	textIndex bool
 }
 
 func (l layout) isCluster() bool { return l.cluster != "" }
@@ -73,6 +77,8 @@ type migration struct {
 type schemaParams struct {
 	RetentionDays     int
 	PendingTTLSeconds int64
+	Cluster           bool
+	Replicated        bool
 }
 
 var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
@@ -96,6 +102,21 @@ func migrations(l layout, retentionDays int, pendingMaxAge time.Duration) ([]mig
 				rep += ", " + args
 			}
 			return "Replicated" + engine + "(" + rep + ")"
+		},
+		// settings are a table's SETTINGS clause: the granule sizes its
+		// reads by key need (tune.go's granules), so that a new table
+		// needs no rebuild.
+		"settings": func(table string) (string, error) {
+			for _, g := range granules {
+				if g.table == table {
+					list := make([]string, len(g.settings))
+					for i, st := range g.settings {
+						list[i] = st[0] + " = " + st[1]
+					}
+					return "SETTINGS " + strings.Join(list, ", "), nil
+				}
+			}
+			return "", fmt.Errorf("no granule settings for table %s", table)
 		},
 		"distributed": func(table, shardKey string) string {
 			if !l.isCluster() {
@@ -127,7 +148,7 @@ func migrations(l layout, retentionDays int, pendingMaxAge time.Duration) ([]mig
 			return "TTL " + expr + " + INTERVAL " + strconv.Itoa(retentionDays) + " DAY"
 		},
 	}
-	params := schemaParams{RetentionDays: retentionDays, PendingTTLSeconds: int64(pendingMaxAge / time.Second)}
+	params := schemaParams{RetentionDays: retentionDays, PendingTTLSeconds: int64(pendingMaxAge / time.Second), Cluster: l.isCluster(), Replicated: l.replicated()}
 	var out []migration
 	for _, e := range entries {
 		m := migrationName.FindStringSubmatch(e.Name())

@@ -1,7 +1,9 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -11,35 +13,58 @@ import (
 )
 
 // matchingDigestsSQL selects the digests of the project's bodies that
-// contain every term of q: each word as a token (hasToken, which the token
-// bloom filter index answers) and each term as a run of consecutive words
-// of the space-padded terms column. project is the placeholder of the
-// project parameter.
+// contain every term of q: every word as a token of the space-separated
+// terms column (hasAllTokens, which the text index answers without
+// reading the column, or else hasToken per word, which the token bloom
+// filter narrows), and each term of several words as a run of
+// consecutive words. project is the placeholder of the project parameter.
 func matchingDigestsSQL(l layout, project string, q textsearch.Query, p *params) string {
+	return "SELECT digest FROM " + l.table("message_content") + " WHERE " + and(matchConds(l, project, q, p, false))
+}
+
+// matchConds are the conditions on message_content of a query's matches.
+// wordsOnly leaves out the runs of several words (position), which read
+// the terms column: with the text index it is a count from the index
+// alone, and a bound on the matches (every word is in them).
+func matchConds(l layout, project string, q textsearch.Query, p *params, wordsOnly bool) []string {
 	conds := []string{"project_id = " + project}
-	for _, t := range q.Terms {
-		for _, tok := range t.Tokens {
-			conds = append(conds, "hasToken(terms, "+p.add("String", tok)+")")
+	if l.textIndex {
+		var all []string
+		for _, t := range q.Terms {
+			all = append(all, t.Tokens...)
 		}
-		conds = append(conds, "position(terms, "+p.add("String", " "+strings.Join(t.Tokens, " ")+" ")+") > 0")
+		conds = append(conds, "hasAllTokens(terms, "+p.add("Array(String)", all)+")")
 	}
-	return "SELECT digest FROM " + l.table("message_content") + " WHERE " + and(conds)
+	for _, t := range q.Terms {
+		if !l.textIndex {
+			for _, tok := range t.Tokens {
+				conds = append(conds, "hasToken(terms, "+p.add("String", tok)+")")
+			}
+		}
+		if !wordsOnly && (!l.textIndex || len(t.Tokens) > 1) {
+			conds = append(conds, "position(terms, "+p.add("String", " "+strings.Join(t.Tokens, " ")+" ")+") > 0")
+		}
+	}
+	return conds
 }
 
 // searchSQL finds the hits of q: occurrences of matching bodies, grouped
 // by (conversation, role, body) with the first occurrence of each (the
 // earliest start, then trace_id, span_id), then filtered by agent and
-// time on that first occurrence, newest first.
-func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, limit int) built {
+// time on that first occurrence, newest first. With digests, only the
+// occurrences of those bodies are grouped, every group is returned and
+// the caller sorts and pages them (searchRecent); without, the bodies are
+// those matching the query and the page is cut here.
+func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, digests []string, limit int) built {
 	var p params
 	project := p.add("String", q.ProjectID)
-	conds := []string{"project_id = " + project, "digest IN (" + matchingDigestsSQL(l, project, parsed, &p) + ")"}
-	if len(q.Roles) > 0 {
-		conds = append(conds, "role IN "+p.add("Array(String)", q.Roles))
+	conds := []string{"project_id = " + project}
+	if digests != nil {
+		conds = append(conds, "digest IN "+p.add("Array(String)", digests))
+	} else {
+		conds = append(conds, "digest IN ("+matchingDigestsSQL(l, project, parsed, &p)+")")
 	}
-	if q.ConversationID != "" {
-		conds = append(conds, "conv_key = "+p.add("String", q.ConversationID))
-	}
+	conds = append(conds, groupConds(q, &p)...)
 	var having []string
 	if q.AgentName != "" {
 		having = append(having, "h_agent = "+p.add("String", q.AgentName))
@@ -58,9 +83,222 @@ func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, limit int
 	if len(having) > 0 {
 		sql += " HAVING " + and(having)
 	}
-	sql += " ORDER BY h_at DESC, h_trace ASC, h_span ASC, role ASC, digest ASC LIMIT " + p.add("UInt64", uint64(limit)) +
-		" OFFSET " + p.add("UInt64", uint64(q.Offset))
+	if digests == nil {
+		sql += " ORDER BY h_at DESC, h_trace ASC, h_span ASC, role ASC, digest ASC LIMIT " + p.add("UInt64", uint64(limit)) +
+			" OFFSET " + p.add("UInt64", uint64(q.Offset))
+	}
 	return built{sql: sql, params: p.list}
+}
+
+// groupConds narrow occurrences by the group columns a search names.
+func groupConds(q store.SearchQuery, p *params) []string {
+	var conds []string
+	if len(q.Roles) > 0 {
+		conds = append(conds, "role IN "+p.add("Array(String)", q.Roles))
+	}
+	if q.ConversationID != "" {
+		conds = append(conds, "conv_key = "+p.add("String", q.ConversationID))
+	}
+	return conds
+}
+
+// estimateSQL bounds the bodies that match the query (every word in
+// them, runs of words not checked) and counts the project's bodies. The
+// words are a WHERE condition, not a countIf: there the text index (or the
+// token bloom filter) skips the granules without them, so a rare word
+// reads almost nothing (as a countIf, every search read the terms of
+// every body: 0.7 s at 100,000 spans).
+func estimateSQL(l layout, project string, parsed textsearch.Query) built {
+	var p params
+	pr := p.add("String", project)
+	from := " FROM " + l.table("message_content") + " WHERE "
+	return built{
+		sql: "SELECT (SELECT toInt64(count())" + from + and(matchConds(l, pr, parsed, &p, true)) + "), " +
+			"(SELECT toInt64(count())" + from + "project_id = " + pr + ")",
+		params: p.list,
+	}
+}
+
+// candidatesSQL keeps, of some bodies, those that match the query.
+func candidatesSQL(l layout, project string, parsed textsearch.Query, digests []string) built {
+	var p params
+	conds := matchConds(l, p.add("String", project), parsed, &p, false)
+	conds = append(conds, "digest IN "+p.add("Array(String)", digests))
+	return built{sql: "SELECT DISTINCT digest FROM " + l.table("message_content") + " WHERE " + and(conds), params: p.list}
+}
+
+// recentSQL reads the newest n occurrence rows (within the search's range,
+// roles and conversation) from the table sorted by start: ClickHouse reads
+// it backwards and stops after n rows. With matching, only the rows of
+// bodies that match the query count (the set of them is built first);
+// without, every row does, and the caller keeps the matches.
+func recentSQL(l layout, q store.SearchQuery, parsed textsearch.Query, matching bool, n int) built {
+	var p params
+	project := p.add("String", q.ProjectID)
+	conds := []string{"project_id = " + project}
+	if matching {
+		conds = append(conds, "digest IN ("+matchingDigestsSQL(l, project, parsed, &p)+")")
+	}
+	conds = append(conds, groupConds(q, &p)...)
+	conds = append(conds, rangeConds("started_at", q.Range, &p)...)
+	return built{
+		sql: "SELECT conv_key, role, digest, toUnixTimestamp64Nano(started_at) FROM " + l.table("message_occurrences_by_time") +
+			" WHERE " + and(conds) + " ORDER BY started_at DESC LIMIT " + p.add("UInt64", uint64(n)),
+		params: p.list,
+	}
+}
+
+// searchPlan chooses between the search plans (searchHits).
+type searchPlan struct {
+	// directMax: a query matching at most this many bodies groups all
+	// their occurrences at once.
+	directMax int
+	// commonPercent: a query matching at least this percentage of the
+	// bodies reads the newest occurrence rows whatever they say and keeps
+	// those that match; one matching fewer builds the set of matching
+	// bodies first and reads the newest rows of those.
+	commonPercent int
+	// recentRows, perHit, recentMax: a newest-first plan reads at first
+	// max(recentRows, perHit × the hits wanted) rows (divided by the share
+	// of bodies that match when it reads every row), four times more each
+	// round, up to recentMax rows before it groups everything.
+	recentRows, perHit, recentMax int
+}
+
+var defaultSearchPlan = searchPlan{directMax: searchDirectMax, commonPercent: 1, recentRows: 256, perHit: 4, recentMax: 200_000}
+
+// searchDirectMax is the default plan's threshold.
+const searchDirectMax = 2000
+
+// hit is one search group with its sort key.
+type hit struct {
+	h      store.SearchHit
+	digest string
+	at     int64
+}
+
+// searchHits finds the page of hits of q. How many bodies have every word
+// (from the text index) chooses the plan: few, group the occurrences of
+// all of them; many, read the newest occurrences first (searchRecent).
+func (s *Store) searchHits(ctx context.Context, q store.SearchQuery, parsed textsearch.Query, limit int) ([]hit, error) {
+	var words, bodies int64
+	e := estimateSQL(s.l, q.ProjectID, parsed)
+	if err := s.scanAll(ctx, "search messages", e.sql, e.params, func(r driver.Rows) error { return r.Scan(&words, &bodies) }); err != nil {
+		return nil, err
+	}
+	if words == 0 {
+		return nil, nil
+	}
+	if words > int64(s.search.directMax) {
+		common := words*100 >= bodies*int64(s.search.commonPercent)
+		share := float64(words) / float64(max(bodies, 1))
+		if hits, ok, err := s.searchRecent(ctx, q, parsed, q.Offset+limit, common, share); err != nil || ok {
+			if err != nil || q.Offset >= len(hits) {
+				return nil, err
+			}
+			return hits[q.Offset:min(len(hits), q.Offset+limit)], nil
+		}
+	}
+	return s.groupHits(ctx, searchSQL(s.l, q, parsed, nil, limit))
+}
+
+// searchRecent finds the first need hits without grouping every match.
+// It reads the newest matching occurrence rows down to a start t (the
+// oldest of the rows read), groups the occurrences of their bodies
+// exactly, and keeps the groups whose first occurrence is after t: every
+// row of such a group is after t, so it was read, so no group is missed.
+// When fewer than need qualify, it reads further back. common reads every
+// row and keeps those of matching bodies (a word in share of the bodies:
+// the set of all matching bodies would be large); otherwise only the rows
+// of matching bodies are read. ok is false when it gave up
+// (searchPlan.recentMax rows read); the caller then groups everything.
+func (s *Store) searchRecent(ctx context.Context, q store.SearchQuery, parsed textsearch.Query, need int, common bool, share float64) ([]hit, bool, error) {
+	type group struct{ conv, role, digest string }
+	type row struct {
+		g  group
+		at int64
+	}
+	n := max(s.search.recentRows, s.search.perHit*need)
+	if common && share > 0 {
+		n = max(s.search.recentRows, int(float64(s.search.perHit*need)/share))
+	}
+	for ; n <= s.search.recentMax; n *= 4 {
+		var rows []row
+		b := recentSQL(s.l, q, parsed, !common, n)
+		err := s.scanAll(ctx, "search messages", b.sql, b.params, func(r driver.Rows) error {
+			var x row
+			if err := r.Scan(&x.g.conv, &x.g.role, &x.g.digest, &x.at); err != nil {
+				return err
+			}
+			rows = append(rows, x)
+			return nil
+		})
+		if err != nil || len(rows) == 0 {
+			return nil, err == nil, err
+		}
+		exhausted, oldest := len(rows) < n, rows[len(rows)-1].at
+		digests := map[string]bool{}
+		for _, x := range rows {
+			digests[x.g.digest] = true
+		}
+		if common {
+			matched := map[string]bool{}
+			c := candidatesSQL(s.l, q.ProjectID, parsed, sortedKeys(digests))
+			err := s.scanAll(ctx, "search messages", c.sql, c.params, func(r driver.Rows) error {
+				var d string
+				if err := r.Scan(&d); err != nil {
+					return err
+				}
+				matched[d] = true
+				return nil
+			})
+			if err != nil {
+				return nil, false, err
+			}
+			digests = matched
+		}
+		seen := map[group]bool{}
+		for _, x := range rows {
+			if digests[x.g.digest] {
+				seen[x.g] = true
+			}
+		}
+		var out []hit
+		if len(digests) > 0 {
+			groups, err := s.groupHits(ctx, searchSQL(s.l, q, parsed, sortedKeys(digests), 0))
+			if err != nil {
+				return nil, false, err
+			}
+			for _, h := range groups {
+				if seen[group{h.h.ConversationID, h.h.Role, h.digest}] && (exhausted || h.at > oldest) {
+					out = append(out, h)
+				}
+			}
+		}
+		if exhausted || len(out) >= need {
+			slices.SortFunc(out, func(a, b hit) int {
+				return cmp.Or(cmp.Compare(b.at, a.at), strings.Compare(a.h.TraceID, b.h.TraceID), strings.Compare(a.h.SpanID, b.h.SpanID),
+					strings.Compare(a.h.Role, b.h.Role), strings.Compare(a.digest, b.digest))
+			})
+			return out, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// groupHits runs a searchSQL query.
+func (s *Store) groupHits(ctx context.Context, b built) ([]hit, error) {
+	var out []hit
+	err := s.scanAll(ctx, "search messages", b.sql, b.params, func(r driver.Rows) error {
+		var h hit
+		if err := r.Scan(&h.h.ConversationID, &h.h.Role, &h.digest, &h.at, &h.h.TraceID, &h.h.SpanID, &h.h.AgentName, &h.h.OperationName); err != nil {
+			return err
+		}
+		h.h.StartedAt = fromNanos(h.at)
+		out = append(out, h)
+		return nil
+	})
+	return out, err
 }
 
 // bodiesSQL reads the bodies of the page's hits.
@@ -75,6 +313,7 @@ func bodiesSQL(l layout, project string, digests []string) built {
 
 // SearchMessages implements store.Reader.
 func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.SearchHit, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, err
 	}
@@ -92,23 +331,14 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	if err != nil {
 		return nil, err
 	}
-	b := searchSQL(s.l, q, parsed, limit)
-	var hits []store.SearchHit
-	var digests []string
-	err = s.scanAll(ctx, "search messages", b.sql, b.params, func(r driver.Rows) error {
-		var h store.SearchHit
-		var digest string
-		var at int64
-		if err := r.Scan(&h.ConversationID, &h.Role, &digest, &at, &h.TraceID, &h.SpanID, &h.AgentName, &h.OperationName); err != nil {
-			return err
-		}
-		h.StartedAt = fromNanos(at)
-		hits = append(hits, h)
-		digests = append(digests, digest)
-		return nil
-	})
-	if err != nil || len(hits) == 0 {
+	found, err := s.searchHits(ctx, q, parsed, limit)
+	if err != nil || len(found) == 0 {
 		return nil, err
+	}
+	hits := make([]store.SearchHit, len(found))
+	digests := make([]string, len(found))
+	for i, h := range found {
+		hits[i], digests[i] = h.h, h.digest
 	}
 	set := map[string]bool{}
 	for _, d := range digests {

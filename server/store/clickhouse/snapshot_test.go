@@ -83,17 +83,24 @@ func (c *stepClock) now() time.Time {
 func newFakeStore(t *testing.T, cfg Config) (*Store, *fakeConn) {
 	t.Helper()
 	f := &fakeConn{}
+	return newStoreOn(t, f, cfg), f
+}
+
+// newStoreOn is a store on conn with a stepping clock, flushing at once,
+// closed when t ends.
+func newStoreOn(t *testing.T, conn driver.Conn, cfg Config) *Store {
+	t.Helper()
 	clock := &stepClock{t: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = -1
 	}
-	s := New(f, cfg, Settings{Now: clock.now})
+	s := New(conn, cfg, Settings{Now: clock.now})
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return s, f
+	return s
 }
 
 func TestSchemaSnapshot(t *testing.T) {
@@ -132,56 +139,52 @@ func TestSchemaSnapshot(t *testing.T) {
 func TestMigrate(t *testing.T) {
 	s, f := newFakeStore(t, Config{})
 	ctx := context.Background()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
 	ms, err := migrations(s.l, 0, DefaultPendingEventsMaxAge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := f.take()
-	var execs, inserts int
-	for _, c := range calls {
-		switch c.kind {
-		case "exec":
-			execs++
-		case "insert":
-			inserts++
-		}
-	}
-	wantExecs := len(migrationsTableDDL(s.l))
-	for _, m := range ms {
-		wantExecs += len(m.statements)
-	}
-	if execs != wantExecs || inserts != len(ms) {
-		t.Errorf("first Migrate: got %d DDL statements and %d recorded migrations, want %d and %d", execs, inserts, wantExecs, len(ms))
-	}
-	// Applied versions are skipped.
-	f.respond = func(sql string, _ map[string]any) [][]any {
-		if strings.Contains(sql, "weave_migrations") {
-			out := make([][]any, len(ms))
-			for i, m := range ms {
-				out[i] = []any{uint32(m.version)}
+	// A new database gets every migration; with every version applied,
+	// only the bookkeeping runs; a database at version 3 (created before
+	// 0004) gets exactly the later migrations.
+	for _, tc := range []struct {
+		name    string
+		applied int
+	}{{"new database", 0}, {"every version applied", len(ms)}, {"version 3 applied", 3}} {
+		f.respond = func(sql string, _ map[string]any) [][]any {
+			if strings.Contains(sql, "weave_migrations") {
+				return appliedVersions(ms[:tc.applied])
 			}
-			return out
+			return nil
 		}
-		return nil
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate again: %v", err)
-	}
-	execs, inserts = 0, 0
-	for _, c := range f.take() {
-		switch c.kind {
-		case "exec":
-			execs++
-		case "insert":
-			inserts++
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("%s: Migrate: %v", tc.name, err)
+		}
+		execs, inserts := 0, 0
+		for _, c := range f.take() {
+			switch c.kind {
+			case "exec":
+				execs++
+			case "insert":
+				inserts++
+			}
+		}
+		wantExecs := len(migrationsTableDDL(s.l))
+		for _, m := range ms[tc.applied:] {
+			wantExecs += len(m.statements)
+		}
+		if execs != wantExecs || inserts != len(ms)-tc.applied {
+			t.Errorf("%s: got %d DDL statements and %d recorded migrations, want %d and %d", tc.name, execs, inserts, wantExecs, len(ms)-tc.applied)
 		}
 	}
-	if execs != len(migrationsTableDDL(s.l)) || inserts != 0 {
-		t.Errorf("second Migrate: got %d DDL statements and %d recorded migrations, want %d and 0", execs, inserts, len(migrationsTableDDL(s.l)))
+}
+
+// appliedVersions answers the read of weave_migrations.
+func appliedVersions(ms []migration) [][]any {
+	var out [][]any
+	for _, m := range ms {
+		out = append(out, []any{uint32(m.version)})
 	}
+	return out
 }
 
 // TestMigrateSharded checks the node-by-node DDL of a sharded cluster:
@@ -204,11 +207,7 @@ func TestMigrateSharded(t *testing.T) {
 	nodes := map[string]*fakeConn{"ch-1:9000": {}, "ch-2:9000": {
 		respond: func(sql string, _ map[string]any) [][]any {
 			if strings.Contains(sql, "weave_migrations_local") {
-				var rows [][]any
-				for _, m := range ms {
-					rows = append(rows, []any{uint32(m.version)})
-				}
-				return rows
+				return appliedVersions(ms)
 			}
 			return nil
 		},
@@ -353,12 +352,17 @@ func TestReadSnapshot(t *testing.T) {
 	const p = "acme/agents"
 	trace := storetest.TraceID("t1")
 	// Canned answers so that multi-step reads reach their later queries.
+	matching := int64(3) // bodies a search matches
 	f.respond = func(sql string, _ map[string]any) [][]any {
 		switch {
-		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"):
+		case strings.HasPrefix(sql, "SELECT (SELECT toInt64(count())"):
+			return [][]any{{matching, int64(1_000_000)}}
+		case strings.HasPrefix(sql, "SELECT DISTINCT digest FROM"):
+			return [][]any{{digestOf("fix the bug")}}
+		case strings.HasPrefix(sql, "SELECT conv_key, role, digest, toUnixTimestamp64Nano(started_at) FROM"):
+			return [][]any{{"conv-1", "user", digestOf("fix the bug"), storetest.T0.UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"), strings.HasPrefix(sql, "SELECT toInt64(sum(sign)) FROM"):
 			return [][]any{{int64(3)}}
-		case strings.HasPrefix(sql, "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at)"):
-			return [][]any{{trace, storetest.SpanID("a"), storetest.T0.UnixNano()}, {trace, storetest.SpanID("b"), storetest.T0.Add(time.Second).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT trace_id, min(first_ns)"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano(), int64(6), int64(1), int64(0),
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1_500_000), int64(1), int64(60000)}}
@@ -374,23 +378,34 @@ func TestReadSnapshot(t *testing.T) {
 				{&op, (*string)(nil), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), (*int64)(nil), (*int64)(nil), (*int64)(nil), (*int64)(nil)}}
 		case strings.HasPrefix(sql, "SELECT conv_key, max(last_ns)"):
 			return [][]any{{"conv-1", storetest.T0.Add(time.Hour).UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT DISTINCT trace_id FROM"):
+			return [][]any{{trace}}
+		case strings.HasPrefix(sql, "SELECT trace_id, span_id, parent_span_id, started_at"):
+			running := stateValues(p, &stateRow{traceID: trace, spanID: storetest.SpanID("a"), started: storetest.T0.UnixNano(), version: 7}, 1, false, false)
+			return [][]any{append(append([]any(nil), running[1:1+len(stateCols)]...), int8(1))}
+		case strings.HasPrefix(sql, "SELECT trace_id, span_id, toUnixTimestamp64Nano(started_at), version, sign"):
+			// b's first state was replaced (its cancel row read too).
+			return [][]any{{trace, storetest.SpanID("a"), storetest.T0.UnixNano(), uint64(5), int8(1)},
+				{trace, storetest.SpanID("b"), storetest.T0.UnixNano(), uint64(3), int8(1)},
+				{trace, storetest.SpanID("b"), storetest.T0.UnixNano(), uint64(3), int8(-1)},
+				{trace, storetest.SpanID("b"), storetest.T0.Add(time.Second).UnixNano(), uint64(6), int8(1)}}
 		case strings.HasPrefix(sql, "SELECT trace_id, first_ns, last_ns"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano()}}
-		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(invocation_count))"):
+		case strings.HasPrefix(sql, "SELECT agent_name, toInt64(sum(v_inv))"):
 			return [][]any{{"claude-code", int64(2), int64(10), int64(0), int64(5000), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
-				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
+				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1), int64(2)}}
 		case strings.HasPrefix(sql, "SELECT agent_version, toInt64(sum(invocation_count))"):
 			return [][]any{{"2.1.0", int64(2), int64(10), int64(0), int64(5000), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
 		case strings.HasPrefix(sql, "SELECT toInt64(count()), min(minute), max(minute)"):
 			return [][]any{{int64(2), storetest.T0.UnixNano() / minuteNanos, storetest.T0.UnixNano()/minuteNanos + 30}}
-		case strings.HasPrefix(sql, "SELECT conv_key, if(sum(turn_spans) > 0"):
+		case strings.HasPrefix(sql, "SELECT *, toInt64(count() OVER ()) AS c_total"):
 			row := []any{"conv-1", int64(2), int64(0), int64(10), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1_500_000), int64(1)}
 			if strings.Contains(sql, " AS c_prompt") {
 				row = append(row, "fix the bug")
 			}
-			return [][]any{row}
+			return [][]any{append(row, int64(3))}
 		case strings.HasPrefix(sql, "SELECT conv_key, role, digest"):
 			return [][]any{{"conv-1", "user", digestOf("fix the bug"), storetest.T0.UnixNano(), trace, storetest.SpanID("a"), "claude-code", "invoke_agent"}}
 		}
@@ -482,6 +497,19 @@ func TestReadSnapshot(t *testing.T) {
 	if len(hits) != 1 || !hits[0].LastActivity.Equal(storetest.T0.Add(time.Hour)) {
 		t.Errorf("SearchMessages: got %+v, want the conversation's last activity on the hit", hits)
 	}
+	s.l.textIndex = true
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `Payment "fix the bug"`, Limit: 5})
+	step("SearchMessages (text index)", err)
+	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, Search: `payment "read file"`, Limit: 10})
+	step("QueryConversations search (text index)", err)
+	matching = searchDirectMax + 1
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: "payment", Roles: []string{"user"},
+		Range: store.TimeRange{From: storetest.T0}, Limit: 5})
+	step("SearchMessages matching many bodies (newest occurrences of matching bodies first)", err)
+	matching = 100_000
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `payment "fix the bug"`, Limit: 5})
+	step("SearchMessages matching a tenth of the bodies (newest occurrences first, matches kept)", err)
+	s.l.textIndex = false
 	_, err = s.Projects(ctx)
 	step("Projects", err)
 	_, err = s.Stats(ctx)
@@ -536,4 +564,70 @@ func TestMiscWriteSnapshot(t *testing.T) {
 	step("Stats (cluster)", err)
 	step("Migrate (cluster)", cs.Migrate(ctx))
 	golden(t, "cluster_misc.txt", b.String())
+}
+
+// TestTune checks the server-dependent table options: on a 26.x server
+// without them, the tables rebuilt with smaller granules (copied, then
+// exchanged; not in a replicated cluster), the merge selector base of the
+// large tables and the text index of message_content (built for existing
+// parts, the bloom filter dropped), ON CLUSTER in a replicated cluster;
+// nothing on a server that has them already, only the rebuilds on one
+// that offers neither (25.8).
+func TestTune(t *testing.T) {
+	server := func(version string, tuned, leftover bool, rows uint64) func(string, map[string]any) [][]any {
+		return func(sql string, _ map[string]any) [][]any {
+			switch {
+			case sql == "SELECT version()":
+				return [][]any{{version}}
+			case strings.HasPrefix(sql, "EXISTS TABLE ") && leftover && strings.Contains(sql, "`spans__rebuild`"):
+				return [][]any{{uint8(1)}}
+			case strings.HasPrefix(sql, "SHOW CREATE TABLE "):
+				return [][]any{{fakeTableDDL(strings.TrimPrefix(sql, "SHOW CREATE TABLE "), tuned)}}
+			case strings.HasPrefix(sql, "SELECT count() FROM `"):
+				return [][]any{{rows}}
+			case strings.Contains(sql, "system.functions"):
+				return [][]any{{uint64(1), uint64(1)}}
+			case strings.HasPrefix(sql, "SELECT count() FROM system."):
+				if tuned {
+					return [][]any{{uint64(1)}}
+				}
+				return [][]any{{uint64(0)}}
+			}
+			return nil
+		}
+	}
+	var b strings.Builder
+	for _, tc := range []struct {
+		name            string
+		cfg             Config
+		version         string
+		tuned, leftover bool
+		rows            uint64 // in each table
+	}{
+		{"26.7, single node, new database (empty tables rebuilt)", Config{}, "26.7.2.1", false, false, 0},
+		{"26.7, single node, tables with rows (kept without RebuildTables)", Config{}, "26.7.2.1", false, false, 1000},
+		{"26.7, single node, tables with rows, RebuildTables", Config{RebuildTables: true}, "26.7.2.1", false, false, 1000},
+		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated, RebuildTables: true}, "26.7.2.1", false, false, 1000},
+		{"26.7, tuned already", Config{}, "26.7.2.1", true, false, 1000},
+		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{}, "26.7.2.1", true, true, 1000},
+		{"25.8 (no text index)", Config{}, "25.8.3.1", false, false, 0},
+	} {
+		s, f := newFakeStore(t, tc.cfg)
+		f.respond = server(tc.version, tc.tuned, tc.leftover, tc.rows)
+		if err := s.tune(context.Background(), s.conn, ""); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var execs []call
+		for _, c := range f.take() {
+			if c.kind == "exec" {
+				execs = append(execs, c)
+			}
+		}
+		b.WriteString("### " + tc.name + "\n\n" + render(execs))
+		if err := s.detectSearch(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "searches with the text index: %v\n\n", s.l.textIndex)
+	}
+	golden(t, "tune.txt", b.String())
 }

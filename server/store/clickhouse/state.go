@@ -329,3 +329,58 @@ var occurrenceCols = []string{
 func occurrenceValues(project, traceID string, k occKey, o occurrence, version uint64, deleted bool) []any {
 	return []any{project, k.digest, k.conv, k.role, traceID, o.spanID, o.agent, o.op, fromNanos(o.started), version, b2u(deleted)}
 }
+
+// collapsed gathers span_state rows read without FINAL and keeps what
+// VersionedCollapsingMergeTree would: per span and version the net of the
+// signs (a state and its cancel row net to nothing), and of each span the
+// live state (net above 0) with the newest version.
+type collapsed[T any] struct {
+	spans map[[2]string]map[uint64]*versionRows[T]
+}
+
+type versionRows[T any] struct {
+	net int
+	row T
+	has bool
+}
+
+// add counts one row; row builds its value, and is called for a state
+// row (sign 1) only.
+func (c *collapsed[T]) add(trace, span string, version uint64, sign int8, row func() T) {
+	if c.spans == nil {
+		c.spans = map[[2]string]map[uint64]*versionRows[T]{}
+	}
+	k := [2]string{trace, span}
+	vs := c.spans[k]
+	if vs == nil {
+		vs = map[uint64]*versionRows[T]{}
+		c.spans[k] = vs
+	}
+	v := vs[version]
+	if v == nil {
+		v = &versionRows[T]{}
+		vs[version] = v
+	}
+	v.net += int(sign)
+	if sign > 0 && !v.has {
+		v.row, v.has = row(), true
+	}
+}
+
+// live returns the live state of each span, in no order.
+func (c *collapsed[T]) live() []T {
+	var out []T
+	for _, vs := range c.spans {
+		var best *versionRows[T]
+		var bestV uint64
+		for v, x := range vs {
+			if x.net > 0 && x.has && (best == nil || v > bestV) {
+				best, bestV = x, v
+			}
+		}
+		if best != nil {
+			out = append(out, best.row)
+		}
+	}
+	return out
+}

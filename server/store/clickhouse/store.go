@@ -1,12 +1,14 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +35,9 @@ type Store struct {
 	// writeMu serializes the writer's flushes and DeleteBefore's batches:
 	// each reads trace states and writes what follows from them.
 	writeMu sync.Mutex
+	// visible makes each flush's inserts visible to this store's reads
+	// all at once (visibility.go).
+	visible *gate
 	// The writer goroutine starts with the first WriteSpans and stops in
 	// Close, after it has flushed what was queued.
 	startOnce sync.Once
@@ -44,12 +49,18 @@ type Store struct {
 
 	where string // for logs: addresses, database, cluster (no credentials)
 	// dial connects to one node of the cluster (host:port) with the
-	// store's options, for node-by-node DDL; set by Open.
-	dial func(ctx context.Context, addr string) (driver.Conn, error)
+	// store's options, for node-by-node DDL; set by Open. dialCopy does
+	// too, without the read timeout, for a table copy ("" is the DSN's
+	// servers).
+	dial, dialCopy func(ctx context.Context, addr string) (driver.Conn, error)
 
-	annMu   sync.Mutex // serializes annotation upserts and deletes
-	pendMu  sync.Mutex // serializes pending-event takes
+	annMu   sync.Mutex     // serializes annotation upserts and deletes
+	pendMu  sync.Mutex     // serializes pending-event lookups
+	pendQMu sync.Mutex     // guards pendQ
+	pendQ   []*pendingTake // calls waiting for the next lookup
 	content *digestCache
+	states  *stateCache // recently written traces' states, under writeMu's protocol
+	search  searchPlan
 }
 
 var _ store.Store = (*Store)(nil)
@@ -78,18 +89,12 @@ func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
 	if cfg.Cluster != "" {
 		s.where += " (cluster " + cfg.Cluster + ", " + s.cfg.ClusterMode + ")"
 	}
-	s.dial = func(ctx context.Context, addr string) (driver.Conn, error) {
+	s.dial = func(ctx context.Context, addr string) (driver.Conn, error) { return dialWith(ctx, *opts, addr) }
+	s.dialCopy = func(ctx context.Context, addr string) (driver.Conn, error) {
+		// A table copy (tune's rebuild) answers only when it is done.
 		o := *opts
-		o.Addr = []string{addr}
-		c, err := ch.Open(&o)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.Ping(ctx); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
+		o.ReadTimeout = copyReadTimeout
+		return dialWith(ctx, o, addr)
 	}
 	if !cfg.SkipMigrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -97,7 +102,30 @@ func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
 			return nil, err
 		}
 	}
+	if err := s.detectSearch(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// copyReadTimeout bounds the wait for a table copy's answer.
+const copyReadTimeout = 24 * time.Hour
+
+// dialWith connects with opts, to addr alone when it is not empty.
+func dialWith(ctx context.Context, opts ch.Options, addr string) (driver.Conn, error) {
+	if addr != "" {
+		opts.Addr = []string{addr}
+	}
+	c, err := ch.Open(&opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ping(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // New returns a store on an open connection (Open's second half, and the
@@ -116,8 +144,14 @@ func New(conn driver.Conn, cfg Config, set Settings) *Store {
 		log:     set.Logger,
 		now:     set.Now,
 		q:       newQueue(cfg.MaxQueuedRows),
+		visible: newGate(),
 		content: newDigestCache(500_000),
+		search:  defaultSearchPlan,
 	}
+	if cfg.searchPlan != nil {
+		s.search = *cfg.searchPlan
+	}
+	s.states = newStateCache(cfg.StateCacheBytes, func() time.Time { return s.now() })
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -159,12 +193,21 @@ func (s *Store) Close() error {
 // again, end in the same schema. In a sharded cluster it connects to every
 // node the cluster lists and migrates each on its own (no distributed
 // DDL): a node added later is migrated by the next run.
+//
+// Then it tunes the tables to what the server offers (tune): a server
+// upgraded since gets the text index of message search at the next start.
 func (s *Store) Migrate(ctx context.Context) error {
 	if !s.l.sharded {
-		return s.migrateNode(ctx, s.conn)
+		if err := s.migrateNode(ctx, s.conn); err != nil {
+			return err
+		}
+		return s.tune(ctx, s.conn, "")
 	}
 	return s.eachNode(ctx, func(addr string, conn driver.Conn) error {
 		if err := s.migrateNode(ctx, conn); err != nil {
+			return fmt.Errorf("%w (node %s)", err, addr)
+		}
+		if err := s.tune(ctx, conn, addr); err != nil {
 			return fmt.Errorf("%w (node %s)", err, addr)
 		}
 		return nil
@@ -320,105 +363,82 @@ func (s *Store) scanAll(ctx context.Context, what, q string, params []driver.Nam
 
 func named(name string, v any) driver.NamedValue { return ch.Named(name, v) }
 
-// loadStates reads the current state of every span of the traces.
+// loadStates reads the current state of every span of the traces. It
+// reads the rows as they are (no FINAL) and collapses them itself as
+// VersionedCollapsingMergeTree would: a state row (sign 1) cancelled by a
+// row of sign -1 with its version is gone, and of what remains of a span
+// the highest version is its state.
 func (s *Store) loadStates(ctx context.Context, project string, traces []string) ([]*stateRow, error) {
 	if st := writerReadSettings(s.l); st != nil {
 		ctx = ch.Context(ctx, ch.WithSettings(st))
 	}
-	q := loadStatesSQL(s.l)
-	var out []*stateRow
-	err := s.scanAll(ctx, "load trace states", q, []driver.NamedValue{named("project", project), named("traces", traces)},
+	var states collapsed[*stateRow]
+	err := s.scanAll(ctx, "load trace states", loadStatesSQL(s.l), []driver.NamedValue{named("project", project), named("traces", traces)},
 		func(rows driver.Rows) error {
 			var x stateScan
 			var sign int8
 			if err := rows.Scan(append(x.dest(), &sign)...); err != nil {
 				return err
 			}
-			if sign > 0 {
-				out = append(out, x.row())
-			}
+			states.add(x.r.traceID, x.r.spanID, x.r.version, sign, x.row)
 			return nil
 		})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := states.live()
+	slices.SortFunc(out, func(a, b *stateRow) int {
+		return cmp.Or(strings.Compare(a.traceID, b.traceID), strings.Compare(a.spanID, b.spanID))
+	})
+	return out, nil
 }
 
 func loadStatesSQL(l layout) string {
 	return "SELECT " + strings.Join(stateCols, ", ") + ", sign FROM " + l.table("span_state") +
-		" FINAL WHERE project_id = {project:String} AND trace_id IN {traces:Array(String)}"
+		" WHERE project_id = {project:String} AND trace_id IN {traces:Array(String)}"
 }
 
-// storeContent inserts the message bodies the database lacks (or whose
-// refresh time is half-way to the retention), with their search terms.
-func (s *Store) storeContent(ctx context.Context, content map[string]map[string]string) error {
-	now := s.now().UTC()
+// contentCols are the columns of a message_content insert.
+var contentCols = []string{"project_id", "digest", "content", "terms", "refreshed_at"}
+
+// contentRows are the message_content rows of the bodies the digest cache
+// does not know as stored (or knows as refreshed more than half the
+// retention ago), with their search terms, and the cache keys to record
+// once they are written. Nothing is read: a body stored before (by
+// another server, or before a restart) is inserted again and merges away
+// (ReplacingMergeTree on project and digest), which costs less than
+// looking every new body up.
+func (s *Store) contentRows(content map[string]map[string]msgPair) (rows [][]any, added []string, now time.Time) {
+	now = s.now().UTC()
 	freshAfter := time.Time{}
 	if s.cfg.RetentionDays > 0 {
 		freshAfter = now.Add(-time.Duration(s.cfg.RetentionDays) * 24 * time.Hour / 2)
 	}
-	var rows [][]any
-	var added []string
 	for _, project := range sortedKeys(content) {
 		bodies := content[project]
-		var unknown []string
 		for _, d := range sortedKeys(bodies) {
-			if at, ok := s.content.get(project, d); !ok || at.Before(freshAfter) {
-				unknown = append(unknown, d)
-			}
-		}
-		if len(unknown) == 0 {
-			continue
-		}
-		fresh := map[string]bool{}
-		q := "SELECT digest, max(refreshed_at) FROM " + s.l.table("message_content") +
-			" WHERE project_id = {project:String} AND digest IN {digests:Array(String)} GROUP BY digest"
-		err := s.scanAll(ctx, "look up message bodies", q, []driver.NamedValue{named("project", project), named("digests", unknown)},
-			func(r driver.Rows) error {
-				var d string
-				var at time.Time
-				if err := r.Scan(&d, &at); err != nil {
-					return err
-				}
-				if !at.Before(freshAfter) {
-					fresh[d] = true
-					s.content.put(project, d, at)
-				}
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-		for _, d := range unknown {
-			if fresh[d] {
+			if at, ok := s.content.get(project, d); ok && !at.Before(freshAfter) {
 				continue
 			}
-			body := bodies[d]
-			rows = append(rows, []any{project, d, body, terms(body), now})
+			pr := bodies[d]
+			t := pr.terms
+			if t == "" {
+				t = terms(pr.text)
+			}
+			rows = append(rows, []any{project, d, pr.text, t, now})
 			added = append(added, project+"\x00"+d)
 		}
 	}
-	if err := s.insert(ctx, "message_content", []string{"project_id", "digest", "content", "terms", "refreshed_at"}, rows); err != nil {
-		return err
-	}
-	for _, k := range added {
-		project, d, _ := strings.Cut(k, "\x00")
-		s.content.put(project, d, now)
-	}
-	return nil
+	return rows, added, now
 }
 
 // terms is the search form of a body: its normalized words, space
 // separated, with a space at each end so that a phrase matches as
 // " w1 w2 ".
 func terms(body string) string {
-	toks := textsearch.Tokenize(textsearch.IndexText(body))
-	var b strings.Builder
-	b.Grow(len(body) + 2)
-	b.WriteByte(' ')
-	for _, t := range toks {
-		b.WriteString(t.Norm)
-		b.WriteByte(' ')
-	}
-	return b.String()
+	b := make([]byte, 1, len(body)+2)
+	b[0] = ' '
+	return string(textsearch.AppendWords(b, textsearch.IndexText(body), ' '))
 }
 
 // digestCache remembers which bodies are stored (and when they were last
@@ -441,13 +461,17 @@ func (c *digestCache) get(project, digest string) (time.Time, bool) {
 	return t, ok
 }
 
-func (c *digestCache) put(project, digest string, at time.Time) {
+// putAll records bodies stored at at, by their cache keys (project, NUL,
+// digest).
+func (c *digestCache) putAll(keys []string, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		clear(c.m)
+	for _, k := range keys {
+		if len(c.m) >= c.max {
+			clear(c.m)
+		}
+		c.m[k] = at
 	}
-	c.m[project+"\x00"+digest] = at
 }
 
 // invalid is a bad-query error wrapping store.ErrInvalid.

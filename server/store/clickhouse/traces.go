@@ -132,6 +132,7 @@ func rootNamesSQL(l layout, project string, refs []spanRef) built {
 
 // QueryTraces implements store.Reader.
 func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, int64, error) {
+	defer s.reading(ctx)()
 	if err := needProject(q.ProjectID); err != nil {
 		return nil, 0, err
 	}

@@ -103,11 +103,14 @@ func (q *queue) close() {
 
 // WriteSpans implements store.Writer. It validates every span, queues them
 // for the writer and returns once the insert batch holding them has been
-// written (or failed, or ctx ended). Spans of concurrent calls share
-// batches: a batch is flushed when it holds Config.BatchRows spans or when
-// FlushInterval has passed since the previous flush, so that a table never
-// sees more than about one insert per interval under load, and a lone
-// write waits at most one interval.
+// written (or failed, or ctx ended). A write that finds the writer idle is
+// flushed at once, so a client that sends its next request once the last
+// one is answered (weave-agentd's ordered exporter) waits only for its own
+// inserts. Writes that arrive while a flush runs share the next batch: it
+// is flushed when it holds Config.BatchRows spans or when FlushInterval
+// has passed since the previous flush began, so that under concurrent load
+// a table sees about one insert per interval, and a write waits at most
+// one interval for its batch.
 //
 // A batch is all or nothing for its callers: on any error every call in it
 // gets the error, and since every table holds absolute values (replaced,
@@ -130,6 +133,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 		}
 		preps[i] = p
 	}
+	s.bodyTerms(preps)
 	s.startOnce.Do(func() {
 		s.wg.Add(1)
 		go s.run()
@@ -146,11 +150,36 @@ func (s *Store) WriteSpans(ctx context.Context, spans []model.Span) error {
 	}
 }
 
+// bodyTerms computes, on the caller's goroutine rather than the writer's,
+// the search terms of the bodies the digest cache does not know as stored
+// (those the flush will insert), once per body.
+func (s *Store) bodyTerms(preps []*prep) {
+	done := map[string]string{}
+	for _, p := range preps {
+		for i := range p.pairs {
+			pr := &p.pairs[i]
+			if t, ok := done[pr.digest]; ok {
+				pr.terms = t
+				continue
+			}
+			if _, ok := s.content.get(p.key.ProjectID, pr.digest); ok {
+				continue
+			}
+			pr.terms = terms(pr.text)
+			done[pr.digest] = pr.terms
+		}
+	}
+}
+
 // run is the writer goroutine: it flushes queued requests until the queue
 // is closed and drained.
 func (s *Store) run() {
 	defer s.wg.Done()
 	var lastFlush time.Time
+	// grouping: requests came in while the last flush ran (concurrent
+	// load), so the next batch waits for the flush interval to fill up;
+	// otherwise the writer was idle and a request is flushed at once.
+	grouping := false
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -162,7 +191,7 @@ func (s *Store) run() {
 			<-s.q.wake
 			continue
 		}
-		if !closed && rows < s.cfg.BatchRows && s.cfg.FlushInterval > 0 && !lastFlush.IsZero() {
+		if !closed && rows < s.cfg.BatchRows && s.cfg.FlushInterval > 0 && grouping {
 			if wait := time.Until(lastFlush.Add(s.cfg.FlushInterval)); wait > 0 {
 				timer.Reset(wait)
 				select {
@@ -184,6 +213,10 @@ func (s *Store) run() {
 		ctx, cancel := context.WithTimeout(s.ctx, flushTimeout)
 		err := s.flush(ctx, batch)
 		cancel()
+		// Before the callers are answered: what a caller sends once
+		// answered is not concurrent load.
+		queued, _ := s.q.state()
+		grouping = queued > 0
 		if err != nil {
 			s.log.Warn("clickhouse write batch failed", "spans", len(batch), "requests", len(reqs), "err", err)
 			err = fmt.Errorf("clickhouse: write spans: %w", err)
@@ -220,47 +253,80 @@ type traceKey struct{ project, trace string }
 
 // rows are the inserts of one flush, per table.
 type rows struct {
-	content     [][]any
+	content     [][]any // message_content
 	spans       [][]any
 	occurrences [][]any
 	convTraces  [][]any
 	state       [][]any
 }
 
-// flush writes one batch: it loads the stored state of the touched
-// traces, applies the upsert rule against it, recomputes the traces'
-// derived columns and inserts the changes (contents, spans, occurrences,
-// conversation rows, and last the state rows that feed the rollups).
+// flush writes one batch: it takes the stored state of the touched
+// traces (from the cache of recently written traces, else from
+// span_state), applies the upsert rule against it, recomputes the traces'
+// derived columns and inserts the changes (bodies, spans, occurrences and
+// conversation rows at once, then the state rows that feed the rollups).
 func (s *Store) flush(ctx context.Context, batch []*prep) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	win := winners(batch)
-	byProject := map[string][]string{}
+	var touched []traceKey
 	seenTrace := map[traceKey]bool{}
 	for _, p := range win {
 		k := traceKey{p.key.ProjectID, p.key.TraceID}
 		if !seenTrace[k] {
 			seenTrace[k] = true
-			byProject[k.project] = append(byProject[k.project], k.trace)
+			touched = append(touched, k)
 		}
 	}
-	old, err := s.traceStates(ctx, byProject)
+	old, err := s.traceStates(ctx, touched, true)
 	if err != nil {
 		return err
 	}
 	plan := s.plan(win, old)
-	if err := s.storeContent(ctx, plan.content); err != nil {
+	content, added, at := s.contentRows(plan.content)
+	plan.rows.content = content
+	// The tables show the batch to this store's readers all at once.
+	done, err := s.writing(ctx)
+	if err != nil {
 		return err
 	}
-	return s.insertPlan(ctx, plan.rows)
+	err = s.insertPlan(ctx, plan.rows)
+	done()
+	if err != nil {
+		// What the failed inserts left in the tables is unknown: read
+		// these traces back next time.
+		s.states.drop(touched)
+		return err
+	}
+	s.content.putAll(added, at)
+	for _, k := range touched {
+		if st, ok := plan.after[k]; ok {
+			s.states.put(k, st)
+		} else {
+			s.states.put(k, old[k])
+		}
+	}
+	return nil
 }
 
-// traceStates reads the stored state of every span of the traces (by
-// project), and keeps the version clock ahead of what it read.
-func (s *Store) traceStates(ctx context.Context, byProject map[string][]string) (map[traceKey]map[string]*stateRow, error) {
-	old := map[traceKey]map[string]*stateRow{}
-	for _, project := range sortedKeys(byProject) {
-		traces := byProject[project]
+// traceStates returns the stored state of every span of the traces: from
+// the cache of recently written traces when useCache, else (and for the
+// traces it lacks) read from span_state, one query per project. It keeps
+// the version clock ahead of what it read.
+func (s *Store) traceStates(ctx context.Context, keys []traceKey, useCache bool) (map[traceKey]map[string]*stateRow, error) {
+	old := make(map[traceKey]map[string]*stateRow, len(keys))
+	cold := map[string][]string{}
+	for _, k := range keys {
+		if useCache {
+			if st, ok := s.states.get(k); ok {
+				old[k] = st
+				continue
+			}
+		}
+		cold[k.project] = append(cold[k.project], k.trace)
+	}
+	for _, project := range sortedKeys(cold) {
+		traces := cold[project]
 		slices.Sort(traces)
 		states, err := s.loadStates(ctx, project, traces)
 		if err != nil {
@@ -271,45 +337,65 @@ func (s *Store) traceStates(ctx context.Context, byProject map[string][]string) 
 			if old[k] == nil {
 				old[k] = map[string]*stateRow{}
 			}
-			if prev := old[k][r.spanID]; prev == nil || r.version > prev.version {
-				old[k][r.spanID] = r
-			}
+			old[k][r.spanID] = r
 			s.clock.observe(r.version)
+		}
+		for _, t := range traces {
+			if k := (traceKey{project, t}); old[k] == nil {
+				old[k] = map[string]*stateRow{} // a new trace
+			}
 		}
 	}
 	return old, nil
 }
 
-// insertPlan inserts a plan's rows table by table, span_state (which
-// feeds the rollups) last.
+// insertPlan inserts a plan's rows: bodies, spans, occurrences and
+// conversation rows concurrently, then span_state (which feeds the
+// rollups, and whose span digests tell a retry which span rows are
+// written), only once all of those succeeded.
 func (s *Store) insertPlan(ctx context.Context, rows rows) error {
-	for _, t := range []struct {
+	first := []struct {
 		table string
 		cols  []string
 		rows  [][]any
 	}{
 		{"spans", insertCols, rows.spans},
+		{"message_content", contentCols, rows.content},
 		{"message_occurrences", occurrenceCols, rows.occurrences},
 		{"conv_traces", convTraceCols, rows.convTraces},
-		{"span_state", stateInsertCols, rows.state},
-	} {
-		if err := s.insert(ctx, t.table, t.cols, t.rows); err != nil {
-			return err
-		}
 	}
-	return nil
+	errs := make([]error, len(first))
+	var wg sync.WaitGroup
+	for i, t := range first {
+		if len(t.rows) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.insert(ctx, t.table, t.cols, t.rows)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return s.insert(ctx, "span_state", stateInsertCols, rows.state)
 }
 
 // writePlan is what one flush inserts.
 type writePlan struct {
 	rows    rows
-	content map[string]map[string]string // project → digest → body, for the bodies of written spans
+	content map[string]map[string]msgPair // project → digest → body, for the bodies of written spans
+	// after is the state of every planned trace once the rows are in:
+	// what the cache keeps.
+	after map[traceKey]map[string]*stateRow
 }
 
 // plan computes the inserts of a batch given the stored states of its
 // traces. It does no I/O.
 func (s *Store) plan(win []*prep, old map[traceKey]map[string]*stateRow) writePlan {
-	wp := writePlan{content: map[string]map[string]string{}}
+	wp := writePlan{content: map[string]map[string]msgPair{}, after: map[traceKey]map[string]*stateRow{}}
 	touched := map[traceKey][]*prep{}
 	var order []traceKey
 	for _, p := range win {
@@ -352,10 +438,15 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 	}
 	der := deriveTrace(k.trace, nodes)
 	states := make([]*stateRow, len(ids))
+	next := make(map[string]*stateRow, len(ids))
 	for i, id := range ids {
 		r := *cur[id]
 		r.d = der[i]
 		states[i] = &r
+		next[id] = &r
+	}
+	if wp.after != nil {
+		wp.after[k] = next
 	}
 
 	for _, r := range states {
@@ -371,15 +462,15 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 		}
 		r.version = v
 		if p != nil && (prev == nil || prev.hash != r.hash) {
-			wp.rows.spans = append(wp.rows.spans, spanValues(p, v, false))
+			wp.rows.spans = append(wp.rows.spans, p.versioned(v))
 			if prev != nil && prev.started != r.started {
 				wp.rows.spans = append(wp.rows.spans, tombstoneValues(p.key, prev.started, v))
 			}
 			for _, pr := range p.pairs {
 				if wp.content[k.project] == nil {
-					wp.content[k.project] = map[string]string{}
+					wp.content[k.project] = map[string]msgPair{}
 				}
-				wp.content[k.project][pr.digest] = pr.text
+				wp.content[k.project][pr.digest] = pr
 			}
 		}
 		if prev != nil {

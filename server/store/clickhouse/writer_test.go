@@ -2,16 +2,23 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/storetest"
+	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
 // brute is a slow, obvious model of the contract (store package doc),
@@ -210,29 +217,88 @@ func randomStream(r *rand.Rand, project string) []model.Span {
 // TestWriterMatchesContract writes random streams through the writer into
 // the emulated tables and compares what the read path would see (FINAL
 // views, rollup sums with the stale correction, conversation rows, first
-// occurrences) with the brute-force model.
+// occurrences) with the brute-force model: with the writer's cache of
+// trace states, without it (every batch reads span_state back), with a
+// cache so small that traces keep leaving it, and with inserts that fail
+// (before or after they land: a lost acknowledgement) and are retried.
 func TestWriterMatchesContract(t *testing.T) {
-	for seed := uint64(1); seed <= 6; seed++ {
-		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
-			s, f := newFakeStore(t, Config{})
-			emu := newEmulator()
-			f.respond = emu.respond
-			b := newBrute()
-			r := rand.New(rand.NewPCG(seed, 42))
-			const project = "acme/random"
-			stream := randomStream(r, project)
-			for len(stream) > 0 {
-				n := min(len(stream), 1+r.IntN(25))
-				if err := s.WriteSpans(context.Background(), stream[:n]); err != nil {
-					t.Fatalf("WriteSpans: %v", err)
+	for _, mode := range []struct {
+		name  string
+		cache int64
+		flaky bool
+	}{{"cache", 0, false}, {"no cache", -1, false}, {"tiny cache", 3000, false}, {"failing inserts", 0, true}} {
+		for seed := uint64(1); seed <= 6; seed++ {
+			t.Run(fmt.Sprint(mode.name, " seed ", seed), func(t *testing.T) {
+				f := &fakeConn{}
+				var conn driver.Conn = f
+				r := rand.New(rand.NewPCG(seed, 42))
+				var flaky *flakyConn
+				if mode.flaky {
+					flaky = &flakyConn{fakeConn: f, r: rand.New(rand.NewPCG(seed, 7))}
+					conn = flaky
 				}
-				b.write(stream[:n])
-				emu.apply(t, f.take())
-				stream = stream[n:]
-			}
-			checkEmulated(t, emu, b, project)
-		})
+				s := newStoreOn(t, conn, Config{StateCacheBytes: mode.cache})
+				emu := newEmulator()
+				f.respond = emu.respond
+				b := newBrute()
+				const project = "acme/random"
+				stream := randomStream(r, project)
+				failures := 0
+				for len(stream) > 0 {
+					n := min(len(stream), 1+r.IntN(25))
+					for {
+						err := s.WriteSpans(context.Background(), stream[:n])
+						emu.apply(t, f.take())
+						if err == nil {
+							break
+						}
+						if flaky == nil || failures > 1000 {
+							t.Fatalf("WriteSpans: %v", err)
+						}
+						failures++ // a client retries a failed request
+					}
+					b.write(stream[:n])
+					stream = stream[n:]
+				}
+				if flaky != nil && failures == 0 {
+					t.Fatal("no insert failed")
+				}
+				checkEmulated(t, emu, b, project)
+			})
+		}
 	}
+}
+
+// flakyConn fails one insert in five: half of them before the rows land,
+// half after (the server wrote them, the answer was lost).
+type flakyConn struct {
+	*fakeConn
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+func (c *flakyConn) PrepareBatch(ctx context.Context, sql string, opts ...driver.PrepareBatchOption) (driver.Batch, error) {
+	b, err := c.fakeConn.PrepareBatch(ctx, sql, opts...)
+	return &flakyBatch{Batch: b, c: c}, err
+}
+
+type flakyBatch struct {
+	driver.Batch
+	c *flakyConn
+}
+
+func (b *flakyBatch) Send() error {
+	b.c.mu.Lock()
+	k := b.c.r.IntN(10)
+	b.c.mu.Unlock()
+	switch k {
+	case 0:
+		return errors.New("code: 210, connection reset before the insert")
+	case 1:
+		b.Batch.Send()
+		return errors.New("code: 210, connection reset after the insert")
+	}
+	return b.Batch.Send()
 }
 
 func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
@@ -351,7 +417,7 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 		}
 	}
 	same := func(k string) string { return k }
-	collect(emu.agents, project+"|", same, gotAgents, true)
+	collect(emu.agents(), project+"|", same, gotAgents, true)
 	collect(emu.versions, project+"|", same, gotAgents, true)
 	if !reflect.DeepEqual(gotAgents, wantAgents) {
 		for k, w := range wantAgents {
@@ -590,4 +656,294 @@ func mergeSorted(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestLoadStatesCollapses reads span_state rows without FINAL and
+// collapses them as VersionedCollapsingMergeTree does: a state cancelled
+// by a row of its version is gone (a span DeleteBefore removed leaves
+// nothing), and of the rest the highest version wins.
+func TestLoadStatesCollapses(t *testing.T) {
+	s, f := newFakeStore(t, Config{})
+	row := func(span string, version uint64, sign int8) []any {
+		x := stateValues("p", &stateRow{traceID: "t1", spanID: span, version: version}, sign, false, false)
+		// stateValues is in insert order (project first, then stateCols,
+		// then five insert-only columns); a read returns stateCols, sign.
+		out := append([]any(nil), x[1:1+len(stateCols)]...)
+		for i, c := range stateCols {
+			switch c {
+			case "started_at":
+				out[i] = fromNanos(0)
+			case "ended_at":
+				out[i] = (*time.Time)(nil)
+			}
+		}
+		return append(out, sign)
+	}
+	f.respond = func(string, map[string]any) [][]any {
+		return [][]any{
+			row("a", 1, 1), row("a", 2, 1), row("a", 1, -1), // a: v1 replaced by v2
+			row("b", 5, -1), row("b", 5, 1), // b: removed
+			row("c", 9, 1), row("c", 3, 1), row("c", 3, -1), // c: v9
+		}
+	}
+	got, err := s.loadStates(context.Background(), "p", []string{"t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range got {
+		ids = append(ids, fmt.Sprint(r.spanID, "@", r.version))
+	}
+	if want := []string{"a@2", "c@9"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("states %v, want %v", ids, want)
+	}
+}
+
+// TestSearchRecentThreshold checks the plans of common words on a case
+// where reading only the newest rows would be wrong: body A was first said
+// long ago and repeated lately, so its newest row comes first while its
+// group belongs at the end; C's only row is older than the first round
+// read. The page of two must be B then C, whether the plan reads the rows
+// of matching bodies or every row (D's, which does not match, among them).
+func TestSearchRecentThreshold(t *testing.T) {
+	for _, common := range []bool{false, true} {
+		plan := &searchPlan{directMax: 0, commonPercent: 200, recentRows: 2, perHit: 0, recentMax: 1 << 20}
+		if common {
+			plan.commonPercent = 0
+		}
+		s, f := newFakeStore(t, Config{searchPlan: plan})
+		s.l.textIndex = true
+		type row struct {
+			digest string
+			at     int64
+		}
+		rows := []row{{"A", 100}, {"B", 90}, {"D", 70}, {"C", 50}, {"A", 10}} // newest first
+		first := map[string]int64{"A": 10, "B": 90, "C": 50}                  // the matching bodies
+		f.respond = func(sql string, p map[string]any) [][]any {
+			var n uint64
+			var digests []string
+			for _, v := range p {
+				switch x := v.(type) {
+				case uint64:
+					n = x
+				case []string:
+					if !slices.Equal(x, []string{"word"}) { // not the query's words
+						digests = x
+					}
+				}
+			}
+			switch {
+			case strings.HasPrefix(sql, "SELECT (SELECT toInt64(count())"):
+				return [][]any{{int64(len(first)), int64(4)}}
+			case strings.Contains(sql, "message_occurrences_by_time"):
+				var out [][]any
+				for _, r := range rows {
+					if _, match := first[r.digest]; (match || common) && len(out) < int(n) {
+						out = append(out, []any{"c", "user", r.digest, r.at})
+					}
+				}
+				return out
+			case strings.HasPrefix(sql, "SELECT DISTINCT digest"):
+				var out [][]any
+				for _, d := range digests {
+					if _, ok := first[d]; ok {
+						out = append(out, []any{d})
+					}
+				}
+				return out
+			case strings.Contains(sql, "GROUP BY conv_key, role, digest"):
+				// Groups of whatever bodies are asked: D too, were it asked.
+				var out [][]any
+				for _, d := range digests {
+					at, ok := first[d]
+					if d == "D" {
+						at, ok = 70, true
+					}
+					if ok {
+						out = append(out, []any{"c", "user", d, at, "t" + d, "s" + d, "", "chat"})
+					}
+				}
+				return out
+			}
+			return nil
+		}
+		hits, err := s.searchHits(context.Background(), store.SearchQuery{ProjectID: "p", Query: "word", Limit: 2}, textsearch.Query{Terms: []textsearch.Term{{Tokens: []string{"word"}}}}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range hits {
+			got = append(got, h.digest)
+		}
+		if want := []string{"B", "C"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("common %v: page %v, want %v", common, got, want)
+		}
+	}
+}
+
+// TestLatestSpansCollapses reads the newest rows of spans without FINAL a
+// few at a time: per span the newest version wins, a tombstone (the old
+// start of a span whose start moved) hides its copy, and a span whose
+// rows may not all have been read (at the oldest start read) waits for
+// the next, longer read.
+func TestLatestSpansCollapses(t *testing.T) {
+	defer func(v int) { latestSlack = v }(latestSlack)
+	latestSlack = 0
+	s, f := newFakeStore(t, Config{})
+	at := func(sec int) time.Time { return storetest.T0.Add(time.Duration(sec) * time.Second) }
+	row := func(id string, sec int, version uint64, deleted bool) []any {
+		sp := model.Span{ProjectID: "p", TraceID: storetest.TraceID("t"), SpanID: storetest.SpanID(id), SpanName: id + fmt.Sprint("@", version), StartedAt: at(sec)}
+		p, err := prepare(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := spanValues(p, version, deleted)
+		return append(append([]any(nil), v[:len(lightCols)]...), version, b2u(deleted))
+	}
+	// Newest first, as ClickHouse returns them; B's two versions and C's
+	// tombstone sit at the same starts as their copies.
+	rows := [][]any{
+		row("a", 100, 1, false),
+		row("b", 90, 1, false), row("b", 90, 3, false),
+		row("c", 80, 2, true), row("c", 80, 1, false), // c moved to 50
+		row("d", 70, 1, false),
+		row("c", 50, 2, false),
+	}
+	f.respond = func(sql string, p map[string]any) [][]any {
+		if strings.HasPrefix(sql, "SELECT toInt64(sum(sign))") {
+			return [][]any{{int64(4)}}
+		}
+		var n uint64
+		for _, v := range p {
+			if x, ok := v.(uint64); ok {
+				n = x
+			}
+		}
+		return rows[:min(int(n), len(rows))]
+	}
+	for _, tc := range []struct {
+		offset, limit int
+		want          []string
+	}{
+		{0, 2, []string{"a@1", "b@3"}},
+		{1, 2, []string{"b@3", "d@1"}},
+		{3, 2, []string{"c@2"}},
+	} {
+		spans, total, err := s.QuerySpans(context.Background(), store.SpanQuery{ProjectID: "p", Offset: tc.offset, Limit: tc.limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, sp := range spans {
+			got = append(got, sp.SpanName)
+		}
+		if total != 4 || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("offset %d limit %d: got %v (total %d), want %v (total 4)", tc.offset, tc.limit, got, total, tc.want)
+		}
+	}
+}
+
+// TestTakePendingEventsShared checks that concurrent TakePendingEvents
+// calls share lookups: while one call's lookup runs, three more queue and
+// are then served by a single second lookup, each with the events of its
+// own keys; a key two of them ask for goes to one of them only.
+func TestTakePendingEventsShared(t *testing.T) {
+	s, f := newFakeStore(t, Config{})
+	key := func(i int) store.SpanKey {
+		return store.SpanKey{ProjectID: "p", TraceID: storetest.TraceID("t", i), SpanID: storetest.SpanID("s", i)}
+	}
+	events := func(i int) string { return fmt.Sprintf(`[{"name":"e%d","time":"2026-05-04T09:30:00Z"}]`, i) }
+	started, release := make(chan struct{}), make(chan struct{})
+	var lookups int
+	var mu sync.Mutex
+	f.respond = func(sql string, p map[string]any) [][]any {
+		if !strings.Contains(sql, "`pending_events` FINAL") {
+			return nil
+		}
+		mu.Lock()
+		lookups++
+		first := lookups == 1
+		mu.Unlock()
+		if first {
+			close(started)
+			<-release
+		}
+		var traces, spans []string
+		for _, v := range p {
+			if ids, ok := v.([]string); ok && len(ids) > 0 && len(ids[0]) == 32 {
+				traces = ids
+			} else if ok {
+				spans = ids
+			}
+		}
+		var rows [][]any
+		for i := range 5 {
+			k := key(i)
+			if slices.Contains(traces, k.TraceID) && slices.Contains(spans, k.SpanID) {
+				rows = append(rows, []any{k.TraceID, k.SpanID, uint64(100 + i), events(i)})
+			}
+		}
+		return rows
+	}
+	ctx := context.Background()
+	type result struct {
+		got map[store.SpanKey][]model.Event
+		err error
+	}
+	asks := [][]int{{0}, {1, 4}, {2, 4}, {3}}
+	results := make([]chan result, len(asks))
+	take := func(i int) {
+		var keys []store.SpanKey
+		for _, k := range asks[i] {
+			keys = append(keys, key(k))
+		}
+		got, err := s.TakePendingEvents(ctx, keys)
+		results[i] <- result{got, err}
+	}
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	go take(0)
+	<-started
+	for i := 1; i < len(asks); i++ {
+		go take(i)
+	}
+	for { // the three others wait behind the first lookup
+		s.pendQMu.Lock()
+		n := len(s.pendQ)
+		s.pendQMu.Unlock()
+		if n == len(asks)-1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	owners := 0
+	for i, ask := range asks {
+		r := <-results[i]
+		if r.err != nil {
+			t.Fatalf("call %d: %v", i, r.err)
+		}
+		for _, k := range ask {
+			evs := r.got[key(k)]
+			if k == 4 {
+				if len(evs) > 0 {
+					owners++
+				}
+				continue
+			}
+			if len(evs) != 1 || evs[0].Name != fmt.Sprint("e", k) {
+				t.Errorf("call %d, key %d: got %+v, want its one event", i, k, evs)
+			}
+		}
+		if len(r.got) > len(ask) {
+			t.Errorf("call %d got events of keys it did not ask for: %v", i, r.got)
+		}
+	}
+	if owners != 1 {
+		t.Errorf("the key two calls asked for went to %d of them, want 1", owners)
+	}
+	if lookups != 2 {
+		t.Errorf("%d lookups for 4 calls, 3 of them concurrent: want 2", lookups)
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/weavetrace/weave/server/api"
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/storetest"
 )
 
 // TestBenchServer is `make bench-server`: on WEAVE_BENCH_SPANS realistic
@@ -40,20 +41,20 @@ func TestBenchServer(t *testing.T) {
 		return nil
 	}
 	project := `{"project_id":"` + benchProject + `"`
-	measure(t, "API agents list", 50*time.Millisecond, func(int) error {
+	storetest.Measure(t, "API agents list", 50*time.Millisecond, func(int) error {
 		return call("/genai/agents/query", project+`}`)
 	})
-	measure(t, "API conversations page (50)", 50*time.Millisecond, func(i int) error {
+	storetest.Measure(t, "API conversations page (50)", 50*time.Millisecond, func(i int) error {
 		return call("/genai/conversations/query", project+fmt.Sprintf(`,"limit":50,"offset":%d}`, (i%3)*50))
 	})
-	measure(t, "API one turn's chat view", 20*time.Millisecond, func(i int) error {
+	storetest.Measure(t, "API one turn's chat view", 20*time.Millisecond, func(i int) error {
 		return call("/genai/traces/chat", project+`,"trace_id":"`+traces[(i*7919)%len(traces)]+`"}`)
 	})
-	measure(t, "API one conversation's chat view", 100*time.Millisecond, func(i int) error {
+	storetest.Measure(t, "API one conversation's chat view", 100*time.Millisecond, func(i int) error {
 		return call("/genai/conversations/chat", project+`,"conversation_id":"`+page.Conversations[(i*31)%len(page.Conversations)].ConversationID+`"}`)
 	})
-	queries := benchQueries()
-	measure(t, "API search (20 hits, 6 queries)", 200*time.Millisecond, func(i int) error {
+	queries := storetest.BenchQueries()
+	storetest.Measure(t, "API search (20 hits, 6 queries)", 200*time.Millisecond, func(i int) error {
 		return call("/genai/messages/search", project+`,"query":"`+strings.ReplaceAll(queries[i%len(queries)], `"`, `\"`)+`","limit":20}`)
 	})
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -178,7 +177,7 @@ func BenchmarkTraceSpans(b *testing.B) {
 
 func BenchmarkSearch(b *testing.B) {
 	db := getBenchDB(b)
-	queries := benchQueries()
+	queries := storetest.BenchQueries()
 	i := 0
 	for b.Loop() {
 		if _, err := db.s.SearchMessages(context.Background(), store.SearchQuery{ProjectID: benchProject, Query: queries[i%len(queries)], Limit: 20}); err != nil {
@@ -186,10 +185,6 @@ func BenchmarkSearch(b *testing.B) {
 		}
 		i++
 	}
-}
-
-func benchQueries() []string {
-	return []string{"goroutine deadline", `"retry timeout"`, "migration rollback commit", "module.go", "mutex", "xylophone"}
 }
 
 // ingestResult is what benchIngest measured.
@@ -380,28 +375,6 @@ func benchSource(t *testing.T, workload string) (spanSource, string) {
 	}
 }
 
-// measure runs fn runs times and prints its p50 and p95 latency against a
-// p50 goal.
-func measure(t *testing.T, name string, goal time.Duration, fn func(i int) error) {
-	t.Helper()
-	const runs = 60
-	var ds []time.Duration
-	for i := 0; i < runs; i++ {
-		t0 := time.Now()
-		if err := fn(i); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		ds = append(ds, time.Since(t0))
-	}
-	slices.Sort(ds)
-	p50, p95 := ds[len(ds)/2], ds[len(ds)*95/100]
-	verdict := "ok"
-	if p50 > goal {
-		verdict = "OVER GOAL"
-	}
-	fmt.Printf("%-40s p50 %8s  p95 %8s  (goal p50 ≤ %s: %s)\n", name, p50.Round(10*time.Microsecond), p95.Round(10*time.Microsecond), goal, verdict)
-}
-
 // TestBenchStore builds a store of WEAVE_BENCH_SPANS realistic spans and
 // prints the ingest rate and the p50/p95 latency of the store's read
 // paths. It is skipped unless the variable is set (`make bench-store` sets
@@ -414,38 +387,38 @@ func TestBenchStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(9, 9))
-	measure(t, "agents list", 50*time.Millisecond, func(int) error {
+	storetest.Measure(t, "agents list", 50*time.Millisecond, func(int) error {
 		_, _, err := s.QueryAgents(ctx, store.AgentQuery{ProjectID: benchProject})
 		return err
 	})
-	measure(t, "conversations page (50)", 50*time.Millisecond, func(i int) error {
+	storetest.Measure(t, "conversations page (50)", 50*time.Millisecond, func(i int) error {
 		_, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: benchProject, Limit: 50, Offset: (i % 3) * 50})
 		return err
 	})
-	measure(t, "one turn's spans (TraceSpans)", 20*time.Millisecond, func(int) error {
+	storetest.Measure(t, "one turn's spans (TraceSpans)", 20*time.Millisecond, func(int) error {
 		_, err := s.TraceSpans(ctx, benchProject, traces[r.IntN(len(traces))])
 		return err
 	})
-	measure(t, "conversation spans (one conversation)", 100*time.Millisecond, func(int) error {
+	storetest.Measure(t, "conversation spans (one conversation)", 100*time.Millisecond, func(int) error {
 		c := page.Conversations[r.IntN(len(page.Conversations))]
 		_, err := s.ConversationSpans(ctx, benchProject, c.ConversationID, store.TimeRange{})
 		return err
 	})
-	for _, q := range benchQueries() {
-		measure(t, fmt.Sprintf("search %q", q), 200*time.Millisecond, func(int) error {
+	for _, q := range storetest.BenchQueries() {
+		storetest.Measure(t, fmt.Sprintf("search %q", q), 200*time.Millisecond, func(int) error {
 			_, err := s.SearchMessages(ctx, store.SearchQuery{ProjectID: benchProject, Query: q, Limit: 20})
 			return err
 		})
 	}
-	measure(t, "conversations page with search", 200*time.Millisecond, func(int) error {
+	storetest.Measure(t, "conversations page with search", 200*time.Millisecond, func(int) error {
 		_, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: benchProject, Limit: 50, Search: "goroutine deadline"})
 		return err
 	})
-	measure(t, "query spans (latest 100)", 50*time.Millisecond, func(int) error {
+	storetest.Measure(t, "query spans (latest 100)", 50*time.Millisecond, func(int) error {
 		_, _, err := s.QuerySpans(ctx, store.SpanQuery{ProjectID: benchProject})
 		return err
 	})
-	measure(t, "agent metrics (auto buckets)", 100*time.Millisecond, func(int) error {
+	storetest.Measure(t, "agent metrics (auto buckets)", 100*time.Millisecond, func(int) error {
 		_, err := s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: benchProject})
 		return err
 	})

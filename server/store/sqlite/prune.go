@@ -53,6 +53,9 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 			return deleted, err
 		}
 	}
+	if err := s.pruneMetricPoints(ctx, store.ClampNanos(t)); err != nil {
+		return deleted, err
+	}
 	if deleted == 0 {
 		return 0, nil
 	}
@@ -518,3 +521,30 @@ func (w *writeTx) collectGarbage() error {
 	}
 	return nil
 }
+
+// pruneMetricPoints deletes the OTLP metric points older than cutoff, in
+// transactions of at most pruneMetricRows rows.
+func (s *Store) pruneMetricPoints(ctx context.Context, cutoff int64) error {
+	for {
+		var n int64
+		err := s.inWriteTx(ctx, func(w *writeTx) error {
+			res, err := w.exec(`DELETE FROM metric_points WHERE (project_id, series_id, time_ns) IN
+				(SELECT project_id, series_id, time_ns FROM metric_points WHERE time_ns < ? LIMIT ?)`, cutoff, pruneMetricRows)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: prune metric points: %w", err)
+		}
+		if n < pruneMetricRows {
+			return nil
+		}
+	}
+}
+
+// pruneMetricRows is how many metric points one DeleteBefore transaction
+// deletes.
+const pruneMetricRows = 10000

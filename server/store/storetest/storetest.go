@@ -58,6 +58,7 @@ var tests = []suiteTest{
 	{"UpsertFinishedNotReplacedByRunning", testUpsertFinishedKept},
 	{"UpsertSameBatchOrder", testUpsertSameBatch},
 	{"RunningThenFinished", testRunningThenFinished},
+	{"LiveArrival", testLiveArrival},
 	{"NoDoubleCounting", testNoDoubleCounting},
 	{"UsageRule", testUsageRule},
 	{"Durations", testDurations},
@@ -88,16 +89,28 @@ var tests = []suiteTest{
 	{"Scores", testScores},
 	{"Stats", testStats},
 	{"Concurrency", testConcurrency},
+	{"ReadsSeeWholeBatches", testReadsSeeWholeBatches},
 	{"Cancellation", testCancellation},
 	{"DeleteBefore", testDeleteBefore},
 	{"Delete", testDelete},
 	{"Scan", testScan},
+	{"MetricPoints", testMetricPoints},
 }
 
 // Run runs the suite, one subtest per contract area.
 func Run(t *testing.T, factory Factory, caps Capabilities) {
 	t.Helper()
+	RunMatching(t, factory, caps, func(string) bool { return true })
+}
+
+// RunMatching runs the suite's areas whose names match: for a backend's
+// variant that only some areas exercise (e.g. another search plan).
+func RunMatching(t *testing.T, factory Factory, caps Capabilities, match func(name string) bool) {
+	t.Helper()
 	for _, tc := range tests {
+		if !match(tc.name) {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			h := &harness{t: t, caps: caps, open: factory(t), ctx: context.Background()}
 			h.reopen()

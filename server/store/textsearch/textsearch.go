@@ -125,6 +125,67 @@ func Tokenize(s string) []Token {
 	return toks
 }
 
+// AppendWords appends the normalized words of s to dst, each followed by
+// sep: what Tokenize yields as Norm, without building tokens. ASCII text
+// (most of what agents say and tools print) takes a fast path of its own;
+// any other word goes through Normalize.
+func AppendWords(dst []byte, s string, sep byte) []byte {
+	start := -1 // start of the current word; -1 between words
+	ascii := true
+	flush := func(end int) {
+		w := s[start:end]
+		if ascii {
+			for i := 0; i < len(w); i++ {
+				c := w[i]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				dst = append(dst, c)
+			}
+		} else {
+			dst = append(dst, Normalize(w)...)
+		}
+		dst = append(dst, sep)
+		start, ascii = -1, true
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if asciiWord[c] {
+				if start < 0 {
+					start = i
+				}
+			} else if start >= 0 {
+				flush(i)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if IsWordRune(r) {
+			if start < 0 {
+				start = i
+			}
+			ascii = false
+		} else if start >= 0 {
+			flush(i)
+		}
+		i += n
+	}
+	if start >= 0 {
+		flush(len(s))
+	}
+	return dst
+}
+
+// asciiWord marks the ASCII bytes IsWordRune accepts: letters and digits.
+var asciiWord = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = IsWordRune(rune(c))
+	}
+	return t
+}()
+
 // Normalize lower-cases a word and removes diacritics.
 func Normalize(w string) string {
 	ascii := true

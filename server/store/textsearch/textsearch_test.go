@@ -186,3 +186,54 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// wordsByTokenize is AppendWords's reference: Tokenize's normalized words.
+func wordsByTokenize(s string) string {
+	var b strings.Builder
+	for _, t := range Tokenize(s) {
+		b.WriteString(t.Norm)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+func TestAppendWordsMatchesTokenize(t *testing.T) {
+	for _, s := range []string{
+		"", "   ", "Hello, World!", "go test ./server/... -run TestX_y2",
+		"Crème Brûlée à la CAFÉ", "naïve façade — ÉLAN vital", "日本語のテキスト and ASCII",
+		"mixedÜmlautWord", "tab\tnew\nline", "emoji 🙂 between", "bad \xff\xfe utf8 ok", "ǅungla Σίσυφος ΣΊΣΥΦΟΣ",
+		"priv\ue000ate use", "digits ١٢٣ and 123", "end with word",
+	} {
+		if got, want := string(AppendWords(nil, s, ' ')), wordsByTokenize(s); got != want {
+			t.Errorf("AppendWords(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendWords(f *testing.F) {
+	for _, s := range []string{"Hello, World!", "Crème Brûlée", "bad \xff utf8", "日本語 text", "a_b.c-d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(AppendWords(nil, s, ' ')), wordsByTokenize(s); got != want {
+			t.Errorf("AppendWords(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+func BenchmarkWords(b *testing.B) {
+	text := strings.Repeat("The quick brown fox, jumps over: the_lazy dog 42 times.\n\tfunc main() { fmt.Println(\"hi\") } ", 20)
+	b.Run("Tokenize", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			wordsByTokenize(text)
+		}
+	})
+	b.Run("AppendWords", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		var buf []byte
+		for b.Loop() {
+			buf = AppendWords(buf[:0], text, ' ')
+		}
+	})
+}

@@ -41,7 +41,7 @@ func live(t *testing.T) {
 
 func TestNodeConfig(t *testing.T) {
 	nodes := []Node{{TCPPort: 9001, HTTPPort: 8124, Dir: "/d/node1"}, {TCPPort: 9002, HTTPPort: 8125, Dir: "/d/node2"}}
-	got := nodeConfig("weave", 1, nodes)
+	got := nodeConfig("weave", 1, nodes, false)
 	path := filepath.Join("testdata", "node2_config.xml")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {

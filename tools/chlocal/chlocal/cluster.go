@@ -85,6 +85,13 @@ type Options struct {
 	StartTimeout time.Duration
 	// Log receives progress lines (nil: none).
 	Log io.Writer
+	// SystemLogs turns on the system tables a profile reads (query_log,
+	// part_log, processors_profile_log), which this build leaves off. They
+	// cost the node some CPU of their own: leave them off when measuring.
+	// (This build's sampling profiler, trace_log, is not usable: it
+	// writes no samples, or fails to create its table and stalls the
+	// other logs' flushes.)
+	SystemLogs bool
 }
 
 // Node is one running server.
@@ -204,8 +211,17 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		if err := os.MkdirAll(filepath.Join(n.Dir, "data"), 0o755); err != nil {
 			return fmt.Errorf("chlocal: %w", err)
 		}
+		if opts.SystemLogs {
+			// clickhouse-local keeps no metadata of its system tables: the
+			// data directories of an earlier run's logs would make their
+			// creation fail (and stall every log's flush). Only logs are
+			// lost.
+			for _, t := range systemLogTables {
+				os.RemoveAll(filepath.Join(n.Dir, "data", "data", "system", t))
+			}
+		}
 		cfg := filepath.Join(n.Dir, "config.xml")
-		if err := os.WriteFile(cfg, []byte(nodeConfig(c.Name, i, c.Nodes)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(nodeConfig(c.Name, i, c.Nodes, opts.SystemLogs)), 0o644); err != nil {
 			return fmt.Errorf("chlocal: %w", err)
 		}
 		spec := nodeSpec{Lib: opts.Lib, Args: []string{
@@ -256,8 +272,9 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 }
 
 // nodeConfig is the config file of node i: its ports, a log of warnings,
-// and the cluster with one shard per node.
-func nodeConfig(cluster string, i int, nodes []Node) string {
+// the cluster with one shard per node, and the profiling system tables
+// when systemLogs.
+func nodeConfig(cluster string, i int, nodes []Node, systemLogs bool) string {
 	x := html.EscapeString
 	var b strings.Builder
 	b.WriteString("<clickhouse>\n")
@@ -269,9 +286,24 @@ func nodeConfig(cluster string, i int, nodes []Node) string {
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "      <shard>\n        <replica>\n          <host>127.0.0.1</host>\n          <port>%d</port>\n          <user>default</user>\n        </replica>\n      </shard>\n", n.TCPPort)
 	}
-	fmt.Fprintf(&b, "    </%s>\n  </remote_servers>\n</clickhouse>\n", x(cluster))
+	fmt.Fprintf(&b, "    </%s>\n  </remote_servers>\n", x(cluster))
+	if systemLogs {
+		b.WriteString(systemLogsConfig)
+	}
+	b.WriteString("</clickhouse>\n")
 	return b.String()
 }
+
+// systemLogTables are the tables SystemLogs turns on.
+var systemLogTables = []string{"query_log", "part_log", "processors_profile_log"}
+
+// systemLogsConfig turns on the system tables of a profile: every query
+// with its ProfileEvents (query_log, processors_profile_log) and every
+// part written or merged, with the CPU each took (part_log).
+const systemLogsConfig = `  <query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>2000</flush_interval_milliseconds></query_log>
+  <part_log><database>system</database><table>part_log</table><flush_interval_milliseconds>2000</flush_interval_milliseconds></part_log>
+  <processors_profile_log><database>system</database><table>processors_profile_log</table><flush_interval_milliseconds>2000</flush_interval_milliseconds></processors_profile_log>
+`
 
 // pickPorts is freePorts, replaced by a test.
 var pickPorts = freePorts

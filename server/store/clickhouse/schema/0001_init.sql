@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS {{local "spans"}}{{on}}
 ENGINE = {{engine "spans" "ReplacingMergeTree" "version, is_deleted"}}
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, started_at, span_id, trace_id)
-{{ttl "toDateTime(started_at)"}};
+{{ttl "toDateTime(started_at)"}}
+{{settings "spans"}};
 
 {{distributed "spans" "cityHash64(project_id, trace_id)"}};
 
@@ -116,7 +117,8 @@ CREATE TABLE IF NOT EXISTS {{local "span_state"}}{{on}}
 ENGINE = {{engine "span_state" "VersionedCollapsingMergeTree" "sign, version"}}
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, trace_id, span_id)
-{{ttl "toDateTime(started_at)"}};
+{{ttl "toDateTime(started_at)"}}
+{{settings "span_state"}};
 
 {{distributed "span_state" "cityHash64(project_id, trace_id)"}};
 
@@ -292,7 +294,8 @@ CREATE TABLE IF NOT EXISTS {{local "conv_traces"}}{{on}}
 )
 ENGINE = {{engine "conv_traces" "ReplacingMergeTree" "version, is_deleted"}}
 ORDER BY (project_id, conv_key, trace_id)
-{{ttl "toDateTime(last_at)"}};
+{{ttl "toDateTime(last_at)"}}
+{{settings "conv_traces"}};
 
 {{distributed "conv_traces" "cityHash64(project_id, trace_id)"}};
 
@@ -314,7 +317,7 @@ CREATE TABLE IF NOT EXISTS {{local "message_content"}}{{on}}
 ENGINE = {{engine "message_content" "ReplacingMergeTree" "refreshed_at"}}
 ORDER BY (project_id, digest)
 {{ttl "toDateTime(refreshed_at)"}}
-SETTINGS index_granularity = 1024;
+{{settings "message_content"}};
 
 {{distributed "message_content" "cityHash64(project_id, digest)"}};
 
@@ -341,7 +344,8 @@ CREATE TABLE IF NOT EXISTS {{local "message_occurrences"}}{{on}}
 )
 ENGINE = {{engine "message_occurrences" "ReplacingMergeTree" "version, is_deleted"}}
 ORDER BY (project_id, digest, conv_key, role, trace_id)
-{{ttl "toDateTime(started_at)"}};
+{{ttl "toDateTime(started_at)"}}
+{{settings "message_occurrences"}};
 
 {{distributed "message_occurrences" "cityHash64(project_id, trace_id)"}};
 

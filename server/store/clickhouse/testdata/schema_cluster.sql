@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`spans_local` ON CLUSTER `weave_cluster`
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/spans_local', '{replica}', version, is_deleted)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, started_at, span_id, trace_id)
-TTL toDateTime(started_at) + INTERVAL 90 DAY;
+TTL toDateTime(started_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 8192, index_granularity_bytes = 1048576;
 
 CREATE TABLE IF NOT EXISTS `weave`.`spans` ON CLUSTER `weave_cluster` AS `weave`.`spans_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'spans_local', cityHash64(project_id, trace_id));
@@ -115,7 +116,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`span_state_local` ON CLUSTER `weave_cluster`
 ENGINE = ReplicatedVersionedCollapsingMergeTree('/clickhouse/tables/{shard}/weave/span_state_local', '{replica}', sign, version)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, trace_id, span_id)
-TTL toDateTime(started_at) + INTERVAL 90 DAY;
+TTL toDateTime(started_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`span_state` ON CLUSTER `weave_cluster` AS `weave`.`span_state_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'span_state_local', cityHash64(project_id, trace_id));
@@ -284,7 +286,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`conv_traces_local` ON CLUSTER `weave_cluster
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/conv_traces_local', '{replica}', version, is_deleted)
 ORDER BY (project_id, conv_key, trace_id)
-TTL toDateTime(last_at) + INTERVAL 90 DAY;
+TTL toDateTime(last_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`conv_traces` ON CLUSTER `weave_cluster` AS `weave`.`conv_traces_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'conv_traces_local', cityHash64(project_id, trace_id));
@@ -301,7 +304,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_content_local` ON CLUSTER `weave_clu
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/message_content_local', '{replica}', refreshed_at)
 ORDER BY (project_id, digest)
 TTL toDateTime(refreshed_at) + INTERVAL 90 DAY
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_content` ON CLUSTER `weave_cluster` AS `weave`.`message_content_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'message_content_local', cityHash64(project_id, digest));
@@ -323,7 +326,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_local` ON CLUSTER `weave
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/message_occurrences_local', '{replica}', version, is_deleted)
 ORDER BY (project_id, digest, conv_key, role, trace_id)
-TTL toDateTime(started_at) + INTERVAL 90 DAY;
+TTL toDateTime(started_at) + INTERVAL 90 DAY
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences` ON CLUSTER `weave_cluster` AS `weave`.`message_occurrences_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'message_occurrences_local', cityHash64(project_id, trace_id));
@@ -397,105 +401,85 @@ ALTER TABLE `weave`.`spans` ON CLUSTER `weave_cluster`
     ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
     ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
 
--- migration 6 cost
+-- migration 4 cheaper_writes
 
 ALTER TABLE `weave`.`spans_local` ON CLUSTER `weave_cluster`
-    ADD COLUMN IF NOT EXISTS cache_creation_5m_input_tokens Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cache_creation_1h_input_tokens Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cost_nanos Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cost_source LowCardinality(String) DEFAULT '';
+    MODIFY COLUMN input_messages CODEC(ZSTD(1)),
+    MODIFY COLUMN output_messages CODEC(ZSTD(1)),
+    MODIFY COLUMN system_instructions CODEC(ZSTD(1)),
+    MODIFY COLUMN tool_call_arguments CODEC(ZSTD(1)),
+    MODIFY COLUMN tool_call_result CODEC(ZSTD(1)),
+    MODIFY COLUMN compaction_summary CODEC(ZSTD(1)),
+    MODIFY COLUMN resource_attrs CODEC(ZSTD(1)),
+    MODIFY COLUMN events CODEC(ZSTD(1)),
+    MODIFY COLUMN raw_span CODEC(ZSTD(1));
 
-ALTER TABLE `weave`.`spans` ON CLUSTER `weave_cluster`
-    ADD COLUMN IF NOT EXISTS cache_creation_5m_input_tokens Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cache_creation_1h_input_tokens Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cost_nanos Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cost_source LowCardinality(String) DEFAULT '';
+ALTER TABLE `weave`.`message_content_local` ON CLUSTER `weave_cluster`
+    MODIFY COLUMN content CODEC(ZSTD(1)),
+    MODIFY COLUMN terms CODEC(ZSTD(1));
 
-ALTER TABLE `weave`.`span_state_local` ON CLUSTER `weave_cluster`
-    ADD COLUMN IF NOT EXISTS cost_nanos Nullable(Int64);
+DROP VIEW IF EXISTS `weave`.`agents_mv_local` ON CLUSTER `weave_cluster`;
 
-ALTER TABLE `weave`.`span_state` ON CLUSTER `weave_cluster`
-    ADD COLUMN IF NOT EXISTS cost_nanos Nullable(Int64);
+DROP TABLE IF EXISTS `weave`.`agents` ON CLUSTER `weave_cluster`;
 
-ALTER TABLE `weave`.`conv_traces_local` ON CLUSTER `weave_cluster`
-    ADD COLUMN IF NOT EXISTS cost_nanos Int64 DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS unpriced Int64 DEFAULT 0;
+DROP TABLE IF EXISTS `weave`.`agents_local` ON CLUSTER `weave_cluster`;
 
-ALTER TABLE `weave`.`conv_traces` ON CLUSTER `weave_cluster`
-    ADD COLUMN IF NOT EXISTS cost_nanos Int64 DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS unpriced Int64 DEFAULT 0;
+-- migration 5 search_by_time
 
-CREATE TABLE IF NOT EXISTS `weave`.`agent_costs_local` ON CLUSTER `weave_cluster`
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_by_time_local` ON CLUSTER `weave_cluster`
 (
     project_id LowCardinality(String),
-    agent_name String,
-    agent_version String,
-    day Int32,
-    cost_nanos SimpleAggregateFunction(sum, Int64),
-    unpriced SimpleAggregateFunction(sum, Int64)
+    started_at DateTime64(9, 'UTC'),
+    digest String,
+    conv_key String,
+    role LowCardinality(String)
 )
-ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/agent_costs_local', '{replica}')
-ORDER BY (project_id, agent_name, agent_version, day)
-TTL toDateTime(toInt64(day) * 86400) + INTERVAL 90 DAY;
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/weave/message_occurrences_by_time_local', '{replica}')
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (project_id, started_at)
+TTL toDateTime(started_at) + INTERVAL 90 DAY;
 
-CREATE TABLE IF NOT EXISTS `weave`.`agent_costs` ON CLUSTER `weave_cluster` AS `weave`.`agent_costs_local`
-ENGINE = Distributed('weave_cluster', 'weave', 'agent_costs_local', rand());
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_by_time` ON CLUSTER `weave_cluster` AS `weave`.`message_occurrences_by_time_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'message_occurrences_by_time_local', rand());
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_costs_mv_local` ON CLUSTER `weave_cluster` TO `weave`.`agent_costs_local` AS
-SELECT
-    project_id,
-    eff_agent AS agent_name,
-    eff_version AS agent_version,
-    day,
-    toInt64(sign * counted * ifNull(cost_nanos, 0)) AS cost_nanos,
-    toInt64(sign * counted * (isNull(st.cost_nanos) AND (isNotNull(st.input_tokens) OR isNotNull(st.output_tokens)
-        OR isNotNull(st.cache_read_input_tokens) OR isNotNull(st.cache_creation_input_tokens) OR isNotNull(st.reasoning_tokens)))) AS unpriced
-FROM `weave`.`span_state_local` AS st
-WHERE eff_agent != '';
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`message_occurrences_by_time_mv_local` ON CLUSTER `weave_cluster` TO `weave`.`message_occurrences_by_time_local` AS
+SELECT project_id, started_at, digest, conv_key, role
+FROM `weave`.`message_occurrences_local`
+WHERE is_deleted = 0;
 
-CREATE TABLE IF NOT EXISTS `weave`.`agent_minute_costs_local` ON CLUSTER `weave_cluster`
+INSERT INTO `weave`.`message_occurrences_by_time` SELECT project_id, started_at, digest, conv_key, role FROM `weave`.`message_occurrences` FINAL WHERE is_deleted = 0;
+
+-- migration 8 metric_points
+
+CREATE TABLE IF NOT EXISTS `weave`.`metric_points_local` ON CLUSTER `weave_cluster`
 (
     project_id LowCardinality(String),
-    agent_name String,
-    minute Int64,
-    cost_nanos SimpleAggregateFunction(sum, Int64),
-    unpriced SimpleAggregateFunction(sum, Int64)
+    name LowCardinality(String),
+    series_id String,
+    time_ns Int64,
+    kind LowCardinality(String),
+    unit String,
+    description String,
+    monotonic UInt8,
+    cumulative UInt8,
+    start_ns Int64,
+    attrs Map(String, String),
+    resource Map(String, String),
+    value Float64,
+    count UInt64,
+    sum Float64,
+    bounds Array(Float64),
+    bucket_counts Array(UInt64),
+    v Float64,
+    n Float64,
+    v_min Float64,
+    v_max Float64,
+    version UInt64
 )
-ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/agent_minute_costs_local', '{replica}')
-ORDER BY (project_id, agent_name, minute)
-TTL toDateTime(minute * 60) + INTERVAL 90 DAY;
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/metric_points_local', '{replica}', version)
+ORDER BY (project_id, name, series_id, time_ns)
+TTL toDateTime(intDiv(time_ns, 1000000000)) + INTERVAL 90 DAY;
 
-CREATE TABLE IF NOT EXISTS `weave`.`agent_minute_costs` ON CLUSTER `weave_cluster` AS `weave`.`agent_minute_costs_local`
-ENGINE = Distributed('weave_cluster', 'weave', 'agent_minute_costs_local', rand());
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_minute_costs_mv_local` ON CLUSTER `weave_cluster` TO `weave`.`agent_minute_costs_local` AS
-SELECT
-    project_id,
-    eff_agent AS agent_name,
-    minute,
-    toInt64(sign * counted * ifNull(cost_nanos, 0)) AS cost_nanos,
-    toInt64(sign * counted * (isNull(st.cost_nanos) AND (isNotNull(st.input_tokens) OR isNotNull(st.output_tokens)
-        OR isNotNull(st.cache_read_input_tokens) OR isNotNull(st.cache_creation_input_tokens) OR isNotNull(st.reasoning_tokens)))) AS unpriced
-FROM `weave`.`span_state_local` AS st
-WHERE eff_agent != '';
-
--- migration 7 scores
-
-ALTER TABLE `weave`.`annotations_local` ON CLUSTER `weave_cluster`
-    ADD COLUMN IF NOT EXISTS name String DEFAULT '',
-    ADD COLUMN IF NOT EXISTS data_type LowCardinality(String) DEFAULT '',
-    ADD COLUMN IF NOT EXISTS min Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS max Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS trace_id String DEFAULT '',
-    ADD COLUMN IF NOT EXISTS score Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS label String DEFAULT '';
-
-ALTER TABLE `weave`.`annotations` ON CLUSTER `weave_cluster`
-    ADD COLUMN IF NOT EXISTS name String DEFAULT '',
-    ADD COLUMN IF NOT EXISTS data_type LowCardinality(String) DEFAULT '',
-    ADD COLUMN IF NOT EXISTS min Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS max Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS trace_id String DEFAULT '',
-    ADD COLUMN IF NOT EXISTS score Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS label String DEFAULT '';
+CREATE TABLE IF NOT EXISTS `weave`.`metric_points` ON CLUSTER `weave_cluster` AS `weave`.`metric_points_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'metric_points_local', cityHash64(project_id, series_id));
 

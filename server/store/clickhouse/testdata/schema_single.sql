@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`spans`
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (project_id, started_at, span_id, trace_id);
+ORDER BY (project_id, started_at, span_id, trace_id)
+SETTINGS index_granularity = 8192, index_granularity_bytes = 1048576;
 
 CREATE TABLE IF NOT EXISTS `weave`.`span_state`
 (
@@ -107,7 +108,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`span_state`
 )
 ENGINE = VersionedCollapsingMergeTree(sign, version)
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (project_id, trace_id, span_id);
+ORDER BY (project_id, trace_id, span_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`agents`
 (
@@ -260,7 +262,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`conv_traces`
     is_deleted UInt8
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
-ORDER BY (project_id, conv_key, trace_id);
+ORDER BY (project_id, conv_key, trace_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_content`
 (
@@ -273,7 +276,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_content`
 )
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY (project_id, digest)
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences`
 (
@@ -291,7 +294,8 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences`
     INDEX idx_conv_key conv_key TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
-ORDER BY (project_id, digest, conv_key, role, trace_id);
+ORDER BY (project_id, digest, conv_key, role, trace_id)
+SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`pending_events`
 (
@@ -342,75 +346,75 @@ ALTER TABLE `weave`.`spans`
     ADD COLUMN IF NOT EXISTS wb_run_step Nullable(Int64),
     ADD COLUMN IF NOT EXISTS model_parameters String DEFAULT '' CODEC(ZSTD(3));
 
--- migration 6 cost
+-- migration 4 cheaper_writes
 
 ALTER TABLE `weave`.`spans`
-    ADD COLUMN IF NOT EXISTS cache_creation_5m_input_tokens Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cache_creation_1h_input_tokens Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cost_nanos Nullable(Int64),
-    ADD COLUMN IF NOT EXISTS cost_source LowCardinality(String) DEFAULT '';
+    MODIFY COLUMN input_messages CODEC(ZSTD(1)),
+    MODIFY COLUMN output_messages CODEC(ZSTD(1)),
+    MODIFY COLUMN system_instructions CODEC(ZSTD(1)),
+    MODIFY COLUMN tool_call_arguments CODEC(ZSTD(1)),
+    MODIFY COLUMN tool_call_result CODEC(ZSTD(1)),
+    MODIFY COLUMN compaction_summary CODEC(ZSTD(1)),
+    MODIFY COLUMN resource_attrs CODEC(ZSTD(1)),
+    MODIFY COLUMN events CODEC(ZSTD(1)),
+    MODIFY COLUMN raw_span CODEC(ZSTD(1));
 
-ALTER TABLE `weave`.`span_state`
-    ADD COLUMN IF NOT EXISTS cost_nanos Nullable(Int64);
+ALTER TABLE `weave`.`message_content`
+    MODIFY COLUMN content CODEC(ZSTD(1)),
+    MODIFY COLUMN terms CODEC(ZSTD(1));
 
-ALTER TABLE `weave`.`conv_traces`
-    ADD COLUMN IF NOT EXISTS cost_nanos Int64 DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS unpriced Int64 DEFAULT 0;
+DROP VIEW IF EXISTS `weave`.`agents_mv`;
 
-CREATE TABLE IF NOT EXISTS `weave`.`agent_costs`
+DROP TABLE IF EXISTS `weave`.`agents`;
+
+-- migration 5 search_by_time
+
+CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences_by_time`
 (
     project_id LowCardinality(String),
-    agent_name String,
-    agent_version String,
-    day Int32,
-    cost_nanos SimpleAggregateFunction(sum, Int64),
-    unpriced SimpleAggregateFunction(sum, Int64)
+    started_at DateTime64(9, 'UTC'),
+    digest String,
+    conv_key String,
+    role LowCardinality(String)
 )
-ENGINE = AggregatingMergeTree()
-ORDER BY (project_id, agent_name, agent_version, day);
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (project_id, started_at);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_costs_mv` TO `weave`.`agent_costs` AS
-SELECT
-    project_id,
-    eff_agent AS agent_name,
-    eff_version AS agent_version,
-    day,
-    toInt64(sign * counted * ifNull(cost_nanos, 0)) AS cost_nanos,
-    toInt64(sign * counted * (isNull(st.cost_nanos) AND (isNotNull(st.input_tokens) OR isNotNull(st.output_tokens)
-        OR isNotNull(st.cache_read_input_tokens) OR isNotNull(st.cache_creation_input_tokens) OR isNotNull(st.reasoning_tokens)))) AS unpriced
-FROM `weave`.`span_state` AS st
-WHERE eff_agent != '';
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`message_occurrences_by_time_mv` TO `weave`.`message_occurrences_by_time` AS
+SELECT project_id, started_at, digest, conv_key, role
+FROM `weave`.`message_occurrences`
+WHERE is_deleted = 0;
 
-CREATE TABLE IF NOT EXISTS `weave`.`agent_minute_costs`
+INSERT INTO `weave`.`message_occurrences_by_time` SELECT project_id, started_at, digest, conv_key, role FROM `weave`.`message_occurrences` FINAL WHERE is_deleted = 0;
+
+-- migration 8 metric_points
+
+CREATE TABLE IF NOT EXISTS `weave`.`metric_points`
 (
     project_id LowCardinality(String),
-    agent_name String,
-    minute Int64,
-    cost_nanos SimpleAggregateFunction(sum, Int64),
-    unpriced SimpleAggregateFunction(sum, Int64)
+    name LowCardinality(String),
+    series_id String,
+    time_ns Int64,
+    kind LowCardinality(String),
+    unit String,
+    description String,
+    monotonic UInt8,
+    cumulative UInt8,
+    start_ns Int64,
+    attrs Map(String, String),
+    resource Map(String, String),
+    value Float64,
+    count UInt64,
+    sum Float64,
+    bounds Array(Float64),
+    bucket_counts Array(UInt64),
+    v Float64,
+    n Float64,
+    v_min Float64,
+    v_max Float64,
+    version UInt64
 )
-ENGINE = AggregatingMergeTree()
-ORDER BY (project_id, agent_name, minute);
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_minute_costs_mv` TO `weave`.`agent_minute_costs` AS
-SELECT
-    project_id,
-    eff_agent AS agent_name,
-    minute,
-    toInt64(sign * counted * ifNull(cost_nanos, 0)) AS cost_nanos,
-    toInt64(sign * counted * (isNull(st.cost_nanos) AND (isNotNull(st.input_tokens) OR isNotNull(st.output_tokens)
-        OR isNotNull(st.cache_read_input_tokens) OR isNotNull(st.cache_creation_input_tokens) OR isNotNull(st.reasoning_tokens)))) AS unpriced
-FROM `weave`.`span_state` AS st
-WHERE eff_agent != '';
-
--- migration 7 scores
-
-ALTER TABLE `weave`.`annotations`
-    ADD COLUMN IF NOT EXISTS name String DEFAULT '',
-    ADD COLUMN IF NOT EXISTS data_type LowCardinality(String) DEFAULT '',
-    ADD COLUMN IF NOT EXISTS min Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS max Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS trace_id String DEFAULT '',
-    ADD COLUMN IF NOT EXISTS score Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS label String DEFAULT '';
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (project_id, name, series_id, time_ns);
 

@@ -14,6 +14,7 @@ import * as conversation from './views/conversation.js';
 import * as trace from './views/trace.js';
 import * as agents from './views/agents.js';
 import * as search from './views/search.js';
+import * as metrics from './views/metrics.js';
 
 // ---- theme ----
 
@@ -110,6 +111,7 @@ const views = [
   {id: 'trace', match: (s) => s[0] === 't' && s.length === 2, view: trace, nav: 'nav-conversations'},
   {id: 'agents', match: (s) => s[0] === 'agents' && s.length <= 2, view: agents, nav: 'nav-agents'},
   {id: 'search', match: (s) => s[0] === 'search' && s.length === 1, view: search, nav: 'nav-search'},
+  {id: 'metrics', match: (s) => s[0] === 'metrics' && s.length === 1, view: metrics, nav: 'nav-metrics'},
 ];
 
 let current = null; // {cleanup, ctrl}
@@ -119,6 +121,7 @@ function navLinks() {
   document.getElementById('nav-conversations').setAttribute('href', route.link.conversations());
   document.getElementById('nav-agents').setAttribute('href', route.link.agents());
   document.getElementById('nav-search').setAttribute('href', route.link.search());
+  document.getElementById('nav-metrics').setAttribute('href', route.link.metrics());
 }
 
 function render() {

@@ -70,6 +70,7 @@ export const link = {
   agents: (params) => build(['agents'], withProject(params)),
   agent: (name, params) => build(['agents', name], withProject(params)),
   search: (params) => build(['search'], withProject(params)),
+  metrics: (params) => build(['metrics'], withProject(params)),
 };
 
 export function go(hash) {

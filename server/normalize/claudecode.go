@@ -1,0 +1,369 @@
+package normalize
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weavetrace/weave/spans"
+)
+
+// Claude Code's own OpenTelemetry export (CLAUDE_CODE_ENABLE_TELEMETRY=1):
+// its log events, scope ClaudeCodeEventsScope, become spans shaped like
+// those weave-agentd builds from the transcript, with the same ids where
+// both sources know the key, so that a session traced both ways is stored
+// once:
+//
+//	user_prompt      → the turn's invoke_agent root: trace id
+//	                   spans.TurnTraceID(prompt.id), span id
+//	                   spans.RootSpanID; input = the prompt (with
+//	                   OTEL_LOG_USER_PROMPTS=1); it spans the turn's events
+//	api_request      → a chat span, id NativeChatSpanID(trace, request_id),
+//	(+ assistant_response, api_error)
+//	                   from its end minus duration_ms: model, tokens
+//	                   (input counts cache reads and writes, as the
+//	                   transcript's), cost_usd, the response text
+//	tool_result      → an execute_tool span, id spans.ToolSpanID(trace,
+//	                   tool_use_id): tool name, arguments (tool_input with
+//	                   OTEL_LOG_TOOL_DETAILS=1), success, duration
+//
+// conversation = session.id; a subagent's calls (agent.name) carry its
+// name as agent name under the turn's root (the native events do not say
+// which Agent call spawned them). Other events (hooks, tool_decision,
+// subagent_completed…) make no span. Every span carries
+// KeyNativeTelemetry = "native".
+const ClaudeCodeEventsScope = "com.anthropic.claude_code.events"
+
+// ClaudeCodeTracingScope is the scope of Claude Code's beta spans
+// (CLAUDE_CODE_ENHANCED_TELEMETRY_BETA=1), which ingest does not store.
+const ClaudeCodeTracingScope = "com.anthropic.claude_code.tracing"
+
+// KeyNativeTelemetry marks spans built from Claude Code's native
+// telemetry (value "native").
+const KeyNativeTelemetry = "weave.claude_code.telemetry"
+
+// NativeChatSpanID is the id of the chat span of the API request
+// requestID in trace, from native telemetry. A transcript chat span with
+// that request id takes this id when the native span is stored first
+// (ingest), so that the two are one.
+func NativeChatSpanID(trace spans.TraceID, requestID string) spans.SpanID {
+	return spans.ToolSpanID(trace, "\x00request\x00"+requestID)
+}
+
+// IsClaudeCodeNative reports whether a scope holds Claude Code's native
+// log events.
+func IsClaudeCodeNative(scope pcommon.InstrumentationScope) bool {
+	return scope.Name() == ClaudeCodeEventsScope
+}
+
+// nativeEvent is one log record of Claude Code's.
+type nativeEvent struct {
+	name  string
+	t     time.Time
+	attrs pcommon.Map
+}
+
+func (e nativeEvent) str(k string) string {
+	if v, ok := e.attrs.Get(k); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
+func (e nativeEvent) int(k string) (int64, bool) {
+	if v, ok := e.attrs.Get(k); ok {
+		switch v.Type() {
+		case pcommon.ValueTypeInt:
+			return v.Int(), true
+		case pcommon.ValueTypeDouble:
+			return int64(v.Double()), true
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(v.AsString()), 10, 64); err == nil {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+func (e nativeEvent) float(k string) (float64, bool) {
+	if v, ok := e.attrs.Get(k); ok {
+		if v.Type() == pcommon.ValueTypeDouble {
+			return v.Double(), true
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v.AsString()), 64); err == nil {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// start is the event's time minus its duration_ms (the event is logged
+// when the call ends).
+func (e nativeEvent) start() time.Time {
+	if d, ok := e.int("duration_ms"); ok && d > 0 && d < int64(24*time.Hour/time.Millisecond) {
+		if s := e.t.Add(-time.Duration(d) * time.Millisecond); s.After(time.Unix(0, 0)) {
+			return s
+		}
+	}
+	return e.t
+}
+
+// ClaudeCodeNativeSpans builds the spans of the native log events of rl
+// (the scopes IsClaudeCodeNative accepts) as one ResourceSpans of its own
+// resource, ready for Normalize; used counts the records that made or
+// filled a span. Records without a prompt.id or a time make none.
+func ClaudeCodeNativeSpans(rl plog.ResourceLogs) (td ptrace.Traces, used int) {
+	td = ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rl.Resource().CopyTo(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(ClaudeCodeEventsScope)
+	version := ""
+	if v, ok := rl.Resource().Attributes().Get("service.version"); ok {
+		version = v.AsString()
+	}
+	// The events of each turn, in order.
+	byPrompt := map[string][]nativeEvent{}
+	var prompts []string
+	for _, sl := range rl.ScopeLogs().All() {
+		if !IsClaudeCodeNative(sl.Scope()) {
+			continue
+		}
+		for _, lr := range sl.LogRecords().All() {
+			e := nativeEvent{attrs: lr.Attributes()}
+			e.name = strings.TrimPrefix(e.str("event.name"), "claude_code.")
+			if e.name == "" {
+				e.name = strings.TrimPrefix(lr.Body().AsString(), "claude_code.")
+			}
+			ts := lr.Timestamp()
+			if ts == 0 {
+				ts = lr.ObservedTimestamp()
+			}
+			if t, err := time.Parse(time.RFC3339Nano, e.str("event.timestamp")); ts == 0 && err == nil {
+				ts = pcommon.NewTimestampFromTime(t)
+			}
+			pid := e.str("prompt.id")
+			if ts == 0 || uint64(ts) > uint64(maxTimeNanos) || pid == "" || e.str("session.id") == "" {
+				continue
+			}
+			e.t = time.Unix(0, int64(ts)).UTC()
+			if _, ok := byPrompt[pid]; !ok {
+				prompts = append(prompts, pid)
+			}
+			byPrompt[pid] = append(byPrompt[pid], e)
+		}
+	}
+	for _, pid := range prompts {
+		used += nativeTurn(ss.Spans(), pid, byPrompt[pid], version)
+	}
+	return td, used
+}
+
+var maxTimeNanos = time.Date(2262, 4, 11, 23, 47, 16, 0, time.UTC).UnixNano() - 1
+
+// nativeTurn appends the spans of one turn's events.
+func nativeTurn(out ptrace.SpanSlice, promptID string, evs []nativeEvent, version string) int {
+	trace := spans.TurnTraceID(promptID)
+	root := spans.RootSpanID(trace)
+	session := evs[0].str("session.id")
+	common := func(sp ptrace.Span, agent string) {
+		a := sp.Attributes()
+		a.PutStr(spans.KeyAgentName, agent)
+		if version != "" {
+			a.PutStr(spans.KeyAgentVersion, version)
+		}
+		a.PutStr(spans.KeyConversationID, session)
+		a.PutStr(spans.KeySessionID, session)
+		a.PutStr(KeyNativeTelemetry, "native")
+	}
+	newSpan := func(id spans.SpanID, parent spans.SpanID, name string, start, end time.Time) ptrace.Span {
+		sp := out.AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID(trace))
+		sp.SetSpanID(pcommon.SpanID(id))
+		if parent != (spans.SpanID{}) {
+			sp.SetParentSpanID(pcommon.SpanID(parent))
+		}
+		sp.SetName(name)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		return sp
+	}
+	// The root spans the turn's events.
+	first, last := evs[0].t, evs[0].t
+	var prompt string
+	responses := map[string]string{}
+	for _, e := range evs {
+		if s := e.start(); s.Before(first) {
+			first = s
+		}
+		if e.t.After(last) {
+			last = e.t
+		}
+		switch e.name {
+		case "user_prompt":
+			prompt = e.str("prompt")
+			first = e.t
+		case "assistant_response":
+			responses[e.str("request_id")] = e.str("response")
+		}
+	}
+	// Agent (Task) calls spawn subagents: each becomes the subagent's
+	// invoke_agent span (the transcript's id), and the calls of a subagent
+	// (agent.name) go under it when its type spawned once in the turn.
+	agents := map[string][]string{} // subagent type → spawning tool_use_ids
+	for _, e := range evs {
+		if id := e.str("tool_use_id"); e.name == "tool_result" && id != "" && isAgentTool(e.str("tool_name")) {
+			typ := agentCall(e).typ
+			agents[typ] = append(agents[typ], id)
+		}
+	}
+	parentOf := func(agent string) spans.SpanID {
+		if ids := agents[agent]; agent != "claude-code" && len(ids) == 1 {
+			return spans.AgentSpanID(trace, ids[0])
+		}
+		return root
+	}
+	used := 0
+	rsp := newSpan(root, spans.SpanID{}, spans.OpInvokeAgent+" claude-code", first, last)
+	rsp.SetKind(ptrace.SpanKindInternal)
+	common(rsp, "claude-code")
+	ra := rsp.Attributes()
+	ra.PutStr(spans.KeyOperationName, spans.OpInvokeAgent)
+	ra.PutStr(spans.KeyPromptID, promptID)
+	if prompt != "" && prompt != "<REDACTED>" {
+		ra.PutStr(spans.KeyInputMessages, messagesJSON("user", prompt))
+	}
+	for _, e := range evs {
+		agent := "claude-code"
+		if a := e.str("agent.name"); a != "" {
+			agent = a
+		}
+		switch e.name {
+		case "user_prompt", "assistant_response":
+			used++
+		case "api_request", "api_error":
+			used++
+			rid := e.str("request_id")
+			if rid == "" {
+				rid = "event:" + e.str("event.sequence")
+			}
+			model := e.str("model")
+			sp := newSpan(NativeChatSpanID(trace, rid), parentOf(agent), strings.TrimSpace(spans.OpChat+" "+model), e.start(), e.t)
+			sp.SetKind(ptrace.SpanKindClient)
+			common(sp, agent)
+			a := sp.Attributes()
+			a.PutStr(spans.KeyOperationName, spans.OpChat)
+			a.PutStr(spans.KeyProviderName, "anthropic")
+			if model != "" {
+				a.PutStr(spans.KeyRequestModel, model)
+			}
+			if r := e.str("request_id"); r != "" {
+				a.PutStr(spans.KeyRequestID, r)
+			}
+			if e.name == "api_error" {
+				sp.Status().SetCode(ptrace.StatusCodeError)
+				sp.Status().SetMessage(e.str("error"))
+				a.PutStr(spans.KeyErrorType, firstNonEmpty(e.str("status_code"), "api_error"))
+				continue
+			}
+			if model != "" {
+				a.PutStr(spans.KeyResponseModel, model)
+			}
+			in, _ := e.int("input_tokens")
+			cr, _ := e.int("cache_read_tokens")
+			cc, _ := e.int("cache_creation_tokens")
+			a.PutInt(spans.KeyInputTokens, in+cr+cc)
+			if out, ok := e.int("output_tokens"); ok {
+				a.PutInt(spans.KeyOutputTokens, out)
+			}
+			a.PutInt(spans.KeyCacheReadTokens, cr)
+			a.PutInt(spans.KeyCacheCreateTokens, cc)
+			if c, ok := e.float("cost_usd"); ok {
+				a.PutDouble("weave.claude_code.cost_usd", c)
+			}
+			if text, ok := responses[e.str("request_id")]; ok && text != "" {
+				a.PutStr(spans.KeyOutputMessages, messagesJSON("assistant", text))
+			}
+		case "tool_result":
+			id := e.str("tool_use_id")
+			if id == "" {
+				continue
+			}
+			used++
+			name := e.str("tool_name")
+			if isAgentTool(name) {
+				c := agentCall(e)
+				sp := newSpan(spans.AgentSpanID(trace, id), parentOf(agent), spans.OpInvokeAgent+" "+c.typ, e.start(), e.t)
+				sp.SetKind(ptrace.SpanKindInternal)
+				common(sp, c.typ)
+				a := sp.Attributes()
+				a.PutStr(spans.KeyOperationName, spans.OpInvokeAgent)
+				a.PutStr(spans.KeySpawningToolCallID, id)
+				a.PutStr(spans.KeyToolCallID, id)
+				if c.description != "" {
+					a.PutStr(spans.KeyAgentDescription, c.description)
+				}
+				if c.prompt != "" {
+					a.PutStr(spans.KeyInputMessages, messagesJSON("user", c.prompt))
+				}
+				continue
+			}
+			sp := newSpan(spans.ToolSpanID(trace, id), parentOf(agent), spans.OpExecuteTool+" "+name, e.start(), e.t)
+			sp.SetKind(ptrace.SpanKindInternal)
+			common(sp, agent)
+			a := sp.Attributes()
+			a.PutStr(spans.KeyOperationName, spans.OpExecuteTool)
+			a.PutStr(spans.KeyToolName, name)
+			a.PutStr(spans.KeyToolCallID, id)
+			if args := firstNonEmpty(e.str("tool_input"), e.str("tool_parameters")); args != "" {
+				a.PutStr(spans.KeyToolCallArguments, args)
+			}
+			if e.str("success") == "false" {
+				sp.Status().SetCode(ptrace.StatusCodeError)
+				sp.Status().SetMessage(e.str("error"))
+				a.PutStr(spans.KeyErrorType, "tool_error")
+			}
+		}
+	}
+	return used
+}
+
+func isAgentTool(name string) bool { return name == "Agent" || name == "Task" }
+
+type nativeAgentCall struct{ prompt, typ, description string }
+
+// agentCall reads an Agent call's input (tool_input with
+// OTEL_LOG_TOOL_DETAILS=1, else tool_parameters).
+func agentCall(e nativeEvent) nativeAgentCall {
+	var in struct {
+		Prompt       string `json:"prompt"`
+		SubagentType string `json:"subagent_type"`
+		Description  string `json:"description"`
+	}
+	if json.Unmarshal([]byte(e.str("tool_input")), &in) != nil || in.SubagentType == "" {
+		_ = json.Unmarshal([]byte(e.str("tool_parameters")), &in)
+	}
+	if in.SubagentType == "" {
+		in.SubagentType = "general-purpose"
+	}
+	return nativeAgentCall{prompt: in.Prompt, typ: in.SubagentType, description: in.Description}
+}
+
+func messagesJSON(role, text string) string {
+	b, _ := json.Marshal([]map[string]any{{"role": role, "parts": []map[string]string{{"type": "text", "content": text}}}})
+	return string(b)
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

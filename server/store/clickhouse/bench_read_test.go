@@ -1,0 +1,275 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weavetrace/weave/server/api"
+	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
+	"github.com/weavetrace/weave/server/store/storetest"
+	"github.com/weavetrace/weave/tools/chlocal/chlocal"
+)
+
+const benchProject = "bench/claude-code"
+
+var benchStart = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+// TestBenchClickHouse is `make bench-clickhouse`, the ClickHouse side of
+// `make bench-server`: it fills a ClickHouse store with WEAVE_BENCH_SPANS
+// realistic spans (storetest.Workload, raw spans included: the embedded
+// store's benchmark data) through WriteSpans, prints the ingest rate and
+// the CPU each process spent, waits for the merges, then prints the p50
+// latency through weave-server's read API handler of every read endpoint,
+// against the issue's goals.
+//
+// It runs on a local ClickHouse node it starts (WEAVE_TEST_CLICKHOUSE=local)
+// or on WEAVE_TEST_CLICKHOUSE_DSN. WEAVE_BENCH_DIR keeps the local node's
+// data; with WEAVE_BENCH_REUSE=1 a store filled by an earlier run there is
+// measured again without filling it.
+func TestBenchClickHouse(t *testing.T) {
+	n, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_SPANS"))
+	if err != nil || n <= 0 {
+		t.Skip("set WEAVE_BENCH_SPANS=<spans> to run the ClickHouse benchmark (make bench-clickhouse)")
+	}
+	clickhousetest.SkipNotice(t)
+	ctx := context.Background()
+	dsn, nodePID := os.Getenv(clickhousetest.EnvDSN), 0
+	if dsn == "" {
+		dir := os.Getenv("WEAVE_BENCH_DIR")
+		if dir == "" {
+			dir = t.TempDir()
+		}
+		c, err := chlocal.Start(ctx, chlocal.Options{Nodes: 1, Dir: filepath.Join(dir, "ch"), Log: os.Stderr,
+			SystemLogs: os.Getenv("WEAVE_BENCH_PROFILE") == "1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Stop() })
+		dsn, nodePID = c.DSNs()[0], c.Nodes[0].PID
+	}
+	t0 := time.Now()
+	s, err := Open(ctx, Config{DSN: dsn, Database: "weave_bench"}, Settings{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	fmt.Printf("opened (schema migrated and tuned) in %s\n", time.Since(t0).Round(time.Second))
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var traces []string
+	if os.Getenv("WEAVE_BENCH_REUSE") == "1" && st.Spans > 0 {
+		fmt.Printf("reusing a store of %d spans\n", st.Spans)
+		traces = benchTraces(t, s)
+	} else {
+		if st.Spans > 0 {
+			t.Fatalf("database weave_bench already holds %d spans: set WEAVE_BENCH_REUSE=1 to measure it, or use another WEAVE_BENCH_DIR", st.Spans)
+		}
+		traces = benchFill(t, s, n, nodePID)
+	}
+	if nodePID != 0 {
+		t0 := time.Now()
+		waitIdle(nodePID, 10*time.Minute)
+		fmt.Printf("merges settled after %s\n", time.Since(t0).Round(time.Second))
+	}
+	if st, err = s.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("size: %d spans, %.1f MiB on disk (%.0f bytes/span)\n", st.Spans, float64(st.Bytes)/(1<<20), float64(st.Bytes)/float64(st.Spans))
+	readsFrom := time.Now()
+	benchReads(t, s, traces)
+	if os.Getenv("WEAVE_BENCH_PROFILE") == "1" {
+		benchQueryProfile(t, s, readsFrom)
+	}
+}
+
+// benchQueryProfile prints, per statement shape, what the reads cost
+// ClickHouse (WEAVE_BENCH_PROFILE=1 turns the node's query_log on).
+func benchQueryProfile(t *testing.T, s *Store, since time.Time) {
+	ctx := context.Background()
+	if err := s.conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("\nClickHouse, per statement shape: runs, mean wall ms, mean CPU ms, mean rows read, statement")
+	q := "SELECT count(), avg(query_duration_ms), avg(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) / 1e3, " +
+		"avg(read_rows), substring(replaceRegexpAll(any(query), '\\s+', ' '), 1, 150) FROM system.query_log WHERE type = 'QueryFinish' " +
+		"AND query_kind = 'Select' AND has(databases, 'weave_bench') AND event_time_microseconds >= fromUnixTimestamp64Micro({since:Int64}) " +
+		"GROUP BY normalized_query_hash ORDER BY count() * avg(query_duration_ms) DESC LIMIT 40"
+	err := s.scanAll(ctx, "profile", q, []driver.NamedValue{named("since", since.UnixMicro())}, func(r driver.Rows) error {
+		var n uint64
+		var wall, cpu, rows float64
+		var sql string
+		if err := r.Scan(&n, &wall, &cpu, &rows, &sql); err != nil {
+			return err
+		}
+		fmt.Printf("%5d %9.1f %9.1f %11.0f  %s\n", n, wall, cpu, rows, sql)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// benchFill writes n spans of the workload from 4 writers in batches of
+// 500 (as OTLP requests would arrive) and prints the ingest figures.
+func benchFill(t *testing.T, s *Store, n, nodePID int) []string {
+	w := storetest.NewWorkload(3, benchProject, benchStart)
+	w.RawSpans = true
+	const writers, batch, round = 4, 500, 50_000
+	var traces []string
+	var pending []model.Span
+	written := 0
+	var wall, self, node time.Duration
+	for written < n {
+		for len(pending) < min(round, n-written) {
+			pending = append(pending, w.Next()...)
+		}
+		cut := pending[:min(round, n-written)]
+		pending = pending[len(cut):]
+		for _, sp := range cut {
+			if sp.ParentSpanID == "" {
+				traces = append(traces, sp.TraceID)
+			}
+		}
+		batches := make(chan []model.Span, len(cut)/batch+1)
+		for i := 0; i < len(cut); i += batch {
+			batches <- cut[i:min(i+batch, len(cut))]
+		}
+		close(batches)
+		self0, node0, t0 := cpuSelf(), cpuOf(nodePID), time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range batches {
+					if err := s.WriteSpans(context.Background(), b); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("WriteSpans: %v", err)
+		}
+		took := time.Since(t0)
+		wall, self, node = wall+took, self+cpuSelf()-self0, node+cpuOf(nodePID)-node0
+		written += len(cut)
+		fmt.Printf("  %8d spans written: %.0f spans/s\n", written, float64(len(cut))/took.Seconds())
+	}
+	fmt.Printf("ingest: %d spans through WriteSpans, %d writers, batches of %d: %.0f spans/s; CPU %.0f µs/span (weave's writer) + %.0f µs/span (ClickHouse, until the last write)\n",
+		written, writers, batch, float64(written)/wall.Seconds(), float64(self.Microseconds())/float64(written), float64(node.Microseconds())/float64(written))
+	return traces
+}
+
+// benchTraces reads some root spans' traces of a reused store.
+func benchTraces(t *testing.T, s *Store) []string {
+	var out []string
+	err := s.scanAll(context.Background(), "bench traces", "SELECT trace_id FROM "+s.l.table("span_state")+
+		" WHERE project_id = {p:String} AND parent_span_id = '' AND sign = 1 LIMIT 20000", []driver.NamedValue{named("p", benchProject)}, func(r driver.Rows) error {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return err
+		}
+		out = append(out, id)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// benchReads times every read endpoint through the API handler.
+func benchReads(t *testing.T, s *Store, traces []string) {
+	ctx := context.Background()
+	h := api.New(api.Settings{Store: s})
+	page, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: benchProject, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Conversations) == 0 || len(traces) == 0 {
+		t.Fatal("the store holds no conversations")
+	}
+	call := func(path, body string) error {
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			return fmt.Errorf("%s: %d %s", path, w.Code, w.Body)
+		}
+		return nil
+	}
+	project := `{"project_id":"` + benchProject + `"`
+	trace := func(i int) string { return traces[(i*7919)%len(traces)] }
+	conv := func(i int) string { return page.Conversations[(i*31)%len(page.Conversations)].ConversationID }
+	ms := time.Millisecond
+	storetest.Measure(t, "API agents list", 50*ms, func(int) error { return call("/genai/agents/query", project+`}`) })
+	storetest.Measure(t, "API agent versions", 200*ms, func(int) error {
+		return call("/genai/agents/versions", project+`,"agent_name":"claude-code"}`)
+	})
+	storetest.Measure(t, "API agent metrics", 200*ms, func(int) error { return call("/genai/agents/metrics", project+`}`) })
+	storetest.Measure(t, "API conversations page (50)", 50*ms, func(i int) error {
+		return call("/genai/conversations/query", project+fmt.Sprintf(`,"limit":50,"offset":%d}`, (i%3)*50))
+	})
+	storetest.Measure(t, "API one turn's chat view", 20*ms, func(i int) error {
+		return call("/genai/traces/chat", project+`,"trace_id":"`+trace(i)+`"}`)
+	})
+	storetest.Measure(t, "API one turn's spans", 200*ms, func(i int) error {
+		return call("/genai/spans/trace", project+`,"trace_id":"`+trace(i)+`"}`)
+	})
+	storetest.Measure(t, "API one conversation's chat view", 200*ms, func(i int) error {
+		return call("/genai/conversations/chat", project+`,"conversation_id":"`+conv(i)+`"}`)
+	})
+	queries := storetest.BenchQueries()
+	storetest.Measure(t, "API search (20 hits, 6 queries)", 200*ms, func(i int) error {
+		return call("/genai/messages/search", project+`,"query":"`+strings.ReplaceAll(queries[i%len(queries)], `"`, `\"`)+`","limit":20}`)
+	})
+	for _, q := range queries {
+		storetest.Measure(t, fmt.Sprintf("  search %q", q), 200*ms, func(int) error {
+			return call("/genai/messages/search", project+`,"query":"`+strings.ReplaceAll(q, `"`, `\"`)+`","limit":20}`)
+		})
+	}
+	storetest.Measure(t, "API conversations page with search", 200*ms, func(int) error {
+		return call("/genai/conversations/query", project+`,"limit":50,"search":"goroutine deadline"}`)
+	})
+	storetest.Measure(t, "API spans page (latest 100)", 200*ms, func(int) error { return call("/genai/spans/query", project+`}`) })
+	storetest.Measure(t, "API spans page, filtered (chat, errors)", 200*ms, func(int) error {
+		return call("/genai/spans/query", project+`,"filters":[{"field":"operation_name","op":"eq","value":"chat"},{"field":"status_code","op":"eq","value":"ERROR"}]}`)
+	})
+	storetest.Measure(t, "API active spans", 200*ms, func(int) error { return call("/genai/spans/active", project+`}`) })
+}
+
+// waitIdle waits until a process uses less than 5% of a core over 2 s.
+func waitIdle(pid int, max time.Duration) {
+	deadline := time.Now().Add(max)
+	prev := cpuOf(pid)
+	for time.Now().Before(deadline) {
+		time.Sleep(2 * time.Second)
+		cur := cpuOf(pid)
+		if cur-prev < 100*time.Millisecond {
+			return
+		}
+		prev = cur
+	}
+}
