@@ -388,6 +388,78 @@ WHERE is_deleted = 0;
 
 INSERT INTO `weave`.`message_occurrences_by_time` SELECT project_id, started_at, digest, conv_key, role FROM `weave`.`message_occurrences` FINAL WHERE is_deleted = 0;
 
+-- migration 6 cost
+
+ALTER TABLE `weave`.`spans`
+    ADD COLUMN IF NOT EXISTS cache_creation_5m_input_tokens Nullable(Int64),
+    ADD COLUMN IF NOT EXISTS cache_creation_1h_input_tokens Nullable(Int64),
+    ADD COLUMN IF NOT EXISTS cost_nanos Nullable(Int64),
+    ADD COLUMN IF NOT EXISTS cost_source LowCardinality(String) DEFAULT '';
+
+ALTER TABLE `weave`.`span_state`
+    ADD COLUMN IF NOT EXISTS cost_nanos Nullable(Int64);
+
+ALTER TABLE `weave`.`conv_traces`
+    ADD COLUMN IF NOT EXISTS cost_nanos Int64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS unpriced Int64 DEFAULT 0;
+
+CREATE TABLE IF NOT EXISTS `weave`.`agent_costs`
+(
+    project_id LowCardinality(String),
+    agent_name String,
+    agent_version String,
+    day Int32,
+    cost_nanos SimpleAggregateFunction(sum, Int64),
+    unpriced SimpleAggregateFunction(sum, Int64)
+)
+ENGINE = AggregatingMergeTree()
+ORDER BY (project_id, agent_name, agent_version, day);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_costs_mv` TO `weave`.`agent_costs` AS
+SELECT
+    project_id,
+    eff_agent AS agent_name,
+    eff_version AS agent_version,
+    day,
+    toInt64(sign * counted * ifNull(cost_nanos, 0)) AS cost_nanos,
+    toInt64(sign * counted * (isNull(st.cost_nanos) AND (isNotNull(st.input_tokens) OR isNotNull(st.output_tokens)
+        OR isNotNull(st.cache_read_input_tokens) OR isNotNull(st.cache_creation_input_tokens) OR isNotNull(st.reasoning_tokens)))) AS unpriced
+FROM `weave`.`span_state` AS st
+WHERE eff_agent != '';
+
+CREATE TABLE IF NOT EXISTS `weave`.`agent_minute_costs`
+(
+    project_id LowCardinality(String),
+    agent_name String,
+    minute Int64,
+    cost_nanos SimpleAggregateFunction(sum, Int64),
+    unpriced SimpleAggregateFunction(sum, Int64)
+)
+ENGINE = AggregatingMergeTree()
+ORDER BY (project_id, agent_name, minute);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_minute_costs_mv` TO `weave`.`agent_minute_costs` AS
+SELECT
+    project_id,
+    eff_agent AS agent_name,
+    minute,
+    toInt64(sign * counted * ifNull(cost_nanos, 0)) AS cost_nanos,
+    toInt64(sign * counted * (isNull(st.cost_nanos) AND (isNotNull(st.input_tokens) OR isNotNull(st.output_tokens)
+        OR isNotNull(st.cache_read_input_tokens) OR isNotNull(st.cache_creation_input_tokens) OR isNotNull(st.reasoning_tokens)))) AS unpriced
+FROM `weave`.`span_state` AS st
+WHERE eff_agent != '';
+
+-- migration 7 scores
+
+ALTER TABLE `weave`.`annotations`
+    ADD COLUMN IF NOT EXISTS name String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS data_type LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS min Nullable(Float64),
+    ADD COLUMN IF NOT EXISTS max Nullable(Float64),
+    ADD COLUMN IF NOT EXISTS trace_id String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS score Nullable(Float64),
+    ADD COLUMN IF NOT EXISTS label String DEFAULT '';
+
 -- migration 8 metric_points
 
 CREATE TABLE IF NOT EXISTS `weave`.`metric_points`
