@@ -266,9 +266,10 @@ func TestReplayMatchesImport(t *testing.T) {
 	}
 	// Parallel identical subagents, a nested subagent, a background subagent
 	// and command finishing after their turn, an API error, a failing
-	// subagent (real 2.1.197 and 2.1.330 runs of e2e/scenarios).
+	// subagent, a fork of a fork with the CLI and with the Agent SDK (real
+	// 2.1.197 and 2.1.330 runs of e2e/scenarios).
 	for _, set := range []string{fixtures.E2E2197, fixtures.E2E2330} {
-		for _, sc := range []string{"parallel", "nested", "background", "apierror", "subfail", "bgfork", "interrupt"} {
+		for _, sc := range []string{"parallel", "nested", "background", "apierror", "subfail", "bgfork", "interrupt", "forktree", "sdkfork"} {
 			dirs = append(dirs, fixtures.Path(t, set, sc))
 		}
 	}
