@@ -22,9 +22,10 @@ import (
 //     BuildTurn does not read Copied (Build skips copied turns, and so
 //     does the daemon);
 //   - what the chat spans' input history reads of earlier turns: with
-//     InputReference, the key, revision and Copied flag of each turn the
-//     walk from the turn's first call passes (walkHistory); with
-//     InputFull, those of every earlier turn;
+//     InputReference, of each call the walk from the turn's first call
+//     passes (walkHistory), its id, whether it failed, its turn's key and
+//     Copied flag; with InputFull (or once the walk meets a copied turn)
+//     the key, revision and Copied flag of every earlier turn;
 //   - each tool call, through its revision, or field by field for one no
 //     Builder made (a hook-only tool a caller appended to a turn's copy);
 //   - each subagent reached from the turn (Agent calls, nested ones, and
@@ -186,19 +187,29 @@ func (w *turnPrint) history(t *transcript.Turn) {
 		num(h, w.f.historyOf(ti))
 		return
 	}
+	// In reference mode the span reads, of each call the walk passes, its
+	// id, whether it failed, and its turn's key and Copied flag (a failed
+	// call's input is fixed when the call is made); once the walk meets a
+	// copied turn it reads every earlier turn.
 	whole := false
-	ref, rt := walkHistory(w.f.s.Turns, ti, nil, t.Calls[0], w.f.input, func(_ *transcript.LLMCall, pt *transcript.Turn) {
+	ref, rt := walkHistory(w.f.s.Turns, ti, nil, t.Calls[0], w.f.input, func(p *transcript.LLMCall, pt *transcript.Turn) {
 		if pt != t && pt.Copied && !whole {
-			whole = true // the walk reads every earlier turn from here
+			whole = true
 			num(h, w.f.historyOf(ti))
 		}
-		if pt != t {
-			historyTurn(h, pt)
-		}
+		w.historyCall(p, pt)
 	})
-	if ref != nil && rt != t {
-		historyTurn(h, rt)
+	if ref != nil {
+		w.historyCall(ref, rt)
 	}
+}
+
+func (w *turnPrint) historyCall(p *transcript.LLMCall, pt *transcript.Turn) {
+	h := &w.h
+	str(h, p.MessageID)
+	w.flag(p.APIError != nil)
+	str(h, pt.Key)
+	w.flag(pt.Copied)
 }
 
 // calls notes whether a call lacks a model (BuildTurn then reads the
