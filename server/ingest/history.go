@@ -20,7 +20,8 @@ import (
 // chunk, then in the store. One that is not stored yet, or is itself
 // unresolved, leaves the reference in place (the span keeps its own
 // messages, without weave.input.new_messages_from); a later copy of the
-// span resolves it.
+// span resolves it. A span referring to itself is left alone (each copy
+// would grow it).
 const (
 	keyInputPrevTrace = "weave.input.previous_trace_id"
 	keyInputPrevSpan  = "weave.input.previous_span_id"
@@ -47,16 +48,17 @@ func resolved(s *model.Span) bool {
 
 // resolveInputs resolves the input references of spans, in order.
 func (h *Handler) resolveInputs(ctx context.Context, spans []model.Span) {
+	// The store is asked for the referred spans that do not come earlier
+	// in the chunk.
 	var missing []store.SpanKey
-	seen := map[store.SpanKey]bool{}
+	before := make(map[store.SpanKey]bool, len(spans))
+	asked := map[store.SpanKey]bool{}
 	for i := range spans {
-		seen[keyOfSpan(&spans[i])] = true
-	}
-	for i := range spans {
-		if k, ok := inputRef(&spans[i]); ok && !seen[k] {
-			seen[k] = true
+		if k, ok := inputRef(&spans[i]); ok && !before[k] && !asked[k] {
+			asked[k] = true
 			missing = append(missing, k)
 		}
+		before[keyOfSpan(&spans[i])] = true
 	}
 	earlier := make(map[store.SpanKey]*model.Span, len(spans)+len(missing))
 	if len(missing) > 0 {
@@ -70,7 +72,7 @@ func (h *Handler) resolveInputs(ctx context.Context, spans []model.Span) {
 	}
 	for i := range spans {
 		s := &spans[i]
-		if k, ok := inputRef(s); ok && !resolved(s) {
+		if k, ok := inputRef(s); ok && !resolved(s) && k != keyOfSpan(s) {
 			if p := earlier[k]; p != nil && resolved(p) {
 				full := make([]model.Message, 0, len(p.InputMessages)+len(p.OutputMessages)+len(s.InputMessages))
 				full = append(full, p.InputMessages...)

@@ -3,9 +3,12 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/server/model"
@@ -117,4 +120,90 @@ func mustMarshal(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// chatSpan is a chat span of trace "t" whose input is one user message
+// text, answered out, referring to span ref ("" for none).
+func chatSpan(id, text, out, ref string, whole bool) model.Span {
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	s := model.Span{ProjectID: testProject, TraceID: "t", SpanID: id, OperationName: model.OpChat, StartedAt: at, EndedAt: at,
+		InputMessages:  []model.Message{{Role: "user", Parts: []model.Part{{Type: "text", Content: text}}}},
+		OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{{Type: "text", Content: out}}, FinishReason: "stop"}},
+	}
+	if ref != "" {
+		s.CustomAttrsString = map[string]string{keyInputPrevTrace: "t", keyInputPrevSpan: ref}
+	}
+	if whole {
+		s.CustomAttrsInt = map[string]int64{keyInputNewFrom: 0}
+	}
+	return s
+}
+
+func texts(ms []model.Message) string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Role+":"+m.Parts[0].Content)
+	}
+	return fmt.Sprint(out)
+}
+
+// TestResolveInputs covers where the referred span is: earlier in the
+// same chunk, in the store, nowhere (the reference stays, unresolved, and
+// a span referring to that one stays unresolved too), and a store that
+// fails the lookup (the spans are stored unresolved, not refused).
+func TestResolveInputs(t *testing.T) {
+	w := newMemWriter()
+	h := mustHandler(t, w)
+	ctx := context.Background()
+	if err := w.WriteSpans(ctx, []model.Span{chatSpan("a", "one", "A", "", true)}); err != nil {
+		t.Fatal(err)
+	}
+	batch := []model.Span{
+		chatSpan("b", "two", "B", "a", false),     // in the store
+		chatSpan("c", "three", "C", "b", false),   // earlier in the chunk
+		chatSpan("x", "lost", "X", "gone", false), // nowhere
+		chatSpan("y", "after", "Y", "x", false),   // refers to an unresolved span
+		chatSpan("a", "again", "A", "a", false),   // refers to itself
+	}
+	h.resolveInputs(ctx, batch)
+	want := map[string]struct {
+		input   string
+		newFrom int64
+		ok      bool
+	}{
+		"b": {"[user:one assistant:A user:two]", 2, true},
+		"c": {"[user:one assistant:A user:two assistant:B user:three]", 4, true},
+		"x": {"[user:lost]", 0, false},
+		"y": {"[user:after]", 0, false},
+		"a": {"[user:again]", 0, false},
+	}
+	for _, s := range batch {
+		w := want[s.SpanID]
+		if got := texts(s.InputMessages); got != w.input {
+			t.Errorf("span %s input %s, want %s", s.SpanID, got, w.input)
+		}
+		n, ok := s.CustomAttrsInt[keyInputNewFrom]
+		if ok != w.ok || n != w.newFrom {
+			t.Errorf("span %s new_messages_from %d (set %v), want %d (set %v)", s.SpanID, n, ok, w.newFrom, w.ok)
+		}
+		for _, m := range s.InputMessages {
+			if m.FinishReason != "" {
+				t.Errorf("span %s: an input message has finish reason %q", s.SpanID, m.FinishReason)
+			}
+		}
+	}
+	if batch[0].OutputMessages[0].FinishReason != "stop" {
+		t.Error("resolving changed the span's own output")
+	}
+
+	// A failed lookup leaves the spans as sent.
+	w.failNext["GetSpans"] = errors.New("disk on fire")
+	failed := []model.Span{chatSpan("d", "four", "D", "a", false)}
+	h.resolveInputs(ctx, failed)
+	if got := texts(failed[0].InputMessages); got != "[user:four]" {
+		t.Errorf("after a failed lookup: input %s, want the span's own", got)
+	}
+	if resolved(&failed[0]) {
+		t.Error("after a failed lookup the span claims a resolved input")
+	}
 }
