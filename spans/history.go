@@ -79,9 +79,10 @@ func (b *builder) turnIndex() int {
 // is not referred to: the span carries the whole history (c's own turn
 // is not copied: copied turns are not built).
 func walkHistory(turns []*transcript.Turn, ti int, sub *transcript.Subagent, c *transcript.LLMCall, mode InputMode, each func(*transcript.LLMCall, *transcript.Turn)) (*transcript.LLMCall, *transcript.Turn) {
-	prev := prevCalls(turns, ti, sub, c)
+	prev := prevCalls{turns: turns, ti: ti, sub: sub, want: c.Prev}
+	prev.init()
 	whole := mode == InputFull
-	for p, pt := prev(); p != nil; p, pt = prev() {
+	for p, pt := prev.next(); p != nil; p, pt = prev.next() {
 		if pt != nil && pt != turns[ti] && pt.Copied {
 			whole = true
 		}
@@ -93,41 +94,51 @@ func walkHistory(turns []*transcript.Turn, ti int, sub *transcript.Subagent, c *
 	return nil, nil
 }
 
-// prevCalls returns an iterator over the calls c continues, newest first,
-// each with the turn holding it (nil in a subagent's transcript). Calls
-// are found walking back through the agent's calls in file order: a
-// subagent's own, or the main transcript's turns from turns[ti].
-func prevCalls(turns []*transcript.Turn, ti int, sub *transcript.Subagent, c *transcript.LLMCall) func() (*transcript.LLMCall, *transcript.Turn) {
-	want := c.Prev
-	if sub != nil {
-		i := len(sub.Calls) - 1
-		return func() (*transcript.LLMCall, *transcript.Turn) {
-			for ; want != "" && i >= 0; i-- {
-				if x := sub.Calls[i]; x.MessageID == want {
-					want = x.Prev
-					return x, nil
-				}
-			}
-			return nil, nil
-		}
+// prevCalls iterates over the calls a call continues, newest first, each
+// with the turn holding it (nil in a subagent's transcript). Calls are
+// found walking back through the agent's calls in file order: a
+// subagent's own, or the main transcript's turns from turns[ti]. A value
+// (no allocation: the fingerprint walks once per turn per event).
+type prevCalls struct {
+	turns []*transcript.Turn
+	ti    int
+	sub   *transcript.Subagent
+	ci    int    // next index in the current call list
+	want  string // message id of the next call
+}
+
+func (w *prevCalls) init() {
+	switch {
+	case w.sub != nil:
+		w.ci = len(w.sub.Calls) - 1
+	case w.ti >= 0:
+		w.ci = len(w.turns[w.ti].Calls) - 1
+	default:
+		w.want = ""
 	}
-	if ti < 0 {
-		return func() (*transcript.LLMCall, *transcript.Turn) { return nil, nil }
-	}
-	ci := len(turns[ti].Calls) - 1
-	return func() (*transcript.LLMCall, *transcript.Turn) {
-		for want != "" && ti >= 0 {
-			t := turns[ti]
-			for ; ci >= 0; ci-- {
-				if x := t.Calls[ci]; x.MessageID == want {
-					want = x.Prev
-					return x, t
-				}
-			}
-			if ti--; ti >= 0 {
-				ci = len(turns[ti].Calls) - 1
+}
+
+func (w *prevCalls) next() (*transcript.LLMCall, *transcript.Turn) {
+	if w.sub != nil {
+		for ; w.want != "" && w.ci >= 0; w.ci-- {
+			if x := w.sub.Calls[w.ci]; x.MessageID == w.want {
+				w.want = x.Prev
+				return x, nil
 			}
 		}
 		return nil, nil
 	}
+	for w.want != "" && w.ti >= 0 {
+		t := w.turns[w.ti]
+		for ; w.ci >= 0; w.ci-- {
+			if x := t.Calls[w.ci]; x.MessageID == w.want {
+				w.want = x.Prev
+				return x, t
+			}
+		}
+		if w.ti--; w.ti >= 0 {
+			w.ci = len(w.turns[w.ti].Calls) - 1
+		}
+	}
+	return nil, nil
 }

@@ -215,7 +215,8 @@ func (r *Resolver) parentOf(path, id string, forkedFrom, lineUUIDs []string) (st
 	// with us; of those sharing as many, the one that started first (the
 	// lines were written there, the others copied them).
 	first := lineUUIDs[0]
-	start := r.head(path).start
+	var start time.Time
+	startRead := false // our own head is read only when a sibling needs it
 	dir := filepath.Dir(path)
 	siblings, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
 	sort.Strings(siblings)
@@ -228,6 +229,9 @@ func (r *Resolver) parentOf(path, id string, forkedFrom, lineUUIDs []string) (st
 		h := r.head(sp)
 		if !h.ok || h.firstUUID != first || h.sessionID == id {
 			continue
+		}
+		if !startRead {
+			start, startRead = r.head(path).start, true
 		}
 		// Start times decide only when they differ: a fork that wrote no
 		// line of its own before the copies starts when its parent did.
