@@ -42,7 +42,10 @@ func (b *builder) chatInput(s *Span, sub *transcript.Subagent, c *transcript.LLM
 		}
 		s.SetAttr(KeyInputPreviousTraceID, trace.String())
 		s.SetAttr(KeyInputPreviousSpanID, ChatSpanID(trace, ref.MessageID).String())
-	} else if len(msgs) > 0 {
+	} else if len(msgs) > 0 && b.s.Agent == "" {
+		// Only Claude Code's builder chains a call to the calls before
+		// it; another agent's call carries what its file records for it,
+		// which is not claimed to be the whole input.
 		s.SetAttr(KeyInputNewFrom, int64(newFrom))
 	}
 	if len(msgs) > 0 {
