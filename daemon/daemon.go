@@ -308,6 +308,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		spoolOpen = false
 	})
 	step("journal close", func() {
+		d.jr.appendLateMarkers()
 		if cerr := j.Close(); cerr != nil {
 			d.log.Error("daemon: close journal", "err", cerr)
 		}

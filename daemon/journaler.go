@@ -182,6 +182,23 @@ func (jr *journaler) run(ctx context.Context) {
 	}
 }
 
+// appendLateMarkers journals the closed markers still in the channel: core
+// runs after the journaler's loop has stopped at shutdown and may send one
+// then (a SessionEnd answered just before the stop); lost, it made the next
+// daemon replay a closed session. Call it once core has stopped.
+func (jr *journaler) appendLateMarkers() {
+	for {
+		select {
+		case m := <-jr.markers:
+			if err := jr.j.AppendClosed(m.sessionID, m.at); err != nil {
+				jr.fail("closed marker", err)
+			}
+		default:
+			return
+		}
+	}
+}
+
 // commit appends r and whatever else is waiting, answers every handler,
 // then forwards the new events to core.
 //

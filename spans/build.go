@@ -31,6 +31,46 @@ type Options struct {
 	// Live describes what hooks know that the transcript does not (the live
 	// daemon); nil for a backfill import of finished sessions.
 	Live *Live
+	// Input says how a chat span carries what the model saw before its
+	// newest messages (InputReference by default).
+	Input InputMode
+}
+
+// InputMode is how chat spans carry their input history.
+type InputMode int
+
+const (
+	// InputReference: a chat span's gen_ai.input.messages holds the
+	// messages added since the previous call's request, and
+	// weave.input.previous_trace_id / previous_span_id name that call's
+	// span, whose full input and output come before them (weave-server
+	// resolves it at ingest). A call with no earlier call to refer to —
+	// the first, the first after a compaction, a fork's first own call,
+	// whose history its parent's spans hold under other ids — carries its
+	// whole input. Linear in messages on the wire.
+	InputReference InputMode = iota
+	// InputFull: every chat span carries its whole input, for backends
+	// that do not resolve references (quadratic on the wire).
+	InputFull
+)
+
+// ParseInputMode reads an input mode's name: "reference" or "full".
+func ParseInputMode(s string) (InputMode, error) {
+	switch s {
+	case "reference":
+		return InputReference, nil
+	case "full":
+		return InputFull, nil
+	}
+	return 0, fmt.Errorf("spans: input mode %q: want reference or full", s)
+}
+
+// String is the mode's name.
+func (m InputMode) String() string {
+	if m == InputFull {
+		return "full"
+	}
+	return "reference"
 }
 
 // Live is the hook-time overlay the daemon supplies.
@@ -125,6 +165,8 @@ type builder struct {
 	trace TraceID
 	red   *redactor
 	out   []Span
+	ti    int  // the turn's index in s.Turns (turnIndex)
+	tiSet bool // ti is known
 }
 
 func (b *builder) live() *LiveTurn {
@@ -197,7 +239,7 @@ func (b *builder) build() []Span {
 	b.compactions(&root)
 
 	b.out = append(b.out, root)
-	b.agentChildren(rootID, name, t.Calls, t.Tools, t.Subagents)
+	b.agentChildren(rootID, name, nil, t.Calls, t.Tools, t.Subagents)
 
 	// The root spans its children: back-dated chat spans can start before
 	// the prompt line's timestamp, and the last tool can end after it.
@@ -287,10 +329,10 @@ func (b *builder) common(s *Span, agentName string) {
 }
 
 // agentChildren emits the chat, tool and subagent spans of one agent (the
-// main agent of the turn, or a subagent) under parent.
-func (b *builder) agentChildren(parent SpanID, agentName string, calls []*transcript.LLMCall, tools []*transcript.ToolCall, orphans []*transcript.Subagent) {
+// main agent of the turn, or the subagent sub) under parent.
+func (b *builder) agentChildren(parent SpanID, agentName string, sub *transcript.Subagent, calls []*transcript.LLMCall, tools []*transcript.ToolCall, orphans []*transcript.Subagent) {
 	for _, c := range calls {
-		b.chat(parent, agentName, c)
+		b.chat(parent, agentName, sub, c)
 	}
 	for _, tc := range tools {
 		if tc.IsAgentCall() {
@@ -309,7 +351,7 @@ func (b *builder) agentChildren(parent SpanID, agentName string, calls []*transc
 	}
 }
 
-func (b *builder) chat(parent SpanID, agentName string, c *transcript.LLMCall) {
+func (b *builder) chat(parent SpanID, agentName string, sub *transcript.Subagent, c *transcript.LLMCall) {
 	model := c.Model
 	if model == "" {
 		model = b.sessionModel()
@@ -355,9 +397,7 @@ func (b *builder) chat(parent SpanID, agentName string, c *transcript.LLMCall) {
 		}
 	}
 	if !b.o.Privacy.OmitContent {
-		if in := b.inputMessages(c.Input); len(in) > 0 {
-			s.SetAttr(KeyInputMessages, b.messagesJSON(in))
-		}
+		b.chatInput(&s, sub, c)
 		if out := b.outputMessage(c, false); out != nil {
 			s.SetAttr(KeyOutputMessages, b.messagesJSON([]message{*out}))
 		}
@@ -562,7 +602,7 @@ func (b *builder) subagent(parent SpanID, tc *transcript.ToolCall, a *transcript
 	}
 	b.out = append(b.out, s)
 	if a != nil {
-		b.agentChildren(id, typ, a.Calls, a.Tools, nil)
+		b.agentChildren(id, typ, a, a.Calls, a.Tools, nil)
 	}
 }
 

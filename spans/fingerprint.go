@@ -21,6 +21,11 @@ import (
 //     or field by field for a turn no Builder made (hook-only, revision 0);
 //     BuildTurn does not read Copied (Build skips copied turns, and so
 //     does the daemon);
+//   - what the chat spans' input history reads of earlier turns: with
+//     InputReference, of each call the walk from the turn's first call
+//     passes (walkHistory), its id, whether it failed, its turn's key and
+//     Copied flag; with InputFull (or once the walk meets a copied turn)
+//     the key, revision and Copied flag of every earlier turn;
 //   - each tool call, through its revision, or field by field for one no
 //     Builder made (a hook-only tool a caller appended to a turn's copy);
 //   - each subagent reached from the turn (Agent calls, nested ones, and
@@ -29,8 +34,8 @@ import (
 //   - the Live overlay's entries for the turn, each of its tools and each
 //     of its subagents, field by field (the fields BuildTurn reads).
 //
-// Options other than Live (Privacy, IntegrationVersion) are not covered:
-// compare fingerprints only between builds with the same ones. The
+// Options other than Live and Input (Privacy, IntegrationVersion) are not
+// covered: compare fingerprints only between builds with the same ones. The
 // fingerprint is a 64-bit digest: equal inputs give equal fingerprints;
 // different inputs collide with probability 2^-64 (as Span.Hash, which
 // decides what is sent again, already accepts).
@@ -39,14 +44,19 @@ import (
 // one Live overlay. It reads s and live and keeps no reference past the
 // calls; a new one is needed once either changes.
 type Fingerprinter struct {
-	s    *transcript.Session
-	live *Live
-	base uint64 // the session-level inputs
+	s     *transcript.Session
+	live  *Live
+	input InputMode
+	base  uint64 // the session-level inputs
+	index map[*transcript.Turn]int
+	// prefix[i] digests turns[:i] as the input history reads them (key,
+	// revision, Copied); made on first use.
+	prefix []uint64
 }
 
 // NewFingerprinter returns a Fingerprinter for the turns of s built with
-// Options.Live = live.
-func NewFingerprinter(s *transcript.Session, live *Live) *Fingerprinter {
+// Options.Live = live and Options.Input = input.
+func NewFingerprinter(s *transcript.Session, live *Live, input InputMode) *Fingerprinter {
 	var h maphash.Hash
 	h.SetSeed(hashSeed)
 	for _, v := range []string{s.ID, s.ParentSessionID, s.ConversationID, s.Cwd, s.GitBranch, s.Entrypoint, s.Version, s.Agent, s.Provider} {
@@ -58,7 +68,48 @@ func NewFingerprinter(s *transcript.Session, live *Live) *Fingerprinter {
 	} else {
 		h.WriteByte(0)
 	}
-	return &Fingerprinter{s: s, live: live, base: h.Sum64()}
+	h.WriteByte(byte(input))
+	return &Fingerprinter{s: s, live: live, input: input, base: h.Sum64()}
+}
+
+// turnIndex is t's index in the session, -1 for a turn not in it.
+func (f *Fingerprinter) turnIndex(t *transcript.Turn) int {
+	if f.index == nil {
+		f.index = make(map[*transcript.Turn]int, len(f.s.Turns))
+		for i, x := range f.s.Turns {
+			f.index[x] = i
+		}
+	}
+	if i, ok := f.index[t]; ok {
+		return i
+	}
+	return -1
+}
+
+// historyOf returns the digest of turns[:i] as the input history reads
+// them.
+func (f *Fingerprinter) historyOf(i int) uint64 {
+	if f.prefix == nil {
+		f.prefix = make([]uint64, len(f.s.Turns)+1)
+		var h maphash.Hash
+		h.SetSeed(hashSeed)
+		for j, t := range f.s.Turns {
+			historyTurn(&h, t)
+			f.prefix[j+1] = h.Sum64()
+		}
+	}
+	return f.prefix[i]
+}
+
+// historyTurn writes what the input history reads of an earlier turn.
+func historyTurn(h *maphash.Hash, t *transcript.Turn) {
+	str(h, t.Key)
+	num(h, t.Rev())
+	if t.Copied {
+		h.WriteByte(1)
+	} else {
+		h.WriteByte(0)
+	}
 }
 
 // Turn returns the fingerprint of t, a turn of the session. ok is false
@@ -107,6 +158,7 @@ func (w *turnPrint) turn(t *transcript.Turn) {
 		}
 	}
 	w.calls(t.Calls)
+	w.history(t)
 	var lt *LiveTurn
 	if w.f.live != nil {
 		lt = w.f.live.Turns[t.Key]
@@ -119,6 +171,45 @@ func (w *turnPrint) turn(t *transcript.Turn) {
 		}
 	}
 	h.WriteByte('.')
+}
+
+// history covers what the input of the turn's chat spans reads of earlier
+// turns. Only the first call can continue a call of another turn (a call
+// continues the latest earlier call of its transcript); a subagent's calls
+// continue its own, which its revision covers.
+func (w *turnPrint) history(t *transcript.Turn) {
+	h := &w.h
+	ti := w.f.turnIndex(t)
+	if len(t.Calls) == 0 || ti < 0 {
+		return
+	}
+	if w.f.input == InputFull {
+		num(h, w.f.historyOf(ti))
+		return
+	}
+	// In reference mode the span reads, of each call the walk passes, its
+	// id, whether it failed, and its turn's key and Copied flag (a failed
+	// call's input is fixed when the call is made); once the walk meets a
+	// copied turn it reads every earlier turn.
+	whole := false
+	ref, rt := walkHistory(w.f.s.Turns, ti, nil, t.Calls[0], w.f.input, func(p *transcript.LLMCall, pt *transcript.Turn) {
+		if pt != t && pt.Copied && !whole {
+			whole = true
+			num(h, w.f.historyOf(ti))
+		}
+		w.historyCall(p, pt)
+	})
+	if ref != nil {
+		w.historyCall(ref, rt)
+	}
+}
+
+func (w *turnPrint) historyCall(p *transcript.LLMCall, pt *transcript.Turn) {
+	h := &w.h
+	str(h, p.MessageID)
+	w.flag(p.APIError != nil)
+	str(h, pt.Key)
+	w.flag(pt.Copied)
 }
 
 // calls notes whether a call lacks a model (BuildTurn then reads the

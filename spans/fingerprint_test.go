@@ -330,18 +330,25 @@ func linkMutations(t *testing.T, turn *transcript.Turn) []mutation {
 // its fingerprint stays the same.
 func checkMutation(t *testing.T, s *transcript.Session, live *spans.Live, m mutation) {
 	t.Helper()
+	for _, input := range []spans.InputMode{spans.InputReference, spans.InputFull} {
+		checkMutationWith(t, s, live, m, input)
+	}
+}
+
+func checkMutationWith(t *testing.T, s *transcript.Session, live *spans.Live, m mutation, input spans.InputMode) {
+	t.Helper()
 	type state struct {
 		sum   uint64
 		ok    bool
 		built string
 	}
 	look := func() []state {
-		fp := spans.NewFingerprinter(s, live)
+		fp := spans.NewFingerprinter(s, live, input)
 		var out []state
 		for _, turn := range s.Turns {
 			sum, ok := fp.Turn(turn)
 			var b strings.Builder
-			for _, sp := range spans.BuildTurn(s, turn, spans.Options{IntegrationVersion: "test", Live: live}) {
+			for _, sp := range spans.BuildTurn(s, turn, spans.Options{IntegrationVersion: "test", Live: live, Input: input}) {
 				fmt.Fprintf(&b, "%d\n", sp.Hash())
 			}
 			out = append(out, state{sum, ok, b.String()})
@@ -357,10 +364,10 @@ func checkMutation(t *testing.T, s *transcript.Session, live *spans.Live, m muta
 			continue // built every time
 		}
 		if before[i].built != after[i].built && before[i].sum == after[i].sum {
-			t.Errorf("changing %s changes turn %d's spans but not its fingerprint", m.name, i+1)
+			t.Errorf("input %s: changing %s changes turn %d's spans but not its fingerprint", input, m.name, i+1)
 		}
 	}
-	fp := spans.NewFingerprinter(s, live)
+	fp := spans.NewFingerprinter(s, live, input)
 	for i, turn := range s.Turns {
 		if sum, _ := fp.Turn(turn); sum != before[i].sum {
 			t.Fatalf("undoing %s did not restore the session", m.name)
@@ -400,7 +407,7 @@ func TestFingerprintFollowsEarlierTurnsModel(t *testing.T) {
 	s := b.Session()
 	turn2 := s.Turns[1]
 	sum := func() uint64 {
-		v, ok := spans.NewFingerprinter(s, nil).Turn(turn2)
+		v, ok := spans.NewFingerprinter(s, nil, spans.InputReference).Turn(turn2)
 		if !ok {
 			t.Fatal("fingerprint not ok")
 		}

@@ -79,7 +79,17 @@ const (
 	KeyIntegrationName    = "weave.integration.name"
 	KeyIntegrationVersion = "weave.integration.version"
 	KeyContentOmitted     = "weave.content.omitted"
-	KeyRedactions         = "weave.redactions"
+
+	// A chat span's input history (docs/API.md, "What the model saw"):
+	// with a previous call, gen_ai.input.messages holds only the messages
+	// added since that call's request; the full input is the previous
+	// span's full input, its gen_ai.output.messages, then these.
+	KeyInputPreviousTraceID = "weave.input.previous_trace_id"
+	KeyInputPreviousSpanID  = "weave.input.previous_span_id"
+	// KeyInputNewFrom is the index, in the full input, of the first
+	// message the call's request added (what came before is history).
+	KeyInputNewFrom = "weave.input.new_messages_from"
+	KeyRedactions   = "weave.redactions"
 
 	// The cache writes split by cache lifetime (Anthropic's usage
 	// cache_creation.ephemeral_5m/1h_input_tokens: a 1-hour write costs

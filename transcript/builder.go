@@ -1,6 +1,7 @@
 package transcript
 
 import (
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,14 @@ type Builder struct {
 	rev        uint64           // the latest revision given to a turn
 	lastTS     time.Time
 	pending    []InputMessage // inputs since the last call
+
+	// The model's context as the transcript shows it, since the last
+	// compaction: each input message and each call's answer, with the
+	// uuids of their lines (a compaction names what it preserved by uuid).
+	ctx      []ctxItem
+	ctxCall  map[string]int // message id → its answer's index in ctx
+	lastCall string         // message id of the latest call since the last compaction
+	preserve []string       // a compact_boundary's preserved uuids, until its summary
 
 	boundary      *Compaction   // compact_boundary awaiting its summary
 	parked        []*Compaction // compactions whose turn is not seen yet
@@ -46,6 +55,7 @@ func newBuilder(path string, sidechain bool) *Builder {
 		callTurn:   map[string]*Turn{},
 		tools:      map[string]*ToolCall{},
 		toolTurn:   map[string]*Turn{},
+		ctxCall:    map[string]int{},
 		shapes:     map[string][]string{},
 		requests:   map[string]string{},
 		seenFork:   map[string]bool{},
@@ -182,13 +192,13 @@ func (b *Builder) addUser(l *Line) {
 		c.Summary = text
 		c.promptID = l.PromptID
 		b.attachCompaction(c, l.PromptID)
-		b.pending = append(b.pending, InputMessage{Role: "user", Blocks: []Block{{Type: BlockText, Text: text}}})
+		b.compacted(l, text)
 		return
 	}
 	text, isPrompt := promptText(l.Message)
 	if isPrompt && !l.IsMeta && !isLocalCommandEcho(text) {
 		b.startTurn(l, text)
-		b.pending = append(b.pending, InputMessage{Role: "user", Blocks: userBlocks(l.Message)})
+		b.input(l, InputMessage{Role: "user", Blocks: userBlocks(l.Message)})
 		b.touch(l)
 		return
 	}
@@ -216,12 +226,54 @@ func (b *Builder) addUser(l *Line) {
 		others = append(others, bl)
 	}
 	if len(results) > 0 {
-		b.pending = append(b.pending, InputMessage{Role: "tool", Blocks: results})
+		b.input(l, InputMessage{Role: "tool", Blocks: results})
 	}
 	if len(others) > 0 {
-		b.pending = append(b.pending, InputMessage{Role: "user", Blocks: others})
+		b.input(l, InputMessage{Role: "user", Blocks: others})
 	}
 	b.touch(l)
+}
+
+// input adds a message sent to the model with the next call.
+func (b *Builder) input(l *Line, m InputMessage) {
+	b.pending = append(b.pending, m)
+	b.ctx = append(b.ctx, ctxItem{uuids: []string{l.UUID}, msg: m})
+}
+
+// ctxItem is one message of the model's context: an input message, or a
+// call's answer (call set; its blocks are read when needed, as they may
+// still be streaming in).
+type ctxItem struct {
+	uuids []string
+	msg   InputMessage
+	call  *LLMCall
+}
+
+// compacted starts the context over at a compaction summary: the model
+// then sees the summary, the messages the compaction preserved (its
+// boundary lists their line uuids: the newest turns, or none) and what
+// follows. The next call continues no earlier call.
+func (b *Builder) compacted(l *Line, summary string) {
+	keep := make(map[string]bool, len(b.preserve))
+	for _, u := range b.preserve {
+		keep[u] = true
+	}
+	old := b.ctx
+	b.ctx, b.pending = nil, nil
+	clear(b.ctxCall)
+	b.input(l, InputMessage{Role: "user", Blocks: []Block{{Type: BlockText, Text: summary}}})
+	for _, it := range old {
+		if !slices.ContainsFunc(it.uuids, func(u string) bool { return keep[u] }) {
+			continue
+		}
+		m := it.msg
+		if it.call != nil {
+			m = InputMessage{Role: "assistant", Blocks: slices.Clone(it.call.Blocks)}
+		}
+		b.pending = append(b.pending, m)
+		b.ctx = append(b.ctx, ctxItem{uuids: it.uuids, msg: m})
+	}
+	b.preserve, b.lastCall = nil, ""
 }
 
 // userBlocks returns the prompt's blocks (text and images) for the input.
@@ -263,7 +315,6 @@ func (b *Builder) startTurn(l *Line, text string) {
 	b.s.Turns = append(b.s.Turns, t)
 	b.turnsByKey[key] = t
 	b.cur = t
-	b.pending = nil
 	b.changed(t)
 	if l.PromptID == "" {
 		return
@@ -324,8 +375,11 @@ func (b *Builder) addAssistant(l *Line, prevTS time.Time) {
 		if start.IsZero() || start.After(l.Timestamp) {
 			start = l.Timestamp
 		}
-		call = &LLMCall{MessageID: id, Start: start, Input: b.pending}
+		call = &LLMCall{MessageID: id, Start: start, Input: b.pending, Prev: b.lastCall}
 		b.pending = nil
+		b.lastCall = id
+		b.ctxCall[id] = len(b.ctx)
+		b.ctx = append(b.ctx, ctxItem{call: call})
 		b.calls[id] = call
 		b.callTurn[id] = b.cur
 		b.cur.Calls = append(b.cur.Calls, call)
@@ -335,6 +389,9 @@ func (b *Builder) addAssistant(l *Line, prevTS time.Time) {
 		}
 	}
 	t := b.callTurn[id]
+	if i, ok := b.ctxCall[id]; ok && l.UUID != "" {
+		b.ctx[i].uuids = append(b.ctx[i].uuids, l.UUID)
+	}
 	if l.RequestID != "" {
 		call.RequestID = l.RequestID
 	}
@@ -402,6 +459,10 @@ func (b *Builder) addBoundary(l *Line) {
 		}
 	}
 	b.sinceBoundary = 0
+	b.preserve, b.lastCall = nil, ""
+	if md := l.CompactMetadata; md != nil && md.PreservedMessages != nil {
+		b.preserve = md.PreservedMessages.UUIDs
+	}
 	if b.boundary != nil && b.cur != nil {
 		b.cur.Compactions = append(b.cur.Compactions, b.boundary)
 		b.changed(b.cur)

@@ -387,6 +387,10 @@ func TestForkResolution(t *testing.T) {
 					t.Errorf("turn %d copied = %v, want %v", i+1, s.Turns[i].Copied, want)
 				}
 			}
+			// S's copy of C's copy of P's turn was written by P.
+			if tc.id == "S" && s.Turns[0].CopiedFrom != "P" {
+				t.Errorf("turn 1 copied from %q, want P (where it was first written)", s.Turns[0].CopiedFrom)
+			}
 		})
 	}
 }
@@ -412,5 +416,81 @@ func TestNewAPIError(t *testing.T) {
 		if got := NewAPIError(tc.typ, tc.details, tc.status, tc.text); *got != tc.want {
 			t.Errorf("NewAPIError(%q, %q, %d, %q) = %+v, want %+v", tc.typ, tc.details, tc.status, tc.text, *got, tc.want)
 		}
+	}
+}
+
+// TestForkOfAForkResolution: a CLI fork tree as Claude Code writes it
+// (every fork opens with its own queue-operation lines, then the copies
+// with their original uuids and times). A's lines are in every file, so a
+// second fork of A (D) shares with B exactly as much as with A, and the
+// middle fork B shares with D as much as with A: the parent is the sibling
+// sharing the most that started first. The ids sort so that file order
+// alone would pick the wrong one (and made B and D each other's parent, a
+// cycle that emitted A's turn under every fork). Each copied turn is
+// first written by the session that wrote it: C's copy of A's turn is A's,
+// its copy of B's turn B's.
+func TestForkOfAForkResolution(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// write writes session id's file: its queue operation at start, then
+	// the lines of from (its session id rewritten), then its own prompt.
+	type file struct {
+		lb    *lb
+		lines []string // message lines only, to copy
+	}
+	files := map[string]*file{}
+	write := func(id string, start time.Duration, from string, prompt string) {
+		b := newLB(id)
+		b.clock = base.Add(start)
+		q, _ := json.Marshal(map[string]any{"type": "queue-operation", "operation": "enqueue", "timestamp": b.clock.Format(time.RFC3339Nano), "sessionId": id})
+		b.lines = append(b.lines, string(q))
+		f := &file{lb: b}
+		if from != "" {
+			for _, l := range files[from].lines {
+				c := strings.ReplaceAll(l, `"sessionId":"`+from+`"`, `"sessionId":"`+id+`"`)
+				b.lines = append(b.lines, c)
+				f.lines = append(f.lines, c)
+			}
+		}
+		n := len(b.lines)
+		b.user(prompt, "p-"+id)
+		b.assistant("m-"+id, text("answer of "+id))
+		f.lines = append(f.lines, b.lines[n:]...)
+		files[id] = f
+		b.write(t, filepath.Join(dir, id+".jsonl"))
+	}
+	write("f-a", 0, "", "Tree A")
+	write("c-b", 10*time.Second, "f-a", "Tree B")
+	write("e-c", 20*time.Second, "c-b", "Tree C")
+	write("a-d", 30*time.Second, "f-a", "Tree D")
+
+	tests := []struct {
+		id, parent string
+		copiedFrom []string // per turn, "" for its own
+	}{
+		{"f-a", "", []string{""}},
+		{"c-b", "f-a", []string{"f-a", ""}},
+		{"e-c", "c-b", []string{"f-a", "c-b", ""}},
+		{"a-d", "f-a", []string{"f-a", ""}},
+	}
+	r := NewResolver()
+	for _, tc := range tests {
+		t.Run(tc.id, func(t *testing.T) {
+			s, _, err := Load(filepath.Join(dir, tc.id+".jsonl"), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.ParentSessionID != tc.parent || s.ConversationID != "f-a" {
+				t.Errorf("parent %q conversation %q, want %q %q", s.ParentSessionID, s.ConversationID, tc.parent, "f-a")
+			}
+			if len(s.Turns) != len(tc.copiedFrom) {
+				t.Fatalf("got %d turns, want %d", len(s.Turns), len(tc.copiedFrom))
+			}
+			for i, want := range tc.copiedFrom {
+				if got := s.Turns[i]; got.Copied != (want != "") || got.CopiedFrom != want {
+					t.Errorf("turn %d: copied %v from %q, want from %q", i+1, got.Copied, got.CopiedFrom, want)
+				}
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 )
 
 // MaxForkDepth caps the walk from a fork to the root of its chain.
@@ -26,22 +27,39 @@ const headScanBytes = 4 << 20
 // conversation is the root of the chain. A missing parent file ends the walk
 // (the last known id is the root); cycles and chains deeper than MaxForkDepth
 // are cut. A Resolver caches what it read and is safe for concurrent use.
+//
+// A CLI fork's parent is told by content: the sibling that shares the most
+// of its lines and started before it. Every session of a fork tree shares
+// the root's lines, so ties are common (a second fork of A shares with A
+// exactly what the first fork B copied from A): the session that started
+// first wins, the one where the shared lines were first written. A session
+// starts at its file's first timestamped line (the fork's own queue
+// operations; copied lines keep their original times but come after).
 type Resolver struct {
 	mu    sync.Mutex
 	heads map[string]fileHead // path → head info
-	uuids map[string]map[string]bool
+	lines map[string]fileLines
 }
 
 type fileHead struct {
 	sessionID  string
-	firstUUID  string // first message line's uuid
-	forkedFrom string // first forkedFrom.sessionId seen in the head
+	firstUUID  string    // first message line's uuid
+	forkedFrom string    // first forkedFrom.sessionId seen in the head
+	start      time.Time // the first timestamp in the file (zero: none seen)
 	ok         bool
+}
+
+// fileLines is what the Resolver knows of a transcript's message lines:
+// their uuids, and for each line an Agent-SDK fork copied, the uuid of the
+// line it copies (forkedFrom.messageUuid).
+type fileLines struct {
+	set    map[string]bool
+	origin map[string]string
 }
 
 // NewResolver returns an empty Resolver.
 func NewResolver() *Resolver {
-	return &Resolver{heads: map[string]fileHead{}, uuids: map[string]map[string]bool{}}
+	return &Resolver{heads: map[string]fileHead{}, lines: map[string]fileLines{}}
 }
 
 // Forget drops what the Resolver cached about path (the file changed).
@@ -49,11 +67,14 @@ func (r *Resolver) Forget(path string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.heads, path)
-	delete(r.uuids, path)
+	delete(r.lines, path)
 }
 
 // Resolve sets s.ParentSessionID, s.ConversationID, s.ForkKind and marks the
-// turns copied from the parent (which belong to the parent).
+// turns copied from the parent (which belong to the parent). CopiedFrom is
+// the session where the turn was first written: the walk goes up every
+// ancestor that holds the same line, so a fork of a fork names the root for
+// a turn the root wrote, and the middle fork for the middle fork's own.
 func (r *Resolver) Resolve(s *Session) {
 	s.ConversationID, s.ParentSessionID, s.ForkKind = s.ID, "", ""
 	for _, t := range s.Turns {
@@ -65,72 +86,111 @@ func (r *Resolver) Resolve(s *Session) {
 		return
 	}
 	s.ParentSessionID, s.ForkKind = parent, kind
-	root, cycle := r.root(dir, s.ID, parent)
-	s.ConversationID = root
+	chain, cycle := r.chain(dir, s.ID, link{id: parent, kind: kind})
+	s.ConversationID = chain[len(chain)-1].id
 	if cycle {
 		// A chain that leads back to us: nobody else can own the copies.
 		return
 	}
-	parentPath := filepath.Join(dir, parent+".jsonl")
-	if _, err := os.Lstat(parentPath); err == nil {
-		r.markCopied(s, parentPath, parent, kind)
+	if _, err := os.Lstat(chain[0].path); err == nil {
+		r.markCopied(s, chain)
 	}
 }
 
-// markCopied flags the turns whose prompt line came from the parent.
-func (r *Resolver) markCopied(s *Session, parentPath, parent, kind string) {
+// link is one step up a fork chain: the session id, its transcript, and
+// how the session below it was forked from it.
+type link struct {
+	id, path, kind string
+	missing        bool // no transcript: the walk ended here
+}
+
+// markCopied flags the turns whose prompt line came from the parent
+// (chain[0]) and names the ancestor where each was first written.
+func (r *Resolver) markCopied(s *Session, chain []link) {
+	parent := chain[0]
 	var inParent map[string]bool
-	if kind == ForkCLI {
-		inParent = r.uuidSet(parentPath)
+	if parent.kind == ForkCLI {
+		inParent = r.fileLines(parent.path).set
 	}
 	for _, t := range s.Turns {
-		switch kind {
+		switch parent.kind {
 		case ForkSDK:
 			t.Copied = t.copiedLines > 0 && t.copiedLines == t.lines
 		case ForkCLI:
 			t.Copied = t.PromptUUID != "" && inParent[t.PromptUUID]
 		}
 		if t.Copied {
-			t.CopiedFrom = parent
+			t.CopiedFrom = r.firstWriter(chain, t)
 		}
 	}
 }
 
-// root walks up the chain from self's parent. cycle reports a chain that
-// comes back around; its root is then the smallest id on the loop, so
-// every member agrees.
-func (r *Resolver) root(dir, self, parent string) (root string, cycle bool) {
+// firstWriter follows a copied turn's prompt line up the chain while each
+// ancestor holds it as a copy of its own parent's line, and returns the
+// last ancestor reached: the session that wrote it.
+func (r *Resolver) firstWriter(chain []link, t *Turn) string {
+	// The line's uuid in chain[0]'s file: the same for a CLI copy, the
+	// copied line's (forkedFrom.messageUuid) for an SDK copy.
+	u := t.PromptUUID
+	if chain[0].kind == ForkSDK {
+		u = t.origUUID
+	}
+	owner := chain[0].id
+	for i := 0; i+1 < len(chain) && !chain[i+1].missing; i++ {
+		lines := r.fileLines(chain[i].path)
+		switch chain[i+1].kind {
+		case ForkSDK:
+			u = lines.origin[u]
+		case ForkCLI:
+			if !r.fileLines(chain[i+1].path).set[u] {
+				u = ""
+			}
+		}
+		if u == "" {
+			break
+		}
+		owner = chain[i+1].id
+	}
+	return owner
+}
+
+// chain walks up from self's parent: every ancestor in order, the last
+// being the root. cycle reports a chain that comes back around; its root
+// is then the smallest id on the loop, so every member agrees.
+func (r *Resolver) chain(dir, self string, parent link) (out []link, cycle bool) {
 	seen := map[string]bool{self: true}
 	order := []string{self}
 	cur := parent
 	for depth := 0; depth < MaxForkDepth; depth++ {
-		if seen[cur] {
-			min := cur
+		if seen[cur.id] {
+			min := cur.id
 			for _, id := range order {
 				if id < min {
 					min = id
 				}
 			}
-			return min, true
+			return append(out, link{id: min, missing: true}), true
 		}
-		seen[cur] = true
-		order = append(order, cur)
-		path := filepath.Join(dir, cur+".jsonl")
-		h := r.head(path)
+		seen[cur.id] = true
+		order = append(order, cur.id)
+		cur.path = filepath.Join(dir, cur.id+".jsonl")
+		h := r.head(cur.path)
 		if !h.ok {
-			return cur, false // missing parent file: it is the root we know of
+			cur.missing = true
+			return append(out, cur), false // missing parent file: it is the root we know of
 		}
+		out = append(out, cur)
 		var uuids []string
 		if h.forkedFrom == "" {
-			uuids = r.uuidList(path)
+			uuids = r.uuidList(cur.path)
 		}
-		p, _ := r.parentOf(path, cur, nonEmpty(h.forkedFrom), uuids)
+		p, kind := r.parentOf(cur.path, cur.id, nonEmpty(h.forkedFrom), uuids)
 		if p == "" {
-			return cur, false
+			return out, false
 		}
-		cur = p
+		cur = link{id: p, kind: kind}
 	}
-	return cur, false
+	return out, false
 }
 
 func nonEmpty(s string) []string {
@@ -151,13 +211,17 @@ func (r *Resolver) parentOf(path, id string, forkedFrom, lineUUIDs []string) (st
 		return "", ""
 	}
 	// CLI fork: siblings that start with the same message uuid hold copies
-	// of our lines. The parent shares the most lines with us but not all of
-	// them (a sibling holding all our lines is our own fork).
+	// of our lines. The parent started before us and shares the most lines
+	// with us; of those sharing as many, the one that started first (the
+	// lines were written there, the others copied them).
 	first := lineUUIDs[0]
+	var start time.Time
+	startRead := false // our own head is read only when a sibling needs it
 	dir := filepath.Dir(path)
 	siblings, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
 	sort.Strings(siblings)
-	best, bestShared := "", 0
+	var best fileHead
+	bestShared := 0
 	for _, sp := range siblings {
 		if sp == path {
 			continue
@@ -166,27 +230,44 @@ func (r *Resolver) parentOf(path, id string, forkedFrom, lineUUIDs []string) (st
 		if !h.ok || h.firstUUID != first || h.sessionID == id {
 			continue
 		}
-		set := r.uuidSet(sp)
+		if !startRead {
+			start, startRead = r.head(path).start, true
+		}
+		// Start times decide only when they differ: a fork that wrote no
+		// line of its own before the copies starts when its parent did.
+		known := !start.IsZero() && !h.start.IsZero() && !h.start.Equal(start)
+		if known && h.start.After(start) {
+			continue // started after us: not where we were copied from
+		}
+		set := r.fileLines(sp).set
 		shared := 0
 		for _, u := range lineUUIDs {
 			if set[u] {
 				shared++
 			}
 		}
-		if shared == len(lineUUIDs) && len(set) > len(lineUUIDs) {
-			continue // it contains all of us and more: a descendant
+		if !known {
+			// Without start times, content alone decides.
+			if shared == len(lineUUIDs) && len(set) > len(lineUUIDs) {
+				continue // it contains all of us and more: a descendant
+			}
+			if shared == len(lineUUIDs) && h.sessionID > id {
+				continue // identical content: the lexically smaller id is the parent
+			}
 		}
-		if shared == len(lineUUIDs) && h.sessionID > id {
-			continue // identical content: the lexically smaller id is the parent
+		switch {
+		case shared > bestShared:
+		case shared == bestShared && shared > 0 && known && !best.start.IsZero() && h.start.Before(best.start):
+			// As many shared lines, written earlier: the older session.
+		default:
+			continue
 		}
-		if shared > bestShared {
-			best, bestShared = h.sessionID, shared
-		}
+		best, bestShared = h, shared
 	}
-	if best == "" {
+	if bestShared == 0 {
 		return "", ""
 	}
-	return best, ForkCLI
+	return best.sessionID, ForkCLI
 }
 
 // head reads a transcript's first message line (and first forkedFrom).
@@ -221,6 +302,9 @@ func readHead(path string) fileHead {
 		if l.SessionID != "" && (l.Type == TypeUser || l.Type == TypeAssistant) {
 			h.sessionID = l.SessionID
 		}
+		if h.start.IsZero() && !l.Timestamp.IsZero() {
+			h.start = l.Timestamp
+		}
 		if l.ForkedFrom != nil && h.forkedFrom == "" {
 			h.forkedFrom = l.ForkedFrom.SessionID
 		}
@@ -243,38 +327,48 @@ func isMessageLine(l *Line) bool {
 
 // uuidList returns a file's message-line uuids in order.
 func (r *Resolver) uuidList(path string) []string {
+	var out []string
+	readLines(path, func(l *Line) { out = append(out, l.UUID) })
+	return out
+}
+
+// readLines hands fn each main-chain message line of a file that has a uuid.
+func readLines(path string, fn func(*Line)) {
 	f, err := Open(path)
 	if err != nil {
-		return nil
+		return
 	}
 	defer f.Close()
-	var out []string
 	d := NewDecoder(f, 0)
 	d.Final = true
 	for {
 		l, err := d.Next()
 		if err != nil {
-			return out
+			return
 		}
 		if l.UUID != "" && isMessageLine(l) && !l.IsSidechain {
-			out = append(out, l.UUID)
+			fn(l)
 		}
 	}
 }
 
-func (r *Resolver) uuidSet(path string) map[string]bool {
+// fileLines returns (and caches) what a file's message lines say.
+func (r *Resolver) fileLines(path string) fileLines {
 	r.mu.Lock()
-	set, ok := r.uuids[path]
+	fl, ok := r.lines[path]
 	r.mu.Unlock()
 	if ok {
-		return set
+		return fl
 	}
-	set = map[string]bool{}
-	for _, u := range r.uuidList(path) {
-		set[u] = true
-	}
+	fl = fileLines{set: map[string]bool{}, origin: map[string]string{}}
+	readLines(path, func(l *Line) {
+		fl.set[l.UUID] = true
+		if l.ForkedFrom != nil && l.ForkedFrom.MessageUUID != "" {
+			fl.origin[l.UUID] = l.ForkedFrom.MessageUUID
+		}
+	})
 	r.mu.Lock()
-	r.uuids[path] = set
+	r.lines[path] = fl
 	r.mu.Unlock()
-	return set
+	return fl
 }

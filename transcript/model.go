@@ -125,8 +125,15 @@ type LLMCall struct {
 	HasUsage   bool
 	StopReason string
 	// Input holds the messages added to the context since the previous call
-	// of the same agent: the prompt, tool results, injected user text.
+	// of the same agent: the prompt, tool results, injected user text (after
+	// a compaction: its summary and the messages it preserved).
 	Input []InputMessage
+	// Prev is the message id of the call this call's request continues:
+	// the latest earlier call of the same agent (in the same transcript
+	// file), "" for the first call and the first after a compaction. The
+	// model saw Prev's request, then Prev's answer (unless Prev failed:
+	// Claude Code does not send a failed call's error text), then Input.
+	Prev string
 	// System is the system prompt when the transcript records it (2.1.330+).
 	System []string
 	// APIError is set for the synthetic message Claude Code writes when the
@@ -173,7 +180,7 @@ func NewAPIError(typ, details string, status int, text string) *APIError {
 
 // InputMessage is a message sent to the model.
 type InputMessage struct {
-	Role   string // "user" | "tool"
+	Role   string // "user" | "tool" | "assistant" (an earlier answer a compaction preserved)
 	Blocks []Block
 }
 

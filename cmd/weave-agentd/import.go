@@ -32,6 +32,10 @@ upserts keeps one copy.
   --json           with --dry-run: print each span as one JSON object per line
   --omit-content   leave message and tool content out entirely
   --no-redact      do not redact secrets (redaction is on by default)
+  --chat-input M   reference (default) or full: how a chat span carries
+                   the history of what the model saw (full: the whole
+                   input in every span, for backends that do not resolve
+                   weave's references); default config.json's chat_input
 
 Content is redacted as the live daemon does it: $WEAVE_HOME/config.json's
 omit_content, no_redact and redact (extra patterns, allow-list) apply, and
@@ -49,6 +53,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	project := fs.String("project", os.Getenv("WEAVE_PROJECT"), "")
 	omit := fs.Bool("omit-content", false, "")
 	noRedact := fs.Bool("no-redact", false, "")
+	chatInput := fs.String("chat-input", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,7 +61,18 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "weave-agentd import: --json needs --dry-run")
 		return 2
 	}
-	privacy, err := configPrivacy()
+	conf, err := userConfig()
+	var privacy spans.Privacy
+	var input spans.InputMode
+	if err == nil {
+		privacy, err = conf.Privacy()
+	}
+	if err == nil {
+		if *chatInput != "" {
+			conf.ChatInput = *chatInput
+		}
+		input, err = conf.Input()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "weave-agentd import: %v\n", err)
 		return 1
@@ -68,6 +84,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		DryRun:  *dry,
 		JSON:    *asJSON,
 		Privacy: privacy,
+		Input:   input,
 		Target: spans.Target{Endpoint: *endpoint, Project: *project, APIKey: os.Getenv("WANDB_API_KEY"),
 			ServiceVersion: version},
 	}
@@ -102,18 +119,14 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// configPrivacy is the privacy of the user's config.json (and
-// environment), as the daemon applies it.
-func configPrivacy() (spans.Privacy, error) {
+// userConfig is the user's config.json (and environment), as the daemon
+// applies it.
+func userConfig() (config.Config, error) {
 	p, err := hookproto.PathsFromEnv()
 	if err != nil {
-		return spans.Privacy{}, err
+		return config.Config{}, err
 	}
-	cfg, err := config.Load(p.Config, os.Getenv)
-	if err != nil {
-		return spans.Privacy{}, err
-	}
-	return cfg.Privacy()
+	return config.Load(p.Config, os.Getenv)
 }
 
 func envOr(k, def string) string {

@@ -18,10 +18,12 @@ import (
 type sessionProcessor struct{ *session.Processor }
 
 // The privacy settings come from cfg.Privacy (omit_content, no_redact, the
-// user's redact rules).
+// user's redact rules); the chat input mode from cfg.Input (chat_input).
 func newProcessor(cfg config.Config, privacy spans.Privacy, logger *slog.Logger) daemon.Processor {
+	input, _ := cfg.Input() // validated by config.Load
 	claude := sessionProcessor{session.New(session.Settings{
 		Privacy:            privacy,
+		Input:              input,
 		IntegrationVersion: version,
 		IdleTimeout:        cfg.TurnIdleTimeout.D(),
 		Logger:             logger,

@@ -38,6 +38,9 @@ type Config struct {
 	Target spans.Target
 	// Privacy applies to the exported (or printed) content.
 	Privacy spans.Privacy
+	// Input is how chat spans carry their input history (as the live
+	// daemon's chat_input: the same spans either way).
+	Input spans.InputMode
 	// BatchSize is the number of spans per export request (default 512).
 	BatchSize int
 	// Progress is how often progress is written to stderr (default 1s);
@@ -250,7 +253,7 @@ func Run(ctx context.Context, cfg Config, exp Exporter, stdout, stderr io.Writer
 		}
 		rep.Sessions++
 		rep.Malformed += s.Stats.Malformed + s.Stats.TooLong
-		out := spans.Build(s, spans.Options{Privacy: cfg.Privacy, IntegrationVersion: cfg.Target.ServiceVersion})
+		out := spans.Build(s, spans.Options{Privacy: cfg.Privacy, IntegrationVersion: cfg.Target.ServiceVersion, Input: cfg.Input})
 		for _, t := range s.Turns {
 			if t.Copied {
 				rep.CopiedSkip++

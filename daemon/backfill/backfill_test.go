@@ -268,3 +268,61 @@ func TestImportGemini(t *testing.T) {
 		t.Errorf("%d spans (%d roots, %d turns), the chat files give %d", rep.Spans, roots, rep.Turns, want)
 	}
 }
+
+// TestImportForkTree: importing a fork tree (real runs: the CLI's
+// `--resume --fork-session` of a fork and a second fork of the root; the
+// Agent SDK's forkSession() of a fork) emits every turn once, under the
+// session that wrote it, each fork naming its immediate parent and the
+// root as the conversation. session-ids.txt lists the sessions in the
+// order they ran: A, then B (a fork of A), C (a fork of B) and, for the
+// CLI, D (another fork of A).
+func TestImportForkTree(t *testing.T) {
+	for _, set := range []string{fixtures.E2E2197, fixtures.E2E2330} {
+		for _, sc := range []string{"forktree", "sdkfork"} {
+			dir := fixtures.Path(t, set, sc)
+			t.Run(fixtures.Rel(t, dir), func(t *testing.T) {
+				ids, _ := os.ReadFile(filepath.Join(dir, "session-ids.txt"))
+				order := strings.Fields(string(ids))
+				wantParent := map[string]string{order[0]: "", order[1]: order[0], order[2]: order[1]}
+				if len(order) == 4 {
+					wantParent[order[3]] = order[0]
+				}
+				var out bytes.Buffer
+				if _, err := backfill.Run(context.Background(), backfill.Config{Paths: []string{filepath.Join(dir, "projects")}, DryRun: true, JSON: true}, nil, &out, io.Discard); err != nil {
+					t.Fatal(err)
+				}
+				seen := map[string]bool{}
+				turns := map[string]int{}
+				for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+					var sp struct {
+						SpanID       string         `json:"span_id"`
+						ParentSpanID string         `json:"parent_span_id"`
+						Attributes   map[string]any `json:"attributes"`
+					}
+					if err := json.Unmarshal([]byte(line), &sp); err != nil {
+						t.Fatal(err)
+					}
+					if seen[sp.SpanID] {
+						t.Errorf("span %s emitted twice", sp.SpanID)
+					}
+					seen[sp.SpanID] = true
+					if sp.ParentSpanID != "" {
+						continue
+					}
+					session, _ := sp.Attributes[spans.KeySessionID].(string)
+					parent, _ := sp.Attributes[spans.KeyParentSessionID].(string)
+					conv, _ := sp.Attributes[spans.KeyConversationID].(string)
+					turns[session]++
+					if want, ok := wantParent[session]; !ok || parent != want || conv != order[0] {
+						t.Errorf("session %s: parent %q conversation %q, want parent %q conversation %q", session, parent, conv, want, order[0])
+					}
+				}
+				for _, s := range order {
+					if turns[s] != 1 {
+						t.Errorf("session %s emitted %d turns, want its own one", s, turns[s])
+					}
+				}
+			})
+		}
+	}
+}

@@ -34,6 +34,9 @@ const (
 	EnvOmitContent = "WEAVE_OMIT_CONTENT" // omit_content
 	// EnvNoRedact (1/true) turns secret redaction off.
 	EnvNoRedact = "WEAVE_NO_REDACT" // no_redact
+	// EnvChatInput (reference/full) is how chat spans carry their input
+	// history.
+	EnvChatInput = "WEAVE_CHAT_INPUT" // chat_input
 	// EnvTurnIdleTimeout closes a turn with no activity for this long.
 	EnvTurnIdleTimeout = "WEAVE_TURN_IDLE_TIMEOUT" // turn_idle_timeout
 )
@@ -76,6 +79,12 @@ type Config struct {
 	// Redact extends redaction: extra secret patterns, and values never
 	// to mask (spans.RedactConfig).
 	Redact spans.RedactConfig `json:"redact"`
+	// ChatInput is how a chat span carries the history of what the model
+	// saw: "reference" (default: the messages added since the previous
+	// call plus a reference to that call's span, which weave-server
+	// resolves) or "full" (the whole input in every span, for OTLP
+	// backends that do not resolve references).
+	ChatInput string `json:"chat_input,omitempty"`
 	// TurnIdleTimeout closes a turn that has seen no hook and no transcript
 	// growth for this long (orphan_reason idle_timeout).
 	TurnIdleTimeout Duration `json:"turn_idle_timeout"`
@@ -141,6 +150,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvLogLevel); v != "" {
 		c.LogLevel = v
+	}
+	if v := getenv(EnvChatInput); v != "" {
+		c.ChatInput = v
 	}
 	for _, b := range []struct {
 		env string
@@ -214,7 +226,23 @@ func (c *Config) Validate() error {
 	if _, err := c.Privacy(); err != nil {
 		return err
 	}
+	if _, err := c.Input(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// Input is how chat spans carry their input history (chat_input; empty
+// is "reference").
+func (c Config) Input() (spans.InputMode, error) {
+	if c.ChatInput == "" {
+		return spans.InputReference, nil
+	}
+	m, err := spans.ParseInputMode(c.ChatInput)
+	if err != nil {
+		return m, fmt.Errorf("config: chat_input: %w", err)
+	}
+	return m, nil
 }
 
 // TranscriptRoots are the directories transcripts may be read from:

@@ -70,6 +70,8 @@ func TestEnvOverrides(t *testing.T) {
 		{"omit content off", map[string]string{EnvOmitContent: "0"}, func(c Config) (any, any) { return c.OmitContent, false }},
 		{"no redact", map[string]string{EnvNoRedact: "true"}, func(c Config) (any, any) { return c.NoRedact, true }},
 		{"turn idle timeout", map[string]string{EnvTurnIdleTimeout: "5m"}, func(c Config) (any, any) { return c.TurnIdleTimeout.D(), 5 * time.Minute }},
+		{"chat input", map[string]string{EnvChatInput: "full"}, func(c Config) (any, any) { m, _ := c.Input(); return m, spans.InputFull }},
+		{"chat input default", nil, func(c Config) (any, any) { m, _ := c.Input(); return m, spans.InputReference }},
 		{"empty env keeps the file", map[string]string{EnvEndpoint: ""}, func(c Config) (any, any) { return c.Endpoint, "https://weave.example.com" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -166,7 +166,13 @@ func replayCapture(t *testing.T, dir string) (*replayer, []recordedHook) {
 // one Event call per hook, no Deferred.
 func replayBursts(t *testing.T, dir string, burst int) (*replayer, []recordedHook) {
 	t.Helper()
-	r, hooks := newReplayer(t, dir)
+	return replayWith(t, dir, burst, Settings{IntegrationVersion: "test"})
+}
+
+// replayWith is replayBursts with the processor's settings.
+func replayWith(t *testing.T, dir string, burst int, set Settings) (*replayer, []recordedHook) {
+	t.Helper()
+	r, hooks := newReplayerWith(t, dir, set)
 	if burst == 0 {
 		for _, h := range hooks {
 			r.cut(h.State)
@@ -191,8 +197,13 @@ func replayBursts(t *testing.T, dir string, burst int) (*replayer, []recordedHoo
 // delivered yet) and returns it with the capture's hooks.
 func newReplayer(t *testing.T, dir string) (*replayer, []recordedHook) {
 	t.Helper()
+	return newReplayerWith(t, dir, Settings{IntegrationVersion: "test"})
+}
+
+func newReplayerWith(t *testing.T, dir string, set Settings) (*replayer, []recordedHook) {
+	t.Helper()
 	hooks := loadHooks(t, filepath.Join(dir, "hooks.jsonl"))
-	r := &replayer{t: t, src: dir, dst: t.TempDir(), p: New(Settings{IntegrationVersion: "test"}),
+	r := &replayer{t: t, src: dir, dst: t.TempDir(), p: New(set),
 		liveRoots: map[spans.TraceID]bool{}, stops: map[spans.TraceID]bool{}}
 	for _, h := range hooks {
 		if h.State != nil && r.prefix == "" {
@@ -266,15 +277,37 @@ func TestReplayMatchesImport(t *testing.T) {
 	}
 	// Parallel identical subagents, a nested subagent, a background subagent
 	// and command finishing after their turn, an API error, a failing
-	// subagent (real 2.1.197 and 2.1.330 runs of e2e/scenarios).
+	// subagent, a fork of a fork with the CLI and with the Agent SDK (real
+	// 2.1.197 and 2.1.330 runs of e2e/scenarios).
 	for _, set := range []string{fixtures.E2E2197, fixtures.E2E2330} {
-		for _, sc := range []string{"parallel", "nested", "background", "apierror", "subfail", "bgfork", "interrupt"} {
+		for _, sc := range []string{"parallel", "nested", "background", "apierror", "subfail", "bgfork", "interrupt", "forktree", "sdkfork"} {
 			dirs = append(dirs, fixtures.Path(t, set, sc))
 		}
 	}
+	type run struct {
+		dir   string
+		input spans.InputMode
+	}
+	var runs []run
 	for _, dir := range dirs {
-		t.Run(fixtures.Rel(t, dir), func(t *testing.T) {
-			r, _ := replayCapture(t, dir)
+		runs = append(runs, run{dir, spans.InputReference})
+	}
+	// Whole inputs (chat_input full): compaction, subagents, forks, a
+	// failed call.
+	for _, sc := range []string{"compact", "subagent", "resume"} {
+		runs = append(runs, run{fixtures.Path(t, fixtures.ClaudeCode2330, sc), spans.InputFull})
+	}
+	for _, sc := range []string{"forktree", "sdkfork", "apierror", "nested"} {
+		runs = append(runs, run{fixtures.Path(t, fixtures.E2E2197, sc), spans.InputFull})
+	}
+	for _, rn := range runs {
+		dir := rn.dir
+		name := fixtures.Rel(t, dir)
+		if rn.input != spans.InputReference {
+			name += "/input=" + rn.input.String()
+		}
+		t.Run(name, func(t *testing.T) {
+			r, _ := replayWith(t, dir, 0, Settings{IntegrationVersion: "test", Input: rn.input})
 			got := r.final()
 
 			want := map[spans.SpanID]spans.Span{}
@@ -286,7 +319,7 @@ func TestReplayMatchesImport(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, sp := range spans.Build(s, spans.Options{IntegrationVersion: "test"}) {
+				for _, sp := range spans.Build(s, spans.Options{IntegrationVersion: "test", Input: rn.input}) {
 					want[sp.SpanID] = sp
 					if sp.ParentSpanID.IsZero() {
 						traces = append(traces, sp.TraceID)

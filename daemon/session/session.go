@@ -35,6 +35,9 @@ import (
 type Settings struct {
 	Privacy            spans.Privacy
 	IntegrationVersion string
+	// Input is how chat spans carry their input history
+	// (spans.InputReference by default).
+	Input spans.InputMode
 	// IdleTimeout closes a turn that has seen no hook and no transcript
 	// growth for this long (orphan_reason idle_timeout). Default 1h.
 	IdleTimeout time.Duration
@@ -680,8 +683,8 @@ func (p *Processor) diff(s *session) []spans.Span {
 	s.dirty = false
 	ts := p.snapshot(s)
 	live := s.live
-	opts := spans.Options{Privacy: p.set.Privacy, IntegrationVersion: p.set.IntegrationVersion, Live: &live}
-	fp := spans.NewFingerprinter(ts, &live)
+	opts := spans.Options{Privacy: p.set.Privacy, IntegrationVersion: p.set.IntegrationVersion, Live: &live, Input: p.set.Input}
+	fp := spans.NewFingerprinter(ts, &live, opts.Input)
 	keys := make(map[string]int, len(ts.Turns))
 	for _, t := range ts.Turns {
 		if !t.Copied {

@@ -350,3 +350,56 @@ func TestNetnsHelper(t *testing.T) {
 	n, _ := c.Read(b)
 	fmt.Println("loopback:", string(b[:n]))
 }
+
+// TestCaptureHook: the recording hook appends the fixtures' hooks.jsonl
+// line, with the sizes of the transcript and of the subagent's transcript
+// (named, or found from agent_id) when the hook ran.
+func TestCaptureHook(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "projects", "w", "s1.jsonl")
+	sub := filepath.Join(dir, "projects", "w", "s1", "subagents", "agent-a1.jsonl")
+	os.MkdirAll(filepath.Dir(sub), 0o755)
+	os.WriteFile(main, []byte("{}\n{}\n"), 0o644)
+	os.WriteFile(sub, []byte("{}\n"), 0o644)
+	out := filepath.Join(dir, "hooks.jsonl")
+	at := time.Date(2026, 12, 5, 7, 49, 16, 241e6, time.UTC)
+	payloads := []string{
+		fmt.Sprintf(`{"hook_event_name":"PreToolUse","session_id":"s1","transcript_path":%q,"agent_id":"a1"}`, main),
+		fmt.Sprintf(`{"hook_event_name":"SessionStart","session_id":"s2","transcript_path":%q}`, filepath.Join(dir, "projects", "w", "s2.jsonl")),
+	}
+	for _, p := range payloads {
+		if err := CaptureHook(strings.NewReader(p), out, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := CaptureHook(strings.NewReader("not json"), out, at); err == nil {
+		t.Error("CaptureHook(not JSON) succeeded")
+	}
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2:\n%s", len(lines), b)
+	}
+	var got []CaptureRecord
+	for _, l := range lines {
+		var r CaptureRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	want := []CaptureRecord{
+		{TS: "2026-12-05T07:49:16.241Z", Event: "PreToolUse", Transcript: &FileState{main, true, 6}, Agent: &FileState{sub, true, 3}},
+		{TS: "2026-12-05T07:49:16.241Z", Event: "SessionStart", Transcript: &FileState{filepath.Join(dir, "projects", "w", "s2.jsonl"), false, 0}},
+	}
+	for i := range want {
+		g := got[i]
+		if string(g.Payload) != payloads[i] {
+			t.Errorf("line %d: payload %s, want it as read", i, g.Payload)
+		}
+		g.Payload = nil
+		if !reflect.DeepEqual(g, want[i]) {
+			t.Errorf("line %d: %+v %+v %+v, want %+v %+v %+v", i, g, g.Transcript, g.Agent, want[i], want[i].Transcript, want[i].Agent)
+		}
+	}
+}

@@ -51,6 +51,10 @@ type Config struct {
 	// Env is added to the clean environment of every run (e.g. Claude
 	// Code's native telemetry settings, NativeTelemetryEnv).
 	Env []string
+	// CaptureCommand, if set, is one more hook command registered for
+	// every event weave-hook takes: the recording hook (CaptureHook), e.g.
+	// "/path/ccharness capture-hook /path/hooks.jsonl".
+	CaptureCommand string
 	// RunTimeout bounds each CLI run (default 2 minutes).
 	RunTimeout time.Duration
 	// Log receives one line per step (default: discarded).
@@ -480,6 +484,15 @@ func shellJoin(args []string) string {
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+// ShellJoin quotes each argument for sh and joins them: a hook command.
+func ShellJoin(args ...string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}
 
 func shellQuote(s string) string {
 	if shellSafe.MatchString(s) {

@@ -36,6 +36,11 @@ func (s *Session) writeSettings() error {
 			if err := s.addHook(ev, logger); err != nil {
 				return err
 			}
+			if s.cfg.CaptureCommand != "" {
+				if err := s.addHook(ev, s.cfg.CaptureCommand); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	claudeJSON, _ := json.MarshalIndent(map[string]any{

@@ -182,6 +182,17 @@ var All = []Scenario{
 		first := s.Claude(harness.Headless("Count the notes in the background")...).ExpectExit(0)
 		s.Claude(append([]string{"--resume", first.SessionID, "--fork-session"}, harness.Headless("Now check again in the foreground")...)...).ExpectExit(0)
 	}},
+	{Name: "forktree", About: "a fork of a fork: run A, --resume A --fork-session = B, --resume B --fork-session = C, and D a second fork of A", Run: func(s *harness.Session) {
+		serve(s, "forktree")
+		a := s.Claude(harness.Headless("Tree A: store the word pear in fruit.txt")...).ExpectExit(0)
+		b := s.Claude(append([]string{"--resume", a.SessionID, "--fork-session"}, harness.Headless("Tree B: what fruit did you store?")...)...).ExpectExit(0)
+		c := s.Claude(append([]string{"--resume", b.SessionID, "--fork-session"}, harness.Headless("Tree C: and what is its colour?")...)...).ExpectExit(0)
+		d := s.Claude(append([]string{"--resume", a.SessionID, "--fork-session"}, harness.Headless("Tree D: a second fork of A")...)...).ExpectExit(0)
+		ids := map[string]bool{a.SessionID: true, b.SessionID: true, c.SessionID: true, d.SessionID: true}
+		if s.Err() == nil && (len(ids) != 4 || ids[""]) {
+			s.Failf("fork tree sessions A %q, B %q, C %q, D %q, want four", a.SessionID, b.SessionID, c.SessionID, d.SessionID)
+		}
+	}},
 	{Name: "overload", About: "HTTP 529, 429 and 500 answers, retried until the API recovers", Run: func(s *harness.Session) {
 		serve(s, "overload")
 		s.Claude(harness.Headless("Echo something once the API works")...).ExpectExit(0)

@@ -129,6 +129,7 @@ func (h *Handler) tracesChunk(ctx context.Context, td ptrace.Traces, b *traceBat
 		h.restorePending(taken)
 		return h.storeError(ctx, "GetSpans", err)
 	}
+	h.resolveInputs(ctx, spans)
 	if err := h.s.Writer.WriteSpans(ctx, spans); err != nil {
 		h.restorePending(taken)
 		h.m.spansRejected.With("store_error").Add(float64(len(spans)))

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -491,6 +492,16 @@ func TestPages(t *testing.T) {
 		ws.api(t, "/genai/spans/trace", map[string]any{"project_id": defaultProject, "trace_id": traceID}, &tr)
 		if got := p.count(t, ".wf-row"); got != len(tr.Spans) {
 			t.Errorf("waterfall rows: got %d, want one per span (%d)", got, len(tr.Spans))
+		}
+		// A later call shows what the model saw: its new messages, after
+		// the conversation so far, collapsed.
+		eval[bool](t, p.tab, `[...document.querySelectorAll('.wf-row.op-llm')].at(-1).click(), true`)
+		p.waitFor(t, "a chat span's input with its history", `!!document.querySelector('.span-details details.input-history')`)
+		if eval[bool](t, p.tab, `document.querySelector('.span-details details.input-history').open`) {
+			t.Error("the input history is expanded, want collapsed")
+		}
+		if !p.has(t, ".span-details .input-history summary", "Conversation so far") {
+			t.Error("the input history has no summary line")
 		}
 		p.click(t, `.wf-row.op-tool`)
 		p.waitFor(t, "the tool span's attributes", `!!document.querySelector('.span-details') && document.querySelector('.span-details').innerText.includes('cat notes.txt')`)
@@ -1104,6 +1115,17 @@ func retarget(t *testing.T, turn []spans.Span, conv, salt string, at time.Time) 
 			if _, ok := attrs[k]; ok {
 				attrs[k] = conv
 			}
+		}
+		// A chat input's reference to an earlier call's span follows it.
+		if ref, ok := attrs[spans.KeyInputPreviousSpanID].(string); ok {
+			var tr spans.TraceID
+			var id spans.SpanID
+			hex.Decode(tr[:], []byte(attrs[spans.KeyInputPreviousTraceID].(string)))
+			hex.Decode(id[:], []byte(ref))
+			attrs[spans.KeyInputPreviousSpanID] = newSpanID(tr, id).String()
+			sum := sha256.Sum256([]byte(conv + "/" + salt + "/" + tr.String()))
+			copy(tr[:], sum[:16])
+			attrs[spans.KeyInputPreviousTraceID] = tr.String()
 		}
 		sp.Attributes = attrs
 		out = append(out, sp)

@@ -4,22 +4,28 @@
 //
 //	ccharness install [-version V] [-sdk]   install (cached) and print the paths
 //	ccharness list                          the scenarios
-//	ccharness run [-version V] [-out DIR] [-weave-hook PATH] [-telemetry PROTOCOL] [-env K=V]... SCENARIO...
+//	ccharness run [-version V] [-out DIR] [-weave-hook PATH] [-telemetry PROTOCOL] [-env K=V]... [-capture DIR] SCENARIO...
 //
 // `make e2e` uses install; run is for looking at what Claude Code does
-// (and for recording fixtures). With -telemetry (grpc, http/protobuf or
+// and for recording fixtures. With -telemetry (grpc, http/protobuf or
 // http/json) Claude Code's own OpenTelemetry export is on and every
-// request it sends is recorded in out/otlp.jsonl (e2e/otlprec). As root, run works in a private network
-// namespace with only loopback.
+// request it sends is recorded in out/otlp.jsonl (e2e/otlprec). With
+// -capture, each scenario's transcripts (projects/), its hooks as
+// testdata's hooks.jsonl (harness.CaptureHook: each hook with the
+// transcript sizes when it ran, what the replay tests need) and
+// session-ids.txt go to DIR/<scenario> (testdata/README.md). As root, run
+// works in a private network namespace with only loopback.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/weavetrace/weave/e2e/harness"
 	"github.com/weavetrace/weave/e2e/otlprec"
@@ -39,13 +45,20 @@ func main() {
 		}
 	case "run":
 		run(os.Args[2:])
+	case "capture-hook": // the recording hook -capture registers
+		if len(os.Args) != 3 {
+			usage()
+		}
+		if err := harness.CaptureHook(os.Stdin, os.Args[2], time.Now()); err != nil {
+			fail(err)
+		}
 	default:
 		usage()
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: ccharness install [-version V] [-sdk] | list | run [-version V] [-out DIR] [-weave-hook PATH] SCENARIO...")
+	fmt.Fprintln(os.Stderr, "usage: ccharness install [-version V] [-sdk] | list | run [-version V] [-out DIR] [-weave-hook PATH] [-capture DIR] SCENARIO...")
 	os.Exit(2)
 }
 
@@ -95,11 +108,16 @@ func run(args []string) {
 	telemetry := fs.String("telemetry", "", "turn on Claude Code's native OpenTelemetry export in this protocol (grpc, http/protobuf, http/json) and record it in out/otlp.jsonl")
 	var extraEnv envList
 	fs.Var(&extraEnv, "env", "K=V added to the CLI's environment (after -telemetry's; repeatable)")
+	capture := fs.String("capture", "", "record each scenario into DIR/<scenario> in testdata's layout")
 	fs.Parse(args)
 	switch *telemetry {
 	case "", "grpc", "http/protobuf", "http/json":
 	default:
 		fail(fmt.Errorf("-telemetry %q: want grpc, http/protobuf or http/json", *telemetry))
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fail(err)
 	}
 	var todo []scenarios.Scenario
 	sdk := false
@@ -152,6 +170,9 @@ func run(args []string) {
 			cfg.Env = harness.NativeTelemetryEnv(*telemetry, endpoint)
 		}
 		cfg.Env = append(cfg.Env, extraEnv...)
+		if *capture != "" {
+			cfg.CaptureCommand = harness.ShellJoin(self, "capture-hook", filepath.Join(dir, "out", "hooks.jsonl"))
+		}
 		s, err := harness.New(cfg)
 		if err != nil {
 			fail(err)
@@ -160,6 +181,12 @@ func run(args []string) {
 		if err := s.Close(); err != nil {
 			failed = true
 			fmt.Fprintf(os.Stderr, "ccharness: %s: %v\n", sc.Name, err)
+			continue
+		}
+		if *capture != "" {
+			if err := keep(s, filepath.Join(*capture, sc.Name)); err != nil {
+				fail(err)
+			}
 		}
 		if rec != nil {
 			if err := rec.Close(); err != nil {
@@ -192,4 +219,37 @@ func (e *envList) Set(v string) error {
 	}
 	*e = append(*e, v)
 	return nil
+}
+
+// keep copies what a recording keeps of a scenario's run into dst:
+// projects/ (the transcripts as written), hooks.jsonl and session-ids.txt
+// (every session in the order its first hook fired).
+func keep(s *harness.Session, dst string) error {
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if err := os.CopyFS(filepath.Join(dst, "projects"), os.DirFS(s.ProjectsDir())); err != nil {
+		return fmt.Errorf("copy projects: %w", err)
+	}
+	hooks, err := os.ReadFile(filepath.Join(s.Out, "hooks.jsonl"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dst, "hooks.jsonl"), hooks, 0o644); err != nil {
+		return err
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(hooks)), "\n") {
+		var rec struct {
+			Payload struct {
+				SessionID string `json:"session_id"`
+			} `json:"payload"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Payload.SessionID != "" && !seen[rec.Payload.SessionID] {
+			seen[rec.Payload.SessionID] = true
+			ids = append(ids, rec.Payload.SessionID)
+		}
+	}
+	return os.WriteFile(filepath.Join(dst, "session-ids.txt"), []byte(strings.Join(ids, "\n")+"\n"), 0o644)
 }

@@ -226,9 +226,29 @@ func rewrite(td ptrace.Traces, n int, shift time.Duration) {
 						v.SetStr(remapUUID(v.Str(), n))
 					}
 				}
+				remapInputRef(sp.Attributes(), n)
 			}
 		}
 	}
+}
+
+// remapInputRef points a chat span's input reference (the earlier call's
+// span, spans.KeyInputPreviousTraceID/SpanID) at replica n's copy.
+func remapInputRef(attrs pcommon.Map, n int) {
+	tv, ok1 := attrs.Get(spans.KeyInputPreviousTraceID)
+	sv, ok2 := attrs.Get(spans.KeyInputPreviousSpanID)
+	if !ok1 || !ok2 {
+		return
+	}
+	tb, err1 := hex.DecodeString(tv.Str())
+	sb, err2 := hex.DecodeString(sv.Str())
+	if err1 != nil || err2 != nil || len(tb) != 16 || len(sb) != 8 {
+		return
+	}
+	tid := remap(tb, n)
+	sid := remapSpan(pcommon.SpanID(sb), n)
+	tv.SetStr(hex.EncodeToString(tid[:]))
+	sv.SetStr(hex.EncodeToString(sid[:]))
 }
 
 func remapSpan(id pcommon.SpanID, n int) pcommon.SpanID {

@@ -15,6 +15,7 @@ func TestReplicasAreNewConversationsOfTheSameShape(t *testing.T) {
 	}
 	type shape struct {
 		spans, roots, linked int
+		refs, refsLinked     int // chat input references, and those naming a span of the session
 		convs                map[string]bool
 		traces               map[string]bool
 		first                time.Time
@@ -34,6 +35,12 @@ func TestReplicasAreNewConversationsOfTheSameShape(t *testing.T) {
 				} else if ids[s.TraceID+s.ParentSpanID] {
 					sh.linked++
 				}
+				if ref := s.CustomAttrsString["weave.input.previous_span_id"]; ref != "" {
+					sh.refs++
+					if ids[s.CustomAttrsString["weave.input.previous_trace_id"]+ref] {
+						sh.refsLinked++
+					}
+				}
 				if s.ConversationID != "" {
 					sh.convs[s.ConversationID] = true
 				}
@@ -51,6 +58,11 @@ func TestReplicasAreNewConversationsOfTheSameShape(t *testing.T) {
 	r0, r1 := round(), round()
 	if r0.spans != l.SpansPerRound() || r1.spans != r0.spans || r1.roots != r0.roots || r1.linked != r0.linked {
 		t.Errorf("replica shape differs: %+v vs %+v (want %d spans)", r0, r1, l.SpansPerRound())
+	}
+	for i, r := range []shape{r0, r1} {
+		if r.refs == 0 || r.refsLinked != r.refs {
+			t.Errorf("replica %d: %d of %d chat input references name a span of their session", i, r.refsLinked, r.refs)
+		}
 	}
 	if r0.linked+r0.roots != r0.spans {
 		t.Errorf("replica 0: %d spans, %d roots, %d with their parent in the session", r0.spans, r0.roots, r0.linked)

@@ -148,6 +148,28 @@ function messages(list) {
       h('pre', {class: 'part-text'}, partText(p)))))));
 }
 
+// inputMessages shows what the model saw: the messages its request added,
+// expanded, after the conversation so far (weave.input.new_messages_from
+// of them), collapsed. A chat span whose history weave-server could not
+// resolve (the span it refers to never arrived) says so.
+export function inputMessages(s) {
+  const list = s.input_messages || [];
+  const from = (s.custom_attrs_int || {})['weave.input.new_messages_from'];
+  const ref = (s.custom_attrs_string || {})['weave.input.previous_span_id'];
+  const out = [];
+  if (ref && from === undefined) {
+    out.push(h('p', {class: 'muted input-history-missing'}, 'Earlier messages: in span ' + ref + ', not received.'));
+  }
+  if (from > 0 && from <= list.length) {
+    out.push(h('details', {class: 'input-history'},
+      h('summary', null, `Conversation so far: ${from} message${from === 1 ? '' : 's'}`), messages(list.slice(0, from))));
+    out.push(messages(list.slice(from)));
+  } else {
+    out.push(messages(list));
+  }
+  return out;
+}
+
 function attrTable(s) {
   const rows = [];
   const add = (map, type) => {
@@ -223,7 +245,7 @@ function details(s) {
       ['items after', s.compaction_items_after || null],
     ]), s.compaction_summary ? h('pre', {class: 'code-block'}, s.compaction_summary) : null),
     section('System instructions', (s.system_instructions || []).length ? h('pre', {class: 'code-block'}, s.system_instructions.join('\n')) : null),
-    section('Input messages', messages(s.input_messages)),
+    section('Input messages', ...inputMessages(s)),
     section('Output messages', messages(s.output_messages)),
     section('Attributes', attrTable(s)),
     section('Resource', resourceTable(s.resource_attrs)),
