@@ -68,7 +68,6 @@ type Handler struct {
 	s        Settings
 	routes   map[string]route
 	thumbsMu sync.Mutex // serializes thumbs upserts (upsertThumbs)
-	places   placeCache // where conversations ran (workplaces)
 }
 
 // route is one entry of the route table.

@@ -122,28 +122,33 @@ func (w *workload) Next() []model.Span {
 
 // BenchmarkAPI measures read endpoints through the HTTP handler (decode,
 // validate, store, chat view, encode) and reports the median and 99th
-// percentile latency of the calls.
+// percentile latency of the calls. conversations_page_fresh asks for the
+// page of a handler that has served nothing yet, each call.
 func BenchmarkAPI(b *testing.B) {
 	a := getBenchAPI(b)
 	queries := []string{"goroutine deadline", `"retry timeout"`, "migration rollback commit", "mutex"}
 	cases := []struct {
-		name string
-		path string
-		body func(i int) string
+		name  string
+		path  string
+		body  func(i int) string
+		fresh bool // a new handler for each call
 	}{
-		{"agents_list", "/genai/agents/query", func(int) string { return `{"project_id":"` + benchProjectID + `"}` }},
+		{"agents_list", "/genai/agents/query", func(int) string { return `{"project_id":"` + benchProjectID + `"}` }, false},
 		{"conversations_page", "/genai/conversations/query", func(int) string {
 			return `{"project_id":"` + benchProjectID + `","limit":50}`
-		}},
+		}, false},
+		{"conversations_page_fresh", "/genai/conversations/query", func(int) string {
+			return `{"project_id":"` + benchProjectID + `","limit":50}`
+		}, true},
 		{"turn_chat_view", "/genai/traces/chat", func(i int) string {
 			return `{"project_id":"` + benchProjectID + `","trace_id":"` + a.traces[(i*7919)%len(a.traces)] + `"}`
-		}},
+		}, false},
 		{"conversation_chat_view", "/genai/conversations/chat", func(i int) string {
 			return `{"project_id":"` + benchProjectID + `","conversation_id":"` + a.convs[i%len(a.convs)] + `"}`
-		}},
+		}, false},
 		{"search", "/genai/messages/search", func(i int) string {
 			return `{"project_id":"` + benchProjectID + `","query":"` + strings.ReplaceAll(queries[i%len(queries)], `"`, `\"`) + `","limit":20}`
-		}},
+		}, false},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -153,8 +158,12 @@ func BenchmarkAPI(b *testing.B) {
 				r := httptest.NewRequest(http.MethodPost, c.path, strings.NewReader(c.body(i)))
 				r.Header.Set("Content-Type", "application/json")
 				w := httptest.NewRecorder()
+				h := a.h
+				if c.fresh {
+					h = New(Settings{Store: a.st})
+				}
 				t := time.Now()
-				a.h.ServeHTTP(w, r)
+				h.ServeHTTP(w, r)
 				lat = append(lat, time.Since(t))
 				if w.Code != http.StatusOK {
 					b.Fatalf("%s: %d %s", c.path, w.Code, w.Body)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/weavetrace/weave/server/chatview"
-	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/spans"
 )
@@ -49,22 +47,15 @@ func (q *ConversationsQueryRequest) validate() error {
 	return q.pagePart.check(50)
 }
 
-// ConversationsPage is the answer of /genai/conversations/query.
+// ConversationsPage is the answer of /genai/conversations/query. Each
+// conversation carries where it last ran (store.ConversationSummary's
+// WorkingDir and GitBranch, which the stores keep), so that sessions that
+// look alike can be told apart.
 type ConversationsPage struct {
-	Conversations []ConversationRow `json:"conversations"`
-	Total         int64             `json:"total"`
-	Limit         int               `json:"limit"`
-	Offset        int               `json:"offset"`
-}
-
-// ConversationRow is one conversation of the list: its summary, and the
-// working directory and git branch of its latest turn, where its root
-// records them (weave-agentd's turns do), so that sessions that look alike
-// can be told apart.
-type ConversationRow struct {
-	store.ConversationSummary
-	WorkingDir string `json:"working_dir,omitempty"`
-	GitBranch  string `json:"git_branch,omitempty"`
+	Conversations []store.ConversationSummary `json:"conversations"`
+	Total         int64                       `json:"total"`
+	Limit         int                         `json:"limit"`
+	Offset        int                         `json:"offset"`
 }
 
 func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryRequest) (ConversationsPage, error) {
@@ -89,14 +80,13 @@ func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryR
 	if err != nil {
 		return ConversationsPage{}, err
 	}
-	rows := make([]ConversationRow, len(page.Conversations))
-	for i, c := range page.Conversations {
-		c.AgentNames = nonNil(c.AgentNames)
-		c.Models = nonNil(c.Models)
-		rows[i].ConversationSummary = c
+	rows := page.Conversations
+	if rows == nil {
+		rows = []store.ConversationSummary{}
 	}
-	if err := h.workplaces(ctx, q.ProjectID, rows); err != nil {
-		return ConversationsPage{}, err
+	for i := range rows {
+		rows[i].AgentNames = nonNil(rows[i].AgentNames)
+		rows[i].Models = nonNil(rows[i].Models)
 	}
 	return ConversationsPage{
 		Conversations: rows,
@@ -126,104 +116,6 @@ func inParallel(n int, fn func(i int) error) error {
 			return err
 		}
 	}
-	return nil
-}
-
-// placeCache remembers where conversations ran (workplaces), each as of
-// its summary's figures: a conversation that changed (a span added or
-// ended) is looked up again. The list page reloads every few seconds while
-// turns run; only the conversations that moved cost a lookup then.
-type placeCache struct {
-	mu sync.Mutex
-	m  map[placeKey]place
-}
-
-type placeKey struct{ project, conversation string }
-
-// place is where a conversation ran, as of its summary's figures.
-type place struct {
-	last                  time.Time
-	spans, running        int64
-	workingDir, gitBranch string
-}
-
-// maxPlaces bounds placeCache; past it the cache starts afresh.
-const maxPlaces = 10_000
-
-func (c *placeCache) get(project string, r *ConversationRow) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, ok := c.m[placeKey{project, r.ConversationID}]
-	if !ok || !p.last.Equal(r.LastActivity) || p.spans != r.SpanCount || p.running != r.RunningCount {
-		return false
-	}
-	r.WorkingDir, r.GitBranch = p.workingDir, p.gitBranch
-	return true
-}
-
-func (c *placeCache) put(project string, r *ConversationRow) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxPlaces {
-		c.m = make(map[placeKey]place)
-	}
-	c.m[placeKey{project, r.ConversationID}] = place{last: r.LastActivity, spans: r.SpanCount, running: r.RunningCount,
-		workingDir: r.WorkingDir, gitBranch: r.GitBranch}
-}
-
-// workplaces fills in each row's working directory and git branch: those
-// of the root of its latest turn (placeCache, else one trace lookup per
-// conversation, a few at a time, then one read of the roots).
-func (h *Handler) workplaces(ctx context.Context, project string, all []ConversationRow) error {
-	var rows []*ConversationRow
-	for i := range all {
-		if !h.places.get(project, &all[i]) {
-			rows = append(rows, &all[i])
-		}
-	}
-	roots := make([]store.TraceSummary, len(rows))
-	if err := inParallel(len(rows), func(i int) error {
-		ts, _, err := h.s.Store.QueryTraces(ctx, store.TraceQuery{ProjectID: project, ConversationID: rows[i].ConversationID,
-			Sort: []store.Sort{{Field: "started_at", Direction: "desc"}}, Limit: 1})
-		if err == nil && len(ts) > 0 {
-			roots[i] = ts[0]
-		}
-		return err
-	}); err != nil {
-		return err
-	}
-	remember := func() {
-		for _, r := range rows {
-			h.places.put(project, r)
-		}
-	}
-	var traceIDs, spanIDs []any
-	for _, r := range roots {
-		if r.RootSpanID != "" {
-			traceIDs, spanIDs = append(traceIDs, r.TraceID), append(spanIDs, r.RootSpanID)
-		}
-	}
-	if len(traceIDs) == 0 {
-		remember()
-		return nil
-	}
-	found, _, err := h.s.Store.QuerySpans(ctx, store.SpanQuery{ProjectID: project, Limit: store.MaxLimit,
-		Filters: []store.Filter{{Field: "trace_id", Op: "in", Value: traceIDs}, {Field: "span_id", Op: "in", Value: spanIDs}}})
-	if err != nil {
-		return err
-	}
-	type key struct{ trace, span string }
-	byRoot := make(map[key]model.Span, len(found))
-	for _, s := range found {
-		byRoot[key{s.TraceID, s.SpanID}] = s
-	}
-	for i, r := range roots {
-		if s, ok := byRoot[key{r.TraceID, r.RootSpanID}]; ok {
-			rows[i].WorkingDir = s.CustomAttrsString[spans.KeyCwd]
-			rows[i].GitBranch = s.CustomAttrsString[spans.KeyGitBranch]
-		}
-	}
-	remember()
 	return nil
 }
 

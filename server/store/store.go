@@ -314,7 +314,12 @@ func SpanCost(s *model.Span) (nanos int64, unpriced bool) {
 // conversation's first span that has one (earliest started_at; invoke_agent
 // spans before others at the same instant; then span_id), whitespace runs
 // collapsed to one space, cut to at most FirstPromptMaxRunes runes (a cut
-// preview ends with "…").
+// preview ends with "…"). WorkingDir and GitBranch are where the
+// conversation last ran: the custom_attrs_string weave.claude_code.cwd and
+// weave.claude_code.git_branch of its latest-started span that carries a
+// non-empty one of them (then greatest span_id), both from that span;
+// weave-agentd sets them on each turn's root span, so they are those of the
+// latest turn's root. Empty when no span carries them.
 type ConversationSummary struct {
 	ConversationID  string    `json:"conversation_id"`
 	TurnCount       int64     `json:"turn_count"`
@@ -327,10 +332,27 @@ type ConversationSummary struct {
 	AgentNames      []string  `json:"agent_names"`
 	Models          []string  `json:"models"`
 	FirstPrompt     string    `json:"first_prompt"` // preview, ≤ 300 chars
+	WorkingDir      string    `json:"working_dir,omitempty"`
+	GitBranch       string    `json:"git_branch,omitempty"`
 	Usage
 	// Scores summarizes the scores on the conversation, its turns and its
 	// spans, by name; nil without any.
 	Scores map[string]ScoreSummary `json:"scores,omitempty"`
+}
+
+// Custom attributes the conversations list reads where a conversation ran
+// (ConversationSummary.WorkingDir, GitBranch); the same keys as
+// spans.KeyCwd and spans.KeyGitBranch.
+const (
+	AttrWorkingDir = "weave.claude_code.cwd"
+	AttrGitBranch  = "weave.claude_code.git_branch"
+)
+
+// Place returns the working directory and git branch a span records
+// (AttrWorkingDir, AttrGitBranch) and whether it records either.
+func Place(attrs map[string]string) (workingDir, gitBranch string, ok bool) {
+	workingDir, gitBranch = attrs[AttrWorkingDir], attrs[AttrGitBranch]
+	return workingDir, gitBranch, workingDir != "" || gitBranch != ""
 }
 
 // FirstPromptMaxRunes bounds ConversationSummary.FirstPrompt.

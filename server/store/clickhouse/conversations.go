@@ -18,6 +18,7 @@ var convSortCols = map[string]string{
 	"conversation_id": "conv_key", "turn_count": "c_turns", "background_count": "c_background", "span_count": "c_spans",
 	"error_count": "c_errors", "running_count": "c_running",
 	"first_activity": "c_first", "last_activity": "c_last", "first_prompt": "c_prompt",
+	"working_dir": "c_working_dir", "git_branch": "c_git_branch",
 	"input_tokens": "c_input", "output_tokens": "c_output",
 	"cache_read_input_tokens": "c_cache_read", "cache_creation_input_tokens": "c_cache_creation",
 	"reasoning_tokens": "c_reasoning", "cost_usd": "c_cost", "unpriced_count": "c_unpriced",
@@ -41,17 +42,30 @@ const convAggs = "conv_key, if(sum(turn_spans) > 0, toInt64(sum(turn_spans)), to
 // has one: earliest start, invoke_agent spans first, then span_id.
 const firstPromptAgg = "argMinIf(prompt, (prompt_ns, prompt_rank, prompt_span_id), prompt != '')"
 
+// placeAgg picks a column of where the conversation last ran: that of its
+// latest span that records a place (each trace's row holds its latest).
+func placeAgg(col string) string {
+	return "argMaxIf(" + col + ", (place_ns, place_span_id), place_span_id != '')"
+}
+
+// detailAggs are the grouped columns read for the page's conversations
+// only (conversationDetailsSQL), unless the page is sorted on one of
+// them, in scan order.
+var detailAggs = []struct{ alias, agg string }{
+	{"c_prompt", firstPromptAgg}, {"c_working_dir", placeAgg("working_dir")}, {"c_git_branch", placeAgg("git_branch")},
+}
+
 // conversationsSQL builds the page and count queries of QueryConversations:
 // the page also gives the total (c_total).
 // Only scalar figures are grouped over the whole project; agent names,
-// models and first prompts are read for the page's conversations only
-// (conversationDetailsSQL), unless the page is sorted by first prompt.
+// models and detailAggs are read for the page's conversations only
+// (conversationDetailsSQL), unless the page is sorted on one of those.
 func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Query, scored *scoredSet, limit int) (page, count built, err error) {
 	if err := checkRange(q.Range); err != nil {
 		return page, count, err
 	}
 	var order []string
-	withPrompt := false
+	sorted := map[string]bool{}
 	for _, so := range q.Sort {
 		col, ok := convSortCols[so.Field]
 		if !ok {
@@ -61,7 +75,7 @@ func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Qu
 		if err != nil {
 			return page, count, err
 		}
-		withPrompt = withPrompt || col == "c_prompt"
+		sorted[col] = true
 		order = append(order, col+" "+dir)
 	}
 	if len(order) == 0 {
@@ -101,8 +115,10 @@ func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Qu
 		having = append(having, "c_last < "+p.add("Int64", store.ClampNanos(q.Range.To)))
 	}
 	aggs := convAggs
-	if withPrompt {
-		aggs += ", " + firstPromptAgg + " AS c_prompt"
+	for _, d := range detailAggs {
+		if sorted[d.alias] {
+			aggs += ", " + d.agg + " AS " + d.alias
+		}
 	}
 	grouped := "SELECT " + aggs + " FROM " + l.table("conv_traces") + " FINAL WHERE " + and(conds) + " GROUP BY conv_key"
 	if len(having) > 0 {
@@ -120,13 +136,17 @@ func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Qu
 	return page, count, nil
 }
 
-// conversationDetailsSQL reads the agent names, models and first prompt
-// of the page's conversations (a bounded second query).
+// conversationDetailsSQL reads the agent names, models and detailAggs of
+// the page's conversations (a bounded second query).
 func conversationDetailsSQL(l layout, project string, convs []string) built {
 	var p params
+	aggs := make([]string, len(detailAggs))
+	for i, d := range detailAggs {
+		aggs[i] = d.agg
+	}
 	return built{
 		sql: "SELECT conv_key, arraySort(groupUniqArrayArray(agents)), arraySort(groupUniqArrayArray(models)), " +
-			firstPromptAgg + " FROM " + l.table("conv_traces") + " FINAL WHERE project_id = " + p.add("String", project) +
+			strings.Join(aggs, ", ") + " FROM " + l.table("conv_traces") + " FINAL WHERE project_id = " + p.add("String", project) +
 			" AND conv_key IN " + p.add("Array(String)", convs) + " GROUP BY conv_key",
 		params: p.list,
 	}
@@ -167,15 +187,21 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if err != nil {
 		return page, err
 	}
-	withPrompt := strings.Contains(pb.sql, " AS c_prompt")
+	var details []string // the detailAggs in the page query
+	for _, d := range detailAggs {
+		if strings.Contains(pb.sql, " AS "+d.alias) {
+			details = append(details, d.alias)
+		}
+	}
 	idx := map[string]int{}
 	err = s.scanAll(ctx, "query conversations", pb.sql, pb.params, func(r driver.Rows) error {
 		var c store.ConversationSummary
 		var first, last, cost int64
 		dest := []any{&c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount, &first, &last,
 			&c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens, &c.CacheCreationInputTokens, &c.ReasoningTokens, &cost, &c.UnpricedCount}
-		if withPrompt {
-			dest = append(dest, &c.FirstPrompt)
+		var ignored string // the details query fills them in
+		for range details {
+			dest = append(dest, &ignored)
 		}
 		if err := r.Scan(append(dest, &page.Total)...); err != nil {
 			return err
@@ -197,14 +223,15 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	}
 	d := conversationDetailsSQL(s.l, q.ProjectID, sortedKeys(idx))
 	err = s.scanAll(ctx, "query conversations", d.sql, d.params, func(r driver.Rows) error {
-		var key, prompt string
+		var key, prompt, workingDir, gitBranch string
 		var agents, models []string
-		if err := r.Scan(&key, &agents, &models, &prompt); err != nil {
+		if err := r.Scan(&key, &agents, &models, &prompt, &workingDir, &gitBranch); err != nil {
 			return err
 		}
 		if i, ok := idx[key]; ok {
 			c := &page.Conversations[i]
 			c.AgentNames, c.Models, c.FirstPrompt = nilIfNone(agents), nilIfNone(models), prompt
+			c.WorkingDir, c.GitBranch = workingDir, gitBranch
 		}
 		return nil
 	})

@@ -28,6 +28,7 @@ type stateRow struct {
 	tok                       [5]*int64
 	cost                      *int64 // nano-dollars
 	prompt                    string
+	workingDir, gitBranch     string   // where the span ran (store.Place)
 	msgKeys                   []string // sorted msgPair keys
 	hash                      string   // digest of the whole span as written
 	d                         derived
@@ -73,6 +74,7 @@ func stateOf(p *prep) *stateRow {
 		cost:   costNanos(s.CostUSD),
 		prompt: p.prompt, hash: p.hash,
 	}
+	r.workingDir, r.gitBranch, _ = store.Place(s.CustomAttrsString)
 	r.msgKeys = make([]string, len(p.pairs))
 	for i, pr := range p.pairs {
 		r.msgKeys[i] = pr.key()
@@ -86,6 +88,7 @@ var stateCols = []string{
 	"agent_name", "agent_version", "conversation_id", "thread_id", "model", "input_tokens", "output_tokens",
 	"cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "prompt", "msg_keys",
 	"span_hash", "eff_agent", "eff_version", "conv_key", "counted", "version", "is_turn", "turn_root", "cost_nanos",
+	"working_dir", "git_branch",
 }
 
 // stateInsertCols adds the columns only inserts carry.
@@ -113,7 +116,7 @@ func stateValues(project string, r *stateRow, sign int8, staleAgent, staleVersio
 		r.agent, r.agentVersion, r.conv, r.thread, r.model, r.tok[0], r.tok[1],
 		r.tok[2], r.tok[3], r.tok[4], r.prompt, keys, r.hash,
 		r.d.effAgent, r.d.effVersion, r.d.convKey, b2u(r.d.counted), r.version, b2u(r.isTurn), b2u(r.d.turnRoot), r.cost,
-		store.FloorDiv(r.started, minuteNanos), int32(store.FloorDiv(r.started, dayNanos)), b2u(staleAgent), b2u(staleVersion), sign,
+		r.workingDir, r.gitBranch, store.FloorDiv(r.started, minuteNanos), int32(store.FloorDiv(r.started, dayNanos)), b2u(staleAgent), b2u(staleVersion), sign,
 	}
 }
 
@@ -139,6 +142,7 @@ func (x *stateScan) dest() []any {
 		&r.agent, &r.agentVersion, &r.conv, &r.thread, &r.model, &r.tok[0], &r.tok[1],
 		&r.tok[2], &r.tok[3], &r.tok[4], &r.prompt, &r.msgKeys, &r.hash,
 		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &x.counted, &r.version, &x.isTurn, &x.turnRoot, &r.cost,
+		&r.workingDir, &r.gitBranch,
 	}
 }
 
@@ -169,13 +173,19 @@ type group struct {
 	promptAt               int64
 	promptRank             uint8
 	promptSpan             string
+	// where the group's latest span that records a place ran, its start
+	// and span_id (placeSpan "": none)
+	workingDir, gitBranch string
+	placeAt               int64
+	placeSpan             string
 }
 
 func (g *group) equal(o *group) bool {
 	return g.convKey == o.convKey && g.spans == o.spans && g.turns == o.turns && g.errors == o.errors && g.running == o.running &&
 		g.tok == o.tok && g.cost == o.cost && g.unpriced == o.unpriced && g.first == o.first && g.last == o.last && slices.Equal(g.agents, o.agents) &&
 		slices.Equal(g.models, o.models) && g.prompt == o.prompt && g.promptAt == o.promptAt &&
-		g.promptRank == o.promptRank && g.promptSpan == o.promptSpan
+		g.promptRank == o.promptRank && g.promptSpan == o.promptSpan && g.workingDir == o.workingDir &&
+		g.gitBranch == o.gitBranch && g.placeAt == o.placeAt && g.placeSpan == o.placeSpan
 }
 
 // groups folds a trace's states into its conversations' rows.
@@ -231,6 +241,10 @@ func groups(states []*stateRow) map[string]*group {
 				g.prompt, g.promptAt, g.promptRank, g.promptSpan = r.prompt, r.started, rank, r.spanID
 			}
 		}
+		if (r.workingDir != "" || r.gitBranch != "") && (g.placeSpan == "" || r.started > g.placeAt ||
+			(r.started == g.placeAt && r.spanID > g.placeSpan)) {
+			g.workingDir, g.gitBranch, g.placeAt, g.placeSpan = r.workingDir, r.gitBranch, r.started, r.spanID
+		}
 	}
 	for k, g := range out {
 		g.agents = sortedSet(agents[k])
@@ -253,7 +267,7 @@ var convTraceCols = []string{
 	"project_id", "conv_key", "trace_id", "span_count", "error_count", "running_count", "input_tokens",
 	"output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens", "first_ns",
 	"last_ns", "last_at", "agents", "models", "prompt", "prompt_ns", "prompt_rank", "prompt_span_id", "version",
-	"is_deleted", "turn_spans", "cost_nanos", "unpriced",
+	"is_deleted", "turn_spans", "cost_nanos", "unpriced", "working_dir", "git_branch", "place_ns", "place_span_id",
 }
 
 func groupValues(project, traceID string, g *group, version uint64, deleted bool) []any {
@@ -268,7 +282,7 @@ func groupValues(project, traceID string, g *group, version uint64, deleted bool
 		project, g.convKey, traceID, g.spans, g.errors, g.running, g.tok[0],
 		g.tok[1], g.tok[2], g.tok[3], g.tok[4], g.first,
 		g.last, fromNanos(g.last), agents, models, g.prompt, g.promptAt, g.promptRank, g.promptSpan, version,
-		b2u(deleted), g.turns, g.cost, g.unpriced,
+		b2u(deleted), g.turns, g.cost, g.unpriced, g.workingDir, g.gitBranch, g.placeAt, g.placeSpan,
 	}
 }
 

@@ -242,7 +242,7 @@ func TestMigrateSchemaV1(t *testing.T) {
 		}
 	}
 	execOn(t, path, append([]string{"DROP TABLE search_log", "DROP TABLE store_meta", "DROP TABLE chunks",
-		"ALTER TABLE projects DROP COLUMN conv_count", "DELETE FROM schema_migrations WHERE version > 1"}, append(append(undoMappingColumns, undoTurns...), groupsDDL...)...)...)
+		"ALTER TABLE projects DROP COLUMN conv_count", "DELETE FROM schema_migrations WHERE version > 1"}, append(append(append([]string(nil), undoMappingColumns...), undoTurns...), groupsDDL...)...)...)
 	st = mustOpen(t, path, Settings{})
 	if !finishRebuild(t, st) {
 		t.Fatal("open of a version 1 database: got no rebuild of the search index, want one")
@@ -260,11 +260,16 @@ func TestMigrateSchemaV1(t *testing.T) {
 	}
 }
 
-// undoScores takes a database back to before migration 0008.
-var undoScores = []string{"DROP INDEX annotations_kind", "ALTER TABLE annotations DROP COLUMN name",
+// undoPlaces takes a database back to before migration 0010.
+var undoPlaces = []string{"ALTER TABLE spans DROP COLUMN has_place", "ALTER TABLE conversations DROP COLUMN working_dir",
+	"ALTER TABLE conversations DROP COLUMN git_branch", "ALTER TABLE conversations DROP COLUMN place_pk",
+	"ALTER TABLE conversations DROP COLUMN place_at", "ALTER TABLE conversations DROP COLUMN place_span"}
+
+// undoScores takes a database back to before migration 0008 (0010 first).
+var undoScores = append(append([]string(nil), undoPlaces...), "DROP INDEX annotations_kind", "ALTER TABLE annotations DROP COLUMN name",
 	"ALTER TABLE annotations DROP COLUMN data_type", "ALTER TABLE annotations DROP COLUMN min",
 	"ALTER TABLE annotations DROP COLUMN max", "ALTER TABLE annotations DROP COLUMN trace_id",
-	"ALTER TABLE annotations DROP COLUMN score", "ALTER TABLE annotations DROP COLUMN label"}
+	"ALTER TABLE annotations DROP COLUMN score", "ALTER TABLE annotations DROP COLUMN label")
 
 // undoCost takes a database back to before migration 0007 (0008 first).
 var undoCost = append(append([]string(nil), undoScores...), "ALTER TABLE spans DROP COLUMN cache_creation_5m_input_tokens",

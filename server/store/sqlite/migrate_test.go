@@ -92,7 +92,7 @@ func TestMigrateMappingColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	execOn(t, path, append(undoMappingColumns, "DELETE FROM schema_migrations WHERE version >= 6")...)
+	execOn(t, path, append(append([]string(nil), undoMappingColumns...), "DELETE FROM schema_migrations WHERE version >= 6")...)
 	st = mustOpen(t, path, Settings{})
 	got, _, err := st.QuerySpans(context.Background(), store.SpanQuery{ProjectID: "p/cols", Sort: []store.Sort{{Field: "span_name", Direction: "asc"}}})
 	if err != nil {
@@ -172,4 +172,83 @@ func TestMigrateCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after a priced copy", 1, model.USD(1500))
+}
+
+// TestMigratePlaces opens a database written before schema version 10:
+// each conversation gets where it last ran from its stored spans (the
+// latest one recording a working directory or git branch: here a later
+// turn on another branch, written before the earlier one), as a fresh
+// write makes it, and later writes keep it exact (a newer turn moves it, a
+// re-sent latest root without a place falls back to the turn before).
+func TestMigratePlaces(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "weave.db")
+	st := mustOpen(t, path, Settings{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	root := func(conv, trace string, at time.Duration, cwd, branch string) model.Span {
+		tid := storetest.TraceID(conv, trace)
+		s := model.Span{ProjectID: "p/places", TraceID: tid, SpanID: storetest.SpanID(tid, "root"), SpanName: "invoke_agent claude-code",
+			SpanKind: model.KindInternal, StartedAt: t0.Add(at), EndedAt: t0.Add(at + time.Second), StatusCode: model.StatusOK,
+			OperationName: model.OpInvokeAgent, AgentName: "claude-code", ConversationID: conv,
+			CustomAttrsString: map[string]string{"weave.claude_code.session.id": conv}}
+		if cwd != "" {
+			s.CustomAttrsString["weave.claude_code.cwd"] = cwd
+		}
+		if branch != "" {
+			s.CustomAttrsString["weave.claude_code.git_branch"] = branch
+		}
+		return s
+	}
+	later := root("moved", "t2", time.Minute, "/src/weave", "fix-search")
+	for _, batch := range [][]model.Span{
+		{later, root("branch-only", "t1", 0, "", "HEAD")},
+		{root("moved", "t1", 0, "/src/weave", "main"), root("none", "t1", 0, "", "")},
+	} {
+		if err := st.WriteSpans(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	places := func(st *Store) map[string]string {
+		t.Helper()
+		page, err := st.QueryConversations(ctx, store.ConversationQuery{ProjectID: "p/places"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, c := range page.Conversations {
+			out[c.ConversationID] = c.WorkingDir + "@" + c.GitBranch
+		}
+		return out
+	}
+	want := map[string]string{"moved": "/src/weave@fix-search", "branch-only": "@HEAD", "none": "@"}
+	if got := places(st); !reflect.DeepEqual(got, want) {
+		t.Fatalf("before the migration test: got %v, want %v", got, want)
+	}
+	before, err := st.QueryConversations(ctx, store.ConversationQuery{ProjectID: "p/places"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	execOn(t, path, append(undoPlaces, "DELETE FROM schema_migrations WHERE version >= 10")...)
+	st = mustOpen(t, path, Settings{})
+	if got, err := st.QueryConversations(ctx, store.ConversationQuery{ProjectID: "p/places"}); err != nil || !reflect.DeepEqual(got, before) {
+		t.Errorf("after the migration: got %+v (%v)\nwant %+v", got, err, before)
+	}
+	// Later writes keep the migrated places exact.
+	if err := st.WriteSpans(ctx, []model.Span{root("moved", "t3", 2*time.Minute, "/src/weave", "release")}); err != nil {
+		t.Fatal(err)
+	}
+	want["moved"] = "/src/weave@release"
+	if got := places(st); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a newer turn: got %v, want %v", got, want)
+	}
+	for _, s := range []model.Span{root("moved", "t3", 2*time.Minute, "", ""), root("moved", "t2", time.Minute, "", "")} {
+		if err := st.WriteSpans(ctx, []model.Span{s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want["moved"] = "/src/weave@main"
+	if got := places(st); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the latest roots lost their place: got %v, want %v", got, want)
+	}
 }

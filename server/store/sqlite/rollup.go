@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -116,6 +117,32 @@ type convDelta struct {
 	promptRemoved          map[int64]bool
 	prompt                 *promptCand // best known candidate added
 	promptForce            bool        // a candidate of unknown text was added
+	placeRemoved           map[int64]bool
+	place                  *placeCand // latest known place added
+	placeForce             bool       // a place of unknown values was added
+}
+
+// place is where a span ran (store.Place).
+type place struct{ workingDir, gitBranch string }
+
+// placeKey orders place candidates: the latest started_at, then the
+// greatest span_id, wins.
+type placeKey struct {
+	started int64
+	spanID  string
+	pk      int64
+}
+
+func (a placeKey) less(b placeKey) bool {
+	if a.started != b.started {
+		return a.started < b.started
+	}
+	return a.spanID < b.spanID
+}
+
+type placeCand struct {
+	key placeKey
+	place
 }
 
 // promptKey orders first-prompt candidates: earliest started_at, then
@@ -285,6 +312,7 @@ func (d *deltas) add(r *rowState, prompt *promptCand, sign int64) {
 			c.prompt = prompt
 		}
 	}
+	c.notePlace(r, sign)
 	d.convTraces[convItemKey{r.convID, r.traceID}] += sign
 	if r.d.turnRoot {
 		d.convTurns[convItemKey{r.convID, r.traceID}] += sign
@@ -294,6 +322,26 @@ func (d *deltas) add(r *rowState, prompt *promptCand, sign int64) {
 	}
 	if m := modelOf(r); m != "" {
 		d.convModels[convItemKey{r.convID, m}] += sign
+	}
+}
+
+// notePlace records a span version with a place added to (sign +1) or
+// removed from (-1) its conversation.
+func (c *convDelta) notePlace(r *rowState, sign int64) {
+	switch {
+	case !r.hasPlace:
+	case sign < 0:
+		if c.placeRemoved == nil {
+			c.placeRemoved = make(map[int64]bool)
+		}
+		c.placeRemoved[r.pk] = true
+	case r.place == nil:
+		c.placeForce = true
+	default:
+		k := placeKey{started: r.started, spanID: r.spanID, pk: r.pk}
+		if c.place == nil || c.place.key.less(k) {
+			c.place = &placeCand{key: k, place: *r.place}
+		}
 	}
 }
 
@@ -520,7 +568,7 @@ func (w *writeTx) applyTurns(items map[convItemKey]int64) (map[int64]turnDiff, e
 
 const convCols = `trace_count, turn_spans, turn_traces, span_count, error_count, running_count, first_activity, last_activity,
 	input_tokens, output_tokens, cache_read_tokens, cache_create_tokens, reasoning_tokens, cost_nanos, unpriced,
-	prompt, prompt_pk, prompt_at, prompt_rank, prompt_span`
+	prompt, prompt_pk, prompt_at, prompt_rank, prompt_span, working_dir, git_branch, place_pk, place_at, place_span`
 
 type convRow struct {
 	traces, turnSpans, turnTraces int64
@@ -529,6 +577,7 @@ type convRow struct {
 	tok                           [nUsage]int64
 	prompt                        string
 	pk                            promptKey
+	place                         placeCand
 }
 
 // turnCount and backgroundCount apply the turn rule (store package doc).
@@ -557,7 +606,8 @@ func (w *writeTx) applyConversations(d *deltas, traces map[int64]int64, turns ma
 		}
 		err = st.QueryRowContext(w.ctx, k).Scan(append(append([]any{&proj, &cur.traces, &cur.turnSpans, &cur.turnTraces, &cur.spans, &cur.errors, &cur.running,
 			&cur.first, &cur.last}, usageDest(&cur.tok)...),
-			&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID)...)
+			&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID,
+			&cur.place.workingDir, &cur.place.gitBranch, &cur.place.key.pk, &cur.place.key.started, &cur.place.key.spanID)...)
 		if err != nil {
 			return fmt.Errorf("sqlite: read conversation %d: %w", k, err)
 		}
@@ -604,14 +654,27 @@ func (w *writeTx) applyConversations(d *deltas, traces map[int64]int64, turns ma
 		case c.prompt != nil && (!hadPrompt || c.promptRemoved[cur.pk.pk] || !cur.pk.less(c.prompt.key)):
 			cur.prompt, cur.pk = c.prompt.text, c.prompt.key
 		}
+
+		// Place: the latest span that records one. A removed latest is
+		// recomputed unless an added one is at least as late.
+		hadPlace := exists && cur.place.key.pk != 0
+		switch {
+		case c.placeForce || (hadPlace && c.placeRemoved[cur.place.key.pk] && (c.place == nil || c.place.key.less(cur.place.key))):
+			if err := w.recomputePlace(k, &cur); err != nil {
+				return err
+			}
+		case c.place != nil && (!hadPlace || c.placeRemoved[cur.place.key.pk] || !c.place.key.less(cur.place.key)):
+			cur.place = *c.place
+		}
 		if _, err := w.exec(`UPDATE conversations SET turn_count = ?, background_count = ?, trace_count = ?,
 			turn_spans = ?, turn_traces = ?, span_count = ?, error_count = ?, running_count = ?,
 			first_activity = ?, last_activity = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,
 			cache_create_tokens = ?, reasoning_tokens = ?, cost_nanos = ?, unpriced = ?, prompt = ?, prompt_pk = ?, prompt_at = ?, prompt_rank = ?,
-			prompt_span = ? WHERE id = ?`,
+			prompt_span = ?, working_dir = ?, git_branch = ?, place_pk = ?, place_at = ?, place_span = ? WHERE id = ?`,
 			cur.turnCount(), cur.backgroundCount(), cur.traces, cur.turnSpans, cur.turnTraces, cur.spans, cur.errors, cur.running, cur.first, cur.last,
 			cur.tok[0], cur.tok[1], cur.tok[2], cur.tok[3], cur.tok[4], cur.tok[iCost], cur.tok[iUnpriced],
-			cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID, k); err != nil {
+			cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID,
+			cur.place.workingDir, cur.place.gitBranch, cur.place.key.pk, cur.place.key.started, cur.place.key.spanID, k); err != nil {
 			return err
 		}
 	}
@@ -665,5 +728,32 @@ func (w *writeTx) recomputePrompt(k int64, cur *convRow) error {
 	if len(cands) > 0 {
 		w.s.log.Warn("first prompt not found among flagged spans", "conversation", k)
 	}
+	return nil
+}
+
+// recomputePlace finds where the conversation last ran from its spans.
+func (w *writeTx) recomputePlace(k int64, cur *convRow) error {
+	cur.place = placeCand{}
+	var attrs sql.NullString
+	err := w.tx.QueryRowContext(w.ctx, `SELECT s.pk, s.started_at, s.span_id, a.attrs FROM spans s
+		LEFT JOIN attrsets a ON a.id = s.attrs_id
+		WHERE s.conv_id = ? AND s.has_place = 1 ORDER BY s.started_at DESC, s.span_id DESC LIMIT 1`, k).
+		Scan(&cur.place.key.pk, &cur.place.key.started, &cur.place.key.spanID, &attrs)
+	if errors.Is(err, sql.ErrNoRows) {
+		cur.place = placeCand{}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: recompute place: %w", err)
+	}
+	var set struct {
+		S map[string]string `json:"s"`
+	}
+	if attrs.Valid {
+		if err := json.Unmarshal([]byte(attrs.String), &set); err != nil {
+			return fmt.Errorf("sqlite: recompute place: %w", err)
+		}
+	}
+	cur.place.workingDir, cur.place.gitBranch, _ = store.Place(set.S)
 	return nil
 }

@@ -19,6 +19,7 @@ var convSortCols = map[string]string{
 	"span_count":  "c.span_count",
 	"error_count": "c.error_count", "running_count": "c.running_count",
 	"first_activity": "c.first_activity", "last_activity": "c.last_activity", "first_prompt": "c.prompt",
+	"working_dir": "c.working_dir", "git_branch": "c.git_branch",
 	"input_tokens": "c.input_tokens", "output_tokens": "c.output_tokens",
 	"cache_read_input_tokens": "c.cache_read_tokens", "cache_creation_input_tokens": "c.cache_create_tokens",
 	"reasoning_tokens": "c.reasoning_tokens", "cost_usd": "c.cost_nanos", "unpriced_count": "c.unpriced",
@@ -143,7 +144,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.conv_key, c.turn_count, c.background_count, c.span_count, c.error_count, c.running_count,
 		c.first_activity, c.last_activity, c.input_tokens, c.output_tokens, c.cache_read_tokens,
-		c.cache_create_tokens, c.reasoning_tokens, c.cost_nanos, c.unpriced, c.prompt
+		c.cache_create_tokens, c.reasoning_tokens, c.cost_nanos, c.unpriced, c.prompt, c.working_dir, c.git_branch
 		FROM conversations c WHERE `+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
 		append(args, limit, q.Offset)...)
 	if err != nil {
@@ -155,7 +156,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		var id, first, last int64
 		var u usageScan
 		if err := rows.Scan(append(append([]any{&id, &c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
-			&first, &last}, u.dest()...), &c.FirstPrompt)...); err != nil {
+			&first, &last}, u.dest()...), &c.FirstPrompt, &c.WorkingDir, &c.GitBranch)...); err != nil {
 			rows.Close()
 			return page, fmt.Errorf("sqlite: query conversations: %w", err)
 		}

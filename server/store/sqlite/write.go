@@ -38,6 +38,7 @@ type prepSpan struct {
 	raw      []rawPart // raw_span with its long strings chunked, nil if it has none
 	hasUsage bool
 	prompt   string // preview of the last user message of input_messages
+	place    *place // where the span ran, nil if it records no place
 	// set in the transaction
 	pages               []*blobRef // full pages of input messages
 	inShapes, outShapes []shape
@@ -106,6 +107,9 @@ func prepare(s *model.Span, memo *chunkMemo) (*prepSpan, error) {
 	p.result = newText(s.ToolCallResult)
 	p.raw = splitRaw(s.RawSpan, memo)
 	p.prompt = promptPreview(s.InputMessages)
+	if wd, branch, ok := store.Place(s.CustomAttrsString); ok {
+		p.place = &place{workingDir: wd, gitBranch: branch}
+	}
 	return p, nil
 }
 
@@ -297,6 +301,8 @@ type rowState struct {
 	d                   derived
 	hasPrompt           bool
 	isTurn              bool
+	hasPlace            bool
+	place               *place // nil when unknown (a stored span) or none
 }
 
 func (r *rowState) hasUsage() bool { return r.hasTokens() || r.cost.Valid }
@@ -320,7 +326,7 @@ func stateOf(p *prepSpan, proj int64) *rowState {
 	r := &rowState{proj: proj, traceID: s.TraceID, spanID: s.SpanID, parentID: s.ParentSpanID, started: p.started, ended: p.ended,
 		status: s.StatusCode, op: s.OperationName, agent: s.AgentName, version: s.AgentVersion,
 		conv: s.ConversationID, thread: s.ThreadID, reqModel: s.RequestModel, respModel: s.ResponseModel,
-		hasPrompt: p.hasPrompt(), isTurn: s.IsTurn}
+		hasPrompt: p.hasPrompt(), isTurn: s.IsTurn, hasPlace: p.place != nil, place: p.place}
 	for i, t := range tokens(s) {
 		if t != nil {
 			r.tok[i] = sql.NullInt64{Int64: *t, Valid: true}
@@ -339,14 +345,14 @@ func tokens(s *model.Span) [5]*int64 {
 const traceStateCols = `s.pk, s.span_id, s.parent_span_id, s.started_at, s.ended_at, s.status_code, s.operation_name,
 	s.agent_name, s.agent_version, s.conversation_id, s.thread_id, s.request_model, s.response_model,
 	s.input_tokens, s.output_tokens, s.cache_read_input_tokens, s.cache_creation_input_tokens, s.reasoning_tokens, s.cost_nanos,
-	s.eff_agent, s.eff_version, c.conv_key, s.conv_id, s.counted, s.has_prompt, s.is_turn, s.turn_root`
+	s.eff_agent, s.eff_version, c.conv_key, s.conv_id, s.counted, s.has_prompt, s.is_turn, s.turn_root, s.has_place`
 
 func scanState(sc interface{ Scan(...any) error }, proj int64, traceID string) (*rowState, error) {
 	r := &rowState{proj: proj, traceID: traceID}
 	err := sc.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
 		&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
 		&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4], &r.cost,
-		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt, &r.isTurn, &r.d.turnRoot)
+		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt, &r.isTurn, &r.d.turnRoot, &r.hasPlace)
 	return r, err
 }
 
@@ -433,10 +439,10 @@ const spanCols = `proj, trace_id, span_id, parent_span_id, span_name, span_kind,
 	compaction_items_before, compaction_items_after, thread_id, is_turn,
 	total_tokens, display_name, wb_run_id, wb_run_step, model_parameters, attrs_id, resource_id,
 	cache_creation_5m_input_tokens, cache_creation_1h_input_tokens, cost_nanos, cost_source,
-	eff_agent, eff_version, conv_id, counted, has_prompt, turn_root, details`
+	eff_agent, eff_version, conv_id, counted, has_prompt, turn_root, has_place, details`
 
 var (
-	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(52) + ")"
+	insertSpanSQL = "INSERT INTO spans (" + spanCols + ") VALUES (" + placeholders(53) + ")"
 	updateSpanSQL = func() string {
 		var sets []string
 		for _, c := range strings.Split(spanCols, ",") {
@@ -475,7 +481,7 @@ func spanArgs(p *prepSpan, r *rowState) []any {
 		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn,
 		nullable(s.TotalTokens), s.DisplayName, s.WBRunID, nullable(s.WBRunStep), p.params, ref(p.attrs), ref(p.res),
 		nullable(s.CacheCreation5mInputTokens), nullable(s.CacheCreation1hInputTokens), nullInt(r.cost), s.CostSource,
-		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), r.d.turnRoot, x.encode()}
+		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), r.d.turnRoot, p.place != nil, x.encode()}
 }
 
 // insertSQL returns the INSERT of a span row with these values and the

@@ -277,6 +277,7 @@ func (o *oracle) conversations(project string) map[string]*store.ConversationSum
 		text    string
 	}
 	prompts := map[string]*cand{}
+	places := map[string]*model.Span{} // latest span with a working dir or branch
 	for _, s := range o.project(project) {
 		d := der[keyOf(&s)]
 		c := out[d.conv]
@@ -332,6 +333,11 @@ func (o *oracle) conversations(project string) map[string]*store.ConversationSum
 				prompts[d.conv] = cd
 			}
 		}
+		if s.CustomAttrsString["weave.claude_code.cwd"] != "" || s.CustomAttrsString["weave.claude_code.git_branch"] != "" {
+			if b := places[d.conv]; b == nil || s.StartedAt.After(b.StartedAt) || (s.StartedAt.Equal(b.StartedAt) && s.SpanID > b.SpanID) {
+				places[d.conv] = &s
+			}
+		}
 	}
 	for k, c := range out {
 		c.TurnCount = int64(len(traces[k]))
@@ -343,6 +349,9 @@ func (o *oracle) conversations(project string) map[string]*store.ConversationSum
 		c.Models = sortedKeys(models[k])
 		if p := prompts[k]; p != nil {
 			c.FirstPrompt = p.text
+		}
+		if s := places[k]; s != nil {
+			c.WorkingDir, c.GitBranch = s.CustomAttrsString["weave.claude_code.cwd"], s.CustomAttrsString["weave.claude_code.git_branch"]
 		}
 	}
 	return out

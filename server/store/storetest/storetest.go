@@ -73,6 +73,7 @@ var tests = []suiteTest{
 	{"Conversations", testConversations},
 	{"ConversationQueryOptions", testConversationQuery},
 	{"FirstPrompt", testFirstPrompt},
+	{"ConversationPlaces", testConversationPlaces},
 	{"Turns", testTurns},
 	{"Traces", testTraces},
 	{"Aggregates", testAggregates},

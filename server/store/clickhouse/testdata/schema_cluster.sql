@@ -585,3 +585,25 @@ TTL toDateTime(intDiv(time_ns, 1000000000)) + INTERVAL 90 DAY;
 CREATE TABLE IF NOT EXISTS `weave`.`metric_points` ON CLUSTER `weave_cluster` AS `weave`.`metric_points_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'metric_points_local', cityHash64(project_id, series_id));
 
+-- migration 9 conversation_places
+
+ALTER TABLE `weave`.`span_state_local` ON CLUSTER `weave_cluster`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '';
+
+ALTER TABLE `weave`.`span_state` ON CLUSTER `weave_cluster`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '';
+
+ALTER TABLE `weave`.`conv_traces_local` ON CLUSTER `weave_cluster`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS place_ns Int64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS place_span_id String DEFAULT '';
+
+ALTER TABLE `weave`.`conv_traces` ON CLUSTER `weave_cluster`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS place_ns Int64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS place_span_id String DEFAULT '';
+

@@ -570,3 +570,25 @@ ORDER BY (project_id, name, series_id, time_ns);
 CREATE TABLE IF NOT EXISTS `weave`.`metric_points` AS `weave`.`metric_points_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'metric_points_local', cityHash64(project_id, series_id));
 
+-- migration 9 conversation_places
+
+ALTER TABLE `weave`.`span_state_local`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '';
+
+ALTER TABLE `weave`.`span_state`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '';
+
+ALTER TABLE `weave`.`conv_traces_local`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS place_ns Int64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS place_span_id String DEFAULT '';
+
+ALTER TABLE `weave`.`conv_traces`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS place_ns Int64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS place_span_id String DEFAULT '';
+

@@ -490,3 +490,15 @@ CREATE TABLE IF NOT EXISTS `weave`.`metric_points`
 ENGINE = ReplacingMergeTree(version)
 ORDER BY (project_id, name, series_id, time_ns);
 
+-- migration 9 conversation_places
+
+ALTER TABLE `weave`.`span_state`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '';
+
+ALTER TABLE `weave`.`conv_traces`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS place_ns Int64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS place_span_id String DEFAULT '';
+

@@ -502,3 +502,15 @@ ENGINE = ReplacingMergeTree(version)
 ORDER BY (project_id, name, series_id, time_ns)
 TTL toDateTime(intDiv(time_ns, 1000000000)) + INTERVAL 30 DAY;
 
+-- migration 9 conversation_places
+
+ALTER TABLE `weave`.`span_state`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '';
+
+ALTER TABLE `weave`.`conv_traces`
+    ADD COLUMN IF NOT EXISTS working_dir String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS git_branch String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS place_ns Int64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS place_span_id String DEFAULT '';
+
