@@ -740,7 +740,6 @@ func (w *writeTx) recomputePlace(k int64, cur *convRow) error {
 		WHERE s.conv_id = ? AND s.has_place = 1 ORDER BY s.started_at DESC, s.span_id DESC LIMIT 1`, k).
 		Scan(&cur.place.key.pk, &cur.place.key.started, &cur.place.key.spanID, &attrs)
 	if errors.Is(err, sql.ErrNoRows) {
-		cur.place = placeCand{}
 		return nil
 	}
 	if err != nil {
