@@ -162,7 +162,7 @@ func TestCostMatchesClaudeCode(t *testing.T) {
 	apiPost(t, r, "/genai/conversations/query", map[string]any{"project_id": project, "limit": 1000}, &page)
 	byID := map[string]store.ConversationSummary{}
 	for _, c := range page.Conversations {
-		byID[c.ConversationID] = c.ConversationSummary
+		byID[c.ConversationID] = c
 	}
 	var report strings.Builder
 	fmt.Fprintf(&report, "%-80s %12s %12s %8s\n", "conversation", "Claude Code", "weave", "diff")
