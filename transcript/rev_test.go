@@ -213,6 +213,20 @@ func feedChecked(b *Builder, lines []*Line, finish bool) error {
 	return nil
 }
 
+// decodeFile decodes every line of the transcript at path.
+func decodeFile(t testing.TB, path string) []*Line {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _, err := DecodeAll(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
 func recordedTranscripts(t testing.TB) []string {
 	t.Helper()
 	var files []string
@@ -237,14 +251,7 @@ func recordedTranscripts(t testing.TB) []string {
 func TestRevisionsCoverEveryChange(t *testing.T) {
 	for _, path := range recordedTranscripts(t) {
 		t.Run(fixtures.Rel(t, path), func(t *testing.T) {
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lines, _, err := DecodeAll(bytes.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
+			lines := decodeFile(t, path)
 			b := NewBuilder(path)
 			if filepath.Base(filepath.Dir(path)) == "subagents" {
 				b = SubagentBuilder(path)
