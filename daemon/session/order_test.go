@@ -123,3 +123,71 @@ func TestTUILinesBeforeTheirPrompt(t *testing.T) {
 		}
 	}
 }
+
+// TestRunningSpanNoLongerBuiltIsClosed: a tool PreToolUse started in one
+// turn that the transcript then places in another (here the hook's
+// prompt_id names the first prompt, the call lands after the second) is
+// closed in the first turn's trace, with orphan_reason not_in_turn: a
+// rebuild of the turn no longer produces it, and nothing else would end it.
+func TestRunningSpanNoLongerBuiltIsClosed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "projects", "p", "s4.jsonl")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	line := func(n int, m map[string]any) string {
+		m["uuid"], m["sessionId"] = "u"+strconv.Itoa(n), "s4"
+		m["timestamp"] = t0.Add(time.Duration(n) * time.Second).Format(time.RFC3339Nano)
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	answer := func(id string, block map[string]any) map[string]any {
+		return map[string]any{"type": "assistant", "message": map[string]any{"id": id, "role": "assistant", "model": "claude-opus-4-8",
+			"content": []any{block}, "stop_reason": "end_turn", "usage": map[string]any{"input_tokens": 3, "output_tokens": 1}}}
+	}
+	prompt := func(id, text string) map[string]any {
+		return map[string]any{"type": "user", "promptId": id, "message": map[string]any{"role": "user", "content": text}}
+	}
+	p := New(Settings{ForgetAfter: 10 * time.Minute})
+	final := map[spans.SpanID]spans.Span{}
+	record := func(out []spans.Span) {
+		for _, sp := range out {
+			final[sp.SpanID] = sp
+		}
+	}
+	base := func(name, prompt string) map[string]any {
+		return map[string]any{"hook_event_name": name, "session_id": "s4", "transcript_path": path, "prompt_id": prompt}
+	}
+	record(p.Event(event(t, base("UserPromptSubmit", "P1"), t0), false))
+	pre := base("PreToolUse", "P1")
+	pre["tool_name"], pre["tool_use_id"], pre["tool_input"] = "Bash", "toolu_x", map[string]any{"command": "ls"}
+	record(p.Event(event(t, pre, t0.Add(time.Second)), false))
+	tool := spans.ToolSpanID(spans.TurnTraceID("P1"), "toolu_x")
+	if sp, ok := final[tool]; !ok || !sp.IsRunning() {
+		t.Fatalf("after PreToolUse: tool span found %v, want it running", ok)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join([]string{
+		line(1, prompt("P1", "first")),
+		line(2, answer("m1", map[string]any{"type": "text", "text": "hi"})),
+		line(3, prompt("P2", "second")),
+		line(4, answer("m2", map[string]any{"type": "tool_use", "id": "toolu_x", "name": "Bash", "input": map[string]any{"command": "ls"}})),
+	}, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	record(p.FileChanged(path))
+	sp := final[tool]
+	if sp.IsRunning() || sp.Attributes[spans.KeyOrphanReason] != "not_in_turn" || sp.End.Before(sp.Start) {
+		t.Errorf("tool span in the first turn's trace: running %v, orphan_reason %v, %s–%s; want it closed, not_in_turn",
+			sp.IsRunning(), sp.Attributes[spans.KeyOrphanReason], sp.Start, sp.End)
+	}
+	if _, ok := final[spans.ToolSpanID(spans.TurnTraceID("P2"), "toolu_x")]; !ok {
+		t.Errorf("no tool span in the second turn's trace, where the transcript placed the call")
+	}
+	// Closed once: a later change of the turn does not send it again.
+	appendLines(t, path, line(5, answer("m3", map[string]any{"type": "text", "text": "done"})))
+	for _, sp := range p.FileChanged(path) {
+		if sp.SpanID == tool {
+			t.Errorf("the closed span was sent again")
+		}
+	}
+}
