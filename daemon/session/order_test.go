@@ -58,24 +58,22 @@ func TestTUILinesBeforeTheirPrompt(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := New(Settings{ForgetAfter: 10 * time.Minute})
-	final := map[spans.SpanID]spans.Span{}
-	record := func(out []spans.Span) {
-		for _, sp := range out {
-			final[sp.SpanID] = sp
-		}
-	}
+	// Step by step, the incremental daemon matches one that rebuilds
+	// everything, and a from-scratch build (twin).
+	w := newTwin(t)
+	final := w.latest
 	hook := func(i int, name string) {
 		t.Helper()
 		if evs[i]["hook_event_name"] != name {
 			t.Fatalf("hook %d is %v, want %s", i, evs[i]["hook_event_name"], name)
 		}
 		evs[i]["transcript_path"] = path
-		record(p.Event(event(t, evs[i], ats[i]), false))
+		ev := event(t, evs[i], ats[i])
+		w.do(name, func(p *Processor) []spans.Span { return p.Event(ev, false) })
 	}
 	land := func(from, to int) { // transcript lines [from, to) land
 		appendLines(t, path, lines[from:to]...)
-		record(p.FileChanged(path))
+		w.do("lines", func(p *Processor) []spans.Span { return p.FileChanged(path) })
 	}
 	// The order the failing run saw: the hooks of the first prompt and its
 	// Bash call, then the lines, the assistant ones first.
@@ -148,20 +146,22 @@ func TestRunningSpanNoLongerBuiltIsClosed(t *testing.T) {
 	prompt := func(id, text string) map[string]any {
 		return map[string]any{"type": "user", "promptId": id, "message": map[string]any{"role": "user", "content": text}}
 	}
-	p := New(Settings{ForgetAfter: 10 * time.Minute})
-	final := map[spans.SpanID]spans.Span{}
-	record := func(out []spans.Span) {
-		for _, sp := range out {
-			final[sp.SpanID] = sp
-		}
+	w := newTwin(t) // the rebuild-everything reference closes it the same way
+	final := w.latest
+	hook := func(payload map[string]any, at time.Time) {
+		ev := event(t, payload, at)
+		w.do("hook", func(p *Processor) []spans.Span { return p.Event(ev, false) })
+	}
+	changed := func() []spans.Span {
+		return w.do("lines", func(p *Processor) []spans.Span { return p.FileChanged(path) })
 	}
 	base := func(name, prompt string) map[string]any {
 		return map[string]any{"hook_event_name": name, "session_id": "s4", "transcript_path": path, "prompt_id": prompt}
 	}
-	record(p.Event(event(t, base("UserPromptSubmit", "P1"), t0), false))
+	hook(base("UserPromptSubmit", "P1"), t0)
 	pre := base("PreToolUse", "P1")
 	pre["tool_name"], pre["tool_use_id"], pre["tool_input"] = "Bash", "toolu_x", map[string]any{"command": "ls"}
-	record(p.Event(event(t, pre, t0.Add(time.Second)), false))
+	hook(pre, t0.Add(time.Second))
 	tool := spans.ToolSpanID(spans.TurnTraceID("P1"), "toolu_x")
 	if sp, ok := final[tool]; !ok || !sp.IsRunning() {
 		t.Fatalf("after PreToolUse: tool span found %v, want it running", ok)
@@ -174,7 +174,7 @@ func TestRunningSpanNoLongerBuiltIsClosed(t *testing.T) {
 	}, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	record(p.FileChanged(path))
+	changed()
 	sp := final[tool]
 	if sp.IsRunning() || sp.Attributes[spans.KeyOrphanReason] != "not_in_turn" || sp.End.Before(sp.Start) {
 		t.Errorf("tool span in the first turn's trace: running %v, orphan_reason %v, %s–%s; want it closed, not_in_turn",
@@ -185,7 +185,7 @@ func TestRunningSpanNoLongerBuiltIsClosed(t *testing.T) {
 	}
 	// Closed once: a later change of the turn does not send it again.
 	appendLines(t, path, line(5, answer("m3", map[string]any{"type": "text", "text": "done"})))
-	for _, sp := range p.FileChanged(path) {
+	for _, sp := range changed() {
 		if sp.SpanID == tool {
 			t.Errorf("the closed span was sent again")
 		}
