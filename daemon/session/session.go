@@ -16,15 +16,12 @@
 package session
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -165,10 +162,6 @@ type session struct {
 	// whose fingerprint is the same builds to the same spans, so diff
 	// skips it.
 	built map[string]uint64
-	// running holds, by turn key, the spans the turn's last build exported
-	// running, to close the ones a later build no longer produces (see
-	// dropRunning).
-	running map[string]map[spans.SpanID]spans.Span
 	// instructions are CLAUDE.md files InstructionsLoaded reported.
 	instructions []string
 }
@@ -489,7 +482,7 @@ func (p *Processor) session(id, path string) *session {
 		return s
 	}
 	s := &session{id: id, path: path, subs: map[string]*fileState{}, pending: map[string]*pendingTool{},
-		exported: map[spans.SpanID]uint64{}, built: map[string]uint64{}, running: map[string]map[spans.SpanID]spans.Span{}, agentTurn: map[string]string{},
+		exported: map[spans.SpanID]uint64{}, built: map[string]uint64{}, agentTurn: map[string]string{},
 		live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
 	if path != "" {
 		s.main = &fileState{path: path, b: transcript.NewBuilder(path)}
@@ -699,7 +692,6 @@ func (p *Processor) diff(s *session) []spans.Span {
 		}
 	}
 	var out []spans.Span
-	b := turnBuilds{}
 	for _, t := range ts.Turns {
 		if t.Copied {
 			continue
@@ -711,7 +703,6 @@ func (p *Processor) diff(s *session) []spans.Span {
 		}
 		p.turnsBuilt++
 		for _, sp := range spans.BuildTurn(ts, t, opts) {
-			b.note(t, sp)
 			h := sp.Hash()
 			if s.exported[sp.SpanID] == h {
 				continue
@@ -725,74 +716,7 @@ func (p *Processor) diff(s *session) []spans.Span {
 			delete(s.built, t.Key)
 		}
 	}
-	out = append(out, s.dropRunning(b, keys)...)
 	p.stats.SpansEmitted += int64(len(out))
-	return out
-}
-
-// turnBuilds is what the turns diff built produced, by turn key: every span
-// id, the spans still running, and the latest end of the turns.
-type turnBuilds map[string]*turnBuild
-
-type turnBuild struct {
-	ids     map[spans.SpanID]bool
-	running map[spans.SpanID]spans.Span
-	end     time.Time
-}
-
-func (b turnBuilds) note(t *transcript.Turn, sp spans.Span) {
-	tb := b[t.Key]
-	if tb == nil {
-		tb = &turnBuild{ids: map[spans.SpanID]bool{}, running: map[spans.SpanID]spans.Span{}}
-		b[t.Key] = tb
-	}
-	tb.ids[sp.SpanID] = true
-	if sp.IsRunning() {
-		tb.running[sp.SpanID] = sp
-	}
-	if t.End.After(tb.end) {
-		tb.end = t.End
-	}
-}
-
-// dropRunning closes the spans a turn exported running (a tool PreToolUse
-// started, say) that its latest build no longer produces, and those of a
-// turn that is gone (keys: the session's own turn keys): nothing else would
-// ever end them. It happens when the transcript places a call elsewhere
-// than the hooks did; each is exported once more, ended at its turn's end
-// (never before its start), with orphan_reason not_in_turn.
-func (s *session) dropRunning(b turnBuilds, keys map[string]int) []spans.Span {
-	var out []spans.Span
-	for key, was := range s.running {
-		tb := b[key]
-		if tb == nil && keys[key] > 0 {
-			continue // not rebuilt: what it exported stands
-		}
-		var end time.Time
-		if tb != nil {
-			end = tb.end
-		}
-		for id, sp := range was {
-			if tb != nil && tb.ids[id] {
-				continue
-			}
-			sp.Attributes = maps.Clone(sp.Attributes)
-			sp.SetAttr(spans.KeyOrphanReason, "not_in_turn")
-			sp.End = end
-			if sp.End.Before(sp.Start) {
-				sp.End = sp.Start
-			}
-			s.exported[id] = sp.Hash()
-			out = append(out, sp)
-		}
-		delete(s.running, key)
-	}
-	for key, tb := range b {
-		if len(tb.running) > 0 {
-			s.running[key] = tb.running
-		}
-	}
-	slices.SortFunc(out, func(x, y spans.Span) int { return bytes.Compare(x.SpanID[:], y.SpanID[:]) })
 	return out
 }
 
