@@ -7,6 +7,7 @@ import (
 	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/daemon/journal"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -60,7 +61,7 @@ func (jr *journaler) lookup(r lookupReq) {
 		}
 		_, err := jr.j.Replay(func(rec *journal.Record) error {
 			if ev, ok := decode(rec); ok && ev.PromptID != "" {
-				if t := spans.TurnTraceID(ev.PromptID).String(); r.traces[t] {
+				if t := spanid.TurnTraceID(ev.PromptID).String(); r.traces[t] {
 					res.traceSession[t] = ev.SessionID
 					want[ev.SessionID] = true
 				}

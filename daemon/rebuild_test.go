@@ -9,6 +9,7 @@ import (
 	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/daemon/journal"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -38,7 +39,7 @@ func TestJournalLookup(t *testing.T) {
 	add("c", "UserPromptSubmit", "P3")
 	jr := newJournaler(slog.New(slog.DiscardHandler), j, hookproto.Paths{}, time.Hour, 1<<30)
 	reply := make(chan lookupResult, 1)
-	jr.lookup(lookupReq{sessions: map[string]bool{"a": true}, traces: map[string]bool{spans.TurnTraceID("P2").String(): true}, reply: reply})
+	jr.lookup(lookupReq{sessions: map[string]bool{"a": true}, traces: map[string]bool{spanid.TurnTraceID("P2").String(): true}, reply: reply})
 	res := <-reply
 	if res.err != nil {
 		t.Fatal(res.err)
@@ -53,7 +54,7 @@ func TestJournalLookup(t *testing.T) {
 	if got := names(res.events["a"]); got != "[UserPromptSubmit Stop SessionEnd]" {
 		t.Errorf("events of closed session a: %s, want all three in order", got)
 	}
-	if got := res.traceSession[spans.TurnTraceID("P2").String()]; got != "b" || names(res.events["b"]) != "[UserPromptSubmit]" {
+	if got := res.traceSession[spanid.TurnTraceID("P2").String()]; got != "b" || names(res.events["b"]) != "[UserPromptSubmit]" {
 		t.Errorf("trace of P2: session %q, events %s; want b and its event", got, names(res.events["b"]))
 	}
 	if _, ok := res.events["c"]; ok {
@@ -69,12 +70,12 @@ func TestJournalLookup(t *testing.T) {
 // ids match nothing rebuilt (or that kept only its session) has its whole
 // session sent again.
 func TestRebuiltOf(t *testing.T) {
-	t1, t2 := spans.TurnTraceID("P1"), spans.TurnTraceID("P2")
+	t1, t2 := spanid.TurnTraceID("P1"), spanid.TurnTraceID("P2")
 	session := []spans.Span{
-		{TraceID: t1, SpanID: spans.RootSpanID(t1)},
-		{TraceID: t1, SpanID: spans.ToolSpanID(t1, "a")},
-		{TraceID: t2, SpanID: spans.RootSpanID(t2)},
-		{TraceID: t2, SpanID: spans.ToolSpanID(t2, "b")},
+		{TraceID: t1, SpanID: spanid.RootSpanID(t1)},
+		{TraceID: t1, SpanID: spanid.ToolSpanID(t1, "a")},
+		{TraceID: t2, SpanID: spanid.RootSpanID(t2)},
+		{TraceID: t2, SpanID: spanid.ToolSpanID(t2, "b")},
 	}
 	build := func(sid string) []spans.Span {
 		if sid == "s1" {

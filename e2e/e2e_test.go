@@ -34,7 +34,7 @@ import (
 
 	"github.com/weavetrace/weave/e2e/harness"
 	"github.com/weavetrace/weave/e2e/scenarios"
-	"github.com/weavetrace/weave/spans"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/tools/chlocal/chlocal"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -703,7 +703,7 @@ func TestClaudeCodeScenarios(t *testing.T) {
 			// first request it sent once answered.
 			rec.mu.Lock()
 			for prompt, stop := range stopTimes(t, r.session.HookLog()) {
-				trace := spans.TurnTraceID(prompt).String()
+				trace := spanid.TurnTraceID(prompt).String()
 				at, ok := rec.runningRoot[trace]
 				next, waited := rec.nextAfterWait(stop)
 				switch {

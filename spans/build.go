@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/transcript"
 )
 
@@ -154,7 +156,7 @@ func Build(s *transcript.Session, o Options) []Span {
 // BuildTurn returns the span tree of one turn: the invoke_agent root first,
 // then its descendants in start order.
 func BuildTurn(s *transcript.Session, t *transcript.Turn, o Options) []Span {
-	b := &builder{s: s, t: t, o: o, trace: TurnTraceID(t.Key), red: &redactor{p: o.Privacy}}
+	b := &builder{s: s, t: t, o: o, trace: spanid.TurnTraceID(t.Key), red: &redactor{p: o.Privacy}}
 	return b.build()
 }
 
@@ -162,7 +164,7 @@ type builder struct {
 	s     *transcript.Session
 	t     *transcript.Turn
 	o     Options
-	trace TraceID
+	trace spanid.TraceID
 	red   *redactor
 	out   []Span
 	ti    int  // the turn's index in s.Turns (turnIndex)
@@ -183,11 +185,11 @@ func (b *builder) running() bool {
 }
 
 func (b *builder) build() []Span {
-	rootID := RootSpanID(b.trace)
+	rootID := spanid.RootSpanID(b.trace)
 	t := b.t
 	name := agentName(b.s)
 	root := Span{
-		TraceID: b.trace, SpanID: rootID, Name: OpInvokeAgent + " " + name, Kind: KindInternal,
+		TraceID: b.trace, SpanID: rootID, Name: semconv.OpInvokeAgent + " " + name, Kind: KindInternal,
 		Start: t.Start, End: t.End, StatusCode: StatusUnset,
 	}
 	lt := b.live()
@@ -202,39 +204,39 @@ func (b *builder) build() []Span {
 		root.Start = lt.Start
 	}
 	b.common(&root, name)
-	root.SetAttr(KeySessionID, b.s.ID)
-	root.SetAttr(KeyParentSessionID, b.s.ParentSessionID)
-	root.SetAttr(KeyCwd, b.red.text(b.s.Cwd))
-	root.SetAttr(KeyGitBranch, b.red.text(b.s.GitBranch))
+	root.SetAttr(semconv.KeySessionID, b.s.ID)
+	root.SetAttr(semconv.KeyParentSessionID, b.s.ParentSessionID)
+	root.SetAttr(semconv.KeyCwd, b.red.text(b.s.Cwd))
+	root.SetAttr(semconv.KeyGitBranch, b.red.text(b.s.GitBranch))
 	if b.s.Agent == "" {
-		root.SetAttr(KeyEntrypoint, b.s.Entrypoint)
-		root.SetAttr(KeyClaudeCodeVersion, b.s.Version)
+		root.SetAttr(semconv.KeyEntrypoint, b.s.Entrypoint)
+		root.SetAttr(semconv.KeyClaudeCodeVersion, b.s.Version)
 	}
-	root.SetAttr(KeyPromptID, t.PromptID)
-	root.SetAttr(KeyTurnNumber, int64(t.Number))
-	root.SetAttr(KeyPermissionMode, t.PermissionMode)
-	root.SetAttr(KeyTurnOrigin, t.Origin)
-	root.SetAttr(KeyIntegrationName, "weave")
-	root.SetAttr(KeyIntegrationVersion, b.o.IntegrationVersion)
+	root.SetAttr(semconv.KeyPromptID, t.PromptID)
+	root.SetAttr(semconv.KeyTurnNumber, int64(t.Number))
+	root.SetAttr(semconv.KeyPermissionMode, t.PermissionMode)
+	root.SetAttr(semconv.KeyTurnOrigin, t.Origin)
+	root.SetAttr(semconv.KeyIntegrationName, "weave")
+	root.SetAttr(semconv.KeyIntegrationVersion, b.o.IntegrationVersion)
 	if b.s.Agent == "" { // weave.claude_code.source is Claude Code's
-		source := SourceImport
+		source := semconv.SourceImport
 		if b.o.Live != nil {
 			source = b.o.Live.Source
 		}
-		root.SetAttr(KeySource, source)
+		root.SetAttr(semconv.KeySource, source)
 	}
-	root.SetAttr(KeyRequestModel, t.Model())
-	root.SetAttr(KeyTurnLLMCallCount, int64(len(t.Calls)))
-	root.SetAttr(KeyTurnToolCount, int64(len(t.Tools)))
-	root.SetAttr(KeyDisplayName, b.displayName(fmt.Sprintf("Turn %d", t.Number), prompt))
+	root.SetAttr(semconv.KeyRequestModel, t.Model())
+	root.SetAttr(semconv.KeyTurnLLMCallCount, int64(len(t.Calls)))
+	root.SetAttr(semconv.KeyTurnToolCount, int64(len(t.Tools)))
+	root.SetAttr(semconv.KeyDisplayName, b.displayName(fmt.Sprintf("Turn %d", t.Number), prompt))
 	if !b.o.Privacy.OmitContent && prompt != "" {
-		root.SetAttr(KeyInputMessages, b.messagesJSON([]message{{Role: "user", Parts: []part{{Type: "text", Content: b.red.text(prompt)}}}}))
+		root.SetAttr(semconv.KeyInputMessages, b.messagesJSON([]message{{Role: "user", Parts: []part{{Type: "text", Content: b.red.text(prompt)}}}}))
 	}
 	if last := lastCall(t.Calls); last != nil {
 		if out := b.outputMessage(last, true); out != nil && !b.o.Privacy.OmitContent {
-			root.SetAttr(KeyOutputMessages, b.messagesJSON([]message{*out}))
+			root.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{*out}))
 		}
-		root.SetAttr(KeyFinishReasons, nonEmptyList(last.StopReason))
+		root.SetAttr(semconv.KeyFinishReasons, nonEmptyList(last.StopReason))
 	}
 	b.compactions(&root)
 
@@ -255,13 +257,13 @@ func (b *builder) build() []Span {
 	}
 	if failed := t.Failed(); failed != nil {
 		b.fail(r, failed.Type, failed.Message)
-		r.SetAttr(KeyTurnFailed, true)
+		r.SetAttr(semconv.KeyTurnFailed, true)
 	}
 	if lt != nil {
 		r.Events = append(r.Events, b.liveEvents(lt.Events)...)
 		if lt.Failure != nil {
 			b.fail(r, lt.Failure.Type, lt.Failure.Message)
-			r.SetAttr(KeyTurnFailed, true)
+			r.SetAttr(semconv.KeyTurnFailed, true)
 		}
 		switch {
 		case !lt.Stopped.IsZero():
@@ -278,7 +280,7 @@ func (b *builder) build() []Span {
 			// 2.1.330 fires no StopFailure in print mode. It failed (above),
 			// it was not left behind; it ends where its transcript does.
 		case lt.Closed != "":
-			r.SetAttr(KeyOrphanReason, lt.Closed)
+			r.SetAttr(semconv.KeyOrphanReason, lt.Closed)
 			if lt.ClosedAt.After(r.End) {
 				r.End = lt.ClosedAt
 			}
@@ -294,10 +296,10 @@ func (b *builder) build() []Span {
 		r.End = r.Start
 	}
 	if b.red.count > 0 {
-		r.SetAttr(KeyRedactions, b.red.count)
+		r.SetAttr(semconv.KeyRedactions, b.red.count)
 	}
 	if b.o.Privacy.OmitContent {
-		r.SetAttr(KeyContentOmitted, true)
+		r.SetAttr(semconv.KeyContentOmitted, true)
 	}
 	sort.SliceStable(b.out[1:], func(i, j int) bool {
 		a, c := b.out[1+i], b.out[1+j]
@@ -311,26 +313,26 @@ func (b *builder) build() []Span {
 
 // common sets the attributes every span of the turn carries.
 func (b *builder) common(s *Span, agentName string) {
-	op := OpInvokeAgent
+	op := semconv.OpInvokeAgent
 	switch {
-	case s.Name == OpChat || strings.HasPrefix(s.Name, OpChat+" "):
+	case s.Name == semconv.OpChat || strings.HasPrefix(s.Name, semconv.OpChat+" "):
 		// "chat" alone: a failed call whose model no record names.
-		op = OpChat
-	case strings.HasPrefix(s.Name, OpExecuteTool+" "):
-		op = OpExecuteTool
+		op = semconv.OpChat
+	case strings.HasPrefix(s.Name, semconv.OpExecuteTool+" "):
+		op = semconv.OpExecuteTool
 	}
-	s.SetAttr(KeyOperationName, op)
-	s.SetAttr(KeyAgentName, agentName)
+	s.SetAttr(semconv.KeyOperationName, op)
+	s.SetAttr(semconv.KeyAgentName, agentName)
 	// Every span carries the agent version (Claude Code's), so per-version
 	// rollups see the chat and tool spans' usage, not only the roots'.
-	s.SetAttr(KeyAgentVersion, b.s.Version)
-	s.SetAttr(KeyConversationID, b.s.ConversationID)
-	s.SetAttr(KeySessionID, b.s.ID)
+	s.SetAttr(semconv.KeyAgentVersion, b.s.Version)
+	s.SetAttr(semconv.KeyConversationID, b.s.ConversationID)
+	s.SetAttr(semconv.KeySessionID, b.s.ID)
 }
 
 // agentChildren emits the chat, tool and subagent spans of one agent (the
 // main agent of the turn, or the subagent sub) under parent.
-func (b *builder) agentChildren(parent SpanID, agentName string, sub *transcript.Subagent, calls []*transcript.LLMCall, tools []*transcript.ToolCall, orphans []*transcript.Subagent) {
+func (b *builder) agentChildren(parent spanid.SpanID, agentName string, sub *transcript.Subagent, calls []*transcript.LLMCall, tools []*transcript.ToolCall, orphans []*transcript.Subagent) {
 	for _, c := range calls {
 		b.chat(parent, agentName, sub, c)
 	}
@@ -351,14 +353,14 @@ func (b *builder) agentChildren(parent SpanID, agentName string, sub *transcript
 	}
 }
 
-func (b *builder) chat(parent SpanID, agentName string, sub *transcript.Subagent, c *transcript.LLMCall) {
+func (b *builder) chat(parent spanid.SpanID, agentName string, sub *transcript.Subagent, c *transcript.LLMCall) {
 	model := c.Model
 	if model == "" {
 		model = b.sessionModel()
 	}
 	s := Span{
-		TraceID: b.trace, SpanID: ChatSpanID(b.trace, c.MessageID), ParentSpanID: parent,
-		Name: strings.TrimSpace(OpChat + " " + model), Kind: KindClient,
+		TraceID: b.trace, SpanID: spanid.ChatSpanID(b.trace, c.MessageID), ParentSpanID: parent,
+		Name: strings.TrimSpace(semconv.OpChat + " " + model), Kind: KindClient,
 		Start: c.Start, End: c.End, StatusCode: StatusUnset,
 	}
 	b.common(&s, agentName)
@@ -366,47 +368,47 @@ func (b *builder) chat(parent SpanID, agentName string, sub *transcript.Subagent
 	if provider == "" {
 		provider = ProviderFromModel(model)
 	}
-	s.SetAttr(KeyProviderName, provider)
-	s.SetAttr(KeyRequestModel, model)
-	s.SetAttr(KeyRequestID, c.RequestID)
+	s.SetAttr(semconv.KeyProviderName, provider)
+	s.SetAttr(semconv.KeyRequestModel, model)
+	s.SetAttr(semconv.KeyRequestID, c.RequestID)
 	if c.APIError != nil {
 		b.fail(&s, c.APIError.Type, c.APIError.Message)
 	} else {
-		s.SetAttr(KeyResponseModel, c.Model)
-		s.SetAttr(KeyResponseID, c.MessageID)
-		s.SetAttr(KeyFinishReasons, nonEmptyList(c.StopReason))
-		s.SetAttr(KeyStopReason, c.StopReason)
-		s.SetAttr(KeyOutputType, "text")
+		s.SetAttr(semconv.KeyResponseModel, c.Model)
+		s.SetAttr(semconv.KeyResponseID, c.MessageID)
+		s.SetAttr(semconv.KeyFinishReasons, nonEmptyList(c.StopReason))
+		s.SetAttr(semconv.KeyStopReason, c.StopReason)
+		s.SetAttr(semconv.KeyOutputType, "text")
 	}
 	if c.HasUsage {
 		u := c.Usage
-		s.SetAttr(KeyInputTokens, u.TotalInput())
-		s.SetAttr(KeyOutputTokens, u.OutputTokens)
-		s.SetAttr(KeyCacheReadTokens, u.CacheReadInputTokens)
-		s.SetAttr(KeyCacheCreateTokens, u.CacheCreationInputTokens)
-		s.SetAttr(KeyCacheWriteTokens, u.CacheCreationInputTokens)
+		s.SetAttr(semconv.KeyInputTokens, u.TotalInput())
+		s.SetAttr(semconv.KeyOutputTokens, u.OutputTokens)
+		s.SetAttr(semconv.KeyCacheReadTokens, u.CacheReadInputTokens)
+		s.SetAttr(semconv.KeyCacheCreateTokens, u.CacheCreationInputTokens)
+		s.SetAttr(semconv.KeyCacheWriteTokens, u.CacheCreationInputTokens)
 		if cc := u.CacheCreation; cc != nil {
-			s.SetAttr(KeyCacheCreate5mTokens, cc.Ephemeral5mInputTokens)
-			s.SetAttr(KeyCacheCreate1hTokens, cc.Ephemeral1hInputTokens)
+			s.SetAttr(semconv.KeyCacheCreate5mTokens, cc.Ephemeral5mInputTokens)
+			s.SetAttr(semconv.KeyCacheCreate1hTokens, cc.Ephemeral1hInputTokens)
 		}
 		if n := u.WebSearchRequests(); n > 0 {
-			s.SetAttr(KeyWebSearchRequests, n)
+			s.SetAttr(semconv.KeyWebSearchRequests, n)
 		}
 		if r := u.ReasoningTokens(); r > 0 {
-			s.SetAttr(KeyReasoningTokens, r)
+			s.SetAttr(semconv.KeyReasoningTokens, r)
 		}
 	}
 	if !b.o.Privacy.OmitContent {
 		b.chatInput(&s, sub, c)
 		if out := b.outputMessage(c, false); out != nil {
-			s.SetAttr(KeyOutputMessages, b.messagesJSON([]message{*out}))
+			s.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{*out}))
 		}
 		if len(c.System) > 0 {
 			parts := make([]part, 0, len(c.System))
 			for _, sys := range c.System {
 				parts = append(parts, part{Type: "text", Content: b.red.text(sys)})
 			}
-			s.SetAttr(KeySystemInstructions, b.partsJSON(parts))
+			s.SetAttr(semconv.KeySystemInstructions, b.partsJSON(parts))
 		}
 	}
 	b.out = append(b.out, s)
@@ -439,21 +441,21 @@ func (b *builder) liveTool(id string) *LiveTool {
 	return b.o.Live.Tools[id]
 }
 
-func (b *builder) tool(parent SpanID, agentName string, tc *transcript.ToolCall) {
+func (b *builder) tool(parent spanid.SpanID, agentName string, tc *transcript.ToolCall) {
 	s := Span{
-		TraceID: b.trace, SpanID: ToolSpanID(b.trace, tc.ID), ParentSpanID: parent,
-		Name: OpExecuteTool + " " + tc.Name, Kind: KindInternal,
+		TraceID: b.trace, SpanID: spanid.ToolSpanID(b.trace, tc.ID), ParentSpanID: parent,
+		Name: semconv.OpExecuteTool + " " + tc.Name, Kind: KindInternal,
 		Start: tc.Start, End: tc.End, StatusCode: StatusUnset,
 	}
 	b.common(&s, agentName)
-	s.SetAttr(KeyToolName, tc.Name)
-	s.SetAttr(KeyToolCallID, tc.ID)
-	s.SetAttr(KeyToolType, toolType(tc.Name))
-	s.SetAttr(KeyDisplayName, b.displayName(tc.Name, toolSubject(tc.Name, tc.Input)))
+	s.SetAttr(semconv.KeyToolName, tc.Name)
+	s.SetAttr(semconv.KeyToolCallID, tc.ID)
+	s.SetAttr(semconv.KeyToolType, toolType(tc.Name))
+	s.SetAttr(semconv.KeyDisplayName, b.displayName(tc.Name, toolSubject(tc.Name, tc.Input)))
 	if !b.o.Privacy.OmitContent {
-		s.SetAttr(KeyToolCallArguments, string(b.red.json(compactJSON(tc.Input))))
+		s.SetAttr(semconv.KeyToolCallArguments, string(b.red.json(compactJSON(tc.Input))))
 		if tc.HasResult {
-			s.SetAttr(KeyToolCallResult, b.red.text(tc.Result))
+			s.SetAttr(semconv.KeyToolCallResult, b.red.text(tc.Result))
 		}
 	}
 	lt := b.liveTool(tc.ID)
@@ -485,13 +487,13 @@ func (b *builder) toolOutcome(s *Span, tc *transcript.ToolCall, lt *LiveTool) {
 	case lt != nil && !lt.End.IsZero():
 		s.End = lt.End
 	case lt != nil && lt.Closed != "":
-		s.SetAttr(KeyOrphanReason, lt.Closed)
+		s.SetAttr(semconv.KeyOrphanReason, lt.Closed)
 		s.End = b.turnEnd()
 	case b.running():
 		s.End = time.Time{} // the tool is still running
 	default:
 		// A finished turn whose tool never got a result (interrupted).
-		s.SetAttr(KeyOrphanReason, "no_tool_result")
+		s.SetAttr(semconv.KeyOrphanReason, "no_tool_result")
 		s.End = b.turnEnd()
 	}
 	if !s.End.IsZero() && s.End.Before(s.Start) {
@@ -518,14 +520,14 @@ func (b *builder) turnEnd() time.Time {
 // subagent emits the invoke_agent span of a subagent and its subtree. tc is
 // the spawning Agent call (nil for an orphan); a is the subagent (nil when
 // the Agent call's transcript was not found).
-func (b *builder) subagent(parent SpanID, tc *transcript.ToolCall, a *transcript.Subagent) {
-	var id SpanID
+func (b *builder) subagent(parent spanid.SpanID, tc *transcript.ToolCall, a *transcript.Subagent) {
+	var id spanid.SpanID
 	var prompt, typ, desc string
 	if tc != nil {
-		id = AgentSpanID(b.trace, tc.ID)
+		id = spanid.AgentSpanID(b.trace, tc.ID)
 		prompt, typ, desc = tc.AgentPrompt()
 	} else {
-		id = OrphanAgentSpanID(b.trace, a.AgentID)
+		id = spanid.OrphanAgentSpanID(b.trace, a.AgentID)
 	}
 	if a != nil {
 		if typ == "" {
@@ -541,25 +543,25 @@ func (b *builder) subagent(parent SpanID, tc *transcript.ToolCall, a *transcript
 	if typ == "" {
 		typ = "general-purpose"
 	}
-	s := Span{TraceID: b.trace, SpanID: id, ParentSpanID: parent, Name: OpInvokeAgent + " " + typ, Kind: KindInternal, StatusCode: StatusUnset}
+	s := Span{TraceID: b.trace, SpanID: id, ParentSpanID: parent, Name: semconv.OpInvokeAgent + " " + typ, Kind: KindInternal, StatusCode: StatusUnset}
 	b.common(&s, typ)
-	s.SetAttr(KeyDisplayName, b.displayName(typ, desc))
+	s.SetAttr(semconv.KeyDisplayName, b.displayName(typ, desc))
 	if !b.o.Privacy.OmitContent {
-		s.SetAttr(KeyAgentDescription, b.red.text(desc))
+		s.SetAttr(semconv.KeyAgentDescription, b.red.text(desc))
 		if prompt != "" {
-			s.SetAttr(KeyInputMessages, b.messagesJSON([]message{{Role: "user", Parts: []part{{Type: "text", Content: b.red.text(prompt)}}}}))
+			s.SetAttr(semconv.KeyInputMessages, b.messagesJSON([]message{{Role: "user", Parts: []part{{Type: "text", Content: b.red.text(prompt)}}}}))
 		}
 	}
 	if tc != nil {
 		s.Start, s.End = tc.Start, tc.End
-		s.SetAttr(KeySpawningToolCallID, tc.ID)
-		s.SetAttr(KeyToolCallID, tc.ID)
+		s.SetAttr(semconv.KeySpawningToolCallID, tc.ID)
+		s.SetAttr(semconv.KeyToolCallID, tc.ID)
 	}
 	if a != nil {
-		s.SetAttr(KeyAgentID, a.AgentID)
-		s.SetAttr(KeySubagentMatch, a.Match)
-		s.SetAttr(KeyOrphanReason, a.OrphanReason)
-		s.SetAttr(KeyRequestModel, a.Model())
+		s.SetAttr(semconv.KeyAgentID, a.AgentID)
+		s.SetAttr(semconv.KeySubagentMatch, a.Match)
+		s.SetAttr(semconv.KeyOrphanReason, a.OrphanReason)
+		s.SetAttr(semconv.KeyRequestModel, a.Model())
 		if !a.Start.IsZero() && (s.Start.IsZero() || a.Start.Before(s.Start)) {
 			s.Start = a.Start
 		}
@@ -569,15 +571,15 @@ func (b *builder) subagent(parent SpanID, tc *transcript.ToolCall, a *transcript
 		if !b.o.Privacy.OmitContent {
 			if last := lastCall(a.Calls); last != nil && (tc == nil || !tc.HasResult) {
 				if out := b.outputMessage(last, true); out != nil {
-					s.SetAttr(KeyOutputMessages, b.messagesJSON([]message{*out}))
+					s.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{*out}))
 				}
 			}
 		}
 	} else if tc != nil {
-		s.SetAttr(KeySubagentMatch, "none")
+		s.SetAttr(semconv.KeySubagentMatch, "none")
 	}
 	if tc != nil && tc.HasResult && !b.o.Privacy.OmitContent {
-		s.SetAttr(KeyOutputMessages, b.messagesJSON([]message{{Role: "assistant", Parts: []part{{Type: "text", Content: b.red.text(tc.Result)}}}}))
+		s.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{{Role: "assistant", Parts: []part{{Type: "text", Content: b.red.text(tc.Result)}}}}))
 	}
 	if tc != nil {
 		// The Agent call's outcome (tool_result / PostToolUse) is the
@@ -640,7 +642,7 @@ func (b *builder) fail(s *Span, typ, msg string) {
 	}
 	s.StatusCode = StatusError
 	s.StatusMessage = b.red.text(msg)
-	s.SetAttr(KeyErrorType, typ)
+	s.SetAttr(semconv.KeyErrorType, typ)
 }
 
 // liveEvents copies hook-time events with their string attributes
@@ -678,18 +680,18 @@ func (b *builder) compactions(root *Span) {
 		if !b.o.Privacy.OmitContent {
 			summary = b.red.text(c.Summary)
 		}
-		ev := Event{Name: EventCompaction, Time: c.Time}
-		ev.Attributes = map[string]any{KeyCompactionTrigger: c.Trigger, KeyCompactionPreTokens: c.PreTokens,
-			KeyCompactionItemsBefore: c.ItemsBefore, KeyCompactionItemsAfter: c.ItemsAfter}
+		ev := Event{Name: semconv.EventCompaction, Time: c.Time}
+		ev.Attributes = map[string]any{semconv.KeyCompactionTrigger: c.Trigger, semconv.KeyCompactionPreTokens: c.PreTokens,
+			semconv.KeyCompactionItemsBefore: c.ItemsBefore, semconv.KeyCompactionItemsAfter: c.ItemsAfter}
 		if summary != "" {
-			ev.Attributes[KeyCompactionSummary] = summary
+			ev.Attributes[semconv.KeyCompactionSummary] = summary
 		}
 		root.Events = append(root.Events, ev)
-		root.SetAttr(KeyCompactionSummary, summary)
-		root.SetAttr(KeyCompactionItemsBefore, c.ItemsBefore)
-		root.SetAttr(KeyCompactionItemsAfter, c.ItemsAfter)
-		root.SetAttr(KeyCompactionTrigger, c.Trigger)
-		root.SetAttr(KeyCompactionPreTokens, c.PreTokens)
+		root.SetAttr(semconv.KeyCompactionSummary, summary)
+		root.SetAttr(semconv.KeyCompactionItemsBefore, c.ItemsBefore)
+		root.SetAttr(semconv.KeyCompactionItemsAfter, c.ItemsAfter)
+		root.SetAttr(semconv.KeyCompactionTrigger, c.Trigger)
+		root.SetAttr(semconv.KeyCompactionPreTokens, c.PreTokens)
 	}
 }
 

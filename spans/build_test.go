@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
 
-var contentKeys = []string{spans.KeyInputMessages, spans.KeyOutputMessages, spans.KeySystemInstructions,
-	spans.KeyToolCallArguments, spans.KeyToolCallResult, spans.KeyCompactionSummary, spans.KeyAgentDescription}
+var contentKeys = []string{semconv.KeyInputMessages, semconv.KeyOutputMessages, semconv.KeySystemInstructions,
+	semconv.KeyToolCallArguments, semconv.KeyToolCallResult, semconv.KeyCompactionSummary, semconv.KeyAgentDescription}
 
 func TestOmitContent(t *testing.T) {
 	for _, c := range captures(t) {
@@ -24,16 +25,16 @@ func TestOmitContent(t *testing.T) {
 					t.Errorf("%s: span %q carries %s with content omitted", c.path, sp.Name, k)
 				}
 			}
-			if dn := sp.StringAttr(spans.KeyDisplayName); strings.Contains(dn, ":") {
+			if dn := sp.StringAttr(semconv.KeyDisplayName); strings.Contains(dn, ":") {
 				t.Errorf("%s: display name %q leaks content", c.path, dn)
 			}
 			for _, e := range sp.Events {
-				if _, ok := e.Attributes[spans.KeyCompactionSummary]; ok {
+				if _, ok := e.Attributes[semconv.KeyCompactionSummary]; ok {
 					t.Errorf("%s: event %s carries the summary", c.path, e.Name)
 				}
 			}
-			if sp.ParentSpanID.IsZero() && sp.Attributes[spans.KeyContentOmitted] != true {
-				t.Errorf("%s: root lacks %s", c.path, spans.KeyContentOmitted)
+			if sp.ParentSpanID.IsZero() && sp.Attributes[semconv.KeyContentOmitted] != true {
+				t.Errorf("%s: root lacks %s", c.path, semconv.KeyContentOmitted)
 			}
 		}
 	}
@@ -57,8 +58,8 @@ func TestRedactionInSpans(t *testing.T) {
 	if strings.Contains(string(all), "Zx9Yw8Vu7") {
 		t.Fatalf("secret exported: %s", all)
 	}
-	if got := out[0].IntAttr(spans.KeyRedactions); got != 7 {
-		t.Errorf("root %s = %d, want 7 (root prompt and display name, chat input and tool_call, tool arguments, display name and result)", spans.KeyRedactions, got)
+	if got := out[0].IntAttr(semconv.KeyRedactions); got != 7 {
+		t.Errorf("root %s = %d, want 7 (root prompt and display name, chat input and tool_call, tool arguments, display name and result)", semconv.KeyRedactions, got)
 	}
 	open := spans.Build(s, spans.Options{Privacy: spans.Privacy{NoRedact: true}})
 	all, _ = json.Marshal(open)
@@ -127,11 +128,11 @@ func TestRedactionEverywhere(t *testing.T) {
 	live := &spans.Live{
 		Turns: map[string]*spans.LiveTurn{"p": {
 			Failure: &transcript.APIError{Type: "authentication_failed", Message: "API Error: 401 key " + key},
-			Events: []spans.Event{{Name: spans.EventNotification, Attributes: map[string]any{
-				spans.KeyNotificationType: "permission_prompt", spans.KeyNotificationMessage: "Claude wants to run GH_TOKEN=" + gh + " gh pr list"}}},
+			Events: []spans.Event{{Name: semconv.EventNotification, Attributes: map[string]any{
+				semconv.KeyNotificationType: "permission_prompt", semconv.KeyNotificationMessage: "Claude wants to run GH_TOKEN=" + gh + " gh pr list"}}},
 		}},
-		Tools: map[string]*spans.LiveTool{"t1": {Name: "Bash", Events: []spans.Event{{Name: spans.EventPermissionDenied, Attributes: map[string]any{
-			spans.KeyPermissionApproved: false, spans.KeyPermissionReason: "denied: it would print DB_PASSWORD=hunter2horse"}}}}},
+		Tools: map[string]*spans.LiveTool{"t1": {Name: "Bash", Events: []spans.Event{{Name: semconv.EventPermissionDenied, Attributes: map[string]any{
+			semconv.KeyPermissionApproved: false, semconv.KeyPermissionReason: "denied: it would print DB_PASSWORD=hunter2horse"}}}}},
 	}
 	out := spans.Build(s, spans.Options{Live: live})
 	all, _ := json.Marshal(out)
@@ -152,12 +153,12 @@ func TestRedactionEverywhere(t *testing.T) {
 	if failed < 2 {
 		t.Errorf("%d spans with a status message, want the root and the failed chat", failed)
 	}
-	if cwd := out[0].StringAttr(spans.KeyCwd); cwd != "/work/clone-[REDACTED:github_token]" {
+	if cwd := out[0].StringAttr(semconv.KeyCwd); cwd != "/work/clone-[REDACTED:github_token]" {
 		t.Errorf("cwd = %q, want the token masked", cwd)
 	}
 	// The hook's events are redacted in the spans, not in the Live state
 	// (which the next rebuild reads again).
-	if msg := live.Turns["p"].Events[0].Attributes[spans.KeyNotificationMessage]; !strings.Contains(msg.(string), gh) {
+	if msg := live.Turns["p"].Events[0].Attributes[semconv.KeyNotificationMessage]; !strings.Contains(msg.(string), gh) {
 		t.Errorf("Build changed the Live state: %q", msg)
 	}
 	open := spans.Build(s, spans.Options{Live: live, Privacy: spans.Privacy{NoRedact: true}})

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -140,7 +142,7 @@ func renderTree(s *transcript.Session, out []spans.Span) string {
 			fmt.Fprintf(&b, "turn %d %q copied from %s (not emitted here)\n", t.Number, t.Prompt, t.CopiedFrom)
 		}
 	}
-	children := map[spans.SpanID][]spans.Span{}
+	children := map[spanid.SpanID][]spans.Span{}
 	var roots []spans.Span
 	for _, sp := range out {
 		if sp.ParentSpanID.IsZero() {
@@ -157,9 +159,9 @@ func renderTree(s *transcript.Session, out []spans.Span) string {
 			end = fmt.Sprintf("%dms", sp.End.Sub(sp.Start).Milliseconds())
 		}
 		fmt.Fprintf(&b, " %s", end)
-		for _, k := range []string{spans.KeyDisplayName, spans.KeyInputTokens, spans.KeyOutputTokens, spans.KeyCacheReadTokens,
-			spans.KeyCacheCreateTokens, spans.KeyErrorType, spans.KeyAgentID, spans.KeySubagentMatch, spans.KeyOrphanReason,
-			spans.KeyCompactionTrigger, spans.KeyTurnFailed} {
+		for _, k := range []string{semconv.KeyDisplayName, semconv.KeyInputTokens, semconv.KeyOutputTokens, semconv.KeyCacheReadTokens,
+			semconv.KeyCacheCreateTokens, semconv.KeyErrorType, semconv.KeyAgentID, semconv.KeySubagentMatch, semconv.KeyOrphanReason,
+			semconv.KeyCompactionTrigger, semconv.KeyTurnFailed} {
 			if v, ok := sp.Attributes[k]; ok {
 				fmt.Fprintf(&b, " %s=%v", strings.TrimPrefix(strings.TrimPrefix(k, "weave.claude_code."), "gen_ai."), v)
 			}
@@ -273,7 +275,7 @@ func TestInvariants(t *testing.T) {
 				}
 			}
 
-			byID := map[spans.SpanID]spans.Span{}
+			byID := map[spanid.SpanID]spans.Span{}
 			chatByResp := map[string]int{}
 			var gotIn, gotOut int64
 			toolSpans := map[string]int{}
@@ -282,23 +284,23 @@ func TestInvariants(t *testing.T) {
 					t.Errorf("span id %s emitted twice", sp.SpanID)
 				}
 				byID[sp.SpanID] = sp
-				switch sp.Attributes[spans.KeyOperationName] {
-				case spans.OpChat:
-					id := sp.StringAttr(spans.KeyResponseID)
+				switch sp.Attributes[semconv.KeyOperationName] {
+				case semconv.OpChat:
+					id := sp.StringAttr(semconv.KeyResponseID)
 					if id == "" { // a failed call: no response id
 						for mid := range calls {
-							if spans.ChatSpanID(sp.TraceID, mid) == sp.SpanID {
+							if spanid.ChatSpanID(sp.TraceID, mid) == sp.SpanID {
 								id = mid
 							}
 						}
 					}
 					chatByResp[id]++
-					gotIn += sp.IntAttr(spans.KeyInputTokens)
-					gotOut += sp.IntAttr(spans.KeyOutputTokens)
-				case spans.OpExecuteTool:
-					toolSpans[sp.StringAttr(spans.KeyToolCallID)]++
-				case spans.OpInvokeAgent:
-					if id := sp.StringAttr(spans.KeySpawningToolCallID); id != "" {
+					gotIn += sp.IntAttr(semconv.KeyInputTokens)
+					gotOut += sp.IntAttr(semconv.KeyOutputTokens)
+				case semconv.OpExecuteTool:
+					toolSpans[sp.StringAttr(semconv.KeyToolCallID)]++
+				case semconv.OpInvokeAgent:
+					if id := sp.StringAttr(semconv.KeySpawningToolCallID); id != "" {
 						toolSpans[id]++
 					}
 				}
@@ -347,7 +349,7 @@ func TestInvariants(t *testing.T) {
 				}
 				var agentSpan *spans.Span
 				for j := range out {
-					if out[j].StringAttr(spans.KeyAgentID) == a.AgentID {
+					if out[j].StringAttr(semconv.KeyAgentID) == a.AgentID {
 						agentSpan = &out[j]
 					}
 				}
@@ -355,19 +357,19 @@ func TestInvariants(t *testing.T) {
 					t.Errorf("subagent %s: no invoke_agent span", a.AgentID)
 					continue
 				}
-				if agentSpan.TraceID != spans.TurnTraceID(a.Turn.Key) {
-					t.Errorf("subagent %s: in trace %s, want its turn's %s", a.AgentID, agentSpan.TraceID, spans.TurnTraceID(a.Turn.Key))
+				if agentSpan.TraceID != spanid.TurnTraceID(a.Turn.Key) {
+					t.Errorf("subagent %s: in trace %s, want its turn's %s", a.AgentID, agentSpan.TraceID, spanid.TurnTraceID(a.Turn.Key))
 				}
 				for id := range subCalls[i] {
-					cs := byID[spans.ChatSpanID(agentSpan.TraceID, id)]
+					cs := byID[spanid.ChatSpanID(agentSpan.TraceID, id)]
 					if cs.ParentSpanID != agentSpan.SpanID {
 						t.Errorf("subagent %s: chat %s parent %s, want %s", a.AgentID, id, cs.ParentSpanID, agentSpan.SpanID)
 					}
 				}
 				for _, tc := range a.Tools {
-					id := spans.ToolSpanID(agentSpan.TraceID, tc.ID)
+					id := spanid.ToolSpanID(agentSpan.TraceID, tc.ID)
 					if tc.IsAgentCall() {
-						id = spans.AgentSpanID(agentSpan.TraceID, tc.ID)
+						id = spanid.AgentSpanID(agentSpan.TraceID, tc.ID)
 					}
 					if byID[id].ParentSpanID != agentSpan.SpanID {
 						t.Errorf("subagent %s: tool %s not under it", a.AgentID, tc.ID)

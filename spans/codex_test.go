@@ -12,6 +12,8 @@ import (
 
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/rollout"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -102,7 +104,7 @@ func TestInvariantsCodex(t *testing.T) {
 					}
 				}
 			}
-			byID := map[spans.SpanID]spans.Span{}
+			byID := map[spanid.SpanID]spans.Span{}
 			for _, sp := range out {
 				byID[sp.SpanID] = sp
 			}
@@ -114,29 +116,29 @@ func TestInvariantsCodex(t *testing.T) {
 					if _, ok := byID[sp.ParentSpanID]; !ok {
 						t.Errorf("%s: parent %s missing", sp.Name, sp.ParentSpanID)
 					}
-				} else if sp.Name != "invoke_agent codex" || sp.Attributes[spans.KeyAgentName] != "codex" {
-					t.Errorf("root %q agent %v, want invoke_agent codex", sp.Name, sp.Attributes[spans.KeyAgentName])
+				} else if sp.Name != "invoke_agent codex" || sp.Attributes[semconv.KeyAgentName] != "codex" {
+					t.Errorf("root %q agent %v, want invoke_agent codex", sp.Name, sp.Attributes[semconv.KeyAgentName])
 				}
 				if sp.End.IsZero() {
 					t.Errorf("%s left open", sp.Name)
 				}
-				switch sp.Attributes[spans.KeyOperationName] {
-				case spans.OpChat:
-					if got := sp.StringAttr(spans.KeyProviderName); got != "openai" {
+				switch sp.Attributes[semconv.KeyOperationName] {
+				case semconv.OpChat:
+					if got := sp.StringAttr(semconv.KeyProviderName); got != "openai" {
 						t.Errorf("%s: provider %q, want openai", sp.Name, got)
 					}
-					if id := sp.StringAttr(spans.KeyResponseID); id != "" {
+					if id := sp.StringAttr(semconv.KeyResponseID); id != "" {
 						chats[id]++
 					} else {
 						failedChats++
 					}
-					gotIn += sp.IntAttr(spans.KeyInputTokens)
-					gotOut += sp.IntAttr(spans.KeyOutputTokens)
-					gotCached += sp.IntAttr(spans.KeyCacheReadTokens)
-				case spans.OpExecuteTool:
-					tools[sp.StringAttr(spans.KeyToolCallID)]++
-				case spans.OpInvokeAgent:
-					if id := sp.StringAttr(spans.KeySpawningToolCallID); id != "" {
+					gotIn += sp.IntAttr(semconv.KeyInputTokens)
+					gotOut += sp.IntAttr(semconv.KeyOutputTokens)
+					gotCached += sp.IntAttr(semconv.KeyCacheReadTokens)
+				case semconv.OpExecuteTool:
+					tools[sp.StringAttr(semconv.KeyToolCallID)]++
+				case semconv.OpInvokeAgent:
+					if id := sp.StringAttr(semconv.KeySpawningToolCallID); id != "" {
 						agents[id]++
 					}
 				}

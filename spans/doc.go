@@ -2,6 +2,7 @@
 // weave emits for Claude Code (ARCHITECTURE §4): one trace per turn with an
 // `invoke_agent claude-code` root, `chat <model>` per LLM call,
 // `execute_tool <name>` per tool call and nested `invoke_agent <type>` per
-// subagent. IDs are deterministic (ids.go), content can be redacted or left
-// out (privacy.go), and every attribute key lives in semconv.go.
+// subagent. Ids are deterministic (package spanid), content can be redacted
+// or left out (privacy.go), and every attribute key is named in package
+// semconv; otel.go sends spans over OTLP/HTTP.
 package spans

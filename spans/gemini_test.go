@@ -10,6 +10,8 @@ import (
 
 	"github.com/weavetrace/weave/geminichat"
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -119,7 +121,7 @@ func TestInvariantsGemini(t *testing.T) {
 					failed--
 				}
 			}
-			byID := map[spans.SpanID]spans.Span{}
+			byID := map[spanid.SpanID]spans.Span{}
 			for _, sp := range out {
 				byID[sp.SpanID] = sp
 			}
@@ -130,29 +132,29 @@ func TestInvariantsGemini(t *testing.T) {
 					if _, ok := byID[sp.ParentSpanID]; !ok {
 						t.Errorf("%s: parent %s missing", sp.Name, sp.ParentSpanID)
 					}
-				} else if sp.Name != "invoke_agent gemini-cli" || sp.Attributes[spans.KeyAgentName] != geminichat.AgentName {
-					t.Errorf("root %q agent %v, want invoke_agent gemini-cli", sp.Name, sp.Attributes[spans.KeyAgentName])
+				} else if sp.Name != "invoke_agent gemini-cli" || sp.Attributes[semconv.KeyAgentName] != geminichat.AgentName {
+					t.Errorf("root %q agent %v, want invoke_agent gemini-cli", sp.Name, sp.Attributes[semconv.KeyAgentName])
 				}
 				if sp.End.IsZero() {
 					t.Errorf("%s left open", sp.Name)
 				}
-				switch sp.Attributes[spans.KeyOperationName] {
-				case spans.OpChat:
-					if got := sp.StringAttr(spans.KeyProviderName); got != "gcp.gemini" {
+				switch sp.Attributes[semconv.KeyOperationName] {
+				case semconv.OpChat:
+					if got := sp.StringAttr(semconv.KeyProviderName); got != "gcp.gemini" {
 						t.Errorf("%s: provider %q, want gcp.gemini", sp.Name, got)
 					}
 					if sp.StatusCode == spans.StatusError {
 						failedChats++
 					} else {
-						chats[sp.StringAttr(spans.KeyResponseID)]++
+						chats[sp.StringAttr(semconv.KeyResponseID)]++
 					}
-					gotIn += sp.IntAttr(spans.KeyInputTokens)
-					gotOut += sp.IntAttr(spans.KeyOutputTokens)
-					gotCached += sp.IntAttr(spans.KeyCacheReadTokens)
-				case spans.OpExecuteTool:
-					tools[sp.StringAttr(spans.KeyToolCallID)]++
-				case spans.OpInvokeAgent:
-					if id := sp.StringAttr(spans.KeySpawningToolCallID); id != "" {
+					gotIn += sp.IntAttr(semconv.KeyInputTokens)
+					gotOut += sp.IntAttr(semconv.KeyOutputTokens)
+					gotCached += sp.IntAttr(semconv.KeyCacheReadTokens)
+				case semconv.OpExecuteTool:
+					tools[sp.StringAttr(semconv.KeyToolCallID)]++
+				case semconv.OpInvokeAgent:
+					if id := sp.StringAttr(semconv.KeySpawningToolCallID); id != "" {
 						agents[id]++
 					}
 				}

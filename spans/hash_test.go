@@ -3,6 +3,8 @@ package spans
 import (
 	"testing"
 	"time"
+
+	"github.com/weavetrace/weave/spanid"
 )
 
 // TestSpanHash: every exported part of a span changes its hash; equal spans
@@ -10,7 +12,7 @@ import (
 func TestSpanHash(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	base := func() Span {
-		return Span{TraceID: TraceID{1}, SpanID: SpanID{2}, ParentSpanID: SpanID{3}, Name: "chat m", Kind: KindClient,
+		return Span{TraceID: spanid.TraceID{1}, SpanID: spanid.SpanID{2}, ParentSpanID: spanid.SpanID{3}, Name: "chat m", Kind: KindClient,
 			Start: t0, End: t0.Add(time.Second), StatusCode: StatusUnset,
 			Attributes: map[string]any{"a": "x", "n": int64(3), "f": 1.5, "b": true, "l": []string{"p", "q"}},
 			Events:     []Event{{Name: "e", Time: t0, Attributes: map[string]any{"k": "v"}}}}
@@ -26,7 +28,7 @@ func TestSpanHash(t *testing.T) {
 	changes := map[string]func(*Span){
 		"trace":          func(s *Span) { s.TraceID[15] = 9 },
 		"span":           func(s *Span) { s.SpanID[7] = 9 },
-		"parent":         func(s *Span) { s.ParentSpanID = SpanID{} },
+		"parent":         func(s *Span) { s.ParentSpanID = spanid.SpanID{} },
 		"name":           func(s *Span) { s.Name = "chat n" },
 		"kind":           func(s *Span) { s.Kind = KindInternal },
 		"start":          func(s *Span) { s.Start = s.Start.Add(time.Nanosecond) },

@@ -1,6 +1,10 @@
 package spans
 
-import "github.com/weavetrace/weave/transcript"
+import (
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
+	"github.com/weavetrace/weave/transcript"
+)
 
 // What the model saw. A call's request holds the whole conversation so
 // far, as far as the transcript records it: the request of the call it
@@ -38,18 +42,18 @@ func (b *builder) chatInput(s *Span, sub *transcript.Subagent, c *transcript.LLM
 	if ref != nil {
 		trace := b.trace
 		if refTurn != nil {
-			trace = TurnTraceID(refTurn.Key)
+			trace = spanid.TurnTraceID(refTurn.Key)
 		}
-		s.SetAttr(KeyInputPreviousTraceID, trace.String())
-		s.SetAttr(KeyInputPreviousSpanID, ChatSpanID(trace, ref.MessageID).String())
+		s.SetAttr(semconv.KeyInputPreviousTraceID, trace.String())
+		s.SetAttr(semconv.KeyInputPreviousSpanID, spanid.ChatSpanID(trace, ref.MessageID).String())
 	} else if len(msgs) > 0 && b.s.Agent == "" {
 		// Only Claude Code's builder chains a call to the calls before
 		// it; another agent's call carries what its file records for it,
 		// which is not claimed to be the whole input.
-		s.SetAttr(KeyInputNewFrom, int64(newFrom))
+		s.SetAttr(semconv.KeyInputNewFrom, int64(newFrom))
 	}
 	if len(msgs) > 0 {
-		s.SetAttr(KeyInputMessages, b.messagesJSON(msgs))
+		s.SetAttr(semconv.KeyInputMessages, b.messagesJSON(msgs))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -20,7 +22,7 @@ type inputMsg struct {
 func inputOf(t *testing.T, sp spans.Span) []inputMsg {
 	t.Helper()
 	var ms []inputMsg
-	if s := sp.StringAttr(spans.KeyInputMessages); s != "" {
+	if s := sp.StringAttr(semconv.KeyInputMessages); s != "" {
 		if err := json.Unmarshal([]byte(s), &ms); err != nil {
 			t.Fatal(err)
 		}
@@ -50,13 +52,13 @@ func TestInputAfterCompaction(t *testing.T) {
 		if summary == "" {
 			continue
 		}
-		refs := map[spans.SpanID]string{}
+		refs := map[spanid.SpanID]string{}
 		for _, r := range spans.Build(s, spans.Options{}) {
-			refs[r.SpanID] = r.StringAttr(spans.KeyInputPreviousSpanID)
+			refs[r.SpanID] = r.StringAttr(semconv.KeyInputPreviousSpanID)
 		}
 		after := 0
 		for _, sp := range spans.Build(s, spans.Options{Input: spans.InputFull}) {
-			if sp.StringAttr(spans.KeyOperationName) != spans.OpChat || sp.StringAttr(spans.KeyAgentName) != "claude-code" {
+			if sp.StringAttr(semconv.KeyOperationName) != semconv.OpChat || sp.StringAttr(semconv.KeyAgentName) != "claude-code" {
 				continue
 			}
 			in := inputOf(t, sp)
@@ -92,13 +94,13 @@ func TestSubagentInputIsItsOwn(t *testing.T) {
 	}
 	s := load(t, files[0])
 	out := spans.Build(s, spans.Options{})
-	parent := map[spans.SpanID]spans.Span{}
+	parent := map[spanid.SpanID]spans.Span{}
 	for _, sp := range out {
 		parent[sp.SpanID] = sp
 	}
 	subChats := 0
 	for _, sp := range out {
-		if sp.StringAttr(spans.KeyOperationName) != spans.OpChat {
+		if sp.StringAttr(semconv.KeyOperationName) != semconv.OpChat {
 			continue
 		}
 		agent := parent[sp.ParentSpanID]
@@ -107,14 +109,14 @@ func TestSubagentInputIsItsOwn(t *testing.T) {
 		}
 		subChats++
 		in := inputOf(t, sp)
-		ref := sp.StringAttr(spans.KeyInputPreviousSpanID)
+		ref := sp.StringAttr(semconv.KeyInputPreviousSpanID)
 		if ref == "" {
 			if len(in) != 1 || in[0].Role != "user" {
 				t.Errorf("subagent's first call: input %+v, want its prompt alone", in)
 			}
 			continue
 		}
-		var id spans.SpanID
+		var id spanid.SpanID
 		for _, o := range out {
 			if o.SpanID.String() == ref {
 				id = o.SpanID

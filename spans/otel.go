@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weavetrace/weave/semconv"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
@@ -59,7 +60,7 @@ func (t Target) Resource() *resource.Resource {
 		attribute.String("telemetry.sdk.name", "weave-agentd"),
 	}
 	if ent, proj, ok := strings.Cut(t.Project, "/"); ok && ent != "" && proj != "" {
-		attrs = append(attrs, attribute.String(ResourceWandbEntity, ent), attribute.String(ResourceWandbProject, proj))
+		attrs = append(attrs, attribute.String(semconv.ResourceWandbEntity, ent), attribute.String(semconv.ResourceWandbProject, proj))
 	}
 	return resource.NewSchemaless(attrs...)
 }
@@ -87,11 +88,7 @@ func NewExporter(ctx context.Context, t Target) (*otlptrace.Exporter, error) {
 	return exp, nil
 }
 
-// ScopeName is the instrumentation scope of every span weave-agentd exports;
-// weave-server recognizes weave-agentd's spans by it.
-const ScopeName = "github.com/weavetrace/weave/spans"
-
-var scope = instrumentation.Scope{Name: ScopeName, Version: SemconvVersion}
+var scope = instrumentation.Scope{Name: semconv.ScopeName, Version: semconv.Version}
 
 // ReadOnly converts spans into SDK snapshots carrying our chosen IDs and
 // times (an in-progress span keeps a zero end time), ready for an

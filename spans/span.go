@@ -1,11 +1,12 @@
 package spans
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/weavetrace/weave/spanid"
 )
 
 // Span is one span as weave-agentd builds it: chosen (deterministic) IDs,
@@ -13,9 +14,9 @@ import (
 // running (an in-progress copy exported at start). It is the unit the daemon
 // exports and `weave-agentd import --dry-run --json` prints.
 type Span struct {
-	TraceID       TraceID
-	SpanID        SpanID
-	ParentSpanID  SpanID // zero for a root
+	TraceID       spanid.TraceID
+	SpanID        spanid.SpanID
+	ParentSpanID  spanid.SpanID // zero for a root
 	Name          string
 	Kind          Kind
 	Start         time.Time
@@ -52,18 +53,6 @@ const (
 	StatusOK    Status = "OK"
 	StatusError Status = "ERROR"
 )
-
-// TraceID is a 16-byte trace id.
-type TraceID [16]byte
-
-// SpanID is an 8-byte span id.
-type SpanID [8]byte
-
-func (t TraceID) String() string { return hex.EncodeToString(t[:]) }
-func (s SpanID) String() string  { return hex.EncodeToString(s[:]) }
-
-// IsZero reports whether the id is unset.
-func (s SpanID) IsZero() bool { return s == SpanID{} }
 
 // IsRunning reports whether the span has no end time yet.
 func (s *Span) IsRunning() bool { return s.End.IsZero() }
@@ -186,14 +175,14 @@ func (s *Span) UnmarshalJSON(b []byte) error {
 	}
 	var out Span
 	var err error
-	if out.TraceID, err = ParseTraceID(j.TraceID); err != nil {
+	if out.TraceID, err = spanid.ParseTraceID(j.TraceID); err != nil {
 		return err
 	}
-	if out.SpanID, err = ParseSpanID(j.SpanID); err != nil {
+	if out.SpanID, err = spanid.ParseSpanID(j.SpanID); err != nil {
 		return err
 	}
 	if j.ParentSpanID != "" {
-		if out.ParentSpanID, err = ParseSpanID(j.ParentSpanID); err != nil {
+		if out.ParentSpanID, err = spanid.ParseSpanID(j.ParentSpanID); err != nil {
 			return err
 		}
 	}
@@ -255,28 +244,6 @@ func decodeAttrs(raw map[string]json.RawMessage) (map[string]any, error) {
 		}
 	}
 	return out, nil
-}
-
-// ParseTraceID parses 32 hex digits.
-func ParseTraceID(s string) (TraceID, error) {
-	var t TraceID
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(t) {
-		return t, fmt.Errorf("spans: bad trace id %q", s)
-	}
-	copy(t[:], b)
-	return t, nil
-}
-
-// ParseSpanID parses 16 hex digits.
-func ParseSpanID(s string) (SpanID, error) {
-	var id SpanID
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(id) {
-		return id, fmt.Errorf("spans: bad span id %q", s)
-	}
-	copy(id[:], b)
-	return id, nil
 }
 
 // SortedKeys returns the attribute keys in order, for deterministic output.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/session"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -92,7 +93,7 @@ func (g *Guard) Allowed(path string) bool {
 // Changed builds every turn of ts with live and returns the spans whose
 // content differs from what exported (span id → spans.Span.Hash) last
 // recorded, recording them.
-func Changed(ts *transcript.Session, live *spans.Live, set Settings, exported map[spans.SpanID]uint64) []spans.Span {
+func Changed(ts *transcript.Session, live *spans.Live, set Settings, exported map[spanid.SpanID]uint64) []spans.Span {
 	opts := spans.Options{Privacy: set.Privacy, IntegrationVersion: set.IntegrationVersion, Live: live}
 	var out []spans.Span
 	for _, t := range ts.Turns {

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -11,7 +12,7 @@ import (
 type Session struct {
 	ID       string
 	Live     spans.Live
-	Exported map[spans.SpanID]uint64 // span id → spans.Span.Hash last emitted
+	Exported map[spanid.SpanID]uint64 // span id → spans.Span.Hash last emitted
 	LastSeen time.Time
 	Ended    time.Time // SessionEnd (zero while the session runs)
 	Dirty    bool      // changed while rebuilds were deferred
@@ -19,7 +20,7 @@ type Session struct {
 
 // NewSession returns an empty session.
 func NewSession(id string) Session {
-	return Session{ID: id, Exported: map[spans.SpanID]uint64{},
+	return Session{ID: id, Exported: map[spanid.SpanID]uint64{},
 		Live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/weavetrace/weave/geminichat"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/rollout"
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -202,7 +203,7 @@ func TestImportCodex(t *testing.T) {
 			t.Fatal(err)
 		}
 		if sp.ParentSpanID == "" {
-			agents[sp.Attributes[spans.KeyAgentName].(string)]++
+			agents[sp.Attributes[semconv.KeyAgentName].(string)]++
 		}
 	}
 	if agents["codex"] != rep.Turns || len(agents) != 1 {
@@ -259,8 +260,8 @@ func TestImportGemini(t *testing.T) {
 		}
 		if sp.ParentSpanID == "" {
 			roots++
-			if sp.Attributes[spans.KeyAgentName] != geminichat.AgentName {
-				t.Errorf("turn root of agent %v", sp.Attributes[spans.KeyAgentName])
+			if sp.Attributes[semconv.KeyAgentName] != geminichat.AgentName {
+				t.Errorf("turn root of agent %v", sp.Attributes[semconv.KeyAgentName])
 			}
 		}
 	}
@@ -309,9 +310,9 @@ func TestImportForkTree(t *testing.T) {
 					if sp.ParentSpanID != "" {
 						continue
 					}
-					session, _ := sp.Attributes[spans.KeySessionID].(string)
-					parent, _ := sp.Attributes[spans.KeyParentSessionID].(string)
-					conv, _ := sp.Attributes[spans.KeyConversationID].(string)
+					session, _ := sp.Attributes[semconv.KeySessionID].(string)
+					parent, _ := sp.Attributes[semconv.KeyParentSessionID].(string)
+					conv, _ := sp.Attributes[semconv.KeyConversationID].(string)
 					turns[session]++
 					if want, ok := wantParent[session]; !ok || parent != want || conv != order[0] {
 						t.Errorf("session %s: parent %q conversation %q, want parent %q conversation %q", session, parent, conv, want, order[0])

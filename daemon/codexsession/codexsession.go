@@ -22,6 +22,7 @@ import (
 	"github.com/weavetrace/weave/daemon/agentsession"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/rollout"
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -144,7 +145,7 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 	case hookproto.EventPermissionRequest:
 		if ev.ToolUseID != "" {
 			lt := s.tool(ev.ToolUseID)
-			lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionRequest, Time: now})
+			lt.Events = append(lt.Events, spans.Event{Name: semconv.EventPermissionRequest, Time: now})
 		}
 	case hookproto.EventPostToolUse:
 		if ev.ToolUseID != "" {

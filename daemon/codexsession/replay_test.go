@@ -14,6 +14,8 @@ import (
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/rollout"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -62,7 +64,7 @@ func replay(t *testing.T, dir string) {
 		}
 	}
 	p := New(Settings{Now: func() time.Time { return time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC) }})
-	latest := map[spans.SpanID]spans.Span{}
+	latest := map[spanid.SpanID]spans.Span{}
 	keep := func(out []spans.Span) {
 		for _, sp := range out {
 			latest[sp.SpanID] = sp
@@ -111,7 +113,7 @@ func replay(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[spans.SpanID]spans.Span{}
+	want := map[spanid.SpanID]spans.Span{}
 	for _, sp := range spans.Build(s, spans.Options{}) {
 		want[sp.SpanID] = sp
 	}
@@ -130,7 +132,7 @@ func remap(p, dir string) string {
 	return filepath.Join(dir, filepath.Base(p))
 }
 
-func render(m map[spans.SpanID]spans.Span) string {
+func render(m map[spanid.SpanID]spans.Span) string {
 	var lines []string
 	for _, sp := range m {
 		end := "ended"
@@ -138,7 +140,7 @@ func render(m map[spans.SpanID]spans.Span) string {
 			end = "OPEN"
 		}
 		lines = append(lines, fmt.Sprintf("%s %s parent=%s %s %s err=%v in=%v out=%v cached=%v", sp.SpanID, sp.Name, sp.ParentSpanID, sp.StatusCode, end,
-			sp.Attributes[spans.KeyErrorType], sp.Attributes[spans.KeyInputTokens], sp.Attributes[spans.KeyOutputTokens], sp.Attributes[spans.KeyCacheReadTokens]))
+			sp.Attributes[semconv.KeyErrorType], sp.Attributes[semconv.KeyInputTokens], sp.Attributes[semconv.KeyOutputTokens], sp.Attributes[semconv.KeyCacheReadTokens]))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")

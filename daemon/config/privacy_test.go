@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -49,20 +50,20 @@ func TestRedactConfigEndToEnd(t *testing.T) {
 	out := spans.Build(s, spans.Options{Privacy: privacy})
 	var tool *spans.Span
 	for i := range out {
-		if out[i].StringAttr(spans.KeyToolName) == "Bash" {
+		if out[i].StringAttr(semconv.KeyToolName) == "Bash" {
 			tool = &out[i]
 		}
 	}
 	if tool == nil {
 		t.Fatal("no Bash span")
 	}
-	args := tool.StringAttr(spans.KeyToolCallArguments)
+	args := tool.StringAttr(semconv.KeyToolCallArguments)
 	for _, want := range []string{"ACME_TOKEN=[REDACTED:acme_token]", "DB_PASSWORD=dev-local-password", "--password [REDACTED:credential_assignment]"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("tool arguments %s: want %q", args, want)
 		}
 	}
-	if got := tool.StringAttr(spans.KeyToolCallResult); got != "synced as [REDACTED:acme_token]" {
+	if got := tool.StringAttr(semconv.KeyToolCallResult); got != "synced as [REDACTED:acme_token]" {
 		t.Errorf("tool result %q", got)
 	}
 	if all, _ := json.Marshal(out); strings.Contains(string(all), acme) || strings.Contains(string(all), "Sup3rSecret") {

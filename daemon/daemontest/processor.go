@@ -14,6 +14,7 @@ import (
 
 	"github.com/weavetrace/weave/daemon"
 	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -90,7 +91,7 @@ func SpanFor(ev hookproto.Event) spans.Span {
 	sp := spans.Span{Name: "hook " + ev.HookEventName, Kind: spans.KindInternal, Start: ev.ReceivedAt, End: ev.ReceivedAt.Add(time.Millisecond)}
 	copy(sp.TraceID[:], t[:16])
 	copy(sp.SpanID[:], s[:8])
-	sp.SetAttr(spans.KeySessionID, ev.SessionID)
+	sp.SetAttr(semconv.KeySessionID, ev.SessionID)
 	return sp
 }
 

@@ -3,7 +3,7 @@ package export
 import (
 	"bytes"
 
-	"github.com/weavetrace/weave/spans"
+	"github.com/weavetrace/weave/semconv"
 )
 
 // A spool record is a JSON array of spans in spans.Span's form, each
@@ -17,7 +17,7 @@ import (
 var (
 	spanStart  = []byte(`{"trace_id":"`)
 	spanIDKey  = []byte(`","span_id":"`)
-	sessionKey = []byte(`"` + spans.KeySessionID + `":"`)
+	sessionKey = []byte(`"` + semconv.KeySessionID + `":"`)
 )
 
 // maxSessionID bounds a session id read from damaged bytes.

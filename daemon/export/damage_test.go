@@ -12,6 +12,7 @@ import (
 
 	"github.com/weavetrace/weave/daemon/export/exporttest"
 	"github.com/weavetrace/weave/daemon/spool"
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -21,7 +22,7 @@ func record(t testing.TB, s string, first, n int) []byte {
 	var batch []spans.Span
 	for i := first; i < first+n; i++ {
 		sp := span(i, false)
-		sp.SetAttr(spans.KeySessionID, s)
+		sp.SetAttr(semconv.KeySessionID, s)
 		sp.Events = []spans.Event{{Name: "gen_ai.evt", Time: t0, Attributes: map[string]any{"k": "v"}}}
 		batch = append(batch, sp)
 	}

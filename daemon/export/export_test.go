@@ -17,6 +17,8 @@ import (
 
 	"github.com/weavetrace/weave/daemon/export/exporttest"
 	"github.com/weavetrace/weave/daemon/spool"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -32,12 +34,12 @@ func span(n int, running bool) spans.Span {
 	if !running {
 		s.End = t0.Add(time.Second)
 	}
-	s.SetAttr(spans.KeyToolName, fmt.Sprintf("t%d", n))
+	s.SetAttr(semconv.KeyToolName, fmt.Sprintf("t%d", n))
 	return s
 }
 
 func spanID(n int) string {
-	var id spans.SpanID
+	var id spanid.SpanID
 	id[7] = byte(n)
 	return hex.EncodeToString(id[:])
 }

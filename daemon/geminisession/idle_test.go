@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -49,7 +50,7 @@ func TestIdleCloseForget(t *testing.T) {
 				t.Errorf("tick before the timeout emitted %d spans", len(got))
 			}
 			closed := tc.act(p)
-			if len(closed) == 0 || closed[0].End.IsZero() || closed[0].Attributes[spans.KeyOrphanReason] != tc.want {
+			if len(closed) == 0 || closed[0].End.IsZero() || closed[0].Attributes[semconv.KeyOrphanReason] != tc.want {
 				t.Fatalf("after %s: %+v", tc.name, closed)
 			}
 			ev(EventSessionEnd)

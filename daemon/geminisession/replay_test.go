@@ -14,6 +14,8 @@ import (
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/geminichat"
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -77,7 +79,7 @@ func replay(t *testing.T, dir string) {
 		}
 	}
 	p := New(Settings{Roots: []string{tmp}, Now: func() time.Time { return time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC) }})
-	latest := map[spans.SpanID]spans.Span{}
+	latest := map[spanid.SpanID]spans.Span{}
 	running := false
 	keep := func(out []spans.Span) {
 		for _, sp := range out {
@@ -132,7 +134,7 @@ func replay(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[spans.SpanID]spans.Span{}
+	want := map[spanid.SpanID]spans.Span{}
 	for _, sp := range spans.Build(s, spans.Options{}) {
 		want[sp.SpanID] = sp
 	}
@@ -151,15 +153,15 @@ func replay(t *testing.T, dir string) {
 	}
 }
 
-func byID(out []spans.Span) map[spans.SpanID]spans.Span {
-	m := map[spans.SpanID]spans.Span{}
+func byID(out []spans.Span) map[spanid.SpanID]spans.Span {
+	m := map[spanid.SpanID]spans.Span{}
 	for _, sp := range out {
 		m[sp.SpanID] = sp
 	}
 	return m
 }
 
-func render(m map[spans.SpanID]spans.Span) string {
+func render(m map[spanid.SpanID]spans.Span) string {
 	var lines []string
 	for _, sp := range m {
 		end := sp.End.Format(time.RFC3339Nano)
@@ -167,8 +169,8 @@ func render(m map[spans.SpanID]spans.Span) string {
 			end = "OPEN"
 		}
 		lines = append(lines, fmt.Sprintf("%s %s parent=%s %s %s..%s err=%v orphan=%v in=%v out=%v cached=%v", sp.SpanID, sp.Name, sp.ParentSpanID, sp.StatusCode,
-			sp.Start.Format(time.RFC3339Nano), end, sp.Attributes[spans.KeyErrorType], sp.Attributes[spans.KeyOrphanReason],
-			sp.Attributes[spans.KeyInputTokens], sp.Attributes[spans.KeyOutputTokens], sp.Attributes[spans.KeyCacheReadTokens]))
+			sp.Start.Format(time.RFC3339Nano), end, sp.Attributes[semconv.KeyErrorType], sp.Attributes[semconv.KeyOrphanReason],
+			sp.Attributes[semconv.KeyInputTokens], sp.Attributes[semconv.KeyOutputTokens], sp.Attributes[semconv.KeyCacheReadTokens]))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")

@@ -13,6 +13,8 @@ import (
 
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -29,7 +31,7 @@ type twin struct {
 	t        *testing.T
 	inc, ref *Processor
 	// latest is the newest version of each span inc emitted.
-	latest map[spans.SpanID]spans.Span
+	latest map[spanid.SpanID]spans.Span
 	steps  int
 }
 
@@ -38,7 +40,7 @@ func newTwin(t *testing.T) *twin {
 	set := Settings{IntegrationVersion: "test", Now: func() time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) }}
 	ref := New(set)
 	ref.rebuildAll = true
-	return &twin{t: t, inc: New(set), ref: ref, latest: map[spans.SpanID]spans.Span{}}
+	return &twin{t: t, inc: New(set), ref: ref, latest: map[spanid.SpanID]spans.Span{}}
 }
 
 func spanJSON(t *testing.T, sp spans.Span) string {
@@ -97,7 +99,7 @@ func (w *twin) scratch(what string) {
 		ts := w.inc.snapshot(s)
 		live := s.live
 		opts := spans.Options{IntegrationVersion: "test", Live: &live}
-		built := map[spans.SpanID]spans.Span{}
+		built := map[spanid.SpanID]spans.Span{}
 		for _, t := range ts.Turns {
 			if t.Copied {
 				continue
@@ -207,8 +209,8 @@ func TestFingerprintSkipsUnchangedTurns(t *testing.T) {
 	if out := p.Event(ev(hookproto.EventSessionStart, "", ""), false); len(out) != 2400 {
 		t.Fatalf("first event: %d spans, want 2400", len(out))
 	}
-	traces := func(out []spans.Span) map[spans.TraceID]bool {
-		m := map[spans.TraceID]bool{}
+	traces := func(out []spans.Span) map[spanid.TraceID]bool {
+		m := map[spanid.TraceID]bool{}
 		for _, sp := range out {
 			m[sp.TraceID] = true
 		}
@@ -216,7 +218,7 @@ func TestFingerprintSkipsUnchangedTurns(t *testing.T) {
 	}
 	before := p.turnsBuilt
 	out := p.Event(ev(hookproto.EventPreToolUse, "p0299", "toolu_new"), false)
-	if tr := traces(out); len(tr) != 1 || !tr[spans.TurnTraceID("p0299")] {
+	if tr := traces(out); len(tr) != 1 || !tr[spanid.TurnTraceID("p0299")] {
 		t.Errorf("PreToolUse of the last turn emitted spans of %d traces, want the last turn's only", len(tr))
 	}
 	if n := p.turnsBuilt - before; n != 1 {
@@ -234,13 +236,13 @@ func TestFingerprintSkipsUnchangedTurns(t *testing.T) {
 	before = p.turnsBuilt
 	out = p.FileChanged(path)
 	tr := traces(out)
-	if !tr[spans.TurnTraceID("p0000")] {
+	if !tr[spanid.TurnTraceID("p0000")] {
 		t.Errorf("the late result of a turn-1 tool emitted spans of %v, want turn 1's", tr)
 	}
 	var result string
 	for _, sp := range out {
-		if sp.SpanID == spans.ToolSpanID(spans.TurnTraceID("p0000"), "toolu_bg") {
-			result = sp.StringAttr(spans.KeyToolCallResult)
+		if sp.SpanID == spanid.ToolSpanID(spanid.TurnTraceID("p0000"), "toolu_bg") {
+			result = sp.StringAttr(semconv.KeyToolCallResult)
 		}
 	}
 	if result != "built" {
@@ -443,10 +445,10 @@ func (s *sim) step() {
 		// prompt line, a turn's lines go to the turn before.)
 		var got bool
 		for _, sp := range out {
-			if sp.Attributes[spans.KeyToolCallID] == id {
+			if sp.Attributes[semconv.KeyToolCallID] == id {
 				got = true
-				if tool.name != "Agent" && sp.StringAttr(spans.KeyToolCallResult) != result {
-					s.t.Fatalf("step %d: %s result %q, want %q", s.w.steps, id, sp.StringAttr(spans.KeyToolCallResult), result)
+				if tool.name != "Agent" && sp.StringAttr(semconv.KeyToolCallResult) != result {
+					s.t.Fatalf("step %d: %s result %q, want %q", s.w.steps, id, sp.StringAttr(semconv.KeyToolCallResult), result)
 				}
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -56,7 +57,7 @@ func TestLinesAfterSessionEnd(t *testing.T) {
 	var root *spans.Span
 	out := p.FileChanged(path)
 	for i := range out {
-		if out[i].TraceID == spans.TurnTraceID("P2") && out[i].ParentSpanID.IsZero() {
+		if out[i].TraceID == spanid.TurnTraceID("P2") && out[i].ParentSpanID.IsZero() {
 			root = &out[i]
 		}
 	}

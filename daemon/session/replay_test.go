@@ -13,6 +13,8 @@ import (
 
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -46,8 +48,8 @@ type replayer struct {
 	events  []hookproto.Event // delivered, in order
 	// rootBeforeStop records, per trace, whether an in-progress root was
 	// emitted before the turn's Stop hook.
-	liveRoots map[spans.TraceID]bool
-	stops     map[spans.TraceID]bool
+	liveRoots map[spanid.TraceID]bool
+	stops     map[spanid.TraceID]bool
 }
 
 func (r *replayer) local(path string) string {
@@ -114,7 +116,7 @@ func (r *replayer) deliver(h recordedHook) {
 	out := r.p.Event(ev, false)
 	r.record(out)
 	if ev.HookEventName == hookproto.EventStop && ev.PromptID != "" {
-		r.stops[spans.TurnTraceID(ev.PromptID)] = true
+		r.stops[spanid.TurnTraceID(ev.PromptID)] = true
 	}
 }
 
@@ -128,8 +130,8 @@ func (r *replayer) record(out []spans.Span) {
 }
 
 // final returns the newest version of every span emitted.
-func (r *replayer) final() map[spans.SpanID]spans.Span {
-	m := map[spans.SpanID]spans.Span{}
+func (r *replayer) final() map[spanid.SpanID]spans.Span {
+	m := map[spanid.SpanID]spans.Span{}
 	for _, sp := range r.emitted {
 		m[sp.SpanID] = sp
 	}
@@ -204,7 +206,7 @@ func newReplayerWith(t *testing.T, dir string, set Settings) (*replayer, []recor
 	t.Helper()
 	hooks := loadHooks(t, filepath.Join(dir, "hooks.jsonl"))
 	r := &replayer{t: t, src: dir, dst: t.TempDir(), p: New(set),
-		liveRoots: map[spans.TraceID]bool{}, stops: map[spans.TraceID]bool{}}
+		liveRoots: map[spanid.TraceID]bool{}, stops: map[spanid.TraceID]bool{}}
 	for _, h := range hooks {
 		if h.State != nil && r.prefix == "" {
 			if i := strings.Index(h.State.Path, "/projects/"); i >= 0 {
@@ -310,10 +312,10 @@ func TestReplayMatchesImport(t *testing.T) {
 			r, _ := replayWith(t, dir, 0, Settings{IntegrationVersion: "test", Input: rn.input})
 			got := r.final()
 
-			want := map[spans.SpanID]spans.Span{}
+			want := map[spanid.SpanID]spans.Span{}
 			files, _ := filepath.Glob(filepath.Join(r.dst, "projects", "*", "*.jsonl"))
 			res := transcript.NewResolver()
-			var traces []spans.TraceID
+			var traces []spanid.TraceID
 			for _, f := range files {
 				s, _, err := transcript.Load(f, res)
 				if err != nil {
@@ -342,13 +344,13 @@ func TestReplayMatchesImport(t *testing.T) {
 				// for a --fork-session copy whose SessionStart came under
 				// the parent's id), the imported one that it was imported.
 				if w.ParentSpanID.IsZero() {
-					switch src, _ := g.Attributes[spans.KeySource].(string); src {
+					switch src, _ := g.Attributes[semconv.KeySource].(string); src {
 					case "", "startup", "resume", "clear", "compact", "fork":
 					default:
-						t.Errorf("span %s %q: live %s=%q, want SessionStart's source", id, w.Name, spans.KeySource, src)
+						t.Errorf("span %s %q: live %s=%q, want SessionStart's source", id, w.Name, semconv.KeySource, src)
 					}
-					if src := w.Attributes[spans.KeySource]; src != spans.SourceImport {
-						t.Errorf("span %s %q: import %s=%v, want %q", id, w.Name, spans.KeySource, src, spans.SourceImport)
+					if src := w.Attributes[semconv.KeySource]; src != semconv.SourceImport {
+						t.Errorf("span %s %q: import %s=%v, want %q", id, w.Name, semconv.KeySource, src, semconv.SourceImport)
 					}
 				}
 				if d := liveVsImport(g, w); d != "" {
@@ -368,13 +370,13 @@ func TestReplayMatchesImport(t *testing.T) {
 			// Every turn a UserPromptSubmit announced was seen running (a
 			// local command such as /exit fires none: it is over when seen).
 			hooks := loadHooks(t, filepath.Join(dir, "hooks.jsonl"))
-			prompted := map[spans.TraceID]bool{}
+			prompted := map[spanid.TraceID]bool{}
 			for _, h := range hooks {
 				var p struct {
 					PromptID string `json:"prompt_id"`
 				}
 				if h.Event == "UserPromptSubmit" && json.Unmarshal(h.Payload, &p) == nil && p.PromptID != "" {
-					prompted[spans.TurnTraceID(p.PromptID)] = true
+					prompted[spanid.TurnTraceID(p.PromptID)] = true
 				}
 			}
 			for _, tr := range traces {
@@ -406,11 +408,11 @@ func TestPermissionEventsOnToolSpan(t *testing.T) {
 		var names []string
 		for _, e := range sp.Events {
 			names = append(names, e.Name)
-			if e.Name == spans.EventPermissionResolved && e.Attributes[spans.KeyPermissionApproved] != true {
-				t.Errorf("permission resolved approved=%v, want true (the user pressed Enter)", e.Attributes[spans.KeyPermissionApproved])
+			if e.Name == semconv.EventPermissionResolved && e.Attributes[semconv.KeyPermissionApproved] != true {
+				t.Errorf("permission resolved approved=%v, want true (the user pressed Enter)", e.Attributes[semconv.KeyPermissionApproved])
 			}
 		}
-		if strings.Join(names, ",") != spans.EventPermissionRequest+","+spans.EventPermissionResolved {
+		if strings.Join(names, ",") != semconv.EventPermissionRequest+","+semconv.EventPermissionResolved {
 			t.Errorf("Bash span events = %v, want request then resolved", names)
 		}
 		found = true
@@ -429,7 +431,7 @@ func TestRestartMidTurn(t *testing.T) {
 	want := full.final()
 
 	r := &replayer{t: t, src: dir, dst: t.TempDir(), p: New(Settings{}), prefix: full.prefix,
-		liveRoots: map[spans.TraceID]bool{}, stops: map[spans.TraceID]bool{}}
+		liveRoots: map[spanid.TraceID]bool{}, stops: map[spanid.TraceID]bool{}}
 	half := len(hooks) / 2
 	for _, h := range hooks[:half] {
 		r.cut(h.State)
@@ -479,7 +481,7 @@ func TestHookOnlyTurnAndIdleTimeout(t *testing.T) {
 	if len(out) != 1 || !out[0].End.IsZero() || out[0].Name != "invoke_agent claude-code" {
 		t.Fatalf("UserPromptSubmit emitted %+v, want one running root", out)
 	}
-	if out[0].TraceID != spans.TurnTraceID("P1") {
+	if out[0].TraceID != spanid.TurnTraceID("P1") {
 		t.Errorf("trace id not derived from prompt_id")
 	}
 	out = p.Event(event(t, map[string]any{"hook_event_name": "PreToolUse", "session_id": "sess-1", "transcript_path": path,
@@ -490,7 +492,7 @@ func TestHookOnlyTurnAndIdleTimeout(t *testing.T) {
 			tool = &out[i]
 		}
 	}
-	if tool == nil || !tool.End.IsZero() || tool.ParentSpanID != spans.RootSpanID(out[0].TraceID) {
+	if tool == nil || !tool.End.IsZero() || tool.ParentSpanID != spanid.RootSpanID(out[0].TraceID) {
 		t.Fatalf("PreToolUse: got %+v, want a running Bash span under the root", out)
 	}
 	if got := p.Tick(t0.Add(30 * time.Minute)); len(got) != 0 {
@@ -501,8 +503,8 @@ func TestHookOnlyTurnAndIdleTimeout(t *testing.T) {
 		t.Fatalf("idle Tick emitted %d spans, want root and tool", len(out))
 	}
 	for _, sp := range out {
-		if sp.End.IsZero() || sp.StringAttr(spans.KeyOrphanReason) != "idle_timeout" {
-			t.Errorf("%s: end %v orphan_reason %q, want ended with idle_timeout", sp.Name, sp.End, sp.StringAttr(spans.KeyOrphanReason))
+		if sp.End.IsZero() || sp.StringAttr(semconv.KeyOrphanReason) != "idle_timeout" {
+			t.Errorf("%s: end %v orphan_reason %q, want ended with idle_timeout", sp.Name, sp.End, sp.StringAttr(semconv.KeyOrphanReason))
 		}
 	}
 	if p.Stats().OpenTurns != 0 {
@@ -534,11 +536,11 @@ func TestSessionEndClosesOpenWork(t *testing.T) {
 		t.Error("SessionClosed = false after SessionEnd")
 	}
 	for _, sp := range out {
-		if sp.End.IsZero() || sp.StringAttr(spans.KeyOrphanReason) != "session_ended" {
-			t.Errorf("%s after SessionEnd: end %v reason %q", sp.Name, sp.End, sp.StringAttr(spans.KeyOrphanReason))
+		if sp.End.IsZero() || sp.StringAttr(semconv.KeyOrphanReason) != "session_ended" {
+			t.Errorf("%s after SessionEnd: end %v reason %q", sp.Name, sp.End, sp.StringAttr(semconv.KeyOrphanReason))
 		}
 		if sp.Name == "execute_tool Write" {
-			if n := len(sp.Events); n != 2 || sp.Events[1].Attributes[spans.KeyPermissionApproved] != false {
+			if n := len(sp.Events); n != 2 || sp.Events[1].Attributes[semconv.KeyPermissionApproved] != false {
 				t.Errorf("Write events %+v, want request and resolved(approved=false)", sp.Events)
 			}
 		}
@@ -569,7 +571,7 @@ func liveVsImport(g, w spans.Span) string {
 		keys[k] = true
 	}
 	for _, k := range spans.SortedKeys(anyKeys(keys)) {
-		if k == spans.KeySource {
+		if k == semconv.KeySource {
 			continue
 		}
 		if gv, wv := fmt.Sprint(g.Attributes[k]), fmt.Sprint(w.Attributes[k]); gv != wv {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -153,7 +154,7 @@ func TestRebuild(t *testing.T) {
 				bySession[ev.SessionID] = append(bySession[ev.SessionID], ev)
 			}
 			p := New(Settings{IntegrationVersion: "test", TranscriptRoots: []string{filepath.Join(r.dst, "projects")}})
-			fromEvents, fromTranscript := map[spans.SpanID]spans.Span{}, map[spans.SpanID]spans.Span{}
+			fromEvents, fromTranscript := map[spanid.SpanID]spans.Span{}, map[spanid.SpanID]spans.Span{}
 			for sid, evs := range bySession {
 				for _, sp := range p.Rebuild(sid, evs) {
 					fromEvents[sp.SpanID] = sp

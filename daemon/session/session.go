@@ -9,7 +9,7 @@
 // triggers. Hook payloads arrive before the lines they describe, so nothing
 // here waits for the transcript: a hook-only turn or tool is exported at
 // once as an in-progress span (no end time) under the ids the transcript
-// will later confirm (spans/ids.go), and exported again when it ends.
+// will later confirm (spanid/ids.go), and exported again when it ends.
 //
 // A Processor is not safe for concurrent use: the daemon serializes calls.
 // It does file I/O (reading transcripts) but starts no goroutines.
@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -156,7 +158,7 @@ type session struct {
 	lastSeen  time.Time
 	ended     time.Time // SessionEnd receipt (zero while open)
 	// exported is the hash of each span's last exported version.
-	exported map[spans.SpanID]uint64
+	exported map[spanid.SpanID]uint64
 	// built is the fingerprint (spans.Fingerprinter) of each turn, by key,
 	// when its spans were last built and compared with exported: a turn
 	// whose fingerprint is the same builds to the same spans, so diff
@@ -279,18 +281,18 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		if lt := s.matchPermission(ev.ToolName, ev.ToolInput); lt != nil {
 			attrs := map[string]any{}
 			if len(ev.PermissionSuggestions) > 0 {
-				attrs[spans.KeyPermissionSuggest] = string(ev.PermissionSuggestions)
+				attrs[semconv.KeyPermissionSuggest] = string(ev.PermissionSuggestions)
 			}
-			lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionRequest, Time: now, Attributes: attrs})
+			lt.Events = append(lt.Events, spans.Event{Name: semconv.EventPermissionRequest, Time: now, Attributes: attrs})
 		}
 	case hookproto.EventPermissionDenied:
 		if ev.ToolUseID != "" {
 			lt := s.tool(ev.ToolUseID)
-			attrs := map[string]any{spans.KeyPermissionApproved: false}
+			attrs := map[string]any{semconv.KeyPermissionApproved: false}
 			if ev.Reason != "" {
-				attrs[spans.KeyPermissionReason] = ev.Reason
+				attrs[semconv.KeyPermissionReason] = ev.Reason
 			}
-			lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionDenied, Time: now, Attributes: attrs})
+			lt.Events = append(lt.Events, spans.Event{Name: semconv.EventPermissionDenied, Time: now, Attributes: attrs})
 		}
 	case hookproto.EventPostToolUse, hookproto.EventPostToolUseFailure:
 		if ev.ToolUseID != "" {
@@ -308,9 +310,9 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 			} else {
 				lt.Response = ev.ToolResponse
 			}
-			if hasEvent(lt.Events, spans.EventPermissionRequest) && !hasEvent(lt.Events, spans.EventPermissionResolved) {
-				lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionResolved, Time: now,
-					Attributes: map[string]any{spans.KeyPermissionApproved: !failed}})
+			if hasEvent(lt.Events, semconv.EventPermissionRequest) && !hasEvent(lt.Events, semconv.EventPermissionResolved) {
+				lt.Events = append(lt.Events, spans.Event{Name: semconv.EventPermissionResolved, Time: now,
+					Attributes: map[string]any{semconv.KeyPermissionApproved: !failed}})
 			}
 			if s.pending[ev.ToolUseID] == nil && ev.ToolName != "" {
 				s.pending[ev.ToolUseID] = &pendingTool{id: ev.ToolUseID, name: ev.ToolName, agentID: ev.AgentID,
@@ -352,8 +354,8 @@ func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
 		}
 	case hookproto.EventNotification:
 		if lt := s.currentTurn(ev.PromptID); lt != nil {
-			lt.Events = append(lt.Events, spans.Event{Name: spans.EventNotification, Time: now, Attributes: map[string]any{
-				spans.KeyNotificationType: ev.NotificationType, spans.KeyNotificationMessage: ev.Message}})
+			lt.Events = append(lt.Events, spans.Event{Name: semconv.EventNotification, Time: now, Attributes: map[string]any{
+				semconv.KeyNotificationType: ev.NotificationType, semconv.KeyNotificationMessage: ev.Message}})
 		}
 	case hookproto.EventStop:
 		if lt := s.currentTurn(ev.PromptID); lt != nil && now.After(lt.Stopped) {
@@ -482,7 +484,7 @@ func (p *Processor) session(id, path string) *session {
 		return s
 	}
 	s := &session{id: id, path: path, subs: map[string]*fileState{}, pending: map[string]*pendingTool{},
-		exported: map[spans.SpanID]uint64{}, built: map[string]uint64{}, agentTurn: map[string]string{},
+		exported: map[spanid.SpanID]uint64{}, built: map[string]uint64{}, agentTurn: map[string]string{},
 		live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
 	if path != "" {
 		s.main = &fileState{path: path, b: transcript.NewBuilder(path)}
@@ -914,9 +916,9 @@ func (s *session) closeOpen(reason string, now time.Time) {
 	for _, lt := range s.live.Tools {
 		if lt.End.IsZero() && lt.Closed == "" {
 			lt.Closed = reason
-			if hasEvent(lt.Events, spans.EventPermissionRequest) && !hasEvent(lt.Events, spans.EventPermissionResolved) {
-				lt.Events = append(lt.Events, spans.Event{Name: spans.EventPermissionResolved, Time: now,
-					Attributes: map[string]any{spans.KeyPermissionApproved: false}})
+			if hasEvent(lt.Events, semconv.EventPermissionRequest) && !hasEvent(lt.Events, semconv.EventPermissionResolved) {
+				lt.Events = append(lt.Events, spans.Event{Name: semconv.EventPermissionResolved, Time: now,
+					Attributes: map[string]any{semconv.KeyPermissionApproved: false}})
 			}
 		}
 	}

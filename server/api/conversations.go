@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/chatview"
 	"github.com/weavetrace/weave/server/store"
-	"github.com/weavetrace/weave/spans"
 )
 
 // ConversationsQueryRequest is the body of /genai/conversations/query.
@@ -61,10 +61,10 @@ type ConversationsPage struct {
 func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryRequest) (ConversationsPage, error) {
 	var filters []store.Filter
 	if q.WorkingDir != "" {
-		filters = append(filters, store.Filter{Field: "custom_attrs_string." + spans.KeyCwd, Op: "eq", Value: q.WorkingDir})
+		filters = append(filters, store.Filter{Field: "custom_attrs_string." + semconv.KeyCwd, Op: "eq", Value: q.WorkingDir})
 	}
 	if q.GitBranch != "" {
-		filters = append(filters, store.Filter{Field: "custom_attrs_string." + spans.KeyGitBranch, Op: "eq", Value: q.GitBranch})
+		filters = append(filters, store.Filter{Field: "custom_attrs_string." + semconv.KeyGitBranch, Op: "eq", Value: q.GitBranch})
 	}
 	page, err := h.s.Store.QueryConversations(ctx, store.ConversationQuery{
 		ProjectID:    q.ProjectID,

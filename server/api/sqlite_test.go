@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/chatview"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/sqlite"
-	"github.com/weavetrace/weave/spans"
 )
 
 const project = "local/default"
@@ -35,9 +35,9 @@ func textMsg(role, s string) []model.Message {
 func fixture() []model.Span {
 	tr1, tr2, tr3 := fmt.Sprintf("%032x", 0xa1), fmt.Sprintf("%032x", 0xa2), fmt.Sprintf("%032x", 0xa3)
 	sess := func(id, parent string) map[string]string {
-		m := map[string]string{spans.KeySessionID: id}
+		m := map[string]string{semconv.KeySessionID: id}
 		if parent != "" {
-			m[spans.KeyParentSessionID] = parent
+			m[semconv.KeyParentSessionID] = parent
 		}
 		return m
 	}
@@ -452,7 +452,7 @@ func TestSQLiteConversationWorkplace(t *testing.T) {
 			SpanKind: model.KindInternal, StartedAt: ms(start), EndedAt: ms(start + 1000), StatusCode: model.StatusUnset,
 			OperationName: model.OpInvokeAgent, AgentName: "claude-code", ConversationID: conv,
 			InputMessages:     textMsg("user", "Same prompt everywhere"),
-			CustomAttrsString: map[string]string{spans.KeyCwd: cwd, spans.KeyGitBranch: branch}}
+			CustomAttrsString: map[string]string{semconv.KeyCwd: cwd, semconv.KeyGitBranch: branch}}
 	}
 	if err := st.WriteSpans(context.Background(), []model.Span{
 		turn("w-1", fmt.Sprintf("%032x", 0xe1), "/src/weave", "main", 200000),
@@ -519,7 +519,7 @@ func TestConversationPlacesNoLookups(t *testing.T) {
 		id := fmt.Sprintf("%032x", trace)
 		return model.Span{ProjectID: project, TraceID: id, SpanID: id[16:], SpanName: "invoke_agent claude-code",
 			StartedAt: ms(start), EndedAt: ms(start + 1000), OperationName: model.OpInvokeAgent, AgentName: "claude-code", ConversationID: "c-1",
-			CustomAttrsString: map[string]string{spans.KeyCwd: "/src/weave", spans.KeyGitBranch: branch}}
+			CustomAttrsString: map[string]string{semconv.KeyCwd: "/src/weave", semconv.KeyGitBranch: branch}}
 	}
 	list := func() (branch string, lookups int64) {
 		t.Helper()

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
-	"github.com/weavetrace/weave/spans"
 )
 
 // Build returns the chat view of one trace. trace holds the trace's spans in
@@ -31,10 +31,10 @@ func Build(trace []model.Span) Trace {
 	out.AgentName = rs.AgentName
 	out.Provider = rs.ProviderName
 	out.ConversationID = rs.ConversationID
-	out.SessionID = rs.CustomAttrsString[spans.KeySessionID]
-	out.ParentSessionID = rs.CustomAttrsString[spans.KeyParentSessionID]
-	out.WorkingDir = rs.CustomAttrsString[spans.KeyCwd]
-	out.GitBranch = rs.CustomAttrsString[spans.KeyGitBranch]
+	out.SessionID = rs.CustomAttrsString[semconv.KeySessionID]
+	out.ParentSessionID = rs.CustomAttrsString[semconv.KeyParentSessionID]
+	out.WorkingDir = rs.CustomAttrsString[semconv.KeyCwd]
+	out.GitBranch = rs.CustomAttrsString[semconv.KeyGitBranch]
 	out.EndedAt = endPtr(rs)
 	out.TotalDurationMs = rs.DurationMs()
 
@@ -56,12 +56,12 @@ func Build(trace []model.Span) Trace {
 			out.ConversationID = s.ConversationID
 		}
 		if out.WorkingDir == "" && out.GitBranch == "" {
-			out.WorkingDir = s.CustomAttrsString[spans.KeyCwd]
-			out.GitBranch = s.CustomAttrsString[spans.KeyGitBranch]
+			out.WorkingDir = s.CustomAttrsString[semconv.KeyCwd]
+			out.GitBranch = s.CustomAttrsString[semconv.KeyGitBranch]
 		}
-		if out.SessionID == "" && s.CustomAttrsString[spans.KeySessionID] != "" {
-			out.SessionID = s.CustomAttrsString[spans.KeySessionID]
-			out.ParentSessionID = s.CustomAttrsString[spans.KeyParentSessionID]
+		if out.SessionID == "" && s.CustomAttrsString[semconv.KeySessionID] != "" {
+			out.SessionID = s.CustomAttrsString[semconv.KeySessionID]
+			out.ParentSessionID = s.CustomAttrsString[semconv.KeyParentSessionID]
 		}
 	}
 	out.SpanCount = len(t.preorder)
@@ -448,8 +448,8 @@ func columnsCompaction(s *model.Span) compaction {
 		summary:   s.CompactionSummary,
 		before:    s.CompactionItemsBefore,
 		after:     s.CompactionItemsAfter,
-		trigger:   s.CustomAttrsString[spans.KeyCompactionTrigger],
-		preTokens: s.CustomAttrsInt[spans.KeyCompactionPreTokens],
+		trigger:   s.CustomAttrsString[semconv.KeyCompactionTrigger],
+		preTokens: s.CustomAttrsInt[semconv.KeyCompactionPreTokens],
 	}
 }
 
@@ -459,16 +459,16 @@ func columnsCompaction(s *model.Span) compaction {
 func compactionEvents(s *model.Span) []compaction {
 	var out []compaction
 	for _, e := range s.Events {
-		if e.Name != spans.EventCompaction {
+		if e.Name != semconv.EventCompaction {
 			continue
 		}
 		out = append(out, compaction{
 			at:        e.Time,
-			summary:   attrString(e.Attributes[spans.KeyCompactionSummary]),
-			before:    attrInt(e.Attributes[spans.KeyCompactionItemsBefore]),
-			after:     attrInt(e.Attributes[spans.KeyCompactionItemsAfter]),
-			trigger:   attrString(e.Attributes[spans.KeyCompactionTrigger]),
-			preTokens: attrInt(e.Attributes[spans.KeyCompactionPreTokens]),
+			summary:   attrString(e.Attributes[semconv.KeyCompactionSummary]),
+			before:    attrInt(e.Attributes[semconv.KeyCompactionItemsBefore]),
+			after:     attrInt(e.Attributes[semconv.KeyCompactionItemsAfter]),
+			trigger:   attrString(e.Attributes[semconv.KeyCompactionTrigger]),
+			preTokens: attrInt(e.Attributes[semconv.KeyCompactionPreTokens]),
 		})
 	}
 	if len(out) == 0 {

@@ -4,8 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
-	"github.com/weavetrace/weave/spans"
 )
 
 // claudeCodeTurn is a Claude Code turn: the turn root, three chat calls (the
@@ -50,7 +50,7 @@ func subagentTurn() []model.Span {
 			model("claude-opus-4-1").input("user", "Count the files").output(text("3 files.")).
 			set(func(s *model.Span) {
 				s.AgentID = "a1b2c3"
-				s.CustomAttrsString = map[string]string{spans.KeySpawningToolCallID: "toolu_a"}
+				s.CustomAttrsString = map[string]string{semconv.KeySpawningToolCallID: "toolu_a"}
 			}),
 		span(2, 4, 3, "chat claude-opus-4-1").op(model.OpChat).times(1100, 2000).model("claude-opus-4-1").usage(40, 8, 0, 0).
 			output(call("toolu_b", "Agent", `{"subagent_type":"Explore","prompt":"List the directory"}`)),
@@ -77,7 +77,7 @@ func orphanTurn() []model.Span {
 		span(3, 3, 99, "invoke_agent general-purpose").op(model.OpInvokeAgent).agent("general-purpose").times(600, 2000).
 			input("user", "Look around").output(text("Nothing here.")).
 			set(func(s *model.Span) {
-				s.CustomAttrsString = map[string]string{spans.KeyOrphanReason: "no_matching_agent_call"}
+				s.CustomAttrsString = map[string]string{semconv.KeyOrphanReason: "no_matching_agent_call"}
 			}),
 		span(3, 4, 3, "execute_tool Glob").tool("Glob", "toolu_g", `{"pattern":"*"}`, "").times(700, 800),
 	)
@@ -105,8 +105,8 @@ func compactionColumnsTurn() []model.Span {
 				s.CompactionSummary = "The user asked to refactor main.go; done up to step 3."
 				s.CompactionItemsBefore = 42
 				s.CompactionItemsAfter = 1
-				s.CustomAttrsString = map[string]string{spans.KeyCompactionTrigger: "manual"}
-				s.CustomAttrsInt = map[string]int64{spans.KeyCompactionPreTokens: 15231}
+				s.CustomAttrsString = map[string]string{semconv.KeyCompactionTrigger: "manual"}
+				s.CustomAttrsInt = map[string]int64{semconv.KeyCompactionPreTokens: 15231}
 			}),
 		span(5, 2, 1, "chat claude-sonnet-4-5").op(model.OpChat).times(100, 2900).model("claude-sonnet-4-5").
 			usage(20, 4, 0, 0).output(text("Continuing.")),
@@ -122,12 +122,12 @@ func compactionEventsTurn() []model.Span {
 				s.CompactionItemsBefore = 30
 				s.CompactionItemsAfter = 2
 				s.Events = []model.Event{
-					{Name: spans.EventCompaction, Time: at(5000), Attributes: map[string]any{
-						spans.KeyCompactionTrigger: "auto", spans.KeyCompactionPreTokens: "190000"}},
+					{Name: semconv.EventCompaction, Time: at(5000), Attributes: map[string]any{
+						semconv.KeyCompactionTrigger: "auto", semconv.KeyCompactionPreTokens: "190000"}},
 					{Name: "weave.notification", Time: at(1000)},
-					{Name: spans.EventCompaction, Time: at(2000), Attributes: map[string]any{
-						spans.KeyCompactionSummary: "first summary", spans.KeyCompactionItemsBefore: float64(50),
-						spans.KeyCompactionItemsAfter: int64(3), spans.KeyCompactionTrigger: "auto"}},
+					{Name: semconv.EventCompaction, Time: at(2000), Attributes: map[string]any{
+						semconv.KeyCompactionSummary: "first summary", semconv.KeyCompactionItemsBefore: float64(50),
+						semconv.KeyCompactionItemsAfter: int64(3), semconv.KeyCompactionTrigger: "auto"}},
 				}
 			}),
 		span(6, 2, 1, "chat claude-sonnet-4-5").op(model.OpChat).times(100, 1900).model("claude-sonnet-4-5").

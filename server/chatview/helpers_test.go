@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
-	"github.com/weavetrace/weave/spans"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -99,9 +99,9 @@ func (b *sb) session(id, parent, conv string) *sb {
 	if b.s.CustomAttrsString == nil {
 		b.s.CustomAttrsString = map[string]string{}
 	}
-	b.s.CustomAttrsString[spans.KeySessionID] = id
+	b.s.CustomAttrsString[semconv.KeySessionID] = id
 	if parent != "" {
-		b.s.CustomAttrsString[spans.KeyParentSessionID] = parent
+		b.s.CustomAttrsString[semconv.KeyParentSessionID] = parent
 	}
 	return b
 }

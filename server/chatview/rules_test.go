@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
-	"github.com/weavetrace/weave/spans"
 )
 
 func TestUsageNotCountedTwice(t *testing.T) {
@@ -364,7 +364,7 @@ func TestParallelCalls(t *testing.T) {
 func TestWorkplace(t *testing.T) {
 	where := func(cwd, branch string) func(*model.Span) {
 		return func(s *model.Span) {
-			s.CustomAttrsString = map[string]string{spans.KeyCwd: cwd, spans.KeyGitBranch: branch}
+			s.CustomAttrsString = map[string]string{semconv.KeyCwd: cwd, semconv.KeyGitBranch: branch}
 		}
 	}
 	root := span(1, 1, 0, "invoke_agent a").op(model.OpInvokeAgent).agent("a").times(0, 10)

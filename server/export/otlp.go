@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/normalize"
-	"github.com/weavetrace/weave/spans"
 )
 
 // MaxOTLPLine is the size past which an OTLP line is split: well under the
@@ -249,22 +249,22 @@ func synthesize(s *model.Span) ([]byte, error) {
 		attrs[k] = string(b)
 		return nil
 	}
-	str(spans.KeyOperationName, s.OperationName)
-	str(spans.KeyProviderName, s.ProviderName)
-	str(spans.KeyAgentName, s.AgentName)
-	str(spans.KeyAgentID, s.AgentID)
-	str(spans.KeyAgentVersion, s.AgentVersion)
-	str(spans.KeyConversationID, s.ConversationID)
-	str(spans.KeyRequestModel, s.RequestModel)
-	str(spans.KeyResponseModel, s.ResponseModel)
-	str(spans.KeyResponseID, s.ResponseID)
-	num(spans.KeyInputTokens, s.InputTokens)
-	num(spans.KeyOutputTokens, s.OutputTokens)
-	num(spans.KeyCacheReadTokens, s.CacheReadInputTokens)
-	num(spans.KeyCacheCreateTokens, s.CacheCreationInputTokens)
-	num(spans.KeyCacheCreate5mTokens, s.CacheCreation5mInputTokens)
-	num(spans.KeyCacheCreate1hTokens, s.CacheCreation1hInputTokens)
-	num(spans.KeyReasoningTokens, s.ReasoningTokens)
+	str(semconv.KeyOperationName, s.OperationName)
+	str(semconv.KeyProviderName, s.ProviderName)
+	str(semconv.KeyAgentName, s.AgentName)
+	str(semconv.KeyAgentID, s.AgentID)
+	str(semconv.KeyAgentVersion, s.AgentVersion)
+	str(semconv.KeyConversationID, s.ConversationID)
+	str(semconv.KeyRequestModel, s.RequestModel)
+	str(semconv.KeyResponseModel, s.ResponseModel)
+	str(semconv.KeyResponseID, s.ResponseID)
+	num(semconv.KeyInputTokens, s.InputTokens)
+	num(semconv.KeyOutputTokens, s.OutputTokens)
+	num(semconv.KeyCacheReadTokens, s.CacheReadInputTokens)
+	num(semconv.KeyCacheCreateTokens, s.CacheCreationInputTokens)
+	num(semconv.KeyCacheCreate5mTokens, s.CacheCreation5mInputTokens)
+	num(semconv.KeyCacheCreate1hTokens, s.CacheCreation1hInputTokens)
+	num(semconv.KeyReasoningTokens, s.ReasoningTokens)
 	num("gen_ai.usage.total_tokens", s.TotalTokens)
 	if s.CostUSD != nil && s.CostSource == model.CostReported {
 		attrs["weave.usage.cost_usd"] = *s.CostUSD
@@ -274,12 +274,12 @@ func synthesize(s *model.Span) ([]byte, error) {
 		for i, r := range s.FinishReasons {
 			fr[i] = r
 		}
-		attrs[spans.KeyFinishReasons] = fr
+		attrs[semconv.KeyFinishReasons] = fr
 	}
-	if err := js(spans.KeyInputMessages, s.InputMessages, len(s.InputMessages) > 0); err != nil {
+	if err := js(semconv.KeyInputMessages, s.InputMessages, len(s.InputMessages) > 0); err != nil {
 		return nil, err
 	}
-	if err := js(spans.KeyOutputMessages, s.OutputMessages, len(s.OutputMessages) > 0); err != nil {
+	if err := js(semconv.KeyOutputMessages, s.OutputMessages, len(s.OutputMessages) > 0); err != nil {
 		return nil, err
 	}
 	if len(s.SystemInstructions) > 0 {
@@ -287,22 +287,22 @@ func synthesize(s *model.Span) ([]byte, error) {
 		for i, t := range s.SystemInstructions {
 			parts[i] = model.Part{Type: model.PartText, Content: t}
 		}
-		if err := js(spans.KeySystemInstructions, parts, true); err != nil {
+		if err := js(semconv.KeySystemInstructions, parts, true); err != nil {
 			return nil, err
 		}
 	}
-	str(spans.KeyToolName, s.ToolName)
-	str(spans.KeyToolType, s.ToolType)
-	str(spans.KeyToolCallID, s.ToolCallID)
-	str(spans.KeyToolCallArguments, s.ToolCallArguments)
-	str(spans.KeyToolCallResult, s.ToolCallResult)
-	str(spans.KeyErrorType, s.ErrorType)
-	str(spans.KeyCompactionSummary, s.CompactionSummary)
+	str(semconv.KeyToolName, s.ToolName)
+	str(semconv.KeyToolType, s.ToolType)
+	str(semconv.KeyToolCallID, s.ToolCallID)
+	str(semconv.KeyToolCallArguments, s.ToolCallArguments)
+	str(semconv.KeyToolCallResult, s.ToolCallResult)
+	str(semconv.KeyErrorType, s.ErrorType)
+	str(semconv.KeyCompactionSummary, s.CompactionSummary)
 	if s.CompactionItemsBefore != 0 {
-		attrs[spans.KeyCompactionItemsBefore] = s.CompactionItemsBefore
+		attrs[semconv.KeyCompactionItemsBefore] = s.CompactionItemsBefore
 	}
 	if s.CompactionItemsAfter != 0 {
-		attrs[spans.KeyCompactionItemsAfter] = s.CompactionItemsAfter
+		attrs[semconv.KeyCompactionItemsAfter] = s.CompactionItemsAfter
 	}
 	str("wandb.thread_id", s.ThreadID)
 	if s.IsTurn {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/store/sqlite"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
@@ -32,7 +33,7 @@ func BenchmarkInputHistoryBytes(b *testing.B) {
 			out := spans.Build(s, spans.Options{IntegrationVersion: "bench", Input: mode})
 			var wire, stored, maxIn int64
 			for _, sp := range out {
-				maxIn = max(maxIn, int64(len(sp.StringAttr(spans.KeyInputMessages))))
+				maxIn = max(maxIn, int64(len(sp.StringAttr(semconv.KeyInputMessages))))
 			}
 			for range b.N {
 				dir := b.TempDir()

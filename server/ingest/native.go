@@ -10,10 +10,11 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/normalize"
 	"github.com/weavetrace/weave/server/store"
-	"github.com/weavetrace/weave/spans"
+	"github.com/weavetrace/weave/spanid"
 )
 
 // Claude Code's native telemetry (normalize.ClaudeCodeNativeSpans) and the
@@ -69,7 +70,7 @@ func transcriptChatTraces(batch []model.Span) []string {
 	var out []string
 	for i := range batch {
 		s := &batch[i]
-		if s.OperationName == model.OpChat && s.CustomAttrsString[spans.KeyRequestID] != "" && !isNative(s) {
+		if s.OperationName == model.OpChat && s.CustomAttrsString[semconv.KeyRequestID] != "" && !isNative(s) {
 			out = append(out, s.TraceID)
 		}
 	}
@@ -126,7 +127,7 @@ func (h *Handler) nativeRecords(ctx context.Context, rl plog.ResourceLogs) (int,
 				reqs = h.transcriptRequestIDs(ctx, n.ProjectID, n.TraceID)
 				transcriptRequests[tk] = reqs
 			}
-			if reqs[n.CustomAttrsString[spans.KeyRequestID]] {
+			if reqs[n.CustomAttrsString[semconv.KeyRequestID]] {
 				continue
 			}
 		}
@@ -182,7 +183,7 @@ func (h *Handler) transcriptRequestIDs(ctx context.Context, project, trace strin
 	}
 	out := map[string]bool{}
 	for i := range ss {
-		if rid := ss[i].CustomAttrsString[spans.KeyRequestID]; rid != "" && ss[i].OperationName == model.OpChat && !isNative(&ss[i]) {
+		if rid := ss[i].CustomAttrsString[semconv.KeyRequestID]; rid != "" && ss[i].OperationName == model.OpChat && !isNative(&ss[i]) {
 			out[rid] = true
 		}
 	}
@@ -197,11 +198,11 @@ func (h *Handler) adoptNativeChatIDs(ctx context.Context, batch []model.Span) er
 	var idx []int
 	for i := range batch {
 		s := &batch[i]
-		rid := s.CustomAttrsString[spans.KeyRequestID]
+		rid := s.CustomAttrsString[semconv.KeyRequestID]
 		if s.OperationName != model.OpChat || rid == "" || isNative(s) {
 			continue
 		}
-		tid, err := spans.ParseTraceID(s.TraceID)
+		tid, err := spanid.ParseTraceID(s.TraceID)
 		if err != nil {
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/normalize"
 	"github.com/weavetrace/weave/server/store"
@@ -119,7 +120,7 @@ func summarizeConversation(t *testing.T, st *sqlite.Store, session string) turnS
 			if sp.OutputTokens != nil {
 				s.output += *sp.OutputTokens
 			}
-			s.requestIDs = append(s.requestIDs, sp.CustomAttrsString[spans.KeyRequestID])
+			s.requestIDs = append(s.requestIDs, sp.CustomAttrsString[semconv.KeyRequestID])
 		case model.OpExecuteTool:
 			s.tools++
 			s.toolIDs = append(s.toolIDs, sp.ToolCallID)
@@ -186,22 +187,22 @@ func TestClaudeCodeNativeOnly(t *testing.T) {
 func summarizeSpans(ss []spans.Span) turnSummary {
 	var s turnSummary
 	for _, sp := range ss {
-		switch sp.StringAttr(spans.KeyOperationName) {
-		case spans.OpInvokeAgent:
+		switch sp.StringAttr(semconv.KeyOperationName) {
+		case semconv.OpInvokeAgent:
 			if !sp.ParentSpanID.IsZero() {
 				s.subagents++
 				continue
 			}
 			s.roots++
-			s.prompt = sp.StringAttr(spans.KeyInputMessages)
-		case spans.OpChat:
+			s.prompt = sp.StringAttr(semconv.KeyInputMessages)
+		case semconv.OpChat:
 			s.chats++
-			s.input += sp.IntAttr(spans.KeyInputTokens)
-			s.output += sp.IntAttr(spans.KeyOutputTokens)
-			s.requestIDs = append(s.requestIDs, sp.StringAttr(spans.KeyRequestID))
-		case spans.OpExecuteTool:
+			s.input += sp.IntAttr(semconv.KeyInputTokens)
+			s.output += sp.IntAttr(semconv.KeyOutputTokens)
+			s.requestIDs = append(s.requestIDs, sp.StringAttr(semconv.KeyRequestID))
+		case semconv.OpExecuteTool:
 			s.tools++
-			s.toolIDs = append(s.toolIDs, sp.StringAttr(spans.KeyToolCallID))
+			s.toolIDs = append(s.toolIDs, sp.StringAttr(semconv.KeyToolCallID))
 		}
 	}
 	slices.Sort(s.toolIDs)

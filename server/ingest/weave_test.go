@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
 
@@ -20,33 +22,33 @@ func TestWeaveAgentdRoundTrip(t *testing.T) {
 
 	base := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	root := spans.Span{
-		TraceID: spans.TraceID{1, 2, 3}, SpanID: spans.SpanID{1}, Name: "invoke_agent claude-code", Kind: spans.KindInternal,
+		TraceID: spanid.TraceID{1, 2, 3}, SpanID: spanid.SpanID{1}, Name: "invoke_agent claude-code", Kind: spans.KindInternal,
 		Start: base, // still running: no end time
 		Attributes: map[string]any{
-			spans.KeyOperationName: spans.OpInvokeAgent, spans.KeyAgentName: "claude-code", spans.KeyConversationID: "conv-1",
-			spans.KeyInputMessages: `[{"role":"user","parts":[{"type":"text","content":"Fix the build"}]}]`,
-			spans.KeySessionID:     "conv-1", spans.KeyTurnNumber: int64(2), spans.KeyCwd: "/src/app",
-			spans.KeyTurnFailed: false, spans.KeyRedactions: []string{"api_key", "token"},
+			semconv.KeyOperationName: semconv.OpInvokeAgent, semconv.KeyAgentName: "claude-code", semconv.KeyConversationID: "conv-1",
+			semconv.KeyInputMessages: `[{"role":"user","parts":[{"type":"text","content":"Fix the build"}]}]`,
+			semconv.KeySessionID:     "conv-1", semconv.KeyTurnNumber: int64(2), semconv.KeyCwd: "/src/app",
+			semconv.KeyTurnFailed: false, semconv.KeyRedactions: []string{"api_key", "token"},
 		},
 	}
 	chat := spans.Span{
-		TraceID: spans.TraceID{1, 2, 3}, SpanID: spans.SpanID{2}, ParentSpanID: spans.SpanID{1}, Name: "chat claude-opus-4-1",
+		TraceID: spanid.TraceID{1, 2, 3}, SpanID: spanid.SpanID{2}, ParentSpanID: spanid.SpanID{1}, Name: "chat claude-opus-4-1",
 		Kind: spans.KindClient, Start: base.Add(time.Second), End: base.Add(3 * time.Second), StatusCode: spans.StatusOK,
 		Attributes: map[string]any{
-			spans.KeyOperationName: spans.OpChat, spans.KeyProviderName: "anthropic", spans.KeyRequestModel: "claude-opus-4-1",
-			spans.KeyInputTokens: int64(1210), spans.KeyOutputTokens: int64(40), spans.KeyCacheReadTokens: int64(1000),
-			spans.KeyCacheCreateTokens: int64(200), spans.KeyCacheWriteTokens: int64(200), spans.KeyFinishReasons: []string{"end_turn"},
-			spans.KeyOutputMessages: `[{"role":"assistant","parts":[{"type":"text","content":"Done."}],"finish_reason":"stop"}]`,
+			semconv.KeyOperationName: semconv.OpChat, semconv.KeyProviderName: "anthropic", semconv.KeyRequestModel: "claude-opus-4-1",
+			semconv.KeyInputTokens: int64(1210), semconv.KeyOutputTokens: int64(40), semconv.KeyCacheReadTokens: int64(1000),
+			semconv.KeyCacheCreateTokens: int64(200), semconv.KeyCacheWriteTokens: int64(200), semconv.KeyFinishReasons: []string{"end_turn"},
+			semconv.KeyOutputMessages: `[{"role":"assistant","parts":[{"type":"text","content":"Done."}],"finish_reason":"stop"}]`,
 		},
 	}
 	compaction := spans.Span{
-		TraceID: spans.TraceID{1, 2, 3}, SpanID: spans.SpanID{3}, ParentSpanID: spans.SpanID{1}, Name: "compaction",
+		TraceID: spanid.TraceID{1, 2, 3}, SpanID: spanid.SpanID{3}, ParentSpanID: spanid.SpanID{1}, Name: "compaction",
 		Kind: spans.KindInternal, Start: base.Add(4 * time.Second), End: base.Add(5 * time.Second),
 		Attributes: map[string]any{
-			spans.KeyCompactionSummary: "Earlier work summarized.", spans.KeyCompactionItemsBefore: int64(80),
-			spans.KeyCompactionItemsAfter: int64(3), spans.KeyCompactionTrigger: "manual",
+			semconv.KeyCompactionSummary: "Earlier work summarized.", semconv.KeyCompactionItemsBefore: int64(80),
+			semconv.KeyCompactionItemsAfter: int64(3), semconv.KeyCompactionTrigger: "manual",
 		},
-		Events: []spans.Event{{Name: spans.EventCompaction, Time: base.Add(4 * time.Second), Attributes: map[string]any{spans.KeyCompactionPreTokens: int64(150000)}}},
+		Events: []spans.Event{{Name: semconv.EventCompaction, Time: base.Add(4 * time.Second), Attributes: map[string]any{semconv.KeyCompactionPreTokens: int64(150000)}}},
 	}
 	target := spans.Target{Endpoint: srv.URL, Project: "acme/agents", ServiceVersion: "test"}
 	ctx := context.Background()
@@ -77,10 +79,10 @@ func TestWeaveAgentdRoundTrip(t *testing.T) {
 		{"agent", r.AgentName, "claude-code"},
 		{"conversation", r.ConversationID, "conv-1"},
 		{"user text", firstText(r.InputMessages), "Fix the build"},
-		{"session custom", r.CustomAttrsString[spans.KeySessionID], "conv-1"},
-		{"turn custom", r.CustomAttrsInt[spans.KeyTurnNumber], int64(2)},
-		{"failed custom", r.CustomAttrsBool[spans.KeyTurnFailed], false},
-		{"redactions custom", r.CustomAttrsString[spans.KeyRedactions], `["api_key","token"]`},
+		{"session custom", r.CustomAttrsString[semconv.KeySessionID], "conv-1"},
+		{"turn custom", r.CustomAttrsInt[semconv.KeyTurnNumber], int64(2)},
+		{"failed custom", r.CustomAttrsBool[semconv.KeyTurnFailed], false},
+		{"redactions custom", r.CustomAttrsString[semconv.KeyRedactions], `["api_key","token"]`},
 		{"chat provider", c.ProviderName, "anthropic"},
 		{"chat input tokens (already inclusive)", *c.InputTokens, int64(1210)},
 		{"chat cache creation", *c.CacheCreationInputTokens, int64(200)},
@@ -90,7 +92,7 @@ func TestWeaveAgentdRoundTrip(t *testing.T) {
 		{"compaction summary", k.CompactionSummary, "Earlier work summarized."},
 		{"compaction before", k.CompactionItemsBefore, int64(80)},
 		{"compaction after", k.CompactionItemsAfter, int64(3)},
-		{"compaction trigger custom", k.CustomAttrsString[spans.KeyCompactionTrigger], "manual"},
+		{"compaction trigger custom", k.CustomAttrsString[semconv.KeyCompactionTrigger], "manual"},
 		{"compaction event", len(k.Events), 1},
 		{"scope", k.CustomAttrsString["otel.scope.name"], "github.com/weavetrace/weave/spans"},
 		{"resource", r.ResourceAttrs["service.name"], spans.ServiceName},

@@ -10,7 +10,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/weavetrace/weave/spans"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 )
 
 // Claude Code's own OpenTelemetry export (CLAUDE_CODE_ENABLE_TELEMETRY=1):
@@ -20,15 +21,15 @@ import (
 // once:
 //
 //	user_prompt      → the turn's invoke_agent root: trace id
-//	                   spans.TurnTraceID(prompt.id), span id
-//	                   spans.RootSpanID; input = the prompt (with
+//	                   spanid.TurnTraceID(prompt.id), span id
+//	                   spanid.RootSpanID; input = the prompt (with
 //	                   OTEL_LOG_USER_PROMPTS=1); it spans the turn's events
 //	api_request      → a chat span, id NativeChatSpanID(trace, request_id),
 //	(+ assistant_response, api_error)
 //	                   from its end minus duration_ms: model, tokens
 //	                   (input counts cache reads and writes, as the
 //	                   transcript's), cost_usd, the response text
-//	tool_result      → an execute_tool span, id spans.ToolSpanID(trace,
+//	tool_result      → an execute_tool span, id spanid.ToolSpanID(trace,
 //	                   tool_use_id): tool name, arguments (tool_input with
 //	                   OTEL_LOG_TOOL_DETAILS=1), success, duration
 //
@@ -51,8 +52,8 @@ const KeyNativeTelemetry = "weave.claude_code.telemetry"
 // requestID in trace, from native telemetry. A transcript chat span with
 // that request id takes this id when the native span is stored first
 // (ingest), so that the two are one.
-func NativeChatSpanID(trace spans.TraceID, requestID string) spans.SpanID {
-	return spans.ToolSpanID(trace, "\x00request\x00"+requestID)
+func NativeChatSpanID(trace spanid.TraceID, requestID string) spanid.SpanID {
+	return spanid.ToolSpanID(trace, "\x00request\x00"+requestID)
 }
 
 // IsClaudeCodeNative reports whether a scope holds Claude Code's native
@@ -168,24 +169,24 @@ var maxTimeNanos = time.Date(2262, 4, 11, 23, 47, 16, 0, time.UTC).UnixNano() - 
 
 // nativeTurn appends the spans of one turn's events.
 func nativeTurn(out ptrace.SpanSlice, promptID string, evs []nativeEvent, version string) int {
-	trace := spans.TurnTraceID(promptID)
-	root := spans.RootSpanID(trace)
+	trace := spanid.TurnTraceID(promptID)
+	root := spanid.RootSpanID(trace)
 	session := evs[0].str("session.id")
 	common := func(sp ptrace.Span, agent string) {
 		a := sp.Attributes()
-		a.PutStr(spans.KeyAgentName, agent)
+		a.PutStr(semconv.KeyAgentName, agent)
 		if version != "" {
-			a.PutStr(spans.KeyAgentVersion, version)
+			a.PutStr(semconv.KeyAgentVersion, version)
 		}
-		a.PutStr(spans.KeyConversationID, session)
-		a.PutStr(spans.KeySessionID, session)
+		a.PutStr(semconv.KeyConversationID, session)
+		a.PutStr(semconv.KeySessionID, session)
 		a.PutStr(KeyNativeTelemetry, "native")
 	}
-	newSpan := func(id spans.SpanID, parent spans.SpanID, name string, start, end time.Time) ptrace.Span {
+	newSpan := func(id spanid.SpanID, parent spanid.SpanID, name string, start, end time.Time) ptrace.Span {
 		sp := out.AppendEmpty()
 		sp.SetTraceID(pcommon.TraceID(trace))
 		sp.SetSpanID(pcommon.SpanID(id))
-		if parent != (spans.SpanID{}) {
+		if parent != (spanid.SpanID{}) {
 			sp.SetParentSpanID(pcommon.SpanID(parent))
 		}
 		sp.SetName(name)
@@ -222,21 +223,21 @@ func nativeTurn(out ptrace.SpanSlice, promptID string, evs []nativeEvent, versio
 			agents[typ] = append(agents[typ], id)
 		}
 	}
-	parentOf := func(agent string) spans.SpanID {
+	parentOf := func(agent string) spanid.SpanID {
 		if ids := agents[agent]; agent != "claude-code" && len(ids) == 1 {
-			return spans.AgentSpanID(trace, ids[0])
+			return spanid.AgentSpanID(trace, ids[0])
 		}
 		return root
 	}
 	used := 0
-	rsp := newSpan(root, spans.SpanID{}, spans.OpInvokeAgent+" claude-code", first, last)
+	rsp := newSpan(root, spanid.SpanID{}, semconv.OpInvokeAgent+" claude-code", first, last)
 	rsp.SetKind(ptrace.SpanKindInternal)
 	common(rsp, "claude-code")
 	ra := rsp.Attributes()
-	ra.PutStr(spans.KeyOperationName, spans.OpInvokeAgent)
-	ra.PutStr(spans.KeyPromptID, promptID)
+	ra.PutStr(semconv.KeyOperationName, semconv.OpInvokeAgent)
+	ra.PutStr(semconv.KeyPromptID, promptID)
 	if prompt != "" && prompt != "<REDACTED>" {
-		ra.PutStr(spans.KeyInputMessages, messagesJSON("user", prompt))
+		ra.PutStr(semconv.KeyInputMessages, messagesJSON("user", prompt))
 	}
 	for _, e := range evs {
 		agent := "claude-code"
@@ -253,41 +254,41 @@ func nativeTurn(out ptrace.SpanSlice, promptID string, evs []nativeEvent, versio
 				rid = "event:" + e.str("event.sequence")
 			}
 			model := e.str("model")
-			sp := newSpan(NativeChatSpanID(trace, rid), parentOf(agent), strings.TrimSpace(spans.OpChat+" "+model), e.start(), e.t)
+			sp := newSpan(NativeChatSpanID(trace, rid), parentOf(agent), strings.TrimSpace(semconv.OpChat+" "+model), e.start(), e.t)
 			sp.SetKind(ptrace.SpanKindClient)
 			common(sp, agent)
 			a := sp.Attributes()
-			a.PutStr(spans.KeyOperationName, spans.OpChat)
-			a.PutStr(spans.KeyProviderName, "anthropic")
+			a.PutStr(semconv.KeyOperationName, semconv.OpChat)
+			a.PutStr(semconv.KeyProviderName, "anthropic")
 			if model != "" {
-				a.PutStr(spans.KeyRequestModel, model)
+				a.PutStr(semconv.KeyRequestModel, model)
 			}
 			if r := e.str("request_id"); r != "" {
-				a.PutStr(spans.KeyRequestID, r)
+				a.PutStr(semconv.KeyRequestID, r)
 			}
 			if e.name == "api_error" {
 				sp.Status().SetCode(ptrace.StatusCodeError)
 				sp.Status().SetMessage(e.str("error"))
-				a.PutStr(spans.KeyErrorType, firstNonEmpty(e.str("status_code"), "api_error"))
+				a.PutStr(semconv.KeyErrorType, firstNonEmpty(e.str("status_code"), "api_error"))
 				continue
 			}
 			if model != "" {
-				a.PutStr(spans.KeyResponseModel, model)
+				a.PutStr(semconv.KeyResponseModel, model)
 			}
 			in, _ := e.int("input_tokens")
 			cr, _ := e.int("cache_read_tokens")
 			cc, _ := e.int("cache_creation_tokens")
-			a.PutInt(spans.KeyInputTokens, in+cr+cc)
+			a.PutInt(semconv.KeyInputTokens, in+cr+cc)
 			if out, ok := e.int("output_tokens"); ok {
-				a.PutInt(spans.KeyOutputTokens, out)
+				a.PutInt(semconv.KeyOutputTokens, out)
 			}
-			a.PutInt(spans.KeyCacheReadTokens, cr)
-			a.PutInt(spans.KeyCacheCreateTokens, cc)
+			a.PutInt(semconv.KeyCacheReadTokens, cr)
+			a.PutInt(semconv.KeyCacheCreateTokens, cc)
 			if c, ok := e.float("cost_usd"); ok {
 				a.PutDouble("weave.claude_code.cost_usd", c)
 			}
 			if text, ok := responses[e.str("request_id")]; ok && text != "" {
-				a.PutStr(spans.KeyOutputMessages, messagesJSON("assistant", text))
+				a.PutStr(semconv.KeyOutputMessages, messagesJSON("assistant", text))
 			}
 		case "tool_result":
 			id := e.str("tool_use_id")
@@ -298,35 +299,35 @@ func nativeTurn(out ptrace.SpanSlice, promptID string, evs []nativeEvent, versio
 			name := e.str("tool_name")
 			if isAgentTool(name) {
 				c := agentCall(e)
-				sp := newSpan(spans.AgentSpanID(trace, id), parentOf(agent), spans.OpInvokeAgent+" "+c.typ, e.start(), e.t)
+				sp := newSpan(spanid.AgentSpanID(trace, id), parentOf(agent), semconv.OpInvokeAgent+" "+c.typ, e.start(), e.t)
 				sp.SetKind(ptrace.SpanKindInternal)
 				common(sp, c.typ)
 				a := sp.Attributes()
-				a.PutStr(spans.KeyOperationName, spans.OpInvokeAgent)
-				a.PutStr(spans.KeySpawningToolCallID, id)
-				a.PutStr(spans.KeyToolCallID, id)
+				a.PutStr(semconv.KeyOperationName, semconv.OpInvokeAgent)
+				a.PutStr(semconv.KeySpawningToolCallID, id)
+				a.PutStr(semconv.KeyToolCallID, id)
 				if c.description != "" {
-					a.PutStr(spans.KeyAgentDescription, c.description)
+					a.PutStr(semconv.KeyAgentDescription, c.description)
 				}
 				if c.prompt != "" {
-					a.PutStr(spans.KeyInputMessages, messagesJSON("user", c.prompt))
+					a.PutStr(semconv.KeyInputMessages, messagesJSON("user", c.prompt))
 				}
 				continue
 			}
-			sp := newSpan(spans.ToolSpanID(trace, id), parentOf(agent), spans.OpExecuteTool+" "+name, e.start(), e.t)
+			sp := newSpan(spanid.ToolSpanID(trace, id), parentOf(agent), semconv.OpExecuteTool+" "+name, e.start(), e.t)
 			sp.SetKind(ptrace.SpanKindInternal)
 			common(sp, agent)
 			a := sp.Attributes()
-			a.PutStr(spans.KeyOperationName, spans.OpExecuteTool)
-			a.PutStr(spans.KeyToolName, name)
-			a.PutStr(spans.KeyToolCallID, id)
+			a.PutStr(semconv.KeyOperationName, semconv.OpExecuteTool)
+			a.PutStr(semconv.KeyToolName, name)
+			a.PutStr(semconv.KeyToolCallID, id)
 			if args := firstNonEmpty(e.str("tool_input"), e.str("tool_parameters")); args != "" {
-				a.PutStr(spans.KeyToolCallArguments, args)
+				a.PutStr(semconv.KeyToolCallArguments, args)
 			}
 			if e.str("success") == "false" {
 				sp.Status().SetCode(ptrace.StatusCodeError)
 				sp.Status().SetMessage(e.str("error"))
-				a.PutStr(spans.KeyErrorType, "tool_error")
+				a.PutStr(semconv.KeyErrorType, "tool_error")
 			}
 		}
 	}

@@ -1,9 +1,9 @@
 package normalize
 
 import (
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/pricing"
-	"github.com/weavetrace/weave/spans"
 )
 
 // finishCost settles the cache-write split and the cost, after the token
@@ -55,7 +55,7 @@ func finishCost(c *spanCtx, prices *pricing.Table) {
 	}
 	u.Input, u.Output = val(s.InputTokens), val(s.OutputTokens)
 	u.CacheRead, u.CacheWrite, u.CacheWrite1h = val(s.CacheReadInputTokens), val(s.CacheCreationInputTokens), val(s.CacheCreation1hInputTokens)
-	if v, ok := c.a.peek(spans.KeyWebSearchRequests); ok {
+	if v, ok := c.a.peek(semconv.KeyWebSearchRequests); ok {
 		if n, ok := valueInt(v); ok && n > 0 {
 			u.WebSearches = n
 		}

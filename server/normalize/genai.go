@@ -3,8 +3,8 @@ package normalize
 import (
 	"strings"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
-	"github.com/weavetrace/weave/spans"
 )
 
 // OpenTelemetry GenAI semantic conventions: the current names (pinned in
@@ -17,48 +17,48 @@ import (
 var genAIMapping = mapping{
 	name: "gen_ai",
 	renames: []rename{
-		{spans.KeyOperationName, fOperation},
-		{spans.KeyProviderName, fProvider},
+		{semconv.KeyOperationName, fOperation},
+		{semconv.KeyProviderName, fProvider},
 		{"gen_ai.system", fProvider}, // deprecated in 1.37
-		{spans.KeyAgentName, fAgentName},
-		{spans.KeyAgentID, fAgentID},
-		{spans.KeyAgentVersion, fAgentVersion},
-		{spans.KeyConversationID, fConversationID},
-		{spans.KeyRequestModel, fRequestModel},
-		{spans.KeyResponseModel, fResponseModel},
-		{spans.KeyResponseID, fResponseID},
-		{spans.KeyInputTokens, fInputTokens},
+		{semconv.KeyAgentName, fAgentName},
+		{semconv.KeyAgentID, fAgentID},
+		{semconv.KeyAgentVersion, fAgentVersion},
+		{semconv.KeyConversationID, fConversationID},
+		{semconv.KeyRequestModel, fRequestModel},
+		{semconv.KeyResponseModel, fResponseModel},
+		{semconv.KeyResponseID, fResponseID},
+		{semconv.KeyInputTokens, fInputTokens},
 		{"gen_ai.usage.prompt_tokens", fInputTokens},
-		{spans.KeyOutputTokens, fOutputTokens},
+		{semconv.KeyOutputTokens, fOutputTokens},
 		{"gen_ai.usage.completion_tokens", fOutputTokens},
-		{spans.KeyCacheReadTokens, fCacheRead},
+		{semconv.KeyCacheReadTokens, fCacheRead},
 		{"gen_ai.usage.cache_read_input_tokens", fCacheRead},
-		{spans.KeyCacheCreateTokens, fCacheCreation},
-		{spans.KeyCacheWriteTokens, fCacheCreation},
+		{semconv.KeyCacheCreateTokens, fCacheCreation},
+		{semconv.KeyCacheWriteTokens, fCacheCreation},
 		{"gen_ai.usage.cache_creation_input_tokens", fCacheCreation},
-		{spans.KeyReasoningTokens, fReasoning},
+		{semconv.KeyReasoningTokens, fReasoning},
 		{"gen_ai.usage.total_tokens", fTotalTokens},
 		{"gen_ai.usage.reasoning_tokens", fReasoning},
 		{"gen_ai.usage.output_tokens_details.reasoning_tokens", fReasoning},
 		// The call's cost as OpenLIT and OpenLLMetry report it (USD; OpenLIT
 		// writes 0 when it has no price: see finishCost).
 		{"gen_ai.usage.cost", fCost},
-		{spans.KeyFinishReasons, fFinishReasons},
-		{spans.KeyInputMessages, fInputMessages},
+		{semconv.KeyFinishReasons, fFinishReasons},
+		{semconv.KeyInputMessages, fInputMessages},
 		{"gen_ai.prompt", fInputMessages}, // ≤ 1.36 JSON form
-		{spans.KeyOutputMessages, fOutputMessages},
+		{semconv.KeyOutputMessages, fOutputMessages},
 		{"gen_ai.completion", fOutputMessages},
 		// OpenLIT's (and OpenLLMetry's) content attributes, whoever sends
 		// them: the W&B mapping reads them as the span's input and output.
 		{"gen_ai.content.prompt", fInputMessages},
 		{"gen_ai.content.completion", fOutputMessages},
-		{spans.KeySystemInstructions, fSystemInstructions},
-		{spans.KeyToolName, fToolName},
-		{spans.KeyToolType, fToolType},
-		{spans.KeyToolCallID, fToolCallID},
-		{spans.KeyToolCallArguments, fToolCallArguments},
-		{spans.KeyToolCallResult, fToolCallResult},
-		{spans.KeyErrorType, fErrorType},
+		{semconv.KeySystemInstructions, fSystemInstructions},
+		{semconv.KeyToolName, fToolName},
+		{semconv.KeyToolType, fToolType},
+		{semconv.KeyToolCallID, fToolCallID},
+		{semconv.KeyToolCallArguments, fToolCallArguments},
+		{semconv.KeyToolCallResult, fToolCallResult},
+		{semconv.KeyErrorType, fErrorType},
 	},
 	extract: extractGenAI,
 }
@@ -104,13 +104,13 @@ func genAIEvents(c *spanCtx) {
 		}
 		switch e.Name {
 		case evOperationDetails:
-			if v, ok := e.Attributes[spans.KeyInputMessages]; ok {
+			if v, ok := e.Attributes[semconv.KeyInputMessages]; ok {
 				detailsIn = append(detailsIn, parseMessages(v, dirInput)...)
 			}
-			if v, ok := e.Attributes[spans.KeyOutputMessages]; ok {
+			if v, ok := e.Attributes[semconv.KeyOutputMessages]; ok {
 				detailsOut = append(detailsOut, parseMessages(v, dirOutput)...)
 			}
-			if v, ok := e.Attributes[spans.KeySystemInstructions]; ok && len(system) == 0 {
+			if v, ok := e.Attributes[semconv.KeySystemInstructions]; ok && len(system) == 0 {
 				system = systemTexts(v)
 			}
 		case evContentPrompt:

@@ -11,10 +11,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/pricing"
 	"github.com/weavetrace/weave/server/store"
-	"github.com/weavetrace/weave/spans"
 )
 
 // Options configure Normalize.
@@ -128,10 +128,10 @@ func Normalize(rs ptrace.ResourceSpans, opts Options) ([]model.Span, []Warning) 
 // projectID routes by the resource's wandb.entity / wandb.project.
 func projectID(res pcommon.Map, def string) string {
 	var ent, proj string
-	if v, ok := res.Get(spans.ResourceWandbEntity); ok {
+	if v, ok := res.Get(semconv.ResourceWandbEntity); ok {
 		ent = strings.TrimSpace(v.AsString())
 	}
-	if v, ok := res.Get(spans.ResourceWandbProject); ok {
+	if v, ok := res.Get(semconv.ResourceWandbProject); ok {
 		proj = strings.TrimSpace(v.AsString())
 	}
 	switch {

@@ -1,6 +1,8 @@
 package normalize
 
-import "github.com/weavetrace/weave/spans"
+import (
+	"github.com/weavetrace/weave/semconv"
+)
 
 // Weave's own conventions: every column's weave.* key, which Weave's
 // semantic conventions make the canonical name of the gen_ai.* attribute
@@ -29,8 +31,8 @@ var weaveMapping = mapping{
 		{"weave.usage.cache_read.input_tokens", fCacheRead},
 		{"weave.usage.cache_creation.input_tokens", fCacheCreation},
 		{"weave.usage.reasoning_tokens", fReasoning},
-		{spans.KeyCacheCreate5mTokens, fCacheCreation5m},
-		{spans.KeyCacheCreate1hTokens, fCacheCreation1h},
+		{semconv.KeyCacheCreate5mTokens, fCacheCreation5m},
+		{semconv.KeyCacheCreate1hTokens, fCacheCreation1h},
 		{"weave.usage.cost_usd", fCost},
 		{"weave.response.finish_reasons", fFinishReasons},
 		{"weave.input.messages", fInputMessages},
@@ -44,9 +46,9 @@ var weaveMapping = mapping{
 		{"weave.tool.call.arguments", fToolCallArguments},
 		{"weave.tool.call.result", fToolCallResult},
 		{"weave.error.type", fErrorType},
-		{spans.KeyCompactionSummary, fCompactionSummary},
-		{spans.KeyCompactionItemsBefore, fCompactionBefore},
-		{spans.KeyCompactionItemsAfter, fCompactionAfter},
+		{semconv.KeyCompactionSummary, fCompactionSummary},
+		{semconv.KeyCompactionItemsBefore, fCompactionBefore},
+		{semconv.KeyCompactionItemsAfter, fCompactionAfter},
 	},
 	extract: func(c *spanCtx) {
 		if c.scope.Name() == weaveScope {
@@ -57,7 +59,7 @@ var weaveMapping = mapping{
 }
 
 // weaveScope is the instrumentation scope of weave-agentd's spans.
-const weaveScope = spans.ScopeName
+const weaveScope = semconv.ScopeName
 
 // W&B keys (seed 004's mapping table): wandb.thread_id groups traces into a
 // thread, wandb.is_turn marks the span that is one row of it;

@@ -3,14 +3,14 @@ package store
 import (
 	"testing"
 
-	"github.com/weavetrace/weave/spans"
+	"github.com/weavetrace/weave/semconv"
 )
 
 // TestPlace: the keys are the ones weave-agentd writes, and a span records
 // a place when either is non-empty.
 func TestPlace(t *testing.T) {
-	if AttrWorkingDir != spans.KeyCwd || AttrGitBranch != spans.KeyGitBranch {
-		t.Errorf("place keys %q, %q; weave-agentd writes %q, %q", AttrWorkingDir, AttrGitBranch, spans.KeyCwd, spans.KeyGitBranch)
+	if AttrWorkingDir != semconv.KeyCwd || AttrGitBranch != semconv.KeyGitBranch {
+		t.Errorf("place keys %q, %q; weave-agentd writes %q, %q", AttrWorkingDir, AttrGitBranch, semconv.KeyCwd, semconv.KeyGitBranch)
 	}
 	for _, tc := range []struct {
 		attrs      map[string]string

@@ -342,7 +342,7 @@ type ConversationSummary struct {
 
 // Custom attributes the conversations list reads where a conversation ran
 // (ConversationSummary.WorkingDir, GitBranch); the same keys as
-// spans.KeyCwd and spans.KeyGitBranch.
+// semconv.KeyCwd and semconv.KeyGitBranch.
 const (
 	AttrWorkingDir = "weave.claude_code.cwd"
 	AttrGitBranch  = "weave.claude_code.git_branch"

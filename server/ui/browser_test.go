@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -1069,7 +1071,7 @@ func capturedTurns(t *testing.T, scenario string) [][]spans.Span {
 		t.Fatal(err)
 	}
 	var turns [][]spans.Span
-	index := map[spans.TraceID]int{}
+	index := map[spanid.TraceID]int{}
 	for _, sp := range spans.Build(s, spans.Options{IntegrationVersion: "ui-test"}) {
 		i, ok := index[sp.TraceID]
 		if !ok {
@@ -1089,12 +1091,12 @@ func retarget(t *testing.T, turn []spans.Span, conv, salt string, at time.Time) 
 	t.Helper()
 	shift := at.Sub(rootOf(t, turn).Start)
 	out := make([]spans.Span, 0, len(turn))
-	newSpanID := func(trace spans.TraceID, id spans.SpanID) spans.SpanID {
+	newSpanID := func(trace spanid.TraceID, id spanid.SpanID) spanid.SpanID {
 		if id.IsZero() {
 			return id
 		}
 		sum := sha256.Sum256([]byte(conv + "/" + salt + "/" + trace.String() + "/" + id.String()))
-		var n spans.SpanID
+		var n spanid.SpanID
 		copy(n[:], sum[:8])
 		return n
 	}
@@ -1111,21 +1113,21 @@ func retarget(t *testing.T, turn []spans.Span, conv, salt string, at time.Time) 
 		for k, v := range sp.Attributes {
 			attrs[k] = v
 		}
-		for _, k := range []string{spans.KeyConversationID, spans.KeySessionID} {
+		for _, k := range []string{semconv.KeyConversationID, semconv.KeySessionID} {
 			if _, ok := attrs[k]; ok {
 				attrs[k] = conv
 			}
 		}
 		// A chat input's reference to an earlier call's span follows it.
-		if ref, ok := attrs[spans.KeyInputPreviousSpanID].(string); ok {
-			var tr spans.TraceID
-			var id spans.SpanID
-			hex.Decode(tr[:], []byte(attrs[spans.KeyInputPreviousTraceID].(string)))
+		if ref, ok := attrs[semconv.KeyInputPreviousSpanID].(string); ok {
+			var tr spanid.TraceID
+			var id spanid.SpanID
+			hex.Decode(tr[:], []byte(attrs[semconv.KeyInputPreviousTraceID].(string)))
 			hex.Decode(id[:], []byte(ref))
-			attrs[spans.KeyInputPreviousSpanID] = newSpanID(tr, id).String()
+			attrs[semconv.KeyInputPreviousSpanID] = newSpanID(tr, id).String()
 			sum := sha256.Sum256([]byte(conv + "/" + salt + "/" + tr.String()))
 			copy(tr[:], sum[:16])
-			attrs[spans.KeyInputPreviousTraceID] = tr.String()
+			attrs[semconv.KeyInputPreviousTraceID] = tr.String()
 		}
 		sp.Attributes = attrs
 		out = append(out, sp)
@@ -1168,7 +1170,7 @@ func inProgress(root spans.Span) spans.Span {
 	root.StatusMessage = ""
 	attrs := map[string]any{}
 	for k, v := range root.Attributes {
-		if k != spans.KeyOutputMessages && k != spans.KeyFinishReasons {
+		if k != semconv.KeyOutputMessages && k != semconv.KeyFinishReasons {
 			attrs[k] = v
 		}
 	}

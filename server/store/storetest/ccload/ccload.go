@@ -33,6 +33,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/normalize"
 	"github.com/weavetrace/weave/spans"
@@ -233,10 +234,10 @@ func rewrite(td ptrace.Traces, n int, shift time.Duration) {
 }
 
 // remapInputRef points a chat span's input reference (the earlier call's
-// span, spans.KeyInputPreviousTraceID/SpanID) at replica n's copy.
+// span, semconv.KeyInputPreviousTraceID/SpanID) at replica n's copy.
 func remapInputRef(attrs pcommon.Map, n int) {
-	tv, ok1 := attrs.Get(spans.KeyInputPreviousTraceID)
-	sv, ok2 := attrs.Get(spans.KeyInputPreviousSpanID)
+	tv, ok1 := attrs.Get(semconv.KeyInputPreviousTraceID)
+	sv, ok2 := attrs.Get(semconv.KeyInputPreviousSpanID)
 	if !ok1 || !ok2 {
 		return
 	}

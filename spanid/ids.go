@@ -1,4 +1,4 @@
-package spans
+package spanid
 
 import (
 	"crypto/sha256"

@@ -1,45 +1,51 @@
-package spans
+// Package semconv names what weave's spans carry: every attribute key,
+// span event and operation name weave-agentd writes and weave-server reads,
+// the resource keys that route a batch to a project, and the
+// instrumentation scope that marks weave-agentd's spans. GenAI keys follow
+// the one pinned OTel semantic-conventions version (Version); weave's own
+// extensions are weave.*.
+//
+// It is a leaf (standard library only), so weave-server reads the names
+// without linking the span builder or the OTel SDK exporter.
+package semconv
 
-import (
-	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
-)
+// Version is the OTel semantic-conventions version weave emits.
+const Version = "1.41.0"
 
-// The one pinned OTel semantic-conventions version weave emits. Every
-// attribute key weave writes is declared in this file: gen_ai.* keys come
-// from the pinned semconv package, weave's own extensions are weave.*.
+// ScopeName is the instrumentation scope of every span weave-agentd
+// exports; weave-server recognizes weave-agentd's spans by it. The value
+// names the package that built them when it was chosen and must not change.
+const ScopeName = "github.com/weavetrace/weave/spans"
+
+// GenAI keys (semconv v1.41.0; semconv_test.go checks each against
+// go.opentelemetry.io/otel/semconv/v1.41.0).
 const (
-	SemconvVersion   = "1.41.0"
-	SemconvSchemaURL = semconv.SchemaURL
-)
-
-// GenAI keys (semconv v1.41.0).
-const (
-	KeyOperationName      = string(semconv.GenAIOperationNameKey)
-	KeyProviderName       = string(semconv.GenAIProviderNameKey)
-	KeyAgentName          = string(semconv.GenAIAgentNameKey)
-	KeyAgentID            = string(semconv.GenAIAgentIDKey)
-	KeyAgentVersion       = string(semconv.GenAIAgentVersionKey)
-	KeyAgentDescription   = string(semconv.GenAIAgentDescriptionKey)
-	KeyConversationID     = string(semconv.GenAIConversationIDKey)
-	KeyRequestModel       = string(semconv.GenAIRequestModelKey)
-	KeyResponseModel      = string(semconv.GenAIResponseModelKey)
-	KeyResponseID         = string(semconv.GenAIResponseIDKey)
-	KeyFinishReasons      = string(semconv.GenAIResponseFinishReasonsKey)
-	KeyOutputType         = string(semconv.GenAIOutputTypeKey)
-	KeyInputTokens        = string(semconv.GenAIUsageInputTokensKey)
-	KeyOutputTokens       = string(semconv.GenAIUsageOutputTokensKey)
-	KeyCacheReadTokens    = string(semconv.GenAIUsageCacheReadInputTokensKey)
-	KeyCacheCreateTokens  = string(semconv.GenAIUsageCacheCreationInputTokensKey)
-	KeyReasoningTokens    = string(semconv.GenAIUsageReasoningOutputTokensKey)
-	KeyInputMessages      = string(semconv.GenAIInputMessagesKey)
-	KeyOutputMessages     = string(semconv.GenAIOutputMessagesKey)
-	KeySystemInstructions = string(semconv.GenAISystemInstructionsKey)
-	KeyToolName           = string(semconv.GenAIToolNameKey)
-	KeyToolType           = string(semconv.GenAIToolTypeKey)
-	KeyToolCallID         = string(semconv.GenAIToolCallIDKey)
-	KeyToolCallArguments  = string(semconv.GenAIToolCallArgumentsKey)
-	KeyToolCallResult     = string(semconv.GenAIToolCallResultKey)
-	KeyErrorType          = string(semconv.ErrorTypeKey)
+	KeyOperationName      = "gen_ai.operation.name"
+	KeyProviderName       = "gen_ai.provider.name"
+	KeyAgentName          = "gen_ai.agent.name"
+	KeyAgentID            = "gen_ai.agent.id"
+	KeyAgentVersion       = "gen_ai.agent.version"
+	KeyAgentDescription   = "gen_ai.agent.description"
+	KeyConversationID     = "gen_ai.conversation.id"
+	KeyRequestModel       = "gen_ai.request.model"
+	KeyResponseModel      = "gen_ai.response.model"
+	KeyResponseID         = "gen_ai.response.id"
+	KeyFinishReasons      = "gen_ai.response.finish_reasons"
+	KeyOutputType         = "gen_ai.output.type"
+	KeyInputTokens        = "gen_ai.usage.input_tokens"
+	KeyOutputTokens       = "gen_ai.usage.output_tokens"
+	KeyCacheReadTokens    = "gen_ai.usage.cache_read.input_tokens"
+	KeyCacheCreateTokens  = "gen_ai.usage.cache_creation.input_tokens"
+	KeyReasoningTokens    = "gen_ai.usage.reasoning.output_tokens"
+	KeyInputMessages      = "gen_ai.input.messages"
+	KeyOutputMessages     = "gen_ai.output.messages"
+	KeySystemInstructions = "gen_ai.system_instructions"
+	KeyToolName           = "gen_ai.tool.name"
+	KeyToolType           = "gen_ai.tool.type"
+	KeyToolCallID         = "gen_ai.tool.call.id"
+	KeyToolCallArguments  = "gen_ai.tool.call.arguments"
+	KeyToolCallResult     = "gen_ai.tool.call.result"
+	KeyErrorType          = "error.type"
 
 	// KeyCacheWriteTokens is the post-1.41 name of cache_creation
 	// (semantic-conventions-genai #440). Sent next to the pinned name so a
