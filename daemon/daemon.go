@@ -17,7 +17,6 @@ import (
 	"github.com/weavetrace/weave/daemon/journal"
 	"github.com/weavetrace/weave/daemon/spool"
 	"github.com/weavetrace/weave/daemon/watch"
-	"github.com/weavetrace/weave/spans"
 )
 
 // Settings are the daemon's dependencies.
@@ -142,7 +141,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		respawnForInbox(p, idleExit, d.set.Respawn, d.log)
 	}()
 	d.log.Info("daemon: starting", "pid", os.Getpid(), "version", d.set.Version, "home", p.Home,
-		"endpoint", spans.TracesURL(cfg.Endpoint), "project", cfg.Project)
+		"endpoint", export.TracesURL(cfg.Endpoint), "project", cfg.Project)
 
 	j, jst, err := journal.Open(p.Journal, journal.Settings{Logger: d.log})
 	if err != nil {
@@ -169,7 +168,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}()
 	d.exp, err = export.New(ctx, export.Settings{
 		Logger: d.log,
-		Target: spans.Target{
+		Target: export.Target{
 			Endpoint: cfg.Endpoint, Project: cfg.Project, APIKey: cfg.APIKey,
 			ServiceVersion: d.set.Version, Timeout: cfg.ExportTimeout.D(),
 		},

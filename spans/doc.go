@@ -4,5 +4,5 @@
 // `execute_tool <name>` per tool call and nested `invoke_agent <type>` per
 // subagent. Ids are deterministic (package spanid), content can be redacted
 // or left out (privacy.go), and every attribute key is named in package
-// semconv; otel.go sends spans over OTLP/HTTP.
+// semconv. Sending spans over OTLP is daemon/export's job.
 package spans

@@ -1,6 +1,7 @@
 package spans
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -245,6 +246,8 @@ func decodeAttrs(raw map[string]json.RawMessage) (map[string]any, error) {
 	}
 	return out, nil
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // SortedKeys returns the attribute keys in order, for deterministic output.
 func SortedKeys(m map[string]any) []string {

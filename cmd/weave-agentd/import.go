@@ -12,6 +12,7 @@ import (
 
 	"github.com/weavetrace/weave/daemon/backfill"
 	"github.com/weavetrace/weave/daemon/config"
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/spans"
 )
@@ -26,7 +27,7 @@ upserts keeps one copy.
 
   --endpoint URL   trace server base URL (…/agents/otel/v1/traces is appended),
                    or a full OTLP URL ending in /v1/traces
-                   (default $WEAVE_ENDPOINT, else ` + spans.DefaultEndpoint + `)
+                   (default $WEAVE_ENDPOINT, else ` + config.DefaultEndpoint + `)
   --project E/P    wandb.entity/wandb.project resource (default $WEAVE_PROJECT)
   --dry-run        build the spans, do not export
   --json           with --dry-run: print each span as one JSON object per line
@@ -49,7 +50,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, importUsage) }
 	dry := fs.Bool("dry-run", false, "")
 	asJSON := fs.Bool("json", false, "")
-	endpoint := fs.String("endpoint", envOr("WEAVE_ENDPOINT", spans.DefaultEndpoint), "")
+	endpoint := fs.String("endpoint", envOr("WEAVE_ENDPOINT", config.DefaultEndpoint), "")
 	project := fs.String("project", os.Getenv("WEAVE_PROJECT"), "")
 	omit := fs.Bool("omit-content", false, "")
 	noRedact := fs.Bool("no-redact", false, "")
@@ -85,14 +86,14 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		JSON:    *asJSON,
 		Privacy: privacy,
 		Input:   input,
-		Target: spans.Target{Endpoint: *endpoint, Project: *project, APIKey: os.Getenv("WANDB_API_KEY"),
+		Target: export.Target{Endpoint: *endpoint, Project: *project, APIKey: os.Getenv("WANDB_API_KEY"),
 			ServiceVersion: version},
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var exp backfill.Exporter
 	if !*dry {
-		e, err := spans.NewOTLPExporter(ctx, cfg.Target)
+		e, err := export.NewClient(ctx, cfg.Target)
 		if err != nil {
 			fmt.Fprintf(stderr, "weave-agentd import: %v\n", err)
 			return 1

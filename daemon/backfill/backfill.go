@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/geminichat"
 	"github.com/weavetrace/weave/rollout"
 	"github.com/weavetrace/weave/spans"
@@ -35,7 +36,7 @@ type Config struct {
 	Paths  []string
 	DryRun bool // build, do not export
 	JSON   bool // with DryRun: print every span as one JSON object per line
-	Target spans.Target
+	Target export.Target
 	// Privacy applies to the exported (or printed) content.
 	Privacy spans.Privacy
 	// Input is how chat spans carry their input history (as the live
@@ -48,7 +49,7 @@ type Config struct {
 	Progress time.Duration
 }
 
-// Exporter sends spans; the OTLP exporter in production, a fake in tests.
+// Exporter sends spans; an export.Client in production, a fake in tests.
 type Exporter interface {
 	ExportSpans(ctx context.Context, s []spans.Span) error
 }
@@ -228,7 +229,7 @@ func Run(ctx context.Context, cfg Config, exp Exporter, stdout, stderr io.Writer
 			return nil
 		}
 		if err := exp.ExportSpans(ctx, batch); err != nil {
-			return fmt.Errorf("backfill: export to %s: %w", spans.TracesURL(cfg.Target.Endpoint), err)
+			return fmt.Errorf("backfill: export to %s: %w", export.TracesURL(cfg.Target.Endpoint), err)
 		}
 		rep.Exported += len(batch)
 		batch = batch[:0]

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/weavetrace/weave/daemon/backfill"
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/geminichat"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/rollout"
@@ -72,7 +73,7 @@ func TestImportExportsWhatDryRunPrints(t *testing.T) {
 	srv := httptest.NewServer(rcv)
 	defer srv.Close()
 	ctx := context.Background()
-	target := spans.Target{Endpoint: srv.URL, Project: "acme/agents", APIKey: "k-123", ServiceVersion: "test"}
+	target := export.Target{Endpoint: srv.URL, Project: "acme/agents", APIKey: "k-123", ServiceVersion: "test"}
 
 	// Dry run: the JSON lines.
 	var out, errOut bytes.Buffer
@@ -102,7 +103,7 @@ func TestImportExportsWhatDryRunPrints(t *testing.T) {
 		rcv.mu.Lock()
 		rcv.ids = nil
 		rcv.mu.Unlock()
-		exp, err := spans.NewOTLPExporter(ctx, target)
+		exp, err := export.NewClient(ctx, target)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,9 +19,9 @@ import (
 	"github.com/weavetrace/weave/spans"
 )
 
-// DefaultEndpoint is the local weave-server's default address: the
-// zero-configuration target. The one constant lives in package spans.
-const DefaultEndpoint = spans.DefaultEndpoint
+// DefaultEndpoint is the local weave-server's default address (its
+// default --addr): the zero-configuration target.
+const DefaultEndpoint = "http://127.0.0.1:7433"
 
 // Environment variables, each overriding its config.json field.
 const (

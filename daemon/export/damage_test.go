@@ -177,7 +177,7 @@ func TestLossesSpoolFull(t *testing.T) {
 			t.Fatal(err)
 		}
 		rcv := exporttest.NewReceiver()
-		e, err := New(context.Background(), Settings{Target: spans.Target{Endpoint: "http://weave.test"}, Spool: sp,
+		e, err := New(context.Background(), Settings{Target: Target{Endpoint: "http://weave.test"}, Spool: sp,
 			Transport: exporttest.Transport{H: rcv}, MaxBatchSpans: 4})
 		if err != nil {
 			t.Fatal(err)

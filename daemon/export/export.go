@@ -11,7 +11,9 @@
 // Every other failure (network, 401/403/404, 429, 5xx) is retried.
 //
 // An Exporter runs in one goroutine (Run); Enqueue and Stats are safe from
-// any goroutine.
+// any goroutine. Its requests go through a Client (otlp.go), the one OTLP
+// client of weave-agentd: a Target, one request per call, no retry of its
+// own; `weave-agentd import` and the tests use it directly.
 package export
 
 import (
@@ -28,10 +30,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
-
 	"github.com/weavetrace/weave/daemon/spool"
 	"github.com/weavetrace/weave/spans"
 )
@@ -39,7 +37,7 @@ import (
 // Settings configure an Exporter.
 type Settings struct {
 	Logger *slog.Logger
-	Target spans.Target
+	Target Target
 	// Spool holds undeliverable batches (required). The Exporter is its
 	// only writer and reader while it runs.
 	Spool *spool.Queue
@@ -105,8 +103,7 @@ type Stats struct {
 type Exporter struct {
 	set   Settings
 	log   *slog.Logger
-	exp   *otlptrace.Exporter
-	res   *resource.Resource
+	exp   *Client
 	in    chan []spans.Span
 	sp    *spool.Queue
 	retry time.Time // zero: no retry pending
@@ -187,28 +184,16 @@ func New(ctx context.Context, s Settings) (*Exporter, error) {
 	if s.DrainTimeout <= 0 {
 		s.DrainTimeout = 3 * time.Second
 	}
-	timeout := s.Target.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	opts := []otlptracehttp.Option{
-		otlptracehttp.WithEndpointURL(spans.TracesURL(s.Target.Endpoint)),
-		otlptracehttp.WithTimeout(timeout),
-		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}), // we retry through the spool
-		otlptracehttp.WithHTTPClient(&http.Client{Timeout: timeout, Transport: statusTransport{s.Transport}}),
-	}
-	if s.Target.APIKey != "" {
-		opts = append(opts, otlptracehttp.WithHeaders(map[string]string{"wandb-api-key": s.Target.APIKey}))
-	}
-	exp, err := otlptracehttp.New(ctx, opts...)
+	// The OTLP client's own retry is off: the Exporter retries through the
+	// spool, reading each request's HTTP status through statusTransport.
+	exp, err := newClient(ctx, s.Target, statusTransport{s.Transport})
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, err
 	}
 	e := &Exporter{
 		set: s,
 		log: s.Logger,
 		exp: exp,
-		res: s.Target.Resource(),
 		in:  make(chan []spans.Span, s.QueueLen),
 		sp:  s.Spool,
 
@@ -216,7 +201,7 @@ func New(ctx context.Context, s Settings) (*Exporter, error) {
 		lastWarn:  map[string]time.Time{},
 		quiet:     map[string]int{},
 	}
-	e.st.Endpoint = spans.TracesURL(s.Target.Endpoint)
+	e.st.Endpoint = TracesURL(s.Target.Endpoint)
 	if s.LossesPath != "" {
 		l, err := ReadLosses(s.LossesPath)
 		if err != nil {
@@ -548,7 +533,7 @@ func (e *Exporter) ack() error {
 // should be retried.
 func (e *Exporter) send(ctx context.Context, batch []spans.Span) bool {
 	status := 0
-	err := e.exp.ExportSpans(context.WithValue(ctx, statusKey{}, &status), spans.ReadOnly(e.res, batch))
+	err := e.exp.ExportSpans(context.WithValue(ctx, statusKey{}, &status), batch)
 	now := time.Now()
 	switch {
 	case err == nil || (status >= 200 && status < 300):

@@ -71,7 +71,7 @@ func newRigWith(t *testing.T, dir string, h func(*exporttest.Receiver) http.Hand
 		handler = h(rcv)
 	}
 	s := Settings{
-		Target:     spans.Target{Endpoint: "http://weave.test", Project: "acme/agents", APIKey: "k-1", ServiceVersion: "0.1.0"},
+		Target:     Target{Endpoint: "http://weave.test", Project: "acme/agents", APIKey: "k-1", ServiceVersion: "0.1.0"},
 		Spool:      sp,
 		Transport:  exporttest.Transport{H: handler},
 		MinBackoff: time.Second, MaxBackoff: 8 * time.Second,
@@ -115,12 +115,12 @@ func TestDelivers(t *testing.T) {
 			t.Fatalf("received %d spans, want 3", len(got))
 		}
 		s := got[0]
-		if s.Path != spans.AgentsTracesPath || s.APIKey != "k-1" || s.Resource["service.name"] != "claude-code" ||
+		if s.Path != AgentsTracesPath || s.APIKey != "k-1" || s.Resource["service.name"] != "claude-code" ||
 			s.Resource["wandb.entity"] != "acme" || s.Resource["wandb.project"] != "agents" || s.SpanID != spanID(1) || !s.End.IsZero() {
-			t.Errorf("first span: got %+v, want path %s, api key, resource, running span 1", s, spans.AgentsTracesPath)
+			t.Errorf("first span: got %+v, want path %s, api key, resource, running span 1", s, AgentsTracesPath)
 		}
 		st := r.e.Stats()
-		if st.SpansSent != 3 || st.SpansSpooled != 0 || st.LastError != "" || st.Endpoint != "http://weave.test"+spans.AgentsTracesPath {
+		if st.SpansSent != 3 || st.SpansSpooled != 0 || st.LastError != "" || st.Endpoint != "http://weave.test"+AgentsTracesPath {
 			t.Errorf("stats: got %+v, want 3 sent, none spooled, no error", st)
 		}
 		if err := r.stop(); err != nil {
@@ -355,7 +355,7 @@ func TestRealHTTPDownThenUp(t *testing.T) {
 	}
 	defer sp.Close()
 	e, err := New(context.Background(), Settings{
-		Target: spans.Target{Endpoint: rcv.URL()}, Spool: sp,
+		Target: Target{Endpoint: rcv.URL()}, Spool: sp,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -395,7 +395,7 @@ func TestSpoolOverflowWhileDown(t *testing.T) {
 		}
 		rcv := exporttest.NewReceiver()
 		rcv.SetStatus(http.StatusServiceUnavailable)
-		e, err := New(context.Background(), Settings{Target: spans.Target{Endpoint: "http://weave.test"}, Spool: sp,
+		e, err := New(context.Background(), Settings{Target: Target{Endpoint: "http://weave.test"}, Spool: sp,
 			Transport: exporttest.Transport{H: rcv}, MinBackoff: time.Second, MaxBackoff: 2 * time.Second})
 		if err != nil {
 			t.Fatal(err)

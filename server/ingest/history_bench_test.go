@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/store/sqlite"
 	"github.com/weavetrace/weave/spans"
@@ -50,7 +51,7 @@ func BenchmarkInputHistoryBytes(b *testing.B) {
 					h.Traces().ServeHTTP(w, r)
 				}))
 				ctx := context.Background()
-				exp, err := spans.NewOTLPExporter(ctx, spans.Target{Endpoint: srv.URL, Project: testProject, ServiceVersion: "bench"})
+				exp, err := export.NewClient(ctx, export.Target{Endpoint: srv.URL, Project: testProject, ServiceVersion: "bench"})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/spans"
@@ -84,9 +85,9 @@ func exportInputs(t *testing.T, sessions []*transcript.Session, mode spans.Input
 	w := newMemWriter()
 	srv := httptest.NewServer(mux(mustHandler(t, w)))
 	defer srv.Close()
-	target := spans.Target{Endpoint: srv.URL, Project: "p", ServiceVersion: "test"}
+	target := export.Target{Endpoint: srv.URL, Project: "p", ServiceVersion: "test"}
 	ctx := context.Background()
-	exp, err := spans.NewExporter(ctx, target)
+	exp, err := export.NewClient(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func exportInputs(t *testing.T, sessions []*transcript.Session, mode spans.Input
 				continue
 			}
 			out := spans.BuildTurn(s, turn, spans.Options{IntegrationVersion: "test", Input: mode})
-			if err := exp.ExportSpans(ctx, spans.ReadOnly(target.Resource(), out)); err != nil {
+			if err := exp.ExportSpans(ctx, out); err != nil {
 				t.Fatal(err)
 			}
 		}

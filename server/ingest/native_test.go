@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
@@ -69,7 +70,7 @@ func exportTranscript(t *testing.T, m http.Handler, ss []spans.Span) {
 	srv := httptest.NewServer(m)
 	defer srv.Close()
 	ctx := context.Background()
-	exp, err := spans.NewOTLPExporter(ctx, spans.Target{Endpoint: srv.URL})
+	exp, err := export.NewClient(ctx, export.Target{Endpoint: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

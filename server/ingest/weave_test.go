@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/spanid"
@@ -50,13 +51,13 @@ func TestWeaveAgentdRoundTrip(t *testing.T) {
 		},
 		Events: []spans.Event{{Name: semconv.EventCompaction, Time: base.Add(4 * time.Second), Attributes: map[string]any{semconv.KeyCompactionPreTokens: int64(150000)}}},
 	}
-	target := spans.Target{Endpoint: srv.URL, Project: "acme/agents", ServiceVersion: "test"}
+	target := export.Target{Endpoint: srv.URL, Project: "acme/agents", ServiceVersion: "test"}
 	ctx := context.Background()
-	exp, err := spans.NewExporter(ctx, target)
+	exp, err := export.NewClient(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := exp.ExportSpans(ctx, spans.ReadOnly(target.Resource(), []spans.Span{root, chat, compaction})); err != nil {
+	if err := exp.ExportSpans(ctx, []spans.Span{root, chat, compaction}); err != nil {
 		t.Fatalf("ExportSpans: %v", err)
 	}
 	if err := exp.Shutdown(ctx); err != nil {
@@ -95,7 +96,7 @@ func TestWeaveAgentdRoundTrip(t *testing.T) {
 		{"compaction trigger custom", k.CustomAttrsString[semconv.KeyCompactionTrigger], "manual"},
 		{"compaction event", len(k.Events), 1},
 		{"scope", k.CustomAttrsString["otel.scope.name"], "github.com/weavetrace/weave/spans"},
-		{"resource", r.ResourceAttrs["service.name"], spans.ServiceName},
+		{"resource", r.ResourceAttrs["service.name"], export.ServiceName},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/backfill"
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/server/api"
 	"github.com/weavetrace/weave/server/store"
-	"github.com/weavetrace/weave/spans"
 )
 
 // ccRun is one recorded `claude -p` run: its stream-json output's model
@@ -197,8 +197,8 @@ func importInto(t *testing.T, r *running, project, dir string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	target := spans.Target{Endpoint: r.url, Project: project, ServiceVersion: "cost-test"}
-	exp, err := spans.NewOTLPExporter(ctx, target)
+	target := export.Target{Endpoint: r.url, Project: project, ServiceVersion: "cost-test"}
+	exp, err := export.NewClient(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}

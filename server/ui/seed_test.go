@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/backfill"
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/server/serve"
 	"github.com/weavetrace/weave/spans"
@@ -125,8 +126,8 @@ func (ws *weaveServer) importCaptures(t testing.TB, project string, paths ...str
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	target := spans.Target{Endpoint: ws.URL, Project: project, APIKey: ws.key, ServiceVersion: "ui-test"}
-	exp, err := spans.NewOTLPExporter(ctx, target)
+	target := export.Target{Endpoint: ws.URL, Project: project, APIKey: ws.key, ServiceVersion: "ui-test"}
+	exp, err := export.NewClient(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func (ws *weaveServer) export(t testing.TB, project string, ss []spans.Span) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	exp, err := spans.NewOTLPExporter(ctx, spans.Target{Endpoint: ws.URL, Project: project, APIKey: ws.key, ServiceVersion: "ui-test"})
+	exp, err := export.NewClient(ctx, export.Target{Endpoint: ws.URL, Project: project, APIKey: ws.key, ServiceVersion: "ui-test"})
 	if err != nil {
 		t.Fatal(err)
 	}

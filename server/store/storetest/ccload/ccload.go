@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/weavetrace/weave/daemon/export"
 	"github.com/weavetrace/weave/internal/fixtures"
 	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/server/model"
@@ -131,7 +132,7 @@ func render(sessions [][]spans.Span, project string) ([][]byte, error) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	exp, err := spans.NewOTLPExporter(ctx, spans.Target{Endpoint: srv.URL + "/v1/traces", Project: project, ServiceVersion: "bench"})
+	exp, err := export.NewClient(ctx, export.Target{Endpoint: srv.URL + "/v1/traces", Project: project, ServiceVersion: "bench"})
 	if err != nil {
 		return nil, err
 	}

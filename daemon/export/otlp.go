@@ -1,14 +1,12 @@
-package spans
+package export
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/weavetrace/weave/semconv"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
@@ -18,9 +16,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-)
 
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spans"
+)
 
 // Target says where and as whom spans are exported.
 type Target struct {
@@ -65,35 +64,57 @@ func (t Target) Resource() *resource.Resource {
 	return resource.NewSchemaless(attrs...)
 }
 
-// NewExporter builds the OTLP/HTTP protobuf exporter for t. The exporter's
-// own retry is disabled: weave-agentd retries through its durable spool.
-func NewExporter(ctx context.Context, t Target) (*otlptrace.Exporter, error) {
+// Client sends weave spans to one Target over OTLP/HTTP protobuf, one
+// request per ExportSpans call and no retry of its own: the Exporter
+// retries through the spool, `weave-agentd import` reports the failure.
+type Client struct {
+	exp *otlptrace.Exporter
+	res *resource.Resource
+}
+
+// NewClient builds a Client for t.
+func NewClient(ctx context.Context, t Target) (*Client, error) { return newClient(ctx, t, nil) }
+
+// newClient builds a Client whose requests go through rt (nil:
+// http.DefaultTransport).
+func newClient(ctx context.Context, t Target, rt http.RoundTripper) (*Client, error) {
 	timeout := t.Timeout
-	if timeout == 0 {
+	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
 	opts := []otlptracehttp.Option{
 		otlptracehttp.WithEndpointURL(TracesURL(t.Endpoint)),
 		otlptracehttp.WithTimeout(timeout),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}),
-		otlptracehttp.WithHTTPClient(&http.Client{Timeout: timeout}),
+		otlptracehttp.WithHTTPClient(&http.Client{Timeout: timeout, Transport: rt}),
 	}
 	if t.APIKey != "" {
 		opts = append(opts, otlptracehttp.WithHeaders(map[string]string{"wandb-api-key": t.APIKey}))
 	}
 	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("spans: exporter: %w", err)
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	return exp, nil
+	return &Client{exp: exp, res: t.Resource()}, nil
 }
+
+// ExportSpans sends one batch; in-progress spans keep a zero end time.
+func (c *Client) ExportSpans(ctx context.Context, s []spans.Span) error {
+	if len(s) == 0 {
+		return nil
+	}
+	return c.exp.ExportSpans(ctx, readOnly(c.res, s))
+}
+
+// Shutdown releases the client's connections.
+func (c *Client) Shutdown(ctx context.Context) error { return c.exp.Shutdown(ctx) }
 
 var scope = instrumentation.Scope{Name: semconv.ScopeName, Version: semconv.Version}
 
-// ReadOnly converts spans into SDK snapshots carrying our chosen IDs and
+// readOnly converts spans into SDK snapshots carrying our chosen IDs and
 // times (an in-progress span keeps a zero end time), ready for an
 // exporter's ExportSpans.
-func ReadOnly(res *resource.Resource, in []Span) []sdktrace.ReadOnlySpan {
+func readOnly(res *resource.Resource, in []spans.Span) []sdktrace.ReadOnlySpan {
 	stubs := make(tracetest.SpanStubs, 0, len(in))
 	for i := range in {
 		s := &in[i]
@@ -130,20 +151,20 @@ func ReadOnly(res *resource.Resource, in []Span) []sdktrace.ReadOnlySpan {
 	return stubs.Snapshots()
 }
 
-func otelKind(k Kind) trace.SpanKind {
+func otelKind(k spans.Kind) trace.SpanKind {
 	switch k {
-	case KindClient:
+	case spans.KindClient:
 		return trace.SpanKindClient
 	default:
 		return trace.SpanKindInternal
 	}
 }
 
-func otelCode(c Status) codes.Code {
+func otelCode(c spans.Status) codes.Code {
 	switch c {
-	case StatusOK:
+	case spans.StatusOK:
 		return codes.Ok
-	case StatusError:
+	case spans.StatusError:
 		return codes.Error
 	default:
 		return codes.Unset
@@ -155,7 +176,7 @@ func otelAttrs(m map[string]any) []attribute.KeyValue {
 		return nil
 	}
 	out := make([]attribute.KeyValue, 0, len(m))
-	for _, k := range SortedKeys(m) {
+	for _, k := range spans.SortedKeys(m) {
 		switch v := m[k].(type) {
 		case string:
 			out = append(out, attribute.String(k, v))
@@ -175,32 +196,3 @@ func otelAttrs(m map[string]any) []attribute.KeyValue {
 	}
 	return out
 }
-
-// Exporter sends weave spans over OTLP/HTTP protobuf to one Target.
-type Exporter struct {
-	exp *otlptrace.Exporter
-	res *resource.Resource
-}
-
-// NewOTLPExporter builds an Exporter for t.
-func NewOTLPExporter(ctx context.Context, t Target) (*Exporter, error) {
-	exp, err := NewExporter(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	return &Exporter{exp: exp, res: t.Resource()}, nil
-}
-
-// ExportSpans sends one batch; in-progress spans keep a zero end time.
-func (e *Exporter) ExportSpans(ctx context.Context, s []Span) error {
-	if len(s) == 0 {
-		return nil
-	}
-	return e.exp.ExportSpans(ctx, ReadOnly(e.res, s))
-}
-
-// Shutdown releases the exporter's connections.
-func (e *Exporter) Shutdown(ctx context.Context) error { return e.exp.Shutdown(ctx) }
-
-// DefaultEndpoint is the local weave-server (weave-server's default --addr).
-const DefaultEndpoint = "http://127.0.0.1:7433"
