@@ -220,7 +220,7 @@ func decodeAttrs(raw map[string]json.RawMessage) (map[string]any, error) {
 	out := make(map[string]any, len(raw))
 	for k, r := range raw {
 		var v any
-		dec := json.NewDecoder(bytesReader(r))
+		dec := json.NewDecoder(bytes.NewReader(r))
 		dec.UseNumber()
 		if err := dec.Decode(&v); err != nil {
 			return nil, fmt.Errorf("spans: attribute %q: %w", k, err)
@@ -246,8 +246,6 @@ func decodeAttrs(raw map[string]json.RawMessage) (map[string]any, error) {
 	}
 	return out, nil
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // SortedKeys returns the attribute keys in order, for deterministic output.
 func SortedKeys(m map[string]any) []string {
