@@ -107,6 +107,14 @@ type usageRecord struct {
 	} `json:"usage"`
 }
 
+// compacted is a `compacted` line: the summary and the history that
+// replaced the thread's context.
+type compacted struct {
+	Message            string `json:"message"`
+	ReplacementHistory []item `json:"replacement_history"`
+	ResponseID         string `json:"compaction_response_id"`
+}
+
 type turnContext struct {
 	TurnID string `json:"turn_id"`
 	Model  string `json:"model"`
@@ -127,6 +135,19 @@ type Builder struct {
 	model     string
 	tools     map[string]*transcript.ToolCall
 	turns     map[string]*transcript.Turn
+	// lastCall is the message id of the latest model call of the thread
+	// since its last compaction: the request the next one continues
+	// (the Responses API request holds the whole history; a compaction
+	// replaces it).
+	lastCall string
+	// history counts the items in the model's context: response items
+	// since the thread began or since the last compaction's replacement
+	// history.
+	history int64
+	// ctxTokens is the context size (input + output tokens) the latest
+	// response reported, ctxBefore the one before it.
+	ctxTokens, ctxBefore int64
+	lastResponse         string
 	// ParentTurn maps a subagent thread's turn ids to the parent turn that
 	// spawned it (task_started's turn_attribution.parent_turn_id).
 	ParentTurn map[string]string
@@ -200,11 +221,9 @@ func (b *Builder) Add(raw []byte) {
 			b.usage(u, ts)
 		}
 	case "compacted":
-		var c struct {
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(l.Payload, &c) == nil && b.turn != nil {
-			b.turn.Compactions = append(b.turn.Compactions, &transcript.Compaction{Time: ts, Trigger: "auto", Summary: c.Message})
+		var c compacted
+		if json.Unmarshal(l.Payload, &c) == nil {
+			b.compacted(c, ts)
 		}
 	}
 	if !ts.IsZero() {
@@ -335,6 +354,7 @@ func (b *Builder) beginOutput(ts time.Time) {
 }
 
 func (b *Builder) item(it item, ts time.Time) {
+	b.history++
 	t := b.turn
 	if t == nil {
 		return
@@ -355,7 +375,7 @@ func (b *Builder) item(it item, ts time.Time) {
 			if t.Prompt == "" && isUserPrompt(it) {
 				t.Prompt = text
 			}
-			b.input = append(b.input, transcript.InputMessage{Role: "user", Blocks: []transcript.Block{{Type: transcript.BlockText, Text: text}}})
+			b.input = append(b.input, userMessage(text))
 		}
 	case "reasoning":
 		b.beginOutput(ts)
@@ -398,8 +418,48 @@ func (b *Builder) item(it item, ts time.Time) {
 				tc.IsError = true
 			}
 		}
-		content, _ := json.Marshal(out)
-		b.input = append(b.input, transcript.InputMessage{Role: "tool", Blocks: []transcript.Block{{Type: transcript.BlockToolResult, ToolUseID: it.CallID, Content: content, IsError: tc != nil && tc.IsError}}})
+		b.input = append(b.input, toolMessage(it.CallID, out, tc != nil && tc.IsError))
+	}
+}
+
+func userMessage(text string) transcript.InputMessage {
+	return transcript.InputMessage{Role: "user", Blocks: []transcript.Block{{Type: transcript.BlockText, Text: text}}}
+}
+
+func toolMessage(callID, out string, isError bool) transcript.InputMessage {
+	content, _ := json.Marshal(out)
+	return transcript.InputMessage{Role: "tool", Blocks: []transcript.Block{{Type: transcript.BlockToolResult, ToolUseID: callID, Content: content, IsError: isError}}}
+}
+
+// compacted records a compaction on the current turn (its summary, the
+// context's items before and after, the context size before: what the
+// response before the compaction request reported) and starts the
+// thread's history over from the replacement history: the next model
+// call continues no earlier one, its input is that history.
+func (b *Builder) compacted(c compacted, ts time.Time) {
+	pre := b.ctxTokens
+	if c.ResponseID != "" && c.ResponseID == b.lastResponse {
+		pre = b.ctxBefore // the compaction request's own usage came first
+	}
+	if b.turn != nil {
+		b.turn.Compactions = append(b.turn.Compactions, &transcript.Compaction{Time: ts, Trigger: "auto", Summary: c.Message,
+			PreTokens: pre, ItemsBefore: b.history, ItemsAfter: int64(len(c.ReplacementHistory))})
+	}
+	b.lastCall, b.history = "", int64(len(c.ReplacementHistory))
+	b.input = nil
+	for _, it := range c.ReplacementHistory {
+		switch {
+		case it.Type == "message" && it.Role == "user":
+			if text := itemText(it); text != "" {
+				b.input = append(b.input, userMessage(text))
+			}
+		case it.Type == "message" && it.Role == "assistant":
+			if text := itemText(it); text != "" {
+				b.input = append(b.input, transcript.InputMessage{Role: "assistant", Blocks: []transcript.Block{{Type: transcript.BlockText, Text: text}}})
+			}
+		case it.Type == "function_call_output" || it.Type == "custom_tool_call_output":
+			b.input = append(b.input, toolMessage(it.CallID, outputText(it.Output), false))
+		}
 	}
 }
 
@@ -471,6 +531,7 @@ func (b *Builder) usage(u usageRecord, ts time.Time) {
 	if us.InputTokens < 0 {
 		us.InputTokens = 0
 	}
+	b.ctxBefore, b.ctxTokens, b.lastResponse = b.ctxTokens, u.Usage.InputTokens+u.Usage.OutputTokens, u.ResponseID
 	if u.Usage.ReasoningOutputTokens > 0 {
 		us.OutputTokensDetails = &struct {
 			ThinkingTokens int64 `json:"thinking_tokens"`
@@ -483,7 +544,8 @@ func (b *Builder) closeCall(t *transcript.Turn, id string, us transcript.Usage, 
 	if id == "" {
 		id = fmt.Sprintf("%s:call%d", t.Key, len(t.Calls)+1)
 	}
-	c := &transcript.LLMCall{MessageID: id, RequestID: id, Model: b.model, Start: b.callStart, End: ts, Blocks: b.blocks, Usage: us, HasUsage: hasUsage, Input: b.input}
+	c := &transcript.LLMCall{MessageID: id, RequestID: id, Model: b.model, Start: b.callStart, End: ts, Blocks: b.blocks, Usage: us, HasUsage: hasUsage, Input: b.input, Prev: b.lastCall}
+	b.lastCall = id
 	if c.Start.IsZero() {
 		c.Start = ts
 	}
@@ -508,8 +570,9 @@ func (b *Builder) failCall(t *transcript.Turn, typ, msg string, ts time.Time) {
 	}
 	c := &transcript.LLMCall{
 		MessageID: fmt.Sprintf("%s:error%d", t.Key, b.errors), Model: b.model, Start: start, End: ts, Input: b.input,
-		Blocks: b.blocks, APIError: &transcript.APIError{Type: typ, Message: msg},
+		Blocks: b.blocks, APIError: &transcript.APIError{Type: typ, Message: msg}, Prev: b.lastCall,
 	}
+	b.lastCall = c.MessageID
 	t.Calls = append(t.Calls, c)
 	b.resetCall(ts)
 }

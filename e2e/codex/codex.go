@@ -49,6 +49,9 @@ type Run struct {
 	// Resume continues the session of the scenario's first run
 	// (`codex exec resume <id>`).
 	Resume bool `json:"resume,omitempty"`
+	// Last resumes the most recent session instead, by `codex exec resume
+	// --last` (no id).
+	Last bool `json:"last,omitempty"`
 	// Args are extra codex arguments (sandbox and approval flags).
 	Args []string `json:"args,omitempty"`
 	// Fail: codex is expected to exit non-zero (a failed model call).
@@ -117,9 +120,12 @@ func Execute(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
+	// sc.Config goes among the top-level keys, before the first table
+	// (after one, a key would belong to that table: Codex ignores it).
 	config := fmt.Sprintf(`model = %q
 model_provider = "mock"
 check_for_update_on_startup = false
+%s
 
 [model_providers.mock]
 name = "OpenAI (weave mock)"
@@ -135,10 +141,7 @@ enabled = false
 
 [projects.%q]
 trust_level = "trusted"
-`, Model, ln.Addr(), env.Work)
-	if sc.Config != "" {
-		config += "\n" + sc.Config + "\n"
-	}
+`, Model, sc.Config, ln.Addr(), env.Work)
 	if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(config), 0o600); err != nil {
 		return nil, err
 	}
@@ -151,7 +154,10 @@ trust_level = "trusted"
 	for i, r := range sc.Runs {
 		args := []string{"exec", "--skip-git-repo-check"}
 		args = append(args, r.Args...)
-		if r.Resume {
+		switch {
+		case r.Last:
+			args = append(args, "resume", "--last")
+		case r.Resume:
 			if res.SessionID == "" {
 				return res, fmt.Errorf("run %d resumes, but no session was started", i)
 			}
