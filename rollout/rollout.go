@@ -144,6 +144,10 @@ type Builder struct {
 	// since the thread began or since the last compaction's replacement
 	// history.
 	history int64
+	// reqHistory is history when the response being read began (the
+	// items its request carried), lastReqHistory that of the latest
+	// response.
+	reqHistory, lastReqHistory int64
 	// ctxTokens is the context size (input + output tokens) the latest
 	// response reported, ctxBefore the one before it.
 	ctxTokens, ctxBefore int64
@@ -345,6 +349,7 @@ func (b *Builder) resetCall(ts time.Time) {
 // out at the last line before it.
 func (b *Builder) beginOutput(ts time.Time) {
 	if len(b.blocks) == 0 && len(b.callTools) == 0 {
+		b.reqHistory = b.history - 1 // item counted the output item already
 		if !b.lastTime.IsZero() {
 			b.callStart = b.lastTime
 		} else {
@@ -437,13 +442,15 @@ func toolMessage(callID, out string, isError bool) transcript.InputMessage {
 // thread's history over from the replacement history: the next model
 // call continues no earlier one, its input is that history.
 func (b *Builder) compacted(c compacted, ts time.Time) {
-	pre := b.ctxTokens
+	pre, before := b.ctxTokens, b.history
 	if c.ResponseID != "" && c.ResponseID == b.lastResponse {
-		pre = b.ctxBefore // the compaction request's own usage came first
+		// The compaction request's own response came first: the context
+		// before is what the request carried, sized by the response before.
+		pre, before = b.ctxBefore, b.lastReqHistory
 	}
 	if b.turn != nil {
 		b.turn.Compactions = append(b.turn.Compactions, &transcript.Compaction{Time: ts, Trigger: "auto", Summary: c.Message,
-			PreTokens: pre, ItemsBefore: b.history, ItemsAfter: int64(len(c.ReplacementHistory))})
+			PreTokens: pre, ItemsBefore: before, ItemsAfter: int64(len(c.ReplacementHistory))})
 	}
 	b.lastCall, b.history = "", int64(len(c.ReplacementHistory))
 	b.input = nil
@@ -532,6 +539,7 @@ func (b *Builder) usage(u usageRecord, ts time.Time) {
 		us.InputTokens = 0
 	}
 	b.ctxBefore, b.ctxTokens, b.lastResponse = b.ctxTokens, u.Usage.InputTokens+u.Usage.OutputTokens, u.ResponseID
+	b.lastReqHistory = b.reqHistory
 	if u.Usage.ReasoningOutputTokens > 0 {
 		us.OutputTokensDetails = &struct {
 			ThinkingTokens int64 `json:"thinking_tokens"`

@@ -32,13 +32,8 @@ type hookLine struct {
 // spans (the last copy of each id) must be the import's: same ids, names,
 // parents, status, error types, token figures, every span ended.
 func TestReplay(t *testing.T) {
-	root := fixtures.Path(t, fixtures.Codex0169)
-	scs, _ := os.ReadDir(root)
-	for _, sc := range scs {
-		if !sc.IsDir() {
-			continue
-		}
-		t.Run(sc.Name(), func(t *testing.T) { replay(t, filepath.Join(root, sc.Name())) })
+	for _, dir := range fixtures.Scenarios(t, fixtures.Codex0169) {
+		t.Run(filepath.Base(dir), func(t *testing.T) { replay(t, dir) })
 	}
 }
 

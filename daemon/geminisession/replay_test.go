@@ -35,17 +35,8 @@ type hookLine struct {
 // parents, times, status, error types, token figures, every span ended —
 // and a turn with a tool must have been seen running before it ended.
 func TestReplay(t *testing.T) {
-	root := fixtures.Path(t, fixtures.Gemini061)
-	scs, _ := os.ReadDir(root)
-	n := 0
-	for _, sc := range scs {
-		if sc.IsDir() {
-			n++
-			t.Run(sc.Name(), func(t *testing.T) { replay(t, filepath.Join(root, sc.Name())) })
-		}
-	}
-	if n == 0 {
-		t.Fatal("no recordings")
+	for _, dir := range fixtures.Scenarios(t, fixtures.Gemini061) {
+		t.Run(filepath.Base(dir), func(t *testing.T) { replay(t, dir) })
 	}
 }
 
