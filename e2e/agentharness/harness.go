@@ -7,15 +7,19 @@ package agentharness
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 )
 
 // CacheDir is where pinned CLIs are installed: ~/.cache/weave/<name>-<version>.
@@ -200,4 +204,96 @@ func RecordTools(prefix string) (tmp, logger, hookBin string, err error) {
 		return tmp, "", "", fmt.Errorf("build weave-hook: %v\n%s", err, b)
 	}
 	return tmp, logger, hookBin, nil
+}
+
+// Env is where a scenario runs.
+type Env struct {
+	Bin  string // the CLI (Codex's native binary, Gemini CLI's entry script)
+	Home string // isolated HOME
+	Work string // the work directory
+	// Install registers the hook: it runs `weave-hook install --agent
+	// <agent>` (and whatever else) with HOME set to Home.
+	Install func(home string) error
+	// ExtraEnv is added to the CLI's environment (WEAVE_HOOKLOG, …).
+	ExtraEnv []string
+}
+
+// Result is what a scenario run produced.
+type Result struct {
+	SessionID string
+	Requests  string   // the mock's request log (JSONL)
+	Outputs   []string // each run's combined output
+	Unused    []int    // script steps no request took
+	// Sessions is where the agent wrote the session's files (Codex:
+	// ~/.codex/sessions; Gemini CLI: the project's chats folder).
+	Sessions string
+}
+
+// Mock is a scripted model API.
+type Mock interface {
+	http.Handler
+	Unused() []int // the script steps no request took
+}
+
+// MockServer is a Mock served on a loopback port.
+type MockServer struct {
+	Mock
+	Addr string // host:port
+	Log  string // the request log: one JSON line per request
+	srv  *http.Server
+	logf *os.File
+}
+
+// ServeMock starts the mock newMock makes on a loopback port, logging
+// every request to home/requests.jsonl.
+func ServeMock(home string, newMock func(log io.Writer) Mock) (*MockServer, error) {
+	m := &MockServer{Log: filepath.Join(home, "requests.jsonl")}
+	var err error
+	if m.logf, err = os.Create(m.Log); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		m.logf.Close()
+		return nil, err
+	}
+	m.Mock, m.Addr = newMock(m.logf), ln.Addr().String()
+	m.srv = &http.Server{Handler: m.Mock}
+	go m.srv.Serve(ln)
+	return m, nil
+}
+
+// Close stops the server and closes the log.
+func (m *MockServer) Close() {
+	m.srv.Close()
+	m.logf.Close()
+}
+
+// RunCLI runs one invocation of the CLI in env's work directory (three
+// minutes at most) with the environment base plus env.ExtraEnv, appends
+// its combined output to res.Outputs, and fails unless it exited non-zero
+// exactly when fail says so.
+func RunCLI(ctx context.Context, env Env, res *Result, base []string, fail bool, name string, args ...string) error {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, name, args...)
+	cmd.Dir = env.Work
+	cmd.Env = append(append(base, "PATH="+os.Getenv("PATH"), "LANG=C.UTF-8"), env.ExtraEnv...)
+	out, err := cmd.CombinedOutput()
+	res.Outputs = append(res.Outputs, string(out))
+	if (err != nil) != fail {
+		return fmt.Errorf("%s %s: exit %v, want failure %v\n%s", filepath.Base(name), strings.Join(args, " "), err, fail, out)
+	}
+	return nil
+}
+
+// Prepare makes env's HOME, the agent's config directory in it and the
+// work directory with the scenario's files.
+func Prepare(env Env, configDir string, files map[string]string) error {
+	for _, d := range []string{configDir, env.Work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return WriteFiles(env.Work, files)
 }

@@ -133,8 +133,9 @@ func (s *Server) Settle(t *testing.T, project string, want int) []APISpan {
 
 // CheckViews: the conversations list filtered by agent holds the one
 // session with its turns (and none of Claude Code's), and the chat view
-// renders each turn: the prompt, a tool call message per tool span.
-func (s *Server) CheckViews(t *testing.T, project, agent string, turns int, got []APISpan) {
+// renders each turn: the prompt, a tool call message per tool span, and
+// compactions context_compacted markers in all.
+func (s *Server) CheckViews(t *testing.T, project, agent string, turns, compactions int, got []APISpan) {
 	t.Helper()
 	var list struct {
 		Conversations []struct {
@@ -164,13 +165,14 @@ func (s *Server) CheckViews(t *testing.T, project, agent string, turns int, got 
 	if len(view.Turns) != turns {
 		t.Fatalf("chat view: %d turns, want %d", len(view.Turns), turns)
 	}
-	toolMsgs, toolSpans := 0, 0
+	toolMsgs, toolSpans, compacted := 0, 0, 0
 	for _, turn := range view.Turns {
 		types := map[string]int{}
 		for _, m := range turn.Messages {
 			types[m.Type]++
 		}
 		toolMsgs += types["tool_call"]
+		compacted += types["context_compacted"]
 		if types["user_message"] == 0 {
 			t.Errorf("chat view: a turn without its prompt: %v", types)
 		}
@@ -182,5 +184,8 @@ func (s *Server) CheckViews(t *testing.T, project, agent string, turns int, got 
 	}
 	if toolMsgs != toolSpans {
 		t.Errorf("chat view: %d tool call messages for %d tool spans", toolMsgs, toolSpans)
+	}
+	if compacted != compactions {
+		t.Errorf("chat view: %d compaction markers, want %d", compacted, compactions)
 	}
 }

@@ -9,13 +9,10 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"net"
-	"net/http"
+	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/weavetrace/weave/e2e/agentharness"
 	"github.com/weavetrace/weave/tools/mockopenai"
@@ -73,53 +70,25 @@ func Install() (string, error) {
 		"node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex")
 }
 
-// Env is where a scenario runs.
-type Env struct {
-	Codex string // the codex binary
-	Home  string // isolated HOME (CODEX_HOME is Home/.codex)
-	Work  string // the work directory
-	// Install registers the hook: it runs `weave-hook install --agent
-	// codex` (and whatever else) with HOME set to Home.
-	Install func(home string) error
-	// ExtraEnv is added to codex's environment (WEAVE_HOME, …).
-	ExtraEnv []string
-}
+// Env is where a scenario runs (Bin is the codex binary; CODEX_HOME is
+// Home/.codex).
+type Env = agentharness.Env
 
-// Result is what a scenario run produced.
-type Result struct {
-	SessionID string
-	Requests  string   // the mock's request log (JSONL)
-	Outputs   []string // each run's combined output
-	Unused    []int    // script steps no request took
-}
+// Result is what a scenario run produced (Sessions: Home/.codex/sessions).
+type Result = agentharness.Result
 
 // Execute runs sc in env: mock on a loopback port, config.toml pointing
 // Codex at it, the hook installed, then each run.
 func Execute(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	codexHome := filepath.Join(env.Home, ".codex")
-	for _, d := range []string{codexHome, env.Work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	if err := agentharness.WriteFiles(env.Work, sc.Files); err != nil {
+	if err := agentharness.Prepare(env, codexHome, sc.Files); err != nil {
 		return nil, err
 	}
-	reqLog := filepath.Join(env.Home, "requests.jsonl")
-	logf, err := os.Create(reqLog)
+	mock, err := agentharness.ServeMock(env.Home, func(log io.Writer) agentharness.Mock { return mockopenai.New(sc.Script, log) })
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	mock := mockopenai.New(sc.Script, logf)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: mock}
-	go srv.Serve(ln)
-	defer srv.Close()
-
+	defer mock.Close()
 	// sc.Config goes among the top-level keys, before the first table
 	// (after one, a key would belong to that table: Codex ignores it).
 	config := fmt.Sprintf(`model = %q
@@ -141,7 +110,7 @@ enabled = false
 
 [projects.%q]
 trust_level = "trusted"
-`, Model, sc.Config, ln.Addr(), env.Work)
+`, Model, sc.Config, mock.Addr, env.Work)
 	if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(config), 0o600); err != nil {
 		return nil, err
 	}
@@ -150,7 +119,8 @@ trust_level = "trusted"
 			return nil, err
 		}
 	}
-	res := &Result{Requests: reqLog}
+	res := &Result{Requests: mock.Log, Sessions: filepath.Join(codexHome, "sessions")}
+	base := []string{"HOME=" + env.Home, "CODEX_HOME=" + codexHome, "OPENAI_API_KEY=sk-weave-mock", "TERM=dumb", "RUST_LOG=error"}
 	for i, r := range sc.Runs {
 		args := []string{"exec", "--skip-git-repo-check"}
 		args = append(args, r.Args...)
@@ -164,21 +134,11 @@ trust_level = "trusted"
 			args = append(args, "resume", res.SessionID)
 		}
 		args = append(args, r.Prompt)
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		cmd := exec.CommandContext(cctx, env.Codex, args...)
-		cmd.Dir = env.Work
-		cmd.Env = append([]string{
-			"HOME=" + env.Home, "CODEX_HOME=" + codexHome, "OPENAI_API_KEY=sk-weave-mock",
-			"PATH=" + os.Getenv("PATH"), "TERM=dumb", "LANG=C.UTF-8", "RUST_LOG=error",
-		}, env.ExtraEnv...)
-		out, err := cmd.CombinedOutput()
-		cancel()
-		res.Outputs = append(res.Outputs, string(out))
-		if (err != nil) != r.Fail {
-			return res, fmt.Errorf("run %d (%s): exit %v, want failure %v\n%s", i, strings.Join(args, " "), err, r.Fail, out)
+		if err := agentharness.RunCLI(ctx, env, res, base, r.Fail, env.Bin, args...); err != nil {
+			return res, fmt.Errorf("run %d: %w", i, err)
 		}
 		if res.SessionID == "" {
-			res.SessionID = sessionID(string(out))
+			res.SessionID = sessionID(res.Outputs[i])
 		}
 	}
 	res.Unused = mock.Unused()

@@ -5,9 +5,12 @@
 // `weave-hook install --agent codex`) → weave-agentd → weave-server, then
 // checked through the read API against the rollout files Codex wrote:
 // one chat span per model call, one execute_tool span per tool call (a
-// subagent span per spawn_agent call), token sums equal, nothing left open;
-// and `weave-agentd import` of the same files into a fresh server gives the
-// same spans. Run it with `make e2e-codex` (it installs the pinned CLI).
+// subagent span per spawn_agent call, the compaction request's included),
+// token sums equal, nothing left open, a compaction marker in the chat view
+// per `compacted` line, every span in the session's conversation (resumes
+// included); and `weave-agentd import` of the same files into a fresh
+// server gives the same spans. Run it with `make e2e-codex` (it installs
+// the pinned CLI).
 package codex_test
 
 import (
@@ -17,10 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
 	"github.com/weavetrace/weave/e2e/agentharness"
@@ -29,41 +29,16 @@ import (
 	"github.com/weavetrace/weave/spans"
 )
 
-var (
-	binDir   string
-	codexBin string
-	isolated bool
-)
+var suite = agentharness.Suite{Name: "codex", AgentName: rollout.AgentName}
 
-func TestMain(m *testing.M) {
-	var err error
-	isolated, err = agentharness.InPrivateNetwork()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e-codex:", err)
-		os.Exit(1)
-	}
-	if codexBin, err = codex.Install(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e-codex: install Codex:", err)
-		os.Exit(1)
-	}
-	binDir, err = os.MkdirTemp("", "weave-e2e-codex-bin-")
-	if err != nil {
-		panic(err)
-	}
-	if err := agentharness.BuildWeave(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e-codex: build failed:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(binDir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(suite.Main(m, codex.Install)) }
 
 // truth is what the rollout files say, read as plain JSON.
 type truth struct {
 	responses            map[string][3]int64 // response id → input, output, cached
 	calls                map[string]string   // call id → tool name
 	turns, failed, total int
+	compactions          int
 	importSpans          int
 }
 
@@ -107,6 +82,8 @@ func readTruth(t *testing.T, sessions string) truth {
 				if p["type"] == "task_complete" && p["error"] != nil {
 					tr.failed++
 				}
+			case "compacted":
+				tr.compactions++
 			}
 		}
 		if !sub {
@@ -188,67 +165,24 @@ func check(t *testing.T, what string, got []agentharness.APISpan, tr truth) {
 }
 
 func TestCodexScenarios(t *testing.T) {
-	if !isolated {
+	if !suite.Isolated {
 		t.Log("not root: Codex runs on the host network, pointed at the loopback mock")
 	}
 	scs, err := codex.Scenarios()
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, imported := agentharness.StartServer(t, binDir), agentharness.StartServer(t, binDir)
+	live, imported := agentharness.StartServer(t, suite.BinDir), agentharness.StartServer(t, suite.BinDir)
 	total := 0
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
-			project := "e2e-codex/" + sc.Name
-			home := t.TempDir()
-			weaveHome := filepath.Join(t.TempDir(), "weave")
-			hook := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", weaveHome, live.URL, project, filepath.Join(binDir, "weave-hook"))
-			env := codex.Env{Codex: codexBin, Home: home, Work: filepath.Join(home, "work"),
-				Install: func(home string) error {
-					cmd := exec.Command(filepath.Join(binDir, "weave-hook"), "install", "--agent", "codex", "--command", hook)
-					cmd.Env = append(os.Environ(), "HOME="+home, "CODEX_HOME="+filepath.Join(home, ".codex"))
-					if b, err := cmd.CombinedOutput(); err != nil {
-						return fmt.Errorf("weave-hook install: %v\n%s", err, b)
-					}
-					return nil
-				}}
-			t.Cleanup(func() {
-				cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "stop")
-				cmd.Env = append(os.Environ(), "WEAVE_HOME="+weaveHome)
-				cmd.Run()
+			total += suite.Run(t, live, imported, sc.Name, func(env agentharness.Env) (*agentharness.Result, error) {
+				return codex.Execute(context.Background(), env, sc)
+			}, func(t *testing.T, res *agentharness.Result) agentharness.Truth {
+				tr := readTruth(t, res.Sessions)
+				return agentharness.Truth{Spans: tr.importSpans, Turns: tr.turns, Compactions: tr.compactions, Import: res.Sessions,
+					Check: func(t *testing.T, what string, got []agentharness.APISpan) { check(t, what, got, tr) }}
 			})
-			res, err := codex.Execute(context.Background(), env, sc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Unused) > 0 {
-				t.Fatalf("script steps %v never asked for", res.Unused)
-			}
-			sessions := filepath.Join(home, ".codex", "sessions")
-			tr := readTruth(t, sessions)
-			got := live.Settle(t, project, tr.importSpans)
-			check(t, "live", got, tr)
-			live.CheckViews(t, project, "codex", tr.turns, got)
-
-			cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--endpoint", imported.URL, "--project", project, sessions)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("import: %v\n%s", err, out)
-			}
-			igot := imported.Settle(t, project, tr.importSpans)
-			check(t, "import", igot, tr)
-			var a, b []string
-			for _, sp := range got {
-				a = append(a, sp.Key())
-			}
-			for _, sp := range igot {
-				b = append(b, sp.Key())
-			}
-			sort.Strings(a)
-			sort.Strings(b)
-			if strings.Join(a, "\n") != strings.Join(b, "\n") {
-				t.Errorf("live and import differ:\nlive:\n%s\nimport:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
-			}
-			total += len(got)
 		})
 	}
 	fmt.Printf("e2e-codex: %d scenarios with the real Codex CLI %s, %d spans checked through the read API (live == import)\n", len(scs), codex.Version, total)

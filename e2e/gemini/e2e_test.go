@@ -18,10 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
 	"github.com/weavetrace/weave/e2e/agentharness"
@@ -30,35 +27,9 @@ import (
 	"github.com/weavetrace/weave/spans"
 )
 
-var (
-	binDir    string
-	geminiBin string
-	isolated  bool
-)
+var suite = agentharness.Suite{Name: "gemini", AgentName: geminichat.AgentName}
 
-func TestMain(m *testing.M) {
-	var err error
-	isolated, err = agentharness.InPrivateNetwork()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e-gemini:", err)
-		os.Exit(1)
-	}
-	if geminiBin, err = gemini.Install(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e-gemini: install Gemini CLI:", err)
-		os.Exit(1)
-	}
-	binDir, err = os.MkdirTemp("", "weave-e2e-gemini-bin-")
-	if err != nil {
-		panic(err)
-	}
-	if err := agentharness.BuildWeave(binDir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e-gemini: build failed:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(binDir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(suite.Main(m, gemini.Install)) }
 
 // truth is what the chat file says, read as plain JSON: each gemini
 // message's last token counts, the tool call ids.
@@ -204,72 +175,25 @@ func check(t *testing.T, what string, got []agentharness.APISpan, tr truth, sc g
 	}
 }
 
-// keys names each span with its times, sorted.
-func keys(got []agentharness.APISpan) string {
-	var out []string
-	for _, sp := range got {
-		end := "open"
-		if sp.EndedAt != nil {
-			end = *sp.EndedAt
-		}
-		out = append(out, sp.Key()+" "+sp.StartedAt+".."+end)
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
-}
-
 func TestGeminiScenarios(t *testing.T) {
-	if !isolated {
+	if !suite.Isolated {
 		t.Log("not root: Gemini CLI runs on the host network, pointed at the loopback mock")
 	}
 	scs, err := gemini.Scenarios()
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, imported := agentharness.StartServer(t, binDir), agentharness.StartServer(t, binDir)
+	live, imported := agentharness.StartServer(t, suite.BinDir), agentharness.StartServer(t, suite.BinDir)
 	total := 0
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
-			project := "e2e-gemini/" + sc.Name
-			home := t.TempDir()
-			weaveHome := filepath.Join(t.TempDir(), "weave")
-			hook := fmt.Sprintf("WEAVE_HOME=%s WEAVE_ENDPOINT=%s WEAVE_PROJECT=%s %s", weaveHome, live.URL, project, filepath.Join(binDir, "weave-hook"))
-			env := gemini.Env{Gemini: geminiBin, Home: home, Work: filepath.Join(home, "work"),
-				Install: func(home string) error {
-					cmd := exec.Command(filepath.Join(binDir, "weave-hook"), "install", "--agent", "gemini", "--command", hook)
-					cmd.Env = append(os.Environ(), "HOME="+home)
-					if b, err := cmd.CombinedOutput(); err != nil {
-						return fmt.Errorf("weave-hook install: %v\n%s", err, b)
-					}
-					return nil
-				}}
-			t.Cleanup(func() {
-				cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "stop")
-				cmd.Env = append(os.Environ(), "WEAVE_HOME="+weaveHome)
-				cmd.Run()
+			total += suite.Run(t, live, imported, sc.Name, func(env agentharness.Env) (*agentharness.Result, error) {
+				return gemini.Execute(context.Background(), env, sc)
+			}, func(t *testing.T, res *agentharness.Result) agentharness.Truth {
+				tr := readTruth(t, res.Sessions)
+				return agentharness.Truth{Spans: tr.importSpans, Turns: len(sc.Runs), Import: filepath.Join(res.Sessions, "..", ".."), SameTimes: true,
+					Check: func(t *testing.T, what string, got []agentharness.APISpan) { check(t, what, got, tr, sc) }}
 			})
-			res, err := gemini.Execute(context.Background(), env, sc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Unused) > 0 {
-				t.Fatalf("script steps %v never asked for", res.Unused)
-			}
-			tr := readTruth(t, res.ChatsDir)
-			got := live.Settle(t, project, tr.importSpans)
-			check(t, "live", got, tr, sc)
-			live.CheckViews(t, project, geminichat.AgentName, len(sc.Runs), got)
-
-			cmd := exec.Command(filepath.Join(binDir, "weave-agentd"), "import", "--endpoint", imported.URL, "--project", project, filepath.Join(home, ".gemini", "tmp"))
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("import: %v\n%s", err, out)
-			}
-			igot := imported.Settle(t, project, tr.importSpans)
-			check(t, "import", igot, tr, sc)
-			if a, b := keys(got), keys(igot); a != b {
-				t.Errorf("live and import differ:\nlive:\n%s\nimport:\n%s", a, b)
-			}
-			total += len(got)
 		})
 	}
 	fmt.Printf("e2e-gemini: %d scenarios with the real Gemini CLI %s, %d spans checked through the read API (live == import)\n", len(scs), gemini.Version, total)

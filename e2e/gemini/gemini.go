@@ -12,14 +12,12 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/weavetrace/weave/e2e/agentharness"
 	"github.com/weavetrace/weave/tools/mockgemini"
@@ -79,26 +77,13 @@ func Install() (string, error) {
 	return agentharness.NPMInstall(dir, "@google/gemini-cli", Version, "node_modules/@google/gemini-cli/bundle/gemini.js")
 }
 
-// Env is where a scenario runs.
-type Env struct {
-	Gemini string // the CLI's entry script
-	Home   string // isolated HOME (settings in Home/.gemini)
-	Work   string // the work directory
-	// Install registers the hook: it runs `weave-hook install --agent
-	// gemini` (and whatever else) with HOME set to Home.
-	Install func(home string) error
-	// ExtraEnv is added to gemini's environment (WEAVE_HOME, …).
-	ExtraEnv []string
-}
+// Env is where a scenario runs (Bin is the CLI's entry script; settings
+// in Home/.gemini).
+type Env = agentharness.Env
 
-// Result is what a scenario run produced.
-type Result struct {
-	SessionID string
-	ChatsDir  string   // Home/.gemini/tmp/<project>/chats
-	Requests  string   // the mock's request log (JSONL)
-	Outputs   []string // each run's combined output
-	Unused    []int    // script steps no request took
-}
+// Result is what a scenario run produced (Sessions: the chats folder,
+// Home/.gemini/tmp/<project>/chats).
+type Result = agentharness.Result
 
 // Settings is the settings.json a scenario starts from: API key auth
 // (GEMINI_API_KEY, no login), folder trust, usage statistics and update
@@ -114,28 +99,14 @@ const Settings = `{
 // hook installed, then each run with GOOGLE_GEMINI_BASE_URL at the mock.
 func Execute(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	dir := filepath.Join(env.Home, ".gemini")
-	for _, d := range []string{dir, env.Work} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	if err := agentharness.WriteFiles(env.Work, sc.Files); err != nil {
+	if err := agentharness.Prepare(env, dir, sc.Files); err != nil {
 		return nil, err
 	}
-	reqLog := filepath.Join(env.Home, "requests.jsonl")
-	logf, err := os.Create(reqLog)
+	mock, err := agentharness.ServeMock(env.Home, func(log io.Writer) agentharness.Mock { return mockgemini.New(sc.Script, log) })
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	mock := mockgemini.New(sc.Script, logf)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: mock}
-	go srv.Serve(ln)
-	defer srv.Close()
+	defer mock.Close()
 	if err := os.WriteFile(filepath.Join(dir, "settings.json"), []byte(Settings), 0o600); err != nil {
 		return nil, err
 	}
@@ -144,30 +115,21 @@ func Execute(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 			return nil, err
 		}
 	}
-	res := &Result{Requests: reqLog}
+	res := &Result{Requests: mock.Log}
+	base := []string{"HOME=" + env.Home, "GEMINI_API_KEY=weave-mock-key", "GOOGLE_GEMINI_BASE_URL=http://" + mock.Addr, "TERM=dumb", "NO_COLOR=1"}
 	for i, r := range sc.Runs {
-		args := []string{env.Gemini, "-m", Model}
+		args := []string{env.Bin, "-m", Model}
 		args = append(args, r.Args...)
 		if r.Resume {
 			args = append(args, "--resume", "latest")
 		}
 		args = append(args, "-p", r.Prompt)
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		cmd := exec.CommandContext(cctx, "node", args...)
-		cmd.Dir = env.Work
-		cmd.Env = append([]string{
-			"HOME=" + env.Home, "GEMINI_API_KEY=weave-mock-key", "GOOGLE_GEMINI_BASE_URL=http://" + ln.Addr().String(),
-			"PATH=" + os.Getenv("PATH"), "TERM=dumb", "NO_COLOR=1", "LANG=C.UTF-8",
-		}, env.ExtraEnv...)
-		out, err := cmd.CombinedOutput()
-		cancel()
-		res.Outputs = append(res.Outputs, string(out))
-		if (err != nil) != r.Fail {
-			return res, fmt.Errorf("run %d (gemini %s): exit %v, want failure %v\n%s", i, strings.Join(args[1:], " "), err, r.Fail, out)
+		if err := agentharness.RunCLI(ctx, env, res, base, r.Fail, "node", args...); err != nil {
+			return res, fmt.Errorf("run %d: %w", i, err)
 		}
 	}
 	res.Unused = mock.Unused()
-	res.ChatsDir, res.SessionID = mainSession(dir)
+	res.Sessions, res.SessionID = mainSession(dir)
 	return res, nil
 }
 
