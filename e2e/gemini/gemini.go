@@ -48,6 +48,8 @@ type Run struct {
 	Prompt string `json:"prompt"`
 	// Resume continues the scenario's session (`--resume latest`).
 	Resume bool `json:"resume,omitempty"`
+	// ByID continues it by its session id (`--resume <id>`) instead.
+	ByID bool `json:"by_id,omitempty"`
 	// Args are extra gemini arguments (--yolo, --approval-mode).
 	Args []string `json:"args,omitempty"`
 	// Fail: gemini is expected to exit non-zero (a failed model call).
@@ -120,7 +122,13 @@ func Execute(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 	for i, r := range sc.Runs {
 		args := []string{env.Bin, "-m", Model}
 		args = append(args, r.Args...)
-		if r.Resume {
+		switch {
+		case r.ByID:
+			if _, res.SessionID = mainSession(dir); res.SessionID == "" {
+				return res, fmt.Errorf("run %d resumes, but no session was written", i)
+			}
+			args = append(args, "--resume", res.SessionID)
+		case r.Resume:
 			args = append(args, "--resume", "latest")
 		}
 		args = append(args, "-p", r.Prompt)
