@@ -116,6 +116,8 @@ type Builder struct {
 	order   []string
 	msgs    map[string]*message
 	dropped map[string]bool
+	// context is the session context of the first history rewrite.
+	context []part
 	// spawned maps an invoke_agent call's id to its subagent's session id
 	// (filled by Session).
 	spawned map[string]string
@@ -188,6 +190,9 @@ func (b *Builder) history(raw json.RawMessage, replace bool) {
 		if json.Unmarshal(m, &msg) == nil && msg.ID != "" {
 			if _, ok := b.msgs[msg.ID]; !ok && !replace {
 				b.put(&msg)
+			}
+			if ps := parts(msg.Content); b.context == nil && msg.Type == "user" && isSessionContext(ps) {
+				b.context = ps
 			}
 			delete(b.dropped, msg.ID)
 			kept[msg.ID] = true
@@ -400,7 +405,13 @@ func isPrompt(ps []part) bool {
 			has = true
 		}
 	}
-	return has && !strings.HasPrefix(strings.TrimSpace(text(ps)), "<session_context>")
+	return has && !isSessionContext(ps)
+}
+
+// isSessionContext: the session context Gemini CLI sends with the first
+// prompt (in the same user content), kept only in its history rewrites.
+func isSessionContext(ps []part) bool {
+	return strings.HasPrefix(strings.TrimSpace(text(ps)), "<session_context>")
 }
 
 // ProjectRoot is the directory a chat file's project was run in: the
@@ -430,6 +441,12 @@ func (b *Builder) Session() *transcript.Session {
 		input []transcript.InputMessage
 		last  time.Time // the newest time seen before the next model call
 		tools = map[string]*transcript.ToolCall{}
+		// prev is the latest call that answered: the history the next
+		// request continues (a failed request's prompt is taken back out).
+		prev string
+		// context is the session context Gemini CLI sends with the first
+		// prompt (in the same user content).
+		context = toolResults(b.context, nil)
 	)
 	// answered[i]: a gemini message follows the i-th message before the
 	// next prompt.
@@ -452,12 +469,15 @@ func (b *Builder) Session() *transcript.Session {
 			if isPrompt(ps) {
 				t = &transcript.Turn{Key: m.ID, PromptID: m.ID, Number: len(s.Turns) + 1, Prompt: text(ps), Start: ts, End: ts, Origin: "user"}
 				s.Turns = append(s.Turns, t)
-				input = []transcript.InputMessage{{Role: "user", Blocks: []transcript.Block{{Type: transcript.BlockText, Text: t.Prompt}}}}
+				input = append(input[:0:0], transcript.InputMessage{Role: "user", Blocks: []transcript.Block{{Type: transcript.BlockText, Text: t.Prompt}}})
+				if prev == "" {
+					input = append(append([]transcript.InputMessage{}, context...), input...)
+				}
 				if b.dropped[m.ID] && !answered[i] {
 					// Taken back out of the history before any answer: the
 					// model request failed.
 					t.Calls = append(t.Calls, &transcript.LLMCall{
-						MessageID: m.ID + ":failed", Start: ts, End: ts, Input: input,
+						MessageID: m.ID + ":failed", Start: ts, End: ts, Input: input, Prev: prev,
 						APIError: &transcript.APIError{Type: "api_error", Message: "the model request failed (Gemini CLI took the prompt back out of its history)"},
 					})
 					input = nil
@@ -474,6 +494,7 @@ func (b *Builder) Session() *transcript.Session {
 				start = t.Start
 			}
 			c := b.call(m, start, ts, input, t, tools)
+			c.Prev, prev = prev, c.MessageID
 			t.Calls = append(t.Calls, c)
 			input = nil
 		}

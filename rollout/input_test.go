@@ -78,40 +78,19 @@ func TestInputChain(t *testing.T) {
 	}
 }
 
-// chained is the conversation c's request held as weave rebuilds it: the
-// calls it continues, oldest first, each its input then its output, then
-// c's input.
+// chained is the conversation c's request held as weave rebuilds it, in
+// the form requestItems writes a request's input.
 func chained(calls []*transcript.LLMCall, c *transcript.LLMCall) []string {
-	byID := map[string]*transcript.LLMCall{}
-	for _, x := range calls {
-		byID[x.MessageID] = x
-	}
-	chain := []*transcript.LLMCall{c}
-	for p := byID[c.Prev]; p != nil && len(chain) <= len(calls); p = byID[p.Prev] {
-		chain = append(chain, p)
-	}
 	var out []string
-	for i := len(chain) - 1; i >= 0; i-- {
-		x := chain[i]
-		for _, m := range x.Input {
-			for _, b := range m.Blocks {
-				switch b.Type {
-				case transcript.BlockText:
-					out = append(out, m.Role+":"+b.Text)
-				case transcript.BlockToolResult:
-					var text string
-					_ = json.Unmarshal(b.Content, &text)
-					out = append(out, "tool:"+b.ToolUseID+":"+text)
-				}
-			}
-		}
-		if i == 0 {
-			break
-		}
-		for _, b := range x.Blocks {
+	for _, m := range transcript.ChainedInput(calls, c) {
+		for _, b := range m.Blocks {
 			switch b.Type {
 			case transcript.BlockText:
-				out = append(out, "assistant:"+b.Text)
+				out = append(out, m.Role+":"+b.Text)
+			case transcript.BlockToolResult:
+				var text string
+				_ = json.Unmarshal(b.Content, &text)
+				out = append(out, "tool:"+b.ToolUseID+":"+text)
 			case transcript.BlockToolUse:
 				out = append(out, "call:"+b.ID)
 			}
