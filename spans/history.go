@@ -47,9 +47,10 @@ func (b *builder) chatInput(s *Span, sub *transcript.Subagent, c *transcript.LLM
 		s.SetAttr(semconv.KeyInputPreviousTraceID, trace.String())
 		s.SetAttr(semconv.KeyInputPreviousSpanID, spanid.ChatSpanID(trace, ref.MessageID).String())
 	} else if len(msgs) > 0 && b.s.Agent == "" {
-		// Only Claude Code's builder chains a call to the calls before
-		// it; another agent's call carries what its file records for it,
-		// which is not claimed to be the whole input.
+		// Only Claude Code's input is claimed whole: Codex's and Gemini
+		// CLI's calls chain to the calls before them too (Prev), but
+		// their files leave parts of a request out (Codex's developer
+		// messages, Gemini CLI's repeated tool results after a resume).
 		s.SetAttr(semconv.KeyInputNewFrom, int64(newFrom))
 	}
 	if len(msgs) > 0 {

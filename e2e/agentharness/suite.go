@@ -137,6 +137,9 @@ type Truth struct {
 	// Check compares the spans a server holds (what: "live", "import")
 	// with the files.
 	Check func(t *testing.T, what string, got []APISpan)
+	// Continued names the chat spans whose input refers to an earlier
+	// call's (Continued of the import's spans): stored whole.
+	Continued map[string]bool
 	// Import is the path `weave-agentd import` reads.
 	Import string
 	// SameTimes: live and import must agree on every span's times too.
@@ -162,12 +165,14 @@ func (s *Suite) Run(t *testing.T, live, imported *Server, name string, run func(
 	got := live.Settle(t, c.Project, tr.Spans)
 	tr.Check(t, "live", got)
 	CheckConversation(t, "live", got, res.SessionID)
+	live.CheckInputs(t, "live", c.Project, tr.Continued)
 	live.CheckViews(t, c.Project, s.AgentName, tr.Turns, tr.Compactions, got)
 
 	s.Import(t, imported, c, tr.Import)
 	igot := imported.Settle(t, c.Project, tr.Spans)
 	tr.Check(t, "import", igot)
 	CheckConversation(t, "import", igot, res.SessionID)
+	imported.CheckInputs(t, "import", c.Project, tr.Continued)
 	if a, b := Keys(got, tr.SameTimes), Keys(igot, tr.SameTimes); a != b {
 		t.Errorf("live and import differ:\nlive:\n%s\nimport:\n%s", a, b)
 	}

@@ -3,6 +3,8 @@ package agentharness
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spans"
 	"io"
 	"net"
 	"net/http"
@@ -188,4 +190,48 @@ func (s *Server) CheckViews(t *testing.T, project, agent string, turns, compacti
 	if compacted != compactions {
 		t.Errorf("chat view: %d compaction markers, want %d", compacted, compactions)
 	}
+}
+
+// Continued names the spans (span id) of built whose input refers to an
+// earlier call's span (weave.input.previous_span_id): their request
+// continues that call's.
+func Continued(built []spans.Span) map[string]bool {
+	out := map[string]bool{}
+	for _, sp := range built {
+		if _, ok := sp.Attributes[semconv.KeyInputPreviousSpanID]; ok {
+			out[sp.SpanID.String()] = true
+		}
+	}
+	return out
+}
+
+// CheckInputs: each continued chat span is stored with its whole input,
+// the history its reference named resolved by the server: new_messages_from
+// set, and messages before it.
+func (s *Server) CheckInputs(t *testing.T, what, project string, continued map[string]bool) {
+	t.Helper()
+	var list struct {
+		Spans []struct {
+			SpanID         string            `json:"span_id"`
+			SpanName       string            `json:"span_name"`
+			InputMessages  []json.RawMessage `json:"input_messages"`
+			CustomAttrsInt map[string]int64  `json:"custom_attrs_int"`
+		} `json:"spans"`
+	}
+	s.Post(t, "/genai/spans/query", map[string]any{"project_id": project, "limit": 1000, "include_details": true}, &list)
+	n := 0
+	for _, sp := range list.Spans {
+		if !continued[sp.SpanID] {
+			continue
+		}
+		n++
+		from, ok := sp.CustomAttrsInt[semconv.KeyInputNewFrom]
+		if !ok || from <= 0 || int(from) > len(sp.InputMessages) {
+			t.Errorf("%s: %s %s: input not resolved: %d messages, new_messages_from %d (set %v)", what, sp.SpanName, sp.SpanID, len(sp.InputMessages), from, ok)
+		}
+	}
+	if n != len(continued) {
+		t.Errorf("%s: %d continued chat spans stored, want %d", what, n, len(continued))
+	}
+	t.Logf("%s: %d continued chat inputs resolved", what, n)
 }

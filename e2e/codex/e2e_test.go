@@ -19,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,11 +41,12 @@ type truth struct {
 	turns, failed, total int
 	compactions          int
 	importSpans          int
+	continued            map[string]bool
 }
 
 func readTruth(t *testing.T, sessions string) truth {
 	t.Helper()
-	tr := truth{responses: map[string][3]int64{}, calls: map[string]string{}}
+	tr := truth{responses: map[string][3]int64{}, calls: map[string]string{}, continued: map[string]bool{}}
 	files, _ := filepath.Glob(filepath.Join(sessions, "*", "*", "*", "rollout-*.jsonl"))
 	if len(files) == 0 {
 		t.Fatalf("no rollout under %s", sessions)
@@ -91,7 +93,9 @@ func readTruth(t *testing.T, sessions string) truth {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr.importSpans += len(spans.Build(s, spans.Options{}))
+			built := spans.Build(s, spans.Options{})
+			tr.importSpans += len(built)
+			maps.Copy(tr.continued, agentharness.Continued(built))
 		}
 	}
 	return tr
@@ -180,7 +184,7 @@ func TestCodexScenarios(t *testing.T) {
 				return codex.Execute(context.Background(), env, sc)
 			}, func(t *testing.T, res *agentharness.Result) agentharness.Truth {
 				tr := readTruth(t, res.Sessions)
-				return agentharness.Truth{Spans: tr.importSpans, Turns: tr.turns, Compactions: tr.compactions, Import: res.Sessions,
+				return agentharness.Truth{Spans: tr.importSpans, Turns: tr.turns, Compactions: tr.compactions, Import: res.Sessions, Continued: tr.continued,
 					Check: func(t *testing.T, what string, got []agentharness.APISpan) { check(t, what, got, tr) }}
 			})
 		})

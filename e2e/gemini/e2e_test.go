@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,6 +39,7 @@ type truth struct {
 	calls       map[string]string   // tool call id → name
 	spawns      map[string]bool     // invoke_agent calls that ran a subagent (agentId)
 	importSpans int
+	continued   map[string]bool
 }
 
 // readTruth reads every chat file under chats: the main ones (a resumed
@@ -45,7 +47,7 @@ type truth struct {
 // metadata: see FINDINGS.md) and the subagents'.
 func readTruth(t *testing.T, chats string) truth {
 	t.Helper()
-	tr := truth{messages: map[string][3]int64{}, calls: map[string]string{}, spawns: map[string]bool{}}
+	tr := truth{messages: map[string][3]int64{}, calls: map[string]string{}, spawns: map[string]bool{}, continued: map[string]bool{}}
 	mains, _ := filepath.Glob(filepath.Join(chats, "session-*.jsonl"))
 	subs, _ := filepath.Glob(filepath.Join(chats, "*", "*.jsonl"))
 	if len(mains) == 0 {
@@ -90,7 +92,9 @@ func readTruth(t *testing.T, chats string) truth {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr.importSpans += len(spans.Build(s, spans.Options{}))
+		built := spans.Build(s, spans.Options{})
+		tr.importSpans += len(built)
+		maps.Copy(tr.continued, agentharness.Continued(built))
 	}
 	return tr
 }
@@ -191,7 +195,7 @@ func TestGeminiScenarios(t *testing.T) {
 				return gemini.Execute(context.Background(), env, sc)
 			}, func(t *testing.T, res *agentharness.Result) agentharness.Truth {
 				tr := readTruth(t, res.Sessions)
-				return agentharness.Truth{Spans: tr.importSpans, Turns: len(sc.Runs), Import: filepath.Join(res.Sessions, "..", ".."), SameTimes: true,
+				return agentharness.Truth{Spans: tr.importSpans, Turns: len(sc.Runs), Import: filepath.Join(res.Sessions, "..", ".."), SameTimes: true, Continued: tr.continued,
 					Check: func(t *testing.T, what string, got []agentharness.APISpan) { check(t, what, got, tr, sc) }}
 			})
 		})
