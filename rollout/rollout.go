@@ -152,6 +152,10 @@ type Builder struct {
 	// response reported, ctxBefore the one before it.
 	ctxTokens, ctxBefore int64
 	lastResponse         string
+	// userTask: the current turn was started by the user (task_started
+	// with turn_attribution); a task Codex runs for a command such as the
+	// TUI's /compact has none.
+	userTask bool
 	// ParentTurn maps a subagent thread's turn ids to the parent turn that
 	// spawned it (task_started's turn_attribution.parent_turn_id).
 	ParentTurn map[string]string
@@ -277,6 +281,7 @@ func (b *Builder) event(e event, ts time.Time) {
 	switch e.Type {
 	case "task_started":
 		t := &transcript.Turn{Key: e.TurnID, PromptID: e.TurnID, Number: len(b.s.Turns) + 1, Start: ts, Origin: "user"}
+		b.userTask = e.TurnAttribution != nil
 		if e.TurnAttribution != nil && e.TurnAttribution.ParentTurnID != "" {
 			b.ParentTurn[e.TurnID] = e.TurnAttribution.ParentTurnID
 		}
@@ -449,7 +454,11 @@ func (b *Builder) compacted(c compacted, ts time.Time) {
 		pre, before = b.ctxBefore, b.lastReqHistory
 	}
 	if b.turn != nil {
-		b.turn.Compactions = append(b.turn.Compactions, &transcript.Compaction{Time: ts, Trigger: "auto", Summary: c.Message,
+		trigger := "auto"
+		if !b.userTask {
+			trigger = "manual" // the TUI's /compact: a task of its own
+		}
+		b.turn.Compactions = append(b.turn.Compactions, &transcript.Compaction{Time: ts, Trigger: trigger, Summary: c.Message,
 			PreTokens: pre, ItemsBefore: before, ItemsAfter: int64(len(c.ReplacementHistory))})
 	}
 	b.lastCall, b.history = "", int64(len(c.ReplacementHistory))

@@ -72,7 +72,7 @@ func replay(t *testing.T, dir string) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	n := 0
+	n, last := 0, ""
 	for sc.Scan() {
 		var h hookLine
 		if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
@@ -92,6 +92,7 @@ func replay(t *testing.T, dir string) {
 			}
 		}
 		keep(p.Event(ev, false))
+		last = ev.HookEventName
 		n++
 	}
 	if n == 0 {
@@ -115,7 +116,9 @@ func replay(t *testing.T, dir string) {
 	if got, w := render(latest), render(want); got != w {
 		t.Errorf("live spans differ from the import\n--- live:\n%s\n--- import:\n%s", got, w)
 	}
-	if !p.SessionClosed(s.ID) {
+	// The TUI fires no SessionEnd when it quits (compact-manual): such a
+	// session stays open until weave-agentd's idle timeout.
+	if last == hookproto.EventSessionEnd && !p.SessionClosed(s.ID) {
 		t.Error("session not closed after SessionEnd")
 	}
 }

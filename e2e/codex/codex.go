@@ -53,6 +53,10 @@ type Run struct {
 	Args []string `json:"args,omitempty"`
 	// Fail: codex is expected to exit non-zero (a failed model call).
 	Fail bool `json:"fail,omitempty"`
+	// TUI runs the interactive `codex resume <id>` instead (Resume must
+	// be set; Prompt is not used) and submits these lines (slash commands
+	// such as /compact), then /quit.
+	TUI []agentharness.TUIStep `json:"tui,omitempty"`
 }
 
 // Scenarios returns the scenarios, sorted by name.
@@ -122,6 +126,16 @@ trust_level = "trusted"
 	res := &Result{Requests: mock.Log, Sessions: filepath.Join(codexHome, "sessions")}
 	base := []string{"HOME=" + env.Home, "CODEX_HOME=" + codexHome, "OPENAI_API_KEY=sk-weave-mock", "TERM=dumb", "RUST_LOG=error"}
 	for i, r := range sc.Runs {
+		if len(r.TUI) > 0 {
+			if !r.Resume || res.SessionID == "" {
+				return res, fmt.Errorf("run %d: an interactive run resumes the scenario's session", i)
+			}
+			u := agentharness.TUI{Ready: "Ask Codex to do anything", Quit: "/quit", Steps: r.TUI}
+			if err := agentharness.RunTUI(ctx, env, res, base, u, env.Bin, append(append([]string{"resume"}, r.Args...), res.SessionID)...); err != nil {
+				return res, fmt.Errorf("run %d: %w", i, err)
+			}
+			continue
+		}
 		args := []string{"exec", "--skip-git-repo-check"}
 		args = append(args, r.Args...)
 		switch {
