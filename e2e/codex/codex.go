@@ -93,28 +93,7 @@ func Execute(ctx context.Context, env Env, sc Scenario) (*Result, error) {
 		return nil, err
 	}
 	defer mock.Close()
-	// sc.Config goes among the top-level keys, before the first table
-	// (after one, a key would belong to that table: Codex ignores it).
-	config := fmt.Sprintf(`model = %q
-model_provider = "mock"
-check_for_update_on_startup = false
-%s
-
-[model_providers.mock]
-name = "OpenAI (weave mock)"
-base_url = "http://%s/v1"
-env_key = "OPENAI_API_KEY"
-wire_api = "responses"
-supports_websockets = false
-request_max_retries = 0
-stream_max_retries = 0
-
-[analytics]
-enabled = false
-
-[projects.%q]
-trust_level = "trusted"
-`, Model, sc.Config, mock.Addr, env.Work)
+	config := Config(mock.Addr, env.Work, sc.Config)
 	if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(config), 0o600); err != nil {
 		return nil, err
 	}
@@ -157,6 +136,33 @@ trust_level = "trusted"
 	}
 	res.Unused = mock.Unused()
 	return res, nil
+}
+
+// Config is the config.toml of a scenario: the mock at addr as the model
+// provider, work trusted, and extra (the scenario's own keys) among the
+// top-level keys, before the first table — after one, a key belongs to
+// that table and Codex ignores it.
+func Config(addr, work, extra string) string {
+	return fmt.Sprintf(`model = %q
+model_provider = "mock"
+check_for_update_on_startup = false
+%s
+
+[model_providers.mock]
+name = "OpenAI (weave mock)"
+base_url = "http://%s/v1"
+env_key = "OPENAI_API_KEY"
+wire_api = "responses"
+supports_websockets = false
+request_max_retries = 0
+stream_max_retries = 0
+
+[analytics]
+enabled = false
+
+[projects.%q]
+trust_level = "trusted"
+`, Model, extra, addr, work)
 }
 
 // sessionID reads "session id: <uuid>" from codex exec's banner.
