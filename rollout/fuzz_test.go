@@ -29,6 +29,15 @@ func FuzzBuilder(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"type":"event_msg","payload":{"type":"task_complete","turn_id":"x","error":{"codex_error_info":{"http":{}}}}}` + "\n"))
+	// A turn with a call, a compaction (its summary call first), the call
+	// after it.
+	f.Add([]byte(`{"type":"event_msg","payload":{"type":"task_started","turn_id":"t"}}` + "\n" +
+		`{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]}}` + "\n" +
+		`{"type":"token_usage_record","payload":{"turn_id":"t","response_id":"r1","usage":{"input_tokens":9,"output_tokens":1}}}` + "\n" +
+		`{"type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"s"}]}}` + "\n" +
+		`{"type":"token_usage_record","payload":{"turn_id":"t","response_id":"r2","usage":{"input_tokens":5,"output_tokens":1}}}` + "\n" +
+		`{"type":"compacted","payload":{"message":"s","compaction_response_id":"r2","replacement_history":[{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]},{"type":"function_call_output","call_id":"c","output":"o"}]}}` + "\n" +
+		`{"type":"token_usage_record","payload":{"turn_id":"t","response_id":"r3","usage":{"input_tokens":7,"output_tokens":1}}}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b := NewBuilder("/s/rollout-2026-01-01T00-00-00-00000000-0000-0000-0000-000000000000.jsonl")
 		off, err := b.Tail(bytes.NewReader(data), 0)
