@@ -46,11 +46,12 @@ func (b *builder) chatInput(s *Span, sub *transcript.Subagent, c *transcript.LLM
 		}
 		s.SetAttr(semconv.KeyInputPreviousTraceID, trace.String())
 		s.SetAttr(semconv.KeyInputPreviousSpanID, spanid.ChatSpanID(trace, ref.MessageID).String())
-	} else if len(msgs) > 0 && b.s.Agent == "" {
-		// Only Claude Code's input is claimed whole: Codex's and Gemini
-		// CLI's calls chain to the calls before them too (Prev), but
-		// their files leave parts of a request out (Codex's developer
-		// messages, Gemini CLI's repeated tool results after a resume).
+	} else if len(msgs) > 0 {
+		// Every agent's calls chain (Prev): the history is as complete as
+		// the agent's file (Codex's rollout leaves its developer
+		// messages out, Gemini CLI's the tool results it repeats after a
+		// resume), and the span's own messages begin at newFrom, as the
+		// server marks a resolved reference.
 		s.SetAttr(semconv.KeyInputNewFrom, int64(newFrom))
 	}
 	if len(msgs) > 0 {

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/export"
+	"github.com/weavetrace/weave/geminichat"
 	"github.com/weavetrace/weave/internal/fixtures"
+	"github.com/weavetrace/weave/rollout"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
@@ -34,22 +36,16 @@ func TestInputReferencesResolve(t *testing.T) {
 		filepath.Join(fixtures.E2E2197, "apierror"),
 		filepath.Join(fixtures.E2E2330, "interrupt"),
 		filepath.Join(fixtures.E2E2330, "nested"),
+		filepath.Join(fixtures.Codex0169, "compact"),
+		filepath.Join(fixtures.Codex0169, "resume"),
+		filepath.Join(fixtures.Codex0169, "subagent"),
+		filepath.Join(fixtures.Gemini061, "resume"),
+		filepath.Join(fixtures.Gemini061, "subagent"),
+		filepath.Join(fixtures.Gemini061, "multiturn"),
 	}
 	for _, sc := range scenarios {
 		t.Run(sc, func(t *testing.T) {
-			files, _ := filepath.Glob(filepath.Join(fixtures.Path(t, sc), "projects", "*", "*.jsonl"))
-			if len(files) == 0 {
-				t.Fatal("no transcript")
-			}
-			res := transcript.NewResolver()
-			var sessions []*transcript.Session
-			for _, f := range files {
-				s, _, err := transcript.Load(f, res)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sessions = append(sessions, s)
-			}
+			sessions := loadSessions(t, sc)
 			ref := exportInputs(t, sessions, spans.InputReference)
 			full := exportInputs(t, sessions, spans.InputFull)
 			refs, histories := 0, 0
@@ -76,6 +72,38 @@ func TestInputReferencesResolve(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadSessions reads a recorded scenario's sessions, whichever agent's.
+func loadSessions(t *testing.T, sc string) []*transcript.Session {
+	t.Helper()
+	set := filepath.Dir(sc)
+	files, _ := filepath.Glob(filepath.Join(fixtures.Path(t, sc), fixtures.MainGlob(set)))
+	if len(files) == 0 {
+		t.Fatal("no session file")
+	}
+	res := transcript.NewResolver()
+	var sessions []*transcript.Session
+	for _, f := range files {
+		var s *transcript.Session
+		var err error
+		switch {
+		case set == fixtures.Codex0169:
+			if rollout.IsSubagentFile(f) {
+				continue // loaded with its parent
+			}
+			s, err = rollout.Load(f)
+		case set == fixtures.Gemini061:
+			s, err = geminichat.Load(f)
+		default:
+			s, _, err = transcript.Load(f, res)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, s)
+	}
+	return sessions
 }
 
 // exportInputs sends the sessions' spans, one request per turn, to a
