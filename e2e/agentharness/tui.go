@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,12 +27,15 @@ type TUI struct {
 	Steps []TUIStep
 }
 
+// tuiRuns numbers the runs of the process: each its own tmux server.
+var tuiRuns atomic.Int64
+
 // RunTUI runs name with args interactively in env's work directory with
 // the environment base plus env.ExtraEnv, submits each step's line and
 // waits for its text, then quits; the last screen is appended to
 // res.Outputs.
 func RunTUI(ctx context.Context, env Env, res *Result, base []string, u TUI, name string, args ...string) error {
-	socket := fmt.Sprintf("weave-harness-%d-%d", os.Getpid(), len(res.Outputs))
+	socket := fmt.Sprintf("weave-harness-%d-%d", os.Getpid(), tuiRuns.Add(1))
 	tmux := func(a ...string) (string, error) {
 		out, err := exec.CommandContext(ctx, "tmux", append([]string{"-L", socket}, a...)...).CombinedOutput()
 		return string(out), err
