@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/weavetrace/weave/daemon"
+	"github.com/weavetrace/weave/daemon/frame"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/daemon/journal"
 )
@@ -392,7 +393,7 @@ func TestHungDaemon(t *testing.T) {
 		t.Fatalf("inbox: %v (the event was not kept)\nhook.log:\n%s", err, hl)
 	}
 	fi, _ := f.Stat()
-	hookproto.ReadFrames(f, fi.Size(), hookproto.MagicInbox, 32<<20, func(_ int64, p []byte) error {
+	frame.Read(f, fi.Size(), hookproto.MagicInbox, 32<<20, func(_ int64, p []byte) error {
 		var env hookproto.Envelope
 		if env.UnmarshalBinary(p) == nil {
 			kept = append(kept, env.ID)

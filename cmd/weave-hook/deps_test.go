@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// weave-hook links only the standard library and daemon/hookproto: no OTel,
-// no fsnotify, nothing that costs startup time or could fail at init.
+// weave-hook links only the standard library, daemon/hookproto and the
+// record framing it uses (daemon/frame): no OTel, no fsnotify, nothing that
+// costs startup time or could fail at init.
 func TestDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
 	if err != nil {
@@ -18,10 +19,11 @@ func TestDependencies(t *testing.T) {
 	allowed := map[string]bool{
 		"github.com/weavetrace/weave/cmd/weave-hook":   true,
 		"github.com/weavetrace/weave/daemon/hookproto": true,
+		"github.com/weavetrace/weave/daemon/frame":     true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		if !allowed[p] {
-			t.Errorf("weave-hook depends on %s; want only the standard library and daemon/hookproto", p)
+			t.Errorf("weave-hook depends on %s; want only the standard library, daemon/hookproto and daemon/frame", p)
 		}
 	}
 	// Not even heavy parts of the standard library.

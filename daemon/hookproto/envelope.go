@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/weavetrace/weave/daemon/frame"
 )
 
 // EventID identifies one hook invocation (random, 128 bits).
@@ -182,6 +184,10 @@ func FromHeaders(get func(string) string, body []byte, now time.Time) (Envelope,
 //	36     8    original size (int64, 0 unless truncated)
 //	44     n    body
 const envelopeHeaderSize = 44
+
+// MagicInbox marks inbox records (package frame; payload: an Envelope's
+// binary form).
+var MagicInbox = frame.Magic{'W', 'V', 'I', 'B'}
 
 // AppendBinary appends the binary form of e to b.
 func (e *Envelope) AppendBinary(b []byte) []byte {

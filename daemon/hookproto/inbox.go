@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/weavetrace/weave/daemon/frame"
 )
 
 // The inbox is where weave-hook leaves an event it could not hand to the
@@ -67,7 +69,7 @@ func AppendInbox(p Paths, env *Envelope, deadline time.Time) error {
 			return fmt.Errorf("hookproto: inbox: %w", err)
 		}
 	}
-	rec := AppendFrame(nil, MagicInbox, env.AppendBinary(nil))
+	rec := frame.Append(nil, MagicInbox, env.AppendBinary(nil))
 	for {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("hookproto: inbox append: %w", os.ErrDeadlineExceeded)
@@ -176,7 +178,7 @@ func drainFile(path string, fn func(Envelope) error, commit func() error, st *In
 	if err != nil {
 		return fmt.Errorf("hookproto: drain inbox: %w", err)
 	}
-	fst, err := ReadFrames(f, fi.Size(), MagicInbox, maxInboxRecord, func(_ int64, payload []byte) error {
+	fst, err := frame.Read(f, fi.Size(), MagicInbox, maxInboxRecord, func(_ int64, payload []byte) error {
 		var env Envelope
 		if err := env.UnmarshalBinary(payload); err != nil {
 			st.BadRecords++

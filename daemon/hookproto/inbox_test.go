@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/weavetrace/weave/daemon/frame"
 )
 
 func testPaths(t *testing.T) Paths {
@@ -120,9 +122,9 @@ func TestInboxSkipsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a torn record (a crash mid-write) and a frame that is not an envelope
-	rec := AppendFrame(nil, MagicInbox, env(1).AppendBinary(nil))
+	rec := frame.Append(nil, MagicInbox, env(1).AppendBinary(nil))
 	f.Write(rec[:len(rec)-5])
-	f.Write(AppendFrame(nil, MagicInbox, []byte("short")))
+	f.Write(frame.Append(nil, MagicInbox, []byte("short")))
 	f.Close()
 	if err := AppendInbox(p, env(2), farDeadline()); err != nil {
 		t.Fatal(err)

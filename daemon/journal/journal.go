@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/frame"
 	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
@@ -41,7 +42,7 @@ import (
 var syncFile = (*os.File).Sync
 
 // Magic marks journal records.
-var Magic = hookproto.Magic{'W', 'V', 'J', 'L'}
+var Magic = frame.Magic{'W', 'V', 'J', 'L'}
 
 // maxRecord bounds one record (an envelope at MaxPayload plus headers).
 const maxRecord = hookproto.MaxPayload + 64<<10
@@ -91,7 +92,7 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("journal: unknown record kind %d", r.Kind)
 	}
-	return hookproto.AppendFrame(b, Magic, p), nil
+	return frame.Append(b, Magic, p), nil
 }
 
 // ErrBadRecord wraps errors decoding an intact frame's payload.
@@ -192,7 +193,7 @@ func Open(dir string, s Settings) (*Journal, Stats, error) {
 		f.Close()
 		return nil, st, fmt.Errorf("journal: %w", err)
 	}
-	fst, err := hookproto.ReadFrames(f, fi.Size(), Magic, maxRecord, func(int64, []byte) error { return nil })
+	fst, err := frame.Read(f, fi.Size(), Magic, maxRecord, func(int64, []byte) error { return nil })
 	if err != nil {
 		f.Close()
 		return nil, st, fmt.Errorf("journal: %w", err)
@@ -255,7 +256,7 @@ func (j *Journal) append(r *Record) error {
 		return err
 	}
 	j.buf = b
-	if len(b) > maxRecord+hookproto.FrameHeaderSize {
+	if len(b) > maxRecord+frame.HeaderSize {
 		return fmt.Errorf("journal: record of %d bytes over the %d limit", len(b), maxRecord)
 	}
 	n, err := j.f.Write(b)
@@ -300,7 +301,7 @@ func (j *Journal) Replay(fn func(r *Record) error) (Stats, error) {
 }
 
 func replayFile(f *os.File, size int64, fn func(r *Record) error, st *Stats) error {
-	fst, err := hookproto.ReadFrames(f, size, Magic, maxRecord, func(_ int64, p []byte) error {
+	fst, err := frame.Read(f, size, Magic, maxRecord, func(_ int64, p []byte) error {
 		r, err := decodeRecord(p)
 		if err != nil {
 			st.BadRecords++

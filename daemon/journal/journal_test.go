@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/frame"
 	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
@@ -250,7 +251,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeRecord(b[hookproto.FrameHeaderSize:])
+		got, err := decodeRecord(b[frame.HeaderSize:])
 		if err != nil || got.Kind != r.Kind || got.SessionID != r.SessionID || !got.Time().Equal(r.Time()) ||
 			!bytes.Equal(got.Env.Body, r.Env.Body) || got.Env.ID != r.Env.ID {
 			t.Errorf("round trip: got %+v, %v, want %+v", got, err, r)
@@ -264,7 +265,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		{Kind: KindClosed, SessionID: "s", ClosedAt: t0},
 	} {
 		b, _ := appendRecord(nil, &r)
-		f.Add(b[hookproto.FrameHeaderSize:])
+		f.Add(b[frame.HeaderSize:])
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		r, err := decodeRecord(p)
@@ -275,7 +276,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode of a decoded record: %v", err)
 		}
-		r2, err := decodeRecord(b[hookproto.FrameHeaderSize:])
+		r2, err := decodeRecord(b[frame.HeaderSize:])
 		if err != nil || r2.SessionID != r.SessionID || r2.Kind != r.Kind {
 			t.Fatalf("round trip: %+v vs %+v (%v)", r, r2, err)
 		}

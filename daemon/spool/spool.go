@@ -1,6 +1,6 @@
 // Package spool is weave-agentd's durable FIFO of span batches the trace
 // server has not accepted yet. It is a directory of segment files of
-// CRC-framed records (hookproto frames, magic "WVSP"), a head cursor, a
+// CRC-framed records (package frame, magic "WVSP"), a head cursor, a
 // byte cap with drop-oldest and counters, an flock so one process owns it,
 // and an unclean-shutdown marker. The format is documented in
 // docs/spool-format.md.
@@ -24,7 +24,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/daemon/frame"
 )
 
 // syncFile makes a file durable. Fuzz tests replace it with a no-op: an
@@ -32,7 +32,7 @@ import (
 var syncFile = (*os.File).Sync
 
 // Magic marks spool records.
-var Magic = hookproto.Magic{'W', 'V', 'S', 'P'}
+var Magic = frame.Magic{'W', 'V', 'S', 'P'}
 
 // MaxRecord bounds one record's payload.
 const MaxRecord = 64 << 20
@@ -231,7 +231,7 @@ func (q *Queue) load() error {
 			from = min(q.head.off, fi.Size())
 			q.head.off = from
 		}
-		fst, err := hookproto.ReadFrames(io.NewSectionReader(f, from, fi.Size()-from), fi.Size()-from, Magic, MaxRecord,
+		fst, err := frame.Read(io.NewSectionReader(f, from, fi.Size()-from), fi.Size()-from, Magic, MaxRecord,
 			func(int64, []byte) error { return nil })
 		if err != nil {
 			f.Close()
@@ -274,7 +274,7 @@ func (q *Queue) readHead() cursor { return readHead(q.dir) }
 
 func readHead(dir string) cursor {
 	b, err := os.ReadFile(filepath.Join(dir, "head"))
-	if err != nil || len(b) != 20 || hookproto.Checksum(b[:16]) != binary.LittleEndian.Uint32(b[16:]) {
+	if err != nil || len(b) != 20 || frame.Checksum(b[:16]) != binary.LittleEndian.Uint32(b[16:]) {
 		return cursor{}
 	}
 	return cursor{seg: binary.LittleEndian.Uint64(b), off: int64(binary.LittleEndian.Uint64(b[8:]))}
@@ -286,7 +286,7 @@ func readHead(dir string) cursor {
 func (q *Queue) writeHead() error {
 	b := binary.LittleEndian.AppendUint64(nil, q.head.seg)
 	b = binary.LittleEndian.AppendUint64(b, uint64(q.head.off))
-	b = binary.LittleEndian.AppendUint32(b, hookproto.Checksum(b))
+	b = binary.LittleEndian.AppendUint32(b, frame.Checksum(b))
 	tmp := filepath.Join(q.dir, "head.tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -305,7 +305,7 @@ func (q *Queue) Put(rec []byte) error {
 	if q.tail == nil {
 		return fmt.Errorf("spool: %w", os.ErrClosed)
 	}
-	size := int64(hookproto.FrameHeaderSize + len(rec))
+	size := int64(frame.HeaderSize + len(rec))
 	if len(rec) > MaxRecord || size > q.set.MaxBytes {
 		return fmt.Errorf("%w: %d bytes (cap %d)", ErrTooBig, size, q.set.MaxBytes)
 	}
@@ -319,8 +319,8 @@ func (q *Queue) Put(rec []byte) error {
 			return err
 		}
 	}
-	frame := hookproto.AppendFrame(nil, Magic, rec)
-	n, err := q.tail.Write(frame)
+	b := frame.Append(nil, Magic, rec)
+	n, err := q.tail.Write(b)
 	if err == nil {
 		err = syncFile(q.tail)
 	}
@@ -396,7 +396,7 @@ func (q *Queue) countFrom(seg uint64, off int64) (recs, bytes int64, err error) 
 		return 0, 0, fmt.Errorf("spool: %w", err)
 	}
 	off = min(off, fi.Size())
-	fst, err := hookproto.ReadFrames(io.NewSectionReader(f, off, fi.Size()-off), fi.Size()-off, Magic, MaxRecord,
+	fst, err := frame.Read(io.NewSectionReader(f, off, fi.Size()-off), fi.Size()-off, Magic, MaxRecord,
 		func(int64, []byte) error { return nil })
 	if err != nil {
 		return 0, 0, fmt.Errorf("spool: %w", err)
@@ -430,10 +430,10 @@ func (q *Queue) Peek() ([]byte, error) {
 		size := fi.Size() - q.head.off
 		var rec []byte
 		var relEnd int64
-		fst, err := hookproto.ReadFrames(io.NewSectionReader(f, q.head.off, size), size, Magic, MaxRecord, func(off int64, p []byte) error {
+		fst, err := frame.Read(io.NewSectionReader(f, q.head.off, size), size, Magic, MaxRecord, func(off int64, p []byte) error {
 			rec = append([]byte(nil), p...)
-			relEnd = off + int64(hookproto.FrameHeaderSize+len(p))
-			return hookproto.ErrStop
+			relEnd = off + int64(frame.HeaderSize+len(p))
+			return frame.ErrStop
 		})
 		if err == nil && fst.Corrupt > 0 {
 			q.noteDamage(f, q.head.seg, q.head.off, fst.SkippedBytes, false)
@@ -452,8 +452,8 @@ func (q *Queue) Peek() ([]byte, error) {
 			if rec == nil {
 				q.head.off += skipped
 			} else {
-				q.head.off += relEnd - int64(hookproto.FrameHeaderSize+len(rec))
-				relEnd = int64(hookproto.FrameHeaderSize + len(rec))
+				q.head.off += relEnd - int64(frame.HeaderSize+len(rec))
+				relEnd = int64(frame.HeaderSize + len(rec))
 			}
 		}
 		if rec != nil {
@@ -605,7 +605,7 @@ func Inspect(dir string, fn func(rec []byte)) (Stats, error) {
 		if n == head.seg {
 			from = min(head.off, fi.Size())
 		}
-		fst, err := hookproto.ReadFrames(io.NewSectionReader(f, from, fi.Size()-from), fi.Size()-from, Magic, MaxRecord,
+		fst, err := frame.Read(io.NewSectionReader(f, from, fi.Size()-from), fi.Size()-from, Magic, MaxRecord,
 			func(_ int64, p []byte) error {
 				if fn != nil {
 					fn(p)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/weavetrace/weave/daemon/hookproto"
+	"github.com/weavetrace/weave/daemon/frame"
 )
 
 func open(t *testing.T, dir string, max, seg int64) *Queue {
@@ -100,7 +100,7 @@ func TestFIFOAcrossSegmentsAndReopen(t *testing.T) {
 
 func TestCapDropsOldest(t *testing.T) {
 	dir := t.TempDir()
-	size := int64(hookproto.FrameHeaderSize + len(rec(0)))
+	size := int64(frame.HeaderSize + len(rec(0)))
 	q := open(t, dir, 10*size, 2*size) // room for 10 records, 2 per segment
 	for i := range 25 {
 		if err := q.Put(rec(i)); err != nil {
@@ -122,7 +122,7 @@ func TestCapDropsOldest(t *testing.T) {
 
 // The cap drops the record being delivered: its Ack is a no-op.
 func TestCapDropsPeekedRecord(t *testing.T) {
-	size := int64(hookproto.FrameHeaderSize + len(rec(0)))
+	size := int64(frame.HeaderSize + len(rec(0)))
 	q := open(t, t.TempDir(), 4*size, 2*size)
 	for i := range 4 {
 		q.Put(rec(i))
@@ -177,7 +177,7 @@ func TestTornTail(t *testing.T) {
 	q.closeFiles()
 	segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.dat"))
 	f, _ := os.OpenFile(segs[len(segs)-1], os.O_WRONLY|os.O_APPEND, 0)
-	full := hookproto.AppendFrame(nil, Magic, rec(2))
+	full := frame.Append(nil, Magic, rec(2))
 	f.Write(full[:len(full)-9])
 	f.Close()
 	q2 := open(t, dir, 1<<20, 0)
@@ -193,7 +193,7 @@ func TestTornTail(t *testing.T) {
 // A damaged record in an older segment is skipped when read and counted.
 func TestDamagedRecordSkipped(t *testing.T) {
 	dir := t.TempDir()
-	size := int64(hookproto.FrameHeaderSize + len(rec(0)))
+	size := int64(frame.HeaderSize + len(rec(0)))
 	q := open(t, dir, 1<<20, 3*size)
 	for i := range 6 {
 		q.Put(rec(i))
@@ -201,7 +201,7 @@ func TestDamagedRecordSkipped(t *testing.T) {
 	q.Close()
 	segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.dat"))
 	b, _ := os.ReadFile(segs[0])
-	b[size+hookproto.FrameHeaderSize+3] ^= 0xff // record 1's payload
+	b[size+frame.HeaderSize+3] ^= 0xff // record 1's payload
 	os.WriteFile(segs[0], b, 0o600)
 	q2 := open(t, dir, 1<<20, 3*size)
 	if got := drain(t, q2); fmt.Sprint(got) != "[0 2 3 4 5]" {
@@ -223,7 +223,7 @@ func TestDamagedRecordSkipped(t *testing.T) {
 func FuzzSegment(f *testing.F) {
 	var good []byte
 	for i := range 3 {
-		good = hookproto.AppendFrame(good, Magic, rec(i))
+		good = frame.Append(good, Magic, rec(i))
 	}
 	f.Add(good, []byte{})
 	f.Add(good[:len(good)-4], good[3:])
@@ -316,9 +316,9 @@ func TestTakeDamage(t *testing.T) {
 	q.Close()
 	seg := filepath.Join(dir, "seg-0000000000000000.dat")
 	b, _ := os.ReadFile(seg)
-	size := hookproto.FrameHeaderSize + len(rec(0))
-	b[size+hookproto.FrameHeaderSize+5] ^= 0xff                      // record 1's payload
-	b = append(b, hookproto.AppendFrame(nil, Magic, rec(9))[:20]...) // a torn Put
+	size := frame.HeaderSize + len(rec(0))
+	b[size+frame.HeaderSize+5] ^= 0xff                      // record 1's payload
+	b = append(b, frame.Append(nil, Magic, rec(9))[:20]...) // a torn Put
 	os.WriteFile(seg, b, 0o600)
 
 	q2 := open(t, dir, 1<<20, 1<<20)

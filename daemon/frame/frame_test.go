@@ -1,4 +1,4 @@
-package hookproto
+package frame
 
 import (
 	"bytes"
@@ -12,27 +12,27 @@ var testMagic = Magic{'T', 'E', 'S', 'T'}
 func frames(payloads ...string) []byte {
 	var b []byte
 	for _, p := range payloads {
-		b = AppendFrame(b, testMagic, []byte(p))
+		b = Append(b, testMagic, []byte(p))
 	}
 	return b
 }
 
-func readAll(t *testing.T, b []byte, max int) ([]string, FrameStats) {
+func readAll(t *testing.T, b []byte, max int) ([]string, Stats) {
 	t.Helper()
 	var got []string
-	st, err := ReadFrames(bytes.NewReader(b), int64(len(b)), testMagic, max, func(_ int64, p []byte) error {
+	st, err := Read(bytes.NewReader(b), int64(len(b)), testMagic, max, func(_ int64, p []byte) error {
 		got = append(got, string(p))
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("ReadFrames: %v", err)
+		t.Fatalf("Read: %v", err)
 	}
 	return got, st
 }
 
-func TestReadFrames(t *testing.T) {
+func TestRead(t *testing.T) {
 	good := frames("one", "two", "three")
-	second := FrameHeaderSize + 3 // offset of "two"
+	second := HeaderSize + 3 // offset of "two"
 	for _, tc := range []struct {
 		name        string
 		b           []byte
@@ -47,7 +47,7 @@ func TestReadFrames(t *testing.T) {
 		{"torn tail (payload)", good[:len(good)-2], 100, []string{"one", "two"}, 1},
 		{"flipped payload byte", func() []byte {
 			b := append([]byte{}, good...)
-			b[second+FrameHeaderSize] ^= 0xff
+			b[second+HeaderSize] ^= 0xff
 			return b
 		}(), 100, []string{"one", "three"}, 1},
 		{"garbage in front", append([]byte("xxxxxxxxxxxxxxxxxxxxxxx"), good...), 100, []string{"one", "two", "three"}, 1},
@@ -58,12 +58,12 @@ func TestReadFrames(t *testing.T) {
 		}(), 100, []string{"one", "three"}, 1},
 		{"two damaged regions", func() []byte {
 			b := frames("a", "b", "c", "d", "e")
-			b[FrameHeaderSize+1+FrameHeaderSize] ^= 1     // "b" payload
-			b[3*(FrameHeaderSize+1)+FrameHeaderSize] ^= 1 // "d" payload
+			b[HeaderSize+1+HeaderSize] ^= 1     // "b" payload
+			b[3*(HeaderSize+1)+HeaderSize] ^= 1 // "d" payload
 			return b
 		}(), 100, []string{"a", "c", "e"}, 2},
 		{"length over max", frames("0123456789", "ok"), 5, []string{"ok"}, 1},
-		{"other magic is damage", append(AppendFrame(nil, MagicInbox, []byte("inbox")), good...), 100, []string{"one", "two", "three"}, 1},
+		{"other magic is damage", append(Append(nil, Magic{'W', 'V', 'I', 'B'}, []byte("inbox")), good...), 100, []string{"one", "two", "three"}, 1},
 		{"magic inside a payload", frames("TESTTEST", "x"), 100, []string{"TESTTEST", "x"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,14 +78,14 @@ func TestReadFrames(t *testing.T) {
 	}
 }
 
-func TestReadFramesEndAndStop(t *testing.T) {
+func TestReadEndAndStop(t *testing.T) {
 	b := frames("one", "two")
 	_, st := readAll(t, append(append([]byte{}, b...), 0, 0, 0), 100)
 	if st.End != int64(len(b)) || st.SkippedBytes != 3 {
 		t.Errorf("End=%d SkippedBytes=%d, want %d, 3", st.End, st.SkippedBytes, len(b))
 	}
 	n := 0
-	st, err := ReadFrames(bytes.NewReader(b), int64(len(b)), testMagic, 100, func(int64, []byte) error {
+	st, err := Read(bytes.NewReader(b), int64(len(b)), testMagic, 100, func(int64, []byte) error {
 		n++
 		return ErrStop
 	})
@@ -93,17 +93,39 @@ func TestReadFramesEndAndStop(t *testing.T) {
 		t.Errorf("ErrStop: got n=%d records=%d err=%v, want 1, 1, nil", n, st.Records, err)
 	}
 	boom := errors.New("boom")
-	if _, err := ReadFrames(bytes.NewReader(b), int64(len(b)), testMagic, 100, func(int64, []byte) error { return boom }); !errors.Is(err, boom) {
+	if _, err := Read(bytes.NewReader(b), int64(len(b)), testMagic, 100, func(int64, []byte) error { return boom }); !errors.Is(err, boom) {
 		t.Errorf("callback error: got %v, want boom", err)
 	}
 }
 
 // A damaged region longer than the scan chunk is skipped in one piece.
-func TestReadFramesLongGarbage(t *testing.T) {
+func TestReadLongGarbage(t *testing.T) {
 	g := bytes.Repeat([]byte{0xAB}, 200<<10)
 	b := append(append(frames("first"), g...), frames("last")...)
 	got, st := readAll(t, b, 1<<20)
 	if fmt.Sprint(got) != "[first last]" || st.Corrupt != 1 || st.SkippedBytes != int64(len(g)) {
 		t.Errorf("got %q corrupt %d skipped %d, want [first last], 1, %d", got, st.Corrupt, st.SkippedBytes, len(g))
 	}
+}
+
+// FuzzRead: damaged record files never panic, every byte is either in an
+// intact record or counted as skipped, and intact records pass their CRC.
+func FuzzRead(f *testing.F) {
+	good := frames("one", "two", "three")
+	f.Add(good)
+	f.Add(good[:len(good)-3])
+	f.Add(append([]byte("junk"), good...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var intact int64
+		st, err := Read(bytes.NewReader(b), int64(len(b)), testMagic, 1<<16, func(_ int64, p []byte) error {
+			intact += int64(HeaderSize + len(p))
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if intact+st.SkippedBytes != int64(len(b)) {
+			t.Fatalf("intact %d + skipped %d != size %d", intact, st.SkippedBytes, len(b))
+		}
+	})
 }

@@ -1,4 +1,19 @@
-package hookproto
+// Package frame is the CRC-framed record format of weave's files: the
+// inbox weave-hook appends to (daemon/hookproto), weave-agentd's journal
+// (daemon/journal) and its spool (daemon/spool). Each record is
+//
+//	+-----------+--------------+--------------+---------------------+
+//	| magic (4) | length (u32) | crc32c (u32) | payload (length B)  |
+//	+-----------+--------------+--------------+---------------------+
+//
+// little endian; the CRC (Castagnoli) covers the payload. A reader checks
+// magic, length bound and CRC, and skips anything that fails up to the next
+// intact record, counting what it skipped: a torn tail after a crash, a
+// zeroed block or random garbage costs only the records it overwrote.
+//
+// The package knows nothing of what the payloads hold, and imports only the
+// standard library: weave-hook links it.
+package frame
 
 import (
 	"bytes"
@@ -10,43 +25,28 @@ import (
 	"sync"
 )
 
-// Framed records: the on-disk unit of the inbox, the daemon's journal and
-// its spool. Each record is
-//
-//	+-----------+--------------+--------------+---------------------+
-//	| magic (4) | length (u32) | crc32c (u32) | payload (length B)  |
-//	+-----------+--------------+--------------+---------------------+
-//
-// little endian; the CRC (Castagnoli) covers the payload. A reader checks
-// magic, length bound and CRC, and skips anything that fails up to the next
-// intact record, counting what it skipped: a torn tail after a crash, a
-// zeroed block or random garbage costs only the records it overwrote.
-
-// FrameHeaderSize is the size of a record header.
-const FrameHeaderSize = 12
+// HeaderSize is the size of a record header.
+const HeaderSize = 12
 
 // Magic tells the record kinds apart (a journal record is never read as a
 // spool record by mistake).
 type Magic [4]byte
-
-// MagicInbox marks inbox records (payload: an Envelope's binary form).
-var MagicInbox = Magic{'W', 'V', 'I', 'B'}
 
 var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // Checksum is the CRC-32C of b, as stored in a frame header.
 func Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli()) }
 
-// AppendFrame appends one framed record holding payload to dst.
-func AppendFrame(dst []byte, m Magic, payload []byte) []byte {
+// Append appends one framed record holding payload to dst.
+func Append(dst []byte, m Magic, payload []byte) []byte {
 	dst = append(dst, m[:]...)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
 	dst = binary.LittleEndian.AppendUint32(dst, Checksum(payload))
 	return append(dst, payload...)
 }
 
-// FrameStats describes one pass of ReadFrames.
-type FrameStats struct {
+// Stats describes one pass of Read.
+type Stats struct {
 	// Records is the number of intact records passed to fn.
 	Records int
 	// Corrupt is the number of damaged regions skipped (each region may
@@ -58,17 +58,17 @@ type FrameStats struct {
 	End int64
 }
 
-// ErrStop may be returned by a ReadFrames callback to stop early without
+// ErrStop may be returned by a Read callback to stop early without
 // an error.
-var ErrStop = errors.New("hookproto: stop")
+var ErrStop = errors.New("frame: stop")
 
-// ReadFrames calls fn for every intact record with magic m in r[0:size), in
+// Read calls fn for every intact record with magic m in r[0:size), in
 // file order, with its offset and payload. Payloads longer than max are
 // treated as damage. The payload slice is only valid during the call. It
 // returns early with fn's error (nil for ErrStop) or an I/O error.
-func ReadFrames(r io.ReaderAt, size int64, m Magic, max int, fn func(off int64, payload []byte) error) (FrameStats, error) {
-	var st FrameStats
-	var hdr [FrameHeaderSize]byte
+func Read(r io.ReaderAt, size int64, m Magic, max int, fn func(off int64, payload []byte) error) (Stats, error) {
+	var st Stats
+	var hdr [HeaderSize]byte
 	var buf []byte
 	inDamage := false
 	damage := func(from, to int64) {
@@ -80,22 +80,22 @@ func ReadFrames(r io.ReaderAt, size int64, m Magic, max int, fn func(off int64, 
 	}
 	off := int64(0)
 	for off < size {
-		if size-off < FrameHeaderSize {
+		if size-off < HeaderSize {
 			damage(off, size)
 			break
 		}
 		if _, err := r.ReadAt(hdr[:], off); err != nil {
-			return st, fmt.Errorf("hookproto: read frame header at %d: %w", off, err)
+			return st, fmt.Errorf("frame: read header at %d: %w", off, err)
 		}
 		n := int64(binary.LittleEndian.Uint32(hdr[4:]))
-		ok := Magic(hdr[:4]) == m && n <= int64(max) && off+FrameHeaderSize+n <= size
+		ok := Magic(hdr[:4]) == m && n <= int64(max) && off+HeaderSize+n <= size
 		if ok {
 			if int64(cap(buf)) < n {
 				buf = make([]byte, n)
 			}
 			buf = buf[:n]
-			if _, err := r.ReadAt(buf, off+FrameHeaderSize); err != nil && !(n == 0 && errors.Is(err, io.EOF)) {
-				return st, fmt.Errorf("hookproto: read frame at %d: %w", off, err)
+			if _, err := r.ReadAt(buf, off+HeaderSize); err != nil && !(n == 0 && errors.Is(err, io.EOF)) {
+				return st, fmt.Errorf("frame: read record at %d: %w", off, err)
 			}
 			ok = Checksum(buf) == binary.LittleEndian.Uint32(hdr[8:])
 		}
@@ -110,7 +110,7 @@ func ReadFrames(r io.ReaderAt, size int64, m Magic, max int, fn func(off int64, 
 		}
 		inDamage = false
 		st.Records++
-		st.End = off + FrameHeaderSize + n
+		st.End = off + HeaderSize + n
 		if err := fn(off, buf); err != nil {
 			if errors.Is(err, ErrStop) {
 				return st, nil
@@ -130,7 +130,7 @@ func nextMagic(r io.ReaderAt, from, size int64, m Magic) (int64, error) {
 	for from < size {
 		n := min(int64(len(buf)), size-from)
 		if _, err := r.ReadAt(buf[:n], from); err != nil && !errors.Is(err, io.EOF) {
-			return 0, fmt.Errorf("hookproto: scan for record at %d: %w", from, err)
+			return 0, fmt.Errorf("frame: scan for a record at %d: %w", from, err)
 		}
 		if i := bytes.Index(buf[:n], m[:]); i >= 0 {
 			return from + int64(i), nil
