@@ -137,17 +137,15 @@ func (c *core) replay() {
 	var err error
 	// One rebuild per session at the end, not one per journaled event.
 	c.deferred(func(apply func(hookproto.Event, bool)) {
-		st, err = journal.ReplayOpenFile(c.replayPath, c.replaySize, func(r *journal.Record) error {
-			env := r.Env
-			env.Body = append([]byte(nil), env.Body...)
-			ev, err := hookproto.Decode(env)
-			if err != nil {
+		st, err = journal.ReplayOpenFile(c.replayPath, c.replaySize, JournalSettings(c.log), func(r *journal.Record) error {
+			ev, ok := journaledEvent(r)
+			if !ok {
 				return nil // journaled before a decoder change; nothing to do with it
 			}
 			n++
 			apply(ev, true)
 			return nil
-		}, nil)
+		})
 	})
 	if err != nil {
 		c.log.Error("daemon: replay journal", "err", err)

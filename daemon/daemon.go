@@ -143,7 +143,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.log.Info("daemon: starting", "pid", os.Getpid(), "version", d.set.Version, "home", p.Home,
 		"endpoint", export.TracesURL(cfg.Endpoint), "project", cfg.Project)
 
-	j, jst, err := journal.Open(p.Journal, journal.Settings{Logger: d.log})
+	j, jst, err := journal.Open(p.Journal, JournalSettings(d.log))
 	if err != nil {
 		return err
 	}

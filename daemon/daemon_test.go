@@ -228,13 +228,14 @@ func TestHookToSpan(t *testing.T) {
 	// The journal has the event.
 	h.stop()
 	n := 0
-	j, _, err := journal.Open(h.p.Journal, journal.Settings{})
+	j, _, err := journal.Open(h.p.Journal, daemon.JournalSettings(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
 	j.Replay(func(r *journal.Record) error {
-		if r.Kind == journal.KindEvent && r.Env.ID == env.ID {
+		var got hookproto.Envelope
+		if r.Kind == journal.KindEvent && got.UnmarshalBinary(r.Event) == nil && got.ID == env.ID {
 			n++
 		}
 		return nil

@@ -110,8 +110,9 @@ func newJournaler(log *slog.Logger, j *journal.Journal, p hookproto.Paths, reten
 // them from the journal) and compacts.
 func (jr *journaler) startup(now time.Time) error {
 	st, err := jr.j.Replay(func(r *journal.Record) error {
-		if r.Kind == journal.KindEvent && !r.Env.ID.IsZero() {
-			jr.seen.add(r.Env.ID)
+		var env hookproto.Envelope
+		if r.Kind == journal.KindEvent && env.UnmarshalBinary(r.Event) == nil && !env.ID.IsZero() {
+			jr.seen.add(env.ID)
 		}
 		return nil
 	})

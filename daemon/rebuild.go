@@ -44,15 +44,6 @@ type lookupResult struct {
 // owns the journal; it is rare (only after spool damage).
 func (jr *journaler) lookup(r lookupReq) {
 	res := lookupResult{events: map[string][]hookproto.Event{}, traceSession: map[string]string{}}
-	decode := func(rec *journal.Record) (hookproto.Event, bool) {
-		if rec.Kind != journal.KindEvent {
-			return hookproto.Event{}, false
-		}
-		env := rec.Env
-		env.Body = append([]byte(nil), env.Body...)
-		ev, err := hookproto.Decode(env)
-		return ev, err == nil
-	}
 	want := r.sessions
 	if len(r.traces) > 0 {
 		want = map[string]bool{}
@@ -60,7 +51,7 @@ func (jr *journaler) lookup(r lookupReq) {
 			want[s] = true
 		}
 		_, err := jr.j.Replay(func(rec *journal.Record) error {
-			if ev, ok := decode(rec); ok && ev.PromptID != "" {
+			if ev, ok := journaledEvent(rec); ok && ev.PromptID != "" {
 				if t := spanid.TurnTraceID(ev.PromptID).String(); r.traces[t] {
 					res.traceSession[t] = ev.SessionID
 					want[ev.SessionID] = true
@@ -74,7 +65,7 @@ func (jr *journaler) lookup(r lookupReq) {
 	}
 	if res.err == nil {
 		_, res.err = jr.j.Replay(func(rec *journal.Record) error {
-			if ev, ok := decode(rec); ok && want[ev.SessionID] {
+			if ev, ok := journaledEvent(rec); ok && want[ev.SessionID] {
 				res.events[ev.SessionID] = append(res.events[ev.SessionID], ev)
 			}
 			return nil

@@ -18,7 +18,7 @@ import (
 // trace (whose spans' session ids were all damaged) through the prompt ids
 // of its events.
 func TestJournalLookup(t *testing.T) {
-	j, _, err := journal.Open(t.TempDir(), journal.Settings{})
+	j, _, err := journal.Open(t.TempDir(), JournalSettings(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestRebuiltOf(t *testing.T) {
 // last step, not lost: TestReplayOpenSessions replayed the closed session
 // about 1 run in 20 under load.
 func TestLateClosedMarkerJournaled(t *testing.T) {
-	j, _, err := journal.Open(t.TempDir(), journal.Settings{})
+	j, _, err := journal.Open(t.TempDir(), JournalSettings(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -413,14 +413,15 @@ func TestHungDaemon(t *testing.T) {
 	if out, _, code := e.run(agentdBin, nil, "stop"); code != 0 {
 		t.Fatalf("stop: %d %s", code, out)
 	}
-	j, _, err := journal.Open(e.p.Journal, journal.Settings{})
+	j, _, err := journal.Open(e.p.Journal, daemon.JournalSettings(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
 	n := 0
 	j.Replay(func(r *journal.Record) error {
-		if r.Kind == journal.KindEvent && r.Env.ID == kept[0] {
+		var env hookproto.Envelope
+		if r.Kind == journal.KindEvent && env.UnmarshalBinary(r.Event) == nil && env.ID == kept[0] {
 			n++
 		}
 		return nil

@@ -48,8 +48,8 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 			s = &sess{}
 			sessions[r.SessionID] = s
 		}
-		if t := r.Time(); t.After(s.last) {
-			s.last = t
+		if r.At.After(s.last) {
+			s.last = r.At
 		}
 		s.lastClosed = r.Kind == KindClosed
 		return nil
@@ -79,7 +79,7 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 	var written int64
 	var buf []byte
 	st, err := j.Replay(func(r *Record) error {
-		if drop[r.SessionID] || (r.SessionID == "" && r.Time().Before(now.Add(-retention))) {
+		if drop[r.SessionID] || (r.SessionID == "" && r.At.Before(now.Add(-retention))) {
 			cs.Dropped++
 			if r.SessionID == "" {
 				cs.OrphanEventsAged++
@@ -88,7 +88,7 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 		}
 		cs.Kept++
 		var err error
-		if buf, err = appendRecord(buf[:0], r); err != nil {
+		if buf, err = appendRecord(buf[:0], r.Kind, r.SessionID, encoded(r.Event), r.At); err != nil {
 			return err
 		}
 		n, err := tmp.Write(buf)

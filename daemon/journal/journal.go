@@ -9,11 +9,16 @@
 // the survivors to the next generation (temp file, fsync, rename, fsync of
 // the directory) and then deletes the old one; Open deletes any older
 // generation an interrupted compaction left behind. Records are
-// hookproto frames (magic "WVJL"):
+// package frame's CRC-framed records (magic "WVJL"):
 //
 //	payload[0] = kind
-//	kind 1, event:  u16 len | session id | hookproto.Envelope binary form
+//	kind 1, event:  u16 len | session id | the event's encoded form
 //	kind 2, closed: i64 unix nanos | session id
+//
+// The journal does not know what an event holds: the caller hands it an
+// Event that encodes itself, and Settings.EventTime, which reads when an
+// encoded event was received (weave-agentd's events are hookproto
+// Envelopes in their binary form).
 //
 // A torn tail (a crash mid-append) is cut off on Open; damage elsewhere is
 // skipped and counted by readers. Journal has no goroutines and is not safe
@@ -34,7 +39,6 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/frame"
-	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
 // syncFile makes a file durable. Fuzz tests replace it with a no-op: an
@@ -44,8 +48,11 @@ var syncFile = (*os.File).Sync
 // Magic marks journal records.
 var Magic = frame.Magic{'W', 'V', 'J', 'L'}
 
-// maxRecord bounds one record (an envelope at MaxPayload plus headers).
-const maxRecord = hookproto.MaxPayload + 64<<10
+// maxRecord bounds one record's payload: 16 MiB for the event (a hook
+// payload at hookproto.MaxPayload; the daemon's TestJournalHoldsLargestEvent
+// checks that one fits) plus 64 KiB for its headers and session id. A
+// longer record is refused by the appends and read as damage.
+const maxRecord = 16<<20 + 64<<10
 
 // Kind is a record kind.
 type Kind uint8
@@ -56,41 +63,49 @@ const (
 	KindClosed Kind = 2
 )
 
+// Event is an event to journal. The journal stores its encoded form as
+// opaque bytes (Record.Event) and learns when it was received through
+// Settings.EventTime.
+type Event interface {
+	// AppendBinary appends the event's encoded form to b.
+	AppendBinary(b []byte) []byte
+}
+
 // Record is one journal entry.
 type Record struct {
 	Kind      Kind
 	SessionID string
-	// Env is set for KindEvent; Env.Body is only valid during a Replay
-	// callback (copy it to keep it).
-	Env hookproto.Envelope
-	// ClosedAt is set for KindClosed.
-	ClosedAt time.Time
+	// Event is set for KindEvent: the encoded form the event appended. It
+	// is only valid during a Replay callback (copy it to keep it).
+	Event []byte
+	// At is when the record was made: an event's receipt (as
+	// Settings.EventTime reads it), a session's closure.
+	At time.Time
 }
 
-// Time is when the record was made: receipt for an event, closure for a
-// marker.
-func (r *Record) Time() time.Time {
-	if r.Kind == KindClosed {
-		return r.ClosedAt
-	}
-	return r.Env.ReceivedAt
-}
+// encoded is an event already in its encoded form (a record rewritten by
+// Compact).
+type encoded []byte
 
-func appendRecord(b []byte, r *Record) ([]byte, error) {
-	if len(r.SessionID) > 0xffff {
-		return nil, fmt.Errorf("journal: session id of %d bytes", len(r.SessionID))
+func (e encoded) AppendBinary(b []byte) []byte { return append(b, e...) }
+
+// appendRecord appends the framed record to b: an event record holding
+// ev's encoded form, or a closed marker at at.
+func appendRecord(b []byte, kind Kind, sessionID string, ev Event, at time.Time) ([]byte, error) {
+	if len(sessionID) > 0xffff {
+		return nil, fmt.Errorf("journal: session id of %d bytes", len(sessionID))
 	}
-	p := []byte{byte(r.Kind)}
-	switch r.Kind {
+	p := []byte{byte(kind)}
+	switch kind {
 	case KindEvent:
-		p = binary.LittleEndian.AppendUint16(p, uint16(len(r.SessionID)))
-		p = append(p, r.SessionID...)
-		p = r.Env.AppendBinary(p)
+		p = binary.LittleEndian.AppendUint16(p, uint16(len(sessionID)))
+		p = append(p, sessionID...)
+		p = ev.AppendBinary(p)
 	case KindClosed:
-		p = binary.LittleEndian.AppendUint64(p, uint64(r.ClosedAt.UnixNano()))
-		p = append(p, r.SessionID...)
+		p = binary.LittleEndian.AppendUint64(p, uint64(at.UnixNano()))
+		p = append(p, sessionID...)
 	default:
-		return nil, fmt.Errorf("journal: unknown record kind %d", r.Kind)
+		return nil, fmt.Errorf("journal: unknown record kind %d", kind)
 	}
 	return frame.Append(b, Magic, p), nil
 }
@@ -98,7 +113,9 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 // ErrBadRecord wraps errors decoding an intact frame's payload.
 var ErrBadRecord = errors.New("journal: bad record")
 
-func decodeRecord(p []byte) (Record, error) {
+// decodeRecord reads a record's payload; eventTime reads an event's
+// receipt time (and rejects an event it cannot read).
+func decodeRecord(p []byte, eventTime func([]byte) (time.Time, error)) (Record, error) {
 	var r Record
 	if len(p) < 1 {
 		return r, fmt.Errorf("%w: empty", ErrBadRecord)
@@ -115,14 +132,17 @@ func decodeRecord(p []byte) (Record, error) {
 			return r, fmt.Errorf("%w: session id of %d bytes in %d", ErrBadRecord, n, len(p)-2)
 		}
 		r.SessionID = string(p[2 : 2+n])
-		if err := r.Env.UnmarshalBinary(p[2+n:]); err != nil {
+		r.Event = p[2+n:]
+		at, err := eventTime(r.Event)
+		if err != nil {
 			return r, fmt.Errorf("%w: %v", ErrBadRecord, err)
 		}
+		r.At = at
 	case KindClosed:
 		if len(p) < 8 {
 			return r, fmt.Errorf("%w: short marker", ErrBadRecord)
 		}
-		r.ClosedAt = time.Unix(0, int64(binary.LittleEndian.Uint64(p))).UTC()
+		r.At = time.Unix(0, int64(binary.LittleEndian.Uint64(p))).UTC()
 		r.SessionID = string(p[8:])
 	default:
 		return r, fmt.Errorf("%w: kind %d", ErrBadRecord, r.Kind)
@@ -133,16 +153,24 @@ func decodeRecord(p []byte) (Record, error) {
 // Settings are the journal's dependencies.
 type Settings struct {
 	Logger *slog.Logger
+	// EventTime reads when an event was received from its encoded form
+	// (Compact's retention needs it); an event it cannot read makes its
+	// record a bad one, skipped and counted. Required.
+	EventTime func(event []byte) (time.Time, error)
 }
+
+// errNoEventTime: Settings.EventTime is required.
+var errNoEventTime = errors.New("journal: Settings.EventTime is nil")
 
 // Journal is an open journal.
 type Journal struct {
-	dir  string
-	log  *slog.Logger
-	gen  uint64
-	f    *os.File
-	size int64
-	buf  []byte
+	dir       string
+	log       *slog.Logger
+	eventTime func([]byte) (time.Time, error)
+	gen       uint64
+	f         *os.File
+	size      int64
+	buf       []byte
 }
 
 // Stats describes a read pass.
@@ -162,6 +190,9 @@ func (j *Journal) path(gen uint64) string {
 // left by a crash (reported in the returned Stats.TornTail).
 func Open(dir string, s Settings) (*Journal, Stats, error) {
 	var st Stats
+	if s.EventTime == nil {
+		return nil, st, errNoEventTime
+	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -171,7 +202,7 @@ func Open(dir string, s Settings) (*Journal, Stats, error) {
 	if err := os.Chmod(dir, 0o700); err != nil { // it holds prompts and tool output
 		return nil, st, fmt.Errorf("journal: %w", err)
 	}
-	j := &Journal{dir: dir, log: s.Logger}
+	j := &Journal{dir: dir, log: s.Logger, eventTime: s.EventTime}
 	gens, err := j.generations()
 	if err != nil {
 		return nil, st, err
@@ -238,20 +269,20 @@ func (j *Journal) generations() ([]uint64, error) {
 }
 
 // AppendEvent appends an event record. It is not durable until Sync.
-func (j *Journal) AppendEvent(sessionID string, env *hookproto.Envelope) error {
-	return j.append(&Record{Kind: KindEvent, SessionID: sessionID, Env: *env})
+func (j *Journal) AppendEvent(sessionID string, ev Event) error {
+	return j.append(KindEvent, sessionID, ev, time.Time{})
 }
 
 // AppendClosed appends a session-closed marker. Not durable until Sync.
 func (j *Journal) AppendClosed(sessionID string, at time.Time) error {
-	return j.append(&Record{Kind: KindClosed, SessionID: sessionID, ClosedAt: at})
+	return j.append(KindClosed, sessionID, nil, at)
 }
 
-func (j *Journal) append(r *Record) error {
+func (j *Journal) append(kind Kind, sessionID string, ev Event, at time.Time) error {
 	if j.f == nil {
 		return fmt.Errorf("journal: %w", os.ErrClosed)
 	}
-	b, err := appendRecord(j.buf[:0], r)
+	b, err := appendRecord(j.buf[:0], kind, sessionID, ev, at)
 	if err != nil {
 		return err
 	}
@@ -297,12 +328,12 @@ func (j *Journal) Replay(fn func(r *Record) error) (Stats, error) {
 	if j.f == nil {
 		return st, fmt.Errorf("journal: %w", os.ErrClosed)
 	}
-	return st, replayFile(j.f, j.size, fn, &st)
+	return st, replayFile(j.f, j.size, j.eventTime, fn, &st)
 }
 
-func replayFile(f *os.File, size int64, fn func(r *Record) error, st *Stats) error {
+func replayFile(f *os.File, size int64, eventTime func([]byte) (time.Time, error), fn func(r *Record) error, st *Stats) error {
 	fst, err := frame.Read(f, size, Magic, maxRecord, func(_ int64, p []byte) error {
-		r, err := decodeRecord(p)
+		r, err := decodeRecord(p, eventTime)
 		if err != nil {
 			st.BadRecords++
 			return nil
@@ -335,34 +366,36 @@ func (j *Journal) Snapshot() (path string, size int64) { return j.path(j.gen), j
 // ReplayOpen calls fn, in append order, for the events the daemon must
 // replay on start: those of sessions not closed, i.e. every event after its
 // session's last closed marker (a session resumed after it closed replays
-// only what came after), and events with no session id. seen, when not
-// nil, gets the id of every event in the journal, replayed or not, so the
-// caller can recognise an event it already has.
-func (j *Journal) ReplayOpen(fn func(r *Record) error, seen func(id hookproto.EventID)) (Stats, error) {
+// only what came after), and events with no session id.
+func (j *Journal) ReplayOpen(fn func(r *Record) error) (Stats, error) {
 	if j.f == nil {
 		return Stats{}, fmt.Errorf("journal: %w", os.ErrClosed)
 	}
-	return replayOpen(j.f, j.size, fn, seen)
+	return replayOpen(j.f, j.size, j.eventTime, fn)
 }
 
 // ReplayOpenFile is ReplayOpen over the first size bytes of the journal
 // file at path (from Snapshot), read through its own file handle, so it can
-// run in another goroutine than the one appending. A compaction meanwhile
-// is harmless: the open handle keeps the old generation readable.
-func ReplayOpenFile(path string, size int64, fn func(r *Record) error, seen func(id hookproto.EventID)) (Stats, error) {
+// run in another goroutine than the one appending; s is what the journal
+// was opened with. A compaction meanwhile is harmless: the open handle
+// keeps the old generation readable.
+func ReplayOpenFile(path string, size int64, s Settings, fn func(r *Record) error) (Stats, error) {
+	if s.EventTime == nil {
+		return Stats{}, errNoEventTime
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return Stats{}, fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
-	return replayOpen(f, size, fn, seen)
+	return replayOpen(f, size, s.EventTime, fn)
 }
 
-func replayOpen(f *os.File, size int64, fn func(r *Record) error, seen func(id hookproto.EventID)) (Stats, error) {
+func replayOpen(f *os.File, size int64, eventTime func([]byte) (time.Time, error), fn func(r *Record) error) (Stats, error) {
 	lastClosed := map[string]int{}
 	i := 0
 	var st Stats
-	if err := replayFile(f, size, func(r *Record) error {
+	if err := replayFile(f, size, eventTime, func(r *Record) error {
 		i++
 		if r.Kind == KindClosed {
 			lastClosed[r.SessionID] = i
@@ -373,13 +406,10 @@ func replayOpen(f *os.File, size int64, fn func(r *Record) error, seen func(id h
 	}
 	st = Stats{}
 	i = 0
-	err := replayFile(f, size, func(r *Record) error {
+	err := replayFile(f, size, eventTime, func(r *Record) error {
 		i++
 		if r.Kind != KindEvent {
 			return nil
-		}
-		if seen != nil && !r.Env.ID.IsZero() {
-			seen(r.Env.ID)
 		}
 		if i < lastClosed[r.SessionID] {
 			return nil

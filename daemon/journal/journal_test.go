@@ -2,6 +2,8 @@ package journal
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -11,19 +13,58 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/daemon/frame"
-	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-func ev(session string, n int, at time.Time) *hookproto.Envelope {
-	return &hookproto.Envelope{Proto: 1, ID: hookproto.NewEventID(), ReceivedAt: at, TranscriptSize: int64(n),
-		Body: []byte(fmt.Sprintf(`{"session_id":%q,"hook_event_name":"Stop","n":%d}`, session, n))}
+// event is the tests' Event: a number, a receipt time and a body, encoded
+// as i64 unix nanos | i64 number | body.
+type event struct {
+	n    int
+	at   time.Time
+	body []byte
+}
+
+func (e *event) AppendBinary(b []byte) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.at.UnixNano()))
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.n))
+	return append(b, e.body...)
+}
+
+func decodeEvent(b []byte) (event, error) {
+	if len(b) < 16 {
+		return event{}, fmt.Errorf("event of %d bytes", len(b))
+	}
+	return event{
+		at:   time.Unix(0, int64(binary.LittleEndian.Uint64(b))).UTC(),
+		n:    int(binary.LittleEndian.Uint64(b[8:])),
+		body: b[16:],
+	}, nil
+}
+
+func eventTime(b []byte) (time.Time, error) {
+	e, err := decodeEvent(b)
+	return e.at, err
+}
+
+var settings = Settings{EventTime: eventTime}
+
+// number is the number of the event r holds.
+func number(r *Record) int {
+	e, err := decodeEvent(r.Event)
+	if err != nil {
+		panic(err) // decodeRecord checked it with eventTime
+	}
+	return e.n
+}
+
+func ev(session string, n int, at time.Time) *event {
+	return &event{n: n, at: at, body: []byte(fmt.Sprintf(`{"session_id":%q,"hook_event_name":"Stop","n":%d}`, session, n))}
 }
 
 func open(t *testing.T, dir string) (*Journal, Stats) {
 	t.Helper()
-	j, st, err := Open(dir, Settings{})
+	j, st, err := Open(dir, settings)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -39,13 +80,13 @@ func replayed(t *testing.T, j *Journal, openOnly bool) []string {
 		if r.Kind == KindClosed {
 			out = append(out, r.SessionID+":closed")
 		} else {
-			out = append(out, fmt.Sprintf("%s:%d", r.SessionID, r.Env.TranscriptSize))
+			out = append(out, fmt.Sprintf("%s:%d", r.SessionID, number(r)))
 		}
 		return nil
 	}
 	var err error
 	if openOnly {
-		_, err = j.ReplayOpen(fn, nil)
+		_, err = j.ReplayOpen(fn)
 	} else {
 		_, err = j.Replay(fn)
 	}
@@ -59,7 +100,7 @@ func TestAppendReplayReopen(t *testing.T) {
 	dir := t.TempDir()
 	j, _ := open(t, dir)
 	want := []string{"a:1", "b:2", "a:3"}
-	envs := []*hookproto.Envelope{ev("a", 1, t0), ev("b", 2, t0), ev("a", 3, t0)}
+	envs := []*event{ev("a", 1, t0), ev("b", 2, t0), ev("a", 3, t0)}
 	for i, e := range envs {
 		if err := j.AppendEvent(strings.Split(want[i], ":")[0], e); err != nil {
 			t.Fatal(err)
@@ -72,10 +113,10 @@ func TestAppendReplayReopen(t *testing.T) {
 		t.Errorf("Replay: got %v, want %v", got, want)
 	}
 	var bodies [][]byte
-	j.Replay(func(r *Record) error { bodies = append(bodies, append([]byte(nil), r.Env.Body...)); return nil })
+	j.Replay(func(r *Record) error { bodies = append(bodies, append([]byte(nil), r.Event...)); return nil })
 	for i := range envs {
-		if !bytes.Equal(bodies[i], envs[i].Body) {
-			t.Errorf("record %d body: got %s, want %s", i, bodies[i], envs[i].Body)
+		if want := envs[i].AppendBinary(nil); !bytes.Equal(bodies[i], want) {
+			t.Errorf("record %d event: got %q, want %q", i, bodies[i], want)
 		}
 	}
 	j.Close()
@@ -104,7 +145,7 @@ func TestTornTail(t *testing.T) {
 	j.Sync()
 	good := j.Size()
 	j.Close()
-	rec, _ := appendRecord(nil, &Record{Kind: KindEvent, SessionID: "a", Env: *ev("a", 3, t0)})
+	rec, _ := appendRecord(nil, KindEvent, "a", ev("a", 3, t0), time.Time{})
 	f, _ := os.OpenFile(filepath.Join(dir, "wal-0000000000000000.log"), os.O_WRONLY|os.O_APPEND, 0)
 	f.Write(rec[:len(rec)/2])
 	f.Close()
@@ -130,12 +171,12 @@ func TestDamagedMiddle(t *testing.T) {
 	j.Close()
 	path := filepath.Join(dir, "wal-0000000000000000.log")
 	b, _ := os.ReadFile(path)
-	rec1, _ := appendRecord(nil, &Record{Kind: KindEvent, SessionID: "a", Env: *ev("a", 1, t0)})
+	rec1, _ := appendRecord(nil, KindEvent, "a", ev("a", 1, t0), time.Time{})
 	b[len(rec1)+20] ^= 0xff // inside record 2
 	os.WriteFile(path, b, 0o600)
 	j2, _ := open(t, dir)
 	var got []string
-	st, err := j2.Replay(func(r *Record) error { got = append(got, fmt.Sprint(r.Env.TranscriptSize)); return nil })
+	st, err := j2.Replay(func(r *Record) error { got = append(got, fmt.Sprint(number(r))); return nil })
 	if err != nil || fmt.Sprint(got) != "[1 3]" || st.Corrupt != 1 {
 		t.Errorf("got %v (stats %+v, err %v), want [1 3] with 1 damaged region", got, st, err)
 	}
@@ -143,7 +184,6 @@ func TestDamagedMiddle(t *testing.T) {
 
 func TestReplayOpen(t *testing.T) {
 	j, _ := open(t, t.TempDir())
-	seen := 0
 	j.AppendEvent("a", ev("a", 1, t0))
 	j.AppendEvent("b", ev("b", 2, t0))
 	j.AppendClosed("a", t0)
@@ -154,17 +194,14 @@ func TestReplayOpen(t *testing.T) {
 	j.AppendEvent("", ev("", 6, t0))   // no session id
 	var got []string
 	_, err := j.ReplayOpen(func(r *Record) error {
-		got = append(got, fmt.Sprintf("%s:%d", r.SessionID, r.Env.TranscriptSize))
+		got = append(got, fmt.Sprintf("%s:%d", r.SessionID, number(r)))
 		return nil
-	}, func(hookproto.EventID) { seen++ })
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := "[b:2 b:4 c:5 :6]"; fmt.Sprint(got) != want {
 		t.Errorf("ReplayOpen: got %v, want %v", got, want)
-	}
-	if seen != 6 {
-		t.Errorf("seen ids: got %d, want 6 (every event)", seen)
 	}
 }
 
@@ -243,41 +280,57 @@ func TestClosedJournal(t *testing.T) {
 
 func TestRecordRoundTrip(t *testing.T) {
 	for _, r := range []Record{
-		{Kind: KindEvent, SessionID: "s-1", Env: *ev("s-1", 7, t0)},
-		{Kind: KindEvent, SessionID: "", Env: *ev("", 0, t0)},
-		{Kind: KindClosed, SessionID: "s-2", ClosedAt: t0},
+		{Kind: KindEvent, SessionID: "s-1", Event: ev("s-1", 7, t0).AppendBinary(nil), At: t0},
+		{Kind: KindEvent, SessionID: "", Event: ev("", 0, t0.Add(time.Second)).AppendBinary(nil), At: t0.Add(time.Second)},
+		{Kind: KindClosed, SessionID: "s-2", At: t0},
 	} {
-		b, err := appendRecord(nil, &r)
+		b, err := appendRecord(nil, r.Kind, r.SessionID, encoded(r.Event), r.At)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeRecord(b[frame.HeaderSize:])
-		if err != nil || got.Kind != r.Kind || got.SessionID != r.SessionID || !got.Time().Equal(r.Time()) ||
-			!bytes.Equal(got.Env.Body, r.Env.Body) || got.Env.ID != r.Env.ID {
+		got, err := decodeRecord(b[frame.HeaderSize:], eventTime)
+		if err != nil || got.Kind != r.Kind || got.SessionID != r.SessionID || !got.At.Equal(r.At) || !bytes.Equal(got.Event, r.Event) {
 			t.Errorf("round trip: got %+v, %v, want %+v", got, err, r)
 		}
 	}
 }
 
-func FuzzDecodeRecord(f *testing.F) {
-	for _, r := range []Record{
-		{Kind: KindEvent, SessionID: "s", Env: *ev("s", 1, t0)},
-		{Kind: KindClosed, SessionID: "s", ClosedAt: t0},
-	} {
-		b, _ := appendRecord(nil, &r)
-		f.Add(b[frame.HeaderSize:])
+// The journal needs to know when an event was received; an event its
+// EventTime cannot read is a bad record, skipped and counted.
+func TestEventTime(t *testing.T) {
+	if _, _, err := Open(t.TempDir(), Settings{}); !errors.Is(err, errNoEventTime) {
+		t.Errorf("Open without EventTime: got %v, want %v", err, errNoEventTime)
 	}
+	if _, err := ReplayOpenFile(filepath.Join(t.TempDir(), "wal-0000000000000000.log"), 0, Settings{}, nil); !errors.Is(err, errNoEventTime) {
+		t.Errorf("ReplayOpenFile without EventTime: got %v, want %v", err, errNoEventTime)
+	}
+	j, _ := open(t, t.TempDir())
+	j.AppendEvent("a", ev("a", 1, t0))
+	j.AppendEvent("a", encoded("short")) // not an event eventTime reads
+	j.AppendEvent("a", ev("a", 3, t0))
+	var got []string
+	st, err := j.Replay(func(r *Record) error { got = append(got, fmt.Sprint(number(r))); return nil })
+	if err != nil || fmt.Sprint(got) != "[1 3]" || st.BadRecords != 1 || st.Corrupt != 0 {
+		t.Errorf("got %v (stats %+v, err %v), want [1 3] with 1 bad record", got, st, err)
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	eventRec, _ := appendRecord(nil, KindEvent, "s", ev("s", 1, t0), time.Time{})
+	closed, _ := appendRecord(nil, KindClosed, "s", nil, t0)
+	f.Add(eventRec[frame.HeaderSize:])
+	f.Add(closed[frame.HeaderSize:])
 	f.Fuzz(func(t *testing.T, p []byte) {
-		r, err := decodeRecord(p)
+		r, err := decodeRecord(p, eventTime)
 		if err != nil {
 			return
 		}
-		b, err := appendRecord(nil, &r)
+		b, err := appendRecord(nil, r.Kind, r.SessionID, encoded(r.Event), r.At)
 		if err != nil {
 			t.Fatalf("re-encode of a decoded record: %v", err)
 		}
-		r2, err := decodeRecord(b[frame.HeaderSize:])
-		if err != nil || r2.SessionID != r.SessionID || r2.Kind != r.Kind {
+		r2, err := decodeRecord(b[frame.HeaderSize:], eventTime)
+		if err != nil || r2.SessionID != r.SessionID || r2.Kind != r.Kind || !r2.At.Equal(r.At) || !bytes.Equal(r2.Event, r.Event) {
 			t.Fatalf("round trip: %+v vs %+v (%v)", r, r2, err)
 		}
 	})
@@ -290,7 +343,7 @@ func FuzzDecodeRecord(f *testing.F) {
 func FuzzOpenDamaged(f *testing.F) {
 	var b []byte
 	for i := range 3 {
-		b, _ = appendRecord(b, &Record{Kind: KindEvent, SessionID: "s", Env: *ev("s", i, t0)})
+		b, _ = appendRecord(b, KindEvent, "s", ev("s", i, t0), time.Time{})
 	}
 	f.Add(b)
 	f.Add(b[:len(b)-7])
@@ -311,13 +364,13 @@ func FuzzOpenDamaged(f *testing.F) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 		os.WriteFile(filepath.Join(dir, "wal-0000000000000000.log"), data, 0o600)
-		j, _, err := Open(dir, Settings{})
+		j, _, err := Open(dir, settings)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 		defer j.Close()
 		open := 0
-		if _, err := j.ReplayOpen(func(*Record) error { open++; return nil }, nil); err != nil {
+		if _, err := j.ReplayOpen(func(*Record) error { open++; return nil }); err != nil {
 			t.Fatalf("ReplayOpen: %v", err)
 		}
 		if err := j.AppendEvent("x", ev("x", 1, t0)); err != nil {
@@ -334,7 +387,7 @@ func FuzzOpenDamaged(f *testing.F) {
 			t.Fatalf("Compact: %v", err)
 		}
 		after := 0
-		if _, err := j.ReplayOpen(func(*Record) error { after++; return nil }, nil); err != nil {
+		if _, err := j.ReplayOpen(func(*Record) error { after++; return nil }); err != nil {
 			t.Fatalf("ReplayOpen after Compact: %v", err)
 		}
 		if after != open+1 {
@@ -352,10 +405,10 @@ func TestReplayOpenFileSnapshot(t *testing.T) {
 	path, size := j.Snapshot()
 	j.AppendEvent("a", ev("a", 3, t0)) // after the snapshot
 	var got []string
-	if _, err := ReplayOpenFile(path, size, func(r *Record) error {
-		got = append(got, fmt.Sprintf("%s:%d", r.SessionID, r.Env.TranscriptSize))
+	if _, err := ReplayOpenFile(path, size, settings, func(r *Record) error {
+		got = append(got, fmt.Sprintf("%s:%d", r.SessionID, number(r)))
 		return nil
-	}, nil); err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(got) != "[a:1 b:2]" {
