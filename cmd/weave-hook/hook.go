@@ -13,11 +13,25 @@ import (
 	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
+// fate is what became of one event. Its value is what the debug line
+// says (outcome=...).
+type fate string
+
+const (
+	delivered fate = "delivered" // the daemon has it (it answered 2xx)
+	toInbox   fate = "inbox"     // to keep in the inbox for the daemon to drain
+	dropped   fate = "dropped"   // not kept: nothing to keep, nowhere safe, or not a hook event
+	abandoned fate = "abandoned" // the deadline passed first
+)
+
 // outcome is what happened to one event, for the debug line.
 type outcome struct {
-	what string // delivered | inbox | dropped
+	what fate
 	why  string
 	err  error
+	// startDaemon: nobody serves the socket (or someone else does), so
+	// the hook starts a daemon after keeping the event.
+	startDaemon bool
 }
 
 // runHook is hook mode. It returns normally in every case; main exits 0.
@@ -30,7 +44,7 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 	var keeping atomic.Bool
 	keeping.Store(true)
 	abandon := func() {
-		debugf(start, nil, outcome{what: "abandoned", why: "deadline"})
+		debugf(start, nil, outcome{what: abandoned, why: "deadline"})
 		os.Exit(0)
 	}
 	watchdog := time.AfterFunc(hookproto.HookDeadline, func() {
@@ -50,18 +64,18 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 		env.OriginalSize = orig
 	}
 	if len(body) == 0 {
-		debugf(start, body, outcome{what: "dropped", why: "empty stdin", err: rerr})
+		debugf(start, body, outcome{what: dropped, why: "empty stdin", err: rerr})
 		return
 	}
 	if perr != nil {
-		debugf(start, body, outcome{what: "dropped", why: "paths", err: perr})
+		debugf(start, body, outcome{what: dropped, why: "paths", err: perr})
 		return
 	}
 	// A WEAVE_HOME another user could control (made by them first, or
 	// writable by others) gets nothing: its socket and inbox may be theirs.
 	// A missing one is made by the inbox append or the daemon start.
 	if err := paths.CheckHome(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		debugf(start, body, outcome{what: "dropped", why: "untrusted WEAVE_HOME", err: err})
+		debugf(start, body, outcome{what: dropped, why: "untrusted WEAVE_HOME", err: err})
 		return
 	}
 	if tp, ok := hookproto.TranscriptPath(body); ok {
@@ -71,15 +85,15 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 	}
 
 	out := deliver(paths, env, start.Add(hookproto.NetDeadline))
-	if out.what != "inbox" {
+	if out.what != toInbox {
 		keeping.Store(false)
 	} else {
 		err := hookproto.AppendInbox(paths, env, start.Add(hookproto.InboxCeiling))
 		keeping.Store(false)
 		if err != nil {
-			out = outcome{what: "dropped", why: out.why + "; inbox", err: err}
+			out = outcome{what: dropped, why: out.why + "; inbox", err: err} // an event not kept starts no daemon
 		}
-		if out.why == "no daemon" || out.why == "foreign socket" {
+		if out.startDaemon {
 			if err := startDaemon(paths); err != nil {
 				out.why += "; start daemon"
 				out.err = errors.Join(out.err, err)
@@ -102,26 +116,26 @@ func readPayload(r io.Reader) (body []byte, orig int64, err error) {
 	return body, orig, err
 }
 
-// deliver hands env to the daemon. what is "delivered", "dropped" (the
-// daemon refused it as not a hook event) or "inbox" (keep it); why "no
-// daemon" means nobody listens on the socket (start one).
+// deliver hands env to the daemon: delivered, dropped (the daemon refused
+// it as not a hook event) or toInbox (keep it), starting a daemon too when
+// nobody, or somebody else, listens on the socket.
 func deliver(p hookproto.Paths, env *hookproto.Envelope, deadline time.Time) outcome {
 	code, err := exchange(p.Socket, env.AppendRequest(nil), deadline)
 	switch {
 	case errors.Is(err, errNoDaemon):
-		return outcome{what: "inbox", why: "no daemon", err: err}
+		return outcome{what: toInbox, why: "no daemon", err: err, startDaemon: true}
 	case errors.Is(err, errForeignPeer):
 		// Nothing was sent. The inbox, in a Home that passed CheckHome, is
 		// ours; the daemon replaces a socket it does not own.
-		return outcome{what: "inbox", why: "foreign socket", err: err}
+		return outcome{what: toInbox, why: "foreign socket", err: err, startDaemon: true}
 	case err != nil:
-		return outcome{what: "inbox", why: "no answer", err: err}
+		return outcome{what: toInbox, why: "no answer", err: err}
 	case code >= 200 && code < 300:
-		return outcome{what: "delivered", why: strconv.Itoa(code)}
+		return outcome{what: delivered, why: strconv.Itoa(code)}
 	case code == 400:
-		return outcome{what: "dropped", why: "daemon answered 400 (not a hook event)"}
+		return outcome{what: dropped, why: "daemon answered 400 (not a hook event)"}
 	default:
-		return outcome{what: "inbox", why: "daemon answered " + strconv.Itoa(code)}
+		return outcome{what: toInbox, why: "daemon answered " + strconv.Itoa(code)}
 	}
 }
 
