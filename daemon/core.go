@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"iter"
 	"log/slog"
 	"slices"
 	"sort"
@@ -135,19 +137,22 @@ func (c *core) replay() {
 	var n int64
 	var st journal.Stats
 	var err error
-	// One rebuild per session at the end, not one per journaled event.
-	c.deferred(func(apply func(hookproto.Event, bool)) {
+	journaled := func(yield func(hookproto.Event) bool) {
 		st, err = journal.ReplayOpenFile(c.replayPath, c.replaySize, JournalSettings(c.log), func(r *journal.Record) error {
 			ev, ok := journaledEvent(r)
 			if !ok {
 				return nil // journaled before a decoder change; nothing to do with it
 			}
 			n++
-			apply(ev, true)
+			if !yield(ev) {
+				return errStopped
+			}
 			return nil
 		})
-	})
-	if err != nil {
+	}
+	// One rebuild per session at the end, not one per journaled event.
+	c.deferred(true, journaled)
+	if err != nil && !errors.Is(err, errStopped) {
 		c.log.Error("daemon: replay journal", "err", err)
 	}
 	c.mu.Lock()
@@ -168,27 +173,38 @@ const maxBurst = 256
 // a session rebuilds, the daemon catches up instead of falling further
 // behind. A lone event is handled at once, as before.
 func (c *core) burst(ev hookproto.Event) {
-	c.deferred(func(apply func(hookproto.Event, bool)) {
-		apply(ev, false)
+	queued := func(yield func(hookproto.Event) bool) {
+		if !yield(ev) {
+			return
+		}
 		for range maxBurst - 1 {
 			select {
 			case next := <-c.events:
-				apply(next, false)
+				if !yield(next) {
+					return
+				}
 			default:
 				return
 			}
 		}
-	})
+	}
+	c.deferred(false, queued)
 }
 
-// deferred runs feed inside one Processor.Deferred call: the events feed
-// hands to apply update state, then each session they touched is rebuilt
-// once, the spans exported and the sessions checked for closing.
-func (c *core) deferred(feed func(apply func(ev hookproto.Event, replay bool))) {
+// errStopped ends a journal read whose consumer stopped early.
+var errStopped = errors.New("daemon: stopped")
+
+// deferred applies events (replayed from the journal, or live) inside one
+// Processor.Deferred call: each event updates state, then each session
+// they touched is rebuilt once, the spans exported and the sessions
+// checked for closing.
+func (c *core) deferred(replay bool, events iter.Seq[hookproto.Event]) {
 	var ids []string
 	out := c.call(func() []spans.Span {
 		return c.proc.Deferred(func() {
-			feed(func(ev hookproto.Event, replay bool) { ids = append(ids, c.apply(ev, replay)...) })
+			for ev := range events {
+				ids = append(ids, c.apply(ev, replay)...)
+			}
 		})
 	})
 	c.export(out)
