@@ -23,8 +23,9 @@ import (
 type Settings struct {
 	Paths  hookproto.Paths
 	Config config.Config
-	// Processor turns events into spans (default: a LogProcessor, which
-	// emits none). The daemon calls it from one goroutine.
+	// Processor turns events into spans (required; weave-agentd's is a
+	// Router over the agents' session processors). The daemon calls it
+	// from one goroutine.
 	Processor Processor
 	Logger    *slog.Logger
 	// Version is weave's version (status, resource service.version).
@@ -74,6 +75,9 @@ func New(s Settings) (*Daemon, error) {
 	if s.Paths.Home == "" {
 		return nil, errors.New("daemon: no paths")
 	}
+	if s.Processor == nil {
+		return nil, errors.New("daemon: no processor")
+	}
 	if err := s.Config.Validate(); err != nil {
 		return nil, err
 	}
@@ -82,9 +86,6 @@ func New(s Settings) (*Daemon, error) {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	if s.Processor == nil {
-		s.Processor = NewLogProcessor(s.Logger)
 	}
 	if s.TickInterval <= 0 {
 		s.TickInterval = time.Second

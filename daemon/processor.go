@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
@@ -67,102 +66,4 @@ type ProcessorStats struct {
 	// Details is any further figures the processor wants shown (rendered
 	// as JSON), e.g. its own stats struct.
 	Details any `json:"details,omitempty"`
-}
-
-// LogProcessor is the stand-in Processor used until the session state
-// machines are wired in: it logs each event at debug level, counts events
-// by name and tracks which sessions are open, and emits no spans.
-type LogProcessor struct {
-	log      *slog.Logger
-	idle     time.Duration
-	sessions map[string]*logSession
-	counts   map[string]int64
-}
-
-type logSession struct {
-	last  time.Time
-	ended bool
-}
-
-// NewLogProcessor returns a LogProcessor; a session with no event for an
-// hour counts as closed.
-func NewLogProcessor(log *slog.Logger) *LogProcessor {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &LogProcessor{log: log, idle: time.Hour, sessions: map[string]*logSession{}, counts: map[string]int64{}}
-}
-
-// Event implements Processor.
-func (p *LogProcessor) Event(ev hookproto.Event, replay bool) []spans.Span {
-	p.log.Debug("processor: event", "event", ev.HookEventName, "session_id", ev.SessionID, "replay", replay)
-	p.counts[ev.HookEventName]++
-	if ev.SessionID == "" {
-		return nil
-	}
-	s := p.sessions[ev.SessionID]
-	if s == nil {
-		s = &logSession{}
-		p.sessions[ev.SessionID] = s
-	}
-	s.last = ev.ReceivedAt
-	s.ended = ev.HookEventName == hookproto.EventSessionEnd
-	return nil
-}
-
-// FileChanged implements Processor.
-func (p *LogProcessor) FileChanged(string) []spans.Span { return nil }
-
-// Watches implements Processor.
-func (p *LogProcessor) Watches() []string { return nil }
-
-// Tick implements Processor: sessions idle for an hour end.
-func (p *LogProcessor) Tick(now time.Time) []spans.Span {
-	for id, s := range p.sessions {
-		switch idle := now.Sub(s.last); {
-		case s.ended && idle > 2*p.idle:
-			delete(p.sessions, id) // unknown counts as closed too
-		case idle > p.idle:
-			s.ended = true
-		}
-	}
-	return nil
-}
-
-// Close implements Processor.
-func (p *LogProcessor) Close(string) []spans.Span {
-	for _, s := range p.sessions {
-		s.ended = true
-	}
-	return nil
-}
-
-// Stats implements Processor.
-func (p *LogProcessor) Stats() ProcessorStats {
-	live := 0
-	for _, s := range p.sessions {
-		if !s.ended {
-			live++
-		}
-	}
-	counts := make(map[string]int64, len(p.counts))
-	for k, v := range p.counts {
-		counts[k] = v
-	}
-	return ProcessorStats{LiveSessions: live, Details: map[string]any{"processor": "log (no spans)", "events": counts}}
-}
-
-// Deferred implements Processor: the LogProcessor emits no spans.
-func (p *LogProcessor) Deferred(f func()) []spans.Span {
-	f()
-	return nil
-}
-
-// Rebuild implements Processor: the LogProcessor emits no spans.
-func (p *LogProcessor) Rebuild(string, []hookproto.Event) []spans.Span { return nil }
-
-// SessionClosed implements Processor: unknown sessions count as closed.
-func (p *LogProcessor) SessionClosed(id string) bool {
-	s := p.sessions[id]
-	return s == nil || s.ended
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"testing"
+	"time"
 
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/spans"
@@ -28,9 +29,8 @@ func TestAgentOf(t *testing.T) {
 	}
 }
 
-// fakeAgent records the sessions it was handed.
+// fakeAgent records the sessions it was handed; it emits no spans.
 type fakeAgent struct {
-	LogProcessor
 	got  []string
 	mine map[string]bool
 }
@@ -40,13 +40,20 @@ func (f *fakeAgent) Event(ev hookproto.Event, replay bool) []spans.Span {
 	f.mine[ev.SessionID] = true
 	return nil
 }
-func (f *fakeAgent) Has(id string) bool        { return f.mine[id] }
-func (f *fakeAgent) Owns(path string) bool     { return false }
-func (f *fakeAgent) SessionClosed(string) bool { return false }
+func (f *fakeAgent) Has(id string) bool                             { return f.mine[id] }
+func (f *fakeAgent) Owns(path string) bool                          { return false }
+func (f *fakeAgent) SessionClosed(string) bool                      { return false }
+func (f *fakeAgent) FileChanged(string) []spans.Span                { return nil }
+func (f *fakeAgent) Watches() []string                              { return nil }
+func (f *fakeAgent) Tick(time.Time) []spans.Span                    { return nil }
+func (f *fakeAgent) Close(string) []spans.Span                      { return nil }
+func (f *fakeAgent) Stats() ProcessorStats                          { return ProcessorStats{} }
+func (f *fakeAgent) Deferred(fn func()) []spans.Span                { fn(); return nil }
+func (f *fakeAgent) Rebuild(string, []hookproto.Event) []spans.Span { return nil }
 
 func TestRouterEvent(t *testing.T) {
-	claude := &fakeAgent{LogProcessor: *NewLogProcessor(nil), mine: map[string]bool{}}
-	codex := &fakeAgent{LogProcessor: *NewLogProcessor(nil), mine: map[string]bool{}}
+	claude := &fakeAgent{mine: map[string]bool{}}
+	codex := &fakeAgent{mine: map[string]bool{}}
 	r := &Router{Claude: claude, Agents: map[string]AgentProcessor{hookproto.AgentCodex: codex}}
 	r.Event(hookproto.Event{SessionID: "a", HookEventName: "Stop"}, false)
 	r.Event(hookproto.Event{SessionID: "b", HookEventName: "Stop", Agent: hookproto.AgentCodex}, false)
