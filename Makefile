@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-ingest-stores bench-clickhouse bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check funclen unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-ingest-stores bench-clickhouse bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -31,6 +31,9 @@ vet: ## go vet
 
 tidy-check: ## fail if go.mod/go.sum differ from what `go mod tidy` makes
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy (diff above): run go mod tidy"; exit 1; }
+
+funclen: ## the ten longest and the ten most complex functions of the three binaries (limits: 100 lines, complexity 25, or a "// long:" line saying why; internal/codecheck)
+	$(GO) test -count=1 -run '^TestFunctionLength$$' -v ./internal/codecheck -args -longest
 
 unit: ## go test -race over every package
 	@$(call cold_note,-race,compiling the tests with -race (the first run takes a few minutes more: the pure-Go SQLite again)…)
