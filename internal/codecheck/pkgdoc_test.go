@@ -6,8 +6,9 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,12 +28,7 @@ func TestPackageDocs(t *testing.T) {
 	if len(pkgs) < 10 {
 		t.Fatalf("found %d packages under %s; the walk is broken", len(pkgs), root)
 	}
-	dirs := make([]string, 0, len(pkgs))
-	for d := range pkgs {
-		dirs = append(dirs, d)
-	}
-	sort.Strings(dirs)
-	for _, dir := range dirs {
+	for _, dir := range slices.Sorted(maps.Keys(pkgs)) {
 		files := pkgs[dir]
 		rel, _ := filepath.Rel(root, dir)
 		names := map[string]bool{}
@@ -42,7 +38,7 @@ func TestPackageDocs(t *testing.T) {
 			documented = documented || hasPackageDoc(f)
 		}
 		if len(names) != 1 {
-			t.Errorf("%s: files of several packages %v", rel, keys(names))
+			t.Errorf("%s: files of several packages %v", rel, slices.Sorted(maps.Keys(names)))
 			continue
 		}
 		if documented {
@@ -119,15 +115,6 @@ func neverBuilt(f *ast.File) bool {
 		}
 	}
 	return false
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func TestHasPackageDoc(t *testing.T) {
