@@ -75,7 +75,7 @@ func (h *Handler) prepare(r *http.Request, sig signal, enc encoding, body []byte
 		if err != nil {
 			return nil, bad(fmt.Errorf("resource %d: %w", ri+1, err))
 		}
-		if p := normalize.ProjectID(attrs, h.s.DefaultProject); p != "" {
+		if p := normalize.ProjectID(attrs, h.cfg.DefaultProject); p != "" {
 			projects[p] = true
 		}
 		for _, si := range scopes {

@@ -6,7 +6,7 @@
 //
 // Before a body is kept, the API key in the headers is checked
 // (Settings.Authenticate) and the request takes room in a memory budget
-// (Settings.MaxInFlightBytes; 503 with Retry-After when it stays full).
+// (Config.MaxInFlightBytes; 503 with Retry-After when it stays full).
 // The body is then scanned on the wire (scanProto, scanJSON), without
 // decoding or recursion: the scan finds the request's resources, scopes and
 // items and checks that no value nests deeper than MaxValueDepth. Items are
@@ -20,7 +20,7 @@
 // never costs the rest of the request. Status codes: 200 (all or partly
 // accepted), 400 (not an OTLP request, with a message naming what is
 // wrong), 401 / 403 (Settings.Authenticate, Settings.Authorize), 405, 413
-// (body over Settings.MaxBodyBytes, compressed or not), 415 (other content
+// (body over Config.MaxBodyBytes, compressed or not), 415 (other content
 // type or encoding), 503 with Retry-After (the memory budget stayed full,
 // or the store failed; retry).
 //

@@ -222,8 +222,8 @@ func TestGRPCErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newMemWriter()
-			h, _ := newTestHandler(t, w, func(s *Settings) {
-				s.MaxBodyBytes = tt.maxBody
+			h, _ := newTestHandler(t, w, func(c *Config, s *Settings) {
+				c.MaxBodyBytes = tt.maxBody
 				s.Authenticate = func(r *http.Request) error { _, err := keys.Authenticate(r); return err }
 				s.Authorize = keys.Authorize
 			})
@@ -252,7 +252,7 @@ func TestGRPCErrors(t *testing.T) {
 // OTLP exporters honour; once there is room it goes through.
 func TestGRPCBusy(t *testing.T) {
 	w := newMemWriter()
-	h, reg := newTestHandler(t, w, func(s *Settings) { s.MaxInFlightBytes = 1 << 20; s.AdmissionWait = 50 * time.Millisecond })
+	h, reg := newTestHandler(t, w, func(c *Config, s *Settings) { c.MaxInFlightBytes = 1 << 20; c.AdmissionWait = 50 * time.Millisecond })
 	cc := dialGRPC(t, grpcServer(t, h))
 	hold := &reservation{b: h.budget}
 	if !hold.tryGrowTo(1 << 20) {

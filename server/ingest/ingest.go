@@ -36,32 +36,49 @@ var (
 )
 
 // DefaultMaxBodyBytes bounds a request body, before and after
-// decompression, when Settings.MaxBodyBytes is 0.
+// decompression, when Config.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 32 << 20
 
 // DefaultMaxInFlightBytes bounds the memory the requests being handled
-// take together (Settings.MaxInFlightBytes): room for one request of the
+// take together (Config.MaxInFlightBytes): room for one request of the
 // default maximum size (about 42 MiB with its chunk) and smaller ones
 // beside it.
 const DefaultMaxInFlightBytes = 64 << 20
 
 // DefaultAdmissionWait is how long a request waits for room in the memory
-// budget before it is answered 503 (Settings.AdmissionWait).
+// budget before it is answered 503 (Config.AdmissionWait).
 const DefaultAdmissionWait = 2 * time.Second
 
 // retryAfterSeconds is the Retry-After of every 503 (retryAfter).
 const retryAfterSeconds = "5"
 
-// Settings are the handler's dependencies.
-type Settings struct {
-	// Writer stores the spans. Required.
-	Writer store.Writer
+// Config is the handler's tuning: what an operator sets (weave-server's
+// flags and config file).
+type Config struct {
 	// DefaultProject receives spans whose resource names no project.
 	// Required.
 	DefaultProject string
 	// MaxBodyBytes bounds a request body (compressed and decompressed);
 	// 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxInFlightBytes bounds the memory the requests being handled may
+	// take together, each estimated as its body buffer plus the working
+	// set of one chunk; 0 means DefaultMaxInFlightBytes. A request that
+	// finds no room waits up to AdmissionWait, then is answered 503 with
+	// Retry-After (its body unread). A request costing more than the whole
+	// budget runs alone.
+	MaxInFlightBytes int64
+	// AdmissionWait bounds the wait for room; 0 means DefaultAdmissionWait.
+	AdmissionWait time.Duration
+	// Normalize tunes normalization (caps, prices); its DefaultProject and
+	// ExtraEvents are set by the handler.
+	Normalize normalize.Options
+}
+
+// Settings are the handler's dependencies, injected by its owner.
+type Settings struct {
+	// Writer stores the spans. Required.
+	Writer store.Writer
 	// Logger gets request-level problems (never one line per span); nil
 	// discards.
 	Logger *slog.Logger
@@ -75,24 +92,13 @@ type Settings struct {
 	// open. An error wrapping auth.ErrForbidden answers 403, any other
 	// error 401.
 	Authorize func(r *http.Request, projectID string) error
-	// MaxInFlightBytes bounds the memory the requests being handled may
-	// take together, each estimated as its body buffer plus the working
-	// set of one chunk; 0 means DefaultMaxInFlightBytes. A request that
-	// finds no room waits up to AdmissionWait, then is answered 503 with
-	// Retry-After (its body unread). A request costing more than the whole
-	// budget runs alone.
-	MaxInFlightBytes int64
-	// AdmissionWait bounds the wait for room; 0 means DefaultAdmissionWait.
-	AdmissionWait time.Duration
-	// Normalize tunes normalization (caps); its DefaultProject and
-	// ExtraEvents are set by the handler.
-	Normalize normalize.Options
 	// Now is the clock for latency figures; nil means time.Now.
 	Now func() time.Time
 }
 
 // Handler serves the OTLP endpoints. It is safe for concurrent use.
 type Handler struct {
+	cfg     Config
 	s       Settings
 	log     *slog.Logger
 	m       *ingestMetrics
@@ -116,35 +122,36 @@ type Handler struct {
 	native nativeLocks
 }
 
-// New checks s and returns a Handler.
-func New(s Settings) (*Handler, error) {
+// New checks cfg and s and returns a Handler.
+func New(cfg Config, s Settings) (*Handler, error) {
 	if s.Writer == nil {
 		return nil, errors.New("ingest: Settings.Writer is required")
 	}
-	if strings.TrimSpace(s.DefaultProject) == "" {
-		return nil, errors.New("ingest: Settings.DefaultProject is required")
+	if strings.TrimSpace(cfg.DefaultProject) == "" {
+		return nil, errors.New("ingest: Config.DefaultProject is required")
 	}
-	if s.MaxBodyBytes < 0 {
-		return nil, fmt.Errorf("ingest: Settings.MaxBodyBytes is negative (%d)", s.MaxBodyBytes)
+	if cfg.MaxBodyBytes < 0 {
+		return nil, fmt.Errorf("ingest: Config.MaxBodyBytes is negative (%d)", cfg.MaxBodyBytes)
 	}
-	if s.MaxInFlightBytes < 0 || s.AdmissionWait < 0 {
-		return nil, fmt.Errorf("ingest: Settings.MaxInFlightBytes (%d) or AdmissionWait (%v) is negative", s.MaxInFlightBytes, s.AdmissionWait)
+	if cfg.MaxInFlightBytes < 0 || cfg.AdmissionWait < 0 {
+		return nil, fmt.Errorf("ingest: Config.MaxInFlightBytes (%d) or AdmissionWait (%v) is negative", cfg.MaxInFlightBytes, cfg.AdmissionWait)
 	}
 	h := &Handler{
+		cfg:      cfg,
 		s:        s,
 		log:      s.Logger,
 		now:      s.Now,
-		maxBody:  s.MaxBodyBytes,
+		maxBody:  cfg.MaxBodyBytes,
 		attached: newKeySet(1 << 16),
 
 		chunkItems: DefaultChunkItems,
 		chunkBytes: DefaultChunkBytes,
-		admitWait:  s.AdmissionWait,
+		admitWait:  cfg.AdmissionWait,
 	}
 	if h.admitWait == 0 {
 		h.admitWait = DefaultAdmissionWait
 	}
-	inFlight := s.MaxInFlightBytes
+	inFlight := cfg.MaxInFlightBytes
 	if inFlight == 0 {
 		inFlight = DefaultMaxInFlightBytes
 	}

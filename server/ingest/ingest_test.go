@@ -43,14 +43,15 @@ const (
 	ctJSON      = "application/json"
 )
 
-func newTestHandler(t testing.TB, w store.Writer, mod func(*Settings)) (*Handler, *metrics.Registry) {
+func newTestHandler(t testing.TB, w store.Writer, mod func(*Config, *Settings)) (*Handler, *metrics.Registry) {
 	t.Helper()
 	reg := metrics.NewRegistry()
-	s := Settings{Writer: w, DefaultProject: testProject, Metrics: reg}
+	c := Config{DefaultProject: testProject}
+	s := Settings{Writer: w, Metrics: reg}
 	if mod != nil {
-		mod(&s)
+		mod(&c, &s)
 	}
-	h, err := New(s)
+	h, err := New(c, s)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -159,15 +160,16 @@ func decodeTraceResponse(t testing.TB, rec *httptest.ResponseRecorder, ct string
 func TestNewValidates(t *testing.T) {
 	tests := []struct {
 		name string
+		c    Config
 		s    Settings
 	}{
-		{"no writer", Settings{DefaultProject: "p"}},
-		{"no default project", Settings{Writer: newMemWriter()}},
-		{"negative limit", Settings{Writer: newMemWriter(), DefaultProject: "p", MaxBodyBytes: -1}},
+		{"no writer", Config{DefaultProject: "p"}, Settings{}},
+		{"no default project", Config{}, Settings{Writer: newMemWriter()}},
+		{"negative limit", Config{DefaultProject: "p", MaxBodyBytes: -1}, Settings{Writer: newMemWriter()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(tt.s); err == nil || !strings.HasPrefix(err.Error(), "ingest: ") {
+			if _, err := New(tt.c, tt.s); err == nil || !strings.HasPrefix(err.Error(), "ingest: ") {
 				t.Errorf("New: got %v, want an ingest: error", err)
 			}
 		})
@@ -206,7 +208,7 @@ func TestRequestErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newMemWriter()
-			h, _ := newTestHandler(t, w, func(s *Settings) { s.MaxBodyBytes = tt.limit; s.Authorize = tt.authorize })
+			h, _ := newTestHandler(t, w, func(c *Config, s *Settings) { c.MaxBodyBytes = tt.limit; s.Authorize = tt.authorize })
 			r := httptest.NewRequest(tt.method, "/v1/traces", bytes.NewReader(tt.body))
 			if tt.ct != "" {
 				r.Header.Set("Content-Type", tt.ct)
@@ -341,7 +343,7 @@ func TestProjectRoutingAndAuthorizePerProject(t *testing.T) {
 	rs2.ScopeSpans().At(0).Spans().At(0).SetSpanID(pcommon.SpanID{7})
 	var asked []string
 	w := newMemWriter()
-	h, _ := newTestHandler(t, w, func(s *Settings) {
+	h, _ := newTestHandler(t, w, func(c *Config, s *Settings) {
 		s.Authorize = func(r *http.Request, p string) error { asked = append(asked, p); return nil }
 	})
 	rec := post(t, h.Traces(), "/agents/otel/v1/traces", ctProto, "", traceBody(t, td, ctProto))
@@ -619,7 +621,7 @@ func TestClockDrivesLatency(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	step := 1500 * time.Millisecond
 	clock := func() time.Time { now = now.Add(step); return now }
-	h, reg := newTestHandler(t, newMemWriter(), func(s *Settings) { s.Now = clock })
+	h, reg := newTestHandler(t, newMemWriter(), func(c *Config, s *Settings) { s.Now = clock })
 	post(t, h.Traces(), "/v1/traces", ctProto, "", traceBody(t, sampleTraces(1), ctProto))
 	var out bytes.Buffer
 	_ = reg.WritePrometheus(&out)
@@ -631,7 +633,7 @@ func TestClockDrivesLatency(t *testing.T) {
 func TestSharedRegistryAcrossHandlers(t *testing.T) {
 	reg := metrics.NewRegistry()
 	for range 2 {
-		if _, err := New(Settings{Writer: newMemWriter(), DefaultProject: "p", Metrics: reg}); err != nil {
+		if _, err := New(Config{DefaultProject: "p"}, Settings{Writer: newMemWriter(), Metrics: reg}); err != nil {
 			t.Fatalf("New with a shared registry: %v", err)
 		}
 	}

@@ -178,9 +178,9 @@ func postCounted(h http.Handler, ct string, body []byte, mod func(*http.Request)
 // room frees, the same request is stored.
 func TestBusyAnswers503WithRetryAfter(t *testing.T) {
 	w := newMemWriter()
-	h, reg := newTestHandler(t, w, func(s *Settings) {
-		s.MaxInFlightBytes = 4 << 20
-		s.AdmissionWait = 20 * time.Millisecond
+	h, reg := newTestHandler(t, w, func(c *Config, s *Settings) {
+		c.MaxInFlightBytes = 4 << 20
+		c.AdmissionWait = 20 * time.Millisecond
 	})
 	body := traceBody(t, sampleTraces(3), ctProto)
 	if err := h.budget.acquire(context.Background(), 4<<20); err != nil {
@@ -217,9 +217,9 @@ func TestBusyAnswers503WithRetryAfter(t *testing.T) {
 // waits for it rather than failing at once.
 func TestWaitingRequestAdmittedWhenRoomFrees(t *testing.T) {
 	w := newMemWriter()
-	h, _ := newTestHandler(t, w, func(s *Settings) {
-		s.MaxInFlightBytes = 4 << 20
-		s.AdmissionWait = time.Minute
+	h, _ := newTestHandler(t, w, func(c *Config, s *Settings) {
+		c.MaxInFlightBytes = 4 << 20
+		c.AdmissionWait = time.Minute
 	})
 	if err := h.budget.acquire(context.Background(), 4<<20); err != nil {
 		t.Fatal(err)
@@ -244,15 +244,15 @@ func TestWaitingRequestAdmittedWhenRoomFrees(t *testing.T) {
 func TestRefusedBeforeReadingTheBody(t *testing.T) {
 	body := traceBody(t, sampleTraces(2), ctProto)
 	w := newMemWriter()
-	h, _ := newTestHandler(t, w, func(s *Settings) {
-		s.MaxBodyBytes = int64(len(body)) - 1
+	h, _ := newTestHandler(t, w, func(c *Config, s *Settings) {
+		c.MaxBodyBytes = int64(len(body)) - 1
 	})
 	rec, cb := postCounted(h.Traces(), ctProto, body, nil)
 	if rec.Code != http.StatusRequestEntityTooLarge || cb.read != 0 {
 		t.Errorf("over the limit: status %d after reading %d bytes, want 413 unread", rec.Code, cb.read)
 	}
 
-	keyed, _ := newTestHandler(t, w, func(s *Settings) {
+	keyed, _ := newTestHandler(t, w, func(c *Config, s *Settings) {
 		s.Authenticate = func(r *http.Request) error {
 			if r.Header.Get("wandb-api-key") != "right" {
 				return auth.ErrUnauthenticated

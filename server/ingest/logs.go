@@ -51,7 +51,7 @@ func (h *Handler) logsChunk(r *http.Request, ld plog.Logs, skipped map[string]in
 		if _, herr := h.nativeRecords(r.Context(), rl); herr != nil {
 			return herr
 		}
-		evs, sk := normalize.EventsFromLogs(rl, h.s.DefaultProject)
+		evs, sk := normalize.EventsFromLogs(rl, h.cfg.DefaultProject)
 		for reason, n := range sk {
 			skipped[reason] += n
 			h.m.logsRejected.With(reason).Add(float64(n))

@@ -64,7 +64,7 @@ func (h *Handler) metrics(r *http.Request, enc encoding, body []byte) (result, *
 func (h *Handler) metricsChunk(ctx context.Context, ms store.MetricStore, md pmetric.Metrics, skipped map[string]int) *httpError {
 	var points []model.MetricPoint
 	for _, rm := range md.ResourceMetrics().All() {
-		ps, warns := normalize.Metrics(rm, h.s.DefaultProject)
+		ps, warns := normalize.Metrics(rm, h.cfg.DefaultProject)
 		for _, w := range warns {
 			if w.Rejected {
 				skipped[w.Code]++

@@ -73,22 +73,22 @@ type traceBatch struct {
 
 // tracesChunk normalizes and writes the spans of one chunk of a request.
 func (h *Handler) tracesChunk(ctx context.Context, td ptrace.Traces, b *traceBatch) *httpError {
-	keys := incomingKeys(td, h.s.DefaultProject)
+	keys := incomingKeys(td, h.cfg.DefaultProject)
 	extra, taken, herr := h.eventsFor(ctx, keys)
 	if herr != nil {
 		return herr
 	}
 	reasons := map[string]int{}
 	var spans []model.Span
-	opts := h.s.Normalize
-	opts.DefaultProject = h.s.DefaultProject
+	opts := h.cfg.Normalize
+	opts.DefaultProject = h.cfg.DefaultProject
 	for _, rs := range td.ResourceSpans().All() {
 		// Claude Code's beta spans (claude_code.interaction, llm_request,
 		// tool…) describe the calls its log events describe, under ids
 		// no other source shares: the turns are built from the events
 		// (nativeRecords), these are not stored.
 		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Scope().Name() == normalize.ClaudeCodeTracingScope })
-		opts.ExtraEvents = extra[normalize.ProjectID(rs.Resource().Attributes(), h.s.DefaultProject)]
+		opts.ExtraEvents = extra[normalize.ProjectID(rs.Resource().Attributes(), h.cfg.DefaultProject)]
 		out, warns := normalize.Normalize(rs, opts)
 		for _, w := range warns {
 			if w.Rejected {
@@ -283,8 +283,8 @@ func (h *Handler) applyLateEvents(ctx context.Context, written []model.Span) {
 }
 
 func (h *Handler) normalizeOptions() normalize.Options {
-	o := h.s.Normalize
-	o.DefaultProject = h.s.DefaultProject
+	o := h.cfg.Normalize
+	o.DefaultProject = h.cfg.DefaultProject
 	o.ExtraEvents = nil
 	return o
 }

@@ -312,16 +312,17 @@ func (srv *Server) routes(st store.Store, reg *metrics.Registry, dm *deleteMetri
 		}
 		authorize = srv.keys.Authorize
 	}
-	ing, err := ingest.New(ingest.Settings{
-		Writer:           st,
+	ing, err := ingest.New(ingest.Config{
 		DefaultProject:   srv.cfg.DefaultProject,
 		MaxBodyBytes:     srv.cfg.MaxBodyBytes,
 		MaxInFlightBytes: srv.cfg.IngestMemoryBytes,
-		Logger:           srv.log.With("component", "ingest"),
-		Metrics:          reg,
-		Authenticate:     authenticate,
-		Authorize:        authorize,
 		Normalize:        normalize.Options{Prices: srv.prices},
+	}, ingest.Settings{
+		Writer:       st,
+		Logger:       srv.log.With("component", "ingest"),
+		Metrics:      reg,
+		Authenticate: authenticate,
+		Authorize:    authorize,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("serve: %w", err)
