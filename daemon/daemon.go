@@ -167,17 +167,13 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			sp.Close()
 		}
 	}()
-	d.exp, err = export.New(ctx, export.Settings{
-		Logger: d.log,
+	d.exp, err = export.New(ctx, export.Config{
 		Target: export.Target{
 			Endpoint: cfg.Endpoint, Project: cfg.Project, APIKey: cfg.APIKey,
 			ServiceVersion: d.set.Version, Timeout: cfg.ExportTimeout.D(),
 		},
-		Spool:      sp,
-		Transport:  d.set.Transport,
-		LossesPath: p.Losses,
 		MinBackoff: d.set.ExportBackoff, MaxBackoff: d.set.ExportMaxBackoff,
-	})
+	}, export.Settings{Logger: d.log, Spool: sp, Transport: d.set.Transport, LossesPath: p.Losses})
 	if err != nil {
 		return err
 	}

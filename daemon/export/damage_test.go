@@ -135,7 +135,7 @@ func TestLossesKept(t *testing.T) {
 		}
 		os.WriteFile(seg, b, 0o600)
 
-		set := func(s *Settings) { s.LossesPath = losses }
+		set := func(_ *Config, s *Settings) { s.LossesPath = losses }
 		r := newRigWith(t, filepath.Join(dir, "spool"), nil, set)
 		synctest.Wait()
 		if n := len(r.rcv.Distinct()); n != 8 {
@@ -177,8 +177,8 @@ func TestLossesSpoolFull(t *testing.T) {
 			t.Fatal(err)
 		}
 		rcv := exporttest.NewReceiver()
-		e, err := New(context.Background(), Settings{Target: Target{Endpoint: "http://weave.test"}, Spool: sp,
-			Transport: exporttest.Transport{H: rcv}, MaxBatchSpans: 4})
+		e, err := New(context.Background(), Config{Target: Target{Endpoint: "http://weave.test"}, MaxBatchSpans: 4},
+			Settings{Spool: sp, Transport: exporttest.Transport{H: rcv}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,16 +34,10 @@ import (
 	"github.com/weavetrace/weave/spans"
 )
 
-// Settings configure an Exporter.
-type Settings struct {
-	Logger *slog.Logger
+// Config is the Exporter's tuning: where the spans go (weave-agentd's
+// config.json) and how it batches, queues and retries.
+type Config struct {
 	Target Target
-	// Spool holds undeliverable batches (required). The Exporter is its
-	// only writer and reader while it runs.
-	Spool *spool.Queue
-	// Transport carries the HTTP requests (default: a clone of
-	// http.DefaultTransport). Tests pass an in-memory one.
-	Transport http.RoundTripper
 	// MinBackoff and MaxBackoff bound the retry delay (defaults 1 s, 30 s:
 	// spans spooled during an outage go out at most 30 s after the server
 	// is back, whoever is waiting for them).
@@ -56,6 +50,17 @@ type Settings struct {
 	// DrainTimeout bounds the final delivery attempt at shutdown (default
 	// 3 s); what is not delivered by then is spooled.
 	DrainTimeout time.Duration
+}
+
+// Settings are the Exporter's dependencies, injected by its owner.
+type Settings struct {
+	Logger *slog.Logger
+	// Spool holds undeliverable batches (required). The Exporter is its
+	// only writer and reader while it runs.
+	Spool *spool.Queue
+	// Transport carries the HTTP requests (default: a clone of
+	// http.DefaultTransport). Tests pass an in-memory one.
+	Transport http.RoundTripper
 	// LossesPath is the file that keeps the Losses across restarts
 	// (hookproto.Paths.Losses); empty: kept in memory only.
 	LossesPath string
@@ -101,6 +106,7 @@ type Stats struct {
 
 // Exporter is the delivery loop.
 type Exporter struct {
+	cfg   Config
 	set   Settings
 	log   *slog.Logger
 	exp   *Client
@@ -159,7 +165,7 @@ func (t statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // New builds an Exporter; Run starts it.
-func New(ctx context.Context, s Settings) (*Exporter, error) {
+func New(ctx context.Context, cfg Config, s Settings) (*Exporter, error) {
 	if s.Spool == nil {
 		return nil, errors.New("export: no spool")
 	}
@@ -169,39 +175,40 @@ func New(ctx context.Context, s Settings) (*Exporter, error) {
 	if s.Transport == nil {
 		s.Transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	if s.MinBackoff <= 0 {
-		s.MinBackoff = time.Second
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
 	}
-	if s.MaxBackoff < s.MinBackoff {
-		s.MaxBackoff = max(DefaultMaxBackoff, s.MinBackoff)
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
 	}
-	if s.MaxBatchSpans <= 0 {
-		s.MaxBatchSpans = 512
+	if cfg.MaxBatchSpans <= 0 {
+		cfg.MaxBatchSpans = 512
 	}
-	if s.QueueLen <= 0 {
-		s.QueueLen = 256
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = 256
 	}
-	if s.DrainTimeout <= 0 {
-		s.DrainTimeout = 3 * time.Second
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 3 * time.Second
 	}
 	// The OTLP client's own retry is off: the Exporter retries through the
 	// spool, reading each request's HTTP status through statusTransport.
-	exp, err := newClient(ctx, s.Target, statusTransport{s.Transport})
+	exp, err := newClient(ctx, cfg.Target, statusTransport{s.Transport})
 	if err != nil {
 		return nil, err
 	}
 	e := &Exporter{
+		cfg: cfg,
 		set: s,
 		log: s.Logger,
 		exp: exp,
-		in:  make(chan []spans.Span, s.QueueLen),
+		in:  make(chan []spans.Span, cfg.QueueLen),
 		sp:  s.Spool,
 
 		warnEvery: time.Minute,
 		lastWarn:  map[string]time.Time{},
 		quiet:     map[string]int{},
 	}
-	e.st.Endpoint = TracesURL(s.Target.Endpoint)
+	e.st.Endpoint = TracesURL(cfg.Target.Endpoint)
 	if s.LossesPath != "" {
 		l, err := ReadLosses(s.LossesPath)
 		if err != nil {
@@ -364,7 +371,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 	// acknowledged) instead of being cut off and sent again next time.
 	sendCtx, sendCancel := context.WithCancel(context.Background())
 	defer sendCancel()
-	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(e.set.DrainTimeout, sendCancel) })
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(e.cfg.DrainTimeout, sendCancel) })
 	defer stopAfter()
 	backoff := time.Duration(0)
 	var timer *time.Timer
@@ -379,9 +386,9 @@ func (e *Exporter) Run(ctx context.Context) error {
 	defer stopTimer()
 	fail := func() {
 		if backoff == 0 {
-			backoff = e.set.MinBackoff
+			backoff = e.cfg.MinBackoff
 		} else {
-			backoff = min(2*backoff, e.set.MaxBackoff)
+			backoff = min(2*backoff, e.cfg.MaxBackoff)
 		}
 		d := backoff/2 + rand.N(backoff/2+1) // jitter: [b/2, b]
 		timer = time.NewTimer(d)
@@ -440,7 +447,7 @@ func (e *Exporter) setRetry(t time.Time) {
 
 // collect merges batches already waiting into b, up to MaxBatchSpans.
 func (e *Exporter) collect(b []spans.Span) []spans.Span {
-	for len(b) < e.set.MaxBatchSpans {
+	for len(b) < e.cfg.MaxBatchSpans {
 		select {
 		case more := <-e.in:
 			b = append(b, more...)
@@ -469,7 +476,7 @@ func (e *Exporter) spillQueued() {
 // spoolBatch writes batch to the spool in records of at most MaxBatchSpans.
 func (e *Exporter) spoolBatch(batch []spans.Span) {
 	for len(batch) > 0 {
-		n := min(len(batch), e.set.MaxBatchSpans)
+		n := min(len(batch), e.cfg.MaxBatchSpans)
 		part := batch[:n]
 		batch = batch[n:]
 		b, err := json.Marshal(part)
@@ -599,7 +606,7 @@ func (e *Exporter) recordError(now time.Time, err error) {
 // finish runs at shutdown: a last bounded attempt to deliver what is
 // queued when nothing is spooled, else everything queued is spooled.
 func (e *Exporter) finish() error {
-	ctx, cancel := context.WithTimeout(context.Background(), e.set.DrainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.DrainTimeout)
 	defer cancel()
 	for {
 		select {

@@ -58,8 +58,9 @@ func newRig(t *testing.T, dir string, h func(*exporttest.Receiver) http.Handler)
 	return newRigWith(t, dir, h, nil)
 }
 
-// newRigWith is newRig with settings changed by set (nil: none).
-func newRigWith(t *testing.T, dir string, h func(*exporttest.Receiver) http.Handler, set func(*Settings)) *rig {
+// newRigWith is newRig with the config and settings changed by set (nil:
+// none).
+func newRigWith(t *testing.T, dir string, h func(*exporttest.Receiver) http.Handler, set func(*Config, *Settings)) *rig {
 	t.Helper()
 	sp, err := spool.Open(dir, spool.Settings{MaxBytes: 1 << 20})
 	if err != nil {
@@ -70,17 +71,16 @@ func newRigWith(t *testing.T, dir string, h func(*exporttest.Receiver) http.Hand
 	if h != nil {
 		handler = h(rcv)
 	}
-	s := Settings{
+	c := Config{
 		Target:     Target{Endpoint: "http://weave.test", Project: "acme/agents", APIKey: "k-1", ServiceVersion: "0.1.0"},
-		Spool:      sp,
-		Transport:  exporttest.Transport{H: handler},
 		MinBackoff: time.Second, MaxBackoff: 8 * time.Second,
 		MaxBatchSpans: 4,
 	}
+	s := Settings{Spool: sp, Transport: exporttest.Transport{H: handler}}
 	if set != nil {
-		set(&s)
+		set(&c, &s)
 	}
-	e, err := New(context.Background(), s)
+	e, err := New(context.Background(), c, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestSpooledSpansDeliveredSoonAfterOutage(t *testing.T) {
 		}
 		sp.Close()
 		down := func(rcv *exporttest.Receiver) http.Handler { rcv.SetStatus(http.StatusServiceUnavailable); return rcv } // before Run starts
-		r := newRigWith(t, dir, down, func(s *Settings) { s.MinBackoff, s.MaxBackoff = 0, 0 })                           // the default backoff
+		r := newRigWith(t, dir, down, func(c *Config, _ *Settings) { c.MinBackoff, c.MaxBackoff = 0, 0 })                // the default backoff
 		defer r.stop()
 		time.Sleep(139 * time.Second) // down as long as in the issue
 		synctest.Wait()
@@ -354,10 +354,10 @@ func TestRealHTTPDownThenUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sp.Close()
-	e, err := New(context.Background(), Settings{
-		Target: Target{Endpoint: rcv.URL()}, Spool: sp,
+	e, err := New(context.Background(), Config{
+		Target:     Target{Endpoint: rcv.URL()},
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-	})
+	}, Settings{Spool: sp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +395,8 @@ func TestSpoolOverflowWhileDown(t *testing.T) {
 		}
 		rcv := exporttest.NewReceiver()
 		rcv.SetStatus(http.StatusServiceUnavailable)
-		e, err := New(context.Background(), Settings{Target: Target{Endpoint: "http://weave.test"}, Spool: sp,
-			Transport: exporttest.Transport{H: rcv}, MinBackoff: time.Second, MaxBackoff: 2 * time.Second})
+		e, err := New(context.Background(), Config{Target: Target{Endpoint: "http://weave.test"}, MinBackoff: time.Second, MaxBackoff: 2 * time.Second},
+			Settings{Spool: sp, Transport: exporttest.Transport{H: rcv}})
 		if err != nil {
 			t.Fatal(err)
 		}
