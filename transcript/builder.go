@@ -7,9 +7,11 @@ import (
 	"time"
 )
 
-// Builder folds transcript lines, in file order, into a Session. It is
-// incremental: a tailer feeds it lines as they land and reads Session() at
-// any point. It does no I/O.
+// Builder folds transcript lines into a Session, in file order except for
+// a user or assistant line whose parent (parentUuid) comes later in the
+// file: that line waits for its parent (see Add). It is incremental: a
+// tailer feeds it lines as they land and reads Session() at any point. It
+// does no I/O.
 type Builder struct {
 	s         *Session
 	sidechain bool // a subagent file: its lines are all sidechain lines
@@ -39,7 +41,17 @@ type Builder struct {
 	shapes   map[string][]string // api-request-shape hash → system texts
 	requests map[string]string   // api-request id → shape hash
 	seenFork map[string]bool
+
+	// seen holds the uuid of every line folded so far; held, the lines
+	// waiting for their parent, in file order.
+	seen map[string]bool
+	held []*Line
 }
+
+// maxHeld bounds the lines held for a parent that has not come: past it
+// they are all folded where they stand (a parent that never comes must not
+// stall the live session).
+const maxHeld = 64
 
 // NewBuilder starts a Session for the main transcript at path.
 func NewBuilder(path string) *Builder {
@@ -59,6 +71,7 @@ func newBuilder(path string, sidechain bool) *Builder {
 		shapes:     map[string][]string{},
 		requests:   map[string]string{},
 		seenFork:   map[string]bool{},
+		seen:       map[string]bool{},
 	}
 }
 
@@ -92,6 +105,7 @@ func (b *Builder) Session() *Session { return b.s }
 // summary or its turn is kept on the current turn rather than lost. Add may
 // not be called after Finish.
 func (b *Builder) Finish() *Session {
+	b.release()
 	if b.cur != nil {
 		// A boundary whose summary never came, or a summary whose turn never
 		// came: keep them on the current turn rather than lose them.
@@ -112,8 +126,79 @@ func (b *Builder) ToolCall(id string) *ToolCall { return b.tools[id] }
 // Turn returns the turn with the given key (promptId), or nil.
 func (b *Builder) Turn(key string) *Turn { return b.turnsByKey[key] }
 
-// Add folds one line.
+// Add folds one line. Lines are placed by their parent chain: Claude
+// Code's TUI (2.1.197) sometimes writes a turn's first assistant lines
+// before its prompt and attachments, the assistant line's parentUuid
+// naming the attachment written after it. Folded in file order, the call
+// and its tools would open a turn of their own with no prompt (and a tool
+// a PreToolUse hook placed in the prompt's turn would move trace). So a
+// user or assistant line whose parent is not folded yet is held, and
+// folded right after its parent. Held lines are folded where they stand
+// when a turn-end line comes (Claude Code writes it after the turn's
+// lines), when more than maxHeld wait, and at Finish. A recorded
+// transcript never names a parent that is absent from its file.
 func (b *Builder) Add(l *Line) {
+	if b.waits(l) {
+		b.held = append(b.held, l)
+		if len(b.held) > maxHeld {
+			b.release()
+		}
+		return
+	}
+	if l.Type == TypeSystem && (l.Subtype == SubtypeStopHookSumm || l.Subtype == SubtypeTurnDuration) {
+		b.release()
+	}
+	b.fold(l)
+	b.unblock(l.UUID)
+}
+
+// waits reports whether l must wait for its parent.
+func (b *Builder) waits(l *Line) bool {
+	return l.ParentUUID != "" && !b.seen[l.ParentUUID] &&
+		(l.Type == TypeUser || l.Type == TypeAssistant) && l.IsSidechain == b.sidechain
+}
+
+// unblock folds the held lines whose parent is uuid, then theirs, and so on.
+func (b *Builder) unblock(uuid string) {
+	queue := []string{uuid}
+	for len(queue) > 0 && len(b.held) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		if u == "" {
+			continue
+		}
+		var ready []*Line
+		kept := b.held[:0]
+		for _, h := range b.held {
+			if h.ParentUUID == u {
+				ready = append(ready, h)
+			} else {
+				kept = append(kept, h)
+			}
+		}
+		clear(b.held[len(kept):])
+		b.held = kept
+		for _, h := range ready {
+			b.fold(h)
+			queue = append(queue, h.UUID)
+		}
+	}
+}
+
+// release folds every held line in file order.
+func (b *Builder) release() {
+	held := b.held
+	b.held = nil
+	for _, h := range held {
+		b.fold(h)
+	}
+}
+
+// fold folds one line where it stands.
+func (b *Builder) fold(l *Line) {
+	if l.UUID != "" {
+		b.seen[l.UUID] = true
+	}
 	prevTS := b.lastTS
 	if !l.Timestamp.IsZero() {
 		defer func() { b.lastTS = l.Timestamp }()

@@ -213,6 +213,20 @@ func feedChecked(b *Builder, lines []*Line, finish bool) error {
 	return nil
 }
 
+// decodeFile decodes every line of the transcript at path.
+func decodeFile(t testing.TB, path string) []*Line {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _, err := DecodeAll(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
 func recordedTranscripts(t testing.TB) []string {
 	t.Helper()
 	var files []string
@@ -237,14 +251,7 @@ func recordedTranscripts(t testing.TB) []string {
 func TestRevisionsCoverEveryChange(t *testing.T) {
 	for _, path := range recordedTranscripts(t) {
 		t.Run(fixtures.Rel(t, path), func(t *testing.T) {
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lines, _, err := DecodeAll(bytes.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
+			lines := decodeFile(t, path)
 			b := NewBuilder(path)
 			if filepath.Base(filepath.Dir(path)) == "subagents" {
 				b = SubagentBuilder(path)
@@ -296,7 +303,7 @@ func FuzzBuilderRevisions(f *testing.F) {
 	b.assistant("m1", text("more of m1"))
 	b.add(map[string]any{"type": "system", "subtype": "stop_hook_summary"})
 	f.Add([]byte(strings.Join(b.lines, "\n") + "\n"))
-	for _, p := range recordedTranscripts(f)[:4] {
+	for _, p := range append(recordedTranscripts(f)[:4], reorderedPath) {
 		raw, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

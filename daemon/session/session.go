@@ -164,6 +164,10 @@ type session struct {
 	// whose fingerprint is the same builds to the same spans, so diff
 	// skips it.
 	built map[string]uint64
+	// running holds, by turn key, the spans the turn's last build exported
+	// running, to close the ones a later build no longer produces (see
+	// dropRunning).
+	running map[string]map[spanid.SpanID]spans.Span
 	// instructions are CLAUDE.md files InstructionsLoaded reported.
 	instructions []string
 }
@@ -484,7 +488,7 @@ func (p *Processor) session(id, path string) *session {
 		return s
 	}
 	s := &session{id: id, path: path, subs: map[string]*fileState{}, pending: map[string]*pendingTool{},
-		exported: map[spanid.SpanID]uint64{}, built: map[string]uint64{}, agentTurn: map[string]string{},
+		exported: map[spanid.SpanID]uint64{}, built: map[string]uint64{}, running: map[string]map[spanid.SpanID]spans.Span{}, agentTurn: map[string]string{},
 		live: spans.Live{Turns: map[string]*spans.LiveTurn{}, Tools: map[string]*spans.LiveTool{}, Agents: map[string]*spans.LiveAgent{}}}
 	if path != "" {
 		s.main = &fileState{path: path, b: transcript.NewBuilder(path)}
@@ -694,6 +698,7 @@ func (p *Processor) diff(s *session) []spans.Span {
 		}
 	}
 	var out []spans.Span
+	b := turnBuilds{}
 	for _, t := range ts.Turns {
 		if t.Copied {
 			continue
@@ -705,6 +710,7 @@ func (p *Processor) diff(s *session) []spans.Span {
 		}
 		p.turnsBuilt++
 		for _, sp := range spans.BuildTurn(ts, t, opts) {
+			b.note(t, sp)
 			h := sp.Hash()
 			if s.exported[sp.SpanID] == h {
 				continue
@@ -718,6 +724,7 @@ func (p *Processor) diff(s *session) []spans.Span {
 			delete(s.built, t.Key)
 		}
 	}
+	out = append(out, s.dropRunning(b, keys)...)
 	p.stats.SpansEmitted += int64(len(out))
 	return out
 }
