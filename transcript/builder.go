@@ -137,7 +137,17 @@ func (b *Builder) Turn(key string) *Turn { return b.turnsByKey[key] }
 // when a turn-end line comes (Claude Code writes it after the turn's
 // lines), when more than maxHeld wait, and at Finish. A recorded
 // transcript never names a parent that is absent from its file.
+//
+// A line whose uuid was folded already is a re-write: Claude Code 2.1.197
+// sometimes writes a turn's stop_hook_summary and the next prompt line a
+// second time (with the session's slug added) around an auto-compaction.
+// The first copy stands; the second is dropped (folded, it made a second
+// turn with the same prompt and start, and the server, ordering equal
+// starts by trace id, showed the turns swapped half the time).
 func (b *Builder) Add(l *Line) {
+	if b.rewritten(l) {
+		return
+	}
 	if b.waits(l) {
 		b.held = append(b.held, l)
 		if len(b.held) > maxHeld {
@@ -194,8 +204,17 @@ func (b *Builder) release() {
 	}
 }
 
-// fold folds one line where it stands.
+// rewritten reports whether a line with l's uuid was folded already.
+func (b *Builder) rewritten(l *Line) bool {
+	return l.UUID != "" && b.seen[l.UUID]
+}
+
+// fold folds one line where it stands, unless it is a re-write of one
+// folded already (both copies were held).
 func (b *Builder) fold(l *Line) {
+	if b.rewritten(l) {
+		return
+	}
 	if l.UUID != "" {
 		b.seen[l.UUID] = true
 	}

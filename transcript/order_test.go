@@ -17,6 +17,11 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // prompt line and its attachments (testdata/tui-reordered/README.md).
 const reorderedPath = "testdata/tui-reordered/6c1064ee-5726-4008-8fd0-e7d01ca00bb1.jsonl"
 
+// rewrittenPath is a transcript Claude Code 2.1.197 wrote with a
+// stop_hook_summary and the next prompt line written twice, same uuids,
+// around an auto-compaction (testdata/rewritten-lines/README.md).
+const rewrittenPath = "testdata/rewritten-lines/b4b74fd0-9512-41aa-a917-c4ae439163ec.jsonl"
+
 // renderTurns prints what the turns hold, one line per turn, call and tool.
 func renderTurns(s *Session) string {
 	var sb strings.Builder
@@ -37,6 +42,9 @@ func renderTurns(s *Session) string {
 		}
 		for _, tc := range t.Tools {
 			fmt.Fprintf(&sb, "  tool %s %s %s–%s result=%v error=%v\n", tc.ID, tc.Name, ts(tc.Start), ts(tc.End), tc.HasResult, tc.IsError)
+		}
+		for _, c := range t.Compactions {
+			fmt.Fprintf(&sb, "  compaction %s trigger=%s pre=%d post=%d summary=%v\n", ts(c.Time), c.Trigger, c.PreTokens, c.PostTokens, c.Summary != "")
 		}
 	}
 	return sb.String()
@@ -141,4 +149,71 @@ func TestHeldLinesAreBounded(t *testing.T) {
 	if s := bu.Finish(); len(s.Turns) != 1 || s.Turns[0].Prompt != "prompt of a lost parent" {
 		t.Errorf("Finish: %d turns, want the held prompt's", len(s.Turns))
 	}
+}
+
+// TestRewrittenLines: a line written a second time with the same uuid is
+// the same line. The e2e compact scenario's transcript has the third
+// prompt twice (the second copy adds the session's slug); folded twice it
+// made two turns with the same prompt and start, the first empty and keyed
+// by its uuid, the second (the hooks' prompt_id) holding the compaction
+// and its call. The server orders equal starts by trace id, so the turns
+// showed swapped whenever that id sorted first: "turn 3: 1 compaction
+// markers, want 0". One turn per prompt, keyed as the hooks key it.
+func TestRewrittenLines(t *testing.T) {
+	lines := decodeFile(t, rewrittenPath)
+	full := NewBuilder(rewrittenPath)
+	if err := feedChecked(full, lines, true); err != nil {
+		t.Fatal(err)
+	}
+	s := full.Session()
+	golden(t, filepath.Join(filepath.Dir(rewrittenPath), "turns.golden"), renderTurns(s))
+	if len(s.Turns) != 3 {
+		t.Fatalf("got %d turns, want 3 (one per prompt the hooks saw):\n%s", len(s.Turns), renderTurns(s))
+	}
+	t3 := s.Turns[2]
+	if t3.Key != "cd4bdc14-66f4-4232-867d-d5b2f8c1d169" || len(t3.Calls) != 1 || len(t3.Compactions) != 1 {
+		t.Errorf("turn 3 = key %s with %d calls, %d compactions; want the UserPromptSubmit's prompt_id with the call and the compaction:\n%s",
+			t3.Key, len(t3.Calls), len(t3.Compactions), renderTurns(s))
+	}
+	if in := t3.Calls[0].Input; len(in) == 0 || in[len(in)-1].Role != "user" || len(in) > 1 && in[len(in)-2].Role == "user" {
+		t.Errorf("the call's input ends %v; want the prompt once", roles(in))
+	}
+}
+
+// TestRewrittenHeldLine: a re-write of a line still waiting for its parent
+// is dropped when both copies are released together.
+func TestRewrittenHeldLine(t *testing.T) {
+	b := newLB("s")
+	first := b.user("first", "p1")
+	b.extra = map[string]any{"parentUuid": first}
+	b.assistant("m1", text("answer"))
+	b.extra = map[string]any{"parentUuid": "att"}
+	b.user("second", "p2", "uuid", "dup")
+	b.extra = map[string]any{"parentUuid": "att"}
+	b.user("second", "p2", "uuid", "dup", "slug", "rewritten")
+	b.add(map[string]any{"type": "attachment", "uuid": "att", "attachment": map[string]any{"type": "skill_listing"}})
+	lines, _, err := DecodeAll(strings.NewReader(strings.Join(b.lines, "\n") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bu := NewBuilder("/p/s.jsonl")
+	for _, l := range lines[:4] {
+		bu.Add(l)
+	}
+	if len(bu.held) != 2 {
+		t.Fatalf("%d lines held, want both copies of the second prompt", len(bu.held))
+	}
+	bu.Add(lines[4])
+	s := bu.Finish()
+	if len(s.Turns) != 2 || s.Turns[1].Prompt != "second" {
+		t.Errorf("got %d turns, want 2 (the re-written prompt once):\n%s", len(s.Turns), renderTurns(s))
+	}
+}
+
+func roles(in []InputMessage) []string {
+	var out []string
+	for _, m := range in {
+		out = append(out, m.Role)
+	}
+	return out
 }

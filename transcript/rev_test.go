@@ -303,7 +303,7 @@ func FuzzBuilderRevisions(f *testing.F) {
 	b.assistant("m1", text("more of m1"))
 	b.add(map[string]any{"type": "system", "subtype": "stop_hook_summary"})
 	f.Add([]byte(strings.Join(b.lines, "\n") + "\n"))
-	for _, p := range append(recordedTranscripts(f)[:4], reorderedPath) {
+	for _, p := range append(recordedTranscripts(f)[:4], reorderedPath, rewrittenPath) {
 		raw, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

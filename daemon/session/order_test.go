@@ -26,40 +26,7 @@ import (
 // own (another trace) and the hook's span stayed running for good: the
 // e2e saw "did not settle: 8 spans (want 7), 1 running".
 func TestTUILinesBeforeTheirPrompt(t *testing.T) {
-	const fixture = "../../transcript/testdata/tui-reordered"
-	const sid = "6c1064ee-5726-4008-8fd0-e7d01ca00bb1"
-	raw, err := os.ReadFile(filepath.Join(fixture, sid+".jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
-	hooks, err := os.ReadFile(filepath.Join(fixture, "hooks.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var evs []map[string]any
-	var ats []time.Time
-	sc := bufio.NewScanner(bytes.NewReader(hooks))
-	for sc.Scan() {
-		ns, body, _ := strings.Cut(sc.Text(), " ")
-		n, err := strconv.ParseInt(ns, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(body), &m); err != nil {
-			t.Fatal(err)
-		}
-		evs, ats = append(evs, m), append(ats, time.Unix(0, n).UTC())
-	}
-
-	path := filepath.Join(t.TempDir(), "projects", "p", sid+".jsonl")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	lines, evs, ats, path := loadRecorded(t, "tui-reordered", "6c1064ee-5726-4008-8fd0-e7d01ca00bb1")
 	// Step by step, the incremental daemon matches one that rebuilds
 	// everything, and a from-scratch build (twin).
 	w := newTwin(t)
@@ -191,5 +158,108 @@ func TestRunningSpanNoLongerBuiltIsClosed(t *testing.T) {
 		if sp.SpanID == tool {
 			t.Errorf("the closed span was sent again")
 		}
+	}
+}
+
+// loadRecorded reads a recorded run under transcript/testdata/<fixture>:
+// the transcript's lines, the hooks (payload, receipt time) with their
+// transcript_path pointing at an empty file in a temporary projects
+// directory (returned), where the test lands the lines.
+func loadRecorded(t *testing.T, fixture, sid string) (lines []string, evs []map[string]any, ats []time.Time, path string) {
+	t.Helper()
+	dir := filepath.Join("../../transcript/testdata", fixture)
+	raw, err := os.ReadFile(filepath.Join(dir, sid+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	hooks, err := os.ReadFile(filepath.Join(dir, "hooks.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "projects", "p", sid+".jsonl")
+	sc := bufio.NewScanner(bytes.NewReader(hooks))
+	for sc.Scan() {
+		ns, body, _ := strings.Cut(sc.Text(), " ")
+		n, err := strconv.ParseInt(ns, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		m["transcript_path"] = path
+		evs, ats = append(evs, m), append(ats, time.Unix(0, n).UTC())
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return lines, evs, ats, path
+}
+
+// TestRewrittenLinesOneTurn replays the e2e compact run whose transcript
+// wrote the third prompt line twice (transcript/testdata/rewritten-lines):
+// the hooks in order, before each the lines written by then. Every span
+// is in the trace of a prompt the hooks saw, the compaction and its call
+// in the third's; none in a turn keyed by the re-written line's uuid (the
+// empty twin turn the e2e saw swapped with the real one).
+func TestRewrittenLinesOneTurn(t *testing.T) {
+	lines, evs, ats, path := loadRecorded(t, "rewritten-lines", "b4b74fd0-9512-41aa-a917-c4ae439163ec")
+	w := newTwin(t)
+	landed := 0
+	land := func(until time.Time) {
+		from := landed
+		for ; landed < len(lines); landed++ {
+			var l struct{ Timestamp time.Time }
+			if json.Unmarshal([]byte(lines[landed]), &l) == nil && l.Timestamp.After(until) {
+				break
+			}
+		}
+		if landed > from {
+			appendLines(t, path, lines[from:landed]...)
+			w.do("lines", func(p *Processor) []spans.Span { return p.FileChanged(path) })
+		}
+	}
+	traces := map[spanid.TraceID]bool{}
+	for i, m := range evs {
+		land(ats[i])
+		if id, _ := m["prompt_id"].(string); id != "" {
+			traces[spanid.TurnTraceID(id)] = true
+		}
+		ev := event(t, m, ats[i])
+		w.do(m["hook_event_name"].(string), func(p *Processor) []spans.Span { return p.Event(ev, false) })
+	}
+	land(time.Unix(1<<40, 0))
+
+	if len(traces) != 3 {
+		t.Fatalf("the hooks name %d prompts, want 3", len(traces))
+	}
+	third := spanid.TurnTraceID("cd4bdc14-66f4-4232-867d-d5b2f8c1d169")
+	if _, ok := w.latest[spanid.ChatSpanID(third, "msg_01VUEPdcT84lKiPwc2qk1thqre")]; !ok {
+		t.Errorf("no chat span of the compacted call in the third prompt's trace")
+	}
+	compactions := 0
+	for _, sp := range w.latest {
+		if sp.IsRunning() {
+			t.Errorf("span %s %q (trace %s) still running", sp.SpanID, sp.Name, sp.TraceID)
+		}
+		if !traces[sp.TraceID] {
+			t.Errorf("span %s %q in trace %s, not one of the three prompts'", sp.SpanID, sp.Name, sp.TraceID)
+		}
+		for _, e := range sp.Events {
+			if e.Name == semconv.EventCompaction {
+				compactions++
+				if sp.TraceID != third {
+					t.Errorf("compaction event on %q in trace %s, want the third prompt's", sp.Name, sp.TraceID)
+				}
+			}
+		}
+	}
+	if compactions != 1 {
+		t.Errorf("%d compaction events, want 1", compactions)
 	}
 }
