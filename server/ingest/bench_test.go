@@ -69,6 +69,12 @@ func BenchmarkTracesHandlerCorpus(b *testing.B) {
 // weave-agentd's (turn root, chat spans with messages and usage, tool
 // spans), the server's main producer.
 func BenchmarkTracesHandlerAgentBatch(b *testing.B) {
+	body := traceBody(b, agentBatch(), ctProto)
+	benchHandler(b, [][]byte{body}, 512, ctProto)
+}
+
+// agentBatch is 512 spans shaped like weave-agentd's.
+func agentBatch() ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "claude-code")
@@ -109,6 +115,44 @@ func BenchmarkTracesHandlerAgentBatch(b *testing.B) {
 			a.PutInt("weave.claude_code.turn.number", int64(i))
 		}
 	}
-	body := traceBody(b, td, ctProto)
-	benchHandler(b, [][]byte{body}, 512, ctProto)
+	return td
+}
+
+// BenchmarkScan is the wire scanners alone (scanProto, scanJSON: the
+// layout pass every request makes before decoding) on the corpus and on
+// an agent batch, in both encodings.
+func BenchmarkScan(b *testing.B) {
+	for _, enc := range []encoding{encProto, encJSON} {
+		ext, ct := ".pb", ctProto
+		if enc == encJSON {
+			ext, ct = ".json", ctJSON
+		}
+		var corpus [][]byte
+		for _, c := range corpusCases(b) {
+			corpus = append(corpus, readFile(b, filepath.Join(c.dir, c.name+ext)))
+		}
+		for _, bc := range []struct {
+			name   string
+			bodies [][]byte
+		}{
+			{"corpus", corpus},
+			{"agentBatch", [][]byte{traceBody(b, agentBatch(), ct)}},
+		} {
+			size := 0
+			for _, body := range bc.bodies {
+				size += len(body)
+			}
+			b.Run(enc.name()+"/"+bc.name, func(b *testing.B) {
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				for b.Loop() {
+					for _, body := range bc.bodies {
+						if _, err := scanRequest(signalTraces, enc, body); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+		}
+	}
 }
