@@ -13,6 +13,21 @@ import (
 // ScopeLogs number their fields alike).
 func protoChild(sig signal, parent node, field uint64) node {
 	switch parent {
+	case nodeRequest, nodeResource, nodeScope, nodeResourceMsg, nodeScopeMsg:
+		return protoEnvelopeChild(parent, field)
+	case nodeItem:
+		return protoItemChild(sig, field)
+	case nodeNumberData, nodeHistogramData, nodeExpHistogramData, nodeSummaryData,
+		nodeNumberPoint, nodeSummaryPoint, nodeExemplar, nodeHistogramPoint, nodeExpHistogramPoint:
+		return protoPointChild(parent, field)
+	}
+	return protoValueChild(parent, field)
+}
+
+// protoEnvelopeChild is the node a field of the request, a resource or a
+// scope level holds.
+func protoEnvelopeChild(parent node, field uint64) node {
+	switch parent {
 	case nodeRequest:
 		if field == 1 {
 			return nodeResource
@@ -31,41 +46,54 @@ func protoChild(sig signal, parent node, field uint64) node {
 		case 2:
 			return nodeItem
 		}
-	case nodeItem:
-		switch sig {
-		case signalLogs:
-			switch field {
-			case 5: // body
-				return nodeAnyValue
-			case 6:
-				return nodeKeyValue
-			}
-			return nodeOther
-		case signalMetrics:
-			return metricChild(field)
-		}
-		switch field {
-		case 9:
-			return nodeKeyValue
-		case 11:
-			return nodeEvent
-		case 13:
-			return nodeLink
-		}
-	case nodeEvent:
-		if field == 3 {
-			return nodeKeyValue
-		}
-	case nodeLink:
-		if field == 4 {
-			return nodeKeyValue
-		}
 	case nodeResourceMsg:
 		if field == 1 {
 			return nodeKeyValue
 		}
 	case nodeScopeMsg:
 		if field == 3 {
+			return nodeKeyValue
+		}
+	}
+	return nodeOther
+}
+
+// protoItemChild is the node a field of a span, log record or metric
+// holds.
+func protoItemChild(sig signal, field uint64) node {
+	switch sig {
+	case signalLogs:
+		switch field {
+		case 5: // body
+			return nodeAnyValue
+		case 6:
+			return nodeKeyValue
+		}
+		return nodeOther
+	case signalMetrics:
+		return metricChild(field)
+	}
+	switch field {
+	case 9:
+		return nodeKeyValue
+	case 11:
+		return nodeEvent
+	case 13:
+		return nodeLink
+	}
+	return nodeOther
+}
+
+// protoValueChild is the node a field of an attribute, a value or a span
+// event or link holds.
+func protoValueChild(parent node, field uint64) node {
+	switch parent {
+	case nodeEvent:
+		if field == 3 {
+			return nodeKeyValue
+		}
+	case nodeLink:
+		if field == 4 {
 			return nodeKeyValue
 		}
 	case nodeKeyValue:
@@ -87,6 +115,14 @@ func protoChild(sig signal, parent node, field uint64) node {
 		if field == 1 {
 			return nodeKeyValue
 		}
+	}
+	return nodeOther
+}
+
+// protoPointChild is the node a field of a metric's data, data point or
+// exemplar holds.
+func protoPointChild(parent node, field uint64) node {
+	switch parent {
 	case nodeNumberData, nodeHistogramData, nodeExpHistogramData, nodeSummaryData:
 		if field == 1 { // data_points
 			return parent + (nodeNumberPoint - nodeNumberData)
