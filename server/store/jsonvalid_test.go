@@ -35,16 +35,29 @@ func FuzzValidJSON(f *testing.F) {
 
 func BenchmarkValidJSON(b *testing.B) {
 	raw := []byte(`{"name":"chat gpt-4o","attributes":{"gen_ai.input.messages":"` + strings.Repeat(`[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"fix the bug in the parser please\"}]}]`, 40) + `","n":12345,"ok":true}}`)
-	b.Run("validJSON", func(b *testing.B) {
-		b.SetBytes(int64(len(raw)))
-		for b.Loop() {
-			validJSON(raw)
+	// values is a span with many short values (ids, numbers, flags,
+	// nested attribute lists) rather than one long string.
+	values := []byte(`{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","kind":1,"attributes":[` +
+		strings.Repeat(`{"key":"gen_ai.usage.input_tokens","value":{"intValue":"21000"}},{"key":"ok","value":{"boolValue":true}},{"key":"x","value":{"doubleValue":-1.5e3,"n":null}},`, 30) +
+		`{"key":"k","value":{"arrayValue":{"values":[]}}}],"status":{}}`)
+	for _, in := range []struct {
+		name string
+		raw  []byte
+	}{{"", raw}, {"values/", values}} {
+		if !json.Valid(in.raw) || !validJSON(in.raw) {
+			b.Fatalf("benchmark input %q is not valid JSON", in.name)
 		}
-	})
-	b.Run("json.Valid", func(b *testing.B) {
-		b.SetBytes(int64(len(raw)))
-		for b.Loop() {
-			json.Valid(raw)
-		}
-	})
+		b.Run(in.name+"validJSON", func(b *testing.B) {
+			b.SetBytes(int64(len(in.raw)))
+			for b.Loop() {
+				validJSON(in.raw)
+			}
+		})
+		b.Run(in.name+"json.Valid", func(b *testing.B) {
+			b.SetBytes(int64(len(in.raw)))
+			for b.Loop() {
+				json.Valid(in.raw)
+			}
+		})
+	}
 }
