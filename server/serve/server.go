@@ -119,52 +119,111 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	stopRetention, retentionState, err := srv.startRetention(ctx, st, dm)
+	if err != nil {
+		return err
+	}
+	defer stopRetention()
+	ln, gln, err := srv.listen()
+	if err != nil {
+		return err
+	}
+	rs := srv.serveHTTP(ctx, instrument(mux, newHTTPMetrics(reg), !srv.keys.Enabled()), ln)
+	defer rs.cancelBase()
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, srv.log)
+		if err != nil {
+			rs.hs.Close()
+			return err
+		}
+		defer stopPprof()
+	}
+	grpcAddr := rs.serveGRPC(ing, gln)
+	srv.logStarted(ln.Addr(), grpcAddr, where, retentionState, began)
+	if srv.s.Ready != nil {
+		srv.s.Ready(ln.Addr())
+	}
+	if err := rs.wait(ctx); err != nil {
+		return err
+	}
+	rs.shutdown(srv.log, cfg.ShutdownTimeout)
+
+	t := time.Now()
+	storeOpen = false
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("serve: close store: %w", err)
+	}
+	srv.log.Info("store closed", "duration_ms", time.Since(t).Milliseconds())
+	return nil
+}
+
+// startRetention starts the retention loop when it is configured. It
+// returns the function that stops the loop and waits for it (to call
+// before the store closes), and how retention runs, for the start-up log.
+func (srv *Server) startRetention(ctx context.Context, st store.Store, dm *deleteMetrics) (stop func(), state string, err error) {
+	cfg := srv.cfg
 	ret := &retention{projects: st.Projects, days: cfg.RetentionDays, per: cfg.RetentionProjects, now: time.Now,
 		log: srv.log.With("component", "retention"), m: dm}
-	retentionState := "off"
-	if ret.enabled() {
-		d, ok := st.(store.Deleter)
-		if !ok {
-			return fmt.Errorf("serve: --retention-days: the %s store cannot delete", cfg.Store)
-		}
-		ret.st = d
-		retCtx, stopRetention := context.WithCancel(ctx)
-		retDone := make(chan struct{})
-		go func() {
-			defer close(retDone)
-			ret.run(retCtx, cfg.RetentionInterval)
-		}()
-		// Stopped (and waited for) before the store closes.
-		defer func() {
-			stopRetention()
-			<-retDone
-		}()
-		retentionState = fmt.Sprintf("%d days (%d project overrides), every %s", cfg.RetentionDays, len(cfg.RetentionProjects), cfg.RetentionInterval)
+	if !ret.enabled() {
+		return func() {}, "off", nil
 	}
+	d, ok := st.(store.Deleter)
+	if !ok {
+		return nil, "", fmt.Errorf("serve: --retention-days: the %s store cannot delete", cfg.Store)
+	}
+	ret.st = d
+	retCtx, stopRetention := context.WithCancel(ctx)
+	retDone := make(chan struct{})
+	go func() {
+		defer close(retDone)
+		ret.run(retCtx, cfg.RetentionInterval)
+	}()
+	stop = func() {
+		stopRetention()
+		<-retDone
+	}
+	return stop, fmt.Sprintf("%d days (%d project overrides), every %s", cfg.RetentionDays, len(cfg.RetentionProjects), cfg.RetentionInterval), nil
+}
 
-	ln := srv.s.Listener
+// listen returns the HTTP listener and the OTLP/gRPC one (nil when gRPC
+// is off), both checked against the API keys (no open server off
+// loopback).
+func (srv *Server) listen() (ln, gln net.Listener, err error) {
+	ln = srv.s.Listener
 	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return fmt.Errorf("serve: listen on %s: %w", cfg.Addr, err)
+		if ln, err = net.Listen("tcp", srv.cfg.Addr); err != nil {
+			return nil, nil, fmt.Errorf("serve: listen on %s: %w", srv.cfg.Addr, err)
 		}
 	}
 	if err := srv.keys.CheckListener(ln); err != nil {
 		ln.Close()
-		return fmt.Errorf("serve: %w", err)
+		return nil, nil, fmt.Errorf("serve: %w", err)
 	}
-	gln, err := srv.grpcListener()
-	if err != nil {
+	if gln, err = srv.grpcListener(); err != nil {
 		ln.Close()
-		return err
+		return nil, nil, err
 	}
+	return ln, gln, nil
+}
 
+// servers are the HTTP server, and the OTLP/gRPC one when on, while they
+// serve.
+type servers struct {
+	hs         *http.Server
+	served     chan error
+	cancelBase context.CancelFunc // cancels the requests' base context
+	gs         *grpc.Server       // nil when gRPC is off
+	grpcServed chan error
+}
+
+// serveHTTP starts serving h on ln.
+func (srv *Server) serveHTTP(ctx context.Context, h http.Handler, ln net.Listener) *servers {
 	// Requests run on their own base context, cancelled only after the
 	// graceful shutdown gave up, so a signal does not abort in-flight
 	// batches.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
 	hs := &http.Server{
-		Handler:           instrument(mux, newHTTPMetrics(reg), !srv.keys.Enabled()),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -172,33 +231,34 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(srv.log.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	if cfg.PprofAddr != "" {
-		stopPprof, err := servePprof(cfg.PprofAddr, srv.log)
-		if err != nil {
-			hs.Close()
-			return err
-		}
-		defer stopPprof()
-	}
-	var gs *grpc.Server
-	grpcServed := make(chan error, 1)
-	grpcAddr := GRPCOff
-	if gln != nil {
-		gs = grpc.NewServer(append(ing.GRPCServerOptions(), grpc.ConnectionTimeout(10*time.Second))...)
-		ing.RegisterGRPC(gs)
-		grpcAddr = gln.Addr().String()
-		go func() { grpcServed <- gs.Serve(gln) }()
-	}
+	rs := &servers{hs: hs, served: make(chan error, 1), cancelBase: cancelBase, grpcServed: make(chan error, 1)}
+	go func() { rs.served <- hs.Serve(ln) }()
+	return rs
+}
 
+// serveGRPC starts serving OTLP/gRPC on gln, unless gln is nil, and
+// returns the address served (GRPCOff for none).
+func (rs *servers) serveGRPC(ing *ingest.Handler, gln net.Listener) string {
+	if gln == nil {
+		return GRPCOff
+	}
+	gs := grpc.NewServer(append(ing.GRPCServerOptions(), grpc.ConnectionTimeout(10*time.Second))...)
+	ing.RegisterGRPC(gs)
+	rs.gs = gs
+	go func() { rs.grpcServed <- gs.Serve(gln) }()
+	return gln.Addr().String()
+}
+
+// logStarted logs the configuration the server runs with.
+func (srv *Server) logStarted(addr net.Addr, grpcAddr, where, retentionState string, began time.Time) {
+	cfg := srv.cfg
 	authMode := "open (loopback only)"
 	if srv.keys.Enabled() {
 		authMode = "api keys"
 	}
 	srv.log.Info("weave-server started",
-		"addr", ln.Addr().String(),
-		"url", "http://"+ln.Addr().String()+"/",
+		"addr", addr.String(),
+		"url", "http://"+addr.String()+"/",
 		"grpc_addr", grpcAddr,
 		"store", cfg.Store,
 		"store_path", where,
@@ -214,71 +274,74 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		"version", srv.s.Version,
 		"startup_ms", time.Since(began).Milliseconds(),
 	)
-	if srv.s.Ready != nil {
-		srv.s.Ready(ln.Addr())
-	}
+}
 
+// wait returns nil once ctx is done, or an error when a server stopped by
+// itself (having stopped the other).
+func (rs *servers) wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
-	case err := <-served:
-		if gs != nil {
-			gs.Stop()
+		return nil
+	case err := <-rs.served:
+		if rs.gs != nil {
+			rs.gs.Stop()
 		}
 		return fmt.Errorf("serve: http server stopped: %w", err)
-	case err := <-grpcServed:
-		hs.Close()
+	case err := <-rs.grpcServed:
+		rs.hs.Close()
 		return fmt.Errorf("serve: grpc server stopped: %w", err)
 	}
+}
 
-	// The shutdown script.
+// shutdown is the shutdown script: both servers drain at once (stop
+// accepting, let in-flight requests finish), and what is left when the
+// timeout passes is cut.
+func (rs *servers) shutdown(log *slog.Logger, timeout time.Duration) {
 	t := time.Now()
-	srv.log.Info("shutdown started", "timeout", cfg.ShutdownTimeout.String())
-	shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	log.Info("shutdown started", "timeout", timeout.String())
+	shCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	grpcStopped := make(chan struct{})
-	if gs != nil {
-		// Both servers drain at once: stop accepting, let in-flight
-		// exports finish (their writes are durable when answered), and
-		// cut what is left when the timeout passes.
-		go func() {
-			defer close(grpcStopped)
-			done := make(chan struct{})
-			go func() { gs.GracefulStop(); close(done) }()
-			select {
-			case <-done:
-			case <-shCtx.Done():
-				gs.Stop()
-				<-done
-			}
-		}()
-	} else {
-		close(grpcStopped)
-	}
-	if err := hs.Shutdown(shCtx); err != nil {
-		srv.log.Warn("in-flight requests did not finish in time; closing connections",
+	grpcStopped := rs.drainGRPC(shCtx)
+	if err := rs.hs.Shutdown(shCtx); err != nil {
+		log.Warn("in-flight requests did not finish in time; closing connections",
 			"err", err, "duration_ms", time.Since(t).Milliseconds())
-		cancelBase()
-		hs.Close()
+		rs.cancelBase()
+		rs.hs.Close()
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		srv.log.Warn("http server stopped with an error", "err", err)
+	if err := <-rs.served; !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http server stopped with an error", "err", err)
 	}
-	srv.log.Info("http server stopped", "duration_ms", time.Since(t).Milliseconds())
+	log.Info("http server stopped", "duration_ms", time.Since(t).Milliseconds())
 	<-grpcStopped
-	if gs != nil {
-		if err := <-grpcServed; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			srv.log.Warn("grpc server stopped with an error", "err", err)
+	if rs.gs != nil {
+		if err := <-rs.grpcServed; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			log.Warn("grpc server stopped with an error", "err", err)
 		}
-		srv.log.Info("grpc server stopped", "duration_ms", time.Since(t).Milliseconds())
+		log.Info("grpc server stopped", "duration_ms", time.Since(t).Milliseconds())
 	}
+}
 
-	t = time.Now()
-	storeOpen = false
-	if err := st.Close(); err != nil {
-		return fmt.Errorf("serve: close store: %w", err)
+// drainGRPC stops the gRPC server gracefully (in-flight exports finish;
+// their writes are durable when answered), or at once when ctx is done,
+// and closes the channel it returns when the server stopped.
+func (rs *servers) drainGRPC(ctx context.Context) <-chan struct{} {
+	stopped := make(chan struct{})
+	if rs.gs == nil {
+		close(stopped)
+		return stopped
 	}
-	srv.log.Info("store closed", "duration_ms", time.Since(t).Milliseconds())
-	return nil
+	go func() {
+		defer close(stopped)
+		done := make(chan struct{})
+		go func() { rs.gs.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			rs.gs.Stop()
+			<-done
+		}
+	}()
+	return stopped
 }
 
 func pricesSource(file string) string {
