@@ -10,13 +10,40 @@ import (
 
 // protoChild is the node a protobuf field of a parent node holds (the
 // OTLP field numbers; ResourceSpans and ResourceLogs, ScopeSpans and
-// ScopeLogs number their fields alike).
+// ScopeLogs number their fields alike). Called for every field of a
+// request, it looks the common field numbers up in a table.
 func protoChild(sig signal, parent node, field uint64) node {
+	switch {
+	case parent == nodeItem:
+		return protoItemChild(sig, field)
+	case field < protoTableFields:
+		return protoChildren[parent][field]
+	}
+	return protoChildOf(parent, field)
+}
+
+// protoTableFields bounds the field numbers protoChildren holds: every
+// field the scan enters but deprecated_scope_* (1000) is below.
+const protoTableFields = 16
+
+// protoChildren is protoChildOf for field numbers below protoTableFields.
+var protoChildren = protoChildTable()
+
+func protoChildTable() (t [nodeExemplar + 1][protoTableFields]node) {
+	for parent := range t {
+		for field := range t[parent] {
+			t[parent][field] = protoChildOf(node(parent), uint64(field))
+		}
+	}
+	return t
+}
+
+// protoChildOf is the node a field of a parent node other than an item
+// holds.
+func protoChildOf(parent node, field uint64) node {
 	switch parent {
 	case nodeRequest, nodeResource, nodeScope, nodeResourceMsg, nodeScopeMsg:
 		return protoEnvelopeChild(parent, field)
-	case nodeItem:
-		return protoItemChild(sig, field)
 	case nodeNumberData, nodeHistogramData, nodeExpHistogramData, nodeSummaryData,
 		nodeNumberPoint, nodeSummaryPoint, nodeExemplar, nodeHistogramPoint, nodeExpHistogramPoint:
 		return protoPointChild(parent, field)
@@ -251,10 +278,7 @@ func scanProto(sig signal, body []byte) (*layout, error) {
 			}
 			continue
 		}
-		n, p, err := consumeVarint(body, p, top.end)
-		if err == nil && n > uint64(top.end-p) {
-			err = errTruncated
-		}
+		n, p, err := consumeLength(body, p, top.end)
 		if err != nil {
 			if err := fail(reasonUndecodable, fmt.Sprintf("field %d at byte %d: %v", field, tagStart, err)); err != nil {
 				return nil, err
@@ -267,15 +291,7 @@ func scanProto(sig signal, body []byte) (*layout, error) {
 			depth++
 		}
 		if depth > MaxValueDepth {
-			msg := fmt.Sprintf("a value nests arrays or maps deeper than %d levels", MaxValueDepth)
-			if item < 0 {
-				where := "request"
-				for i := len(stack) - 1; i >= 0 && where == "request"; i-- {
-					where = stack[i].n.where()
-				}
-				msg = fmt.Sprintf("a %s attribute value nests arrays or maps deeper than %d levels", where, MaxValueDepth)
-			}
-			if err := fail(reasonTooDeep, msg); err != nil {
+			if err := fail(reasonTooDeep, protoTooDeep(stack, item >= 0)); err != nil {
 				return nil, err
 			}
 			continue
@@ -298,6 +314,19 @@ func scanProto(sig signal, body []byte) (*layout, error) {
 		pos = start
 	}
 	return l, nil
+}
+
+// protoTooDeep says that a value nests too deep, and where when it is not
+// in an item.
+func protoTooDeep(stack []protoFrame, inItem bool) string {
+	if inItem {
+		return fmt.Sprintf("a value nests arrays or maps deeper than %d levels", MaxValueDepth)
+	}
+	where := "request"
+	for i := len(stack) - 1; i >= 0 && where == "request"; i-- {
+		where = stack[i].n.where()
+	}
+	return fmt.Sprintf("a %s attribute value nests arrays or maps deeper than %d levels", where, MaxValueDepth)
 }
 
 // noteHead records a field of a resource or scope that is not its list of
@@ -348,6 +377,16 @@ func consumeVarint(b []byte, pos, end int) (uint64, int, error) {
 		}
 	}
 	return 0, 0, errors.New("varint overflows 64 bits")
+}
+
+// consumeLength reads the length of a length-delimited field at pos and
+// checks that the field ends by end.
+func consumeLength(b []byte, pos, end int) (uint64, int, error) {
+	n, p, err := consumeVarint(b, pos, end)
+	if err == nil && n > uint64(end-p) {
+		err = errTruncated
+	}
+	return n, p, err
 }
 
 // skipProtoField skips a field's value of the given wire type at pos,
