@@ -170,34 +170,99 @@ var maxTimeNanos = time.Date(2262, 4, 11, 23, 47, 16, 0, time.UTC).UnixNano() - 
 // nativeTurn appends the spans of one turn's events.
 func nativeTurn(out ptrace.SpanSlice, promptID string, evs []nativeEvent, version string) int {
 	trace := spanid.TurnTraceID(promptID)
-	root := spanid.RootSpanID(trace)
-	session := evs[0].str("session.id")
-	common := func(sp ptrace.Span, agent string) {
-		a := sp.Attributes()
-		a.PutStr(semconv.KeyAgentName, agent)
-		if version != "" {
-			a.PutStr(semconv.KeyAgentVersion, version)
+	b := &nativeTurnBuilder{out: out, trace: trace, root: spanid.RootSpanID(trace),
+		session: evs[0].str("session.id"), version: version, agents: nativeSubagents(evs)}
+	b.rootSpan(promptID, evs)
+	used := 0
+	for _, e := range evs {
+		agent := "claude-code"
+		if a := e.str("agent.name"); a != "" {
+			agent = a
 		}
-		a.PutStr(semconv.KeyConversationID, session)
-		a.PutStr(semconv.KeySessionID, session)
-		a.PutStr(KeyNativeTelemetry, "native")
-	}
-	newSpan := func(id spanid.SpanID, parent spanid.SpanID, name string, start, end time.Time) ptrace.Span {
-		sp := out.AppendEmpty()
-		sp.SetTraceID(pcommon.TraceID(trace))
-		sp.SetSpanID(pcommon.SpanID(id))
-		if parent != (spanid.SpanID{}) {
-			sp.SetParentSpanID(pcommon.SpanID(parent))
+		switch e.name {
+		case "user_prompt", "assistant_response":
+			used++
+		case "api_request", "api_error":
+			used++
+			b.chatSpan(e, agent)
+		case "tool_result":
+			id := e.str("tool_use_id")
+			if id == "" {
+				continue
+			}
+			used++
+			if name := e.str("tool_name"); isAgentTool(name) {
+				b.agentSpan(e, id, agent)
+			} else {
+				b.toolSpan(e, id, name, agent)
+			}
 		}
-		sp.SetName(name)
-		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
-		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
-		return sp
 	}
-	// The root spans the turn's events.
+	return used
+}
+
+// nativeTurnBuilder appends the spans of one turn.
+type nativeTurnBuilder struct {
+	out              ptrace.SpanSlice
+	trace            spanid.TraceID
+	root             spanid.SpanID
+	session, version string
+	responses        map[string]string   // request_id → the response's text
+	agents           map[string][]string // subagent type → spawning tool_use_ids
+}
+
+// nativeSubagents maps each subagent type to the tool_use_ids of the Agent
+// (Task) calls that spawned it in the turn: each call becomes the
+// subagent's invoke_agent span (the transcript's id), and the calls of a
+// subagent (agent.name) go under it when its type spawned once.
+func nativeSubagents(evs []nativeEvent) map[string][]string {
+	agents := map[string][]string{}
+	for _, e := range evs {
+		if id := e.str("tool_use_id"); e.name == "tool_result" && id != "" && isAgentTool(e.str("tool_name")) {
+			typ := agentCall(e).typ
+			agents[typ] = append(agents[typ], id)
+		}
+	}
+	return agents
+}
+
+// parentOf is the span the calls of agent go under.
+func (b *nativeTurnBuilder) parentOf(agent string) spanid.SpanID {
+	if ids := b.agents[agent]; agent != "claude-code" && len(ids) == 1 {
+		return spanid.AgentSpanID(b.trace, ids[0])
+	}
+	return b.root
+}
+
+// newSpan appends a span of the turn with the attributes every span has.
+func (b *nativeTurnBuilder) newSpan(id, parent spanid.SpanID, name, agent string, kind ptrace.SpanKind, start, end time.Time) (ptrace.Span, pcommon.Map) {
+	sp := b.out.AppendEmpty()
+	sp.SetTraceID(pcommon.TraceID(b.trace))
+	sp.SetSpanID(pcommon.SpanID(id))
+	if parent != (spanid.SpanID{}) {
+		sp.SetParentSpanID(pcommon.SpanID(parent))
+	}
+	sp.SetName(name)
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+	sp.SetKind(kind)
+	a := sp.Attributes()
+	a.PutStr(semconv.KeyAgentName, agent)
+	if b.version != "" {
+		a.PutStr(semconv.KeyAgentVersion, b.version)
+	}
+	a.PutStr(semconv.KeyConversationID, b.session)
+	a.PutStr(semconv.KeySessionID, b.session)
+	a.PutStr(KeyNativeTelemetry, "native")
+	return sp, a
+}
+
+// rootSpan appends the turn's invoke_agent span, which spans the turn's
+// events, and notes the responses' texts for the chat spans.
+func (b *nativeTurnBuilder) rootSpan(promptID string, evs []nativeEvent) {
 	first, last := evs[0].t, evs[0].t
 	var prompt string
-	responses := map[string]string{}
+	b.responses = map[string]string{}
 	for _, e := range evs {
 		if s := e.start(); s.Before(first) {
 			first = s
@@ -210,128 +275,89 @@ func nativeTurn(out ptrace.SpanSlice, promptID string, evs []nativeEvent, versio
 			prompt = e.str("prompt")
 			first = e.t
 		case "assistant_response":
-			responses[e.str("request_id")] = e.str("response")
+			b.responses[e.str("request_id")] = e.str("response")
 		}
 	}
-	// Agent (Task) calls spawn subagents: each becomes the subagent's
-	// invoke_agent span (the transcript's id), and the calls of a subagent
-	// (agent.name) go under it when its type spawned once in the turn.
-	agents := map[string][]string{} // subagent type → spawning tool_use_ids
-	for _, e := range evs {
-		if id := e.str("tool_use_id"); e.name == "tool_result" && id != "" && isAgentTool(e.str("tool_name")) {
-			typ := agentCall(e).typ
-			agents[typ] = append(agents[typ], id)
-		}
-	}
-	parentOf := func(agent string) spanid.SpanID {
-		if ids := agents[agent]; agent != "claude-code" && len(ids) == 1 {
-			return spanid.AgentSpanID(trace, ids[0])
-		}
-		return root
-	}
-	used := 0
-	rsp := newSpan(root, spanid.SpanID{}, semconv.OpInvokeAgent+" claude-code", first, last)
-	rsp.SetKind(ptrace.SpanKindInternal)
-	common(rsp, "claude-code")
-	ra := rsp.Attributes()
+	_, ra := b.newSpan(b.root, spanid.SpanID{}, semconv.OpInvokeAgent+" claude-code", "claude-code", ptrace.SpanKindInternal, first, last)
 	ra.PutStr(semconv.KeyOperationName, semconv.OpInvokeAgent)
 	ra.PutStr(semconv.KeyPromptID, promptID)
 	if prompt != "" && prompt != "<REDACTED>" {
 		ra.PutStr(semconv.KeyInputMessages, messagesJSON("user", prompt))
 	}
-	for _, e := range evs {
-		agent := "claude-code"
-		if a := e.str("agent.name"); a != "" {
-			agent = a
-		}
-		switch e.name {
-		case "user_prompt", "assistant_response":
-			used++
-		case "api_request", "api_error":
-			used++
-			rid := e.str("request_id")
-			if rid == "" {
-				rid = "event:" + e.str("event.sequence")
-			}
-			model := e.str("model")
-			sp := newSpan(NativeChatSpanID(trace, rid), parentOf(agent), strings.TrimSpace(semconv.OpChat+" "+model), e.start(), e.t)
-			sp.SetKind(ptrace.SpanKindClient)
-			common(sp, agent)
-			a := sp.Attributes()
-			a.PutStr(semconv.KeyOperationName, semconv.OpChat)
-			a.PutStr(semconv.KeyProviderName, "anthropic")
-			if model != "" {
-				a.PutStr(semconv.KeyRequestModel, model)
-			}
-			if r := e.str("request_id"); r != "" {
-				a.PutStr(semconv.KeyRequestID, r)
-			}
-			if e.name == "api_error" {
-				sp.Status().SetCode(ptrace.StatusCodeError)
-				sp.Status().SetMessage(e.str("error"))
-				a.PutStr(semconv.KeyErrorType, firstNonEmpty(e.str("status_code"), "api_error"))
-				continue
-			}
-			if model != "" {
-				a.PutStr(semconv.KeyResponseModel, model)
-			}
-			in, _ := e.int("input_tokens")
-			cr, _ := e.int("cache_read_tokens")
-			cc, _ := e.int("cache_creation_tokens")
-			a.PutInt(semconv.KeyInputTokens, in+cr+cc)
-			if out, ok := e.int("output_tokens"); ok {
-				a.PutInt(semconv.KeyOutputTokens, out)
-			}
-			a.PutInt(semconv.KeyCacheReadTokens, cr)
-			a.PutInt(semconv.KeyCacheCreateTokens, cc)
-			if c, ok := e.float("cost_usd"); ok {
-				a.PutDouble("weave.claude_code.cost_usd", c)
-			}
-			if text, ok := responses[e.str("request_id")]; ok && text != "" {
-				a.PutStr(semconv.KeyOutputMessages, messagesJSON("assistant", text))
-			}
-		case "tool_result":
-			id := e.str("tool_use_id")
-			if id == "" {
-				continue
-			}
-			used++
-			name := e.str("tool_name")
-			if isAgentTool(name) {
-				c := agentCall(e)
-				sp := newSpan(spanid.AgentSpanID(trace, id), parentOf(agent), semconv.OpInvokeAgent+" "+c.typ, e.start(), e.t)
-				sp.SetKind(ptrace.SpanKindInternal)
-				common(sp, c.typ)
-				a := sp.Attributes()
-				a.PutStr(semconv.KeyOperationName, semconv.OpInvokeAgent)
-				a.PutStr(semconv.KeySpawningToolCallID, id)
-				a.PutStr(semconv.KeyToolCallID, id)
-				if c.description != "" {
-					a.PutStr(semconv.KeyAgentDescription, c.description)
-				}
-				if c.prompt != "" {
-					a.PutStr(semconv.KeyInputMessages, messagesJSON("user", c.prompt))
-				}
-				continue
-			}
-			sp := newSpan(spanid.ToolSpanID(trace, id), parentOf(agent), semconv.OpExecuteTool+" "+name, e.start(), e.t)
-			sp.SetKind(ptrace.SpanKindInternal)
-			common(sp, agent)
-			a := sp.Attributes()
-			a.PutStr(semconv.KeyOperationName, semconv.OpExecuteTool)
-			a.PutStr(semconv.KeyToolName, name)
-			a.PutStr(semconv.KeyToolCallID, id)
-			if args := firstNonEmpty(e.str("tool_input"), e.str("tool_parameters")); args != "" {
-				a.PutStr(semconv.KeyToolCallArguments, args)
-			}
-			if e.str("success") == "false" {
-				sp.Status().SetCode(ptrace.StatusCodeError)
-				sp.Status().SetMessage(e.str("error"))
-				a.PutStr(semconv.KeyErrorType, "tool_error")
-			}
-		}
+}
+
+// chatSpan appends the chat span of an api_request or api_error event.
+func (b *nativeTurnBuilder) chatSpan(e nativeEvent, agent string) {
+	rid := e.str("request_id")
+	if rid == "" {
+		rid = "event:" + e.str("event.sequence")
 	}
-	return used
+	model := e.str("model")
+	sp, a := b.newSpan(NativeChatSpanID(b.trace, rid), b.parentOf(agent), strings.TrimSpace(semconv.OpChat+" "+model), agent, ptrace.SpanKindClient, e.start(), e.t)
+	a.PutStr(semconv.KeyOperationName, semconv.OpChat)
+	a.PutStr(semconv.KeyProviderName, "anthropic")
+	if model != "" {
+		a.PutStr(semconv.KeyRequestModel, model)
+	}
+	if r := e.str("request_id"); r != "" {
+		a.PutStr(semconv.KeyRequestID, r)
+	}
+	if e.name == "api_error" {
+		sp.Status().SetCode(ptrace.StatusCodeError)
+		sp.Status().SetMessage(e.str("error"))
+		a.PutStr(semconv.KeyErrorType, firstNonEmpty(e.str("status_code"), "api_error"))
+		return
+	}
+	if model != "" {
+		a.PutStr(semconv.KeyResponseModel, model)
+	}
+	in, _ := e.int("input_tokens")
+	cr, _ := e.int("cache_read_tokens")
+	cc, _ := e.int("cache_creation_tokens")
+	a.PutInt(semconv.KeyInputTokens, in+cr+cc)
+	if out, ok := e.int("output_tokens"); ok {
+		a.PutInt(semconv.KeyOutputTokens, out)
+	}
+	a.PutInt(semconv.KeyCacheReadTokens, cr)
+	a.PutInt(semconv.KeyCacheCreateTokens, cc)
+	if c, ok := e.float("cost_usd"); ok {
+		a.PutDouble("weave.claude_code.cost_usd", c)
+	}
+	if text, ok := b.responses[e.str("request_id")]; ok && text != "" {
+		a.PutStr(semconv.KeyOutputMessages, messagesJSON("assistant", text))
+	}
+}
+
+// agentSpan appends the invoke_agent span of a subagent an Agent (Task)
+// call (the tool_result event e, tool_use_id id) spawned.
+func (b *nativeTurnBuilder) agentSpan(e nativeEvent, id, agent string) {
+	c := agentCall(e)
+	_, a := b.newSpan(spanid.AgentSpanID(b.trace, id), b.parentOf(agent), semconv.OpInvokeAgent+" "+c.typ, c.typ, ptrace.SpanKindInternal, e.start(), e.t)
+	a.PutStr(semconv.KeyOperationName, semconv.OpInvokeAgent)
+	a.PutStr(semconv.KeySpawningToolCallID, id)
+	a.PutStr(semconv.KeyToolCallID, id)
+	if c.description != "" {
+		a.PutStr(semconv.KeyAgentDescription, c.description)
+	}
+	if c.prompt != "" {
+		a.PutStr(semconv.KeyInputMessages, messagesJSON("user", c.prompt))
+	}
+}
+
+// toolSpan appends the execute_tool span of a tool_result event.
+func (b *nativeTurnBuilder) toolSpan(e nativeEvent, id, name, agent string) {
+	sp, a := b.newSpan(spanid.ToolSpanID(b.trace, id), b.parentOf(agent), semconv.OpExecuteTool+" "+name, agent, ptrace.SpanKindInternal, e.start(), e.t)
+	a.PutStr(semconv.KeyOperationName, semconv.OpExecuteTool)
+	a.PutStr(semconv.KeyToolName, name)
+	a.PutStr(semconv.KeyToolCallID, id)
+	if args := firstNonEmpty(e.str("tool_input"), e.str("tool_parameters")); args != "" {
+		a.PutStr(semconv.KeyToolCallArguments, args)
+	}
+	if e.str("success") == "false" {
+		sp.Status().SetCode(ptrace.StatusCodeError)
+		sp.Status().SetMessage(e.str("error"))
+		a.PutStr(semconv.KeyErrorType, "tool_error")
+	}
 }
 
 func isAgentTool(name string) bool { return name == "Agent" || name == "Task" }
