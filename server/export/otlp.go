@@ -222,50 +222,54 @@ var spanKinds = map[string]int{
 	model.KindInternal: 1, model.KindServer: 2, model.KindClient: 3, model.KindProducer: 4, model.KindConsumer: 5,
 }
 
-// synthesize rebuilds a span's OTLP/JSON from its columns: the GenAI
-// conventions' keys (weave's where they have none), the custom
-// attributes, the events. What normalization reads back from it is the
-// same row, but for a cost from the price table (priced again on ingest).
-func synthesize(s *model.Span) ([]byte, error) {
-	attrs := map[string]any{}
-	str := func(k, v string) {
-		if v != "" {
-			attrs[k] = v
-		}
+// synthAttrs are a synthesized span's attributes; its methods set one
+// only when the column holds a value.
+type synthAttrs map[string]any
+
+func (attrs synthAttrs) str(k, v string) {
+	if v != "" {
+		attrs[k] = v
 	}
-	num := func(k string, v *int64) {
-		if v != nil {
-			attrs[k] = *v
-		}
+}
+
+func (attrs synthAttrs) num(k string, v *int64) {
+	if v != nil {
+		attrs[k] = *v
 	}
-	js := func(k string, v any, present bool) error {
-		if !present {
-			return nil
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		attrs[k] = string(b)
+}
+
+func (attrs synthAttrs) js(k string, v any, present bool) error {
+	if !present {
 		return nil
 	}
-	str(semconv.KeyOperationName, s.OperationName)
-	str(semconv.KeyProviderName, s.ProviderName)
-	str(semconv.KeyAgentName, s.AgentName)
-	str(semconv.KeyAgentID, s.AgentID)
-	str(semconv.KeyAgentVersion, s.AgentVersion)
-	str(semconv.KeyConversationID, s.ConversationID)
-	str(semconv.KeyRequestModel, s.RequestModel)
-	str(semconv.KeyResponseModel, s.ResponseModel)
-	str(semconv.KeyResponseID, s.ResponseID)
-	num(semconv.KeyInputTokens, s.InputTokens)
-	num(semconv.KeyOutputTokens, s.OutputTokens)
-	num(semconv.KeyCacheReadTokens, s.CacheReadInputTokens)
-	num(semconv.KeyCacheCreateTokens, s.CacheCreationInputTokens)
-	num(semconv.KeyCacheCreate5mTokens, s.CacheCreation5mInputTokens)
-	num(semconv.KeyCacheCreate1hTokens, s.CacheCreation1hInputTokens)
-	num(semconv.KeyReasoningTokens, s.ReasoningTokens)
-	num("gen_ai.usage.total_tokens", s.TotalTokens)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	attrs[k] = string(b)
+	return nil
+}
+
+// genAI sets the GenAI conventions' attributes of the model call: names,
+// models, usage, reported cost, finish reasons and messages.
+func (attrs synthAttrs) genAI(s *model.Span) error {
+	attrs.str(semconv.KeyOperationName, s.OperationName)
+	attrs.str(semconv.KeyProviderName, s.ProviderName)
+	attrs.str(semconv.KeyAgentName, s.AgentName)
+	attrs.str(semconv.KeyAgentID, s.AgentID)
+	attrs.str(semconv.KeyAgentVersion, s.AgentVersion)
+	attrs.str(semconv.KeyConversationID, s.ConversationID)
+	attrs.str(semconv.KeyRequestModel, s.RequestModel)
+	attrs.str(semconv.KeyResponseModel, s.ResponseModel)
+	attrs.str(semconv.KeyResponseID, s.ResponseID)
+	attrs.num(semconv.KeyInputTokens, s.InputTokens)
+	attrs.num(semconv.KeyOutputTokens, s.OutputTokens)
+	attrs.num(semconv.KeyCacheReadTokens, s.CacheReadInputTokens)
+	attrs.num(semconv.KeyCacheCreateTokens, s.CacheCreationInputTokens)
+	attrs.num(semconv.KeyCacheCreate5mTokens, s.CacheCreation5mInputTokens)
+	attrs.num(semconv.KeyCacheCreate1hTokens, s.CacheCreation1hInputTokens)
+	attrs.num(semconv.KeyReasoningTokens, s.ReasoningTokens)
+	attrs.num("gen_ai.usage.total_tokens", s.TotalTokens)
 	if s.CostUSD != nil && s.CostSource == model.CostReported {
 		attrs["weave.usage.cost_usd"] = *s.CostUSD
 	}
@@ -276,41 +280,51 @@ func synthesize(s *model.Span) ([]byte, error) {
 		}
 		attrs[semconv.KeyFinishReasons] = fr
 	}
-	if err := js(semconv.KeyInputMessages, s.InputMessages, len(s.InputMessages) > 0); err != nil {
-		return nil, err
+	if err := attrs.js(semconv.KeyInputMessages, s.InputMessages, len(s.InputMessages) > 0); err != nil {
+		return err
 	}
-	if err := js(semconv.KeyOutputMessages, s.OutputMessages, len(s.OutputMessages) > 0); err != nil {
-		return nil, err
+	if err := attrs.js(semconv.KeyOutputMessages, s.OutputMessages, len(s.OutputMessages) > 0); err != nil {
+		return err
 	}
 	if len(s.SystemInstructions) > 0 {
 		parts := make([]model.Part, len(s.SystemInstructions))
 		for i, t := range s.SystemInstructions {
 			parts[i] = model.Part{Type: model.PartText, Content: t}
 		}
-		if err := js(semconv.KeySystemInstructions, parts, true); err != nil {
-			return nil, err
+		if err := attrs.js(semconv.KeySystemInstructions, parts, true); err != nil {
+			return err
 		}
 	}
-	str(semconv.KeyToolName, s.ToolName)
-	str(semconv.KeyToolType, s.ToolType)
-	str(semconv.KeyToolCallID, s.ToolCallID)
-	str(semconv.KeyToolCallArguments, s.ToolCallArguments)
-	str(semconv.KeyToolCallResult, s.ToolCallResult)
-	str(semconv.KeyErrorType, s.ErrorType)
-	str(semconv.KeyCompactionSummary, s.CompactionSummary)
+	return nil
+}
+
+// tool sets the attributes of a tool call, an error, a compaction and
+// W&B's thread and run.
+func (attrs synthAttrs) tool(s *model.Span) {
+	attrs.str(semconv.KeyToolName, s.ToolName)
+	attrs.str(semconv.KeyToolType, s.ToolType)
+	attrs.str(semconv.KeyToolCallID, s.ToolCallID)
+	attrs.str(semconv.KeyToolCallArguments, s.ToolCallArguments)
+	attrs.str(semconv.KeyToolCallResult, s.ToolCallResult)
+	attrs.str(semconv.KeyErrorType, s.ErrorType)
+	attrs.str(semconv.KeyCompactionSummary, s.CompactionSummary)
 	if s.CompactionItemsBefore != 0 {
 		attrs[semconv.KeyCompactionItemsBefore] = s.CompactionItemsBefore
 	}
 	if s.CompactionItemsAfter != 0 {
 		attrs[semconv.KeyCompactionItemsAfter] = s.CompactionItemsAfter
 	}
-	str("wandb.thread_id", s.ThreadID)
+	attrs.str("wandb.thread_id", s.ThreadID)
 	if s.IsTurn {
 		attrs["wandb.is_turn"] = true
 	}
-	str("wandb.display_name", s.DisplayName)
-	str("wandb.wb_run_id", s.WBRunID)
-	num("wandb.wb_run_step", s.WBRunStep)
+	attrs.str("wandb.display_name", s.DisplayName)
+	attrs.str("wandb.wb_run_id", s.WBRunID)
+	attrs.num("wandb.wb_run_step", s.WBRunStep)
+}
+
+// custom sets the request's model parameters and the custom attributes.
+func (attrs synthAttrs) custom(s *model.Span) {
 	for k, v := range s.ModelParameters {
 		attrs["weave.request."+k] = v
 	}
@@ -328,6 +342,19 @@ func synthesize(s *model.Span) ([]byte, error) {
 	for k, v := range s.CustomAttrsBool {
 		attrs[k] = v
 	}
+}
+
+// synthesize rebuilds a span's OTLP/JSON from its columns: the GenAI
+// conventions' keys (weave's where they have none), the custom
+// attributes, the events. What normalization reads back from it is the
+// same row, but for a cost from the price table (priced again on ingest).
+func synthesize(s *model.Span) ([]byte, error) {
+	attrs := synthAttrs{}
+	if err := attrs.genAI(s); err != nil {
+		return nil, err
+	}
+	attrs.tool(s)
+	attrs.custom(s)
 	sp := map[string]any{
 		"traceId": s.TraceID, "spanId": s.SpanID, "name": s.SpanName, "kind": spanKinds[s.SpanKind],
 		"startTimeUnixNano": strconv.FormatInt(s.StartedAt.UnixNano(), 10), "endTimeUnixNano": "0",
