@@ -211,6 +211,25 @@ func (b *atifBuilder) message(t *turnState, turn chatview.Turn, m chatview.Messa
 	if n == nil || m.Type == chatview.TypeAgentStart {
 		n = t.at(m.Depth)
 	}
+	extra := messageExtra(turn, m)
+	ts := m.StartedAt.UTC().Format(time.RFC3339Nano)
+	switch m.Type {
+	case chatview.TypeUserMessage:
+		n.add(Step{Timestamp: ts, Source: SourceUser, Message: m.Text, Extra: extra})
+	case chatview.TypeAgentStart:
+		b.agentStart(t, n, m, ts, extra)
+	case chatview.TypeAssistantMessage:
+		b.assistant(n, m, ts, extra)
+	case chatview.TypeToolCall:
+		b.toolCall(n, m, ts, extra)
+	case chatview.TypeContextCompacted:
+		compacted(n, m, ts, extra)
+	}
+}
+
+// messageExtra is the extra of a message's step: its span, and its
+// status when it failed or is still running.
+func messageExtra(turn chatview.Turn, m chatview.Message) map[string]any {
 	extra := map[string]any{"trace_id": turn.TraceID, "span_id": m.SpanID}
 	if m.Status == model.StatusError || m.StatusMessage != "" || m.ErrorType != "" {
 		extra["status"] = m.Status
@@ -224,111 +243,123 @@ func (b *atifBuilder) message(t *turnState, turn chatview.Turn, m chatview.Messa
 	if m.Running {
 		extra["running"] = true
 	}
-	ts := m.StartedAt.UTC().Format(time.RFC3339Nano)
-	switch m.Type {
-	case chatview.TypeUserMessage:
-		n.add(Step{Timestamp: ts, Source: SourceUser, Message: m.Text, Extra: extra})
-	case chatview.TypeAgentStart:
-		if m.Depth > 0 {
-			n = b.subagent(t.at(m.Depth-1), m)
-			t.agents[m.AgentSpanID] = n
-			t.depth = append(t.depth[:min(m.Depth, len(t.depth))], n)
-		} else if m.AgentSpanID != "" {
-			t.agents[m.AgentSpanID] = n
-		}
-		if n.t.Agent.Name == "" {
-			n.t.Agent = ATIFAgent{Name: m.AgentName, Version: m.AgentVersion, ModelName: m.Model}
-			if m.AgentID != "" {
-				n.t.Agent.Extra = map[string]any{"agent_id": m.AgentID}
-			}
-		}
-		if m.SystemInstructions != "" && m.SystemInstructions != n.sys {
-			n.sys = m.SystemInstructions
-			n.add(Step{Timestamp: ts, Source: SourceSystem, Message: m.SystemInstructions, Extra: extra})
-		}
-		if m.Text != "" && m.Depth > 0 {
-			// The task the subagent was given.
-			n.add(Step{Timestamp: ts, Source: SourceUser, Message: m.Text, Extra: extra})
-		}
-	case chatview.TypeAssistantMessage:
-		if m.Provider != "" {
-			extra["provider"] = m.Provider
-		}
-		if len(m.FinishReasons) > 0 {
-			extra["finish_reasons"] = m.FinishReasons
-		}
-		if m.DurationMs > 0 {
-			extra["duration_ms"] = m.DurationMs
-		}
-		st := Step{Timestamp: ts, Source: SourceAgent, ModelName: m.Model, Message: m.Text, ReasoningContent: m.Reasoning, Extra: extra}
-		if m.Usage != nil {
-			u := *m.Usage
-			st.Metrics = &Metrics{
-				PromptTokens:     promptTokens(u.InputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens),
-				CompletionTokens: u.OutputTokens, CachedTokens: u.CacheReadInputTokens, CostUSD: costOf(u),
-				Extra: usageExtra(u, nil),
-			}
-		}
-		if m.Model != "" {
-			n.models[m.Model]++
-		}
-		i := n.add(st)
-		for _, tr := range m.ToolCalls {
-			b.request(n, i, tr.ID, tr.Name)
-		}
-	case chatview.TypeToolCall:
-		id := m.ToolCallID
-		ref, ok := n.pending[id]
-		if id == "" || !ok {
-			// A tool run no assistant message asked for (or asked for
-			// without an id): a step of its own.
-			if id == "" || b.usedCallID(n, id) {
-				id = "call_" + m.SpanID
-			}
-			i := n.add(Step{Timestamp: ts, Source: SourceAgent, Message: "", Extra: extra})
-			ref = b.request(n, i, id, m.ToolName)
-		}
-		delete(n.pending, id)
-		st := &n.t.Steps[ref.step]
-		call := &st.ToolCalls[ref.call]
-		call.Arguments = arguments(m.ToolArguments)
-		if call.FunctionName == "" {
-			call.FunctionName = m.ToolName
-		}
-		n.last = &toolRef{step: ref.step, call: n.observe(ref.step, ObservationResult{SourceCallID: id, Content: m.ToolResult})}
-		// The tool's span, type and failure on the step, by call id.
-		tool := map[string]any{"span_id": m.SpanID}
-		for _, k := range []string{"status", "status_message", "error_type", "running"} {
-			if v, ok := extra[k]; ok {
-				tool[k] = v
-			}
-		}
-		if m.ToolType != "" {
-			tool["tool_type"] = m.ToolType
-		}
-		tools, _ := st.Extra["tools"].(map[string]any)
-		if tools == nil {
-			tools = map[string]any{}
-			st.Extra["tools"] = tools
-		}
-		tools[id] = tool
-	case chatview.TypeContextCompacted:
-		extra["event"] = "context_compacted"
-		if m.CompactionItemsBefore != 0 || m.CompactionItemsAfter != 0 {
-			extra["items_before"], extra["items_after"] = m.CompactionItemsBefore, m.CompactionItemsAfter
-		}
-		if m.CompactionTrigger != "" {
-			extra["trigger"] = m.CompactionTrigger
-		}
-		if m.CompactionPreTokens != 0 {
-			extra["pre_tokens"] = m.CompactionPreTokens
-		}
-		st := Step{Timestamp: ts, Source: SourceSystem, Message: "", Extra: extra}
-		if m.CompactionSummary != "" {
-			st.Observation = &Observation{Results: []ObservationResult{{Content: m.CompactionSummary}}}
-		}
-		n.add(st)
+	return extra
+}
+
+// agentStart starts a subagent's trajectory (or names the turn's agent in
+// n) with its system instructions and task.
+func (b *atifBuilder) agentStart(t *turnState, n *trajectoryNode, m chatview.Message, ts string, extra map[string]any) {
+	if m.Depth > 0 {
+		n = b.subagent(t.at(m.Depth-1), m)
+		t.agents[m.AgentSpanID] = n
+		t.depth = append(t.depth[:min(m.Depth, len(t.depth))], n)
+	} else if m.AgentSpanID != "" {
+		t.agents[m.AgentSpanID] = n
 	}
+	if n.t.Agent.Name == "" {
+		n.t.Agent = ATIFAgent{Name: m.AgentName, Version: m.AgentVersion, ModelName: m.Model}
+		if m.AgentID != "" {
+			n.t.Agent.Extra = map[string]any{"agent_id": m.AgentID}
+		}
+	}
+	if m.SystemInstructions != "" && m.SystemInstructions != n.sys {
+		n.sys = m.SystemInstructions
+		n.add(Step{Timestamp: ts, Source: SourceSystem, Message: m.SystemInstructions, Extra: extra})
+	}
+	if m.Text != "" && m.Depth > 0 {
+		// The task the subagent was given.
+		n.add(Step{Timestamp: ts, Source: SourceUser, Message: m.Text, Extra: extra})
+	}
+}
+
+// assistant adds an assistant message's step, with its usage, and the
+// tool calls it asks for.
+func (b *atifBuilder) assistant(n *trajectoryNode, m chatview.Message, ts string, extra map[string]any) {
+	if m.Provider != "" {
+		extra["provider"] = m.Provider
+	}
+	if len(m.FinishReasons) > 0 {
+		extra["finish_reasons"] = m.FinishReasons
+	}
+	if m.DurationMs > 0 {
+		extra["duration_ms"] = m.DurationMs
+	}
+	st := Step{Timestamp: ts, Source: SourceAgent, ModelName: m.Model, Message: m.Text, ReasoningContent: m.Reasoning, Extra: extra}
+	if m.Usage != nil {
+		u := *m.Usage
+		st.Metrics = &Metrics{
+			PromptTokens:     promptTokens(u.InputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens),
+			CompletionTokens: u.OutputTokens, CachedTokens: u.CacheReadInputTokens, CostUSD: costOf(u),
+			Extra: usageExtra(u, nil),
+		}
+	}
+	if m.Model != "" {
+		n.models[m.Model]++
+	}
+	i := n.add(st)
+	for _, tr := range m.ToolCalls {
+		b.request(n, i, tr.ID, tr.Name)
+	}
+}
+
+// toolCall puts a tool run on the step that asked for it (or on a step of
+// its own): its arguments, its result as an observation, and its span,
+// type and failure in the step's extra, by call id.
+func (b *atifBuilder) toolCall(n *trajectoryNode, m chatview.Message, ts string, extra map[string]any) {
+	id := m.ToolCallID
+	ref, ok := n.pending[id]
+	if id == "" || !ok {
+		// A tool run no assistant message asked for (or asked for
+		// without an id): a step of its own.
+		if id == "" || b.usedCallID(n, id) {
+			id = "call_" + m.SpanID
+		}
+		i := n.add(Step{Timestamp: ts, Source: SourceAgent, Message: "", Extra: extra})
+		ref = b.request(n, i, id, m.ToolName)
+	}
+	delete(n.pending, id)
+	st := &n.t.Steps[ref.step]
+	call := &st.ToolCalls[ref.call]
+	call.Arguments = arguments(m.ToolArguments)
+	if call.FunctionName == "" {
+		call.FunctionName = m.ToolName
+	}
+	n.last = &toolRef{step: ref.step, call: n.observe(ref.step, ObservationResult{SourceCallID: id, Content: m.ToolResult})}
+	tool := map[string]any{"span_id": m.SpanID}
+	for _, k := range []string{"status", "status_message", "error_type", "running"} {
+		if v, ok := extra[k]; ok {
+			tool[k] = v
+		}
+	}
+	if m.ToolType != "" {
+		tool["tool_type"] = m.ToolType
+	}
+	tools, _ := st.Extra["tools"].(map[string]any)
+	if tools == nil {
+		tools = map[string]any{}
+		st.Extra["tools"] = tools
+	}
+	tools[id] = tool
+}
+
+// compacted adds a context compaction's step, its summary as the
+// observation.
+func compacted(n *trajectoryNode, m chatview.Message, ts string, extra map[string]any) {
+	extra["event"] = "context_compacted"
+	if m.CompactionItemsBefore != 0 || m.CompactionItemsAfter != 0 {
+		extra["items_before"], extra["items_after"] = m.CompactionItemsBefore, m.CompactionItemsAfter
+	}
+	if m.CompactionTrigger != "" {
+		extra["trigger"] = m.CompactionTrigger
+	}
+	if m.CompactionPreTokens != 0 {
+		extra["pre_tokens"] = m.CompactionPreTokens
+	}
+	st := Step{Timestamp: ts, Source: SourceSystem, Message: "", Extra: extra}
+	if m.CompactionSummary != "" {
+		st.Observation = &Observation{Results: []ObservationResult{{Content: m.CompactionSummary}}}
+	}
+	n.add(st)
 }
 
 // usedCallID reports a tool call id already on one of n's steps.
