@@ -195,7 +195,25 @@ func (v *atifValidator) trajectory(p string, t *wireTrajectory) {
 	}
 }
 
+// step checks a step: its head (id, time, source, message, the fields
+// only agent steps have), its tool calls, its observation (results
+// answer the step's calls) and its metrics.
 func (v *atifValidator) step(p string, i int, s *wireStep) {
+	v.stepHead(p, i, s)
+	calls := v.toolCalls(p, s.ToolCalls)
+	if o := s.Observation; o != nil {
+		if o.Results == nil {
+			v.errf("%s.observation.results: required", p)
+			return
+		}
+		v.results(p, *o.Results, calls)
+	}
+	v.stepMetrics(p, s.Metrics)
+}
+
+// stepHead checks a step's id, time, source and message, and that only
+// agent steps carry the fields of a model call.
+func (v *atifValidator) stepHead(p string, i int, s *wireStep) {
 	if s.StepID == nil {
 		v.errf("%s.step_id: required", p)
 	} else if *s.StepID != int64(i+1) {
@@ -233,60 +251,71 @@ func (v *atifValidator) step(p string, i int, s *wireStep) {
 			v.errf("%s.reasoning_effort: want a string or a number", p)
 		}
 	}
+}
+
+// toolCalls checks a step's tool calls and returns their ids.
+func (v *atifValidator) toolCalls(p string, tcs *[]wireToolCall) map[string]bool {
 	calls := map[string]bool{}
-	if s.ToolCalls != nil {
-		for j, c := range *s.ToolCalls {
-			cp := fmt.Sprintf("%s.tool_calls[%d]", p, j)
-			switch {
-			case c.ToolCallID == nil || *c.ToolCallID == "":
-				v.errf("%s.tool_call_id: required", cp)
-			case calls[*c.ToolCallID]:
-				v.errf("%s.tool_call_id: %q twice in the step", cp, *c.ToolCallID)
-			default:
-				calls[*c.ToolCallID] = true
-			}
-			if c.FunctionName == nil || *c.FunctionName == "" {
-				v.errf("%s.function_name: required", cp)
-			}
-			if t := strings.TrimSpace(string(c.Arguments)); !strings.HasPrefix(t, "{") {
-				v.errf("%s.arguments: want a JSON object, got %.40q", cp, t)
-			}
+	if tcs == nil {
+		return calls
+	}
+	for j, c := range *tcs {
+		cp := fmt.Sprintf("%s.tool_calls[%d]", p, j)
+		switch {
+		case c.ToolCallID == nil || *c.ToolCallID == "":
+			v.errf("%s.tool_call_id: required", cp)
+		case calls[*c.ToolCallID]:
+			v.errf("%s.tool_call_id: %q twice in the step", cp, *c.ToolCallID)
+		default:
+			calls[*c.ToolCallID] = true
+		}
+		if c.FunctionName == nil || *c.FunctionName == "" {
+			v.errf("%s.function_name: required", cp)
+		}
+		if t := strings.TrimSpace(string(c.Arguments)); !strings.HasPrefix(t, "{") {
+			v.errf("%s.arguments: want a JSON object, got %.40q", cp, t)
 		}
 	}
-	if o := s.Observation; o != nil {
-		if o.Results == nil {
-			v.errf("%s.observation.results: required", p)
-			return
+	return calls
+}
+
+// results checks an observation's results: each answers a call of the
+// step, and names the subagent trajectories it refers to (checked once
+// all are read).
+func (v *atifValidator) results(p string, results []wireResult, calls map[string]bool) {
+	for j, r := range results {
+		rp := fmt.Sprintf("%s.observation.results[%d]", p, j)
+		if r.SourceCallID != nil && !calls[*r.SourceCallID] {
+			v.errf("%s.source_call_id: %q is no tool call of the step", rp, *r.SourceCallID)
 		}
-		for j, r := range *o.Results {
-			rp := fmt.Sprintf("%s.observation.results[%d]", p, j)
-			if r.SourceCallID != nil && !calls[*r.SourceCallID] {
-				v.errf("%s.source_call_id: %q is no tool call of the step", rp, *r.SourceCallID)
-			}
-			if r.Subagents == nil {
+		if r.Subagents == nil {
+			continue
+		}
+		for k, ref := range *r.Subagents {
+			if ref.SessionID == nil || *ref.SessionID == "" {
+				v.errf("%s.subagent_trajectory_ref[%d].session_id: required", rp, k)
 				continue
 			}
-			for k, ref := range *r.Subagents {
-				if ref.SessionID == nil || *ref.SessionID == "" {
-					v.errf("%s.subagent_trajectory_ref[%d].session_id: required", rp, k)
-					continue
-				}
-				sr := subagentRef{path: fmt.Sprintf("%s.subagent_trajectory_ref[%d]", rp, k), session: *ref.SessionID}
-				if ref.TrajectoryPath != nil && strings.HasPrefix(*ref.TrajectoryPath, "#") {
-					sr.pointer = *ref.TrajectoryPath
-				}
-				v.refs = append(v.refs, sr)
+			sr := subagentRef{path: fmt.Sprintf("%s.subagent_trajectory_ref[%d]", rp, k), session: *ref.SessionID}
+			if ref.TrajectoryPath != nil && strings.HasPrefix(*ref.TrajectoryPath, "#") {
+				sr.pointer = *ref.TrajectoryPath
 			}
+			v.refs = append(v.refs, sr)
 		}
 	}
-	if m := s.Metrics; m != nil {
-		for name, n := range map[string]*int64{"prompt_tokens": m.PromptTokens, "completion_tokens": m.CompletionTokens, "cached_tokens": m.CachedTokens} {
-			if n != nil && *n < 0 {
-				v.errf("%s.metrics.%s: negative", p, name)
-			}
+}
+
+// stepMetrics checks a step's token counts.
+func (v *atifValidator) stepMetrics(p string, m *wireMetrics) {
+	if m == nil {
+		return
+	}
+	for name, n := range map[string]*int64{"prompt_tokens": m.PromptTokens, "completion_tokens": m.CompletionTokens, "cached_tokens": m.CachedTokens} {
+		if n != nil && *n < 0 {
+			v.errf("%s.metrics.%s: negative", p, name)
 		}
-		if m.CachedTokens != nil && m.PromptTokens != nil && *m.CachedTokens > *m.PromptTokens {
-			v.errf("%s.metrics.cached_tokens: %d, more than prompt_tokens %d (they are a part of it)", p, *m.CachedTokens, *m.PromptTokens)
-		}
+	}
+	if m.CachedTokens != nil && m.PromptTokens != nil && *m.CachedTokens > *m.PromptTokens {
+		v.errf("%s.metrics.cached_tokens: %d, more than prompt_tokens %d (they are a part of it)", p, *m.CachedTokens, *m.PromptTokens)
 	}
 }
