@@ -31,10 +31,7 @@ func rawSpanJSON(sp ptrace.Span) json.RawMessage {
 		b = append(b, `,"parentSpanId":`...)
 		b = appendHexID(b, p[:])
 	}
-	if f := sp.Flags(); f != 0 {
-		b = append(b, `,"flags":`...)
-		b = strconv.AppendUint(b, uint64(f), 10)
-	}
+	b = appendCount(b, `,"flags":`, uint64(sp.Flags()))
 	b = append(b, `,"name":`...)
 	b = appendString(b, sp.Name())
 	b = append(b, `,"kind":`...)
@@ -44,84 +41,92 @@ func rawSpanJSON(sp ptrace.Span) json.RawMessage {
 	b = append(b, `","endTimeUnixNano":"`...)
 	b = strconv.AppendUint(b, uint64(sp.EndTimestamp()), 10)
 	b = append(b, '"')
-	if sp.Attributes().Len() > 0 {
+	b = appendAttributes(b, sp.Attributes(), sp.DroppedAttributesCount())
+	b = appendEventsJSON(b, sp.Events())
+	b = appendCount(b, `,"droppedEventsCount":`, uint64(sp.DroppedEventsCount()))
+	b = appendLinksJSON(b, sp.Links())
+	b = appendCount(b, `,"droppedLinksCount":`, uint64(sp.DroppedLinksCount()))
+	b = appendStatusJSON(b, sp.Status())
+	return append(b, '}')
+}
+
+// appendCount appends the member key (with its leading comma) and n,
+// unless n is 0.
+func appendCount(b []byte, key string, n uint64) []byte {
+	if n == 0 {
+		return b
+	}
+	b = append(b, key...)
+	return strconv.AppendUint(b, n, 10)
+}
+
+// appendAttributes appends the attributes and droppedAttributesCount
+// members of a span, event or link, each when not empty.
+func appendAttributes(b []byte, attrs pcommon.Map, dropped uint32) []byte {
+	if attrs.Len() > 0 {
 		b = append(b, `,"attributes":`...)
-		b = appendKVList(b, sp.Attributes())
+		b = appendKVList(b, attrs)
 	}
-	if n := sp.DroppedAttributesCount(); n != 0 {
-		b = append(b, `,"droppedAttributesCount":`...)
-		b = strconv.AppendUint(b, uint64(n), 10)
+	return appendCount(b, `,"droppedAttributesCount":`, uint64(dropped))
+}
+
+// appendEventsJSON appends a span's events member. Events marked as
+// log-derived (weave's export carries the events that arrived as OTLP log
+// records inside their span) are kept out: they are the span's log events
+// again, not part of the span as sent.
+func appendEventsJSON(b []byte, evs ptrace.SpanEventSlice) []byte {
+	if evs.Len() <= countLogEvents(evs) {
+		return b
 	}
-	// Events marked as log-derived (weave's export carries the events that
-	// arrived as OTLP log records inside their span) are kept out: they
-	// are the span's log events again, not part of the span as sent.
-	if evs := sp.Events(); evs.Len() > countLogEvents(evs) {
-		b = append(b, `,"events":[`...)
-		first := true
-		for _, e := range evs.All() {
-			if isLogEvent(e) {
-				continue
-			}
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = append(b, `{"timeUnixNano":"`...)
-			b = strconv.AppendUint(b, uint64(e.Timestamp()), 10)
-			b = append(b, `","name":`...)
-			b = appendString(b, e.Name())
-			if e.Attributes().Len() > 0 {
-				b = append(b, `,"attributes":`...)
-				b = appendKVList(b, e.Attributes())
-			}
-			if n := e.DroppedAttributesCount(); n != 0 {
-				b = append(b, `,"droppedAttributesCount":`...)
-				b = strconv.AppendUint(b, uint64(n), 10)
-			}
-			b = append(b, '}')
+	b = append(b, `,"events":[`...)
+	first := true
+	for _, e := range evs.All() {
+		if isLogEvent(e) {
+			continue
 		}
-		b = append(b, ']')
-	}
-	if n := sp.DroppedEventsCount(); n != 0 {
-		b = append(b, `,"droppedEventsCount":`...)
-		b = strconv.AppendUint(b, uint64(n), 10)
-	}
-	if links := sp.Links(); links.Len() > 0 {
-		b = append(b, `,"links":[`...)
-		for i, l := range links.All() {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			lt, ls := l.TraceID(), l.SpanID()
-			b = append(b, `{"traceId":`...)
-			b = appendHexID(b, lt[:])
-			b = append(b, `,"spanId":`...)
-			b = appendHexID(b, ls[:])
-			if ts := l.TraceState().AsRaw(); ts != "" {
-				b = append(b, `,"traceState":`...)
-				b = appendString(b, ts)
-			}
-			if l.Attributes().Len() > 0 {
-				b = append(b, `,"attributes":`...)
-				b = appendKVList(b, l.Attributes())
-			}
-			if n := l.DroppedAttributesCount(); n != 0 {
-				b = append(b, `,"droppedAttributesCount":`...)
-				b = strconv.AppendUint(b, uint64(n), 10)
-			}
-			if f := l.Flags(); f != 0 {
-				b = append(b, `,"flags":`...)
-				b = strconv.AppendUint(b, uint64(f), 10)
-			}
-			b = append(b, '}')
+		if !first {
+			b = append(b, ',')
 		}
-		b = append(b, ']')
+		first = false
+		b = append(b, `{"timeUnixNano":"`...)
+		b = strconv.AppendUint(b, uint64(e.Timestamp()), 10)
+		b = append(b, `","name":`...)
+		b = appendString(b, e.Name())
+		b = appendAttributes(b, e.Attributes(), e.DroppedAttributesCount())
+		b = append(b, '}')
 	}
-	if n := sp.DroppedLinksCount(); n != 0 {
-		b = append(b, `,"droppedLinksCount":`...)
-		b = strconv.AppendUint(b, uint64(n), 10)
+	return append(b, ']')
+}
+
+// appendLinksJSON appends a span's links member, when it has links.
+func appendLinksJSON(b []byte, links ptrace.SpanLinkSlice) []byte {
+	if links.Len() == 0 {
+		return b
 	}
-	st := sp.Status()
+	b = append(b, `,"links":[`...)
+	for i, l := range links.All() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		lt, ls := l.TraceID(), l.SpanID()
+		b = append(b, `{"traceId":`...)
+		b = appendHexID(b, lt[:])
+		b = append(b, `,"spanId":`...)
+		b = appendHexID(b, ls[:])
+		if ts := l.TraceState().AsRaw(); ts != "" {
+			b = append(b, `,"traceState":`...)
+			b = appendString(b, ts)
+		}
+		b = appendAttributes(b, l.Attributes(), l.DroppedAttributesCount())
+		b = appendCount(b, `,"flags":`, uint64(l.Flags()))
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendStatusJSON appends a span's status member (always there, maybe
+// empty).
+func appendStatusJSON(b []byte, st ptrace.Status) []byte {
 	b = append(b, `,"status":{`...)
 	comma := false
 	if m := st.Message(); m != "" {
@@ -136,8 +141,7 @@ func rawSpanJSON(sp ptrace.Span) json.RawMessage {
 		b = append(b, `"code":`...)
 		b = strconv.AppendInt(b, int64(code), 10)
 	}
-	b = append(b, "}}"...)
-	return b
+	return append(b, '}')
 }
 
 func appendHexID(b, id []byte) []byte {
