@@ -50,6 +50,22 @@ func lessStart(a, b *node) int {
 // span whose parent is absent, itself, or on a parent cycle becomes a root;
 // nothing is dropped.
 func buildTree(spans []model.Span) tree {
+	nodes, byKey := spanNodes(spans)
+	roots := linkParents(nodes, byKey)
+	roots = breakCycles(nodes, roots)
+	slices.SortFunc(roots, lessStart)
+	for _, n := range nodes {
+		slices.SortFunc(n.children, lessStart)
+	}
+	t := tree{roots: roots, preorder: preorder(roots, len(nodes))}
+	t.sumUp()
+	return t
+}
+
+// spanNodes makes one node per span id, in the spans' order: duplicate
+// ids keep one copy (a finished copy over a running one, else the later
+// one).
+func spanNodes(spans []model.Span) ([]*node, map[string]*node) {
 	byKey := make(map[string]*node, len(spans))
 	nodes := make([]*node, 0, len(spans))
 	for i := range spans {
@@ -70,7 +86,12 @@ func buildTree(spans []model.Span) tree {
 		byKey[key] = n
 		nodes = append(nodes, n)
 	}
+	return nodes, byKey
+}
 
+// linkParents hangs each node under its parent and returns the nodes
+// whose parent is absent or themselves: the roots.
+func linkParents(nodes []*node, byKey map[string]*node) []*node {
 	var roots []*node
 	for _, n := range nodes {
 		p := n.span.ParentSpanID
@@ -81,10 +102,13 @@ func buildTree(spans []model.Span) tree {
 			roots = append(roots, n)
 		}
 	}
+	return roots
+}
 
-	// Nodes not reachable from a root sit on a parent cycle. Promote the
-	// earliest of each cycle to a root, cutting its parent link, until every
-	// node is reachable.
+// breakCycles returns roots with a root more for each parent cycle: nodes
+// not reachable from a root sit on one. It promotes the earliest of each
+// cycle to a root, cutting its parent link, until every node is reachable.
+func breakCycles(nodes, roots []*node) []*node {
 	visited := make(map[*node]bool, len(nodes))
 	mark := func(from *node) {
 		stack := []*node{from}
@@ -101,33 +125,33 @@ func buildTree(spans []model.Span) tree {
 	for _, r := range roots {
 		mark(r)
 	}
-	if len(visited) < len(nodes) {
-		rest := make([]*node, 0, len(nodes)-len(visited))
-		for _, n := range nodes {
-			if !visited[n] {
-				rest = append(rest, n)
-			}
-		}
-		slices.SortFunc(rest, lessStart)
-		for _, n := range rest {
-			if visited[n] {
-				continue
-			}
-			p := n.parent
-			p.children = slices.DeleteFunc(p.children, func(c *node) bool { return c == n })
-			n.parent = nil
-			roots = append(roots, n)
-			mark(n)
-		}
+	if len(visited) == len(nodes) {
+		return roots
 	}
-
-	slices.SortFunc(roots, lessStart)
+	rest := make([]*node, 0, len(nodes)-len(visited))
 	for _, n := range nodes {
-		slices.SortFunc(n.children, lessStart)
+		if !visited[n] {
+			rest = append(rest, n)
+		}
 	}
+	slices.SortFunc(rest, lessStart)
+	for _, n := range rest {
+		if visited[n] {
+			continue
+		}
+		p := n.parent
+		p.children = slices.DeleteFunc(p.children, func(c *node) bool { return c == n })
+		n.parent = nil
+		roots = append(roots, n)
+		mark(n)
+	}
+	return roots
+}
 
-	// Preorder with levels, iteratively (a trace can be arbitrarily deep).
-	t := tree{roots: roots, preorder: make([]*node, 0, len(nodes))}
+// preorder lists the size nodes under roots, each followed by its subtree,
+// and sets their levels; iteratively (a trace can be arbitrarily deep).
+func preorder(roots []*node, size int) []*node {
+	out := make([]*node, 0, size)
 	stack := make([]*node, 0, len(roots))
 	for i := len(roots) - 1; i >= 0; i-- {
 		stack = append(stack, roots[i])
@@ -138,13 +162,17 @@ func buildTree(spans []model.Span) tree {
 		if n.parent != nil {
 			n.level = n.parent.level + 1
 		}
-		t.preorder = append(t.preorder, n)
+		out = append(out, n)
 		for i := len(n.children) - 1; i >= 0; i-- {
 			stack = append(stack, n.children[i])
 		}
 	}
+	return out
+}
 
-	// Bottom-up figures: reverse preorder visits children before parents.
+// sumUp computes the bottom-up figures (text and usage below each node):
+// reverse preorder visits children before parents.
+func (t *tree) sumUp() {
 	for i := len(t.preorder) - 1; i >= 0; i-- {
 		n := t.preorder[i]
 		n.ownText = hasOwnText(n.span)
@@ -165,7 +193,6 @@ func buildTree(spans []model.Span) tree {
 			n.hasUsage = true
 		}
 	}
-	return t
 }
 
 // hasOwnText reports whether the span itself would emit an assistant
