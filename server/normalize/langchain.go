@@ -99,3 +99,14 @@ func isLangGraphOutput(list []any) bool {
 	}
 	return len(list) > 0
 }
+
+// parseLangGraphOutput reads a LangGraph node's output: Command{update} /
+// Send{args} objects.
+func parseLangGraphOutput(out []any, dir direction, depth int) []model.Message {
+	var msgs []model.Message
+	for _, e := range out {
+		msgs = append(msgs, parseAny(firstPresent(asMap(mapGet(e, "update")), "messages"), dir, depth+1)...)
+		msgs = append(msgs, parseAny(firstPresent(asMap(mapGet(e, "args")), "messages"), dir, depth+1)...)
+	}
+	return msgs
+}

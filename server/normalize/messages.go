@@ -126,43 +126,10 @@ func parseContainer(m map[string]any, dir direction, depth int) []model.Message 
 		return parseGenerations(gens, dir, depth)
 	}
 	if choices, ok := m["choices"].([]any); ok {
-		var out []model.Message
-		for _, c := range choices {
-			cm, ok := c.(map[string]any)
-			if !ok {
-				continue
-			}
-			var msg model.Message
-			if mm, ok := cm["message"].(map[string]any); ok {
-				msg, _ = parseMessageObj(mm, dirOutput, depth+1)
-			} else if t := mapStr(cm, "text"); t != "" { // legacy completions
-				msg = textMessage("assistant", t)
-			}
-			if msg.Role == "" {
-				msg.Role = "assistant"
-			}
-			if fr := mapStr(cm, "finish_reason"); fr != "" {
-				msg.FinishReason = fr
-			}
-			out = append(out, msg)
-		}
-		return out
+		return parseChoices(choices, depth)
 	}
 	if cands, ok := m["candidates"].([]any); ok {
-		var out []model.Message
-		for _, c := range cands {
-			cm, ok := c.(map[string]any)
-			if !ok {
-				continue
-			}
-			msg, _ := parseMessageObj(asMap(cm["content"]), dirOutput, depth+1)
-			if msg.Role == "" {
-				msg.Role = "assistant"
-			}
-			msg.FinishReason = firstStr(cm, "finishReason", "finish_reason")
-			out = append(out, msg)
-		}
-		return out
+		return parseCandidates(cands, depth)
 	}
 	if msgs, ok := m["messages"]; ok {
 		switch msgs.(type) {
@@ -174,25 +141,10 @@ func parseContainer(m map[string]any, dir direction, depth int) []model.Message 
 		return parseList(contents, dir, depth+1)
 	}
 	if out, ok := m["output"].([]any); ok && isLangGraphOutput(out) {
-		// LangGraph node output: Command{update} / Send{args} objects.
-		var msgs []model.Message
-		for _, e := range out {
-			msgs = append(msgs, parseAny(firstPresent(asMap(mapGet(e, "update")), "messages"), dir, depth+1)...)
-			msgs = append(msgs, parseAny(firstPresent(asMap(mapGet(e, "args")), "messages"), dir, depth+1)...)
-		}
-		return msgs
+		return parseLangGraphOutput(out, dir, depth)
 	}
 	if out, ok := m["output"].([]any); ok && isResponseItemList(out) {
-		msgs := parseResponseItems(out, dirOutput, depth+1)
-		// A Responses object has a status, not a finish reason.
-		if fr := responsesFinishReason(m, out); fr != "" {
-			for i := range msgs {
-				if msgs[i].Role == "assistant" && msgs[i].FinishReason == "" {
-					msgs[i].FinishReason = fr
-				}
-			}
-		}
-		return msgs
+		return parseResponsesOutput(m, out, depth)
 	}
 	if in, ok := m["input"]; ok && (m["model"] != nil || m["instructions"] != nil) {
 		// An OpenAI Responses request.
@@ -208,7 +160,13 @@ func parseContainer(m map[string]any, dir direction, depth int) []model.Message 
 	if msg, ok := parseMessageObj(m, dir, depth+1); ok {
 		return []model.Message{msg}
 	}
-	// A single key holding text ({"question": "..."}, {"answer": "..."}).
+	return objectText(m, dir)
+}
+
+// objectText is the message of an object that holds no message: the text
+// of its single key ({"question": "..."}, {"answer": "..."}), else the
+// object as JSON text.
+func objectText(m map[string]any, dir direction) []model.Message {
 	if len(m) == 1 {
 		for _, v := range m {
 			if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
@@ -220,6 +178,50 @@ func parseContainer(m map[string]any, dir direction, depth int) []model.Message 
 		return nil
 	}
 	return []model.Message{textMessage(dir.defaultRole(), marshalJSON(m))}
+}
+
+// parseChoices reads OpenAI chat completion choices (and legacy
+// completions' text).
+func parseChoices(choices []any, depth int) []model.Message {
+	var out []model.Message
+	for _, c := range choices {
+		cm, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		var msg model.Message
+		if mm, ok := cm["message"].(map[string]any); ok {
+			msg, _ = parseMessageObj(mm, dirOutput, depth+1)
+		} else if t := mapStr(cm, "text"); t != "" { // legacy completions
+			msg = textMessage("assistant", t)
+		}
+		if msg.Role == "" {
+			msg.Role = "assistant"
+		}
+		if fr := mapStr(cm, "finish_reason"); fr != "" {
+			msg.FinishReason = fr
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// parseCandidates reads Gemini response candidates.
+func parseCandidates(cands []any, depth int) []model.Message {
+	var out []model.Message
+	for _, c := range cands {
+		cm, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		msg, _ := parseMessageObj(asMap(cm["content"]), dirOutput, depth+1)
+		if msg.Role == "" {
+			msg.Role = "assistant"
+		}
+		msg.FinishReason = firstStr(cm, "finishReason", "finish_reason")
+		out = append(out, msg)
+	}
+	return out
 }
 
 func asMap(v any) map[string]any {

@@ -92,3 +92,18 @@ func responsesFinishReason(m map[string]any, items []any) string {
 	}
 	return ""
 }
+
+// parseResponsesOutput reads a Responses object's output items; its
+// assistant messages get the finish reason its status implies (a
+// Responses object has a status, not a finish reason).
+func parseResponsesOutput(m map[string]any, out []any, depth int) []model.Message {
+	msgs := parseResponseItems(out, dirOutput, depth+1)
+	if fr := responsesFinishReason(m, out); fr != "" {
+		for i := range msgs {
+			if msgs[i].Role == "assistant" && msgs[i].FinishReason == "" {
+				msgs[i].FinishReason = fr
+			}
+		}
+	}
+	return msgs
+}
