@@ -261,47 +261,17 @@ func parseMessageObj(m map[string]any, dir direction, depth int) (model.Message,
 	if isLangChainSerialized(m) {
 		return parseLangChain(m, dir, depth)
 	}
-	var msg model.Message
-	role := mapStr(m, "role")
-	if role == "" {
-		// LangChain's dict form ({"type":"human","content":...}).
-		if t := mapStr(m, "type"); t == "human" || t == "ai" || t == "system" || t == "tool" {
-			role = t
-		}
-	}
-	msg.Role = normRole(role)
-	msg.Name = mapStr(m, "name")
+	msg := model.Message{Role: normRole(messageRole(m)), Name: mapStr(m, "name")}
 	looksLike := msg.Role != ""
-
 	if r := firstStr(m, "reasoning_content", "reasoning"); r != "" {
 		msg.Parts = append(msg.Parts, model.Part{Type: model.PartReasoning, Content: r})
 	}
-	switch parts := m["parts"].(type) {
-	case []any:
+	if parts, ok := m["parts"].([]any); ok {
 		msg.Parts = append(msg.Parts, parseParts(parts, depth+1)...)
 		looksLike = true
 	}
-	switch c := m["content"].(type) {
-	case string:
-		if c != "" {
-			msg.Parts = append(msg.Parts, model.Part{Type: model.PartText, Content: c})
-		}
-		looksLike = looksLike || msg.Role != ""
-	case []any:
-		msg.Parts = append(msg.Parts, parseParts(c, depth+1)...)
+	if contentParts(&msg, m["content"], dir, depth) {
 		looksLike = true
-	case map[string]any:
-		if _, hasParts := c["parts"]; hasParts {
-			// ADK / Gemini LlmResponse {"content":{"role":"model","parts":[...]}}.
-			inner, _ := parseMessageObj(c, dir, depth+1)
-			if msg.Role == "" {
-				msg.Role = inner.Role
-			}
-			msg.Parts = append(msg.Parts, inner.Parts...)
-			looksLike = true
-		} else if len(c) > 0 {
-			msg.Parts = append(msg.Parts, model.Part{Type: model.PartText, Content: marshalJSON(c)})
-		}
 	}
 	if msg.Role == "" && len(msg.Parts) == 0 {
 		if t := mapStr(m, "text"); t != "" {
@@ -309,33 +279,11 @@ func parseMessageObj(m map[string]any, dir direction, depth int) (model.Message,
 			looksLike = looksLike || len(m) <= 4 || m["toolCalls"] != nil
 		}
 	}
-	for _, key := range []string{"tool_calls", "toolCalls"} {
-		if calls, ok := m[key].([]any); ok {
-			for _, c := range calls {
-				if p, ok := parseToolCall(asMap(c)); ok {
-					msg.Parts = append(msg.Parts, p)
-				}
-			}
-			looksLike = true
-			break
-		}
+	if toolCallParts(&msg, m) {
+		looksLike = true
 	}
-	if fc, ok := m["function_call"].(map[string]any); ok {
-		if p, ok := parseToolCall(map[string]any{"function": fc}); ok {
-			msg.Parts = append(msg.Parts, p)
-		}
-	}
-	// A tool message's text is the tool's result.
-	if id := firstStr(m, "tool_call_id", "toolCallId", "tool_use_id"); id != "" || msg.Role == "tool" {
-		for i, p := range msg.Parts {
-			if p.Type == model.PartText {
-				msg.Parts[i] = model.Part{Type: model.PartToolCallResponse, ID: id, Response: jsonArg(p.Content)}
-			}
-		}
-		if msg.Role == "" {
-			msg.Role = "tool"
-		}
-		looksLike = looksLike || id != ""
+	if toolResultParts(&msg, m) {
+		looksLike = true
 	}
 	msg.FinishReason = firstStr(m, "finish_reason", "finishReason", "stop_reason")
 	if !looksLike {
@@ -345,6 +293,89 @@ func parseMessageObj(m map[string]any, dir direction, depth int) (model.Message,
 		msg.Role = dir.defaultRole()
 	}
 	return msg, true
+}
+
+// messageRole is a message object's role as sent: role, else the type of
+// LangChain's dict form ({"type":"human","content":...}).
+func messageRole(m map[string]any) string {
+	if role := mapStr(m, "role"); role != "" {
+		return role
+	}
+	if t := mapStr(m, "type"); t == "human" || t == "ai" || t == "system" || t == "tool" {
+		return t
+	}
+	return ""
+}
+
+// contentParts appends the parts of a message's content: a string, a
+// parts list, an ADK / Gemini content object or any other object (as JSON
+// text). It reports whether the content alone makes the object a message.
+func contentParts(msg *model.Message, content any, dir direction, depth int) bool {
+	switch c := content.(type) {
+	case string:
+		if c != "" {
+			msg.Parts = append(msg.Parts, model.Part{Type: model.PartText, Content: c})
+		}
+	case []any:
+		msg.Parts = append(msg.Parts, parseParts(c, depth+1)...)
+		return true
+	case map[string]any:
+		if _, hasParts := c["parts"]; hasParts {
+			// ADK / Gemini LlmResponse {"content":{"role":"model","parts":[...]}}.
+			inner, _ := parseMessageObj(c, dir, depth+1)
+			if msg.Role == "" {
+				msg.Role = inner.Role
+			}
+			msg.Parts = append(msg.Parts, inner.Parts...)
+			return true
+		} else if len(c) > 0 {
+			msg.Parts = append(msg.Parts, model.Part{Type: model.PartText, Content: marshalJSON(c)})
+		}
+	}
+	return false
+}
+
+// toolCallParts appends a message's tool calls (OpenAI tool_calls, AI SDK
+// toolCalls, the legacy function_call). It reports whether a tool call
+// list was there, which makes the object a message.
+func toolCallParts(msg *model.Message, m map[string]any) bool {
+	listed := false
+	for _, key := range []string{"tool_calls", "toolCalls"} {
+		if calls, ok := m[key].([]any); ok {
+			for _, c := range calls {
+				if p, ok := parseToolCall(asMap(c)); ok {
+					msg.Parts = append(msg.Parts, p)
+				}
+			}
+			listed = true
+			break
+		}
+	}
+	if fc, ok := m["function_call"].(map[string]any); ok {
+		if p, ok := parseToolCall(map[string]any{"function": fc}); ok {
+			msg.Parts = append(msg.Parts, p)
+		}
+	}
+	return listed
+}
+
+// toolResultParts turns a tool message's text into the tool's result. It
+// reports whether the object names the tool call it answers, which makes
+// it a message.
+func toolResultParts(msg *model.Message, m map[string]any) bool {
+	id := firstStr(m, "tool_call_id", "toolCallId", "tool_use_id")
+	if id == "" && msg.Role != "tool" {
+		return false
+	}
+	for i, p := range msg.Parts {
+		if p.Type == model.PartText {
+			msg.Parts[i] = model.Part{Type: model.PartToolCallResponse, ID: id, Response: jsonArg(p.Content)}
+		}
+	}
+	if msg.Role == "" {
+		msg.Role = "tool"
+	}
+	return id != ""
 }
 
 func firstStr(m map[string]any, keys ...string) string {
