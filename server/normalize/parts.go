@@ -78,58 +78,83 @@ func parsePart(m map[string]any, depth int) (model.Part, bool) {
 		p.Response = toolResponse(firstPresent(m, "response", "result", "output", "content"))
 		return p, true
 	case model.PartReasoning, "thinking":
-		c := firstRawStr(m, "content", "text", "thinking")
-		if c == "" {
-			if sum, ok := m["summary"].([]any); ok {
-				var texts []string
-				for _, s := range sum {
-					if st := mapStr(s, "text"); st != "" {
-						texts = append(texts, st)
-					}
-				}
-				c = strings.Join(texts, "\n\n")
-			}
-		}
-		return model.Part{Type: model.PartReasoning, Content: c}, c != ""
+		return reasoningPart(m)
 	case "redacted_thinking":
 		return model.Part{}, false
 	case model.PartServerToolCall, model.PartServerToolCallResponse:
-		p := model.Part{Type: t, ID: mapStr(m, "id"), Name: mapStr(m, "name")}
-		if t == model.PartServerToolCall {
-			p.Arguments = jsonArg(firstPresent(m, "server_tool_call", "arguments"))
-		} else {
-			p.Response = jsonArg(firstPresent(m, "server_tool_call_response", "response"))
-		}
-		return p, true
+		return serverToolPart(t, m), true
 	case model.PartBlob, model.PartFile, model.PartURI:
-		if t == model.PartFile && m["file_id"] == nil && m["fileId"] == nil {
-			return parseMediaBlock(t, m) // AI SDK / OpenAI file parts
-		}
-		return model.Part{
-			Type:     t,
-			MimeType: firstStr(m, "mime_type", "mimeType"),
-			Modality: mapStr(m, "modality"),
-			Content:  firstRawStr(m, "content"),
-			FileID:   firstStr(m, "file_id", "fileId"),
-			URI:      firstStr(m, "uri", "url"),
-		}, true
-	case "image_url":
-		url := mapStr(m, "image_url", "url")
-		if url == "" {
-			url = mapStr(m, "image_url")
-		}
-		return mediaPart(url, "", "image"), url != ""
-	case "input_image":
-		if id := mapStr(m, "file_id"); id != "" {
-			return model.Part{Type: model.PartFile, Modality: "image", FileID: id}, true
-		}
-		url := mapStr(m, "image_url")
-		return mediaPart(url, "", "image"), url != ""
+		return schemaMediaPart(t, m)
+	case "image_url", "input_image":
+		return openAIImagePart(t, m)
 	case "image", "document", "input_file", "audio", "input_audio", "video":
 		return parseMediaBlock(t, m)
 	}
 	// Any other typed part is kept as a generic part holding its JSON.
 	return model.Part{Type: t, Content: marshalJSON(m)}, true
+}
+
+// reasoningPart reads a reasoning / thinking part: its text, else the
+// texts of its summary (OpenAI Responses).
+func reasoningPart(m map[string]any) (model.Part, bool) {
+	c := firstRawStr(m, "content", "text", "thinking")
+	if c == "" {
+		if sum, ok := m["summary"].([]any); ok {
+			var texts []string
+			for _, s := range sum {
+				if st := mapStr(s, "text"); st != "" {
+					texts = append(texts, st)
+				}
+			}
+			c = strings.Join(texts, "\n\n")
+		}
+	}
+	return model.Part{Type: model.PartReasoning, Content: c}, c != ""
+}
+
+// serverToolPart reads the schema's server_tool_call and
+// server_tool_call_response parts.
+func serverToolPart(t string, m map[string]any) model.Part {
+	p := model.Part{Type: t, ID: mapStr(m, "id"), Name: mapStr(m, "name")}
+	if t == model.PartServerToolCall {
+		p.Arguments = jsonArg(firstPresent(m, "server_tool_call", "arguments"))
+	} else {
+		p.Response = jsonArg(firstPresent(m, "server_tool_call_response", "response"))
+	}
+	return p
+}
+
+// schemaMediaPart reads the schema's blob, file and uri parts (a file part
+// without a file id is an AI SDK / OpenAI file part).
+func schemaMediaPart(t string, m map[string]any) (model.Part, bool) {
+	if t == model.PartFile && m["file_id"] == nil && m["fileId"] == nil {
+		return parseMediaBlock(t, m)
+	}
+	return model.Part{
+		Type:     t,
+		MimeType: firstStr(m, "mime_type", "mimeType"),
+		Modality: mapStr(m, "modality"),
+		Content:  firstRawStr(m, "content"),
+		FileID:   firstStr(m, "file_id", "fileId"),
+		URI:      firstStr(m, "uri", "url"),
+	}, true
+}
+
+// openAIImagePart reads OpenAI chat image_url and Responses input_image
+// parts.
+func openAIImagePart(t string, m map[string]any) (model.Part, bool) {
+	if t == "image_url" {
+		url := mapStr(m, "image_url", "url")
+		if url == "" {
+			url = mapStr(m, "image_url")
+		}
+		return mediaPart(url, "", "image"), url != ""
+	}
+	if id := mapStr(m, "file_id"); id != "" {
+		return model.Part{Type: model.PartFile, Modality: "image", FileID: id}, true
+	}
+	url := mapStr(m, "image_url")
+	return mediaPart(url, "", "image"), url != ""
 }
 
 // firstRawStr is firstStr without trimming (text keeps its whitespace).
