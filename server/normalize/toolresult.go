@@ -16,57 +16,80 @@ func toolResponse(v any) json.RawMessage {
 	return jsonArg(unwrapToolResult(v, 0))
 }
 
+// unwrapToolResult unwraps a tool result (toolResponse), depth levels of
+// wrapping down.
 func unwrapToolResult(v any, depth int) any {
 	if depth > 4 {
 		return v
 	}
 	switch x := v.(type) {
 	case string:
-		if d, ok := decodeMaybeJSON(x); ok {
-			if _, isStr := d.(string); !isStr {
-				u := unwrapToolResult(d, depth+1)
-				if s, ok := u.(string); ok {
-					return s
-				}
-				if isLangChainSerialized(asMap(d)) || isLangChainSerialized(asMap(mapGet(d, "output"))) {
-					return u
-				}
-			}
-		}
-		return x
+		return unwrapToolResultString(x, depth)
 	case map[string]any:
-		if isLangChainSerialized(x) {
-			return unwrapToolResult(mapGet(x, "kwargs", "content"), depth+1)
-		}
-		if out, ok := x["output"].(map[string]any); ok && len(x) == 1 && isLangChainSerialized(out) {
-			return unwrapToolResult(out, depth+1)
-		}
-		if t := mapStr(x, "type"); (t == "json" || t == "text" || t == "error-text" || t == "error-json") && len(x) <= 3 {
-			if val, ok := x["value"]; ok {
-				return val
-			}
-		}
-		return x
+		return unwrapToolResultObject(x, depth)
 	case []any:
-		// A list of text / json blocks becomes their concatenated text.
-		var texts []string
-		for _, e := range x {
-			m, ok := e.(map[string]any)
-			if !ok {
-				return x
-			}
-			switch {
-			case mapStr(m, "type") == "text" || (m["type"] == nil && m["text"] != nil):
-				texts = append(texts, firstRawStr(m, "text"))
-			case m["json"] != nil:
-				texts = append(texts, marshalJSON(m["json"]))
-			default:
-				return x
-			}
-		}
-		return strings.Join(texts, "")
+		return joinResultBlocks(x)
 	}
 	return v
+}
+
+// unwrapToolResultString unwraps a tool result sent as JSON text: to the
+// text inside, or to a LangChain ToolMessage's content; any other JSON
+// stays the text it came as.
+func unwrapToolResultString(x string, depth int) any {
+	d, ok := decodeMaybeJSON(x)
+	if !ok {
+		return x
+	}
+	if _, isStr := d.(string); isStr {
+		return x
+	}
+	u := unwrapToolResult(d, depth+1)
+	if s, ok := u.(string); ok {
+		return s
+	}
+	if isLangChainSerialized(asMap(d)) || isLangChainSerialized(asMap(mapGet(d, "output"))) {
+		return u
+	}
+	return x
+}
+
+// unwrapToolResultObject unwraps a LangChain ToolMessage (alone or as
+// {"output": …}) and an AI SDK {"type":"json","value":…} wrapper.
+func unwrapToolResultObject(x map[string]any, depth int) any {
+	if isLangChainSerialized(x) {
+		return unwrapToolResult(mapGet(x, "kwargs", "content"), depth+1)
+	}
+	if out, ok := x["output"].(map[string]any); ok && len(x) == 1 && isLangChainSerialized(out) {
+		return unwrapToolResult(out, depth+1)
+	}
+	if t := mapStr(x, "type"); (t == "json" || t == "text" || t == "error-text" || t == "error-json") && len(x) <= 3 {
+		if val, ok := x["value"]; ok {
+			return val
+		}
+	}
+	return x
+}
+
+// joinResultBlocks turns a list of text / json blocks into their
+// concatenated text; any other list is returned as is.
+func joinResultBlocks(x []any) any {
+	var texts []string
+	for _, e := range x {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return x
+		}
+		switch {
+		case mapStr(m, "type") == "text" || (m["type"] == nil && m["text"] != nil):
+			texts = append(texts, firstRawStr(m, "text"))
+		case m["json"] != nil:
+			texts = append(texts, marshalJSON(m["json"]))
+		default:
+			return x
+		}
+	}
+	return strings.Join(texts, "")
 }
 
 // jsonArg returns v as JSON for Part.Arguments / Part.Response: strings
