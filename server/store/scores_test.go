@@ -3,7 +3,9 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -82,6 +84,14 @@ func TestCheckAnnotationFields(t *testing.T) {
 		{"bounds on a boolean", Annotation{Ref: "agent/a", Kind: KindScore, Name: "n", DataType: ScoreBoolean, Value: true, Max: f(1)}, "min"},
 		{"outside", Annotation{Ref: "agent/a", Kind: KindScore, Name: "n", DataType: ScoreNumeric, Value: 0.5, Min: f(1)}, "value"},
 		{"id", Annotation{ID: "x", Ref: "agent/a", Kind: KindScore, Name: "n", DataType: ScoreBoolean, Value: true}, "id"},
+		{"long id", Annotation{ID: strings.Repeat("x", MaxIDLen+1), Ref: "agent/a", Kind: "note", Value: "v"}, "id"},
+		{"value JSON cannot hold", Annotation{Ref: "agent/a", Kind: "note", Value: math.NaN()}, "value"},
+		{"span score without trace", Annotation{Ref: RefSpanPrefix + "abc", Kind: KindScore, Name: "n", DataType: ScoreBoolean, Value: true}, "trace_id"},
+		{"min above max", Annotation{Ref: "agent/a", Kind: KindScore, Name: "n", DataType: ScoreNumeric, Value: 1.0, Min: f(2), Max: f(1)}, "min"},
+		{"infinite bound", Annotation{Ref: "agent/a", Kind: KindScore, Name: "n", DataType: ScoreNumeric, Value: 1.0, Max: f(math.Inf(1))}, "min"},
+		{"numeric not a number", Annotation{Ref: "agent/a", Kind: KindScore, Name: "n", DataType: ScoreNumeric, Value: "x"}, "value"},
+		{"boolean not a bool", Annotation{Ref: "agent/a", Kind: KindScore, Name: "n", DataType: ScoreBoolean, Value: "yes"}, "value"},
+		{"empty category", Annotation{Ref: "agent/a", Kind: KindScore, Name: "n", DataType: ScoreCategorical, Value: " "}, "value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := CheckAnnotation(tc.a)
