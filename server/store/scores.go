@@ -52,77 +52,109 @@ func (e *AnnotationError) Unwrap() error { return ErrInvalid }
 // score's id derived (ScoreID) and its value typed (float64, bool or
 // string). Errors are *AnnotationError.
 func CheckAnnotation(a Annotation) (Annotation, error) {
-	field := "value"
-	bad := func(format string, args ...any) (Annotation, error) {
-		return Annotation{}, &AnnotationError{Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
-	on := func(f string) bool { field = f; return true }
-	switch {
-	case on("ref") && !ValidRef(a.Ref):
-		return bad("ref %q is not agent_span/<id>, agent_turn/<id>, agent_conversation/<id> or agent/<name>", a.Ref)
-	case on("kind") && a.Kind == "":
-		return bad("kind is empty")
-	case on("id") && len(a.ID) > MaxIDLen:
-		return bad("id longer than %d bytes", MaxIDLen)
-	case on("trace_id") && a.TraceID != "" && !isHex(a.TraceID, 32):
-		return bad("trace_id %q is not 32 hexadecimal digits", a.TraceID)
-	}
-	if _, err := json.Marshal(a.Value); on("value") && err != nil {
-		return bad("value: %v", err)
+	if err := checkAnnotationHead(a); err != nil {
+		return Annotation{}, err
 	}
 	if a.Kind != KindScore {
-		if on("kind") && (a.Name != "" || a.DataType != "" || a.Min != nil || a.Max != nil) {
-			return bad("name, data_type, min and max belong to a score (kind %q)", KindScore)
+		if a.Name != "" || a.DataType != "" || a.Min != nil || a.Max != nil {
+			return Annotation{}, annotationErr("kind", "name, data_type, min and max belong to a score (kind %q)", KindScore)
 		}
 		return a, nil
 	}
-	switch {
-	case on("name") && strings.TrimSpace(a.Name) == "" || len(a.Name) > MaxScoreNameLen || !utf8.ValidString(a.Name) || strings.ContainsAny(a.Name, "\x00\n\r\t"):
-		return bad("a score needs a name of 1 to %d bytes of UTF-8 on one line", MaxScoreNameLen)
-	case on("trace_id") && strings.HasPrefix(a.Ref, RefSpanPrefix) && a.TraceID == "":
-		return bad("a score on a span needs the span's trace_id (its conversation and agent are found through it)")
+	if err := checkScore(&a); err != nil {
+		return Annotation{}, err
 	}
-	if id := ScoreID(a.Ref, a.Name, a.Author); on("id") && a.ID == "" {
+	v, err := scoreValue(a)
+	if err != nil {
+		return Annotation{}, err
+	}
+	a.Value = v
+	return a, nil
+}
+
+func annotationErr(field, format string, args ...any) error {
+	return &AnnotationError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// checkAnnotationHead checks what every annotation has: ref, kind, id,
+// trace_id and a value JSON can encode.
+func checkAnnotationHead(a Annotation) error {
+	switch {
+	case !ValidRef(a.Ref):
+		return annotationErr("ref", "ref %q is not agent_span/<id>, agent_turn/<id>, agent_conversation/<id> or agent/<name>", a.Ref)
+	case a.Kind == "":
+		return annotationErr("kind", "kind is empty")
+	case len(a.ID) > MaxIDLen:
+		return annotationErr("id", "id longer than %d bytes", MaxIDLen)
+	case a.TraceID != "" && !isHex(a.TraceID, 32):
+		return annotationErr("trace_id", "trace_id %q is not 32 hexadecimal digits", a.TraceID)
+	}
+	if _, err := json.Marshal(a.Value); err != nil {
+		return annotationErr("value", "value: %v", err)
+	}
+	return nil
+}
+
+// checkScore checks a score's name, trace_id, id (deriving it when empty)
+// and that only a numeric score has bounds.
+func checkScore(a *Annotation) error {
+	if strings.TrimSpace(a.Name) == "" || len(a.Name) > MaxScoreNameLen || !utf8.ValidString(a.Name) || strings.ContainsAny(a.Name, "\x00\n\r\t") {
+		return annotationErr("name", "a score needs a name of 1 to %d bytes of UTF-8 on one line", MaxScoreNameLen)
+	}
+	if strings.HasPrefix(a.Ref, RefSpanPrefix) && a.TraceID == "" {
+		return annotationErr("trace_id", "a score on a span needs the span's trace_id (its conversation and agent are found through it)")
+	}
+	if id := ScoreID(a.Ref, a.Name, a.Author); a.ID == "" {
 		a.ID = id
 	} else if a.ID != id {
-		return bad("a score's id is derived from its ref, name and author (%s), got %q", id, a.ID)
+		return annotationErr("id", "a score's id is derived from its ref, name and author (%s), got %q", id, a.ID)
 	}
-	if on("min") && (a.Min != nil || a.Max != nil) && a.DataType != ScoreNumeric {
-		return bad("min and max bound a numeric score only")
+	if (a.Min != nil || a.Max != nil) && a.DataType != ScoreNumeric {
+		return annotationErr("min", "min and max bound a numeric score only")
 	}
-	on("value")
+	return nil
+}
+
+// scoreValue checks a score's value against its data_type and returns it
+// typed.
+func scoreValue(a Annotation) (any, error) {
 	switch a.DataType {
 	case ScoreNumeric:
-		f, ok := finiteNumber(a.Value)
-		if !ok {
-			return bad("a numeric score's value is a finite number")
-		}
-		for _, b := range []*float64{a.Min, a.Max} {
-			if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) && on("min") {
-				return bad("min and max are finite numbers")
-			}
-		}
-		if a.Min != nil && a.Max != nil && *a.Min > *a.Max && on("min") {
-			return bad("min %v is above max %v", *a.Min, *a.Max)
-		}
-		if on("value") && (a.Min != nil && f < *a.Min) || (a.Max != nil && f > *a.Max) {
-			return bad("value %v is outside [%v, %v]", f, deref(a.Min, math.Inf(-1)), deref(a.Max, math.Inf(1)))
-		}
-		a.Value = f
+		return numericScore(a)
 	case ScoreBoolean:
 		if _, ok := a.Value.(bool); !ok {
-			return bad("a boolean score's value is true or false")
+			return nil, annotationErr("value", "a boolean score's value is true or false")
 		}
 	case ScoreCategorical:
 		s, ok := a.Value.(string)
 		if !ok || strings.TrimSpace(s) == "" || len(s) > MaxScoreLabelLen || !utf8.ValidString(s) {
-			return bad("a categorical score's value is a category name of 1 to %d bytes", MaxScoreLabelLen)
+			return nil, annotationErr("value", "a categorical score's value is a category name of 1 to %d bytes", MaxScoreLabelLen)
 		}
 	default:
-		on("data_type")
-		return bad("a score's data_type is %s, %s or %s, got %q", ScoreNumeric, ScoreBoolean, ScoreCategorical, a.DataType)
+		return nil, annotationErr("data_type", "a score's data_type is %s, %s or %s, got %q", ScoreNumeric, ScoreBoolean, ScoreCategorical, a.DataType)
 	}
-	return a, nil
+	return a.Value, nil
+}
+
+// numericScore checks a numeric score's value and bounds and returns the
+// value as a float64.
+func numericScore(a Annotation) (any, error) {
+	f, ok := finiteNumber(a.Value)
+	if !ok {
+		return nil, annotationErr("value", "a numeric score's value is a finite number")
+	}
+	for _, b := range []*float64{a.Min, a.Max} {
+		if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) {
+			return nil, annotationErr("min", "min and max are finite numbers")
+		}
+	}
+	if a.Min != nil && a.Max != nil && *a.Min > *a.Max {
+		return nil, annotationErr("min", "min %v is above max %v", *a.Min, *a.Max)
+	}
+	if (a.Min != nil && f < *a.Min) || (a.Max != nil && f > *a.Max) {
+		return nil, annotationErr("value", "value %v is outside [%v, %v]", f, deref(a.Min, math.Inf(-1)), deref(a.Max, math.Inf(1)))
+	}
+	return f, nil
 }
 
 func deref(p *float64, def float64) float64 {
