@@ -11,39 +11,46 @@ import (
 // protoChild is the node a protobuf field of a parent node holds (the
 // OTLP field numbers; ResourceSpans and ResourceLogs, ScopeSpans and
 // ScopeLogs number their fields alike). Called for every field of a
-// request, it looks the common field numbers up in a table.
-func protoChild(sig signal, parent node, field uint64) node {
-	switch {
-	case parent == nodeItem:
-		return protoItemChild(sig, field)
-	case field < protoTableFields:
-		return protoChildren[parent][field]
+// request, it looks the common field numbers up in tab, the request
+// signal's protoTable.
+func protoChild(sig signal, tab *protoTable, parent node, field uint64) node {
+	if field < protoTableFields {
+		return tab[parent][field]
 	}
-	return protoChildOf(parent, field)
+	return protoChildOf(sig, parent, field)
 }
 
-// protoTableFields bounds the field numbers protoChildren holds: every
+// protoTableFields bounds the field numbers a protoTable holds: every
 // field the scan enters but deprecated_scope_* (1000) is below.
 const protoTableFields = 16
 
-// protoChildren is protoChildOf for field numbers below protoTableFields.
-var protoChildren = protoChildTable()
+// protoTable is protoChildOf of one signal for field numbers below
+// protoTableFields.
+type protoTable [nodeExemplar + 1][protoTableFields]node
 
-func protoChildTable() (t [nodeExemplar + 1][protoTableFields]node) {
+var protoTables = map[signal]*protoTable{
+	signalTraces:  newProtoTable(signalTraces),
+	signalLogs:    newProtoTable(signalLogs),
+	signalMetrics: newProtoTable(signalMetrics),
+}
+
+func newProtoTable(sig signal) *protoTable {
+	t := new(protoTable)
 	for parent := range t {
 		for field := range t[parent] {
-			t[parent][field] = protoChildOf(node(parent), uint64(field))
+			t[parent][field] = protoChildOf(sig, node(parent), uint64(field))
 		}
 	}
 	return t
 }
 
-// protoChildOf is the node a field of a parent node other than an item
-// holds.
-func protoChildOf(parent node, field uint64) node {
+// protoChildOf is protoChild by the tables per level.
+func protoChildOf(sig signal, parent node, field uint64) node {
 	switch parent {
 	case nodeRequest, nodeResource, nodeScope, nodeResourceMsg, nodeScopeMsg:
 		return protoEnvelopeChild(parent, field)
+	case nodeItem:
+		return protoItemChild(sig, field)
 	case nodeNumberData, nodeHistogramData, nodeExpHistogramData, nodeSummaryData,
 		nodeNumberPoint, nodeSummaryPoint, nodeExemplar, nodeHistogramPoint, nodeExpHistogramPoint:
 		return protoPointChild(parent, field)
@@ -221,6 +228,7 @@ func scanProto(sig signal, body []byte) (*layout, error) {
 	l := &layout{sig: sig, enc: encProto, body: body}
 	stack := make([]protoFrame, 1, 32)
 	stack[0] = protoFrame{n: nodeRequest, end: len(body)}
+	tab := protoTables[sig]
 	item := -1 // index of the item's frame in stack, -1 outside items
 	pos := 0
 	// fail rejects the current item, or the request outside items.
@@ -259,7 +267,7 @@ func scanProto(sig signal, body []byte) (*layout, error) {
 			}
 			continue
 		}
-		child := protoChild(sig, top.n, field)
+		child := protoChild(sig, tab, top.n, field)
 		if child == nodeOther {
 			end, err := skipProtoField(body, p, top.end, wire)
 			if err != nil {
