@@ -33,25 +33,43 @@ var (
 // ±Inf), and the JSON-valued fields (raw_span, message part arguments and
 // responses) hold valid JSON.
 func ValidateSpan(s *model.Span) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: span %q/%q/%q: %s", ErrInvalid, s.ProjectID, s.TraceID, s.SpanID, fmt.Sprintf(format, args...))
+	msg := idProblem(s)
+	if msg == "" {
+		msg = valueProblem(s)
 	}
+	if msg == "" {
+		msg = payloadProblem(s)
+	}
+	if msg == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: span %q/%q/%q: %s", ErrInvalid, s.ProjectID, s.TraceID, s.SpanID, msg)
+}
+
+// idProblem is what is wrong with a span's ids and times, or "".
+func idProblem(s *model.Span) string {
 	switch {
 	case s.ProjectID == "":
-		return bad("empty project_id")
+		return "empty project_id"
 	case s.TraceID == "":
-		return bad("empty trace_id")
+		return "empty trace_id"
 	case s.SpanID == "":
-		return bad("empty span_id")
+		return "empty span_id"
 	case len(s.ProjectID) > MaxIDLen, len(s.TraceID) > MaxIDLen, len(s.SpanID) > MaxIDLen, len(s.ParentSpanID) > MaxIDLen:
-		return bad("id longer than %d bytes", MaxIDLen)
+		return fmt.Sprintf("id longer than %d bytes", MaxIDLen)
 	case s.StartedAt.IsZero():
-		return bad("started_at is not set")
+		return "started_at is not set"
 	case !inTimeRange(s.StartedAt):
-		return bad("started_at %s out of range", s.StartedAt.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("started_at %s out of range", s.StartedAt.UTC().Format(time.RFC3339))
 	case !s.EndedAt.IsZero() && !inTimeRange(s.EndedAt):
-		return bad("ended_at %s out of range", s.EndedAt.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("ended_at %s out of range", s.EndedAt.UTC().Format(time.RFC3339))
 	}
+	return ""
+}
+
+// valueProblem is what is wrong with a span's counts, custom floats and
+// model parameters, or "".
+func valueProblem(s *model.Span) string {
 	for name, v := range map[string]*int64{ // counts and steps are never negative
 		"input_tokens":                s.InputTokens,
 		"output_tokens":               s.OutputTokens,
@@ -62,43 +80,49 @@ func ValidateSpan(s *model.Span) error {
 		"wb_run_step":                 s.WBRunStep,
 	} {
 		if v != nil && *v < 0 {
-			return bad("%s is negative (%d)", name, *v)
+			return fmt.Sprintf("%s is negative (%d)", name, *v)
 		}
 	}
 	if s.CompactionItemsBefore < 0 || s.CompactionItemsAfter < 0 {
-		return bad("compaction item counts are negative")
+		return "compaction item counts are negative"
 	}
 	for k, f := range s.CustomAttrsFloat {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return bad("custom_attrs_float.%s is not finite", k)
+			return fmt.Sprintf("custom_attrs_float.%s is not finite", k)
 		}
 	}
 	if len(s.ModelParameters) > 0 {
 		if _, err := json.Marshal(s.ModelParameters); err != nil {
-			return bad("model_parameters cannot be encoded as JSON: %v", err)
+			return fmt.Sprintf("model_parameters cannot be encoded as JSON: %v", err)
 		}
 	}
+	return ""
+}
+
+// payloadProblem is what is wrong with a span's raw span, message parts
+// and event times, or "".
+func payloadProblem(s *model.Span) string {
 	if len(s.RawSpan) > 0 && !validJSON(s.RawSpan) {
-		return bad("raw_span is not valid JSON")
+		return "raw_span is not valid JSON"
 	}
 	for _, list := range [][]model.Message{s.InputMessages, s.OutputMessages} {
 		for i, m := range list {
 			for j, p := range m.Parts {
 				if len(p.Arguments) > 0 && !validJSON(p.Arguments) {
-					return bad("message %d part %d: arguments are not valid JSON", i, j)
+					return fmt.Sprintf("message %d part %d: arguments are not valid JSON", i, j)
 				}
 				if len(p.Response) > 0 && !validJSON(p.Response) {
-					return bad("message %d part %d: response is not valid JSON", i, j)
+					return fmt.Sprintf("message %d part %d: response is not valid JSON", i, j)
 				}
 			}
 		}
 	}
 	for i, e := range s.Events {
 		if !e.Time.IsZero() && !inTimeRange(e.Time) {
-			return bad("event %d time out of range", i)
+			return fmt.Sprintf("event %d time out of range", i)
 		}
 	}
-	return nil
+	return ""
 }
 
 func inTimeRange(t time.Time) bool {
