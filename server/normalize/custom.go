@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/weavetrace/weave/server/model"
 )
 
 // Custom-attribute keys weave-server adds itself.
@@ -26,108 +28,112 @@ const (
 // keys are dropped (never weave.* ones) and counted under
 // KeyDroppedCustomAttrs; long strings are cut with TruncationMarker.
 func (c *spanCtx) customAttrs(opts *Options) {
-	maxAttrs, maxBytes := opts.MaxCustomAttrs, opts.MaxCustomValueBytes
-	if maxAttrs <= 0 {
-		maxAttrs = DefaultMaxCustomAttrs
+	w := customWriter{s: c.out, maxAttrs: opts.MaxCustomAttrs, maxBytes: opts.MaxCustomValueBytes}
+	if w.maxAttrs <= 0 {
+		w.maxAttrs = DefaultMaxCustomAttrs
 	}
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxCustomValueBytes
-	}
-	s := c.out
-	count, dropped, truncated := 0, 0, 0
-	put := func(key string, v pcommon.Value) {
-		own := strings.HasPrefix(key, "weave.")
-		if !own && count >= maxAttrs {
-			dropped++
-			return
-		}
-		switch v.Type() {
-		case pcommon.ValueTypeStr:
-			str := v.Str()
-			if strings.TrimSpace(str) == "" {
-				return
-			}
-			if !own && len(str) > maxBytes {
-				str = cutUTF8(str, maxBytes) + TruncationMarker
-				truncated++
-			}
-			if s.CustomAttrsString == nil {
-				s.CustomAttrsString = map[string]string{}
-			}
-			s.CustomAttrsString[key] = str
-		case pcommon.ValueTypeBool:
-			if s.CustomAttrsBool == nil {
-				s.CustomAttrsBool = map[string]bool{}
-			}
-			s.CustomAttrsBool[key] = v.Bool()
-		case pcommon.ValueTypeInt:
-			if s.CustomAttrsInt == nil {
-				s.CustomAttrsInt = map[string]int64{}
-			}
-			s.CustomAttrsInt[key] = v.Int()
-		case pcommon.ValueTypeDouble:
-			f := v.Double()
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return
-			}
-			if s.CustomAttrsFloat == nil {
-				s.CustomAttrsFloat = map[string]float64{}
-			}
-			s.CustomAttrsFloat[key] = f
-		case pcommon.ValueTypeBytes:
-			if s.CustomAttrsString == nil {
-				s.CustomAttrsString = map[string]string{}
-			}
-			s.CustomAttrsString[key] = base64.StdEncoding.EncodeToString(v.Bytes().AsRaw())
-		case pcommon.ValueTypeSlice:
-			if v.Slice().Len() == 0 {
-				return
-			}
-			str := marshalJSON(rawValue(v))
-			if !own && len(str) > maxBytes {
-				str = cutUTF8(str, maxBytes) + TruncationMarker
-				truncated++
-			}
-			if s.CustomAttrsString == nil {
-				s.CustomAttrsString = map[string]string{}
-			}
-			s.CustomAttrsString[key] = str
-		default:
-			return
-		}
-		count++
-	}
-	var walk func(prefix string, v pcommon.Value, depth int)
-	walk = func(prefix string, v pcommon.Value, depth int) {
-		if v.Type() == pcommon.ValueTypeMap && depth < maxDepth {
-			for k, e := range v.Map().All() {
-				walk(prefix+"."+k, e, depth+1)
-			}
-			return
-		}
-		put(prefix, v)
+	if w.maxBytes <= 0 {
+		w.maxBytes = DefaultMaxCustomValueBytes
 	}
 	if n := c.scope.Name(); n != "" {
-		put(KeyScopeName, pcommon.NewValueStr(n))
+		w.put(KeyScopeName, pcommon.NewValueStr(n))
 	}
 	if v := c.scope.Version(); v != "" {
-		put(KeyScopeVersion, pcommon.NewValueStr(v))
+		w.put(KeyScopeVersion, pcommon.NewValueStr(v))
 	}
 	for _, k := range c.a.keys {
 		if c.a.used[k] {
 			continue
 		}
-		walk(k, c.a.vals[k], 0)
+		w.walk(k, c.a.vals[k], 0)
 	}
-	if dropped > 0 {
+	if w.dropped > 0 {
+		if w.s.CustomAttrsInt == nil {
+			w.s.CustomAttrsInt = map[string]int64{}
+		}
+		w.s.CustomAttrsInt[KeyDroppedCustomAttrs] = int64(w.dropped)
+	}
+	if w.dropped > 0 || w.truncated > 0 {
+		c.warn(CodeCustomTruncated, "%d custom attributes dropped past the cap of %d, %d values cut at %d bytes", w.dropped, w.maxAttrs, w.truncated, w.maxBytes)
+	}
+}
+
+// customWriter puts custom attributes into a span's typed maps, within
+// the caps, counting what it drops and cuts.
+type customWriter struct {
+	s                         *model.Span
+	maxAttrs, maxBytes        int
+	count, dropped, truncated int
+}
+
+// walk puts v under prefix, a nested map flattened to dotted keys.
+func (w *customWriter) walk(prefix string, v pcommon.Value, depth int) {
+	if v.Type() == pcommon.ValueTypeMap && depth < maxDepth {
+		for k, e := range v.Map().All() {
+			w.walk(prefix+"."+k, e, depth+1)
+		}
+		return
+	}
+	w.put(prefix, v)
+}
+
+// put puts one value under key in the map of its type, unless it is
+// empty or not finite, or the cap is reached (never for weave.* keys).
+func (w *customWriter) put(key string, v pcommon.Value) {
+	own := strings.HasPrefix(key, "weave.")
+	if !own && w.count >= w.maxAttrs {
+		w.dropped++
+		return
+	}
+	s := w.s
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		if strings.TrimSpace(v.Str()) == "" {
+			return
+		}
+		w.putString(key, v.Str(), own)
+	case pcommon.ValueTypeBool:
+		if s.CustomAttrsBool == nil {
+			s.CustomAttrsBool = map[string]bool{}
+		}
+		s.CustomAttrsBool[key] = v.Bool()
+	case pcommon.ValueTypeInt:
 		if s.CustomAttrsInt == nil {
 			s.CustomAttrsInt = map[string]int64{}
 		}
-		s.CustomAttrsInt[KeyDroppedCustomAttrs] = int64(dropped)
+		s.CustomAttrsInt[key] = v.Int()
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return
+		}
+		if s.CustomAttrsFloat == nil {
+			s.CustomAttrsFloat = map[string]float64{}
+		}
+		s.CustomAttrsFloat[key] = f
+	case pcommon.ValueTypeBytes:
+		w.putString(key, base64.StdEncoding.EncodeToString(v.Bytes().AsRaw()), true)
+	case pcommon.ValueTypeSlice:
+		if v.Slice().Len() == 0 {
+			return
+		}
+		w.putString(key, marshalJSON(rawValue(v)), own)
+	default:
+		return
 	}
-	if dropped > 0 || truncated > 0 {
-		c.warn(CodeCustomTruncated, "%d custom attributes dropped past the cap of %d, %d values cut at %d bytes", dropped, maxAttrs, truncated, maxBytes)
+	w.count++
+}
+
+// putString puts a string value, cut at the byte cap unless whole is set.
+func (w *customWriter) putString(key, str string, whole bool) {
+	if !whole && len(str) > w.maxBytes {
+		str = cutUTF8(str, w.maxBytes) + TruncationMarker
+		w.truncated++
 	}
+	if w.s.CustomAttrsString == nil {
+		w.s.CustomAttrsString = map[string]string{}
+	}
+	w.s.CustomAttrsString[key] = str
 }
 
 // cutUTF8 cuts s to at most n bytes without splitting a rune.
