@@ -40,110 +40,122 @@ const (
 // that is not finite or flagged "no recorded value" is dropped with a
 // rejecting warning; the others are kept.
 func Metrics(rm pmetric.ResourceMetrics, defaultProject string) ([]model.MetricPoint, []Warning) {
-	var out []model.MetricPoint
-	var warns []Warning
+	var c metricsConverter
 	project := projectID(rm.Resource().Attributes(), defaultProject)
 	resource, rtrunc := flatAttrs(rm.Resource().Attributes())
 	if rtrunc {
-		warns = append(warns, Warning{Code: CodeMetricAttrsLimit, Message: "resource attributes cut to their bounds"})
-	}
-	reject := func(name, code, format string, args ...any) {
-		warns = append(warns, Warning{Code: code, Message: name + ": " + fmt.Sprintf(format, args...), Rejected: true})
+		c.warns = append(c.warns, Warning{Code: CodeMetricAttrsLimit, Message: "resource attributes cut to their bounds"})
 	}
 	for _, sm := range rm.ScopeMetrics().All() {
 		for _, m := range sm.Metrics().All() {
 			name := strings.TrimSpace(m.Name())
-			base := model.MetricPoint{ProjectID: project, Name: name, Description: m.Description(), Unit: m.Unit(), Resource: resource}
 			if name == "" {
-				reject("(unnamed)", CodeMetricNoName, "a metric without a name")
+				c.reject("(unnamed)", CodeMetricNoName, "a metric without a name")
 				continue
 			}
-			// point adds one data point's common fields, or rejects it.
-			point := func(p model.MetricPoint, attrs pcommon.Map, start, ts pcommon.Timestamp, flags pmetric.DataPointFlags, values ...float64) {
-				if flags.NoRecordedValue() {
-					reject(name, CodeMetricNoValue, "a data point flagged no recorded value")
-					return
-				}
-				if ts == 0 || uint64(ts) > uint64(store.MaxTime.UnixNano()) {
-					reject(name, CodeMetricNoTime, "a data point without a storable time (%d)", uint64(ts))
-					return
-				}
-				for _, v := range values {
-					if math.IsNaN(v) || math.IsInf(v, 0) {
-						reject(name, CodeMetricNotFinite, "a data point whose value is not a finite number")
-						return
-					}
-				}
-				var trunc bool
-				p.Attributes, trunc = flatAttrs(attrs)
-				if trunc {
-					warns = append(warns, Warning{Code: CodeMetricAttrsLimit, Message: name + ": attributes cut to their bounds"})
-				}
-				p.Time = time.Unix(0, int64(ts)).UTC()
-				if start != 0 && uint64(start) <= uint64(ts) {
-					p.StartTime = time.Unix(0, int64(start)).UTC()
-				}
-				p.SeriesID = SeriesID(p)
-				out = append(out, p)
-			}
-			switch m.Type() {
-			case pmetric.MetricTypeSum:
-				s := m.Sum()
-				for _, dp := range s.DataPoints().All() {
-					p := base
-					p.Kind, p.Monotonic = model.MetricSum, s.IsMonotonic()
-					p.Cumulative = s.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-					p.Value = numberValue(dp)
-					p.V, p.VMin, p.VMax = p.Value, p.Value, p.Value
-					point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), p.Value)
-				}
-			case pmetric.MetricTypeGauge:
-				for _, dp := range m.Gauge().DataPoints().All() {
-					p := base
-					p.Kind = model.MetricGauge
-					p.Value = numberValue(dp)
-					p.V, p.VMin, p.VMax = p.Value, p.Value, p.Value
-					point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), p.Value)
-				}
-			case pmetric.MetricTypeHistogram:
-				h := m.Histogram()
-				for _, dp := range h.DataPoints().All() {
-					p := base
-					p.Kind = model.MetricHistogram
-					p.Cumulative = h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-					p.Count, p.Sum = dp.Count(), dp.Sum()
-					p.Bounds, p.BucketCounts = dp.ExplicitBounds().AsRaw(), dp.BucketCounts().AsRaw()
-					p.V, p.N = p.Sum, p.Count
-					p.VMin, p.VMax = spread(p.Sum, p.Count, dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
-					point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), append([]float64{p.Sum, p.VMin, p.VMax}, p.Bounds...)...)
-				}
-			case pmetric.MetricTypeExponentialHistogram:
-				h := m.ExponentialHistogram()
-				for _, dp := range h.DataPoints().All() {
-					p := base
-					p.Kind = model.MetricExponentialHistogram
-					p.Cumulative = h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-					p.Count, p.Sum = dp.Count(), dp.Sum()
-					p.V, p.N = p.Sum, p.Count
-					p.VMin, p.VMax = spread(p.Sum, p.Count, dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
-					point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), p.Sum, p.VMin, p.VMax)
-				}
-			case pmetric.MetricTypeSummary:
-				for _, dp := range m.Summary().DataPoints().All() {
-					p := base
-					p.Kind = model.MetricSummary
-					p.Cumulative = true // OTLP summaries are cumulative
-					p.Count, p.Sum = dp.Count(), dp.Sum()
-					p.V, p.N = p.Sum, p.Count
-					p.VMin, p.VMax = spread(p.Sum, p.Count, false, 0, false, 0)
-					point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), p.Sum)
-				}
-			default:
-				reject(name, CodeMetricNoValue, "a metric with no data")
-			}
+			c.metric(model.MetricPoint{ProjectID: project, Name: name, Description: m.Description(), Unit: m.Unit(), Resource: resource}, m)
 		}
 	}
-	return out, warns
+	return c.out, c.warns
+}
+
+// metricsConverter collects the rows and warnings of Metrics.
+type metricsConverter struct {
+	out   []model.MetricPoint
+	warns []Warning
+}
+
+func (c *metricsConverter) reject(name, code, format string, args ...any) {
+	c.warns = append(c.warns, Warning{Code: code, Message: name + ": " + fmt.Sprintf(format, args...), Rejected: true})
+}
+
+// metric adds the data points of metric m, each from base (the metric's
+// common fields).
+func (c *metricsConverter) metric(base model.MetricPoint, m pmetric.Metric) {
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		s := m.Sum()
+		for _, dp := range s.DataPoints().All() {
+			p := base
+			p.Kind, p.Monotonic = model.MetricSum, s.IsMonotonic()
+			p.Cumulative = s.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+			p.Value = numberValue(dp)
+			p.V, p.VMin, p.VMax = p.Value, p.Value, p.Value
+			c.point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), p.Value)
+		}
+	case pmetric.MetricTypeGauge:
+		for _, dp := range m.Gauge().DataPoints().All() {
+			p := base
+			p.Kind = model.MetricGauge
+			p.Value = numberValue(dp)
+			p.V, p.VMin, p.VMax = p.Value, p.Value, p.Value
+			c.point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), p.Value)
+		}
+	case pmetric.MetricTypeHistogram:
+		h := m.Histogram()
+		for _, dp := range h.DataPoints().All() {
+			p := base
+			p.Kind = model.MetricHistogram
+			p.Cumulative = h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+			p.Count, p.Sum = dp.Count(), dp.Sum()
+			p.Bounds, p.BucketCounts = dp.ExplicitBounds().AsRaw(), dp.BucketCounts().AsRaw()
+			p.V, p.N = p.Sum, p.Count
+			p.VMin, p.VMax = spread(p.Sum, p.Count, dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
+			c.point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), append([]float64{p.Sum, p.VMin, p.VMax}, p.Bounds...)...)
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		h := m.ExponentialHistogram()
+		for _, dp := range h.DataPoints().All() {
+			p := base
+			p.Kind = model.MetricExponentialHistogram
+			p.Cumulative = h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+			p.Count, p.Sum = dp.Count(), dp.Sum()
+			p.V, p.N = p.Sum, p.Count
+			p.VMin, p.VMax = spread(p.Sum, p.Count, dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
+			c.point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), p.Sum, p.VMin, p.VMax)
+		}
+	case pmetric.MetricTypeSummary:
+		for _, dp := range m.Summary().DataPoints().All() {
+			p := base
+			p.Kind = model.MetricSummary
+			p.Cumulative = true // OTLP summaries are cumulative
+			p.Count, p.Sum = dp.Count(), dp.Sum()
+			p.V, p.N = p.Sum, p.Count
+			p.VMin, p.VMax = spread(p.Sum, p.Count, false, 0, false, 0)
+			c.point(p, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), dp.Flags(), p.Sum)
+		}
+	default:
+		c.reject(base.Name, CodeMetricNoValue, "a metric with no data")
+	}
+}
+
+// point adds one data point's common fields, or rejects it.
+func (c *metricsConverter) point(p model.MetricPoint, attrs pcommon.Map, start, ts pcommon.Timestamp, flags pmetric.DataPointFlags, values ...float64) {
+	if flags.NoRecordedValue() {
+		c.reject(p.Name, CodeMetricNoValue, "a data point flagged no recorded value")
+		return
+	}
+	if ts == 0 || uint64(ts) > uint64(store.MaxTime.UnixNano()) {
+		c.reject(p.Name, CodeMetricNoTime, "a data point without a storable time (%d)", uint64(ts))
+		return
+	}
+	for _, v := range values {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			c.reject(p.Name, CodeMetricNotFinite, "a data point whose value is not a finite number")
+			return
+		}
+	}
+	var trunc bool
+	p.Attributes, trunc = flatAttrs(attrs)
+	if trunc {
+		c.warns = append(c.warns, Warning{Code: CodeMetricAttrsLimit, Message: p.Name + ": attributes cut to their bounds"})
+	}
+	p.Time = time.Unix(0, int64(ts)).UTC()
+	if start != 0 && uint64(start) <= uint64(ts) {
+		p.StartTime = time.Unix(0, int64(start)).UTC()
+	}
+	p.SeriesID = SeriesID(p)
+	c.out = append(c.out, p)
 }
 
 func numberValue(dp pmetric.NumberDataPoint) float64 {
