@@ -94,6 +94,8 @@ func applyRenames(c *spanCtx, rows []rename) {
 }
 
 // isSet reports whether the column already has a value.
+//
+// long: a flat table, one case per field naming the column it fills.
 func (c *spanCtx) isSet(f field) bool {
 	s := c.out
 	switch f {
