@@ -13,6 +13,31 @@ import (
 // rule and the computed total (input + output when no total was reported).
 func finish(c *spanCtx) {
 	s := c.out
+	finishNames(c)
+	finishReasons(s)
+	if len(s.SystemInstructions) == 0 {
+		s.SystemInstructions = systemFromMessages(s.InputMessages)
+	}
+	if s.ErrorType == "" && s.StatusCode == model.StatusError {
+		s.ErrorType = exceptionType(c.events)
+	}
+	applyInputTokenRule(c)
+	if s.TotalTokens == nil && (s.InputTokens != nil || s.OutputTokens != nil) {
+		// The computed total of the W&B mapping: input + output.
+		var n int64
+		for _, t := range []*int64{s.InputTokens, s.OutputTokens} {
+			if t != nil {
+				n += *t
+			}
+		}
+		s.TotalTokens = &n
+	}
+}
+
+// finishNames applies the span-name fallbacks and canonical spellings of
+// the agent, operation, tool and provider names.
+func finishNames(c *spanCtx) {
+	s := c.out
 	if s.AgentName == "" {
 		s.AgentName = c.agentNameFallback
 	}
@@ -31,6 +56,12 @@ func finish(c *spanCtx) {
 		}
 	}
 	s.ProviderName = canonicalProvider(s.ProviderName)
+}
+
+// finishReasons spells finish reasons canonically and pairs the span's
+// with its output messages' (a model call's output messages are its
+// choices).
+func finishReasons(s *model.Span) {
 	for i, r := range s.FinishReasons {
 		s.FinishReasons[i] = canonicalFinishReason(r)
 	}
@@ -54,30 +85,19 @@ func finish(c *spanCtx) {
 			}
 		}
 	}
-	if len(s.SystemInstructions) == 0 {
-		s.SystemInstructions = systemFromMessages(s.InputMessages)
-	}
-	if s.ErrorType == "" && s.StatusCode == model.StatusError {
-		for _, e := range c.events {
-			if e.Name == "exception" {
-				if t, ok := e.Attributes["exception.type"].(string); ok && t != "" {
-					s.ErrorType = t
-					break
-				}
+}
+
+// exceptionType is the exception.type of the first exception event that
+// has one, or "".
+func exceptionType(events []model.Event) string {
+	for _, e := range events {
+		if e.Name == "exception" {
+			if t, ok := e.Attributes["exception.type"].(string); ok && t != "" {
+				return t
 			}
 		}
 	}
-	applyInputTokenRule(c)
-	if s.TotalTokens == nil && (s.InputTokens != nil || s.OutputTokens != nil) {
-		// The computed total of the W&B mapping: input + output.
-		var n int64
-		for _, t := range []*int64{s.InputTokens, s.OutputTokens} {
-			if t != nil {
-				n += *t
-			}
-		}
-		s.TotalTokens = &n
-	}
+	return ""
 }
 
 // knownOperations are matched as span-name prefixes, longest first where
