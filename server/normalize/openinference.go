@@ -49,9 +49,21 @@ func extractOpenInference(c *spanCtx) {
 	out := c.lazy("output.value")
 	params, _ := c.a.jsonish("llm.invocation_parameters")
 
-	// Flattened messages first; some instrumentations leave out a
-	// message's content (LangChain content blocks) or its tool-call ids,
-	// which input.value / output.value still carry.
+	openInferenceFlatMessages(c, in, out)
+	openInferenceLangChain(c, kind)
+	if !c.isSet(fSystemInstructions) && len(systemFromMessages(c.out.InputMessages)) == 0 && kind != "TOOL" {
+		// Anthropic's and the Responses API's system prompt is not a message.
+		c.setSystem(systemTexts(firstPresent(asMap(in.get()), "system", "instructions")))
+	}
+	openInferenceByKind(c, kind, in, out)
+	openInferenceModels(c, params, in, out)
+}
+
+// openInferenceFlatMessages reads the flattened messages
+// (llm.input_messages.N.…). Some instrumentations leave out a message's
+// content (LangChain content blocks) or its tool-call ids, which
+// input.value / output.value still carry.
+func openInferenceFlatMessages(c *spanCtx, in, out *lazyJSON) {
 	if t := c.a.tree("llm.input_messages"); t != nil && !c.isSet(fInputMessages) {
 		msgs := parseEach(openInferenceMessages(t), dirInput)
 		if hasGaps(msgs) {
@@ -66,6 +78,11 @@ func extractOpenInference(c *spanCtx) {
 		}
 		c.setMessages(fOutputMessages, compactMessages(msgs))
 	}
+}
+
+// openInferenceLangChain reads LangChain's run metadata (LangSmith keys):
+// provider, model, and the agent of a createAgent top run.
+func openInferenceLangChain(c *spanCtx, kind string) {
 	meta, _ := c.a.peekJSON("metadata") // LangChain run metadata (LangSmith keys)
 	c.setStr(fProvider, mapStr(meta, "ls_provider"))
 	c.setStr(fRequestModel, mapStr(meta, "ls_model_name"))
@@ -74,12 +91,11 @@ func extractOpenInference(c *spanCtx) {
 		c.out.OperationName = model.OpInvokeAgent
 		c.setStr(fAgentName, mapStr(meta, "lc_agent_name"))
 	}
+}
 
-	if !c.isSet(fSystemInstructions) && len(systemFromMessages(c.out.InputMessages)) == 0 && kind != "TOOL" {
-		// Anthropic's and the Responses API's system prompt is not a message.
-		c.setSystem(systemTexts(firstPresent(asMap(in.get()), "system", "instructions")))
-	}
-
+// openInferenceByKind reads a TOOL span's call and result, and the
+// messages of the other kinds from input.value / output.value.
+func openInferenceByKind(c *spanCtx, kind string, in, out *lazyJSON) {
 	switch kind {
 	case "TOOL":
 		c.setStr(fToolCallArguments, textOf(in.get()))
@@ -102,7 +118,11 @@ func extractOpenInference(c *spanCtx) {
 			c.setMessagesFrom(fOutputMessages, out.get())
 		}
 	}
+}
 
+// openInferenceModels reads the request and response models, the
+// response id and the finish reason.
+func openInferenceModels(c *spanCtx, params any, in, out *lazyJSON) {
 	// llm.model_name is the request model for most instrumentations, but
 	// openinference-instrumentation-openai overwrites it with the response
 	// model; the request survives in the invocation parameters.
@@ -110,21 +130,21 @@ func extractOpenInference(c *spanCtx) {
 	if !c.isSet(fRequestModel) {
 		c.setStr(fRequestModel, mapStr(in.get(), "model"))
 	}
-	meta2 := out.meta()
-	c.setStr(fResponseModel, meta2.Model)
+	meta := out.meta()
+	c.setStr(fResponseModel, meta.Model)
 	if name := c.a.str("llm.model_name"); name != "" {
 		c.setStr(fRequestModel, name)
 		if name != c.out.RequestModel {
 			c.setStr(fResponseModel, name)
 		}
 	}
-	if meta2.isResponse() {
-		c.setStr(fResponseID, meta2.ID)
+	if meta.isResponse() {
+		c.setStr(fResponseID, meta.ID)
 	}
-	if meta2.StopReason != "" {
-		c.setFinishReasons([]string{meta2.StopReason})
+	if meta.StopReason != "" {
+		c.setFinishReasons([]string{meta.StopReason})
 	}
-	if fr := meta2.finishReason(); fr != "" {
+	if fr := meta.finishReason(); fr != "" {
 		c.setFinishReasons([]string{fr})
 	}
 }
