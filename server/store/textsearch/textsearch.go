@@ -312,54 +312,81 @@ func Snippet(text string, q Query) string {
 	if len(toks) == 0 {
 		return clip(oneLine(text))
 	}
-	// hit[i] is the term index + 1 of the match covering token i; starts
-	// and ends mark each match, so adjacent matches stay separate.
-	hit := make([]int, len(toks))
-	starts := make([]bool, len(toks))
-	ends := make([]bool, len(toks))
+	m := matchTerms(toks, q)
+	best, end := m.window()
+	return m.render(text, toks, best, end)
+}
+
+// snippetMatches are the matches of a query's terms in a text's tokens:
+// hit[i] is the term index + 1 of the match covering token i; starts and
+// ends mark each match, so adjacent matches stay separate.
+type snippetMatches struct {
+	hit          []int
+	starts, ends []bool
+}
+
+// matchTerms finds the matches of q's terms (phrases of tokens) in toks,
+// each token in one match at most.
+func matchTerms(toks []Token, q Query) snippetMatches {
+	m := snippetMatches{hit: make([]int, len(toks)), starts: make([]bool, len(toks)), ends: make([]bool, len(toks))}
 	for ti, term := range q.Terms {
 		n := len(term.Tokens)
 		for i := 0; i+n <= len(toks); i++ {
-			ok := true
-			for k := 0; k < n; k++ {
-				if hit[i+k] != 0 || toks[i+k].Norm != term.Tokens[k] {
-					ok = false
-					break
-				}
-			}
-			if !ok {
+			if !m.matchesAt(toks, i, term.Tokens) {
 				continue
 			}
 			for k := 0; k < n; k++ {
-				hit[i+k] = ti + 1
+				m.hit[i+k] = ti + 1
 			}
-			starts[i], ends[i+n-1] = true, true
+			m.starts[i], m.ends[i+n-1] = true, true
 			i += n - 1
 		}
 	}
-	// Best window: starting at a match, the most distinct terms among the
-	// next snippetTokens-context words (earliest on a tie); shown with up to
-	// context words before it.
+	return m
+}
+
+// matchesAt reports whether the phrase matches the tokens from i, none of
+// them in a match yet.
+func (m snippetMatches) matchesAt(toks []Token, i int, phrase []string) bool {
+	for k, norm := range phrase {
+		if m.hit[i+k] != 0 || toks[i+k].Norm != norm {
+			return false
+		}
+	}
+	return true
+}
+
+// window is the best window of tokens [best, end): starting at a match,
+// the most distinct terms among the next snippetTokens-context words
+// (earliest on a tie); shown with up to context words before it, and
+// extended to finish a phrase it cuts.
+func (m snippetMatches) window() (best, end int) {
 	const context = 4
-	best, bestScore := 0, 0
-	for h := range toks {
-		if !starts[h] {
+	bestScore := 0
+	for h := range m.hit {
+		if !m.starts[h] {
 			continue
 		}
 		seen := make(map[int]bool)
-		for i := h; i < len(toks) && i < h+snippetTokens-context; i++ {
-			if hit[i] > 0 {
-				seen[hit[i]] = true
+		for i := h; i < len(m.hit) && i < h+snippetTokens-context; i++ {
+			if m.hit[i] > 0 {
+				seen[m.hit[i]] = true
 			}
 		}
 		if len(seen) > bestScore {
 			best, bestScore = max(0, h-context), len(seen)
 		}
 	}
-	end := min(len(toks), best+snippetTokens)
-	for end < len(toks) && hit[end-1] > 0 && !ends[end-1] { // finish a phrase cut by the window
+	end = min(len(m.hit), best+snippetTokens)
+	for end < len(m.hit) && m.hit[end-1] > 0 && !m.ends[end-1] {
 		end++
 	}
+	return best, end
+}
+
+// render writes the tokens [best, end) of text on one line, the matches
+// marked, long words and cut ends shortened with an ellipsis.
+func (m snippetMatches) render(text string, toks []Token, best, end int) string {
 	var b strings.Builder
 	if best > 0 {
 		b.WriteString(Ellipsis)
@@ -375,11 +402,11 @@ func Snippet(text string, q Query) string {
 		if utf8.RuneCountInString(word) > longToken {
 			word = string([]rune(word)[:longToken]) + Ellipsis
 		}
-		if starts[i] || (i == best && hit[i] > 0) {
+		if m.starts[i] || (i == best && m.hit[i] > 0) {
 			b.WriteString(MarkOpen)
 		}
 		b.WriteString(word)
-		if ends[i] || (i+1 == end && hit[i] > 0) {
+		if m.ends[i] || (i+1 == end && m.hit[i] > 0) {
 			b.WriteString(MarkClose)
 		}
 		prev = t.End
