@@ -121,6 +121,16 @@ func DefaultDataDir() string {
 // Validate reports every problem with the configuration, before anything is
 // opened.
 func (c Config) Validate() error {
+	errs := append(c.addrErrors(), c.storeErrors()...)
+	errs = append(errs, c.limitErrors()...)
+	if len(errs) > 0 {
+		return fmt.Errorf("serve: invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// addrErrors are the problems with the listen addresses.
+func (c Config) addrErrors() []error {
 	var errs []error
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port, e.g. %s", c.Addr, DefaultAddr))
@@ -137,6 +147,12 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--grpc-addr %q: want host:port, e.g. %s, or %s", c.GRPCAddr, DefaultGRPCAddr, GRPCOff))
 		}
 	}
+	return errs
+}
+
+// storeErrors are the problems with the data directory and the store.
+func (c Config) storeErrors() []error {
+	var errs []error
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, errors.New("--data-dir is empty"))
 	}
@@ -149,6 +165,13 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--store %q: want %s or %s", c.Store, StoreSQLite, StoreClickHouse))
 	}
+	return errs
+}
+
+// limitErrors are the problems with the default project, the size and
+// memory limits, retention and the shutdown timeout.
+func (c Config) limitErrors() []error {
+	var errs []error
 	if c.DefaultProject == "" || c.DefaultProject != strings.TrimSpace(c.DefaultProject) {
 		errs = append(errs, fmt.Errorf("--default-project %q: want entity/project without surrounding spaces", c.DefaultProject))
 	}
@@ -175,8 +198,5 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %v: want > 0", c.ShutdownTimeout))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("serve: invalid configuration: %w", errors.Join(errs...))
-	}
-	return nil
+	return errs
 }
