@@ -48,20 +48,7 @@ type options struct {
 }
 
 func run() error {
-	var o options
-	flag.IntVar(&o.spans, "spans", 100_000, "spans to send")
-	flag.IntVar(&o.workers, "workers", 4, "concurrent clients")
-	flag.IntVar(&o.batch, "batch", 512, "spans per request")
-	flag.IntVar(&o.probeEvery, "probe-every", 4, "probe the read and search lag of every n-th request")
-	flag.StringVar(&o.bin, "bin", "", "weave-server binary to run (default: build ./cmd/weave-server)")
-	flag.StringVar(&o.flags, "server-flags", "", "extra weave-server flags, space separated")
-	flag.StringVar(&o.env, "server-env", "", "extra environment of weave-server, KEY=VALUE space separated")
-	flag.StringVar(&o.profile, "cpuprofile", "", "have weave-server write a CPU profile of the run to this file")
-	flag.BoolVar(&o.keep, "keep", false, "keep the data directory")
-	flag.BoolVar(&o.asJSON, "json", false, "print the figures as one JSON line")
-	flag.BoolVar(&o.log, "log", false, "print the server's log at the end")
-	flag.Parse()
-
+	o := parseOptions()
 	dir, err := os.MkdirTemp("", "sqlitebench-")
 	if err != nil {
 		return err
@@ -102,45 +89,108 @@ func run() error {
 			fmt.Fprint(os.Stderr, srv.Logs.String())
 		}
 	}()
-	base := srv.Base
 	load, _ := uptimeLoad()
 
 	cpu0, err := srv.CPU()
 	if err != nil {
 		return err
 	}
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.workers + 4}}
+	st, err := sendAll(client, srv.Base, reqs, o.workers)
+	if err != nil {
+		return err
+	}
+	// Everything stored and searchable: a search applies the backlog.
+	stored, err := waitStored(client, srv, st.accepted)
+	if err != nil {
+		return err
+	}
+	if err := search(client, srv.Base, "zzzznothing", nil); err != nil {
+		return err
+	}
+	cpu1, err := srv.CPU()
+	if err != nil {
+		return err
+	}
+	peak, _ := srv.Status("VmHWM")
+
+	res := result{
+		Spans: o.spans, Workers: o.workers, Batch: o.batch, Requests: len(reqs), PayloadMB: float64(payload) / 1e6,
+		WallS: st.wall.Seconds(), SpansPerS: float64(st.accepted) / st.wall.Seconds(),
+		CPUS: cpu1 - cpu0, CPUUsPerSpan: (cpu1 - cpu0) * 1e6 / float64(max(st.accepted, 1)),
+		P50MS: ms(pct(st.latencies, 0.50)), P99MS: ms(pct(st.latencies, 0.99)), MaxMS: ms(pct(st.latencies, 1)),
+		PeakRSSMiB: float64(peak) / 1024, Accepted: st.accepted, Rejected: st.rejected, Lost: st.accepted - int(stored),
+		Probes: len(st.readLags), ProbesMissing: st.missing,
+		ReadLagP50MS: ms(pct(st.readLags, 0.5)), ReadLagP99MS: ms(pct(st.readLags, 0.99)), ReadLagMaxMS: ms(pct(st.readLags, 1)),
+		SearchLagP50MS: ms(pct(st.searchLags, 0.5)), SearchLagP99MS: ms(pct(st.searchLags, 0.99)), SearchLagMaxMS: ms(pct(st.searchLags, 1)),
+		Load1: load, Refused: st.refused,
+	}
+	if o.asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	res.print()
+	if res.Lost != 0 || st.missing != 0 {
+		return fmt.Errorf("%d spans lost, %d probed spans never readable", res.Lost, st.missing)
+	}
+	return nil
+}
+
+func parseOptions() options {
+	var o options
+	flag.IntVar(&o.spans, "spans", 100_000, "spans to send")
+	flag.IntVar(&o.workers, "workers", 4, "concurrent clients")
+	flag.IntVar(&o.batch, "batch", 512, "spans per request")
+	flag.IntVar(&o.probeEvery, "probe-every", 4, "probe the read and search lag of every n-th request")
+	flag.StringVar(&o.bin, "bin", "", "weave-server binary to run (default: build ./cmd/weave-server)")
+	flag.StringVar(&o.flags, "server-flags", "", "extra weave-server flags, space separated")
+	flag.StringVar(&o.env, "server-env", "", "extra environment of weave-server, KEY=VALUE space separated")
+	flag.StringVar(&o.profile, "cpuprofile", "", "have weave-server write a CPU profile of the run to this file")
+	flag.BoolVar(&o.keep, "keep", false, "keep the data directory")
+	flag.BoolVar(&o.asJSON, "json", false, "print the figures as one JSON line")
+	flag.BoolVar(&o.log, "log", false, "print the server's log at the end")
+	flag.Parse()
+	return o
+}
+
+// sendStats are the figures of sending the requests.
+type sendStats struct {
+	wall                 time.Duration // until the last answer
+	latencies            []time.Duration
+	accepted, rejected   int // spans
+	refused              int // 503s retried
+	readLags, searchLags []time.Duration
+	missing              int // probed spans never readable
+}
+
+// sendAll posts reqs from workers concurrent clients and probes, after
+// its answer, how long a probed request's span takes to be read and
+// found. Each probe starts polling as soon as its request is answered (a
+// probe queued behind others would count the queueing as lag).
+func sendAll(client *http.Client, base string, reqs []request, workers int) (sendStats, error) {
+	var st sendStats
 	start := time.Now()
 	work := make(chan int, len(reqs))
 	for i := range reqs {
 		work <- i
 	}
 	close(work)
-	var latencies []time.Duration
 	var mu sync.Mutex
-	var accepted, rejected int
 	var refused atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, o.workers)
-	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.workers + 4}}
-	// Probes: how long after its answer a span is read and found. Each
-	// starts polling as soon as its request is answered (a probe queued
-	// behind others would count the queueing as lag).
-	var readLags, searchLags []time.Duration
-	var missing int
-	var pwg sync.WaitGroup
+	var wg, pwg sync.WaitGroup
+	errs := make(chan error, workers)
 	startProbe := func(p probe) {
 		pwg.Go(func() {
 			read, found, ok := p.wait(client, base)
 			mu.Lock()
 			if ok {
-				readLags, searchLags = append(readLags, read), append(searchLags, found)
+				st.readLags, st.searchLags = append(st.readLags, read), append(st.searchLags, found)
 			} else {
-				missing++
+				st.missing++
 			}
 			mu.Unlock()
 		})
 	}
-	for range o.workers {
+	for range workers {
 		wg.Go(func() {
 			for i := range work {
 				r := reqs[i]
@@ -155,53 +205,22 @@ func run() error {
 					startProbe(probe{r: r, answered: done})
 				}
 				mu.Lock()
-				latencies = append(latencies, done.Sub(t0))
-				accepted += r.spans - n
-				rejected += n
+				st.latencies = append(st.latencies, done.Sub(t0))
+				st.accepted += r.spans - n
+				st.rejected += n
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	wall := time.Since(start)
+	st.wall = time.Since(start)
 	close(errs)
 	for err := range errs {
-		return err
+		return st, err
 	}
 	pwg.Wait()
-	// Everything stored and searchable: a search applies the backlog.
-	stored, err := waitStored(client, srv, accepted)
-	if err != nil {
-		return err
-	}
-	if err := search(client, base, "zzzznothing", nil); err != nil {
-		return err
-	}
-	cpu1, err := srv.CPU()
-	if err != nil {
-		return err
-	}
-	peak, _ := srv.Status("VmHWM")
-
-	res := result{
-		Spans: o.spans, Workers: o.workers, Batch: o.batch, Requests: len(reqs), PayloadMB: float64(payload) / 1e6,
-		WallS: wall.Seconds(), SpansPerS: float64(accepted) / wall.Seconds(),
-		CPUS: cpu1 - cpu0, CPUUsPerSpan: (cpu1 - cpu0) * 1e6 / float64(max(accepted, 1)),
-		P50MS: ms(pct(latencies, 0.50)), P99MS: ms(pct(latencies, 0.99)), MaxMS: ms(pct(latencies, 1)),
-		PeakRSSMiB: float64(peak) / 1024, Accepted: accepted, Rejected: rejected, Lost: accepted - int(stored),
-		Probes: len(readLags), ProbesMissing: missing,
-		ReadLagP50MS: ms(pct(readLags, 0.5)), ReadLagP99MS: ms(pct(readLags, 0.99)), ReadLagMaxMS: ms(pct(readLags, 1)),
-		SearchLagP50MS: ms(pct(searchLags, 0.5)), SearchLagP99MS: ms(pct(searchLags, 0.99)), SearchLagMaxMS: ms(pct(searchLags, 1)),
-		Load1: load, Refused: int(refused.Load()),
-	}
-	if o.asJSON {
-		return json.NewEncoder(os.Stdout).Encode(res)
-	}
-	res.print()
-	if res.Lost != 0 || missing != 0 {
-		return fmt.Errorf("%d spans lost, %d probed spans never readable", res.Lost, missing)
-	}
-	return nil
+	st.refused = int(refused.Load())
+	return st, nil
 }
 
 type result struct {
