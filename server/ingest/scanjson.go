@@ -37,6 +37,10 @@ func jsonKeysOf(sig signal) jsonKeys {
 
 func is(key string, names [2]string) bool { return key == names[0] || key == names[1] }
 
+// jsonChild is what the member key of a parent object holds.
+//
+// long: one flat table, called for every member of a request: split per
+// level it measured 5% more CPU on BenchmarkScan/JSON.
 func jsonChild(sig signal, parent node, key string) jsonMember {
 	names := jsonKeysOf(sig)
 	switch parent {
