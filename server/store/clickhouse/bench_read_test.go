@@ -82,6 +82,9 @@ func TestBenchClickHouse(t *testing.T) {
 		}
 		traces = benchFill(t, s, n, nodePID)
 	}
+	if os.Getenv("WEAVE_BENCH_AMPLIFY") == "1" && st.Spans > 0 && st.Spans < int64(n) {
+		benchAmplify(t, s, int(st.Spans), n)
+	}
 	if nodePID != 0 {
 		t0 := time.Now()
 		waitIdle(nodePID, 10*time.Minute)
@@ -179,6 +182,89 @@ func benchFill(t *testing.T, s *Store, n, nodePID int) []string {
 	fmt.Printf("ingest: %d spans through WriteSpans, %d writers, batches of %d: %.0f spans/s; CPU %.0f µs/span (weave's writer) + %.0f µs/span (ClickHouse, until the last write)\n",
 		written, writers, batch, float64(written)/wall.Seconds(), float64(self.Microseconds())/float64(written), float64(node.Microseconds())/float64(written))
 	return traces
+}
+
+// amplifyTables are the tables benchAmplify copies, with the condition
+// that keeps the original rows: those that start before the first copy
+// ($hi: the latest start stored), or whose conversation is not a copy's
+// (a conv_traces tombstone holds no times).
+var amplifyTables = []struct{ table, orig string }{
+	{"spans", "toUnixTimestamp64Nano(started_at) <= $hi"},
+	{"span_state", "toUnixTimestamp64Nano(started_at) <= $hi"},
+	{"conv_traces", "position(conv_key, '#') = 0"},
+	{"message_occurrences", "toUnixTimestamp64Nano(started_at) <= $hi"},
+}
+
+// amplifyExpr is what a copied row holds in a column: its ids made those
+// of copy c (a trace id hashed, a conversation suffixed), its times moved
+// days later; other columns are copied as they are. The materialized
+// views fill the rollups and the time-sorted occurrences.
+func amplifyExpr(col string, c, days int) string {
+	tag := fmt.Sprintf("'#%d'", c)
+	ns := strconv.FormatInt(int64(days)*int64(24*time.Hour), 10)
+	traceOf := func(x string) string { return "lower(hex(MD5(concat(" + x + ", " + tag + "))))" }
+	switch col {
+	case "trace_id":
+		return traceOf(col)
+	case "conversation_id", "thread_id":
+		return "if(" + col + " = '', '', concat(" + col + ", " + tag + "))"
+	case "conv_key":
+		return "if(startsWith(conv_key, 'trace:'), concat('trace:', " + traceOf("substring(conv_key, 7)") + "), concat(conv_key, " + tag + "))"
+	case "started_at", "ended_at", "last_at":
+		return col + " + toIntervalDay(" + strconv.Itoa(days) + ")"
+	case "first_ns", "last_ns", "prompt_ns", "place_ns":
+		return "if(" + col + " = 0, 0, " + col + " + " + ns + ")"
+	case "minute":
+		return fmt.Sprintf("minute + %d", days*1440)
+	case "day":
+		return fmt.Sprintf("day + %d", days)
+	}
+	return col
+}
+
+// benchAmplify grows a store of have spans to about want by copying its
+// rows inside ClickHouse (INSERT … SELECT, table by table) under other
+// ids, each copy moved past the end of the one before: what filling
+// through WriteSpans would store for more conversations of the same
+// shapes, at a fraction of the cost. The bodies are shared (one project).
+func benchAmplify(t *testing.T, s *Store, have, want int) {
+	ctx := context.Background()
+	var lo, hi int64
+	err := s.scanAll(ctx, "amplify", "SELECT toUnixTimestamp64Nano(min(started_at)), toUnixTimestamp64Nano(max(started_at)) FROM "+
+		s.l.table("span_state"), nil, func(r driver.Rows) error { return r.Scan(&lo, &hi) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	period := int((hi-lo)/int64(24*time.Hour)) + 1
+	copies := (want + have/2) / have
+	t0 := time.Now()
+	for c := 1; c < copies; c++ {
+		for _, tb := range amplifyTables {
+			var cols []string
+			err := s.scanAll(ctx, "amplify", "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "+
+				"AND default_kind NOT IN ('MATERIALIZED', 'ALIAS') ORDER BY position",
+				[]driver.NamedValue{named("db", s.l.db), named("t", tb.table)}, func(r driver.Rows) error {
+					var c string
+					cols = append(cols, c)
+					return r.Scan(&cols[len(cols)-1])
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			exprs := make([]string, len(cols))
+			for i, col := range cols {
+				exprs[i] = amplifyExpr(col, c, c*period)
+			}
+			q := "INSERT INTO " + s.l.table(tb.table) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(exprs, ", ") +
+				" FROM " + s.l.table(tb.table) + " WHERE " + strings.ReplaceAll(tb.orig, "$hi", strconv.FormatInt(hi, 10))
+			if err := s.conn.Exec(ctx, q); err != nil {
+				t.Fatalf("amplify %s: %v", tb.table, err)
+			}
+		}
+		fmt.Printf("  copy %d of %d written (%s)\n", c+1, copies, time.Since(t0).Round(time.Second))
+	}
+	fmt.Printf("amplified: %d spans copied %d times inside ClickHouse, each copy %d days after the one before, in %s\n",
+		have, copies-1, period, time.Since(t0).Round(time.Second))
 }
 
 // benchTraces reads some root spans' traces of a reused store.

@@ -183,18 +183,39 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		return page, err
 	}
 	byConv, _ := store.GroupScores(items)
-	pb, cb, err := conversationsSQL(s.l, q, search, scoreSet(fs, byConv), limit)
+	scored := scoreSet(fs, byConv)
+	if opening(q, search, scored) {
+		if page, ok, err := s.latestConversations(ctx, q, limit, byConv); err != nil || ok {
+			return page, err
+		}
+	}
+	pb, cb, err := conversationsSQL(s.l, q, search, scored, limit)
 	if err != nil {
 		return page, err
 	}
-	var details []string // the detailAggs in the page query
+	page, err = s.scanConversations(ctx, pb, byConv)
+	if err != nil {
+		return page, err
+	}
+	if len(page.Conversations) == 0 {
+		// Past the last page (or none): the count alone.
+		err := s.scanAll(ctx, "query conversations", cb.sql, cb.params, func(r driver.Rows) error { return r.Scan(&page.Total) })
+		return page, err
+	}
+	return page, s.conversationDetails(ctx, q.ProjectID, page.Conversations)
+}
+
+// scanConversations runs a page query of conversationsSQL: the page's
+// conversations without their details, and the number of groups.
+func (s *Store) scanConversations(ctx context.Context, pb built, byConv map[string]map[string]store.ScoreSummary) (store.ConversationPage, error) {
+	var page store.ConversationPage
+	details := 0 // the detailAggs in the page query
 	for _, d := range detailAggs {
 		if strings.Contains(pb.sql, " AS "+d.alias) {
-			details = append(details, d.alias)
+			details++
 		}
 	}
-	idx := map[string]int{}
-	err = s.scanAll(ctx, "query conversations", pb.sql, pb.params, func(r driver.Rows) error {
+	err := s.scanAll(ctx, "query conversations", pb.sql, pb.params, func(r driver.Rows) error {
 		var c store.ConversationSummary
 		var first, last, cost int64
 		dest := []any{&c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount, &first, &last,
@@ -209,33 +230,119 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
 		c.CostUSD = model.USD(cost)
 		c.Scores = byConv[c.ConversationID]
-		idx[c.ConversationID] = len(page.Conversations)
 		page.Conversations = append(page.Conversations, c)
 		return nil
 	})
-	if err != nil {
-		return page, err
+	return page, err
+}
+
+// conversationDetails fills in the agent names, models and detailAggs of
+// a page's conversations.
+func (s *Store) conversationDetails(ctx context.Context, project string, convs []store.ConversationSummary) error {
+	idx := make(map[string]int, len(convs))
+	for i, c := range convs {
+		idx[c.ConversationID] = i
 	}
-	if len(page.Conversations) == 0 {
-		// Past the last page (or none): the count alone.
-		err := s.scanAll(ctx, "query conversations", cb.sql, cb.params, func(r driver.Rows) error { return r.Scan(&page.Total) })
-		return page, err
-	}
-	d := conversationDetailsSQL(s.l, q.ProjectID, sortedKeys(idx))
-	err = s.scanAll(ctx, "query conversations", d.sql, d.params, func(r driver.Rows) error {
+	d := conversationDetailsSQL(s.l, project, sortedKeys(idx))
+	return s.scanAll(ctx, "query conversations", d.sql, d.params, func(r driver.Rows) error {
 		var key, prompt, workingDir, gitBranch string
 		var agents, models []string
 		if err := r.Scan(&key, &agents, &models, &prompt, &workingDir, &gitBranch); err != nil {
 			return err
 		}
 		if i, ok := idx[key]; ok {
-			c := &page.Conversations[i]
+			c := &convs[i]
 			c.AgentNames, c.Models, c.FirstPrompt = nilIfNone(agents), nilIfNone(models), prompt
 			c.WorkingDir, c.GitBranch = workingDir, gitBranch
 		}
 		return nil
 	})
-	return page, err
+}
+
+// opening reports whether q is the conversations page as it opens: newest
+// first, no filter, no range.
+func opening(q store.ConversationQuery, search *textsearch.Query, scored *scoredSet) bool {
+	if q.AgentName != "" || len(q.Filters) > 0 || search != nil || scored != nil || !q.Range.From.IsZero() || !q.Range.To.IsZero() {
+		return false
+	}
+	switch len(q.Sort) {
+	case 0:
+		return true
+	case 1:
+		dir, err := direction(q.Sort[0].Direction)
+		return err == nil && q.Sort[0].Field == "last_activity" && dir == "DESC"
+	}
+	return false
+}
+
+// convCandidatesSQL reads, from the conversations rollup, the first n
+// conversations by their latest activity there (an upper bound of the
+// exact one, newest first) and how many conversations the project has.
+func convCandidatesSQL(l layout, project string, n int) built {
+	var p params
+	return built{
+		sql: "SELECT conv_key, max(last_ns) AS c_bound, toInt64(count() OVER ()) FROM " + l.table("conversations") +
+			" WHERE project_id = " + p.add("String", project) + " GROUP BY conv_key HAVING sum(span_count) > 0" +
+			" ORDER BY c_bound DESC, conv_key ASC LIMIT " + p.add("UInt64", uint64(n)),
+		params: p.list,
+	}
+}
+
+// latestSlackConvs is how many candidates past the page
+// latestConversations reads at first; latestMaxConvs is the most it reads
+// before it groups the whole project instead.
+var latestSlackConvs, latestMaxConvs = 16, 20_000
+
+// latestConversations answers the page as it opens without grouping every
+// trace of the project: it reads the first n conversations by the
+// rollup's latest activity (an upper bound U of the exact one: the n-th
+// read has the smallest, b), computes their figures exactly from
+// conv_traces, and sorts them. A conversation not read has U ≤ b, so its
+// exact latest activity is ≤ b: the exact page is right once its last
+// conversation is newer than b (or every conversation was read). Else it
+// reads four times more. ok is false when that grows past latestMaxConvs:
+// the caller then groups everything.
+func (s *Store) latestConversations(ctx context.Context, q store.ConversationQuery, limit int,
+	byConv map[string]map[string]store.ScoreSummary) (page store.ConversationPage, ok bool, err error) {
+	need := q.Offset + limit
+	all := q
+	all.Offset = 0 // the candidates' figures, all of them
+	for n := need + latestSlackConvs; n <= latestMaxConvs; n *= 4 {
+		var keys []string
+		var bound int64
+		b := convCandidatesSQL(s.l, q.ProjectID, n)
+		err := s.scanAll(ctx, "query conversations", b.sql, b.params, func(r driver.Rows) error {
+			var key string
+			if err := r.Scan(&key, &bound, &page.Total); err != nil {
+				return err
+			}
+			keys = append(keys, key)
+			return nil
+		})
+		if err != nil || len(keys) == 0 {
+			return page, err == nil, err
+		}
+		exhausted := len(keys) < n
+		slices.Sort(keys)
+		pb, _, err := conversationsSQL(s.l, all, nil, &scoredSet{keys: keys, in: true}, len(keys))
+		if err != nil {
+			return page, false, err
+		}
+		exact, err := s.scanConversations(ctx, pb, byConv)
+		if err != nil {
+			return page, false, err
+		}
+		convs := exact.Conversations
+		if !exhausted && (len(convs) < need || convs[need-1].LastActivity.UnixNano() <= bound) {
+			continue
+		}
+		if q.Offset >= len(convs) {
+			return store.ConversationPage{Total: page.Total}, true, nil
+		}
+		page.Conversations = convs[q.Offset:min(need, len(convs))]
+		return page, true, s.conversationDetails(ctx, q.ProjectID, page.Conversations)
+	}
+	return page, false, nil
 }
 
 // scoredSet is the keys score filters keep (store.ScoreKeys).

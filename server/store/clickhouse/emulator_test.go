@@ -24,6 +24,7 @@ type emulator struct {
 	content     map[string]erow
 	versions    map[string]*rollup // project|agent|version
 	minutes     map[string]*rollup // project|agent|minute
+	convs       map[string]*rollup // project|conv_key: the conversations rollup (spans, last)
 	shuffle     *rand.Rand         // the order reads return rows in
 }
 
@@ -41,7 +42,7 @@ func newEmulator() *emulator {
 	return &emulator{
 		spans: map[string]erow{}, state: map[string]int{}, stateRows: map[string]erow{},
 		convTraces: map[string]erow{}, occurrences: map[string]erow{}, content: map[string]erow{},
-		versions: map[string]*rollup{}, minutes: map[string]*rollup{},
+		versions: map[string]*rollup{}, minutes: map[string]*rollup{}, convs: map[string]*rollup{},
 		shuffle: rand.New(rand.NewPCG(1, 2)),
 	}
 }
@@ -125,15 +126,30 @@ func (e *emulator) insert(t *testing.T, table string, r erow) {
 	}
 }
 
-// mv applies the two materialized views of span_state.
+// mv applies the materialized views of span_state: the agent rollups and
+// the conversations rollup.
 func (e *emulator) mv(r erow) {
+	sign := int64(r["sign"].(int8))
+	started := r["started_at"].(time.Time)
+	ended := r["ended_at"].(*time.Time)
+	ck := r["project_id"].(string) + "|" + r["conv_key"].(string)
+	c := e.convs[ck]
+	if c == nil {
+		c = &rollup{}
+		e.convs[ck] = c
+	}
+	c.spans += sign
+	if sign > 0 {
+		last := started.UnixNano()
+		if ended != nil && ended.After(started) {
+			last = ended.UnixNano()
+		}
+		c.last, c.seen = max(c.last, last), true
+	}
 	agent := r["eff_agent"].(string)
 	if agent == "" {
 		return
 	}
-	sign := int64(r["sign"].(int8))
-	started := r["started_at"].(time.Time)
-	ended := r["ended_at"].(*time.Time)
 	inv := r["operation_name"] == "invoke_agent"
 	var dur int64
 	if inv && ended != nil && ended.After(started) {

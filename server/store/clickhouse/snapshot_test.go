@@ -376,6 +376,8 @@ func TestReadSnapshot(t *testing.T) {
 			op, agent, p50 := "chat", "claude-code", int64(1200)
 			return [][]any{{&op, &agent, int64(4), int64(0), int64(1), int64(100), int64(10), int64(50), int64(5), int64(0), int64(110), int64(2_000), &p50, &p50, &p50, &p50},
 				{&op, (*string)(nil), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), (*int64)(nil), (*int64)(nil), (*int64)(nil), (*int64)(nil)}}
+		case strings.HasPrefix(sql, "SELECT conv_key, max(last_ns) AS c_bound"):
+			return [][]any{{"conv-1", storetest.T0.Add(time.Hour).UnixNano(), int64(1)}}
 		case strings.HasPrefix(sql, "SELECT conv_key, max(last_ns)"):
 			return [][]any{{"conv-1", storetest.T0.Add(time.Hour).UnixNano()}}
 		case strings.HasPrefix(sql, "SELECT DISTINCT trace_id FROM"):

@@ -583,6 +583,19 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 			t.Errorf("conversation %q: got %+v, want none", k, g)
 		}
 	}
+	// The conversations rollup (what the page as it opens reads first):
+	// every conversation with its span count and an upper bound of its
+	// last activity, and no other.
+	for k, w := range wantConv {
+		if r := emu.convs[project+"|"+k]; r == nil || r.spans != w.spans || r.last < w.last {
+			t.Errorf("conversations rollup %q: got %+v, want %d spans and a last activity ≥ %d", k, r, w.spans, w.last)
+		}
+	}
+	for k, r := range emu.convs {
+		if key := strings.TrimPrefix(k, project+"|"); r.spans != 0 && wantConv[key] == nil {
+			t.Errorf("conversations rollup %q: %d spans, want none", key, r.spans)
+		}
+	}
 
 	// Search: the first occurrence of every (conversation, role, body).
 	type hit struct {

@@ -607,3 +607,31 @@ ALTER TABLE `weave`.`conv_traces` ON CLUSTER `weave_cluster`
     ADD COLUMN IF NOT EXISTS place_ns Int64 DEFAULT 0,
     ADD COLUMN IF NOT EXISTS place_span_id String DEFAULT '';
 
+-- migration 10 conversations
+
+CREATE TABLE IF NOT EXISTS `weave`.`conversations_local` ON CLUSTER `weave_cluster`
+(
+    project_id LowCardinality(String),
+    conv_key String,
+    day Int32,
+    span_count SimpleAggregateFunction(sum, Int64),
+    last_ns SimpleAggregateFunction(max, Int64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/conversations_local', '{replica}')
+ORDER BY (project_id, conv_key, day)
+TTL toDateTime(toInt64(day) * 86400) + INTERVAL 90 DAY;
+
+CREATE TABLE IF NOT EXISTS `weave`.`conversations` ON CLUSTER `weave_cluster` AS `weave`.`conversations_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'conversations_local', rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`conversations_mv_local` ON CLUSTER `weave_cluster` TO `weave`.`conversations_local` AS
+SELECT
+    project_id,
+    conv_key,
+    day,
+    toInt64(sign) AS span_count,
+    if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) AS last_ns
+FROM `weave`.`span_state_local`;
+
+INSERT INTO `weave`.`conversations` SELECT project_id, conv_key, day, toInt64(sign), if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) FROM `weave`.`span_state`;
+
