@@ -39,7 +39,10 @@ var benchStart = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 // It runs on a local ClickHouse node it starts (WEAVE_TEST_CLICKHOUSE=local)
 // or on WEAVE_TEST_CLICKHOUSE_DSN. WEAVE_BENCH_DIR keeps the local node's
 // data; with WEAVE_BENCH_REUSE=1 a store filled by an earlier run there is
-// measured again without filling it.
+// measured again without filling it, and WEAVE_BENCH_AMPLIFY=1 grows it to
+// WEAVE_BENCH_SPANS first by copying it inside ClickHouse (benchAmplify).
+// WEAVE_BENCH_ONLY=text measures only the endpoints whose name contains
+// text; WEAVE_BENCH_PROFILE=1 prints what each statement cost ClickHouse.
 func TestBenchClickHouse(t *testing.T) {
 	n, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_SPANS"))
 	if err != nil || n <= 0 {
@@ -310,40 +313,46 @@ func benchReads(t *testing.T, s *Store, traces []string) {
 	trace := func(i int) string { return traces[(i*7919)%len(traces)] }
 	conv := func(i int) string { return page.Conversations[(i*31)%len(page.Conversations)].ConversationID }
 	ms := time.Millisecond
-	storetest.Measure(t, "API agents list", 50*ms, func(int) error { return call("/genai/agents/query", project+`}`) })
-	storetest.Measure(t, "API agent versions", 200*ms, func(int) error {
+	only := os.Getenv("WEAVE_BENCH_ONLY") // the endpoints whose name contains it
+	measure := func(name string, goal time.Duration, fn func(int) error) {
+		if strings.Contains(name, only) {
+			storetest.Measure(t, name, goal, fn)
+		}
+	}
+	measure("API agents list", 50*ms, func(int) error { return call("/genai/agents/query", project+`}`) })
+	measure("API agent versions", 200*ms, func(int) error {
 		return call("/genai/agents/versions", project+`,"agent_name":"claude-code"}`)
 	})
-	storetest.Measure(t, "API agent metrics", 200*ms, func(int) error { return call("/genai/agents/metrics", project+`}`) })
-	storetest.Measure(t, "API conversations page (50)", 50*ms, func(i int) error {
+	measure("API agent metrics", 200*ms, func(int) error { return call("/genai/agents/metrics", project+`}`) })
+	measure("API conversations page (50)", 50*ms, func(i int) error {
 		return call("/genai/conversations/query", project+fmt.Sprintf(`,"limit":50,"offset":%d}`, (i%3)*50))
 	})
-	storetest.Measure(t, "API one turn's chat view", 20*ms, func(i int) error {
+	measure("API one turn's chat view", 20*ms, func(i int) error {
 		return call("/genai/traces/chat", project+`,"trace_id":"`+trace(i)+`"}`)
 	})
-	storetest.Measure(t, "API one turn's spans", 200*ms, func(i int) error {
+	measure("API one turn's spans", 200*ms, func(i int) error {
 		return call("/genai/spans/trace", project+`,"trace_id":"`+trace(i)+`"}`)
 	})
-	storetest.Measure(t, "API one conversation's chat view", 200*ms, func(i int) error {
+	measure("API one conversation's chat view", 200*ms, func(i int) error {
 		return call("/genai/conversations/chat", project+`,"conversation_id":"`+conv(i)+`"}`)
 	})
 	queries := storetest.BenchQueries()
-	storetest.Measure(t, "API search (20 hits, 6 queries)", 200*ms, func(i int) error {
+	measure("API search (20 hits, 6 queries)", 200*ms, func(i int) error {
 		return call("/genai/messages/search", project+`,"query":"`+strings.ReplaceAll(queries[i%len(queries)], `"`, `\"`)+`","limit":20}`)
 	})
 	for _, q := range queries {
-		storetest.Measure(t, fmt.Sprintf("  search %q", q), 200*ms, func(int) error {
+		measure(fmt.Sprintf("  search %q", q), 200*ms, func(int) error {
 			return call("/genai/messages/search", project+`,"query":"`+strings.ReplaceAll(q, `"`, `\"`)+`","limit":20}`)
 		})
 	}
-	storetest.Measure(t, "API conversations page with search", 200*ms, func(int) error {
+	measure("API conversations page with search", 200*ms, func(int) error {
 		return call("/genai/conversations/query", project+`,"limit":50,"search":"goroutine deadline"}`)
 	})
-	storetest.Measure(t, "API spans page (latest 100)", 200*ms, func(int) error { return call("/genai/spans/query", project+`}`) })
-	storetest.Measure(t, "API spans page, filtered (chat, errors)", 200*ms, func(int) error {
+	measure("API spans page (latest 100)", 200*ms, func(int) error { return call("/genai/spans/query", project+`}`) })
+	measure("API spans page, filtered (chat, errors)", 200*ms, func(int) error {
 		return call("/genai/spans/query", project+`,"filters":[{"field":"operation_name","op":"eq","value":"chat"},{"field":"status_code","op":"eq","value":"ERROR"}]}`)
 	})
-	storetest.Measure(t, "API active spans", 200*ms, func(int) error { return call("/genai/spans/active", project+`}`) })
+	measure("API active spans", 200*ms, func(int) error { return call("/genai/spans/active", project+`}`) })
 }
 
 // waitIdle waits until a process uses less than 5% of a core over 2 s.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/store"
@@ -51,16 +52,23 @@ func matchConds(l layout, project string, q textsearch.Query, p *params, wordsOn
 // searchSQL finds the hits of q: occurrences of matching bodies, grouped
 // by (conversation, role, body) with the first occurrence of each (the
 // earliest start, then trace_id, span_id), then filtered by agent and
-// time on that first occurrence, newest first. With digests, only the
-// occurrences of those bodies are grouped, every group is returned and
-// the caller sorts and pages them (searchRecent); without, the bodies are
-// those matching the query and the page is cut here.
-func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, digests []string, limit int) built {
+// time on that first occurrence, newest first. With groups, only the
+// occurrences of those groups are grouped (a prefix of the sort key: the
+// rows of each group are read, not every occurrence of its body, which
+// for a body every conversation repeats is one row per turn of the
+// project), every group is returned and the caller sorts and pages them
+// (searchRecent); without, the bodies are those matching the query and
+// the page is cut here.
+func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, groups []occKey, limit int) built {
 	var p params
 	project := p.add("String", q.ProjectID)
 	conds := []string{"project_id = " + project}
-	if digests != nil {
-		conds = append(conds, "digest IN "+p.add("Array(String)", digests))
+	if groups != nil {
+		set := make(ch.ArraySet, len(groups))
+		for i, g := range groups {
+			set[i] = ch.GroupSet{Value: []any{g.digest, g.conv, g.role}}
+		}
+		conds = append(conds, "(digest, conv_key, role) IN "+p.add("Array(Tuple(String, String, String))", set))
 	} else {
 		conds = append(conds, "digest IN ("+matchingDigestsSQL(l, project, parsed, &p)+")")
 	}
@@ -83,7 +91,7 @@ func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, digests [
 	if len(having) > 0 {
 		sql += " HAVING " + and(having)
 	}
-	if digests == nil {
+	if groups == nil {
 		sql += " ORDER BY h_at DESC, h_trace ASC, h_span ASC, role ASC, digest ASC LIMIT " + p.add("UInt64", uint64(limit)) +
 			" OFFSET " + p.add("UInt64", uint64(q.Offset))
 	}
@@ -213,9 +221,8 @@ func (s *Store) searchHits(ctx context.Context, q store.SearchQuery, parsed text
 // of matching bodies are read. ok is false when it gave up
 // (searchPlan.recentMax rows read); the caller then groups everything.
 func (s *Store) searchRecent(ctx context.Context, q store.SearchQuery, parsed textsearch.Query, need int, common bool, share float64) ([]hit, bool, error) {
-	type group struct{ conv, role, digest string }
 	type row struct {
-		g  group
+		g  occKey
 		at int64
 	}
 	n := max(s.search.recentRows, s.search.perHit*need)
@@ -257,20 +264,20 @@ func (s *Store) searchRecent(ctx context.Context, q store.SearchQuery, parsed te
 			}
 			digests = matched
 		}
-		seen := map[group]bool{}
+		seen := map[occKey]occurrence{}
 		for _, x := range rows {
 			if digests[x.g.digest] {
-				seen[x.g] = true
+				seen[x.g] = occurrence{}
 			}
 		}
 		var out []hit
-		if len(digests) > 0 {
-			groups, err := s.groupHits(ctx, searchSQL(s.l, q, parsed, sortedKeys(digests), 0))
+		if len(seen) > 0 {
+			groups, err := s.groupHits(ctx, searchSQL(s.l, q, parsed, sortedOccKeys(seen), 0))
 			if err != nil {
 				return nil, false, err
 			}
 			for _, h := range groups {
-				if seen[group{h.h.ConversationID, h.h.Role, h.digest}] && (exhausted || h.at > oldest) {
+				if exhausted || h.at > oldest {
 					out = append(out, h)
 				}
 			}

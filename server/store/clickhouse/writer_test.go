@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/model"
@@ -742,6 +743,10 @@ func TestSearchRecentThreshold(t *testing.T) {
 				case []string:
 					if !slices.Equal(x, []string{"word"}) { // not the query's words
 						digests = x
+					}
+				case ch.ArraySet: // (digest, conv_key, role) of the groups asked
+					for _, g := range x {
+						digests = append(digests, g.(ch.GroupSet).Value[0].(string))
 					}
 				}
 			}
