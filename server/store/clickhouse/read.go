@@ -475,7 +475,7 @@ func conversationBoundsSQL(l layout, project, conv string) built {
 	var p params
 	return built{
 		sql: "SELECT trace_id, first_ns, last_ns FROM " + l.table("conv_traces") +
-			" FINAL WHERE project_id = " + p.add("String", project) + " AND conv_key = " + p.add("String", conv),
+			" FINAL PREWHERE project_id = " + p.add("String", project) + " AND conv_key = " + p.add("String", conv),
 		params: p.list,
 	}
 }

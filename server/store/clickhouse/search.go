@@ -127,12 +127,21 @@ func estimateSQL(l layout, project string, parsed textsearch.Query) built {
 	}
 }
 
-// candidatesSQL keeps, of some bodies, those that match the query.
+// candidatesSQL keeps, of some bodies, those that match the query. The
+// digests are a PREWHERE: the primary key selects, in every part, the
+// granule whose key range holds each digest, present or not, and the
+// terms (a phrase's position) are then read only for the granules that
+// hold one (a phrase checked on 300 recent bodies read 157 MB of terms at
+// 1M spans without it, 17 MB of digests with it).
 func candidatesSQL(l layout, project string, parsed textsearch.Query, digests []string) built {
 	var p params
-	conds := matchConds(l, p.add("String", project), parsed, &p, false)
-	conds = append(conds, "digest IN "+p.add("Array(String)", digests))
-	return built{sql: "SELECT DISTINCT digest FROM " + l.table("message_content") + " WHERE " + and(conds), params: p.list}
+	pr := p.add("String", project)
+	conds := matchConds(l, pr, parsed, &p, false)[1:] // project_id is in PREWHERE
+	return built{
+		sql: "SELECT DISTINCT digest FROM " + l.table("message_content") + " PREWHERE project_id = " + pr + " AND digest IN " +
+			p.add("Array(String)", digests) + " WHERE " + and(conds),
+		params: p.list,
+	}
 }
 
 // recentSQL reads the newest n occurrence rows (within the search's range,
@@ -396,7 +405,7 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 func conversationLastSQL(l layout, project string, convs []string) built {
 	var p params
 	return built{
-		sql: "SELECT conv_key, max(last_ns) FROM " + l.table("conv_traces") + " FINAL WHERE project_id = " + p.add("String", project) +
+		sql: "SELECT conv_key, max(last_ns) FROM " + l.table("conv_traces") + " FINAL PREWHERE project_id = " + p.add("String", project) +
 			" AND conv_key IN " + p.add("Array(String)", convs) + " GROUP BY conv_key",
 		params: p.list,
 	}
