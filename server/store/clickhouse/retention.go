@@ -23,7 +23,7 @@ var ttlTables = []struct{ table, expr string }{
 	{"metric_points", "toDateTime(intDiv(time_ns, 1000000000))"},
 	{"agent_costs", "toDateTime(toInt64(day) * 86400)"},
 	{"agent_minute_costs", "toDateTime(minute * 60)"},
-	{"conversations", "toDateTime(toInt64(day) * 86400)"},
+	{"conversations", "toDateTime((toInt64(day) + 1) * 86400)"},
 }
 
 // SetRetention changes the TTL of the existing tables to days (0 removes

@@ -10,7 +10,10 @@
 -- not retracted when a span leaves or moves). The conversations page as
 -- it opens (newest first) takes its candidates and the total from here and
 -- computes the page's figures exactly from conv_traces (conversations.go).
--- Rows expire with the spans they count (to the day).
+-- A row expires at the end of its day plus the retention, once every span
+-- it counts has (a day's span expires by its start): until then the page
+-- meets a conversation whose spans are gone as a candidate without
+-- figures, which it leaves out (the total counts it, for under a day).
 CREATE TABLE IF NOT EXISTS {{local "conversations"}}{{on}}
 (
     project_id LowCardinality(String),
@@ -21,7 +24,7 @@ CREATE TABLE IF NOT EXISTS {{local "conversations"}}{{on}}
 )
 ENGINE = {{engine "conversations" "AggregatingMergeTree" ""}}
 ORDER BY (project_id, conv_key, day)
-{{ttl "toDateTime(toInt64(day) * 86400)"}};
+{{ttl "toDateTime((toInt64(day) + 1) * 86400)"}};
 
 {{distributed "conversations" "rand()"}};
 

@@ -619,7 +619,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`conversations_local` ON CLUSTER `weave_clust
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/conversations_local', '{replica}')
 ORDER BY (project_id, conv_key, day)
-TTL toDateTime(toInt64(day) * 86400) + INTERVAL 90 DAY;
+TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 90 DAY;
 
 CREATE TABLE IF NOT EXISTS `weave`.`conversations` ON CLUSTER `weave_cluster` AS `weave`.`conversations_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'conversations_local', rand());

@@ -526,7 +526,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`conversations`
 )
 ENGINE = AggregatingMergeTree()
 ORDER BY (project_id, conv_key, day)
-TTL toDateTime(toInt64(day) * 86400) + INTERVAL 30 DAY;
+TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 30 DAY;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`conversations_mv` TO `weave`.`conversations` AS
 SELECT
