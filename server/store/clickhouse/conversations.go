@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -158,13 +159,8 @@ func keyPrewhere(pre, conds []string) string {
 // the page's conversations (a bounded second query).
 func conversationDetailsSQL(l layout, project string, convs []string) built {
 	var p params
-	aggs := make([]string, len(detailAggs))
-	for i, d := range detailAggs {
-		aggs[i] = d.agg
-	}
 	return built{
-		sql: "SELECT conv_key, arraySort(groupUniqArrayArray(agents)), arraySort(groupUniqArrayArray(models)), " +
-			strings.Join(aggs, ", ") + " FROM " + l.table("conv_traces") + " FINAL PREWHERE project_id = " + p.add("String", project) +
+		sql: "SELECT conv_key, " + convDetailCols() + " FROM " + l.table("conv_traces") + " FINAL PREWHERE project_id = " + p.add("String", project) +
 			" AND conv_key IN " + p.add("Array(String)", convs) + " GROUP BY conv_key",
 		params: p.list,
 	}
@@ -234,10 +230,8 @@ func (s *Store) scanConversations(ctx context.Context, pb built, byConv map[stri
 		}
 	}
 	err := s.scanAll(ctx, "query conversations", pb.sql, pb.params, func(r driver.Rows) error {
-		var c store.ConversationSummary
-		var first, last, cost int64
-		dest := []any{&c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount, &first, &last,
-			&c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens, &c.CacheCreationInputTokens, &c.ReasoningTokens, &cost, &c.UnpricedCount}
+		var f convFigures
+		dest := f.dest()
 		var ignored string // the details query fills them in
 		for range details {
 			dest = append(dest, &ignored)
@@ -245,13 +239,65 @@ func (s *Store) scanConversations(ctx context.Context, pb built, byConv map[stri
 		if err := r.Scan(append(dest, &page.Total)...); err != nil {
 			return err
 		}
-		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
-		c.CostUSD = model.USD(cost)
-		c.Scores = byConv[c.ConversationID]
-		page.Conversations = append(page.Conversations, c)
+		page.Conversations = append(page.Conversations, f.summary(byConv))
 		return nil
 	})
 	return page, err
+}
+
+// convFigures scans the convAggs columns of a row.
+type convFigures struct {
+	c                 store.ConversationSummary
+	first, last, cost int64
+}
+
+func (f *convFigures) dest() []any {
+	c := &f.c
+	return []any{&c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount, &f.first, &f.last,
+		&c.InputTokens, &c.OutputTokens, &c.CacheReadInputTokens, &c.CacheCreationInputTokens, &c.ReasoningTokens, &f.cost, &c.UnpricedCount}
+}
+
+func (f *convFigures) summary(byConv map[string]map[string]store.ScoreSummary) store.ConversationSummary {
+	c := f.c
+	c.FirstActivity, c.LastActivity = fromNanos(f.first), fromNanos(f.last)
+	c.CostUSD = model.USD(f.cost)
+	c.Scores = byConv[c.ConversationID]
+	return c
+}
+
+// convDetailCols are the columns of conversationDetailsSQL after conv_key.
+func convDetailCols() string {
+	aggs := make([]string, len(detailAggs))
+	for i, d := range detailAggs {
+		aggs[i] = d.agg
+	}
+	return "arraySort(groupUniqArrayArray(agents)), arraySort(groupUniqArrayArray(models)), " + strings.Join(aggs, ", ")
+}
+
+// convDetails scans convDetailCols.
+type convDetails struct {
+	prompt, workingDir, gitBranch string
+	agents, models                []string
+}
+
+func (d *convDetails) dest() []any {
+	return []any{&d.agents, &d.models, &d.prompt, &d.workingDir, &d.gitBranch}
+}
+
+func (d *convDetails) apply(c *store.ConversationSummary) {
+	c.AgentNames, c.Models, c.FirstPrompt = nilIfNone(d.agents), nilIfNone(d.models), d.prompt
+	c.WorkingDir, c.GitBranch = d.workingDir, d.gitBranch
+}
+
+// convFiguresSQL reads every figure and detail of some conversations (the
+// keys in PREWHERE, see keyPrewhere), in no order.
+func convFiguresSQL(l layout, project string, keys []string) built {
+	var p params
+	return built{
+		sql: "SELECT " + convAggs + ", " + convDetailCols() + " FROM " + l.table("conv_traces") + " FINAL PREWHERE project_id = " +
+			p.add("String", project) + " AND conv_key IN " + p.add("Array(String)", keys) + " GROUP BY conv_key",
+		params: p.list,
+	}
 }
 
 // conversationDetails fills in the agent names, models and detailAggs of
@@ -263,15 +309,13 @@ func (s *Store) conversationDetails(ctx context.Context, project string, convs [
 	}
 	d := conversationDetailsSQL(s.l, project, sortedKeys(idx))
 	return s.scanAll(ctx, "query conversations", d.sql, d.params, func(r driver.Rows) error {
-		var key, prompt, workingDir, gitBranch string
-		var agents, models []string
-		if err := r.Scan(&key, &agents, &models, &prompt, &workingDir, &gitBranch); err != nil {
+		var key string
+		var d convDetails
+		if err := r.Scan(append([]any{&key}, d.dest()...)...); err != nil {
 			return err
 		}
 		if i, ok := idx[key]; ok {
-			c := &convs[i]
-			c.AgentNames, c.Models, c.FirstPrompt = nilIfNone(agents), nilIfNone(models), prompt
-			c.WorkingDir, c.GitBranch = workingDir, gitBranch
+			d.apply(&convs[i])
 		}
 		return nil
 	})
@@ -323,8 +367,6 @@ var latestSlackConvs, latestMaxConvs = 16, 20_000
 func (s *Store) latestConversations(ctx context.Context, q store.ConversationQuery, limit int,
 	byConv map[string]map[string]store.ScoreSummary) (page store.ConversationPage, ok bool, err error) {
 	need := q.Offset + limit
-	all := q
-	all.Offset = 0 // the candidates' figures, all of them
 	for n := need + latestSlackConvs; n <= latestMaxConvs; n *= 4 {
 		var keys []string
 		var bound int64
@@ -342,15 +384,25 @@ func (s *Store) latestConversations(ctx context.Context, q store.ConversationQue
 		}
 		exhausted := len(keys) < n
 		slices.Sort(keys)
-		pb, _, err := conversationsSQL(s.l, all, nil, &scoredSet{keys: keys, in: true}, len(keys))
+		var convs []store.ConversationSummary
+		fb := convFiguresSQL(s.l, q.ProjectID, keys)
+		err = s.scanAll(ctx, "query conversations", fb.sql, fb.params, func(r driver.Rows) error {
+			var f convFigures
+			var d convDetails
+			if err := r.Scan(append(f.dest(), d.dest()...)...); err != nil {
+				return err
+			}
+			c := f.summary(byConv)
+			d.apply(&c)
+			convs = append(convs, c)
+			return nil
+		})
 		if err != nil {
 			return page, false, err
 		}
-		exact, err := s.scanConversations(ctx, pb, byConv)
-		if err != nil {
-			return page, false, err
-		}
-		convs := exact.Conversations
+		slices.SortFunc(convs, func(a, b store.ConversationSummary) int {
+			return cmp.Or(b.LastActivity.Compare(a.LastActivity), strings.Compare(a.ConversationID, b.ConversationID))
+		})
 		if !exhausted && (len(convs) < need || convs[need-1].LastActivity.UnixNano() <= bound) {
 			continue
 		}
@@ -358,7 +410,7 @@ func (s *Store) latestConversations(ctx context.Context, q store.ConversationQue
 			return store.ConversationPage{Total: page.Total}, true, nil
 		}
 		page.Conversations = convs[q.Offset:min(need, len(convs))]
-		return page, true, s.conversationDetails(ctx, q.ProjectID, page.Conversations)
+		return page, true, nil
 	}
 	return page, false, nil
 }

@@ -35,23 +35,18 @@ func TestLatestConversationsBound(t *testing.T) {
 				out = append(out, []any{b.key, b.bound, int64(len(bounds))})
 			}
 			return out
-		case strings.HasPrefix(sql, "SELECT *, toInt64(count() OVER ()) AS c_total"):
+		case strings.HasPrefix(sql, "SELECT conv_key, if(sum(turn_spans)"): // the candidates' figures, in no order
 			keys := params["p1"].([]string)
 			var rows [][]any
 			for _, b := range bounds {
 				if slices.Contains(keys, b.key) {
 					rows = append(rows, []any{b.key, int64(1), int64(0), int64(1), int64(0), int64(0), int64(0), b.exact,
-						int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(len(keys))})
+						int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0),
+						[]string{"claude-code"}, []string{}, "prompt " + b.key, "", ""})
 				}
 			}
-			slices.SortFunc(rows, func(x, y []any) int {
-				if c := y[7].(int64) - x[7].(int64); c != 0 {
-					return int(c)
-				}
-				return strings.Compare(x[0].(string), y[0].(string))
-			})
-			off := min(int(params["p3"].(uint64)), len(rows)) // LIMIT p2 OFFSET p3
-			return rows[off:min(len(rows), off+int(params["p2"].(uint64)))]
+			slices.Reverse(rows)
+			return rows
 		}
 		return nil
 	}
@@ -62,7 +57,7 @@ func TestLatestConversationsBound(t *testing.T) {
 		}
 		return out
 	}
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		offset, limit int
 		want          []string
 		rounds        []uint64
@@ -83,6 +78,11 @@ func TestLatestConversationsBound(t *testing.T) {
 		if got := keys(page); !slices.Equal(got, tc.want) || page.Total != 4 || !slices.Equal(rounds, tc.rounds) {
 			t.Errorf("offset %d limit %d: got %v (total %d, candidates read %v), want %v (total 4, %v)",
 				tc.offset, tc.limit, got, page.Total, rounds, tc.want, tc.rounds)
+		}
+		if i == 0 && len(page.Conversations) > 0 {
+			if c := page.Conversations[0]; c.FirstPrompt != "prompt b" || !slices.Equal(c.AgentNames, []string{"claude-code"}) || c.Models != nil {
+				t.Errorf("page's details: got prompt %q agents %v models %v, want the candidates query's", c.FirstPrompt, c.AgentNames, c.Models)
+			}
 		}
 	}
 }
