@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/api"
@@ -86,7 +87,7 @@ func TestBenchClickHouse(t *testing.T) {
 		traces = benchFill(t, s, n, nodePID)
 	}
 	if os.Getenv("WEAVE_BENCH_AMPLIFY") == "1" && st.Spans > 0 && st.Spans < int64(n) {
-		benchAmplify(t, s, int(st.Spans), n)
+		benchAmplify(t, s, dsn, int(st.Spans), n)
 	}
 	if nodePID != 0 {
 		t0 := time.Now()
@@ -230,10 +231,22 @@ func amplifyExpr(col string, c, days int) string {
 // ids, each copy moved past the end of the one before: what filling
 // through WriteSpans would store for more conversations of the same
 // shapes, at a fraction of the cost. The bodies are shared (one project).
-func benchAmplify(t *testing.T, s *Store, have, want int) {
+func benchAmplify(t *testing.T, s *Store, dsn string, have, want int) {
 	ctx := context.Background()
+	// A copy runs for minutes: a connection of its own that waits for it
+	// (the store's gives up reading after the DSN's read_timeout).
+	opts, err := ch.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ReadTimeout = 2 * time.Hour
+	conn, err := ch.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
 	var lo, hi int64
-	err := s.scanAll(ctx, "amplify", "SELECT toUnixTimestamp64Nano(min(started_at)), toUnixTimestamp64Nano(max(started_at)) FROM "+
+	err = s.scanAll(ctx, "amplify", "SELECT toUnixTimestamp64Nano(min(started_at)), toUnixTimestamp64Nano(max(started_at)) FROM "+
 		s.l.table("span_state"), nil, func(r driver.Rows) error { return r.Scan(&lo, &hi) })
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +273,7 @@ func benchAmplify(t *testing.T, s *Store, have, want int) {
 			}
 			q := "INSERT INTO " + s.l.table(tb.table) + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(exprs, ", ") +
 				" FROM " + s.l.table(tb.table) + " WHERE " + strings.ReplaceAll(tb.orig, "$hi", strconv.FormatInt(hi, 10))
-			if err := s.conn.Exec(ctx, q); err != nil {
+			if err := conn.Exec(ctx, q); err != nil {
 				t.Fatalf("amplify %s: %v", tb.table, err)
 			}
 		}
