@@ -106,6 +106,7 @@ type Store struct {
 	gcRunning, gcAgain atomic.Bool
 	gcDone             sync.WaitGroup
 	gcRuns             atomic.Int64 // collections finished (tests)
+	gcMu               sync.Mutex   // one collection at a time (collect.go)
 }
 
 var _ store.Store = (*Store)(nil)

@@ -1,0 +1,38 @@
+package sqlite
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/weavetrace/weave/server/store/storetest/ownbench"
+)
+
+// TestBenchOwnData is the embedded store's half of `make bench-owndata`:
+// on a store of WEAVE_BENCH_SPANS realistic spans (filled as bench-store
+// fills it, or kept in WEAVE_BENCH_DIR with WEAVE_BENCH_REUSE=1) it times
+// the exports, deleting a conversation and 100 traces, and pruning the
+// oldest tenth (ownbench). WEAVE_BENCH_OWNDATA=fill stops after filling,
+// =delete leaves the exports out. It deletes data: measure a copy of a
+// store you want to keep.
+func TestBenchOwnData(t *testing.T) {
+	s, traces := benchStoreSetup(t)
+	mode := os.Getenv("WEAVE_BENCH_OWNDATA")
+	if mode == "fill" {
+		return
+	}
+	ownbench.Run(t, s, ownbench.Options{
+		Project: benchProject,
+		Traces:  traces,
+		Span: func() (time.Time, time.Time, error) {
+			var lo, hi int64
+			err := s.r.QueryRow("SELECT MIN(started_at), MAX(started_at) FROM spans").Scan(&lo, &hi)
+			return time.Unix(0, lo), time.Unix(0, hi), err
+		},
+		Settle: func() error {
+			s.gcDone.Wait()
+			return nil
+		},
+		SkipExport: mode == "delete",
+	})
+}
