@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -21,6 +22,15 @@ func TestBenchOwnData(t *testing.T) {
 	if mode == "fill" {
 		return
 	}
+	gcObserve = func(g gcStats) {
+		fmt.Printf("  content collection: mark %s (%d spans read, the writer free), sweep %s in %d write transactions (the longest %s), %d spans written meanwhile; freed",
+			g.mark.Round(time.Millisecond), g.spans, g.sweep.Round(time.Millisecond), g.rounds, g.longest.Round(time.Millisecond), g.dirty)
+		for i, t := range gcTables {
+			fmt.Printf(" %d %s", g.freed[i], t)
+		}
+		fmt.Println()
+	}
+	t.Cleanup(func() { gcObserve = nil })
 	ownbench.Run(t, s, ownbench.Options{
 		Project: benchProject,
 		Traces:  traces,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // The collection of the content no span references any more (texts,
@@ -34,7 +35,7 @@ import (
 const gcSpanBatch = 2000
 
 // gcSweepRows is how many rows one sweep transaction deletes at most.
-const gcSweepRows = 5000
+const gcSweepRows = 2000
 
 // gcTables are the content tables, in the order they are swept.
 var gcTables = [...]string{"texts", "pages", "chunks", "attrsets", "resources"}
@@ -83,6 +84,7 @@ type marker struct {
 	newPages             map[[2]int64]bool
 	toRead               [2][]int64 // message pages, chunk-id pages
 	dead                 [len(gcTables)][]int64
+	stats                gcStats
 }
 
 // span marks what one span references.
@@ -93,37 +95,83 @@ func (m *marker) span(pk int64, attrs, res sql.NullInt64, b []byte) error {
 	if res.Valid {
 		m.live[gcResources].add(res.Int64)
 	}
-	x, err := decodeDetails(b)
-	if err != nil {
+	if err := m.details(b); err != nil {
 		return fmt.Errorf("sqlite: collect garbage: span %d: %w", pk, err)
-	}
-	for _, id := range x.inPages {
-		m.page(id, 0)
-	}
-	m.shapes(x.inTail)
-	m.shapes(x.out)
-	for _, id := range x.sys {
-		m.live[gcTexts].add(id)
-	}
-	m.live[gcTexts].add(x.args)
-	m.live[gcTexts].add(x.result)
-	if x.rawForm != nil {
-		pages, chunks := x.rawForm.refs()
-		for _, id := range pages {
-			m.page(id, 1)
-		}
-		for _, id := range chunks {
-			m.live[gcChunks].add(id)
-		}
 	}
 	return nil
 }
 
-func (m *marker) shapes(list []shape) {
-	for i := range list {
-		for j := range list[i].parts {
-			for _, id := range list[i].parts[j].ids() {
-				m.live[gcTexts].add(id)
+// details marks what a details blob references. It walks the encoding
+// decodeDetails reads without building the values (a third of the mark's
+// time went to decoding them); TestMarkerDetails checks both agree.
+func (m *marker) details(b []byte) error {
+	d := decoder{b: b}
+	v := d.byte1()
+	if v != 1 && v != 2 && d.err == nil {
+		return fmt.Errorf("sqlite: span details version %d unknown", v)
+	}
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		m.page(d.id(), 0)
+	}
+	m.shapes(&d)
+	m.shapes(&d)
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		m.live[gcTexts].add(d.id())
+	}
+	m.live[gcTexts].add(d.id()) // tool call arguments
+	m.live[gcTexts].add(d.id()) // tool call result
+	d.raw()                     // events
+	if v == 2 && d.byte1() == 1 {
+		for n := d.count(); n > 0 && d.err == nil; n-- {
+			switch d.byte1() {
+			case 0:
+				d.raw()
+			case 1:
+				for k := d.count(); k > 0 && d.err == nil; k-- {
+					m.page(d.id(), 1)
+				}
+				for k := d.count(); k > 0 && d.err == nil; k-- {
+					m.live[gcChunks].add(d.id())
+				}
+			default:
+				d.fail()
+			}
+		}
+	} else {
+		d.raw()
+	}
+	return d.done()
+}
+
+// shapes marks the texts of a list of shapes (decoder.shapes's encoding).
+func (m *marker) shapes(d *decoder) {
+	texts := &m.live[gcTexts]
+	for n := d.count(); n > 0 && d.err == nil; n-- {
+		d.raw() // role
+		d.raw() // name
+		d.raw() // finish
+		for k := d.count(); k > 0 && d.err == nil; k-- {
+			d.raw() // type
+			f := d.byte1()
+			if f&flagContent != 0 {
+				texts.add(d.id())
+			}
+			if f&flagInline != 0 {
+				d.raw()
+			}
+			if f&flagArgs != 0 {
+				texts.add(d.id())
+			}
+			if f&flagResp != 0 {
+				texts.add(d.id())
+			}
+			if f&flagRespRaw != 0 {
+				texts.add(d.id())
+			}
+			if f&flagMeta != 0 {
+				for range 6 { // id, name, mime, modality, file id, uri
+					d.raw()
+				}
 			}
 		}
 	}
@@ -152,20 +200,24 @@ func (m *marker) page(id int64, kind int) {
 func (m *marker) readPages(ctx context.Context, q queryer) error {
 	msgs, chunkLists := m.toRead[0], m.toRead[1]
 	m.toRead = [2][]int64{}
-	lists, err := loadPages(ctx, q, msgs)
+	err := loadByIDs(ctx, q, "pages", "refs", msgs, func(id int64, v []byte) error {
+		d := decoder{b: v}
+		m.shapes(&d)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("sqlite: collect garbage: page %d: %w", id, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	for _, list := range lists {
-		m.shapes(list)
-	}
 	return loadByIDs(ctx, q, "pages", "refs", chunkLists, func(id int64, v []byte) error {
-		ids, err := decodeIDs(v)
-		if err != nil {
-			return fmt.Errorf("sqlite: collect garbage: chunk page %d: %w", id, err)
+		d := decoder{b: v}
+		for n := d.count(); n > 0 && d.err == nil; n-- {
+			m.live[gcChunks].add(d.id())
 		}
-		for _, c := range ids {
-			m.live[gcChunks].add(c)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("sqlite: collect garbage: chunk page %d: %w", id, err)
 		}
 		return nil
 	})
@@ -187,6 +239,7 @@ func (m *marker) scanSpans(ctx context.Context, q queryer, query string, args ..
 			return 0, 0, fmt.Errorf("sqlite: collect garbage: %w", err)
 		}
 		n++
+		m.stats.spans++
 		if err := m.span(last, attrs, res, b); err != nil {
 			rows.Close()
 			return 0, 0, err
@@ -198,8 +251,33 @@ func (m *marker) scanSpans(ctx context.Context, q queryer, query string, args ..
 	return last, n, m.readPages(ctx, q)
 }
 
-// gcAfterMark, when set (tests), runs between the mark and the sweep.
-var gcAfterMark func()
+// gcAfterMark, when set (tests), runs between the mark and the sweep;
+// gcObserve, when set (tests, benchmarks), is told what each collection
+// did.
+var (
+	gcAfterMark func()
+	gcObserve   func(gcStats)
+)
+
+// gcStats is what a collection did.
+type gcStats struct {
+	mark    time.Duration // the mark, on the read connections
+	spans   int           // spans read by the mark
+	rounds  int           // sweep transactions
+	longest time.Duration // the longest of them (the writer held)
+	sweep   time.Duration // all of them
+	freed   [len(gcTables)]int
+	dirty   int // spans written during the collection, marked by the sweep
+}
+
+func (g gcStats) logArgs() []any {
+	args := []any{"mark_ms", g.mark.Milliseconds(), "spans_read", g.spans, "sweep_ms", g.sweep.Milliseconds(),
+		"sweep_transactions", g.rounds, "longest_transaction_ms", g.longest.Milliseconds(), "spans_written_meanwhile", g.dirty}
+	for i, t := range gcTables {
+		args = append(args, t+"_freed", g.freed[i])
+	}
+	return args
+}
 
 // collectGarbage runs a collection (see above).
 func (s *Store) collectGarbage(ctx context.Context) error {
@@ -210,18 +288,33 @@ func (s *Store) collectGarbage(ctx context.Context) error {
 		return err
 	}
 	defer s.gcStop()
+	t0 := time.Now()
 	if err := s.gcMark(ctx, m); err != nil {
 		return err
 	}
+	m.stats.mark = time.Since(t0)
 	if gcAfterMark != nil {
 		gcAfterMark()
 	}
 	for {
+		t0 := time.Now()
 		more, err := s.gcSweep(ctx, m)
-		if err != nil || !more {
+		d := time.Since(t0)
+		m.stats.rounds++
+		m.stats.sweep += d
+		m.stats.longest = max(m.stats.longest, d)
+		if err != nil {
 			return err
 		}
+		if !more {
+			break
+		}
 	}
+	s.log.Info("freed deleted content", m.stats.logArgs()...)
+	if gcObserve != nil {
+		gcObserve(m.stats)
+	}
+	return nil
 }
 
 // gcStart takes the watermarks and starts noting the spans written.
@@ -320,9 +413,12 @@ func (s *Store) gcSweep(ctx context.Context, m *marker) (bool, error) {
 		if err := w.tx.QueryRowContext(w.ctx, "SELECT COUNT(*) FROM temp.sqlite_master WHERE name IN ('gc_spans_insert', 'gc_spans_update')").Scan(&ok); err != nil || ok != 2 {
 			return fmt.Errorf("sqlite: collect garbage: the writer's connection lost its triggers (%d, %v)", ok, err)
 		}
-		if _, _, err := m.scanSpans(w.ctx, w.tx, "SELECT s.pk, s.attrs_id, s.resource_id, s.details FROM temp.gc_dirty d JOIN spans s ON s.pk = d.pk"); err != nil {
+		_, dirty, err := m.scanSpans(w.ctx, w.tx, "SELECT s.pk, s.attrs_id, s.resource_id, s.details FROM temp.gc_dirty d JOIN spans s ON s.pk = d.pk")
+		if err != nil {
 			return err
 		}
+		m.stats.dirty += dirty
+		m.stats.spans -= dirty
 		if _, err := w.tx.ExecContext(w.ctx, "DELETE FROM temp.gc_dirty"); err != nil {
 			return fmt.Errorf("sqlite: collect garbage: %w", err)
 		}
@@ -351,6 +447,7 @@ func (s *Store) gcSweep(ctx context.Context, m *marker) (bool, error) {
 			if _, err := w.exec("DELETE FROM "+t+" WHERE id IN (SELECT value FROM json_each(?))", string(append(ids, ']'))); err != nil {
 				return err
 			}
+			m.stats.freed[i] += n
 		}
 		w.s.cache.reset()
 		return nil

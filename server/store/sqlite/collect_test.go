@@ -2,7 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"maps"
+	"math/bits"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -65,3 +68,94 @@ func TestCollectKeepsContentWrittenDuringMark(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkerDetails checks that the mark's walk over details blobs and
+// pages finds exactly the references decodeDetails and decodePage give,
+// on the benchmark workload (raw spans included), and that truncated
+// blobs are errors, not panics.
+func TestMarkerDetails(t *testing.T) {
+	st := mustOpen(t, filepath.Join(t.TempDir(), "weave.db"), Settings{})
+	ctx := context.Background()
+	w := storetest.NewWorkload(7, "p", time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+	w.RawSpans = true
+	for range 20 {
+		if err := st.WriteSpans(ctx, w.Next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := func(max int64) *marker {
+		m := &marker{newPages: map[[2]int64]bool{}, msgPages: newGCSet(max), chunkPages: newGCSet(max)}
+		for i := range m.live {
+			m.live[i] = newGCSet(max)
+		}
+		return m
+	}
+	rows, err := st.r.Query("SELECT details FROM spans")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	spans, chunked := 0, 0
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		spans++
+		x, err := decodeDetails(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		add := func(kind string, ids ...int64) {
+			for _, id := range ids {
+				if id != 0 {
+					want[kind+strconv.FormatInt(id, 10)] = true
+				}
+			}
+		}
+		add("page0:", x.inPages...)
+		for _, list := range [][]shape{x.inTail, x.out} {
+			for _, sh := range list {
+				for _, p := range sh.parts {
+					ids := p.ids()
+					add("text:", ids[:]...)
+				}
+			}
+		}
+		add("text:", x.sys...)
+		add("text:", x.args, x.result)
+		if x.rawForm != nil {
+			chunked++
+			pages, chunks := x.rawForm.refs()
+			add("page1:", pages...)
+			add("chunk:", chunks...)
+		}
+		m := fresh(1 << 16)
+		got := map[string]bool{}
+		if err := m.details(b); err != nil {
+			t.Fatal(err)
+		}
+		for kind, set := range map[string]*gcSet{"text:": &m.live[gcTexts], "chunk:": &m.live[gcChunks], "page0:": &m.msgPages, "page1:": &m.chunkPages} {
+			for w, bits := range set.bits {
+				for ; bits != 0; bits &= bits - 1 {
+					got[kind+strconv.Itoa(w*64+bits0(bits))] = true
+				}
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("span details: the mark found %v, decodeDetails %v", got, want)
+		}
+		for cut := 0; cut < len(b); cut += 1 + len(b)/40 {
+			if err := fresh(0).details(b[:cut]); err == nil {
+				t.Fatalf("details cut to %d of %d bytes: no error", cut, len(b))
+			}
+		}
+	}
+	if spans == 0 || chunked == 0 {
+		t.Fatalf("%d spans, %d with chunked raw spans: the workload should have both", spans, chunked)
+	}
+}
+
+// bits0 is the index of the lowest set bit.
+func bits0(v uint64) int { return bits.TrailingZeros64(v) }

@@ -352,13 +352,8 @@ func (s *Store) freeContentSoon() {
 		defer s.gcDone.Done()
 		for {
 			for s.gcAgain.Swap(false) && !s.isClosed.Load() {
-				t := time.Now()
-				if err := s.freeContent(context.Background()); err != nil {
-					if !s.isClosed.Load() {
-						s.log.Warn("freeing deleted content failed", "err", err)
-					}
-				} else {
-					s.log.Info("freed deleted content", "duration_ms", time.Since(t).Milliseconds())
+				if err := s.freeContent(context.Background()); err != nil && !s.isClosed.Load() {
+					s.log.Warn("freeing deleted content failed", "err", err)
 				}
 				s.gcRuns.Add(1)
 			}
