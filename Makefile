@@ -6,7 +6,7 @@ PKGS  := ./...
 # 2-core machines: keep test parallelism modest.
 GOTESTFLAGS ?= -race -p 2 -timeout 20m
 
-.PHONY: help build test fmt-check vet tidy-check funclen unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-ingest-stores bench-clickhouse bench-api bench-store bench-server bench-agentd
+.PHONY: help build test fmt-check vet tidy-check funclen unit run stop uninstall clean test-ui test-clickhouse test-clickhouse-cluster e2e e2e-codex e2e-gemini fuzz bench-ingest bench-ingest-memory bench-ingest-sqlite bench-ingest-stores bench-clickhouse bench-owndata bench-api bench-store bench-server bench-agentd
 
 # The first build compiles the pure-Go SQLite (modernc.org/sqlite), about two
 # minutes on a cold build cache during which go prints nothing: say so when
@@ -65,6 +65,10 @@ bench-server: ## issue 4's figures on WEAVE_BENCH_SPANS (default 1,000,000) real
 
 bench-clickhouse: ## the ClickHouse store on WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: ingest through WriteSpans (spans/s, CPU µs/span of weave and of ClickHouse), then p50/p95 of every read endpoint through the API handler against the issue's goals. Local node (or WEAVE_TEST_CLICKHOUSE_DSN); WEAVE_BENCH_DIR keeps its data, WEAVE_BENCH_REUSE=1 measures it again without filling
 	WEAVE_TEST_CLICKHOUSE=$${WEAVE_TEST_CLICKHOUSE:-local} WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchClickHouse$$' -count=1 -v -timeout 0 ./server/store/clickhouse
+
+bench-owndata: ## issue 17's figures on both stores at WEAVE_BENCH_SPANS (default 1,000,000) realistic spans: export of the whole project as JSONL and OTLP/JSON, ATIF one conversation at a time, delete one conversation, delete 100 traces, prune the oldest tenth; each with wall, CPU (weave's and ClickHouse's) and the load average. It deletes what it measures: WEAVE_BENCH_DIR=<copy> WEAVE_BENCH_REUSE=1 measures a copy of a kept store (<dir>/bench.db, <dir>/ch); WEAVE_BENCH_OWNDATA=delete skips the exports
+	WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchOwnData$$' -count=1 -v -timeout 0 ./server/store/sqlite
+	WEAVE_TEST_CLICKHOUSE=$${WEAVE_TEST_CLICKHOUSE:-local} WEAVE_BENCH_SPANS=$${WEAVE_BENCH_SPANS:-1000000} $(GO) test -run '^TestBenchOwnDataClickHouse$$' -count=1 -v -timeout 0 ./server/store/clickhouse
 
 bench-agentd: ## weave-agentd: what one hook event costs the daemon late in a long session (300 turns, 2,400 spans)
 	$(GO) test -run '^$$' -bench BenchmarkEventLongSession -benchtime 50x -benchmem ./daemon/session

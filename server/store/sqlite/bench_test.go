@@ -3,18 +3,15 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/weavetrace/weave/server/export"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/storetest"
@@ -422,95 +419,4 @@ func TestBenchStore(t *testing.T) {
 		_, err := s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: benchProject})
 		return err
 	})
-	benchExport(t, s, page.Conversations[0].ConversationID)
-	// WEAVE_BENCH_PRUNE=1 also times deletes and retention: a conversation,
-	// 100 traces, then the oldest tenth.
-	if os.Getenv("WEAVE_BENCH_PRUNE") == "1" {
-		t0 := time.Now()
-		d, err := s.Delete(ctx, store.Deletion{ProjectID: benchProject, ConversationIDs: []string{page.Conversations[1].ConversationID}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Printf("delete: one conversation (%d spans, %d traces) in %s\n", d.Spans, d.Traces, time.Since(t0).Round(time.Millisecond))
-		t0 = time.Now()
-		d, err = s.Delete(ctx, store.Deletion{ProjectID: benchProject, TraceIDs: traces[len(traces)-100:]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Printf("delete: 100 traces (%d spans) in %s\n", d.Spans, time.Since(t0).Round(time.Millisecond))
-		var lo, hi int64
-		if err := s.r.QueryRow("SELECT MIN(started_at), MAX(started_at) FROM spans").Scan(&lo, &hi); err != nil {
-			t.Fatal(err)
-		}
-		t0 = time.Now()
-		n, err := s.DeleteBefore(ctx, time.Unix(0, lo+(hi-lo)/10))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Printf("retention: DeleteBefore removed %d spans in %s\n", n, time.Since(t0).Round(time.Millisecond))
-	}
 }
-
-// benchExport times exports of the whole project (span rows, OTLP) and of
-// one conversation as ATIF, and shows that memory stays flat: the live
-// heap (after a collection) every 5,000 spans, against before.
-func benchExport(t *testing.T, s *Store, conversation string) {
-	ctx := context.Background()
-	live := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	for _, tt := range []struct {
-		format string
-		sel    export.Selection
-	}{
-		{export.FormatJSONL, export.Selection{ProjectID: benchProject}},
-		{export.FormatOTLP, export.Selection{ProjectID: benchProject}},
-		{export.FormatATIF, export.Selection{ProjectID: benchProject, ConversationIDs: []string{conversation}}},
-	} {
-		before := live()
-		var peak uint64
-		var out countingWriter
-		x, err := export.NewWriter(&out, tt.format)
-		if err != nil {
-			t.Fatal(err)
-		}
-		next := int64(5000)
-		x.Progress = func(items, _ int64) {
-			if items >= next {
-				next += 5000
-				peak = maxOf(peak, live())
-			}
-		}
-		var ru0, ru1 syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		t0 := time.Now()
-		err = x.Run(ctx, s, tt.sel)
-		el := time.Since(t0)
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-		growth := int64(peak) - int64(before)
-		fmt.Printf("export %s: %d items, %d lines, %.1f MiB in %s (%.0f items/s; CPU %s, %.0f items per CPU second); live heap %.0f MiB before, at most %+.0f MiB during\n",
-			tt.format, x.Items, x.Lines, float64(out.n)/(1<<20), el.Round(time.Millisecond), float64(x.Items)/el.Seconds(),
-			cpu.Round(time.Millisecond), float64(x.Items)/cpu.Seconds(), float64(before)/(1<<20), float64(max(growth, 0))/(1<<20))
-	}
-}
-
-func maxOf(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
-}
-
-// countingWriter counts and drops what is written.
-type countingWriter struct{ n int64 }
-
-func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
-
-var _ io.Writer = (*countingWriter)(nil)
