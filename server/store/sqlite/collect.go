@@ -88,7 +88,7 @@ type marker struct {
 }
 
 // span marks what one span references.
-func (m *marker) span(pk int64, attrs, res sql.NullInt64, b []byte) error {
+func (m *marker) span(pk int64, attrs, res sql.NullInt64, b sql.RawBytes) error {
 	if attrs.Valid {
 		m.live[gcAttrs].add(attrs.Int64)
 	}
@@ -233,7 +233,7 @@ func (m *marker) scanSpans(ctx context.Context, q queryer, query string, args ..
 	}
 	for rows.Next() {
 		var attrs, res sql.NullInt64
-		var b []byte
+		var b sql.RawBytes // not copied: walked before the next row
 		if err := rows.Scan(&last, &attrs, &res, &b); err != nil {
 			rows.Close()
 			return 0, 0, fmt.Errorf("sqlite: collect garbage: %w", err)
