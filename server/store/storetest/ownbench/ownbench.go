@@ -143,16 +143,16 @@ func exportATIF(t testing.TB, s Store, o Options, convs []string) {
 	m.print("export atif, one conversation at a time", fmt.Sprintf("%d conversations (%d trajectories), %.1f MiB", len(convs), trajectories, float64(out.n)/(1<<20)), int64(len(convs)))
 }
 
-// measure is a timing in progress.
+// measure is one timing: started by Options.start, ended by stop (or
+// settle), printed by print.
 type measure struct {
-	t0          time.Time
-	self, other time.Duration
-	load        string
-	cpu         func() time.Duration
-	wall        time.Duration
-	selfD       time.Duration
-	otherD      time.Duration
-	settleD     time.Duration
+	serverCPU func() time.Duration
+	load      string // the load average at the start
+
+	t0                 time.Time
+	self0, server0     time.Duration // CPU times at the start
+	wall, self, server time.Duration // spent until stop
+	settled            time.Duration // of wall, after the call returned
 }
 
 func (o Options) start() *measure {
@@ -160,7 +160,7 @@ func (o Options) start() *measure {
 	if cpu == nil {
 		cpu = func() time.Duration { return 0 }
 	}
-	return &measure{t0: time.Now(), self: processCPU(), other: cpu(), load: loadAvg(), cpu: cpu}
+	return &measure{serverCPU: cpu, load: loadAvg(), t0: time.Now(), self0: processCPU(), server0: cpu()}
 }
 
 // settle ends the timing of the call and, when o has a Settle, times
@@ -174,14 +174,14 @@ func (m *measure) settle(t testing.TB, o Options) {
 	if err := o.Settle(); err != nil {
 		t.Fatal(err)
 	}
-	m.settleD = time.Since(t0)
+	m.settled = time.Since(t0)
 	m.stop()
 }
 
 func (m *measure) stop() {
 	m.wall = time.Since(m.t0)
-	m.selfD = processCPU() - m.self
-	m.otherD = m.cpu() - m.other
+	m.self = processCPU() - m.self0
+	m.server = m.serverCPU() - m.server0
 }
 
 // print prints the figures of a timing of n items.
@@ -189,14 +189,14 @@ func (m *measure) print(name, what string, n int64) {
 	if m.wall == 0 {
 		m.stop()
 	}
-	cpu := m.selfD + m.otherD
-	line := fmt.Sprintf("%s: %s in %s wall", name, what, m.wall.Round(time.Millisecond))
-	if m.settleD > 0 {
-		line += fmt.Sprintf(" (%s of it after the call returned)", m.settleD.Round(time.Millisecond))
+	cpu := m.self + m.server
+	line := fmt.Sprintf("%s: %s. Wall %s", name, what, m.wall.Round(time.Millisecond))
+	if m.settled > 0 {
+		line += fmt.Sprintf(" (%s of it after the call returned)", m.settled.Round(time.Millisecond))
 	}
 	line += fmt.Sprintf("; CPU %s", cpu.Round(time.Millisecond))
-	if m.otherD > 0 {
-		line += fmt.Sprintf(" (weave %s + server %s)", m.selfD.Round(time.Millisecond), m.otherD.Round(time.Millisecond))
+	if m.server > 0 {
+		line += fmt.Sprintf(" (weave %s + server %s)", m.self.Round(time.Millisecond), m.server.Round(time.Millisecond))
 	}
 	if n > 0 {
 		line += fmt.Sprintf(", %.0f per CPU second, %.0f per second, %.1f µs CPU each",
