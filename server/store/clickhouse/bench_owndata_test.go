@@ -37,7 +37,8 @@ func TestBenchOwnDataClickHouse(t *testing.T) {
 		dir = t.TempDir()
 	}
 	ctx := context.Background()
-	c, err := chlocal.Start(ctx, chlocal.Options{Nodes: 1, Dir: filepath.Join(dir, "ch"), Log: os.Stderr})
+	profile := os.Getenv("WEAVE_BENCH_PROFILE") == "1"
+	c, err := chlocal.Start(ctx, chlocal.Options{Nodes: 1, Dir: filepath.Join(dir, "ch"), Log: os.Stderr, SystemLogs: profile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +64,10 @@ func TestBenchOwnDataClickHouse(t *testing.T) {
 		traces = benchFill(t, s, n, nodePID)
 	}
 	waitIdle(nodePID, 10*time.Minute)
+	if profile {
+		from := time.Now()
+		defer benchStatementProfile(t, s, from)
+	}
 	ownbench.Run(t, s, ownbench.Options{
 		Project: benchProject,
 		Traces:  traces,
@@ -76,4 +81,48 @@ func TestBenchOwnDataClickHouse(t *testing.T) {
 		ServerCPU:  func() time.Duration { return cpuOf(nodePID) },
 		SkipExport: os.Getenv("WEAVE_BENCH_OWNDATA") == "delete",
 	})
+}
+
+// benchStatementProfile prints, per statement shape of every kind, what
+// ClickHouse spent since from (WEAVE_BENCH_PROFILE=1 turns its query_log
+// on).
+func benchStatementProfile(t *testing.T, s *Store, from time.Time) {
+	ctx := context.Background()
+	if err := s.conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("\nClickHouse, per statement shape: runs, total wall s, total CPU s, rows read, statement")
+	q := "SELECT count(), sum(query_duration_ms) / 1e3, sum(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) / 1e6, " +
+		"sum(read_rows), substring(replaceRegexpAll(any(query), '\\s+', ' '), 1, 160) FROM system.query_log WHERE type = 'QueryFinish' " +
+		"AND event_time_microseconds >= fromUnixTimestamp64Micro({from:Int64}) " +
+		"GROUP BY normalized_query_hash ORDER BY sum(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) DESC LIMIT 25"
+	err := s.scanAll(ctx, "profile", q, []driver.NamedValue{named("from", from.UnixMicro())}, func(r driver.Rows) error {
+		var n, rows uint64
+		var wall, cpu float64
+		var sql string
+		if err := r.Scan(&n, &wall, &cpu, &rows, &sql); err != nil {
+			return err
+		}
+		fmt.Printf("%5d %8.1f %8.1f %12d  %s\n", n, wall, cpu, rows, sql)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("\nClickHouse, merges and mutations: count, total s, rows read, table")
+	q = "SELECT count(), sum(duration_ms) / 1e3, sum(read_rows), concat(table, ' ', toString(event_type)) FROM system.part_log " +
+		"WHERE event_time_microseconds >= fromUnixTimestamp64Micro({from:Int64}) AND event_type IN ('MergeParts', 'MutatePart') GROUP BY table, event_type ORDER BY 2 DESC LIMIT 15"
+	err = s.scanAll(ctx, "profile", q, []driver.NamedValue{named("from", from.UnixMicro())}, func(r driver.Rows) error {
+		var n, rows uint64
+		var secs float64
+		var what string
+		if err := r.Scan(&n, &secs, &rows, &what); err != nil {
+			return err
+		}
+		fmt.Printf("%5d %8.1f %12d  %s\n", n, secs, rows, what)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
