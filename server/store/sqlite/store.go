@@ -102,7 +102,7 @@ type Store struct {
 	projIDs   map[string]int64 // committed projects
 	projNames map[int64]string
 
-	// The content collection a Delete starts (prune.go).
+	// The content collection a Delete starts (prune.go, collect.go).
 	gcRunning, gcAgain atomic.Bool
 	gcDone             sync.WaitGroup
 	gcRuns             atomic.Int64 // collections finished (tests)
