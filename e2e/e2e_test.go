@@ -780,7 +780,14 @@ func checkAgainstTranscripts(t *testing.T, path string, snap snapshot, tr truth,
 			t.Errorf("%s: conversation %s has %d turns (%d listed), want %d", path, conv, v.TurnCount, len(v.Turns), len(turns))
 			continue
 		}
-		sort.SliceStable(turns, func(i, j int) bool { return turns[i].Start.Before(turns[j].Start) })
+		// The chat view orders turns by start, then trace id: so must the
+		// truth, or two turns starting in the same instant compare crossed.
+		sort.SliceStable(turns, func(i, j int) bool {
+			if !turns[i].Start.Equal(turns[j].Start) {
+				return turns[i].Start.Before(turns[j].Start)
+			}
+			return spanid.TurnTraceID(turns[i].Key).String() < spanid.TurnTraceID(turns[j].Key).String()
+		})
 		for i, want := range turns {
 			checkTurn(t, fmt.Sprintf("%s: conversation %s turn %d", path, conv, i+1), v.Turns[i], want, tr)
 		}
