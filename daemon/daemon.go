@@ -144,6 +144,59 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.log.Info("daemon: starting", "pid", os.Getpid(), "version", d.set.Version, "home", p.Home,
 		"endpoint", export.TracesURL(cfg.Endpoint), "project", cfg.Project)
 
+	h := &held{p: p}
+	defer h.release()
+	if err := d.open(ctx, h); err != nil {
+		return err
+	}
+	t := d.start(h)
+	d.log.Info("daemon: ready", "socket", p.Socket, "startup", time.Since(d.started).Round(time.Millisecond))
+	close(d.ready)
+
+	why, err := d.waitForStop(ctx, t.fatal)
+	idleExit = why == "idle"
+	d.stopOnce.Do(func() { close(d.stopping) })
+	d.shutdown(why, h, t)
+	return err
+}
+
+// held is what Run opened before starting any goroutine. release closes
+// what is still held when Run returns early; the ordered shutdown releases
+// each piece itself and clears its field.
+type held struct {
+	p   hookproto.Paths
+	j   *journal.Journal
+	sp  *spool.Queue
+	ln  net.Listener
+	ino uint64 // the socket's inode: unlink only our own
+}
+
+func (h *held) release() {
+	h.unbind()
+	if h.sp != nil {
+		h.sp.Close()
+	}
+	if h.j != nil {
+		h.j.Close()
+	}
+}
+
+// unbind closes the listener and removes the socket file (no new
+// connections from here on).
+func (h *held) unbind() {
+	if h.ln == nil {
+		return
+	}
+	h.ln.Close()
+	unlinkOwnSocket(h.p.Socket, h.ino)
+	h.ln = nil
+}
+
+// open opens the journal, the spool, the exporter, the watcher and the
+// socket, then, before serving, learns the journaled ids, drains the inbox
+// and compacts.
+func (d *Daemon) open(ctx context.Context, h *held) error {
+	p, cfg := d.set.Paths, d.set.Config
 	j, jst, err := journal.Open(p.Journal, JournalSettings(d.log))
 	if err != nil {
 		return err
@@ -151,61 +204,41 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if jst.TornTail > 0 {
 		d.log.Warn("daemon: cut a torn record off the journal (unclean stop)", "bytes", jst.TornTail)
 	}
-	journalOpen := true
-	defer func() {
-		if journalOpen {
-			j.Close()
-		}
-	}()
-	sp, err := spool.Open(p.Spool, spool.Settings{Logger: d.log, MaxBytes: cfg.SpoolMaxBytes})
-	if err != nil {
+	h.j = j
+	if h.sp, err = spool.Open(p.Spool, spool.Settings{Logger: d.log, MaxBytes: cfg.SpoolMaxBytes}); err != nil {
 		return err
 	}
-	spoolOpen := true
-	defer func() {
-		if spoolOpen {
-			sp.Close()
-		}
-	}()
 	d.exp, err = export.New(ctx, export.Config{
 		Target: export.Target{
 			Endpoint: cfg.Endpoint, Project: cfg.Project, APIKey: cfg.APIKey,
 			ServiceVersion: d.set.Version, Timeout: cfg.ExportTimeout.D(),
 		},
 		MinBackoff: d.set.ExportBackoff, MaxBackoff: d.set.ExportMaxBackoff,
-	}, export.Settings{Logger: d.log, Spool: sp, Transport: d.set.Transport, LossesPath: p.Losses})
+	}, export.Settings{Logger: d.log, Spool: h.sp, Transport: d.set.Transport, LossesPath: p.Losses})
 	if err != nil {
 		return err
 	}
 	d.w = watch.New(watch.Settings{Logger: d.log, PollInterval: cfg.PollInterval.D(), PollOnly: d.set.PollOnly})
-
 	ln, ino, err := listen(p)
 	if err != nil {
 		return err
 	}
-	socketBound := true
-	defer func() {
-		if socketBound {
-			ln.Close()
-			unlinkOwnSocket(p.Socket, ino)
-		}
-	}()
+	h.ln, h.ino = ln, ino
 
-	// Before serving: learn the journaled ids, drain the inbox, compact.
 	d.jr = newJournaler(d.log, j, p, cfg.JournalRetention.D(), cfg.JournalCompactBytes)
-	if err := d.jr.startup(time.Now()); err != nil {
-		return err
-	}
-	d.jr.mu.Lock()
-	d.jr.st.TornTailAtStart = jst.TornTail
-	d.jr.mu.Unlock()
-	replayPath, replaySize := j.Snapshot()
+	return d.jr.startup(time.Now(), jst.TornTail)
+}
 
-	expCtx, expCancel := context.WithCancel(context.Background())
-	d.core = &core{
+// newCore sets up core to replay the journal as it stands now (start-up
+// has drained the inbox into it) and then follow the journaler. expCtx is
+// the exporter's lifetime: spans are handed over even while core shuts down.
+func (d *Daemon) newCore(j *journal.Journal, expCtx context.Context) *core {
+	p := d.set.Paths
+	replayPath, replaySize := j.Snapshot()
+	return &core{
 		log: d.log, proc: d.set.Processor, events: d.jr.out, markers: d.jr.markers,
 		w: d.w, exp: d.exp, expCtx: expCtx, now: time.Now, tick: d.set.TickInterval,
-		idle:         cfg.IdleTimeout.D(),
+		idle:         d.set.Config.IdleTimeout.D(),
 		inboxPending: func() bool { return hookproto.InboxPending(p) },
 		drain: func() {
 			select {
@@ -218,34 +251,55 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		open:    map[string]bool{},
 		lookups: d.jr.lookups, lookupReply: make(chan lookupResult, 1),
 	}
+}
 
-	// Start the goroutines: exporter, watcher, journaler, core, server.
-	type task struct {
-		cancel context.CancelFunc
-		done   chan struct{}
+// task is one goroutine Run starts: run starts it with ctx, stop cancels
+// ctx and waits until it has returned.
+type task struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newTask() task {
+	ctx, cancel := context.WithCancel(context.Background())
+	return task{ctx, cancel, make(chan struct{})}
+}
+
+func (t task) run(f func(context.Context)) {
+	go func() { defer close(t.done); f(t.ctx) }()
+}
+
+func (t task) stop() { t.cancel(); <-t.done }
+
+// running are the goroutines Run started; fatal carries the first errors
+// of the exporter and the server.
+type running struct {
+	exp, watch, jr, core, srv task
+	server                    *http.Server
+	fatal                     chan error
+}
+
+// start starts the goroutines: exporter, watcher, journaler, core, server.
+func (d *Daemon) start(h *held) *running {
+	r := &running{
+		exp: newTask(), watch: newTask(), jr: newTask(), core: newTask(), srv: newTask(),
+		fatal: make(chan error, 4),
 	}
-	start := func(parent context.Context, f func(context.Context)) task {
-		c, cancel := context.WithCancel(parent)
-		t := task{cancel, make(chan struct{})}
-		go func() { defer close(t.done); f(c) }()
-		return t
-	}
-	fatal := make(chan error, 4)
-	expTask := task{expCancel, make(chan struct{})}
-	go func() {
-		defer close(expTask.done)
-		if err := d.exp.Run(expCtx); err != nil {
-			fatal <- err
+	d.core = d.newCore(h.j, r.exp.ctx)
+	r.exp.run(func(c context.Context) {
+		if err := d.exp.Run(c); err != nil {
+			r.fatal <- err
 		}
-	}()
-	watchTask := start(context.Background(), func(c context.Context) { _ = d.w.Run(c) })
-	jrTask := start(context.Background(), d.jr.run)
-	d.jrDone = jrTask.done
-	coreTask := start(context.Background(), d.core.run)
-	srvCtx, srvCancel := context.WithCancel(context.Background())
-	srv := &http.Server{
+	})
+	r.watch.run(func(c context.Context) { _ = d.w.Run(c) })
+	r.jr.run(d.jr.run)
+	d.jrDone = r.jr.done
+	r.core.run(d.core.run)
+
+	r.server = &http.Server{
 		Handler:           d.handler(),
-		BaseContext:       func(net.Listener) context.Context { return srvCtx },
+		BaseContext:       func(net.Listener) context.Context { return r.srv.ctx },
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -253,30 +307,33 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
-	srvDone := make(chan struct{})
-	go func() {
-		defer close(srvDone)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fatal <- fmt.Errorf("daemon: serve: %w", err)
+	ln := h.ln
+	r.srv.run(func(context.Context) {
+		if err := r.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.fatal <- fmt.Errorf("daemon: serve: %w", err)
 		}
-	}()
-	d.log.Info("daemon: ready", "socket", p.Socket, "startup", time.Since(d.started).Round(time.Millisecond))
-	close(d.ready)
+	})
+	return r
+}
 
-	var why string
+// waitForStop waits for the first reason to stop: ctx (a signal), a stop
+// request (stop, idle) or a component's fatal error, which it returns.
+func (d *Daemon) waitForStop(ctx context.Context, fatal <-chan error) (why string, err error) {
 	select {
 	case <-ctx.Done():
-		why = "signal"
+		return "signal", nil
 	case why = <-d.stopWhy:
-	case ferr := <-fatal:
-		why = "fatal error"
-		err = ferr
-		d.log.Error("daemon: a component failed, shutting down", "err", ferr)
+		return why, nil
+	case err = <-fatal:
+		d.log.Error("daemon: a component failed, shutting down", "err", err)
+		return "fatal error", err
 	}
-	idleExit = why == "idle"
-	d.stopOnce.Do(func() { close(d.stopping) })
+}
 
-	// The ordered shutdown, each step timed.
+// shutdown is the ordered shutdown, each step timed: stop accepting (in-
+// flight hooks get their answers), stop the journaler, core, the watcher
+// and the exporter, then close the spool and the journal.
+func (d *Daemon) shutdown(why string, h *held, r *running) {
 	step := func(name string, f func()) {
 		t := time.Now()
 		f()
@@ -284,34 +341,30 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}
 	d.log.Info("daemon: shutting down", "reason", why)
 	step("stop accepting", func() {
-		ln.Close() // no new connections; the socket file goes at once
-		unlinkOwnSocket(p.Socket, ino)
-		socketBound = false
+		h.unbind() // no new connections; the socket file goes at once
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx) // in-flight hooks get their answers
-		srvCancel()
-		<-srvDone
+		_ = r.server.Shutdown(sctx) // in-flight hooks get their answers
+		r.srv.stop()
 	})
-	step("journal", func() { jrTask.cancel(); <-jrTask.done })
-	step("sessions", func() { coreTask.cancel(); <-coreTask.done })
-	step("watcher", func() { watchTask.cancel(); <-watchTask.done })
-	step("export", func() { expTask.cancel(); <-expTask.done })
+	step("journal", r.jr.stop)
+	step("sessions", r.core.stop)
+	step("watcher", r.watch.stop)
+	step("export", r.exp.stop)
 	step("spool", func() {
-		if cerr := sp.Close(); cerr != nil {
+		if cerr := h.sp.Close(); cerr != nil {
 			d.log.Error("daemon: close spool", "err", cerr)
 		}
-		spoolOpen = false
+		h.sp = nil
 	})
 	step("journal close", func() {
 		d.jr.appendLateMarkers()
-		if cerr := j.Close(); cerr != nil {
+		if cerr := h.j.Close(); cerr != nil {
 			d.log.Error("daemon: close journal", "err", cerr)
 		}
-		journalOpen = false
+		h.j = nil
 	})
 	d.log.Info("daemon: stopped", "reason", why, "uptime", time.Since(d.started).Round(time.Second))
-	return err
 }
 
 // respawnForInbox runs after an exit has released the lock. A hook that

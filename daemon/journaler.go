@@ -107,8 +107,9 @@ func newJournaler(log *slog.Logger, j *journal.Journal, p hookproto.Paths, reten
 
 // startup runs before any goroutine: it learns every journaled event id,
 // drains the inbox into the journal (not forwarded: core's replay will read
-// them from the journal) and compacts.
-func (jr *journaler) startup(now time.Time) error {
+// them from the journal) and compacts. tornTail is what journal.Open cut
+// off (for `status`).
+func (jr *journaler) startup(now time.Time, tornTail int64) error {
 	st, err := jr.j.Replay(func(r *journal.Record) error {
 		var env hookproto.Envelope
 		if r.Kind == journal.KindEvent && env.UnmarshalBinary(r.Event) == nil && !env.ID.IsZero() {
@@ -121,6 +122,7 @@ func (jr *journaler) startup(now time.Time) error {
 	}
 	jr.mu.Lock()
 	jr.st.CorruptAtStart = st.Corrupt
+	jr.st.TornTailAtStart = tornTail
 	jr.mu.Unlock()
 	if err := jr.drainInbox(context.Background(), false); err != nil {
 		jr.log.Error("daemon: drain inbox at start", "err", err)
