@@ -107,3 +107,29 @@ func (p *Processor) findTranscript(sessionID string) string {
 	}
 	return ""
 }
+
+// maxRefusedPaths bounds the refused paths remembered for logging.
+const maxRefusedPaths = 1024
+
+// allowed applies CheckTranscript; a refused path is counted and logged
+// the first time it is refused.
+func (p *Processor) allowed(path string) bool {
+	if p.set.TranscriptRoots == nil {
+		return true
+	}
+	err := CheckTranscript(path, p.set.TranscriptRoots)
+	if err == nil {
+		return true
+	}
+	if !p.refused[path] {
+		if len(p.refused) >= maxRefusedPaths {
+			clear(p.refused)
+		}
+		p.refused[path] = true
+		p.stats.TranscriptsRefused++
+		p.stats.LastRefused = path
+		p.log.Warn("session: transcript refused, outside the Claude Code projects directories (add its projects directory to transcript_dirs in config.json if it is yours)",
+			"path", path, "err", err)
+	}
+	return false
+}
