@@ -22,7 +22,6 @@ import (
 	"github.com/weavetrace/weave/daemon/agentsession"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/rollout"
-	"github.com/weavetrace/weave/semconv"
 	"github.com/weavetrace/weave/spans"
 	"github.com/weavetrace/weave/transcript"
 )
@@ -84,114 +83,6 @@ func (s *state) tool(id string) *spans.LiveTool {
 		s.Live.Tools[id] = lt
 	}
 	return lt
-}
-
-// Event folds one hook event of a Codex session.
-func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
-	p.Figures.Events++
-	if ev.SessionID == "" {
-		p.Figures.IgnoredEvents++
-		return nil
-	}
-	s := p.session(ev.SessionID)
-	now := ev.ReceivedAt
-	if now.IsZero() {
-		now = p.Set.Now()
-	}
-	s.LastSeen = now
-	if !s.Ended.IsZero() && ev.HookEventName != hookproto.EventSessionEnd {
-		s.Ended = time.Time{} // resumed (codex exec resume)
-	}
-	if ev.TranscriptPath != "" && p.allowed(ev.TranscriptPath) {
-		if ev.AgentID == "" && ev.HookEventName != hookproto.EventSubagentStop {
-			if s.path == "" {
-				s.path = ev.TranscriptPath
-				p.ByFile[s.path] = s
-			}
-		} else if ev.AgentID != "" {
-			if s.children[ev.AgentID] == "" {
-				s.children[ev.AgentID] = ev.TranscriptPath
-				p.ByFile[ev.TranscriptPath] = s
-			}
-		}
-	}
-	switch ev.HookEventName {
-	case hookproto.EventSessionStart:
-		if ev.Source != "" {
-			s.Live.Source = ev.Source
-		}
-	case hookproto.EventUserPromptSubmit:
-		if ev.AgentID == "" && ev.PromptID != "" {
-			for _, key := range s.order {
-				if lt := s.Live.Turns[key]; key != ev.PromptID && lt != nil && lt.Open() {
-					lt.Superseded = now
-				}
-			}
-			lt := s.Turn(ev.PromptID)
-			lt.Prompt, lt.Start = ev.Prompt, now
-			s.order = appendOnce(s.order, ev.PromptID)
-		}
-	case hookproto.EventPreToolUse:
-		if ev.ToolUseID != "" {
-			lt := s.tool(ev.ToolUseID)
-			lt.Name, lt.AgentID, lt.PromptID, lt.Input = ev.ToolName, ev.AgentID, ev.PromptID, ev.ToolInput
-			if lt.Start.IsZero() {
-				lt.Start = now
-			}
-			if ev.AgentID == "" && s.pendingTools[ev.ToolUseID] == nil {
-				s.pendingTools[ev.ToolUseID] = &pendingTool{id: ev.ToolUseID, name: ev.ToolName, turn: ev.PromptID, input: ev.ToolInput, start: now}
-			}
-		}
-	case hookproto.EventPermissionRequest:
-		if ev.ToolUseID != "" {
-			lt := s.tool(ev.ToolUseID)
-			lt.Events = append(lt.Events, spans.Event{Name: semconv.EventPermissionRequest, Time: now})
-		}
-	case hookproto.EventPostToolUse:
-		if ev.ToolUseID != "" {
-			lt := s.tool(ev.ToolUseID)
-			if lt.Name == "" {
-				lt.Name, lt.AgentID, lt.PromptID, lt.Input = ev.ToolName, ev.AgentID, ev.PromptID, ev.ToolInput
-			}
-			lt.End, lt.Response = now, ev.ToolResponse
-		}
-	case hookproto.EventSubagentStart:
-		if ev.AgentID != "" {
-			la := s.agent(ev.AgentID)
-			la.AgentType, la.Start = ev.AgentType, now
-		}
-	case hookproto.EventSubagentStop:
-		if ev.AgentID != "" {
-			la := s.agent(ev.AgentID)
-			la.Stopped, la.LastMessage = now, ev.LastAssistantMessage
-			if p := ev.AgentTranscriptPath; p != "" && s.children[ev.AgentID] == "" {
-				s.children[ev.AgentID] = p
-			}
-		}
-	case hookproto.EventStop:
-		if ev.AgentID == "" && ev.PromptID != "" {
-			if lt := s.Turn(ev.PromptID); now.After(lt.Stopped) {
-				lt.Stopped = now
-			}
-		}
-	case hookproto.EventPreCompact:
-		if lt := s.Live.Turns[ev.PromptID]; lt != nil {
-			lt.CompactTrigger, lt.CompactAt = ev.Trigger, now
-		}
-	case hookproto.EventPostCompact:
-		if lt := s.Live.Turns[ev.PromptID]; lt != nil {
-			lt.Compacted, lt.CompactTrigger = true, ev.Trigger
-			if lt.CompactAt.IsZero() {
-				lt.CompactAt = now
-			}
-		}
-	case hookproto.EventSessionEnd:
-		s.CloseOpen("session_ended", now)
-		s.Ended = now
-	default:
-		p.Figures.IgnoredEvents++
-	}
-	return p.Update(s)
 }
 
 func (s *state) agent(id string) *spans.LiveAgent {
