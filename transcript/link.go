@@ -21,10 +21,6 @@ import (
 // OrphanReason) placed under its turn; it is never dropped. Link is
 // idempotent: it recomputes from scratch.
 func Link(s *Session) {
-	type owner struct {
-		turn  *Turn
-		agent *Subagent
-	}
 	if len(s.Subagents) == 0 {
 		// Nothing to link (most sessions): only clear what an earlier
 		// Link may have set.
@@ -36,6 +32,31 @@ func Link(s *Session) {
 		}
 		return
 	}
+	l := newLinker(s)
+	for _, a := range l.linkByEvidence() {
+		l.linkByPrompt(a)
+	}
+	l.place(s.Turns)
+}
+
+// toolOwner is the main turn or the subagent whose transcript holds a
+// tool call.
+type toolOwner struct {
+	turn  *Turn
+	agent *Subagent
+}
+
+// linker holds one Link's index of the session's tool calls.
+type linker struct {
+	calls      map[string]*ToolCall // by tool_use id
+	owners     map[*ToolCall]toolOwner
+	agentCalls []*ToolCall // oldest first
+	subs       []*Subagent // oldest first, then by agent id
+}
+
+// newLinker indexes every tool call of s and clears the links an earlier
+// Link set.
+func newLinker(s *Session) *linker {
 	n := 0
 	for _, t := range s.Turns {
 		n += len(t.Tools)
@@ -43,133 +64,143 @@ func Link(s *Session) {
 	for _, a := range s.Subagents {
 		n += len(a.Tools)
 	}
-	calls := make(map[string]*ToolCall, n)
-	owners := make(map[*ToolCall]owner, n)
-	var agentCalls []*ToolCall
-	addTools := func(tools []*ToolCall, o owner) {
-		for _, tc := range tools {
-			calls[tc.ID] = tc
-			owners[tc] = o
-			tc.Subagent = nil
-			if tc.IsAgentCall() {
-				agentCalls = append(agentCalls, tc)
-			}
-		}
-	}
+	l := &linker{calls: make(map[string]*ToolCall, n), owners: make(map[*ToolCall]toolOwner, n)}
 	for _, t := range s.Turns {
 		t.Subagents = nil
-		addTools(t.Tools, owner{turn: t})
+		l.addTools(t.Tools, toolOwner{turn: t})
 	}
-	subs := append([]*Subagent(nil), s.Subagents...)
-	sort.SliceStable(subs, func(i, j int) bool {
-		if !subs[i].Start.Equal(subs[j].Start) {
-			return subs[i].Start.Before(subs[j].Start)
+	l.subs = append([]*Subagent(nil), s.Subagents...)
+	sort.SliceStable(l.subs, func(i, j int) bool {
+		if !l.subs[i].Start.Equal(l.subs[j].Start) {
+			return l.subs[i].Start.Before(l.subs[j].Start)
 		}
-		return subs[i].AgentID < subs[j].AgentID
+		return l.subs[i].AgentID < l.subs[j].AgentID
 	})
-	for _, a := range subs {
+	for _, a := range l.subs {
 		a.Parent, a.ParentAgent, a.Turn, a.Match, a.OrphanReason = nil, nil, nil, "", ""
-		addTools(a.Tools, owner{agent: a})
+		l.addTools(a.Tools, toolOwner{agent: a})
 	}
-	sort.SliceStable(agentCalls, func(i, j int) bool { return agentCalls[i].Start.Before(agentCalls[j].Start) })
+	sort.SliceStable(l.agentCalls, func(i, j int) bool { return l.agentCalls[i].Start.Before(l.agentCalls[j].Start) })
+	return l
+}
 
-	// Evidence from tool results: agentId → Agent call.
-	byResult := map[string]*ToolCall{}
-	for _, tc := range agentCalls {
+func (l *linker) addTools(tools []*ToolCall, o toolOwner) {
+	for _, tc := range tools {
+		l.calls[tc.ID] = tc
+		l.owners[tc] = o
+		tc.Subagent = nil
+		if tc.IsAgentCall() {
+			l.agentCalls = append(l.agentCalls, tc)
+		}
+	}
+}
+
+// attach links subagent a to the Agent call tc that spawned it.
+func attach(a *Subagent, tc *ToolCall, how string) {
+	a.Parent, a.Match = tc, how
+	tc.Subagent = a
+}
+
+// linkByEvidence links the subagents that .meta.json's toolUseId or an
+// Agent call's tool result names, and returns the others.
+func (l *linker) linkByEvidence() (unmatched []*Subagent) {
+	byResult := map[string]*ToolCall{} // agentId → Agent call
+	for _, tc := range l.agentCalls {
 		if id := resultAgentID(tc.ToolUseResult); id != "" {
 			byResult[id] = tc
 		}
 	}
-	link := func(a *Subagent, tc *ToolCall, how string) {
-		a.Parent, a.Match = tc, how
-		tc.Subagent = a
-	}
-	var unmatched []*Subagent
-	for _, a := range subs {
-		if tc := calls[a.ToolUseID]; a.ToolUseID != "" && tc != nil && tc.Subagent == nil {
-			link(a, tc, MatchMeta)
+	for _, a := range l.subs {
+		if tc := l.calls[a.ToolUseID]; a.ToolUseID != "" && tc != nil && tc.Subagent == nil {
+			attach(a, tc, MatchMeta)
 			continue
 		}
 		if tc := byResult[a.AgentID]; tc != nil && tc.Subagent == nil {
-			link(a, tc, MatchMeta)
+			attach(a, tc, MatchMeta)
 			continue
 		}
 		unmatched = append(unmatched, a)
 	}
-	// turnOf finds the main turn an owner belongs to.
-	var turnOf func(o owner, depth int) *Turn
-	turnOf = func(o owner, depth int) *Turn {
-		if o.turn != nil || o.agent == nil || depth > 32 {
-			return o.turn
-		}
-		if o.agent.Parent == nil {
-			return o.agent.Turn
-		}
-		return turnOf(owners[o.agent.Parent], depth+1)
+	return unmatched
+}
+
+// linkByPrompt links a to the oldest not-yet-linked Agent call of its turn
+// whose prompt (and agent type) it repeats, or marks it an orphan.
+func (l *linker) linkByPrompt(a *Subagent) {
+	if strings.TrimSpace(a.Prompt) == "" {
+		a.Match, a.OrphanReason = MatchOrphan, "subagent transcript has no plain user prompt"
+		return
 	}
-	promptOf := func(tc *ToolCall) string {
-		if t := turnOf(owners[tc], 0); t != nil {
-			return t.PromptID
-		}
-		return ""
-	}
-	for _, a := range unmatched {
-		if strings.TrimSpace(a.Prompt) == "" {
-			a.Match, a.OrphanReason = MatchOrphan, "subagent transcript has no plain user prompt"
-			continue
-		}
-		h := promptHash(a.Prompt)
-		var cands []*ToolCall
-		for _, tc := range agentCalls {
-			if tc.Subagent != nil {
-				continue
-			}
-			p, typ, _ := tc.AgentPrompt()
-			if promptHash(p) != h {
-				continue
-			}
-			if typ != "" && a.AgentType != "" && typ != a.AgentType {
-				continue
-			}
-			if a.PromptID != "" {
-				if pid := promptOf(tc); pid != "" && pid != a.PromptID {
-					continue
-				}
-			}
+	h := promptHash(a.Prompt)
+	var cands []*ToolCall
+	for _, tc := range l.agentCalls {
+		if tc.Subagent == nil && l.promptMatches(a, tc, h) {
 			cands = append(cands, tc)
 		}
-		switch len(cands) {
-		case 0:
-			a.Match, a.OrphanReason = MatchOrphan, "no pending Agent call with the same prompt"
-		case 1:
-			link(a, cands[0], MatchPrompt)
-		default:
-			link(a, cands[0], MatchAmbiguous)
+	}
+	switch len(cands) {
+	case 0:
+		a.Match, a.OrphanReason = MatchOrphan, "no pending Agent call with the same prompt"
+	case 1:
+		attach(a, cands[0], MatchPrompt)
+	default:
+		attach(a, cands[0], MatchAmbiguous)
+	}
+}
+
+// promptMatches reports whether the Agent call tc could have spawned a,
+// whose prompt hashes to h.
+func (l *linker) promptMatches(a *Subagent, tc *ToolCall, h [32]byte) bool {
+	p, typ, _ := tc.AgentPrompt()
+	if promptHash(p) != h {
+		return false
+	}
+	if typ != "" && a.AgentType != "" && typ != a.AgentType {
+		return false
+	}
+	if a.PromptID != "" {
+		if t := l.turnOf(l.owners[tc], 0); t != nil && t.PromptID != "" && t.PromptID != a.PromptID {
+			return false
 		}
 	}
-	// Place every subagent under its main turn.
+	return true
+}
+
+// turnOf finds the main turn an owner belongs to.
+func (l *linker) turnOf(o toolOwner, depth int) *Turn {
+	if o.turn != nil || o.agent == nil || depth > 32 {
+		return o.turn
+	}
+	if o.agent.Parent == nil {
+		return o.agent.Turn
+	}
+	return l.turnOf(l.owners[o.agent.Parent], depth+1)
+}
+
+// place puts every subagent under its main turn: its Agent call's, else
+// the one its prompt id names, else the last one started before it.
+func (l *linker) place(turns []*Turn) {
 	byPrompt := map[string]*Turn{}
-	for _, t := range s.Turns {
+	for _, t := range turns {
 		if t.PromptID != "" {
 			byPrompt[t.PromptID] = t
 		}
 	}
-	for _, a := range subs {
+	for _, a := range l.subs {
 		if a.Parent != nil {
-			o := owners[a.Parent]
-			a.ParentAgent = o.agent
+			a.ParentAgent = l.owners[a.Parent].agent
 		}
 	}
-	for _, a := range subs {
+	for _, a := range l.subs {
 		var t *Turn
 		if a.Parent != nil {
-			t = turnOf(owners[a.Parent], 0)
+			t = l.turnOf(l.owners[a.Parent], 0)
 		}
 		if t == nil {
 			t = byPrompt[a.PromptID]
 		}
 		if t == nil {
-			t = turnAt(s.Turns, a)
+			t = turnAt(turns, a)
 		}
 		a.Turn = t
 		if t != nil {
