@@ -210,15 +210,21 @@ func (r *Resolver) parentOf(path, id string, forkedFrom, lineUUIDs []string) (st
 	if len(lineUUIDs) == 0 {
 		return "", ""
 	}
-	// CLI fork: siblings that start with the same message uuid hold copies
-	// of our lines. The parent started before us and shares the most lines
-	// with us; of those sharing as many, the one that started first (the
-	// lines were written there, the others copied them).
+	if parent := r.cliParent(path, id, lineUUIDs); parent != "" {
+		return parent, ForkCLI
+	}
+	return "", ""
+}
+
+// cliParent finds the parent of a CLI fork: siblings that start with the
+// same message uuid hold copies of our lines. The parent started before us
+// and shares the most lines with us; of those sharing as many, the one that
+// started first (the lines were written there, the others copied them).
+func (r *Resolver) cliParent(path, id string, lineUUIDs []string) string {
 	first := lineUUIDs[0]
 	var start time.Time
 	startRead := false // our own head is read only when a sibling needs it
-	dir := filepath.Dir(path)
-	siblings, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	siblings, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.jsonl"))
 	sort.Strings(siblings)
 	var best fileHead
 	bestShared := 0
@@ -239,35 +245,47 @@ func (r *Resolver) parentOf(path, id string, forkedFrom, lineUUIDs []string) (st
 		if known && h.start.After(start) {
 			continue // started after us: not where we were copied from
 		}
-		set := r.fileLines(sp).set
-		shared := 0
-		for _, u := range lineUUIDs {
-			if set[u] {
-				shared++
-			}
+		shared, ok := r.sharedLines(sp, h, id, lineUUIDs, known)
+		if ok && betterParent(h, shared, best, bestShared, known) {
+			best, bestShared = h, shared
 		}
-		if !known {
-			// Without start times, content alone decides.
-			if shared == len(lineUUIDs) && len(set) > len(lineUUIDs) {
-				continue // it contains all of us and more: a descendant
-			}
-			if shared == len(lineUUIDs) && h.sessionID > id {
-				continue // identical content: the lexically smaller id is the parent
-			}
-		}
-		switch {
-		case shared > bestShared:
-		case shared == bestShared && shared > 0 && known && !best.start.IsZero() && h.start.Before(best.start):
-			// As many shared lines, written earlier: the older session.
-		default:
-			continue
-		}
-		best, bestShared = h, shared
 	}
 	if bestShared == 0 {
-		return "", ""
+		return ""
 	}
-	return best.sessionID, ForkCLI
+	return best.sessionID
+}
+
+// sharedLines counts the lines of ours (lineUUIDs) the sibling sp holds;
+// ok is false when, start times unknown (known false), its content alone
+// rules it out as our parent.
+func (r *Resolver) sharedLines(sp string, h fileHead, id string, lineUUIDs []string, known bool) (shared int, ok bool) {
+	set := r.fileLines(sp).set
+	for _, u := range lineUUIDs {
+		if set[u] {
+			shared++
+		}
+	}
+	if !known && shared == len(lineUUIDs) {
+		// Without start times, content alone decides.
+		if len(set) > len(lineUUIDs) {
+			return shared, false // it contains all of us and more: a descendant
+		}
+		if h.sessionID > id {
+			return shared, false // identical content: the lexically smaller id is the parent
+		}
+	}
+	return shared, true
+}
+
+// betterParent reports whether sibling h, sharing shared of our lines, is
+// a likelier parent than best: more shared lines, or as many written
+// earlier (the older session).
+func betterParent(h fileHead, shared int, best fileHead, bestShared int, known bool) bool {
+	if shared > bestShared {
+		return true
+	}
+	return shared == bestShared && shared > 0 && known && !best.start.IsZero() && h.start.Before(best.start)
 }
 
 // head reads a transcript's first message line (and first forkedFrom).
