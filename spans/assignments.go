@@ -95,6 +95,69 @@ const maxValue = 4096
 // assignment reads the identifier s[start:end] (on the line starting at
 // ls) as a key and returns the range of the secret value assigned to it.
 func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
+	k, ok := readKey(s, ls, start, end)
+	if !ok || !k.readSeparator() {
+		return 0, 0, false
+	}
+	cls := classifyKey(k.key)
+	if cls == notKey {
+		return 0, 0, false
+	}
+	p := skipBlanks(s, k.p)
+	if p >= len(s) || s[p] == '\n' || s[p] == '\r' {
+		return 0, 0, false
+	}
+	a, ok := k.value(p)
+	if !ok || valueIsNotSecret(k.key, s[a.vs:a.ve], cls, a.quoted, k.flag) || inCode(a) {
+		return 0, 0, false
+	}
+	return a.vs, a.ve, true
+}
+
+// restOfLine returns the end of the value that starts at s[p] and runs
+// to the end of the line, a trailing comment, comma or semicolon aside.
+func restOfLine(s string, p int) int {
+	ve := valueEnd(s, p, "\r\n")
+	if c := strings.Index(s[p:ve], " #"); c >= 0 {
+		ve = p + c
+	}
+	for ve > p && strings.IndexByte(" \t,;", s[ve-1]) >= 0 {
+		ve--
+	}
+	return ve
+}
+
+// skipBlanks returns the index of the first byte from s[p] on that is not
+// a space or a tab.
+func skipBlanks(s string, p int) int {
+	for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
+		p++
+	}
+	return p
+}
+
+// assignKey is an identifier read as a key: how it is quoted, what
+// precedes it on its line, and how it is separated from its value.
+type assignKey struct {
+	s         string
+	key       string // the identifier without its dashes and trailing . or -
+	k1        int    // the end of key
+	kstart    int    // where the key starts, its opening quote included
+	flag      bool   // one or two dashes, after a space or at the start
+	q         byte   // the key's opening quote ("key", 'key', \"key\"), or 0
+	escQ      bool   // q is an escaped \"
+	closed    bool   // the key's quote closes right after it
+	xml       bool   // an XML tag: <key>
+	prefix    string // what precedes the key on its line (linePrefix)
+	lineStart bool   // the key starts its line (after -, export, set or #)
+	spaced    bool   // a space before the separator (x.y = z)
+	sep       byte   // '>' (XML), 'd' (:=), '=' (= or =>), ':', ' ' (flag or ENV value)
+	p         int    // just past the separator
+}
+
+// readKey reads the identifier s[start:end] as a key; false when it is
+// only dashes and dots.
+func readKey(s string, ls, start, end int) (k assignKey, ok bool) {
 	dashes := 0
 	for start+dashes < end && s[start+dashes] == '-' {
 		dashes++
@@ -104,128 +167,109 @@ func assignment(s string, ls, start, end int) (vs, ve int, ok bool) {
 		k1--
 	}
 	if k1 <= k0 {
-		return 0, 0, false
+		return k, false
 	}
-	key := s[k0:k1]
-	// A flag: one or two dashes, after a space or at the start.
-	flag := dashes > 0 && dashes <= 2 && (start == 0 || s[start-1] == ' ' || s[start-1] == '\t')
-
-	// The key's opening quote ("key", 'key', \"key\"), or an XML tag.
-	var q byte
-	escQ := false
-	kstart := start
+	k = assignKey{s: s, key: s[k0:k1], k1: k1, kstart: start}
+	k.flag = dashes > 0 && dashes <= 2 && (start == 0 || s[start-1] == ' ' || s[start-1] == '\t')
 	if start > 0 && isQuote(s[start-1]) {
-		q, kstart = s[start-1], start-1
-		if start > 1 && s[start-2] == '\\' && q == '"' {
-			escQ, kstart = true, start-2
+		k.q, k.kstart = s[start-1], start-1
+		if start > 1 && s[start-2] == '\\' && k.q == '"' {
+			k.escQ, k.kstart = true, start-2
 		}
 	}
-	xml := start > 0 && s[start-1] == '<'
+	k.xml = start > 0 && s[start-1] == '<'
+	k.prefix = linePrefix(s, ls, k.kstart)
+	k.lineStart = k.prefix == "" || k.prefix == "-" || k.prefix == "export" || k.prefix == "set" || k.prefix == "#"
+	return k, true
+}
 
-	p := k1
-	closed := false
+// readSeparator reads what follows the key: its closing quote, blanks and
+// the separator; false when there is no separator (or a comparison, a
+// path).
+func (k *assignKey) readSeparator() bool {
+	s, p := k.s, k.k1
 	switch {
-	case q != 0 && escQ && strings.HasPrefix(s[p:], `\"`):
-		p, closed = p+2, true
-	case q != 0 && !escQ && p < len(s) && s[p] == q:
-		p, closed = p+1, true
+	case k.q != 0 && k.escQ && strings.HasPrefix(s[p:], `\"`):
+		p, k.closed = p+2, true
+	case k.q != 0 && !k.escQ && p < len(s) && s[p] == k.q:
+		p, k.closed = p+1, true
 	}
-	if closed && p < len(s) && s[p] == ']' { // os.environ["KEY"] = ...
+	if k.closed && p < len(s) && s[p] == ']' { // os.environ["KEY"] = ...
 		p++
 	}
 	sp := p
-	for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
-		p++
-	}
-	spaced := p > sp
-	prefix := linePrefix(s, ls, kstart)
-	lineStart := prefix == "" || prefix == "-" || prefix == "export" || prefix == "set" || prefix == "#"
-	sep := byte(0)
+	p = skipBlanks(s, p)
+	k.spaced = p > sp
+	k.p, k.sep = k.separator(p)
+	return k.sep != 0
+}
+
+// separator reads the separator at s[p] and returns where it ends and
+// what it is (see assignKey.sep), sep 0 when there is none.
+func (k *assignKey) separator(p int) (end int, sep byte) {
+	s := k.s
 	switch {
-	case xml:
-		if p != k1 || p >= len(s) || s[p] != '>' {
-			return 0, 0, false
+	case k.xml:
+		if p != k.k1 || p >= len(s) || s[p] != '>' {
+			return p, 0
 		}
-		p++
-		sep = '>'
+		return p + 1, '>'
 	case strings.HasPrefix(s[p:], ":="):
-		p += 2
-		sep = 'd' // a Go declaration: an unquoted value is code
+		return p + 2, 'd' // a Go declaration: an unquoted value is code
 	case strings.HasPrefix(s[p:], "=>"):
-		p += 2
-		sep = '='
+		return p + 2, '='
 	case p < len(s) && s[p] == '=':
 		if p+1 < len(s) && (s[p+1] == '=' || s[p+1] == '~') {
-			return 0, 0, false // a comparison
+			return p, 0 // a comparison
 		}
-		p++
-		sep = '='
+		return p + 1, '='
 	case p < len(s) && s[p] == ':':
 		if p+1 < len(s) && s[p+1] == ':' {
-			return 0, 0, false // a path (env::var)
+			return p, 0 // a path (env::var)
 		}
-		p++
-		sep = ':'
-	case spaced && (flag || prefix == "ENV" || prefix == "ARG") && p < len(s) && s[p] != '\n' && s[p] != '\r':
-		sep = ' ' // --password X, Dockerfile ENV KEY value
-	default:
-		return 0, 0, false
+		return p + 1, ':'
+	case k.spaced && (k.flag || k.prefix == "ENV" || k.prefix == "ARG") && p < len(s) && s[p] != '\n' && s[p] != '\r':
+		return p, ' ' // --password X, Dockerfile ENV KEY value
 	}
-	cls := classifyKey(key)
-	if cls == notKey {
-		return 0, 0, false
-	}
-	for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
-		p++
-	}
-	if p >= len(s) || s[p] == '\n' || s[p] == '\r' {
-		return 0, 0, false
-	}
+	return p, 0
+}
 
-	quoted, rest := false, false
+// value finds the value that starts at s[p] (past the separator and
+// blanks): its range, and whether it is quoted or the rest of the line;
+// false when there is none after all.
+func (k *assignKey) value(p int) (a site, ok bool) {
+	s := k.s
+	a = site{s: s, key: k.key, kstart: k.kstart, p: p, sep: k.sep, lineStart: k.lineStart, spaced: k.spaced}
 	switch {
-	case sep == '>':
-		vs = p
-		ve = valueEnd(s, p, "<\n")
-		if !strings.HasPrefix(s[ve:], "</") { // <password>value</password>
-			return 0, 0, false
+	case k.sep == '>':
+		a.vs, a.ve = p, valueEnd(s, p, "<\n")
+		if !strings.HasPrefix(s[a.ve:], "</") { // <password>value</password>
+			return a, false
 		}
-	case q != 0 && !closed && s[p] == q:
-		return 0, 0, false // "token:" closes a string: no value
+	case k.q != 0 && !k.closed && s[p] == k.q:
+		return a, false // "token:" closes a string: no value
 	case isQuote(s[p]) || (s[p] == '\\' && strings.HasPrefix(s[p:], `\"`)):
-		quoted = true
-		vs, ve = quotedValue(s, p)
-		if ve >= len(s) || s[ve] == '\n' || ve-vs >= maxValue {
-			return 0, 0, false // no closing quote: the quote closed an enclosing string
+		a.quoted = true
+		a.vs, a.ve = quotedValue(s, p)
+		if a.ve >= len(s) || s[a.ve] == '\n' || a.ve-a.vs >= maxValue {
+			return a, false // no closing quote: the quote closed an enclosing string
 		}
-	case sep == ':' && lineStart && !flag && q == 0:
-		// YAML and header lines: the rest of the line (a trailing
-		// comment, comma or semicolon aside).
-		vs, ve, rest = p, valueEnd(s, p, "\r\n"), true
-		if c := strings.Index(s[vs:ve], " #"); c >= 0 {
-			ve = vs + c
-		}
-		for ve > vs && strings.IndexByte(" \t,;", s[ve-1]) >= 0 {
-			ve--
-		}
-	case sep == '=' && lineStart && !spaced && !flag, sep == ' ' && !flag:
+	case k.sep == ':' && k.lineStart && !k.flag && k.q == 0:
+		// YAML and header lines: the rest of the line.
+		a.vs, a.ve, a.rest = p, restOfLine(s, p), true
+	case k.sep == '=' && k.lineStart && !k.spaced && !k.flag, k.sep == ' ' && !k.flag:
 		// KEY=value at the start of a line (.env, shell), ENV KEY value:
 		// up to the next space.
-		vs, ve = p, valueEnd(s, p, " \t\r\n")
+		a.vs, a.ve = p, valueEnd(s, p, " \t\r\n")
 	default:
-		vs, ve = p, valueEnd(s, p, " \t\r\n\"'`,;){}]&<\\")
-		if q != 0 && !closed { // "Password: x" inside a string
-			if i := strings.IndexByte(s[vs:ve], q); i >= 0 {
-				ve = vs + i
+		a.vs, a.ve = p, valueEnd(s, p, " \t\r\n\"'`,;){}]&<\\")
+		if k.q != 0 && !k.closed { // "Password: x" inside a string
+			if i := strings.IndexByte(s[a.vs:a.ve], k.q); i >= 0 {
+				a.ve = a.vs + i
 			}
 		}
 	}
-	v := s[vs:ve]
-	if valueIsNotSecret(key, v, cls, quoted, flag) ||
-		inCode(site{s: s, key: key, kstart: kstart, p: p, vs: vs, ve: ve, sep: sep, quoted: quoted, lineStart: lineStart, spaced: spaced, rest: rest}) {
-		return 0, 0, false
-	}
-	return vs, ve, true
+	return a, true
 }
 
 // site is where an assignment was found: the text, the key, where the key
@@ -244,6 +288,9 @@ type site struct {
 // "First pass: assign…", "bad token: got %v", "groupname:password:GID",
 // Token = "//go:" + text, pwd: cwd, PrivateKey: testRSAPrivateKey,
 // Secret: Bug4Secret{1}, state.secret = psk.
+//
+// long: one case per false-positive shape, each with its example; a table
+// of independent rules reads best as one switch.
 func inCode(a site) bool {
 	s, v := a.s, a.s[a.vs:a.ve]
 	after := ""
@@ -290,6 +337,9 @@ func inCode(a site) bool {
 // field or an argument that names a credential or is camelCase
 // (PrivateKey: testRSAPrivateKey,), a member assignment (x.secret = psk), a
 // declaration (var key = k1).
+//
+// long: a list of independent code shapes, each one test; a table by
+// nature.
 func codeValue(a site, v, after string) bool {
 	if v == "" {
 		return false
@@ -469,6 +519,9 @@ func set(words ...string) map[string]bool {
 }
 
 // classifyKey says whether a key names a credential, by its last word.
+//
+// long: a table of word rules (one case per credential word and its deny
+// list), read top to bottom; splitting it would scatter the table.
 func classifyKey(key string) keyClass {
 	words := splitWords(key)
 	n := len(words)
