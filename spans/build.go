@@ -1,6 +1,7 @@
 package spans
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -185,11 +186,28 @@ func (b *builder) running() bool {
 }
 
 func (b *builder) build() []Span {
-	rootID := spanid.RootSpanID(b.trace)
-	t := b.t
 	name := agentName(b.s)
+	b.out = append(b.out, b.root(name))
+	t := b.t
+	b.agentChildren(b.out[0].SpanID, name, nil, t.Calls, t.Tools, t.Subagents)
+	b.finishRoot(&b.out[0])
+	sort.SliceStable(b.out[1:], func(i, j int) bool {
+		a, c := b.out[1+i], b.out[1+j]
+		if !a.Start.Equal(c.Start) {
+			return a.Start.Before(c.Start)
+		}
+		return a.SpanID.String() < c.SpanID.String()
+	})
+	return b.out
+}
+
+// root returns the turn's invoke_agent span as the transcript and the
+// hooks describe the turn itself; finishRoot completes it once its
+// children are built.
+func (b *builder) root(name string) Span {
+	t := b.t
 	root := Span{
-		TraceID: b.trace, SpanID: rootID, Name: semconv.OpInvokeAgent + " " + name, Kind: KindInternal,
+		TraceID: b.trace, SpanID: spanid.RootSpanID(b.trace), Name: semconv.OpInvokeAgent + " " + name, Kind: KindInternal,
 		Start: t.Start, End: t.End, StatusCode: StatusUnset,
 	}
 	lt := b.live()
@@ -204,6 +222,25 @@ func (b *builder) build() []Span {
 		root.Start = lt.Start
 	}
 	b.common(&root, name)
+	b.rootAttrs(&root)
+	root.SetAttr(semconv.KeyDisplayName, b.displayName(fmt.Sprintf("Turn %d", t.Number), prompt))
+	if !b.o.Privacy.OmitContent && prompt != "" {
+		root.SetAttr(semconv.KeyInputMessages, b.messagesJSON([]message{{Role: "user", Parts: []part{{Type: "text", Content: b.red.text(prompt)}}}}))
+	}
+	if last := lastCall(t.Calls); last != nil {
+		if out := b.outputMessage(last, true); out != nil && !b.o.Privacy.OmitContent {
+			root.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{*out}))
+		}
+		root.SetAttr(semconv.KeyFinishReasons, nonEmptyList(last.StopReason))
+	}
+	b.compactions(&root)
+	return root
+}
+
+// rootAttrs sets the root's attributes that describe the session and the
+// turn.
+func (b *builder) rootAttrs(root *Span) {
+	t := b.t
 	root.SetAttr(semconv.KeySessionID, b.s.ID)
 	root.SetAttr(semconv.KeyParentSessionID, b.s.ParentSessionID)
 	root.SetAttr(semconv.KeyCwd, b.red.text(b.s.Cwd))
@@ -228,24 +265,14 @@ func (b *builder) build() []Span {
 	root.SetAttr(semconv.KeyRequestModel, t.Model())
 	root.SetAttr(semconv.KeyTurnLLMCallCount, int64(len(t.Calls)))
 	root.SetAttr(semconv.KeyTurnToolCount, int64(len(t.Tools)))
-	root.SetAttr(semconv.KeyDisplayName, b.displayName(fmt.Sprintf("Turn %d", t.Number), prompt))
-	if !b.o.Privacy.OmitContent && prompt != "" {
-		root.SetAttr(semconv.KeyInputMessages, b.messagesJSON([]message{{Role: "user", Parts: []part{{Type: "text", Content: b.red.text(prompt)}}}}))
-	}
-	if last := lastCall(t.Calls); last != nil {
-		if out := b.outputMessage(last, true); out != nil && !b.o.Privacy.OmitContent {
-			root.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{*out}))
-		}
-		root.SetAttr(semconv.KeyFinishReasons, nonEmptyList(last.StopReason))
-	}
-	b.compactions(&root)
+}
 
-	b.out = append(b.out, root)
-	b.agentChildren(rootID, name, nil, t.Calls, t.Tools, t.Subagents)
-
+// finishRoot completes the root r once its children are in b.out: its
+// time span covers theirs, then failures, live events and how the turn
+// ended (live only), and the privacy figures.
+func (b *builder) finishRoot(r *Span) {
 	// The root spans its children: back-dated chat spans can start before
 	// the prompt line's timestamp, and the last tool can end after it.
-	r := &b.out[0]
 	for i := 1; i < len(b.out); i++ {
 		c := &b.out[i]
 		if !c.Start.IsZero() && (r.Start.IsZero() || c.Start.Before(r.Start)) {
@@ -255,42 +282,17 @@ func (b *builder) build() []Span {
 			r.End = c.End
 		}
 	}
-	if failed := t.Failed(); failed != nil {
+	if failed := b.t.Failed(); failed != nil {
 		b.fail(r, failed.Type, failed.Message)
 		r.SetAttr(semconv.KeyTurnFailed, true)
 	}
-	if lt != nil {
+	if lt := b.live(); lt != nil {
 		r.Events = append(r.Events, b.liveEvents(lt.Events)...)
 		if lt.Failure != nil {
 			b.fail(r, lt.Failure.Type, lt.Failure.Message)
 			r.SetAttr(semconv.KeyTurnFailed, true)
 		}
-		switch {
-		case !lt.Stopped.IsZero():
-			// Stop / StopFailure: the turn ended, even when SessionEnd's
-			// hook got in first (it does after an API error) and closed it.
-			// It ends where its transcript says (its stop_hook_summary, else
-			// its last line, which an import sees too); the hook's time only
-			// while the transcript shows nothing of it.
-			if !t.InTranscript() && lt.Stopped.After(r.End) || r.End.IsZero() {
-				r.End = lt.Stopped
-			}
-		case lt.Closed != "" && t.Failed() != nil:
-			// Closed without a Stop after its last call failed: Claude Code
-			// 2.1.330 fires no StopFailure in print mode. It failed (above),
-			// it was not left behind; it ends where its transcript does.
-		case lt.Closed != "":
-			r.SetAttr(semconv.KeyOrphanReason, lt.Closed)
-			if lt.ClosedAt.After(r.End) {
-				r.End = lt.ClosedAt
-			}
-		case !lt.Superseded.IsZero():
-			if r.End.IsZero() {
-				r.End = lt.Superseded
-			}
-		default:
-			r.End = time.Time{} // still running
-		}
+		b.liveEnd(r, lt)
 	}
 	if !r.End.IsZero() && r.End.Before(r.Start) {
 		r.End = r.Start
@@ -301,14 +303,37 @@ func (b *builder) build() []Span {
 	if b.o.Privacy.OmitContent {
 		r.SetAttr(semconv.KeyContentOmitted, true)
 	}
-	sort.SliceStable(b.out[1:], func(i, j int) bool {
-		a, c := b.out[1+i], b.out[1+j]
-		if !a.Start.Equal(c.Start) {
-			return a.Start.Before(c.Start)
+}
+
+// liveEnd sets when the live turn ended, or that it has not yet.
+func (b *builder) liveEnd(r *Span, lt *LiveTurn) {
+	t := b.t
+	switch {
+	case !lt.Stopped.IsZero():
+		// Stop / StopFailure: the turn ended, even when SessionEnd's
+		// hook got in first (it does after an API error) and closed it.
+		// It ends where its transcript says (its stop_hook_summary, else
+		// its last line, which an import sees too); the hook's time only
+		// while the transcript shows nothing of it.
+		if !t.InTranscript() && lt.Stopped.After(r.End) || r.End.IsZero() {
+			r.End = lt.Stopped
 		}
-		return a.SpanID.String() < c.SpanID.String()
-	})
-	return b.out
+	case lt.Closed != "" && t.Failed() != nil:
+		// Closed without a Stop after its last call failed: Claude Code
+		// 2.1.330 fires no StopFailure in print mode. It failed (above),
+		// it was not left behind; it ends where its transcript does.
+	case lt.Closed != "":
+		r.SetAttr(semconv.KeyOrphanReason, lt.Closed)
+		if lt.ClosedAt.After(r.End) {
+			r.End = lt.ClosedAt
+		}
+	case !lt.Superseded.IsZero():
+		if r.End.IsZero() {
+			r.End = lt.Superseded
+		}
+	default:
+		r.End = time.Time{} // still running
+	}
 }
 
 // common sets the attributes every span of the turn carries.
@@ -521,28 +546,7 @@ func (b *builder) turnEnd() time.Time {
 // the spawning Agent call (nil for an orphan); a is the subagent (nil when
 // the Agent call's transcript was not found).
 func (b *builder) subagent(parent spanid.SpanID, tc *transcript.ToolCall, a *transcript.Subagent) {
-	var id spanid.SpanID
-	var prompt, typ, desc string
-	if tc != nil {
-		id = spanid.AgentSpanID(b.trace, tc.ID)
-		prompt, typ, desc = tc.AgentPrompt()
-	} else {
-		id = spanid.OrphanAgentSpanID(b.trace, a.AgentID)
-	}
-	if a != nil {
-		if typ == "" {
-			typ = a.AgentType
-		}
-		if prompt == "" {
-			prompt = a.Prompt
-		}
-		if desc == "" {
-			desc = a.Description
-		}
-	}
-	if typ == "" {
-		typ = "general-purpose"
-	}
+	id, prompt, typ, desc := b.subagentIdentity(tc, a)
 	s := Span{TraceID: b.trace, SpanID: id, ParentSpanID: parent, Name: semconv.OpInvokeAgent + " " + typ, Kind: KindInternal, StatusCode: StatusUnset}
 	b.common(&s, typ)
 	s.SetAttr(semconv.KeyDisplayName, b.displayName(typ, desc))
@@ -558,33 +562,69 @@ func (b *builder) subagent(parent spanid.SpanID, tc *transcript.ToolCall, a *tra
 		s.SetAttr(semconv.KeyToolCallID, tc.ID)
 	}
 	if a != nil {
-		s.SetAttr(semconv.KeyAgentID, a.AgentID)
-		s.SetAttr(semconv.KeySubagentMatch, a.Match)
-		s.SetAttr(semconv.KeyOrphanReason, a.OrphanReason)
-		s.SetAttr(semconv.KeyRequestModel, a.Model())
-		if !a.Start.IsZero() && (s.Start.IsZero() || a.Start.Before(s.Start)) {
-			s.Start = a.Start
-		}
-		if a.End.After(s.End) {
-			s.End = a.End
-		}
-		if !b.o.Privacy.OmitContent {
-			if last := lastCall(a.Calls); last != nil && (tc == nil || !tc.HasResult) {
-				if out := b.outputMessage(last, true); out != nil {
-					s.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{*out}))
-				}
-			}
-		}
+		b.subagentTranscript(&s, tc, a)
 	} else if tc != nil {
 		s.SetAttr(semconv.KeySubagentMatch, "none")
 	}
 	if tc != nil && tc.HasResult && !b.o.Privacy.OmitContent {
 		s.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{{Role: "assistant", Parts: []part{{Type: "text", Content: b.red.text(tc.Result)}}}}))
 	}
+	b.subagentEnd(&s, tc, a)
+	b.out = append(b.out, s)
+	if a != nil {
+		b.agentChildren(id, typ, a, a.Calls, a.Tools, nil)
+	}
+}
+
+// subagentIdentity returns a subagent span's id and the prompt, type and
+// description of the subagent: the spawning Agent call's, else its
+// transcript's.
+func (b *builder) subagentIdentity(tc *transcript.ToolCall, a *transcript.Subagent) (id spanid.SpanID, prompt, typ, desc string) {
+	if tc != nil {
+		id = spanid.AgentSpanID(b.trace, tc.ID)
+		prompt, typ, desc = tc.AgentPrompt()
+	} else {
+		id = spanid.OrphanAgentSpanID(b.trace, a.AgentID)
+	}
+	if a != nil {
+		typ = cmp.Or(typ, a.AgentType)
+		prompt = cmp.Or(prompt, a.Prompt)
+		desc = cmp.Or(desc, a.Description)
+	}
+	return id, prompt, cmp.Or(typ, "general-purpose"), desc
+}
+
+// subagentTranscript sets what the subagent's transcript a says: its
+// id, how it was linked, its model and times, and its last answer when
+// the Agent call tc has no result.
+func (b *builder) subagentTranscript(s *Span, tc *transcript.ToolCall, a *transcript.Subagent) {
+	s.SetAttr(semconv.KeyAgentID, a.AgentID)
+	s.SetAttr(semconv.KeySubagentMatch, a.Match)
+	s.SetAttr(semconv.KeyOrphanReason, a.OrphanReason)
+	s.SetAttr(semconv.KeyRequestModel, a.Model())
+	if !a.Start.IsZero() && (s.Start.IsZero() || a.Start.Before(s.Start)) {
+		s.Start = a.Start
+	}
+	if a.End.After(s.End) {
+		s.End = a.End
+	}
+	if !b.o.Privacy.OmitContent {
+		if last := lastCall(a.Calls); last != nil && (tc == nil || !tc.HasResult) {
+			if out := b.outputMessage(last, true); out != nil {
+				s.SetAttr(semconv.KeyOutputMessages, b.messagesJSON([]message{*out}))
+			}
+		}
+	}
+}
+
+// subagentEnd sets the subagent span's outcome and end: the Agent call's
+// (tool_result / PostToolUse), no earlier than its own transcript's; a
+// failure its last model call or a StopFailure reported.
+func (b *builder) subagentEnd(s *Span, tc *transcript.ToolCall, a *transcript.Subagent) {
 	if tc != nil {
 		// The Agent call's outcome (tool_result / PostToolUse) is the
 		// subagent's outcome; it ends no earlier than its own transcript.
-		b.toolOutcome(&s, tc, b.liveTool(tc.ID))
+		b.toolOutcome(s, tc, b.liveTool(tc.ID))
 		if a != nil && !s.End.IsZero() && a.End.After(s.End) {
 			s.End = a.End
 		}
@@ -594,17 +634,13 @@ func (b *builder) subagent(parent spanid.SpanID, tc *transcript.ToolCall, a *tra
 	// A subagent whose last model call failed failed, even when the Agent
 	// call reports it completed (its result is then the error text).
 	if f := b.agentFailure(a); f != nil && s.StatusCode != StatusError {
-		b.fail(&s, f.Type, f.Message)
+		b.fail(s, f.Type, f.Message)
 	}
 	if s.Start.IsZero() {
 		s.Start = b.t.Start
 	}
 	if !s.End.IsZero() && s.End.Before(s.Start) {
 		s.End = s.Start
-	}
-	b.out = append(b.out, s)
-	if a != nil {
-		b.agentChildren(id, typ, a, a.Calls, a.Tools, nil)
 	}
 }
 
