@@ -34,6 +34,35 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 		return cs, fmt.Errorf("journal: %w", os.ErrClosed)
 	}
 	cs.Before = j.size
+	drop, err := j.sessionsToDrop(now, retention, maxAge, &cs)
+	if err != nil {
+		return cs, err
+	}
+	next := j.gen + 1
+	written, err := j.writeGeneration(next, func(r *Record) bool {
+		if drop[r.SessionID] || (r.SessionID == "" && r.At.Before(now.Add(-retention))) {
+			cs.Dropped++
+			if r.SessionID == "" {
+				cs.OrphanEventsAged++
+			}
+			return false
+		}
+		cs.Kept++
+		return true
+	}, &cs.ReadStats)
+	if err != nil {
+		return cs, fmt.Errorf("journal: compact: %w", err)
+	}
+	if err := j.switchTo(next, written); err != nil {
+		return cs, fmt.Errorf("journal: compact: %w", err)
+	}
+	cs.After, cs.GenerationWritten = written, next
+	return cs, nil
+}
+
+// sessionsToDrop reads the journal and returns the sessions Compact drops
+// (see there), counting them in cs.
+func (j *Journal) sessionsToDrop(now time.Time, retention, maxAge time.Duration, cs *CompactStats) (map[string]bool, error) {
 	type sess struct {
 		last       time.Time // newest record
 		lastClosed bool      // newest record is a closed marker
@@ -54,7 +83,7 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 		s.lastClosed = r.Kind == KindClosed
 		return nil
 	}); err != nil {
-		return cs, err
+		return nil, err
 	}
 	drop := map[string]bool{}
 	for id, s := range sessions {
@@ -69,24 +98,24 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 		}
 	}
 	cs.SessionsDropped = len(drop)
+	return drop, nil
+}
 
-	next := j.gen + 1
+// writeGeneration writes the records keep accepts, in order, to
+// generation next, durably (fsync of file and directory), and returns its
+// size; read gets the stats of reading the current generation.
+func (j *Journal) writeGeneration(next uint64, keep func(*Record) bool, read *Stats) (int64, error) {
 	tmp, err := os.CreateTemp(j.dir, "compact-*.tmp")
 	if err != nil {
-		return cs, fmt.Errorf("journal: compact: %w", err)
+		return 0, err
 	}
 	defer os.Remove(tmp.Name())
 	var written int64
 	var buf []byte
-	st, err := j.Replay(func(r *Record) error {
-		if drop[r.SessionID] || (r.SessionID == "" && r.At.Before(now.Add(-retention))) {
-			cs.Dropped++
-			if r.SessionID == "" {
-				cs.OrphanEventsAged++
-			}
+	*read, err = j.Replay(func(r *Record) error {
+		if !keep(r) {
 			return nil
 		}
-		cs.Kept++
 		var err error
 		if buf, err = appendRecord(buf[:0], r.Kind, r.SessionID, encoded(r.Event), r.At); err != nil {
 			return err
@@ -95,7 +124,6 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 		written += int64(n)
 		return err
 	})
-	cs.ReadStats = st
 	if err == nil {
 		err = syncFile(tmp)
 	}
@@ -108,25 +136,27 @@ func (j *Journal) Compact(now time.Time, retention, maxAge time.Duration) (Compa
 	if err == nil {
 		err = syncDir(j.dir)
 	}
-	if err != nil {
-		return cs, fmt.Errorf("journal: compact: %w", err)
-	}
+	return written, err
+}
+
+// switchTo makes generation next, written bytes long, the journal's file
+// and removes the current one.
+func (j *Journal) switchTo(next uint64, written int64) error {
 	f, err := os.OpenFile(j.path(next), os.O_RDWR, 0o600)
 	if err != nil {
-		return cs, fmt.Errorf("journal: compact: %w", err)
+		return err
 	}
 	if _, err := f.Seek(written, 0); err != nil {
 		f.Close()
-		return cs, fmt.Errorf("journal: compact: %w", err)
+		return err
 	}
 	old := j.path(j.gen)
 	j.f.Close()
 	j.f, j.gen, j.size = f, next, written
-	cs.After, cs.GenerationWritten = written, next
 	if err := os.Remove(old); err != nil {
 		j.log.Warn("journal: remove old generation", "path", old, "err", err)
 	}
-	return cs, nil
+	return nil
 }
 
 func syncDir(dir string) error {
