@@ -28,14 +28,7 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	// Started by weave-hook: fd 3 is agentd.lock, locked for us.
-	var lock *os.File
-	if v := os.Getenv(hookproto.EnvLockFD); v != "" {
-		if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
-			lock = os.NewFile(uintptr(fd), "agentd.lock")
-		}
-		os.Unsetenv(hookproto.EnvLockFD)
-	}
+	lock := inheritedLock()
 	p, err := hookproto.PathsFromEnv()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -72,29 +65,65 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	r := runner{
+		p: p, cfg: cfg, privacy: privacy, keepAlive: *keepAlive, stderr: stderr,
+		log: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})),
+	}
+	return r.run(signalContext(), lock)
+}
 
-	// A closed terminal must not kill us, nor a write to a closed socket.
+// inheritedLock is agentd.lock when weave-hook started us: fd 3, locked
+// for us (nil otherwise).
+func inheritedLock() *os.File {
+	var lock *os.File
+	if v := os.Getenv(hookproto.EnvLockFD); v != "" {
+		if fd, err := strconv.Atoi(v); err == nil && fd > 2 {
+			lock = os.NewFile(uintptr(fd), "agentd.lock")
+		}
+		os.Unsetenv(hookproto.EnvLockFD)
+	}
+	return lock
+}
+
+// signalContext ends at SIGTERM or SIGINT; a second signal kills at once.
+// A closed terminal must not kill us, nor a write to a closed socket.
+func signalContext() context.Context {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-ctx.Done()
 		stop() // a second signal kills at once
 	}()
+	return ctx
+}
 
+// runner runs the daemon with a loaded configuration.
+type runner struct {
+	p         hookproto.Paths
+	cfg       config.Config
+	privacy   spans.Privacy
+	keepAlive bool
+	log       *slog.Logger
+	stderr    io.Writer
+}
+
+// run runs the daemon until ctx ends and returns the exit code. With
+// keepAlive, when another daemon holds the lock, it asks that one to hand
+// over and runs once the lock is free.
+func (r *runner) run(ctx context.Context, lock *os.File) int {
 	asked := "" // the pid last asked to hand over
 	for {
 		d, err := daemon.New(daemon.Settings{
-			Paths:     p,
-			Config:    cfg,
-			Processor: newProcessor(cfg, privacy, logger), // processor.go
-			Logger:    logger,
+			Paths:     r.p,
+			Config:    r.cfg,
+			Processor: newProcessor(r.cfg, r.privacy, r.log), // processor.go
+			Logger:    r.log,
 			Version:   version,
 			LockFile:  lock,
 		})
 		if err != nil {
-			logger.Error("agentd: bad settings", "err", err)
-			fmt.Fprintln(stderr, err)
+			r.log.Error("agentd: bad settings", "err", err)
+			fmt.Fprintln(r.stderr, err)
 			return 1
 		}
 		lock = nil // handed over once
@@ -103,33 +132,39 @@ func runDaemon(args []string, _, stderr io.Writer) int {
 		case err == nil:
 			return 0
 		case !errors.Is(err, daemon.ErrAlreadyRunning):
-			logger.Error("agentd: exit", "err", err)
-			fmt.Fprintln(stderr, err)
+			r.log.Error("agentd: exit", "err", err)
+			fmt.Fprintln(r.stderr, err)
 			return 1
-		case !*keepAlive:
-			logger.Info("agentd: not starting", "err", err)
-			fmt.Fprintln(stderr, err)
+		case !r.keepAlive:
+			r.log.Info("agentd: not starting", "err", err)
+			fmt.Fprintln(r.stderr, err)
 			return 0 // nothing wrong: the other one does the work
 		}
-		// The service takes over from a daemon a hook started: ask it to
-		// stop (it journals, spools and exits in order), then take the
-		// lock once it is free. A hook may start another meanwhile: ask
-		// that one too.
-		if holder := daemon.LockHolder(p); holder != asked {
-			asked = holder
-			logger.Info("agentd: another daemon runs; asking it to hand over", "pid", holder)
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := daemon.RequestStop(rctx, p); err != nil && !errors.Is(err, daemon.ErrNotRunning) {
-				logger.Warn("agentd: could not ask the running daemon to stop; waiting for it", "err", err)
-			}
-			cancel()
-		}
+		asked = r.askToHandOver(ctx, asked)
 		select {
 		case <-ctx.Done():
 			return 0
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// askToHandOver asks the daemon holding the lock, a hook started, to stop
+// (it journals, spools and exits in order) so that the service takes
+// over; unless it is the one last asked (a hook may start another
+// meanwhile: that one is asked too). It returns the holder's pid.
+func (r *runner) askToHandOver(ctx context.Context, asked string) string {
+	holder := daemon.LockHolder(r.p)
+	if holder == asked {
+		return asked
+	}
+	r.log.Info("agentd: another daemon runs; asking it to hand over", "pid", holder)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := daemon.RequestStop(rctx, r.p); err != nil && !errors.Is(err, daemon.ErrNotRunning) {
+		r.log.Warn("agentd: could not ask the running daemon to stop; waiting for it", "err", err)
+	}
+	return holder
 }
 
 // logStartFailure appends one line to agentd.log (best effort).
