@@ -110,63 +110,86 @@ func DefaultGeminiTmpDir() string {
 // subagent chats, chats/<parent id>/, are not imported).
 func Discover(paths []string) ([]string, error) {
 	if len(paths) == 0 {
-		paths = []string{DefaultProjectsDir()}
-		for _, d := range []string{DefaultCodexSessionsDir(), DefaultGeminiTmpDir()} {
-			if fi, err := os.Stat(d); d != "" && err == nil && fi.IsDir() {
-				paths = append(paths, d)
-			}
-		}
+		paths = defaultPaths()
 	}
 	seen := map[string]bool{}
 	var out []string
+	add := func(path string) {
+		if !seen[path] {
+			seen[path] = true
+			out = append(out, path)
+		}
+	}
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
 			return nil, fmt.Errorf("backfill: %w", err)
 		}
 		if !fi.IsDir() {
-			if !strings.HasSuffix(p, ".jsonl") && !isGeminiChat(p) {
-				return nil, fmt.Errorf("backfill: %s: not a .jsonl transcript", p)
+			if err := checkNamedFile(p); err != nil {
+				return nil, err
 			}
-			if filepath.Base(filepath.Dir(p)) == "subagents" || (isRollout(filepath.Base(p)) && rollout.IsSubagentFile(p)) {
-				return nil, fmt.Errorf("backfill: %s is a subagent transcript; import its session's file instead", p)
-			}
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
+			add(p)
 			continue
 		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil // unreadable corners are skipped, not fatal
-			}
-			if d.IsDir() {
-				if d.Name() == "subagents" || d.Name() == "tool-results" || d.Name() == "memory" {
-					return filepath.SkipDir
-				}
-				if filepath.Base(filepath.Dir(path)) == "chats" {
-					// Gemini CLI's subagent chats (chats/<parent id>/<uuid>.jsonl,
-					// named like Claude Code transcripts): read with their session.
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if isRollout(d.Name()) && d.Type().IsRegular() && rollout.IsSubagentFile(path) {
-				return nil // a Codex subagent thread: loaded with its parent
-			}
-			if (isSessionFile(d.Name()) || isRollout(d.Name()) || isGeminiChat(path)) && d.Type().IsRegular() && !seen[path] {
-				seen[path] = true
-				out = append(out, path)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := walkSessions(p, add); err != nil {
 			return nil, fmt.Errorf("backfill: walk %s: %w", p, err)
 		}
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// defaultPaths are Claude Code's projects directory, and Codex's sessions
+// and Gemini CLI's tmp directories where they exist.
+func defaultPaths() []string {
+	paths := []string{DefaultProjectsDir()}
+	for _, d := range []string{DefaultCodexSessionsDir(), DefaultGeminiTmpDir()} {
+		if fi, err := os.Stat(d); d != "" && err == nil && fi.IsDir() {
+			paths = append(paths, d)
+		}
+	}
+	return paths
+}
+
+// checkNamedFile accepts a file named on the command line when it is a
+// main session file, whatever its name.
+func checkNamedFile(p string) error {
+	if !strings.HasSuffix(p, ".jsonl") && !isGeminiChat(p) {
+		return fmt.Errorf("backfill: %s: not a .jsonl transcript", p)
+	}
+	if filepath.Base(filepath.Dir(p)) == "subagents" || (isRollout(filepath.Base(p)) && rollout.IsSubagentFile(p)) {
+		return fmt.Errorf("backfill: %s is a subagent transcript; import its session's file instead", p)
+	}
+	return nil
+}
+
+// walkSessions calls add with every main session file under root.
+func walkSessions(root string, add func(string)) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil // unreadable corners are skipped, not fatal
+		case d.IsDir() && skipDir(path, d.Name()):
+			return filepath.SkipDir
+		case d.IsDir() || !d.Type().IsRegular():
+			return nil
+		case isRollout(d.Name()) && rollout.IsSubagentFile(path):
+			return nil // a Codex subagent thread: loaded with its parent
+		case isSessionFile(d.Name()) || isRollout(d.Name()) || isGeminiChat(path):
+			add(path)
+		}
+		return nil
+	})
+}
+
+// skipDir reports the folders that hold no main session file: Claude
+// Code's subagents, tool results and memory, and Gemini CLI's subagent
+// chats (chats/<parent id>/<uuid>.jsonl, named like Claude Code
+// transcripts: read with their session).
+func skipDir(path, name string) bool {
+	return name == "subagents" || name == "tool-results" || name == "memory" ||
+		filepath.Base(filepath.Dir(path)) == "chats"
 }
 
 // sessionName matches Claude Code's transcript names: <session uuid>.jsonl.
