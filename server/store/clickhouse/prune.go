@@ -76,7 +76,7 @@ func (s *Store) Delete(ctx context.Context, d store.Deletion) (store.Deleted, er
 		if err != nil || len(traces) == 0 {
 			return out, err
 		}
-		res, err := s.deleteRound(ctx, map[string][]string{d.ProjectID: traces}, func(r *stateRow) bool { return convs[r.d.convKey] }, nil, start)
+		res, err := s.deleteRound(ctx, map[string][]string{d.ProjectID: traces}, func(r *stateRow) bool { return convs[r.d.ConvKey] }, nil, start)
 		out.Add(res)
 		if err != nil {
 			return out, err
@@ -206,7 +206,7 @@ func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gon
 				drop[id] = true
 				goneSpans[project] = append(goneSpans[project], id)
 				o.spans = append(o.spans, [2]string{trace, id})
-				o.convs[r.d.convKey] = true
+				o.convs[r.d.ConvKey] = true
 				for _, mk := range r.msgKeys {
 					if _, d, ok := splitKey(mk); ok {
 						if bodies[project] == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/derive"
 )
 
 // finishedBit is set in the version of a finished span's rows: any finished
@@ -31,7 +32,7 @@ type stateRow struct {
 	workingDir, gitBranch     string   // where the span ran (store.Place)
 	msgKeys                   []string // sorted msgPair keys
 	hash                      string   // digest of the whole span as written
-	d                         derived
+	d                         derive.Derived
 	version                   uint64
 }
 
@@ -46,9 +47,9 @@ func (r *stateRow) hasTokens() bool {
 	return false
 }
 
-func (r *stateRow) node() node {
-	return node{spanID: r.spanID, parentID: r.parentID, started: r.started, agent: r.agent, version: r.agentVersion,
-		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage(), isTurn: r.isTurn}
+func (r *stateRow) node() derive.Node {
+	return derive.Node{SpanID: r.spanID, ParentID: r.parentID, Started: r.started, Agent: r.agent, Version: r.agentVersion,
+		Conv: r.conv, Thread: r.thread, HasUsage: r.hasUsage(), IsTurn: r.isTurn}
 }
 
 // last is the span's latest activity: its end if later than its start.
@@ -115,7 +116,7 @@ func stateValues(project string, r *stateRow, sign int8, staleAgent, staleVersio
 		project, r.traceID, r.spanID, r.parentID, fromNanos(r.started), ended, r.status, r.op,
 		r.agent, r.agentVersion, r.conv, r.thread, r.model, r.tok[0], r.tok[1],
 		r.tok[2], r.tok[3], r.tok[4], r.prompt, keys, r.hash,
-		r.d.effAgent, r.d.effVersion, r.d.convKey, b2u(r.d.counted), r.version, b2u(r.isTurn), b2u(r.d.turnRoot), r.cost,
+		r.d.EffAgent, r.d.EffVersion, r.d.ConvKey, b2u(r.d.Counted), r.version, b2u(r.isTurn), b2u(r.d.TurnRoot), r.cost,
 		r.workingDir, r.gitBranch, store.FloorDiv(r.started, minuteNanos), int32(store.FloorDiv(r.started, dayNanos)), b2u(staleAgent), b2u(staleVersion), sign,
 	}
 }
@@ -141,7 +142,7 @@ func (x *stateScan) dest() []any {
 		&r.traceID, &r.spanID, &r.parentID, &x.started, &x.ended, &r.status, &r.op,
 		&r.agent, &r.agentVersion, &r.conv, &r.thread, &r.model, &r.tok[0], &r.tok[1],
 		&r.tok[2], &r.tok[3], &r.tok[4], &r.prompt, &r.msgKeys, &r.hash,
-		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &x.counted, &r.version, &x.isTurn, &x.turnRoot, &r.cost,
+		&r.d.EffAgent, &r.d.EffVersion, &r.d.ConvKey, &x.counted, &r.version, &x.isTurn, &x.turnRoot, &r.cost,
 		&r.workingDir, &r.gitBranch,
 	}
 }
@@ -152,8 +153,8 @@ func (x *stateScan) row() *stateRow {
 	if x.ended != nil {
 		r.hasEnd, r.ended = true, x.ended.UnixNano()
 	}
-	r.d.counted = x.counted != 0
-	r.isTurn, r.d.turnRoot = x.isTurn != 0, x.turnRoot != 0
+	r.d.Counted = x.counted != 0
+	r.isTurn, r.d.TurnRoot = x.isTurn != 0, x.turnRoot != 0
 	if len(r.msgKeys) == 0 {
 		r.msgKeys = nil
 	}
@@ -194,14 +195,14 @@ func groups(states []*stateRow) map[string]*group {
 	agents := map[string]map[string]bool{}
 	models := map[string]map[string]bool{}
 	for _, r := range states {
-		g := out[r.d.convKey]
+		g := out[r.d.ConvKey]
 		if g == nil {
-			g = &group{convKey: r.d.convKey, first: r.started, last: r.last()}
-			out[r.d.convKey] = g
+			g = &group{convKey: r.d.ConvKey, first: r.started, last: r.last()}
+			out[r.d.ConvKey] = g
 			agents[g.convKey], models[g.convKey] = map[string]bool{}, map[string]bool{}
 		}
 		g.spans++
-		if r.d.turnRoot {
+		if r.d.TurnRoot {
 			g.turns++
 		}
 		if r.status == model.StatusError {
@@ -212,7 +213,7 @@ func groups(states []*stateRow) map[string]*group {
 		}
 		g.first = min(g.first, r.started)
 		g.last = max(g.last, r.last())
-		if r.d.counted {
+		if r.d.Counted {
 			for i, t := range r.tok {
 				if t != nil {
 					g.tok[i] += *t
@@ -225,8 +226,8 @@ func groups(states []*stateRow) map[string]*group {
 				g.unpriced++
 			}
 		}
-		if r.d.effAgent != "" {
-			agents[g.convKey][r.d.effAgent] = true
+		if r.d.EffAgent != "" {
+			agents[g.convKey][r.d.EffAgent] = true
 		}
 		if r.model != "" {
 			models[g.convKey][r.model] = true
@@ -307,10 +308,10 @@ func firstOccurrences(states []*stateRow) map[occKey]occurrence {
 			if !ok {
 				continue
 			}
-			k := occKey{r.d.convKey, role, digest}
+			k := occKey{r.d.ConvKey, role, digest}
 			o, seen := out[k]
 			if !seen || r.started < o.started || (r.started == o.started && r.spanID < o.spanID) {
-				out[k] = occurrence{spanID: r.spanID, agent: r.d.effAgent, op: r.op, started: r.started}
+				out[k] = occurrence{spanID: r.spanID, agent: r.d.EffAgent, op: r.op, started: r.started}
 			}
 		}
 	}

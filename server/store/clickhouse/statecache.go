@@ -108,7 +108,7 @@ func (c *stateCache) remove(e *cachedTrace) {
 func (r *stateRow) size() int64 {
 	n := int64(260 + len(r.traceID) + len(r.spanID) + len(r.parentID) + len(r.status) + len(r.op) + len(r.agent) +
 		len(r.agentVersion) + len(r.conv) + len(r.thread) + len(r.model) + len(r.prompt) + len(r.hash) +
-		len(r.d.effAgent) + len(r.d.effVersion) + len(r.d.convKey))
+		len(r.d.EffAgent) + len(r.d.EffVersion) + len(r.d.ConvKey))
 	for _, k := range r.msgKeys {
 		n += int64(len(k)) + 16
 	}

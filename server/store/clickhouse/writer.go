@@ -10,6 +10,7 @@ import (
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/derive"
 )
 
 var errClosed = errors.New("clickhouse: store is closed")
@@ -432,11 +433,11 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 		newProps[p.key.SpanID] = p
 	}
 	ids := sortedKeys(cur)
-	nodes := make([]node, len(ids))
+	nodes := make([]derive.Node, len(ids))
 	for i, id := range ids {
 		nodes[i] = cur[id].node()
 	}
-	der := deriveTrace(k.trace, nodes)
+	der := derive.Trace(k.trace, nodes)
 	states := make([]*stateRow, len(ids))
 	next := make(map[string]*stateRow, len(ids))
 	for i, id := range ids {
@@ -474,16 +475,16 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 			}
 		}
 		if prev != nil {
-			staleAgent := prev.d.effAgent != "" && (prev.d.effAgent != r.d.effAgent || prev.started != r.started)
-			staleVersion := prev.d.effAgent != "" && (prev.d.effAgent != r.d.effAgent ||
-				prev.d.effVersion != r.d.effVersion || prev.started != r.started)
+			staleAgent := prev.d.EffAgent != "" && (prev.d.EffAgent != r.d.EffAgent || prev.started != r.started)
+			staleVersion := prev.d.EffAgent != "" && (prev.d.EffAgent != r.d.EffAgent ||
+				prev.d.EffVersion != r.d.EffVersion || prev.started != r.started)
 			wp.rows.state = append(wp.rows.state, stateValues(k.project, prev, -1, staleAgent, staleVersion))
 		}
 		wp.rows.state = append(wp.rows.state, stateValues(k.project, r, 1, false, false))
 	}
 	for _, id := range sortedKeys(drop) {
 		if prev := old[id]; prev != nil {
-			out := prev.d.effAgent != "" // the span leaves its agent and version groups
+			out := prev.d.EffAgent != "" // the span leaves its agent and version groups
 			wp.rows.state = append(wp.rows.state, stateValues(k.project, prev, -1, out, out))
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/derive"
 	"github.com/weavetrace/weave/server/store/storetest"
 	"github.com/weavetrace/weave/server/store/textsearch"
 )
@@ -41,13 +42,13 @@ func (b *brute) write(batch []model.Span) {
 	}
 }
 
-func (b *brute) derive() map[store.SpanKey]derived {
+func (b *brute) derive() map[store.SpanKey]derive.Derived {
 	byTrace := map[[2]string][]model.Span{}
 	for _, s := range b.spans {
 		k := [2]string{s.ProjectID, s.TraceID}
 		byTrace[k] = append(byTrace[k], s)
 	}
-	out := map[store.SpanKey]derived{}
+	out := map[store.SpanKey]derive.Derived{}
 	for tk, spans := range byTrace {
 		byID := map[string]*model.Span{}
 		for i := range spans {
@@ -84,11 +85,11 @@ func (b *brute) derive() map[store.SpanKey]derived {
 		thread := func(s *model.Span) string { return s.ThreadID }
 		for i := range spans {
 			s := &spans[i]
-			var d derived
+			var d derive.Derived
 			c := chain(s)
 			for _, x := range c {
 				if x.AgentName != "" {
-					d.effAgent, d.effVersion = x.AgentName, x.AgentVersion
+					d.EffAgent, d.EffVersion = x.AgentName, x.AgentVersion
 					break
 				}
 			}
@@ -102,12 +103,12 @@ func (b *brute) derive() map[store.SpanKey]derived {
 			}
 			for _, v := range []string{first(conv), earliest(conv), first(thread), earliest(thread), "trace:" + tk[1]} {
 				if v != "" {
-					d.convKey = v
+					d.ConvKey = v
 					break
 				}
 			}
 			if s.HasUsage() {
-				d.counted = true
+				d.Counted = true
 				for j := range spans {
 					x := &spans[j]
 					if x == s || !x.HasUsage() {
@@ -115,16 +116,16 @@ func (b *brute) derive() map[store.SpanKey]derived {
 					}
 					for _, a := range chain(x)[1:] {
 						if a == s {
-							d.counted = false
+							d.Counted = false
 						}
 					}
 				}
 			}
 			if s.IsTurn {
-				d.turnRoot = true
+				d.TurnRoot = true
 				for _, a := range c[1:] {
 					if a.IsTurn {
-						d.turnRoot = false
+						d.TurnRoot = false
 					}
 				}
 			}
@@ -346,8 +347,8 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 			t.Errorf("span_state: span %v missing", k)
 			continue
 		}
-		gotD := derived{effAgent: r["eff_agent"].(string), effVersion: r["eff_version"].(string), convKey: r["conv_key"].(string),
-			counted: r["counted"].(uint8) == 1, turnRoot: r["turn_root"].(uint8) == 1}
+		gotD := derive.Derived{EffAgent: r["eff_agent"].(string), EffVersion: r["eff_version"].(string), ConvKey: r["conv_key"].(string),
+			Counted: r["counted"].(uint8) == 1, TurnRoot: r["turn_root"].(uint8) == 1}
 		if gotD != d {
 			t.Errorf("span_state: span %v derived: got %+v, want %+v", k, gotD, d)
 		}
@@ -364,13 +365,13 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 	wantMinutes := map[string]*agg{}
 	for k, s := range b.spans {
 		d := der[k]
-		if d.effAgent == "" {
+		if d.EffAgent == "" {
 			continue
 		}
 		for _, m := range []struct {
 			m   map[string]*agg
 			key string
-		}{{wantAgents, d.effAgent}, {wantAgents, d.effAgent + "|" + d.effVersion}, {wantMinutes, d.effAgent + "|" + fmt.Sprint(store.FloorDiv(s.StartedAt.UnixNano(), minuteNanos))}} {
+		}{{wantAgents, d.EffAgent}, {wantAgents, d.EffAgent + "|" + d.EffVersion}, {wantMinutes, d.EffAgent + "|" + fmt.Sprint(store.FloorDiv(s.StartedAt.UnixNano(), minuteNanos))}} {
 			a := m.m[m.key]
 			if a == nil {
 				a = &agg{first: s.StartedAt.UnixNano(), last: s.StartedAt.UnixNano()}
@@ -384,7 +385,7 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 			if s.StatusCode == model.StatusError {
 				a.errors++
 			}
-			if d.counted {
+			if d.Counted {
 				for i, p := range []*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens} {
 					if p != nil {
 						a.tok[i] += *p
@@ -466,18 +467,18 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 	agentSets, modelSets := map[string]map[string]bool{}, map[string]map[string]bool{}
 	for k, s := range b.spans {
 		d := der[k]
-		c := wantConv[d.convKey]
+		c := wantConv[d.ConvKey]
 		if c == nil {
 			c = &conv{first: s.StartedAt.UnixNano(), last: s.StartedAt.UnixNano()}
-			wantConv[d.convKey] = c
-			traces[d.convKey], agentSets[d.convKey], modelSets[d.convKey] = map[string]bool{}, map[string]bool{}, map[string]bool{}
-			turnTraces[d.convKey] = map[string]bool{}
+			wantConv[d.ConvKey] = c
+			traces[d.ConvKey], agentSets[d.ConvKey], modelSets[d.ConvKey] = map[string]bool{}, map[string]bool{}, map[string]bool{}
+			turnTraces[d.ConvKey] = map[string]bool{}
 		}
 		c.spans++
-		traces[d.convKey][s.TraceID] = true
-		if d.turnRoot {
-			turnSpans[d.convKey]++
-			turnTraces[d.convKey][s.TraceID] = true
+		traces[d.ConvKey][s.TraceID] = true
+		if d.TurnRoot {
+			turnSpans[d.ConvKey]++
+			turnTraces[d.ConvKey][s.TraceID] = true
 		}
 		if s.StatusCode == model.StatusError {
 			c.errors++
@@ -490,22 +491,22 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 			last = s.EndedAt
 		}
 		c.first, c.last = min(c.first, s.StartedAt.UnixNano()), max(c.last, last.UnixNano())
-		if d.counted {
+		if d.Counted {
 			for i, p := range []*int64{s.InputTokens, s.OutputTokens, s.CacheReadInputTokens, s.CacheCreationInputTokens, s.ReasoningTokens} {
 				if p != nil {
 					c.tok[i] += *p
 				}
 			}
 		}
-		if d.effAgent != "" {
-			agentSets[d.convKey][d.effAgent] = true
+		if d.EffAgent != "" {
+			agentSets[d.ConvKey][d.EffAgent] = true
 		}
 		m := s.ResponseModel
 		if m == "" {
 			m = s.RequestModel
 		}
 		if m != "" {
-			modelSets[d.convKey][m] = true
+			modelSets[d.ConvKey][m] = true
 		}
 		if p := storetest.PromptPreview(s.InputMessages); p != "" {
 			rank := 1
@@ -513,9 +514,9 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 				rank = 0
 			}
 			x := &cand{s.StartedAt.UnixNano(), rank, s.SpanID, p}
-			best := prompts[d.convKey]
+			best := prompts[d.ConvKey]
 			if best == nil || x.at < best.at || (x.at == best.at && (x.rank < best.rank || (x.rank == best.rank && x.span < best.span))) {
-				prompts[d.convKey] = x
+				prompts[d.ConvKey] = x
 			}
 		}
 	}
@@ -607,8 +608,8 @@ func checkEmulated(t *testing.T, emu *emulator, b *brute, project string) {
 	for k, s := range b.spans {
 		d := der[k]
 		for _, p := range searchPairs(&s) {
-			hk := d.convKey + "|" + p.role + "|" + p.digest
-			h := hit{s.TraceID, s.SpanID, d.effAgent, s.OperationName, s.StartedAt.UnixNano()}
+			hk := d.ConvKey + "|" + p.role + "|" + p.digest
+			h := hit{s.TraceID, s.SpanID, d.EffAgent, s.OperationName, s.StartedAt.UnixNano()}
 			if best, ok := wantHits[hk]; !ok || earlierHit(h.at, h.trace, h.span, best.at, best.trace, best.span) {
 				wantHits[hk] = h
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/derive"
 )
 
 var _ store.Pruner = (*Store)(nil)
@@ -224,16 +225,16 @@ func (w *writeTx) deleteBatch(proj int64, project string, traces []string, sel d
 		if len(kept) == 0 && len(old) > 0 {
 			res.Traces++
 		}
-		nodes := make([]node, len(kept))
+		nodes := make([]derive.Node, len(kept))
 		for i, r := range kept {
 			nodes[i] = r.node()
 		}
-		ders := deriveTrace(trace, nodes)
+		ders := derive.Trace(trace, nodes)
 		for i, r := range kept {
 			if r.d == ders[i] {
 				continue
 			}
-			convID, err := w.conv(proj, ders[i].convKey)
+			convID, err := w.conv(proj, ders[i].ConvKey)
 			if err != nil {
 				return res, err
 			}
@@ -305,7 +306,7 @@ func (w *writeTx) deleteOrphanAnnotations(proj int64, project string, traces []s
 	}
 	convs := map[string]bool{}
 	for _, r := range gone {
-		convs[r.d.convKey] = true
+		convs[r.d.ConvKey] = true
 		if err := del("DELETE FROM annotations WHERE project_id = ? AND ref = ? AND trace_id IN (?, '')",
 			project, store.SpanRef(r.spanID), r.traceID); err != nil {
 			return n, err

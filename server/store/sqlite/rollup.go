@@ -233,7 +233,7 @@ func spanSums(r *rowState) sums {
 			}
 		}
 	}
-	if r.d.counted {
+	if r.d.Counted {
 		for i, t := range r.tok {
 			if t.Valid {
 				s.tok[i] = t.Int64
@@ -262,8 +262,8 @@ func (d *deltas) add(r *rowState, prompt *promptCand, sign int64) {
 	project := r.proj
 	d.projects[project] += sign
 	s := spanSums(r)
-	if r.d.effAgent != "" {
-		k := avKey{project, r.d.effAgent, r.d.effVersion}
+	if r.d.EffAgent != "" {
+		k := avKey{project, r.d.EffAgent, r.d.EffVersion}
 		v := d.versions[k]
 		if v == nil {
 			v = &avDelta{}
@@ -275,7 +275,7 @@ func (d *deltas) add(r *rowState, prompt *promptCand, sign int64) {
 			m   map[minuteKey]*sums
 			key int64
 		}{{d.minutes, minuteOf(r.started)}, {d.hours, store.FloorDiv(r.started, hourNanos)}} {
-			mk := minuteKey{project, b.key, r.d.effAgent, r.d.effVersion}
+			mk := minuteKey{project, b.key, r.d.EffAgent, r.d.EffVersion}
 			m := b.m[mk]
 			if m == nil {
 				m = &sums{}
@@ -314,11 +314,11 @@ func (d *deltas) add(r *rowState, prompt *promptCand, sign int64) {
 	}
 	c.notePlace(r, sign)
 	d.convTraces[convItemKey{r.convID, r.traceID}] += sign
-	if r.d.turnRoot {
+	if r.d.TurnRoot {
 		d.convTurns[convItemKey{r.convID, r.traceID}] += sign
 	}
-	if r.d.effAgent != "" {
-		d.convAgents[convItemKey{r.convID, r.d.effAgent}] += sign
+	if r.d.EffAgent != "" {
+		d.convAgents[convItemKey{r.convID, r.d.EffAgent}] += sign
 	}
 	if m := modelOf(r); m != "" {
 		d.convModels[convItemKey{r.convID, m}] += sign

@@ -475,7 +475,7 @@ func (s *Store) metricsFromSpans(ctx context.Context, tx *sql.Tx, proj int64, q 
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: agent metrics: %w", err)
 		}
-		k := key{store.FloorDiv(r.started, w) * w, r.d.effAgent}
+		k := key{store.FloorDiv(r.started, w) * w, r.d.EffAgent}
 		a := acc[k]
 		if a == nil {
 			a = &sums{}

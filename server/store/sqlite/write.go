@@ -13,6 +13,7 @@ import (
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/derive"
 )
 
 var errClosed = errors.New("sqlite: store is closed")
@@ -298,7 +299,7 @@ type rowState struct {
 	reqModel, respModel string
 	tok                 [5]sql.NullInt64
 	cost                sql.NullInt64 // nano-dollars
-	d                   derived
+	d                   derive.Derived
 	hasPrompt           bool
 	isTurn              bool
 	hasPlace            bool
@@ -316,9 +317,9 @@ func (r *rowState) hasTokens() bool {
 	return false
 }
 
-func (r *rowState) node() node {
-	return node{spanID: r.spanID, parentID: r.parentID, started: r.started, agent: r.agent, version: r.version,
-		conv: r.conv, thread: r.thread, hasUsage: r.hasUsage(), isTurn: r.isTurn}
+func (r *rowState) node() derive.Node {
+	return derive.Node{SpanID: r.spanID, ParentID: r.parentID, Started: r.started, Agent: r.agent, Version: r.version,
+		Conv: r.conv, Thread: r.thread, HasUsage: r.hasUsage(), IsTurn: r.isTurn}
 }
 
 func stateOf(p *prepSpan, proj int64) *rowState {
@@ -352,7 +353,7 @@ func scanState(sc interface{ Scan(...any) error }, proj int64, traceID string) (
 	err := sc.Scan(&r.pk, &r.spanID, &r.parentID, &r.started, &r.ended, &r.status, &r.op,
 		&r.agent, &r.version, &r.conv, &r.thread, &r.reqModel, &r.respModel,
 		&r.tok[0], &r.tok[1], &r.tok[2], &r.tok[3], &r.tok[4], &r.cost,
-		&r.d.effAgent, &r.d.effVersion, &r.d.convKey, &r.convID, &r.d.counted, &r.hasPrompt, &r.isTurn, &r.d.turnRoot, &r.hasPlace)
+		&r.d.EffAgent, &r.d.EffVersion, &r.d.ConvKey, &r.convID, &r.d.Counted, &r.hasPrompt, &r.isTurn, &r.d.TurnRoot, &r.hasPlace)
 	return r, err
 }
 
@@ -481,7 +482,7 @@ func spanArgs(p *prepSpan, r *rowState) []any {
 		s.CompactionItemsBefore, s.CompactionItemsAfter, s.ThreadID, s.IsTurn,
 		nullable(s.TotalTokens), s.DisplayName, s.WBRunID, nullable(s.WBRunStep), p.params, ref(p.attrs), ref(p.res),
 		nullable(s.CacheCreation5mInputTokens), nullable(s.CacheCreation1hInputTokens), nullInt(r.cost), s.CostSource,
-		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, p.hasPrompt(), r.d.turnRoot, p.place != nil, x.encode()}
+		r.d.EffAgent, r.d.EffVersion, r.convID, r.d.Counted, p.hasPrompt(), r.d.TurnRoot, p.place != nil, x.encode()}
 }
 
 // insertSQL returns the INSERT of a span row with these values and the
@@ -647,13 +648,13 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 			states = append(states, stateOf(p, tw.proj))
 			origin = append(origin, p)
 		}
-		nodes := make([]node, len(states))
+		nodes := make([]derive.Node, len(states))
 		for j, r := range states {
 			nodes[j] = r.node()
 		}
-		ders := deriveTrace(tw.trace, nodes)
+		ders := derive.Trace(tw.trace, nodes)
 		for j, r := range states {
-			convID, err := w.conv(tw.proj, ders[j].convKey)
+			convID, err := w.conv(tw.proj, ders[j].ConvKey)
 			if err != nil {
 				return err
 			}
@@ -725,7 +726,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 // updateDerived rewrites a stored span's derived columns.
 func (w *writeTx) updateDerived(r *rowState) error {
 	_, err := w.exec("UPDATE spans SET eff_agent = ?, eff_version = ?, conv_id = ?, counted = ?, turn_root = ? WHERE pk = ?",
-		r.d.effAgent, r.d.effVersion, r.convID, r.d.counted, r.d.turnRoot, r.pk)
+		r.d.EffAgent, r.d.EffVersion, r.convID, r.d.Counted, r.d.TurnRoot, r.pk)
 	return err
 }
 

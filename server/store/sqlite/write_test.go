@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -9,88 +8,6 @@ import (
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
 )
-
-func TestDeriveTrace(t *testing.T) {
-	cases := []struct {
-		name  string
-		nodes []node
-		want  []string // effAgent/effVersion/convKey/counted per node
-	}{
-		{"agent and conversation inherited from the root", []node{
-			{spanID: "r", agent: "claude-code", version: "1", conv: "C"},
-			{spanID: "c", parentID: "r", hasUsage: true},
-		}, []string{"claude-code/1/C/false", "claude-code/1/C/true"}},
-		{"nested agent wins below it", []node{
-			{spanID: "r", agent: "outer", conv: "C"},
-			{spanID: "s", parentID: "r", agent: "inner", version: "2"},
-			{spanID: "g", parentID: "s"},
-		}, []string{"outer//C/false", "inner/2/C/false", "inner/2/C/false"}},
-		{"parent with usage not counted when a descendant reports usage", []node{
-			{spanID: "r", hasUsage: true},
-			{spanID: "s", parentID: "r"},
-			{spanID: "g", parentID: "s", hasUsage: true},
-		}, []string{"//trace:T/false", "//trace:T/false", "//trace:T/true"}},
-		{"orphan: parent missing", []node{
-			{spanID: "o", parentID: "gone", hasUsage: true},
-		}, []string{"//trace:T/true"}},
-		{"conversation from the trace's earliest span that has one", []node{
-			{spanID: "r", started: 1},
-			{spanID: "a", parentID: "r", started: 3, conv: "late"},
-			{spanID: "b", parentID: "r", started: 2, conv: "early"},
-		}, []string{"//early/false", "//late/false", "//early/false"}},
-		{"thread when no conversation", []node{
-			{spanID: "r", thread: "th"},
-			{spanID: "k", parentID: "r"},
-		}, []string{"//th/false", "//th/false"}},
-		{"conversation beats an ancestor's thread", []node{
-			{spanID: "r", thread: "th"},
-			{spanID: "k", parentID: "r", conv: "C"},
-		}, []string{"//C/false", "//C/false"}},
-		{"self parent ignored", []node{
-			{spanID: "s", parentID: "s", agent: "a", hasUsage: true},
-		}, []string{"a//trace:T/true"}},
-		{"cycle broken, no hang", []node{
-			{spanID: "p", parentID: "q", hasUsage: true},
-			{spanID: "q", parentID: "p", agent: "looper", hasUsage: true},
-		}, nil},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got := deriveTrace("T", tc.nodes)
-			if len(got) != len(tc.nodes) {
-				t.Fatalf("deriveTrace: got %d results, want %d", len(got), len(tc.nodes))
-			}
-			if tc.want == nil {
-				return
-			}
-			for i, d := range got {
-				s := fmt.Sprintf("%s/%s/%s/%v", d.effAgent, d.effVersion, d.convKey, d.counted)
-				if s != tc.want[i] {
-					t.Errorf("node %s: got %s, want %s", tc.nodes[i].spanID, s, tc.want[i])
-				}
-			}
-		})
-	}
-}
-
-// TestDeriveDeepChain checks that a very deep parent chain is handled
-// without recursion limits and in linear time.
-func TestDeriveDeepChain(t *testing.T) {
-	const depth = 200_000
-	nodes := make([]node, depth)
-	for i := range nodes {
-		nodes[i] = node{spanID: fmt.Sprint(i)}
-		if i > 0 {
-			nodes[i].parentID = fmt.Sprint(i - 1)
-		}
-	}
-	nodes[0].agent, nodes[0].conv = "root-agent", "C"
-	nodes[depth-1].hasUsage = true
-	got := deriveTrace("T", nodes)
-	if got[depth-1].effAgent != "root-agent" || got[depth-1].convKey != "C" || !got[depth-1].counted {
-		t.Errorf("deepest node: got %+v, want root-agent, C, counted", got[depth-1])
-	}
-}
 
 func TestPreview(t *testing.T) {
 	cases := []struct {
