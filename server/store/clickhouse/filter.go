@@ -1,33 +1,9 @@
 package clickhouse
 
 import (
-	"encoding/json"
-	"fmt"
-	"math"
 	"strings"
-	"time"
 
 	"github.com/weavetrace/weave/server/store"
-)
-
-// The filterable columns are the contract's (store.SpanFilterFields).
-type fieldKind = store.FieldKind
-
-const (
-	kString   = store.FieldString
-	kInt      = store.FieldInt
-	kNullInt  = store.FieldNullInt
-	kStarted  = store.FieldStarted
-	kEnded    = store.FieldEnded
-	kBool     = store.FieldBool
-	kList     = store.FieldList
-	kDuration = store.FieldDuration
-	kNullCost = store.FieldNullCost
-)
-
-var (
-	spanFields  = store.SpanFilterFields
-	heavyFields = store.HeavyFields
 )
 
 // durationExpr is a span's duration in whole milliseconds, 0 while it runs
@@ -43,11 +19,11 @@ type valueType struct {
 }
 
 var (
-	vString = valueType{"String", toString, true}
-	vInt    = valueType{"Int64", toInt, false}
-	vFloat  = valueType{"Float64", toFloat, false}
-	vBool   = valueType{"Bool", toBool, false}
-	vNanos  = valueType{"Int64", toNanos, false}
+	vString = valueType{"String", store.StringFilterValue, true}
+	vInt    = valueType{"Int64", store.IntFilterValue, false}
+	vFloat  = valueType{"Float64", store.FloatFilterValue, false}
+	vBool   = valueType{"Bool", store.BoolFilterValue, false}
+	vNanos  = valueType{"Int64", store.TimeFilterValue, false}
 	vCost   = valueType{"Int64", store.CostFilterValue, false} // dollars, compared in nano-dollars
 )
 
@@ -72,51 +48,51 @@ func filterSQL(f store.Filter, p *params) (string, error) {
 		}
 		return attrSQL(prefix, key, op, f, p)
 	}
-	kind, ok := spanFields[f.Field]
+	kind, ok := store.SpanFilterFields[f.Field]
 	if !ok {
-		if heavyFields[f.Field] {
+		if store.HeavyFields[f.Field] {
 			return "", invalid("field %q is not filterable (use message search, or a key: %s.<key>)", f.Field, f.Field)
 		}
 		return "", invalid("unknown filter field %q", f.Field)
 	}
 	col := f.Field
 	switch kind {
-	case kString:
+	case store.FieldString:
 		return scalarSQL(col, op, f, vString, p, col+" != ''", col+" = ''")
-	case kInt:
+	case store.FieldInt:
 		return scalarSQL(col, op, f, vInt, p, col+" != 0", col+" = 0")
-	case kNullInt:
+	case store.FieldNullInt:
 		c, err := scalarSQL(col, op, f, vInt, p, col+" IS NOT NULL", col+" IS NULL")
 		if err == nil && op == "neq" {
 			c = "(" + col + " IS NULL OR " + c + ")"
 		}
 		return c, err
-	case kNullCost:
+	case store.FieldNullCost:
 		col = "cost_nanos"
 		c, err := scalarSQL(col, op, f, vCost, p, col+" IS NOT NULL", col+" IS NULL")
 		if err == nil && op == "neq" {
 			c = "(" + col + " IS NULL OR " + c + ")"
 		}
 		return c, err
-	case kDuration:
+	case store.FieldDuration:
 		if op == "exists" || op == "not_exists" {
 			return "", invalid("filter on duration_ms: op %q not supported", op)
 		}
 		return scalarSQL(durationExpr, op, f, vInt, p, "", "")
-	case kStarted:
+	case store.FieldStarted:
 		return timeSQL(col, op, f, p, "1", "0")
-	case kEnded:
+	case store.FieldEnded:
 		c, err := timeSQL(col, op, f, p, col+" IS NOT NULL", col+" IS NULL")
 		if err == nil && op == "neq" {
 			c = "(" + col + " IS NULL OR " + c + ")"
 		}
 		return c, err
-	case kBool:
+	case store.FieldBool:
 		if op != "eq" && op != "neq" {
 			return "", invalid("filter on %s: op %q not supported (eq, neq)", f.Field, op)
 		}
 		return scalarSQL(col, op, f, vBool, p, "", "")
-	case kList:
+	case store.FieldList:
 		return listSQL(col, op, f, p)
 	}
 	return "", invalid("unknown filter field %q", f.Field)
@@ -174,7 +150,7 @@ func timeSQL(col, op string, f store.Filter, p *params, exists, notExists string
 		}
 		return "toUnixTimestamp64Nano(" + col + ") IN " + p.add("Array(Int64)", typedList(vNanos, list)), nil
 	}
-	v, err := toNanos(f.Value)
+	v, err := store.TimeFilterValue(f.Value)
 	if err != nil {
 		return "", invalid("filter on %q: %v", f.Field, err)
 	}
@@ -188,7 +164,7 @@ func listSQL(col, op string, f store.Filter, p *params) (string, error) {
 	case "not_exists":
 		return "empty(" + col + ")", nil
 	case "eq", "neq":
-		s, err := toString(f.Value)
+		s, err := store.StringFilterValue(f.Value)
 		if err != nil {
 			return "", invalid("filter on %q: %v", f.Field, err)
 		}
@@ -309,96 +285,20 @@ func typedList(vt valueType, list []any) any {
 	panic("clickhouse: typedList: unknown type " + vt.chType)
 }
 
-func toString(v any) (any, error) {
-	s, ok := v.(string)
-	if !ok {
-		return nil, fmt.Errorf("want a string, got %T", v)
-	}
-	return s, nil
-}
-
-func toInt(v any) (any, error) {
-	switch x := v.(type) {
-	case int:
-		return int64(x), nil
-	case int64:
-		return x, nil
-	case int32:
-		return int64(x), nil
-	case float64:
-		if x != math.Trunc(x) || math.IsInf(x, 0) || math.IsNaN(x) || math.Abs(x) >= 1<<63 {
-			return nil, fmt.Errorf("want an integer, got %v", x)
-		}
-		return int64(x), nil
-	case json.Number:
-		i, err := x.Int64()
-		if err != nil {
-			return nil, fmt.Errorf("want an integer, got %s", x)
-		}
-		return i, nil
-	}
-	return nil, fmt.Errorf("want an integer, got %T", v)
-}
-
-func toFloat(v any) (any, error) {
-	var f float64
-	switch x := v.(type) {
-	case int:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case float64:
-		f = x
-	case json.Number:
-		var err error
-		if f, err = x.Float64(); err != nil {
-			return nil, fmt.Errorf("want a number, got %s", x)
-		}
-	default:
-		return nil, fmt.Errorf("want a number, got %T", v)
-	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("want a finite number, got %v", f)
-	}
-	return f, nil
-}
-
-func toBool(v any) (any, error) {
-	b, ok := v.(bool)
-	if !ok {
-		return nil, fmt.Errorf("want a boolean, got %T", v)
-	}
-	return b, nil
-}
-
-func toNanos(v any) (any, error) {
-	switch x := v.(type) {
-	case time.Time:
-		return store.ClampNanos(x), nil
-	case string:
-		t, err := time.Parse(time.RFC3339Nano, x)
-		if err != nil {
-			return nil, fmt.Errorf("want an RFC 3339 time, got %q", x)
-		}
-		return store.ClampNanos(t), nil
-	}
-	return nil, fmt.Errorf("want an RFC 3339 time, got %T", v)
-}
-
 // sortExpr is the ORDER BY expression of a sortable span field.
 func sortExpr(field, dir string) (string, bool) {
-	kind, ok := spanFields[field]
-	if !ok || kind == kList {
+	kind, ok := store.SpanFilterFields[field]
+	if !ok || kind == store.FieldList {
 		return "", false
 	}
 	switch kind {
-	case kDuration:
+	case store.FieldDuration:
 		return durationExpr + " " + dir, true
-	case kNullInt:
+	case store.FieldNullInt:
 		return field + " " + dir + " NULLS LAST", true // unreported usage last either way
-	case kNullCost:
+	case store.FieldNullCost:
 		return "cost_nanos " + dir + " NULLS LAST", true
-	case kEnded:
+	case store.FieldEnded:
 		if dir == "ASC" {
 			return field + " ASC NULLS FIRST", true // running spans first, as an end of 0
 		}

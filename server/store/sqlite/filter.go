@@ -2,34 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
-	"time"
 
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store"
-)
-
-// The filterable columns are the contract's (store.SpanFilterFields).
-type fieldKind = store.FieldKind
-
-const (
-	kString   = store.FieldString
-	kInt      = store.FieldInt
-	kNullInt  = store.FieldNullInt
-	kStarted  = store.FieldStarted
-	kEnded    = store.FieldEnded
-	kBool     = store.FieldBool
-	kList     = store.FieldList
-	kDuration = store.FieldDuration
-	kNullCost = store.FieldNullCost
-)
-
-var (
-	spanFields  = store.SpanFilterFields
-	heavyFields = store.HeavyFields
 )
 
 const durationExpr = "(CASE WHEN s.ended_at > s.started_at THEN (s.ended_at - s.started_at) / 1000000 ELSE 0 END)"
@@ -58,9 +35,9 @@ func filterSQL(f store.Filter) (cond, error) {
 		}
 		return attrSQL(prefix, key, op, f)
 	}
-	kind, ok := spanFields[f.Field]
+	kind, ok := store.SpanFilterFields[f.Field]
 	if !ok {
-		if heavyFields[f.Field] {
+		if store.HeavyFields[f.Field] {
 			return cond{}, invalid("field %q is not filterable (use message search or a key: %s.<key>)", f.Field, f.Field)
 		}
 		return cond{}, invalid("unknown filter field %q", f.Field)
@@ -70,44 +47,44 @@ func filterSQL(f store.Filter) (cond, error) {
 		col = "(SELECT p.project_id FROM projects p WHERE p.id = s.proj)"
 	}
 	switch kind {
-	case kString:
-		return scalarSQL(col, op, f, toString, true, col+" != ''", col+" = ''")
-	case kInt:
-		return scalarSQL(col, op, f, toInt, false, col+" != 0", col+" = 0")
-	case kNullInt:
-		c, err := scalarSQL(col, op, f, toInt, false, col+" IS NOT NULL", col+" IS NULL")
+	case store.FieldString:
+		return scalarSQL(col, op, f, store.StringFilterValue, true, col+" != ''", col+" = ''")
+	case store.FieldInt:
+		return scalarSQL(col, op, f, store.IntFilterValue, false, col+" != 0", col+" = 0")
+	case store.FieldNullInt:
+		c, err := scalarSQL(col, op, f, store.IntFilterValue, false, col+" IS NOT NULL", col+" IS NULL")
 		if err == nil && op == "neq" {
 			c.sql = "(" + col + " IS NULL OR " + c.sql + ")"
 		}
 		return c, err
-	case kNullCost:
+	case store.FieldNullCost:
 		col = "s.cost_nanos"
 		c, err := scalarSQL(col, op, f, store.CostFilterValue, false, col+" IS NOT NULL", col+" IS NULL")
 		if err == nil && op == "neq" {
 			c.sql = "(" + col + " IS NULL OR " + c.sql + ")"
 		}
 		return c, err
-	case kDuration:
+	case store.FieldDuration:
 		if op == "exists" || op == "not_exists" {
 			return cond{}, invalid("filter on duration_ms: op %q not supported", op)
 		}
-		return scalarSQL(durationExpr, op, f, toInt, false, "", "")
-	case kStarted:
-		return scalarSQL(col, op, f, toNanos, false, "1", "0")
-	case kEnded:
-		c, err := scalarSQL(col, op, f, toNanos, false, col+" != 0", col+" = 0")
+		return scalarSQL(durationExpr, op, f, store.IntFilterValue, false, "", "")
+	case store.FieldStarted:
+		return scalarSQL(col, op, f, store.TimeFilterValue, false, "1", "0")
+	case store.FieldEnded:
+		c, err := scalarSQL(col, op, f, store.TimeFilterValue, false, col+" != 0", col+" = 0")
 		if err == nil && op != "exists" && op != "not_exists" && op != "neq" {
 			c.sql = "(" + col + " != 0 AND " + c.sql + ")"
 		}
 		return c, err
-	case kBool:
+	case store.FieldBool:
 		switch op {
 		case "eq", "neq":
 		default:
 			return cond{}, invalid("filter on %s: op %q not supported (eq, neq)", f.Field, op)
 		}
 		return scalarSQL(col, op, f, toBoolInt, false, "", "")
-	case kList:
+	case store.FieldList:
 		return listSQL(col, op, f)
 	}
 	return cond{}, invalid("unknown filter field %q", f.Field)
@@ -183,7 +160,7 @@ func listSQL(col, op string, f store.Filter) (cond, error) {
 	case "not_exists":
 		return cond{sql: col + " IS NULL"}, nil
 	case "eq", "neq":
-		s, err := toString(f.Value)
+		s, err := store.StringFilterValue(f.Value)
 		if err != nil {
 			return cond{}, invalid("filter on %q: %v", f.Field, err)
 		}
@@ -199,7 +176,7 @@ func listSQL(col, op string, f store.Filter) (cond, error) {
 		}
 		return cond{sql: "EXISTS (" + each + "instr(weave_lower(j.value), ?) > 0)", args: []any{strings.ToLower(s)}}, nil
 	case "in":
-		c, err := scalarSQL("j.value", "in", f, toString, true, "", "")
+		c, err := scalarSQL("j.value", "in", f, store.StringFilterValue, true, "", "")
 		if err != nil {
 			return cond{}, err
 		}
@@ -217,18 +194,18 @@ func attrSQL(prefix, key, op string, f store.Filter) (cond, error) {
 	}
 	switch prefix {
 	case "custom_attrs_string":
-		expr, conv, isText = attr("s"), toString, true
+		expr, conv, isText = attr("s"), store.StringFilterValue, true
 	case "custom_attrs_int":
-		expr, conv = attr("i"), toInt
+		expr, conv = attr("i"), store.IntFilterValue
 	case "custom_attrs_float":
-		expr, conv = attr("f"), toFloat
+		expr, conv = attr("f"), store.FloatFilterValue
 	case "custom_attrs_bool":
 		expr, conv = attr("b"), toBoolInt
 		if op != "eq" && op != "neq" && op != "exists" && op != "not_exists" {
 			return cond{}, invalid("filter on %q: op %q not supported for booleans", f.Field, op)
 		}
 	case "resource_attrs":
-		expr, conv, isText = "(SELECT CAST(j.value AS TEXT) FROM resources r, json_each(r.attrs) j WHERE r.id = s.resource_id AND j.key = ?)", toString, true
+		expr, conv, isText = "(SELECT CAST(j.value AS TEXT) FROM resources r, json_each(r.attrs) j WHERE r.id = s.resource_id AND j.key = ?)", store.StringFilterValue, true
 	default:
 		return cond{}, invalid("unknown filter field %q", f.Field)
 	}
@@ -249,90 +226,28 @@ func attrSQL(prefix, key, op string, f store.Filter) (cond, error) {
 	return c, nil
 }
 
-func toString(v any) (any, error) {
-	s, ok := v.(string)
-	if !ok {
-		return nil, fmt.Errorf("want a string, got %T", v)
-	}
-	return s, nil
-}
-
-func toInt(v any) (any, error) {
-	switch x := v.(type) {
-	case int:
-		return int64(x), nil
-	case int64:
-		return x, nil
-	case int32:
-		return int64(x), nil
-	case float64:
-		if x != math.Trunc(x) || math.IsInf(x, 0) || math.Abs(x) > 1<<63 {
-			return nil, fmt.Errorf("want an integer, got %v", x)
-		}
-		return int64(x), nil
-	case json.Number:
-		i, err := x.Int64()
-		if err != nil {
-			return nil, fmt.Errorf("want an integer, got %s", x)
-		}
-		return i, nil
-	}
-	return nil, fmt.Errorf("want an integer, got %T", v)
-}
-
-func toFloat(v any) (any, error) {
-	switch x := v.(type) {
-	case int:
-		return float64(x), nil
-	case int64:
-		return float64(x), nil
-	case float64:
-		return x, nil
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("want a number, got %s", x)
-		}
-		return f, nil
-	}
-	return nil, fmt.Errorf("want a number, got %T", v)
-}
-
+// toBoolInt reads a boolean as the 1 or 0 SQLite stores.
 func toBoolInt(v any) (any, error) {
-	b, ok := v.(bool)
-	if !ok {
-		return nil, fmt.Errorf("want a boolean, got %T", v)
+	b, err := store.BoolFilterValue(v)
+	if err != nil {
+		return nil, err
 	}
-	if b {
+	if b.(bool) {
 		return int64(1), nil
 	}
 	return int64(0), nil
 }
 
-func toNanos(v any) (any, error) {
-	switch x := v.(type) {
-	case time.Time:
-		return store.ClampNanos(x), nil
-	case string:
-		t, err := time.Parse(time.RFC3339Nano, x)
-		if err != nil {
-			return nil, fmt.Errorf("want an RFC 3339 time, got %q", x)
-		}
-		return store.ClampNanos(t), nil
-	}
-	return nil, fmt.Errorf("want an RFC 3339 time, got %T", v)
-}
-
 // sortable are the columns QuerySpans sorts on.
 func sortExpr(field string) (string, bool) {
-	kind, ok := spanFields[field]
-	if !ok || kind == kList {
+	kind, ok := store.SpanFilterFields[field]
+	if !ok || kind == store.FieldList {
 		return "", false
 	}
 	switch kind {
-	case kDuration:
+	case store.FieldDuration:
 		return durationExpr, true
-	case kNullCost:
+	case store.FieldNullCost:
 		return "s.cost_nanos", true
 	}
 	return "s." + field, true
@@ -383,7 +298,7 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 		if err != nil {
 			return nil, 0, err
 		}
-		if k := spanFields[so.Field]; k == kNullInt || k == kNullCost {
+		if k := store.SpanFilterFields[so.Field]; k == store.FieldNullInt || k == store.FieldNullCost {
 			dir += " NULLS LAST" // unreported usage sorts last either way
 		}
 		order = append(order, expr+" "+dir)
