@@ -266,6 +266,18 @@ type TraceSummary struct {
 	Usage
 }
 
+// ConversationSortFields are the fields a ConversationQuery may sort on,
+// each with the name both backends give its column in their query.
+var ConversationSortFields = map[string]string{
+	"conversation_id": "conv_key", "turn_count": "c_turns", "background_count": "c_background", "span_count": "c_spans",
+	"error_count": "c_errors", "running_count": "c_running",
+	"first_activity": "c_first", "last_activity": "c_last", "first_prompt": "c_prompt",
+	"working_dir": "c_working_dir", "git_branch": "c_git_branch",
+	"input_tokens": "c_input", "output_tokens": "c_output",
+	"cache_read_input_tokens": "c_cache_read", "cache_creation_input_tokens": "c_cache_creation",
+	"reasoning_tokens": "c_reasoning", "cost_usd": "c_cost", "unpriced_count": "c_unpriced",
+}
+
 // TraceSortFields are the fields a TraceQuery may sort on, each with the
 // name both backends give its column in their grouped query.
 var TraceSortFields = map[string]string{

@@ -13,18 +13,6 @@ import (
 	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
-// convSortCols map the sortable fields of store.ConversationSummary to the
-// grouped query's columns.
-var convSortCols = map[string]string{
-	"conversation_id": "conv_key", "turn_count": "c_turns", "background_count": "c_background", "span_count": "c_spans",
-	"error_count": "c_errors", "running_count": "c_running",
-	"first_activity": "c_first", "last_activity": "c_last", "first_prompt": "c_prompt",
-	"working_dir": "c_working_dir", "git_branch": "c_git_branch",
-	"input_tokens": "c_input", "output_tokens": "c_output",
-	"cache_read_input_tokens": "c_cache_read", "cache_creation_input_tokens": "c_cache_creation",
-	"reasoning_tokens": "c_reasoning", "cost_usd": "c_cost", "unpriced_count": "c_unpriced",
-}
-
 // convAggs are the grouped columns of the conversations list, over
 // conv_traces (one row per trace of the conversation). Aliases differ from
 // column names so that no alias is substituted into another aggregate.
@@ -68,7 +56,7 @@ func conversationsSQL(l layout, q store.ConversationQuery, search *textsearch.Qu
 	var order []string
 	sorted := map[string]bool{}
 	for _, so := range q.Sort {
-		col, ok := convSortCols[so.Field]
+		col, ok := store.ConversationSortFields[so.Field]
 		if !ok {
 			return page, count, invalid("cannot sort conversations on %q", so.Field)
 		}

@@ -14,17 +14,6 @@ import (
 	"github.com/weavetrace/weave/server/store/textsearch"
 )
 
-var convSortCols = map[string]string{
-	"conversation_id": "c.conv_key", "turn_count": "c.turn_count", "background_count": "c.background_count",
-	"span_count":  "c.span_count",
-	"error_count": "c.error_count", "running_count": "c.running_count",
-	"first_activity": "c.first_activity", "last_activity": "c.last_activity", "first_prompt": "c.prompt",
-	"working_dir": "c.working_dir", "git_branch": "c.git_branch",
-	"input_tokens": "c.input_tokens", "output_tokens": "c.output_tokens",
-	"cache_read_input_tokens": "c.cache_read_tokens", "cache_creation_input_tokens": "c.cache_create_tokens",
-	"reasoning_tokens": "c.reasoning_tokens", "cost_usd": "c.cost_nanos", "unpriced_count": "c.unpriced",
-}
-
 // projPlaceholder stands for the project's internal id in a query's
 // arguments until it is looked up.
 type projPlaceholder struct{}
@@ -82,7 +71,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	}
 	var order []string
 	for _, so := range q.Sort {
-		col, ok := convSortCols[so.Field]
+		col, ok := store.ConversationSortFields[so.Field]
 		if !ok {
 			return page, invalid("cannot sort conversations on %q", so.Field)
 		}
@@ -142,9 +131,12 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if int64(q.Offset) >= page.Total {
 		return page, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.conv_key, c.turn_count, c.background_count, c.span_count, c.error_count, c.running_count,
-		c.first_activity, c.last_activity, c.input_tokens, c.output_tokens, c.cache_read_tokens,
-		c.cache_create_tokens, c.reasoning_tokens, c.cost_nanos, c.unpriced, c.prompt, c.working_dir, c.git_branch
+	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.conv_key, c.turn_count AS c_turns, c.background_count AS c_background,
+		c.span_count AS c_spans, c.error_count AS c_errors, c.running_count AS c_running,
+		c.first_activity AS c_first, c.last_activity AS c_last, c.input_tokens AS c_input, c.output_tokens AS c_output,
+		c.cache_read_tokens AS c_cache_read, c.cache_create_tokens AS c_cache_creation, c.reasoning_tokens AS c_reasoning,
+		c.cost_nanos AS c_cost, c.unpriced AS c_unpriced, c.prompt AS c_prompt, c.working_dir AS c_working_dir,
+		c.git_branch AS c_git_branch
 		FROM conversations c WHERE `+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
 		append(args, limit, q.Offset)...)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -142,6 +143,7 @@ func testConversationQuery(h *harness) {
 			h.t.Errorf("QueryConversations(%s): got %v (total %d), want %v", tc.name, got, page.Total, tc.want)
 		}
 	}
+	checkConversationSorts(h)
 	// Span filters: a conversation is kept when one of its spans matches.
 	// conv-short moves to another working directory and branch.
 	other := convs[1][0].Root
@@ -640,4 +642,66 @@ func testSearchOnePerOccurrence(h *harness) {
 	// The responses come back exactly as written.
 	got := h.get(store.SpanKey{ProjectID: projA, TraceID: traceID, SpanID: answer.SpanID}, store.SpanKey{ProjectID: projA, TraceID: traceID, SpanID: subAnswer.SpanID})
 	h.equalSpans("responses as written", sortedByStart(got), sortedByStart([]model.Span{subAnswer, answer}))
+}
+
+// checkConversationSorts sorts on every field of
+// store.ConversationSortFields both ways: each page comes in that field's
+// order (ties in conversation_id order).
+func checkConversationSorts(h *harness) {
+	value := func(c store.ConversationSummary, field string) any {
+		b, err := json.Marshal(c)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			h.t.Fatal(err)
+		}
+		return m[field]
+	}
+	compare := func(a, b any) int {
+		if a == nil || b == nil { // omitted when empty: the smallest
+			return cmp.Compare(boolInt(a != nil), boolInt(b != nil))
+		}
+		switch x := a.(type) {
+		case float64:
+			return cmp.Compare(x, b.(float64))
+		case string:
+			ta, errA := time.Parse(time.RFC3339Nano, x)
+			tb, errB := time.Parse(time.RFC3339Nano, b.(string))
+			if errA == nil && errB == nil {
+				return ta.Compare(tb)
+			}
+			return strings.Compare(x, b.(string))
+		}
+		h.t.Fatalf("conversation sort: cannot compare %T", a)
+		return 0
+	}
+	for _, field := range slices.Sorted(maps.Keys(store.ConversationSortFields)) {
+		for _, dir := range []string{"asc", "desc"} {
+			page := h.conversations(store.ConversationQuery{ProjectID: projA,
+				Sort: []store.Sort{{Field: field, Direction: dir}, {Field: "conversation_id", Direction: "asc"}}})
+			if len(page.Conversations) != 5 {
+				h.t.Errorf("QueryConversations(sort %s %s): got %d conversations, want 5", field, dir, len(page.Conversations))
+			}
+			for i := 1; i < len(page.Conversations); i++ {
+				a, b := page.Conversations[i-1], page.Conversations[i]
+				c := compare(value(a, field), value(b, field))
+				if dir == "desc" {
+					c = -c
+				}
+				if c > 0 || c == 0 && a.ConversationID > b.ConversationID {
+					h.t.Errorf("QueryConversations(sort %s %s): %s (%v) before %s (%v)", field, dir,
+						a.ConversationID, value(a, field), b.ConversationID, value(b, field))
+				}
+			}
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
