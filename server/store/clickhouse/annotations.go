@@ -45,16 +45,9 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if err := needProject(a.ProjectID); err != nil {
 		return store.Annotation{}, err
 	}
-	a, err := store.CheckAnnotation(a)
+	a, value, err := store.PrepareAnnotation(a)
 	if err != nil {
 		return store.Annotation{}, fmt.Errorf("clickhouse: %w", err)
-	}
-	value, err := json.Marshal(a.Value)
-	if err != nil {
-		return store.Annotation{}, invalid("annotation value: %v", err)
-	}
-	if a.ID == "" {
-		a.ID = store.NewAnnotationID()
 	}
 	s.annMu.Lock()
 	defer s.annMu.Unlock()
@@ -72,9 +65,8 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if err := s.insert(ctx, "annotations", annotationCols, [][]any{row}); err != nil {
 		return store.Annotation{}, fmt.Errorf("clickhouse: upsert annotation: %w", err)
 	}
-	out := a
-	out.Value, out.CreatedAt, out.UpdatedAt = nil, fromNanos(created), fromNanos(now)
-	if err := decodeJSON(string(value), &out.Value); err != nil {
+	out, err := store.StoredAnnotation(a, value, fromNanos(created), fromNanos(now))
+	if err != nil {
 		return store.Annotation{}, fmt.Errorf("clickhouse: upsert annotation: %w", err)
 	}
 	return out, nil

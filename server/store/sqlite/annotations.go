@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,16 +14,9 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if err := needProject(a.ProjectID); err != nil {
 		return store.Annotation{}, err
 	}
-	a, err := store.CheckAnnotation(a)
+	a, value, err := store.PrepareAnnotation(a)
 	if err != nil {
 		return store.Annotation{}, fmt.Errorf("sqlite: %w", err)
-	}
-	value, err := json.Marshal(a.Value)
-	if err != nil {
-		return store.Annotation{}, invalid("annotation value: %v", err)
-	}
-	if a.ID == "" {
-		a.ID = store.NewAnnotationID()
 	}
 	num, label := store.ScoreColumns(a)
 	now := store.ClampNanos(s.now())
@@ -41,9 +33,8 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 			a.Name, a.DataType, a.Min, a.Max, a.TraceID, num, label); err != nil {
 			return err
 		}
-		out = a
-		out.Value, out.CreatedAt, out.UpdatedAt = nil, fromNanos(created), fromNanos(now)
-		return decodeJSON(value, &out.Value)
+		out, err = store.StoredAnnotation(a, value, fromNanos(created), fromNanos(now))
+		return err
 	})
 	if err != nil {
 		return store.Annotation{}, err
