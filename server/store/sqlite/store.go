@@ -89,7 +89,7 @@ type Store struct {
 	// insertShapes caches span INSERTs by which columns are empty (guarded by wmu).
 	insertShapes map[uint64]string
 	ix           *indexer     // the search index (index.go)
-	group        *writeGroup  // WriteSpans calls waiting for the writer (group.go)
+	group        *writeGroup  // WriteSpans calls waiting for the writer (groupcommit.go)
 	commits      atomic.Int64 // write transactions committed (Stats)
 	// pendingRows counts the rows of pending_events, which only this
 	// process writes: never less than the table holds (rows are counted
