@@ -569,12 +569,48 @@ func (c *change) movedConv() bool {
 	return c.p == nil && c.old.convID != c.new.convID
 }
 
+// traceWork is one trace a write touches: its incoming spans.
+type traceWork struct {
+	proj     int64
+	trace    string
+	incoming []*prepSpan
+	old      []*rowState // the trace's stored spans
+}
+
+// writeSpans writes the batch's winners: every touched trace is derived
+// again as it will be after the write, the changed spans written, their
+// search keys noted and the rollups moved by the differences.
 func (w *writeTx) writeSpans(winners []*prepSpan) error {
-	type traceWork struct {
-		proj     int64
-		trace    string
-		incoming []*prepSpan
+	traces, err := w.tracesOf(winners)
+	if err != nil {
+		return err
 	}
+	kept, err := w.loadTraces(traces)
+	if err != nil || len(kept) == 0 {
+		return err
+	}
+	if err := w.storeContent(kept); err != nil {
+		return err
+	}
+	var changes []*change
+	for _, tw := range traces {
+		if len(tw.incoming) == 0 {
+			continue
+		}
+		c, err := w.deriveTrace(tw)
+		if err != nil {
+			return err
+		}
+		changes = append(changes, c...)
+	}
+	if err := w.writeChanges(changes); err != nil {
+		return err
+	}
+	return w.applyDeltas(deltasOf(changes))
+}
+
+// tracesOf groups the winners by trace, in the order of their first span.
+func (w *writeTx) tracesOf(winners []*prepSpan) ([]*traceWork, error) {
 	var traces []*traceWork
 	byTrace := make(map[[2]string]*traceWork)
 	for _, p := range winners {
@@ -583,7 +619,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 		if tw == nil {
 			proj, err := w.project(p.key.project)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			tw = &traceWork{proj: proj, trace: k[1]}
 			byTrace[k] = tw
@@ -591,16 +627,20 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 		}
 		tw.incoming = append(tw.incoming, p)
 	}
+	return traces, nil
+}
 
-	// Load the stored traces and drop in-progress copies of finished spans.
-	olds := make([][]*rowState, len(traces))
+// loadTraces loads the stored spans of each trace and drops the incoming
+// in-progress copies of finished spans; it returns the incoming spans
+// kept.
+func (w *writeTx) loadTraces(traces []*traceWork) ([]*prepSpan, error) {
 	var kept []*prepSpan
-	for i, tw := range traces {
+	for _, tw := range traces {
 		old, err := w.loadTrace(tw.proj, tw.trace)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		olds[i] = old
+		tw.old = old
 		ended := make(map[string]bool, len(old))
 		for _, r := range old {
 			ended[r.spanID] = r.ended != 0
@@ -615,65 +655,62 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 		tw.incoming = k
 		kept = append(kept, k...)
 	}
-	if len(kept) == 0 {
-		return nil
-	}
-	if err := w.storeContent(kept); err != nil {
-		return err
-	}
+	return kept, nil
+}
 
-	// Derive every touched trace as it will be after the write.
+// deriveTrace derives the trace as it will be after the write: a change
+// for every incoming span, and for every stored span whose derived
+// columns move.
+func (w *writeTx) deriveTrace(tw *traceWork) ([]*change, error) {
+	oldBy := make(map[string]*rowState, len(tw.old))
+	for _, r := range tw.old {
+		oldBy[r.spanID] = r
+	}
+	inBy := make(map[string]*prepSpan, len(tw.incoming))
+	for _, p := range tw.incoming {
+		inBy[p.key.span] = p
+	}
+	var states []*rowState
+	var origin []*prepSpan // nil for stored spans
+	for _, r := range tw.old {
+		if inBy[r.spanID] == nil {
+			states = append(states, r)
+			origin = append(origin, nil)
+		}
+	}
+	for _, p := range tw.incoming {
+		states = append(states, stateOf(p, tw.proj))
+		origin = append(origin, p)
+	}
+	nodes := make([]derive.Node, len(states))
+	for j, r := range states {
+		nodes[j] = r.node()
+	}
+	ders := derive.Trace(tw.trace, nodes)
 	var changes []*change
-	for i, tw := range traces {
-		if len(tw.incoming) == 0 {
+	for j, r := range states {
+		convID, err := w.conv(tw.proj, ders[j].ConvKey)
+		if err != nil {
+			return nil, err
+		}
+		if p := origin[j]; p != nil {
+			r.d, r.convID = ders[j], convID
+			changes = append(changes, &change{p: p, old: oldBy[r.spanID], new: r})
 			continue
 		}
-		oldBy := make(map[string]*rowState, len(olds[i]))
-		for _, r := range olds[i] {
-			oldBy[r.spanID] = r
+		if r.d == ders[j] {
+			continue
 		}
-		inBy := make(map[string]*prepSpan, len(tw.incoming))
-		for _, p := range tw.incoming {
-			inBy[p.key.span] = p
-		}
-		var states []*rowState
-		var origin []*prepSpan // nil for stored spans
-		for _, r := range olds[i] {
-			if inBy[r.spanID] == nil {
-				states = append(states, r)
-				origin = append(origin, nil)
-			}
-		}
-		for _, p := range tw.incoming {
-			states = append(states, stateOf(p, tw.proj))
-			origin = append(origin, p)
-		}
-		nodes := make([]derive.Node, len(states))
-		for j, r := range states {
-			nodes[j] = r.node()
-		}
-		ders := derive.Trace(tw.trace, nodes)
-		for j, r := range states {
-			convID, err := w.conv(tw.proj, ders[j].ConvKey)
-			if err != nil {
-				return err
-			}
-			if p := origin[j]; p != nil {
-				r.d, r.convID = ders[j], convID
-				changes = append(changes, &change{p: p, old: oldBy[r.spanID], new: r})
-				continue
-			}
-			if r.d == ders[j] {
-				continue
-			}
-			nr := *r
-			nr.d, nr.convID = ders[j], convID
-			changes = append(changes, &change{old: r, new: &nr})
-		}
+		nr := *r
+		nr.d, nr.convID = ders[j], convID
+		changes = append(changes, &change{old: r, new: &nr})
 	}
+	return changes, nil
+}
 
-	// Search keys of the versions being replaced or moved, read before
-	// anything is overwritten.
+// writeChanges writes the changed spans and notes their search keys (those
+// of the versions replaced or moved read before anything is overwritten).
+func (w *writeTx) writeChanges(changes []*change) error {
 	var need []int64
 	for _, c := range changes {
 		if (c.p != nil && c.old != nil) || c.movedConv() {
@@ -684,7 +721,6 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 	if err != nil {
 		return err
 	}
-
 	for _, c := range changes {
 		if c.p == nil {
 			if err := w.updateDerived(c.new); err != nil {
@@ -705,7 +741,12 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 			w.noteSearch(nil, c.new, nil, c.p.keys())
 		}
 	}
+	return nil
+}
 
+// deltasOf is what the changes move in the rollups: each old version
+// taken out, each new one put in.
+func deltasOf(changes []*change) *deltas {
 	d := newDeltas()
 	for _, c := range changes {
 		if c.old != nil {
@@ -720,7 +761,7 @@ func (w *writeTx) writeSpans(winners []*prepSpan) error {
 		}
 		d.add(c.new, pc, +1)
 	}
-	return w.applyDeltas(d)
+	return d
 }
 
 // updateDerived rewrites a stored span's derived columns.
