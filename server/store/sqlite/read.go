@@ -250,19 +250,45 @@ func buildHeavy(ctx context.Context, q queryer, dets map[int64]details) (map[int
 	for _, x := range dets {
 		pageIDs = append(pageIDs, x.inPages...)
 	}
-	pages, err := loadPages(ctx, q, uniq(pageIDs))
-	if err != nil {
+	var h heavy
+	var err error
+	if h.pages, err = loadPages(ctx, q, uniq(pageIDs)); err != nil {
 		return nil, err
 	}
-	var textIDs []int64
+	h.texts = make(map[int64]string)
+	if err := loadByIDs(ctx, q, "texts", "body", uniq(textIDs(dets, h.pages)), func(id int64, v []byte) error {
+		h.texts[id] = string(v)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if h.chunkPages, h.chunks, err = loadRawRefs(ctx, q, dets); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*model.Span, len(dets))
+	for pk, x := range dets {
+		if out[pk], err = h.span(pk, x); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// textIDs are the texts the details and message pages refer to.
+func textIDs(dets map[int64]details, pages map[int64][]shape) []int64 {
+	var ids []int64
+	add := func(list ...int64) {
+		for _, id := range list {
+			if id != 0 {
+				ids = append(ids, id)
+			}
+		}
+	}
 	addShapes := func(list []shape) {
 		for _, sh := range list {
 			for _, p := range sh.parts {
-				for _, id := range p.ids() {
-					if id != 0 {
-						textIDs = append(textIDs, id)
-					}
-				}
+				refs := p.ids()
+				add(refs[:]...)
 			}
 		}
 	}
@@ -272,142 +298,146 @@ func buildHeavy(ctx context.Context, q queryer, dets map[int64]details) (map[int
 	for _, x := range dets {
 		addShapes(x.inTail)
 		addShapes(x.out)
-		for _, id := range x.sys {
-			if id != 0 {
-				textIDs = append(textIDs, id)
-			}
-		}
-		for _, id := range []int64{x.args, x.result} {
-			if id != 0 {
-				textIDs = append(textIDs, id)
-			}
-		}
+		add(x.sys...)
+		add(x.args, x.result)
 	}
-	texts := make(map[int64]string)
-	if err := loadByIDs(ctx, q, "texts", "body", uniq(textIDs), func(id int64, v []byte) error {
-		texts[id] = string(v)
-		return nil
-	}); err != nil {
-		return nil, err
+	return ids
+}
+
+// heavy is the content buildHeavy read: message pages, texts and the raw
+// forms' chunk pages and chunks, by id.
+type heavy struct {
+	pages      map[int64][]shape
+	texts      map[int64]string
+	chunkPages map[int64][]int64
+	chunks     map[int64][]byte
+}
+
+// text is a text by id ("" for 0).
+func (h *heavy) text(id int64) (string, error) {
+	if id == 0 {
+		return "", nil
 	}
-	chunkPages, chunks, err := loadRawRefs(ctx, q, dets)
+	t, ok := h.texts[id]
+	if !ok {
+		return "", fmt.Errorf("sqlite: text %d missing: %w", id, errCorrupt)
+	}
+	return t, nil
+}
+
+// msg rebuilds one message from its shape.
+func (h *heavy) msg(sh *shape) (model.Message, error) {
+	m := model.Message{Role: sh.role, Name: sh.name, FinishReason: sh.finish}
+	for _, p := range sh.parts {
+		part := model.Part{Type: p.typ, ID: p.id, Name: p.name, MimeType: p.mime, Modality: p.modality, FileID: p.fileID, URI: p.uri, Content: p.inline}
+		if p.content != 0 {
+			c, err := h.text(p.content)
+			if err != nil {
+				return m, err
+			}
+			part.Content = c
+		}
+		if p.args != 0 {
+			a, err := h.text(p.args)
+			if err != nil {
+				return m, err
+			}
+			part.Arguments = json.RawMessage(a)
+		}
+		if p.resp != 0 {
+			r, err := h.response(&p)
+			if err != nil {
+				return m, err
+			}
+			part.Response = json.RawMessage(r)
+		}
+		m.Parts = append(m.Parts, part)
+	}
+	return m, nil
+}
+
+// response is a part's tool response as JSON: its raw form when it has
+// one, else its text (encoded as a JSON string when it was one).
+func (h *heavy) response(p *shapePart) (string, error) {
+	r, err := h.text(p.resp)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	text := func(id int64) (string, error) {
-		if id == 0 {
-			return "", nil
-		}
-		t, ok := texts[id]
-		if !ok {
-			return "", fmt.Errorf("sqlite: text %d missing: %w", id, errCorrupt)
-		}
-		return t, nil
+	switch {
+	case p.respRaw != 0:
+		return h.text(p.respRaw)
+	case p.respString:
+		return encodeJSONString(r), nil
 	}
-	msg := func(sh *shape) (model.Message, error) {
-		m := model.Message{Role: sh.role, Name: sh.name, FinishReason: sh.finish}
-		for _, p := range sh.parts {
-			part := model.Part{Type: p.typ, ID: p.id, Name: p.name, MimeType: p.mime, Modality: p.modality, FileID: p.fileID, URI: p.uri, Content: p.inline}
-			if p.content != 0 {
-				c, err := text(p.content)
-				if err != nil {
-					return m, err
-				}
-				part.Content = c
-			}
-			if p.args != 0 {
-				a, err := text(p.args)
-				if err != nil {
-					return m, err
-				}
-				part.Arguments = json.RawMessage(a)
-			}
-			if p.resp != 0 {
-				r, err := text(p.resp)
-				if err != nil {
-					return m, err
-				}
-				switch {
-				case p.respRaw != 0:
-					if r, err = text(p.respRaw); err != nil {
-						return m, err
-					}
-				case p.respString:
-					r = encodeJSONString(r)
-				}
-				part.Response = json.RawMessage(r)
-			}
-			m.Parts = append(m.Parts, part)
-		}
-		return m, nil
-	}
-	msgs := func(list []shape) ([]model.Message, error) {
-		var out []model.Message
-		for i := range list {
-			m, err := msg(&list[i])
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, m)
-		}
-		return out, nil
-	}
-	out := make(map[int64]*model.Span, len(dets))
-	for pk, x := range dets {
-		sp := &model.Span{}
-		for _, pg := range x.inPages {
-			list, ok := pages[pg]
-			if !ok {
-				return nil, fmt.Errorf("sqlite: page %d missing: %w", pg, errCorrupt)
-			}
-			ms, err := msgs(list)
-			if err != nil {
-				return nil, err
-			}
-			sp.InputMessages = append(sp.InputMessages, ms...)
-		}
-		tail, err := msgs(x.inTail)
+	return r, nil
+}
+
+func (h *heavy) msgs(list []shape) ([]model.Message, error) {
+	var out []model.Message
+	for i := range list {
+		m, err := h.msg(&list[i])
 		if err != nil {
 			return nil, err
 		}
-		sp.InputMessages = append(sp.InputMessages, tail...)
-		if sp.OutputMessages, err = msgs(x.out); err != nil {
-			return nil, err
-		}
-		for _, id := range x.sys {
-			t, err := text(id)
-			if err != nil {
-				return nil, err
-			}
-			sp.SystemInstructions = append(sp.SystemInstructions, t)
-		}
-		if sp.ToolCallArguments, err = text(x.args); err != nil {
-			return nil, err
-		}
-		if sp.ToolCallResult, err = text(x.result); err != nil {
-			return nil, err
-		}
-		if x.events != nil {
-			if err := decodeJSON(x.events, &sp.Events); err != nil {
-				return nil, fmt.Errorf("sqlite: span %d events: %w", pk, err)
-			}
-			for i := range sp.Events {
-				sp.Events[i].Time = sp.Events[i].Time.UTC()
-			}
-		}
-		if x.raw != nil {
-			sp.RawSpan = json.RawMessage(x.raw)
-		}
-		if x.rawForm != nil {
-			raw, err := x.rawForm.assemble(chunkPages, chunks)
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: span %d raw_span: %w", pk, err)
-			}
-			sp.RawSpan = raw
-		}
-		out[pk] = sp
+		out = append(out, m)
 	}
 	return out, nil
+}
+
+// span rebuilds the heavy columns of one span.
+func (h *heavy) span(pk int64, x details) (*model.Span, error) {
+	sp := &model.Span{}
+	for _, pg := range x.inPages {
+		list, ok := h.pages[pg]
+		if !ok {
+			return nil, fmt.Errorf("sqlite: page %d missing: %w", pg, errCorrupt)
+		}
+		ms, err := h.msgs(list)
+		if err != nil {
+			return nil, err
+		}
+		sp.InputMessages = append(sp.InputMessages, ms...)
+	}
+	tail, err := h.msgs(x.inTail)
+	if err != nil {
+		return nil, err
+	}
+	sp.InputMessages = append(sp.InputMessages, tail...)
+	if sp.OutputMessages, err = h.msgs(x.out); err != nil {
+		return nil, err
+	}
+	for _, id := range x.sys {
+		t, err := h.text(id)
+		if err != nil {
+			return nil, err
+		}
+		sp.SystemInstructions = append(sp.SystemInstructions, t)
+	}
+	if sp.ToolCallArguments, err = h.text(x.args); err != nil {
+		return nil, err
+	}
+	if sp.ToolCallResult, err = h.text(x.result); err != nil {
+		return nil, err
+	}
+	if x.events != nil {
+		if err := decodeJSON(x.events, &sp.Events); err != nil {
+			return nil, fmt.Errorf("sqlite: span %d events: %w", pk, err)
+		}
+		for i := range sp.Events {
+			sp.Events[i].Time = sp.Events[i].Time.UTC()
+		}
+	}
+	if x.raw != nil {
+		sp.RawSpan = json.RawMessage(x.raw)
+	}
+	if x.rawForm != nil {
+		raw, err := x.rawForm.assemble(h.chunkPages, h.chunks)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: span %d raw_span: %w", pk, err)
+		}
+		sp.RawSpan = raw
+	}
+	return sp, nil
 }
 
 // loadRawRefs reads the chunk-id pages and the chunks the raw forms of
