@@ -40,30 +40,13 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
-	var having []string
-	args := []any{nil}
-	if !q.Range.From.IsZero() && !q.Range.To.IsZero() && !q.Range.From.Before(q.Range.To) {
-		return nil, 0, invalid("time range from is not before to")
+	having, args, err := agentRangeSQL(q.Range)
+	if err != nil {
+		return nil, 0, err
 	}
-	if !q.Range.From.IsZero() {
-		having = append(having, "MAX(last_seen) >= ?")
-		args = append(args, store.ClampNanos(q.Range.From))
-	}
-	if !q.Range.To.IsZero() {
-		having = append(having, "MIN(first_seen) < ?")
-		args = append(args, store.ClampNanos(q.Range.To))
-	}
-	var order []string
-	for _, so := range q.Sort {
-		col, ok := agentSortCols[so.Field]
-		if !ok {
-			return nil, 0, invalid("cannot sort agents on %q", so.Field)
-		}
-		dir, err := direction(so.Direction)
-		if err != nil {
-			return nil, 0, err
-		}
-		order = append(order, col+" "+dir)
+	order, err := sortOrder(q.Sort, agentSortCols, "agents")
+	if err != nil {
+		return nil, 0, err
 	}
 	if len(order) == 0 {
 		order = []string{"last_seen DESC"}
@@ -110,6 +93,33 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
 	}
+	out, err := scanAgents(rows, byAgent)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// agentRangeSQL is the HAVING conditions of an agent query's time range,
+// and their arguments after a first one left for the project's id.
+func agentRangeSQL(r store.TimeRange) (having []string, args []any, err error) {
+	args = []any{nil}
+	if !r.From.IsZero() && !r.To.IsZero() && !r.From.Before(r.To) {
+		return nil, nil, invalid("time range from is not before to")
+	}
+	if !r.From.IsZero() {
+		having = append(having, "MAX(last_seen) >= ?")
+		args = append(args, store.ClampNanos(r.From))
+	}
+	if !r.To.IsZero() {
+		having = append(having, "MIN(first_seen) < ?")
+		args = append(args, store.ClampNanos(r.To))
+	}
+	return having, args, nil
+}
+
+// scanAgents reads the rows of QueryAgents' page and closes them.
+func scanAgents(rows *sql.Rows, byAgent map[string]map[string]store.ScoreSummary) ([]store.AgentSummary, error) {
 	defer rows.Close()
 	var out []store.AgentSummary
 	for rows.Next() {
@@ -118,7 +128,7 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 		var u usageScan
 		if err := rows.Scan(append([]any{&a.AgentName, &a.InvocationCount, &a.SpanCount, &a.ErrorCount, &a.TotalDurationMs,
 			&first, &last, &a.VersionCount}, u.dest()...)...); err != nil {
-			return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
+			return nil, fmt.Errorf("sqlite: query agents: %w", err)
 		}
 		a.Usage = u.usage()
 		a.Scores = byAgent[a.AgentName]
@@ -126,9 +136,9 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: query agents: %w", err)
+		return nil, fmt.Errorf("sqlite: query agents: %w", err)
 	}
-	return out, total, nil
+	return out, nil
 }
 
 // AgentVersions implements store.Reader.

@@ -83,13 +83,8 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 	if err := rangeSQL("s.started_at", q.Range, &where, &whereArgs); err != nil {
 		return nil, 0, err
 	}
-	for _, f := range q.Filters {
-		c, err := filterSQL(f)
-		if err != nil {
-			return nil, 0, err
-		}
-		where = append(where, c.sql)
-		whereArgs = append(whereArgs, c.args...)
+	if err := filtersSQL(q.Filters, &where, &whereArgs); err != nil {
+		return nil, 0, err
 	}
 	var order []string
 	for _, so := range q.Sort {

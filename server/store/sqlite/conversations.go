@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,81 +28,20 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if err := checkOffset(q.Offset); err != nil {
 		return page, err
 	}
-	where := []string{"c.proj = ?", "c.span_count > 0"}
-	args := []any{nil}
-	if err := rangeSQL("c.last_activity", q.Range, &where, &args); err != nil {
-		return page, err
-	}
-	if q.AgentName != "" {
-		where = append(where, "EXISTS (SELECT 1 FROM conv_agents a WHERE a.conv_id = c.id AND a.agent_name = ?)")
-		args = append(args, q.AgentName)
-	}
-	if len(q.Filters) > 0 {
-		var inner []string
-		var innerArgs []any
-		for _, f := range q.Filters {
-			c, err := filterSQL(f)
-			if err != nil {
-				return page, err
-			}
-			inner = append(inner, c.sql)
-			innerArgs = append(innerArgs, c.args...)
-		}
-		where = append(where, "c.id IN (SELECT s.conv_id FROM spans s WHERE s.proj = ? AND "+join(inner)+")")
-		args = append(append(args, projPlaceholder{}), innerArgs...)
-	}
-	scoreFilters, err := store.ParseScoreFilters(q.ScoreFilters)
+	cq, err := conversationSQL(q)
 	if err != nil {
 		return page, err
 	}
-	var search *textsearch.Query
-	if q.Search != "" {
-		parsed, err := textsearch.Parse(q.Search)
-		if err != nil {
-			return page, err
-		}
-		search = &parsed
-		where = append(where, `c.id IN (SELECT g.conv_id FROM search.groups_fts f CROSS JOIN search.msg_groups g ON g.gid = f.rowid
-			WHERE f.groups_fts MATCH ?)`)
-		args = append(args, nil) // the match, once the project id is known
-	}
-	var order []string
-	for _, so := range q.Sort {
-		col, ok := store.ConversationSortFields[so.Field]
-		if !ok {
-			return page, invalid("cannot sort conversations on %q", so.Field)
-		}
-		dir, err := direction(so.Direction)
-		if err != nil {
-			return page, err
-		}
-		order = append(order, col+" "+dir)
-	}
-	if len(order) == 0 {
-		order = []string{"c.last_activity DESC"}
-	}
-	order = append(order, "c.conv_key ASC")
-
 	proj, ok, err := s.projectID(ctx, q.ProjectID)
 	if err != nil || !ok {
 		return page, err
 	}
-	args[0] = proj
-	for i := range args {
-		if _, ok := args[i].(projPlaceholder); ok {
-			args[i] = proj
-		}
-	}
-	if search != nil {
+	if cq.search != nil {
 		if err := s.syncSearch(ctx); err != nil {
 			return page, err
 		}
-		for i := range args {
-			if args[i] == nil {
-				args[i] = searchMatch(proj, 0, nil, *search)
-			}
-		}
 	}
+	cq.bind(proj)
 	tx, err := s.r.BeginTx(ctx, nil)
 	if err != nil {
 		return page, fmt.Errorf("sqlite: query conversations: %w", err)
@@ -112,8 +52,9 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		return page, err
 	}
 	byConv, _ := store.GroupScores(items)
-	if len(scoreFilters) > 0 {
-		c, cargs := scoredCond("c.conv_key", scoreFilters, byConv)
+	where, args := cq.where, cq.args
+	if len(cq.scoreFilters) > 0 {
+		c, cargs := scoredCond("c.conv_key", cq.scoreFilters, byConv)
 		where, args = append(where, c), append(args, cargs...)
 	}
 	cond := join(where)
@@ -127,16 +68,98 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	if int64(q.Offset) >= page.Total {
 		return page, nil
 	}
+	idx, err := conversationRows(ctx, tx, &page, byConv, cond+" ORDER BY "+strings.Join(cq.order, ", ")+" LIMIT ? OFFSET ?",
+		append(args, limit, q.Offset))
+	if err != nil {
+		return page, err
+	}
+	return page, conversationLists(ctx, tx, page.Conversations, idx)
+}
+
+// convQuery is the SQL of a conversation query before its project's id is
+// known: the conditions on conversations aliased c and their arguments,
+// the order, and what is resolved later.
+type convQuery struct {
+	where        []string
+	args         []any // args[0] is the project's id; projPlaceholder, and nil for the search match, stand for values bind fills in
+	order        []string
+	search       *textsearch.Query
+	scoreFilters []store.ScoreFilter
+}
+
+// conversationSQL translates a conversation query's range, agent, span
+// filters, search and sort.
+func conversationSQL(q store.ConversationQuery) (*convQuery, error) {
+	cq := &convQuery{where: []string{"c.proj = ?", "c.span_count > 0"}, args: []any{nil}}
+	if err := rangeSQL("c.last_activity", q.Range, &cq.where, &cq.args); err != nil {
+		return nil, err
+	}
+	if q.AgentName != "" {
+		cq.where = append(cq.where, "EXISTS (SELECT 1 FROM conv_agents a WHERE a.conv_id = c.id AND a.agent_name = ?)")
+		cq.args = append(cq.args, q.AgentName)
+	}
+	if len(q.Filters) > 0 {
+		var inner []string
+		var innerArgs []any
+		if err := filtersSQL(q.Filters, &inner, &innerArgs); err != nil {
+			return nil, err
+		}
+		cq.where = append(cq.where, "c.id IN (SELECT s.conv_id FROM spans s WHERE s.proj = ? AND "+join(inner)+")")
+		cq.args = append(append(cq.args, projPlaceholder{}), innerArgs...)
+	}
+	var err error
+	if cq.scoreFilters, err = store.ParseScoreFilters(q.ScoreFilters); err != nil {
+		return nil, err
+	}
+	if q.Search != "" {
+		parsed, err := textsearch.Parse(q.Search)
+		if err != nil {
+			return nil, err
+		}
+		cq.search = &parsed
+		cq.where = append(cq.where, `c.id IN (SELECT g.conv_id FROM search.groups_fts f CROSS JOIN search.msg_groups g ON g.gid = f.rowid
+			WHERE f.groups_fts MATCH ?)`)
+		cq.args = append(cq.args, nil) // the match, once the project id is known
+	}
+	if cq.order, err = sortOrder(q.Sort, store.ConversationSortFields, "conversations"); err != nil {
+		return nil, err
+	}
+	if len(cq.order) == 0 {
+		cq.order = []string{"c.last_activity DESC"}
+	}
+	cq.order = append(cq.order, "c.conv_key ASC")
+	return cq, nil
+}
+
+// bind fills in the project's id and the search match.
+func (cq *convQuery) bind(proj int64) {
+	cq.args[0] = proj
+	for i := range cq.args {
+		switch cq.args[i].(type) {
+		case projPlaceholder:
+			cq.args[i] = proj
+		case nil:
+			if cq.search != nil {
+				cq.args[i] = searchMatch(proj, 0, nil, *cq.search)
+			}
+		}
+	}
+}
+
+// conversationRows reads the page's conversations (where is the
+// condition on conversations aliased c, with ORDER BY and LIMIT) into
+// page, and returns the index in it of each conversation by id.
+func conversationRows(ctx context.Context, tx *sql.Tx, page *store.ConversationPage, byConv map[string]map[string]store.ScoreSummary,
+	where string, args []any) (map[int64]int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT c.id, c.conv_key, c.turn_count AS c_turns, c.background_count AS c_background,
 		c.span_count AS c_spans, c.error_count AS c_errors, c.running_count AS c_running,
 		c.first_activity AS c_first, c.last_activity AS c_last, c.input_tokens AS c_input, c.output_tokens AS c_output,
 		c.cache_read_tokens AS c_cache_read, c.cache_create_tokens AS c_cache_creation, c.reasoning_tokens AS c_reasoning,
 		c.cost_nanos AS c_cost, c.unpriced AS c_unpriced, c.prompt AS c_prompt, c.working_dir AS c_working_dir,
 		c.git_branch AS c_git_branch
-		FROM conversations c WHERE `+cond+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
-		append(args, limit, q.Offset)...)
+		FROM conversations c WHERE `+where, args...)
 	if err != nil {
-		return page, fmt.Errorf("sqlite: query conversations: %w", err)
+		return nil, fmt.Errorf("sqlite: query conversations: %w", err)
 	}
 	idx := make(map[int64]int)
 	for rows.Next() {
@@ -146,7 +169,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		if err := rows.Scan(append(append([]any{&id, &c.ConversationID, &c.TurnCount, &c.BackgroundCount, &c.SpanCount, &c.ErrorCount, &c.RunningCount,
 			&first, &last}, u.dest()...), &c.FirstPrompt, &c.WorkingDir, &c.GitBranch)...); err != nil {
 			rows.Close()
-			return page, fmt.Errorf("sqlite: query conversations: %w", err)
+			return nil, fmt.Errorf("sqlite: query conversations: %w", err)
 		}
 		c.Usage = u.usage()
 		c.FirstActivity, c.LastActivity = fromNanos(first), fromNanos(last)
@@ -155,9 +178,14 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		page.Conversations = append(page.Conversations, c)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return page, fmt.Errorf("sqlite: query conversations: %w", err)
+		return nil, fmt.Errorf("sqlite: query conversations: %w", err)
 	}
-	// Agents and models of the page, in one bounded query each.
+	return idx, nil
+}
+
+// conversationLists reads the agents and models of the page's
+// conversations (idx: their index by id), in one bounded query each.
+func conversationLists(ctx context.Context, tx *sql.Tx, convs []store.ConversationSummary, idx map[int64]int) error {
 	keys := make([]any, 0, len(idx))
 	for id := range idx {
 		keys = append(keys, id)
@@ -172,23 +200,23 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		rows, err := tx.QueryContext(ctx, "SELECT conv_id, "+t.col+" FROM "+t.table+" WHERE conv_id IN ("+
 			placeholders(len(keys))+") ORDER BY conv_id, "+t.col, keys...)
 		if err != nil {
-			return page, fmt.Errorf("sqlite: query conversations: %w", err)
+			return fmt.Errorf("sqlite: query conversations: %w", err)
 		}
 		for rows.Next() {
 			var k int64
 			var v string
 			if err := rows.Scan(&k, &v); err != nil {
 				rows.Close()
-				return page, fmt.Errorf("sqlite: query conversations: %w", err)
+				return fmt.Errorf("sqlite: query conversations: %w", err)
 			}
 			if i, ok := idx[k]; ok {
-				d := t.dst(&page.Conversations[i])
+				d := t.dst(&convs[i])
 				*d = append(*d, v)
 			}
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return page, fmt.Errorf("sqlite: query conversations: %w", err)
+			return fmt.Errorf("sqlite: query conversations: %w", err)
 		}
 	}
-	return page, nil
+	return nil
 }

@@ -90,6 +90,20 @@ func filterSQL(f store.Filter) (cond, error) {
 	return cond{}, invalid("unknown filter field %q", f.Field)
 }
 
+// filtersSQL appends the conditions of fs (on spans aliased s) to where,
+// their arguments to args.
+func filtersSQL(fs []store.Filter, where *[]string, args *[]any) error {
+	for _, f := range fs {
+		c, err := filterSQL(f)
+		if err != nil {
+			return err
+		}
+		*where = append(*where, c.sql)
+		*args = append(*args, c.args...)
+	}
+	return nil
+}
+
 // scalarSQL builds a comparison on expr. conv converts a filter value to
 // the column's SQL value.
 func scalarSQL(expr, op string, f store.Filter, conv func(any) (any, error), isText bool, exists, notExists string) (cond, error) {
@@ -253,6 +267,24 @@ func sortExpr(field string) (string, bool) {
 	return "s." + field, true
 }
 
+// sortOrder is the ORDER BY terms of sorts on the columns cols maps the
+// sortable fields of what to.
+func sortOrder(sorts []store.Sort, cols map[string]string, what string) ([]string, error) {
+	var order []string
+	for _, so := range sorts {
+		col, ok := cols[so.Field]
+		if !ok {
+			return nil, invalid("cannot sort %s on %q", what, so.Field)
+		}
+		dir, err := direction(so.Direction)
+		if err != nil {
+			return nil, err
+		}
+		order = append(order, col+" "+dir)
+	}
+	return order, nil
+}
+
 func direction(d string) (string, error) {
 	switch strings.ToLower(d) {
 	case "", "desc":
@@ -280,13 +312,8 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	if err := rangeSQL("s.started_at", q.Range, &where, &args); err != nil {
 		return nil, 0, err
 	}
-	for _, f := range q.Filters {
-		c, err := filterSQL(f)
-		if err != nil {
-			return nil, 0, err
-		}
-		where = append(where, c.sql)
-		args = append(args, c.args...)
+	if err := filtersSQL(q.Filters, &where, &args); err != nil {
+		return nil, 0, err
 	}
 	var order []string
 	for _, so := range q.Sort {

@@ -46,13 +46,8 @@ func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.Tr
 	args := []any{nil}
 	var inner []string // conditions of the span-filter subquery
 	var innerArgs []any
-	for _, f := range q.Filters {
-		c, err := filterSQL(f)
-		if err != nil {
-			return nil, 0, err
-		}
-		inner = append(inner, c.sql)
-		innerArgs = append(innerArgs, c.args...)
+	if err := filtersSQL(q.Filters, &inner, &innerArgs); err != nil {
+		return nil, 0, err
 	}
 	var having []string
 	if err := rangeSQL("t_start", q.Range, &having, &args); err != nil {
