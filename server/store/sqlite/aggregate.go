@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -60,14 +61,71 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 	if err := store.CheckAggregateQuery(q); err != nil {
 		return nil, 0, err
 	}
-	var sel []string
-	var args []any
-	kinds := make([]store.GroupKind, len(q.GroupBy))
-	gcols := make([]string, 0, len(q.GroupBy)+1)
-	for i, f := range q.GroupBy {
+	sel, args, kinds, gcols, err := groupSelect(q.GroupBy)
+	if err != nil {
+		return nil, 0, err
+	}
+	where := []string{"s.proj = ?"}
+	whereArgs := []any{nil}
+	if err := rangeSQL("s.started_at", q.Range, &where, &whereArgs); err != nil {
+		return nil, 0, err
+	}
+	if err := filtersSQL(q.Filters, &where, &whereArgs); err != nil {
+		return nil, 0, err
+	}
+	order, err := aggregateOrder(q, gcols)
+	if err != nil {
+		return nil, 0, err
+	}
+	proj, ok, err := s.projectID(ctx, q.ProjectID)
+	if err != nil || !ok {
+		return nil, 0, err
+	}
+	whereArgs[0] = proj
+	args = append(args, whereArgs...)
+	with := aggregateWith(sel, where, gcols)
+
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
+	}
+	defer tx.Rollback()
+	var total int64
+	if err := tx.QueryRowContext(ctx, with+"SELECT COUNT(*) FROM agg", args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
+	}
+	if int64(q.Offset) >= total {
+		return nil, total, nil
+	}
+	var keyCols, on []string
+	for _, g := range gcols {
+		keyCols = append(keyCols, "agg."+g)
+		on = append(on, "agg."+g+" IS pct."+g)
+	}
+	rows, err := tx.QueryContext(ctx, with+"SELECT "+strings.Join(keyCols, ", ")+`, a_count, a_inv, a_err, a_in, a_out,
+		a_cache_read, a_cache_creation, a_reasoning, a_total, a_cost, a_p50, a_p90, a_p95, a_p99
+		FROM agg LEFT JOIN pct ON `+strings.Join(on, " AND ")+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
+		append(args, limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
+	}
+	out, err := scanGroups(rows, q.GroupBy, kinds, len(gcols))
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// groupSelect is the group keys' select terms (g0, g1, … ; one constant
+// g0 without group-by fields) with their arguments and kinds, and the key
+// columns' names.
+func groupSelect(groupBy []string) (sel []string, args []any, kinds []store.GroupKind, gcols []string, err error) {
+	kinds = make([]store.GroupKind, len(groupBy))
+	gcols = make([]string, 0, len(groupBy)+1)
+	for i, f := range groupBy {
 		expr, a, kind, err := groupExpr(f)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, nil, nil, err
 		}
 		g := "g" + strconv.Itoa(i)
 		sel = append(sel, expr+" AS "+g)
@@ -78,19 +136,17 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 	if len(gcols) == 0 { // one group of everything
 		sel, gcols = append(sel, "0 AS g0"), append(gcols, "g0")
 	}
-	where := []string{"s.proj = ?"}
-	whereArgs := []any{nil}
-	if err := rangeSQL("s.started_at", q.Range, &where, &whereArgs); err != nil {
-		return nil, 0, err
-	}
-	if err := filtersSQL(q.Filters, &where, &whereArgs); err != nil {
-		return nil, 0, err
-	}
+	return sel, args, kinds, gcols, nil
+}
+
+// aggregateOrder is the ORDER BY terms of an aggregate query: its sorts on
+// figures or group-by fields, then every key column.
+func aggregateOrder(q store.AggregateQuery, gcols []string) ([]string, error) {
 	var order []string
 	for _, so := range q.Sort {
 		dir, err := direction(so.Direction)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		if col, ok := store.AggregateSortFields[so.Field]; ok {
 			if store.IsPercentileField(so.Field) {
@@ -111,24 +167,20 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 	for _, g := range gcols {
 		order = append(order, "agg."+g+" ASC NULLS FIRST")
 	}
-	proj, ok, err := s.projectID(ctx, q.ProjectID)
-	if err != nil || !ok {
-		return nil, 0, err
-	}
-	whereArgs[0] = proj
-	args = append(args, whereArgs...)
+	return order, nil
+}
 
+// aggregateWith is the WITH clause of an aggregate query: base (the
+// matching spans with their keys), agg (the figures per group), ranked and
+// pct (the exact duration percentiles per group).
+func aggregateWith(sel, where, gcols []string) string {
 	gl := strings.Join(gcols, ", ")
-	var on []string
-	for _, g := range gcols {
-		on = append(on, "agg."+g+" IS pct."+g)
-	}
 	pcts := make([]string, len(store.PercentileLevels))
 	for i, l := range store.PercentileLevels {
 		lv := strconv.FormatFloat(l, 'f', -1, 64)
 		pcts[i] = "MAX(CASE WHEN rn = MIN(n - 1, CAST(" + lv + " * n AS INTEGER)) + 1 THEN dur END) AS " + store.PercentileColumns[i]
 	}
-	with := "WITH base AS (SELECT " + strings.Join(sel, ", ") + `, s.operation_name AS op, s.status_code AS st,
+	return "WITH base AS (SELECT " + strings.Join(sel, ", ") + `, s.operation_name AS op, s.status_code AS st,
 		s.input_tokens AS tin, s.output_tokens AS tout, s.cache_read_input_tokens AS tcr, s.cache_creation_input_tokens AS tcc,
 		s.reasoning_tokens AS treas, s.total_tokens AS ttot, s.cost_nanos AS tcost, CASE WHEN s.ended_at != 0 THEN ` + durationExpr + ` END AS dur
 		FROM spans s WHERE ` + join(where) + `),
@@ -140,35 +192,16 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 	ranked AS (SELECT ` + gl + `, dur, ROW_NUMBER() OVER (PARTITION BY ` + gl + ` ORDER BY dur) AS rn,
 		COUNT(*) OVER (PARTITION BY ` + gl + `) AS n FROM base WHERE dur IS NOT NULL),
 	pct AS (SELECT ` + gl + `, ` + strings.Join(pcts, ", ") + ` FROM ranked GROUP BY ` + gl + `) `
+}
 
-	tx, err := s.r.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
-	}
-	defer tx.Rollback()
-	var total int64
-	if err := tx.QueryRowContext(ctx, with+"SELECT COUNT(*) FROM agg", args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
-	}
-	if int64(q.Offset) >= total {
-		return nil, total, nil
-	}
-	var keyCols []string
-	for _, g := range gcols {
-		keyCols = append(keyCols, "agg."+g)
-	}
-	rows, err := tx.QueryContext(ctx, with+"SELECT "+strings.Join(keyCols, ", ")+`, a_count, a_inv, a_err, a_in, a_out,
-		a_cache_read, a_cache_creation, a_reasoning, a_total, a_cost, a_p50, a_p90, a_p95, a_p99
-		FROM agg LEFT JOIN pct ON `+strings.Join(on, " AND ")+" ORDER BY "+strings.Join(order, ", ")+" LIMIT ? OFFSET ?",
-		append(args, limit, q.Offset)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
-	}
+// scanGroups reads the groups of an aggregate page (ngcols key columns,
+// then the figures) and closes rows.
+func scanGroups(rows *sql.Rows, groupBy []string, kinds []store.GroupKind, ngcols int) ([]store.SpanGroup, error) {
 	defer rows.Close()
 	var out []store.SpanGroup
 	for rows.Next() {
 		var g store.SpanGroup
-		raw := make([]any, len(gcols))
+		raw := make([]any, ngcols)
 		var p [4]*int64
 		var cost int64
 		dest := make([]any, 0, len(raw)+14)
@@ -178,12 +211,13 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 		dest = append(dest, &g.Count, &g.InvocationCount, &g.ErrorCount, &g.InputTokens, &g.OutputTokens,
 			&g.CacheReadInputTokens, &g.CacheCreationInputTokens, &g.ReasoningTokens, &g.TotalTokens, &cost, &p[0], &p[1], &p[2], &p[3])
 		if err := rows.Scan(dest...); err != nil {
-			return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
+			return nil, fmt.Errorf("sqlite: aggregate spans: %w", err)
 		}
-		g.Key = make([]any, len(q.GroupBy))
-		for i := range q.GroupBy {
+		g.Key = make([]any, len(groupBy))
+		for i := range groupBy {
+			var err error
 			if g.Key[i], err = groupValue(kinds[i], raw[i]); err != nil {
-				return nil, 0, fmt.Errorf("sqlite: aggregate spans: group by %s: %w", q.GroupBy[i], err)
+				return nil, fmt.Errorf("sqlite: aggregate spans: group by %s: %w", groupBy[i], err)
 			}
 		}
 		g.CostUSD = model.USD(cost)
@@ -191,9 +225,9 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: aggregate spans: %w", err)
+		return nil, fmt.Errorf("sqlite: aggregate spans: %w", err)
 	}
-	return out, total, nil
+	return out, nil
 }
 
 // nullsAsSmallest places a missing group-key value as the smallest one.
