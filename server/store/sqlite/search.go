@@ -111,7 +111,30 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 			return nil, fmt.Errorf("sqlite: search: %w", err)
 		}
 	}
-	// The range, coarsely on the rowid (whole milliseconds), exactly on first_at.
+	where, args = searchConds(q, where, args)
+	need := q.Offset + limit
+	cands, err := searchCands(ctx, tx, searchMatch(proj, conv, q.Roles, parsed), where, args, need)
+	if err != nil {
+		return nil, err
+	}
+	spans, err := spanInfo(ctx, tx, cands)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cands {
+		si := spans[cands[i].firstPK]
+		cands[i].trace, cands[i].span = si.trace, si.span
+	}
+	sortHits(cands)
+	if q.Offset >= len(cands) {
+		return nil, nil
+	}
+	return searchHits(ctx, tx, cands[q.Offset:min(len(cands), need)], spans, parsed)
+}
+
+// searchConds adds a search's range, coarsely on the rowid (whole
+// milliseconds; rangeSQL has it exactly on first_at), and its agent.
+func searchConds(q store.SearchQuery, where []string, args []any) ([]string, []any) {
 	if !q.Range.From.IsZero() {
 		where = append(where, "f.rowid >= ?")
 		args = append(args, gidMS(store.ClampNanos(q.Range.From))<<gidShift)
@@ -124,15 +147,21 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 		where = append(where, "(SELECT x.eff_agent FROM spans x WHERE x.pk = g.first_pk) = ?")
 		args = append(args, q.AgentName)
 	}
+	return where, args
+}
+
+// searchCands reads the groups matching the FTS5 expression match and the
+// conditions, newest millisecond first, until the first need of them
+// (whatever their order within a millisecond) are in.
+func searchCands(ctx context.Context, tx *sql.Tx, match string, where []string, args []any, need int) ([]hitRow, error) {
 	cond := ""
 	if len(where) > 0 {
 		cond = " AND " + join(where)
 	}
-	need := q.Offset + limit
 	rows, err := tx.QueryContext(ctx, `SELECT g.conv_id, g.role, g.text_id, g.first_at, g.first_pk, g.gid
 		FROM search.groups_fts f CROSS JOIN search.msg_groups g ON g.gid = f.rowid
 		WHERE f.groups_fts MATCH ?`+cond+` ORDER BY f.rowid DESC`,
-		append([]any{searchMatch(proj, conv, q.Roles, parsed)}, args...)...)
+		append([]any{match}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
@@ -153,14 +182,12 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
-	spans, err := spanInfo(ctx, tx, cands)
-	if err != nil {
-		return nil, err
-	}
-	for i := range cands {
-		si := spans[cands[i].firstPK]
-		cands[i].trace, cands[i].span = si.trace, si.span
-	}
+	return cands, nil
+}
+
+// sortHits puts hits in the contract's order: newest first, then trace,
+// span and role.
+func sortHits(cands []hitRow) {
 	slices.SortFunc(cands, func(a, b hitRow) int {
 		if c := cmpInt(b.firstAt, a.firstAt); c != 0 {
 			return c
@@ -173,11 +200,11 @@ func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]stor
 		}
 		return strings.Compare(a.role, b.role)
 	})
-	if q.Offset >= len(cands) {
-		return nil, nil
-	}
-	cands = cands[q.Offset:min(len(cands), need)]
+}
 
+// searchHits turns the page's candidates into hits: their conversations'
+// keys and last activity, and a snippet of their texts.
+func searchHits(ctx context.Context, tx *sql.Tx, cands []hitRow, spans map[int64]spanBrief, parsed textsearch.Query) ([]store.SearchHit, error) {
 	type convInfo struct {
 		key  string
 		last int64
