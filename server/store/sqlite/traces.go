@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -49,27 +50,13 @@ func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.Tr
 	if err := filtersSQL(q.Filters, &inner, &innerArgs); err != nil {
 		return nil, 0, err
 	}
-	var having []string
-	if err := rangeSQL("t_start", q.Range, &having, &args); err != nil {
+	having, havingArgs, err := traceHaving(q)
+	if err != nil {
 		return nil, 0, err
 	}
-	havingArgs := args[1:]
-	args = args[:1]
-	switch q.Status {
-	case store.TraceError:
-		having = append(having, "t_errors > 0")
-	case store.TraceRunning:
-		having = append(having, "t_errors = 0 AND t_running > 0")
-	case store.TraceOK:
-		having = append(having, "t_errors = 0 AND t_running = 0")
-	}
-	var order []string
-	for _, so := range q.Sort {
-		dir, err := direction(so.Direction)
-		if err != nil {
-			return nil, 0, err
-		}
-		order = append(order, store.TraceSortFields[so.Field]+" "+dir)
+	order, err := sortOrder(q.Sort, store.TraceSortFields, "traces") // CheckTraceQuery accepted the fields
+	if err != nil {
+		return nil, 0, err
 	}
 	if len(order) == 0 {
 		order = []string{"t_start DESC"}
@@ -116,8 +103,36 @@ func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.Tr
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: query traces: %w", err)
 	}
-	var out []store.TraceSummary
-	idx := map[string]int{}
+	out, idx, err := scanTraces(rows)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, s.traceRoots(ctx, tx, proj, out, idx)
+}
+
+// traceHaving is the HAVING conditions of a trace query's range and
+// status on the per-trace figures, with their arguments.
+func traceHaving(q store.TraceQuery) ([]string, []any, error) {
+	var having []string
+	var args []any
+	if err := rangeSQL("t_start", q.Range, &having, &args); err != nil {
+		return nil, nil, err
+	}
+	switch q.Status {
+	case store.TraceError:
+		having = append(having, "t_errors > 0")
+	case store.TraceRunning:
+		having = append(having, "t_errors = 0 AND t_running > 0")
+	case store.TraceOK:
+		having = append(having, "t_errors = 0 AND t_running = 0")
+	}
+	return having, args, nil
+}
+
+// scanTraces reads the page of QueryTraces and closes rows; idx is the
+// index of each trace in the page.
+func scanTraces(rows *sql.Rows) (out []store.TraceSummary, idx map[string]int, err error) {
+	idx = map[string]int{}
 	for rows.Next() {
 		var t store.TraceSummary
 		var start, last, cost int64
@@ -125,7 +140,7 @@ func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.Tr
 			&t.OutputTokens, &t.CacheReadInputTokens, &t.CacheCreationInputTokens, &t.ReasoningTokens, &cost, &t.UnpricedCount,
 			&t.DurationMs); err != nil {
 			rows.Close()
-			return nil, 0, fmt.Errorf("sqlite: query traces: %w", err)
+			return nil, nil, fmt.Errorf("sqlite: query traces: %w", err)
 		}
 		t.StartedAt, t.LastActivity = fromNanos(start), fromNanos(last)
 		t.CostUSD = model.USD(cost)
@@ -134,9 +149,9 @@ func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.Tr
 		out = append(out, t)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: query traces: %w", err)
+		return nil, nil, fmt.Errorf("sqlite: query traces: %w", err)
 	}
-	return out, total, s.traceRoots(ctx, tx, proj, out, idx)
+	return out, idx, nil
 }
 
 // traceRoots fills the root columns of the page's traces from their
