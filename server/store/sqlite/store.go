@@ -129,6 +129,37 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
 	}
+	st, err := newStore(abs, s)
+	if err != nil {
+		return nil, err
+	}
+	if st.lock, err = lockFile(abs + ".lock"); err != nil {
+		return nil, err
+	}
+	readConns := s.ReadConns
+	if readConns <= 0 {
+		readConns = 4
+	}
+	if err := st.open(ctx, readConns); err != nil {
+		if st.ix != nil && st.ix.db != nil {
+			st.ix.cancel()
+			st.ix.db.Close()
+		}
+		if st.w != nil {
+			st.w.Close()
+		}
+		if st.r != nil {
+			st.r.Close()
+		}
+		unlockFile(st.lock)
+		return nil, err
+	}
+	return st, nil
+}
+
+// newStore is the Store of the database file abs with the settings'
+// defaults applied, not yet open.
+func newStore(abs string, s Settings) (*Store, error) {
 	st := &Store{
 		path:   abs,
 		log:    s.Logger,
@@ -152,25 +183,18 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 		st.maxAge = 24 * time.Hour
 	}
 	st.maxAge = max(st.maxAge, time.Hour)
-	syncMode := "FULL"
-	st.durability = DurabilityFull
 	switch s.Durability {
 	case "", DurabilityFull:
+		st.durability = DurabilityFull
 	case DurabilityNormal:
-		syncMode = "NORMAL"
 		st.durability = DurabilityNormal
 	default:
 		return nil, fmt.Errorf("sqlite: unknown durability %q (want %q or %q)", s.Durability, DurabilityFull, DurabilityNormal)
 	}
-	readConns := s.ReadConns
-	if readConns <= 0 {
-		readConns = 4
+	st.cacheMB = s.CacheMB
+	if st.cacheMB <= 0 {
+		st.cacheMB = 64
 	}
-	cacheMB := s.CacheMB
-	if cacheMB <= 0 {
-		cacheMB = 64
-	}
-	st.cacheMB = cacheMB
 	st.ixCacheMB = s.IndexCacheMB
 	if st.ixCacheMB <= 0 {
 		st.ixCacheMB = 32
@@ -178,26 +202,18 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	if s.MemoMB > 0 {
 		st.memo.limit = s.MemoMB << 20
 	}
+	return st, nil
+}
 
-	if st.lock, err = lockFile(abs + ".lock"); err != nil {
-		return nil, err
+// open opens the writer connection (migrating the schema), the search
+// file and readConns reader connections; on error the caller closes what
+// it opened.
+func (st *Store) open(ctx context.Context, readConns int) error {
+	syncMode := "FULL"
+	if st.durability == DurabilityNormal {
+		syncMode = "NORMAL"
 	}
-	fail := func(err error) (*Store, error) {
-		if st.ix != nil && st.ix.db != nil {
-			st.ix.cancel()
-			st.ix.db.Close()
-		}
-		if st.w != nil {
-			st.w.Close()
-		}
-		if st.r != nil {
-			st.r.Close()
-		}
-		unlockFile(st.lock)
-		return nil, err
-	}
-
-	base := "file:" + escapePath(abs)
+	base := "file:" + escapePath(st.path)
 	common := []string{
 		"_pragma=busy_timeout(10000)",
 		"_pragma=journal_mode(WAL)",
@@ -206,7 +222,7 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 		"_pragma=temp_store(MEMORY)",
 	}
 	wdsn := base + "?" + strings.Join(append(common,
-		"_pragma=cache_size("+strconv.Itoa(-cacheMB*1024)+")",
+		"_pragma=cache_size("+strconv.Itoa(-st.cacheMB*1024)+")",
 		"_pragma=wal_autocheckpoint(10000)",
 		"_pragma=journal_size_limit(67108864)",
 		"_txlock=immediate",
@@ -217,23 +233,23 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	st.w.SetConnMaxLifetime(0)
 	st.w.SetConnMaxIdleTime(0)
 	if err := st.w.PingContext(ctx); err != nil {
-		return fail(fmt.Errorf("sqlite: open %s: %w", abs, err))
+		return fmt.Errorf("sqlite: open %s: %w", st.path, err)
 	}
 	if err := st.migrate(ctx); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := st.checkSchema(ctx); err != nil {
-		return fail(err)
+		return err
 	}
 	st.wc = newStmtCache(st.w, st.log)
 	if err := st.readMeta(ctx); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := st.openIndex(ctx, syncMode); err != nil {
-		return fail(err)
+		return err
 	}
 	rdsn := base + "?" + strings.Join(append(common,
-		"_pragma=cache_size("+strconv.Itoa(-max(cacheMB/4, 2)*1024)+")",
+		"_pragma=cache_size("+strconv.Itoa(-max(st.cacheMB/4, 2)*1024)+")",
 		"_pragma=query_only(1)",
 	), "&")
 	st.r = sql.OpenDB(connector{dsn: rdsn, attach: "file:" + escapePath(st.ix.path)})
@@ -242,9 +258,9 @@ func Open(ctx context.Context, path string, s Settings) (*Store, error) {
 	st.r.SetConnMaxIdleTime(0)
 	st.r.SetConnMaxLifetime(0)
 	if err := st.r.PingContext(ctx); err != nil {
-		return fail(fmt.Errorf("sqlite: open %s: %w", abs, err))
+		return fmt.Errorf("sqlite: open %s: %w", st.path, err)
 	}
-	return st, nil
+	return nil
 }
 
 // ourDriver is a private modernc driver carrying the SQL functions this
