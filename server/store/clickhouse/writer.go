@@ -421,13 +421,30 @@ func (s *Store) plan(win []*prep, old map[traceKey]map[string]*stateRow) writePl
 // every remaining span's derived columns are recomputed, and what changed
 // is written.
 func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[string]*stateRow, drop map[string]bool) {
+	states, next, newProps := deriveStates(k, written, old, drop)
+	if wp.after != nil {
+		wp.after[k] = next
+	}
+	s.planSpans(wp, k, states, old, newProps, drop)
+	var prevStates []*stateRow
+	for _, r := range old {
+		prevStates = append(prevStates, r)
+	}
+	s.planGroups(wp, k, prevStates, states)
+}
+
+// deriveStates is the trace's states after the write, by span id in
+// states (sorted) and next, with their derived columns recomputed;
+// newProps are the written spans by id.
+func deriveStates(k traceKey, written []*prep, old map[string]*stateRow, drop map[string]bool) (
+	states []*stateRow, next map[string]*stateRow, newProps map[string]*prep) {
 	cur := make(map[string]*stateRow, len(old)+len(written))
 	for id, r := range old {
 		if !drop[id] {
 			cur[id] = r
 		}
 	}
-	newProps := map[string]*prep{}
+	newProps = map[string]*prep{}
 	for _, p := range written {
 		cur[p.key.SpanID] = stateOf(p)
 		newProps[p.key.SpanID] = p
@@ -438,18 +455,20 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 		nodes[i] = cur[id].node()
 	}
 	der := derive.Trace(k.trace, nodes)
-	states := make([]*stateRow, len(ids))
-	next := make(map[string]*stateRow, len(ids))
+	states = make([]*stateRow, len(ids))
+	next = make(map[string]*stateRow, len(ids))
 	for i, id := range ids {
 		r := *cur[id]
 		r.d = der[i]
 		states[i] = &r
 		next[id] = &r
 	}
-	if wp.after != nil {
-		wp.after[k] = next
-	}
+	return states, next, newProps
+}
 
+// planSpans plans the span and span_state rows of the trace's changed
+// spans (each given a new version) and cancels the states of drop.
+func (s *Store) planSpans(wp *writePlan, k traceKey, states []*stateRow, old map[string]*stateRow, newProps map[string]*prep, drop map[string]bool) {
 	for _, r := range states {
 		prev := old[r.spanID]
 		p := newProps[r.spanID]
@@ -463,16 +482,7 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 		}
 		r.version = v
 		if p != nil && (prev == nil || prev.hash != r.hash) {
-			wp.rows.spans = append(wp.rows.spans, p.versioned(v))
-			if prev != nil && prev.started != r.started {
-				wp.rows.spans = append(wp.rows.spans, tombstoneValues(p.key, prev.started, v))
-			}
-			for _, pr := range p.pairs {
-				if wp.content[k.project] == nil {
-					wp.content[k.project] = map[string]msgPair{}
-				}
-				wp.content[k.project][pr.digest] = pr
-			}
+			wp.planSpan(k, p, prev, r, v)
 		}
 		if prev != nil {
 			staleAgent := prev.d.EffAgent != "" && (prev.d.EffAgent != r.d.EffAgent || prev.started != r.started)
@@ -488,12 +498,27 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 			wp.rows.state = append(wp.rows.state, stateValues(k.project, prev, -1, out, out))
 		}
 	}
+}
 
-	// Conversation rows of the trace.
-	var prevStates []*stateRow
-	for _, r := range old {
-		prevStates = append(prevStates, r)
+// planSpan plans the spans row of a written span at version v (and the
+// tombstone of its previous row when its start moved), and its bodies.
+func (wp *writePlan) planSpan(k traceKey, p *prep, prev, r *stateRow, v uint64) {
+	wp.rows.spans = append(wp.rows.spans, p.versioned(v))
+	if prev != nil && prev.started != r.started {
+		wp.rows.spans = append(wp.rows.spans, tombstoneValues(p.key, prev.started, v))
 	}
+	for _, pr := range p.pairs {
+		if wp.content[k.project] == nil {
+			wp.content[k.project] = map[string]msgPair{}
+		}
+		wp.content[k.project][pr.digest] = pr
+	}
+}
+
+// planGroups plans the trace's conversation rows and where each body was
+// first said in it (per conversation and role) that changed from the
+// states before to those after, all at one new version.
+func (s *Store) planGroups(wp *writePlan, k traceKey, prevStates, states []*stateRow) {
 	before, after := groups(prevStates), groups(states)
 	var gv uint64
 	version := func() uint64 {
@@ -514,9 +539,6 @@ func (s *Store) planTrace(wp *writePlan, k traceKey, written []*prep, old map[st
 			wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, &group{convKey: key}, version(), true))
 		}
 	}
-
-	// Where each body was first said in this trace, per conversation and
-	// role.
 	oBefore, oAfter := firstOccurrences(prevStates), firstOccurrences(states)
 	for _, key := range sortedOccKeys(oAfter) {
 		if b, ok := oBefore[key]; ok && b == oAfter[key] {
