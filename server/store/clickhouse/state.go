@@ -201,57 +201,76 @@ func groups(states []*stateRow) map[string]*group {
 			out[r.d.ConvKey] = g
 			agents[g.convKey], models[g.convKey] = map[string]bool{}, map[string]bool{}
 		}
-		g.spans++
-		if r.d.TurnRoot {
-			g.turns++
-		}
-		if r.status == model.StatusError {
-			g.errors++
-		}
-		if !r.hasEnd {
-			g.running++
-		}
-		g.first = min(g.first, r.started)
-		g.last = max(g.last, r.last())
-		if r.d.Counted {
-			for i, t := range r.tok {
-				if t != nil {
-					g.tok[i] += *t
-				}
-			}
-			switch {
-			case r.cost != nil:
-				g.cost += *r.cost
-			case r.hasTokens():
-				g.unpriced++
-			}
-		}
+		g.add(r)
 		if r.d.EffAgent != "" {
 			agents[g.convKey][r.d.EffAgent] = true
 		}
 		if r.model != "" {
 			models[g.convKey][r.model] = true
 		}
-		if r.prompt != "" {
-			rank := uint8(1)
-			if r.op == model.OpInvokeAgent {
-				rank = 0
-			}
-			if g.prompt == "" || r.started < g.promptAt || (r.started == g.promptAt &&
-				(rank < g.promptRank || (rank == g.promptRank && r.spanID < g.promptSpan))) {
-				g.prompt, g.promptAt, g.promptRank, g.promptSpan = r.prompt, r.started, rank, r.spanID
-			}
-		}
-		if (r.workingDir != "" || r.gitBranch != "") && (g.placeSpan == "" || r.started > g.placeAt ||
-			(r.started == g.placeAt && r.spanID > g.placeSpan)) {
-			g.workingDir, g.gitBranch, g.placeAt, g.placeSpan = r.workingDir, r.gitBranch, r.started, r.spanID
-		}
+		g.notePrompt(r)
+		g.notePlace(r)
 	}
 	for k, g := range out {
 		g.agents = sortedSet(agents[k])
 		g.models = sortedSet(models[k])
 	}
 	return out
+}
+
+// add counts a span in the group's figures.
+func (g *group) add(r *stateRow) {
+	g.spans++
+	if r.d.TurnRoot {
+		g.turns++
+	}
+	if r.status == model.StatusError {
+		g.errors++
+	}
+	if !r.hasEnd {
+		g.running++
+	}
+	g.first = min(g.first, r.started)
+	g.last = max(g.last, r.last())
+	if !r.d.Counted {
+		return
+	}
+	for i, t := range r.tok {
+		if t != nil {
+			g.tok[i] += *t
+		}
+	}
+	switch {
+	case r.cost != nil:
+		g.cost += *r.cost
+	case r.hasTokens():
+		g.unpriced++
+	}
+}
+
+// notePrompt keeps the span's prompt if it comes first: earliest start,
+// invoke_agent spans first, then span_id.
+func (g *group) notePrompt(r *stateRow) {
+	if r.prompt == "" {
+		return
+	}
+	rank := uint8(1)
+	if r.op == model.OpInvokeAgent {
+		rank = 0
+	}
+	if g.prompt == "" || r.started < g.promptAt || (r.started == g.promptAt &&
+		(rank < g.promptRank || (rank == g.promptRank && r.spanID < g.promptSpan))) {
+		g.prompt, g.promptAt, g.promptRank, g.promptSpan = r.prompt, r.started, rank, r.spanID
+	}
+}
+
+// notePlace keeps the span's place if it records one and is the latest
+// (then greatest span_id) that does.
+func (g *group) notePlace(r *stateRow) {
+	if (r.workingDir != "" || r.gitBranch != "") && (g.placeSpan == "" || r.started > g.placeAt ||
+		(r.started == g.placeAt && r.spanID > g.placeSpan)) {
+		g.workingDir, g.gitBranch, g.placeAt, g.placeSpan = r.workingDir, r.gitBranch, r.started, r.spanID
+	}
 }
 
 func sortedSet(m map[string]bool) []string {
