@@ -119,72 +119,12 @@ func (x *idxTx) applyGroups(d groupDeltas) error {
 	})
 	recompute := make(map[int64][]groupKey)
 	for _, k := range keys {
-		g := d[k]
-		best := g.best()
-		if len(g.removed) == 0 && best != nil && k.text > x.newAbove {
-			inserted, err := x.insertGroup(k, g.proj, g.count, best)
-			if err != nil {
-				return err
-			}
-			if inserted {
-				continue
-			}
-			// A group of a text id that retention freed and a write
-			// reused, left by a rebuild: update it below.
-		}
-		var count, firstAt, firstPK, gid int64
-		st, err := x.stmt("SELECT span_count, first_at, first_pk, gid FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?")
+		again, err := x.applyGroup(k, d[k])
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(x.ctx, k.conv, k.role, k.text).Scan(&count, &firstAt, &firstPK, &gid)
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: read msg group: %w", err)
-		}
-		count += g.count
-		if count <= 0 {
-			if exists {
-				if _, err := x.exec("DELETE FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?", k.conv, k.role, k.text); err != nil {
-					return err
-				}
-				x.ftsDelete(gid)
-			}
-			continue
-		}
-		if !exists {
-			if best == nil {
-				return fmt.Errorf("sqlite: msg group %v has spans but no occurrence", k)
-			}
-			if _, err := x.insertGroup(k, g.proj, count, best); err != nil {
-				return err
-			}
-			continue
-		}
-		switch {
-		case g.removed[firstPK]:
-			// The first span was replaced or moved: a candidate strictly
-			// earlier, or the same span at the same time, is still first.
-			if best != nil && (best.started < firstAt || (best.pk == firstPK && best.started == firstAt)) {
-				firstAt, firstPK = best.started, best.pk
-			} else {
-				recompute[k.conv] = append(recompute[k.conv], k)
-			}
-		case best != nil:
-			earlier, err := x.candidateEarlier(best, firstAt, firstPK)
-			if err != nil {
-				return err
-			}
-			if earlier {
-				firstAt, firstPK = best.started, best.pk
-			}
-		}
-		if _, err := x.exec("UPDATE msg_groups SET span_count = ?, first_at = ?, first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?",
-			count, firstAt, firstPK, k.conv, k.role, k.text); err != nil {
-			return err
-		}
-		if err := x.moveGroup(k, g.proj, gid, firstAt); err != nil {
-			return err
+		if again {
+			recompute[k.conv] = append(recompute[k.conv], k)
 		}
 	}
 	convs := make([]int64, 0, len(recompute))
@@ -198,6 +138,71 @@ func (x *idxTx) applyGroups(d groupDeltas) error {
 		}
 	}
 	return nil
+}
+
+// applyGroup applies one group's delta. recompute: its first occurrence
+// left and no candidate is known to be first, so its conversation's
+// groups are read again (recomputeGroups).
+func (x *idxTx) applyGroup(k groupKey, g *groupDelta) (recompute bool, err error) {
+	best := g.best()
+	if len(g.removed) == 0 && best != nil && k.text > x.newAbove {
+		inserted, err := x.insertGroup(k, g.proj, g.count, best)
+		if err != nil || inserted {
+			return false, err
+		}
+		// A group of a text id that retention freed and a write
+		// reused, left by a rebuild: update it below.
+	}
+	var count, firstAt, firstPK, gid int64
+	st, err := x.stmt("SELECT span_count, first_at, first_pk, gid FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?")
+	if err != nil {
+		return false, err
+	}
+	err = st.QueryRowContext(x.ctx, k.conv, k.role, k.text).Scan(&count, &firstAt, &firstPK, &gid)
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("sqlite: read msg group: %w", err)
+	}
+	count += g.count
+	switch {
+	case count <= 0 && exists:
+		if _, err := x.exec("DELETE FROM msg_groups WHERE conv_id = ? AND role = ? AND text_id = ?", k.conv, k.role, k.text); err != nil {
+			return false, err
+		}
+		x.ftsDelete(gid)
+		return false, nil
+	case count <= 0:
+		return false, nil
+	case !exists:
+		if best == nil {
+			return false, fmt.Errorf("sqlite: msg group %v has spans but no occurrence", k)
+		}
+		_, err := x.insertGroup(k, g.proj, count, best)
+		return false, err
+	}
+	switch {
+	case g.removed[firstPK]:
+		// The first span was replaced or moved: a candidate strictly
+		// earlier, or the same span at the same time, is still first.
+		if best != nil && (best.started < firstAt || (best.pk == firstPK && best.started == firstAt)) {
+			firstAt, firstPK = best.started, best.pk
+		} else {
+			recompute = true
+		}
+	case best != nil:
+		earlier, err := x.candidateEarlier(best, firstAt, firstPK)
+		if err != nil {
+			return false, err
+		}
+		if earlier {
+			firstAt, firstPK = best.started, best.pk
+		}
+	}
+	if _, err := x.exec("UPDATE msg_groups SET span_count = ?, first_at = ?, first_pk = ? WHERE conv_id = ? AND role = ? AND text_id = ?",
+		count, firstAt, firstPK, k.conv, k.role, k.text); err != nil {
+		return false, err
+	}
+	return recompute, x.moveGroup(k, g.proj, gid, firstAt)
 }
 
 // Search group ids: the millisecond of first_at above gidShift bits, a
