@@ -598,85 +598,11 @@ func (c *convRow) backgroundCount() int64 {
 func (w *writeTx) applyConversations(d *deltas, traces map[int64]int64, turns map[int64]turnDiff) error {
 	counts := make(map[int64]int64) // per project: conversations that appeared minus those that went
 	for k, c := range d.convs {
-		var cur convRow
-		var proj int64
-		st, err := w.stmt("SELECT proj, " + convCols + " FROM conversations WHERE id = ?")
+		proj, n, err := w.applyConversation(k, c, traces[k], turns[k])
 		if err != nil {
 			return err
 		}
-		err = st.QueryRowContext(w.ctx, k).Scan(append(append([]any{&proj, &cur.traces, &cur.turnSpans, &cur.turnTraces, &cur.spans, &cur.errors, &cur.running,
-			&cur.first, &cur.last}, usageDest(&cur.tok)...),
-			&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID,
-			&cur.place.workingDir, &cur.place.gitBranch, &cur.place.key.pk, &cur.place.key.started, &cur.place.key.spanID)...)
-		if err != nil {
-			return fmt.Errorf("sqlite: read conversation %d: %w", k, err)
-		}
-		exists := cur.spans > 0 // rows are created empty by writeTx.conv
-		cur.traces += traces[k]
-		cur.turnSpans += turns[k].spans
-		cur.turnTraces += turns[k].traces
-		cur.spans += c.spans
-		cur.errors += c.errors
-		cur.running += c.running
-		for i := range cur.tok {
-			cur.tok[i] += c.tok[i]
-		}
-		if cur.spans <= 0 {
-			if exists {
-				counts[proj]--
-			}
-			if _, err := w.exec("DELETE FROM conversations WHERE id = ?", k); err != nil {
-				return err
-			}
-			continue
-		}
-		if !exists {
-			counts[proj]++
-		}
-		lo, hi, recompute := c.ext.resolve(cur.first, cur.last, exists)
-		if recompute {
-			var a, b sql.NullInt64
-			if err := w.tx.QueryRowContext(w.ctx, `SELECT MIN(started_at), MAX(MAX(started_at, ended_at)) FROM spans
-				WHERE conv_id = ?`, k).Scan(&a, &b); err != nil {
-				return fmt.Errorf("sqlite: recompute conversation: %w", err)
-			}
-			lo, hi = a.Int64, b.Int64
-		}
-		cur.first, cur.last = lo, hi
-
-		// First prompt.
-		hadPrompt := exists && cur.pk.pk != 0
-		switch {
-		case c.promptForce || (hadPrompt && c.promptRemoved[cur.pk.pk] && (c.prompt == nil || cur.pk.less(c.prompt.key))):
-			if err := w.recomputePrompt(k, &cur); err != nil {
-				return err
-			}
-		case c.prompt != nil && (!hadPrompt || c.promptRemoved[cur.pk.pk] || !cur.pk.less(c.prompt.key)):
-			cur.prompt, cur.pk = c.prompt.text, c.prompt.key
-		}
-
-		// Place: the latest span that records one. A removed latest is
-		// recomputed unless an added one is at least as late.
-		hadPlace := exists && cur.place.key.pk != 0
-		switch {
-		case c.placeForce || (hadPlace && c.placeRemoved[cur.place.key.pk] && (c.place == nil || c.place.key.less(cur.place.key))):
-			if err := w.recomputePlace(k, &cur); err != nil {
-				return err
-			}
-		case c.place != nil && (!hadPlace || c.placeRemoved[cur.place.key.pk] || !c.place.key.less(cur.place.key)):
-			cur.place = *c.place
-		}
-		if _, err := w.exec(`UPDATE conversations SET turn_count = ?, background_count = ?, trace_count = ?,
-			turn_spans = ?, turn_traces = ?, span_count = ?, error_count = ?, running_count = ?,
-			first_activity = ?, last_activity = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,
-			cache_create_tokens = ?, reasoning_tokens = ?, cost_nanos = ?, unpriced = ?, prompt = ?, prompt_pk = ?, prompt_at = ?, prompt_rank = ?,
-			prompt_span = ?, working_dir = ?, git_branch = ?, place_pk = ?, place_at = ?, place_span = ? WHERE id = ?`,
-			cur.turnCount(), cur.backgroundCount(), cur.traces, cur.turnSpans, cur.turnTraces, cur.spans, cur.errors, cur.running, cur.first, cur.last,
-			cur.tok[0], cur.tok[1], cur.tok[2], cur.tok[3], cur.tok[4], cur.tok[iCost], cur.tok[iUnpriced],
-			cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID,
-			cur.place.workingDir, cur.place.gitBranch, cur.place.key.pk, cur.place.key.started, cur.place.key.spanID, k); err != nil {
-			return err
-		}
+		counts[proj] += n
 	}
 	for proj, n := range counts {
 		if n == 0 {
@@ -685,6 +611,99 @@ func (w *writeTx) applyConversations(d *deltas, traces map[int64]int64, turns ma
 		if _, err := w.exec("UPDATE projects SET conv_count = conv_count + ? WHERE id = ?", n, proj); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// applyConversation applies one conversation's delta (with its traces
+// and turns moved) to its row, and returns its project and how the
+// project's conversation count moves (+1 appeared, -1 went, or 0).
+func (w *writeTx) applyConversation(k int64, c *convDelta, traces int64, turns turnDiff) (proj, n int64, err error) {
+	var cur convRow
+	st, err := w.stmt("SELECT proj, " + convCols + " FROM conversations WHERE id = ?")
+	if err != nil {
+		return 0, 0, err
+	}
+	err = st.QueryRowContext(w.ctx, k).Scan(append(append([]any{&proj, &cur.traces, &cur.turnSpans, &cur.turnTraces, &cur.spans, &cur.errors, &cur.running,
+		&cur.first, &cur.last}, usageDest(&cur.tok)...),
+		&cur.prompt, &cur.pk.pk, &cur.pk.started, &cur.pk.rank, &cur.pk.spanID,
+		&cur.place.workingDir, &cur.place.gitBranch, &cur.place.key.pk, &cur.place.key.started, &cur.place.key.spanID)...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: read conversation %d: %w", k, err)
+	}
+	exists := cur.spans > 0 // rows are created empty by writeTx.conv
+	cur.traces += traces
+	cur.turnSpans += turns.spans
+	cur.turnTraces += turns.traces
+	cur.spans += c.spans
+	cur.errors += c.errors
+	cur.running += c.running
+	for i := range cur.tok {
+		cur.tok[i] += c.tok[i]
+	}
+	if cur.spans <= 0 {
+		if exists {
+			n = -1
+		}
+		_, err := w.exec("DELETE FROM conversations WHERE id = ?", k)
+		return proj, n, err
+	}
+	if !exists {
+		n = 1
+	}
+	lo, hi, recompute := c.ext.resolve(cur.first, cur.last, exists)
+	if recompute {
+		var a, b sql.NullInt64
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT MIN(started_at), MAX(MAX(started_at, ended_at)) FROM spans
+			WHERE conv_id = ?`, k).Scan(&a, &b); err != nil {
+			return 0, 0, fmt.Errorf("sqlite: recompute conversation: %w", err)
+		}
+		lo, hi = a.Int64, b.Int64
+	}
+	cur.first, cur.last = lo, hi
+	if err := w.resolvePrompt(k, c, &cur, exists); err != nil {
+		return 0, 0, err
+	}
+	if err := w.resolvePlace(k, c, &cur, exists); err != nil {
+		return 0, 0, err
+	}
+	if _, err := w.exec(`UPDATE conversations SET turn_count = ?, background_count = ?, trace_count = ?,
+		turn_spans = ?, turn_traces = ?, span_count = ?, error_count = ?, running_count = ?,
+		first_activity = ?, last_activity = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,
+		cache_create_tokens = ?, reasoning_tokens = ?, cost_nanos = ?, unpriced = ?, prompt = ?, prompt_pk = ?, prompt_at = ?, prompt_rank = ?,
+		prompt_span = ?, working_dir = ?, git_branch = ?, place_pk = ?, place_at = ?, place_span = ? WHERE id = ?`,
+		cur.turnCount(), cur.backgroundCount(), cur.traces, cur.turnSpans, cur.turnTraces, cur.spans, cur.errors, cur.running, cur.first, cur.last,
+		cur.tok[0], cur.tok[1], cur.tok[2], cur.tok[3], cur.tok[4], cur.tok[iCost], cur.tok[iUnpriced],
+		cur.prompt, cur.pk.pk, cur.pk.started, cur.pk.rank, cur.pk.spanID,
+		cur.place.workingDir, cur.place.gitBranch, cur.place.key.pk, cur.place.key.started, cur.place.key.spanID, k); err != nil {
+		return 0, 0, err
+	}
+	return proj, n, nil
+}
+
+// resolvePrompt sets the conversation's first prompt after the delta: a
+// removed first prompt is recomputed unless an added one comes first.
+func (w *writeTx) resolvePrompt(k int64, c *convDelta, cur *convRow, exists bool) error {
+	hadPrompt := exists && cur.pk.pk != 0
+	switch {
+	case c.promptForce || (hadPrompt && c.promptRemoved[cur.pk.pk] && (c.prompt == nil || cur.pk.less(c.prompt.key))):
+		return w.recomputePrompt(k, cur)
+	case c.prompt != nil && (!hadPrompt || c.promptRemoved[cur.pk.pk] || !cur.pk.less(c.prompt.key)):
+		cur.prompt, cur.pk = c.prompt.text, c.prompt.key
+	}
+	return nil
+}
+
+// resolvePlace sets the conversation's place after the delta: the latest
+// span that records one. A removed latest is recomputed unless an added
+// one is at least as late.
+func (w *writeTx) resolvePlace(k int64, c *convDelta, cur *convRow, exists bool) error {
+	hadPlace := exists && cur.place.key.pk != 0
+	switch {
+	case c.placeForce || (hadPlace && c.placeRemoved[cur.place.key.pk] && (c.place == nil || c.place.key.less(cur.place.key))):
+		return w.recomputePlace(k, cur)
+	case c.place != nil && (!hadPlace || c.placeRemoved[cur.place.key.pk] || !c.place.key.less(cur.place.key)):
+		cur.place = *c.place
 	}
 	return nil
 }
