@@ -55,7 +55,11 @@ func filterSQL(f store.Filter, p *params) (string, error) {
 		}
 		return "", invalid("unknown filter field %q", f.Field)
 	}
-	col := f.Field
+	return columnSQL(f.Field, kind, op, f, p)
+}
+
+// columnSQL translates a filter with op on a column col of the given kind.
+func columnSQL(col string, kind store.FieldKind, op string, f store.Filter, p *params) (string, error) {
 	switch kind {
 	case store.FieldString:
 		return scalarSQL(col, op, f, vString, p, col+" != ''", col+" = ''")

@@ -46,6 +46,11 @@ func filterSQL(f store.Filter) (cond, error) {
 	if f.Field == "project_id" {
 		col = "(SELECT p.project_id FROM projects p WHERE p.id = s.proj)"
 	}
+	return columnSQL(col, kind, op, f)
+}
+
+// columnSQL translates a filter with op on a column col of the given kind.
+func columnSQL(col string, kind store.FieldKind, op string, f store.Filter) (cond, error) {
 	switch kind {
 	case store.FieldString:
 		return scalarSQL(col, op, f, store.StringFilterValue, true, col+" != ''", col+" = ''")
