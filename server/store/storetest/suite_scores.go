@@ -18,6 +18,44 @@ import (
 func testScores(h *harness) {
 	o := newOracle()
 	convs := convData(h, o)
+	scores, midChat := upsertScores(h, convs)
+	checkScoreReplaced(h, scores)
+	checkScoreRefusals(h, midChat)
+	wantConv, wantAgent := modelScoreValues(o, scores)
+	page := h.conversations(store.ConversationQuery{ProjectID: projA, Limit: store.MaxLimit})
+	for _, c := range page.Conversations {
+		if want := modelScores(wantConv[c.ConversationID]); !reflect.DeepEqual(c.Scores, want) {
+			h.t.Errorf("conversation %s scores: got %s, want %s", c.ConversationID, jsonOf(c.Scores), jsonOf(want))
+		}
+	}
+	agents := h.agents(projA)
+	for _, a := range agents {
+		if want := modelScores(wantAgent[a.AgentName]); !reflect.DeepEqual(a.Scores, want) {
+			h.t.Errorf("agent %s scores: got %s, want %s", a.AgentName, jsonOf(a.Scores), jsonOf(want))
+		}
+	}
+	if got := modelScores(wantConv["conv-long"])["helpfulness"]; got.Mean == nil || *got.Mean != 3.5 {
+		h.t.Fatalf("model: conv-long's helpfulness should average alice's 5 and bob's 2, got %s", jsonOf(got))
+	}
+
+	checkScoreFilters(h, page.Conversations, agents, wantConv, wantAgent)
+	checkScoreFilterRefusals(h)
+	// Scores of another project stay there, whatever its ids.
+	h.write(Flatten(BuildConversation(ConversationSpec{ProjectID: projB, ConversationID: "conv-long", Start: T0, Turns: 1, CallsPerTurn: 1}))...)
+	others := h.conversations(store.ConversationQuery{ProjectID: projB}).Conversations
+	if len(others) != 1 {
+		h.t.Fatalf("project %s: got %d conversations, want 1", projB, len(others))
+	}
+	for _, c := range others {
+		if c.Scores != nil {
+			h.t.Errorf("project %s conversation %s: got scores %s, want none", projB, c.ConversationID, jsonOf(c.Scores))
+		}
+	}
+}
+
+// upsertScores writes the scores of the fixtures and checks their ids; it
+// returns them, and the chat span of conv-mid's second turn they score.
+func upsertScores(h *harness, convs [][]Turn) ([]store.Annotation, model.Span) {
 	long, mid := convs[0], convs[2]
 	chatOf := func(t Turn) model.Span {
 		for _, s := range t.Spans {
@@ -62,8 +100,13 @@ func testScores(h *harness) {
 			h.t.Errorf("score %d: got id %q, want the derived %q", i, got.ID, want)
 		}
 	}
-	// One current value per (ref, name, author): alice's helpfulness of
-	// conv-long becomes 5, and her notes stay beside it.
+	return scores, midChat
+}
+
+// checkScoreReplaced replaces alice's helpfulness of conv-long with 5
+// (scores[0] follows): one current value per (ref, name, author), and her
+// notes stay beside it.
+func checkScoreReplaced(h *harness, scores []store.Annotation) {
 	replaced := scores[0]
 	replaced.Value = 5.0
 	again, err := h.s.UpsertAnnotation(h.ctx, replaced)
@@ -89,6 +132,11 @@ func testScores(h *harness) {
 		h.t.Errorf("conv-long's scores: got %s, want alice's helpfulness 5 in [1, 5] and bob's", jsonOf(stored))
 	}
 
+}
+
+// checkScoreRefusals: scores that break the rules are refused.
+func checkScoreRefusals(h *harness, midChat model.Span) {
+	f := func(v float64) *float64 { return &v }
 	for _, tc := range []struct {
 		name string
 		a    store.Annotation
@@ -109,9 +157,13 @@ func testScores(h *harness) {
 		h.expectInvalid("UpsertAnnotation("+tc.name+")", err)
 	}
 
-	// The model: each score's conversations and agent.
+}
+
+// modelScoreValues is the model of the scores: the values each
+// conversation and each agent counts.
+func modelScoreValues(o *oracle, scores []store.Annotation) (wantConv, wantAgent map[string][]store.ScoreValue) {
 	der := o.derive(projA)
-	wantConv, wantAgent := map[string][]store.ScoreValue{}, map[string][]store.ScoreValue{}
+	wantConv, wantAgent = map[string][]store.ScoreValue{}, map[string][]store.ScoreValue{}
 	for _, a := range scores {
 		v := scoreValueOf(a)
 		prefix, id, _ := store.RefTarget(a.Ref)
@@ -137,23 +189,12 @@ func testScores(h *harness) {
 			}
 		}
 	}
-	page := h.conversations(store.ConversationQuery{ProjectID: projA, Limit: store.MaxLimit})
-	for _, c := range page.Conversations {
-		if want := modelScores(wantConv[c.ConversationID]); !reflect.DeepEqual(c.Scores, want) {
-			h.t.Errorf("conversation %s scores: got %s, want %s", c.ConversationID, jsonOf(c.Scores), jsonOf(want))
-		}
-	}
-	agents := h.agents(projA)
-	for _, a := range agents {
-		if want := modelScores(wantAgent[a.AgentName]); !reflect.DeepEqual(a.Scores, want) {
-			h.t.Errorf("agent %s scores: got %s, want %s", a.AgentName, jsonOf(a.Scores), jsonOf(want))
-		}
-	}
-	if got := modelScores(wantConv["conv-long"])["helpfulness"]; got.Mean == nil || *got.Mean != 3.5 {
-		h.t.Fatalf("model: conv-long's helpfulness should average alice's 5 and bob's 2, got %s", jsonOf(got))
-	}
+	return wantConv, wantAgent
+}
 
-	// Filters, against the model's summaries.
+// checkScoreFilters filters the conversations and agents lists on scores,
+// against the model's summaries.
+func checkScoreFilters(h *harness, convs []store.ConversationSummary, agents []store.AgentSummary, wantConv, wantAgent map[string][]store.ScoreValue) {
 	for _, tc := range [][]store.Filter{
 		{{Field: "score.helpfulness", Op: "gte", Value: 4}},
 		{{Field: "score.helpfulness", Op: "lt", Value: json.Number("4")}},
@@ -172,7 +213,7 @@ func testScores(h *harness) {
 			h.t.Fatalf("ParseScoreFilters(%v): %v", tc, err)
 		}
 		var want []string
-		for _, c := range page.Conversations {
+		for _, c := range convs {
 			if store.MatchScores(fs, modelScores(wantConv[c.ConversationID])) {
 				want = append(want, c.ConversationID)
 			}
@@ -199,6 +240,10 @@ func testScores(h *harness) {
 			h.t.Errorf("QueryAgents(%s): got %v (total %d), want %v", jsonOf(tc), namesA, total, wantA)
 		}
 	}
+}
+
+// checkScoreFilterRefusals: malformed score filters are refused.
+func checkScoreFilterRefusals(h *harness) {
 	for _, bad := range [][]store.Filter{
 		{{Field: "helpfulness", Op: "gt", Value: 1}},
 		{{Field: "score.", Op: "gt", Value: 1}},
@@ -210,17 +255,6 @@ func testScores(h *harness) {
 		h.expectInvalid(fmt.Sprintf("QueryConversations(%s)", jsonOf(bad)), err)
 		_, _, err = h.s.QueryAgents(h.ctx, store.AgentQuery{ProjectID: projA, ScoreFilters: bad})
 		h.expectInvalid(fmt.Sprintf("QueryAgents(%s)", jsonOf(bad)), err)
-	}
-	// Scores of another project stay there, whatever its ids.
-	h.write(Flatten(BuildConversation(ConversationSpec{ProjectID: projB, ConversationID: "conv-long", Start: T0, Turns: 1, CallsPerTurn: 1}))...)
-	others := h.conversations(store.ConversationQuery{ProjectID: projB}).Conversations
-	if len(others) != 1 {
-		h.t.Fatalf("project %s: got %d conversations, want 1", projB, len(others))
-	}
-	for _, c := range others {
-		if c.Scores != nil {
-			h.t.Errorf("project %s conversation %s: got scores %s, want none", projB, c.ConversationID, jsonOf(c.Scores))
-		}
 	}
 }
 
