@@ -67,6 +67,16 @@ func testMetricPoints(h *harness) {
 		ms = h.s.(store.MetricStore)
 	}
 
+	checkMetricNames(h, ms, name)
+	checkPointBuckets(h, name)
+	checkPointQueries(h, ms, name)
+	checkPreviousPoints(h, ms, points[0].SeriesID)
+	checkPointRefusalAndRetention(h, ms)
+}
+
+// checkMetricNames: the project's one metric, its figures, and none after
+// its last point.
+func checkMetricNames(h *harness, ms store.MetricStore, name string) {
 	infos, err := ms.MetricNames(h.ctx, projA, store.TimeRange{})
 	if err != nil {
 		h.t.Fatalf("MetricNames: %v", err)
@@ -79,6 +89,10 @@ func testMetricPoints(h *harness) {
 		h.t.Errorf("MetricNames after the last point = %+v, want none", infos)
 	}
 
+}
+
+// checkPointBuckets: sums by model in 1 h buckets, the largest total first.
+func checkPointBuckets(h *harness, name string) {
 	hour := T0.Truncate(time.Hour)
 	res := h.pointQuery(store.PointQuery{ProjectID: projA, Name: name, GroupBy: []string{"model"}, Bucket: time.Hour,
 		Range: store.TimeRange{From: hour, To: hour.Add(2 * time.Hour)}})
@@ -111,8 +125,12 @@ func testMetricPoints(h *harness) {
 		}
 	}
 
-	// Resource attributes, filters, other aggregations, the series limit.
-	res = h.pointQuery(store.PointQuery{ProjectID: projA, Name: name, GroupBy: []string{store.ResourcePrefix + "host"},
+}
+
+// checkPointQueries: resource attributes, filters, other aggregations,
+// the series limit, projects and unknown metrics.
+func checkPointQueries(h *harness, ms store.MetricStore, name string) {
+	res := h.pointQuery(store.PointQuery{ProjectID: projA, Name: name, GroupBy: []string{store.ResourcePrefix + "host"},
 		Filters: []store.MetricFilter{{Key: "model", Values: []string{"opus", ""}}}, Aggregation: store.AggMax})
 	got := map[string]float64{}
 	for _, s := range res.Series {
@@ -137,8 +155,11 @@ func testMetricPoints(h *harness) {
 		h.t.Errorf("unknown metric: %v, want ErrNotFound", err)
 	}
 
-	// PreviousMetricPoints: the latest point strictly before the time.
-	s1 := points[0].SeriesID
+}
+
+// checkPreviousPoints: PreviousMetricPoints gives the latest point of
+// series s1 strictly before each time.
+func checkPreviousPoints(h *harness, ms store.MetricStore, s1 string) {
 	prev, err := ms.PreviousMetricPoints(h.ctx, projA, []store.SeriesAt{
 		{SeriesID: s1, Time: T0.Add(time.Minute)}, {SeriesID: s1, Time: T0.Add(time.Hour)}, {SeriesID: s1, Time: T0},
 	})
@@ -155,6 +176,12 @@ func testMetricPoints(h *harness) {
 		h.t.Errorf("previous of T0: %+v, want none", prev)
 	}
 
+}
+
+// checkPointRefusalAndRetention: an invalid point fails the whole call,
+// retention removes the points before the cut, and sums past the float
+// range answer the largest finite value.
+func checkPointRefusalAndRetention(h *harness, ms store.MetricStore) {
 	// An invalid point fails the call before anything is written.
 	bad := metricPoint(projA, "other", 0, nil, 1)
 	bad.V = math.NaN()
