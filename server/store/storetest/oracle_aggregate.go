@@ -125,11 +125,7 @@ func compareKey(a, b any) int {
 // aggregate is AggregateSpans without paging: every group, in order. match
 // is the meaning of q.Filters on one span (nil: none).
 func (o *oracle) aggregate(q store.AggregateQuery, match func(model.Span) bool) []store.SpanGroup {
-	type acc struct {
-		g    store.SpanGroup
-		durs []int64
-	}
-	groups := map[string]*acc{}
+	groups := map[string]*groupAcc{}
 	var order []string
 	for _, s := range o.project(q.ProjectID) {
 		if match != nil && !match(s) {
@@ -145,50 +141,89 @@ func (o *oracle) aggregate(q store.AggregateQuery, match func(model.Span) bool) 
 		id := fmt.Sprintf("%#v", key)
 		a := groups[id]
 		if a == nil {
-			a = &acc{g: store.SpanGroup{Key: key}}
+			a = &groupAcc{g: store.SpanGroup{Key: key}}
 			groups[id] = a
 			order = append(order, id)
 		}
-		g := &a.g
-		g.Count++
-		if s.OperationName == model.OpInvokeAgent {
-			g.InvocationCount++
-		}
-		if s.StatusCode == model.StatusError {
-			g.ErrorCount++
-		}
-		v := func(p *int64) int64 {
-			if p == nil {
-				return 0
-			}
-			return *p
-		}
-		g.InputTokens += v(s.InputTokens)
-		g.OutputTokens += v(s.OutputTokens)
-		g.CacheReadInputTokens += v(s.CacheReadInputTokens)
-		g.CacheCreationInputTokens += v(s.CacheCreationInputTokens)
-		g.ReasoningTokens += v(s.ReasoningTokens)
-		g.TotalTokens += v(s.TotalTokens)
-		if s.CostUSD != nil {
-			g.CostUSD = addCost(g.CostUSD, *s.CostUSD)
-		}
-		if !s.IsRunning() {
-			a.durs = append(a.durs, s.DurationMs())
-		}
+		a.add(&s)
 	}
 	out := make([]store.SpanGroup, 0, len(order))
 	for _, id := range order {
-		a := groups[id]
-		if len(a.durs) > 0 {
-			slices.Sort(a.durs)
-			ps := make([]int64, len(store.PercentileLevels))
-			for i, l := range store.PercentileLevels {
-				ps[i] = store.Percentile(a.durs, l)
-			}
-			a.g.DurationP50Ms, a.g.DurationP90Ms, a.g.DurationP95Ms, a.g.DurationP99Ms = &ps[0], &ps[1], &ps[2], &ps[3]
-		}
-		out = append(out, a.g)
+		out = append(out, groups[id].group())
 	}
+	sortGroups(out, q)
+	return out
+}
+
+// groupAcc is one group of the model's aggregate while its spans are
+// added: the figures, and the durations of its finished spans.
+type groupAcc struct {
+	g    store.SpanGroup
+	durs []int64
+}
+
+func (a *groupAcc) add(s *model.Span) {
+	g := &a.g
+	g.Count++
+	if s.OperationName == model.OpInvokeAgent {
+		g.InvocationCount++
+	}
+	if s.StatusCode == model.StatusError {
+		g.ErrorCount++
+	}
+	v := func(p *int64) int64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	}
+	g.InputTokens += v(s.InputTokens)
+	g.OutputTokens += v(s.OutputTokens)
+	g.CacheReadInputTokens += v(s.CacheReadInputTokens)
+	g.CacheCreationInputTokens += v(s.CacheCreationInputTokens)
+	g.ReasoningTokens += v(s.ReasoningTokens)
+	g.TotalTokens += v(s.TotalTokens)
+	if s.CostUSD != nil {
+		g.CostUSD = addCost(g.CostUSD, *s.CostUSD)
+	}
+	if !s.IsRunning() {
+		a.durs = append(a.durs, s.DurationMs())
+	}
+}
+
+// group is the finished group, with its duration percentiles.
+func (a *groupAcc) group() store.SpanGroup {
+	if len(a.durs) > 0 {
+		slices.Sort(a.durs)
+		ps := make([]int64, len(store.PercentileLevels))
+		for i, l := range store.PercentileLevels {
+			ps[i] = store.Percentile(a.durs, l)
+		}
+		a.g.DurationP50Ms, a.g.DurationP90Ms, a.g.DurationP95Ms, a.g.DurationP99Ms = &ps[0], &ps[1], &ps[2], &ps[3]
+	}
+	return a.g
+}
+
+// groupFigure is the figure f of g (nil: a missing percentile or an
+// unknown name).
+func groupFigure(g *store.SpanGroup, f string) any {
+	if f == "cost_usd" {
+		return g.CostUSD
+	}
+	x := map[string]*int64{"count": &g.Count, "invocation_count": &g.InvocationCount, "error_count": &g.ErrorCount,
+		"input_tokens": &g.InputTokens, "output_tokens": &g.OutputTokens, "cache_read_input_tokens": &g.CacheReadInputTokens,
+		"cache_creation_input_tokens": &g.CacheCreationInputTokens, "reasoning_tokens": &g.ReasoningTokens,
+		"total_tokens": &g.TotalTokens, "duration_p50_ms": g.DurationP50Ms, "duration_p90_ms": g.DurationP90Ms,
+		"duration_p95_ms": g.DurationP95Ms, "duration_p99_ms": g.DurationP99Ms}
+	if p := x[f]; p != nil {
+		return *p
+	}
+	return nil
+}
+
+// sortGroups orders groups as the contract says: by the query's sorts
+// (count descending without any), then by key.
+func sortGroups(out []store.SpanGroup, q store.AggregateQuery) {
 	sorts := q.Sort
 	if len(sorts) == 0 {
 		sorts = []store.Sort{{Field: "count", Direction: "desc"}}
@@ -196,20 +231,6 @@ func (o *oracle) aggregate(q store.AggregateQuery, match func(model.Span) bool) 
 	idx := map[string]int{}
 	for i, f := range q.GroupBy {
 		idx[f] = i
-	}
-	figure := func(g *store.SpanGroup, f string) any {
-		if f == "cost_usd" {
-			return g.CostUSD
-		}
-		x := map[string]*int64{"count": &g.Count, "invocation_count": &g.InvocationCount, "error_count": &g.ErrorCount,
-			"input_tokens": &g.InputTokens, "output_tokens": &g.OutputTokens, "cache_read_input_tokens": &g.CacheReadInputTokens,
-			"cache_creation_input_tokens": &g.CacheCreationInputTokens, "reasoning_tokens": &g.ReasoningTokens,
-			"total_tokens": &g.TotalTokens, "duration_p50_ms": g.DurationP50Ms, "duration_p90_ms": g.DurationP90Ms,
-			"duration_p95_ms": g.DurationP95Ms, "duration_p99_ms": g.DurationP99Ms}
-		if p := x[f]; p != nil {
-			return *p
-		}
-		return nil
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := &out[i], &out[j]
@@ -222,7 +243,7 @@ func (o *oracle) aggregate(q store.AggregateQuery, match func(model.Span) bool) 
 					c = -c
 				}
 			} else {
-				x, y := figure(a, so.Field), figure(b, so.Field)
+				x, y := groupFigure(a, so.Field), groupFigure(b, so.Field)
 				switch {
 				case x == nil && y == nil:
 				case x == nil:
@@ -247,5 +268,4 @@ func (o *oracle) aggregate(q store.AggregateQuery, match func(model.Span) bool) 
 		}
 		return false
 	})
-	return out
 }

@@ -144,43 +144,7 @@ func testConversationQuery(h *harness) {
 		}
 	}
 	checkConversationSorts(h)
-	// Span filters: a conversation is kept when one of its spans matches.
-	// conv-short moves to another working directory and branch.
-	other := convs[1][0].Root
-	moved := *other
-	moved.CustomAttrsString = map[string]string{"weave.claude_code.cwd": "/home/dev/other", "weave.claude_code.git_branch": "feature/x"}
-	h.writeBoth(o, moved)
-	cwd := func(v string) []store.Filter {
-		return []store.Filter{{Field: "custom_attrs_string.weave.claude_code.cwd", Op: "eq", Value: v}}
-	}
-	attrIs := func(k, v string) func(model.Span) bool {
-		return func(s model.Span) bool { return s.CustomAttrsString[k] == v }
-	}
-	for _, tc := range []struct {
-		name    string
-		filters []store.Filter
-		match   func(model.Span) bool
-		want    int
-	}{
-		{"working directory", cwd("/home/dev/other"), attrIs("weave.claude_code.cwd", "/home/dev/other"), 1},
-		{"the other working directory", cwd("/home/dev/project"), attrIs("weave.claude_code.cwd", "/home/dev/project"), 4},
-		{"git branch", []store.Filter{{Field: "custom_attrs_string.weave.claude_code.git_branch", Op: "eq", Value: "feature/x"}},
-			attrIs("weave.claude_code.git_branch", "feature/x"), 1},
-		{"both on one span", append(cwd("/home/dev/project"), store.Filter{Field: "custom_attrs_string.weave.claude_code.git_branch", Op: "exists"}),
-			func(s model.Span) bool { return false }, 0},
-		{"a column: the subagent's spans", []store.Filter{{Field: "agent_name", Op: "eq", Value: "Explore"}},
-			func(s model.Span) bool { return s.AgentName == "Explore" }, 2},
-	} {
-		h.checkConversationFilter(o, tc.name, store.ConversationQuery{ProjectID: projA, Filters: tc.filters}, tc.match, tc.want)
-	}
-	// With the agent filter and paging.
-	h.checkConversationFilter(o, "cwd, agent Explore, page 2", store.ConversationQuery{ProjectID: projA, Filters: cwd("/home/dev/project"),
-		AgentName: "Explore", Limit: 1, Offset: 1}, attrIs("weave.claude_code.cwd", "/home/dev/project"), 2)
-	h.expectInvalid("QueryConversations(bad filter)", func() error {
-		_, err := h.s.QueryConversations(h.ctx, store.ConversationQuery{ProjectID: projA, Filters: []store.Filter{{Field: "nope", Op: "eq", Value: "x"}}})
-		return err
-	}())
-	h.writeBoth(o, *other)
+	checkConversationFilters(h, o, convs)
 
 	// Paging.
 	var paged []string
@@ -642,6 +606,47 @@ func testSearchOnePerOccurrence(h *harness) {
 	// The responses come back exactly as written.
 	got := h.get(store.SpanKey{ProjectID: projA, TraceID: traceID, SpanID: answer.SpanID}, store.SpanKey{ProjectID: projA, TraceID: traceID, SpanID: subAnswer.SpanID})
 	h.equalSpans("responses as written", sortedByStart(got), sortedByStart([]model.Span{subAnswer, answer}))
+}
+
+// checkConversationFilters: a conversation is kept when one of its spans
+// matches the span filters (conv-short moves to another working directory
+// and branch meanwhile).
+func checkConversationFilters(h *harness, o *oracle, convs [][]Turn) {
+	other := convs[1][0].Root
+	moved := *other
+	moved.CustomAttrsString = map[string]string{"weave.claude_code.cwd": "/home/dev/other", "weave.claude_code.git_branch": "feature/x"}
+	h.writeBoth(o, moved)
+	cwd := func(v string) []store.Filter {
+		return []store.Filter{{Field: "custom_attrs_string.weave.claude_code.cwd", Op: "eq", Value: v}}
+	}
+	attrIs := func(k, v string) func(model.Span) bool {
+		return func(s model.Span) bool { return s.CustomAttrsString[k] == v }
+	}
+	for _, tc := range []struct {
+		name    string
+		filters []store.Filter
+		match   func(model.Span) bool
+		want    int
+	}{
+		{"working directory", cwd("/home/dev/other"), attrIs("weave.claude_code.cwd", "/home/dev/other"), 1},
+		{"the other working directory", cwd("/home/dev/project"), attrIs("weave.claude_code.cwd", "/home/dev/project"), 4},
+		{"git branch", []store.Filter{{Field: "custom_attrs_string.weave.claude_code.git_branch", Op: "eq", Value: "feature/x"}},
+			attrIs("weave.claude_code.git_branch", "feature/x"), 1},
+		{"both on one span", append(cwd("/home/dev/project"), store.Filter{Field: "custom_attrs_string.weave.claude_code.git_branch", Op: "exists"}),
+			func(s model.Span) bool { return false }, 0},
+		{"a column: the subagent's spans", []store.Filter{{Field: "agent_name", Op: "eq", Value: "Explore"}},
+			func(s model.Span) bool { return s.AgentName == "Explore" }, 2},
+	} {
+		h.checkConversationFilter(o, tc.name, store.ConversationQuery{ProjectID: projA, Filters: tc.filters}, tc.match, tc.want)
+	}
+	// With the agent filter and paging.
+	h.checkConversationFilter(o, "cwd, agent Explore, page 2", store.ConversationQuery{ProjectID: projA, Filters: cwd("/home/dev/project"),
+		AgentName: "Explore", Limit: 1, Offset: 1}, attrIs("weave.claude_code.cwd", "/home/dev/project"), 2)
+	h.expectInvalid("QueryConversations(bad filter)", func() error {
+		_, err := h.s.QueryConversations(h.ctx, store.ConversationQuery{ProjectID: projA, Filters: []store.Filter{{Field: "nope", Op: "eq", Value: "x"}}})
+		return err
+	}())
+	h.writeBoth(o, *other)
 }
 
 // checkConversationSorts sorts on every field of
