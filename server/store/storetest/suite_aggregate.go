@@ -95,9 +95,15 @@ func testAggregates(h *harness) {
 	h.checkAggregate(o, store.AggregateQuery{ProjectID: projA, GroupBy: []string{"request_model", "custom_attrs_int.weave.claude_code.turn.number"},
 		Sort: []store.Sort{{Field: "custom_attrs_int.weave.claude_code.turn.number", Direction: "desc"}, {Field: "request_model", Direction: "asc"}}}, nil)
 
-	// The model's figures for one group, so that a mistake shared by the
-	// model and a backend does not pass unseen: durations of 4 ended chat
-	// spans, percentiles at index ⌊level·n⌋.
+	checkAggregateModel(h, o)
+	checkAggregatePages(h, o)
+	checkAggregateRefusals(h)
+}
+
+// checkAggregateModel checks the model's figures for one group, so that a
+// mistake shared by the model and a backend does not pass unseen:
+// durations of 4 ended chat spans, percentiles at index ⌊level·n⌋.
+func checkAggregateModel(h *harness, o *oracle) {
 	durs := []int64{}
 	var chats []model.Span
 	for _, s := range o.project(projA) {
@@ -121,8 +127,11 @@ func testAggregates(h *harness) {
 		h.t.Errorf("Percentile([10 20 30], 0.99) = %d, want 30", p)
 	}
 
-	// Paging.
-	full := o.aggregate(q("operation_name", "agent_name"), nil)
+}
+
+// checkAggregatePages pages through the groups by operation and agent.
+func checkAggregatePages(h *harness, o *oracle) {
+	full := o.aggregate(store.AggregateQuery{ProjectID: projA, GroupBy: []string{"operation_name", "agent_name"}}, nil)
 	for _, w := range [][2]int{{2, 0}, {2, 2}, {3, len(full) - 1}, {2, len(full) + 1}} {
 		got, total, err := h.s.AggregateSpans(h.ctx, store.AggregateQuery{ProjectID: projA, GroupBy: []string{"operation_name", "agent_name"}, Limit: w[0], Offset: w[1]})
 		if err != nil || total != int64(len(full)) {
@@ -140,7 +149,14 @@ func testAggregates(h *harness) {
 			h.t.Errorf("AggregateSpans(limit %d offset %d): got %v, want %v", w[0], w[1], ids, want)
 		}
 	}
+}
 
+// checkAggregateRefusals: bad queries are refused, an unknown project and
+// a range without spans give nothing.
+func checkAggregateRefusals(h *harness) {
+	q := func(groupBy ...string) store.AggregateQuery {
+		return store.AggregateQuery{ProjectID: projA, GroupBy: groupBy}
+	}
 	for _, bad := range []store.AggregateQuery{
 		q("finish_reasons"), q("input_messages"), q("nope"), q("custom_attrs_string."), q("agent_name", "agent_name"),
 		q("a", "b", "c", "d", "e", "f"),
