@@ -69,107 +69,120 @@ func (o *oracle) derive(project string) map[store.SpanKey]oDerived {
 	}
 	out := map[store.SpanKey]oDerived{}
 	for traceID, spans := range byTrace {
-		byID := map[string]*model.Span{}
+		t := newOTrace(traceID, spans)
 		for i := range spans {
-			byID[spans[i].SpanID] = &spans[i]
-		}
-		parent := func(s *model.Span) *model.Span {
-			if s.ParentSpanID == "" || s.ParentSpanID == s.SpanID {
-				return nil
-			}
-			return byID[s.ParentSpanID]
-		}
-		// ancestors including self, nearest first, stopping at a cycle.
-		chain := func(s *model.Span) []*model.Span {
-			seen := map[string]bool{}
-			var c []*model.Span
-			for x := s; x != nil && !seen[x.SpanID]; x = parent(x) {
-				seen[x.SpanID] = true
-				c = append(c, x)
-			}
-			return c
-		}
-		earliest := func(get func(*model.Span) string) string {
-			var best *model.Span
-			for i := range spans {
-				s := &spans[i]
-				if get(s) == "" {
-					continue
-				}
-				if best == nil || s.StartedAt.Before(best.StartedAt) || (s.StartedAt.Equal(best.StartedAt) && s.SpanID < best.SpanID) {
-					best = s
-				}
-			}
-			if best == nil {
-				return ""
-			}
-			return get(best)
-		}
-		conv := func(s *model.Span) string { return s.ConversationID }
-		thread := func(s *model.Span) string { return s.ThreadID }
-		traceConv, traceThread := earliest(conv), earliest(thread)
-		for i := range spans {
-			s := &spans[i]
-			var d oDerived
-			c := chain(s)
-			for _, x := range c {
-				if x.AgentName != "" {
-					d.agent, d.version = x.AgentName, x.AgentVersion
-					break
-				}
-			}
-			for _, pick := range []func() string{
-				func() string {
-					for _, x := range c {
-						if x.ConversationID != "" {
-							return x.ConversationID
-						}
-					}
-					return ""
-				},
-				func() string { return traceConv },
-				func() string {
-					for _, x := range c {
-						if x.ThreadID != "" {
-							return x.ThreadID
-						}
-					}
-					return ""
-				},
-				func() string { return traceThread },
-				func() string { return "trace:" + traceID },
-			} {
-				if d.conv = pick(); d.conv != "" {
-					break
-				}
-			}
-			if s.HasUsage() {
-				d.counted = true
-				for j := range spans {
-					x := &spans[j]
-					if x == s || !x.HasUsage() {
-						continue
-					}
-					// is s a strict ancestor of x?
-					for _, a := range chain(x)[1:] {
-						if a == s {
-							d.counted = false
-						}
-					}
-				}
-			}
-			if s.IsTurn {
-				d.turnRoot = true
-				for _, a := range c[1:] {
-					if a.IsTurn {
-						d.turnRoot = false
-					}
-				}
-			}
-			out[keyOf(s)] = d
+			out[keyOf(&spans[i])] = t.derived(&spans[i])
 		}
 	}
 	return out
+}
+
+// oTrace is one trace of the model, read as the contract words its rules.
+type oTrace struct {
+	id                     string
+	spans                  []model.Span
+	byID                   map[string]*model.Span
+	traceConv, traceThread string // of the trace's earliest span that has one
+}
+
+func newOTrace(id string, spans []model.Span) *oTrace {
+	t := &oTrace{id: id, spans: spans, byID: map[string]*model.Span{}}
+	for i := range spans {
+		t.byID[spans[i].SpanID] = &spans[i]
+	}
+	t.traceConv = t.earliest(func(s *model.Span) string { return s.ConversationID })
+	t.traceThread = t.earliest(func(s *model.Span) string { return s.ThreadID })
+	return t
+}
+
+func (t *oTrace) parent(s *model.Span) *model.Span {
+	if s.ParentSpanID == "" || s.ParentSpanID == s.SpanID {
+		return nil
+	}
+	return t.byID[s.ParentSpanID]
+}
+
+// chain is s's ancestors including s, nearest first, stopping at a cycle.
+func (t *oTrace) chain(s *model.Span) []*model.Span {
+	seen := map[string]bool{}
+	var c []*model.Span
+	for x := s; x != nil && !seen[x.SpanID]; x = t.parent(x) {
+		seen[x.SpanID] = true
+		c = append(c, x)
+	}
+	return c
+}
+
+// earliest is get of the trace's earliest span (then least span_id) where
+// it is not empty.
+func (t *oTrace) earliest(get func(*model.Span) string) string {
+	var best *model.Span
+	for i := range t.spans {
+		s := &t.spans[i]
+		if get(s) == "" {
+			continue
+		}
+		if best == nil || s.StartedAt.Before(best.StartedAt) || (s.StartedAt.Equal(best.StartedAt) && s.SpanID < best.SpanID) {
+			best = s
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return get(best)
+}
+
+// derived is the derived columns of the span s.
+func (t *oTrace) derived(s *model.Span) oDerived {
+	var d oDerived
+	c := t.chain(s)
+	for _, x := range c {
+		if x.AgentName != "" {
+			d.agent, d.version = x.AgentName, x.AgentVersion
+			break
+		}
+	}
+	nearest := func(get func(*model.Span) string) string {
+		for _, x := range c {
+			if get(x) != "" {
+				return get(x)
+			}
+		}
+		return ""
+	}
+	for _, conv := range []string{
+		nearest(func(x *model.Span) string { return x.ConversationID }), t.traceConv,
+		nearest(func(x *model.Span) string { return x.ThreadID }), t.traceThread,
+		"trace:" + t.id,
+	} {
+		if d.conv = conv; d.conv != "" {
+			break
+		}
+	}
+	if s.HasUsage() {
+		d.counted = true
+		for j := range t.spans {
+			x := &t.spans[j]
+			if x == s || !x.HasUsage() {
+				continue
+			}
+			// is s a strict ancestor of x?
+			for _, a := range t.chain(x)[1:] {
+				if a == s {
+					d.counted = false
+				}
+			}
+		}
+	}
+	if s.IsTurn {
+		d.turnRoot = true
+		for _, a := range c[1:] {
+			if a.IsTurn {
+				d.turnRoot = false
+			}
+		}
+	}
+	return d
 }
 
 func usageOf(s *model.Span) store.Usage {
