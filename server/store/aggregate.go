@@ -163,6 +163,45 @@ func CheckAggregateQuery(q AggregateQuery) error {
 	return nil
 }
 
+// AggregateOrder is the ORDER BY terms of an AggregateQuery that passed
+// CheckAggregateQuery, given the columns of its group keys (keyCols[i] of
+// GroupBy[i]; one constant column without group-by fields): its sorts on
+// figures (AggregateSortFields; a missing percentile last either way) or
+// group-by fields (a missing value the smallest), count descending without
+// any, then every key column ascending.
+func AggregateOrder(q AggregateQuery, keyCols []string) []string {
+	var order []string
+	for _, so := range q.Sort {
+		dir := "DESC"
+		if strings.EqualFold(so.Direction, "asc") {
+			dir = "ASC"
+		}
+		if col, ok := AggregateSortFields[so.Field]; ok {
+			if IsPercentileField(so.Field) {
+				dir += " NULLS LAST"
+			}
+			order = append(order, col+" "+dir)
+			continue
+		}
+		for i, f := range q.GroupBy {
+			if f == so.Field {
+				nulls := " NULLS FIRST"
+				if dir == "DESC" {
+					nulls = " NULLS LAST"
+				}
+				order = append(order, keyCols[i]+" "+dir+nulls)
+			}
+		}
+	}
+	if len(order) == 0 {
+		order = []string{"a_count DESC"}
+	}
+	for _, c := range keyCols {
+		order = append(order, c+" ASC NULLS FIRST")
+	}
+	return order
+}
+
 // Percentile is the exact percentile of sorted values as SpanGroup
 // defines it.
 func Percentile(sorted []int64, level float64) int64 {

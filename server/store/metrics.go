@@ -45,6 +45,19 @@ func ClampNanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// NanosRange is r in Unix nanoseconds (ClampNanos), an open end the
+// smallest or largest int64.
+func NanosRange(r TimeRange) (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if !r.From.IsZero() {
+		lo = ClampNanos(r.From)
+	}
+	if !r.To.IsZero() {
+		hi = ClampNanos(r.To)
+	}
+	return lo, hi
+}
+
 // FloorDiv is integer division rounding toward negative infinity.
 func FloorDiv(a, b int64) int64 {
 	q := a / b

@@ -17,6 +17,21 @@ func TraceStatus(errors, running int64) string {
 	return TraceOK
 }
 
+// TraceStatusHaving is the condition on the per-trace error and running
+// span counts (named t_errors and t_running by both backends) that keeps
+// the traces of a TraceQuery's status; "" for any status.
+func TraceStatusHaving(status string) string {
+	switch status {
+	case TraceError:
+		return "t_errors > 0"
+	case TraceRunning:
+		return "t_errors = 0 AND t_running > 0"
+	case TraceOK:
+		return "t_errors = 0 AND t_running = 0"
+	}
+	return ""
+}
+
 // CheckTraceQuery reports what both backends refuse in a TraceQuery before
 // building any SQL: an unknown status or sort field, a bad direction. The
 // span filters are checked by each backend's filter builder.

@@ -89,35 +89,7 @@ func aggregateSQL(l layout, q store.AggregateQuery, limit int) (page, count buil
 		"quantilesExactIf("+strings.Join(levels, ", ")+")("+durationExpr+", isNotNull(ended_at)) AS a_q"), ", ") +
 		" FROM " + l.table("spans") + " FINAL WHERE " + and(conds) + " GROUP BY " + strings.Join(groupBy, ", ")
 
-	var order []string
-	for _, so := range q.Sort {
-		dir, err := direction(so.Direction)
-		if err != nil {
-			return page, count, nil, err
-		}
-		if col, ok := store.AggregateSortFields[so.Field]; ok {
-			if store.IsPercentileField(so.Field) {
-				dir += " NULLS LAST"
-			}
-			order = append(order, col+" "+dir)
-			continue
-		}
-		for i, f := range q.GroupBy {
-			if f == so.Field {
-				nulls := " NULLS FIRST" // a missing value is the smallest
-				if dir == "DESC" {
-					nulls = " NULLS LAST"
-				}
-				order = append(order, gcols[i]+" "+dir+nulls)
-			}
-		}
-	}
-	if len(order) == 0 {
-		order = []string{"a_count DESC"}
-	}
-	for _, g := range gcols {
-		order = append(order, g+" ASC NULLS FIRST")
-	}
+	order := store.AggregateOrder(q, gcols)
 	count = built{sql: "SELECT toInt64(count()) FROM (" + inner + ")", params: append([]driver.NamedValue(nil), p.list...)}
 	lim := p.add("UInt64", uint64(limit))
 	off := p.add("UInt64", uint64(q.Offset))

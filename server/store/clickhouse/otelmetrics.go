@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -166,13 +165,7 @@ func (s *Store) MetricNames(ctx context.Context, projectID string, r store.TimeR
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
-	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	if !r.From.IsZero() {
-		lo = store.ClampNanos(r.From)
-	}
-	if !r.To.IsZero() {
-		hi = store.ClampNanos(r.To)
-	}
+	lo, hi := store.NanosRange(r)
 	var p params
 	sql := "SELECT name, count(), uniqExact(series_id), min(time_ns), max(time_ns), argMax(kind, time_ns), argMax(unit, time_ns), " +
 		"argMax(description, time_ns), argMax(monotonic, time_ns) FROM " + s.l.table("metric_points") + " FINAL WHERE project_id = " +

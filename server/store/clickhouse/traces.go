@@ -69,13 +69,8 @@ func tracesSQL(l layout, q store.TraceQuery, limit int) (page, count built, err 
 	if !q.Range.To.IsZero() {
 		having = append(having, "t_start < "+p.add("Int64", store.ClampNanos(q.Range.To)))
 	}
-	switch q.Status {
-	case store.TraceError:
-		having = append(having, "t_errors > 0")
-	case store.TraceRunning:
-		having = append(having, "t_errors = 0 AND t_running > 0")
-	case store.TraceOK:
-		having = append(having, "t_errors = 0 AND t_running = 0")
+	if c := store.TraceStatusHaving(q.Status); c != "" {
+		having = append(having, c)
 	}
 	var order []string
 	for _, so := range q.Sort {

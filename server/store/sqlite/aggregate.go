@@ -73,10 +73,11 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 	if err := filtersSQL(q.Filters, &where, &whereArgs); err != nil {
 		return nil, 0, err
 	}
-	order, err := aggregateOrder(q, gcols)
-	if err != nil {
-		return nil, 0, err
+	keyCols := make([]string, len(gcols))
+	for i, g := range gcols {
+		keyCols[i] = "agg." + g
 	}
+	order := store.AggregateOrder(q, keyCols)
 	proj, ok, err := s.projectID(ctx, q.ProjectID)
 	if err != nil || !ok {
 		return nil, 0, err
@@ -97,9 +98,8 @@ func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]s
 	if int64(q.Offset) >= total {
 		return nil, total, nil
 	}
-	var keyCols, on []string
+	var on []string
 	for _, g := range gcols {
-		keyCols = append(keyCols, "agg."+g)
 		on = append(on, "agg."+g+" IS pct."+g)
 	}
 	rows, err := tx.QueryContext(ctx, with+"SELECT "+strings.Join(keyCols, ", ")+`, a_count, a_inv, a_err, a_in, a_out,
@@ -137,37 +137,6 @@ func groupSelect(groupBy []string) (sel []string, args []any, kinds []store.Grou
 		sel, gcols = append(sel, "0 AS g0"), append(gcols, "g0")
 	}
 	return sel, args, kinds, gcols, nil
-}
-
-// aggregateOrder is the ORDER BY terms of an aggregate query: its sorts on
-// figures or group-by fields, then every key column.
-func aggregateOrder(q store.AggregateQuery, gcols []string) ([]string, error) {
-	var order []string
-	for _, so := range q.Sort {
-		dir, err := direction(so.Direction)
-		if err != nil {
-			return nil, err
-		}
-		if col, ok := store.AggregateSortFields[so.Field]; ok {
-			if store.IsPercentileField(so.Field) {
-				dir += " NULLS LAST"
-			}
-			order = append(order, col+" "+dir)
-			continue
-		}
-		for i, f := range q.GroupBy {
-			if f == so.Field {
-				order = append(order, "agg.g"+strconv.Itoa(i)+" "+dir+nullsAsSmallest(dir))
-			}
-		}
-	}
-	if len(order) == 0 {
-		order = []string{"a_count DESC"}
-	}
-	for _, g := range gcols {
-		order = append(order, "agg."+g+" ASC NULLS FIRST")
-	}
-	return order, nil
 }
 
 // aggregateWith is the WITH clause of an aggregate query: base (the
@@ -228,14 +197,6 @@ func scanGroups(rows *sql.Rows, groupBy []string, kinds []store.GroupKind, ngcol
 		return nil, fmt.Errorf("sqlite: aggregate spans: %w", err)
 	}
 	return out, nil
-}
-
-// nullsAsSmallest places a missing group-key value as the smallest one.
-func nullsAsSmallest(dir string) string {
-	if dir == "DESC" {
-		return " NULLS LAST"
-	}
-	return " NULLS FIRST"
 }
 
 // groupValue types a scanned group key as store.SpanGroup.Key holds it.

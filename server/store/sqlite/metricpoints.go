@@ -171,13 +171,7 @@ func (s *Store) MetricNames(ctx context.Context, projectID string, r store.TimeR
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
-	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	if !r.From.IsZero() {
-		lo = store.ClampNanos(r.From)
-	}
-	if !r.To.IsZero() {
-		hi = store.ClampNanos(r.To)
-	}
+	lo, hi := store.NanosRange(r)
 	rows, err := s.r.QueryContext(ctx, `SELECT m.name, COUNT(*), COUNT(DISTINCT m.series_id), MIN(m.time_ns), MAX(m.time_ns),
 		(SELECT kind || char(0) || unit || char(0) || description || char(0) || monotonic FROM metric_points l
 		 WHERE l.project_id = m.project_id AND l.name = m.name ORDER BY l.time_ns DESC LIMIT 1)

@@ -118,13 +118,8 @@ func traceHaving(q store.TraceQuery) ([]string, []any, error) {
 	if err := rangeSQL("t_start", q.Range, &having, &args); err != nil {
 		return nil, nil, err
 	}
-	switch q.Status {
-	case store.TraceError:
-		having = append(having, "t_errors > 0")
-	case store.TraceRunning:
-		having = append(having, "t_errors = 0 AND t_running > 0")
-	case store.TraceOK:
-		having = append(having, "t_errors = 0 AND t_running = 0")
+	if c := store.TraceStatusHaving(q.Status); c != "" {
+		having = append(having, c)
 	}
 	return having, args, nil
 }
