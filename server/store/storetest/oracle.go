@@ -277,97 +277,121 @@ func (o *oracle) agents(project string) map[string]*store.AgentSummary {
 
 func (o *oracle) conversations(project string) map[string]*store.ConversationSummary {
 	der := o.derive(project)
-	out := map[string]*store.ConversationSummary{}
-	traces := map[string]map[string]bool{}
-	turnTraces := map[string]map[string]bool{} // traces holding a turn span
-	turnSpans := map[string]int64{}
-	agents := map[string]map[string]bool{}
-	models := map[string]map[string]bool{}
-	type cand struct {
-		started time.Time
-		rank    int
-		spanID  string
-		text    string
-	}
-	prompts := map[string]*cand{}
-	places := map[string]*model.Span{} // latest span with a working dir or branch
+	convs := map[string]*oConv{}
 	for _, s := range o.project(project) {
 		d := der[keyOf(&s)]
-		c := out[d.conv]
+		c := convs[d.conv]
 		if c == nil {
-			c = &store.ConversationSummary{ConversationID: d.conv, FirstActivity: s.StartedAt.UTC(), LastActivity: s.StartedAt.UTC()}
-			out[d.conv] = c
-			traces[d.conv], agents[d.conv], models[d.conv] = map[string]bool{}, map[string]bool{}, map[string]bool{}
-			turnTraces[d.conv] = map[string]bool{}
+			c = &oConv{c: store.ConversationSummary{ConversationID: d.conv, FirstActivity: s.StartedAt.UTC(), LastActivity: s.StartedAt.UTC()},
+				traces: map[string]bool{}, turnTraces: map[string]bool{}, agents: map[string]bool{}, models: map[string]bool{}}
+			convs[d.conv] = c
 		}
-		c.SpanCount++
-		traces[d.conv][s.TraceID] = true
-		if d.turnRoot {
-			turnSpans[d.conv]++
-			turnTraces[d.conv][s.TraceID] = true
-		}
-		if s.StatusCode == model.StatusError {
-			c.ErrorCount++
-		}
-		if s.IsRunning() {
-			c.RunningCount++
-		}
-		if s.StartedAt.Before(c.FirstActivity) {
-			c.FirstActivity = s.StartedAt.UTC()
-		}
-		last := s.StartedAt
-		if s.EndedAt.After(last) {
-			last = s.EndedAt
-		}
-		if last.After(c.LastActivity) {
-			c.LastActivity = last.UTC()
-		}
-		if d.agent != "" {
-			agents[d.conv][d.agent] = true
-		}
-		m := s.ResponseModel
-		if m == "" {
-			m = s.RequestModel
-		}
-		if m != "" {
-			models[d.conv][m] = true
-		}
-		if d.counted {
-			addUsage(&c.Usage, usageOf(&s))
-		}
-		if p := PromptPreview(s.InputMessages); p != "" {
-			rank := 1
-			if s.OperationName == model.OpInvokeAgent {
-				rank = 0
-			}
-			cd := &cand{s.StartedAt, rank, s.SpanID, p}
-			b := prompts[d.conv]
-			if b == nil || cd.started.Before(b.started) || (cd.started.Equal(b.started) && (cd.rank < b.rank || (cd.rank == b.rank && cd.spanID < b.spanID))) {
-				prompts[d.conv] = cd
-			}
-		}
-		if s.CustomAttrsString["weave.claude_code.cwd"] != "" || s.CustomAttrsString["weave.claude_code.git_branch"] != "" {
-			if b := places[d.conv]; b == nil || s.StartedAt.After(b.StartedAt) || (s.StartedAt.Equal(b.StartedAt) && s.SpanID > b.SpanID) {
-				places[d.conv] = &s
-			}
-		}
+		c.add(s, d)
 	}
-	for k, c := range out {
-		c.TurnCount = int64(len(traces[k]))
-		if n := turnSpans[k]; n > 0 {
-			c.TurnCount = n
-			c.BackgroundCount = int64(len(traces[k]) - len(turnTraces[k]))
-		}
-		c.AgentNames = sortedKeys(agents[k])
-		c.Models = sortedKeys(models[k])
-		if p := prompts[k]; p != nil {
-			c.FirstPrompt = p.text
-		}
-		if s := places[k]; s != nil {
-			c.WorkingDir, c.GitBranch = s.CustomAttrsString["weave.claude_code.cwd"], s.CustomAttrsString["weave.claude_code.git_branch"]
-		}
+	out := make(map[string]*store.ConversationSummary, len(convs))
+	for k, c := range convs {
+		out[k] = c.summary()
 	}
 	return out
+}
+
+// oConv is one conversation of the model while its spans are added.
+type oConv struct {
+	c                  store.ConversationSummary
+	traces, turnTraces map[string]bool // turnTraces: the traces holding a turn span
+	turnSpans          int64
+	agents, models     map[string]bool
+	prompt             *oPrompt
+	place              *model.Span // latest span with a working dir or branch
+}
+
+// oPrompt is a first-prompt candidate.
+type oPrompt struct {
+	started time.Time
+	rank    int
+	spanID  string
+	text    string
+}
+
+func (c *oConv) add(s model.Span, d oDerived) {
+	c.c.SpanCount++
+	c.traces[s.TraceID] = true
+	if d.turnRoot {
+		c.turnSpans++
+		c.turnTraces[s.TraceID] = true
+	}
+	if s.StatusCode == model.StatusError {
+		c.c.ErrorCount++
+	}
+	if s.IsRunning() {
+		c.c.RunningCount++
+	}
+	if s.StartedAt.Before(c.c.FirstActivity) {
+		c.c.FirstActivity = s.StartedAt.UTC()
+	}
+	last := s.StartedAt
+	if s.EndedAt.After(last) {
+		last = s.EndedAt
+	}
+	if last.After(c.c.LastActivity) {
+		c.c.LastActivity = last.UTC()
+	}
+	if d.agent != "" {
+		c.agents[d.agent] = true
+	}
+	m := s.ResponseModel
+	if m == "" {
+		m = s.RequestModel
+	}
+	if m != "" {
+		c.models[m] = true
+	}
+	if d.counted {
+		addUsage(&c.c.Usage, usageOf(&s))
+	}
+	c.notePrompt(&s)
+	if s.CustomAttrsString["weave.claude_code.cwd"] != "" || s.CustomAttrsString["weave.claude_code.git_branch"] != "" {
+		if b := c.place; b == nil || s.StartedAt.After(b.StartedAt) || (s.StartedAt.Equal(b.StartedAt) && s.SpanID > b.SpanID) {
+			c.place = &s
+		}
+	}
+}
+
+// notePrompt keeps s's prompt if it comes first: earliest start,
+// invoke_agent spans first, then span_id.
+func (c *oConv) notePrompt(s *model.Span) {
+	p := PromptPreview(s.InputMessages)
+	if p == "" {
+		return
+	}
+	rank := 1
+	if s.OperationName == model.OpInvokeAgent {
+		rank = 0
+	}
+	cd := &oPrompt{s.StartedAt, rank, s.SpanID, p}
+	b := c.prompt
+	if b == nil || cd.started.Before(b.started) || (cd.started.Equal(b.started) && (cd.rank < b.rank || (cd.rank == b.rank && cd.spanID < b.spanID))) {
+		c.prompt = cd
+	}
+}
+
+// summary is the conversation's summary once every span is added.
+func (c *oConv) summary() *store.ConversationSummary {
+	out := c.c
+	out.TurnCount = int64(len(c.traces))
+	if c.turnSpans > 0 {
+		out.TurnCount = c.turnSpans
+		out.BackgroundCount = int64(len(c.traces) - len(c.turnTraces))
+	}
+	out.AgentNames = sortedKeys(c.agents)
+	out.Models = sortedKeys(c.models)
+	if c.prompt != nil {
+		out.FirstPrompt = c.prompt.text
+	}
+	if s := c.place; s != nil {
+		out.WorkingDir, out.GitBranch = s.CustomAttrsString["weave.claude_code.cwd"], s.CustomAttrsString["weave.claude_code.git_branch"]
+	}
+	return &out
 }
 
 func sortedKeys(m map[string]bool) []string {
