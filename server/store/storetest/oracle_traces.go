@@ -89,46 +89,19 @@ func (o *oracle) queryTraces(q store.TraceQuery, match func(model.Span) bool) []
 		}
 		out = append(out, *t)
 	}
-	sorts := q.Sort
+	sortTraces(out, q.Sort)
+	return out
+}
+
+// sortTraces orders traces by sorts (started_at descending without any),
+// then trace_id.
+func sortTraces(out []store.TraceSummary, sorts []store.Sort) {
 	if len(sorts) == 0 {
 		sorts = []store.Sort{{Field: "started_at", Direction: "desc"}}
 	}
-	key := func(t *store.TraceSummary, f string) any {
-		switch f {
-		case "trace_id":
-			return t.TraceID
-		case "started_at":
-			return t.StartedAt
-		case "last_activity":
-			return t.LastActivity
-		case "duration_ms":
-			return t.DurationMs
-		case "span_count":
-			return t.SpanCount
-		case "error_count":
-			return t.ErrorCount
-		case "running_count":
-			return t.RunningCount
-		case "input_tokens":
-			return t.InputTokens
-		case "output_tokens":
-			return t.OutputTokens
-		case "cache_read_input_tokens":
-			return t.CacheReadInputTokens
-		case "cache_creation_input_tokens":
-			return t.CacheCreationInputTokens
-		case "reasoning_tokens":
-			return t.ReasoningTokens
-		case "cost_usd":
-			return t.CostUSD
-		case "unpriced_count":
-			return t.UnpricedCount
-		}
-		return nil
-	}
 	sort.Slice(out, func(i, j int) bool {
 		for _, so := range sorts {
-			c := compareAny(key(&out[i], so.Field), key(&out[j], so.Field))
+			c := compareAny(traceField(&out[i], so.Field), traceField(&out[j], so.Field))
 			if so.Direction != "asc" {
 				c = -c
 			}
@@ -138,7 +111,41 @@ func (o *oracle) queryTraces(q store.TraceQuery, match func(model.Span) bool) []
 		}
 		return out[i].TraceID < out[j].TraceID
 	})
-	return out
+}
+
+// traceField is the sortable field f of t (nil for an unknown one).
+func traceField(t *store.TraceSummary, f string) any {
+	switch f {
+	case "trace_id":
+		return t.TraceID
+	case "started_at":
+		return t.StartedAt
+	case "last_activity":
+		return t.LastActivity
+	case "duration_ms":
+		return t.DurationMs
+	case "span_count":
+		return t.SpanCount
+	case "error_count":
+		return t.ErrorCount
+	case "running_count":
+		return t.RunningCount
+	case "input_tokens":
+		return t.InputTokens
+	case "output_tokens":
+		return t.OutputTokens
+	case "cache_read_input_tokens":
+		return t.CacheReadInputTokens
+	case "cache_creation_input_tokens":
+		return t.CacheCreationInputTokens
+	case "reasoning_tokens":
+		return t.ReasoningTokens
+	case "cost_usd":
+		return t.CostUSD
+	case "unpriced_count":
+		return t.UnpricedCount
+	}
+	return nil
 }
 
 func compareAny(a, b any) int {
