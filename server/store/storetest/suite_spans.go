@@ -572,6 +572,15 @@ func testAnnotations(h *harness) {
 	if !upd.CreatedAt.Equal(a1.CreatedAt) || upd.UpdatedAt.Before(a1.UpdatedAt) || upd.Value != "down" {
 		h.t.Errorf("replaced annotation: got created %s updated %s value %v, want created %s, updated ≥ it, value down", upd.CreatedAt, upd.UpdatedAt, upd.Value, a1.CreatedAt)
 	}
+	checkAnnotationQueries(h, a1, a2, a3)
+	checkAnnotationDeletes(h, a2)
+	checkAnnotationRefusals(h)
+}
+
+// checkAnnotationQueries: the project's three annotations newest first,
+// their values as written, by ref, by kind and by page.
+func checkAnnotationQueries(h *harness, a1, a2, a3 store.Annotation) {
+	ctx := h.ctx
 	all, err := h.s.QueryAnnotations(ctx, store.AnnotationQuery{ProjectID: projA})
 	if err != nil {
 		h.t.Fatalf("QueryAnnotations: %v", err)
@@ -603,7 +612,12 @@ func testAnnotations(h *harness) {
 	if err1 != nil || err2 != nil || len(p1) != 2 || len(p2) != 1 || p2[0].ID != all[2].ID {
 		h.t.Errorf("QueryAnnotations paging: got %d+%d (%v %v), want 2+1", len(p1), len(p2), err1, err2)
 	}
-	// Feedback on an agent.
+}
+
+// checkAnnotationDeletes: feedback on an agent, then deletes (a second
+// delete finds nothing).
+func checkAnnotationDeletes(h *harness, a2 store.Annotation) {
+	ctx := h.ctx
 	agentAnn, err := h.s.UpsertAnnotation(ctx, store.Annotation{ProjectID: projA, Ref: "agent/claude-code", Kind: "thumbs", Value: "up"})
 	if err != nil {
 		h.t.Fatalf("UpsertAnnotation(agent ref): %v", err)
@@ -621,6 +635,12 @@ func testAnnotations(h *harness) {
 	if err := h.s.DeleteAnnotation(ctx, projA, a2.ID); !errors.Is(err, store.ErrNotFound) {
 		h.t.Errorf("DeleteAnnotation twice: got %v, want ErrNotFound", err)
 	}
+}
+
+// checkAnnotationRefusals: annotations that break the rules, and a
+// negative offset, are refused.
+func checkAnnotationRefusals(h *harness) {
+	ctx := h.ctx
 	for _, tc := range []struct {
 		name string
 		a    store.Annotation
@@ -634,7 +654,7 @@ func testAnnotations(h *harness) {
 		_, err := h.s.UpsertAnnotation(ctx, tc.a)
 		h.expectInvalid("UpsertAnnotation("+tc.name+")", err)
 	}
-	_, err = h.s.QueryAnnotations(ctx, store.AnnotationQuery{ProjectID: projA, Offset: -1})
+	_, err := h.s.QueryAnnotations(ctx, store.AnnotationQuery{ProjectID: projA, Offset: -1})
 	h.expectInvalid("QueryAnnotations(offset -1)", err)
 }
 
