@@ -458,13 +458,39 @@ func cmpNullLast(a, b *int64, desc bool) int {
 
 func testQueryFilters(h *harness) {
 	all := filterData(h)
+	for _, tc := range append(columnFilterCases(all), attrFilterCases()...) {
+		var want []model.Span
+		for _, s := range defaultOrder(all) {
+			if tc.match(s) {
+				want = append(want, light(s))
+			}
+		}
+		got, total, err := h.s.QuerySpans(h.ctx, store.SpanQuery{ProjectID: projA, Filters: tc.filters, Range: tc.r, Limit: store.MaxLimit})
+		if err != nil {
+			h.t.Errorf("QuerySpans(%s): %v", tc.name, err)
+			continue
+		}
+		if total != int64(len(want)) {
+			h.t.Errorf("QuerySpans(%s) total: got %d, want %d", tc.name, total, len(want))
+		}
+		h.equalSpans("QuerySpans("+tc.name+")", got, want)
+	}
+}
+
+// filterCase is a span query with filters and a range, and the spans it
+// should match.
+type filterCase struct {
+	name    string
+	filters []store.Filter
+	r       store.TimeRange
+	match   func(s model.Span) bool
+}
+
+// columnFilterCases are filters on the canonical columns of the
+// filterData spans all, and a range.
+func columnFilterCases(all []model.Span) []filterCase {
 	turnStart := all[0].StartedAt
-	cases := []struct {
-		name    string
-		filters []store.Filter
-		r       store.TimeRange
-		match   func(s model.Span) bool
-	}{
+	return []filterCase{
 		{"eq", []store.Filter{{Field: "operation_name", Op: "eq", Value: "execute_tool"}}, store.TimeRange{}, func(s model.Span) bool { return s.OperationName == "execute_tool" }},
 		{"neq", []store.Filter{{Field: "operation_name", Op: "neq", Value: "chat"}}, store.TimeRange{}, func(s model.Span) bool { return s.OperationName != "chat" }},
 		{"in", []store.Filter{{Field: "tool_name", Op: "in", Value: []any{"Read", "Bash"}}}, store.TimeRange{}, func(s model.Span) bool { return s.ToolName == "Read" || s.ToolName == "Bash" }},
@@ -492,6 +518,29 @@ func testQueryFilters(h *harness) {
 		{"finish_reasons in", []store.Filter{{Field: "finish_reasons", Op: "in", Value: []any{"stop", "tool_use"}}}, store.TimeRange{}, func(s model.Span) bool {
 			return slices.Contains(s.FinishReasons, "tool_use") || slices.Contains(s.FinishReasons, "stop")
 		}},
+		{"duration_ms gt", []store.Filter{{Field: "duration_ms", Op: "gt", Value: 2000}}, store.TimeRange{}, func(s model.Span) bool { return s.DurationMs() > 2000 }},
+		{"cost_usd gte (dollars)", []store.Filter{{Field: "cost_usd", Op: "gte", Value: 0.05}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil && *s.CostUSD >= 0.05 }},
+		{"cost_usd lt (json number)", []store.Filter{{Field: "cost_usd", Op: "lt", Value: json.Number("0.05")}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil && *s.CostUSD < 0.05 }},
+		{"cost_usd exists", []store.Filter{{Field: "cost_usd", Op: "exists"}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil }},
+		{"unpriced calls", []store.Filter{{Field: "cost_usd", Op: "not_exists"}, {Field: "input_tokens", Op: "exists"}}, store.TimeRange{}, func(s model.Span) bool {
+			return s.CostUSD == nil && s.InputTokens != nil
+		}},
+		{"cost_source", []store.Filter{{Field: "cost_source", Op: "eq", Value: "price_table"}}, store.TimeRange{}, func(s model.Span) bool { return s.CostSource == "price_table" }},
+		{"1-hour cache writes", []store.Filter{{Field: "cache_creation_1h_input_tokens", Op: "gt", Value: 500}}, store.TimeRange{}, func(s model.Span) bool {
+			return s.CacheCreation1hInputTokens != nil && *s.CacheCreation1hInputTokens > 500
+		}},
+		{"two filters", []store.Filter{{Field: "operation_name", Op: "eq", Value: "chat"}, {Field: "request_model", Op: "eq", Value: "claude-haiku-4-5"}}, store.TimeRange{}, func(s model.Span) bool {
+			return s.OperationName == "chat" && s.RequestModel == "claude-haiku-4-5"
+		}},
+		{"range", nil, store.TimeRange{From: turnStart.Add(time.Second), To: all[12].StartedAt}, func(s model.Span) bool {
+			return !s.StartedAt.Before(turnStart.Add(time.Second)) && s.StartedAt.Before(all[12].StartedAt)
+		}},
+	}
+}
+
+// attrFilterCases are filters on attribute keys.
+func attrFilterCases() []filterCase {
+	return []filterCase{
 		{"string attr eq", []store.Filter{{Field: "custom_attrs_string.weave.claude_code.cwd", Op: "eq", Value: "/home/dev/project"}}, store.TimeRange{}, func(s model.Span) bool {
 			return s.CustomAttrsString["weave.claude_code.cwd"] == "/home/dev/project"
 		}},
@@ -528,40 +577,6 @@ func testQueryFilters(h *harness) {
 		{"resource attr number as text", []store.Filter{{Field: "resource_attrs.host.cores", Op: "eq", Value: "8"}}, store.TimeRange{}, func(s model.Span) bool {
 			return s.ResourceAttrs["host.cores"] != nil
 		}},
-		{"duration_ms gt", []store.Filter{{Field: "duration_ms", Op: "gt", Value: 2000}}, store.TimeRange{}, func(s model.Span) bool { return s.DurationMs() > 2000 }},
-		{"cost_usd gte (dollars)", []store.Filter{{Field: "cost_usd", Op: "gte", Value: 0.05}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil && *s.CostUSD >= 0.05 }},
-		{"cost_usd lt (json number)", []store.Filter{{Field: "cost_usd", Op: "lt", Value: json.Number("0.05")}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil && *s.CostUSD < 0.05 }},
-		{"cost_usd exists", []store.Filter{{Field: "cost_usd", Op: "exists"}}, store.TimeRange{}, func(s model.Span) bool { return s.CostUSD != nil }},
-		{"unpriced calls", []store.Filter{{Field: "cost_usd", Op: "not_exists"}, {Field: "input_tokens", Op: "exists"}}, store.TimeRange{}, func(s model.Span) bool {
-			return s.CostUSD == nil && s.InputTokens != nil
-		}},
-		{"cost_source", []store.Filter{{Field: "cost_source", Op: "eq", Value: "price_table"}}, store.TimeRange{}, func(s model.Span) bool { return s.CostSource == "price_table" }},
-		{"1-hour cache writes", []store.Filter{{Field: "cache_creation_1h_input_tokens", Op: "gt", Value: 500}}, store.TimeRange{}, func(s model.Span) bool {
-			return s.CacheCreation1hInputTokens != nil && *s.CacheCreation1hInputTokens > 500
-		}},
-		{"two filters", []store.Filter{{Field: "operation_name", Op: "eq", Value: "chat"}, {Field: "request_model", Op: "eq", Value: "claude-haiku-4-5"}}, store.TimeRange{}, func(s model.Span) bool {
-			return s.OperationName == "chat" && s.RequestModel == "claude-haiku-4-5"
-		}},
-		{"range", nil, store.TimeRange{From: turnStart.Add(time.Second), To: all[12].StartedAt}, func(s model.Span) bool {
-			return !s.StartedAt.Before(turnStart.Add(time.Second)) && s.StartedAt.Before(all[12].StartedAt)
-		}},
-	}
-	for _, tc := range cases {
-		var want []model.Span
-		for _, s := range defaultOrder(all) {
-			if tc.match(s) {
-				want = append(want, light(s))
-			}
-		}
-		got, total, err := h.s.QuerySpans(h.ctx, store.SpanQuery{ProjectID: projA, Filters: tc.filters, Range: tc.r, Limit: store.MaxLimit})
-		if err != nil {
-			h.t.Errorf("QuerySpans(%s): %v", tc.name, err)
-			continue
-		}
-		if total != int64(len(want)) {
-			h.t.Errorf("QuerySpans(%s) total: got %d, want %d", tc.name, total, len(want))
-		}
-		h.equalSpans("QuerySpans("+tc.name+")", got, want)
 	}
 }
 
