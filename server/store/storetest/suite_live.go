@@ -240,53 +240,8 @@ func testReadsSeeWholeBatches(h *harness) {
 					return
 				default:
 				}
-				_, total, err := h.s.QuerySpans(h.ctx, store.SpanQuery{ProjectID: projA, Limit: 1})
-				if err != nil {
-					report("QuerySpans: %v", err)
+				if !readRound(h, conv, per, &seen, report) {
 					return
-				}
-				if total%int64(per) != 0 || int(total) < seen {
-					report("QuerySpans: %d spans after a read saw %d (batches of %d)", total, seen, per)
-				}
-				seen = max(seen, int(total))
-				spans, err := h.s.ConversationSpans(h.ctx, projA, conv, store.TimeRange{})
-				if err != nil {
-					report("ConversationSpans: %v", err)
-					return
-				}
-				traces := map[string]int{}
-				for _, s := range spans {
-					traces[s.TraceID]++
-				}
-				for trace, n := range traces {
-					if n != per {
-						report("ConversationSpans: trace %s has %d of its %d spans", trace, n, per)
-					}
-				}
-				if len(spans) < seen {
-					report("ConversationSpans: %d spans (%d turns) after QuerySpans counted %d", len(spans), len(traces), seen)
-				}
-				seen = max(seen, len(spans))
-				page, err := h.s.QueryConversations(h.ctx, store.ConversationQuery{ProjectID: projA})
-				if err != nil {
-					report("QueryConversations: %v", err)
-					return
-				}
-				var c store.ConversationSummary
-				if len(page.Conversations) > 0 {
-					c = page.Conversations[0]
-				}
-				if c.SpanCount != c.TurnCount*int64(per) || int(c.SpanCount) < seen {
-					report("QueryConversations: %d turns, %d spans after a read saw %d spans", c.TurnCount, c.SpanCount, seen)
-				}
-				seen = max(seen, int(c.SpanCount))
-				active, err := h.s.ActiveSpans(h.ctx, projA, store.TimeRange{}, store.MaxLimit)
-				if err != nil {
-					report("ActiveSpans: %v", err)
-					return
-				}
-				if len(active) != 0 {
-					report("ActiveSpans: %d running spans, none was written running", len(active))
 				}
 				mu.Lock()
 				reads++
@@ -306,6 +261,61 @@ func testReadsSeeWholeBatches(h *harness) {
 	h.t.Logf("%d rounds of reads during %d writes", reads, turns)
 	h.checkModel(o, projA)
 	h.checkSpanReads(o, projA, "after the writes")
+}
+
+// readRound is one round of a reader of testReadsSeeWholeBatches: every
+// read must see whole batches of per spans, never fewer than an earlier
+// read saw (seen). False after a read failed.
+func readRound(h *harness, conv string, per int, seen *int, report func(string, ...any)) bool {
+	_, total, err := h.s.QuerySpans(h.ctx, store.SpanQuery{ProjectID: projA, Limit: 1})
+	if err != nil {
+		report("QuerySpans: %v", err)
+		return false
+	}
+	if total%int64(per) != 0 || int(total) < *seen {
+		report("QuerySpans: %d spans after a read saw %d (batches of %d)", total, *seen, per)
+	}
+	*seen = max(*seen, int(total))
+	spans, err := h.s.ConversationSpans(h.ctx, projA, conv, store.TimeRange{})
+	if err != nil {
+		report("ConversationSpans: %v", err)
+		return false
+	}
+	traces := map[string]int{}
+	for _, s := range spans {
+		traces[s.TraceID]++
+	}
+	for trace, n := range traces {
+		if n != per {
+			report("ConversationSpans: trace %s has %d of its %d spans", trace, n, per)
+		}
+	}
+	if len(spans) < *seen {
+		report("ConversationSpans: %d spans (%d turns) after QuerySpans counted %d", len(spans), len(traces), *seen)
+	}
+	*seen = max(*seen, len(spans))
+	page, err := h.s.QueryConversations(h.ctx, store.ConversationQuery{ProjectID: projA})
+	if err != nil {
+		report("QueryConversations: %v", err)
+		return false
+	}
+	var c store.ConversationSummary
+	if len(page.Conversations) > 0 {
+		c = page.Conversations[0]
+	}
+	if c.SpanCount != c.TurnCount*int64(per) || int(c.SpanCount) < *seen {
+		report("QueryConversations: %d turns, %d spans after a read saw %d spans", c.TurnCount, c.SpanCount, *seen)
+	}
+	*seen = max(*seen, int(c.SpanCount))
+	active, err := h.s.ActiveSpans(h.ctx, projA, store.TimeRange{}, store.MaxLimit)
+	if err != nil {
+		report("ActiveSpans: %v", err)
+		return false
+	}
+	if len(active) != 0 {
+		report("ActiveSpans: %d running spans, none was written running", len(active))
+	}
+	return true
 }
 
 // BenchLiveRequests measures how long w takes to acknowledge weave-agentd's
