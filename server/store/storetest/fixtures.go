@@ -182,58 +182,14 @@ func BuildTurn(spec TurnSpec) Turn {
 		if last {
 			break
 		}
-		toolStart := tick(10 * time.Millisecond)
-		result, _ := json.Marshal(map[string]any{"stdout": words(r, sized(r, 120, spec.ContentScale)), "exit_code": 0})
-		tool := model.Span{
-			ProjectID: spec.ProjectID, TraceID: traceID, SpanID: SpanID(traceID, "tool", c), ParentSpanID: rootID,
-			SpanName: "execute_tool " + toolName, SpanKind: model.KindInternal, StartedAt: toolStart,
-			EndedAt: tick(time.Duration(20+r.IntN(2000)) * time.Millisecond), StatusCode: model.StatusOK,
-			OperationName: model.OpExecuteTool, ConversationID: spec.ConversationID, ToolName: toolName,
-			ToolType: "function", ToolCallID: callID, ToolCallArguments: args, ToolCallResult: string(result),
-			CustomAttrsString: map[string]string{"weave.claude_code.display_name": toolName + ": " + vocabulary[r.IntN(len(vocabulary))]},
-			ResourceAttrs:     root.ResourceAttrs,
-		}
+		tool, result := toolSpan(spec, r, tick, traceID, rootID, c, toolName, callID, args, root.ResourceAttrs)
 		spans = append(spans, tool)
 		history = append(history, model.Message{Role: "tool", Parts: []model.Part{{Type: model.PartToolCallResponse, ID: callID, Response: result}}})
 
 		if c == 0 && spec.Subagent {
-			subID := SpanID(traceID, "subagent")
-			task := "Explore: " + words(r, 12)
-			subStart := tick(5 * time.Millisecond)
-			subUser := model.Message{Role: "user", Parts: []model.Part{{Type: model.PartText, Content: task}}}
-			subChatStart := tick(300 * time.Millisecond)
-			subText := words(r, sized(r, 60, spec.ContentScale))
-			in2, out2 := int64(2000+r.IntN(8000)), int64(100+r.IntN(800))
-			subChat := model.Span{
-				ProjectID: spec.ProjectID, TraceID: traceID, SpanID: SpanID(traceID, "subchat"), ParentSpanID: subID,
-				SpanName: "chat claude-haiku-4-5", SpanKind: model.KindClient, StartedAt: subChatStart,
-				EndedAt: tick(2 * time.Second), StatusCode: model.StatusOK, OperationName: model.OpChat,
-				ProviderName: "anthropic", ConversationID: spec.ConversationID, RequestModel: "claude-haiku-4-5",
-				ResponseModel: "claude-haiku-4-5", InputTokens: i64(in2), OutputTokens: i64(out2), TotalTokens: i64(in2 + out2),
-				FinishReasons:  []string{"end_turn"},
-				InputMessages:  []model.Message{subUser},
-				OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: subText}}, FinishReason: "end_turn"}},
-				ResourceAttrs:  root.ResourceAttrs,
-			}
-			if spec.Turn%4 != 3 {
-				// Priced, but for turns 3, 7, …, where the model had no
-				// price (the call is unpriced).
-				subChat.CostUSD, subChat.CostSource = model.CostPtr(in2*1000+out2*5000), model.CostPriceTable
-			}
-			sub := model.Span{
-				ProjectID: spec.ProjectID, TraceID: traceID, SpanID: subID, ParentSpanID: rootID,
-				SpanName: "invoke_agent Explore", SpanKind: model.KindInternal, StartedAt: subStart,
-				EndedAt: tick(50 * time.Millisecond), StatusCode: model.StatusOK, OperationName: model.OpInvokeAgent,
-				AgentName: "Explore", AgentVersion: "2.1.0", ConversationID: spec.ConversationID,
-				InputMessages:  []model.Message{subUser},
-				OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: subText}}}},
-				CustomAttrsString: map[string]string{
-					"weave.claude_code.subagent.spawning_tool_call_id": callID,
-				},
-				ResourceAttrs: root.ResourceAttrs,
-			}
-			out.InputTokens += in2
-			out.OutputTokens += out2
+			sub, subChat := subagentSpans(spec, r, tick, traceID, rootID, callID, root.ResourceAttrs)
+			out.InputTokens += *subChat.InputTokens
+			out.OutputTokens += *subChat.OutputTokens
 			spans = append(spans, sub, subChat)
 		}
 	}
@@ -244,6 +200,66 @@ func BuildTurn(spec TurnSpec) Turn {
 	out.Root = &out.Spans[0]
 	out.Added = []model.Message{user, {Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: final}}}}
 	return out
+}
+
+// toolSpan is the execute_tool span of the turn's call c, and the result
+// it returns.
+func toolSpan(spec TurnSpec, r *rand.Rand, tick func(time.Duration) time.Time, traceID, rootID string, c int,
+	toolName, callID, args string, resource map[string]any) (tool model.Span, result []byte) {
+	toolStart := tick(10 * time.Millisecond)
+	result, _ = json.Marshal(map[string]any{"stdout": words(r, sized(r, 120, spec.ContentScale)), "exit_code": 0})
+	tool = model.Span{
+		ProjectID: spec.ProjectID, TraceID: traceID, SpanID: SpanID(traceID, "tool", c), ParentSpanID: rootID,
+		SpanName: "execute_tool " + toolName, SpanKind: model.KindInternal, StartedAt: toolStart,
+		EndedAt: tick(time.Duration(20+r.IntN(2000)) * time.Millisecond), StatusCode: model.StatusOK,
+		OperationName: model.OpExecuteTool, ConversationID: spec.ConversationID, ToolName: toolName,
+		ToolType: "function", ToolCallID: callID, ToolCallArguments: args, ToolCallResult: string(result),
+		CustomAttrsString: map[string]string{"weave.claude_code.display_name": toolName + ": " + vocabulary[r.IntN(len(vocabulary))]},
+		ResourceAttrs:     resource,
+	}
+	return tool, result
+}
+
+// subagentSpans are the spans of an Explore subagent the turn's first tool
+// call spawns (callID): its invoke_agent span and its one chat call.
+func subagentSpans(spec TurnSpec, r *rand.Rand, tick func(time.Duration) time.Time, traceID, rootID, callID string,
+	resource map[string]any) (sub, subChat model.Span) {
+	subID := SpanID(traceID, "subagent")
+	task := "Explore: " + words(r, 12)
+	subStart := tick(5 * time.Millisecond)
+	subUser := model.Message{Role: "user", Parts: []model.Part{{Type: model.PartText, Content: task}}}
+	subChatStart := tick(300 * time.Millisecond)
+	subText := words(r, sized(r, 60, spec.ContentScale))
+	in2, out2 := int64(2000+r.IntN(8000)), int64(100+r.IntN(800))
+	subChat = model.Span{
+		ProjectID: spec.ProjectID, TraceID: traceID, SpanID: SpanID(traceID, "subchat"), ParentSpanID: subID,
+		SpanName: "chat claude-haiku-4-5", SpanKind: model.KindClient, StartedAt: subChatStart,
+		EndedAt: tick(2 * time.Second), StatusCode: model.StatusOK, OperationName: model.OpChat,
+		ProviderName: "anthropic", ConversationID: spec.ConversationID, RequestModel: "claude-haiku-4-5",
+		ResponseModel: "claude-haiku-4-5", InputTokens: i64(in2), OutputTokens: i64(out2), TotalTokens: i64(in2 + out2),
+		FinishReasons:  []string{"end_turn"},
+		InputMessages:  []model.Message{subUser},
+		OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: subText}}, FinishReason: "end_turn"}},
+		ResourceAttrs:  resource,
+	}
+	if spec.Turn%4 != 3 {
+		// Priced, but for turns 3, 7, …, where the model had no
+		// price (the call is unpriced).
+		subChat.CostUSD, subChat.CostSource = model.CostPtr(in2*1000+out2*5000), model.CostPriceTable
+	}
+	sub = model.Span{
+		ProjectID: spec.ProjectID, TraceID: traceID, SpanID: subID, ParentSpanID: rootID,
+		SpanName: "invoke_agent Explore", SpanKind: model.KindInternal, StartedAt: subStart,
+		EndedAt: tick(50 * time.Millisecond), StatusCode: model.StatusOK, OperationName: model.OpInvokeAgent,
+		AgentName: "Explore", AgentVersion: "2.1.0", ConversationID: spec.ConversationID,
+		InputMessages:  []model.Message{subUser},
+		OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{{Type: model.PartText, Content: subText}}}},
+		CustomAttrsString: map[string]string{
+			"weave.claude_code.subagent.spawning_tool_call_id": callID,
+		},
+		ResourceAttrs: resource,
+	}
+	return sub, subChat
 }
 
 // ConversationSpec describes a conversation of several turns.
