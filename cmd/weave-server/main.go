@@ -112,7 +112,7 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
   --clickhouse-batch-rows N      spans per insert batch (default 1000)
   --clickhouse-flush-interval D  under concurrent load, longest wait for a
                           batch to fill and shortest time between two
-                          inserts (default 1s); a write to an idle writer
+                          inserts (default 100ms); a write to an idle writer
                           goes at once
 
 export flags (writes to stdout or -o FILE; a progress line on stderr):

@@ -112,7 +112,7 @@ func BenchmarkWriter(b *testing.B) {
 func BenchmarkWriterLive(b *testing.B) {
 	c := clickhousetest.Start(b, 1)
 	cfg := testConfig(c.DSNs()[0], "")
-	cfg.FlushInterval = 0 // the default (1 s)
+	cfg.FlushInterval = 0 // the default (100 ms)
 	s, err := Open(context.Background(), cfg, Settings{})
 	if err != nil {
 		b.Fatal(err)

