@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/spans"
 )
@@ -45,6 +46,15 @@ func (s *Session) CloseOpen(reason string, now time.Time) {
 		if lt.End.IsZero() && lt.Closed == "" {
 			lt.Closed = reason
 		}
+	}
+}
+
+// Seen records an event of the session at now: a session that had ended
+// runs again on any event but its end (the agent resumed it).
+func (s *Session) Seen(now time.Time, end bool) {
+	s.LastSeen = now
+	if !end {
+		s.Ended = time.Time{}
 	}
 }
 
@@ -90,6 +100,22 @@ func (t *Table[S]) Update(s S) []spans.Span {
 	out := t.Diff(s)
 	t.Figures.SpansEmitted += int64(len(out))
 	return out
+}
+
+// Arrive counts one hook event and returns the time it was received (the
+// clock's now when the event carries none); ok is false, and the event
+// counted as ignored, when it names no session.
+func (t *Table[S]) Arrive(ev *hookproto.Event) (now time.Time, ok bool) {
+	t.Figures.Events++
+	if ev.SessionID == "" {
+		t.Figures.IgnoredEvents++
+		return time.Time{}, false
+	}
+	now = ev.ReceivedAt
+	if now.IsZero() {
+		now = t.Set.Now()
+	}
+	return now, true
 }
 
 // Stats returns the figures, with the live sessions counted.

@@ -10,20 +10,12 @@ import (
 
 // Event folds one hook event of a Codex session.
 func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
-	p.Figures.Events++
-	if ev.SessionID == "" {
-		p.Figures.IgnoredEvents++
+	now, ok := p.Arrive(&ev)
+	if !ok {
 		return nil
 	}
 	s := p.session(ev.SessionID)
-	now := ev.ReceivedAt
-	if now.IsZero() {
-		now = p.Set.Now()
-	}
-	s.LastSeen = now
-	if !s.Ended.IsZero() && ev.HookEventName != hookproto.EventSessionEnd {
-		s.Ended = time.Time{} // resumed (codex exec resume)
-	}
+	s.Seen(now, ev.HookEventName == hookproto.EventSessionEnd) // resumed: codex exec resume
 	p.learnPath(s, &ev)
 	if fold := eventFolds[ev.HookEventName]; fold != nil {
 		fold(s, &ev, now)

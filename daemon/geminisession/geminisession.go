@@ -89,20 +89,12 @@ func (p *Processor) session(id string) *state {
 
 // Event folds one hook event of a Gemini CLI session.
 func (p *Processor) Event(ev hookproto.Event, replay bool) []spans.Span {
-	p.Figures.Events++
-	if ev.SessionID == "" {
-		p.Figures.IgnoredEvents++
+	now, ok := p.Arrive(&ev)
+	if !ok {
 		return nil
 	}
 	s := p.session(ev.SessionID)
-	now := ev.ReceivedAt
-	if now.IsZero() {
-		now = p.Set.Now()
-	}
-	s.LastSeen = now
-	if !s.Ended.IsZero() && ev.HookEventName != EventSessionEnd {
-		s.Ended = time.Time{} // resumed (gemini --resume)
-	}
+	s.Seen(now, ev.HookEventName == EventSessionEnd) // resumed: gemini --resume
 	if ev.TranscriptPath != "" && ev.TranscriptPath != s.path && p.Guard.Allowed(ev.TranscriptPath) {
 		if s.path != "" {
 			delete(p.ByFile, s.path)
