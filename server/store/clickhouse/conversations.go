@@ -315,14 +315,7 @@ func opening(q store.ConversationQuery, search *textsearch.Query, scored *scored
 	if q.AgentName != "" || len(q.Filters) > 0 || search != nil || scored != nil || !q.Range.From.IsZero() || !q.Range.To.IsZero() {
 		return false
 	}
-	switch len(q.Sort) {
-	case 0:
-		return true
-	case 1:
-		dir, err := direction(q.Sort[0].Direction)
-		return err == nil && q.Sort[0].Field == "last_activity" && dir == "DESC"
-	}
-	return false
+	return newestFirst(q.Sort, "last_activity")
 }
 
 // convCandidatesSQL reads, from the conversations rollup, the first n

@@ -94,15 +94,18 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 // latestOrder reports whether q is the spans page as it opens: no
 // filters, newest first.
 func latestOrder(q store.SpanQuery) bool {
-	if len(q.Filters) > 0 {
-		return false
-	}
-	switch len(q.Sort) {
+	return len(q.Filters) == 0 && newestFirst(q.Sort, "started_at")
+}
+
+// newestFirst reports whether sort is a page's default order: none, or
+// field descending alone.
+func newestFirst(sort []store.Sort, field string) bool {
+	switch len(sort) {
 	case 0:
 		return true
 	case 1:
-		dir, err := direction(q.Sort[0].Direction)
-		return err == nil && q.Sort[0].Field == "started_at" && dir == "DESC"
+		dir, err := direction(sort[0].Direction)
+		return err == nil && sort[0].Field == field && dir == "DESC"
 	}
 	return false
 }
