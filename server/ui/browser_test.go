@@ -63,9 +63,22 @@ func (p *page) has(t *testing.T, sel, text string) bool {
 	return eval[bool](t, p.tab, fmt.Sprintf(`[...document.querySelectorAll(%s)].some((e) => e.innerText.includes(%s))`, js(sel), js(text)))
 }
 
+// click clicks sel once the page has no read request in flight: a view
+// still filling in (filter options, a live refresh) can move or replace the
+// element between the moment its box is measured and the mouse events, and
+// the click is lost (CI saw the projects test's row click do nothing).
 func (p *page) click(t *testing.T, sel string) {
 	t.Helper()
+	p.settle(t)
 	p.run(t, "click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// settle waits until no read request is in flight (api.js keeps the count
+// on <html data-requests>, dropped only after the view that awaited a
+// request has rendered it).
+func (p *page) settle(t *testing.T) {
+	t.Helper()
+	p.waitFor(t, "no request in flight", `(document.documentElement.dataset.requests || '0') === '0'`)
 }
 
 func (p *page) key(t *testing.T, keys string) {
@@ -687,6 +700,7 @@ func TestPages(t *testing.T) {
 		p.click(t, ".conv-sub .fb-form button[type=submit]")
 		p.waitFor(t, "the note shown", `!!document.querySelector('.conv-sub .fb-note-item')`)
 		spanDown := `.msg.assistant .fb-down`
+		p.settle(t)
 		p.run(t, "thumbs down on a message", chromedp.Click(chromedp.CSS(spanDown)))
 		p.waitFor(t, "thumbs down recorded", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-pressed') === 'true'`, js(spanDown)))
 		// A fresh page load shows all three.

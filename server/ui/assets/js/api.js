@@ -64,8 +64,29 @@ async function decode(resp) {
   throw err;
 }
 
+// Read requests in flight, shown on <html data-requests> for people
+// debugging and for the browser tests, which wait for 0 before they click
+// (a list still filling in moves under the pointer). It drops a task after
+// a request settles, so the view that awaited it has rendered by then.
+let inFlight = 0;
+
+function track(promise) {
+  inFlight++;
+  document.documentElement.dataset.requests = String(inFlight);
+  const settled = () => setTimeout(() => {
+    inFlight--;
+    document.documentElement.dataset.requests = String(inFlight);
+  }, 0);
+  promise.then(settled, settled);
+  return promise;
+}
+
 // post calls a read API endpoint with body and returns the decoded answer.
-export async function post(path, body, signal) {
+export function post(path, body, signal) {
+  return track(postNow(path, body, signal));
+}
+
+async function postNow(path, body, signal) {
   let resp;
   try {
     resp = await fetch(path, {
@@ -84,7 +105,11 @@ export async function post(path, body, signal) {
 }
 
 // get calls a GET endpoint.
-export async function get(path, signal) {
+export function get(path, signal) {
+  return track(getNow(path, signal));
+}
+
+async function getNow(path, signal) {
   let resp;
   try {
     resp = await fetch(path, {headers: headers(false), signal, credentials: 'same-origin', cache: 'no-store'});
