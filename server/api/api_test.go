@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -677,5 +678,25 @@ func TestHeadProjects(t *testing.T) {
 	}
 	if _, err := io.ReadAll(w.Body); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The chat views read only the fields they show (store.ChatSpan); the
+// spans of a trace are read whole.
+func TestChatViewsReadChatFields(t *testing.T) {
+	f := seededFake()
+	h := New(Settings{Store: f})
+	for _, tt := range []struct{ path, body, want string }{
+		{"/genai/traces/chat", goodBodies["/genai/traces/chat"], "TraceChatSpans"},
+		{"/genai/conversations/chat", goodBodies["/genai/conversations/chat"], "ConversationChatSpans"},
+		{"/genai/spans/trace", goodBodies["/genai/spans/trace"], "TraceSpans"},
+	} {
+		f.spanReads = nil
+		if status, body := do(t, h, "POST", tt.path, tt.body); status != 200 {
+			t.Fatalf("%s: got %d %v, want 200", tt.path, status, body)
+		}
+		if !slices.Equal(f.spanReads, []string{tt.want}) {
+			t.Errorf("%s: the store reads were %v, want [%s]", tt.path, f.spanReads, tt.want)
+		}
 	}
 }

@@ -152,7 +152,7 @@ type ConversationChat struct {
 }
 
 func (h *Handler) conversationChat(ctx context.Context, q *ConversationChatRequest) (ConversationChat, error) {
-	spans, err := h.s.Store.ConversationSpans(ctx, q.ProjectID, q.ConversationID, q.r)
+	spans, err := h.s.Store.ConversationChatSpans(ctx, q.ProjectID, q.ConversationID, q.r)
 	if err != nil {
 		return ConversationChat{}, err
 	}

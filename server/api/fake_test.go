@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +44,7 @@ type fakeBackend struct {
 	deletion    store.Deletion
 	scanQuery   store.ScanQuery
 	scanned     []model.Span // the project's spans, for ScanSpans
+	spanReads   []string     // the trace and conversation span reads made, by method name
 
 	err error // returned by every read when set
 }
@@ -79,7 +81,15 @@ func (f *fakeBackend) QueryTraces(_ context.Context, q store.TraceQuery) ([]stor
 func (f *fakeBackend) TraceSpans(_ context.Context, _, traceID string) ([]model.Span, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.spanReads = append(f.spanReads, "TraceSpans")
 	return f.traceSpans[traceID], f.err
+}
+
+func (f *fakeBackend) TraceChatSpans(_ context.Context, _, traceID string) ([]model.Span, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.spanReads = append(f.spanReads, "TraceChatSpans")
+	return store.ChatSpans(slices.Clone(f.traceSpans[traceID])), f.err
 }
 
 func (f *fakeBackend) ActiveSpans(_ context.Context, _ string, _ store.TimeRange, limit int) ([]model.Span, error) {
@@ -93,7 +103,16 @@ func (f *fakeBackend) ConversationSpans(_ context.Context, _, id string, r store
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.convRange = r
+	f.spanReads = append(f.spanReads, "ConversationSpans")
 	return f.convSpans[id], f.err
+}
+
+func (f *fakeBackend) ConversationChatSpans(_ context.Context, _, id string, r store.TimeRange) ([]model.Span, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.convRange = r
+	f.spanReads = append(f.spanReads, "ConversationChatSpans")
+	return store.ChatSpans(slices.Clone(f.convSpans[id])), f.err
 }
 
 func (f *fakeBackend) QueryConversations(_ context.Context, q store.ConversationQuery) (store.ConversationPage, error) {

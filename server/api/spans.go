@@ -223,8 +223,11 @@ type TraceSpans struct {
 	Spans   []model.Span `json:"spans"`
 }
 
-func (h *Handler) traceSpans(ctx context.Context, q *TraceRequest) ([]model.Span, error) {
-	spans, err := h.s.Store.TraceSpans(ctx, q.ProjectID, q.TraceID)
+// traceSpans reads the spans of q's trace with read (the store's
+// TraceSpans, or TraceChatSpans for the chat view).
+func (h *Handler) traceSpans(ctx context.Context, q *TraceRequest,
+	read func(ctx context.Context, projectID, traceID string) ([]model.Span, error)) ([]model.Span, error) {
+	spans, err := read(ctx, q.ProjectID, q.TraceID)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +239,7 @@ func (h *Handler) traceSpans(ctx context.Context, q *TraceRequest) ([]model.Span
 }
 
 func (h *Handler) spansTrace(ctx context.Context, q *TraceRequest) (TraceSpans, error) {
-	spans, err := h.traceSpans(ctx, q)
+	spans, err := h.traceSpans(ctx, q, h.s.Store.TraceSpans)
 	if err != nil {
 		return TraceSpans{}, err
 	}
@@ -244,7 +247,7 @@ func (h *Handler) spansTrace(ctx context.Context, q *TraceRequest) (TraceSpans, 
 }
 
 func (h *Handler) traceChat(ctx context.Context, q *TraceRequest) (chatview.Trace, error) {
-	spans, err := h.traceSpans(ctx, q)
+	spans, err := h.traceSpans(ctx, q, h.s.Store.TraceChatSpans)
 	if err != nil {
 		return chatview.Trace{}, err
 	}

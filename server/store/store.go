@@ -541,6 +541,13 @@ type Reader interface {
 	// ConversationQuery for the grouping), with details, ordered by
 	// started_at then span_id, bounded by r.
 	ConversationSpans(ctx context.Context, projectID, conversationID string, r TimeRange) ([]model.Span, error)
+	// TraceChatSpans returns the spans TraceSpans returns, in the same
+	// order, with only the fields the chat view reads (ChatSpan).
+	TraceChatSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error)
+	// ConversationChatSpans returns the spans ConversationSpans returns,
+	// in the same order, with only the fields the chat view reads
+	// (ChatSpan).
+	ConversationChatSpans(ctx context.Context, projectID, conversationID string, r TimeRange) ([]model.Span, error)
 	QueryConversations(ctx context.Context, q ConversationQuery) (ConversationPage, error)
 	// QueryTraces returns the traces matching q and the total match count
 	// (ignoring Limit and Offset).

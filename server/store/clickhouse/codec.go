@@ -50,12 +50,64 @@ var detailCols = []string{
 // insertCols are the columns of a spans insert, in append order.
 var insertCols = append(append(append([]string(nil), lightCols...), detailCols...), "resource_attrs_text", "version", "is_deleted")
 
-func selectList(details bool) string {
+// spanCols chooses the columns of spans a read returns.
+type spanCols int
+
+const (
+	lightRead spanCols = iota // lightCols
+	fullRead                  // lightCols and detailCols
+	chatRead                  // those of both that store.ChatSpan keeps
+)
+
+func colsFor(details bool) spanCols {
 	if details {
-		return strings.Join(append(append([]string(nil), lightCols...), detailCols...), ", ")
+		return fullRead
 	}
-	return strings.Join(lightCols, ", ")
+	return lightRead
 }
+
+// chatCols are the positions in lightCols then detailCols of the columns
+// a chat read returns: all but those of the fields store.ChatSpan leaves
+// out. Each column read costs ClickHouse a file to open and a block to
+// decompress, whatever its size (Reads: measured).
+var chatCols = func() []int {
+	omitted := map[string]bool{
+		"span_kind": true, "response_id": true, "model_parameters": true, "total_tokens": true,
+		"cache_creation_5m_input_tokens": true, "cache_creation_1h_input_tokens": true, "cost_source": true,
+		"thread_id": true, "display_name": true, "wb_run_id": true, "wb_run_step": true,
+		"custom_attrs_float": true, "custom_attrs_bool": true, "resource_attrs": true, "raw_span": true,
+	}
+	var out []int
+	for i, name := range slices.Concat(lightCols, detailCols) {
+		if !omitted[name] {
+			out = append(out, i)
+		}
+	}
+	return out
+}()
+
+// pick keeps the elements of all (aligned with lightCols then detailCols)
+// of the columns c reads.
+func pick[T any](c spanCols, all []T) []T {
+	switch c {
+	case lightRead:
+		return all[:len(lightCols)]
+	case fullRead:
+		return all
+	}
+	out := make([]T, len(chatCols))
+	for i, at := range chatCols {
+		out[i] = all[at]
+	}
+	return out
+}
+
+// list is the select list of the columns c reads.
+func (c spanCols) list() string {
+	return strings.Join(pick(c, slices.Concat(lightCols, detailCols)), ", ")
+}
+
+func selectList(details bool) string { return colsFor(details).list() }
 
 // msgPair is one searchable body of a span: its role and text.
 type msgPair struct {
@@ -332,9 +384,12 @@ type spanScan struct {
 	cost   *int64
 }
 
-func (r *spanScan) dest(details bool) []any {
+func (r *spanScan) dest(details bool) []any { return r.destOf(colsFor(details)) }
+
+// destOf receives one row of c.list().
+func (r *spanScan) destOf(c spanCols) []any {
 	s := &r.s
-	d := []any{
+	return pick(c, []any{
 		&s.ProjectID, &s.TraceID, &s.SpanID, &s.ParentSpanID, &s.SpanName, &s.SpanKind, &s.StartedAt, &r.ended,
 		&s.StatusCode, &s.StatusMessage, &s.OperationName, &s.ProviderName, &s.AgentName, &s.AgentID, &s.AgentVersion,
 		&s.ConversationID, &s.RequestModel, &s.ResponseModel, &s.ResponseID, &r.tok[0], &r.tok[1],
@@ -343,14 +398,11 @@ func (r *spanScan) dest(details bool) []any {
 		&s.CompactionItemsAfter, &s.ThreadID, &s.IsTurn, &s.CustomAttrsString, &s.CustomAttrsInt,
 		&s.CustomAttrsFloat, &s.CustomAttrsBool, &r.res, &s.TotalTokens, &s.DisplayName, &s.WBRunID,
 		&s.WBRunStep, &r.params, &s.CacheCreation5mInputTokens, &s.CacheCreation1hInputTokens, &r.cost, &s.CostSource,
-	}
-	if details {
-		d = append(d, &r.in, &r.out, &r.sys, &s.ToolCallArguments, &s.ToolCallResult, &r.events, &r.raw)
-	}
-	return d
+		&r.in, &r.out, &r.sys, &s.ToolCallArguments, &s.ToolCallResult, &r.events, &r.raw,
+	})
 }
 
-// span decodes the scanned row.
+// span decodes the scanned row (of detailCols too when details).
 func (r *spanScan) span(details bool) (model.Span, error) {
 	s := r.s
 	s.StartedAt = s.StartedAt.UTC()

@@ -211,13 +211,18 @@ func (s *Store) latestSpans(ctx context.Context, q store.SpanQuery, limit int) (
 
 // readSpans runs a query selecting selectList(details).
 func (s *Store) readSpans(ctx context.Context, what string, b built, details bool) ([]model.Span, error) {
+	return s.readCols(ctx, what, b, colsFor(details))
+}
+
+// readCols runs a query selecting c.list().
+func (s *Store) readCols(ctx context.Context, what string, b built, c spanCols) ([]model.Span, error) {
 	var out []model.Span
 	err := s.scanAll(ctx, what, b.sql, b.params, func(r driver.Rows) error {
 		var x spanScan
-		if err := r.Scan(x.dest(details)...); err != nil {
+		if err := r.Scan(x.destOf(c)...); err != nil {
 			return err
 		}
-		sp, err := x.span(details)
+		sp, err := x.span(c != lightRead)
 		if err != nil {
 			return err
 		}
@@ -250,7 +255,7 @@ func refsSQL(l layout, project string, traces, spans []string) built {
 // spansByRefSQL reads the spans of refs (all in one project) from the
 // spans table, bounded by their start times so that only the partitions
 // and granules holding them are read.
-func spansByRefSQL(l layout, project string, refs []spanRef, details bool, order string) built {
+func spansByRefSQL(l layout, project string, refs []spanRef, c spanCols, order string) built {
 	var p params
 	lo, hi := refs[0].started, refs[0].started
 	keys := make(ch.ArraySet, len(refs))
@@ -266,7 +271,7 @@ func spansByRefSQL(l layout, project string, refs []spanRef, details bool, order
 		// hold them, not every granule between the first and the last.
 		"(toUnixTimestamp64Nano(started_at), span_id, trace_id) IN " + p.add("Array(Tuple(Int64, String, String))", keys),
 	}
-	sql := "SELECT " + selectList(details) + " FROM " + l.table("spans") + " FINAL WHERE " + and(conds)
+	sql := "SELECT " + c.list() + " FROM " + l.table("spans") + " FINAL WHERE " + and(conds)
 	if order != "" {
 		sql += " ORDER BY " + order
 	}
@@ -302,7 +307,7 @@ func (s *Store) refs(ctx context.Context, what string, b built) ([]spanRef, erro
 
 // spansOf reads the spans of refs, keeping only the exact (trace, span)
 // pairs asked for.
-func (s *Store) spansOf(ctx context.Context, what, project string, refs []spanRef, details bool, order string) ([]model.Span, error) {
+func (s *Store) spansOf(ctx context.Context, what, project string, refs []spanRef, c spanCols, order string) ([]model.Span, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -310,7 +315,7 @@ func (s *Store) spansOf(ctx context.Context, what, project string, refs []spanRe
 	for _, r := range refs {
 		want[[2]string{r.trace, r.span}] = true
 	}
-	spans, err := s.readSpans(ctx, what, spansByRefSQL(s.l, project, refs, details, order), details)
+	spans, err := s.readCols(ctx, what, spansByRefSQL(s.l, project, refs, c, order), c)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +357,7 @@ func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Spa
 				exact = append(exact, r)
 			}
 		}
-		spans, err := s.spansOf(ctx, "get spans", project, exact, true, "")
+		spans, err := s.spansOf(ctx, "get spans", project, exact, fullRead, "")
 		if err != nil {
 			return nil, err
 		}
@@ -363,6 +368,18 @@ func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Spa
 
 // TraceSpans implements store.Reader.
 func (s *Store) TraceSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error) {
+	return s.traceSpans(ctx, projectID, traceID, fullRead)
+}
+
+// TraceChatSpans implements store.Reader.
+func (s *Store) TraceChatSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error) {
+	return s.traceSpans(ctx, projectID, traceID, chatRead)
+}
+
+// traceSpans reads the columns c of a trace's spans: the trace's states
+// (one granule of span_state in each part), then its spans by their exact
+// sort keys (one granule of spans, usually).
+func (s *Store) traceSpans(ctx context.Context, projectID, traceID string, c spanCols) ([]model.Span, error) {
 	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
@@ -371,7 +388,7 @@ func (s *Store) TraceSpans(ctx context.Context, projectID, traceID string) ([]mo
 	if err != nil {
 		return nil, err
 	}
-	return s.spansOf(ctx, "trace spans", projectID, refs, true, "started_at ASC, span_id ASC")
+	return s.spansOf(ctx, "trace spans", projectID, refs, c, "started_at ASC, span_id ASC")
 }
 
 // runningCandidatesSQL lists the traces with a state row of a running span
@@ -442,7 +459,7 @@ func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeR
 		return a.trace < b.trace
 	})
 	refs = refs[:min(n, len(refs))]
-	spans, err := s.spansOf(ctx, "active spans", projectID, refs, false, "")
+	spans, err := s.spansOf(ctx, "active spans", projectID, refs, lightRead, "")
 	if err != nil {
 		return nil, err
 	}
@@ -497,10 +514,20 @@ func conversationRefsSQL(l layout, project, conv string, traces []string, lo, hi
 	return built{sql: refsSelect + l.table("span_state") + " WHERE " + and(conds), params: p.list}
 }
 
-// ConversationSpans implements store.Reader. Every query is bounded by the
-// conversation's first and last activity (intersected with r), as kept in
-// conv_traces.
+// ConversationSpans implements store.Reader.
 func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange) ([]model.Span, error) {
+	return s.conversationSpans(ctx, projectID, conversationID, r, fullRead)
+}
+
+// ConversationChatSpans implements store.Reader.
+func (s *Store) ConversationChatSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange) ([]model.Span, error) {
+	return s.conversationSpans(ctx, projectID, conversationID, r, chatRead)
+}
+
+// conversationSpans reads the columns c of a conversation's spans. Every
+// query is bounded by the conversation's first and last activity
+// (intersected with r), as kept in conv_traces.
+func (s *Store) conversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange, c spanCols) ([]model.Span, error) {
 	defer s.reading(ctx)()
 	if err := needProject(projectID); err != nil {
 		return nil, err
@@ -542,7 +569,7 @@ func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID
 	if err != nil {
 		return nil, err
 	}
-	return s.spansOf(ctx, "conversation spans", projectID, refs, true, "started_at ASC, span_id ASC, trace_id ASC")
+	return s.spansOf(ctx, "conversation spans", projectID, refs, c, "started_at ASC, span_id ASC, trace_id ASC")
 }
 
 // Projects implements store.Reader.

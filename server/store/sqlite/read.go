@@ -118,8 +118,31 @@ func decodeJSON(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
+// spanRead chooses the fields a read of spans fills.
+type spanRead int
+
+const (
+	lightRead spanRead = iota // without the heavy fields (the details)
+	fullRead                  // every field
+	chatRead                  // those store.ChatSpan keeps
+)
+
+func readFor(withDetails bool) spanRead {
+	if withDetails {
+		return fullRead
+	}
+	return lightRead
+}
+
 // querySpans runs a selectSpans query and returns the finished spans.
 func (s *Store) querySpans(ctx context.Context, q queryer, withDetails bool, query string, args ...any) ([]model.Span, error) {
+	return s.queryRead(ctx, q, readFor(withDetails), query, args...)
+}
+
+// queryRead runs a selectSpans(rd != lightRead) query and returns the
+// spans with the fields rd fills.
+func (s *Store) queryRead(ctx context.Context, q queryer, rd spanRead, query string, args ...any) ([]model.Span, error) {
+	withDetails := rd != lightRead
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: query spans: %w", err)
@@ -136,12 +159,13 @@ func (s *Store) querySpans(ctx context.Context, q queryer, withDetails bool, que
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("sqlite: query spans: %w", err)
 	}
-	return s.finish(ctx, q, list, withDetails)
+	return s.finish(ctx, q, list, rd)
 }
 
 // finish attaches project names, custom attributes, resource attributes
-// and, optionally, the heavy columns.
-func (s *Store) finish(ctx context.Context, q queryer, list []*spanRow, withDetails bool) ([]model.Span, error) {
+// and, unless rd is lightRead, the heavy columns. A chat read loads
+// neither the resources nor the raw spans' chunks.
+func (s *Store) finish(ctx context.Context, q queryer, list []*spanRow, rd spanRead) ([]model.Span, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
@@ -150,7 +174,7 @@ func (s *Store) finish(ctx context.Context, q queryer, list []*spanRow, withDeta
 		if r.attrs.Valid {
 			attrIDs = append(attrIDs, r.attrs.Int64)
 		}
-		if r.res.Valid {
+		if r.res.Valid && rd != chatRead {
 			resIDs = append(resIDs, r.res.Int64)
 		}
 	}
@@ -171,12 +195,15 @@ func (s *Store) finish(ctx context.Context, q queryer, list []*spanRow, withDeta
 		return nil, err
 	}
 	var heavy map[int64]*model.Span
-	if withDetails {
+	if rd != lightRead {
 		dets := make(map[int64]details, len(list))
 		for _, r := range list {
 			x, err := decodeDetails(r.details)
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: span %s/%s details: %w", r.span.TraceID, r.span.SpanID, err)
+			}
+			if rd == chatRead {
+				x.raw, x.rawForm = nil, nil
 			}
 			dets[r.pk] = x
 		}
@@ -195,7 +222,7 @@ func (s *Store) finish(ctx context.Context, q queryer, list []*spanRow, withDeta
 				return nil, fmt.Errorf("sqlite: span %s/%s attributes: %w", sp.TraceID, sp.SpanID, err)
 			}
 		}
-		if r.res.Valid {
+		if r.res.Valid && rd != chatRead {
 			if b, ok := res[r.res.Int64]; ok {
 				if err := decodeJSON(b, &sp.ResourceAttrs); err != nil {
 					return nil, fmt.Errorf("sqlite: resource %d: %w", r.res.Int64, err)
@@ -210,6 +237,9 @@ func (s *Store) finish(ctx context.Context, q queryer, list []*spanRow, withDeta
 			sp.ToolCallResult = h.ToolCallResult
 			sp.Events = h.Events
 			sp.RawSpan = h.RawSpan
+		}
+		if rd == chatRead {
+			sp = store.ChatSpan(sp)
 		}
 		out[i] = sp
 	}
@@ -524,7 +554,7 @@ func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Spa
 		}
 		list = append(list, r)
 	}
-	return s.finish(ctx, conn, list, true)
+	return s.finish(ctx, conn, list, fullRead)
 }
 
 func needProject(p string) error {
@@ -552,6 +582,15 @@ func rangeSQL(col string, r store.TimeRange, where *[]string, args *[]any) error
 
 // TraceSpans implements store.Reader.
 func (s *Store) TraceSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error) {
+	return s.traceSpans(ctx, projectID, traceID, fullRead)
+}
+
+// TraceChatSpans implements store.Reader.
+func (s *Store) TraceChatSpans(ctx context.Context, projectID, traceID string) ([]model.Span, error) {
+	return s.traceSpans(ctx, projectID, traceID, chatRead)
+}
+
+func (s *Store) traceSpans(ctx context.Context, projectID, traceID string, rd spanRead) ([]model.Span, error) {
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
@@ -559,12 +598,21 @@ func (s *Store) TraceSpans(ctx context.Context, projectID, traceID string) ([]mo
 	if err != nil || !ok {
 		return nil, err
 	}
-	return s.querySpans(ctx, s.r, true, selectSpans(true)+"INDEXED BY spans_key WHERE s.proj = ? AND s.trace_id = ? ORDER BY s.started_at, s.span_id",
+	return s.queryRead(ctx, s.r, rd, selectSpans(true)+"INDEXED BY spans_key WHERE s.proj = ? AND s.trace_id = ? ORDER BY s.started_at, s.span_id",
 		proj, traceID)
 }
 
 // ConversationSpans implements store.Reader.
 func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange) ([]model.Span, error) {
+	return s.conversationSpans(ctx, projectID, conversationID, r, fullRead)
+}
+
+// ConversationChatSpans implements store.Reader.
+func (s *Store) ConversationChatSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange) ([]model.Span, error) {
+	return s.conversationSpans(ctx, projectID, conversationID, r, chatRead)
+}
+
+func (s *Store) conversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange, rd spanRead) ([]model.Span, error) {
 	if err := needProject(projectID); err != nil {
 		return nil, err
 	}
@@ -591,7 +639,7 @@ func (s *Store) ConversationSpans(ctx context.Context, projectID, conversationID
 		return nil, fmt.Errorf("sqlite: conversation spans: %w", err)
 	}
 	args[0] = conv
-	return s.querySpans(ctx, tx, true, selectSpans(true)+"INDEXED BY spans_conv WHERE "+join(where)+" ORDER BY s.started_at, s.span_id", args...)
+	return s.queryRead(ctx, tx, rd, selectSpans(true)+"INDEXED BY spans_conv WHERE "+join(where)+" ORDER BY s.started_at, s.span_id", args...)
 }
 
 // ActiveSpans implements store.Reader.

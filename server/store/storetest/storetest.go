@@ -51,6 +51,7 @@ type suiteTest struct {
 
 var tests = []suiteTest{
 	{"RoundTrip", testRoundTrip},
+	{"ChatReads", testChatReads},
 	{"GetSpans", testGetSpans},
 	{"InvalidSpans", testInvalidSpans},
 	{"Durability", testDurability},

@@ -173,9 +173,15 @@ func (h *harness) checkSpanReads(o *oracle, project, when string) {
 			h.t.Fatalf("ConversationSpans(%s): %v", conv, err)
 		}
 		h.equalSpans(fmt.Sprintf("%s: ConversationSpans(%s)", when, conv), got, inOrder(byConv[conv]))
+		chat, err := h.s.ConversationChatSpans(h.ctx, project, conv, store.TimeRange{})
+		if err != nil {
+			h.t.Fatalf("ConversationChatSpans(%s): %v", conv, err)
+		}
+		h.equalSpans(fmt.Sprintf("%s: ConversationChatSpans(%s)", when, conv), chat, chatSpans(inOrder(byConv[conv])))
 	}
 	for _, trace := range sortedMapKeys(byTrace) {
 		h.equalSpans(fmt.Sprintf("%s: TraceSpans(%s)", when, trace), h.trace(project, trace), inOrder(byTrace[trace]))
+		h.equalSpans(fmt.Sprintf("%s: TraceChatSpans(%s)", when, trace), h.chatTrace(project, trace), chatSpans(inOrder(byTrace[trace])))
 	}
 	active, err := h.s.ActiveSpans(h.ctx, project, store.TimeRange{}, store.MaxLimit)
 	if err != nil {
