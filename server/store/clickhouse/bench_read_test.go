@@ -112,16 +112,21 @@ func benchQueryProfile(t *testing.T, s *Store, since time.Time) {
 	if err := s.conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Println("\nClickHouse, per statement shape: runs, mean wall ms, mean CPU ms, mean rows read, statement")
+	fmt.Println("\nClickHouse, per statement shape: runs, mean wall ms, mean CPU ms, mean rows read, statement (its start … its end)")
+	// A shape is the statement with its literals and lists of literals
+	// (of tuples too) replaced: the reads of a few keys are one shape
+	// whatever their number.
 	q := "SELECT count(), avg(query_duration_ms), avg(ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']) / 1e3, " +
-		"avg(read_rows), substring(replaceRegexpAll(any(query), '\\s+', ' '), 1, 150) FROM system.query_log WHERE type = 'QueryFinish' " +
+		"avg(read_rows), replaceRegexpAll(replaceRegexpAll(normalizeQuery(query), '\\(\\?\\.\\.\\)(, \\(\\?\\.\\.\\))+', '(?..)'), '\\s+', ' ') AS shape, " +
+		"if(length(shape) <= 200, shape, concat(substring(shape, 1, 130), ' … ', substring(shape, -70))) " +
+		"FROM system.query_log WHERE type = 'QueryFinish' " +
 		"AND query_kind = 'Select' AND has(databases, 'weave_bench') AND event_time_microseconds >= fromUnixTimestamp64Micro({since:Int64}) " +
-		"GROUP BY normalized_query_hash ORDER BY count() * avg(query_duration_ms) DESC LIMIT 40"
+		"GROUP BY shape ORDER BY count() * avg(query_duration_ms) DESC LIMIT 40"
 	err := s.scanAll(ctx, "profile", q, []driver.NamedValue{named("since", since.UnixMicro())}, func(r driver.Rows) error {
 		var n uint64
 		var wall, cpu, rows float64
-		var sql string
-		if err := r.Scan(&n, &wall, &cpu, &rows, &sql); err != nil {
+		var shape, sql string
+		if err := r.Scan(&n, &wall, &cpu, &rows, &shape, &sql); err != nil {
 			return err
 		}
 		fmt.Printf("%5d %9.1f %9.1f %11.0f  %s\n", n, wall, cpu, rows, sql)
