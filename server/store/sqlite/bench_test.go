@@ -136,7 +136,9 @@ func getBenchDB(b *testing.B) *benchDB {
 		b.Fatal(err)
 	}
 	s := openBench(b, dir)
-	_, traces := fill(b, s, storetest.NewWorkload(2, benchProject, benchStart), n, 500)
+	w := storetest.NewWorkload(2, benchProject, benchStart)
+	w.RawSpans = os.Getenv("WEAVE_BENCH_RAW") != "0"
+	_, traces := fill(b, s, w, n, 500)
 	page, err := s.QueryConversations(context.Background(), store.ConversationQuery{ProjectID: benchProject, Limit: 200})
 	if err != nil {
 		b.Fatal(err)
@@ -169,9 +171,15 @@ func BenchmarkQueryConversations(b *testing.B) {
 
 func BenchmarkTraceSpans(b *testing.B) {
 	db := getBenchDB(b)
+	b.Run("full", func(b *testing.B) { benchTraceRead(b, db, db.s.TraceSpans) })
+	b.Run("chat", func(b *testing.B) { benchTraceRead(b, db, db.s.TraceChatSpans) })
+}
+
+// benchTraceRead reads traces of db with read, 7,919 apart.
+func benchTraceRead(b *testing.B, db *benchDB, read func(ctx context.Context, projectID, traceID string) ([]model.Span, error)) {
 	i := 0
 	for b.Loop() {
-		if _, err := db.s.TraceSpans(context.Background(), benchProject, db.traces[i%len(db.traces)]); err != nil {
+		if _, err := read(context.Background(), benchProject, db.traces[i%len(db.traces)]); err != nil {
 			b.Fatal(err)
 		}
 		i += 7919
