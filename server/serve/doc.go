@@ -10,7 +10,9 @@
 //
 // Shutdown (Run's context cancelled): stop accepting connections, let every
 // in-flight request finish — an ingest batch is answered only after it is
-// durable — within Config.ShutdownTimeout, then close the store. Requests run
-// on a context that is cancelled only if that timeout passes, so a signal
-// never aborts a batch half-way.
+// durable — within Config.ShutdownTimeout (past it, cancel them and wait for
+// their handlers to return), stop the retention loop (a round under way
+// finishes), then close the store. Requests run on a context that is
+// cancelled only if that timeout passes, so a signal never aborts a batch
+// half-way.
 package serve

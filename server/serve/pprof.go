@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,13 +10,13 @@ import (
 )
 
 // servePprof serves Go's profiles (CPU, heap, goroutines, …) under
-// /debug/pprof/ on addr, a listener of its own that the API keys and the
-// read API never see: Config.Validate allows loopback addresses only. It
-// returns the function that stops it.
-func servePprof(addr string, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("serve: pprof: listen on %s: %w", addr, err)
+// /debug/pprof/ on ln (Config.PprofAddr, opened by listen with the
+// others), a listener of its own that the API keys and the read API never
+// see: Config.Validate allows loopback addresses only. It returns the
+// function that stops it; ln nil serves nothing.
+func servePprof(ln net.Listener, log *slog.Logger) (stop func()) {
+	if ln == nil {
+		return func() {}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -32,5 +31,5 @@ func servePprof(addr string, log *slog.Logger) (func(), error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		hs.Shutdown(ctx)
-	}, nil
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -93,8 +94,11 @@ func (srv *Server) Keys() *auth.Keys { return srv.keys }
 
 // Run opens the store, serves until ctx is done, then shuts down in order:
 // stop accepting and let in-flight requests (ingest batches included)
-// finish, within Config.ShutdownTimeout; then close the store. It returns
-// nil after a clean shutdown.
+// finish, within Config.ShutdownTimeout (past it their contexts are
+// cancelled and Run waits for their handlers to return); stop the
+// retention loop, waiting for a round under way; then close the store, which
+// nothing uses any more. It returns nil after a clean shutdown. When a
+// listener cannot be opened, those opened before it are closed.
 func (srv *Server) Run(ctx context.Context) (err error) {
 	began := time.Now()
 	cfg := srv.cfg
@@ -123,30 +127,28 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	defer stopRetention()
-	ln, gln, err := srv.listen()
+	defer stopRetention() // on the way out by an error: before the store closes
+	lns, err := srv.listen()
 	if err != nil {
 		return err
 	}
-	rs := srv.serveHTTP(ctx, instrument(mux, newHTTPMetrics(reg), !srv.keys.Enabled()), ln)
-	defer rs.cancelBase()
-	if cfg.PprofAddr != "" {
-		stopPprof, err := servePprof(cfg.PprofAddr, srv.log)
-		if err != nil {
-			rs.hs.Close()
-			return err
-		}
-		defer stopPprof()
-	}
-	grpcAddr := rs.serveGRPC(ing, gln)
-	srv.logStarted(ln.Addr(), grpcAddr, where, retentionState, began)
+	rs := srv.serveHTTP(ctx, instrument(mux, newHTTPMetrics(reg), !srv.keys.Enabled()), lns.http)
+	defer servePprof(lns.pprof, srv.log)()
+	grpcAddr := rs.serveGRPC(ing, lns.grpc)
+	srv.logStarted(lns.http.Addr(), grpcAddr, where, retentionState, began)
 	if srv.s.Ready != nil {
-		srv.s.Ready(ln.Addr())
+		srv.s.Ready(lns.http.Addr())
 	}
 	if err := rs.wait(ctx); err != nil {
 		return err
 	}
 	rs.shutdown(srv.log, cfg.ShutdownTimeout)
+	if retentionState != "off" {
+		t := time.Now()
+		srv.log.Info("retention stopping") // a round under way finishes first
+		stopRetention()
+		srv.log.Info("retention stopped", "duration_ms", time.Since(t).Milliseconds())
+	}
 
 	t := time.Now()
 	storeOpen = false
@@ -158,8 +160,9 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 }
 
 // startRetention starts the retention loop when it is configured. It
-// returns the function that stops the loop and waits for it (to call
-// before the store closes), and how retention runs, for the start-up log.
+// returns the function that stops the loop and waits for it, a round under
+// way included (to call before the store closes; calls after the first do
+// nothing), and how retention runs, for the start-up log.
 func (srv *Server) startRetention(ctx context.Context, st store.Store, dm *deleteMetrics) (stop func(), state string, err error) {
 	cfg := srv.cfg
 	ret := &retention{projects: st.Projects, days: cfg.RetentionDays, per: cfg.RetentionProjects, now: time.Now,
@@ -178,32 +181,64 @@ func (srv *Server) startRetention(ctx context.Context, st store.Store, dm *delet
 		defer close(retDone)
 		ret.run(retCtx, cfg.RetentionInterval)
 	}()
-	stop = func() {
+	stop = sync.OnceFunc(func() {
 		stopRetention()
 		<-retDone
-	}
+	})
 	return stop, fmt.Sprintf("%d days (%d project overrides), every %s", cfg.RetentionDays, len(cfg.RetentionProjects), cfg.RetentionInterval), nil
 }
 
-// listen returns the HTTP listener and the OTLP/gRPC one (nil when gRPC
-// is off), both checked against the API keys (no open server off
-// loopback).
-func (srv *Server) listen() (ln, gln net.Listener, err error) {
+// listeners are what Run serves on: HTTP, OTLP/gRPC and pprof (nil when
+// off).
+type listeners struct{ http, grpc, pprof net.Listener }
+
+// close closes the listeners opened.
+func (l listeners) close() {
+	for _, ln := range []net.Listener{l.http, l.grpc, l.pprof} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// listen opens every listener, or none: when one fails (an address in
+// use), it closes those opened before it. The HTTP and OTLP/gRPC ones are
+// checked against the API keys (no open server off loopback).
+func (srv *Server) listen() (lns listeners, err error) {
+	defer func() {
+		if err != nil {
+			lns.close()
+			lns = listeners{}
+		}
+	}()
+	if lns.http, err = srv.httpListener(); err != nil {
+		return lns, err
+	}
+	if lns.grpc, err = srv.grpcListener(); err != nil {
+		return lns, err
+	}
+	if addr := srv.cfg.PprofAddr; addr != "" {
+		if lns.pprof, err = net.Listen("tcp", addr); err != nil {
+			return lns, fmt.Errorf("serve: pprof: listen on %s: %w", addr, err)
+		}
+	}
+	return lns, nil
+}
+
+// httpListener is the HTTP listener: Settings.Listener, else one on
+// Config.Addr.
+func (srv *Server) httpListener() (ln net.Listener, err error) {
 	ln = srv.s.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", srv.cfg.Addr); err != nil {
-			return nil, nil, fmt.Errorf("serve: listen on %s: %w", srv.cfg.Addr, err)
+			return nil, fmt.Errorf("serve: listen on %s: %w", srv.cfg.Addr, err)
 		}
 	}
 	if err := srv.keys.CheckListener(ln); err != nil {
 		ln.Close()
-		return nil, nil, fmt.Errorf("serve: %w", err)
+		return nil, fmt.Errorf("serve: %w", err)
 	}
-	if gln, err = srv.grpcListener(); err != nil {
-		ln.Close()
-		return nil, nil, err
-	}
-	return ln, gln, nil
+	return ln, nil
 }
 
 // servers are the HTTP server, and the OTLP/gRPC one when on, while they
@@ -212,8 +247,39 @@ type servers struct {
 	hs         *http.Server
 	served     chan error
 	cancelBase context.CancelFunc // cancels the requests' base context
+	handlers   *handlers          // the HTTP handlers running
 	gs         *grpc.Server       // nil when gRPC is off
 	grpcServed chan error
+}
+
+// handlers tracks the HTTP handlers running, so that the shutdown waits for
+// the last one (http.Server.Close does not) before the store closes. A
+// request that still reaches a handler afterwards — its connection read it
+// just before the close — is answered 503 without touching the store.
+type handlers struct {
+	mu     sync.RWMutex // held for reading by each handler while it runs
+	closed bool
+}
+
+// wrap runs h unless the handlers were closed.
+func (hd *handlers) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd.mu.RLock()
+		defer hd.mu.RUnlock()
+		if hd.closed {
+			http.Error(w, "weave-server is shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// close waits for the handlers running to return and turns away those
+// that come later.
+func (hd *handlers) close() {
+	hd.mu.Lock()
+	hd.closed = true
+	hd.mu.Unlock()
 }
 
 // serveHTTP starts serving h on ln.
@@ -222,8 +288,9 @@ func (srv *Server) serveHTTP(ctx context.Context, h http.Handler, ln net.Listene
 	// graceful shutdown gave up, so a signal does not abort in-flight
 	// batches.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	running := &handlers{}
 	hs := &http.Server{
-		Handler:           h,
+		Handler:           running.wrap(h),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -231,18 +298,19 @@ func (srv *Server) serveHTTP(ctx context.Context, h http.Handler, ln net.Listene
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(srv.log.Handler(), slog.LevelWarn),
 	}
-	rs := &servers{hs: hs, served: make(chan error, 1), cancelBase: cancelBase, grpcServed: make(chan error, 1)}
+	rs := &servers{hs: hs, served: make(chan error, 1), cancelBase: cancelBase, handlers: running, grpcServed: make(chan error, 1)}
 	go func() { rs.served <- hs.Serve(ln) }()
 	return rs
 }
 
 // serveGRPC starts serving OTLP/gRPC on gln, unless gln is nil, and
-// returns the address served (GRPCOff for none).
+// returns the address served (GRPCOff for none). Its Stop, like its
+// GracefulStop, returns only once every handler has.
 func (rs *servers) serveGRPC(ing *ingest.Handler, gln net.Listener) string {
 	if gln == nil {
 		return GRPCOff
 	}
-	gs := grpc.NewServer(append(ing.GRPCServerOptions(), grpc.ConnectionTimeout(10*time.Second))...)
+	gs := grpc.NewServer(append(ing.GRPCServerOptions(), grpc.ConnectionTimeout(10*time.Second), grpc.WaitForHandlers(true))...)
 	ing.RegisterGRPC(gs)
 	rs.gs = gs
 	go func() { rs.grpcServed <- gs.Serve(gln) }()
@@ -277,25 +345,29 @@ func (srv *Server) logStarted(addr net.Addr, grpcAddr, where, retentionState str
 }
 
 // wait returns nil once ctx is done, or an error when a server stopped by
-// itself (having stopped the other).
+// itself (having stopped both and waited for their handlers).
 func (rs *servers) wait(ctx context.Context) error {
+	var err error
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-rs.served:
-		if rs.gs != nil {
-			rs.gs.Stop()
-		}
-		return fmt.Errorf("serve: http server stopped: %w", err)
-	case err := <-rs.grpcServed:
-		rs.hs.Close()
-		return fmt.Errorf("serve: grpc server stopped: %w", err)
+	case err = <-rs.served:
+		err = fmt.Errorf("serve: http server stopped: %w", err)
+	case err = <-rs.grpcServed:
+		err = fmt.Errorf("serve: grpc server stopped: %w", err)
 	}
+	rs.cancelBase()
+	rs.hs.Close()
+	if rs.gs != nil {
+		rs.gs.Stop()
+	}
+	rs.handlers.close()
+	return err
 }
 
 // shutdown is the shutdown script: both servers drain at once (stop
-// accepting, let in-flight requests finish), and what is left when the
-// timeout passes is cut.
+// accepting, let in-flight requests finish), what is left when the timeout
+// passes is cancelled and cut, and it returns once every handler has.
 func (rs *servers) shutdown(log *slog.Logger, timeout time.Duration) {
 	t := time.Now()
 	log.Info("shutdown started", "timeout", timeout.String())
@@ -307,10 +379,12 @@ func (rs *servers) shutdown(log *slog.Logger, timeout time.Duration) {
 			"err", err, "duration_ms", time.Since(t).Milliseconds())
 		rs.cancelBase()
 		rs.hs.Close()
+		log.Warn("waiting for the requests cut off to return")
 	}
 	if err := <-rs.served; !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http server stopped with an error", "err", err)
 	}
+	rs.handlers.close()
 	log.Info("http server stopped", "duration_ms", time.Since(t).Milliseconds())
 	<-grpcStopped
 	if rs.gs != nil {
@@ -319,6 +393,7 @@ func (rs *servers) shutdown(log *slog.Logger, timeout time.Duration) {
 		}
 		log.Info("grpc server stopped", "duration_ms", time.Since(t).Milliseconds())
 	}
+	rs.cancelBase()
 }
 
 // drainGRPC stops the gRPC server gracefully (in-flight exports finish;

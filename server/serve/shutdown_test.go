@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +136,190 @@ func TestShutdownLosesNoBatch(t *testing.T) {
 	got, err := again.TraceSpans(context.Background(), cfg.DefaultProject, hex.EncodeToString(tid[:]))
 	if err != nil || len(got) != n {
 		t.Fatalf("after shutdown: got %d spans (%v), want %d", len(got), err, n)
+	}
+}
+
+// heldStore is a real store whose WriteSpans and Delete hold on, ignoring
+// their context, until released — a slow batch, a slow retention round —
+// and which records a Close that comes while one of them still runs.
+type heldStore struct {
+	store.Store
+	entered chan struct{} // a send per call held
+	release chan struct{}
+	closing chan struct{} // closed by Close
+
+	mu          sync.Mutex
+	running     int
+	closedInUse bool
+}
+
+func newHeldStore(st store.Store) *heldStore {
+	return &heldStore{Store: st, entered: make(chan struct{}, 1), release: make(chan struct{}), closing: make(chan struct{})}
+}
+
+func (h *heldStore) hold() {
+	h.mu.Lock()
+	h.running++
+	h.mu.Unlock()
+	h.entered <- struct{}{}
+	select {
+	case <-h.release:
+	case <-h.closing: // closed under it: recorded by Close
+	}
+	h.mu.Lock()
+	h.running--
+	h.mu.Unlock()
+}
+
+func (h *heldStore) WriteSpans(ctx context.Context, spans []model.Span) error {
+	h.hold()
+	return h.Store.WriteSpans(ctx, spans)
+}
+
+// Projects has one project, so that a retention round deletes in it.
+func (h *heldStore) Projects(context.Context) ([]string, error) { return []string{"acme/p"}, nil }
+
+func (h *heldStore) Delete(ctx context.Context, d store.Deletion) (store.Deleted, error) {
+	h.hold()
+	return h.Store.(store.Deleter).Delete(context.WithoutCancel(ctx), d)
+}
+
+func (h *heldStore) Close() error {
+	h.mu.Lock()
+	h.closedInUse = h.running > 0
+	h.mu.Unlock()
+	close(h.closing)
+	return h.Store.Close()
+}
+
+// logSignal is a slog handler that closes seen when a record with message
+// msg is logged.
+type logSignal struct {
+	msg  string
+	once *sync.Once
+	seen chan struct{}
+}
+
+func (l logSignal) Enabled(context.Context, slog.Level) bool { return true }
+func (l logSignal) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l logSignal) WithGroup(string) slog.Handler            { return l }
+func (l logSignal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == l.msg {
+		l.once.Do(func() { close(l.seen) })
+	}
+	return nil
+}
+
+// TestShutdownWaitsForStoreUsers stops the server while something still
+// uses the store and checks that the store is closed only after it
+// returned. The held call is released once Run logs that it waits for it;
+// a Run that closes the store without waiting releases it by that Close
+// (and is caught).
+func TestShutdownWaitsForStoreUsers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  func(*Config)
+		use  func(t *testing.T, url string) // starts the use of the store
+		wait string                         // what Run logs before waiting for it
+	}{
+		{"retention round", func(c *Config) { c.RetentionDays = 7 }, func(*testing.T, string) {}, "retention stopping"},
+		{"ingest batch past the shutdown timeout", func(c *Config) { c.ShutdownTimeout = time.Nanosecond },
+			func(t *testing.T, url string) {
+				go func() {
+					resp, err := http.Post(url+"/agents/otel/v1/traces", "application/x-protobuf", bytes.NewReader(otlpBatch(t, 3)))
+					if err == nil { // cut off by the shutdown: any answer will do
+						resp.Body.Close()
+					}
+				}()
+			}, "waiting for the requests cut off to return"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			tc.cfg(&cfg)
+			real, _, err := OpenStore(context.Background(), cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := newHeldStore(real)
+			waiting := logSignal{msg: tc.wait, once: new(sync.Once), seen: make(chan struct{})}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ready := make(chan net.Addr, 1)
+			srv, err := New(cfg, Settings{
+				Logger:    slog.New(waiting),
+				Listener:  ln,
+				OpenStore: func(context.Context, Config, *slog.Logger) (store.Store, string, error) { return hs, "held", nil },
+				Ready:     func(a net.Addr) { ready <- a },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- srv.Run(ctx) }()
+			tc.use(t, fmt.Sprintf("http://%s", <-ready))
+			<-hs.entered
+			stop()
+			select {
+			case <-waiting.seen:
+			case <-hs.closing:
+			}
+			close(hs.release)
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if hs.closedInUse {
+				t.Errorf("got the store closed while in use (%s), want it closed after", tc.name)
+			}
+		})
+	}
+}
+
+// TestListenFailureClosesListeners gives a pprof address already in use:
+// Run fails, and the HTTP and OTLP/gRPC listeners it was given are closed
+// (their ports can be bound again).
+func TestListenFailureClosesListeners(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t)
+	cfg.PprofAddr = busy.Addr().String()
+	var addrs []string
+	var lns []net.Listener
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		lns = append(lns, ln)
+	}
+	st, _, err := OpenStore(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, Settings{
+		Listener:     lns[0],
+		GRPCListener: lns[1],
+		OpenStore:    func(context.Context, Config, *slog.Logger) (store.Store, string, error) { return st, "memory", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = srv.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "pprof: listen on "+cfg.PprofAddr) {
+		t.Fatalf("Run: got %v, want the pprof listen error", err)
+	}
+	for i, name := range []string{"http", "grpc"} {
+		ln, err := net.Listen("tcp", addrs[i])
+		if err != nil {
+			t.Errorf("%s port %s after Run failed: %v, want it free", name, addrs[i], err)
+			continue
+		}
+		ln.Close()
 	}
 }
