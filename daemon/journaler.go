@@ -73,7 +73,8 @@ type JournalStats struct {
 	InboxBad        int64  `json:"inbox_bad_records"`
 	InboxCorrupt    int64  `json:"inbox_corrupt_regions"`
 	InboxOverflow   int64  `json:"inbox_overflow_dropped"`
-	InboxRefused    int64  `json:"inbox_refused_files"` // a symlink or another user's file in place of the inbox, removed unread
+	InboxFailed     int64  `json:"inbox_append_failed_dropped"` // events hooks could not append (inbox not writable, disk full)
+	InboxRefused    int64  `json:"inbox_refused_files"`         // a symlink or another user's file in place of the inbox, removed unread
 	ReplayedAtStart int64  `json:"replayed_at_start"`
 	TornTailAtStart int64  `json:"torn_tail_bytes_at_start"`
 	CorruptAtStart  int    `json:"corrupt_regions_at_start"`
@@ -363,15 +364,20 @@ func (jr *journaler) drainInbox(ctx context.Context, forward bool) error {
 	jr.st.InboxBad += bad + int64(st.BadRecords)
 	jr.st.InboxCorrupt += int64(st.Corrupt)
 	jr.st.InboxOverflow += st.Overflow
+	jr.st.InboxFailed += st.AppendFailed
 	jr.st.InboxRefused += int64(st.Refused)
 	jr.st.Bytes = jr.j.Size()
 	jr.mu.Unlock()
-	if st.Records > 0 || st.Corrupt > 0 || st.Overflow > 0 {
+	if st.Records > 0 || st.Corrupt > 0 || st.Overflow > 0 || st.AppendFailed > 0 {
 		jr.log.Info("daemon: drained the inbox", "records", st.Records, "bad_records", bad+int64(st.BadRecords),
-			"corrupt_regions", st.Corrupt, "overflow_dropped", st.Overflow)
+			"corrupt_regions", st.Corrupt, "overflow_dropped", st.Overflow, "append_failed_dropped", st.AppendFailed)
 	}
 	if st.Overflow > 0 {
 		jr.log.Warn("daemon: the inbox was full, hooks dropped events", "dropped", st.Overflow)
+	}
+	if st.AppendFailed > 0 {
+		jr.log.Warn("daemon: hooks could not append to the inbox (not writable, disk full?), they dropped events",
+			"dropped", st.AppendFailed, "path", jr.p.Inbox)
 	}
 	if st.Refused > 0 {
 		jr.log.Warn("daemon: removed an inbox that was a symlink or not this user's file, unread", "files", st.Refused, "path", jr.p.Inbox)

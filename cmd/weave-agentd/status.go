@@ -209,6 +209,10 @@ func printStatus(w io.Writer, st daemon.Status, p hookproto.Paths, now time.Time
 	if st.Journal.InboxOverflow > 0 {
 		fmt.Fprintf(w, "  WARNING     %d hook events were dropped because the inbox was full\n", st.Journal.InboxOverflow)
 	}
+	if st.Journal.InboxFailed > 0 {
+		fmt.Fprintf(w, "  WARNING     %s dropped: the hook could not append to %s (not writable? disk full?)\n",
+			plural(st.Journal.InboxFailed, "hook event"), p.Inbox)
+	}
 	fmt.Fprintf(w, "  logs        %s\n", p.AgentdLog)
 }
 

@@ -84,6 +84,7 @@ func TestPrintStatus(t *testing.T) {
 				ByReason: map[string]export.Count{export.LossDamaged: {Spans: 2}, export.LossSpoolFull: {Batches: 3}, export.LossNotSpooled: {Spans: 1}}}
 			e.PendingRebuild = 4
 			st.Core.Processor.TranscriptsRefused, st.Core.Processor.LastRefused = 1, "/etc/passwd"
+			st.Journal.InboxOverflow, st.Journal.InboxFailed = 2, 1
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -91,7 +91,10 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 		err := hookproto.AppendInbox(paths, env, start.Add(hookproto.InboxCeiling))
 		keeping.Store(false)
 		if err != nil {
-			out = outcome{what: dropped, why: out.why + "; inbox", err: err} // an event not kept starts no daemon
+			// Lost (AppendInbox counted it for the daemon's status); a
+			// daemon is started all the same, so the events after it are
+			// delivered and the loss is reported.
+			out = outcome{what: dropped, why: out.why + "; inbox", err: err, startDaemon: out.startDaemon}
 		}
 		if out.startDaemon {
 			if err := startDaemon(paths); err != nil {

@@ -488,6 +488,57 @@ func TestHookStartsOneDaemon(t *testing.T) {
 	}
 }
 
+// An event the inbox cannot take (full, not writable) is lost, but the
+// hook still starts the daemon, so the events after it are delivered, and
+// counts the loss where the daemon's status reports it. It stays silent.
+func TestHookStartsDaemonWhenInboxFails(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		spoil            func(t *testing.T, p hookproto.Paths)
+		overflow, failed int64
+	}{
+		{"inbox full", func(t *testing.T, p hookproto.Paths) {
+			f, err := os.OpenFile(p.Inbox, os.O_WRONLY|os.O_CREATE, 0o600)
+			if err == nil {
+				err = errors.Join(f.Truncate(hookproto.MaxInbox), f.Close()) // sparse: costs no disk
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 0},
+		{"inbox not writable", func(t *testing.T, p hookproto.Paths) {
+			if err := os.Mkdir(p.Inbox, 0o700); err != nil { // open(O_WRONLY) fails, even for root
+				t.Fatal(err)
+			}
+		}, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() { killByExe(t, fakeAgentd) })
+			home := t.TempDir()
+			p := hookproto.NewPaths(home)
+			if err := p.EnsureHome(); err != nil {
+				t.Fatal(err)
+			}
+			tc.spoil(t, p)
+			runHookBin(t, home, realPayload(t, "UserPromptSubmit", ""), hookproto.EnvAgentd+"="+fakeAgentd,
+				"FAKE_AGENTD_LOG="+filepath.Join(t.TempDir(), "started")).checkSilent(t)
+			// The hook has exited, so a daemon it started exists by now.
+			if n := len(pidsByExe(t, fakeAgentd)); n != 1 {
+				t.Errorf("daemons running: got %d, want 1", n)
+			}
+			os.Remove(p.Inbox) // not to drain half a GiB of zeros
+			st, err := hookproto.DrainInbox(p, func(hookproto.Envelope) error { return nil }, func() error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Overflow != tc.overflow || st.AppendFailed != tc.failed {
+				t.Errorf("events counted lost: got %d (inbox full), %d (append failed), want %d, %d",
+					st.Overflow, st.AppendFailed, tc.overflow, tc.failed)
+			}
+		})
+	}
+}
+
 // pidsByExe lists processes running exe (Linux /proc).
 func pidsByExe(t *testing.T, exe string) []int {
 	t.Helper()

@@ -3,6 +3,7 @@
 package hookproto
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,8 +43,12 @@ import (
 // against a missing or hung daemon, not against power loss; a record torn by
 // a crash or a full disk is skipped by the CRC check and counted.
 //
-// The inbox is capped at MaxInbox bytes. Past the cap a hook drops the event
-// and appends one byte to inbox.overflow; the daemon reports that count.
+// The inbox is capped at MaxInbox bytes. A hook that cannot append an
+// event — past the cap, or the open or the write failed (an inbox that is
+// not writable, a full disk), or its deadline passed — drops it and appends
+// one byte to inbox.overflow: lossFull past the cap, lossFailed otherwise
+// (best effort: on a full disk that byte may be lost too; never in a Home
+// that fails CheckHome). The daemon reports both counts.
 
 // MaxInbox caps the inbox file.
 const MaxInbox = 512 << 20
@@ -54,13 +59,21 @@ var maxInbox int64 = MaxInbox
 // ErrInboxFull is returned by AppendInbox when the inbox is at MaxInbox.
 var ErrInboxFull = errors.New("hookproto: inbox full")
 
+// The bytes of inbox.overflow: why a hook dropped an event.
+const (
+	lossFull   byte = 1 // the inbox was at MaxInbox
+	lossFailed byte = 2 // appending failed
+)
+
 // maxInboxRecord bounds one record's payload.
 const maxInboxRecord = MaxPayload + envelopeHeaderSize
 
 // AppendInbox appends env to the inbox. It gives up at deadline. It
 // creates Home if missing and refuses one another user could control
 // (CheckHome), and an inbox that is a symlink or not this user's file.
-func AppendInbox(p Paths, env *Envelope, deadline time.Time) error {
+// When it fails in a Home of the user's, it counts the event lost in
+// inbox.overflow.
+func AppendInbox(p Paths, env *Envelope, deadline time.Time) (err error) {
 	if err := p.CheckHome(); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("hookproto: inbox: %w", err)
@@ -69,6 +82,11 @@ func AppendInbox(p Paths, env *Envelope, deadline time.Time) error {
 			return fmt.Errorf("hookproto: inbox: %w", err)
 		}
 	}
+	defer func() {
+		if err != nil {
+			countLoss(p, err)
+		}
+	}()
 	rec := frame.Append(nil, MagicInbox, env.AppendBinary(nil))
 	for {
 		if time.Now().After(deadline) {
@@ -104,10 +122,6 @@ func appendLocked(f *os.File, p Paths, rec []byte) (done bool, err error) {
 		return false, nil // renamed away (or removed) since we opened it
 	}
 	if fst.Size+int64(len(rec)) > maxInbox {
-		if o, err := OpenOwn(p.InboxOverflow, os.O_WRONLY|os.O_APPEND|os.O_CREATE); err == nil {
-			_, _ = o.Write([]byte{1})
-			o.Close()
-		}
 		return false, ErrInboxFull
 	}
 	n, err := f.Write(rec)
@@ -117,6 +131,19 @@ func appendLocked(f *os.File, p Paths, rec []byte) (done bool, err error) {
 	return true, nil
 }
 
+// countLoss appends to inbox.overflow the byte that says why an event was
+// not appended (best effort).
+func countLoss(p Paths, err error) {
+	b := lossFailed
+	if errors.Is(err, ErrInboxFull) {
+		b = lossFull
+	}
+	if o, err := OpenOwn(p.InboxOverflow, os.O_WRONLY|os.O_APPEND|os.O_CREATE); err == nil {
+		_, _ = o.Write([]byte{b})
+		o.Close()
+	}
+}
+
 // InboxStats describes one DrainInbox call.
 type InboxStats struct {
 	Records      int   // envelopes handed to fn
@@ -124,6 +151,7 @@ type InboxStats struct {
 	SkippedBytes int64 // their size
 	BadRecords   int   // intact frames whose payload is not an envelope
 	Overflow     int64 // events hooks dropped because the inbox was full
+	AppendFailed int64 // events hooks dropped because appending failed (not writable, disk full, too slow)
 	Refused      int   // inbox files removed unread: a symlink or another user's file
 }
 
@@ -202,8 +230,9 @@ func drainFile(path string, fn func(Envelope) error, commit func() error, st *In
 	return nil
 }
 
-// takeOverflow counts and clears inbox.overflow. Rename first, so bytes a
-// hook appends meanwhile land in a new file and are counted next time.
+// takeOverflow counts, by reason, and clears inbox.overflow. Rename first,
+// so bytes a hook appends meanwhile land in a new file and are counted next
+// time.
 func takeOverflow(p Paths, st *InboxStats) error {
 	tmp := p.InboxOverflow + ".taken"
 	if err := os.Rename(p.InboxOverflow, tmp); err != nil {
@@ -212,17 +241,19 @@ func takeOverflow(p Paths, st *InboxStats) error {
 		}
 		return fmt.Errorf("hookproto: inbox overflow: %w", err)
 	}
-	fi, err := os.Stat(tmp)
-	if err == nil {
-		st.Overflow += fi.Size()
+	if b, err := os.ReadFile(tmp); err == nil {
+		failed := int64(bytes.Count(b, []byte{lossFailed}))
+		st.AppendFailed += failed
+		st.Overflow += int64(len(b)) - failed
 	}
 	return os.Remove(tmp)
 }
 
-// InboxPending reports whether an inbox or draining file exists: something
-// for the daemon to drain.
+// InboxPending reports whether an inbox or draining file, or events counted
+// lost in inbox.overflow, exist: something for the daemon to drain (and
+// report).
 func InboxPending(p Paths) bool {
-	for _, f := range []string{p.Inbox, p.InboxDraining} {
+	for _, f := range []string{p.Inbox, p.InboxDraining, p.InboxOverflow} {
 		if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
 			return true
 		}

@@ -149,11 +149,45 @@ func TestInboxFull(t *testing.T) {
 		}
 	}
 	got, st := drainAll(t, p)
-	if len(got) != 1 || st.Overflow != 3 {
-		t.Errorf("got %d records, overflow %d, want 1, 3", len(got), st.Overflow)
+	if len(got) != 1 || st.Overflow != 3 || st.AppendFailed != 0 {
+		t.Errorf("got %d records, overflow %d, append failed %d, want 1, 3, 0", len(got), st.Overflow, st.AppendFailed)
 	}
 	if _, st := drainAll(t, p); st.Overflow != 0 {
 		t.Errorf("overflow counted twice: got %d, want 0", st.Overflow)
+	}
+}
+
+// An event the inbox did not take for another reason than the cap is
+// counted as such, for the daemon's status.
+func TestInboxAppendFailureCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		setup    func(t *testing.T, p Paths)
+		deadline time.Time
+	}{
+		{"inbox not writable", func(t *testing.T, p Paths) {
+			if err := os.Mkdir(p.Inbox, 0o700); err != nil { // open(O_WRONLY) fails
+				t.Fatal(err)
+			}
+		}, farDeadline()},
+		{"deadline passed", func(*testing.T, Paths) {}, time.Now().Add(-time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPaths(t)
+			tc.setup(t, p)
+			for range 2 {
+				if err := AppendInbox(p, env(0), tc.deadline); err == nil {
+					t.Fatal("AppendInbox: got nil error, want a failure")
+				}
+			}
+			if !InboxPending(p) {
+				t.Errorf("InboxPending with losses counted: got false, want true (a running daemon reports them)")
+			}
+			_, st := drainAll(t, p)
+			if st.AppendFailed != 2 || st.Overflow != 0 {
+				t.Errorf("got append failed %d, overflow %d, want 2, 0", st.AppendFailed, st.Overflow)
+			}
+		})
 	}
 }
 

@@ -21,7 +21,7 @@ const MaxSocketPath = 103
 //	                   whoever holds it may start or be the daemon
 //	inbox              events the hook could not hand to the daemon
 //	inbox.draining     the inbox while the daemon drains it
-//	inbox.overflow     one byte per event dropped because the inbox was full
+//	inbox.overflow     one byte per event a hook could not append to the inbox (full: 1, failed: 2)
 //	journal/           the daemon's event journal
 //	spool/             spans waiting for the trace server
 //	spool/losses.json  what was lost for good, and why (kept across restarts)
