@@ -179,7 +179,32 @@ func Open(dir string, s Settings) (*Queue, error) {
 	return q, nil
 }
 
+// load opens the spool found in the directory: it marks the run unclean
+// until Close, finds the segments and the head, counts what is queued and
+// keeps the last segment open for appends.
 func (q *Queue) load() error {
+	if err := q.markUnclean(); err != nil {
+		return err
+	}
+	if err := q.findSegments(); err != nil {
+		return err
+	}
+	q.placeHead()
+	for i, n := range q.segs {
+		if err := q.scanSegment(n, i == len(q.segs)-1); err != nil {
+			return err
+		}
+	}
+	q.st.Segments = len(q.segs)
+	if q.st.Unclean {
+		q.log.Warn("spool: previous run did not shut down cleanly", "dir", q.dir, "records", q.st.Records, "bytes", q.st.Bytes)
+	}
+	return nil
+}
+
+// markUnclean notes a marker left by a run that did not close the spool
+// (Stats.Unclean) and writes this run's.
+func (q *Queue) markUnclean() error {
 	marker := filepath.Join(q.dir, "unclean")
 	if _, err := os.Stat(marker); err == nil {
 		q.st.Unclean = true
@@ -187,6 +212,11 @@ func (q *Queue) load() error {
 	if err := os.WriteFile(marker, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
+	return nil
+}
+
+// findSegments lists the segment files (seg-<hex>.dat), oldest first.
+func (q *Queue) findSegments() error {
 	ents, err := os.ReadDir(q.dir)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -200,8 +230,14 @@ func (q *Queue) load() error {
 		}
 	}
 	sort.Slice(q.segs, func(a, b int) bool { return q.segs[a] < q.segs[b] })
+	return nil
+}
+
+// placeHead reads the head cursor and removes the consumed segments before
+// it. A head on a segment that is gone starts at the oldest one left; with
+// no segment, the head's (or the first) is the one to create.
+func (q *Queue) placeHead() {
 	q.head = q.readHead()
-	// Segments before the head are consumed leftovers.
 	for len(q.segs) > 0 && q.segs[0] < q.head.seg {
 		_ = os.Remove(q.segPath(q.segs[0]))
 		q.segs = q.segs[1:]
@@ -215,57 +251,55 @@ func (q *Queue) load() error {
 	if len(q.segs) == 0 {
 		q.segs = []uint64{q.head.seg}
 	}
-	// Count what is queued; cut a torn tail off the last segment.
-	for i, n := range q.segs {
-		f, err := os.OpenFile(q.segPath(n), os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return fmt.Errorf("spool: %w", err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("spool: %w", err)
-		}
-		from := int64(0)
-		if n == q.head.seg {
-			from = min(q.head.off, fi.Size())
-			q.head.off = from
-		}
-		fst, err := frame.Read(io.NewSectionReader(f, from, fi.Size()-from), fi.Size()-from, Magic, MaxRecord,
-			func(int64, []byte) error { return nil })
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("spool: %w", err)
-		}
-		last := i == len(q.segs)-1
-		end := fi.Size()
-		if last && from+fst.End < fi.Size() {
-			// A torn tail: Put was interrupted. Cut it so appends stay clean.
-			end = from + fst.End
-			q.noteDamage(f, n, end, fi.Size()-end, true)
-			if err := f.Truncate(end); err != nil {
-				f.Close()
-				return fmt.Errorf("spool: cut torn tail: %w", err)
-			}
-			q.st.Corrupt++
-			q.st.CorruptBytes += fi.Size() - end
-		}
-		q.st.Records += int64(fst.Records)
-		q.st.Bytes += end - from
-		if !last {
-			f.Close()
-			continue
-		}
-		if _, err := f.Seek(end, 0); err != nil {
-			f.Close()
-			return fmt.Errorf("spool: %w", err)
-		}
-		q.tail, q.tailSize = f, end
+}
+
+// scanSegment counts the records of segment n queued (from the head on),
+// creating the segment if missing. The last segment stays open as the
+// tail, a torn tail — an interrupted Put — cut off it so appends stay
+// clean.
+func (q *Queue) scanSegment(n uint64, last bool) (err error) {
+	f, err := os.OpenFile(q.segPath(n), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
 	}
-	q.st.Segments = len(q.segs)
-	if q.st.Unclean {
-		q.log.Warn("spool: previous run did not shut down cleanly", "dir", q.dir, "records", q.st.Records, "bytes", q.st.Bytes)
+	defer func() {
+		if err != nil || !last {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
 	}
+	from := int64(0)
+	if n == q.head.seg {
+		from = min(q.head.off, fi.Size())
+		q.head.off = from
+	}
+	fst, err := frame.Read(io.NewSectionReader(f, from, fi.Size()-from), fi.Size()-from, Magic, MaxRecord,
+		func(int64, []byte) error { return nil })
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	end := fi.Size()
+	if last && from+fst.End < fi.Size() {
+		end = from + fst.End
+		q.noteDamage(f, n, end, fi.Size()-end, true)
+		if err := f.Truncate(end); err != nil {
+			return fmt.Errorf("spool: cut torn tail: %w", err)
+		}
+		q.st.Corrupt++
+		q.st.CorruptBytes += fi.Size() - end
+	}
+	q.st.Records += int64(fst.Records)
+	q.st.Bytes += end - from
+	if !last {
+		return nil
+	}
+	if _, err := f.Seek(end, 0); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	q.tail, q.tailSize = f, end
 	return nil
 }
 
