@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weavetrace/weave/server/metrics"
@@ -78,6 +79,26 @@ func (r *retention) daysOf(project string) int {
 		return d
 	}
 	return r.days
+}
+
+// start runs the loop in a goroutine of its own and returns the function
+// that stops it and waits for it, a round under way included (to call
+// before the store closes; calls after the first do nothing). A nil
+// retention starts nothing.
+func (r *retention) start(ctx context.Context, interval time.Duration) (stop func()) {
+	if r == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.run(ctx, interval)
+	}()
+	return sync.OnceFunc(func() {
+		cancel()
+		<-done
+	})
 }
 
 // run prunes every project once, then again every interval, until ctx

@@ -123,15 +123,16 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	stopRetention, retentionState, err := srv.startRetention(ctx, st, dm)
+	ret, retentionState, err := srv.newRetention(st, dm)
 	if err != nil {
 		return err
 	}
-	defer stopRetention() // on the way out by an error: before the store closes
 	lns, err := srv.listen()
 	if err != nil {
 		return err
 	}
+	stopRetention := ret.start(ctx, cfg.RetentionInterval)
+	defer stopRetention() // on the way out by an error: before the store closes
 	rs := srv.serveHTTP(ctx, instrument(mux, newHTTPMetrics(reg), !srv.keys.Enabled()), lns.http)
 	defer servePprof(lns.pprof, srv.log)()
 	grpcAddr := rs.serveGRPC(ing, lns.grpc)
@@ -143,7 +144,7 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	rs.shutdown(srv.log, cfg.ShutdownTimeout)
-	if retentionState != "off" {
+	if ret != nil {
 		t := time.Now()
 		srv.log.Info("retention stopping") // a round under way finishes first
 		stopRetention()
@@ -159,33 +160,21 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// startRetention starts the retention loop when it is configured. It
-// returns the function that stops the loop and waits for it, a round under
-// way included (to call before the store closes; calls after the first do
-// nothing), and how retention runs, for the start-up log.
-func (srv *Server) startRetention(ctx context.Context, st store.Store, dm *deleteMetrics) (stop func(), state string, err error) {
+// newRetention is the retention loop when it is configured (nil when
+// not), and how retention runs, for the start-up log.
+func (srv *Server) newRetention(st store.Store, dm *deleteMetrics) (*retention, string, error) {
 	cfg := srv.cfg
 	ret := &retention{projects: st.Projects, days: cfg.RetentionDays, per: cfg.RetentionProjects, now: time.Now,
 		log: srv.log.With("component", "retention"), m: dm}
 	if !ret.enabled() {
-		return func() {}, "off", nil
+		return nil, "off", nil
 	}
 	d, ok := st.(store.Deleter)
 	if !ok {
 		return nil, "", fmt.Errorf("serve: --retention-days: the %s store cannot delete", cfg.Store)
 	}
 	ret.st = d
-	retCtx, stopRetention := context.WithCancel(ctx)
-	retDone := make(chan struct{})
-	go func() {
-		defer close(retDone)
-		ret.run(retCtx, cfg.RetentionInterval)
-	}()
-	stop = sync.OnceFunc(func() {
-		stopRetention()
-		<-retDone
-	})
-	return stop, fmt.Sprintf("%d days (%d project overrides), every %s", cfg.RetentionDays, len(cfg.RetentionProjects), cfg.RetentionInterval), nil
+	return ret, fmt.Sprintf("%d days (%d project overrides), every %s", cfg.RetentionDays, len(cfg.RetentionProjects), cfg.RetentionInterval), nil
 }
 
 // listeners are what Run serves on: HTTP, OTLP/gRPC and pprof (nil when

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,9 +278,25 @@ func TestShutdownWaitsForStoreUsers(t *testing.T) {
 	}
 }
 
+// roundCounter is a store that counts the retention rounds begun (each
+// starts by listing the projects).
+type roundCounter struct {
+	store.Store
+	rounds atomic.Int32
+}
+
+func (r *roundCounter) Projects(ctx context.Context) ([]string, error) {
+	r.rounds.Add(1)
+	return r.Store.Projects(ctx)
+}
+
+func (r *roundCounter) Delete(ctx context.Context, d store.Deletion) (store.Deleted, error) {
+	return r.Store.(store.Deleter).Delete(ctx, d)
+}
+
 // TestListenFailureClosesListeners gives a pprof address already in use:
-// Run fails, and the HTTP and OTLP/gRPC listeners it was given are closed
-// (their ports can be bound again).
+// Run fails, the HTTP and OTLP/gRPC listeners it was given are closed
+// (their ports can be bound again), and no retention round ran.
 func TestListenFailureClosesListeners(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -288,6 +305,7 @@ func TestListenFailureClosesListeners(t *testing.T) {
 	defer busy.Close()
 	cfg := testConfig(t)
 	cfg.PprofAddr = busy.Addr().String()
+	cfg.RetentionDays = 7
 	var addrs []string
 	var lns []net.Listener
 	for range 2 {
@@ -298,14 +316,15 @@ func TestListenFailureClosesListeners(t *testing.T) {
 		addrs = append(addrs, ln.Addr().String())
 		lns = append(lns, ln)
 	}
-	st, _, err := OpenStore(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	real, _, err := OpenStore(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := &roundCounter{Store: real}
 	srv, err := New(cfg, Settings{
 		Listener:     lns[0],
 		GRPCListener: lns[1],
-		OpenStore:    func(context.Context, Config, *slog.Logger) (store.Store, string, error) { return st, "memory", nil },
+		OpenStore:    func(context.Context, Config, *slog.Logger) (store.Store, string, error) { return st, "sqlite", nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -321,5 +340,8 @@ func TestListenFailureClosesListeners(t *testing.T) {
 			continue
 		}
 		ln.Close()
+	}
+	if n := st.rounds.Load(); n != 0 {
+		t.Errorf("retention rounds run by a server that did not start: got %d, want 0", n)
 	}
 }
