@@ -182,14 +182,8 @@ var agentSort = map[string]func(a, b *store.AgentSummary) int{
 // the project are read whole, corrected, then filtered, sorted and paged.
 func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.AgentSummary, int64, error) {
 	defer s.reading(ctx)()
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, 0, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
 	if err := checkRange(q.Range); err != nil {
@@ -272,7 +266,7 @@ func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.Ag
 // AgentVersions implements store.Reader.
 func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) ([]store.AgentVersionSummary, error) {
 	defer s.reading(ctx)()
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	rows, err := s.rollup(ctx, "agent versions", versionRowsSQL(s.l, projectID, agentName), projectID, agentName)

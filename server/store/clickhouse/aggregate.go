@@ -105,14 +105,8 @@ func aggregateSQL(l layout, q store.AggregateQuery, limit int) (page, count buil
 // AggregateSpans implements store.Reader.
 func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]store.SpanGroup, int64, error) {
 	defer s.reading(ctx)()
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, 0, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
 	page, count, kinds, err := aggregateSQL(s.l, q, limit)

@@ -42,7 +42,7 @@ func (s *Store) created(ctx context.Context, project, id string) (at int64, foun
 
 // UpsertAnnotation implements store.Annotations.
 func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store.Annotation, error) {
-	if err := needProject(a.ProjectID); err != nil {
+	if err := checks.Project(a.ProjectID); err != nil {
 		return store.Annotation{}, err
 	}
 	a, value, err := store.PrepareAnnotation(a)
@@ -74,7 +74,7 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 
 // DeleteAnnotation implements store.Annotations.
 func (s *Store) DeleteAnnotation(ctx context.Context, projectID, id string) error {
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return err
 	}
 	s.annMu.Lock()
@@ -113,14 +113,8 @@ func queryAnnotationsSQL(l layout, q store.AnnotationQuery, limit int) built {
 
 // QueryAnnotations implements store.Annotations.
 func (s *Store) QueryAnnotations(ctx context.Context, q store.AnnotationQuery) ([]store.Annotation, error) {
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, err
 	}
 	var out []store.Annotation

@@ -158,14 +158,8 @@ func conversationDetailsSQL(l layout, project string, convs []string) built {
 func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error) {
 	defer s.reading(ctx)()
 	var page store.ConversationPage
-	if err := needProject(q.ProjectID); err != nil {
-		return page, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return page, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return page, err
 	}
 	var search *textsearch.Query

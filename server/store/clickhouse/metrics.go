@@ -101,7 +101,7 @@ func metricsFromStateSQL(l layout, project, agent string, from, to, w int64) bui
 // AgentMetrics implements store.Reader.
 func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store.MetricBucket, error) {
 	defer s.reading(ctx)()
-	if err := needProject(q.ProjectID); err != nil {
+	if err := checks.Project(q.ProjectID); err != nil {
 		return nil, err
 	}
 	if q.Bucket < 0 || q.Bucket%time.Second != 0 {

@@ -64,7 +64,7 @@ func orEmptyU(v []uint64) []uint64 {
 
 // PreviousMetricPoints implements store.MetricStore.
 func (s *Store) PreviousMetricPoints(ctx context.Context, projectID string, at []store.SeriesAt) (map[store.SeriesAt]model.MetricPoint, error) {
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	out := make(map[store.SeriesAt]model.MetricPoint)
@@ -162,7 +162,7 @@ func (s *Store) MetricBuckets(ctx context.Context, q store.PointQuery, from, to,
 
 // MetricNames implements store.MetricStore.
 func (s *Store) MetricNames(ctx context.Context, projectID string, r store.TimeRange) ([]store.MetricInfo, error) {
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	lo, hi := store.NanosRange(r)

@@ -35,31 +35,9 @@ func (p *params) addTime(t time.Time) string {
 	return "fromUnixTimestamp64Nano(" + p.add("Int64", store.ClampNanos(t)) + ", 'UTC')"
 }
 
-func needProject(p string) error {
-	if p == "" {
-		return invalid("project_id is required")
-	}
-	return nil
-}
-
-func clampLimit(n int) (int, error) {
-	switch {
-	case n < 0:
-		return 0, invalid("negative limit %d", n)
-	case n == 0:
-		return store.DefaultLimit, nil
-	case n > store.MaxLimit:
-		return store.MaxLimit, nil
-	}
-	return n, nil
-}
-
-func checkOffset(n int) error {
-	if n < 0 {
-		return invalid("negative offset %d", n)
-	}
-	return nil
-}
+// checks are the request checks (project, limit, offset) shared with the
+// other backend; their errors say "clickhouse".
+const checks = store.Checks("clickhouse")
 
 func checkRange(r store.TimeRange) error {
 	if !r.From.IsZero() && !r.To.IsZero() && !r.From.Before(r.To) {

@@ -63,14 +63,8 @@ func querySpansSQL(l layout, q store.SpanQuery, limit int) (page, count built, e
 // QuerySpans implements store.Reader.
 func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span, int64, error) {
 	defer s.reading(ctx)()
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, 0, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
 	page, count, err := querySpansSQL(s.l, q, limit)
@@ -381,7 +375,7 @@ func (s *Store) TraceChatSpans(ctx context.Context, projectID, traceID string) (
 // sort keys (one granule of spans, usually).
 func (s *Store) traceSpans(ctx context.Context, projectID, traceID string, c spanCols) ([]model.Span, error) {
 	defer s.reading(ctx)()
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	refs, err := s.refs(ctx, "trace spans", refsSQL(s.l, projectID, []string{traceID}, nil))
@@ -407,13 +401,13 @@ func runningCandidatesSQL(l layout, project string, r store.TimeRange) built {
 // current states of the traces that have a running state row.
 func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeRange, limit int) ([]model.Span, error) {
 	defer s.reading(ctx)()
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	if err := checkRange(r); err != nil {
 		return nil, err
 	}
-	n, err := clampLimit(limit)
+	n, err := checks.Limit(limit)
 	if err != nil {
 		return nil, err
 	}
@@ -529,7 +523,7 @@ func (s *Store) ConversationChatSpans(ctx context.Context, projectID, conversati
 // (intersected with r), as kept in conv_traces.
 func (s *Store) conversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange, c spanCols) ([]model.Span, error) {
 	defer s.reading(ctx)()
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	if err := checkRange(r); err != nil {

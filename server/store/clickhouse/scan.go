@@ -32,7 +32,7 @@ func scanSQL(l layout, q store.ScanQuery, after *spanRef) built {
 // ScanSpans implements store.SpanScanner: keyset pages of store.ScanBatch
 // spans in the spans table's sort order.
 func (s *Store) ScanSpans(ctx context.Context, q store.ScanQuery, fn func([]model.Span) error) error {
-	if err := needProject(q.ProjectID); err != nil {
+	if err := checks.Project(q.ProjectID); err != nil {
 		return err
 	}
 	if err := checkRange(q.Range); err != nil {

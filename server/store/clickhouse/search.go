@@ -330,14 +330,8 @@ func bodiesSQL(l layout, project string, digests []string) built {
 // SearchMessages implements store.Reader.
 func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.SearchHit, error) {
 	defer s.reading(ctx)()
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, err
 	}
 	if err := checkRange(q.Range); err != nil {

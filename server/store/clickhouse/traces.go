@@ -128,14 +128,8 @@ func rootNamesSQL(l layout, project string, refs []spanRef) built {
 // QueryTraces implements store.Reader.
 func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, int64, error) {
 	defer s.reading(ctx)()
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, 0, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
 	page, count, err := tracesSQL(s.l, q, limit)

@@ -30,14 +30,8 @@ const agentAggCols = `SUM(invocation_count) AS invocation_count, SUM(span_count)
 
 // QueryAgents implements store.Reader.
 func (s *Store) QueryAgents(ctx context.Context, q store.AgentQuery) ([]store.AgentSummary, int64, error) {
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, 0, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
 	having, args, err := agentRangeSQL(q.Range)
@@ -143,7 +137,7 @@ func scanAgents(rows *sql.Rows, byAgent map[string]map[string]store.ScoreSummary
 
 // AgentVersions implements store.Reader.
 func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) ([]store.AgentVersionSummary, error) {
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	proj, ok, err := s.projectID(ctx, projectID)
@@ -178,7 +172,7 @@ func (s *Store) AgentVersions(ctx context.Context, projectID, agentName string) 
 
 // AgentMetrics implements store.Reader.
 func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store.MetricBucket, error) {
-	if err := needProject(q.ProjectID); err != nil {
+	if err := checks.Project(q.ProjectID); err != nil {
 		return nil, err
 	}
 	if q.Bucket < 0 || q.Bucket%time.Second != 0 {

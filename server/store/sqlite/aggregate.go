@@ -48,14 +48,8 @@ func groupExpr(field string) (string, []any, store.GroupKind, error) {
 // group keys, grouped for the figures and ranked per group for the exact
 // duration percentiles, in one statement.
 func (s *Store) AggregateSpans(ctx context.Context, q store.AggregateQuery) ([]store.SpanGroup, int64, error) {
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, 0, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
 	if err := store.CheckAggregateQuery(q); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // UpsertAnnotation implements store.Annotations.
 func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store.Annotation, error) {
-	if err := needProject(a.ProjectID); err != nil {
+	if err := checks.Project(a.ProjectID); err != nil {
 		return store.Annotation{}, err
 	}
 	a, value, err := store.PrepareAnnotation(a)
@@ -44,7 +44,7 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 
 // DeleteAnnotation implements store.Annotations.
 func (s *Store) DeleteAnnotation(ctx context.Context, projectID, id string) error {
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return err
 	}
 	return s.inWriteTx(ctx, func(w *writeTx) error {
@@ -63,14 +63,8 @@ func (s *Store) DeleteAnnotation(ctx context.Context, projectID, id string) erro
 
 // QueryAnnotations implements store.Annotations.
 func (s *Store) QueryAnnotations(ctx context.Context, q store.AnnotationQuery) ([]store.Annotation, error) {
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, err
 	}
 	where := []string{"project_id = ?"}

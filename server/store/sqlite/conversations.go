@@ -18,14 +18,8 @@ type projPlaceholder struct{}
 // QueryConversations implements store.Reader.
 func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuery) (store.ConversationPage, error) {
 	var page store.ConversationPage
-	if err := needProject(q.ProjectID); err != nil {
-		return page, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return page, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return page, err
 	}
 	cq, err := conversationSQL(q)

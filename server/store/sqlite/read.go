@@ -557,12 +557,9 @@ func (s *Store) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model.Spa
 	return s.finish(ctx, conn, list, fullRead)
 }
 
-func needProject(p string) error {
-	if p == "" {
-		return fmt.Errorf("%w: sqlite: project_id is required", store.ErrInvalid)
-	}
-	return nil
-}
+// checks are the request checks (project, limit, offset) shared with the
+// other backend; their errors say "sqlite".
+const checks = store.Checks("sqlite")
 
 // rangeSQL adds started_at bounds on column col.
 func rangeSQL(col string, r store.TimeRange, where *[]string, args *[]any) error {
@@ -591,7 +588,7 @@ func (s *Store) TraceChatSpans(ctx context.Context, projectID, traceID string) (
 }
 
 func (s *Store) traceSpans(ctx context.Context, projectID, traceID string, rd spanRead) ([]model.Span, error) {
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	proj, ok, err := s.projectID(ctx, projectID)
@@ -613,7 +610,7 @@ func (s *Store) ConversationChatSpans(ctx context.Context, projectID, conversati
 }
 
 func (s *Store) conversationSpans(ctx context.Context, projectID, conversationID string, r store.TimeRange, rd spanRead) ([]model.Span, error) {
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
 	where := []string{"s.conv_id = ?"}
@@ -644,10 +641,10 @@ func (s *Store) conversationSpans(ctx context.Context, projectID, conversationID
 
 // ActiveSpans implements store.Reader.
 func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeRange, limit int) ([]model.Span, error) {
-	if err := needProject(projectID); err != nil {
+	if err := checks.Project(projectID); err != nil {
 		return nil, err
 	}
-	limit, err := clampLimit(limit)
+	limit, err := checks.Limit(limit)
 	if err != nil {
 		return nil, err
 	}
@@ -664,25 +661,6 @@ func (s *Store) ActiveSpans(ctx context.Context, projectID string, r store.TimeR
 	args = append(args, limit)
 	return s.querySpans(ctx, s.r, false, selectSpans(false)+"INDEXED BY spans_running WHERE "+join(where)+
 		" ORDER BY s.started_at DESC, s.span_id LIMIT ?", args...)
-}
-
-func clampLimit(n int) (int, error) {
-	switch {
-	case n < 0:
-		return 0, fmt.Errorf("%w: sqlite: negative limit %d", store.ErrInvalid, n)
-	case n == 0:
-		return store.DefaultLimit, nil
-	case n > store.MaxLimit:
-		return store.MaxLimit, nil
-	}
-	return n, nil
-}
-
-func checkOffset(n int) error {
-	if n < 0 {
-		return fmt.Errorf("%w: sqlite: negative offset %d", store.ErrInvalid, n)
-	}
-	return nil
 }
 
 func join(where []string) string {

@@ -14,7 +14,7 @@ var _ store.SpanScanner = (*Store)(nil)
 // spans over (started_at, span_id, trace_id), each in its own read
 // transaction (a long one would hold back the WAL's checkpoints).
 func (s *Store) ScanSpans(ctx context.Context, q store.ScanQuery, fn func([]model.Span) error) error {
-	if err := needProject(q.ProjectID); err != nil {
+	if err := checks.Project(q.ProjectID); err != nil {
 		return err
 	}
 	where := []string{"s.proj = ?"}

@@ -69,18 +69,15 @@ func searchMatch(proj, conv int64, roles []string, q textsearch.Query) string {
 // first occurrence) and stops once the page and every hit tied with its
 // last one are read, so a common word costs no more than a rare one.
 func (s *Store) SearchMessages(ctx context.Context, q store.SearchQuery) ([]store.SearchHit, error) {
-	if err := needProject(q.ProjectID); err != nil {
+	if err := checks.Project(q.ProjectID); err != nil {
 		return nil, err
 	}
 	parsed, err := textsearch.Parse(q.Query)
 	if err != nil {
 		return nil, err
 	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, err
 	}
 	var where []string

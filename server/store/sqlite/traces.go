@@ -30,14 +30,8 @@ const hasTokensSQL = `(s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL
 // project's spans (restricted by the filters' trace sets), then the roots
 // of the page's traces.
 func (s *Store) QueryTraces(ctx context.Context, q store.TraceQuery) ([]store.TraceSummary, int64, error) {
-	if err := needProject(q.ProjectID); err != nil {
-		return nil, 0, err
-	}
-	limit, err := clampLimit(q.Limit)
+	limit, err := checks.Page(q.ProjectID, q.Limit, q.Offset)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := checkOffset(q.Offset); err != nil {
 		return nil, 0, err
 	}
 	if err := store.CheckTraceQuery(q); err != nil {
