@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/weavetrace/weave/internal/jsonstr"
 )
 
 // rawSpanJSON encodes one span in OTLP/JSON (an element of
@@ -25,7 +26,7 @@ func rawSpanJSON(sp ptrace.Span) json.RawMessage {
 	b = appendHexID(b, sid[:])
 	if ts := sp.TraceState().AsRaw(); ts != "" {
 		b = append(b, `,"traceState":`...)
-		b = appendString(b, ts)
+		b = jsonstr.Append(b, ts)
 	}
 	if p := sp.ParentSpanID(); !p.IsEmpty() {
 		b = append(b, `,"parentSpanId":`...)
@@ -33,7 +34,7 @@ func rawSpanJSON(sp ptrace.Span) json.RawMessage {
 	}
 	b = appendCount(b, `,"flags":`, uint64(sp.Flags()))
 	b = append(b, `,"name":`...)
-	b = appendString(b, sp.Name())
+	b = jsonstr.Append(b, sp.Name())
 	b = append(b, `,"kind":`...)
 	b = strconv.AppendInt(b, int64(sp.Kind()), 10)
 	b = append(b, `,"startTimeUnixNano":"`...)
@@ -91,7 +92,7 @@ func appendEventsJSON(b []byte, evs ptrace.SpanEventSlice) []byte {
 		b = append(b, `{"timeUnixNano":"`...)
 		b = strconv.AppendUint(b, uint64(e.Timestamp()), 10)
 		b = append(b, `","name":`...)
-		b = appendString(b, e.Name())
+		b = jsonstr.Append(b, e.Name())
 		b = appendAttributes(b, e.Attributes(), e.DroppedAttributesCount())
 		b = append(b, '}')
 	}
@@ -115,7 +116,7 @@ func appendLinksJSON(b []byte, links ptrace.SpanLinkSlice) []byte {
 		b = appendHexID(b, ls[:])
 		if ts := l.TraceState().AsRaw(); ts != "" {
 			b = append(b, `,"traceState":`...)
-			b = appendString(b, ts)
+			b = jsonstr.Append(b, ts)
 		}
 		b = appendAttributes(b, l.Attributes(), l.DroppedAttributesCount())
 		b = appendCount(b, `,"flags":`, uint64(l.Flags()))
@@ -131,7 +132,7 @@ func appendStatusJSON(b []byte, st ptrace.Status) []byte {
 	comma := false
 	if m := st.Message(); m != "" {
 		b = append(b, `"message":`...)
-		b = appendString(b, m)
+		b = jsonstr.Append(b, m)
 		comma = true
 	}
 	if code := st.Code(); code != 0 {
@@ -150,58 +151,6 @@ func appendHexID(b, id []byte) []byte {
 	return append(b, '"')
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string literal (invalid UTF-8 becomes
-// U+FFFD, as encoding/json does; U+2028/U+2029 are escaped).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 func appendKVList(b []byte, m pcommon.Map) []byte {
 	b = append(b, '[')
 	i := 0
@@ -211,7 +160,7 @@ func appendKVList(b []byte, m pcommon.Map) []byte {
 		}
 		i++
 		b = append(b, `{"key":`...)
-		b = appendString(b, k)
+		b = jsonstr.Append(b, k)
 		b = append(b, `,"value":`...)
 		b = appendAnyValue(b, v)
 		b = append(b, '}')
@@ -223,7 +172,7 @@ func appendAnyValue(b []byte, v pcommon.Value) []byte {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		b = append(b, `{"stringValue":`...)
-		b = appendString(b, v.Str())
+		b = jsonstr.Append(b, v.Str())
 	case pcommon.ValueTypeBool:
 		b = append(b, `{"boolValue":`...)
 		b = strconv.AppendBool(b, v.Bool())

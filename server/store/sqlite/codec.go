@@ -140,12 +140,21 @@ type details struct {
 	rawForm *rawForm // raw_span with its long strings as chunks
 }
 
-// Details versions: 1 kept raw_span verbatim; 2 adds the rawForm.
-const detailsVersion = 2
+// Details versions: 1 kept raw_span verbatim; 2 adds the rawForm; 3 is 2
+// with raw parts that name the span's tool-call result or arguments
+// (written only when a part does, so other spans keep version 2).
+const (
+	detailsVersion       = 2
+	detailsVersionFields = 3
+)
 
 func (x details) encode() []byte {
 	e := encoder{b: make([]byte, 0, 32+len(x.events)+len(x.raw)+16*(len(x.inTail)+len(x.out)))}
-	e.byte1(detailsVersion)
+	if x.rawForm != nil && x.rawForm.hasField() {
+		e.byte1(detailsVersionFields)
+	} else {
+		e.byte1(detailsVersion)
+	}
 	e.ids(x.inPages)
 	e.shapes(x.inTail)
 	e.shapes(x.out)
@@ -167,7 +176,7 @@ func decodeDetails(b []byte) (details, error) {
 	d := decoder{b: b}
 	var x details
 	v := d.byte1()
-	if v != 1 && v != 2 && d.err == nil {
+	if (v < 1 || v > detailsVersionFields) && d.err == nil {
 		return details{}, fmt.Errorf("sqlite: span details version %d unknown", v)
 	}
 	x.inPages = d.ids()
@@ -177,8 +186,8 @@ func decodeDetails(b []byte) (details, error) {
 	x.args = d.id()
 	x.result = d.id()
 	x.events = d.raw()
-	if v == 2 && d.byte1() == 1 {
-		x.rawForm = d.rawForm()
+	if v >= 2 && d.byte1() == 1 {
+		x.rawForm = d.rawForm(v == detailsVersionFields)
 	} else {
 		x.raw = d.raw()
 	}

@@ -108,7 +108,7 @@ func (m *marker) span(pk int64, attrs, res sql.NullInt64, b sql.RawBytes) error 
 func (m *marker) details(b []byte) error {
 	d := decoder{b: b}
 	v := d.byte1()
-	if v != 1 && v != 2 && d.err == nil {
+	if (v < 1 || v > detailsVersionFields) && d.err == nil {
 		return fmt.Errorf("sqlite: span details version %d unknown", v)
 	}
 	for n := d.count(); n > 0 && d.err == nil; n-- {
@@ -122,12 +122,14 @@ func (m *marker) details(b []byte) error {
 	m.live[gcTexts].add(d.id()) // tool call arguments
 	m.live[gcTexts].add(d.id()) // tool call result
 	d.raw()                     // events
-	if v == 2 && d.byte1() == 1 {
+	if v >= 2 && d.byte1() == 1 {
 		for n := d.count(); n > 0 && d.err == nil; n-- {
-			switch d.byte1() {
-			case 0:
+			switch k := d.byte1(); {
+			case k == 0:
 				d.raw()
-			case 1:
+			case v == detailsVersionFields && (rawField(k) == rawResult || rawField(k) == rawArgs):
+				// the tool-call result or arguments, marked above
+			case k == 1:
 				for k := d.count(); k > 0 && d.err == nil; k-- {
 					m.page(d.id(), 1)
 				}

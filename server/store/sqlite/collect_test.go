@@ -95,7 +95,7 @@ func TestMarkerDetails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	spans, chunked := 0, 0
+	spans, chunked, fielded := 0, 0, 0
 	for rows.Next() {
 		var b []byte
 		if err := rows.Scan(&b); err != nil {
@@ -127,6 +127,9 @@ func TestMarkerDetails(t *testing.T) {
 		add("text:", x.args, x.result)
 		if x.rawForm != nil {
 			chunked++
+			if x.rawForm.hasField() {
+				fielded++
+			}
 			pages, chunks := x.rawForm.refs()
 			add("page1:", pages...)
 			add("chunk:", chunks...)
@@ -152,8 +155,8 @@ func TestMarkerDetails(t *testing.T) {
 			}
 		}
 	}
-	if spans == 0 || chunked == 0 {
-		t.Fatalf("%d spans, %d with chunked raw spans: the workload should have both", spans, chunked)
+	if spans == 0 || chunked == 0 || fielded == 0 {
+		t.Fatalf("%d spans, %d with chunked raw spans, %d whose raw span names their tool-call texts: the workload should have all three", spans, chunked, fielded)
 	}
 }
 

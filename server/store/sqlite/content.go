@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/weavetrace/weave/internal/jsonstr"
 	"github.com/weavetrace/weave/server/model"
 	"github.com/weavetrace/weave/server/store/textsearch"
 )
@@ -121,11 +121,7 @@ func newResp(resp json.RawMessage) (text, raw *textRef, isString bool) {
 // encodeJSONString encodes s as JSON the way weave-server's normalizer
 // writes a string response (no HTML escaping).
 func encodeJSONString(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return strings.TrimSuffix(b.String(), "\n")
+	return string(jsonstr.Append(make([]byte, 0, len(s)+2), s))
 }
 
 func (r *msgRef) texts(yield func(*textRef)) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+
+	"github.com/weavetrace/weave/internal/jsonstr"
 )
 
 // raw_span keeps the span as received (OTLP/JSON), and instrumentations
@@ -24,6 +26,14 @@ import (
 // pages), so the growing lists of successive calls share their pages too.
 // Reading a span splices the bytes back: raw_span is returned exactly as
 // written.
+//
+// A long string that is the span's own tool-call result or arguments (an
+// execute_tool span's raw attributes carry both) is not chunked: those
+// texts are stored anyway (texts, referenced by the details), so the part
+// names the field instead, and reading writes jsonstr.Append of the text
+// in its place. Only a string whose bytes are exactly what
+// jsonstr.Append gives back is stored so (anything else is chunked), so
+// the bytes still come back as written; jsonstr.Append must never change.
 
 // The chunking parameters. They are variables only so that FuzzSplitRaw
 // can scale them down (inputs of a few hundred bytes then reach every
@@ -74,21 +84,67 @@ func nextCut(b []byte, start int) int {
 	return end
 }
 
-// rawPart is a piece of a raw span: verbatim bytes, or a long string's
-// chunks.
+// rawField names a text of the span that a long raw string is (rawPart,
+// storedPart): none, the tool-call result, the tool-call arguments. The
+// values are the part kinds of the stored form.
+type rawField byte
+
+const (
+	rawNoField rawField = 0
+	rawResult  rawField = 2
+	rawArgs    rawField = 3
+)
+
+// rawTexts are the span's texts a long raw string may be: the tool-call
+// result and arguments, encoded (jsonstr.Append) when first compared.
+type rawTexts struct {
+	texts [2]string // result, args
+	enc   [2][]byte // their encodings, quotes included; nil until needed
+}
+
+var rawTextFields = [2]rawField{rawResult, rawArgs}
+
+func newRawTexts(result, args string) *rawTexts {
+	return &rawTexts{texts: [2]string{result, args}}
+}
+
+// field tells which of the texts body (a long string's bytes as they
+// appear in the JSON) is. A string's encoding is at least as long as it
+// and at most six bytes a byte: only texts in that range are encoded.
+func (t *rawTexts) field(body []byte) rawField {
+	if t == nil {
+		return rawNoField
+	}
+	for i, s := range t.texts {
+		if s == "" || len(body) < len(s) || len(body) > 6*len(s) {
+			continue
+		}
+		if t.enc[i] == nil {
+			t.enc[i] = jsonstr.Append(make([]byte, 0, len(s)+len(s)/8+2), s)
+		}
+		if e := t.enc[i]; bytes.Equal(body, e[1:len(e)-1]) {
+			return rawTextFields[i]
+		}
+	}
+	return rawNoField
+}
+
+// rawPart is a piece of a raw span: verbatim bytes, a long string's
+// chunks, or a long string that is one of the span's texts.
 type rawPart struct {
 	lit    []byte
 	chunks []*blobRef // nil for a verbatim part
+	field  rawField   // set: neither lit nor chunks
 	// set in the transaction: full pages of chunk ids, then the tail
 	pages []*blobRef
 	tail  []int64
 }
 
-// splitRaw cuts a raw span (valid JSON) into verbatim parts and chunked
-// long strings, using memo (which may be nil) to skip the prefix a string
-// shares with a recent one. It returns nil if nothing is long enough to
-// chunk.
-func splitRaw(raw []byte, memo *chunkMemo) []rawPart {
+// splitRaw cuts a raw span (valid JSON) into verbatim parts, long strings
+// that are one of texts, and chunked long strings, using memo (which may
+// be nil) to skip the prefix a string shares with a recent one. It returns
+// nil if nothing is long enough to chunk.
+func splitRaw(raw []byte, texts *rawTexts, memo *chunkMemo) []rawPart {
 	if len(raw) < heavyMin {
 		return nil
 	}
@@ -109,7 +165,11 @@ func splitRaw(raw []byte, memo *chunkMemo) []rawPart {
 		if j-(i+1) >= heavyMin {
 			body := raw[i+1 : j]
 			parts = append(parts, rawPart{lit: raw[lit : i+1]})
-			parts = append(parts, rawPart{chunks: memo.chunk(body)})
+			if f := texts.field(body); f != rawNoField {
+				parts = append(parts, rawPart{field: f})
+			} else {
+				parts = append(parts, rawPart{chunks: memo.chunk(body)})
+			}
 			lit = j
 		}
 		i = j
@@ -130,11 +190,27 @@ type storedPart struct {
 	pages []int64 // pages of chunk ids
 	tail  []int64 // chunk ids after the full pages
 	chunk bool
+	field rawField // set: the span's text of that field, encoded
+}
+
+// hasField reports whether a part is one of the span's texts (details
+// version 3).
+func (f *rawForm) hasField() bool {
+	for _, p := range f.parts {
+		if p.field != rawNoField {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *encoder) rawForm(f *rawForm) {
 	e.uvarint(uint64(len(f.parts)))
 	for _, p := range f.parts {
+		if p.field != rawNoField {
+			e.byte1(byte(p.field))
+			continue
+		}
 		if !p.chunk {
 			e.byte1(0)
 			e.bytes(p.lit)
@@ -146,15 +222,19 @@ func (e *encoder) rawForm(f *rawForm) {
 	}
 }
 
-func (d *decoder) rawForm() *rawForm {
+// rawForm decodes a raw form; fields: whether parts may be fields
+// (details version 3).
+func (d *decoder) rawForm(fields bool) *rawForm {
 	n := d.count()
 	f := &rawForm{parts: make([]storedPart, 0, n)}
 	for i := 0; i < n && d.err == nil; i++ {
-		switch d.byte1() {
-		case 0:
+		switch k := d.byte1(); {
+		case k == 0:
 			f.parts = append(f.parts, storedPart{lit: d.raw()})
-		case 1:
+		case k == 1:
 			f.parts = append(f.parts, storedPart{chunk: true, pages: d.ids(), tail: d.ids()})
+		case fields && (rawField(k) == rawResult || rawField(k) == rawArgs):
+			f.parts = append(f.parts, storedPart{field: rawField(k)})
 		default:
 			d.fail()
 		}
@@ -185,9 +265,9 @@ func (f *rawForm) refs() (pages, chunks []int64) {
 	return pages, chunks
 }
 
-// assemble rebuilds the raw span from its form, the chunk-id pages and the
-// chunks.
-func (f *rawForm) assemble(pages map[int64][]int64, chunks map[int64][]byte) ([]byte, error) {
+// assemble rebuilds the raw span from its form, the chunk-id pages, the
+// chunks and the span's texts (tool-call result and arguments).
+func (f *rawForm) assemble(pages map[int64][]int64, chunks map[int64][]byte, result, args string) ([]byte, error) {
 	var b bytes.Buffer
 	add := func(id int64) error {
 		c, ok := chunks[id]
@@ -198,6 +278,18 @@ func (f *rawForm) assemble(pages map[int64][]int64, chunks map[int64][]byte) ([]
 		return nil
 	}
 	for _, p := range f.parts {
+		if p.field != rawNoField {
+			t := result
+			if p.field == rawArgs {
+				t = args
+			}
+			if t == "" {
+				return nil, fmt.Errorf("sqlite: raw span names an empty text (part kind %d): %w", p.field, errCorrupt)
+			}
+			e := jsonstr.Append(nil, t)
+			b.Write(e[1 : len(e)-1])
+			continue
+		}
 		if !p.chunk {
 			b.Write(p.lit)
 			continue
@@ -269,6 +361,10 @@ func (p *prepSpan) rawForm() *rawForm {
 	}
 	f := &rawForm{parts: make([]storedPart, len(p.raw))}
 	for i, rp := range p.raw {
+		if rp.field != rawNoField {
+			f.parts[i] = storedPart{field: rp.field}
+			continue
+		}
 		if rp.chunks == nil {
 			f.parts[i] = storedPart{lit: rp.lit}
 			continue

@@ -123,14 +123,19 @@ func TestChunkMemo(t *testing.T) {
 }
 
 // assembleWithIDs stores parts' chunks under made-up ids (as the store
-// would) and assembles them again.
-func assembleWithIDs(t *testing.T, parts []rawPart) []byte {
+// would) and assembles them again, with the span's tool-call result and
+// arguments.
+func assembleWithIDs(t *testing.T, parts []rawPart, result, args string) []byte {
 	t.Helper()
 	f := &rawForm{}
 	chunks := map[int64][]byte{}
 	pages := map[int64][]int64{}
 	next := int64(1)
 	for _, p := range parts {
+		if p.field != rawNoField {
+			f.parts = append(f.parts, storedPart{field: p.field})
+			continue
+		}
 		if p.chunks == nil {
 			f.parts = append(f.parts, storedPart{lit: p.lit})
 			continue
@@ -156,47 +161,71 @@ func assembleWithIDs(t *testing.T, parts []rawPart) []byte {
 	if err != nil {
 		t.Fatalf("decodeDetails: %v", err)
 	}
-	got, err := x.rawForm.assemble(pages, chunks)
+	got, err := x.rawForm.assemble(pages, chunks, result, args)
 	if err != nil {
 		t.Fatalf("assemble: %v", err)
 	}
 	return got
 }
 
+// toolSpan is the raw span of an execute_tool span with these arguments
+// and result.
+func toolSpan(args, result string) []byte {
+	a, _ := json.Marshal(args)
+	r, _ := json.Marshal(result)
+	return []byte(fmt.Sprintf(`{"name":"execute_tool Bash","attributes":[{"key":"gen_ai.tool.call.arguments","value":{"stringValue":%s}},{"key":"gen_ai.tool.call.result","value":{"stringValue":%s}}]}`, a, r))
+}
+
 func TestSplitRaw(t *testing.T) {
 	long := history(30)
+	// A tool's output, with what JSON escapes (newlines, quotes,
+	// backslashes, non-ASCII), and arguments as long.
+	output := strings.Repeat("total 12\n-rw-r--r-- \"x\" ü\\ ", 80)
+	argsJSON := `{"command":"` + strings.Repeat("ls -la ", 200) + `"}`
 	cases := []struct {
-		name    string
-		raw     []byte
-		chunked int // long strings chunked; 0: stored verbatim
+		name         string
+		raw          []byte
+		result, args string // the span's tool-call texts
+		chunked      int    // long strings chunked; 0: stored verbatim
+		fields       int    // long strings that are the span's texts
 	}{
-		{"short span", []byte(`{"traceId":"ab","name":"chat"}`), 0},
-		{"long span, short strings", []byte(`{"a":[` + strings.Repeat(`"0123456789",`, 200) + `"x"]}`), 0},
-		{"one long attribute", rawSpan(1, long), 1},
-		{"a long key and a long value", []byte(`{"` + strings.Repeat("k", heavyMin) + `":"` + strings.Repeat("v", 3*heavyMin) + `"}`), 2},
-		{"escapes at the limit", []byte(`{"a":"` + strings.Repeat(`\"`, heavyMin/2) + `"}`), 1},
-		{"a string one short of the limit", []byte(`{"a":"` + strings.Repeat("x", heavyMin-1) + `"}`), 0},
-		{"many pages of chunks", rawSpan(2, history(3000)), 1},
+		{"short span", []byte(`{"traceId":"ab","name":"chat"}`), "", "", 0, 0},
+		{"long span, short strings", []byte(`{"a":[` + strings.Repeat(`"0123456789",`, 200) + `"x"]}`), "", "", 0, 0},
+		{"one long attribute", rawSpan(1, long), "", "", 1, 0},
+		{"a long key and a long value", []byte(`{"` + strings.Repeat("k", heavyMin) + `":"` + strings.Repeat("v", 3*heavyMin) + `"}`), "", "", 2, 0},
+		{"escapes at the limit", []byte(`{"a":"` + strings.Repeat(`\"`, heavyMin/2) + `"}`), "", "", 1, 0},
+		{"a string one short of the limit", []byte(`{"a":"` + strings.Repeat("x", heavyMin-1) + `"}`), "", "", 0, 0},
+		{"many pages of chunks", rawSpan(2, history(3000)), "", "", 1, 0},
+		{"the tool result", toolSpan(`{"command":"ls"}`, output), output, `{"command":"ls"}`, 0, 1},
+		{"the tool result and arguments", toolSpan(argsJSON, output), output, argsJSON, 0, 2},
+		{"a long string that is not the span's text", toolSpan(argsJSON, output), output + " ", argsJSON + " ", 2, 0},
+		// normalize writes U+2028 as \u2028, as encodeJSONString does; a
+		// client may have written it as is, or \b as \u0008: chunked.
+		{"the result written otherwise", []byte(`{"r":"` + strings.Repeat(`a\u0008`, heavyMin) + `"}`), strings.Repeat("a\b", heavyMin), "", 1, 0},
+		{"a result too short to be a long string", toolSpan("", strings.Repeat("y", heavyMin-1)), strings.Repeat("y", heavyMin-1), "", 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if !json.Valid(tc.raw) {
 				t.Fatal("test data: not JSON")
 			}
-			parts := splitRaw(tc.raw, nil)
-			chunked := 0
+			parts := splitRaw(tc.raw, newRawTexts(tc.result, tc.args), nil)
+			chunked, fields := 0, 0
 			for _, p := range parts {
 				if p.chunks != nil {
 					chunked++
 				}
+				if p.field != rawNoField {
+					fields++
+				}
 			}
-			if chunked != tc.chunked || (chunked == 0) != (parts == nil) {
-				t.Fatalf("splitRaw: got %d chunked strings in %d parts, want %d", chunked, len(parts), tc.chunked)
+			if chunked != tc.chunked || fields != tc.fields || (chunked+fields == 0) != (parts == nil) {
+				t.Fatalf("splitRaw: got %d chunked strings and %d texts in %d parts, want %d and %d", chunked, fields, len(parts), tc.chunked, tc.fields)
 			}
 			if parts == nil {
 				return
 			}
-			if got := assembleWithIDs(t, parts); !bytes.Equal(got, tc.raw) {
+			if got := assembleWithIDs(t, parts, tc.result, tc.args); !bytes.Equal(got, tc.raw) {
 				t.Errorf("round trip: got %d bytes, want the %d written", len(got), len(tc.raw))
 			}
 		})
@@ -220,14 +249,25 @@ func FuzzSplitRaw(f *testing.F) {
 		if !json.Valid(raw) {
 			return // ValidateSpan refuses it before it gets here
 		}
-		parts := splitRaw(raw, &memo)
+		// The span's texts: what the first long enough string decodes to
+		// (it is then stored as that text when encodeJSONString gives its
+		// bytes back), and the input as a string.
+		var texts [2]string
+		if i := bytes.IndexByte(raw, '"'); i >= 0 {
+			if j := bytes.IndexByte(raw[i+1:], '"'); j >= 0 {
+				_ = json.Unmarshal(raw[i:i+j+2], &texts[0])
+			}
+		}
+		texts[1] = string(raw)
+		rt := newRawTexts(texts[0], texts[1])
+		parts := splitRaw(raw, rt, &memo)
 		if parts == nil {
 			return
 		}
-		if got := assembleWithIDs(t, parts); !bytes.Equal(got, raw) {
+		if got := assembleWithIDs(t, parts, texts[0], texts[1]); !bytes.Equal(got, raw) {
 			t.Fatalf("round trip: got %q, want %q", got, raw)
 		}
-		fresh := splitRaw(raw, nil)
+		fresh := splitRaw(raw, rt, nil)
 		for i := range parts {
 			if len(parts[i].chunks) != len(fresh[i].chunks) {
 				t.Fatalf("part %d: got %d chunks with the memo, %d without", i, len(parts[i].chunks), len(fresh[i].chunks))

@@ -461,7 +461,7 @@ func (h *heavy) span(pk int64, x details) (*model.Span, error) {
 		sp.RawSpan = json.RawMessage(x.raw)
 	}
 	if x.rawForm != nil {
-		raw, err := x.rawForm.assemble(h.chunkPages, h.chunks)
+		raw, err := x.rawForm.assemble(h.chunkPages, h.chunks, sp.ToolCallResult, sp.ToolCallArguments)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: span %d raw_span: %w", pk, err)
 		}

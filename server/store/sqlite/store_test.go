@@ -389,6 +389,68 @@ func TestRawSpanHistoryGrowsLinearly(t *testing.T) {
 // the OTel GenAI instrumentations export them (every call's
 // gen_ai.input.messages holds the whole history), normalizes them, and
 // returns them with the bytes of their raw spans.
+// TestRawSpanToolTextsStoredOnce: an execute_tool span's raw span carries
+// its tool-call result and arguments as attribute strings; when they are
+// long they are stored as the texts the span already has, not again as
+// raw-span chunks, and read back byte for byte. A raw string that is the
+// text written with other escapes is chunked, and also comes back as
+// written.
+func TestRawSpanToolTextsStoredOnce(t *testing.T) {
+	st := mustOpen(t, filepath.Join(t.TempDir(), "weave.db"), Settings{})
+	ctx := context.Background()
+	output := strings.Repeat("total 12\n-rw-r--r-- 1 me \"quoted\" ü \\ <b>", 100)
+	args := `{"command":"` + strings.Repeat("ls -la ", 300) + `"}`
+	chunks := func() (n int) {
+		if err := st.r.QueryRow("SELECT count(*) FROM chunks").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	tool := func(id, raw string) model.Span {
+		return model.Span{ProjectID: "p/tool", TraceID: "t1", SpanID: id, SpanName: "execute_tool Bash",
+			OperationName: "execute_tool", ToolName: "Bash", ToolCallID: "call_" + id,
+			ToolCallArguments: args, ToolCallResult: output, StartedAt: time.Unix(1_700_000_000, 0).UTC(),
+			RawSpan: json.RawMessage(raw)}
+	}
+	// As normalize writes strings (no HTML escapes)...
+	plain := func(v string) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(b.String())
+	}
+	same := tool("s1", fmt.Sprintf(`{"name":"execute_tool Bash","attributes":{"gen_ai.tool.call.arguments":%s,"gen_ai.tool.call.result":%s}}`, plain(args), plain(output)))
+	// ... and as json.Marshal does, "<" as \u003c: not the bytes
+	// encodeJSONString gives back.
+	r, _ := json.Marshal(output)
+	other := tool("s2", fmt.Sprintf(`{"name":"execute_tool Bash","attributes":{"gen_ai.tool.call.result":%s}}`, r))
+	if err := st.WriteSpans(ctx, []model.Span{same}); err != nil {
+		t.Fatal(err)
+	}
+	if n := chunks(); n != 0 {
+		t.Errorf("the raw span whose long strings are the span's texts stored %d chunks, want 0", n)
+	}
+	if err := st.WriteSpans(ctx, []model.Span{other}); err != nil {
+		t.Fatal(err)
+	}
+	if n := chunks(); n == 0 {
+		t.Errorf("the raw span with the result escaped otherwise stored no chunks")
+	}
+	got, err := st.GetSpans(ctx, []store.SpanKey{{ProjectID: "p/tool", TraceID: "t1", SpanID: "s1"}, {ProjectID: "p/tool", TraceID: "t1", SpanID: "s2"}})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("GetSpans: %d spans, %v", len(got), err)
+	}
+	want := map[string]json.RawMessage{"s1": same.RawSpan, "s2": other.RawSpan}
+	for _, g := range got {
+		if !bytes.Equal(g.RawSpan, want[g.SpanID]) {
+			t.Errorf("span %s: raw_span differs from the one written (%d bytes, want %d)", g.SpanID, len(g.RawSpan), len(want[g.SpanID]))
+		}
+	}
+}
+
 func otelChatConversation(t *testing.T, project string, calls int) ([]model.Span, int64) {
 	t.Helper()
 	type part struct {

@@ -106,7 +106,7 @@ func prepare(s *model.Span, memo *chunkMemo) (*prepSpan, error) {
 	}
 	p.args = newText(s.ToolCallArguments)
 	p.result = newText(s.ToolCallResult)
-	p.raw = splitRaw(s.RawSpan, memo)
+	p.raw = splitRaw(s.RawSpan, newRawTexts(s.ToolCallResult, s.ToolCallArguments), memo)
 	p.prompt = promptPreview(s.InputMessages)
 	if wd, branch, ok := store.Place(s.CustomAttrsString); ok {
 		p.place = &place{workingDir: wd, gitBranch: branch}
