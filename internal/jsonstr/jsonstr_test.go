@@ -33,3 +33,14 @@ func FuzzAppend(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAppend: prose of a tool's output, a newline every 70 bytes or
+// so, some non-ASCII.
+func BenchmarkAppend(b *testing.B) {
+	s := strings.Repeat("the build failed: expected 3 rows, got 2 (see tests/store_test.go:41).\n", 30) + "é ü 日本"
+	b.SetBytes(int64(len(s)))
+	buf := make([]byte, 0, 2*len(s))
+	for b.Loop() {
+		buf = Append(buf[:0], s)
+	}
+}
