@@ -298,8 +298,7 @@ func decodeMaybeJSON(s string) (any, bool) {
 	}
 	switch t[0] {
 	case '{', '[', '"':
-		var out any
-		if err := json.Unmarshal([]byte(t), &out); err == nil {
+		if out, err := decodeJSONAny(t); err == nil {
 			if out == nil {
 				return nil, false
 			}
