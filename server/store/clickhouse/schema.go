@@ -29,6 +29,9 @@ type layout struct {
 	// use through hasAllTokens; else they use hasToken and the token bloom
 	// filter.
 	textIndex bool
+	// pairIndex: message_content also has its index of word pairs (tune),
+	// which phrases use through hasAllTokens on pairsExpr.
+	pairIndex bool
 }
 
 func (l layout) isCluster() bool { return l.cluster != "" }

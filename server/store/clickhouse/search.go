@@ -24,17 +24,28 @@ func matchingDigestsSQL(l layout, project string, q textsearch.Query, p *params)
 }
 
 // matchConds are the conditions on message_content of a query's matches.
-// wordsOnly leaves out the runs of several words (position), which read
-// the terms column: with the text index it is a count from the index
-// alone, and a bound on the matches (every word is in them).
-func matchConds(l layout, project string, q textsearch.Query, p *params, wordsOnly bool) []string {
+// indexOnly leaves out what the text indexes cannot answer (the runs of
+// several words checked with position, which reads the terms column):
+// with the text index it is a count from the indexes alone, and a bound
+// on the matches. With the index of word pairs a phrase of two words is
+// one pair token (exact, from the index); a longer one needs each of its
+// pairs and then its words in order.
+func matchConds(l layout, project string, q textsearch.Query, p *params, indexOnly bool) []string {
 	conds := []string{"project_id = " + project}
 	if l.textIndex {
-		var all []string
+		var all, pairs []string
 		for _, t := range q.Terms {
 			all = append(all, t.Tokens...)
+			if l.pairIndex {
+				for i := 1; i < len(t.Tokens); i++ {
+					pairs = append(pairs, t.Tokens[i-1]+"_"+t.Tokens[i])
+				}
+			}
 		}
 		conds = append(conds, "hasAllTokens(terms, "+p.add("Array(String)", all)+")")
+		if len(pairs) > 0 {
+			conds = append(conds, "hasAllTokens("+pairsExpr+", "+p.add("Array(String)", pairs)+")")
+		}
 	}
 	for _, t := range q.Terms {
 		if !l.textIndex {
@@ -42,7 +53,8 @@ func matchConds(l layout, project string, q textsearch.Query, p *params, wordsOn
 				conds = append(conds, "hasToken(terms, "+p.add("String", tok)+")")
 			}
 		}
-		if !wordsOnly && (!l.textIndex || len(t.Tokens) > 1) {
+		exact := l.textIndex && (len(t.Tokens) == 1 || l.pairIndex && len(t.Tokens) == 2)
+		if !indexOnly && !exact {
 			conds = append(conds, "position(terms, "+p.add("String", " "+strings.Join(t.Tokens, " ")+" ")+") > 0")
 		}
 	}

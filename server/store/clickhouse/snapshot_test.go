@@ -508,6 +508,10 @@ func TestReadSnapshot(t *testing.T) {
 	step("SearchMessages (text index)", err)
 	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, Search: `payment "read file"`, Limit: 10})
 	step("QueryConversations search (text index)", err)
+	s.l.pairIndex = true
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `"retry timeout" "fix the bug" payment`, Limit: 5})
+	step("SearchMessages (text index and index of word pairs: two-word phrase exact, longer one checked in order)", err)
+	s.l.pairIndex = false
 	matching = searchDirectMax + 1
 	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: "payment", Roles: []string{"user"},
 		Range: store.TimeRange{From: storetest.T0}, Limit: 5})
@@ -577,11 +581,12 @@ func TestMiscWriteSnapshot(t *testing.T) {
 // exchanged; not in a replicated cluster), the merge selector base of the
 // large tables and the text index of message_content (built for existing
 // parts, the bloom filter dropped), ON CLUSTER in a replicated cluster;
-// nothing on a server that has them already, only the rebuilds on one
-// that offers neither (25.8).
+// nothing on a server that has them already, only the index of word pairs
+// on one tuned before it existed (its rows are indexed by the MATERIALIZE),
+// only the rebuilds on one that offers neither (25.8).
 func TestTune(t *testing.T) {
-	server := func(version string, tuned, leftover bool, rows uint64) func(string, map[string]any) [][]any {
-		return func(sql string, _ map[string]any) [][]any {
+	server := func(version string, tuned, leftover bool, rows uint64, noPairs bool) func(string, map[string]any) [][]any {
+		return func(sql string, params map[string]any) [][]any {
 			switch {
 			case sql == "SELECT version()":
 				return [][]any{{version}}
@@ -594,7 +599,7 @@ func TestTune(t *testing.T) {
 			case strings.Contains(sql, "system.functions"):
 				return [][]any{{uint64(1), uint64(1)}}
 			case strings.HasPrefix(sql, "SELECT count() FROM system."):
-				if tuned {
+				if tuned && !(noPairs && params["i"] == pairIndexName) {
 					return [][]any{{uint64(1)}}
 				}
 				return [][]any{{uint64(0)}}
@@ -609,17 +614,19 @@ func TestTune(t *testing.T) {
 		version         string
 		tuned, leftover bool
 		rows            uint64 // in each table
+		noPairs         bool   // tuned, but without the index of word pairs
 	}{
-		{"26.7, single node, new database (empty tables rebuilt)", Config{}, "26.7.2.1", false, false, 0},
-		{"26.7, single node, tables with rows (kept without RebuildTables)", Config{}, "26.7.2.1", false, false, 1000},
-		{"26.7, single node, tables with rows, RebuildTables", Config{RebuildTables: true}, "26.7.2.1", false, false, 1000},
-		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated, RebuildTables: true}, "26.7.2.1", false, false, 1000},
-		{"26.7, tuned already", Config{}, "26.7.2.1", true, false, 1000},
-		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{}, "26.7.2.1", true, true, 1000},
-		{"25.8 (no text index)", Config{}, "25.8.3.1", false, false, 0},
+		{"26.7, single node, new database (empty tables rebuilt)", Config{}, "26.7.2.1", false, false, 0, false},
+		{"26.7, single node, tables with rows (kept without RebuildTables)", Config{}, "26.7.2.1", false, false, 1000, false},
+		{"26.7, single node, tables with rows, RebuildTables", Config{RebuildTables: true}, "26.7.2.1", false, false, 1000, false},
+		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated, RebuildTables: true}, "26.7.2.1", false, false, 1000, false},
+		{"26.7, tuned already", Config{}, "26.7.2.1", true, false, 1000, false},
+		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{}, "26.7.2.1", true, true, 1000, false},
+		{"26.7, tuned before the index of word pairs", Config{}, "26.7.2.1", true, false, 1000, true},
+		{"25.8 (no text index)", Config{}, "25.8.3.1", false, false, 0, false},
 	} {
 		s, f := newFakeStore(t, tc.cfg)
-		f.respond = server(tc.version, tc.tuned, tc.leftover, tc.rows)
+		f.respond = server(tc.version, tc.tuned, tc.leftover, tc.rows, tc.noPairs)
 		if err := s.tune(context.Background(), s.conn, ""); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -633,7 +640,7 @@ func TestTune(t *testing.T) {
 		if err := s.detectSearch(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&b, "searches with the text index: %v\n\n", s.l.textIndex)
+		fmt.Fprintf(&b, "searches with the text index: %v, phrases with the index of word pairs: %v\n\n", s.l.textIndex, s.l.pairIndex)
 	}
 	golden(t, "tune.txt", b.String())
 }

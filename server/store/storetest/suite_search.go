@@ -345,7 +345,7 @@ func searchData(h *harness, o *oracle) model.Span {
 	}
 	chat := model.Span{ProjectID: projA, TraceID: traceID, SpanID: SpanID("s-chat"), ParentSpanID: root.SpanID, SpanName: "chat m",
 		StartedAt: T0.Add(time.Second), EndedAt: T0.Add(3 * time.Second), OperationName: model.OpChat, ConversationID: "search-conv",
-		SystemInstructions: []string{"You are a senior engineer who writes careful code."},
+		SystemInstructions: []string{"You are a senior engineer who writes careful code, and code reviews."},
 		InputMessages:      root.InputMessages,
 		OutputMessages: []model.Message{{Role: "assistant", Parts: []model.Part{
 			{Type: model.PartReasoning, Content: "I should inspect the gateway module first."},
@@ -372,6 +372,10 @@ func testSearch(h *harness) {
 		{"phrase", store.SearchQuery{Query: `"payment processor"`}, []string{"user"}},
 		{"phrase in the wrong order", store.SearchQuery{Query: `"processor payment"`}, nil},
 		{"word and phrase", store.SearchQuery{Query: `retries "back off"`}, []string{"assistant"}},
+		{"phrase of three words", store.SearchQuery{Query: `"writes careful code"`}, []string{"system"}},
+		// Each pair of the phrase is in the body ("careful code", "code
+		// reviews"), not the three words in a row.
+		{"phrase of three words, its pairs apart", store.SearchQuery{Query: `"careful code reviews"`}, nil},
 		{"roles filter", store.SearchQuery{Query: "processor", Roles: []string{"assistant"}}, []string{"assistant"}},
 		{"two roles", store.SearchQuery{Query: "payment", Roles: []string{"tool_call", "tool_result"}}, []string{"tool_result", "tool_call"}},
 		{"tool result inside JSON escapes", store.SearchQuery{Query: "gateway ok"}, []string{"tool_result"}},
