@@ -181,7 +181,13 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	byConv, _ := store.GroupScores(items)
 	scored := scoreSet(fs, byConv)
 	if opening(q, search, scored) {
-		if page, ok, err := s.latestConversations(ctx, q, limit, byConv); err != nil || ok {
+		cands := func(n int) built { return convCandidatesSQL(s.l, q.ProjectID, n) }
+		if page, ok, err := s.latestConversations(ctx, q, limit, byConv, cands); err != nil || ok {
+			return page, err
+		}
+	}
+	if searchOpening(q, search, scored) {
+		if page, ok, err := s.searchConversations(ctx, q, *search, limit, byConv); err != nil || ok {
 			return page, err
 		}
 	}
@@ -338,14 +344,16 @@ var latestSlackConvs, latestMaxConvs = 16, 20_000
 // exact latest activity is ≤ b: the exact page is right once its last
 // conversation is newer than b (or every conversation was read). Else it
 // reads four times more. ok is false when that grows past latestMaxConvs:
-// the caller then groups everything.
+// the caller then groups everything. cands is the query of the first n
+// candidates (convCandidatesSQL, or searchCandidatesSQL for the
+// conversations that match a search).
 func (s *Store) latestConversations(ctx context.Context, q store.ConversationQuery, limit int,
-	byConv map[string]map[string]store.ScoreSummary) (page store.ConversationPage, ok bool, err error) {
+	byConv map[string]map[string]store.ScoreSummary, cands func(n int) built) (page store.ConversationPage, ok bool, err error) {
 	need := q.Offset + limit
 	for n := need + latestSlackConvs; n <= latestMaxConvs; n *= 4 {
 		var keys []string
 		var bound int64
-		b := convCandidatesSQL(s.l, q.ProjectID, n)
+		b := cands(n)
 		err := s.scanAll(ctx, "query conversations", b.sql, b.params, func(r driver.Rows) error {
 			var key string
 			if err := r.Scan(&key, &bound, &page.Total); err != nil {

@@ -86,6 +86,7 @@ var tests = []suiteTest{
 	{"SearchSyntaxIsLiteral", testSearchSyntax},
 	{"SearchCaseAndDiacritics", testSearchCase},
 	{"SearchSeesReturnedWrites", testSearchFresh},
+	{"ConversationSearchPage", testConversationSearch},
 	{"ActiveSpans", testActive},
 	{"Annotations", testAnnotations},
 	{"Scores", testScores},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -713,4 +714,95 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// testConversationSearch checks the conversations page with a search, the
+// page a store may answer newest first without grouping every match: the
+// order by last activity (not by when the match was said), ties by
+// conversation id, a conversation matching through several bodies listed
+// once, fewer matches than a page, an offset past them, the total on every
+// page, the figures those of the unfiltered page; a conversation whose
+// only matching body was sent again without the words, and one that lost
+// a matching trace to a delete but keeps another.
+func testConversationSearch(h *harness) {
+	turn := func(conv string, n int, start time.Duration, prompt string) []model.Span {
+		return BuildTurn(TurnSpec{ProjectID: projA, ConversationID: conv, Turn: n, Start: T0.Add(start), Prompt: prompt, Calls: 2}).Spans
+	}
+	// s-e matched long ago and is the newest conversation; s-a matches
+	// through two prompts; s-b and s-c end at the same time (same shape,
+	// same start); s-d never matches; s-f matches only through its first
+	// turn's prompt, rewritten below.
+	rewritten := turn("s-f", 1, 2*time.Minute, "quokka zephyr gone")
+	aFirst := turn("s-a", 1, 0, "quokka zephyr one")
+	for _, spans := range [][]model.Span{
+		aFirst, turn("s-a", 2, 10*time.Minute, "quokka zephyr two"),
+		turn("s-b", 1, 5*time.Minute, "quokka zephyr bravo"), turn("s-c", 1, 5*time.Minute, "quokka zephyr delta"),
+		turn("s-d", 1, 20*time.Minute, "nothing of note here"),
+		turn("s-e", 1, time.Minute, "the quokka zephyr first"), turn("s-e", 2, 30*time.Minute, "later words only"),
+		rewritten, turn("s-f", 2, 3*time.Minute, "other words"),
+	} {
+		h.write(spans...)
+	}
+	var all map[string]store.ConversationSummary // the unfiltered page's
+	reread := func() {
+		all = map[string]store.ConversationSummary{}
+		for _, c := range h.conversations(store.ConversationQuery{ProjectID: projA}).Conversations {
+			all[c.ConversationID] = c
+		}
+	}
+	reread()
+	if len(all) != 6 || !all["s-b"].LastActivity.Equal(all["s-c"].LastActivity) {
+		h.t.Fatalf("test data: got %d conversations, s-b last %s, s-c last %s; want 6 and a tie", len(all), all["s-b"].LastActivity, all["s-c"].LastActivity)
+	}
+	check := func(when, search string, limit, offset int, want []string, total int64) {
+		h.t.Helper()
+		page := h.conversations(store.ConversationQuery{ProjectID: projA, Search: search, Limit: limit, Offset: offset})
+		if got := keysOfPage(page); strings.Join(got, "|") != strings.Join(want, "|") || page.Total != total {
+			h.t.Errorf("QueryConversations(%s, %q, limit %d, offset %d): got %v (total %d), want %v (total %d)",
+				when, search, limit, offset, got, page.Total, want, total)
+		}
+		for _, c := range page.Conversations {
+			if w := all[c.ConversationID]; !reflect.DeepEqual(c, w) {
+				h.t.Errorf("QueryConversations(%s, %q) %s:\ngot  %s\nwant %s", when, search, c.ConversationID, jsonOf(c), jsonOf(w))
+			}
+		}
+	}
+	for _, q := range []string{"quokka zephyr", `"quokka zephyr"`, "zephyr"} {
+		check("as written", q, 50, 0, []string{"s-e", "s-a", "s-b", "s-c", "s-f"}, 5)
+	}
+	check("as written", `"zephyr quokka"`, 50, 0, nil, 0)
+
+	// s-f's first turn sent again, its prompt reworded: the body that
+	// matched is no longer said in s-f.
+	for i := range rewritten {
+		for _, msgs := range []*[]model.Message{&rewritten[i].InputMessages, &rewritten[i].OutputMessages} {
+			*msgs = slices.Clone(*msgs)
+			for j, m := range *msgs {
+				parts := slices.Clone(m.Parts)
+				for k := range parts {
+					parts[k].Content = strings.ReplaceAll(parts[k].Content, "quokka zephyr gone", "plain words gone")
+				}
+				(*msgs)[j].Parts = parts
+			}
+		}
+	}
+	h.write(rewritten...)
+	if reread(); len(all) != 6 {
+		h.t.Fatalf("test data: got %d conversations after the rewrite, want 6", len(all))
+	}
+	check("after a rewrite", "quokka zephyr", 50, 0, []string{"s-e", "s-a", "s-b", "s-c"}, 4)
+	check("after a rewrite", "plain words", 50, 0, []string{"s-f"}, 1)
+	if del, ok := h.s.(store.Deleter); ok {
+		if _, err := del.Delete(h.ctx, store.Deletion{ProjectID: projA, TraceIDs: []string{aFirst[0].TraceID}}); err != nil {
+			h.t.Fatalf("Delete(s-a's first turn): %v", err)
+		}
+		reread()
+	}
+	check("all", "quokka zephyr", 50, 0, []string{"s-e", "s-a", "s-b", "s-c"}, 4)
+	check("first page", "quokka zephyr", 2, 0, []string{"s-e", "s-a"}, 4)
+	check("second page, a tie", "quokka zephyr", 2, 2, []string{"s-b", "s-c"}, 4)
+	check("offset past the matches", "quokka zephyr", 2, 4, nil, 4)
+	check("far past the matches", "quokka zephyr", 10, 100, nil, 4)
+	check("one match", "bravo", 10, 0, []string{"s-b"}, 1)
+	check("no match", "quokka xylophone", 10, 0, nil, 0)
 }
