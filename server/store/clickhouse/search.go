@@ -70,7 +70,10 @@ func matchConds(l layout, project string, q textsearch.Query, p *params, indexOn
 // for a body every conversation repeats is one row per turn of the
 // project), every group is returned and the caller sorts and pages them
 // (searchRecent); without, the bodies are those matching the query and
-// the page is cut here.
+// the page is cut here. Every condition is on the sort key's columns, a
+// PREWHERE (keyPrewhere): the groups' other columns are read only from
+// the granules that hold them (the 194 groups of "retry timeout"'s 256
+// newest rows at 1M spans: 31 → 15 MB, about half the CPU).
 func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, groups []occKey, limit int) built {
 	var p params
 	project := p.add("String", q.ProjectID)
@@ -99,7 +102,7 @@ func searchSQL(l layout, q store.SearchQuery, parsed textsearch.Query, groups []
 	sql := "SELECT conv_key, role, digest, toUnixTimestamp64Nano(min(started_at)) AS h_at, " +
 		"argMin(trace_id, " + first + ") AS h_trace, argMin(span_id, " + first + ") AS h_span, " +
 		"argMin(eff_agent, " + first + ") AS h_agent, argMin(operation_name, " + first + ") AS h_op FROM " +
-		l.table("message_occurrences") + " FINAL WHERE " + and(conds) + " GROUP BY conv_key, role, digest"
+		l.table("message_occurrences") + " FINAL" + keyPrewhere(conds, nil) + " GROUP BY conv_key, role, digest"
 	if len(having) > 0 {
 		sql += " HAVING " + and(having)
 	}
@@ -194,7 +197,11 @@ type searchPlan struct {
 	recentRows, perHit, recentMax int
 }
 
-var defaultSearchPlan = searchPlan{directMax: searchDirectMax, commonPercent: 1, recentRows: 256, perHit: 4, recentMax: 200_000}
+// Each group a round reads costs a granule in every part of
+// message_occurrences, so the first round is sized by the hits wanted
+// (recentRows was 256: "retry timeout" at 1M spans then read 256 rows of
+// 194 groups, 193 of them hits, for a page of 20).
+var defaultSearchPlan = searchPlan{directMax: searchDirectMax, commonPercent: 1, recentRows: 32, perHit: 4, recentMax: 200_000}
 
 // searchDirectMax is the default plan's threshold.
 const searchDirectMax = 2000
