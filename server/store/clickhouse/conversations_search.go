@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"slices"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -18,36 +19,57 @@ func searchOpening(q store.ConversationQuery, search *textsearch.Query, scored *
 	return newestFirst(q.Sort, "last_activity")
 }
 
-// matchingConvsSQL selects the conversations that have a body matching
-// the query, read without FINAL: message_occurrences FINAL merges every
-// row of the table whatever the filter (at 1M spans, 575 ms of CPU of the
-// 960 a page with a common word cost). The rows of a conversation no
-// deletion touched are all live (a key's versions share its
-// conversation: a group the writer takes back leaves an is_deleted row
-// under its key), so any of its matching rows says it matches. With
-// tombstones (the project has rows with is_deleted = 1), the
-// conversations that have one are decided on the latest version of each
-// of their keys instead, as FINAL would.
-func matchingConvsSQL(l layout, project string, search textsearch.Query, tombstones bool, p *params) string {
-	occ := l.table("message_occurrences")
-	matching := "digest IN (" + matchingDigestsSQL(l, project, search, p) + ")"
-	live := "SELECT conv_key FROM " + occ + " WHERE project_id = " + project + " AND " + matching + " AND is_deleted = 0"
-	if !tombstones {
-		return live
+// matchingConvsSQL is the condition on conv_key of the conversations that
+// have a body matching the query, read without FINAL: message_occurrences
+// FINAL merges every row of the table whatever the filter (at 1M spans,
+// 575 ms of CPU of the 960 a page with a common word cost). The rows of a
+// conversation no deletion touched are all live (a key's versions share
+// its conversation: a group the writer takes back leaves an is_deleted
+// row under its key), so any of its matching rows says it matches. The
+// conversations that have such a tombstone (touched) were decided on the
+// latest version of each of their keys (touchedLiveSQL): live are those
+// that match. Both are lists, not subqueries: on Distributed tables a
+// subquery inside this one's IN is refused ("Invalid local IN function
+// name globalIn").
+func matchingConvsSQL(l layout, project string, search textsearch.Query, touched, live []string, p *params) string {
+	sub := "conv_key IN (SELECT conv_key FROM " + l.table("message_occurrences") + " WHERE project_id = " + project +
+		" AND digest IN (" + matchingDigestsSQL(l, project, search, p) + ") AND is_deleted = 0"
+	if len(touched) == 0 {
+		return sub + ")"
 	}
-	touched := "SELECT conv_key FROM " + occ + " WHERE project_id = " + project + " AND is_deleted = 1"
-	return live + " AND conv_key NOT IN (" + touched + ") UNION ALL SELECT conv_key FROM " + occ + " WHERE project_id = " + project +
-		" AND conv_key IN (" + touched + ") AND " + matching +
-		" GROUP BY digest, conv_key, role, trace_id HAVING argMax(is_deleted, version) = 0"
+	sub += " AND conv_key NOT IN " + p.add("Array(String)", touched) + ")"
+	if len(live) == 0 {
+		return sub
+	}
+	return "(" + sub + " OR conv_key IN " + p.add("Array(String)", live) + ")"
 }
 
-// tombstonesSQL counts 1 when a project's message_occurrences hold a row
-// with is_deleted = 1, else 0 (it reads that column, up to the first).
-func tombstonesSQL(l layout, project string) built {
+// touchedLiveSQL reads, of the conversations with tombstones, those with
+// a live matching key: each key's latest version not deleted, as FINAL
+// would keep it (a conversation once per such key).
+func touchedLiveSQL(l layout, project string, search textsearch.Query, touched []string) built {
+	var p params
+	pr := p.add("String", project)
+	return built{
+		sql: "SELECT conv_key FROM " + l.table("message_occurrences") + " WHERE project_id = " + pr + " AND conv_key IN " +
+			p.add("Array(String)", touched) + " AND digest IN (" + matchingDigestsSQL(l, pr, search, &p) + ")" +
+			" GROUP BY digest, conv_key, role, trace_id HAVING argMax(is_deleted, version) = 0" + inSetIndexMax,
+		params: p.list,
+	}
+}
+
+// touchedMax is the most conversations with tombstones a search page
+// decides key by key (their keys' rows are grouped); past it, the page
+// groups every match (conversationsSQL).
+const touchedMax = 10_000
+
+// touchedSQL reads the conversations of a project that have a row with
+// is_deleted = 1 in message_occurrences, up to touchedMax + 1.
+func touchedSQL(l layout, project string) built {
 	var p params
 	return built{
-		sql: "SELECT count() FROM (SELECT 1 FROM " + l.table("message_occurrences") + " WHERE project_id = " + p.add("String", project) +
-			" AND is_deleted = 1 LIMIT 1)",
+		sql: "SELECT DISTINCT conv_key FROM " + l.table("message_occurrences") + " WHERE project_id = " + p.add("String", project) +
+			" AND is_deleted = 1 LIMIT " + p.add("UInt64", uint64(touchedMax+1)),
 		params: p.list,
 	}
 }
@@ -63,12 +85,12 @@ const inSetIndexMax = " SETTINGS use_index_for_in_with_subqueries_max_values = 1
 // match a search: the first n by the rollup's latest activity, and how
 // many there are (exact: the rollup names every conversation that has
 // spans, and only those).
-func searchCandidatesSQL(l layout, project string, search textsearch.Query, tombstones bool, n int) built {
+func searchCandidatesSQL(l layout, project string, search textsearch.Query, touched, live []string, n int) built {
 	var p params
 	pr := p.add("String", project)
 	return built{
 		sql: "SELECT conv_key, max(last_ns) AS c_bound, toInt64(count() OVER ()) FROM " + l.table("conversations") +
-			" WHERE project_id = " + pr + " AND conv_key IN (" + matchingConvsSQL(l, pr, search, tombstones, &p) + ")" +
+			" WHERE project_id = " + pr + " AND " + matchingConvsSQL(l, pr, search, touched, live, &p) +
 			" GROUP BY conv_key HAVING sum(span_count) > 0 ORDER BY c_bound DESC, conv_key ASC LIMIT " + p.add("UInt64", uint64(n)) + inSetIndexMax,
 		params: p.list,
 	}
@@ -83,12 +105,38 @@ func searchCandidatesSQL(l layout, project string, search textsearch.Query, tomb
 // a common word at 1M spans).
 func (s *Store) searchConversations(ctx context.Context, q store.ConversationQuery, search textsearch.Query, limit int,
 	byConv map[string]map[string]store.ScoreSummary) (store.ConversationPage, bool, error) {
-	var tombstones uint64
-	t := tombstonesSQL(s.l, q.ProjectID)
-	if err := s.scanAll(ctx, "query conversations", t.sql, t.params, func(r driver.Rows) error { return r.Scan(&tombstones) }); err != nil {
+	var touched []string
+	t := touchedSQL(s.l, q.ProjectID)
+	err := s.scanAll(ctx, "query conversations", t.sql, t.params, func(r driver.Rows) error {
+		var key string
+		if err := r.Scan(&key); err != nil {
+			return err
+		}
+		touched = append(touched, key)
+		return nil
+	})
+	if err != nil || len(touched) > touchedMax {
 		return store.ConversationPage{}, false, err
 	}
+	var live []string
+	if len(touched) > 0 {
+		slices.Sort(touched)
+		seen := map[string]bool{}
+		b := touchedLiveSQL(s.l, q.ProjectID, search, touched)
+		err := s.scanAll(ctx, "query conversations", b.sql, b.params, func(r driver.Rows) error {
+			var key string
+			if err := r.Scan(&key); err != nil {
+				return err
+			}
+			seen[key] = true
+			return nil
+		})
+		if err != nil {
+			return store.ConversationPage{}, false, err
+		}
+		live = sortedKeys(seen)
+	}
 	return s.latestConversations(ctx, q, limit, byConv, func(n int) built {
-		return searchCandidatesSQL(s.l, q.ProjectID, search, tombstones > 0, n)
+		return searchCandidatesSQL(s.l, q.ProjectID, search, touched, live, n)
 	})
 }
