@@ -2,9 +2,6 @@ package clickhouse
 
 import (
 	"context"
-	"slices"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/store"
 	"github.com/weavetrace/weave/server/store/textsearch"
@@ -105,32 +102,14 @@ func searchCandidatesSQL(l layout, project string, search textsearch.Query, touc
 // a common word at 1M spans).
 func (s *Store) searchConversations(ctx context.Context, q store.ConversationQuery, search textsearch.Query, limit int,
 	byConv map[string]map[string]store.ScoreSummary) (store.ConversationPage, bool, error) {
-	var touched []string
-	t := touchedSQL(s.l, q.ProjectID)
-	err := s.scanAll(ctx, "query conversations", t.sql, t.params, func(r driver.Rows) error {
-		var key string
-		if err := r.Scan(&key); err != nil {
-			return err
-		}
-		touched = append(touched, key)
-		return nil
-	})
-	if err != nil || len(touched) > touchedMax {
+	set, err := s.scanSet(ctx, "query conversations", touchedSQL(s.l, q.ProjectID))
+	if err != nil || len(set) > touchedMax {
 		return store.ConversationPage{}, false, err
 	}
+	touched := sortedKeys(set)
 	var live []string
 	if len(touched) > 0 {
-		slices.Sort(touched)
-		seen := map[string]bool{}
-		b := touchedLiveSQL(s.l, q.ProjectID, search, touched)
-		err := s.scanAll(ctx, "query conversations", b.sql, b.params, func(r driver.Rows) error {
-			var key string
-			if err := r.Scan(&key); err != nil {
-				return err
-			}
-			seen[key] = true
-			return nil
-		})
+		seen, err := s.scanSet(ctx, "query conversations", touchedLiveSQL(s.l, q.ProjectID, search, touched))
 		if err != nil {
 			return store.ConversationPage{}, false, err
 		}

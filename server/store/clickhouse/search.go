@@ -277,16 +277,7 @@ func (s *Store) searchRecent(ctx context.Context, q store.SearchQuery, parsed te
 			digests[x.g.digest] = true
 		}
 		if common {
-			matched := map[string]bool{}
-			c := candidatesSQL(s.l, q.ProjectID, parsed, sortedKeys(digests))
-			err := s.scanAll(ctx, "search messages", c.sql, c.params, func(r driver.Rows) error {
-				var d string
-				if err := r.Scan(&d); err != nil {
-					return err
-				}
-				matched[d] = true
-				return nil
-			})
+			matched, err := s.scanSet(ctx, "search messages", candidatesSQL(s.l, q.ProjectID, parsed, sortedKeys(digests)))
 			if err != nil {
 				return nil, false, err
 			}

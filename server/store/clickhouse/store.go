@@ -361,6 +361,21 @@ func (s *Store) scanAll(ctx context.Context, what, q string, params []driver.Nam
 	return nil
 }
 
+// scanSet runs a query of one string column and returns the set of its
+// values.
+func (s *Store) scanSet(ctx context.Context, what string, b built) (map[string]bool, error) {
+	set := map[string]bool{}
+	err := s.scanAll(ctx, what, b.sql, b.params, func(r driver.Rows) error {
+		var v string
+		if err := r.Scan(&v); err != nil {
+			return err
+		}
+		set[v] = true
+		return nil
+	})
+	return set, err
+}
+
 func named(name string, v any) driver.NamedValue { return ch.Named(name, v) }
 
 // loadStates reads the current state of every span of the traces. It
