@@ -172,3 +172,50 @@ func TestMigrateGranulesLive(t *testing.T) {
 		t.Errorf("opening a new database rebuilt tables:\n%s", logged.String())
 	}
 }
+
+// TestPairIndexUnbuiltPartsLive checks that phrases stay correct on rows
+// written before the index of word pairs existed: tune adds it with an
+// asynchronous MATERIALIZE, and until that reaches a part, reads compute
+// the pairs from the terms. Here the index is dropped, bodies written, the
+// index added back without MATERIALIZE (their part has none), and more
+// bodies written (their part has it).
+func TestPairIndexUnbuiltPartsLive(t *testing.T) {
+	cfg := testConfig(clickhousetest.DSN(t), "")
+	t.Cleanup(func() { dropDatabase(t, cfg) })
+	ctx := context.Background()
+	s, err := Open(ctx, cfg, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.l.pairIndex {
+		t.Skip("the server has no text index")
+	}
+	table := s.l.local("message_content")
+	write := func(turn int, prompt string) {
+		t.Helper()
+		built := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "c", Turn: turn,
+			Start: storetest.T0.Add(time.Duration(turn) * time.Hour), Prompt: prompt, Calls: 1})
+		if err := s.WriteSpans(ctx, built.Spans); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+table+" DROP INDEX "+pairIndexName); err != nil {
+		t.Fatal(err)
+	}
+	write(1, "retry the timeout")
+	write(2, "a retry timeout now")
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+table+" ADD INDEX "+pairIndexName+" "+pairsExpr+" TYPE text(tokenizer = splitByString([' ']))"); err != nil {
+		t.Fatal(err)
+	}
+	write(3, "timeout retry")
+	write(4, "retry timeout again")
+	hits, err := s.SearchMessages(ctx, store.SearchQuery{ProjectID: "p", Query: `"retry timeout"`, Roles: []string{"user"}})
+	var got []string
+	for _, h := range hits {
+		got = append(got, h.Snippet)
+	}
+	if err != nil || strings.Join(got, "|") != "«retry timeout» again|a «retry timeout» now" {
+		t.Fatalf(`SearchMessages("retry timeout") over parts with and without the pair index: got %q, %v; want the prompts of turns 4 and 2`, got, err)
+	}
+}
