@@ -180,14 +180,8 @@ func TestMigrateGranulesLive(t *testing.T) {
 // index added back without MATERIALIZE (their part has none), and more
 // bodies written (their part has it).
 func TestPairIndexUnbuiltPartsLive(t *testing.T) {
-	cfg := testConfig(clickhousetest.DSN(t), "")
-	t.Cleanup(func() { dropDatabase(t, cfg) })
 	ctx := context.Background()
-	s, err := Open(ctx, cfg, Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openLive(t)
 	if !s.l.pairIndex {
 		t.Skip("the server has no text index")
 	}
@@ -218,4 +212,18 @@ func TestPairIndexUnbuiltPartsLive(t *testing.T) {
 	if err != nil || strings.Join(got, "|") != "«retry timeout» again|a «retry timeout» now" {
 		t.Fatalf(`SearchMessages("retry timeout") over parts with and without the pair index: got %q, %v; want the prompts of turns 4 and 2`, got, err)
 	}
+}
+
+// openLive opens a store on a fresh database of the test server, closed
+// and dropped when the test ends.
+func openLive(t *testing.T) *Store {
+	t.Helper()
+	cfg := testConfig(clickhousetest.DSN(t), "")
+	t.Cleanup(func() { dropDatabase(t, cfg) })
+	s, err := Open(context.Background(), cfg, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

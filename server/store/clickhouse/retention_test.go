@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
-	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
 )
 
 // TestTTLTablesMatchSchema checks that SetRetention changes the TTL of
@@ -74,15 +72,8 @@ func TestSetRetentionSnapshot(t *testing.T) {
 // TestMigrateRetentionLive changes the TTL of a live database's tables and
 // removes it again.
 func TestMigrateRetentionLive(t *testing.T) {
-	dsn := clickhousetest.DSN(t)
-	cfg := testConfig(dsn, "")
-	t.Cleanup(func() { dropDatabase(t, cfg) })
 	ctx := context.Background()
-	s, err := Open(ctx, cfg, Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openLive(t)
 	retained := map[string]bool{}
 	for _, x := range ttlTables {
 		retained[x.table] = true
@@ -90,7 +81,7 @@ func TestMigrateRetentionLive(t *testing.T) {
 	ttlOf := func() map[string]string { // of the retained tables (pending_events has its own)
 		out := map[string]string{}
 		err := s.scanAll(ctx, "ttl", "SELECT name, create_table_query FROM system.tables WHERE database = {db:String}",
-			[]driver.NamedValue{named("db", cfg.Database)}, func(r driver.Rows) error {
+			[]driver.NamedValue{named("db", s.l.db)}, func(r driver.Rows) error {
 				var name, ddl string
 				if err := r.Scan(&name, &ddl); err != nil {
 					return err
