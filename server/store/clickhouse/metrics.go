@@ -11,59 +11,95 @@ import (
 )
 
 // extentSQL finds the first and last minute with activity (of one agent,
-// or of all).
+// or of all): the first and last day from the daily rollup, then the
+// minutes of those two days only from the per-minute one (a project's
+// minutes grow with its history; its days are 1,440 times fewer). A day
+// counts spans exactly when one of its minutes does: both rollups sum the
+// same signs of the same state rows.
 func extentSQL(l layout, project, agent string) built {
 	var p params
 	conds := []string{"project_id = " + p.add("String", project)}
 	if agent != "" {
 		conds = append(conds, "agent_name = "+p.add("String", agent))
 	}
+	days := "(SELECT (min(day), max(day)) FROM (SELECT day FROM " + l.table("agent_versions") + " WHERE " + and(conds) +
+		" GROUP BY agent_name, day HAVING sum(span_count) > 0))"
+	edge := func(i string) string {
+		return "(minute >= tupleElement(days, " + i + ") * 1440 AND minute < (tupleElement(days, " + i + ") + 1) * 1440)"
+	}
 	return built{
-		sql: "SELECT toInt64(count()), min(minute), max(minute) FROM (SELECT minute FROM " + l.table("agent_minutes") +
-			" WHERE " + and(conds) + " GROUP BY agent_name, minute HAVING sum(span_count) > 0)",
+		sql: "WITH " + days + " AS days SELECT toInt64(count()), min(minute), max(minute) FROM (SELECT minute FROM " + l.table("agent_minutes") +
+			" WHERE " + and(append(conds, "("+edge("1")+" OR "+edge("2")+")")) + " GROUP BY agent_name, minute HAVING sum(span_count) > 0)",
 		params: p.list,
 	}
 }
 
-// minuteBuckets is what the per-minute rollups are bucketed by: the
-// bucket expression (w a whole number of minutes, [from, to) whole
-// buckets in nanoseconds) and the conditions on project, window and agent.
-func minuteBuckets(p *params, project, agent string, from, to, w int64) (bucket string, conds []string) {
-	wm := p.add("Int64", w/minuteNanos)
+// metricRollup is a pair of agent rollups AgentMetrics buckets: the
+// activity and the cost, by col (whole units of unit nanoseconds since
+// the epoch), summed by agent.
+type metricRollup struct {
+	activity, costs, col string
+	unit                 int64
+}
+
+var (
+	byMinute = metricRollup{"agent_minutes", "agent_minute_costs", "minute", minuteNanos}
+	// byDay sums a day in one row where byMinute reads up to 1,440:
+	// buckets of whole days (what AutoBucket gives past a few days of
+	// history) read it.
+	byDay = metricRollup{"agent_versions", "agent_costs", "day", dayNanos}
+)
+
+// rollupFor is the rollup that buckets of w nanoseconds read, if any.
+func rollupFor(w int64) (metricRollup, bool) {
+	switch {
+	case w%dayNanos == 0:
+		return byDay, true
+	case w%minuteNanos == 0:
+		return byMinute, true
+	}
+	return metricRollup{}, false
+}
+
+// buckets is what the rollup is bucketed by: the bucket expression (w a
+// whole number of units, [from, to) whole buckets in nanoseconds) and the
+// conditions on project, window and agent.
+func (m metricRollup) buckets(p *params, project, agent string, from, to, w int64) (bucket string, conds []string) {
+	wm := p.add("Int64", w/m.unit)
 	conds = []string{
 		"project_id = " + p.add("String", project),
-		"minute >= " + p.add("Int64", from/minuteNanos),
-		"minute < " + p.add("Int64", to/minuteNanos),
+		m.col + " >= " + p.add("Int64", from/m.unit),
+		m.col + " < " + p.add("Int64", to/m.unit),
 	}
 	if agent != "" {
 		conds = append(conds, "agent_name = "+p.add("String", agent))
 	}
-	return "(intDiv(minute, " + wm + ") - (modulo(minute, " + wm + ") < 0)) * " + wm + " AS bucket", conds
+	return "(intDiv(" + m.col + ", " + wm + ") - (modulo(" + m.col + ", " + wm + ") < 0)) * " + wm + " AS bucket", conds
 }
 
-// metricsFromMinutesSQL buckets the per-minute rollup.
-func metricsFromMinutesSQL(l layout, project, agent string, from, to, w int64) built {
+// activitySQL buckets the activity rollup.
+func (m metricRollup) activitySQL(l layout, project, agent string, from, to, w int64) built {
 	var p params
-	bucket, conds := minuteBuckets(&p, project, agent, from, to, w)
+	bucket, conds := m.buckets(&p, project, agent, from, to, w)
 	return built{
 		sql: "SELECT " + bucket + ", agent_name, " +
 			"toInt64(sum(invocation_count)), toInt64(sum(error_count)), toInt64(sum(span_count)), " +
 			"toInt64(sum(duration_ms)), toInt64(sum(ended_invocations)), toInt64(sum(input_tokens)), " +
 			"toInt64(sum(output_tokens)), toInt64(sum(cache_read_input_tokens)), " +
-			"toInt64(sum(cache_creation_input_tokens)), toInt64(sum(reasoning_tokens)) FROM " + l.table("agent_minutes") +
+			"toInt64(sum(cache_creation_input_tokens)), toInt64(sum(reasoning_tokens)) FROM " + l.table(m.activity) +
 			" WHERE " + and(conds) + " GROUP BY bucket, agent_name HAVING sum(span_count) > 0 ORDER BY bucket, agent_name",
 		params: p.list,
 	}
 }
 
-// metricCostsSQL buckets the per-minute cost rollup as
-// metricsFromMinutesSQL buckets the activity.
-func metricCostsSQL(l layout, project, agent string, from, to, w int64) built {
+// costsSQL buckets the cost rollup as activitySQL buckets the activity
+// (the daily rollups are per version: both sum the versions).
+func (m metricRollup) costsSQL(l layout, project, agent string, from, to, w int64) built {
 	var p params
-	bucket, conds := minuteBuckets(&p, project, agent, from, to, w)
+	bucket, conds := m.buckets(&p, project, agent, from, to, w)
 	return built{
 		sql: "SELECT " + bucket + ", agent_name, toInt64(sum(cost_nanos)), toInt64(sum(unpriced)) FROM " +
-			l.table("agent_minute_costs") + " WHERE " + and(conds) + " GROUP BY bucket, agent_name",
+			l.table(m.costs) + " WHERE " + and(conds) + " GROUP BY bucket, agent_name",
 		params: p.list,
 	}
 }
@@ -129,10 +165,10 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 	}
 	b := metricsFromStateSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
 	unit := int64(1)
-	minutes := w%minuteNanos == 0
-	if minutes {
-		b = metricsFromMinutesSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
-		unit = minuteNanos
+	rollup, rolled := rollupFor(w)
+	if rolled {
+		b = rollup.activitySQL(s.l, q.ProjectID, q.AgentName, from, to, w)
+		unit = rollup.unit
 	}
 	var out []store.MetricBucket
 	err = s.scanAll(ctx, "agent metrics", b.sql, b.params, func(r driver.Rows) error {
@@ -140,7 +176,7 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 		var start, dur, ended, cost int64
 		dest := []any{&start, &m.AgentName, &m.InvocationCount, &m.ErrorCount, &m.SpanCount, &dur, &ended,
 			&m.InputTokens, &m.OutputTokens, &m.CacheReadInputTokens, &m.CacheCreationInputTokens, &m.ReasoningTokens}
-		if !minutes {
+		if !rolled {
 			dest = append(dest, &cost, &m.UnpricedCount)
 		}
 		if err := r.Scan(dest...); err != nil {
@@ -154,7 +190,7 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 		out = append(out, m)
 		return nil
 	})
-	if err != nil || !minutes || len(out) == 0 {
+	if err != nil || !rolled || len(out) == 0 {
 		return out, err
 	}
 	type key struct {
@@ -165,7 +201,7 @@ func (s *Store) AgentMetrics(ctx context.Context, q store.MetricsQuery) ([]store
 	for i, m := range out {
 		idx[key{m.Start.UnixNano(), m.AgentName}] = i
 	}
-	c := metricCostsSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
+	c := rollup.costsSQL(s.l, q.ProjectID, q.AgentName, from, to, w)
 	err = s.scanAll(ctx, "agent metrics", c.sql, c.params, func(r driver.Rows) error {
 		var start, cost, unpriced int64
 		var agent string

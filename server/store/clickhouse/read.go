@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -71,12 +72,12 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	if err != nil {
 		return nil, 0, err
 	}
-	if latestOrder(q) {
-		return s.latestSpans(ctx, q, limit)
-	}
-	var total int64
-	if err := s.scanAll(ctx, "query spans", count.sql, count.params, func(r driver.Rows) error { return r.Scan(&total) }); err != nil {
+	total, err := s.countSpans(ctx, q, count)
+	if err != nil {
 		return nil, 0, err
+	}
+	if latestOrder(q) {
+		return s.latestSpans(ctx, q, limit, total)
 	}
 	if int64(q.Offset) >= total {
 		return nil, total, nil
@@ -104,14 +105,106 @@ func newestFirst(sort []store.Sort, field string) bool {
 	return false
 }
 
-// stateCountSQL counts a project's spans (in a range of starts) as the
-// sum of span_state's signs: every state row is a span's state or the
-// cancel of one, with that state's start, so the sum over a range is the
-// number of stored spans that start in it. No FINAL.
-func stateCountSQL(l layout, project string, r store.TimeRange) built {
+// countedFields are the span fields the span_counts rollup keeps: a
+// query whose filters are all on them is counted from it.
+var countedFields = map[string]bool{"operation_name": true, "status_code": true}
+
+// rolledUp reports whether spanCountSQL can count the spans filters
+// select (none, or every one on countedFields).
+func rolledUp(filters []store.Filter) bool {
+	for _, f := range filters {
+		if !countedFields[f.Field] {
+			return false
+		}
+	}
+	return true
+}
+
+// spanCountSQL counts the spans of q (its filters rolledUp) without
+// reading each: the whole days of q's range from span_counts, the partial
+// days at its ends from spans FINAL (by start: the primary key's range);
+// not ok when the range holds no whole day (count it all from spans).
+// live is the start of the first day no row of which has expired (the
+// store's retention: the day before it loses spans one by one while its
+// rollup row stays, so it is counted from spans too); MinInt64 without
+// retention.
+func spanCountSQL(l layout, q store.SpanQuery, live int64) (b built, ok bool, err error) {
 	var p params
-	conds := append([]string{"project_id = " + p.add("String", project)}, rangeConds("started_at", r, &p)...)
-	return built{sql: "SELECT toInt64(sum(sign)) FROM " + l.table("span_state") + " WHERE " + and(conds), params: p.list}
+	project := "project_id = " + p.add("String", q.ProjectID)
+	var filters []string
+	for _, f := range q.Filters {
+		c, err := filterSQL(f, &p)
+		if err != nil {
+			return built{}, false, err
+		}
+		filters = append(filters, c)
+	}
+	lo, hi := store.NanosRange(q.Range)
+	// Whole days [dlo, dhi): the first starting at or after lo (and
+	// live), the last ending at or before hi; open where the range is.
+	var dlo, dhi *int64
+	if from := max(lo, live); from != math.MinInt64 {
+		d := -store.FloorDiv(-from, dayNanos)
+		dlo = &d
+	}
+	if hi != math.MaxInt64 {
+		d := store.FloorDiv(hi, dayNanos)
+		dhi = &d
+	}
+	nanos := func(n int64) string { return "fromUnixTimestamp64Nano(" + p.add("Int64", n) + ", 'UTC')" }
+	exact := func(edges ...string) string {
+		return "(SELECT toInt64(count()) FROM " + l.table("spans") + " FINAL WHERE " +
+			and(append(append([]string{project}, filters...), "("+strings.Join(edges, " OR ")+")")) + ")"
+	}
+	if dlo != nil && dhi != nil && *dlo >= *dhi {
+		return built{}, false, nil // no whole day: count the range
+	}
+	days := append([]string{project}, filters...)
+	var edges []string
+	if dlo != nil {
+		days = append(days, "day >= "+p.add("Int32", int32(*dlo)))
+		edge := "started_at < " + nanos(*dlo*dayNanos)
+		if lo != math.MinInt64 {
+			edge = "started_at >= " + nanos(lo) + " AND " + edge
+		}
+		edges = append(edges, "("+edge+")")
+	}
+	if dhi != nil {
+		days = append(days, "day < "+p.add("Int32", int32(*dhi)))
+		edges = append(edges, "(started_at >= "+nanos(*dhi*dayNanos)+" AND started_at < "+nanos(hi)+")")
+	}
+	sql := "SELECT (SELECT toInt64(sum(span_count)) FROM " + l.table("span_counts") + " WHERE " + and(days) + ")"
+	if len(edges) > 0 {
+		sql += " + " + exact(edges...)
+	}
+	return built{sql: sql, params: p.list}, true, nil
+}
+
+// liveFrom is spanCountSQL's live: the start of the day after the one
+// the retention's cutoff falls in.
+func (s *Store) liveFrom() int64 {
+	if s.cfg.RetentionDays <= 0 {
+		return math.MinInt64
+	}
+	cutoff := s.now().Add(-time.Duration(s.cfg.RetentionDays) * 24 * time.Hour).UnixNano()
+	return (store.FloorDiv(cutoff, dayNanos) + 1) * dayNanos
+}
+
+// countSpans is the total of a spans query: spanCountSQL's where the
+// rollup holds the filters' fields, else count (spans FINAL).
+func (s *Store) countSpans(ctx context.Context, q store.SpanQuery, count built) (int64, error) {
+	if rolledUp(q.Filters) {
+		b, ok, err := spanCountSQL(s.l, q, s.liveFrom())
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			count = b
+		}
+	}
+	var total int64
+	err := s.scanAll(ctx, "query spans", count.sql, count.params, func(r driver.Rows) error { return r.Scan(&total) })
+	return total, err
 }
 
 // latestSQL reads the newest n rows of spans (every version, tombstones
@@ -131,20 +224,15 @@ func latestSQL(l layout, project string, r store.TimeRange, details bool, n int)
 // (old versions and tombstones take room).
 var latestSlack = 16
 
-// latestSpans answers the default spans page without FINAL: the count
-// from span_state, the page from the newest rows of spans, collapsed here
+// latestSpans answers the default spans page (of total spans: countSpans)
+// without FINAL: the page from the newest rows of spans, collapsed here
 // as ReplacingMergeTree would (per sort key the highest version, dropped
 // if it is a tombstone), reading further back until the page is full.
 // Every row of a span has the span's start (the sort key's), so the spans
 // read are read whole, except maybe those at the start of the oldest row
 // read, which are left out unless every row was read. (WITH TIES would
 // read them whole, but stops ClickHouse from reading in order.)
-func (s *Store) latestSpans(ctx context.Context, q store.SpanQuery, limit int) ([]model.Span, int64, error) {
-	var total int64
-	c := stateCountSQL(s.l, q.ProjectID, q.Range)
-	if err := s.scanAll(ctx, "query spans", c.sql, c.params, func(r driver.Rows) error { return r.Scan(&total) }); err != nil {
-		return nil, 0, err
-	}
+func (s *Store) latestSpans(ctx context.Context, q store.SpanQuery, limit int, total int64) ([]model.Span, int64, error) {
 	if int64(q.Offset) >= total {
 		return nil, total, nil
 	}

@@ -24,6 +24,7 @@ var ttlTables = []struct{ table, expr string }{
 	{"agent_costs", "toDateTime(toInt64(day) * 86400)"},
 	{"agent_minute_costs", "toDateTime(minute * 60)"},
 	{"conversations", "toDateTime((toInt64(day) + 1) * 86400)"},
+	{"span_counts", "toDateTime((toInt64(day) + 1) * 86400)"},
 }
 
 // SetRetention changes the TTL of the existing tables to days (0 removes

@@ -366,7 +366,8 @@ func TestReadSnapshot(t *testing.T) {
 			return [][]any{{digestOf("fix the bug")}}
 		case strings.HasPrefix(sql, "SELECT conv_key, role, digest, toUnixTimestamp64Nano(started_at) FROM"):
 			return [][]any{{"conv-1", "user", digestOf("fix the bug"), storetest.T0.UnixNano()}}
-		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"), strings.HasPrefix(sql, "SELECT toInt64(sum(sign)) FROM"):
+		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"), strings.HasPrefix(sql, "SELECT toInt64(sum(sign)) FROM"),
+			strings.HasPrefix(sql, "SELECT (SELECT toInt64(sum(span_count))"):
 			return [][]any{{int64(3)}}
 		case strings.HasPrefix(sql, "SELECT trace_id, min(first_ns)"):
 			return [][]any{{trace, storetest.T0.UnixNano(), storetest.T0.Add(time.Minute).UnixNano(), int64(6), int64(1), int64(0),
@@ -404,7 +405,7 @@ func TestReadSnapshot(t *testing.T) {
 		case strings.HasPrefix(sql, "SELECT agent_version, toInt64(sum(invocation_count))"):
 			return [][]any{{"2.1.0", int64(2), int64(10), int64(0), int64(5000), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
-		case strings.HasPrefix(sql, "SELECT toInt64(count()), min(minute), max(minute)"):
+		case strings.HasPrefix(sql, "WITH (SELECT (min(day), max(day))"):
 			return [][]any{{int64(2), storetest.T0.UnixNano() / minuteNanos, storetest.T0.UnixNano()/minuteNanos + 30}}
 		case strings.HasPrefix(sql, "SELECT *, toInt64(count() OVER ()) AS c_total"):
 			row := []any{"conv-1", int64(2), int64(0), int64(10), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
@@ -449,6 +450,13 @@ func TestReadSnapshot(t *testing.T) {
 		Sort: []store.Sort{{Field: "input_tokens", Direction: "desc"}, {Field: "ended_at", Direction: "asc"}, {Field: "duration_ms"}, {Field: "cost_usd"}},
 	})
 	step("QuerySpans filters, sorts, range, details", err)
+	_, _, err = s.QuerySpans(ctx, store.SpanQuery{ProjectID: p, Filters: []store.Filter{{Field: "operation_name", Op: "eq", Value: "chat"},
+		{Field: "status_code", Op: "in", Value: []any{"ERROR"}}}, Range: store.TimeRange{From: storetest.T0, To: storetest.T0.Add(72 * time.Hour)}})
+	step("QuerySpans filtered on the counted fields, over days (span_counts and the partial days)", err)
+	_, _, err = s.QuerySpans(ctx, store.SpanQuery{ProjectID: p, Range: store.TimeRange{To: storetest.T0}})
+	step("QuerySpans latest, before a time (span_counts and the partial day)", err)
+	_, _, err = s.QuerySpans(ctx, store.SpanQuery{ProjectID: p, Range: store.TimeRange{From: storetest.T0, To: storetest.T0.Add(time.Hour)}})
+	step("QuerySpans latest, within a day (spans)", err)
 	_, err = s.GetSpans(ctx, []store.SpanKey{{ProjectID: p, TraceID: trace, SpanID: storetest.SpanID("a")}, {ProjectID: p, TraceID: trace, SpanID: storetest.SpanID("b")}})
 	step("GetSpans", err)
 	_, err = s.TraceSpans(ctx, p, trace)
@@ -499,6 +507,8 @@ func TestReadSnapshot(t *testing.T) {
 	step("AgentVersions (one stale version)", err)
 	_, err = s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: p})
 	step("AgentMetrics auto bucket, open range (minute rollup)", err)
+	_, err = s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: p, Bucket: 7 * 24 * time.Hour})
+	step("AgentMetrics weeks, open range (day rollup)", err)
 	_, err = s.AgentMetrics(ctx, store.MetricsQuery{ProjectID: p, AgentName: "Explore", Bucket: 90 * time.Second,
 		Range: store.TimeRange{From: storetest.T0, To: storetest.T0.Add(time.Hour)}})
 	step("AgentMetrics 90s buckets (span_state)", err)

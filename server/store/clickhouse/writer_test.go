@@ -829,7 +829,7 @@ func TestLatestSpansCollapses(t *testing.T) {
 		row("c", 50, 2, false),
 	}
 	f.respond = func(sql string, p map[string]any) [][]any {
-		if strings.HasPrefix(sql, "SELECT toInt64(sum(sign))") {
+		if strings.HasPrefix(sql, "SELECT (SELECT toInt64(sum(span_count))") {
 			return [][]any{{int64(4)}}
 		}
 		var n uint64

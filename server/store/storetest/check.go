@@ -19,6 +19,7 @@ func (h *harness) checkModel(o *oracle, projects ...string) {
 		h.checkConversations(o, p)
 		h.checkTraces(o, store.TraceQuery{ProjectID: p}, nil)
 		h.checkMetrics(o, p, time.Hour)
+		h.checkMetrics(o, p, 24*time.Hour)
 		for _, q := range []string{"file", "token cache", `"read file"`} {
 			h.checkSearch(o, store.SearchQuery{ProjectID: p, Query: q, Limit: store.MaxLimit})
 		}

@@ -292,6 +292,8 @@ func testMetrics(h *harness) {
 		{"30 seconds", store.MetricsQuery{Bucket: 30 * time.Second, Range: store.TimeRange{From: from, To: to}}, 30 * time.Second},
 		{"90 seconds, one agent", store.MetricsQuery{Bucket: 90 * time.Second, AgentName: "Explore", Range: store.TimeRange{From: from, To: to}}, 90 * time.Second},
 		{"1 hour, open range", store.MetricsQuery{Bucket: time.Hour}, time.Hour},
+		{"1 day, open range", store.MetricsQuery{Bucket: 24 * time.Hour}, 24 * time.Hour},
+		{"2 days, one agent", store.MetricsQuery{Bucket: 48 * time.Hour, AgentName: "Explore", Range: store.TimeRange{From: from, To: to}}, 48 * time.Hour},
 		{"auto over 2h is 5m", store.MetricsQuery{Range: store.TimeRange{From: T0, To: T0.Add(2 * time.Hour)}}, 5 * time.Minute},
 		{"auto over 6h is 15m", store.MetricsQuery{Range: store.TimeRange{From: T0, To: T0.Add(6 * time.Hour)}}, 15 * time.Minute},
 		{"range inside a bucket is widened", store.MetricsQuery{Bucket: time.Hour, Range: store.TimeRange{From: T0.Add(10 * time.Minute), To: T0.Add(11 * time.Minute)}}, time.Hour},

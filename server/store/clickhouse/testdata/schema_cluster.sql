@@ -635,3 +635,26 @@ FROM `weave`.`span_state_local`;
 
 INSERT INTO `weave`.`conversations` SELECT project_id, conv_key, day, toInt64(sign), if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) FROM `weave`.`span_state`;
 
+-- migration 12 span_counts
+
+CREATE TABLE IF NOT EXISTS `weave`.`span_counts_local` ON CLUSTER `weave_cluster`
+(
+    project_id LowCardinality(String),
+    day Int32,
+    operation_name LowCardinality(String),
+    status_code LowCardinality(String),
+    span_count SimpleAggregateFunction(sum, Int64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/span_counts_local', '{replica}')
+ORDER BY (project_id, day, operation_name, status_code)
+TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 90 DAY;
+
+CREATE TABLE IF NOT EXISTS `weave`.`span_counts` ON CLUSTER `weave_cluster` AS `weave`.`span_counts_local`
+ENGINE = Distributed('weave_cluster', 'weave', 'span_counts_local', rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv_local` ON CLUSTER `weave_cluster` TO `weave`.`span_counts_local` AS
+SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
+FROM `weave`.`span_state_local`;
+
+INSERT INTO `weave`.`span_counts` SELECT project_id, day, operation_name, status_code, toInt64(sum(sign)) FROM `weave`.`span_state` GROUP BY project_id, day, operation_name, status_code;
+
