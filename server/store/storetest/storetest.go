@@ -67,6 +67,7 @@ var tests = []suiteTest{
 	{"RandomOrderMatchesModel", testRandomOrder},
 	{"QuerySpansOrderAndPaging", testQueryOrder},
 	{"QuerySpansFilters", testQueryFilters},
+	{"QuerySpansTotals", testQuerySpansTotals},
 	{"QuerySpansInvalid", testQueryInvalid},
 	{"EmptyResults", testEmpty},
 	{"ProjectIsolation", testIsolation},

@@ -690,3 +690,100 @@ func testDeleteBefore(h *harness) {
 		h.t.Errorf("search after deleting everything: got %d hits, want 0", len(hits))
 	}
 }
+
+// testQuerySpansTotals checks the spans page's total over ranges of whole
+// and partial days, unfiltered and filtered on operation and status (the
+// fields the ClickHouse store counts whole days of from a rollup), after
+// spans changed status, moved to another day and were deleted.
+func testQuerySpansTotals(h *harness) {
+	cur := map[string]model.Span{}
+	put := func(spans ...model.Span) {
+		h.t.Helper()
+		h.write(spans...)
+		for _, s := range spans {
+			cur[s.TraceID+"/"+s.SpanID] = s
+		}
+	}
+	var turns []Turn
+	for d := -2; d <= 2; d++ {
+		for i, at := range []time.Duration{0, 12 * time.Hour} { // 09:30 and 21:30
+			turn := BuildTurn(TurnSpec{ProjectID: projA, ConversationID: fmt.Sprintf("day%d", d), Turn: i + 1,
+				Start: T0.Add(time.Duration(d)*24*time.Hour + at), Calls: 3})
+			turn.Spans[1].StatusCode = model.StatusError
+			put(turn.Spans...)
+			turns = append(turns, turn)
+		}
+	}
+	// A chat span fails when sent again; a root moves back to the day
+	// before (the daemon back-dates a turn's root).
+	failed := turns[4].Spans[3]
+	failed.StatusCode = model.StatusError
+	moved := *turns[6].Root
+	moved.StartedAt = moved.StartedAt.Add(-20 * time.Hour)
+	put(failed, moved)
+	day := T0.Truncate(24 * time.Hour)
+	ranges := []store.TimeRange{
+		{},
+		{From: T0.Add(-36 * time.Hour), To: T0.Add(30 * time.Hour)},
+		{To: T0},
+		{From: T0.Add(-12 * time.Hour)},
+		{From: T0, To: T0.Add(time.Hour)},
+		{From: day.Add(-24 * time.Hour), To: day.Add(48 * time.Hour)},
+		{From: day.Add(-24 * time.Hour), To: day.Add(time.Nanosecond)},
+	}
+	chat, failing := store.Filter{Field: "operation_name", Op: "eq", Value: model.OpChat}, store.Filter{Field: "status_code", Op: "eq", Value: model.StatusError}
+	filters := []struct {
+		name    string
+		filters []store.Filter
+		match   func(model.Span) bool
+	}{
+		{"none", nil, func(model.Span) bool { return true }},
+		{"chat", []store.Filter{chat}, func(s model.Span) bool { return s.OperationName == model.OpChat }},
+		{"errors", []store.Filter{failing}, func(s model.Span) bool { return s.StatusCode == model.StatusError }},
+		{"chat errors", []store.Filter{chat, failing}, func(s model.Span) bool {
+			return s.OperationName == model.OpChat && s.StatusCode == model.StatusError
+		}},
+		{"not OK, chat or tool", []store.Filter{{Field: "status_code", Op: "neq", Value: model.StatusOK},
+			{Field: "operation_name", Op: "in", Value: []any{model.OpChat, model.OpExecuteTool}}}, func(s model.Span) bool {
+			return s.StatusCode != model.StatusOK && (s.OperationName == model.OpChat || s.OperationName == model.OpExecuteTool)
+		}},
+		{"errors and a tool name", []store.Filter{failing, {Field: "tool_name", Op: "exists"}}, func(s model.Span) bool {
+			return s.StatusCode == model.StatusError && s.ToolName != ""
+		}},
+	}
+	check := func(when string) {
+		h.t.Helper()
+		for _, r := range ranges {
+			for _, f := range filters {
+				want := 0
+				for _, s := range cur {
+					if f.match(s) && !s.StartedAt.Before(r.From) && (r.To.IsZero() || s.StartedAt.Before(r.To)) {
+						want++
+					}
+				}
+				spans, total, err := h.s.QuerySpans(h.ctx, store.SpanQuery{ProjectID: projA, Filters: f.filters, Range: r, Limit: store.MaxLimit})
+				if err != nil {
+					h.t.Fatalf("QuerySpans(%s, %v–%v): %v", f.name, r.From, r.To, err)
+				}
+				if total != int64(want) || len(spans) != want {
+					h.t.Errorf("QuerySpans(%s, %v–%v) %s: got %d spans (total %d), want %d", f.name, r.From, r.To, when, len(spans), total, want)
+				}
+			}
+		}
+	}
+	check("after the re-writes")
+	del, ok := h.s.(store.Deleter)
+	if !ok {
+		return
+	}
+	gone := turns[2].Root.TraceID
+	if _, err := del.Delete(h.ctx, store.Deletion{ProjectID: projA, TraceIDs: []string{gone}}); err != nil {
+		h.t.Fatalf("Delete: %v", err)
+	}
+	for k, s := range cur {
+		if s.TraceID == gone {
+			delete(cur, k)
+		}
+	}
+	check("after a trace was deleted")
+}
