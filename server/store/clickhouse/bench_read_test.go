@@ -370,6 +370,9 @@ func benchReads(t *testing.T, s *Store, traces []string) {
 	measure("API spans page, filtered (chat, errors)", 200*ms, func(int) error {
 		return call("/genai/spans/query", project+`,"filters":[{"field":"operation_name","op":"eq","value":"chat"},{"field":"status_code","op":"eq","value":"ERROR"}]}`)
 	})
+	measure("API spans page, filtered (chat)", 200*ms, func(int) error {
+		return call("/genai/spans/query", project+`,"filters":[{"field":"operation_name","op":"eq","value":"chat"}]}`)
+	})
 	measure("API active spans", 200*ms, func(int) error { return call("/genai/spans/active", project+`}`) })
 }
 

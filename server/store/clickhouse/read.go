@@ -82,8 +82,56 @@ func (s *Store) QuerySpans(ctx context.Context, q store.SpanQuery) ([]model.Span
 	if int64(q.Offset) >= total {
 		return nil, total, nil
 	}
+	if len(q.Filters) > 0 && rolledUp(q.Filters) && newestFirst(q.Sort, "started_at") {
+		spans, ok, err := s.boundedPage(ctx, q, limit, total)
+		if err != nil || ok {
+			return spans, total, err
+		}
+	}
 	spans, err := s.readSpans(ctx, "query spans", page, q.IncludeDetails)
 	return spans, total, err
+}
+
+// boundedPage reads a newest-first page of total spans whose filters
+// span_counts holds without sorting every match: the newest whole days
+// whose counts hold the page bound the read by start (no span before
+// them can be on it), so it reads those days of spans, not the project.
+// Not ok when the days do not hold the page, or the page comes back short
+// (a count ahead of the spans: a rollup row counted twice): the caller
+// reads it unbounded.
+func (s *Store) boundedPage(ctx context.Context, q store.SpanQuery, limit int, total int64) ([]model.Span, bool, error) {
+	d, err := spanDaysSQL(s.l, q, s.liveFrom())
+	if err != nil {
+		return nil, false, err
+	}
+	need, seen, from := int64(q.Offset+limit), int64(0), int64(math.MinInt64)
+	err = s.scanAll(ctx, "query spans", d.sql, d.params, func(r driver.Rows) error {
+		var day int32
+		var n int64
+		if err := r.Scan(&day, &n); err != nil || seen >= need {
+			return err
+		}
+		if seen += n; seen >= need {
+			from = int64(day) * dayNanos
+		}
+		return nil
+	})
+	if err != nil || from == math.MinInt64 {
+		return nil, false, err
+	}
+	bounded := q
+	if t := time.Unix(0, from).UTC(); t.After(q.Range.From) {
+		bounded.Range.From = t
+	}
+	page, _, err := querySpansSQL(s.l, bounded, limit)
+	if err != nil {
+		return nil, false, err
+	}
+	spans, err := s.readSpans(ctx, "query spans", page, q.IncludeDetails)
+	if err != nil || int64(len(spans)) != min(int64(limit), total-int64(q.Offset)) {
+		return nil, false, err
+	}
+	return spans, true, nil
 }
 
 // latestOrder reports whether q is the spans page as it opens: no
@@ -120,6 +168,56 @@ func rolledUp(filters []store.Filter) bool {
 	return true
 }
 
+// rollupConds are the conditions on project and filters that both
+// span_counts and spans take (the filters rolledUp).
+func rollupConds(p *params, q store.SpanQuery) (project string, filters []string, err error) {
+	project = "project_id = " + p.add("String", q.ProjectID)
+	for _, f := range q.Filters {
+		c, err := filterSQL(f, p)
+		if err != nil {
+			return "", nil, err
+		}
+		filters = append(filters, c)
+	}
+	return project, filters, nil
+}
+
+// wholeDays are the days [dlo, dhi) wholly inside [lo, hi) and after
+// live: the first starting at or after both, the last ending at or before
+// hi; nil where the range is open.
+func wholeDays(lo, hi, live int64) (dlo, dhi *int64) {
+	if from := max(lo, live); from != math.MinInt64 {
+		d := -store.FloorDiv(-from, dayNanos)
+		dlo = &d
+	}
+	if hi != math.MaxInt64 {
+		d := store.FloorDiv(hi, dayNanos)
+		dhi = &d
+	}
+	return dlo, dhi
+}
+
+// spanDaysSQL reads the span counts of q's whole days (its filters
+// rolledUp), newest first.
+func spanDaysSQL(l layout, q store.SpanQuery, live int64) (built, error) {
+	var p params
+	project, filters, err := rollupConds(&p, q)
+	if err != nil {
+		return built{}, err
+	}
+	conds := append([]string{project}, filters...)
+	lo, hi := store.NanosRange(q.Range)
+	dlo, dhi := wholeDays(lo, hi, live)
+	if dlo != nil {
+		conds = append(conds, "day >= "+p.add("Int32", int32(*dlo)))
+	}
+	if dhi != nil {
+		conds = append(conds, "day < "+p.add("Int32", int32(*dhi)))
+	}
+	return built{sql: "SELECT day, toInt64(sum(span_count)) AS n FROM " + l.table("span_counts") + " WHERE " + and(conds) +
+		" GROUP BY day HAVING n != 0 ORDER BY day DESC", params: p.list}, nil
+}
+
 // spanCountSQL counts the spans of q (its filters rolledUp) without
 // reading each: the whole days of q's range from span_counts, the partial
 // days at its ends from spans FINAL (by start: the primary key's range);
@@ -130,27 +228,12 @@ func rolledUp(filters []store.Filter) bool {
 // retention.
 func spanCountSQL(l layout, q store.SpanQuery, live int64) (b built, ok bool, err error) {
 	var p params
-	project := "project_id = " + p.add("String", q.ProjectID)
-	var filters []string
-	for _, f := range q.Filters {
-		c, err := filterSQL(f, &p)
-		if err != nil {
-			return built{}, false, err
-		}
-		filters = append(filters, c)
+	project, filters, err := rollupConds(&p, q)
+	if err != nil {
+		return built{}, false, err
 	}
 	lo, hi := store.NanosRange(q.Range)
-	// Whole days [dlo, dhi): the first starting at or after lo (and
-	// live), the last ending at or before hi; open where the range is.
-	var dlo, dhi *int64
-	if from := max(lo, live); from != math.MinInt64 {
-		d := -store.FloorDiv(-from, dayNanos)
-		dlo = &d
-	}
-	if hi != math.MaxInt64 {
-		d := store.FloorDiv(hi, dayNanos)
-		dhi = &d
-	}
+	dlo, dhi := wholeDays(lo, hi, live)
 	nanos := func(n int64) string { return "fromUnixTimestamp64Nano(" + p.add("Int64", n) + ", 'UTC')" }
 	exact := func(edges ...string) string {
 		return "(SELECT toInt64(count()) FROM " + l.table("spans") + " FINAL WHERE " +

@@ -405,6 +405,8 @@ func TestReadSnapshot(t *testing.T) {
 		case strings.HasPrefix(sql, "SELECT agent_version, toInt64(sum(invocation_count))"):
 			return [][]any{{"2.1.0", int64(2), int64(10), int64(0), int64(5000), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
 				int64(100), int64(10), int64(50), int64(5), int64(0), int64(1)}}
+		case strings.HasPrefix(sql, "SELECT day, toInt64(sum(span_count))"):
+			return [][]any{{int32(20579), int64(150)}}
 		case strings.HasPrefix(sql, "WITH (SELECT (min(day), max(day))"):
 			return [][]any{{int64(2), storetest.T0.UnixNano() / minuteNanos, storetest.T0.UnixNano()/minuteNanos + 30}}
 		case strings.HasPrefix(sql, "SELECT *, toInt64(count() OVER ()) AS c_total"):

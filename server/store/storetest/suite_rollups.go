@@ -770,6 +770,25 @@ func testQuerySpansTotals(h *harness) {
 				}
 			}
 		}
+		// Small pages, newest first, concatenate to the whole list.
+		for _, f := range filters {
+			var want []model.Span
+			for _, s := range cur {
+				if f.match(s) {
+					want = append(want, s)
+				}
+			}
+			want = defaultOrder(want)
+			var paged []model.Span
+			for off := 0; off < len(want)+3; off += 3 {
+				page, _, err := h.s.QuerySpans(h.ctx, store.SpanQuery{ProjectID: projA, Filters: f.filters, Limit: 3, Offset: off})
+				if err != nil {
+					h.t.Fatalf("QuerySpans(%s) page: %v", f.name, err)
+				}
+				paged = append(paged, page...)
+			}
+			h.equalSpans(fmt.Sprintf("QuerySpans(%s) pages of 3 %s", f.name, when), paged, lightAll(want))
+		}
 	}
 	check("after the re-writes")
 	del, ok := h.s.(store.Deleter)
