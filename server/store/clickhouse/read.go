@@ -197,6 +197,18 @@ func wholeDays(lo, hi, live int64) (dlo, dhi *int64) {
 	return dlo, dhi
 }
 
+// dayConds are the conditions on span_counts' day of the days [dlo, dhi).
+func dayConds(p *params, dlo, dhi *int64) []string {
+	var out []string
+	if dlo != nil {
+		out = append(out, "day >= "+p.add("Int32", int32(*dlo)))
+	}
+	if dhi != nil {
+		out = append(out, "day < "+p.add("Int32", int32(*dhi)))
+	}
+	return out
+}
+
 // spanDaysSQL reads the span counts of q's whole days (its filters
 // rolledUp), newest first.
 func spanDaysSQL(l layout, q store.SpanQuery, live int64) (built, error) {
@@ -205,15 +217,9 @@ func spanDaysSQL(l layout, q store.SpanQuery, live int64) (built, error) {
 	if err != nil {
 		return built{}, err
 	}
-	conds := append([]string{project}, filters...)
 	lo, hi := store.NanosRange(q.Range)
 	dlo, dhi := wholeDays(lo, hi, live)
-	if dlo != nil {
-		conds = append(conds, "day >= "+p.add("Int32", int32(*dlo)))
-	}
-	if dhi != nil {
-		conds = append(conds, "day < "+p.add("Int32", int32(*dhi)))
-	}
+	conds := append(append([]string{project}, filters...), dayConds(&p, dlo, dhi)...)
 	return built{sql: "SELECT day, toInt64(sum(span_count)) AS n FROM " + l.table("span_counts") + " WHERE " + and(conds) +
 		" GROUP BY day HAVING n != 0 ORDER BY day DESC", params: p.list}, nil
 }
@@ -242,10 +248,9 @@ func spanCountSQL(l layout, q store.SpanQuery, live int64) (b built, ok bool, er
 	if dlo != nil && dhi != nil && *dlo >= *dhi {
 		return built{}, false, nil // no whole day: count the range
 	}
-	days := append([]string{project}, filters...)
+	days := append(append([]string{project}, filters...), dayConds(&p, dlo, dhi)...)
 	var edges []string
 	if dlo != nil {
-		days = append(days, "day >= "+p.add("Int32", int32(*dlo)))
 		edge := "started_at < " + nanos(*dlo*dayNanos)
 		if lo != math.MinInt64 {
 			edge = "started_at >= " + nanos(lo) + " AND " + edge
@@ -253,7 +258,6 @@ func spanCountSQL(l layout, q store.SpanQuery, live int64) (b built, ok bool, er
 		edges = append(edges, "("+edge+")")
 	}
 	if dhi != nil {
-		days = append(days, "day < "+p.add("Int32", int32(*dhi)))
 		edges = append(edges, "(started_at >= "+nanos(*dhi*dayNanos)+" AND started_at < "+nanos(hi)+")")
 	}
 	sql := "SELECT (SELECT toInt64(sum(span_count)) FROM " + l.table("span_counts") + " WHERE " + and(days) + ")"
