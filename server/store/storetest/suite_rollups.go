@@ -694,12 +694,13 @@ func testDeleteBefore(h *harness) {
 // testQuerySpansTotals checks the spans page's total over ranges of whole
 // and partial days, unfiltered and filtered on operation and status (the
 // fields the ClickHouse store counts whole days of from a rollup), after
-// spans changed status, moved to another day and were deleted.
+// spans changed status, moved to another day and were deleted; and the
+// agent metrics of spans days apart.
 func testQuerySpansTotals(h *harness) {
-	cur := map[string]model.Span{}
+	o, cur := newOracle(), map[string]model.Span{}
 	put := func(spans ...model.Span) {
 		h.t.Helper()
-		h.write(spans...)
+		h.writeBoth(o, spans...)
 		for _, s := range spans {
 			cur[s.TraceID+"/"+s.SpanID] = s
 		}
@@ -791,6 +792,10 @@ func testQuerySpansTotals(h *harness) {
 		}
 	}
 	check("after the re-writes")
+	// Metrics over the whole range: its first and last minutes are days
+	// apart.
+	h.checkMetrics(o, projA, time.Hour)
+	h.checkMetrics(o, projA, 24*time.Hour)
 	del, ok := h.s.(store.Deleter)
 	if !ok {
 		return
