@@ -741,11 +741,14 @@ func (s *Store) conversationSpans(ctx context.Context, projectID, conversationID
 	return s.spansOf(ctx, "conversation spans", projectID, refs, c, "started_at ASC, span_id ASC, trace_id ASC")
 }
 
-// Projects implements store.Reader.
+// Projects implements store.Reader: the projects span_counts counts
+// spans of (one row per project, day, operation and status, where
+// span_state has one per span; under a retention a project whose last
+// span expired is listed until the end of that span's day).
 func (s *Store) Projects(ctx context.Context) ([]string, error) {
 	defer s.reading(ctx)()
 	var out []string
-	q := "SELECT project_id FROM " + s.l.table("span_state") + " GROUP BY project_id HAVING sum(sign) > 0 ORDER BY project_id"
+	q := "SELECT project_id FROM " + s.l.table("span_counts") + " GROUP BY project_id HAVING sum(span_count) > 0 ORDER BY project_id"
 	err := s.scanAll(ctx, "projects", q, nil, func(r driver.Rows) error {
 		var p string
 		if err := r.Scan(&p); err != nil {
@@ -758,12 +761,13 @@ func (s *Store) Projects(ctx context.Context) ([]string, error) {
 }
 
 // Stats implements store.Reader: the number of stored spans (the sum of
-// span_state's signs, exact without a FINAL scan) and the bytes on disk of
-// weave's tables.
+// span_state's signs, exact without a FINAL scan, as span_counts keeps
+// it: /readyz and every metrics scrape read it, in a few rows a day) and
+// the bytes on disk of weave's tables.
 func (s *Store) Stats(ctx context.Context) (store.Stats, error) {
 	defer s.reading(ctx)()
 	var st store.Stats
-	q := "SELECT toInt64(sum(sign)) FROM " + s.l.table("span_state")
+	q := "SELECT toInt64(sum(span_count)) FROM " + s.l.table("span_counts")
 	if err := s.scanAll(ctx, "stats", q, nil, func(r driver.Rows) error { return r.Scan(&st.Spans) }); err != nil {
 		return st, err
 	}
