@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,6 +180,25 @@ func (e *env) daemonPIDs() []int {
 	return pids
 }
 
+// waitDaemonPIDs returns once the daemons running are exactly want. A
+// daemon releases agentd.lock (which `stop` and a successor wait for) a
+// moment before its process exits: on a loaded machine it is still in
+// /proc when the successor answers or `stop` returns.
+func (e *env) waitDaemonPIDs(want ...int) {
+	e.t.Helper()
+	deadline := time.Now().Add(hangGuard)
+	for {
+		pids := e.daemonPIDs()
+		if slices.Equal(pids, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("daemons running: %v %v after the lock was released, want %v", pids, hangGuard, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (e *env) killDaemons() {
 	for _, pid := range e.daemonPIDs() {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -212,9 +232,7 @@ func TestHookStartsDaemon(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "stopped") {
 		t.Errorf("stop: exit %d output %q", code, out)
 	}
-	if pids := e.daemonPIDs(); len(pids) != 0 {
-		t.Errorf("after stop: daemons %v still running", pids)
-	}
+	e.waitDaemonPIDs() // none after stop
 }
 
 // SIGKILL mid-session: the next hook restarts the daemon, which replays the
@@ -518,10 +536,9 @@ func TestKeepAliveTakesOver(t *testing.T) {
 	if st.IdleExitAfter != "0s" {
 		t.Errorf("kept-alive daemon: idle exit after %s, want never (0s)", st.IdleExitAfter)
 	}
-	if pids := e.daemonPIDs(); len(pids) != 1 {
-		t.Errorf("daemons running: %v, want only the kept-alive one", pids)
-	}
-	e.hook("s1", "Stop") // hooks reach it
+	// Only the kept-alive one runs; hooks reach it.
+	e.waitDaemonPIDs(cmd.Process.Pid)
+	e.hook("s1", "Stop")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
