@@ -110,7 +110,9 @@ func (l *notifyListener) Close() error {
 	return err
 }
 
-func start(t *testing.T, cfg Config, st store.Store) *running {
+// start runs a server on st until the test ends; opts adjust its
+// Settings.
+func start(t *testing.T, cfg Config, st store.Store, opts ...func(*Settings)) *running {
 	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -118,13 +120,17 @@ func start(t *testing.T, cfg Config, st store.Store) *running {
 	}
 	ln := &notifyListener{Listener: inner, closed: make(chan struct{})}
 	ready := make(chan net.Addr, 1)
-	srv, err := New(cfg, Settings{
+	set := Settings{
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Version:   "test",
 		Listener:  ln,
 		OpenStore: func(context.Context, Config, *slog.Logger) (store.Store, string, error) { return st, "memory", nil },
 		Ready:     func(a net.Addr) { ready <- a },
-	})
+	}
+	for _, o := range opts {
+		o(&set)
+	}
+	srv, err := New(cfg, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,16 +444,19 @@ func TestKeysGuardIngestAndAPI(t *testing.T) {
 // TestPprofListener serves Go's profiles on a listener of its own, which
 // stops with the server.
 func TestPprofListener(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	cfg := testConfig(t)
-	cfg.PprofAddr = addr
-	r := start(t, cfg, &blockingStore{})
-	if code, body := get(t, "http://"+addr+"/debug/pprof/cmdline"); code != http.StatusOK || body == "" {
+	// Port 0, the port read from the log: a port found free and closed
+	// could be taken by another process before the server binds it.
+	cfg.PprofAddr = "127.0.0.1:0"
+	logged := &urlLogged{msg: "pprof listening", url: make(chan string, 1)}
+	r := start(t, cfg, &blockingStore{}, func(s *Settings) { s.Logger = slog.New(logged) })
+	var prof string
+	select {
+	case prof = <-logged.url: // logged before Ready
+	default:
+		t.Fatal("no pprof listening line logged")
+	}
+	if code, body := get(t, prof+"cmdline"); code != http.StatusOK || body == "" {
 		t.Fatalf("pprof cmdline: %d %q", code, body)
 	}
 	if code, body := get(t, r.url+"/debug/pprof/cmdline"); strings.Contains(body, os.Args[0]) {
@@ -458,7 +467,33 @@ func TestPprofListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.done <- nil // for the cleanup's receive
-	if _, err := http.Get("http://" + addr + "/debug/pprof/cmdline"); err == nil {
+	if _, err := http.Get(prof + "cmdline"); err == nil {
 		t.Error("pprof still answers after the server stopped")
 	}
+}
+
+// urlLogged is a slog handler that hands on the url attribute of the
+// first record with message msg.
+type urlLogged struct {
+	msg string
+	url chan string
+}
+
+func (*urlLogged) Enabled(context.Context, slog.Level) bool { return true }
+func (h *urlLogged) WithAttrs([]slog.Attr) slog.Handler     { return h }
+func (h *urlLogged) WithGroup(string) slog.Handler          { return h }
+func (h *urlLogged) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != h.msg {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "url" {
+			select {
+			case h.url <- a.Value.String():
+			default:
+			}
+		}
+		return true
+	})
+	return nil
 }
