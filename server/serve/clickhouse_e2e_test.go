@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -208,22 +208,18 @@ func TestClickHouseEndToEnd(t *testing.T) {
 type server struct {
 	base   string
 	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	out    *logBuffer
 	done   chan error
 	client *http.Client
 }
 
 func startServer(t *testing.T, bin string, args ...string) *server {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &server{base: "http://" + addr, out: &bytes.Buffer{}, done: make(chan error, 1),
+	// Port 0: the server logs the port it got. A port found free, closed
+	// and passed on could be taken by another process first.
+	s := &server{out: &logBuffer{}, done: make(chan error, 1),
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--grpc-addr", "off"}, args...)...)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--grpc-addr", "off"}, args...)...)
 	s.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "WEAVE_API_KEYS=", "WEAVE_CLICKHOUSE_DSN=")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
@@ -238,11 +234,16 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 	})
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		resp, err := s.client.Get(s.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
+		if s.base == "" {
+			s.base = startedURL(s.out.String())
+		}
+		if s.base != "" {
+			resp, err := s.client.Get(s.base + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return s
+				}
 			}
 		}
 		select {
@@ -255,6 +256,40 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startedURL is the base URL in weave-server's "weave-server started" log
+// line ("" before it).
+func startedURL(log string) string {
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, `msg="weave-server started"`) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if addr, ok := strings.CutPrefix(f, "addr="); ok {
+				return "http://" + addr
+			}
+		}
+	}
+	return ""
+}
+
+// logBuffer is a process's output, read while the process writes it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (s *server) post(t *testing.T, path, ctype string, body []byte) []byte {
