@@ -401,7 +401,10 @@ func TestHungDaemon(t *testing.T) {
 	e.hook("s1", "UserPromptSubmit")
 	elapsed := time.Since(start)
 	t.Logf("hook against a stopped daemon returned after %v (deadline %v)", elapsed, hookproto.HookDeadline)
-	if elapsed > 3*time.Second {
+	// A hang guard, not a speed check: measured from outside the hook
+	// (exec and the Go runtime's start included), which a loaded machine
+	// stretches; a hook waiting on the hung daemon runs to e.run's 30 s.
+	if elapsed > 10*time.Second {
 		t.Errorf("hook took %v against a hung daemon", elapsed)
 	}
 	var kept []hookproto.EventID
