@@ -149,7 +149,7 @@ func (h *harness) stop() error {
 }
 
 func startDaemon(t *testing.T, o opts) *harness {
-	return newHarness(t, t.TempDir(), o).start()
+	return newHarness(t, daemontest.ShortDir(t), o).start()
 }
 
 // post sends one request the way weave-hook does (one write, half-close,
@@ -290,7 +290,7 @@ func TestLocalAPIRefusals(t *testing.T) {
 // inbox) is journaled and processed once: a second delivery over the
 // socket, and the inbox copy drained by the next daemon, are recognised.
 func TestDuplicateEventID(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	h := newHarness(t, home, opts{}).start()
 	env := envelope("s1", "PreToolUse", `,"tool_name":"Bash","tool_use_id":"toolu_1"`)
 	if code, body := sendHook(t, h.p, env); code != 200 || body != "ok\n" {
@@ -322,7 +322,7 @@ func TestDuplicateEventID(t *testing.T) {
 // Events a hook left in the inbox (daemon down) are drained at start and
 // replayed; ones left while it runs are drained on a tick.
 func TestInboxDrain(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	p := hookproto.NewPaths(home)
 	early := []*hookproto.Envelope{envelope("s1", "SessionStart", `,"source":"startup"`), envelope("s1", "UserPromptSubmit", "")}
 	for _, e := range early {
@@ -359,7 +359,7 @@ func TestInboxDrain(t *testing.T) {
 // (Processor.Deferred: one rebuild per session), and every one still
 // reaches the processor and the receiver.
 func TestEventsQueuedWhileBusyAreBatched(t *testing.T) {
-	h := newHarness(t, t.TempDir(), opts{})
+	h := newHarness(t, daemontest.ShortDir(t), opts{})
 	h.proc.Delay = 20 * time.Millisecond
 	h.start()
 	const n = 30
@@ -382,7 +382,7 @@ func TestEventsQueuedWhileBusyAreBatched(t *testing.T) {
 }
 
 func TestReplayOpenSessions(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	h := newHarness(t, home, opts{}).start()
 	openEv := []*hookproto.Envelope{envelope("open", "UserPromptSubmit", ""), envelope("open", "PreToolUse", "")}
 	closedEv := []*hookproto.Envelope{envelope("done", "UserPromptSubmit", ""), envelope("done", "SessionEnd", `,"reason":"other"`)}
@@ -453,7 +453,7 @@ func TestSocketAndLock(t *testing.T) {
 		}
 	})
 	t.Run("stale socket replaced", func(t *testing.T) {
-		home := t.TempDir()
+		home := daemontest.ShortDir(t)
 		p := hookproto.NewPaths(home)
 		p.EnsureHome()
 		ln, _ := net.Listen("unix", p.Socket)
@@ -477,7 +477,7 @@ func TestSocketAndLock(t *testing.T) {
 		}
 	})
 	t.Run("live socket of another process", func(t *testing.T) {
-		home := t.TempDir()
+		home := daemontest.ShortDir(t)
 		p := hookproto.NewPaths(home)
 		p.EnsureHome()
 		listenAndHangUp(t, p.Socket)
@@ -496,7 +496,7 @@ func TestSocketAndLock(t *testing.T) {
 		if os.Getuid() != 0 {
 			t.Skip("needs root: it chowns the planted socket and lock to uid 65534")
 		}
-		home := t.TempDir()
+		home := daemontest.ShortDir(t)
 		p := hookproto.NewPaths(home)
 		p.EnsureHome()
 		listenAndHangUp(t, p.Socket)
@@ -561,7 +561,7 @@ func TestSocketAndLock(t *testing.T) {
 // The endpoint is down: spans go to the spool; the daemon stops; the
 // endpoint comes back; the next daemon delivers every span.
 func TestSpoolAcrossRestart(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	rcv := exporttest.NewReceiver().Start()
 	defer rcv.Close()
 	rcv.SetStatus(http.StatusServiceUnavailable)
@@ -642,7 +642,7 @@ func TestProcessorPanicContained(t *testing.T) {
 
 // Idle exit: no events and nothing to retry for IdleTimeout.
 func TestIdleExit(t *testing.T) {
-	h := newHarness(t, t.TempDir(), opts{idle: 200 * time.Millisecond}).start()
+	h := newHarness(t, daemontest.ShortDir(t), opts{idle: 200 * time.Millisecond}).start()
 	select {
 	case err := <-h.done:
 		if err != nil {

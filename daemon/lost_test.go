@@ -110,7 +110,7 @@ func abs(n int) int { return max(n, -n) }
 // (answering 503) and the session's span ids.
 func damagedSpool(t *testing.T) (string, *exporttest.Receiver, map[string]bool) {
 	t.Helper()
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	rcv := exporttest.NewReceiver().Start()
 	t.Cleanup(rcv.Close)
 	want := spoolSession(t, home, rcv, 20)
@@ -212,7 +212,7 @@ func distinctIDs(ss []exporttest.Span) map[string]bool {
 // are pending, delivers them once the server is back, and only then idles
 // out.
 func TestSpooledSpansWaitForNoHook(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	rcv := exporttest.NewReceiver().Start()
 	defer rcv.Close()
 	want := spoolSession(t, home, rcv, 25) // 26 spans

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/weavetrace/weave/daemon"
+	"github.com/weavetrace/weave/daemon/daemontest"
 	"github.com/weavetrace/weave/daemon/frame"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/daemon/journal"
@@ -63,7 +64,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	e := &env{t: t, home: home, p: hookproto.NewPaths(home), vars: []string{
 		"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), hookproto.EnvHome + "=" + home,
 		"WEAVE_ENDPOINT=http://127.0.0.1:9", // nothing listens: spans (if any) spool

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/daemontest"
 	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
@@ -199,7 +200,7 @@ func cutOff(log string) bool     { return strings.Contains(log, "outcome="+strin
 func runHookTried(t *testing.T, setup func(home string), payload func(home string) []byte, retry func(log string) bool) (string, hookRun) {
 	t.Helper()
 	for try := 1; ; try++ {
-		home := t.TempDir()
+		home := daemontest.ShortDir(t)
 		setup(home)
 		r := runHookBin(t, home, payload(home), "WEAVE_HOOK_DEBUG=1")
 		b, _ := os.ReadFile(hookproto.NewPaths(home).HookLog)
@@ -323,7 +324,7 @@ func TestHookNoDaemonKeepsEvent(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			home := filepath.Join(t.TempDir(), "w")
+			home := filepath.Join(daemontest.ShortDir(t), "w")
 			if tc.setup == nil {
 				home = filepath.Join(t.TempDir(), strings.Repeat("d", 100))
 			}
@@ -465,7 +466,7 @@ func TestHookNeverWritesStdout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			home := tc.home
 			if home == "" {
-				home = t.TempDir()
+				home = daemontest.ShortDir(t)
 			}
 			runHookBin(t, home, tc.stdin, tc.env...).checkSilent(t)
 		})
@@ -473,7 +474,7 @@ func TestHookNeverWritesStdout(t *testing.T) {
 }
 
 func TestHookDebug(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	payload := realPayload(t, "Notification", "")
 	r := runHookBin(t, home, payload, "WEAVE_HOOK_DEBUG=stderr")
 	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "event=Notification outcome=inbox") {
@@ -490,7 +491,7 @@ func TestHookDebug(t *testing.T) {
 // Several hooks find no daemon at once: exactly one starts it, detached,
 // holding the start lock; every event is kept.
 func TestHookStartsOneDaemon(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	fifo := filepath.Join(t.TempDir(), "started")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
@@ -655,7 +656,7 @@ func TestHookOddPeers(t *testing.T) {
 		{"answers half a status line", func(c net.Conn) { io.Copy(io.Discard, c); c.Write([]byte("HTTP/1.1 2")); c.Close() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			home := t.TempDir()
+			home := daemontest.ShortDir(t)
 			ln, err := net.Listen("unix", hookproto.NewPaths(home).Socket)
 			if err != nil {
 				t.Fatal(err)
@@ -685,7 +686,7 @@ func TestHookOddPeers(t *testing.T) {
 // loaded machine, a multi-MiB payload) still keeps the event: the append may
 // run on to InboxCeiling instead of being cut off by the watchdog.
 func TestHookKeepsEventPastDeadline(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	p := hookproto.NewPaths(home)
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
@@ -763,7 +764,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 // daemon), instead of the watchdog exiting mid-read. CI on a loaded machine
 // lost a 16 MiB event this way.
 func TestHookKeepsSlowlyReadEvent(t *testing.T) {
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	payload := realPayload(t, "PreToolUse", "")
 	cmd := exec.Command(hookBin)
 	cmd.Env = []string{"PATH=" + t.TempDir(), "HOME=" + t.TempDir(), hookproto.EnvHome + "=" + home}

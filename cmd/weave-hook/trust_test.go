@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weavetrace/weave/daemon/daemontest"
 	"github.com/weavetrace/weave/daemon/hookproto"
 )
 
@@ -72,7 +73,7 @@ func listenAs(t *testing.T, home string, uid int) func() int64 {
 // sends them nothing, writes nothing there, and exits 0 silently.
 func TestHookRefusesAnotherUsersHome(t *testing.T) {
 	needRoot(t)
-	home := filepath.Join(t.TempDir(), "w")
+	home := filepath.Join(daemontest.ShortDir(t), "w")
 	if err := os.Mkdir(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestHookRefusesAnotherUsersHome(t *testing.T) {
 // A home writable by others (anyone could have planted its socket or
 // inbox) is refused the same way, even when it is ours.
 func TestHookRefusesWorldWritableHome(t *testing.T) {
-	home := filepath.Join(t.TempDir(), "w")
+	home := filepath.Join(daemontest.ShortDir(t), "w")
 	if err := os.Mkdir(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestHookRefusesWorldWritableHome(t *testing.T) {
 // the event is kept in our inbox.
 func TestHookRefusesAnotherUsersSocket(t *testing.T) {
 	needRoot(t)
-	home := filepath.Join(t.TempDir(), "w")
+	home := filepath.Join(daemontest.ShortDir(t), "w")
 	if err := os.Mkdir(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestExchangeChecksPeerCredentials(t *testing.T) {
 	if _, err := os.Stat("/proc/self"); err != nil {
 		t.Skip("SO_PEERCRED is checked on Linux only")
 	}
-	home := t.TempDir()
+	home := daemontest.ShortDir(t)
 	received := listenAs(t, home, -1)
 	req := []byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
 	deadline := time.Now().Add(hangGuard)
@@ -159,7 +160,7 @@ func TestExchangeChecksPeerCredentials(t *testing.T) {
 // A symlinked inbox is never followed: the file it points at stays as it
 // was (the hook could otherwise append to any file the user can write).
 func TestHookDoesNotFollowInboxSymlink(t *testing.T) {
-	home := filepath.Join(t.TempDir(), "w")
+	home := filepath.Join(daemontest.ShortDir(t), "w")
 	p := hookproto.NewPaths(home)
 	if err := p.EnsureHome(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 // Package daemontest provides a scriptable daemon.Processor for tests: it
 // records every call and emits one finished span per hook event (ids
 // derived from the event, so a replayed event yields the same span) and
-// one per file change.
+// one per file change; and ShortDir, a home whose socket path fits.
 package daemontest
 
 import (
