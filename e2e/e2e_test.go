@@ -232,7 +232,10 @@ func startServer(t *testing.T) *server {
 			}
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	// A hang guard: on ClickHouse (WEAVE_E2E_STORE=clickhouse) the server
+	// creates its database and runs every migration before it is ready,
+	// which a loaded CI machine can stretch past 20 s.
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(s.url + "/readyz"); err == nil {
 			resp.Body.Close()

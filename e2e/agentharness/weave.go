@@ -54,7 +54,8 @@ func StartServer(t *testing.T, binDir string) *Server {
 			t.Logf("weave-server log:\n%s", s.logs.String())
 		}
 	})
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	// A hang guard, not the expected start time (a loaded CI machine).
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get(s.URL + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
