@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -858,6 +859,98 @@ func TestLatestSpansCollapses(t *testing.T) {
 		}
 		if total != 4 || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("offset %d limit %d: got %v (total %d), want %v (total 4)", tc.offset, tc.limit, got, total, tc.want)
+		}
+	}
+}
+
+// TestLatestSpansNewestDays: the spans page as it opens reads only the
+// newest days span_counts says hold the page, and reads again unbounded
+// when those days come back short (a rollup row counted twice).
+func TestLatestSpansNewestDays(t *testing.T) {
+	defer func(v int) { latestSlack = v }(latestSlack)
+	latestSlack = 0
+	s, f := newFakeStore(t, Config{})
+	day0 := storetest.T0.Truncate(24 * time.Hour)
+	at := func(day, sec int) time.Time {
+		return day0.Add(time.Duration(day)*24*time.Hour + time.Duration(sec)*time.Second)
+	}
+	type stored struct {
+		start time.Time
+		row   []any
+	}
+	span := func(id string, start time.Time) stored {
+		p, err := prepare(model.Span{ProjectID: "p", TraceID: storetest.TraceID("t"), SpanID: storetest.SpanID(id), SpanName: id, StartedAt: start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := spanValues(p, 1, false)
+		return stored{start, append(append([]any(nil), v[:len(lightCols)]...), uint64(1), uint8(0))}
+	}
+	// Newest first: two spans on day 1, two on day 0.
+	rows := []stored{span("a", at(1, 20)), span("b", at(1, 10)), span("c", at(0, 20)), span("d", at(0, 10))}
+	dayNumber := func(d int) int32 { return int32(at(d, 0).Unix() / 86400) }
+	var counts [][]any
+	var reads []string
+	f.respond = func(sql string, p map[string]any) [][]any {
+		switch {
+		case strings.HasPrefix(sql, "SELECT (SELECT toInt64(sum(span_count))"):
+			return [][]any{{int64(len(rows))}}
+		case strings.HasPrefix(sql, "SELECT day, toInt64(sum(span_count))"):
+			return counts
+		case !strings.Contains(sql, "ORDER BY started_at DESC LIMIT"):
+			return nil
+		}
+		var n uint64
+		from := int64(math.MinInt64)
+		for _, v := range p {
+			switch x := v.(type) {
+			case uint64:
+				n = x
+			case int64:
+				from = x
+			}
+		}
+		read := "unbounded"
+		if from != math.MinInt64 {
+			read = "from " + time.Unix(0, from).UTC().Format(time.DateOnly)
+		}
+		if len(reads) == 0 || reads[len(reads)-1] != read {
+			reads = append(reads, read) // a longer read of the same range is the same read
+		}
+		var out [][]any
+		for _, r := range rows {
+			if r.start.UnixNano() >= from && uint64(len(out)) < n {
+				out = append(out, r.row)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name      string
+		counts    [][]any
+		limit     int
+		want      []string
+		wantReads []string
+	}{
+		{"the newest day holds the page", [][]any{{dayNumber(1), int64(2)}, {dayNumber(0), int64(2)}}, 2,
+			[]string{"a", "b"}, []string{"from " + at(1, 0).Format(time.DateOnly)}},
+		{"two days hold it", [][]any{{dayNumber(1), int64(2)}, {dayNumber(0), int64(2)}}, 3,
+			[]string{"a", "b", "c"}, []string{"from " + at(0, 0).Format(time.DateOnly)}},
+		{"the counts run ahead: read again unbounded", [][]any{{dayNumber(1), int64(3)}, {dayNumber(0), int64(2)}}, 3,
+			[]string{"a", "b", "c"}, []string{"from " + at(1, 0).Format(time.DateOnly), "unbounded"}},
+		{"no rollup rows: unbounded", nil, 2, []string{"a", "b"}, []string{"unbounded"}},
+	} {
+		counts, reads = tc.counts, nil
+		spans, total, err := s.QuerySpans(context.Background(), store.SpanQuery{ProjectID: "p", Limit: tc.limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, sp := range spans {
+			got = append(got, sp.SpanName)
+		}
+		if total != 4 || !reflect.DeepEqual(got, tc.want) || !reflect.DeepEqual(reads, tc.wantReads) {
+			t.Errorf("%s: got %v (total %d) reading %v, want %v (total 4) reading %v", tc.name, got, total, reads, tc.want, tc.wantReads)
 		}
 	}
 }
