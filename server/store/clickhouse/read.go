@@ -282,12 +282,13 @@ func spanCountSQL(l layout, q store.SpanQuery, live int64) (b built, ok bool, er
 }
 
 // liveFrom is spanCountSQL's live: the start of the day after the one
-// the retention's cutoff falls in.
+// the retention's cutoff falls in (the TTL the tables carry: readRetention).
 func (s *Store) liveFrom() int64 {
-	if s.cfg.RetentionDays <= 0 {
+	days := s.retention.Load()
+	if days <= 0 {
 		return math.MinInt64
 	}
-	cutoff := s.now().Add(-time.Duration(s.cfg.RetentionDays) * 24 * time.Hour).UnixNano()
+	cutoff := s.now().Add(-time.Duration(days) * 24 * time.Hour).UnixNano()
 	return (store.FloorDiv(cutoff, dayNanos) + 1) * dayNanos
 }
 

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -42,11 +43,11 @@ func (s *Store) SetRetention(ctx context.Context, days int) error {
 			if days > 0 {
 				q += " MODIFY TTL " + t.expr + " + INTERVAL " + strconv.Itoa(days) + " DAY"
 			} else {
-				has, err := s.hasTTL(ctx, conn, t.table)
+				ttl, err := s.tableTTL(ctx, conn, t.table)
 				if err != nil {
 					return err
 				}
-				if !has {
+				if ttl == "" {
 					continue // nothing to remove
 				}
 				q += " REMOVE TTL"
@@ -57,19 +58,26 @@ func (s *Store) SetRetention(ctx context.Context, days int) error {
 		}
 		return nil
 	}
+	var err error
 	if !s.l.sharded {
-		return run(s.conn)
+		err = run(s.conn)
+	} else {
+		err = s.eachNode(ctx, func(addr string, conn driver.Conn) error {
+			if err := run(conn); err != nil {
+				return fmt.Errorf("%w (node %s)", err, addr)
+			}
+			return nil
+		})
 	}
-	return s.eachNode(ctx, func(addr string, conn driver.Conn) error {
-		if err := run(conn); err != nil {
-			return fmt.Errorf("%w (node %s)", err, addr)
-		}
-		return nil
-	})
+	if err == nil {
+		s.retention.Store(int64(days))
+	}
+	return err
 }
 
-// hasTTL reports whether a storage table has a table TTL.
-func (s *Store) hasTTL(ctx context.Context, conn driver.Conn, table string) (bool, error) {
+// tableTTL returns the TTL clause of table's DDL (its local table in a
+// cluster), "" without one.
+func (s *Store) tableTTL(ctx context.Context, conn driver.Conn, table string) (string, error) {
 	name := table
 	if s.l.isCluster() {
 		name += "_local"
@@ -77,17 +85,43 @@ func (s *Store) hasTTL(ctx context.Context, conn driver.Conn, table string) (boo
 	rows, err := conn.Query(ctx, "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {name:String}",
 		named("db", s.l.db), named("name", name))
 	if err != nil {
-		return false, fmt.Errorf("clickhouse: set retention: read %s: %w", table, err)
+		return "", fmt.Errorf("clickhouse: read the TTL of %s: %w", table, err)
 	}
 	defer rows.Close()
 	var ddl string
 	for rows.Next() {
 		if err := rows.Scan(&ddl); err != nil {
-			return false, fmt.Errorf("clickhouse: set retention: read %s: %w", table, err)
+			return "", fmt.Errorf("clickhouse: read the TTL of %s: %w", table, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("clickhouse: set retention: read %s: %w", table, err)
+		return "", fmt.Errorf("clickhouse: read the TTL of %s: %w", table, err)
 	}
-	return strings.Contains(ddl, " TTL "), nil
+	if i := strings.Index(ddl, " TTL "); i >= 0 {
+		return ddl[i:], nil
+	}
+	return "", nil
+}
+
+// ttlDays matches the retention in a TTL clause as ClickHouse shows it.
+var ttlDays = regexp.MustCompile(`toIntervalDay\((\d+)\)`)
+
+// readRetention sets the retention the counts assume (liveFrom) from the
+// TTL span_state really carries: `weave-server migrate
+// --clickhouse-retention-days` changes it after the tables were created,
+// and a server started without the flag must still count the day the
+// cutoff falls in from the spans, not from its whole-day rollup row.
+func (s *Store) readRetention(ctx context.Context) error {
+	ttl, err := s.tableTTL(ctx, s.conn, "span_state")
+	if err != nil {
+		return err
+	}
+	days := 0
+	if m := ttlDays.FindStringSubmatch(ttl); m != nil {
+		if days, err = strconv.Atoi(m[1]); err != nil {
+			return fmt.Errorf("clickhouse: the TTL of span_state %q: %w", ttl, err)
+		}
+	}
+	s.retention.Store(int64(days))
+	return nil
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/weavetrace/weave/server/store"
 )
 
 // TestTTLTablesMatchSchema checks that SetRetention changes the TTL of
@@ -108,10 +112,58 @@ func TestMigrateRetentionLive(t *testing.T) {
 			t.Errorf("%s after SetRetention(30): TTL %q, want 30 days", x.table, got[x.table])
 		}
 	}
+	// A server started without the flag counts as the tables' TTL says.
+	again, err := Open(ctx, s.cfg, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := again.retention.Load(); got != 30 {
+		t.Errorf("a store opened without a retention on tables with a 30-day TTL assumes %d days, want 30", got)
+	}
 	if err := s.SetRetention(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := ttlOf(); len(got) != 0 {
 		t.Errorf("after SetRetention(0): got TTLs %v, want none", got)
+	}
+}
+
+// TestRetentionFromTables: the counts' liveFrom follows the TTL span_state
+// carries, not the server's own flag (migrate --clickhouse-retention-days
+// changes the TTL of tables a server without the flag then reads), and
+// what SetRetention sets.
+func TestRetentionFromTables(t *testing.T) {
+	s, f := newFakeStore(t, Config{})
+	ddl := "CREATE TABLE weave.span_state (`started_at` DateTime64(9)) ENGINE = VersionedCollapsingMergeTree(sign, version) " +
+		"ORDER BY (project_id, trace_id) TTL toDateTime(started_at) + toIntervalDay(30) SETTINGS index_granularity = 8192"
+	f.respond = func(sql string, _ map[string]any) [][]any {
+		if strings.Contains(sql, "FROM system.tables") {
+			return [][]any{{ddl}}
+		}
+		return nil
+	}
+	if s.liveFrom() != math.MinInt64 {
+		t.Fatalf("without a retention: liveFrom %d, want none", s.liveFrom())
+	}
+	if err := s.readRetention(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := s.now().Add(-30 * 24 * time.Hour).UnixNano()
+	if want := (store.FloorDiv(cutoff, dayNanos) + 1) * dayNanos; s.liveFrom() != want {
+		t.Errorf("tables with a 30-day TTL: liveFrom %d, want %d (the day after the cutoff's)", s.liveFrom(), want)
+	}
+	ddl = strings.Replace(ddl, " TTL toDateTime(started_at) + toIntervalDay(30)", "", 1)
+	if err := s.readRetention(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s.liveFrom() != math.MinInt64 {
+		t.Errorf("tables without a TTL: liveFrom %d, want none", s.liveFrom())
+	}
+	if err := s.SetRetention(context.Background(), 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.retention.Load(); got != 7 {
+		t.Errorf("after SetRetention(7): %d days, want 7", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -61,6 +62,10 @@ type Store struct {
 	content *digestCache
 	states  *stateCache // recently written traces' states, under writeMu's protocol
 	search  searchPlan
+	// retention is the retention in days the tables' TTL carries (0:
+	// none), which the counts' liveFrom assumes: Config.RetentionDays,
+	// then what Open reads from span_state and SetRetention sets.
+	retention atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -103,6 +108,10 @@ func Open(ctx context.Context, cfg Config, set Settings) (*Store, error) {
 		}
 	}
 	if err := s.detectSearch(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := s.readRetention(ctx); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -151,6 +160,7 @@ func New(conn driver.Conn, cfg Config, set Settings) *Store {
 	if cfg.searchPlan != nil {
 		s.search = *cfg.searchPlan
 	}
+	s.retention.Store(int64(cfg.RetentionDays))
 	s.states = newStateCache(cfg.StateCacheBytes, func() time.Time { return s.now() })
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
