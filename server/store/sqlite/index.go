@@ -45,9 +45,6 @@ const (
 	passChanges = 10_000
 	// rebuildChunk is how many spans a rebuild indexes per transaction.
 	rebuildChunk = 2_000
-	// passGather is how long a background pass waits for more changes
-	// when fewer than half a pass are pending (indexLoop).
-	passGather = 200 * time.Millisecond
 )
 
 const searchSchema = `
@@ -558,16 +555,6 @@ func (s *Store) indexLoop() {
 	ix := s.ix
 	defer ix.wg.Done()
 	for {
-		// A pass costs a segment of the full-text index (which automerge
-		// then merges again) and a commit: gather a few writes' worth
-		// first. Searches do not wait for this (syncSearch applies
-		// whatever is logged), nor does a rebuild.
-		if ix.pending.Load() < passChanges/2 && !ix.rebuild.Load() {
-			select {
-			case <-ix.ctx.Done():
-			case <-time.After(passGather):
-			}
-		}
 		_, err := s.indexPass(ix.ctx)
 		ix.runMu.Lock()
 		if err != nil || ix.closed || !s.indexBehind() {
