@@ -107,20 +107,30 @@ func (d *anyDecoder) object(depth int) (any, error) {
 			return nil, err
 		}
 		m[k.(string)] = v
-		if d.ws(); d.i >= len(d.s) {
-			return nil, errJSON
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-			d.ws()
-		case '}':
-			d.i++
+		if end, err := d.next('}'); err != nil {
+			return nil, err
+		} else if end {
 			return m, nil
-		default:
-			return nil, errJSON
 		}
 	}
+}
+
+// next reads what follows an object's member or an array's element: a
+// comma (more follow) or closing, which ends it.
+func (d *anyDecoder) next(closing byte) (end bool, err error) {
+	if d.ws(); d.i >= len(d.s) {
+		return false, errJSON
+	}
+	switch d.s[d.i] {
+	case ',':
+		d.i++
+		d.ws()
+		return false, nil
+	case closing:
+		d.i++
+		return true, nil
+	}
+	return false, errJSON
 }
 
 func (d *anyDecoder) array(depth int) (any, error) {
@@ -140,18 +150,10 @@ func (d *anyDecoder) array(depth int) (any, error) {
 			return nil, err
 		}
 		list = append(list, v)
-		if d.ws(); d.i >= len(d.s) {
-			return nil, errJSON
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-			d.ws()
-		case ']':
-			d.i++
+		if end, err := d.next(']'); err != nil {
+			return nil, err
+		} else if end {
 			return list, nil
-		default:
-			return nil, errJSON
 		}
 	}
 }
