@@ -128,58 +128,51 @@ func Tokenize(s string) []Token {
 // (most of what agents say and tools print) takes a fast path of its own;
 // any other word goes through Normalize.
 func AppendWords(dst []byte, s string, sep byte) []byte {
-	start := -1 // start of the current word; -1 between words
-	ascii := true
-	flush := func(end int) {
-		w := s[start:end]
-		if ascii {
-			for i := 0; i < len(w); i++ {
-				c := w[i]
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				dst = append(dst, c)
-			}
-		} else {
-			dst = append(dst, Normalize(w)...)
-		}
-		dst = append(dst, sep)
-		start, ascii = -1, true
-	}
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if asciiWord[c] {
-				if start < 0 {
-					start = i
-				}
-			} else if start >= 0 {
-				flush(i)
+		if c := s[i]; c < utf8.RuneSelf {
+			if asciiLower[c] == 0 {
+				i++
+				continue
 			}
-			i++
+		} else if r, n := utf8.DecodeRuneInString(s[i:]); !IsWordRune(r) {
+			i += n
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if IsWordRune(r) {
-			if start < 0 {
-				start = i
+		// A word starts at i: copy it lower-cased while it is ASCII; a
+		// word with any other rune goes through Normalize whole.
+		start, mark, ascii := i, len(dst), true
+		for i < len(s) {
+			if c := s[i]; c < utf8.RuneSelf {
+				l := asciiLower[c]
+				if l == 0 {
+					break
+				}
+				dst = append(dst, l)
+				i++
+				continue
+			}
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if !IsWordRune(r) {
+				break
 			}
 			ascii = false
-		} else if start >= 0 {
-			flush(i)
+			i += n
 		}
-		i += n
-	}
-	if start >= 0 {
-		flush(len(s))
+		if !ascii {
+			dst = append(dst[:mark], Normalize(s[start:i])...)
+		}
+		dst = append(dst, sep)
 	}
 	return dst
 }
 
-// asciiWord marks the ASCII bytes IsWordRune accepts: letters and digits.
-var asciiWord = func() (t [utf8.RuneSelf]bool) {
+// asciiLower maps the ASCII bytes IsWordRune accepts (letters and
+// digits) to their lower case, and every other ASCII byte to 0.
+var asciiLower = func() (t [utf8.RuneSelf]byte) {
 	for c := range t {
-		t[c] = IsWordRune(rune(c))
+		if IsWordRune(rune(c)) {
+			t[c] = byte(unicode.ToLower(rune(c)))
+		}
 	}
 	return t
 }()
