@@ -32,7 +32,7 @@ var version = "0.1.0-dev"
 
 const usage = `usage: weave-server [serve] [flags]
        weave-server migrate [--store KIND] [--data-dir DIR] [clickhouse flags]
-                            [--clickhouse-rebuild-tables]
+                            [--clickhouse-rebuild-tables] [--clickhouse-rebuild-counts]
        weave-server export --project E/P [export flags]
        weave-server version
 
@@ -109,6 +109,10 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
                           their granule sizes were set into new ones (reads
                           by key get faster); rows written meanwhile are
                           lost: run it with no weave-server writing
+  --clickhouse-rebuild-counts    (migrate only) set the span and conversation
+                          counts (span_counts, conversations) to what
+                          span_state holds, if they drifted; safe beside
+                          running servers
   --clickhouse-batch-rows N      spans per insert batch (default 1000)
   --clickhouse-flush-interval D  under concurrent load, longest wait for a
                           batch to fill and shortest time between two
@@ -281,6 +285,7 @@ func runMigrate(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "")
 	clickHouseFlags(fs, &cfg.ClickHouse)
 	fs.BoolVar(&cfg.ClickHouse.RebuildTables, "clickhouse-rebuild-tables", false, "")
+	rebuildCounts := fs.Bool("clickhouse-rebuild-counts", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -324,6 +329,23 @@ func runMigrate(args []string, stderr io.Writer) int {
 			return 1
 		}
 		logger.Info("retention set", "days", cfg.ClickHouse.RetentionDays)
+	}
+	if *rebuildCounts {
+		r, ok := st.(interface {
+			RebuildCounts(ctx context.Context) (uint64, error)
+		})
+		if !ok {
+			st.Close()
+			fmt.Fprintf(stderr, "weave-server: migrate: --clickhouse-rebuild-counts applies to the ClickHouse store\n")
+			return 2
+		}
+		n, err := r.RebuildCounts(ctx)
+		if err != nil {
+			st.Close()
+			fmt.Fprintf(stderr, "weave-server: migrate: %v\n", err)
+			return 1
+		}
+		logger.Info("counts rebuilt", "keys_corrected", n)
 	}
 	if err := st.Close(); err != nil {
 		fmt.Fprintf(stderr, "weave-server: migrate: %v\n", err)

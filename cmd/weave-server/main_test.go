@@ -32,6 +32,7 @@ func TestRun(t *testing.T) {
 		{"migrate_extra_argument", []string{"migrate", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"cpuprofile_unwritable", []string{"serve", "--cpuprofile", "/nonexistent/dir/cpu.prof"}, 1, "", "--cpuprofile"},
 		{"migrate_sqlite", []string{"migrate", "--data-dir", "DATADIR"}, 0, "", "schema is up to date"},
+		{"migrate_sqlite_rebuild_counts", []string{"migrate", "--data-dir", "DATADIR", "--clickhouse-rebuild-counts"}, 2, "", "applies to the ClickHouse store"},
 		{"migrate_sqlite_retention", []string{"migrate", "--data-dir", "DATADIR", "--clickhouse-retention-days", "30"}, 2, "", "serve --retention-days"},
 		{"bad_retention", []string{"serve", "--retention-days", "-3"}, 1, "", "--retention-days"},
 		{"bad_retention_project", []string{"serve", "--retention-project", "acme"}, 2, "", "PROJECT=DAYS"},

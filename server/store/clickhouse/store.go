@@ -259,6 +259,11 @@ func (s *Store) migrateNode(ctx context.Context, conn driver.Conn) error {
 				return fmt.Errorf("clickhouse: migrate %04d_%s: %s: %w", m.version, m.name, firstLine(q), err)
 			}
 		}
+		if step := migrationSteps[m.version]; step != nil {
+			if err := step(s, ctx, conn); err != nil {
+				return fmt.Errorf("clickhouse: migrate %04d_%s: %w", m.version, m.name, err)
+			}
+		}
 		err := insertInto(ctx, conn, s.l.migrationsTable(), []string{"version", "name", "applied_at"},
 			[][]any{{uint32(m.version), m.name, s.now().UTC()}})
 		if err != nil {

@@ -37,13 +37,6 @@ SELECT
     if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) AS last_ns
 FROM {{local "span_state"}};
 
--- The spans stored before this version: every state row, cancel rows
--- included, so that the sums are those of the surviving states. Each node
--- copies its own rows; in a replicated cluster, through the Distributed
--- tables. A state written while this runs (by another weave-server), or
--- a copy run again after an interruption, counts twice: its conversation
--- then outlives its spans here, which the page's exact figures (and only
--- the total) ignore.
-{{if .Replicated}}INSERT INTO {{table "conversations"}} SELECT project_id, conv_key, day, toInt64(sign), if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) FROM {{table "span_state"}};
-{{else}}INSERT INTO {{local "conversations"}} SELECT project_id, conv_key, day, toInt64(sign), if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) FROM {{local "span_state"}};
-{{end}}
+-- The spans stored before this version are counted by the version's Go
+-- step (counts.go, reconcile), as for span_counts (0012): every state
+-- once, however often the step runs.

@@ -25,11 +25,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {{local "span_counts_mv"}}{{on}} TO {{loc
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM {{local "span_state"}};
 
--- The spans stored before this version: every state row, cancel rows
--- included, summed as the view sums them. Each node copies its own rows;
--- in a replicated cluster, through the Distributed tables. A state
--- written while this runs (by another weave-server), or a copy run again
--- after an interruption, counts twice.
-{{if .Replicated}}INSERT INTO {{table "span_counts"}} SELECT project_id, day, operation_name, status_code, toInt64(sum(sign)) FROM {{table "span_state"}} GROUP BY project_id, day, operation_name, status_code;
-{{else}}INSERT INTO {{local "span_counts"}} SELECT project_id, day, operation_name, status_code, toInt64(sum(sign)) FROM {{local "span_state"}} GROUP BY project_id, day, operation_name, status_code;
-{{end}}
+-- The spans stored before this version are counted by the version's Go
+-- step (counts.go, reconcile): it adds to each row the difference between
+-- span_state and what the view has counted so far, so that a run
+-- interrupted after it, run again, or run by two servers at once, counts
+-- every state once.

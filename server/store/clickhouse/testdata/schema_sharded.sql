@@ -617,8 +617,6 @@ SELECT
     if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) AS last_ns
 FROM `weave`.`span_state_local`;
 
-INSERT INTO `weave`.`conversations_local` SELECT project_id, conv_key, day, toInt64(sign), if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) FROM `weave`.`span_state_local`;
-
 -- migration 12 span_counts
 
 CREATE TABLE IF NOT EXISTS `weave`.`span_counts_local`
@@ -638,6 +636,4 @@ ENGINE = Distributed('weave_cluster', 'weave', 'span_counts_local', rand());
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv_local` TO `weave`.`span_counts_local` AS
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state_local`;
-
-INSERT INTO `weave`.`span_counts_local` SELECT project_id, day, operation_name, status_code, toInt64(sum(sign)) FROM `weave`.`span_state_local` GROUP BY project_id, day, operation_name, status_code;
 

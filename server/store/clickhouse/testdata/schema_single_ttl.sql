@@ -537,8 +537,6 @@ SELECT
     if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) AS last_ns
 FROM `weave`.`span_state`;
 
-INSERT INTO `weave`.`conversations` SELECT project_id, conv_key, day, toInt64(sign), if(sign > 0, greatest(toUnixTimestamp64Nano(started_at), ifNull(toUnixTimestamp64Nano(ended_at), 0)), toInt64(-9223372036854775807)) FROM `weave`.`span_state`;
-
 -- migration 12 span_counts
 
 CREATE TABLE IF NOT EXISTS `weave`.`span_counts`
@@ -556,6 +554,4 @@ TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 30 DAY;
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv` TO `weave`.`span_counts` AS
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state`;
-
-INSERT INTO `weave`.`span_counts` SELECT project_id, day, operation_name, status_code, toInt64(sum(sign)) FROM `weave`.`span_state` GROUP BY project_id, day, operation_name, status_code;
 
