@@ -168,7 +168,9 @@ var reconciledAt = map[int]string{10: "conversations", 12: "span_counts"}
 
 // migrationSteps are the parts of migrations that are Go, run on the
 // node's connection after the version's statements.
-var migrationSteps = map[int]func(s *Store, ctx context.Context, conn driver.Conn) error{}
+var migrationSteps = map[int]func(s *Store, ctx context.Context, conn driver.Conn) error{
+	16: (*Store).retimeTTL,
+}
 
 func init() {
 	for v, table := range reconciledAt {

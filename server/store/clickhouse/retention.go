@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,15 +16,15 @@ import (
 var ttlTables = []struct{ table, expr string }{
 	{"spans", "toDateTime(started_at)"},
 	{"span_state", "toDateTime(started_at)"},
-	{"agent_versions", "toDateTime(toInt64(day) * 86400)"},
-	{"agent_minutes", "toDateTime(minute * 60)"},
+	{"agent_versions", "toDateTime((toInt64(day) + 1) * 86400)"},
+	{"agent_minutes", "toDateTime((minute + 1) * 60)"},
 	{"conv_traces", "toDateTime(last_at)"},
 	{"message_content", "toDateTime(refreshed_at)"},
 	{"message_occurrences", "toDateTime(started_at)"},
 	{"message_occurrences_by_time", "toDateTime(started_at)"},
 	{"metric_points", "toDateTime(intDiv(time_ns, 1000000000))"},
-	{"agent_costs", "toDateTime(toInt64(day) * 86400)"},
-	{"agent_minute_costs", "toDateTime(minute * 60)"},
+	{"agent_costs", "toDateTime((toInt64(day) + 1) * 86400)"},
+	{"agent_minute_costs", "toDateTime((minute + 1) * 60)"},
 	{"conversations", "toDateTime((toInt64(day) + 1) * 86400)"},
 	{"span_counts", "toDateTime((toInt64(day) + 1) * 86400)"},
 }
@@ -41,7 +42,7 @@ func (s *Store) SetRetention(ctx context.Context, days int) error {
 		for _, t := range ttlTables {
 			q := "ALTER TABLE " + s.l.local(t.table) + s.l.onCluster()
 			if days > 0 {
-				q += " MODIFY TTL " + t.expr + " + INTERVAL " + strconv.Itoa(days) + " DAY"
+				q = s.modifyTTL(t.table, t.expr, days)
 			} else {
 				ttl, err := s.tableTTL(ctx, conn, t.table)
 				if err != nil {
@@ -73,6 +74,45 @@ func (s *Store) SetRetention(ctx context.Context, days int) error {
 		s.retention.Store(int64(days))
 	}
 	return err
+}
+
+// modifyTTL is the statement that sets table's TTL to expr plus days.
+func (s *Store) modifyTTL(table, expr string, days int) string {
+	return "ALTER TABLE " + s.l.local(table) + s.l.onCluster() + " MODIFY TTL " + expr + " + INTERVAL " + strconv.Itoa(days) + " DAY"
+}
+
+// dayEndTTL are the rollups whose TTL version 16 moved from the start of
+// a row's day (minute) to its end.
+var dayEndTTL = []string{"agent_versions", "agent_minutes", "agent_costs", "agent_minute_costs"}
+
+// retimeTTL is version 16's step on one node (or ON CLUSTER): the tables
+// of dayEndTTL that have a TTL get ttlTables' expression with the
+// retention their TTL carries.
+func (s *Store) retimeTTL(ctx context.Context, conn driver.Conn) error {
+	for _, t := range ttlTables {
+		if !slices.Contains(dayEndTTL, t.table) {
+			continue
+		}
+		ttl, err := s.tableTTL(ctx, conn, t.table)
+		if err != nil {
+			return err
+		}
+		if ttl == "" {
+			continue // kept forever
+		}
+		m := ttlDays.FindStringSubmatch(ttl)
+		if m == nil {
+			return fmt.Errorf("clickhouse: the TTL of %s %q: no retention in days", t.table, ttl)
+		}
+		days, err := strconv.Atoi(m[1])
+		if err != nil {
+			return fmt.Errorf("clickhouse: the TTL of %s %q: %w", t.table, ttl, err)
+		}
+		if err := conn.Exec(ctx, s.modifyTTL(t.table, t.expr, days)); err != nil {
+			return fmt.Errorf("clickhouse: the TTL of %s at the end of its day: %w", t.table, err)
+		}
+	}
+	return nil
 }
 
 // tableTTL returns the TTL clause of table's DDL (its local table in a

@@ -14,6 +14,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
+	"github.com/weavetrace/weave/server/store/storetest"
 )
 
 // TestTTLTablesMatchSchema checks that SetRetention changes the TTL of
@@ -71,6 +73,34 @@ func TestSetRetentionSnapshot(t *testing.T) {
 		}
 	}
 	golden(t, "retention.txt", b.String())
+}
+
+// TestRetimeTTLSnapshot records migration 16's step on one node, in a
+// replicated cluster (ON CLUSTER) and on a node of a sharded one (its own
+// tables): the TTL of the agent rollups at the end of the row's day or
+// minute, with the retention the table's TTL carries (30 days here).
+func TestRetimeTTLSnapshot(t *testing.T) {
+	var b strings.Builder
+	for _, cfg := range []Config{{}, {Cluster: "weave_cluster"}, {Cluster: "weave_cluster", ClusterMode: ClusterSharded}} {
+		s, f := newFakeStore(t, cfg)
+		f.respond = func(sql string, params map[string]any) [][]any {
+			if strings.HasPrefix(sql, "SELECT create_table_query FROM system.tables") {
+				return [][]any{{"CREATE TABLE x (day Int32) ENGINE = AggregatingMergeTree ORDER BY day TTL toDateTime(toInt64(day) * 86400) + toIntervalDay(30)"}}
+			}
+			return nil
+		}
+		if err := s.retimeTTL(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+		var execs []call
+		for _, c := range f.take() {
+			if c.kind == "exec" {
+				execs = append(execs, c)
+			}
+		}
+		b.WriteString(fmt.Sprintf("### cluster %q, mode %q\n\n", cfg.Cluster, cfg.ClusterMode) + render(execs))
+	}
+	golden(t, "retime_ttl.txt", b.String())
 }
 
 // TestMigrateRetentionLive changes the TTL of a live database's tables and
@@ -165,5 +195,75 @@ func TestRetentionFromTables(t *testing.T) {
 	}
 	if got := s.retention.Load(); got != 7 {
 		t.Errorf("after SetRetention(7): %d days, want 7", got)
+	}
+}
+
+// TestTTLDayEndLive: a rollup row of the last retained day is kept as
+// long as the spans it counts (it expired at the day's start plus the
+// retention, up to a day before them), on new tables and on tables of an
+// earlier version that migration 16 changes, keeping their retention.
+func TestTTLDayEndLive(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	if today.Add(24*time.Hour).Sub(now) < 5*time.Minute {
+		t.Skip("too close to midnight UTC for a span of yesterday within a day's retention")
+	}
+	cfg := testConfig(clickhousetest.DSN(t), "")
+	cfg.RetentionDays = 1
+	t.Cleanup(func() { dropDatabase(t, cfg) })
+	s, err := Open(ctx, cfg, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A store of version 15: the old TTLs, with another retention than
+	// the server's flag (migrate --clickhouse-retention-days 2 did it).
+	old := map[string]string{"agent_versions": "toDateTime(toInt64(day) * 86400)", "agent_costs": "toDateTime(toInt64(day) * 86400)",
+		"agent_minutes": "toDateTime(minute * 60)", "agent_minute_costs": "toDateTime(minute * 60)"}
+	for table, expr := range old {
+		if err := s.conn.Exec(ctx, s.modifyTTL(table, expr, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.l.migrationsTable()+" DELETE WHERE version = 16 SETTINGS mutations_sync = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for table := range old {
+		ttl, err := s.tableTTL(ctx, s.conn, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ttl, " + 1) * ") || !strings.Contains(ttl, "toIntervalDay(2)") {
+			t.Errorf("%s after migration 16: TTL %q, want the end of the row's day or minute plus the 2 days it had", table, ttl)
+		}
+	}
+	if err := s.SetRetention(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The last second of yesterday: within a day's retention until the
+	// end of today.
+	span := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "c", Turn: 1, Start: today.Add(-time.Second), Prompt: "hi", Calls: 1})
+	if err := s.WriteSpans(ctx, span.Spans); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"span_state", "agent_versions", "agent_costs"} {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.l.local(table)+" MATERIALIZE TTL SETTINGS mutations_sync = 2"); err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.l.table(table)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Errorf("%s after its TTL applied: no rows, want those of yesterday's spans (within a day's retention)", table)
+		}
+	}
+	vs, err := s.AgentVersions(ctx, "p", span.Spans[0].AgentName)
+	if err != nil || len(vs) == 0 {
+		t.Errorf("AgentVersions of yesterday's agent after the TTL applied: %v, %v; want its version", vs, err)
 	}
 }

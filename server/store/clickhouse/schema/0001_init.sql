@@ -127,7 +127,9 @@ ORDER BY (project_id, trace_id, span_id)
 -- (a cancel row carries neutral values) and are corrected on read where a
 -- stale flag says a span left the group. day and minute are whole days /
 -- minutes since the Unix epoch of the span's started_at. Durations count
--- only ended invoke_agent spans whose end is after their start.
+-- only ended invoke_agent spans whose end is after their start. A row
+-- expires at the end of its day (minute) plus the retention, once every
+-- span it counts has (version 16 moved it there from the start).
 CREATE TABLE IF NOT EXISTS {{local "agents"}}{{on}}
 (
     project_id LowCardinality(String),
@@ -196,7 +198,7 @@ CREATE TABLE IF NOT EXISTS {{local "agent_versions"}}{{on}}
 )
 ENGINE = {{engine "agent_versions" "AggregatingMergeTree" ""}}
 ORDER BY (project_id, agent_name, agent_version, day)
-{{ttl "toDateTime(toInt64(day) * 86400)"}};
+{{ttl "toDateTime((toInt64(day) + 1) * 86400)"}};
 
 {{distributed "agent_versions" "rand()"}};
 
@@ -241,7 +243,7 @@ CREATE TABLE IF NOT EXISTS {{local "agent_minutes"}}{{on}}
 )
 ENGINE = {{engine "agent_minutes" "AggregatingMergeTree" ""}}
 ORDER BY (project_id, agent_name, minute)
-{{ttl "toDateTime(minute * 60)"}};
+{{ttl "toDateTime((minute + 1) * 60)"}};
 
 {{distributed "agent_minutes" "rand()"}};
 

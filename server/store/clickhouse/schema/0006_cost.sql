@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS {{local "agent_costs"}}{{on}}
 )
 ENGINE = {{engine "agent_costs" "AggregatingMergeTree" ""}}
 ORDER BY (project_id, agent_name, agent_version, day)
-{{ttl "toDateTime(toInt64(day) * 86400)"}};
+{{ttl "toDateTime((toInt64(day) + 1) * 86400)"}};
 
 {{distributed "agent_costs" "rand()"}};
 
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS {{local "agent_minute_costs"}}{{on}}
 )
 ENGINE = {{engine "agent_minute_costs" "AggregatingMergeTree" ""}}
 ORDER BY (project_id, agent_name, minute)
-{{ttl "toDateTime(minute * 60)"}};
+{{ttl "toDateTime((minute + 1) * 60)"}};
 
 {{distributed "agent_minute_costs" "rand()"}};
 

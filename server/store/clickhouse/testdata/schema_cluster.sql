@@ -191,7 +191,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`agent_versions_local` ON CLUSTER `weave_clus
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/agent_versions_local', '{replica}')
 ORDER BY (project_id, agent_name, agent_version, day)
-TTL toDateTime(toInt64(day) * 86400) + INTERVAL 90 DAY;
+TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 90 DAY;
 
 CREATE TABLE IF NOT EXISTS `weave`.`agent_versions` ON CLUSTER `weave_cluster` AS `weave`.`agent_versions_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'agent_versions_local', rand());
@@ -236,7 +236,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`agent_minutes_local` ON CLUSTER `weave_clust
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/agent_minutes_local', '{replica}')
 ORDER BY (project_id, agent_name, minute)
-TTL toDateTime(minute * 60) + INTERVAL 90 DAY;
+TTL toDateTime((minute + 1) * 60) + INTERVAL 90 DAY;
 
 CREATE TABLE IF NOT EXISTS `weave`.`agent_minutes` ON CLUSTER `weave_cluster` AS `weave`.`agent_minutes_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'agent_minutes_local', rand());
@@ -488,7 +488,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`agent_costs_local` ON CLUSTER `weave_cluster
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/agent_costs_local', '{replica}')
 ORDER BY (project_id, agent_name, agent_version, day)
-TTL toDateTime(toInt64(day) * 86400) + INTERVAL 90 DAY;
+TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 90 DAY;
 
 CREATE TABLE IF NOT EXISTS `weave`.`agent_costs` ON CLUSTER `weave_cluster` AS `weave`.`agent_costs_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'agent_costs_local', rand());
@@ -515,7 +515,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`agent_minute_costs_local` ON CLUSTER `weave_
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/weave/agent_minute_costs_local', '{replica}')
 ORDER BY (project_id, agent_name, minute)
-TTL toDateTime(minute * 60) + INTERVAL 90 DAY;
+TTL toDateTime((minute + 1) * 60) + INTERVAL 90 DAY;
 
 CREATE TABLE IF NOT EXISTS `weave`.`agent_minute_costs` ON CLUSTER `weave_cluster` AS `weave`.`agent_minute_costs_local`
 ENGINE = Distributed('weave_cluster', 'weave', 'agent_minute_costs_local', rand());
@@ -653,4 +653,6 @@ ENGINE = Distributed('weave_cluster', 'weave', 'span_counts_local', rand());
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv_local` ON CLUSTER `weave_cluster` TO `weave`.`span_counts_local` AS
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state_local`;
+
+-- migration 16 ttl_day_end
 

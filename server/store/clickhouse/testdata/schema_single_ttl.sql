@@ -179,7 +179,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`agent_versions`
 )
 ENGINE = AggregatingMergeTree()
 ORDER BY (project_id, agent_name, agent_version, day)
-TTL toDateTime(toInt64(day) * 86400) + INTERVAL 30 DAY;
+TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 30 DAY;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_versions_mv` TO `weave`.`agent_versions` AS
 SELECT
@@ -221,7 +221,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`agent_minutes`
 )
 ENGINE = AggregatingMergeTree()
 ORDER BY (project_id, agent_name, minute)
-TTL toDateTime(minute * 60) + INTERVAL 30 DAY;
+TTL toDateTime((minute + 1) * 60) + INTERVAL 30 DAY;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_minutes_mv` TO `weave`.`agent_minutes` AS
 SELECT
@@ -423,7 +423,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`agent_costs`
 )
 ENGINE = AggregatingMergeTree()
 ORDER BY (project_id, agent_name, agent_version, day)
-TTL toDateTime(toInt64(day) * 86400) + INTERVAL 30 DAY;
+TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 30 DAY;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_costs_mv` TO `weave`.`agent_costs` AS
 SELECT
@@ -447,7 +447,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`agent_minute_costs`
 )
 ENGINE = AggregatingMergeTree()
 ORDER BY (project_id, agent_name, minute)
-TTL toDateTime(minute * 60) + INTERVAL 30 DAY;
+TTL toDateTime((minute + 1) * 60) + INTERVAL 30 DAY;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`agent_minute_costs_mv` TO `weave`.`agent_minute_costs` AS
 SELECT
@@ -554,4 +554,6 @@ TTL toDateTime((toInt64(day) + 1) * 86400) + INTERVAL 30 DAY;
 CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv` TO `weave`.`span_counts` AS
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state`;
+
+-- migration 16 ttl_day_end
 
