@@ -235,6 +235,9 @@ func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gon
 	if err := s.applyDelete(ctx, traces, goneSpans, cut, wp.rows); err != nil {
 		return res, err
 	}
+	if err := s.purgeOccurrences(ctx, wp.rows.occurrences); err != nil {
+		return res, err
+	}
 	if err := s.freeBodies(ctx, bodies, start); err != nil {
 		return res, err
 	}
@@ -269,6 +272,50 @@ func (s *Store) applyDelete(ctx context.Context, traces, gone map[string][]strin
 		}
 	}
 	return s.insertPlan(ctx, rows)
+}
+
+// purgeOccurrences deletes every row of the occurrence keys a deletion
+// round took away (those it wrote a tombstone for), the tombstone with
+// the rows it shadows: left behind, a tombstone would stay for good
+// without a TTL, and mark its conversation as touched for every search of
+// the conversations page (conversations_search.go), which gives up its
+// fast path past touchedMax such conversations. Until the DELETE applies
+// the tombstone hides the rows, as before; rows of the key written since,
+// at a later version (by another server), stay. The DELETE reads the
+// keys' digests by the primary key.
+func (s *Store) purgeOccurrences(ctx context.Context, occurrences [][]any) error {
+	type keys struct {
+		d, c, r, t []string // digest, conv_key, role, trace_id of each tombstone
+		v          []uint64 // its version
+	}
+	byProject := map[string]*keys{}
+	for _, o := range occurrences {
+		if o[10] != uint8(1) {
+			continue
+		}
+		project := o[0].(string)
+		k := byProject[project]
+		if k == nil {
+			k = &keys{}
+			byProject[project] = k
+		}
+		k.d, k.c, k.r, k.t = append(k.d, o[1].(string)), append(k.c, o[2].(string)), append(k.r, o[3].(string)), append(k.t, o[4].(string))
+		k.v = append(k.v, o[9].(uint64))
+	}
+	for _, project := range sortedKeys(byProject) {
+		k := byProject[project]
+		// A row goes if its key has a tombstone here (indexOf > 0) at its
+		// version or a later one (the element 0 of an array is 0).
+		err := s.deleteRows(ctx, "message_occurrences", "project_id = {project:String} AND digest IN {digests:Array(String)}"+
+			" AND version <= {v:Array(UInt64)}[indexOf(arrayZip({d:Array(String)}, {c:Array(String)}, {r:Array(String)}, {t:Array(String)}),"+
+			" (digest, conv_key, role, trace_id))]",
+			named("project", project), named("digests", slices.Compact(slices.Sorted(slices.Values(k.d)))),
+			named("d", k.d), named("c", k.c), named("r", k.r), named("t", k.t), named("v", k.v))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // orphanRefs are what a deletion may have left annotations on: deleted
