@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -235,7 +236,7 @@ func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gon
 	if err := s.applyDelete(ctx, traces, goneSpans, cut, wp.rows); err != nil {
 		return res, err
 	}
-	if err := s.purgeOccurrences(ctx, wp.rows.occurrences); err != nil {
+	if err := s.purgeTombstones(ctx, wp.rows); err != nil {
 		return res, err
 	}
 	if err := s.freeBodies(ctx, bodies, start); err != nil {
@@ -274,44 +275,60 @@ func (s *Store) applyDelete(ctx context.Context, traces, gone map[string][]strin
 	return s.insertPlan(ctx, rows)
 }
 
-// purgeOccurrences deletes every row of the occurrence keys a deletion
-// round took away (those it wrote a tombstone for), the tombstone with
-// the rows it shadows: left behind, a tombstone would stay for good
-// without a TTL, and mark its conversation as touched for every search of
-// the conversations page (conversations_search.go), which gives up its
-// fast path past touchedMax such conversations. Until the DELETE applies
-// the tombstone hides the rows, as before; rows of the key written since,
-// at a later version (by another server), stay. The DELETE reads the
-// keys' digests by the primary key.
-func (s *Store) purgeOccurrences(ctx context.Context, occurrences [][]any) error {
+// purgeTombstones deletes every row of the keys a deletion round took
+// out of message_occurrences and conv_traces (those it wrote a tombstone
+// for), the tombstone with the rows it shadows: left behind, a tombstone
+// stays for good without a TTL, and an occurrence's marks its
+// conversation as touched for every search of the conversations page
+// (conversations_search.go), which gives up its fast path past
+// touchedMax such conversations. Until the DELETE applies the tombstone
+// hides the rows, as before; rows of a key written since at a later
+// version (by another server) stay.
+func (s *Store) purgeTombstones(ctx context.Context, r rows) error {
+	if err := s.purgeKeys(ctx, "message_occurrences", occurrenceCols, []string{"digest", "conv_key", "role", "trace_id"}, r.occurrences); err != nil {
+		return err
+	}
+	return s.purgeKeys(ctx, "conv_traces", convTraceCols, []string{"conv_key", "trace_id"}, r.convTraces)
+}
+
+// purgeKeys deletes from table the rows of the keys (keyCols, the first
+// of which follows project_id in the table's order) that the inserted
+// rows (of cols) have a tombstone for, up to the tombstone's version.
+func (s *Store) purgeKeys(ctx context.Context, table string, cols, keyCols []string, inserted [][]any) error {
+	at := func(name string) int { return slices.Index(cols, name) }
 	type keys struct {
-		d, c, r, t []string // digest, conv_key, role, trace_id of each tombstone
-		v          []uint64 // its version
+		cols [][]string // per key column, its value in each tombstone
+		v    []uint64   // each tombstone's version
 	}
 	byProject := map[string]*keys{}
-	for _, o := range occurrences {
-		if o[10] != uint8(1) {
+	for _, row := range inserted {
+		if row[at("is_deleted")] != uint8(1) {
 			continue
 		}
-		project := o[0].(string)
+		project := row[at("project_id")].(string)
 		k := byProject[project]
 		if k == nil {
-			k = &keys{}
+			k = &keys{cols: make([][]string, len(keyCols))}
 			byProject[project] = k
 		}
-		k.d, k.c, k.r, k.t = append(k.d, o[1].(string)), append(k.c, o[2].(string)), append(k.r, o[3].(string)), append(k.t, o[4].(string))
-		k.v = append(k.v, o[9].(uint64))
+		for i, c := range keyCols {
+			k.cols[i] = append(k.cols[i], row[at(c)].(string))
+		}
+		k.v = append(k.v, row[at("version")].(uint64))
 	}
 	for _, project := range sortedKeys(byProject) {
 		k := byProject[project]
+		params := []driver.NamedValue{named("project", project), named("first", slices.Compact(slices.Sorted(slices.Values(k.cols[0])))), named("v", k.v)}
+		zip := make([]string, len(keyCols))
+		for i, vals := range k.cols {
+			zip[i] = fmt.Sprintf("{k%d:Array(String)}", i)
+			params = append(params, named(fmt.Sprintf("k%d", i), vals))
+		}
 		// A row goes if its key has a tombstone here (indexOf > 0) at its
 		// version or a later one (the element 0 of an array is 0).
-		err := s.deleteRows(ctx, "message_occurrences", "project_id = {project:String} AND digest IN {digests:Array(String)}"+
-			" AND version <= {v:Array(UInt64)}[indexOf(arrayZip({d:Array(String)}, {c:Array(String)}, {r:Array(String)}, {t:Array(String)}),"+
-			" (digest, conv_key, role, trace_id))]",
-			named("project", project), named("digests", slices.Compact(slices.Sorted(slices.Values(k.d)))),
-			named("d", k.d), named("c", k.c), named("r", k.r), named("t", k.t), named("v", k.v))
-		if err != nil {
+		where := "project_id = {project:String} AND " + keyCols[0] + " IN {first:Array(String)} AND version <= {v:Array(UInt64)}[indexOf(arrayZip(" +
+			strings.Join(zip, ", ") + "), (" + strings.Join(keyCols, ", ") + "))]"
+		if err := s.deleteRows(ctx, table, where, params...); err != nil {
 			return err
 		}
 	}

@@ -2,10 +2,12 @@ package clickhouse
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/weavetrace/weave/server/store"
+	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
 	"github.com/weavetrace/weave/server/store/storetest"
 )
 
@@ -53,6 +55,13 @@ func TestPruneLeavesNoOccurrencesLive(t *testing.T) {
 	if n := rowsOf("is_deleted = 1"); n != 0 {
 		t.Errorf("after DeleteBefore: %d tombstones in message_occurrences, want none", n)
 	}
+	var convRows uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.l.table("conv_traces")+" WHERE project_id = 'p' AND (conv_key = 'old' OR is_deleted = 1)").Scan(&convRows); err != nil {
+		t.Fatal(err)
+	}
+	if convRows != 0 {
+		t.Errorf("after DeleteBefore: %d rows of conv_traces of the deleted conversation or tombstones, want none", convRows)
+	}
 	page, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: "p", Search: "billing"})
 	if err != nil || len(page.Conversations) != 1 || page.Conversations[0].ConversationID != "kept" {
 		t.Errorf("conversations matching billing after the deletion: %+v, %v; want the kept one", page.Conversations, err)
@@ -90,5 +99,48 @@ func TestPruneLeavesNoOccurrencesLive(t *testing.T) {
 	}
 	if hits, err := s.SearchMessages(ctx, store.SearchQuery{ProjectID: "p", Query: "billing"}); err != nil || len(hits) == 0 {
 		t.Errorf("SearchMessages(billing) after the deletions: %d hits, %v; want the kept conversation's", len(hits), err)
+	}
+}
+
+// TestConvTraceTombstoneTTLLive: the row that takes a trace out of a
+// conversation expires with the row it shadows, not at once: it carried
+// no time (1970), so under any retention the first TTL merge of its part
+// dropped it and the trace came back into the conversation it left (a
+// delete of that conversation then failed on it).
+func TestConvTraceTombstoneTTLLive(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(clickhousetest.DSN(t), "")
+	cfg.RetentionDays = 3650
+	t.Cleanup(func() { dropDatabase(t, cfg) })
+	s, err := Open(ctx, cfg, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now().UTC().Add(-time.Hour)
+	built := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "a", Turn: 1, Start: start, Prompt: "hello", Calls: 1})
+	if err := s.WriteSpans(ctx, built.Spans); err != nil {
+		t.Fatal(err)
+	}
+	moved := slices.Clone(built.Spans)
+	for i := range moved {
+		moved[i].ConversationID = "b"
+	}
+	if err := s.WriteSpans(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.l.local("conv_traces")+" MATERIALIZE TTL SETTINGS mutations_sync = 2"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: "p", Sort: []store.Sort{{Field: "span_count", Direction: "asc"}}})
+	var got []string
+	for _, c := range page.Conversations {
+		got = append(got, c.ConversationID)
+	}
+	if err != nil || !slices.Equal(got, []string{"b"}) {
+		t.Errorf("conversations after the trace moved and the TTL applied: %v, %v; want [b]", got, err)
+	}
+	if d, err := s.Delete(ctx, store.Deletion{ProjectID: "p", ConversationIDs: []string{"a"}}); err != nil || d.Spans != 0 {
+		t.Errorf("Delete(conversation a, which has no spans): %+v, %v; want nothing deleted", d, err)
 	}
 }

@@ -536,7 +536,10 @@ func (s *Store) planGroups(wp *writePlan, k traceKey, prevStates, states []*stat
 	}
 	for _, key := range sortedKeys(before) {
 		if after[key] == nil {
-			wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, &group{convKey: key}, version(), true))
+			// The tombstone carries the row it shadows, last_at included:
+			// the TTL expires both together (a tombstone at 1970 went at
+			// its part's first TTL merge, and the row came back).
+			wp.rows.convTraces = append(wp.rows.convTraces, groupValues(k.project, k.trace, before[key], version(), true))
 		}
 	}
 	oBefore, oAfter := firstOccurrences(prevStates), firstOccurrences(states)
