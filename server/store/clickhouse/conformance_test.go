@@ -218,7 +218,14 @@ func TestPairIndexUnbuiltPartsLive(t *testing.T) {
 // and dropped when the test ends.
 func openLive(t *testing.T) *Store {
 	t.Helper()
+	return openLiveWith(t, func(*Config) {})
+}
+
+// openLiveWith is openLive with a configuration set changes.
+func openLiveWith(t *testing.T, set func(*Config)) *Store {
+	t.Helper()
 	cfg := testConfig(clickhousetest.DSN(t), "")
+	set(&cfg)
 	t.Cleanup(func() { dropDatabase(t, cfg) })
 	s, err := Open(context.Background(), cfg, Settings{})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/weavetrace/weave/server/store"
-	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
 	"github.com/weavetrace/weave/server/store/storetest"
 )
 
@@ -109,14 +108,7 @@ func TestPruneLeavesNoOccurrencesLive(t *testing.T) {
 // delete of that conversation then failed on it).
 func TestConvTraceTombstoneTTLLive(t *testing.T) {
 	ctx := context.Background()
-	cfg := testConfig(clickhousetest.DSN(t), "")
-	cfg.RetentionDays = 3650
-	t.Cleanup(func() { dropDatabase(t, cfg) })
-	s, err := Open(ctx, cfg, Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openLiveWith(t, func(c *Config) { c.RetentionDays = 3650 })
 	start := time.Now().UTC().Add(-time.Hour)
 	built := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "a", Turn: 1, Start: start, Prompt: "hello", Calls: 1})
 	if err := s.WriteSpans(ctx, built.Spans); err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/weavetrace/weave/server/store"
-	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
 	"github.com/weavetrace/weave/server/store/storetest"
 )
 
@@ -209,14 +208,7 @@ func TestTTLDayEndLive(t *testing.T) {
 	if today.Add(24*time.Hour).Sub(now) < 5*time.Minute {
 		t.Skip("too close to midnight UTC for a span of yesterday within a day's retention")
 	}
-	cfg := testConfig(clickhousetest.DSN(t), "")
-	cfg.RetentionDays = 1
-	t.Cleanup(func() { dropDatabase(t, cfg) })
-	s, err := Open(ctx, cfg, Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openLiveWith(t, func(c *Config) { c.RetentionDays = 1 })
 	// A store of version 15: the old TTLs, with another retention than
 	// the server's flag (migrate --clickhouse-retention-days 2 did it).
 	old := map[string]string{"agent_versions": "toDateTime(toInt64(day) * 86400)", "agent_costs": "toDateTime(toInt64(day) * 86400)",
