@@ -218,16 +218,17 @@ func TestPairIndexUnbuiltPartsLive(t *testing.T) {
 // and dropped when the test ends.
 func openLive(t *testing.T) *Store {
 	t.Helper()
-	return openLiveWith(t, func(*Config) {})
+	return openLiveWith(t, func(*Config) {}, Settings{})
 }
 
-// openLiveWith is openLive with a configuration set changes.
-func openLiveWith(t *testing.T, set func(*Config)) *Store {
+// openLiveWith is openLive with a configuration set changes, and
+// settings.
+func openLiveWith(t *testing.T, set func(*Config), st Settings) *Store {
 	t.Helper()
 	cfg := testConfig(clickhousetest.DSN(t), "")
 	set(&cfg)
 	t.Cleanup(func() { dropDatabase(t, cfg) })
-	s, err := Open(context.Background(), cfg, Settings{})
+	s, err := Open(context.Background(), cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}

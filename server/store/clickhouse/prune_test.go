@@ -108,7 +108,7 @@ func TestPruneLeavesNoOccurrencesLive(t *testing.T) {
 // delete of that conversation then failed on it).
 func TestConvTraceTombstoneTTLLive(t *testing.T) {
 	ctx := context.Background()
-	s := openLiveWith(t, func(c *Config) { c.RetentionDays = 3650 })
+	s := openLiveWith(t, func(c *Config) { c.RetentionDays = 3650 }, Settings{})
 	start := time.Now().UTC().Add(-time.Hour)
 	built := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "a", Turn: 1, Start: start, Prompt: "hello", Calls: 1})
 	if err := s.WriteSpans(ctx, built.Spans); err != nil {

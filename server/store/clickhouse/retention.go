@@ -152,16 +152,26 @@ var ttlDays = regexp.MustCompile(`toIntervalDay\((\d+)\)`)
 // and a server started without the flag must still count the day the
 // cutoff falls in from the spans, not from its whole-day rollup row.
 func (s *Store) readRetention(ctx context.Context) error {
-	ttl, err := s.tableTTL(ctx, s.conn, "span_state")
+	days, err := s.carriedRetention(ctx, s.conn)
 	if err != nil {
 		return err
+	}
+	s.retention.Store(int64(days))
+	return nil
+}
+
+// carriedRetention is the retention in days of span_state's TTL on conn's
+// node (0: none, or no table yet).
+func (s *Store) carriedRetention(ctx context.Context, conn driver.Conn) (int, error) {
+	ttl, err := s.tableTTL(ctx, conn, "span_state")
+	if err != nil {
+		return 0, err
 	}
 	days := 0
 	if m := ttlDays.FindStringSubmatch(ttl); m != nil {
 		if days, err = strconv.Atoi(m[1]); err != nil {
-			return fmt.Errorf("clickhouse: the TTL of span_state %q: %w", ttl, err)
+			return 0, fmt.Errorf("clickhouse: the TTL of span_state %q: %w", ttl, err)
 		}
 	}
-	s.retention.Store(int64(days))
-	return nil
+	return days, nil
 }

@@ -208,7 +208,7 @@ func TestTTLDayEndLive(t *testing.T) {
 	if today.Add(24*time.Hour).Sub(now) < 5*time.Minute {
 		t.Skip("too close to midnight UTC for a span of yesterday within a day's retention")
 	}
-	s := openLiveWith(t, func(c *Config) { c.RetentionDays = 1 })
+	s := openLiveWith(t, func(c *Config) { c.RetentionDays = 1 }, Settings{})
 	// A store of version 15: the old TTLs, with another retention than
 	// the server's flag (migrate --clickhouse-retention-days 2 did it).
 	old := map[string]string{"agent_versions": "toDateTime(toInt64(day) * 86400)", "agent_costs": "toDateTime(toInt64(day) * 86400)",
@@ -257,5 +257,60 @@ func TestTTLDayEndLive(t *testing.T) {
 	vs, err := s.AgentVersions(ctx, "p", span.Spans[0].AgentName)
 	if err != nil || len(vs) == 0 {
 		t.Errorf("AgentVersions of yesterday's agent after the TTL applied: %v, %v; want its version", vs, err)
+	}
+}
+
+// TestCarriedRetentionLive: a server started without a retention on
+// tables whose TTL `migrate --clickhouse-retention-days 30` set (here
+// SetRetention) gives the tables a later version adds the same TTL (they
+// had none: span_counts kept counting spans the TTL had dropped), and
+// refreshes the bodies it still writes before their TTL drops them (it
+// never did: a body its cache knew as stored was not written again).
+func TestCarriedRetentionLive(t *testing.T) {
+	ctx := context.Background()
+	clock := &stepClock{t: time.Now().UTC()}
+	s := openLiveWith(t, func(*Config) {}, Settings{Now: clock.now})
+	if err := s.SetRetention(ctx, 30); err != nil {
+		t.Fatal(err)
+	}
+	// The database as version 11 left it, then migrated again.
+	for _, q := range []string{
+		"DROP VIEW " + s.l.local("span_counts_mv"),
+		"DROP TABLE " + s.l.local("span_counts"),
+		"ALTER TABLE " + s.l.migrationsTable() + " DELETE WHERE version = 12 SETTINGS mutations_sync = 2",
+	} {
+		if err := s.conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := s.tableTTL(ctx, s.conn, "span_counts"); err != nil || !strings.Contains(ttl, "toIntervalDay(30)") {
+		t.Errorf("span_counts created by a migration on tables with a 30-day TTL: TTL %q, %v; want 30 days", ttl, err)
+	}
+
+	write := func(turn int) {
+		t.Helper()
+		built := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "c", Turn: turn, Start: clock.now(),
+			Prompt: "the same prompt", SystemPrompt: "the same system prompt", Calls: 1})
+		if err := s.WriteSpans(ctx, built.Spans); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1)
+	clock.mu.Lock()
+	clock.t = clock.t.Add(20 * 24 * time.Hour) // past half the retention
+	later := clock.t
+	clock.mu.Unlock()
+	write(2)
+	var refreshed uint64
+	q := "SELECT count() FROM (SELECT digest FROM " + s.l.table("message_content") + " WHERE project_id = 'p' GROUP BY digest" +
+		" HAVING min(refreshed_at) < {later:DateTime64(3, 'UTC')} AND max(refreshed_at) >= {later:DateTime64(3, 'UTC')})"
+	if err := s.conn.QueryRow(ctx, q, named("later", later)).Scan(&refreshed); err != nil {
+		t.Fatal(err)
+	}
+	if refreshed == 0 {
+		t.Errorf("bodies written again 20 days later under a 30-day TTL: none refreshed, want the repeated ones")
 	}
 }

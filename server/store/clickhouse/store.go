@@ -246,7 +246,16 @@ func (s *Store) migrateNode(ctx context.Context, conn driver.Conn) error {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fmt.Errorf("clickhouse: migrate: read applied versions: %w", err)
 	}
-	ms, err := migrations(s.l, s.cfg.RetentionDays, s.cfg.PendingEventsMaxAge)
+	// Tables a later version adds get the TTL of those there are, which
+	// `migrate --clickhouse-retention-days` may have set to other than
+	// the server's flag (that only applies to a new database).
+	days := s.cfg.RetentionDays
+	if applied[1] {
+		if days, err = s.carriedRetention(ctx, conn); err != nil {
+			return fmt.Errorf("clickhouse: migrate: %w", err)
+		}
+	}
+	ms, err := migrations(s.l, days, s.cfg.PendingEventsMaxAge)
 	if err != nil {
 		return err
 	}
@@ -441,8 +450,8 @@ var contentCols = []string{"project_id", "digest", "content", "terms", "refreshe
 func (s *Store) contentRows(content map[string]map[string]msgPair) (rows [][]any, added []string, now time.Time) {
 	now = s.now().UTC()
 	freshAfter := time.Time{}
-	if s.cfg.RetentionDays > 0 {
-		freshAfter = now.Add(-time.Duration(s.cfg.RetentionDays) * 24 * time.Hour / 2)
+	if days := s.retention.Load(); days > 0 { // the TTL the tables carry
+		freshAfter = now.Add(-time.Duration(days) * 24 * time.Hour / 2)
 	}
 	for _, project := range sortedKeys(content) {
 		bodies := content[project]
