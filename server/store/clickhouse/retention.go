@@ -19,7 +19,7 @@ var ttlTables = []struct{ table, expr string }{
 	{"agent_versions", "toDateTime((toInt64(day) + 1) * 86400)"},
 	{"agent_minutes", "toDateTime((minute + 1) * 60)"},
 	{"conv_traces", "toDateTime(last_at)"},
-	{"message_content", "toDateTime(refreshed_at)"},
+	{"message_content", "toDateTime(refreshed_at) + 86400"},
 	{"message_occurrences", "toDateTime(started_at)"},
 	{"message_occurrences_by_time", "toDateTime(started_at)"},
 	{"metric_points", "toDateTime(intDiv(time_ns, 1000000000))"},
@@ -81,16 +81,17 @@ func (s *Store) modifyTTL(table, expr string, days int) string {
 	return "ALTER TABLE " + s.l.local(table) + s.l.onCluster() + " MODIFY TTL " + expr + " + INTERVAL " + strconv.Itoa(days) + " DAY"
 }
 
-// dayEndTTL are the rollups whose TTL version 16 moved from the start of
-// a row's day (minute) to its end.
-var dayEndTTL = []string{"agent_versions", "agent_minutes", "agent_costs", "agent_minute_costs"}
+// retimedTTL are the tables whose TTL version 16 moved later: the agent
+// rollups' from the start of a row's day (minute) to its end, the bodies'
+// by a day (bodyRefreshEvery).
+var retimedTTL = []string{"agent_versions", "agent_minutes", "agent_costs", "agent_minute_costs", "message_content"}
 
 // retimeTTL is version 16's step on one node (or ON CLUSTER): the tables
-// of dayEndTTL that have a TTL get ttlTables' expression with the
+// of retimedTTL that have a TTL get ttlTables' expression with the
 // retention their TTL carries.
 func (s *Store) retimeTTL(ctx context.Context, conn driver.Conn) error {
 	for _, t := range ttlTables {
-		if !slices.Contains(dayEndTTL, t.table) {
+		if !slices.Contains(retimedTTL, t.table) {
 			continue
 		}
 		ttl, err := s.tableTTL(ctx, conn, t.table)

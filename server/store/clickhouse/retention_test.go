@@ -212,7 +212,7 @@ func TestTTLDayEndLive(t *testing.T) {
 	// A store of version 15: the old TTLs, with another retention than
 	// the server's flag (migrate --clickhouse-retention-days 2 did it).
 	old := map[string]string{"agent_versions": "toDateTime(toInt64(day) * 86400)", "agent_costs": "toDateTime(toInt64(day) * 86400)",
-		"agent_minutes": "toDateTime(minute * 60)", "agent_minute_costs": "toDateTime(minute * 60)"}
+		"agent_minutes": "toDateTime(minute * 60)", "agent_minute_costs": "toDateTime(minute * 60)", "message_content": "toDateTime(refreshed_at)"}
 	for table, expr := range old {
 		if err := s.conn.Exec(ctx, s.modifyTTL(table, expr, 2)); err != nil {
 			t.Fatal(err)
@@ -229,8 +229,8 @@ func TestTTLDayEndLive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(ttl, " + 1) * ") || !strings.Contains(ttl, "toIntervalDay(2)") {
-			t.Errorf("%s after migration 16: TTL %q, want the end of the row's day or minute plus the 2 days it had", table, ttl)
+		if !strings.Contains(ttl, " + 1) * ") && !strings.Contains(ttl, " + 86400") || !strings.Contains(ttl, "toIntervalDay(2)") {
+			t.Errorf("%s after migration 16: TTL %q, want the end of the row's day or minute (a body's write plus a day) plus the 2 days it had", table, ttl)
 		}
 	}
 	if err := s.SetRetention(ctx, 1); err != nil {
@@ -312,5 +312,39 @@ func TestCarriedRetentionLive(t *testing.T) {
 	}
 	if refreshed == 0 {
 		t.Errorf("bodies written again 20 days later under a 30-day TTL: none refreshed, want the repeated ones")
+	}
+}
+
+// TestBodyOutlivesSpanLive: a body keeps its row as long as the spans
+// that say it. It was written again only once its last write was half
+// the retention old, and expired at that write plus the retention: a span
+// that said it 14 days after its first write, under a 30-day retention,
+// lost it (and its search hits) 16 days before the span went.
+func TestBodyOutlivesSpanLive(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	clock := &stepClock{t: now.Add(-35 * 24 * time.Hour)}
+	s := openLiveWith(t, func(c *Config) { c.RetentionDays = 30 }, Settings{Now: clock.now})
+	write := func(turn int) {
+		t.Helper()
+		built := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "c", Turn: turn, Start: clock.now(),
+			Prompt: "zanzibarquux again", Calls: 1})
+		if err := s.WriteSpans(ctx, built.Spans); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1) // 35 days ago: its spans are past the retention
+	clock.mu.Lock()
+	clock.t = now.Add(-21 * 24 * time.Hour)
+	clock.mu.Unlock()
+	write(2) // 21 days ago: kept 9 more days
+	for _, table := range []string{"spans", "span_state", "message_content", "message_occurrences", "message_occurrences_by_time"} {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.l.local(table)+" MATERIALIZE TTL SETTINGS mutations_sync = 2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits, err := s.SearchMessages(ctx, store.SearchQuery{ProjectID: "p", Query: "zanzibarquux", Roles: []string{"user"}})
+	if err != nil || len(hits) != 1 {
+		t.Errorf("SearchMessages for the prompt of a span within the retention, first said before it: %d hits, %v; want 1", len(hits), err)
 	}
 }

@@ -440,9 +440,15 @@ func loadStatesSQL(l layout) string {
 // contentCols are the columns of a message_content insert.
 var contentCols = []string{"project_id", "digest", "content", "terms", "refreshed_at"}
 
+// bodyRefreshEvery is how old a body's last write may get, under a
+// retention, before a span that says it writes it again: message_content's
+// TTL counts the retention from a day after refreshed_at, so that a body
+// outlives every span written while its row was that fresh.
+const bodyRefreshEvery = 24 * time.Hour
+
 // contentRows are the message_content rows of the bodies the digest cache
-// does not know as stored (or knows as refreshed more than half the
-// retention ago), with their search terms, and the cache keys to record
+// does not know as stored (or, under a retention, knows as written more
+// than bodyRefreshEvery ago), with their search terms, and the cache keys to record
 // once they are written. Nothing is read: a body stored before (by
 // another server, or before a restart) is inserted again and merges away
 // (ReplacingMergeTree on project and digest), which costs less than
@@ -450,8 +456,8 @@ var contentCols = []string{"project_id", "digest", "content", "terms", "refreshe
 func (s *Store) contentRows(content map[string]map[string]msgPair) (rows [][]any, added []string, now time.Time) {
 	now = s.now().UTC()
 	freshAfter := time.Time{}
-	if days := s.retention.Load(); days > 0 { // the TTL the tables carry
-		freshAfter = now.Add(-time.Duration(days) * 24 * time.Hour / 2)
+	if s.retention.Load() > 0 { // the TTL the tables carry
+		freshAfter = now.Add(-bodyRefreshEvery)
 	}
 	for _, project := range sortedKeys(content) {
 		bodies := content[project]

@@ -305,8 +305,9 @@ ORDER BY (project_id, conv_key, trace_id)
 -- holds the body's words as message search sees them (lower case, no
 -- diacritics, JSON bodies by keys and values; see server/store/textsearch),
 -- space-separated and space-padded, under a token bloom filter index.
--- refreshed_at is bumped when a body still in use gets old, so that the
--- TTL never drops a body a stored span refers to.
+-- refreshed_at is bumped when a body still in use is a day old, and the
+-- TTL counts from a day after it, so that it never drops a body a stored
+-- span refers to (version 16 added that day).
 CREATE TABLE IF NOT EXISTS {{local "message_content"}}{{on}}
 (
     project_id LowCardinality(String),
@@ -318,7 +319,7 @@ CREATE TABLE IF NOT EXISTS {{local "message_content"}}{{on}}
 )
 ENGINE = {{engine "message_content" "ReplacingMergeTree" "refreshed_at"}}
 ORDER BY (project_id, digest)
-{{ttl "toDateTime(refreshed_at)"}}
+{{ttl "toDateTime(refreshed_at) + 86400"}}
 {{settings "message_content"}};
 
 {{distributed "message_content" "cityHash64(project_id, digest)"}};

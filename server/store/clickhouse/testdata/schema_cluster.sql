@@ -303,7 +303,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_content_local` ON CLUSTER `weave_clu
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/weave/message_content_local', '{replica}', refreshed_at)
 ORDER BY (project_id, digest)
-TTL toDateTime(refreshed_at) + INTERVAL 90 DAY
+TTL toDateTime(refreshed_at) + 86400 + INTERVAL 90 DAY
 SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_content` ON CLUSTER `weave_cluster` AS `weave`.`message_content_local`
@@ -654,5 +654,5 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv_local` ON CLUSTER
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state_local`;
 
--- migration 16 ttl_day_end
+-- migration 16 ttl_ends
 

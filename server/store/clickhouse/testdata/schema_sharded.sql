@@ -637,5 +637,5 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv_local` TO `weave`
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state_local`;
 
--- migration 16 ttl_day_end
+-- migration 16 ttl_ends
 

@@ -541,5 +541,5 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv` TO `weave`.`span
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state`;
 
--- migration 16 ttl_day_end
+-- migration 16 ttl_ends
 

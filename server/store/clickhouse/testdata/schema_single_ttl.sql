@@ -282,7 +282,7 @@ CREATE TABLE IF NOT EXISTS `weave`.`message_content`
 )
 ENGINE = ReplacingMergeTree(refreshed_at)
 ORDER BY (project_id, digest)
-TTL toDateTime(refreshed_at) + INTERVAL 30 DAY
+TTL toDateTime(refreshed_at) + 86400 + INTERVAL 30 DAY
 SETTINGS index_granularity = 256;
 
 CREATE TABLE IF NOT EXISTS `weave`.`message_occurrences`
@@ -555,5 +555,5 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv` TO `weave`.`span
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state`;
 
--- migration 16 ttl_day_end
+-- migration 16 ttl_ends
 

@@ -1,9 +1,0 @@
--- weave schema, version 16: the agent rollups expire at the end of their
--- day (agent_versions, agent_costs) or minute (agent_minutes,
--- agent_minute_costs) plus the retention, as span_counts and
--- conversations do, instead of at its start: the rows of the last
--- retained day went up to a day before its spans. A Go step (retention.go,
--- retimeTTL) changes the TTL of the tables that have one, keeping the
--- retention it carries (which `weave-server migrate
--- --clickhouse-retention-days` may have set to other than the server's
--- flag): on the node's own tables, ON CLUSTER in a replicated cluster.

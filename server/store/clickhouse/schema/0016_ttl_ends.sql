@@ -1,0 +1,14 @@
+-- weave schema, version 16: TTLs that no longer drop a row before the
+-- spans it serves. The agent rollups expire at the end of their day
+-- (agent_versions, agent_costs) or minute (agent_minutes,
+-- agent_minute_costs) plus the retention, as span_counts and
+-- conversations do, instead of at its start: the rows of the last
+-- retained day went up to a day before its spans. message_content counts
+-- the retention from a day after a body's last write, which a span that
+-- says it renews once it is a day old (it did at half the retention, and
+-- a body said once more 14 days after its write, under 30 days, went 16
+-- days before that span). A Go step (retention.go, retimeTTL) changes the
+-- TTL of the tables that have one, keeping the retention it carries
+-- (which `weave-server migrate --clickhouse-retention-days` may have set
+-- to other than the server's flag): on the node's own tables, ON CLUSTER
+-- in a replicated cluster.
