@@ -103,7 +103,7 @@ func (s *Store) reconcile(ctx context.Context, conn driver.Conn, c counter) (uin
 	var wrote uint64
 	settings := ch.Settings{}
 	if s.l.replicated() {
-		settings["insert_distributed_sync"] = 1 // written when it returns, for the next run to see
+		settings["distributed_foreground_insert"] = 1 // written when it returns, for the next run to see
 	}
 	qctx := ch.Context(ctx, ch.WithQueryID("weave_reconcile_"+s.l.db+"_"+c.table), ch.WithSettings(settings),
 		ch.WithProgress(func(p *ch.Progress) { wrote += p.WroteRows }))
