@@ -92,10 +92,13 @@ func (s *Store) reconcile(ctx context.Context, conn driver.Conn, c counter) (uin
 	if err != nil {
 		return 0, err
 	}
-	if m := ttlDays.FindStringSubmatch(ttl); m != nil {
+	days, err := ttlRetention(c.table, ttl)
+	if err != nil {
+		return 0, err
+	}
+	if days > 0 {
 		// The days whose rollup rows have not expired: those from the
 		// day of the retention's cutoff on.
-		days, _ := strconv.Atoi(m[1])
 		d := int32(s.now().Add(-time.Duration(days)*24*time.Hour).Unix() / 86400)
 		fromDay = &d
 	}

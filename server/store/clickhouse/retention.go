@@ -101,13 +101,12 @@ func (s *Store) retimeTTL(ctx context.Context, conn driver.Conn) error {
 		if ttl == "" {
 			continue // kept forever
 		}
-		m := ttlDays.FindStringSubmatch(ttl)
-		if m == nil {
-			return fmt.Errorf("clickhouse: the TTL of %s %q: no retention in days", t.table, ttl)
-		}
-		days, err := strconv.Atoi(m[1])
+		days, err := ttlRetention(t.table, ttl)
 		if err != nil {
-			return fmt.Errorf("clickhouse: the TTL of %s %q: %w", t.table, ttl, err)
+			return err
+		}
+		if days == 0 {
+			return fmt.Errorf("clickhouse: the TTL of %s %q: no retention in days", t.table, ttl)
 		}
 		if err := conn.Exec(ctx, s.modifyTTL(t.table, t.expr, days)); err != nil {
 			return fmt.Errorf("clickhouse: the TTL of %s at the end of its day: %w", t.table, err)
@@ -168,11 +167,18 @@ func (s *Store) carriedRetention(ctx context.Context, conn driver.Conn) (int, er
 	if err != nil {
 		return 0, err
 	}
-	days := 0
-	if m := ttlDays.FindStringSubmatch(ttl); m != nil {
-		if days, err = strconv.Atoi(m[1]); err != nil {
-			return 0, fmt.Errorf("clickhouse: the TTL of span_state %q: %w", ttl, err)
-		}
+	return ttlRetention("span_state", ttl)
+}
+
+// ttlRetention is the retention in days of a table's TTL clause (0: none).
+func ttlRetention(table, ttl string) (int, error) {
+	m := ttlDays.FindStringSubmatch(ttl)
+	if m == nil {
+		return 0, nil
+	}
+	days, err := strconv.Atoi(m[1])
+	if err != nil {
+		return 0, fmt.Errorf("clickhouse: the TTL of %s %q: %w", table, ttl, err)
 	}
 	return days, nil
 }
