@@ -297,8 +297,9 @@ func (s *Store) purgeTombstones(ctx context.Context, r rows) error {
 func (s *Store) purgeKeys(ctx context.Context, table string, cols, keyCols []string, inserted [][]any) error {
 	at := func(name string) int { return slices.Index(cols, name) }
 	type keys struct {
-		cols [][]string // per key column, its value in each tombstone
-		v    []uint64   // each tombstone's version
+		first []string // the first key column's values
+		keys  []string // each tombstone's key, its columns joined by NULs
+		v     []uint64 // each tombstone's version
 	}
 	byProject := map[string]*keys{}
 	for _, row := range inserted {
@@ -308,27 +309,30 @@ func (s *Store) purgeKeys(ctx context.Context, table string, cols, keyCols []str
 		project := row[at("project_id")].(string)
 		k := byProject[project]
 		if k == nil {
-			k = &keys{cols: make([][]string, len(keyCols))}
+			k = &keys{}
 			byProject[project] = k
 		}
+		vals := make([]string, len(keyCols))
 		for i, c := range keyCols {
-			k.cols[i] = append(k.cols[i], row[at(c)].(string))
+			vals[i] = row[at(c)].(string)
 		}
+		k.first = append(k.first, vals[0])
+		k.keys = append(k.keys, strings.Join(vals, "\x00"))
 		k.v = append(k.v, row[at("version")].(uint64))
 	}
+	key := "concat(" + strings.Join(keyCols, ", '\\0', ") + ")"
 	for _, project := range sortedKeys(byProject) {
 		k := byProject[project]
-		params := []driver.NamedValue{named("project", project), named("first", slices.Compact(slices.Sorted(slices.Values(k.cols[0])))), named("v", k.v)}
-		zip := make([]string, len(keyCols))
-		for i, vals := range k.cols {
-			zip[i] = fmt.Sprintf("{k%d:Array(String)}", i)
-			params = append(params, named(fmt.Sprintf("k%d", i), vals))
-		}
-		// A row goes if its key has a tombstone here (indexOf > 0) at its
-		// version or a later one (the element 0 of an array is 0).
-		where := "project_id = {project:String} AND " + keyCols[0] + " IN {first:Array(String)} AND version <= {v:Array(UInt64)}[indexOf(arrayZip(" +
-			strings.Join(zip, ", ") + "), (" + strings.Join(keyCols, ", ") + "))]"
-		if err := s.deleteRows(ctx, table, where, params...); err != nil {
+		// The key's set (a hash lookup) picks the rows; only theirs look
+		// their tombstone's version up (AND evaluates its second argument
+		// only where the first holds): every row of a body said in every
+		// trace (a system prompt) against each key cost 6 s of CPU for
+		// 100 traces at 1M spans.
+		where := "project_id = {project:String} AND " + keyCols[0] + " IN {first:Array(String)} AND " + key + " IN {keys:Array(String)}" +
+			" AND version <= {v:Array(UInt64)}[indexOf({keys:Array(String)}, " + key + ")]"
+		err := s.deleteRows(ctx, table, where, named("project", project), named("first", slices.Compact(slices.Sorted(slices.Values(k.first)))),
+			named("keys", k.keys), named("v", k.v))
+		if err != nil {
 			return err
 		}
 	}
