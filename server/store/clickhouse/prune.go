@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,7 +45,7 @@ var _ store.Deleter = (*Store)(nil)
 // Delete implements store.Deleter, in rounds of pruneTraces traces under
 // the writer's lock as DeleteBefore, and frees the bodies no remaining
 // span says before it returns.
-func (s *Store) Delete(ctx context.Context, d store.Deletion) (store.Deleted, error) {
+func (s *Store) Delete(ctx context.Context, d store.Deletion) (out store.Deleted, err error) {
 	if err := d.Check(); err != nil {
 		return store.Deleted{}, fmt.Errorf("clickhouse: %w", err)
 	}
@@ -52,14 +53,15 @@ func (s *Store) Delete(ctx context.Context, d store.Deletion) (store.Deleted, er
 		return s.deleteBefore(ctx, d.ProjectID, store.ClampNanos(d.Before))
 	}
 	start := s.now().UTC()
-	var out store.Deleted
+	ts := &tombstones{}
+	defer func() { err = errors.Join(err, s.purge(ctx, ts, true)) }()
 	if len(d.TraceIDs) > 0 {
 		ids := slices.Clone(d.TraceIDs)
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
 		for len(ids) > 0 {
 			n := min(len(ids), pruneTraces)
-			res, err := s.deleteRound(ctx, map[string][]string{d.ProjectID: ids[:n]}, func(*stateRow) bool { return true }, nil, start)
+			res, err := s.deleteRound(ctx, map[string][]string{d.ProjectID: ids[:n]}, func(*stateRow) bool { return true }, nil, start, ts)
 			out.Add(res)
 			if err != nil {
 				return out, err
@@ -77,7 +79,7 @@ func (s *Store) Delete(ctx context.Context, d store.Deletion) (store.Deleted, er
 		if err != nil || len(traces) == 0 {
 			return out, err
 		}
-		res, err := s.deleteRound(ctx, map[string][]string{d.ProjectID: traces}, func(r *stateRow) bool { return convs[r.d.ConvKey] }, nil, start)
+		res, err := s.deleteRound(ctx, map[string][]string{d.ProjectID: traces}, func(r *stateRow) bool { return convs[r.d.ConvKey] }, nil, start, ts)
 		out.Add(res)
 		if err != nil {
 			return out, err
@@ -90,9 +92,10 @@ func (s *Store) Delete(ctx context.Context, d store.Deletion) (store.Deleted, er
 
 // deleteBefore deletes the spans started before cut, in one project or
 // ("") in every project.
-func (s *Store) deleteBefore(ctx context.Context, project string, cut int64) (store.Deleted, error) {
+func (s *Store) deleteBefore(ctx context.Context, project string, cut int64) (total store.Deleted, err error) {
 	start := s.now().UTC()
-	var total store.Deleted
+	ts := &tombstones{}
+	defer func() { err = errors.Join(err, s.purge(ctx, ts, true)) }()
 	if project == "" {
 		if err := s.pruneMetricPoints(ctx, cut); err != nil {
 			return total, err
@@ -114,7 +117,7 @@ func (s *Store) deleteBefore(ctx context.Context, project string, cut int64) (st
 			}
 			return total, s.deleteRows(ctx, "message_occurrences_by_time", where, params...)
 		}
-		d, err := s.deleteRound(ctx, traces, func(r *stateRow) bool { return r.started < cut }, &cut, start)
+		d, err := s.deleteRound(ctx, traces, func(r *stateRow) bool { return r.started < cut }, &cut, start, ts)
 		total.Add(d)
 		if err != nil {
 			return total, err
@@ -173,7 +176,8 @@ func (s *Store) convTraces(ctx context.Context, project string, convs []string) 
 // rows removed (those started before *cut only, when cut is set: a span
 // re-sent with a later start keeps its new row), the bodies nothing says
 // any more freed, and the annotations on what no longer exists deleted.
-func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gone func(*stateRow) bool, cut *int64, start time.Time) (store.Deleted, error) {
+func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gone func(*stateRow) bool, cut *int64, start time.Time,
+	ts *tombstones) (store.Deleted, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var res store.Deleted
@@ -236,7 +240,8 @@ func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gon
 	if err := s.applyDelete(ctx, traces, goneSpans, cut, wp.rows); err != nil {
 		return res, err
 	}
-	if err := s.purgeTombstones(ctx, wp.rows); err != nil {
+	ts.add(wp.rows)
+	if err := s.purge(ctx, ts, false); err != nil {
 		return res, err
 	}
 	if err := s.freeBodies(ctx, bodies, start); err != nil {
@@ -275,20 +280,50 @@ func (s *Store) applyDelete(ctx context.Context, traces, gone map[string][]strin
 	return s.insertPlan(ctx, rows)
 }
 
-// purgeTombstones deletes every row of the keys a deletion round took
-// out of message_occurrences and conv_traces (those it wrote a tombstone
-// for), the tombstone with the rows it shadows: left behind, a tombstone
+// tombstones are the is_deleted rows a deletion's rounds wrote to
+// message_occurrences and conv_traces, purged together (purge).
+type tombstones struct{ occ, conv [][]any }
+
+// purgeAt is how many tombstones a deletion gathers before it purges
+// them: one DELETE per table, not per round (a lightweight DELETE
+// rewrites every part it touches: per round, they made a prune of the
+// oldest tenth of 1M spans several times slower).
+const purgeAt = 100_000
+
+func (t *tombstones) add(r rows) {
+	t.occ = appendDeleted(t.occ, occurrenceCols, r.occurrences)
+	t.conv = appendDeleted(t.conv, convTraceCols, r.convTraces)
+}
+
+func appendDeleted(dst [][]any, cols []string, rows [][]any) [][]any {
+	i := slices.Index(cols, "is_deleted")
+	for _, r := range rows {
+		if r[i] == uint8(1) {
+			dst = append(dst, r)
+		}
+	}
+	return dst
+}
+
+// purge deletes every row of the keys the gathered tombstones took out,
+// the tombstone with the rows it shadows, once there are purgeAt of them
+// or when all is true (the deletion's end): left behind, a tombstone
 // stays for good without a TTL, and an occurrence's marks its
 // conversation as touched for every search of the conversations page
 // (conversations_search.go), which gives up its fast path past
 // touchedMax such conversations. Until the DELETE applies the tombstone
 // hides the rows, as before; rows of a key written since at a later
 // version (by another server) stay.
-func (s *Store) purgeTombstones(ctx context.Context, r rows) error {
-	if err := s.purgeKeys(ctx, "message_occurrences", occurrenceCols, []string{"digest", "conv_key", "role", "trace_id"}, r.occurrences); err != nil {
+func (s *Store) purge(ctx context.Context, t *tombstones, all bool) error {
+	if len(t.occ)+len(t.conv) == 0 || !all && len(t.occ)+len(t.conv) < purgeAt {
+		return nil
+	}
+	occ, conv := t.occ, t.conv
+	*t = tombstones{}
+	if err := s.purgeKeys(ctx, "message_occurrences", occurrenceCols, []string{"digest", "conv_key", "role", "trace_id"}, occ); err != nil {
 		return err
 	}
-	return s.purgeKeys(ctx, "conv_traces", convTraceCols, []string{"conv_key", "trace_id"}, r.convTraces)
+	return s.purgeKeys(ctx, "conv_traces", convTraceCols, []string{"conv_key", "trace_id"}, conv)
 }
 
 // purgeKeys deletes from table the rows of the keys (keyCols, the first
