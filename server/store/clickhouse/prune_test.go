@@ -11,15 +11,14 @@ import (
 )
 
 // TestPruneLeavesNoOccurrencesLive: the occurrence rows of what a
-// deletion (the retention round's DeleteBefore, a delete by trace) took
-// away go with it, tombstones included: a tombstone left behind marks its
+// deletion through the API (of conversations, of traces) took away go
+// with it, tombstones included: a tombstone left behind marks its
 // conversation as touched for every later search of the conversations
 // page, which past touchedMax of them gives up its fast path. The
 // conversations that remain are still found by a search.
 func TestPruneLeavesNoOccurrencesLive(t *testing.T) {
 	ctx := context.Background()
 	s := openLive(t)
-	var first []string // the traces of the first conversation
 	for i, conv := range []string{"old", "kept"} {
 		start := storetest.T0.Add(time.Duration(i) * 48 * time.Hour)
 		for turn := 1; turn <= 2; turn++ {
@@ -27,9 +26,6 @@ func TestPruneLeavesNoOccurrencesLive(t *testing.T) {
 				Start: start.Add(time.Duration(turn) * time.Hour), Prompt: "deploy the billing service " + conv, Calls: 2})
 			if err := s.WriteSpans(ctx, built.Spans); err != nil {
 				t.Fatal(err)
-			}
-			if conv == "old" {
-				first = append(first, built.Spans[0].TraceID)
 			}
 		}
 	}
@@ -44,22 +40,21 @@ func TestPruneLeavesNoOccurrencesLive(t *testing.T) {
 	if n := rowsOf("conv_key = 'old'"); n == 0 {
 		t.Fatal("no occurrence rows of the first conversation before the deletion")
 	}
-	cut := storetest.T0.Add(24 * time.Hour)
-	if _, err := s.Delete(ctx, store.Deletion{ProjectID: "p", Before: cut}); err != nil {
+	if _, err := s.Delete(ctx, store.Deletion{ProjectID: "p", ConversationIDs: []string{"old"}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := rowsOf("conv_key = 'old'"); n != 0 {
-		t.Errorf("after DeleteBefore: %d occurrence rows (tombstones included) of the deleted conversation, want none", n)
+		t.Errorf("after a delete of the conversation: %d occurrence rows (tombstones included) of the deleted conversation, want none", n)
 	}
 	if n := rowsOf("is_deleted = 1"); n != 0 {
-		t.Errorf("after DeleteBefore: %d tombstones in message_occurrences, want none", n)
+		t.Errorf("after a delete of the conversation: %d tombstones in message_occurrences, want none", n)
 	}
 	var convRows uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.l.table("conv_traces")+" WHERE project_id = 'p' AND (conv_key = 'old' OR is_deleted = 1)").Scan(&convRows); err != nil {
 		t.Fatal(err)
 	}
 	if convRows != 0 {
-		t.Errorf("after DeleteBefore: %d rows of conv_traces of the deleted conversation or tombstones, want none", convRows)
+		t.Errorf("after a delete of the conversation: %d rows of conv_traces of the deleted conversation or tombstones, want none", convRows)
 	}
 	page, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: "p", Search: "billing"})
 	if err != nil || len(page.Conversations) != 1 || page.Conversations[0].ConversationID != "kept" {
