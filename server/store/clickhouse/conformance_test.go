@@ -83,6 +83,36 @@ func runConformance(t *testing.T, newConfig func() Config) {
 	runConformanceMatching(t, newConfig, func(string) bool { return true })
 }
 
+// TestConformanceConversationWalk runs the conversations page with a
+// search on the walk of the conversations newest first (searchWalk) for
+// every query that matches a body, one candidate past the page at first:
+// pages take several rounds, and a page of one stops before the last
+// match (a total that is a lower bound); on one node and on two shards.
+func TestConformanceConversationWalk(t *testing.T) {
+	defer func(slack int) { latestSlackConvs = slack }(latestSlackConvs)
+	latestSlackConvs = 0
+	plan := defaultSearchPlan
+	plan.directMax = 0
+	match := func(name string) bool { return strings.HasSuffix(name, "ConversationSearchPage") }
+	t.Run("node", func(t *testing.T) {
+		dsn := clickhousetest.DSN(t)
+		runConformanceMatching(t, func() Config {
+			cfg := testConfig(dsn, "")
+			cfg.searchPlan = &plan
+			return cfg
+		}, match)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c := clickhousetest.Start(t, 2)
+		runConformanceMatching(t, func() Config {
+			cfg := testConfig(c.DSNs()[0], c.Name)
+			cfg.ClusterMode = ClusterSharded
+			cfg.searchPlan = &plan
+			return cfg
+		}, match)
+	})
+}
+
 func runConformanceMatching(t *testing.T, newConfig func() Config, match func(string) bool) {
 	storetest.RunMatching(t, func(t *testing.T) func() (store.Store, error) {
 		cfg := newConfig()
