@@ -366,6 +366,12 @@ func benchReads(t *testing.T, s *Store, traces []string) {
 	measure("API conversations page with search", 200*ms, func(int) error {
 		return call("/genai/conversations/query", project+`,"limit":50,"search":"goroutine deadline"}`)
 	})
+	measure("API conversations page with search, pages 1-3", 200*ms, func(i int) error {
+		return call("/genai/conversations/query", project+fmt.Sprintf(`,"limit":50,"offset":%d,"search":"goroutine deadline"}`, (i%3)*50))
+	})
+	measure("API conversations page with search, exact total", 200*ms, func(int) error {
+		return call("/genai/conversations/query", project+`,"limit":50,"search":"goroutine deadline","exact_total":true}`)
+	})
 	measure("API spans page (latest 100)", 200*ms, func(int) error { return call("/genai/spans/query", project+`}`) })
 	measure("API spans page, filtered (chat, errors)", 200*ms, func(int) error {
 		return call("/genai/spans/query", project+`,"filters":[{"field":"operation_name","op":"eq","value":"chat"},{"field":"status_code","op":"eq","value":"ERROR"}]}`)
