@@ -347,7 +347,8 @@ var latestSlackConvs, latestMaxConvs = 16, 20_000
 // latestMaxConvs): the caller then groups everything. w.cands is the
 // query of the first n candidates (convCandidatesSQL, or
 // searchCandidatesSQL for the conversations that match a search); w.match,
-// when set, keeps the candidates that match a search (searchWalk): the
+// when set, keeps the candidates (with their figures, in order) that match
+// a search (searchWalk): the
 // total is then the number of matches met, a lower bound, and the walk
 // goes on until one more than the page is met (or every conversation was
 // read, when it is exact).
@@ -370,12 +371,10 @@ func (s *Store) latestConversations(ctx context.Context, q store.ConversationQue
 			return store.ConversationPage{Total: total}, err == nil, err
 		}
 		exhausted := len(keys) < n
-		if w.match != nil {
-			if keys, err = w.match(ctx, keys); err != nil {
-				return page, false, err
-			}
-		}
 		convs, err := s.convFigures(ctx, q.ProjectID, keys, byConv)
+		if err == nil && w.match != nil {
+			convs, err = w.match(ctx, convs)
+		}
 		if err != nil {
 			return page, false, err
 		}
@@ -398,7 +397,7 @@ func (s *Store) latestConversations(ctx context.Context, q store.ConversationQue
 // convWalk is how latestConversations reads its candidates.
 type convWalk struct {
 	cands func(n int) built
-	match func(ctx context.Context, keys []string) ([]string, error)
+	match func(ctx context.Context, convs []store.ConversationSummary) ([]store.ConversationSummary, error)
 	max   int // 0: latestMaxConvs
 }
 

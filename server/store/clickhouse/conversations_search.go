@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"slices"
@@ -157,10 +158,10 @@ var searchWalkMax = 4_096
 // counts them): the matching conversations are then cheap to list
 // whole. touched are the conversations with tombstones (touchedSQL).
 //
-// A round's candidates are matched without reading every match: the
-// rollup names the days on which each has spans; every live occurrence
-// of a body in a conversation is the start of one of its spans, so
-// message_occurrences_by_time holds it within those days (with, at most,
+// A round's candidates (with their exact figures) are matched without
+// reading every match: every live occurrence of a body in a conversation
+// is the start of one of its spans, so message_occurrences_by_time holds
+// it within the conversation's activity, first to last (with, at most,
 // rows of occurrences since replaced); the bodies named there are checked
 // against the query by digest (candidatesSQL). A conversation without
 // tombstones matches when one of them does; one with tombstones is
@@ -174,23 +175,13 @@ func (s *Store) searchWalk(ctx context.Context, project string, search textsearc
 	if words <= int64(s.search.directMax) {
 		return nil, nil
 	}
-	match := func(ctx context.Context, keys []string) ([]string, error) {
-		days := map[int32]bool{}
-		d := convDaysSQL(s.l, project, keys)
-		err := s.scanAll(ctx, "query conversations", d.sql, d.params, func(r driver.Rows) error {
-			var day int32
-			if err := r.Scan(&day); err != nil {
-				return err
-			}
-			days[day] = true
-			return nil
-		})
-		if err != nil || len(days) == 0 {
-			return nil, err
+	match := func(ctx context.Context, convs []store.ConversationSummary) ([]store.ConversationSummary, error) {
+		if len(convs) == 0 {
+			return nil, nil
 		}
 		said := map[string][]string{} // digest → conversations
-		b := convBodiesSQL(s.l, project, keys, slices.Sorted(maps.Keys(days)))
-		err = s.scanAll(ctx, "query conversations", b.sql, b.params, func(r driver.Rows) error {
+		b := convBodiesSQL(s.l, project, convs)
+		err := s.scanAll(ctx, "query conversations", b.sql, b.params, func(r driver.Rows) error {
 			var conv, digest string
 			if err := r.Scan(&conv, &digest); err != nil {
 				return err
@@ -222,7 +213,7 @@ func (s *Store) searchWalk(ctx context.Context, project string, search textsearc
 			}
 			maps.Copy(kept, live)
 		}
-		return sortedKeys(kept), nil
+		return slices.DeleteFunc(convs, func(c store.ConversationSummary) bool { return !kept[c.ConversationID] }), nil
 	}
 	cands := func(n int) built { return convCandidatesSQL(s.l, project, n) }
 	return &convWalk{cands: cands, match: match, max: searchWalkMax}, nil
@@ -241,33 +232,27 @@ func manyMatchSQL(l layout, project string, search textsearch.Query, max int) bu
 	}
 }
 
-// convDaysSQL reads the days on which some conversations have spans (the
-// rollup's rows of their keys).
-func convDaysSQL(l layout, project string, keys []string) built {
-	var p params
-	return built{
-		sql: "SELECT DISTINCT day FROM (SELECT conv_key, day FROM " + l.table("conversations") + " WHERE project_id = " + p.add("String", project) +
-			" AND conv_key IN " + p.add("Array(String)", keys) + " GROUP BY conv_key, day HAVING sum(span_count) > 0)",
-		params: p.list,
+// convBodiesSQL reads the bodies said in some conversations, from the
+// occurrences sorted by start: within the conversations' activity (first
+// to last, joined where they overlap), the keys in PREWHERE.
+func convBodiesSQL(l layout, project string, convs []store.ConversationSummary) built {
+	spans := make([][2]int64, len(convs))
+	keys := make([]string, len(convs))
+	for i, c := range convs {
+		spans[i], keys[i] = [2]int64{c.FirstActivity.UnixNano(), c.LastActivity.UnixNano()}, c.ConversationID
 	}
-}
-
-// convBodiesSQL reads the bodies said in some conversations on some days
-// (whole days, UTC, sorted), from the occurrences sorted by start: the
-// days as ranges of consecutive ones, the keys in PREWHERE.
-func convBodiesSQL(l layout, project string, keys []string, days []int32) built {
+	slices.SortFunc(spans, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
 	var p params
 	var ranges []string
-	for i := 0; i < len(days); {
-		j := i + 1
-		for j < len(days) && days[j] == days[j-1]+1 {
-			j++
+	for i := 0; i < len(spans); {
+		lo, hi := spans[i][0], spans[i][1]
+		for i++; i < len(spans) && spans[i][0] <= hi; i++ {
+			hi = max(hi, spans[i][1])
 		}
-		lo, hi := int64(days[i])*dayNanos, int64(days[j-1]+1)*dayNanos
-		ranges = append(ranges, "started_at >= fromUnixTimestamp64Nano("+p.add("Int64", lo)+", 'UTC') AND started_at < fromUnixTimestamp64Nano("+
+		ranges = append(ranges, "started_at >= fromUnixTimestamp64Nano("+p.add("Int64", lo)+", 'UTC') AND started_at <= fromUnixTimestamp64Nano("+
 			p.add("Int64", hi)+", 'UTC')")
-		i = j
 	}
+	slices.Sort(keys)
 	pr := p.add("String", project)
 	return built{
 		sql: "SELECT DISTINCT conv_key, digest FROM " + l.table("message_occurrences_by_time") + " PREWHERE project_id = " + pr +
