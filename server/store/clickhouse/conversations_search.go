@@ -55,9 +55,11 @@ func matchingConvsSQL(l layout, project string, search textsearch.Query, touched
 func touchedLiveSQL(l layout, project string, search textsearch.Query, touched, digests []string) built {
 	var p params
 	pr := p.add("String", project)
-	matching := "(" + matchingDigestsSQL(l, pr, search, &p) + ")"
+	var matching string
 	if digests != nil {
 		matching = p.add("Array(String)", digests)
+	} else {
+		matching = "(" + matchingDigestsSQL(l, pr, search, &p) + ")"
 	}
 	return built{
 		sql: "SELECT conv_key FROM " + l.table("message_occurrences") + " WHERE project_id = " + pr + " AND conv_key IN " +
@@ -220,16 +222,20 @@ func (s *Store) searchWalk(ctx context.Context, project string, search textsearc
 }
 
 // manyMatchSQL counts the bodies that have every word of the query (from
-// the text index), up to max + 1: the search's estimate (estimateSQL)
-// also counts every body of the project (27 ms of CPU at 1M spans, 7 ms
-// for this).
+// the text index), up to max + 1 on a single node: the search's estimate
+// (estimateSQL) also counts every body of the project (27 ms of CPU at 1M
+// spans, 7 ms for this). On a cluster it counts them all: a LIMIT met
+// cancels the other shards' answers as they stream in, and the engine of
+// the cluster tests (chDB 26.7) can abort on such a reset connection
+// (tools/chlocal).
 func manyMatchSQL(l layout, project string, search textsearch.Query, max int) built {
 	var p params
-	return built{
-		sql: "SELECT toInt64(count()) FROM (SELECT 1 FROM " + l.table("message_content") + " WHERE " +
-			and(matchConds(l, p.add("String", project), search, &p, true)) + " LIMIT " + p.add("UInt64", uint64(max+1)) + ")",
-		params: p.list,
+	sql := "SELECT toInt64(count()) FROM (SELECT 1 FROM " + l.table("message_content") + " WHERE " +
+		and(matchConds(l, p.add("String", project), search, &p, true))
+	if !l.isCluster() {
+		sql += " LIMIT " + p.add("UInt64", uint64(max+1))
 	}
+	return built{sql: sql + ")", params: p.list}
 }
 
 // convBodiesSQL reads the bodies said in some conversations, from the

@@ -354,8 +354,15 @@ func TestReadSnapshot(t *testing.T) {
 	// Canned answers so that multi-step reads reach their later queries.
 	matching := int64(3) // bodies a search matches
 	var touched [][]any  // conversations with tombstones
+	var figures [][]any  // the candidates' figures, for a page walked newest first
 	f.respond = func(sql string, _ map[string]any) [][]any {
 		switch {
+		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM (SELECT 1 FROM"):
+			return [][]any{{matching}}
+		case strings.HasPrefix(sql, "SELECT conv_key, if(sum(turn_spans)"):
+			return figures
+		case strings.HasPrefix(sql, "SELECT DISTINCT conv_key, digest FROM"):
+			return [][]any{{"conv-1", digestOf("fix the bug")}}
 		case strings.HasPrefix(sql, "SELECT DISTINCT conv_key FROM `weave`.`message_occurrences`"):
 			return touched
 		case strings.HasPrefix(sql, "SELECT conv_key FROM `weave`.`message_occurrences` WHERE project_id = {p0:String} AND conv_key IN"):
@@ -529,6 +536,16 @@ func TestReadSnapshot(t *testing.T) {
 	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, Search: `payment`, Limit: 10, Offset: 10})
 	step("QueryConversations search, conversations with tombstones (text index)", err)
 	touched = nil
+	matching, touched = searchDirectMax+1, [][]any{{"conv-1"}}
+	figures = [][]any{{"conv-1", int64(1), int64(0), int64(2), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
+		int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), []string{"claude-code"}, []string{}, "fix the bug", "", ""}}
+	page, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, Search: `payment`, Limit: 10})
+	step("QueryConversations search matching many bodies (conversations walked newest first, one with tombstones)", err)
+	if len(page.Conversations) != 1 || page.Total != 1 || page.TotalIsLowerBound {
+		t.Errorf("QueryConversations walked: got %d conversations, total %d (lower bound %t), want conv-1 and an exact total of 1",
+			len(page.Conversations), page.Total, page.TotalIsLowerBound)
+	}
+	matching, touched, figures = 3, nil, nil
 	s.l.pairIndex = true
 	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `"retry timeout" "fix the bug" payment`, Limit: 5})
 	step("SearchMessages (text index and index of word pairs: two-word phrase exact, longer one checked in order)", err)
