@@ -104,10 +104,14 @@ func (s *Store) walkConversations(ctx context.Context, tx *sql.Tx, page *store.C
 	// The search's condition, the same match, checked conversation by
 	// conversation.
 	where = slices.Clone(where)
+	// (its id token, not the project's, which every group of the project
+	// has).
 	where[cq.searchCond] = `EXISTS (SELECT 1 FROM search.groups_fts f WHERE f.groups_fts MATCH ('meta : c' || c.id || ' AND ' || ?))`
+	args = slices.Clone(args)
+	args[cq.searchArg] = "body : (" + ftsExpr(*cq.search) + ")"
 	var walked store.ConversationPage
 	idx, err := conversationRows(ctx, tx, &walked, byConv, join(where)+" ORDER BY "+strings.Join(cq.order, ", ")+" LIMIT ? OFFSET ?",
-		append(slices.Clone(args), limit+1, offset))
+		append(args, limit+1, offset))
 	if err != nil || len(walked.Conversations) == 0 && offset > 0 {
 		return false, err
 	}
