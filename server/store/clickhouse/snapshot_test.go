@@ -352,9 +352,10 @@ func TestReadSnapshot(t *testing.T) {
 	const p = "acme/agents"
 	trace := storetest.TraceID("t1")
 	// Canned answers so that multi-step reads reach their later queries.
-	matching := int64(3) // bodies a search matches
-	var touched [][]any  // conversations with tombstones
-	var figures [][]any  // the candidates' figures, for a page walked newest first
+	matching := int64(3)     // bodies a search matches
+	phraseFound := int64(26) // of phraseSample bodies with a phrase's words, those with the phrase
+	var touched [][]any      // conversations with tombstones
+	var figures [][]any      // the candidates' figures, for a page walked newest first
 	f.respond = func(sql string, _ map[string]any) [][]any {
 		switch {
 		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM (SELECT 1 FROM"):
@@ -373,6 +374,8 @@ func TestReadSnapshot(t *testing.T) {
 			return [][]any{{digestOf("fix the bug")}}
 		case strings.HasPrefix(sql, "SELECT conv_key, role, digest, toUnixTimestamp64Nano(started_at) FROM"):
 			return [][]any{{"conv-1", "user", digestOf("fix the bug"), storetest.T0.UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT toInt64(count()), toInt64(countIf("):
+			return [][]any{{int64(phraseSample), phraseFound}}
 		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"), strings.HasPrefix(sql, "SELECT toInt64(sum(sign)) FROM"),
 			strings.HasPrefix(sql, "SELECT (SELECT toInt64(sum(span_count))"):
 			return [][]any{{int64(3)}}
@@ -556,7 +559,14 @@ func TestReadSnapshot(t *testing.T) {
 	step("SearchMessages matching many bodies (newest occurrences of matching bodies first)", err)
 	matching = 100_000
 	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `payment "fix the bug"`, Limit: 5})
-	step("SearchMessages matching a tenth of the bodies (newest occurrences first, matches kept)", err)
+	step("SearchMessages matching a tenth of the bodies, a phrase in a tenth of them (sampled; newest occurrences first, matches kept)", err)
+	phraseFound = 0
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `payment "fix the bug"`, Limit: 5})
+	step("SearchMessages matching a tenth of the bodies, a phrase in none of the sample (all matches grouped)", err)
+	s.l.pairIndex = true
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `payment "fix bug"`, Limit: 5})
+	step("SearchMessages matching a tenth of the bodies, a phrase the index of word pairs answers (no sample)", err)
+	s.l.pairIndex = false
 	s.l.textIndex = false
 	_, err = s.Projects(ctx)
 	step("Projects", err)
@@ -620,8 +630,9 @@ func TestMiscWriteSnapshot(t *testing.T) {
 // large tables and the text index of message_content (built for existing
 // parts, the bloom filter dropped), ON CLUSTER in a replicated cluster;
 // nothing on a server that has them already, only the index of word pairs
-// on one tuned before it existed (its rows are indexed by the MATERIALIZE),
-// only the rebuilds on one that offers neither (25.8).
+// on one tuned before it existed when PhraseIndex asks for it (its rows
+// are indexed by the MATERIALIZE), its DROP when it does not, only the
+// rebuilds on one that offers neither (25.8).
 func TestTune(t *testing.T) {
 	server := func(version string, tuned, leftover bool, rows uint64, noPairs bool) func(string, map[string]any) [][]any {
 		return func(sql string, params map[string]any) [][]any {
@@ -655,12 +666,15 @@ func TestTune(t *testing.T) {
 		noPairs         bool   // tuned, but without the index of word pairs
 	}{
 		{"26.7, single node, new database (empty tables rebuilt)", Config{}, "26.7.2.1", false, false, 0, false},
+		{"26.7, single node, new database, PhraseIndex (the index of word pairs too)", Config{PhraseIndex: true}, "26.7.2.1", false, false, 0, false},
 		{"26.7, single node, tables with rows (kept without RebuildTables)", Config{}, "26.7.2.1", false, false, 1000, false},
 		{"26.7, single node, tables with rows, RebuildTables", Config{RebuildTables: true}, "26.7.2.1", false, false, 1000, false},
 		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated, RebuildTables: true}, "26.7.2.1", false, false, 1000, false},
-		{"26.7, tuned already", Config{}, "26.7.2.1", true, false, 1000, false},
-		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{}, "26.7.2.1", true, true, 1000, false},
-		{"26.7, tuned before the index of word pairs", Config{}, "26.7.2.1", true, false, 1000, true},
+		{"26.7, tuned already, PhraseIndex", Config{PhraseIndex: true}, "26.7.2.1", true, false, 1000, false},
+		{"26.7, tuned already without the index of word pairs", Config{}, "26.7.2.1", true, false, 1000, true},
+		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{PhraseIndex: true}, "26.7.2.1", true, true, 1000, false},
+		{"26.7, tuned with the index of word pairs, PhraseIndex off (the index dropped)", Config{}, "26.7.2.1", true, false, 1000, false},
+		{"26.7, tuned before the index of word pairs, PhraseIndex", Config{PhraseIndex: true}, "26.7.2.1", true, false, 1000, true},
 		{"25.8 (no text index)", Config{}, "25.8.3.1", false, false, 0, false},
 	} {
 		s, f := newFakeStore(t, tc.cfg)
