@@ -264,7 +264,7 @@ func (s *Store) searchHits(ctx context.Context, q store.SearchQuery, parsed text
 		return nil, nil
 	}
 	matches, common := float64(words), words*100 >= bodies*int64(s.search.commonPercent)
-	if words > int64(s.search.directMax) && len(runConds(s.l, parsed, &params{})) > 0 {
+	if words > int64(s.search.directMax) && slices.ContainsFunc(parsed.Terms, func(t textsearch.Term) bool { return len(t.Tokens) > 1 && !exactTerm(s.l, t) }) {
 		// A phrase the indexes do not answer: the count is of the bodies
 		// that have its words. The share of them that have the phrase,
 		// from a sample, sizes the plan; the newest rows are read whatever
