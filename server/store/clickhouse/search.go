@@ -224,7 +224,9 @@ type searchPlan struct {
 	// commonPercent: a query matching at least this percentage of the
 	// bodies reads the newest occurrence rows whatever they say and keeps
 	// those that match; one matching fewer builds the set of matching
-	// bodies first and reads the newest rows of those.
+	// bodies first and reads the newest rows of those (but a phrase the
+	// indexes do not answer always reads every row: its set would check
+	// every body that has its words).
 	commonPercent int
 	// recentRows, perHit, recentMax: a newest-first plan reads at first
 	// max(recentRows, perHit × the hits wanted) rows (divided by the share
