@@ -34,27 +34,51 @@ type outcome struct {
 	startDaemon bool
 }
 
+// hookDeps are what hook mode does that tests replace: its timers, its
+// exit, keeping the event in the inbox and starting the daemon.
+type hookDeps struct {
+	afterFunc   func(time.Duration, func()) (stop func() bool)
+	exit        func()
+	appendInbox func(hookproto.Paths, *hookproto.Envelope, time.Time) error
+	startDaemon func(hookproto.Paths) error
+}
+
+// realDeps are hook mode's own.
+var realDeps = hookDeps{
+	afterFunc:   func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
+	exit:        func() { os.Exit(0) },
+	appendInbox: hookproto.AppendInbox,
+	startDaemon: startDaemon,
+}
+
 // runHook is hook mode. It returns normally in every case; main exits 0.
 func runHook(start time.Time, stdin io.Reader, agent string) {
+	runHookWith(realDeps, start, stdin, agent)
+}
+
+// runHookWith is runHook with deps.
+func runHookWith(deps hookDeps, start time.Time, stdin io.Reader, agent string) {
 	// The one hard deadline: whatever is still running then, exit 0 — except
 	// while the event is not yet in the daemon's hands or the inbox (being
 	// read from stdin, sent — bounded by NetDeadline — or appended): that
 	// may finish, up to InboxCeiling, because keeping the event beats
-	// returning sooner. Starting the daemon afterwards gets no grace.
+	// returning sooner. The append itself gives up at InboxDeadline, so
+	// that what follows a failed one (counting the loss, starting the
+	// daemon) runs before the ceiling.
 	var keeping atomic.Bool
 	keeping.Store(true)
 	abandon := func() {
 		debugf(start, nil, outcome{what: abandoned, why: "deadline"})
-		os.Exit(0)
+		deps.exit()
 	}
-	watchdog := time.AfterFunc(hookproto.HookDeadline, func() {
+	stop := deps.afterFunc(hookproto.HookDeadline, func() {
 		if keeping.Load() {
-			time.AfterFunc(hookproto.InboxCeiling-hookproto.HookDeadline, abandon)
+			deps.afterFunc(hookproto.InboxCeiling-hookproto.HookDeadline, abandon)
 			return
 		}
 		abandon()
 	})
-	defer watchdog.Stop()
+	defer stop()
 
 	paths, perr := hookproto.PathsFromEnv()
 	env := &hookproto.Envelope{Proto: hookproto.Version, ID: hookproto.NewEventID(), ReceivedAt: start.UTC(), TranscriptSize: -1, Agent: agent}
@@ -88,7 +112,7 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 	if out.what != toInbox {
 		keeping.Store(false)
 	} else {
-		err := hookproto.AppendInbox(paths, env, start.Add(hookproto.InboxCeiling))
+		err := deps.appendInbox(paths, env, start.Add(hookproto.InboxDeadline))
 		keeping.Store(false)
 		if err != nil {
 			// Lost (AppendInbox counted it for the daemon's status); a
@@ -97,7 +121,7 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 			out = outcome{what: dropped, why: out.why + "; inbox", err: err, startDaemon: out.startDaemon}
 		}
 		if out.startDaemon {
-			if err := startDaemon(paths); err != nil {
+			if err := deps.startDaemon(paths); err != nil {
 				out.why += "; start daemon"
 				out.err = errors.Join(out.err, err)
 			}
