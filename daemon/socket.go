@@ -58,9 +58,11 @@ func takeLock(p hookproto.Paths, inherited *os.File) (*os.File, error) {
 	return f, nil
 }
 
-// LockHolder returns the pid recorded in agentd.lock, or "?".
+// LockHolder returns the pid recorded in agentd.lock, or "?". The file is
+// read as the daemon opens it (hookproto.ReadOwn): a FIFO planted there
+// gives "?" rather than blocking `status` or `stop`.
 func LockHolder(p hookproto.Paths) string {
-	b, err := os.ReadFile(p.Lock)
+	b, err := hookproto.ReadOwn(p.Lock, 64)
 	if err != nil {
 		return "?"
 	}

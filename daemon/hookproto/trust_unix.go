@@ -5,6 +5,7 @@ package hookproto
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -107,6 +108,36 @@ func OpenOwn(path string, flag int) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// ReadOwn reads the file at path, opened as OpenOwn opens it (a symlink,
+// a FIFO or device, or another user's file is refused with an error
+// wrapping ErrUntrusted, without blocking), and refuses one over max bytes
+// (ErrTooLarge) without reading it.
+func ReadOwn(path string, max int64) ([]byte, error) {
+	f, err := OpenOwn(path, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("hookproto: %w", err)
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, path, fi.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("hookproto: %w", err)
+	}
+	if int64(len(b)) > max { // grew since the fstat
+		return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, path, max)
+	}
+	return b, nil
+}
+
+// ErrTooLarge is wrapped by ReadOwn's refusal of a file over its bound.
+var ErrTooLarge = errors.New("hookproto: file too large")
 
 // CheckSocketOwner refuses a socket file that is not a socket owned by
 // this user (another user's listener would receive every event). A missing
