@@ -71,7 +71,7 @@ type Store struct {
 	now    func() time.Time
 	maxAge time.Duration
 
-	wmu        sync.Mutex // serializes writes on w; guards wc and logPruned
+	wmu        ctxMutex   // serializes writes on w; guards wc and logPruned
 	w          *sql.DB    // one connection
 	wc         *stmtCache // statements prepared on w
 	r          *sql.DB    // read-only pool, with the search file attached as "search"
@@ -167,6 +167,7 @@ func newStore(abs string, s Settings) (*Store, error) {
 		maxAge: s.PendingEventsMaxAge,
 		cache:  newContentCache(),
 		group:  newWriteGroup(),
+		wmu:    make(ctxMutex, 1),
 
 		projIDs: make(map[string]int64),
 
