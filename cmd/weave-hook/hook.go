@@ -58,6 +58,13 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 
 // runHookWith is runHook with deps.
 func runHookWith(deps hookDeps, start time.Time, stdin io.Reader, agent string) {
+	// A panic would exit 2 with a stack trace on stderr: Claude Code blocks
+	// the tool call on exit code 2 and hands stderr to the model.
+	defer func() {
+		if r := recover(); r != nil {
+			debugf(start, nil, outcome{what: dropped, why: "panic", err: fmt.Errorf("%v", r)})
+		}
+	}()
 	// The one hard deadline: whatever is still running then, exit 0 — except
 	// while the event is not yet in the daemon's hands or the inbox (being
 	// read from stdin, sent — bounded by NetDeadline — or appended): that
@@ -130,13 +137,20 @@ func runHookWith(deps hookDeps, start time.Time, stdin io.Reader, agent string) 
 	debugf(start, body, out)
 }
 
+// maxDiscard bounds how much of a payload past MaxPayload the hook reads,
+// only to learn its size: a stdin that runs on for GiBs (or never ends)
+// would otherwise keep it reading until the ceiling, and the event it
+// already has would be lost.
+var maxDiscard int64 = 64 << 20
+
 // readPayload reads stdin, keeping at most MaxPayload bytes and counting
-// the rest (orig is the full size).
+// the rest (orig is the full size; at least that when stdin ran on past
+// maxDiscard more).
 func readPayload(r io.Reader) (body []byte, orig int64, err error) {
 	body, err = io.ReadAll(io.LimitReader(r, hookproto.MaxPayload))
 	orig = int64(len(body))
 	if err == nil && len(body) == hookproto.MaxPayload {
-		n, cerr := io.Copy(io.Discard, r)
+		n, cerr := io.Copy(io.Discard, io.LimitReader(r, maxDiscard))
 		orig += n
 		err = cerr
 	}
