@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -271,5 +272,59 @@ func TestInboxRefusesUntrustedHome(t *testing.T) {
 	}
 	if _, err := os.Lstat(p.Inbox); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("an inbox was written in a world-writable home: %v", err)
+	}
+}
+
+// The directories the daemon keeps its files in are checked as Home is: one
+// planted while Home was open to others (a symlink to where another user
+// reads, a directory of theirs) is refused; one of this user's that others
+// may write is tightened.
+func TestEnsureHomeChecksItsDirectories(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plant func(t *testing.T, p Paths, dir string)
+		ok    bool
+	}{
+		{"symlink", func(t *testing.T, p Paths, dir string) {
+			if err := os.Symlink(t.TempDir(), dir); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"regular file", func(t *testing.T, p Paths, dir string) {
+			if err := os.WriteFile(dir, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"another user's directory", func(t *testing.T, p Paths, dir string) {
+			if os.Getuid() != 0 {
+				t.Skip("needs root: it chowns the planted directory to uid 65534")
+			}
+			mkdir(t, dir, 0o755)
+			if err := os.Lchown(dir, otherUID, otherUID); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"own directory open to others", func(t *testing.T, p Paths, dir string) { mkdir(t, dir, 0o777) }, true},
+	} {
+		for _, which := range []string{"journal", "spool", "logs"} {
+			t.Run(tc.name+"/"+which, func(t *testing.T) {
+				p := NewPaths(mkdir(t, t.TempDir()+"/w", 0o700))
+				dir := map[string]string{"journal": p.Journal, "spool": p.Spool, "logs": p.Logs}[which]
+				tc.plant(t, p, dir)
+				err := p.EnsureHome()
+				if !tc.ok {
+					if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), dir) {
+						t.Errorf("EnsureHome: got %v, want ErrUntrusted naming %s", err, dir)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("EnsureHome: %v", err)
+				}
+				if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+					t.Errorf("%s: %v (%v), want it tightened to 0700", dir, fi.Mode().Perm(), err)
+				}
+			})
+		}
 	}
 }

@@ -109,6 +109,33 @@ func OpenOwn(path string, flag int) (*os.File, error) {
 	return f, nil
 }
 
+// ensureOwnDir checks a directory of Home the daemon keeps its files in
+// (journal, spool, logs), if it exists: a directory, not a symlink, owned
+// by this user, which it tightens to 0700. One planted while Home was open
+// to others could have the daemon write prompts where another user reads
+// them (through a symlink in it), or block it on a FIFO; it is refused.
+func ensureOwnDir(dir string) error {
+	st, err := lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hookproto: %w", err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return untrusted(dir, "is not a directory (a symlink or a file); remove it")
+	}
+	if err := ownedByMe(dir, st); err != nil {
+		return err
+	}
+	if st.Mode&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("hookproto: %s is mode %04o and chmod 0700 failed: %w", dir, st.Mode&0o7777, err)
+		}
+	}
+	return nil
+}
+
 // ReadOwn reads the file at path, opened as OpenOwn opens it (a symlink,
 // a FIFO or device, or another user's file is refused with an error
 // wrapping ErrUntrusted, without blocking), and refuses one over max bytes
