@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weavetrace/weave/server/store"
 )
 
 // The search index (msg_groups and the groups_fts full-text index) lives
@@ -98,7 +100,7 @@ type indexer struct {
 	path string
 	db   *sql.DB // the search file, one connection
 
-	mu ctxMutex // one pass at a time; guards c
+	mu store.CtxMutex // one pass at a time; guards c
 	c  *stmtCache
 
 	applied atomic.Int64 // the last search_log seq applied (durable)
@@ -172,7 +174,7 @@ func (ix *indexer) forget(seq int64) {
 // whether it must be rebuilt.
 func (s *Store) openIndex(ctx context.Context, syncMode string) error {
 	path := s.path + "-search"
-	ix := &indexer{path: path, maxBacklog: maxBacklog, mu: make(ctxMutex, 1)}
+	ix := &indexer{path: path, maxBacklog: maxBacklog, mu: store.NewCtxMutex()}
 	ix.ctx, ix.cancel = context.WithCancel(context.Background())
 	s.ix = ix
 	open := func() error {
