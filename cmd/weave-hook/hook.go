@@ -69,9 +69,10 @@ func runHookWith(deps hookDeps, start time.Time, stdin io.Reader, agent string) 
 	// while the event is not yet in the daemon's hands or the inbox (being
 	// read from stdin, sent — bounded by NetDeadline — or appended): that
 	// may finish, up to InboxCeiling, because keeping the event beats
-	// returning sooner. The append itself gives up at InboxDeadline, so
-	// that what follows a failed one (counting the loss, starting the
-	// daemon) runs before the ceiling.
+	// returning sooner. Starting the daemon afterwards gets no grace of its
+	// own; but the append gives up at InboxDeadline, so that what follows
+	// an append still under way at HookDeadline (counting a loss, starting
+	// the daemon) runs before the ceiling.
 	var keeping atomic.Bool
 	keeping.Store(true)
 	abandon := func() {
