@@ -46,9 +46,10 @@ type Settings struct {
 
 // DefaultCutoffWait bounds how long the shutdown waits, once it has
 // cancelled the requests still running (past Config.ShutdownTimeout) and
-// the retention loop, for them to return. Every store call honours its
-// context, so they return at once; one that does not is given up on, with
-// an error logged, instead of hanging the shutdown.
+// the retention loop, for them to return. Store calls honour their
+// context (a transaction or round trip under way finishes first), so they
+// return soon; one that does not is given up on, with an error logged,
+// instead of hanging the shutdown.
 const DefaultCutoffWait = 15 * time.Second
 
 // ErrShutdownAbandoned is returned by Run when the shutdown gave up
