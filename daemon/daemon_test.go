@@ -465,6 +465,30 @@ func TestSocketAndLock(t *testing.T) {
 		}
 		h.stop()
 	})
+	// A regular file (or FIFO, or symlink) at the socket's path: hooks
+	// refuse it and start a daemon for every event, so the daemon replaces
+	// it (it refused to start, and the events piled up in the inbox).
+	t.Run("file that is no socket replaced", func(t *testing.T) {
+		for name, plant := range map[string]func(path string) error{
+			"regular file": func(path string) error { return os.WriteFile(path, []byte("x"), 0o600) },
+			"fifo":         func(path string) error { return syscall.Mkfifo(path, 0o600) },
+			"symlink":      func(path string) error { return os.Symlink("/nonexistent", path) },
+		} {
+			t.Run(name, func(t *testing.T) {
+				home := daemontest.ShortDir(t)
+				p := hookproto.NewPaths(home)
+				p.EnsureHome()
+				if err := plant(p.Socket); err != nil {
+					t.Fatal(err)
+				}
+				h := newHarness(t, home, opts{}).start()
+				if code, _ := sendHook(t, p, envelope("s", "Stop", "")); code != 200 {
+					t.Errorf("after replacing a %s at the socket path: got %d, want 200", name, code)
+				}
+				h.stop()
+			})
+		}
+	})
 	t.Run("second daemon refused", func(t *testing.T) {
 		h := startDaemon(t, opts{})
 		h2 := newHarness(t, h.p.Home, opts{rcv: h.rcv})

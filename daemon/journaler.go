@@ -380,7 +380,7 @@ func (jr *journaler) drainInbox(ctx context.Context, forward bool) error {
 			"dropped", st.AppendFailed, "path", jr.p.Inbox)
 	}
 	if st.Refused > 0 {
-		jr.log.Warn("daemon: removed an inbox that was a symlink or not this user's file, unread", "files", st.Refused, "path", jr.p.Inbox)
+		jr.log.Warn("daemon: removed inbox files that were a symlink, a FIFO or device, or not this user's file, unread", "files", st.Refused, "err", st.RefusedErr)
 	}
 	for _, e := range fwd {
 		if !jr.forward(ctx, e) {

@@ -58,9 +58,11 @@ func takeLock(p hookproto.Paths, inherited *os.File) (*os.File, error) {
 	return f, nil
 }
 
-// LockHolder returns the pid recorded in agentd.lock, or "?".
+// LockHolder returns the pid recorded in agentd.lock, or "?". The file is
+// read as the daemon opens it (hookproto.ReadOwn): a FIFO planted there
+// gives "?" rather than blocking `status` or `stop`.
 func LockHolder(p hookproto.Paths) string {
-	b, err := os.ReadFile(p.Lock)
+	b, err := hookproto.ReadOwn(p.Lock, 64)
 	if err != nil {
 		return "?"
 	}
@@ -77,19 +79,23 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// listen binds the socket (0600): a stale socket file (nobody answers) is
-// replaced; a live one means another daemon. It returns the listener and
-// the socket's inode, so shutdown removes only its own socket.
+// listen binds the socket (0600): a stale socket file (nobody answers), or
+// a file there that is no socket, is replaced; a live one means another
+// daemon. It returns the listener and the socket's inode, so shutdown
+// removes only its own socket.
 func listen(p hookproto.Paths) (*net.UnixListener, uint64, error) {
 	if err := p.CheckSocket(); err != nil {
 		return nil, 0, err
 	}
 	if fi, err := os.Lstat(p.Socket); err == nil {
-		if fi.Mode()&fs.ModeSocket == 0 {
-			return nil, 0, fmt.Errorf("daemon: %s exists and is not a socket; remove it", p.Socket)
+		if fi.IsDir() {
+			return nil, 0, fmt.Errorf("daemon: %s exists and is a directory, not a socket; remove it", p.Socket)
 		}
 		// Another user's socket in our Home is no daemon of ours (hooks
 		// refuse to talk to it): replace it without asking it anything.
+		// A file that is not a socket (a regular file, a FIFO, a symlink)
+		// is no daemon either: hooks refuse it and start a daemon each
+		// time, so it is replaced too, or no daemon could ever start.
 		if hookproto.CheckSocketOwner(p.Socket) == nil {
 			c, err := net.DialTimeout("unix", p.Socket, 200*time.Millisecond)
 			if err == nil {

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/weavetrace/weave/e2e/harness"
 	"github.com/weavetrace/weave/e2e/scenarios"
+	"github.com/weavetrace/weave/internal/serverproc"
 	"github.com/weavetrace/weave/spanid"
 	"github.com/weavetrace/weave/tools/chlocal/chlocal"
 	"github.com/weavetrace/weave/transcript"
@@ -196,24 +196,16 @@ func clickhouseDB() string {
 type server struct {
 	url, grpcURL string
 	cmd          *exec.Cmd
-	logs         bytes.Buffer
+	logs         serverproc.LogBuffer
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
+// startServer starts weave-server on ports it picks itself (port 0), read
+// back from its log: a port found free, closed and passed on could be
+// taken by another process first.
 func startServer(t *testing.T) *server {
 	t.Helper()
-	addr := freeAddr(t)
-	s := &server{url: "http://" + addr, grpcURL: "http://" + freeAddr(t)}
-	args := []string{"serve", "--addr", addr, "--grpc-addr", strings.TrimPrefix(s.grpcURL, "http://"), "--data-dir", t.TempDir()}
+	s := &server{}
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir", t.TempDir()}
 	if clickhouseDSN != "" {
 		args = append(args, "--store", "clickhouse", "--clickhouse-dsn", clickhouseDB(), "--clickhouse-flush-interval", "50ms")
 	}
@@ -237,10 +229,15 @@ func startServer(t *testing.T) *server {
 	// which a loaded CI machine can stretch past 20 s.
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(s.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
+		if addr, grpcAddr, ok := serverproc.Started(s.logs.String()); ok && s.url == "" {
+			s.url, s.grpcURL = "http://"+addr, "http://"+grpcAddr
+		}
+		if s.url != "" {
+			if resp, err := http.Get(s.url + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return s
+				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -34,27 +34,59 @@ type outcome struct {
 	startDaemon bool
 }
 
+// hookDeps are what hook mode does that tests replace: its timers, its
+// exit, keeping the event in the inbox and starting the daemon.
+type hookDeps struct {
+	afterFunc   func(time.Duration, func()) (stop func() bool)
+	exit        func()
+	appendInbox func(hookproto.Paths, *hookproto.Envelope, time.Time) error
+	startDaemon func(hookproto.Paths) error
+}
+
+// realDeps are hook mode's own.
+var realDeps = hookDeps{
+	afterFunc:   func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
+	exit:        func() { os.Exit(0) },
+	appendInbox: hookproto.AppendInbox,
+	startDaemon: startDaemon,
+}
+
 // runHook is hook mode. It returns normally in every case; main exits 0.
 func runHook(start time.Time, stdin io.Reader, agent string) {
+	runHookWith(realDeps, start, stdin, agent)
+}
+
+// runHookWith is runHook with deps.
+func runHookWith(deps hookDeps, start time.Time, stdin io.Reader, agent string) {
+	// A panic would exit 2 with a stack trace on stderr: Claude Code blocks
+	// the tool call on exit code 2 and hands stderr to the model.
+	defer func() {
+		if r := recover(); r != nil {
+			debugf(start, nil, outcome{what: dropped, why: "panic", err: fmt.Errorf("%v", r)})
+		}
+	}()
 	// The one hard deadline: whatever is still running then, exit 0 — except
 	// while the event is not yet in the daemon's hands or the inbox (being
 	// read from stdin, sent — bounded by NetDeadline — or appended): that
 	// may finish, up to InboxCeiling, because keeping the event beats
-	// returning sooner. Starting the daemon afterwards gets no grace.
+	// returning sooner. Starting the daemon afterwards gets no grace of its
+	// own; but the append gives up at InboxDeadline, so that what follows
+	// an append still under way at HookDeadline (counting a loss, starting
+	// the daemon) runs before the ceiling.
 	var keeping atomic.Bool
 	keeping.Store(true)
 	abandon := func() {
 		debugf(start, nil, outcome{what: abandoned, why: "deadline"})
-		os.Exit(0)
+		deps.exit()
 	}
-	watchdog := time.AfterFunc(hookproto.HookDeadline, func() {
+	stop := deps.afterFunc(hookproto.HookDeadline, func() {
 		if keeping.Load() {
-			time.AfterFunc(hookproto.InboxCeiling-hookproto.HookDeadline, abandon)
+			deps.afterFunc(hookproto.InboxCeiling-hookproto.HookDeadline, abandon)
 			return
 		}
 		abandon()
 	})
-	defer watchdog.Stop()
+	defer stop()
 
 	paths, perr := hookproto.PathsFromEnv()
 	env := &hookproto.Envelope{Proto: hookproto.Version, ID: hookproto.NewEventID(), ReceivedAt: start.UTC(), TranscriptSize: -1, Agent: agent}
@@ -88,7 +120,7 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 	if out.what != toInbox {
 		keeping.Store(false)
 	} else {
-		err := hookproto.AppendInbox(paths, env, start.Add(hookproto.InboxCeiling))
+		err := deps.appendInbox(paths, env, start.Add(hookproto.InboxDeadline))
 		keeping.Store(false)
 		if err != nil {
 			// Lost (AppendInbox counted it for the daemon's status); a
@@ -97,7 +129,7 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 			out = outcome{what: dropped, why: out.why + "; inbox", err: err, startDaemon: out.startDaemon}
 		}
 		if out.startDaemon {
-			if err := startDaemon(paths); err != nil {
+			if err := deps.startDaemon(paths); err != nil {
 				out.why += "; start daemon"
 				out.err = errors.Join(out.err, err)
 			}
@@ -106,13 +138,20 @@ func runHook(start time.Time, stdin io.Reader, agent string) {
 	debugf(start, body, out)
 }
 
+// maxDiscard bounds how much of a payload past MaxPayload the hook reads,
+// only to learn its size: a stdin that runs on for GiBs (or never ends)
+// would otherwise keep it reading until the ceiling, and the event it
+// already has would be lost.
+var maxDiscard int64 = 64 << 20
+
 // readPayload reads stdin, keeping at most MaxPayload bytes and counting
-// the rest (orig is the full size).
+// the rest (orig is the full size; at least that when stdin ran on past
+// maxDiscard more).
 func readPayload(r io.Reader) (body []byte, orig int64, err error) {
 	body, err = io.ReadAll(io.LimitReader(r, hookproto.MaxPayload))
 	orig = int64(len(body))
 	if err == nil && len(body) == hookproto.MaxPayload {
-		n, cerr := io.Copy(io.Discard, r)
+		n, cerr := io.Copy(io.Discard, io.LimitReader(r, maxDiscard))
 		orig += n
 		err = cerr
 	}

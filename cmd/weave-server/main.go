@@ -113,6 +113,12 @@ clickhouse flags (--store clickhouse; see server/store/clickhouse/README.md):
                           counts (span_counts, conversations) to what
                           span_state holds, if they drifted; safe beside
                           running servers
+  --clickhouse-phrase-index      keep an index of the bodies' word pairs: quoted
+                          phrases of common words answered from it, at about
+                          twice ClickHouse's CPU for storing message bodies;
+                          without it (default) such phrases are checked on the
+                          bodies that have their words, and the index an
+                          earlier version built is dropped
   --clickhouse-batch-rows N      spans per insert batch (default 1000)
   --clickhouse-flush-interval D  under concurrent load, longest wait for a
                           batch to fill and shortest time between two
@@ -264,6 +270,7 @@ func clickHouseFlags(fs *flag.FlagSet, c *clickhouse.Config) {
 	fs.BoolVar(&c.SkipMigrate, "clickhouse-skip-migrate", false, "")
 	fs.IntVar(&c.BatchRows, "clickhouse-batch-rows", 0, "")
 	fs.DurationVar(&c.FlushInterval, "clickhouse-flush-interval", 0, "")
+	fs.BoolVar(&c.PhraseIndex, "clickhouse-phrase-index", false, "")
 }
 
 // clickHouseEnv applies the settings that come only from the environment.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -152,7 +153,8 @@ type InboxStats struct {
 	BadRecords   int   // intact frames whose payload is not an envelope
 	Overflow     int64 // events hooks dropped because the inbox was full
 	AppendFailed int64 // events hooks dropped because appending failed (not writable, disk full, too slow)
-	Refused      int   // inbox files removed unread: a symlink or another user's file
+	Refused      int   // inbox files removed unread: a symlink, a FIFO or device, or another user's file
+	RefusedErr   error // why the last one was refused (names the file)
 }
 
 // DrainInbox hands every inbox record to fn, in file order: first a
@@ -189,6 +191,7 @@ func drainFile(path string, fn func(Envelope) error, commit func() error, st *In
 		// A symlink or someone else's file in place of the inbox: never
 		// read it, and remove the name so draining goes on.
 		st.Refused++
+		st.RefusedErr = err
 		if rerr := os.Remove(path); rerr != nil {
 			return fmt.Errorf("hookproto: drain inbox: %w (and removing it: %v)", err, rerr)
 		}
@@ -230,9 +233,16 @@ func drainFile(path string, fn func(Envelope) error, commit func() error, st *In
 	return nil
 }
 
+// maxOverflow bounds how much of inbox.overflow is read: a byte per lost
+// event, so 16 Mi lost events. The bytes past it (only a file planted or
+// grown beyond any real loss) are counted as failed appends unread.
+var maxOverflow int64 = 16 << 20
+
 // takeOverflow counts, by reason, and clears inbox.overflow. Rename first,
 // so bytes a hook appends meanwhile land in a new file and are counted next
-// time.
+// time. It is opened as the hook opens it (OpenOwn): a FIFO, device,
+// symlink or another user's file there is removed unread (counted in
+// Refused, its error in RefusedErr) instead of blocking the daemon.
 func takeOverflow(p Paths, st *InboxStats) error {
 	tmp := p.InboxOverflow + ".taken"
 	if err := os.Rename(p.InboxOverflow, tmp); err != nil {
@@ -241,12 +251,48 @@ func takeOverflow(p Paths, st *InboxStats) error {
 		}
 		return fmt.Errorf("hookproto: inbox overflow: %w", err)
 	}
-	if b, err := os.ReadFile(tmp); err == nil {
-		failed := int64(bytes.Count(b, []byte{lossFailed}))
-		st.AppendFailed += failed
-		st.Overflow += int64(len(b)) - failed
+	f, err := OpenOwn(tmp, os.O_RDONLY)
+	switch {
+	case errors.Is(err, ErrUntrusted):
+		st.Refused++
+		st.RefusedErr = err
+	case err != nil:
+		return fmt.Errorf("hookproto: inbox overflow: %w", err)
+	default:
+		err = countOverflow(f, st)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("hookproto: inbox overflow: %w", err)
+		}
 	}
 	return os.Remove(tmp)
+}
+
+// countOverflow counts the bytes of f by reason, reading at most
+// maxOverflow of them.
+func countOverflow(f *os.File, st *InboxStats) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	var read int64
+	for read < maxOverflow {
+		n, err := f.Read(buf[:min(int64(len(buf)), maxOverflow-read)])
+		b := buf[:n]
+		failed := int64(bytes.Count(b, []byte{lossFailed}))
+		st.AppendFailed += failed
+		st.Overflow += int64(n) - failed
+		read += int64(n)
+		if err == io.EOF || n == 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	st.AppendFailed += max(0, fi.Size()-read)
+	return nil
 }
 
 // InboxPending reports whether an inbox or draining file, or events counted

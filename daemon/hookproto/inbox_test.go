@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,5 +245,103 @@ func TestInboxConcurrentAppendAndDrain(t *testing.T) {
 		if n != 1 {
 			t.Errorf("event %d drained %d times, want once", k, n)
 		}
+	}
+}
+
+// hangGuard turns a call that blocks for good into a failure; it is no
+// speed check.
+const hangGuard = 10 * time.Second
+
+// A FIFO (or device, or symlink) planted at inbox.overflow is removed
+// unread and reported, instead of blocking the daemon's drain for good in
+// open(2) (it was read with os.ReadFile).
+func TestInboxOverflowFIFORefused(t *testing.T) {
+	p := testPaths(t)
+	if err := AppendInbox(p, env(0), farDeadline()); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(p.InboxOverflow, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		n   int
+		st  InboxStats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n := 0
+		st, err := DrainInbox(p, func(Envelope) error { n++; return nil }, func() error { return nil })
+		done <- result{n, st, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(hangGuard):
+		// Let a drain blocked in open(2) go: a writer comes and goes.
+		if w, err := os.OpenFile(p.InboxOverflow+".taken", os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatalf("DrainInbox blocked on a FIFO at %s", p.InboxOverflow)
+	}
+	if r.err != nil || r.n != 1 {
+		t.Fatalf("DrainInbox: %d records, %v; want the inbox's 1 and no error", r.n, r.err)
+	}
+	if r.st.Refused != 1 || !errors.Is(r.st.RefusedErr, ErrUntrusted) || !strings.Contains(fmt.Sprint(r.st.RefusedErr), "not a regular file") {
+		t.Errorf("refused %d, why %v; want 1, not a regular file", r.st.Refused, r.st.RefusedErr)
+	}
+	if InboxPending(p) {
+		t.Errorf("InboxPending after the drain: got true, want the FIFO gone")
+	}
+	for _, f := range []string{p.InboxOverflow, p.InboxOverflow + ".taken"} {
+		if _, err := os.Lstat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %v, want it removed", f, err)
+		}
+	}
+}
+
+// inbox.overflow is read up to maxOverflow bytes, counted by reason; the
+// bytes past it are counted as failed appends, unread.
+func TestInboxOverflowBounded(t *testing.T) {
+	defer func(m int64) { maxOverflow = m }(maxOverflow)
+	maxOverflow = 4
+	p := testPaths(t)
+	// Read: 3 full, 1 failed; past the bound: 3 more bytes of either.
+	b := []byte{lossFull, lossFull, lossFailed, lossFull, lossFull, lossFull, lossFailed}
+	if err := os.WriteFile(p.InboxOverflow, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, st := drainAll(t, p)
+	if st.Overflow != 3 || st.AppendFailed != 4 {
+		t.Errorf("counted %d (inbox full), %d (append failed); want 3, 1+3 unread", st.Overflow, st.AppendFailed)
+	}
+}
+
+func TestReadOwn(t *testing.T) {
+	dir := t.TempDir()
+	reg := dir + "/reg"
+	if err := os.WriteFile(reg, []byte("12345\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadOwn(reg, 6); err != nil || string(b) != "12345\n" {
+		t.Errorf("ReadOwn(regular file): %q, %v", b, err)
+	}
+	if _, err := ReadOwn(reg, 5); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadOwn over the bound: got %v, want ErrTooLarge", err)
+	}
+	fifo := dir + "/fifo"
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadOwn(fifo, 100); !errors.Is(err, ErrUntrusted) { // without O_NONBLOCK, this blocks for good
+		t.Errorf("ReadOwn(FIFO): got %v, want ErrUntrusted", err)
+	}
+	link := dir + "/link"
+	if err := os.Symlink(reg, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadOwn(link, 100); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("ReadOwn(symlink): got %v, want ErrUntrusted", err)
 	}
 }

@@ -85,7 +85,9 @@ func PathsFromEnv() (Paths, error) {
 // user could rename it out of (the rules in trust_unix.go): the socket and
 // the journal in it carry prompts and tool output. A Home of its own that
 // others may read or write is tightened to 0700 (weave-hook, which cannot
-// know what was planted meanwhile, refuses it until then).
+// know what was planted meanwhile, refuses it until then). The directories
+// the daemon keeps its files in (journal, spool, logs) get the same
+// check and tightening (ensureOwnDir).
 func (p Paths) EnsureHome() error {
 	if err := os.MkdirAll(p.Home, 0o700); err != nil {
 		return fmt.Errorf("hookproto: create %s: %w", p.Home, err)
@@ -102,7 +104,15 @@ func (p Paths) EnsureHome() error {
 			return fmt.Errorf("hookproto: %s is mode %v and chmod 0700 failed: %w", p.Home, fi.Mode().Perm(), err)
 		}
 	}
-	return p.CheckHome()
+	if err := p.CheckHome(); err != nil {
+		return err
+	}
+	for _, dir := range []string{p.Journal, p.Spool, p.Logs} {
+		if err := ensureOwnDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrSocketPath is returned by CheckSocket for a socket path too long for

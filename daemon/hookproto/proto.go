@@ -66,11 +66,17 @@ const (
 	// NetDeadline is when the hook stops waiting for the daemon.
 	NetDeadline = 250 * time.Millisecond
 	// InboxCeiling bounds the one case allowed past HookDeadline: reading
-	// the event from stdin or appending it to the inbox, when under way as
-	// the deadline passes (a multi-MiB payload on a loaded machine), may
+	// the event from stdin or appending it to the inbox (until
+	// InboxDeadline), when under way as the deadline passes (a multi-MiB payload on a loaded machine), may
 	// finish, so the event is kept rather than lost; the hook exits at
 	// InboxCeiling whatever happens.
 	InboxCeiling = 2 * time.Second
+	// InboxDeadline is when the inbox append gives up (AppendInbox's
+	// deadline), a HookDeadline before InboxCeiling: what follows a failed
+	// append — counting the loss by reason in inbox.overflow, starting the
+	// daemon — gets as long as a whole hook run, rather than racing the
+	// ceiling's exit (which would lose the event uncounted).
+	InboxDeadline = InboxCeiling - HookDeadline
 )
 
 // Status codes the daemon answers on PathHook, and what the hook does.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -246,10 +247,12 @@ func TestInboxSymlinkNotFollowed(t *testing.T) {
 	if b, _ := os.ReadFile(victim); string(b) != "keep" {
 		t.Errorf("victim: got %q, want it untouched", b)
 	}
-	// The daemon removes such an inbox unread and goes on.
+	// The daemon removes such an inbox, and such an inbox.overflow,
+	// unread and goes on.
 	got, st := drainAll(t, p)
-	if len(got) != 0 || st.Refused != 1 {
-		t.Errorf("drain: got %d records, %d refused, want 0 and 1", len(got), st.Refused)
+	if len(got) != 0 || st.Refused != 2 || st.Overflow != 0 || st.AppendFailed != 0 {
+		t.Errorf("drain: got %d records, %d refused, %d+%d lost, want 0, 2 and none lost (the victim's bytes unread)",
+			len(got), st.Refused, st.Overflow, st.AppendFailed)
 	}
 	if _, err := os.Lstat(p.Inbox); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the symlinked inbox is still there: %v", err)
@@ -257,7 +260,6 @@ func TestInboxSymlinkNotFollowed(t *testing.T) {
 	if b, _ := os.ReadFile(victim); string(b) != "keep" {
 		t.Errorf("victim after drain: got %q, want it untouched", b)
 	}
-	os.Remove(p.InboxOverflow)
 	if err := AppendInbox(p, env(2), farDeadline()); err != nil {
 		t.Errorf("AppendInbox after the link was removed: %v", err)
 	}
@@ -270,5 +272,59 @@ func TestInboxRefusesUntrustedHome(t *testing.T) {
 	}
 	if _, err := os.Lstat(p.Inbox); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("an inbox was written in a world-writable home: %v", err)
+	}
+}
+
+// The directories the daemon keeps its files in are checked as Home is: one
+// planted while Home was open to others (a symlink to where another user
+// reads, a directory of theirs) is refused; one of this user's that others
+// may write is tightened.
+func TestEnsureHomeChecksItsDirectories(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plant func(t *testing.T, p Paths, dir string)
+		ok    bool
+	}{
+		{"symlink", func(t *testing.T, p Paths, dir string) {
+			if err := os.Symlink(t.TempDir(), dir); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"regular file", func(t *testing.T, p Paths, dir string) {
+			if err := os.WriteFile(dir, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"another user's directory", func(t *testing.T, p Paths, dir string) {
+			if os.Getuid() != 0 {
+				t.Skip("needs root: it chowns the planted directory to uid 65534")
+			}
+			mkdir(t, dir, 0o755)
+			if err := os.Lchown(dir, otherUID, otherUID); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"own directory open to others", func(t *testing.T, p Paths, dir string) { mkdir(t, dir, 0o777) }, true},
+	} {
+		for _, which := range []string{"journal", "spool", "logs"} {
+			t.Run(tc.name+"/"+which, func(t *testing.T) {
+				p := NewPaths(mkdir(t, t.TempDir()+"/w", 0o700))
+				dir := map[string]string{"journal": p.Journal, "spool": p.Spool, "logs": p.Logs}[which]
+				tc.plant(t, p, dir)
+				err := p.EnsureHome()
+				if !tc.ok {
+					if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), dir) {
+						t.Errorf("EnsureHome: got %v, want ErrUntrusted naming %s", err, dir)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("EnsureHome: %v", err)
+				}
+				if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+					t.Errorf("%s: %v (%v), want it tightened to 0700", dir, fi.Mode().Perm(), err)
+				}
+			})
+		}
 	}
 }

@@ -5,6 +5,7 @@ package hookproto
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -107,6 +108,63 @@ func OpenOwn(path string, flag int) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// ensureOwnDir checks a directory of Home the daemon keeps its files in
+// (journal, spool, logs), if it exists: a directory, not a symlink, owned
+// by this user, which it tightens to 0700. One planted while Home was open
+// to others could have the daemon write prompts where another user reads
+// them (through a symlink in it), or block it on a FIFO; it is refused.
+func ensureOwnDir(dir string) error {
+	st, err := lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hookproto: %w", err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return untrusted(dir, "is not a directory (a symlink or a file); remove it")
+	}
+	if err := ownedByMe(dir, st); err != nil {
+		return err
+	}
+	if st.Mode&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("hookproto: %s is mode %04o and chmod 0700 failed: %w", dir, st.Mode&0o7777, err)
+		}
+	}
+	return nil
+}
+
+// ReadOwn reads the file at path, opened as OpenOwn opens it (a symlink,
+// a FIFO or device, or another user's file is refused with an error
+// wrapping ErrUntrusted, without blocking), and refuses one over max bytes
+// (ErrTooLarge) without reading it.
+func ReadOwn(path string, max int64) ([]byte, error) {
+	f, err := OpenOwn(path, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("hookproto: %w", err)
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, path, fi.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("hookproto: %w", err)
+	}
+	if int64(len(b)) > max { // grew since the fstat
+		return nil, fmt.Errorf("%w: %s grew over %d bytes", ErrTooLarge, path, max)
+	}
+	return b, nil
+}
+
+// ErrTooLarge is wrapped by ReadOwn's refusal of a file over its bound.
+var ErrTooLarge = errors.New("hookproto: file too large")
 
 // CheckSocketOwner refuses a socket file that is not a socket owned by
 // this user (another user's listener would receive every event). A missing

@@ -3,16 +3,17 @@ package agentharness
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/weavetrace/weave/semconv"
-	"github.com/weavetrace/weave/spans"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/weavetrace/weave/internal/serverproc"
+	"github.com/weavetrace/weave/semconv"
+	"github.com/weavetrace/weave/spans"
 )
 
 // BuildWeave builds weave-hook, weave-agentd and weave-server into dir.
@@ -28,21 +29,17 @@ func BuildWeave(dir string) error {
 type Server struct {
 	URL  string
 	cmd  *exec.Cmd
-	logs bytes.Buffer
+	logs serverproc.LogBuffer
 }
 
 // StartServer starts binDir/weave-server and waits until it is ready; it
-// stops at the end of the test (its log shown when the test failed).
+// stops at the end of the test (its log shown when the test failed). The
+// server picks its port (port 0), read back from its log: a port found
+// free, closed and passed on could be taken by another process first.
 func StartServer(t *testing.T, binDir string) *Server {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &Server{URL: "http://" + addr}
-	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), "serve", "--addr", addr, "--grpc-addr", "off", "--data-dir", t.TempDir())
+	s := &Server{}
+	s.cmd = exec.Command(filepath.Join(binDir, "weave-server"), "serve", "--addr", "127.0.0.1:0", "--grpc-addr", "off", "--data-dir", t.TempDir())
 	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -56,6 +53,12 @@ func StartServer(t *testing.T, binDir string) *Server {
 	})
 	// A hang guard, not the expected start time (a loaded CI machine).
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if addr, _, ok := serverproc.Started(s.logs.String()); ok && s.URL == "" {
+			s.URL = "http://" + addr
+		}
+		if s.URL == "" {
+			continue
+		}
 		if resp, err := http.Get(s.URL + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

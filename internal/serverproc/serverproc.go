@@ -11,13 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,21 +38,17 @@ func Build(dir string) (string, error) {
 type Server struct {
 	Cmd  *exec.Cmd
 	Base string // http://127.0.0.1:port
-	Logs bytes.Buffer
+	Logs LogBuffer
 }
 
 // Start runs bin serve on a free loopback port with the embedded store in
 // dataDir, no API keys, and the extra flags and environment, and waits
-// until it is ready.
+// until it is ready. The server picks the port (--addr 127.0.0.1:0) and
+// logs it: a port found free, closed and passed on could be taken by
+// another process first.
 func Start(bin, dataDir string, flags, env []string) (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &Server{Base: "http://" + addr}
-	s.Cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--grpc-addr", "off", "--data-dir", dataDir}, flags...)...)
+	s := &Server{}
+	s.Cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--grpc-addr", "off", "--data-dir", dataDir}, flags...)...)
 	s.Cmd.Env = append(append(os.Environ(), "WEAVE_API_KEYS="), env...)
 	s.Cmd.Stdout, s.Cmd.Stderr = &s.Logs, &s.Logs
 	if err := s.Cmd.Start(); err != nil {
@@ -75,16 +71,64 @@ func (s *Server) waitReady(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for ctx.Err() == nil {
-		resp, err := http.Get(s.Base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+		if s.Base == "" {
+			if addr, _, ok := Started(s.Logs.String()); ok {
+				s.Base = "http://" + addr
+			}
+		}
+		if s.Base != "" {
+			resp, err := http.Get(s.Base + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return errors.New("weave-server did not become ready")
+}
+
+// Started reads the addresses weave-server listens on from its log's
+// "weave-server started" line: HTTP, and OTLP/gRPC ("off" when off).
+// ok is false before that line. Start a server on port 0 (--addr
+// 127.0.0.1:0, --grpc-addr 127.0.0.1:0) and read its ports here rather than
+// passing it a port found free: another process can take that port first.
+func Started(log string) (addr, grpcAddr string, ok bool) {
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, `msg="weave-server started"`) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, found := strings.CutPrefix(f, "addr="); found {
+				addr = v
+			}
+			if v, found := strings.CutPrefix(f, "grpc_addr="); found {
+				grpcAddr = v
+			}
+		}
+		return addr, grpcAddr, addr != ""
+	}
+	return "", "", false
+}
+
+// LogBuffer is a process's output, read while the process writes it.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // StoredSpans reads the weave_store_spans gauge.

@@ -323,9 +323,20 @@ func TestRequestTranslation(t *testing.T) {
 		t.Errorf("metrics bucket over a day: got %v, want 1h", f.metricsQ.Bucket)
 	}
 	do(t, h, "POST", "/genai/conversations/query", `{"project_id":"p/x","agent_name":"claude-code","search":"fix bug"}`)
-	if f.convQuery.Limit != 50 || f.convQuery.AgentName != "claude-code" || f.convQuery.Search != "fix bug" {
+	if f.convQuery.Limit != 50 || f.convQuery.AgentName != "claude-code" || f.convQuery.Search != "fix bug" || f.convQuery.ExactTotal {
 		t.Errorf("conversations query: got %+v", f.convQuery)
 	}
+	// A total that is a lower bound says so; exact_total reaches the store.
+	f.convPage = store.ConversationPage{Conversations: []store.ConversationSummary{{ConversationID: "c1"}}, Total: 2, TotalIsLowerBound: true}
+	status, body = do(t, h, "POST", "/genai/conversations/query", `{"project_id":"p/x","search":"fix bug","limit":1,"exact_total":true}`)
+	if status != 200 || !f.convQuery.ExactTotal || body["total"] != float64(2) || body["total_is_lower_bound"] != true {
+		t.Errorf("conversations query, exact_total: got %d %v (store query %+v), want total 2 as a lower bound and ExactTotal set", status, body, f.convQuery)
+	}
+	f.convPage.TotalIsLowerBound = false
+	if _, body = do(t, h, "POST", "/genai/conversations/query", `{"project_id":"p/x","search":"fix bug","limit":1}`); body["total_is_lower_bound"] != nil {
+		t.Errorf("conversations query, exact total: got total_is_lower_bound %v, want it absent", body["total_is_lower_bound"])
+	}
+	f.convPage = store.ConversationPage{}
 	do(t, h, "POST", "/genai/traces/query", `{"project_id":"p/x","agent_name":"a","conversation_id":"c","status":"error",`+
 		`"filters":[{"field":"tool_name","op":"eq","value":"Bash"}],"sort":[{"field":"duration_ms"}],"from":"2026-05-01T00:00:00Z"}`)
 	if tq := f.traceQuery; tq.Limit != 100 || tq.AgentName != "a" || tq.ConversationID != "c" || tq.Status != "error" || len(tq.Filters) != 1 ||

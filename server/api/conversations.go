@@ -22,6 +22,9 @@ type ConversationsQueryRequest struct {
 	GitBranch  string         `json:"git_branch"`
 	Filters    []store.Filter `json:"filters"` // on score summaries: score.<name>
 	Sort       []store.Sort   `json:"sort"`
+	// ExactTotal asks for the exact number of conversations a search
+	// matches (store.ConversationQuery.ExactTotal).
+	ExactTotal bool `json:"exact_total"`
 	rangePart
 	pagePart
 }
@@ -50,12 +53,14 @@ func (q *ConversationsQueryRequest) validate() error {
 // ConversationsPage is the answer of /genai/conversations/query. Each
 // conversation carries where it last ran (store.ConversationSummary's
 // WorkingDir and GitBranch, which the stores keep), so that sessions that
-// look alike can be told apart.
+// look alike can be told apart. With a search, Total may be a lower bound
+// (TotalIsLowerBound, see store.ConversationPage).
 type ConversationsPage struct {
-	Conversations []store.ConversationSummary `json:"conversations"`
-	Total         int64                       `json:"total"`
-	Limit         int                         `json:"limit"`
-	Offset        int                         `json:"offset"`
+	Conversations     []store.ConversationSummary `json:"conversations"`
+	Total             int64                       `json:"total"`
+	TotalIsLowerBound bool                        `json:"total_is_lower_bound,omitempty"`
+	Limit             int                         `json:"limit"`
+	Offset            int                         `json:"offset"`
 }
 
 func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryRequest) (ConversationsPage, error) {
@@ -76,6 +81,7 @@ func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryR
 		Sort:         q.Sort,
 		Limit:        q.Limit,
 		Offset:       q.Offset,
+		ExactTotal:   q.ExactTotal,
 	})
 	if err != nil {
 		return ConversationsPage{}, err
@@ -89,10 +95,11 @@ func (h *Handler) conversationsQuery(ctx context.Context, q *ConversationsQueryR
 		rows[i].Models = nonNil(rows[i].Models)
 	}
 	return ConversationsPage{
-		Conversations: rows,
-		Total:         page.Total,
-		Limit:         q.Limit,
-		Offset:        q.Offset,
+		Conversations:     rows,
+		Total:             page.Total,
+		TotalIsLowerBound: page.TotalIsLowerBound,
+		Limit:             q.Limit,
+		Offset:            q.Offset,
 	}, nil
 }
 

@@ -20,6 +20,10 @@ type memWriter struct {
 
 	// afterWrite runs after a successful WriteSpans (outside the lock).
 	afterWrite func(spans []model.Span)
+	// pendingWait, when set, makes WritePendingEvents wait until its
+	// context is done, then fail with its error (a store that does not
+	// answer, honouring its cancellation).
+	pendingWait bool
 }
 
 func newMemWriter() *memWriter {
@@ -90,6 +94,10 @@ func (m *memWriter) GetSpans(ctx context.Context, keys []store.SpanKey) ([]model
 func (m *memWriter) WritePendingEvents(ctx context.Context, events []store.KeyedEvents) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.pendingWait {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if err := m.fail("WritePendingEvents"); err != nil {
 		return err
 	}

@@ -334,6 +334,36 @@ func TestStoreFailureIsRetryable(t *testing.T) {
 	}
 }
 
+// Putting back the parked events of a batch that was not written runs
+// without the request's cancellation (a shutdown that cut the request off
+// must not lose them), but not for ever: a store that does not answer
+// (here, until the context ends) no longer holds the request — and the
+// server's shutdown waiting for it — for good.
+func TestRestorePendingBounded(t *testing.T) {
+	defer func(d time.Duration) { restoreTimeout = d }(restoreTimeout)
+	restoreTimeout = time.Millisecond // any bound will do; it only has to end
+	w := newMemWriter()
+	h, _ := newTestHandler(t, w, nil)
+	key := store.SpanKey{ProjectID: testProject, TraceID: "aa000000000000000000000000000000", SpanID: "bb00010000000000"}
+	_ = w.WritePendingEvents(context.Background(), []store.KeyedEvents{{Key: key, Events: []model.Event{{Name: "gen_ai.user.message", Time: time.Unix(1, 0)}}}})
+	w.failNext["WriteSpans"] = errDown
+	w.mu.Lock()
+	w.pendingWait = true
+	w.mu.Unlock()
+	done := make(chan int, 1)
+	go func() {
+		done <- post(t, h.Traces(), "/v1/traces", ctProto, "", traceBody(t, sampleTraces(1), ctProto)).Code
+	}()
+	select {
+	case code := <-done:
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("status = %d, want 503", code)
+		}
+	case <-time.After(10 * time.Second): // a hang guard, not a speed check
+		t.Fatal("the request waits for good on a store that does not answer the put-back")
+	}
+}
+
 func TestProjectRoutingAndAuthorizePerProject(t *testing.T) {
 	td := sampleTraces(1)
 	rs2 := td.ResourceSpans().AppendEmpty()

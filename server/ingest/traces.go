@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -126,12 +127,12 @@ func (h *Handler) tracesChunk(ctx context.Context, td ptrace.Traces, b *traceBat
 	unlock := h.native.lock(transcriptChatTraces(spans))
 	defer unlock()
 	if err := h.adoptNativeChatIDs(ctx, spans); err != nil {
-		h.restorePending(taken)
+		h.restorePending(ctx, taken)
 		return h.storeError(ctx, "GetSpans", err)
 	}
 	h.resolveInputs(ctx, spans)
 	if err := h.s.Writer.WriteSpans(ctx, spans); err != nil {
-		h.restorePending(taken)
+		h.restorePending(ctx, taken)
 		h.m.spansRejected.With("store_error").Add(float64(len(spans)))
 		return h.storeError(ctx, "WriteSpans", err)
 	}
@@ -211,14 +212,21 @@ func (h *Handler) eventsFor(ctx context.Context, keys []store.SpanKey) (map[stri
 	return out, taken, nil
 }
 
+// restoreTimeout bounds putting back the parked events of a batch that
+// was not written. It runs without the request's cancellation (which may
+// be why the write failed: a shutdown cut the request off), so it needs a
+// bound of its own, below the shutdown's serve.DefaultCutoffWait.
+var restoreTimeout = 10 * time.Second
+
 // restorePending parks again events taken for a batch that was not
 // written, so that the next copy of the span still gets them.
-func (h *Handler) restorePending(taken []store.KeyedEvents) {
+func (h *Handler) restorePending(ctx context.Context, taken []store.KeyedEvents) {
 	if len(taken) == 0 {
 		return
 	}
-	// The request's context may be the reason the write failed.
-	if err := h.s.Writer.WritePendingEvents(context.Background(), taken); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
+	if err := h.s.Writer.WritePendingEvents(ctx, taken); err != nil {
 		h.log.Error("ingest lost parked log events", "spans", len(taken), "err", err)
 		return
 	}
@@ -270,12 +278,12 @@ func (h *Handler) applyLateEvents(ctx context.Context, written []model.Span) {
 		again = append(again, n)
 	}
 	if len(again) == 0 {
-		h.restorePending(taken)
+		h.restorePending(ctx, taken)
 		return
 	}
 	if err := h.s.Writer.WriteSpans(ctx, again); err != nil {
 		h.log.Warn("ingest store call failed", "op", "WriteSpans", "err", err)
-		h.restorePending(taken)
+		h.restorePending(ctx, taken)
 		return
 	}
 	h.m.spansStored.Add(float64(len(again)))

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/weavetrace/weave/internal/serverproc"
 	"github.com/weavetrace/weave/server/store/clickhouse/clickhousetest"
 	"github.com/weavetrace/weave/server/store/storetest/ccload"
 )
@@ -208,7 +208,7 @@ func TestClickHouseEndToEnd(t *testing.T) {
 type server struct {
 	base   string
 	cmd    *exec.Cmd
-	out    *logBuffer
+	out    *serverproc.LogBuffer
 	done   chan error
 	client *http.Client
 }
@@ -217,7 +217,7 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 	t.Helper()
 	// Port 0: the server logs the port it got. A port found free, closed
 	// and passed on could be taken by another process first.
-	s := &server{out: &logBuffer{}, done: make(chan error, 1),
+	s := &server{out: &serverproc.LogBuffer{}, done: make(chan error, 1),
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}}
 	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--grpc-addr", "off"}, args...)...)
 	s.cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "WEAVE_API_KEYS=", "WEAVE_CLICKHOUSE_DSN=")
@@ -234,8 +234,8 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 	})
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if s.base == "" {
-			s.base = startedURL(s.out.String())
+		if addr, _, ok := serverproc.Started(s.out.String()); ok && s.base == "" {
+			s.base = "http://" + addr
 		}
 		if s.base != "" {
 			resp, err := s.client.Get(s.base + "/readyz")
@@ -256,40 +256,6 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// startedURL is the base URL in weave-server's "weave-server started" log
-// line ("" before it).
-func startedURL(log string) string {
-	for line := range strings.Lines(log) {
-		if !strings.Contains(line, `msg="weave-server started"`) {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if addr, ok := strings.CutPrefix(f, "addr="); ok {
-				return "http://" + addr
-			}
-		}
-	}
-	return ""
-}
-
-// logBuffer is a process's output, read while the process writes it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func (s *server) post(t *testing.T, path, ctype string, body []byte) []byte {

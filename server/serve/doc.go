@@ -14,5 +14,9 @@
 // their handlers to return), stop the retention loop (a round under way
 // finishes), then close the store. Requests run on a context that is
 // cancelled only if that timeout passes, so a signal never aborts a batch
-// half-way.
+// half-way. Every store call a handler or the retention loop makes honours
+// its context, so what was cancelled returns at once; one that does not is
+// waited for Settings.CutoffWait (DefaultCutoffWait, 15 s), then given up on
+// with an error logged, and Run returns ErrShutdownAbandoned with the store
+// left open, rather than hanging.
 package serve

@@ -22,14 +22,7 @@ import (
 // on loopback ports and returns the HTTP URL and the gRPC address.
 func startGRPC(t *testing.T, cfg Config) (string, string) {
 	t.Helper()
-	hln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hln, gln := loopbackListeners(t)
 	ready := make(chan net.Addr, 1)
 	srv, err := New(cfg, Settings{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test",
@@ -56,6 +49,21 @@ func startGRPC(t *testing.T, cfg Config) (string, string) {
 		t.Fatalf("Run: %v", err)
 	}
 	return "", ""
+}
+
+// loopbackListeners are two listeners on loopback ports: for HTTP and
+// OTLP/gRPC.
+func loopbackListeners(t *testing.T) (http, grpc net.Listener) {
+	t.Helper()
+	var lns [2]net.Listener
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+	}
+	return lns[0], lns[1]
 }
 
 // TestGRPCThroughServer: an OTel SDK exporting over gRPC with the API key

@@ -83,11 +83,12 @@ func (r *retention) daysOf(project string) int {
 
 // start runs the loop in a goroutine of its own and returns the function
 // that stops it and waits for it, a round under way included (to call
-// before the store closes; calls after the first do nothing). A nil
-// retention starts nothing.
-func (r *retention) start(ctx context.Context, interval time.Duration) (stop func()) {
+// before the store closes), up to cutoff: a round that ignores its
+// cancellation that long is given up on (logged; stop returns false).
+// Calls after the first do not wait again. A nil retention starts nothing.
+func (r *retention) start(ctx context.Context, interval time.Duration) (stop func(log *slog.Logger, cutoff time.Duration) bool) {
 	if r == nil {
-		return func() {}
+		return func(*slog.Logger, time.Duration) bool { return true }
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -95,10 +96,17 @@ func (r *retention) start(ctx context.Context, interval time.Duration) (stop fun
 		defer close(done)
 		r.run(ctx, interval)
 	}()
-	return sync.OnceFunc(func() {
-		cancel()
-		<-done
-	})
+	var once sync.Once
+	ended := true
+	return func(log *slog.Logger, cutoff time.Duration) bool {
+		once.Do(func() {
+			cancel()
+			cut, cancelCut := cutContext(cutoff)
+			defer cancelCut()
+			ended = awaitCut(cut, log, "the retention round", done)
+		})
+		return ended
+	}
 }
 
 // run prunes every project once, then again every interval, until ctx

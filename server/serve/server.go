@@ -39,7 +39,25 @@ type Settings struct {
 	// Ready, when set, is called with the listening address once the
 	// server accepts connections.
 	Ready func(addr net.Addr)
+	// CutoffWait bounds the shutdown's wait for the requests and the
+	// retention round it cancelled (0: DefaultCutoffWait).
+	CutoffWait time.Duration
 }
+
+// DefaultCutoffWait bounds how long the shutdown waits, once it has
+// cancelled the requests still running (past Config.ShutdownTimeout) and
+// the retention loop, for them to return. Store calls honour their
+// context (a transaction or round trip under way finishes first), so they
+// return soon; one that does not is given up on, with an error logged,
+// instead of hanging the shutdown.
+const DefaultCutoffWait = 15 * time.Second
+
+// ErrShutdownAbandoned is returned by Run when the shutdown gave up
+// waiting for a request or a retention round that ignored its
+// cancellation (after Settings.CutoffWait). The store was left open:
+// closing it under a call still running could hang too, or corrupt what
+// the call writes.
+var ErrShutdownAbandoned = errors.New("serve: shutdown gave up on work that ignored its cancellation; the store was left open")
 
 // Server is weave-server: the HTTP server in front of ingest, the read API,
 // health, metrics and the UI, over one store.
@@ -97,8 +115,10 @@ func (srv *Server) Keys() *auth.Keys { return srv.keys }
 // finish, within Config.ShutdownTimeout (past it their contexts are
 // cancelled and Run waits for their handlers to return); stop the
 // retention loop, waiting for a round under way; then close the store, which
-// nothing uses any more. It returns nil after a clean shutdown. When a
-// listener cannot be opened, those opened before it are closed.
+// nothing uses any more. It returns nil after a clean shutdown. A request or
+// round still running Settings.CutoffWait after its cancellation is given
+// up on (logged): Run returns ErrShutdownAbandoned, leaving the store open.
+// When a listener cannot be opened, those opened before it are closed.
 func (srv *Server) Run(ctx context.Context) (err error) {
 	began := time.Now()
 	cfg := srv.cfg
@@ -131,8 +151,16 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	cutoff := srv.cutoffWait()
 	stopRetention := ret.start(ctx, cfg.RetentionInterval)
-	defer stopRetention() // on the way out by an error: before the store closes
+	defer func() { // on the way out by an error: before the store closes
+		if !stopRetention(srv.log, cutoff) {
+			storeOpen = false
+			if !errors.Is(err, ErrShutdownAbandoned) {
+				err = errors.Join(err, ErrShutdownAbandoned)
+			}
+		}
+	}()
 	rs := srv.serveHTTP(ctx, instrument(mux, newHTTPMetrics(reg), !srv.keys.Enabled()), lns.http)
 	defer servePprof(lns.pprof, srv.log)()
 	grpcAddr := rs.serveGRPC(ing, lns.grpc)
@@ -140,14 +168,22 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	if srv.s.Ready != nil {
 		srv.s.Ready(lns.http.Addr())
 	}
-	if err := rs.wait(ctx); err != nil {
+	if err := rs.wait(ctx, srv.log, cutoff); err != nil {
+		if errors.Is(err, ErrShutdownAbandoned) {
+			storeOpen = false
+		}
 		return err
 	}
-	rs.shutdown(srv.log, cfg.ShutdownTimeout)
+	if !rs.shutdown(srv.log, cfg.ShutdownTimeout, cutoff) {
+		storeOpen = false
+		return ErrShutdownAbandoned
+	}
 	if ret != nil {
 		t := time.Now()
 		srv.log.Info("retention stopping") // a round under way finishes first
-		stopRetention()
+		if !stopRetention(srv.log, cutoff) {
+			return nil // the deferred stop, which gave up too, returns ErrShutdownAbandoned
+		}
 		srv.log.Info("retention stopped", "duration_ms", time.Since(t).Milliseconds())
 	}
 
@@ -158,6 +194,48 @@ func (srv *Server) Run(ctx context.Context) (err error) {
 	}
 	srv.log.Info("store closed", "duration_ms", time.Since(t).Milliseconds())
 	return nil
+}
+
+// cutoffWait is Settings.CutoffWait, else DefaultCutoffWait.
+func (srv *Server) cutoffWait() time.Duration {
+	if srv.s.CutoffWait > 0 {
+		return srv.s.CutoffWait
+	}
+	return DefaultCutoffWait
+}
+
+// awaitCut waits for done, the end of work that was cancelled, until cut
+// ends; past it, it logs what it gave up on and returns false.
+func awaitCut(cut context.Context, log *slog.Logger, what string, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-cut.Done():
+		log.Error("shutdown: gave up waiting for "+what+", which ignored its cancellation; the store is left open",
+			"cutoff_wait", context.Cause(cut).Error())
+		return false
+	}
+}
+
+// cutContext is the bound of awaitCut: d from now.
+func cutContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(context.Background(), d, errors.New(d.String()))
+}
+
+// doneOf runs f in a goroutine and returns a channel closed when it
+// returned.
+func doneOf(f func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	return done
 }
 
 // newRetention is the retention loop when it is configured (nil when
@@ -334,8 +412,9 @@ func (srv *Server) logStarted(addr net.Addr, grpcAddr, where, retentionState str
 }
 
 // wait returns nil once ctx is done, or an error when a server stopped by
-// itself (having stopped both and waited for their handlers).
-func (rs *servers) wait(ctx context.Context) error {
+// itself (having stopped both and waited, up to cutoff, for their
+// handlers: past it the error wraps ErrShutdownAbandoned too).
+func (rs *servers) wait(ctx context.Context, log *slog.Logger, cutoff time.Duration) error {
 	var err error
 	select {
 	case <-ctx.Done():
@@ -347,35 +426,57 @@ func (rs *servers) wait(ctx context.Context) error {
 	}
 	rs.cancelBase()
 	rs.hs.Close()
-	if rs.gs != nil {
-		rs.gs.Stop()
+	cut, cancel := cutContext(cutoff)
+	defer cancel()
+	if rs.gs != nil && !awaitCut(cut, log, "the OTLP/gRPC exports", doneOf(rs.gs.Stop)) {
+		return errors.Join(err, ErrShutdownAbandoned)
 	}
-	rs.handlers.close()
+	if !awaitCut(cut, log, "the HTTP requests", doneOf(rs.handlers.close)) {
+		return errors.Join(err, ErrShutdownAbandoned)
+	}
 	return err
 }
 
 // shutdown is the shutdown script: both servers drain at once (stop
-// accepting, let in-flight requests finish), what is left when the timeout
-// passes is cancelled and cut, and it returns once every handler has.
-func (rs *servers) shutdown(log *slog.Logger, timeout time.Duration) {
+// accepting, let in-flight requests finish); what is left when the timeout
+// passes is cancelled and cut, and it returns once every handler has — or,
+// when one ignores its cancellation for cutoff, false.
+func (rs *servers) shutdown(log *slog.Logger, timeout, cutoff time.Duration) bool {
 	t := time.Now()
 	log.Info("shutdown started", "timeout", timeout.String())
 	shCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	grpcStopped := rs.drainGRPC(shCtx)
-	if err := rs.hs.Shutdown(shCtx); err != nil {
+	httpErr := rs.hs.Shutdown(shCtx)
+	var grpcErr error
+	select {
+	case <-grpcStopped:
+	default:
+		select {
+		case <-grpcStopped:
+		case <-shCtx.Done(): // drainGRPC cancels the exports still running
+			grpcErr = fmt.Errorf("otlp/grpc exports: %w", shCtx.Err())
+		}
+	}
+	if httpErr != nil || grpcErr != nil {
 		log.Warn("in-flight requests did not finish in time; closing connections",
-			"err", err, "duration_ms", time.Since(t).Milliseconds())
+			"err", errors.Join(httpErr, grpcErr), "duration_ms", time.Since(t).Milliseconds())
 		rs.cancelBase()
 		rs.hs.Close()
-		log.Warn("waiting for the requests cut off to return")
+		log.Warn("waiting for the requests cut off to return", "cutoff_wait", cutoff.String())
 	}
 	if err := <-rs.served; !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http server stopped with an error", "err", err)
 	}
-	rs.handlers.close()
+	cut, cancelCut := cutContext(cutoff)
+	defer cancelCut()
+	if !awaitCut(cut, log, "the HTTP requests cut off", doneOf(rs.handlers.close)) {
+		return false
+	}
 	log.Info("http server stopped", "duration_ms", time.Since(t).Milliseconds())
-	<-grpcStopped
+	if !awaitCut(cut, log, "the OTLP/gRPC exports cut off", grpcStopped) {
+		return false
+	}
 	if rs.gs != nil {
 		if err := <-rs.grpcServed; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			log.Warn("grpc server stopped with an error", "err", err)
@@ -383,11 +484,13 @@ func (rs *servers) shutdown(log *slog.Logger, timeout time.Duration) {
 		log.Info("grpc server stopped", "duration_ms", time.Since(t).Milliseconds())
 	}
 	rs.cancelBase()
+	return true
 }
 
 // drainGRPC stops the gRPC server gracefully (in-flight exports finish;
-// their writes are durable when answered), or at once when ctx is done,
-// and closes the channel it returns when the server stopped.
+// their writes are durable when answered), or at once when ctx is done
+// (which cancels the exports' contexts), and closes the channel it returns
+// when the server stopped: when every export handler returned.
 func (rs *servers) drainGRPC(ctx context.Context) <-chan struct{} {
 	stopped := make(chan struct{})
 	if rs.gs == nil {
@@ -396,8 +499,7 @@ func (rs *servers) drainGRPC(ctx context.Context) <-chan struct{} {
 	}
 	go func() {
 		defer close(stopped)
-		done := make(chan struct{})
-		go func() { rs.gs.GracefulStop(); close(done) }()
+		done := doneOf(rs.gs.GracefulStop)
 		select {
 		case <-done:
 		case <-ctx.Done():

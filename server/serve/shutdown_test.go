@@ -217,23 +217,12 @@ func (l logSignal) Handle(_ context.Context, r slog.Record) error {
 // a Run that closes the store without waiting releases it by that Close
 // (and is caught).
 func TestShutdownWaitsForStoreUsers(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  func(*Config)
-		use  func(t *testing.T, url string) // starts the use of the store
-		wait string                         // what Run logs before waiting for it
-	}{
-		{"retention round", func(c *Config) { c.RetentionDays = 7 }, func(*testing.T, string) {}, "retention stopping"},
-		{"ingest batch past the shutdown timeout", func(c *Config) { c.ShutdownTimeout = time.Nanosecond },
-			func(t *testing.T, url string) {
-				go func() {
-					resp, err := http.Post(url+"/agents/otel/v1/traces", "application/x-protobuf", bytes.NewReader(otlpBatch(t, 3)))
-					if err == nil { // cut off by the shutdown: any answer will do
-						resp.Body.Close()
-					}
-				}()
-			}, "waiting for the requests cut off to return"},
-	} {
+	waits := map[string]string{ // what Run logs before waiting for the use
+		"retention round":                            "retention stopping",
+		"ingest batch past the shutdown timeout":     "waiting for the requests cut off to return",
+		"OTLP/gRPC export past the shutdown timeout": "waiting for the requests cut off to return",
+	}
+	for _, tc := range storeUses {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
 			tc.cfg(&cfg)
@@ -242,33 +231,18 @@ func TestShutdownWaitsForStoreUsers(t *testing.T) {
 				t.Fatal(err)
 			}
 			hs := newHeldStore(real)
-			waiting := logSignal{msg: tc.wait, once: new(sync.Once), seen: make(chan struct{})}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			waiting := logSignal{msg: waits[tc.name], once: new(sync.Once), seen: make(chan struct{})}
+			var once sync.Once
+			release := func() { once.Do(func() { close(hs.release) }) }
+			err = cutOffRun{cfg: cfg, cutoff: time.Hour, log: waiting, st: hs, entered: hs.entered, use: tc.use, release: release,
+				afterStop: func() {
+					select {
+					case <-waiting.seen:
+					case <-hs.closing:
+					}
+					release()
+				}}.run(t)
 			if err != nil {
-				t.Fatal(err)
-			}
-			ready := make(chan net.Addr, 1)
-			srv, err := New(cfg, Settings{
-				Logger:    slog.New(waiting),
-				Listener:  ln,
-				OpenStore: func(context.Context, Config, *slog.Logger) (store.Store, string, error) { return hs, "held", nil },
-				Ready:     func(a net.Addr) { ready <- a },
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, stop := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- srv.Run(ctx) }()
-			tc.use(t, fmt.Sprintf("http://%s", <-ready))
-			<-hs.entered
-			stop()
-			select {
-			case <-waiting.seen:
-			case <-hs.closing:
-			}
-			close(hs.release)
-			if err := <-done; err != nil {
 				t.Errorf("Run: %v", err)
 			}
 			if hs.closedInUse {

@@ -204,6 +204,10 @@ type ConversationQuery struct {
 	Sort   []Sort
 	Limit  int
 	Offset int
+	// ExactTotal asks for the exact number of matches of a Search even
+	// where counting them costs a read of every match (see
+	// ConversationPage.TotalIsLowerBound).
+	ExactTotal bool
 }
 
 // TraceQuery lists traces: one row per trace_id with spans in the project.
@@ -371,9 +375,17 @@ func Place(attrs map[string]string) (workingDir, gitBranch string, ok bool) {
 const FirstPromptMaxRunes = 300
 
 // ConversationPage is a page of conversations with the total match count.
+//
+// With a Search and without ExactTotal, a store may stop counting once it
+// has the page: Total is then a lower bound (TotalIsLowerBound), the
+// number of matching conversations it met, and still tells whether a page
+// follows — Total > Offset + len(Conversations) exactly when more matches
+// come after this page. Without a Search, or with ExactTotal, Total is
+// exact and TotalIsLowerBound false.
 type ConversationPage struct {
-	Conversations []ConversationSummary `json:"conversations"`
-	Total         int64                 `json:"total"`
+	Conversations     []ConversationSummary `json:"conversations"`
+	Total             int64                 `json:"total"`
+	TotalIsLowerBound bool                  `json:"total_is_lower_bound,omitempty"`
 }
 
 // AgentQuery lists agents: the effective agents of the project's spans (see

@@ -49,7 +49,9 @@ func (s *Store) UpsertAnnotation(ctx context.Context, a store.Annotation) (store
 	if err != nil {
 		return store.Annotation{}, fmt.Errorf("clickhouse: %w", err)
 	}
-	s.annMu.Lock()
+	if err := s.annMu.LockCtx(ctx); err != nil {
+		return store.Annotation{}, fmt.Errorf("clickhouse: upsert annotation: waiting for another: %w", err)
+	}
 	defer s.annMu.Unlock()
 	now := store.ClampNanos(s.now())
 	created, found, err := s.created(ctx, a.ProjectID, a.ID)
@@ -77,7 +79,9 @@ func (s *Store) DeleteAnnotation(ctx context.Context, projectID, id string) erro
 	if err := checks.Project(projectID); err != nil {
 		return err
 	}
-	s.annMu.Lock()
+	if err := s.annMu.LockCtx(ctx); err != nil {
+		return fmt.Errorf("clickhouse: delete annotation: waiting for another: %w", err)
+	}
 	defer s.annMu.Unlock()
 	created, found, err := s.created(ctx, projectID, id)
 	if err != nil {

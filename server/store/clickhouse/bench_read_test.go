@@ -43,7 +43,9 @@ var benchStart = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 // measured again without filling it, and WEAVE_BENCH_AMPLIFY=1 grows it to
 // WEAVE_BENCH_SPANS first by copying it inside ClickHouse (benchAmplify).
 // WEAVE_BENCH_ONLY=text measures only the endpoints whose name contains
-// text; WEAVE_BENCH_PROFILE=1 prints what each statement cost ClickHouse.
+// text; WEAVE_BENCH_PROFILE=1 prints what each statement cost ClickHouse;
+// WEAVE_BENCH_QUERIES=q1|q2|… searches those instead of the usual queries;
+// WEAVE_BENCH_PHRASE_INDEX=1 keeps (or builds) the index of word pairs.
 func TestBenchClickHouse(t *testing.T) {
 	n, err := strconv.Atoi(os.Getenv("WEAVE_BENCH_SPANS"))
 	if err != nil || n <= 0 {
@@ -66,7 +68,7 @@ func TestBenchClickHouse(t *testing.T) {
 		dsn, nodePID = c.DSNs()[0], c.Nodes[0].PID
 	}
 	t0 := time.Now()
-	s, err := Open(ctx, Config{DSN: dsn, Database: "weave_bench"}, Settings{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	s, err := Open(ctx, Config{DSN: dsn, Database: "weave_bench", PhraseIndex: os.Getenv("WEAVE_BENCH_PHRASE_INDEX") == "1"}, Settings{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,6 +357,9 @@ func benchReads(t *testing.T, s *Store, traces []string) {
 		return call("/genai/conversations/chat", project+`,"conversation_id":"`+conv(i)+`"}`)
 	})
 	queries := storetest.BenchQueries()
+	if qs := os.Getenv("WEAVE_BENCH_QUERIES"); qs != "" {
+		queries = strings.Split(qs, "|")
+	}
 	measure("API search (20 hits, 6 queries)", 200*ms, func(i int) error {
 		return call("/genai/messages/search", project+`,"query":"`+strings.ReplaceAll(queries[i%len(queries)], `"`, `\"`)+`","limit":20}`)
 	})
@@ -365,6 +370,12 @@ func benchReads(t *testing.T, s *Store, traces []string) {
 	}
 	measure("API conversations page with search", 200*ms, func(int) error {
 		return call("/genai/conversations/query", project+`,"limit":50,"search":"goroutine deadline"}`)
+	})
+	measure("API conversations page with search, pages 1-3", 200*ms, func(i int) error {
+		return call("/genai/conversations/query", project+fmt.Sprintf(`,"limit":50,"offset":%d,"search":"goroutine deadline"}`, (i%3)*50))
+	})
+	measure("API conversations page with search, exact total", 200*ms, func(int) error {
+		return call("/genai/conversations/query", project+`,"limit":50,"search":"goroutine deadline","exact_total":true}`)
 	})
 	measure("API spans page (latest 100)", 200*ms, func(int) error { return call("/genai/spans/query", project+`}`) })
 	measure("API spans page, filtered (chat, errors)", 200*ms, func(int) error {

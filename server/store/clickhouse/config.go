@@ -102,6 +102,14 @@ type Config struct {
 	// writes (`weave-server migrate --clickhouse-rebuild-tables`). Empty
 	// tables are rebuilt without it.
 	RebuildTables bool
+	// PhraseIndex keeps an index of message_content's word pairs (tune.go,
+	// pairIndexName): a quoted phrase of common words is then answered
+	// from the index, at about twice the ClickHouse CPU of storing the
+	// bodies (README, Search). Off, Migrate drops the index where an
+	// earlier version built it, and phrases are checked on the bodies
+	// that have their words. Give every server of a database the same
+	// value: each start adds or drops the index to match its own.
+	PhraseIndex bool
 }
 
 // Settings are the dependencies a developer injects.

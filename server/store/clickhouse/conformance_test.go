@@ -83,6 +83,36 @@ func runConformance(t *testing.T, newConfig func() Config) {
 	runConformanceMatching(t, newConfig, func(string) bool { return true })
 }
 
+// TestConformanceConversationWalk runs the conversations page with a
+// search on the walk of the conversations newest first (searchWalk) for
+// every query that matches a body, one candidate past the page at first:
+// pages take several rounds, and a page of one stops before the last
+// match (a total that is a lower bound); on one node and on two shards.
+func TestConformanceConversationWalk(t *testing.T) {
+	defer func(slack int) { latestSlackConvs = slack }(latestSlackConvs)
+	latestSlackConvs = 0
+	plan := defaultSearchPlan
+	plan.directMax = 0
+	match := func(name string) bool { return strings.HasSuffix(name, "ConversationSearchPage") }
+	t.Run("node", func(t *testing.T) {
+		dsn := clickhousetest.DSN(t)
+		runConformanceMatching(t, func() Config {
+			cfg := testConfig(dsn, "")
+			cfg.searchPlan = &plan
+			return cfg
+		}, match)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c := clickhousetest.Start(t, 2)
+		runConformanceMatching(t, func() Config {
+			cfg := testConfig(c.DSNs()[0], c.Name)
+			cfg.ClusterMode = ClusterSharded
+			cfg.searchPlan = &plan
+			return cfg
+		}, match)
+	})
+}
+
 func runConformanceMatching(t *testing.T, newConfig func() Config, match func(string) bool) {
 	storetest.RunMatching(t, func(t *testing.T) func() (store.Store, error) {
 		cfg := newConfig()
@@ -181,7 +211,9 @@ func TestMigrateGranulesLive(t *testing.T) {
 // bodies written (their part has it).
 func TestPairIndexUnbuiltPartsLive(t *testing.T) {
 	ctx := context.Background()
-	s := openLive(t)
+	cfg := testConfig(clickhousetest.DSN(t), "")
+	cfg.PhraseIndex = true
+	s := openLiveConfig(t, cfg)
 	if !s.l.pairIndex {
 		t.Skip("the server has no text index")
 	}
@@ -214,11 +246,81 @@ func TestPairIndexUnbuiltPartsLive(t *testing.T) {
 	}
 }
 
+// TestPhraseIndexDroppedLive checks a store whose index of word pairs an
+// earlier start built (Config.PhraseIndex), opened without it: the index
+// is dropped, and phrases find the same hits through the sampled plan
+// (bodies with the words, checked) as through the index, on the plan that
+// groups every match and on the newest-first one.
+func TestPhraseIndexDroppedLive(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(clickhousetest.DSN(t), "")
+	cfg.PhraseIndex = true
+	s := openLiveConfig(t, cfg)
+	if !s.l.pairIndex {
+		t.Skip("the server has no text index")
+	}
+	for i, prompt := range []string{"retry the timeout", "a retry timeout now", "timeout retry", "retry timeout again", "retry timeout deadline"} {
+		built := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "c", Turn: i + 1,
+			Start: storetest.T0.Add(time.Duration(i) * time.Hour), Prompt: prompt, Calls: 1})
+		if err := s.WriteSpans(ctx, built.Spans); err != nil {
+			t.Fatal(err)
+		}
+	}
+	search := func(s *Store, q string) string {
+		t.Helper()
+		hits, err := s.SearchMessages(ctx, store.SearchQuery{ProjectID: "p", Query: q, Roles: []string{"user"}})
+		if err != nil {
+			t.Fatalf("SearchMessages(%s): %v", q, err)
+		}
+		var got []string
+		for _, h := range hits {
+			got = append(got, h.Snippet)
+		}
+		return strings.Join(got, "|")
+	}
+	queries := map[string]string{
+		`"retry timeout"`:          "«retry timeout» deadline|«retry timeout» again|a «retry timeout» now",
+		`"retry timeout deadline"`: "«retry timeout deadline»",
+		`"timeout retry"`:          "«timeout retry»",
+		`"timeout retry" the`:      "",
+	}
+	for q, want := range queries {
+		if got := search(s, q); got != want {
+			t.Errorf("with the index of word pairs, %s: got %q, want %q", q, got, want)
+		}
+	}
+	cfg.PhraseIndex = false
+	for _, plan := range []*searchPlan{nil, {directMax: 0, commonPercent: 101, recentRows: 2, perHit: 0, recentMax: 1 << 20}} {
+		cfg.searchPlan = plan
+		without, err := Open(ctx, cfg, Settings{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		has, err := without.hasIndex(ctx, without.conn, pairIndexName)
+		if err != nil || has || without.l.pairIndex {
+			t.Fatalf("opened without PhraseIndex: index still there %v (%v), searched through %v", has, err, without.l.pairIndex)
+		}
+		for q, want := range queries {
+			if got := search(without, q); got != want {
+				t.Errorf("without the index of word pairs (plan %+v), %s: got %q, want %q", plan, q, got, want)
+			}
+		}
+		without.Close()
+	}
+}
+
 // openLive opens a store on a fresh database of the test server, closed
 // and dropped when the test ends.
 func openLive(t *testing.T) *Store {
 	t.Helper()
-	return openLiveWith(t, func(*Config) {}, Settings{})
+	return openLiveConfig(t, testConfig(clickhousetest.DSN(t), ""))
+}
+
+// openLiveConfig opens a store with cfg, closed and its database dropped
+// when the test ends.
+func openLiveConfig(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	return openLiveSettings(t, cfg, Settings{})
 }
 
 // openLiveWith is openLive with a configuration set changes, and
@@ -227,6 +329,13 @@ func openLiveWith(t *testing.T, set func(*Config), st Settings) *Store {
 	t.Helper()
 	cfg := testConfig(clickhousetest.DSN(t), "")
 	set(&cfg)
+	return openLiveSettings(t, cfg, st)
+}
+
+// openLiveSettings opens a store with cfg and st, closed and its database
+// dropped when the test ends.
+func openLiveSettings(t *testing.T, cfg Config, st Settings) *Store {
+	t.Helper()
 	t.Cleanup(func() { dropDatabase(t, cfg) })
 	s, err := Open(context.Background(), cfg, st)
 	if err != nil {

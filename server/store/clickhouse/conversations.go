@@ -182,7 +182,7 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	scored := scoreSet(fs, byConv)
 	if opening(q, search, scored) {
 		cands := func(n int) built { return convCandidatesSQL(s.l, q.ProjectID, n) }
-		if page, ok, err := s.latestConversations(ctx, q, limit, byConv, cands); err != nil || ok {
+		if page, ok, err := s.latestConversations(ctx, q, limit, byConv, convWalk{cands: cands}); err != nil || ok {
 			return page, err
 		}
 	}
@@ -343,59 +343,88 @@ var latestSlackConvs, latestMaxConvs = 16, 20_000
 // conv_traces, and sorts them. A conversation not read has U ≤ b, so its
 // exact latest activity is ≤ b: the exact page is right once its last
 // conversation is newer than b (or every conversation was read). Else it
-// reads four times more. ok is false when that grows past latestMaxConvs:
-// the caller then groups everything. cands is the query of the first n
-// candidates (convCandidatesSQL, or searchCandidatesSQL for the
-// conversations that match a search).
+// reads four times more. ok is false when that grows past w.max (or
+// latestMaxConvs): the caller then groups everything. w.cands is the
+// query of the first n candidates (convCandidatesSQL, or
+// searchCandidatesSQL for the conversations that match a search); w.match,
+// when set, keeps the candidates (with their figures, in order) that match
+// a search (searchWalk): the
+// total is then the number of matches met, a lower bound, and the walk
+// goes on until one more than the page is met (or every conversation was
+// read, when it is exact).
 func (s *Store) latestConversations(ctx context.Context, q store.ConversationQuery, limit int,
-	byConv map[string]map[string]store.ScoreSummary, cands func(n int) built) (page store.ConversationPage, ok bool, err error) {
+	byConv map[string]map[string]store.ScoreSummary, w convWalk) (page store.ConversationPage, ok bool, err error) {
 	need := q.Offset + limit
-	for n := need + latestSlackConvs; n <= latestMaxConvs; n *= 4 {
+	for n := need + latestSlackConvs; n <= cmp.Or(w.max, latestMaxConvs); n *= 4 {
 		var keys []string
-		var bound int64
-		b := cands(n)
+		var bound, total int64
+		b := w.cands(n)
 		err := s.scanAll(ctx, "query conversations", b.sql, b.params, func(r driver.Rows) error {
 			var key string
-			if err := r.Scan(&key, &bound, &page.Total); err != nil {
+			if err := r.Scan(&key, &bound, &total); err != nil {
 				return err
 			}
 			keys = append(keys, key)
 			return nil
 		})
 		if err != nil || len(keys) == 0 {
-			return page, err == nil, err
+			return store.ConversationPage{Total: total}, err == nil, err
 		}
 		exhausted := len(keys) < n
-		slices.Sort(keys)
-		var convs []store.ConversationSummary
-		fb := convFiguresSQL(s.l, q.ProjectID, keys)
-		err = s.scanAll(ctx, "query conversations", fb.sql, fb.params, func(r driver.Rows) error {
-			var f convFigures
-			var d convDetails
-			if err := r.Scan(append(f.dest(), d.dest()...)...); err != nil {
-				return err
-			}
-			c := f.summary(byConv)
-			d.apply(&c)
-			convs = append(convs, c)
-			return nil
-		})
+		convs, err := s.convFigures(ctx, q.ProjectID, keys, byConv)
+		if err == nil && w.match != nil {
+			convs, err = w.match(ctx, convs)
+		}
 		if err != nil {
 			return page, false, err
 		}
-		slices.SortFunc(convs, func(a, b store.ConversationSummary) int {
-			return cmp.Or(b.LastActivity.Compare(a.LastActivity), strings.Compare(a.ConversationID, b.ConversationID))
-		})
-		if !exhausted && (len(convs) < need || convs[need-1].LastActivity.UnixNano() <= bound) {
+		more := w.match == nil || len(convs) > need // a page follows, or the total says whether one does
+		if !exhausted && (len(convs) < need || need > 0 && convs[need-1].LastActivity.UnixNano() <= bound || !more) {
 			continue
 		}
-		if q.Offset >= len(convs) {
-			return store.ConversationPage{Total: page.Total}, true, nil
+		page.Total = total
+		if w.match != nil {
+			page.Total, page.TotalIsLowerBound = int64(len(convs)), !exhausted
 		}
-		page.Conversations = convs[q.Offset:min(need, len(convs))]
+		if q.Offset < len(convs) {
+			page.Conversations = convs[q.Offset:min(need, len(convs))]
+		}
 		return page, true, nil
 	}
 	return page, false, nil
+}
+
+// convWalk is how latestConversations reads its candidates.
+type convWalk struct {
+	cands func(n int) built
+	match func(ctx context.Context, convs []store.ConversationSummary) ([]store.ConversationSummary, error)
+	max   int // 0: latestMaxConvs
+}
+
+// convFigures reads the exact figures and details of some conversations,
+// newest first (ties by key).
+func (s *Store) convFigures(ctx context.Context, project string, keys []string, byConv map[string]map[string]store.ScoreSummary) ([]store.ConversationSummary, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	keys = slices.Sorted(slices.Values(keys))
+	var convs []store.ConversationSummary
+	fb := convFiguresSQL(s.l, project, keys)
+	err := s.scanAll(ctx, "query conversations", fb.sql, fb.params, func(r driver.Rows) error {
+		var f convFigures
+		var d convDetails
+		if err := r.Scan(append(f.dest(), d.dest()...)...); err != nil {
+			return err
+		}
+		c := f.summary(byConv)
+		d.apply(&c)
+		convs = append(convs, c)
+		return nil
+	})
+	slices.SortFunc(convs, func(a, b store.ConversationSummary) int {
+		return cmp.Or(b.LastActivity.Compare(a.LastActivity), strings.Compare(a.ConversationID, b.ConversationID))
+	})
+	return convs, err
 }
 
 // scoredSet is the keys score filters keep (store.ScoreKeys).

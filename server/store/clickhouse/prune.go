@@ -182,7 +182,9 @@ func (s *Store) convTraces(ctx context.Context, project string, convs []string) 
 // any more freed, and the annotations on what no longer exists deleted.
 func (s *Store) deleteRound(ctx context.Context, traces map[string][]string, gone func(*stateRow) bool, cut *int64, start time.Time,
 	ts *tombstones) (store.Deleted, error) {
-	s.writeMu.Lock()
+	if err := s.writeMu.LockCtx(ctx); err != nil {
+		return store.Deleted{}, fmt.Errorf("clickhouse: delete: waiting for the writer: %w", err)
+	}
 	defer s.writeMu.Unlock()
 	var res store.Deleted
 	var keys []traceKey
@@ -423,7 +425,9 @@ func (s *Store) deleteOrphanAnnotations(ctx context.Context, project string, o *
 			refs[store.ConversationRef(c)] = true
 		}
 	}
-	s.annMu.Lock()
+	if err := s.annMu.LockCtx(ctx); err != nil {
+		return 0, fmt.Errorf("clickhouse: delete: annotations: %w", err)
+	}
 	defer s.annMu.Unlock()
 	var tomb [][]any
 	q := "SELECT id, ref, trace_id, created_at FROM " + s.l.table("annotations") + " FINAL WHERE project_id = {project:String} AND ref IN {refs:Array(String)}"

@@ -46,19 +46,55 @@ func matchConds(l layout, project string, q textsearch.Query, p *params, indexOn
 		if len(pairs) > 0 {
 			conds = append(conds, "hasAllTokens("+pairsExpr+", "+p.add("Array(String)", pairs)+")")
 		}
-	}
-	for _, t := range q.Terms {
-		if !l.textIndex {
+	} else {
+		for _, t := range q.Terms {
 			for _, tok := range t.Tokens {
 				conds = append(conds, "hasToken(terms, "+p.add("String", tok)+")")
 			}
 		}
-		exact := l.textIndex && (len(t.Tokens) == 1 || l.pairIndex && len(t.Tokens) == 2)
-		if !indexOnly && !exact {
+	}
+	if !indexOnly {
+		conds = append(conds, runConds(l, q, p)...)
+	}
+	return conds
+}
+
+// runConds check, on the terms column, the runs of several words of q
+// that the indexes do not answer exactly.
+func runConds(l layout, q textsearch.Query, p *params) []string {
+	var conds []string
+	for _, t := range q.Terms {
+		if !exactTerm(l, t) {
 			conds = append(conds, "position(terms, "+p.add("String", " "+strings.Join(t.Tokens, " ")+" ")+") > 0")
 		}
 	}
 	return conds
+}
+
+// exactTerm reports whether the indexes alone tell the bodies that hold t:
+// a word with the text index, a phrase of two words with the index of
+// word pairs too.
+func exactTerm(l layout, t textsearch.Term) bool {
+	return l.textIndex && (len(t.Tokens) == 1 || l.pairIndex && len(t.Tokens) == 2)
+}
+
+// phraseSample is how many of the bodies that have a query's words
+// phraseSampleSQL checks for its runs of words.
+const phraseSample = 256
+
+// phraseSampleSQL checks the runs of words of q (runConds) on the first
+// phraseSample bodies that have all its words, in the table's order: by
+// digest, a hash of the text, so in no order of time or content. Reading
+// stops once the sample is full: at most phraseSample granules of terms.
+func phraseSampleSQL(l layout, project string, parsed textsearch.Query) built {
+	var p params
+	pr := p.add("String", project)
+	index := matchConds(l, pr, parsed, &p, true)
+	return built{
+		sql: "SELECT toInt64(count()), toInt64(countIf(" + and(runConds(l, parsed, &p)) + ")) FROM (SELECT terms FROM " +
+			l.table("message_content") + " WHERE " + and(index) + " LIMIT " + p.add("UInt64", uint64(phraseSample)) + ")",
+		params: p.list,
+	}
 }
 
 // searchSQL finds the hits of q: occurrences of matching bodies, grouped
@@ -188,7 +224,9 @@ type searchPlan struct {
 	// commonPercent: a query matching at least this percentage of the
 	// bodies reads the newest occurrence rows whatever they say and keeps
 	// those that match; one matching fewer builds the set of matching
-	// bodies first and reads the newest rows of those.
+	// bodies first and reads the newest rows of those (but a phrase the
+	// indexes do not answer always reads every row: its set would check
+	// every body that has its words).
 	commonPercent int
 	// recentRows, perHit, recentMax: a newest-first plan reads at first
 	// max(recentRows, perHit × the hits wanted) rows (divided by the share
@@ -213,9 +251,11 @@ type hit struct {
 	at     int64
 }
 
-// searchHits finds the page of hits of q. How many bodies have every word
-// (from the text index) chooses the plan: few, group the occurrences of
-// all of them; many, read the newest occurrences first (searchRecent).
+// searchHits finds the page of hits of q. How many bodies match (from the
+// text index; for a phrase the indexes do not answer, the bodies that have
+// its words times the share of a sample of them that have it) chooses the
+// plan: few, group the occurrences of all of them; many, read the newest
+// occurrences first (searchRecent).
 func (s *Store) searchHits(ctx context.Context, q store.SearchQuery, parsed textsearch.Query, limit int) ([]hit, error) {
 	var words, bodies int64
 	e := estimateSQL(s.l, q.ProjectID, parsed)
@@ -225,9 +265,22 @@ func (s *Store) searchHits(ctx context.Context, q store.SearchQuery, parsed text
 	if words == 0 {
 		return nil, nil
 	}
-	if words > int64(s.search.directMax) {
-		common := words*100 >= bodies*int64(s.search.commonPercent)
-		share := float64(words) / float64(max(bodies, 1))
+	matches, common := float64(words), words*100 >= bodies*int64(s.search.commonPercent)
+	if words > int64(s.search.directMax) && slices.ContainsFunc(parsed.Terms, func(t textsearch.Term) bool { return len(t.Tokens) > 1 && !exactTerm(s.l, t) }) {
+		// A phrase the indexes do not answer: the count is of the bodies
+		// that have its words. The share of them that have the phrase,
+		// from a sample, sizes the plan; the newest rows are read whatever
+		// they say and their bodies checked (the set of matching bodies
+		// would check the terms of every body that has the words).
+		var sampled, found int64
+		b := phraseSampleSQL(s.l, q.ProjectID, parsed)
+		if err := s.scanAll(ctx, "search messages", b.sql, b.params, func(r driver.Rows) error { return r.Scan(&sampled, &found) }); err != nil {
+			return nil, err
+		}
+		matches, common = matches*float64(found)/float64(max(sampled, 1)), true
+	}
+	if matches > float64(s.search.directMax) {
+		share := matches / float64(max(bodies, 1))
 		if hits, ok, err := s.searchRecent(ctx, q, parsed, q.Offset+limit, common, share); err != nil || ok {
 			if err != nil || q.Offset >= len(hits) {
 				return nil, err

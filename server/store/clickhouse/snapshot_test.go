@@ -376,10 +376,18 @@ func TestReadSnapshot(t *testing.T) {
 	const p = "acme/agents"
 	trace := storetest.TraceID("t1")
 	// Canned answers so that multi-step reads reach their later queries.
-	matching := int64(3) // bodies a search matches
-	var touched [][]any  // conversations with tombstones
+	matching := int64(3)     // bodies a search matches
+	phraseFound := int64(26) // of phraseSample bodies with a phrase's words, those with the phrase
+	var touched [][]any      // conversations with tombstones
+	var figures [][]any      // the candidates' figures, for a page walked newest first
 	f.respond = func(sql string, _ map[string]any) [][]any {
 		switch {
+		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM (SELECT 1 FROM"):
+			return [][]any{{matching}}
+		case strings.HasPrefix(sql, "SELECT conv_key, if(sum(turn_spans)"):
+			return figures
+		case strings.HasPrefix(sql, "SELECT DISTINCT conv_key, digest FROM"):
+			return [][]any{{"conv-1", digestOf("fix the bug")}}
 		case strings.HasPrefix(sql, "SELECT DISTINCT conv_key FROM `weave`.`message_occurrences`"):
 			return touched
 		case strings.HasPrefix(sql, "SELECT conv_key FROM `weave`.`message_occurrences` WHERE project_id = {p0:String} AND conv_key IN"):
@@ -390,6 +398,8 @@ func TestReadSnapshot(t *testing.T) {
 			return [][]any{{digestOf("fix the bug")}}
 		case strings.HasPrefix(sql, "SELECT conv_key, role, digest, toUnixTimestamp64Nano(started_at) FROM"):
 			return [][]any{{"conv-1", "user", digestOf("fix the bug"), storetest.T0.UnixNano()}}
+		case strings.HasPrefix(sql, "SELECT toInt64(count()), toInt64(countIf("):
+			return [][]any{{int64(phraseSample), phraseFound}}
 		case strings.HasPrefix(sql, "SELECT toInt64(count()) FROM"), strings.HasPrefix(sql, "SELECT toInt64(sum(sign)) FROM"),
 			strings.HasPrefix(sql, "SELECT (SELECT toInt64(sum(span_count))"):
 			return [][]any{{int64(3)}}
@@ -553,6 +563,16 @@ func TestReadSnapshot(t *testing.T) {
 	_, err = s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, Search: `payment`, Limit: 10, Offset: 10})
 	step("QueryConversations search, conversations with tombstones (text index)", err)
 	touched = nil
+	matching, touched = searchDirectMax+1, [][]any{{"conv-1"}}
+	figures = [][]any{{"conv-1", int64(1), int64(0), int64(2), int64(0), int64(0), storetest.T0.UnixNano(), storetest.T0.Add(time.Hour).UnixNano(),
+		int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), []string{"claude-code"}, []string{}, "fix the bug", "", ""}}
+	page, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: p, Search: `payment`, Limit: 10})
+	step("QueryConversations search matching many bodies (conversations walked newest first, one with tombstones)", err)
+	if len(page.Conversations) != 1 || page.Total != 1 || page.TotalIsLowerBound {
+		t.Errorf("QueryConversations walked: got %d conversations, total %d (lower bound %t), want conv-1 and an exact total of 1",
+			len(page.Conversations), page.Total, page.TotalIsLowerBound)
+	}
+	matching, touched, figures = 3, nil, nil
 	s.l.pairIndex = true
 	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `"retry timeout" "fix the bug" payment`, Limit: 5})
 	step("SearchMessages (text index and index of word pairs: two-word phrase exact, longer one checked in order)", err)
@@ -563,7 +583,14 @@ func TestReadSnapshot(t *testing.T) {
 	step("SearchMessages matching many bodies (newest occurrences of matching bodies first)", err)
 	matching = 100_000
 	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `payment "fix the bug"`, Limit: 5})
-	step("SearchMessages matching a tenth of the bodies (newest occurrences first, matches kept)", err)
+	step("SearchMessages matching a tenth of the bodies, a phrase in a tenth of them (sampled; newest occurrences first, matches kept)", err)
+	phraseFound = 0
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `payment "fix the bug"`, Limit: 5})
+	step("SearchMessages matching a tenth of the bodies, a phrase in none of the sample (all matches grouped)", err)
+	s.l.pairIndex = true
+	_, err = s.SearchMessages(ctx, store.SearchQuery{ProjectID: p, Query: `payment "fix bug"`, Limit: 5})
+	step("SearchMessages matching a tenth of the bodies, a phrase the index of word pairs answers (no sample)", err)
+	s.l.pairIndex = false
 	s.l.textIndex = false
 	_, err = s.Projects(ctx)
 	step("Projects", err)
@@ -627,8 +654,9 @@ func TestMiscWriteSnapshot(t *testing.T) {
 // large tables and the text index of message_content (built for existing
 // parts, the bloom filter dropped), ON CLUSTER in a replicated cluster;
 // nothing on a server that has them already, only the index of word pairs
-// on one tuned before it existed (its rows are indexed by the MATERIALIZE),
-// only the rebuilds on one that offers neither (25.8).
+// on one tuned before it existed when PhraseIndex asks for it (its rows
+// are indexed by the MATERIALIZE), its DROP when it does not, only the
+// rebuilds on one that offers neither (25.8).
 func TestTune(t *testing.T) {
 	server := func(version string, tuned, leftover bool, rows uint64, noPairs bool) func(string, map[string]any) [][]any {
 		return func(sql string, params map[string]any) [][]any {
@@ -662,12 +690,15 @@ func TestTune(t *testing.T) {
 		noPairs         bool   // tuned, but without the index of word pairs
 	}{
 		{"26.7, single node, new database (empty tables rebuilt)", Config{}, "26.7.2.1", false, false, 0, false},
+		{"26.7, single node, new database, PhraseIndex (the index of word pairs too)", Config{PhraseIndex: true}, "26.7.2.1", false, false, 0, false},
 		{"26.7, single node, tables with rows (kept without RebuildTables)", Config{}, "26.7.2.1", false, false, 1000, false},
 		{"26.7, single node, tables with rows, RebuildTables", Config{RebuildTables: true}, "26.7.2.1", false, false, 1000, false},
 		{"26.7, replicated cluster", Config{Cluster: "c", ClusterMode: ClusterReplicated, RebuildTables: true}, "26.7.2.1", false, false, 1000, false},
-		{"26.7, tuned already", Config{}, "26.7.2.1", true, false, 1000, false},
-		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{}, "26.7.2.1", true, true, 1000, false},
-		{"26.7, tuned before the index of word pairs", Config{}, "26.7.2.1", true, false, 1000, true},
+		{"26.7, tuned already, PhraseIndex", Config{PhraseIndex: true}, "26.7.2.1", true, false, 1000, false},
+		{"26.7, tuned already without the index of word pairs", Config{}, "26.7.2.1", true, false, 1000, true},
+		{"26.7, tuned by a run interrupted before it dropped the copy of spans", Config{PhraseIndex: true}, "26.7.2.1", true, true, 1000, false},
+		{"26.7, tuned with the index of word pairs, PhraseIndex off (the index dropped)", Config{}, "26.7.2.1", true, false, 1000, false},
+		{"26.7, tuned before the index of word pairs, PhraseIndex", Config{PhraseIndex: true}, "26.7.2.1", true, false, 1000, true},
 		{"25.8 (no text index)", Config{}, "25.8.3.1", false, false, 0, false},
 	} {
 		s, f := newFakeStore(t, tc.cfg)

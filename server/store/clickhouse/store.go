@@ -35,7 +35,7 @@ type Store struct {
 	q     *queue
 	// writeMu serializes the writer's flushes and DeleteBefore's batches:
 	// each reads trace states and writes what follows from them.
-	writeMu sync.Mutex
+	writeMu store.CtxMutex
 	// visible makes each flush's inserts visible to this store's reads
 	// all at once (visibility.go).
 	visible *gate
@@ -55,7 +55,7 @@ type Store struct {
 	// servers).
 	dial, dialCopy func(ctx context.Context, addr string) (driver.Conn, error)
 
-	annMu   sync.Mutex     // serializes annotation upserts and deletes
+	annMu   store.CtxMutex // serializes annotation upserts and deletes
 	pendMu  sync.Mutex     // serializes pending-event lookups
 	pendQMu sync.Mutex     // guards pendQ
 	pendQ   []*pendingTake // calls waiting for the next lookup
@@ -154,6 +154,8 @@ func New(conn driver.Conn, cfg Config, set Settings) *Store {
 		now:     set.Now,
 		q:       newQueue(cfg.MaxQueuedRows),
 		visible: newGate(),
+		writeMu: store.NewCtxMutex(),
+		annMu:   store.NewCtxMutex(),
 		content: newDigestCache(500_000),
 		search:  defaultSearchPlan,
 	}

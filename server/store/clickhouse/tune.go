@@ -114,8 +114,10 @@ func parseVersion(v string) (major, minor int) {
 // on what the server offers, so that a server upgraded later gets them at
 // the next start: the text index of message_content (built for the parts
 // already there by an asynchronous mutation; searches stay correct, only
-// slower, until it is done), which replaces the token bloom filter, and
-// the merge selector base of the large tables. Every step is idempotent.
+// slower, until it is done), which replaces the token bloom filter, the
+// index of word pairs when Config.PhraseIndex asks for it (dropped when
+// it does not), and the merge selector base of the large tables. Every
+// step is idempotent.
 func (s *Store) tune(ctx context.Context, conn driver.Conn, addr string) error {
 	f, err := s.features(ctx, conn)
 	if err != nil {
@@ -138,15 +140,21 @@ func (s *Store) tune(ctx context.Context, conn driver.Conn, addr string) error {
 	}
 	if f.textIndex {
 		t := s.l.local("message_content") + s.l.onCluster()
-		for _, ix := range []struct{ name, expr, tokenizer, after string }{
-			{textIndexName, "terms", "splitByString([' '])", "DROP INDEX IF EXISTS idx_terms"},
-			{pairIndexName, pairsExpr, "splitByString([' '])", ""},
+		for _, ix := range []struct {
+			name, expr, tokenizer, after string
+			want                         bool
+		}{
+			{textIndexName, "terms", "splitByString([' '])", "DROP INDEX IF EXISTS idx_terms", true},
+			{pairIndexName, pairsExpr, "splitByString([' '])", "", s.cfg.PhraseIndex},
 		} {
 			has, err := s.hasIndex(ctx, conn, ix.name)
 			if err != nil {
 				return err
 			}
-			if has {
+			if has && !ix.want {
+				stmts = append(stmts, "ALTER TABLE "+t+" DROP INDEX IF EXISTS "+ix.name)
+			}
+			if has || !ix.want {
 				continue
 			}
 			stmts = append(stmts,

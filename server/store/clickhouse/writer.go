@@ -267,7 +267,9 @@ type rows struct {
 // derived columns and inserts the changes (bodies, spans, occurrences and
 // conversation rows at once, then the state rows that feed the rollups).
 func (s *Store) flush(ctx context.Context, batch []*prep) error {
-	s.writeMu.Lock()
+	if err := s.writeMu.LockCtx(ctx); err != nil {
+		return fmt.Errorf("waiting for a deletion: %w", err)
+	}
 	defer s.writeMu.Unlock()
 	win := winners(batch)
 	var touched []traceKey

@@ -425,6 +425,10 @@ func TestBenchStore(t *testing.T) {
 		_, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: benchProject, Limit: 50, Search: "goroutine deadline"})
 		return err
 	})
+	storetest.Measure(t, "conversations page with search, exact total", 200*time.Millisecond, func(int) error {
+		_, err := s.QueryConversations(ctx, store.ConversationQuery{ProjectID: benchProject, Limit: 50, Search: "goroutine deadline", ExactTotal: true})
+		return err
+	})
 	storetest.Measure(t, "query spans (latest 100)", 50*time.Millisecond, func(int) error {
 		_, _, err := s.QuerySpans(ctx, store.SpanQuery{ProjectID: benchProject})
 		return err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/weavetrace/weave/server/store"
@@ -51,6 +52,11 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 		c, cargs := scoredCond("c.conv_key", cq.scoreFilters, byConv)
 		where, args = append(where, c), append(args, cargs...)
 	}
+	if cq.search != nil && !q.ExactTotal && len(q.Sort) == 0 {
+		if ok, err := s.walkConversations(ctx, tx, &page, cq, where, args, byConv, limit, q.Offset); err != nil || ok {
+			return page, err
+		}
+	}
 	cond := join(where)
 	countQ, countArgs := "SELECT COUNT(*) FROM conversations c WHERE "+cond, args
 	if len(where) == 2 { // no filter: the count kept per project
@@ -70,6 +76,54 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 	return page, conversationLists(ctx, tx, page.Conversations, idx)
 }
 
+// walkManyGroups is how many matching search groups make a search common
+// enough for walkConversations: below, the matches are few and counting
+// them all is cheap.
+var walkManyGroups = 2000
+
+// walkConversations answers a page newest first of a search that many
+// groups match without counting every match: it walks the conversations
+// by last activity (index conversations_last) and checks each one's own
+// groups in the full-text index (its c<id> token with the query), and
+// stops after one match past the page. The total is then the matches met,
+// a lower bound that says whether a page follows (Total >
+// offset + len(page) exactly when more come); when the walk ran out, the
+// total is exact. ok is false (the caller counts every match) when the
+// query matches few groups, or the page is past the last match.
+func (s *Store) walkConversations(ctx context.Context, tx *sql.Tx, page *store.ConversationPage, cq *convQuery,
+	where []string, args []any, byConv map[string]map[string]store.ScoreSummary, limit, offset int) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM search.groups_fts WHERE groups_fts MATCH ? LIMIT ?)",
+		cq.args[cq.searchArg], walkManyGroups+1).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: query conversations: %w", err)
+	}
+	if n <= walkManyGroups {
+		return false, nil
+	}
+	// The search's condition, the same match, checked conversation by
+	// conversation.
+	where = slices.Clone(where)
+	// (its id token, not the project's, which every group of the project
+	// has).
+	where[cq.searchCond] = `EXISTS (SELECT 1 FROM search.groups_fts f WHERE f.groups_fts MATCH ('meta : c' || c.id || ' AND ' || ?))`
+	args = slices.Clone(args)
+	args[cq.searchArg] = "body : (" + ftsExpr(*cq.search) + ")"
+	var walked store.ConversationPage
+	idx, err := conversationRows(ctx, tx, &walked, byConv, join(where)+" ORDER BY "+strings.Join(cq.order, ", ")+" LIMIT ? OFFSET ?",
+		append(args, limit+1, offset))
+	if err != nil || len(walked.Conversations) == 0 && offset > 0 {
+		return false, err
+	}
+	if err := conversationLists(ctx, tx, walked.Conversations, idx); err != nil {
+		return false, err
+	}
+	page.Total = int64(offset + len(walked.Conversations))
+	page.TotalIsLowerBound = len(walked.Conversations) > limit
+	page.Conversations = walked.Conversations[:min(limit, len(walked.Conversations))]
+	return true, nil
+}
+
 // convQuery is the SQL of a conversation query before its project's id is
 // known: the conditions on conversations aliased c and their arguments,
 // the order, and what is resolved later.
@@ -78,6 +132,8 @@ type convQuery struct {
 	args         []any // args[0] is the project's id; projPlaceholder, and nil for the search match, stand for values bind fills in
 	order        []string
 	search       *textsearch.Query
+	searchCond   int // the search's condition in where, and its match in args
+	searchArg    int
 	scoreFilters []store.ScoreFilter
 }
 
@@ -111,6 +167,7 @@ func conversationSQL(q store.ConversationQuery) (*convQuery, error) {
 			return nil, err
 		}
 		cq.search = &parsed
+		cq.searchCond, cq.searchArg = len(cq.where), len(cq.args)
 		cq.where = append(cq.where, `c.id IN (SELECT g.conv_id FROM search.groups_fts f CROSS JOIN search.msg_groups g ON g.gid = f.rowid
 			WHERE f.groups_fts MATCH ?)`)
 		cq.args = append(cq.args, nil) // the match, once the project id is known

@@ -59,6 +59,11 @@ func (s *Store) writeGrouped(ctx context.Context, winners []*prepSpan) error {
 	case err := <-m.done:
 		return err
 	case g.lead <- struct{}{}:
+	case <-ctx.Done():
+		// The leader skips a member whose context is done unless it had
+		// already taken it into the group it writes: the batch may still
+		// be written (an upsert: a retry converges).
+		return fmt.Errorf("sqlite: waiting for a group write: %w (the batch may still be written)", ctx.Err())
 	}
 	defer func() { <-g.lead }()
 	// Lead until this caller's own batch is written: the members queued

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weavetrace/weave/server/store"
 )
 
 // The search index (msg_groups and the groups_fts full-text index) lives
@@ -98,7 +100,7 @@ type indexer struct {
 	path string
 	db   *sql.DB // the search file, one connection
 
-	mu sync.Mutex // one pass at a time; guards c
+	mu store.CtxMutex // one pass at a time; guards c
 	c  *stmtCache
 
 	applied atomic.Int64 // the last search_log seq applied (durable)
@@ -172,7 +174,7 @@ func (ix *indexer) forget(seq int64) {
 // whether it must be rebuilt.
 func (s *Store) openIndex(ctx context.Context, syncMode string) error {
 	path := s.path + "-search"
-	ix := &indexer{path: path, maxBacklog: maxBacklog}
+	ix := &indexer{path: path, maxBacklog: maxBacklog, mu: store.NewCtxMutex()}
 	ix.ctx, ix.cancel = context.WithCancel(context.Background())
 	s.ix = ix
 	open := func() error {
@@ -370,7 +372,9 @@ func (x *idxTx) end(ok bool) error {
 // anything.
 func (s *Store) indexPass(ctx context.Context) (bool, error) {
 	ix := s.ix
-	ix.mu.Lock()
+	if err := ix.mu.LockCtx(ctx); err != nil {
+		return false, fmt.Errorf("sqlite: index: waiting for the pass under way: %w", err)
+	}
 	defer ix.mu.Unlock()
 	if ix.rebuild.Load() {
 		return true, s.rebuildIndex(ctx)
@@ -606,7 +610,9 @@ func (s *Store) relieveBacklog(ctx context.Context) {
 	for s.ix.pending.Load() > s.ix.maxBacklog && !s.ix.rebuild.Load() && ctx.Err() == nil {
 		progressed, err := s.indexPass(ctx)
 		if err != nil {
-			s.indexFailed(err)
+			if ctx.Err() == nil { // a cancelled request is no failure of the index
+				s.indexFailed(err)
+			}
 			return
 		}
 		if !progressed {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -30,6 +31,18 @@ func TestMain(m *testing.M) {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, openFactory, storetest.Capabilities{})
+}
+
+// TestConformanceConversationWalk runs the conversations page with a
+// search on the walk of the conversations newest first
+// (walkConversations) for every query that matches a group: a page that
+// stops before the last match has a total that is a lower bound.
+func TestConformanceConversationWalk(t *testing.T) {
+	defer func(n int) { walkManyGroups = n }(walkManyGroups)
+	walkManyGroups = 0
+	storetest.RunMatching(t, openFactory, storetest.Capabilities{}, func(name string) bool {
+		return strings.HasSuffix(name, "ConversationSearchPage")
+	})
 }
 
 func openFactory(t *testing.T) func() (store.Store, error) {

@@ -71,10 +71,10 @@ type Store struct {
 	now    func() time.Time
 	maxAge time.Duration
 
-	wmu        sync.Mutex // serializes writes on w; guards wc and logPruned
-	w          *sql.DB    // one connection
-	wc         *stmtCache // statements prepared on w
-	r          *sql.DB    // read-only pool, with the search file attached as "search"
+	wmu        store.CtxMutex // serializes writes on w; guards wc and logPruned
+	w          *sql.DB        // one connection
+	wc         *stmtCache     // statements prepared on w
+	r          *sql.DB        // read-only pool, with the search file attached as "search"
 	lock       *os.File
 	cache      *contentCache
 	closeMu    sync.Mutex
@@ -167,6 +167,7 @@ func newStore(abs string, s Settings) (*Store, error) {
 		maxAge: s.PendingEventsMaxAge,
 		cache:  newContentCache(),
 		group:  newWriteGroup(),
+		wmu:    store.NewCtxMutex(),
 
 		projIDs: make(map[string]int64),
 

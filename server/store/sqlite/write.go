@@ -240,8 +240,13 @@ type writeTx struct {
 // inWriteTx runs fn in a transaction on the writer connection, appends the
 // search index changes it made to search_log, commits, and publishes the
 // content ids it resolved.
+// The wait for the writer ends with ctx: a long transaction (a group
+// write, a retention sweep) ahead does not hold up a caller whose request
+// was cancelled.
 func (s *Store) inWriteTx(ctx context.Context, fn func(*writeTx) error) error {
-	s.wmu.Lock()
+	if err := s.wmu.LockCtx(ctx); err != nil {
+		return fmt.Errorf("sqlite: waiting for the writer: %w", err)
+	}
 	defer s.wmu.Unlock()
 	if s.isClosed.Load() {
 		return errClosed

@@ -6,7 +6,8 @@
 //   - up:    weave-hook with weave-agentd running (event written to the journal, answered; fsynced in the background);
 //   - down:  weave-hook with no daemon (event kept in the inbox, daemon start attempted).
 //
-// It prints p50/p90/p99/max per scenario, the ratios to the floor against
+// It prints p50/p90/p99/max and the mean CPU time (user + system) per run
+// of each scenario, the ratios to the floor against
 // the goals (up: p50 <= 1.5x, p90 <= 2x the floor; down: <= 25 ms), and
 // checks that every event was delivered or kept. Run it with `make bench-hook`.
 package main
@@ -94,6 +95,7 @@ func run() error {
 		bin  string
 		env  []string
 		d    []time.Duration
+		cpu  time.Duration // user + system CPU of every run
 	}{
 		{name: "floor", bin: filepath.Join(bin, "floor"), env: baseEnv},
 		{name: "up", bin: hook, env: upEnv},
@@ -102,7 +104,7 @@ func run() error {
 	// Warm up (page cache, first daemon start paths).
 	for i := range scenarios {
 		for j := 0; j < 10; j++ {
-			if _, err := spawn(scenarios[i].bin, scenarios[i].env, events[j%len(events)]); err != nil {
+			if _, _, err := spawn(scenarios[i].bin, scenarios[i].env, events[j%len(events)]); err != nil {
 				return err
 			}
 		}
@@ -116,11 +118,12 @@ func run() error {
 	for i := 0; i < *n; i++ {
 		ev := events[i%len(events)]
 		for s := range scenarios {
-			d, err := spawn(scenarios[s].bin, scenarios[s].env, ev)
+			d, cpu, err := spawn(scenarios[s].bin, scenarios[s].env, ev)
 			if err != nil {
 				return fmt.Errorf("%s: %w", scenarios[s].name, err)
 			}
 			scenarios[s].d = append(scenarios[s].d, d)
+			scenarios[s].cpu += cpu
 		}
 	}
 
@@ -138,13 +141,13 @@ func run() error {
 	fmt.Printf("weave-hook wall time per event: fresh process, real Claude Code payload on stdin (%d payloads from %s, %d-%d bytes), %d events per scenario, interleaved\n",
 		len(events), *payloads, minLen(events), maxLen(events), *n)
 	fmt.Printf("weave-hook binary: %.1f MiB stripped; machine: %d CPUs, load %s\n\n", float64(fi.Size())/(1<<20), numCPU(), loadAvg())
-	fmt.Printf("%-7s %9s %9s %9s %9s\n", "", "p50", "p90", "p99", "max")
+	fmt.Printf("%-7s %9s %9s %9s %9s %12s\n", "", "p50", "p90", "p99", "max", "CPU per run")
 	q := map[string][4]time.Duration{}
 	for _, s := range scenarios {
 		slices.Sort(s.d)
 		v := [4]time.Duration{pct(s.d, 50), pct(s.d, 90), pct(s.d, 99), s.d[len(s.d)-1]}
 		q[s.name] = v
-		fmt.Printf("%-7s %9s %9s %9s %9s\n", s.name, ms(v[0]), ms(v[1]), ms(v[2]), ms(v[3]))
+		fmt.Printf("%-7s %9s %9s %9s %9s %12s\n", s.name, ms(v[0]), ms(v[1]), ms(v[2]), ms(v[3]), ms(s.cpu/time.Duration(len(s.d))))
 	}
 	fl, up, down := q["floor"], q["up"], q["down"]
 	r50, r90 := float64(up[0])/float64(fl[0]), float64(up[1])/float64(fl[1])
@@ -171,22 +174,27 @@ func verdict(ok bool) string {
 	return "MISSED"
 }
 
-func spawn(bin string, env []string, stdin []byte) (time.Duration, error) {
+// spawn runs bin once with stdin and returns its wall time and its CPU
+// time (user + system, as the kernel accounted it).
+func spawn(bin string, env []string, stdin []byte) (wall, cpu time.Duration, err error) {
 	cmd := exec.Command(bin)
 	cmd.Env = env
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
+	err = cmd.Run()
+	wall = time.Since(start)
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if err != nil {
-		return d, fmt.Errorf("%s: %v", bin, err)
+		return wall, cpu, fmt.Errorf("%s: %v", bin, err)
 	}
 	if out.Len() > 0 {
-		return d, fmt.Errorf("%s wrote to stdout: %q", bin, out.String())
+		return wall, cpu, fmt.Errorf("%s wrote to stdout: %q", bin, out.String())
 	}
-	return d, nil
+	return wall, cpu, nil
 }
 
 func waitReady(p hookproto.Paths) error {

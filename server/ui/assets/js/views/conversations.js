@@ -143,6 +143,7 @@ export function render(main, {params, signal}) {
       sort: [{field: SORTS[sortField] ? sortField : 'last_activity', direction: sortDir === 'asc' ? 'asc' : 'desc'}],
     };
     if (q) body.search = q;
+    if (q && exactTotal) body.exact_total = true;
     if (agent) body.agent_name = agent;
     if (cwd) body.working_dir = cwd;
     if (branch) body.git_branch = branch;
@@ -153,6 +154,10 @@ export function render(main, {params, signal}) {
     return body;
   };
 
+  // With a search the server may count only the matches it met (the total
+  // then comes with total_is_lower_bound and shows as "N+"); "count all"
+  // asks for the exact total from then on, live reloads included.
+  let exactTotal = false;
   let lastSig = null;
   let lastLoad = 0;
   let loadCtrl = null;
@@ -185,8 +190,13 @@ export function render(main, {params, signal}) {
     const convs = resp.conversations || [];
     const selectedID = document.activeElement && document.activeElement.closest && document.activeElement.closest('[data-conversation]')?.dataset.conversation;
     const from = resp.total === 0 ? 0 : resp.offset + 1;
+    const atLeast = resp.total_is_lower_bound === true;
     replace(summary, resp.total === 0 ? '' :
-      `${fmtInt(from)}–${fmtInt(resp.offset + convs.length)} of ${fmtInt(resp.total)} conversation${resp.total === 1 ? '' : 's'} in ${route.project()}`);
+      `${fmtInt(from)}–${fmtInt(resp.offset + convs.length)} of ${fmtInt(resp.total)}${atLeast ? '+' : ''} conversation${resp.total === 1 && !atLeast ? '' : 's'} in ${route.project()}`,
+      atLeast ? ' ' : null,
+      atLeast ? h('button', {type: 'button', class: 'button small', id: 'conv-count-all',
+        title: 'The server stopped counting once it had this page; count every conversation that matches (slower on a large project)',
+        on: {click: () => { exactTotal = true; load(); }}}, 'Count all') : null);
     if (convs.length === 0) {
       const filtered = q || agent || range || cwd || branch;
       replace(body, filtered
