@@ -433,6 +433,11 @@ func (s *Store) readCols(ctx context.Context, what string, b built, c spanCols) 
 		if err := r.Scan(x.destOf(c)...); err != nil {
 			return err
 		}
+		if c == chatRead {
+			if err := x.decodeChatRow(); err != nil {
+				return err
+			}
+		}
 		sp, err := x.span(c != lightRead)
 		if err != nil {
 			return err
