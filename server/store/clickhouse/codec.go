@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -68,8 +69,7 @@ func colsFor(details bool) spanCols {
 
 // chatCols are the positions in lightCols then detailCols of the columns
 // a chat read returns: all but those of the fields store.ChatSpan leaves
-// out. Each column read costs ClickHouse a file to open and a block to
-// decompress, whatever its size (Reads: measured).
+// out.
 var chatCols = func() []int {
 	omitted := map[string]bool{
 		"span_kind": true, "response_id": true, "model_parameters": true, "total_tokens": true,
@@ -86,8 +86,35 @@ var chatCols = func() []int {
 	return out
 }()
 
+// chatRowCols are the chat columns that spans.chat_row holds (schema 13:
+// RowBinary of them, in this order), so that a chat read selects that one
+// column instead of 30: each column read costs ClickHouse a file to open,
+// a block to decompress and its share of planning, whatever its size
+// (Reads: measured). decodeChatRow reads them back.
+var chatRowCols = []string{
+	"parent_span_id", "span_name", "ended_at", "status_code", "status_message", "operation_name", "provider_name",
+	"agent_name", "agent_id", "agent_version", "conversation_id", "request_model", "response_model",
+	"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "reasoning_tokens",
+	"finish_reasons", "tool_name", "tool_type", "tool_call_id", "error_type", "compaction_summary",
+	"compaction_items_before", "compaction_items_after", "is_turn", "custom_attrs_string", "custom_attrs_int",
+	"cost_nanos",
+}
+
+// chatOwnCols are the positions (as chatCols') of the chat columns a chat
+// read selects as themselves: the keys and the message columns.
+var chatOwnCols = func() []int {
+	all := slices.Concat(lightCols, detailCols)
+	var out []int
+	for _, at := range chatCols {
+		if !slices.Contains(chatRowCols, all[at]) {
+			out = append(out, at)
+		}
+	}
+	return out
+}()
+
 // pick keeps the elements of all (aligned with lightCols then detailCols)
-// of the columns c reads.
+// of the columns c reads (a chat read: those it selects as themselves).
 func pick[T any](c spanCols, all []T) []T {
 	switch c {
 	case lightRead:
@@ -95,8 +122,8 @@ func pick[T any](c spanCols, all []T) []T {
 	case fullRead:
 		return all
 	}
-	out := make([]T, len(chatCols))
-	for i, at := range chatCols {
+	out := make([]T, len(chatOwnCols))
+	for i, at := range chatOwnCols {
 		out[i] = all[at]
 	}
 	return out
@@ -104,7 +131,11 @@ func pick[T any](c spanCols, all []T) []T {
 
 // list is the select list of the columns c reads.
 func (c spanCols) list() string {
-	return strings.Join(pick(c, slices.Concat(lightCols, detailCols)), ", ")
+	cols := pick(c, slices.Concat(lightCols, detailCols))
+	if c == chatRead {
+		cols = append(cols, "chat_row")
+	}
+	return strings.Join(cols, ", ")
 }
 
 func selectList(details bool) string { return colsFor(details).list() }
@@ -382,6 +413,7 @@ type spanScan struct {
 	raw    string
 	params string
 	cost   *int64
+	chat   string // chat_row, of a chat read
 }
 
 func (r *spanScan) dest(details bool) []any { return r.destOf(colsFor(details)) }
@@ -389,7 +421,7 @@ func (r *spanScan) dest(details bool) []any { return r.destOf(colsFor(details)) 
 // destOf receives one row of c.list().
 func (r *spanScan) destOf(c spanCols) []any {
 	s := &r.s
-	return pick(c, []any{
+	dest := pick(c, []any{
 		&s.ProjectID, &s.TraceID, &s.SpanID, &s.ParentSpanID, &s.SpanName, &s.SpanKind, &s.StartedAt, &r.ended,
 		&s.StatusCode, &s.StatusMessage, &s.OperationName, &s.ProviderName, &s.AgentName, &s.AgentID, &s.AgentVersion,
 		&s.ConversationID, &s.RequestModel, &s.ResponseModel, &s.ResponseID, &r.tok[0], &r.tok[1],
@@ -400,6 +432,135 @@ func (r *spanScan) destOf(c spanCols) []any {
 		&s.WBRunStep, &r.params, &s.CacheCreation5mInputTokens, &s.CacheCreation1hInputTokens, &r.cost, &s.CostSource,
 		&r.in, &r.out, &r.sys, &s.ToolCallArguments, &s.ToolCallResult, &r.events, &r.raw,
 	})
+	if c == chatRead {
+		dest = append(dest, &r.chat)
+	}
+	return dest
+}
+
+// decodeChatRow sets the fields of chatRowCols from r.chat, the RowBinary
+// of those columns (ClickHouse's formatRow: a string or an array is its
+// length as a varint then its contents, a map its size then keys and
+// values, Int64 8 bytes little-endian, DateTime64 its ticks as Int64,
+// Bool a byte, Nullable a byte that is 1 for NULL before the value).
+func (r *spanScan) decodeChatRow() error {
+	d := rowBinary{b: r.chat}
+	s := &r.s
+	for _, f := range []*string{&s.ParentSpanID, &s.SpanName} {
+		*f = d.str()
+	}
+	if ns := d.nullInt(); ns != nil {
+		t := time.Unix(0, *ns)
+		r.ended = &t
+	}
+	for _, f := range []*string{&s.StatusCode, &s.StatusMessage, &s.OperationName, &s.ProviderName, &s.AgentName,
+		&s.AgentID, &s.AgentVersion, &s.ConversationID, &s.RequestModel, &s.ResponseModel} {
+		*f = d.str()
+	}
+	for i := range r.tok {
+		r.tok[i] = d.nullInt()
+	}
+	s.FinishReasons = make([]string, d.size())
+	for i := range s.FinishReasons {
+		s.FinishReasons[i] = d.str()
+	}
+	for _, f := range []*string{&s.ToolName, &s.ToolType, &s.ToolCallID, &s.ErrorType, &s.CompactionSummary} {
+		*f = d.str()
+	}
+	s.CompactionItemsBefore, s.CompactionItemsAfter = d.int(), d.int()
+	s.IsTurn = d.byte() != 0
+	if n := d.size(); n > 0 {
+		s.CustomAttrsString = make(map[string]string, n)
+		for range n {
+			k := d.str()
+			s.CustomAttrsString[k] = d.str()
+		}
+	}
+	if n := d.size(); n > 0 {
+		s.CustomAttrsInt = make(map[string]int64, n)
+		for range n {
+			k := d.str()
+			s.CustomAttrsInt[k] = d.int()
+		}
+	}
+	r.cost = d.nullInt()
+	if err := d.done(); err != nil {
+		return fmt.Errorf("chat_row of %s/%s: %w", s.TraceID, s.SpanID, err)
+	}
+	return nil
+}
+
+// rowBinary reads values of ClickHouse's RowBinary format from b. The
+// first error sticks: the readers then return zero values, and done
+// reports it.
+type rowBinary struct {
+	b   string
+	err error
+}
+
+func (d *rowBinary) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("RowBinary: %s", what)
+	}
+	d.b = ""
+}
+
+func (d *rowBinary) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+// size reads a varint length or count, bounded by what is left (every
+// element takes at least a byte).
+func (d *rowBinary) size() int {
+	n, k := binary.Uvarint([]byte(d.b[:min(len(d.b), binary.MaxVarintLen64)]))
+	if k <= 0 || n > uint64(len(d.b)-k) {
+		d.fail("bad length")
+		return 0
+	}
+	d.b = d.b[k:]
+	return int(n)
+}
+
+func (d *rowBinary) str() string {
+	n := d.size()
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *rowBinary) int() int64 {
+	if len(d.b) < 8 {
+		d.fail("truncated")
+		return 0
+	}
+	v := int64(binary.LittleEndian.Uint64([]byte(d.b[:8])))
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *rowBinary) nullInt() *int64 {
+	if d.byte() != 0 || d.err != nil {
+		return nil
+	}
+	v := d.int()
+	if d.err != nil {
+		return nil
+	}
+	return &v
+}
+
+// done reports the first error, or bytes left over.
+func (d *rowBinary) done() error {
+	if d.err == nil && d.b != "" {
+		return errors.New("RowBinary: bytes left over")
+	}
+	return d.err
 }
 
 // span decodes the scanned row (of detailCols too when details).

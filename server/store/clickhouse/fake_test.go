@@ -156,7 +156,7 @@ func (f *fakeConn) QueryRow(ctx context.Context, sql string, args ...any) driver
 		case sql == "SELECT version()":
 			r.rows = [][]any{{"24.8.1.1"}}
 		case strings.Contains(sql, "system.functions"):
-			r.rows = [][]any{{uint64(0), uint64(0)}}
+			r.rows = [][]any{{uint64(0), uint64(0), uint64(0)}}
 		case strings.HasPrefix(sql, "SELECT count() FROM system."):
 			r.rows = [][]any{{uint64(0)}}
 		case strings.HasPrefix(sql, "SHOW CREATE TABLE "):
