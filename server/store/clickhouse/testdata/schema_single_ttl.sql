@@ -555,12 +555,12 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS `weave`.`span_counts_mv` TO `weave`.`span
 SELECT project_id, day, operation_name, status_code, toInt64(sign) AS span_count
 FROM `weave`.`span_state`;
 
--- migration 16 ttl_ends
-
 -- migration 13 chat_row
 
 ALTER TABLE `weave`.`spans`
     ADD COLUMN IF NOT EXISTS chat_row String DEFAULT formatRow('RowBinary', parent_span_id, span_name, ended_at, status_code, status_message, operation_name, provider_name, agent_name, agent_id, agent_version, conversation_id, request_model, response_model, input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, reasoning_tokens, finish_reasons, tool_name, tool_type, tool_call_id, error_type, compaction_summary, compaction_items_before, compaction_items_after, is_turn, custom_attrs_string, custom_attrs_int, cost_nanos) CODEC(ZSTD(1));
 
 ALTER TABLE `weave`.`spans` MATERIALIZE COLUMN chat_row;
+
+-- migration 16 ttl_ends
 
