@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -329,7 +330,44 @@ func (s *Store) purge(ctx context.Context, t *tombstones, all bool) error {
 	if err := s.purgeKeys(ctx, "message_occurrences", occurrenceCols, []string{"digest", "conv_key", "role", "trace_id"}, occ); err != nil {
 		return err
 	}
+	if err := s.purgeByTime(ctx, occ); err != nil {
+		return err
+	}
 	return s.purgeKeys(ctx, "conv_traces", convTraceCols, []string{"conv_key", "trace_id"}, conv)
+}
+
+// purgeByTime deletes the message_occurrences_by_time rows of the
+// occurrences the tombstones took out (same body, conversation, role and
+// start). Once the tombstones are gone their conversation no longer looks
+// touched, and the conversations page's walk trusts the rows it finds
+// there without checking them against message_occurrences: a row left
+// behind made a deleted message match again.
+func (s *Store) purgeByTime(ctx context.Context, tombstones [][]any) error {
+	at := func(name string) int { return slices.Index(occurrenceCols, name) }
+	type keys struct{ convs, keys []string }
+	byProject := map[string]*keys{}
+	for _, row := range tombstones {
+		project := row[at("project_id")].(string)
+		k := byProject[project]
+		if k == nil {
+			k = &keys{}
+			byProject[project] = k
+		}
+		conv := row[at("conv_key")].(string)
+		k.convs = append(k.convs, conv)
+		k.keys = append(k.keys, strings.Join([]string{row[at("digest")].(string), conv, row[at("role")].(string),
+			strconv.FormatInt(row[at("started_at")].(time.Time).UnixNano(), 10)}, "\x00"))
+	}
+	for _, project := range sortedKeys(byProject) {
+		k := byProject[project]
+		where := "project_id = {project:String} AND conv_key IN {convs:Array(String)} AND " +
+			"concat(digest, '\\0', conv_key, '\\0', role, '\\0', toString(toUnixTimestamp64Nano(started_at))) IN {keys:Array(String)}"
+		if err := s.deleteRows(ctx, "message_occurrences_by_time", where, named("project", project),
+			named("convs", slices.Compact(slices.Sorted(slices.Values(k.convs)))), named("keys", k.keys)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // purgeKeys deletes from table the rows of the keys (keyCols, the first

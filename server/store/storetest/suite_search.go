@@ -733,8 +733,12 @@ func testConversationSearch(h *harness) {
 	// s-e matched long ago and is the newest conversation; s-a matches
 	// through two prompts; s-b and s-c end at the same time (same shape,
 	// same start); s-d never matches; s-f matches only through its first
-	// turn's prompt, rewritten below.
+	// turn's prompt, rewritten below; s-g matches "walrus narwhal" only
+	// through its middle turn, deleted below (its other turns stay, so the
+	// deleted turn's time is still within the conversation's activity;
+	// s-h says the same prompt, so the body stays stored).
 	rewritten := turn("s-f", 1, 2*time.Minute, "quokka zephyr gone")
+	gMiddle := turn("s-g", 2, 6*time.Minute, "walrus narwhal middle")
 	aFirst := turn("s-a", 1, 0, "quokka zephyr one")
 	for _, spans := range [][]model.Span{
 		aFirst, turn("s-a", 2, 10*time.Minute, "quokka zephyr two"),
@@ -742,6 +746,8 @@ func testConversationSearch(h *harness) {
 		turn("s-d", 1, 20*time.Minute, "nothing of note here"),
 		turn("s-e", 1, time.Minute, "the quokka zephyr first"), turn("s-e", 2, 30*time.Minute, "later words only"),
 		rewritten, turn("s-f", 2, 3*time.Minute, "other words"),
+		turn("s-g", 1, 4*time.Minute, "mellow opening"), gMiddle, turn("s-g", 3, 8*time.Minute, "mellow closing"),
+		turn("s-h", 1, 9*time.Minute, "walrus narwhal middle"),
 	} {
 		h.write(spans...)
 	}
@@ -753,8 +759,8 @@ func testConversationSearch(h *harness) {
 		}
 	}
 	reread()
-	if len(all) != 6 || !all["s-b"].LastActivity.Equal(all["s-c"].LastActivity) {
-		h.t.Fatalf("test data: got %d conversations, s-b last %s, s-c last %s; want 6 and a tie", len(all), all["s-b"].LastActivity, all["s-c"].LastActivity)
+	if len(all) != 8 || !all["s-b"].LastActivity.Equal(all["s-c"].LastActivity) {
+		h.t.Fatalf("test data: got %d conversations, s-b last %s, s-c last %s; want 8 and a tie", len(all), all["s-b"].LastActivity, all["s-c"].LastActivity)
 	}
 	// Each page is asked for with the exact total and without: a store may
 	// then count only what it met (a lower bound that still says whether
@@ -783,6 +789,7 @@ func testConversationSearch(h *harness) {
 		check("as written", q, 50, 0, []string{"s-e", "s-a", "s-b", "s-c", "s-f"}, 5)
 	}
 	check("as written", `"zephyr quokka"`, 50, 0, nil, 0)
+	check("as written", "walrus narwhal", 50, 0, []string{"s-h", "s-g"}, 2)
 
 	// s-f's first turn sent again, its prompt reworded: the body that
 	// matched is no longer said in s-f.
@@ -799,16 +806,17 @@ func testConversationSearch(h *harness) {
 		}
 	}
 	h.write(rewritten...)
-	if reread(); len(all) != 6 {
-		h.t.Fatalf("test data: got %d conversations after the rewrite, want 6", len(all))
+	if reread(); len(all) != 8 {
+		h.t.Fatalf("test data: got %d conversations after the rewrite, want 8", len(all))
 	}
 	check("after a rewrite", "quokka zephyr", 50, 0, []string{"s-e", "s-a", "s-b", "s-c"}, 4)
 	check("after a rewrite", "plain words", 50, 0, []string{"s-f"}, 1)
 	if del, ok := h.s.(store.Deleter); ok {
-		if _, err := del.Delete(h.ctx, store.Deletion{ProjectID: projA, TraceIDs: []string{aFirst[0].TraceID}}); err != nil {
-			h.t.Fatalf("Delete(s-a's first turn): %v", err)
+		if _, err := del.Delete(h.ctx, store.Deletion{ProjectID: projA, TraceIDs: []string{aFirst[0].TraceID, gMiddle[0].TraceID}}); err != nil {
+			h.t.Fatalf("Delete(s-a's first turn, s-g's middle turn): %v", err)
 		}
 		reread()
+		check("after a delete", "walrus narwhal", 50, 0, []string{"s-h"}, 1)
 	}
 	check("all", "quokka zephyr", 50, 0, []string{"s-e", "s-a", "s-b", "s-c"}, 4)
 	check("first page", "quokka zephyr", 2, 0, []string{"s-e", "s-a"}, 4)
