@@ -81,15 +81,22 @@ func (s *Store) QueryConversations(ctx context.Context, q store.ConversationQuer
 // them all is cheap.
 var walkManyGroups = 2000
 
+// walkMaxConvs bounds the walk: it checks at most the page's offset plus
+// this many conversations (one full-text query each, ~2.5 ms at 300k
+// spans); a page not filled within them — many groups that match, but in
+// few conversations — is answered by counting every match instead.
+var walkMaxConvs = 4096
+
 // walkConversations answers a page newest first of a search that many
 // groups match without counting every match: it walks the conversations
 // by last activity (index conversations_last) and checks each one's own
 // groups in the full-text index (its c<id> token with the query), and
 // stops after one match past the page. The total is then the matches met,
 // a lower bound that says whether a page follows (Total >
-// offset + len(page) exactly when more come); when the walk ran out, the
-// total is exact. ok is false (the caller counts every match) when the
-// query matches few groups, or the page is past the last match.
+// offset + len(page) exactly when more come). ok is false (the caller
+// counts every match) when the query matches few groups, or no match
+// follows the page within the first offset + walkMaxConvs conversations
+// (the last page, or matches in few conversations).
 func (s *Store) walkConversations(ctx context.Context, tx *sql.Tx, page *store.ConversationPage, cq *convQuery,
 	where []string, args []any, byConv map[string]map[string]store.ScoreSummary, limit, offset int) (bool, error) {
 	var n int
@@ -101,26 +108,29 @@ func (s *Store) walkConversations(ctx context.Context, tx *sql.Tx, page *store.C
 	if n <= walkManyGroups {
 		return false, nil
 	}
+	// The walk's candidates: the first offset + walkMaxConvs conversations
+	// in the page's order, under every condition but the search's.
+	order := " ORDER BY " + strings.Join(cq.order, ", ")
+	base, baseArgs := slices.Delete(slices.Clone(where), cq.searchCond, cq.searchCond+1), slices.Delete(slices.Clone(args), cq.searchArg, cq.searchArg+1)
+	cands := "c.id IN (SELECT c.id FROM conversations c WHERE " + join(base) + order + " LIMIT ?)"
 	// The search's condition, the same match, checked conversation by
-	// conversation.
-	where = slices.Clone(where)
-	// (its id token, not the project's, which every group of the project
-	// has).
-	where[cq.searchCond] = `EXISTS (SELECT 1 FROM search.groups_fts f WHERE f.groups_fts MATCH ('meta : c' || c.id || ' AND ' || ?))`
-	args = slices.Clone(args)
-	args[cq.searchArg] = "body : (" + ftsExpr(*cq.search) + ")"
+	// conversation (its id token, not the project's, which every group of
+	// the project has).
+	cond := cands + ` AND EXISTS (SELECT 1 FROM search.groups_fts f WHERE f.groups_fts MATCH ('meta : c' || c.id || ' AND ' || ?))`
+	walkArgs := append(baseArgs, offset+walkMaxConvs, "body : ("+ftsExpr(*cq.search)+")", limit+1, offset)
 	var walked store.ConversationPage
-	idx, err := conversationRows(ctx, tx, &walked, byConv, join(where)+" ORDER BY "+strings.Join(cq.order, ", ")+" LIMIT ? OFFSET ?",
-		append(args, limit+1, offset))
-	if err != nil || len(walked.Conversations) == 0 && offset > 0 {
+	idx, err := conversationRows(ctx, tx, &walked, byConv, cond+order+" LIMIT ? OFFSET ?", walkArgs)
+	if err != nil || len(walked.Conversations) <= limit {
+		// Past the last match, or the candidates ran out before the
+		// page was full: counting every match answers it exactly.
 		return false, err
 	}
 	if err := conversationLists(ctx, tx, walked.Conversations, idx); err != nil {
 		return false, err
 	}
 	page.Total = int64(offset + len(walked.Conversations))
-	page.TotalIsLowerBound = len(walked.Conversations) > limit
-	page.Conversations = walked.Conversations[:min(limit, len(walked.Conversations))]
+	page.TotalIsLowerBound = true
+	page.Conversations = walked.Conversations[:limit]
 	return true, nil
 }
 

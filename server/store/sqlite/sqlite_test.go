@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -43,6 +44,49 @@ func TestConformanceConversationWalk(t *testing.T) {
 	storetest.RunMatching(t, openFactory, storetest.Capabilities{}, func(name string) bool {
 		return strings.HasSuffix(name, "ConversationSearchPage")
 	})
+}
+
+// TestConformanceConversationWalkBounded runs the same with a walk of one
+// conversation at most: a page the walk cannot fill is counted exactly.
+func TestConformanceConversationWalkBounded(t *testing.T) {
+	defer func(n, m int) { walkManyGroups, walkMaxConvs = n, m }(walkManyGroups, walkMaxConvs)
+	walkManyGroups, walkMaxConvs = 0, 1
+	storetest.RunMatching(t, openFactory, storetest.Capabilities{}, func(name string) bool {
+		return strings.HasSuffix(name, "ConversationSearchPage")
+	})
+}
+
+// TestConversationWalkStopsAtItsBound checks the walk checks no more than
+// the page's offset plus walkMaxConvs conversations: matches only past
+// them (the newest conversation has none) leave the page to the exact
+// count, whose total is no lower bound.
+func TestConversationWalkStopsAtItsBound(t *testing.T) {
+	defer func(n, m int) { walkManyGroups, walkMaxConvs = n, m }(walkManyGroups, walkMaxConvs)
+	walkManyGroups = 0
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), "weave.db"), Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i, prompt := range []string{"walrus one", "walrus two", "nothing here"} {
+		turn := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: fmt.Sprintf("c%d", i), Turn: 1,
+			Start: storetest.T0.Add(time.Duration(i) * time.Hour), Prompt: prompt, Calls: 1})
+		if err := st.WriteSpans(ctx, turn.Spans); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		max        int
+		lowerBound bool
+	}{{4096, true}, {3, true}, {2, false}, {1, false}} {
+		walkMaxConvs = c.max
+		page, err := st.QueryConversations(ctx, store.ConversationQuery{ProjectID: "p", Search: "walrus", Limit: 1})
+		if err != nil || len(page.Conversations) != 1 || page.Conversations[0].ConversationID != "c1" || page.Total != 2 ||
+			page.TotalIsLowerBound != c.lowerBound {
+			t.Errorf("walk of at most %d: got %+v, %v; want c1 of 2, total a lower bound %t", c.max, page, err, c.lowerBound)
+		}
+	}
 }
 
 func openFactory(t *testing.T) func() (store.Store, error) {
