@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +27,7 @@ import (
 	"github.com/weavetrace/weave/daemon/export/exporttest"
 	"github.com/weavetrace/weave/daemon/hookproto"
 	"github.com/weavetrace/weave/daemon/journal"
+	"github.com/weavetrace/weave/internal/serverproc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,22 +43,10 @@ type harness struct {
 	d         *daemon.Daemon
 	done      chan error
 	cancel    context.CancelFunc
-	logs      *syncBuffer
+	logs      *serverproc.LogBuffer
 	mu        sync.Mutex
 	respawned int
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type opts struct {
 	rcv   *exporttest.Receiver
@@ -78,7 +66,7 @@ func waitCtx(t *testing.T) context.Context {
 // newHarness builds a daemon on home; start runs it.
 func newHarness(t *testing.T, home string, o opts) *harness {
 	t.Helper()
-	h := &harness{t: t, p: hookproto.NewPaths(home), proc: o.proc, rcv: o.rcv, logs: &syncBuffer{}}
+	h := &harness{t: t, p: hookproto.NewPaths(home), proc: o.proc, rcv: o.rcv, logs: &serverproc.LogBuffer{}}
 	if h.proc == nil {
 		h.proc = daemontest.New()
 	}
