@@ -203,6 +203,20 @@ func TestMigrateGranulesLive(t *testing.T) {
 	}
 }
 
+// openPhraseIndexLive opens a live store with the index of word pairs
+// (Config.PhraseIndex), and its configuration; it skips the test on a
+// server without text indexes.
+func openPhraseIndexLive(t *testing.T) (*Store, Config) {
+	t.Helper()
+	cfg := testConfig(clickhousetest.DSN(t), "")
+	cfg.PhraseIndex = true
+	s := openLiveConfig(t, cfg)
+	if !s.l.pairIndex {
+		t.Skip("the server has no text index")
+	}
+	return s, cfg
+}
+
 // TestPairIndexUnbuiltPartsLive checks that phrases stay correct on rows
 // written before the index of word pairs existed: tune adds it with an
 // asynchronous MATERIALIZE, and until that reaches a part, reads compute
@@ -211,12 +225,7 @@ func TestMigrateGranulesLive(t *testing.T) {
 // bodies written (their part has it).
 func TestPairIndexUnbuiltPartsLive(t *testing.T) {
 	ctx := context.Background()
-	cfg := testConfig(clickhousetest.DSN(t), "")
-	cfg.PhraseIndex = true
-	s := openLiveConfig(t, cfg)
-	if !s.l.pairIndex {
-		t.Skip("the server has no text index")
-	}
+	s, _ := openPhraseIndexLive(t)
 	table := s.l.local("message_content")
 	write := func(turn int, prompt string) {
 		t.Helper()
@@ -253,12 +262,7 @@ func TestPairIndexUnbuiltPartsLive(t *testing.T) {
 // groups every match and on the newest-first one.
 func TestPhraseIndexDroppedLive(t *testing.T) {
 	ctx := context.Background()
-	cfg := testConfig(clickhousetest.DSN(t), "")
-	cfg.PhraseIndex = true
-	s := openLiveConfig(t, cfg)
-	if !s.l.pairIndex {
-		t.Skip("the server has no text index")
-	}
+	s, cfg := openPhraseIndexLive(t)
 	for i, prompt := range []string{"retry the timeout", "a retry timeout now", "timeout retry", "retry timeout again", "retry timeout deadline"} {
 		built := storetest.BuildTurn(storetest.TurnSpec{ProjectID: "p", ConversationID: "c", Turn: i + 1,
 			Start: storetest.T0.Add(time.Duration(i) * time.Hour), Prompt: prompt, Calls: 1})
